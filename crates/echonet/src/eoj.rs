@@ -111,6 +111,22 @@ impl FromStr for Eoj {
     }
 }
 
+/// Serialises as the hex string operators write, `"028E"`.
+#[cfg(feature = "serde")]
+impl serde::Serialize for ClassCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Serialises as the hex string operators write, `"028E01"`.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Eoj {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,10 +19,12 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod energy;
 mod eoj;
 mod error;
 mod esv;
 mod frame;
+pub mod objects;
 mod propmap;
 
 pub use eoj::{ClassCode, Eoj, EojParseError};

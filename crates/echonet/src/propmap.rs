@@ -7,6 +7,7 @@
 //! the specification text and its tests check the spec's own layout, not a peer.
 
 use alloc::vec::Vec;
+use core::fmt;
 
 use crate::ValueError;
 
@@ -132,6 +133,28 @@ impl FromIterator<u8> for PropertyMap {
             map.insert(epc);
         }
         map
+    }
+}
+
+/// Prints the EPCs as `[80, 81, 9F]`.
+impl fmt::Display for PropertyMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, epc) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{epc:02X}")?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// Serialises as the list of EPCs in hex, `["80", "9F"]`.
+#[cfg(feature = "serde")]
+impl serde::Serialize for PropertyMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter().map(|epc| alloc::format!("{epc:02X}")))
     }
 }
 
