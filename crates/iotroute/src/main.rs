@@ -1,1 +1,73 @@
-fn main() {}
+//! `iotroute`: every node of the Specified Metering System as a subcommand.
+//!
+//! This crate holds only the command line and the tokio drivers that bind the sans-IO
+//! state machines of `nodes` to sockets, files and the wall clock.
+
+mod echonet_cmd;
+mod meter_cmd;
+mod sim_cmd;
+#[allow(dead_code)] // Used by the meter and controller drivers, landing next.
+mod udp;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "iotroute",
+    version,
+    about = "The Specified Metering System (特定計量システム) of the Japanese utilities: \
+             meters, wireless terminals, smart meters and head end, speaking the real protocols",
+    long_about = None
+)]
+struct Cli {
+    /// Log filter (tracing EnvFilter syntax); overrides RUST_LOG.
+    #[arg(long, global = true)]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole system on this machine (for now: a meter read by the terminal-side
+    /// ECHONET controller every simulated 30 minutes).
+    Sim(sim_cmd::SimArgs),
+    /// Emulate a special-case meter (特例計量器): an ECHONET Lite 0x028E distributed
+    /// generation electric energy meter with node profile.
+    Meter(meter_cmd::MeterArgs),
+    /// ECHONET Lite tools: discover nodes, read properties.
+    #[command(subcommand)]
+    Echonet(echonet_cmd::EchonetCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = cli.log.as_deref().map(EnvFilter::new).unwrap_or_else(|| {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Sim(args) => sim_cmd::run(args).await,
+            Command::Meter(args) => meter_cmd::run(args).await,
+            Command::Echonet(cmd) => echonet_cmd::run(cmd).await,
+        }
+    })
+}
