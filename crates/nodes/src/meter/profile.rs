@@ -1,0 +1,171 @@
+//! Power profiles that drive the emulated meter's counters.
+//!
+//! The default, `household`, is a roof-top PV system with a household-shaped load behind
+//! the same meter: AC output follows the sun between 06:00 and 18:00 JST with a weather
+//! factor per day, AC input follows a household load curve with morning and evening
+//! peaks. Both are deterministic functions of local time so that a run can be repeated.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{Datelike, NaiveDateTime, Timelike};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// What the meter sees flowing, in W, at one instant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Power {
+    /// AC input (0xE0 grows with it).
+    pub input_w: f64,
+    /// AC output (0xE2 grows with it).
+    pub output_w: f64,
+}
+
+/// How the counters advance.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Profile {
+    /// PV generation plus a household load, `pv_peak_w` at a clear noon.
+    Household { pv_peak_w: f64, base_load_w: f64 },
+    /// Constant input and output power.
+    Constant { input_w: f64, output_w: f64 },
+}
+
+impl Default for Profile {
+    fn default() -> Profile {
+        Profile::Household {
+            pv_peak_w: 4_000.0,
+            base_load_w: 150.0,
+        }
+    }
+}
+
+impl Profile {
+    /// Power at local (JST) time `t`.
+    pub fn power_at(&self, t: NaiveDateTime) -> Power {
+        match *self {
+            Profile::Constant { input_w, output_w } => Power { input_w, output_w },
+            Profile::Household {
+                pv_peak_w,
+                base_load_w,
+            } => {
+                let hour = f64::from(t.num_seconds_from_midnight()) / 3600.0;
+                Power {
+                    input_w: household_load(hour, base_load_w),
+                    output_w: pv_peak_w * solar_shape(hour) * weather(t),
+                }
+            }
+        }
+    }
+}
+
+/// A clear-sky bell between 06:00 and 18:00, 1.0 at noon.
+fn solar_shape(hour: f64) -> f64 {
+    if !(6.0..18.0).contains(&hour) {
+        return 0.0;
+    }
+    let x = (hour - 6.0) / 12.0 * std::f64::consts::PI;
+    x.sin().powf(1.5)
+}
+
+/// A household load: base load with a morning (07-09) and an evening (18-22) peak.
+fn household_load(hour: f64, base_w: f64) -> f64 {
+    let bump = |centre: f64, width: f64, height: f64| {
+        let d = (hour - centre) / width;
+        height * (-d * d).exp()
+    };
+    base_w + bump(7.5, 0.8, 4.0 * base_w) + bump(19.5, 1.5, 6.0 * base_w)
+}
+
+/// Cloud cover: a factor 0.3..=1.0 per day, varied a little per half hour.
+fn weather(t: NaiveDateTime) -> f64 {
+    let day = u64::from(t.date().num_days_from_ce().unsigned_abs());
+    let slot = u64::from(t.hour() * 2 + t.minute() / 30);
+    let daily = 0.3 + 0.7 * unit_hash(day);
+    let jitter = 0.85 + 0.15 * unit_hash(day * 64 + slot + 0x9E37);
+    daily * jitter
+}
+
+/// A deterministic number in 0..1 from `x` (splitmix64).
+fn unit_hash(x: u64) -> f64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    #[allow(clippy::cast_precision_loss)]
+    let v = (z >> 11) as f64 / (1u64 << 53) as f64;
+    v
+}
+
+/// A profile that does not parse.
+#[derive(Debug, Error)]
+#[error("profile must be `household` or `constant:IN_W:OUT_W` (non-negative watts), not `{0}`")]
+pub struct ProfileParseError(String);
+
+impl FromStr for Profile {
+    type Err = ProfileParseError;
+
+    /// `household` or `constant:IN_W:OUT_W`.
+    fn from_str(s: &str) -> Result<Profile, ProfileParseError> {
+        let err = || ProfileParseError(s.to_owned());
+        if s == "household" {
+            return Ok(Profile::default());
+        }
+        let rest = s.strip_prefix("constant:").ok_or_else(err)?;
+        let (i, o) = rest.split_once(':').ok_or_else(err)?;
+        let parse = |v: &str| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|w| w.is_finite() && *w >= 0.0 && *w <= 1e9)
+                .ok_or_else(err)
+        };
+        Ok(Profile::Constant {
+            input_w: parse(i)?,
+            output_w: parse(o)?,
+        })
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Profile::Household { pv_peak_w, .. } => write!(f, "household (PV peak {pv_peak_w} W)"),
+            Profile::Constant { input_w, output_w } => write!(f, "constant:{input_w}:{output_w}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn at(h: u32, m: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, 25)
+            .and_then(|d| d.and_hms_opt(h, m, 0))
+            .unwrap()
+    }
+
+    #[test]
+    fn household_generates_by_day_and_not_at_night() {
+        let p = Profile::default();
+        assert_eq!(p.power_at(at(2, 0)).output_w, 0.0);
+        assert!(p.power_at(at(12, 0)).output_w > 1_000.0);
+        assert!(p.power_at(at(20, 0)).input_w > p.power_at(at(3, 0)).input_w);
+        assert!(p.power_at(at(3, 0)).input_w >= 150.0);
+    }
+
+    #[test]
+    fn profiles_parse() {
+        assert_eq!("household".parse::<Profile>().unwrap(), Profile::default());
+        assert_eq!(
+            "constant:500:1500".parse::<Profile>().unwrap(),
+            Profile::Constant {
+                input_w: 500.0,
+                output_w: 1500.0
+            }
+        );
+        for bad in ["constant:-1:0", "constant:1", "sunny", "constant:nan:1"] {
+            assert!(bad.parse::<Profile>().is_err(), "{bad}");
+        }
+    }
+}

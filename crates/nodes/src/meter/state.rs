@@ -1,0 +1,302 @@
+//! What the emulated meter measures and remembers: the three counters, the half-hourly
+//! history, the last fixed-time readings and its own clock. Serialisable, so that
+//! `iotroute meter --state FILE` survives restarts.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
+use echonet::energy::{EnergyUnit, COUNTER_MAX};
+use echonet::objects::SLOTS_PER_DAY;
+use serde::{Deserialize, Serialize};
+
+use super::profile::Profile;
+use crate::jst;
+
+/// Which counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// 0xE0 / 0xE1 / 0xE6.
+    Input,
+    /// 0xE2 / 0xE3 / 0xE7.
+    Output,
+    /// 0xE4 / 0xE5 / 0xE8: output during a power outage; an emulated grid never fails,
+    /// so it stays where it started.
+    Outage,
+}
+
+/// One cumulative counter with the fraction of a unit not yet counted.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Counter {
+    pub value: u32,
+    /// Energy accumulated and not yet a whole count, in millijoules (mWs); an integer so
+    /// that constant power counts exactly and a saved state restores exactly.
+    pub remainder_mj: u64,
+}
+
+impl Counter {
+    pub fn new(value: u32) -> Counter {
+        Counter {
+            value: value.min(COUNTER_MAX),
+            remainder_mj: 0,
+        }
+    }
+
+    /// Adds `mj` millijoules, `mj_per_count` to a count, wrapping past 999,999,999 to 0
+    /// like a real register.
+    fn add(&mut self, mj: u64, mj_per_count: u64) {
+        let total = self.remainder_mj + mj;
+        self.remainder_mj = total % mj_per_count;
+        let whole = (total / mj_per_count) % (u64::from(COUNTER_MAX) + 1);
+        let next = (u64::from(self.value) + whole) % (u64::from(COUNTER_MAX) + 1);
+        self.value = u32::try_from(next).unwrap_or(0);
+    }
+}
+
+/// The readings of one meter-local day, slot `k` at `00:00 + k × 30 min`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayHistory {
+    pub input: Vec<Option<u32>>,
+    pub output: Vec<Option<u32>>,
+    pub outage: Vec<Option<u32>>,
+}
+
+impl DayHistory {
+    fn empty() -> DayHistory {
+        DayHistory {
+            input: vec![None; SLOTS_PER_DAY],
+            output: vec![None; SLOTS_PER_DAY],
+            outage: vec![None; SLOTS_PER_DAY],
+        }
+    }
+
+    pub fn channel(&self, c: Channel) -> &[Option<u32>] {
+        match c {
+            Channel::Input => &self.input,
+            Channel::Output => &self.output,
+            Channel::Outage => &self.outage,
+        }
+    }
+}
+
+/// A reading taken at the last half-hour boundary (0xE6-0xE8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixedTime {
+    pub at: NaiveDateTime,
+    pub input: u32,
+    pub output: u32,
+    pub outage: u32,
+}
+
+/// The whole measuring state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeterState {
+    pub input: Counter,
+    pub output: Counter,
+    pub outage: Counter,
+    /// Days of history kept (0xD3).
+    pub days_held: u16,
+    pub history: BTreeMap<NaiveDate, DayHistory>,
+    pub fixed: Option<FixedTime>,
+    /// Meter-local time minus JST: zero until a controller sets the clock.
+    pub clock_offset_ms: i64,
+    /// 0xDB: whether a controller has set the clock.
+    pub synchronised: bool,
+    /// 0xD5: which day 0xE1/0xE3/0xE5 return.
+    pub history_day: u16,
+    /// 0x81.
+    pub location: Vec<u8>,
+    /// Wall-clock instant up to which the counters have been integrated.
+    pub integrated_to: DateTime<Utc>,
+}
+
+/// Longest step of the integration: keeps the power curve's shape within a half hour.
+const STEP_SECONDS: i64 = 60;
+
+impl MeterState {
+    pub fn new(start_in: u32, start_out: u32, days_held: u16, now: DateTime<Utc>) -> MeterState {
+        MeterState {
+            input: Counter::new(start_in),
+            output: Counter::new(start_out),
+            outage: Counter::new(0),
+            days_held: days_held.max(1),
+            history: BTreeMap::new(),
+            fixed: None,
+            clock_offset_ms: 0,
+            synchronised: false,
+            history_day: 0,
+            location: vec![0x00],
+            integrated_to: now,
+        }
+    }
+
+    /// The meter's own clock at `now`.
+    pub fn local_time(&self, now: DateTime<Utc>) -> NaiveDateTime {
+        jst(now) + Duration::milliseconds(self.clock_offset_ms)
+    }
+
+    /// Sets the meter's clock so that it reads `local` at `now` (TRM-09, from the
+    /// controller's side).
+    pub fn set_local_time(&mut self, now: DateTime<Utc>, local: NaiveDateTime) {
+        self.clock_offset_ms = (local - jst(now)).num_milliseconds();
+        self.synchronised = true;
+    }
+
+    pub fn counter(&self, c: Channel) -> u32 {
+        match c {
+            Channel::Input => self.input.value,
+            Channel::Output => self.output.value,
+            Channel::Outage => self.outage.value,
+        }
+    }
+
+    /// Integrates the profile's power from the last call up to `now`, recording the
+    /// counters at every half-hour boundary of the meter's clock on the way. A `now`
+    /// earlier than the last call changes nothing.
+    pub fn advance(&mut self, now: DateTime<Utc>, profile: &Profile, unit: EnergyUnit) {
+        // One count is `unit` kWh: 0.0001 kWh is 360 Ws, 360,000 mWs.
+        let mj_per_count = unit.subunits() * 360_000;
+        while self.integrated_to < now {
+            let from = self.integrated_to;
+            let local_from = self.local_time(from);
+            let to_boundary = next_half_hour(local_from) - local_from;
+            let step = (now - from)
+                .min(Duration::seconds(STEP_SECONDS))
+                .min(to_boundary);
+            let mid = local_from + step / 2;
+            let power = profile.power_at(mid);
+            let ms = step.num_milliseconds();
+            self.input.add(millijoules(power.input_w, ms), mj_per_count);
+            self.output.add(millijoules(power.output_w, ms), mj_per_count);
+            self.integrated_to = from + step;
+            let local_to = self.local_time(self.integrated_to);
+            if local_to == next_half_hour(local_from) {
+                self.record(local_to);
+            }
+        }
+    }
+
+    /// Stores the counters as the reading of the half-hour boundary `at`.
+    fn record(&mut self, at: NaiveDateTime) {
+        let slot = usize::try_from(at.hour() * 2 + at.minute() / 30).unwrap_or(0);
+        let (i, o, g) = (self.input.value, self.output.value, self.outage.value);
+        let day = self
+            .history
+            .entry(at.date())
+            .or_insert_with(DayHistory::empty);
+        if let (Some(a), Some(b), Some(c)) = (
+            day.input.get_mut(slot),
+            day.output.get_mut(slot),
+            day.outage.get_mut(slot),
+        ) {
+            *a = Some(i);
+            *b = Some(o);
+            *c = Some(g);
+        }
+        self.fixed = Some(FixedTime {
+            at,
+            input: i,
+            output: o,
+            outage: g,
+        });
+        let keep_from = at.date() - Duration::days(i64::from(self.days_held) - 1);
+        self.history = self.history.split_off(&keep_from);
+    }
+
+    /// The history of the day `history_day` days before the meter's today.
+    pub fn history_of(&self, now: DateTime<Utc>, channel: Channel) -> Vec<Option<u32>> {
+        let day = self.local_time(now).date() - Duration::days(i64::from(self.history_day));
+        self.history
+            .get(&day)
+            .map(|d| d.channel(channel).to_vec())
+            .unwrap_or_else(|| vec![None; SLOTS_PER_DAY])
+    }
+}
+
+/// Energy of `watts` over `ms` milliseconds, in millijoules (exact for whole watts).
+fn millijoules(watts: f64, ms: i64) -> u64 {
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let mj = (watts.max(0.0) * ms.max(0) as f64).round() as u64;
+    mj
+}
+
+/// The first half-hour boundary strictly after `t`.
+fn next_half_hour(t: NaiveDateTime) -> NaiveDateTime {
+    let secs = i64::from(t.num_seconds_from_midnight());
+    let base = t - Duration::seconds(secs) - Duration::nanoseconds(i64::from(t.nanosecond()));
+    base + Duration::seconds((secs / 1800 + 1) * 1800)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn utc(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn constant_power_counts_exactly() {
+        // 1 kW for one hour is 1 kWh = 1000 counts of 0.001 kWh.
+        let profile = Profile::Constant {
+            input_w: 1000.0,
+            output_w: 500.0,
+        };
+        let mut s = MeterState::new(0, 0, 7, utc(0, 0, 0));
+        s.advance(utc(1, 0, 0), &profile, EnergyUnit::Kwh0_001);
+        assert_eq!(s.input.value, 1000);
+        assert_eq!(s.output.value, 500);
+    }
+
+    #[test]
+    fn counter_wraps_past_nine_digits() {
+        let profile = Profile::Constant {
+            input_w: 3600.0,
+            output_w: 0.0,
+        };
+        // 3.6 kW for 10 s = 10 Wh = 10 counts of 0.001 kWh.
+        let mut s = MeterState::new(999_999_995, 0, 7, utc(0, 0, 0));
+        s.advance(utc(0, 0, 10), &profile, EnergyUnit::Kwh0_001);
+        assert_eq!(s.input.value, 5);
+    }
+
+    #[test]
+    fn history_records_each_half_hour_of_the_meter_clock() {
+        let profile = Profile::Constant {
+            input_w: 1000.0,
+            output_w: 0.0,
+        };
+        // 00:10 UTC is 09:10 JST.
+        let mut s = MeterState::new(0, 0, 2, utc(0, 10, 0));
+        s.advance(utc(1, 10, 0), &profile, EnergyUnit::Kwh0_001);
+        let today = s.history_of(utc(1, 10, 0), Channel::Input);
+        assert_eq!(today[18], None); // 09:00, before the meter started
+        assert_eq!(today[19], Some(333)); // 09:30: 20 minutes at 1 kW
+        assert_eq!(today[20], Some(833)); // 10:00
+        assert_eq!(s.fixed.unwrap().input, 833);
+    }
+
+    #[test]
+    fn history_keeps_only_the_days_held() {
+        let profile = Profile::Constant {
+            input_w: 10.0,
+            output_w: 0.0,
+        };
+        let start = utc(0, 0, 0);
+        let mut s = MeterState::new(0, 0, 2, start);
+        s.advance(start + Duration::days(3), &profile, EnergyUnit::Kwh0_001);
+        assert_eq!(s.history.len(), 2);
+    }
+
+    #[test]
+    fn setting_the_clock_moves_the_local_time() {
+        let mut s = MeterState::new(0, 0, 2, utc(0, 0, 0));
+        let target = NaiveDate::from_ymd_opt(2030, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        s.set_local_time(utc(0, 0, 0), target);
+        assert_eq!(s.local_time(utc(0, 0, 5)), target + Duration::seconds(5));
+        assert!(s.synchronised);
+    }
+}
