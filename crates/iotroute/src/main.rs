@@ -3,12 +3,13 @@
 //! This crate holds only the command line and the tokio drivers that bind the sans-IO
 //! state machines of `nodes` to sockets, files and the wall clock.
 
+mod clock;
 mod echonet_cmd;
 mod meter_cmd;
 mod sim_cmd;
-#[allow(dead_code)] // Used by the meter and controller drivers, landing next.
 mod udp;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
