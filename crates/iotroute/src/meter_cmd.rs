@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use echonet::energy::{EnergyUnit, COUNTER_MAX};
-use nodes::meter::{Meter, MeterConfig, MeterState, Profile};
+use nodes::meter::{Meter, MeterConfig, MeterState, MeterStats, Profile};
 
 use crate::clock::{parse_speed, ScaledClock};
 use crate::udp::Endpoint;
@@ -44,13 +44,17 @@ pub struct MeterArgs {
     pub speed: f64,
     /// Device ID (0xD1) as hex octets, 1 to 64 of them.
     #[arg(long, value_parser = parse_id)]
-    pub id: Option<Vec<u8>>,
+    pub id: Option<DeviceId>,
     /// Keep counters, history and clock in this JSON file across restarts.
     #[arg(long)]
     pub state: Option<PathBuf>,
 }
 
-fn parse_id(s: &str) -> Result<Vec<u8>, String> {
+/// The octets of `--id` (a newtype, so that clap takes one value rather than many).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceId(pub Vec<u8>);
+
+fn parse_id(s: &str) -> Result<DeviceId, String> {
     let s = s.trim_start_matches("0x");
     if s.is_empty() || s.len() % 2 != 0 || s.len() > 128 {
         return Err("the device ID is 1 to 64 octets in hex (an even number of digits)".into());
@@ -62,7 +66,8 @@ fn parse_id(s: &str) -> Result<Vec<u8>, String> {
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or_else(|| format!("`{s}` is not hex"))
         })
-        .collect()
+        .collect::<Result<Vec<u8>, String>>()
+        .map(DeviceId)
 }
 
 pub async fn run(args: MeterArgs) -> ExitCode {
@@ -86,7 +91,7 @@ async fn serve(args: MeterArgs) -> Result<(), String> {
         profile: args.profile,
         ..MeterConfig::default()
     };
-    if let Some(id) = args.id.clone() {
+    if let Some(DeviceId(id)) = args.id.clone() {
         config.device_id = id;
     }
     let saved = match &args.state {
@@ -100,7 +105,7 @@ async fn serve(args: MeterArgs) -> Result<(), String> {
         None => Utc::now(),
     };
     let clock = ScaledClock::new(origin, args.speed);
-    let mut meter = match saved {
+    let meter = match saved {
         Some(state) => {
             tracing::info!(
                 input = state.input.value,
@@ -120,6 +125,30 @@ async fn serve(args: MeterArgs) -> Result<(), String> {
         speed = args.speed,
         "meter 0x028E01 listening"
     );
+    drive(
+        meter,
+        endpoint,
+        clock,
+        args.port,
+        args.state,
+        shutdown_signal(),
+    )
+    .await;
+    Ok(())
+}
+
+/// Runs `meter` on `endpoint` until `stop` completes: announces it, answers requests
+/// (replies to the requester's address at `reply_port`), advances the counters and saves
+/// the state to `state_file` every few seconds and at the end. Returns the meter's
+/// counts of what it received.
+pub async fn drive(
+    mut meter: Meter,
+    endpoint: Endpoint,
+    clock: ScaledClock,
+    reply_port: u16,
+    state_file: Option<PathBuf>,
+    stop: impl std::future::Future<Output = ()>,
+) -> MeterStats {
     let announcement = meter.announcement();
     if let Err(e) = endpoint
         .send_to(&announcement, endpoint.multicast_target())
@@ -127,10 +156,10 @@ async fn serve(args: MeterArgs) -> Result<(), String> {
     {
         tracing::warn!(error = %e, "start-up announcement (INF 0xD5) not sent");
     }
-
     let mut buf = vec![0u8; 1500];
     let mut tick = tokio::time::interval(TICK);
     let mut last_save = std::time::Instant::now();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
             received = endpoint.recv(&mut buf) => {
@@ -144,7 +173,7 @@ async fn serve(args: MeterArgs) -> Result<(), String> {
                 let Some(datagram) = buf.get(..r.len) else { continue };
                 tracing::debug!(from = %r.from, len = r.len, multicast = r.multicast, "datagram");
                 if let Some(reply) = meter.handle(clock.now(), datagram) {
-                    let to = SocketAddr::new(r.from.ip(), args.port);
+                    let to = SocketAddr::new(r.from.ip(), reply_port);
                     if let Err(e) = endpoint.send_to(&reply, to).await {
                         tracing::warn!(%to, error = %e, "reply not sent");
                     }
@@ -153,16 +182,16 @@ async fn serve(args: MeterArgs) -> Result<(), String> {
             _ = tick.tick() => {
                 meter.advance(clock.now());
                 if last_save.elapsed() >= SAVE_EVERY {
-                    save(&args.state, &meter);
+                    save(&state_file, &meter);
                     last_save = std::time::Instant::now();
                 }
             }
-            _ = shutdown_signal() => {
+            () = &mut stop => {
                 meter.advance(clock.now());
-                save(&args.state, &meter);
+                save(&state_file, &meter);
                 let stats = meter.stats();
                 tracing::info!(?stats, "meter stopped");
-                return Ok(());
+                return stats;
             }
         }
     }
@@ -217,12 +246,12 @@ fn save(path: &Option<PathBuf>, meter: &Meter) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_id;
+    use super::{parse_id, DeviceId};
 
     #[test]
     fn device_id_parses_as_hex_octets() {
-        assert_eq!(parse_id("0A0b"), Ok(vec![0x0A, 0x0B]));
-        assert_eq!(parse_id("0x01"), Ok(vec![0x01]));
+        assert_eq!(parse_id("0A0b"), Ok(DeviceId(vec![0x0A, 0x0B])));
+        assert_eq!(parse_id("0x01"), Ok(DeviceId(vec![0x01])));
         assert!(parse_id("").is_err());
         assert!(parse_id("ABC").is_err());
         assert!(parse_id("ZZ").is_err());

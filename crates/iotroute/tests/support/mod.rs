@@ -1,0 +1,157 @@
+//! Shared by the integration tests: starting `iotroute` nodes as child processes and
+//! finding the interop peers.
+//!
+//! Address plan: each test binary owns one `127.0.N.0/24` block (N fixed per test), our
+//! node on `.2`, peers on `.3` and up, so that tests running in parallel never share an
+//! `addr:3610` (see interop/README.md).
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The `iotroute` binary under test.
+pub fn iotroute() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_iotroute"))
+}
+
+/// Whether a missing peer must fail the test (CI, or asked for) rather than skip it.
+pub fn peers_required() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0")
+        || std::env::var("IOTROUTE_INTEROP").is_ok_and(|v| v == "1")
+}
+
+/// Reports a missing peer: a failure when peers are required, else a visible skip.
+fn missing(what: &str) -> Option<PathBuf> {
+    assert!(
+        !peers_required(),
+        "interop peer missing: {what} (run scripts/test, which installs it)"
+    );
+    eprintln!("SKIPPED: interop peer missing: {what} (run scripts/test to install it)");
+    None
+}
+
+/// The Python of the interop venv, with pychonet.
+pub fn python() -> Option<PathBuf> {
+    match std::env::var_os("IOTROUTE_INTEROP_PYTHON").map(PathBuf::from) {
+        Some(p) if p.exists() => Some(p),
+        _ => missing("IOTROUTE_INTEROP_PYTHON (the venv with pychonet)"),
+    }
+}
+
+/// `interop/`, with `node_modules` installed, when `node` runs.
+pub fn node_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("IOTROUTE_INTEROP_NODE_DIR").map(PathBuf::from);
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    match dir {
+        Some(d) if node_ok && d.join("node_modules/echonet-lite").exists() => Some(d),
+        _ => missing("node with interop/node_modules/echonet-lite (IOTROUTE_INTEROP_NODE_DIR)"),
+    }
+}
+
+/// `127.0.block.host`.
+pub fn addr(block: u8, host: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, block, host)
+}
+
+/// A child process killed when dropped.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    /// Lines of stderr read so far by the watcher thread.
+    lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// Starts `cmd` and waits until a line of its stderr contains `ready`.
+    pub fn start(mut cmd: Command, ready: &str) -> Running {
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("cannot start the child process");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(ready) => break,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("child did not print `{ready}` within 20 s");
+                }
+            }
+        }
+        Running { child, lines: rx }
+    }
+
+    /// Stderr lines printed since the last call.
+    pub fn drain(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("wait for child")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `iotroute meter --bind ADDR` with extra arguments.
+pub fn start_meter(bind: Ipv4Addr, extra: &[&str]) -> Running {
+    let mut cmd = iotroute();
+    cmd.args(["meter", "--bind", &bind.to_string()]).args(extra);
+    Running::start(cmd, "listening")
+}
+
+/// Runs a command to completion with a time limit.
+pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("cannot start command");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("command output"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("command did not finish within {limit:?}");
+        }
+    }
+}
+
+/// Parses the single JSON object a command printed on stdout.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}):\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
