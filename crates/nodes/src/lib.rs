@@ -4,6 +4,8 @@
 //! clock or a socket, so the same code runs under tokio with real sockets and under the
 //! simulator with virtual time, and every test is deterministic.
 
+pub mod controller;
+pub mod log_limit;
 pub mod meter;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
