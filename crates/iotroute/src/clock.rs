@@ -29,6 +29,14 @@ impl ScaledClock {
         let ms = (real * self.speed * 1000.0) as i64;
         self.origin + Duration::milliseconds(ms)
     }
+
+    /// Real time until the scaled clock reaches `at` (zero if it has).
+    pub fn real_until(&self, at: DateTime<Utc>) -> std::time::Duration {
+        let scaled_ms = (at - self.now()).num_milliseconds().max(0);
+        #[allow(clippy::cast_precision_loss)]
+        let real_s = scaled_ms as f64 / 1000.0 / self.speed;
+        std::time::Duration::from_secs_f64(real_s)
+    }
 }
 
 /// Parses a `--speed` factor: a finite number from 0.001 to 1,000,000.

@@ -4,6 +4,7 @@
 //! state machines of `nodes` to sockets, files and the wall clock.
 
 mod clock;
+mod controller_driver;
 mod echonet_cmd;
 mod meter_cmd;
 mod sim_cmd;

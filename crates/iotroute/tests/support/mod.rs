@@ -103,6 +103,18 @@ impl Running {
         self.lines.try_iter().collect()
     }
 
+    /// Sends SIGTERM, waits for the exit and returns every stderr line not yet drained.
+    pub fn terminate_and_collect(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+        let mut lines = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            lines.push(line);
+        }
+        lines
+    }
+
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -154,4 +166,29 @@ pub fn json(out: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
+}
+
+/// A blocking UDP socket on `addr:port` shared with SO_REUSEADDR, as ECHONET nodes bind.
+pub fn udp_at(addr: Ipv4Addr, port: u16) -> std::net::UdpSocket {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).expect("socket");
+    s.set_reuse_address(true).expect("SO_REUSEADDR");
+    s.bind(&std::net::SocketAddr::from((addr, port)).into())
+        .expect("bind");
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    s.into()
+}
+
+/// Sends `frame` to `to:3610` from `sock` and returns the next datagram received, with
+/// its source.
+pub fn exchange(
+    sock: &std::net::UdpSocket,
+    to: Ipv4Addr,
+    frame: &[u8],
+) -> (Vec<u8>, std::net::SocketAddr) {
+    sock.send_to(frame, (to, 3610)).expect("send");
+    let mut buf = [0u8; 1500];
+    let (n, from) = sock.recv_from(&mut buf).expect("no answer within 3 s");
+    (buf[..n].to_vec(), from)
 }

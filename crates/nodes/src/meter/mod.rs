@@ -83,6 +83,8 @@ pub struct Meter {
     state: MeterState,
     stats: MeterStats,
     tid: u16,
+    /// Keeps a flood of bad datagrams from flooding the log; the stats count them all.
+    log_budget: crate::log_limit::LogLimiter,
 }
 
 impl Meter {
@@ -100,6 +102,7 @@ impl Meter {
             state,
             stats: MeterStats::default(),
             tid: 0,
+            log_budget: crate::log_limit::LogLimiter::default(),
         }
     }
 

@@ -105,16 +105,21 @@ impl Meter {
             Ok(Repr::Specified(m)) => m,
             Ok(Repr::Arbitrary(a)) => {
                 self.stats.unsupported += 1;
-                tracing::warn!(
-                    tid = a.tid,
-                    len = datagram.len(),
-                    "format 2 frame dropped: a 0x028E meter serves format 1 only"
-                );
+                if let Some(held_back) = self.log_budget.allow(now) {
+                    tracing::warn!(
+                        tid = a.tid,
+                        len = datagram.len(),
+                        held_back,
+                        "format 2 frame dropped: a 0x028E meter serves format 1 only"
+                    );
+                }
                 return None;
             }
             Err(e) => {
                 self.stats.malformed += 1;
-                tracing::warn!(error = %e, len = datagram.len(), "malformed ECHONET Lite datagram dropped");
+                if let Some(held_back) = self.log_budget.allow(now) {
+                    tracing::warn!(error = %e, len = datagram.len(), held_back, "malformed ECHONET Lite datagram dropped");
+                }
                 return None;
             }
         };

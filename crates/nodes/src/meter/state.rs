@@ -166,7 +166,8 @@ impl MeterState {
             let power = profile.power_at(mid);
             let ms = step.num_milliseconds();
             self.input.add(millijoules(power.input_w, ms), mj_per_count);
-            self.output.add(millijoules(power.output_w, ms), mj_per_count);
+            self.output
+                .add(millijoules(power.output_w, ms), mj_per_count);
             self.integrated_to = from + step;
             let local_to = self.local_time(self.integrated_to);
             if local_to == next_half_hour(local_from) {
@@ -214,7 +215,11 @@ impl MeterState {
 
 /// Energy of `watts` over `ms` milliseconds, in millijoules (exact for whole watts).
 fn millijoules(watts: f64, ms: i64) -> u64 {
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
     let mj = (watts.max(0.0) * ms.max(0) as f64).round() as u64;
     mj
 }
