@@ -89,6 +89,9 @@ impl Object {
     }
 }
 
+/// Serves one property of a request: [`Meter::read`] or [`Meter::write`].
+type ServeOp = fn(&mut Meter, DateTime<Utc>, Object, &Property) -> Served;
+
 /// Outcome of serving one property of a request.
 enum Served {
     Ok(Property),
@@ -174,51 +177,24 @@ impl Meter {
         msg: &Message,
         ok: Esv,
         sna: Esv,
-        op: fn(&mut Meter, DateTime<Utc>, Object, &Property) -> Served,
+        op: ServeOp,
     ) -> Option<Message> {
-        let mut all_ok = !msg.props.is_empty();
-        let mut props = Vec::with_capacity(msg.props.len());
-        for p in &msg.props {
-            match op(self, now, object, p) {
-                Served::Ok(p) => props.push(p),
-                Served::Failed(p) => {
-                    all_ok = false;
-                    props.push(p);
-                }
-            }
-        }
-        let esv = if all_ok { ok } else { sna };
+        let (props, all_ok) = self.serve_each(now, object, &msg.props, op);
+        let esv = if all_ok && !props.is_empty() { ok } else { sna };
         Some(Message::new(msg.tid, object.eoj(), msg.seoj, esv, props))
     }
 
+    /// SetGet: the set list is written first, then the get list read.
     fn serve_set_get(
         &mut self,
         now: DateTime<Utc>,
         object: Object,
         msg: &Message,
     ) -> Option<Message> {
-        let mut all_ok = !(msg.props.is_empty() && msg.get_props.is_empty());
-        let mut set = Vec::with_capacity(msg.props.len());
-        for p in &msg.props {
-            match self.write(now, object, p) {
-                Served::Ok(p) => set.push(p),
-                Served::Failed(p) => {
-                    all_ok = false;
-                    set.push(p);
-                }
-            }
-        }
-        let mut get = Vec::with_capacity(msg.get_props.len());
-        for p in &msg.get_props {
-            match self.read(now, object, p) {
-                Served::Ok(p) => get.push(p),
-                Served::Failed(p) => {
-                    all_ok = false;
-                    get.push(p);
-                }
-            }
-        }
-        let esv = if all_ok {
+        let (set, set_ok) = self.serve_each(now, object, &msg.props, Self::write);
+        let (get, get_ok) = self.serve_each(now, object, &msg.get_props, Self::read);
+        let any = !(set.is_empty() && get.is_empty());
+        let esv = if set_ok && get_ok && any {
             Esv::SetGetRes
         } else {
             Esv::SetGetSna
@@ -226,6 +202,29 @@ impl Meter {
         let mut reply = Message::new(msg.tid, object.eoj(), msg.seoj, esv, set);
         reply.get_props = get;
         Some(reply)
+    }
+
+    /// Applies `op` to every property of a list; returns the answers and whether all
+    /// succeeded.
+    fn serve_each(
+        &mut self,
+        now: DateTime<Utc>,
+        object: Object,
+        list: &[Property],
+        op: ServeOp,
+    ) -> (Vec<Property>, bool) {
+        let mut all_ok = true;
+        let answers = list
+            .iter()
+            .map(|p| match op(self, now, object, p) {
+                Served::Ok(p) => p,
+                Served::Failed(p) => {
+                    all_ok = false;
+                    p
+                }
+            })
+            .collect();
+        (answers, all_ok)
     }
 
     /// Reads one property: its value, or PDC 0 when the object has no such readable
