@@ -741,7 +741,8 @@ impl Controller {
         };
         seen.insert(ip);
         self.stats.answers += 1;
-        tracing::info!(%ip, ?instances, "node discovered");
+        let list: Vec<String> = instances.iter().map(Eoj::to_string).collect();
+        tracing::info!(%ip, instances = %list.join(" "), "node discovered");
         self.events.push_back(Event::Discovered {
             id,
             node: DiscoveredNode {
