@@ -1,11 +1,30 @@
 //! Binds the sans-IO ECHONET controller (`nodes::controller`) to a UDP endpoint and the
 //! tokio clock: the one driver every command that reads meters uses.
 
+use std::io;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use nodes::controller::{Controller, Event, RequestError, RequestId};
+use thiserror::Error;
 
 use crate::udp::Endpoint;
+
+/// Why a request could not be driven to its end. Timeouts are not errors here: they
+/// are the controller's events.
+#[derive(Debug, Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("cannot send to {to}: {source}")]
+    Send {
+        to: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot receive: {0}")]
+    Recv(#[source] io::Error),
+}
 
 /// A controller and its socket.
 #[derive(Debug)]
@@ -29,25 +48,26 @@ impl ControllerDriver {
     }
 
     /// Starts a request with `start` and drives the controller until that request's
-    /// final event; returns its events in order (discovery answers, then the final one).
+    /// final event; returns the events before it (discovery answers) and the final one.
     /// Events of other requests and notifications seen meanwhile are logged and dropped.
+    /// A socket error ends the request: a failed send would otherwise pass for a
+    /// timeout.
     pub async fn request(
         &mut self,
         start: impl FnOnce(&mut Controller, Instant) -> Result<RequestId, RequestError>,
-    ) -> Result<Vec<Event>, RequestError> {
+    ) -> Result<(Vec<Event>, Event), DriverError> {
         let id = start(&mut self.controller, Instant::now())?;
         let mut events = Vec::new();
         loop {
-            self.flush().await;
+            self.flush().await?;
             while let Some(event) = self.controller.poll_event() {
-                if event.id() == Some(id) {
-                    let last = event.is_final();
-                    events.push(event);
-                    if last {
-                        return Ok(events);
-                    }
-                } else {
+                if event.id() != Some(id) {
                     tracing::debug!(?event, "event of no current request");
+                } else if event.is_final() {
+                    tracing::debug!(stats = ?self.controller.stats(), "request ended");
+                    return Ok((events, event));
+                } else {
+                    events.push(event);
                 }
             }
             let deadline = self
@@ -61,27 +81,27 @@ impl ControllerDriver {
                 }
             };
             tokio::select! {
-                received = self.endpoint.recv(&mut self.buf) => match received {
-                    Ok(r) => {
-                        if let Some(datagram) = self.buf.get(..r.len) {
-                            self.controller.handle_datagram(Instant::now(), r.from, datagram);
-                        }
+                received = self.endpoint.recv(&mut self.buf) => {
+                    let r = received.map_err(DriverError::Recv)?;
+                    if let Some(datagram) = self.buf.get(..r.len) {
+                        self.controller.handle_datagram(Instant::now(), r.from, datagram);
                     }
-                    Err(e) => tracing::warn!(error = %e, "receive failed"),
-                },
+                }
                 () = sleep => self.controller.handle_timeout(Instant::now()),
             }
         }
     }
 
     /// Sends every datagram the controller has queued.
-    async fn flush(&mut self) {
+    async fn flush(&mut self) -> Result<(), DriverError> {
         let group = self.endpoint.multicast_target();
         while let Some(t) = self.controller.poll_transmit() {
             let to = t.socket_addr(group);
-            if let Err(e) = self.endpoint.send_to(&t.bytes, to).await {
-                tracing::warn!(%to, error = %e, "send failed");
-            }
+            self.endpoint
+                .send_to(&t.bytes, to)
+                .await
+                .map_err(|source| DriverError::Send { to, source })?;
         }
+        Ok(())
     }
 }

@@ -58,19 +58,18 @@
 //! - On exit status 1: `{"host": ..., "eoj": ..., "error": "no answer ..."}`.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use echonet::energy::{EnergyUnit, MeterReading};
 use echonet::objects::{MeterProperty, Value};
 use echonet::{ClassCode, Eoj, Esv, Property};
-use nodes::controller::{
-    Controller, ControllerConfig, DiscoveredNode, Event, RequestError, RequestId,
-};
+use nodes::controller::{Controller, ControllerConfig, DiscoveredNode, Event};
 use serde_json::{json, Map};
 use thiserror::Error;
 
+use crate::controller_driver::{ControllerDriver, DriverError};
 use crate::udp::Endpoint;
 
 /// Exit status when the device answered but did not serve every property.
@@ -169,16 +168,8 @@ enum CmdError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot send to {to}: {source}")]
-    Send {
-        to: SocketAddr,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot receive: {0}")]
-    Recv(#[source] io::Error),
     #[error(transparent)]
-    Request(#[from] RequestError),
+    Driver(#[from] DriverError),
     #[error("no answer from {host} after {attempts} attempt(s) of {timeout:?}")]
     Timeout {
         host: IpAddr,
@@ -190,71 +181,12 @@ enum CmdError {
     Unexpected(Box<Event>),
 }
 
-/// Binds the controller to an endpoint and runs one request at a time to its end.
-struct Driver {
-    controller: Controller,
-    endpoint: Endpoint,
-    buf: Vec<u8>,
-}
-
-impl Driver {
-    fn bind(addr: IpAddr, config: ControllerConfig) -> Result<Driver, CmdError> {
-        let endpoint = Endpoint::bind(addr, echonet::PORT)
-            .map_err(|source| CmdError::Bind { addr, source })?;
-        tracing::debug!(local = %endpoint.local_addr(), "controller bound");
-        Ok(Driver {
-            controller: Controller::new(config),
-            endpoint,
-            buf: vec![0; 1500],
-        })
-    }
-
-    /// Drives the controller until the request started by `start` ends; returns the
-    /// events before the final one (discovery answers), and the final one.
-    async fn run(
-        &mut self,
-        start: impl FnOnce(&mut Controller, Instant) -> Result<RequestId, RequestError>,
-    ) -> Result<(Vec<Event>, Event), CmdError> {
-        let id = start(&mut self.controller, Instant::now())?;
-        let mut events = Vec::new();
-        loop {
-            let group = self.endpoint.multicast_target();
-            while let Some(t) = self.controller.poll_transmit() {
-                let to = t.socket_addr(group);
-                self.endpoint
-                    .send_to(&t.bytes, to)
-                    .await
-                    .map_err(|source| CmdError::Send { to, source })?;
-            }
-            while let Some(event) = self.controller.poll_event() {
-                if event.id() != Some(id) {
-                    tracing::debug!(?event, "event of no current request");
-                    continue;
-                }
-                if event.is_final() {
-                    tracing::debug!(stats = ?self.controller.stats(), "request ended");
-                    return Ok((events, event));
-                }
-                events.push(event);
-            }
-            let deadline = self.controller.poll_timeout();
-            let sleep = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                received = self.endpoint.recv(&mut self.buf) => {
-                    let r = received.map_err(CmdError::Recv)?;
-                    if let Some(datagram) = self.buf.get(..r.len) {
-                        self.controller.handle_datagram(Instant::now(), r.from, datagram);
-                    }
-                }
-                () = sleep => self.controller.handle_timeout(Instant::now()),
-            }
-        }
-    }
+/// Binds a controller to `addr:3610`.
+fn bind(addr: IpAddr, config: ControllerConfig) -> Result<ControllerDriver, CmdError> {
+    let endpoint =
+        Endpoint::bind(addr, echonet::PORT).map_err(|source| CmdError::Bind { addr, source })?;
+    tracing::debug!(local = %endpoint.local_addr(), "controller bound");
+    Ok(ControllerDriver::new(Controller::new(config), endpoint))
 }
 
 /// A TID to start from that differs between runs, so that a late answer to an earlier
@@ -275,8 +207,8 @@ async fn discover(args: DiscoverArgs) -> ExitCode {
         ..ControllerConfig::default()
     };
     let result = async {
-        let mut driver = Driver::bind(args.bind, config)?;
-        driver.run(|c, now| c.discover(now)).await
+        let mut driver = bind(args.bind, config)?;
+        Ok::<_, CmdError>(driver.request(|c, now| c.discover(now)).await?)
     }
     .await;
     let mut nodes: Vec<DiscoveredNode> = match &result {
@@ -339,7 +271,7 @@ async fn get(args: GetArgs) -> ExitCode {
     };
     let attempts = u32::from(args.retries) + 1;
     let result = async {
-        let mut driver = Driver::bind(args.bind, config)?;
+        let mut driver = bind(args.bind, config)?;
         let answer = get_once(&mut driver, &args, args.eoj, &args.epcs, attempts).await?;
         let unit = match unit_in(&answer) {
             Some(unit) => Some(unit),
@@ -381,14 +313,14 @@ async fn get(args: GetArgs) -> ExitCode {
 
 /// One Get, to its answer.
 async fn get_once(
-    driver: &mut Driver,
+    driver: &mut ControllerDriver,
     args: &GetArgs,
     eoj: Eoj,
     epcs: &[u8],
     attempts: u32,
 ) -> Result<Answer, CmdError> {
     let (_, last) = driver
-        .run(|c, now| c.get(now, args.host, eoj, epcs))
+        .request(|c, now| c.get(now, args.host, eoj, epcs))
         .await?;
     match last {
         Event::Response {
@@ -435,7 +367,7 @@ fn unit_in(answer: &Answer) -> Option<EnergyUnit> {
 /// One extra Get of 0xD4 from the object that answered; a failure only costs the kWh
 /// figures.
 async fn extra_unit(
-    driver: &mut Driver,
+    driver: &mut ControllerDriver,
     args: &GetArgs,
     seoj: Eoj,
     attempts: u32,
@@ -651,7 +583,7 @@ mod tests {
     }
 
     #[test]
-    fn trm_03_kwh_uses_the_lower_eight_digits() {
+    fn trm03_kwh_uses_the_lower_eight_digits() {
         let value = Value::Meter(MeterProperty::CumulativeIn(123_456_789));
         let r = reading(&value, Some(EnergyUnit::Kwh0_001));
         assert_eq!(r.map(|r| r.to_string()), Some("23456.789 kWh".into()));

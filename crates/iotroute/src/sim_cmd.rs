@@ -178,11 +178,11 @@ async fn simulate(args: SimArgs) -> Result<ExitCode, String> {
 
     // Discovery: multicast first, as a terminal would; the meter's address directly if the
     // group is not delivered on this machine's loopback.
-    let events = driver
+    let (answers, _) = driver
         .request(|c, now| c.discover(now))
         .await
         .map_err(|e| e.to_string())?;
-    let found = events.iter().any(|e| {
+    let found = answers.iter().any(|e| {
         matches!(e, Event::Discovered { node, .. }
             if node.addr == meter_ip && node.instances.contains(&METER_EOJ))
     });
@@ -198,15 +198,15 @@ async fn simulate(args: SimArgs) -> Result<ExitCode, String> {
 
     // TRM-09: set the meter's clock from the terminal's.
     let now_jst = jst(clock.now());
-    let events = driver
+    let (_, outcome) = driver
         .request(|c, now| c.set_clock(now, meter_ip, METER_EOJ, now_jst))
         .await
         .map_err(|e| e.to_string())?;
-    let clock_set = events.iter().find_map(|e| match e {
+    let clock_set = match outcome {
         Event::ClockSet { result: Ok(o), .. } => Some(format!("{:?} {}", o.method, o.written)),
         Event::ClockSet { result: Err(e), .. } => Some(format!("failed: {e}")),
         _ => None,
-    });
+    };
     println!(
         "clock (TRM-09): {}",
         clock_set.as_deref().unwrap_or("no outcome")
@@ -225,14 +225,14 @@ async fn simulate(args: SimArgs) -> Result<ExitCode, String> {
     while records.len() + failures.len() < readings_wanted as usize {
         let slot_utc = slot - Duration::hours(9);
         tokio::time::sleep(clock.real_until(slot_utc.and_utc())).await;
-        let events = driver
+        let (_, last) = driver
             .request(|c, now| c.read_meter(now, meter_ip, METER_EOJ))
             .await
             .map_err(|e| e.to_string())?;
-        let outcome = events.into_iter().find_map(|e| match e {
+        let outcome = match last {
             Event::MeterRead { result, .. } => Some(result),
             _ => None,
-        });
+        };
         match outcome {
             Some(Ok(r)) => {
                 let unit = r.unit;

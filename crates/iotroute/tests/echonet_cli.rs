@@ -17,20 +17,14 @@ use std::time::{Duration, Instant};
 
 use echonet::{Eoj, Esv, Message, Property, Repr};
 use serde_json::json;
-use socket2::{Domain, Protocol, Socket, Type};
 use support::{addr, iotroute, json as stdout_json, run_with_timeout, start_meter};
 
 const METER: Eoj = Eoj::new(0x02, 0x8E, 0x01);
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// A blocking socket on `at:port` with SO_REUSEADDR, as ECHONET nodes bind.
+/// A socket as ECHONET nodes bind, polling every 50 ms so fake devices can stop.
 fn udp(at: Ipv4Addr, port: u16) -> UdpSocket {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).expect("socket");
-    s.set_reuse_address(true).expect("SO_REUSEADDR");
-    s.bind(&SocketAddr::from((at, port)).into()).expect("bind");
-    s.set_read_timeout(Some(Duration::from_millis(50)))
-        .expect("read timeout");
-    s.into()
+    support::udp_at(at, port, Duration::from_millis(50))
 }
 
 /// How the fake device answers a request; `None` stays silent.
@@ -138,7 +132,7 @@ fn stdout(out: &Output) -> String {
 }
 
 #[test]
-fn trm_07_get_reads_every_property_exit_0_with_kwh_from_the_same_answer() {
+fn trm07_get_reads_every_property_exit_0_with_kwh_from_the_same_answer() {
     let device = FakeDevice::start(addr(110, 2), 3610, Box::new(fake_meter));
     let out = echonet(&[
         "get",
@@ -172,7 +166,7 @@ fn trm_07_get_reads_every_property_exit_0_with_kwh_from_the_same_answer() {
 }
 
 #[test]
-fn trm_03_get_fetches_the_unit_once_and_prints_the_eight_digit_kwh() {
+fn trm03_get_fetches_the_unit_once_and_prints_the_eight_digit_kwh() {
     let device = FakeDevice::start(addr(111, 2), 3610, Box::new(fake_meter));
     let out = echonet(&[
         "get",
@@ -297,7 +291,7 @@ fn a_silent_device_exits_1_after_every_attempt_with_the_same_tid() {
 }
 
 #[test]
-fn sec_06_get_ignores_the_source_port_but_not_the_source_address() {
+fn sec06_get_ignores_the_source_port_but_not_the_source_address() {
     // The device answers from port 23610 as npm echonet-lite does; a decoy on another
     // address answers first with the same TID and a different value.
     let decoy_sock = udp(addr(114, 9), 3610);
@@ -346,7 +340,7 @@ fn bad_arguments_are_refused_before_anything_is_sent() {
 }
 
 #[test]
-fn trm_07_get_reads_the_emulated_meter() {
+fn trm07_get_reads_the_emulated_meter() {
     let _meter = start_meter(
         addr(115, 2),
         &["--start-in", "123456789", "--start-out", "77"],

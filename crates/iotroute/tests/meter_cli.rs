@@ -7,6 +7,9 @@ use std::time::Duration;
 use echonet::{Eoj, Message, Repr};
 use support::{addr, exchange, start_meter, udp_at};
 
+/// How long a test waits for one answer.
+const WAIT: Duration = Duration::from_secs(3);
+
 fn get_frame(tid: u16, epcs: &[u8]) -> Vec<u8> {
     Repr::from(Message::get(
         tid,
@@ -29,9 +32,9 @@ fn e0(reply: &[u8]) -> u32 {
 #[test]
 fn replies_leave_from_3610_and_go_to_3610_whatever_the_source_port() {
     let _meter = start_meter(addr(105, 2), &[]);
-    let listener = udp_at(addr(105, 3), 3610);
+    let listener = udp_at(addr(105, 3), 3610, WAIT);
     // Ask from an ephemeral port, as npm echonet-lite asks from 23610.
-    let asker = udp_at(addr(105, 3), 0);
+    let asker = udp_at(addr(105, 3), 0, WAIT);
     asker
         .send_to(&get_frame(1, &[0xE0]), (addr(105, 2), 3610))
         .expect("send");
@@ -44,7 +47,7 @@ fn replies_leave_from_3610_and_go_to_3610_whatever_the_source_port() {
 #[test]
 fn sec06_hostile_flood_is_counted_and_valid_requests_still_answered() {
     let meter = start_meter(addr(106, 2), &[]);
-    let sock = udp_at(addr(106, 3), 3610);
+    let sock = udp_at(addr(106, 3), 3610, WAIT);
     let valid = get_frame(7, &[0xE0]);
     let mut opc = valid.clone();
     opc[11] = 40;
@@ -118,7 +121,7 @@ fn state_file_keeps_counters_across_a_restart() {
         "--state",
         &state_arg,
     ];
-    let sock = udp_at(addr(107, 3), 3610);
+    let sock = udp_at(addr(107, 3), 3610, WAIT);
     let meter = start_meter(addr(107, 2), &args);
     std::thread::sleep(Duration::from_millis(1500));
     let (reply, _) = exchange(&sock, addr(107, 2), &get_frame(1, &[0xE0]));

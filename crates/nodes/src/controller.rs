@@ -37,9 +37,9 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use chrono::{Datelike, NaiveDateTime, Timelike};
+use chrono::{NaiveDateTime, Timelike};
 use echonet::energy::{EnergyUnit, MeterReading};
-use echonet::objects::{Date, MeterProperty, NodeProfileProperty, SuperclassProperty, TimeOfDay};
+use echonet::objects::{MeterProperty, NodeProfileProperty, SuperclassProperty};
 use echonet::{ClassCode, Eoj, Esv, FrameError, Message, Property, PropertyMap, Repr, ValueError};
 use serde::Serialize;
 use thiserror::Error;
@@ -853,8 +853,8 @@ impl Controller {
         };
         let at = at.with_nanosecond(0).unwrap_or(at);
         let unrepresentable = || ClockError::Unrepresentable { time: at };
-        let date = date_of(at).ok_or_else(unrepresentable)?;
-        let time = time_of(at).ok_or_else(unrepresentable)?;
+        let date = crate::echonet_date(at).ok_or_else(unrepresentable)?;
+        let time = crate::echonet_time(at).ok_or_else(unrepresentable)?;
         let (time_prop, written) = match method {
             ClockMethod::DateAndTimeHms => (
                 Property::new(EPC_TIME_HMS, MeterProperty::CurrentTime(time).encode()),
@@ -999,22 +999,6 @@ impl Pending {
     }
 }
 
-fn date_of(t: NaiveDateTime) -> Option<Date> {
-    Date::new(
-        u16::try_from(t.year()).ok()?,
-        u8::try_from(t.month()).ok()?,
-        u8::try_from(t.day()).ok()?,
-    )
-}
-
-fn time_of(t: NaiveDateTime) -> Option<TimeOfDay> {
-    TimeOfDay::new(
-        u8::try_from(t.hour()).ok()?,
-        u8::try_from(t.minute()).ok()?,
-        u8::try_from(t.second()).ok()?,
-    )
-}
-
 fn destination(target: Target) -> Destination {
     match target {
         Target::Unicast { ip, .. } => Destination::Unicast(ip),
@@ -1124,7 +1108,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sec_06_failed_epcs_follow_the_sna_convention_of_each_service() {
+    fn sec06_failed_epcs_follow_the_sna_convention_of_each_service() {
         let get_answer = [Property::new(0xE0, [1, 2, 3, 4]), Property::empty(0xF0)];
         assert_eq!(
             failed_epcs(Esv::Get, &[0xE0, 0xF0, 0xD1], &get_answer),

@@ -74,7 +74,7 @@ fn meter_values(e0: u32, e2: u32) -> Vec<Property> {
 }
 
 #[test]
-fn sec_06_answers_are_matched_by_tid() {
+fn sec06_answers_are_matched_by_tid() {
     let t0 = Instant::now();
     let mut c = controller();
     let id = c.get(t0, ip("127.0.0.2"), METER, &[0xE0]).unwrap();
@@ -114,7 +114,7 @@ fn sec_06_answers_are_matched_by_tid() {
 }
 
 #[test]
-fn sec_06_answers_from_another_address_are_dropped() {
+fn sec06_answers_from_another_address_are_dropped() {
     let t0 = Instant::now();
     let mut c = controller();
     let id = c.get(t0, ip("127.0.0.2"), METER, &[0xE0]).unwrap();
@@ -140,7 +140,7 @@ fn sec_06_answers_from_another_address_are_dropped() {
 }
 
 #[test]
-fn sec_06_source_port_is_not_matched() {
+fn sec06_source_port_is_not_matched() {
     // npm echonet-lite answers from port 23610 to our 3610.
     let t0 = Instant::now();
     let mut c = controller();
@@ -153,7 +153,7 @@ fn sec_06_source_port_is_not_matched() {
 }
 
 #[test]
-fn sec_06_ipv4_mapped_source_matches_its_ipv4_target() {
+fn sec06_ipv4_mapped_source_matches_its_ipv4_target() {
     let t0 = Instant::now();
     let mut c = controller();
     c.get(t0, ip("127.0.0.2"), METER, &[0x80]).unwrap();
@@ -164,7 +164,7 @@ fn sec_06_ipv4_mapped_source_matches_its_ipv4_target() {
 }
 
 #[test]
-fn sec_06_answering_object_and_service_must_match() {
+fn sec06_answering_object_and_service_must_match() {
     let t0 = Instant::now();
     let from = addr("127.0.0.2", 3610);
     let mut c = controller();
@@ -388,7 +388,7 @@ fn requests_that_cannot_be_matched_or_sent_are_refused() {
 }
 
 #[test]
-fn sec_06_malformed_and_unsolicited_frames_are_counted() {
+fn sec06_malformed_and_unsolicited_frames_are_counted() {
     let t0 = Instant::now();
     let mut c = controller();
     let from = addr("127.0.0.9", 3610);
@@ -451,7 +451,7 @@ fn inf_is_counted_and_surfaced_only_on_request() {
 }
 
 #[test]
-fn trm_07_read_meter_asks_d1_d4_e0_e2_and_trm_03_keeps_eight_digits() {
+fn trm07_trm03_read_meter_asks_d1_d4_e0_e2_and_keeps_eight_digits() {
     let t0 = Instant::now();
     let mut c = controller();
     let id = c.read_meter(t0, ip("127.0.0.2"), METER).unwrap();
@@ -484,7 +484,7 @@ fn trm_07_read_meter_asks_d1_d4_e0_e2_and_trm_03_keeps_eight_digits() {
 }
 
 #[test]
-fn trm_03_read_meter_refuses_a_counter_above_nine_digits() {
+fn trm03_read_meter_refuses_a_counter_above_nine_digits() {
     let t0 = Instant::now();
     let mut c = controller();
     let id = c.read_meter(t0, ip("127.0.0.2"), METER).unwrap();
@@ -499,7 +499,7 @@ fn trm_03_read_meter_refuses_a_counter_above_nine_digits() {
 }
 
 #[test]
-fn trm_07_read_meter_reports_sna_missing_values_and_timeout() {
+fn trm07_read_meter_reports_sna_missing_values_and_timeout() {
     let t0 = Instant::now();
     let from = addr("127.0.0.2", 3610);
     let mut c = controller();
@@ -573,7 +573,7 @@ fn clock_until_setc(set_map: &[u8]) -> (Controller, RequestId, Instant, Option<M
 }
 
 #[test]
-fn trm_09_set_clock_writes_date_and_hms_when_0x98_and_0xda_are_settable() {
+fn trm09_set_clock_writes_date_and_hms_when_0x98_and_0xda_are_settable() {
     let (mut c, id, t0, setc) = clock_until_setc(&[0x81, 0x97, 0x98, 0xD5, 0xDA]);
     let setc = setc.expect("a SetC");
     assert_eq!(setc.esv, Esv::SetC);
@@ -606,7 +606,7 @@ fn trm_09_set_clock_writes_date_and_hms_when_0x98_and_0xda_are_settable() {
 }
 
 #[test]
-fn trm_09_set_clock_falls_back_to_0x97_and_0x98() {
+fn trm09_set_clock_falls_back_to_0x97_and_0x98() {
     let (mut c, id, t0, setc) = clock_until_setc(&[0x97, 0x98]);
     let setc = setc.expect("a SetC");
     assert_eq!(
@@ -629,7 +629,7 @@ fn trm_09_set_clock_falls_back_to_0x97_and_0x98() {
 }
 
 #[test]
-fn trm_09_set_clock_reports_a_clock_that_is_not_settable() {
+fn trm09_set_clock_reports_a_clock_that_is_not_settable() {
     // 0xDA alone, without the date, is not enough.
     let (mut c, id, _, setc) = clock_until_setc(&[0x81, 0xDA]);
     assert!(setc.is_none(), "nothing is written");
@@ -650,7 +650,7 @@ fn trm_09_set_clock_reports_a_clock_that_is_not_settable() {
 }
 
 #[test]
-fn trm_09_set_clock_reports_refusal_and_timeouts() {
+fn trm09_set_clock_reports_refusal_and_timeouts() {
     let (mut c, _, t0, setc) = clock_until_setc(&[0x98, 0xDA]);
     let setc = setc.expect("a SetC");
     let reply = vec![Property::empty(0x98), Property::new(0xDA, [0, 0, 0])];
@@ -766,7 +766,7 @@ fn exchange(c: &mut Controller, meter: &mut Meter, now: Instant, utc: DateTime<U
 }
 
 #[test]
-fn trm_07_trm_09_controller_reads_and_sets_the_emulated_meter() {
+fn trm07_trm09_controller_reads_and_sets_the_emulated_meter() {
     let t0 = Instant::now();
     let utc = Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).unwrap();
     let mut meter = Meter::new(MeterConfig::default(), 123_456_789, 5, utc);
@@ -846,7 +846,7 @@ proptest! {
     /// SEC-06: hostile datagrams never panic and never produce an event for a request
     /// nobody made; each request ends at most once.
     #[test]
-    fn sec_06_random_datagrams_never_forge_events(
+    fn sec06_random_datagrams_never_forge_events(
         made in 0usize..5,
         input in prop::collection::vec((source(), datagram(), 0u64..3000), 0..40),
     ) {
@@ -884,7 +884,7 @@ proptest! {
 
     /// Without any request, nothing at all comes out.
     #[test]
-    fn sec_06_an_idle_controller_emits_nothing(
+    fn sec06_an_idle_controller_emits_nothing(
         input in prop::collection::vec((source(), datagram()), 0..40),
     ) {
         let t0 = Instant::now();

@@ -168,15 +168,15 @@ pub fn json(out: &Output) -> serde_json::Value {
     })
 }
 
-/// A blocking UDP socket on `addr:port` shared with SO_REUSEADDR, as ECHONET nodes bind.
-pub fn udp_at(addr: Ipv4Addr, port: u16) -> std::net::UdpSocket {
+/// A blocking UDP socket on `addr:port` shared with SO_REUSEADDR, as ECHONET nodes bind,
+/// whose reads give up after `read_timeout`.
+pub fn udp_at(addr: Ipv4Addr, port: u16, read_timeout: Duration) -> std::net::UdpSocket {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).expect("socket");
     s.set_reuse_address(true).expect("SO_REUSEADDR");
     s.bind(&std::net::SocketAddr::from((addr, port)).into())
         .expect("bind");
-    s.set_read_timeout(Some(Duration::from_secs(3)))
-        .expect("timeout");
+    s.set_read_timeout(Some(read_timeout)).expect("timeout");
     s.into()
 }
 
@@ -189,6 +189,6 @@ pub fn exchange(
 ) -> (Vec<u8>, std::net::SocketAddr) {
     sock.send_to(frame, (to, 3610)).expect("send");
     let mut buf = [0u8; 1500];
-    let (n, from) = sock.recv_from(&mut buf).expect("no answer within 3 s");
+    let (n, from) = sock.recv_from(&mut buf).expect("no answer in time");
     (buf[..n].to_vec(), from)
 }

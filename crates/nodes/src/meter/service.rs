@@ -1,10 +1,10 @@
 //! How the meter answers: its two objects, their property maps, and the request rules of
 //! ECHONET Lite (Get, SetC, SetI, INF_REQ, SetGet, INFC).
 
-use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use echonet::objects::{
     FixedTimeReading, History, MeterProperty, NodeProfileProperty, OperationStatus,
-    SuperclassProperty, TimeOfDay, Value,
+    SuperclassProperty, Value,
 };
 use echonet::{ClassCode, Eoj, Esv, Message, Property, PropertyMap, Repr};
 
@@ -351,7 +351,7 @@ impl Meter {
             }
             .into(),
             0x88 => SuperclassProperty::FaultStatus(false).into(),
-            0x98 => SuperclassProperty::CurrentDate(date_of(local)?).into(),
+            0x98 => SuperclassProperty::CurrentDate(crate::echonet_date(local)?).into(),
             0xD0 => M::DeviceType(c.device_type.clone()).into(),
             0xD1 => M::DeviceId(c.device_id.clone()).into(),
             0xD2 => M::ToleranceClass(c.tolerance_class).into(),
@@ -359,7 +359,7 @@ impl Meter {
             0xD4 => M::Unit(c.unit).into(),
             0xD5 => M::HistoryDay(s.history_day).into(),
             0xD6 => M::MeteredDeviceId(c.metered_device_id.clone()).into(),
-            0xDA => M::CurrentTime(time_of(local)?).into(),
+            0xDA => M::CurrentTime(crate::echonet_time(local)?).into(),
             0xDB => M::TimeSynchronised(s.synchronised).into(),
             0xE0 => M::CumulativeIn(s.counter(Channel::Input)).into(),
             0xE2 => M::CumulativeOut(s.counter(Channel::Output)).into(),
@@ -410,8 +410,8 @@ impl Meter {
             }
         };
         Some(FixedTimeReading {
-            date: date_of(at)?,
-            time: time_of(at)?,
+            date: crate::echonet_date(at)?,
+            time: crate::echonet_time(at)?,
             value,
         })
     }
@@ -429,22 +429,6 @@ impl Meter {
         };
         id
     }
-}
-
-fn date_of(t: NaiveDateTime) -> Option<echonet::objects::Date> {
-    echonet::objects::Date::new(
-        u16::try_from(t.year()).ok()?,
-        u8::try_from(t.month()).ok()?,
-        u8::try_from(t.day()).ok()?,
-    )
-}
-
-fn time_of(t: NaiveDateTime) -> Option<TimeOfDay> {
-    TimeOfDay::new(
-        u8::try_from(t.hour()).ok()?,
-        u8::try_from(t.minute()).ok()?,
-        u8::try_from(t.second()).ok()?,
-    )
 }
 
 /// Rounds a power to whole watts within the range 0xE9 allows.
