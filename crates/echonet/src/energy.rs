@@ -29,7 +29,6 @@ const SUBUNITS_PER_KWH: u64 = 10_000;
 
 /// The unit of the cumulative energy counters, property 0xD4 of class 0x028E.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum EnergyUnit {
     /// 0x00: 1 kWh.
     Kwh1,
@@ -151,6 +150,14 @@ impl fmt::Display for EnergyUnit {
             EnergyUnit::Kwh10000 => "10000",
         };
         write!(f, "{s} kWh")
+    }
+}
+
+/// Serialises as operators write it, `"0.001 kWh"`.
+#[cfg(feature = "serde")]
+impl serde::Serialize for EnergyUnit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

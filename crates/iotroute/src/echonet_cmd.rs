@@ -37,7 +37,7 @@
 //!   "eoj": "028E01",
 //!   "esv": "72",
 //!   "properties": {
-//!     "D4": {"edt": "03", "value": {"unit": "Kwh0_001"}},
+//!     "D4": {"edt": "03", "value": {"unit": "0.001 kWh"}},
 //!     "E0": {"edt": "075BCD15", "value": {"cumulative_in": 123456789}, "kwh": "23456.789"},
 //!     "F1": {"edt": "0102", "error": "EPC 0xF1 is not a property of class 0x028E"}
 //!   },

@@ -361,7 +361,7 @@ fn trm07_get_reads_the_emulated_meter() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let v = stdout_json(&out);
     let p = &v["properties"];
-    assert_eq!(p["D4"]["value"], json!({"unit": "Kwh0_001"}));
+    assert_eq!(p["D4"]["value"], json!({"unit": "0.001 kWh"}));
     // The emulated meter counts on from its start value, and the lower 8 digits are kept.
     let e0 = p["E0"]["value"]["cumulative_in"].as_u64().unwrap_or(0);
     assert!((123_456_789..123_500_000).contains(&e0), "{e0}");
