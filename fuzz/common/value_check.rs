@@ -11,7 +11,7 @@ fn check_value(class: echonet::ClassCode, data: &[u8]) -> Option<echonet::object
     let (&epc, edt) = data.split_first()?;
     let value = Value::decode(class, epc, edt).ok()?;
     assert_eq!(value.epc(), epc, "{value:?}");
-    let encoded = value.encode();
+    let encoded = value.encode().expect("a decoded value encodes");
     assert!(encoded.len() <= 255, "{value:?} needs PDC {}", encoded.len());
     assert_eq!(encoded.len(), edt.len(), "{value:?}");
     let is_map = matches!(

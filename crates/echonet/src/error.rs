@@ -61,6 +61,9 @@ pub enum ValueError {
     /// match its contents.
     #[error("property map: {0}")]
     PropertyMap(&'static str),
+    /// A typed value outside what its EDT can carry (a field built out of range).
+    #[error("EPC 0x{epc:02X}: value cannot be encoded within its range")]
+    NotEncodable { epc: u8 },
     /// The EPC has no typed decoder for this class.
     #[error("EPC 0x{epc:02X} is not a property of class 0x{class:04X}")]
     UnknownProperty { class: u16, epc: u8 },

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Timelike};
 use echonet::energy::{EnergyUnit, MeterReading};
-use echonet::objects::{MeterProperty, NodeProfileProperty, SuperclassProperty};
+use echonet::objects::{MeterProperty, NodeProfileProperty, SuperclassProperty, TimeOfDay};
 use echonet::{ClassCode, Eoj, Esv, FrameError, Message, Property, PropertyMap, Repr, ValueError};
 use serde::Serialize;
 use thiserror::Error;
@@ -856,18 +856,20 @@ impl Controller {
         let date = crate::echonet_date(at).ok_or_else(unrepresentable)?;
         let time = crate::echonet_time(at).ok_or_else(unrepresentable)?;
         let (time_prop, written) = match method {
-            ClockMethod::DateAndTimeHms => (
-                Property::new(EPC_TIME_HMS, MeterProperty::CurrentTime(time).encode()),
-                at,
-            ),
+            ClockMethod::DateAndTimeHms => (MeterProperty::CurrentTime(time).encode(), at),
+            // 0x97 carries hours and minutes only.
             ClockMethod::DateAndTimeHm => (
-                Property::new(EPC_TIME_HM, SuperclassProperty::CurrentTime(time).encode()),
+                SuperclassProperty::CurrentTime(TimeOfDay { second: 0, ..time }).encode(),
                 at.with_second(0).unwrap_or(at),
             ),
         };
+        let time_edt = time_prop.map_err(|_| unrepresentable())?;
+        let date_edt = SuperclassProperty::CurrentDate(date)
+            .encode()
+            .map_err(|_| unrepresentable())?;
         let props = vec![
-            Property::new(EPC_DATE, SuperclassProperty::CurrentDate(date).encode()),
-            time_prop,
+            Property::new(EPC_DATE, date_edt),
+            Property::new(method.epcs()[1], time_edt),
         ];
         let step = Step::ClockWrite { method, written };
         self.unicast(now, id, from, msg.seoj, Esv::SetC, props, step)

@@ -61,7 +61,8 @@ impl Value {
         }
     }
 
-    pub fn encode(&self) -> Vec<u8> {
+    /// The EDT of this value; see [`MeterProperty::encode`].
+    pub fn encode(&self) -> Result<Vec<u8>, ValueError> {
         match self {
             Value::NodeProfile(p) => p.encode(),
             Value::Superclass(p) => p.encode(),

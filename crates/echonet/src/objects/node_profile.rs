@@ -104,7 +104,18 @@ impl NodeProfileProperty {
         }
     }
 
-    pub fn encode(&self) -> Vec<u8> {
+    /// The EDT of this value. Fails when the value lies outside what its EDT can carry
+    /// (fields are public, so such a value can be built): every EDT returned decodes back
+    /// to exactly this value.
+    pub fn encode(&self) -> Result<Vec<u8>, ValueError> {
+        let bytes = self.bytes();
+        match Self::decode(self.epc(), &bytes) {
+            Ok(ref back) if back == self => Ok(bytes),
+            _ => Err(ValueError::NotEncodable { epc: self.epc() }),
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
         use NodeProfileProperty as P;
         match self {
             P::Version {

@@ -11,7 +11,7 @@ const NODE: ClassCode = ClassCode::NODE_PROFILE;
 fn round_trip(class: ClassCode, epc: u8, edt: &[u8]) -> Value {
     let v = Value::decode(class, epc, edt).unwrap_or_else(|e| panic!("{epc:02X}: {e}"));
     assert_eq!(v.epc(), epc);
-    assert_eq!(v.encode(), edt, "re-encode of {epc:02X}");
+    assert_eq!(v.encode().unwrap(), edt, "re-encode of {epc:02X}");
     v
 }
 
@@ -148,4 +148,23 @@ fn property_maps_decode_through_value() {
     let epcs: Vec<u8> = (0x80..=0x8F).chain(0xE0..=0xEA).collect();
     let big = PropertyMap::from_epcs(&epcs).unwrap();
     round_trip(METER, 0x9F, &big.encode());
+}
+
+#[test]
+fn values_outside_their_edt_do_not_encode() {
+    let too_many = NodeProfileProperty::InstanceCount(0x0100_0001);
+    assert_eq!(
+        too_many.encode(),
+        Err(ValueError::NotEncodable { epc: 0xD3 })
+    );
+    let seconds = SuperclassProperty::CurrentTime(TimeOfDay::new(10, 20, 30).unwrap());
+    assert!(seconds.encode().is_err(), "0x97 carries no seconds");
+    let short = MeterProperty::HistoryIn(History {
+        day: 0,
+        slots: vec![Some(1); 47],
+    });
+    assert!(short.encode().is_err(), "a history has 48 slots");
+    let big = MeterProperty::CumulativeIn(1_000_000_000);
+    assert!(big.encode().is_err());
+    assert!(Value::from(big).encode().is_err());
 }

@@ -51,7 +51,10 @@ fn node_maps() -> Maps {
 
 /// The 0xD5/0xD6 instance list: our one meter object.
 pub(super) fn instance_list() -> Vec<u8> {
-    NodeProfileProperty::InstanceList(vec![METER_EOJ]).encode()
+    // One instance is far below the 84 a list can carry, so this cannot fail.
+    NodeProfileProperty::InstanceList(vec![METER_EOJ])
+        .encode()
+        .unwrap_or_default()
 }
 
 /// One of the node's two objects.
@@ -234,7 +237,13 @@ impl Meter {
             return Served::Failed(Property::empty(p.epc));
         }
         match self.value(now, object, p.epc) {
-            Some(v) => Served::Ok(Property::new(p.epc, v.encode())),
+            Some(v) => match v.encode() {
+                Ok(edt) => Served::Ok(Property::new(p.epc, edt)),
+                Err(e) => {
+                    tracing::error!(epc = p.epc, error = %e, "meter value out of range; refused");
+                    Served::Failed(Property::empty(p.epc))
+                }
+            },
             None => Served::Failed(Property::empty(p.epc)),
         }
     }
