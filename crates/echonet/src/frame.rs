@@ -12,7 +12,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::{Eoj, Esv, FrameError};
+use crate::{Edt, Eoj, Esv, FrameError};
 
 /// EHD1 of every ECHONET Lite frame.
 pub const EHD1: u8 = 0x10;
@@ -255,11 +255,11 @@ fn walk_list(b: &[u8], opc_at: usize) -> Result<usize, FrameError> {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Property {
     pub epc: u8,
-    pub edt: Vec<u8>,
+    pub edt: Edt,
 }
 
 impl Property {
-    pub fn new(epc: u8, edt: impl Into<Vec<u8>>) -> Property {
+    pub fn new(epc: u8, edt: impl Into<Edt>) -> Property {
         Property {
             epc,
             edt: edt.into(),
@@ -270,18 +270,14 @@ impl Property {
     pub fn empty(epc: u8) -> Property {
         Property {
             epc,
-            edt: Vec::new(),
+            edt: Edt::new(),
         }
     }
 }
 
 impl fmt::Debug for Property {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Property(0x{:02X}, [", self.epc)?;
-        for b in &self.edt {
-            write!(f, "{b:02X}")?;
-        }
-        write!(f, "])")
+        write!(f, "Property(0x{:02X}, [{:?}])", self.epc, self.edt)
     }
 }
 

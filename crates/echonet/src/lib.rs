@@ -19,6 +19,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod edt;
 pub mod energy;
 mod eoj;
 mod error;
@@ -27,6 +28,7 @@ mod frame;
 pub mod objects;
 mod propmap;
 
+pub use edt::Edt;
 pub use eoj::{ClassCode, Eoj, EojParseError};
 pub use error::{FrameError, ValueError};
 pub use esv::Esv;

@@ -139,7 +139,7 @@ fn inf_req_setget_and_infc_are_answered() {
         msg(3, Esv::InfReq, vec![Property::empty(0x80)]),
     )
     .unwrap();
-    assert_eq!((r.esv, r.props[0].edt.clone()), (Esv::Inf, vec![0x30]));
+    assert_eq!((r.esv, r.props[0].edt.to_vec()), (Esv::Inf, vec![0x30]));
 
     let mut sg = msg(4, Esv::SetGet, vec![Property::new(0xD5, vec![0, 1])]);
     sg.get_props = vec![Property::empty(0xD5), Property::empty(0xE0)];
