@@ -147,3 +147,18 @@ fn state_file_keeps_counters_across_a_restart() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn counter_started_near_the_top_wraps_to_zero_like_a_real_meter() {
+    // 36 kW: 10 counts of 0.001 kWh per second, so 999,999,990 passes 999,999,999 within
+    // about a second.
+    let _meter = start_meter(
+        addr(108, 2),
+        &["--profile", "constant:36000:0", "--start-in", "999999990"],
+    );
+    let sock = udp_at(addr(108, 3), 3610, WAIT);
+    std::thread::sleep(Duration::from_millis(2500));
+    let (reply, _) = exchange(&sock, addr(108, 2), &get_frame(1, &[0xE0]));
+    let value = e0(&reply);
+    assert!(value < 1_000, "counter did not wrap: {value}");
+}
