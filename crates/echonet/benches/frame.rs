@@ -8,8 +8,9 @@
 //! - `emit`: [`Repr::emit`] of an already parsed frame into a reused buffer;
 //! - `parse_emit`: both in one iteration, the issue's figure "frame parse + emit
 //!   (Get_Res with D1, E0, E2)";
-//! - `view`: for reference, [`Frame::new_checked`] then a walk over every property
-//!   through the borrowed view, with no [`Repr`] and so no allocation.
+//! - `borrowed_parse`: [`Frame::new_checked`] then [`Frame::message`], every property
+//!   read in place: the receive path of the meter, no [`Repr`] and no allocation;
+//! - `borrowed_parse_emit`: that, then [`echonet::MessageRef::emit`].
 //!
 //! Before timing anything, every frame is checked against a [`Message`] built from the
 //! API, and must re-emit to the same bytes.
@@ -152,17 +153,37 @@ fn bench_parse_emit(c: &mut Criterion, fixtures: &[Fixture]) {
     group.finish();
 }
 
-fn bench_view(c: &mut Criterion, fixtures: &[Fixture]) {
-    let mut group = c.benchmark_group("view");
+/// The receive path the meter uses: the message borrowed from the checked datagram
+/// ([`Frame::message`]), every property read in place, no `Repr` and no allocation.
+fn bench_borrowed_parse(c: &mut Criterion, fixtures: &[Fixture]) {
+    let mut group = c.benchmark_group("borrowed_parse");
     group.throughput(Throughput::Elements(1));
     for f in fixtures {
         group.bench_function(f.name, |b| {
             b.iter(|| {
                 let frame = Frame::new_checked(black_box(f.bytes.as_slice())).expect("valid");
-                for p in frame.properties().chain(frame.get_properties()) {
+                let m = frame.message().expect("format 1");
+                for p in m.props.clone().chain(m.get_props.clone()) {
                     black_box(p);
                 }
-                (frame.tid(), frame.seoj(), frame.deoj(), frame.esv())
+                (m.tid, m.seoj, m.deoj, m.esv)
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Borrowed parse, then [`echonet::MessageRef::emit`]: the round trip without a `Repr`.
+fn bench_borrowed_parse_emit(c: &mut Criterion, fixtures: &[Fixture]) {
+    let mut group = c.benchmark_group("borrowed_parse_emit");
+    group.throughput(Throughput::Elements(1));
+    let mut buf = [0u8; BUFFER_LEN];
+    for f in fixtures {
+        group.bench_function(f.name, |b| {
+            b.iter(|| {
+                let frame = Frame::new_checked(black_box(f.bytes.as_slice())).expect("valid");
+                let m = frame.message().expect("format 1");
+                m.emit(black_box(&mut buf[..])).expect("fits")
             })
         });
     }
@@ -181,6 +202,7 @@ fn main() {
     bench_parse(&mut c, &fixtures);
     bench_emit(&mut c, &fixtures);
     bench_parse_emit(&mut c, &fixtures);
-    bench_view(&mut c, &fixtures);
+    bench_borrowed_parse(&mut c, &fixtures);
+    bench_borrowed_parse_emit(&mut c, &fixtures);
     c.final_summary();
 }

@@ -116,6 +116,18 @@ impl<T: AsRef<[u8]>> Frame<T> {
         }
     }
 
+    /// The format 1 message, borrowed: no copy, no allocation. `None` for format 2.
+    pub fn message(&self) -> Option<MessageRef<'_>> {
+        Some(MessageRef {
+            tid: self.tid(),
+            seoj: self.seoj(),
+            deoj: self.deoj(),
+            esv: self.esv()?,
+            props: self.properties(),
+            get_props: self.get_properties(),
+        })
+    }
+
     /// EDATA of a format 2 frame; empty for format 1.
     pub fn arbitrary_data(&self) -> &[u8] {
         if self.is_specified() {
@@ -182,7 +194,18 @@ impl<'a> Iterator for PropertyIter<'a> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(usize::from(self.remaining)))
+        // Exact: the frame was checked, so every announced property is there.
+        let n = usize::from(self.remaining);
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for PropertyIter<'_> {}
+
+impl PropertyIter<'_> {
+    /// Bytes the remaining properties take on the wire, OPC byte included.
+    fn wire_len(&self) -> usize {
+        1 + self.clone().map(|p| 2 + p.edt.len()).sum::<usize>()
     }
 }
 
@@ -326,6 +349,69 @@ impl Message {
     }
 }
 
+/// A format 1 message borrowed from a checked [`Frame`] ([`Frame::message`]): the fields
+/// of [`Message`], with property lists that point into the datagram. Code that only
+/// reads what it received (the meter serving a request) uses it and copies nothing;
+/// [`MessageRef::to_owned`] gives a [`Message`] to keep.
+#[derive(Debug, Clone)]
+pub struct MessageRef<'a> {
+    pub tid: u16,
+    pub seoj: Eoj,
+    pub deoj: Eoj,
+    pub esv: Esv,
+    pub props: PropertyIter<'a>,
+    pub get_props: PropertyIter<'a>,
+}
+
+impl MessageRef<'_> {
+    pub fn to_owned(&self) -> Message {
+        Message {
+            tid: self.tid,
+            seoj: self.seoj,
+            deoj: self.deoj,
+            esv: self.esv,
+            props: self.props.clone().map(Property::from).collect(),
+            get_props: self.get_props.clone().map(Property::from).collect(),
+        }
+    }
+
+    /// Length of the emitted frame.
+    pub fn buffer_len(&self) -> usize {
+        let second = if self.esv.has_two_lists() {
+            self.get_props.wire_len()
+        } else {
+            0
+        };
+        FORMAT1_FIXED - 1 + self.props.wire_len() + second
+    }
+
+    /// Write the frame into `buf`; returns the number of bytes written. The lists come
+    /// from a checked frame, so only the pairing of ESV and lists (the fields are
+    /// public) and the buffer size can fail.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, FrameError> {
+        if !self.esv.has_two_lists() && self.get_props.len() > 0 {
+            return Err(FrameError::BodyMismatch { esv: self.esv });
+        }
+        let needed = self.buffer_len();
+        let Some(out) = buf.get_mut(..needed) else {
+            return Err(FrameError::BufferTooSmall {
+                needed,
+                available: buf.len(),
+            });
+        };
+        let mut w = Writer { out, at: 0 };
+        w.header(self.tid, self.seoj, self.deoj, self.esv);
+        w.list(self.props.len(), self.props.clone().map(|p| (p.epc, p.edt)));
+        if self.esv.has_two_lists() {
+            w.list(
+                self.get_props.len(),
+                self.get_props.clone().map(|p| (p.epc, p.edt)),
+            );
+        }
+        Ok(w.at)
+    }
+}
+
 /// A format 2 message: the TID and opaque EDATA.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArbitraryMessage {
@@ -343,15 +429,8 @@ pub enum Repr {
 impl Repr {
     /// Parse a checked frame. Cannot fail: the checks ran in [`Frame::new_checked`].
     pub fn parse<T: AsRef<[u8]>>(frame: &Frame<T>) -> Repr {
-        match frame.esv() {
-            Some(esv) => Repr::Specified(Message {
-                tid: frame.tid(),
-                seoj: frame.seoj(),
-                deoj: frame.deoj(),
-                esv,
-                props: frame.properties().map(Property::from).collect(),
-                get_props: frame.get_properties().map(Property::from).collect(),
-            }),
+        match frame.message() {
+            Some(m) => Repr::Specified(m.to_owned()),
             None => Repr::Arbitrary(ArbitraryMessage {
                 tid: frame.tid(),
                 edata: frame.arbitrary_data().to_vec(),
@@ -421,21 +500,17 @@ impl Repr {
             });
         };
         let mut w = Writer { out, at: 0 };
-        w.put(&[EHD1]);
         match self {
             Repr::Specified(m) => {
-                w.put(&[EHD2_SPECIFIED]);
-                w.put(&m.tid.to_be_bytes());
-                w.put(&m.seoj.to_bytes());
-                w.put(&m.deoj.to_bytes());
-                w.put(&[m.esv.code()]);
-                w.list(&m.props);
+                w.header(m.tid, m.seoj, m.deoj, m.esv);
+                w.list(m.props.len(), m.props.iter().map(|p| (p.epc, &p.edt[..])));
                 if m.esv.has_two_lists() {
-                    w.list(&m.get_props);
+                    let get = m.get_props.iter().map(|p| (p.epc, &p.edt[..]));
+                    w.list(m.get_props.len(), get);
                 }
             }
             Repr::Arbitrary(a) => {
-                w.put(&[EHD2_ARBITRARY]);
+                w.put(&[EHD1, EHD2_ARBITRARY]);
                 w.put(&a.tid.to_be_bytes());
                 w.put(&a.edata);
             }
@@ -471,12 +546,21 @@ impl Writer<'_> {
         self.at += bytes.len();
     }
 
-    /// OPC then the properties; lengths were validated before (`validate`).
-    fn list(&mut self, props: &[Property]) {
-        self.put(&[props.len() as u8]);
-        for p in props {
-            self.put(&[p.epc, p.edt.len() as u8]);
-            self.put(&p.edt);
+    /// EHD, TID, SEOJ, DEOJ and ESV of a format 1 frame.
+    fn header(&mut self, tid: u16, seoj: Eoj, deoj: Eoj, esv: Esv) {
+        self.put(&[EHD1, EHD2_SPECIFIED]);
+        self.put(&tid.to_be_bytes());
+        self.put(&seoj.to_bytes());
+        self.put(&deoj.to_bytes());
+        self.put(&[esv.code()]);
+    }
+
+    /// OPC then the properties; counts and lengths were validated before.
+    fn list<'p>(&mut self, count: usize, props: impl Iterator<Item = (u8, &'p [u8])>) {
+        self.put(&[count as u8]);
+        for (epc, edt) in props {
+            self.put(&[epc, edt.len() as u8]);
+            self.put(edt);
         }
     }
 }

@@ -33,7 +33,7 @@ pub use eoj::{ClassCode, Eoj, EojParseError};
 pub use error::{FrameError, ValueError};
 pub use esv::Esv;
 pub use frame::{
-    ArbitraryMessage, Frame, Message, Property, PropertyIter, PropertyRef, Repr, EHD1,
+    ArbitraryMessage, Frame, Message, MessageRef, Property, PropertyIter, PropertyRef, Repr, EHD1,
     EHD2_ARBITRARY, EHD2_SPECIFIED, HEADER_LEN,
 };
 pub use propmap::PropertyMap;

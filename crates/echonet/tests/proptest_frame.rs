@@ -141,6 +141,23 @@ proptest! {
         prop_assert_eq!(Repr::parse_bytes(&bytes), Ok(repr));
     }
 
+    /// The borrowed message of a checked frame re-emits the same bytes and owns up to the
+    /// same `Message` that `Repr::parse` gives.
+    #[test]
+    fn format1_borrowed_message_round_trips(m in any_message()) {
+        let bytes = Repr::Specified(m.clone()).to_vec().unwrap();
+        let frame = Frame::new_checked(&bytes[..]).unwrap();
+        let borrowed = frame.message().unwrap();
+        prop_assert_eq!(borrowed.buffer_len(), bytes.len());
+        let mut out = vec![0u8; bytes.len()];
+        prop_assert_eq!(borrowed.emit(&mut out), Ok(bytes.len()));
+        prop_assert_eq!(&out, &bytes);
+        prop_assert_eq!(borrowed.to_owned(), m);
+        let mut short = vec![0u8; bytes.len() - 1];
+        let too_small = matches!(borrowed.emit(&mut short), Err(FrameError::BufferTooSmall { .. }));
+        prop_assert!(too_small);
+    }
+
     /// The checked view sees the same lists as `Repr`, including the get list that only the
     /// SetGet family has.
     #[test]

@@ -6,7 +6,10 @@ use echonet::objects::{
     FixedTimeReading, History, MeterProperty, NodeProfileProperty, OperationStatus,
     SuperclassProperty, Value,
 };
-use echonet::{ClassCode, Eoj, Esv, Message, Property, PropertyMap, Repr};
+use echonet::{
+    ClassCode, Eoj, Esv, Frame, Message, MessageRef, Property, PropertyIter, PropertyMap,
+    PropertyRef, Repr,
+};
 
 use super::state::Channel;
 use super::{Meter, MAKER_CODE, METER_EOJ};
@@ -93,7 +96,7 @@ impl Object {
 }
 
 /// Serves one property of a request: [`Meter::read`] or [`Meter::write`].
-type ServeOp = fn(&mut Meter, DateTime<Utc>, Object, &Property) -> Served;
+type ServeOp = fn(&mut Meter, DateTime<Utc>, Object, PropertyRef<'_>) -> Served;
 
 /// Outcome of serving one property of a request.
 enum Served {
@@ -107,24 +110,29 @@ impl Meter {
     /// logged and get no reply.
     pub fn handle(&mut self, now: DateTime<Utc>, datagram: &[u8]) -> Option<Vec<u8>> {
         self.advance(now);
-        let msg = match Repr::parse_bytes(datagram) {
-            Ok(Repr::Specified(m)) => m,
-            Ok(Repr::Arbitrary(a)) => {
-                self.stats.unsupported += 1;
-                if let Some(held_back) = self.log_budget.allow(now) {
-                    tracing::warn!(
-                        tid = a.tid,
-                        len = datagram.len(),
-                        held_back,
-                        "format 2 frame dropped: a 0x028E meter serves format 1 only"
-                    );
-                }
-                return None;
-            }
+        // The request is read in place (borrowed from the datagram): nothing is copied
+        // until the reply is built.
+        let frame = match Frame::new_checked(datagram) {
+            Ok(frame) => frame,
             Err(e) => {
                 self.stats.malformed += 1;
                 if let Some(held_back) = self.log_budget.allow(now) {
                     tracing::warn!(error = %e, len = datagram.len(), held_back, "malformed ECHONET Lite datagram dropped");
+                }
+                return None;
+            }
+        };
+        let msg = match frame.message() {
+            Some(m) => m,
+            None => {
+                self.stats.unsupported += 1;
+                if let Some(held_back) = self.log_budget.allow(now) {
+                    tracing::warn!(
+                        tid = frame.tid(),
+                        len = datagram.len(),
+                        held_back,
+                        "format 2 frame dropped: a 0x028E meter serves format 1 only"
+                    );
                 }
                 return None;
             }
@@ -149,7 +157,10 @@ impl Meter {
                 object.eoj(),
                 msg.seoj,
                 Esv::InfcRes,
-                msg.props.iter().map(|p| Property::empty(p.epc)).collect(),
+                msg.props
+                    .clone()
+                    .map(|p| Property::empty(p.epc))
+                    .collect::<Vec<_>>(),
             )),
             other => {
                 self.stats.ignored += 1;
@@ -177,12 +188,12 @@ impl Meter {
         &mut self,
         now: DateTime<Utc>,
         object: Object,
-        msg: &Message,
+        msg: &MessageRef<'_>,
         ok: Esv,
         sna: Esv,
         op: ServeOp,
     ) -> Option<Message> {
-        let (props, all_ok) = self.serve_each(now, object, &msg.props, op);
+        let (props, all_ok) = self.serve_each(now, object, msg.props.clone(), op);
         let esv = if all_ok && !props.is_empty() { ok } else { sna };
         Some(Message::new(msg.tid, object.eoj(), msg.seoj, esv, props))
     }
@@ -192,10 +203,10 @@ impl Meter {
         &mut self,
         now: DateTime<Utc>,
         object: Object,
-        msg: &Message,
+        msg: &MessageRef<'_>,
     ) -> Option<Message> {
-        let (set, set_ok) = self.serve_each(now, object, &msg.props, Self::write);
-        let (get, get_ok) = self.serve_each(now, object, &msg.get_props, Self::read);
+        let (set, set_ok) = self.serve_each(now, object, msg.props.clone(), Self::write);
+        let (get, get_ok) = self.serve_each(now, object, msg.get_props.clone(), Self::read);
         let any = !(set.is_empty() && get.is_empty());
         let esv = if set_ok && get_ok && any {
             Esv::SetGetRes
@@ -213,12 +224,11 @@ impl Meter {
         &mut self,
         now: DateTime<Utc>,
         object: Object,
-        list: &[Property],
+        list: PropertyIter<'_>,
         op: ServeOp,
     ) -> (Vec<Property>, bool) {
         let mut all_ok = true;
         let answers = list
-            .iter()
             .map(|p| match op(self, now, object, p) {
                 Served::Ok(p) => p,
                 Served::Failed(p) => {
@@ -232,7 +242,7 @@ impl Meter {
 
     /// Reads one property: its value, or PDC 0 when the object has no such readable
     /// property.
-    fn read(&mut self, now: DateTime<Utc>, object: Object, p: &Property) -> Served {
+    fn read(&mut self, now: DateTime<Utc>, object: Object, p: PropertyRef<'_>) -> Served {
         if !object.maps().get.contains(p.epc) {
             return Served::Failed(Property::empty(p.epc));
         }
@@ -250,12 +260,12 @@ impl Meter {
 
     /// Writes one property: PDC 0 when accepted; the request's own EDT when refused
     /// (not settable, wrong length or out of range), as the specification asks.
-    fn write(&mut self, now: DateTime<Utc>, object: Object, p: &Property) -> Served {
-        let refused = || Served::Failed(p.clone());
+    fn write(&mut self, now: DateTime<Utc>, object: Object, p: PropertyRef<'_>) -> Served {
+        let refused = || Served::Failed(Property::from(p));
         if !object.maps().set.contains(p.epc) {
             return refused();
         }
-        let value = match Value::decode(object.class(), p.epc, &p.edt) {
+        let value = match Value::decode(object.class(), p.epc, p.edt) {
             Ok(v) => v,
             Err(e) => {
                 tracing::info!(epc = p.epc, error = %e, "Set refused");
