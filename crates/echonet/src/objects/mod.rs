@@ -99,6 +99,20 @@ impl fmt::Display for Value {
     }
 }
 
+/// Returns `bytes` as the EDT of `value` only if they decode back to exactly `value`: a
+/// value built out of range must not reach the wire as some other value.
+fn checked_encode<T: PartialEq>(
+    value: &T,
+    epc: u8,
+    bytes: Vec<u8>,
+    decode: fn(u8, &[u8]) -> Result<T, ValueError>,
+) -> Result<Vec<u8>, ValueError> {
+    match decode(epc, &bytes) {
+        Ok(back) if back == *value => Ok(bytes),
+        _ => Err(ValueError::NotEncodable { epc }),
+    }
+}
+
 /// Serialises raw octets as one hex string, as operators read them.
 #[cfg(feature = "serde")]
 pub(crate) fn hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

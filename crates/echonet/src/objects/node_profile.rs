@@ -108,11 +108,7 @@ impl NodeProfileProperty {
     /// (fields are public, so such a value can be built): every EDT returned decodes back
     /// to exactly this value.
     pub fn encode(&self) -> Result<Vec<u8>, ValueError> {
-        let bytes = self.bytes();
-        match Self::decode(self.epc(), &bytes) {
-            Ok(ref back) if back == self => Ok(bytes),
-            _ => Err(ValueError::NotEncodable { epc: self.epc() }),
-        }
+        super::checked_encode(self, self.epc(), self.bytes(), Self::decode)
     }
 
     fn bytes(&self) -> Vec<u8> {
