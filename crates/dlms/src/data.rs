@@ -1,0 +1,390 @@
+//! A-XDR data (IEC 62056-6-2 / Green Book `Data` CHOICE), owned.
+//!
+//! Our own enum rather than the upstream borrowed `Data<'a>`: callers (object model,
+//! CLI, tests) keep values past the receive buffer, and a swap of the codec crate must
+//! not change their types. Decoding and encoding go through the upstream codec, whose
+//! lengths are BER (`81 C8` = 200), whose nesting is bounded (16) and whose errors carry
+//! byte offsets. A compact-array is expanded into an array on decode (it is a transfer
+//! syntax); we never emit one.
+
+use crate::datetime::{CosemDate, CosemDateTime, CosemTime};
+use crate::error::{CodecError, CodecErrorKind};
+use dlms_cosem_rs::axdr::DataBuf;
+use dlms_cosem_rs::codec::Encode as _;
+
+/// One A-XDR value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "kebab-case")]
+pub enum Data {
+    /// `null-data` (0). In a profile buffer with null compression: "as the row before".
+    Null,
+    /// `array` (1): elements of one type.
+    Array(Vec<Data>),
+    /// `structure` (2): a record.
+    Structure(Vec<Data>),
+    /// `boolean` (3).
+    Boolean(bool),
+    /// `bit-string` (4): `bits` significant bits, most significant bit first.
+    BitString {
+        /// Number of significant bits.
+        bits: usize,
+        /// The bytes holding them (`ceil(bits / 8)`).
+        bytes: Vec<u8>,
+    },
+    /// `double-long` (5), int32.
+    DoubleLong(i32),
+    /// `double-long-unsigned` (6), uint32.
+    DoubleLongUnsigned(u32),
+    /// `octet-string` (9). Gurux carries clock values here as 12 bytes.
+    OctetString(Vec<u8>),
+    /// `visible-string` (10): ISO 646; kept as bytes because meters put anything there.
+    VisibleString(Vec<u8>),
+    /// `utf8-string` (12).
+    Utf8String(Vec<u8>),
+    /// `bcd` (13).
+    Bcd(i8),
+    /// `integer` (15), int8.
+    Integer(i8),
+    /// `long` (16), int16.
+    Long(i16),
+    /// `unsigned` (17), uint8.
+    Unsigned(u8),
+    /// `long-unsigned` (18), uint16.
+    LongUnsigned(u16),
+    /// `long64` (20), int64.
+    Long64(i64),
+    /// `long64-unsigned` (21), uint64.
+    Long64Unsigned(u64),
+    /// `enum` (22).
+    Enum(u8),
+    /// `float32` (23).
+    Float32(f32),
+    /// `float64` (24).
+    Float64(f64),
+    /// `date-time` (25).
+    DateTime(CosemDateTime),
+    /// `date` (26).
+    Date(CosemDate),
+    /// `time` (27).
+    Time(CosemTime),
+    /// `delta-integer` (28).
+    DeltaInteger(i8),
+    /// `delta-long` (29).
+    DeltaLong(i16),
+    /// `delta-double-long` (30).
+    DeltaDoubleLong(i32),
+    /// `delta-unsigned` (31).
+    DeltaUnsigned(u8),
+    /// `delta-long-unsigned` (32).
+    DeltaLongUnsigned(u16),
+    /// `delta-double-long-unsigned` (33).
+    DeltaDoubleLongUnsigned(u32),
+    /// `dont-care` (255), a wildcard in access descriptors.
+    DontCare,
+}
+
+impl Data {
+    /// Decode one value that fills `bytes` exactly.
+    ///
+    /// # Errors
+    /// [`CodecError`] with the byte offset; trailing bytes are an error.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let (v, used) = Self::decode_prefix(bytes)?;
+        if used != bytes.len() {
+            return Err(CodecError::new(
+                CodecErrorKind::TrailingBytes(bytes.len() - used),
+                used,
+            ));
+        }
+        Ok(v)
+    }
+
+    /// Decode one value from the start of `bytes`, returning it and the bytes it used.
+    ///
+    /// # Errors
+    /// [`CodecError`] with the byte offset.
+    pub fn decode_prefix(bytes: &[u8]) -> Result<(Self, usize), CodecError> {
+        use dlms_cosem_rs::codec::Decode as _;
+        let mut r = dlms_cosem_rs::Reader::new(bytes);
+        let d = dlms_cosem_rs::axdr::Data::decode(&mut r)?;
+        let used = r.consumed();
+        Ok((Self::from_upstream(&d)?, used))
+    }
+
+    /// The A-XDR encoding.
+    ///
+    /// # Errors
+    /// Only for values that cannot be encoded: a bit-string whose byte count does not
+    /// match its bit count, or a length above 2^32.
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// Append the A-XDR encoding to `out`.
+    ///
+    /// # Errors
+    /// As [`Data::encode`].
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let start = out.len();
+        self.check(start)?;
+        self.to_upstream().encode(out).map_err(CodecError::from)
+    }
+
+    /// Refuse what the upstream encoder would write inconsistently.
+    fn check(&self, offset: usize) -> Result<(), CodecError> {
+        match self {
+            Self::BitString { bits, bytes } if bytes.len() != bits.div_ceil(8) => {
+                Err(CodecError::new(CodecErrorKind::InvalidLength, offset))
+            }
+            Self::Array(v) | Self::Structure(v) => v.iter().try_for_each(|e| e.check(offset)),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn from_upstream(d: &dlms_cosem_rs::axdr::Data<'_>) -> Result<Self, CodecError> {
+        Ok(Self::from_buf(DataBuf::from_data(d)?))
+    }
+
+    pub(crate) fn from_buf(d: DataBuf) -> Self {
+        match d {
+            DataBuf::Null => Self::Null,
+            DataBuf::Array(v) => Self::Array(v.into_iter().map(Self::from_buf).collect()),
+            DataBuf::Structure(v) => Self::Structure(v.into_iter().map(Self::from_buf).collect()),
+            DataBuf::Boolean(v) => Self::Boolean(v),
+            DataBuf::BitString { bits, bytes } => Self::BitString { bits, bytes },
+            DataBuf::DoubleLong(v) => Self::DoubleLong(v),
+            DataBuf::DoubleLongUnsigned(v) => Self::DoubleLongUnsigned(v),
+            DataBuf::OctetString(v) => Self::OctetString(v),
+            DataBuf::VisibleString(v) => Self::VisibleString(v),
+            DataBuf::Utf8String(v) => Self::Utf8String(v),
+            DataBuf::Bcd(v) => Self::Bcd(v),
+            DataBuf::Integer(v) => Self::Integer(v),
+            DataBuf::Long(v) => Self::Long(v),
+            DataBuf::Unsigned(v) => Self::Unsigned(v),
+            DataBuf::LongUnsigned(v) => Self::LongUnsigned(v),
+            DataBuf::Long64(v) => Self::Long64(v),
+            DataBuf::Long64Unsigned(v) => Self::Long64Unsigned(v),
+            DataBuf::Enum(v) => Self::Enum(v),
+            DataBuf::Float32(v) => Self::Float32(v),
+            DataBuf::Float64(v) => Self::Float64(v),
+            DataBuf::DateTime(v) => Self::DateTime(v.into()),
+            DataBuf::Date(v) => Self::Date(v.into()),
+            DataBuf::Time(v) => Self::Time(v.into()),
+            DataBuf::DeltaInteger(v) => Self::DeltaInteger(v),
+            DataBuf::DeltaLong(v) => Self::DeltaLong(v),
+            DataBuf::DeltaDoubleLong(v) => Self::DeltaDoubleLong(v),
+            DataBuf::DeltaUnsigned(v) => Self::DeltaUnsigned(v),
+            DataBuf::DeltaLongUnsigned(v) => Self::DeltaLongUnsigned(v),
+            DataBuf::DeltaDoubleLongUnsigned(v) => Self::DeltaDoubleLongUnsigned(v),
+            DataBuf::DontCare => Self::DontCare,
+        }
+    }
+
+    pub(crate) fn to_upstream(&self) -> DataBuf {
+        match self {
+            Self::Null => DataBuf::Null,
+            Self::Array(v) => DataBuf::Array(v.iter().map(Self::to_upstream).collect()),
+            Self::Structure(v) => DataBuf::Structure(v.iter().map(Self::to_upstream).collect()),
+            Self::Boolean(v) => DataBuf::Boolean(*v),
+            Self::BitString { bits, bytes } => DataBuf::BitString {
+                bits: *bits,
+                bytes: bytes.clone(),
+            },
+            Self::DoubleLong(v) => DataBuf::DoubleLong(*v),
+            Self::DoubleLongUnsigned(v) => DataBuf::DoubleLongUnsigned(*v),
+            Self::OctetString(v) => DataBuf::OctetString(v.clone()),
+            Self::VisibleString(v) => DataBuf::VisibleString(v.clone()),
+            Self::Utf8String(v) => DataBuf::Utf8String(v.clone()),
+            Self::Bcd(v) => DataBuf::Bcd(*v),
+            Self::Integer(v) => DataBuf::Integer(*v),
+            Self::Long(v) => DataBuf::Long(*v),
+            Self::Unsigned(v) => DataBuf::Unsigned(*v),
+            Self::LongUnsigned(v) => DataBuf::LongUnsigned(*v),
+            Self::Long64(v) => DataBuf::Long64(*v),
+            Self::Long64Unsigned(v) => DataBuf::Long64Unsigned(*v),
+            Self::Enum(v) => DataBuf::Enum(*v),
+            Self::Float32(v) => DataBuf::Float32(*v),
+            Self::Float64(v) => DataBuf::Float64(*v),
+            Self::DateTime(v) => DataBuf::DateTime((*v).into()),
+            Self::Date(v) => DataBuf::Date((*v).into()),
+            Self::Time(v) => DataBuf::Time((*v).into()),
+            Self::DeltaInteger(v) => DataBuf::DeltaInteger(*v),
+            Self::DeltaLong(v) => DataBuf::DeltaLong(*v),
+            Self::DeltaDoubleLong(v) => DataBuf::DeltaDoubleLong(*v),
+            Self::DeltaUnsigned(v) => DataBuf::DeltaUnsigned(*v),
+            Self::DeltaLongUnsigned(v) => DataBuf::DeltaLongUnsigned(*v),
+            Self::DeltaDoubleLongUnsigned(v) => DataBuf::DeltaDoubleLongUnsigned(*v),
+            Self::DontCare => DataBuf::DontCare,
+        }
+    }
+
+    /// The Green Book name of the type, as Gurux's XML names the element
+    /// (`DoubleLongUnsigned`, `OctetString`, ...).
+    #[must_use]
+    pub const fn type_name(&self) -> &'static str {
+        match self {
+            Self::Null => "NullData",
+            Self::Array(_) => "Array",
+            Self::Structure(_) => "Structure",
+            Self::Boolean(_) => "Boolean",
+            Self::BitString { .. } => "BitString",
+            Self::DoubleLong(_) => "Int32",
+            Self::DoubleLongUnsigned(_) => "UInt32",
+            Self::OctetString(_) => "OctetString",
+            Self::VisibleString(_) => "String",
+            Self::Utf8String(_) => "StringUTF8",
+            Self::Bcd(_) => "Bcd",
+            Self::Integer(_) => "Int8",
+            Self::Long(_) => "Int16",
+            Self::Unsigned(_) => "UInt8",
+            Self::LongUnsigned(_) => "UInt16",
+            Self::Long64(_) => "Int64",
+            Self::Long64Unsigned(_) => "UInt64",
+            Self::Enum(_) => "Enum",
+            Self::Float32(_) => "Float32",
+            Self::Float64(_) => "Float64",
+            Self::DateTime(_) => "DateTime",
+            Self::Date(_) => "Date",
+            Self::Time(_) => "Time",
+            Self::DeltaInteger(_) => "DeltaInt8",
+            Self::DeltaLong(_) => "DeltaInt16",
+            Self::DeltaDoubleLong(_) => "DeltaInt32",
+            Self::DeltaUnsigned(_) => "DeltaUInt8",
+            Self::DeltaLongUnsigned(_) => "DeltaUInt16",
+            Self::DeltaDoubleLongUnsigned(_) => "DeltaUInt32",
+            Self::DontCare => "DontCare",
+        }
+    }
+
+    /// A clock value as Gurux and most meters carry it in profile buffers and range
+    /// descriptors: `octet-string(12)` (tag `09 0C`), not the `date-time` type.
+    #[must_use]
+    pub fn clock_octet_string(t: &CosemDateTime) -> Self {
+        Self::OctetString(t.to_bytes().to_vec())
+    }
+
+    /// The value as a date-time, accepting both the `date-time` type and the
+    /// `octet-string(12)` form (see [`Data::clock_octet_string`]).
+    #[must_use]
+    pub fn as_date_time(&self) -> Option<CosemDateTime> {
+        match self {
+            Self::DateTime(d) => Some(*d),
+            Self::OctetString(b) => CosemDateTime::from_slice(b),
+            _ => None,
+        }
+    }
+
+    /// The value as an integer, for every integer type (not `bcd`, which is decimal).
+    #[must_use]
+    pub fn as_i128(&self) -> Option<i128> {
+        Some(match *self {
+            Self::Integer(v) | Self::DeltaInteger(v) => v.into(),
+            Self::Long(v) | Self::DeltaLong(v) => v.into(),
+            Self::DoubleLong(v) | Self::DeltaDoubleLong(v) => v.into(),
+            Self::Long64(v) => v.into(),
+            Self::Unsigned(v) | Self::Enum(v) | Self::DeltaUnsigned(v) => v.into(),
+            Self::LongUnsigned(v) | Self::DeltaLongUnsigned(v) => v.into(),
+            Self::DoubleLongUnsigned(v) | Self::DeltaDoubleLongUnsigned(v) => v.into(),
+            Self::Long64Unsigned(v) => v.into(),
+            _ => return None,
+        })
+    }
+
+    /// The elements of an array or structure.
+    #[must_use]
+    pub fn elements(&self) -> Option<&[Data]> {
+        match self {
+            Self::Array(v) | Self::Structure(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ber_lengths_long_form() {
+        let d = Data::OctetString(vec![0xAA; 200]);
+        let b = d.encode().unwrap();
+        assert_eq!(&b[..3], &[0x09, 0x81, 0xC8]);
+        assert_eq!(Data::decode(&b).unwrap(), d);
+        let d = Data::OctetString(vec![0xAA; 300]);
+        let b = d.encode().unwrap();
+        assert_eq!(&b[..4], &[0x09, 0x82, 0x01, 0x2C]);
+        assert_eq!(Data::decode(&b).unwrap(), d);
+    }
+
+    #[test]
+    fn typed_errors_with_offsets() {
+        // structure of 2, second element truncated inside a uint32.
+        let e = Data::decode(&[0x02, 0x02, 0x11, 0x01, 0x06, 0x00, 0x01]).unwrap_err();
+        assert!(matches!(e.kind, CodecErrorKind::Truncated { .. }), "{e}");
+        assert_eq!(e.offset, 5);
+        let e = Data::decode(&[0x07]).unwrap_err();
+        assert_eq!(e.kind, CodecErrorKind::InvalidTag(7));
+        assert_eq!(e.offset, 0);
+        let e = Data::decode(&[0x11, 0x01, 0x00]).unwrap_err();
+        assert_eq!(e, CodecError::new(CodecErrorKind::TrailingBytes(1), 2));
+        let e = Data::BitString {
+            bits: 9,
+            bytes: vec![0],
+        }
+        .encode()
+        .unwrap_err();
+        assert_eq!(e.kind, CodecErrorKind::InvalidLength);
+    }
+
+    #[test]
+    fn trm05_clock_column_as_octet_string_12() {
+        let b = [
+            0x09, 0x0C, 0x07, 0xEA, 0x0B, 0x19, 0xFF, 0x00, 0x30, 0x00, 0x00, 0xFD, 0xE4, 0x00,
+        ];
+        let d = Data::decode(&b).unwrap();
+        let t = d.as_date_time().unwrap().to_chrono().unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-25T00:48:00+09:00");
+        assert_eq!(
+            Data::clock_octet_string(&d.as_date_time().unwrap())
+                .encode()
+                .unwrap(),
+            b
+        );
+    }
+
+    #[test]
+    fn every_type_round_trips() {
+        let dt = CosemDateTime::from_bytes([0x07, 0xEA, 11, 25, 3, 9, 30, 0, 0, 0xFD, 0xE4, 0]);
+        let all = Data::Structure(vec![
+            Data::Null,
+            Data::Boolean(true),
+            Data::BitString {
+                bits: 3,
+                bytes: vec![0xA0],
+            },
+            Data::Integer(-1),
+            Data::Long(-2),
+            Data::DoubleLong(-3),
+            Data::Long64(-4),
+            Data::Unsigned(1),
+            Data::LongUnsigned(2),
+            Data::DoubleLongUnsigned(3),
+            Data::Long64Unsigned(4),
+            Data::Enum(5),
+            Data::Float32(1.5),
+            Data::Float64(-2.25),
+            Data::OctetString(vec![1, 2]),
+            Data::VisibleString(b"abc".to_vec()),
+            Data::Utf8String("電力".as_bytes().to_vec()),
+            Data::DateTime(dt),
+            Data::Date(CosemDate::from_bytes([0x07, 0xEA, 11, 25, 0xFF])),
+            Data::Time(CosemTime::from_bytes([9, 30, 0, 0xFF])),
+            Data::Array(vec![Data::Unsigned(1), Data::Unsigned(2)]),
+        ]);
+        let b = all.encode().unwrap();
+        assert_eq!(Data::decode(&b).unwrap(), all);
+        assert_eq!(Data::decode(&b).unwrap().encode().unwrap(), b);
+    }
+}
