@@ -5,6 +5,7 @@
 
 mod clock;
 mod controller_driver;
+mod dlms_cmd;
 mod echonet_cmd;
 mod meter_cmd;
 mod sim_cmd;
@@ -43,6 +44,9 @@ enum Command {
     /// ECHONET Lite tools: discover nodes, read properties.
     #[command(subcommand)]
     Echonet(echonet_cmd::EchonetCommand),
+    /// DLMS/COSEM tools: translate APDUs and wrapper frames.
+    #[command(subcommand)]
+    Dlms(dlms_cmd::DlmsCommand),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
             Command::Sim(args) => sim_cmd::run(args).await,
             Command::Meter(args) => meter_cmd::run(args).await,
             Command::Echonet(cmd) => echonet_cmd::run(cmd).await,
+            Command::Dlms(cmd) => dlms_cmd::run(cmd).await,
         }
     })
 }
