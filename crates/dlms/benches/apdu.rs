@@ -12,38 +12,44 @@
 //!   (security control 0x30), as a glo-get-response (`CC`), Green Book test keys, server
 //!   system title `4D4D4D0000BC614E`, invocation counter 0x01234567, 1,035 bytes.
 //!
-//! Groups, each with a `plain` and a `ciphered` benchmark and `Throughput::Elements(1)`
-//! (one APDU per iteration):
+//! Groups `dlms_decode` (bytes to values), `dlms_encode` (values to bytes) and
+//! `dlms_decode_encode` (both, the decoded values re-encoded), each with
+//! `Throughput::Elements(1)` (one APDU per iteration) and four benchmarks:
 //!
-//! - `dlms_decode`: bytes to values. The APDU is decoded, the array walked, and every row
-//!   materialised as a [`Row`] (the date-time parsed into its fields, the value as a
-//!   `u32`) in a freshly allocated `Vec`; `ciphered` first deciphers (tag checked) into a
-//!   reused scratch buffer.
-//! - `dlms_encode`: values to bytes. The 48 rows are written into a reused buffer as a
-//!   GET-Response; `ciphered` then enciphers and frames the glo-get-response (the
-//!   invocation counter advances every iteration, as a sender's does).
-//! - `dlms_decode_encode`: both in one iteration, the decoded rows re-encoded.
+//! - `plain`, `ciphered`: typed rows. Decoding is [`dlms::apdu::decode`] and a walk of the
+//!   borrowed data view in which every row is materialised as a [`Row`] (a
+//!   [`CosemDateTime`] parsed into its fields and a `u32`) in a freshly allocated `Vec`;
+//!   encoding writes the rows as a GET-Response into a reused buffer.
+//! - `owned_plain`, `owned_ciphered`: the owned value tree [`dlms::Data`] (an array of 48
+//!   structures, each a `Vec` with an octet-string `Vec`). Decoding is
+//!   [`dlms::apdu::decode`] then [`dlms::apdu::to_owned_data`]; encoding is
+//!   [`dlms::apdu::data_bytes`], [`dlms::apdu::data_ref`] and [`dlms::apdu::encode`] of a
+//!   GET-Response-Normal.
 //!
-//! Before timing anything, both APDUs are checked: each must decode to the 48 rows
-//! computed here (the same formula as `interop/gurux_bench.py`), re-encode to the same
+//! The ciphered benchmarks open the APDU with [`dlms::cipher::decipher`] (tag checked,
+//! no replay window: that is the association's) before decoding, and seal the encoded
+//! APDU with [`dlms::cipher::encipher`] as a glo-get-response, the invocation counter
+//! advancing every iteration as a sender's does.
+//!
+//! Before timing anything, both APDUs are checked on both paths: each must decode to the
+//! 48 rows computed here (the formula of `interop/gurux_bench.py`), re-encode to the same
 //! bytes, and the ciphered one must decipher to the plain one.
 //!
-//! This uses `dlms-cosem-rs` directly (`Apdu`, `Data`, `Protector`): our face's
-//! apdu/data/cipher modules have not landed yet. Switch to them when they do, so that
-//! the bench measures what the rest of iotroute calls.
+//! Everything goes through our face (`dlms::apdu`, `dlms::cipher`, `dlms::Data`) except
+//! the typed encoder, which writes with the upstream codec's `Writer` and `Data` because
+//! the face has no encoder for a value built from typed rows without building the owned
+//! tree first (the server engine writes attribute values into a `Writer` the same way).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use dlms_cosem_rs::axdr::{Data, DataTag, DateTime};
-use dlms_cosem_rs::codec::{Decode, Encode, SliceWriter, Writer};
-use dlms_cosem_rs::security::{
-    KeyRing, Protector, RustCryptoProvider, SecurityPolicy, SecuritySuite, SystemTitle,
-};
-use dlms_cosem_rs::xdlms::{
-    Apdu, ApduTag, CipheredService, GetDataResult, GetResponse, Protection,
-};
+use dlms::apdu::{self, Apdu, ApduTag, DataRef, GetDataResult, GetResponse, InvokeId};
+use dlms::cipher::{self, CipherForm, Keys, Protections, GREEN_BOOK_SERVER_TITLE};
+use dlms::{CosemDateTime, Data};
+// The face has no row encoder yet (see above): the upstream writer, inside this crate only.
+use dlms_cosem_rs::axdr::DataTag;
+use dlms_cosem_rs::codec::{Encode as _, SliceWriter, Writer};
 
 /// The shared APDUs: `name hex` per line, `#` comments, spaces inside the hex ignored.
 const APDUS: &str = include_str!("apdus.txt");
@@ -51,15 +57,6 @@ const APDUS: &str = include_str!("apdus.txt");
 /// APDUs every run must cover; the report in `scripts/bench` expects these names.
 const NAMES: [&str; 2] = ["plain", "ciphered"];
 
-/// Green Book test keys: global unicast encryption key and authentication key.
-const EK: [u8; 16] = [
-    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F,
-];
-const AK: [u8; 16] = [
-    0xD0, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8, 0xD9, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF,
-];
-/// The server's system title, the first half of its nonces (the issue's `dlms serve`).
-const SERVER_TITLE: [u8; 8] = [0x4D, 0x4D, 0x4D, 0x00, 0x00, 0xBC, 0x61, 0x4E];
 /// The invocation counter the ciphered APDU in `apdus.txt` was sent with.
 const INVOCATION_COUNTER: u32 = 0x0123_4567;
 /// invoke-id 1, confirmed, high priority.
@@ -70,13 +67,13 @@ const GET_RESPONSE_NORMAL: u8 = 1;
 const RESULT_DATA: u8 = 0;
 const ROWS: usize = 48;
 
-/// Large enough for either APDU; reused by every encode and decipher.
+/// Large enough for either APDU; reused by every typed encode.
 const BUFFER_LEN: usize = 2048;
 
 /// One entry of the load profile: when, and the cumulative energy in Wh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Row {
-    time: DateTime,
+    time: CosemDateTime,
     value: u32,
 }
 
@@ -91,7 +88,7 @@ fn expected_rows() -> Vec<Row> {
             let slot = u8::try_from(i).expect("48 slots");
             let n = u32::try_from(i).expect("48 slots");
             Row {
-                time: DateTime::from_bytes([
+                time: CosemDateTime::from_bytes([
                     0x07,
                     0xEA, // 2026
                     11,
@@ -109,6 +106,20 @@ fn expected_rows() -> Vec<Row> {
             }
         })
         .collect()
+}
+
+/// The rows as the owned value tree: what a profile buffer is in [`dlms::Data`].
+fn owned_value(rows: &[Row]) -> Data {
+    Data::Array(
+        rows.iter()
+            .map(|r| {
+                Data::Structure(vec![
+                    Data::clock_octet_string(&r.time),
+                    Data::DoubleLongUnsigned(r.value),
+                ])
+            })
+            .collect(),
+    )
 }
 
 struct Fixture {
@@ -145,71 +156,81 @@ fn decode_hex(hex: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Why an APDU is not the load profile this bench expects.
-#[derive(Debug)]
-enum BenchError {
-    Codec(dlms_cosem_rs::codec::Error),
-    Shape(&'static str),
-}
-
-impl std::fmt::Display for BenchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Codec(e) => write!(f, "{e}"),
-            Self::Shape(what) => f.write_str(what),
-        }
+/// The data of a GET-Response-Normal, borrowed from `bytes`.
+fn response_data(bytes: &[u8]) -> DataRef<'_> {
+    match apdu::decode(bytes).unwrap_or_else(|e| panic!("does not decode: {e}")) {
+        Apdu::GetResponse(GetResponse::Normal {
+            result: GetDataResult::Data(data),
+            ..
+        }) => data,
+        other => panic!("not a GET-Response-Normal with data: {other:?}"),
     }
 }
 
-impl From<dlms_cosem_rs::codec::Error> for BenchError {
-    fn from(e: dlms_cosem_rs::codec::Error) -> Self {
-        Self::Codec(e)
-    }
-}
-
-/// Decode a plain GET-Response-Normal carrying the profile buffer into rows.
-fn decode_rows(bytes: &[u8]) -> Result<Vec<Row>, BenchError> {
-    let Apdu::GetResponse(GetResponse::Normal { result, .. }) = Apdu::from_bytes(bytes)? else {
-        return Err(BenchError::Shape("not a GET-Response-Normal"));
-    };
-    let GetDataResult::Data(data) = result else {
-        return Err(BenchError::Shape("a Data-Access-Result instead of data"));
-    };
-    let array = data
-        .as_array()
-        .ok_or(BenchError::Shape("data is not an array"))?;
+/// The typed rows of a profile buffer, each one walked and parsed.
+fn typed_rows(data: DataRef<'_>) -> Vec<Row> {
+    let array = data.as_array().expect("the buffer is an array");
     let mut rows = Vec::with_capacity(array.len());
     for entry in array.iter() {
-        let entry = entry?;
-        let fields = entry
-            .as_structure()
-            .ok_or(BenchError::Shape("entry is not a structure"))?;
-        let mut fields = fields.iter();
-        let (Some(time), Some(value), None) = (fields.next(), fields.next(), fields.next()) else {
-            return Err(BenchError::Shape("entry does not have two fields"));
+        let entry = entry.expect("entry decodes");
+        let mut fields = entry.as_structure().expect("entry is a structure").iter();
+        let (Some(Ok(time)), Some(Ok(DataRef::DoubleLongUnsigned(value))), None) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            panic!("entry is not {{time, double-long-unsigned}}");
         };
-        let time: [u8; 12] = time?
+        let time = time
             .as_bytes()
-            .and_then(|b| b.try_into().ok())
-            .ok_or(BenchError::Shape("time is not an octet-string(12)"))?;
-        let Data::DoubleLongUnsigned(value) = value? else {
-            return Err(BenchError::Shape("value is not a double-long-unsigned"));
-        };
-        rows.push(Row {
-            time: DateTime::from_bytes(time),
-            value,
-        });
+            .and_then(CosemDateTime::from_slice)
+            .expect("time is an octet-string(12)");
+        rows.push(Row { time, value });
     }
-    Ok(rows)
+    rows
 }
 
-/// Write the rows as a GET-Response-Normal.
+/// Open a ciphered APDU (our face's suite 0), or pass a plain one through.
+fn open<'a>(name: &str, bytes: &'a [u8], plain: &'a mut Vec<u8>) -> &'a [u8] {
+    if name.ends_with("ciphered") {
+        *plain = cipher::decipher(bytes, &Keys::GREEN_BOOK, Some(GREEN_BOOK_SERVER_TITLE))
+            .unwrap_or_else(|e| panic!("APDU {name}: does not decipher: {e}"))
+            .plain;
+        plain
+    } else {
+        bytes
+    }
+}
+
+/// Seal an encoded APDU as a glo-get-response for the ciphered benchmarks.
+fn seal(name: &str, plain: &[u8], ic: u32) -> Option<Vec<u8>> {
+    name.ends_with("ciphered").then(|| {
+        cipher::encipher(
+            plain,
+            CipherForm::Glo,
+            Protections::AuthEnc,
+            &Keys::GREEN_BOOK,
+            GREEN_BOOK_SERVER_TITLE,
+            ic,
+        )
+        .unwrap_or_else(|e| panic!("APDU {name}: does not encipher: {e}"))
+    })
+}
+
+fn decode_typed(name: &str, bytes: &[u8]) -> Vec<Row> {
+    let mut plain = Vec::new();
+    typed_rows(response_data(open(name, bytes, &mut plain)))
+}
+
+fn decode_owned(name: &str, bytes: &[u8]) -> Data {
+    let mut plain = Vec::new();
+    let data = response_data(open(name, bytes, &mut plain));
+    apdu::to_owned_data(&data).unwrap_or_else(|e| panic!("APDU {name}: no owned data: {e}"))
+}
+
+/// Write typed rows as a GET-Response-Normal.
 ///
 /// The four header bytes are written here as the server engine does before handing the
-/// writer to the object store, which encodes the attribute value; every value is
-/// encoded by the crate's `Data`. Upstream has no owned, allocation-free form of a
-/// GET-Response with a value built from rows (`Data::Array` only borrows encoded bytes).
-fn encode_rows(rows: &[Row], w: &mut dyn Writer) -> dlms_cosem_rs::codec::Result<()> {
+/// writer to the object store, which encodes the attribute value.
+fn write_rows(rows: &[Row], w: &mut dyn Writer) -> dlms_cosem_rs::codec::Result<()> {
     w.write_u8(ApduTag::GetResponse.as_u8())?;
     w.write_u8(GET_RESPONSE_NORMAL)?;
     w.write_u8(INVOKE_ID_AND_PRIORITY)?;
@@ -219,199 +240,130 @@ fn encode_rows(rows: &[Row], w: &mut dyn Writer) -> dlms_cosem_rs::codec::Result
     for row in rows {
         w.write_u8(DataTag::Structure.as_u8())?;
         w.write_length(2)?;
-        Data::OctetString(&row.time.to_bytes()).encode(w)?;
-        Data::DoubleLongUnsigned(row.value).encode(w)?;
+        DataRef::OctetString(&row.time.to_bytes()).encode(w)?;
+        DataRef::DoubleLongUnsigned(row.value).encode(w)?;
     }
     Ok(())
 }
 
-/// Suite 0, authenticated and encrypted, global unicast key: one association's ciphering.
-struct Cipher {
-    protector: Protector<RustCryptoProvider>,
-    title: SystemTitle,
-}
-
-impl Cipher {
-    fn new() -> Self {
-        Self {
-            protector: Protector::new(
-                RustCryptoProvider::new(KeyRing::new(EK, AK)),
-                SecurityPolicy::authenticated_encrypted(SecuritySuite::Suite0),
-            ),
-            title: SystemTitle(SERVER_TITLE),
-        }
-    }
-
-    /// Decipher a glo-get-response into `scratch`, returning the plain APDU.
-    ///
-    /// No replay window here: that belongs to the session, and the same APDU is
-    /// deciphered again on every iteration.
-    fn decipher<'s>(&self, bytes: &[u8], scratch: &'s mut [u8]) -> Result<&'s [u8], BenchError> {
-        let Apdu::Ciphered {
-            protection: Protection::Global,
-            service: ApduTag::GetResponse,
-            body,
-        } = Apdu::from_bytes(bytes)?
-        else {
-            return Err(BenchError::Shape("not a glo-get-response"));
-        };
-        let payload = scratch
-            .get_mut(..body.payload.len())
-            .ok_or(BenchError::Shape("payload larger than the scratch buffer"))?;
-        payload.copy_from_slice(body.payload);
-        Ok(self.protector.unprotect(
-            body.security_control,
-            &self.title,
-            body.invocation_counter,
-            &AK,
-            payload,
-        )?)
-    }
-
-    /// Encipher a plain APDU as a glo-get-response into `out`, returning its length.
-    fn encipher(
-        &self,
-        plain: &[u8],
-        invocation_counter: u32,
-        scratch: &mut [u8],
-        out: &mut [u8],
-    ) -> dlms_cosem_rs::codec::Result<usize> {
-        let payload =
-            self.protector
-                .protect(&self.title, invocation_counter, &AK, plain, scratch)?;
-        let apdu = Apdu::Ciphered {
-            protection: Protection::Global,
-            service: ApduTag::GetResponse,
-            body: CipheredService {
-                security_control: self.protector.policy().control(),
-                invocation_counter,
-                payload,
-            },
-        };
-        let mut w = SliceWriter::new(out);
-        apdu.encode(&mut w)?;
-        Ok(w.written())
-    }
-}
-
-/// Buffers reused across iterations, as a server's send and receive buffers are.
-struct Buffers {
-    plain: Box<[u8; BUFFER_LEN]>,
-    scratch: Box<[u8; BUFFER_LEN]>,
-    out: Box<[u8; BUFFER_LEN]>,
-}
-
-impl Buffers {
-    fn new() -> Self {
-        Self {
-            plain: Box::new([0; BUFFER_LEN]),
-            scratch: Box::new([0; BUFFER_LEN]),
-            out: Box::new([0; BUFFER_LEN]),
-        }
-    }
-}
-
-fn decode(name: &str, bytes: &[u8], cipher: &Cipher, scratch: &mut [u8]) -> Vec<Row> {
-    let plain = if name == "ciphered" {
-        cipher
-            .decipher(bytes, scratch)
-            .unwrap_or_else(|e| panic!("APDU {name}: does not decipher: {e}"))
-    } else {
-        bytes
-    };
-    decode_rows(plain).unwrap_or_else(|e| panic!("APDU {name}: does not decode: {e}"))
-}
-
-/// Encode `rows`, enciphered for `ciphered`; returns the length written into `bufs.out`
-/// (`bufs.plain` for `plain`).
-fn encode(name: &str, rows: &[Row], cipher: &Cipher, ic: u32, bufs: &mut Buffers) -> usize {
-    let mut w = SliceWriter::new(&mut bufs.plain[..]);
-    encode_rows(rows, &mut w).expect("fits");
+/// Typed rows to the APDU: into `buf` for `plain`, sealed into a new `Vec` for
+/// `ciphered`. Returns the APDU's length.
+fn encode_typed(name: &str, rows: &[Row], ic: u32, buf: &mut [u8]) -> (usize, Option<Vec<u8>>) {
+    let mut w = SliceWriter::new(buf);
+    write_rows(rows, &mut w).expect("fits");
     let n = w.written();
-    if name == "ciphered" {
-        cipher
-            .encipher(
-                &bufs.plain[..n],
-                ic,
-                &mut bufs.scratch[..],
-                &mut bufs.out[..],
-            )
-            .expect("enciphers")
-    } else {
-        n
-    }
+    let sealed = seal(name, &buf[..n], ic);
+    (sealed.as_ref().map_or(n, Vec::len), sealed)
+}
+
+/// The owned value to the APDU, through the face's entry points.
+fn encode_owned(name: &str, value: &Data, ic: u32) -> Vec<u8> {
+    let data = apdu::data_bytes(value).expect("encodes");
+    let response = Apdu::GetResponse(GetResponse::Normal {
+        invoke_id: InvokeId(INVOKE_ID_AND_PRIORITY),
+        result: GetDataResult::Data(apdu::data_ref(&data).expect("reads back")),
+    });
+    let plain = apdu::encode(&response).expect("encodes");
+    seal(name, &plain, ic).unwrap_or(plain)
 }
 
 /// Refuse to benchmark APDUs that are not what the report says they are.
-fn check(fixtures: &[Fixture], cipher: &Cipher) {
+fn check(fixtures: &[Fixture]) {
     let names: Vec<&str> = fixtures.iter().map(|f| f.name).collect();
     assert_eq!(names, NAMES, "apdus.txt: unexpected set of APDUs");
     let expected = expected_rows();
     let plain = &fixtures[0].bytes;
     assert_eq!(plain.len(), 1014, "plain APDU length");
-    let mut bufs = Buffers::new();
+    let mut buf = [0u8; BUFFER_LEN];
     for f in fixtures {
-        let rows = decode(f.name, &f.bytes, cipher, &mut bufs.scratch[..]);
-        assert_eq!(rows, expected, "APDU {}: rows", f.name);
-        let n = encode(f.name, &rows, cipher, INVOCATION_COUNTER, &mut bufs);
-        let out = if f.name == "ciphered" {
-            &bufs.out[..n]
-        } else {
-            &bufs.plain[..n]
-        };
-        assert_eq!(out, &f.bytes[..], "APDU {}: re-encoding", f.name);
+        let rows = decode_typed(f.name, &f.bytes);
+        assert_eq!(rows, expected, "APDU {}: typed rows", f.name);
+        let (n, sealed) = encode_typed(f.name, &rows, INVOCATION_COUNTER, &mut buf);
+        let out = sealed.as_deref().unwrap_or(&buf[..n]);
+        assert_eq!(out, &f.bytes[..], "APDU {}: typed re-encoding", f.name);
+
+        let value = decode_owned(f.name, &f.bytes);
+        assert_eq!(
+            value,
+            owned_value(&expected),
+            "APDU {}: owned value",
+            f.name
+        );
+        let out = encode_owned(f.name, &value, INVOCATION_COUNTER);
+        assert_eq!(out, f.bytes, "APDU {}: owned re-encoding", f.name);
     }
-    let deciphered = cipher
-        .decipher(&fixtures[1].bytes, &mut bufs.scratch[..])
-        .unwrap_or_else(|e| panic!("APDU ciphered: does not decipher: {e}"));
+    let mut deciphered = Vec::new();
+    open("ciphered", &fixtures[1].bytes, &mut deciphered);
     assert_eq!(
-        deciphered,
-        &plain[..],
+        &deciphered, plain,
         "ciphered APDU deciphers to the plain one"
     );
 }
 
-fn bench_decode(c: &mut Criterion, fixtures: &[Fixture], cipher: &Cipher) {
+fn bench_decode(c: &mut Criterion, fixtures: &[Fixture]) {
     let mut group = c.benchmark_group("dlms_decode");
     group.throughput(Throughput::Elements(1));
-    let mut scratch = Box::new([0u8; BUFFER_LEN]);
     for f in fixtures {
         group.bench_function(f.name, |b| {
-            b.iter(|| decode(f.name, black_box(&f.bytes), cipher, &mut scratch[..]))
+            b.iter(|| decode_typed(f.name, black_box(&f.bytes)))
+        });
+    }
+    for f in fixtures {
+        group.bench_function(format!("owned_{}", f.name), |b| {
+            b.iter(|| decode_owned(f.name, black_box(&f.bytes)))
         });
     }
     group.finish();
 }
 
-fn bench_encode(c: &mut Criterion, fixtures: &[Fixture], cipher: &Cipher) {
+fn bench_encode(c: &mut Criterion, fixtures: &[Fixture]) {
     let mut group = c.benchmark_group("dlms_encode");
     group.throughput(Throughput::Elements(1));
-    let mut bufs = Buffers::new();
+    let mut buf = [0u8; BUFFER_LEN];
     let rows = expected_rows();
+    let value = owned_value(&rows);
     for f in fixtures {
         let mut ic = INVOCATION_COUNTER;
         group.bench_function(f.name, |b| {
             b.iter(|| {
                 ic = ic.wrapping_add(1);
-                encode(f.name, black_box(&rows), cipher, ic, &mut bufs)
+                encode_typed(f.name, black_box(&rows), ic, &mut buf)
+            })
+        });
+    }
+    for f in fixtures {
+        let mut ic = INVOCATION_COUNTER;
+        group.bench_function(format!("owned_{}", f.name), |b| {
+            b.iter(|| {
+                ic = ic.wrapping_add(1);
+                encode_owned(f.name, black_box(&value), ic)
             })
         });
     }
     group.finish();
 }
 
-fn bench_decode_encode(c: &mut Criterion, fixtures: &[Fixture], cipher: &Cipher) {
+fn bench_decode_encode(c: &mut Criterion, fixtures: &[Fixture]) {
     let mut group = c.benchmark_group("dlms_decode_encode");
     group.throughput(Throughput::Elements(1));
-    let mut bufs = Buffers::new();
-    let mut receive = Box::new([0u8; BUFFER_LEN]);
+    let mut buf = [0u8; BUFFER_LEN];
     for f in fixtures {
         let mut ic = INVOCATION_COUNTER;
         group.bench_function(f.name, |b| {
             b.iter(|| {
                 ic = ic.wrapping_add(1);
-                let rows = decode(f.name, black_box(&f.bytes), cipher, &mut receive[..]);
-                encode(f.name, &rows, cipher, ic, &mut bufs)
+                let rows = decode_typed(f.name, black_box(&f.bytes));
+                encode_typed(f.name, &rows, ic, &mut buf)
+            })
+        });
+    }
+    for f in fixtures {
+        let mut ic = INVOCATION_COUNTER;
+        group.bench_function(format!("owned_{}", f.name), |b| {
+            b.iter(|| {
+                ic = ic.wrapping_add(1);
+                let value = decode_owned(f.name, black_box(&f.bytes));
+                encode_owned(f.name, &value, ic)
             })
         });
     }
@@ -420,16 +372,15 @@ fn bench_decode_encode(c: &mut Criterion, fixtures: &[Fixture], cipher: &Cipher)
 
 fn main() {
     let fixtures = fixtures();
-    let cipher = Cipher::new();
-    check(&fixtures, &cipher);
+    check(&fixtures);
     // Short defaults keep `scripts/bench` within a few minutes; command-line flags
     // (`--warm-up-time`, `--measurement-time`, ...) still override them.
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
-    bench_decode(&mut c, &fixtures, &cipher);
-    bench_encode(&mut c, &fixtures, &cipher);
-    bench_decode_encode(&mut c, &fixtures, &cipher);
+    bench_decode(&mut c, &fixtures);
+    bench_encode(&mut c, &fixtures);
+    bench_decode_encode(&mut c, &fixtures);
     c.final_summary();
 }
