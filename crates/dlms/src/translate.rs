@@ -470,19 +470,10 @@ fn opt_bytes(n: Node, name: &str, b: Option<&[u8]>) -> Node {
 fn user_information(n: Node, ui: Option<&[u8]>) -> Node {
     let Some(ui) = ui else { return n };
     let mut u = Node::val("UserInformation", hex::encode(ui));
-    // The user-information is an octet string holding an xDLMS InitiateRequest or
-    // InitiateResponse, plain or glo-ciphered.
-    let inner = match ui.first() {
-        Some(0x04) if ui.len() >= 2 => {
-            let mut r = dlms_cosem_rs::Reader::new(&ui[1..]);
-            r.length_prefixed().ok()
-        }
-        _ => None,
-    };
-    if let Some(inner) = inner {
-        if let Ok(a) = apdu::decode(inner) {
-            u = u.with(apdu_node(&a));
-        }
+    // The user-information holds an xDLMS InitiateRequest or InitiateResponse, plain or
+    // glo-ciphered (the codec has already taken off its BER octet-string wrapper).
+    if let Ok(a) = apdu::decode(ui) {
+        u = u.with(apdu_node(&a));
     }
     n.with(u)
 }
