@@ -15,11 +15,13 @@
 
 pub mod apdu;
 pub mod cipher;
+pub mod cosem;
 pub mod data;
 pub mod datetime;
 pub mod error;
 pub mod hex;
 pub mod obis;
+pub mod server;
 pub mod translate;
 pub mod wrapper;
 

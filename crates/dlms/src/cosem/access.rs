@@ -1,0 +1,279 @@
+//! Associations and the access rights each has to each object.
+//!
+//! Three associations (one per client wPort/SAP), each with its own view of the model:
+//!
+//! | association | client wPort | who | sees |
+//! |---|---|---|---|
+//! | [`Association::Public`] | 16 (0x10) | anyone, no security | clock, logical device name, IDs, association, SAP list — never energy or profiles |
+//! | [`Association::Management`] | 1 | the smart meter (電力SM) | everything it reads and sets |
+//! | [`Association::Maintenance`] | 32 (0x20, **ours**) | the handy terminal (ハンディターミナル) of the user business | stored data (TRM-06), settings (TRM-08), firmware (SEC-10) |
+//!
+//! An object a table does not list for an association is not *visible* in it: it is
+//! missing from that association's `object_list` and any request for it is answered
+//! `object-undefined`, as for an object that does not exist. A visible object whose
+//! attribute or method the association may not use is answered `read-write-denied`.
+
+use super::codes::{
+    ASSOCIATION, AUTH_PASSWORD, CLOCK, ENERGY_AC_INPUT, ENERGY_AC_OUTPUT, EVENT_CODE, EVENT_LOG,
+    IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME, METER_ID, PAIRING_ID, PROFILE_STATUS,
+    PUSH_SETUP, SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
+};
+use super::Obis;
+use dlms_cosem_rs::cosem::{AttributeAccess, MethodAccess};
+
+/// Which association (which client) is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Association {
+    /// Client wPort 16: the public client, no security.
+    Public,
+    /// Client wPort 1: the management client, the smart meter.
+    Management,
+    /// Client wPort 32: the maintenance client, the handy terminal (ours).
+    Maintenance,
+}
+
+impl Association {
+    /// Every association, in the order their secrets are kept.
+    pub const ALL: [Self; 3] = [Self::Public, Self::Management, Self::Maintenance];
+
+    /// The client SAP (the wrapper's source wPort) this association answers.
+    #[must_use]
+    pub const fn client_sap(self) -> u16 {
+        match self {
+            Self::Public => 16,
+            Self::Management => 1,
+            Self::Maintenance => 32,
+        }
+    }
+
+    /// The association a client wPort belongs to; `None` for a wPort we do not serve
+    /// (the driver drops those without answering).
+    #[must_use]
+    pub const fn from_client_sap(sap: u16) -> Option<Self> {
+        match sap {
+            16 => Some(Self::Public),
+            1 => Some(Self::Management),
+            32 => Some(Self::Maintenance),
+            _ => None,
+        }
+    }
+
+    /// Position in [`Association::ALL`].
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            Self::Public => 0,
+            Self::Management => 1,
+            Self::Maintenance => 2,
+        }
+    }
+}
+
+/// An attribute's access mode, the Association LN version 1 `access_mode` enumeration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccessMode {
+    /// 0: no access.
+    NoAccess,
+    /// 1: read only.
+    Read,
+    /// 2: write only.
+    Write,
+    /// 3: read and write.
+    ReadWrite,
+}
+
+impl AccessMode {
+    /// The enumeration value in `object_list`.
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::NoAccess => 0,
+            Self::Read => 1,
+            Self::Write => 2,
+            Self::ReadWrite => 3,
+        }
+    }
+
+    /// May be read.
+    #[must_use]
+    pub const fn can_read(self) -> bool {
+        matches!(self, Self::Read | Self::ReadWrite)
+    }
+
+    /// May be written.
+    #[must_use]
+    pub const fn can_write(self) -> bool {
+        matches!(self, Self::Write | Self::ReadWrite)
+    }
+
+    /// As the upstream engine's flags.
+    #[must_use]
+    pub fn to_flags(self) -> AttributeAccess {
+        match self {
+            Self::NoAccess => AttributeAccess::empty(),
+            Self::Read => AttributeAccess::READ,
+            Self::Write => AttributeAccess::WRITE,
+            Self::ReadWrite => AttributeAccess::READ | AttributeAccess::WRITE,
+        }
+    }
+}
+
+/// Method flags for the upstream engine.
+#[must_use]
+pub fn method_flags(allowed: bool) -> MethodAccess {
+    if allowed {
+        MethodAccess::ACCESS
+    } else {
+        MethodAccess::empty()
+    }
+}
+
+use AccessMode::{NoAccess, Read, ReadWrite, Write};
+use Association::{Maintenance, Management, Public};
+
+/// True when `ln` is visible in `association` (listed in its `object_list`).
+#[must_use]
+pub fn visible(association: Association, ln: Obis) -> bool {
+    match association {
+        // Public: clock, logical device name, the two IDs, and what a client needs to
+        // discover the device (its association and SAP list). Never energy, profiles,
+        // settings or security objects.
+        Public => [
+            CLOCK,
+            LOGICAL_DEVICE_NAME,
+            TERMINAL_ID,
+            METER_ID,
+            ASSOCIATION,
+            SAP_ASSIGNMENT,
+        ]
+        .contains(&ln),
+        Management | Maintenance => [
+            CLOCK,
+            LOGICAL_DEVICE_NAME,
+            TERMINAL_ID,
+            METER_ID,
+            ENERGY_AC_INPUT,
+            ENERGY_AC_OUTPUT,
+            PROFILE_STATUS,
+            LOAD_PROFILE,
+            EVENT_CODE,
+            EVENT_LOG,
+            PAIRING_ID,
+            AUTH_PASSWORD,
+            PUSH_SETUP,
+            IMAGE_TRANSFER,
+            ASSOCIATION,
+            SAP_ASSIGNMENT,
+            SECURITY_SETUP,
+        ]
+        .contains(&ln),
+    }
+}
+
+/// The access mode of attribute `attribute` of `ln` in `association`. Attribute 1
+/// (`logical_name`) is readable wherever the object is visible; anything not listed
+/// here is [`AccessMode::NoAccess`].
+#[must_use]
+pub fn attribute(association: Association, ln: Obis, attribute: i8) -> AccessMode {
+    if !visible(association, ln) {
+        return NoAccess;
+    }
+    if attribute == 1 {
+        return Read;
+    }
+    let writer = matches!(association, Management | Maintenance);
+    match ln {
+        // Clock: read by everyone; time, time zone and daylight-saving settings written
+        // by the two authenticated clients (TRM-09 clock synchronisation). Status (4)
+        // and clock base (9) are the device's own.
+        CLOCK => match attribute {
+            2 | 3 | 5..=8 if writer => ReadWrite,
+            2..=9 => Read,
+            _ => NoAccess,
+        },
+        // Identifiers never change over the air: the terminal ID is the immutable
+        // authentication ID (TRM-08), the meter ID is read from the meter (SEC-07).
+        LOGICAL_DEVICE_NAME | TERMINAL_ID | METER_ID | PROFILE_STATUS | EVENT_CODE => {
+            match attribute {
+                2 => Read,
+                _ => NoAccess,
+            }
+        }
+        // Energy registers: read only; nobody resets a counter a bill is computed from.
+        ENERGY_AC_INPUT | ENERGY_AC_OUTPUT => match attribute {
+            2 | 3 => Read,
+            _ => NoAccess,
+        },
+        // Load profile: the capture period is the reading interval (TRM-08, TRM-11).
+        LOAD_PROFILE => match attribute {
+            4 => ReadWrite,
+            2..=8 => Read,
+            _ => NoAccess,
+        },
+        EVENT_LOG => match attribute {
+            2..=8 => Read,
+            _ => NoAccess,
+        },
+        // Pairing ID: changeable from the SM system and the handy terminal (TRM-08).
+        PAIRING_ID => match attribute {
+            2 => ReadWrite,
+            _ => NoAccess,
+        },
+        // The device authentication password: changeable (TRM-08), never readable.
+        AUTH_PASSWORD => match attribute {
+            2 => Write,
+            _ => NoAccess,
+        },
+        // Push setup: the smart meter configures its slot pushes; the handy terminal
+        // only looks.
+        PUSH_SETUP => match (association, attribute) {
+            (Management, 2..=7) => ReadWrite,
+            (_, 2..=7) => Read,
+            _ => NoAccess,
+        },
+        // Image transfer: the user business updates the firmware (SEC-10, OPS-09: the
+        // terminal is the user business's), so only the maintenance client drives it;
+        // the smart meter may read its state.
+        IMAGE_TRANSFER => match (association, attribute) {
+            (Maintenance, 5) => ReadWrite,
+            (_, 2..=7) => Read,
+            _ => NoAccess,
+        },
+        // Association LN: the secret (7) is written, never read.
+        ASSOCIATION => match (association, attribute) {
+            (Management | Maintenance, 7) => Write,
+            (_, 2..=6 | 8 | 9) => Read,
+            _ => NoAccess,
+        },
+        SAP_ASSIGNMENT => match attribute {
+            2 => Read,
+            _ => NoAccess,
+        },
+        SECURITY_SETUP => match attribute {
+            2..=5 => Read,
+            _ => NoAccess,
+        },
+        _ => NoAccess,
+    }
+}
+
+/// Whether `association` may invoke method `method` of `ln`.
+#[must_use]
+pub fn method(association: Association, ln: Obis, method: i8) -> bool {
+    if !visible(association, ln) {
+        return false;
+    }
+    match (association, ln, method) {
+        // Clock adjustments (adjust_to_quarter ... shift_time).
+        (Management | Maintenance, CLOCK, 1..=6) => true,
+        // Push on demand.
+        (Management, PUSH_SETUP, 1) => true,
+        // Firmware update by the user business (SEC-10).
+        (Maintenance, IMAGE_TRANSFER, 1..=4) => true,
+        // change_HLS_secret of one's own association.
+        (Management | Maintenance, ASSOCIATION, 2) => true,
+        // security_activate and global_key_transfer: the utility manages the keys of
+        // the IoT route's DLMS layer.
+        (Management, SECURITY_SETUP, 1 | 2) => true,
+        _ => false,
+    }
+}

@@ -1,0 +1,232 @@
+//! The IoT-route COSEM object model (issue 5): the objects the wireless terminal
+//! (無線端末) serves to the smart meter (電力SM) and to the handy terminal, with their
+//! state and behaviour. `docs/iot-route-cosem.md` is the published description; this
+//! module is its implementation.
+//!
+//! The utilities' IoT route application interface specification (IoTルート
+//! Applicationインタフェース仕様書) is not public, so the model is ours, built from
+//! standard OBIS codes and interface classes. The upstream crate carries classes only as
+//! metadata; the behaviour (values, access rights per association, selective access,
+//! clock arithmetic, capture) is written here.
+//!
+//! Sans-IO: nothing here reads a clock. The caller passes `now` into
+//! [`IotRouteModel::set_now`] before serving a request, and into every capture.
+//!
+//! Until our own `crate::obis` lands, logical names use the upstream [`Obis`], re-exported
+//! here so that no crate outside `dlms` names the upstream crate.
+
+pub mod access;
+pub mod association;
+pub mod clock;
+pub mod codes;
+pub mod data;
+pub mod image;
+pub mod model;
+pub mod profile;
+pub mod push;
+pub mod register;
+pub mod security;
+
+pub use access::{AccessMode, Association};
+pub use model::{EventCode, IotRouteModel, ModelChange, ModelConfig};
+pub use profile::{ProfileGeneric, ProfileRow};
+
+pub use dlms_cosem_rs::axdr::DataBuf;
+pub use dlms_cosem_rs::obis::Obis;
+pub use dlms_cosem_rs::xdlms::{ActionResult, DataAccessResult};
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
+use dlms_cosem_rs::axdr::{ClockStatus, Data, DateTime as CosemDateTime, DEVIATION_NOT_SPECIFIED};
+use dlms_cosem_rs::codec::{Encode, Writer};
+use dlms_cosem_rs::xdlms::SelectiveAccess;
+
+/// What a GET or SET answers: a value, or the Data-Access-Result the client is told.
+pub type AccessResult<T> = Result<T, DataAccessResult>;
+
+/// The deviation of Japan Standard Time in a COSEM date-time: −540 minutes
+/// (local = UTC − deviation), as the Blue Book and Gurux write it.
+pub const JST_DEVIATION: i16 = -540;
+
+/// Errors of the Rust-side API of the model (the network side answers with
+/// [`DataAccessResult`] / [`ActionResult`] instead).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CosemError {
+    /// A captured row does not have one value per non-clock capture object.
+    #[error("profile {profile}: {got} value(s) captured, {expected} expected")]
+    ColumnCount {
+        /// The profile's logical name, printed.
+        profile: String,
+        /// Values the capture objects call for (clock excluded).
+        expected: usize,
+        /// Values given.
+        got: usize,
+    },
+    /// A capture period outside what the profile allows (TRM-11: 1800 or 900 s).
+    #[error("capture period {0} s not allowed (1800 or 900)")]
+    CapturePeriod(u32),
+    /// A Pairing ID that is not 8 characters of 0-9 A-Z (CON-03).
+    #[error("Pairing ID must be 8 characters of 0-9 A-Z")]
+    PairingId,
+    /// A profile that can hold no entry.
+    #[error("profile_entries must be at least 1 and at most {max}")]
+    ProfileEntries {
+        /// The largest accepted.
+        max: u32,
+    },
+    /// An identifier longer than the model accepts.
+    #[error("{what} longer than {max} bytes")]
+    TooLong {
+        /// Which identifier.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// One COSEM object: its class, version and logical name, and the attributes and
+/// methods it serves by itself.
+///
+/// Access rights are not the object's business (they depend on the association, see
+/// [`access`]); an object answers whatever it is asked and refuses only values it cannot
+/// hold. Objects whose answers depend on others (the association's `object_list`, the
+/// profile's capture method) are completed by [`IotRouteModel`].
+pub trait CosemObject: std::fmt::Debug + Send {
+    /// The interface class.
+    fn class_id(&self) -> u16;
+    /// The class version this object implements.
+    fn version(&self) -> u8;
+    /// The logical name.
+    fn logical_name(&self) -> Obis;
+    /// How many attributes the class has (attribute 1 is always `logical_name`).
+    fn attribute_count(&self) -> i8;
+    /// How many methods the class has.
+    fn method_count(&self) -> i8 {
+        0
+    }
+    /// Write attribute `attribute` into `w` as A-XDR.
+    ///
+    /// # Errors
+    /// The Data-Access-Result for the client.
+    fn get(
+        &self,
+        attribute: i8,
+        selective: Option<&SelectiveAccess<'_>>,
+        w: &mut dyn Writer,
+    ) -> AccessResult<()>;
+    /// Write an attribute.
+    ///
+    /// # Errors
+    /// The Data-Access-Result for the client; the default refuses.
+    fn set(&mut self, _attribute: i8, _value: &Data<'_>) -> AccessResult<()> {
+        Err(DataAccessResult::ReadWriteDenied)
+    }
+    /// Invoke a method; `Ok(true)` when a return value was written into `w`.
+    ///
+    /// # Errors
+    /// The Action-Result for the client; the default says the method does not exist.
+    fn invoke(
+        &mut self,
+        _method: i8,
+        _parameters: Option<&Data<'_>>,
+        _w: &mut dyn Writer,
+    ) -> Result<bool, ActionResult> {
+        Err(ActionResult::ObjectUndefined)
+    }
+}
+
+/// Encode a value, turning a full buffer into a refusal (and a log line saying why:
+/// the server's value buffer is too small for this attribute).
+pub(crate) fn put(w: &mut dyn Writer, value: &DataBuf) -> AccessResult<()> {
+    value.encode(w).map_err(|e| {
+        tracing::warn!(error = %e, "COSEM value does not fit the response buffer");
+        DataAccessResult::OtherReason
+    })
+}
+
+/// Raw A-XDR bytes into `w`, with the same refusal as [`put`].
+pub(crate) fn put_raw(w: &mut dyn Writer, bytes: &[u8]) -> AccessResult<()> {
+    w.write_bytes(bytes).map_err(|e| {
+        tracing::warn!(error = %e, "COSEM value does not fit the response buffer");
+        DataAccessResult::OtherReason
+    })
+}
+
+/// Refuse selective access on an attribute that has none (only a profile's buffer
+/// does): answered `scope-of-access-violated`, never by ignoring the selector and
+/// returning the whole value.
+pub(crate) fn no_selector(selective: Option<&SelectiveAccess<'_>>) -> AccessResult<()> {
+    match selective {
+        None => Ok(()),
+        Some(_) => Err(DataAccessResult::ScopeOfAccessViolated),
+    }
+}
+
+/// An octet string value.
+pub(crate) fn octets(bytes: &[u8]) -> DataBuf {
+    DataBuf::OctetString(bytes.to_vec())
+}
+
+/// The logical-name attribute (attribute 1 of every class).
+pub(crate) fn logical_name_value(ln: Obis) -> DataBuf {
+    octets(ln.as_bytes())
+}
+
+/// A UTC instant as the 12-byte COSEM date-time of local time at `deviation`
+/// (−540 for JST).
+///
+/// Hundredths are written (0 when whole seconds), as Gurux does, and the day of week is
+/// computed, so that a range read compares complete timestamps.
+#[must_use]
+pub fn to_cosem(t: DateTime<Utc>, deviation: i16, status: u8) -> CosemDateTime {
+    let local = t - Duration::minutes(i64::from(deviation));
+    CosemDateTime {
+        year: u16::try_from(local.year()).unwrap_or(0xFFFF),
+        month: u8::try_from(local.month()).unwrap_or(0xFF),
+        day_of_month: u8::try_from(local.day()).unwrap_or(0xFF),
+        day_of_week: u8::try_from(local.weekday().number_from_monday()).unwrap_or(0xFF),
+        hour: u8::try_from(local.hour()).unwrap_or(0xFF),
+        minute: u8::try_from(local.minute()).unwrap_or(0xFF),
+        second: u8::try_from(local.second()).unwrap_or(0xFF),
+        hundredths: u8::try_from(local.timestamp_subsec_millis() / 10).unwrap_or(0),
+        deviation,
+        status: ClockStatus(status),
+    }
+}
+
+/// A COSEM date-time as a UTC instant; a missing deviation is read as `default_deviation`
+/// (our own time zone), since a client that leaves it out means the server's local time.
+///
+/// `None` for wildcards and impossible dates. Hundredths are ignored: the model works in
+/// whole seconds.
+#[must_use]
+pub fn from_cosem(dt: &CosemDateTime, default_deviation: i16) -> Option<DateTime<Utc>> {
+    let mut dt = *dt;
+    if dt.deviation == DEVIATION_NOT_SPECIFIED {
+        dt.deviation = default_deviation;
+    }
+    let secs = dt.to_unix_seconds()?;
+    Utc.timestamp_opt(secs, 0).single()
+}
+
+/// A date-time value as a client sends it: octet-string(12) (Gurux, and the Blue Book's
+/// type for clock and profile columns) or the `date-time` tag.
+pub(crate) fn datetime_of(value: &Data<'_>) -> Option<CosemDateTime> {
+    match value {
+        Data::DateTime(dt) => Some(*dt),
+        Data::OctetString(b) => {
+            let bytes: [u8; 12] = (*b).try_into().ok()?;
+            Some(CosemDateTime::from_bytes(bytes))
+        }
+        _ => None,
+    }
+}
+
+/// Floor `t` to a multiple of `period_s` seconds since the epoch (slots are aligned to
+/// :00 and :30 in JST, which is UTC+9 h, so UTC alignment is the same).
+#[must_use]
+pub fn floor_to_period(t: DateTime<Utc>, period_s: u32) -> DateTime<Utc> {
+    let p = i64::from(period_s.max(1));
+    let secs = t.timestamp().div_euclid(p) * p;
+    Utc.timestamp_opt(secs, 0).single().unwrap_or(t)
+}

@@ -1,0 +1,468 @@
+//! Profile generic (class 7, version 1): the load profile (TRM-06, TRM-11) and the event
+//! log (SEC-09).
+//!
+//! Our profiles always have the clock as their first capture object and are sorted FIFO
+//! by it (`sort_method` 1): every row is a timestamped capture, which is what a range
+//! read by time needs. The clock column is sent as **octet-string(12)** (tag `09 0C`),
+//! the Blue Book's type and what Gurux expects; a range read accepts from/to as
+//! octet-string(12) (what Gurux sends) or as the `date-time` tag.
+//!
+//! The buffer is bounded by `profile_entries`: a capture into a full buffer drops the
+//! oldest row (FIFO), so the terminal keeps the most recent data for backfill (TRM-06).
+
+use std::collections::VecDeque;
+
+use super::{
+    datetime_of, from_cosem, logical_name_value, put, put_raw, to_cosem, AccessResult, CosemError,
+    CosemObject, DataBuf, Obis, JST_DEVIATION,
+};
+use chrono::{DateTime, Utc};
+use dlms_cosem_rs::axdr::Data;
+use dlms_cosem_rs::codec::{Encode, Writer};
+use dlms_cosem_rs::cosem::CaptureObject;
+use dlms_cosem_rs::xdlms::{ActionResult, DataAccessResult, SelectiveAccess};
+
+/// `sort_method` 1: FIFO.
+pub const SORT_FIFO: u8 = 1;
+/// The most entries a profile may be configured to hold (ours: bounds memory; 90 days of
+/// 15-minute slots is 8640).
+pub const PROFILE_ENTRIES_MAX: u32 = 10_000;
+
+/// One captured row: the clock column and the other columns' values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileRow {
+    /// When the row was captured (the clock column), UTC.
+    pub time: DateTime<Utc>,
+    /// The clock status written into the clock column.
+    pub clock_status: u8,
+    /// One value per capture object after the clock.
+    pub values: Vec<DataBuf>,
+}
+
+/// A profile generic object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileGeneric {
+    logical_name: Obis,
+    capture_objects: Vec<CaptureObject>,
+    capture_period: u32,
+    allowed_periods: Vec<u32>,
+    profile_entries: u32,
+    rows: VecDeque<ProfileRow>,
+    deviation: i16,
+}
+
+/// Which rows and columns a selective access picked.
+struct Selection {
+    rows: Vec<usize>,
+    columns: Vec<usize>,
+}
+
+impl ProfileGeneric {
+    /// A profile whose first column is the clock and whose other columns are
+    /// `columns`. `allowed_periods` lists the capture periods a client may set (empty:
+    /// the period is fixed).
+    ///
+    /// # Errors
+    /// [`CosemError::ProfileEntries`] when `profile_entries` is 0 or too large.
+    pub fn new(
+        logical_name: Obis,
+        columns: Vec<CaptureObject>,
+        capture_period: u32,
+        allowed_periods: Vec<u32>,
+        profile_entries: u32,
+    ) -> Result<Self, CosemError> {
+        if profile_entries == 0 || profile_entries > PROFILE_ENTRIES_MAX {
+            return Err(CosemError::ProfileEntries {
+                max: PROFILE_ENTRIES_MAX,
+            });
+        }
+        let mut capture_objects = vec![CaptureObject::clock()];
+        capture_objects.extend(columns);
+        Ok(Self {
+            logical_name,
+            capture_objects,
+            capture_period,
+            allowed_periods,
+            profile_entries,
+            rows: VecDeque::new(),
+            deviation: JST_DEVIATION,
+        })
+    }
+
+    /// The capture objects, clock first.
+    #[must_use]
+    pub fn capture_objects(&self) -> &[CaptureObject] {
+        &self.capture_objects
+    }
+
+    /// The capture period in seconds (0: asynchronous, as for the event log).
+    #[must_use]
+    pub const fn capture_period(&self) -> u32 {
+        self.capture_period
+    }
+
+    /// Set the capture period (TRM-11: the reading interval, 1800 or 900 s for the load
+    /// profile). Rows already captured are kept: each carries its own timestamp.
+    ///
+    /// # Errors
+    /// [`CosemError::CapturePeriod`] when the profile does not allow it.
+    pub fn set_capture_period(&mut self, seconds: u32) -> Result<(), CosemError> {
+        if !self.allowed_periods.contains(&seconds) {
+            return Err(CosemError::CapturePeriod(seconds));
+        }
+        self.capture_period = seconds;
+        Ok(())
+    }
+
+    /// How many rows the buffer holds at most.
+    #[must_use]
+    pub const fn profile_entries(&self) -> u32 {
+        self.profile_entries
+    }
+
+    /// Change the bound, dropping the oldest rows if the buffer is over it.
+    ///
+    /// # Errors
+    /// [`CosemError::ProfileEntries`] for 0 or more than [`PROFILE_ENTRIES_MAX`].
+    pub fn set_profile_entries(&mut self, entries: u32) -> Result<(), CosemError> {
+        if entries == 0 || entries > PROFILE_ENTRIES_MAX {
+            return Err(CosemError::ProfileEntries {
+                max: PROFILE_ENTRIES_MAX,
+            });
+        }
+        self.profile_entries = entries;
+        self.trim();
+        Ok(())
+    }
+
+    /// The rows, oldest first.
+    pub fn rows(&self) -> impl Iterator<Item = &ProfileRow> {
+        self.rows.iter()
+    }
+
+    /// How many rows are in use (`entries_in_use`).
+    #[must_use]
+    pub fn entries_in_use(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The newest row.
+    #[must_use]
+    pub fn last(&self) -> Option<&ProfileRow> {
+        self.rows.back()
+    }
+
+    /// Append a row captured at `now` with clock status 0.
+    ///
+    /// # Errors
+    /// [`CosemError::ColumnCount`] unless there is one value per non-clock column.
+    pub fn capture(&mut self, now: DateTime<Utc>, values: Vec<DataBuf>) -> Result<(), CosemError> {
+        self.capture_with_status(now, 0, values)
+    }
+
+    /// Append a row with an explicit clock status; a full buffer drops its oldest row.
+    ///
+    /// # Errors
+    /// [`CosemError::ColumnCount`] unless there is one value per non-clock column.
+    pub fn capture_with_status(
+        &mut self,
+        now: DateTime<Utc>,
+        clock_status: u8,
+        values: Vec<DataBuf>,
+    ) -> Result<(), CosemError> {
+        let expected = self.capture_objects.len().saturating_sub(1);
+        if values.len() != expected {
+            return Err(CosemError::ColumnCount {
+                profile: format!("{:?}", self.logical_name.as_bytes()),
+                expected,
+                got: values.len(),
+            });
+        }
+        self.rows.push_back(ProfileRow {
+            time: now,
+            clock_status,
+            values,
+        });
+        self.trim();
+        Ok(())
+    }
+
+    /// Empty the buffer (method 1, `reset`).
+    pub fn reset(&mut self) {
+        self.rows.clear();
+    }
+
+    fn trim(&mut self) {
+        let max = usize::try_from(self.profile_entries).unwrap_or(usize::MAX);
+        while self.rows.len() > max {
+            self.rows.pop_front();
+        }
+    }
+
+    /// The cell `column` of `row` (column 0 is the clock, as octet-string(12)).
+    fn cell(&self, row: &ProfileRow, column: usize) -> Option<DataBuf> {
+        if column == 0 {
+            let dt = to_cosem(row.time, self.deviation, row.clock_status);
+            return Some(DataBuf::OctetString(dt.to_bytes().to_vec()));
+        }
+        row.values.get(column - 1).cloned()
+    }
+
+    /// Resolve a selective access into rows and columns.
+    fn select(&self, selective: Option<&SelectiveAccess<'_>>) -> AccessResult<Selection> {
+        let all_columns: Vec<usize> = (0..self.capture_objects.len()).collect();
+        let Some(sa) = selective else {
+            return Ok(Selection {
+                rows: (0..self.rows.len()).collect(),
+                columns: all_columns,
+            });
+        };
+        let s = sa
+            .parameters
+            .as_structure()
+            .ok_or(DataAccessResult::TypeUnmatched)?;
+        match sa.selector {
+            // range_descriptor { restricting_object, from_value, to_value, selected_values }
+            1 => {
+                let field = |i: usize| s.get(i).map_err(|_| DataAccessResult::TypeUnmatched);
+                let restricting = CaptureObject::from_data(&field(0)?)
+                    .map_err(|_| DataAccessResult::TypeUnmatched)?;
+                let clock = CaptureObject::clock();
+                // Only the clock column is a sort key here; a range on another column is
+                // refused rather than answered with everything.
+                if restricting.class_id != clock.class_id
+                    || restricting.logical_name != clock.logical_name
+                    || restricting.attribute_index != clock.attribute_index
+                {
+                    return Err(DataAccessResult::ScopeOfAccessViolated);
+                }
+                let bound = |v: Data<'_>| {
+                    datetime_of(&v)
+                        .and_then(|dt| from_cosem(&dt, self.deviation))
+                        .ok_or(DataAccessResult::TypeUnmatched)
+                };
+                let from = bound(field(1)?)?;
+                let to = bound(field(2)?)?;
+                let columns = match s.get(3) {
+                    Ok(v) => self.columns_by_object(&v)?,
+                    Err(_) => all_columns,
+                };
+                // Both ends inclusive, as Gurux's server and client count them.
+                let rows = self
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.time >= from && r.time <= to)
+                    .map(|(i, _)| i)
+                    .collect();
+                Ok(Selection { rows, columns })
+            }
+            // entry_descriptor { from_entry, to_entry, from_selected_value, to_selected_value }
+            2 => {
+                let num = |i: usize| -> AccessResult<u64> {
+                    s.get(i)
+                        .ok()
+                        .and_then(|v| v.as_u64())
+                        .ok_or(DataAccessResult::TypeUnmatched)
+                };
+                let len = self.rows.len() as u64;
+                // Entries count from 1; 0 is read as 1 (lenient: some clients count from
+                // 0), and to_entry 0 means "to the last".
+                let from = num(0)?.max(1);
+                let to = match num(1)? {
+                    0 => len,
+                    n => n.min(len),
+                };
+                let ncols = self.capture_objects.len() as u64;
+                let from_col = num(2)?.max(1);
+                let to_col = match num(3)? {
+                    0 => ncols,
+                    n => n.min(ncols),
+                };
+                let rows = if from > to {
+                    Vec::new()
+                } else {
+                    (from - 1..to)
+                        .filter_map(|i| usize::try_from(i).ok())
+                        .collect()
+                };
+                let columns = if from_col > to_col {
+                    Vec::new()
+                } else {
+                    (from_col - 1..to_col)
+                        .filter_map(|i| usize::try_from(i).ok())
+                        .collect()
+                };
+                Ok(Selection { rows, columns })
+            }
+            _ => Err(DataAccessResult::ScopeOfAccessViolated),
+        }
+    }
+
+    /// `selected_values` of a range read: capture object definitions naming columns; an
+    /// empty array means every column.
+    fn columns_by_object(&self, v: &Data<'_>) -> AccessResult<Vec<usize>> {
+        let list = v.as_array().ok_or(DataAccessResult::TypeUnmatched)?;
+        if list.is_empty() {
+            return Ok((0..self.capture_objects.len()).collect());
+        }
+        let mut columns = Vec::new();
+        for item in list.iter() {
+            let item = item.map_err(|_| DataAccessResult::TypeUnmatched)?;
+            let co =
+                CaptureObject::from_data(&item).map_err(|_| DataAccessResult::TypeUnmatched)?;
+            let i = self
+                .capture_objects
+                .iter()
+                .position(|c| {
+                    c.class_id == co.class_id
+                        && c.logical_name == co.logical_name
+                        && c.attribute_index == co.attribute_index
+                })
+                .ok_or(DataAccessResult::ScopeOfAccessViolated)?;
+            columns.push(i);
+        }
+        Ok(columns)
+    }
+
+    /// Write the (selected) buffer straight into `w`, row by row, so a large buffer is
+    /// never built twice.
+    fn write_buffer(
+        &self,
+        selective: Option<&SelectiveAccess<'_>>,
+        w: &mut dyn Writer,
+    ) -> AccessResult<()> {
+        let sel = self.select(selective)?;
+        let full = |e| {
+            tracing::warn!(error = %e, "profile buffer does not fit the response buffer");
+            DataAccessResult::OtherReason
+        };
+        w.write_u8(0x01).map_err(full)?;
+        w.write_length(sel.rows.len()).map_err(full)?;
+        for &ri in &sel.rows {
+            let row = self.rows.get(ri).ok_or(DataAccessResult::OtherReason)?;
+            w.write_u8(0x02).map_err(full)?;
+            w.write_length(sel.columns.len()).map_err(full)?;
+            for &c in &sel.columns {
+                let cell = self.cell(row, c).unwrap_or(DataBuf::Null);
+                put(w, &cell)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decode our own encoding of the selected rows, for tests and the CLI: the rows a
+    /// selective access would return, as `(time, values)` with the clock column dropped.
+    ///
+    /// # Errors
+    /// The Data-Access-Result a client would get.
+    pub fn select_rows(
+        &self,
+        selective: Option<&SelectiveAccess<'_>>,
+    ) -> AccessResult<Vec<ProfileRow>> {
+        let sel = self.select(selective)?;
+        Ok(sel
+            .rows
+            .iter()
+            .filter_map(|&i| self.rows.get(i))
+            .cloned()
+            .collect())
+    }
+}
+
+impl CosemObject for ProfileGeneric {
+    fn class_id(&self) -> u16 {
+        7
+    }
+    fn version(&self) -> u8 {
+        1
+    }
+    fn logical_name(&self) -> Obis {
+        self.logical_name
+    }
+    fn attribute_count(&self) -> i8 {
+        8
+    }
+    fn method_count(&self) -> i8 {
+        2
+    }
+
+    fn get(
+        &self,
+        attribute: i8,
+        selective: Option<&SelectiveAccess<'_>>,
+        w: &mut dyn Writer,
+    ) -> AccessResult<()> {
+        if attribute != 2 && selective.is_some() {
+            return Err(DataAccessResult::ScopeOfAccessViolated);
+        }
+        match attribute {
+            1 => put(w, &logical_name_value(self.logical_name)),
+            2 => self.write_buffer(selective, w),
+            3 => {
+                let full = |_| DataAccessResult::OtherReason;
+                w.write_u8(0x01).map_err(full)?;
+                w.write_length(self.capture_objects.len()).map_err(full)?;
+                for c in &self.capture_objects {
+                    c.encode(w).map_err(full)?;
+                }
+                Ok(())
+            }
+            4 => put(w, &DataBuf::DoubleLongUnsigned(self.capture_period)),
+            5 => put(w, &DataBuf::Enum(SORT_FIFO)),
+            6 => {
+                let mut bytes = Vec::new();
+                CaptureObject::clock()
+                    .encode(&mut bytes)
+                    .map_err(|_| DataAccessResult::OtherReason)?;
+                put_raw(w, &bytes)
+            }
+            7 => put(
+                w,
+                &DataBuf::DoubleLongUnsigned(u32::try_from(self.rows.len()).unwrap_or(u32::MAX)),
+            ),
+            8 => put(w, &DataBuf::DoubleLongUnsigned(self.profile_entries)),
+            _ => Err(DataAccessResult::ObjectUndefined),
+        }
+    }
+
+    fn set(&mut self, attribute: i8, value: &Data<'_>) -> AccessResult<()> {
+        match attribute {
+            4 => {
+                let v = match value {
+                    Data::DoubleLongUnsigned(v) => *v,
+                    _ => return Err(DataAccessResult::TypeUnmatched),
+                };
+                self.set_capture_period(v)
+                    .map_err(|_| DataAccessResult::OtherReason)
+            }
+            8 => {
+                let v = match value {
+                    Data::DoubleLongUnsigned(v) => *v,
+                    _ => return Err(DataAccessResult::TypeUnmatched),
+                };
+                self.set_profile_entries(v)
+                    .map_err(|_| DataAccessResult::OtherReason)
+            }
+            1..=7 => Err(DataAccessResult::ReadWriteDenied),
+            _ => Err(DataAccessResult::ObjectUndefined),
+        }
+    }
+
+    fn invoke(
+        &mut self,
+        method: i8,
+        _p: Option<&Data<'_>>,
+        _w: &mut dyn Writer,
+    ) -> Result<bool, ActionResult> {
+        match method {
+            1 => {
+                self.reset();
+                Ok(false)
+            }
+            // capture needs the other objects' values: the model answers it.
+            2 => Err(ActionResult::ObjectUnavailable),
+            _ => Err(ActionResult::ObjectUndefined),
+        }
+    }
+}
