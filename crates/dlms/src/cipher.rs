@@ -7,7 +7,7 @@
 //! gives it; a `general-glo-ciphering` APDU carries it and that is what is used.
 //!
 //! This module is stateless: it opens one APDU. Replay protection (a counter that does
-//! not increase is refused, SEC-03) belongs to the association that keeps the last
+//! not increase is refused, issue 5) belongs to the association that keeps the last
 //! counter; keys are never logged (SEC-02), and [`Keys`] has a `Debug` that hides them.
 
 use crate::error::{CodecError, CodecErrorKind};
@@ -339,7 +339,7 @@ pub fn decipher(
 /// interop suite and the fuzz seeds).
 ///
 /// `sender_title` is this end's system title, `invocation_counter` the counter this
-/// message spends (the caller owns counters and must never reuse one: SEC-03).
+/// message spends (the caller owns counters and must never reuse one: a reused counter with the same key is GCM nonce reuse).
 ///
 /// # Errors
 /// [`CipherError::NoCipheredForm`] when `plain` is not an APDU with a `glo-`/`ded-` form

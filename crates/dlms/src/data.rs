@@ -339,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn trm05_clock_column_as_octet_string_12() {
+    fn trm02_clock_column_as_octet_string_12() {
         let b = [
             0x09, 0x0C, 0x07, 0xEA, 0x0B, 0x19, 0xFF, 0x00, 0x30, 0x00, 0x00, 0xFD, 0xE4, 0x00,
         ];

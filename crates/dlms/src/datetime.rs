@@ -363,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn trm05_jst_deviation_is_minus_540() {
+    fn trm02_jst_deviation_is_minus_540() {
         let t = jst().with_ymd_and_hms(2026, 11, 25, 9, 30, 0).unwrap();
         let d = CosemDateTime::from_chrono(&t);
         assert_eq!(d.deviation, JST_DEVIATION);

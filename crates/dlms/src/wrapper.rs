@@ -1,6 +1,6 @@
-//! The DLMS wrapper (IEC 62056-4-7, Green Book 7.3.3.4): the 8-byte header that carries
-//! an APDU over UDP (port 4059) or TCP: version (always 1), source wPort, destination
-//! wPort, APDU length, all big-endian.
+//! RAD-01 (DLMS/COSEM messages over UDP): the DLMS wrapper (IEC 62056-4-7, Green Book
+//! 7.3.3.4), the 8-byte header that carries an APDU over UDP (port 4059) or TCP: version
+//! (always 1), source wPort, destination wPort, APDU length, all big-endian.
 //!
 //! Over UDP one datagram is one frame, so [`Wpdu::parse`] requires the declared length
 //! to match the datagram exactly: a shorter or longer datagram is a framing error, not
