@@ -9,12 +9,10 @@
 
 use super::access::Association;
 use super::codes::SECURITY_SETUP;
-use super::{
-    logical_name_value, no_selector, octets, put, AccessResult, CosemObject, DataBuf, Obis,
-};
-use dlms_cosem_rs::axdr::Data;
+use super::{logical_name_value, no_selector, octets, put, AccessResult, CosemObject, Obis, Value};
+use crate::apdu::DataRef as Data;
+use crate::apdu::{ActionResult, Conformance, DataAccessResult, SelectiveAccess};
 use dlms_cosem_rs::codec::Writer;
-use dlms_cosem_rs::xdlms::{ActionResult, Conformance, DataAccessResult, SelectiveAccess};
 
 /// The server SAP (wrapper destination wPort) of the terminal's management logical
 /// device.
@@ -132,15 +130,15 @@ impl AssociationLn {
 
     /// `{2, 16, 756, 5, 8, kind, id}`: the COSEM object identifier prefix shared by the
     /// application context name and the mechanism name.
-    fn oid(kind: u8, id: u8) -> DataBuf {
-        DataBuf::Structure(vec![
-            DataBuf::Unsigned(2),
-            DataBuf::Unsigned(16),
-            DataBuf::LongUnsigned(756),
-            DataBuf::Unsigned(5),
-            DataBuf::Unsigned(8),
-            DataBuf::Unsigned(kind),
-            DataBuf::Unsigned(id),
+    fn oid(kind: u8, id: u8) -> Value {
+        Value::Structure(vec![
+            Value::Unsigned(2),
+            Value::Unsigned(16),
+            Value::LongUnsigned(756),
+            Value::Unsigned(5),
+            Value::Unsigned(8),
+            Value::Unsigned(kind),
+            Value::Unsigned(id),
         ])
     }
 
@@ -164,27 +162,27 @@ impl AssociationLn {
         let v = match attribute {
             1 => logical_name_value(self.logical_name),
             // associated_partners_id { client_SAP integer, server_SAP long-unsigned }
-            3 => DataBuf::Structure(vec![
-                DataBuf::Integer(i8::try_from(association.client_sap()).unwrap_or(0)),
-                DataBuf::LongUnsigned(SERVER_SAP),
+            3 => Value::Structure(vec![
+                Value::Integer(i8::try_from(association.client_sap()).unwrap_or(0)),
+                Value::LongUnsigned(SERVER_SAP),
             ]),
             // application_context_name: LN referencing, 1 without and 3 with ciphering.
             4 => Self::oid(1, if ctx.ciphered { 3 } else { 1 }),
             // xDLMS_context_info
-            5 => DataBuf::Structure(vec![
-                DataBuf::BitString {
+            5 => Value::Structure(vec![
+                Value::BitString {
                     bits: 24,
                     bytes: self.conformance.to_bytes().to_vec(),
                 },
-                DataBuf::LongUnsigned(self.max_pdu),
-                DataBuf::LongUnsigned(self.max_pdu),
-                DataBuf::Unsigned(6),
-                DataBuf::Integer(0),
-                DataBuf::OctetString(Vec::new()),
+                Value::LongUnsigned(self.max_pdu),
+                Value::LongUnsigned(self.max_pdu),
+                Value::Unsigned(6),
+                Value::Integer(0),
+                Value::OctetString(Vec::new()),
             ]),
             6 => Self::oid(2, ctx.mechanism),
             // association_status: 2 = associated (a client reading it is associated).
-            8 => DataBuf::Enum(2),
+            8 => Value::Enum(2),
             9 => octets(SECURITY_SETUP.as_bytes()),
             7 => return Err(DataAccessResult::ReadWriteDenied),
             _ => return Err(DataAccessResult::ObjectUndefined),
@@ -307,11 +305,11 @@ impl CosemObject for SapAssignment {
             1 => put(w, &logical_name_value(self.logical_name)),
             2 => put(
                 w,
-                &DataBuf::Array(
+                &Value::Array(
                     self.list
                         .iter()
                         .map(|(sap, name)| {
-                            DataBuf::Structure(vec![DataBuf::LongUnsigned(*sap), octets(name)])
+                            Value::Structure(vec![Value::LongUnsigned(*sap), octets(name)])
                         })
                         .collect(),
                 ),

@@ -6,12 +6,13 @@
 
 use super::{
     datetime_of, from_cosem, logical_name_value, no_selector, put, to_cosem, AccessResult,
-    CosemObject, DataBuf, Obis, JST_DEVIATION,
+    CosemObject, Obis, Value, JST_DEVIATION,
 };
+use crate::apdu::DataRef as Data;
+use crate::apdu::{ActionResult, DataAccessResult, SelectiveAccess};
+use crate::datetime::CosemDateTime;
 use chrono::{DateTime, Duration, Utc};
-use dlms_cosem_rs::axdr::{Data, DateTime as CosemDateTime};
 use dlms_cosem_rs::codec::Writer;
-use dlms_cosem_rs::xdlms::{ActionResult, DataAccessResult, SelectiveAccess};
 
 /// Clock status bit 0: invalid value.
 pub const STATUS_INVALID: u8 = 0x01;
@@ -165,18 +166,18 @@ impl CosemObject for Clock {
         let v = match attribute {
             1 => logical_name_value(self.logical_name),
             // octet-string(12), the Blue Book's type for `time` (and what Gurux sends).
-            2 => DataBuf::OctetString(
+            2 => Value::OctetString(
                 to_cosem(self.time(), self.time_zone, self.status)
                     .to_bytes()
                     .to_vec(),
             ),
-            3 => DataBuf::Long(self.time_zone),
-            4 => DataBuf::Unsigned(self.status),
-            5 => DataBuf::OctetString(self.dst_begin.to_vec()),
-            6 => DataBuf::OctetString(self.dst_end.to_vec()),
-            7 => DataBuf::Integer(self.dst_deviation),
-            8 => DataBuf::Boolean(self.dst_enabled),
-            9 => DataBuf::Enum(CLOCK_BASE_CRYSTAL),
+            3 => Value::Long(self.time_zone),
+            4 => Value::Unsigned(self.status),
+            5 => Value::OctetString(self.dst_begin.to_vec()),
+            6 => Value::OctetString(self.dst_end.to_vec()),
+            7 => Value::Integer(self.dst_deviation),
+            8 => Value::Boolean(self.dst_enabled),
+            9 => Value::Enum(CLOCK_BASE_CRYSTAL),
             _ => return Err(DataAccessResult::ObjectUndefined),
         };
         put(w, &v)

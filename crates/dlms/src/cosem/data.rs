@@ -2,12 +2,10 @@
 //! terminal and meter IDs, the profile status, the event code and the two settings
 //! (Pairing ID, authentication password).
 
-use super::{
-    logical_name_value, no_selector, octets, put, AccessResult, CosemObject, DataBuf, Obis,
-};
-use dlms_cosem_rs::axdr::Data;
+use super::{logical_name_value, no_selector, octets, put, AccessResult, CosemObject, Obis, Value};
+use crate::apdu::DataRef as Data;
+use crate::apdu::{DataAccessResult, SelectiveAccess};
 use dlms_cosem_rs::codec::Writer;
-use dlms_cosem_rs::xdlms::{DataAccessResult, SelectiveAccess};
 
 /// Longest device authentication password accepted (ours: room for any passphrase the
 /// link layer takes, small enough to bound memory).
@@ -19,7 +17,7 @@ pub const PASSWORD_MIN: usize = 8;
 #[derive(Clone, PartialEq)]
 pub enum DataKind {
     /// A fixed value nobody writes over the air (IDs, status, event code).
-    Fixed(DataBuf),
+    Fixed(Value),
     /// The Pairing ID: visible-string(8) of 0-9 A-Z (CON-03).
     PairingId(String),
     /// A write-only secret: never read back, never logged.
@@ -55,7 +53,7 @@ pub fn is_pairing_id(s: &[u8]) -> bool {
 impl DataObject {
     /// A Data object holding a fixed value.
     #[must_use]
-    pub const fn fixed(logical_name: Obis, value: DataBuf) -> Self {
+    pub const fn fixed(logical_name: Obis, value: Value) -> Self {
         Self {
             logical_name,
             kind: DataKind::Fixed(value),
@@ -93,7 +91,7 @@ impl DataObject {
     }
 
     /// Replace a fixed value (the model does this for the meter ID, status, event code).
-    pub fn set_fixed(&mut self, value: DataBuf) {
+    pub fn set_fixed(&mut self, value: Value) {
         self.kind = DataKind::Fixed(value);
     }
 
@@ -101,7 +99,7 @@ impl DataObject {
     #[must_use]
     pub fn bytes(&self) -> Option<&[u8]> {
         match &self.kind {
-            DataKind::Fixed(DataBuf::OctetString(b) | DataBuf::VisibleString(b)) => Some(b),
+            DataKind::Fixed(Value::OctetString(b) | Value::VisibleString(b)) => Some(b),
             DataKind::PairingId(s) => Some(s.as_bytes()),
             DataKind::Secret(s) => Some(s),
             DataKind::Fixed(_) => None,
@@ -133,7 +131,7 @@ impl CosemObject for DataObject {
         match (attribute, &self.kind) {
             (1, _) => put(w, &logical_name_value(self.logical_name)),
             (2, DataKind::Fixed(v)) => put(w, v),
-            (2, DataKind::PairingId(s)) => put(w, &DataBuf::VisibleString(s.as_bytes().to_vec())),
+            (2, DataKind::PairingId(s)) => put(w, &Value::VisibleString(s.as_bytes().to_vec())),
             // Whatever the access table says, a secret is never read back.
             (2, DataKind::Secret(_)) => Err(DataAccessResult::ReadWriteDenied),
             _ => Err(DataAccessResult::ObjectUndefined),

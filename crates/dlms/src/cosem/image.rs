@@ -5,12 +5,10 @@
 //! installs it. Checking the image's *authenticity* (a signature of the user business)
 //! is not done here yet: `image_to_activate_info` carries an empty signature.
 
-use super::{
-    logical_name_value, no_selector, octets, put, AccessResult, CosemObject, DataBuf, Obis,
-};
-use dlms_cosem_rs::axdr::Data;
+use super::{logical_name_value, no_selector, octets, put, AccessResult, CosemObject, Obis, Value};
+use crate::apdu::DataRef as Data;
+use crate::apdu::{ActionResult, DataAccessResult, SelectiveAccess};
 use dlms_cosem_rs::codec::Writer;
-use dlms_cosem_rs::xdlms::{ActionResult, DataAccessResult, SelectiveAccess};
 
 /// Block size in bytes (ours: one block plus the ACTION header and suite-0 overhead fits
 /// a 256-byte APDU, small for the IoT route's radio).
@@ -149,7 +147,12 @@ impl ImageTransfer {
     }
 
     fn block(&mut self, p: Option<&Data<'_>>) -> Result<(), ActionResult> {
-        if self.status != ImageStatus::Initiated {
+        // A block after a failed verification resumes the transfer (the client sends
+        // the missing blocks and verifies again).
+        if !matches!(
+            self.status,
+            ImageStatus::Initiated | ImageStatus::VerificationFailed
+        ) {
             return Err(ActionResult::OtherReason);
         }
         let s = p
@@ -177,6 +180,7 @@ impl ImageTransfer {
         if let Some(flag) = self.received.get_mut(n as usize) {
             *flag = true;
         }
+        self.status = ImageStatus::Initiated;
         Ok(())
     }
 
@@ -233,7 +237,7 @@ impl CosemObject for ImageTransfer {
         no_selector(selective)?;
         let v = match attribute {
             1 => logical_name_value(self.logical_name),
-            2 => DataBuf::DoubleLongUnsigned(BLOCK_SIZE),
+            2 => Value::DoubleLongUnsigned(BLOCK_SIZE),
             3 => {
                 let mut bytes = vec![0u8; self.received.len().div_ceil(8)];
                 for (i, got) in self.received.iter().enumerate() {
@@ -243,26 +247,26 @@ impl CosemObject for ImageTransfer {
                         }
                     }
                 }
-                DataBuf::BitString {
+                Value::BitString {
                     bits: self.received.len(),
                     bytes,
                 }
             }
-            4 => DataBuf::DoubleLongUnsigned(self.first_missing()),
-            5 => DataBuf::Boolean(self.enabled),
-            6 => DataBuf::Enum(self.status.code()),
+            4 => Value::DoubleLongUnsigned(self.first_missing()),
+            5 => Value::Boolean(self.enabled),
+            6 => Value::Enum(self.status.code()),
             7 => {
                 if matches!(
                     self.status,
                     ImageStatus::VerificationSuccessful | ImageStatus::ActivationSuccessful
                 ) {
-                    DataBuf::Array(vec![DataBuf::Structure(vec![
-                        DataBuf::DoubleLongUnsigned(self.size),
+                    Value::Array(vec![Value::Structure(vec![
+                        Value::DoubleLongUnsigned(self.size),
                         octets(&self.identifier),
-                        DataBuf::OctetString(Vec::new()),
+                        Value::OctetString(Vec::new()),
                     ])])
                 } else {
-                    DataBuf::Array(Vec::new())
+                    Value::Array(Vec::new())
                 }
             }
             _ => return Err(DataAccessResult::ObjectUndefined),

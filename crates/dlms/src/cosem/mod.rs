@@ -12,8 +12,9 @@
 //! Sans-IO: nothing here reads a clock. The caller passes `now` into
 //! [`IotRouteModel::set_now`] before serving a request, and into every capture.
 //!
-//! Until our own `crate::obis` lands, logical names use the upstream [`Obis`], re-exported
-//! here so that no crate outside `dlms` names the upstream crate.
+//! Values are our owned [`Value`] (`crate::data::Data`), names our [`Obis`]; the upstream
+//! types appear only where the upstream engine's `ObjectStore` seam hands them in
+//! (the borrowed request value, the selective-access descriptor, the writer).
 
 pub mod access;
 pub mod association;
@@ -31,14 +32,17 @@ pub use access::{AccessMode, Association};
 pub use model::{EventCode, IotRouteModel, ModelChange, ModelConfig};
 pub use profile::{ProfileGeneric, ProfileRow};
 
-pub use dlms_cosem_rs::axdr::DataBuf;
-pub use dlms_cosem_rs::obis::Obis;
-pub use dlms_cosem_rs::xdlms::{ActionResult, DataAccessResult};
+pub use crate::apdu::{ActionResult, DataAccessResult};
+/// An owned A-XDR value (our `crate::data::Data`), what attributes hold and rows carry.
+pub use crate::data::Data as Value;
+pub use crate::datetime::CosemDateTime;
+pub use crate::obis::Obis;
+pub use profile::CaptureDef;
 
+use crate::apdu::{DataRef as Data, SelectiveAccess};
+use crate::datetime::{ClockStatus, DEVIATION_NOT_SPECIFIED};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
-use dlms_cosem_rs::axdr::{ClockStatus, Data, DateTime as CosemDateTime, DEVIATION_NOT_SPECIFIED};
-use dlms_cosem_rs::codec::{Encode, Writer};
-use dlms_cosem_rs::xdlms::SelectiveAccess;
+use dlms_cosem_rs::codec::Writer;
 
 /// What a GET or SET answers: a value, or the Data-Access-Result the client is told.
 pub type AccessResult<T> = Result<T, DataAccessResult>;
@@ -137,11 +141,12 @@ pub trait CosemObject: std::fmt::Debug + Send {
 
 /// Encode a value, turning a full buffer into a refusal (and a log line saying why:
 /// the server's value buffer is too small for this attribute).
-pub(crate) fn put(w: &mut dyn Writer, value: &DataBuf) -> AccessResult<()> {
-    value.encode(w).map_err(|e| {
-        tracing::warn!(error = %e, "COSEM value does not fit the response buffer");
+pub(crate) fn put(w: &mut dyn Writer, value: &Value) -> AccessResult<()> {
+    let bytes = value.encode().map_err(|e| {
+        tracing::error!(error = %e, "COSEM value cannot be encoded");
         DataAccessResult::OtherReason
-    })
+    })?;
+    put_raw(w, &bytes)
 }
 
 /// Raw A-XDR bytes into `w`, with the same refusal as [`put`].
@@ -163,12 +168,12 @@ pub(crate) fn no_selector(selective: Option<&SelectiveAccess<'_>>) -> AccessResu
 }
 
 /// An octet string value.
-pub(crate) fn octets(bytes: &[u8]) -> DataBuf {
-    DataBuf::OctetString(bytes.to_vec())
+pub(crate) fn octets(bytes: &[u8]) -> Value {
+    Value::OctetString(bytes.to_vec())
 }
 
 /// The logical-name attribute (attribute 1 of every class).
-pub(crate) fn logical_name_value(ln: Obis) -> DataBuf {
+pub(crate) fn logical_name_value(ln: Obis) -> Value {
     octets(ln.as_bytes())
 }
 
@@ -205,7 +210,8 @@ pub fn from_cosem(dt: &CosemDateTime, default_deviation: i16) -> Option<DateTime
     if dt.deviation == DEVIATION_NOT_SPECIFIED {
         dt.deviation = default_deviation;
     }
-    let secs = dt.to_unix_seconds()?;
+    let up: dlms_cosem_rs::axdr::DateTime = dt.into();
+    let secs = up.to_unix_seconds()?;
     Utc.timestamp_opt(secs, 0).single()
 }
 
@@ -213,7 +219,7 @@ pub fn from_cosem(dt: &CosemDateTime, default_deviation: i16) -> Option<DateTime
 /// type for clock and profile columns) or the `date-time` tag.
 pub(crate) fn datetime_of(value: &Data<'_>) -> Option<CosemDateTime> {
     match value {
-        Data::DateTime(dt) => Some(*dt),
+        Data::DateTime(dt) => Some((*dt).into()),
         Data::OctetString(b) => {
             let bytes: [u8; 12] = (*b).try_into().ok()?;
             Some(CosemDateTime::from_bytes(bytes))

@@ -6,11 +6,10 @@
 //! what the terminal node must act on (a clock set, a new Pairing ID, a push request, an
 //! activated image...) comes out of [`IotRouteModel::take_changes`].
 
+use crate::apdu::DataRef as Data;
+use crate::apdu::{ActionResult, DataAccessResult, SelectiveAccess};
 use chrono::{DateTime, Duration, Timelike, Utc};
-use dlms_cosem_rs::axdr::Data;
 use dlms_cosem_rs::codec::Writer;
-use dlms_cosem_rs::cosem::CaptureObject;
-use dlms_cosem_rs::xdlms::{ActionResult, DataAccessResult, SelectiveAccess};
 
 use super::access::{self, AccessMode, Association};
 use super::association::{AssociationLn, SapAssignment};
@@ -26,7 +25,9 @@ use super::profile::ProfileGeneric;
 use super::push::PushSetup;
 use super::register::{EnergyRegister, READING_MODULUS};
 use super::security::SecuritySetup;
-use super::{floor_to_period, octets, put, AccessResult, CosemError, CosemObject, DataBuf, Obis};
+use super::{
+    floor_to_period, octets, put, AccessResult, CaptureDef, CosemError, CosemObject, Obis, Value,
+};
 
 /// Load-profile status bits (the IDIS "AMR profile status" layout, bit 0 = LSB).
 pub mod status {
@@ -236,9 +237,9 @@ impl IotRouteModel {
         let load_profile = ProfileGeneric::new(
             LOAD_PROFILE,
             vec![
-                CaptureObject::new(3, ENERGY_AC_INPUT, 2, 0),
-                CaptureObject::new(3, ENERGY_AC_OUTPUT, 2, 0),
-                CaptureObject::new(1, PROFILE_STATUS, 2, 0),
+                CaptureDef::new(3, ENERGY_AC_INPUT, 2, 0),
+                CaptureDef::new(3, ENERGY_AC_OUTPUT, 2, 0),
+                CaptureDef::new(1, PROFILE_STATUS, 2, 0),
             ],
             config.capture_period,
             CAPTURE_PERIODS.to_vec(),
@@ -246,7 +247,7 @@ impl IotRouteModel {
         )?;
         let event_log = ProfileGeneric::new(
             EVENT_LOG,
-            vec![CaptureObject::new(1, EVENT_CODE, 2, 0)],
+            vec![CaptureDef::new(1, EVENT_CODE, 2, 0)],
             0,
             Vec::new(),
             config.event_entries,
@@ -262,10 +263,10 @@ impl IotRouteModel {
             meter_id: DataObject::octet_string(METER_ID, &[]),
             energy_in: EnergyRegister::new(ENERGY_AC_INPUT),
             energy_out: EnergyRegister::new(ENERGY_AC_OUTPUT),
-            profile_status: DataObject::fixed(PROFILE_STATUS, DataBuf::Unsigned(0)),
+            profile_status: DataObject::fixed(PROFILE_STATUS, Value::Unsigned(0)),
             status_bits: 0,
             load_profile,
-            event_code: DataObject::fixed(EVENT_CODE, DataBuf::LongUnsigned(0)),
+            event_code: DataObject::fixed(EVENT_CODE, Value::LongUnsigned(0)),
             event_log,
             pairing_id: DataObject::pairing_id(PAIRING_ID, config.pairing_id.clone()),
             auth_password: DataObject::secret(AUTH_PASSWORD, config.auth_password.clone()),
@@ -426,15 +427,15 @@ impl IotRouteModel {
         if self.clock.status() & STATUS_INVALID != 0 {
             bits |= status::CLOCK_INVALID;
         }
-        self.profile_status.set_fixed(DataBuf::Unsigned(bits));
+        self.profile_status.set_fixed(Value::Unsigned(bits));
         let time = self.clock.time_at(now);
         self.load_profile.capture_with_status(
             time,
             self.clock.status(),
             vec![
-                DataBuf::DoubleLongUnsigned(self.energy_in.value_wh()),
-                DataBuf::DoubleLongUnsigned(self.energy_out.value_wh()),
-                DataBuf::Unsigned(bits),
+                Value::DoubleLongUnsigned(self.energy_in.value_wh()),
+                Value::DoubleLongUnsigned(self.energy_out.value_wh()),
+                Value::Unsigned(bits),
             ],
         )?;
         self.status_bits &= !status::CLOCK_ADJUSTED;
@@ -444,11 +445,11 @@ impl IotRouteModel {
     /// Append an event to the event log at the clock's time (SEC-09).
     pub fn log_event(&mut self, now: DateTime<Utc>, code: EventCode) {
         let code = code as u16;
-        self.event_code.set_fixed(DataBuf::LongUnsigned(code));
+        self.event_code.set_fixed(Value::LongUnsigned(code));
         let time = self.clock.time_at(now);
         if let Err(e) = self
             .event_log
-            .capture(time, vec![DataBuf::LongUnsigned(code)])
+            .capture(time, vec![Value::LongUnsigned(code)])
         {
             tracing::error!(error = %e, "event log capture failed");
         }
@@ -496,9 +497,9 @@ impl IotRouteModel {
             let in_wh = u32::try_from(ac_in % u64::from(READING_MODULUS)).unwrap_or(0);
             let out_wh = u32::try_from(ac_out % u64::from(READING_MODULUS)).unwrap_or(0);
             let values = vec![
-                DataBuf::DoubleLongUnsigned(in_wh),
-                DataBuf::DoubleLongUnsigned(out_wh),
-                DataBuf::Unsigned(0),
+                Value::DoubleLongUnsigned(in_wh),
+                Value::DoubleLongUnsigned(out_wh),
+                Value::Unsigned(0),
             ];
             if let Err(e) = self.load_profile.capture_with_status(t, 0, values) {
                 tracing::error!(error = %e, "demo capture failed");
@@ -623,40 +624,40 @@ impl IotRouteModel {
     /// `object_list` of the current association as `association` sees it: every
     /// visible object with that association's attribute and method access (version-1
     /// enumerations); the profiles' buffers list selectors 1 (range) and 2 (entry).
-    fn object_list(&self, association: Association) -> DataBuf {
+    fn object_list(&self, association: Association) -> Value {
         let mut list = Vec::new();
         for ln in ORDER.iter().filter(|ln| access::visible(association, **ln)) {
             let Some(obj) = self.find(*ln) else { continue };
             let attrs = (1..=obj.attribute_count())
                 .map(|a| {
                     let selectors = if a == 2 && obj.class_id() == 7 {
-                        DataBuf::Array(vec![DataBuf::Integer(1), DataBuf::Integer(2)])
+                        Value::Array(vec![Value::Integer(1), Value::Integer(2)])
                     } else {
-                        DataBuf::Null
+                        Value::Null
                     };
-                    DataBuf::Structure(vec![
-                        DataBuf::Integer(a),
-                        DataBuf::Enum(access::attribute(association, *ln, a).code()),
+                    Value::Structure(vec![
+                        Value::Integer(a),
+                        Value::Enum(access::attribute(association, *ln, a).code()),
                         selectors,
                     ])
                 })
                 .collect();
             let methods = (1..=obj.method_count())
                 .map(|m| {
-                    DataBuf::Structure(vec![
-                        DataBuf::Integer(m),
-                        DataBuf::Enum(u8::from(access::method(association, *ln, m))),
+                    Value::Structure(vec![
+                        Value::Integer(m),
+                        Value::Enum(u8::from(access::method(association, *ln, m))),
                     ])
                 })
                 .collect();
-            list.push(DataBuf::Structure(vec![
-                DataBuf::LongUnsigned(obj.class_id()),
-                DataBuf::Unsigned(obj.version()),
+            list.push(Value::Structure(vec![
+                Value::LongUnsigned(obj.class_id()),
+                Value::Unsigned(obj.version()),
                 octets(ln.as_bytes()),
-                DataBuf::Structure(vec![DataBuf::Array(attrs), DataBuf::Array(methods)]),
+                Value::Structure(vec![Value::Array(attrs), Value::Array(methods)]),
             ]));
         }
-        DataBuf::Array(list)
+        Value::Array(list)
     }
 
     /// GET: write attribute `attribute` of `ln` into `w` as `association` may see it.
@@ -704,10 +705,10 @@ impl IotRouteModel {
         ln: Obis,
         attribute: i8,
         selective: Option<&SelectiveAccess<'_>>,
-    ) -> AccessResult<DataBuf> {
+    ) -> AccessResult<Value> {
         let mut bytes = Vec::new();
         self.get(association, class_id, ln, attribute, selective, &mut bytes)?;
-        DataBuf::parse(&bytes).map_err(|_| DataAccessResult::OtherReason)
+        Value::decode(&bytes).map_err(|_| DataAccessResult::OtherReason)
     }
 
     /// SET: write an attribute as `association`.

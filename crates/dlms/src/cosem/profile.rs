@@ -13,20 +13,92 @@
 use std::collections::VecDeque;
 
 use super::{
-    datetime_of, from_cosem, logical_name_value, put, put_raw, to_cosem, AccessResult, CosemError,
-    CosemObject, DataBuf, Obis, JST_DEVIATION,
+    datetime_of, from_cosem, logical_name_value, put, to_cosem, AccessResult, CosemError,
+    CosemObject, Obis, Value, JST_DEVIATION,
 };
+use crate::apdu::DataRef as Data;
+use crate::apdu::{ActionResult, DataAccessResult, SelectiveAccess};
 use chrono::{DateTime, Utc};
-use dlms_cosem_rs::axdr::Data;
-use dlms_cosem_rs::codec::{Encode, Writer};
-use dlms_cosem_rs::cosem::CaptureObject;
-use dlms_cosem_rs::xdlms::{ActionResult, DataAccessResult, SelectiveAccess};
+use dlms_cosem_rs::codec::Writer;
 
 /// `sort_method` 1: FIFO.
 pub const SORT_FIFO: u8 = 1;
 /// The most entries a profile may be configured to hold (ours: bounds memory; 90 days of
 /// 15-minute slots is 8640).
 pub const PROFILE_ENTRIES_MAX: u32 = 10_000;
+
+/// A capture object definition: `{class_id, logical_name, attribute_index,
+/// data_index}` (the element of `capture_objects`, `push_object_list`, and the
+/// restricting object of a range read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CaptureDef {
+    /// The captured object's class.
+    pub class_id: u16,
+    /// Its logical name.
+    pub logical_name: Obis,
+    /// Which attribute.
+    pub attribute_index: i8,
+    /// Which element of a structured attribute; 0 for all of it.
+    pub data_index: u16,
+}
+
+impl CaptureDef {
+    /// A definition.
+    #[must_use]
+    pub const fn new(
+        class_id: u16,
+        logical_name: Obis,
+        attribute_index: i8,
+        data_index: u16,
+    ) -> Self {
+        Self {
+            class_id,
+            logical_name,
+            attribute_index,
+            data_index,
+        }
+    }
+
+    /// The clock's time, the first column of every profile of ours.
+    #[must_use]
+    pub const fn clock() -> Self {
+        Self::new(8, super::codes::CLOCK, 2, 0)
+    }
+
+    /// As an A-XDR structure.
+    #[must_use]
+    pub fn to_value(&self) -> Value {
+        Value::Structure(vec![
+            Value::LongUnsigned(self.class_id),
+            Value::OctetString(self.logical_name.as_bytes().to_vec()),
+            Value::Integer(self.attribute_index),
+            Value::LongUnsigned(self.data_index),
+        ])
+    }
+
+    /// From a request's structure; `None` when it is not one.
+    #[must_use]
+    pub fn from_ref(v: &Data<'_>) -> Option<Self> {
+        let s = v.as_structure()?;
+        let class_id = u16::try_from(s.get(0).ok()?.as_u64()?).ok()?;
+        let logical_name = Obis::from_slice(s.get(1).ok()?.as_bytes()?).ok()?;
+        let attribute_index = i8::try_from(s.get(2).ok()?.as_i64()?).ok()?;
+        let data_index = u16::try_from(s.get(3).ok()?.as_u64()?).ok()?;
+        Some(Self {
+            class_id,
+            logical_name,
+            attribute_index,
+            data_index,
+        })
+    }
+
+    /// Same column (the data index is not compared: we capture whole attributes).
+    fn same_column(&self, other: &Self) -> bool {
+        self.class_id == other.class_id
+            && self.logical_name == other.logical_name
+            && self.attribute_index == other.attribute_index
+    }
+}
 
 /// One captured row: the clock column and the other columns' values.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,14 +108,14 @@ pub struct ProfileRow {
     /// The clock status written into the clock column.
     pub clock_status: u8,
     /// One value per capture object after the clock.
-    pub values: Vec<DataBuf>,
+    pub values: Vec<Value>,
 }
 
 /// A profile generic object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProfileGeneric {
     logical_name: Obis,
-    capture_objects: Vec<CaptureObject>,
+    capture_objects: Vec<CaptureDef>,
     capture_period: u32,
     allowed_periods: Vec<u32>,
     profile_entries: u32,
@@ -66,7 +138,7 @@ impl ProfileGeneric {
     /// [`CosemError::ProfileEntries`] when `profile_entries` is 0 or too large.
     pub fn new(
         logical_name: Obis,
-        columns: Vec<CaptureObject>,
+        columns: Vec<CaptureDef>,
         capture_period: u32,
         allowed_periods: Vec<u32>,
         profile_entries: u32,
@@ -76,7 +148,7 @@ impl ProfileGeneric {
                 max: PROFILE_ENTRIES_MAX,
             });
         }
-        let mut capture_objects = vec![CaptureObject::clock()];
+        let mut capture_objects = vec![CaptureDef::clock()];
         capture_objects.extend(columns);
         Ok(Self {
             logical_name,
@@ -91,7 +163,7 @@ impl ProfileGeneric {
 
     /// The capture objects, clock first.
     #[must_use]
-    pub fn capture_objects(&self) -> &[CaptureObject] {
+    pub fn capture_objects(&self) -> &[CaptureDef] {
         &self.capture_objects
     }
 
@@ -156,7 +228,7 @@ impl ProfileGeneric {
     ///
     /// # Errors
     /// [`CosemError::ColumnCount`] unless there is one value per non-clock column.
-    pub fn capture(&mut self, now: DateTime<Utc>, values: Vec<DataBuf>) -> Result<(), CosemError> {
+    pub fn capture(&mut self, now: DateTime<Utc>, values: Vec<Value>) -> Result<(), CosemError> {
         self.capture_with_status(now, 0, values)
     }
 
@@ -168,7 +240,7 @@ impl ProfileGeneric {
         &mut self,
         now: DateTime<Utc>,
         clock_status: u8,
-        values: Vec<DataBuf>,
+        values: Vec<Value>,
     ) -> Result<(), CosemError> {
         let expected = self.capture_objects.len().saturating_sub(1);
         if values.len() != expected {
@@ -200,10 +272,10 @@ impl ProfileGeneric {
     }
 
     /// The cell `column` of `row` (column 0 is the clock, as octet-string(12)).
-    fn cell(&self, row: &ProfileRow, column: usize) -> Option<DataBuf> {
+    fn cell(&self, row: &ProfileRow, column: usize) -> Option<Value> {
         if column == 0 {
             let dt = to_cosem(row.time, self.deviation, row.clock_status);
-            return Some(DataBuf::OctetString(dt.to_bytes().to_vec()));
+            return Some(Value::OctetString(dt.to_bytes().to_vec()));
         }
         row.values.get(column - 1).cloned()
     }
@@ -225,15 +297,11 @@ impl ProfileGeneric {
             // range_descriptor { restricting_object, from_value, to_value, selected_values }
             1 => {
                 let field = |i: usize| s.get(i).map_err(|_| DataAccessResult::TypeUnmatched);
-                let restricting = CaptureObject::from_data(&field(0)?)
-                    .map_err(|_| DataAccessResult::TypeUnmatched)?;
-                let clock = CaptureObject::clock();
+                let restricting =
+                    CaptureDef::from_ref(&field(0)?).ok_or(DataAccessResult::TypeUnmatched)?;
                 // Only the clock column is a sort key here; a range on another column is
                 // refused rather than answered with everything.
-                if restricting.class_id != clock.class_id
-                    || restricting.logical_name != clock.logical_name
-                    || restricting.attribute_index != clock.attribute_index
-                {
+                if !restricting.same_column(&CaptureDef::clock()) {
                     return Err(DataAccessResult::ScopeOfAccessViolated);
                 }
                 let bound = |v: Data<'_>| {
@@ -309,16 +377,11 @@ impl ProfileGeneric {
         let mut columns = Vec::new();
         for item in list.iter() {
             let item = item.map_err(|_| DataAccessResult::TypeUnmatched)?;
-            let co =
-                CaptureObject::from_data(&item).map_err(|_| DataAccessResult::TypeUnmatched)?;
+            let co = CaptureDef::from_ref(&item).ok_or(DataAccessResult::TypeUnmatched)?;
             let i = self
                 .capture_objects
                 .iter()
-                .position(|c| {
-                    c.class_id == co.class_id
-                        && c.logical_name == co.logical_name
-                        && c.attribute_index == co.attribute_index
-                })
+                .position(|c| c.same_column(&co))
                 .ok_or(DataAccessResult::ScopeOfAccessViolated)?;
             columns.push(i);
         }
@@ -344,7 +407,7 @@ impl ProfileGeneric {
             w.write_u8(0x02).map_err(full)?;
             w.write_length(sel.columns.len()).map_err(full)?;
             for &c in &sel.columns {
-                let cell = self.cell(row, c).unwrap_or(DataBuf::Null);
+                let cell = self.cell(row, c).unwrap_or(Value::Null);
                 put(w, &cell)?;
             }
         }
@@ -399,29 +462,23 @@ impl CosemObject for ProfileGeneric {
         match attribute {
             1 => put(w, &logical_name_value(self.logical_name)),
             2 => self.write_buffer(selective, w),
-            3 => {
-                let full = |_| DataAccessResult::OtherReason;
-                w.write_u8(0x01).map_err(full)?;
-                w.write_length(self.capture_objects.len()).map_err(full)?;
-                for c in &self.capture_objects {
-                    c.encode(w).map_err(full)?;
-                }
-                Ok(())
-            }
-            4 => put(w, &DataBuf::DoubleLongUnsigned(self.capture_period)),
-            5 => put(w, &DataBuf::Enum(SORT_FIFO)),
-            6 => {
-                let mut bytes = Vec::new();
-                CaptureObject::clock()
-                    .encode(&mut bytes)
-                    .map_err(|_| DataAccessResult::OtherReason)?;
-                put_raw(w, &bytes)
-            }
+            3 => put(
+                w,
+                &Value::Array(
+                    self.capture_objects
+                        .iter()
+                        .map(CaptureDef::to_value)
+                        .collect(),
+                ),
+            ),
+            4 => put(w, &Value::DoubleLongUnsigned(self.capture_period)),
+            5 => put(w, &Value::Enum(SORT_FIFO)),
+            6 => put(w, &CaptureDef::clock().to_value()),
             7 => put(
                 w,
-                &DataBuf::DoubleLongUnsigned(u32::try_from(self.rows.len()).unwrap_or(u32::MAX)),
+                &Value::DoubleLongUnsigned(u32::try_from(self.rows.len()).unwrap_or(u32::MAX)),
             ),
-            8 => put(w, &DataBuf::DoubleLongUnsigned(self.profile_entries)),
+            8 => put(w, &Value::DoubleLongUnsigned(self.profile_entries)),
             _ => Err(DataAccessResult::ObjectUndefined),
         }
     }

@@ -5,12 +5,12 @@
 
 use super::codes::{CLOCK, ENERGY_AC_INPUT, ENERGY_AC_OUTPUT, PROFILE_STATUS, PUSH_SETUP};
 use super::{
-    logical_name_value, no_selector, octets, put, AccessResult, CosemObject, DataBuf, Obis,
+    logical_name_value, no_selector, octets, put, AccessResult, CaptureDef, CosemObject, Obis,
+    Value,
 };
-use dlms_cosem_rs::axdr::Data;
-use dlms_cosem_rs::codec::{Encode, Writer};
-use dlms_cosem_rs::cosem::CaptureObject;
-use dlms_cosem_rs::xdlms::{ActionResult, DataAccessResult, SelectiveAccess};
+use crate::apdu::DataRef as Data;
+use crate::apdu::{ActionResult, DataAccessResult, SelectiveAccess};
+use dlms_cosem_rs::codec::Writer;
 
 /// `transport_service` 1: UDP (the IoT route is UDP over 6LoWPAN, RAD-01).
 pub const TRANSPORT_UDP: u8 = 1;
@@ -21,7 +21,7 @@ pub const MESSAGE_AXDR: u8 = 0;
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushSetup {
     logical_name: Obis,
-    push_object_list: Vec<CaptureObject>,
+    push_object_list: Vec<CaptureDef>,
     transport: u8,
     destination: Vec<u8>,
     message: u8,
@@ -41,11 +41,11 @@ impl PushSetup {
         Self {
             logical_name: PUSH_SETUP,
             push_object_list: vec![
-                CaptureObject::new(40, PUSH_SETUP, 1, 0),
-                CaptureObject::new(8, CLOCK, 2, 0),
-                CaptureObject::new(3, ENERGY_AC_INPUT, 2, 0),
-                CaptureObject::new(3, ENERGY_AC_OUTPUT, 2, 0),
-                CaptureObject::new(1, PROFILE_STATUS, 2, 0),
+                CaptureDef::new(40, PUSH_SETUP, 1, 0),
+                CaptureDef::new(8, CLOCK, 2, 0),
+                CaptureDef::new(3, ENERGY_AC_INPUT, 2, 0),
+                CaptureDef::new(3, ENERGY_AC_OUTPUT, 2, 0),
+                CaptureDef::new(1, PROFILE_STATUS, 2, 0),
             ],
             transport: TRANSPORT_UDP,
             destination: Vec::new(),
@@ -59,7 +59,7 @@ impl PushSetup {
 
     /// What the push carries.
     #[must_use]
-    pub fn push_object_list(&self) -> &[CaptureObject] {
+    pub fn push_object_list(&self) -> &[CaptureDef] {
         &self.push_object_list
     }
 
@@ -83,12 +83,12 @@ impl PushSetup {
     }
 }
 
-fn capture_list(v: &Data<'_>) -> AccessResult<Vec<CaptureObject>> {
+fn capture_list(v: &Data<'_>) -> AccessResult<Vec<CaptureDef>> {
     let list = v.as_array().ok_or(DataAccessResult::TypeUnmatched)?;
     list.iter()
         .map(|item| {
             let item = item.map_err(|_| DataAccessResult::TypeUnmatched)?;
-            CaptureObject::from_data(&item).map_err(|_| DataAccessResult::TypeUnmatched)
+            CaptureDef::from_ref(&item).ok_or(DataAccessResult::TypeUnmatched)
         })
         .collect()
 }
@@ -119,30 +119,26 @@ impl CosemObject for PushSetup {
         no_selector(selective)?;
         let v = match attribute {
             1 => logical_name_value(self.logical_name),
-            2 => {
-                let mut rows = Vec::new();
-                for c in &self.push_object_list {
-                    let mut b = Vec::new();
-                    c.encode(&mut b)
-                        .map_err(|_| DataAccessResult::OtherReason)?;
-                    rows.push(DataBuf::parse(&b).map_err(|_| DataAccessResult::OtherReason)?);
-                }
-                DataBuf::Array(rows)
-            }
-            3 => DataBuf::Structure(vec![
-                DataBuf::Enum(self.transport),
-                octets(&self.destination),
-                DataBuf::Enum(self.message),
-            ]),
-            4 => DataBuf::Array(
-                self.window
+            2 => Value::Array(
+                self.push_object_list
                     .iter()
-                    .map(|(a, b)| DataBuf::Structure(vec![octets(a), octets(b)]))
+                    .map(CaptureDef::to_value)
                     .collect(),
             ),
-            5 => DataBuf::LongUnsigned(self.randomisation_start_interval),
-            6 => DataBuf::Unsigned(self.number_of_retries),
-            7 => DataBuf::LongUnsigned(self.repetition_delay),
+            3 => Value::Structure(vec![
+                Value::Enum(self.transport),
+                octets(&self.destination),
+                Value::Enum(self.message),
+            ]),
+            4 => Value::Array(
+                self.window
+                    .iter()
+                    .map(|(a, b)| Value::Structure(vec![octets(a), octets(b)]))
+                    .collect(),
+            ),
+            5 => Value::LongUnsigned(self.randomisation_start_interval),
+            6 => Value::Unsigned(self.number_of_retries),
+            7 => Value::LongUnsigned(self.repetition_delay),
             _ => return Err(DataAccessResult::ObjectUndefined),
         };
         put(w, &v)

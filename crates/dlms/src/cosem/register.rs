@@ -10,10 +10,13 @@
 //! value never exceeds 99,999,999 Wh and fits a double-long-unsigned; it wraps to 0 as
 //! the kept digits do.
 
-use super::{logical_name_value, no_selector, put, AccessResult, CosemObject, DataBuf, Obis};
-use dlms_cosem_rs::axdr::{Data, Unit};
+use super::{logical_name_value, no_selector, put, AccessResult, CosemObject, Obis, Value};
+use crate::apdu::DataRef as Data;
+use crate::apdu::{ActionResult, DataAccessResult, SelectiveAccess};
 use dlms_cosem_rs::codec::Writer;
-use dlms_cosem_rs::xdlms::{ActionResult, DataAccessResult, SelectiveAccess};
+
+/// Unit 30, Wh (Blue Book unit table).
+pub const UNIT_WH: u8 = 30;
 
 /// The modulus of the kept reading (TRM-03: lower 8 digits).
 pub const READING_MODULUS: u32 = 100_000_000;
@@ -49,7 +52,7 @@ impl EnergyRegister {
     /// The `scaler_unit`: scaler 0, unit Wh (TRM-05, see the module comment).
     #[must_use]
     pub const fn scaler_unit(&self) -> (i8, u8) {
-        (0, Unit::WATT_HOUR.0)
+        (0, UNIT_WH)
     }
 }
 
@@ -79,12 +82,12 @@ impl CosemObject for EnergyRegister {
         no_selector(selective)?;
         match attribute {
             1 => put(w, &logical_name_value(self.logical_name)),
-            2 => put(w, &DataBuf::DoubleLongUnsigned(self.value_wh)),
+            2 => put(w, &Value::DoubleLongUnsigned(self.value_wh)),
             3 => {
                 let (scaler, unit) = self.scaler_unit();
                 put(
                     w,
-                    &DataBuf::Structure(vec![DataBuf::Integer(scaler), DataBuf::Enum(unit)]),
+                    &Value::Structure(vec![Value::Integer(scaler), Value::Enum(unit)]),
                 )
             }
             _ => Err(DataAccessResult::ObjectUndefined),

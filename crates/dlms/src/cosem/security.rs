@@ -3,12 +3,10 @@
 //! (never in the model, never logged); `global_key_transfer` hands the wrapped keys to
 //! it (`ModelChange::KeyTransfer`), unwrapped there with the master key.
 
-use super::{
-    logical_name_value, no_selector, octets, put, AccessResult, CosemObject, DataBuf, Obis,
-};
-use dlms_cosem_rs::axdr::Data;
+use super::{logical_name_value, no_selector, octets, put, AccessResult, CosemObject, Obis, Value};
+use crate::apdu::DataRef as Data;
+use crate::apdu::{ActionResult, DataAccessResult, SelectiveAccess};
 use dlms_cosem_rs::codec::Writer;
-use dlms_cosem_rs::xdlms::{ActionResult, DataAccessResult, SelectiveAccess};
 
 /// The security setup object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +83,8 @@ impl CosemObject for SecuritySetup {
         no_selector(selective)?;
         let v = match attribute {
             1 => logical_name_value(self.logical_name),
-            2 => DataBuf::Enum(self.policy),
-            3 => DataBuf::Enum(self.suite),
+            2 => Value::Enum(self.policy),
+            3 => Value::Enum(self.suite),
             4 => octets(&self.client_system_title),
             5 => octets(&self.server_system_title),
             _ => return Err(DataAccessResult::ObjectUndefined),

@@ -15,16 +15,26 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::apdu::DataRef as Data;
+use crate::apdu::{ActionResult, DataAccessResult, SelectiveAccess};
 use chrono::{DateTime, Utc};
-use dlms_cosem_rs::axdr::Data;
 use dlms_cosem_rs::codec::Writer;
 use dlms_cosem_rs::cosem::{AttributeAccess, MethodAccess};
-use dlms_cosem_rs::obis::Obis;
+use dlms_cosem_rs::obis::Obis as WireObis;
 use dlms_cosem_rs::server::{AuditEvent, ObjectStore, StoreResult};
-use dlms_cosem_rs::xdlms::{ActionResult, DataAccessResult, SelectiveAccess};
 
 use crate::cosem::access::{method_flags, Association};
-use crate::cosem::{DataBuf, IotRouteModel};
+use crate::cosem::{IotRouteModel, Obis, Value};
+
+/// Our logical name from the engine's.
+fn ours(ln: WireObis) -> Obis {
+    Obis::from(*ln.as_bytes())
+}
+
+/// The engine's logical name from ours.
+const fn wire(ln: Obis) -> WireObis {
+    WireObis::from_bytes(*ln.as_bytes())
+}
 
 /// The model shared by the stores of all associations (and the terminal node).
 pub type SharedModel = Arc<Mutex<IotRouteModel>>;
@@ -102,13 +112,16 @@ impl CosemStore {
         ln: Obis,
         attribute: i8,
         selective: Option<SelectiveAccess<'_>>,
-    ) -> StoreResult<DataBuf> {
-        if !self.attribute_access(class_id, ln, attribute).can_read() {
+    ) -> StoreResult<Value> {
+        if !self
+            .attribute_access(class_id, wire(ln), attribute)
+            .can_read()
+        {
             return Err(DataAccessResult::ReadWriteDenied);
         }
         let mut bytes = Vec::new();
-        self.get_attribute(class_id, ln, attribute, selective, &mut bytes)?;
-        DataBuf::parse(&bytes).map_err(|_| DataAccessResult::OtherReason)
+        self.get_attribute(class_id, wire(ln), attribute, selective, &mut bytes)?;
+        Value::decode(&bytes).map_err(|_| DataAccessResult::OtherReason)
     }
 
     /// SET as the engine would do it (rights, then write).
@@ -122,10 +135,13 @@ impl CosemStore {
         attribute: i8,
         value: Data<'_>,
     ) -> StoreResult<()> {
-        if !self.attribute_access(class_id, ln, attribute).can_write() {
+        if !self
+            .attribute_access(class_id, wire(ln), attribute)
+            .can_write()
+        {
             return Err(DataAccessResult::ReadWriteDenied);
         }
-        self.set_attribute(class_id, ln, attribute, None, value)
+        self.set_attribute(class_id, wire(ln), attribute, None, value)
     }
 
     /// ACTION as the engine would do it (rights, then invoke); the return value, if any.
@@ -138,13 +154,13 @@ impl CosemStore {
         ln: Obis,
         method: i8,
         parameters: Option<Data<'_>>,
-    ) -> Result<Option<DataBuf>, ActionResult> {
-        if !self.method_access(class_id, ln, method).can_invoke() {
+    ) -> Result<Option<Value>, ActionResult> {
+        if !self.method_access(class_id, wire(ln), method).can_invoke() {
             return Err(ActionResult::ReadWriteDenied);
         }
         let mut bytes = Vec::new();
-        if self.invoke_method(class_id, ln, method, parameters, &mut bytes)? {
-            DataBuf::parse(&bytes)
+        if self.invoke_method(class_id, wire(ln), method, parameters, &mut bytes)? {
+            Value::decode(&bytes)
                 .map(Some)
                 .map_err(|_| ActionResult::OtherReason)
         } else {
@@ -157,7 +173,7 @@ impl ObjectStore for CosemStore {
     fn get_attribute(
         &self,
         class_id: u16,
-        logical_name: Obis,
+        logical_name: WireObis,
         attribute_id: i8,
         selective_access: Option<SelectiveAccess<'_>>,
         w: &mut dyn Writer,
@@ -166,7 +182,7 @@ impl ObjectStore for CosemStore {
         m.get(
             self.association,
             class_id,
-            logical_name,
+            ours(logical_name),
             attribute_id,
             selective_access.as_ref(),
             w,
@@ -176,7 +192,7 @@ impl ObjectStore for CosemStore {
     fn set_attribute(
         &mut self,
         class_id: u16,
-        logical_name: Obis,
+        logical_name: WireObis,
         attribute_id: i8,
         selective_access: Option<SelectiveAccess<'_>>,
         value: Data<'_>,
@@ -185,7 +201,7 @@ impl ObjectStore for CosemStore {
         m.set(
             self.association,
             class_id,
-            logical_name,
+            ours(logical_name),
             attribute_id,
             selective_access.as_ref(),
             &value,
@@ -195,7 +211,7 @@ impl ObjectStore for CosemStore {
     fn invoke_method(
         &mut self,
         class_id: u16,
-        logical_name: Obis,
+        logical_name: WireObis,
         method_id: i8,
         parameters: Option<Data<'_>>,
         w: &mut dyn Writer,
@@ -204,7 +220,7 @@ impl ObjectStore for CosemStore {
         m.invoke(
             self.association,
             class_id,
-            logical_name,
+            ours(logical_name),
             method_id,
             parameters.as_ref(),
             w,
@@ -214,21 +230,21 @@ impl ObjectStore for CosemStore {
     fn attribute_access(
         &self,
         class_id: u16,
-        logical_name: Obis,
+        logical_name: WireObis,
         attribute_id: i8,
     ) -> AttributeAccess {
         let Some(m) = self.lock() else {
             return AttributeAccess::empty();
         };
-        m.attribute_rights(self.association, class_id, logical_name, attribute_id)
+        m.attribute_rights(self.association, class_id, ours(logical_name), attribute_id)
             .map_or(PASS_THROUGH, |mode| mode.to_flags())
     }
 
-    fn method_access(&self, class_id: u16, logical_name: Obis, method_id: i8) -> MethodAccess {
+    fn method_access(&self, class_id: u16, logical_name: WireObis, method_id: i8) -> MethodAccess {
         let Some(m) = self.lock() else {
             return MethodAccess::empty();
         };
-        m.method_rights(self.association, class_id, logical_name, method_id)
+        m.method_rights(self.association, class_id, ours(logical_name), method_id)
             .map_or(MethodAccess::ACCESS, method_flags)
     }
 
@@ -250,9 +266,9 @@ impl ObjectStore for CosemStore {
                 outcome,
             } => {
                 if outcome.is_success() {
-                    tracing::debug!(?association, class_id, ln = ?logical_name.as_bytes(), attribute_id, "COSEM access");
+                    tracing::debug!(?association, class_id, ln = %ours(logical_name), attribute_id, "COSEM access");
                 } else {
-                    tracing::warn!(?association, class_id, ln = ?logical_name.as_bytes(), attribute_id, ?outcome, "COSEM access refused");
+                    tracing::warn!(?association, class_id, ln = %ours(logical_name), attribute_id, ?outcome, "COSEM access refused");
                 }
             }
             AuditEvent::MethodInvoked {
@@ -262,9 +278,9 @@ impl ObjectStore for CosemStore {
                 outcome,
             } => {
                 if outcome.is_success() {
-                    tracing::info!(?association, class_id, ln = ?logical_name.as_bytes(), method_id, "COSEM method");
+                    tracing::info!(?association, class_id, ln = %ours(logical_name), method_id, "COSEM method");
                 } else {
-                    tracing::warn!(?association, class_id, ln = ?logical_name.as_bytes(), method_id, ?outcome, "COSEM method refused");
+                    tracing::warn!(?association, class_id, ln = %ours(logical_name), method_id, ?outcome, "COSEM method refused");
                 }
             }
             AuditEvent::AssociationRefused { diagnostic } => {

@@ -1,0 +1,959 @@
+//! The IoT-route object model through the server store (`server::CosemStore`): every
+//! attribute read, the refusals per association, clock setting, the load profile's
+//! capture and selective access, `object_list`, the demo filler.
+
+use chrono::{DateTime, TimeZone, Utc};
+use dlms::apdu::{ActionResult, DataAccessResult, DataRef, SelectiveAccess};
+use dlms::cosem::codes::{
+    ASSOCIATION, AUTH_PASSWORD, CLOCK, ENERGY_AC_INPUT, ENERGY_AC_OUTPUT, EVENT_LOG,
+    IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME, METER_ID, PAIRING_ID, PUSH_SETUP,
+    SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
+};
+use dlms::cosem::{
+    to_cosem, Association, CaptureDef, IotRouteModel, ModelChange, ModelConfig, Obis,
+    ProfileGeneric, Value,
+};
+use dlms::server::{shared, CosemStore};
+use dlms_cosem_rs::axdr::DateTime as WireDateTime;
+use dlms_cosem_rs::cosem::{EntryDescriptor, RangeDescriptor};
+
+/// 2026-11-25 12:10:00 JST.
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 3, 10, 0).unwrap()
+}
+
+fn jst(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap() - chrono::Duration::hours(9)
+}
+
+fn model() -> IotRouteModel {
+    IotRouteModel::new(&ModelConfig::default(), now()).unwrap()
+}
+
+fn stores(m: IotRouteModel) -> (CosemStore, CosemStore, CosemStore) {
+    let m = shared(m);
+    (
+        CosemStore::new(m.clone(), Association::Public),
+        CosemStore::new(m.clone(), Association::Management),
+        CosemStore::new(m, Association::Maintenance),
+    )
+}
+
+/// A value encoded and decoded as the upstream borrowed form a SET carries.
+fn wire(v: &Value) -> Vec<u8> {
+    v.encode().unwrap()
+}
+
+fn set(
+    store: &mut CosemStore,
+    class: u16,
+    ln: Obis,
+    attr: i8,
+    v: &Value,
+) -> Result<(), DataAccessResult> {
+    let bytes = wire(v);
+    let d = DataRef::from_bytes_in(&bytes).unwrap();
+    store.set(class, ln, attr, d)
+}
+
+fn action(
+    store: &mut CosemStore,
+    class: u16,
+    ln: Obis,
+    method: i8,
+    v: Option<&Value>,
+) -> Result<Option<Value>, ActionResult> {
+    let bytes = v.map(wire).unwrap_or_default();
+    let d = v.map(|_| DataRef::from_bytes_in(&bytes).unwrap());
+    store.action(class, ln, method, d)
+}
+
+fn cosem_jst(t: DateTime<Utc>) -> WireDateTime {
+    to_cosem(t, -540, 0).into()
+}
+
+fn range(from: DateTime<Utc>, to: DateTime<Utc>, buf: &mut [u8]) -> SelectiveAccess<'_> {
+    RangeDescriptor::by_clock(cosem_jst(from), cosem_jst(to))
+        .to_selective_access(buf)
+        .unwrap()
+}
+
+fn rows(v: &Value) -> &[Value] {
+    match v {
+        Value::Array(r) => r,
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+fn row_time(row: &Value) -> DateTime<Utc> {
+    let Value::Structure(cells) = row else {
+        panic!("row not a structure")
+    };
+    let dt = cells[0]
+        .as_date_time()
+        .expect("clock column is octet-string(12)");
+    dt.to_chrono().unwrap().with_timezone(&Utc)
+}
+
+#[test]
+fn every_readable_attribute_of_every_visible_object_reads_for_each_association() {
+    let (public, management, maintenance) = stores(model());
+    for store in [&public, &management, &maintenance] {
+        let m = store.model().lock().unwrap();
+        let objects = m.visible_objects(store.association());
+        drop(m);
+        assert!(!objects.is_empty());
+        for (class, _version, ln) in objects {
+            let mut read = 0;
+            for attr in 1..=10 {
+                let rights = store.model().lock().unwrap().attribute_rights(
+                    store.association(),
+                    class,
+                    ln,
+                    attr,
+                );
+                let Some(mode) = rights else { continue };
+                let got = store.get(class, ln, attr, None);
+                if mode.can_read() {
+                    assert!(
+                        got.is_ok(),
+                        "{:?} {ln} attr {attr}: {got:?}",
+                        store.association()
+                    );
+                    read += 1;
+                } else {
+                    assert_eq!(
+                        got,
+                        Err(DataAccessResult::ReadWriteDenied),
+                        "{ln} attr {attr}"
+                    );
+                }
+            }
+            assert!(read >= 1, "{ln}: logical_name at least");
+            assert_eq!(
+                store.get(class, ln, 1, None).unwrap(),
+                Value::OctetString(ln.as_bytes().to_vec())
+            );
+        }
+    }
+}
+
+#[test]
+fn trm05_energy_registers_in_wh_scaler_0_unit_wh() {
+    let mut m = model();
+    m.set_energy(12_345_678, 1_234);
+    let (_, management, _) = stores(m);
+    assert_eq!(
+        management.get(3, ENERGY_AC_INPUT, 2, None).unwrap(),
+        Value::DoubleLongUnsigned(12_345_678)
+    );
+    assert_eq!(
+        management.get(3, ENERGY_AC_OUTPUT, 2, None).unwrap(),
+        Value::DoubleLongUnsigned(1_234)
+    );
+    let su = Value::Structure(vec![Value::Integer(0), Value::Enum(30)]);
+    assert_eq!(management.get(3, ENERGY_AC_INPUT, 3, None).unwrap(), su);
+    assert_eq!(management.get(3, ENERGY_AC_OUTPUT, 3, None).unwrap(), su);
+}
+
+#[test]
+fn trm03_registers_keep_the_lower_8_digits() {
+    let mut m = model();
+    m.set_energy(123_456_789, 100_000_000);
+    assert_eq!(m.energy(), (23_456_789, 0));
+}
+
+#[test]
+fn public_client_cannot_see_energy_or_profiles_object_undefined() {
+    let mut m = model();
+    m.fill_demo(1, now());
+    let (public, _, _) = stores(m);
+    for (class, ln) in [
+        (3, ENERGY_AC_INPUT),
+        (3, ENERGY_AC_OUTPUT),
+        (7, LOAD_PROFILE),
+        (7, EVENT_LOG),
+    ] {
+        for attr in [1, 2, 3] {
+            assert_eq!(
+                public.get(class, ln, attr, None),
+                Err(DataAccessResult::ObjectUndefined),
+                "{ln}"
+            );
+        }
+    }
+    for (class, ln) in [
+        (1, PAIRING_ID),
+        (1, AUTH_PASSWORD),
+        (40, PUSH_SETUP),
+        (18, IMAGE_TRANSFER),
+        (64, SECURITY_SETUP),
+    ] {
+        assert_eq!(
+            public.get(class, ln, 2, None),
+            Err(DataAccessResult::ObjectUndefined),
+            "{ln}"
+        );
+    }
+}
+
+#[test]
+fn public_client_reads_clock_name_and_ids_but_cannot_set_the_clock() {
+    let mut m = model();
+    m.set_meter_id(now(), b"\xFE\x00\x00\x01METER0001").unwrap();
+    let (mut public, _, _) = stores(m);
+    assert!(public.get(8, CLOCK, 2, None).is_ok());
+    assert_eq!(
+        public.get(1, LOGICAL_DEVICE_NAME, 2, None).unwrap(),
+        Value::OctetString(b"IRT0000000000001".to_vec())
+    );
+    assert_eq!(
+        public.get(1, TERMINAL_ID, 2, None).unwrap(),
+        Value::OctetString(b"IRT0000000000001".to_vec())
+    );
+    assert!(public.get(17, SAP_ASSIGNMENT, 2, None).is_ok());
+    let t = Value::clock_octet_string(&to_cosem(now(), -540, 0));
+    assert_eq!(
+        set(&mut public, 8, CLOCK, 2, &t),
+        Err(DataAccessResult::ReadWriteDenied)
+    );
+    assert_eq!(
+        action(&mut public, 8, CLOCK, 1, Some(&Value::Integer(0))),
+        Err(ActionResult::ReadWriteDenied)
+    );
+}
+
+#[test]
+fn sec07_meter_id_is_the_echonet_d1_value_and_a_change_is_logged() {
+    let mut m = model();
+    let id = b"\xFE\x00\x00\x01METER0001";
+    m.set_meter_id(now(), id).unwrap();
+    let before = m.event_log().entries_in_use();
+    m.set_meter_id(now(), b"\xFE\x00\x00\x01METER0002").unwrap();
+    assert_eq!(
+        m.event_log().entries_in_use(),
+        before + 1,
+        "a changed meter is evidence"
+    );
+    let (public, mut management, _) = stores(m);
+    assert_eq!(
+        public.get(1, METER_ID, 2, None).unwrap(),
+        Value::OctetString(b"\xFE\x00\x00\x01METER0002".to_vec())
+    );
+    let v = Value::OctetString(id.to_vec());
+    assert_eq!(
+        set(&mut management, 1, METER_ID, 2, &v),
+        Err(DataAccessResult::ReadWriteDenied)
+    );
+}
+
+#[test]
+fn trm08_terminal_id_cannot_be_changed_by_anyone() {
+    let (mut public, mut management, mut maintenance) = stores(model());
+    let v = Value::OctetString(b"IRT9999999999999".to_vec());
+    for s in [&mut public, &mut management, &mut maintenance] {
+        assert_eq!(
+            set(s, 1, TERMINAL_ID, 2, &v),
+            Err(DataAccessResult::ReadWriteDenied)
+        );
+    }
+}
+
+#[test]
+fn trm08_pairing_id_and_password_settings() {
+    let (_, mut management, mut maintenance) = stores(model());
+    let good = Value::VisibleString(b"IOT01123".to_vec());
+    set(&mut management, 1, PAIRING_ID, 2, &good).unwrap();
+    assert_eq!(management.get(1, PAIRING_ID, 2, None).unwrap(), good);
+    assert_eq!(
+        set(
+            &mut maintenance,
+            1,
+            PAIRING_ID,
+            2,
+            &Value::VisibleString(b"iot01123".to_vec())
+        ),
+        Err(DataAccessResult::OtherReason),
+        "CON-03: 0-9 A-Z only"
+    );
+    assert_eq!(
+        set(
+            &mut maintenance,
+            1,
+            PAIRING_ID,
+            2,
+            &Value::VisibleString(b"IOT0112".to_vec())
+        ),
+        Err(DataAccessResult::TypeUnmatched)
+    );
+    set(
+        &mut maintenance,
+        1,
+        AUTH_PASSWORD,
+        2,
+        &Value::OctetString(b"new-password-1".to_vec()),
+    )
+    .unwrap();
+    assert_eq!(
+        maintenance.get(1, AUTH_PASSWORD, 2, None),
+        Err(DataAccessResult::ReadWriteDenied)
+    );
+    let mut m = management.model().lock().unwrap();
+    assert_eq!(m.pairing_id(), "IOT01123");
+    assert_eq!(m.auth_password(), b"new-password-1");
+    assert_eq!(
+        m.take_changes(),
+        vec![
+            ModelChange::PairingIdChanged("IOT01123".into()),
+            ModelChange::AuthPasswordChanged
+        ]
+    );
+}
+
+#[test]
+fn trm09_clock_set_honours_the_deviation() {
+    let (_, mut management, _) = stores(model());
+    // 13:00:00 JST written with deviation −540 (Gurux in Japan).
+    let target = jst(2026, 11, 25, 13, 0);
+    let jst_value = Value::clock_octet_string(&to_cosem(target, -540, 0));
+    set(&mut management, 8, CLOCK, 2, &jst_value).unwrap();
+    assert_eq!(management.model().lock().unwrap().clock_time(), target);
+    let Value::OctetString(b) = management.get(8, CLOCK, 2, None).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (b[5], b[6], b[9], b[10]),
+        (13, 0, 0xFD, 0xE4),
+        "13:00 local, deviation −540"
+    );
+    // The same instant written in UTC (deviation 0) is the same instant.
+    let utc_value = Value::clock_octet_string(&to_cosem(target, 0, 0));
+    set(&mut management, 8, CLOCK, 2, &utc_value).unwrap();
+    assert_eq!(management.model().lock().unwrap().clock_time(), target);
+    // The date-time tag is accepted too.
+    let tagged = Value::DateTime(to_cosem(target, -540, 0));
+    set(&mut management, 8, CLOCK, 2, &tagged).unwrap();
+    assert_eq!(
+        set(&mut management, 8, CLOCK, 2, &Value::Unsigned(1)),
+        Err(DataAccessResult::TypeUnmatched)
+    );
+    let mut m = management.model().lock().unwrap();
+    assert_eq!(
+        m.take_changes().first(),
+        Some(&ModelChange::ClockSet { offset_s: 3000 })
+    );
+}
+
+#[test]
+fn clock_adjust_methods() {
+    let mut m = model();
+    m.set_now(Utc.with_ymd_and_hms(2026, 11, 25, 3, 8, 31).unwrap());
+    let (_, mut management, _) = stores(m);
+    action(&mut management, 8, CLOCK, 1, Some(&Value::Integer(0))).unwrap();
+    assert_eq!(
+        management.model().lock().unwrap().clock_time(),
+        Utc.with_ymd_and_hms(2026, 11, 25, 3, 15, 0).unwrap()
+    );
+    action(&mut management, 8, CLOCK, 6, Some(&Value::Long(-30))).unwrap();
+    assert_eq!(
+        management.model().lock().unwrap().clock_time(),
+        Utc.with_ymd_and_hms(2026, 11, 25, 3, 14, 30).unwrap()
+    );
+    action(&mut management, 8, CLOCK, 3, Some(&Value::Integer(0))).unwrap();
+    assert_eq!(
+        management.model().lock().unwrap().clock_time(),
+        Utc.with_ymd_and_hms(2026, 11, 25, 3, 15, 0).unwrap()
+    );
+    assert_eq!(
+        action(&mut management, 8, CLOCK, 6, Some(&Value::Long(901))),
+        Err(ActionResult::OtherReason)
+    );
+    // adjust_to_measuring_period: the nearest half hour.
+    action(&mut management, 8, CLOCK, 6, Some(&Value::Long(900))).unwrap();
+    action(&mut management, 8, CLOCK, 2, Some(&Value::Integer(0))).unwrap();
+    assert_eq!(
+        management.model().lock().unwrap().clock_time(),
+        Utc.with_ymd_and_hms(2026, 11, 25, 3, 30, 0).unwrap()
+    );
+}
+
+#[test]
+fn trm06_demo_fill_two_days_is_96_rows_up_to_the_last_closed_slot() {
+    let mut m = model();
+    assert_eq!(m.fill_demo(2, now()), 96);
+    let lp = m.load_profile();
+    let rows: Vec<_> = lp.rows().collect();
+    assert_eq!(rows.len(), 96);
+    assert_eq!(
+        rows[95].time,
+        jst(2026, 11, 25, 12, 0),
+        "12:10 JST: the 12:00 slot is the last closed one"
+    );
+    assert_eq!(rows[0].time, jst(2026, 11, 23, 12, 30));
+    for w in rows.windows(2) {
+        assert_eq!(w[1].time - w[0].time, chrono::Duration::minutes(30));
+        let (Value::DoubleLongUnsigned(a), Value::DoubleLongUnsigned(b)) =
+            (&w[0].values[0], &w[1].values[0])
+        else {
+            panic!()
+        };
+        assert!(b > a, "a household's import grows every slot");
+    }
+    let Value::DoubleLongUnsigned(last_in) = rows[95].values[0] else {
+        panic!()
+    };
+    assert_eq!(m.energy().0, last_in, "registers at the last row");
+    // Exactly on a boundary, that slot is closed.
+    let mut m = model();
+    assert_eq!(m.fill_demo(1, jst(2026, 11, 25, 12, 0)), 48);
+    assert_eq!(
+        m.load_profile().last().unwrap().time,
+        jst(2026, 11, 25, 12, 0)
+    );
+}
+
+#[test]
+fn trm11_demo_fill_at_15_minutes() {
+    let mut m = model();
+    m.set_capture_period(now(), 900).unwrap();
+    assert_eq!(m.fill_demo(1, now()), 96);
+    assert_eq!(
+        m.load_profile().last().unwrap().time,
+        jst(2026, 11, 25, 12, 0)
+    );
+}
+
+#[test]
+fn trm06_range_read_returns_exactly_the_rows_in_range() {
+    let mut m = model();
+    m.fill_demo(2, now());
+    let (_, management, maintenance) = stores(m);
+    let mut buf = [0u8; 64];
+    let sa = range(jst(2026, 11, 24, 10, 0), jst(2026, 11, 24, 12, 0), &mut buf);
+    for store in [&management, &maintenance] {
+        let v = store.get(7, LOAD_PROFILE, 2, Some(sa)).unwrap();
+        let times: Vec<_> = rows(&v).iter().map(row_time).collect();
+        assert_eq!(
+            times,
+            vec![
+                jst(2026, 11, 24, 10, 0),
+                jst(2026, 11, 24, 10, 30),
+                jst(2026, 11, 24, 11, 0),
+                jst(2026, 11, 24, 11, 30),
+                jst(2026, 11, 24, 12, 0)
+            ],
+            "both ends inclusive"
+        );
+        for r in rows(&v) {
+            let Value::Structure(cells) = r else { panic!() };
+            assert_eq!(cells.len(), 4, "clock, AC input, AC output, status");
+            assert!(
+                matches!(&cells[0], Value::OctetString(b) if b.len() == 12),
+                "clock as octet-string(12)"
+            );
+        }
+    }
+    // A range between slots holds nothing; one before the data too.
+    let sa = range(
+        jst(2026, 11, 24, 10, 1),
+        jst(2026, 11, 24, 10, 29),
+        &mut buf,
+    );
+    assert!(rows(&management.get(7, LOAD_PROFILE, 2, Some(sa)).unwrap()).is_empty());
+    let sa = range(jst(2020, 1, 1, 0, 0), jst(2020, 1, 2, 0, 0), &mut buf);
+    assert!(rows(&management.get(7, LOAD_PROFILE, 2, Some(sa)).unwrap()).is_empty());
+}
+
+#[test]
+fn trm06_range_read_with_gurux_style_bounds_and_selected_columns() {
+    let mut m = model();
+    m.fill_demo(1, now());
+    let (_, management, _) = stores(m);
+    // Gurux: octet-string(12) bounds, day of week 0xFF, hundredths 0, status 0.
+    let mut from = to_cosem(jst(2026, 11, 25, 11, 0), -540, 0);
+    from.day_of_week = 0xFF;
+    let mut to = to_cosem(jst(2026, 11, 25, 12, 0), -540, 0);
+    to.day_of_week = 0xFF;
+    let params = Value::Structure(vec![
+        CaptureDef::clock().to_value(),
+        Value::clock_octet_string(&from),
+        Value::clock_octet_string(&to),
+        Value::Array(vec![
+            CaptureDef::clock().to_value(),
+            CaptureDef::new(3, ENERGY_AC_OUTPUT, 2, 0).to_value(),
+        ]),
+    ]);
+    let bytes = wire(&params);
+    let sa = SelectiveAccess {
+        selector: 1,
+        parameters: DataRef::from_bytes_in(&bytes).unwrap(),
+    };
+    let v = management.get(7, LOAD_PROFILE, 2, Some(sa)).unwrap();
+    assert_eq!(rows(&v).len(), 3);
+    for r in rows(&v) {
+        let Value::Structure(cells) = r else { panic!() };
+        assert_eq!(cells.len(), 2, "clock and AC output only");
+    }
+}
+
+#[test]
+fn trm06_entry_read() {
+    let mut m = model();
+    m.fill_demo(2, now());
+    let (_, management, _) = stores(m);
+    let mut buf = [0u8; 32];
+    let sa = EntryDescriptor::entries(1, 3)
+        .to_selective_access(&mut buf)
+        .unwrap();
+    let v = management.get(7, LOAD_PROFILE, 2, Some(sa)).unwrap();
+    let times: Vec<_> = rows(&v).iter().map(row_time).collect();
+    assert_eq!(
+        times,
+        vec![
+            jst(2026, 11, 23, 12, 30),
+            jst(2026, 11, 23, 13, 0),
+            jst(2026, 11, 23, 13, 30)
+        ]
+    );
+    let sa = EntryDescriptor::entries(95, 0)
+        .to_selective_access(&mut buf)
+        .unwrap();
+    let v = management.get(7, LOAD_PROFILE, 2, Some(sa)).unwrap();
+    assert_eq!(rows(&v).len(), 2, "to_entry 0: to the last");
+    let sa = EntryDescriptor::entries(200, 300)
+        .to_selective_access(&mut buf)
+        .unwrap();
+    assert!(rows(&management.get(7, LOAD_PROFILE, 2, Some(sa)).unwrap()).is_empty());
+    let sa = EntryDescriptor {
+        from_entry: 96,
+        to_entry: 96,
+        from_value: 2,
+        to_value: 3,
+    }
+    .to_selective_access(&mut buf)
+    .unwrap();
+    let v = management.get(7, LOAD_PROFILE, 2, Some(sa)).unwrap();
+    let Value::Structure(cells) = &rows(&v)[0] else {
+        panic!()
+    };
+    assert_eq!(cells.len(), 2, "columns 2..=3: AC input and AC output");
+    assert!(matches!(cells[0], Value::DoubleLongUnsigned(_)));
+}
+
+#[test]
+fn unsupported_selectors_are_refused_not_ignored() {
+    let mut m = model();
+    m.fill_demo(1, now());
+    let (_, management, _) = stores(m);
+    let bytes = wire(&Value::Structure(vec![Value::Unsigned(0)]));
+    let sa = SelectiveAccess {
+        selector: 3,
+        parameters: DataRef::from_bytes_in(&bytes).unwrap(),
+    };
+    assert_eq!(
+        management.get(7, LOAD_PROFILE, 2, Some(sa)),
+        Err(DataAccessResult::ScopeOfAccessViolated)
+    );
+    assert_eq!(
+        management.get(8, CLOCK, 2, Some(sa)),
+        Err(DataAccessResult::ScopeOfAccessViolated)
+    );
+    // A range on a register column.
+    let params = Value::Structure(vec![
+        CaptureDef::new(3, ENERGY_AC_INPUT, 2, 0).to_value(),
+        Value::DoubleLongUnsigned(0),
+        Value::DoubleLongUnsigned(10),
+        Value::Array(vec![]),
+    ]);
+    let bytes = wire(&params);
+    let sa = SelectiveAccess {
+        selector: 1,
+        parameters: DataRef::from_bytes_in(&bytes).unwrap(),
+    };
+    assert_eq!(
+        management.get(7, LOAD_PROFILE, 2, Some(sa)),
+        Err(DataAccessResult::ScopeOfAccessViolated)
+    );
+}
+
+#[test]
+fn trm06_capture_limit_drops_the_oldest_rows() {
+    let mut p = ProfileGeneric::new(
+        LOAD_PROFILE,
+        vec![CaptureDef::new(3, ENERGY_AC_INPUT, 2, 0)],
+        1800,
+        vec![1800, 900],
+        3,
+    )
+    .unwrap();
+    for i in 0..5u32 {
+        p.capture(jst(2026, 11, 25, i, 0), vec![Value::DoubleLongUnsigned(i)])
+            .unwrap();
+    }
+    assert_eq!(p.entries_in_use(), 3);
+    let kept: Vec<_> = p.rows().map(|r| r.values[0].clone()).collect();
+    assert_eq!(
+        kept,
+        vec![
+            Value::DoubleLongUnsigned(2),
+            Value::DoubleLongUnsigned(3),
+            Value::DoubleLongUnsigned(4)
+        ]
+    );
+    assert!(p.capture(now(), vec![]).is_err(), "one value per column");
+    p.set_profile_entries(1).unwrap();
+    assert_eq!(p.entries_in_use(), 1);
+    assert!(p.set_profile_entries(0).is_err());
+}
+
+#[test]
+fn trm03_capture_takes_clock_registers_and_status() {
+    let mut m = model();
+    m.set_energy(1_000, 20);
+    m.capture(jst(2026, 11, 25, 12, 30)).unwrap();
+    m.mark_data_not_valid();
+    m.capture(jst(2026, 11, 25, 13, 0)).unwrap();
+    let rows: Vec<_> = m.load_profile().rows().cloned().collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].time, jst(2026, 11, 25, 12, 30));
+    assert_eq!(
+        rows[0].values,
+        vec![
+            Value::DoubleLongUnsigned(1_000),
+            Value::DoubleLongUnsigned(20),
+            Value::Unsigned(0)
+        ]
+    );
+    assert_eq!(rows[1].values[2], Value::Unsigned(0x04), "data not valid");
+    // ACTION capture (method 2) by the management client is not granted.
+    let (_, mut management, _) = stores(m);
+    assert_eq!(
+        action(
+            &mut management,
+            7,
+            LOAD_PROFILE,
+            2,
+            Some(&Value::Integer(0))
+        ),
+        Err(ActionResult::ReadWriteDenied)
+    );
+}
+
+#[test]
+fn trm11_reading_interval_is_the_capture_period() {
+    let (_, mut management, mut maintenance) = stores(model());
+    set(
+        &mut management,
+        7,
+        LOAD_PROFILE,
+        4,
+        &Value::DoubleLongUnsigned(900),
+    )
+    .unwrap();
+    assert_eq!(
+        management.get(7, LOAD_PROFILE, 4, None).unwrap(),
+        Value::DoubleLongUnsigned(900)
+    );
+    set(
+        &mut maintenance,
+        7,
+        LOAD_PROFILE,
+        4,
+        &Value::DoubleLongUnsigned(1800),
+    )
+    .unwrap();
+    assert_eq!(
+        set(
+            &mut management,
+            7,
+            LOAD_PROFILE,
+            4,
+            &Value::DoubleLongUnsigned(600)
+        ),
+        Err(DataAccessResult::OtherReason)
+    );
+    assert_eq!(
+        set(
+            &mut management,
+            7,
+            LOAD_PROFILE,
+            4,
+            &Value::LongUnsigned(900)
+        ),
+        Err(DataAccessResult::TypeUnmatched)
+    );
+    assert_eq!(
+        set(
+            &mut management,
+            7,
+            LOAD_PROFILE,
+            8,
+            &Value::DoubleLongUnsigned(10)
+        ),
+        Err(DataAccessResult::ReadWriteDenied)
+    );
+    let changes = management.model().lock().unwrap().take_changes();
+    assert_eq!(
+        changes,
+        vec![
+            ModelChange::CapturePeriodChanged(900),
+            ModelChange::CapturePeriodChanged(1800)
+        ]
+    );
+}
+
+#[test]
+fn object_list_per_association() {
+    let (public, management, maintenance) = stores(model());
+    let lns = |store: &CosemStore| -> Vec<Obis> {
+        let v = store.get(15, ASSOCIATION, 2, None).unwrap();
+        rows(&v)
+            .iter()
+            .map(|e| {
+                let Value::Structure(f) = e else { panic!() };
+                let Value::OctetString(b) = &f[2] else {
+                    panic!()
+                };
+                Obis::from_slice(b).unwrap()
+            })
+            .collect()
+    };
+    let p = lns(&public);
+    assert_eq!(
+        p,
+        vec![
+            ASSOCIATION,
+            SAP_ASSIGNMENT,
+            LOGICAL_DEVICE_NAME,
+            CLOCK,
+            TERMINAL_ID,
+            METER_ID
+        ]
+    );
+    let m = lns(&management);
+    assert_eq!(m.len(), 17);
+    assert!(
+        m.contains(&LOAD_PROFILE) && m.contains(&ENERGY_AC_INPUT) && m.contains(&IMAGE_TRANSFER)
+    );
+    assert_eq!(lns(&maintenance), m);
+
+    // The management client's entry for the load profile: class 7 version 1, attribute
+    // 2 read with selectors 1 and 2, attribute 4 read-write.
+    let v = management.get(15, ASSOCIATION, 2, None).unwrap();
+    let entry = rows(&v)
+        .iter()
+        .find(|e| matches!(e, Value::Structure(f) if f[2] == Value::OctetString(LOAD_PROFILE.as_bytes().to_vec())))
+        .unwrap();
+    let Value::Structure(f) = entry else { panic!() };
+    assert_eq!(
+        (&f[0], &f[1]),
+        (&Value::LongUnsigned(7), &Value::Unsigned(1))
+    );
+    let Value::Structure(rights) = &f[3] else {
+        panic!()
+    };
+    let attrs = rows(&rights[0]);
+    assert_eq!(attrs.len(), 8);
+    assert_eq!(
+        attrs[1],
+        Value::Structure(vec![
+            Value::Integer(2),
+            Value::Enum(1),
+            Value::Array(vec![Value::Integer(1), Value::Integer(2)])
+        ])
+    );
+    assert_eq!(
+        attrs[3],
+        Value::Structure(vec![Value::Integer(4), Value::Enum(3), Value::Null])
+    );
+}
+
+#[test]
+fn association_partners_and_secret() {
+    let (public, mut management, maintenance) = stores(model());
+    assert_eq!(
+        maintenance.get(15, ASSOCIATION, 3, None).unwrap(),
+        Value::Structure(vec![Value::Integer(32), Value::LongUnsigned(1)])
+    );
+    assert_eq!(
+        public.get(15, ASSOCIATION, 3, None).unwrap(),
+        Value::Structure(vec![Value::Integer(16), Value::LongUnsigned(1)])
+    );
+    assert_eq!(
+        management.get(15, ASSOCIATION, 7, None),
+        Err(DataAccessResult::ReadWriteDenied)
+    );
+    set(
+        &mut management,
+        15,
+        ASSOCIATION,
+        7,
+        &Value::OctetString(b"87654321".to_vec()),
+    )
+    .unwrap();
+    let m = management.model().lock().unwrap();
+    assert_eq!(m.association_secret(Association::Management), b"87654321");
+    assert_eq!(
+        m.association_secret(Association::Maintenance),
+        b"12345678",
+        "each association its own"
+    );
+}
+
+#[test]
+fn refusals_name_the_reason() {
+    let (public, management, _) = stores(model());
+    assert_eq!(
+        management.get(1, Obis::new(0, 0, 96, 1, 9, 255), 2, None),
+        Err(DataAccessResult::ObjectUndefined)
+    );
+    assert_eq!(
+        management.get(3, CLOCK, 2, None),
+        Err(DataAccessResult::ObjectClassInconsistent)
+    );
+    assert_eq!(
+        management.get(8, CLOCK, 10, None),
+        Err(DataAccessResult::ObjectUndefined)
+    );
+    assert_eq!(
+        management.get(8, CLOCK, 0, None),
+        Err(DataAccessResult::ObjectUndefined)
+    );
+    assert_eq!(
+        public.get(3, CLOCK, 2, None),
+        Err(DataAccessResult::ObjectClassInconsistent)
+    );
+    // Through the upstream seam: what the engine is told for an invisible object.
+    use dlms_cosem_rs::server::ObjectStore;
+    let wire_ln = dlms_cosem_rs::obis::Obis::from_bytes(*ENERGY_AC_INPUT.as_bytes());
+    assert!(
+        public.attribute_access(3, wire_ln, 2).can_read(),
+        "passes through to name object-undefined"
+    );
+    let mut out = Vec::new();
+    assert_eq!(
+        public.get_attribute(3, wire_ln, 2, None, &mut out),
+        Err(DataAccessResult::ObjectUndefined)
+    );
+    let clock_ln = dlms_cosem_rs::obis::Obis::from_bytes(*CLOCK.as_bytes());
+    assert!(
+        !public.attribute_access(8, clock_ln, 2).can_write(),
+        "visible, not writable: the engine denies"
+    );
+}
+
+#[test]
+fn push_setup_and_push_request() {
+    let (_, mut management, mut maintenance) = stores(model());
+    let v = management.get(40, PUSH_SETUP, 2, None).unwrap();
+    assert_eq!(rows(&v).len(), 5);
+    set(&mut management, 40, PUSH_SETUP, 6, &Value::Unsigned(5)).unwrap();
+    assert_eq!(
+        set(&mut maintenance, 40, PUSH_SETUP, 6, &Value::Unsigned(1)),
+        Err(DataAccessResult::ReadWriteDenied)
+    );
+    action(&mut management, 40, PUSH_SETUP, 1, Some(&Value::Integer(0))).unwrap();
+    assert_eq!(
+        management.model().lock().unwrap().take_changes(),
+        vec![ModelChange::PushRequested]
+    );
+}
+
+#[test]
+fn sec10_image_transfer_by_the_maintenance_client() {
+    let (_, mut management, mut maintenance) = stores(model());
+    let image: Vec<u8> = (0..300u32).map(|i| (i % 251) as u8).collect();
+    let init = Value::Structure(vec![
+        Value::OctetString(b"fw-1.1".to_vec()),
+        Value::DoubleLongUnsigned(300),
+    ]);
+    assert_eq!(
+        action(&mut management, 18, IMAGE_TRANSFER, 1, Some(&init)),
+        Err(ActionResult::ReadWriteDenied)
+    );
+    action(&mut maintenance, 18, IMAGE_TRANSFER, 1, Some(&init)).unwrap();
+    for (n, chunk) in image.chunks(128).enumerate() {
+        let block = Value::Structure(vec![
+            Value::DoubleLongUnsigned(n as u32),
+            Value::OctetString(chunk.to_vec()),
+        ]);
+        if n == 0 {
+            // Not everything yet: verification fails.
+            action(&mut maintenance, 18, IMAGE_TRANSFER, 2, Some(&block)).unwrap();
+            assert_eq!(
+                action(
+                    &mut maintenance,
+                    18,
+                    IMAGE_TRANSFER,
+                    3,
+                    Some(&Value::Integer(0))
+                ),
+                Err(ActionResult::OtherReason)
+            );
+            assert_eq!(
+                maintenance.get(18, IMAGE_TRANSFER, 4, None).unwrap(),
+                Value::DoubleLongUnsigned(1)
+            );
+            continue;
+        }
+        action(&mut maintenance, 18, IMAGE_TRANSFER, 2, Some(&block))
+            .unwrap_or_else(|e| panic!("block {n}: {e:?}"));
+    }
+    action(
+        &mut maintenance,
+        18,
+        IMAGE_TRANSFER,
+        3,
+        Some(&Value::Integer(0)),
+    )
+    .unwrap();
+    assert_eq!(
+        maintenance.get(18, IMAGE_TRANSFER, 6, None).unwrap(),
+        Value::Enum(3)
+    );
+    action(
+        &mut maintenance,
+        18,
+        IMAGE_TRANSFER,
+        4,
+        Some(&Value::Integer(0)),
+    )
+    .unwrap();
+    assert_eq!(
+        maintenance.get(18, IMAGE_TRANSFER, 6, None).unwrap(),
+        Value::Enum(6)
+    );
+    let mut m = maintenance.model().lock().unwrap();
+    assert_eq!(
+        m.take_changes(),
+        vec![ModelChange::ImageActivated {
+            identifier: b"fw-1.1".to_vec()
+        }]
+    );
+    assert_eq!(m.take_activated_image(), Some((b"fw-1.1".to_vec(), image)));
+}
+
+#[test]
+fn event_log_records_settings_changes() {
+    let (_, mut management, _) = stores(model());
+    let before = management
+        .model()
+        .lock()
+        .unwrap()
+        .event_log()
+        .entries_in_use();
+    set(
+        &mut management,
+        1,
+        PAIRING_ID,
+        2,
+        &Value::VisibleString(b"IOT02555".to_vec()),
+    )
+    .unwrap();
+    let v = management.get(7, EVENT_LOG, 2, None).unwrap();
+    assert_eq!(rows(&v).len(), before + 1);
+    let Value::Structure(last) = rows(&v).last().unwrap() else {
+        panic!()
+    };
+    assert_eq!(last[1], Value::LongUnsigned(4), "Pairing ID changed");
+}
