@@ -277,3 +277,49 @@ pub fn method(association: Association, ln: Obis, method: i8) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_never_sees_energy_profiles_settings_or_security() {
+        for ln in [
+            ENERGY_AC_INPUT,
+            ENERGY_AC_OUTPUT,
+            LOAD_PROFILE,
+            EVENT_LOG,
+            PAIRING_ID,
+            AUTH_PASSWORD,
+            PUSH_SETUP,
+            IMAGE_TRANSFER,
+            SECURITY_SETUP,
+        ] {
+            assert!(!visible(Public, ln), "{ln}");
+            for a in 1..=9 {
+                assert_eq!(attribute(Public, ln, a), NoAccess);
+            }
+        }
+    }
+
+    #[test]
+    fn trm08_secrets_are_never_readable_and_ids_never_writable() {
+        for a in Association::ALL {
+            assert!(!attribute(a, AUTH_PASSWORD, 2).can_read());
+            assert!(!attribute(a, ASSOCIATION, 7).can_read());
+            assert!(!attribute(a, TERMINAL_ID, 2).can_write());
+            assert!(!attribute(a, METER_ID, 2).can_write());
+            assert!(!attribute(a, ENERGY_AC_INPUT, 2).can_write());
+        }
+        assert_eq!(attribute(Management, AUTH_PASSWORD, 2), Write);
+        assert_eq!(attribute(Maintenance, PAIRING_ID, 2), ReadWrite);
+    }
+
+    #[test]
+    fn client_saps() {
+        for a in Association::ALL {
+            assert_eq!(Association::from_client_sap(a.client_sap()), Some(a));
+        }
+        assert_eq!(Association::from_client_sap(0x30), None);
+    }
+}

@@ -173,3 +173,25 @@ impl CosemObject for DataObject {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cosem::codes::AUTH_PASSWORD;
+
+    #[test]
+    fn con03_pairing_id_form() {
+        assert!(is_pairing_id(b"IOT00901"));
+        assert!(!is_pairing_id(b"IOT0090"));
+        assert!(!is_pairing_id(b"iot00901"));
+        assert!(!is_pairing_id(b"IOT-0901"));
+    }
+
+    #[test]
+    fn a_secret_is_never_printed() {
+        let o = DataObject::secret(AUTH_PASSWORD, b"hunter2-hunter2".to_vec());
+        let s = format!("{o:?}");
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("15 bytes"));
+    }
+}

@@ -236,3 +236,56 @@ pub fn floor_to_period(t: DateTime<Utc>, period_s: u32) -> DateTime<Utc> {
     let secs = t.timestamp().div_euclid(p) * p;
     Utc.timestamp_opt(secs, 0).single().unwrap_or(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jst_date_time_round_trips_with_deviation_minus_540() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 24, 15, 30, 0).unwrap();
+        let dt = to_cosem(t, JST_DEVIATION, 0);
+        // 2026-11-25 00:30 JST, a Wednesday.
+        assert_eq!(
+            (dt.year, dt.month, dt.day_of_month, dt.day_of_week),
+            (2026, 11, 25, 3)
+        );
+        assert_eq!(
+            (dt.hour, dt.minute, dt.second, dt.hundredths),
+            (0, 30, 0, 0)
+        );
+        assert_eq!(&dt.to_bytes()[9..11], &[0xFD, 0xE4]);
+        assert_eq!(from_cosem(&dt, 0), Some(t));
+    }
+
+    #[test]
+    fn a_missing_deviation_is_read_as_our_time_zone() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 24, 15, 30, 0).unwrap();
+        let mut dt = to_cosem(t, JST_DEVIATION, 0);
+        dt.deviation = DEVIATION_NOT_SPECIFIED;
+        assert_eq!(from_cosem(&dt, JST_DEVIATION), Some(t));
+        dt.hour = 0xFF;
+        assert_eq!(
+            from_cosem(&dt, JST_DEVIATION),
+            None,
+            "a wildcard is not an instant"
+        );
+    }
+
+    #[test]
+    fn slots_are_aligned_to_the_half_hour_in_jst() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 3, 29, 59).unwrap();
+        assert_eq!(
+            floor_to_period(t, 1800),
+            Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).unwrap()
+        );
+        assert_eq!(
+            floor_to_period(t, 900),
+            Utc.with_ymd_and_hms(2026, 11, 25, 3, 15, 0).unwrap()
+        );
+        assert_eq!(
+            floor_to_period(t, 0),
+            Utc.with_ymd_and_hms(2026, 11, 25, 3, 29, 59).unwrap()
+        );
+    }
+}

@@ -891,3 +891,75 @@ fn demo_slot_wh(t: DateTime<Utc>, period: u32) -> (u64, u64) {
     let scale = |wh: u64| wh * factor / 100 * u64::from(period) / 1800;
     (scale(import_per_half_hour), scale(export_per_half_hour))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 3, 10, 0).unwrap()
+    }
+
+    #[test]
+    fn demo_slots_look_like_a_household() {
+        let noon = Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).unwrap(); // 12:00 JST
+        let night = Utc.with_ymd_and_hms(2026, 11, 24, 18, 0, 0).unwrap(); // 03:00 JST
+        let evening = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(); // 19:00 JST
+        let (noon_in, noon_out) = demo_slot_wh(noon, 1800);
+        let (night_in, night_out) = demo_slot_wh(night, 1800);
+        let (evening_in, _) = demo_slot_wh(evening, 1800);
+        assert!(noon_out > 0 && night_out == 0, "PV around noon only");
+        assert!(evening_in > night_in && noon_in > 0);
+        assert_eq!(
+            demo_slot_wh(noon, 1800),
+            (noon_in, noon_out),
+            "deterministic"
+        );
+        let (q_in, _) = demo_slot_wh(noon, 900);
+        assert!(q_in <= noon_in, "a 15-minute slot holds half as much");
+    }
+
+    #[test]
+    fn trm06_demo_fill_beyond_the_depth_keeps_the_newest() {
+        let config = ModelConfig {
+            profile_entries: 10,
+            ..ModelConfig::default()
+        };
+        let mut m = IotRouteModel::new(&config, now()).unwrap();
+        assert_eq!(m.fill_demo(2, now()), 10);
+        let last = m.load_profile().last().unwrap().time;
+        assert_eq!(last, Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn a_bad_configuration_is_a_typed_error() {
+        let bad = ModelConfig {
+            pairing_id: "IOT0090".into(),
+            ..ModelConfig::default()
+        };
+        assert_eq!(
+            IotRouteModel::new(&bad, now()).unwrap_err(),
+            CosemError::PairingId
+        );
+        let bad = ModelConfig {
+            capture_period: 600,
+            ..ModelConfig::default()
+        };
+        assert_eq!(
+            IotRouteModel::new(&bad, now()).unwrap_err(),
+            CosemError::CapturePeriod(600)
+        );
+        let bad = ModelConfig {
+            profile_entries: 0,
+            ..ModelConfig::default()
+        };
+        assert!(IotRouteModel::new(&bad, now()).is_err());
+    }
+
+    #[test]
+    fn config_debug_hides_passwords() {
+        let s = format!("{:?}", ModelConfig::default());
+        assert!(!s.contains("12345678") && !s.contains("PASSWD"), "{s}");
+    }
+}

@@ -245,7 +245,7 @@ impl ProfileGeneric {
         let expected = self.capture_objects.len().saturating_sub(1);
         if values.len() != expected {
             return Err(CosemError::ColumnCount {
-                profile: format!("{:?}", self.logical_name.as_bytes()),
+                profile: self.logical_name.to_string(),
                 expected,
                 got: values.len(),
             });
@@ -414,8 +414,8 @@ impl ProfileGeneric {
         Ok(())
     }
 
-    /// Decode our own encoding of the selected rows, for tests and the CLI: the rows a
-    /// selective access would return, as `(time, values)` with the clock column dropped.
+    /// The rows a selective access selects (all columns), without encoding them: for
+    /// the CLI's local reads and for tests.
     ///
     /// # Errors
     /// The Data-Access-Result a client would get.
@@ -520,6 +520,111 @@ impl CosemObject for ProfileGeneric {
             // capture needs the other objects' values: the model answers it.
             2 => Err(ActionResult::ObjectUnavailable),
             _ => Err(ActionResult::ObjectUndefined),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cosem::codes::{ENERGY_AC_INPUT, LOAD_PROFILE};
+    use chrono::TimeZone;
+
+    fn profile(entries: u32) -> ProfileGeneric {
+        ProfileGeneric::new(
+            LOAD_PROFILE,
+            vec![CaptureDef::new(3, ENERGY_AC_INPUT, 2, 0)],
+            1800,
+            vec![1800, 900],
+            entries,
+        )
+        .unwrap()
+    }
+
+    fn t(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn trm11_only_the_allowed_capture_periods() {
+        let mut p = profile(10);
+        assert!(p.set_capture_period(900).is_ok());
+        assert_eq!(p.set_capture_period(60), Err(CosemError::CapturePeriod(60)));
+        assert_eq!(p.capture_period(), 900);
+    }
+
+    #[test]
+    fn a_row_with_the_wrong_number_of_values_is_refused_and_named() {
+        let mut p = profile(10);
+        let e = p.capture(t(1), vec![]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "profile 1-0:99.1.0.255: 0 value(s) captured, 1 expected"
+        );
+        assert_eq!(p.entries_in_use(), 0);
+    }
+
+    #[test]
+    fn the_clock_column_is_an_octet_string_of_12_in_jst() {
+        let mut p = profile(10);
+        p.capture(t(3), vec![Value::DoubleLongUnsigned(7)]).unwrap();
+        let mut out = Vec::new();
+        p.get(2, None, &mut out).unwrap();
+        // array(1) { structure(2) { octet-string(12) 2026-11-25 12:00 JST dev -540, u32 7 } }
+        assert_eq!(&out[..6], &[0x01, 0x01, 0x02, 0x02, 0x09, 0x0C]);
+        assert_eq!(&out[6..8], &2026u16.to_be_bytes());
+        assert_eq!((out[8], out[9], out[11], out[12]), (11, 25, 12, 0));
+        assert_eq!((out[15], out[16]), (0xFD, 0xE4));
+        assert_eq!(&out[18..], &[0x06, 0, 0, 0, 7]);
+    }
+
+    #[test]
+    fn rows_survive_a_clock_set_backwards_and_range_reads_still_filter_by_time() {
+        let mut p = profile(10);
+        for h in [3, 4, 2] {
+            p.capture(t(h), vec![Value::DoubleLongUnsigned(h)]).unwrap();
+        }
+        let mut buf = Vec::new();
+        let range = Value::Structure(vec![
+            CaptureDef::clock().to_value(),
+            Value::clock_octet_string(&crate::cosem::to_cosem(t(2), -540, 0)),
+            Value::clock_octet_string(&crate::cosem::to_cosem(t(3), -540, 0)),
+            Value::Array(vec![]),
+        ]);
+        range.encode_into(&mut buf).unwrap();
+        let sa = SelectiveAccess {
+            selector: 1,
+            parameters: Data::from_bytes_in(&buf).unwrap(),
+        };
+        let rows = p.select_rows(Some(&sa)).unwrap();
+        let hours: Vec<_> = rows.iter().map(|r| r.values[0].clone()).collect();
+        assert_eq!(
+            hours,
+            vec![Value::DoubleLongUnsigned(3), Value::DoubleLongUnsigned(2)]
+        );
+    }
+
+    #[test]
+    fn malformed_selective_access_is_type_unmatched_never_a_panic() {
+        let p = profile(10);
+        for raw in [
+            &[0x11, 0x01][..],
+            &[0x02, 0x00],
+            &[0x02, 0x01, 0x11, 0x00],
+            &[0x02, 0x04, 0, 0, 0, 0],
+        ] {
+            let d = Data::from_bytes_in(raw).unwrap();
+            for selector in [1, 2] {
+                let sa = SelectiveAccess {
+                    selector,
+                    parameters: d,
+                };
+                assert_eq!(
+                    p.select_rows(Some(&sa)).unwrap_err(),
+                    DataAccessResult::TypeUnmatched,
+                    "{raw:?}"
+                );
+            }
         }
     }
 }
