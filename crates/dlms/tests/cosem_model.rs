@@ -957,3 +957,25 @@ fn event_log_records_settings_changes() {
     };
     assert_eq!(last[1], Value::LongUnsigned(4), "Pairing ID changed");
 }
+
+#[test]
+fn trm06_profile_sizes_documented_in_iot_route_cosem_md() {
+    let config = ModelConfig {
+        profile_entries: 4320,
+        ..ModelConfig::default()
+    };
+    let mut m = IotRouteModel::new(&config, now()).unwrap();
+    m.fill_demo(90, now());
+    let (_, management, _) = stores(m);
+    let mut buf = [0u8; 64];
+    let sa = range(
+        jst(2026, 11, 24, 12, 30),
+        jst(2026, 11, 25, 12, 0),
+        &mut buf,
+    );
+    let day = management.get(7, LOAD_PROFILE, 2, Some(sa)).unwrap();
+    assert_eq!(wire(&day).len(), 1_346, "48 rows of 28 bytes and the array header");
+    let all = management.get(7, LOAD_PROFILE, 2, None).unwrap();
+    assert_eq!(rows(&all).len(), 4320);
+    assert_eq!(wire(&all).len(), 120_964);
+}

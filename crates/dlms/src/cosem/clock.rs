@@ -76,7 +76,8 @@ impl Clock {
     /// clients).
     #[must_use]
     pub fn time_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now + self.offset
+        // Checked: an offset a client set can never make the clock panic.
+        now.checked_add_signed(self.offset).unwrap_or(now)
     }
 
     /// The clock's time at the last `now` given.
@@ -122,12 +123,19 @@ impl Clock {
         tracing::info!(offset_s = self.offset.num_seconds(), "clock set");
     }
 
+    /// Move the clock by `seconds`, saturating rather than overflowing.
+    fn shift(&mut self, seconds: i64) {
+        if let Some(o) = self.offset.checked_add(&Duration::seconds(seconds)) {
+            self.offset = o;
+        }
+    }
+
     /// Round the clock's time to the nearest multiple of `step_s` seconds (ties up).
     fn round_to(&mut self, step_s: u32) {
         let step = i64::from(step_s.max(1));
         let t = self.time().timestamp();
         let rounded = (t + step / 2).div_euclid(step) * step;
-        self.offset += Duration::seconds(rounded - t);
+        self.shift(rounded - t);
     }
 }
 
@@ -290,7 +298,7 @@ impl CosemObject for Clock {
                 if !(-SHIFT_LIMIT_S..=SHIFT_LIMIT_S).contains(&s) {
                     return Err(ActionResult::OtherReason);
                 }
-                self.offset += Duration::seconds(s);
+                self.shift(s);
             }
             _ => return Err(ActionResult::ObjectUndefined),
         }

@@ -184,7 +184,9 @@ pub(crate) fn logical_name_value(ln: Obis) -> Value {
 /// computed, so that a range read compares complete timestamps.
 #[must_use]
 pub fn to_cosem(t: DateTime<Utc>, deviation: i16, status: u8) -> CosemDateTime {
-    let local = t - Duration::minutes(i64::from(deviation));
+    let local = t
+        .checked_sub_signed(Duration::minutes(i64::from(deviation)))
+        .unwrap_or(t);
     CosemDateTime {
         year: u16::try_from(local.year()).unwrap_or(0xFFFF),
         month: u8::try_from(local.month()).unwrap_or(0xFF),

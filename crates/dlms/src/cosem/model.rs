@@ -866,7 +866,9 @@ impl IotRouteModel {
 /// a demo server answers the same on every run for the same `now`.
 fn demo_slot_wh(t: DateTime<Utc>, period: u32) -> (u64, u64) {
     // The slot *ending* at t covers the local (JST) hour of t − 1 s.
-    let local_hour = (t - Duration::seconds(1) + Duration::hours(9)).hour();
+    let local_hour = t
+        .checked_add_signed(Duration::seconds(9 * 3600 - 1))
+        .map_or(0, |l| l.hour());
     let import_per_half_hour: u64 = match local_hour {
         0..=5 => 120,   // fridge, standby: ~240 W
         6..=8 => 380,   // breakfast, water heater
