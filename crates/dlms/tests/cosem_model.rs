@@ -974,7 +974,11 @@ fn trm06_profile_sizes_documented_in_iot_route_cosem_md() {
         &mut buf,
     );
     let day = management.get(7, LOAD_PROFILE, 2, Some(sa)).unwrap();
-    assert_eq!(wire(&day).len(), 1_346, "48 rows of 28 bytes and the array header");
+    assert_eq!(
+        wire(&day).len(),
+        1_346,
+        "48 rows of 28 bytes and the array header"
+    );
     let all = management.get(7, LOAD_PROFILE, 2, None).unwrap();
     assert_eq!(rows(&all).len(), 4320);
     assert_eq!(wire(&all).len(), 120_964);
