@@ -29,7 +29,7 @@ pub mod mechanism {
 }
 
 /// Longest secret accepted through attribute 7 or `change_HLS_secret` (ours).
-pub const SECRET_MAX: usize = 64;
+pub const SECRET_MAX: usize = 32;
 
 /// What the model keeps per association.
 #[derive(Clone, PartialEq, Eq)]

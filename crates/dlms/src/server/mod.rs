@@ -13,6 +13,10 @@
 //! that association's `object_list`), so for those the store lets the request through
 //! and `get_attribute`/`set_attribute`/`invoke_method` name the refusal.
 
+pub mod terminal;
+
+pub use terminal::{Auth, Entropy, Keys, Protection, ServeConfig, ServeError, TerminalServer};
+
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::apdu::DataRef as Data;

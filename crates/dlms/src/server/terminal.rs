@@ -1,0 +1,370 @@
+//! The terminal's DLMS server over the IoT-route object model: one upstream engine per
+//! association, chosen by the client wPort of each wrapper frame, all sharing one model.
+//! Sans-IO: APDU bytes and `now` in, APDU bytes out; the UDP/wrapper driver is the
+//! caller's.
+//!
+//! Why one engine per association: the upstream `Server` holds one association and one
+//! authentication mechanism, and its store cannot tell who is asking. Why only the
+//! management association may be ciphered or use HLS-GMAC **(ours)**: every engine keeps
+//! its own invocation counter, and two engines under the same keys and system title would
+//! reuse GCM nonces, which leaks the authentication subkey. The maintenance association
+//! uses LLS (the handy terminal is on site, behind the radio's own layer-2 encryption,
+//! SEC-03); the public one uses none.
+
+use chrono::{DateTime, Utc};
+use dlms_cosem_rs::acse::AuthMechanism;
+use dlms_cosem_rs::security::{
+    KeyRing, RandomSource, RustCryptoProvider, Secret, SecurityPolicy, SecuritySuite, SystemTitle,
+};
+use dlms_cosem_rs::server::{Server, ServerConfig};
+
+use super::{CosemStore, SharedModel};
+use crate::cosem::association::mechanism;
+use crate::cosem::Association;
+use crate::error::CodecError;
+
+/// The largest attribute value the engines can produce: the whole load profile at its
+/// default depth (4320 rows, 120,964 bytes) fits.
+pub const VALUE_BUFFER: usize = 131_072;
+
+/// How the management client authenticates (`dlms serve --auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// No authentication (lab set-ups only).
+    None,
+    /// Low level security: the association's password (Association LN secret).
+    Low,
+    /// High level security mechanism 5, GMAC, suite 0.
+    HlsGmac,
+}
+
+/// What protection the management association requires (`dlms serve --security`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// Plain APDUs.
+    None,
+    /// Authenticated (GMAC).
+    Auth,
+    /// Encrypted.
+    Enc,
+    /// Authenticated and encrypted.
+    AuthEnc,
+}
+
+impl Protection {
+    /// The version-0 security policy value (security setup attribute 2).
+    #[must_use]
+    pub const fn policy(self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::Auth => 1,
+            Self::Enc => 2,
+            Self::AuthEnc => 3,
+        }
+    }
+}
+
+/// Suite-0 keys. Never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Keys {
+    /// Global unicast encryption key.
+    pub ek: [u8; 16],
+    /// Authentication key.
+    pub ak: [u8; 16],
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(<redacted>)")
+    }
+}
+
+/// How the server is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Authentication of the management association.
+    pub auth: Auth,
+    /// Protection the management association requires.
+    pub protection: Protection,
+    /// Keys, needed for HLS-GMAC and for any protection.
+    pub keys: Option<Keys>,
+    /// The server's system title.
+    pub system_title: [u8; 8],
+    /// The largest APDU the server accepts and sends.
+    pub max_pdu: u16,
+    /// The management engine's last used invocation counter, persisted by the caller
+    /// (a restart from 0 under unchanged keys reuses nonces).
+    pub invocation_counter: u32,
+}
+
+/// Where the server could not be set up or could not answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// HLS-GMAC or protection asked for without keys.
+    #[error("HLS-GMAC and ciphering need keys (--ek, --ak)")]
+    MissingKeys,
+    /// An association secret the engine cannot hold (longer than 32 bytes, or empty).
+    #[error("association secret of {0} byte(s) not usable (1..=32)")]
+    Secret(usize),
+    /// The engine refused the bytes (malformed APDU, buffer too small...).
+    #[error("DLMS engine: {0}")]
+    Engine(#[from] CodecError),
+    /// The model's lock was poisoned by a panic elsewhere.
+    #[error("COSEM model unavailable")]
+    Model,
+}
+
+/// Where HLS challenges come from. The caller provides it (sans-IO: no OS access
+/// here); it must be unpredictable (an OS random source), since a predictable challenge
+/// lets a recorded HLS reply authenticate.
+pub trait Entropy: Send {
+    /// Fill `out`; `false` when no entropy is available.
+    fn fill(&self, out: &mut [u8]) -> bool;
+}
+
+/// Upstream's random-source trait over ours.
+#[derive(Debug, Clone, Copy)]
+struct EntropyAdapter<E>(E);
+
+impl<E: Entropy> RandomSource for EntropyAdapter<E> {
+    fn fill(&self, out: &mut [u8]) -> dlms_cosem_rs::codec::Result<()> {
+        if self.0.fill(out) {
+            Ok(())
+        } else {
+            Err(dlms_cosem_rs::Error::new(
+                dlms_cosem_rs::ErrorKind::Unsupported,
+                0,
+            ))
+        }
+    }
+}
+
+type Engine<E> = Server<CosemStore, RustCryptoProvider<EntropyAdapter<E>>, VALUE_BUFFER>;
+
+/// One association's engine and the secret it was built with.
+struct Slot<E> {
+    engine: Box<Engine<E>>,
+    secret: Vec<u8>,
+}
+
+/// The terminal's server: three associations over one model.
+pub struct TerminalServer<E: Entropy + Clone> {
+    model: SharedModel,
+    config: ServeConfig,
+    entropy: E,
+    slots: [Slot<E>; 3],
+}
+
+impl<E: Entropy + Clone> std::fmt::Debug for TerminalServer<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TerminalServer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Entropy + Clone> TerminalServer<E> {
+    /// Build the three engines from `config` and the secrets in the model.
+    ///
+    /// # Errors
+    /// [`ServeError::MissingKeys`], [`ServeError::Secret`], [`ServeError::Model`].
+    pub fn new(model: SharedModel, config: ServeConfig, entropy: E) -> Result<Self, ServeError> {
+        let needs_keys = config.auth == Auth::HlsGmac || config.protection != Protection::None;
+        if needs_keys && config.keys.is_none() {
+            return Err(ServeError::MissingKeys);
+        }
+        let build = |a| Self::build(&model, &config, &entropy, a, 0, None);
+        let slots = [
+            build(Association::Public)?,
+            build(Association::Management)?,
+            build(Association::Maintenance)?,
+        ];
+        {
+            let mut m = model.lock().map_err(|_| ServeError::Model)?;
+            for a in Association::ALL {
+                let (mech, ciphered) = Self::mechanism(&config, a);
+                m.association_mut().configure(a, mech, ciphered);
+            }
+            m.association_mut().set_context_info(
+                config.max_pdu,
+                dlms_cosem_rs::xdlms::Conformance::SERVER_DEFAULT,
+            );
+            m.security_setup_mut()
+                .configure(config.protection.policy(), &[]);
+        }
+        Ok(Self {
+            model,
+            config,
+            entropy,
+            slots,
+        })
+    }
+
+    /// The mechanism id and ciphering of an association under `config`.
+    fn mechanism(config: &ServeConfig, a: Association) -> (u8, bool) {
+        match a {
+            Association::Public => (mechanism::NONE, false),
+            Association::Management => (
+                match config.auth {
+                    Auth::None => mechanism::NONE,
+                    Auth::Low => mechanism::LOW,
+                    Auth::HlsGmac => mechanism::HLS_GMAC,
+                },
+                config.protection != Protection::None,
+            ),
+            Association::Maintenance => (
+                if config.auth == Auth::None {
+                    mechanism::NONE
+                } else {
+                    mechanism::LOW
+                },
+                false,
+            ),
+        }
+    }
+
+    fn build(
+        model: &SharedModel,
+        config: &ServeConfig,
+        entropy: &E,
+        a: Association,
+        invocation_counter: u32,
+        replay: Option<(SystemTitle, u32)>,
+    ) -> Result<Slot<E>, ServeError> {
+        let secret = model
+            .lock()
+            .map_err(|_| ServeError::Model)?
+            .association_secret(a)
+            .to_vec();
+        let (mech_id, ciphered) = Self::mechanism(config, a);
+        let mechanism = match mech_id {
+            mechanism::LOW => AuthMechanism::Low,
+            mechanism::HLS_GMAC => AuthMechanism::HighGmac,
+            _ => AuthMechanism::None,
+        };
+        let password = if mechanism == AuthMechanism::Low {
+            Some(Secret::new(&secret).map_err(|_| ServeError::Secret(secret.len()))?)
+        } else {
+            None
+        };
+        let security = if ciphered {
+            SecurityPolicy {
+                suite: SecuritySuite::Suite0,
+                authenticated: matches!(config.protection, Protection::Auth | Protection::AuthEnc),
+                encrypted: matches!(config.protection, Protection::Enc | Protection::AuthEnc),
+                ..SecurityPolicy::NONE
+            }
+        } else {
+            SecurityPolicy::NONE
+        };
+        // Only the management engine holds keys: the others can never cipher.
+        let keys = match (&config.keys, a) {
+            (Some(k), Association::Management) => KeyRing::new(k.ek, k.ak),
+            _ => KeyRing::default(),
+        };
+        let mut engine = Box::new(Server::new(
+            ServerConfig {
+                system_title: Some(SystemTitle::new(config.system_title)),
+                mechanism,
+                password,
+                security,
+                max_pdu_size: config.max_pdu,
+                invocation_counter: if a == Association::Management {
+                    config.invocation_counter.max(invocation_counter)
+                } else {
+                    0
+                },
+                ..ServerConfig::default()
+            },
+            CosemStore::new(model.clone(), a),
+            RustCryptoProvider::with_rng(keys, EntropyAdapter(entropy.clone())),
+        ));
+        if let Some((peer, highest)) = replay {
+            engine.resume_replay_window(peer, highest);
+        }
+        Ok(Slot { engine, secret })
+    }
+
+    /// Answer one APDU from client wPort `client_wport` at time `now`, writing the reply
+    /// into `out`. `Ok(None)`: a wPort we do not serve (drop the frame, no answer).
+    ///
+    /// An AARQ on an association whose secret a client changed rebuilds that engine with
+    /// the new secret first, keeping its invocation counter and replay window.
+    ///
+    /// # Errors
+    /// [`ServeError::Engine`] for bytes the engine refuses outright.
+    pub fn handle(
+        &mut self,
+        client_wport: u16,
+        now: DateTime<Utc>,
+        apdu: &[u8],
+        out: &mut [u8],
+    ) -> Result<Option<usize>, ServeError> {
+        let Some(a) = Association::from_client_sap(client_wport) else {
+            tracing::debug!(
+                client_wport,
+                "frame for a client wPort we do not serve, dropped"
+            );
+            return Ok(None);
+        };
+        self.model
+            .lock()
+            .map_err(|_| ServeError::Model)?
+            .set_now(now);
+        if apdu.first() == Some(&0x60) {
+            self.refresh(a)?;
+        }
+        let slot = self.slots.get_mut(a.index()).ok_or(ServeError::Model)?;
+        let n = slot.engine.handle(apdu, out).map_err(CodecError::from)?;
+        Ok(Some(n))
+    }
+
+    /// Rebuild an engine whose secret changed in the model.
+    fn refresh(&mut self, a: Association) -> Result<(), ServeError> {
+        let current = self
+            .model
+            .lock()
+            .map_err(|_| ServeError::Model)?
+            .association_secret(a)
+            .to_vec();
+        let Some(slot) = self.slots.get_mut(a.index()) else {
+            return Ok(());
+        };
+        if slot.secret == current {
+            return Ok(());
+        }
+        let ic = slot.engine.invocation_counter();
+        let replay = slot
+            .engine
+            .replay_owner()
+            .zip(slot.engine.peer_invocation_counter());
+        *slot = Self::build(&self.model, &self.config, &self.entropy, a, ic, replay)?;
+        tracing::info!(?a, "association secret changed: engine rebuilt");
+        Ok(())
+    }
+
+    /// The management engine's invocation counter, to persist before it is used again.
+    #[must_use]
+    pub fn invocation_counter(&self) -> u32 {
+        self.slots
+            .get(Association::Management.index())
+            .map_or(0, |s| s.engine.invocation_counter())
+    }
+
+    /// Forget the association of a client whose link went away (the engine cannot see
+    /// a socket close).
+    pub fn reset(&mut self, client_wport: u16) {
+        if let Some(slot) =
+            Association::from_client_sap(client_wport).and_then(|a| self.slots.get_mut(a.index()))
+        {
+            slot.engine.reset();
+        }
+    }
+
+    /// The shared model.
+    #[must_use]
+    pub const fn model(&self) -> &SharedModel {
+        &self.model
+    }
+}

@@ -1,0 +1,303 @@
+//! `server::TerminalServer`: the three associations of the IoT-route model chosen by client
+//! wPort, with the mechanisms `dlms serve` offers, driven by the upstream client in
+//! memory: public without security, management with LLS and with HLS-GMAC + suite 0
+//! (Green Book test keys), a secret changed over the air, an unknown wPort dropped.
+
+use chrono::{DateTime, TimeZone, Utc};
+use dlms::apdu::{DataAccessResult, DataRef};
+use dlms::cosem::codes::{ASSOCIATION, CLOCK, ENERGY_AC_INPUT, LOAD_PROFILE};
+use dlms::cosem::{to_cosem, IotRouteModel, ModelConfig, Obis, Value};
+use dlms::server::{
+    shared, Auth, Entropy, Keys, Protection, ServeConfig, ServeError, TerminalServer,
+};
+use dlms_cosem_rs::acse::AuthMechanism;
+use dlms_cosem_rs::client::{AssociationStep, ClientConfig, ClientSession, Response};
+use dlms_cosem_rs::codec::Encode;
+use dlms_cosem_rs::cosem::RangeDescriptor;
+use dlms_cosem_rs::security::{
+    FixedRandom, KeyRing, RustCryptoProvider, Secret, SecurityPolicy, SecuritySuite, SystemTitle,
+};
+use dlms_cosem_rs::xdlms::{AttributeDescriptor, SelectiveAccess};
+
+const EK: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+const AK: [u8; 16] = [
+    0xD0, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8, 0xD9, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF,
+];
+const SERVER_TITLE: [u8; 8] = [0x4D, 0x4D, 0x4D, 0x00, 0x00, 0xBC, 0x61, 0x4E];
+
+/// Test entropy only: a fixed challenge is never acceptable on a network.
+#[derive(Debug, Clone, Copy)]
+struct TestEntropy;
+
+impl Entropy for TestEntropy {
+    fn fill(&self, out: &mut [u8]) -> bool {
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = 0x5A ^ (i as u8);
+        }
+        true
+    }
+}
+
+type Client = ClientSession<RustCryptoProvider<FixedRandom>, 16384>;
+
+/// 2026-11-25 12:10:00 JST.
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 3, 10, 0).unwrap()
+}
+
+fn server(auth: Auth, protection: Protection, max_pdu: u16) -> TerminalServer<TestEntropy> {
+    let mut m = IotRouteModel::new(&ModelConfig::default(), now()).unwrap();
+    m.fill_demo(2, now());
+    let config = ServeConfig {
+        auth,
+        protection,
+        keys: Some(Keys { ek: EK, ak: AK }),
+        system_title: SERVER_TITLE,
+        max_pdu,
+        invocation_counter: 0,
+    };
+    TerminalServer::new(shared(m), config, TestEntropy).unwrap()
+}
+
+fn client(
+    sap: u8,
+    mechanism: AuthMechanism,
+    password: Option<&[u8]>,
+    security: SecurityPolicy,
+) -> Client {
+    ClientSession::new(
+        ClientConfig {
+            client_sap: sap,
+            system_title: Some(SystemTitle::new(*b"CLIENT01")),
+            mechanism,
+            password: password.map(|p| Secret::new(p).unwrap()),
+            security,
+            max_pdu_size: 512,
+            ..Default::default()
+        },
+        RustCryptoProvider::with_rng(KeyRing::new(EK, AK), FixedRandom(0x42)),
+    )
+}
+
+fn exchange(s: &mut TerminalServer<TestEntropy>, wport: u16, req: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 4096];
+    let n = s
+        .handle(wport, now(), req, &mut out)
+        .unwrap()
+        .expect("served wPort");
+    out.truncate(n);
+    out
+}
+
+fn associate(c: &mut Client, s: &mut TerminalServer<TestEntropy>, wport: u16) -> AssociationStep {
+    let mut req = [0u8; 1024];
+    let n = c.associate_request(&mut req).unwrap();
+    let resp = exchange(s, wport, &req[..n]);
+    let step = c.handle_associate_response(&resp).unwrap();
+    if step != AssociationStep::HlsReplyRequired {
+        return step;
+    }
+    let n = c.hls_reply_request(&mut req).unwrap();
+    let resp = exchange(s, wport, &req[..n]);
+    c.handle_hls_reply_response(&resp).unwrap()
+}
+
+fn get(
+    c: &mut Client,
+    s: &mut TerminalServer<TestEntropy>,
+    wport: u16,
+    class: u16,
+    ln: Obis,
+    attr: i8,
+    access: Option<SelectiveAccess<'_>>,
+) -> Result<Value, DataAccessResult> {
+    let wire_ln = dlms_cosem_rs::obis::Obis::from_bytes(*ln.as_bytes());
+    let mut req = [0u8; 2048];
+    let mut scratch = [0u8; 4096];
+    let mut n = c
+        .get_request(
+            AttributeDescriptor::new(class, wire_ln, attr),
+            access,
+            &mut req,
+        )
+        .unwrap();
+    let mut assembled = Vec::new();
+    loop {
+        let resp = exchange(s, wport, &req[..n]);
+        match c.handle_response(&resp, &mut scratch).unwrap() {
+            Response::Data(d) => {
+                let mut bytes = Vec::new();
+                d.encode(&mut bytes).unwrap();
+                return Ok(Value::decode(&bytes).unwrap());
+            }
+            Response::DataError(e) => return Err(e),
+            Response::Block { last, number, data } => {
+                assembled.extend_from_slice(data);
+                if last {
+                    return Ok(Value::decode(&assembled).unwrap());
+                }
+                n = c.get_next_block_request(number, &mut req).unwrap();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn public_wport_16_without_security_and_an_unknown_wport_is_dropped() {
+    let mut s = server(Auth::Low, Protection::None, 1024);
+    let mut c = client(16, AuthMechanism::None, None, SecurityPolicy::NONE);
+    assert_eq!(associate(&mut c, &mut s, 16), AssociationStep::Established);
+    assert!(get(&mut c, &mut s, 16, 8, CLOCK, 2, None).is_ok());
+    assert_eq!(
+        get(&mut c, &mut s, 16, 3, ENERGY_AC_INPUT, 2, None),
+        Err(DataAccessResult::ObjectUndefined)
+    );
+    let mut out = [0u8; 64];
+    assert_eq!(
+        s.handle(0x30, now(), &[0x60, 0x00], &mut out).unwrap(),
+        None
+    );
+}
+
+#[test]
+fn trm05_management_wport_1_with_lls_reads_energy_and_refuses_a_wrong_password() {
+    let mut s = server(Auth::Low, Protection::None, 1024);
+    let mut bad = client(
+        1,
+        AuthMechanism::Low,
+        Some(b"wrong-pw"),
+        SecurityPolicy::NONE,
+    );
+    assert!(matches!(
+        associate(&mut bad, &mut s, 1),
+        AssociationStep::Rejected { .. }
+    ));
+    let mut c = client(
+        1,
+        AuthMechanism::Low,
+        Some(b"12345678"),
+        SecurityPolicy::NONE,
+    );
+    assert_eq!(associate(&mut c, &mut s, 1), AssociationStep::Established);
+    let (ac_in, _) = s.model().lock().unwrap().energy();
+    assert_eq!(
+        get(&mut c, &mut s, 1, 3, ENERGY_AC_INPUT, 2, None).unwrap(),
+        Value::DoubleLongUnsigned(ac_in)
+    );
+    // The association object names the mechanism: LLS (1).
+    let Value::Structure(mech) = get(&mut c, &mut s, 1, 15, ASSOCIATION, 6, None).unwrap() else {
+        panic!()
+    };
+    assert_eq!(mech[6], Value::Unsigned(1));
+}
+
+#[test]
+fn trm06_management_with_hls_gmac_auth_enc_reads_a_day_by_range_at_pdu_128() {
+    let mut s = server(Auth::HlsGmac, Protection::AuthEnc, 128);
+    let mut c = client(
+        1,
+        AuthMechanism::HighGmac,
+        None,
+        SecurityPolicy::authenticated_encrypted(SecuritySuite::Suite0),
+    );
+    assert_eq!(associate(&mut c, &mut s, 1), AssociationStep::Established);
+    let jst = |d, h, mi| {
+        Utc.with_ymd_and_hms(2026, 11, d, h, mi, 0).unwrap() - chrono::Duration::hours(9)
+    };
+    let mut buf = [0u8; 64];
+    let from = to_cosem(jst(24, 12, 30), -540, 0).into();
+    let to = to_cosem(jst(25, 12, 0), -540, 0).into();
+    let sa = RangeDescriptor::by_clock(from, to)
+        .to_selective_access(&mut buf)
+        .unwrap();
+    let Value::Array(rows) = get(&mut c, &mut s, 1, 7, LOAD_PROFILE, 2, Some(sa)).unwrap() else {
+        panic!()
+    };
+    assert_eq!(rows.len(), 48);
+    assert!(
+        s.invocation_counter() > 0,
+        "the server ciphered its answers"
+    );
+    // A plain client on the same wPort is refused: the policy demands ciphering.
+    let mut s2 = server(Auth::HlsGmac, Protection::AuthEnc, 1024);
+    let mut plain = client(1, AuthMechanism::None, None, SecurityPolicy::NONE);
+    assert!(matches!(
+        associate(&mut plain, &mut s2, 1),
+        AssociationStep::Rejected { .. }
+    ));
+}
+
+#[test]
+fn a_secret_changed_over_the_air_applies_to_the_next_association() {
+    let mut s = server(Auth::Low, Protection::None, 1024);
+    let mut c = client(
+        1,
+        AuthMechanism::Low,
+        Some(b"12345678"),
+        SecurityPolicy::NONE,
+    );
+    assert_eq!(associate(&mut c, &mut s, 1), AssociationStep::Established);
+    let wire_ln = dlms_cosem_rs::obis::Obis::from_bytes(*ASSOCIATION.as_bytes());
+    let value = Value::OctetString(b"abcdefgh".to_vec()).encode().unwrap();
+    let mut req = [0u8; 256];
+    let mut scratch = [0u8; 256];
+    let n = c
+        .set_request(
+            AttributeDescriptor::new(15, wire_ln, 7),
+            None,
+            DataRef::from_bytes_in(&value).unwrap(),
+            &mut req,
+        )
+        .unwrap();
+    let resp = exchange(&mut s, 1, &req[..n]);
+    assert!(matches!(
+        c.handle_response(&resp, &mut scratch).unwrap(),
+        Response::Ok
+    ));
+    let n = c.release_request(&mut req).unwrap();
+    let _ = exchange(&mut s, 1, &req[..n]);
+
+    let mut old = client(
+        1,
+        AuthMechanism::Low,
+        Some(b"12345678"),
+        SecurityPolicy::NONE,
+    );
+    assert!(matches!(
+        associate(&mut old, &mut s, 1),
+        AssociationStep::Rejected { .. }
+    ));
+    let mut new = client(
+        1,
+        AuthMechanism::Low,
+        Some(b"abcdefgh"),
+        SecurityPolicy::NONE,
+    );
+    assert_eq!(associate(&mut new, &mut s, 1), AssociationStep::Established);
+    // The maintenance association kept its own.
+    let mut m = client(
+        32,
+        AuthMechanism::Low,
+        Some(b"12345678"),
+        SecurityPolicy::NONE,
+    );
+    assert_eq!(associate(&mut m, &mut s, 32), AssociationStep::Established);
+}
+
+#[test]
+fn hls_or_ciphering_without_keys_is_refused_at_set_up() {
+    let m = IotRouteModel::new(&ModelConfig::default(), now()).unwrap();
+    let config = ServeConfig {
+        auth: Auth::HlsGmac,
+        protection: Protection::None,
+        keys: None,
+        system_title: SERVER_TITLE,
+        max_pdu: 1024,
+        invocation_counter: 0,
+    };
+    assert!(matches!(
+        TerminalServer::new(shared(m), config, TestEntropy),
+        Err(ServeError::MissingKeys)
+    ));
+}
