@@ -159,6 +159,14 @@ pub enum CipherError {
         /// Offset of the tag.
         offset: usize,
     },
+    /// A `glo-`/`ded-` APDU whose plaintext is another service than its tag names.
+    #[error("byte 0: tag 0x{envelope:02X} names another service than the deciphered APDU (tag 0x{plain:02X})")]
+    ServiceMismatch {
+        /// The envelope's tag.
+        envelope: u8,
+        /// The deciphered APDU's tag.
+        plain: u8,
+    },
     /// The plaintext to seal is not an APDU with a ciphered form.
     #[error("tag 0x{0:02X} has no {1:?} form")]
     NoCipheredForm(u8, CipherForm),
@@ -170,7 +178,7 @@ impl CipherError {
     pub const fn offset(&self) -> Option<usize> {
         match self {
             Self::Codec(e) => Some(e.offset),
-            Self::NotCiphered(_) => Some(0),
+            Self::NotCiphered(_) | Self::ServiceMismatch { .. } => Some(0),
             Self::Unsupported { offset, .. } | Self::BadTag { offset } => Some(*offset),
             _ => None,
         }
@@ -197,6 +205,9 @@ pub struct Deciphered {
 pub struct Envelope<'a> {
     /// The form.
     pub form: CipherForm,
+    /// The tag of the plain service a `glo-`/`ded-` tag names (`None` for the general
+    /// forms, which may carry any APDU).
+    pub service: Option<u8>,
     /// The sender's system title, for the general forms.
     pub system_title: Option<&'a [u8]>,
     /// The security control byte.
@@ -215,16 +226,18 @@ pub struct Envelope<'a> {
 /// [`CipherError::NotCiphered`] or [`CipherError::Codec`].
 pub fn envelope(apdu: &[u8]) -> Result<Envelope<'_>, CipherError> {
     let decoded = crate::apdu::decode(apdu)?;
-    let (form, title, body) = match decoded {
+    let (form, title, body, service) = match decoded {
         Apdu::Ciphered {
-            protection, body, ..
+            protection,
+            body,
+            service,
         } => {
             let form = if protection == Protection::Dedicated {
                 CipherForm::Ded
             } else {
                 CipherForm::Glo
             };
-            (form, None, body)
+            (form, None, body, Some(service.as_u8()))
         }
         Apdu::GeneralCiphered { protection, body } => {
             let form = if protection == Protection::Dedicated {
@@ -232,7 +245,7 @@ pub fn envelope(apdu: &[u8]) -> Result<Envelope<'_>, CipherError> {
             } else {
                 CipherForm::GeneralGlo
             };
-            (form, Some(body.system_title), body.ciphered)
+            (form, Some(body.system_title), body.ciphered, None)
         }
         _ => return Err(CipherError::NotCiphered(apdu.first().copied().unwrap_or(0))),
     };
@@ -244,6 +257,7 @@ pub fn envelope(apdu: &[u8]) -> Result<Envelope<'_>, CipherError> {
         .saturating_sub(5);
     Ok(Envelope {
         form,
+        service,
         system_title: title,
         security_control: body.security_control.0,
         control_offset,
@@ -325,6 +339,18 @@ pub fn decipher(
             _ => CipherError::Codec(CodecError::from(e).shifted(env.control_offset + 5)),
         })?
         .to_vec();
+    // The envelope's tag is not authenticated (the AAD is SC ‖ AK, plus the plaintext
+    // when only authenticated): a glo-get-response relabelled glo-set-response still
+    // verifies. So the plaintext must be the service the tag names, or a server would
+    // dispatch a request as another service (found by the dlms_decipher fuzz target).
+    if let (Some(expected), Some(&got)) = (env.service, plain.first()) {
+        if expected != got {
+            return Err(CipherError::ServiceMismatch {
+                envelope: apdu.first().copied().unwrap_or(0),
+                plain: got,
+            });
+        }
+    }
     tracing::trace!(form = ?env.form, ic = env.invocation_counter, len = plain.len(), "deciphered APDU");
     Ok(Deciphered {
         form: env.form,
@@ -539,6 +565,23 @@ mod tests {
             decipher(&altered, &Keys::GREEN_BOOK, None),
             Err(CipherError::BadTag { .. })
         ));
+    }
+
+    #[test]
+    fn sec02_a_relabelled_envelope_is_refused() {
+        // Table 40 sealed as glo-get-request (C8), relabelled glo-set-request (C9): the tag
+        // still verifies, since the envelope's tag is not authenticated.
+        let mut glo =
+            hex::decode("C8 1E 30 01234567 411312FF935A47566827C467BC 7D825C3BE4A77C3FCC056B6B")
+                .unwrap();
+        glo[0] = 0xC9;
+        assert_eq!(
+            decipher(&glo, &Keys::GREEN_BOOK, Some(GREEN_BOOK_SERVER_TITLE)),
+            Err(CipherError::ServiceMismatch {
+                envelope: 0xC9,
+                plain: 0xC0
+            })
+        );
     }
 
     #[test]
