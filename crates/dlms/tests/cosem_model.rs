@@ -983,3 +983,29 @@ fn trm06_profile_sizes_documented_in_iot_route_cosem_md() {
     assert_eq!(rows(&all).len(), 4320);
     assert_eq!(wire(&all).len(), 120_964);
 }
+
+#[test]
+fn trm05_slot_push_body_carries_clock_registers_and_status() {
+    let mut m = model();
+    m.set_energy(12_345_678, 9_876);
+    let Value::Structure(body) = m.push_body() else {
+        panic!()
+    };
+    assert_eq!(body.len(), 5);
+    assert_eq!(body[0], Value::OctetString(PUSH_SETUP.as_bytes().to_vec()));
+    assert!(matches!(&body[1], Value::OctetString(b) if b.len() == 12));
+    assert_eq!(body[2], Value::DoubleLongUnsigned(12_345_678));
+    assert_eq!(body[3], Value::DoubleLongUnsigned(9_876));
+    assert_eq!(body[4], Value::Unsigned(0));
+}
+
+#[test]
+fn trm06_rows_between_matches_the_range_read() {
+    let mut m = model();
+    m.fill_demo(2, now());
+    let n = m
+        .load_profile()
+        .rows_between(jst(2026, 11, 24, 0, 0), jst(2026, 11, 24, 23, 30))
+        .count();
+    assert_eq!(n, 48);
+}

@@ -395,6 +395,30 @@ impl IotRouteModel {
         &self.push_setup
     }
 
+    /// The body of a slot push (the Data-Notification's notification-body): a structure
+    /// of the push_object_list's values, read now as the management client would read
+    /// them. An object the list names that cannot be read is sent as null-data rather
+    /// than dropping the push.
+    #[must_use]
+    pub fn push_body(&self) -> Value {
+        let values = self
+            .push_setup
+            .push_object_list()
+            .iter()
+            .map(|c| {
+                self.get_value(
+                    Association::Management,
+                    c.class_id,
+                    c.logical_name,
+                    c.attribute_index,
+                    None,
+                )
+                .unwrap_or(Value::Null)
+            })
+            .collect();
+        Value::Structure(values)
+    }
+
     /// The reading interval (TRM-11), seconds.
     #[must_use]
     pub const fn capture_period(&self) -> u32 {

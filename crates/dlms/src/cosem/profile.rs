@@ -212,6 +212,18 @@ impl ProfileGeneric {
         self.rows.iter()
     }
 
+    /// The rows captured between `from` and `to`, both inclusive (what a range read
+    /// selects), oldest first.
+    pub fn rows_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Iterator<Item = &ProfileRow> {
+        self.rows
+            .iter()
+            .filter(move |r| r.time >= from && r.time <= to)
+    }
+
     /// How many rows are in use (`entries_in_use`).
     #[must_use]
     pub fn entries_in_use(&self) -> usize {
