@@ -11,10 +11,13 @@
 //! - [`wrapper`]: the DLMS wrapper (IEC 62056-4-7) that carries APDUs over UDP.
 //! - [`cipher`]: security suite 0 (AES-128-GCM): deciphering and ciphering of `glo-`,
 //!   `ded-` and `general-glo-ciphering` APDUs.
+//! - [`client`]: a sans-IO client association over the wrapper (AARQ/LLS/HLS-GMAC, GET
+//!   with block reassembly, SET, ACTION, release).
 //! - [`translate`]: an APDU or wrapper frame to XML or JSON, for `iotroute dlms translate`.
 
 pub mod apdu;
 pub mod cipher;
+pub mod client;
 pub mod cosem;
 pub mod data;
 pub mod datetime;
