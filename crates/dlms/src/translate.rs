@@ -255,6 +255,28 @@ fn translate_apdu(
             );
         }
     }
+    // A ciphered AARQ/AARE carries a glo-initiate-request/response in its user
+    // information, sealed under the sender's title, which the AARQ/AARE names.
+    if let Some(d) = decipher {
+        let (ui, title) = match a {
+            Apdu::Aarq(q) => (q.user_information, q.calling_ap_title),
+            Apdu::Aare(r) => (r.user_information, r.responding_ap_title),
+            _ => (None, None),
+        };
+        if let Some(ui) = ui.filter(|u| matches!(u.first(), Some(0x21 | 0x28))) {
+            let title = title
+                .and_then(|t| SystemTitle::from_slice(t).ok())
+                .or(d.system_title);
+            let child = match cipher::decipher(ui, &d.keys, title) {
+                Ok(opened) => match apdu::decode(&opened.plain) {
+                    Ok(plain) => Node::new("DecipheredUserInformation").with(apdu_node(&plain)),
+                    Err(e) => Node::val("DecipheredUserInformation", e.to_string()),
+                },
+                Err(e) => Node::val("DecipheredUserInformation", e.to_string()),
+            };
+            node.children.push(child);
+        }
+    }
     Ok(node)
 }
 
@@ -935,6 +957,18 @@ mod tests {
             },
             system_title: d.system_title,
         };
+        // Gurux's HLS AARQ: its glo-initiate-request opens under the calling AP title.
+        let aarq = hex::decode(concat!(
+            "605DA109060760857405080103A60A04084D4D4D00000000018A0207808B0760857405080205",
+            "AC12801005930401A83B639BE819321B375B41E2BE230421211F3001234567A9E5B8F765E8FF5A",
+            "9C93E45C254491DB316B13BA4B6E6E25C063"
+        ))
+        .unwrap();
+        let x = translate(&aarq, Some(&d)).unwrap().to_xml();
+        assert!(
+            x.contains("<DecipheredUserInformation >") && x.contains("<InitiateRequest >"),
+            "{x}"
+        );
         assert!(matches!(
             translate(&glo, Some(&bad)),
             Err(TranslateError::Decipher { offset: 20, .. })
