@@ -301,3 +301,10 @@ fn hls_or_ciphering_without_keys_is_refused_at_set_up() {
         Err(ServeError::MissingKeys)
     ));
 }
+
+#[test]
+fn the_server_can_move_to_a_tokio_task() {
+    fn assert_send<T: Send>() {}
+    assert_send::<TerminalServer<TestEntropy>>();
+    assert_send::<dlms::server::CosemStore>();
+}

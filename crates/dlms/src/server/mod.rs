@@ -12,6 +12,21 @@
 //! visible in this association we want `object-undefined` instead (the object is not in
 //! that association's `object_list`), so for those the store lets the request through
 //! and `get_attribute`/`set_attribute`/`invoke_method` name the refusal.
+//!
+//! A driver (`dlms serve`) uses [`TerminalServer`], which holds the three engines:
+//!
+//! ```text
+//! let model = shared(IotRouteModel::new(&ModelConfig::default(), now)?);
+//! model.lock()?.fill_demo(days, now);                  // --demo-days
+//! let mut server = TerminalServer::new(model.clone(), serve_config, os_entropy)?;
+//! for each wrapper frame (source wPort s, destination 1, APDU a) received:
+//!     if let Some(n) = server.handle(s, now, a, &mut out)? {
+//!         persist server.invocation_counter();          // before the reply leaves
+//!         send wrapper (source 1, destination s, out[..n]);
+//!     }
+//! the terminal node, at each slot boundary: model.lock()?.capture(now)
+//! and drains model.lock()?.take_changes() to act on settings changed by clients.
+//! ```
 
 pub mod terminal;
 
