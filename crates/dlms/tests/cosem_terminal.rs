@@ -308,3 +308,28 @@ fn the_server_can_move_to_a_tokio_task() {
     assert_send::<TerminalServer<TestEntropy>>();
     assert_send::<dlms::server::CosemStore>();
 }
+
+#[test]
+fn trm06_the_deepest_profile_is_readable_whole() {
+    let config = ModelConfig {
+        profile_entries: dlms::cosem::profile::PROFILE_ENTRIES_MAX,
+        ..ModelConfig::default()
+    };
+    let mut m = IotRouteModel::new(&config, now()).unwrap();
+    assert_eq!(m.fill_demo(100, now()), 4608);
+    let serve = ServeConfig {
+        auth: Auth::None,
+        protection: Protection::None,
+        keys: None,
+        system_title: SERVER_TITLE,
+        max_pdu: 0xFFFF,
+        invocation_counter: 0,
+    };
+    let mut s = TerminalServer::new(shared(m), serve, TestEntropy).unwrap();
+    let mut c = client(1, AuthMechanism::None, None, SecurityPolicy::NONE);
+    assert_eq!(associate(&mut c, &mut s, 1), AssociationStep::Established);
+    let Value::Array(rows) = get(&mut c, &mut s, 1, 7, LOAD_PROFILE, 2, None).unwrap() else {
+        panic!()
+    };
+    assert_eq!(rows.len(), 4608);
+}

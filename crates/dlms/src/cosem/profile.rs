@@ -23,9 +23,11 @@ use dlms_cosem_rs::codec::Writer;
 
 /// `sort_method` 1: FIFO.
 pub const SORT_FIFO: u8 = 1;
-/// The most entries a profile may be configured to hold (ours: bounds memory; 90 days of
-/// 15-minute slots is 8640).
-pub const PROFILE_ENTRIES_MAX: u32 = 10_000;
+/// The most entries a profile may be configured to hold (ours): 96 days of 30-minute
+/// slots, 48 of 15-minute ones. Bounded so that an unfiltered read of the whole load
+/// profile (28 bytes a row, 129,028 bytes at this depth) fits the engine's value buffer
+/// (`server::terminal::VALUE_BUFFER`); a larger value could not be sent.
+pub const PROFILE_ENTRIES_MAX: u32 = 4608;
 
 /// A capture object definition: `{class_id, logical_name, attribute_index,
 /// data_index}` (the element of `capture_objects`, `push_object_list`, and the
