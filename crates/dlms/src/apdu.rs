@@ -95,6 +95,24 @@ pub fn method(class_id: u16, obis: crate::Obis, method_id: i8) -> MethodDescript
     }
 }
 
+/// The encoding of one element of a GET-/SET-with-list descriptor list, to build a
+/// [`List`] with `List::from_raw(count, &bytes)` (the list types borrow their elements).
+///
+/// # Errors
+/// [`CodecError`] when the selective-access parameters cannot be encoded.
+pub fn encode_descriptor_with_selection(
+    descriptor: &AttributeDescriptor,
+    access: Option<SelectiveAccess<'_>>,
+) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::new();
+    AttributeDescriptorWithSelection {
+        descriptor: *descriptor,
+        access,
+    }
+    .encode(&mut out)?;
+    Ok(out)
+}
+
 /// The logical name of a descriptor, as our [`crate::Obis`].
 #[must_use]
 pub fn obis_of(d: &AttributeDescriptor) -> crate::Obis {

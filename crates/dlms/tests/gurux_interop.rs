@@ -19,6 +19,8 @@ use std::process::{Command, Stdio};
 use chrono::{Duration, FixedOffset, TimeZone};
 use dlms::apdu::{self, Apdu, GetDataResult, GetRequest, GetResponse, InvokeId};
 use dlms::cipher::{self, CipherForm, Keys, Protections, SystemTitle};
+use dlms::client::{Authentication, Client, ClientSettings, Entropy, Security};
+use dlms::wrapper::Wpdu;
 use dlms::{hex, CosemDateTime, Data, Obis};
 
 const CLIENT_TITLE: SystemTitle = cipher::GREEN_BOOK_CLIENT_TITLE;
@@ -364,6 +366,15 @@ fn get_response_bytes(d: &Data) -> Vec<u8> {
     .unwrap()
 }
 
+/// Deterministic challenge bytes: these AARQs are only translated, never answered.
+struct FixedEntropy;
+impl Entropy for FixedEntropy {
+    fn fill(&self, out: &mut [u8]) -> bool {
+        out.fill(0x4B);
+        true
+    }
+}
+
 /// The APDUs our encoder emits in the tests of this crate.
 fn our_apdus() -> BTreeMap<String, Vec<u8>> {
     use dlms::apdu::{
@@ -527,6 +538,64 @@ fn our_apdus() -> BTreeMap<String, Vec<u8>> {
             })),
         );
     }
+    // GET-with-list of the clock and the energy register.
+    let mut list = Vec::new();
+    for (class, ln) in [(8, clock), (3, Obis::parse("1-0:1.8.0.255").unwrap())] {
+        list.extend(
+            apdu::encode_descriptor_with_selection(&apdu::attribute(class, ln, 2), None).unwrap(),
+        );
+    }
+    out.insert(
+        "get_with_list".into(),
+        enc(Apdu::GetRequest(GetRequest::WithList {
+            invoke_id: InvokeId(0xC1),
+            list: apdu::List::from_raw(2, &list),
+        })),
+    );
+    out.insert(
+        "exception_response".into(),
+        enc(Apdu::ExceptionResponse(apdu::ExceptionResponse {
+            state_error: apdu::StateError::ServiceNotAllowed,
+            service_error: apdu::ServiceError::OperationNotPossible,
+            expected_invocation_counter: None,
+        })),
+    );
+    // What our client association (dlms::client) sends first: AARQs and RLRQ.
+    for (name, settings) in [
+        ("client_aarq_none", ClientSettings::default()),
+        (
+            "client_aarq_lls",
+            ClientSettings {
+                client_wport: 1,
+                authentication: Authentication::Low {
+                    password: b"12345678".to_vec(),
+                },
+                ..ClientSettings::default()
+            },
+        ),
+        (
+            "client_aarq_hls_gmac_auth_enc",
+            ClientSettings {
+                client_wport: 1,
+                authentication: Authentication::HlsGmac,
+                security: Security::AuthEnc,
+                keys: Some(Keys::GREEN_BOOK),
+                system_title: Some(CLIENT_TITLE),
+                ..ClientSettings::default()
+            },
+        ),
+    ] {
+        let mut c = Client::new(settings, FixedEntropy).unwrap();
+        let aarq = c.associate().unwrap();
+        out.insert(name.into(), Wpdu::parse(&aarq).unwrap().apdu.to_vec());
+        if name == "client_aarq_none" {
+            let rlrq = c.release().unwrap();
+            out.insert(
+                "client_rlrq".into(),
+                Wpdu::parse(&rlrq).unwrap().apdu.to_vec(),
+            );
+        }
+    }
     let get = out["get_normal"].clone();
     for (name, plain, form, title) in [
         ("glo_get_request", &get, CipherForm::Glo, CLIENT_TITLE),
@@ -568,15 +637,20 @@ fn our_apdus() -> BTreeMap<String, Vec<u8>> {
 /// APDUs whose Gurux re-encoding (`xmlToPdu` of Gurux's own XML) is not a check of ours,
 /// with the Gurux defect found. Gurux's translation (the XML) is still checked for them.
 const GURUX_REENCODING_DEFECTS: &[(&str, &str)] = &[
+    ("aarq_lls_conformance_001e1d", AARQ_DEFECT),
+    ("client_aarq_none", AARQ_DEFECT),
+    ("client_aarq_lls", AARQ_DEFECT),
     (
-        "aarq_lls_conformance_001e1d",
-        "xmlToPdu writes the InitiateRequest with Gurux's default conformance 40 1E 5D, not the bits its XML lists",
+        "get_with_list",
+        "xmlToPdu writes a stray 1D byte before each attribute descriptor of a GET-with-list (also for Gurux's own get_with_list)",
     ),
     (
         "action_response",
         "xmlToPdu drops the return-parameters OPTIONAL flag of Action-Response-With-Optional-Data (C7 01 C1 00 instead of C7 01 C1 00 00)",
     ),
 ];
+
+const AARQ_DEFECT: &str = "xmlToPdu writes the AARQ's InitiateRequest with Gurux's own conformance (40 1E 5D) and max PDU (FFFF), not the ones its XML lists";
 
 #[test]
 fn trm02_sec02_gurux_translates_every_apdu_we_emit() {
@@ -609,6 +683,13 @@ fn trm02_sec02_gurux_translates_every_apdu_we_emit() {
                 re,
                 &hex::encode(bytes),
                 "{name}: Gurux re-encodes its XML differently:\n{xml}"
+            );
+        }
+        if name.contains("hls") {
+            // Gurux opened the glo-initiate-request inside our AARQ with the keys.
+            assert!(
+                xml.contains("<InitiateRequest>"),
+                "{name}: Gurux did not decipher the user information:\n{xml}"
             );
         }
         if bytes != &plain {
