@@ -67,3 +67,71 @@ proptest! {
         prop_assert!(store.get(8, dlms::cosem::codes::CLOCK, 2, None).is_ok());
     }
 }
+
+#[derive(Debug, Clone, Copy)]
+struct TestEntropy;
+
+impl dlms::server::Entropy for TestEntropy {
+    fn fill(&self, out: &mut [u8]) -> bool {
+        out.fill(0x33);
+        true
+    }
+}
+
+/// An open public association and an open management (no security) one, so that random
+/// bytes reach the GET/SET/ACTION paths and not only the AARQ parser.
+fn terminal() -> dlms::server::TerminalServer<TestEntropy> {
+    use dlms::server::{Auth, Protection, ServeConfig, TerminalServer};
+    let now = Utc.with_ymd_and_hms(2026, 11, 25, 3, 10, 0).unwrap();
+    let mut m = IotRouteModel::new(&ModelConfig::default(), now).unwrap();
+    m.fill_demo(1, now);
+    let config = ServeConfig {
+        auth: Auth::None,
+        protection: Protection::None,
+        keys: None,
+        system_title: [0x4D, 0x4D, 0x4D, 0, 0, 0xBC, 0x61, 0x4E],
+        max_pdu: 1024,
+        invocation_counter: 0,
+    };
+    let mut s = TerminalServer::new(shared(m), config, TestEntropy).unwrap();
+    // A minimal LN AARQ without authentication, proposing GET/SET/ACTION/selective access.
+    let aarq = dlms::hex::decode("601DA109060760857405080101BE10040E01000000065F1F040000181DFFFF")
+        .unwrap();
+    let mut out = vec![0u8; 4096];
+    for wport in [16, 1, 32] {
+        let n = s.handle(wport, now, &aarq, &mut out).unwrap().unwrap();
+        let aare = format!("{:?}", dlms::apdu::decode(&out[..n]).unwrap());
+        assert!(aare.contains("Accepted"), "wPort {wport}: {aare}");
+    }
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_apdu_panics_the_terminal_server(
+        apdus in proptest::collection::vec(
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..64),
+                // GET/SET/ACTION request headers with random tails.
+                (prop_oneof![Just(0xC0u8), Just(0xC1), Just(0xC3)], 1u8..4, proptest::collection::vec(any::<u8>(), 0..48))
+                    .prop_map(|(tag, kind, tail)| {
+                        let mut v = vec![tag, kind, 0xC1];
+                        v.extend(tail);
+                        v
+                    }),
+            ],
+            1..8,
+        ),
+        wport in prop_oneof![Just(16u16), Just(1), Just(32), any::<u16>()],
+    ) {
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 3, 10, 0).unwrap();
+        let mut s = terminal();
+        let mut out = vec![0u8; 200_000];
+        for a in &apdus {
+            let _ = s.handle(wport, now, a, &mut out);
+        }
+        prop_assert!(s.model().lock().is_ok());
+    }
+}
