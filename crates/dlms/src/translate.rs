@@ -34,6 +34,8 @@ pub struct Node {
     pub children: Vec<Node>,
     /// A typed JSON value to use instead of the generic rendering (data values).
     pub json: Option<Value>,
+    /// True when `value` is an element count, printed `Qty="..."` as Gurux does.
+    pub quantity: bool,
 }
 
 impl Node {
@@ -44,6 +46,7 @@ impl Node {
             comment: None,
             children: Vec::new(),
             json: None,
+            quantity: false,
         }
     }
 
@@ -78,7 +81,11 @@ impl Node {
         s.push('<');
         s.push_str(&self.name);
         if let Some(v) = &self.value {
-            s.push_str(" Value=\"");
+            s.push_str(if self.quantity {
+                " Qty=\""
+            } else {
+                " Value=\""
+            });
             s.push_str(&xml_escape(v));
             s.push('"');
         }
@@ -349,9 +356,9 @@ pub fn data_node(d: &Data) -> Node {
         Data::Null | Data::DontCare => Node::new(name),
         Data::Array(v) | Data::Structure(v) => {
             let mut n = Node::val(name, format!("{:02X}", v.len()));
+            n.quantity = true;
             n.children = v.iter().map(data_node).collect();
             n.name = name.to_owned();
-            // Gurux names the count attribute Qty; we keep Value for one attribute form.
             n
         }
         Data::Boolean(b) => Node::val(name, if *b { "true" } else { "false" }),
@@ -464,6 +471,7 @@ fn list<'a, T: dlms_cosem_rs::codec::Decode<'a>>(
     f: impl Fn(&T) -> Node,
 ) -> Node {
     let mut n = Node::val(name, format!("{:02X}", l.len()));
+    n.quantity = true;
     for item in l.iter() {
         n.children.push(match item {
             Ok(v) => f(&v),
