@@ -25,6 +25,11 @@
 //!   [`dlms::apdu::decode`] then [`dlms::apdu::to_owned_data`]; encoding is
 //!   [`dlms::apdu::data_bytes`], [`dlms::apdu::data_ref`] and [`dlms::apdu::encode`] of a
 //!   GET-Response-Normal.
+//! - `model_plain`, `model_ciphered` (in `dlms_encode` only): the server's own encoder,
+//!   the object model's [`ProfileGeneric`] holding the 48 rows (captured with chrono
+//!   times) writing attribute 2 after the GET-Response header, as the server engine has
+//!   its object store do. It writes the real day of week (02, a Tuesday) where Gurux writes
+//!   FF, so its APDU differs from `plain` in those 48 bytes and in nothing else.
 //!
 //! The ciphered benchmarks open the APDU with [`dlms::cipher::decipher`] (tag checked,
 //! no replay window: that is the association's) before decoding, and seal the encoded
@@ -46,7 +51,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput};
 use dlms::apdu::{self, Apdu, ApduTag, DataRef, GetDataResult, GetResponse, InvokeId};
 use dlms::cipher::{self, CipherForm, Keys, Protections, GREEN_BOOK_SERVER_TITLE};
-use dlms::{CosemDateTime, Data};
+use dlms::cosem::{CaptureDef, CosemObject as _, ProfileGeneric, Value};
+use dlms::{CosemDateTime, Data, Obis};
 // The face has no row encoder yet (see above): the upstream writer, inside this crate only.
 use dlms_cosem_rs::axdr::DataTag;
 use dlms_cosem_rs::codec::{Encode as _, SliceWriter, Writer};
@@ -120,6 +126,46 @@ fn owned_value(rows: &[Row]) -> Data {
             })
             .collect(),
     )
+}
+
+/// The rows in the object model's load profile 1-0:99.1.0.255 (clock, then 1-0:1.8.0.255).
+fn model_profile(rows: &[Row]) -> ProfileGeneric {
+    use chrono::{Duration as Minutes, TimeZone as _, Utc};
+    let mut profile = ProfileGeneric::new(
+        Obis::new(1, 0, 99, 1, 0, 255),
+        vec![CaptureDef::new(3, Obis::new(1, 0, 1, 8, 0, 255), 2, 0)],
+        1800,
+        vec![900, 1800],
+        u32::try_from(ROWS).expect("48 rows"),
+    )
+    .expect("a valid profile");
+    // 2026-11-24 00:00 JST.
+    let first = Utc
+        .with_ymd_and_hms(2026, 11, 23, 15, 0, 0)
+        .single()
+        .expect("a valid instant");
+    for (i, row) in rows.iter().enumerate() {
+        let at = first + Minutes::minutes(30 * i64::try_from(i).expect("48 rows"));
+        profile
+            .capture(at, vec![Value::DoubleLongUnsigned(row.value)])
+            .expect("one value per column");
+    }
+    profile
+}
+
+/// What the model's encoder writes for `plain`: the same APDU with the day of week set.
+fn model_apdu(plain: &[u8]) -> Vec<u8> {
+    // Header `C4 01 C1 00 01 30`, then per row `02 02 09 0C` and the date-time, whose
+    // fifth byte is the day of week; 21 bytes a row.
+    const HEADER: usize = 6;
+    const ROW: usize = 21;
+    const DAY_OF_WEEK: usize = 4 + 4;
+    const TUESDAY: u8 = 2;
+    let mut out = plain.to_vec();
+    for i in 0..ROWS {
+        out[HEADER + ROW * i + DAY_OF_WEEK] = TUESDAY;
+    }
+    out
 }
 
 struct Fixture {
@@ -256,6 +302,31 @@ fn encode_typed(name: &str, rows: &[Row], ic: u32, buf: &mut [u8]) -> (usize, Op
     (sealed.as_ref().map_or(n, Vec::len), sealed)
 }
 
+/// The object model's profile to the APDU: the GET-Response header, then attribute 2
+/// written by the profile itself. Into `buf` for `plain`, sealed for `ciphered`.
+fn encode_model(
+    name: &str,
+    profile: &ProfileGeneric,
+    ic: u32,
+    buf: &mut [u8],
+) -> (usize, Option<Vec<u8>>) {
+    let mut w = SliceWriter::new(buf);
+    for b in [
+        ApduTag::GetResponse.as_u8(),
+        GET_RESPONSE_NORMAL,
+        INVOKE_ID_AND_PRIORITY,
+        RESULT_DATA,
+    ] {
+        w.write_u8(b).expect("fits");
+    }
+    profile
+        .get(2, None, &mut w)
+        .unwrap_or_else(|e| panic!("the profile refuses its buffer: {e:?}"));
+    let n = w.written();
+    let sealed = seal(name, &buf[..n], ic);
+    (sealed.as_ref().map_or(n, Vec::len), sealed)
+}
+
 /// The owned value to the APDU, through the face's entry points.
 fn encode_owned(name: &str, value: &Data, ic: u32) -> Vec<u8> {
     let data = apdu::data_bytes(value).expect("encodes");
@@ -298,6 +369,15 @@ fn check(fixtures: &[Fixture]) {
         &deciphered, plain,
         "ciphered APDU deciphers to the plain one"
     );
+
+    let profile = model_profile(&expected);
+    let want = model_apdu(plain);
+    let (n, _) = encode_model("plain", &profile, INVOCATION_COUNTER, &mut buf);
+    assert_eq!(&buf[..n], &want[..], "the model's profile buffer");
+    let (_, sealed) = encode_model("ciphered", &profile, INVOCATION_COUNTER, &mut buf);
+    let mut opened = Vec::new();
+    open("ciphered", &sealed.expect("sealed"), &mut opened);
+    assert_eq!(opened, want, "the model's ciphered profile buffer");
 }
 
 fn bench_decode(c: &mut Criterion, fixtures: &[Fixture]) {
@@ -337,6 +417,16 @@ fn bench_encode(c: &mut Criterion, fixtures: &[Fixture]) {
             b.iter(|| {
                 ic = ic.wrapping_add(1);
                 encode_owned(f.name, black_box(&value), ic)
+            })
+        });
+    }
+    let profile = model_profile(&rows);
+    for f in fixtures {
+        let mut ic = INVOCATION_COUNTER;
+        group.bench_function(format!("model_{}", f.name), |b| {
+            b.iter(|| {
+                ic = ic.wrapping_add(1);
+                encode_model(f.name, black_box(&profile), ic, &mut buf)
             })
         });
     }
