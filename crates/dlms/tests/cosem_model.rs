@@ -1009,3 +1009,85 @@ fn trm06_rows_between_matches_the_range_read() {
         .count();
     assert_eq!(n, 48);
 }
+
+#[test]
+fn trm06_trm08_state_survives_a_restart() {
+    let mut m = model();
+    m.fill_demo(2, now());
+    m.set_meter_id(now(), b"\xFE\x00\x00\x01METER0001").unwrap();
+    let (_, mut management, _) = stores(m);
+    set(
+        &mut management,
+        1,
+        PAIRING_ID,
+        2,
+        &Value::VisibleString(b"IOT01123".to_vec()),
+    )
+    .unwrap();
+    set(
+        &mut management,
+        1,
+        AUTH_PASSWORD,
+        2,
+        &Value::OctetString(b"new-password-1".to_vec()),
+    )
+    .unwrap();
+    set(
+        &mut management,
+        15,
+        ASSOCIATION,
+        7,
+        &Value::OctetString(b"87654321".to_vec()),
+    )
+    .unwrap();
+    set(
+        &mut management,
+        7,
+        LOAD_PROFILE,
+        4,
+        &Value::DoubleLongUnsigned(900),
+    )
+    .unwrap();
+    let target = jst(2026, 11, 25, 12, 20);
+    set(
+        &mut management,
+        8,
+        CLOCK,
+        2,
+        &Value::clock_octet_string(&to_cosem(target, -540, 0)),
+    )
+    .unwrap();
+    let before = management.model().lock().unwrap().snapshot();
+    let debug = format!("{before:?}");
+    assert!(
+        !debug.contains("87654321") && !debug.contains("new-password"),
+        "{debug}"
+    );
+
+    // Through JSON, as the storage layer would keep it.
+    let json = serde_json::to_string(&before).unwrap();
+    let state = serde_json::from_str(&json).unwrap();
+    let later = now() + chrono::Duration::hours(1);
+    let m = IotRouteModel::restore(&ModelConfig::default(), state, later).unwrap();
+    assert_eq!(m.load_profile().entries_in_use(), 96);
+    assert_eq!(
+        m.load_profile().rows().cloned().collect::<Vec<_>>(),
+        before.load_profile
+    );
+    assert_eq!(m.energy(), before.energy_wh);
+    assert_eq!(m.meter_id(), b"\xFE\x00\x00\x01METER0001");
+    assert_eq!(m.pairing_id(), "IOT01123");
+    assert_eq!(m.auth_password(), b"new-password-1");
+    assert_eq!(m.association_secret(Association::Management), b"87654321");
+    assert_eq!(m.capture_period(), 900);
+    assert_eq!(
+        m.clock().time_at(later),
+        target + chrono::Duration::hours(1),
+        "the offset is kept"
+    );
+    assert_eq!(
+        m.event_log().entries_in_use(),
+        before.event_log.len() + 1,
+        "plus a power-up"
+    );
+}

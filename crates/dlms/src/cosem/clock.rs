@@ -98,6 +98,11 @@ impl Clock {
         self.status
     }
 
+    /// Put back an offset saved earlier (a restart).
+    pub fn restore_offset(&mut self, offset: Duration) {
+        self.offset = offset;
+    }
+
     /// Set status bits (e.g. invalid until first synchronised).
     pub fn set_status(&mut self, status: u8) {
         self.status = status;

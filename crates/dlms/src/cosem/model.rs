@@ -104,6 +104,45 @@ pub enum ModelChange {
     KeyTransfer(Vec<u8>),
 }
 
+/// What the terminal must keep across a restart (TRM-06: the stored readings are what
+/// backfill sends; TRM-08: settings changed over the air stay changed), for the storage
+/// layer to persist. Holds the secrets too: store it where the terminal keeps its
+/// credentials. `Debug` never prints them.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelState {
+    /// Load-profile rows, oldest first.
+    pub load_profile: Vec<super::ProfileRow>,
+    /// Event-log rows, oldest first.
+    pub event_log: Vec<super::ProfileRow>,
+    /// The two registers, Wh.
+    pub energy_wh: (u32, u32),
+    /// The meter ID (ECHONET 0xD1).
+    pub meter_id: Vec<u8>,
+    /// The Pairing ID.
+    pub pairing_id: String,
+    /// The reading interval, s.
+    pub capture_period: u32,
+    /// The clock's offset from the time source, s.
+    pub clock_offset_s: i64,
+    /// The device authentication password.
+    pub auth_password: Vec<u8>,
+    /// The association secrets: public, management, maintenance.
+    pub association_secrets: [Vec<u8>; 3],
+}
+
+impl std::fmt::Debug for ModelState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelState")
+            .field("load_profile_rows", &self.load_profile.len())
+            .field("event_log_rows", &self.event_log.len())
+            .field("energy_wh", &self.energy_wh)
+            .field("pairing_id", &self.pairing_id)
+            .field("capture_period", &self.capture_period)
+            .field("clock_offset_s", &self.clock_offset_s)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How the model starts.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ModelConfig {
@@ -477,6 +516,56 @@ impl IotRouteModel {
         {
             tracing::error!(error = %e, "event log capture failed");
         }
+    }
+
+    /// What to persist (see [`ModelState`]).
+    #[must_use]
+    pub fn snapshot(&self) -> ModelState {
+        ModelState {
+            load_profile: self.load_profile.rows().cloned().collect(),
+            event_log: self.event_log.rows().cloned().collect(),
+            energy_wh: self.energy(),
+            meter_id: self.meter_id().to_vec(),
+            pairing_id: self.pairing_id().to_owned(),
+            capture_period: self.capture_period(),
+            clock_offset_s: self.clock.offset().num_seconds(),
+            auth_password: self.auth_password().to_vec(),
+            association_secrets: Association::ALL.map(|a| self.association_secret(a).to_vec()),
+        }
+    }
+
+    /// The model as `config` makes it, then the persisted `state` put back over it
+    /// (readings, settings changed over the air, the clock offset), and a power-up event.
+    ///
+    /// # Errors
+    /// As [`IotRouteModel::new`], and for a saved Pairing ID, capture period, password or
+    /// meter ID that is no longer valid.
+    pub fn restore(
+        config: &ModelConfig,
+        state: ModelState,
+        now: DateTime<Utc>,
+    ) -> Result<Self, CosemError> {
+        let config = ModelConfig {
+            pairing_id: state.pairing_id,
+            capture_period: state.capture_period,
+            auth_password: state.auth_password,
+            ..config.clone()
+        };
+        let mut m = Self::new(&config, now)?;
+        m.clock.restore_offset(Duration::seconds(
+            state.clock_offset_s.clamp(-(1 << 40), 1 << 40),
+        ));
+        m.set_energy(state.energy_wh.0, state.energy_wh.1);
+        m.set_meter_id(now, &state.meter_id)?;
+        for (a, secret) in Association::ALL.into_iter().zip(state.association_secrets) {
+            let _ = m.association.set_for(a, 7, &Data::OctetString(&secret));
+        }
+        // The power-up event of `new` goes after the restored ones.
+        let mut events = state.event_log;
+        events.extend(m.event_log.rows().cloned());
+        m.event_log.restore_rows(events);
+        m.load_profile.restore_rows(state.load_profile);
+        Ok(m)
     }
 
     /// What clients changed since the last call, oldest first.

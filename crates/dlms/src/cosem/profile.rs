@@ -103,7 +103,7 @@ impl CaptureDef {
 }
 
 /// One captured row: the clock column and the other columns' values.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProfileRow {
     /// When the row was captured (the clock column), UTC.
     pub time: DateTime<Utc>,
@@ -271,6 +271,17 @@ impl ProfileGeneric {
         });
         self.trim();
         Ok(())
+    }
+
+    /// Put back rows saved earlier (a restart), oldest first, keeping the newest
+    /// `profile_entries`; rows with the wrong number of values are skipped.
+    pub fn restore_rows(&mut self, rows: Vec<ProfileRow>) {
+        let expected = self.capture_objects.len().saturating_sub(1);
+        self.rows = rows
+            .into_iter()
+            .filter(|r| r.values.len() == expected)
+            .collect();
+        self.trim();
     }
 
     /// Empty the buffer (method 1, `reset`).
