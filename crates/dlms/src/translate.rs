@@ -130,26 +130,28 @@ impl Node {
                 (None, None) => Value::Null,
             };
         }
+        // Children sharing a name (array elements, list items) become one JSON array.
+        // Counted once up front: a hostile APDU can hold thousands of elements.
+        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for c in &self.children {
+            *counts.entry(c.name.as_str()).or_default() += 1;
+        }
         let mut m = Map::new();
         for c in &self.children {
             let v = c.to_json();
+            let repeated = counts.get(c.name.as_str()).copied().unwrap_or(0) > 1;
             match m.get_mut(&c.name) {
-                Some(Value::Array(a)) if self.repeats(&c.name) => a.push(v),
+                Some(Value::Array(a)) if repeated => a.push(v),
                 Some(_) => {}
+                None if repeated => {
+                    m.insert(c.name.clone(), Value::Array(vec![v]));
+                }
                 None => {
-                    if self.repeats(&c.name) {
-                        m.insert(c.name.clone(), Value::Array(vec![v]));
-                    } else {
-                        m.insert(c.name.clone(), v);
-                    }
+                    m.insert(c.name.clone(), v);
                 }
             }
         }
         Value::Object(m)
-    }
-
-    fn repeats(&self, name: &str) -> bool {
-        self.children.iter().filter(|c| c.name == name).count() > 1
     }
 }
 
