@@ -40,6 +40,14 @@ fn leaf() -> impl Strategy<Value = Data> {
         any::<[u8; 12]>().prop_map(|b| Data::DateTime(CosemDateTime::from_bytes(b))),
         any::<[u8; 5]>().prop_map(|b| Data::Date(CosemDate::from_bytes(b))),
         any::<[u8; 4]>().prop_map(|b| Data::Time(CosemTime::from_bytes(b))),
+        any::<i8>().prop_map(Data::Bcd),
+        Just(Data::DontCare),
+        any::<i8>().prop_map(Data::DeltaInteger),
+        any::<i16>().prop_map(Data::DeltaLong),
+        any::<i32>().prop_map(Data::DeltaDoubleLong),
+        any::<u8>().prop_map(Data::DeltaUnsigned),
+        any::<u16>().prop_map(Data::DeltaLongUnsigned),
+        any::<u32>().prop_map(Data::DeltaDoubleLongUnsigned),
     ]
 }
 
