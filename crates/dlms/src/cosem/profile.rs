@@ -296,15 +296,6 @@ impl ProfileGeneric {
         }
     }
 
-    /// The cell `column` of `row` (column 0 is the clock, as octet-string(12)).
-    fn cell(&self, row: &ProfileRow, column: usize) -> Option<Value> {
-        if column == 0 {
-            let dt = to_cosem(row.time, self.deviation, row.clock_status);
-            return Some(Value::OctetString(dt.to_bytes().to_vec()));
-        }
-        row.values.get(column - 1).cloned()
-    }
-
     /// Resolve a selective access into rows and columns.
     fn select(&self, selective: Option<&SelectiveAccess<'_>>) -> AccessResult<Selection> {
         let all_columns: Vec<usize> = (0..self.capture_objects.len()).collect();
@@ -432,8 +423,17 @@ impl ProfileGeneric {
             w.write_u8(0x02).map_err(full)?;
             w.write_length(sel.columns.len()).map_err(full)?;
             for &c in &sel.columns {
-                let cell = self.cell(row, c).unwrap_or(Value::Null);
-                put(w, &cell)?;
+                if c == 0 {
+                    // The clock column, octet-string(12), written in place.
+                    let dt = to_cosem(row.time, self.deviation, row.clock_status);
+                    w.write_bytes(&[0x09, 0x0C]).map_err(full)?;
+                    w.write_bytes(&dt.to_bytes()).map_err(full)?;
+                } else {
+                    match row.values.get(c - 1) {
+                        Some(v) => put(w, v)?,
+                        None => w.write_u8(0x00).map_err(full)?,
+                    }
+                }
             }
         }
         Ok(())
