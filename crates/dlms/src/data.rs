@@ -12,6 +12,21 @@ use crate::error::{CodecError, CodecErrorKind};
 use dlms_cosem_rs::axdr::DataBuf;
 use dlms_cosem_rs::codec::Encode as _;
 
+/// The longest length A-XDR can carry here (a 4-byte BER length, as the upstream codec).
+const MAX_LENGTH: usize = u32::MAX as usize;
+
+/// A BER length: short form below 0x80, else 0x80 | n then n big-endian bytes (minimal).
+fn write_length(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+        return;
+    }
+    let be = (len as u64).to_be_bytes();
+    let first = be.iter().position(|b| *b != 0).unwrap_or(7);
+    out.push(0x80 | (8 - first) as u8);
+    out.extend_from_slice(&be[first..]);
+}
+
 /// One A-XDR value.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "kebab-case")]
@@ -127,15 +142,118 @@ impl Data {
     /// # Errors
     /// As [`Data::encode`].
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        // Written here rather than through the upstream owned tree: converting to it
+        // cloned every string and vector of the value first, which made the owned path
+        // several times slower than the borrowed one (docs/benchmarks.md). The bytes are
+        // the same; tests/proptest_codec.rs checks this encoder against the upstream one.
         let start = out.len();
         self.check(start)?;
-        self.to_upstream().encode(out).map_err(CodecError::from)
+        self.write(out);
+        Ok(())
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(self.tag());
+        match self {
+            Self::Null | Self::DontCare => {}
+            Self::Array(v) | Self::Structure(v) => {
+                write_length(out, v.len());
+                for e in v {
+                    e.write(out);
+                }
+            }
+            Self::Boolean(b) => out.push(u8::from(*b)),
+            Self::BitString { bits, bytes } => {
+                write_length(out, *bits);
+                out.extend_from_slice(bytes);
+            }
+            Self::DoubleLong(v) | Self::DeltaDoubleLong(v) => {
+                out.extend_from_slice(&v.to_be_bytes())
+            }
+            Self::DoubleLongUnsigned(v) | Self::DeltaDoubleLongUnsigned(v) => {
+                out.extend_from_slice(&v.to_be_bytes())
+            }
+            Self::OctetString(b) | Self::VisibleString(b) | Self::Utf8String(b) => {
+                write_length(out, b.len());
+                out.extend_from_slice(b);
+            }
+            Self::Bcd(v) | Self::Integer(v) | Self::DeltaInteger(v) => out.push(v.to_be_bytes()[0]),
+            Self::Long(v) | Self::DeltaLong(v) => out.extend_from_slice(&v.to_be_bytes()),
+            Self::Unsigned(v) | Self::Enum(v) | Self::DeltaUnsigned(v) => out.push(*v),
+            Self::LongUnsigned(v) | Self::DeltaLongUnsigned(v) => {
+                out.extend_from_slice(&v.to_be_bytes())
+            }
+            Self::Long64(v) => out.extend_from_slice(&v.to_be_bytes()),
+            Self::Long64Unsigned(v) => out.extend_from_slice(&v.to_be_bytes()),
+            Self::Float32(v) => out.extend_from_slice(&v.to_bits().to_be_bytes()),
+            Self::Float64(v) => out.extend_from_slice(&v.to_bits().to_be_bytes()),
+            Self::DateTime(v) => out.extend_from_slice(&v.to_bytes()),
+            Self::Date(v) => out.extend_from_slice(&v.to_bytes()),
+            Self::Time(v) => out.extend_from_slice(&v.to_bytes()),
+        }
+    }
+
+    /// The A-XDR tag byte of this value.
+    #[must_use]
+    pub const fn tag(&self) -> u8 {
+        match self {
+            Self::Null => 0,
+            Self::Array(_) => 1,
+            Self::Structure(_) => 2,
+            Self::Boolean(_) => 3,
+            Self::BitString { .. } => 4,
+            Self::DoubleLong(_) => 5,
+            Self::DoubleLongUnsigned(_) => 6,
+            Self::OctetString(_) => 9,
+            Self::VisibleString(_) => 10,
+            Self::Utf8String(_) => 12,
+            Self::Bcd(_) => 13,
+            Self::Integer(_) => 15,
+            Self::Long(_) => 16,
+            Self::Unsigned(_) => 17,
+            Self::LongUnsigned(_) => 18,
+            Self::Long64(_) => 20,
+            Self::Long64Unsigned(_) => 21,
+            Self::Enum(_) => 22,
+            Self::Float32(_) => 23,
+            Self::Float64(_) => 24,
+            Self::DateTime(_) => 25,
+            Self::Date(_) => 26,
+            Self::Time(_) => 27,
+            Self::DeltaInteger(_) => 28,
+            Self::DeltaLong(_) => 29,
+            Self::DeltaDoubleLong(_) => 30,
+            Self::DeltaUnsigned(_) => 31,
+            Self::DeltaLongUnsigned(_) => 32,
+            Self::DeltaDoubleLongUnsigned(_) => 33,
+            Self::DontCare => 255,
+        }
+    }
+
+    /// The same encoding through the upstream codec's owned tree. Kept for the property
+    /// test that holds our encoder to it.
+    #[doc(hidden)]
+    pub fn encode_via_upstream(&self) -> Result<Vec<u8>, CodecError> {
+        self.check(0)?;
+        let mut out = Vec::new();
+        self.to_upstream().encode(&mut out)?;
+        Ok(out)
     }
 
     /// Refuse what the upstream encoder would write inconsistently.
     fn check(&self, offset: usize) -> Result<(), CodecError> {
         match self {
-            Self::BitString { bits, bytes } if bytes.len() != bits.div_ceil(8) => {
+            Self::BitString { bits, bytes }
+                if bytes.len() != bits.div_ceil(8) || *bits > MAX_LENGTH =>
+            {
+                Err(CodecError::new(CodecErrorKind::InvalidLength, offset))
+            }
+            Self::OctetString(b) | Self::VisibleString(b) | Self::Utf8String(b)
+                if b.len() > MAX_LENGTH =>
+            {
+                Err(CodecError::new(CodecErrorKind::InvalidLength, offset))
+            }
+            Self::Array(v) | Self::Structure(v) if v.len() > MAX_LENGTH => {
                 Err(CodecError::new(CodecErrorKind::InvalidLength, offset))
             }
             Self::Array(v) | Self::Structure(v) => v.iter().try_for_each(|e| e.check(offset)),
@@ -144,7 +262,54 @@ impl Data {
     }
 
     pub(crate) fn from_upstream(d: &dlms_cosem_rs::axdr::Data<'_>) -> Result<Self, CodecError> {
-        Ok(Self::from_buf(DataBuf::from_data(d)?))
+        use dlms_cosem_rs::axdr::Data as Up;
+        // Directly from the borrowed view: one allocation per array/structure/string,
+        // not two (through the upstream owned tree and again into ours).
+        let seq = |s: &dlms_cosem_rs::axdr::Seq<'_>| -> Result<Vec<Self>, CodecError> {
+            let mut v = Vec::with_capacity(s.len());
+            for e in s.iter() {
+                v.push(Self::from_upstream(&e?)?);
+            }
+            Ok(v)
+        };
+        Ok(match *d {
+            Up::Null => Self::Null,
+            Up::DontCare => Self::DontCare,
+            Up::Array(ref s) => Self::Array(seq(s)?),
+            Up::Structure(ref s) => Self::Structure(seq(s)?),
+            Up::Boolean(v) => Self::Boolean(v),
+            Up::BitString(b) => Self::BitString {
+                bits: b.len(),
+                bytes: b.as_bytes().to_vec(),
+            },
+            Up::DoubleLong(v) => Self::DoubleLong(v),
+            Up::DoubleLongUnsigned(v) => Self::DoubleLongUnsigned(v),
+            Up::OctetString(b) => Self::OctetString(b.to_vec()),
+            Up::VisibleString(b) => Self::VisibleString(b.to_vec()),
+            Up::Utf8String(b) => Self::Utf8String(b.to_vec()),
+            Up::Bcd(v) => Self::Bcd(v),
+            Up::Integer(v) => Self::Integer(v),
+            Up::Long(v) => Self::Long(v),
+            Up::Unsigned(v) => Self::Unsigned(v),
+            Up::LongUnsigned(v) => Self::LongUnsigned(v),
+            // A compact array is a transfer syntax: expanded into an array of its rows
+            // by the upstream owned conversion, the one place it is still used.
+            Up::CompactArray(_) => Self::from_buf(DataBuf::from_data(d)?),
+            Up::Long64(v) => Self::Long64(v),
+            Up::Long64Unsigned(v) => Self::Long64Unsigned(v),
+            Up::Enum(v) => Self::Enum(v),
+            Up::Float32(v) => Self::Float32(v),
+            Up::Float64(v) => Self::Float64(v),
+            Up::DateTime(v) => Self::DateTime(v.into()),
+            Up::Date(v) => Self::Date(v.into()),
+            Up::Time(v) => Self::Time(v.into()),
+            Up::DeltaInteger(v) => Self::DeltaInteger(v),
+            Up::DeltaLong(v) => Self::DeltaLong(v),
+            Up::DeltaDoubleLong(v) => Self::DeltaDoubleLong(v),
+            Up::DeltaUnsigned(v) => Self::DeltaUnsigned(v),
+            Up::DeltaLongUnsigned(v) => Self::DeltaLongUnsigned(v),
+            Up::DeltaDoubleLongUnsigned(v) => Self::DeltaDoubleLongUnsigned(v),
+        })
     }
 
     pub(crate) fn from_buf(d: DataBuf) -> Self {

@@ -70,6 +70,11 @@ proptest! {
     }
 
     #[test]
+    fn data_encoder_matches_the_upstream_codec(d in data()) {
+        prop_assert_eq!(d.encode().unwrap(), d.encode_via_upstream().unwrap());
+    }
+
+    #[test]
     fn data_decode_never_panics(b in proptest::collection::vec(any::<u8>(), 0..64)) {
         if let Ok(d) = Data::decode(&b) {
             // Accepted input re-encodes to something that decodes to the same value
