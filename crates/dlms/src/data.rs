@@ -27,6 +27,84 @@ fn write_length(out: &mut Vec<u8>, len: usize) {
     out.extend_from_slice(&be[first..]);
 }
 
+/// The deepest nesting decoded, as upstream (`axdr::MAX_DEPTH`): hostile input must not
+/// recurse without bound.
+const MAX_DEPTH: u8 = 16;
+
+/// Why the one-pass decoder stopped.
+enum Fallback {
+    /// A real error.
+    Error(CodecError),
+    /// A compact array: decode the whole value upstream.
+    CompactArray,
+}
+
+/// A bounds-checked cursor with upstream's error conventions (offset of the failing
+/// read, `needed` = bytes missing for it).
+struct OwnedReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> OwnedReader<'a> {
+    fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.pos)
+    }
+
+    fn err(&self, kind: CodecErrorKind, offset: usize) -> Fallback {
+        Fallback::Error(CodecError::new(kind, offset))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Fallback> {
+        let rest = self.bytes.get(self.pos..).unwrap_or(&[]);
+        match rest.get(..n) {
+            Some(b) => {
+                self.pos += n;
+                Ok(b)
+            }
+            None => Err(self.err(
+                CodecErrorKind::Truncated {
+                    needed: n - rest.len(),
+                },
+                self.pos,
+            )),
+        }
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Fallback> {
+        let b = self.take(N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(b);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, Fallback> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    /// A BER length as upstream reads it: short form, or `0x8n` with 1-4 bytes.
+    fn length(&mut self) -> Result<usize, Fallback> {
+        let first = self.u8()?;
+        if first < 0x80 {
+            return Ok(usize::from(first));
+        }
+        let n = usize::from(first & 0x7F);
+        if n == 0 || n > 4 {
+            return Err(self.err(CodecErrorKind::InvalidLength, self.pos - 1));
+        }
+        let mut v = 0usize;
+        for b in self.take(n)? {
+            v = (v << 8) | usize::from(*b);
+        }
+        Ok(v)
+    }
+
+    fn prefixed(&mut self) -> Result<&'a [u8], Fallback> {
+        let n = self.length()?;
+        self.take(n)
+    }
+}
+
 /// One A-XDR value.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "kebab-case")]
@@ -119,11 +197,90 @@ impl Data {
     /// # Errors
     /// [`CodecError`] with the byte offset.
     pub fn decode_prefix(bytes: &[u8]) -> Result<(Self, usize), CodecError> {
+        // One pass straight into the owned tree. The upstream borrowed decoder validates
+        // an array by walking it, then walks it again to iterate, once per nesting level;
+        // into an owned tree that is work thrown away (the owned path was 35-60x Gurux
+        // against a 200x goal, docs/benchmarks.md). Same rules and the same errors at the
+        // same offsets as upstream (tests/proptest_codec.rs and the dlms_axdr fuzz target
+        // compare the two); a compact array, rare and intricate, goes to upstream whole.
+        let mut r = OwnedReader { bytes, pos: 0 };
+        match Self::read(&mut r, 0) {
+            Ok(v) => Ok((v, r.pos)),
+            Err(Fallback::Error(e)) => Err(e),
+            Err(Fallback::CompactArray) => Self::decode_prefix_upstream(bytes),
+        }
+    }
+
+    /// [`Data::decode_prefix`] through the upstream borrowed decoder. Kept public (hidden)
+    /// for the tests that hold the two to the same results.
+    ///
+    /// # Errors
+    /// [`CodecError`] with the byte offset.
+    #[doc(hidden)]
+    pub fn decode_prefix_upstream(bytes: &[u8]) -> Result<(Self, usize), CodecError> {
         use dlms_cosem_rs::codec::Decode as _;
         let mut r = dlms_cosem_rs::Reader::new(bytes);
         let d = dlms_cosem_rs::axdr::Data::decode(&mut r)?;
         let used = r.consumed();
         Ok((Self::from_upstream(&d)?, used))
+    }
+
+    fn read(r: &mut OwnedReader<'_>, depth: u8) -> Result<Self, Fallback> {
+        if depth >= MAX_DEPTH {
+            return Err(r.err(CodecErrorKind::DepthExceeded, r.pos));
+        }
+        let tag = r.u8()?;
+        Ok(match tag {
+            0 => Self::Null,
+            255 => Self::DontCare,
+            1 | 2 => {
+                let count = r.length()?;
+                // Never trust a count for the allocation: each element takes a byte at least.
+                let mut v = Vec::with_capacity(count.min(r.remaining()));
+                for _ in 0..count {
+                    v.push(Self::read(r, depth + 1)?);
+                }
+                if tag == 1 {
+                    Self::Array(v)
+                } else {
+                    Self::Structure(v)
+                }
+            }
+            3 => Self::Boolean(r.u8()? != 0),
+            4 => {
+                let bits = r.length()?;
+                Self::BitString {
+                    bits,
+                    bytes: r.take(bits.div_ceil(8))?.to_vec(),
+                }
+            }
+            5 => Self::DoubleLong(i32::from_be_bytes(r.array()?)),
+            6 => Self::DoubleLongUnsigned(u32::from_be_bytes(r.array()?)),
+            9 => Self::OctetString(r.prefixed()?.to_vec()),
+            10 => Self::VisibleString(r.prefixed()?.to_vec()),
+            12 => Self::Utf8String(r.prefixed()?.to_vec()),
+            13 => Self::Bcd(i8::from_be_bytes(r.array()?)),
+            15 => Self::Integer(i8::from_be_bytes(r.array()?)),
+            16 => Self::Long(i16::from_be_bytes(r.array()?)),
+            17 => Self::Unsigned(r.u8()?),
+            18 => Self::LongUnsigned(u16::from_be_bytes(r.array()?)),
+            19 => return Err(Fallback::CompactArray),
+            20 => Self::Long64(i64::from_be_bytes(r.array()?)),
+            21 => Self::Long64Unsigned(u64::from_be_bytes(r.array()?)),
+            22 => Self::Enum(r.u8()?),
+            23 => Self::Float32(f32::from_bits(u32::from_be_bytes(r.array()?))),
+            24 => Self::Float64(f64::from_bits(u64::from_be_bytes(r.array()?))),
+            25 => Self::DateTime(CosemDateTime::from_bytes(r.array()?)),
+            26 => Self::Date(CosemDate::from_bytes(r.array()?)),
+            27 => Self::Time(CosemTime::from_bytes(r.array()?)),
+            28 => Self::DeltaInteger(i8::from_be_bytes(r.array()?)),
+            29 => Self::DeltaLong(i16::from_be_bytes(r.array()?)),
+            30 => Self::DeltaDoubleLong(i32::from_be_bytes(r.array()?)),
+            31 => Self::DeltaUnsigned(r.u8()?),
+            32 => Self::DeltaLongUnsigned(u16::from_be_bytes(r.array()?)),
+            33 => Self::DeltaDoubleLongUnsigned(u32::from_be_bytes(r.array()?)),
+            other => return Err(r.err(CodecErrorKind::InvalidTag(other), r.pos - 1)),
+        })
     }
 
     /// The A-XDR encoding.
@@ -265,10 +422,28 @@ impl Data {
         use dlms_cosem_rs::axdr::Data as Up;
         // Directly from the borrowed view: one allocation per array/structure/string,
         // not two (through the upstream owned tree and again into ours).
+        // The elements of a decoded sequence were validated already; read them in one
+        // pass from its bytes rather than re-parsing each level through the borrowed
+        // iterator (which walks every nested sequence again). A compact array among
+        // them takes the iterator.
         let seq = |s: &dlms_cosem_rs::axdr::Seq<'_>| -> Result<Vec<Self>, CodecError> {
+            let mut r = OwnedReader {
+                bytes: s.as_bytes(),
+                pos: 0,
+            };
             let mut v = Vec::with_capacity(s.len());
-            for e in s.iter() {
-                v.push(Self::from_upstream(&e?)?);
+            for _ in 0..s.len() {
+                match Self::read(&mut r, 1) {
+                    Ok(e) => v.push(e),
+                    Err(Fallback::Error(e)) => return Err(e),
+                    Err(Fallback::CompactArray) => {
+                        v.clear();
+                        for e in s.iter() {
+                            v.push(Self::from_upstream(&e?)?);
+                        }
+                        return Ok(v);
+                    }
+                }
             }
             Ok(v)
         };
@@ -470,6 +645,28 @@ impl Data {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_bounded_like_upstream() {
+        for depth in [15usize, 16, 17] {
+            let mut b = [0x01, 0x01].repeat(depth);
+            b.push(0x00);
+            assert_eq!(
+                Data::decode_prefix(&b),
+                Data::decode_prefix_upstream(&b),
+                "depth {depth}"
+            );
+        }
+        let mut b = [0x01, 0x01].repeat(16);
+        b.push(0x00);
+        assert_eq!(
+            Data::decode(&b).unwrap_err(),
+            CodecError::new(CodecErrorKind::DepthExceeded, 32)
+        );
+        // A count larger than the input does not allocate for it.
+        let e = Data::decode(&[0x01, 0x84, 0x7F, 0xFF, 0xFF, 0xFF, 0x00]).unwrap_err();
+        assert!(matches!(e.kind, CodecErrorKind::Truncated { .. }));
+    }
 
     #[test]
     fn ber_lengths_long_form() {

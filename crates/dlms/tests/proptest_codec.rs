@@ -75,6 +75,26 @@ proptest! {
     }
 
     #[test]
+    fn data_one_pass_decoder_agrees_with_upstream_on_any_bytes(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let ours = Data::decode_prefix(&b).map(|(d, n)| (d.encode().unwrap(), n));
+        let theirs = Data::decode_prefix_upstream(&b).map(|(d, n)| (d.encode().unwrap(), n));
+        prop_assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn data_one_pass_decoder_agrees_with_upstream_on_valid_values(d in data(), cut in any::<proptest::sample::Index>()) {
+        let b = d.encode().unwrap();
+        let ours = Data::decode_prefix(&b).map(|(d, n)| (d.encode().unwrap(), n));
+        let theirs = Data::decode_prefix_upstream(&b).map(|(d, n)| (d.encode().unwrap(), n));
+        prop_assert_eq!(&ours, &theirs);
+        // And on every truncation of it: same error, same offset.
+        let t = &b[..cut.index(b.len())];
+        let ours = Data::decode_prefix(t).map(|(d, n)| (d.encode().unwrap(), n));
+        let theirs = Data::decode_prefix_upstream(t).map(|(d, n)| (d.encode().unwrap(), n));
+        prop_assert_eq!(ours, theirs);
+    }
+
+    #[test]
     fn data_decode_never_panics(b in proptest::collection::vec(any::<u8>(), 0..64)) {
         if let Ok(d) = Data::decode(&b) {
             // Accepted input re-encodes to something that decodes to the same value
