@@ -409,3 +409,44 @@ fn rad01_frames_for_other_wports_and_garbage_are_refused() {
         Event::Value(Data::DoubleLongUnsigned(12_345_678))
     );
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever arrives on the socket, in any state, the client answers with an
+        /// event or a typed error, never a panic, and still completes a read afterwards.
+        #[test]
+        fn rad01_arbitrary_datagrams_never_panic_the_client(
+            garbage in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 1..6),
+            framed in any::<bool>(),
+            hls in any::<bool>(),
+        ) {
+            let (mut s, settings) = if hls {
+                (
+                    server(AuthMechanism::HighGmac, None, SecurityPolicy::authenticated_encrypted(SecuritySuite::Suite0)),
+                    hls_settings(),
+                )
+            } else {
+                (server(AuthMechanism::None, None, SecurityPolicy::NONE), ClientSettings::default())
+            };
+            let mut c = Client::new(settings.clone(), TestEntropy).unwrap();
+            for g in &garbage {
+                let d = if framed {
+                    Wpdu::new(settings.server_wport, settings.client_wport, g).emit().unwrap()
+                } else {
+                    g.clone()
+                };
+                let _ = c.handle(&d);
+            }
+            prop_assert_eq!(open(&mut c, &mut s), Event::Established);
+            for g in &garbage {
+                let d = Wpdu::new(settings.server_wport, settings.client_wport, g).emit().unwrap();
+                let _ = c.handle(&d);
+            }
+            let req = c.get(3, obis("1-0:1.8.0.255"), 2, None).unwrap();
+            prop_assert_eq!(run(&mut c, &mut s, req).0, Event::Value(Data::DoubleLongUnsigned(12_345_678)));
+        }
+    }
+}
