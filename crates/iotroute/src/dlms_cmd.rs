@@ -14,6 +14,10 @@ pub enum DlmsCommand {
     /// ded-, general-glo-ciphering, suite 0) are opened when --ek and --ak are given.
     /// Exit status 1 on malformed input, with the byte offset in the message.
     Translate(TranslateArgs),
+    /// Serve the IoT-route COSEM object model, filled with demo data, over UDP with the
+    /// DLMS wrapper (server wPort 1; client wPort 16 public, 1 management with --auth and
+    /// --security, 32 maintenance): what a vendor's or utility's DLMS client is pointed at.
+    Serve(crate::dlms_serve::ServeArgs),
 }
 
 /// Arguments of `iotroute dlms translate`.
@@ -42,6 +46,7 @@ pub struct TranslateArgs {
 pub async fn run(cmd: DlmsCommand) -> ExitCode {
     match cmd {
         DlmsCommand::Translate(args) => translate(&args),
+        DlmsCommand::Serve(args) => crate::dlms_serve::run(args).await,
     }
 }
 

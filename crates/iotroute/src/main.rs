@@ -6,6 +6,7 @@
 mod clock;
 mod controller_driver;
 mod dlms_cmd;
+mod dlms_serve;
 mod echonet_cmd;
 mod meter_cmd;
 mod sim_cmd;

@@ -1,0 +1,656 @@
+//! `iotroute dlms serve`: the terminal's DLMS/COSEM server (the IoT-route object model of
+//! docs/iot-route-cosem.md, filled with demo data) on a UDP socket with the DLMS wrapper
+//! (RAD-01). All protocol work is `dlms::server::TerminalServer` (sans-IO); this file
+//! binds it to a socket, the wall clock and, with `--state`, a file.
+//!
+//! One datagram is one wrapper frame. The reply goes to the sender's address and port
+//! with the wPorts swapped. Frames that are not wrapper frames, or are for another
+//! server wPort, are counted and logged under a rate limit (a flood is counted in full
+//! but cannot flood the log), never answered and never a panic.
+//!
+//! Invocation counters (IC) of the management association are persisted **before use**:
+//! the state file holds a reservation mark; the server never spends a counter above it,
+//! and moves it up by [`IC_BLOCK`] (writing the file atomically, then answering) when
+//! fewer than [`IC_HEADROOM`] are left. After a restart the engine resumes at the mark,
+//! so even counters reserved but never spent are skipped: a restart can never reuse a
+//! GCM nonce under unchanged keys, whatever point the previous run crashed at.
+
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use dlms::cosem::{floor_to_period, IotRouteModel, ModelConfig, ModelState};
+use dlms::server::{shared, Auth, Entropy, Keys, Protection, ServeConfig, TerminalServer};
+use dlms::wrapper::{Wpdu, DEFAULT_PORT};
+use nodes::log_limit::LogLimiter;
+use tokio::net::UdpSocket;
+
+/// The server's wPort (the management logical device).
+const SERVER_WPORT: u16 = 1;
+/// Invocation counters reserved in the state file at a time.
+pub const IC_BLOCK: u32 = 1000;
+/// Reserve the next block when fewer counters than this are left: one request spends
+/// at most a few (AARE, HLS reply, one response block), so this leaves ample margin.
+pub const IC_HEADROOM: u32 = 16;
+/// How often the registers grow and the clock is checked for a capture boundary.
+const TICK: StdDuration = StdDuration::from_secs(1);
+/// How often the model is saved to `--state` besides at each capture and at exit.
+const SAVE_EVERY: StdDuration = StdDuration::from_secs(60);
+
+/// How the management association authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthArg {
+    /// No authentication (lab set-ups).
+    None,
+    /// Low level security: the password (--password).
+    Low,
+    /// High level security mechanism 5 (GMAC) with suite 0 (--ek, --ak).
+    HlsGmac,
+}
+
+/// What protection the management association requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecurityArg {
+    /// Plain APDUs.
+    None,
+    /// Authenticated (GMAC tag).
+    Auth,
+    /// Encrypted.
+    Enc,
+    /// Authenticated and encrypted.
+    AuthEnc,
+}
+
+/// Arguments of `iotroute dlms serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to bind. Loopback by default because the default --auth none leaves the
+    /// management association (every reading and setting) open: pass 0.0.0.0 (or an
+    /// interface's address) to let a client on another machine in.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// UDP port (DLMS/COSEM over UDP: 4059).
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// Authentication of the management association (client wPort 1). The public
+    /// association (wPort 16) never authenticates; the maintenance one (wPort 32) uses
+    /// the password unless this is `none`.
+    #[arg(long, value_enum, default_value = "none")]
+    pub auth: AuthArg,
+    /// Protection the management association requires (suite 0; glo- and
+    /// general-glo-ciphering both accepted).
+    #[arg(long, value_enum, default_value = "none")]
+    pub security: SecurityArg,
+    /// LLS password of the management and maintenance associations.
+    #[arg(long, default_value = "12345678")]
+    pub password: String,
+    /// Suite-0 global unicast encryption key, 16 bytes in hex (default: the Green Book
+    /// test key).
+    #[arg(
+        long,
+        value_name = "HEX",
+        default_value = "000102030405060708090A0B0C0D0E0F"
+    )]
+    pub ek: String,
+    /// Suite-0 authentication key, 16 bytes in hex (default: the Green Book test key).
+    #[arg(
+        long,
+        value_name = "HEX",
+        default_value = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+    )]
+    pub ak: String,
+    /// The server's system title, 8 bytes in hex (an extension of the flags).
+    #[arg(
+        long = "system-title",
+        value_name = "HEX",
+        default_value = "4D4D4D0000BC614E"
+    )]
+    pub system_title: String,
+    /// The largest APDU the server accepts and sends; longer values go in blocks.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u16).range(64..))]
+    pub max_pdu: u16,
+    /// Days of 30-minute load-profile slots to fill at start (up to the last closed
+    /// slot); ignored when --state holds a saved model.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=90))]
+    pub demo_days: u32,
+    /// (Extension) Keep the invocation-counter reservation and the model (readings,
+    /// settings changed over the air, clock offset) in this JSON file across restarts.
+    /// It holds secrets: keep it where credentials are kept. Without it every start
+    /// begins the counters at 0, which under unchanged keys reuses GCM nonces: lab only.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeFailure {
+    /// A flag's value is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// The socket could not be bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The state file could not be read or written.
+    #[error("state file {path}: {reason}")]
+    State {
+        /// Which file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The object model or the server refused the configuration.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// What `--state` holds.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedState {
+    /// No counter above this was ever spent, and none at or below it may be spent again.
+    invocation_counter_reserved: u32,
+    /// The model, when one was saved.
+    model: Option<ModelState>,
+}
+
+/// Counters and where they were persisted.
+struct IcStore {
+    path: Option<PathBuf>,
+    reserved: u32,
+}
+
+impl IcStore {
+    /// Moves the mark to `ic + IC_BLOCK` and writes the file when fewer than
+    /// [`IC_HEADROOM`] counters are left above `ic`. `false` when the file could not be
+    /// written (then nothing ciphered may go out).
+    fn ensure(&mut self, ic: u32, model: Option<ModelState>) -> bool {
+        let Some(path) = &self.path else { return true };
+        if ic.saturating_add(IC_HEADROOM) <= self.reserved {
+            return true;
+        }
+        let next = ic.saturating_add(IC_BLOCK);
+        match write_state(path, next, model) {
+            Ok(()) => {
+                tracing::debug!(reserved = next, "invocation counters reserved");
+                self.reserved = next;
+                true
+            }
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "invocation counter reservation not saved");
+                false
+            }
+        }
+    }
+
+    /// Whether `ic` was persisted before use.
+    const fn covers(&self, ic: u32) -> bool {
+        self.path.is_none() || ic <= self.reserved
+    }
+}
+
+/// HLS challenges from the OS random source.
+#[derive(Debug, Clone, Copy)]
+struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill(&self, out: &mut [u8]) -> bool {
+        use std::io::Read as _;
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(out))
+            .is_ok()
+    }
+}
+
+/// What the server counted; printed at exit.
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    frames: u64,
+    answered: u64,
+    malformed: u64,
+    wrong_wport: u64,
+    engine_errors: u64,
+    replays_refused: u64,
+    deciphering_errors: u64,
+}
+
+/// Run `iotroute dlms serve`.
+pub async fn run(args: ServeArgs) -> ExitCode {
+    match serve(args, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn hex_array<const N: usize>(flag: &str, text: &str) -> Result<[u8; N], ServeFailure> {
+    let bytes = dlms::hex::decode(text).map_err(|e| ServeFailure::Usage(format!("{flag}: {e}")))?;
+    <[u8; N]>::try_from(bytes.as_slice())
+        .map_err(|_| ServeFailure::Usage(format!("{flag}: {} bytes, expected {N}", bytes.len())))
+}
+
+fn load_state(path: &Path) -> Result<Option<SavedState>, ServeFailure> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ServeFailure::State {
+                path: path.to_owned(),
+                reason: format!("not a dlms serve state: {e}"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ServeFailure::State {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Writes the state atomically and durably: a temporary file, fsync, rename, fsync of the
+/// directory; a crash leaves the old file or the new one, never half of one. When
+/// `model` is `None` the saved model is kept.
+fn write_state(path: &Path, reserved: u32, model: Option<ModelState>) -> std::io::Result<()> {
+    let model = match model {
+        Some(m) => Some(m),
+        None => load_state(path)
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .and_then(|s| s.model),
+    };
+    let bytes = serde_json::to_vec(&SavedState {
+        invocation_counter_reserved: reserved,
+        model,
+    })
+    .map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Household power (W) at `t`: import and PV export by the JST hour, as the demo filler
+/// shapes its slots, so that live growth continues the demo profile's pattern.
+fn household_w(t: DateTime<Utc>) -> (f64, f64) {
+    let hour = (t + Duration::hours(9)).hour();
+    let import = match hour {
+        0..=5 => 240.0,
+        6..=8 => 760.0,
+        9..=16 => 400.0,
+        17..=22 => 920.0,
+        _ => 440.0,
+    };
+    let export = match hour {
+        9 | 14 => 300.0,
+        10 | 13 => 600.0,
+        11 | 12 => 840.0,
+        _ => 0.0,
+    };
+    (import, export)
+}
+
+/// The registers, growing with [`household_w`]; fractions of a Wh carried over.
+struct Household {
+    last: DateTime<Utc>,
+    carry: (f64, f64),
+}
+
+impl Household {
+    fn advance(&mut self, model: &mut IotRouteModel, now: DateTime<Utc>) {
+        let dt = (now - self.last).num_milliseconds();
+        if dt <= 0 {
+            return;
+        }
+        self.last = now;
+        // At most an hour at once: a suspended machine does not make a jump.
+        #[allow(clippy::cast_precision_loss)]
+        let hours = dt.min(3_600_000) as f64 / 3_600_000.0;
+        let (pi, pe) = household_w(now);
+        self.carry.0 += pi * hours;
+        self.carry.1 += pe * hours;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let (di, de) = (self.carry.0.floor() as u32, self.carry.1.floor() as u32);
+        self.carry.0 -= f64::from(di);
+        self.carry.1 -= f64::from(de);
+        if di > 0 || de > 0 {
+            let (i, e) = model.energy();
+            model.set_energy(i.wrapping_add(di), e.wrapping_add(de));
+        }
+    }
+}
+
+/// Serve until `stop` completes.
+///
+/// # Errors
+/// [`ServeFailure`] when the configuration, the state file or the socket is unusable.
+pub async fn serve(
+    args: ServeArgs,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), ServeFailure> {
+    let ek: [u8; 16] = hex_array("--ek", &args.ek)?;
+    let ak: [u8; 16] = hex_array("--ak", &args.ak)?;
+    let system_title: [u8; 8] = hex_array("--system-title", &args.system_title)?;
+    if args.password.is_empty() || args.password.len() > 32 {
+        return Err(ServeFailure::Usage("--password: 1 to 32 bytes".to_owned()));
+    }
+    let saved = match &args.state {
+        Some(p) => load_state(p)?,
+        None => None,
+    };
+    let now = Utc::now();
+    let config = ModelConfig {
+        association_password: args.password.as_bytes().to_vec(),
+        server_system_title: system_title,
+        ..ModelConfig::default()
+    };
+    let (ic_start, saved_model) = match saved {
+        Some(s) => (s.invocation_counter_reserved, s.model),
+        None => (0, None),
+    };
+    let model = match saved_model {
+        Some(state) => {
+            let m = IotRouteModel::restore(&config, state, now)
+                .map_err(|e| ServeFailure::Setup(format!("saved model: {e}")))?;
+            tracing::info!(
+                rows = m.load_profile().entries_in_use(),
+                "model restored from the state file; --demo-days ignored"
+            );
+            m
+        }
+        None => {
+            let mut m =
+                IotRouteModel::new(&config, now).map_err(|e| ServeFailure::Setup(e.to_string()))?;
+            let rows = m.fill_demo(args.demo_days, now);
+            tracing::info!(
+                rows,
+                days = args.demo_days,
+                "load profile filled with demo data"
+            );
+            m
+        }
+    };
+    let mut last_slot = model.load_profile().rows().last().map(|r| r.time);
+    let model = shared(model);
+    let serve_config = ServeConfig {
+        auth: match args.auth {
+            AuthArg::None => Auth::None,
+            AuthArg::Low => Auth::Low,
+            AuthArg::HlsGmac => Auth::HlsGmac,
+        },
+        protection: match args.security {
+            SecurityArg::None => Protection::None,
+            SecurityArg::Auth => Protection::Auth,
+            SecurityArg::Enc => Protection::Enc,
+            SecurityArg::AuthEnc => Protection::AuthEnc,
+        },
+        keys: Some(Keys { ek, ak }),
+        system_title,
+        max_pdu: args.max_pdu,
+        invocation_counter: ic_start,
+    };
+    let ciphered = serve_config.protection != Protection::None;
+    let mut server = TerminalServer::new(model.clone(), serve_config, OsEntropy)
+        .map_err(|e| ServeFailure::Setup(e.to_string()))?;
+    let snapshot = |m: &dlms::server::SharedModel| m.lock().ok().map(|g| g.snapshot());
+    let mut ics = IcStore {
+        path: args.state.clone(),
+        reserved: ic_start,
+    };
+    if let Some(path) = &args.state {
+        // Reserve the first block now, before anything can be spent.
+        let next = ic_start.saturating_add(IC_BLOCK);
+        write_state(path, next, snapshot(&model)).map_err(|e| ServeFailure::State {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        ics.reserved = next;
+        tracing::info!(
+            resumes_above = ic_start,
+            reserved = next,
+            "invocation counters"
+        );
+    } else if ciphered || args.auth == AuthArg::HlsGmac {
+        tracing::warn!(
+            "no --state: invocation counters start at 0 and a restart reuses them (lab only)"
+        );
+    }
+    let addr = SocketAddr::new(args.bind, args.port);
+    let socket = UdpSocket::bind(addr)
+        .await
+        .map_err(|source| ServeFailure::Bind { addr, source })?;
+    let local = socket.local_addr().unwrap_or(addr);
+    tracing::info!(
+        %local,
+        auth = ?args.auth,
+        security = ?args.security,
+        max_pdu = args.max_pdu,
+        "dlms serve listening (server wPort 1; clients 16 public, 1 management, 32 maintenance)"
+    );
+    eprintln!("dlms serve listening on {local}");
+
+    let mut stats = Stats::default();
+    let mut limiter = LogLimiter::default();
+    let mut household = Household {
+        last: now,
+        carry: (0.0, 0.0),
+    };
+    let mut buf = vec![0u8; 65_536];
+    let mut out = vec![0u8; usize::from(args.max_pdu).max(2048) + 64];
+    let mut tick = tokio::time::interval(TICK);
+    let mut last_save = std::time::Instant::now();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                let (len, from) = match received {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "receive failed");
+                        continue;
+                    }
+                };
+                let Some(datagram) = buf.get(..len) else { continue };
+                stats.frames += 1;
+                let now = Utc::now();
+                if let Some(reply) = answer(&mut server, &mut ics, &mut stats, &mut limiter, now, from, datagram, &mut out) {
+                    if let Err(e) = socket.send_to(&reply, from).await {
+                        tracing::warn!(%from, error = %e, "reply not sent");
+                    } else {
+                        stats.answered += 1;
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                let now = Utc::now();
+                let captured = match model.lock() {
+                    Ok(mut m) => {
+                        household.advance(&mut m, now);
+                        capture_due(&mut m, now, &mut last_slot)
+                    }
+                    Err(_) => false,
+                };
+                if captured || last_save.elapsed() >= SAVE_EVERY {
+                    if let Some(path) = &args.state {
+                        if let Err(e) = write_state(path, ics.reserved, snapshot(&model)) {
+                            tracing::error!(path = %path.display(), error = %e, "state not saved");
+                        }
+                    }
+                    last_save = std::time::Instant::now();
+                }
+            }
+            () = &mut stop => break,
+        }
+    }
+    if let Some(path) = &args.state {
+        if let Err(e) = write_state(path, ics.reserved, snapshot(&model)) {
+            tracing::error!(path = %path.display(), error = %e, "state not saved");
+        }
+    }
+    tracing::info!(
+        frames = stats.frames,
+        answered = stats.answered,
+        malformed = stats.malformed,
+        wrong_wport = stats.wrong_wport,
+        engine_errors = stats.engine_errors,
+        replays_refused = stats.replays_refused,
+        deciphering_errors = stats.deciphering_errors,
+        invocation_counter = server.invocation_counter(),
+        "dlms serve stopped"
+    );
+    Ok(())
+}
+
+/// Captures a load-profile row when the clock has passed a slot boundary (every :00 and
+/// :30, or every 15 minutes after a client set 900 s) not captured yet.
+fn capture_due(
+    m: &mut IotRouteModel,
+    now: DateTime<Utc>,
+    last: &mut Option<DateTime<Utc>>,
+) -> bool {
+    m.set_now(now);
+    let slot = floor_to_period(m.clock_time(), m.capture_period());
+    if last.is_some_and(|l| slot <= l) {
+        return false;
+    }
+    if last.is_none() {
+        // Nothing captured yet (no demo days): start at the next boundary.
+        *last = Some(slot);
+        return false;
+    }
+    *last = Some(slot);
+    match m.capture(now) {
+        Ok(()) => {
+            tracing::info!(slot = %slot, "load profile captured");
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "load profile capture failed");
+            false
+        }
+    }
+}
+
+/// The reply datagram to one received datagram, if any.
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    server: &mut TerminalServer<OsEntropy>,
+    ics: &mut IcStore,
+    stats: &mut Stats,
+    limiter: &mut LogLimiter,
+    now: DateTime<Utc>,
+    from: SocketAddr,
+    datagram: &[u8],
+    out: &mut [u8],
+) -> Option<Vec<u8>> {
+    let frame = match Wpdu::parse(datagram) {
+        Ok(f) => f,
+        Err(e) => {
+            stats.malformed += 1;
+            if let Some(held) = limiter.allow(now) {
+                tracing::warn!(%from, len = datagram.len(), error = %e, held_back = held, total = stats.malformed, "malformed wrapper frame dropped");
+            }
+            return None;
+        }
+    };
+    if frame.destination != SERVER_WPORT {
+        stats.wrong_wport += 1;
+        if let Some(held) = limiter.allow(now) {
+            tracing::warn!(%from, destination = frame.destination, held_back = held, "frame for another server wPort dropped");
+        }
+        return None;
+    }
+    if !ics.ensure(server.invocation_counter(), None) {
+        return None;
+    }
+    let n = match server.handle(frame.source, now, frame.apdu, out) {
+        Ok(Some(n)) => n,
+        Ok(None) => {
+            stats.wrong_wport += 1;
+            if let Some(held) = limiter.allow(now) {
+                tracing::warn!(%from, source = frame.source, held_back = held, "frame from a client wPort we do not serve dropped");
+            }
+            return None;
+        }
+        Err(e) => {
+            stats.engine_errors += 1;
+            if let Some(held) = limiter.allow(now) {
+                tracing::warn!(%from, source = frame.source, error = %e, held_back = held, "APDU refused");
+            }
+            return None;
+        }
+    };
+    let ic = server.invocation_counter();
+    if !ics.covers(ic) {
+        // Cannot happen with IC_HEADROOM above one request's spending; never send a
+        // counter that a crash now would let the next run reuse.
+        tracing::error!(
+            ic,
+            reserved = ics.reserved,
+            "invocation counter not persisted: reply withheld"
+        );
+        return None;
+    }
+    let reply = out.get(..n)?;
+    // exception-response (D8), service-error invocation-counter-error (6) or
+    // deciphering-error (5): the engine's refusal of a replayed or forged ciphered APDU.
+    match reply {
+        [0xD8, _, 6, ..] => {
+            stats.replays_refused += 1;
+            if let Some(held) = limiter.allow(now) {
+                tracing::warn!(%from, source = frame.source, total = stats.replays_refused, held_back = held, "replayed or reordered ciphered APDU refused");
+            }
+        }
+        [0xD8, _, 5, ..] => {
+            stats.deciphering_errors += 1;
+            if let Some(held) = limiter.allow(now) {
+                tracing::warn!(%from, source = frame.source, total = stats.deciphering_errors, held_back = held, "APDU that does not decipher refused");
+            }
+        }
+        _ => {}
+    }
+    match Wpdu::new(SERVER_WPORT, frame.source, reply).emit() {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::error!(error = %e, "reply not framed");
+            None
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
