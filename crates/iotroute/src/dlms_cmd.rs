@@ -18,6 +18,17 @@ pub enum DlmsCommand {
     /// DLMS wrapper (server wPort 1; client wPort 16 public, 1 management with --auth and
     /// --security, 32 maintenance): what a vendor's or utility's DLMS client is pointed at.
     Serve(crate::dlms_serve::ServeArgs),
+    /// Read attributes over the UDP wrapper: `[CLASS/]OBIS[:ATTR]...` (attribute 2 by
+    /// default; `--from/--to` read profile buffers by range on the clock column). Exit
+    /// 0: all read, 2: some refused with a Data-Access-Result, 1: timeout, association
+    /// refused or other error: scripts tell a refusal from a broken link by the status.
+    Get(crate::dlms_client_cmd::GetArgs),
+    /// Write one attribute: `[CLASS/]OBIS[:ATTR] VALUE` (typed JSON as `get --json`
+    /// prints it, `@HEX`, an ISO date-time, a number or text). Exit status as for get.
+    Set(crate::dlms_client_cmd::SetArgs),
+    /// Invoke one method: `[CLASS/]OBIS:METHOD [VALUE]`. Exit status as for get (2 when
+    /// the server answered with a non-success Action-Result).
+    Action(crate::dlms_client_cmd::ActionArgs),
 }
 
 /// Arguments of `iotroute dlms translate`.
@@ -46,6 +57,9 @@ pub struct TranslateArgs {
 pub async fn run(cmd: DlmsCommand) -> ExitCode {
     match cmd {
         DlmsCommand::Translate(args) => translate(&args),
+        DlmsCommand::Get(args) => crate::dlms_client_cmd::get(args).await,
+        DlmsCommand::Set(args) => crate::dlms_client_cmd::set(args).await,
+        DlmsCommand::Action(args) => crate::dlms_client_cmd::action(args).await,
         DlmsCommand::Serve(args) => crate::dlms_serve::run(args).await,
     }
 }

@@ -5,6 +5,7 @@
 
 mod clock;
 mod controller_driver;
+mod dlms_client_cmd;
 mod dlms_cmd;
 mod dlms_serve;
 mod echonet_cmd;
