@@ -432,3 +432,79 @@ fn dlms_serve_invocation_counter_survives_a_restart_sec03() {
     assert!(used.iter().all(|&ic| u64::from(ic) <= reserved));
     let _ = std::fs::remove_file(&state);
 }
+
+/// Gurux-Python's client (`interop/gurux_client.py`, a separate process: GPL-2.0) reads
+/// our server: clock, both registers with scaler/unit, the profile's capture objects and
+/// six hours by range, at PDU 128 (block transfer), with no security, LLS and HLS-GMAC +
+/// suite 0 under both glo- and general-glo-ciphering.
+#[test]
+fn dlms_serve_gurux_client_reads_in_every_mode_rad01_trm05_trm06_sec02() {
+    let Some(python) = support::python() else {
+        return;
+    };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/gurux_client.py");
+    let hls = ["--auth", "hls-gmac", "--security", "auth-enc"];
+    let modes: [(&str, u8, &[&str]); 4] = [
+        ("none", 125, &[]),
+        ("lls", 126, &["--auth", "low"]),
+        ("hls-glo", 127, &hls),
+        ("hls-general-glo", 128, &hls),
+    ];
+    for (mode, block, extra) in modes {
+        let mut args = vec!["--max-pdu", "128"];
+        args.extend_from_slice(extra);
+        let server = start(block, &args);
+        let mut cmd = std::process::Command::new(&python);
+        cmd.arg(&script).arg(addr(block, 2).to_string()).args([
+            "--bind",
+            &addr(block, 3).to_string(),
+            "--mode",
+            mode,
+        ]);
+        let out = support::run_with_timeout(cmd, Duration::from_secs(60));
+        assert!(
+            out.status.success(),
+            "{mode}: {}\nserver: {}",
+            String::from_utf8_lossy(&out.stderr),
+            server.drain().join("\n")
+        );
+        let j = support::json(&out);
+        let clock = DateTime::parse_from_rfc3339(j["clock"].as_str().expect("clock")).expect("ISO");
+        assert_eq!(clock.offset().local_minus_utc(), 9 * 3600, "{mode}: JST");
+        assert!(
+            (clock.with_timezone(&Utc) - Utc::now()).num_seconds().abs() < 30,
+            "{mode}"
+        );
+        for ln in ["1.0.1.8.0.255", "1.0.2.8.0.255"] {
+            let r = &j["registers"][ln];
+            assert!(r["value"].as_u64().is_some(), "{mode} {ln}: {r}");
+            assert_eq!(r["unit"], 30, "{mode} {ln}: Wh");
+            assert_eq!(r["scaler"].as_f64(), Some(1.0), "{mode} {ln}: 10^0");
+        }
+        assert_eq!(j["capture_objects"][0], "8:0.0.1.0.0.255:2", "{mode}");
+        let rows = j["profile"].as_array().expect("profile");
+        assert!(
+            (12..=14).contains(&rows.len()),
+            "{mode}: {} rows",
+            rows.len()
+        );
+        let last_in = rows.last().expect("a row")[1].as_u64().expect("AC input");
+        assert!(j["registers"]["1.0.1.8.0.255"]["value"].as_u64() >= Some(last_in));
+        assert!(
+            j["blocks"].as_u64() > Some(0),
+            "{mode}: PDU 128 forces blocks"
+        );
+        let tags: Vec<&str> = j["request_tags"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .filter_map(|t| t.as_str())
+            .collect();
+        match mode {
+            "hls-glo" => assert!(tags.contains(&"C8") && !tags.contains(&"DB"), "{tags:?}"),
+            "hls-general-glo" => assert!(tags.contains(&"DB"), "{tags:?}"),
+            _ => assert!(tags.contains(&"C0"), "{tags:?}"),
+        }
+        drop(server);
+    }
+}
