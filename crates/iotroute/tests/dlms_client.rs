@@ -1,0 +1,387 @@
+//! `iotroute dlms get|set|action` driven as a user would: against an in-process server (a
+//! UDP loop written here around `dlms::server::TerminalServer` over the demo-filled
+//! IoT-route model, so that the client is tested without trusting `dlms serve`), and end
+//! to end against `iotroute dlms serve` as a child process.
+//!
+//! Addresses: each test owns `127.0.13x.0/24` (blocks 130 and up): the server on `.2`
+//! port 4059, the client binding an ephemeral port on `.3`.
+
+mod support;
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as ChronoDuration, FixedOffset, Timelike, Utc};
+use dlms::cosem::{IotRouteModel, ModelConfig};
+use dlms::server::{shared, Auth, Entropy, Keys, Protection, ServeConfig, TerminalServer};
+use dlms::wrapper::Wpdu;
+use serde_json::Value;
+use support::{addr, iotroute, json, run_with_timeout, Running};
+
+const PORT: u16 = 4059;
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Challenge bytes for the in-process server (the client under test uses the OS source).
+#[derive(Debug, Clone, Copy)]
+struct TestEntropy;
+impl Entropy for TestEntropy {
+    fn fill(&self, out: &mut [u8]) -> bool {
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = 0x61 + (i % 26) as u8;
+        }
+        true
+    }
+}
+
+/// A TerminalServer answering wrapper datagrams on `addr:4059` until dropped.
+struct InProcess {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_in_process(at: Ipv4Addr, auth: Auth, protection: Protection) -> InProcess {
+    let now = Utc::now();
+    let mut model = IotRouteModel::new(&ModelConfig::default(), now).expect("model");
+    model.fill_demo(2, now);
+    let config = ServeConfig {
+        auth,
+        protection,
+        keys: Some(Keys {
+            ek: dlms::cipher::GREEN_BOOK_EK,
+            ak: dlms::cipher::GREEN_BOOK_AK,
+        }),
+        system_title: dlms::cipher::GREEN_BOOK_SERVER_TITLE.0,
+        max_pdu: 1024,
+        invocation_counter: 0,
+    };
+    let mut server = TerminalServer::new(shared(model), config, TestEntropy).expect("server");
+    let sock = UdpSocket::bind((at, PORT)).expect("bind server");
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        let mut out = vec![0u8; 65_536];
+        while !stop2.load(Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok(w) = Wpdu::parse(&buf[..n]) else {
+                continue;
+            };
+            if let Ok(Some(len)) = server.handle(w.source, Utc::now(), w.apdu, &mut out) {
+                let frame = Wpdu::new(w.destination, w.source, &out[..len])
+                    .emit()
+                    .expect("frame");
+                let _ = sock.send_to(&frame, from);
+            }
+        }
+    });
+    InProcess {
+        stop,
+        thread: Some(thread),
+    }
+}
+
+/// `iotroute dlms <cmd> --host .2 --bind .3 --json <args>`.
+fn dlms(block: u8, cmd: &str, args: &[&str]) -> Output {
+    let mut c = iotroute();
+    c.args([
+        "dlms",
+        cmd,
+        "--host",
+        &addr(block, 2).to_string(),
+        "--bind",
+        &addr(block, 3).to_string(),
+        "--json",
+    ])
+    .args(args);
+    run_with_timeout(c, LIMIT)
+}
+
+fn status(out: &Output) -> i32 {
+    out.status.code().expect("exit code")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn results(v: &Value) -> &Vec<Value> {
+    v["results"].as_array().expect("results")
+}
+
+fn jst_time(v: &Value) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(v.as_str().expect("timestamp")).expect("ISO 8601")
+}
+
+/// A range of 5 closed 30-minute slots in the past: from 3 h before the last
+/// boundary to 2 h later, in JST with offset.
+fn range() -> (DateTime<FixedOffset>, DateTime<FixedOffset>) {
+    let jst = FixedOffset::east_opt(9 * 3600).expect("JST");
+    let now = Utc::now().with_timezone(&jst);
+    let boundary = now
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .and_then(|t| t.with_minute(if t.minute() >= 30 { 30 } else { 0 }))
+        .expect("boundary");
+    let from = boundary - ChronoDuration::hours(3);
+    (from, from + ChronoDuration::hours(2))
+}
+
+/// Reads both registers and the profile by range at PDU 128 with `auth` args; checks
+/// kWh, the 5 rows and their timestamps.
+fn reads_registers_and_profile(block: u8, auth: &[&str]) {
+    let (from, to) = range();
+    let (f, t) = (from.to_rfc3339(), to.to_rfc3339());
+    let mut args = vec![
+        "--client",
+        "1",
+        "--max-pdu",
+        "128",
+        "--from",
+        &f,
+        "--to",
+        &t,
+    ];
+    args.extend_from_slice(auth);
+    args.extend(["1-0:1.8.0.255", "1-0:2.8.0.255", "1-0:99.1.0.255"]);
+    let out = dlms(block, "get", &args);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    let r = results(&v);
+    assert_eq!(v["failed"], serde_json::json!([]));
+    for reg in &r[..2] {
+        assert_eq!(reg["class"], 3);
+        assert_eq!(reg["unit_name"], "Wh");
+        assert_eq!(reg["scaler"], 0);
+        let raw = reg["value"].as_u64().expect("raw Wh");
+        assert_eq!(reg["data"]["UInt32"], raw);
+        assert_eq!(
+            reg["kwh"].as_str().expect("kWh"),
+            format!("{}.{:03}", raw / 1000, raw % 1000),
+            "TRM-05: kWh to 3 decimals"
+        );
+    }
+    let rows = r[2]["rows"].as_array().expect("rows");
+    assert_eq!(
+        rows.len(),
+        5,
+        "inclusive range of five 30-minute slots: {rows:?}"
+    );
+    assert_eq!(jst_time(&rows[0][0]), from);
+    assert_eq!(jst_time(&rows[4][0]), to);
+    assert!(rows[0][0].as_str().unwrap().ends_with("+09:00"));
+    assert_eq!(r[2]["columns"][0], "8/0-0:1.0.0.255:2");
+    assert_eq!(rows[0].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn rad01_public_get_of_clock_and_terminal_id_exits_0() {
+    let block = 130;
+    let _s = serve_in_process(addr(block, 2), Auth::Low, Protection::None);
+    let out = dlms(block, "get", &["0-0:1.0.0.255", "0-0:96.1.0.255:2"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["client"], 16);
+    let r = results(&v);
+    assert_eq!(r[0]["object"], "0-0:1.0.0.255");
+    assert_eq!(r[0]["class"], 8);
+    let clock = jst_time(&r[0]["value"]);
+    assert_eq!(clock.offset().local_minus_utc(), 9 * 3600, "JST");
+    assert!((clock.with_timezone(&Utc) - Utc::now()).num_seconds().abs() < 60);
+    assert!(r[0]["data"]["OctetString"].as_str().unwrap().len() == 24);
+    assert_eq!(r[1]["text"], "IRT0000000000001");
+    assert_eq!(r[1]["value"], "@49525430303030303030303030303031");
+}
+
+#[test]
+fn rad01_public_get_of_energy_is_refused_exit_2_with_data_access_result() {
+    let block = 131;
+    let _s = serve_in_process(addr(block, 2), Auth::Low, Protection::None);
+    let out = dlms(block, "get", &["0-0:1.0.0.255", "1-0:1.8.0.255"]);
+    assert_eq!(status(&out), 2, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["failed"], serde_json::json!(["1-0:1.8.0.255:2"]));
+    let r = results(&v);
+    assert!(r[0].get("value").is_some(), "the clock was still read");
+    assert_eq!(r[1]["error"], "object-undefined");
+    assert_eq!(r[1]["code"], 4);
+    assert!(
+        stderr(&out).contains("object-undefined"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn trm05_trm06_management_lls_reads_registers_and_profile_by_range_at_pdu_128() {
+    let block = 132;
+    let _s = serve_in_process(addr(block, 2), Auth::Low, Protection::None);
+    reads_registers_and_profile(block, &["--auth", "low", "--password", "12345678"]);
+}
+
+#[test]
+fn sec02_management_hls_gmac_auth_enc_reads_registers_and_profile_by_range_at_pdu_128() {
+    let block = 133;
+    let _s = serve_in_process(addr(block, 2), Auth::HlsGmac, Protection::AuthEnc);
+    reads_registers_and_profile(
+        block,
+        &[
+            "--auth",
+            "hls-gmac",
+            "--security",
+            "auth-enc",
+            "--ek",
+            "000102030405060708090A0B0C0D0E0F",
+            "--ak",
+            "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF",
+        ],
+    );
+}
+
+#[test]
+fn trm09_management_sets_the_clock_and_adjusts_it_to_the_quarter() {
+    let block = 134;
+    let _s = serve_in_process(addr(block, 2), Auth::Low, Protection::None);
+    let lls = ["--client", "1", "--auth", "low", "--password", "12345678"];
+    let with = |extra: &[&str]| -> Vec<String> {
+        lls.iter().chain(extra).map(|s| (*s).to_owned()).collect()
+    };
+    let run = |cmd: &str, extra: &[&str]| {
+        let a = with(extra);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        dlms(block, cmd, &a)
+    };
+
+    // Set by ISO time without offset (JST), read back.
+    let out = run("set", &["0-0:1.0.0.255", "2026-11-25T10:07:00"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(results(&json(&out))[0]["result"], "success");
+    let out = run("get", &["0-0:1.0.0.255"]);
+    let got = json(&out);
+    let v = &results(&got)[0];
+    assert!(
+        v["value"].as_str().unwrap().starts_with("2026-11-25T10:07"),
+        "{v}"
+    );
+
+    // What get printed feeds back into set: the typed form and the plain form.
+    let typed = v["data"].to_string();
+    let out = run("set", &["0-0:1.0.0.255", &typed]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let out = run("set", &["0-0:1.0.0.255:3", "-540"]);
+    assert_eq!(status(&out), 0, "time_zone as long: {}", stderr(&out));
+    assert_eq!(
+        results(&json(&out))[0]["data"],
+        serde_json::json!({"Int16": -540})
+    );
+
+    // adjust_to_quarter (method 1, integer(0)).
+    let out = run("action", &["0-0:1.0.0.255:1", "0"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(results(&json(&out))[0]["result"], "success");
+    let out = run("get", &["0-0:1.0.0.255"]);
+    let t = jst_time(&results(&json(&out))[0]["value"]);
+    assert_eq!(t.minute() % 15, 0, "{t}");
+    assert!(t.second() < 30, "{t}");
+
+    // The terminal ID is read-only (TRM-08): refused, exit 2.
+    let out = run("set", &["0-0:96.1.0.255", "@0102"]);
+    assert_eq!(status(&out), 2, "{}", stderr(&out));
+    assert_eq!(results(&json(&out))[0]["error"], "read-write-denied");
+}
+
+#[test]
+fn sec02_wrong_password_exits_1_with_the_association_diagnostic() {
+    let block = 135;
+    let _s = serve_in_process(addr(block, 2), Auth::Low, Protection::None);
+    let out = dlms(
+        block,
+        "get",
+        &[
+            "--client",
+            "1",
+            "--auth",
+            "low",
+            "--password",
+            "wrong",
+            "0-0:1.0.0.255",
+        ],
+    );
+    assert_eq!(status(&out), 1, "{}", stderr(&out));
+    let v = json(&out);
+    let e = v["error"].as_str().expect("error");
+    assert!(e.starts_with("association refused"), "{e}");
+    assert!(e.to_lowercase().contains("auth"), "diagnostic named: {e}");
+    assert!(stderr(&out).contains("association refused"));
+    assert!(
+        !stderr(&out).contains("wrong"),
+        "the password is not echoed"
+    );
+}
+
+#[test]
+fn rad01_silent_host_exits_1_after_the_retries() {
+    let block = 136;
+    let silent = UdpSocket::bind((addr(block, 2), PORT)).expect("bind");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let out = dlms(
+        block,
+        "get",
+        &["--timeout", "0.3", "--retries", "1", "0-0:1.0.0.255"],
+    );
+    assert_eq!(status(&out), 1, "{}", stderr(&out));
+    let e = json(&out)["error"].as_str().expect("error").to_owned();
+    assert!(e.contains("timeout") && e.contains("2 attempt"), "{e}");
+    let mut buf = [0u8; 2048];
+    let mut seen = 0;
+    while silent.recv_from(&mut buf).is_ok() {
+        seen += 1;
+        if seen == 2 {
+            break;
+        }
+    }
+    assert_eq!(seen, 2, "the AARQ was sent once and resent once");
+}
+
+#[test]
+fn rad01_end_to_end_against_dlms_serve_hls_gmac_auth_enc() {
+    let block = 137;
+    let mut cmd = iotroute();
+    cmd.args([
+        "dlms",
+        "serve",
+        "--bind",
+        &addr(block, 2).to_string(),
+        "--port",
+        &PORT.to_string(),
+        "--auth",
+        "hls-gmac",
+        "--security",
+        "auth-enc",
+        "--max-pdu",
+        "128",
+    ]);
+    let server = Running::start(cmd, "listening");
+    reads_registers_and_profile(block, &["--auth", "hls-gmac", "--security", "auth-enc"]);
+    let out = dlms(block, "get", &["0-0:1.0.0.255", "1-0:99.1.0.255"]);
+    assert_eq!(status(&out), 2, "public: profile refused");
+    drop(server);
+}
