@@ -8,12 +8,13 @@
 //! server wPort, are counted and logged under a rate limit (a flood is counted in full
 //! but cannot flood the log), never answered and never a panic.
 //!
-//! Invocation counters (IC) of the management association are persisted **before use**:
-//! the state file holds a reservation mark; the server never spends a counter above it,
-//! and moves it up by [`IC_BLOCK`] (writing the file atomically, then answering) when
-//! fewer than [`IC_HEADROOM`] are left. After a restart the engine resumes at the mark,
-//! so even counters reserved but never spent are skipped: a restart can never reuse a
-//! GCM nonce under unchanged keys, whatever point the previous run crashed at.
+//! Invocation counters (IC) of the management association are persisted **before use**
+//! (`dlms::server::counter_store`): the state file holds a reservation mark; no reply
+//! whose counter is above the mark is sent, and the mark moves up by a block of 1000
+//! (the file written atomically and durably, then the request answered) when fewer than
+//! 16 are left. After a restart the engine resumes at the mark, so even counters
+//! reserved but never spent are skipped: a restart can never reuse a GCM nonce under
+//! unchanged keys, whatever point the previous run crashed at.
 
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +24,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use dlms::cosem::{floor_to_period, IotRouteModel, ModelConfig, ModelState};
+use dlms::server::counter_store::CounterReservation;
 use dlms::server::{shared, Auth, Entropy, Keys, Protection, ServeConfig, TerminalServer};
 use dlms::wrapper::{Wpdu, DEFAULT_PORT};
 use nodes::log_limit::LogLimiter;
@@ -30,11 +32,6 @@ use tokio::net::UdpSocket;
 
 /// The server's wPort (the management logical device).
 const SERVER_WPORT: u16 = 1;
-/// Invocation counters reserved in the state file at a time.
-pub const IC_BLOCK: u32 = 1000;
-/// Reserve the next block when fewer counters than this are left: one request spends
-/// at most a few (AARE, HLS reply, one response block), so this leaves ample margin.
-pub const IC_HEADROOM: u32 = 16;
 /// How often the registers grow and the clock is checked for a capture boundary.
 const TICK: StdDuration = StdDuration::from_secs(1);
 /// How often the model is saved to `--state` besides at each capture and at exit.
@@ -160,26 +157,24 @@ struct SavedState {
     model: Option<ModelState>,
 }
 
-/// Counters and where they were persisted.
+/// The IC reservation and the file it is persisted in.
 struct IcStore {
     path: Option<PathBuf>,
-    reserved: u32,
+    reservation: CounterReservation,
 }
 
 impl IcStore {
-    /// Moves the mark to `ic + IC_BLOCK` and writes the file when fewer than
-    /// [`IC_HEADROOM`] counters are left above `ic`. `false` when the file could not be
-    /// written (then nothing ciphered may go out).
-    fn ensure(&mut self, ic: u32, model: Option<ModelState>) -> bool {
+    /// Persists a new mark when the engine (last used counter `ic`) is about to run
+    /// out. `false` when the file could not be written: then nothing ciphered may go out.
+    fn ensure(&mut self, ic: u32) -> bool {
         let Some(path) = &self.path else { return true };
-        if ic.saturating_add(IC_HEADROOM) <= self.reserved {
+        let Some(next) = self.reservation.reserve_before(ic) else {
             return true;
-        }
-        let next = ic.saturating_add(IC_BLOCK);
-        match write_state(path, next, model) {
+        };
+        match write_state(path, next, None) {
             Ok(()) => {
                 tracing::debug!(reserved = next, "invocation counters reserved");
-                self.reserved = next;
+                self.reservation.persisted(next);
                 true
             }
             Err(e) => {
@@ -189,9 +184,13 @@ impl IcStore {
         }
     }
 
-    /// Whether `ic` was persisted before use.
+    /// Whether `ic` was persisted before use (always, without --state: lab mode).
     const fn covers(&self, ic: u32) -> bool {
-        self.path.is_none() || ic <= self.reserved
+        self.path.is_none() || self.reservation.covers(ic)
+    }
+
+    const fn reserved(&self) -> u32 {
+        self.reservation.reserved()
     }
 }
 
@@ -358,10 +357,14 @@ pub async fn serve(
         server_system_title: system_title,
         ..ModelConfig::default()
     };
-    let (ic_start, saved_model) = match saved {
-        Some(s) => (s.invocation_counter_reserved, s.model),
-        None => (0, None),
+    let (reservation, saved_model) = match saved {
+        Some(s) => (
+            CounterReservation::resume(s.invocation_counter_reserved),
+            s.model,
+        ),
+        None => (CounterReservation::resume(0), None),
     };
+    let ic_start = reservation.start_counter();
     let model = match saved_model {
         Some(state) => {
             let m = IotRouteModel::restore(&config, state, now)
@@ -409,19 +412,20 @@ pub async fn serve(
     let snapshot = |m: &dlms::server::SharedModel| m.lock().ok().map(|g| g.snapshot());
     let mut ics = IcStore {
         path: args.state.clone(),
-        reserved: ic_start,
+        reservation,
     };
     if let Some(path) = &args.state {
         // Reserve the first block now, before anything can be spent.
-        let next = ic_start.saturating_add(IC_BLOCK);
-        write_state(path, next, snapshot(&model)).map_err(|e| ServeFailure::State {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        ics.reserved = next;
+        if let Some(next) = ics.reservation.reserve_before(ic_start) {
+            write_state(path, next, snapshot(&model)).map_err(|e| ServeFailure::State {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            ics.reservation.persisted(next);
+        }
         tracing::info!(
             resumes_above = ic_start,
-            reserved = next,
+            reserved = ics.reserved(),
             "invocation counters"
         );
     } else if ciphered || args.auth == AuthArg::HlsGmac {
@@ -486,7 +490,7 @@ pub async fn serve(
                 };
                 if captured || last_save.elapsed() >= SAVE_EVERY {
                     if let Some(path) = &args.state {
-                        if let Err(e) = write_state(path, ics.reserved, snapshot(&model)) {
+                        if let Err(e) = write_state(path, ics.reserved(), snapshot(&model)) {
                             tracing::error!(path = %path.display(), error = %e, "state not saved");
                         }
                     }
@@ -497,7 +501,7 @@ pub async fn serve(
         }
     }
     if let Some(path) = &args.state {
-        if let Err(e) = write_state(path, ics.reserved, snapshot(&model)) {
+        if let Err(e) = write_state(path, ics.reserved(), snapshot(&model)) {
             tracing::error!(path = %path.display(), error = %e, "state not saved");
         }
     }
@@ -574,7 +578,7 @@ fn answer(
         }
         return None;
     }
-    if !ics.ensure(server.invocation_counter(), None) {
+    if !ics.ensure(server.invocation_counter()) {
         return None;
     }
     let n = match server.handle(frame.source, now, frame.apdu, out) {
@@ -596,11 +600,11 @@ fn answer(
     };
     let ic = server.invocation_counter();
     if !ics.covers(ic) {
-        // Cannot happen with IC_HEADROOM above one request's spending; never send a
+        // Cannot happen while the headroom exceeds one request's spending; never send a
         // counter that a crash now would let the next run reuse.
         tracing::error!(
             ic,
-            reserved = ics.reserved,
+            reserved = ics.reserved(),
             "invocation counter not persisted: reply withheld"
         );
         return None;
