@@ -9,7 +9,7 @@
 //! CONN: --host H [--port 4059] [--bind ADDR] [--client 16] [--server 1]
 //!       [--auth none|low|hls-gmac] [--password P] [--security none|auth|enc|auth-enc]
 //!       [--ek HEX --ak HEX] [--system-title HEX] [--max-pdu N] [--invocation-counter N]
-//!       [--timeout SECS] [--retries N] [--json]
+//!       [--ic-file FILE] [--timeout SECS] [--retries N] [--json]
 //! ```
 //!
 //! # Objects
@@ -56,8 +56,11 @@
 //! counter starts at `--invocation-counter`, default the tenths of seconds since
 //! 2025-01-01 UTC, so that successive runs under the same keys count upwards (the
 //! server refuses a counter that does not increase, and a repeated counter would
-//! reuse a GCM nonce); a client making more than ten ciphered requests a second across
-//! runs must persist and pass its counter. Passwords and keys are never logged.
+//! reuse a GCM nonce). That default fails for runs closer together than their requests ×
+//! 0.1 s (the server answers invocation-counter-error, and the message says so):
+//! `--ic-file FILE` keeps the counter between runs, writing a mark 65,536 ahead durably
+//! before the first frame, so that a crash wastes counters and never reuses one.
+//! Passwords and keys are never logged.
 //!
 //! # Exit status
 //!
@@ -83,7 +86,7 @@
 //!  "failed": ["1-0:2.8.0.255:2"], "invocation_counter": 12}
 //! ```
 //!
-//! `data` is the typed value (absent for profile buffers, which print `rows`); `value`
+//! `target` is `CLASS/OBIS:INDEX` as read; `data` is the typed value (absent for profile buffers, which print `rows`); `value`
 //! the plain one (timestamps ISO 8601 with offset, octet strings `@HEX` plus `text` when
 //! printable). Registers add `scaler`, `unit`, `scaled` (value × 10^scaler as a decimal)
 //! and, for Wh, `kwh` (TRM-05). `set` prints `results` with `"result": "success"` or an
@@ -196,9 +199,14 @@ pub struct ConnArgs {
     /// The largest APDU we accept (proposed in the AARQ); smaller forces block transfer.
     #[arg(long = "max-pdu", default_value_t = 1024, value_parser = clap::value_parser!(u16).range(64..))]
     pub max_pdu: u16,
-    /// First invocation counter to use (default: tenths of seconds since 2025-01-01 UTC).
+    /// First invocation counter to use (default: tenths of seconds since 2025-01-01 UTC,
+    /// or the mark in --ic-file when higher).
     #[arg(long = "invocation-counter")]
     pub invocation_counter: Option<u32>,
+    /// File keeping the invocation counter between runs: read at start, and a mark
+    /// 65,536 counters ahead written (durably) before the first ciphered frame.
+    #[arg(long = "ic-file", value_name = "FILE")]
+    pub ic_file: Option<std::path::PathBuf>,
     /// Seconds to wait for each answer, fractions allowed.
     #[arg(long, default_value = "3", value_parser = parse_secs)]
     pub timeout: Duration,
@@ -288,10 +296,23 @@ enum CmdError {
     Client(#[from] ClientError),
     #[error("association refused: {0}")]
     Rejected(String),
-    #[error("exception-response: {0}")]
+    #[error("exception-response: {0}{hint}", hint = ic_hint(.0))]
     Exception(String),
+    #[error("invocation counter file {path}: {reason}")]
+    IcFile { path: String, reason: String },
+    #[error("invocation counters reserved in --ic-file used up (mark {0})")]
+    IcExhausted(u32),
     #[error("unexpected answer: {0}")]
     Unexpected(String),
+}
+
+/// What to do about an invocation-counter-error exception.
+fn ic_hint(exception: &str) -> &'static str {
+    if exception.contains("InvocationCounter") {
+        " (the server expects a higher invocation counter: pass --invocation-counter, or keep it with --ic-file)"
+    } else {
+        ""
+    }
 }
 
 /// HLS challenges from the OS random source. Read from `/dev/urandom` with std, so no
@@ -383,7 +404,7 @@ fn finish(conn: &ConnArgs, r: Result<Outcome, CmdError>) -> ExitCode {
 fn human(r: &Value) -> String {
     let target = r.get("target").and_then(Value::as_str).unwrap_or("?");
     if let Some(e) = r.get("error") {
-        return format!("{target}: error {e}");
+        return format!("{target}: refused, {}", e.as_str().unwrap_or("?"));
     }
     if let Some(rows) = r.get("rows").and_then(Value::as_array) {
         let mut s = format!("{target}: {} row(s)", rows.len());
@@ -402,8 +423,13 @@ fn human(r: &Value) -> String {
             r.get("unit_name").and_then(Value::as_str).unwrap_or("")
         );
     }
-    if let Some(v) = r.get("value") {
-        return format!("{target}: {v}");
+    if let Some(t) = r.get("text").and_then(Value::as_str) {
+        return format!("{target}: {t}");
+    }
+    match r.get("value") {
+        Some(Value::String(v)) => return format!("{target}: {v}"),
+        Some(v) => return format!("{target}: {v}"),
+        None => {}
     }
     if let Some(v) = r.get("result") {
         return format!("{target}: {}", v.as_str().unwrap_or("?"));
@@ -582,16 +608,26 @@ impl Link {
 struct Session {
     link: Link,
     client: Client<OsEntropy>,
+    /// The reservation mark written to --ic-file: no counter at or above it is spent.
+    mark: Option<u32>,
 }
 
 impl Session {
     async fn open(conn: &ConnArgs) -> Result<Self, CmdError> {
-        let settings = settings(conn)?;
+        let mut settings = settings(conn)?;
+        let mark = match &conn.ic_file {
+            Some(path) => {
+                let (start, mark) = reserve(path, conn.invocation_counter)?;
+                settings.invocation_counter = start;
+                Some(mark)
+            }
+            None => None,
+        };
         let mut client = Client::new(settings, OsEntropy)?;
         let link = Link::open(conn).await?;
         let aarq = client.associate()?;
         match link.exchange(&mut client, aarq).await? {
-            Event::Established => Ok(Self { link, client }),
+            Event::Established => Ok(Self { link, client, mark }),
             Event::Rejected { reason } => Err(CmdError::Rejected(reason)),
             Event::Exception(e) => Err(CmdError::Exception(e)),
             other => Err(CmdError::Unexpected(format!("{other:?}"))),
@@ -599,6 +635,13 @@ impl Session {
     }
 
     async fn request(&mut self, datagram: Vec<u8>) -> Result<Event, CmdError> {
+        if let Some(mark) = self.mark {
+            // Checked before each request; a request's block follow-ups stay far below
+            // the 65,536 reserved (values are bounded at 1 MiB).
+            if self.client.invocation_counter() >= mark - RESERVE / 2 {
+                return Err(CmdError::IcExhausted(mark));
+            }
+        }
         match self.link.exchange(&mut self.client, datagram).await? {
             Event::Exception(e) => Err(CmdError::Exception(e)),
             e => Ok(e),
@@ -627,6 +670,42 @@ impl Session {
 
 fn hex_arg(what: &str, text: &str) -> Result<Vec<u8>, CmdError> {
     dlms::hex::decode(text).map_err(|e| CmdError::Usage(format!("{what}: {e}")))
+}
+
+/// Counters reserved in --ic-file per run.
+const RESERVE: u32 = 65_536;
+
+/// Read the mark in `path` (absent file: none), choose the first counter (`explicit`, or
+/// the higher of the mark and the clock-based default) and write the new mark before any
+/// counter is spent: a crash after this point wastes counters, never reuses them.
+fn reserve(path: &std::path::Path, explicit: Option<u32>) -> Result<(u32, u32), CmdError> {
+    let err = |reason: String| CmdError::IcFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let previous = match std::fs::read_to_string(path) {
+        Ok(t) => Some(
+            t.trim()
+                .parse::<u32>()
+                .map_err(|_| err(format!("`{}` is not a counter", t.trim())))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(err(e.to_string())),
+    };
+    let start = explicit.unwrap_or_else(|| default_invocation_counter().max(previous.unwrap_or(0)));
+    let mark = start
+        .checked_add(RESERVE)
+        .ok_or_else(|| err("invocation counters exhausted: new keys needed".into()))?;
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        writeln!(f, "{mark}")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| err(e.to_string()))?;
+    Ok((start, mark))
 }
 
 /// The default invocation counter: tenths of seconds since 2025-01-01 UTC.

@@ -385,3 +385,44 @@ fn rad01_end_to_end_against_dlms_serve_hls_gmac_auth_enc() {
     assert_eq!(status(&out), 2, "public: profile refused");
     drop(server);
 }
+
+#[test]
+fn sec02_ic_file_keeps_the_invocation_counter_rising_across_back_to_back_runs() {
+    let block = 138;
+    let _s = serve_in_process(addr(block, 2), Auth::HlsGmac, Protection::AuthEnc);
+    let dir = std::env::temp_dir().join(format!("iotroute-dlms-ic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("ic");
+    let _ = std::fs::remove_file(&file);
+    let f = file.to_string_lossy().into_owned();
+    let mut marks = Vec::new();
+    for _ in 0..3 {
+        let out = dlms(
+            block,
+            "get",
+            &[
+                "--client",
+                "1",
+                "--auth",
+                "hls-gmac",
+                "--security",
+                "auth-enc",
+                "--ic-file",
+                &f,
+                "1-0:1.8.0.255",
+                "1-0:99.1.0.255:3",
+            ],
+        );
+        assert_eq!(status(&out), 0, "{}", stderr(&out));
+        let used = json(&out)["invocation_counter"].as_u64().expect("IC");
+        let mark: u64 = std::fs::read_to_string(&file)
+            .expect("ic file")
+            .trim()
+            .parse()
+            .expect("mark");
+        assert!(used < mark, "no counter at or above the mark is spent");
+        marks.push(mark);
+    }
+    assert!(marks.windows(2).all(|w| w[0] < w[1]), "{marks:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
