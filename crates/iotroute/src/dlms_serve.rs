@@ -61,8 +61,8 @@ pub enum SecurityArg {
     AuthEnc,
 }
 
-/// Arguments of `iotroute dlms serve`.
-#[derive(Debug, clap::Args)]
+/// Arguments of `iotroute dlms serve`. `Debug` redacts the password and keys.
+#[derive(clap::Args)]
 pub struct ServeArgs {
     /// Address to bind. Loopback by default because the default --auth none leaves the
     /// management association (every reading and setting) open: pass 0.0.0.0 (or an
@@ -119,6 +119,22 @@ pub struct ServeArgs {
     /// begins the counters at 0, which under unchanged keys reuses GCM nonces: lab only.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    /// Keys and passwords never reach a log (SEC-02).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("auth", &self.auth)
+            .field("security", &self.security)
+            .field("system_title", &self.system_title)
+            .field("max_pdu", &self.max_pdu)
+            .field("demo_days", &self.demo_days)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the server could not start.
@@ -270,7 +286,12 @@ fn write_state(path: &Path, reserved: u32, model: Option<ModelState>) -> std::io
     .map_err(std::io::Error::other)?;
     let tmp = path.with_extension("tmp");
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // The model holds the association secrets: owner only.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
     }
@@ -656,5 +677,157 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use dlms::client::{Client, ClientSettings};
+
+    struct Fixed;
+    impl dlms::client::Entropy for Fixed {
+        fn fill(&self, out: &mut [u8]) -> bool {
+            out.fill(0x5A);
+            true
+        }
+    }
+
+    fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, h, m, s).unwrap()
+    }
+
+    fn server(now: DateTime<Utc>) -> TerminalServer<OsEntropy> {
+        let mut m = IotRouteModel::new(&ModelConfig::default(), now).unwrap();
+        m.fill_demo(1, now);
+        let config = ServeConfig {
+            auth: Auth::None,
+            protection: Protection::None,
+            keys: None,
+            system_title: [0x4D, 0x4D, 0x4D, 0, 0, 0xBC, 0x61, 0x4E],
+            max_pdu: 1024,
+            invocation_counter: 0,
+        };
+        TerminalServer::new(shared(m), config, OsEntropy).unwrap()
+    }
+
+    #[test]
+    fn rad01_malformed_and_foreign_frames_are_counted_and_not_answered() {
+        let now = t(3, 10, 0);
+        let mut s = server(now);
+        let mut ics = IcStore {
+            path: None,
+            reservation: CounterReservation::resume(0),
+        };
+        let (mut stats, mut limiter) = (Stats::default(), LogLimiter::default());
+        let from = SocketAddr::from(([127, 0, 0, 9], 40000));
+        let mut out = vec![0u8; 4096];
+        let mut go = |d: &[u8], stats: &mut Stats| {
+            answer(
+                &mut s,
+                &mut ics,
+                stats,
+                &mut limiter,
+                now,
+                from,
+                d,
+                &mut out,
+            )
+        };
+        for junk in [
+            &[][..],
+            &[0, 1, 0],
+            &[0, 2, 0, 16, 0, 1, 0, 0],
+            &[0, 1, 0, 16, 0, 1, 0, 5, 0x60],
+        ] {
+            assert_eq!(go(junk, &mut stats), None);
+        }
+        assert_eq!(stats.malformed, 4);
+        let aarq = Client::new(ClientSettings::default(), Fixed)
+            .unwrap()
+            .associate()
+            .unwrap();
+        let apdu = Wpdu::parse(&aarq).unwrap().apdu.to_vec();
+        // To another server wPort, and from a client wPort we do not serve: dropped.
+        assert_eq!(
+            go(&Wpdu::new(16, 2, &apdu).emit().unwrap(), &mut stats),
+            None
+        );
+        assert_eq!(
+            go(&Wpdu::new(99, 1, &apdu).emit().unwrap(), &mut stats),
+            None
+        );
+        assert_eq!(stats.wrong_wport, 2);
+        // The public AARQ is answered with the wPorts swapped.
+        let reply = go(&aarq, &mut stats).expect("AARE");
+        let w = Wpdu::parse(&reply).unwrap();
+        assert_eq!((w.source, w.destination), (1, 16));
+        assert_eq!(w.apdu.first(), Some(&0x61));
+    }
+
+    #[test]
+    fn trm03_a_row_is_captured_once_at_each_slot_boundary() {
+        let start = t(3, 10, 0);
+        let mut m = IotRouteModel::new(&ModelConfig::default(), start).unwrap();
+        let rows = m.fill_demo(1, start);
+        let mut last = m.load_profile().rows().last().map(|r| r.time);
+        assert_eq!(last, Some(t(3, 0, 0)));
+        assert!(!capture_due(&mut m, t(3, 29, 59), &mut last));
+        assert!(capture_due(&mut m, t(3, 30, 0), &mut last));
+        assert!(!capture_due(&mut m, t(3, 30, 1), &mut last));
+        assert_eq!(m.load_profile().entries_in_use(), rows + 1);
+        assert_eq!(m.load_profile().rows().last().unwrap().time, t(3, 30, 0));
+    }
+
+    #[test]
+    fn trm03_without_demo_rows_the_first_capture_waits_for_the_next_boundary() {
+        let start = t(3, 10, 0);
+        let mut m = IotRouteModel::new(&ModelConfig::default(), start).unwrap();
+        m.fill_demo(0, start);
+        let mut last = None;
+        assert!(!capture_due(&mut m, start, &mut last));
+        assert!(capture_due(&mut m, t(3, 30, 0), &mut last));
+    }
+
+    #[test]
+    fn trm05_registers_grow_like_a_household() {
+        // 09:00 UTC = 18:00 JST: evening import 920 W, no PV export.
+        let mut m = IotRouteModel::new(&ModelConfig::default(), t(9, 0, 0)).unwrap();
+        m.set_energy(1000, 2000);
+        let mut h = Household {
+            last: t(9, 0, 0),
+            carry: (0.0, 0.0),
+        };
+        for minute in 1..=60 {
+            h.advance(&mut m, t(9, 0, 0) + Duration::minutes(minute));
+        }
+        let (i, e) = m.energy();
+        assert!((1919..=1920).contains(&i), "{i}");
+        assert_eq!(e, 2000);
+        // Noon JST (03:00 UTC): PV export.
+        h.advance(&mut m, t(3, 0, 0));
+        h.last = t(3, 0, 0);
+        h.advance(&mut m, t(3, 30, 0));
+        assert!(m.energy().1 > 2000);
+    }
+
+    #[test]
+    fn sec02_debug_of_the_arguments_redacts_password_and_keys() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            a: ServeArgs,
+        }
+        let cli = Cli::parse_from([
+            "x",
+            "--password",
+            "hunter22",
+            "--ek",
+            "FFEEDDCCBBAA99887766554433221100",
+        ]);
+        let d = format!("{:?}", cli.a);
+        assert!(!d.contains("hunter22") && !d.contains("FFEEDD"), "{d}");
     }
 }
