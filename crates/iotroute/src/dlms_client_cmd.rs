@@ -34,7 +34,8 @@
 //! attribute first (one GET) so that `set ... 0-0:1.0.0.255:3 -540` sends a `long`, as
 //! the server expects. When it cannot be read, or for `action`, a number is the
 //! smallest signed integer type that holds it (`integer` for the Blue Book's `integer(0)`
-//! method parameter) and text is a visible-string. The `value` printed by `get --json`
+//! method parameter; the clock's `shift_time`, method 6, takes a `long`) and text is a
+//! visible-string. The `value` printed by `get --json`
 //! (numbers, `@HEX`, ISO timestamps, strings) therefore feeds back into `set` too.
 //!
 //! # Transport
@@ -1344,12 +1345,23 @@ async fn set_inner(args: &SetArgs) -> Result<Outcome, CmdError> {
     Ok(out)
 }
 
+/// The Blue Book type of a method parameter where it is not the `integer(0)` that the
+/// smallest-type rule already gives: the clock's `shift_time` takes a `long` (seconds),
+/// so `action ... 0-0:1.0.0.255:6 100` sends what the server expects.
+fn method_parameter_type(class: u16, method: i8) -> Option<Data> {
+    match (class, method) {
+        (8, 6) => Some(Data::Long(0)),
+        _ => None,
+    }
+}
+
 async fn action_inner(args: &ActionArgs) -> Result<Outcome, CmdError> {
     let t = parse_target(&args.object, None)?;
+    let like = method_parameter_type(t.class, t.index);
     let params = args
         .value
         .as_deref()
-        .map(|v| parse_value(v, None))
+        .map(|v| parse_value(v, like.as_ref()))
         .transpose()?;
     let mut s = Session::open(&args.conn).await?;
     let mut out = Outcome {
@@ -1431,6 +1443,11 @@ mod tests {
             "without offset: JST"
         );
         assert!(parse_value("70000", Some(&Data::LongUnsigned(0))).is_err());
+        assert_eq!(
+            parse_value("100", method_parameter_type(8, 6).as_ref()).unwrap(),
+            Data::Long(100),
+            "shift_time takes a long"
+        );
     }
 
     #[test]
