@@ -499,6 +499,17 @@ pub async fn serve(
                         stats.answered += 1;
                     }
                 }
+                // Nothing else acts on what clients changed here: log it, and save at
+                // once so that a setting changed over the air survives a crash (TRM-08).
+                let changes = model.lock().map(|mut m| m.take_changes()).unwrap_or_default();
+                if !changes.is_empty() {
+                    tracing::info!(?changes, "model changed by a client");
+                    if let Some(path) = &args.state {
+                        if let Err(e) = write_state(path, ics.reserved(), snapshot(&model)) {
+                            tracing::error!(path = %path.display(), error = %e, "state not saved");
+                        }
+                    }
+                }
             }
             _ = tick.tick() => {
                 let now = Utc::now();

@@ -437,12 +437,31 @@ fn dlms_serve_invocation_counter_survives_a_restart_sec03() {
             );
         }
         read_management(&mut c);
+        // A setting changed over the air in the first run is still there after each
+        // restart.
+        if run == 0 {
+            let d = c
+                .client
+                .set(
+                    1,
+                    obis("0-0:128.0.1.255"),
+                    2,
+                    &Data::VisibleString(b"IOT00977".to_vec()),
+                )
+                .expect("SET");
+            assert_eq!(c.exchange(d), Event::Done);
+        }
+        assert_eq!(
+            c.value(1, "0-0:128.0.1.255", 2),
+            Data::VisibleString(b"IOT00977".to_vec()),
+            "run {run}"
+        );
         used.extend(c.received.iter().filter_map(|d| server_ic(d)));
         client_ic = c.client.invocation_counter();
-        // The first run ends with SIGTERM (state saved), the second is killed (SIGKILL,
-        // nothing saved at exit): the reservation was on disk before any counter was
-        // used either way.
-        if run == 0 {
+        // The first run is killed (SIGKILL: nothing saved at exit), the second ends with
+        // SIGTERM (state saved): the reservation was on disk before any counter was
+        // used either way, and the Pairing ID was saved when it changed.
+        if run == 1 {
             server.terminate();
         } else {
             drop(server);
