@@ -81,6 +81,7 @@
 //!    "kwh": "12345.678"},
 //!   {"object": "1-0:99.1.0.255", "class": 7, "attribute": 2,
 //!    "columns": ["8/0-0:1.0.0.255:2", "3/1-0:1.8.0.255:2", ...],
+//!    "units": [null, {"scaler": 0, "unit": 30, "unit_name": "Wh"}, ...],
 //!    "rows": [["2026-11-25T07:00:00+09:00", 1234567, 345678, 0], ...]},
 //!   {"object": "1-0:2.8.0.255", "class": 3, "attribute": 2,
 //!    "error": "object-undefined", "code": 4}],
@@ -90,7 +91,9 @@
 //! `target` is `CLASS/OBIS:INDEX` as read; `data` is the typed value (absent for profile buffers, which print `rows`); `value`
 //! the plain one (timestamps ISO 8601 with offset, octet strings `@HEX` plus `text` when
 //! printable). Registers add `scaler`, `unit`, `scaled` (value × 10^scaler as a decimal)
-//! and, for Wh, `kwh` (TRM-05). `set` prints `results` with `"result": "success"` or an
+//! and, for Wh, `kwh` (TRM-05). Profile buffers give `columns` (capture objects as
+//! `CLASS/OBIS:ATTR`), `units` (each register column's scaler and unit, else null) and
+//! `rows` (raw values; the clock column as ISO 8601). `set` prints `results` with `"result": "success"` or an
 //! error; `action` adds `return` (typed) when the server returned data. On exit status 1:
 //! `{"host", "port", ..., "error": "..."}`.
 
@@ -919,6 +922,27 @@ async fn describe(
                 })
                 .collect();
             r.insert("columns".into(), Value::Array(names));
+            // The register columns' scaler and unit, so that a row's raw counts can be
+            // read as quantities (rows stay raw: exact, and what the server stored).
+            let mut units = Vec::with_capacity(columns.len());
+            for (c, ln, a) in &columns {
+                let unit = match (c, ln, a) {
+                    (Some(c @ (3 | 4)), Some(ln), Some(2)) => {
+                        let reg = Target {
+                            class: u16::try_from(*c).unwrap_or(3),
+                            obis: *ln,
+                            index: 3,
+                        };
+                        match s.get(reg, None).await? {
+                            Event::Value(su) => scaler_unit(&su),
+                            _ => Value::Null,
+                        }
+                    }
+                    _ => Value::Null,
+                };
+                units.push(unit);
+            }
+            r.insert("units".into(), Value::Array(units));
         }
         r.insert("rows".into(), Value::Array(rows));
         return Ok(());
@@ -953,6 +977,20 @@ async fn describe(
         }
     }
     Ok(())
+}
+
+/// `{"scaler", "unit", "unit_name"}` from a register's attribute 3; null when malformed.
+fn scaler_unit(su: &Data) -> Value {
+    let e = su.elements().unwrap_or(&[]);
+    match (
+        e.first().and_then(Data::as_i128),
+        e.get(1).and_then(Data::as_i128),
+    ) {
+        (Some(scaler), Some(unit)) => {
+            json!({"scaler": scaler, "unit": unit, "unit_name": unit_name(unit)})
+        }
+        _ => Value::Null,
+    }
 }
 
 /// `raw × 10^scaler` written exactly as a decimal.

@@ -187,6 +187,9 @@ fn reads_registers_and_profile(block: u8, auth: &[&str]) {
     assert_eq!(jst_time(&rows[4][0]), to);
     assert!(rows[0][0].as_str().unwrap().ends_with("+09:00"));
     assert_eq!(r[2]["columns"][0], "8/0-0:1.0.0.255:2");
+    assert_eq!(r[2]["units"][0], Value::Null);
+    assert_eq!(r[2]["units"][1]["unit_name"], "Wh");
+    assert_eq!(r[2]["units"][2]["scaler"], 0);
     assert_eq!(rows[0].as_array().unwrap().len(), 4);
 }
 
