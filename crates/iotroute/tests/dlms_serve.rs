@@ -307,7 +307,8 @@ fn dlms_serve_management_no_security_reads_registers_and_profile_by_range_at_pdu
 }
 
 #[test]
-fn dlms_serve_management_lls_refuses_a_wrong_password_and_reads_with_the_right_one_sec02() {
+fn dlms_serve_management_and_maintenance_lls_refuse_a_wrong_password_and_read_with_the_right_one_sec02(
+) {
     let block = 122;
     let _server = start(
         block,
@@ -329,6 +330,15 @@ fn dlms_serve_management_lls_refuses_a_wrong_password_and_reads_with_the_right_o
     let mut c = Conn::new(host, settings(1, low(b"secret42"), Security::None, 128));
     assert_eq!(c.associate(), Event::Established);
     read_management(&mut c);
+    // The maintenance association (handy terminal, wPort 32) uses the same password.
+    let mut m = Conn::new(host, settings(32, low(b"wrong"), Security::None, 1024));
+    assert!(matches!(m.associate(), Event::Rejected { .. }));
+    let mut m = Conn::new(host, settings(32, low(b"secret42"), Security::None, 1024));
+    assert_eq!(m.associate(), Event::Established);
+    assert!(matches!(
+        m.value(1, "0-0:128.0.1.255", 2),
+        Data::VisibleString(_)
+    ));
 }
 
 #[test]
