@@ -3,7 +3,7 @@
 //! IoT-route model, so that the client is tested without trusting `dlms serve`), and end
 //! to end against `iotroute dlms serve` as a child process.
 //!
-//! Addresses: each test owns `127.0.13x.0/24` (blocks 130 and up): the server on `.2`
+//! Addresses: each test owns `127.0.N.0/24`, N from 130 to 140: the server on `.2`
 //! port 4059, the client binding an ephemeral port on `.3`.
 
 mod support;
@@ -53,6 +53,11 @@ impl Drop for InProcess {
 }
 
 fn serve_in_process(at: Ipv4Addr, auth: Auth, protection: Protection) -> InProcess {
+    serve_dropping(at, auth, protection, 0)
+}
+
+/// As [`serve_in_process`], but the first `drop` datagrams are lost on the way in.
+fn serve_dropping(at: Ipv4Addr, auth: Auth, protection: Protection, drop: usize) -> InProcess {
     let now = Utc::now();
     let mut model = IotRouteModel::new(&ModelConfig::default(), now).expect("model");
     model.fill_demo(2, now);
@@ -76,10 +81,15 @@ fn serve_in_process(at: Ipv4Addr, auth: Auth, protection: Protection) -> InProce
     let thread = std::thread::spawn(move || {
         let mut buf = vec![0u8; 65_536];
         let mut out = vec![0u8; 65_536];
+        let mut dropped = 0;
         while !stop2.load(Ordering::Relaxed) {
             let Ok((n, from)) = sock.recv_from(&mut buf) else {
                 continue;
             };
+            if dropped < drop {
+                dropped += 1;
+                continue;
+            }
             let Ok(w) = Wpdu::parse(&buf[..n]) else {
                 continue;
             };
@@ -428,4 +438,46 @@ fn sec02_ic_file_keeps_the_invocation_counter_rising_across_back_to_back_runs() 
     }
     assert!(marks.windows(2).all(|w| w[0] < w[1]), "{marks:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn rad01_a_lost_request_is_resent_and_answered() {
+    let block = 139;
+    let _s = serve_dropping(addr(block, 2), Auth::Low, Protection::None, 1);
+    let out = dlms(
+        block,
+        "get",
+        &["--timeout", "0.5", "--retries", "1", "0-0:1.0.0.255"],
+    );
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert!(results(&json(&out))[0]["value"].is_string());
+}
+
+#[test]
+fn trm08_pairing_id_printed_by_get_feeds_back_into_set() {
+    let block = 140;
+    let _s = serve_in_process(addr(block, 2), Auth::Low, Protection::None);
+    let lls = ["--client", "1", "--auth", "low", "--password", "12345678"];
+    let run = |cmd: &str, extra: &[&str]| {
+        let a: Vec<&str> = lls.iter().chain(extra).copied().collect();
+        dlms(block, cmd, &a)
+    };
+    let out = run("get", &["0-0:128.0.1.255"]);
+    let v = json(&out);
+    let before = results(&v)[0]["value"].as_str().expect("string").to_owned();
+    assert_eq!(results(&v)[0]["data"]["String"], before.as_str());
+    let out = run("set", &["0-0:128.0.1.255", "IOT00902"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        results(&json(&out))[0]["data"],
+        serde_json::json!({"String": "IOT00902"})
+    );
+    let out = run("get", &["0-0:128.0.1.255"]);
+    assert_eq!(results(&json(&out))[0]["value"], "IOT00902");
+    let out = run("set", &["0-0:128.0.1.255", &before]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    // A wrong character: the server's other-reason, exit 2.
+    let out = run("set", &["0-0:128.0.1.255", "iot00902"]);
+    assert_eq!(status(&out), 2, "{}", stderr(&out));
+    assert_eq!(results(&json(&out))[0]["error"], "other-reason");
 }
