@@ -116,8 +116,9 @@ pub struct ServeArgs {
     /// (Extension) Keep the invocation-counter reservation and the model (readings,
     /// settings changed over the air, clock offset) in this JSON file across restarts.
     /// Saved settings (passwords changed over the air included) win over --password.
-    /// It holds secrets (created 0600): keep it where credentials are kept. Without it every start
-    /// begins the counters at 0, which under unchanged keys reuses GCM nonces: lab only.
+    /// It holds secrets (created 0600): keep it where credentials are kept. Without it
+    /// every start begins the counters at 0, which under unchanged keys reuses GCM
+    /// nonces: lab only.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
 }
