@@ -42,7 +42,9 @@
 //!
 //! One wrapper frame per datagram, from an ephemeral port on `--bind` (default the
 //! wildcard) to `--host:--port`. Datagrams from any other address, or that are not
-//! wrapper frames for our wPorts, are ignored. Each request waits `--timeout` seconds
+//! wrapper frames for our wPorts, are ignored; an answer the session refuses (an old
+//! invoke id or a replayed counter: a duplicate) is passed over while waiting, and
+//! reported at the deadline if no acceptable answer came. Each request waits `--timeout` seconds
 //! (default 3) and is re-sent unchanged up to `--retries` times (default 1): a resend
 //! only helps when the request was lost, since a ciphered request the server already saw
 //! is refused as a replay. The association is released (RLRQ) at the end; a release
@@ -566,6 +568,11 @@ impl Link {
             for _ in 0..attempts {
                 self.sock.send_to(&datagram, self.peer).await?;
                 let deadline = Instant::now() + self.timeout;
+                // A datagram the session refuses may be a stale duplicate (an answer to
+                // a request we re-sent, carrying an old invoke id or a replayed counter):
+                // keep waiting for the real answer, and report the refusal only if none
+                // comes before the deadline.
+                let mut refused: Option<ClientError> = None;
                 loop {
                     let left = deadline.saturating_duration_since(Instant::now());
                     let Ok(r) = tokio::time::timeout(left, self.sock.recv_from(&mut buf)).await
@@ -594,8 +601,14 @@ impl Link {
                         Err(e @ (ClientError::Wrapper(_) | ClientError::WrongPorts { .. })) => {
                             tracing::warn!(error = %e, "datagram ignored");
                         }
-                        Err(e) => return Err(e.into()),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "answer refused, still waiting");
+                            refused = Some(e);
+                        }
                     }
+                }
+                if let Some(e) = refused {
+                    return Err(e.into());
                 }
                 tracing::debug!(peer = %self.peer, "no answer, resending");
             }

@@ -3,7 +3,7 @@
 //! IoT-route model, so that the client is tested without trusting `dlms serve`), and end
 //! to end against `iotroute dlms serve` as a child process.
 //!
-//! Addresses: each test owns `127.0.N.0/24`, N from 130 to 140: the server on `.2`
+//! Addresses: each test owns `127.0.N.0/24`, N from 130 to 141: the server on `.2`
 //! port 4059, the client binding an ephemeral port on `.3`.
 
 mod support;
@@ -53,11 +53,18 @@ impl Drop for InProcess {
 }
 
 fn serve_in_process(at: Ipv4Addr, auth: Auth, protection: Protection) -> InProcess {
-    serve_dropping(at, auth, protection, 0)
+    serve_dropping(at, auth, protection, 0, 1)
 }
 
-/// As [`serve_in_process`], but the first `drop` datagrams are lost on the way in.
-fn serve_dropping(at: Ipv4Addr, auth: Auth, protection: Protection, drop: usize) -> InProcess {
+/// As [`serve_in_process`], but the first `drop` datagrams are lost on the way in and
+/// every answer is sent `copies` times (duplicated by the network).
+fn serve_dropping(
+    at: Ipv4Addr,
+    auth: Auth,
+    protection: Protection,
+    drop: usize,
+    copies: usize,
+) -> InProcess {
     let now = Utc::now();
     let mut model = IotRouteModel::new(&ModelConfig::default(), now).expect("model");
     model.fill_demo(2, now);
@@ -97,7 +104,9 @@ fn serve_dropping(at: Ipv4Addr, auth: Auth, protection: Protection, drop: usize)
                 let frame = Wpdu::new(w.destination, w.source, &out[..len])
                     .emit()
                     .expect("frame");
-                let _ = sock.send_to(&frame, from);
+                for _ in 0..copies {
+                    let _ = sock.send_to(&frame, from);
+                }
             }
         }
     });
@@ -443,7 +452,7 @@ fn sec02_ic_file_keeps_the_invocation_counter_rising_across_back_to_back_runs() 
 #[test]
 fn rad01_a_lost_request_is_resent_and_answered() {
     let block = 139;
-    let _s = serve_dropping(addr(block, 2), Auth::Low, Protection::None, 1);
+    let _s = serve_dropping(addr(block, 2), Auth::Low, Protection::None, 1, 1);
     let out = dlms(
         block,
         "get",
@@ -480,4 +489,18 @@ fn trm08_pairing_id_printed_by_get_feeds_back_into_set() {
     let out = run("set", &["0-0:128.0.1.255", "iot00902"]);
     assert_eq!(status(&out), 2, "{}", stderr(&out));
     assert_eq!(results(&json(&out))[0]["error"], "other-reason");
+}
+
+#[test]
+fn sec02_duplicated_answers_are_passed_over_plain_and_ciphered() {
+    let block = 141;
+    let _s = serve_dropping(addr(block, 2), Auth::HlsGmac, Protection::AuthEnc, 0, 2);
+    reads_registers_and_profile(block, &["--auth", "hls-gmac", "--security", "auth-enc"]);
+    let out = dlms(block, "get", &["0-0:1.0.0.255", "0-0:96.1.0.255"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("still waiting"),
+        "the duplicates were seen and passed over: {}",
+        stderr(&out)
+    );
 }
