@@ -25,7 +25,8 @@ use crate::udp::Endpoint;
 
 /// The parts of the system that `sim` does not run yet, and the issue that builds each.
 const NOT_BUILT: [&str; 5] = [
-    "IoT route application layer: DLMS/COSEM between terminal and smart meter (issue 5)",
+    "IoT route application layer in the run: DLMS/COSEM exists as `iotroute dlms serve|get` \
+     but is not yet joined to the terminal and smart meter nodes",
     "IoT route link: Wi-SUN Enhanced HAN, 802.15.4 + CCM*, 6LoWPAN, PANA (issue 6)",
     "smart meter (電力SM) relaying to the head end",
     "head end (HES) and MDMS",
