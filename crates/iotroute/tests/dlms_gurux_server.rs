@@ -1,0 +1,274 @@
+//! Our client (`iotroute dlms get --json`) reads a Gurux-Python DLMS/COSEM server
+//! (`interop/gurux_server.py`, a separate GPL-2.0 process, patched at run time to act as
+//! a test server) over the UDP wrapper on loopback: clock, both energy registers and the
+//! load profile by range, plain, at PDU 128 (block transfer), with LLS, and with HLS-GMAC +
+//! suite 0 authenticated encryption.
+//!
+//! Skipped with a visible "SKIPPED" when the interop venv or gurux_dlms is missing; a
+//! failure instead under `CI` (non-empty, not "0") or `IOTROUTE_INTEROP=1`.
+//!
+//! Addresses: block 127.0.150.0/24; test n uses the server on `.(10n+2)` port 4059 and
+//! binds the client to `.(10n+3)`.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as ChronoDuration, FixedOffset, Timelike, Utc};
+use serde_json::Value;
+use support::{addr, iotroute, json, peers_required, python, run_with_timeout};
+
+const BLOCK: u8 = 150;
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// The venv's Python when it can import gurux_dlms; `None` (after a visible skip, or a
+/// panic when peers are required) otherwise.
+fn gurux_python() -> Option<PathBuf> {
+    let py = python()?;
+    let ok = Command::new(&py)
+        .args(["-c", "import gurux_dlms"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(py);
+    }
+    assert!(
+        !peers_required(),
+        "interop peer missing: gurux_dlms in {} (run scripts/setup-interop)",
+        py.display()
+    );
+    eprintln!(
+        "SKIPPED: interop peer missing: gurux_dlms in {}",
+        py.display()
+    );
+    None
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/gurux_server.py")
+}
+
+/// `gurux_server.py` as a child process, killed when dropped; its stderr collected.
+struct GuruxServer {
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl GuruxServer {
+    fn start(py: &PathBuf, host: u8, args: &[&str]) -> GuruxServer {
+        let mut cmd = Command::new(py);
+        cmd.arg(script())
+            .args(["--bind", &addr(BLOCK, host).to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start gurux_server.py");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("lock").push(line);
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let server = GuruxServer {
+            child,
+            stderr: lines,
+        };
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line.trim() == "READY" => server,
+            other => panic!(
+                "gurux_server.py did not print READY ({other:?}); stderr:\n{}",
+                server.log()
+            ),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::thread::sleep(Duration::from_millis(100));
+        self.stderr.lock().expect("lock").join("\n")
+    }
+}
+
+impl Drop for GuruxServer {
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// `iotroute dlms get --host .(host) --bind .(host+1) --json <args>`.
+fn get(host: u8, args: &[&str]) -> Output {
+    let mut c = iotroute();
+    c.args([
+        "dlms",
+        "get",
+        "--host",
+        &addr(BLOCK, host).to_string(),
+        "--bind",
+        &addr(BLOCK, host + 1).to_string(),
+        "--json",
+        "--timeout",
+        "5",
+    ])
+    .args(args);
+    run_with_timeout(c, LIMIT)
+}
+
+fn jst_time(v: &Value) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(v.as_str().expect("timestamp")).expect("ISO 8601")
+}
+
+/// Five closed 30-minute slots: 3 h before the last boundary to 2 h later (the Gurux
+/// server holds the 48 slots up to the last boundary).
+fn range() -> (DateTime<FixedOffset>, DateTime<FixedOffset>) {
+    let jst = FixedOffset::east_opt(9 * 3600).expect("JST");
+    let now = Utc::now().with_timezone(&jst);
+    let boundary = now
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .and_then(|t| t.with_minute(if t.minute() >= 30 { 30 } else { 0 }))
+        .expect("boundary");
+    let from = boundary - ChronoDuration::hours(3);
+    (from, from + ChronoDuration::hours(2))
+}
+
+/// Reads clock, both registers and the profile by range over the management
+/// association (client wPort 1) with `extra` args, and checks what came back.
+fn reads_clock_registers_and_profile(server: &GuruxServer, host: u8, extra: &[&str]) {
+    let (from, to) = range();
+    let (f, t) = (from.to_rfc3339(), to.to_rfc3339());
+    let mut args = vec!["--client", "1", "--from", &f, "--to", &t];
+    args.extend_from_slice(extra);
+    args.extend([
+        "0-0:1.0.0.255",
+        "1-0:1.8.0.255",
+        "1-0:2.8.0.255",
+        "1-0:99.1.0.255",
+    ]);
+    let out = get(host, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "client stderr:\n{stderr}\nserver log:\n{}",
+        server.log()
+    );
+    let v = json(&out);
+    assert_eq!(v["failed"], serde_json::json!([]));
+    let r = v["results"].as_array().expect("results");
+    assert_eq!(r.len(), 4);
+
+    // Clock: Gurux's octet-string(12), JST, close to now.
+    assert_eq!(r[0]["class"], 8);
+    let clock = jst_time(&r[0]["value"]);
+    assert_eq!(clock.offset().local_minus_utc(), 9 * 3600, "JST");
+    assert!((clock.with_timezone(&Utc) - Utc::now()).num_seconds().abs() < 60);
+    let hex = r[0]["data"]["OctetString"].as_str().expect("octet-string");
+    assert!(hex.ends_with("FDE400"), "deviation -540: {hex}");
+
+    // Registers: Wh, scaler 0, kWh to 3 decimals.
+    for reg in &r[1..3] {
+        assert_eq!(reg["class"], 3);
+        assert_eq!(reg["unit_name"], "Wh");
+        assert_eq!(reg["scaler"], 0);
+        let raw = reg["value"].as_u64().expect("raw Wh");
+        assert_eq!(reg["data"]["UInt32"], raw);
+        assert_eq!(
+            reg["kwh"].as_str().expect("kWh"),
+            format!("{}.{:03}", raw / 1000, raw % 1000)
+        );
+    }
+
+    // Profile by range: 5 inclusive slots, 4 columns, growing counters.
+    let p = &r[3];
+    assert_eq!(
+        p["columns"],
+        serde_json::json!([
+            "8/0-0:1.0.0.255:2",
+            "3/1-0:1.8.0.255:2",
+            "3/1-0:2.8.0.255:2",
+            "1/0-0:96.10.1.255:2"
+        ])
+    );
+    assert_eq!(p["units"][1]["unit_name"], "Wh");
+    let rows = p["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 5, "inclusive range of five slots: {rows:?}");
+    for (i, row) in rows.iter().enumerate() {
+        let row = row.as_array().expect("row");
+        assert_eq!(row.len(), 4);
+        let slot = from + ChronoDuration::minutes(30 * i as i64);
+        assert_eq!(jst_time(&row[0]), slot);
+        assert!(row[0].as_str().unwrap().ends_with("+09:00"));
+        assert_eq!(row[3], 0, "status");
+    }
+    let ac_in: Vec<u64> = rows.iter().map(|r| r[1].as_u64().expect("Wh")).collect();
+    assert!(ac_in.windows(2).all(|w| w[0] < w[1]), "{ac_in:?}");
+    let last_in = r[1]["value"].as_u64().expect("Wh");
+    assert!(ac_in[4] < last_in, "the register is ahead of older slots");
+}
+
+/// Exchanges the server logged: `(request, answer)` first two APDU bytes in hex.
+fn exchanges(log: &str) -> Vec<(String, String)> {
+    log.lines()
+        .filter_map(|l| l.split("exchange ").nth(1))
+        .filter_map(|rest| {
+            let mut it = rest.split_whitespace();
+            let req = it.next()?.to_owned();
+            let _arrow = it.next()?;
+            Some((req, it.next()?.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn rad01_reads_gurux_server_without_security() {
+    let Some(py) = gurux_python() else { return };
+    let host = 12;
+    let server = GuruxServer::start(&py, host, &[]);
+    reads_clock_registers_and_profile(&server, host, &[]);
+    let log = server.log();
+    let ex = exchanges(&log);
+    assert_eq!(
+        ex.first().map(|e| e.1.as_str()),
+        Some("6129"),
+        "AARE: {log}"
+    );
+    assert!(
+        !ex.iter().any(|e| e.1 == "C402"),
+        "no block transfer at the default PDU: {log}"
+    );
+    assert_eq!(ex.last().map(|e| e.1.as_str()), Some("6303"), "RLRE: {log}");
+}
+
+#[test]
+fn rad01_reads_gurux_server_at_pdu_128_with_block_transfer() {
+    let Some(py) = gurux_python() else { return };
+    let host = 22;
+    let server = GuruxServer::start(&py, host, &["--max-pdu", "128"]);
+    reads_clock_registers_and_profile(&server, host, &["--max-pdu", "128"]);
+    let log = server.log();
+    let ex = exchanges(&log);
+    let blocks = ex.iter().filter(|e| e.1 == "C402").count();
+    assert!(blocks >= 2, "GET-Response-With-Datablock expected: {log}");
+    assert!(
+        ex.iter().any(|e| e.0 == "C002"),
+        "GET-Request-Next expected: {log}"
+    );
+}

@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""Gurux-Python as a DLMS/COSEM *server* over UDP + the DLMS wrapper: the test peer that
+`iotroute dlms get|set|action` (our client) reads, in crates/iotroute/tests/dlms_gurux_server.rs.
+
+Gurux-Python (PyPI gurux-dlms==1.0.203, GPL-2.0) only ever runs as this separate process;
+nothing of it is linked into or vendored by iotroute. Gurux's server is an incomplete
+port (../shared/spec/dlms.md section 2): every defect this harness works around is a small
+named function below, applied at run time (subclass or monkeypatch), each with a comment
+naming the defect. No Gurux source is copied here.
+
+Usage:
+  gurux_server.py --bind ADDR [--port 4059] [--auth none|low|hls-gmac]
+                  [--security none|auth-enc] [--password 12345678] [--max-pdu N]
+
+One logical device, server wPort 1. Client wPort 16: public association (no security;
+clock, terminal ID, association object; energy and profiles refused). Client wPort 1:
+management association with --auth (and --security for suite 0; Green Book test keys,
+server system title 4D4D4D0000BC614E).
+
+Objects (docs/iot-route-cosem.md): clock 0-0:1.0.0.255 (JST, deviation -540); registers
+1-0:1.8.0.255 and 1-0:2.8.0.255 (double-long-unsigned Wh, scaler 0); status
+0-0:96.10.1.255; terminal ID 0-0:96.1.0.255 ("IRT0000000000001"); load profile
+1-0:99.1.0.255 (capture objects clock, both registers, status; 48 rows of 30-minute slots
+ending at the last closed slot; selective access by range and by entry); Association LN
+0-0:40.0.0.255.
+
+Prints `READY` on stdout once listening; diagnostics on stderr; exits 0 on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import io
+import signal
+import socket
+import sys
+import traceback
+from typing import Any, List, Optional
+
+try:
+    from gurux_dlms import GXByteBuffer, GXDateTime, GXDLMSServer
+    from gurux_dlms.ConnectionState import ConnectionState
+    from gurux_dlms.GXCiphering import GXCiphering
+    from gurux_dlms.GXServerReply import GXServerReply
+    from gurux_dlms.enums import (
+        AccessMode,
+        Authentication,
+        DataType,
+        InterfaceType,
+        MethodAccessMode,
+        ObjectType,
+        Security,
+        Unit,
+    )
+    from gurux_dlms.enums.SourceDiagnostic import SourceDiagnostic
+    from gurux_dlms.internal._GXCommon import _GXCommon
+    from gurux_dlms.objects import (
+        GXDLMSAssociationLogicalName,
+        GXDLMSCaptureObject,
+        GXDLMSClock,
+        GXDLMSData,
+        GXDLMSProfileGeneric,
+        GXDLMSRegister,
+    )
+except ImportError as e:  # pragma: no cover - depends on the venv
+    raise SystemExit(f"gurux_server.py: cannot import gurux_dlms ({e}); use target/interop-venv/bin/python")
+
+EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
+AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
+SERVER_TITLE = bytes.fromhex("4D4D4D0000BC614E")
+TERMINAL_ID = b"IRT0000000000001"
+JST = datetime.timezone(datetime.timedelta(hours=9))
+SERVER_WPORT = 1
+PUBLIC, MANAGEMENT = 16, 1
+ROWS = 48
+SLOT = datetime.timedelta(minutes=30)
+# Objects the public association (client wPort 16) may not see (docs/iot-route-cosem.md).
+MANAGEMENT_ONLY = {"1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.99.1.0.255", "0.0.96.10.1.255"}
+
+
+def log(msg: str) -> None:
+    print(f"gurux_server.py: {msg}", file=sys.stderr, flush=True)
+
+
+def clock_octets(t: datetime.datetime) -> bytes:
+    """COSEM date-time as octet-string(12), as Gurux writes it: dow 0xFF, hundredths 0,
+    deviation -540 (local = UTC - deviation), status 0."""
+    t = t.astimezone(JST)
+    return (
+        t.year.to_bytes(2, "big")
+        + bytes([t.month, t.day, 0xFF, t.hour, t.minute, t.second, 0])
+        + (-540).to_bytes(2, "big", signed=True)
+        + bytes([0])
+    )
+
+
+def parse_clock_octets(b: bytes) -> datetime.datetime:
+    """octet-string(12) (or a date-time's 12 bytes) to an aware datetime."""
+    year = int.from_bytes(b[0:2], "big")
+    dev = int.from_bytes(b[9:11], "big", signed=True)
+    tz = JST if dev == -0x8000 else datetime.timezone(datetime.timedelta(minutes=-dev))
+    sec = 0 if b[7] == 0xFF else b[7]
+    return datetime.datetime(year, b[2], b[3], b[5], b[6], sec, tzinfo=tz)
+
+
+# ---------------------------------------------------------------------------------------
+# Objects
+# ---------------------------------------------------------------------------------------
+
+
+class JstClock(GXDLMSClock):
+    """The clock reads the host's time in JST; attribute 2 as octet-string(12)."""
+
+    def getValue(self, settings, e):
+        if e.index == 2:
+            # Gurux's clock would take its stored `time` (frozen at start): read now.
+            self.time = GXDateTime(datetime.datetime.now(JST).replace(microsecond=0))
+        return super().getValue(settings, e)
+
+
+class RangeProfile(GXDLMSProfileGeneric):
+    """Load profile whose buffer read applies selective access itself."""
+
+    def getValue(self, settings, e):
+        if e.index == 2 and e.selector in (1, 2) and e.parameters is not None:
+            return self.getData(settings, e, select_rows(self, e.selector, e.parameters), None)
+        return super().getValue(settings, e)
+
+
+def select_rows(pg: GXDLMSProfileGeneric, selector: int, params: List[Any]) -> List[List[Any]]:
+    """Rows selected by range (selector 1, both ends inclusive, on the clock column) or by
+    entry (selector 2, 1-based, 0 = to the last).
+
+    Works around Gurux defects in GXDLMSProfileGeneric.__getProfileGenericData: (a) range:
+    `tm >= start >= 0` compares a datetime with 0 (TypeError -> hardware-fault); (b) an
+    empty selected_values array makes getColumns return [[all capture objects]], so every
+    row is encoded as a structure announcing 1 element and holding none; (c) by entry,
+    `start + count > len` clamps count to the whole buffer, reading past the end.
+    """
+    rows = pg.buffer
+    if selector == 1:
+        start = parse_clock_octets(bytes(params[1]))
+        end = parse_clock_octets(bytes(params[2]))
+        return [r for r in rows if start <= r[0].value <= end]
+    first = max(1, int(params[0]))
+    last = int(params[1]) or len(rows)
+    return rows[first - 1 : last]
+
+
+def build_objects(now: datetime.datetime):
+    clock = JstClock("0.0.1.0.0.255")
+    clock.timeZone = -540
+    clock.deviation = 0
+    clock.status = 0
+    registers = []
+    for ln, base in (("1.0.1.8.0.255", 12_345_678), ("1.0.2.8.0.255", 345_678)):
+        r = GXDLMSRegister(ln)
+        r.setDataType(2, DataType.UINT32)
+        r.scaler = 1  # Gurux stores the scaler as 10^scaler: 1 means scaler 0
+        r.unit = Unit.ACTIVE_ENERGY
+        r.value = base
+        registers.append(r)
+    status = GXDLMSData("0.0.96.10.1.255")
+    status.setDataType(2, DataType.UINT8)
+    status.value = 0
+    terminal = GXDLMSData("0.0.96.1.0.255")
+    terminal.setDataType(2, DataType.OCTET_STRING)
+    terminal.value = TERMINAL_ID
+    pg = RangeProfile("1.0.99.1.0.255")
+    pg.capturePeriod = 1800
+    pg.profileEntries = ROWS
+    for obj in (clock, registers[0], registers[1], status):
+        pg.captureObjects.append((obj, GXDLMSCaptureObject(2, 0)))
+    pg.sortObject = clock
+    pg.sortObjectAttributeIndex = 2
+    # 48 slots ending at the last closed 30-minute boundary, growing like a household's.
+    local = now.astimezone(JST)
+    last = local.replace(minute=(local.minute // 30) * 30, second=0, microsecond=0)
+    first = last - (ROWS - 1) * SLOT
+    ac_in, ac_out = registers[0].value - 150 * ROWS, registers[1].value - 20 * ROWS
+    for i in range(ROWS):
+        ac_in += 150 + (i * i) % 97
+        ac_out += 20 + i % 7
+        pg.buffer.append([GXDateTime(first + i * SLOT), ac_in, ac_out, 0])
+    registers[0].value, registers[1].value = ac_in, ac_out
+    pg.entriesInUse = ROWS
+    assoc = GXDLMSAssociationLogicalName("0.0.40.0.0.255")
+    objects = [clock, registers[0], registers[1], status, terminal, pg, assoc]
+    fill_object_list(assoc, objects)
+    return objects
+
+
+def fill_object_list(assoc: GXDLMSAssociationLogicalName, objects: List[Any]) -> None:
+    """Gurux defect: GXDLMSServer.initialize() does `objectList.append(self.items)` (the
+    whole collection as one element), which GXDLMSObjectCollection refuses (TypeError):
+    an empty object_list makes initialize() crash. Fill it ourselves beforehand."""
+    for obj in objects:
+        assoc.objectList.append(obj)
+
+
+# ---------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------
+
+
+class Server(GXDLMSServer):
+    def __init__(self, args: argparse.Namespace):
+        super().__init__(True, InterfaceType.WRAPPER)
+        self.args = args
+        self.auth = {"none": Authentication.NONE, "low": Authentication.LOW,
+                     "hls-gmac": Authentication.HIGH_GMAC}[args.auth]
+        # Gurux defect: GXDLMSServer.maxReceivePDUSize's setter assigns to itself
+        # (infinite recursion); set the settings field it should have set.
+        self.settings.maxServerPDUSize = args.max_pdu
+        for obj in build_objects(datetime.datetime.now(JST)):
+            self.items.append(obj)
+        self.initialize()
+        self.transaction = None
+
+    # -- hooks Gurux calls ------------------------------------------------------------
+    def isTarget(self, serverAddress, clientAddress):
+        return serverAddress == SERVER_WPORT and clientAddress in (PUBLIC, MANAGEMENT)
+
+    def onValidateAuthentication(self, authentication, password):
+        client = self.settings.clientAddress
+        expected = Authentication.NONE if client == PUBLIC else self.auth
+        if authentication != expected:
+            log(f"client {client}: authentication {authentication} refused (want {expected})")
+            return SourceDiagnostic.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED
+        if authentication == Authentication.LOW:
+            if bytes(password or b"") != self.args.password.encode():
+                log(f"client {client}: wrong LLS password")
+                return SourceDiagnostic.AUTHENTICATION_FAILURE
+        return SourceDiagnostic.NONE
+
+    def onGetAttributeAccess(self, arg):
+        if self.settings.clientAddress == PUBLIC and arg.target.logicalName in MANAGEMENT_ONLY:
+            return AccessMode.NO_ACCESS
+        return AccessMode.READ
+
+    def onGetMethodAccess(self, arg):
+        if self.settings.clientAddress == PUBLIC:
+            return MethodAccessMode.NO_ACCESS
+        return MethodAccessMode.ACCESS
+
+    def onFindObject(self, objectType, sn, ln):
+        return None
+
+    def onPreGet(self, args):
+        pass
+
+    def onPostGet(self, args):
+        pass
+
+    def onPreRead(self, args):
+        pass
+
+    def onPostRead(self, args=None):
+        pass
+
+    def onPreWrite(self, args):
+        for e in args:
+            e.error = 3  # read-write-denied: this test server stores nothing
+
+    def onPostWrite(self, args):
+        pass
+
+    def onPreAction(self, args):
+        pass
+
+    def onPostAction(self, args):
+        pass
+
+    def onConnected(self, connectionInfo):
+        log(f"associated: client wPort {self.settings.clientAddress}")
+
+    def onInvalidConnection(self, connectionInfo):
+        log(f"association refused: client wPort {self.settings.clientAddress}")
+
+    def onDisconnected(self, connectionInfo):
+        log("released")
+
+    def handleReleaseRequest(self, data):
+        """Gurux defect: GXDLMSServer.handleReleaseRequest writes the RLRE with wrong BER
+        lengths (the outer length counts only the user information, so the frame is
+        truncated for any decoder). Answer a well-formed RLRE, reason normal (0), without
+        user information (optional in the RLRE; no ciphered initiate-response, so no
+        invocation counter is spent on it)."""
+        self.replyData.set(bytes([0x63, 0x03, 0x80, 0x01, 0x00]))
+
+    # -- methods GXDLMSLNCommandHandler calls that GXDLMSServer 1.0.203 lacks ------------
+    def notifyRead(self):
+        """Gurux defect: getRequestNormal calls server.notifyRead(), which GXDLMSServer
+        does not define (AttributeError -> every GET answered hardware-fault)."""
+
+    def getTransaction(self):
+        """Gurux defect: the command handlers call server.getTransaction() /
+        setTransaction(), which GXDLMSServer does not define (block transfer breaks)."""
+        return self.transaction
+
+    def setTransaction(self, value):
+        self.transaction = value
+
+
+def patch_settings_typo(server: Server) -> None:
+    """Gurux defect: getRequestNextDataBlock reads `settings.gbtWndowSize` (a typo of
+    gbtWindowSize), so every GET-Request-Next (block transfer) raises AttributeError."""
+    cls = type(server.settings)
+    if not hasattr(cls, "gbtWndowSize"):
+        cls.gbtWndowSize = property(lambda s: s.gbtWindowSize)
+
+
+# ---------------------------------------------------------------------------------------
+# UDP loop
+# ---------------------------------------------------------------------------------------
+
+
+class ServerReply(GXServerReply):
+    """Gurux defect: GXDLMSServer.handleRequest calls sr.setReply(),
+    sr.getConnectionInfo(), sr.setCount() and sr.getCount(), none of which GXServerReply
+    1.0.203 defines (every request ends in AttributeError, no answer)."""
+
+    def setReply(self, value):
+        self.reply = value
+
+    def getConnectionInfo(self):
+        return self.connectionInfo
+
+    def setCount(self, value):
+        self.count = value
+
+    def getCount(self):
+        return self.count
+
+
+class Stop(Exception):
+    pass
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bind", required=True)
+    ap.add_argument("--port", type=int, default=4059)
+    ap.add_argument("--auth", choices=["none", "low", "hls-gmac"], default="none")
+    ap.add_argument("--security", choices=["none", "auth-enc"], default="none")
+    ap.add_argument("--password", default="12345678")
+    ap.add_argument("--max-pdu", type=int, default=1024)
+    args = ap.parse_args()
+
+    server = Server(args)
+    patch_settings_typo(server)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((args.bind, args.port))
+
+    def stop(signum, frame):
+        raise Stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print("READY", flush=True)
+    log(f"listening on {args.bind}:{args.port} auth={args.auth} security={args.security} max-pdu={args.max_pdu}")
+    try:
+        while True:
+            data, peer = sock.recvfrom(65536)
+            for reply in handle(server, data):
+                sock.sendto(reply, peer)
+    except Stop:
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
+def handle(server: Server, data: bytes) -> List[bytes]:
+    """One wrapper frame in, the reply frames out. Gurux's prints go to stderr."""
+    sr = ServerReply(GXByteBuffer(data))
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter):
+            server.handleRequest(sr)
+    except Stop:
+        raise
+    except Exception:  # noqa: BLE001 - keep serving; the test sees the timeout
+        log("handleRequest raised:\n" + traceback.format_exc())
+        return []
+    finally:
+        if chatter.getvalue():
+            sys.stderr.write(chatter.getvalue())
+    reply = sr.reply
+    if not reply:
+        log(f"no answer to {data.hex().upper()}")
+        return []
+    reply = bytes(reply)
+    # One line per exchange: the first two bytes of each APDU (service and its kind:
+    # C4 02 is a GET-Response-With-Datablock) and the answer's size, for the tests.
+    log(f"exchange {data[8:10].hex().upper()} -> {reply[8:10].hex().upper()} {len(reply) - 8} bytes")
+    return [reply]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
