@@ -33,6 +33,7 @@ import argparse
 import contextlib
 import datetime
 import io
+import os
 import signal
 import socket
 import sys
@@ -282,6 +283,11 @@ class Server(GXDLMSServer):
     def onDisconnected(self, connectionInfo):
         log("released")
 
+    def handleAarqRequest(self, data, connectionInfo):
+        super().handleAarqRequest(data, connectionInfo)
+        if self.settings.authentication == Authentication.LOW and not self.args.gurux_lls_aare:
+            name_lls_mechanism(self.replyData)
+
     def handleReleaseRequest(self, data):
         """Gurux defect: GXDLMSServer.handleReleaseRequest writes the RLRE with wrong BER
         lengths (the outer length counts only the user information, so the frame is
@@ -317,6 +323,40 @@ def patch_settings_typo(server: Server) -> None:
 # ---------------------------------------------------------------------------------------
 
 
+def name_lls_mechanism(reply: GXByteBuffer) -> None:
+    """Interop finding, not strictly a Gurux defect: for LLS Gurux's generateAARE omits
+    responder-acse-requirements (88 02 07 80) and mechanism-name (89 07 60 85 74 05 08 02
+    01), writing them only for HLS (`authentication > LOW`). Our client (dlms-cosem-rs
+    0.1.0, client/session.rs) refuses an accepted AARE that names no mechanism when it
+    proposed one ("RejectedPermanent, User(AuthenticationRequired)"). Insert both fields
+    before the user information, as the HLS AARE of Gurux has them.
+    `--gurux-lls-aare` keeps Gurux's own AARE to reproduce the refusal."""
+    raw = bytes(reply.array())
+    if len(raw) < 2 or raw[0] != 0x61 or raw[1] >= 0x80:
+        return
+    body, pos = bytearray(raw[2:]), 0
+    while pos + 1 < len(body):
+        tag, length = body[pos], body[pos + 1]
+        if tag == 0xBE:
+            break
+        if tag in (0x88, 0x89):
+            return  # already there
+        pos += 2 + length
+    extra = bytes.fromhex("880207808907608574050802" + "01")
+    body[pos:pos] = extra
+    reply.clear()
+    reply.set(bytes([0x61, len(body)]) + bytes(body))
+
+
+def new_association(server: Server) -> None:
+    """Gurux defect: the server remembers the first client's wPorts (settings
+    clientAddress/serverAddress) until an RLRQ resets them, and drops frames from any other
+    wPort as unacceptable (answering a 1-byte `7E`). After a refused AARQ, or a client that
+    never releases, it is deaf to every other client. Over UDP there is no connection to
+    close: start afresh at every AARQ."""
+    server.reset()
+
+
 class ServerReply(GXServerReply):
     """Gurux defect: GXDLMSServer.handleRequest calls sr.setReply(),
     sr.getConnectionInfo(), sr.setCount() and sr.getCount(), none of which GXServerReply
@@ -347,6 +387,8 @@ def main() -> int:
     ap.add_argument("--security", choices=["none", "auth-enc"], default="none")
     ap.add_argument("--password", default="12345678")
     ap.add_argument("--max-pdu", type=int, default=1024)
+    ap.add_argument("--gurux-lls-aare", action="store_true",
+                    help="answer LLS with Gurux's own AARE (no mechanism-name): see name_lls_mechanism")
     args = ap.parse_args()
 
     server = Server(args)
@@ -376,6 +418,8 @@ def main() -> int:
 
 def handle(server: Server, data: bytes) -> List[bytes]:
     """One wrapper frame in, the reply frames out. Gurux's prints go to stderr."""
+    if len(data) > 8 and data[8] == 0x60:
+        new_association(server)
     sr = ServerReply(GXByteBuffer(data))
     chatter = io.StringIO()
     try:
@@ -397,6 +441,8 @@ def handle(server: Server, data: bytes) -> List[bytes]:
     # One line per exchange: the first two bytes of each APDU (service and its kind:
     # C4 02 is a GET-Response-With-Datablock) and the answer's size, for the tests.
     log(f"exchange {data[8:10].hex().upper()} -> {reply[8:10].hex().upper()} {len(reply) - 8} bytes")
+    if os.environ.get("GURUX_SERVER_TRACE"):
+        log(f"trace {data.hex().upper()} -> {reply.hex().upper()}")
     return [reply]
 
 

@@ -272,3 +272,36 @@ fn rad01_reads_gurux_server_at_pdu_128_with_block_transfer() {
         "GET-Request-Next expected: {log}"
     );
 }
+
+#[test]
+fn sec02_reads_gurux_server_with_lls() {
+    let Some(py) = gurux_python() else { return };
+    let host = 32;
+    let server = GuruxServer::start(&py, host, &["--auth", "low", "--password", "s3cret!"]);
+    reads_clock_registers_and_profile(&server, host, &["--auth", "low", "--password", "s3cret!"]);
+    // A wrong password: Gurux's AARE refuses it, our client exits 1 with the diagnostic.
+    let out = get(
+        host,
+        &[
+            "--client",
+            "1",
+            "--auth",
+            "low",
+            "--password",
+            "wrong",
+            "0-0:1.0.0.255",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", server.log());
+    let e = json(&out)["error"].as_str().expect("error").to_owned();
+    assert!(e.starts_with("association refused"), "{e}");
+    assert!(e.contains("AuthenticationFailure"), "{e}");
+    // The public association (client wPort 16, no security) reads the clock and the
+    // terminal ID; energy is refused.
+    let out = get(host, &["0-0:1.0.0.255", "0-0:96.1.0.255", "1-0:1.8.0.255"]);
+    assert_eq!(out.status.code(), Some(2), "{}", server.log());
+    let v = json(&out);
+    assert_eq!(v["client"], 16);
+    assert_eq!(v["results"][1]["text"], "IRT0000000000001");
+    assert_eq!(v["failed"], serde_json::json!(["1-0:1.8.0.255:2"]));
+}
