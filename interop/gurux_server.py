@@ -43,7 +43,14 @@ from typing import Any, List, Optional
 try:
     from gurux_dlms import GXByteBuffer, GXDateTime, GXDLMSServer
     from gurux_dlms.ConnectionState import ConnectionState
+    from gurux_dlms.AesGcmParameter import AesGcmParameter
     from gurux_dlms.GXCiphering import GXCiphering
+    from gurux_dlms.GXDLMSChippering import GXDLMSChippering
+    from gurux_dlms._GXAPDU import _GXAPDU
+    from gurux_dlms.GXDLMSSettings import GXDLMSSettings
+    from gurux_dlms.GXSecure import GXSecure
+    from gurux_dlms.ValueEventArgs import ValueEventArgs
+    from gurux_dlms.objects.enums.AssociationStatus import AssociationStatus
     from gurux_dlms.GXServerReply import GXServerReply
     from gurux_dlms.enums import (
         AccessMode,
@@ -150,6 +157,42 @@ def select_rows(pg: GXDLMSProfileGeneric, selector: int, params: List[Any]) -> L
     return rows[first - 1 : last]
 
 
+class HlsAssociation(GXDLMSAssociationLogicalName):
+    """Association LN whose reply_to_HLS_authentication (method 1) works under GMAC.
+
+    Gurux defects in GXDLMSAssociationLogicalName.invoke: `int(e.parameters)` on the
+    client's f(StoC) (a bytearray: TypeError, so HLS never completes), and f(CtoS) is
+    computed with the invocation counter the method's own ciphered response then uses
+    again (a GCM nonce reused). Gurux's GXSecure.secure does the GMAC both ways.
+    Also adds getAssociationStatus(), which GXDLMSLNCommandHandler.handleMethodRequest
+    calls and the class lacks."""
+
+    def invoke(self, settings, e):
+        if e.index != 1 or settings.authentication != Authentication.HIGH_GMAC:
+            return super().invoke(settings, e)
+        got = bytes(e.parameters or b"")
+        if len(got) < 5:
+            e.error = 3
+            self.associationStatus = AssociationStatus.NON_ASSOCIATED
+            return None
+        ic = int.from_bytes(got[1:5], "big")
+        want = bytes(GXSecure.secure(settings, settings.cipher, ic, settings.stoCChallenge,
+                                     settings.sourceSystemTitle))
+        if want != got:
+            log("HLS: the client's f(StoC) does not verify")
+            self.associationStatus = AssociationStatus.NON_ASSOCIATED
+            return None
+        c = settings.cipher
+        ours = bytes(GXSecure.secure(settings, c, c.invocationCounter, settings.getCtoSChallenge(),
+                                     c.getSystemTitle()))
+        c.invocationCounter += 1
+        self.associationStatus = AssociationStatus.ASSOCIATED
+        return ours
+
+    def getAssociationStatus(self):
+        return self.associationStatus
+
+
 def build_objects(now: datetime.datetime):
     clock = JstClock("0.0.1.0.0.255")
     clock.timeZone = -540
@@ -187,7 +230,7 @@ def build_objects(now: datetime.datetime):
         pg.buffer.append([GXDateTime(first + i * SLOT), ac_in, ac_out, 0])
     registers[0].value, registers[1].value = ac_in, ac_out
     pg.entriesInUse = ROWS
-    assoc = GXDLMSAssociationLogicalName("0.0.40.0.0.255")
+    assoc = HlsAssociation("0.0.40.0.0.255")
     objects = [clock, registers[0], registers[1], status, terminal, pg, assoc]
     fill_object_list(assoc, objects)
     return objects
@@ -206,6 +249,84 @@ def fill_object_list(assoc: GXDLMSAssociationLogicalName, objects: List[Any]) ->
 # ---------------------------------------------------------------------------------------
 
 
+def install_cipher(settings, args: argparse.Namespace) -> None:
+    """Suite 0 with the Green Book test keys and our server system title.
+
+    Gurux defect: GXDLMSSecureServer.__init__ stores its GXCiphering in
+    `settings.ciphering`, while everything else reads `settings.cipher` (left None): a
+    "secure" server never ciphers. We use GXDLMSServer and set `settings.cipher`."""
+    c = GXCiphering(SERVER_TITLE)
+    c.blockCipherKey = EK
+    c.authenticationKey = AK
+    c.security = Security.AUTHENTICATION_ENCRYPTION if args.security == "auth-enc" else Security.NONE
+    keep_cipher_state(c)
+    settings.cipher = c
+
+
+def keep_cipher_state(c: GXCiphering) -> None:
+    """Gurux defect: GXDLMSServer.reset() (run at every AARQ over the wrapper and after
+    every RLRQ) calls cipher.reset(), which sets security to NONE and the invocation
+    counter back to 0: the next association answers in plaintext, and a counter restarting
+    at 0 under the same key reuses GCM nonces. Keep both."""
+    c.reset = lambda: None
+
+
+# Ciphered request APDU tags Gurux's server cannot decipher itself (see decipher_request).
+CIPHERED_REQUESTS = {0xC8, 0xC9, 0xCB, 0xD0, 0xD1, 0xD3, 0xDB}
+
+
+def decipher_request(server: "Server", apdu: bytes) -> bytes:
+    """Gurux defect: GXDLMS.handleGloDedRequest builds its AesGcmParameter with the
+    arguments shifted (system title as the tag, key as the title...), so no glo- request
+    (0xC8 GET, 0xC9 SET, 0xCB ACTION) is ever deciphered, and general-glo-ciphering (0xDB)
+    requests go down the *response* path. Decipher here, with Gurux's own
+    GXDLMSChippering.decryptAesGcm and the client's system title learnt from the AARQ,
+    and hand Gurux's server the plaintext APDU. Its answer is ciphered by Gurux itself
+    (glo- or general-glo- as negotiated)."""
+    st = server.settings
+    p = AesGcmParameter(0, st.sourceSystemTitle, st.cipher.blockCipherKey, st.cipher.authenticationKey)
+    p.settings = st
+    p.xml = None
+    plain = GXDLMSChippering.decryptAesGcm(st, p, GXByteBuffer(apdu))
+    if p.invocationCounter <= server.last_client_ic:
+        raise ValueError(f"replayed invocation counter {p.invocationCounter}")
+    server.last_client_ic = p.invocationCounter
+    return bytes(plain)
+
+
+def generate_aare(settings, data, result, diagnostic, cipher, errorData, encryptedData):
+    """Gurux defect: _GXAPDU.generateAARE crashes for HLS and ciphered associations: it
+    writes the responding-AP-title with the wrong tag and length (A6 08 instead of A4 0A 04
+    08) and then calls `data.setUInt8()` with no argument (TypeError -> the AARQ is
+    answered with a hardware-fault GET-Response). It also reuses the invocation counter of
+    the ciphered initiate-response for the next APDU (a GCM nonce reused). This
+    replacement writes a well-formed AARE (Green Book 9.4.2, same fields as Gurux's) and
+    advances the counter after the glo-initiate-response. Gurux's own pieces are used for
+    the context name and the user information."""
+    body = GXByteBuffer()
+    _GXAPDU.generateApplicationContextName(settings, body, cipher)
+    body.set(bytes([0xA2, 0x03, 0x02, 0x01, int(result)]))
+    body.set(bytes([0xA3, 0x05, 0xA1, 0x03, 0x02, 0x01, int(diagnostic)]))
+    hls = settings.authentication > Authentication.LOW
+    if cipher is not None and (hls or cipher.isCiphered()):
+        title = bytes(cipher.systemTitle)
+        body.set(bytes([0xA4, len(title) + 2, 0x04, len(title)]) + title)
+    if hls:
+        body.set(bytes([0x88, 0x02, 0x07, 0x80, 0x89, 0x07, 0x60, 0x85, 0x74, 0x05, 0x08, 0x02,
+                        int(settings.authentication)]))
+        ch = bytes(settings.stoCChallenge)
+        body.set(bytes([0xAA, len(ch) + 2, 0x80, len(ch)]) + ch)
+    if errorData:
+        info = bytes(errorData.array() if isinstance(errorData, GXByteBuffer) else errorData)
+    else:
+        info = bytes(_GXAPDU.getUserInformation(settings, cipher))
+        if cipher is not None and cipher.isCiphered():
+            cipher.invocationCounter += 1
+    body.set(bytes([0xBE, len(info) + 2, 0x04, len(info)]) + info)
+    raw = bytes(body.array())
+    data.set(bytes([0x61, len(raw)]) + raw)
+
+
 class Server(GXDLMSServer):
     def __init__(self, args: argparse.Namespace):
         super().__init__(True, InterfaceType.WRAPPER)
@@ -215,10 +336,13 @@ class Server(GXDLMSServer):
         # Gurux defect: GXDLMSServer.maxReceivePDUSize's setter assigns to itself
         # (infinite recursion); set the settings field it should have set.
         self.settings.maxServerPDUSize = args.max_pdu
+        if args.auth == "hls-gmac" or args.security != "none":
+            install_cipher(self.settings, args)
         for obj in build_objects(datetime.datetime.now(JST)):
             self.items.append(obj)
         self.initialize()
         self.transaction = None
+        self.last_client_ic = -1
 
     # -- hooks Gurux calls ------------------------------------------------------------
     def isTarget(self, serverAddress, clientAddress):
@@ -301,6 +425,11 @@ class Server(GXDLMSServer):
         """Gurux defect: getRequestNormal calls server.notifyRead(), which GXDLMSServer
         does not define (AttributeError -> every GET answered hardware-fault)."""
 
+    def notifyConnected(self, connectionInfo):
+        """Gurux defect: handleMethodRequest calls server.notifyConnected() after a
+        successful reply_to_HLS_authentication; GXDLMSServer lacks it."""
+        self.onConnected(connectionInfo)
+
     def getTransaction(self):
         """Gurux defect: the command handlers call server.getTransaction() /
         setTransaction(), which GXDLMSServer does not define (block transfer breaks)."""
@@ -308,6 +437,18 @@ class Server(GXDLMSServer):
 
     def setTransaction(self, value):
         self.transaction = value
+
+
+def patch_method_request_helpers() -> None:
+    """Gurux defects met by GXDLMSLNCommandHandler.handleMethodRequest: it calls
+    `server.onPreAction(list(e))` on one ValueEventArgs (not iterable: TypeError, every
+    ACTION answered hardware-fault) and `settings.setConnected(...)`, which
+    GXDLMSSettings lacks. Make a ValueEventArgs iterate as a one-element list and add the
+    setter."""
+    if not hasattr(ValueEventArgs, "__iter__"):
+        ValueEventArgs.__iter__ = lambda self: iter([self])
+    if not hasattr(GXDLMSSettings, "setConnected"):
+        GXDLMSSettings.setConnected = lambda self, value: setattr(self, "connected", value)
 
 
 def patch_settings_typo(server: Server) -> None:
@@ -348,13 +489,14 @@ def name_lls_mechanism(reply: GXByteBuffer) -> None:
     reply.set(bytes([0x61, len(body)]) + bytes(body))
 
 
-def new_association(server: Server) -> None:
+def new_association(server: "Server") -> None:
     """Gurux defect: the server remembers the first client's wPorts (settings
     clientAddress/serverAddress) until an RLRQ resets them, and drops frames from any other
     wPort as unacceptable (answering a 1-byte `7E`). After a refused AARQ, or a client that
     never releases, it is deaf to every other client. Over UDP there is no connection to
     close: start afresh at every AARQ."""
     server.reset()
+    server.last_client_ic = -1
 
 
 class ServerReply(GXServerReply):
@@ -393,6 +535,8 @@ def main() -> int:
 
     server = Server(args)
     patch_settings_typo(server)
+    patch_method_request_helpers()
+    _GXAPDU.generateAARE = generate_aare
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((args.bind, args.port))
@@ -403,6 +547,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print("READY", flush=True)
+    # Gurux prints "Encryption is applied." and the like on stdout for every ciphered
+    # APDU: after READY, stdout is the test's, so send all of it to stderr.
+    sys.stdout = sys.stderr
     log(f"listening on {args.bind}:{args.port} auth={args.auth} security={args.security} max-pdu={args.max_pdu}")
     try:
         while True:
@@ -420,6 +567,14 @@ def handle(server: Server, data: bytes) -> List[bytes]:
     """One wrapper frame in, the reply frames out. Gurux's prints go to stderr."""
     if len(data) > 8 and data[8] == 0x60:
         new_association(server)
+    elif len(data) > 8 and data[8] in CIPHERED_REQUESTS and server.settings.cipher is not None:
+        try:
+            apdu = decipher_request(server, data[8:])
+        except Exception as ex:  # noqa: BLE001 - refused like a meter would: no answer
+            log(f"deciphering refused: {type(ex).__name__}: {ex}")
+            return []
+        log(f"deciphered {data[8]:02X} -> {apdu[:2].hex().upper()}")
+        data = data[:6] + len(apdu).to_bytes(2, "big") + apdu
     sr = ServerReply(GXByteBuffer(data))
     chatter = io.StringIO()
     try:
