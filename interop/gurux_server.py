@@ -38,11 +38,10 @@ import signal
 import socket
 import sys
 import traceback
-from typing import Any, List, Optional
+from typing import Any, List
 
 try:
     from gurux_dlms import GXByteBuffer, GXDateTime, GXDLMSServer
-    from gurux_dlms.ConnectionState import ConnectionState
     from gurux_dlms.AesGcmParameter import AesGcmParameter
     from gurux_dlms.GXCiphering import GXCiphering
     from gurux_dlms.GXDLMSChippering import GXDLMSChippering
@@ -58,12 +57,10 @@ try:
         DataType,
         InterfaceType,
         MethodAccessMode,
-        ObjectType,
         Security,
         Unit,
     )
     from gurux_dlms.enums.SourceDiagnostic import SourceDiagnostic
-    from gurux_dlms.internal._GXCommon import _GXCommon
     from gurux_dlms.objects import (
         GXDLMSAssociationLogicalName,
         GXDLMSCaptureObject,
@@ -517,7 +514,7 @@ class ServerReply(GXServerReply):
         return self.count
 
 
-class Stop(Exception):
+class Stop(BaseException):
     pass
 
 
