@@ -293,9 +293,10 @@ def decipher_request(server: "Server", apdu: bytes) -> bytes:
 
 def generate_aare(settings, data, result, diagnostic, cipher, errorData, encryptedData):
     """Gurux defect: _GXAPDU.generateAARE crashes for HLS and ciphered associations: it
-    writes the responding-AP-title with the wrong tag and length (A6 08 instead of A4 0A 04
-    08) and then calls `data.setUInt8()` with no argument (TypeError -> the AARQ is
-    answered with a hardware-fault GET-Response). It also reuses the invocation counter of
+    writes the responding-AP-title's outer length as 8 instead of 10 (A4 08 04 ..., where
+    A4 0A 04 08 is right) and then calls `data.setUInt8()` with no argument where the
+    inner length belongs (TypeError -> no AARE; Gurux then fails to build its error reply
+    too, "Invalid GLO command"). It also reuses the invocation counter of
     the ciphered initiate-response for the next APDU (a GCM nonce reused). This
     replacement writes a well-formed AARE (Green Book 9.4.2, same fields as Gurux's) and
     advances the counter after the glo-initiate-response. Gurux's own pieces are used for
