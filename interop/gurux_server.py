@@ -487,6 +487,25 @@ def name_lls_mechanism(reply: GXByteBuffer) -> None:
     reply.set(bytes([0x61, len(body)]) + bytes(body))
 
 
+# Plain xDLMS requests: GET, SET, ACTION.
+PLAIN_REQUESTS = {0xC0, 0xC1, 0xC3}
+
+
+def plain_request_refused(server: "Server", data: bytes) -> bool:
+    """Gurux has no notion of required protection: under a ciphered association it
+    serves plaintext GET/SET/ACTION requests (and ciphers the answer). With
+    `--security auth-enc`, a plain service request from the management client (wPort 1)
+    is dropped unanswered and logged, as our `dlms serve` refuses it; the public client
+    (wPort 16) stays plain."""
+    if server.args.security == "none" or len(data) < 9:
+        return False
+    client = int.from_bytes(data[2:4], "big")
+    if client == MANAGEMENT and data[8] in PLAIN_REQUESTS:
+        log(f"plain request {data[8]:02X} from client wPort {client} refused: --security {server.args.security}")
+        return True
+    return False
+
+
 def new_association(server: "Server") -> None:
     """Gurux defect: the server remembers the first client's wPorts (settings
     clientAddress/serverAddress) until an RLRQ resets them, and drops frames from any other
@@ -563,6 +582,8 @@ def main() -> int:
 
 def handle(server: Server, data: bytes) -> List[bytes]:
     """One wrapper frame in, the reply frames out. Gurux's prints go to stderr."""
+    if plain_request_refused(server, data):
+        return []
     if len(data) > 8 and data[8] == 0x60:
         new_association(server)
     elif len(data) > 8 and data[8] in CIPHERED_REQUESTS and server.settings.cipher is not None:

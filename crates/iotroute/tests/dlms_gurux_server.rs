@@ -112,8 +112,13 @@ impl Drop for GuruxServer {
     }
 }
 
-/// `iotroute dlms get --host .(host) --bind .(host+1) --json <args>`.
+/// `iotroute dlms get --host .(host) --bind .(host+1) --json --timeout 5 <args>`.
 fn get(host: u8, args: &[&str]) -> Output {
+    get_within(host, "5", args)
+}
+
+/// As [`get`], waiting `timeout` seconds per request.
+fn get_within(host: u8, timeout: &str, args: &[&str]) -> Output {
     let mut c = iotroute();
     c.args([
         "dlms",
@@ -124,7 +129,7 @@ fn get(host: u8, args: &[&str]) -> Output {
         &addr(BLOCK, host + 1).to_string(),
         "--json",
         "--timeout",
-        "5",
+        timeout,
     ])
     .args(args);
     run_with_timeout(c, LIMIT)
@@ -364,4 +369,27 @@ fn sec02_reads_gurux_server_with_hls_gmac_and_suite0_auth_enc_at_pdu_128() {
             .collect::<Vec<_>>(),
     );
     assert_eq!(out.status.code(), Some(0), "{}", server.log());
+    // HLS without ciphering the service APDUs: the harness refuses the plain ACTION
+    // under --security auth-enc (Gurux alone would serve it), so the client times out.
+    let out = get_within(
+        host,
+        "1",
+        &[
+            "--client",
+            "1",
+            "--auth",
+            "hls-gmac",
+            "--retries",
+            "0",
+            "0-0:1.0.0.255",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", server.log());
+    assert!(
+        server
+            .log()
+            .contains("plain request C3 from client wPort 1 refused"),
+        "{}",
+        server.log()
+    );
 }
