@@ -10,7 +10,8 @@ naming the defect. No Gurux source is copied here.
 
 Usage:
   gurux_server.py --bind ADDR [--port 4059] [--auth none|low|hls-gmac]
-                  [--security none|auth-enc] [--password 12345678] [--max-pdu N]
+                  [--security none|auth-enc] [--password 12345678] [--max-pdu 1024]
+                  [--gurux-lls-aare]
 
 One logical device, server wPort 1. Client wPort 16: public association (no security;
 clock, terminal ID, association object; energy and profiles refused). Client wPort 1:
@@ -24,7 +25,9 @@ Objects (docs/iot-route-cosem.md): clock 0-0:1.0.0.255 (JST, deviation -540); re
 ending at the last closed slot; selective access by range and by entry); Association LN
 0-0:40.0.0.255.
 
-Prints `READY` on stdout once listening; diagnostics on stderr; exits 0 on SIGTERM/SIGINT.
+Prints `READY` on stdout once listening (then stdout is redirected to stderr); on stderr
+one `exchange REQ -> ANS N bytes` line per frame, `deciphered ...`, association events;
+GURUX_SERVER_TRACE=1 adds the frames in hex. Exits 0 on SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
