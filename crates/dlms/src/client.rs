@@ -434,7 +434,9 @@ impl<E: Entropy> Client<E> {
         }
         match self.waiting {
             Waiting::Aare => {
-                let step = self.session.handle_associate_response(w.apdu)?;
+                let named = self.lls_aare_with_mechanism(w.apdu);
+                let apdu = named.as_deref().unwrap_or(w.apdu);
+                let step = self.session.handle_associate_response(apdu)?;
                 self.association_step(step)
             }
             Waiting::HlsReply => {
@@ -443,6 +445,29 @@ impl<E: Entropy> Client<E> {
             }
             Waiting::Response | Waiting::Nothing => self.response(w.apdu),
         }
+    }
+
+    /// Workaround (docs/architecture.md): servers built like Gurux-Python's answer an
+    /// accepted LLS association without the mechanism name, and the upstream session
+    /// refuses an accepted AARE that names no mechanism whatever the mechanism. For LLS the
+    /// name tells the client nothing it could check (the password travels one way), so an
+    /// accepted LLS AARE without it is read as naming LLS. HLS stays strict: there the AARE
+    /// must carry the mechanism and the server's challenge. `None` leaves the APDU as is.
+    fn lls_aare_with_mechanism(&self, apdu: &[u8]) -> Option<Vec<u8>> {
+        use dlms_cosem_rs::codec::{Decode as _, Encode as _};
+        if !matches!(self.settings.authentication, Authentication::Low { .. }) {
+            return None;
+        }
+        let mut r = dlms_cosem_rs::Reader::new(apdu);
+        let mut aare = dlms_cosem_rs::acse::Aare::decode(&mut r).ok()?;
+        if !aare.is_accepted() || aare.mechanism_name.is_some() {
+            return None;
+        }
+        tracing::debug!("accepted LLS AARE without a mechanism name read as naming LLS");
+        aare.mechanism_name = Some(AuthMechanism::Low);
+        let mut out = Vec::with_capacity(apdu.len() + 8);
+        aare.encode(&mut out).ok()?;
+        Some(out)
     }
 
     fn association_step(&mut self, step: AssociationStep) -> Result<Event, ClientError> {

@@ -310,6 +310,21 @@ fn sec02_reads_gurux_server_with_lls() {
     assert_eq!(v["failed"], serde_json::json!(["1-0:1.8.0.255:2"]));
 }
 
+/// Gurux's own LLS AARE names no mechanism; our client reads it as naming LLS (a
+/// workaround in `dlms::client`, since the upstream session refuses it), so a meter built
+/// like Gurux's server is still read.
+#[test]
+fn sec02_reads_gurux_server_with_its_own_lls_aare() {
+    let Some(py) = gurux_python() else { return };
+    let host = 36;
+    let server = GuruxServer::start(
+        &py,
+        host,
+        &["--auth", "low", "--password", "s3cret!", "--gurux-lls-aare"],
+    );
+    reads_clock_registers_and_profile(&server, host, &["--auth", "low", "--password", "s3cret!"]);
+}
+
 #[test]
 fn sec02_reads_gurux_server_with_hls_gmac_and_suite0_auth_enc_at_pdu_128() {
     let Some(py) = gurux_python() else { return };
