@@ -11,6 +11,10 @@
 //! The Python comes from `IOTROUTE_INTEROP_PYTHON`; missing: a visible SKIPPED line, or a
 //! failure under CI / IOTROUTE_INTEROP=1 (the rule of tests/gurux_interop.rs).
 
+mod support;
+
+use support::{interop_dir, python};
+
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -25,31 +29,6 @@ use dlms::cosem::{Association, IotRouteModel, ModelConfig};
 use dlms::hex;
 use dlms::server::{shared, Auth, Entropy, Protection, ServeConfig, TerminalServer};
 use dlms_cosem_rs::codec::Encode;
-
-fn peers_required() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0")
-        || std::env::var("IOTROUTE_INTEROP").is_ok_and(|v| v == "1")
-}
-
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("IOTROUTE_INTEROP_PYTHON").map(PathBuf::from) {
-        Some(p) if p.exists() => Some(p),
-        _ => {
-            assert!(
-                !peers_required(),
-                "interop peer missing: IOTROUTE_INTEROP_PYTHON (the venv with gurux-dlms)"
-            );
-            eprintln!(
-                "SKIPPED: interop peer missing: IOTROUTE_INTEROP_PYTHON (the venv with gurux-dlms)"
-            );
-            None
-        }
-    }
-}
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
-}
 
 fn gurux_apdus(py: &PathBuf) -> BTreeMap<String, Vec<u8>> {
     let out = Command::new(py)

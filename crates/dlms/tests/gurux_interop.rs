@@ -11,6 +11,10 @@
 //! interop/requirements.txt). Missing: a visible SKIPPED line, or a failure under CI /
 //! IOTROUTE_INTEROP=1.
 
+mod support;
+
+use support::{interop_dir, python};
+
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -26,33 +30,6 @@ use dlms::{hex, CosemDateTime, Data, Obis};
 const CLIENT_TITLE: SystemTitle = cipher::GREEN_BOOK_CLIENT_TITLE;
 const SERVER_TITLE: SystemTitle = cipher::GREEN_BOOK_SERVER_TITLE;
 const IC: u32 = 0x0123_4567;
-
-/// Whether a missing peer must fail the test (CI, or asked for) rather than skip it.
-/// Same rule as crates/iotroute/tests/support/mod.rs.
-fn peers_required() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0")
-        || std::env::var("IOTROUTE_INTEROP").is_ok_and(|v| v == "1")
-}
-
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("IOTROUTE_INTEROP_PYTHON").map(PathBuf::from) {
-        Some(p) if p.exists() => Some(p),
-        _ => {
-            assert!(
-                !peers_required(),
-                "interop peer missing: IOTROUTE_INTEROP_PYTHON (the venv with gurux-dlms; run scripts/test)"
-            );
-            eprintln!(
-                "SKIPPED: interop peer missing: IOTROUTE_INTEROP_PYTHON (the venv with gurux-dlms)"
-            );
-            None
-        }
-    }
-}
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
-}
 
 /// Gurux's reference APDUs: name → bytes, and the meta object.
 fn gurux_apdus(py: &PathBuf) -> (BTreeMap<String, Vec<u8>>, serde_json::Value) {
