@@ -713,15 +713,12 @@ fn reserve(path: &std::path::Path, explicit: Option<u32>) -> Result<(u32, u32), 
     let mark = start
         .checked_add(RESERVE)
         .ok_or_else(|| err("invocation counters exhausted: new keys needed".into()))?;
-    let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        writeln!(f, "{mark}")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| err(e.to_string()))?;
+    crate::state_file::write_atomic(
+        path,
+        format!("{mark}\n").as_bytes(),
+        crate::state_file::Access::Default,
+    )
+    .map_err(|e| err(e.to_string()))?;
     Ok((start, mark))
 }
 

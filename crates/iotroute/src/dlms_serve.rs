@@ -16,7 +16,6 @@
 //! reserved but never spent are skipped: a restart can never reuse a GCM nonce under
 //! unchanged keys, whatever point the previous run crashed at.
 
-use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -271,8 +270,8 @@ fn load_state(path: &Path) -> Result<Option<SavedState>, ServeFailure> {
     }
 }
 
-/// Writes the state atomically and durably: a temporary file, fsync, rename, fsync of the
-/// directory; a crash leaves the old file or the new one, never half of one. When
+/// Writes the state atomically and durably (`state_file::write_atomic`), owner-only: the
+/// model holds the association secrets. When
 /// `model` is `None` the saved model is kept.
 fn write_state(path: &Path, reserved: u32, model: Option<ModelState>) -> std::io::Result<()> {
     let model = match model {
@@ -286,23 +285,7 @@ fn write_state(path: &Path, reserved: u32, model: Option<ModelState>) -> std::io
         model,
     })
     .map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        // The model holds the association secrets: owner only.
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut f = options.open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
+    crate::state_file::write_atomic(path, &bytes, crate::state_file::Access::OwnerOnly)?;
     Ok(())
 }
 

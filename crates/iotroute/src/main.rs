@@ -11,6 +11,7 @@ mod dlms_serve;
 mod echonet_cmd;
 mod meter_cmd;
 mod sim_cmd;
+mod state_file;
 mod udp;
 
 use std::io::IsTerminal;

@@ -230,15 +230,16 @@ fn load_state(path: &Path) -> Result<Option<MeterState>, String> {
     }
 }
 
-/// Writes the state atomically (temporary file, then rename), so that a crash never
-/// leaves half a file.
+/// Writes the state atomically and durably (`state_file::write_atomic`), so that a crash
+/// never leaves half a file.
 fn save(path: &Option<PathBuf>, meter: &Meter) {
     let Some(path) = path else { return };
-    let tmp = path.with_extension("tmp");
     let result = serde_json::to_vec_pretty(meter.state())
         .map_err(|e| e.to_string())
-        .and_then(|bytes| std::fs::write(&tmp, bytes).map_err(|e| e.to_string()))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
+        .and_then(|bytes| {
+            crate::state_file::write_atomic(path, &bytes, crate::state_file::Access::Default)
+                .map_err(|e| e.to_string())
+        });
     if let Err(e) = result {
         tracing::error!(path = %path.display(), error = %e, "meter state not saved");
     }
