@@ -13,6 +13,7 @@
 //!   `ded-` and `general-glo-ciphering` APDUs.
 //! - [`client`]: a sans-IO client association over the wrapper (AARQ/LLS/HLS-GMAC, GET
 //!   with block reassembly, SET, ACTION, release).
+//! - [`push`]: Data-Notification pushes: the terminal's sender and the listener.
 //! - [`translate`]: an APDU or wrapper frame to XML or JSON, for `iotroute dlms translate`.
 
 pub mod apdu;
@@ -24,6 +25,7 @@ pub mod datetime;
 pub mod error;
 pub mod hex;
 pub mod obis;
+pub mod push;
 pub mod server;
 pub mod translate;
 pub mod wrapper;

@@ -19,9 +19,11 @@ use dlms_cosem_rs::security::{
 use dlms_cosem_rs::server::{Server, ServerConfig};
 
 use super::{CosemStore, SharedModel};
+use crate::cipher::{Protections, SystemTitle as CipherTitle};
 use crate::cosem::association::mechanism;
 use crate::cosem::Association;
 use crate::error::CodecError;
+use crate::push::{PushError, PushSender, PUSH_COUNTER_BASE};
 
 /// The largest attribute value the engines can produce: the whole load profile at its
 /// default depth (4320 rows, 120,964 bytes) fits.
@@ -52,6 +54,17 @@ pub enum Protection {
 }
 
 impl Protection {
+    /// The protections an APDU (or a push) is sealed with; `None` for plain.
+    #[must_use]
+    pub const fn ciphering(self) -> Option<Protections> {
+        match self {
+            Self::None => None,
+            Self::Auth => Some(Protections::Auth),
+            Self::Enc => Some(Protections::Enc),
+            Self::AuthEnc => Some(Protections::AuthEnc),
+        }
+    }
+
     /// The version-0 security policy value (security setup attribute 2).
     #[must_use]
     pub const fn policy(self) -> u8 {
@@ -64,20 +77,8 @@ impl Protection {
     }
 }
 
-/// Suite-0 keys. Never logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Keys {
-    /// Global unicast encryption key.
-    pub ek: [u8; 16],
-    /// Authentication key.
-    pub ak: [u8; 16],
-}
-
-impl std::fmt::Debug for Keys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Keys(<redacted>)")
-    }
-}
+/// Suite-0 keys (the same type the cipher module opens and seals with). Never logged.
+pub use crate::cipher::Keys;
 
 /// How the server is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +114,19 @@ pub enum ServeError {
     /// The model's lock was poisoned by a panic elsewhere.
     #[error("COSEM model unavailable")]
     Model,
+    /// The management association's invocation counters reached the push range
+    /// ([`crate::push::PUSH_COUNTER_BASE`]): the keys must change before anything else
+    /// is answered ciphered.
+    #[error("association invocation counters exhausted: change the keys")]
+    CountersExhausted,
+    /// The push sender could not be set up.
+    #[error("{0}")]
+    Push(#[from] PushError),
 }
+
+/// The management engine refuses to answer once its counter is this close to the push
+/// range: one request spends at most a few counters (AARE, HLS reply, a block).
+pub const ENGINE_COUNTER_LIMIT: u32 = PUSH_COUNTER_BASE - 16;
 
 /// Where HLS challenges come from. The caller provides it (sans-IO: no OS access
 /// here); it must be unpredictable (an OS random source), since a predictable challenge
@@ -316,6 +329,9 @@ impl<E: Entropy + Clone> TerminalServer<E> {
             self.refresh(a)?;
         }
         let slot = self.slots.get_mut(a.index()).ok_or(ServeError::Model)?;
+        if slot.engine.invocation_counter() >= ENGINE_COUNTER_LIMIT {
+            return Err(ServeError::CountersExhausted);
+        }
         let n = slot.engine.handle(apdu, out).map_err(CodecError::from)?;
         Ok(Some(n))
     }
@@ -350,6 +366,41 @@ impl<E: Entropy + Clone> TerminalServer<E> {
         self.slots
             .get(Association::Management.index())
             .map_or(0, |s| s.engine.invocation_counter())
+    }
+
+    /// The management engine's replay window: the client system title it describes
+    /// and the highest counter accepted from it. Persist it, and hand it back with
+    /// [`TerminalServer::resume_replay_window`] after a restart, or a recorded request
+    /// from before the restart is accepted again.
+    #[must_use]
+    pub fn replay_window(&self) -> Option<([u8; 8], u32)> {
+        let engine = &self.slots.get(Association::Management.index())?.engine;
+        engine
+            .replay_owner()
+            .zip(engine.peer_invocation_counter())
+            .map(|(title, highest)| (*title.as_bytes(), highest))
+    }
+
+    /// Restore the management engine's replay window saved by a previous run.
+    pub fn resume_replay_window(&mut self, peer: [u8; 8], highest: u32) {
+        if let Some(slot) = self.slots.get_mut(Association::Management.index()) {
+            slot.engine
+                .resume_replay_window(SystemTitle::new(peer), highest);
+        }
+    }
+
+    /// A push sender sealing like the management association (its protection, keys
+    /// and the server's system title), resuming above push counter `last_used`.
+    ///
+    /// # Errors
+    /// [`ServeError::Push`] when ciphering is configured without keys.
+    pub fn push_sender(&self, last_used: u32) -> Result<PushSender, ServeError> {
+        Ok(PushSender::new(
+            self.config.protection.ciphering(),
+            self.config.keys.clone(),
+            CipherTitle(self.config.system_title),
+            last_used,
+        )?)
     }
 
     /// Forget the association of a client whose link went away (the engine cannot see

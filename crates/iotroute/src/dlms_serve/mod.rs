@@ -17,17 +17,22 @@
 //! unchanged keys, whatever point the previous run crashed at.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Timelike, Utc};
-use dlms::cosem::{floor_to_period, IotRouteModel, ModelConfig, ModelState};
-use dlms::server::counter_store::CounterReservation;
+use dlms::cosem::{floor_to_period, IotRouteModel, ModelChange, ModelConfig};
 use dlms::server::{shared, Auth, Entropy, Keys, Protection, ServeConfig, TerminalServer};
-use dlms::wrapper::{Wpdu, DEFAULT_PORT};
+use dlms::wrapper::DEFAULT_PORT;
 use nodes::log_limit::LogLimiter;
 use tokio::net::UdpSocket;
+
+mod driver;
+mod state;
+
+use driver::{Driver, Pushes, Stats};
+use state::{Counter, StateStore};
 
 /// The server's wPort (the management logical device).
 const SERVER_WPORT: u16 = 1;
@@ -120,6 +125,14 @@ pub struct ServeArgs {
     /// nonces: lab only.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// (Extension) Send the slot push (a Data-Notification of push setup
+    /// 0-0:25.9.0.255: clock, both energy registers, status) to this UDP address at each
+    /// closed slot and when a client invokes push. Without it pushes go to the push
+    /// setup's destination when a client set one, else to the smart meter that last
+    /// used the management association. Ciphered like the management association
+    /// (general-glo-ciphering, push counters from 2^31 up).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub push_to: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -134,6 +147,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("max_pdu", &self.max_pdu)
             .field("demo_days", &self.demo_days)
             .field("state", &self.state)
+            .field("push_to", &self.push_to)
             .finish_non_exhaustive()
     }
 }
@@ -165,52 +179,6 @@ pub enum ServeFailure {
     Setup(String),
 }
 
-/// What `--state` holds.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct SavedState {
-    /// No counter above this was ever spent, and none at or below it may be spent again.
-    invocation_counter_reserved: u32,
-    /// The model, when one was saved.
-    model: Option<ModelState>,
-}
-
-/// The IC reservation and the file it is persisted in.
-struct IcStore {
-    path: Option<PathBuf>,
-    reservation: CounterReservation,
-}
-
-impl IcStore {
-    /// Persists a new mark when the engine (last used counter `ic`) is about to run
-    /// out. `false` when the file could not be written: then nothing ciphered may go out.
-    fn ensure(&mut self, ic: u32) -> bool {
-        let Some(path) = &self.path else { return true };
-        let Some(next) = self.reservation.reserve_before(ic) else {
-            return true;
-        };
-        match write_state(path, next, None) {
-            Ok(()) => {
-                tracing::debug!(reserved = next, "invocation counters reserved");
-                self.reservation.persisted(next);
-                true
-            }
-            Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, "invocation counter reservation not saved");
-                false
-            }
-        }
-    }
-
-    /// Whether `ic` was persisted before use (always, without --state: lab mode).
-    const fn covers(&self, ic: u32) -> bool {
-        self.path.is_none() || self.reservation.covers(ic)
-    }
-
-    const fn reserved(&self) -> u32 {
-        self.reservation.reserved()
-    }
-}
-
 /// HLS challenges from the OS random source.
 #[derive(Debug, Clone, Copy)]
 struct OsEntropy;
@@ -222,18 +190,6 @@ impl Entropy for OsEntropy {
             .and_then(|mut f| f.read_exact(out))
             .is_ok()
     }
-}
-
-/// What the server counted; printed at exit.
-#[derive(Debug, Default, Clone, Copy)]
-struct Stats {
-    frames: u64,
-    answered: u64,
-    malformed: u64,
-    wrong_wport: u64,
-    engine_errors: u64,
-    replays_refused: u64,
-    deciphering_errors: u64,
 }
 
 /// Run `iotroute dlms serve`.
@@ -252,41 +208,6 @@ fn hex_array<const N: usize>(flag: &str, text: &str) -> Result<[u8; N], ServeFai
     let bytes = dlms::hex::decode(text).map_err(|e| ServeFailure::Usage(format!("{flag}: {e}")))?;
     <[u8; N]>::try_from(bytes.as_slice())
         .map_err(|_| ServeFailure::Usage(format!("{flag}: {} bytes, expected {N}", bytes.len())))
-}
-
-fn load_state(path: &Path) -> Result<Option<SavedState>, ServeFailure> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| ServeFailure::State {
-                path: path.to_owned(),
-                reason: format!("not a dlms serve state: {e}"),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ServeFailure::State {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        }),
-    }
-}
-
-/// Writes the state atomically and durably (`state_file::write_atomic`), owner-only: the
-/// model holds the association secrets. When
-/// `model` is `None` the saved model is kept.
-fn write_state(path: &Path, reserved: u32, model: Option<ModelState>) -> std::io::Result<()> {
-    let model = match model {
-        Some(m) => Some(m),
-        None => load_state(path)
-            .map_err(|e| std::io::Error::other(e.to_string()))?
-            .and_then(|s| s.model),
-    };
-    let bytes = serde_json::to_vec(&SavedState {
-        invocation_counter_reserved: reserved,
-        model,
-    })
-    .map_err(std::io::Error::other)?;
-    crate::state_file::write_atomic(path, &bytes, crate::state_file::Access::OwnerOnly)?;
-    Ok(())
 }
 
 /// Household power (W) at `t`: import and PV export by the JST hour, as the demo filler
@@ -353,24 +274,13 @@ pub async fn serve(
     if args.password.is_empty() || args.password.len() > 32 {
         return Err(ServeFailure::Usage("--password: 1 to 32 bytes".to_owned()));
     }
-    let saved = match &args.state {
-        Some(p) => load_state(p)?,
-        None => None,
-    };
+    let (mut store, saved_model) = StateStore::open(args.state.clone())?;
     let now = Utc::now();
     let config = ModelConfig {
         association_password: args.password.as_bytes().to_vec(),
         server_system_title: system_title,
         ..ModelConfig::default()
     };
-    let (reservation, saved_model) = match saved {
-        Some(s) => (
-            CounterReservation::resume(s.invocation_counter_reserved),
-            s.model,
-        ),
-        None => (CounterReservation::resume(0), None),
-    };
-    let ic_start = reservation.start_counter();
     let model = match saved_model {
         Some(state) => {
             let m = IotRouteModel::restore(&config, state, now)
@@ -410,28 +320,35 @@ pub async fn serve(
         keys: Some(Keys { ek, ak }),
         system_title,
         max_pdu: args.max_pdu,
-        invocation_counter: ic_start,
+        invocation_counter: store.start(Counter::Association),
     };
     let ciphered = serve_config.protection != Protection::None;
     let mut server = TerminalServer::new(model.clone(), serve_config, OsEntropy)
         .map_err(|e| ServeFailure::Setup(e.to_string()))?;
+    if let Some(r) = store.replay() {
+        server.resume_replay_window(r.system_title, r.highest);
+        tracing::info!(highest = r.highest, "management replay window restored");
+    }
+    let pusher = server
+        .push_sender(store.start(Counter::Push))
+        .map_err(|e| ServeFailure::Setup(e.to_string()))?;
     let snapshot = |m: &dlms::server::SharedModel| m.lock().ok().map(|g| g.snapshot());
-    let mut ics = IcStore {
-        path: args.state.clone(),
-        reservation,
-    };
-    if let Some(path) = &args.state {
-        // Reserve the first block now, before anything can be spent.
-        if let Some(next) = ics.reservation.reserve_before(ic_start) {
-            write_state(path, next, snapshot(&model)).map_err(|e| ServeFailure::State {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            ics.reservation.persisted(next);
+    if store.persistent() {
+        // Reserve the first blocks now, before anything can be spent, and save the
+        // model as started.
+        let reserved = store.ensure(Counter::Association, store.start(Counter::Association))
+            && store.ensure(Counter::Push, store.start(Counter::Push));
+        if !reserved {
+            return Err(ServeFailure::State {
+                path: args.state.clone().unwrap_or_default(),
+                reason: "invocation counters could not be reserved".to_owned(),
+            });
         }
+        store.save(snapshot(&model), None);
         tracing::info!(
-            resumes_above = ic_start,
-            reserved = ics.reserved(),
+            resumes_above = store.start(Counter::Association),
+            reserved = store.reserved(Counter::Association),
+            push_reserved = store.reserved(Counter::Push),
             "invocation counters"
         );
     } else if ciphered || args.auth == AuthArg::HlsGmac {
@@ -453,8 +370,13 @@ pub async fn serve(
     );
     eprintln!("dlms serve listening on {local}");
 
-    let mut stats = Stats::default();
-    let mut limiter = LogLimiter::default();
+    let mut d = Driver {
+        server,
+        store,
+        pushes: Pushes::new(pusher, args.push_to),
+        stats: Stats::default(),
+        limiter: LogLimiter::default(),
+    };
     let mut household = Household {
         last: now,
         carry: (0.0, 0.0),
@@ -475,25 +397,25 @@ pub async fn serve(
                     }
                 };
                 let Some(datagram) = buf.get(..len) else { continue };
-                stats.frames += 1;
+                d.stats.frames += 1;
                 let now = Utc::now();
-                if let Some(reply) = answer(&mut server, &mut ics, &mut stats, &mut limiter, now, from, datagram, &mut out) {
+                if let Some(reply) = d.answer(now, from, datagram, &mut out) {
                     if let Err(e) = socket.send_to(&reply, from).await {
                         tracing::warn!(%from, error = %e, "reply not sent");
                     } else {
-                        stats.answered += 1;
+                        d.stats.answered += 1;
                     }
                 }
-                // Nothing else acts on what clients changed here: log it, and save at
-                // once so that a setting changed over the air survives a crash (TRM-08).
+                // Log what clients changed, push when one asked, and save at once so
+                // that a setting changed over the air survives a crash (TRM-08).
                 let changes = model.lock().map(|mut m| m.take_changes()).unwrap_or_default();
                 if !changes.is_empty() {
                     tracing::info!(?changes, "model changed by a client");
-                    if let Some(path) = &args.state {
-                        if let Err(e) = write_state(path, ics.reserved(), snapshot(&model)) {
-                            tracing::error!(path = %path.display(), error = %e, "state not saved");
-                        }
+                    if changes.contains(&ModelChange::PushRequested) {
+                        d.push(&socket, &model, now).await;
                     }
+                    let replay = d.replay_mark();
+                    d.store.save(snapshot(&model), replay);
                 }
             }
             _ = tick.tick() => {
@@ -505,23 +427,21 @@ pub async fn serve(
                     }
                     Err(_) => false,
                 };
+                if captured {
+                    d.push(&socket, &model, now).await;
+                }
                 if captured || last_save.elapsed() >= SAVE_EVERY {
-                    if let Some(path) = &args.state {
-                        if let Err(e) = write_state(path, ics.reserved(), snapshot(&model)) {
-                            tracing::error!(path = %path.display(), error = %e, "state not saved");
-                        }
-                    }
+                    let replay = d.replay_mark();
+                    d.store.save(snapshot(&model), replay);
                     last_save = std::time::Instant::now();
                 }
             }
             () = &mut stop => break,
         }
     }
-    if let Some(path) = &args.state {
-        if let Err(e) = write_state(path, ics.reserved(), snapshot(&model)) {
-            tracing::error!(path = %path.display(), error = %e, "state not saved");
-        }
-    }
+    let replay = d.replay_mark();
+    d.store.save(snapshot(&model), replay);
+    let stats = d.stats;
     tracing::info!(
         frames = stats.frames,
         answered = stats.answered,
@@ -530,7 +450,8 @@ pub async fn serve(
         engine_errors = stats.engine_errors,
         replays_refused = stats.replays_refused,
         deciphering_errors = stats.deciphering_errors,
-        invocation_counter = server.invocation_counter(),
+        pushes = stats.pushes,
+        invocation_counter = d.server.invocation_counter(),
         "dlms serve stopped"
     );
     Ok(())
@@ -566,93 +487,6 @@ fn capture_due(
     }
 }
 
-/// The reply datagram to one received datagram, if any.
-#[allow(clippy::too_many_arguments)]
-fn answer(
-    server: &mut TerminalServer<OsEntropy>,
-    ics: &mut IcStore,
-    stats: &mut Stats,
-    limiter: &mut LogLimiter,
-    now: DateTime<Utc>,
-    from: SocketAddr,
-    datagram: &[u8],
-    out: &mut [u8],
-) -> Option<Vec<u8>> {
-    let frame = match Wpdu::parse(datagram) {
-        Ok(f) => f,
-        Err(e) => {
-            stats.malformed += 1;
-            if let Some(held) = limiter.allow(now) {
-                tracing::warn!(%from, len = datagram.len(), error = %e, held_back = held, total = stats.malformed, "malformed wrapper frame dropped");
-            }
-            return None;
-        }
-    };
-    if frame.destination != SERVER_WPORT {
-        stats.wrong_wport += 1;
-        if let Some(held) = limiter.allow(now) {
-            tracing::warn!(%from, destination = frame.destination, held_back = held, "frame for another server wPort dropped");
-        }
-        return None;
-    }
-    if !ics.ensure(server.invocation_counter()) {
-        return None;
-    }
-    let n = match server.handle(frame.source, now, frame.apdu, out) {
-        Ok(Some(n)) => n,
-        Ok(None) => {
-            stats.wrong_wport += 1;
-            if let Some(held) = limiter.allow(now) {
-                tracing::warn!(%from, source = frame.source, held_back = held, "frame from a client wPort we do not serve dropped");
-            }
-            return None;
-        }
-        Err(e) => {
-            stats.engine_errors += 1;
-            if let Some(held) = limiter.allow(now) {
-                tracing::warn!(%from, source = frame.source, error = %e, held_back = held, "APDU refused");
-            }
-            return None;
-        }
-    };
-    let ic = server.invocation_counter();
-    if !ics.covers(ic) {
-        // Cannot happen while the headroom exceeds one request's spending; never send a
-        // counter that a crash now would let the next run reuse.
-        tracing::error!(
-            ic,
-            reserved = ics.reserved(),
-            "invocation counter not persisted: reply withheld"
-        );
-        return None;
-    }
-    let reply = out.get(..n)?;
-    // exception-response (D8), service-error invocation-counter-error (6) or
-    // deciphering-error (5): the engine's refusal of a replayed or forged ciphered APDU.
-    match reply {
-        [0xD8, _, 6, ..] => {
-            stats.replays_refused += 1;
-            if let Some(held) = limiter.allow(now) {
-                tracing::warn!(%from, source = frame.source, total = stats.replays_refused, held_back = held, "replayed or reordered ciphered APDU refused");
-            }
-        }
-        [0xD8, _, 5, ..] => {
-            stats.deciphering_errors += 1;
-            if let Some(held) = limiter.allow(now) {
-                tracing::warn!(%from, source = frame.source, total = stats.deciphering_errors, held_back = held, "APDU that does not decipher refused");
-            }
-        }
-        _ => {}
-    }
-    match Wpdu::new(SERVER_WPORT, frame.source, reply).emit() {
-        Ok(d) => Some(d),
-        Err(e) => {
-            tracing::error!(error = %e, "reply not framed");
-            None
-        }
-    }
-}
-
 /// Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     #[cfg(unix)]
@@ -681,6 +515,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use dlms::client::{Client, ClientSettings};
+    use dlms::wrapper::Wpdu;
 
     struct Fixed;
     impl dlms::client::Entropy for Fixed {
@@ -708,58 +543,93 @@ mod tests {
         TerminalServer::new(shared(m), config, OsEntropy).unwrap()
     }
 
+    fn driver(s: TerminalServer<OsEntropy>, push_to: Option<SocketAddr>) -> Driver {
+        let pusher = s.push_sender(0).unwrap();
+        Driver {
+            server: s,
+            store: StateStore::open(None).unwrap().0,
+            pushes: Pushes::new(pusher, push_to),
+            stats: Stats::default(),
+            limiter: LogLimiter::default(),
+        }
+    }
+
     #[test]
     fn rad01_malformed_and_foreign_frames_are_counted_and_not_answered() {
         let now = t(3, 10, 0);
-        let mut s = server(now);
-        let mut ics = IcStore {
-            path: None,
-            reservation: CounterReservation::resume(0),
-        };
-        let (mut stats, mut limiter) = (Stats::default(), LogLimiter::default());
+        let mut d = driver(server(now), None);
         let from = SocketAddr::from(([127, 0, 0, 9], 40000));
         let mut out = vec![0u8; 4096];
-        let mut go = |d: &[u8], stats: &mut Stats| {
-            answer(
-                &mut s,
-                &mut ics,
-                stats,
-                &mut limiter,
-                now,
-                from,
-                d,
-                &mut out,
-            )
-        };
+        let mut go = |d: &mut Driver, datagram: &[u8]| d.answer(now, from, datagram, &mut out);
         for junk in [
             &[][..],
             &[0, 1, 0],
             &[0, 2, 0, 16, 0, 1, 0, 0],
             &[0, 1, 0, 16, 0, 1, 0, 5, 0x60],
         ] {
-            assert_eq!(go(junk, &mut stats), None);
+            assert_eq!(go(&mut d, junk), None);
         }
-        assert_eq!(stats.malformed, 4);
+        assert_eq!(d.stats.malformed, 4);
         let aarq = Client::new(ClientSettings::default(), Fixed)
             .unwrap()
             .associate()
             .unwrap();
         let apdu = Wpdu::parse(&aarq).unwrap().apdu.to_vec();
         // To another server wPort, and from a client wPort we do not serve: dropped.
-        assert_eq!(
-            go(&Wpdu::new(16, 2, &apdu).emit().unwrap(), &mut stats),
-            None
-        );
-        assert_eq!(
-            go(&Wpdu::new(99, 1, &apdu).emit().unwrap(), &mut stats),
-            None
-        );
-        assert_eq!(stats.wrong_wport, 2);
+        assert_eq!(go(&mut d, &Wpdu::new(16, 2, &apdu).emit().unwrap()), None);
+        assert_eq!(go(&mut d, &Wpdu::new(99, 1, &apdu).emit().unwrap()), None);
+        assert_eq!(d.stats.wrong_wport, 2);
         // The public AARQ is answered with the wPorts swapped.
-        let reply = go(&aarq, &mut stats).expect("AARE");
+        let reply = go(&mut d, &aarq).expect("AARE");
         let w = Wpdu::parse(&reply).unwrap();
         assert_eq!((w.source, w.destination), (1, 16));
         assert_eq!(w.apdu.first(), Some(&0x61));
+    }
+
+    #[test]
+    fn trm06_push_goes_to_the_smart_meter_once_it_has_read_and_carries_the_registers() {
+        use dlms::push::PushListener;
+        let now = t(3, 30, 0);
+        let s = server(now);
+        let model = s.model().clone();
+        let mut d = driver(s, None);
+        assert!(d.build_push(&model, now).is_none(), "nowhere to push yet");
+        // The smart meter associates on wPort 1 and reads the clock.
+        let meter = SocketAddr::from(([127, 0, 0, 7], 4059));
+        let mut out = vec![0u8; 4096];
+        let mut c = Client::new(
+            ClientSettings {
+                client_wport: 1,
+                ..ClientSettings::default()
+            },
+            Fixed,
+        )
+        .unwrap();
+        let aare = d
+            .answer(now, meter, &c.associate().unwrap(), &mut out)
+            .unwrap();
+        c.handle(&aare).unwrap();
+        assert!(
+            d.build_push(&model, now).is_none(),
+            "an AARE alone does not pair"
+        );
+        let get = c
+            .get(8, dlms::Obis::new(0, 0, 1, 0, 0, 255), 2, None)
+            .unwrap();
+        d.answer(now, meter, &get, &mut out).unwrap();
+        let (datagram, to) = d.build_push(&model, now).expect("push");
+        assert_eq!(to, meter);
+        let w = Wpdu::parse(&datagram).unwrap();
+        assert_eq!((w.source, w.destination), (1, 1));
+        let n = PushListener::new(None).handle(w.apdu).unwrap();
+        let fields = n.body.elements().unwrap().to_vec();
+        assert_eq!(fields.len(), 5, "push setup, clock, AC in, AC out, status");
+        let (import, _) = model.lock().unwrap().energy();
+        assert_eq!(fields[2].as_i128(), Some(i128::from(import)));
+        // --push-to wins over the paired meter.
+        let elsewhere = SocketAddr::from(([127, 0, 0, 8], 5000));
+        let mut d2 = driver(server(now), Some(elsewhere));
+        assert_eq!(d2.build_push(&model, now).unwrap().1, elsewhere);
     }
 
     #[test]
