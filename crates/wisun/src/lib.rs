@@ -7,6 +7,17 @@
 //! `nodes`; choices the public sources leave open are collected in
 //! `docs/iot-route-link.md`.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 extern crate alloc;
+
+pub mod ccm_star;
+pub mod channel;
+pub mod mac;
+pub mod pairing_id;
+pub mod pcap;
+
+pub use pairing_id::PairingId;

@@ -1,0 +1,299 @@
+//! CCM* for IEEE 802.15.4 frames with AES-128 (SEC-03: encryption at layer 2 with a
+//! NIST cipher), as 802.15.4-2015 §9.3 and Wireshark 4.0 define it:
+//!
+//! - nonce (13 bytes) = source EUI-64 (most significant byte first) ‖ frame counter
+//!   (big-endian, unlike the little-endian field on the air) ‖ security level;
+//! - `a` (authenticated) = the MAC header through the auxiliary security header and the
+//!   Header IEs (with HT1/HT2);
+//! - `m` (encrypted at levels 5-7) = Payload IEs and MAC payload, the command ID of a
+//!   2015 command frame included; at levels 1-3 `a` is the whole frame and `m` empty;
+//! - output = header ‖ ciphertext ‖ MIC (4, 8 or 16 bytes); the FCS goes over that.
+//!
+//! Level 4 (encryption without MIC) is reserved since 802.15.4-2015 and level 0 gives
+//! no protection: both refused, as are frame counter suppression and the ASN nonce
+//! (TSCH only) and key index 0 (ours: indices start at 1, so a zeroed field never names
+//! a key). Replay checking is `mac::counters`, after the MIC verified.
+
+use aes::Aes128;
+use alloc::vec::Vec;
+use ccm::{
+    aead::{
+        generic_array::{ArrayLength, GenericArray},
+        AeadInPlace, KeyInit,
+    },
+    consts::{U13, U16, U4, U8},
+    Ccm, TagSize,
+};
+
+use crate::mac::{
+    AuxSecurityHeader, Eui64, Frame, FrameError, KeyIdentifier, Mpdu, SecurityLevel, MAX_PSDU_LEN,
+};
+
+/// An AES-128 link key.
+pub type Key = [u8; 16];
+
+/// The level we send by default (ours, SEC-03): ENC-MIC-32.
+pub const DEFAULT_LEVEL: SecurityLevel = SecurityLevel::EncMic32;
+
+/// Finds the key a received frame names.
+pub trait KeyLookup {
+    /// The key for `key_id` on a frame from `source`, if known.
+    fn key(&self, key_id: &KeyIdentifier, source: Eui64) -> Option<Key>;
+}
+
+impl<F: Fn(&KeyIdentifier, Eui64) -> Option<Key>> KeyLookup for F {
+    fn key(&self, key_id: &KeyIdentifier, source: Eui64) -> Option<Key> {
+        self(key_id, source)
+    }
+}
+
+/// Why a frame could not be secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SecureError {
+    /// The frame has no auxiliary security header.
+    #[error("frame has no auxiliary security header")]
+    NoSecurityHeader,
+    /// A security policy refusal (level, key index, nonce options).
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The source is not an extended address and none was given for the nonce.
+    #[error("CCM* nonce needs the source EUI-64")]
+    NoExtendedSource,
+    /// The frame itself cannot be emitted.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+}
+
+/// Security headers we neither send nor accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// Level 0 (no protection) or 4 (reserved since 2015, no MIC).
+    #[error("security level {0:?} not allowed")]
+    Level(SecurityLevel),
+    /// Key index 0 (ours).
+    #[error("key index 0 never names a key")]
+    KeyIndexZero,
+    /// Frame counter suppressed or ASN in nonce (TSCH features).
+    #[error("frame counter suppression / ASN nonce not supported")]
+    Nonce,
+}
+
+/// Why a received frame was not opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// Malformed bytes (before or after decryption), with the offset.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// Security Enabled is 0.
+    #[error("frame is not secured")]
+    NotSecured,
+    /// A security policy refusal.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The source is not an extended address and none was given for the nonce.
+    #[error("CCM* nonce needs the source EUI-64")]
+    NoExtendedSource,
+    /// No key for this key identifier and source.
+    #[error("no key for {0:?}")]
+    UnknownKey(KeyIdentifier),
+    /// The MIC does not verify: wrong key, or a forged or damaged frame.
+    #[error("MIC check failed")]
+    Mic,
+}
+
+/// A frame that passed CCM*.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The frame in the clear (its header keeps the auxiliary security header).
+    pub frame: Frame,
+    /// The sender's EUI-64 (used in the nonce).
+    pub source: Eui64,
+    /// The frame counter, for `mac::counters::ReplayGuard`.
+    pub frame_counter: u32,
+}
+
+/// Check a security header against our policy; returns the frame counter.
+fn policy(sec: &AuxSecurityHeader) -> Result<u32, PolicyError> {
+    if matches!(sec.level, SecurityLevel::None | SecurityLevel::Enc) {
+        return Err(PolicyError::Level(sec.level));
+    }
+    if sec.key_id.index() == Some(0) {
+        return Err(PolicyError::KeyIndexZero);
+    }
+    match sec.frame_counter {
+        Some(fc) if !sec.asn_in_nonce => Ok(fc),
+        _ => Err(PolicyError::Nonce),
+    }
+}
+
+/// The 13-byte CCM* nonce.
+#[must_use]
+pub fn nonce(source: Eui64, frame_counter: u32, level: SecurityLevel) -> [u8; 13] {
+    let mut n = [0; 13];
+    n[..8].copy_from_slice(&source.0);
+    n[8..12].copy_from_slice(&frame_counter.to_be_bytes());
+    n[12] = level.bits();
+    n
+}
+
+fn seal<M: ArrayLength<u8> + TagSize>(
+    key: &Key,
+    nonce: &[u8; 13],
+    a: &[u8],
+    m: &mut [u8],
+) -> Option<Vec<u8>> {
+    let cipher = Ccm::<Aes128, M, U13>::new(&(*key).into());
+    let tag = cipher
+        .encrypt_in_place_detached(&(*nonce).into(), a, m)
+        .ok()?;
+    Some(tag.to_vec())
+}
+
+fn unseal<M: ArrayLength<u8> + TagSize>(
+    key: &Key,
+    nonce: &[u8; 13],
+    a: &[u8],
+    c: &mut [u8],
+    mic: &[u8],
+) -> bool {
+    let cipher = Ccm::<Aes128, M, U13>::new(&(*key).into());
+    let Some(mic) = GenericArray::<u8, M>::from_exact_iter(mic.iter().copied()) else {
+        return false;
+    };
+    cipher
+        .decrypt_in_place_detached(&(*nonce).into(), a, c, &mic)
+        .is_ok()
+}
+
+/// The MIC over `a` (and `m`, encrypted in place when the level encrypts).
+fn mic(
+    level: SecurityLevel,
+    key: &Key,
+    nonce: &[u8; 13],
+    a: &[u8],
+    m: &mut [u8],
+) -> Option<Vec<u8>> {
+    match level.mic_len() {
+        4 => seal::<U4>(key, nonce, a, m),
+        8 => seal::<U8>(key, nonce, a, m),
+        _ => seal::<U16>(key, nonce, a, m),
+    }
+}
+
+fn verify(
+    level: SecurityLevel,
+    key: &Key,
+    nonce: &[u8; 13],
+    a: &[u8],
+    c: &mut [u8],
+    tag: &[u8],
+) -> bool {
+    match level.mic_len() {
+        4 => unseal::<U4>(key, nonce, a, c, tag),
+        8 => unseal::<U8>(key, nonce, a, c, tag),
+        _ => unseal::<U16>(key, nonce, a, c, tag),
+    }
+}
+
+/// Secure a frame whose header carries the auxiliary security header, using its
+/// extended source address in the nonce; returns the MPDU (add the FCS with
+/// `mac::fcs::append`).
+///
+/// # Errors
+/// [`SecureError`].
+pub fn secure(frame: &Frame, key: &Key) -> Result<Vec<u8>, SecureError> {
+    let source = frame
+        .header
+        .src_eui64()
+        .ok_or(SecureError::NoExtendedSource)?;
+    secure_with_source(frame, key, source)
+}
+
+/// As [`secure`] with the nonce's EUI-64 given (a frame sent from a short address).
+///
+/// # Errors
+/// [`SecureError`].
+pub fn secure_with_source(frame: &Frame, key: &Key, source: Eui64) -> Result<Vec<u8>, SecureError> {
+    let sec = frame.header.security.ok_or(SecureError::NoSecurityHeader)?;
+    let fc = policy(&sec)?;
+    let mut out = Vec::new();
+    frame.header.emit(&mut out)?;
+    let a_len = if sec.level.encrypts() {
+        out.len()
+    } else {
+        usize::MAX
+    };
+    frame.emit_body(&mut out)?;
+    let len = out.len() + sec.level.mic_len();
+    if len > MAX_PSDU_LEN {
+        return Err(FrameError::TooLong { len }.into());
+    }
+    let n = nonce(source, fc, sec.level);
+    let (a, m) = out.split_at_mut(a_len.min(len - sec.level.mic_len()));
+    let tag = mic(sec.level, key, &n, a, m).ok_or(FrameError::TooLong { len })?;
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+/// Verify and decrypt a secured MPDU (FCS already stripped), using its extended source
+/// address in the nonce.
+///
+/// # Errors
+/// [`OpenError`].
+pub fn open(mpdu: &[u8], keys: &impl KeyLookup) -> Result<Opened, OpenError> {
+    open_inner(mpdu, None, keys)
+}
+
+/// As [`open`] with the nonce's EUI-64 given (a frame from a short address).
+///
+/// # Errors
+/// [`OpenError`].
+pub fn open_with_source(
+    mpdu: &[u8],
+    source: Eui64,
+    keys: &impl KeyLookup,
+) -> Result<Opened, OpenError> {
+    open_inner(mpdu, Some(source), keys)
+}
+
+fn open_inner(
+    mpdu: &[u8],
+    source: Option<Eui64>,
+    keys: &impl KeyLookup,
+) -> Result<Opened, OpenError> {
+    let Mpdu::Secured(secured) = Mpdu::parse(mpdu)? else {
+        return Err(OpenError::NotSecured);
+    };
+    let header = secured.header;
+    let Some(sec) = header.security else {
+        return Err(OpenError::NotSecured);
+    };
+    let frame_counter = policy(&sec)?;
+    let source = source
+        .or_else(|| header.src_eui64())
+        .ok_or(OpenError::NoExtendedSource)?;
+    let key = keys
+        .key(&sec.key_id, source)
+        .ok_or(OpenError::UnknownKey(sec.key_id))?;
+    let header_len = mpdu.len() - secured.sealed.len();
+    let body_len = secured.sealed.len() - sec.level.mic_len();
+    let (body, tag) = secured.sealed.split_at(body_len);
+    let n = nonce(source, frame_counter, sec.level);
+    let mut plain = body.to_vec();
+    let ok = if sec.level.encrypts() {
+        let a = mpdu.get(..header_len).unwrap_or_default();
+        verify(sec.level, &key, &n, a, &mut plain, tag)
+    } else {
+        let a = mpdu.get(..header_len + body_len).unwrap_or_default();
+        verify(sec.level, &key, &n, a, &mut [], tag)
+    };
+    if !ok {
+        return Err(OpenError::Mic);
+    }
+    let frame = Frame::parse_body(header, &plain, header_len)?;
+    Ok(Opened {
+        frame,
+        source,
+        frame_counter,
+    })
+}

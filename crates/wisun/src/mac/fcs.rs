@@ -1,0 +1,155 @@
+//! The Frame Check Sequence: ITU-T CRC-16 (init 0, reflected, no final XOR: the
+//! CRC-16/KERMIT catalogue entry) or, on SUN PHYs, ITU-T CRC-32 (the zlib CRC), both
+//! sent least significant byte first. Which one JJ-300.10 mandates is not public, so the
+//! kind is a parameter (docs/iot-route-link.md).
+
+use alloc::vec::Vec;
+
+use super::frame::MAX_PSDU_LEN;
+
+/// FCS kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FcsKind {
+    /// 2-byte ITU-T CRC-16.
+    Crc16,
+    /// 4-byte ITU-T CRC-32 (SUN PHY default).
+    Crc32,
+}
+
+impl FcsKind {
+    /// FCS length in bytes.
+    #[must_use]
+    pub const fn size(self) -> usize {
+        match self {
+            Self::Crc16 => 2,
+            Self::Crc32 => 4,
+        }
+    }
+}
+
+/// Why a PSDU was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FcsError {
+    /// Shorter than the FCS.
+    #[error("frame of {len} bytes shorter than its FCS")]
+    Short {
+        /// PSDU length.
+        len: usize,
+    },
+    /// The FCS does not match (offset = where the FCS starts).
+    #[error("byte {offset}: FCS mismatch")]
+    Mismatch {
+        /// Offset of the FCS.
+        offset: usize,
+    },
+    /// More than 2047 bytes with the FCS.
+    #[error("PSDU of {len} bytes exceeds 2047")]
+    TooLong {
+        /// PSDU length.
+        len: usize,
+    },
+}
+
+/// CRC-16/KERMIT (802.15.4's 16-bit FCS).
+#[must_use]
+pub fn crc16(data: &[u8]) -> u16 {
+    data.iter().fold(0u16, |crc, &b| {
+        (0..8).fold(crc ^ u16::from(b), |c, _| {
+            if c & 1 == 1 {
+                (c >> 1) ^ 0x8408
+            } else {
+                c >> 1
+            }
+        })
+    })
+}
+
+/// ITU-T CRC-32 (reflected 0xEDB88320, init and final XOR all ones).
+#[must_use]
+pub fn crc32(data: &[u8]) -> u32 {
+    !data.iter().fold(!0u32, |crc, &b| {
+        (0..8).fold(crc ^ u32::from(b), |c, _| {
+            if c & 1 == 1 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            }
+        })
+    })
+}
+
+fn fcs_bytes(kind: FcsKind, mpdu: &[u8]) -> ([u8; 4], usize) {
+    match kind {
+        FcsKind::Crc16 => {
+            let b = crc16(mpdu).to_le_bytes();
+            ([b[0], b[1], 0, 0], 2)
+        }
+        FcsKind::Crc32 => (crc32(mpdu).to_le_bytes(), 4),
+    }
+}
+
+/// The PSDU: `mpdu` followed by its FCS.
+///
+/// # Errors
+/// [`FcsError::TooLong`] past 2047 bytes.
+pub fn append(mpdu: &[u8], kind: FcsKind) -> Result<Vec<u8>, FcsError> {
+    let len = mpdu.len() + kind.size();
+    if len > MAX_PSDU_LEN {
+        return Err(FcsError::TooLong { len });
+    }
+    let (fcs, n) = fcs_bytes(kind, mpdu);
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(mpdu);
+    out.extend_from_slice(fcs.get(..n).unwrap_or_default());
+    Ok(out)
+}
+
+/// The MPDU of a PSDU whose FCS is correct.
+///
+/// # Errors
+/// A PSDU too short, too long, or with a wrong FCS.
+pub fn strip(psdu: &[u8], kind: FcsKind) -> Result<&[u8], FcsError> {
+    if psdu.len() > MAX_PSDU_LEN {
+        return Err(FcsError::TooLong { len: psdu.len() });
+    }
+    let offset = psdu
+        .len()
+        .checked_sub(kind.size())
+        .ok_or(FcsError::Short { len: psdu.len() })?;
+    let (mpdu, fcs) = psdu.split_at(offset);
+    let (want, n) = fcs_bytes(kind, mpdu);
+    if want.get(..n) == Some(fcs) {
+        Ok(mpdu)
+    } else {
+        Err(FcsError::Mismatch { offset })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rad01_crc_check_values() {
+        // Catalogue check values for "123456789".
+        assert_eq!(crc16(b"123456789"), 0x2189);
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn rad01_fcs_round_trip_and_mismatch() {
+        let psdu = append(b"\x02\x00\x07", FcsKind::Crc32).unwrap();
+        assert_eq!(strip(&psdu, FcsKind::Crc32), Ok(&b"\x02\x00\x07"[..]));
+        let mut bad = psdu.clone();
+        bad[0] ^= 1;
+        assert_eq!(
+            strip(&bad, FcsKind::Crc32),
+            Err(FcsError::Mismatch { offset: 3 })
+        );
+        assert_eq!(
+            strip(b"\x01", FcsKind::Crc16),
+            Err(FcsError::Short { len: 1 })
+        );
+        assert!(append(&[0; 2046], FcsKind::Crc16).is_err());
+    }
+}
