@@ -608,6 +608,23 @@ fn our_apdus() -> BTreeMap<String, Vec<u8>> {
             .unwrap(),
         );
     }
+    // The slot push as `dlms serve` sends it (dlms::push): the model's push body, plain
+    // and sealed under general-glo-ciphering with a push counter.
+    let now = first.with_timezone(&chrono::Utc);
+    let mut model =
+        dlms::cosem::IotRouteModel::new(&dlms::cosem::ModelConfig::default(), now).unwrap();
+    model.fill_demo(1, now);
+    let body = model.push_body();
+    let at = dlms::cosem::to_cosem(now, dlms::cosem::JST_DEVIATION, 0);
+    for (name, protection) in [
+        ("push_slot", None),
+        ("push_slot_general_glo", Some(Protections::AuthEnc)),
+    ] {
+        let mut sender =
+            dlms::push::PushSender::new(protection, Some(Keys::GREEN_BOOK), SERVER_TITLE, 0)
+                .unwrap();
+        out.insert(name.into(), sender.notify(Some(at), &body).unwrap());
+    }
     out
 }
 

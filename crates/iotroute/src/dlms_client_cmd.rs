@@ -1070,7 +1070,7 @@ fn result_name(code: u8) -> String {
 // Value syntax
 
 /// The typed form: one key, the type's Green Book / Gurux name.
-fn typed(v: &Data) -> Value {
+pub(crate) fn typed(v: &Data) -> Value {
     let inner = match v {
         Data::Null | Data::DontCare => Value::Null,
         Data::Array(a) | Data::Structure(a) => Value::Array(a.iter().map(typed).collect()),
@@ -1104,7 +1104,7 @@ fn typed(v: &Data) -> Value {
 }
 
 /// The plain form: numbers, strings, `@HEX`, ISO timestamps (for clock values).
-fn plain(v: &Data, clock: bool) -> Value {
+pub(crate) fn plain(v: &Data, clock: bool) -> Value {
     match v {
         Data::Null | Data::DontCare => Value::Null,
         Data::Array(a) | Data::Structure(a) => {

@@ -29,6 +29,11 @@ pub enum DlmsCommand {
     /// Invoke one method: `[CLASS/]OBIS:METHOD [VALUE]`. Exit status as for get (2 when
     /// the server answered with a non-success Action-Result).
     Action(crate::dlms_client_cmd::ActionArgs),
+    /// Receive pushes (Data-Notifications in wrapper frames, e.g. `dlms serve`'s slot
+    /// push) as the smart meter does: plain or general-glo-ciphered, with the protection
+    /// --security demands and replay protection; print each (with --json a line of JSON
+    /// each). Exit 0 after --count pushes (or at Ctrl-C), 1 on --timeout or a setup error.
+    Listen(crate::dlms_listen::ListenArgs),
 }
 
 /// Arguments of `iotroute dlms translate`.
@@ -61,6 +66,7 @@ pub async fn run(cmd: DlmsCommand) -> ExitCode {
         DlmsCommand::Set(args) => crate::dlms_client_cmd::set(args).await,
         DlmsCommand::Action(args) => crate::dlms_client_cmd::action(args).await,
         DlmsCommand::Serve(args) => crate::dlms_serve::run(args).await,
+        DlmsCommand::Listen(args) => crate::dlms_listen::run(args).await,
     }
 }
 

@@ -7,6 +7,7 @@ mod clock;
 mod controller_driver;
 mod dlms_client_cmd;
 mod dlms_cmd;
+mod dlms_listen;
 mod dlms_serve;
 mod echonet_cmd;
 mod meter_cmd;
