@@ -78,6 +78,12 @@ pub enum ErrorKind {
         /// The T flag (0-3).
         t: u8,
     },
+    /// An EAP-PSK message 1 or 2 where message 3 or 4 (with a protected channel) was
+    /// expected.
+    NoPChannel {
+        /// The T flag found.
+        t: u8,
+    },
     /// A message longer than its 16-bit length field can announce.
     TooLong(usize),
 }
@@ -105,6 +111,7 @@ impl fmt::Display for ErrorKind {
             Self::PskDirection { code, t } => {
                 write!(f, "EAP-PSK message T={t} cannot travel in EAP code {code}")
             }
+            Self::NoPChannel { t } => write!(f, "EAP-PSK message T={t} has no protected channel"),
             Self::TooLong(n) => write!(f, "{n} bytes do not fit a 16-bit length field"),
         }
     }

@@ -95,6 +95,17 @@ fn sec02_eap_psk_pchannel_eax_known_answers() {
     let (msg, plain) = PskMessage::open_pchannel(&m4, &tek).unwrap();
     assert_eq!(plain, ok);
     assert!(matches!(msg, PskMessage::Fourth { pchannel, .. } if pchannel.nonce == 1));
+    // Message 1 has no protected channel to open.
+    let first = PskMessage::First {
+        rand_s: rand_s(),
+        id_s: ID_S.to_vec(),
+    }
+    .emit_eap(1)
+    .unwrap();
+    assert!(matches!(
+        PskMessage::open_pchannel(&first, &tek),
+        Err(AuthFailure::Malformed(e)) if e.kind == pana::ErrorKind::NoPChannel { t: 0 }
+    ));
     // A flipped header byte (the Identifier) fails the tag: the header is authenticated.
     let mut tampered = m3.clone();
     tampered[1] ^= 1;

@@ -292,16 +292,7 @@ impl PskMessage {
         let (_, msg) = Self::parse_eap(eap)?;
         let pchannel = match &msg {
             Self::Third { pchannel, .. } | Self::Fourth { pchannel, .. } => pchannel,
-            _ => {
-                return Err(Error::new(
-                    5,
-                    ErrorKind::PskDirection {
-                        code: 0,
-                        t: msg.t(),
-                    },
-                )
-                .into())
-            }
+            _ => return Err(Error::new(5, ErrorKind::NoPChannel { t: msg.t() }).into()),
         };
         let mut body = pchannel.encrypted.clone();
         let cipher = <Eax<Aes128> as KeyInit>::new(tek.as_bytes().into());
