@@ -12,7 +12,10 @@ fn schedule() -> impl Strategy<Value = Vec<(u32, u64, usize, u8)>> {
     prop::collection::vec((0u32..5, 0u64..2_000, 0usize..300, 33u8..36), 0..40)
 }
 
-fn run(seed: u64, sched: &[(u32, u64, usize, u8)]) -> (Vec<(u64, Vec<(u32, Outcome)>)>, u64) {
+/// Per resolved frame: its id and (receiver, outcome) pairs.
+type RunView = Vec<(u64, Vec<(u32, Outcome)>)>;
+
+fn run(seed: u64, sched: &[(u32, u64, usize, u8)]) -> (RunView, u64) {
     let mut m = Medium::new(seed, PropagationConfig::default(), PhyConfig::default());
     for i in 0..5 {
         let p = Position::outdoor(f64::from(i) * 40.0, f64::from(i % 2) * 30.0);
