@@ -10,13 +10,16 @@ naming the defect. No Gurux source is copied here.
 
 Usage:
   gurux_server.py --bind ADDR [--port 4059] [--auth none|low|hls-gmac]
-                  [--security none|auth-enc] [--password 12345678] [--max-pdu 1024]
+                  [--security none|auth|enc|auth-enc] [--password 12345678] [--max-pdu 1024]
                   [--gurux-lls-aare]
 
 One logical device, server wPort 1. Client wPort 16: public association (no security;
 clock, terminal ID, association object; energy and profiles refused). Client wPort 1:
-management association with --auth (and --security for suite 0; Green Book test keys,
-server system title 4D4D4D0000BC614E).
+management association with --auth (and --security for suite 0: authenticated,
+encrypted or both; Green Book test keys, server system title 4D4D4D0000BC614E), which
+may also write the clock's time zone (0-0:1.0.0.255:3) and the status
+(0-0:96.10.1.255:2), and reset both registers (method 1, back to 0). GET and SET come
+with lists too (multiple references).
 
 Objects (docs/iot-route-cosem.md): clock 0-0:1.0.0.255 (JST, deviation -540); registers
 1-0:1.8.0.255 and 1-0:2.8.0.255 (double-long-unsigned Wh, scaler 0); status
@@ -54,12 +57,22 @@ try:
     from gurux_dlms.ValueEventArgs import ValueEventArgs
     from gurux_dlms.objects.enums.AssociationStatus import AssociationStatus
     from gurux_dlms.GXServerReply import GXServerReply
+    from gurux_dlms.GXDLMS import GXDLMS
+    from gurux_dlms.GXDLMSLNCommandHandler import GXDLMSLNCommandHandler
+    from gurux_dlms.GXDLMSLNParameters import GXDLMSLNParameters
+    from gurux_dlms.GXDLMSLongTransaction import GXDLMSLongTransaction
+    from gurux_dlms.SetRequestType import SetRequestType
+    from gurux_dlms.internal._GXCommon import _GXCommon
+    from gurux_dlms.internal._GXDataInfo import _GXDataInfo
     from gurux_dlms.enums import (
         AccessMode,
         Authentication,
+        Command,
         DataType,
+        ErrorCode,
         InterfaceType,
         MethodAccessMode,
+        ObjectType,
         Security,
         Unit,
     )
@@ -86,6 +99,14 @@ ROWS = 48
 SLOT = datetime.timedelta(minutes=30)
 # Objects the public association (client wPort 16) may not see (docs/iot-route-cosem.md).
 MANAGEMENT_ONLY = {"1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.99.1.0.255", "0.0.96.10.1.255"}
+# Attributes the management association may write: the clock's time zone, the status.
+WRITABLE = {("0.0.1.0.0.255", 3), ("0.0.96.10.1.255", 2)}
+SECURITY = {
+    "none": Security.NONE,
+    "auth": Security.AUTHENTICATION,
+    "enc": Security.ENCRYPTION,
+    "auth-enc": Security.AUTHENTICATION_ENCRYPTION,
+}
 
 
 def log(msg: str) -> None:
@@ -157,6 +178,18 @@ def select_rows(pg: GXDLMSProfileGeneric, selector: int, params: List[Any]) -> L
     return rows[first - 1 : last]
 
 
+class ResettableRegister(GXDLMSRegister):
+    """A register whose reset (method 1) goes back to 0, its default value here.
+    Gurux's GXDLMSRegister.invoke sets the value to None, which then reads back as
+    null-data rather than a number of the register's type."""
+
+    def invoke(self, settings, e):
+        if e.index == 1:
+            self.value = 0
+            return None
+        return super().invoke(settings, e)
+
+
 class HlsAssociation(GXDLMSAssociationLogicalName):
     """Association LN whose reply_to_HLS_authentication (method 1) works under GMAC.
 
@@ -200,7 +233,7 @@ def build_objects(now: datetime.datetime):
     clock.status = 0
     registers = []
     for ln, base in (("1.0.1.8.0.255", 12_345_678), ("1.0.2.8.0.255", 345_678)):
-        r = GXDLMSRegister(ln)
+        r = ResettableRegister(ln)
         r.setDataType(2, DataType.UINT32)
         r.scaler = 1  # Gurux stores the scaler as 10^scaler: 1 means scaler 0
         r.unit = Unit.ACTIVE_ENERGY
@@ -258,7 +291,7 @@ def install_cipher(settings, args: argparse.Namespace) -> None:
     c = GXCiphering(SERVER_TITLE)
     c.blockCipherKey = EK
     c.authenticationKey = AK
-    c.security = Security.AUTHENTICATION_ENCRYPTION if args.security == "auth-enc" else Security.NONE
+    c.security = SECURITY[args.security]
     keep_cipher_state(c)
     settings.cipher = c
 
@@ -364,6 +397,8 @@ class Server(GXDLMSServer):
     def onGetAttributeAccess(self, arg):
         if self.settings.clientAddress == PUBLIC and arg.target.logicalName in MANAGEMENT_ONLY:
             return AccessMode.NO_ACCESS
+        if self.settings.clientAddress == MANAGEMENT and (arg.target.logicalName, arg.index) in WRITABLE:
+            return AccessMode.READ_WRITE
         return AccessMode.READ
 
     def onGetMethodAccess(self, arg):
@@ -387,8 +422,7 @@ class Server(GXDLMSServer):
         pass
 
     def onPreWrite(self, args):
-        for e in args:
-            e.error = 3  # read-write-denied: this test server stores nothing
+        pass  # onGetAttributeAccess already refused what is not writable
 
     def onPostWrite(self, args):
         pass
@@ -450,6 +484,151 @@ def patch_method_request_helpers() -> None:
         ValueEventArgs.__iter__ = lambda self: iter([self])
     if not hasattr(GXDLMSSettings, "setConnected"):
         GXDLMSSettings.setConnected = lambda self, value: setattr(self, "connected", value)
+
+
+def get_request_with_list(cls, settings, invokeID, server, data, replyData, xml):
+    """Gurux defects in GXDLMSLNCommandHandler.getRequestWithList: (a) a refused item is
+    written as its error code followed by the value anyway (get-data-result is a choice:
+    0 and the value, or 1 and the Data-Access-Result), so any refusal makes the whole
+    response malformed; (b) a response too long for one PDU keeps the with-list type (3)
+    and no raw-data choice byte, where GET-Response-With-Datablock (2) is due, and the
+    rest is never kept for GET-Request-Next (no transaction), so list responses cannot be
+    blocked. This replacement reads each item with Gurux's own objects and access hooks,
+    writes each result as the choice it is, and blocks like getRequestNormal does.
+    The translator path (xml) stays Gurux's."""
+    if xml:
+        return ORIGINAL_GET_WITH_LIST(settings, invokeID, server, data, replyData, xml)
+    count = _GXCommon.getObjectCount(data)
+    items = []
+    for _ in range(count):
+        ci = data.getUInt16()
+        ln = bytearray(6)
+        data.get(ln)
+        index = data.getUInt8()
+        selector, parameters = 0, None
+        if data.getUInt8() != 0:
+            selector = data.getUInt8()
+            parameters = _GXCommon.getData(settings, data, _GXDataInfo())
+        name = _GXCommon.toLogicalName(ln)
+        obj = settings.objects.findByLN(ObjectType(ci), name) or server.onFindObject(ObjectType(ci), 0, name)
+        e = ValueEventArgs(server, obj, index, selector, parameters)
+        e.invokeId = invokeID
+        if obj is None:
+            e.error = ErrorCode.UNDEFINED_OBJECT
+        elif server.onGetAttributeAccess(e) == AccessMode.NO_ACCESS:
+            e.error = ErrorCode.READ_WRITE_DENIED
+        items.append(e)
+    server.onPreRead(items)
+    bb = GXByteBuffer()
+    _GXCommon.setObjectCount(count, bb)
+    for e in items:
+        if e.error == ErrorCode.OK:
+            try:
+                value = e.value if e.handled else e.target.getValue(settings, e)
+                if e.error == ErrorCode.OK:
+                    one = GXByteBuffer()
+                    if e.byteArray:
+                        one.set(value)
+                    else:
+                        GXDLMS.appendData(settings, e.target, e.index, one, value)
+                    bb.setUInt8(0)
+                    bb.set(one)
+                    continue
+            except Exception:  # noqa: BLE001 - as Gurux: the item fails, not the list
+                e.error = ErrorCode.HARDWARE_FAULT
+        bb.setUInt8(1)
+        bb.setUInt8(e.error)
+    server.onPostRead(items)
+    # Every value is in bb now. Gurux's profile reads count rows in settings.index/count;
+    # left unequal, its GET-Request-Next handler would read the items again into the
+    # next block (and append a second APDU to it).
+    settings.setIndex(0)
+    settings.setCount(0)
+    ciphered = settings.cipher is not None and settings.cipher.security != Security.NONE
+    # Gurux's own test (GXDLMS.multipleBlocks): tag, type, invoke id, cipher header.
+    blocked = 3 + len(bb) + (22 if ciphered else 0) > settings.maxPduSize
+    if blocked:
+        # Type 1 with status 0 becomes GET-Response-With-Datablock with the raw-data
+        # choice in GXDLMS.getLNPdu, as for a long GET-Response-Normal.
+        p = GXDLMSLNParameters(settings, invokeID, Command.GET_RESPONSE, 1, None, bb, ErrorCode.OK)
+        p.multipleBlocks = True
+    else:
+        p = GXDLMSLNParameters(settings, invokeID, Command.GET_RESPONSE, 3, None, bb, 0xFF)
+    GXDLMS.getLNPdu(p, replyData)
+    if len(bb) != bb.position:
+        server.setTransaction(GXDLMSLongTransaction(items, Command.GET_REQUEST, bb))
+
+
+def handle_set_request(cls, settings, server, data, replyData, xml):
+    """Gurux defect: GXDLMSLNCommandHandler.hanleSetRequestWithList parses the
+    attributes and values of a SET-Request-With-List and then writes nothing, and
+    handleSetRequest answers it with a Set-Response of the request's type (4) and no
+    results. This answers a SET-Request-With-List itself: each attribute checked with
+    Gurux's access hook, written with the object's own setValue, one Data-Access-Result
+    each in a Set-Response-With-List (5). Other SET requests stay Gurux's."""
+    pos = data.position
+    if xml or len(data) - pos < 1 or data.getUInt8() != SetRequestType.WITH_LIST:
+        data.position = pos
+        return ORIGINAL_HANDLE_SET(settings, server, data, replyData, xml)
+    invoke = data.getUInt8()
+    settings.updateInvokeId(invoke)
+    items = []
+    for _ in range(_GXCommon.getObjectCount(data)):
+        ci = data.getUInt16()
+        ln = bytearray(6)
+        data.get(ln)
+        index = data.getUInt8()
+        if data.getUInt8() != 0:
+            data.getUInt8()
+            _GXCommon.getData(settings, data, _GXDataInfo())
+        name = _GXCommon.toLogicalName(ln)
+        obj = settings.objects.findByLN(ObjectType(ci), name) or server.onFindObject(ObjectType(ci), 0, name)
+        e = ValueEventArgs(server, obj, index, 0, None)
+        e.invokeId = invoke
+        if obj is None:
+            e.error = ErrorCode.UNDEFINED_OBJECT
+        elif server.onGetAttributeAccess(e) not in (AccessMode.WRITE, AccessMode.READ_WRITE):
+            e.error = ErrorCode.READ_WRITE_DENIED
+        items.append(e)
+    values = [_GXCommon.getData(settings, data, _GXDataInfo()) for _ in range(_GXCommon.getObjectCount(data))]
+    results = GXByteBuffer()
+    _GXCommon.setObjectCount(len(items), results)
+    for e, value in zip(items, values):
+        if e.error == ErrorCode.OK:
+            try:
+                e.value = value
+                server.onPreWrite([e])
+                if e.error == ErrorCode.OK and not e.handled:
+                    e.target.setValue(settings, e)
+                server.onPostWrite([e])
+            except Exception:  # noqa: BLE001 - as Gurux: this item fails
+                e.error = ErrorCode.HARDWARE_FAULT
+        results.setUInt8(e.error)
+    p = GXDLMSLNParameters(settings, invoke, Command.SET_RESPONSE, 5, None, results, 0xFF)
+    GXDLMS.getLNPdu(p, replyData)
+    return None
+
+
+ORIGINAL_GET_WITH_LIST = GXDLMSLNCommandHandler.getRequestWithList
+ORIGINAL_HANDLE_SET = GXDLMSLNCommandHandler.handleSetRequest
+
+
+def patch_lists() -> None:
+    """Install get_request_with_list and handle_set_request.
+
+    Also a Gurux defect met by any response of three blocks or more:
+    getRequestNextDataBlock keeps the rest with `transaction.setData(bb)`, which
+    GXDLMSLongTransaction lacks (AttributeError, and Gurux appends a hardware-fault
+    GET-Response to the block it already wrote). Add it, doing what its constructor does."""
+    GXDLMSLNCommandHandler.getRequestWithList = classmethod(get_request_with_list)
+    GXDLMSLNCommandHandler.handleSetRequest = classmethod(handle_set_request)
+    if not hasattr(GXDLMSLongTransaction, "setData"):
+
+        def set_data(self, data):
+            self.data = GXByteBuffer()
+            self.data.set(data)
+
+        GXDLMSLongTransaction.setData = set_data
 
 
 def patch_settings_typo(server: Server) -> None:
@@ -546,7 +725,7 @@ def main() -> int:
     ap.add_argument("--bind", required=True)
     ap.add_argument("--port", type=int, default=4059)
     ap.add_argument("--auth", choices=["none", "low", "hls-gmac"], default="none")
-    ap.add_argument("--security", choices=["none", "auth-enc"], default="none")
+    ap.add_argument("--security", choices=list(SECURITY), default="none")
     ap.add_argument("--password", default="12345678")
     ap.add_argument("--max-pdu", type=int, default=1024)
     ap.add_argument("--gurux-lls-aare", action="store_true",
@@ -556,6 +735,7 @@ def main() -> int:
     server = Server(args)
     patch_settings_typo(server)
     patch_method_request_helpers()
+    patch_lists()
     _GXAPDU.generateAARE = generate_aare
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

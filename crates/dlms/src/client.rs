@@ -7,6 +7,13 @@
 //! the wrapper's wPorts checked on every datagram, and block transfer of long GET
 //! responses reassembled here up to a size limit (a server cannot make us buffer
 //! without bound).
+//!
+//! GET, SET and ACTION also come `with-list` (several attributes or methods in one
+//! request, one result each): on a slow link the round trip is the cost, and one
+//! refused item does not lose the others. Whether the server agreed to lists
+//! ([`Client::multiple_references`]) and whether a list fits its PDU
+//! ([`Client::get_list_fits`] and friends) is for the caller to ask first: the fallback
+//! (one request per item) is a policy, not protocol.
 
 use crate::cipher::{Keys, SystemTitle};
 use crate::data::Data;
@@ -18,7 +25,10 @@ use dlms_cosem_rs::client::{AssociationStep, ClientConfig, ClientSession, Respon
 use dlms_cosem_rs::security::{
     KeyRing, RandomSource, RustCryptoProvider, Secret, SecurityPolicy, SecuritySuite,
 };
-use dlms_cosem_rs::xdlms::{AttributeDescriptor, Conformance, MethodDescriptor, SelectiveAccess};
+use dlms_cosem_rs::xdlms::{
+    AttributeDescriptor, AttributeDescriptorWithSelection, Conformance, DataAccessResult,
+    GetDataResult, List, MethodDescriptor, SelectiveAccess,
+};
 
 /// How the client authenticates.
 #[derive(Clone, PartialEq, Eq)]
@@ -122,6 +132,54 @@ impl Default for ClientSettings {
     }
 }
 
+/// One attribute of a list request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttributeRef<'a> {
+    /// The interface class.
+    pub class_id: u16,
+    /// The logical name.
+    pub obis: Obis,
+    /// The attribute index.
+    pub attribute: i8,
+    /// Selective access: selector (1 = range, 2 = entry) and its parameters.
+    pub access: Option<(u8, &'a Data)>,
+}
+
+/// One method of an ACTION-with-list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodRef {
+    /// The interface class.
+    pub class_id: u16,
+    /// The logical name.
+    pub obis: Obis,
+    /// The method index.
+    pub method: i8,
+}
+
+/// The outcome of one item of a list request: a value, or the server's
+/// Data-Access-Result for that item alone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemResult {
+    /// The value read (or returned by a method).
+    Value(Data),
+    /// Refused with this Data-Access-Result (Green Book codes).
+    AccessError {
+        /// The code (3 read-write-denied, 4 object-undefined, ...).
+        code: u8,
+        /// Its name.
+        name: String,
+    },
+}
+
+/// The outcome of one method of an ACTION-with-list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionOutcome {
+    /// The action-result code (0 success).
+    pub code: u8,
+    /// The return parameters, or why there are none.
+    pub value: Option<ItemResult>,
+}
+
 /// What a datagram from the server meant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -143,8 +201,16 @@ pub enum Event {
         /// Its name.
         name: String,
     },
+    /// The results of a GET-with-list, one per attribute in the order asked
+    /// (reassembled when they came in blocks).
+    Values(Vec<ItemResult>),
     /// A SET succeeded.
     Done,
+    /// The results of a SET-with-list: one Data-Access-Result code per attribute in the
+    /// order asked (0 success).
+    SetResults(Vec<u8>),
+    /// The results of an ACTION-with-list, one per method in the order asked.
+    ActionResults(Vec<ActionOutcome>),
     /// An ACTION result and its optional return value.
     ActionResult {
         /// The action-result code (0 success).
@@ -185,6 +251,14 @@ pub enum ClientError {
     /// A block transfer grew past `max_value_bytes`.
     #[error("block transfer exceeds {0} bytes")]
     TooLarge(usize),
+    /// A list request would not fit the server's PDU (or it is empty): split it.
+    #[error("list request of {len} bytes exceeds the {max}-byte limit")]
+    ListTooLarge {
+        /// Its length at most, protection included.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A response this helper does not handle.
     #[error("unexpected response: {0}")]
     Unexpected(String),
@@ -204,12 +278,35 @@ enum Waiting {
     Response,
 }
 
+/// The session's scratch buffer: no request it builds may be longer.
+const SCRATCH: usize = 2048;
+
+/// Bytes a protected request carries beyond its plain APDU at most:
+/// general-glo-ciphering's tag, system title (length and 8 bytes), length prefix at its
+/// longest, security control byte, invocation counter and GCM tag (glo- needs less).
+const PROTECTION_MAX: usize = 1 + 1 + 8 + 5 + 1 + 4 + 12;
+
+/// A list request's tag, choice and invoke id.
+const LIST_HEADER: usize = 3;
+
+/// The length of an A-XDR count prefix of `n`.
+fn count_len(n: usize) -> usize {
+    match n {
+        0..=0x7F => 1,
+        0x80..=0xFF => 2,
+        _ => 3,
+    }
+}
+
 /// One client association.
 pub struct Client<E: Entropy> {
-    session: ClientSession<RustCryptoProvider<Rng<E>>, 2048>,
+    session: ClientSession<RustCryptoProvider<Rng<E>>, SCRATCH>,
     settings: ClientSettings,
     waiting: Waiting,
     blocks: Vec<u8>,
+    /// Whether the outstanding GET is a list: its blocks reassemble into a result list,
+    /// not a value.
+    list: bool,
 }
 
 impl<E: Entropy> std::fmt::Debug for Client<E> {
@@ -280,7 +377,103 @@ impl<E: Entropy> Client<E> {
             settings,
             waiting: Waiting::Nothing,
             blocks: Vec::new(),
+            list: false,
         })
+    }
+
+    /// Whether the open association agreed to multiple references (GET, SET and ACTION
+    /// with lists). `false` before the association is open.
+    #[must_use]
+    pub fn multiple_references(&self) -> bool {
+        self.session.negotiated().is_some_and(|n| {
+            n.negotiated_conformance
+                .contains(Conformance::MULTIPLE_REFERENCES)
+        })
+    }
+
+    /// The longest request the server takes: its max-receive-pdu-size from the AARE,
+    /// bounded by our own scratch buffer.
+    fn request_limit(&self) -> usize {
+        let server = self
+            .session
+            .negotiated()
+            .map_or(usize::from(self.settings.max_pdu), |n| {
+                usize::from(n.server_max_receive_pdu_size)
+            });
+        // A server max-receive-pdu-size of 0 means "no limit" (Green Book).
+        let server = if server == 0 { SCRATCH } else { server };
+        server.min(SCRATCH)
+    }
+
+    /// `Ok(len)` when a request of `lists` lists of `count` items each, the items
+    /// encoding to `body` bytes, fits, with `len` its length at most;
+    /// [`ClientError::ListTooLarge`] otherwise.
+    fn list_fits(&self, count: usize, lists: usize, body: usize) -> Result<usize, ClientError> {
+        let protection = if self.settings.security == Security::None {
+            0
+        } else {
+            PROTECTION_MAX
+        };
+        let len = LIST_HEADER + lists * count_len(count) + body + protection;
+        let max = self.request_limit();
+        if count == 0 || len > max {
+            return Err(ClientError::ListTooLarge { len, max });
+        }
+        Ok(len)
+    }
+
+    /// Whether a GET-with-list of `items` fits the server's PDU.
+    #[must_use]
+    pub fn get_list_fits(&self, items: &[AttributeRef<'_>]) -> bool {
+        attribute_list(items).is_ok_and(|(_, body)| self.list_fits(items.len(), 1, body).is_ok())
+    }
+
+    /// Whether a SET-with-list of `items` and `values` fits the server's PDU.
+    #[must_use]
+    pub fn set_list_fits(&self, items: &[AttributeRef<'_>], values: &[Data]) -> bool {
+        let Ok((_, descriptors)) = attribute_list(items) else {
+            return false;
+        };
+        let Ok(values) = values
+            .iter()
+            .map(Data::encode)
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return false;
+        };
+        let body = descriptors + values.iter().map(Vec::len).sum::<usize>();
+        self.list_fits(items.len(), 2, body).is_ok()
+    }
+
+    /// Whether an ACTION-with-list of `methods` and `parameters` fits the server's PDU.
+    #[must_use]
+    pub fn action_list_fits(&self, methods: &[MethodRef], parameters: &[Option<Data>]) -> bool {
+        encoded_parameters(parameters)
+            .and_then(|p| self.action_list_len(methods.len(), &p))
+            .is_ok()
+    }
+
+    /// As [`Client::list_fits`] for an ACTION-with-list, which upstream also bounds at
+    /// `MAX_ACCESS_ITEMS` methods.
+    fn action_list_len(
+        &self,
+        count: usize,
+        parameters: &[Option<Vec<u8>>],
+    ) -> Result<usize, ClientError> {
+        // A method without parameters takes a null-data slot (1 byte).
+        let body = count * METHOD_DESCRIPTOR_LEN
+            + parameters
+                .iter()
+                .map(|p| p.as_ref().map_or(1, Vec::len))
+                .sum::<usize>();
+        let len = self.list_fits(count, 2, body)?;
+        if count > dlms_cosem_rs::xdlms::MAX_ACCESS_ITEMS {
+            return Err(ClientError::ListTooLarge {
+                len,
+                max: self.request_limit(),
+            });
+        }
+        Ok(len)
     }
 
     /// The last invocation counter spent: persist it before sending what it protects.
@@ -296,11 +489,11 @@ impl<E: Entropy> Client<E> {
     fn build(
         &mut self,
         f: impl FnOnce(
-            &mut ClientSession<RustCryptoProvider<Rng<E>>, 2048>,
+            &mut ClientSession<RustCryptoProvider<Rng<E>>, SCRATCH>,
             &mut [u8],
         ) -> dlms_cosem_rs::Result<usize>,
     ) -> Result<Vec<u8>, ClientError> {
-        let mut out = vec![0u8; usize::from(self.settings.max_pdu).max(2048) + 64];
+        let mut out = vec![0u8; usize::from(self.settings.max_pdu).max(SCRATCH) + 64];
         let n = f(&mut self.session, &mut out)?;
         out.truncate(n);
         self.frame(&out)
@@ -336,6 +529,7 @@ impl<E: Entropy> Client<E> {
         let descriptor = AttributeDescriptor::new(class_id, obis.to_upstream(), attribute);
         let selector = access.map(|(s, _)| s);
         self.blocks.clear();
+        self.list = false;
         let d = self.build(|s, out| {
             let access = match (selector, params.as_deref()) {
                 (Some(selector), Some(p)) => Some(SelectiveAccess {
@@ -345,6 +539,97 @@ impl<E: Entropy> Client<E> {
                 _ => None,
             };
             s.get_request(descriptor, access, out)
+        })?;
+        self.waiting = Waiting::Response;
+        Ok(d)
+    }
+
+    /// A GET-Request-With-List: several attributes in one request, one result each
+    /// ([`Event::Values`]; the response may come in blocks, reassembled here).
+    ///
+    /// # Errors
+    /// [`ClientError::ListTooLarge`] when the list is empty or does not fit the server's
+    /// PDU ([`Client::get_list_fits`]); [`ClientError::Session`] when the association is
+    /// not open or the server did not agree to multiple references.
+    pub fn get_with_list(&mut self, items: &[AttributeRef<'_>]) -> Result<Vec<u8>, ClientError> {
+        let (encoded, body) = attribute_list(items)?;
+        self.list_fits(items.len(), 1, body)?;
+        self.blocks.clear();
+        let d = self.build(|s, out| {
+            let list = upstream_attributes(items, &encoded)?;
+            s.get_request_with_list(&list, out)
+        })?;
+        self.list = true;
+        self.waiting = Waiting::Response;
+        Ok(d)
+    }
+
+    /// A SET-Request-With-List: `values[i]` written to `items[i]`, one result each
+    /// ([`Event::SetResults`]).
+    ///
+    /// # Errors
+    /// As [`Client::get_with_list`]; [`ClientError::Settings`] when the two lists differ
+    /// in length.
+    pub fn set_with_list(
+        &mut self,
+        items: &[AttributeRef<'_>],
+        values: &[Data],
+    ) -> Result<Vec<u8>, ClientError> {
+        if items.len() != values.len() {
+            return Err(ClientError::Settings("one value per attribute"));
+        }
+        let (encoded, descriptors) = attribute_list(items)?;
+        let values = values
+            .iter()
+            .map(Data::encode)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ClientError::Session)?;
+        self.list_fits(
+            items.len(),
+            2,
+            descriptors + values.iter().map(Vec::len).sum::<usize>(),
+        )?;
+        let d = self.build(|s, out| {
+            let list = upstream_attributes(items, &encoded)?;
+            let values = values
+                .iter()
+                .map(|v| dlms_cosem_rs::axdr::Data::from_bytes_in(v))
+                .collect::<dlms_cosem_rs::Result<Vec<_>>>()?;
+            s.set_request_with_list(&list, &values, out)
+        })?;
+        self.waiting = Waiting::Response;
+        Ok(d)
+    }
+
+    /// An ACTION-Request-With-List: `parameters[i]` passed to `methods[i]`, one result
+    /// each ([`Event::ActionResults`]).
+    ///
+    /// # Errors
+    /// As [`Client::set_with_list`].
+    pub fn action_with_list(
+        &mut self,
+        methods: &[MethodRef],
+        parameters: &[Option<Data>],
+    ) -> Result<Vec<u8>, ClientError> {
+        if methods.len() != parameters.len() {
+            return Err(ClientError::Settings("one parameter slot per method"));
+        }
+        let params = encoded_parameters(parameters)?;
+        self.action_list_len(methods.len(), &params)?;
+        let descriptors: Vec<MethodDescriptor> = methods
+            .iter()
+            .map(|m| MethodDescriptor::new(m.class_id, m.obis.to_upstream(), m.method))
+            .collect();
+        let d = self.build(|s, out| {
+            let params = params
+                .iter()
+                .map(|p| {
+                    p.as_deref()
+                        .map(dlms_cosem_rs::axdr::Data::from_bytes_in)
+                        .transpose()
+                })
+                .collect::<dlms_cosem_rs::Result<Vec<_>>>()?;
+            s.action_request_with_list(&descriptors, &params, out)
         })?;
         self.waiting = Waiting::Response;
         Ok(d)
@@ -510,15 +795,42 @@ impl<E: Entropy> Client<E> {
                 }
                 self.blocks.extend_from_slice(data);
                 if last {
-                    let v = Data::decode(&self.blocks).map_err(ClientError::Session)?;
-                    self.blocks.clear();
-                    Event::Value(v)
+                    let blocks = std::mem::take(&mut self.blocks);
+                    if self.list {
+                        // A blocked list response carries the encoded result list,
+                        // count prefix included.
+                        use dlms_cosem_rs::codec::Decode as _;
+                        Event::Values(item_results(&List::<GetDataResult<'_>>::from_bytes(
+                            &blocks,
+                        )?)?)
+                    } else {
+                        Event::Value(Data::decode(&blocks).map_err(ClientError::Session)?)
+                    }
                 } else {
                     return Ok(Event::Send(
                         self.build(|s, out| s.get_next_block_request(number, out))?,
                     ));
                 }
             }
+            Response::DataList(results) => Event::Values(item_results(&results)?),
+            Response::ResultList(results) => Event::SetResults(
+                results
+                    .iter()
+                    .map(|r| r.map(DataAccessResult::as_u8))
+                    .collect::<dlms_cosem_rs::Result<Vec<_>>>()?,
+            ),
+            Response::ActionResults(results) => Event::ActionResults(
+                results
+                    .iter()
+                    .map(|r| {
+                        let r = r?;
+                        Ok(ActionOutcome {
+                            code: r.result.as_u8(),
+                            value: r.return_parameters.map(item_result).transpose()?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ClientError>>()?,
+            ),
             Response::Ok => Event::Done,
             Response::ActionResult { result, value } => Event::ActionResult {
                 code: result.as_u8(),
@@ -531,4 +843,74 @@ impl<E: Entropy> Client<E> {
         self.waiting = Waiting::Nothing;
         Ok(event)
     }
+}
+
+/// An encoded method descriptor: class id, logical name, method id.
+const METHOD_DESCRIPTOR_LEN: usize = 2 + 6 + 1;
+
+/// Encoded values, one slot per item (`None`: no selective access, or no parameters).
+type Encoded = Vec<Option<Vec<u8>>>;
+
+/// The selective-access parameters of `items`, encoded, and the length of the encoded
+/// descriptor list (without its count prefix).
+fn attribute_list(items: &[AttributeRef<'_>]) -> Result<(Encoded, usize), ClientError> {
+    use dlms_cosem_rs::codec::Encode as _;
+    let encoded = items
+        .iter()
+        .map(|i| i.access.map(|(_, d)| d.encode()).transpose())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ClientError::Session)?;
+    let body = upstream_attributes(items, &encoded)?
+        .iter()
+        .map(|i| i.encoded_len())
+        .sum();
+    Ok((encoded, body))
+}
+
+/// The upstream descriptors of `items`, borrowing the access parameters in `encoded`.
+fn upstream_attributes<'a>(
+    items: &[AttributeRef<'_>],
+    encoded: &'a [Option<Vec<u8>>],
+) -> dlms_cosem_rs::Result<Vec<AttributeDescriptorWithSelection<'a>>> {
+    items
+        .iter()
+        .zip(encoded)
+        .map(|(i, p)| {
+            let access = match (i.access, p.as_deref()) {
+                (Some((selector, _)), Some(p)) => Some(SelectiveAccess {
+                    selector,
+                    parameters: dlms_cosem_rs::axdr::Data::from_bytes_in(p)?,
+                }),
+                _ => None,
+            };
+            Ok(AttributeDescriptorWithSelection {
+                descriptor: AttributeDescriptor::new(i.class_id, i.obis.to_upstream(), i.attribute),
+                access,
+            })
+        })
+        .collect()
+}
+
+fn encoded_parameters(parameters: &[Option<Data>]) -> Result<Encoded, ClientError> {
+    parameters
+        .iter()
+        .map(|p| p.as_ref().map(Data::encode).transpose())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ClientError::Session)
+}
+
+fn item_result(r: GetDataResult<'_>) -> Result<ItemResult, ClientError> {
+    Ok(match r {
+        GetDataResult::Data(d) => {
+            ItemResult::Value(Data::from_upstream(&d).map_err(ClientError::Session)?)
+        }
+        GetDataResult::Error(e) => ItemResult::AccessError {
+            code: e.as_u8(),
+            name: format!("{e:?}"),
+        },
+    })
+}
+
+fn item_results(results: &List<'_, GetDataResult<'_>>) -> Result<Vec<ItemResult>, ClientError> {
+    results.iter().map(|r| item_result(r?)).collect()
 }

@@ -4,13 +4,24 @@
 //!
 //! ```text
 //! iotroute dlms get    [CONN] [--from ISO --to ISO] OBJECT...
-//! iotroute dlms set    [CONN] OBJECT VALUE
-//! iotroute dlms action [CONN] OBJECT:METHOD [VALUE]
+//! iotroute dlms set    [CONN] OBJECT VALUE [OBJECT VALUE]...   (or OBJECT=VALUE...)
+//! iotroute dlms action [CONN] OBJECT:METHOD [VALUE]            (or OBJECT:METHOD[=VALUE]...)
 //! CONN: --host H [--port 4059] [--bind ADDR] [--client 16] [--server 1]
 //!       [--auth none|low|hls-gmac] [--password P] [--security none|auth|enc|auth-enc]
 //!       [--ek HEX --ak HEX] [--system-title HEX] [--max-pdu N] [--invocation-counter N]
-//!       [--ic-file FILE] [--timeout SECS] [--retries N] [--json]
+//!       [--ic-file FILE] [--timeout SECS] [--retries N] [--no-list] [--json]
 //! ```
+//!
+//! # Lists
+//!
+//! Several objects go in one GET-, SET- or ACTION-Request-With-List when the association
+//! agreed to multiple references (the negotiated conformance), split into as few lists
+//! as the server's max PDU allows; the response may come in blocks. Each item keeps its
+//! own result, so one refused item does not lose the others. The follow-up reads that
+//! describe a result (a register's scaler and unit, a profile's capture objects and its
+//! columns' units) ride in the same lists. Without multiple references, or with
+//! `--no-list` (for a server that announces lists and mishandles them), one request
+//! per item, as for a single object.
 //!
 //! # Objects
 //!
@@ -87,9 +98,10 @@
 //!    "rows": [["2026-11-25T07:00:00+09:00", 1234567, 345678, 0], ...]},
 //!   {"object": "1-0:2.8.0.255", "class": 3, "attribute": 2,
 //!    "error": "object-undefined", "code": 4}],
-//!  "failed": ["1-0:2.8.0.255:2"], "invocation_counter": 12}
+//!  "failed": ["1-0:2.8.0.255:2"], "invocation_counter": 12, "with_list": true}
 //! ```
 //!
+//! `with_list` (an extension) is true when at least one request was a list.
 //! `target` is `CLASS/OBIS:INDEX` as read; `data` is the typed value (absent for profile buffers, which print `rows`); `value`
 //! the plain one (timestamps ISO 8601 with offset, octet strings `@HEX` plus `text` when
 //! printable). Registers add `scaler`, `unit`, `scaled` (value × 10^scaler as a decimal)
@@ -99,6 +111,7 @@
 //! error; `action` adds `return` (typed) when the server returned data. On exit status 1:
 //! `{"host", "port", ..., "error": "..."}`.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -106,7 +119,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use dlms::cipher::{Keys, SystemTitle};
-use dlms::client::{Authentication, Client, ClientError, ClientSettings, Entropy, Event, Security};
+use dlms::client::{
+    ActionOutcome, AttributeRef, Authentication, Client, ClientError, ClientSettings, Entropy,
+    Event, ItemResult, MethodRef, Security,
+};
 use dlms::{CosemDateTime, Data, Obis};
 use serde_json::{json, Map, Value};
 use thiserror::Error;
@@ -219,6 +235,10 @@ pub struct ConnArgs {
     /// Resends of an unanswered request before giving up.
     #[arg(long, default_value_t = 1)]
     pub retries: u8,
+    /// One request per object even when the server agreed to lists (multiple
+    /// references): for a server that announces lists and mishandles them.
+    #[arg(long = "no-list")]
+    pub no_list: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -245,12 +265,15 @@ pub struct GetArgs {
 pub struct SetArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// The attribute: [CLASS/]OBIS[:ATTR], attribute 2 by default.
-    #[arg(value_name = "OBJECT")]
-    pub object: String,
-    /// The value (typed JSON, @HEX, ISO date-time, number, true/false, text).
-    #[arg(value_name = "VALUE", allow_hyphen_values = true)]
-    pub value: String,
+    /// Attributes and their values: `OBJECT VALUE` pairs or `OBJECT=VALUE` words, mixed
+    /// freely. OBJECT is [CLASS/]OBIS[:ATTR] (attribute 2 by default); VALUE is typed
+    /// JSON, @HEX, an ISO date-time, a number, true/false/null or text.
+    #[arg(
+        required = true,
+        value_name = "OBJECT VALUE",
+        allow_negative_numbers = true
+    )]
+    pub items: Vec<String>,
 }
 
 /// Arguments of `iotroute dlms action`.
@@ -258,12 +281,15 @@ pub struct SetArgs {
 pub struct ActionArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// The method: [CLASS/]OBIS:METHOD.
-    #[arg(value_name = "OBJECT:METHOD")]
-    pub object: String,
-    /// Method parameters (same syntax as for set); none when omitted.
-    #[arg(value_name = "VALUE", allow_hyphen_values = true)]
-    pub value: Option<String>,
+    /// Methods: [CLASS/]OBIS:METHOD, each optionally followed by its parameters (same
+    /// syntax as set's VALUE) as the next word or after `=` (`0-0:1.0.0.255:6=100`);
+    /// none when omitted.
+    #[arg(
+        required = true,
+        value_name = "OBJECT:METHOD [VALUE]",
+        allow_negative_numbers = true
+    )]
+    pub items: Vec<String>,
 }
 
 /// Seconds, fractions allowed, more than 0 and at most an hour.
@@ -352,10 +378,13 @@ pub async fn action(args: ActionArgs) -> ExitCode {
 }
 
 /// Results of a run: JSON entries and the refused ones.
+#[derive(Default)]
 struct Outcome {
     results: Vec<Value>,
     failed: Vec<String>,
     invocation_counter: u32,
+    /// Whether some request was a list.
+    with_list: bool,
 }
 
 fn header(conn: &ConnArgs) -> Map<String, Value> {
@@ -387,6 +416,7 @@ fn finish(conn: &ConnArgs, r: Result<Outcome, CmdError>) -> ExitCode {
                 o.insert("results".into(), Value::Array(out.results));
                 o.insert("failed".into(), json!(out.failed));
                 o.insert("invocation_counter".into(), json!(out.invocation_counter));
+                o.insert("with_list".into(), json!(out.with_list));
                 println!("{}", Value::Object(o));
             }
             if refused {
@@ -447,7 +477,7 @@ fn human(r: &Value) -> String {
 // Targets
 
 /// An attribute or method: class id, logical name and index.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Target {
     class: u16,
     obis: Obis,
@@ -458,6 +488,71 @@ impl Target {
     fn label(&self) -> String {
         format!("{}/{}:{}", self.class, self.obis, self.index)
     }
+
+    fn attribute<'a>(&self, access: Option<(u8, &'a Data)>) -> AttributeRef<'a> {
+        AttributeRef {
+            class_id: self.class,
+            obis: self.obis,
+            attribute: self.index,
+            access,
+        }
+    }
+
+    fn method(&self) -> MethodRef {
+        MethodRef {
+            class_id: self.class,
+            obis: self.obis,
+            method: self.index,
+        }
+    }
+}
+
+/// Whether a command-line word names an object (`[CLASS/]OBIS[:N]`) rather than being
+/// a value: tells `action OBJECT:METHOD VALUE` from two methods.
+fn looks_like_target(text: &str) -> bool {
+    let rest = text.split_once('/').map_or(text, |(_, r)| r);
+    let obis = rest
+        .rsplit_once(':')
+        .filter(|(l, r)| r.bytes().all(|b| b.is_ascii_digit()) && l.contains(':'))
+        .map_or(rest, |(l, _)| l);
+    Obis::parse(obis).is_ok()
+}
+
+/// Split `set`'s words into (object, value): `OBJECT=VALUE` in one word or `OBJECT
+/// VALUE` in two (an object never contains `=`, so the first `=` separates).
+fn set_items(words: &[String]) -> Result<Vec<(String, String)>, CmdError> {
+    let mut items = Vec::new();
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match w.split_once('=') {
+            Some((o, v)) => items.push((o.to_owned(), v.to_owned())),
+            None => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| CmdError::Usage(format!("`{w}`: a value is missing")))?;
+                items.push((w.clone(), v.clone()));
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// Split `action`'s words into (method, parameters): `OBJECT:METHOD=VALUE`, or
+/// `OBJECT:METHOD` followed by a word that is not itself an object (its VALUE).
+fn action_items(words: &[String]) -> Vec<(String, Option<String>)> {
+    let mut items = Vec::new();
+    let mut it = words.iter().peekable();
+    while let Some(w) = it.next() {
+        if let Some((o, v)) = w.split_once('=') {
+            items.push((o.to_owned(), Some(v.to_owned())));
+            continue;
+        }
+        let value = it
+            .next_if(|n| !n.contains('=') && !looks_like_target(n))
+            .cloned();
+        items.push((w.clone(), value));
+    }
+    items
 }
 
 /// The class id of an object of the IoT-route model, as its `object_list` lists it.
@@ -627,6 +722,14 @@ struct Session {
     client: Client<OsEntropy>,
     /// The reservation mark written to --ic-file: no counter at or above it is spent.
     mark: Option<u32>,
+    /// Whether to send lists: the server agreed to multiple references and --no-list
+    /// was not given.
+    lists: bool,
+    /// Whether a list was sent.
+    sent_list: bool,
+    /// Attributes read ahead (in lists) to describe results: scalers and units,
+    /// capture objects.
+    ahead: HashMap<Target, Event>,
 }
 
 impl Session {
@@ -644,7 +747,14 @@ impl Session {
         let link = Link::open(conn).await?;
         let aarq = client.associate()?;
         match link.exchange(&mut client, aarq).await? {
-            Event::Established => Ok(Self { link, client, mark }),
+            Event::Established => Ok(Self {
+                lists: !conn.no_list && client.multiple_references(),
+                link,
+                client,
+                mark,
+                sent_list: false,
+                ahead: HashMap::new(),
+            }),
             Event::Rejected { reason } => Err(CmdError::Rejected(reason)),
             Event::Exception(e) => Err(CmdError::Exception(e)),
             other => Err(CmdError::Unexpected(format!("{other:?}"))),
@@ -668,6 +778,79 @@ impl Session {
     async fn get(&mut self, t: Target, access: Option<(u8, &Data)>) -> Result<Event, CmdError> {
         let d = self.client.get(t.class, t.obis, t.index, access)?;
         self.request(d).await
+    }
+
+    /// An attribute read ahead, or read now.
+    async fn read(&mut self, t: Target) -> Result<Event, CmdError> {
+        match self.ahead.get(&t) {
+            Some(e) => Ok(e.clone()),
+            None => self.get(t, None).await,
+        }
+    }
+
+    /// How many of `items` from the front go in the next request: the longest prefix
+    /// that `fits` one list when lists are on, else one.
+    fn next_batch<T>(&self, items: &[T], fits: impl Fn(&Client<OsEntropy>, &[T]) -> bool) -> usize {
+        let mut n = 1;
+        if self.lists {
+            while n < items.len() && items.get(..=n).is_some_and(|b| fits(&self.client, b)) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Read `reads` (each with optional selective access): in lists when on, else
+    /// one GET each. One event (a value or a refusal) per read, in order.
+    async fn get_many(
+        &mut self,
+        reads: &[(Target, Option<(u8, &Data)>)],
+    ) -> Result<Vec<Event>, CmdError> {
+        let mut events = Vec::with_capacity(reads.len());
+        let mut rest = reads;
+        while let Some(&(t, access)) = rest.first() {
+            let n = self.next_batch(rest, |c, b| {
+                let items: Vec<_> = b.iter().map(|(t, a)| t.attribute(*a)).collect();
+                c.get_list_fits(&items)
+            });
+            let (batch, tail) = rest.split_at(n);
+            rest = tail;
+            if n == 1 {
+                events.push(self.get(t, access).await?);
+                continue;
+            }
+            let items: Vec<_> = batch.iter().map(|(t, a)| t.attribute(*a)).collect();
+            let d = self.client.get_with_list(&items)?;
+            self.sent_list = true;
+            match self.request(d).await? {
+                Event::Values(v) if v.len() == n => {
+                    events.extend(v.into_iter().map(|r| match r {
+                        ItemResult::Value(d) => Event::Value(d),
+                        ItemResult::AccessError { code, name } => Event::AccessError { code, name },
+                    }));
+                }
+                other => return Err(CmdError::Unexpected(format!("{other:?}"))),
+            }
+        }
+        Ok(events)
+    }
+
+    /// Read `targets` ahead (only when lists are on: otherwise they are read when
+    /// needed, as before), skipping those already read.
+    async fn read_ahead(&mut self, targets: Vec<Target>) -> Result<(), CmdError> {
+        let mut wanted: Vec<Target> = Vec::new();
+        for t in targets {
+            if !self.ahead.contains_key(&t) && !wanted.contains(&t) {
+                wanted.push(t);
+            }
+        }
+        if !self.lists || wanted.len() < 2 {
+            return Ok(());
+        }
+        let reads: Vec<_> = wanted.iter().map(|t| (*t, None)).collect();
+        let events = self.get_many(&reads).await?;
+        self.ahead.extend(wanted.into_iter().zip(events));
+        Ok(())
     }
 
     /// Release the association; an unanswered RLRQ is only logged (the values are read).
@@ -843,26 +1026,93 @@ async fn get_inner(args: &GetArgs) -> Result<Outcome, CmdError> {
         _ => None,
     };
     let mut s = Session::open(&args.conn).await?;
-    let mut out = Outcome {
-        results: Vec::new(),
-        failed: Vec::new(),
-        invocation_counter: 0,
-    };
-    for t in targets {
-        let access = range
-            .as_ref()
-            .filter(|_| t.class == 7 && t.index == 2)
-            .map(|r| (1u8, r));
-        let mut r = entry(&t, "attribute");
-        match s.get(t, access).await? {
-            Event::Value(v) => describe(&mut s, &t, &v, &mut r).await?,
-            Event::AccessError { code, .. } => refused(&mut r, &mut out.failed, &t, code),
+    let mut out = Outcome::default();
+    let reads: Vec<_> = targets
+        .iter()
+        .map(|t| {
+            let access = range
+                .as_ref()
+                .filter(|_| t.class == 7 && t.index == 2)
+                .map(|r| (1u8, r));
+            (*t, access)
+        })
+        .collect();
+    // What describing the results needs (scaler and unit of registers, capture objects
+    // of profiles) rides in the same lists.
+    let mut all = reads.clone();
+    if s.lists {
+        for t in &targets {
+            let aux = Target { index: 3, ..*t };
+            let needed = matches!(t.class, 3 | 4 | 7) && t.index == 2;
+            if needed && !all.iter().any(|(x, a)| *x == aux && a.is_none()) {
+                all.push((aux, None));
+            }
+        }
+    }
+    let events = s.get_many(&all).await?;
+    // Attributes 3 read, asked for or not, serve the descriptions too.
+    s.ahead.extend(
+        all.iter()
+            .zip(&events)
+            .filter(|((t, a), _)| t.index == 3 && a.is_none())
+            .map(|((t, _), e)| (*t, e.clone())),
+    );
+    let events = events.get(..reads.len()).unwrap_or(&[]);
+    // Then the units of the profiles' register columns, in one more list.
+    let columns = targets
+        .iter()
+        .filter(|t| t.class == 7 && t.index == 2)
+        .filter_map(|t| s.ahead.get(&Target { index: 3, ..*t }))
+        .flat_map(capture_objects)
+        .filter_map(|c| unit_target(&c))
+        .collect();
+    s.read_ahead(columns).await?;
+    for (t, event) in targets.iter().zip(events) {
+        let mut r = entry(t, "attribute");
+        match event {
+            Event::Value(v) => describe(&mut s, t, v, &mut r).await?,
+            Event::AccessError { code, .. } => refused(&mut r, &mut out.failed, t, *code),
             other => return Err(CmdError::Unexpected(format!("{other:?}"))),
         }
         out.results.push(Value::Object(r));
     }
+    out.with_list = s.sent_list;
     out.invocation_counter = s.close().await;
     Ok(out)
+}
+
+/// A profile's capture objects (attribute 3) as (class, logical name, attribute).
+type Column = (Option<i128>, Option<Obis>, Option<i128>);
+
+fn capture_objects(e: &Event) -> Vec<Column> {
+    match e {
+        Event::Value(Data::Array(defs)) => defs
+            .iter()
+            .map(|d| {
+                let e = d.elements().unwrap_or(&[]);
+                let class = e.first().and_then(Data::as_i128);
+                let ln = match e.get(1) {
+                    Some(Data::OctetString(b)) => Obis::from_slice(b).ok(),
+                    _ => None,
+                };
+                let attr = e.get(2).and_then(Data::as_i128);
+                (class, ln, attr)
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The scaler-unit attribute of a register column.
+fn unit_target(c: &Column) -> Option<Target> {
+    match c {
+        (Some(c @ (3 | 4)), Some(ln), Some(2)) => Some(Target {
+            class: u16::try_from(*c).ok()?,
+            obis: *ln,
+            index: 3,
+        }),
+        _ => None,
+    }
 }
 
 fn entry(t: &Target, index_name: &str) -> Map<String, Value> {
@@ -889,22 +1139,7 @@ async fn describe(
     r: &mut Map<String, Value>,
 ) -> Result<(), CmdError> {
     if t.class == 7 && t.index == 2 {
-        let columns = match s.get(Target { index: 3, ..*t }, None).await? {
-            Event::Value(Data::Array(defs)) => defs
-                .iter()
-                .map(|d| {
-                    let e = d.elements().unwrap_or(&[]);
-                    let class = e.first().and_then(Data::as_i128);
-                    let ln = match e.get(1) {
-                        Some(Data::OctetString(b)) => Obis::from_slice(b).ok(),
-                        _ => None,
-                    };
-                    let attr = e.get(2).and_then(Data::as_i128);
-                    (class, ln, attr)
-                })
-                .collect::<Vec<_>>(),
-            _ => Vec::new(),
-        };
+        let columns = capture_objects(&s.read(Target { index: 3, ..*t }).await?);
         let rows: Vec<Value> = v
             .elements()
             .unwrap_or(&[])
@@ -935,20 +1170,13 @@ async fn describe(
             // The register columns' scaler and unit, so that a row's raw counts can be
             // read as quantities (rows stay raw: exact, and what the server stored).
             let mut units = Vec::with_capacity(columns.len());
-            for (c, ln, a) in &columns {
-                let unit = match (c, ln, a) {
-                    (Some(c @ (3 | 4)), Some(ln), Some(2)) => {
-                        let reg = Target {
-                            class: u16::try_from(*c).unwrap_or(3),
-                            obis: *ln,
-                            index: 3,
-                        };
-                        match s.get(reg, None).await? {
-                            Event::Value(su) => scaler_unit(&su),
-                            _ => Value::Null,
-                        }
-                    }
-                    _ => Value::Null,
+            for c in &columns {
+                let unit = match unit_target(c) {
+                    Some(reg) => match s.read(reg).await? {
+                        Event::Value(su) => scaler_unit(&su),
+                        _ => Value::Null,
+                    },
+                    None => Value::Null,
                 };
                 units.push(unit);
             }
@@ -966,7 +1194,7 @@ async fn describe(
         }
     }
     if matches!(t.class, 3 | 4) && t.index == 2 {
-        if let Event::Value(su) = s.get(Target { index: 3, ..*t }, None).await? {
+        if let Event::Value(su) = s.read(Target { index: 3, ..*t }).await? {
             let e = su.elements().unwrap_or(&[]);
             if let (Some(scaler), Some(unit), Some(raw)) = (
                 e.first().and_then(Data::as_i128),
@@ -1359,36 +1587,78 @@ fn self_typed(text: &str) -> bool {
 // set and action
 
 async fn set_inner(args: &SetArgs) -> Result<Outcome, CmdError> {
-    let t = parse_target(&args.object, Some(2))?;
-    if self_typed(&args.value) {
-        parse_value(&args.value, None)?;
-    }
+    let items = set_items(&args.items)?
+        .into_iter()
+        .map(|(o, v)| {
+            let t = parse_target(&o, Some(2))?;
+            if self_typed(&v) {
+                parse_value(&v, None)?;
+            }
+            Ok((t, v))
+        })
+        .collect::<Result<Vec<_>, CmdError>>()?;
     let mut s = Session::open(&args.conn).await?;
-    let like = if self_typed(&args.value) {
-        None
-    } else {
-        match s.get(t, None).await? {
-            Event::Value(v) => Some(v),
-            _ => None,
-        }
-    };
-    let value = parse_value(&args.value, like.as_ref())?;
-    let mut out = Outcome {
-        results: Vec::new(),
-        failed: Vec::new(),
-        invocation_counter: 0,
-    };
-    let mut r = entry(&t, "attribute");
-    r.insert("data".into(), typed(&value));
-    let d = s.client.set(t.class, t.obis, t.index, &value)?;
-    match s.request(d).await? {
-        Event::Done => {
-            r.insert("result".into(), json!("success"));
-        }
-        Event::AccessError { code, .. } => refused(&mut r, &mut out.failed, &t, code),
-        other => return Err(CmdError::Unexpected(format!("{other:?}"))),
+    // Plain numbers and text take the attribute's current type: read those first.
+    let untyped: Vec<_> = items
+        .iter()
+        .filter(|(_, v)| !self_typed(v))
+        .map(|(t, _)| (*t, None))
+        .collect();
+    let mut current = s.get_many(&untyped).await?.into_iter();
+    let mut values = Vec::with_capacity(items.len());
+    for (_, v) in &items {
+        let like = if self_typed(v) {
+            None
+        } else {
+            match current.next() {
+                Some(Event::Value(d)) => Some(d),
+                _ => None,
+            }
+        };
+        values.push(parse_value(v, like.as_ref())?);
     }
-    out.results.push(Value::Object(r));
+    let mut out = Outcome::default();
+    let mut rest: Vec<(Target, Data)> = items.iter().map(|(t, _)| *t).zip(values).collect();
+    while !rest.is_empty() {
+        let n = s.next_batch(&rest, |c, b| {
+            let (items, values): (Vec<_>, Vec<_>) = b
+                .iter()
+                .map(|(t, v)| (t.attribute(None), v.clone()))
+                .unzip();
+            c.set_list_fits(&items, &values)
+        });
+        let batch: Vec<_> = rest.drain(..n).collect();
+        let d = if n == 1 {
+            let (t, v) = batch
+                .first()
+                .ok_or_else(|| CmdError::Unexpected("empty".into()))?;
+            s.client.set(t.class, t.obis, t.index, v)?
+        } else {
+            let (items, values): (Vec<_>, Vec<_>) = batch
+                .iter()
+                .map(|(t, v)| (t.attribute(None), v.clone()))
+                .unzip();
+            s.sent_list = true;
+            s.client.set_with_list(&items, &values)?
+        };
+        let codes = match s.request(d).await? {
+            Event::Done if n == 1 => vec![0],
+            Event::AccessError { code, .. } if n == 1 => vec![code],
+            Event::SetResults(codes) if codes.len() == n => codes,
+            other => return Err(CmdError::Unexpected(format!("{other:?}"))),
+        };
+        for ((t, v), code) in batch.iter().zip(codes) {
+            let mut r = entry(t, "attribute");
+            r.insert("data".into(), typed(v));
+            if code == 0 {
+                r.insert("result".into(), json!("success"));
+            } else {
+                refused(&mut r, &mut out.failed, t, code);
+            }
+            out.results.push(Value::Object(r));
+        }
+    }
+    out.with_list = s.sent_list;
     out.invocation_counter = s.close().await;
     Ok(out)
 }
@@ -1404,37 +1674,64 @@ fn method_parameter_type(class: u16, method: i8) -> Option<Data> {
 }
 
 async fn action_inner(args: &ActionArgs) -> Result<Outcome, CmdError> {
-    let t = parse_target(&args.object, None)?;
-    let like = method_parameter_type(t.class, t.index);
-    let params = args
-        .value
-        .as_deref()
-        .map(|v| parse_value(v, like.as_ref()))
-        .transpose()?;
+    let mut rest = action_items(&args.items)
+        .into_iter()
+        .map(|(o, v)| {
+            let t = parse_target(&o, None)?;
+            let like = method_parameter_type(t.class, t.index);
+            let params = v
+                .as_deref()
+                .map(|v| parse_value(v, like.as_ref()))
+                .transpose()?;
+            Ok((t, params))
+        })
+        .collect::<Result<Vec<_>, CmdError>>()?;
     let mut s = Session::open(&args.conn).await?;
-    let mut out = Outcome {
-        results: Vec::new(),
-        failed: Vec::new(),
-        invocation_counter: 0,
-    };
-    let mut r = entry(&t, "method");
-    if let Some(p) = &params {
-        r.insert("data".into(), typed(p));
-    }
-    let d = s.client.action(t.class, t.obis, t.index, params.as_ref())?;
-    match s.request(d).await? {
-        Event::ActionResult { code: 0, value } => {
-            r.insert("result".into(), json!("success"));
-            if let Some(v) = value {
-                r.insert("return".into(), typed(&v));
+    let mut out = Outcome::default();
+    while !rest.is_empty() {
+        let n = s.next_batch(&rest, |c, b| {
+            let (methods, params): (Vec<_>, Vec<_>) =
+                b.iter().map(|(t, p)| (t.method(), p.clone())).unzip();
+            c.action_list_fits(&methods, &params)
+        });
+        let batch: Vec<_> = rest.drain(..n).collect();
+        let d = if n == 1 {
+            let (t, p) = batch
+                .first()
+                .ok_or_else(|| CmdError::Unexpected("empty".into()))?;
+            s.client.action(t.class, t.obis, t.index, p.as_ref())?
+        } else {
+            let (methods, params): (Vec<_>, Vec<_>) =
+                batch.iter().map(|(t, p)| (t.method(), p.clone())).unzip();
+            s.sent_list = true;
+            s.client.action_with_list(&methods, &params)?
+        };
+        let outcomes = match s.request(d).await? {
+            Event::ActionResult { code, value } if n == 1 => vec![ActionOutcome {
+                code,
+                value: value.map(ItemResult::Value),
+            }],
+            Event::AccessError { code, .. } if n == 1 => vec![ActionOutcome { code, value: None }],
+            Event::ActionResults(o) if o.len() == n => o,
+            other => return Err(CmdError::Unexpected(format!("{other:?}"))),
+        };
+        for ((t, p), o) in batch.iter().zip(outcomes) {
+            let mut r = entry(t, "method");
+            if let Some(p) = p {
+                r.insert("data".into(), typed(p));
             }
+            if o.code == 0 {
+                r.insert("result".into(), json!("success"));
+                if let Some(ItemResult::Value(v)) = o.value {
+                    r.insert("return".into(), typed(&v));
+                }
+            } else {
+                refused(&mut r, &mut out.failed, t, o.code);
+            }
+            out.results.push(Value::Object(r));
         }
-        Event::ActionResult { code, .. } | Event::AccessError { code, .. } => {
-            refused(&mut r, &mut out.failed, &t, code);
-        }
-        other => return Err(CmdError::Unexpected(format!("{other:?}"))),
     }
-    out.results.push(Value::Object(r));
+    out.with_list = s.sent_list;
     out.invocation_counter = s.close().await;
     Ok(out)
 }
@@ -1496,6 +1793,48 @@ mod tests {
             Data::Long(100),
             "shift_time takes a long"
         );
+    }
+
+    #[test]
+    fn rad01_set_and_action_words_split_into_items() {
+        let w = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let items = set_items(&w(&[
+            "0-0:1.0.0.255",
+            "-540",
+            "0-0:1.0.0.255:3=-540",
+            "a",
+            "x=y",
+        ]))
+        .unwrap();
+        assert_eq!(
+            items,
+            [
+                ("0-0:1.0.0.255".to_owned(), "-540".to_owned()),
+                ("0-0:1.0.0.255:3".to_owned(), "-540".to_owned()),
+                ("a".to_owned(), "x=y".to_owned()),
+            ],
+            "a pair's value may hold `=`"
+        );
+        assert!(set_items(&w(&["0-0:1.0.0.255"])).is_err(), "value missing");
+        let items = action_items(&w(&[
+            "0-0:1.0.0.255:1",
+            "0",
+            "0-0:1.0.0.255:2",
+            "8/0-0:1.0.0.255:3",
+            "0-0:1.0.0.255:6=100",
+        ]));
+        assert_eq!(
+            items,
+            [
+                ("0-0:1.0.0.255:1".to_owned(), Some("0".to_owned())),
+                ("0-0:1.0.0.255:2".to_owned(), None),
+                ("8/0-0:1.0.0.255:3".to_owned(), None),
+                ("0-0:1.0.0.255:6".to_owned(), Some("100".to_owned())),
+            ]
+        );
+        assert!(!looks_like_target("2026-11-25T10:00:00+09:00"));
+        assert!(!looks_like_target("{\"Int8\": 0}"));
+        assert!(looks_like_target("70/0-0:96.3.10.255:1"));
     }
 
     #[test]

@@ -19,15 +19,20 @@ pub enum DlmsCommand {
     /// --security, 32 maintenance): what a vendor's or utility's DLMS client is pointed at.
     Serve(crate::dlms_serve::ServeArgs),
     /// Read attributes over the UDP wrapper: `[CLASS/]OBIS[:ATTR]...` (attribute 2 by
-    /// default; `--from/--to` read profile buffers by range on the clock column). Exit
-    /// 0: all read, 2: some refused with a Data-Access-Result, 1: timeout, association
-    /// refused or other error: scripts tell a refusal from a broken link by the status.
+    /// default; `--from/--to` read profile buffers by range on the clock column), several
+    /// in one GET-Request-With-List when the server agreed to lists (`--no-list`: one
+    /// request each). Exit 0: all read, 2: some refused with a Data-Access-Result, 1:
+    /// timeout, association refused or other error: scripts tell a refusal from a broken
+    /// link by the status.
     Get(crate::dlms_client_cmd::GetArgs),
-    /// Write one attribute: `[CLASS/]OBIS[:ATTR] VALUE` (typed JSON as `get --json`
-    /// prints it, `@HEX`, an ISO date-time, a number or text). Exit status as for get.
+    /// Write attributes: `[CLASS/]OBIS[:ATTR] VALUE` pairs or `OBJECT=VALUE` words (VALUE
+    /// as `get --json` prints `data`, `@HEX`, an ISO date-time, a number or text),
+    /// several in one SET-Request-With-List when the server agreed to lists. Exit status
+    /// as for get.
     Set(crate::dlms_client_cmd::SetArgs),
-    /// Invoke one method: `[CLASS/]OBIS:METHOD [VALUE]`. Exit status as for get (2 when
-    /// the server answered with a non-success Action-Result).
+    /// Invoke methods: `[CLASS/]OBIS:METHOD [VALUE]` or `OBJECT:METHOD=VALUE`, several in
+    /// one ACTION-Request-With-List when the server agreed to lists. Exit status as for
+    /// get (2 when the server answered with a non-success Action-Result).
     Action(crate::dlms_client_cmd::ActionArgs),
     /// Receive pushes (Data-Notifications in wrapper frames, e.g. `dlms serve`'s slot
     /// push) as the smart meter does: plain or general-glo-ciphered, with the protection

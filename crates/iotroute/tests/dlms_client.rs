@@ -3,7 +3,7 @@
 //! IoT-route model, so that the client is tested without trusting `dlms serve`), and end
 //! to end against `iotroute dlms serve` as a child process.
 //!
-//! Addresses: each test owns `127.0.N.0/24`, N from 130 to 141: the server on `.2`
+//! Addresses: each test owns `127.0.N.0/24`, N from 130 to 145: the server on `.2`
 //! port 4059, the client binding an ephemeral port on `.3`.
 
 mod support;
@@ -11,7 +11,7 @@ mod support;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -41,6 +41,19 @@ impl Entropy for TestEntropy {
 struct InProcess {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// The first two bytes (hex) of every APDU received: `C003` is a
+    /// GET-Request-With-List, `C101` a SET-Request-Normal (plain APDUs only).
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl InProcess {
+    /// The service requests received (AARQ and RLRQ left out), and forget them.
+    fn take_requests(&self) -> Vec<String> {
+        std::mem::take(&mut *self.seen.lock().expect("lock"))
+            .into_iter()
+            .filter(|k| !k.starts_with("60") && !k.starts_with("62"))
+            .collect()
+    }
 }
 
 impl Drop for InProcess {
@@ -85,6 +98,8 @@ fn serve_dropping(
         .expect("timeout");
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
     let thread = std::thread::spawn(move || {
         let mut buf = vec![0u8; 65_536];
         let mut out = vec![0u8; 65_536];
@@ -100,6 +115,8 @@ fn serve_dropping(
             let Ok(w) = Wpdu::parse(&buf[..n]) else {
                 continue;
             };
+            let kind: String = w.apdu.iter().take(2).map(|b| format!("{b:02X}")).collect();
+            seen2.lock().expect("lock").push(kind);
             if let Ok(Some(len)) = server.handle(w.source, Utc::now(), w.apdu, &mut out) {
                 let frame = Wpdu::new(w.destination, w.source, &out[..len])
                     .emit()
@@ -113,6 +130,7 @@ fn serve_dropping(
     InProcess {
         stop,
         thread: Some(thread),
+        seen,
     }
 }
 
@@ -503,4 +521,153 @@ fn sec02_duplicated_answers_are_passed_over_plain_and_ciphered() {
         "the duplicates were seen and passed over: {}",
         stderr(&out)
     );
+}
+
+/// Several objects in one GET-Request-With-List on the public association: one result
+/// each, the refused ones with their own Data-Access-Result (exit 2), the others read;
+/// `--no-list` gives the same results with one GET-Request-Normal per object.
+#[test]
+fn rad01_get_with_list_one_request_with_per_item_results_and_refusals() {
+    let block = 142;
+    let s = serve_in_process(addr(block, 2), Auth::Low, Protection::None);
+    let objects = [
+        "0-0:1.0.0.255",
+        "1-0:1.8.0.255",
+        "0-0:96.1.0.255",
+        "1-0:99.1.0.255",
+    ];
+    let out = dlms(block, "get", &objects);
+    assert_eq!(status(&out), 2, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["with_list"], true);
+    assert_eq!(
+        s.take_requests(),
+        ["C003"],
+        "one GET-Request-With-List, nothing else"
+    );
+    let check = |v: &Value| {
+        let r = results(v);
+        assert_eq!(r.len(), 4);
+        assert!(jst_time(&r[0]["value"]).offset().local_minus_utc() == 9 * 3600);
+        assert_eq!(r[1]["error"], "object-undefined");
+        assert_eq!(r[1]["code"], 4);
+        assert!(r[1].get("value").is_none());
+        assert_eq!(r[2]["text"], "IRT0000000000001");
+        assert_eq!(r[3]["error"], "object-undefined");
+        assert_eq!(
+            v["failed"],
+            serde_json::json!(["1-0:1.8.0.255:2", "1-0:99.1.0.255:2"])
+        );
+    };
+    check(&v);
+    let mut no_list = vec!["--no-list"];
+    no_list.extend(objects);
+    let out = dlms(block, "get", &no_list);
+    assert_eq!(status(&out), 2, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["with_list"], false);
+    check(&v);
+    assert_eq!(s.take_requests(), ["C001"; 4]);
+    // One object: a GET-Request-Normal, and the JSON as before.
+    let out = dlms(block, "get", &["0-0:1.0.0.255"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["with_list"], false);
+    assert_eq!(s.take_requests(), ["C001"]);
+}
+
+/// Registers and a profile by range at PDU 128: the objects and what describes them
+/// (scaler and unit, capture objects) go in one GET-Request-With-List whose response
+/// comes back in blocks (GET-Request-Next), each item described as before.
+#[test]
+fn rad01_get_with_list_response_in_blocks_at_pdu_128() {
+    let block = 143;
+    let s = serve_in_process(addr(block, 2), Auth::Low, Protection::None);
+    reads_registers_and_profile(block, &["--auth", "low", "--password", "12345678"]);
+    let requests = s.take_requests();
+    assert_eq!(
+        requests.iter().filter(|k| *k == "C003").count(),
+        1,
+        "{requests:?}"
+    );
+    assert!(requests.iter().any(|k| k == "C002"), "blocks: {requests:?}");
+    assert!(
+        requests.iter().all(|k| k == "C003" || k == "C002"),
+        "no other GET: {requests:?}"
+    );
+}
+
+/// Several attributes written in one SET-Request-With-List (after one
+/// GET-Request-With-List learning the types of plain values): one result each, a
+/// read-only one refused (exit 2) without losing the others, which are written.
+#[test]
+fn rad01_trm08_set_with_list_writes_each_and_reports_each() {
+    let block = 144;
+    let s = serve_in_process(addr(block, 2), Auth::Low, Protection::None);
+    let lls = ["--client", "1", "--auth", "low", "--password", "12345678"];
+    let run = |cmd: &str, extra: &[&str]| {
+        let a: Vec<&str> = lls.iter().chain(extra).copied().collect();
+        dlms(block, cmd, &a)
+    };
+    let out = run(
+        "set",
+        &[
+            "0-0:128.0.1.255",
+            "IOT00903",
+            "0-0:1.0.0.255:3=-540",
+            "0-0:96.1.0.255=@0102",
+        ],
+    );
+    assert_eq!(status(&out), 2, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["with_list"], true);
+    let r = results(&v);
+    assert_eq!(r[0]["result"], "success");
+    assert_eq!(r[0]["data"], serde_json::json!({"String": "IOT00903"}));
+    assert_eq!(r[1]["result"], "success");
+    assert_eq!(r[1]["data"], serde_json::json!({"Int16": -540}));
+    assert_eq!(r[2]["error"], "read-write-denied");
+    assert_eq!(v["failed"], serde_json::json!(["0-0:96.1.0.255:2"]));
+    assert_eq!(s.take_requests(), ["C003", "C104"]);
+    let out = run("get", &["0-0:128.0.1.255", "0-0:1.0.0.255:3"]);
+    let v = json(&out);
+    assert_eq!(results(&v)[0]["value"], "IOT00903");
+    assert_eq!(results(&v)[1]["value"], -540);
+}
+
+/// Several clock methods in one ACTION-Request-With-List: one result each, a refused one
+/// (adjust_to_preset_time without a preset: other-reason) exits 2 without losing the
+/// others; `OBJECT:METHOD VALUE` and `OBJECT:METHOD=VALUE` both name parameters.
+#[test]
+fn rad01_trm09_action_with_list_invokes_each_and_reports_each() {
+    let block = 145;
+    let s = serve_in_process(addr(block, 2), Auth::Low, Protection::None);
+    let out = dlms(
+        block,
+        "action",
+        &[
+            "--client",
+            "1",
+            "--auth",
+            "low",
+            "--password",
+            "12345678",
+            "0-0:1.0.0.255:6=100",
+            "0-0:1.0.0.255:4",
+            "0",
+            "0-0:1.0.0.255:3",
+            "0",
+        ],
+    );
+    assert_eq!(status(&out), 2, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["with_list"], true);
+    let r = results(&v);
+    assert_eq!(r.len(), 3);
+    assert_eq!(r[0]["result"], "success");
+    assert_eq!(r[0]["data"], serde_json::json!({"Int16": 100}));
+    assert_eq!(r[1]["error"], "other-reason");
+    assert_eq!(r[2]["result"], "success");
+    assert_eq!(r[2]["method"], 3);
+    assert_eq!(v["failed"], serde_json::json!(["0-0:1.0.0.255:4"]));
+    assert_eq!(s.take_requests(), ["C303"]);
 }
