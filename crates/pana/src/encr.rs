@@ -6,12 +6,14 @@
 //! must carry an AUTH AVP (RFC 6786 §4), and a receiver verifies AUTH **before**
 //! decrypting.
 //!
-//! **Counter block (ours, see docs/iot-route-link.md):** `Key-Id (4) ‖ Session Identifier
-//! (4) ‖ Sequence Number (4) ‖ block counter (4, big-endian, from 1)`, all of the message
-//! that carries the AVP, so no IV travels. We could not read RFC 6786's own text on the
-//! counter block here; this layout is the one the public pyPANA implementation uses for
-//! it, and it is unique per key: the key changes with the Key-Id, and a PAA never sends two
-//! different messages with one Sequence Number in a session.
+//! **Counter block (ours, unverified; see docs/iot-route-link.md):** NIST SP 800-38C
+//! Appendix A.3 counter blocks with n = 12, q = 3: `0x02 ‖ Key-Id (4) ‖ Session Identifier
+//! (4) ‖ Sequence Number (4) ‖ i (3, big-endian)`, i from 1, all of the message that carries
+//! the AVP, so no IV travels. We could not read RFC 6786's own text here; this is its §4.1
+//! as the public pyPANA implementation quotes it in comments (nonce Key-Id | Session-ID |
+//! Sequence Number, "n=12, q=3", flags 0x02, counter from 1; pyPANA's own code then drops
+//! the flags byte). It never repeats under one key: the key changes with the Key-Id, and a
+//! PAA never sends two different messages with one Sequence Number in a session.
 //!
 //! The group key rides inside as a vendor AVP ([`GroupKey`]), because no public AVP
 //! carries a layer-2 key: the Wi-SUN HAN profile's is not public.
@@ -35,11 +37,14 @@ pub const VENDOR_ID: u32 = 32473;
 /// Our vendor AVP code of the group key (ours).
 pub const GROUP_KEY_AVP: u16 = 1;
 
+/// The first counter block; `Ctr32BE` then counts in its last 4 bytes, which equals the
+/// 3-byte counter of SP 800-38C for any PANA message (< 2^12 blocks, never 2^24).
 fn counter_block(key_id: u32, session_id: u32, seq: u32) -> [u8; 16] {
     let mut b = [0; 16];
-    b[..4].copy_from_slice(&key_id.to_be_bytes());
-    b[4..8].copy_from_slice(&session_id.to_be_bytes());
-    b[8..12].copy_from_slice(&seq.to_be_bytes());
+    b[0] = 0x02; // flags: q - 1
+    b[1..5].copy_from_slice(&key_id.to_be_bytes());
+    b[5..9].copy_from_slice(&session_id.to_be_bytes());
+    b[9..13].copy_from_slice(&seq.to_be_bytes());
     b[15] = 1;
     b
 }

@@ -124,9 +124,10 @@ tag = hmac.new(auth_key, msg, hashlib.sha256).digest()[:16]
 out("pan_complete", msg[:-16] + tag)
 
 # Encryption-Encap: our group-key vendor AVP (index 2, active, lifetime 86400, key 5A..),
-# AES-128-CTR, counter block Key-Id ‖ Session-Id ‖ Seq (7) ‖ 00000001.
+# AES-128-CTR, counter block (SP 800-38C A.3, n = 12, q = 3)
+# 0x02 ‖ Key-Id ‖ Session-Id ‖ Seq (7) ‖ i = 000001.
 gk = avp(1, bytes([2, 1, 0, 0]) + struct.pack(">I", 86400) + bytes([0x5A]) * 16, 0x8000, 32473)
-iv = key_id + struct.pack(">II", 0x12345678, 7) + struct.pack(">I", 1)
+iv = b"\x02" + key_id + struct.pack(">II", 0x12345678, 7) + bytes([0, 0, 1])
 out("group_key_avp", gk)
 out("encap", ctr(encr_key, iv, gk))
 
