@@ -1,0 +1,7 @@
+//! The IoT-route link's behaviour (issue 6): what a wireless terminal's and a smart
+//! meter's 920 MHz radio side does, sans-IO, on top of the wire formats of the `wisun`
+//! and `pana` crates.
+//!
+//! - [`tx_budget`]: the transmit-time rules of ARIB STD-T108 every sender obeys.
+
+pub mod tx_budget;
