@@ -92,7 +92,7 @@ pub fn decrypt_avps(key: &Aes128Key, ctx: EncapContext, value: &[u8]) -> Result<
 }
 
 /// The layer-2 (802.15.4 CCM*) group key the PAA hands to a PaC (ours): carried as our
-/// vendor AVP inside an Encryption-Encap AVP in the final PAR[C], and in a PNR for each
+/// vendor AVP inside an Encryption-Encap AVP in the final `PAR[C]`, and in a PNR for each
 /// rollover.
 ///
 /// Value (24 bytes): key index (1, never 0) ‖ flags (1: bit 0 = active) ‖ reserved (2) ‖

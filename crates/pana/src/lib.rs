@@ -5,6 +5,25 @@
 //! Wire formats and key derivations only, `no_std` + `alloc`: nonces, keys and time come
 //! from the caller, and the state machines live in `nodes`. Choices the public sources
 //! leave open (PSK derivation, identities, algorithms) are in `docs/iot-route-link.md`.
+//!
+//! ```
+//! use pana::{Avp, Flags, Message, MessageType};
+//! use pana::keys::{self, Integrity};
+//!
+//! // A PAN[C] sealed with PANA_AUTH_KEY, then checked and parsed by the receiver.
+//! # let msk = pana::secret::Msk::new([7; 64]);
+//! # let seed = keys::Seed { i_par: b"PAR[S]", i_pan: b"PAN[S]", pac_nonce: &[1; 16], paa_nonce: &[2; 16], key_id: 1 };
+//! let key = keys::pana_auth_key(keys::Prf::HmacSha256, Integrity::HmacSha256_128, &msk, &seed);
+//! let mut datagram = Message::new(MessageType::Auth, Flags::COMPLETE, 0x1234_5678, 5)
+//!     .with(Avp::KeyId(1))
+//!     .with(Avp::Auth(vec![0; Integrity::HmacSha256_128.auth_len()]))
+//!     .emit()?;
+//! keys::seal(&mut datagram, Integrity::HmacSha256_128, &key)?;
+//!
+//! keys::verify(&datagram, Integrity::HmacSha256_128, &key)?;
+//! assert_eq!(Message::parse(&datagram)?.key_id(), Some(1));
+//! # Ok::<(), pana::AuthFailure>(())
+//! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(
     not(test),

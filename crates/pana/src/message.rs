@@ -249,7 +249,7 @@ mod tests {
     use super::*;
     use alloc::vec;
 
-    /// The PAR[S] of the spec notes' `mkpana.py` (pana_230.pcap): PRF-Algorithm 5,
+    /// The `PAR[S]` of the spec notes' `mkpana.py` (pana_230.pcap): PRF-Algorithm 5,
     /// Integrity-Algorithm 12.
     const PAR_START: [u8; 40] = [
         0, 0, 0, 40, 0xC0, 0, 0, 2, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1, //
