@@ -317,3 +317,49 @@ fn placeholder(nonce: u32, plain: &PChannelPlain) -> PChannel {
         encrypted: plain.encode(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn sec02_pchannel_extension_and_failure_results_round_trip() {
+        let tek = Tek::new([0x33; 16]);
+        for plain in [
+            PChannelPlain::done(ResultFlag::DoneFailure),
+            PChannelPlain {
+                result: ResultFlag::Cont,
+                ext: Some(PskExt {
+                    ty: 7,
+                    payload: vec![1, 2, 3],
+                }),
+            },
+        ] {
+            let m = PskMessage::seal_fourth(4, [9; 16], &tek, 1, &plain).unwrap();
+            let (_, back) = PskMessage::open_pchannel(&m, &tek).unwrap();
+            assert_eq!(back, plain);
+        }
+    }
+
+    #[test]
+    fn sec02_pchannel_r_flag_zero_is_malformed() {
+        assert_eq!(
+            PChannelPlain::decode(&[0x00]),
+            Err(Error::new(0, ErrorKind::ResultFlag))
+        );
+        assert!(PChannelPlain::decode(&[]).is_err());
+        // E set but no EXT_Type.
+        assert!(PChannelPlain::decode(&[0x80 | E_FLAG]).is_err());
+    }
+
+    #[test]
+    fn sec02_wrong_tek_fails_the_tag() {
+        let ok = PChannelPlain::done(ResultFlag::DoneSuccess);
+        let m = PskMessage::seal_third(2, [1; 16], [2; 16], &Tek::new([3; 16]), 0, &ok).unwrap();
+        assert_eq!(
+            PskMessage::open_pchannel(&m, &Tek::new([4; 16])).unwrap_err(),
+            AuthFailure::PChannelTag
+        );
+    }
+}
