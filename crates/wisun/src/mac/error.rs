@@ -92,6 +92,9 @@ pub enum FrameError {
     /// `ccm_star::secure` instead (emit only).
     #[error("frame has a security header: use ccm_star::secure to emit it")]
     NeedsSecuring,
+    /// A secured frame description without its auxiliary security header (emit only).
+    #[error("secured frame without an auxiliary security header")]
+    MissingSecurityHeader,
     /// A secured frame shorter than its MIC.
     #[error("byte {offset}: secured frame shorter than its {mic_len}-byte MIC")]
     MicMissing {
@@ -124,7 +127,8 @@ impl FrameError {
             | Self::NeedsVersion2
             | Self::IeField(_)
             | Self::IeTermination(_)
-            | Self::NeedsSecuring => None,
+            | Self::NeedsSecuring
+            | Self::MissingSecurityHeader => None,
         }
     }
 }

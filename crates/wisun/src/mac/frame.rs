@@ -308,13 +308,16 @@ impl SecuredFrame {
     /// Header IEs without HT1/HT2 (a receiver would read them as Header IEs).
     pub fn emit(&self) -> Result<Vec<u8>, FrameError> {
         let Some(security) = self.header.security else {
-            return Err(FrameError::IeTermination(
-                "a secured frame needs its security header",
-            ));
+            return Err(FrameError::MissingSecurityHeader);
         };
+        let mut out = Vec::new();
+        self.header.emit(&mut out)?;
         let mic_len = security.level.mic_len();
         if self.sealed.len() < mic_len {
-            return Err(FrameError::MicMissing { offset: 0, mic_len });
+            return Err(FrameError::MicMissing {
+                offset: out.len(),
+                mic_len,
+            });
         }
         if matches!(
             self.header.header_ies.last(),
@@ -325,8 +328,6 @@ impl SecuredFrame {
                 "payload after header IEs needs HT1 or HT2",
             ));
         }
-        let mut out = Vec::new();
-        self.header.emit(&mut out)?;
         out.extend_from_slice(&self.sealed);
         check_len(out.len())?;
         Ok(out)

@@ -1,6 +1,5 @@
-//! The 16-bit Frame Control field (little-endian on air) as a checked view over its two
-//! bytes: getters and setters per subfield, so the frame parser and emitter never
-//! shift bits by hand.
+//! The 16-bit Frame Control field (little-endian on air) as a value with a getter and
+//! setter per subfield, so the frame parser and emitter never shift bits by hand.
 
 /// Frame types this codec reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

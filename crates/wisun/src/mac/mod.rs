@@ -4,6 +4,7 @@
 //!
 //! Why our own codec rather than smoltcp's: see docs/architecture.md.
 
+pub mod ack;
 mod address;
 pub mod beacon;
 mod command;
