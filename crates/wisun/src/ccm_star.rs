@@ -26,7 +26,7 @@ use ccm::{
 };
 
 use crate::mac::{
-    AuxSecurityHeader, Eui64, Frame, FrameError, KeyIdentifier, Mpdu, SecurityLevel, MAX_PSDU_LEN,
+    AuxSecurityHeader, Eui64, Frame, FrameError, Header, KeyIdentifier, SecurityLevel, MAX_PSDU_LEN,
 };
 
 /// An AES-128 link key.
@@ -261,12 +261,22 @@ fn open_inner(
     source: Option<Eui64>,
     keys: &impl KeyLookup,
 ) -> Result<Opened, OpenError> {
-    let Mpdu::Secured(secured) = Mpdu::parse(mpdu)? else {
-        return Err(OpenError::NotSecured);
-    };
-    let header = secured.header;
+    // The header only: the sealed part is verified and decrypted straight from `mpdu`.
+    if mpdu.len() > MAX_PSDU_LEN {
+        return Err(FrameError::TooLong { len: mpdu.len() }.into());
+    }
+    let (header, header_len) = Header::parse(mpdu)?;
     let Some(sec) = header.security else {
         return Err(OpenError::NotSecured);
+    };
+    let mic_len = sec.level.mic_len();
+    let sealed = mpdu.get(header_len..).unwrap_or_default();
+    let Some(body_len) = sealed.len().checked_sub(mic_len) else {
+        return Err(FrameError::MicMissing {
+            offset: header_len,
+            mic_len,
+        }
+        .into());
     };
     let frame_counter = policy(&sec)?;
     let source = source
@@ -275,9 +285,7 @@ fn open_inner(
     let key = keys
         .key(&sec.key_id, source)
         .ok_or(OpenError::UnknownKey(sec.key_id))?;
-    let header_len = mpdu.len() - secured.sealed.len();
-    let body_len = secured.sealed.len() - sec.level.mic_len();
-    let (body, tag) = secured.sealed.split_at(body_len);
+    let (body, tag) = sealed.split_at(body_len);
     let n = nonce(source, frame_counter, sec.level);
     let mut plain = body.to_vec();
     let ok = if sec.level.encrypts() {

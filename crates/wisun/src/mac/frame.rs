@@ -94,7 +94,7 @@ impl Header {
 
     /// Parse the header from the start of an MPDU; returns it and the offset of the
     /// first byte after it (Payload IEs, payload or sealed part).
-    fn parse(mpdu: &[u8]) -> Result<(Self, usize), FrameError> {
+    pub(crate) fn parse(mpdu: &[u8]) -> Result<(Self, usize), FrameError> {
         let r = &mut Reader::new(mpdu, 0);
         let fc = FrameControl(r.u16_le()?);
         let frame_type = fc.frame_type().map_err(FrameError::UnsupportedFrameType)?;
