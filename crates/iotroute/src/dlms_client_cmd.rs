@@ -66,6 +66,9 @@
 //! `--auth low` needs `--password`. `--auth hls-gmac` and any `--security` use suite 0
 //! with `--ek`/`--ak` (default: the Green Book test keys, as `dlms serve`) and our system
 //! title `--system-title` (default `4D4D4D0000000001`, the Green Book client title).
+//! The command line is readable by every local user, so the password and the keys also
+//! come from `IOTROUTE_DLMS_PASSWORD`, `IOTROUTE_DLMS_EK`, `IOTROUTE_DLMS_AK` or a
+//! `--secrets FILE` (flag > environment > file; `crate::secret_input`).
 //! The HLS challenge comes from the OS (`/dev/urandom`: no extra crate). The invocation
 //! counter starts at `--invocation-counter`, default the tenths of seconds since
 //! 2025-01-01 UTC, so that successive runs under the same keys count upwards (the
@@ -128,6 +131,8 @@ use serde_json::{json, Map, Value};
 use thiserror::Error;
 use tokio::net::UdpSocket;
 
+use crate::secret_input::{self, parse_secret, Secret, SecretsFile, SecretsFileError};
+
 /// Exit status when the server refused some attribute or method.
 const EXIT_REFUSED: u8 = 2;
 
@@ -163,21 +168,6 @@ pub enum SecurityArg {
     AuthEnc,
 }
 
-/// A password or key given on the command line: kept out of `Debug` so that a logged
-/// argument struct never shows it (SEC-02).
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-fn parse_secret(s: &str) -> Result<Secret, String> {
-    Ok(Secret(s.to_owned()))
-}
-
 /// Where and how to associate: shared by get, set and action.
 #[derive(Debug, clap::Args)]
 pub struct ConnArgs {
@@ -199,18 +189,25 @@ pub struct ConnArgs {
     /// Authentication mechanism.
     #[arg(long, value_enum, default_value = "none")]
     pub auth: AuthArg,
-    /// LLS password (with --auth low).
-    #[arg(long, value_parser = parse_secret)]
+    /// LLS password (with --auth low). Visible to every local user on the command line:
+    /// prefer the environment variable or --secrets.
+    #[arg(long, env = secret_input::ENV_PASSWORD, hide_env_values = true, value_parser = parse_secret)]
     pub password: Option<Secret>,
     /// Protection of service APDUs (suite 0).
     #[arg(long, value_enum, default_value = "none")]
     pub security: SecurityArg,
-    /// Suite-0 global unicast encryption key, 16 bytes in hex (default: Green Book test key).
-    #[arg(long, value_name = "HEX", value_parser = parse_secret)]
+    /// Suite-0 global unicast encryption key, 16 bytes in hex (default: Green Book test
+    /// key). Prefer the environment variable or --secrets to the command line.
+    #[arg(long, value_name = "HEX", env = secret_input::ENV_EK, hide_env_values = true, value_parser = parse_secret)]
     pub ek: Option<Secret>,
     /// Suite-0 authentication key, 16 bytes in hex (default: Green Book test key).
-    #[arg(long, value_name = "HEX", value_parser = parse_secret)]
+    #[arg(long, value_name = "HEX", env = secret_input::ENV_AK, hide_env_values = true, value_parser = parse_secret)]
     pub ak: Option<Secret>,
+    /// File of secrets: `password=...`, `ek=HEX`, `ak=HEX` lines, `#` comments; used for
+    /// what neither a flag nor its environment variable gives. Refused when its group or
+    /// others have access (chmod 600).
+    #[arg(long = "secrets", value_name = "FILE")]
+    pub secrets: Option<std::path::PathBuf>,
     /// Our system title, 8 bytes in hex.
     #[arg(
         long = "system-title",
@@ -330,6 +327,8 @@ enum CmdError {
     Rejected(String),
     #[error("exception-response: {0}{hint}", hint = ic_hint(.0))]
     Exception(String),
+    #[error("{0}")]
+    Secrets(#[from] SecretsFileError),
     #[error("invocation counter file {path}: {reason}")]
     IcFile { path: String, reason: String },
     #[error("invocation counters reserved in --ic-file used up (mark {0})")]
@@ -917,14 +916,21 @@ fn default_invocation_counter() -> u32 {
 }
 
 fn settings(conn: &ConnArgs) -> Result<ClientSettings, CmdError> {
+    let file = match &conn.secrets {
+        Some(path) => SecretsFile::load(path)?,
+        None => SecretsFile::default(),
+    };
     let authentication = match conn.auth {
         AuthArg::None => Authentication::None,
         AuthArg::Low => Authentication::Low {
-            password: conn
-                .password
-                .as_ref()
-                .ok_or_else(|| CmdError::Usage("--auth low needs --password".into()))?
-                .0
+            password: secret_input::pick(conn.password.as_ref(), file.password.as_ref())
+                .ok_or_else(|| {
+                    CmdError::Usage(format!(
+                        "--auth low needs --password (or {}, or password= in --secrets)",
+                        secret_input::ENV_PASSWORD
+                    ))
+                })?
+                .expose()
                 .as_bytes()
                 .to_vec(),
         },
@@ -936,12 +942,15 @@ fn settings(conn: &ConnArgs) -> Result<ClientSettings, CmdError> {
         SecurityArg::Enc => Security::Enc,
         SecurityArg::AuthEnc => Security::AuthEnc,
     };
-    let keys = match (&conn.ek, &conn.ak) {
+    let ek = secret_input::pick(conn.ek.as_ref(), file.ek.as_ref());
+    let ak = secret_input::pick(conn.ak.as_ref(), file.ak.as_ref());
+    let keys = match (&ek, &ak) {
         (None, None) => Keys::GREEN_BOOK,
-        (Some(ek), Some(ak)) => {
-            Keys::from_slices(&hex_arg("--ek", &ek.0)?, &hex_arg("--ak", &ak.0)?)
-                .map_err(|e| CmdError::Usage(e.to_string()))?
-        }
+        (Some(ek), Some(ak)) => Keys::from_slices(
+            &hex_arg("--ek", ek.expose())?,
+            &hex_arg("--ak", ak.expose())?,
+        )
+        .map_err(|e| CmdError::Usage(e.to_string()))?,
         _ => return Err(CmdError::Usage("--ek and --ak go together".into())),
     };
     let title = SystemTitle::from_slice(&hex_arg("--system-title", &conn.system_title)?)
@@ -1835,6 +1844,36 @@ mod tests {
         assert!(!looks_like_target("2026-11-25T10:00:00+09:00"));
         assert!(!looks_like_target("{\"Int8\": 0}"));
         assert!(looks_like_target("70/0-0:96.3.10.255:1"));
+    }
+
+    #[test]
+    fn sec02_connection_arguments_debug_hides_password_and_keys() {
+        use clap::Parser as _;
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            conn: ConnArgs,
+        }
+        let cli = Cli::try_parse_from([
+            "x",
+            "--host",
+            "h",
+            "--password",
+            "hunter2",
+            "--ek",
+            "0F0E0D0C0B0A09080706050403020100",
+            "--ak",
+            "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        for secret in ["hunter2", "0F0E0D0C", "D0D1D2D3"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert_eq!(
+            cli.conn.password.as_ref().map(Secret::expose),
+            Some("hunter2")
+        );
     }
 
     #[test]

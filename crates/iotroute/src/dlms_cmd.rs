@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use crate::secret_input::{self, parse_secret, Secret, SecretsFile};
+
 /// DLMS/COSEM tools.
 #[derive(Debug, Subcommand)]
 pub enum DlmsCommand {
@@ -51,12 +53,19 @@ pub struct TranslateArgs {
     /// Print one JSON object on stdout instead of XML (on error: {"error", "offset"}).
     #[arg(long)]
     pub json: bool,
-    /// Suite-0 encryption key (global unicast EK), 16 bytes in hex. Needs --ak.
-    #[arg(long, value_name = "HEX", requires = "ak")]
-    pub ek: Option<String>,
+    /// Suite-0 encryption key (global unicast EK), 16 bytes in hex. Needs --ak. Prefer
+    /// the environment variable or --secrets to the command line, which every local
+    /// user can read.
+    #[arg(long, value_name = "HEX", env = secret_input::ENV_EK, hide_env_values = true, value_parser = parse_secret)]
+    pub ek: Option<Secret>,
     /// Suite-0 authentication key (AK), 16 bytes in hex. Needs --ek.
-    #[arg(long, value_name = "HEX", requires = "ek")]
-    pub ak: Option<String>,
+    #[arg(long, value_name = "HEX", env = secret_input::ENV_AK, hide_env_values = true, value_parser = parse_secret)]
+    pub ak: Option<Secret>,
+    /// File of secrets (`ek=HEX`, `ak=HEX` lines, `#` comments; a `password=` line is
+    /// ignored here), for the keys neither a flag nor its environment variable gives.
+    /// Refused when its group or others have access (chmod 600).
+    #[arg(long = "secrets", value_name = "FILE")]
+    pub secrets: Option<std::path::PathBuf>,
     /// System title (8 bytes in hex) of the APDU's sender, needed to open glo-/ded-
     /// APDUs (general-glo-ciphering carries its own).
     #[arg(long = "system-title", value_name = "HEX")]
@@ -115,14 +124,25 @@ fn translate_inner(args: &TranslateArgs) -> Result<String, Failure> {
         message: format!("input: {e}"),
         offset: None,
     })?;
-    let decipher = match (&args.ek, &args.ak) {
+    let file = match &args.secrets {
+        Some(path) => SecretsFile::load(path).map_err(|e| Failure {
+            message: e.to_string(),
+            offset: None,
+        })?,
+        None => SecretsFile::default(),
+    };
+    let ek = secret_input::pick(args.ek.as_ref(), file.ek.as_ref());
+    let ak = secret_input::pick(args.ak.as_ref(), file.ak.as_ref());
+    let decipher = match (&ek, &ak) {
         (Some(ek), Some(ak)) => {
-            let keys =
-                dlms::cipher::Keys::from_slices(&parse_hex("--ek", ek)?, &parse_hex("--ak", ak)?)
-                    .map_err(|e| Failure {
-                    message: e.to_string(),
-                    offset: None,
-                })?;
+            let keys = dlms::cipher::Keys::from_slices(
+                &parse_hex("--ek", ek.expose())?,
+                &parse_hex("--ak", ak.expose())?,
+            )
+            .map_err(|e| Failure {
+                message: e.to_string(),
+                offset: None,
+            })?;
             let system_title = match &args.system_title {
                 Some(t) => Some(
                     dlms::cipher::SystemTitle::from_slice(&parse_hex("--system-title", t)?)
@@ -135,7 +155,13 @@ fn translate_inner(args: &TranslateArgs) -> Result<String, Failure> {
             };
             Some(dlms::translate::Decipher { keys, system_title })
         }
-        _ => None,
+        (None, None) => None,
+        _ => {
+            return Err(Failure {
+                message: "--ek and --ak go together".into(),
+                offset: None,
+            })
+        }
     };
     let node = dlms::translate::translate(&bytes, decipher.as_ref()).map_err(|e| Failure {
         message: e.to_string(),

@@ -11,6 +11,7 @@ mod dlms_listen;
 mod dlms_serve;
 mod echonet_cmd;
 mod meter_cmd;
+mod secret_input;
 mod sim_cmd;
 mod state_file;
 mod udp;

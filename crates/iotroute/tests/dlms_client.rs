@@ -3,7 +3,7 @@
 //! IoT-route model, so that the client is tested without trusting `dlms serve`), and end
 //! to end against `iotroute dlms serve` as a child process.
 //!
-//! Addresses: each test owns `127.0.N.0/24`, N from 130 to 145: the server on `.2`
+//! Addresses: each test owns `127.0.N.0/24`, N from 130 to 147: the server on `.2`
 //! port 4059, the client binding an ephemeral port on `.3`.
 
 mod support;
@@ -148,6 +148,43 @@ fn dlms(block: u8, cmd: &str, args: &[&str]) -> Output {
     ])
     .args(args);
     run_with_timeout(c, LIMIT)
+}
+
+/// The environment variables that stand in for `--password`, `--ek`, `--ak`.
+const SECRET_ENV: [&str; 3] = [
+    "IOTROUTE_DLMS_PASSWORD",
+    "IOTROUTE_DLMS_EK",
+    "IOTROUTE_DLMS_AK",
+];
+
+/// As [`dlms`], with exactly the secret environment variables in `env` set.
+fn dlms_env(block: u8, cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = iotroute();
+    for v in SECRET_ENV {
+        c.env_remove(v);
+    }
+    c.envs(env.iter().copied()).args([
+        "dlms",
+        cmd,
+        "--host",
+        &addr(block, 2).to_string(),
+        "--bind",
+        &addr(block, 3).to_string(),
+        "--json",
+    ]);
+    c.args(args);
+    run_with_timeout(c, LIMIT)
+}
+
+/// A secrets file with `text` and permission bits `mode`, in a directory of the test's.
+fn secrets_file(name: &str, text: &str, mode: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("iotroute-dlms-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("secrets");
+    std::fs::write(&path, text).expect("write secrets");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    path
 }
 
 fn status(out: &Output) -> i32 {
@@ -670,4 +707,153 @@ fn rad01_trm09_action_with_list_invokes_each_and_reports_each() {
     assert_eq!(r[2]["method"], 3);
     assert_eq!(v["failed"], serde_json::json!(["0-0:1.0.0.255:4"]));
     assert_eq!(s.take_requests(), ["C303"]);
+}
+
+/// SEC-02: the LLS password comes from `--password`, `IOTROUTE_DLMS_PASSWORD` or
+/// `--secrets FILE`, in that order of precedence, and a file others may read is refused.
+#[test]
+fn sec02_password_from_flag_env_or_secrets_file_in_that_order() {
+    let block = 146;
+    let _s = serve_in_process(addr(block, 2), Auth::Low, Protection::None);
+    let good = secrets_file("pw-good", "# LLS\npassword=12345678\n", 0o600);
+    let good = good.to_str().expect("path");
+    let get = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut a = vec!["--client", "1", "--auth", "low"];
+        a.extend_from_slice(extra);
+        a.push("0-0:1.0.0.255");
+        dlms_env(block, "get", &a, env)
+    };
+    let env_good = [("IOTROUTE_DLMS_PASSWORD", "12345678")];
+    let env_bad = [("IOTROUTE_DLMS_PASSWORD", "wrong-from-env")];
+    // Each source alone.
+    let out = get(&[], &env_good);
+    assert_eq!(status(&out), 0, "env: {}", stderr(&out));
+    let out = get(&["--secrets", good], &[]);
+    assert_eq!(status(&out), 0, "file: {}", stderr(&out));
+    // The environment beats the file, the flag beats the environment.
+    let out = get(&["--secrets", good], &env_bad);
+    assert_eq!(status(&out), 1, "env over file: {}", stderr(&out));
+    assert!(json(&out)["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("association refused"));
+    assert!(!stderr(&out).contains("wrong-from-env"), "{}", stderr(&out));
+    let out = get(&["--password", "12345678"], &env_bad);
+    assert_eq!(status(&out), 0, "flag over env: {}", stderr(&out));
+    // None at all, and a file open to others.
+    let out = get(&[], &[]);
+    assert_eq!(status(&out), 1);
+    assert!(
+        stderr(&out).contains("IOTROUTE_DLMS_PASSWORD"),
+        "{}",
+        stderr(&out)
+    );
+    let open = secrets_file("pw-open", "password=open-secret\n", 0o644);
+    let out = get(&["--secrets", open.to_str().expect("path")], &[]);
+    assert_eq!(status(&out), 1, "{}", stderr(&out));
+    let e = json(&out)["error"].as_str().expect("error").to_owned();
+    assert!(e.contains("chmod 600"), "{e}");
+    assert!(!stderr(&out).contains("open-secret"));
+}
+
+/// SEC-02: suite-0 keys from the environment or a secrets file (flag > environment >
+/// file), never in the logs even at trace level, nor in `--help`.
+#[test]
+fn sec02_keys_from_env_or_secrets_file_never_logged() {
+    let block = 147;
+    let _s = serve_in_process(addr(block, 2), Auth::HlsGmac, Protection::AuthEnc);
+    const EK: &str = "000102030405060708090A0B0C0D0E0F";
+    const AK: &str = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF";
+    const OTHER: &str = "0F0E0D0C0B0A09080706050403020100";
+    let file = secrets_file("keys", &format!("ek={EK}\nak = {AK}\n"), 0o600);
+    let file = file.to_str().expect("path");
+    let get = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut a = vec![
+            "--client",
+            "1",
+            "--auth",
+            "hls-gmac",
+            "--security",
+            "auth-enc",
+            "--log",
+            "trace",
+        ];
+        a.extend_from_slice(extra);
+        a.push("1-0:1.8.0.255");
+        dlms_env(block, "get", &a, env)
+    };
+    let env_good = [("IOTROUTE_DLMS_EK", EK), ("IOTROUTE_DLMS_AK", AK)];
+    let env_bad = [("IOTROUTE_DLMS_EK", OTHER), ("IOTROUTE_DLMS_AK", AK)];
+    // Back-to-back runs under the same keys: explicit, rising invocation counters.
+    for (i, (extra, env, want)) in [
+        (&[][..], &env_good[..], 0),
+        (&["--secrets", file][..], &[][..], 0),
+        (&["--secrets", file][..], &env_bad[..], 1),
+        (&["--ek", EK][..], &env_bad[..], 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ic = ((i + 1) * 1000).to_string();
+        let mut extra = extra.to_vec();
+        extra.extend(["--invocation-counter", &ic]);
+        let out = get(&extra, env);
+        assert_eq!(status(&out), want, "{extra:?} {env:?}: {}", stderr(&out));
+        let logs = stderr(&out);
+        for secret in [EK, AK, OTHER] {
+            assert!(!logs.contains(secret), "a key in the logs: {logs}");
+            assert!(
+                !logs.contains(&secret.to_lowercase()),
+                "a key in the logs: {logs}"
+            );
+        }
+    }
+    let help = dlms_env(block, "get", &["--help"], &env_bad);
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    assert!(help.contains("IOTROUTE_DLMS_EK"), "{help}");
+    assert!(help.contains("--secrets"), "{help}");
+    assert!(!help.contains(OTHER), "env values hidden: {help}");
+}
+
+/// SEC-02: `dlms translate` takes its keys from the environment or a secrets file too.
+#[test]
+fn sec02_translate_keys_from_env_or_secrets_file() {
+    const EK: &str = "000102030405060708090A0B0C0D0E0F";
+    const AK: &str = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF";
+    // Green Book Table 40: glo-get-request of the clock, SC 0x30, IC 0x01234567.
+    const GLO: &str = "C8 1E 30 01234567 411312FF935A47566827C467BC 7D825C3BE4A77C3FCC056B6B";
+    let translate = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut c = iotroute();
+        for v in SECRET_ENV {
+            c.env_remove(v);
+        }
+        c.envs(env.iter().copied())
+            .args([
+                "dlms",
+                "translate",
+                GLO,
+                "--system-title",
+                "4D4D4D0000BC614E",
+            ])
+            .args(extra);
+        run_with_timeout(c, LIMIT)
+    };
+    let opened = |out: &Output| String::from_utf8_lossy(&out.stdout).contains("0-0:1.0.0.255");
+    let out = translate(&[], &[("IOTROUTE_DLMS_EK", EK), ("IOTROUTE_DLMS_AK", AK)]);
+    assert!(out.status.success() && opened(&out), "{}", stderr(&out));
+    let file = secrets_file(
+        "translate",
+        &format!("password=unused\nek={EK}\nak={AK}\n"),
+        0o600,
+    );
+    let out = translate(&["--secrets", file.to_str().expect("path")], &[]);
+    assert!(out.status.success() && opened(&out), "{}", stderr(&out));
+    // One key alone is a usage error, wherever it came from.
+    let out = translate(&[], &[("IOTROUTE_DLMS_EK", EK)]);
+    assert_eq!(status(&out), 1);
+    assert!(
+        stderr(&out).contains("--ek and --ak go together"),
+        "{}",
+        stderr(&out)
+    );
 }
