@@ -6,7 +6,8 @@
 //! - `a` (authenticated) = the MAC header through the auxiliary security header and the
 //!   Header IEs (with HT1/HT2);
 //! - `m` (encrypted at levels 5-7) = Payload IEs and MAC payload, the command ID of a
-//!   2015 command frame included; at levels 1-3 `a` is the whole frame and `m` empty;
+//!   2015 command frame included (a 2003/2006 command frame keeps its command ID in
+//!   `a`); at levels 1-3 `a` is the whole frame and `m` empty;
 //! - output = header ‖ ciphertext ‖ MIC (4, 8 or 16 bytes); the FCS goes over that.
 //!
 //! Level 4 (encryption without MIC) is reserved since 802.15.4-2015 and level 0 gives
@@ -26,7 +27,8 @@ use ccm::{
 };
 
 use crate::mac::{
-    AuxSecurityHeader, Eui64, Frame, FrameError, Header, KeyIdentifier, SecurityLevel, MAX_PSDU_LEN,
+    AuxSecurityHeader, Eui64, Frame, FrameError, FrameType, FrameVersion, Header, KeyIdentifier,
+    SecurityLevel, MAX_PSDU_LEN,
 };
 
 /// An AES-128 link key.
@@ -195,6 +197,20 @@ fn verify(
     }
 }
 
+/// How many bytes after the header stay in the clear (authenticated only): all of them
+/// at levels 1-3; at levels 5-7 the command ID of a 2003/2006 command frame, which those
+/// versions keep outside the private payload (802.15.4-2006 §7.5.8.2.1; a 2015 frame
+/// puts it after the Payload IEs, encrypted with them, as Wireshark reads it).
+fn clear_len(header: &Header, level: SecurityLevel, body_len: usize) -> usize {
+    if !level.encrypts() {
+        body_len
+    } else if header.frame_type == FrameType::Command && header.version < FrameVersion::V2015 {
+        body_len.min(1)
+    } else {
+        0
+    }
+}
+
 /// Secure a frame whose header carries the auxiliary security header, using its
 /// extended source address in the nonce; returns the MPDU (add the FCS with
 /// `mac::fcs::append`).
@@ -218,18 +234,15 @@ pub fn secure_with_source(frame: &Frame, key: &Key, source: Eui64) -> Result<Vec
     let fc = policy(&sec)?;
     let mut out = Vec::new();
     frame.header.emit(&mut out)?;
-    let a_len = if sec.level.encrypts() {
-        out.len()
-    } else {
-        usize::MAX
-    };
+    let header_len = out.len();
     frame.emit_body(&mut out)?;
     let len = out.len() + sec.level.mic_len();
     if len > MAX_PSDU_LEN {
         return Err(FrameError::TooLong { len }.into());
     }
     let n = nonce(source, fc, sec.level);
-    let (a, m) = out.split_at_mut(a_len.min(len - sec.level.mic_len()));
+    let clear = clear_len(&frame.header, sec.level, out.len() - header_len);
+    let (a, m) = out.split_at_mut(header_len + clear);
     let tag = mic(sec.level, key, &n, a, m).ok_or(FrameError::TooLong { len })?;
     out.extend_from_slice(&tag);
     Ok(out)
@@ -287,14 +300,17 @@ fn open_inner(
         .ok_or(OpenError::UnknownKey(sec.key_id))?;
     let (body, tag) = sealed.split_at(body_len);
     let n = nonce(source, frame_counter, sec.level);
+    let clear = clear_len(&header, sec.level, body_len);
+    let a = mpdu.get(..header_len + clear).unwrap_or_default();
     let mut plain = body.to_vec();
-    let ok = if sec.level.encrypts() {
-        let a = mpdu.get(..header_len).unwrap_or_default();
-        verify(sec.level, &key, &n, a, &mut plain, tag)
-    } else {
-        let a = mpdu.get(..header_len + body_len).unwrap_or_default();
-        verify(sec.level, &key, &n, a, &mut [], tag)
-    };
+    let ok = verify(
+        sec.level,
+        &key,
+        &n,
+        a,
+        plain.get_mut(clear..).unwrap_or_default(),
+        tag,
+    );
     if !ok {
         return Err(OpenError::Mic);
     }
