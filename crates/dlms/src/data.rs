@@ -11,6 +11,7 @@ use crate::datetime::{CosemDate, CosemDateTime, CosemTime};
 use crate::error::{CodecError, CodecErrorKind};
 use dlms_cosem_rs::axdr::DataBuf;
 use dlms_cosem_rs::codec::Encode as _;
+use smallvec::SmallVec;
 
 /// The longest length A-XDR can carry here (a 4-byte BER length, as the upstream codec).
 const MAX_LENGTH: usize = u32::MAX as usize;
@@ -27,9 +28,37 @@ fn write_length(out: &mut Vec<u8>, len: usize) {
     out.extend_from_slice(&be[first..]);
 }
 
+/// A value [`Data::write`] refuses: what the upstream encoder would write inconsistently
+/// (a bit-string whose bytes do not hold its bits, a length beyond [`MAX_LENGTH`]).
+struct Unencodable;
+
+/// `len` if A-XDR can carry it.
+fn checked_length(len: usize) -> Result<usize, Unencodable> {
+    if len > MAX_LENGTH {
+        Err(Unencodable)
+    } else {
+        Ok(len)
+    }
+}
+
 /// The deepest nesting decoded, as upstream (`axdr::MAX_DEPTH`): hostile input must not
 /// recurse without bound.
 const MAX_DEPTH: u8 = 16;
+
+/// Elements decoded but not yet placed in their array or structure, shared by every
+/// nesting level of one decode.
+///
+/// Why: each sequence is allocated once, exactly sized, *after* its elements. A profile
+/// buffer is one large `Vec` (48 rows of 32-byte `Data` are 1,536 bytes) over many small
+/// ones (each row's structure and octet-string). Allocated first, the large one is a
+/// request glibc serves only after consolidating every small chunk freed by the previous
+/// value, which the small allocations then split again; allocated last, the small ones
+/// have reused those chunks first (`malloc_consolidate` and `unlink_chunk` were a tenth
+/// of the owned decode of the bench's profile under perf, docs/benchmarks.md). Never
+/// sized from the wire: it grows with decoded elements only, each at least one input
+/// byte, so a hostile count cannot allocate for itself. 64 inline elements (2 KiB of
+/// stack) hold a day of 30-minute rows without a heap buffer; more spill to the heap.
+type Pending = SmallVec<[Data; 64]>;
 
 /// Why the one-pass decoder stopped.
 enum Fallback {
@@ -47,10 +76,6 @@ struct OwnedReader<'a> {
 }
 
 impl<'a> OwnedReader<'a> {
-    fn remaining(&self) -> usize {
-        self.bytes.len().saturating_sub(self.pos)
-    }
-
     fn err(&self, kind: CodecErrorKind, offset: usize) -> Fallback {
         Fallback::Error(CodecError::new(kind, offset))
     }
@@ -204,8 +229,10 @@ impl Data {
         // same offsets as upstream (tests/proptest_codec.rs and the dlms_axdr fuzz target
         // compare the two); a compact array, rare and intricate, goes to upstream whole.
         let mut r = OwnedReader { bytes, pos: 0 };
-        match Self::read(&mut r, 0) {
-            Ok(v) => Ok((v, r.pos)),
+        let mut pending = Pending::new();
+        match Self::read(&mut r, &mut pending, 0) {
+            // `read` left exactly the value it decoded on `pending`.
+            Ok(()) => Ok((pending.pop().unwrap_or(Self::Null), r.pos)),
             Err(Fallback::Error(e)) => Err(e),
             Err(Fallback::CompactArray) => Self::decode_prefix_upstream(bytes),
         }
@@ -225,21 +252,18 @@ impl Data {
         Ok((Self::from_upstream(&d)?, used))
     }
 
-    fn read(r: &mut OwnedReader<'_>, depth: u8) -> Result<Self, Fallback> {
+    /// Decode one value and push it onto `pending`.
+    fn read(r: &mut OwnedReader<'_>, pending: &mut Pending, depth: u8) -> Result<(), Fallback> {
         if depth >= MAX_DEPTH {
             return Err(r.err(CodecErrorKind::DepthExceeded, r.pos));
         }
         let tag = r.u8()?;
-        Ok(match tag {
+        let value = match tag {
             0 => Self::Null,
             255 => Self::DontCare,
             1 | 2 => {
                 let count = r.length()?;
-                // Never trust a count for the allocation: each element takes a byte at least.
-                let mut v = Vec::with_capacity(count.min(r.remaining()));
-                for _ in 0..count {
-                    v.push(Self::read(r, depth + 1)?);
-                }
+                let v = Self::read_elements(r, pending, count, depth + 1)?;
                 if tag == 1 {
                     Self::Array(v)
                 } else {
@@ -280,7 +304,24 @@ impl Data {
             32 => Self::DeltaLongUnsigned(u16::from_be_bytes(r.array()?)),
             33 => Self::DeltaDoubleLongUnsigned(u32::from_be_bytes(r.array()?)),
             other => return Err(r.err(CodecErrorKind::InvalidTag(other), r.pos - 1)),
-        })
+        };
+        pending.push(value);
+        Ok(())
+    }
+
+    /// `count` elements, gathered on `pending` and then moved into one exactly sized
+    /// `Vec` (see [`Pending`] for why not straight into a `Vec`).
+    fn read_elements(
+        r: &mut OwnedReader<'_>,
+        pending: &mut Pending,
+        count: usize,
+        depth: u8,
+    ) -> Result<Vec<Self>, Fallback> {
+        let base = pending.len();
+        for _ in 0..count {
+            Self::read(r, pending, depth)?;
+        }
+        Ok(pending.drain(base..).collect())
     }
 
     /// The A-XDR encoding.
@@ -303,25 +344,31 @@ impl Data {
         // cloned every string and vector of the value first, which made the owned path
         // several times slower than the borrowed one (docs/benchmarks.md). The bytes are
         // the same; tests/proptest_codec.rs checks this encoder against the upstream one.
+        // Checked while writing, not in a pass before it (a second walk of the tree was
+        // about a tenth of the owned encode); on a refusal `out` is put back as it was.
         let start = out.len();
-        self.check(start)?;
-        self.write(out);
-        Ok(())
+        self.write(out).map_err(|Unencodable| {
+            out.truncate(start);
+            CodecError::new(CodecErrorKind::InvalidLength, start)
+        })
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), Unencodable> {
         out.push(self.tag());
         match self {
             Self::Null | Self::DontCare => {}
             Self::Array(v) | Self::Structure(v) => {
-                write_length(out, v.len());
+                write_length(out, checked_length(v.len())?);
                 for e in v {
-                    e.write(out);
+                    e.write(out)?;
                 }
             }
             Self::Boolean(b) => out.push(u8::from(*b)),
             Self::BitString { bits, bytes } => {
-                write_length(out, *bits);
+                if bytes.len() != bits.div_ceil(8) {
+                    return Err(Unencodable);
+                }
+                write_length(out, checked_length(*bits)?);
                 out.extend_from_slice(bytes);
             }
             Self::DoubleLong(v) | Self::DeltaDoubleLong(v) => {
@@ -331,7 +378,7 @@ impl Data {
                 out.extend_from_slice(&v.to_be_bytes())
             }
             Self::OctetString(b) | Self::VisibleString(b) | Self::Utf8String(b) => {
-                write_length(out, b.len());
+                write_length(out, checked_length(b.len())?);
                 out.extend_from_slice(b);
             }
             Self::Bcd(v) | Self::Integer(v) | Self::DeltaInteger(v) => out.push(v.to_be_bytes()[0]),
@@ -348,6 +395,7 @@ impl Data {
             Self::Date(v) => out.extend_from_slice(&v.to_bytes()),
             Self::Time(v) => out.extend_from_slice(&v.to_bytes()),
         }
+        Ok(())
     }
 
     /// The A-XDR tag byte of this value.
@@ -431,21 +479,11 @@ impl Data {
                 bytes: s.as_bytes(),
                 pos: 0,
             };
-            let mut v = Vec::with_capacity(s.len());
-            for _ in 0..s.len() {
-                match Self::read(&mut r, 1) {
-                    Ok(e) => v.push(e),
-                    Err(Fallback::Error(e)) => return Err(e),
-                    Err(Fallback::CompactArray) => {
-                        v.clear();
-                        for e in s.iter() {
-                            v.push(Self::from_upstream(&e?)?);
-                        }
-                        return Ok(v);
-                    }
-                }
+            match Self::read_elements(&mut r, &mut Pending::new(), s.len(), 1) {
+                Ok(v) => Ok(v),
+                Err(Fallback::Error(e)) => Err(e),
+                Err(Fallback::CompactArray) => s.iter().map(|e| Self::from_upstream(&e?)).collect(),
             }
-            Ok(v)
         };
         Ok(match *d {
             Up::Null => Self::Null,

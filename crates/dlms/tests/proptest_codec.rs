@@ -94,6 +94,40 @@ proptest! {
         prop_assert_eq!(ours, theirs);
     }
 
+    /// Sequences wider than the decoder's 64 inline pending elements (a 96-slot
+    /// 15-minute day, a list of them) spill to the heap: same values, both entry points
+    /// (bytes, and the borrowed view an APDU decodes to), same results as upstream.
+    #[test]
+    fn data_wide_sequences_decode_through_both_entry_points(
+        rows in proptest::collection::vec(proptest::collection::vec(leaf(), 0..4), 0..200),
+        nest in any::<bool>(),
+    ) {
+        let rows = Data::Array(rows.into_iter().map(Data::Structure).collect());
+        let d = if nest { Data::Structure(vec![Data::Unsigned(1), rows.clone(), rows]) } else { rows };
+        let b = d.encode().unwrap();
+        prop_assert_eq!(&Data::decode(&b).unwrap(), &d);
+        let view = dlms::apdu::data_ref(&b).unwrap();
+        prop_assert_eq!(&dlms::apdu::to_owned_data(&view).unwrap(), &d);
+        let theirs = Data::decode_prefix_upstream(&b).unwrap();
+        prop_assert_eq!(theirs.0.encode().unwrap(), b);
+    }
+
+    /// A value the encoder refuses, however deep, leaves the caller's buffer as it was,
+    /// with the error at the offset where the value would have started.
+    #[test]
+    fn data_refused_encoding_leaves_the_buffer_as_it_was(
+        prefix in proptest::collection::vec(any::<u8>(), 0..8),
+        before in proptest::collection::vec(leaf(), 0..4),
+    ) {
+        let mut elements = before;
+        elements.push(Data::BitString { bits: 9, bytes: vec![0] });
+        let bad = Data::Array(vec![Data::Structure(elements)]);
+        let mut out = prefix.clone();
+        let e = bad.encode_into(&mut out).unwrap_err();
+        prop_assert_eq!(e.offset, prefix.len());
+        prop_assert_eq!(out, prefix);
+    }
+
     #[test]
     fn data_decode_never_panics(b in proptest::collection::vec(any::<u8>(), 0..64)) {
         if let Ok(d) = Data::decode(&b) {
