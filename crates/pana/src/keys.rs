@@ -11,10 +11,10 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
 
-use crate::avp::{code, Avps};
+use crate::avp::{code, Avp, Avps};
 use crate::error::Error;
 use crate::failure::AuthFailure;
-use crate::message::HEADER_LEN;
+use crate::message::{Message, HEADER_LEN};
 use crate::secret::{Aes128Key, AuthKey, Msk};
 
 /// A PRF-Algorithm (IKEv2 PRF transform IDs).
@@ -247,4 +247,37 @@ pub fn verify(datagram: &[u8], integrity: Integrity, key: &AuthKey) -> Result<()
     } else {
         Err(AuthFailure::AuthAvpMismatch)
     }
+}
+
+/// The datagram of `msg` with an AUTH AVP appended last and sealed: how every message
+/// after EAP success leaves (RFC 5191 §5.3).
+///
+/// # Errors
+/// [`AuthFailure::Malformed`] when the message does not fit its length field.
+pub fn emit_sealed(
+    msg: &Message,
+    integrity: Integrity,
+    key: &AuthKey,
+) -> Result<Vec<u8>, AuthFailure> {
+    let mut m = msg.clone();
+    m.avps.push(Avp::Auth(alloc::vec![0; integrity.auth_len()]));
+    let mut datagram = m.emit()?;
+    seal(&mut datagram, integrity, key)?;
+    Ok(datagram)
+}
+
+/// The message of a received datagram whose AUTH AVP verifies: nothing of an
+/// unauthenticated message reaches the caller.
+///
+/// # Errors
+/// [`AuthFailure::Malformed`], [`AuthFailure::AuthAvpMissing`] or
+/// [`AuthFailure::AuthAvpMismatch`].
+pub fn parse_verified(
+    datagram: &[u8],
+    integrity: Integrity,
+    key: &AuthKey,
+) -> Result<Message, AuthFailure> {
+    let m = Message::parse(datagram)?;
+    verify(datagram, integrity, key)?;
+    Ok(m)
 }

@@ -14,14 +14,11 @@
 //! # let msk = pana::secret::Msk::new([7; 64]);
 //! # let seed = keys::Seed { i_par: b"PAR[S]", i_pan: b"PAN[S]", pac_nonce: &[1; 16], paa_nonce: &[2; 16], key_id: 1 };
 //! let key = keys::pana_auth_key(keys::Prf::HmacSha256, Integrity::HmacSha256_128, &msk, &seed);
-//! let mut datagram = Message::new(MessageType::Auth, Flags::COMPLETE, 0x1234_5678, 5)
-//!     .with(Avp::KeyId(1))
-//!     .with(Avp::Auth(vec![0; Integrity::HmacSha256_128.auth_len()]))
-//!     .emit()?;
-//! keys::seal(&mut datagram, Integrity::HmacSha256_128, &key)?;
+//! let pan = Message::new(MessageType::Auth, Flags::COMPLETE, 0x1234_5678, 5).with(Avp::KeyId(1));
+//! let datagram = keys::emit_sealed(&pan, Integrity::HmacSha256_128, &key)?;
 //!
-//! keys::verify(&datagram, Integrity::HmacSha256_128, &key)?;
-//! assert_eq!(Message::parse(&datagram)?.key_id(), Some(1));
+//! let received = keys::parse_verified(&datagram, Integrity::HmacSha256_128, &key)?;
+//! assert_eq!(received.key_id(), Some(1));
 //! # Ok::<(), pana::AuthFailure>(())
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]

@@ -47,11 +47,7 @@ impl Transcript {
     }
 
     fn send_sealed(&mut self, from: From, m: Message, key: &AuthKey) -> Vec<u8> {
-        let mut b = m
-            .with(Avp::Auth(vec![0; INTEGRITY.auth_len()]))
-            .emit()
-            .unwrap();
-        keys::seal(&mut b, INTEGRITY, key).unwrap();
+        let b = keys::emit_sealed(&m, INTEGRITY, key).unwrap();
         self.datagrams.push((from, b.clone()));
         b
     }
@@ -297,8 +293,7 @@ fn run_inner(
     // PaC: derive the same keys, verify AUTH, then decrypt; PAN[C].
     let pac_auth = keys::pana_auth_key(PRF, INTEGRITY, &pac_keys.msk, &seed);
     let pac_encr = keys::pana_paa_encr_key(PRF, &pac_keys.msk, &seed);
-    keys::verify(&par_c, INTEGRITY, &pac_auth)?;
-    let m = Message::parse(&par_c)?;
+    let m = keys::parse_verified(&par_c, INTEGRITY, &pac_auth)?;
     assert_eq!(m.result_code(), Some(result_code::SUCCESS));
     receive_group_keys(t, &m, &pac_encr);
     t.pac_msk = Some(pac_keys.msk.clone());
@@ -339,8 +334,8 @@ fn run_inner(
             .with(encrypt_avps(&paa_encr, ctx(paa_seq), &[next.to_avp()])?),
         &paa_auth,
     );
-    keys::verify(&pnr, INTEGRITY, &pac_auth)?;
-    receive_group_keys(t, &Message::parse(&pnr)?, &pac_encr);
+    let pnr = keys::parse_verified(&pnr, INTEGRITY, &pac_auth)?;
+    receive_group_keys(t, &pnr, &pac_encr);
     t.send_sealed(
         From::Pac,
         Message::new(MessageType::Notification, Flags::NONE, SESSION, paa_seq),
