@@ -2,6 +2,9 @@
 //! meter's 920 MHz radio side does, sans-IO, on top of the wire formats of the `wisun`
 //! and `pana` crates.
 //!
+//! - [`pana`]: network-access authentication (PANA + EAP-PSK), the terminal's PaC and
+//!   the smart meter's PAA, delivering the layer-2 group key.
 //! - [`tx_budget`]: the transmit-time rules of ARIB STD-T108 every sender obeys.
 
+pub mod pana;
 pub mod tx_budget;

@@ -1,0 +1,769 @@
+//! The smart meter's side of PANA: the PAA (PANA Authentication Agent), one session per
+//! terminal (by its EUI-64).
+//!
+//! A PCI starts a session (or is refused with Result-Code AUTHORIZATION_REJECTED when
+//! [`PaaConfig::max_sessions`] terminals are already held, SYS-03); the PAA leads
+//! EAP-PSK, checks the terminal against the [`Registry`] (unknown ID, blocked) and MAC_P
+//! (wrong password), and on success sends PAR[C] with the group keys encrypted under
+//! PANA_PAA_ENCR_KEY. Open sessions answer pings, take group-key deliveries
+//! ([`Paa::distribute`]: a rollover first delivers the next key inactive, then the switch
+//! notice with it active), and end on either side's termination ([`Paa::remove`]).
+//! Every failure is an event with its [`AuthFailure`], a log entry, and no key.
+
+use core::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
+
+use pana::avp::{result_code, termination_cause, Avp};
+use pana::eap::Packet;
+use pana::encr::{encrypt_avps, EncapContext, GroupKey, AES128_CTR};
+use pana::psk::{
+    key_setup, mac_s, verify_mac_p, PChannelPlain, PskMessage, ResultFlag, SessionKeys as PskKeys,
+};
+use pana::secret::Psk;
+use pana::{AuthFailure, Flags, Message, MessageType};
+
+use super::{random16, Entropy, Outstanding, PanaTimers, SessionKeys, INTEGRITY, KEY_ID, PRF};
+
+/// A terminal's link address (EUI-64).
+pub type Peer = [u8; 8];
+
+/// What the smart meter knows of terminals: the PSK of a registered one, or why not.
+pub trait Registry {
+    /// The PSK for ID_P.
+    ///
+    /// # Errors
+    /// [`AuthFailure::UnknownId`] or [`AuthFailure::Blocked`].
+    fn psk(&self, id_p: &[u8]) -> Result<Psk, AuthFailure>;
+}
+
+impl<F: Fn(&[u8]) -> Result<Psk, AuthFailure>> Registry for F {
+    fn psk(&self, id_p: &[u8]) -> Result<Psk, AuthFailure> {
+        self(id_p)
+    }
+}
+
+/// Configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaaConfig {
+    /// ID_S: the smart meter's identity.
+    pub id_s: Vec<u8>,
+    /// Terminals held at most (SYS-03: about 4).
+    pub max_sessions: usize,
+    /// Session-Lifetime granted, seconds.
+    pub session_lifetime_s: u32,
+    /// Timers.
+    pub timers: PanaTimers,
+}
+
+impl PaaConfig {
+    /// Four terminals, a day's session, default timers.
+    #[must_use]
+    pub fn new(id_s: Vec<u8>) -> Self {
+        Self {
+            id_s,
+            max_sessions: 4,
+            session_lifetime_s: 86_400,
+            timers: PanaTimers::default(),
+        }
+    }
+}
+
+/// What the smart meter must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaaEvent {
+    /// A terminal authenticated: it holds the group keys now.
+    Authenticated {
+        /// Who.
+        peer: Peer,
+        /// Its authentication ID.
+        id_p: Vec<u8>,
+        /// The session.
+        session_id: u32,
+    },
+    /// A terminal's authentication failed (or it was refused for lack of room).
+    Failed {
+        /// Who.
+        peer: Peer,
+        /// Why.
+        failure: AuthFailure,
+    },
+    /// A terminal acknowledged a group-key delivery.
+    KeyAcknowledged {
+        /// Who.
+        peer: Peer,
+        /// The key index.
+        index: u8,
+        /// Whether it was the switch notice.
+        active: bool,
+    },
+    /// A session ended: the terminal logged out, was removed, or its lifetime ran out.
+    Terminated {
+        /// Who.
+        peer: Peer,
+        /// The termination cause.
+        cause: u32,
+    },
+    /// A terminal stopped answering our requests.
+    Lost {
+        /// Who.
+        peer: Peer,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Phase {
+    WaitPanS {
+        i_par: Vec<u8>,
+    },
+    WaitPsk2 {
+        i_par: Vec<u8>,
+        i_pan: Vec<u8>,
+        paa_nonce: [u8; 16],
+        rand_s: [u8; 16],
+    },
+    WaitPsk4 {
+        i_par: Vec<u8>,
+        i_pan: Vec<u8>,
+        paa_nonce: [u8; 16],
+        pac_nonce: Vec<u8>,
+        id_p: Vec<u8>,
+        psk: PskKeys,
+    },
+    WaitPanC {
+        keys: SessionKeys,
+        id_p: Vec<u8>,
+    },
+    /// PAR[C] with a failure sent: waiting for PAN[C], then forgotten.
+    Refused,
+    Open {
+        keys: SessionKeys,
+    },
+    /// PTR sent.
+    Terminating {
+        keys: SessionKeys,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    session_id: u32,
+    phase: Phase,
+    /// Sequence number of our last request.
+    seq: u32,
+    outstanding: Option<Outstanding>,
+    /// What the outstanding request delivered, to report when acknowledged.
+    delivering: Option<(u8, bool)>,
+    /// Key deliveries waiting for the outstanding request to be answered.
+    queue: VecDeque<GroupKey>,
+    /// The PaC's last request and our answer (for its retransmissions).
+    last_answer: Option<(u32, Vec<u8>)>,
+    expires_at: Option<Duration>,
+}
+
+/// The PAA.
+pub struct Paa {
+    config: PaaConfig,
+    registry: Box<dyn Registry + Send>,
+    current: GroupKey,
+    next: Option<GroupKey>,
+    sessions: BTreeMap<Peer, Session>,
+    dropped: u64,
+}
+
+impl core::fmt::Debug for Paa {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Paa")
+            .field("config", &self.config)
+            .field("sessions", &self.sessions.len())
+            .field("current_key_index", &self.current.index)
+            .finish_non_exhaustive()
+    }
+}
+
+type Out = (Vec<(Peer, Vec<u8>)>, Vec<PaaEvent>);
+
+impl Paa {
+    /// A PAA holding `group` as the active group key.
+    #[must_use]
+    pub fn new(config: PaaConfig, registry: Box<dyn Registry + Send>, group: GroupKey) -> Self {
+        Self {
+            config,
+            registry,
+            current: GroupKey {
+                active: true,
+                ..group
+            },
+            next: None,
+            sessions: BTreeMap::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Terminals with an open session.
+    #[must_use]
+    pub fn open_peers(&self) -> Vec<Peer> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| matches!(s.phase, Phase::Open { .. }))
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// The active group key and the next one, if a rollover is under way.
+    #[must_use]
+    pub const fn group_keys(&self) -> (&GroupKey, Option<&GroupKey>) {
+        (&self.current, self.next.as_ref())
+    }
+
+    /// Messages dropped because a check failed or they came out of place.
+    #[must_use]
+    pub const fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// When [`Paa::poll`] next has something to do.
+    #[must_use]
+    pub fn next_timeout(&self) -> Option<Duration> {
+        self.sessions
+            .values()
+            .flat_map(|s| [s.outstanding.as_ref().map(|o| o.next_at), s.expires_at])
+            .flatten()
+            .min()
+    }
+
+    /// Retransmissions and expiries due at `now`.
+    pub fn poll(&mut self, now: Duration) -> Out {
+        let (mut out, mut events) = (Vec::new(), Vec::new());
+        let timers = self.config.timers;
+        let mut gone = Vec::new();
+        for (peer, s) in &mut self.sessions {
+            if s.expires_at.is_some_and(|t| now >= t) {
+                tracing::info!(peer = ?peer, "PANA session lifetime over");
+                events.push(PaaEvent::Terminated {
+                    peer: *peer,
+                    cause: termination_cause::SESSION_TIMEOUT,
+                });
+                gone.push(*peer);
+                continue;
+            }
+            if let Some(o) = s.outstanding.as_mut() {
+                match o.due(now, &timers) {
+                    Ok(Some(b)) => out.push((*peer, b)),
+                    Ok(None) => {}
+                    Err(()) => {
+                        if !matches!(s.phase, Phase::Refused) {
+                            tracing::warn!(peer = ?peer, "PANA: terminal stopped answering");
+                            events.push(PaaEvent::Lost { peer: *peer });
+                        }
+                        gone.push(*peer);
+                    }
+                }
+            }
+        }
+        for p in gone {
+            self.sessions.remove(&p);
+        }
+        (out, events)
+    }
+
+    /// Deliver a group key to every open session: inactive, to be installed for
+    /// receiving (the first half of a rollover); or active, the switch notice. The PAA
+    /// itself takes an active key as its current one.
+    pub fn distribute(&mut self, now: Duration, key: GroupKey) -> Vec<(Peer, Vec<u8>)> {
+        if key.active {
+            self.current = key.clone();
+            self.next = None;
+        } else {
+            self.next = Some(key.clone());
+        }
+        let timers = self.config.timers;
+        let mut out = Vec::new();
+        for (peer, s) in &mut self.sessions {
+            if !matches!(s.phase, Phase::Open { .. }) {
+                continue;
+            }
+            s.queue.push_back(key.clone());
+            if s.outstanding.is_none() {
+                if let Some(b) = send_next_key(s, now, &timers) {
+                    out.push((*peer, b));
+                }
+            }
+        }
+        out
+    }
+
+    /// End a terminal's session (operator's removal): PTR, cause administrative.
+    pub fn remove(&mut self, now: Duration, peer: Peer) -> Option<Vec<u8>> {
+        let timers = self.config.timers;
+        let s = self.sessions.get_mut(&peer)?;
+        let Phase::Open { keys } = &s.phase else {
+            self.sessions.remove(&peer);
+            return None;
+        };
+        let keys = keys.clone();
+        s.seq = s.seq.wrapping_add(1);
+        let ptr = keys
+            .seal(
+                Message::new(
+                    MessageType::Termination,
+                    Flags::REQUEST,
+                    s.session_id,
+                    s.seq,
+                )
+                .with(Avp::TerminationCause(termination_cause::ADMINISTRATIVE)),
+            )
+            .ok()?;
+        s.outstanding = Some(Outstanding::new(ptr.clone(), s.seq, now, &timers));
+        s.phase = Phase::Terminating { keys };
+        Some(ptr)
+    }
+
+    /// One datagram from terminal `peer`.
+    pub fn handle(
+        &mut self,
+        now: Duration,
+        entropy: &mut dyn Entropy,
+        peer: Peer,
+        datagram: &[u8],
+    ) -> Out {
+        let m = match Message::parse(datagram) {
+            Ok(m) => m,
+            Err(e) => {
+                self.dropped += 1;
+                tracing::debug!(peer = ?peer, error = %e, "malformed PANA message dropped");
+                return (Vec::new(), Vec::new());
+            }
+        };
+        if m.kind == MessageType::ClientInitiation {
+            return self.initiation(now, entropy, peer);
+        }
+        match self.step(now, entropy, peer, datagram, &m) {
+            Ok(out) => out,
+            Err(why) => {
+                self.dropped += 1;
+                tracing::debug!(peer = ?peer, why, seq = m.seq, "PANA message dropped");
+                (Vec::new(), Vec::new())
+            }
+        }
+    }
+
+    fn initiation(&mut self, now: Duration, entropy: &mut dyn Entropy, peer: Peer) -> Out {
+        if let Some(s) = self.sessions.get(&peer) {
+            if matches!(s.phase, Phase::WaitPanS { .. }) {
+                // The PaC repeated its PCI: our PAR[S] is already on its way again.
+                return (Vec::new(), Vec::new());
+            }
+            // A terminal that starts over (it restarted): the old session is gone.
+            tracing::info!(peer = ?peer, "PANA: terminal starts a new session");
+            self.sessions.remove(&peer);
+        }
+        let mut sid = [0; 4];
+        entropy.fill(&mut sid);
+        let session_id = u32::from_be_bytes(sid) | 1;
+        let mut seq = [0; 4];
+        entropy.fill(&mut seq);
+        let seq = u32::from_be_bytes(seq) & 0x7FFF_FFFF;
+        let timers = self.config.timers;
+        let held = self
+            .sessions
+            .values()
+            .filter(|s| !matches!(s.phase, Phase::Refused))
+            .count();
+        if held >= self.config.max_sessions {
+            tracing::warn!(peer = ?peer, held, "PANA: no room for another terminal (SYS-03)");
+            let Ok(par_c) = Message::new(
+                MessageType::Auth,
+                Flags::REQUEST | Flags::COMPLETE,
+                session_id,
+                seq,
+            )
+            .with(Avp::ResultCode(result_code::AUTHORIZATION_REJECTED))
+            .emit() else {
+                return (Vec::new(), Vec::new());
+            };
+            self.sessions.insert(
+                peer,
+                refused_session(session_id, seq, par_c.clone(), now, &timers),
+            );
+            return (
+                vec![(peer, par_c)],
+                vec![PaaEvent::Failed {
+                    peer,
+                    failure: AuthFailure::NoRoom,
+                }],
+            );
+        }
+        let Ok(par_s) = Message::new(
+            MessageType::Auth,
+            Flags::REQUEST | Flags::START,
+            session_id,
+            seq,
+        )
+        .with(Avp::PrfAlgorithm(PRF.id()))
+        .with(Avp::IntegrityAlgorithm(INTEGRITY.id()))
+        .with(Avp::EncryptionAlgorithm(AES128_CTR))
+        .emit() else {
+            return (Vec::new(), Vec::new());
+        };
+        self.sessions.insert(
+            peer,
+            Session {
+                session_id,
+                phase: Phase::WaitPanS {
+                    i_par: par_s.clone(),
+                },
+                seq,
+                outstanding: Some(Outstanding::new(par_s.clone(), seq, now, &timers)),
+                delivering: None,
+                queue: VecDeque::new(),
+                last_answer: None,
+                expires_at: None,
+            },
+        );
+        (vec![(peer, par_s)], Vec::new())
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn step(
+        &mut self,
+        now: Duration,
+        entropy: &mut dyn Entropy,
+        peer: Peer,
+        datagram: &[u8],
+        m: &Message,
+    ) -> Result<Out, &'static str> {
+        let timers = self.config.timers;
+        let lifetime = self.config.session_lifetime_s;
+        let (current, next) = (self.current.clone(), self.next.clone());
+        let s = self.sessions.get_mut(&peer).ok_or("no session")?;
+        if m.session_id != s.session_id {
+            return Err("another session");
+        }
+        // A retransmitted request of the PaC: the same answer again.
+        if m.flags.is_request() {
+            if let Some((seq, bytes)) = &s.last_answer {
+                if *seq == m.seq {
+                    return Ok((vec![(peer, bytes.clone())], Vec::new()));
+                }
+            }
+        } else if s.outstanding.as_ref().map(|o| o.seq) != Some(m.seq) {
+            return Err("answer to nothing outstanding");
+        }
+        let phase = s.phase.clone();
+        let mut events = Vec::new();
+        let mut out = Vec::new();
+        match (phase, m.kind, m.flags.is_request()) {
+            (Phase::WaitPanS { i_par }, MessageType::Auth, false)
+                if m.flags.contains(Flags::START) =>
+            {
+                let paa_nonce = random16(entropy);
+                let rand_s = random16(entropy);
+                let psk1 = PskMessage::First {
+                    rand_s,
+                    id_s: self.config.id_s.clone(),
+                };
+                s.seq = s.seq.wrapping_add(1);
+                let par = Message::new(MessageType::Auth, Flags::REQUEST, s.session_id, s.seq)
+                    .with(Avp::Nonce(paa_nonce.to_vec()))
+                    .with(Avp::EapPayload(
+                        psk1.emit_eap(1).map_err(|_| "EAP not encoded")?,
+                    ))
+                    .emit()
+                    .map_err(|_| "PAR not encoded")?;
+                s.outstanding = Some(Outstanding::new(par.clone(), s.seq, now, &timers));
+                s.phase = Phase::WaitPsk2 {
+                    i_par,
+                    i_pan: datagram.to_vec(),
+                    paa_nonce,
+                    rand_s,
+                };
+                out.push((peer, par));
+            }
+            (
+                Phase::WaitPsk2 {
+                    i_par,
+                    i_pan,
+                    paa_nonce,
+                    rand_s,
+                },
+                MessageType::Auth,
+                false,
+            ) => {
+                let eap = m.eap_payload().ok_or("no EAP payload")?;
+                let (_, msg) = PskMessage::parse_eap(eap).map_err(|_| "bad EAP-PSK")?;
+                let PskMessage::Second {
+                    rand_s: echoed,
+                    rand_p,
+                    mac_p,
+                    id_p,
+                } = msg
+                else {
+                    return Err("expected EAP-PSK 2");
+                };
+                let pac_nonce = m.nonce().ok_or("no Nonce")?.to_vec();
+                let checked = (|| {
+                    if echoed != rand_s {
+                        return Err(AuthFailure::RandSMismatch);
+                    }
+                    let psk = self.registry.psk(&id_p)?;
+                    let (ak, kdk) = key_setup(&psk);
+                    verify_mac_p(&ak, &id_p, &self.config.id_s, &rand_s, &rand_p, &mac_p)?;
+                    Ok((ak, kdk))
+                })();
+                let s = self.sessions.get_mut(&peer).ok_or("no session")?;
+                s.seq = s.seq.wrapping_add(1);
+                match checked {
+                    Err(failure) => {
+                        tracing::warn!(peer = ?peer, id_p = %String::from_utf8_lossy(&id_p), %failure, "PANA authentication failed");
+                        let par_c = Message::new(
+                            MessageType::Auth,
+                            Flags::REQUEST | Flags::COMPLETE,
+                            s.session_id,
+                            s.seq,
+                        )
+                        .with(Avp::EapPayload(
+                            Packet::Failure { id: 2 }
+                                .emit()
+                                .map_err(|_| "EAP not encoded")?,
+                        ))
+                        .with(Avp::ResultCode(result_code::AUTHENTICATION_REJECTED))
+                        .emit()
+                        .map_err(|_| "PAR not encoded")?;
+                        s.outstanding = Some(Outstanding::new(par_c.clone(), s.seq, now, &timers));
+                        s.phase = Phase::Refused;
+                        out.push((peer, par_c));
+                        events.push(PaaEvent::Failed { peer, failure });
+                    }
+                    Ok((ak, kdk)) => {
+                        let psk = PskKeys::derive(&kdk, &rand_p);
+                        let psk3 = PskMessage::seal_third(
+                            2,
+                            rand_s,
+                            mac_s(&ak, &self.config.id_s, &rand_p),
+                            &psk.tek,
+                            0,
+                            &PChannelPlain::done(ResultFlag::DoneSuccess),
+                        )
+                        .map_err(|_| "EAP-PSK 3 not sealed")?;
+                        let par =
+                            Message::new(MessageType::Auth, Flags::REQUEST, s.session_id, s.seq)
+                                .with(Avp::EapPayload(psk3))
+                                .emit()
+                                .map_err(|_| "PAR not encoded")?;
+                        s.outstanding = Some(Outstanding::new(par.clone(), s.seq, now, &timers));
+                        s.phase = Phase::WaitPsk4 {
+                            i_par,
+                            i_pan,
+                            paa_nonce,
+                            pac_nonce,
+                            id_p,
+                            psk,
+                        };
+                        out.push((peer, par));
+                    }
+                }
+            }
+            (
+                Phase::WaitPsk4 {
+                    i_par,
+                    i_pan,
+                    paa_nonce,
+                    pac_nonce,
+                    id_p,
+                    psk,
+                },
+                MessageType::Auth,
+                false,
+            ) => {
+                let eap = m.eap_payload().ok_or("no EAP payload")?;
+                let opened = PskMessage::open_pchannel(eap, &psk.tek).and_then(|(msg, plain)| {
+                    let PskMessage::Fourth { pchannel, .. } = msg else {
+                        return Err(AuthFailure::Rejected);
+                    };
+                    if pchannel.nonce != 1 {
+                        return Err(AuthFailure::PChannelNonce {
+                            got: pchannel.nonce,
+                            expected: 1,
+                        });
+                    }
+                    if plain.result == ResultFlag::DoneSuccess {
+                        Ok(())
+                    } else {
+                        Err(AuthFailure::Rejected)
+                    }
+                });
+                if let Err(failure) = opened {
+                    // A forged or garbled fourth message: the genuine one may still come.
+                    tracing::warn!(peer = ?peer, %failure, "EAP-PSK 4 refused");
+                    return Err("EAP-PSK 4 does not verify");
+                }
+                let keys = SessionKeys::derive(&psk.msk, &i_par, &i_pan, &pac_nonce, &paa_nonce);
+                s.seq = s.seq.wrapping_add(1);
+                let mut delivered = vec![current.to_avp()];
+                if let Some(n) = &next {
+                    delivered.push(n.to_avp());
+                }
+                let ctx = EncapContext {
+                    key_id: KEY_ID,
+                    session_id: s.session_id,
+                    seq: s.seq,
+                };
+                let encap =
+                    encrypt_avps(&keys.encr, ctx, &delivered).map_err(|_| "not encrypted")?;
+                let par_c = keys
+                    .seal(
+                        Message::new(
+                            MessageType::Auth,
+                            Flags::REQUEST | Flags::COMPLETE,
+                            s.session_id,
+                            s.seq,
+                        )
+                        .with(Avp::EapPayload(
+                            Packet::Success { id: 2 }
+                                .emit()
+                                .map_err(|_| "EAP not encoded")?,
+                        ))
+                        .with(Avp::ResultCode(result_code::SUCCESS))
+                        .with(Avp::SessionLifetime(lifetime))
+                        .with(Avp::KeyId(KEY_ID))
+                        .with(encap),
+                    )
+                    .map_err(|_| "PAR[C] not sealed")?;
+                s.outstanding = Some(Outstanding::new(par_c.clone(), s.seq, now, &timers));
+                s.phase = Phase::WaitPanC { keys, id_p };
+                out.push((peer, par_c));
+            }
+            (Phase::WaitPanC { keys, id_p }, MessageType::Auth, false)
+                if m.flags.contains(Flags::COMPLETE) =>
+            {
+                keys.verify(datagram)
+                    .map_err(|_| "PAN[C] AUTH does not verify")?;
+                s.outstanding = None;
+                s.phase = Phase::Open { keys };
+                s.expires_at = Some(now + Duration::from_secs(u64::from(lifetime)));
+                tracing::info!(peer = ?peer, id_p = %String::from_utf8_lossy(&id_p), "PANA: terminal authenticated");
+                events.push(PaaEvent::Authenticated {
+                    peer,
+                    id_p,
+                    session_id: s.session_id,
+                });
+            }
+            (Phase::Refused, MessageType::Auth, false) => {
+                self.sessions.remove(&peer);
+            }
+            (Phase::Open { keys }, MessageType::Notification, true) => {
+                keys.verify(datagram)
+                    .map_err(|_| "PNR AUTH does not verify")?;
+                let flags = if m.flags.contains(Flags::PING) {
+                    Flags::PING
+                } else {
+                    Flags::NONE
+                };
+                let pna = keys
+                    .seal(Message::new(m.kind, flags, s.session_id, m.seq))
+                    .map_err(|_| "PNA not sealed")?;
+                s.last_answer = Some((m.seq, pna.clone()));
+                out.push((peer, pna));
+            }
+            (Phase::Open { keys }, MessageType::Notification, false) => {
+                keys.verify(datagram)
+                    .map_err(|_| "PNA AUTH does not verify")?;
+                s.outstanding = None;
+                if let Some((index, active)) = s.delivering.take() {
+                    events.push(PaaEvent::KeyAcknowledged {
+                        peer,
+                        index,
+                        active,
+                    });
+                }
+                if let Some(b) = send_next_key(s, now, &timers) {
+                    out.push((peer, b));
+                }
+            }
+            (
+                Phase::Open { keys } | Phase::Terminating { keys },
+                MessageType::Termination,
+                true,
+            ) => {
+                keys.verify(datagram)
+                    .map_err(|_| "PTR AUTH does not verify")?;
+                let cause = m
+                    .avps
+                    .iter()
+                    .find_map(|a| match a {
+                        Avp::TerminationCause(c) => Some(*c),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                let pta = keys
+                    .seal(Message::new(m.kind, Flags::NONE, s.session_id, m.seq))
+                    .map_err(|_| "PTA not sealed")?;
+                out.push((peer, pta));
+                events.push(PaaEvent::Terminated { peer, cause });
+                self.sessions.remove(&peer);
+            }
+            (Phase::Terminating { keys }, MessageType::Termination, false) => {
+                keys.verify(datagram)
+                    .map_err(|_| "PTA AUTH does not verify")?;
+                events.push(PaaEvent::Terminated {
+                    peer,
+                    cause: termination_cause::ADMINISTRATIVE,
+                });
+                self.sessions.remove(&peer);
+            }
+            _ => return Err("unexpected here"),
+        }
+        Ok((out, events))
+    }
+}
+
+/// A session that only waits for the PAN[C] answering our refusal.
+fn refused_session(
+    session_id: u32,
+    seq: u32,
+    par_c: Vec<u8>,
+    now: Duration,
+    timers: &PanaTimers,
+) -> Session {
+    Session {
+        session_id,
+        phase: Phase::Refused,
+        seq,
+        outstanding: Some(Outstanding::new(par_c, seq, now, timers)),
+        delivering: None,
+        queue: VecDeque::new(),
+        last_answer: None,
+        expires_at: None,
+    }
+}
+
+/// Send the next queued key delivery of an open session (a PNR with the key in an
+/// Encryption-Encap AVP).
+fn send_next_key(s: &mut Session, now: Duration, timers: &PanaTimers) -> Option<Vec<u8>> {
+    let Phase::Open { keys } = &s.phase else {
+        return None;
+    };
+    let key = s.queue.pop_front()?;
+    s.seq = s.seq.wrapping_add(1);
+    let ctx = EncapContext {
+        key_id: KEY_ID,
+        session_id: s.session_id,
+        seq: s.seq,
+    };
+    let encap = encrypt_avps(&keys.encr, ctx, &[key.to_avp()]).ok()?;
+    let pnr = keys
+        .seal(
+            Message::new(
+                MessageType::Notification,
+                Flags::REQUEST,
+                s.session_id,
+                s.seq,
+            )
+            .with(Avp::KeyId(KEY_ID))
+            .with(encap),
+        )
+        .ok()?;
+    s.outstanding = Some(Outstanding::new(pnr.clone(), s.seq, now, timers));
+    s.delivering = Some((key.index, key.active));
+    Some(pnr)
+}

@@ -1,0 +1,395 @@
+//! The PaC and PAA state machines against each other over a simulated link with virtual
+//! time (SEC-02 authentication, SEC-03 group-key delivery, SYS-03 capacity): success,
+//! every typed failure, loss and retransmission, keep-alive and loss detection, rollover,
+//! removal, forged messages.
+
+use core::time::Duration;
+use std::collections::VecDeque;
+
+use nodes::link::pana::paa::{Paa, PaaConfig, PaaEvent, Peer};
+use nodes::link::pana::pac::{Pac, PacConfig, PacEvent, PacFailure};
+use nodes::link::pana::Entropy;
+use pana::encr::GroupKey;
+use pana::psk::{identity_from_eui64, PskDerivation, SaltedSha256};
+use pana::secret::Aes128Key;
+use pana::AuthFailure;
+
+const METER: Peer = [0x02, 0, 0, 0, 0, 0, 0, 0xFE];
+const PASSWORD: &[u8] = b"0123456789AB";
+
+/// Deterministic bytes (the machines never choose randomness themselves).
+struct Counter(u8);
+impl Entropy for Counter {
+    fn fill(&mut self, out: &mut [u8]) {
+        for b in out {
+            self.0 = self.0.wrapping_mul(31).wrapping_add(7);
+            *b = self.0;
+        }
+    }
+}
+
+fn terminal_eui(n: u8) -> Peer {
+    [0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0x00, n]
+}
+
+fn group(index: u8, active: bool) -> GroupKey {
+    GroupKey {
+        index,
+        active,
+        lifetime_s: 86_400,
+        key: Aes128Key::new([index; 16]),
+    }
+}
+
+/// The registry: terminals 1..=9 registered with PASSWORD, 9 blocked.
+fn paa(max: usize) -> Paa {
+    let mut config = PaaConfig::new(identity_from_eui64(METER).into_bytes());
+    config.max_sessions = max;
+    let registry = |id_p: &[u8]| {
+        let n = (1..=9u8).find(|n| identity_from_eui64(terminal_eui(*n)).as_bytes() == id_p);
+        match n {
+            Some(9) => Err(AuthFailure::Blocked),
+            Some(_) => Ok(SaltedSha256.derive(id_p, PASSWORD)),
+            None => Err(AuthFailure::UnknownId),
+        }
+    };
+    Paa::new(config, Box::new(registry), group(1, true))
+}
+
+fn pac(n: u8, password: &[u8]) -> Pac {
+    Pac::new(PacConfig::new(
+        identity_from_eui64(terminal_eui(n)).into_bytes(),
+        password.to_vec(),
+    ))
+}
+
+/// The link between one PAA and several PaCs, with virtual time and a loss pattern.
+struct Net {
+    now: Duration,
+    paa: Paa,
+    pacs: Vec<(Peer, Pac)>,
+    /// (to PAA?, peer, bytes)
+    queue: VecDeque<(bool, Peer, Vec<u8>)>,
+    pac_events: Vec<(Peer, PacEvent)>,
+    paa_events: Vec<PaaEvent>,
+    /// Datagrams sent so far; those whose number is listed are lost.
+    sent: usize,
+    lose: Vec<usize>,
+    /// While false, nothing reaches the PAA (it is "gone").
+    paa_reachable: bool,
+    entropy: Counter,
+}
+
+impl Net {
+    fn new(paa: Paa) -> Self {
+        Self {
+            now: Duration::ZERO,
+            paa,
+            pacs: Vec::new(),
+            queue: VecDeque::new(),
+            pac_events: Vec::new(),
+            paa_events: Vec::new(),
+            sent: 0,
+            lose: Vec::new(),
+            paa_reachable: true,
+            entropy: Counter(1),
+        }
+    }
+
+    fn send(&mut self, to_paa: bool, peer: Peer, bytes: Vec<u8>) {
+        self.sent += 1;
+        if self.lose.contains(&self.sent) || (to_paa && !self.paa_reachable) {
+            return;
+        }
+        self.queue.push_back((to_paa, peer, bytes));
+    }
+
+    fn join(&mut self, n: u8, password: &[u8]) {
+        let mut p = pac(n, password);
+        let pci = p.start(self.now).unwrap();
+        let peer = terminal_eui(n);
+        self.pacs.push((peer, p));
+        self.send(true, peer, pci);
+    }
+
+    /// Deliver everything, advancing time to the next timer when idle, until `until`.
+    fn run_until(&mut self, until: Duration) {
+        loop {
+            while let Some((to_paa, peer, bytes)) = self.queue.pop_front() {
+                if to_paa {
+                    let (out, ev) = self.paa.handle(self.now, &mut self.entropy, peer, &bytes);
+                    self.paa_events.extend(ev);
+                    for (p, b) in out {
+                        self.send(false, p, b);
+                    }
+                } else if let Some(i) = self.pacs.iter().position(|(p, _)| *p == peer) {
+                    let (answer, ev) = self.pacs[i].1.handle(self.now, &mut self.entropy, &bytes);
+                    self.pac_events.extend(ev.into_iter().map(|e| (peer, e)));
+                    if let Some(a) = answer {
+                        self.send(true, peer, a);
+                    }
+                }
+            }
+            let next = self
+                .pacs
+                .iter()
+                .filter_map(|(_, p)| p.next_timeout())
+                .chain(self.paa.next_timeout())
+                .min();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = self.now.max(t);
+                    let (out, ev) = self.paa.poll(self.now);
+                    self.paa_events.extend(ev);
+                    for (p, b) in out {
+                        self.send(false, p, b);
+                    }
+                    for i in 0..self.pacs.len() {
+                        let peer = self.pacs[i].0;
+                        let (out, ev) = self.pacs[i].1.poll(self.now);
+                        self.pac_events.extend(ev.into_iter().map(|e| (peer, e)));
+                        for b in out {
+                            self.send(true, peer, b);
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(until);
+    }
+
+    fn pac_events_of(&self, n: u8) -> Vec<PacEvent> {
+        self.pac_events
+            .iter()
+            .filter(|(p, _)| *p == terminal_eui(n))
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[test]
+fn sec02_sec03_terminal_authenticates_and_receives_the_group_key() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    let ev = net.pac_events_of(1);
+    let [PacEvent::Authenticated {
+        keys, lifetime_s, ..
+    }] = ev.as_slice()
+    else {
+        panic!("{ev:?}");
+    };
+    assert_eq!(*lifetime_s, 86_400);
+    assert_eq!(keys, &vec![group(1, true)]);
+    assert!(matches!(
+        net.paa_events.as_slice(),
+        [PaaEvent::Authenticated { peer, .. }] if *peer == terminal_eui(1)
+    ));
+    assert_eq!(net.paa.open_peers(), vec![terminal_eui(1)]);
+    assert!(net.pacs[0].1.is_open());
+}
+
+#[test]
+fn sec02_wrong_password_unknown_and_blocked_terminals_get_no_key() {
+    let mut net = Net::new(paa(4));
+    net.join(1, b"WRONGPASSWRD");
+    net.join(7, PASSWORD);
+    net.join(9, PASSWORD);
+    net.run_until(30 * SECOND);
+    assert_eq!(
+        net.pac_events_of(1),
+        vec![PacEvent::Failed(PacFailure::Refused(1))]
+    );
+    assert_eq!(
+        net.pac_events_of(9),
+        vec![PacEvent::Failed(PacFailure::Refused(1))]
+    );
+    let failures: Vec<(Peer, AuthFailure)> = net
+        .paa_events
+        .iter()
+        .filter_map(|e| match e {
+            PaaEvent::Failed { peer, failure } => Some((*peer, *failure)),
+            _ => None,
+        })
+        .collect();
+    assert!(failures.contains(&(terminal_eui(1), AuthFailure::MacPMismatch)));
+    assert!(failures.contains(&(terminal_eui(9), AuthFailure::Blocked)));
+    assert_eq!(net.paa.open_peers(), vec![terminal_eui(7)]);
+    // The refused sessions were answered (PAN[C]) and forgotten: no retransmission runs
+    // out into a "lost" terminal.
+    net.run_until(300 * SECOND);
+    assert!(!net
+        .paa_events
+        .iter()
+        .any(|e| matches!(e, PaaEvent::Lost { .. })));
+}
+
+#[test]
+fn sec02_unknown_terminal_is_refused() {
+    let mut config = PacConfig::new(b"NOT-REGISTERED".to_vec(), PASSWORD.to_vec());
+    config.timers.retransmit = SECOND;
+    let mut net = Net::new(paa(4));
+    let mut p = Pac::new(config);
+    let pci = p.start(Duration::ZERO).unwrap();
+    net.pacs.push((terminal_eui(5), p));
+    net.send(true, terminal_eui(5), pci);
+    net.run_until(30 * SECOND);
+    assert_eq!(
+        net.pac_events_of(5),
+        vec![PacEvent::Failed(PacFailure::Refused(1))]
+    );
+    assert!(net.paa_events.contains(&PaaEvent::Failed {
+        peer: terminal_eui(5),
+        failure: AuthFailure::UnknownId
+    }));
+}
+
+#[test]
+fn sys03_a_fifth_terminal_is_refused_for_lack_of_room() {
+    let mut net = Net::new(paa(4));
+    for n in 1..=5 {
+        net.join(n, PASSWORD);
+    }
+    net.run_until(30 * SECOND);
+    assert_eq!(net.paa.open_peers().len(), 4);
+    assert_eq!(
+        net.pac_events_of(5),
+        vec![PacEvent::Failed(PacFailure::Refused(2))]
+    );
+    assert!(net.paa_events.contains(&PaaEvent::Failed {
+        peer: terminal_eui(5),
+        failure: AuthFailure::NoRoom
+    }));
+}
+
+#[test]
+fn sec02_lost_messages_are_retransmitted_and_the_exchange_completes() {
+    let mut net = Net::new(paa(4));
+    // Lose the first PAR[S] (2nd datagram) and the PAN carrying EAP-PSK 2 (5th, counting
+    // the first PAR[S] that was lost... and its retransmission).
+    net.lose = vec![2, 6];
+    net.join(1, PASSWORD);
+    net.run_until(60 * SECOND);
+    assert!(
+        matches!(
+            net.pac_events_of(1).as_slice(),
+            [PacEvent::Authenticated { .. }]
+        ),
+        "{:?}",
+        net.pac_events
+    );
+    assert!(net.now >= 2 * SECOND, "needed a retransmission timer");
+}
+
+#[test]
+fn sec03_rollover_delivers_the_next_key_inactive_then_the_switch_notice() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.join(2, PASSWORD);
+    net.run_until(10 * SECOND);
+    let out = net.paa.distribute(net.now, group(2, false));
+    assert_eq!(out.len(), 2, "one PNR per open session");
+    for (p, b) in out {
+        net.send(false, p, b);
+    }
+    net.run_until(20 * SECOND);
+    let out = net.paa.distribute(net.now, group(2, true));
+    for (p, b) in out {
+        net.send(false, p, b);
+    }
+    net.run_until(30 * SECOND);
+    for n in [1, 2] {
+        let keys: Vec<GroupKey> = net
+            .pac_events_of(n)
+            .into_iter()
+            .filter_map(|e| match e {
+                PacEvent::GroupKey(k) => Some(k),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(keys, vec![group(2, false), group(2, true)], "terminal {n}");
+    }
+    let acks = net
+        .paa_events
+        .iter()
+        .filter(|e| matches!(e, PaaEvent::KeyAcknowledged { index: 2, .. }))
+        .count();
+    assert_eq!(acks, 4);
+    assert_eq!(net.paa.group_keys().0, &group(2, true));
+    // A terminal joining now gets key 2 as the active one.
+    net.join(3, PASSWORD);
+    net.run_until(40 * SECOND);
+    assert!(matches!(
+        net.pac_events_of(3).as_slice(),
+        [PacEvent::Authenticated { keys, .. }] if keys == &vec![group(2, true)]
+    ));
+}
+
+#[test]
+fn con02_pings_keep_the_session_and_silence_is_detected_as_loss() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    // Three ping intervals with the PAA answering: nothing happens.
+    net.run_until(1000 * SECOND);
+    assert_eq!(net.pac_events_of(1).len(), 1);
+    assert!(net.pacs[0].1.is_open());
+    // The smart meter disappears: the next ping goes unanswered through its retries.
+    net.paa_reachable = false;
+    net.run_until(2000 * SECOND);
+    assert_eq!(net.pac_events_of(1).last(), Some(&PacEvent::Lost));
+    assert!(!net.pacs[0].1.is_open());
+}
+
+#[test]
+fn sys03_the_smart_meter_removes_a_terminal() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    let ptr = net.paa.remove(net.now, terminal_eui(1)).unwrap();
+    net.send(false, terminal_eui(1), ptr);
+    net.run_until(20 * SECOND);
+    assert_eq!(net.pac_events_of(1).last(), Some(&PacEvent::Terminated(4)));
+    assert!(net.paa_events.contains(&PaaEvent::Terminated {
+        peer: terminal_eui(1),
+        cause: 4
+    }));
+    assert!(net.paa.open_peers().is_empty());
+}
+
+#[test]
+fn sec02_a_forged_key_delivery_is_dropped_without_effect() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    let (peer, mut pnr) = net.paa.distribute(net.now, group(2, false)).remove(0);
+    let last = pnr.len() - 1;
+    pnr[last] ^= 1; // the AUTH value
+    let before = net.pacs[0].1.dropped();
+    let (answer, events) = net.pacs[0].1.handle(net.now, &mut net.entropy, &pnr);
+    assert_eq!((answer, events), (None, Vec::new()));
+    assert_eq!(net.pacs[0].1.dropped(), before + 1);
+    assert_eq!(peer, terminal_eui(1));
+}
+
+#[test]
+fn sec02_a_terminal_expecting_another_smart_meter_fails_on_id_s() {
+    let mut config = PacConfig::new(
+        identity_from_eui64(terminal_eui(1)).into_bytes(),
+        PASSWORD.to_vec(),
+    );
+    config.expected_id_s = Some(b"SOMEONE ELSE".to_vec());
+    let mut net = Net::new(paa(4));
+    let mut p = Pac::new(config);
+    let pci = p.start(Duration::ZERO).unwrap();
+    net.pacs.push((terminal_eui(1), p));
+    net.send(true, terminal_eui(1), pci);
+    net.run_until(5 * SECOND);
+    assert_eq!(
+        net.pac_events_of(1),
+        vec![PacEvent::Failed(PacFailure::Auth(AuthFailure::IdSMismatch))]
+    );
+}
