@@ -18,8 +18,9 @@ clock, terminal ID, association object; energy and profiles refused). Client wPo
 management association with --auth (and --security for suite 0: authenticated,
 encrypted or both; Green Book test keys, server system title 4D4D4D0000BC614E), which
 may also write the clock's time zone (0-0:1.0.0.255:3) and the status
-(0-0:96.10.1.255:2), and reset both registers (method 1, back to 0). GET and SET come
-with lists too (multiple references).
+(0-0:96.10.1.255:2), and reset both registers (method 1, back to 0). GET, SET and
+ACTION come with lists too (multiple references). The clock has no methods (Gurux's
+refuses them all: read-write-denied).
 
 Objects (docs/iot-route-cosem.md): clock 0-0:1.0.0.255 (JST, deviation -540); registers
 1-0:1.8.0.255 and 1-0:2.8.0.255 (double-long-unsigned Wh, scaler 0); status
@@ -327,6 +328,15 @@ def decipher_request(server: "Server", apdu: bytes) -> bytes:
     return bytes(plain)
 
 
+def security_control(apdu: bytes) -> int:
+    """The security control byte of a glo- or general-glo-ciphered APDU (0x10
+    authenticated, 0x20 encrypted, 0x30 both, suite 0), for the log."""
+    i = 2 + apdu[1] if apdu[0] == 0xDB else 1  # general-glo: past the system title
+    n = apdu[i]
+    i += 1 + (n & 0x7F if n & 0x80 else 0)
+    return apdu[i]
+
+
 def generate_aare(settings, data, result, diagnostic, cipher, errorData, encryptedData):
     """Gurux defect: _GXAPDU.generateAARE crashes for HLS and ciphered associations: it
     writes the responding-AP-title's outer length as 8 instead of 10 (A4 08 04 ..., where
@@ -609,12 +619,63 @@ def handle_set_request(cls, settings, server, data, replyData, xml):
     return None
 
 
+def handle_method_request(cls, settings, server, data, connectionInfo, replyData, xml):
+    """Gurux defect: GXDLMSLNCommandHandler.handleMethodRequest reads every
+    ACTION-Request as a normal one whatever its type, so an ACTION-Request-With-List
+    (type 3) is taken apart as one method descriptor and answered with a malformed
+    Action-Response. This answers it: each method checked with Gurux's access hook and
+    run by the object's own invoke, one result each (return parameters when the method
+    gave some) in an Action-Response-With-List (3). Other ACTION requests stay
+    Gurux's."""
+    pos = data.position
+    if xml or len(data) - pos < 1 or data.getUInt8() != 3:
+        data.position = pos
+        return ORIGINAL_HANDLE_METHOD(settings, server, data, connectionInfo, replyData, xml)
+    invoke = data.getUInt8()
+    settings.updateInvokeId(invoke)
+    methods = []
+    for _ in range(_GXCommon.getObjectCount(data)):
+        ci = data.getUInt16()
+        ln = bytearray(6)
+        data.get(ln)
+        methods.append((ci, _GXCommon.toLogicalName(ln), data.getUInt8()))
+    parameters = [_GXCommon.getData(settings, data, _GXDataInfo()) for _ in range(_GXCommon.getObjectCount(data))]
+    results = GXByteBuffer()
+    _GXCommon.setObjectCount(len(methods), results)
+    for (ci, name, index), parameter in zip(methods, parameters):
+        obj = settings.objects.findByLN(ObjectType(ci), name) or server.onFindObject(ObjectType(ci), 0, name)
+        e = ValueEventArgs(server, obj, index, 0, parameter)
+        e.invokeId = invoke
+        reply = None
+        if obj is None:
+            e.error = ErrorCode.UNDEFINED_OBJECT
+        elif server.onGetMethodAccess(e) == MethodAccessMode.NO_ACCESS:
+            e.error = ErrorCode.READ_WRITE_DENIED
+        else:
+            try:
+                server.onPreAction([e])
+                reply = e.value if e.handled else obj.invoke(settings, e)
+                server.onPostAction([e])
+            except Exception:  # noqa: BLE001 - as Gurux: this method fails
+                e.error = ErrorCode.HARDWARE_FAULT
+        results.setUInt8(e.error)
+        if reply is not None and e.error == ErrorCode.OK:
+            results.set(bytes([1, 0]))  # return parameters present, as data
+            _GXCommon.setData(settings, results, _GXCommon.getDLMSDataType(reply), reply)
+        else:
+            results.setUInt8(0)
+    p = GXDLMSLNParameters(settings, invoke, Command.METHOD_RESPONSE, 3, None, results, 0xFF)
+    GXDLMS.getLNPdu(p, replyData)
+    return None
+
+
 ORIGINAL_GET_WITH_LIST = GXDLMSLNCommandHandler.getRequestWithList
 ORIGINAL_HANDLE_SET = GXDLMSLNCommandHandler.handleSetRequest
+ORIGINAL_HANDLE_METHOD = GXDLMSLNCommandHandler.handleMethodRequest
 
 
 def patch_lists() -> None:
-    """Install get_request_with_list and handle_set_request.
+    """Install get_request_with_list, handle_set_request and handle_method_request.
 
     Also a Gurux defect met by any response of three blocks or more:
     getRequestNextDataBlock keeps the rest with `transaction.setData(bb)`, which
@@ -622,6 +683,7 @@ def patch_lists() -> None:
     GET-Response to the block it already wrote). Add it, doing what its constructor does."""
     GXDLMSLNCommandHandler.getRequestWithList = classmethod(get_request_with_list)
     GXDLMSLNCommandHandler.handleSetRequest = classmethod(handle_set_request)
+    GXDLMSLNCommandHandler.handleMethodRequest = classmethod(handle_method_request)
     if not hasattr(GXDLMSLongTransaction, "setData"):
 
         def set_data(self, data):
@@ -629,6 +691,18 @@ def patch_lists() -> None:
             self.data.set(data)
 
         GXDLMSLongTransaction.setData = set_data
+
+
+def patch_set_request_helpers() -> None:
+    """Gurux defect met by every SET-Request-Normal: handleSetRequestNormal calls
+    `p.isMultipleBlocks()` and `p.setStatus(...)`, which GXDLMSLNParameters lacks
+    (AttributeError, so Gurux's server answers every SET hardware-fault, and with the
+    invoke id of the request before). Add both, reading and writing the fields they
+    name."""
+    if not hasattr(GXDLMSLNParameters, "isMultipleBlocks"):
+        GXDLMSLNParameters.isMultipleBlocks = lambda self: self.multipleBlocks
+    if not hasattr(GXDLMSLNParameters, "setStatus"):
+        GXDLMSLNParameters.setStatus = lambda self, value: setattr(self, "status", value)
 
 
 def patch_settings_typo(server: Server) -> None:
@@ -736,6 +810,7 @@ def main() -> int:
     patch_settings_typo(server)
     patch_method_request_helpers()
     patch_lists()
+    patch_set_request_helpers()
     _GXAPDU.generateAARE = generate_aare
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -775,7 +850,7 @@ def handle(server: Server, data: bytes) -> List[bytes]:
         except Exception as ex:  # noqa: BLE001 - refused like a meter would: no answer
             log(f"deciphering refused: {type(ex).__name__}: {ex}")
             return []
-        log(f"deciphered {data[8]:02X} -> {apdu[:2].hex().upper()}")
+        log(f"deciphered {data[8]:02X} -> {apdu[:2].hex().upper()} (security control {security_control(data[8:]):02X})")
         data = data[:6] + len(apdu).to_bytes(2, "big") + apdu
     sr = ServerReply(GXByteBuffer(data))
     chatter = io.StringIO()

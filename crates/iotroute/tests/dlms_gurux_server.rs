@@ -1,8 +1,9 @@
-//! Our client (`iotroute dlms get --json`) reads a Gurux-Python DLMS/COSEM server
-//! (`interop/gurux_server.py`, a separate GPL-2.0 process, patched at run time to act as
-//! a test server) over the UDP wrapper on loopback: clock, both energy registers and the
-//! load profile by range, plain, at PDU 128 (block transfer), with LLS, and with HLS-GMAC +
-//! suite 0 authenticated encryption.
+//! Our client (`iotroute dlms get|set|action --json`) against a Gurux-Python DLMS/COSEM
+//! server (`interop/gurux_server.py`, a separate GPL-2.0 process, patched at run time to
+//! act as a test server) over the UDP wrapper on loopback: clock, both energy registers
+//! and the load profile by range, plain, at PDU 128 (block transfer), with LLS, and with
+//! HLS-GMAC + suite 0 authenticated, encrypted or both; GET, SET and ACTION alone and
+//! with lists, refusals included.
 //!
 //! Skipped with a visible "SKIPPED" when the interop venv or gurux_dlms is missing; a
 //! failure instead under `CI` (non-empty, not "0") or `IOTROUTE_INTEROP=1`.
@@ -119,10 +120,15 @@ fn get(host: u8, args: &[&str]) -> Output {
 
 /// As [`get`], waiting `timeout` seconds per request.
 fn get_within(host: u8, timeout: &str, args: &[&str]) -> Output {
+    run(host, "get", timeout, args)
+}
+
+/// `iotroute dlms <cmd> --host .(host) --bind .(host+1) --json --timeout <timeout> <args>`.
+fn run(host: u8, cmd: &str, timeout: &str, args: &[&str]) -> Output {
     let mut c = iotroute();
     c.args([
         "dlms",
-        "get",
+        cmd,
         "--host",
         &addr(BLOCK, host).to_string(),
         "--bind",
@@ -439,4 +445,195 @@ fn sec02_reads_gurux_server_with_hls_gmac_and_suite0_auth_enc_at_pdu_128() {
         "{}",
         server.log()
     );
+}
+
+/// GET-Request-With-List on the public association: one request, the clock and the
+/// terminal ID read, energy and the profile each refused with Gurux's own
+/// Data-Access-Result (read-write-denied), exit 2. (Gurux wrote a refused item of a list
+/// as its code followed by the value: the harness's get_request_with_list.)
+#[test]
+fn rad01_get_with_list_from_gurux_server_with_per_item_refusals() {
+    let Some(py) = gurux_python() else { return };
+    let host = 52;
+    let server = GuruxServer::start(&py, host, &[]);
+    let out = get(
+        host,
+        &[
+            "0-0:1.0.0.255",
+            "1-0:1.8.0.255",
+            "0-0:96.1.0.255",
+            "1-0:99.1.0.255",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", server.log());
+    let v = json(&out);
+    assert_eq!(v["with_list"], true);
+    let r = v["results"].as_array().expect("results");
+    assert_eq!(
+        jst_time(&r[0]["value"]).offset().local_minus_utc(),
+        9 * 3600
+    );
+    assert_eq!(r[1]["error"], "read-write-denied");
+    assert_eq!(r[1]["code"], 3);
+    assert_eq!(r[2]["text"], "IRT0000000000001");
+    assert_eq!(r[3]["error"], "read-write-denied");
+    assert_eq!(
+        v["failed"],
+        serde_json::json!(["1-0:1.8.0.255:2", "1-0:99.1.0.255:2"])
+    );
+    let log = server.log();
+    let gets: Vec<_> = exchanges(&log)
+        .into_iter()
+        .filter(|e| e.0.starts_with("C0"))
+        .collect();
+    assert_eq!(gets, [("C003".to_owned(), "C403".to_owned())], "{log}");
+}
+
+/// SET against Gurux: several attributes in one SET-Request-With-List (one result each,
+/// the read-only terminal ID refused, exit 2), one alone with `--no-list` (a
+/// SET-Request-Normal), each read back. (Gurux wrote nothing for a list and failed every
+/// SET-Request-Normal: the harness's handle_set_request and patch_set_request_helpers.)
+#[test]
+fn rad01_sets_gurux_server_attributes_with_a_list_and_alone() {
+    let Some(py) = gurux_python() else { return };
+    let host = 62;
+    let server = GuruxServer::start(&py, host, &["--auth", "low", "--password", "s3cret!"]);
+    let lls = ["--client", "1", "--auth", "low", "--password", "s3cret!"];
+    fn with<'a>(lls: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        lls.iter().chain(extra).copied().collect()
+    }
+    let out = run(
+        host,
+        "set",
+        "5",
+        &with(
+            &lls,
+            &[
+                "0-0:1.0.0.255:3=-300",
+                "0-0:96.10.1.255",
+                "7",
+                "0-0:96.1.0.255=@00",
+            ],
+        ),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", server.log());
+    let v = json(&out);
+    let r = v["results"].as_array().expect("results");
+    assert_eq!(r[0]["result"], "success");
+    assert_eq!(r[0]["data"], serde_json::json!({"Int16": -300}));
+    assert_eq!(r[1]["result"], "success");
+    assert_eq!(
+        r[1]["data"],
+        serde_json::json!({"UInt8": 7}),
+        "the type read first"
+    );
+    assert_eq!(r[2]["error"], "read-write-denied");
+    assert_eq!(v["failed"], serde_json::json!(["0-0:96.1.0.255:2"]));
+    assert!(
+        exchanges(&server.log()).contains(&("C104".to_owned(), "C505".to_owned())),
+        "SET-Request-With-List: {}",
+        server.log()
+    );
+    let out = get(host, &with(&lls, &["0-0:1.0.0.255:3", "0-0:96.10.1.255"]));
+    let v = json(&out);
+    assert_eq!(v["results"][0]["value"], -300);
+    assert_eq!(v["results"][1]["value"], 7);
+
+    let out = run(
+        host,
+        "set",
+        "5",
+        &with(&lls, &["--no-list", "0-0:96.10.1.255", "9"]),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", server.log());
+    assert_eq!(json(&out)["results"][0]["result"], "success");
+    assert!(
+        exchanges(&server.log()).contains(&("C101".to_owned(), "C501".to_owned())),
+        "SET-Request-Normal: {}",
+        server.log()
+    );
+    let out = get(host, &with(&lls, &["0-0:96.10.1.255"]));
+    assert_eq!(json(&out)["results"][0]["value"], 9);
+}
+
+/// ACTION against Gurux: a register reset and a clock method (Gurux's clock refuses
+/// every method) in one ACTION-Request-With-List, one result each (exit 2), then a reset
+/// alone (ACTION-Request-Normal); the reset registers read 0. (Gurux read a list as one
+/// normal request: the harness's handle_method_request.)
+#[test]
+fn rad01_invokes_gurux_server_methods_with_a_list_and_alone() {
+    let Some(py) = gurux_python() else { return };
+    let host = 72;
+    let server = GuruxServer::start(&py, host, &[]);
+    let out = run(
+        host,
+        "action",
+        "5",
+        &["--client", "1", "1-0:1.8.0.255:1=0", "0-0:1.0.0.255:1", "0"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", server.log());
+    let v = json(&out);
+    assert_eq!(v["with_list"], true);
+    assert_eq!(v["results"][0]["result"], "success");
+    assert_eq!(v["results"][1]["error"], "read-write-denied");
+    assert_eq!(v["failed"], serde_json::json!(["0-0:1.0.0.255:1"]));
+    let out = run(
+        host,
+        "action",
+        "5",
+        &["--client", "1", "1-0:2.8.0.255:1", "0"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", server.log());
+    assert_eq!(json(&out)["results"][0]["result"], "success");
+    let ex = exchanges(&server.log());
+    for pair in [("C303", "C703"), ("C301", "C701")] {
+        assert!(
+            ex.contains(&(pair.0.to_owned(), pair.1.to_owned())),
+            "{pair:?}: {}",
+            server.log()
+        );
+    }
+    let out = get(host, &["--client", "1", "1-0:1.8.0.255", "1-0:2.8.0.255"]);
+    assert_eq!(out.status.code(), Some(0), "{}", server.log());
+    let v = json(&out);
+    assert_eq!(v["results"][0]["value"], 0);
+    assert_eq!(v["results"][1]["value"], 0);
+}
+
+/// HLS-GMAC with service APDUs under `--security auth` or `enc` alone (security control
+/// 0x10 or 0x20, suite 0), both ways: clock, registers and the profile by range read.
+fn reads_gurux_server_under_hls_gmac_and(security: &str, control: &str, host: u8) {
+    let Some(py) = gurux_python() else { return };
+    let server = GuruxServer::start(&py, host, &["--auth", "hls-gmac", "--security", security]);
+    reads_clock_registers_and_profile(
+        &server,
+        host,
+        &["--auth", "hls-gmac", "--security", security],
+    );
+    let log = server.log();
+    assert!(log.contains("associated: client wPort 1"), "{log}");
+    let requests: Vec<_> = log
+        .lines()
+        .filter(|l| l.contains("deciphered C8"))
+        .collect();
+    assert!(!requests.is_empty(), "{log}");
+    let want = format!("(security control {control})");
+    assert!(requests.iter().all(|l| l.ends_with(&want)), "{log}");
+    let ex = exchanges(&log);
+    assert!(
+        ex.iter()
+            .filter(|e| e.0.starts_with("C0"))
+            .all(|e| e.1.starts_with("CC") || e.1.starts_with("DB")),
+        "answers ciphered: {log}"
+    );
+}
+
+#[test]
+fn sec02_reads_gurux_server_with_hls_gmac_and_suite0_authentication_only() {
+    reads_gurux_server_under_hls_gmac_and("auth", "10", 82);
+}
+
+#[test]
+fn sec02_reads_gurux_server_with_hls_gmac_and_suite0_encryption_only() {
+    reads_gurux_server_under_hls_gmac_and("enc", "20", 92);
 }
