@@ -232,7 +232,8 @@ pub fn secure(frame: &Frame, key: &Key) -> Result<Vec<u8>, SecureError> {
 pub fn secure_with_source(frame: &Frame, key: &Key, source: Eui64) -> Result<Vec<u8>, SecureError> {
     let sec = frame.header.security.ok_or(SecureError::NoSecurityHeader)?;
     let fc = policy(&sec)?;
-    let mut out = Vec::new();
+    // Header, body and MIC in one allocation for the usual frame (header <= 64 bytes).
+    let mut out = Vec::with_capacity(64 + frame.payload.len() + 16);
     frame.header.emit(&mut out)?;
     let header_len = out.len();
     frame.emit_body(&mut out)?;
