@@ -914,3 +914,61 @@ fn item_result(r: GetDataResult<'_>) -> Result<ItemResult, ClientError> {
 fn item_results(results: &List<'_, GetDataResult<'_>>) -> Result<Vec<ItemResult>, ClientError> {
     results.iter().map(|r| item_result(r?)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Fixed;
+    impl Entropy for Fixed {
+        fn fill(&self, out: &mut [u8]) -> bool {
+            out.fill(7);
+            true
+        }
+    }
+
+    #[test]
+    fn rad01_list_requests_are_sized_against_the_pdu() {
+        let settings = ClientSettings {
+            max_pdu: 128,
+            ..ClientSettings::default()
+        };
+        let c = Client::new(settings, Fixed).unwrap();
+        let item = AttributeRef {
+            class_id: 3,
+            obis: Obis::new(1, 0, 1, 8, 0, 255),
+            attribute: 2,
+            access: None,
+        };
+        // Tag, choice, invoke id, count, then 10 bytes an item: 12 fit in 128, 13 not.
+        assert!(c.get_list_fits(&[item; 12]));
+        assert!(!c.get_list_fits(&[item; 13]));
+        assert!(!c.get_list_fits(&[]), "an empty list is never sent");
+        // A SET adds a second count and the values (2 bytes each here): 10 fit, 11 not.
+        let values = vec![Data::Unsigned(1); 11];
+        assert!(c.set_list_fits(&[item; 10], &values[..10]));
+        assert!(!c.set_list_fits(&[item; 11], &values));
+        assert_eq!((count_len(127), count_len(128), count_len(256)), (1, 2, 3));
+    }
+
+    #[test]
+    fn rad01_list_requests_need_an_open_association() {
+        let mut c = Client::new(ClientSettings::default(), Fixed).unwrap();
+        let item = AttributeRef {
+            class_id: 8,
+            obis: Obis::new(0, 0, 1, 0, 0, 255),
+            attribute: 2,
+            access: None,
+        };
+        assert!(!c.multiple_references());
+        assert!(matches!(
+            c.get_with_list(&[item, item]),
+            Err(ClientError::Session(_))
+        ));
+        assert!(matches!(
+            c.set_with_list(&[item], &[]),
+            Err(ClientError::Settings(_))
+        ));
+    }
+}

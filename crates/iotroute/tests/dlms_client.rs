@@ -458,8 +458,30 @@ fn rad01_end_to_end_against_dlms_serve_hls_gmac_auth_enc() {
     ]);
     let server = Running::start(cmd, "listening");
     reads_registers_and_profile(block, &["--auth", "hls-gmac", "--security", "auth-enc"]);
-    let out = dlms(block, "get", &["0-0:1.0.0.255", "1-0:99.1.0.255"]);
+    // The public association in one GET-Request-With-List: the clock and the terminal
+    // ID read, the profile and energy refused, each with its own result.
+    let out = dlms(
+        block,
+        "get",
+        &[
+            "0-0:1.0.0.255",
+            "1-0:99.1.0.255",
+            "0-0:96.1.0.255",
+            "1-0:2.8.0.255",
+        ],
+    );
     assert_eq!(status(&out), 2, "public: profile refused");
+    let v = json(&out);
+    assert_eq!(v["with_list"], true);
+    let r = results(&v);
+    assert!(jst_time(&r[0]["value"]).offset().local_minus_utc() == 9 * 3600);
+    assert_eq!(r[1]["error"], "object-undefined");
+    assert_eq!(r[2]["text"], "IRT0000000000001");
+    assert_eq!(r[3]["error"], "object-undefined");
+    assert_eq!(
+        v["failed"],
+        serde_json::json!(["1-0:99.1.0.255:2", "1-0:2.8.0.255:2"])
+    );
     drop(server);
 }
 
