@@ -1091,3 +1091,218 @@ fn trm06_trm08_state_survives_a_restart() {
         "plus a power-up"
     );
 }
+
+/// The `object_list_element` of Association LN methods 3 and 4, with empty rights.
+fn element(class: u16, version: u8, ln: Obis) -> Value {
+    Value::Structure(vec![
+        Value::LongUnsigned(class),
+        Value::Unsigned(version),
+        Value::OctetString(ln.as_bytes().to_vec()),
+        Value::Structure(vec![Value::Array(Vec::new()), Value::Array(Vec::new())]),
+    ])
+}
+
+fn listed(store: &CosemStore) -> Vec<Obis> {
+    let v = store.get(15, ASSOCIATION, 2, None).unwrap();
+    rows(&v)
+        .iter()
+        .map(|e| {
+            let Value::Structure(f) = e else { panic!() };
+            let Value::OctetString(b) = &f[2] else {
+                panic!()
+            };
+            Obis::from_slice(b).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn trm08_remove_object_and_add_object_change_the_maintenance_view_only() {
+    let (_, management, mut maintenance) = stores(model());
+    let pairing = element(1, 0, PAIRING_ID);
+    assert_eq!(
+        action(&mut maintenance, 15, ASSOCIATION, 4, Some(&pairing)),
+        Ok(None)
+    );
+    // Out of the maintenance association's object_list, and so unreachable by it, as an
+    // object that does not exist.
+    assert!(!listed(&maintenance).contains(&PAIRING_ID));
+    assert_eq!(
+        maintenance.get(1, PAIRING_ID, 2, None),
+        Err(DataAccessResult::ObjectUndefined)
+    );
+    {
+        let m = maintenance.model().lock().unwrap();
+        assert!(!m
+            .visible_objects(Association::Maintenance)
+            .iter()
+            .any(|(_, _, ln)| *ln == PAIRING_ID));
+        assert_eq!(
+            m.attribute_rights(Association::Maintenance, 1, PAIRING_ID, 2),
+            None
+        );
+    }
+    // The management association's view is its own.
+    assert!(listed(&management).contains(&PAIRING_ID));
+    management.get(1, PAIRING_ID, 2, None).unwrap();
+
+    // Removing again is a success that changes nothing (a retried request).
+    assert_eq!(
+        action(&mut maintenance, 15, ASSOCIATION, 4, Some(&pairing)),
+        Ok(None)
+    );
+    assert_eq!(
+        action(&mut maintenance, 15, ASSOCIATION, 3, Some(&pairing)),
+        Ok(None)
+    );
+    assert_eq!(listed(&maintenance), listed(&management));
+    // Back with the table's rights, whatever the element asked for.
+    assert_eq!(
+        maintenance.model().lock().unwrap().attribute_rights(
+            Association::Maintenance,
+            1,
+            PAIRING_ID,
+            2
+        ),
+        Some(dlms::cosem::AccessMode::ReadWrite)
+    );
+    maintenance.get(1, PAIRING_ID, 2, None).unwrap();
+    let mut m = maintenance.model().lock().unwrap();
+    assert_eq!(
+        m.take_changes(),
+        vec![
+            ModelChange::ObjectListChanged(Association::Maintenance),
+            ModelChange::ObjectListChanged(Association::Maintenance)
+        ],
+        "one change per effective request"
+    );
+}
+
+#[test]
+fn trm08_add_object_and_remove_object_refusals() {
+    let (mut public, mut management, mut maintenance) = stores(model());
+    let pairing = element(1, 0, PAIRING_ID);
+    // Only the maintenance association (ours).
+    for store in [&mut public, &mut management] {
+        for method in [3, 4] {
+            assert_eq!(
+                action(store, 15, ASSOCIATION, method, Some(&pairing)),
+                Err(ActionResult::ReadWriteDenied)
+            );
+        }
+    }
+    {
+        let m = maintenance.model().lock().unwrap();
+        assert_eq!(
+            m.method_rights(Association::Maintenance, 15, ASSOCIATION, 3),
+            Some(true)
+        );
+        assert_eq!(
+            m.method_rights(Association::Management, 15, ASSOCIATION, 4),
+            Some(false)
+        );
+    }
+    let cases = [
+        // No such object: nothing above the access table can be listed.
+        (
+            Some(element(1, 0, Obis::new(0, 0, 96, 1, 9, 255))),
+            ActionResult::ObjectUndefined,
+        ),
+        // Another class or version than the object has.
+        (
+            Some(element(3, 0, PAIRING_ID)),
+            ActionResult::ObjectClassInconsistent,
+        ),
+        (
+            Some(element(7, 0, LOAD_PROFILE)),
+            ActionResult::ObjectClassInconsistent,
+        ),
+        // Not an object_list_element.
+        (None, ActionResult::TypeUnmatched),
+        (Some(Value::Unsigned(1)), ActionResult::TypeUnmatched),
+        (
+            Some(Value::Structure(vec![
+                Value::LongUnsigned(1),
+                Value::Unsigned(0),
+                Value::OctetString(vec![0, 0, 128]),
+                Value::Structure(vec![Value::Array(Vec::new()), Value::Array(Vec::new())]),
+            ])),
+            ActionResult::TypeUnmatched,
+        ),
+        (
+            Some(Value::Structure(vec![
+                Value::LongUnsigned(1),
+                Value::Unsigned(0),
+                Value::OctetString(PAIRING_ID.as_bytes().to_vec()),
+                Value::Null,
+            ])),
+            ActionResult::TypeUnmatched,
+        ),
+    ];
+    for (p, want) in cases {
+        for method in [3, 4] {
+            assert_eq!(
+                action(&mut maintenance, 15, ASSOCIATION, method, p.as_ref()),
+                Err(want),
+                "method {method} with {p:?}"
+            );
+        }
+    }
+    // The association object itself stays: without it the list could never be put back.
+    assert_eq!(
+        action(
+            &mut maintenance,
+            15,
+            ASSOCIATION,
+            4,
+            Some(&element(15, 1, ASSOCIATION))
+        ),
+        Err(ActionResult::ReadWriteDenied)
+    );
+    assert_eq!(listed(&maintenance), listed(&management));
+    assert!(maintenance
+        .model()
+        .lock()
+        .unwrap()
+        .take_changes()
+        .is_empty());
+}
+
+#[test]
+fn trm08_removed_objects_stay_removed_across_a_restart() {
+    let (_, _, mut maintenance) = stores(model());
+    action(
+        &mut maintenance,
+        15,
+        ASSOCIATION,
+        4,
+        Some(&element(18, 0, IMAGE_TRANSFER)),
+    )
+    .unwrap();
+    let state = maintenance.model().lock().unwrap().snapshot();
+    let json = serde_json::to_string(&state).unwrap();
+    let m = IotRouteModel::restore(
+        &ModelConfig::default(),
+        serde_json::from_str(&json).unwrap(),
+        now(),
+    )
+    .unwrap();
+    let seen = |m: &IotRouteModel, a| {
+        m.visible_objects(a)
+            .iter()
+            .any(|(_, _, ln)| *ln == IMAGE_TRANSFER)
+    };
+    assert!(!seen(&m, Association::Maintenance));
+    assert!(seen(&m, Association::Management));
+
+    // A state written before object lists could change restores with nothing hidden.
+    let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+    old.as_object_mut().unwrap().remove("object_list_hidden");
+    let m = IotRouteModel::restore(
+        &ModelConfig::default(),
+        serde_json::from_value(old).unwrap(),
+        now(),
+    )
+    .unwrap();
+    assert!(seen(&m, Association::Maintenance));
+}

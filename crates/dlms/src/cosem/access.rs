@@ -12,6 +12,9 @@
 //! missing from that association's `object_list` and any request for it is answered
 //! `object-undefined`, as for an object that does not exist. A visible object whose
 //! attribute or method the association may not use is answered `read-write-denied`.
+//! This table is a ceiling: the maintenance association may take objects out of its own
+//! `object_list` and put them back (Association LN methods 3 and 4), never add one the
+//! table does not list for it, and the rights are always the table's.
 
 use super::codes::{
     ASSOCIATION, AUTH_PASSWORD, CLOCK, ENERGY_AC_INPUT, ENERGY_AC_OUTPUT, EVENT_CODE, EVENT_LOG,
@@ -271,6 +274,10 @@ pub fn method(association: Association, ln: Obis, method: i8) -> bool {
         (Maintenance, IMAGE_TRANSFER, 1..=4) => true,
         // change_HLS_secret of one's own association.
         (Management | Maintenance, ASSOCIATION, 2) => true,
+        // add_object/remove_object on one's own object_list, within this table (ours:
+        // the user business's handy terminal may narrow its own view; the smart meter's
+        // view is the utility's and the public one is fixed).
+        (Maintenance, ASSOCIATION, 3 | 4) => true,
         // security_activate and global_key_transfer: the utility manages the keys of
         // the IoT route's DLMS layer.
         (Management, SECURITY_SETUP, 1 | 2) => true,

@@ -6,6 +6,14 @@
 //! `associated_partners_id` names the asking client. Method 1
 //! (`reply_to_HLS_authentication`) is answered by the upstream engine while the
 //! association is being established; this object serves the rest.
+//!
+//! Methods 3 `add_object` and 4 `remove_object` change the asking association's own
+//! `object_list` (the current association is the asker's), and with it what that
+//! association reaches: an object is reachable exactly when it is listed. The access
+//! table ([`super::access`]) stays the ceiling and the only source of rights: a client
+//! can hide an object from its own association and list it again, never list an object
+//! the table does not give that association, nor give itself other rights (the
+//! `access_rights` of the element are not applied; `docs/iot-route-cosem.md`).
 
 use super::access::Association;
 use super::codes::SECURITY_SETUP;
@@ -37,6 +45,9 @@ struct Context {
     mechanism: u8,
     ciphered: bool,
     secret: Vec<u8>,
+    /// Objects `remove_object` took out of this association's `object_list`; at most
+    /// the objects the access table lets it see, so a client cannot grow it.
+    hidden: Vec<Obis>,
 }
 
 impl std::fmt::Debug for Context {
@@ -46,6 +57,7 @@ impl std::fmt::Debug for Context {
             .field("mechanism", &self.mechanism)
             .field("ciphered", &self.ciphered)
             .field("secret_len", &self.secret.len())
+            .field("hidden", &self.hidden)
             .finish()
     }
 }
@@ -69,6 +81,7 @@ impl AssociationLn {
             mechanism,
             ciphered: false,
             secret: password.to_vec(),
+            hidden: Vec::new(),
         };
         Self {
             logical_name,
@@ -77,6 +90,7 @@ impl AssociationLn {
                     mechanism: mechanism::NONE,
                     ciphered: false,
                     secret: Vec::new(),
+                    hidden: Vec::new(),
                 },
                 ctx(mechanism::LOW),
                 ctx(mechanism::LOW),
@@ -126,6 +140,81 @@ impl AssociationLn {
             .ok_or(DataAccessResult::OtherReason)?;
         c.secret = bytes.to_vec();
         Ok(())
+    }
+
+    /// False when `remove_object` took `ln` out of `association`'s `object_list` (the
+    /// access table decides the rest).
+    #[must_use]
+    pub fn lists(&self, association: Association, ln: Obis) -> bool {
+        self.contexts
+            .get(association.index())
+            .is_none_or(|c| !c.hidden.contains(&ln))
+    }
+
+    /// The objects taken out of `association`'s `object_list`, for persistence.
+    #[must_use]
+    pub fn hidden(&self, association: Association) -> &[Obis] {
+        self.contexts
+            .get(association.index())
+            .map_or(&[], |c| c.hidden.as_slice())
+    }
+
+    /// Methods 3 `add_object` and 4 `remove_object` on `association`'s own list.
+    /// `ceiling` is the class and version of the object `element` names when the access
+    /// table lets `association` see it, `None` otherwise. Returns whether the list
+    /// changed (adding a listed object or removing a hidden one is a success that
+    /// changes nothing, so a client may repeat a request whose answer it lost).
+    ///
+    /// # Errors
+    /// `object-undefined` for an object outside the ceiling, `object-class-inconsistent`
+    /// for another class or version than the object has, `read-write-denied` for
+    /// removing this object itself (the association could never list it again).
+    pub fn change_object_list(
+        &mut self,
+        association: Association,
+        method: i8,
+        element: &ObjectListElement,
+        ceiling: Option<(u16, u8)>,
+    ) -> Result<bool, ActionResult> {
+        let (class_id, version) = ceiling.ok_or(ActionResult::ObjectUndefined)?;
+        if (element.class_id, element.version) != (class_id, version) {
+            return Err(ActionResult::ObjectClassInconsistent);
+        }
+        let ln = element.logical_name;
+        let own = self.logical_name;
+        let ctx = self
+            .contexts
+            .get_mut(association.index())
+            .ok_or(ActionResult::OtherReason)?;
+        let listed = !ctx.hidden.contains(&ln);
+        match method {
+            3 if listed => Ok(false),
+            3 => {
+                ctx.hidden.retain(|o| *o != ln);
+                tracing::info!(?association, %ln, "add_object: listed again");
+                Ok(true)
+            }
+            4 if ln == own => Err(ActionResult::ReadWriteDenied),
+            4 if !listed => Ok(false),
+            4 => {
+                ctx.hidden.push(ln);
+                tracing::info!(?association, %ln, "remove_object: no longer listed");
+                Ok(true)
+            }
+            _ => Err(ActionResult::ObjectUndefined),
+        }
+    }
+
+    /// Put back what [`AssociationLn::hidden`] gave (a restart). This object itself is
+    /// never hidden, whatever the state says.
+    pub fn restore_hidden(&mut self, association: Association, mut hidden: Vec<Obis>) {
+        let own = self.logical_name;
+        hidden.retain(|o| *o != own);
+        hidden.sort_unstable();
+        hidden.dedup();
+        if let Some(c) = self.contexts.get_mut(association.index()) {
+            c.hidden = hidden;
+        }
     }
 
     /// `{2, 16, 756, 5, 8, kind, id}`: the COSEM object identifier prefix shared by the
@@ -225,8 +314,9 @@ impl AssociationLn {
                     .map_err(|e| ActionResult::from_u8(e.as_u8()))?;
                 Ok(false)
             }
-            // reply_to_HLS_authentication outside the HLS handshake, add/remove_object:
-            // not offered.
+            // reply_to_HLS_authentication outside the HLS handshake: not offered.
+            // add/remove_object need the model's objects: the model calls
+            // `change_object_list`, never this.
             1 | 3 | 4 => Err(ActionResult::ReadWriteDenied),
             _ => Err(ActionResult::ObjectUndefined),
         }
@@ -257,6 +347,55 @@ impl CosemObject for AssociationLn {
         w: &mut dyn Writer,
     ) -> AccessResult<()> {
         self.get_for(Association::Management, attribute, selective, w)
+    }
+}
+
+/// The `object_list_element` `add_object` and `remove_object` carry: {class_id
+/// long-unsigned, version unsigned, logical_name octet-string(6), access_rights
+/// {attribute_access array, method_access array}}.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectListElement {
+    /// Class id of the object.
+    pub class_id: u16,
+    /// Class version of the object.
+    pub version: u8,
+    /// The object's logical name.
+    pub logical_name: Obis,
+}
+
+impl ObjectListElement {
+    /// Read the method parameter.
+    ///
+    /// # Errors
+    /// `type-unmatched` for anything not of the element's shape.
+    pub fn from_data(p: Option<&Data<'_>>) -> Result<Self, ActionResult> {
+        let s = p
+            .and_then(Data::as_structure)
+            .filter(|s| s.len() == 4)
+            .ok_or(ActionResult::TypeUnmatched)?;
+        let (
+            Ok(Data::LongUnsigned(class_id)),
+            Ok(Data::Unsigned(version)),
+            Ok(Data::OctetString(ln)),
+            Ok(Data::Structure(rights)),
+        ) = (s.get(0), s.get(1), s.get(2), s.get(3))
+        else {
+            return Err(ActionResult::TypeUnmatched);
+        };
+        let logical_name = Obis::from_slice(ln).map_err(|_| ActionResult::TypeUnmatched)?;
+        // The rights are not applied (the access table gives them) but must have the
+        // element's shape, so a malformed request is refused rather than half-read.
+        let (Ok(Data::Array(_)), Ok(Data::Array(_))) = (rights.get(0), rights.get(1)) else {
+            return Err(ActionResult::TypeUnmatched);
+        };
+        if rights.len() != 2 {
+            return Err(ActionResult::TypeUnmatched);
+        }
+        Ok(Self {
+            class_id,
+            version,
+            logical_name,
+        })
     }
 }
 

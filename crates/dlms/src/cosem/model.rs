@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 use dlms_cosem_rs::codec::Writer;
 
 use super::access::{self, AccessMode, Association};
-use super::association::{AssociationLn, SapAssignment};
+use super::association::{AssociationLn, ObjectListElement, SapAssignment};
 use super::clock::{Clock, STATUS_INVALID};
 use super::codes::{
     ASSOCIATION, AUTH_PASSWORD, CLOCK, ENERGY_AC_INPUT, ENERGY_AC_OUTPUT, EVENT_CODE, EVENT_LOG,
@@ -72,6 +72,8 @@ pub enum EventCode {
     KeyTransfer = 10,
     /// The load profile was reset.
     ProfileReset = 11,
+    /// An association's `object_list` changed (`add_object`/`remove_object`).
+    ObjectListChanged = 12,
 }
 
 /// Something the terminal node must act on, produced by a client's request.
@@ -102,6 +104,8 @@ pub enum ModelChange {
     SecurityActivated(u8),
     /// Wrapped keys arrived ([`IotRouteModel::take_key_transfer`]); the key ids.
     KeyTransfer(Vec<u8>),
+    /// `add_object`/`remove_object` changed this association's `object_list`.
+    ObjectListChanged(Association),
 }
 
 /// What the terminal must keep across a restart (TRM-06: the stored readings are what
@@ -128,6 +132,10 @@ pub struct ModelState {
     pub auth_password: Vec<u8>,
     /// The association secrets: public, management, maintenance.
     pub association_secrets: [Vec<u8>; 3],
+    /// Objects `remove_object` took out of each association's `object_list` (same
+    /// order); absent from states written before it existed.
+    #[serde(default)]
+    pub object_list_hidden: [Vec<Obis>; 3],
 }
 
 impl std::fmt::Debug for ModelState {
@@ -531,6 +539,7 @@ impl IotRouteModel {
             clock_offset_s: self.clock.offset().num_seconds(),
             auth_password: self.auth_password().to_vec(),
             association_secrets: Association::ALL.map(|a| self.association_secret(a).to_vec()),
+            object_list_hidden: Association::ALL.map(|a| self.association.hidden(a).to_vec()),
         }
     }
 
@@ -559,6 +568,9 @@ impl IotRouteModel {
         m.set_meter_id(now, &state.meter_id)?;
         for (a, secret) in Association::ALL.into_iter().zip(state.association_secrets) {
             let _ = m.association.set_for(a, 7, &Data::OctetString(&secret));
+        }
+        for (a, hidden) in Association::ALL.into_iter().zip(state.object_list_hidden) {
+            m.association.restore_hidden(a, hidden);
         }
         // The power-up event of `new` goes after the restored ones.
         let mut events = state.event_log;
@@ -681,7 +693,7 @@ impl IotRouteModel {
     ) -> AccessResult<&dyn CosemObject> {
         let obj = self
             .find(ln)
-            .filter(|_| access::visible(association, ln))
+            .filter(|_| self.listed(association, ln))
             .ok_or(DataAccessResult::ObjectUndefined)?;
         if obj.class_id() != class_id {
             return Err(DataAccessResult::ObjectClassInconsistent);
@@ -722,13 +734,19 @@ impl IotRouteModel {
             .then(|| access::method(association, ln, method))
     }
 
+    /// Whether `ln` is in `association`'s `object_list`, and so reachable by it: the
+    /// access table lets it see the object and `remove_object` has not taken it out.
+    fn listed(&self, association: Association, ln: Obis) -> bool {
+        access::visible(association, ln) && self.association.lists(association, ln)
+    }
+
     /// The objects visible to `association`, in `object_list` order:
     /// `(class_id, version, logical_name)`.
     #[must_use]
     pub fn visible_objects(&self, association: Association) -> Vec<(u16, u8, Obis)> {
         ORDER
             .iter()
-            .filter(|ln| access::visible(association, **ln))
+            .filter(|ln| self.listed(association, **ln))
             .filter_map(|ln| self.find(*ln))
             .map(|o| (o.class_id(), o.version(), o.logical_name()))
             .collect()
@@ -739,7 +757,7 @@ impl IotRouteModel {
     /// enumerations); the profiles' buffers list selectors 1 (range) and 2 (entry).
     fn object_list(&self, association: Association) -> Value {
         let mut list = Vec::new();
-        for ln in ORDER.iter().filter(|ln| access::visible(association, **ln)) {
+        for ln in ORDER.iter().filter(|ln| self.listed(association, **ln)) {
             let Some(obj) = self.find(*ln) else { continue };
             let attrs = (1..=obj.attribute_count())
                 .map(|a| {
@@ -925,6 +943,24 @@ impl IotRouteModel {
             (LOAD_PROFILE, 1) => {
                 self.load_profile.reset();
                 self.log_event(now, EventCode::ProfileReset);
+                Ok(false)
+            }
+            (ASSOCIATION, 3 | 4) => {
+                let element = ObjectListElement::from_data(parameters)?;
+                let ln = element.logical_name;
+                // The ceiling: what the access table lets this association see.
+                let ceiling = self
+                    .find(ln)
+                    .filter(|_| access::visible(association, ln))
+                    .map(|o| (o.class_id(), o.version()));
+                let changed =
+                    self.association
+                        .change_object_list(association, method, &element, ceiling)?;
+                if changed {
+                    self.log_event(now, EventCode::ObjectListChanged);
+                    self.changes
+                        .push(ModelChange::ObjectListChanged(association));
+                }
                 Ok(false)
             }
             (ASSOCIATION, _) => {
