@@ -2,9 +2,12 @@
 //! meter's 920 MHz radio side does, sans-IO, on top of the wire formats of the `wisun`
 //! and `pana` crates.
 //!
+//! - [`mac`]: one node's 802.15.4 MAC (CSMA-CA, acknowledgments and retries, CCM* with
+//!   the group key, replay refusal, the transmit budget).
 //! - [`pana`]: network-access authentication (PANA + EAP-PSK), the terminal's PaC and
 //!   the smart meter's PAA, delivering the layer-2 group key.
 //! - [`tx_budget`]: the transmit-time rules of ARIB STD-T108 every sender obeys.
 
+pub mod mac;
 pub mod pana;
 pub mod tx_budget;
