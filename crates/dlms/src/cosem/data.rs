@@ -42,12 +42,12 @@ pub struct DataObject {
     kind: DataKind,
 }
 
-/// True for a Pairing ID: 8 characters of 0-9 A-Z (CON-03).
+/// True for a Pairing ID (CON-03): the link's own rule (`wisun::PairingId`: 8
+/// characters of 0-9 A-Z starting "IOT"), so that the smart meter cannot set over DLMS a
+/// Pairing ID the radio would refuse to put in its scan.
 #[must_use]
 pub fn is_pairing_id(s: &[u8]) -> bool {
-    s.len() == 8
-        && s.iter()
-            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    wisun::PairingId::from_bytes(s).is_ok()
 }
 
 impl DataObject {
@@ -185,6 +185,7 @@ mod tests {
         assert!(!is_pairing_id(b"IOT0090"));
         assert!(!is_pairing_id(b"iot00901"));
         assert!(!is_pairing_id(b"IOT-0901"));
+        assert!(!is_pairing_id(b"ABC00901"), "CON-03: IOT + utility code + free code");
     }
 
     #[test]
