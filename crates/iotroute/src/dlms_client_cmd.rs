@@ -947,8 +947,8 @@ fn settings(conn: &ConnArgs) -> Result<ClientSettings, CmdError> {
     let keys = match (&ek, &ak) {
         (None, None) => Keys::GREEN_BOOK,
         (Some(ek), Some(ak)) => Keys::from_slices(
-            &hex_arg("--ek", ek.expose())?,
-            &hex_arg("--ak", ak.expose())?,
+            &secret_input::hex_key("--ek", ek).map_err(CmdError::Usage)?,
+            &secret_input::hex_key("--ak", ak).map_err(CmdError::Usage)?,
         )
         .map_err(|e| CmdError::Usage(e.to_string()))?,
         _ => return Err(CmdError::Usage("--ek and --ak go together".into())),

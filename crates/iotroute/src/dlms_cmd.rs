@@ -136,8 +136,14 @@ fn translate_inner(args: &TranslateArgs) -> Result<String, Failure> {
     let decipher = match (&ek, &ak) {
         (Some(ek), Some(ak)) => {
             let keys = dlms::cipher::Keys::from_slices(
-                &parse_hex("--ek", ek.expose())?,
-                &parse_hex("--ak", ak.expose())?,
+                &secret_input::hex_key("--ek", ek).map_err(|message| Failure {
+                    message,
+                    offset: None,
+                })?,
+                &secret_input::hex_key("--ak", ak).map_err(|message| Failure {
+                    message,
+                    offset: None,
+                })?,
             )
             .map_err(|e| Failure {
                 message: e.to_string(),

@@ -53,6 +53,15 @@ pub fn parse_secret(s: &str) -> Result<Secret, String> {
     Ok(Secret(s.to_owned()))
 }
 
+/// A key in hex: its bytes, or an error that names `what` and never shows any of the
+/// key's characters (the hex decoder's message quotes the offending one).
+///
+/// # Errors
+/// A message when the text is not hex.
+pub fn hex_key(what: &str, key: &Secret) -> Result<Vec<u8>, String> {
+    dlms::hex::decode(key.expose()).map_err(|_| format!("{what}: not hex digits (not shown)"))
+}
+
 /// The first secret present: the flag (or its environment variable, which clap already
 /// merged below the flag), else the file's.
 #[must_use]
@@ -233,6 +242,16 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn sec02_a_malformed_key_is_not_echoed() {
+        let e = hex_key("--ek", &secret("00010203Zq")).unwrap_err();
+        assert!(
+            !e.contains('Z') && !e.contains('q') && !e.contains("0001"),
+            "{e}"
+        );
+        assert_eq!(hex_key("--ek", &secret("0A0b")).unwrap(), [0x0A, 0x0B]);
     }
 
     #[test]
