@@ -9,6 +9,7 @@ use dlms::cosem::codes::{
     IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME, METER_ID, PAIRING_ID, PUSH_SETUP,
     SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
 };
+use dlms::cosem::image::{ImageVendorKey, SIGNATURE_LEN};
 use dlms::cosem::{
     to_cosem, Association, CaptureDef, IotRouteModel, ModelChange, ModelConfig, Obis,
     ProfileGeneric, Value,
@@ -859,13 +860,87 @@ fn push_setup_and_push_request() {
     );
 }
 
+/// The vendor's signing key of the SEC-10 tests (a fixed scalar: deterministic tests).
+fn vendor_signing_key(seed: u8) -> p256::ecdsa::SigningKey {
+    p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap()
+}
+
+fn vendor_key(seed: u8) -> ImageVendorKey {
+    let public = vendor_signing_key(seed)
+        .verifying_key()
+        .to_sec1_point(false);
+    ImageVendorKey::from_sec1_bytes(public.as_bytes()).unwrap()
+}
+
+/// `firmware ‖ signature` as the vendor ships it: ECDSA P-256 / SHA-256 over
+/// `len(identifier) ‖ identifier ‖ firmware`.
+fn signed_image(seed: u8, identifier: &[u8], firmware: &[u8]) -> Vec<u8> {
+    use p256::ecdsa::signature::MultipartSigner as _;
+    let len = [u8::try_from(identifier.len()).unwrap()];
+    let signature: p256::ecdsa::Signature =
+        vendor_signing_key(seed).multipart_sign(&[&len, identifier, firmware]);
+    let mut image = firmware.to_vec();
+    image.extend_from_slice(&signature.to_bytes());
+    assert_eq!(image.len(), firmware.len() + SIGNATURE_LEN);
+    image
+}
+
+fn firmware() -> Vec<u8> {
+    (0..300u32).map(|i| (i % 251) as u8).collect()
+}
+
+/// A model whose image transfer trusts the vendor key of `seed`.
+fn model_trusting(seed: u8) -> IotRouteModel {
+    let config = ModelConfig {
+        image_vendor_key: Some(vendor_key(seed)),
+        ..ModelConfig::default()
+    };
+    IotRouteModel::new(&config, now()).unwrap()
+}
+
+fn image_block(n: usize, chunk: &[u8]) -> Value {
+    Value::Structure(vec![
+        Value::DoubleLongUnsigned(u32::try_from(n).unwrap()),
+        Value::OctetString(chunk.to_vec()),
+    ])
+}
+
+/// `image_transfer_initiate` and every block, as the maintenance client.
+fn transfer(store: &mut CosemStore, identifier: &[u8], image: &[u8]) {
+    let init = Value::Structure(vec![
+        Value::OctetString(identifier.to_vec()),
+        Value::DoubleLongUnsigned(u32::try_from(image.len()).unwrap()),
+    ]);
+    action(store, 18, IMAGE_TRANSFER, 1, Some(&init)).unwrap();
+    for (n, chunk) in image.chunks(128).enumerate() {
+        action(store, 18, IMAGE_TRANSFER, 2, Some(&image_block(n, chunk)))
+            .unwrap_or_else(|e| panic!("block {n}: {e:?}"));
+    }
+}
+
+fn verify(store: &mut CosemStore) -> Result<Option<Value>, ActionResult> {
+    action(store, 18, IMAGE_TRANSFER, 3, Some(&Value::Integer(0)))
+}
+
+fn activate(store: &mut CosemStore) -> Result<Option<Value>, ActionResult> {
+    action(store, 18, IMAGE_TRANSFER, 4, Some(&Value::Integer(0)))
+}
+
+fn image_status(store: &CosemStore) -> Value {
+    store.get(18, IMAGE_TRANSFER, 6, None).unwrap()
+}
+
+const VERIFIED: Value = Value::Enum(3);
+const VERIFICATION_FAILED: Value = Value::Enum(4);
+const ACTIVATED: Value = Value::Enum(6);
+
 #[test]
 fn sec10_image_transfer_by_the_maintenance_client() {
-    let (_, mut management, mut maintenance) = stores(model());
-    let image: Vec<u8> = (0..300u32).map(|i| (i % 251) as u8).collect();
+    let (_, mut management, mut maintenance) = stores(model_trusting(1));
+    let image = signed_image(1, b"fw-1.1", &firmware());
     let init = Value::Structure(vec![
         Value::OctetString(b"fw-1.1".to_vec()),
-        Value::DoubleLongUnsigned(300),
+        Value::DoubleLongUnsigned(u32::try_from(image.len()).unwrap()),
     ]);
     assert_eq!(
         action(&mut management, 18, IMAGE_TRANSFER, 1, Some(&init)),
@@ -873,56 +948,37 @@ fn sec10_image_transfer_by_the_maintenance_client() {
     );
     action(&mut maintenance, 18, IMAGE_TRANSFER, 1, Some(&init)).unwrap();
     for (n, chunk) in image.chunks(128).enumerate() {
-        let block = Value::Structure(vec![
-            Value::DoubleLongUnsigned(n as u32),
-            Value::OctetString(chunk.to_vec()),
-        ]);
         if n == 0 {
             // Not everything yet: verification fails.
-            action(&mut maintenance, 18, IMAGE_TRANSFER, 2, Some(&block)).unwrap();
-            assert_eq!(
-                action(
-                    &mut maintenance,
-                    18,
-                    IMAGE_TRANSFER,
-                    3,
-                    Some(&Value::Integer(0))
-                ),
-                Err(ActionResult::OtherReason)
-            );
+            action(
+                &mut maintenance,
+                18,
+                IMAGE_TRANSFER,
+                2,
+                Some(&image_block(n, chunk)),
+            )
+            .unwrap();
+            assert_eq!(verify(&mut maintenance), Err(ActionResult::OtherReason));
+            assert_eq!(image_status(&maintenance), VERIFICATION_FAILED);
             assert_eq!(
                 maintenance.get(18, IMAGE_TRANSFER, 4, None).unwrap(),
                 Value::DoubleLongUnsigned(1)
             );
             continue;
         }
-        action(&mut maintenance, 18, IMAGE_TRANSFER, 2, Some(&block))
-            .unwrap_or_else(|e| panic!("block {n}: {e:?}"));
+        action(
+            &mut maintenance,
+            18,
+            IMAGE_TRANSFER,
+            2,
+            Some(&image_block(n, chunk)),
+        )
+        .unwrap_or_else(|e| panic!("block {n}: {e:?}"));
     }
-    action(
-        &mut maintenance,
-        18,
-        IMAGE_TRANSFER,
-        3,
-        Some(&Value::Integer(0)),
-    )
-    .unwrap();
-    assert_eq!(
-        maintenance.get(18, IMAGE_TRANSFER, 6, None).unwrap(),
-        Value::Enum(3)
-    );
-    action(
-        &mut maintenance,
-        18,
-        IMAGE_TRANSFER,
-        4,
-        Some(&Value::Integer(0)),
-    )
-    .unwrap();
-    assert_eq!(
-        maintenance.get(18, IMAGE_TRANSFER, 6, None).unwrap(),
-        Value::Enum(6)
-    );
+    verify(&mut maintenance).unwrap();
+    assert_eq!(image_status(&maintenance), VERIFIED);
+    activate(&mut maintenance).unwrap();
+    assert_eq!(image_status(&maintenance), ACTIVATED);
     let mut m = maintenance.model().lock().unwrap();
     assert_eq!(
         m.take_changes(),
@@ -930,7 +986,172 @@ fn sec10_image_transfer_by_the_maintenance_client() {
             identifier: b"fw-1.1".to_vec()
         }]
     );
-    assert_eq!(m.take_activated_image(), Some((b"fw-1.1".to_vec(), image)));
+    // The node gets the firmware, without the signature trailer.
+    assert_eq!(
+        m.take_activated_image(),
+        Some((b"fw-1.1".to_vec(), firmware()))
+    );
+}
+
+#[test]
+fn sec10_signed_image_verifies_and_image_to_activate_info_names_its_signature() {
+    let (_, _, mut maintenance) = stores(model_trusting(1));
+    let image = signed_image(1, b"fw-2.0", &firmware());
+    transfer(&mut maintenance, b"fw-2.0", &image);
+    verify(&mut maintenance).unwrap();
+    assert_eq!(
+        maintenance.get(18, IMAGE_TRANSFER, 7, None).unwrap(),
+        Value::Array(vec![Value::Structure(vec![
+            Value::DoubleLongUnsigned(u32::try_from(image.len()).unwrap()),
+            Value::OctetString(b"fw-2.0".to_vec()),
+            Value::OctetString(image[image.len() - SIGNATURE_LEN..].to_vec()),
+        ])])
+    );
+    activate(&mut maintenance).unwrap();
+    assert_eq!(image_status(&maintenance), ACTIVATED);
+}
+
+#[test]
+fn sec10_tampered_byte_fails_verification_and_activation_is_refused() {
+    let good = signed_image(1, b"fw-1.1", &firmware());
+    // A byte of the firmware, a byte of the signature.
+    for at in [5, good.len() - 1] {
+        let (_, _, mut maintenance) = stores(model_trusting(1));
+        let mut image = good.clone();
+        image[at] ^= 0x01;
+        transfer(&mut maintenance, b"fw-1.1", &image);
+        assert_eq!(verify(&mut maintenance), Err(ActionResult::OtherReason));
+        assert_eq!(image_status(&maintenance), VERIFICATION_FAILED, "byte {at}");
+        assert_eq!(
+            maintenance.get(18, IMAGE_TRANSFER, 7, None).unwrap(),
+            Value::Array(Vec::new()),
+            "nothing to activate"
+        );
+        assert_eq!(activate(&mut maintenance), Err(ActionResult::OtherReason));
+        assert_eq!(image_status(&maintenance), VERIFICATION_FAILED);
+        {
+            let mut m = maintenance.model().lock().unwrap();
+            assert_eq!(m.take_activated_image(), None);
+            assert!(m.take_changes().is_empty());
+        }
+        // The client sends the damaged block again, right this time, and verifies anew.
+        let n = at / 128;
+        let chunk = &good[n * 128..good.len().min(n * 128 + 128)];
+        action(
+            &mut maintenance,
+            18,
+            IMAGE_TRANSFER,
+            2,
+            Some(&image_block(n, chunk)),
+        )
+        .unwrap();
+        verify(&mut maintenance).unwrap();
+        activate(&mut maintenance).unwrap();
+        assert_eq!(image_status(&maintenance), ACTIVATED);
+    }
+}
+
+#[test]
+fn sec10_wrong_key_fails_verification() {
+    let (_, _, mut maintenance) = stores(model_trusting(1));
+    transfer(
+        &mut maintenance,
+        b"fw-1.1",
+        &signed_image(2, b"fw-1.1", &firmware()),
+    );
+    assert_eq!(verify(&mut maintenance), Err(ActionResult::OtherReason));
+    assert_eq!(image_status(&maintenance), VERIFICATION_FAILED);
+    assert_eq!(activate(&mut maintenance), Err(ActionResult::OtherReason));
+}
+
+#[test]
+fn sec10_the_signature_binds_the_identifier() {
+    let (_, _, mut maintenance) = stores(model_trusting(1));
+    // A genuine image, initiated under another image's name.
+    transfer(
+        &mut maintenance,
+        b"fw-9.9",
+        &signed_image(1, b"fw-1.1", &firmware()),
+    );
+    assert_eq!(verify(&mut maintenance), Err(ActionResult::OtherReason));
+    assert_eq!(image_status(&maintenance), VERIFICATION_FAILED);
+}
+
+#[test]
+fn sec10_without_a_vendor_key_or_a_trailer_nothing_verifies() {
+    // No key configured (the default): fail closed, even for a well-signed image.
+    let (_, _, mut maintenance) = stores(model());
+    transfer(
+        &mut maintenance,
+        b"fw-1.1",
+        &signed_image(1, b"fw-1.1", &firmware()),
+    );
+    assert_eq!(verify(&mut maintenance), Err(ActionResult::OtherReason));
+    assert_eq!(image_status(&maintenance), VERIFICATION_FAILED);
+    assert_eq!(activate(&mut maintenance), Err(ActionResult::OtherReason));
+
+    // An image no longer than a signature, and a trailer that is no signature.
+    let (_, _, mut maintenance) = stores(model_trusting(1));
+    transfer(&mut maintenance, b"fw-1.1", &[0xAB; SIGNATURE_LEN]);
+    assert_eq!(verify(&mut maintenance), Err(ActionResult::OtherReason));
+    assert_eq!(image_status(&maintenance), VERIFICATION_FAILED);
+    let mut unsigned = firmware();
+    unsigned.extend_from_slice(&[0; SIGNATURE_LEN]);
+    transfer(&mut maintenance, b"fw-1.1", &unsigned);
+    assert_eq!(verify(&mut maintenance), Err(ActionResult::OtherReason));
+    assert_eq!(image_status(&maintenance), VERIFICATION_FAILED);
+}
+
+/// A vendor signing with its own tools: key and signature made by OpenSSL 3.0
+/// (`openssl ecparam -name prime256v1 -genkey`, `openssl dgst -sha256 -sign` over
+/// `len(identifier) ‖ identifier ‖ firmware`, the DER signature turned into `r ‖ s`), not
+/// by the crate that verifies.
+#[test]
+fn sec10_an_image_signed_with_openssl_verifies() {
+    const PUBLIC: &str = "042ede4aba6d9755ad258c443e6f9d132cf02d6b4dbd947a1857421d20b44301b7\
+                          be5cb7b1f5500e91c330347eaead0aba45a238ea69f5e05883ff161491cb0845";
+    const SIGNATURE: &str = "2f385cd16ffeece3aba2d2f7f0f01a2a7d4e608fef5ebf42b61d5eafd9074a66\
+                             bac06961ecb4354834afb7a530512d3a6479aad6434a6ecb2dd4057e8fa6afdb";
+    let config = ModelConfig {
+        image_vendor_key: Some(
+            ImageVendorKey::from_sec1_bytes(&dlms::hex::decode(PUBLIC).unwrap()).unwrap(),
+        ),
+        ..ModelConfig::default()
+    };
+    let (_, _, mut maintenance) = stores(IotRouteModel::new(&config, now()).unwrap());
+    let firmware: Vec<u8> = (0..200u32).map(|i| ((i * 7 + 3) % 256) as u8).collect();
+    let mut image = firmware.clone();
+    image.extend(dlms::hex::decode(SIGNATURE).unwrap());
+    transfer(&mut maintenance, b"vendor-fw-3.2", &image);
+    verify(&mut maintenance).unwrap();
+    activate(&mut maintenance).unwrap();
+    assert_eq!(
+        maintenance.model().lock().unwrap().take_activated_image(),
+        Some((b"vendor-fw-3.2".to_vec(), firmware))
+    );
+}
+
+#[test]
+fn sec10_vendor_key_must_be_a_p256_public_key() {
+    let public = vendor_signing_key(1).verifying_key().to_sec1_point(true);
+    assert_eq!(public.as_bytes().len(), 33);
+    assert_eq!(
+        ImageVendorKey::from_sec1_bytes(public.as_bytes()).unwrap(),
+        vendor_key(1),
+        "compressed and uncompressed forms are the same key"
+    );
+    for bad in [&[][..], &[0x04; 65][..], &[0x02; 32][..]] {
+        assert_eq!(
+            ImageVendorKey::from_sec1_bytes(bad).unwrap_err().len,
+            bad.len()
+        );
+    }
+    // The key never appears in logs.
+    let config = ModelConfig {
+        image_vendor_key: Some(vendor_key(1)),
+        ..ModelConfig::default()
+    };
+    assert!(format!("{config:?}").contains("ImageVendorKey(P-256)"));
 }
 
 #[test]

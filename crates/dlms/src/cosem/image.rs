@@ -1,14 +1,22 @@
 //! Image transfer (class 18, version 0): firmware update of the terminal (SEC-10).
 //!
-//! The image is assembled in memory block by block, verified for completeness and size,
-//! and on activation handed to the terminal node (`ModelChange::ImageActivated`), which
-//! installs it. Checking the image's *authenticity* (a signature of the user business)
-//! is not done here yet: `image_to_activate_info` carries an empty signature.
+//! The image is assembled in memory block by block; `image_verify` checks that every block
+//! arrived and that the image is signed by the vendor; only then may `image_activate` hand
+//! it to the terminal node (`ModelChange::ImageActivated`), which installs it.
+//!
+//! **Signature (ours, `docs/iot-route-cosem.md`):** the transferred image is the firmware
+//! followed by a [`SIGNATURE_LEN`]-byte trailer, an ECDSA P-256 signature (`r ‖ s`, each
+//! 32 bytes big-endian) with SHA-256, the algorithms of DLMS security suite 1, over
+//! `len(identifier) ‖ identifier ‖ firmware`. The identifier is signed so that a client
+//! cannot activate a genuine image under another image's name. The vendor's public key
+//! comes from the model's configuration; without one no image verifies (fail closed).
 
 use super::{logical_name_value, no_selector, octets, put, AccessResult, CosemObject, Obis, Value};
 use crate::apdu::DataRef as Data;
 use crate::apdu::{ActionResult, DataAccessResult, SelectiveAccess};
 use dlms_cosem_rs::codec::Writer;
+use p256::ecdsa::signature::MultipartVerifier as _;
+use p256::ecdsa::{Signature, VerifyingKey};
 
 /// Block size in bytes (ours: one block plus the ACTION header and suite-0 overhead fits
 /// a 256-byte APDU, small for the IoT route's radio).
@@ -17,6 +25,61 @@ pub const BLOCK_SIZE: u32 = 128;
 pub const IMAGE_MAX: u32 = 4 * 1024 * 1024;
 /// Longest image identifier accepted.
 pub const IDENTIFIER_MAX: usize = 64;
+
+/// Length of the signature trailer: ECDSA P-256 `r ‖ s`.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// The vendor's image-signing public key (ECDSA P-256), from the terminal's
+/// configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImageVendorKey(VerifyingKey);
+
+impl std::fmt::Debug for ImageVendorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ImageVendorKey(P-256)")
+    }
+}
+
+/// A vendor key that is not a P-256 public key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("image vendor key: not a SEC1-encoded P-256 public key ({len} bytes)")]
+pub struct ImageKeyError {
+    /// Length of what was given.
+    pub len: usize,
+}
+
+impl ImageVendorKey {
+    /// The key from its SEC1 encoding (33 bytes compressed or 65 uncompressed, as an
+    /// X.509 certificate or `openssl ec -pubout -conv_form` gives it).
+    ///
+    /// # Errors
+    /// [`ImageKeyError`] for anything else, or a point not on the curve.
+    pub fn from_sec1_bytes(bytes: &[u8]) -> Result<Self, ImageKeyError> {
+        VerifyingKey::from_sec1_bytes(bytes)
+            .map(Self)
+            .map_err(|_| ImageKeyError { len: bytes.len() })
+    }
+}
+
+/// Why an image failed verification; logged, and the client reads status 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ImageVerifyError {
+    /// Blocks are missing.
+    #[error("blocks missing")]
+    Incomplete,
+    /// No vendor key is configured, so nothing can be trusted.
+    #[error("no vendor key configured")]
+    NoKey,
+    /// The image is too short to hold firmware and the signature trailer.
+    #[error("image shorter than its signature trailer")]
+    NoTrailer,
+    /// The trailer is not an ECDSA P-256 signature (`r` or `s` zero or out of range).
+    #[error("malformed signature")]
+    MalformedSignature,
+    /// The signature does not match the image and identifier under the vendor key.
+    #[error("signature does not verify")]
+    BadSignature,
+}
 
 /// `image_transfer_status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +121,9 @@ pub struct ImageTransfer {
     received: Vec<bool>,
     image: Vec<u8>,
     activated: Option<(Vec<u8>, Vec<u8>)>,
+    vendor_key: Option<ImageVendorKey>,
+    /// The trailer of the image that verified (`image_to_activate_signature`).
+    signature: Vec<u8>,
 }
 
 impl std::fmt::Debug for ImageTransfer {
@@ -75,9 +141,10 @@ impl std::fmt::Debug for ImageTransfer {
 }
 
 impl ImageTransfer {
-    /// An idle image transfer, enabled.
+    /// An idle image transfer, enabled, accepting images signed with `vendor_key`
+    /// (none: no image verifies).
     #[must_use]
-    pub const fn new(logical_name: Obis) -> Self {
+    pub const fn new(logical_name: Obis, vendor_key: Option<ImageVendorKey>) -> Self {
         Self {
             logical_name,
             enabled: true,
@@ -87,7 +154,28 @@ impl ImageTransfer {
             received: Vec::new(),
             image: Vec::new(),
             activated: None,
+            vendor_key,
+            signature: Vec::new(),
         }
+    }
+
+    /// The signature trailer and the firmware before it.
+    fn split_trailer(&self) -> Option<(&[u8], &[u8])> {
+        let at = self.image.len().checked_sub(SIGNATURE_LEN)?;
+        (at > 0).then(|| self.image.split_at(at))
+    }
+
+    /// Check a complete image against the vendor's key.
+    fn check_signature(&self) -> Result<(), ImageVerifyError> {
+        let key = self.vendor_key.as_ref().ok_or(ImageVerifyError::NoKey)?;
+        let (firmware, trailer) = self.split_trailer().ok_or(ImageVerifyError::NoTrailer)?;
+        let signature =
+            Signature::from_slice(trailer).map_err(|_| ImageVerifyError::MalformedSignature)?;
+        // `initiate` bounds the identifier to IDENTIFIER_MAX (64) bytes.
+        let id_len = [u8::try_from(self.identifier.len()).unwrap_or(u8::MAX)];
+        key.0
+            .multipart_verify(&[&id_len, &self.identifier, firmware], &signature)
+            .map_err(|_| ImageVerifyError::BadSignature)
     }
 
     /// The transfer status.
@@ -96,7 +184,8 @@ impl ImageTransfer {
         self.status
     }
 
-    /// Take the activated image `(identifier, bytes)`, once.
+    /// Take the activated image `(identifier, firmware without the signature trailer)`,
+    /// once.
     pub fn take_activated(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
         self.activated.take()
     }
@@ -138,6 +227,7 @@ impl ImageTransfer {
         let blocks =
             usize::try_from(size.div_ceil(BLOCK_SIZE)).map_err(|_| ActionResult::OtherReason)?;
         self.identifier = id;
+        self.signature.clear();
         self.size = size;
         self.received = vec![false; blocks];
         self.image = vec![0; usize::try_from(size).map_err(|_| ActionResult::OtherReason)?];
@@ -187,12 +277,28 @@ impl ImageTransfer {
     fn verify(&mut self) -> Result<(), ActionResult> {
         match self.status {
             ImageStatus::Initiated | ImageStatus::VerificationFailed => {
-                if self.received.iter().all(|b| *b) {
-                    self.status = ImageStatus::VerificationSuccessful;
-                    Ok(())
+                let checked = if self.received.iter().all(|b| *b) {
+                    self.check_signature()
                 } else {
-                    self.status = ImageStatus::VerificationFailed;
-                    Err(ActionResult::OtherReason)
+                    Err(ImageVerifyError::Incomplete)
+                };
+                let identifier = String::from_utf8_lossy(&self.identifier);
+                match checked {
+                    Ok(()) => {
+                        self.signature = self
+                            .split_trailer()
+                            .map(|(_, t)| t.to_vec())
+                            .unwrap_or_default();
+                        self.status = ImageStatus::VerificationSuccessful;
+                        tracing::info!(%identifier, "image verified");
+                        Ok(())
+                    }
+                    Err(why) => {
+                        // A client may send the blocks again and verify anew.
+                        self.status = ImageStatus::VerificationFailed;
+                        tracing::warn!(%identifier, reason = %why, "image verification failed");
+                        Err(ActionResult::OtherReason)
+                    }
                 }
             }
             ImageStatus::VerificationSuccessful => Ok(()),
@@ -205,7 +311,9 @@ impl ImageTransfer {
             return Err(ActionResult::OtherReason);
         }
         self.status = ImageStatus::ActivationSuccessful;
-        self.activated = Some((self.identifier.clone(), std::mem::take(&mut self.image)));
+        let mut firmware = std::mem::take(&mut self.image);
+        firmware.truncate(firmware.len().saturating_sub(SIGNATURE_LEN));
+        self.activated = Some((self.identifier.clone(), firmware));
         tracing::info!(identifier = %String::from_utf8_lossy(&self.identifier), "image activated");
         Ok(())
     }
@@ -263,7 +371,7 @@ impl CosemObject for ImageTransfer {
                     Value::Array(vec![Value::Structure(vec![
                         Value::DoubleLongUnsigned(self.size),
                         octets(&self.identifier),
-                        Value::OctetString(Vec::new()),
+                        octets(&self.signature),
                     ])])
                 } else {
                     Value::Array(Vec::new())

@@ -20,7 +20,7 @@ use super::codes::{
     PUSH_SETUP, SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
 };
 use super::data::{is_pairing_id, DataKind, DataObject};
-use super::image::ImageTransfer;
+use super::image::{ImageTransfer, ImageVendorKey};
 use super::profile::ProfileGeneric;
 use super::push::PushSetup;
 use super::register::{EnergyRegister, READING_MODULUS};
@@ -172,6 +172,8 @@ pub struct ModelConfig {
     pub event_entries: u32,
     /// The server's system title (security setup attribute 5).
     pub server_system_title: [u8; 8],
+    /// The vendor's firmware-signing key (SEC-10); `None`: no image verifies.
+    pub image_vendor_key: Option<ImageVendorKey>,
 }
 
 impl std::fmt::Debug for ModelConfig {
@@ -187,6 +189,7 @@ impl std::fmt::Debug for ModelConfig {
             .field("capture_period", &self.capture_period)
             .field("profile_entries", &self.profile_entries)
             .field("event_entries", &self.event_entries)
+            .field("image_vendor_key", &self.image_vendor_key)
             .finish_non_exhaustive()
     }
 }
@@ -195,7 +198,9 @@ impl Default for ModelConfig {
     /// Lab values: "IRT" (ours, not a registered FLAG id) + serial, the CON-03 example
     /// Pairing ID, the default LLS password, the Green Book server system title,
     /// 30-minute readings and 90 days of them (ours: the guideline names no backfill
-    /// depth for TRM-06).
+    /// depth for TRM-06), and no image vendor key: no firmware image verifies until the
+    /// terminal is given its vendor's key (a lab key whose private half is public would
+    /// let anyone sign).
     fn default() -> Self {
         Self {
             terminal_id: b"IRT0000000000001".to_vec(),
@@ -207,6 +212,7 @@ impl Default for ModelConfig {
             profile_entries: 90 * 48,
             event_entries: 500,
             server_system_title: [0x4D, 0x4D, 0x4D, 0x00, 0x00, 0xBC, 0x61, 0x4E],
+            image_vendor_key: None,
         }
     }
 }
@@ -318,7 +324,7 @@ impl IotRouteModel {
             pairing_id: DataObject::pairing_id(PAIRING_ID, config.pairing_id.clone()),
             auth_password: DataObject::secret(AUTH_PASSWORD, config.auth_password.clone()),
             push_setup: PushSetup::slot_push(),
-            image_transfer: ImageTransfer::new(IMAGE_TRANSFER),
+            image_transfer: ImageTransfer::new(IMAGE_TRANSFER, config.image_vendor_key.clone()),
             association: AssociationLn::new(ASSOCIATION, &config.association_password),
             sap_assignment: SapAssignment::new(SAP_ASSIGNMENT, &config.logical_device_name),
             security_setup: SecuritySetup::new(SECURITY_SETUP, &config.server_system_title),
