@@ -34,10 +34,10 @@ pub struct Config {
     /// Largest datagram accepted (default 1280, the IPv6 minimum MTU 6LoWPAN carries).
     pub max_datagram_size: u16,
     /// How long a partial datagram waits for its missing fragments after its first one
-    /// arrived (default 10 s; RFC 4944 allows at most 60 s). A 1280-byte datagram is at
-    /// most about 20 frames, under 2 s on air at 100 kbit/s even with retransmissions and
-    /// carrier-sense waits, so 10 s loses nothing real while freeing the slot of a lost
-    /// or hostile datagram six times sooner.
+    /// arrived (default 10 s; RFC 4944 allows at most 60 s). A 1280-byte datagram is
+    /// about 15 frames of 127 bytes, under 2 s on air at 100 kbit/s even with
+    /// retransmissions and carrier-sense waits, so 10 s loses nothing real while freeing
+    /// the slot of a lost or hostile datagram six times sooner.
     pub timeout: Duration,
 }
 
