@@ -335,6 +335,20 @@ enum CmdError {
     IcExhausted(u32),
     #[error("unexpected answer: {0}")]
     Unexpected(String),
+    #[error("{0} (answering a list request: --no-list sends one request per object)")]
+    ListFailed(Box<CmdError>),
+}
+
+/// A failed list request: a server may announce lists (multiple references) and
+/// mishandle them, so the message points at `--no-list`. Timeouts and local errors pass
+/// unchanged.
+fn list_failed(e: CmdError) -> CmdError {
+    match e {
+        CmdError::Exception(_) | CmdError::Client(_) | CmdError::Unexpected(_) => {
+            CmdError::ListFailed(Box::new(e))
+        }
+        e => e,
+    }
 }
 
 /// What to do about an invocation-counter-error exception.
@@ -821,14 +835,14 @@ impl Session {
             let items: Vec<_> = batch.iter().map(|(t, a)| t.attribute(*a)).collect();
             let d = self.client.get_with_list(&items)?;
             self.sent_list = true;
-            match self.request(d).await? {
+            match self.request(d).await.map_err(list_failed)? {
                 Event::Values(v) if v.len() == n => {
                     events.extend(v.into_iter().map(|r| match r {
                         ItemResult::Value(d) => Event::Value(d),
                         ItemResult::AccessError { code, name } => Event::AccessError { code, name },
                     }));
                 }
-                other => return Err(CmdError::Unexpected(format!("{other:?}"))),
+                other => return Err(list_failed(CmdError::Unexpected(format!("{other:?}")))),
             }
         }
         Ok(events)
@@ -1650,11 +1664,16 @@ async fn set_inner(args: &SetArgs) -> Result<Outcome, CmdError> {
             s.sent_list = true;
             s.client.set_with_list(&items, &values)?
         };
-        let codes = match s.request(d).await? {
-            Event::Done if n == 1 => vec![0],
-            Event::AccessError { code, .. } if n == 1 => vec![code],
-            Event::SetResults(codes) if codes.len() == n => codes,
-            other => return Err(CmdError::Unexpected(format!("{other:?}"))),
+        let codes = s.request(d).await.and_then(|e| match e {
+            Event::Done if n == 1 => Ok(vec![0]),
+            Event::AccessError { code, .. } if n == 1 => Ok(vec![code]),
+            Event::SetResults(codes) if codes.len() == n => Ok(codes),
+            other => Err(CmdError::Unexpected(format!("{other:?}"))),
+        });
+        let codes = if n > 1 {
+            codes.map_err(list_failed)?
+        } else {
+            codes?
         };
         for ((t, v), code) in batch.iter().zip(codes) {
             let mut r = entry(t, "attribute");
@@ -1715,14 +1734,21 @@ async fn action_inner(args: &ActionArgs) -> Result<Outcome, CmdError> {
             s.sent_list = true;
             s.client.action_with_list(&methods, &params)?
         };
-        let outcomes = match s.request(d).await? {
-            Event::ActionResult { code, value } if n == 1 => vec![ActionOutcome {
+        let outcomes = s.request(d).await.and_then(|e| match e {
+            Event::ActionResult { code, value } if n == 1 => Ok(vec![ActionOutcome {
                 code,
                 value: value.map(ItemResult::Value),
-            }],
-            Event::AccessError { code, .. } if n == 1 => vec![ActionOutcome { code, value: None }],
-            Event::ActionResults(o) if o.len() == n => o,
-            other => return Err(CmdError::Unexpected(format!("{other:?}"))),
+            }]),
+            Event::AccessError { code, .. } if n == 1 => {
+                Ok(vec![ActionOutcome { code, value: None }])
+            }
+            Event::ActionResults(o) if o.len() == n => Ok(o),
+            other => Err(CmdError::Unexpected(format!("{other:?}"))),
+        });
+        let outcomes = if n > 1 {
+            outcomes.map_err(list_failed)?
+        } else {
+            outcomes?
         };
         for ((t, p), o) in batch.iter().zip(outcomes) {
             let mut r = entry(t, "method");

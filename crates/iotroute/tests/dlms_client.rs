@@ -3,7 +3,7 @@
 //! IoT-route model, so that the client is tested without trusting `dlms serve`), and end
 //! to end against `iotroute dlms serve` as a child process.
 //!
-//! Addresses: each test owns `127.0.N.0/24`, N from 130 to 147: the server on `.2`
+//! Addresses: each test owns `127.0.N.0/24`, N from 130 to 148: the server on `.2`
 //! port 4059, the client binding an ephemeral port on `.3`.
 
 mod support;
@@ -78,6 +78,20 @@ fn serve_dropping(
     drop: usize,
     copies: usize,
 ) -> InProcess {
+    serve_with(at, auth, protection, drop, copies, false)
+}
+
+/// As [`serve_dropping`]; with `refuse_lists`, a server that announces multiple
+/// references and answers every plain list request (GET, SET, ACTION) with an
+/// exception-response, as a server that mishandles lists would.
+fn serve_with(
+    at: Ipv4Addr,
+    auth: Auth,
+    protection: Protection,
+    drop: usize,
+    copies: usize,
+    refuse_lists: bool,
+) -> InProcess {
     let now = Utc::now();
     let mut model = IotRouteModel::new(&ModelConfig::default(), now).expect("model");
     model.fill_demo(2, now);
@@ -116,7 +130,16 @@ fn serve_dropping(
                 continue;
             };
             let kind: String = w.apdu.iter().take(2).map(|b| format!("{b:02X}")).collect();
+            let list = matches!(kind.as_str(), "C003" | "C104" | "C303");
             seen2.lock().expect("lock").push(kind);
+            if refuse_lists && list {
+                // Exception-response: service-not-allowed, service-not-supported.
+                let frame = Wpdu::new(w.destination, w.source, &[0xD8, 0x01, 0x02])
+                    .emit()
+                    .expect("frame");
+                let _ = sock.send_to(&frame, from);
+                continue;
+            }
             if let Ok(Some(len)) = server.handle(w.source, Utc::now(), w.apdu, &mut out) {
                 let frame = Wpdu::new(w.destination, w.source, &out[..len])
                     .emit()
@@ -878,4 +901,44 @@ fn sec02_translate_keys_from_env_or_secrets_file() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A server that announces lists and refuses them: the client exits 1 naming
+/// `--no-list`, and with `--no-list` reads and writes the same objects one by one.
+#[test]
+fn rad01_a_refused_list_points_at_no_list_which_works() {
+    let block = 148;
+    let s = serve_with(addr(block, 2), Auth::Low, Protection::None, 0, 1, true);
+    let lls = ["--client", "1", "--auth", "low", "--password", "12345678"];
+    let run = |cmd: &str, extra: &[&str]| {
+        let a: Vec<&str> = lls.iter().chain(extra).copied().collect();
+        dlms(block, cmd, &a)
+    };
+    for (cmd, args) in [
+        ("get", &["0-0:1.0.0.255", "0-0:96.1.0.255"][..]),
+        (
+            "set",
+            &[
+                "0-0:1.0.0.255:3=-540",
+                "0-0:128.0.1.255={\"String\": \"IOT00901\"}",
+            ][..],
+        ),
+        ("action", &["0-0:1.0.0.255:1=0", "0-0:1.0.0.255:3=0"][..]),
+    ] {
+        let out = run(cmd, args);
+        assert_eq!(status(&out), 1, "{cmd}: {}", stderr(&out));
+        let e = json(&out)["error"].as_str().expect("error").to_owned();
+        assert!(
+            e.contains("exception-response") && e.contains("--no-list"),
+            "{cmd}: {e}"
+        );
+        let mut no_list = vec!["--no-list"];
+        no_list.extend(args);
+        let out = run(cmd, &no_list);
+        let v = json(&out);
+        assert!(status(&out) != 1, "{cmd} --no-list: {}", stderr(&out));
+        assert_eq!(v["with_list"], false);
+        assert_eq!(results(&v).len(), 2);
+    }
+    assert!(s.take_requests().contains(&"C101".to_owned()));
 }
