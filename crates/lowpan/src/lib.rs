@@ -11,6 +11,27 @@
 //! and the UDP users (DLMS/COSEM on 4059, PANA on 716). Sans-IO: callers pass the time
 //! (`core::time::Duration` since their epoch) and the bytes. Our choices are written in
 //! `docs/iot-route-link.md` ("6LoWPAN, IPv6 and UDP").
+//!
+//! ```
+//! use core::time::Duration;
+//! use lowpan::{Encoder, LinkAddress, Packet, Reassembler, UdpDatagram};
+//!
+//! let terminal = LinkAddress::Extended([0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0x00, 0x02]);
+//! let meter = LinkAddress::Extended([0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0x00, 0x01]);
+//! let apdu = Packet::Udp(UdpDatagram::link_local(terminal, meter, 4059, 4059, vec![0; 500]));
+//!
+//! // 104 bytes of MAC payload: a 127-byte unsecured frame with extended addresses.
+//! let fragments = Encoder::new(0x1234).encode(&apdu, terminal, meter, 104)?;
+//! assert_eq!(fragments.len(), 6);
+//!
+//! let mut reassembler = Reassembler::default();
+//! let mut delivered = None;
+//! for fragment in fragments.iter().rev() {
+//!     delivered = reassembler.receive(Duration::from_secs(1), terminal, meter, fragment)?;
+//! }
+//! assert_eq!(delivered, Some(apdu));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(
     not(test),
