@@ -241,6 +241,7 @@ impl Reassembler {
             .any(|d| d.key == key && d.size == size)
         {
             self.counters.late_duplicates += 1;
+            debug!(%src, tag, "fragment of a delivered datagram ignored");
             return Ok(None);
         }
         let (offset, data) = match offset {
