@@ -138,17 +138,34 @@ pub fn nonce(source: Eui64, frame_counter: u32, level: SecurityLevel) -> [u8; 13
     n
 }
 
+/// A MIC of up to 16 bytes and its length, without an allocation.
+struct Mic {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl Mic {
+    fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
 fn seal<M: ArrayLength<u8> + TagSize>(
     key: &Key,
     nonce: &[u8; 13],
     a: &[u8],
     m: &mut [u8],
-) -> Option<Vec<u8>> {
+) -> Option<Mic> {
     let cipher = Ccm::<Aes128, M, U13>::new(&(*key).into());
     let tag = cipher
         .encrypt_in_place_detached(&(*nonce).into(), a, m)
         .ok()?;
-    Some(tag.to_vec())
+    let mut mic = Mic {
+        bytes: [0; 16],
+        len: tag.len(),
+    };
+    mic.bytes.get_mut(..tag.len())?.copy_from_slice(&tag);
+    Some(mic)
 }
 
 fn unseal<M: ArrayLength<u8> + TagSize>(
@@ -168,13 +185,7 @@ fn unseal<M: ArrayLength<u8> + TagSize>(
 }
 
 /// The MIC over `a` (and `m`, encrypted in place when the level encrypts).
-fn mic(
-    level: SecurityLevel,
-    key: &Key,
-    nonce: &[u8; 13],
-    a: &[u8],
-    m: &mut [u8],
-) -> Option<Vec<u8>> {
+fn mic(level: SecurityLevel, key: &Key, nonce: &[u8; 13], a: &[u8], m: &mut [u8]) -> Option<Mic> {
     match level.mic_len() {
         4 => seal::<U4>(key, nonce, a, m),
         8 => seal::<U8>(key, nonce, a, m),
@@ -245,7 +256,7 @@ pub fn secure_with_source(frame: &Frame, key: &Key, source: Eui64) -> Result<Vec
     let clear = clear_len(&frame.header, sec.level, out.len() - header_len);
     let (a, m) = out.split_at_mut(header_len + clear);
     let tag = mic(sec.level, key, &n, a, m).ok_or(FrameError::TooLong { len })?;
-    out.extend_from_slice(&tag);
+    out.extend_from_slice(tag.as_slice());
     Ok(out)
 }
 
@@ -315,7 +326,7 @@ fn open_inner(
     if !ok {
         return Err(OpenError::Mic);
     }
-    let frame = Frame::parse_body(header, &plain, header_len)?;
+    let frame = Frame::parse_body_vec(header, plain, header_len)?;
     Ok(Opened {
         frame,
         source,

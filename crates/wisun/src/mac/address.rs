@@ -12,16 +12,14 @@ impl Eui64 {
     /// The address as sent on the air (least significant byte first).
     #[must_use]
     pub fn to_air(self) -> [u8; 8] {
-        let mut b = self.0;
-        b.reverse();
-        b
+        // The byte reversal as one swap in a register.
+        u64::from_be_bytes(self.0).to_le_bytes()
     }
 
     /// The address from its on-air form (least significant byte first).
     #[must_use]
-    pub fn from_air(mut air: [u8; 8]) -> Self {
-        air.reverse();
-        Self(air)
+    pub fn from_air(air: [u8; 8]) -> Self {
+        Self(u64::from_le_bytes(air).to_be_bytes())
     }
 }
 

@@ -50,32 +50,73 @@ pub enum FcsError {
     },
 }
 
+/// Byte-at-a-time tables for a reflected CRC of at most 32 bits with polynomial `poly`
+/// (reflected form): `t[0][b]` is the CRC register after byte `b`, `t[k][b]` the same
+/// byte followed by `k` zero bytes, so that eight bytes fold into the register with eight
+/// independent lookups ("slicing-by-8"). Built at compile time.
+const fn slice8_tables(poly: u32) -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            c = if c & 1 == 1 { (c >> 1) ^ poly } else { c >> 1 };
+            bit += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+}
+
+static CRC16_TABLES: [[u32; 256]; 8] = slice8_tables(0x8408);
+static CRC32_TABLES: [[u32; 256]; 8] = slice8_tables(0xEDB8_8320);
+
+/// Run a reflected CRC register over `data` (no initial or final XOR here). The register
+/// of a 16-bit CRC stays below 2^16: every table entry does.
+fn reflected(t: &[[u32; 256]; 8], mut crc: u32, data: &[u8]) -> u32 {
+    let lookup = |k: usize, x: u32| t[k][(x & 0xff) as usize];
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+        crc = lookup(7, lo)
+            ^ lookup(6, lo >> 8)
+            ^ lookup(5, lo >> 16)
+            ^ lookup(4, lo >> 24)
+            ^ lookup(3, hi)
+            ^ lookup(2, hi >> 8)
+            ^ lookup(1, hi >> 16)
+            ^ lookup(0, hi >> 24);
+    }
+    for &b in chunks.remainder() {
+        crc = (crc >> 8) ^ lookup(0, crc ^ u32::from(b));
+    }
+    crc
+}
+
 /// CRC-16/KERMIT (802.15.4's 16-bit FCS).
 #[must_use]
 pub fn crc16(data: &[u8]) -> u16 {
-    data.iter().fold(0u16, |crc, &b| {
-        (0..8).fold(crc ^ u16::from(b), |c, _| {
-            if c & 1 == 1 {
-                (c >> 1) ^ 0x8408
-            } else {
-                c >> 1
-            }
-        })
-    })
+    // The register never exceeds 16 bits (see `reflected`): the cast keeps all of it.
+    reflected(&CRC16_TABLES, 0, data) as u16
 }
 
 /// ITU-T CRC-32 (reflected 0xEDB88320, init and final XOR all ones).
 #[must_use]
 pub fn crc32(data: &[u8]) -> u32 {
-    !data.iter().fold(!0u32, |crc, &b| {
-        (0..8).fold(crc ^ u32::from(b), |c, _| {
-            if c & 1 == 1 {
-                (c >> 1) ^ 0xEDB8_8320
-            } else {
-                c >> 1
-            }
-        })
-    })
+    !reflected(&CRC32_TABLES, !0, data)
 }
 
 fn fcs_bytes(kind: FcsKind, mpdu: &[u8]) -> ([u8; 4], usize) {
@@ -134,6 +175,52 @@ mod tests {
         // Catalogue check values for "123456789".
         assert_eq!(crc16(b"123456789"), 0x2189);
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    /// The bit-at-a-time definitions the tables are built from.
+    fn crc16_bitwise(data: &[u8]) -> u16 {
+        data.iter().fold(0u16, |crc, &b| {
+            (0..8).fold(crc ^ u16::from(b), |c, _| {
+                if c & 1 == 1 {
+                    (c >> 1) ^ 0x8408
+                } else {
+                    c >> 1
+                }
+            })
+        })
+    }
+
+    fn crc32_bitwise(data: &[u8]) -> u32 {
+        !data.iter().fold(!0u32, |crc, &b| {
+            (0..8).fold(crc ^ u32::from(b), |c, _| {
+                if c & 1 == 1 {
+                    (c >> 1) ^ 0xEDB8_8320
+                } else {
+                    c >> 1
+                }
+            })
+        })
+    }
+
+    #[test]
+    fn rad01_sliced_crcs_equal_the_bitwise_definitions() {
+        // Every length from 0 to 40 (all remainders, several 8-byte blocks) over bytes
+        // that hit every table index, and a full-size PSDU.
+        let data: Vec<u8> = (0..2047u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for start in 0..8 {
+            for len in 0..=40 {
+                let d = &data[start..start + len];
+                assert_eq!(crc16(d), crc16_bitwise(d), "crc16 {start} {len}");
+                assert_eq!(crc32(d), crc32_bitwise(d), "crc32 {start} {len}");
+            }
+        }
+        assert_eq!(crc16(&data), crc16_bitwise(&data));
+        assert_eq!(crc32(&data), crc32_bitwise(&data));
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(crc16(&all), crc16_bitwise(&all));
+        assert_eq!(crc32(&all), crc32_bitwise(&all));
     }
 
     #[test]

@@ -203,6 +203,7 @@ impl Header {
     }
 }
 
+#[inline(always)]
 fn parse_address(r: &mut Reader<'_>, mode: AddressingMode) -> Result<Option<Address>, FrameError> {
     Ok(match mode {
         AddressingMode::None => None,
@@ -258,6 +259,30 @@ impl Frame {
             header,
             payload_ies,
             payload: r.rest().to_vec(),
+        })
+    }
+
+    /// As [`Frame::parse_body`] for a body the caller owns (CCM*'s plaintext): the payload
+    /// keeps its buffer instead of being copied out of it.
+    pub(crate) fn parse_body_vec(
+        header: Header,
+        mut body: Vec<u8>,
+        base: usize,
+    ) -> Result<Self, FrameError> {
+        let (payload_ies, consumed) = {
+            let mut r = Reader::new(&body, base);
+            let ies = if header.header_ies.last() == Some(&HeaderIe::Ht1) {
+                ie::parse_payload_ies(&mut r)?
+            } else {
+                Vec::new()
+            };
+            (ies, r.offset() - base)
+        };
+        body.drain(..consumed);
+        Ok(Self {
+            header,
+            payload_ies,
+            payload: body,
         })
     }
 

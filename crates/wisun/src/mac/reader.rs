@@ -34,34 +34,50 @@ impl<'a> Reader<'a> {
         self.buf.get(self.pos..).unwrap_or_default()
     }
 
+    #[inline]
     pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], FrameError> {
-        let left = self.buf.len().saturating_sub(self.pos);
         match self.buf.get(self.pos..self.pos.saturating_add(n)) {
-            Some(b) if n <= left => {
+            Some(b) => {
                 self.pos += n;
                 Ok(b)
             }
-            _ => Err(FrameError::Truncated {
-                offset: self.offset(),
-                needed: n - left,
-            }),
+            None => Err(self.truncated(n)),
         }
     }
 
+    // The fixed-size reads are forced inline: the frame header is a dozen of them, and
+    // a call per field returning its `Result` through the stack cost more than the field.
+    #[inline(always)]
     pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], FrameError> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.bytes(N)?);
-        Ok(out)
+        match self.buf.get(self.pos..).and_then(<[u8]>::first_chunk::<N>) {
+            Some(a) => {
+                self.pos += N;
+                Ok(*a)
+            }
+            None => Err(self.truncated(N)),
+        }
     }
 
+    /// The error for a read of `n` bytes past the end.
+    #[cold]
+    fn truncated(&self, n: usize) -> FrameError {
+        FrameError::Truncated {
+            offset: self.offset(),
+            needed: n - self.buf.len().saturating_sub(self.pos),
+        }
+    }
+
+    #[inline(always)]
     pub(crate) fn u8(&mut self) -> Result<u8, FrameError> {
         Ok(self.array::<1>()?[0])
     }
 
+    #[inline(always)]
     pub(crate) fn u16_le(&mut self) -> Result<u16, FrameError> {
         Ok(u16::from_le_bytes(self.array()?))
     }
 
+    #[inline(always)]
     pub(crate) fn u32_le(&mut self) -> Result<u32, FrameError> {
         Ok(u32::from_le_bytes(self.array()?))
     }

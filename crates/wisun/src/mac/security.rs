@@ -145,6 +145,7 @@ impl AuxSecurityHeader {
         }
     }
 
+    #[inline]
     pub(crate) fn parse(r: &mut Reader<'_>) -> Result<Self, FrameError> {
         let offset = r.offset();
         let control = r.u8()?;
