@@ -3,6 +3,7 @@
 //! This crate holds only the command line and the tokio drivers that bind the sans-IO
 //! state machines of `nodes` to sockets, files and the wall clock.
 
+mod air_cmd;
 mod clock;
 mod controller_driver;
 mod dlms_client_cmd;
@@ -52,6 +53,9 @@ enum Command {
     /// DLMS/COSEM tools: translate APDUs and wrapper frames.
     #[command(subcommand)]
     Dlms(dlms_cmd::DlmsCommand),
+    /// The inter-process radio: a hub that carries 802.15.4 frames between node processes
+    /// as ZEP v2 over UDP, through the simulated 920 MHz radio model.
+    Air(air_cmd::AirArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
             Command::Meter(args) => meter_cmd::run(args).await,
             Command::Echonet(cmd) => echonet_cmd::run(cmd).await,
             Command::Dlms(cmd) => dlms_cmd::run(cmd).await,
+            Command::Air(args) => air_cmd::run(args).await,
         }
     })
 }

@@ -7,6 +7,7 @@
 //!   the probability that a frame survives.
 //! - [`medium`]: transmissions on channels over time — air time at 100 kbps, carrier
 //!   sense, half duplex, collisions where transmissions overlap, delivery with RSSI/LQI.
+//! - [`zep`]: ZEP v2 over UDP, how `iotroute air` carries frames between processes.
 //!
 //! Seeded and deterministic: the same seed and the same calls give the same deliveries
 //! on every machine (ChaCha8, and no iteration over hash maps). Sans-IO: time is passed
@@ -15,6 +16,7 @@
 pub mod medium;
 pub mod propagation;
 mod rng;
+pub mod zep;
 
 pub use medium::{
     Medium, MediumError, MediumStats, NodeId, Outcome, PhyConfig, Reception, TxId, TxReport,
