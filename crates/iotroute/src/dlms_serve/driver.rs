@@ -120,13 +120,12 @@ impl Driver {
             }
         };
         let sender = &mut self.pushes.sender;
-        if sender.ciphered() {
-            if !self
+        if sender.ciphered()
+            && !self
                 .store
                 .ensure(Counter::Push, sender.invocation_counter())
-            {
-                return None;
-            }
+        {
+            return None;
         }
         let apdu = match sender.notify(Some(to_cosem(clock, JST_DEVIATION, 0)), &body) {
             Ok(a) => a,
