@@ -4,10 +4,19 @@
 //!
 //! - [`mac`]: one node's 802.15.4 MAC (CSMA-CA, acknowledgments and retries, CCM* with
 //!   the group key, replay refusal, the transmit budget).
+//! - [`net`]: UDP/IPv6 over 6LoWPAN over the MAC (fragmentation, reassembly, echo),
+//!   and which traffic may go without layer-2 security.
 //! - [`pana`]: network-access authentication (PANA + EAP-PSK), the terminal's PaC and
 //!   the smart meter's PAA, delivering the layer-2 group key.
+//! - [`terminal`]: the wireless terminal's link — scan with the Pairing ID, choice of the
+//!   strongest smart meter, authentication, keep-alive, fall-back and back-off.
+//! - [`smartmeter`]: the smart meter's link — beacons for its Pairing ID, join window,
+//!   PAA, group-key rollover.
 //! - [`tx_budget`]: the transmit-time rules of ARIB STD-T108 every sender obeys.
 
 pub mod mac;
+pub mod net;
 pub mod pana;
+pub mod smartmeter;
+pub mod terminal;
 pub mod tx_budget;

@@ -206,7 +206,9 @@ impl Pac {
     #[must_use]
     pub fn next_timeout(&self) -> Option<Duration> {
         let retry = self.outstanding.as_ref().map(|o| o.next_at);
-        match (retry, self.next_ping) {
+        // A ping waits for the request in flight (it may be a ping still retrying).
+        let ping = self.next_ping.filter(|_| self.outstanding.is_none());
+        match (retry, ping) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }

@@ -1,0 +1,478 @@
+//! The smart meter's radio side of the IoT route: a PAN coordinator on one channel that
+//! answers Enhanced Beacon Requests carrying its Pairing ID (CON-01/04) while its join
+//! window is open, runs the PAA for the terminals that join (SEC-02, at most
+//! [`PaaConfig::max_sessions`], SYS-03), holds the group key and rolls it over (SEC-03),
+//! and carries the smart meter's UDP traffic (DLMS readings) to its terminals.
+//!
+//! Sans-IO like everything in `nodes`: frames and `now` in, frames and
+//! [`SmartMeterEvent`]s out; the caller's medium answers carrier sense.
+
+use core::time::Duration;
+use std::collections::BTreeMap;
+
+use lowpan::UdpDatagram;
+use pana::encr::GroupKey;
+use pana::secret::Aes128Key;
+use pana::AuthFailure;
+use wisun::mac::beacon::enhanced_beacon;
+use wisun::mac::Eui64;
+use wisun::pairing_id::{PairingIeContent, PairingIeFormat};
+use wisun::PairingId;
+
+use super::mac::{Mac, MacConfig, MacDst};
+use super::net::{Net, NetConfig, NetError, NetEvent, PANA_PORT};
+use super::pana::paa::{Paa, PaaConfig, PaaEvent, Registry};
+use super::pana::Entropy;
+
+/// When new terminals may join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinWindow {
+    /// Always (a lab set-up).
+    Always,
+    /// Until this time (the window opened for 300-1800 s, like SKSTACK's `SKOPEN`).
+    Until(Duration),
+    /// Closed: only terminals already joined may authenticate again.
+    Closed,
+}
+
+/// Configuration.
+#[derive(Debug, Clone)]
+pub struct SmartMeterConfig {
+    /// MAC settings (our EUI-64 among them).
+    pub mac: MacConfig,
+    /// The PAN we coordinate.
+    pub pan_id: u16,
+    /// Our channel (33-60).
+    pub channel: u8,
+    /// The Pairing ID registered for our utility (CON-04).
+    pub pairing_id: PairingId,
+    /// How the Pairing ID travels in the scan frames.
+    pub pairing_format: PairingIeFormat,
+    /// The join window at start.
+    pub join_window: JoinWindow,
+    /// The PAA.
+    pub paa: PaaConfig,
+    /// How long a group key is used before the next one is rolled in **(ours: an hour
+    /// in a simulation; a deployment would use days, SKSTACK allows 3600 s to 30 days)**.
+    pub key_period: Duration,
+    /// Between delivering the next key and the switch notice: time for every terminal
+    /// to install it.
+    pub switch_delay: Duration,
+    /// The IPv6 interface.
+    pub net: NetConfig,
+}
+
+/// What the smart meter must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmartMeterEvent {
+    /// A terminal authenticated and holds the group key.
+    Joined {
+        /// Its EUI-64.
+        terminal: Eui64,
+        /// Its authentication ID.
+        id_p: Vec<u8>,
+    },
+    /// A terminal failed to authenticate, or was refused.
+    Refused {
+        /// Its EUI-64.
+        terminal: Eui64,
+        /// Why.
+        failure: AuthFailure,
+    },
+    /// A terminal left (logout, removal, lost, session over).
+    Left {
+        /// Its EUI-64.
+        terminal: Eui64,
+    },
+    /// A UDP datagram from a terminal (DLMS answers).
+    Udp {
+        /// The terminal.
+        from: Eui64,
+        /// The datagram.
+        datagram: UdpDatagram,
+    },
+    /// A group key came into use.
+    KeyActivated {
+        /// Its index.
+        index: u8,
+    },
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SmartMeterStats {
+    /// Beacon requests answered.
+    pub beacons_sent: u64,
+    /// Beacon requests ignored (another Pairing ID, none, or the window closed).
+    pub requests_ignored: u64,
+    /// Successful authentications.
+    pub authentications: u64,
+    /// Failed or refused ones.
+    pub refusals: u64,
+    /// Group keys rolled in.
+    pub rollovers: u64,
+}
+
+/// A rollover under way: the next key was delivered; switch at `switch_at`.
+#[derive(Debug, Clone)]
+struct Rollover {
+    key: GroupKey,
+    switch_at: Duration,
+}
+
+/// The smart meter's link.
+pub struct SmartMeter {
+    config: SmartMeterConfig,
+    net: Net,
+    paa: Paa,
+    entropy: Box<dyn Entropy + Send>,
+    join_window: JoinWindow,
+    /// Terminals that joined at least once (they may authenticate again with the
+    /// window closed).
+    known: BTreeMap<[u8; 8], Vec<u8>>,
+    next_rollover: Duration,
+    rollover: Option<Rollover>,
+    /// Every group key used, in order (for the key log).
+    keys_used: Vec<(u8, [u8; 16])>,
+    stats: SmartMeterStats,
+}
+
+impl core::fmt::Debug for SmartMeter {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SmartMeter")
+            .field("eui64", &self.net.mac().eui64())
+            .field("channel", &self.config.channel)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmartMeter {
+    /// A smart meter on its channel with a first group key (index 1) drawn from
+    /// `entropy`.
+    pub fn new(
+        config: SmartMeterConfig,
+        registry: Box<dyn Registry + Send>,
+        mut entropy: Box<dyn Entropy + Send>,
+        now: Duration,
+    ) -> Self {
+        let first = new_key(&mut *entropy, 1, &config);
+        let mut mac = Mac::new(config.mac.clone());
+        mac.set_pan(Some(config.pan_id));
+        mac.install_key(first.index, *first.key.as_bytes(), true);
+        let tag = {
+            let mut b = [0; 2];
+            entropy.fill(&mut b);
+            u16::from_be_bytes(b)
+        };
+        let net = Net::new(mac, config.net.clone(), tag);
+        let keys_used = vec![(first.index, *first.key.as_bytes())];
+        let paa = Paa::new(config.paa.clone(), registry, first);
+        Self {
+            join_window: config.join_window,
+            next_rollover: now + config.key_period,
+            config,
+            net,
+            paa,
+            entropy,
+            known: BTreeMap::new(),
+            rollover: None,
+            keys_used,
+            stats: SmartMeterStats::default(),
+        }
+    }
+
+    /// Our EUI-64.
+    #[must_use]
+    pub const fn eui64(&self) -> Eui64 {
+        self.net.mac().eui64()
+    }
+
+    /// The channel we listen and send on.
+    #[must_use]
+    pub const fn channel(&self) -> u8 {
+        self.config.channel
+    }
+
+    /// Counters.
+    #[must_use]
+    pub const fn stats(&self) -> SmartMeterStats {
+        self.stats
+    }
+
+    /// The interface (for its counters).
+    #[must_use]
+    pub const fn net(&self) -> &Net {
+        &self.net
+    }
+
+    /// Every group key used so far, in order.
+    #[must_use]
+    pub fn keys_used(&self) -> &[(u8, [u8; 16])] {
+        &self.keys_used
+    }
+
+    /// Terminals with an open session.
+    #[must_use]
+    pub fn terminals(&self) -> Vec<Eui64> {
+        self.paa.open_peers().into_iter().map(Eui64).collect()
+    }
+
+    /// Open the join window for `length` (0: always open).
+    pub fn open_join_window(&mut self, now: Duration, length: Duration) {
+        self.join_window = if length.is_zero() {
+            JoinWindow::Always
+        } else {
+            JoinWindow::Until(now + length)
+        };
+    }
+
+    fn window_open(&self, now: Duration) -> bool {
+        match self.join_window {
+            JoinWindow::Always => true,
+            JoinWindow::Until(t) => now < t,
+            JoinWindow::Closed => false,
+        }
+    }
+
+    /// Remove a terminal (operator's command): its session ends with a PTR.
+    pub fn remove(&mut self, now: Duration, terminal: Eui64) {
+        self.known.remove(&terminal.0);
+        if let Some(ptr) = self.paa.remove(now, terminal.0) {
+            let _ = self.send_pana(now, terminal, ptr);
+        }
+    }
+
+    /// Send a UDP datagram to a joined terminal, secured with the group key.
+    ///
+    /// # Errors
+    /// [`NetError`].
+    pub fn send_udp(
+        &mut self,
+        now: Duration,
+        to: Eui64,
+        ports: (u16, u16),
+        payload: Vec<u8>,
+    ) -> Result<(), NetError> {
+        self.net
+            .send_udp(now, MacDst::Unicast(to), ports, payload, true)
+            .map(|_| ())
+    }
+
+    fn send_pana(&mut self, now: Duration, to: Eui64, bytes: Vec<u8>) -> Result<(), NetError> {
+        // PANA goes in the clear at layer 2 (its own AUTH protects it): a terminal
+        // without the key must be able to read it.
+        self.net
+            .send_udp(
+                now,
+                MacDst::Unicast(to),
+                (PANA_PORT, PANA_PORT),
+                bytes,
+                false,
+            )
+            .map(|_| ())
+    }
+
+    /// When [`SmartMeter::wake`] next has something to do.
+    #[must_use]
+    pub fn next_wakeup(&self) -> Option<Duration> {
+        [
+            self.net.next_wakeup(),
+            self.paa.next_timeout(),
+            // During a rollover only its switch is pending.
+            self.rollover
+                .as_ref()
+                .map_or(Some(self.next_rollover), |r| Some(r.switch_at)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Timers due at `now` (PANA retransmissions, rollover) and the next frame to put on
+    /// the air, if any.
+    pub fn wake(
+        &mut self,
+        now: Duration,
+        channel_busy: &mut dyn FnMut() -> bool,
+        air_time: &dyn Fn(usize) -> Duration,
+    ) -> (Option<Vec<u8>>, Vec<SmartMeterEvent>) {
+        let mut events = Vec::new();
+        let (out, paa_events) = self.paa.poll(now);
+        for (peer, bytes) in out {
+            let _ = self.send_pana(now, Eui64(peer), bytes);
+        }
+        events.extend(self.paa_events(paa_events));
+        self.rollover_step(now, &mut events);
+        let (psdu, net_events) = self.net.wake(now, channel_busy, air_time);
+        for e in net_events {
+            self.net_event(now, e, &mut events);
+        }
+        (psdu, events)
+    }
+
+    /// A frame received: the acknowledgment to send at once, if any, and events.
+    pub fn receive(
+        &mut self,
+        now: Duration,
+        psdu: &[u8],
+        rssi_dbm: i16,
+        lqi: u8,
+        air_time: &dyn Fn(usize) -> Duration,
+    ) -> (Option<Vec<u8>>, Vec<SmartMeterEvent>) {
+        let (ack, net_events) = self.net.receive(now, psdu, rssi_dbm, lqi, air_time);
+        let mut events = Vec::new();
+        for e in net_events {
+            self.net_event(now, e, &mut events);
+        }
+        (ack, events)
+    }
+
+    fn net_event(&mut self, now: Duration, e: NetEvent, events: &mut Vec<SmartMeterEvent>) {
+        match e {
+            NetEvent::Frame { frame, .. } if frame.is_enhanced_beacon_request() => {
+                self.beacon_request(now, &frame);
+            }
+            NetEvent::Udp { datagram, from, .. } if datagram.dst_port == PANA_PORT => {
+                let is_pci = pana::Message::parse(&datagram.payload)
+                    .is_ok_and(|m| m.kind == pana::MessageType::ClientInitiation);
+                if is_pci && !self.window_open(now) && !self.known.contains_key(&from.0) {
+                    tracing::info!(terminal = ?from, "PANA start refused: join window closed");
+                    self.stats.refusals += 1;
+                    return;
+                }
+                let (out, paa_events) =
+                    self.paa
+                        .handle(now, &mut *self.entropy, from.0, &datagram.payload);
+                for (peer, bytes) in out {
+                    let _ = self.send_pana(now, Eui64(peer), bytes);
+                }
+                events.extend(self.paa_events(paa_events));
+            }
+            NetEvent::Udp { datagram, from, .. } => {
+                events.push(SmartMeterEvent::Udp { from, datagram });
+            }
+            NetEvent::RekeyNeeded if self.rollover.is_none() => {
+                // The frame counter is running out under this key: roll now.
+                self.next_rollover = now;
+            }
+            NetEvent::Frame { .. } | NetEvent::SendFailed { .. } | NetEvent::RekeyNeeded => {}
+        }
+    }
+
+    fn paa_events(&mut self, paa_events: Vec<PaaEvent>) -> Vec<SmartMeterEvent> {
+        let mut out = Vec::new();
+        for e in paa_events {
+            match e {
+                PaaEvent::Authenticated { peer, id_p, .. } => {
+                    self.stats.authentications += 1;
+                    self.known.insert(peer, id_p.clone());
+                    out.push(SmartMeterEvent::Joined {
+                        terminal: Eui64(peer),
+                        id_p,
+                    });
+                }
+                PaaEvent::Failed { peer, failure } => {
+                    self.stats.refusals += 1;
+                    out.push(SmartMeterEvent::Refused {
+                        terminal: Eui64(peer),
+                        failure,
+                    });
+                }
+                PaaEvent::Terminated { peer, .. } | PaaEvent::Lost { peer } => {
+                    out.push(SmartMeterEvent::Left {
+                        terminal: Eui64(peer),
+                    });
+                }
+                PaaEvent::KeyAcknowledged { .. } => {}
+            }
+        }
+        out
+    }
+
+    /// Answer an Enhanced Beacon Request with our Enhanced Beacon when it carries our
+    /// Pairing ID and the join window is open (CON-01); otherwise stay silent.
+    fn beacon_request(&mut self, now: Duration, frame: &wisun::mac::Frame) {
+        let ours = matches!(
+            self.config.pairing_format.find(&frame.header.header_ies),
+            PairingIeContent::Valid(id) if id == self.config.pairing_id
+        );
+        if !ours || !self.window_open(now) {
+            self.stats.requests_ignored += 1;
+            return;
+        }
+        let eb = enhanced_beacon(
+            0,
+            self.config.pan_id,
+            self.eui64(),
+            &self.config.pairing_id,
+            &self.config.pairing_format,
+        );
+        if self.net.mac_mut().send_frame(now, eb).is_ok() {
+            self.stats.beacons_sent += 1;
+        }
+    }
+
+    /// Roll the group key over: deliver the next one (inactive) at `next_rollover`, send
+    /// the switch notice `switch_delay` later and start sending with it.
+    fn rollover_step(&mut self, now: Duration, events: &mut Vec<SmartMeterEvent>) {
+        if let Some(r) = self.rollover.take() {
+            if now < r.switch_at {
+                self.rollover = Some(r);
+                return;
+            }
+            let active = GroupKey {
+                active: true,
+                ..r.key.clone()
+            };
+            for (peer, bytes) in self.paa.distribute(now, active) {
+                let _ = self.send_pana(now, Eui64(peer), bytes);
+            }
+            self.net
+                .mac_mut()
+                .install_key(r.key.index, *r.key.key.as_bytes(), true);
+            self.stats.rollovers += 1;
+            self.next_rollover = now + self.config.key_period;
+            tracing::info!(index = r.key.index, "group key switched");
+            events.push(SmartMeterEvent::KeyActivated { index: r.key.index });
+            return;
+        }
+        if now < self.next_rollover {
+            return;
+        }
+        let index = next_index(self.paa.group_keys().0.index);
+        let key = new_key(&mut *self.entropy, index, &self.config);
+        self.keys_used.push((key.index, *key.key.as_bytes()));
+        self.net
+            .mac_mut()
+            .install_key(key.index, *key.key.as_bytes(), false);
+        for (peer, bytes) in self.paa.distribute(now, key.clone()) {
+            let _ = self.send_pana(now, Eui64(peer), bytes);
+        }
+        tracing::info!(index, "next group key delivered");
+        self.rollover = Some(Rollover {
+            key,
+            switch_at: now + self.config.switch_delay,
+        });
+    }
+}
+
+/// The key index after `index`: 1..=255, never 0 (802.15.4 keeps 0 out of use).
+const fn next_index(index: u8) -> u8 {
+    if index == u8::MAX {
+        1
+    } else {
+        index + 1
+    }
+}
+
+fn new_key(entropy: &mut dyn Entropy, index: u8, config: &SmartMeterConfig) -> GroupKey {
+    let mut key = [0; 16];
+    entropy.fill(&mut key);
+    GroupKey {
+        index,
+        active: false,
+        lifetime_s: u32::try_from(config.key_period.as_secs()).unwrap_or(u32::MAX),
+        key: Aes128Key::new(key),
+    }
+}

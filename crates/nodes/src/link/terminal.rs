@@ -1,0 +1,553 @@
+//! The wireless terminal's radio side of the IoT route: active scan with the Pairing ID
+//! over the configured channels (CON-01), choice of the smart meter with the strongest
+//! beacon (CON-02), authentication as PaC (SEC-02), the group key in the MAC (SEC-03),
+//! keep-alive, and on loss or refusal the next-best smart meter of the last scan, then a
+//! new scan after an exponential back-off.
+//!
+//! Sans-IO: the caller tunes its medium to [`Terminal::channel`], feeds frames and time,
+//! answers carrier sense and puts what comes out on the air.
+
+use core::time::Duration;
+
+use lowpan::UdpDatagram;
+use pana::psk::identity_from_eui64;
+use wisun::mac::beacon::enhanced_beacon_request;
+use wisun::mac::{Address, Eui64};
+use wisun::pairing_id::{PairingIeContent, PairingIeFormat};
+use wisun::PairingId;
+
+use super::mac::{Mac, MacConfig, MacDst};
+use super::net::{Net, NetConfig, NetError, NetEvent, PANA_PORT};
+use super::pana::pac::{Pac, PacConfig, PacEvent, PacFailure};
+use super::pana::{Entropy, PanaTimers};
+
+/// Configuration.
+#[derive(Debug, Clone)]
+pub struct TerminalConfig {
+    /// MAC settings (our EUI-64 among them).
+    pub mac: MacConfig,
+    /// The Pairing ID registered for our utility (CON-04).
+    pub pairing_id: PairingId,
+    /// How it travels in the scan frames.
+    pub pairing_format: PairingIeFormat,
+    /// Channels to scan, in order (33-60).
+    pub channels: Vec<u8>,
+    /// How long to listen for beacons on each channel **(ours: 200 ms — a beacon comes
+    /// back within a few milliseconds plus the smart meter's CSMA)**.
+    pub scan_window: Duration,
+    /// Our authentication ID (ID_P).
+    pub auth_id: Vec<u8>,
+    /// Our password.
+    pub password: Vec<u8>,
+    /// PANA timers.
+    pub pana: PanaTimers,
+    /// First back-off before scanning again when no smart meter took us; doubles up to
+    /// `max_backoff`.
+    pub backoff: Duration,
+    /// Longest back-off.
+    pub max_backoff: Duration,
+    /// The IPv6 interface.
+    pub net: NetConfig,
+}
+
+/// A smart meter heard in a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    /// Its EUI-64.
+    pub eui64: Eui64,
+    /// Its PAN.
+    pub pan_id: u16,
+    /// The channel.
+    pub channel: u8,
+    /// The beacon's signal strength, dBm.
+    pub rssi_dbm: i16,
+    /// Its LQI.
+    pub lqi: u8,
+}
+
+/// What the terminal must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TerminalEvent {
+    /// A scan ended with these smart meters, strongest first.
+    Scanned(Vec<Candidate>),
+    /// Authenticated to a smart meter: the link is up.
+    Joined(Candidate),
+    /// A smart meter refused us or failed to authenticate.
+    JoinFailed {
+        /// Which.
+        meter: Eui64,
+        /// Why.
+        failure: PacFailure,
+    },
+    /// The link to the smart meter is gone (no answer to pings, terminated).
+    Lost(Eui64),
+    /// A UDP datagram from the smart meter (DLMS requests).
+    Udp {
+        /// The sender.
+        from: Eui64,
+        /// The datagram.
+        datagram: UdpDatagram,
+    },
+    /// A group key was installed (`active`: we now send with it).
+    KeyInstalled {
+        /// Its index.
+        index: u8,
+        /// Whether it is the one we send with.
+        active: bool,
+    },
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TerminalStats {
+    /// Scans started.
+    pub scans: u64,
+    /// Beacons with our Pairing ID heard.
+    pub beacons: u64,
+    /// Beacons ignored (another Pairing ID, none, or invalid).
+    pub beacons_ignored: u64,
+    /// Authentications that succeeded.
+    pub joins: u64,
+    /// Authentications that failed.
+    pub join_failures: u64,
+    /// Links lost.
+    pub losses: u64,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Listening on `channels[index]` until `until`, beacons collected so far.
+    Scanning {
+        index: usize,
+        until: Duration,
+        found: Vec<Candidate>,
+    },
+    /// Authenticating to `candidates[index]`.
+    Joining {
+        candidates: Vec<Candidate>,
+        index: usize,
+        pac: Box<Pac>,
+    },
+    /// Linked to `candidates[index]`.
+    Connected {
+        candidates: Vec<Candidate>,
+        index: usize,
+        pac: Box<Pac>,
+    },
+    /// Waiting to scan again.
+    Backoff { until: Duration },
+}
+
+/// The terminal's link.
+pub struct Terminal {
+    config: TerminalConfig,
+    net: Net,
+    entropy: Box<dyn Entropy + Send>,
+    state: State,
+    backoff: Duration,
+    stats: TerminalStats,
+}
+
+impl core::fmt::Debug for Terminal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Terminal")
+            .field("eui64", &self.net.mac().eui64())
+            .field("meter", &self.meter())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Terminal {
+    /// A terminal that starts scanning at `now`.
+    pub fn new(
+        config: TerminalConfig,
+        mut entropy: Box<dyn Entropy + Send>,
+        now: Duration,
+    ) -> Self {
+        let tag = {
+            let mut b = [0; 2];
+            entropy.fill(&mut b);
+            u16::from_be_bytes(b)
+        };
+        let net = Net::new(Mac::new(config.mac.clone()), config.net.clone(), tag);
+        let mut t = Self {
+            backoff: config.backoff,
+            config,
+            net,
+            entropy,
+            state: State::Backoff { until: now },
+            stats: TerminalStats::default(),
+        };
+        t.scan(now);
+        t
+    }
+
+    /// Our EUI-64.
+    #[must_use]
+    pub const fn eui64(&self) -> Eui64 {
+        self.net.mac().eui64()
+    }
+
+    /// Counters.
+    #[must_use]
+    pub const fn stats(&self) -> TerminalStats {
+        self.stats
+    }
+
+    /// The interface (for its counters).
+    #[must_use]
+    pub const fn net(&self) -> &Net {
+        &self.net
+    }
+
+    /// The channel the radio must listen on now (`None`: radio idle, backing off).
+    #[must_use]
+    pub fn channel(&self) -> Option<u8> {
+        match &self.state {
+            State::Scanning { index, .. } => self.config.channels.get(*index).copied(),
+            State::Joining {
+                candidates, index, ..
+            }
+            | State::Connected {
+                candidates, index, ..
+            } => candidates.get(*index).map(|c| c.channel),
+            State::Backoff { .. } => None,
+        }
+    }
+
+    /// The smart meter we are linked to.
+    #[must_use]
+    pub fn meter(&self) -> Option<Eui64> {
+        match &self.state {
+            State::Connected {
+                candidates, index, ..
+            } => candidates.get(*index).map(|c| c.eui64),
+            _ => None,
+        }
+    }
+
+    /// Send a UDP datagram to the smart meter we are linked to, secured.
+    ///
+    /// # Errors
+    /// [`NetError`]; nothing is sent while not linked.
+    pub fn send_udp(
+        &mut self,
+        now: Duration,
+        ports: (u16, u16),
+        payload: Vec<u8>,
+    ) -> Result<(), NetError> {
+        let Some(meter) = self.meter() else {
+            return Err(NetError::Encode("not linked to a smart meter".to_owned()));
+        };
+        self.net
+            .send_udp(now, MacDst::Unicast(meter), ports, payload, true)
+            .map(|_| ())
+    }
+
+    /// Start a scan on the first channel.
+    fn scan(&mut self, now: Duration) {
+        self.stats.scans += 1;
+        self.net.mac_mut().set_pan(None);
+        self.net.mac_mut().clear_keys();
+        self.state = State::Scanning {
+            index: 0,
+            until: now + self.config.scan_window,
+            found: Vec::new(),
+        };
+        self.send_beacon_request(now);
+    }
+
+    fn send_beacon_request(&mut self, now: Duration) {
+        let ebr = enhanced_beacon_request(
+            0,
+            self.eui64(),
+            &self.config.pairing_id,
+            &self.config.pairing_format,
+        );
+        if let Err(e) = self.net.mac_mut().send_frame(now, ebr) {
+            tracing::warn!(error = %e, "beacon request not sent");
+        }
+    }
+
+    /// When [`Terminal::wake`] next has something to do.
+    #[must_use]
+    pub fn next_wakeup(&self) -> Option<Duration> {
+        let own = match &self.state {
+            State::Scanning { until, .. } | State::Backoff { until } => Some(*until),
+            State::Joining { pac, .. } | State::Connected { pac, .. } => pac.next_timeout(),
+        };
+        [own, self.net.next_wakeup()].into_iter().flatten().min()
+    }
+
+    /// Timers due at `now` and the next frame to put on the air, if any.
+    pub fn wake(
+        &mut self,
+        now: Duration,
+        channel_busy: &mut dyn FnMut() -> bool,
+        air_time: &dyn Fn(usize) -> Duration,
+    ) -> (Option<Vec<u8>>, Vec<TerminalEvent>) {
+        let mut events = Vec::new();
+        self.timers(now, &mut events);
+        let (psdu, net_events) = self.net.wake(now, channel_busy, air_time);
+        for e in net_events {
+            self.net_event(now, e, &mut events);
+        }
+        (psdu, events)
+    }
+
+    /// A frame received: the acknowledgment to send at once, if any, and events.
+    pub fn receive(
+        &mut self,
+        now: Duration,
+        psdu: &[u8],
+        rssi_dbm: i16,
+        lqi: u8,
+        air_time: &dyn Fn(usize) -> Duration,
+    ) -> (Option<Vec<u8>>, Vec<TerminalEvent>) {
+        let (ack, net_events) = self.net.receive(now, psdu, rssi_dbm, lqi, air_time);
+        let mut events = Vec::new();
+        for e in net_events {
+            self.net_event(now, e, &mut events);
+        }
+        (ack, events)
+    }
+
+    fn timers(&mut self, now: Duration, events: &mut Vec<TerminalEvent>) {
+        match &mut self.state {
+            State::Scanning {
+                index,
+                until,
+                found,
+            } if now >= *until => {
+                if *index + 1 < self.config.channels.len() {
+                    *index += 1;
+                    *until = now + self.config.scan_window;
+                    self.send_beacon_request(now);
+                } else {
+                    let mut found = core::mem::take(found);
+                    // CON-02: the strongest first.
+                    found.sort_by(|a, b| {
+                        b.rssi_dbm.cmp(&a.rssi_dbm).then(a.eui64.0.cmp(&b.eui64.0))
+                    });
+                    events.push(TerminalEvent::Scanned(found.clone()));
+                    self.try_candidate(now, found, 0);
+                }
+            }
+            State::Backoff { until } if now >= *until => self.scan(now),
+            State::Joining { pac, .. } | State::Connected { pac, .. } => {
+                let (out, pac_events) = pac.poll(now);
+                for bytes in out {
+                    self.send_pana(now, bytes);
+                }
+                for e in pac_events {
+                    self.pac_event(now, e, events);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Authenticate to `candidates[index]`, or back off when none is left.
+    fn try_candidate(&mut self, now: Duration, candidates: Vec<Candidate>, index: usize) {
+        let Some(c) = candidates.get(index).copied() else {
+            let until = now + self.backoff;
+            tracing::info!(backoff = ?self.backoff, "no smart meter took us: scanning again later");
+            self.backoff = (self.backoff * 2).min(self.config.max_backoff);
+            self.net.mac_mut().set_pan(None);
+            self.state = State::Backoff { until };
+            return;
+        };
+        self.net.mac_mut().set_pan(Some(c.pan_id));
+        self.net.mac_mut().clear_keys();
+        let mut config = PacConfig::new(self.config.auth_id.clone(), self.config.password.clone());
+        config.expected_id_s = Some(identity_from_eui64(c.eui64.0).into_bytes());
+        config.timers = self.config.pana;
+        let mut pac = Box::new(Pac::new(config));
+        match pac.start(now) {
+            Ok(pci) => {
+                self.state = State::Joining {
+                    candidates,
+                    index,
+                    pac,
+                };
+                self.send_pana(now, pci);
+            }
+            Err(e) => tracing::error!(error = %e, "PANA could not start"),
+        }
+    }
+
+    fn send_pana(&mut self, now: Duration, bytes: Vec<u8>) {
+        let meter = match &self.state {
+            State::Joining {
+                candidates, index, ..
+            }
+            | State::Connected {
+                candidates, index, ..
+            } => candidates.get(*index).map(|c| c.eui64),
+            _ => None,
+        };
+        if let Some(m) = meter {
+            if let Err(e) = self.net.send_udp(
+                now,
+                MacDst::Unicast(m),
+                (PANA_PORT, PANA_PORT),
+                bytes,
+                false,
+            ) {
+                tracing::warn!(error = %e, "PANA message not sent");
+            }
+        }
+    }
+
+    fn net_event(&mut self, now: Duration, e: NetEvent, events: &mut Vec<TerminalEvent>) {
+        match e {
+            NetEvent::Frame {
+                frame,
+                rssi_dbm,
+                lqi,
+                ..
+            } if frame.is_enhanced_beacon() => {
+                let State::Scanning { index, found, .. } = &mut self.state else {
+                    return;
+                };
+                let ours = matches!(
+                    self.config.pairing_format.find(&frame.header.header_ies),
+                    PairingIeContent::Valid(id) if id == self.config.pairing_id
+                );
+                let (Some(Address::Extended(eui64)), Some(pan_id)) =
+                    (frame.header.src, frame.header.src_pan)
+                else {
+                    self.stats.beacons_ignored += 1;
+                    return;
+                };
+                if !ours {
+                    self.stats.beacons_ignored += 1;
+                    return;
+                }
+                self.stats.beacons += 1;
+                let channel = self.config.channels.get(*index).copied().unwrap_or(0);
+                if !found.iter().any(|c| c.eui64 == eui64) {
+                    found.push(Candidate {
+                        eui64,
+                        pan_id,
+                        channel,
+                        rssi_dbm,
+                        lqi,
+                    });
+                }
+            }
+            NetEvent::Udp { datagram, from, .. } if datagram.dst_port == PANA_PORT => {
+                let (answer, pac_events) = match &mut self.state {
+                    State::Joining {
+                        pac,
+                        candidates,
+                        index,
+                    }
+                    | State::Connected {
+                        pac,
+                        candidates,
+                        index,
+                    } if candidates.get(*index).map(|c| c.eui64) == Some(from) => {
+                        pac.handle(now, &mut *self.entropy, &datagram.payload)
+                    }
+                    _ => return,
+                };
+                if let Some(a) = answer {
+                    self.send_pana(now, a);
+                }
+                for e in pac_events {
+                    self.pac_event(now, e, events);
+                }
+            }
+            NetEvent::Udp { datagram, from, .. } => {
+                if self.meter() == Some(from) {
+                    events.push(TerminalEvent::Udp { from, datagram });
+                }
+            }
+            NetEvent::Frame { .. } | NetEvent::SendFailed { .. } | NetEvent::RekeyNeeded => {}
+        }
+    }
+
+    fn pac_event(&mut self, now: Duration, e: PacEvent, events: &mut Vec<TerminalEvent>) {
+        let state = core::mem::replace(&mut self.state, State::Backoff { until: now });
+        match (state, e) {
+            (
+                State::Joining {
+                    candidates,
+                    index,
+                    pac,
+                },
+                PacEvent::Authenticated { keys, .. },
+            ) => {
+                for k in &keys {
+                    self.net
+                        .mac_mut()
+                        .install_key(k.index, *k.key.as_bytes(), k.active);
+                    events.push(TerminalEvent::KeyInstalled {
+                        index: k.index,
+                        active: k.active,
+                    });
+                }
+                self.stats.joins += 1;
+                self.backoff = self.config.backoff;
+                if let Some(c) = candidates.get(index) {
+                    tracing::info!(meter = ?c.eui64, channel = c.channel, "joined");
+                    events.push(TerminalEvent::Joined(*c));
+                }
+                self.state = State::Connected {
+                    candidates,
+                    index,
+                    pac,
+                };
+            }
+            (state @ State::Connected { .. }, PacEvent::GroupKey(k)) => {
+                self.net
+                    .mac_mut()
+                    .install_key(k.index, *k.key.as_bytes(), k.active);
+                events.push(TerminalEvent::KeyInstalled {
+                    index: k.index,
+                    active: k.active,
+                });
+                self.state = state;
+            }
+            (
+                State::Joining {
+                    candidates, index, ..
+                }
+                | State::Connected {
+                    candidates, index, ..
+                },
+                PacEvent::Failed(failure),
+            ) => {
+                self.stats.join_failures += 1;
+                if let Some(c) = candidates.get(index) {
+                    tracing::warn!(meter = ?c.eui64, %failure, "authentication failed");
+                    events.push(TerminalEvent::JoinFailed {
+                        meter: c.eui64,
+                        failure,
+                    });
+                }
+                // The next-best smart meter of the same scan.
+                self.try_candidate(now, candidates, index + 1);
+            }
+            (
+                State::Connected {
+                    candidates, index, ..
+                },
+                PacEvent::Lost | PacEvent::Terminated(_),
+            ) => {
+                self.stats.losses += 1;
+                if let Some(c) = candidates.get(index) {
+                    tracing::warn!(meter = ?c.eui64, "link lost");
+                    events.push(TerminalEvent::Lost(c.eui64));
+                }
+                self.try_candidate(now, candidates, index + 1);
+            }
+            (state, e) => {
+                tracing::debug!(event = ?e, "PANA event ignored in this state");
+                self.state = state;
+            }
+        }
+    }
+}

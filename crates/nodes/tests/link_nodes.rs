@@ -1,0 +1,441 @@
+//! Terminals and smart meters of `nodes::link` over the simulated radio (`sim::Medium`),
+//! as issue 6 lists: the strongest of three smart meters is chosen (CON-02), a smart
+//! meter with another Pairing ID never answers (CON-01), a fifth terminal is refused
+//! (SYS-03), a wrong password never gets a key (SEC-02), a large DLMS-sized datagram
+//! crosses fragmented and secured (SEC-03, RAD-01), the group key rolls over, and a lost
+//! smart meter makes the terminal fall back to the next best (CON-02).
+
+use core::time::Duration;
+
+use nodes::link::mac::MacConfig;
+use nodes::link::net::NetConfig;
+use nodes::link::pana::paa::{PaaConfig, Registry};
+use nodes::link::pana::{Entropy, PanaTimers};
+use nodes::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig, SmartMeterEvent};
+use nodes::link::terminal::{Terminal, TerminalConfig, TerminalEvent};
+use pana::psk::{identity_from_eui64, PskDerivation, SaltedSha256};
+use pana::secret::Psk;
+use pana::AuthFailure;
+use sim::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
+use wisun::mac::Eui64;
+use wisun::pairing_id::PairingIeFormat;
+use wisun::PairingId;
+
+const PASSWORD: &[u8] = b"PASSWORD1234";
+const SECOND: Duration = Duration::from_secs(1);
+
+struct Seeded(u64);
+impl Entropy for Seeded {
+    fn fill(&mut self, out: &mut [u8]) {
+        for b in out {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            *b = (self.0 >> 24) as u8;
+        }
+    }
+}
+
+fn pairing() -> PairingId {
+    PairingId::from_codes("00", "12345678901").unwrap()
+}
+
+fn terminal_eui(n: u8) -> Eui64 {
+    Eui64([0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0x10, n])
+}
+
+fn meter_eui(n: u8) -> Eui64 {
+    Eui64([0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0x20, n])
+}
+
+enum Kind {
+    Terminal(Box<Terminal>),
+    Meter(Box<SmartMeter>),
+}
+
+struct Node {
+    id: NodeId,
+    kind: Kind,
+    terminal_events: Vec<TerminalEvent>,
+    meter_events: Vec<SmartMeterEvent>,
+    /// Radio switched off by the test (a smart meter that disappears).
+    off: bool,
+}
+
+struct World {
+    medium: Medium,
+    nodes: Vec<Node>,
+    now: Duration,
+}
+
+fn meter_config(n: u8, channel: u8, pairing_id: PairingId) -> SmartMeterConfig {
+    SmartMeterConfig {
+        mac: MacConfig::new(meter_eui(n)),
+        pan_id: 0x1000 + u16::from(n),
+        channel,
+        pairing_id,
+        pairing_format: PairingIeFormat::default(),
+        join_window: JoinWindow::Always,
+        paa: PaaConfig::new(identity_from_eui64(meter_eui(n).0).into_bytes()),
+        key_period: Duration::from_secs(3600),
+        switch_delay: Duration::from_secs(60),
+        net: NetConfig::default(),
+    }
+}
+
+fn terminal_config(n: u8, password: &[u8]) -> TerminalConfig {
+    TerminalConfig {
+        mac: MacConfig::new(terminal_eui(n)),
+        pairing_id: pairing(),
+        pairing_format: PairingIeFormat::default(),
+        channels: vec![33, 35, 37],
+        scan_window: Duration::from_millis(200),
+        auth_id: identity_from_eui64(terminal_eui(n).0).into_bytes(),
+        password: password.to_vec(),
+        pana: PanaTimers::default(),
+        backoff: Duration::from_secs(10),
+        max_backoff: Duration::from_secs(600),
+        net: NetConfig::default(),
+    }
+}
+
+/// Every terminal 1..=9 registered with PASSWORD.
+fn registry() -> Box<dyn Registry + Send> {
+    Box::new(|id_p: &[u8]| -> Result<Psk, AuthFailure> {
+        (1..=9u8)
+            .find(|n| identity_from_eui64(terminal_eui(*n).0).as_bytes() == id_p)
+            .map(|_| SaltedSha256.derive(id_p, PASSWORD))
+            .ok_or(AuthFailure::UnknownId)
+    })
+}
+
+impl World {
+    fn new() -> Self {
+        let prop = PropagationConfig {
+            shadowing_sigma_db: 0.0,
+            ..PropagationConfig::default()
+        };
+        Self {
+            medium: Medium::new(11, prop, PhyConfig::default()),
+            nodes: Vec::new(),
+            now: Duration::ZERO,
+        }
+    }
+
+    fn add_meter(&mut self, config: SmartMeterConfig, at: Position) -> usize {
+        let id = self.medium.add_node(at);
+        let seed = u64::from(config.mac.eui64.0[7]) + 1000;
+        let m = SmartMeter::new(config, registry(), Box::new(Seeded(seed)), self.now);
+        self.nodes.push(Node {
+            id,
+            kind: Kind::Meter(Box::new(m)),
+            terminal_events: Vec::new(),
+            meter_events: Vec::new(),
+            off: false,
+        });
+        self.nodes.len() - 1
+    }
+
+    fn add_terminal(&mut self, config: TerminalConfig, at: Position) -> usize {
+        let id = self.medium.add_node(at);
+        let seed = u64::from(config.mac.eui64.0[7]) + 1;
+        let t = Terminal::new(config, Box::new(Seeded(seed)), self.now);
+        self.nodes.push(Node {
+            id,
+            kind: Kind::Terminal(Box::new(t)),
+            terminal_events: Vec::new(),
+            meter_events: Vec::new(),
+            off: false,
+        });
+        self.nodes.len() - 1
+    }
+
+    fn run(&mut self, until: Duration) {
+        let phy = *self.medium.phy();
+        let air = move |len: usize| phy.air_time(len);
+        let mut stalled = 0u32;
+        loop {
+            for n in &self.nodes {
+                let ch = match (&n.kind, n.off) {
+                    (_, true) => None,
+                    (Kind::Terminal(t), _) => t.channel(),
+                    (Kind::Meter(m), _) => Some(m.channel()),
+                };
+                self.medium.set_channel(n.id, ch).unwrap();
+            }
+            let next = self
+                .nodes
+                .iter()
+                .filter_map(|n| match &n.kind {
+                    Kind::Terminal(t) => t.next_wakeup(),
+                    Kind::Meter(m) => m.next_wakeup(),
+                })
+                .chain(self.medium.next_end())
+                .min();
+            let Some(t) = next.filter(|t| *t <= until) else {
+                break;
+            };
+            // A node that keeps asking to be woken at a time already handled would spin
+            // here forever: fail instead.
+            if t <= self.now {
+                stalled += 1;
+                assert!(stalled < 10_000, "no progress at {:?}", self.now);
+            } else {
+                stalled = 0;
+            }
+            self.now = self.now.max(t);
+            let mut to_send = Vec::new();
+            for report in self.medium.advance(self.now).unwrap() {
+                for r in report
+                    .receptions
+                    .iter()
+                    .filter(|r| r.outcome == Outcome::Received)
+                {
+                    let i = self.nodes.iter().position(|n| n.id == r.node).unwrap();
+                    let rssi = r.rssi_dbm.round() as i16;
+                    let node = &mut self.nodes[i];
+                    let ack = match &mut node.kind {
+                        Kind::Terminal(t) => {
+                            let (ack, ev) = t.receive(self.now, &report.frame, rssi, r.lqi, &air);
+                            node.terminal_events.extend(ev);
+                            ack
+                        }
+                        Kind::Meter(m) => {
+                            let (ack, ev) = m.receive(self.now, &report.frame, rssi, r.lqi, &air);
+                            node.meter_events.extend(ev);
+                            ack
+                        }
+                    };
+                    if let Some(a) = ack {
+                        to_send.push((i, a));
+                    }
+                }
+            }
+            for (i, a) in to_send {
+                if !self.nodes[i].off {
+                    let _ = self.medium.transmit(self.now, self.nodes[i].id, a);
+                }
+            }
+            for i in 0..self.nodes.len() {
+                let (medium, node) = (&mut self.medium, &mut self.nodes[i]);
+                let id = node.id;
+                let psdu = match &mut node.kind {
+                    Kind::Terminal(t) => {
+                        let ch = t.channel();
+                        let (p, ev) = t.wake(
+                            self.now,
+                            &mut || ch.is_some_and(|c| medium.channel_busy(id, c).unwrap()),
+                            &air,
+                        );
+                        node.terminal_events.extend(ev);
+                        p
+                    }
+                    Kind::Meter(m) => {
+                        let ch = m.channel();
+                        let (p, ev) =
+                            m.wake(self.now, &mut || medium.channel_busy(id, ch).unwrap(), &air);
+                        node.meter_events.extend(ev);
+                        p
+                    }
+                };
+                if let Some(p) = psdu {
+                    if !node.off {
+                        let _ = medium.transmit(self.now, id, p);
+                    }
+                }
+            }
+        }
+        self.now = self.now.max(until);
+    }
+
+    fn terminal(&self, i: usize) -> &Terminal {
+        match &self.nodes[i].kind {
+            Kind::Terminal(t) => t,
+            Kind::Meter(_) => panic!("not a terminal"),
+        }
+    }
+
+    fn meter(&mut self, i: usize) -> &mut SmartMeter {
+        match &mut self.nodes[i].kind {
+            Kind::Meter(m) => m,
+            Kind::Terminal(_) => panic!("not a smart meter"),
+        }
+    }
+
+    fn joined(&self, i: usize) -> Vec<Eui64> {
+        self.nodes[i]
+            .terminal_events
+            .iter()
+            .filter_map(|e| match e {
+                TerminalEvent::Joined(c) => Some(c.eui64),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn con02_a_terminal_picks_the_strongest_of_three_smart_meters() {
+    let mut w = World::new();
+    w.add_meter(meter_config(1, 33, pairing()), Position::outdoor(60.0, 0.0));
+    w.add_meter(meter_config(2, 35, pairing()), Position::outdoor(8.0, 0.0));
+    w.add_meter(meter_config(3, 37, pairing()), Position::outdoor(0.0, 30.0));
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(0.0, 0.0));
+    w.run(30 * SECOND);
+    let scanned = w.nodes[t]
+        .terminal_events
+        .iter()
+        .find_map(|e| match e {
+            TerminalEvent::Scanned(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a scan result");
+    assert_eq!(
+        scanned.iter().map(|c| c.eui64).collect::<Vec<_>>(),
+        vec![meter_eui(2), meter_eui(3), meter_eui(1)],
+        "strongest first: {scanned:?}"
+    );
+    assert_eq!(w.joined(t), vec![meter_eui(2)]);
+    assert_eq!(w.terminal(t).meter(), Some(meter_eui(2)));
+}
+
+#[test]
+fn con01_a_smart_meter_with_another_pairing_id_never_answers() {
+    let mut w = World::new();
+    let other = PairingId::from_codes("07", "99999999999").unwrap();
+    let stranger = w.add_meter(meter_config(1, 33, other), Position::outdoor(5.0, 0.0));
+    let ours = w.add_meter(meter_config(2, 35, pairing()), Position::outdoor(40.0, 0.0));
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(0.0, 0.0));
+    w.run(30 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(2)]);
+    let s = w.meter(stranger).stats();
+    assert_eq!(s.beacons_sent, 0);
+    assert!(s.requests_ignored >= 1);
+    assert_eq!(w.meter(ours).stats().beacons_sent, 1);
+}
+
+#[test]
+fn sys03_a_fifth_terminal_is_refused() {
+    let mut w = World::new();
+    let m = w.add_meter(meter_config(1, 33, pairing()), Position::outdoor(0.0, 0.0));
+    let ts: Vec<usize> = (1..=5u8)
+        .map(|n| {
+            let at = Position::indoor(f64::from(n) * 3.0, 5.0);
+            w.add_terminal(terminal_config(n, PASSWORD), at)
+        })
+        .collect();
+    w.run(120 * SECOND);
+    let joined: usize = ts.iter().map(|&t| w.joined(t).len()).sum();
+    assert_eq!(joined, 4);
+    assert_eq!(w.meter(m).terminals().len(), 4);
+    let refused = ts
+        .iter()
+        .find(|&&t| w.joined(t).is_empty())
+        .copied()
+        .unwrap();
+    assert!(w.nodes[refused].terminal_events.iter().any(|e| matches!(
+        e,
+        TerminalEvent::JoinFailed {
+            failure: nodes::link::pana::pac::PacFailure::Refused(2),
+            ..
+        }
+    )));
+    assert!(w.nodes[m].meter_events.iter().any(|e| matches!(
+        e,
+        SmartMeterEvent::Refused {
+            failure: AuthFailure::NoRoom,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn sec02_a_wrong_password_never_gets_a_key() {
+    let mut w = World::new();
+    let m = w.add_meter(meter_config(1, 33, pairing()), Position::outdoor(0.0, 0.0));
+    let t = w.add_terminal(
+        terminal_config(1, b"NOTTHEPASSWD"),
+        Position::indoor(5.0, 0.0),
+    );
+    w.run(60 * SECOND);
+    assert!(w.joined(t).is_empty());
+    assert!(!w.nodes[t]
+        .terminal_events
+        .iter()
+        .any(|e| matches!(e, TerminalEvent::KeyInstalled { .. })));
+    assert!(!w.terminal(t).net().mac().has_tx_key());
+    assert!(w.nodes[m].meter_events.iter().any(|e| matches!(
+        e,
+        SmartMeterEvent::Refused {
+            failure: AuthFailure::MacPMismatch,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn sec03_rad01_a_large_datagram_crosses_fragmented_and_secured_and_keys_roll_over() {
+    let mut w = World::new();
+    let mut config = meter_config(1, 33, pairing());
+    config.key_period = Duration::from_secs(300);
+    let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
+    w.run(20 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    let big: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    let now = w.now;
+    w.meter(m)
+        .send_udp(now, terminal_eui(1), (4059, 4059), big.clone())
+        .unwrap();
+    w.run(40 * SECOND);
+    let got: Vec<Vec<u8>> = w.nodes[t]
+        .terminal_events
+        .iter()
+        .filter_map(|e| match e {
+            TerminalEvent::Udp { datagram, .. } => Some(datagram.payload.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, vec![big]);
+    assert!(w.meter(m).net().stats().fragments_sent >= 5);
+    // Past the key period and the switch delay: key 2 installed, then active.
+    w.run(400 * SECOND);
+    let keys: Vec<(u8, bool)> = w.nodes[t]
+        .terminal_events
+        .iter()
+        .filter_map(|e| match e {
+            TerminalEvent::KeyInstalled { index, active } => Some((*index, *active)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, vec![(1, true), (2, false), (2, true)]);
+    assert_eq!(w.meter(m).keys_used().len(), 2);
+    // The link still carries data under the new key, both ways.
+    let now = w.now;
+    w.meter(m)
+        .send_udp(now, terminal_eui(1), (4059, 4059), b"after".to_vec())
+        .unwrap();
+    w.run(410 * SECOND);
+    assert!(w.nodes[t].terminal_events.iter().any(|e| matches!(
+        e,
+        TerminalEvent::Udp { datagram, .. } if datagram.payload == b"after"
+    )));
+}
+
+#[test]
+fn con02_a_lost_smart_meter_makes_the_terminal_fall_back_to_the_next_best() {
+    let mut w = World::new();
+    let near = w.add_meter(meter_config(1, 33, pairing()), Position::outdoor(5.0, 0.0));
+    w.add_meter(meter_config(2, 35, pairing()), Position::outdoor(30.0, 0.0));
+    let mut tc = terminal_config(1, PASSWORD);
+    tc.pana.ping_interval = Duration::from_secs(60);
+    let t = w.add_terminal(tc, Position::indoor(0.0, 0.0));
+    w.run(20 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    w.nodes[near].off = true;
+    w.run(300 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1), meter_eui(2)]);
+    assert!(w.nodes[t]
+        .terminal_events
+        .contains(&TerminalEvent::Lost(meter_eui(1))));
+}
