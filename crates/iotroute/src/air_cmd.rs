@@ -336,7 +336,7 @@ impl Hub {
         }
         // Known node: cannot fail.
         let _ = self.medium.set_channel(node.id, Some(data.channel));
-        if data.psdu.is_empty() {
+        if data.is_tune() {
             self.stats.tunes += 1;
             tracing::debug!(device_id = data.device_id, channel = data.channel, %from, "air: tune");
             return Accepted::Tune;
@@ -621,18 +621,9 @@ mod tests {
     }
 
     fn zep(device_id: u16, channel: u8, psdu: &[u8]) -> Vec<u8> {
-        DataRepr {
-            channel,
-            device_id,
-            mode: LqiMode::Crc,
-            lqi: 0,
-            rssi_dbm: None,
-            timestamp: NtpTimestamp::default(),
-            sequence: 0,
-            psdu,
-        }
-        .to_vec()
-        .unwrap()
+        DataRepr::to_hub(device_id, channel, 0, psdu)
+            .to_vec()
+            .unwrap()
     }
 
     fn hub(placed: &[NodeSpec]) -> Hub {

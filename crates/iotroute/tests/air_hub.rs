@@ -42,24 +42,16 @@ impl Node {
     }
 
     fn send(&self, channel: u8, psdu: &[u8]) {
-        let packet = DataRepr {
-            channel,
-            device_id: self.device_id,
-            mode: LqiMode::Crc,
-            lqi: 0,
-            rssi_dbm: None,
-            timestamp: NtpTimestamp::default(),
-            sequence: 0,
-            psdu,
-        }
-        .to_vec()
-        .expect("ZEP packet");
+        let packet = DataRepr::to_hub(self.device_id, channel, 0, psdu)
+            .to_vec()
+            .expect("ZEP packet");
         self.socket.send_to(&packet, self.hub).expect("send to hub");
     }
 
     /// Listen on `channel` (a tune packet).
     fn tune(&self, channel: u8) {
-        self.send(channel, &[]);
+        let packet = DataRepr::tune(self.device_id, channel, 0).to_vec().unwrap();
+        self.socket.send_to(&packet, self.hub).expect("send to hub");
     }
 
     /// The next packet within `wait`, if any.
@@ -307,18 +299,9 @@ fn rad01_air_drops_malformed_and_oversized_packets_and_keeps_serving() {
     b.tune(40);
     a.socket.send_to(b"not zep", hub).unwrap();
     // A 128-byte PSDU: the length byte says 128, which ZEP cannot carry.
-    let mut long = DataRepr {
-        channel: 40,
-        device_id: 0x0101,
-        mode: LqiMode::Crc,
-        lqi: 0,
-        rssi_dbm: None,
-        timestamp: NtpTimestamp::default(),
-        sequence: 0,
-        psdu: &[0u8; 127],
-    }
-    .to_vec()
-    .unwrap();
+    let mut long = DataRepr::to_hub(0x0101, 40, 0, &[0u8; 127])
+        .to_vec()
+        .unwrap();
     long[31] = 128;
     long.push(0);
     a.socket.send_to(&long, hub).unwrap();
@@ -334,4 +317,128 @@ fn rad01_air_drops_malformed_and_oversized_packets_and_keeps_serving() {
     assert_eq!(s["malformed"], 2, "{s}");
     assert_eq!(s["frames"], 1, "{s}");
     let _ = std::fs::remove_file(&stats);
+}
+
+/// One IPv4/UDP datagram (UDP checksum 0, allowed over IPv4) as a LINKTYPE_IPV4 record.
+fn ipv4_udp(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
+    let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (src, dst) else {
+        panic!("IPv4 only");
+    };
+    let total = u16::try_from(20 + 8 + payload.len()).unwrap();
+    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0];
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&src.ip().octets());
+    ip.extend_from_slice(&dst.ip().octets());
+    let sum = ip
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum::<u32>();
+    let sum = (sum & 0xFFFF) + (sum >> 16);
+    let sum = !(((sum & 0xFFFF) + (sum >> 16)) as u16);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    ip.extend_from_slice(&src.port().to_be_bytes());
+    ip.extend_from_slice(&dst.port().to_be_bytes());
+    ip.extend_from_slice(&(total - 20).to_be_bytes());
+    ip.extend_from_slice(&[0, 0]);
+    ip.extend_from_slice(payload);
+    ip
+}
+
+#[test]
+fn rad01_air_packets_both_ways_are_zep_v2_to_wireshark() {
+    let block = 173;
+    let (hub_proc, hub) = start_hub(block, &["--shadowing", "0"]);
+    let a = Node::new(block, 2, 0x0A01, hub);
+    let b = Node::new(block, 3, 0x0A02, hub);
+    b.tune(45);
+    std::thread::sleep(Duration::from_millis(100));
+    let psdu = frame(0x5A, 60);
+    let sent = DataRepr {
+        channel: 45,
+        device_id: 0x0A01,
+        mode: LqiMode::Crc,
+        lqi: 255,
+        rssi_dbm: None,
+        timestamp: NtpTimestamp::from_unix(Duration::from_secs(1_795_564_800)),
+        sequence: 77,
+        psdu: &psdu,
+    }
+    .to_vec()
+    .unwrap();
+    a.socket.send_to(&sent, hub).unwrap();
+    let got = b.recv(WAIT).expect("B receives A's frame");
+    drop(hub_proc);
+
+    if !tshark_or_skip("rad01_air_packets_both_ways_are_zep_v2_to_wireshark") {
+        return;
+    }
+    let mut file = wisun::pcap::file_header(228).to_vec(); // LINKTYPE_IPV4
+    let a_addr = a.socket.local_addr().unwrap();
+    let b_addr = b.socket.local_addr().unwrap();
+    wisun::pcap::record(&mut file, 1_795_564_800, 0, &ipv4_udp(a_addr, hub, &sent));
+    wisun::pcap::record(
+        &mut file,
+        1_795_564_800,
+        20_000,
+        &ipv4_udp(hub, b_addr, &got),
+    );
+    let path = temp_path("zep.pcap");
+    std::fs::write(&path, &file).unwrap();
+    let fields = [
+        "zep.version",
+        "zep.type",
+        "zep.channel_id",
+        "zep.device_id",
+        "zep.lqi_mode",
+        "zep.seqno",
+        "zep.length",
+        "wpan.seq_no",
+        "wpan.fcs_ok",
+        "_ws.expert",
+        "_ws.malformed",
+    ];
+    let mut cmd = Command::new("tshark");
+    cmd.args([
+        "-r",
+        path.to_str().unwrap(),
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("tshark:\n{text}");
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    let bool_true = |v: &str| v == "1" || v == "True";
+    for (row, device_id) in rows.iter().zip([0x0A01u16, 0x0A02]) {
+        assert_eq!(
+            &row[..4],
+            ["2", "1", "45", &device_id.to_string()],
+            "{text}"
+        );
+        assert!(bool_true(row[4]), "CRC mode: {text}");
+        assert_eq!(row[6], psdu.len().to_string(), "{text}");
+        assert_eq!(
+            row[7], "90",
+            "the 802.15.4 frame decoded (sequence 0x5A): {text}"
+        );
+        assert!(bool_true(row[8]), "FCS checked and good: {text}");
+        assert_eq!(
+            (row[9], row[10]),
+            ("", ""),
+            "no expert info, nothing malformed: {text}"
+        );
+    }
+    assert_eq!(rows[0][5], "77", "{text}");
+    let _ = std::fs::remove_file(&path);
 }

@@ -374,7 +374,40 @@ pub struct DataRepr<'a> {
     pub psdu: &'a [u8],
 }
 
-impl DataRepr<'_> {
+impl<'a> DataRepr<'a> {
+    /// What a node sends the `iotroute air` hub: `psdu` (FCS included) on `channel`, CRC
+    /// mode, no LQI or RSSI, no timestamp (the hub reads only the device id, the channel
+    /// and the PSDU).
+    #[must_use]
+    pub const fn to_hub(device_id: u16, channel: u8, sequence: u32, psdu: &'a [u8]) -> Self {
+        Self {
+            channel,
+            device_id,
+            mode: LqiMode::Crc,
+            lqi: 0,
+            rssi_dbm: None,
+            timestamp: NtpTimestamp {
+                seconds: 0,
+                fraction: 0,
+            },
+            sequence,
+            psdu,
+        }
+    }
+
+    /// A *tune* packet (ours): an empty PSDU, telling the `iotroute air` hub that the
+    /// node listens on `channel` from now on; nothing goes on the air.
+    #[must_use]
+    pub const fn tune(device_id: u16, channel: u8, sequence: u32) -> Self {
+        Self::to_hub(device_id, channel, sequence, &[])
+    }
+
+    /// Whether this is a tune packet.
+    #[must_use]
+    pub const fn is_tune(&self) -> bool {
+        self.psdu.is_empty()
+    }
+
     /// The packet's length on the wire.
     #[must_use]
     pub const fn buffer_len(&self) -> usize {
@@ -574,6 +607,20 @@ mod tests {
                 needed: 33
             })
         );
+    }
+
+    #[test]
+    fn rad01_node_side_constructors() {
+        let t = DataRepr::tune(5, 40, 1).to_vec().unwrap();
+        assert_eq!(t.len(), 32);
+        let Ok(ZepRepr::Data(d)) = ZepRepr::parse(&t) else {
+            panic!("tune packet");
+        };
+        assert!(d.is_tune());
+        assert_eq!((d.device_id, d.channel, d.mode), (5, 40, LqiMode::Crc));
+        let f = DataRepr::to_hub(5, 40, 2, &[1, 2, 3]);
+        assert!(!f.is_tune());
+        assert_eq!(f.to_vec().unwrap()[32..], [1, 2, 3]);
     }
 
     #[test]
