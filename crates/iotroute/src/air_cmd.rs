@@ -559,8 +559,12 @@ async fn serve(args: AirArgs, stop: impl std::future::Future<Output = ()>) -> Re
         }
         flush(&socket, &mut out, &mut hub, pcap.as_mut()).await;
     }
-    // Frames still on the air end now, as far as anyone will hear.
+    // Let the frames still on the air finish (at most one air time, 11 ms), so that
+    // they are delivered and captured too.
     hub.advance(start.elapsed(), &mut out);
+    while let Some(end) = hub.next_wake() {
+        hub.advance(end.max(start.elapsed()), &mut out);
+    }
     flush(&socket, &mut out, &mut hub, pcap.as_mut()).await;
     let stats = hub.stats();
     eprintln!(
@@ -770,6 +774,20 @@ mod tests {
             (st.frames, st.collided, st.receiver_busy, st.refused),
             (2, 2, 2, 1)
         );
+    }
+
+    #[test]
+    fn rad01_hub_follows_a_node_to_its_new_address() {
+        let mut h = hub(&[]);
+        let mut out = Vec::new();
+        h.datagram(Duration::ZERO, addr(2), &zep(2, 33, &[]), &mut out);
+        let moved = SocketAddr::from(([127, 0, 179, 2], 40_001));
+        h.datagram(MS, moved, &zep(2, 33, &[]), &mut out);
+        h.datagram(2 * MS, addr(1), &zep(1, 33, &[1, 2, 3]), &mut out);
+        h.advance(Duration::from_secs(1), &mut out);
+        let to: Vec<SocketAddr> = sends(&out).iter().map(|s| s.0).collect();
+        assert_eq!(to, [moved]);
+        assert_eq!(h.stats().nodes, 2);
     }
 
     #[test]
