@@ -476,6 +476,10 @@ async fn serve(args: AirArgs, stop: impl std::future::Future<Output = ()>) -> Re
             args.ring_radius
         ));
     }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = args.nodes.iter().find(|n| !seen.insert(n.device_id)) {
+        return Err(format!("--node: device id {} placed twice", dup.device_id));
+    }
     let mut propagation = PropagationConfig::default();
     if let Some(sigma) = args.shadowing {
         if !(sigma.is_finite() && sigma >= 0.0) {
