@@ -136,9 +136,6 @@ use crate::secret_input::{self, parse_secret, Secret, SecretsFile, SecretsFileEr
 /// Exit status when the server refused some attribute or method.
 const EXIT_REFUSED: u8 = 2;
 
-/// The clock, whose attribute 2 is the profiles' restricting column.
-const CLOCK: Obis = Obis::new(0, 0, 1, 0, 0, 255);
-
 /// JST (UTC+9), the deviation −540 of the IoT route.
 fn jst() -> FixedOffset {
     FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).expect("0"))
@@ -1014,22 +1011,6 @@ fn parse_time(what: &str, s: &str) -> Result<DateTime<FixedOffset>, CmdError> {
         .ok_or_else(|| CmdError::Usage(format!("{what}: `{s}` is not an ISO 8601 date-time")))
 }
 
-/// Selector 1 parameters: the clock column from `from` to `to`, both as octet-string(12)
-/// as Gurux sends them, all columns.
-fn range(from: &DateTime<FixedOffset>, to: &DateTime<FixedOffset>) -> Data {
-    Data::Structure(vec![
-        Data::Structure(vec![
-            Data::LongUnsigned(8),
-            Data::OctetString(CLOCK.as_bytes().to_vec()),
-            Data::Integer(2),
-            Data::LongUnsigned(0),
-        ]),
-        Data::clock_octet_string(&CosemDateTime::from_chrono_gurux(from)),
-        Data::clock_octet_string(&CosemDateTime::from_chrono_gurux(to)),
-        Data::Array(Vec::new()),
-    ])
-}
-
 async fn get_inner(args: &GetArgs) -> Result<Outcome, CmdError> {
     let targets = args
         .objects
@@ -1044,7 +1025,7 @@ async fn get_inner(args: &GetArgs) -> Result<Outcome, CmdError> {
                     "--from/--to select rows of a profile buffer (class 7 attribute 2)".into(),
                 ));
             }
-            Some(range(&f, &t))
+            Some(dlms::cosem::range_selector(&f, &t))
         }
         _ => None,
     };

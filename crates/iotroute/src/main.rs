@@ -11,6 +11,7 @@ mod dlms_cmd;
 mod dlms_listen;
 mod dlms_serve;
 mod echonet_cmd;
+mod household;
 mod meter_cmd;
 mod secret_input;
 mod sim_cmd;

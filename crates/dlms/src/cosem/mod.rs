@@ -30,7 +30,7 @@ pub mod security;
 
 pub use access::{AccessMode, Association};
 pub use model::{EventCode, IotRouteModel, ModelChange, ModelConfig, ModelState};
-pub use profile::{ProfileGeneric, ProfileRow};
+pub use profile::{range_selector, ProfileGeneric, ProfileRow};
 
 pub use crate::apdu::{ActionResult, DataAccessResult};
 /// An owned A-XDR value (our `crate::data::Data`), what attributes hold and rows carry.

@@ -21,6 +21,28 @@ use crate::apdu::{ActionResult, DataAccessResult, SelectiveAccess};
 use chrono::{DateTime, Utc};
 use dlms_cosem_rs::codec::Writer;
 
+/// The parameters of selective access by range (selector 1) on a profile whose first
+/// column is the clock: rows from `from` to `to` inclusive, both bounds as
+/// octet-string(12) (what Gurux sends, and what every server we met accepts), all
+/// columns. What a client (the smart meter, `dlms get --from --to`) reads a profile with.
+#[must_use]
+pub fn range_selector(
+    from: &DateTime<chrono::FixedOffset>,
+    to: &DateTime<chrono::FixedOffset>,
+) -> Value {
+    Value::Structure(vec![
+        Value::Structure(vec![
+            Value::LongUnsigned(8),
+            Value::OctetString(super::codes::CLOCK.as_bytes().to_vec()),
+            Value::Integer(2),
+            Value::LongUnsigned(0),
+        ]),
+        Value::clock_octet_string(&crate::CosemDateTime::from_chrono_gurux(from)),
+        Value::clock_octet_string(&crate::CosemDateTime::from_chrono_gurux(to)),
+        Value::Array(Vec::new()),
+    ])
+}
+
 /// `sort_method` 1: FIFO.
 pub const SORT_FIFO: u8 = 1;
 /// The most entries a profile may be configured to hold (ours): 96 days of 30-minute

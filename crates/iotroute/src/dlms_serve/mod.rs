@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use dlms::cosem::{floor_to_period, IotRouteModel, ModelChange, ModelConfig};
 use dlms::server::{shared, Auth, Entropy, Keys, Protection, ServeConfig, TerminalServer};
 use dlms::wrapper::DEFAULT_PORT;
@@ -30,6 +30,8 @@ use tokio::net::UdpSocket;
 
 mod driver;
 mod state;
+
+use crate::household::Household;
 
 use driver::{Driver, Pushes, Stats};
 use state::{Counter, StateStore};
@@ -210,56 +212,6 @@ fn hex_array<const N: usize>(flag: &str, text: &str) -> Result<[u8; N], ServeFai
         .map_err(|_| ServeFailure::Usage(format!("{flag}: {} bytes, expected {N}", bytes.len())))
 }
 
-/// Household power (W) at `t`: import and PV export by the JST hour, as the demo filler
-/// shapes its slots, so that live growth continues the demo profile's pattern.
-fn household_w(t: DateTime<Utc>) -> (f64, f64) {
-    let hour = (t + Duration::hours(9)).hour();
-    let import = match hour {
-        0..=5 => 240.0,
-        6..=8 => 760.0,
-        9..=16 => 400.0,
-        17..=22 => 920.0,
-        _ => 440.0,
-    };
-    let export = match hour {
-        9 | 14 => 300.0,
-        10 | 13 => 600.0,
-        11 | 12 => 840.0,
-        _ => 0.0,
-    };
-    (import, export)
-}
-
-/// The registers, growing with [`household_w`]; fractions of a Wh carried over.
-struct Household {
-    last: DateTime<Utc>,
-    carry: (f64, f64),
-}
-
-impl Household {
-    fn advance(&mut self, model: &mut IotRouteModel, now: DateTime<Utc>) {
-        let dt = (now - self.last).num_milliseconds();
-        if dt <= 0 {
-            return;
-        }
-        self.last = now;
-        // At most an hour at once: a suspended machine does not make a jump.
-        #[allow(clippy::cast_precision_loss)]
-        let hours = dt.min(3_600_000) as f64 / 3_600_000.0;
-        let (pi, pe) = household_w(now);
-        self.carry.0 += pi * hours;
-        self.carry.1 += pe * hours;
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let (di, de) = (self.carry.0.floor() as u32, self.carry.1.floor() as u32);
-        self.carry.0 -= f64::from(di);
-        self.carry.1 -= f64::from(de);
-        if di > 0 || de > 0 {
-            let (i, e) = model.energy();
-            model.set_energy(i.wrapping_add(di), e.wrapping_add(de));
-        }
-    }
-}
-
 /// Serve until `stop` completes.
 ///
 /// # Errors
@@ -377,10 +329,7 @@ pub async fn serve(
         stats: Stats::default(),
         limiter: LogLimiter::default(),
     };
-    let mut household = Household {
-        last: now,
-        carry: (0.0, 0.0),
-    };
+    let mut household = Household::new(now);
     let mut buf = vec![0u8; 65_536];
     let mut out = vec![0u8; usize::from(args.max_pdu).max(2048) + 64];
     let mut tick = tokio::time::interval(TICK);
@@ -654,28 +603,6 @@ mod tests {
         let mut last = None;
         assert!(!capture_due(&mut m, start, &mut last));
         assert!(capture_due(&mut m, t(3, 30, 0), &mut last));
-    }
-
-    #[test]
-    fn trm05_registers_grow_like_a_household() {
-        // 09:00 UTC = 18:00 JST: evening import 920 W, no PV export.
-        let mut m = IotRouteModel::new(&ModelConfig::default(), t(9, 0, 0)).unwrap();
-        m.set_energy(1000, 2000);
-        let mut h = Household {
-            last: t(9, 0, 0),
-            carry: (0.0, 0.0),
-        };
-        for minute in 1..=60 {
-            h.advance(&mut m, t(9, 0, 0) + Duration::minutes(minute));
-        }
-        let (i, e) = m.energy();
-        assert!((1919..=1920).contains(&i), "{i}");
-        assert_eq!(e, 2000);
-        // Noon JST (03:00 UTC): PV export.
-        h.advance(&mut m, t(3, 0, 0));
-        h.last = t(3, 0, 0);
-        h.advance(&mut m, t(3, 30, 0));
-        assert!(m.energy().1 > 2000);
     }
 
     #[test]
