@@ -17,9 +17,10 @@
 //!   fragments), then `Reassembler::receive` of every packet (decompression, reassembly,
 //!   checksum check, the `Packet` rebuilt).
 //! - `full_path_N`: the sender's and the receiver's whole work: encode as above, then per
-//!   6LoWPAN packet build the `Frame`, `ccm_star::secure`, `fcs::append`; then per PSDU
-//!   `fcs::strip`, `Mpdu::parse`, `ccm_star::open`, `Reassembler::receive` of the opened
-//!   payload, from the link addresses of the opened frame.
+//!   6LoWPAN packet build the `Frame`, `ccm_star::secure`, `fcs::append_in_place`; then
+//!   per PSDU `fcs::strip`, `Mpdu::parse`, `ccm_star::open_parsed`,
+//!   `Reassembler::receive` of the opened payload, from the link addresses of the opened
+//!   frame (`wisun`'s `frame_path`, per fragment).
 //! - `raw_ccm_N`: the AES-128-CCM those frames need, done directly with
 //!   `Ccm<Aes128, U4, U13>`: per 6LoWPAN packet of the same datagram, `a` = the 27 header
 //!   bytes of its frame, `m` = the packet, the 13-byte CCM* nonce; the cipher made from the
@@ -152,17 +153,19 @@ impl Link {
         for piece in pieces {
             self.counter = self.counter.wrapping_add(1);
             let frame = build(self.counter as u8, self.counter, piece);
-            let mpdu = ccm_star::secure(&frame, &KEY).expect("secure");
-            psdus.push(fcs::append(&mpdu, FCS).expect("fcs"));
+            let mut psdu = ccm_star::secure(&frame, &KEY).expect("secure");
+            fcs::append_in_place(&mut psdu, FCS).expect("fcs");
+            psdus.push(psdu);
         }
         let psdus = black_box(psdus);
         let mut out = None;
         for psdu in &psdus {
             let mpdu = fcs::strip(psdu, FCS).expect("fcs check");
-            let parsed = Mpdu::parse(mpdu).expect("parse");
-            assert!(matches!(parsed, Mpdu::Secured(_)));
-            black_box(parsed.header());
-            let opened = ccm_star::open(mpdu, &lookup).expect("open");
+            let Mpdu::Secured(secured) = Mpdu::parse(mpdu).expect("parse") else {
+                unreachable!("secured");
+            };
+            black_box(&secured.header);
+            let opened = ccm_star::open_parsed(mpdu, secured, &lookup).expect("open");
             let Some(Address::Extended(dst)) = opened.frame.header.dst else {
                 unreachable!("unicast to an extended address");
             };

@@ -15,10 +15,17 @@
 //!
 //! - `frame_path`: what a sender and a receiver do with that frame. Send: build the
 //!   `Frame` (header from `Header::new_2015`, security header, the payload copied into
-//!   its `Vec`), `ccm_star::secure`, `fcs::append`. Receive: `fcs::strip`, `Mpdu::parse`
-//!   (the receiver looks at the header before security, for addressing and the ack, as
-//!   `nodes::link::mac` does), `ccm_star::open` with a key-table closure; the opened
-//!   payload goes through `black_box`. The frame counter advances every iteration.
+//!   its `Vec`), `ccm_star::secure`, `fcs::append_in_place`. Receive: `fcs::strip`,
+//!   `Mpdu::parse` (the receiver looks at the header before security, for addressing and
+//!   the acknowledgment, as `nodes::link::mac` does), `ccm_star::open_parsed` (the parsed
+//!   header reused, the sealed copy decrypted in place) with a key-table closure; the
+//!   opened payload goes through `black_box`. The frame counter advances every iteration.
+//! - `frame_path_copying`: the same with the calls `nodes::link::mac` makes at this
+//!   commit: `fcs::append` (a copy of the MPDU) and `ccm_star::open` (the header parsed
+//!   again, the sealed part copied again).
+//! - `secure_open`: CCM* alone, the "secure + verify": build the `Frame`,
+//!   `ccm_star::secure`, `ccm_star::open` (which parses the header it needs); no FCS and
+//!   no separate `Mpdu::parse`.
 //! - `raw_ccm`: the same AES-128-CCM work with the RustCrypto `ccm` crate directly
 //!   (`Ccm<Aes128, U4, U13>`): the 27 header bytes as `a`, the 100 payload bytes as `m`,
 //!   the 13-byte CCM* nonce; a cipher made from the key (key schedule), seal in place,
@@ -29,12 +36,13 @@
 //!   loop): the fastest the `ccm` crate does this work.
 //!
 //! Group `wisun_frame_parts`: the frame path's pieces alone, to see where its time goes
-//! (`secure` = build + `ccm_star::secure`, `fcs_append`, `fcs_strip`, `mpdu_parse`,
-//! `open`).
+//! (`secure` = build + `ccm_star::secure`, `fcs_append` (the copying one), `fcs_strip`,
+//! `mpdu_parse`, `open`, and `parse_open_parsed` = `Mpdu::parse` + `ccm_star::open_parsed`).
 //!
 //! With `IOTROUTE_BENCH_PAIRED_DIR=<dir>` set (as `scripts/bench link` does), `main`
 //! also runs an interleaved measurement before criterion: `frame_path` and `raw_ccm`
-//! (then `raw_ccm_keyed`) timed in alternating blocks of about 0.5 ms, 1000 rounds, so that
+//! (then `frame_path` and `raw_ccm_keyed`, `secure_open` and `frame_path_copying`
+//! against `raw_ccm`) timed in alternating blocks of about 0.5 ms, 1000 rounds, so that
 //! load from other processes falls on both alike; it writes the medians, the median
 //! per-round ratio and the fastest rounds to `<dir>/bench-link-paired-frame.json`.
 //!
@@ -96,6 +104,24 @@ fn build(seq: u8, counter: u32, payload: &[u8]) -> Frame {
 /// Send and receive one frame; returns the opened payload.
 fn frame_path(seq: u8, counter: u32, payload: &[u8]) -> Vec<u8> {
     let frame = build(seq, counter, payload);
+    let mut psdu = ccm_star::secure(&frame, &KEY).expect("secure");
+    fcs::append_in_place(&mut psdu, FCS).expect("fcs");
+    let psdu = black_box(psdu);
+    let mpdu = fcs::strip(&psdu, FCS).expect("fcs check");
+    let Mpdu::Secured(secured) = Mpdu::parse(mpdu).expect("parse") else {
+        unreachable!("secured");
+    };
+    black_box(&secured.header);
+    ccm_star::open_parsed(mpdu, secured, &lookup)
+        .expect("open")
+        .frame
+        .payload
+}
+
+/// As [`frame_path`] with the calls `nodes::link::mac` makes at this commit: the FCS
+/// appended to a copy (`fcs::append`) and the header parsed again by `ccm_star::open`.
+fn frame_path_copying(seq: u8, counter: u32, payload: &[u8]) -> Vec<u8> {
+    let frame = build(seq, counter, payload);
     let mpdu = ccm_star::secure(&frame, &KEY).expect("secure");
     let psdu = fcs::append(&mpdu, FCS).expect("fcs");
     let psdu = black_box(psdu);
@@ -104,6 +130,14 @@ fn frame_path(seq: u8, counter: u32, payload: &[u8]) -> Vec<u8> {
     assert!(matches!(parsed, Mpdu::Secured(_)));
     black_box(parsed.header());
     ccm_star::open(mpdu, &lookup).expect("open").frame.payload
+}
+
+/// CCM* alone, the words "secure + verify": build, `ccm_star::secure`,
+/// `ccm_star::open`; no FCS, no separate `Mpdu::parse`.
+fn secure_open(seq: u8, counter: u32, payload: &[u8]) -> Vec<u8> {
+    let frame = build(seq, counter, payload);
+    let mpdu = black_box(ccm_star::secure(&frame, &KEY).expect("secure"));
+    ccm_star::open(&mpdu, &lookup).expect("open").frame.payload
 }
 
 /// The raw-CCM peer's state: `a` ‖ `m` in the clear, and the working buffer.
@@ -190,6 +224,8 @@ fn check() -> Fixture {
     assert_eq!(raw.seal_open(42, None), <[u8; 4]>::from(tag));
     assert_eq!(raw.buf, raw.clear, "raw CCM opens to the plaintext");
     assert_eq!(frame_path(7, 42, &payload), payload);
+    assert_eq!(frame_path_copying(7, 42, &payload), payload);
+    assert_eq!(secure_open(7, 42, &payload), payload);
     Fixture {
         payload,
         header_len,
@@ -209,6 +245,24 @@ fn bench_frame(c: &mut Criterion, fx: &Fixture) {
         b.iter(|| {
             counter = counter.wrapping_add(1);
             black_box(frame_path(counter as u8, counter, black_box(payload)))
+        });
+    });
+    group.bench_function("frame_path_copying", |b| {
+        let mut counter = 0u32;
+        b.iter(|| {
+            counter = counter.wrapping_add(1);
+            black_box(frame_path_copying(
+                counter as u8,
+                counter,
+                black_box(payload),
+            ))
+        });
+    });
+    group.bench_function("secure_open", |b| {
+        let mut counter = 0u32;
+        b.iter(|| {
+            counter = counter.wrapping_add(1);
+            black_box(secure_open(counter as u8, counter, black_box(payload)))
         });
     });
     group.bench_function("raw_ccm", |b| {
@@ -253,6 +307,14 @@ fn bench_parts(c: &mut Criterion, fx: &Fixture) {
     });
     group.bench_function("open", |b| {
         b.iter(|| ccm_star::open(black_box(&mpdu), &lookup).expect("open"));
+    });
+    group.bench_function("parse_open_parsed", |b| {
+        b.iter(|| {
+            let Mpdu::Secured(s) = Mpdu::parse(black_box(&mpdu)).expect("parse") else {
+                unreachable!("secured");
+            };
+            ccm_star::open_parsed(&mpdu, s, &lookup).expect("open")
+        });
     });
     group.finish();
 }
@@ -391,9 +453,33 @@ fn run_paired(path: &Path, fx: &Fixture) {
         black_box(raw.seal_open(raw_counter, Some(&cipher)));
     });
     report("wisun_frame", "raw_ccm_keyed", &keyed);
+    let mut ccm_only = || {
+        counter = counter.wrapping_add(1);
+        black_box(secure_open(counter as u8, counter, black_box(payload)));
+    };
+    let secure_verify = paired(ROUNDS, &mut ccm_only, &mut || {
+        raw_counter = raw_counter.wrapping_add(1);
+        black_box(raw.seal_open(raw_counter, None));
+    });
+    report("wisun_frame secure_open", "raw_ccm", &secure_verify);
+    let mut copying = || {
+        counter = counter.wrapping_add(1);
+        black_box(frame_path_copying(
+            counter as u8,
+            counter,
+            black_box(payload),
+        ));
+    };
+    let copying = paired(ROUNDS, &mut copying, &mut || {
+        raw_counter = raw_counter.wrapping_add(1);
+        black_box(raw.seal_open(raw_counter, None));
+    });
+    report("wisun_frame frame_path_copying", "raw_ccm", &copying);
     let entries = BTreeMap::from([
         ("wisun_frame".to_owned(), fresh.fields()),
         ("wisun_frame_keyed".to_owned(), keyed.fields()),
+        ("wisun_secure_open".to_owned(), secure_verify.fields()),
+        ("wisun_frame_copying".to_owned(), copying.fields()),
     ]);
     write_paired(path, &entries);
 }

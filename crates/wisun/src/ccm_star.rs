@@ -28,7 +28,7 @@ use ccm::{
 
 use crate::mac::{
     AuxSecurityHeader, Eui64, Frame, FrameError, FrameType, FrameVersion, Header, KeyIdentifier,
-    SecurityLevel, MAX_PSDU_LEN,
+    SecuredFrame, SecurityLevel, MAX_PSDU_LEN,
 };
 
 /// An AES-128 link key.
@@ -281,6 +281,33 @@ pub fn open_with_source(
     open_inner(mpdu, Some(source), keys)
 }
 
+/// As [`open`] for an MPDU the caller has already split with
+/// [`Mpdu::parse`](crate::mac::Mpdu::parse) (a
+/// receiver looks at the header before security, for the addressing and the
+/// acknowledgment): the header is not parsed again and the sealed bytes are decrypted in
+/// the `Vec` that `secured` already holds, so the payload costs no further copy.
+///
+/// `secured` must be what `Mpdu::parse(mpdu)` returned: its header is used as it is.
+/// When its sealed bytes are not `mpdu`'s tail, this falls back to [`open`].
+///
+/// # Errors
+/// [`OpenError`], as [`open`].
+pub fn open_parsed(
+    mpdu: &[u8],
+    secured: SecuredFrame,
+    keys: &impl KeyLookup,
+) -> Result<Opened, OpenError> {
+    let SecuredFrame { header, sealed } = secured;
+    match mpdu.len().checked_sub(sealed.len()) {
+        Some(header_len)
+            if mpdu.len() <= MAX_PSDU_LEN && mpdu.get(header_len..) == Some(&sealed[..]) =>
+        {
+            open_split(mpdu, header, header_len, Some(sealed), None, keys)
+        }
+        _ => open(mpdu, keys),
+    }
+}
+
 fn open_inner(
     mpdu: &[u8],
     source: Option<Eui64>,
@@ -291,12 +318,25 @@ fn open_inner(
         return Err(FrameError::TooLong { len: mpdu.len() }.into());
     }
     let (header, header_len) = Header::parse(mpdu)?;
+    open_split(mpdu, header, header_len, None, source, keys)
+}
+
+/// Open `mpdu` whose header, `header_len` bytes long, is `header`. `sealed`, when given,
+/// holds a copy of the bytes after the header, decrypted in place.
+fn open_split(
+    mpdu: &[u8],
+    header: Header,
+    header_len: usize,
+    sealed: Option<Vec<u8>>,
+    source: Option<Eui64>,
+    keys: &impl KeyLookup,
+) -> Result<Opened, OpenError> {
     let Some(sec) = header.security else {
         return Err(OpenError::NotSecured);
     };
     let mic_len = sec.level.mic_len();
-    let sealed = mpdu.get(header_len..).unwrap_or_default();
-    let Some(body_len) = sealed.len().checked_sub(mic_len) else {
+    let sealed_bytes = mpdu.get(header_len..).unwrap_or_default();
+    let Some(body_len) = sealed_bytes.len().checked_sub(mic_len) else {
         return Err(FrameError::MicMissing {
             offset: header_len,
             mic_len,
@@ -310,11 +350,17 @@ fn open_inner(
     let key = keys
         .key(&sec.key_id, source)
         .ok_or(OpenError::UnknownKey(sec.key_id))?;
-    let (body, tag) = sealed.split_at(body_len);
+    let (body, tag) = sealed_bytes.split_at(body_len);
     let n = nonce(source, frame_counter, sec.level);
     let clear = clear_len(&header, sec.level, body_len);
     let a = mpdu.get(..header_len + clear).unwrap_or_default();
-    let mut plain = body.to_vec();
+    let mut plain = match sealed {
+        Some(mut v) => {
+            v.truncate(body_len);
+            v
+        }
+        None => body.to_vec(),
+    };
     let ok = verify(
         sec.level,
         &key,
@@ -332,4 +378,82 @@ fn open_inner(
         source,
         frame_counter,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mac::{Address, Mpdu};
+
+    const KEY: Key = [7; 16];
+    const SRC: Eui64 = Eui64([2, 0x11, 0x22, 0x33, 0x44, 0x55, 0, 2]);
+
+    fn keys(id: &KeyIdentifier, _source: Eui64) -> Option<Key> {
+        (id.index() == Some(1)).then_some(KEY)
+    }
+
+    fn secured_mpdu(level: SecurityLevel, payload: &[u8]) -> Vec<u8> {
+        let mut header = Header::new_2015(
+            FrameType::Data,
+            Some(9),
+            (
+                Some(0x1234),
+                Some(Address::Extended(Eui64([2, 0, 0, 0, 0, 0, 0, 1]))),
+            ),
+            (None, Some(Address::Extended(SRC))),
+        )
+        .unwrap();
+        header.security = Some(AuxSecurityHeader::new(level, 77, 1));
+        let frame = Frame {
+            header,
+            payload_ies: Vec::new(),
+            payload: payload.to_vec(),
+        };
+        secure(&frame, &KEY).unwrap()
+    }
+
+    fn split(mpdu: &[u8]) -> SecuredFrame {
+        match Mpdu::parse(mpdu).unwrap() {
+            Mpdu::Secured(s) => s,
+            Mpdu::Plain(_) => panic!("secured"),
+        }
+    }
+
+    #[test]
+    fn sec03_open_parsed_equals_open() {
+        for level in [
+            SecurityLevel::Mic32,
+            SecurityLevel::EncMic32,
+            SecurityLevel::EncMic64,
+            SecurityLevel::EncMic128,
+        ] {
+            for len in [0, 1, 100] {
+                let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+                let mpdu = secured_mpdu(level, &payload);
+                let opened = open_parsed(&mpdu, split(&mpdu), &keys).unwrap();
+                assert_eq!(opened.frame.payload, payload);
+                assert_eq!(Ok(opened), open(&mpdu, &keys));
+                // Damaged: the same refusal as `open`.
+                let mut bad = mpdu.clone();
+                *bad.last_mut().unwrap() ^= 1;
+                assert_eq!(open_parsed(&bad, split(&bad), &keys), Err(OpenError::Mic));
+                let unknown = |_: &KeyIdentifier, _: Eui64| None;
+                assert_eq!(
+                    open_parsed(&mpdu, split(&mpdu), &unknown),
+                    open(&mpdu, &unknown)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sec03_open_parsed_of_another_mpdu_falls_back_to_open() {
+        let a = secured_mpdu(SecurityLevel::EncMic32, b"first");
+        let b = secured_mpdu(SecurityLevel::EncMic32, b"second frame");
+        assert_eq!(open_parsed(&a, split(&b), &keys), open(&a, &keys));
+        assert_eq!(
+            open_parsed(&a, split(&b), &keys).unwrap().frame.payload,
+            b"first"
+        );
+    }
 }

@@ -50,12 +50,12 @@ pub enum FcsError {
     },
 }
 
-/// Byte-at-a-time tables for a reflected CRC of at most 32 bits with polynomial `poly`
-/// (reflected form): `t[0][b]` is the CRC register after byte `b`, `t[k][b]` the same
-/// byte followed by `k` zero bytes, so that eight bytes fold into the register with eight
-/// independent lookups ("slicing-by-8"). Built at compile time.
-const fn slice8_tables(poly: u32) -> [[u32; 256]; 8] {
-    let mut t = [[0u32; 256]; 8];
+/// Lookup tables for a reflected CRC of at most 32 bits with polynomial `poly` (reflected
+/// form): `t[0][b]` is the CRC register after byte `b`, `t[k][b]` the same byte followed
+/// by `k` zero bytes, so that sixteen bytes fold into the register with sixteen independent
+/// lookups ("slicing-by-16", 16 KiB per CRC). Built at compile time.
+const fn slice16_tables(poly: u32) -> [[u32; 256]; 16] {
+    let mut t = [[0u32; 256]; 16];
     let mut i = 0;
     while i < 256 {
         let mut c = i as u32;
@@ -68,7 +68,7 @@ const fn slice8_tables(poly: u32) -> [[u32; 256]; 8] {
         i += 1;
     }
     let mut k = 1;
-    while k < 8 {
+    while k < 16 {
         let mut i = 0;
         while i < 256 {
             let prev = t[k - 1][i];
@@ -80,25 +80,24 @@ const fn slice8_tables(poly: u32) -> [[u32; 256]; 8] {
     t
 }
 
-static CRC16_TABLES: [[u32; 256]; 8] = slice8_tables(0x8408);
-static CRC32_TABLES: [[u32; 256]; 8] = slice8_tables(0xEDB8_8320);
+static CRC16_TABLES: [[u32; 256]; 16] = slice16_tables(0x8408);
+static CRC32_TABLES: [[u32; 256]; 16] = slice16_tables(0xEDB8_8320);
 
 /// Run a reflected CRC register over `data` (no initial or final XOR here). The register
 /// of a 16-bit CRC stays below 2^16: every table entry does.
-fn reflected(t: &[[u32; 256]; 8], mut crc: u32, data: &[u8]) -> u32 {
+fn reflected(t: &[[u32; 256]; 16], mut crc: u32, data: &[u8]) -> u32 {
     let lookup = |k: usize, x: u32| t[k][(x & 0xff) as usize];
-    let mut chunks = data.chunks_exact(8);
+    // Four table lookups per 32-bit word; table `base + 3` takes the word's first byte.
+    let word = |base: usize, w: u32| {
+        lookup(base + 3, w)
+            ^ lookup(base + 2, w >> 8)
+            ^ lookup(base + 1, w >> 16)
+            ^ lookup(base, w >> 24)
+    };
+    let mut chunks = data.chunks_exact(16);
     for c in &mut chunks {
-        let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
-        crc = lookup(7, lo)
-            ^ lookup(6, lo >> 8)
-            ^ lookup(5, lo >> 16)
-            ^ lookup(4, lo >> 24)
-            ^ lookup(3, hi)
-            ^ lookup(2, hi >> 8)
-            ^ lookup(1, hi >> 16)
-            ^ lookup(0, hi >> 24);
+        let w = |i: usize| u32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+        crc = word(12, crc ^ w(0)) ^ word(8, w(4)) ^ word(4, w(8)) ^ word(0, w(12));
     }
     for &b in chunks.remainder() {
         crc = (crc >> 8) ^ lookup(0, crc ^ u32::from(b));
@@ -143,6 +142,21 @@ pub fn append(mpdu: &[u8], kind: FcsKind) -> Result<Vec<u8>, FcsError> {
     out.extend_from_slice(mpdu);
     out.extend_from_slice(fcs.get(..n).unwrap_or_default());
     Ok(out)
+}
+
+/// As [`append`] on an MPDU the caller owns: the FCS goes at its end, without copying
+/// the frame (`ccm_star::secure` leaves room for it).
+///
+/// # Errors
+/// [`FcsError::TooLong`] past 2047 bytes, `mpdu` left as it was.
+pub fn append_in_place(mpdu: &mut Vec<u8>, kind: FcsKind) -> Result<(), FcsError> {
+    let len = mpdu.len() + kind.size();
+    if len > MAX_PSDU_LEN {
+        return Err(FcsError::TooLong { len });
+    }
+    let (fcs, n) = fcs_bytes(kind, mpdu);
+    mpdu.extend_from_slice(fcs.get(..n).unwrap_or_default());
+    Ok(())
 }
 
 /// The MPDU of a PSDU whose FCS is correct.
@@ -204,7 +218,7 @@ mod tests {
 
     #[test]
     fn rad01_sliced_crcs_equal_the_bitwise_definitions() {
-        // Every length from 0 to 40 (all remainders, several 8-byte blocks) over bytes
+        // Every length from 0 to 40 (all remainders, several 16-byte blocks) over bytes
         // that hit every table index, and a full-size PSDU.
         let data: Vec<u8> = (0..2047u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -238,5 +252,18 @@ mod tests {
             Err(FcsError::Short { len: 1 })
         );
         assert!(append(&[0; 2046], FcsKind::Crc16).is_err());
+        for kind in [FcsKind::Crc16, FcsKind::Crc32] {
+            let mut v = b"\x02\x00\x07".to_vec();
+            append_in_place(&mut v, kind).unwrap();
+            assert_eq!(v, append(b"\x02\x00\x07", kind).unwrap());
+            let mut long = vec![0; 2047 - kind.size()];
+            append_in_place(&mut long, kind).unwrap();
+            let mut too_long = vec![0; 2048 - kind.size()];
+            assert_eq!(
+                append_in_place(&mut too_long, kind),
+                Err(FcsError::TooLong { len: 2048 })
+            );
+            assert_eq!(too_long.len(), 2048 - kind.size());
+        }
     }
 }

@@ -120,11 +120,18 @@ impl Header {
         } else {
             Some(r.u8()?)
         };
-        let dst_pan = dst_pan_present.then(|| r.u16_le()).transpose()?;
-        let dst = parse_address(r, dst_mode)?;
-        let src_pan = src_pan_present.then(|| r.u16_le()).transpose()?;
-        let src = parse_address(r, src_mode)?;
-        let security = secured.then(|| AuxSecurityHeader::parse(r)).transpose()?;
+        // Fields are read as plain integers and made into enums only in the struct below:
+        // moving `Result<Option<Address>>` values through the stack cost more than the
+        // reads themselves.
+        let dst_pan = if dst_pan_present { r.u16_le()? } else { 0 };
+        let dst = read_address(r, dst_mode)?;
+        let src_pan = if src_pan_present { r.u16_le()? } else { 0 };
+        let src = read_address(r, src_mode)?;
+        let security = if secured {
+            Some(AuxSecurityHeader::parse(r)?)
+        } else {
+            None
+        };
         let mut end = r.offset();
         let header_ies = if fc.has(bits::IE_PRESENT) {
             // Header IEs are never encrypted but a MIC may follow them: stop before it.
@@ -144,10 +151,10 @@ impl Header {
             ack_request: fc.has(bits::ACK_REQUEST),
             pan_id_compression: compression,
             sequence_number,
-            dst_pan,
-            dst,
-            src_pan,
-            src,
+            dst_pan: dst_pan_present.then_some(dst_pan),
+            dst: address(dst_mode, dst),
+            src_pan: src_pan_present.then_some(src_pan),
+            src: address(src_mode, src),
             security,
             header_ies,
         };
@@ -203,13 +210,27 @@ impl Header {
     }
 }
 
+/// An address field as an integer (the on-air bytes read little-endian), 0 when absent.
 #[inline(always)]
-fn parse_address(r: &mut Reader<'_>, mode: AddressingMode) -> Result<Option<Address>, FrameError> {
+fn read_address(r: &mut Reader<'_>, mode: AddressingMode) -> Result<u64, FrameError> {
     Ok(match mode {
-        AddressingMode::None => None,
-        AddressingMode::Short => Some(Address::Short(r.u16_le()?)),
-        AddressingMode::Extended => Some(Address::Extended(Eui64::from_air(r.array()?))),
+        AddressingMode::None => 0,
+        AddressingMode::Short => u64::from(r.u16_le()?),
+        AddressingMode::Extended => u64::from_le_bytes(r.array()?),
     })
+}
+
+/// The address [`read_address`] read. An extended address goes least significant byte
+/// first on the air, so the integer's big-endian bytes are the EUI-64 in printed order
+/// (what `Eui64::from_air` gives).
+#[inline(always)]
+fn address(mode: AddressingMode, raw: u64) -> Option<Address> {
+    match mode {
+        AddressingMode::None => None,
+        // A short address was read from two bytes: the cast keeps all of it.
+        AddressingMode::Short => Some(Address::Short(raw as u16)),
+        AddressingMode::Extended => Some(Address::Extended(Eui64(raw.to_be_bytes()))),
+    }
 }
 
 fn check_len(len: usize) -> Result<(), FrameError> {

@@ -145,7 +145,9 @@ impl AuxSecurityHeader {
         }
     }
 
-    #[inline]
+    // Inlined into the header parser, where the value is built in place instead of
+    // being moved through the stack (see `Header::parse`).
+    #[inline(always)]
     pub(crate) fn parse(r: &mut Reader<'_>) -> Result<Self, FrameError> {
         let offset = r.offset();
         let control = r.u8()?;
