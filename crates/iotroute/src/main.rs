@@ -15,6 +15,7 @@ mod household;
 mod meter_cmd;
 mod secret_input;
 mod sim_cmd;
+mod sim_link;
 mod state_file;
 mod udp;
 

@@ -65,6 +65,48 @@ pub struct SimArgs {
     /// Write the run (every reading, the clock set, the counters) as JSON to this file.
     #[arg(long)]
     pub report_json: Option<PathBuf>,
+    /// Simulate the IoT route instead: wireless terminals and smart meters over the
+    /// simulated 920 MHz radio in virtual time (scan, PANA + EAP-PSK, group-key rollover,
+    /// DLMS/COSEM readings every 30 minutes through the secured link). Exit 0 only if
+    /// every scheduled reading arrived.
+    #[arg(long)]
+    pub link: bool,
+    /// (--link) Wireless terminals.
+    #[arg(long, default_value_t = 4, requires = "link", value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub terminals: u8,
+    /// (--link) Smart meters (each on its own channel; at most 4 terminals each).
+    #[arg(long, default_value_t = 2, requires = "link", value_parser = clap::value_parser!(u8).range(1..=14))]
+    pub smartmeters: u8,
+    /// (--link) Simulated hours.
+    #[arg(long, default_value_t = 2, requires = "link", value_parser = clap::value_parser!(u32).range(1..=168))]
+    pub hours: u32,
+    /// (--link) Seed of the radio model, placements and randomness: the same seed gives
+    /// the same run.
+    #[arg(long, default_value_t = 1, requires = "link")]
+    pub seed: u64,
+    /// (--link) Write every frame on the air to this pcap (link type 283: IEEE 802.15.4
+    /// TAP with RSS and channel per frame).
+    #[arg(long, value_name = "FILE", requires = "link")]
+    pub pcap: Option<PathBuf>,
+    /// (--link) Write every link key used to this file, one per line in Wireshark's
+    /// key-table form `"<32 hex digits>","<key index>","No hash"`.
+    #[arg(long, value_name = "FILE", requires = "link")]
+    pub keys: Option<PathBuf>,
+    /// (--link, extension) Lose this percentage of received frames on top of the radio
+    /// model (fault injection).
+    #[arg(long, default_value_t = 0.0, requires = "link", value_parser = parse_loss)]
+    pub loss: f64,
+}
+
+fn parse_loss(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a percentage"))?;
+    if (0.0..=90.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("--loss: 0 to 90 (percent)".to_owned())
+    }
 }
 
 /// The `--report-json` document.
@@ -110,6 +152,17 @@ struct FailureRecord {
 }
 
 pub async fn run(args: SimArgs) -> ExitCode {
+    if args.link {
+        return crate::sim_link::run(crate::sim_link::LinkOptions {
+            terminals: args.terminals,
+            smartmeters: args.smartmeters,
+            hours: args.hours,
+            seed: args.seed,
+            pcap: args.pcap,
+            keys: args.keys,
+            loss: args.loss / 100.0,
+        });
+    }
     match simulate(args).await {
         Ok(code) => code,
         Err(e) => {

@@ -306,7 +306,9 @@ impl ObjectStore for CosemStore {
             AuditEvent::AssociationRefused { diagnostic } => {
                 tracing::warn!(?association, ?diagnostic, "association refused");
             }
-            other => tracing::info!(?association, event = ?other, "association"),
+            // Routine (every reading opens and releases one): debug, so that a smart
+            // meter reading many terminals does not flood the log; refusals are warnings.
+            other => tracing::debug!(?association, event = ?other, "association"),
         }
     }
 }
