@@ -86,24 +86,6 @@ fn read_stats(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("one JSON object")
 }
 
-/// Whether tshark runs; when absent, skipping is allowed only outside CI.
-fn tshark_or_skip(test: &str) -> bool {
-    let present = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !present {
-        assert!(
-            !support::peers_required(),
-            "{test}: tshark not found and CI is set: install tshark (scripts/test does)"
-        );
-        println!(
-            "{test}: skipped the tshark check, tshark not found (set CI=1 to make this a failure)"
-        );
-    }
-    present
-}
-
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(500);
 
@@ -195,7 +177,7 @@ fn rad01_air_delivers_a_near_frame_byte_identical_only_on_its_channel_and_in_ran
     let (linktype, records) = wisun::pcap::read(&file).expect("a pcap we read");
     assert_eq!(linktype, 283);
     assert_eq!(records.len(), 3, "every frame on the air");
-    if tshark_or_skip("rad01_air_delivers") {
+    if support::tshark_or_skip("rad01_air_delivers") {
         let out = Command::new("tshark")
             .args(["-r", pcap.to_str().unwrap(), "-T", "fields"])
             .args([
@@ -369,7 +351,7 @@ fn rad01_air_packets_both_ways_are_zep_v2_to_wireshark() {
     let got = b.recv(WAIT).expect("B receives A's frame");
     drop(hub_proc);
 
-    if !tshark_or_skip("rad01_air_packets_both_ways_are_zep_v2_to_wireshark") {
+    if !support::tshark_or_skip("rad01_air_packets_both_ways_are_zep_v2_to_wireshark") {
         return;
     }
     let mut file = wisun::pcap::file_header(228).to_vec(); // LINKTYPE_IPV4

@@ -192,3 +192,22 @@ pub fn exchange(
     let (n, from) = sock.recv_from(&mut buf).expect("no answer in time");
     (buf[..n].to_vec(), from)
 }
+
+/// Whether tshark runs; when absent, skipping is allowed only outside CI (`scripts/test`
+/// installs it).
+pub fn tshark_or_skip(test: &str) -> bool {
+    let present = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        assert!(
+            !peers_required(),
+            "{test}: tshark not found and CI is set: install tshark (scripts/test does)"
+        );
+        println!(
+            "{test}: skipped the tshark check, tshark not found (set CI=1 to make this a failure)"
+        );
+    }
+    present
+}
