@@ -25,9 +25,10 @@ use crate::udp::Endpoint;
 
 /// The parts of the system that `sim` does not run yet, and the issue that builds each.
 const NOT_BUILT: [&str; 5] = [
-    "IoT route application layer in the run: DLMS/COSEM exists as `iotroute dlms serve|get` \
-     but is not yet joined to the terminal and smart meter nodes",
-    "IoT route link: Wi-SUN Enhanced HAN, 802.15.4 + CCM*, 6LoWPAN, PANA (issue 6)",
+    "the terminal's ECHONET side joined to its IoT-route side in one run: the IoT route \
+     (802.15.4 + CCM*, 6LoWPAN, PANA, DLMS/COSEM readings) runs on its own as \
+     `iotroute sim --link`",
+    "the terminal and smart meter as separate programs on the `iotroute air` hub",
     "smart meter (電力SM) relaying to the head end",
     "head end (HES) and MDMS",
     "public server (公開サーバ) and the retailers' interface",
