@@ -53,9 +53,11 @@ const MAX_DEPTH: u8 = 16;
 /// ones (each row's structure and octet-string). Allocated first, the large one is a
 /// request glibc serves only after consolidating every small chunk freed by the previous
 /// value, which the small allocations then split again; allocated last, the small ones
-/// have reused those chunks first (`malloc_consolidate` and `unlink_chunk` were a tenth
-/// of the owned decode of the bench's profile under perf, docs/benchmarks.md). Never
-/// sized from the wire: it grows with decoded elements only, each at least one input
+/// have reused those chunks first (`malloc_consolidate` and `unlink_chunk` were 8 % of
+/// the owned decode of the bench's profile under perf). Measured in CPU time on the
+/// bench's profile: the decode alone is no faster (the moves off this stack cost what
+/// the allocator saves), decode + re-encode is 4-9 % faster (docs/benchmarks.md).
+/// Never sized from the wire: it grows with decoded elements only, each at least one input
 /// byte, so a hostile count cannot allocate for itself. 64 inline elements (2 KiB of
 /// stack) hold a day of 30-minute rows without a heap buffer; more spill to the heap.
 type Pending = SmallVec<[Data; 64]>;
@@ -344,8 +346,9 @@ impl Data {
         // cloned every string and vector of the value first, which made the owned path
         // several times slower than the borrowed one (docs/benchmarks.md). The bytes are
         // the same; tests/proptest_codec.rs checks this encoder against the upstream one.
-        // Checked while writing, not in a pass before it (a second walk of the tree was
-        // about a tenth of the owned encode); on a refusal `out` is put back as it was.
+        // Checked while writing, not in a pass before it: that second walk of the tree
+        // was about a fifth of the owned encode's CPU time (docs/benchmarks.md). On a
+        // refusal `out` is put back as it was.
         let start = out.len();
         self.write(out).map_err(|Unencodable| {
             out.truncate(start);
