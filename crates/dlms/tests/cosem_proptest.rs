@@ -135,3 +135,82 @@ proptest! {
         prop_assert!(s.model().lock().is_ok());
     }
 }
+
+/// The logical names in `object_list` (attribute 2 of the current association) as
+/// `store`'s association reads it.
+fn listed(store: &CosemStore) -> Vec<dlms::cosem::Obis> {
+    let Ok(Value::Array(entries)) = store.get(15, dlms::cosem::codes::ASSOCIATION, 2, None) else {
+        panic!("object_list unreadable");
+    };
+    entries
+        .iter()
+        .map(|e| match e {
+            Value::Structure(f) => match &f[2] {
+                Value::OctetString(b) => dlms::cosem::Obis::from_slice(b).unwrap(),
+                other => panic!("logical name {other:?}"),
+            },
+            other => panic!("entry {other:?}"),
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// TRM-08, Association LN `add_object`/`remove_object` (docs/iot-route-cosem.md): after
+    /// any sequence of them by the maintenance client, an object is reachable by an
+    /// association exactly when its `object_list` lists it, the maintenance list is the
+    /// access table's minus what was removed (never more, never the association object
+    /// itself), the rights are the table's, and the other associations' lists do not move.
+    #[test]
+    fn trm08_object_list_and_reachability_stay_consistent(
+        ops in proptest::collection::vec((any::<bool>(), 0usize..17, any::<bool>()), 0..24),
+    ) {
+        use dlms::cosem::access;
+        use std::collections::BTreeSet;
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 3, 10, 0).unwrap();
+        let model = shared(IotRouteModel::new(&ModelConfig::default(), now).unwrap());
+        let all = model.lock().unwrap().visible_objects(Association::Maintenance);
+        let stores: Vec<CosemStore> = Association::ALL
+            .into_iter()
+            .map(|a| CosemStore::new(model.clone(), a))
+            .collect();
+        let before: Vec<Vec<dlms::cosem::Obis>> = stores.iter().map(listed).collect();
+        let mut maintenance = CosemStore::new(model.clone(), Association::Maintenance);
+        let mut hidden = BTreeSet::new();
+        for (add, i, right_class) in ops {
+            let (class, version, ln) = all[i % all.len()];
+            let element = Value::Structure(vec![
+                Value::LongUnsigned(if right_class { class } else { class ^ 0x40 }),
+                Value::Unsigned(version),
+                Value::OctetString(ln.as_bytes().to_vec()),
+                Value::Structure(vec![Value::Array(Vec::new()), Value::Array(Vec::new())]),
+            ]);
+            let bytes = element.encode().unwrap();
+            let d = DataRef::from_bytes_in(&bytes).unwrap();
+            let r = maintenance.action(15, dlms::cosem::codes::ASSOCIATION, if add { 3 } else { 4 }, Some(d));
+            let removable = ln != dlms::cosem::codes::ASSOCIATION;
+            prop_assert_eq!(r.is_ok(), right_class && (add || removable), "{:?}", r);
+            if r.is_ok() {
+                if add { hidden.remove(&ln); } else { hidden.insert(ln); }
+            }
+            for (k, store) in stores.iter().enumerate() {
+                let a = Association::ALL[k];
+                let list = listed(store);
+                if a == Association::Maintenance {
+                    let want: Vec<_> = all.iter().map(|o| o.2).filter(|ln| !hidden.contains(ln)).collect();
+                    prop_assert_eq!(&list, &want);
+                    prop_assert!(list.contains(&dlms::cosem::codes::ASSOCIATION));
+                } else {
+                    prop_assert_eq!(&list, &before[k]);
+                }
+                for &(class, _, ln) in &all {
+                    let reachable = store.get(class, ln, 1, None).is_ok();
+                    prop_assert_eq!(reachable, list.contains(&ln), "{:?} {}", a, ln);
+                    let rights = model.lock().unwrap().attribute_rights(a, class, ln, 2);
+                    prop_assert_eq!(rights, reachable.then(|| access::attribute(a, ln, 2)));
+                }
+            }
+        }
+    }
+}
