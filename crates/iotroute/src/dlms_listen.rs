@@ -21,6 +21,8 @@ use nodes::log_limit::LogLimiter;
 use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 
+use crate::secret_input::{self, parse_secret, Secret, SecretsFile};
+
 /// Protection a push must carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SecurityArg {
@@ -47,20 +49,18 @@ pub struct ListenArgs {
     #[arg(long, value_enum, default_value = "none")]
     pub security: SecurityArg,
     /// Suite-0 encryption key of the sender, 16 bytes in hex (default: the Green Book
-    /// test key, as `dlms serve`).
-    #[arg(
-        long,
-        value_name = "HEX",
-        default_value = "000102030405060708090A0B0C0D0E0F"
-    )]
-    pub ek: String,
-    /// Suite-0 authentication key of the sender, 16 bytes in hex.
-    #[arg(
-        long,
-        value_name = "HEX",
-        default_value = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
-    )]
-    pub ak: String,
+    /// test key, as `dlms serve`). Also from the environment or --secrets (flag >
+    /// environment > file).
+    #[arg(long, value_name = "HEX", env = secret_input::ENV_EK, hide_env_values = true, value_parser = parse_secret)]
+    pub ek: Option<Secret>,
+    /// Suite-0 authentication key of the sender, 16 bytes in hex. Also from the
+    /// environment or --secrets.
+    #[arg(long, value_name = "HEX", env = secret_input::ENV_AK, hide_env_values = true, value_parser = parse_secret)]
+    pub ak: Option<Secret>,
+    /// File of secrets (`ek=HEX`, `ak=HEX` lines); refused when group or others may read
+    /// it.
+    #[arg(long = "secrets", value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
     /// The sender's (terminal's) system title, 8 bytes in hex: ciphered pushes from any
     /// other title are refused.
     #[arg(
@@ -218,8 +218,34 @@ fn to_json(from: SocketAddr, wports: (u16, u16), n: &Notification) -> Value {
 }
 
 async fn listen(args: ListenArgs) -> Result<(), ListenFailure> {
-    let ek: [u8; 16] = hex_array("--ek", &args.ek)?;
-    let ak: [u8; 16] = hex_array("--ak", &args.ak)?;
+    let file = match &args.secrets {
+        Some(p) => SecretsFile::load(p).map_err(|e| ListenFailure::Usage(e.to_string()))?,
+        None => SecretsFile::default(),
+    };
+    let key =
+        |flag: &str, given: Option<&Secret>, from_file: Option<&Secret>, default: [u8; 16]| {
+            match secret_input::pick(given, from_file) {
+                Some(k) => {
+                    let b = secret_input::hex_key(flag, &k).map_err(ListenFailure::Usage)?;
+                    <[u8; 16]>::try_from(b.as_slice()).map_err(|_| {
+                        ListenFailure::Usage(format!("{flag}: {} bytes, expected 16", b.len()))
+                    })
+                }
+                None => Ok(default),
+            }
+        };
+    let ek = key(
+        "--ek",
+        args.ek.as_ref(),
+        file.ek.as_ref(),
+        Keys::GREEN_BOOK.ek,
+    )?;
+    let ak = key(
+        "--ak",
+        args.ak.as_ref(),
+        file.ak.as_ref(),
+        Keys::GREEN_BOOK.ak,
+    )?;
     let sender: [u8; 8] = hex_array("--system-title", &args.system_title)?;
     if args.timeout.is_some() && args.count == 0 {
         return Err(ListenFailure::Usage("--timeout needs --count".to_owned()));

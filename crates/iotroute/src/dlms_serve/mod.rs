@@ -32,9 +32,13 @@ mod driver;
 mod state;
 
 use crate::household::Household;
+use crate::secret_input::{self, parse_secret, Secret, SecretsFile};
 
 use driver::{Driver, Pushes, Stats};
 use state::{Counter, StateStore};
+
+/// The LLS password when none is given (the default).
+const DEFAULT_PASSWORD: &[u8] = b"12345678";
 
 /// The server's wPort (the management logical device).
 const SERVER_WPORT: u16 = 1;
@@ -87,24 +91,23 @@ pub struct ServeArgs {
     /// general-glo-ciphering both accepted).
     #[arg(long, value_enum, default_value = "none")]
     pub security: SecurityArg,
-    /// LLS password of the management and maintenance associations.
-    #[arg(long, default_value = "12345678")]
-    pub password: String,
+    /// LLS password of the management and maintenance associations (default 12345678).
+    /// Also from the environment or --secrets (flag > environment > file), which keep it
+    /// out of the process list.
+    #[arg(long, env = secret_input::ENV_PASSWORD, hide_env_values = true, value_parser = parse_secret)]
+    pub password: Option<Secret>,
     /// Suite-0 global unicast encryption key, 16 bytes in hex (default: the Green Book
-    /// test key).
-    #[arg(
-        long,
-        value_name = "HEX",
-        default_value = "000102030405060708090A0B0C0D0E0F"
-    )]
-    pub ek: String,
-    /// Suite-0 authentication key, 16 bytes in hex (default: the Green Book test key).
-    #[arg(
-        long,
-        value_name = "HEX",
-        default_value = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
-    )]
-    pub ak: String,
+    /// test key 000102030405060708090A0B0C0D0E0F). Also from the environment or --secrets.
+    #[arg(long, value_name = "HEX", env = secret_input::ENV_EK, hide_env_values = true, value_parser = parse_secret)]
+    pub ek: Option<Secret>,
+    /// Suite-0 authentication key, 16 bytes in hex (default: the Green Book test key
+    /// D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF). Also from the environment or --secrets.
+    #[arg(long, value_name = "HEX", env = secret_input::ENV_AK, hide_env_values = true, value_parser = parse_secret)]
+    pub ak: Option<Secret>,
+    /// File of secrets: `password=...`, `ek=HEX`, `ak=HEX` lines, `#` comments; refused
+    /// when group or others may read it.
+    #[arg(long = "secrets", value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
     /// The server's system title, 8 bytes in hex (an extension of the flags).
     #[arg(
         long = "system-title",
@@ -220,16 +223,47 @@ pub async fn serve(
     args: ServeArgs,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeFailure> {
-    let ek: [u8; 16] = hex_array("--ek", &args.ek)?;
-    let ak: [u8; 16] = hex_array("--ak", &args.ak)?;
+    let file = match &args.secrets {
+        Some(p) => SecretsFile::load(p).map_err(|e| ServeFailure::Usage(e.to_string()))?,
+        None => SecretsFile::default(),
+    };
+    let key =
+        |flag: &str, given: Option<&Secret>, from_file: Option<&Secret>, default: [u8; 16]| {
+            match secret_input::pick(given, from_file) {
+                Some(k) => secret_input::hex_key(flag, &k)
+                    .map_err(ServeFailure::Usage)
+                    .and_then(|b| {
+                        <[u8; 16]>::try_from(b.as_slice()).map_err(|_| {
+                            ServeFailure::Usage(format!("{flag}: {} bytes, expected 16", b.len()))
+                        })
+                    }),
+                None => Ok(default),
+            }
+        };
+    let ek = key(
+        "--ek",
+        args.ek.as_ref(),
+        file.ek.as_ref(),
+        Keys::GREEN_BOOK.ek,
+    )?;
+    let ak = key(
+        "--ak",
+        args.ak.as_ref(),
+        file.ak.as_ref(),
+        Keys::GREEN_BOOK.ak,
+    )?;
+    let password = secret_input::pick(args.password.as_ref(), file.password.as_ref()).map_or_else(
+        || DEFAULT_PASSWORD.to_vec(),
+        |p| p.expose().as_bytes().to_vec(),
+    );
     let system_title: [u8; 8] = hex_array("--system-title", &args.system_title)?;
-    if args.password.is_empty() || args.password.len() > 32 {
+    if password.is_empty() || password.len() > 32 {
         return Err(ServeFailure::Usage("--password: 1 to 32 bytes".to_owned()));
     }
     let (mut store, saved_model) = StateStore::open(args.state.clone())?;
     let now = Utc::now();
     let config = ModelConfig {
-        association_password: args.password.as_bytes().to_vec(),
+        association_password: password,
         server_system_title: system_title,
         ..ModelConfig::default()
     };
