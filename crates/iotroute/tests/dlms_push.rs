@@ -115,8 +115,8 @@ fn trm06_sec02_serve_pushes_ciphered_and_listen_refuses_replay_and_forgery() {
     assert!(push_ic(&first) >= 0x8000_0000, "push counters from 2^31");
     relay.send_to(&first, to_listen).unwrap();
     relay.send_to(&first, to_listen).unwrap(); // replay
-    // A forgery with a fresh counter far ahead: it must fail the tag and must not move
-    // the window, or the genuine second push (counter + 1) would be refused next.
+                                               // A forgery with a fresh counter far ahead: it must fail the tag and must not move
+                                               // the window, or the genuine second push (counter + 1) would be refused next.
     let mut forged = first.clone();
     let at = 8 + 1 + 1 + 8 + 1 + 1;
     forged[at..at + 4].copy_from_slice(&(push_ic(&first) + 100).to_be_bytes());

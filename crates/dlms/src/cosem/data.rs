@@ -185,7 +185,10 @@ mod tests {
         assert!(!is_pairing_id(b"IOT0090"));
         assert!(!is_pairing_id(b"iot00901"));
         assert!(!is_pairing_id(b"IOT-0901"));
-        assert!(!is_pairing_id(b"ABC00901"), "CON-03: IOT + utility code + free code");
+        assert!(
+            !is_pairing_id(b"ABC00901"),
+            "CON-03: IOT + utility code + free code"
+        );
     }
 
     #[test]
