@@ -439,3 +439,37 @@ fn con02_a_lost_smart_meter_makes_the_terminal_fall_back_to_the_next_best() {
         .terminal_events
         .contains(&TerminalEvent::Lost(meter_eui(1))));
 }
+
+#[test]
+fn sec03_a_smart_meter_nearing_its_counter_limit_rolls_its_key_at_once() {
+    let mut w = World::new();
+    let mut config = meter_config(1, 33, pairing());
+    config.key_period = Duration::from_secs(86_400);
+    config.mac.rekey_threshold = 20;
+    let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
+    w.run(20 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    for i in 0..30u8 {
+        let now = w.now;
+        w.meter(m)
+            .send_udp(now, terminal_eui(1), (4059, 4059), vec![i; 20])
+            .unwrap();
+        w.run(w.now + SECOND);
+    }
+    // Long before the day's key period: the counter threshold rolled the key.
+    w.run(w.now + 120 * SECOND);
+    assert_eq!(w.meter(m).keys_used().len(), 2);
+    assert!(w.nodes[t]
+        .terminal_events
+        .contains(&TerminalEvent::KeyInstalled {
+            index: 2,
+            active: true
+        }));
+    let got = w.nodes[t]
+        .terminal_events
+        .iter()
+        .filter(|e| matches!(e, TerminalEvent::Udp { .. }))
+        .count();
+    assert_eq!(got, 30, "nothing lost across the switch");
+}

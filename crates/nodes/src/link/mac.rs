@@ -59,6 +59,9 @@ pub struct MacConfig {
     pub budget: TxBudgetConfig,
     /// Whether unsecured data frames are delivered (needed before PANA has given a key).
     pub accept_unsecured: bool,
+    /// From this frame counter on (per key) the MAC reports that a new key is needed,
+    /// while frames can still be sent (default 2^32 − 2^24).
+    pub rekey_threshold: u32,
 }
 
 impl MacConfig {
@@ -77,6 +80,7 @@ impl MacConfig {
             max_csma_backoffs: 4,
             budget: TxBudgetConfig::default(),
             accept_unsecured: true,
+            rekey_threshold: OutgoingCounter::DEFAULT_REKEY_THRESHOLD,
         }
     }
 }
@@ -196,7 +200,9 @@ pub struct Mac {
     seq: u8,
     keys: BTreeMap<u8, Key>,
     tx_key: Option<u8>,
-    counter: OutgoingCounter,
+    /// Our frame counter under each key (a new key starts at 0: the nonce includes no key,
+    /// but a counter is only unique per key).
+    counters: BTreeMap<u8, OutgoingCounter>,
     replay: ReplayGuard,
     queue: VecDeque<Pending>,
     awaiting: Option<AwaitingAck>,
@@ -219,7 +225,7 @@ impl Mac {
             seq: 0,
             keys: BTreeMap::new(),
             tx_key: None,
-            counter: OutgoingCounter::default(),
+            counters: BTreeMap::new(),
             replay: ReplayGuard::new(),
             queue: VecDeque::new(),
             awaiting: None,
@@ -254,7 +260,12 @@ impl Mac {
 
     /// Install a group key; `transmit` makes it the one we send with.
     pub fn install_key(&mut self, index: u8, key: Key, transmit: bool) {
-        self.keys.insert(index, key);
+        if self.keys.insert(index, key).is_some_and(|old| old != key) {
+            // An index reused for a new key (indices wrap 255 → 1): what we knew of the
+            // old key's counters says nothing about the new one's.
+            self.replay.retire_key(index);
+            self.counters.remove(&index);
+        }
         if transmit {
             self.tx_key = Some(index);
         }
@@ -265,6 +276,7 @@ impl Mac {
         for index in core::mem::take(&mut self.keys).into_keys() {
             self.replay.retire_key(index);
         }
+        self.counters.clear();
         self.tx_key = None;
     }
 
@@ -315,8 +327,11 @@ impl Mac {
         let mpdu = if secure {
             let index = self.tx_key.ok_or(MacError::NoKey)?;
             let key = *self.keys.get(&index).ok_or(MacError::NoKey)?;
+            let threshold = self.config.rekey_threshold;
             let next = self
-                .counter
+                .counters
+                .entry(index)
+                .or_insert_with(|| OutgoingCounter::new(0, threshold))
                 .allocate()
                 .map_err(|_| MacError::CounterExhausted)?;
             if next.rekey_needed {

@@ -254,9 +254,14 @@ impl SmartMeter {
         ports: (u16, u16),
         payload: Vec<u8>,
     ) -> Result<(), NetError> {
-        self.net
-            .send_udp(now, MacDst::Unicast(to), ports, payload, true)
-            .map(|_| ())
+        let events = self
+            .net
+            .send_udp(now, MacDst::Unicast(to), ports, payload, true)?;
+        if events.contains(&NetEvent::RekeyNeeded) && self.rollover.is_none() {
+            // The frame counter under this key nears its end: roll now.
+            self.next_rollover = self.next_rollover.min(now);
+        }
+        Ok(())
     }
 
     fn send_pana(&mut self, now: Duration, to: Eui64, bytes: Vec<u8>) -> Result<(), NetError> {
