@@ -299,7 +299,9 @@ impl Frame {
             };
             (ies, r.offset() - base)
         };
-        body.drain(..consumed);
+        if consumed > 0 {
+            body.drain(..consumed);
+        }
         Ok(Self {
             header,
             payload_ies,
