@@ -45,22 +45,29 @@ fn checked_length(len: usize) -> Result<usize, Unencodable> {
 /// recurse without bound.
 const MAX_DEPTH: u8 = 16;
 
-/// Elements decoded but not yet placed in their array or structure, shared by every
-/// nesting level of one decode.
+/// Elements of long arrays and structures, decoded but not yet placed in their `Vec`,
+/// shared by every nesting level of one decode.
 ///
-/// Why: each sequence is allocated once, exactly sized, *after* its elements. A profile
+/// Why: a long sequence is allocated once, exactly sized, *after* its elements. A profile
 /// buffer is one large `Vec` (48 rows of 32-byte `Data` are 1,536 bytes) over many small
 /// ones (each row's structure and octet-string). Allocated first, the large one is a
 /// request glibc serves only after consolidating every small chunk freed by the previous
-/// value, which the small allocations then split again; allocated last, the small ones
-/// have reused those chunks first (`malloc_consolidate` and `unlink_chunk` were 8 % of
-/// the owned decode of the bench's profile under perf). Measured in CPU time on the
-/// bench's profile: the decode alone is no faster (the moves off this stack cost what
-/// the allocator saves), decode + re-encode is 4-9 % faster (docs/benchmarks.md).
+/// value, which the small allocations then split again (`malloc_consolidate` and
+/// `unlink_chunk` were 8 % of the owned decode of the bench's profile under perf);
+/// allocated last, the small ones have reused those chunks first. Short sequences (up to
+/// [`SMALL_SEQUENCE`] elements) go straight into their `Vec` instead: their allocation is
+/// too small to make glibc consolidate, and moving values off this stack cost more than
+/// it saved. Together: the owned decode + re-encode of the bench's profile takes about
+/// 20 % less CPU time than allocating every sequence first (docs/benchmarks.md).
 /// Never sized from the wire: it grows with decoded elements only, each at least one input
 /// byte, so a hostile count cannot allocate for itself. 64 inline elements (2 KiB of
 /// stack) hold a day of 30-minute rows without a heap buffer; more spill to the heap.
 type Pending = SmallVec<[Data; 64]>;
+
+/// Sequences up to this long (a profile row's structure) are read straight into a `Vec`
+/// allocated first: 16 × 32 bytes stays below the 1 KiB from which a glibc request
+/// consolidates (see [`Pending`]).
+const SMALL_SEQUENCE: usize = 16;
 
 /// Why the one-pass decoder stopped.
 enum Fallback {
@@ -232,7 +239,7 @@ impl Data {
         // compare the two); a compact array, rare and intricate, goes to upstream whole.
         let mut r = OwnedReader { bytes, pos: 0 };
         let mut pending = Pending::new();
-        match Self::read(&mut r, &mut pending, 0) {
+        match Self::read(&mut r, &mut pending, 0, None) {
             // `read` left exactly the value it decoded on `pending`.
             Ok(()) => Ok((pending.pop().unwrap_or(Self::Null), r.pos)),
             Err(Fallback::Error(e)) => Err(e),
@@ -254,8 +261,13 @@ impl Data {
         Ok((Self::from_upstream(&d)?, used))
     }
 
-    /// Decode one value and push it onto `pending`.
-    fn read(r: &mut OwnedReader<'_>, pending: &mut Pending, depth: u8) -> Result<(), Fallback> {
+    /// Decode one value and push it onto `out`, or onto `pending` without one.
+    fn read(
+        r: &mut OwnedReader<'_>,
+        pending: &mut Pending,
+        depth: u8,
+        out: Option<&mut Vec<Self>>,
+    ) -> Result<(), Fallback> {
         if depth >= MAX_DEPTH {
             return Err(r.err(CodecErrorKind::DepthExceeded, r.pos));
         }
@@ -307,21 +319,31 @@ impl Data {
             33 => Self::DeltaDoubleLongUnsigned(u32::from_be_bytes(r.array()?)),
             other => return Err(r.err(CodecErrorKind::InvalidTag(other), r.pos - 1)),
         };
-        pending.push(value);
+        match out {
+            Some(v) => v.push(value),
+            None => pending.push(value),
+        }
         Ok(())
     }
 
-    /// `count` elements, gathered on `pending` and then moved into one exactly sized
-    /// `Vec` (see [`Pending`] for why not straight into a `Vec`).
+    /// `count` elements in one exactly sized `Vec`: read straight into it when short,
+    /// else gathered on `pending` and moved into it at the end (see [`Pending`]).
     fn read_elements(
         r: &mut OwnedReader<'_>,
         pending: &mut Pending,
         count: usize,
         depth: u8,
     ) -> Result<Vec<Self>, Fallback> {
+        if count <= SMALL_SEQUENCE {
+            let mut v = Vec::with_capacity(count);
+            for _ in 0..count {
+                Self::read(r, pending, depth, Some(&mut v))?;
+            }
+            return Ok(v);
+        }
         let base = pending.len();
         for _ in 0..count {
-            Self::read(r, pending, depth)?;
+            Self::read(r, pending, depth, None)?;
         }
         Ok(pending.drain(base..).collect())
     }
