@@ -14,7 +14,7 @@ use super::{
     ie::{self, HeaderIe, PayloadIe},
     pan_id,
     reader::Reader,
-    security::AuxSecurityHeader,
+    security::{AuxSecurityHeader, RawAuxSecurityHeader},
     FrameError,
 };
 
@@ -128,14 +128,14 @@ impl Header {
         let src_pan = if src_pan_present { r.u16_le()? } else { 0 };
         let src = read_address(r, src_mode)?;
         let security = if secured {
-            Some(AuxSecurityHeader::parse(r)?)
+            Some(RawAuxSecurityHeader::parse(r)?)
         } else {
             None
         };
         let mut end = r.offset();
         let header_ies = if fc.has(bits::IE_PRESENT) {
             // Header IEs are never encrypted but a MIC may follow them: stop before it.
-            let mic_len = security.map_or(0, |s| s.level.mic_len());
+            let mic_len = security.map_or(0, |s| s.header().level.mic_len());
             let limit = mpdu.len().saturating_sub(mic_len).max(end);
             let mut ies_reader = Reader::starting_at(mpdu.get(..limit).unwrap_or_default(), end);
             let ies = ie::parse_header_ies(&mut ies_reader)?;
@@ -155,7 +155,7 @@ impl Header {
             dst: address(dst_mode, dst),
             src_pan: src_pan_present.then_some(src_pan),
             src: address(src_mode, src),
-            security,
+            security: security.map(RawAuxSecurityHeader::header),
             header_ies,
         };
         Ok((header, end))

@@ -145,44 +145,9 @@ impl AuxSecurityHeader {
         }
     }
 
-    // Inlined into the header parser, where the value is built in place instead of
-    // being moved through the stack (see `Header::parse`).
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn parse(r: &mut Reader<'_>) -> Result<Self, FrameError> {
-        let offset = r.offset();
-        let control = r.u8()?;
-        if control & RESERVED != 0 {
-            return Err(FrameError::ReservedSecurityBits { offset });
-        }
-        let frame_counter = if control & FC_SUPPRESSION != 0 {
-            None
-        } else {
-            Some(r.u32_le()?)
-        };
-        let key_id = match (control >> 3) & 3 {
-            0 => KeyIdentifier::Implicit,
-            1 => KeyIdentifier::Index(r.u8()?),
-            2 => {
-                let source = r.array()?;
-                KeyIdentifier::Source4 {
-                    source,
-                    index: r.u8()?,
-                }
-            }
-            _ => {
-                let source = r.array()?;
-                KeyIdentifier::Source8 {
-                    source,
-                    index: r.u8()?,
-                }
-            }
-        };
-        Ok(Self {
-            level: SecurityLevel::from_bits(control),
-            frame_counter,
-            asn_in_nonce: control & ASN_IN_NONCE != 0,
-            key_id,
-        })
+        RawAuxSecurityHeader::parse(r).map(RawAuxSecurityHeader::header)
     }
 
     pub(crate) fn emit(&self, out: &mut Vec<u8>) {
@@ -212,6 +177,79 @@ impl AuxSecurityHeader {
     }
 }
 
+/// The auxiliary security header as integers: what the frame parser reads, turned into
+/// an [`AuxSecurityHeader`] only where the frame's header is built (moving the enum
+/// through the stack cost more than reading it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawAuxSecurityHeader {
+    control: u8,
+    /// 0 when suppressed.
+    frame_counter: u32,
+    /// The key source's on-air bytes read little-endian (4 or 8 of them), 0 when absent.
+    key_source: u64,
+    /// 0 in key identifier mode 0.
+    key_index: u8,
+}
+
+impl RawAuxSecurityHeader {
+    #[inline(always)]
+    pub(crate) fn parse(r: &mut Reader<'_>) -> Result<Self, FrameError> {
+        let offset = r.offset();
+        let control = r.u8()?;
+        if control & RESERVED != 0 {
+            return Err(FrameError::ReservedSecurityBits { offset });
+        }
+        let frame_counter = if control & FC_SUPPRESSION != 0 {
+            0
+        } else {
+            r.u32_le()?
+        };
+        let (key_source, key_index) = match (control >> 3) & 3 {
+            0 => (0, 0),
+            1 => (0, r.u8()?),
+            2 => {
+                let source = u32::from_le_bytes(r.array()?);
+                (u64::from(source), r.u8()?)
+            }
+            _ => {
+                let source = u64::from_le_bytes(r.array()?);
+                (source, r.u8()?)
+            }
+        };
+        Ok(Self {
+            control,
+            frame_counter,
+            key_source,
+            key_index,
+        })
+    }
+
+    /// The header these fields make.
+    #[inline(always)]
+    pub(crate) fn header(self) -> AuxSecurityHeader {
+        let control = self.control;
+        let index = self.key_index;
+        AuxSecurityHeader {
+            level: SecurityLevel::from_bits(control),
+            frame_counter: (control & FC_SUPPRESSION == 0).then_some(self.frame_counter),
+            asn_in_nonce: control & ASN_IN_NONCE != 0,
+            key_id: match (control >> 3) & 3 {
+                0 => KeyIdentifier::Implicit,
+                1 => KeyIdentifier::Index(index),
+                // Four bytes were read into the low half: the cast keeps all of them.
+                2 => KeyIdentifier::Source4 {
+                    source: (self.key_source as u32).to_le_bytes(),
+                    index,
+                },
+                _ => KeyIdentifier::Source8 {
+                    source: self.key_source.to_le_bytes(),
+                    index,
+                },
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +272,41 @@ mod tests {
         let mut out = Vec::new();
         h.emit(&mut out);
         assert_eq!(out, bytes);
+    }
+
+    #[test]
+    fn sec03_every_key_identifier_mode_and_control_bit_round_trips() {
+        let key_ids = [
+            KeyIdentifier::Implicit,
+            KeyIdentifier::Index(0xa5),
+            KeyIdentifier::Source4 {
+                source: [0x01, 0x82, 0x03, 0xf4],
+                index: 7,
+            },
+            KeyIdentifier::Source8 {
+                source: [0xf1, 0x02, 0x83, 0x04, 0x05, 0x06, 0x07, 0x98],
+                index: 0xff,
+            },
+        ];
+        for level in 0..8 {
+            for key_id in key_ids {
+                for frame_counter in [None, Some(0xfedc_ba98)] {
+                    for asn_in_nonce in [false, true] {
+                        let h = AuxSecurityHeader {
+                            level: SecurityLevel::from_bits(level),
+                            frame_counter,
+                            asn_in_nonce,
+                            key_id,
+                        };
+                        let mut out = Vec::new();
+                        h.emit(&mut out);
+                        let mut r = Reader::new(&out, 0);
+                        assert_eq!(AuxSecurityHeader::parse(&mut r), Ok(h));
+                        assert!(r.is_empty());
+                    }
+                }
+            }
+        }
     }
 
     #[test]
