@@ -94,6 +94,9 @@ impl Header {
 
     /// Parse the header from the start of an MPDU; returns it and the offset of the
     /// first byte after it (Payload IEs, payload or sealed part).
+    // Inlined into its two callers (`Mpdu::parse`, `ccm_star::open`), which then build
+    // the header where it ends up instead of moving it through the stack.
+    #[inline(always)]
     pub(crate) fn parse(mpdu: &[u8]) -> Result<(Self, usize), FrameError> {
         let r = &mut Reader::new(mpdu, 0);
         let fc = FrameControl(r.u16_le()?);
