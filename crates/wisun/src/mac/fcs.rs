@@ -87,23 +87,47 @@ static CRC32_TABLES: [[u32; 256]; 16] = slice16_tables(0xEDB8_8320);
 /// of a 16-bit CRC stays below 2^16: every table entry does.
 fn reflected(t: &[[u32; 256]; 16], mut crc: u32, data: &[u8]) -> u32 {
     let lookup = |k: usize, x: u32| t[k][(x & 0xff) as usize];
-    // Four table lookups per 32-bit word; table `base + 3` takes the word's first byte.
-    let word = |base: usize, w: u32| {
-        lookup(base + 3, w)
-            ^ lookup(base + 2, w >> 8)
-            ^ lookup(base + 1, w >> 16)
-            ^ lookup(base, w >> 24)
-    };
     let mut chunks = data.chunks_exact(16);
     for c in &mut chunks {
-        let w = |i: usize| u32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+        // Two 8-byte loads, the bytes taken out with shifts: the loop is bound by loads,
+        // sixteen of them table lookups.
+        let (lo, hi) = c.split_at(8);
+        let lo = u64::from_le_bytes(lo.try_into().unwrap_or_default()) ^ u64::from(crc);
+        let hi = u64::from_le_bytes(hi.try_into().unwrap_or_default());
+        let byte = |x: u64, i: u32| (x >> (8 * i)) as u32;
         // Twelve of the sixteen lookups do not depend on the register: combined first,
         // they overlap the previous chunk, and only the last four wait for it.
-        let data_only = word(8, w(4)) ^ word(4, w(8)) ^ word(0, w(12));
-        crc = data_only ^ word(12, crc ^ w(0));
+        let data_only = lookup(11, byte(lo, 4))
+            ^ lookup(10, byte(lo, 5))
+            ^ lookup(9, byte(lo, 6))
+            ^ lookup(8, byte(lo, 7))
+            ^ lookup(7, byte(hi, 0))
+            ^ lookup(6, byte(hi, 1))
+            ^ lookup(5, byte(hi, 2))
+            ^ lookup(4, byte(hi, 3))
+            ^ lookup(3, byte(hi, 4))
+            ^ lookup(2, byte(hi, 5))
+            ^ lookup(1, byte(hi, 6))
+            ^ lookup(0, byte(hi, 7));
+        crc = data_only
+            ^ lookup(15, byte(lo, 0))
+            ^ lookup(14, byte(lo, 1))
+            ^ lookup(13, byte(lo, 2))
+            ^ lookup(12, byte(lo, 3));
     }
-    for &b in chunks.remainder() {
-        crc = (crc >> 8) ^ lookup(0, crc ^ u32::from(b));
+    // The last 0-15 bytes in one step too: byte `j` of `r` goes through table `r - 1 - j`
+    // (the register's bytes folded into the first four), and what of the register is not
+    // consumed (fewer than four bytes) shifts down. Byte by byte, each byte would wait
+    // for the previous one.
+    let rest = chunks.remainder();
+    let r = rest.len();
+    if r > 0 {
+        let mut next = if r < 4 { crc >> (8 * r) } else { 0 };
+        for (j, &b) in rest.iter().enumerate() {
+            let register = if j < 4 { crc >> (8 * j) } else { 0 };
+            next ^= lookup(r - 1 - j, register ^ u32::from(b));
+        }
+        crc = next;
     }
     crc
 }
