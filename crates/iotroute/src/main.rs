@@ -12,6 +12,7 @@ mod dlms_listen;
 mod dlms_serve;
 mod echonet_cmd;
 mod household;
+mod link_app;
 mod meter_cmd;
 mod secret_input;
 mod sim_cmd;

@@ -26,16 +26,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::{DateTime, FixedOffset, Offset, TimeZone, Utc};
-use dlms::client::{Authentication, Client, ClientSettings, Event, Security};
-use dlms::cosem::{range_selector, IotRouteModel, ModelConfig};
-use dlms::server::{shared, Auth, Protection, ServeConfig, SharedModel, TerminalServer};
-use dlms::wrapper::Wpdu;
-use dlms::{Data, Obis};
+use chrono::{DateTime, TimeZone, Utc};
 use nodes::link::mac::MacConfig;
 use nodes::link::net::NetConfig;
 use nodes::link::pana::paa::{PaaConfig, Registry};
-use nodes::link::pana::{Entropy, PanaTimers};
+use nodes::link::pana::PanaTimers;
 use nodes::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig, SmartMeterEvent};
 use nodes::link::terminal::{Terminal, TerminalConfig, TerminalEvent};
 use pana::psk::{identity_from_eui64, PskDerivation, SaltedSha256};
@@ -49,7 +44,7 @@ use wisun::pcap::tap::TapHeader;
 use wisun::pcap::{Writer, LINKTYPE_IEEE802_15_4_TAP};
 use wisun::PairingId;
 
-use crate::household::Household;
+use crate::link_app::{jst, Reader, Seeded, TerminalApp, DLMS_PORT};
 
 /// What `sim --link` was asked to do.
 #[derive(Debug, Clone)]
@@ -70,75 +65,9 @@ pub struct LinkOptions {
     pub loss: f64,
 }
 
-/// DLMS/COSEM over UDP.
-const DLMS_PORT: u16 = 4059;
-/// The management association (client wPort 1), LLS with the model's default password.
-const MANAGEMENT_WPORT: u16 = 1;
-const PASSWORD: &[u8] = b"12345678";
-/// How far back each reading reads the load profile (backfill).
-const BACKFILL: chrono::Duration = chrono::Duration::hours(6);
-/// A reading session with no answer for this long starts again.
-const SESSION_TIMEOUT: Duration = Duration::from_secs(20);
 /// After the last slot, how long the run goes on for late readings.
 const GRACE: Duration = Duration::from_secs(25 * 60);
 const SLOT: Duration = Duration::from_secs(1800);
-
-/// xorshift64*: one seeded stream per node (reproducible runs).
-#[derive(Debug, Clone)]
-struct Seeded(std::cell::Cell<u64>);
-
-impl Seeded {
-    fn new(seed: u64, stream: u64) -> Self {
-        let s = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        Self(std::cell::Cell::new(s | 1))
-    }
-
-    fn next(&self) -> u64 {
-        let mut x = self.0.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0.set(x);
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn unit(&self) -> f64 {
-        #[allow(clippy::cast_precision_loss)]
-        let v = (self.next() >> 11) as f64 / 9_007_199_254_740_992.0;
-        v
-    }
-
-    fn bytes(&self, out: &mut [u8]) {
-        for chunk in out.chunks_mut(8) {
-            let v = self.next().to_be_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
-
-impl Entropy for Seeded {
-    fn fill(&mut self, out: &mut [u8]) {
-        self.bytes(out);
-    }
-}
-
-impl dlms::client::Entropy for Seeded {
-    fn fill(&self, out: &mut [u8]) -> bool {
-        self.bytes(out);
-        true
-    }
-}
-
-/// The server's entropy (HLS challenges; unused under LLS but required).
-#[derive(Debug, Clone)]
-struct ServerEntropy(u64);
-
-impl dlms::server::Entropy for ServerEntropy {
-    fn fill(&self, out: &mut [u8]) -> bool {
-        Seeded::new(self.0, 7).bytes(out);
-        true
-    }
-}
 
 fn terminal_eui(k: u8) -> Eui64 {
     Eui64([0x02, 0x1A, 0x00, 0x00, 0x00, 0x00, 0x10, k])
@@ -163,32 +92,13 @@ fn eui_text(e: Eui64) -> String {
 struct TerminalNode {
     id: NodeId,
     link: Terminal,
-    server: TerminalServer<ServerEntropy>,
-    model: SharedModel,
-    household: Household,
-}
-
-/// One reading session of a smart meter with one terminal.
-struct Session {
-    client: Client<Seeded>,
-    step: Step,
-    last_activity: Duration,
-    attempts: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    Associating,
-    EnergyIn,
-    EnergyOut,
-    Profile,
-    Releasing,
+    app: TerminalApp,
 }
 
 struct MeterNode {
     id: NodeId,
     link: SmartMeter,
-    sessions: BTreeMap<[u8; 8], Session>,
+    reader: Reader,
     rng: Seeded,
 }
 
@@ -200,9 +110,6 @@ enum Node {
 /// What the run counted, for the summary.
 #[derive(Debug, Default)]
 struct Tally {
-    sessions_started: u64,
-    sessions_restarted: u64,
-    sessions_completed: u64,
     /// (terminal, slot) pairs whose row arrived, with the delay after the slot.
     arrived: BTreeMap<([u8; 8], i64), Duration>,
     /// Receptions dropped by `--loss`.
@@ -234,11 +141,6 @@ pub fn run(opts: LinkOptions) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn jst() -> FixedOffset {
-    // 9 h is within ±24 h: always a valid offset.
-    FixedOffset::east_opt(9 * 3600).unwrap_or(FixedOffset::east_opt(0).unwrap_or(Utc.fix()))
 }
 
 impl LinkSim {
@@ -285,7 +187,7 @@ impl LinkSim {
             nodes.push(Node::Meter(Box::new(MeterNode {
                 id,
                 link,
-                sessions: BTreeMap::new(),
+                reader: Reader::new(opts.seed ^ (200 + u64::from(i))),
                 rng: Seeded::new(opts.seed, 200 + u64::from(i)),
             })));
         }
@@ -315,33 +217,8 @@ impl LinkSim {
                 Box::new(Seeded::new(opts.seed, 300 + u64::from(k))),
                 boot,
             );
-            let model_config = ModelConfig {
-                association_password: PASSWORD.to_vec(),
-                ..ModelConfig::default()
-            };
-            let mut model = IotRouteModel::new(&model_config, start).map_err(|e| e.to_string())?;
-            model.fill_demo(1, start);
-            let model = shared(model);
-            let server = TerminalServer::new(
-                model.clone(),
-                ServeConfig {
-                    auth: Auth::Low,
-                    protection: Protection::None,
-                    keys: None,
-                    system_title: [0x49, 0x52, 0x54, 0, 0, 0, 0, k],
-                    max_pdu: 1024,
-                    invocation_counter: 0,
-                },
-                ServerEntropy(opts.seed ^ u64::from(k)),
-            )
-            .map_err(|e| e.to_string())?;
-            nodes.push(Node::Terminal(Box::new(TerminalNode {
-                id,
-                link,
-                server,
-                model,
-                household: Household::new(start),
-            })));
+            let app = TerminalApp::new(start, u64::from(k), opts.seed ^ u64::from(k))?;
+            nodes.push(Node::Terminal(Box::new(TerminalNode { id, link, app })));
         }
         let end = Duration::from_secs(u64::from(opts.hours) * 3600);
         // Boundaries: the first :00/:30 after the start (00:30 JST), every 30 minutes.
@@ -456,11 +333,7 @@ impl LinkSim {
         self.nodes
             .iter()
             .filter_map(|n| match n {
-                Node::Meter(m) => m
-                    .sessions
-                    .values()
-                    .map(|s| s.last_activity + SESSION_TIMEOUT)
-                    .min(),
+                Node::Meter(m) => m.reader.next_deadline(),
                 Node::Terminal(_) => None,
             })
             .min()
@@ -593,14 +466,7 @@ impl LinkSim {
         let utc = self.utc(at);
         for n in &mut self.nodes {
             match n {
-                Node::Terminal(t) => {
-                    if let Ok(mut m) = t.model.lock() {
-                        t.household.advance(&mut m, utc);
-                        if let Err(e) = m.capture(utc) {
-                            tracing::error!(error = %e, "capture failed");
-                        }
-                    }
-                }
+                Node::Terminal(t) => t.app.capture(utc),
                 Node::Meter(_) => {}
             }
         }
@@ -623,49 +489,23 @@ impl LinkSim {
                 break;
             }
             self.starts.pop_first();
-            self.start_session(index, terminal, 0);
+            self.start_session(index, terminal, false);
         }
     }
 
-    fn start_session(&mut self, index: usize, terminal: [u8; 8], attempts: u32) {
+    /// Start reading `terminal` from smart meter `index` (a reading still going from the
+    /// previous slot reads this slot's row too, so it is left alone).
+    fn start_session(&mut self, index: usize, terminal: [u8; 8], restart: bool) {
         let now = self.now;
-        let seed = self.opts.seed;
         let Node::Meter(m) = &mut self.nodes[index] else {
             return;
         };
-        if attempts == 0 && m.sessions.contains_key(&terminal) {
-            return; // the previous slot's reading is still going: it reads this row too.
+        if !restart && m.reader.busy(terminal) {
+            return;
         }
-        let settings = ClientSettings {
-            client_wport: MANAGEMENT_WPORT,
-            server_wport: 1,
-            authentication: Authentication::Low {
-                password: PASSWORD.to_vec(),
-            },
-            security: Security::None,
-            max_pdu: 1024,
-            ..ClientSettings::default()
-        };
-        let Ok(mut client) = Client::new(settings, Seeded::new(seed, m.rng.next())) else {
+        let Some(aarq) = m.reader.start(now, terminal, restart) else {
             return;
         };
-        let Ok(aarq) = client.associate() else {
-            return;
-        };
-        if attempts == 0 {
-            self.tally.sessions_started += 1;
-        } else {
-            self.tally.sessions_restarted += 1;
-        }
-        m.sessions.insert(
-            terminal,
-            Session {
-                client,
-                step: Step::Associating,
-                last_activity: now,
-                attempts,
-            },
-        );
         if let Err(e) = m
             .link
             .send_udp(now, Eui64(terminal), (DLMS_PORT, DLMS_PORT), aarq)
@@ -681,20 +521,16 @@ impl LinkSim {
             if let Node::Meter(m) = n {
                 let linked: BTreeSet<[u8; 8]> =
                     m.link.terminals().into_iter().map(|e| e.0).collect();
-                m.sessions.retain(|terminal, s| {
-                    if now < s.last_activity + SESSION_TIMEOUT {
-                        return true;
+                for terminal in m.reader.stalled(now) {
+                    if linked.contains(&terminal) {
+                        stalled.push((index, terminal));
                     }
-                    if linked.contains(terminal) {
-                        stalled.push((index, *terminal, s.attempts + 1));
-                    }
-                    false
-                });
+                }
             }
         }
-        for (index, terminal, attempts) in stalled {
-            tracing::debug!(terminal = %eui_text(Eui64(terminal)), attempts, "reading session timed out: starting again");
-            self.start_session(index, terminal, attempts);
+        for (index, terminal) in stalled {
+            tracing::debug!(terminal = %eui_text(Eui64(terminal)), "reading session timed out: starting again");
+            self.start_session(index, terminal, true);
         }
     }
 
@@ -719,7 +555,7 @@ impl LinkSim {
                         }
                         SmartMeterEvent::Left { terminal } => {
                             if let Node::Meter(m) = &mut self.nodes[index] {
-                                m.sessions.remove(&terminal.0);
+                                m.reader.forget(terminal.0);
                             }
                         }
                         _ => {}
@@ -736,110 +572,38 @@ impl LinkSim {
         let Node::Terminal(t) = &mut self.nodes[index] else {
             return;
         };
-        let Ok(frame) = Wpdu::parse(datagram) else {
+        let Some(reply) = t.app.answer(utc, datagram) else {
             return;
         };
-        if let Ok(mut m) = t.model.lock() {
-            t.household.advance(&mut m, utc);
-        }
-        let mut out = vec![0u8; 4096];
-        let reply = match t.server.handle(frame.source, utc, frame.apdu, &mut out) {
-            Ok(Some(n)) => out.get(..n).map(<[u8]>::to_vec),
-            Ok(None) | Err(_) => None,
-        };
-        let Some(reply) = reply else { return };
-        let Ok(wrapped) = Wpdu::new(1, frame.source, &reply).emit() else {
-            return;
-        };
-        if let Err(e) = t.link.send_udp(now, (DLMS_PORT, reply_port), wrapped) {
+        if let Err(e) = t.link.send_udp(now, (DLMS_PORT, reply_port), reply) {
             tracing::debug!(error = %e, "DLMS reply not sent");
         }
     }
 
-    /// The smart meter's client takes one answer and sends the next request.
+    /// The smart meter's reader takes one answer and sends the next request; a completed
+    /// reading marks the slots whose rows it brought.
     fn read(&mut self, index: usize, from: Eui64, datagram: &[u8]) {
         let now = self.now;
-        let range = {
-            let to = self.utc(now).with_timezone(&jst());
-            range_selector(&(to - BACKFILL), &to)
-        };
+        let wall = self.utc(now);
         let Node::Meter(m) = &mut self.nodes[index] else {
             return;
         };
-        let Some(s) = m.sessions.get_mut(&from.0) else {
-            return;
-        };
-        s.last_activity = now;
-        let event = match s.client.handle(datagram) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::debug!(error = %e, "DLMS answer refused by the client");
-                return;
+        let (next, reading) = m.reader.answer(now, wall, from.0, datagram);
+        if let Some(bytes) = next {
+            if let Err(e) = m.link.send_udp(now, from, (DLMS_PORT, DLMS_PORT), bytes) {
+                tracing::debug!(error = %e, "DLMS request not sent");
             }
-        };
-        let energy = |ln: Obis| (3u16, ln, 2i8);
-        let next: Option<Result<Vec<u8>, _>> = match (s.step, event) {
-            (_, Event::Send(bytes)) => Some(Ok(bytes)),
-            (Step::Associating, Event::Established) => {
-                s.step = Step::EnergyIn;
-                let (c, ln, a) = energy(Obis::new(1, 0, 1, 8, 0, 255));
-                Some(s.client.get(c, ln, a, None))
-            }
-            (Step::EnergyIn, Event::Value(_)) => {
-                s.step = Step::EnergyOut;
-                let (c, ln, a) = energy(Obis::new(1, 0, 2, 8, 0, 255));
-                Some(s.client.get(c, ln, a, None))
-            }
-            (Step::EnergyOut, Event::Value(_)) => {
-                s.step = Step::Profile;
-                Some(
-                    s.client
-                        .get(7, Obis::new(1, 0, 99, 1, 0, 255), 2, Some((1, &range))),
-                )
-            }
-            (Step::Profile, Event::Value(rows)) => {
-                s.step = Step::Releasing;
-                // Rows of scheduled slots count (the demo rows before the start do not);
-                // the first time one arrives fixes its delay after the slot.
-                for t in row_times(&rows) {
-                    let Some(&slot) = self.slots.iter().find(|s| self.utc(**s) == t) else {
-                        continue;
-                    };
-                    self.tally
-                        .arrived
-                        .entry((from.0, t.timestamp()))
-                        .or_insert(now.saturating_sub(slot));
-                }
-                let Node::Meter(m) = &mut self.nodes[index] else {
-                    return;
-                };
-                let Some(s) = m.sessions.get_mut(&from.0) else {
-                    return;
-                };
-                Some(s.client.release())
-            }
-            (Step::Releasing, Event::Released) => {
-                m.sessions.remove(&from.0);
-                self.tally.sessions_completed += 1;
-                None
-            }
-            (step, other) => {
-                tracing::debug!(?step, event = ?other, "unexpected DLMS event: session dropped");
-                m.sessions.remove(&from.0);
-                None
-            }
-        };
-        let Some(next) = next else { return };
-        let Node::Meter(m) = &mut self.nodes[index] else {
-            return;
-        };
-        match next {
-            Ok(bytes) => {
-                if let Err(e) = m.link.send_udp(now, from, (DLMS_PORT, DLMS_PORT), bytes) {
-                    tracing::debug!(error = %e, "DLMS request not sent");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "DLMS request not built"),
+        }
+        // Rows of scheduled slots count (the demo rows before the start do not); the
+        // first time one arrives fixes its delay after the slot.
+        for t in reading.map(|r| r.rows).unwrap_or_default() {
+            let Some(&slot) = self.slots.iter().find(|s| self.utc(**s) == t) else {
+                continue;
+            };
+            self.tally
+                .arrived
+                .entry((from.0, t.timestamp()))
+                .or_insert(now.saturating_sub(slot));
         }
     }
 
@@ -879,6 +643,14 @@ impl LinkSim {
             mac_failed += mac.failed;
             frags += net.fragments_sent;
         }
+        let sessions = self.nodes.iter().fold((0, 0, 0), |acc, n| match n {
+            Node::Meter(m) => (
+                acc.0 + m.reader.started,
+                acc.1 + m.reader.restarts,
+                acc.2 + m.reader.completed,
+            ),
+            Node::Terminal(_) => acc,
+        });
         let scheduled = self.slots.len() * usize::from(self.opts.terminals);
         let arrived = self
             .tally
@@ -914,7 +686,7 @@ impl LinkSim {
         );
         println!(
             "authentications {auths}, refused {refused}, group-key rollovers {rollovers}; reading sessions {} started, {} restarted, {} completed",
-            self.tally.sessions_started, self.tally.sessions_restarted, self.tally.sessions_completed
+            sessions.0, sessions.1, sessions.2
         );
         println!(
             "readings {arrived} of {scheduled} arrived (longest delay after its slot {:.1} s){}",
@@ -949,19 +721,4 @@ impl LinkSim {
 enum Actions {
     Terminal(Vec<TerminalEvent>),
     Meter(Vec<SmartMeterEvent>),
-}
-
-/// The clock column of the profile rows a range read returned.
-fn row_times(rows: &Data) -> Vec<DateTime<FixedOffset>> {
-    let Data::Array(rows) = rows else {
-        return Vec::new();
-    };
-    rows.iter()
-        .filter_map(|row| match row {
-            Data::Structure(cols) => cols.first(),
-            _ => None,
-        })
-        .filter_map(|clock| clock.as_date_time())
-        .filter_map(|d| d.to_chrono_or(dlms::datetime::JST_DEVIATION))
-        .collect()
 }

@@ -1,0 +1,391 @@
+//! What runs on top of the IoT-route link at each end, shared by the in-process
+//! simulation (`sim --link`) and the node programs on the ZEP hub (`iotroute terminal`,
+//! `iotroute smartmeter`): the terminal serving the `dlms serve` demo model over UDP 4059,
+//! and the smart meter's reading sessions (TRM-06).
+//!
+//! A reading session: LLS association on the management client wPort (1), both energy
+//! registers, the load profile of the last six hours by range (backfill: a slot missed by
+//! one reading is read by the next), release. A session with no answer for
+//! [`SESSION_TIMEOUT`] is dropped; the caller starts it again.
+
+use core::time::Duration;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, Offset, Utc};
+use dlms::client::{Authentication, Client, ClientSettings, Event, Security};
+use dlms::cosem::{range_selector, IotRouteModel, ModelConfig};
+use dlms::server::{shared, Auth, Protection, ServeConfig, SharedModel, TerminalServer};
+use dlms::wrapper::Wpdu;
+use dlms::{Data, Obis};
+
+use crate::household::Household;
+
+/// DLMS/COSEM over UDP.
+pub const DLMS_PORT: u16 = 4059;
+/// The management association's client wPort.
+const MANAGEMENT_WPORT: u16 = 1;
+/// The LLS password of the demo model (the default).
+const PASSWORD: &[u8] = b"12345678";
+/// How far back each reading reads the load profile.
+const BACKFILL: chrono::Duration = chrono::Duration::hours(6);
+/// A session with no answer for this long is dropped.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// JST (UTC+9).
+pub fn jst() -> FixedOffset {
+    // 9 h is within ±24 h: always a valid offset.
+    FixedOffset::east_opt(9 * 3600).unwrap_or(Utc.fix())
+}
+
+/// Randomness for the DLMS engines (HLS challenges; LLS needs none but the engines
+/// require a source): a seeded stream, so simulations repeat.
+#[derive(Debug, Clone)]
+pub struct Seeded(std::cell::Cell<u64>);
+
+impl Seeded {
+    /// Stream `stream` of `seed`.
+    #[must_use]
+    pub fn new(seed: u64, stream: u64) -> Self {
+        let s = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Self(std::cell::Cell::new(s | 1))
+    }
+
+    /// The next 64 bits (xorshift64*).
+    pub fn next(&self) -> u64 {
+        let mut x = self.0.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let v = (self.next() >> 11) as f64 / 9_007_199_254_740_992.0;
+        v
+    }
+
+    /// Fill `out`.
+    pub fn bytes(&self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            let v = self.next().to_be_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+impl nodes::link::pana::Entropy for Seeded {
+    fn fill(&mut self, out: &mut [u8]) {
+        self.bytes(out);
+    }
+}
+
+impl dlms::client::Entropy for Seeded {
+    fn fill(&self, out: &mut [u8]) -> bool {
+        self.bytes(out);
+        true
+    }
+}
+
+/// The server engines' source (`Send + Clone`).
+#[derive(Debug, Clone)]
+pub struct ServerEntropy(pub u64);
+
+impl dlms::server::Entropy for ServerEntropy {
+    fn fill(&self, out: &mut [u8]) -> bool {
+        Seeded::new(self.0, 7).bytes(out);
+        true
+    }
+}
+
+/// The terminal's DLMS side: the demo model behind a `TerminalServer`.
+pub struct TerminalApp {
+    server: TerminalServer<ServerEntropy>,
+    model: SharedModel,
+    household: Household,
+}
+
+impl core::fmt::Debug for TerminalApp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TerminalApp").finish_non_exhaustive()
+    }
+}
+
+impl TerminalApp {
+    /// The demo model (a day of rows before `start`), LLS on the management
+    /// association, system title "IRT" + `serial`.
+    ///
+    /// # Errors
+    /// When the model cannot be built.
+    pub fn new(start: DateTime<Utc>, serial: u64, seed: u64) -> Result<Self, String> {
+        let config = ModelConfig {
+            association_password: PASSWORD.to_vec(),
+            ..ModelConfig::default()
+        };
+        let mut model = IotRouteModel::new(&config, start).map_err(|e| e.to_string())?;
+        model.fill_demo(1, start);
+        let model = shared(model);
+        let s = serial.to_be_bytes();
+        let server = TerminalServer::new(
+            model.clone(),
+            ServeConfig {
+                auth: Auth::Low,
+                protection: Protection::None,
+                keys: None,
+                system_title: [b'I', b'R', b'T', s[3], s[4], s[5], s[6], s[7]],
+                max_pdu: 1024,
+                invocation_counter: 0,
+            },
+            ServerEntropy(seed),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            server,
+            model,
+            household: Household::new(start),
+        })
+    }
+
+    /// A slot boundary: grow the registers to `at` and capture the row.
+    pub fn capture(&mut self, at: DateTime<Utc>) {
+        if let Ok(mut m) = self.model.lock() {
+            self.household.advance(&mut m, at);
+            if let Err(e) = m.capture(at) {
+                tracing::error!(error = %e, "capture failed");
+            }
+        }
+    }
+
+    /// One wrapper frame from the smart meter at `now`: the wrapper frame to answer with.
+    pub fn answer(&mut self, now: DateTime<Utc>, datagram: &[u8]) -> Option<Vec<u8>> {
+        let frame = Wpdu::parse(datagram).ok()?;
+        if let Ok(mut m) = self.model.lock() {
+            self.household.advance(&mut m, now);
+        }
+        let mut out = vec![0u8; 4096];
+        let n = match self.server.handle(frame.source, now, frame.apdu, &mut out) {
+            Ok(Some(n)) => n,
+            Ok(None) | Err(_) => return None,
+        };
+        Wpdu::new(1, frame.source, out.get(..n)?).emit().ok()
+    }
+}
+
+/// A completed reading of one terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// AC input register, Wh.
+    pub energy_in_wh: Option<i128>,
+    /// AC output register, Wh.
+    pub energy_out_wh: Option<i128>,
+    /// The clock of every profile row read (the last six hours).
+    pub rows: Vec<DateTime<FixedOffset>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Associating,
+    EnergyIn,
+    EnergyOut,
+    Profile,
+    Releasing,
+}
+
+struct Session {
+    client: Client<Seeded>,
+    step: Step,
+    last_activity: Duration,
+    reading: Reading,
+}
+
+/// The smart meter's reading sessions, one per terminal at a time.
+pub struct Reader {
+    sessions: BTreeMap<[u8; 8], Session>,
+    rng: Seeded,
+    /// Sessions started again after a timeout.
+    pub restarts: u64,
+    /// Sessions started.
+    pub started: u64,
+    /// Sessions that completed.
+    pub completed: u64,
+}
+
+impl core::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Reader")
+            .field("sessions", &self.sessions.len())
+            .field("completed", &self.completed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    /// No session yet.
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        Self {
+            sessions: BTreeMap::new(),
+            rng: Seeded::new(seed, 0x5EED),
+            restarts: 0,
+            started: 0,
+            completed: 0,
+        }
+    }
+
+    /// Whether a session with `terminal` is under way.
+    #[must_use]
+    pub fn busy(&self, terminal: [u8; 8]) -> bool {
+        self.sessions.contains_key(&terminal)
+    }
+
+    /// Start a reading of `terminal` at `now`: the AARQ to send (wrapper frame, UDP
+    /// 4059). A session already under way is replaced.
+    pub fn start(&mut self, now: Duration, terminal: [u8; 8], restart: bool) -> Option<Vec<u8>> {
+        let settings = ClientSettings {
+            client_wport: MANAGEMENT_WPORT,
+            server_wport: 1,
+            authentication: Authentication::Low {
+                password: PASSWORD.to_vec(),
+            },
+            security: Security::None,
+            max_pdu: 1024,
+            ..ClientSettings::default()
+        };
+        let mut client = Client::new(settings, Seeded::new(self.rng.next(), 1)).ok()?;
+        let aarq = client.associate().ok()?;
+        if restart {
+            self.restarts += 1;
+        } else {
+            self.started += 1;
+        }
+        self.sessions.insert(
+            terminal,
+            Session {
+                client,
+                step: Step::Associating,
+                last_activity: now,
+                reading: Reading {
+                    energy_in_wh: None,
+                    energy_out_wh: None,
+                    rows: Vec::new(),
+                },
+            },
+        );
+        Some(aarq)
+    }
+
+    /// Forget `terminal`'s session (it left).
+    pub fn forget(&mut self, terminal: [u8; 8]) {
+        self.sessions.remove(&terminal);
+    }
+
+    /// When the next session times out.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.sessions
+            .values()
+            .map(|s| s.last_activity + SESSION_TIMEOUT)
+            .min()
+    }
+
+    /// Sessions with no answer for [`SESSION_TIMEOUT`] at `now`, dropped: start them
+    /// again.
+    pub fn stalled(&mut self, now: Duration) -> Vec<[u8; 8]> {
+        let mut gone = Vec::new();
+        self.sessions.retain(|t, s| {
+            let alive = now < s.last_activity + SESSION_TIMEOUT;
+            if !alive {
+                gone.push(*t);
+            }
+            alive
+        });
+        gone
+    }
+
+    /// One wrapper frame from `terminal` at `now` (`wall` the time the profile range
+    /// ends at): the next request to send, and the reading when this answer completed it.
+    pub fn answer(
+        &mut self,
+        now: Duration,
+        wall: DateTime<Utc>,
+        terminal: [u8; 8],
+        datagram: &[u8],
+    ) -> (Option<Vec<u8>>, Option<Reading>) {
+        let Some(s) = self.sessions.get_mut(&terminal) else {
+            return (None, None);
+        };
+        s.last_activity = now;
+        let event = match s.client.handle(datagram) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!(error = %e, "DLMS answer refused by the client");
+                return (None, None);
+            }
+        };
+        let to = wall.with_timezone(&jst());
+        let range = range_selector(&(to - BACKFILL), &to);
+        let mut done = None;
+        let next = match (s.step, event) {
+            (_, Event::Send(bytes)) => Some(Ok(bytes)),
+            (Step::Associating, Event::Established) => {
+                s.step = Step::EnergyIn;
+                Some(s.client.get(3, Obis::new(1, 0, 1, 8, 0, 255), 2, None))
+            }
+            (Step::EnergyIn, Event::Value(v)) => {
+                s.reading.energy_in_wh = v.as_i128();
+                s.step = Step::EnergyOut;
+                Some(s.client.get(3, Obis::new(1, 0, 2, 8, 0, 255), 2, None))
+            }
+            (Step::EnergyOut, Event::Value(v)) => {
+                s.reading.energy_out_wh = v.as_i128();
+                s.step = Step::Profile;
+                Some(
+                    s.client
+                        .get(7, Obis::new(1, 0, 99, 1, 0, 255), 2, Some((1, &range))),
+                )
+            }
+            (Step::Profile, Event::Value(rows)) => {
+                s.reading.rows = row_times(&rows);
+                done = Some(s.reading.clone());
+                s.step = Step::Releasing;
+                Some(s.client.release())
+            }
+            (Step::Releasing, Event::Released) => {
+                self.sessions.remove(&terminal);
+                self.completed += 1;
+                None
+            }
+            (step, other) => {
+                tracing::debug!(?step, event = ?other, "unexpected DLMS event: session dropped");
+                self.sessions.remove(&terminal);
+                None
+            }
+        };
+        let next = match next {
+            Some(Ok(bytes)) => Some(bytes),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "DLMS request not built");
+                None
+            }
+            None => None,
+        };
+        (next, done)
+    }
+}
+
+/// The clock column of the profile rows a range read returned.
+fn row_times(rows: &Data) -> Vec<DateTime<FixedOffset>> {
+    let Data::Array(rows) = rows else {
+        return Vec::new();
+    };
+    rows.iter()
+        .filter_map(|row| match row {
+            Data::Structure(cols) => cols.first(),
+            _ => None,
+        })
+        .filter_map(|clock| clock.as_date_time())
+        .filter_map(|d| d.to_chrono_or(dlms::datetime::JST_DEVIATION))
+        .collect()
+}
