@@ -4,6 +4,7 @@
 //! state machines of `nodes` to sockets, files and the wall clock.
 
 mod air_cmd;
+mod air_node;
 mod clock;
 mod controller_driver;
 mod dlms_client_cmd;
@@ -13,6 +14,7 @@ mod dlms_serve;
 mod echonet_cmd;
 mod household;
 mod link_app;
+mod link_node_cmd;
 mod meter_cmd;
 mod secret_input;
 mod sim_cmd;
@@ -45,7 +47,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the whole system on this machine (for now: a meter read by the terminal-side
-    /// ECHONET controller every simulated 30 minutes).
+    /// ECHONET controller every simulated 30 minutes; with --link, the IoT route:
+    /// terminals and smart meters over the simulated radio).
     Sim(sim_cmd::SimArgs),
     /// Emulate a special-case meter (特例計量器): an ECHONET Lite 0x028E distributed
     /// generation electric energy meter with node profile.
@@ -59,6 +62,15 @@ enum Command {
     /// The inter-process radio: a hub that carries 802.15.4 frames between node processes
     /// as ZEP v2 over UDP, through the simulated 920 MHz radio model.
     Air(air_cmd::AirArgs),
+    /// A wireless terminal's IoT-route side as a program of its own on the `air` hub:
+    /// scans with the Pairing ID, joins the strongest smart meter (PANA + EAP-PSK) and
+    /// serves the DLMS/COSEM demo model through the secured link.
+    Terminal(link_node_cmd::TerminalArgs),
+    /// A smart meter's IoT-route side as a program of its own on the `air` hub: answers
+    /// scans for its Pairing ID, authenticates terminals (PAA), holds and rolls the group
+    /// key, and reads each terminal's DLMS/COSEM model, printing each reading as a JSON
+    /// line.
+    Smartmeter(link_node_cmd::SmartMeterArgs),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +113,8 @@ fn main() -> ExitCode {
             Command::Echonet(cmd) => echonet_cmd::run(cmd).await,
             Command::Dlms(cmd) => dlms_cmd::run(cmd).await,
             Command::Air(args) => air_cmd::run(args).await,
+            Command::Terminal(args) => link_node_cmd::terminal(args).await,
+            Command::Smartmeter(args) => link_node_cmd::smartmeter(args).await,
         }
     })
 }
