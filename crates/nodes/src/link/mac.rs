@@ -366,13 +366,14 @@ impl Mac {
     fn enqueue(
         &mut self,
         now: Duration,
-        mpdu: Vec<u8>,
+        mut mpdu: Vec<u8>,
         dst: MacDst,
         seq: u8,
         ack: bool,
     ) -> Result<(), MacError> {
-        let psdu =
-            fcs::append(&mpdu, self.config.fcs).map_err(|e| MacError::Build(e.to_string()))?;
+        fcs::append_in_place(&mut mpdu, self.config.fcs)
+            .map_err(|e| MacError::Build(e.to_string()))?;
+        let psdu = mpdu;
         let at = now + self.backoff(0);
         self.queue.push_back(Pending {
             psdu,
@@ -556,12 +557,13 @@ impl Mac {
         };
         let (frame, key_index) = match parsed {
             Mpdu::Plain(f) => (f, None),
-            Mpdu::Secured(_) => {
+            Mpdu::Secured(secured) => {
                 let keys = &self.keys;
                 let lookup = |id: &KeyIdentifier, _src: Eui64| {
                     id.index().and_then(|i| keys.get(&i).copied())
                 };
-                match ccm_star::open(mpdu, &lookup) {
+                // The frame as already parsed: decrypted in place, not parsed again.
+                match ccm_star::open_parsed(mpdu, secured, &lookup) {
                     Ok(opened) => {
                         let index = opened
                             .frame
