@@ -22,6 +22,7 @@ use std::process::ExitCode;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
+use dlms::cosem::image::ImageVendorKey;
 use dlms::cosem::{floor_to_period, IotRouteModel, ModelChange, ModelConfig};
 use dlms::server::{shared, Auth, Entropy, Keys, Protection, ServeConfig, TerminalServer};
 use dlms::wrapper::DEFAULT_PORT;
@@ -138,6 +139,11 @@ pub struct ServeArgs {
     /// (general-glo-ciphering, push counters from 2^31 up).
     #[arg(long, value_name = "ADDR:PORT")]
     pub push_to: Option<SocketAddr>,
+    /// (Extension, SEC-10) The vendor's firmware-signing public key, P-256 in SEC1 hex
+    /// (33 bytes compressed or 65 uncompressed): image transfer verifies each image's
+    /// ECDSA signature trailer against it. Without it no image verifies.
+    #[arg(long, value_name = "HEX")]
+    pub image_key: Option<String>,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -153,6 +159,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("demo_days", &self.demo_days)
             .field("state", &self.state)
             .field("push_to", &self.push_to)
+            .field("image_key", &self.image_key)
             .finish_non_exhaustive()
     }
 }
@@ -262,9 +269,21 @@ pub async fn serve(
     }
     let (mut store, saved_model) = StateStore::open(args.state.clone())?;
     let now = Utc::now();
+    let image_vendor_key = match &args.image_key {
+        Some(text) => {
+            let bytes = dlms::hex::decode(text)
+                .map_err(|e| ServeFailure::Usage(format!("--image-key: {e}")))?;
+            Some(
+                ImageVendorKey::from_sec1_bytes(&bytes)
+                    .map_err(|e| ServeFailure::Usage(format!("--image-key: {e}")))?,
+            )
+        }
+        None => None,
+    };
     let config = ModelConfig {
         association_password: password,
         server_system_title: system_title,
+        image_vendor_key,
         ..ModelConfig::default()
     };
     let model = match saved_model {
