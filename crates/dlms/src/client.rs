@@ -307,6 +307,9 @@ pub struct Client<E: Entropy> {
     /// Whether the outstanding GET is a list: its blocks reassemble into a result list,
     /// not a value.
     list: bool,
+    /// Whether the outstanding request is an ACTION: a long result comes in pblocks,
+    /// asked for with ACTION-next-pblock, not GET-next.
+    action: bool,
 }
 
 impl<E: Entropy> std::fmt::Debug for Client<E> {
@@ -378,6 +381,7 @@ impl<E: Entropy> Client<E> {
             waiting: Waiting::Nothing,
             blocks: Vec::new(),
             list: false,
+            action: false,
         })
     }
 
@@ -530,6 +534,7 @@ impl<E: Entropy> Client<E> {
         let selector = access.map(|(s, _)| s);
         self.blocks.clear();
         self.list = false;
+        self.action = false;
         let d = self.build(|s, out| {
             let access = match (selector, params.as_deref()) {
                 (Some(selector), Some(p)) => Some(SelectiveAccess {
@@ -560,6 +565,7 @@ impl<E: Entropy> Client<E> {
             s.get_request_with_list(&list, out)
         })?;
         self.list = true;
+        self.action = false;
         self.waiting = Waiting::Response;
         Ok(d)
     }
@@ -598,6 +604,7 @@ impl<E: Entropy> Client<E> {
             s.set_request_with_list(&list, &values, out)
         })?;
         self.waiting = Waiting::Response;
+        self.action = false;
         Ok(d)
     }
 
@@ -632,6 +639,7 @@ impl<E: Entropy> Client<E> {
             s.action_request_with_list(&descriptors, &params, out)
         })?;
         self.waiting = Waiting::Response;
+        self.action = false;
         Ok(d)
     }
 
@@ -657,6 +665,7 @@ impl<E: Entropy> Client<E> {
             )
         })?;
         self.waiting = Waiting::Response;
+        self.action = false;
         Ok(d)
     }
 
@@ -684,6 +693,7 @@ impl<E: Entropy> Client<E> {
             s.action_request(descriptor, params, out)
         })?;
         self.waiting = Waiting::Response;
+        self.action = true;
         Ok(d)
     }
 
@@ -694,6 +704,7 @@ impl<E: Entropy> Client<E> {
     pub fn release(&mut self) -> Result<Vec<u8>, ClientError> {
         let d = self.build(|s, out| s.release_request(out))?;
         self.waiting = Waiting::Response;
+        self.action = false;
         Ok(d)
     }
 
@@ -796,7 +807,13 @@ impl<E: Entropy> Client<E> {
                 self.blocks.extend_from_slice(data);
                 if last {
                     let blocks = std::mem::take(&mut self.blocks);
-                    if self.list {
+                    if self.action {
+                        // A long ACTION result: the return parameters, in pblocks.
+                        Event::ActionResult {
+                            code: 0,
+                            value: Some(Data::decode(&blocks).map_err(ClientError::Session)?),
+                        }
+                    } else if self.list {
                         // A blocked list response carries the encoded result list,
                         // count prefix included.
                         use dlms_cosem_rs::codec::Decode as _;
@@ -806,6 +823,10 @@ impl<E: Entropy> Client<E> {
                     } else {
                         Event::Value(Data::decode(&blocks).map_err(ClientError::Session)?)
                     }
+                } else if self.action {
+                    return Ok(Event::Send(
+                        self.build(|s, out| s.action_next_block_request(number, out))?,
+                    ));
                 } else {
                     return Ok(Event::Send(
                         self.build(|s, out| s.get_next_block_request(number, out))?,

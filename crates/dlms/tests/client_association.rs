@@ -23,6 +23,17 @@ struct Store {
     terminal_id: Vec<u8>,
 }
 
+/// The return value of the long method.
+const LONG_RESULT: [u8; 600] = {
+    let mut b = [0u8; 600];
+    let mut i = 0;
+    while i < 600 {
+        b[i] = (i % 251) as u8;
+        i += 1;
+    }
+    b
+};
+
 fn clock_bytes() -> [u8; 12] {
     CosemDateTime::from_bytes([0x07, 0xEA, 11, 25, 0xFF, 9, 30, 0, 0, 0xFD, 0xE4, 0]).to_bytes()
 }
@@ -102,6 +113,13 @@ impl ObjectStore for Store {
     ) -> Result<bool, ActionResult> {
         match (class_id, ln.0, method_id) {
             (8, [0, 0, 1, 0, 0, 255], 1) => Ok(false),
+            // A method with a long result (600 bytes): in pblocks at PDU 128.
+            (1, [0, 0, 96, 1, 0, 255], 1) => {
+                Up::OctetString(&LONG_RESULT)
+                    .encode(_w)
+                    .map_err(|_| ActionResult::OtherReason)?;
+                Ok(true)
+            }
             _ => Err(ActionResult::ObjectUndefined),
         }
     }
@@ -116,7 +134,7 @@ impl ObjectStore for Store {
     }
 
     fn method_access(&self, class_id: u16, _ln: UpObis, _m: i8) -> MethodAccess {
-        if class_id == 8 {
+        if class_id == 8 || class_id == 1 {
             MethodAccess::ACCESS
         } else {
             MethodAccess::empty()
@@ -449,4 +467,37 @@ mod hostile {
             prop_assert_eq!(run(&mut c, &mut s, req).0, Event::Value(Data::DoubleLongUnsigned(12_345_678)));
         }
     }
+}
+
+#[test]
+fn rad01_a_long_action_result_comes_in_pblocks_and_is_reassembled() {
+    let mut srv = server(AuthMechanism::None, None, SecurityPolicy::NONE);
+    let mut client = Client::new(
+        ClientSettings {
+            max_pdu: 128,
+            ..ClientSettings::default()
+        },
+        TestEntropy,
+    )
+    .unwrap();
+    assert_eq!(open(&mut client, &mut srv), Event::Established);
+    let request = client
+        .action(1, obis("0-0:96.1.0.255"), 1, Some(&Data::Integer(0)))
+        .unwrap();
+    let (event, rounds) = run(&mut client, &mut srv, request);
+    assert_eq!(
+        event,
+        Event::ActionResult {
+            code: 0,
+            value: Some(Data::OctetString(LONG_RESULT.to_vec()))
+        }
+    );
+    assert!(
+        rounds > 4,
+        "ACTION-next-pblock asked for each block: {rounds}"
+    );
+    // A GET afterwards still reassembles GET blocks.
+    let request = client.get(7, obis("1-0:99.1.0.255"), 2, None).unwrap();
+    let (event, _) = run(&mut client, &mut srv, request);
+    assert_eq!(event, Event::Value(profile()));
 }
