@@ -21,7 +21,7 @@ use crate::error::CodecError;
 use crate::obis::Obis;
 use crate::wrapper::{Wpdu, WrapperError};
 use dlms_cosem_rs::acse::AuthMechanism;
-use dlms_cosem_rs::client::{AssociationStep, ClientConfig, ClientSession, Response};
+use dlms_cosem_rs::client::{AssociationStep, BlockSender, ClientConfig, ClientSession, Response};
 use dlms_cosem_rs::security::{
     KeyRing, RandomSource, RustCryptoProvider, Secret, SecurityPolicy, SecuritySuite,
 };
@@ -222,6 +222,12 @@ pub enum Event {
     Exception(String),
     /// The association is released.
     Released,
+    /// The server took block `number` of a SET or ACTION sent in blocks and wants the
+    /// next: send [`Client::next_block`].
+    BlockAccepted {
+        /// The block acknowledged.
+        number: u32,
+    },
 }
 
 /// Why the client could not act.
@@ -697,6 +703,85 @@ impl<E: Entropy> Client<E> {
         Ok(d)
     }
 
+    /// Whether a SET of a value encoding to `value_len` bytes fits one request the
+    /// server takes; when not, send it with [`Client::set_in_blocks`].
+    #[must_use]
+    pub fn set_fits(&self, value_len: usize) -> bool {
+        let protection = if self.settings.security == Security::None {
+            0
+        } else {
+            PROTECTION_MAX
+        };
+        // Tag, choice, invoke id, descriptor (class, name, attribute), no access.
+        3 + METHOD_DESCRIPTOR_LEN + 1 + value_len + protection <= self.request_limit()
+    }
+
+    /// Whether an ACTION with parameters encoding to `len` bytes fits one request.
+    #[must_use]
+    pub fn action_fits(&self, len: usize) -> bool {
+        self.set_fits(len)
+    }
+
+    /// A SET whose encoded value does not fit one request: sent in blocks (block
+    /// transfer with SET), the first here; answer each [`Event::BlockAccepted`] with
+    /// [`Client::next_block`]. The last block's answer is the SET's result.
+    ///
+    /// # Errors
+    /// [`ClientError::Session`] when the association does not allow block transfer
+    /// with SET.
+    pub fn set_in_blocks<'v>(
+        &mut self,
+        class_id: u16,
+        obis: Obis,
+        attribute: i8,
+        encoded: &'v [u8],
+    ) -> Result<(BlockTransfer<'v>, Vec<u8>), ClientError> {
+        let descriptor = AttributeDescriptor::new(class_id, obis.to_upstream(), attribute);
+        let sender = self.session.set_transfer(descriptor, None, encoded)?;
+        self.list = false;
+        self.action = false;
+        self.start_blocks(sender)
+    }
+
+    /// An ACTION whose encoded parameters do not fit one request, in blocks; as
+    /// [`Client::set_in_blocks`].
+    ///
+    /// # Errors
+    /// [`ClientError::Session`] when the association does not allow block transfer
+    /// with ACTION.
+    pub fn action_in_blocks<'v>(
+        &mut self,
+        class_id: u16,
+        obis: Obis,
+        method: i8,
+        encoded: &'v [u8],
+    ) -> Result<(BlockTransfer<'v>, Vec<u8>), ClientError> {
+        let descriptor = MethodDescriptor::new(class_id, obis.to_upstream(), method);
+        let sender = self.session.action_transfer(descriptor, encoded)?;
+        self.list = false;
+        self.action = true;
+        self.start_blocks(sender)
+    }
+
+    fn start_blocks<'v>(
+        &mut self,
+        sender: BlockSender<'v>,
+    ) -> Result<(BlockTransfer<'v>, Vec<u8>), ClientError> {
+        let mut t = BlockTransfer(sender);
+        let first = self.next_block(&mut t)?;
+        Ok((t, first))
+    }
+
+    /// The next block of a SET or ACTION sent in blocks.
+    ///
+    /// # Errors
+    /// [`ClientError::Session`] when every block has gone already.
+    pub fn next_block(&mut self, t: &mut BlockTransfer<'_>) -> Result<Vec<u8>, ClientError> {
+        let d = self.build(|s, out| s.next_block_request(&mut t.0, out))?;
+        self.waiting = Waiting::Response;
+        Ok(d)
+    }
+
     /// The RLRQ datagram.
     ///
     /// # Errors
@@ -853,6 +938,9 @@ impl<E: Entropy> Client<E> {
                     .collect::<Result<Vec<_>, ClientError>>()?,
             ),
             Response::Ok => Event::Done,
+            Response::BlockAccepted { number } => {
+                return Ok(Event::BlockAccepted { number });
+            }
             Response::ActionResult { result, value } => Event::ActionResult {
                 code: result.as_u8(),
                 value: value.as_ref().map(owned).transpose()?,
@@ -863,6 +951,19 @@ impl<E: Entropy> Client<E> {
         };
         self.waiting = Waiting::Nothing;
         Ok(event)
+    }
+}
+
+/// A SET or ACTION value going out in blocks; the caller keeps it (it borrows the
+/// encoded value) and hands it to [`Client::next_block`] for each accepted block.
+#[derive(Debug)]
+pub struct BlockTransfer<'v>(BlockSender<'v>);
+
+impl BlockTransfer<'_> {
+    /// Whether every block has gone out.
+    #[must_use]
+    pub const fn is_done(&self) -> bool {
+        self.0.is_done()
     }
 }
 

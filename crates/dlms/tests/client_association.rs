@@ -501,3 +501,40 @@ fn rad01_a_long_action_result_comes_in_pblocks_and_is_reassembled() {
     let (event, _) = run(&mut client, &mut srv, request);
     assert_eq!(event, Event::Value(profile()));
 }
+
+#[test]
+fn rad01_a_set_larger_than_the_servers_pdu_goes_in_blocks() {
+    let keys = Keys::GREEN_BOOK;
+    let mut srv: TestServer = Server::new(
+        ServerConfig {
+            system_title: Some(SystemTitle::new(GREEN_BOOK_SERVER_TITLE.0)),
+            max_pdu_size: 128,
+            ..ServerConfig::default()
+        },
+        Store {
+            terminal_id: b"T0".to_vec(),
+        },
+        RustCryptoProvider::with_rng(KeyRing::new(keys.ek, keys.ak), FixedRandom(0x5A)),
+    );
+    let mut client = Client::new(ClientSettings::default(), TestEntropy).unwrap();
+    assert_eq!(open(&mut client, &mut srv), Event::Established);
+    let id: Vec<u8> = (0..500u32).map(|i| (i % 97) as u8).collect();
+    let encoded = Data::OctetString(id.clone()).encode().unwrap();
+    assert!(client.set_fits(10) && !client.set_fits(encoded.len()));
+    let ln = obis("0-0:96.1.0.255");
+    let (mut transfer, first) = client.set_in_blocks(1, ln, 2, &encoded).unwrap();
+    let mut event = client.handle(&exchange(&mut srv, &first)).unwrap();
+    let mut blocks = 1;
+    while let Event::BlockAccepted { .. } = event {
+        let next = client.next_block(&mut transfer).unwrap();
+        event = client.handle(&exchange(&mut srv, &next)).unwrap();
+        blocks += 1;
+    }
+    assert_eq!(event, Event::Done);
+    assert!(transfer.is_done());
+    assert!(blocks >= 4, "{blocks} blocks");
+    // Read back (in GET blocks).
+    let request = client.get(1, ln, 2, None).unwrap();
+    let (event, _) = run(&mut client, &mut srv, request);
+    assert_eq!(event, Event::Value(Data::OctetString(id)));
+}

@@ -785,6 +785,51 @@ impl Session {
         }
     }
 
+    /// One SET, in blocks when the value does not fit the server's PDU.
+    async fn set_one(&mut self, t: Target, v: &Data) -> Result<Event, CmdError> {
+        let encoded = v
+            .encode()
+            .map_err(|e| CmdError::Usage(format!("value: {e}")))?;
+        if self.client.set_fits(encoded.len()) {
+            let d = self.client.set(t.class, t.obis, t.index, v)?;
+            return self.request(d).await;
+        }
+        let (mut transfer, first) = self
+            .client
+            .set_in_blocks(t.class, t.obis, t.index, &encoded)?;
+        let mut event = self.request(first).await?;
+        while let Event::BlockAccepted { .. } = event {
+            let next = self.client.next_block(&mut transfer)?;
+            event = self.request(next).await?;
+        }
+        Ok(event)
+    }
+
+    /// One ACTION, its parameters in blocks when they do not fit the server's PDU.
+    async fn action_one(&mut self, t: Target, p: Option<&Data>) -> Result<Event, CmdError> {
+        let encoded = p
+            .map(Data::encode)
+            .transpose()
+            .map_err(|e| CmdError::Usage(format!("parameters: {e}")))?;
+        match encoded {
+            Some(bytes) if !self.client.action_fits(bytes.len()) => {
+                let (mut transfer, first) = self
+                    .client
+                    .action_in_blocks(t.class, t.obis, t.index, &bytes)?;
+                let mut event = self.request(first).await?;
+                while let Event::BlockAccepted { .. } = event {
+                    let next = self.client.next_block(&mut transfer)?;
+                    event = self.request(next).await?;
+                }
+                Ok(event)
+            }
+            _ => {
+                let d = self.client.action(t.class, t.obis, t.index, p)?;
+                self.request(d).await
+            }
+        }
+    }
+
     async fn get(&mut self, t: Target, access: Option<(u8, &Data)>) -> Result<Event, CmdError> {
         let d = self.client.get(t.class, t.obis, t.index, access)?;
         self.request(d).await
@@ -1632,20 +1677,21 @@ async fn set_inner(args: &SetArgs) -> Result<Outcome, CmdError> {
             c.set_list_fits(&items, &values)
         });
         let batch: Vec<_> = rest.drain(..n).collect();
-        let d = if n == 1 {
+        let answer = if n == 1 {
             let (t, v) = batch
                 .first()
                 .ok_or_else(|| CmdError::Unexpected("empty".into()))?;
-            s.client.set(t.class, t.obis, t.index, v)?
+            s.set_one(*t, v).await
         } else {
             let (items, values): (Vec<_>, Vec<_>) = batch
                 .iter()
                 .map(|(t, v)| (t.attribute(None), v.clone()))
                 .unzip();
             s.sent_list = true;
-            s.client.set_with_list(&items, &values)?
+            let d = s.client.set_with_list(&items, &values)?;
+            s.request(d).await
         };
-        let codes = s.request(d).await.and_then(|e| match e {
+        let codes = answer.and_then(|e| match e {
             Event::Done if n == 1 => Ok(vec![0]),
             Event::AccessError { code, .. } if n == 1 => Ok(vec![code]),
             Event::SetResults(codes) if codes.len() == n => Ok(codes),
@@ -1704,18 +1750,19 @@ async fn action_inner(args: &ActionArgs) -> Result<Outcome, CmdError> {
             c.action_list_fits(&methods, &params)
         });
         let batch: Vec<_> = rest.drain(..n).collect();
-        let d = if n == 1 {
+        let answer = if n == 1 {
             let (t, p) = batch
                 .first()
                 .ok_or_else(|| CmdError::Unexpected("empty".into()))?;
-            s.client.action(t.class, t.obis, t.index, p.as_ref())?
+            s.action_one(*t, p.as_ref()).await
         } else {
             let (methods, params): (Vec<_>, Vec<_>) =
                 batch.iter().map(|(t, p)| (t.method(), p.clone())).unzip();
             s.sent_list = true;
-            s.client.action_with_list(&methods, &params)?
+            let d = s.client.action_with_list(&methods, &params)?;
+            s.request(d).await
         };
-        let outcomes = s.request(d).await.and_then(|e| match e {
+        let outcomes = answer.and_then(|e| match e {
             Event::ActionResult { code, value } if n == 1 => Ok(vec![ActionOutcome {
                 code,
                 value: value.map(ItemResult::Value),
