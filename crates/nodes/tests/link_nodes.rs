@@ -473,3 +473,33 @@ fn sec03_a_smart_meter_nearing_its_counter_limit_rolls_its_key_at_once() {
         .count();
     assert_eq!(got, 30, "nothing lost across the switch");
 }
+
+#[test]
+fn sec02_a_terminal_renews_its_session_before_the_lifetime_runs_out() {
+    let mut w = World::new();
+    let mut config = meter_config(1, 33, pairing());
+    config.paa.session_lifetime_s = 300;
+    let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
+    w.run(1000 * SECOND);
+    // Joined at start, renewed at 270 s intervals: never lost, never expired.
+    assert!(w.joined(t).len() >= 4, "{:?}", w.nodes[t].terminal_events);
+    assert!(w.terminal(t).stats().renewals >= 3);
+    assert!(!w.nodes[t]
+        .terminal_events
+        .iter()
+        .any(|e| matches!(e, TerminalEvent::Lost(_))));
+    assert!(!w.nodes[m]
+        .meter_events
+        .iter()
+        .any(|e| matches!(e, SmartMeterEvent::Left { .. })));
+    let now = w.now;
+    w.meter(m)
+        .send_udp(now, terminal_eui(1), (4059, 4059), b"still here".to_vec())
+        .unwrap();
+    w.run(1010 * SECOND);
+    assert!(w.nodes[t].terminal_events.iter().any(|e| matches!(
+        e,
+        TerminalEvent::Udp { datagram, .. } if datagram.payload == b"still here"
+    )));
+}

@@ -112,6 +112,8 @@ pub struct TerminalStats {
     pub join_failures: u64,
     /// Links lost.
     pub losses: u64,
+    /// Sessions renewed before their lifetime ran out.
+    pub renewals: u64,
 }
 
 #[derive(Debug)]
@@ -145,6 +147,8 @@ pub struct Terminal {
     entropy: Box<dyn Entropy + Send>,
     state: State,
     backoff: Duration,
+    /// When to authenticate again, before the PANA session's lifetime runs out.
+    renew_at: Option<Duration>,
     stats: TerminalStats,
 }
 
@@ -177,6 +181,7 @@ impl Terminal {
             net,
             entropy,
             state: State::Backoff { until: now },
+            renew_at: None,
             stats: TerminalStats::default(),
         };
         t.scan(now);
@@ -275,7 +280,11 @@ impl Terminal {
     pub fn next_wakeup(&self) -> Option<Duration> {
         let own = match &self.state {
             State::Scanning { until, .. } | State::Backoff { until } => Some(*until),
-            State::Joining { pac, .. } | State::Connected { pac, .. } => pac.next_timeout(),
+            State::Joining { pac, .. } => pac.next_timeout(),
+            State::Connected { pac, .. } => [pac.next_timeout(), self.renew_at]
+                .into_iter()
+                .flatten()
+                .min(),
         };
         [own, self.net.next_wakeup()].into_iter().flatten().min()
     }
@@ -314,6 +323,11 @@ impl Terminal {
     }
 
     fn timers(&mut self, now: Duration, events: &mut Vec<TerminalEvent>) {
+        if matches!(self.state, State::Connected { .. }) && self.renew_at.is_some_and(|t| now >= t)
+        {
+            self.renew(now);
+            return;
+        }
         match &mut self.state {
             State::Scanning {
                 index,
@@ -348,8 +362,47 @@ impl Terminal {
         }
     }
 
+    /// Authenticate again to the smart meter we are linked to (a new PANA session)
+    /// before the current one's lifetime runs out **(ours: at 90 % of it; PANA's own
+    /// re-authentication, PAR/PNR with the A flag, is not built)**. The MAC keeps its keys
+    /// meanwhile, and the smart meter replaces the old session with the new one.
+    fn renew(&mut self, now: Duration) {
+        self.renew_at = None;
+        let State::Connected {
+            candidates, index, ..
+        } = core::mem::replace(&mut self.state, State::Backoff { until: now })
+        else {
+            return;
+        };
+        let Some(c) = candidates.get(index).copied() else {
+            return;
+        };
+        self.stats.renewals += 1;
+        tracing::info!(meter = ?c.eui64, "renewing the PANA session");
+        let mut pac = Box::new(Pac::new(self.pac_config(&c)));
+        match pac.start(now) {
+            Ok(pci) => {
+                self.state = State::Joining {
+                    candidates,
+                    index,
+                    pac,
+                };
+                self.send_pana(now, pci);
+            }
+            Err(e) => tracing::error!(error = %e, "PANA could not start"),
+        }
+    }
+
+    fn pac_config(&self, c: &Candidate) -> PacConfig {
+        let mut config = PacConfig::new(self.config.auth_id.clone(), self.config.password.clone());
+        config.expected_id_s = Some(identity_from_eui64(c.eui64.0).into_bytes());
+        config.timers = self.config.pana;
+        config
+    }
+
     /// Authenticate to `candidates[index]`, or back off when none is left.
     fn try_candidate(&mut self, now: Duration, candidates: Vec<Candidate>, index: usize) {
+        self.renew_at = None;
         let Some(c) = candidates.get(index).copied() else {
             let until = now + self.backoff;
             tracing::info!(backoff = ?self.backoff, "no smart meter took us: scanning again later");
@@ -360,10 +413,7 @@ impl Terminal {
         };
         self.net.mac_mut().set_pan(Some(c.pan_id));
         self.net.mac_mut().clear_keys();
-        let mut config = PacConfig::new(self.config.auth_id.clone(), self.config.password.clone());
-        config.expected_id_s = Some(identity_from_eui64(c.eui64.0).into_bytes());
-        config.timers = self.config.pana;
-        let mut pac = Box::new(Pac::new(config));
+        let mut pac = Box::new(Pac::new(self.pac_config(&c)));
         match pac.start(now) {
             Ok(pci) => {
                 self.state = State::Joining {
@@ -478,8 +528,12 @@ impl Terminal {
                     index,
                     pac,
                 },
-                PacEvent::Authenticated { keys, .. },
+                PacEvent::Authenticated {
+                    keys, lifetime_s, ..
+                },
             ) => {
+                self.renew_at = (lifetime_s > 0)
+                    .then(|| now + Duration::from_secs(u64::from(lifetime_s)) * 9 / 10);
                 for k in &keys {
                     self.net
                         .mac_mut()
