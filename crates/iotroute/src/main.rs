@@ -56,7 +56,8 @@ enum Command {
     /// ECHONET Lite tools: discover nodes, read properties.
     #[command(subcommand)]
     Echonet(echonet_cmd::EchonetCommand),
-    /// DLMS/COSEM tools: translate APDUs and wrapper frames.
+    /// DLMS/COSEM tools: serve the terminal's object model, read, write and invoke as a
+    /// client, receive pushes, translate APDUs and wrapper frames.
     #[command(subcommand)]
     Dlms(dlms_cmd::DlmsCommand),
     /// The inter-process radio: a hub that carries 802.15.4 frames between node processes
