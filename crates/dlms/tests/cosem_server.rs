@@ -3,6 +3,8 @@
 //! the store's refusals survive the engine and that a profile range read larger than the
 //! negotiated PDU arrives by block transfer.
 
+mod engine_get;
+
 use chrono::{DateTime, TimeZone, Utc};
 use dlms::apdu::{DataAccessResult, DataRef};
 use dlms::cosem::codes::{CLOCK, ENERGY_AC_INPUT, LOAD_PROFILE, TERMINAL_ID};
@@ -10,7 +12,6 @@ use dlms::cosem::{to_cosem, Association, IotRouteModel, ModelConfig, Obis, Value
 use dlms::server::{shared, CosemStore, SharedModel};
 use dlms_cosem_rs::acse::AuthMechanism;
 use dlms_cosem_rs::client::{AssociationStep, ClientConfig, ClientSession, Response};
-use dlms_cosem_rs::codec::Encode;
 use dlms_cosem_rs::cosem::RangeDescriptor;
 use dlms_cosem_rs::security::{KeyRing, RustCryptoProvider, Secret};
 use dlms_cosem_rs::server::{Server, ServerConfig};
@@ -84,37 +85,12 @@ fn get(
     attr: i8,
     access: Option<SelectiveAccess<'_>>,
 ) -> Result<Value, DataAccessResult> {
-    let wire_ln = dlms_cosem_rs::obis::Obis::from_bytes(*ln.as_bytes());
-    let mut req = [0u8; 2048];
     let mut resp = [0u8; 2048];
-    let mut scratch = [0u8; 2048];
-    let mut n = c
-        .get_request(
-            AttributeDescriptor::new(class, wire_ln, attr),
-            access,
-            &mut req,
-        )
-        .unwrap();
-    let mut assembled = Vec::new();
-    loop {
-        let m = s.handle(&req[..n], &mut resp).unwrap();
-        match c.handle_response(&resp[..m], &mut scratch).unwrap() {
-            Response::Data(d) => {
-                let mut bytes = Vec::new();
-                d.encode(&mut bytes).unwrap();
-                return Ok(Value::decode(&bytes).unwrap());
-            }
-            Response::DataError(e) => return Err(e),
-            Response::Block { last, number, data } => {
-                assembled.extend_from_slice(data);
-                if last {
-                    return Ok(Value::decode(&assembled).unwrap());
-                }
-                n = c.get_next_block_request(number, &mut req).unwrap();
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let exchange = |req: &[u8]| {
+        let m = s.handle(req, &mut resp).unwrap();
+        resp[..m].to_vec()
+    };
+    engine_get::get(c, exchange, class, ln, attr, access)
 }
 
 #[test]

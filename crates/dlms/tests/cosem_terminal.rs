@@ -3,6 +3,8 @@
 //! memory: public without security, management with LLS and with HLS-GMAC + suite 0
 //! (Green Book test keys), a secret changed over the air, an unknown wPort dropped.
 
+mod engine_get;
+
 use chrono::{DateTime, TimeZone, Utc};
 use dlms::apdu::{DataAccessResult, DataRef};
 use dlms::cosem::codes::{ASSOCIATION, CLOCK, ENERGY_AC_INPUT, LOAD_PROFILE};
@@ -12,7 +14,6 @@ use dlms::server::{
 };
 use dlms_cosem_rs::acse::AuthMechanism;
 use dlms_cosem_rs::client::{AssociationStep, ClientConfig, ClientSession, Response};
-use dlms_cosem_rs::codec::Encode;
 use dlms_cosem_rs::cosem::RangeDescriptor;
 use dlms_cosem_rs::security::{
     FixedRandom, KeyRing, RustCryptoProvider, Secret, SecurityPolicy, SecuritySuite, SystemTitle,
@@ -111,36 +112,7 @@ fn get(
     attr: i8,
     access: Option<SelectiveAccess<'_>>,
 ) -> Result<Value, DataAccessResult> {
-    let wire_ln = dlms_cosem_rs::obis::Obis::from_bytes(*ln.as_bytes());
-    let mut req = [0u8; 2048];
-    let mut scratch = [0u8; 4096];
-    let mut n = c
-        .get_request(
-            AttributeDescriptor::new(class, wire_ln, attr),
-            access,
-            &mut req,
-        )
-        .unwrap();
-    let mut assembled = Vec::new();
-    loop {
-        let resp = exchange(s, wport, &req[..n]);
-        match c.handle_response(&resp, &mut scratch).unwrap() {
-            Response::Data(d) => {
-                let mut bytes = Vec::new();
-                d.encode(&mut bytes).unwrap();
-                return Ok(Value::decode(&bytes).unwrap());
-            }
-            Response::DataError(e) => return Err(e),
-            Response::Block { last, number, data } => {
-                assembled.extend_from_slice(data);
-                if last {
-                    return Ok(Value::decode(&assembled).unwrap());
-                }
-                n = c.get_next_block_request(number, &mut req).unwrap();
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    engine_get::get(c, |req| exchange(s, wport, req), class, ln, attr, access)
 }
 
 #[test]
