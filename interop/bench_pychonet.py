@@ -30,12 +30,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import timeit
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
+
+from bench_timing import measure
 
 from pychonet.lib.functions import buildEchonetMsg, decodeEchonetMsg
 
@@ -44,7 +44,6 @@ FRAMES = REPO / "crates" / "echonet" / "benches" / "frames.txt"
 # The SEOJ buildEchonetMsg always writes (pychonet's DEFAULT_SEOJ), whatever the input.
 PYCHONET_SEOJ = bytes.fromhex("05FF01")
 SEOJ = slice(4, 7)
-REPEATS = 10
 
 
 def load_frames(path: Path) -> List[Tuple[str, bytes]]:
@@ -112,25 +111,6 @@ def check(name: str, frame: bytes) -> Dict[str, Any]:
             if out == frame
             else "buildEchonetMsg always writes SEOJ 05FF01; the rest is identical"
         ),
-    }
-
-
-def measure(stmt: str, env: Dict[str, Any], seconds: float) -> Dict[str, float]:
-    """Mean ns per call over ~`seconds` (REPEATS timed runs), after timeit's auto-ranging.
-
-    Also the median and the fastest of the REPEATS runs, less sensitive to other load on
-    the machine than the mean.
-    """
-    timer = timeit.Timer(stmt, globals=env)
-    number, elapsed = timer.autorange()
-    per_repeat = max(1, int(number * seconds / REPEATS / elapsed))
-    times = timer.repeat(repeat=REPEATS, number=per_repeat)
-    per_call = sorted(t / per_repeat * 1e9 for t in times)
-    return {
-        "mean_ns": sum(times) / (REPEATS * per_repeat) * 1e9,
-        "median_ns": statistics.median(per_call),
-        "min_ns": per_call[0],
-        "iterations": REPEATS * per_repeat,
     }
 
 

@@ -46,12 +46,12 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import sys
-import timeit
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
+
+from bench_timing import measure
 
 try:
     from gurux_dlms import GXByteBuffer, GXDateTime, GXDLMSClient, GXReplyData
@@ -76,7 +76,6 @@ except ImportError as e:  # pragma: no cover - depends on the venv
 
 REPO = Path(__file__).resolve().parent.parent
 APDUS = REPO / "crates" / "dlms" / "benches" / "apdus.txt"
-REPEATS = 10
 
 # Green Book test keys and the server's system title (docs: issue 5, ../shared/spec/dlms.md).
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
@@ -252,25 +251,6 @@ def check(name: str, apdu: bytes) -> Dict[str, Any]:
         "form": "glo-get-response (0xCC), SC 0x30" if ciphered else "get-response-normal (0xC4)",
         "rows": len(got),
         "encode_identical": True,
-    }
-
-
-def measure(stmt: str, env: Dict[str, Any], seconds: float) -> Dict[str, float]:
-    """Mean ns per call over ~`seconds` (REPEATS timed runs), after timeit's auto-ranging.
-
-    Also the median and the fastest of the REPEATS runs, less sensitive to other load on
-    the machine than the mean.
-    """
-    timer = timeit.Timer(stmt, globals=env)
-    number, elapsed = timer.autorange()
-    per_repeat = max(1, int(number * seconds / REPEATS / elapsed))
-    times = timer.repeat(repeat=REPEATS, number=per_repeat)
-    per_call = sorted(t / per_repeat * 1e9 for t in times)
-    return {
-        "mean_ns": sum(times) / (REPEATS * per_repeat) * 1e9,
-        "median_ns": statistics.median(per_call),
-        "min_ns": per_call[0],
-        "iterations": REPEATS * per_repeat,
     }
 
 
