@@ -564,7 +564,7 @@ fn dlms_serve_gurux_client_reads_in_every_mode_rad01_trm05_trm06_sec02() {
 fn sec10_serve_takes_the_vendor_image_key_and_refuses_a_malformed_one() {
     // The P-256 base point, uncompressed: a valid public key.
     const G: &str = "046B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C2964FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5";
-    let block = 128;
+    let block = 129;
     let server = start(block, &["--image-key", G]);
     drop(server);
     let mut cmd = iotroute();

@@ -84,14 +84,19 @@ impl Running {
             }
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) if line.contains(ready) => break,
-                Ok(_) => {}
+                Ok(line) => seen.push(line),
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("child did not print `{ready}` within 20 s");
+                    let status = child.wait().ok();
+                    panic!(
+                        "child did not print `{ready}` within 20 s (exit {status:?}); its stderr:\n{}",
+                        seen.join("\n")
+                    );
                 }
             }
         }
