@@ -503,3 +503,29 @@ fn sec02_a_terminal_renews_its_session_before_the_lifetime_runs_out() {
         TerminalEvent::Udp { datagram, .. } if datagram.payload == b"still here"
     )));
 }
+
+#[test]
+fn sys03_con01_a_removed_terminal_stays_out_once_the_join_window_has_closed() {
+    let mut w = World::new();
+    let mut config = meter_config(1, 33, pairing());
+    config.join_window = JoinWindow::Until(60 * SECOND);
+    let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
+    w.run(30 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    // The operator removes it after the window closed.
+    w.run(100 * SECOND);
+    let now = w.now;
+    w.meter(m).remove(now, terminal_eui(1));
+    w.run(900 * SECOND);
+    assert!(w.nodes[m].meter_events.contains(&SmartMeterEvent::Left {
+        terminal: terminal_eui(1)
+    }));
+    assert!(w.nodes[t]
+        .terminal_events
+        .contains(&TerminalEvent::Lost(meter_eui(1))));
+    // Its scans are not answered any more: it stays out.
+    assert_eq!(w.joined(t).len(), 1);
+    assert!(w.meter(m).terminals().is_empty());
+    assert!(w.meter(m).stats().requests_ignored >= 1);
+}
