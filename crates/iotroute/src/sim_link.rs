@@ -626,14 +626,15 @@ impl LinkSim {
 
     fn summary(&self, ok: bool) {
         let st = self.medium.stats();
-        let (mut retrans, mut mac_failed, mut auths, mut refused, mut rollovers, mut frags) =
-            (0, 0, 0, 0, 0, 0);
+        let (mut retrans, mut mac_failed, mut frags) = (0, 0, 0);
+        let (mut auths, mut reauths, mut refused, mut rollovers) = (0, 0, 0, 0);
         for n in &self.nodes {
             let (net, mac) = match n {
                 Node::Terminal(t) => (t.link.net().stats(), t.link.net().mac().stats()),
                 Node::Meter(m) => {
                     let s = m.link.stats();
                     auths += s.authentications;
+                    reauths += s.reauthentications;
                     refused += s.refusals;
                     rollovers += s.rollovers;
                     (m.link.net().stats(), m.link.net().mac().stats())
@@ -685,7 +686,7 @@ impl LinkSim {
             "MAC retransmissions {retrans}, frames given up {mac_failed}, 6LoWPAN fragments {frags}"
         );
         println!(
-            "authentications {auths}, refused {refused}, group-key rollovers {rollovers}; reading sessions {} started, {} restarted, {} completed",
+            "authentications {auths}, re-authentications {reauths}, refused {refused}, group-key rollovers {rollovers}; reading sessions {} started, {} restarted, {} completed",
             sessions.0, sessions.1, sessions.2
         );
         println!(

@@ -181,3 +181,42 @@ fn sys03_more_terminals_than_room_leave_readings_missing_and_exit_1() {
     assert!(text.contains("MISSING READINGS"), "{text}");
     assert!(text.contains("0/2 readings"), "{text}");
 }
+
+#[test]
+fn sec02_a_day_long_run_reauthenticates_the_session_inside_itself() {
+    // The session lifetime is 86,400 s; the terminal re-authenticates at 90 % of it
+    // (77,760 s) with PNR[A] (RFC 5191 §4.3), and the link never drops.
+    let (pcap, keys) = (temp("day.pcap"), temp("day.keys"));
+    let out = sim(&[
+        "--terminals",
+        "1",
+        "--smartmeters",
+        "1",
+        "--hours",
+        "24",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("authentications 1, re-authentications 1,"),
+        "{text}"
+    );
+    assert!(text.contains("readings 48 of 48 arrived"), "{text}");
+    if tshark_or_skip("sec02_a_day_long_run_reauthenticates") {
+        // tshark 4.0 filters PANA flags as one byte (pana.flags.a never matches), so read
+        // the 16-bit field from the detail: R|A = 0x9000 on the PNR, A = 0x1000 on the PNA.
+        let detail = tshark(&pcap, &key_options(&keys), &["-Y", "pana", "-V"]);
+        let flags = |f: &str| detail.lines().filter(|l| l.trim() == f).count();
+        assert_eq!(flags("Flags: 0x9000"), 1, "one PNR[A]");
+        assert_eq!(flags("Flags: 0x1000"), 1, "one PNA[A]");
+        // Eight EAP-PSK messages: the first authentication and the re-authentication.
+        let k = key_options(&keys);
+        assert_eq!(count(&pcap, &k, "eap.type == 47"), 8);
+    }
+    let _ = std::fs::remove_file(&pcap);
+    let _ = std::fs::remove_file(&keys);
+}

@@ -475,16 +475,44 @@ fn sec03_a_smart_meter_nearing_its_counter_limit_rolls_its_key_at_once() {
 }
 
 #[test]
-fn sec02_a_terminal_renews_its_session_before_the_lifetime_runs_out() {
+fn sec02_a_terminal_reauthenticates_inside_its_session_before_the_lifetime_runs_out() {
     let mut w = World::new();
     let mut config = meter_config(1, 33, pairing());
     config.paa.session_lifetime_s = 300;
+    // The join window closes after a minute: re-authentication is not a new join.
+    config.join_window = JoinWindow::Until(60 * SECOND);
     let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
     let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
     w.run(1000 * SECOND);
-    // Joined at start, renewed at 270 s intervals: never lost, never expired.
-    assert!(w.joined(t).len() >= 4, "{:?}", w.nodes[t].terminal_events);
-    assert!(w.terminal(t).stats().renewals >= 3);
+    // Joined once, then re-authenticated at 270 s intervals (PNR[A], RFC 5191 §4.3):
+    // never lost, never expired, one session all along.
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    let renewed = w.nodes[t]
+        .terminal_events
+        .iter()
+        .filter(|e| matches!(e, TerminalEvent::Reauthenticated(_)))
+        .count();
+    assert!(renewed >= 3, "{:?}", w.nodes[t].terminal_events);
+    assert_eq!(w.terminal(t).stats().renewals, renewed as u64);
+    assert_eq!(w.terminal(t).stats().joins, 1);
+    // Each re-authentication names the next MSK.
+    let key_ids: Vec<u32> = w.nodes[m]
+        .meter_events
+        .iter()
+        .filter_map(|e| match e {
+            SmartMeterEvent::Reauthenticated { terminal, key_id } => {
+                assert_eq!(*terminal, terminal_eui(1));
+                Some(*key_id)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(key_ids, (2..2 + renewed as u32).collect::<Vec<_>>());
+    let stats = w.meter(m).stats();
+    assert_eq!(
+        (stats.authentications, stats.reauthentications),
+        (1, renewed as u64)
+    );
     assert!(!w.nodes[t]
         .terminal_events
         .iter()

@@ -12,7 +12,7 @@ use nodes::link::pana::Entropy;
 use pana::encr::GroupKey;
 use pana::psk::{identity_from_eui64, PskDerivation, SaltedSha256};
 use pana::secret::Aes128Key;
-use pana::AuthFailure;
+use pana::{avp, AuthFailure, Flags, Message, MessageType};
 
 const METER: Peer = [0x02, 0, 0, 0, 0, 0, 0, 0xFE];
 const PASSWORD: &[u8] = b"0123456789AB";
@@ -77,6 +77,8 @@ struct Net {
     lose: Vec<usize>,
     /// While false, nothing reaches the PAA (it is "gone").
     paa_reachable: bool,
+    /// Every datagram delivered, in order: (to PAA?, bytes).
+    delivered: Vec<(bool, Vec<u8>)>,
     entropy: Counter,
 }
 
@@ -92,6 +94,7 @@ impl Net {
             sent: 0,
             lose: Vec::new(),
             paa_reachable: true,
+            delivered: Vec::new(),
             entropy: Counter(1),
         }
     }
@@ -101,6 +104,7 @@ impl Net {
         if self.lose.contains(&self.sent) || (to_paa && !self.paa_reachable) {
             return;
         }
+        self.delivered.push((to_paa, bytes.clone()));
         self.queue.push_back((to_paa, peer, bytes));
     }
 
@@ -392,4 +396,152 @@ fn sec02_a_terminal_expecting_another_smart_meter_fails_on_id_s() {
         net.pac_events_of(1),
         vec![PacEvent::Failed(PacFailure::Auth(AuthFailure::IdSMismatch))]
     );
+}
+
+/// Terminal 1 joined; then its PaC asks to re-authenticate (PNR with the A flag).
+fn reauthenticated(lose: Vec<usize>) -> Net {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    net.lose = lose.into_iter().map(|n| n + net.sent).collect();
+    let pnr = net.pacs[0].1.reauthenticate(net.now).unwrap();
+    net.send(true, terminal_eui(1), pnr);
+    net.run_until(60 * SECOND);
+    net
+}
+
+#[test]
+fn sec02_a_session_reauthenticates_inside_itself_under_its_auth_key() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    // A key delivery under the first session key, kept to replay later.
+    let (_, old_pnr) = net.paa.distribute(net.now, group(2, false)).remove(0);
+    net.send(false, terminal_eui(1), old_pnr.clone());
+    net.run_until(20 * SECOND);
+    let mark = net.delivered.len();
+    let pnr = net.pacs[0].1.reauthenticate(net.now).unwrap();
+    assert!(
+        net.pacs[0].1.reauthenticate(net.now).is_none(),
+        "one at a time"
+    );
+    net.send(true, terminal_eui(1), pnr);
+    net.run_until(30 * SECOND);
+    let ev = net.pac_events_of(1);
+    let [PacEvent::Authenticated { .. }, PacEvent::GroupKey(_), PacEvent::Authenticated {
+        keys, lifetime_s, ..
+    }] = ev.as_slice()
+    else {
+        panic!("{ev:?}");
+    };
+    assert_eq!(*lifetime_s, 86_400);
+    assert_eq!(
+        keys,
+        &vec![group(1, true), group(2, false)],
+        "current and next again"
+    );
+    assert!(net.pacs[0].1.is_open());
+    assert_eq!(net.paa.open_peers(), vec![terminal_eui(1)]);
+    assert!(matches!(
+        net.paa_events.last(),
+        Some(PaaEvent::Authenticated { peer, key_id: 2, .. }) if *peer == terminal_eui(1)
+    ));
+    // RFC 5191 §4.3: PNR[A], PNA[A], then EAP-PSK 1-4 and PAR[C]/PAN[C]: every one of
+    // them sealed under the session's AUTH key, the completion naming Key-Id 2.
+    let exchange: Vec<(bool, Message)> = net.delivered[mark..]
+        .iter()
+        .map(|(to_paa, b)| (*to_paa, Message::parse(b).unwrap()))
+        .collect();
+    let kinds: Vec<(bool, MessageType, bool)> = exchange
+        .iter()
+        .map(|(to_paa, m)| (*to_paa, m.kind, m.flags.is_request()))
+        .collect();
+    use MessageType::{Auth, Notification};
+    assert_eq!(
+        kinds,
+        vec![
+            (true, Notification, true),
+            (false, Notification, false),
+            (false, Auth, true),
+            (true, Auth, false),
+            (false, Auth, true),
+            (true, Auth, false),
+            (false, Auth, true),
+            (true, Auth, false),
+        ]
+    );
+    assert!(exchange[..2]
+        .iter()
+        .all(|(_, m)| m.flags.contains(Flags::REAUTH)));
+    assert!(exchange
+        .iter()
+        .all(|(_, m)| m.avp(avp::code::AUTH).is_some()));
+    let (_, pan_c) = exchange.last().unwrap();
+    assert!(pan_c.flags.contains(Flags::COMPLETE));
+    assert_eq!(pan_c.key_id(), Some(2));
+    // The first session key is gone: what it sealed no longer verifies.
+    let before = net.pacs[0].1.dropped();
+    let (answer, events) = net.pacs[0].1.handle(net.now, &mut net.entropy, &old_pnr);
+    assert_eq!((answer, events), (None, Vec::new()));
+    assert_eq!(net.pacs[0].1.dropped(), before + 1);
+    // The new one carries on: pings answered, the switch notice delivered.
+    for (p, b) in net.paa.distribute(net.now, group(2, true)) {
+        net.send(false, p, b);
+    }
+    net.run_until(2000 * SECOND);
+    assert_eq!(
+        net.pac_events_of(1).last(),
+        Some(&PacEvent::GroupKey(group(2, true)))
+    );
+    assert!(net.pacs[0].1.is_open());
+}
+
+#[test]
+fn sec02_a_reauthentication_survives_lost_messages() {
+    // Lose the PNA[A] (2nd datagram of the exchange) and the PAN with EAP-PSK 2 (4th,
+    // counting the PAR it answers).
+    let net = reauthenticated(vec![2, 4]);
+    let ev = net.pac_events_of(1);
+    assert!(
+        matches!(
+            ev.as_slice(),
+            [
+                PacEvent::Authenticated { .. },
+                PacEvent::Authenticated { .. }
+            ]
+        ),
+        "{ev:?}"
+    );
+    assert!(matches!(
+        net.paa_events.last(),
+        Some(PaaEvent::Authenticated { key_id: 2, .. })
+    ));
+}
+
+#[test]
+fn sec02_a_forged_reauthentication_request_is_ignored() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    let mut pnr = net.pacs[0].1.reauthenticate(net.now).unwrap();
+    let last = pnr.len() - 1;
+    pnr[last] ^= 1; // the AUTH value
+    let (out, events) = net
+        .paa
+        .handle(net.now, &mut net.entropy, terminal_eui(1), &pnr);
+    assert_eq!((out, events), (Vec::new(), Vec::new()));
+    assert_eq!(net.paa.open_peers(), vec![terminal_eui(1)]);
+}
+
+#[test]
+fn con02_an_unanswered_reauthentication_loses_the_session() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    net.paa_reachable = false;
+    let pnr = net.pacs[0].1.reauthenticate(net.now).unwrap();
+    net.send(true, terminal_eui(1), pnr);
+    net.run_until(200 * SECOND);
+    assert_eq!(net.pac_events_of(1).last(), Some(&PacEvent::Lost));
+    assert!(!net.pacs[0].1.is_open());
 }

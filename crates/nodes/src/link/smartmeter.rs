@@ -22,7 +22,7 @@ use wisun::PairingId;
 use super::mac::{Mac, MacConfig, MacDst};
 use super::net::{Net, NetConfig, NetError, NetEvent, PANA_PORT};
 use super::pana::paa::{Paa, PaaConfig, PaaEvent, Registry};
-use super::pana::Entropy;
+use super::pana::{Entropy, KEY_ID};
 
 /// When new terminals may join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,14 @@ pub enum SmartMeterEvent {
         /// Its authentication ID.
         id_p: Vec<u8>,
     },
+    /// A terminal re-authenticated inside its session (RFC 5191 §4.3): new PANA keys,
+    /// the same link.
+    Reauthenticated {
+        /// Its EUI-64.
+        terminal: Eui64,
+        /// The Key-Id of its new MSK.
+        key_id: u32,
+    },
     /// A terminal failed to authenticate, or was refused.
     Refused {
         /// Its EUI-64.
@@ -105,8 +113,10 @@ pub struct SmartMeterStats {
     pub beacons_sent: u64,
     /// Beacon requests ignored (another Pairing ID, none, or the window closed).
     pub requests_ignored: u64,
-    /// Successful authentications.
+    /// Successful authentications (new sessions).
     pub authentications: u64,
+    /// Re-authentications inside open sessions.
+    pub reauthentications: u64,
     /// Failed or refused ones.
     pub refusals: u64,
     /// Group keys rolled in.
@@ -369,6 +379,13 @@ impl SmartMeter {
         let mut out = Vec::new();
         for e in paa_events {
             match e {
+                PaaEvent::Authenticated { peer, key_id, .. } if key_id > KEY_ID => {
+                    self.stats.reauthentications += 1;
+                    out.push(SmartMeterEvent::Reauthenticated {
+                        terminal: Eui64(peer),
+                        key_id,
+                    });
+                }
                 PaaEvent::Authenticated { peer, id_p, .. } => {
                     self.stats.authentications += 1;
                     self.known.insert(peer, id_p.clone());

@@ -79,6 +79,9 @@ pub enum TerminalEvent {
         /// Why.
         failure: PacFailure,
     },
+    /// The PANA session was re-authenticated (RFC 5191 §4.3): new PANA keys, the group
+    /// keys delivered again, the same link.
+    Reauthenticated(Eui64),
     /// The link to the smart meter is gone (no answer to pings, terminated).
     Lost(Eui64),
     /// A UDP datagram from the smart meter (DLMS requests).
@@ -112,7 +115,7 @@ pub struct TerminalStats {
     pub join_failures: u64,
     /// Links lost.
     pub losses: u64,
-    /// Sessions renewed before their lifetime ran out.
+    /// Sessions re-authenticated before their lifetime ran out.
     pub renewals: u64,
 }
 
@@ -362,34 +365,21 @@ impl Terminal {
         }
     }
 
-    /// Authenticate again to the smart meter we are linked to (a new PANA session)
-    /// before the current one's lifetime runs out **(ours: at 90 % of it; PANA's own
-    /// re-authentication, PAR/PNR with the A flag, is not built)**. The MAC keeps its keys
-    /// meanwhile, and the smart meter replaces the old session with the new one.
+    /// Re-authenticate the PANA session before its lifetime runs out **(ours: at 90 % of
+    /// it)**, inside the session: PNR with the A flag, EAP-PSK again under the current
+    /// AUTH key (RFC 5191 §4.3). The link stays up meanwhile; the PAR[C] that ends it
+    /// brings a new lifetime. With a request of ours in flight (a ping still retrying),
+    /// try again a second later.
     fn renew(&mut self, now: Duration) {
         self.renew_at = None;
-        let State::Connected {
-            candidates, index, ..
-        } = core::mem::replace(&mut self.state, State::Backoff { until: now })
-        else {
+        let State::Connected { pac, .. } = &mut self.state else {
             return;
         };
-        let Some(c) = candidates.get(index).copied() else {
-            return;
-        };
-        self.stats.renewals += 1;
-        tracing::info!(meter = ?c.eui64, "renewing the PANA session");
-        let mut pac = Box::new(Pac::new(self.pac_config(&c)));
-        match pac.start(now) {
-            Ok(pci) => {
-                self.state = State::Joining {
-                    candidates,
-                    index,
-                    pac,
-                };
-                self.send_pana(now, pci);
-            }
-            Err(e) => tracing::error!(error = %e, "PANA could not start"),
+        if let Some(pnr) = pac.reauthenticate(now) {
+            tracing::info!(meter = ?self.meter(), "re-authenticating the PANA session");
+            self.send_pana(now, pnr);
+        } else {
+            self.renew_at = Some(now + Duration::from_secs(1));
         }
     }
 
@@ -554,6 +544,33 @@ impl Terminal {
                     index,
                     pac,
                 };
+            }
+            (
+                state @ State::Connected { .. },
+                PacEvent::Authenticated {
+                    keys, lifetime_s, ..
+                },
+            ) => {
+                self.renew_at = (lifetime_s > 0)
+                    .then(|| now + Duration::from_secs(u64::from(lifetime_s)) * 9 / 10);
+                self.state = state;
+                for k in &keys {
+                    let known = self.net.mac().key_indices().contains(&k.index);
+                    self.net
+                        .mac_mut()
+                        .install_key(k.index, *k.key.as_bytes(), k.active);
+                    if !known {
+                        events.push(TerminalEvent::KeyInstalled {
+                            index: k.index,
+                            active: k.active,
+                        });
+                    }
+                }
+                self.stats.renewals += 1;
+                if let Some(m) = self.meter() {
+                    tracing::info!(meter = ?m, "PANA session re-authenticated");
+                    events.push(TerminalEvent::Reauthenticated(m));
+                }
             }
             (state @ State::Connected { .. }, PacEvent::GroupKey(k)) => {
                 self.net

@@ -26,7 +26,7 @@ use pana::{AuthFailure, Message};
 pub const PRF: Prf = Prf::HmacSha256;
 /// The integrity algorithm of the AUTH AVP.
 pub const INTEGRITY: Integrity = Integrity::HmacSha256_128;
-/// The Key-Id naming the one MSK of a session.
+/// The Key-Id of a session's first MSK; each re-authentication names the next.
 pub const KEY_ID: u32 = 1;
 
 /// Where nonces and EAP-PSK randoms come from: the OS in a real node, a seeded stream
@@ -99,13 +99,22 @@ struct SessionKeys {
 }
 
 impl SessionKeys {
-    fn derive(msk: &Msk, i_par: &[u8], i_pan: &[u8], pac_nonce: &[u8], paa_nonce: &[u8]) -> Self {
+    /// Keys for MSK number `key_id` of the session whose first exchange was
+    /// `i_par`/`i_pan` (RFC 5191 §5.3: a re-authentication keeps I_PAR and I_PAN, and
+    /// takes the new nonces and Key-Id).
+    fn derive(
+        msk: &Msk,
+        (i_par, i_pan): (&[u8], &[u8]),
+        pac_nonce: &[u8],
+        paa_nonce: &[u8],
+        key_id: u32,
+    ) -> Self {
         let seed = Seed {
             i_par,
             i_pan,
             pac_nonce,
             paa_nonce,
-            key_id: KEY_ID,
+            key_id,
         };
         Self {
             auth: keys::pana_auth_key(PRF, INTEGRITY, msk, &seed),
@@ -125,6 +134,15 @@ impl SessionKeys {
 
     fn verify(&self, datagram: &[u8]) -> Result<(), AuthFailure> {
         keys::verify(datagram, INTEGRITY, &self.auth)
+    }
+
+    /// `m` emitted, sealed with an AUTH AVP when `keys` are given (a re-authentication
+    /// inside an open session protects every message; a first one has no key yet).
+    fn emit_maybe_sealed(keys: Option<&Self>, m: Message) -> Result<Vec<u8>, AuthFailure> {
+        match keys {
+            Some(k) => k.seal(m),
+            None => m.emit().map_err(AuthFailure::from),
+        }
     }
 
     /// The group keys a message from the PAA carries.

@@ -79,6 +79,9 @@ pub enum PaaEvent {
         id_p: Vec<u8>,
         /// The session.
         session_id: u32,
+        /// The Key-Id of its new MSK: [`KEY_ID`] for a new session, more for a
+        /// re-authentication inside one.
+        key_id: u32,
     },
     /// A terminal's authentication failed (or it was refused for lack of room).
     Failed {
@@ -115,11 +118,15 @@ enum Phase {
     WaitPanS {
         i_par: Vec<u8>,
     },
+    /// `old`: the keys of the open session being re-authenticated (every message
+    /// carries AUTH under them); `key_id`: the Key-Id the new MSK gets.
     WaitPsk2 {
         i_par: Vec<u8>,
         i_pan: Vec<u8>,
         paa_nonce: [u8; 16],
         rand_s: [u8; 16],
+        old: Option<SessionKeys>,
+        key_id: u32,
     },
     WaitPsk4 {
         i_par: Vec<u8>,
@@ -128,15 +135,23 @@ enum Phase {
         pac_nonce: Vec<u8>,
         id_p: Vec<u8>,
         psk: PskKeys,
+        old: Option<SessionKeys>,
+        key_id: u32,
     },
     WaitPanC {
         keys: SessionKeys,
         id_p: Vec<u8>,
+        i_par: Vec<u8>,
+        i_pan: Vec<u8>,
+        key_id: u32,
     },
     /// PAR[C] with a failure sent: waiting for PAN[C], then forgotten.
     Refused,
     Open {
         keys: SessionKeys,
+        i_par: Vec<u8>,
+        i_pan: Vec<u8>,
+        key_id: u32,
     },
     /// PTR sent.
     Terminating {
@@ -296,7 +311,7 @@ impl Paa {
     pub fn remove(&mut self, now: Duration, peer: Peer) -> Option<Vec<u8>> {
         let timers = self.config.timers;
         let s = self.sessions.get_mut(&peer)?;
-        let Phase::Open { keys } = &s.phase else {
+        let Phase::Open { keys, .. } = &s.phase else {
             self.sessions.remove(&peer);
             return None;
         };
@@ -476,6 +491,8 @@ impl Paa {
                     i_pan: datagram.to_vec(),
                     paa_nonce,
                     rand_s,
+                    old: None,
+                    key_id: KEY_ID,
                 };
                 out.push((peer, par));
             }
@@ -485,10 +502,15 @@ impl Paa {
                     i_pan,
                     paa_nonce,
                     rand_s,
+                    old,
+                    key_id,
                 },
                 MessageType::Auth,
                 false,
             ) => {
+                if let Some(k) = &old {
+                    k.verify(datagram).map_err(|_| "PAN AUTH does not verify")?;
+                }
                 let eap = m.eap_payload().ok_or("no EAP payload")?;
                 let (_, msg) = PskMessage::parse_eap(eap).map_err(|_| "bad EAP-PSK")?;
                 let PskMessage::Second {
@@ -545,11 +567,12 @@ impl Paa {
                             &PChannelPlain::done(ResultFlag::DoneSuccess),
                         )
                         .map_err(|_| "EAP-PSK 3 not sealed")?;
-                        let par =
+                        let par = SessionKeys::emit_maybe_sealed(
+                            old.as_ref(),
                             Message::new(MessageType::Auth, Flags::REQUEST, s.session_id, s.seq)
-                                .with(Avp::EapPayload(psk3))
-                                .emit()
-                                .map_err(|_| "PAR not encoded")?;
+                                .with(Avp::EapPayload(psk3)),
+                        )
+                        .map_err(|_| "PAR not encoded")?;
                         s.outstanding = Some(Outstanding::new(par.clone(), s.seq, now, &timers));
                         s.phase = Phase::WaitPsk4 {
                             i_par,
@@ -558,6 +581,8 @@ impl Paa {
                             pac_nonce,
                             id_p,
                             psk,
+                            old,
+                            key_id,
                         };
                         out.push((peer, par));
                     }
@@ -571,10 +596,15 @@ impl Paa {
                     pac_nonce,
                     id_p,
                     psk,
+                    old,
+                    key_id,
                 },
                 MessageType::Auth,
                 false,
             ) => {
+                if let Some(k) = &old {
+                    k.verify(datagram).map_err(|_| "PAN AUTH does not verify")?;
+                }
                 let eap = m.eap_payload().ok_or("no EAP payload")?;
                 let opened = PskMessage::open_pchannel(eap, &psk.tek).and_then(|(msg, plain)| {
                     let PskMessage::Fourth { pchannel, .. } = msg else {
@@ -597,14 +627,15 @@ impl Paa {
                     tracing::warn!(peer = ?peer, %failure, "EAP-PSK 4 refused");
                     return Err("EAP-PSK 4 does not verify");
                 }
-                let keys = SessionKeys::derive(&psk.msk, &i_par, &i_pan, &pac_nonce, &paa_nonce);
+                let keys =
+                    SessionKeys::derive(&psk.msk, (&i_par, &i_pan), &pac_nonce, &paa_nonce, key_id);
                 s.seq = s.seq.wrapping_add(1);
                 let mut delivered = vec![current.to_avp()];
                 if let Some(n) = &next {
                     delivered.push(n.to_avp());
                 }
                 let ctx = EncapContext {
-                    key_id: KEY_ID,
+                    key_id,
                     session_id: s.session_id,
                     seq: s.seq,
                 };
@@ -625,33 +656,102 @@ impl Paa {
                         ))
                         .with(Avp::ResultCode(result_code::SUCCESS))
                         .with(Avp::SessionLifetime(lifetime))
-                        .with(Avp::KeyId(KEY_ID))
+                        .with(Avp::KeyId(key_id))
                         .with(encap),
                     )
                     .map_err(|_| "PAR[C] not sealed")?;
                 s.outstanding = Some(Outstanding::new(par_c.clone(), s.seq, now, &timers));
-                s.phase = Phase::WaitPanC { keys, id_p };
+                s.phase = Phase::WaitPanC {
+                    keys,
+                    id_p,
+                    i_par,
+                    i_pan,
+                    key_id,
+                };
                 out.push((peer, par_c));
             }
-            (Phase::WaitPanC { keys, id_p }, MessageType::Auth, false)
-                if m.flags.contains(Flags::COMPLETE) =>
-            {
+            (
+                Phase::WaitPanC {
+                    keys,
+                    id_p,
+                    i_par,
+                    i_pan,
+                    key_id,
+                },
+                MessageType::Auth,
+                false,
+            ) if m.flags.contains(Flags::COMPLETE) => {
                 keys.verify(datagram)
                     .map_err(|_| "PAN[C] AUTH does not verify")?;
                 s.outstanding = None;
-                s.phase = Phase::Open { keys };
+                s.phase = Phase::Open {
+                    keys,
+                    i_par,
+                    i_pan,
+                    key_id,
+                };
                 s.expires_at = Some(now + Duration::from_secs(u64::from(lifetime)));
-                tracing::info!(peer = ?peer, id_p = %String::from_utf8_lossy(&id_p), "PANA: terminal authenticated");
+                tracing::info!(peer = ?peer, id_p = %String::from_utf8_lossy(&id_p), key_id, "PANA: terminal authenticated");
                 events.push(PaaEvent::Authenticated {
                     peer,
                     id_p,
                     session_id: s.session_id,
+                    key_id,
                 });
             }
             (Phase::Refused, MessageType::Auth, false) => {
                 self.sessions.remove(&peer);
             }
-            (Phase::Open { keys }, MessageType::Notification, true) => {
+            (
+                Phase::Open {
+                    keys,
+                    i_par,
+                    i_pan,
+                    key_id,
+                },
+                MessageType::Notification,
+                true,
+            ) if m.flags.contains(Flags::REAUTH) => {
+                // RFC 5191 §4.3: the PaC asks to re-authenticate; PNA[A], then EAP-PSK
+                // again inside the session, every message under the current AUTH key.
+                keys.verify(datagram)
+                    .map_err(|_| "PNR AUTH does not verify")?;
+                if s.outstanding.is_some() {
+                    return Err("a request of ours is in flight");
+                }
+                let pna = keys
+                    .seal(Message::new(m.kind, Flags::REAUTH, s.session_id, m.seq))
+                    .map_err(|_| "PNA not sealed")?;
+                s.last_answer = Some((m.seq, pna.clone()));
+                out.push((peer, pna));
+                let paa_nonce = random16(entropy);
+                let rand_s = random16(entropy);
+                let psk1 = PskMessage::First {
+                    rand_s,
+                    id_s: self.config.id_s.clone(),
+                };
+                s.seq = s.seq.wrapping_add(1);
+                let par = keys
+                    .seal(
+                        Message::new(MessageType::Auth, Flags::REQUEST, s.session_id, s.seq)
+                            .with(Avp::Nonce(paa_nonce.to_vec()))
+                            .with(Avp::EapPayload(
+                                psk1.emit_eap(1).map_err(|_| "EAP not encoded")?,
+                            )),
+                    )
+                    .map_err(|_| "PAR not sealed")?;
+                s.outstanding = Some(Outstanding::new(par.clone(), s.seq, now, &timers));
+                s.phase = Phase::WaitPsk2 {
+                    i_par,
+                    i_pan,
+                    paa_nonce,
+                    rand_s,
+                    old: Some(keys),
+                    key_id: key_id.wrapping_add(1),
+                };
+                out.push((peer, par));
+            }
+            (Phase::Open { keys, .. }, MessageType::Notification, true) => {
                 keys.verify(datagram)
                     .map_err(|_| "PNR AUTH does not verify")?;
                 let flags = if m.flags.contains(Flags::PING) {
@@ -665,7 +765,7 @@ impl Paa {
                 s.last_answer = Some((m.seq, pna.clone()));
                 out.push((peer, pna));
             }
-            (Phase::Open { keys }, MessageType::Notification, false) => {
+            (Phase::Open { keys, .. }, MessageType::Notification, false) => {
                 keys.verify(datagram)
                     .map_err(|_| "PNA AUTH does not verify")?;
                 s.outstanding = None;
@@ -681,7 +781,7 @@ impl Paa {
                 }
             }
             (
-                Phase::Open { keys } | Phase::Terminating { keys },
+                Phase::Open { keys, .. } | Phase::Terminating { keys },
                 MessageType::Termination,
                 true,
             ) => {
@@ -740,13 +840,14 @@ fn refused_session(
 /// Send the next queued key delivery of an open session (a PNR with the key in an
 /// Encryption-Encap AVP).
 fn send_next_key(s: &mut Session, now: Duration, timers: &PanaTimers) -> Option<Vec<u8>> {
-    let Phase::Open { keys } = &s.phase else {
+    let Phase::Open { keys, key_id, .. } = &s.phase else {
         return None;
     };
+    let key_id = *key_id;
     let key = s.queue.pop_front()?;
     s.seq = s.seq.wrapping_add(1);
     let ctx = EncapContext {
-        key_id: KEY_ID,
+        key_id,
         session_id: s.session_id,
         seq: s.seq,
     };
@@ -759,7 +860,7 @@ fn send_next_key(s: &mut Session, now: Duration, timers: &PanaTimers) -> Option<
                 s.session_id,
                 s.seq,
             )
-            .with(Avp::KeyId(KEY_ID))
+            .with(Avp::KeyId(key_id))
             .with(encap),
         )
         .ok()?;

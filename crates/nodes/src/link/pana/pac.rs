@@ -111,7 +111,7 @@ enum State {
         i_par: Vec<u8>,
         i_pan: Vec<u8>,
     },
-    /// EAP-PSK 2 sent.
+    /// EAP-PSK 2 sent. `old`: the keys of the session being re-authenticated.
     Psk2 {
         i_par: Vec<u8>,
         i_pan: Vec<u8>,
@@ -121,13 +121,28 @@ enum State {
         id_s: Vec<u8>,
         ak: Ak,
         kdk: Kdk,
+        old: Option<SessionKeys>,
+        key_id: u32,
     },
     /// EAP-PSK 4 sent: the MSK is known, waiting for PAR[C].
     Psk4 {
         keys: SessionKeys,
+        i_par: Vec<u8>,
+        i_pan: Vec<u8>,
+        key_id: u32,
     },
     Open {
         keys: SessionKeys,
+        i_par: Vec<u8>,
+        i_pan: Vec<u8>,
+        key_id: u32,
+    },
+    /// PNR with the A flag sent: waiting for the PAA's EAP-PSK 1 of a re-authentication.
+    Reauth {
+        old: SessionKeys,
+        i_par: Vec<u8>,
+        i_pan: Vec<u8>,
+        key_id: u32,
     },
     Done,
 }
@@ -225,7 +240,8 @@ impl Pac {
                 Err(()) => {
                     self.outstanding = None;
                     self.next_ping = None;
-                    let was_open = self.is_open();
+                    // A re-authentication's PNR unanswered loses the session too.
+                    let was_open = matches!(self.state, State::Open { .. } | State::Reauth { .. });
                     self.state = State::Done;
                     events.push(if was_open {
                         PacEvent::Lost
@@ -236,7 +252,7 @@ impl Pac {
             }
         }
         if self.next_ping.is_some_and(|t| now >= t) && self.outstanding.is_none() {
-            if let State::Open { keys } = &self.state {
+            if let State::Open { keys, .. } = &self.state {
                 let seq = self.next_seq;
                 self.next_seq = self.next_seq.wrapping_add(1);
                 let ping = Message::new(
@@ -256,9 +272,47 @@ impl Pac {
         (out, events)
     }
 
+    /// Re-authenticate an open session (RFC 5191 §4.3: PNR with the A flag; the PAA then
+    /// runs EAP-PSK again inside the session, every message under the current AUTH key,
+    /// and PAR[C] brings the next Key-Id and the group keys). The PNR to send, or `None`
+    /// when no session is open or a request is in flight.
+    pub fn reauthenticate(&mut self, now: Duration) -> Option<Vec<u8>> {
+        if self.outstanding.is_some() {
+            return None;
+        }
+        let State::Open {
+            keys,
+            i_par,
+            i_pan,
+            key_id,
+        } = &self.state
+        else {
+            return None;
+        };
+        let seq = self.next_seq;
+        let pnr = keys
+            .seal(Message::new(
+                MessageType::Notification,
+                Flags::REQUEST | Flags::REAUTH,
+                self.session_id,
+                seq,
+            ))
+            .ok()?;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.state = State::Reauth {
+            old: keys.clone(),
+            i_par: i_par.clone(),
+            i_pan: i_pan.clone(),
+            key_id: *key_id,
+        };
+        self.next_ping = None;
+        self.outstanding = Some(Outstanding::new(pnr.clone(), seq, now, &self.config.timers));
+        Some(pnr)
+    }
+
     /// End an open session ourselves (PTR, cause logout).
     pub fn terminate(&mut self, now: Duration) -> Option<Vec<u8>> {
-        let State::Open { keys } = &self.state else {
+        let State::Open { keys, .. } = &self.state else {
             return None;
         };
         let seq = self.next_seq;
@@ -337,7 +391,7 @@ impl Pac {
             self.dropped += 1;
             return;
         }
-        if let State::Open { keys } = &self.state {
+        if let State::Open { keys, .. } | State::Reauth { old: keys, .. } = &self.state {
             if keys.verify(datagram).is_err() {
                 self.dropped += 1;
                 return;
@@ -398,46 +452,20 @@ impl Pac {
                 self.refused(m)
             }
             (State::Started { i_par, i_pan }, MessageType::Auth) => {
-                let eap = m.eap_payload().ok_or(Step::Ignore("no EAP payload"))?;
-                let (id, msg) = PskMessage::parse_eap(eap).map_err(fail)?;
-                let PskMessage::First { rand_s, id_s } = msg else {
-                    return Err(Step::Ignore("expected EAP-PSK 1"));
-                };
-                if let Some(want) = &self.config.expected_id_s {
-                    if *want != id_s {
-                        return Err(Step::Fail(AuthFailure::IdSMismatch.into()));
-                    }
-                }
-                let paa_nonce = m.nonce().ok_or(Step::Ignore("no Nonce"))?.to_vec();
-                let psk = self
-                    .config
-                    .derivation
-                    .derive(&self.config.id_p, &self.config.password);
-                let (ak, kdk) = key_setup(&psk);
-                let rand_p = random16(entropy);
-                let pac_nonce = random16(entropy);
-                let psk2 = PskMessage::Second {
-                    rand_s,
-                    rand_p,
-                    mac_p: mac_p(&ak, &self.config.id_p, &id_s, &rand_s, &rand_p),
-                    id_p: self.config.id_p.clone(),
-                };
-                let pan = answer(Flags::NONE)
-                    .with(Avp::Nonce(pac_nonce.to_vec()))
-                    .with(Avp::EapPayload(psk2.emit_eap(id).map_err(fail)?))
-                    .emit()
-                    .map_err(fail)?;
-                self.state = State::Psk2 {
+                self.first_message(entropy, m, i_par, i_pan, None, KEY_ID)
+            }
+            (
+                State::Reauth {
+                    old,
                     i_par,
                     i_pan,
-                    pac_nonce,
-                    paa_nonce,
-                    rand_p,
-                    id_s,
-                    ak,
-                    kdk,
-                };
-                Ok((Some(pan), Vec::new()))
+                    key_id,
+                },
+                MessageType::Auth,
+            ) if !m.flags.contains(Flags::COMPLETE) => {
+                old.verify(datagram)
+                    .map_err(|_| Step::Ignore("AUTH does not verify"))?;
+                self.first_message(entropy, m, i_par, i_pan, Some(old), key_id.wrapping_add(1))
             }
             (
                 State::Psk2 {
@@ -449,9 +477,15 @@ impl Pac {
                     id_s,
                     ak,
                     kdk,
+                    old,
+                    key_id,
                 },
                 MessageType::Auth,
             ) if !m.flags.contains(Flags::COMPLETE) => {
+                if let Some(k) = &old {
+                    k.verify(datagram)
+                        .map_err(|_| Step::Ignore("AUTH does not verify"))?;
+                }
                 let eap = m.eap_payload().ok_or(Step::Ignore("no EAP payload"))?;
                 let (id, msg) = PskMessage::parse_eap(eap).map_err(fail)?;
                 let PskMessage::Third { rand_s, mac_s, .. } = msg else {
@@ -475,13 +509,24 @@ impl Pac {
                     &PChannelPlain::done(ResultFlag::DoneSuccess),
                 )
                 .map_err(fail)?;
-                let pan = answer(Flags::NONE)
-                    .with(Avp::EapPayload(psk4))
-                    .emit()
-                    .map_err(fail)?;
-                let keys =
-                    SessionKeys::derive(&psk_keys.msk, &i_par, &i_pan, &pac_nonce, &paa_nonce);
-                self.state = State::Psk4 { keys };
+                let pan = SessionKeys::emit_maybe_sealed(
+                    old.as_ref(),
+                    answer(Flags::NONE).with(Avp::EapPayload(psk4)),
+                )
+                .map_err(|e| Step::Fail(e.into()))?;
+                let keys = SessionKeys::derive(
+                    &psk_keys.msk,
+                    (&i_par, &i_pan),
+                    &pac_nonce,
+                    &paa_nonce,
+                    key_id,
+                );
+                self.state = State::Psk4 {
+                    keys,
+                    i_par,
+                    i_pan,
+                    key_id,
+                };
                 Ok((Some(pan), Vec::new()))
             }
             (State::Psk2 { .. } | State::Psk4 { .. }, MessageType::Auth)
@@ -490,7 +535,15 @@ impl Pac {
             {
                 self.refused(m)
             }
-            (State::Psk4 { keys }, MessageType::Auth) if m.flags.contains(Flags::COMPLETE) => {
+            (
+                State::Psk4 {
+                    keys,
+                    i_par,
+                    i_pan,
+                    key_id,
+                },
+                MessageType::Auth,
+            ) if m.flags.contains(Flags::COMPLETE) => {
                 keys.verify(datagram).map_err(|e| Step::Fail(e.into()))?;
                 if let Some(Packet::Failure { .. }) =
                     m.eap_payload().and_then(|e| Packet::parse(e).ok())
@@ -507,9 +560,14 @@ impl Pac {
                     })
                     .unwrap_or(0);
                 let pan = keys
-                    .seal(answer(Flags::COMPLETE).with(Avp::KeyId(KEY_ID)))
+                    .seal(answer(Flags::COMPLETE).with(Avp::KeyId(key_id)))
                     .map_err(|e| Step::Fail(e.into()))?;
-                self.state = State::Open { keys };
+                self.state = State::Open {
+                    keys,
+                    i_par,
+                    i_pan,
+                    key_id,
+                };
                 self.next_ping = Some(now + self.config.timers.ping_interval);
                 Ok((
                     Some(pan),
@@ -520,7 +578,15 @@ impl Pac {
                     }],
                 ))
             }
-            (State::Open { keys }, MessageType::Notification) => {
+            (
+                State::Open {
+                    keys,
+                    i_par,
+                    i_pan,
+                    key_id,
+                },
+                MessageType::Notification,
+            ) => {
                 keys.verify(datagram)
                     .map_err(|_| Step::Ignore("AUTH does not verify"))?;
                 let group = keys
@@ -534,13 +600,18 @@ impl Pac {
                 let pna = keys
                     .seal(answer(flags))
                     .map_err(|_| Step::Ignore("answer not sealed"))?;
-                self.state = State::Open { keys };
+                self.state = State::Open {
+                    keys,
+                    i_par,
+                    i_pan,
+                    key_id,
+                };
                 Ok((
                     Some(pna),
                     group.into_iter().map(PacEvent::GroupKey).collect(),
                 ))
             }
-            (State::Open { keys }, MessageType::Termination) => {
+            (State::Open { keys, .. }, MessageType::Termination) => {
                 keys.verify(datagram)
                     .map_err(|_| Step::Ignore("AUTH does not verify"))?;
                 let cause = m
@@ -565,6 +636,63 @@ impl Pac {
 }
 
 impl Pac {
+    /// The PAR carrying EAP-PSK 1 (a first authentication, or a re-authentication whose
+    /// messages go under the session's current AUTH key `old`): EAP-PSK 2 back.
+    fn first_message(
+        &mut self,
+        entropy: &mut dyn Entropy,
+        m: &Message,
+        i_par: Vec<u8>,
+        i_pan: Vec<u8>,
+        old: Option<SessionKeys>,
+        key_id: u32,
+    ) -> Result<(Option<Vec<u8>>, Vec<PacEvent>), Step> {
+        let eap = m.eap_payload().ok_or(Step::Ignore("no EAP payload"))?;
+        let (id, msg) = PskMessage::parse_eap(eap).map_err(fail)?;
+        let PskMessage::First { rand_s, id_s } = msg else {
+            return Err(Step::Ignore("expected EAP-PSK 1"));
+        };
+        if let Some(want) = &self.config.expected_id_s {
+            if *want != id_s {
+                return Err(Step::Fail(AuthFailure::IdSMismatch.into()));
+            }
+        }
+        let paa_nonce = m.nonce().ok_or(Step::Ignore("no Nonce"))?.to_vec();
+        let psk = self
+            .config
+            .derivation
+            .derive(&self.config.id_p, &self.config.password);
+        let (ak, kdk) = key_setup(&psk);
+        let rand_p = random16(entropy);
+        let pac_nonce = random16(entropy);
+        let psk2 = PskMessage::Second {
+            rand_s,
+            rand_p,
+            mac_p: mac_p(&ak, &self.config.id_p, &id_s, &rand_s, &rand_p),
+            id_p: self.config.id_p.clone(),
+        };
+        let pan = SessionKeys::emit_maybe_sealed(
+            old.as_ref(),
+            Message::new(m.kind, Flags::NONE, m.session_id, m.seq)
+                .with(Avp::Nonce(pac_nonce.to_vec()))
+                .with(Avp::EapPayload(psk2.emit_eap(id).map_err(fail)?)),
+        )
+        .map_err(|e| Step::Fail(e.into()))?;
+        self.state = State::Psk2 {
+            i_par,
+            i_pan,
+            pac_nonce,
+            paa_nonce,
+            rand_p,
+            id_s,
+            ak,
+            kdk,
+            old,
+            key_id,
+        };
+        Ok((Some(pan), Vec::new()))
+    }
+
     /// A PAR[C] refusing us: answered with PAN[C] (no AUTH: there is no key) so that the
     /// PAA stops retransmitting, and reported.
     fn refused(&mut self, m: &Message) -> Result<(Option<Vec<u8>>, Vec<PacEvent>), Step> {
