@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod aes_ccm;
 pub mod ccm_star;
 pub mod channel;
 pub mod mac;
