@@ -280,8 +280,9 @@ impl BlockClosure for Job<'_> {
 }
 
 impl AesCcm {
-    /// The key schedule for `key`.
+    /// The key schedule for `key` (inline: built in place rather than moved).
     #[must_use]
+    #[inline]
     pub fn new(key: &[u8; 16]) -> Self {
         Self {
             cipher: Aes128Enc::new(key.into()),
