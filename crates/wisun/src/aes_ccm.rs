@@ -280,9 +280,8 @@ impl BlockClosure for Job<'_> {
 }
 
 impl AesCcm {
-    /// The key schedule for `key` (inline: built in place rather than moved).
+    /// The key schedule for `key`.
     #[must_use]
-    #[inline]
     pub fn new(key: &[u8; 16]) -> Self {
         Self {
             cipher: Aes128Enc::new(key.into()),
