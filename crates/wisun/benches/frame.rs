@@ -20,9 +20,9 @@
 //!   the acknowledgment, as `nodes::link::mac` does), `ccm_star::open_parsed` (the parsed
 //!   header reused, the sealed copy decrypted in place) with a key-table closure; the
 //!   opened payload goes through `black_box`. The frame counter advances every iteration.
-//! - `frame_path_copying`: the same with the calls `nodes::link::mac` made before it
-//!   switched to the in-place ones: `fcs::append` (a copy of the MPDU) and
-//!   `ccm_star::open` (the header parsed again, the sealed part copied again).
+//! - `frame_path_copying`: the same with the calls `nodes::link::mac` makes at this
+//!   commit: `fcs::append` (a copy of the MPDU) and `ccm_star::open` (the header parsed
+//!   again, the sealed part copied again).
 //! - `secure_open`: CCM* alone, the "secure + verify": build the `Frame`,
 //!   `ccm_star::secure`, `ccm_star::open` (which parses the header it needs); no FCS and
 //!   no separate `Mpdu::parse`.
@@ -34,10 +34,6 @@
 //!   every iteration (a 127-byte copy) and the nonce's counter advances as above.
 //! - `raw_ccm_keyed`: as `raw_ccm` with one cipher (key schedule done once, outside the
 //!   loop): the fastest the `ccm` crate does this work.
-//! - `raw_ccm_enc`: as `raw_ccm` over `Aes128Enc` (the encryption key schedule only, as
-//!   `wisun::aes_ccm` uses): the `ccm` crate at its best with a key schedule per frame.
-//! - `aes_ccm`: our `wisun::aes_ccm::AesCcm` doing `raw_ccm`'s work (new, seal, new,
-//!   open on the same buffer): how much of the frame path's speed is its CCM core.
 //!
 //! Group `wisun_frame_parts`: the frame path's pieces alone, to see where its time goes
 //! (`secure` = build + `ccm_star::secure`, `fcs_append` (the copying one), `fcs_strip`,
@@ -59,12 +55,11 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use aes::{Aes128, Aes128Enc};
+use aes::Aes128;
 use ccm::aead::{generic_array::GenericArray, AeadInPlace, KeyInit};
 use ccm::consts::{U13, U4};
 use ccm::Ccm;
 use criterion::{Criterion, Throughput};
-use wisun::aes_ccm::AesCcm;
 use wisun::ccm_star::{self, Key};
 use wisun::mac::fcs::{self, FcsKind};
 use wisun::mac::{
@@ -72,7 +67,6 @@ use wisun::mac::{
 };
 
 type RawCcm = Ccm<Aes128, U4, U13>;
-type RawCcmEnc = Ccm<Aes128Enc, U4, U13>;
 
 const KEY: Key = [
     0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
@@ -197,36 +191,6 @@ impl Raw {
     }
 }
 
-impl Raw {
-    /// As [`Raw::seal_open`] with fresh `Aes128Enc` ciphers.
-    fn seal_open_enc(&mut self, counter: u32) -> [u8; 4] {
-        self.buf.copy_from_slice(&self.clear);
-        let nonce = GenericArray::from(ccm_star::nonce(TERMINAL, counter, LEVEL));
-        let (a, m) = self.buf.split_at_mut(self.header_len);
-        let tag = RawCcmEnc::new(&KEY.into())
-            .encrypt_in_place_detached(&nonce, a, m)
-            .expect("seal");
-        let m = black_box(m);
-        RawCcmEnc::new(&KEY.into())
-            .decrypt_in_place_detached(&nonce, a, m, &tag)
-            .expect("open");
-        tag.into()
-    }
-
-    /// The same work with our `AesCcm`.
-    fn seal_open_ours(&mut self, counter: u32) -> [u8; 4] {
-        self.buf.copy_from_slice(&self.clear);
-        let nonce = ccm_star::nonce(TERMINAL, counter, LEVEL);
-        let (a, m) = self.buf.split_at_mut(self.header_len);
-        let tag = AesCcm::new(&KEY)
-            .seal(&nonce, LEVEL.mic_len(), a, m)
-            .expect("seal");
-        let m = black_box(m);
-        assert!(AesCcm::new(&KEY).open(&nonce, a, m, tag.as_slice()));
-        tag.as_slice().try_into().expect("4 bytes")
-    }
-}
-
 struct Fixture {
     payload: Vec<u8>,
     header_len: usize,
@@ -259,9 +223,6 @@ fn check() -> Fixture {
     assert_eq!(tag.as_slice(), &mpdu[header_len + PAYLOAD_LEN..]);
     assert_eq!(raw.seal_open(42, None), <[u8; 4]>::from(tag));
     assert_eq!(raw.buf, raw.clear, "raw CCM opens to the plaintext");
-    assert_eq!(raw.seal_open_enc(42), <[u8; 4]>::from(tag));
-    assert_eq!(raw.seal_open_ours(42), <[u8; 4]>::from(tag));
-    assert_eq!(raw.buf, raw.clear, "both open to the plaintext");
     assert_eq!(frame_path(7, 42, &payload), payload);
     assert_eq!(frame_path_copying(7, 42, &payload), payload);
     assert_eq!(secure_open(7, 42, &payload), payload);
@@ -320,24 +281,6 @@ fn bench_frame(c: &mut Criterion, fx: &Fixture) {
         b.iter(|| {
             counter = counter.wrapping_add(1);
             black_box(raw.seal_open(counter, Some(&cipher)));
-            black_box(&raw.buf);
-        });
-    });
-    group.bench_function("raw_ccm_enc", |b| {
-        let mut raw = Raw::new(&header, payload);
-        let mut counter = 0u32;
-        b.iter(|| {
-            counter = counter.wrapping_add(1);
-            black_box(raw.seal_open_enc(counter));
-            black_box(&raw.buf);
-        });
-    });
-    group.bench_function("aes_ccm", |b| {
-        let mut raw = Raw::new(&header, payload);
-        let mut counter = 0u32;
-        b.iter(|| {
-            counter = counter.wrapping_add(1);
-            black_box(raw.seal_open_ours(counter));
             black_box(&raw.buf);
         });
     });
@@ -510,11 +453,6 @@ fn run_paired(path: &Path, fx: &Fixture) {
         black_box(raw.seal_open(raw_counter, Some(&cipher)));
     });
     report("wisun_frame", "raw_ccm_keyed", &keyed);
-    let enc = paired(ROUNDS, &mut frame, &mut || {
-        raw_counter = raw_counter.wrapping_add(1);
-        black_box(raw.seal_open_enc(raw_counter));
-    });
-    report("wisun_frame", "raw_ccm_enc", &enc);
     let mut ccm_only = || {
         counter = counter.wrapping_add(1);
         black_box(secure_open(counter as u8, counter, black_box(payload)));
@@ -537,27 +475,11 @@ fn run_paired(path: &Path, fx: &Fixture) {
         black_box(raw.seal_open(raw_counter, None));
     });
     report("wisun_frame frame_path_copying", "raw_ccm", &copying);
-    let mut ours = Raw::new(&header, payload);
-    let mut ours_counter = 0u32;
-    let core = paired(
-        ROUNDS,
-        &mut || {
-            ours_counter = ours_counter.wrapping_add(1);
-            black_box(ours.seal_open_ours(ours_counter));
-        },
-        &mut || {
-            raw_counter = raw_counter.wrapping_add(1);
-            black_box(raw.seal_open(raw_counter, None));
-        },
-    );
-    report("aes_ccm", "raw_ccm", &core);
     let entries = BTreeMap::from([
         ("wisun_frame".to_owned(), fresh.fields()),
         ("wisun_frame_keyed".to_owned(), keyed.fields()),
         ("wisun_secure_open".to_owned(), secure_verify.fields()),
         ("wisun_frame_copying".to_owned(), copying.fields()),
-        ("wisun_frame_enc".to_owned(), enc.fields()),
-        ("wisun_aes_ccm".to_owned(), core.fields()),
     ]);
     write_paired(path, &entries);
 }

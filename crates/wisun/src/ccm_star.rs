@@ -15,9 +15,17 @@
 //! (TSCH only) and key index 0 (ours: indices start at 1, so a zeroed field never names
 //! a key). Replay checking is `mac::counters`, after the MIC verified.
 
+use aes::Aes128;
 use alloc::vec::Vec;
+use ccm::{
+    aead::{
+        generic_array::{ArrayLength, GenericArray},
+        AeadInPlace, KeyInit,
+    },
+    consts::{U13, U16, U4, U8},
+    Ccm, TagSize,
+};
 
-use crate::aes_ccm::AesCcm;
 use crate::mac::{
     AuxSecurityHeader, Eui64, Frame, FrameError, FrameType, FrameVersion, Header, KeyIdentifier,
     SecuredFrame, SecurityLevel, MAX_PSDU_LEN,
@@ -130,6 +138,76 @@ pub fn nonce(source: Eui64, frame_counter: u32, level: SecurityLevel) -> [u8; 13
     n
 }
 
+/// A MIC of up to 16 bytes and its length, without an allocation.
+struct Mic {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl Mic {
+    fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
+fn seal<M: ArrayLength<u8> + TagSize>(
+    key: &Key,
+    nonce: &[u8; 13],
+    a: &[u8],
+    m: &mut [u8],
+) -> Option<Mic> {
+    let cipher = Ccm::<Aes128, M, U13>::new(&(*key).into());
+    let tag = cipher
+        .encrypt_in_place_detached(&(*nonce).into(), a, m)
+        .ok()?;
+    let mut mic = Mic {
+        bytes: [0; 16],
+        len: tag.len(),
+    };
+    mic.bytes.get_mut(..tag.len())?.copy_from_slice(&tag);
+    Some(mic)
+}
+
+fn unseal<M: ArrayLength<u8> + TagSize>(
+    key: &Key,
+    nonce: &[u8; 13],
+    a: &[u8],
+    c: &mut [u8],
+    mic: &[u8],
+) -> bool {
+    let cipher = Ccm::<Aes128, M, U13>::new(&(*key).into());
+    let Some(mic) = GenericArray::<u8, M>::from_exact_iter(mic.iter().copied()) else {
+        return false;
+    };
+    cipher
+        .decrypt_in_place_detached(&(*nonce).into(), a, c, &mic)
+        .is_ok()
+}
+
+/// The MIC over `a` (and `m`, encrypted in place when the level encrypts).
+fn mic(level: SecurityLevel, key: &Key, nonce: &[u8; 13], a: &[u8], m: &mut [u8]) -> Option<Mic> {
+    match level.mic_len() {
+        4 => seal::<U4>(key, nonce, a, m),
+        8 => seal::<U8>(key, nonce, a, m),
+        _ => seal::<U16>(key, nonce, a, m),
+    }
+}
+
+fn verify(
+    level: SecurityLevel,
+    key: &Key,
+    nonce: &[u8; 13],
+    a: &[u8],
+    c: &mut [u8],
+    tag: &[u8],
+) -> bool {
+    match level.mic_len() {
+        4 => unseal::<U4>(key, nonce, a, c, tag),
+        8 => unseal::<U8>(key, nonce, a, c, tag),
+        _ => unseal::<U16>(key, nonce, a, c, tag),
+    }
+}
+
 /// How many bytes after the header stay in the clear (authenticated only): all of them
 /// at levels 1-3; at levels 5-7 the command ID of a 2003/2006 command frame, which those
 /// versions keep outside the private payload (802.15.4-2006 §7.5.8.2.1; a 2015 frame
@@ -177,9 +255,7 @@ pub fn secure_with_source(frame: &Frame, key: &Key, source: Eui64) -> Result<Vec
     let n = nonce(source, fc, sec.level);
     let clear = clear_len(&frame.header, sec.level, out.len() - header_len);
     let (a, m) = out.split_at_mut(header_len + clear);
-    let tag = AesCcm::new(key)
-        .seal(&n, sec.level.mic_len(), a, m)
-        .ok_or(FrameError::TooLong { len })?;
+    let tag = mic(sec.level, key, &n, a, m).ok_or(FrameError::TooLong { len })?;
     out.extend_from_slice(tag.as_slice());
     Ok(out)
 }
@@ -285,7 +361,14 @@ fn open_split(
         }
         None => body.to_vec(),
     };
-    let ok = AesCcm::new(&key).open(&n, a, plain.get_mut(clear..).unwrap_or_default(), tag);
+    let ok = verify(
+        sec.level,
+        &key,
+        &n,
+        a,
+        plain.get_mut(clear..).unwrap_or_default(),
+        tag,
+    );
     if !ok {
         return Err(OpenError::Mic);
     }

@@ -14,7 +14,6 @@
 
 extern crate alloc;
 
-pub mod aes_ccm;
 pub mod ccm_star;
 pub mod channel;
 pub mod mac;
