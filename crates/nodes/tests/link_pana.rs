@@ -545,3 +545,88 @@ fn con02_an_unanswered_reauthentication_loses_the_session() {
     assert_eq!(net.pac_events_of(1).last(), Some(&PacEvent::Lost));
     assert!(!net.pacs[0].1.is_open());
 }
+
+#[test]
+fn sec02_a_forged_pci_does_not_end_an_open_session() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    // Someone sends a PCI in terminal 1's name (PANA is unsecured at the MAC): the PAA
+    // starts a second session beside the open one; its PAR[S] reaches the real PaC,
+    // which ignores it; the second session times out alone.
+    let forged = pac(1, b"NOTHEPASSWRD").start(net.now).unwrap();
+    net.send(true, terminal_eui(1), forged);
+    net.run_until(2000 * SECOND);
+    assert!(net.pacs[0].1.is_open());
+    assert_eq!(net.paa.open_peers(), vec![terminal_eui(1)]);
+    assert_eq!(net.pac_events_of(1).len(), 1, "{:?}", net.pac_events);
+    assert!(
+        !net.paa_events
+            .iter()
+            .any(|e| matches!(e, PaaEvent::Lost { .. } | PaaEvent::Terminated { .. })),
+        "{:?}",
+        net.paa_events
+    );
+    // The open session still gets its keys.
+    let out = net.paa.distribute(net.now, group(2, false));
+    assert_eq!(out.len(), 1);
+    for (p, b) in out {
+        net.send(false, p, b);
+    }
+    net.run_until(2010 * SECOND);
+    assert_eq!(
+        net.pac_events_of(1).last(),
+        Some(&PacEvent::GroupKey(group(2, false)))
+    );
+}
+
+#[test]
+fn sec02_a_restarted_terminal_replaces_its_session_only_by_authenticating() {
+    let mut net = Net::new(paa(1));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    // A second session with a wrong password: refused, the first one stays.
+    net.pacs[0].1 = pac(1, b"WRONGPASSWRD");
+    let pci = net.pacs[0].1.start(net.now).unwrap();
+    net.send(true, terminal_eui(1), pci);
+    net.run_until(20 * SECOND);
+    assert!(matches!(
+        net.pac_events_of(1).last(),
+        Some(PacEvent::Failed(PacFailure::Refused(1)))
+    ));
+    assert_eq!(net.paa.open_peers(), vec![terminal_eui(1)]);
+    // The terminal restarts with its password: a new session, in room 1 of 1 since it
+    // is the same terminal, replacing the old one once it authenticates.
+    net.pacs[0].1 = pac(1, PASSWORD);
+    let pci = net.pacs[0].1.start(net.now).unwrap();
+    net.send(true, terminal_eui(1), pci);
+    net.run_until(30 * SECOND);
+    assert!(
+        matches!(
+            net.pac_events_of(1).last(),
+            Some(PacEvent::Authenticated { .. })
+        ),
+        "{:?}\n{:?}",
+        net.pac_events,
+        net.paa_events
+    );
+    assert!(net.pacs[0].1.is_open());
+    assert_eq!(net.paa.open_peers(), vec![terminal_eui(1)]);
+    let authenticated = net
+        .paa_events
+        .iter()
+        .filter(|e| matches!(e, PaaEvent::Authenticated { .. }))
+        .count();
+    assert_eq!(authenticated, 2);
+    // One session: a key delivery goes out once and reaches the new PaC.
+    let out = net.paa.distribute(net.now, group(2, false));
+    assert_eq!(out.len(), 1);
+    for (p, b) in out {
+        net.send(false, p, b);
+    }
+    net.run_until(40 * SECOND);
+    assert_eq!(
+        net.pac_events_of(1).last(),
+        Some(&PacEvent::GroupKey(group(2, false)))
+    );
+}

@@ -182,6 +182,10 @@ pub struct Paa {
     current: GroupKey,
     next: Option<GroupKey>,
     sessions: BTreeMap<Peer, Session>,
+    /// A new session a terminal started while it holds an authenticated one: kept apart
+    /// until it authenticates and replaces the old one. A PCI is not authenticated (PANA
+    /// travels unsecured at the MAC), so a forged one must not end a working session.
+    joining: BTreeMap<Peer, Session>,
     dropped: u64,
 }
 
@@ -210,6 +214,7 @@ impl Paa {
             },
             next: None,
             sessions: BTreeMap::new(),
+            joining: BTreeMap::new(),
             dropped: 0,
         }
     }
@@ -241,6 +246,7 @@ impl Paa {
     pub fn next_timeout(&self) -> Option<Duration> {
         self.sessions
             .values()
+            .chain(self.joining.values())
             .flat_map(|s| [s.outstanding.as_ref().map(|o| o.next_at), s.expires_at])
             .flatten()
             .min()
@@ -277,7 +283,26 @@ impl Paa {
         }
         for p in gone {
             self.sessions.remove(&p);
+            self.promote_orphan(p);
         }
+        // A second session that stopped answering is dropped alone: the terminal's
+        // authenticated one carries on (no event: nothing changed for it).
+        self.joining.retain(|peer, s| {
+            let Some(o) = s.outstanding.as_mut() else {
+                return true;
+            };
+            match o.due(now, &timers) {
+                Ok(Some(b)) => {
+                    out.push((*peer, b));
+                    true
+                }
+                Ok(None) => true,
+                Err(()) => {
+                    tracing::info!(peer = ?peer, "PANA: a second session went unanswered: dropped, the open one kept");
+                    false
+                }
+            }
+        });
         (out, events)
     }
 
@@ -310,6 +335,7 @@ impl Paa {
     /// End a terminal's session (operator's removal): PTR, cause administrative.
     pub fn remove(&mut self, now: Duration, peer: Peer) -> Option<Vec<u8>> {
         let timers = self.config.timers;
+        self.joining.remove(&peer);
         let s = self.sessions.get_mut(&peer)?;
         let Phase::Open { keys, .. } = &s.phase else {
             self.sessions.remove(&peer);
@@ -352,7 +378,12 @@ impl Paa {
         if m.kind == MessageType::ClientInitiation {
             return self.initiation(now, entropy, peer);
         }
-        match self.step(now, entropy, peer, datagram, &m) {
+        let second = self.enter_joining(peer, m.session_id);
+        let result = self.step(now, entropy, peer, datagram, &m);
+        if second {
+            self.leave_joining(peer);
+        }
+        match result {
             Ok(out) => out,
             Err(why) => {
                 self.dropped += 1;
@@ -362,19 +393,82 @@ impl Paa {
         }
     }
 
-    fn initiation(&mut self, now: Duration, entropy: &mut dyn Entropy, peer: Peer) -> Out {
-        if let Some(s) = self.sessions.get(&peer) {
-            if matches!(s.phase, Phase::WaitPanS { .. }) {
-                // The PaC repeated its PCI: our PAR[S] is already on its way again.
-                return (Vec::new(), Vec::new());
+    /// A message of `peer`'s second session: swap it in for [`Paa::step`], which works
+    /// on `sessions`. True when swapped.
+    fn enter_joining(&mut self, peer: Peer, session_id: u32) -> bool {
+        self.promote_orphan(peer);
+        let (Some(held), Some(second)) =
+            (self.sessions.get_mut(&peer), self.joining.get_mut(&peer))
+        else {
+            return false;
+        };
+        if held.session_id == session_id || second.session_id != session_id {
+            return false;
+        }
+        core::mem::swap(held, second);
+        true
+    }
+
+    /// A second session whose first one has ended (lost, expired, terminated) becomes
+    /// the terminal's session.
+    fn promote_orphan(&mut self, peer: Peer) {
+        if !self.sessions.contains_key(&peer) {
+            if let Some(second) = self.joining.remove(&peer) {
+                self.sessions.insert(peer, second);
             }
-            // A terminal that starts over (it restarted): the old session is gone.
+        }
+    }
+
+    /// After a step on the second session: authenticated, it replaces the old one;
+    /// ended (a refusal answered), the old one comes back; otherwise both go back.
+    fn leave_joining(&mut self, peer: Peer) {
+        let Some(old) = self.joining.remove(&peer) else {
+            return;
+        };
+        match self.sessions.get_mut(&peer) {
+            None => {
+                self.sessions.insert(peer, old);
+            }
+            Some(new) if matches!(new.phase, Phase::Open { .. }) => {
+                tracing::info!(peer = ?peer, "PANA: the terminal's new session replaces its old one");
+            }
+            Some(new) => {
+                let new = core::mem::replace(new, old);
+                self.joining.insert(peer, new);
+            }
+        }
+    }
+
+    fn initiation(&mut self, now: Duration, entropy: &mut dyn Entropy, peer: Peer) -> Out {
+        let waiting =
+            |s: Option<&Session>| s.is_some_and(|s| matches!(s.phase, Phase::WaitPanS { .. }));
+        if waiting(self.sessions.get(&peer)) || waiting(self.joining.get(&peer)) {
+            // The PaC repeated its PCI: our PAR[S] is already on its way again.
+            return (Vec::new(), Vec::new());
+        }
+        // A terminal that starts over (it restarted, or someone sends PCIs in its name)
+        // while it holds an authenticated session: the new session runs beside it and
+        // replaces it only once it authenticates.
+        let beside = self
+            .sessions
+            .get(&peer)
+            .is_some_and(|s| s.expires_at.is_some());
+        if !beside && self.sessions.remove(&peer).is_some() {
             tracing::info!(peer = ?peer, "PANA: terminal starts a new session");
-            self.sessions.remove(&peer);
         }
         let mut sid = [0; 4];
         entropy.fill(&mut sid);
-        let session_id = u32::from_be_bytes(sid) | 1;
+        // Session IDs name sessions across terminals (and a terminal's two sessions):
+        // never one in use, whatever the entropy gave.
+        let mut session_id = u32::from_be_bytes(sid) | 1;
+        while self
+            .sessions
+            .values()
+            .chain(self.joining.values())
+            .any(|s| s.session_id == session_id)
+        {
+            session_id = session_id.wrapping_add(2);
+        }
         let mut seq = [0; 4];
         entropy.fill(&mut seq);
         let seq = u32::from_be_bytes(seq) & 0x7FFF_FFFF;
@@ -384,7 +478,7 @@ impl Paa {
             .values()
             .filter(|s| !matches!(s.phase, Phase::Refused))
             .count();
-        if held >= self.config.max_sessions {
+        if !beside && held >= self.config.max_sessions {
             tracing::warn!(peer = ?peer, held, "PANA: no room for another terminal (SYS-03)");
             let Ok(par_c) = Message::new(
                 MessageType::Auth,
@@ -420,21 +514,24 @@ impl Paa {
         .emit() else {
             return (Vec::new(), Vec::new());
         };
-        self.sessions.insert(
-            peer,
-            Session {
-                session_id,
-                phase: Phase::WaitPanS {
-                    i_par: par_s.clone(),
-                },
-                seq,
-                outstanding: Some(Outstanding::new(par_s.clone(), seq, now, &timers)),
-                delivering: None,
-                queue: VecDeque::new(),
-                last_answer: None,
-                expires_at: None,
+        let session = Session {
+            session_id,
+            phase: Phase::WaitPanS {
+                i_par: par_s.clone(),
             },
-        );
+            seq,
+            outstanding: Some(Outstanding::new(par_s.clone(), seq, now, &timers)),
+            delivering: None,
+            queue: VecDeque::new(),
+            last_answer: None,
+            expires_at: None,
+        };
+        if beside {
+            tracing::info!(peer = ?peer, "PANA: a second session for an authenticated terminal");
+            self.joining.insert(peer, session);
+        } else {
+            self.sessions.insert(peer, session);
+        }
         (vec![(peer, par_s)], Vec::new())
     }
 
