@@ -630,3 +630,88 @@ fn sec02_a_restarted_terminal_replaces_its_session_only_by_authenticating() {
         Some(&PacEvent::GroupKey(group(2, false)))
     );
 }
+
+/// What an attacker on the channel throws at a session.
+#[derive(Debug, Clone)]
+enum Junk {
+    /// Arbitrary bytes.
+    Bytes(Vec<u8>),
+    /// A genuine message seen earlier, one bit flipped.
+    Flipped(usize, usize),
+    /// A genuine message seen earlier, again.
+    Replayed(usize),
+}
+
+fn junk() -> impl proptest::strategy::Strategy<Value = Junk> {
+    use proptest::prelude::*;
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..120).prop_map(Junk::Bytes),
+        (any::<usize>(), any::<usize>()).prop_map(|(m, b)| Junk::Flipped(m, b)),
+        any::<usize>().prop_map(Junk::Replayed),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// SEC-02: datagrams from someone else — arbitrary, damaged or replayed copies of
+    /// the session's own messages — sent to the PAA in the terminal's name and to the
+    /// PaC, before and during a re-authentication, never panic, never end the session
+    /// and never stop the re-authentication from completing with the next Key-Id.
+    #[test]
+    fn sec02_junk_on_the_channel_cannot_end_or_steer_a_session(
+        before in proptest::collection::vec(junk(), 0..6),
+        during in proptest::collection::vec(junk(), 0..6),
+    ) {
+        let mut net = Net::new(paa(4));
+        net.join(1, PASSWORD);
+        net.run_until(10 * SECOND);
+        let seen: Vec<(bool, Vec<u8>)> = net.delivered.clone();
+        let throw = |net: &mut Net, junk: &[Junk]| {
+            for j in junk {
+                let (to_paa, bytes) = match j {
+                    Junk::Bytes(b) => (b.len() % 2 == 0, b.clone()),
+                    Junk::Flipped(m, bit) => {
+                        let (to_paa, mut b) = seen[m % seen.len()].clone();
+                        let at = bit % (b.len() * 8);
+                        b[at / 8] ^= 1 << (at % 8);
+                        (to_paa, b)
+                    }
+                    Junk::Replayed(m) => seen[m % seen.len()].clone(),
+                };
+                if to_paa {
+                    let (out, ev) = net.paa.handle(net.now, &mut net.entropy, terminal_eui(1), &bytes);
+                    net.paa_events.extend(ev);
+                    for (p, b) in out {
+                        net.send(false, p, b);
+                    }
+                } else {
+                    let (answer, ev) = net.pacs[0].1.handle(net.now, &mut net.entropy, &bytes);
+                    net.pac_events.extend(ev.into_iter().map(|e| (terminal_eui(1), e)));
+                    if let Some(a) = answer {
+                        net.send(true, terminal_eui(1), a);
+                    }
+                }
+            }
+        };
+        throw(&mut net, &before);
+        net.run_until(20 * SECOND);
+        let pnr = net.pacs[0].1.reauthenticate(net.now);
+        proptest::prop_assert!(pnr.is_some(), "{:?}", net.pac_events);
+        net.send(true, terminal_eui(1), pnr.unwrap_or_default());
+        throw(&mut net, &during);
+        net.run_until(200 * SECOND);
+        proptest::prop_assert!(net.pacs[0].1.is_open(), "{:?}", net.pac_events);
+        proptest::prop_assert_eq!(net.paa.open_peers(), vec![terminal_eui(1)]);
+        proptest::prop_assert!(
+            net.paa_events.iter().any(|e| matches!(e, PaaEvent::Authenticated { key_id: 2, .. })),
+            "{:?}",
+            net.paa_events
+        );
+        let ended = net
+            .paa_events
+            .iter()
+            .any(|e| matches!(e, PaaEvent::Lost { .. } | PaaEvent::Terminated { .. }));
+        proptest::prop_assert!(!ended, "{:?}", net.paa_events);
+    }
+}
