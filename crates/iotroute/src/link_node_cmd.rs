@@ -37,6 +37,14 @@ fn parse_pairing_id(s: &str) -> Result<PairingId, String> {
     PairingId::from_bytes(s.as_bytes()).map_err(|e| e.to_string())
 }
 
+/// The join window from the start of the run (time zero of the node's clock).
+fn parse_join_window(s: &str) -> Result<JoinWindow, String> {
+    let seconds: u64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    JoinWindow::open_for(Duration::ZERO, Duration::from_secs(seconds)).map_err(|e| e.to_string())
+}
+
 fn parse_channel(s: &str) -> Result<u8, String> {
     let n: u16 = s.parse().map_err(|_| format!("`{s}` is not a channel"))?;
     wisun::channel::Channel::new(n)
@@ -120,6 +128,10 @@ pub struct SmartMeterArgs {
     /// Roll the group key over this often, seconds.
     #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..))]
     pub key_period: u64,
+    /// How long new terminals may join after start, seconds: 0 (no limit) or 300-1800;
+    /// after it, only terminals that already joined may authenticate again.
+    #[arg(long, default_value = "0", value_parser = parse_join_window)]
+    pub join_window: JoinWindow,
     /// Stop after this many readings (exit 0).
     #[arg(long)]
     pub readings: Option<u64>,
@@ -376,7 +388,7 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
         channel: args.channel,
         pairing_id: args.pairing_id,
         pairing_format: PairingIeFormat::default(),
-        join_window: JoinWindow::Always,
+        join_window: args.join_window,
         paa: PaaConfig::new(identity_from_eui64(args.eui64.0).into_bytes()),
         key_period: Duration::from_secs(args.key_period),
         switch_delay: Duration::from_secs(60),
@@ -412,6 +424,25 @@ fn finish(r: Result<(), air_node::AirError>) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sys03_the_join_window_is_0_or_300_to_1800_seconds() {
+        assert_eq!(parse_join_window("0"), Ok(JoinWindow::Always));
+        for ok in [300u64, 900, 1800] {
+            assert_eq!(
+                parse_join_window(&ok.to_string()),
+                Ok(JoinWindow::Until(Duration::from_secs(ok)))
+            );
+        }
+        for bad in ["1", "299", "1801", "86400", "-5", "ten"] {
+            assert!(parse_join_window(bad).is_err(), "{bad}");
         }
     }
 }

@@ -557,3 +557,45 @@ fn sys03_con01_a_removed_terminal_stays_out_once_the_join_window_has_closed() {
     assert!(w.meter(m).terminals().is_empty());
     assert!(w.meter(m).stats().requests_ignored >= 1);
 }
+
+#[test]
+fn sys03_con01_the_join_window_opens_for_0_or_300_to_1800_seconds() {
+    assert_eq!(
+        JoinWindow::open_for(10 * SECOND, Duration::ZERO),
+        Ok(JoinWindow::Always)
+    );
+    assert_eq!(
+        JoinWindow::open_for(10 * SECOND, 300 * SECOND),
+        Ok(JoinWindow::Until(310 * SECOND))
+    );
+    assert_eq!(
+        JoinWindow::open_for(Duration::ZERO, 1800 * SECOND),
+        Ok(JoinWindow::Until(1800 * SECOND))
+    );
+    for bad in [
+        SECOND,
+        299 * SECOND,
+        1801 * SECOND,
+        Duration::from_millis(300_500),
+    ] {
+        assert!(
+            JoinWindow::open_for(Duration::ZERO, bad).is_err(),
+            "{bad:?}"
+        );
+    }
+    // A closed smart meter: a refused length leaves it closed (the new terminal's scans
+    // go unanswered); a valid one lets the terminal in.
+    let mut w = World::new();
+    let mut config = meter_config(1, 33, pairing());
+    config.join_window = JoinWindow::Closed;
+    let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
+    let now = w.now;
+    assert!(w.meter(m).open_join_window(now, 200 * SECOND).is_err());
+    w.run(60 * SECOND);
+    assert!(w.joined(t).is_empty());
+    let now = w.now;
+    assert!(w.meter(m).open_join_window(now, 300 * SECOND).is_ok());
+    w.run(400 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+}

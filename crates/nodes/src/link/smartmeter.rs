@@ -35,6 +35,35 @@ pub enum JoinWindow {
     Closed,
 }
 
+/// The join window lengths a smart meter takes: 0 (no limit) or 300-1800 s, as the HAN
+/// coordinators' `SKOPEN <sec>` does (`../shared/spec/wisun-han.md`).
+pub const JOIN_WINDOW_RANGE: core::ops::RangeInclusive<u64> = 300..=1800;
+
+/// A join window length outside 0 and [`JOIN_WINDOW_RANGE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("join window of {seconds} s: 0 (no limit) or 300-1800 s")]
+pub struct JoinWindowError {
+    /// The length asked for.
+    pub seconds: u64,
+}
+
+impl JoinWindow {
+    /// The window opened at `now` for `length`: 0 leaves it open without limit.
+    ///
+    /// # Errors
+    /// [`JoinWindowError`] for a length other than 0 or 300-1800 s (whole seconds).
+    pub fn open_for(now: Duration, length: Duration) -> Result<Self, JoinWindowError> {
+        let seconds = length.as_secs();
+        if length.is_zero() {
+            Ok(Self::Always)
+        } else if length.subsec_nanos() == 0 && JOIN_WINDOW_RANGE.contains(&seconds) {
+            Ok(Self::Until(now + length))
+        } else {
+            Err(JoinWindowError { seconds })
+        }
+    }
+}
+
 /// Configuration.
 #[derive(Debug, Clone)]
 pub struct SmartMeterConfig {
@@ -228,13 +257,18 @@ impl SmartMeter {
         self.paa.open_peers().into_iter().map(Eui64).collect()
     }
 
-    /// Open the join window for `length` (0: always open).
-    pub fn open_join_window(&mut self, now: Duration, length: Duration) {
-        self.join_window = if length.is_zero() {
-            JoinWindow::Always
-        } else {
-            JoinWindow::Until(now + length)
-        };
+    /// Open the join window for `length` (0: without limit; else 300-1800 s).
+    ///
+    /// # Errors
+    /// [`JoinWindowError`]: the window stays as it was.
+    pub fn open_join_window(
+        &mut self,
+        now: Duration,
+        length: Duration,
+    ) -> Result<(), JoinWindowError> {
+        self.join_window = JoinWindow::open_for(now, length)
+            .inspect_err(|e| tracing::warn!(error = %e, "join window not opened"))?;
+        Ok(())
     }
 
     fn window_open(&self, now: Duration) -> bool {
