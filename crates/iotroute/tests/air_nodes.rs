@@ -100,3 +100,26 @@ fn sec02_a_terminal_with_a_wrong_password_is_never_read() {
     let tlog = terminal.terminate_and_collect().join("\n");
     assert!(!tlog.contains("joined smart meter"), "{tlog}");
 }
+
+#[test]
+fn sys03_smartmeter_refuses_a_join_window_outside_300_to_1800_seconds() {
+    for bad in ["200", "1801"] {
+        let out = iotroute()
+            .args([
+                "smartmeter",
+                "--device-id",
+                "1",
+                "--eui64",
+                "025a000000002001",
+                "--terminal",
+                "021a000000001001=0123456789AB",
+                "--join-window",
+                bad,
+            ])
+            .output()
+            .expect("iotroute runs");
+        assert_eq!(out.status.code(), Some(1), "--join-window {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("300-1800"), "{err}");
+    }
+}
