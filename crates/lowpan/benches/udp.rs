@@ -17,7 +17,8 @@
 //!   fragments), then `Reassembler::receive` of every packet (decompression, reassembly,
 //!   checksum check, the `Packet` rebuilt).
 //! - `full_path_N`: the sender's and the receiver's whole work: encode as above, then per
-//!   6LoWPAN packet build the `Frame`, `ccm_star::secure`, `fcs::append_in_place`; then
+//!   6LoWPAN packet (encoded with room for the MAC, as `nodes::link::net` does) build the
+//!   `Frame`, `ccm_star::secure_owned`, `fcs::append_in_place`; then
 //!   per PSDU `fcs::strip`, `Mpdu::parse`, `ccm_star::open_parsed`,
 //!   `Reassembler::receive` of the opened payload, from the link addresses of the opened
 //!   frame (`wisun`'s `frame_path`, per fragment).
@@ -112,6 +113,9 @@ fn build(seq: u8, counter: u32, payload: Vec<u8>) -> Frame {
 }
 
 /// The sender's and receiver's state.
+/// The room `nodes::link::net` asks its encoder for (its largest MAC overhead).
+const MAC_ROOM: usize = 47;
+
 struct Link {
     encoder: Encoder,
     reassembler: Reassembler,
@@ -121,7 +125,8 @@ struct Link {
 impl Link {
     fn new() -> Self {
         Self {
-            encoder: Encoder::new(1),
+            // As `nodes::link::net`: room for the MAC header, MIC and FCS in each packet.
+            encoder: Encoder::new(1).with_room(MAC_ROOM),
             reassembler: Reassembler::default(),
             counter: 0,
         }
@@ -153,7 +158,7 @@ impl Link {
         for piece in pieces {
             self.counter = self.counter.wrapping_add(1);
             let frame = build(self.counter as u8, self.counter, piece);
-            let mut psdu = ccm_star::secure(&frame, &KEY).expect("secure");
+            let mut psdu = ccm_star::secure_owned(frame, &KEY).expect("secure");
             fcs::append_in_place(&mut psdu, FCS).expect("fcs");
             psdus.push(psdu);
         }

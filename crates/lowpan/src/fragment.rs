@@ -34,6 +34,7 @@ const UNIT: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Encoder {
     next_tag: u16,
+    room: usize,
 }
 
 impl Encoder {
@@ -41,6 +42,18 @@ impl Encoder {
     pub fn new(first_tag: u16) -> Self {
         Self {
             next_tag: first_tag,
+            room: 0,
+        }
+    }
+
+    /// Each packet allocated with `bytes` to spare: a link layer that builds its frame in
+    /// the packet's own buffer (`wisun::ccm_star::secure_owned`: header, MIC, FCS) then
+    /// needs no second allocation.
+    #[must_use]
+    pub fn with_room(self, bytes: usize) -> Self {
+        Self {
+            room: bytes,
+            ..self
         }
     }
 
@@ -70,7 +83,8 @@ impl Encoder {
         let c = compress(packet, src, dst);
         let rest = &c.ipv6[c.covers..];
         if c.header.len() + rest.len() <= budget {
-            let mut whole = c.header;
+            let mut whole = Vec::with_capacity(c.header.len() + rest.len() + self.room);
+            whole.extend_from_slice(&c.header);
             whole.extend_from_slice(rest);
             return Ok(alloc::vec![whole]);
         }
@@ -90,7 +104,7 @@ impl Encoder {
 
         let mut out = Vec::new();
         let first = SixlowpanFragRepr::FirstFragment { size: size16, tag };
-        let mut piece = header_bytes(&first);
+        let mut piece = header_bytes(&first, budget + self.room);
         piece.extend_from_slice(&c.header);
         piece.extend_from_slice(&c.ipv6[c.covers..first_end]);
         out.push(piece);
@@ -102,7 +116,7 @@ impl Encoder {
                 tag,
                 offset: (offset / UNIT) as u8,
             };
-            let mut piece = header_bytes(&repr);
+            let mut piece = header_bytes(&repr, budget + self.room);
             piece.extend_from_slice(&c.ipv6[offset..end]);
             out.push(piece);
             offset = end;
@@ -111,8 +125,10 @@ impl Encoder {
     }
 }
 
-fn header_bytes(repr: &SixlowpanFragRepr) -> Vec<u8> {
-    let mut bytes = alloc::vec![0u8; repr.buffer_len()];
+/// The fragment header in a buffer of `capacity` (the fragment's budget and room).
+fn header_bytes(repr: &SixlowpanFragRepr, capacity: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(capacity.max(repr.buffer_len()));
+    bytes.resize(repr.buffer_len(), 0);
     repr.emit(&mut SixlowpanFragPacket::new_unchecked(&mut bytes[..]));
     bytes
 }
@@ -161,6 +177,26 @@ mod tests {
         assert_eq!(enc.next_tag(), 0xffff);
         enc.encode(&udp(1000), TERM, METER, 90).unwrap();
         assert_eq!(enc.next_tag(), 0, "tags wrap");
+    }
+
+    #[test]
+    fn rad01_room_for_the_link_layer_changes_capacity_not_bytes() {
+        for len in [10, 1000] {
+            let plain = Encoder::new(7).encode(&udp(len), TERM, METER, 100).unwrap();
+            let roomy = Encoder::new(7)
+                .with_room(47)
+                .encode(&udp(len), TERM, METER, 100)
+                .unwrap();
+            assert_eq!(plain, roomy, "{len}");
+            for p in &roomy {
+                assert!(
+                    p.capacity() >= p.len() + 47,
+                    "{len}: {} of {}",
+                    p.len(),
+                    p.capacity()
+                );
+            }
+        }
     }
 
     #[test]

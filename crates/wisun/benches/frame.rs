@@ -15,16 +15,18 @@
 //!
 //! - `frame_path`: what a sender and a receiver do with that frame. Send: build the
 //!   `Frame` (header from `Header::new_2015`, security header, the payload copied into
-//!   its `Vec`), `ccm_star::secure`, `fcs::append_in_place`. Receive: `fcs::strip`,
+//!   a `Vec` with room for header, MIC and FCS, as `nodes::link::net`'s 6LoWPAN encoder
+//!   allocates it), `ccm_star::secure_owned` (the MPDU built in that buffer),
+//!   `fcs::append_in_place`. Receive: `fcs::strip`,
 //!   `Mpdu::parse` (the receiver looks at the header before security, for addressing and
 //!   the acknowledgment, as `nodes::link::mac` does), `ccm_star::open_parsed` (the parsed
 //!   header reused, the sealed copy decrypted in place) with a key-table closure; the
 //!   opened payload goes through `black_box`. The frame counter advances every iteration.
-//! - `frame_path_copying`: the same with the calls `nodes::link::mac` makes at this
-//!   commit: `fcs::append` (a copy of the MPDU) and `ccm_star::open` (the header parsed
-//!   again, the sealed part copied again).
+//! - `frame_path_copying`: the same with the calls `nodes::link::mac` made before
+//!   commit 386a28a: `ccm_star::secure` (a new buffer), `fcs::append` (a copy of the
+//!   MPDU) and `ccm_star::open` (the header parsed again, the sealed part copied again).
 //! - `secure_open`: CCM* alone, the "secure + verify": build the `Frame`,
-//!   `ccm_star::secure`, `ccm_star::open` (which parses the header it needs); no FCS and
+//!   `ccm_star::secure_owned`, `ccm_star::open` (which parses the header it needs); no FCS and
 //!   no separate `Mpdu::parse`.
 //! - `raw_ccm`: the same AES-128-CCM work with the RustCrypto `ccm` crate directly
 //!   (`Ccm<Aes128, U4, U13>`): the 27 header bytes as `a`, the 100 payload bytes as `m`,
@@ -94,17 +96,25 @@ fn build(seq: u8, counter: u32, payload: &[u8]) -> Frame {
     .expect("Table 7-2 row");
     header.ack_request = true;
     header.security = Some(AuxSecurityHeader::new(LEVEL, counter, KEY_INDEX));
+    // As 6LoWPAN hands a packet to the MAC: with room for the MAC's header, MIC and FCS.
+    let mut owned = Vec::with_capacity(payload.len() + HEADROOM);
+    owned.extend_from_slice(payload);
     Frame {
         header,
         payload_ies: Vec::new(),
-        payload: payload.to_vec(),
+        payload: owned,
     }
 }
+
+/// What a MAC adds around its payload at most here: a 2015 header with both extended
+/// addresses and the auxiliary security header (at most 37 bytes), a MIC of up to 16
+/// and an FCS of up to 4.
+const HEADROOM: usize = 64;
 
 /// Send and receive one frame; returns the opened payload.
 fn frame_path(seq: u8, counter: u32, payload: &[u8]) -> Vec<u8> {
     let frame = build(seq, counter, payload);
-    let mut psdu = ccm_star::secure(&frame, &KEY).expect("secure");
+    let mut psdu = ccm_star::secure_owned(frame, &KEY).expect("secure");
     fcs::append_in_place(&mut psdu, FCS).expect("fcs");
     let psdu = black_box(psdu);
     let mpdu = fcs::strip(&psdu, FCS).expect("fcs check");
@@ -118,8 +128,9 @@ fn frame_path(seq: u8, counter: u32, payload: &[u8]) -> Vec<u8> {
         .payload
 }
 
-/// As [`frame_path`] with the calls `nodes::link::mac` makes at this commit: the FCS
-/// appended to a copy (`fcs::append`) and the header parsed again by `ccm_star::open`.
+/// As [`frame_path`] with the calls `nodes::link::mac` made before commit 386a28a: the
+/// MPDU in a new buffer (`ccm_star::secure`), the FCS appended to a copy (`fcs::append`)
+/// and the header parsed again by `ccm_star::open`.
 fn frame_path_copying(seq: u8, counter: u32, payload: &[u8]) -> Vec<u8> {
     let frame = build(seq, counter, payload);
     let mpdu = ccm_star::secure(&frame, &KEY).expect("secure");
@@ -132,11 +143,11 @@ fn frame_path_copying(seq: u8, counter: u32, payload: &[u8]) -> Vec<u8> {
     ccm_star::open(mpdu, &lookup).expect("open").frame.payload
 }
 
-/// CCM* alone, the words "secure + verify": build, `ccm_star::secure`,
+/// CCM* alone, the words "secure + verify": build, `ccm_star::secure_owned`,
 /// `ccm_star::open`; no FCS, no separate `Mpdu::parse`.
 fn secure_open(seq: u8, counter: u32, payload: &[u8]) -> Vec<u8> {
     let frame = build(seq, counter, payload);
-    let mpdu = black_box(ccm_star::secure(&frame, &KEY).expect("secure"));
+    let mpdu = black_box(ccm_star::secure_owned(frame, &KEY).expect("secure"));
     ccm_star::open(&mpdu, &lookup).expect("open").frame.payload
 }
 

@@ -260,6 +260,46 @@ pub fn secure_with_source(frame: &Frame, key: &Key, source: Eui64) -> Result<Vec
     Ok(out)
 }
 
+/// As [`secure`] for a frame the caller gives up: the MPDU is built in the payload's own
+/// buffer (the header is written behind the payload and rotated to the front, the MIC
+/// appended), so a payload allocated with room for the header, MIC and FCS costs no
+/// second allocation and no copy into one. A frame with Payload IEs goes through
+/// [`secure`].
+///
+/// # Errors
+/// [`SecureError`], as [`secure`].
+pub fn secure_owned(frame: Frame, key: &Key) -> Result<Vec<u8>, SecureError> {
+    if !frame.payload_ies.is_empty() {
+        return secure(&frame, key);
+    }
+    let source = frame
+        .header
+        .src_eui64()
+        .ok_or(SecureError::NoExtendedSource)?;
+    let sec = frame.header.security.ok_or(SecureError::NoSecurityHeader)?;
+    let fc = policy(&sec)?;
+    let Frame {
+        header, payload, ..
+    } = frame;
+    let body_len = payload.len();
+    let mut out = payload;
+    // The checks in `secure`'s order, so that both refuse a frame alike.
+    header.emit(&mut out)?;
+    crate::mac::check_body_layout(&header, body_len == 0)?;
+    let header_len = out.len() - body_len;
+    out.rotate_right(header_len);
+    let len = out.len() + sec.level.mic_len();
+    if len > MAX_PSDU_LEN {
+        return Err(FrameError::TooLong { len }.into());
+    }
+    let n = nonce(source, fc, sec.level);
+    let clear = clear_len(&header, sec.level, body_len);
+    let (a, m) = out.split_at_mut(header_len + clear);
+    let tag = mic(sec.level, key, &n, a, m).ok_or(FrameError::TooLong { len })?;
+    out.extend_from_slice(tag.as_slice());
+    Ok(out)
+}
+
 /// Verify and decrypt a secured MPDU (FCS already stripped), using its extended source
 /// address in the nonce.
 ///
@@ -393,6 +433,10 @@ mod tests {
     }
 
     fn secured_mpdu(level: SecurityLevel, payload: &[u8]) -> Vec<u8> {
+        secure(&secured_frame(level, payload.to_vec()), &KEY).unwrap()
+    }
+
+    fn secured_frame(level: SecurityLevel, payload: Vec<u8>) -> Frame {
         let mut header = Header::new_2015(
             FrameType::Data,
             Some(9),
@@ -404,12 +448,32 @@ mod tests {
         )
         .unwrap();
         header.security = Some(AuxSecurityHeader::new(level, 77, 1));
-        let frame = Frame {
+        Frame {
             header,
             payload_ies: Vec::new(),
-            payload: payload.to_vec(),
-        };
-        secure(&frame, &KEY).unwrap()
+            payload,
+        }
+    }
+
+    #[test]
+    fn sec03_secure_owned_builds_the_mpdu_in_the_payload_buffer() {
+        for level in [
+            SecurityLevel::Mic32,
+            SecurityLevel::EncMic32,
+            SecurityLevel::EncMic128,
+        ] {
+            let mut payload = Vec::with_capacity(100 + 64);
+            payload.extend((0..100u8).map(|b| b.wrapping_mul(7)));
+            let at = payload.as_ptr();
+            let frame = secured_frame(level, payload);
+            let want = secure(&frame, &KEY).unwrap();
+            let got = secure_owned(frame, &KEY).unwrap();
+            assert_eq!(got, want, "{level:?}");
+            assert_eq!(got.as_ptr(), at, "{level:?}: no second buffer");
+            // Without room it still works (the buffer grows).
+            let tight = secured_frame(level, (0..100u8).map(|b| b.wrapping_mul(7)).collect());
+            assert_eq!(secure_owned(tight, &KEY).unwrap(), want);
+        }
     }
 
     fn split(mpdu: &[u8]) -> SecuredFrame {

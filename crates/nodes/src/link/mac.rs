@@ -343,7 +343,8 @@ impl Mac {
                 next.counter,
                 index,
             ));
-            ccm_star::secure(&frame, &key).map_err(|e| MacError::Build(e.to_string()))?
+            // In the payload's own buffer (6LoWPAN leaves room for header, MIC and FCS).
+            ccm_star::secure_owned(frame, &key).map_err(|e| MacError::Build(e.to_string()))?
         } else {
             frame.emit().map_err(|e| MacError::Build(e.to_string()))?
         };

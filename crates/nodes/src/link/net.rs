@@ -108,6 +108,23 @@ pub struct Net {
     stats: NetStats,
 }
 
+/// What the MAC puts around a 6LoWPAN packet sent to `dst`: the header (frame control,
+/// sequence number, destination PAN, addresses), the auxiliary security header and MIC
+/// when secured, and the FCS.
+const fn mac_overhead(dst: MacDst, secure: bool) -> usize {
+    let dst_len = match dst {
+        MacDst::Broadcast => 2,
+        MacDst::Unicast(_) => 8,
+    };
+    let header = 2 + 1 + 2 + dst_len + 8;
+    // Level 5..7 with key identifier mode 1: control, counter, key index.
+    let security = if secure { 1 + 4 + 1 + 16 } else { 0 };
+    header + security + FcsKind::Crc32.size()
+}
+
+/// The most [`mac_overhead`] can be.
+const MAC_OVERHEAD_MAX: usize = mac_overhead(MacDst::Unicast(Eui64([0; 8])), true);
+
 impl Net {
     /// Over `mac`; `first_tag` starts the datagram tags (random or persisted, so a
     /// restart does not reuse the previous run's tags).
@@ -117,7 +134,8 @@ impl Net {
             reassembler: Reassembler::new(config.reassembly),
             mac,
             config,
-            encoder: Encoder::new(first_tag),
+            // Room for the MAC to build each frame in the packet's buffer.
+            encoder: Encoder::new(first_tag).with_room(MAC_OVERHEAD_MAX),
             stats: NetStats::default(),
         }
     }
@@ -139,19 +157,11 @@ impl Net {
         self.stats
     }
 
-    /// The 6LoWPAN budget of one frame to `dst`: the PSDU limit less the MAC header
-    /// (frame control, sequence number, destination PAN, addresses), the auxiliary
-    /// security header and MIC when secured, and the FCS.
+    /// The 6LoWPAN budget of one frame to `dst`: the PSDU limit less the MAC overhead.
     fn budget(&self, dst: MacDst, secure: bool) -> usize {
-        let dst_len = match dst {
-            MacDst::Broadcast => 2,
-            MacDst::Unicast(_) => 8,
-        };
-        let header = 2 + 1 + 2 + dst_len + 8;
-        // Level 5..7 with key identifier mode 1: control, counter, key index.
-        let security = if secure { 1 + 4 + 1 + 16 } else { 0 };
-        let fcs = FcsKind::Crc32.size();
-        self.config.max_psdu.saturating_sub(header + security + fcs)
+        self.config
+            .max_psdu
+            .saturating_sub(mac_overhead(dst, secure))
     }
 
     /// Send `payload` from our `src_port` to `dst_port` of `dst` (its link-local

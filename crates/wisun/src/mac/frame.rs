@@ -344,6 +344,11 @@ impl Frame {
     }
 }
 
+/// The IE layout check of [`Frame::emit_body`] for a frame without Payload IEs.
+pub(crate) fn check_body_layout(header: &Header, payload_empty: bool) -> Result<(), FrameError> {
+    ie::check_layout(&header.header_ies, &[], payload_empty)
+}
+
 /// A secured frame as on the air: the header in the clear, then the sealed part
 /// (Payload IEs and payload, encrypted at levels 5-7) and the MIC.
 #[derive(Debug, Clone, PartialEq, Eq)]

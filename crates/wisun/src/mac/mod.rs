@@ -21,6 +21,7 @@ mod security;
 pub use address::{Address, Eui64, BROADCAST};
 pub use command::CommandId;
 pub use error::FrameError;
+pub(crate) use frame::check_body_layout;
 pub use frame::{Frame, Header, Mpdu, SecuredFrame, MAX_PSDU_LEN};
 pub use frame_control::{FrameControl, FrameType, FrameVersion};
 pub use ie::{HeaderIe, MlmeSubIe, Oui, PayloadIe};
