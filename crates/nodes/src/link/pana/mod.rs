@@ -8,7 +8,7 @@
 //! HMAC-SHA-256-128 (the PAA offers them, the PaC requires them); one MSK per session,
 //! Key-Id 1; retransmission of requests after 2 s, doubling, at most 4 retries; the PaC
 //! pings every [`PanaTimers::ping_interval`] and declares the link lost when a ping goes
-//! unanswered through its retries; a PAA with no room answers a PCI with PAR[C] and
+//! unanswered through its retries; a PAA with no room answers a PCI with PAR\[C\] and
 //! Result-Code AUTHORIZATION_REJECTED at once.
 
 pub mod paa;

@@ -4,7 +4,7 @@
 //! A PCI starts a session (or is refused with Result-Code AUTHORIZATION_REJECTED when
 //! [`PaaConfig::max_sessions`] terminals are already held, SYS-03); the PAA leads
 //! EAP-PSK, checks the terminal against the [`Registry`] (unknown ID, blocked) and MAC_P
-//! (wrong password), and on success sends PAR[C] with the group keys encrypted under
+//! (wrong password), and on success sends PAR\[C\] with the group keys encrypted under
 //! PANA_PAA_ENCR_KEY. Open sessions answer pings, take group-key deliveries
 //! ([`Paa::distribute`]: a rollover first delivers the next key inactive, then the switch
 //! notice with it active), and end on either side's termination ([`Paa::remove`]).

@@ -1,7 +1,7 @@
 //! The terminal's side of PANA: the PaC (PANA Client).
 //!
 //! `start` sends the PANA-Client-Initiation; [`Pac::handle`] answers the PAA's requests
-//! step by step (PAR[S], EAP-PSK 1 and 3, PAR[C]), checking each (algorithms, ID_S,
+//! step by step (PAR\[S\], EAP-PSK 1 and 3, PAR\[C\]), checking each (algorithms, ID_S,
 //! MAC_S, the protected channel, the AUTH AVP) and failing with a typed reason; once open
 //! it pings, installs the group keys the PAA sends (inactive first, then the switch
 //! notice), answers a termination, and reports the link lost when pings go unanswered.
@@ -28,7 +28,7 @@ pub enum PacFailure {
     /// A check of ours failed (MAC_S, protected channel, AUTH, algorithms...).
     #[error("{0}")]
     Auth(#[from] AuthFailure),
-    /// The PAA refused us (PAR[C] with this Result-Code: 1 authentication rejected — a
+    /// The PAA refused us (PAR\[C\] with this Result-Code: 1 authentication rejected — a
     /// wrong password, an unknown or blocked terminal —, 2 authorization rejected — no
     /// room).
     #[error("refused by the smart meter (PANA Result-Code {0})")]
@@ -274,7 +274,7 @@ impl Pac {
 
     /// Re-authenticate an open session (RFC 5191 §4.3: PNR with the A flag; the PAA then
     /// runs EAP-PSK again inside the session, every message under the current AUTH key,
-    /// and PAR[C] brings the next Key-Id and the group keys). The PNR to send, or `None`
+    /// and PAR\[C\] brings the next Key-Id and the group keys). The PNR to send, or `None`
     /// when no session is open or a request is in flight.
     pub fn reauthenticate(&mut self, now: Duration) -> Option<Vec<u8>> {
         if self.outstanding.is_some() {
