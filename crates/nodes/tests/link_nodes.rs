@@ -255,6 +255,13 @@ impl World {
         }
     }
 
+    fn terminal_mut(&mut self, i: usize) -> &mut Terminal {
+        match &mut self.nodes[i].kind {
+            Kind::Terminal(t) => t,
+            Kind::Meter(_) => panic!("not a terminal"),
+        }
+    }
+
     fn meter(&mut self, i: usize) -> &mut SmartMeter {
         match &mut self.nodes[i].kind {
             Kind::Meter(m) => m,
@@ -598,4 +605,41 @@ fn sys03_con01_the_join_window_opens_for_0_or_300_to_1800_seconds() {
     assert!(w.meter(m).open_join_window(now, 300 * SECOND).is_ok());
     w.run(400 * SECOND);
     assert_eq!(w.joined(t), vec![meter_eui(1)]);
+}
+
+#[test]
+fn sec03_a_terminal_nearing_its_counter_limit_asks_for_the_next_key() {
+    let mut w = World::new();
+    let mut config = meter_config(1, 33, pairing());
+    config.key_period = Duration::from_secs(86_400);
+    let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
+    let mut tconfig = terminal_config(1, PASSWORD);
+    tconfig.mac.rekey_threshold = 20;
+    let t = w.add_terminal(tconfig, Position::indoor(6.0, 0.0));
+    w.run(20 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    for i in 0..40u8 {
+        let now = w.now;
+        w.terminal_mut(t)
+            .send_udp(now, (4059, 4059), vec![i; 20])
+            .unwrap();
+        w.run(w.now + SECOND);
+    }
+    w.run(w.now + 120 * SECOND);
+    // Long before the day's key period: the terminal's key request rolled the key, once.
+    assert_eq!(w.terminal(t).stats().key_requests, 1);
+    assert_eq!(w.meter(m).stats().key_requests, 1);
+    assert_eq!(w.meter(m).keys_used().len(), 2);
+    assert!(w.nodes[t]
+        .terminal_events
+        .contains(&TerminalEvent::KeyInstalled {
+            index: 2,
+            active: true
+        }));
+    let got = w.nodes[m]
+        .meter_events
+        .iter()
+        .filter(|e| matches!(e, SmartMeterEvent::Udp { .. }))
+        .count();
+    assert_eq!(got, 40, "nothing lost across the switch");
 }

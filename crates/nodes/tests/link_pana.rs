@@ -715,3 +715,42 @@ proptest::proptest! {
         proptest::prop_assert!(!ended, "{:?}", net.paa_events);
     }
 }
+
+#[test]
+fn sec03_a_key_request_reaches_the_paa_once_and_only_under_the_auth_key() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    let count = |net: &Net| {
+        net.paa_events
+            .iter()
+            .filter(|e| matches!(e, PaaEvent::KeyRequested { peer } if *peer == terminal_eui(1)))
+            .count()
+    };
+    // A forged copy (AUTH broken) changes nothing.
+    let genuine = net.pacs[0].1.request_key(net.now).unwrap();
+    assert!(
+        net.pacs[0].1.request_key(net.now).is_none(),
+        "one at a time"
+    );
+    let mut forged = genuine.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let (out, events) = net
+        .paa
+        .handle(net.now, &mut net.entropy, terminal_eui(1), &forged);
+    assert_eq!((out.len(), events), (0, Vec::new()));
+    // The genuine one, with its first answer lost: retransmitted, answered again, one
+    // event.
+    let before = net.sent;
+    net.lose = vec![before + 2];
+    net.send(true, terminal_eui(1), genuine);
+    net.run_until(60 * SECOND);
+    assert!(net.sent >= before + 4, "PNR, lost PNA, PNR again, PNA");
+    assert_eq!(count(&net), 1, "{:?}", net.paa_events);
+    assert!(net.pacs[0].1.is_open());
+    assert!(
+        net.pacs[0].1.request_key(net.now).is_some(),
+        "answered: free again"
+    );
+}

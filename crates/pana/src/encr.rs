@@ -36,6 +36,33 @@ pub const AES128_CTR: u32 = 1;
 pub const VENDOR_ID: u32 = 32473;
 /// Our vendor AVP code of the group key (ours).
 pub const GROUP_KEY_AVP: u16 = 1;
+/// Our vendor AVP code of a key request (ours, empty value): in a PNR from the PaC whose
+/// frame counter under the current group key nears its limit, asking the PAA to roll the
+/// group key over (802.15.4 counters must never wrap; PANA has no message for this).
+pub const KEY_REQUEST_AVP: u16 = 2;
+
+/// The key request AVP.
+#[must_use]
+pub const fn key_request() -> Avp {
+    Avp::Other {
+        code: KEY_REQUEST_AVP,
+        vendor: Some(VENDOR_ID),
+        value: Vec::new(),
+    }
+}
+
+/// Whether `avp` is the key request.
+#[must_use]
+pub fn is_key_request(avp: &Avp) -> bool {
+    matches!(
+        avp,
+        Avp::Other {
+            code: KEY_REQUEST_AVP,
+            vendor: Some(VENDOR_ID),
+            ..
+        }
+    )
+}
 
 /// The first counter block; `Ctr32BE` then counts in its last 4 bytes, which equals the
 /// 3-byte counter of SP 800-38C for any PANA message (< 2^12 blocks, never 2^24).
@@ -202,6 +229,24 @@ mod tests {
         assert!(!format!("{:?}", gk()).contains("5a"));
         assert!(!format!("{:?}", gk()).contains("90"));
         assert!(GroupKey::from_avp(&Avp::KeyId(1)).is_none());
+    }
+
+    #[test]
+    fn sec03_the_key_request_survives_a_message_and_nothing_else_is_one() {
+        use crate::message::{Flags, Message, MessageType};
+        let m = Message::new(MessageType::Notification, Flags::REQUEST, 7, 9).with(key_request());
+        let back = Message::parse(&m.emit().unwrap()).unwrap();
+        assert!(back.avps.iter().any(is_key_request));
+        assert!(!is_key_request(&Avp::Other {
+            code: KEY_REQUEST_AVP,
+            vendor: None,
+            value: Vec::new()
+        }));
+        assert!(!is_key_request(&Avp::Other {
+            code: GROUP_KEY_AVP,
+            vendor: Some(VENDOR_ID),
+            value: Vec::new()
+        }));
     }
 
     #[test]

@@ -286,6 +286,12 @@ impl Mac {
         self.tx_key.is_some()
     }
 
+    /// The index of the key we send with.
+    #[must_use]
+    pub const fn tx_key(&self) -> Option<u8> {
+        self.tx_key
+    }
+
     /// The key indices installed (for the key log: `sim --keys`).
     #[must_use]
     pub fn key_indices(&self) -> Vec<u8> {

@@ -150,6 +150,8 @@ pub struct SmartMeterStats {
     pub refusals: u64,
     /// Group keys rolled in.
     pub rollovers: u64,
+    /// Key requests from terminals (each rolls the key at most once per key).
+    pub key_requests: u64,
 }
 
 /// A rollover under way: the next key was delivered; switch at `switch_at`.
@@ -171,6 +173,9 @@ pub struct SmartMeter {
     known: BTreeMap<[u8; 8], Vec<u8>>,
     next_rollover: Duration,
     rollover: Option<Rollover>,
+    /// The key index a terminal's key request already rolled away from: one
+    /// request-driven rollover per key, so that a terminal cannot make us roll without end.
+    requested_away_from: Option<u8>,
     /// Every group key used, in order (for the key log).
     keys_used: Vec<(u8, [u8; 16])>,
     stats: SmartMeterStats,
@@ -216,6 +221,7 @@ impl SmartMeter {
             entropy,
             known: BTreeMap::new(),
             rollover: None,
+            requested_away_from: None,
             keys_used,
             stats: SmartMeterStats::default(),
         }
@@ -351,7 +357,7 @@ impl SmartMeter {
         for (peer, bytes) in out {
             let _ = self.send_pana(now, Eui64(peer), bytes);
         }
-        events.extend(self.paa_events(paa_events));
+        events.extend(self.paa_events(now, paa_events));
         self.rollover_step(now, &mut events);
         let (psdu, net_events) = self.net.wake(now, channel_busy, air_time);
         for e in net_events {
@@ -396,7 +402,7 @@ impl SmartMeter {
                 for (peer, bytes) in out {
                     let _ = self.send_pana(now, Eui64(peer), bytes);
                 }
-                events.extend(self.paa_events(paa_events));
+                events.extend(self.paa_events(now, paa_events));
             }
             NetEvent::Udp { datagram, from, .. } => {
                 events.push(SmartMeterEvent::Udp { from, datagram });
@@ -409,7 +415,7 @@ impl SmartMeter {
         }
     }
 
-    fn paa_events(&mut self, paa_events: Vec<PaaEvent>) -> Vec<SmartMeterEvent> {
+    fn paa_events(&mut self, now: Duration, paa_events: Vec<PaaEvent>) -> Vec<SmartMeterEvent> {
         let mut out = Vec::new();
         for e in paa_events {
             match e {
@@ -439,6 +445,16 @@ impl SmartMeter {
                     out.push(SmartMeterEvent::Left {
                         terminal: Eui64(peer),
                     });
+                }
+                PaaEvent::KeyRequested { peer } => {
+                    self.stats.key_requests += 1;
+                    let current = self.paa.group_keys().0.index;
+                    if self.rollover.is_none() && self.requested_away_from != Some(current) {
+                        // Its frame counter is running out under this key: roll now.
+                        tracing::info!(terminal = ?Eui64(peer), index = current, "a terminal's key request rolls the group key");
+                        self.requested_away_from = Some(current);
+                        self.next_rollover = self.next_rollover.min(now);
+                    }
                 }
                 PaaEvent::KeyAcknowledged { .. } => {}
             }

@@ -117,6 +117,8 @@ pub struct TerminalStats {
     pub losses: u64,
     /// Sessions re-authenticated before their lifetime ran out.
     pub renewals: u64,
+    /// Key requests sent (our frame counter neared its limit).
+    pub key_requests: u64,
 }
 
 #[derive(Debug)]
@@ -152,6 +154,8 @@ pub struct Terminal {
     backoff: Duration,
     /// When to authenticate again, before the PANA session's lifetime runs out.
     renew_at: Option<Duration>,
+    /// The send key we asked the smart meter to replace (once per key).
+    key_requested: Option<u8>,
     stats: TerminalStats,
 }
 
@@ -185,6 +189,7 @@ impl Terminal {
             entropy,
             state: State::Backoff { until: now },
             renew_at: None,
+            key_requested: None,
             stats: TerminalStats::default(),
         };
         t.scan(now);
@@ -248,9 +253,13 @@ impl Terminal {
         let Some(meter) = self.meter() else {
             return Err(NetError::Encode("not linked to a smart meter".to_owned()));
         };
-        self.net
-            .send_udp(now, MacDst::Unicast(meter), ports, payload, true)
-            .map(|_| ())
+        let events = self
+            .net
+            .send_udp(now, MacDst::Unicast(meter), ports, payload, true)?;
+        if events.contains(&NetEvent::RekeyNeeded) {
+            self.request_key(now);
+        }
+        Ok(())
     }
 
     /// Start a scan on the first channel.
@@ -383,6 +392,25 @@ impl Terminal {
         }
     }
 
+    /// Our frame counter under the send key nears its limit (SEC-03: it must never
+    /// wrap): ask the smart meter for the next group key, once per key. With a request of
+    /// ours in flight, the next frame's notice asks again.
+    fn request_key(&mut self, now: Duration) {
+        let key = self.net.mac().tx_key();
+        if key.is_none() || key == self.key_requested {
+            return;
+        }
+        let State::Connected { pac, .. } = &mut self.state else {
+            return;
+        };
+        if let Some(pnr) = pac.request_key(now) {
+            tracing::info!(index = ?key, "frame counter near its limit: asking for the next group key");
+            self.key_requested = key;
+            self.stats.key_requests += 1;
+            self.send_pana(now, pnr);
+        }
+    }
+
     fn pac_config(&self, c: &Candidate) -> PacConfig {
         let mut config = PacConfig::new(self.config.auth_id.clone(), self.config.password.clone());
         config.expected_id_s = Some(identity_from_eui64(c.eui64.0).into_bytes());
@@ -505,7 +533,8 @@ impl Terminal {
                     events.push(TerminalEvent::Udp { from, datagram });
                 }
             }
-            NetEvent::Frame { .. } | NetEvent::SendFailed { .. } | NetEvent::RekeyNeeded => {}
+            NetEvent::RekeyNeeded => self.request_key(now),
+            NetEvent::Frame { .. } | NetEvent::SendFailed { .. } => {}
         }
     }
 
@@ -576,6 +605,10 @@ impl Terminal {
                 self.net
                     .mac_mut()
                     .install_key(k.index, *k.key.as_bytes(), k.active);
+                if k.active {
+                    // A new send key: its counter starts afresh (indices wrap 255 → 1).
+                    self.key_requested = None;
+                }
                 events.push(TerminalEvent::KeyInstalled {
                     index: k.index,
                     active: k.active,

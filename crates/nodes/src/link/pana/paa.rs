@@ -90,6 +90,11 @@ pub enum PaaEvent {
         /// Why.
         failure: AuthFailure,
     },
+    /// A terminal asked for the next group key (its frame counter nears its limit).
+    KeyRequested {
+        /// Who.
+        peer: Peer,
+    },
     /// A terminal acknowledged a group-key delivery.
     KeyAcknowledged {
         /// Who.
@@ -851,6 +856,10 @@ impl Paa {
             (Phase::Open { keys, .. }, MessageType::Notification, true) => {
                 keys.verify(datagram)
                     .map_err(|_| "PNR AUTH does not verify")?;
+                if m.avps.iter().any(pana::encr::is_key_request) {
+                    tracing::info!(peer = ?peer, "PANA: the terminal asks for the next group key");
+                    events.push(PaaEvent::KeyRequested { peer });
+                }
                 let flags = if m.flags.contains(Flags::PING) {
                     Flags::PING
                 } else {

@@ -310,6 +310,33 @@ impl Pac {
         Some(pnr)
     }
 
+    /// Ask the PAA for the next group key (our key request AVP in a PNR under the AUTH
+    /// key): our frame counter under the current key nears its limit. The PNR to send, or
+    /// `None` when no session is open or a request is in flight (ask again later).
+    pub fn request_key(&mut self, now: Duration) -> Option<Vec<u8>> {
+        if self.outstanding.is_some() {
+            return None;
+        }
+        let State::Open { keys, .. } = &self.state else {
+            return None;
+        };
+        let seq = self.next_seq;
+        let pnr = keys
+            .seal(
+                Message::new(
+                    MessageType::Notification,
+                    Flags::REQUEST,
+                    self.session_id,
+                    seq,
+                )
+                .with(pana::encr::key_request()),
+            )
+            .ok()?;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.outstanding = Some(Outstanding::new(pnr.clone(), seq, now, &self.config.timers));
+        Some(pnr)
+    }
+
     /// End an open session ourselves (PTR, cause logout).
     pub fn terminate(&mut self, now: Duration) -> Option<Vec<u8>> {
         let State::Open { keys, .. } = &self.state else {
