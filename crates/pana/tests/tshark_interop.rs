@@ -124,7 +124,7 @@ fn sec02_rad01_tshark_decodes_pana_and_eap_psk_without_warnings() {
     let (t, r) = run(PASSWORD, &*registry_with(PASSWORD));
     assert_eq!(r, Ok(()));
     let (pac, paa) = (link_local(TERMINAL_EUI), link_local(METER_EUI));
-    let packets: Vec<_> = t
+    let mut packets: Vec<_> = t
         .datagrams
         .iter()
         .map(|(from, d)| match from {
@@ -132,6 +132,17 @@ fn sec02_rad01_tshark_decodes_pana_and_eap_psk_without_warnings() {
             From::Paa => udp6(paa, pac, d),
         })
         .collect();
+    // After the exchange, our key request (a vendor AVP in a PNR; SEC-03).
+    let key_request = pana::Message::new(
+        pana::MessageType::Notification,
+        pana::Flags::REQUEST,
+        0x0102_0304,
+        77,
+    )
+    .with(pana::encr::key_request())
+    .emit()
+    .unwrap();
+    packets.push(udp6(pac, paa, &key_request));
     let dir = std::env::temp_dir().join(format!("pana-tshark-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("pana_exchange.pcap");
@@ -218,5 +229,17 @@ fn sec02_rad01_tshark_decodes_pana_and_eap_psk_without_warnings() {
     for c in ["1", "2", "4", "7", "8", "12"] {
         assert!(codes.contains(&c), "AVP {c} missing in {complete}");
     }
+    // The key request: a vendor AVP tshark shows with its code and Vendor-Id.
+    let request = tshark_fields(
+        &tshark,
+        &pcap,
+        Some("pana.avp.vendorid"),
+        &["pana.type", "pana.avp.code", "pana.avp.vendorid"],
+    );
+    assert_eq!(
+        request.trim(),
+        "4|2|0x00007ed9",
+        "Vendor-Id 32473: {request}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
