@@ -754,3 +754,36 @@ fn sec03_a_key_request_reaches_the_paa_once_and_only_under_the_auth_key() {
         "answered: free again"
     );
 }
+
+#[test]
+fn con02_a_pac_left_waiting_by_a_vanished_paa_gives_up() {
+    // The PAA answers the PCI, then hears nothing more: the PaC, waiting for the next
+    // PAR with no request of its own in flight, must not wait for ever.
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.lose = (3..200).collect(); // everything after PCI and PAR[S]
+    net.run_until(1000 * SECOND);
+    assert_eq!(
+        net.pac_events_of(1),
+        vec![PacEvent::Failed(PacFailure::Timeout)]
+    );
+    assert_eq!(
+        net.pacs[0].1.next_timeout(),
+        None,
+        "done, nothing left to do"
+    );
+}
+
+#[test]
+fn con02_a_reauthentication_left_half_way_loses_the_session() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    let pnr = net.pacs[0].1.reauthenticate(net.now).unwrap();
+    // PNR[A], PNA[A] and EAP-PSK 1 get through, then nothing.
+    net.lose = (net.sent + 4..net.sent + 200).collect();
+    net.send(true, terminal_eui(1), pnr);
+    net.run_until(1000 * SECOND);
+    assert_eq!(net.pac_events_of(1).last(), Some(&PacEvent::Lost));
+    assert!(!net.pacs[0].1.is_open());
+}

@@ -47,6 +47,16 @@ pub struct PanaTimers {
     pub ping_interval: Duration,
 }
 
+impl PanaTimers {
+    /// How long a PaC waits for the PAA's next message when it has no request of its own
+    /// in flight: the PAA's whole retransmission span (2 + 4 + ... s) and one interval
+    /// more. A PAA that vanishes mid-exchange is then noticed, not waited for for ever.
+    #[must_use]
+    pub fn give_up_after(&self) -> Duration {
+        self.retransmit * 2u32.saturating_pow(self.max_retries.saturating_add(1))
+    }
+}
+
 impl Default for PanaTimers {
     fn default() -> Self {
         Self {

@@ -159,6 +159,9 @@ pub struct Pac {
     /// Our request in flight (PCI, ping, termination).
     outstanding: Option<Outstanding>,
     next_ping: Option<Duration>,
+    /// When to give up waiting for the PAA's next message (an exchange under way with no
+    /// request of ours in flight).
+    deadline: Option<Duration>,
     /// Requests that failed a check (counted, not answered).
     dropped: u64,
 }
@@ -185,6 +188,7 @@ impl Pac {
             last_answer: None,
             outstanding: None,
             next_ping: None,
+            deadline: None,
             dropped: 0,
         }
     }
@@ -214,19 +218,55 @@ impl Pac {
         self.last_answer = None;
         self.next_ping = None;
         self.outstanding = Some(Outstanding::new(pci.clone(), 0, now, &self.config.timers));
+        self.arm_deadline(now);
         Ok(pci)
+    }
+
+    /// Wait for the PAA at most [`PanaTimers::give_up_after`] from `now` while an
+    /// exchange is under way; no deadline once open or done.
+    fn arm_deadline(&mut self, now: Duration) {
+        self.deadline = match self.state {
+            State::Idle | State::Open { .. } | State::Done => None,
+            _ => Some(now + self.config.timers.give_up_after()),
+        };
+    }
+
+    /// Whether the state holds an authenticated session (open, or re-authenticating):
+    /// losing it then is `Lost`, not a failed authentication.
+    fn in_session(&self) -> bool {
+        match &self.state {
+            State::Open { .. } | State::Reauth { .. } => true,
+            State::Psk2 { old, .. } => old.is_some(),
+            State::Psk4 { key_id, .. } => *key_id > KEY_ID,
+            _ => false,
+        }
+    }
+
+    /// The PAA is gone: done, and the event that says what was lost (a re-authentication
+    /// left unanswered loses the session too).
+    fn give_up(&mut self) -> PacEvent {
+        let event = if self.in_session() {
+            PacEvent::Lost
+        } else {
+            PacEvent::Failed(PacFailure::Timeout)
+        };
+        self.state = State::Done;
+        self.next_ping = None;
+        self.deadline = None;
+        event
     }
 
     /// When [`Pac::poll`] next has something to do.
     #[must_use]
     pub fn next_timeout(&self) -> Option<Duration> {
         let retry = self.outstanding.as_ref().map(|o| o.next_at);
-        // A ping waits for the request in flight (it may be a ping still retrying).
-        let ping = self.next_ping.filter(|_| self.outstanding.is_none());
-        match (retry, ping) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // A ping and the wait for the PAA both wait for the request in flight (its own
+        // retries end the wait otherwise).
+        let idle = |t: Option<Duration>| t.filter(|_| self.outstanding.is_none());
+        [retry, idle(self.next_ping), idle(self.deadline)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Retransmissions and pings due at `now`: datagrams to send, and events.
@@ -239,17 +279,13 @@ impl Pac {
                 Ok(None) => {}
                 Err(()) => {
                     self.outstanding = None;
-                    self.next_ping = None;
-                    // A re-authentication's PNR unanswered loses the session too.
-                    let was_open = matches!(self.state, State::Open { .. } | State::Reauth { .. });
-                    self.state = State::Done;
-                    events.push(if was_open {
-                        PacEvent::Lost
-                    } else {
-                        PacEvent::Failed(PacFailure::Timeout)
-                    });
+                    events.push(self.give_up());
                 }
             }
+        }
+        if self.outstanding.is_none() && self.deadline.is_some_and(|t| now >= t) {
+            tracing::warn!("PANA: the PAA stopped answering mid-exchange");
+            events.push(self.give_up());
         }
         if self.next_ping.is_some_and(|t| now >= t) && self.outstanding.is_none() {
             if let State::Open { keys, .. } = &self.state {
@@ -307,6 +343,7 @@ impl Pac {
         };
         self.next_ping = None;
         self.outstanding = Some(Outstanding::new(pnr.clone(), seq, now, &self.config.timers));
+        self.arm_deadline(now);
         Some(pnr)
     }
 
@@ -383,7 +420,10 @@ impl Pac {
         // A retransmitted request: the same answer again.
         if let Some((seq, bytes)) = &self.last_answer {
             if *seq == m.seq && m.session_id == self.session_id {
-                return (Some(bytes.clone()), Vec::new());
+                // The PAA is still there, retrying: keep waiting for it.
+                let again = bytes.clone();
+                self.arm_deadline(now);
+                return (Some(again), Vec::new());
             }
         }
         match self.request(now, entropy, datagram, &m) {
@@ -391,6 +431,8 @@ impl Pac {
                 if let Some(a) = &answer {
                     self.last_answer = Some((m.seq, a.clone()));
                 }
+                // The exchange moved on: wait for the PAA's next message afresh.
+                self.arm_deadline(now);
                 (answer, events)
             }
             Err(Step::Ignore(why)) => {
@@ -403,6 +445,7 @@ impl Pac {
                 self.state = State::Done;
                 self.outstanding = None;
                 self.next_ping = None;
+                self.deadline = None;
                 (None, vec![PacEvent::Failed(f)])
             }
         }
@@ -426,6 +469,7 @@ impl Pac {
             self.next_ping = Some(now + self.config.timers.ping_interval);
         }
         self.outstanding = None;
+        self.arm_deadline(now);
     }
 
     fn request(
