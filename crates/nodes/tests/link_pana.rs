@@ -787,3 +787,43 @@ fn con02_a_reauthentication_left_half_way_loses_the_session() {
     assert_eq!(net.pac_events_of(1).last(), Some(&PacEvent::Lost));
     assert!(!net.pacs[0].1.is_open());
 }
+
+#[test]
+fn sys03_a_terminal_gone_silent_is_pinged_and_its_place_freed() {
+    let mut net = Net::new(paa(1));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    assert_eq!(net.paa.open_peers(), vec![terminal_eui(1)]);
+    // The terminal is switched off without a word: after two of its ping intervals of
+    // silence the PAA pings it, and the unanswered ping frees the place.
+    net.pacs.clear();
+    net.run_until(700 * SECOND);
+    assert!(net.paa_events.contains(&PaaEvent::Lost {
+        peer: terminal_eui(1)
+    }));
+    assert!(net.paa.open_peers().is_empty());
+    net.join(2, PASSWORD);
+    net.run_until(720 * SECOND);
+    assert_eq!(net.paa.open_peers(), vec![terminal_eui(2)]);
+}
+
+#[test]
+fn con02_the_paa_never_pings_a_terminal_that_keeps_pinging() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(3000 * SECOND);
+    let paa_pings = net
+        .delivered
+        .iter()
+        .filter(|(to_paa, b)| {
+            !to_paa
+                && Message::parse(b).is_ok_and(|m| {
+                    m.kind == MessageType::Notification
+                        && m.flags.is_request()
+                        && m.flags.contains(Flags::PING)
+                })
+        })
+        .count();
+    assert_eq!(paa_pings, 0);
+    assert!(net.pacs[0].1.is_open());
+}

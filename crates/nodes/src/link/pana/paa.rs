@@ -178,6 +178,8 @@ struct Session {
     /// The PaC's last request and our answer (for its retransmissions).
     last_answer: Option<(u32, Vec<u8>)>,
     expires_at: Option<Duration>,
+    /// When the PaC last sent something that passed our checks.
+    last_heard: Duration,
 }
 
 /// The PAA.
@@ -249,20 +251,42 @@ impl Paa {
     /// When [`Paa::poll`] next has something to do.
     #[must_use]
     pub fn next_timeout(&self) -> Option<Duration> {
+        let idle = self.idle_limit();
         self.sessions
             .values()
             .chain(self.joining.values())
-            .flat_map(|s| [s.outstanding.as_ref().map(|o| o.next_at), s.expires_at])
+            .flat_map(|s| {
+                [
+                    s.outstanding.as_ref().map(|o| o.next_at),
+                    s.expires_at,
+                    idle_since(s).map(|t| t + idle),
+                ]
+            })
             .flatten()
             .min()
     }
 
-    /// Retransmissions and expiries due at `now`.
+    /// How long an open session may stay silent before we ping it: two of the PaC's
+    /// ping intervals, so a live terminal (which pings every interval) is never pinged.
+    fn idle_limit(&self) -> Duration {
+        self.config.timers.ping_interval * 2
+    }
+
+    /// Retransmissions and expiries due at `now`; a ping to each open session silent
+    /// for [`Paa::idle_limit`] (a terminal that went away without a word must not hold
+    /// one of the smart meter's few places, SYS-03, until its lifetime runs out).
     pub fn poll(&mut self, now: Duration) -> Out {
         let (mut out, mut events) = (Vec::new(), Vec::new());
         let timers = self.config.timers;
+        let idle = self.idle_limit();
         let mut gone = Vec::new();
         for (peer, s) in &mut self.sessions {
+            if idle_since(s).is_some_and(|t| now >= t + idle) {
+                if let Some(ping) = ping(s, now, &timers) {
+                    tracing::info!(peer = ?peer, "PANA: the terminal has been silent: pinging it");
+                    out.push((*peer, ping));
+                }
+            }
             if s.expires_at.is_some_and(|t| now >= t) {
                 tracing::info!(peer = ?peer, "PANA session lifetime over");
                 events.push(PaaEvent::Terminated {
@@ -385,6 +409,11 @@ impl Paa {
         }
         let second = self.enter_joining(peer, m.session_id);
         let result = self.step(now, entropy, peer, datagram, &m);
+        if result.is_ok() {
+            if let Some(s) = self.sessions.get_mut(&peer) {
+                s.last_heard = now;
+            }
+        }
         if second {
             self.leave_joining(peer);
         }
@@ -530,6 +559,7 @@ impl Paa {
             queue: VecDeque::new(),
             last_answer: None,
             expires_at: None,
+            last_heard: now,
         };
         if beside {
             tracing::info!(peer = ?peer, "PANA: a second session for an authenticated terminal");
@@ -940,7 +970,34 @@ fn refused_session(
         queue: VecDeque::new(),
         last_answer: None,
         expires_at: None,
+        last_heard: now,
     }
+}
+
+/// Since when an open session with nothing in flight has been silent (`None` when it is
+/// not open or a request of ours is out).
+fn idle_since(s: &Session) -> Option<Duration> {
+    (matches!(s.phase, Phase::Open { .. }) && s.outstanding.is_none()).then_some(s.last_heard)
+}
+
+/// Our ping (PNR with the P flag) to an open session, made the request in flight: a
+/// silent terminal either answers or is reported lost when the retries run out.
+fn ping(s: &mut Session, now: Duration, timers: &PanaTimers) -> Option<Vec<u8>> {
+    let Phase::Open { keys, .. } = &s.phase else {
+        return None;
+    };
+    let seq = s.seq.wrapping_add(1);
+    let pnr = keys
+        .seal(Message::new(
+            MessageType::Notification,
+            Flags::REQUEST | Flags::PING,
+            s.session_id,
+            seq,
+        ))
+        .ok()?;
+    s.seq = seq;
+    s.outstanding = Some(Outstanding::new(pnr.clone(), seq, now, timers));
+    Some(pnr)
 }
 
 /// Send the next queued key delivery of an open session (a PNR with the key in an
