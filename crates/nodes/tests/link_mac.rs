@@ -52,7 +52,7 @@ impl Air {
                 tweak(&mut config);
                 let mut mac = Mac::new(config);
                 mac.set_pan(Some(PAN));
-                mac.install_key(1, KEY, true);
+                mac.install_key(Duration::ZERO, 1, KEY, true).unwrap();
                 Node {
                     id,
                     mac,
@@ -228,7 +228,10 @@ fn sec03_a_replayed_frame_and_an_unknown_key_are_refused() {
     assert!(ind.is_empty());
     assert_eq!(air.nodes[1].mac.stats().duplicates, 1);
     // Under a key index the receiver does not hold.
-    air.nodes[0].mac.install_key(7, [1; 16], true);
+    air.nodes[0]
+        .mac
+        .install_key(Duration::ZERO, 7, [1; 16], true)
+        .unwrap();
     air.nodes[0]
         .mac
         .send_data(air.now, MacDst::Broadcast, b"three".to_vec(), true)

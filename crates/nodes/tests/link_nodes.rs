@@ -6,9 +6,12 @@
 //! smart meter makes the terminal fall back to the next best (CON-02).
 
 use core::time::Duration;
+use std::collections::BTreeMap;
 
-use nodes::link::mac::MacConfig;
-use nodes::link::net::NetConfig;
+use lowpan::{Echo, EchoKind, Encoder, LinkAddress, Packet, UdpDatagram};
+use nodes::link::frame_counters::CounterSnapshot;
+use nodes::link::mac::{Mac, MacConfig, MacDst};
+use nodes::link::net::{Net, NetConfig, NetError};
 use nodes::link::pana::paa::{PaaConfig, Registry};
 use nodes::link::pana::{Entropy, PanaTimers};
 use nodes::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig, SmartMeterEvent};
@@ -17,7 +20,9 @@ use pana::psk::{identity_from_eui64, PskDerivation, SaltedSha256};
 use pana::secret::Psk;
 use pana::AuthFailure;
 use sim::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
-use wisun::mac::Eui64;
+use wisun::ccm_star;
+use wisun::mac::fcs::{self, FcsKind};
+use wisun::mac::{Eui64, KeyIdentifier, Mpdu};
 use wisun::pairing_id::PairingIeFormat;
 use wisun::PairingId;
 
@@ -60,12 +65,17 @@ struct Node {
     meter_events: Vec<SmartMeterEvent>,
     /// Radio switched off by the test (a smart meter that disappears).
     off: bool,
+    /// The frame counters the node asked to persist, last written (what a driver keeps
+    /// on disk).
+    persisted: Option<CounterSnapshot>,
 }
 
 struct World {
     medium: Medium,
     nodes: Vec<Node>,
     now: Duration,
+    /// Every PSDU put on the air, in order.
+    air_log: Vec<Vec<u8>>,
 }
 
 fn meter_config(n: u8, channel: u8, pairing_id: PairingId) -> SmartMeterConfig {
@@ -119,6 +129,7 @@ impl World {
             medium: Medium::new(11, prop, PhyConfig::default()),
             nodes: Vec::new(),
             now: Duration::ZERO,
+            air_log: Vec::new(),
         }
     }
 
@@ -132,6 +143,7 @@ impl World {
             terminal_events: Vec::new(),
             meter_events: Vec::new(),
             off: false,
+            persisted: None,
         });
         self.nodes.len() - 1
     }
@@ -146,6 +158,7 @@ impl World {
             terminal_events: Vec::new(),
             meter_events: Vec::new(),
             off: false,
+            persisted: None,
         });
         self.nodes.len() - 1
     }
@@ -213,6 +226,7 @@ impl World {
             }
             for (i, a) in to_send {
                 if !self.nodes[i].off {
+                    self.air_log.push(a.clone());
                     let _ = self.medium.transmit(self.now, self.nodes[i].id, a);
                 }
             }
@@ -238,8 +252,17 @@ impl World {
                         p
                     }
                 };
+                // As a driver does: the counters persisted before the frame goes out.
+                let snapshot = match &mut node.kind {
+                    Kind::Terminal(t) => t.take_counter_snapshot(),
+                    Kind::Meter(m) => m.take_counter_snapshot(),
+                };
+                if snapshot.is_some() {
+                    node.persisted = snapshot;
+                }
                 if let Some(p) = psdu {
                     if !node.off {
+                        self.air_log.push(p.clone());
                         let _ = medium.transmit(self.now, id, p);
                     }
                 }
@@ -642,4 +665,339 @@ fn sec03_a_terminal_nearing_its_counter_limit_asks_for_the_next_key() {
         .filter(|e| matches!(e, SmartMeterEvent::Udp { .. }))
         .count();
     assert_eq!(got, 40, "nothing lost across the switch");
+}
+
+/// The secured frames on the air that share a CCM* nonce under one key — the same
+/// (source, key index, frame counter) carrying two different frames (SEC-03). A
+/// retransmission repeats the same bytes and is not one.
+fn nonce_reuse(log: &[Vec<u8>]) -> Vec<(Eui64, u8, u32)> {
+    let mut seen: BTreeMap<([u8; 8], u8, u32), &[u8]> = BTreeMap::new();
+    let mut reused = Vec::new();
+    for psdu in log {
+        let Ok(mpdu) = fcs::strip(psdu, FcsKind::Crc16) else {
+            continue;
+        };
+        let Ok(Mpdu::Secured(f)) = Mpdu::parse(mpdu) else {
+            continue;
+        };
+        let (Some(src), Some(sec)) = (f.header.src_eui64(), f.header.security) else {
+            continue;
+        };
+        let (Some(index), Some(counter)) = (sec.key_id.index(), sec.frame_counter) else {
+            continue;
+        };
+        let first = *seen.entry((src.0, index, counter)).or_insert(mpdu);
+        if first != mpdu {
+            reused.push((src, index, counter));
+        }
+    }
+    reused
+}
+
+/// Someone in range with a radio of its own: builds frames as a node would, with the
+/// addresses and keys the test gives it.
+struct Intruder {
+    mac: Mac,
+    encoder: Encoder,
+}
+
+impl Intruder {
+    /// Posing as `eui64` in `pan`, holding `key` (index, bytes) if any, its frame counter
+    /// starting at `counter` (above what the real node used).
+    fn new(eui64: Eui64, pan: u16, key: Option<(u8, [u8; 16])>, counter: u32) -> Self {
+        let mut config = MacConfig::new(eui64);
+        // Each frame once: nobody acknowledges the intruder.
+        config.max_retries = 0;
+        let mut mac = Mac::new(config);
+        mac.set_pan(Some(pan));
+        if let Some((index, bytes)) = key {
+            mac.install_key(Duration::ZERO, index, bytes, true).unwrap();
+            // Its own counter table: every key starts at the floor.
+            mac.restore_counters(&CounterSnapshot {
+                floor: counter,
+                keys: BTreeMap::new(),
+            });
+        }
+        Self {
+            mac,
+            encoder: Encoder::new(0x7777),
+        }
+    }
+
+    /// The PSDUs carrying `packet` to `dst`, secured when `secure`.
+    fn frames(&mut self, now: Duration, dst: Eui64, packet: &Packet, secure: bool) -> Vec<Vec<u8>> {
+        let own = LinkAddress::Extended(self.mac.eui64().0);
+        let pieces = self
+            .encoder
+            .encode(packet, own, LinkAddress::Extended(dst.0), 60)
+            .unwrap();
+        let n = pieces.len();
+        for piece in pieces {
+            self.mac
+                .send_data(now, MacDst::Unicast(dst), piece, secure)
+                .unwrap();
+        }
+        let air = |len: usize| PhyConfig::default().air_time(len);
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        while let Some(t) = self.mac.next_wakeup() {
+            if let (Some(p), _) = self.mac.wake(t, &mut || false, &air) {
+                out.push(p);
+            }
+        }
+        assert_eq!(out.len(), n);
+        out
+    }
+}
+
+fn udp(from: Eui64, to: Eui64, port: u16, payload: &[u8]) -> Packet {
+    Packet::Udp(UdpDatagram::link_local(
+        LinkAddress::Extended(from.0),
+        LinkAddress::Extended(to.0),
+        port,
+        port,
+        payload.to_vec(),
+    ))
+}
+
+impl World {
+    fn udp_to_meter(&self, m: usize) -> Vec<Vec<u8>> {
+        self.nodes[m]
+            .meter_events
+            .iter()
+            .filter_map(|e| match e {
+                SmartMeterEvent::Udp { datagram, .. } => Some(datagram.payload.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn send_from_terminal(&mut self, t: usize, payloads: core::ops::Range<u8>) {
+        for i in payloads {
+            let now = self.now;
+            self.terminal_mut(t)
+                .send_udp(now, (4059, 4059), vec![i; 30])
+                .unwrap();
+            self.run(self.now + SECOND);
+        }
+    }
+
+    /// Deliver `psdus` to node `i` as if received at once.
+    fn inject(&mut self, i: usize, psdus: &[Vec<u8>]) {
+        let phy = *self.medium.phy();
+        let air = move |len: usize| phy.air_time(len);
+        let now = self.now;
+        for p in psdus {
+            let node = &mut self.nodes[i];
+            match &mut node.kind {
+                Kind::Terminal(t) => {
+                    let (_, ev) = t.receive(now, p, -50, 255, &air);
+                    node.terminal_events.extend(ev);
+                }
+                Kind::Meter(m) => {
+                    let (_, ev) = m.receive(now, p, -50, 255, &air);
+                    node.meter_events.extend(ev);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sec03_a_terminal_that_rejoins_its_smart_meter_never_repeats_a_frame_counter() {
+    let mut w = World::new();
+    let m = w.add_meter(meter_config(1, 33, pairing()), Position::outdoor(0.0, 0.0));
+    let mut tc = terminal_config(1, PASSWORD);
+    tc.pana.ping_interval = Duration::from_secs(60);
+    let t = w.add_terminal(tc, Position::indoor(6.0, 0.0));
+    w.run(20 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    w.send_from_terminal(t, 0..10);
+    // The smart meter goes quiet long enough for the terminal to give it up, then
+    // comes back: the terminal scans, joins it again and gets the same group key.
+    w.nodes[m].off = true;
+    let off_at = w.now;
+    while !w.nodes[t]
+        .terminal_events
+        .contains(&TerminalEvent::Lost(meter_eui(1)))
+    {
+        assert!(w.now < off_at + 600 * SECOND, "the link was never lost");
+        w.run(w.now + 10 * SECOND);
+    }
+    w.nodes[m].off = false;
+    w.run(w.now + 120 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1), meter_eui(1)]);
+    assert_eq!(w.meter(m).keys_used().len(), 1, "the same key as before");
+    w.send_from_terminal(t, 10..20);
+    // Readings go on at once: nothing refused as a replay, no nonce used twice.
+    assert_eq!(
+        w.udp_to_meter(m).len(),
+        20,
+        "{:?}",
+        w.meter(m).net().mac().stats()
+    );
+    assert_eq!(w.meter(m).net().mac().stats().replays, 0);
+    assert_eq!(nonce_reuse(&w.air_log), Vec::new());
+}
+
+#[test]
+fn sec03_a_restarted_terminal_resumes_above_its_persisted_frame_counters() {
+    let mut w = World::new();
+    let m = w.add_meter(meter_config(1, 33, pairing()), Position::outdoor(0.0, 0.0));
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
+    w.run(20 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    w.send_from_terminal(t, 0..10);
+    // Killed and started again: a new process with what its driver wrote to disk.
+    let kept = w.nodes[t].persisted.clone().expect("counters persisted");
+    let mut restarted = Terminal::new(terminal_config(1, PASSWORD), Box::new(Seeded(77)), w.now);
+    restarted.restore_counters(&kept);
+    w.nodes[t].kind = Kind::Terminal(Box::new(restarted));
+    w.nodes[t].terminal_events.clear();
+    w.run(w.now + 60 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    w.send_from_terminal(t, 10..20);
+    assert_eq!(w.udp_to_meter(m).len(), 20);
+    assert_eq!(w.meter(m).net().mac().stats().replays, 0);
+    assert_eq!(nonce_reuse(&w.air_log), Vec::new());
+}
+
+#[test]
+fn sec03_ops07_a_removed_terminal_loses_the_link_and_the_next_group_key() {
+    let mut w = World::new();
+    let mut config = meter_config(1, 33, pairing());
+    config.join_window = JoinWindow::Until(60 * SECOND);
+    let pan = config.pan_id;
+    let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
+    let t1 = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
+    let t2 = w.add_terminal(terminal_config(2, PASSWORD), Position::indoor(-6.0, 0.0));
+    w.run(40 * SECOND);
+    assert_eq!(w.joined(t1), vec![meter_eui(1)]);
+    assert_eq!(w.joined(t2), vec![meter_eui(1)]);
+    // What the removed terminal walks away with: the group key.
+    let (index, old_key) = w.meter(m).keys_used()[0];
+    w.run(100 * SECOND);
+    let now = w.now;
+    w.meter(m).remove(now, terminal_eui(1));
+    assert_eq!(w.meter(m).stats().removal_rollovers, 1);
+    // At once: its frames still open under the old key, but no datagram of a terminal
+    // without a session reaches the application.
+    let mut removed = Intruder::new(terminal_eui(1), pan, Some((index, old_key)), 1_000_000);
+    let forged = removed.frames(
+        now,
+        meter_eui(1),
+        &udp(terminal_eui(1), meter_eui(1), 4059, b"reading?"),
+        true,
+    );
+    let before = w.udp_to_meter(m).len();
+    w.inject(m, &forged);
+    assert_eq!(w.udp_to_meter(m).len(), before);
+    assert_eq!(w.meter(m).stats().sessionless_dropped, 1);
+    // The key rolls at once: the next one reaches the terminal that stays, not the
+    // removed one; after the switch and the grace period the old key is retired.
+    w.run(w.now + 300 * SECOND);
+    assert!(w.nodes[t2]
+        .terminal_events
+        .contains(&TerminalEvent::KeyInstalled {
+            index: index + 1,
+            active: true
+        }));
+    assert!(!w.nodes[t1]
+        .terminal_events
+        .iter()
+        .any(|e| matches!(e, TerminalEvent::KeyInstalled { index: i, .. } if *i != index)));
+    assert!(!w.meter(m).net().mac().has_key(index), "old key retired");
+    let failures = w.meter(m).net().mac().stats().security_failures;
+    let later = removed.frames(
+        w.now,
+        meter_eui(1),
+        &udp(terminal_eui(1), meter_eui(1), 4059, b"again"),
+        true,
+    );
+    w.inject(m, &later);
+    assert_eq!(
+        w.meter(m).net().mac().stats().security_failures,
+        failures + 1
+    );
+    assert_eq!(w.udp_to_meter(m).len(), before);
+    // What the others exchange under the new key stays closed to the old key.
+    let mark = w.air_log.len();
+    let now = w.now;
+    w.meter(m)
+        .send_udp(now, terminal_eui(2), (4059, 4059), b"for t2 only".to_vec())
+        .unwrap();
+    w.run(w.now + 10 * SECOND);
+    assert!(w.nodes[t2].terminal_events.iter().any(|e| matches!(
+        e,
+        TerminalEvent::Udp { datagram, .. } if datagram.payload == b"for t2 only"
+    )));
+    let new_frames: Vec<&Vec<u8>> = w.air_log[mark..]
+        .iter()
+        .filter(|p| {
+            fcs::strip(p, FcsKind::Crc16)
+                .ok()
+                .and_then(|mpdu| Mpdu::parse(mpdu).ok())
+                .is_some_and(|f| matches!(f, Mpdu::Secured(_)))
+        })
+        .collect();
+    assert!(!new_frames.is_empty());
+    for p in new_frames {
+        let mpdu = fcs::strip(p, FcsKind::Crc16).unwrap();
+        let with_old = |_: &KeyIdentifier, _: Eui64| Some(old_key);
+        assert!(ccm_star::open(mpdu, &with_old).is_err());
+    }
+}
+
+#[test]
+fn sec03_only_pana_travels_unsecured_between_the_nodes() {
+    let mut w = World::new();
+    let config = meter_config(1, 33, pairing());
+    let pan = config.pan_id;
+    w.add_meter(config, Position::outdoor(0.0, 0.0));
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
+    w.run(20 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    // The interface the nodes use never sends anything but PANA in the clear.
+    let now = w.now;
+    let mut mac = Mac::new(MacConfig::new(meter_eui(1)));
+    mac.set_pan(Some(pan));
+    let mut net = Net::new(mac, NetConfig::default(), 1);
+    let to = MacDst::Unicast(terminal_eui(1));
+    assert_eq!(
+        net.send_udp(now, to, (4059, 4059), b"x".to_vec(), false),
+        Err(NetError::MustBeSecured(4059))
+    );
+    assert!(net
+        .send_udp(now, to, (716, 716), b"pana".to_vec(), false)
+        .is_ok());
+    // Someone posing as the smart meter, in the clear: a DLMS request and an echo.
+    let mut spoof = Intruder::new(meter_eui(1), pan, None, 0);
+    let dlms = spoof.frames(
+        now,
+        terminal_eui(1),
+        &udp(meter_eui(1), terminal_eui(1), 4059, b"GET"),
+        false,
+    );
+    let echo = Packet::Echo(Echo {
+        src: LinkAddress::Extended(meter_eui(1).0).link_local(),
+        dst: LinkAddress::Extended(terminal_eui(1).0).link_local(),
+        hop_limit: 64,
+        kind: EchoKind::Request,
+        ident: 1,
+        seq_no: 1,
+        data: b"anyone there?".to_vec(),
+    });
+    let ping = spoof.frames(now, terminal_eui(1), &echo, false);
+    let sent_before = w.terminal(t).net().mac().stats().sent;
+    w.inject(t, &dlms);
+    w.inject(t, &ping);
+    w.run(w.now + 5 * SECOND);
+    assert!(!w.nodes[t]
+        .terminal_events
+        .iter()
+        .any(|e| matches!(e, TerminalEvent::Udp { .. })));
+    let stats = w.terminal(t).net().stats();
+    assert_eq!(stats.unsecured_refused, 1);
+    assert_eq!((stats.echoes_refused, stats.echoes_answered), (1, 0));
+    // Its only frames since: the acknowledgments of the two injected frames.
+    assert_eq!(w.terminal(t).net().mac().stats().sent, sent_before + 2);
 }

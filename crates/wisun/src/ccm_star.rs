@@ -138,6 +138,21 @@ pub fn nonce(source: Eui64, frame_counter: u32, level: SecurityLevel) -> [u8; 13
     n
 }
 
+/// A key's check value: the first 8 bytes of AES-128 under the key of an all-zero
+/// block (the usual key check value, longer so that two keys of a node's lifetime never
+/// share one). It names a key where the key itself must not be written — the frame
+/// counters a node persists per key (SEC-03) — and reveals nothing of it.
+#[must_use]
+pub fn key_check_value(key: &Key) -> [u8; 8] {
+    use aes::cipher::{BlockEncrypt, KeyInit as _};
+    let cipher = Aes128::new(GenericArray::from_slice(key));
+    let mut block = GenericArray::default();
+    cipher.encrypt_block(&mut block);
+    let mut kcv = [0; 8];
+    kcv.copy_from_slice(&block[..8]);
+    kcv
+}
+
 /// A MIC of up to 16 bytes and its length, without an allocation.
 struct Mic {
     bytes: [u8; 16],
@@ -423,6 +438,16 @@ fn open_split(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sec03_key_check_value_is_aes_of_the_zero_block() {
+        // AES-128 of the zero block under the zero key: 66e94bd4ef8a2c3b884cfa59ca342b2e.
+        assert_eq!(
+            key_check_value(&[0; 16]),
+            [0x66, 0xe9, 0x4b, 0xd4, 0xef, 0x8a, 0x2c, 0x3b]
+        );
+        assert_ne!(key_check_value(&[1; 16]), key_check_value(&[2; 16]));
+    }
     use crate::mac::{Address, Mpdu};
 
     const KEY: Key = [7; 16];

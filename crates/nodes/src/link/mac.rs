@@ -10,14 +10,20 @@
 //!   ([`MacIndication::SendFailed`]).
 //! - **Security (SEC-03)**: data frames are secured with CCM* at
 //!   [`MacConfig::security_level`] (default 5, ENC-MIC-32) under the active group key
-//!   (key identifier mode 1, the key index from PANA's delivery); frame counters never
-//!   wrap (the MAC reports "rekey needed" from the threshold on), and a received frame
-//!   whose counter does not increase for its (sender, key) is refused and counted.
+//!   (key identifier mode 1, the key index from PANA's delivery); our frame counter is
+//!   kept per key across rejoins and restarts and never repeats under a key
+//!   ([`super::frame_counters`]), never wraps (the MAC reports "rekey needed" from the
+//!   threshold on), and a received frame whose counter does not increase for its
+//!   (sender, key) is refused and counted, across a rejoin under the same key too. A key
+//!   superseded by a new send key is retired [`MacConfig::key_grace`] later (frames under
+//!   it are refused from then on) and never taken again.
 //!   Unsecured data frames are accepted only when [`MacConfig::accept_unsecured`] allows
-//!   (PANA before a key exists); scan frames are always in the clear.
+//!   (PANA before a key exists; which ports may go unsecured is [`super::net`]'s rule);
+//!   scan frames are always in the clear.
 //! - **Receiving**: FCS, parse, addressing (our EUI-64 or broadcast, our PAN once we have
-//!   one), duplicate detection (sender + sequence number), an immediate acknowledgment
-//!   when asked.
+//!   one), duplicate detection (sender + sequence number), an acknowledgment when asked:
+//!   an Enh-Ack for a frame version 2 (802.15.4-2015) frame, an Imm-Ack for an older
+//!   one (802.15.4-2015 §6.7.4.2).
 //!
 //! Time is the caller's (`now` since an epoch); the back-off draws come from a generator
 //! seeded by the EUI-64 (ours: reproducible simulations; a device would use its RNG).
@@ -25,15 +31,16 @@
 use core::time::Duration;
 use std::collections::{BTreeMap, VecDeque};
 
-use wisun::ccm_star::{self, Key, DEFAULT_LEVEL};
-use wisun::mac::ack::imm_ack;
+use wisun::ccm_star::{self, key_check_value, Key, DEFAULT_LEVEL};
+use wisun::mac::ack::{enhanced_ack, imm_ack};
 use wisun::mac::counters::{OutgoingCounter, ReplayGuard};
 use wisun::mac::fcs::{self, FcsKind};
 use wisun::mac::{
-    Address, AuxSecurityHeader, Eui64, Frame, FrameType, Header, KeyIdentifier, Mpdu,
+    Address, AuxSecurityHeader, Eui64, Frame, FrameType, FrameVersion, Header, KeyIdentifier, Mpdu,
     SecurityLevel, BROADCAST,
 };
 
+use super::frame_counters::{CounterSnapshot, FrameCounters, KeyTag};
 use super::tx_budget::{BudgetError, TxBudget, TxBudgetConfig};
 
 /// Configuration.
@@ -62,6 +69,11 @@ pub struct MacConfig {
     /// From this frame counter on (per key) the MAC reports that a new key is needed,
     /// while frames can still be sent (default 2^32 − 2^24).
     pub rekey_threshold: u32,
+    /// How long a key superseded by a new send key is still accepted for receiving
+    /// **(ours: 120 s)**: frames secured just before the switch, and senders whose
+    /// switch notice is still being retransmitted, get through; after it the key is
+    /// retired.
+    pub key_grace: Duration,
 }
 
 impl MacConfig {
@@ -81,6 +93,7 @@ impl MacConfig {
             budget: TxBudgetConfig::default(),
             accept_unsecured: true,
             rekey_threshold: OutgoingCounter::DEFAULT_REKEY_THRESHOLD,
+            key_grace: Duration::from_secs(120),
         }
     }
 }
@@ -146,6 +159,10 @@ pub enum MacError {
     /// The frame could not be built (too long for the PHY...).
     #[error("frame not built: {0}")]
     Build(String),
+    /// A key we retired was handed to us again: never taken back (its counters and
+    /// frames belong to the past; a replayed key delivery would bring it).
+    #[error("key index {0} was retired and is not taken again")]
+    RetiredKey(u8),
 }
 
 /// What the MAC counted.
@@ -169,6 +186,8 @@ pub struct MacStats {
     pub replays: u64,
     /// Unsecured data frames refused.
     pub unsecured_refused: u64,
+    /// Keys retired after their grace period.
+    pub keys_retired: u64,
     /// Bursts the ARIB budget deferred or refused.
     pub budget_deferrals: u64,
 }
@@ -200,9 +219,17 @@ pub struct Mac {
     seq: u8,
     keys: BTreeMap<u8, Key>,
     tx_key: Option<u8>,
-    /// Our frame counter under each key (a new key starts at 0: the nonce includes no key,
-    /// but a counter is only unique per key).
-    counters: BTreeMap<u8, OutgoingCounter>,
+    /// Our frame counters, per key (the nonce holds no key: a counter is unique only per
+    /// key), kept across rejoins and restarts.
+    counters: FrameCounters,
+    /// The key each index named last, kept when the keys are forgotten: the replay
+    /// records of an index stay while it names the same key (a rejoin under it), and go
+    /// when it names another.
+    index_tags: BTreeMap<u8, KeyTag>,
+    /// When each superseded key is retired.
+    retire_at: BTreeMap<u8, Duration>,
+    /// Keys retired (most recent last, bounded): never installed again.
+    retired: VecDeque<KeyTag>,
     replay: ReplayGuard,
     queue: VecDeque<Pending>,
     awaiting: Option<AwaitingAck>,
@@ -225,7 +252,10 @@ impl Mac {
             seq: 0,
             keys: BTreeMap::new(),
             tx_key: None,
-            counters: BTreeMap::new(),
+            counters: FrameCounters::new(),
+            index_tags: BTreeMap::new(),
+            retire_at: BTreeMap::new(),
+            retired: VecDeque::new(),
             replay: ReplayGuard::new(),
             queue: VecDeque::new(),
             awaiting: None,
@@ -258,26 +288,84 @@ impl Mac {
         self.pan_id = pan_id;
     }
 
-    /// Install a group key; `transmit` makes it the one we send with.
-    pub fn install_key(&mut self, index: u8, key: Key, transmit: bool) {
-        if self.keys.insert(index, key).is_some_and(|old| old != key) {
+    /// Keys remembered as retired.
+    const MAX_RETIRED: usize = 64;
+
+    /// Install a group key at `now`; `transmit` makes it the one we send with, and the
+    /// keys it supersedes are retired [`MacConfig::key_grace`] later (SEC-03).
+    ///
+    /// # Errors
+    /// [`MacError::RetiredKey`]: a key we retired before is never taken again.
+    pub fn install_key(
+        &mut self,
+        now: Duration,
+        index: u8,
+        key: Key,
+        transmit: bool,
+    ) -> Result<(), MacError> {
+        let tag = key_check_value(&key);
+        if self.retired.contains(&tag) {
+            tracing::warn!(index, "a retired key handed to us again: refused (SEC-03)");
+            return Err(MacError::RetiredKey(index));
+        }
+        if self
+            .index_tags
+            .insert(index, tag)
+            .is_some_and(|old| old != tag)
+        {
             // An index reused for a new key (indices wrap 255 → 1): what we knew of the
-            // old key's counters says nothing about the new one's.
+            // old key's senders says nothing about the new one's.
             self.replay.retire_key(index);
-            self.counters.remove(&index);
         }
-        if transmit {
+        self.keys.insert(index, key);
+        self.retire_at.remove(&index);
+        if transmit && self.tx_key != Some(index) {
             self.tx_key = Some(index);
+            let until = now + self.config.key_grace;
+            for &other in self.keys.keys().filter(|&&i| i != index) {
+                self.retire_at.entry(other).or_insert(until);
+            }
         }
+        Ok(())
     }
 
-    /// Forget every key (a new PAN, a lost link).
-    pub fn clear_keys(&mut self) {
-        for index in core::mem::take(&mut self.keys).into_keys() {
-            self.replay.retire_key(index);
+    /// Retire the key `index` now: frames under it are refused from now on, and it is
+    /// never taken again.
+    pub fn retire_key(&mut self, index: u8) {
+        self.retire_at.remove(&index);
+        let Some(key) = self.keys.remove(&index) else {
+            return;
+        };
+        if self.tx_key == Some(index) {
+            self.tx_key = None;
         }
-        self.counters.clear();
+        if self.retired.len() >= Self::MAX_RETIRED {
+            self.retired.pop_front();
+        }
+        self.retired.push_back(key_check_value(&key));
+        self.stats.keys_retired += 1;
+        tracing::info!(index, "group key retired");
+    }
+
+    /// Forget every key (a new PAN, a lost link). Their frame counters and replay
+    /// records stay: the same key may come back (a rejoin), and must not see a counter
+    /// again.
+    pub fn clear_keys(&mut self) {
+        self.keys.clear();
+        self.retire_at.clear();
         self.tx_key = None;
+    }
+
+    /// Our frame counter table to persist, when a reservation moved since the last call
+    /// (see [`super::frame_counters`]): written by the driver before the next frame goes
+    /// on the air.
+    pub fn take_counter_snapshot(&mut self) -> Option<CounterSnapshot> {
+        self.counters.take_snapshot()
+    }
+
+    /// Resume the frame counters a driver kept (at start, before any frame is sent).
+    pub fn restore_counters(&mut self, snapshot: &CounterSnapshot) {
+        self.counters = FrameCounters::restore(snapshot);
     }
 
     /// Whether we can send secured frames.
@@ -290,6 +378,12 @@ impl Mac {
     #[must_use]
     pub const fn tx_key(&self) -> Option<u8> {
         self.tx_key
+    }
+
+    /// Whether the key `index` is installed.
+    #[must_use]
+    pub fn has_key(&self, index: u8) -> bool {
+        self.keys.contains_key(&index)
     }
 
     /// The key indices installed (for the key log: `sim --keys`).
@@ -333,12 +427,9 @@ impl Mac {
         let mpdu = if secure {
             let index = self.tx_key.ok_or(MacError::NoKey)?;
             let key = *self.keys.get(&index).ok_or(MacError::NoKey)?;
-            let threshold = self.config.rekey_threshold;
             let next = self
                 .counters
-                .entry(index)
-                .or_insert_with(|| OutgoingCounter::new(0, threshold))
-                .allocate()
+                .allocate(key_check_value(&key), self.config.rekey_threshold)
                 .map_err(|_| MacError::CounterExhausted)?;
             if next.rekey_needed {
                 indications.push(MacIndication::RekeyNeeded);
@@ -417,9 +508,26 @@ impl Mac {
     /// When [`Mac::wake`] next has something to do.
     #[must_use]
     pub fn next_wakeup(&self) -> Option<Duration> {
-        match &self.awaiting {
+        let frame = match &self.awaiting {
             Some(a) => Some(a.deadline),
             None => self.queue.front().map(|p| p.at),
+        };
+        [frame, self.retire_at.values().min().copied()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Retire the superseded keys whose grace period is over.
+    fn retire_due(&mut self, now: Duration) {
+        let due: Vec<u8> = self
+            .retire_at
+            .iter()
+            .filter(|(_, &at)| now >= at)
+            .map(|(&i, _)| i)
+            .collect();
+        for index in due {
+            self.retire_key(index);
         }
     }
 
@@ -434,6 +542,7 @@ impl Mac {
         air_time: &dyn Fn(usize) -> Duration,
     ) -> (Option<Vec<u8>>, Vec<MacIndication>) {
         let mut indications = Vec::new();
+        self.retire_due(now);
         if let Some(a) = &self.awaiting {
             if now < a.deadline {
                 return (None, indications);
@@ -516,6 +625,7 @@ impl Mac {
         lqi: u8,
         air_time: &dyn Fn(usize) -> Duration,
     ) -> (Option<Vec<u8>>, Vec<MacIndication>) {
+        self.retire_due(now);
         let Ok(mpdu) = fcs::strip(psdu, self.config.fcs) else {
             self.stats.dropped += 1;
             return (None, Vec::new());
@@ -543,7 +653,11 @@ impl Mac {
         // duplicate it is.
         let ack = if header.ack_request {
             header.sequence_number.and_then(|s| {
-                let psdu = imm_ack(s, false)
+                let ack = match (header.version, header.src) {
+                    (FrameVersion::V2015, Some(originator)) => enhanced_ack(s, originator),
+                    _ => imm_ack(s, false),
+                };
+                let psdu = ack
                     .emit()
                     .ok()
                     .and_then(|m| fcs::append(&m, self.config.fcs).ok())?;
@@ -653,10 +767,17 @@ impl Mac {
     }
 
     fn acknowledged(&mut self, h: &Header) {
-        let matches = self
-            .awaiting
-            .as_ref()
-            .is_some_and(|a| h.sequence_number == Some(a.pending.seq));
+        // An Enh-Ack names the originator (ours: always); an Imm-Ack only the sequence.
+        let ours = match h.dst {
+            None => true,
+            Some(Address::Extended(e)) => e == self.config.eui64,
+            Some(Address::Short(_)) => false,
+        };
+        let matches = ours
+            && self
+                .awaiting
+                .as_ref()
+                .is_some_and(|a| h.sequence_number == Some(a.pending.seq));
         if matches {
             self.awaiting = None;
         }

@@ -2,6 +2,8 @@
 //! meter's 920 MHz radio side does, sans-IO, on top of the wire formats of the `wisun`
 //! and `pana` crates.
 //!
+//! - [`frame_counters`]: our CCM* frame counters per key, reserved ahead and persisted
+//!   so that none ever repeats under a key.
 //! - [`mac`]: one node's 802.15.4 MAC (CSMA-CA, acknowledgments and retries, CCM* with
 //!   the group key, replay refusal, the transmit budget).
 //! - [`net`]: UDP/IPv6 over 6LoWPAN over the MAC (fragmentation, reassembly, echo),
@@ -14,6 +16,7 @@
 //!   PAA, group-key rollover.
 //! - [`tx_budget`]: the transmit-time rules of ARIB STD-T108 every sender obeys.
 
+pub mod frame_counters;
 pub mod mac;
 pub mod net;
 pub mod pana;

@@ -4,10 +4,17 @@
 //!
 //! Which traffic may travel without layer-2 security is decided here **(ours)**: only
 //! PANA (UDP 716), which must work before a terminal has a key and carries its own AUTH
-//! AVP; everything else is sent secured with the group key and, received in the clear, is
-//! dropped and counted (SEC-03: DLMS never crosses the radio unencrypted).
+//! AVP. Both ways: [`Net::send_udp`] refuses to send anything else in the clear, and
+//! anything else received in the clear — UDP to another port, ICMPv6 echo — is dropped
+//! and counted, never answered (SEC-03: DLMS never crosses the radio unencrypted).
+//!
+//! Reassembly keeps security apart: fragments reassemble only with fragments that came
+//! under the same key (or, for PANA, in the clear), each context in its own reassembler.
+//! A datagram is secured only if every fragment was, under one key, and an unsecured
+//! fragment — spoofed by anyone in range — never touches a secured datagram in progress.
 
 use core::time::Duration;
+use std::collections::BTreeMap;
 
 use lowpan::{Echo, EchoKind, Encoder, LinkAddress, Packet, Reassembler, UdpDatagram};
 use wisun::mac::fcs::FcsKind;
@@ -79,6 +86,10 @@ pub enum NetError {
     /// The datagram could not be encoded (too large for IPv6's 1280 bytes).
     #[error("6LoWPAN: {0}")]
     Encode(String),
+    /// Only the ports of [`NetConfig::unsecured_ports`] (PANA) may go without
+    /// layer-2 security.
+    #[error("UDP to port {0} must be secured at layer 2 (SEC-03)")]
+    MustBeSecured(u16),
 }
 
 /// What the interface counted.
@@ -96,6 +107,8 @@ pub struct NetStats {
     pub unsecured_refused: u64,
     /// ICMPv6 echo requests answered.
     pub echoes_answered: u64,
+    /// ICMPv6 echo requests refused for arriving unsecured.
+    pub echoes_refused: u64,
 }
 
 /// The interface.
@@ -104,7 +117,8 @@ pub struct Net {
     mac: Mac,
     config: NetConfig,
     encoder: Encoder,
-    reassembler: Reassembler,
+    /// One reassembler per security context: `None` in the clear, else the key index.
+    reassemblers: BTreeMap<Option<u8>, Reassembler>,
     stats: NetStats,
 }
 
@@ -131,7 +145,7 @@ impl Net {
     #[must_use]
     pub fn new(mac: Mac, config: NetConfig, first_tag: u16) -> Self {
         Self {
-            reassembler: Reassembler::new(config.reassembly),
+            reassemblers: BTreeMap::new(),
             mac,
             config,
             // Room for the MAC to build each frame in the packet's buffer.
@@ -165,11 +179,11 @@ impl Net {
     }
 
     /// Send `payload` from our `src_port` to `dst_port` of `dst` (its link-local
-    /// address; ff02::1 for broadcast), secured unless the destination port may travel
-    /// in the clear and `secure` is false.
+    /// address; ff02::1 for broadcast), secured when `secure`.
     ///
     /// # Errors
-    /// [`NetError`].
+    /// [`NetError::MustBeSecured`] for `secure == false` to a port that may not travel
+    /// in the clear; other [`NetError`]s.
     pub fn send_udp(
         &mut self,
         now: Duration,
@@ -178,6 +192,10 @@ impl Net {
         payload: Vec<u8>,
         secure: bool,
     ) -> Result<Vec<NetEvent>, NetError> {
+        if !secure && !self.config.unsecured_ports.contains(&ports.1) {
+            tracing::warn!(port = ports.1, "unsecured UDP not sent (SEC-03)");
+            return Err(NetError::MustBeSecured(ports.1));
+        }
         let own = LinkAddress::Extended(self.mac.eui64().0);
         let (dst_link, dst_ip) = match dst {
             MacDst::Unicast(e) => (
@@ -273,10 +291,8 @@ impl Net {
             } else {
                 LinkAddress::Extended(self.mac.eui64().0)
             };
-            match self
-                .reassembler
-                .receive(now, LinkAddress::Extended(src.0), dst, &payload)
-            {
+            let reassembler = self.reassembler(key_index);
+            match reassembler.receive(now, LinkAddress::Extended(src.0), dst, &payload) {
                 Ok(None) => {}
                 Ok(Some(Packet::Udp(datagram))) => {
                     let secured = key_index.is_some();
@@ -293,9 +309,18 @@ impl Net {
                     });
                 }
                 Ok(Some(Packet::Echo(echo))) => {
-                    if echo.kind == EchoKind::Request && !broadcast {
-                        self.answer_echo(now, src, &echo, key_index.is_some());
+                    if echo.kind != EchoKind::Request || broadcast {
+                        continue;
                     }
+                    if key_index.is_none() {
+                        // Only PANA goes in the clear: an echo answered unsecured would
+                        // tell anyone in range that we are here, and what our
+                        // counters are doing.
+                        self.stats.echoes_refused += 1;
+                        tracing::debug!(from = ?src, "unsecured echo request not answered (SEC-03)");
+                        continue;
+                    }
+                    self.answer_echo(now, src, &echo);
                 }
                 Err(_) => self.stats.dropped += 1,
             }
@@ -303,11 +328,23 @@ impl Net {
         (ack, events)
     }
 
-    fn answer_echo(&mut self, now: Duration, to: Eui64, echo: &Echo, secure: bool) {
+    /// The reassembler of a security context, made on first use; contexts of keys the
+    /// MAC no longer holds go (their partial datagrams can never complete).
+    fn reassembler(&mut self, key_index: Option<u8>) -> &mut Reassembler {
+        let mac = &self.mac;
+        self.reassemblers
+            .retain(|k, _| k.is_none_or(|i| mac.has_key(i)));
+        let config = self.config.reassembly;
+        self.reassemblers
+            .entry(key_index)
+            .or_insert_with(|| Reassembler::new(config))
+    }
+
+    fn answer_echo(&mut self, now: Duration, to: Eui64, echo: &Echo) {
         let own = LinkAddress::Extended(self.mac.eui64().0).link_local();
         let reply = Packet::Echo(echo.reply(own));
         if self
-            .send_packet(now, MacDst::Unicast(to), &reply, secure)
+            .send_packet(now, MacDst::Unicast(to), &reply, true)
             .is_ok()
         {
             self.stats.echoes_answered += 1;

@@ -4,6 +4,13 @@
 //! [`PaaConfig::max_sessions`], SYS-03), holds the group key and rolls it over (SEC-03),
 //! and carries the smart meter's UDP traffic (DLMS readings) to its terminals.
 //!
+//! The group key is shared by every terminal of the PAN, so a terminal that leaves by
+//! the operator's hand ([`SmartMeter::remove`], a blocked terminal) takes a working key
+//! with it: the key is rolled at once, the next one delivered only to the terminals that
+//! stay, and the old one retired after the switch (SEC-03, OPS-07). Until then the
+//! removed terminal's frames still open, but no datagram from a terminal without a live
+//! PANA session reaches the application.
+//!
 //! Sans-IO like everything in `nodes`: frames and `now` in, frames and
 //! [`SmartMeterEvent`]s out; the caller's medium answers carrier sense.
 
@@ -19,6 +26,7 @@ use wisun::mac::Eui64;
 use wisun::pairing_id::{PairingIeContent, PairingIeFormat};
 use wisun::PairingId;
 
+use super::frame_counters::CounterSnapshot;
 use super::mac::{Mac, MacConfig, MacDst};
 use super::net::{Net, NetConfig, NetError, NetEvent, PANA_PORT};
 use super::pana::paa::{Paa, PaaConfig, PaaEvent, Registry};
@@ -152,6 +160,10 @@ pub struct SmartMeterStats {
     pub rollovers: u64,
     /// Key requests from terminals (each rolls the key at most once per key).
     pub key_requests: u64,
+    /// Rollovers started at once because a terminal was removed.
+    pub removal_rollovers: u64,
+    /// Datagrams dropped for coming from a terminal without a live PANA session.
+    pub sessionless_dropped: u64,
 }
 
 /// A rollover under way: the next key was delivered; switch at `switch_at`.
@@ -176,6 +188,8 @@ pub struct SmartMeter {
     /// The key index a terminal's key request already rolled away from: one
     /// request-driven rollover per key, so that a terminal cannot make us roll without end.
     requested_away_from: Option<u8>,
+    /// The index of a rollover abandoned by a removal (the next key takes the one after).
+    abandoned_index: Option<u8>,
     /// Every group key used, in order (for the key log).
     keys_used: Vec<(u8, [u8; 16])>,
     stats: SmartMeterStats,
@@ -203,7 +217,10 @@ impl SmartMeter {
         let first = new_key(&mut *entropy, 1, &config);
         let mut mac = Mac::new(config.mac.clone());
         mac.set_pan(Some(config.pan_id));
-        mac.install_key(first.index, *first.key.as_bytes(), true);
+        if let Err(e) = mac.install_key(now, first.index, *first.key.as_bytes(), true) {
+            // A MAC that has just been made has retired nothing.
+            tracing::error!(error = %e, "first group key not installed");
+        }
         let tag = {
             let mut b = [0; 2];
             entropy.fill(&mut b);
@@ -222,6 +239,7 @@ impl SmartMeter {
             known: BTreeMap::new(),
             rollover: None,
             requested_away_from: None,
+            abandoned_index: None,
             keys_used,
             stats: SmartMeterStats::default(),
         }
@@ -285,12 +303,34 @@ impl SmartMeter {
         }
     }
 
-    /// Remove a terminal (operator's command): its session ends with a PTR.
+    /// Remove a terminal (operator's command, or a blocked terminal): its session ends
+    /// with a PTR, and the group key it holds is rolled at once — the next key goes to
+    /// the terminals that stay, not to it (a rollover under way, whose key it already
+    /// has, is abandoned).
     pub fn remove(&mut self, now: Duration, terminal: Eui64) {
         self.known.remove(&terminal.0);
         if let Some(ptr) = self.paa.remove(now, terminal.0) {
             let _ = self.send_pana(now, terminal, ptr);
         }
+        if let Some(abandoned) = self.rollover.take() {
+            self.paa.withdraw(abandoned.key.index);
+            self.net.mac_mut().retire_key(abandoned.key.index);
+            self.abandoned_index = Some(abandoned.key.index);
+        }
+        self.stats.removal_rollovers += 1;
+        tracing::info!(terminal = ?terminal, "terminal removed: rolling the group key now");
+        self.next_rollover = now;
+    }
+
+    /// Our frame counters to persist, when a reservation moved (SEC-03).
+    pub fn take_counter_snapshot(&mut self) -> Option<CounterSnapshot> {
+        self.net.mac_mut().take_counter_snapshot()
+    }
+
+    /// Resume the frame counters persisted by an earlier run (right after
+    /// [`SmartMeter::new`], before any frame is sent).
+    pub fn restore_counters(&mut self, snapshot: &CounterSnapshot) {
+        self.net.mac_mut().restore_counters(snapshot);
     }
 
     /// Send a UDP datagram to a joined terminal, secured with the group key.
@@ -405,7 +445,14 @@ impl SmartMeter {
                 events.extend(self.paa_events(now, paa_events));
             }
             NetEvent::Udp { datagram, from, .. } => {
-                events.push(SmartMeterEvent::Udp { from, datagram });
+                // The group key is shared: holding it proves nothing of who sends. Only a
+                // terminal with a live session speaks to the application (SEC-03).
+                if self.paa.is_live(from.0) {
+                    events.push(SmartMeterEvent::Udp { from, datagram });
+                } else {
+                    self.stats.sessionless_dropped += 1;
+                    tracing::warn!(terminal = ?from, port = datagram.dst_port, "datagram from a terminal without a live session dropped");
+                }
             }
             NetEvent::RekeyNeeded if self.rollover.is_none() => {
                 // The frame counter is running out under this key: roll now.
@@ -500,9 +547,14 @@ impl SmartMeter {
             for (peer, bytes) in self.paa.distribute(now, active) {
                 let _ = self.send_pana(now, Eui64(peer), bytes);
             }
-            self.net
-                .mac_mut()
-                .install_key(r.key.index, *r.key.key.as_bytes(), true);
+            // The keys it supersedes are retired after the MAC's grace period.
+            if let Err(e) =
+                self.net
+                    .mac_mut()
+                    .install_key(now, r.key.index, *r.key.key.as_bytes(), true)
+            {
+                tracing::error!(error = %e, "next group key not installed");
+            }
             self.stats.rollovers += 1;
             self.next_rollover = now + self.config.key_period;
             tracing::info!(index = r.key.index, "group key switched");
@@ -512,12 +564,27 @@ impl SmartMeter {
         if now < self.next_rollover {
             return;
         }
-        let index = next_index(self.paa.group_keys().0.index);
+        // After an abandoned rollover, past its index too: every key has its own index
+        // while it may still be held somewhere.
+        let after = self
+            .abandoned_index
+            .take()
+            .unwrap_or(self.paa.group_keys().0.index);
+        let mut index = next_index(after);
+        if index == self.paa.group_keys().0.index {
+            index = next_index(index);
+        }
         let key = new_key(&mut *self.entropy, index, &self.config);
         self.keys_used.push((key.index, *key.key.as_bytes()));
-        self.net
+        if let Err(e) = self
+            .net
             .mac_mut()
-            .install_key(key.index, *key.key.as_bytes(), false);
+            .install_key(now, key.index, *key.key.as_bytes(), false)
+        {
+            tracing::error!(error = %e, "next group key not installed");
+            self.next_rollover = now + self.config.switch_delay;
+            return;
+        }
         for (peer, bytes) in self.paa.distribute(now, key.clone()) {
             let _ = self.send_pana(now, Eui64(peer), bytes);
         }

@@ -10,12 +10,14 @@
 use core::time::Duration;
 
 use lowpan::UdpDatagram;
+use pana::encr::GroupKey;
 use pana::psk::identity_from_eui64;
 use wisun::mac::beacon::enhanced_beacon_request;
 use wisun::mac::{Address, Eui64};
 use wisun::pairing_id::{PairingIeContent, PairingIeFormat};
 use wisun::PairingId;
 
+use super::frame_counters::CounterSnapshot;
 use super::mac::{Mac, MacConfig, MacDst};
 use super::net::{Net, NetConfig, NetError, NetEvent, PANA_PORT};
 use super::pana::pac::{Pac, PacConfig, PacEvent, PacFailure};
@@ -411,6 +413,34 @@ impl Terminal {
         }
     }
 
+    /// A group key from the PAA into the MAC: whether it was taken (a key we retired is
+    /// not, SEC-03).
+    fn install_key(&mut self, now: Duration, k: &GroupKey) -> bool {
+        match self
+            .net
+            .mac_mut()
+            .install_key(now, k.index, *k.key.as_bytes(), k.active)
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "group key not installed");
+                false
+            }
+        }
+    }
+
+    /// Our frame counters to persist, when a reservation moved (SEC-03): the driver
+    /// writes them before the next frame goes on the air.
+    pub fn take_counter_snapshot(&mut self) -> Option<CounterSnapshot> {
+        self.net.mac_mut().take_counter_snapshot()
+    }
+
+    /// Resume the frame counters persisted by an earlier run (before the first secured
+    /// frame: right after [`Terminal::new`]).
+    pub fn restore_counters(&mut self, snapshot: &CounterSnapshot) {
+        self.net.mac_mut().restore_counters(snapshot);
+    }
+
     fn pac_config(&self, c: &Candidate) -> PacConfig {
         let mut config = PacConfig::new(self.config.auth_id.clone(), self.config.password.clone());
         config.expected_id_s = Some(identity_from_eui64(c.eui64.0).into_bytes());
@@ -554,13 +584,12 @@ impl Terminal {
                 self.renew_at = (lifetime_s > 0)
                     .then(|| now + Duration::from_secs(u64::from(lifetime_s)) * 9 / 10);
                 for k in &keys {
-                    self.net
-                        .mac_mut()
-                        .install_key(k.index, *k.key.as_bytes(), k.active);
-                    events.push(TerminalEvent::KeyInstalled {
-                        index: k.index,
-                        active: k.active,
-                    });
+                    if self.install_key(now, k) {
+                        events.push(TerminalEvent::KeyInstalled {
+                            index: k.index,
+                            active: k.active,
+                        });
+                    }
                 }
                 self.stats.joins += 1;
                 self.backoff = self.config.backoff;
@@ -584,11 +613,8 @@ impl Terminal {
                     .then(|| now + Duration::from_secs(u64::from(lifetime_s)) * 9 / 10);
                 self.state = state;
                 for k in &keys {
-                    let known = self.net.mac().key_indices().contains(&k.index);
-                    self.net
-                        .mac_mut()
-                        .install_key(k.index, *k.key.as_bytes(), k.active);
-                    if !known {
+                    let known = self.net.mac().has_key(k.index);
+                    if self.install_key(now, k) && !known {
                         events.push(TerminalEvent::KeyInstalled {
                             index: k.index,
                             active: k.active,
@@ -602,18 +628,17 @@ impl Terminal {
                 }
             }
             (state @ State::Connected { .. }, PacEvent::GroupKey(k)) => {
-                self.net
-                    .mac_mut()
-                    .install_key(k.index, *k.key.as_bytes(), k.active);
-                if k.active {
-                    // A new send key: its counter starts afresh (indices wrap 255 → 1).
-                    self.key_requested = None;
-                }
-                events.push(TerminalEvent::KeyInstalled {
-                    index: k.index,
-                    active: k.active,
-                });
                 self.state = state;
+                if self.install_key(now, &k) {
+                    if k.active {
+                        // A new send key: its counter starts afresh (indices wrap 255 → 1).
+                        self.key_requested = None;
+                    }
+                    events.push(TerminalEvent::KeyInstalled {
+                        index: k.index,
+                        active: k.active,
+                    });
+                }
             }
             (
                 State::Joining {

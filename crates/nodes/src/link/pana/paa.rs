@@ -361,6 +361,29 @@ impl Paa {
         out
     }
 
+    /// Take back a key delivery not yet sent (a rollover abandoned because a terminal
+    /// was removed): the terminals that stay get the next key instead.
+    pub fn withdraw(&mut self, index: u8) {
+        if self.next.as_ref().is_some_and(|k| k.index == index) {
+            self.next = None;
+        }
+        for s in self.sessions.values_mut() {
+            s.queue.retain(|k| k.index != index);
+        }
+    }
+
+    /// Whether `peer` holds a live, authenticated session: open, or re-authenticating
+    /// inside one. Only such a terminal may speak to the smart meter's application.
+    #[must_use]
+    pub fn is_live(&self, peer: Peer) -> bool {
+        self.sessions.get(&peer).is_some_and(|s| match &s.phase {
+            Phase::Open { .. } => true,
+            Phase::WaitPsk2 { old, .. } | Phase::WaitPsk4 { old, .. } => old.is_some(),
+            Phase::WaitPanC { key_id, .. } => *key_id > KEY_ID,
+            Phase::WaitPanS { .. } | Phase::Refused | Phase::Terminating { .. } => false,
+        })
+    }
+
     /// End a terminal's session (operator's removal): PTR, cause administrative.
     pub fn remove(&mut self, now: Duration, peer: Peer) -> Option<Vec<u8>> {
         let timers = self.config.timers;
