@@ -5,9 +5,11 @@
 
 use core::time::Duration;
 
-use nodes::link::mac::{Mac, MacConfig, MacDst, MacIndication};
+use nodes::link::mac::{Mac, MacConfig, MacDst, MacError, MacIndication};
 use sim::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
-use wisun::mac::Eui64;
+use wisun::mac::ack::enhanced_ack;
+use wisun::mac::fcs::{self, FcsKind};
+use wisun::mac::{Address, Eui64, FrameType, FrameVersion, Mpdu};
 
 const CHANNEL: u8 = 33;
 const PAN: u16 = 0x1234;
@@ -291,4 +293,104 @@ fn con01_the_arib_budget_defers_a_sender_that_used_its_hour() {
     assert!(air.nodes[0].mac.stats().budget_deferrals >= 1);
     air.run(3700 * SECOND);
     assert_eq!(air.data(1).len(), 3);
+}
+
+#[test]
+fn rad01_a_2015_frame_is_acknowledged_with_an_enh_ack_naming_its_sender() {
+    let mut air = Air::new(&[(0.0, 0.0), (20.0, 0.0), (10.0, 5.0)], |_| {});
+    air.nodes[0]
+        .mac
+        .send_data(air.now, MacDst::Unicast(eui(2)), b"ack me".to_vec(), true)
+        .unwrap();
+    air.run(SECOND);
+    let (from, ack) = &air.log[1];
+    assert_eq!(*from, 1);
+    let mpdu = fcs::strip(ack, FcsKind::Crc16).unwrap();
+    let Mpdu::Plain(frame) = Mpdu::parse(mpdu).unwrap() else {
+        panic!("an acknowledgment is not secured");
+    };
+    // 802.15.4-2015 §6.7.4.2: a frame version 2 frame gets an Enh-Ack.
+    assert_eq!(frame.header.frame_type, FrameType::Ack);
+    assert_eq!(frame.header.version, FrameVersion::V2015);
+    assert_eq!(frame.header.dst, Some(Address::Extended(eui(1))));
+    let a = air.nodes[0].mac.stats();
+    assert_eq!((a.sent, a.retransmissions), (1, 0), "the Enh-Ack was taken");
+    // An Enh-Ack naming someone else with our sequence number acknowledges nothing.
+    air.nodes[0]
+        .mac
+        .send_data(air.now, MacDst::Unicast(eui(2)), b"again".to_vec(), true)
+        .unwrap();
+    let seq = {
+        let (_, p) = &air.log[0];
+        let Mpdu::Secured(f) = Mpdu::parse(fcs::strip(p, FcsKind::Crc16).unwrap()).unwrap() else {
+            panic!("secured");
+        };
+        f.header.sequence_number.unwrap().wrapping_add(1)
+    };
+    air.medium.set_channel(air.nodes[1].id, None).unwrap();
+    let other = fcs::append(
+        &enhanced_ack(seq, Address::Extended(eui(3))).emit().unwrap(),
+        FcsKind::Crc16,
+    )
+    .unwrap();
+    let t = air.nodes[0].mac.next_wakeup().unwrap();
+    air.now = t;
+    let phy = *air.medium.phy();
+    let (psdu, _) = air.nodes[0]
+        .mac
+        .wake(t, &mut || false, &|l| phy.air_time(l));
+    assert!(psdu.is_some());
+    let (_, _) = air.nodes[0]
+        .mac
+        .receive(t + SECOND / 1000, &other, -40, 255, &|l| phy.air_time(l));
+    air.run(air.now + SECOND);
+    assert!(
+        air.nodes[0].mac.stats().retransmissions >= 1,
+        "not taken as ours"
+    );
+}
+
+#[test]
+fn sec03_a_superseded_key_is_retired_after_the_grace_period_and_never_taken_back() {
+    let mut air = Air::new(&[(0.0, 0.0), (20.0, 0.0)], |c| {
+        c.key_grace = Duration::from_secs(10);
+    });
+    let now = air.now;
+    // Node 2 switches to key 2; node 1 still sends under key 1 for a while.
+    air.nodes[1]
+        .mac
+        .install_key(now, 2, [0x22; 16], true)
+        .unwrap();
+    air.nodes[0]
+        .mac
+        .send_data(
+            now,
+            MacDst::Unicast(eui(2)),
+            b"old key, in grace".to_vec(),
+            true,
+        )
+        .unwrap();
+    air.run(SECOND);
+    assert_eq!(air.data(1).len(), 1, "accepted within the grace period");
+    air.run(20 * SECOND);
+    assert!(!air.nodes[1].mac.has_key(1), "retired");
+    assert_eq!(air.nodes[1].mac.stats().keys_retired, 1);
+    let now = air.now;
+    air.nodes[0]
+        .mac
+        .send_data(
+            now,
+            MacDst::Unicast(eui(2)),
+            b"old key, too late".to_vec(),
+            true,
+        )
+        .unwrap();
+    air.run(now + SECOND);
+    assert_eq!(air.data(1).len(), 1, "refused after it");
+    assert!(air.nodes[1].mac.stats().security_failures >= 1);
+    // A delivery of the retired key (a replayed PANA message, say) is refused.
+    assert_eq!(
+        air.nodes[1].mac.install_key(air.now, 1, KEY, false),
+        Err(MacError::RetiredKey(1))
+    );
 }

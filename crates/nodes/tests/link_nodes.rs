@@ -1001,3 +1001,52 @@ fn sec03_only_pana_travels_unsecured_between_the_nodes() {
     // Its only frames since: the acknowledgments of the two injected frames.
     assert_eq!(w.terminal(t).net().mac().stats().sent, sent_before + 2);
 }
+
+#[test]
+fn sec03_unsecured_fragments_never_join_or_kill_a_secured_datagram() {
+    let mut w = World::new();
+    let config = meter_config(1, 33, pairing());
+    let pan = config.pan_id;
+    let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
+    w.run(20 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    let (index, key) = w.meter(m).keys_used()[0];
+    // The smart meter's fragments (what its radio would send, under the key), and
+    // someone else's in the clear posing as it, with the same datagram tags.
+    let mut meter = Intruder::new(meter_eui(1), pan, Some((index, key)), 1_000_000);
+    let mut spoof = Intruder::new(meter_eui(1), pan, None, 0);
+    let to_t = |payload: &[u8]| udp(meter_eui(1), terminal_eui(1), 4059, payload);
+    let (real_a, fake_a) = ([0xA5; 300], [0x5A; 300]);
+    let real = meter.frames(w.now, terminal_eui(1), &to_t(&real_a), true);
+    let fake = spoof.frames(w.now, terminal_eui(1), &to_t(&fake_a), false);
+    assert!(real.len() >= 3 && fake.len() == real.len());
+    // A spoofed fragment in the middle of a secured datagram: it used to clash with the
+    // real one (overlap) and kill the datagram.
+    w.inject(t, &real[..1]);
+    w.inject(t, &fake[1..2]);
+    w.inject(t, &real[1..]);
+    // A spoofed first fragment where the real one was lost, completed by the real
+    // secured fragments: it used to be delivered as a secured datagram.
+    let (real_b, fake_b) = ([0xB6; 300], [0x6B; 300]);
+    let real = meter.frames(w.now, terminal_eui(1), &to_t(&real_b), true);
+    let fake = spoof.frames(w.now, terminal_eui(1), &to_t(&fake_b), false);
+    w.inject(t, &fake[..1]);
+    w.inject(t, &real[1..]);
+    let got = |w: &World| -> Vec<Vec<u8>> {
+        w.nodes[t]
+            .terminal_events
+            .iter()
+            .filter_map(|e| match e {
+                TerminalEvent::Udp { datagram, .. } => Some(datagram.payload.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(got(&w), vec![real_a.to_vec()]);
+    // The smart meter sends it again (its first fragment never got through): whole,
+    // secured, delivered.
+    let again = meter.frames(w.now, terminal_eui(1), &to_t(&real_b), true);
+    w.inject(t, &again);
+    assert_eq!(got(&w), vec![real_a.to_vec(), real_b.to_vec()]);
+}
