@@ -827,3 +827,161 @@ fn con02_the_paa_never_pings_a_terminal_that_keeps_pinging() {
     assert_eq!(paa_pings, 0);
     assert!(net.pacs[0].1.is_open());
 }
+
+/// The one datagram a PAA step sent.
+fn only(out: Vec<(Peer, Vec<u8>)>) -> Vec<u8> {
+    assert_eq!(out.len(), 1, "{out:?}");
+    out.into_iter().next().unwrap().1
+}
+
+#[test]
+fn sec02_forged_messages_during_the_first_authentication_are_dropped_not_fatal() {
+    let mut paa = paa(4);
+    let mut pac = pac(1, PASSWORD);
+    let mut e = Counter(1);
+    let t = terminal_eui(1);
+    let now = SECOND;
+    let pci = pac.start(now).unwrap();
+    let par_s = only(paa.handle(now, &mut e, t, &pci).0);
+    let pan_s = pac.handle(now, &mut e, &par_s).0.unwrap();
+    let psk1 = only(paa.handle(now, &mut e, t, &pan_s).0);
+    let psk2 = pac.handle(now, &mut e, &psk1).0.unwrap();
+    let psk3 = only(paa.handle(now, &mut e, t, &psk2).0);
+    // Someone in range answers first with a damaged MAC_S, then a damaged protected
+    // channel (the EAP-PSK 3 layout: EAP header 4, type, flags, RAND_S 16, MAC_S 16,
+    // PCHANNEL).
+    let mut m = Message::parse(&psk3).unwrap();
+    for at in [22, 40] {
+        let mut forged = m.clone();
+        for a in &mut forged.avps {
+            if let avp::Avp::EapPayload(v) = a {
+                v[at] ^= 1;
+            }
+        }
+        let (answer, events) = pac.handle(now, &mut e, &forged.emit().unwrap());
+        assert_eq!((answer, events), (None, Vec::new()), "byte {at}");
+    }
+    // ... and a refusal in the PAA's name, which past EAP-PSK 2 it can't be.
+    m.flags = Flags::REQUEST | Flags::COMPLETE;
+    m.avps = vec![avp::Avp::ResultCode(
+        avp::result_code::AUTHENTICATION_REJECTED,
+    )];
+    let psk4 = pac
+        .handle(now, &mut e, &psk3)
+        .0
+        .expect("the real EAP-PSK 3 answered");
+    let par_c = only(paa.handle(now, &mut e, t, &psk4).0);
+    let mut bad_auth = par_c.clone();
+    let last = bad_auth.len() - 1;
+    bad_auth[last] ^= 1;
+    let (answer, events) = pac.handle(now, &mut e, &bad_auth);
+    assert_eq!((answer, events), (None, Vec::new()));
+    let refusal = Message {
+        seq: Message::parse(&par_c).unwrap().seq,
+        ..m
+    };
+    let (answer, events) = pac.handle(now, &mut e, &refusal.emit().unwrap());
+    assert_eq!((answer, events), (None, Vec::new()));
+    assert_eq!(pac.dropped(), 4);
+    // The real PAR[C] still opens the session.
+    let (answer, events) = pac.handle(now, &mut e, &par_c);
+    assert!(answer.is_some());
+    assert!(matches!(
+        events.as_slice(),
+        [PacEvent::Authenticated { .. }]
+    ));
+    assert!(pac.is_open());
+}
+
+#[test]
+fn sec02_sec03_a_replayed_key_delivery_or_switch_notice_is_dropped_and_counted() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    let mark = net.delivered.len();
+    for key in [
+        group(2, false),
+        group(2, true),
+        group(3, false),
+        group(3, true),
+    ] {
+        for (p, b) in net.paa.distribute(net.now, key) {
+            net.send(false, p, b);
+        }
+        net.run_until(net.now + 10 * SECOND);
+    }
+    let deliveries: Vec<Vec<u8>> = net.delivered[mark..]
+        .iter()
+        .filter(|(to_paa, _)| !to_paa)
+        .map(|(_, b)| b.clone())
+        .collect();
+    assert_eq!(deliveries.len(), 4);
+    let events_before = net.pac_events_of(1).len();
+    // The old deliveries again, each AUTH still valid in this session: none re-installs
+    // key 2 (the last one is a retransmission by its sequence number: answered again,
+    // not acted on).
+    for old in &deliveries {
+        let (_, events) = net.pacs[0].1.handle(net.now, &mut net.entropy, old);
+        assert_eq!(events, Vec::new());
+    }
+    assert_eq!(net.pac_events_of(1).len(), events_before);
+    assert_eq!(net.pacs[0].1.out_of_order(), 3);
+}
+
+#[test]
+fn sys03_spoofed_pcis_cannot_take_a_real_terminals_place() {
+    let mut net = Net::new(paa(4));
+    // PCIs in twenty made-up names, never followed up.
+    for n in 0..20u8 {
+        let pci = pac(50 + n, PASSWORD).start(net.now).unwrap();
+        net.send(true, [0x02, 0xEE, 0, 0, 0, 0, 0, n], pci);
+    }
+    net.run_until(SECOND);
+    assert_eq!(net.paa.half_open_refused(), 16);
+    // A real terminal right after: kept waiting while the half-open sessions last, never
+    // refused, then let in.
+    net.join(1, PASSWORD);
+    net.run_until(200 * SECOND);
+    assert!(
+        matches!(
+            net.pac_events_of(1).as_slice(),
+            [PacEvent::Authenticated { .. }]
+        ),
+        "{:?}",
+        net.pac_events_of(1)
+    );
+    assert_eq!(net.paa.open_peers(), vec![terminal_eui(1)]);
+    assert!(!net.paa_events.iter().any(|e| matches!(
+        e,
+        PaaEvent::Failed {
+            failure: AuthFailure::NoRoom,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn sec02_a_replayed_pac_request_is_dropped_and_counted_by_the_paa() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    let mark = net.delivered.len();
+    // Two ping intervals: two pings of the PaC.
+    net.run_until(700 * SECOND);
+    let pings: Vec<Vec<u8>> = net.delivered[mark..]
+        .iter()
+        .filter(|(to_paa, _)| *to_paa)
+        .map(|(_, b)| b.clone())
+        .collect();
+    assert_eq!(pings.len(), 2);
+    let (out, events) = net
+        .paa
+        .handle(net.now, &mut net.entropy, terminal_eui(1), &pings[0]);
+    assert!(out.is_empty() && events.is_empty());
+    assert_eq!(net.paa.out_of_order(), 1);
+    // The last one is a retransmission to the PAA: answered again.
+    let (out, _) = net
+        .paa
+        .handle(net.now, &mut net.entropy, terminal_eui(1), &pings[1]);
+    assert_eq!(out.len(), 1);
+}

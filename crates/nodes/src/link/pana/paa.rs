@@ -9,6 +9,15 @@
 //! ([`Paa::distribute`]: a rollover first delivers the next key inactive, then the switch
 //! notice with it active), and end on either side's termination ([`Paa::remove`]).
 //! Every failure is an event with its [`AuthFailure`], a log entry, and no key.
+//!
+//! A PCI is not authenticated (PANA travels unsecured at layer 2): the places of
+//! [`PaaConfig::max_sessions`] go to authenticated sessions only, checked again when an
+//! authentication completes (refused with AUTHORIZATION_REJECTED, under AUTH, when they
+//! are taken). Sessions still authenticating are bounded apart
+//! ([`PaaConfig::max_half_open`], each for at most [`PaaConfig::half_open_lifetime`]):
+//! PCIs spoofed from any EUI-64 can delay a join, never refuse a real terminal its place.
+//! A PaC's requests must carry the next sequence number (RFC 5191 §5.1); a replayed or
+//! out-of-order one is dropped and counted.
 
 use core::time::Duration;
 use std::collections::{BTreeMap, VecDeque};
@@ -26,6 +35,9 @@ use super::{random16, Entropy, Outstanding, PanaTimers, SessionKeys, INTEGRITY, 
 
 /// A terminal's link address (EUI-64).
 pub type Peer = [u8; 8];
+
+/// Why a PaC request was dropped for its sequence number.
+const OUT_OF_SEQUENCE: &str = "request out of sequence";
 
 /// What the smart meter knows of terminals: the PSK of a registered one, or why not.
 pub trait Registry {
@@ -51,6 +63,14 @@ pub struct PaaConfig {
     pub max_sessions: usize,
     /// Session-Lifetime granted, seconds.
     pub session_lifetime_s: u32,
+    /// Sessions still authenticating held at most **(ours: 4)**; a PCI beyond them is
+    /// dropped (no state kept, no answer).
+    pub max_half_open: usize,
+    /// How long a session may take to authenticate **(ours: 30 s**: a first
+    /// authentication takes four round trips, a few seconds even with retransmissions
+    /// on a lossy radio, and a PaC retransmits its PCI after 30 s, so a terminal kept
+    /// out by a flood of spoofed PCIs gets in with its next PCI); then it is dropped.
+    pub half_open_lifetime: Duration,
     /// Timers.
     pub timers: PanaTimers,
 }
@@ -63,6 +83,8 @@ impl PaaConfig {
             id_s,
             max_sessions: 4,
             session_lifetime_s: 86_400,
+            max_half_open: 4,
+            half_open_lifetime: Duration::from_secs(30),
             timers: PanaTimers::default(),
         }
     }
@@ -177,6 +199,12 @@ struct Session {
     queue: VecDeque<GroupKey>,
     /// The PaC's last request and our answer (for its retransmissions).
     last_answer: Option<(u32, Vec<u8>)>,
+    /// The sequence number the PaC's next request must carry (`None` until its first).
+    expected_seq: Option<u32>,
+    /// When the session started (a session not authenticated by
+    /// [`PaaConfig::half_open_lifetime`] later is dropped).
+    started: Duration,
+    /// Set once authenticated (the lifetime granted).
     expires_at: Option<Duration>,
     /// When the PaC last sent something that passed our checks.
     last_heard: Duration,
@@ -194,6 +222,10 @@ pub struct Paa {
     /// travels unsecured at the MAC), so a forged one must not end a working session.
     joining: BTreeMap<Peer, Session>,
     dropped: u64,
+    /// PCIs dropped because [`PaaConfig::max_half_open`] sessions were authenticating.
+    half_open_refused: u64,
+    /// PaC requests dropped for a sequence number out of order.
+    out_of_order: u64,
 }
 
 impl core::fmt::Debug for Paa {
@@ -223,7 +255,39 @@ impl Paa {
             sessions: BTreeMap::new(),
             joining: BTreeMap::new(),
             dropped: 0,
+            half_open_refused: 0,
+            out_of_order: 0,
         }
+    }
+
+    /// PCIs dropped for want of room among the sessions still authenticating.
+    #[must_use]
+    pub const fn half_open_refused(&self) -> u64 {
+        self.half_open_refused
+    }
+
+    /// PaC requests dropped for a sequence number out of order (replays among them).
+    #[must_use]
+    pub const fn out_of_order(&self) -> u64 {
+        self.out_of_order
+    }
+
+    /// Sessions holding a place of [`PaaConfig::max_sessions`]: authenticated, or
+    /// promised one (PAR\[C\] with success sent, PAN\[C\] awaited).
+    fn authenticated(&self) -> usize {
+        self.sessions
+            .values()
+            .filter(|s| s.expires_at.is_some() || matches!(s.phase, Phase::WaitPanC { .. }))
+            .count()
+    }
+
+    /// Sessions still authenticating, the second sessions of held terminals included.
+    fn half_open(&self) -> usize {
+        self.sessions
+            .values()
+            .chain(self.joining.values())
+            .filter(|s| s.expires_at.is_none() && !matches!(s.phase, Phase::Refused))
+            .count()
     }
 
     /// Terminals with an open session.
@@ -260,6 +324,8 @@ impl Paa {
                     s.outstanding.as_ref().map(|o| o.next_at),
                     s.expires_at,
                     idle_since(s).map(|t| t + idle),
+                    (s.expires_at.is_none() && !matches!(s.phase, Phase::Refused))
+                        .then_some(s.started + self.config.half_open_lifetime),
                 ]
             })
             .flatten()
@@ -280,7 +346,25 @@ impl Paa {
         let timers = self.config.timers;
         let idle = self.idle_limit();
         let mut gone = Vec::new();
+        let half_open_lifetime = self.config.half_open_lifetime;
+        let stale = |s: &Session| {
+            s.expires_at.is_none()
+                && !matches!(s.phase, Phase::Refused)
+                && now >= s.started + half_open_lifetime
+        };
+        self.joining.retain(|peer, s| {
+            let keep = !stale(s);
+            if !keep {
+                tracing::info!(peer = ?peer, "PANA: a second session did not authenticate in time: dropped");
+            }
+            keep
+        });
         for (peer, s) in &mut self.sessions {
+            if stale(s) {
+                tracing::info!(peer = ?peer, "PANA: session did not authenticate in time: dropped");
+                gone.push(*peer);
+                continue;
+            }
             if idle_since(s).is_some_and(|t| now >= t + idle) {
                 if let Some(ping) = ping(s, now, &timers) {
                     tracing::info!(peer = ?peer, "PANA: the terminal has been silent: pinging it");
@@ -435,6 +519,9 @@ impl Paa {
         if result.is_ok() {
             if let Some(s) = self.sessions.get_mut(&peer) {
                 s.last_heard = now;
+                if m.flags.is_request() && s.session_id == m.session_id {
+                    s.expected_seq = Some(m.seq.wrapping_add(1));
+                }
             }
         }
         if second {
@@ -444,6 +531,9 @@ impl Paa {
             Ok(out) => out,
             Err(why) => {
                 self.dropped += 1;
+                if why == OUT_OF_SEQUENCE {
+                    self.out_of_order += 1;
+                }
                 tracing::debug!(peer = ?peer, why, seq = m.seq, "PANA message dropped");
                 (Vec::new(), Vec::new())
             }
@@ -513,6 +603,13 @@ impl Paa {
         if !beside && self.sessions.remove(&peer).is_some() {
             tracing::info!(peer = ?peer, "PANA: terminal starts a new session");
         }
+        if self.half_open() >= self.config.max_half_open {
+            // No state, no answer: a flood of spoofed PCIs costs us nothing and keeps no
+            // real terminal out once it stops (each half-open session is short-lived).
+            self.half_open_refused += 1;
+            tracing::warn!(peer = ?peer, limit = self.config.max_half_open, "PANA: too many sessions authenticating: PCI dropped");
+            return (Vec::new(), Vec::new());
+        }
         let mut sid = [0; 4];
         entropy.fill(&mut sid);
         // Session IDs name sessions across terminals (and a terminal's two sessions):
@@ -530,11 +627,7 @@ impl Paa {
         entropy.fill(&mut seq);
         let seq = u32::from_be_bytes(seq) & 0x7FFF_FFFF;
         let timers = self.config.timers;
-        let held = self
-            .sessions
-            .values()
-            .filter(|s| !matches!(s.phase, Phase::Refused))
-            .count();
+        let held = self.authenticated();
         if !beside && held >= self.config.max_sessions {
             tracing::warn!(peer = ?peer, held, "PANA: no room for another terminal (SYS-03)");
             let Ok(par_c) = Message::new(
@@ -581,6 +674,8 @@ impl Paa {
             delivering: None,
             queue: VecDeque::new(),
             last_answer: None,
+            expected_seq: None,
+            started: now,
             expires_at: None,
             last_heard: now,
         };
@@ -605,16 +700,22 @@ impl Paa {
         let timers = self.config.timers;
         let lifetime = self.config.session_lifetime_s;
         let (current, next) = (self.current.clone(), self.next.clone());
+        // Whether a new session may have a place (SYS-03): counted when it completes.
+        let full = self.authenticated() >= self.config.max_sessions;
         let s = self.sessions.get_mut(&peer).ok_or("no session")?;
         if m.session_id != s.session_id {
             return Err("another session");
         }
-        // A retransmitted request of the PaC: the same answer again.
+        // A retransmitted request of the PaC: the same answer again; any other request
+        // must be the next in sequence (RFC 5191 §5.1).
         if m.flags.is_request() {
             if let Some((seq, bytes)) = &s.last_answer {
                 if *seq == m.seq {
                     return Ok((vec![(peer, bytes.clone())], Vec::new()));
                 }
+            }
+            if s.expected_seq.is_some_and(|want| m.seq != want) {
+                return Err(OUT_OF_SEQUENCE);
             }
         } else if s.outstanding.as_ref().map(|o| o.seq) != Some(m.seq) {
             return Err("answer to nothing outstanding");
@@ -785,6 +886,35 @@ impl Paa {
                 let keys =
                     SessionKeys::derive(&psk.msk, (&i_par, &i_pan), &pac_nonce, &paa_nonce, key_id);
                 s.seq = s.seq.wrapping_add(1);
+                if old.is_none() && full {
+                    // Authenticated, but the places went to others meanwhile: refused
+                    // under AUTH (the PaC takes no unauthenticated word past EAP-PSK 4).
+                    tracing::warn!(peer = ?peer, "PANA: no room left for the terminal as it completes (SYS-03)");
+                    let par_c = keys
+                        .seal(
+                            Message::new(
+                                MessageType::Auth,
+                                Flags::REQUEST | Flags::COMPLETE,
+                                s.session_id,
+                                s.seq,
+                            )
+                            .with(Avp::EapPayload(
+                                Packet::Success { id: 2 }
+                                    .emit()
+                                    .map_err(|_| "EAP not encoded")?,
+                            ))
+                            .with(Avp::ResultCode(result_code::AUTHORIZATION_REJECTED)),
+                        )
+                        .map_err(|_| "PAR[C] not sealed")?;
+                    s.outstanding = Some(Outstanding::new(par_c.clone(), s.seq, now, &timers));
+                    s.phase = Phase::Refused;
+                    out.push((peer, par_c));
+                    events.push(PaaEvent::Failed {
+                        peer,
+                        failure: AuthFailure::NoRoom,
+                    });
+                    return Ok((out, events));
+                }
                 let mut delivered = vec![current.to_avp()];
                 if let Some(n) = &next {
                     delivered.push(n.to_avp());
@@ -992,6 +1122,8 @@ fn refused_session(
         delivering: None,
         queue: VecDeque::new(),
         last_answer: None,
+        expected_seq: None,
+        started: now,
         expires_at: None,
         last_heard: now,
     }

@@ -6,7 +6,17 @@
 //! it pings, installs the group keys the PAA sends (inactive first, then the switch
 //! notice), answers a termination, and reports the link lost when pings go unanswered.
 //! A repeated request (the PAA retransmitting because our answer was lost) gets the same
-//! answer again. Sans-IO: `(now, datagram)` in, datagrams and [`PacEvent`]s out.
+//! answer again; any other request must carry the next sequence number (RFC 5191 §5.1):
+//! a replayed or out-of-order one — an old key delivery, an old switch notice — is
+//! dropped and counted, never acted on.
+//!
+//! A message that fails a check is dropped and counted, not taken as the end of the
+//! exchange: PANA travels unsecured at layer 2, so anyone in range can send one. That
+//! holds for the first authentication too (an EAP-PSK 3 whose MAC_S or protected channel
+//! does not verify, a PAR\[C\] whose AUTH does not). What cannot be told from a forgery
+//! before a key exists — a refusal answering a wrong password, an EAP-PSK 1 from another
+//! smart meter than the scan chose — still ends it. Sans-IO: `(now, datagram)` in,
+//! datagrams and [`PacEvent`]s out.
 
 use core::time::Duration;
 
@@ -156,6 +166,11 @@ pub struct Pac {
     next_seq: u32,
     /// The PAA's last request seen and our answer to it (for its retransmissions).
     last_answer: Option<(u32, Vec<u8>)>,
+    /// The sequence number the PAA's next request must carry (RFC 5191 §5.1); `None`
+    /// until its first request of the session.
+    expected_seq: Option<u32>,
+    /// Requests dropped for a sequence number out of order (replays among them).
+    out_of_order: u64,
     /// Our request in flight (PCI, ping, termination).
     outstanding: Option<Outstanding>,
     next_ping: Option<Duration>,
@@ -186,6 +201,8 @@ impl Pac {
             session_id: 0,
             next_seq: 1,
             last_answer: None,
+            expected_seq: None,
+            out_of_order: 0,
             outstanding: None,
             next_ping: None,
             deadline: None,
@@ -205,6 +222,13 @@ impl Pac {
         self.dropped
     }
 
+    /// Of those, requests whose sequence number was not the next one (replayed or out
+    /// of order).
+    #[must_use]
+    pub const fn out_of_order(&self) -> u64 {
+        self.out_of_order
+    }
+
     /// Begin (or begin again): the PANA-Client-Initiation to send.
     ///
     /// # Errors
@@ -216,6 +240,7 @@ impl Pac {
         self.state = State::Initiated;
         self.session_id = 0;
         self.last_answer = None;
+        self.expected_seq = None;
         self.next_ping = None;
         self.outstanding = Some(Outstanding::new(pci.clone(), 0, now, &self.config.timers));
         self.arm_deadline(now);
@@ -426,11 +451,18 @@ impl Pac {
                 return (Some(again), Vec::new());
             }
         }
+        if self.expected_seq.is_some_and(|want| m.seq != want) {
+            self.dropped += 1;
+            self.out_of_order += 1;
+            tracing::debug!(seq = m.seq, expected = ?self.expected_seq, "PANA request out of sequence dropped");
+            return (None, Vec::new());
+        }
         match self.request(now, entropy, datagram, &m) {
             Ok((answer, events)) => {
                 if let Some(a) = &answer {
                     self.last_answer = Some((m.seq, a.clone()));
                 }
+                self.expected_seq = Some(m.seq.wrapping_add(1));
                 // The exchange moved on: wait for the PAA's next message afresh.
                 self.arm_deadline(now);
                 (answer, events)
@@ -558,14 +590,18 @@ impl Pac {
                         .map_err(|_| Step::Ignore("AUTH does not verify"))?;
                 }
                 let eap = m.eap_payload().ok_or(Step::Ignore("no EAP payload"))?;
-                let (id, msg) = PskMessage::parse_eap(eap).map_err(fail)?;
+                let (id, msg) = PskMessage::parse_eap(eap)
+                    .map_err(|_| Step::Ignore("EAP-PSK 3 does not parse"))?;
                 let PskMessage::Third { rand_s, mac_s, .. } = msg else {
                     return Err(Step::Ignore("expected EAP-PSK 3"));
                 };
-                verify_mac_s(&ak, &id_s, &rand_p, &mac_s).map_err(|e| Step::Fail(e.into()))?;
+                // Only the smart meter holding our PSK can make MAC_S and the protected
+                // channel: a message failing them is someone else's, dropped.
+                verify_mac_s(&ak, &id_s, &rand_p, &mac_s)
+                    .map_err(|_| Step::Ignore("EAP-PSK 3: MAC_S does not verify"))?;
                 let psk_keys = PskKeys::derive(&kdk, &rand_p);
                 let (opened, plain) = PskMessage::open_pchannel(eap, &psk_keys.tek)
-                    .map_err(|e| Step::Fail(e.into()))?;
+                    .map_err(|_| Step::Ignore("EAP-PSK 3: protected channel does not open"))?;
                 let PskMessage::Third { pchannel, .. } = opened else {
                     return Err(Step::Ignore("expected EAP-PSK 3"));
                 };
@@ -600,7 +636,8 @@ impl Pac {
                 };
                 Ok((Some(pan), Vec::new()))
             }
-            (State::Psk2 { .. } | State::Psk4 { .. }, MessageType::Auth)
+            // A refusal of our password comes before any key exists: unauthenticated.
+            (State::Psk2 { .. }, MessageType::Auth)
                 if m.flags.contains(Flags::COMPLETE)
                     && m.result_code() != Some(result_code::SUCCESS) =>
             {
@@ -615,7 +652,13 @@ impl Pac {
                 },
                 MessageType::Auth,
             ) if m.flags.contains(Flags::COMPLETE) => {
-                keys.verify(datagram).map_err(|e| Step::Fail(e.into()))?;
+                // Past EAP-PSK 4 the PAA has the session's keys: whatever it says now,
+                // a refusal included, carries AUTH; without it, it is not the PAA.
+                keys.verify(datagram)
+                    .map_err(|_| Step::Ignore("PAR[C] AUTH does not verify"))?;
+                if m.result_code() != Some(result_code::SUCCESS) {
+                    return self.refused(m);
+                }
                 if let Some(Packet::Failure { .. }) =
                     m.eap_payload().and_then(|e| Packet::parse(e).ok())
                 {
