@@ -89,14 +89,44 @@ impl dlms::client::Entropy for Seeded {
     }
 }
 
-/// The server engines' source (`Send + Clone`).
+/// The server engines' source (`Send + Clone`): one seeded stream that every call
+/// continues, so two challenges are never the same bytes (a source that restarts at each
+/// call hands out one "random" value for ever). Clones share the stream rather than copy
+/// it, for the same reason: the engine may clone its source, and two copies of one state
+/// would repeat each other.
 #[derive(Debug, Clone)]
-pub struct ServerEntropy(pub u64);
+pub struct ServerEntropy(std::sync::Arc<std::sync::Mutex<Seeded>>);
+
+impl ServerEntropy {
+    /// Stream 7 of `seed` (the same seed gives the same stream, so simulations repeat).
+    /// The seed is mixed first (splitmix64's finaliser): [`Seeded::new`] sets the low
+    /// bit, so seeds differing only there (a terminal's `seed ^ k` for k = 2, 3) would
+    /// otherwise share one stream.
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Seeded::new(
+            z, 7,
+        ))))
+    }
+}
 
 impl dlms::server::Entropy for ServerEntropy {
     fn fill(&self, out: &mut [u8]) -> bool {
-        Seeded::new(self.0, 7).bytes(out);
-        true
+        match self.0.lock() {
+            Ok(stream) => {
+                stream.bytes(out);
+                true
+            }
+            // A holder panicked mid-fill: say there is no entropy rather than guess.
+            Err(_) => {
+                tracing::error!("DLMS server entropy stream poisoned");
+                false
+            }
+        }
     }
 }
 
@@ -138,7 +168,7 @@ impl TerminalApp {
                 max_pdu: 1024,
                 invocation_counter: 0,
             },
-            ServerEntropy(seed),
+            ServerEntropy::new(seed),
         )
         .map_err(|e| e.to_string())?;
         Ok(Self {
@@ -388,4 +418,39 @@ fn row_times(rows: &Data) -> Vec<DateTime<FixedOffset>> {
         .filter_map(|clock| clock.as_date_time())
         .filter_map(|d| d.to_chrono_or(dlms::datetime::JST_DEVIATION))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dlms::server::Entropy as _;
+
+    fn draw(e: &ServerEntropy) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        assert!(e.fill(&mut b));
+        b
+    }
+
+    #[test]
+    fn sec02_server_entropy_is_a_stream_each_call_continues() {
+        let e = ServerEntropy::new(1);
+        let (a, b) = (draw(&e), draw(&e));
+        assert_ne!(a, b, "two calls gave the same bytes");
+        // A clone continues the same stream; it does not replay it.
+        let c = draw(&e.clone());
+        assert_ne!(c, a);
+        assert_ne!(c, b);
+    }
+
+    #[test]
+    fn sec02_server_entropy_same_seed_same_stream() {
+        let (x, y) = (ServerEntropy::new(42), ServerEntropy::new(42));
+        let xs: Vec<[u8; 16]> = (0..4).map(|_| draw(&x)).collect();
+        let ys: Vec<[u8; 16]> = (0..4).map(|_| draw(&y)).collect();
+        assert_eq!(xs, ys);
+        // Neighbouring seeds (terminal k's `seed ^ k`) give streams of their own.
+        for (a, b) in [(42, 43), (2, 3), (0, 1)] {
+            assert_ne!(draw(&ServerEntropy::new(a)), draw(&ServerEntropy::new(b)));
+        }
+    }
 }
