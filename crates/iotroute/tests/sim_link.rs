@@ -79,6 +79,8 @@ fn rad01_sec03_sim_link_reads_every_terminal_and_wireshark_decrypts_the_capture(
     );
     // Defaults: 4 terminals, 2 smart meters, 2 hours: slots 00:30, 01:00, 01:30, 02:00.
     assert!(text.contains("readings 16 of 16 arrived"), "{text}");
+    // TRM-06/SEC-02: every terminal read with its own DLMS secret, none refused.
+    assert!(text.contains(" 0 refused by the terminal"), "{text}");
     assert!(text.contains("authentications 4"), "{text}");
     assert!(text.contains("group-key rollovers 2"), "{text}");
     let key_lines = std::fs::read_to_string(&keys).unwrap();
