@@ -641,21 +641,39 @@ mod tests {
 
     #[test]
     fn sec02_link_password_from_env_when_no_flag() {
-        // clap merges IOTROUTE_LINK_PASSWORD under --password: the environment alone.
+        // The real `iotroute terminal` arguments: clap merges IOTROUTE_LINK_PASSWORD under
+        // --password. (This test binary's only user of that variable.)
         use clap::Parser as _;
         #[derive(clap::Parser)]
         struct Cli {
-            #[arg(long, env = "IOTROUTE_TEST_SEC02_LINK_PASSWORD", hide_env_values = true, value_parser = parse_secret)]
-            password: Option<Secret>,
+            #[command(flatten)]
+            args: TerminalArgs,
         }
-        let cli = Cli::try_parse_from(["x"]).unwrap();
-        assert_eq!(cli.password, None);
-        std::env::set_var("IOTROUTE_TEST_SEC02_LINK_PASSWORD", "from-env");
-        let cli = Cli::try_parse_from(["x"]).unwrap();
-        assert_eq!(cli.password.as_ref().map(Secret::expose), Some("from-env"));
-        let cli = Cli::try_parse_from(["x", "--password", "from-flag"]).unwrap();
-        assert_eq!(cli.password.as_ref().map(Secret::expose), Some("from-flag"));
-        std::env::remove_var("IOTROUTE_TEST_SEC02_LINK_PASSWORD");
+        let base = ["terminal", "--device-id", "2", "--eui64", T1];
+        std::env::remove_var(secret_input::ENV_LINK_PASSWORD);
+        let cli = Cli::try_parse_from(base).unwrap();
+        assert_eq!(cli.args.password, None);
+        std::env::set_var(secret_input::ENV_LINK_PASSWORD, "from-env");
+        let cli = Cli::try_parse_from(base).unwrap();
+        let f = file("password=from-file\n");
+        assert_eq!(
+            terminal_password(cli.args.password.as_ref(), &f)
+                .unwrap()
+                .expose(),
+            "from-env",
+            "the environment beats the file"
+        );
+        assert!(!format!("{:?}", cli.args).contains("from-env"));
+        let cli = Cli::try_parse_from(base.into_iter().chain(["--password", "from-flag"])).unwrap();
+        assert_eq!(
+            terminal_password(cli.args.password.as_ref(), &f)
+                .unwrap()
+                .expose(),
+            "from-flag",
+            "the flag beats the environment"
+        );
+        assert!(!format!("{:?}", cli.args).contains("from-flag"));
+        std::env::remove_var(secret_input::ENV_LINK_PASSWORD);
     }
 
     #[test]
