@@ -7,6 +7,12 @@
 //! registers, the load profile of the last six hours by range (backfill: a slot missed by
 //! one reading is read by the next), release. A session with no answer for
 //! [`SESSION_TIMEOUT`] is dropped; the caller starts it again.
+//!
+//! Each terminal's LLS password is its own ([`dlms_password`]): derived one-way from the
+//! terminal's EUI-64 and link password, which the smart meter registers per terminal
+//! anyway. With one password for every terminal, a terminal that learnt it (it crosses
+//! the link in the AARQ, readable under the group key every terminal of the PAN holds)
+//! could open the management association of all the others.
 
 use core::time::Duration;
 use std::collections::BTreeMap;
@@ -24,12 +30,64 @@ use crate::household::Household;
 pub const DLMS_PORT: u16 = 4059;
 /// The management association's client wPort.
 const MANAGEMENT_WPORT: u16 = 1;
-/// The LLS password of the demo model (the default).
-const PASSWORD: &[u8] = b"12345678";
+/// The domain-separation label of [`dlms_password`].
+const DLMS_PASSWORD_LABEL: &[u8] = b"iotroute DLMS LLS v1";
 /// How far back each reading reads the load profile.
 const BACKFILL: chrono::Duration = chrono::Duration::hours(6);
 /// A session with no answer for this long is dropped.
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Terminal `eui64`'s LLS password for the management association (ours): the 32
+/// upper-case hex digits of `SHA-256("iotroute DLMS LLS v1" ‖ EUI-64 ‖ len(password) as
+/// u16 BE ‖ link password)[0..16]`.
+///
+/// Why derived: the terminal and the smart meter both hold the link password already
+/// (the smart meter's registration `EUI64=PASSWORD`), so no second secret has to be
+/// provisioned, yet each terminal's DLMS secret differs (the EUI-64 salts it) and
+/// learning it (LLS sends it in the AARQ) tells nothing about the link password (a
+/// one-way hash, its label keeping it apart from the EAP-PSK derivation of the same
+/// password). Hex, so that `dlms get --password` can use it too.
+#[must_use]
+pub fn dlms_password(eui64: [u8; 8], link_password: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let len = u16::try_from(link_password.len()).unwrap_or(u16::MAX);
+    let mut h = Sha256::new();
+    h.update(DLMS_PASSWORD_LABEL);
+    h.update(eui64);
+    h.update(len.to_be_bytes());
+    h.update(link_password);
+    dlms::hex::encode(&h.finalize()[..16]).into_bytes()
+}
+
+/// The smart meter's side of [`dlms_password`]: each registered terminal's LLS
+/// password, by EUI-64. `Debug` shows how many, never a password.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TerminalSecrets(BTreeMap<[u8; 8], Vec<u8>>);
+
+impl TerminalSecrets {
+    /// Derive every terminal's DLMS password from its registration (EUI-64, link
+    /// password).
+    pub fn from_link_passwords<'a>(
+        registrations: impl IntoIterator<Item = ([u8; 8], &'a [u8])>,
+    ) -> Self {
+        Self(
+            registrations
+                .into_iter()
+                .map(|(eui, pw)| (eui, dlms_password(eui, pw)))
+                .collect(),
+        )
+    }
+
+    fn get(&self, terminal: [u8; 8]) -> Option<&[u8]> {
+        self.0.get(&terminal).map(Vec::as_slice)
+    }
+}
+
+impl core::fmt::Debug for TerminalSecrets {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "TerminalSecrets({} terminals, <redacted>)", self.0.len())
+    }
+}
 
 /// JST (UTC+9).
 pub fn jst() -> FixedOffset {
@@ -89,14 +147,44 @@ impl dlms::client::Entropy for Seeded {
     }
 }
 
-/// The server engines' source (`Send + Clone`).
+/// The server engines' source (`Send + Clone`): one seeded stream that every call
+/// continues, so two challenges are never the same bytes (a source that restarts at each
+/// call hands out one "random" value for ever). Clones share the stream rather than copy
+/// it, for the same reason: the engine may clone its source, and two copies of one state
+/// would repeat each other.
 #[derive(Debug, Clone)]
-pub struct ServerEntropy(pub u64);
+pub struct ServerEntropy(std::sync::Arc<std::sync::Mutex<Seeded>>);
+
+impl ServerEntropy {
+    /// Stream 7 of `seed` (the same seed gives the same stream, so simulations repeat).
+    /// The seed is mixed first (splitmix64's finaliser): [`Seeded::new`] sets the low
+    /// bit, so seeds differing only there (a terminal's `seed ^ k` for k = 2, 3) would
+    /// otherwise share one stream.
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Seeded::new(
+            z, 7,
+        ))))
+    }
+}
 
 impl dlms::server::Entropy for ServerEntropy {
     fn fill(&self, out: &mut [u8]) -> bool {
-        Seeded::new(self.0, 7).bytes(out);
-        true
+        match self.0.lock() {
+            Ok(stream) => {
+                stream.bytes(out);
+                true
+            }
+            // A holder panicked mid-fill: say there is no entropy rather than guess.
+            Err(_) => {
+                tracing::error!("DLMS server entropy stream poisoned");
+                false
+            }
+        }
     }
 }
 
@@ -114,14 +202,20 @@ impl core::fmt::Debug for TerminalApp {
 }
 
 impl TerminalApp {
-    /// The demo model (a day of rows before `start`), LLS on the management
-    /// association, system title "IRT" + `serial`.
+    /// The demo model (a day of rows before `start`), LLS with `password` (this
+    /// terminal's own, [`dlms_password`]) on the management association, system title
+    /// "IRT" + `serial`.
     ///
     /// # Errors
     /// When the model cannot be built.
-    pub fn new(start: DateTime<Utc>, serial: u64, seed: u64) -> Result<Self, String> {
+    pub fn new(
+        start: DateTime<Utc>,
+        serial: u64,
+        seed: u64,
+        password: Vec<u8>,
+    ) -> Result<Self, String> {
         let config = ModelConfig {
-            association_password: PASSWORD.to_vec(),
+            association_password: password,
             ..ModelConfig::default()
         };
         let mut model = IotRouteModel::new(&config, start).map_err(|e| e.to_string())?;
@@ -138,7 +232,7 @@ impl TerminalApp {
                 max_pdu: 1024,
                 invocation_counter: 0,
             },
-            ServerEntropy(seed),
+            ServerEntropy::new(seed),
         )
         .map_err(|e| e.to_string())?;
         Ok(Self {
@@ -203,7 +297,10 @@ struct Session {
 /// The smart meter's reading sessions, one per terminal at a time.
 pub struct Reader {
     sessions: BTreeMap<[u8; 8], Session>,
+    secrets: TerminalSecrets,
     rng: Seeded,
+    /// Associations the terminal refused (a wrong DLMS secret, for one).
+    pub refused: u64,
     /// Sessions started again after a timeout.
     pub restarts: u64,
     /// Sessions started.
@@ -217,17 +314,20 @@ impl core::fmt::Debug for Reader {
         f.debug_struct("Reader")
             .field("sessions", &self.sessions.len())
             .field("completed", &self.completed)
+            .field("refused", &self.refused)
             .finish_non_exhaustive()
     }
 }
 
 impl Reader {
-    /// No session yet.
+    /// No session yet; `secrets` gives each terminal's LLS password.
     #[must_use]
-    pub fn new(seed: u64) -> Self {
+    pub fn new(seed: u64, secrets: TerminalSecrets) -> Self {
         Self {
             sessions: BTreeMap::new(),
+            secrets,
             rng: Seeded::new(seed, 0x5EED),
+            refused: 0,
             restarts: 0,
             started: 0,
             completed: 0,
@@ -241,13 +341,21 @@ impl Reader {
     }
 
     /// Start a reading of `terminal` at `now`: the AARQ to send (wrapper frame, UDP
-    /// 4059). A session already under way is replaced.
+    /// 4059). A session already under way is replaced. `None` (logged) for a terminal
+    /// without a DLMS secret.
     pub fn start(&mut self, now: Duration, terminal: [u8; 8], restart: bool) -> Option<Vec<u8>> {
+        let Some(password) = self.secrets.get(terminal) else {
+            tracing::warn!(
+                terminal = %dlms::hex::encode(&terminal),
+                "no DLMS secret for this terminal: not read"
+            );
+            return None;
+        };
         let settings = ClientSettings {
             client_wport: MANAGEMENT_WPORT,
             server_wport: 1,
             authentication: Authentication::Low {
-                password: PASSWORD.to_vec(),
+                password: password.to_vec(),
             },
             security: Security::None,
             max_pdu: 1024,
@@ -352,6 +460,16 @@ impl Reader {
                 s.step = Step::Releasing;
                 Some(s.client.release())
             }
+            (Step::Associating, Event::Rejected { reason }) => {
+                tracing::warn!(
+                    terminal = %dlms::hex::encode(&terminal),
+                    %reason,
+                    "the terminal refused the association (wrong DLMS secret?): session dropped"
+                );
+                self.refused += 1;
+                self.sessions.remove(&terminal);
+                None
+            }
             (Step::Releasing, Event::Released) => {
                 self.sessions.remove(&terminal);
                 self.completed += 1;
@@ -388,4 +506,122 @@ fn row_times(rows: &Data) -> Vec<DateTime<FixedOffset>> {
         .filter_map(|clock| clock.as_date_time())
         .filter_map(|d| d.to_chrono_or(dlms::datetime::JST_DEVIATION))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dlms::server::Entropy as _;
+
+    fn draw(e: &ServerEntropy) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        assert!(e.fill(&mut b));
+        b
+    }
+
+    #[test]
+    fn sec02_server_entropy_is_a_stream_each_call_continues() {
+        let e = ServerEntropy::new(1);
+        let (a, b) = (draw(&e), draw(&e));
+        assert_ne!(a, b, "two calls gave the same bytes");
+        // A clone continues the same stream; it does not replay it.
+        let c = draw(&e.clone());
+        assert_ne!(c, a);
+        assert_ne!(c, b);
+    }
+
+    #[test]
+    fn sec02_server_entropy_same_seed_same_stream() {
+        let (x, y) = (ServerEntropy::new(42), ServerEntropy::new(42));
+        let xs: Vec<[u8; 16]> = (0..4).map(|_| draw(&x)).collect();
+        let ys: Vec<[u8; 16]> = (0..4).map(|_| draw(&y)).collect();
+        assert_eq!(xs, ys);
+        // Neighbouring seeds (terminal k's `seed ^ k`) give streams of their own.
+        for (a, b) in [(42, 43), (2, 3), (0, 1)] {
+            assert_ne!(draw(&ServerEntropy::new(a)), draw(&ServerEntropy::new(b)));
+        }
+    }
+
+    const A: [u8; 8] = [0x02, 0x1A, 0, 0, 0, 0, 0x10, 1];
+    const B: [u8; 8] = [0x02, 0x1A, 0, 0, 0, 0, 0x10, 2];
+
+    fn start() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-04-01T12:10:00+09:00")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// One whole reading session of `terminal` (served by `app`) by `reader`: the
+    /// reading, if one completed.
+    fn read(reader: &mut Reader, app: &mut TerminalApp, terminal: [u8; 8]) -> Option<Reading> {
+        let now = start() + chrono::Duration::minutes(20);
+        let mut request = reader.start(Duration::ZERO, terminal, false);
+        for _ in 0..64 {
+            let answer = app.answer(now, &request?)?;
+            let (next, reading) = reader.answer(Duration::ZERO, now, terminal, &answer);
+            if reading.is_some() {
+                return reading;
+            }
+            request = next;
+        }
+        None
+    }
+
+    #[test]
+    fn sec02_each_terminal_has_its_own_dlms_password() {
+        let (a, b) = (
+            dlms_password(A, b"IOTPASS00001"),
+            dlms_password(B, b"IOTPASS00002"),
+        );
+        assert_ne!(a, b);
+        // The same link password on two terminals still gives two DLMS passwords.
+        assert_ne!(dlms_password(A, b"same"), dlms_password(B, b"same"));
+        assert_eq!(a, dlms_password(A, b"IOTPASS00001"), "deterministic");
+        assert_eq!(a.len(), 32);
+        assert!(a.iter().all(u8::is_ascii_hexdigit));
+        assert!(
+            !a.windows(8).any(|w| w == b"IOTPASS0"),
+            "the link password is not in it"
+        );
+        let secrets = TerminalSecrets::from_link_passwords([(A, &b"IOTPASS00001"[..])]);
+        assert!(!format!("{secrets:?}").contains(&String::from_utf8(a).unwrap()));
+    }
+
+    #[test]
+    fn trm06_sec02_the_smart_meter_cannot_read_terminal_b_with_terminal_a_secret() {
+        let mut b = TerminalApp::new(start(), 2, 9, dlms_password(B, b"IOTPASS00002")).unwrap();
+        // B registered under A's DLMS secret.
+        let wrong = TerminalSecrets([(B, dlms_password(A, b"IOTPASS00001"))].into());
+        let mut reader = Reader::new(1, wrong);
+        assert_eq!(read(&mut reader, &mut b, B), None);
+        assert_eq!(reader.refused, 1, "{reader:?}");
+        assert_eq!(reader.completed, 0);
+        assert!(!reader.busy(B), "the refused session is dropped");
+
+        // The old fixed password opens nothing either.
+        let fixed = TerminalSecrets([(B, b"12345678".to_vec())].into());
+        let mut reader = Reader::new(1, fixed);
+        assert_eq!(read(&mut reader, &mut b, B), None);
+        assert_eq!(reader.refused, 1);
+
+        // B's own secret reads it.
+        let right = TerminalSecrets::from_link_passwords([
+            (A, &b"IOTPASS00001"[..]),
+            (B, &b"IOTPASS00002"[..]),
+        ]);
+        let mut reader = Reader::new(1, right);
+        let reading = read(&mut reader, &mut b, B).expect("B read with its own secret");
+        assert!(
+            reading.energy_in_wh.is_some() && !reading.rows.is_empty(),
+            "{reading:?}"
+        );
+        assert_eq!(reader.refused, 0);
+    }
+
+    #[test]
+    fn trm06_a_terminal_without_a_dlms_secret_is_not_read() {
+        let mut reader = Reader::new(1, TerminalSecrets::default());
+        assert_eq!(reader.start(Duration::ZERO, A, false), None);
+        assert!(!reader.busy(A));
+    }
 }

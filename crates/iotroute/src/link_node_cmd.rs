@@ -2,9 +2,20 @@
 //! programs of their own on the `iotroute air` hub (ZEP v2 over UDP), so that they run as
 //! separate processes. Same node logic (`nodes::link`) and applications
 //! (`crate::link_app`) as `sim --link`, on real time.
+//!
+//! Link passwords (SEC-02) stay off the command line when asked: the terminal's comes
+//! from `--password`, else `IOTROUTE_LINK_PASSWORD`, else `password=` in `--secrets FILE`;
+//! each terminal the smart meter registers from `--terminal EUI64=PASSWORD`, else (for a
+//! `--terminal EUI64` without one) `IOTROUTE_LINK_PASSWORD_<EUI64>`, else
+//! `terminal.<EUI64>=PASSWORD` in its `--secrets FILE` (which registers the terminals it
+//! names, too). Flag > environment > file, as for the DLMS secrets
+//! (`crate::secret_input`); a file its group or others may read is refused. Each
+//! terminal's DLMS LLS password is derived from its EUI-64 and link password
+//! (`crate::link_app::dlms_password`) at both ends.
 
 use core::time::Duration;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{Timelike, Utc};
@@ -23,7 +34,10 @@ use wisun::pairing_id::PairingIeFormat;
 use wisun::PairingId;
 
 use crate::air_node::{self, App, HUB_ACK_WAIT, HUB_MAX_PSDU};
-use crate::link_app::{Reader, Seeded, TerminalApp, DLMS_PORT};
+use crate::link_app::{dlms_password, Reader, Seeded, TerminalApp, TerminalSecrets, DLMS_PORT};
+use crate::secret_input::{
+    self, link_env_name, parse_secret, LinkSecretsFile, Secret, SecretsFileError,
+};
 
 fn parse_eui64(s: &str) -> Result<Eui64, String> {
     let hex: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
@@ -52,12 +66,123 @@ fn parse_channel(s: &str) -> Result<u8, String> {
         .map_err(|e| e.to_string())
 }
 
-/// `EUI64=PASSWORD`: a terminal the smart meter accepts.
-fn parse_registration(s: &str) -> Result<(Eui64, String), String> {
-    let (eui, password) = s
-        .split_once('=')
-        .ok_or_else(|| format!("`{s}`: EUI64=PASSWORD"))?;
-    Ok((parse_eui64(eui)?, password.to_owned()))
+/// A terminal the smart meter accepts (`--terminal`): its EUI-64 and, unless it comes
+/// from the environment or the secrets file, its link password. `Debug` redacts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// The terminal.
+    pub eui64: Eui64,
+    /// Its link password, when given on the command line.
+    pub password: Option<Secret>,
+}
+
+/// `EUI64=PASSWORD` or `EUI64`. Errors never quote the text (it may hold a password).
+fn parse_registration(s: &str) -> Result<Registration, String> {
+    let (eui, password) = match s.split_once('=') {
+        Some((eui, pw)) => (eui, Some(parse_secret(pw)?)),
+        None => (s, None),
+    };
+    let eui64 = parse_eui64(eui).map_err(|_| {
+        "EUI64 or EUI64=PASSWORD, the EUI-64 as 16 hex digits (text not shown)".to_owned()
+    })?;
+    Ok(Registration { eui64, password })
+}
+
+/// Why the link passwords cannot be had. Never carries a password.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkSecretsError {
+    /// The secrets file cannot be used.
+    #[error(transparent)]
+    File(#[from] SecretsFileError),
+    /// The terminal has no password from anywhere.
+    #[error(
+        "no link password: give --password, {} or `password=` in --secrets FILE",
+        secret_input::ENV_LINK_PASSWORD
+    )]
+    NoPassword,
+    /// A registered terminal has no password from anywhere.
+    #[error("terminal {terminal}: no link password: give --terminal EUI64=PASSWORD, {env} or `terminal.{terminal}=` in --secrets FILE")]
+    NoPasswordFor {
+        /// The terminal's EUI-64, hex.
+        terminal: String,
+        /// The environment variable that would have given it.
+        env: String,
+    },
+    /// The same terminal given twice with `--terminal`.
+    #[error("terminal {terminal} given twice with --terminal")]
+    Duplicate {
+        /// The terminal's EUI-64, hex.
+        terminal: String,
+    },
+    /// No terminal registered at all.
+    #[error(
+        "no terminal registered: give --terminal or `terminal.<EUI64>=` lines in --secrets FILE"
+    )]
+    NoTerminals,
+}
+
+/// The terminal's link password: the flag (or `IOTROUTE_LINK_PASSWORD`, which clap
+/// merged below it), else the file's `password=`.
+fn terminal_password(
+    flag_or_env: Option<&Secret>,
+    file: &LinkSecretsFile,
+) -> Result<Secret, LinkSecretsError> {
+    secret_input::pick(flag_or_env, file.password.as_ref()).ok_or(LinkSecretsError::NoPassword)
+}
+
+/// The smart meter's registrations: every terminal named by `--terminal` (in order) or
+/// by the file, with its password from the flag, else `env(link_env_name(eui))`, else
+/// the file.
+fn registrations(
+    flags: &[Registration],
+    env: impl Fn(&str) -> Option<String>,
+    file: &LinkSecretsFile,
+) -> Result<Vec<(Eui64, Secret)>, LinkSecretsError> {
+    let mut named: Vec<(Eui64, Option<&Secret>)> = Vec::new();
+    for r in flags {
+        if named.iter().any(|(e, _)| *e == r.eui64) {
+            return Err(LinkSecretsError::Duplicate {
+                terminal: dlms::hex::encode(&r.eui64.0),
+            });
+        }
+        named.push((r.eui64, r.password.as_ref()));
+    }
+    for eui in file.terminals.keys() {
+        if !named.iter().any(|(e, _)| e.0 == *eui) {
+            named.push((Eui64(*eui), None));
+        }
+    }
+    if named.is_empty() {
+        return Err(LinkSecretsError::NoTerminals);
+    }
+    named
+        .into_iter()
+        .map(|(eui, flag)| {
+            let name = link_env_name(eui.0);
+            let from_env = env(&name).map(|v| Secret::from_env(&v));
+            secret_input::pick(flag.or(from_env.as_ref()), file.terminals.get(&eui.0))
+                .map(|pw| (eui, pw))
+                .ok_or_else(|| LinkSecretsError::NoPasswordFor {
+                    terminal: dlms::hex::encode(&eui.0),
+                    env: name,
+                })
+        })
+        .collect()
+}
+
+/// The secrets file at `path`, or an empty one without `--secrets`.
+fn load_link_secrets(path: Option<&std::path::Path>) -> Result<LinkSecretsFile, LinkSecretsError> {
+    Ok(match path {
+        Some(p) => LinkSecretsFile::load(p)?,
+        None => LinkSecretsFile::default(),
+    })
+}
+
+/// Report a secrets error (never a secret) and fail.
+fn secrets_failure(e: &LinkSecretsError) -> ExitCode {
+    tracing::error!(error = %e, "link secrets");
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
 }
 
 /// The MAC and interface a node on the hub uses.
@@ -83,9 +208,17 @@ pub struct TerminalArgs {
     /// Our EUI-64 (hex, separators allowed).
     #[arg(long, value_parser = parse_eui64)]
     pub eui64: Eui64,
-    /// Our password (the smart meter registers it with our EUI-64).
-    #[arg(long)]
-    pub password: String,
+    /// Our link password (the smart meter registers it with our EUI-64; our DLMS LLS
+    /// password is derived from it). On the command line every local user can read it
+    /// (`ps`): prefer the environment variable or `--secrets`. Precedence: flag >
+    /// environment > file.
+    #[arg(long, env = secret_input::ENV_LINK_PASSWORD, hide_env_values = true, value_parser = parse_secret)]
+    pub password: Option<Secret>,
+    /// A file with a `password=` line (our link password), used when neither
+    /// `--password` nor IOTROUTE_LINK_PASSWORD is given; refused when its group or others
+    /// may read it (chmod 600).
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
     /// The Pairing ID of our utility (CON-03).
     #[arg(long, default_value = "IOT00901", value_parser = parse_pairing_id)]
     pub pairing_id: PairingId,
@@ -119,9 +252,19 @@ pub struct SmartMeterArgs {
     /// The Pairing ID of our utility (CON-03).
     #[arg(long, default_value = "IOT00901", value_parser = parse_pairing_id)]
     pub pairing_id: PairingId,
-    /// A terminal we accept, `EUI64=PASSWORD` (repeat for each; at most 4 join).
-    #[arg(long = "terminal", value_parser = parse_registration, required = true)]
-    pub terminals: Vec<(Eui64, String)>,
+    /// A terminal we accept (repeat for each; at most 4 join): `EUI64=PASSWORD`, or
+    /// `EUI64` alone with its link password from IOTROUTE_LINK_PASSWORD_<EUI64> (16
+    /// upper-case hex digits, e.g. IOTROUTE_LINK_PASSWORD_021A000000001001) or from
+    /// `--secrets`. A password here is readable by every local user (`ps`). Precedence:
+    /// flag > environment > file.
+    #[arg(long = "terminal", value_name = "EUI64[=PASSWORD]", value_parser = parse_registration)]
+    pub terminals: Vec<Registration>,
+    /// A file of `terminal.<EUI64>=PASSWORD` lines: registers each terminal it names and
+    /// gives the password of those `--terminal` and the environment leave without one;
+    /// refused when its group or others may read it (chmod 600). Each terminal's DLMS
+    /// LLS password is derived from its EUI-64 and link password.
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
     /// Read every joined terminal this often, seconds (1800: at every :00 and :30).
     #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub read_every: u64,
@@ -320,6 +463,12 @@ impl App for SmartMeterProgram {
 
 /// Run `iotroute terminal`.
 pub async fn terminal(args: TerminalArgs) -> ExitCode {
+    let password = match load_link_secrets(args.secrets.as_deref())
+        .and_then(|file| terminal_password(args.password.as_ref(), &file))
+    {
+        Ok(p) => p,
+        Err(e) => return secrets_failure(&e),
+    };
     let (mac, net) = hub_mac(args.eui64);
     let config = TerminalConfig {
         mac,
@@ -328,7 +477,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         channels: args.channels.clone(),
         scan_window: Duration::from_millis(500),
         auth_id: identity_from_eui64(args.eui64.0).into_bytes(),
-        password: args.password.into_bytes(),
+        password: password.expose().as_bytes().to_vec(),
         pana: PanaTimers::default(),
         backoff: Duration::from_secs(10),
         max_backoff: Duration::from_secs(300),
@@ -338,6 +487,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         Utc::now(),
         u64::from(args.device_id),
         engine_seed(args.seed),
+        dlms_password(args.eui64.0, password.expose().as_bytes()),
     ) {
         Ok(a) => a,
         Err(e) => {
@@ -363,14 +513,24 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
 
 /// Run `iotroute smartmeter`.
 pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
+    let terminals = match load_link_secrets(args.secrets.as_deref())
+        .and_then(|file| registrations(&args.terminals, |name| std::env::var(name).ok(), &file))
+    {
+        Ok(t) => t,
+        Err(e) => return secrets_failure(&e),
+    };
+    let secrets = TerminalSecrets::from_link_passwords(
+        terminals
+            .iter()
+            .map(|(eui, pw)| (eui.0, pw.expose().as_bytes())),
+    );
     let (mac, net) = hub_mac(args.eui64);
-    let registered: Vec<(Vec<u8>, Vec<u8>)> = args
-        .terminals
+    let registered: Vec<(Vec<u8>, Vec<u8>)> = terminals
         .iter()
         .map(|(eui, pw)| {
             (
                 identity_from_eui64(eui.0).into_bytes(),
-                pw.clone().into_bytes(),
+                pw.expose().as_bytes().to_vec(),
             )
         })
         .collect();
@@ -397,7 +557,7 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
     let read_every = Duration::from_secs(args.read_every);
     let mut program = SmartMeterProgram {
         link: SmartMeter::new(config, registry, entropy(args.seed, 5), Duration::ZERO),
-        reader: Reader::new(engine_seed(args.seed)),
+        reader: Reader::new(engine_seed(args.seed), secrets),
         read_every,
         next_read: if read_every == Duration::from_secs(1800) {
             next_half_hour(Duration::ZERO)
@@ -444,5 +604,129 @@ mod tests {
         for bad in ["1", "299", "1801", "86400", "-5", "ten"] {
             assert!(parse_join_window(bad).is_err(), "{bad}");
         }
+    }
+
+    const T1: &str = "021a000000001001";
+    const T2: &str = "021a000000001002";
+
+    fn file(text: &str) -> LinkSecretsFile {
+        LinkSecretsFile::parse(std::path::Path::new("f"), text).unwrap()
+    }
+
+    fn reg(s: &str) -> Registration {
+        parse_registration(s).unwrap()
+    }
+
+    fn passwords(r: &[(Eui64, Secret)]) -> Vec<(String, String)> {
+        r.iter()
+            .map(|(e, p)| (dlms::hex::encode(&e.0), p.expose().to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn sec02_link_password_flag_wins_over_env_over_file() {
+        let f = file("password=from-file\n");
+        let flag = parse_secret("from-flag-or-env").unwrap();
+        assert_eq!(terminal_password(Some(&flag), &f).unwrap(), flag);
+        assert_eq!(
+            terminal_password(None, &f).unwrap().expose(),
+            "from-file",
+            "the file when neither flag nor environment"
+        );
+        assert!(matches!(
+            terminal_password(None, &LinkSecretsFile::default()),
+            Err(LinkSecretsError::NoPassword)
+        ));
+    }
+
+    #[test]
+    fn sec02_link_password_from_env_when_no_flag() {
+        // The real `iotroute terminal` arguments: clap merges IOTROUTE_LINK_PASSWORD under
+        // --password. (This test binary's only user of that variable.)
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: TerminalArgs,
+        }
+        let base = ["terminal", "--device-id", "2", "--eui64", T1];
+        std::env::remove_var(secret_input::ENV_LINK_PASSWORD);
+        let cli = Cli::try_parse_from(base).unwrap();
+        assert_eq!(cli.args.password, None);
+        std::env::set_var(secret_input::ENV_LINK_PASSWORD, "from-env");
+        let cli = Cli::try_parse_from(base).unwrap();
+        let f = file("password=from-file\n");
+        assert_eq!(
+            terminal_password(cli.args.password.as_ref(), &f)
+                .unwrap()
+                .expose(),
+            "from-env",
+            "the environment beats the file"
+        );
+        assert!(!format!("{:?}", cli.args).contains("from-env"));
+        let cli = Cli::try_parse_from(base.into_iter().chain(["--password", "from-flag"])).unwrap();
+        assert_eq!(
+            terminal_password(cli.args.password.as_ref(), &f)
+                .unwrap()
+                .expose(),
+            "from-flag",
+            "the flag beats the environment"
+        );
+        assert!(!format!("{:?}", cli.args).contains("from-flag"));
+        std::env::remove_var(secret_input::ENV_LINK_PASSWORD);
+    }
+
+    #[test]
+    fn sec02_smartmeter_registrations_flag_over_env_over_file() {
+        let f = file(&format!(
+            "terminal.{T1}=file-1\nterminal.{T2}=file-2\nterminal.021a000000001003=file-3\n"
+        ));
+        let env_1 = link_env_name(parse_eui64(T1).unwrap().0);
+        let env_2 = link_env_name(parse_eui64(T2).unwrap().0);
+        let env = |name: &str| {
+            (name == env_1 || name == env_2).then(|| format!("env-{}", &name[name.len() - 1..]))
+        };
+        let r = registrations(&[reg(&format!("{T1}=flag-1")), reg(T2)], env, &f).unwrap();
+        assert_eq!(
+            passwords(&r),
+            [
+                (T1.to_uppercase(), "flag-1".to_owned()),
+                (T2.to_uppercase(), "env-2".to_owned()),
+                ("021A000000001003".to_owned(), "file-3".to_owned()),
+            ]
+        );
+        // Without flag passwords or environment: the file's.
+        let r = registrations(&[reg(T1)], |_| None, &f).unwrap();
+        assert_eq!(passwords(&r)[0], (T1.to_uppercase(), "file-1".to_owned()));
+    }
+
+    #[test]
+    fn sec02_smartmeter_registrations_refuse_what_cannot_work() {
+        let none = LinkSecretsFile::default();
+        assert!(matches!(
+            registrations(&[], |_| None, &none),
+            Err(LinkSecretsError::NoTerminals)
+        ));
+        let e = registrations(&[reg(T1)], |_| None, &none).unwrap_err();
+        assert!(matches!(e, LinkSecretsError::NoPasswordFor { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains("IOTROUTE_LINK_PASSWORD_021A000000001001"),
+            "{e}"
+        );
+        let e = registrations(&[reg(T1), reg(&format!("{T1}=x"))], |_| None, &none).unwrap_err();
+        assert!(matches!(e, LinkSecretsError::Duplicate { .. }), "{e}");
+        // A malformed registration does not echo what may be a password.
+        let e = parse_registration("02zz=hunter2").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn sec02_registration_debug_never_shows_the_password() {
+        let shown = format!("{:?}", reg(&format!("{T1}=hunter2")));
+        assert!(
+            !shown.contains("hunter2") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 }

@@ -14,7 +14,8 @@
 //! what the line holds.
 //!
 //! Used by `dlms get|set|action` and `dlms translate`; `dlms serve` can take the same
-//! pieces.
+//! pieces. The link passwords of `iotroute terminal` and `iotroute smartmeter` follow the
+//! same rules ([`ENV_LINK_PASSWORD`], [`link_env_name`], [`LinkSecretsFile`]).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,14 @@ impl Secret {
     #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl Secret {
+    /// A secret read from an environment variable by hand (one clap does not know).
+    #[must_use]
+    pub fn from_env(value: &str) -> Self {
+        Self(value.to_owned())
     }
 }
 
@@ -118,16 +127,7 @@ impl SecretsFile {
     /// # Errors
     /// [`SecretsFileError`].
     pub fn load(path: &Path) -> Result<Self, SecretsFileError> {
-        let io = |source| SecretsFileError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let mut f = std::fs::File::open(path).map_err(io)?;
-        // The permissions of the file opened, not of whatever the path names later.
-        check_private(path, &f.metadata().map_err(io)?)?;
-        let mut text = String::new();
-        f.read_to_string(&mut text).map_err(io)?;
-        let s = Self::parse(path, &text)?;
+        let s = Self::parse(path, &read_private(path)?)?;
         tracing::debug!(path = %path.display(), password = s.password.is_some(),
             ek = s.ek.is_some(), ak = s.ak.is_some(), "secrets file read");
         Ok(s)
@@ -139,32 +139,132 @@ impl SecretsFile {
     /// [`SecretsFileError::Syntax`].
     pub fn parse(path: &Path, text: &str) -> Result<Self, SecretsFileError> {
         let mut s = Self::default();
-        for (i, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let err = |reason: &str| SecretsFileError::Syntax {
-                path: path.to_owned(),
-                line: i + 1,
-                reason: reason.to_owned(),
-            };
-            let (name, value) = line
-                .split_once('=')
-                .ok_or_else(|| err("not `name=value`"))?;
-            let slot = match name.trim() {
+        parse_lines(path, text, |name, value| {
+            let slot = match name {
                 "password" => &mut s.password,
                 "ek" => &mut s.ek,
                 "ak" => &mut s.ak,
-                _ => return Err(err("unknown name (password, ek or ak)")),
+                _ => return Err("unknown name (password, ek or ak)".to_owned()),
             };
-            if slot.is_some() {
-                return Err(err("given twice"));
-            }
-            *slot = Some(Secret(value.trim().to_owned()));
-        }
+            put_once(slot, value)
+        })?;
         Ok(s)
     }
+}
+
+/// Environment variable read by `iotroute terminal` when `--password` is not given: its
+/// link password.
+pub const ENV_LINK_PASSWORD: &str = "IOTROUTE_LINK_PASSWORD";
+
+/// The environment variable `iotroute smartmeter` reads for the link password of the
+/// terminal `eui64` registered without one: `IOTROUTE_LINK_PASSWORD_` and the EUI-64's 16
+/// upper-case hex digits (`IOTROUTE_LINK_PASSWORD_021A000000001001`). One variable per
+/// terminal, because a list in one variable would need a separator no password may hold.
+#[must_use]
+pub fn link_env_name(eui64: [u8; 8]) -> String {
+    format!("{ENV_LINK_PASSWORD}_{}", dlms::hex::encode(&eui64))
+}
+
+/// The link secrets a file gives (`iotroute terminal --secrets`, `iotroute smartmeter
+/// --secrets`): `password=` (the terminal's own link password) and
+/// `terminal.<EUI-64>=PASSWORD` lines (the smart meter's registrations: each registers
+/// that terminal, EUI-64 as 16 hex digits, separators `:` or `-` allowed). Same file
+/// rules as [`SecretsFile`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkSecretsFile {
+    /// `password=`.
+    pub password: Option<Secret>,
+    /// `terminal.<EUI-64>=`, in EUI-64 order.
+    pub terminals: std::collections::BTreeMap<[u8; 8], Secret>,
+}
+
+impl LinkSecretsFile {
+    /// Read `path`, refusing it when group or others have access (Unix).
+    ///
+    /// # Errors
+    /// [`SecretsFileError`].
+    pub fn load(path: &Path) -> Result<Self, SecretsFileError> {
+        let s = Self::parse(path, &read_private(path)?)?;
+        tracing::debug!(path = %path.display(), password = s.password.is_some(),
+            terminals = s.terminals.len(), "link secrets file read");
+        Ok(s)
+    }
+
+    /// Parse the text of a link secrets file (`path` only names it in errors).
+    ///
+    /// # Errors
+    /// [`SecretsFileError::Syntax`].
+    pub fn parse(path: &Path, text: &str) -> Result<Self, SecretsFileError> {
+        let mut s = Self::default();
+        parse_lines(path, text, |name, value| {
+            if name == "password" {
+                return put_once(&mut s.password, value);
+            }
+            let Some(eui) = name.strip_prefix("terminal.") else {
+                return Err("unknown name (password or terminal.<EUI-64>)".to_owned());
+            };
+            let digits: String = eui.chars().filter(|c| !matches!(c, ':' | '-')).collect();
+            let eui = dlms::hex::decode(&digits)
+                .ok()
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .ok_or_else(|| "`terminal.` takes an EUI-64 of 16 hex digits".to_owned())?;
+            match s.terminals.entry(eui) {
+                std::collections::btree_map::Entry::Occupied(_) => Err("given twice".to_owned()),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(value);
+                    Ok(())
+                }
+            }
+        })?;
+        Ok(s)
+    }
+}
+
+/// The text of `path`, refused when its group or others have access.
+fn read_private(path: &Path) -> Result<String, SecretsFileError> {
+    let io = |source| SecretsFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    // The permissions of the file opened, not of whatever the path names later.
+    check_private(path, &f.metadata().map_err(io)?)?;
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(io)?;
+    Ok(text)
+}
+
+/// Every `name=value` line of `text` to `put` (names and values trimmed; blank lines and
+/// `#` comments skipped); `put`'s refusal becomes a syntax error naming the line.
+fn parse_lines(
+    path: &Path,
+    text: &str,
+    mut put: impl FnMut(&str, Secret) -> Result<(), String>,
+) -> Result<(), SecretsFileError> {
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let err = |reason: String| SecretsFileError::Syntax {
+            path: path.to_owned(),
+            line: i + 1,
+            reason,
+        };
+        let (name, value) = line
+            .split_once('=')
+            .ok_or_else(|| err("not `name=value`".to_owned()))?;
+        put(name.trim(), Secret(value.trim().to_owned())).map_err(err)?;
+    }
+    Ok(())
+}
+
+fn put_once(slot: &mut Option<Secret>, value: Secret) -> Result<(), String> {
+    if slot.is_some() {
+        return Err("given twice".to_owned());
+    }
+    *slot = Some(value);
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -280,6 +380,64 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let s = SecretsFile::load(&path).unwrap();
         assert_eq!(s.password, Some(secret("hunter2")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn sec02_link_secrets_file_password_and_terminal_registrations() {
+        let text = "# smart meter 1\nterminal.021A000000001001 = IOTPASS00001\nterminal.02:1a:00:00:00:00:10:02=p=2\n";
+        let s = LinkSecretsFile::parse(Path::new("f"), text).unwrap();
+        assert_eq!(s.password, None);
+        assert_eq!(s.terminals.len(), 2);
+        assert_eq!(
+            s.terminals[&[2, 0x1A, 0, 0, 0, 0, 0x10, 1]],
+            secret("IOTPASS00001")
+        );
+        assert_eq!(s.terminals[&[2, 0x1A, 0, 0, 0, 0, 0x10, 2]], secret("p=2"));
+        let t = LinkSecretsFile::parse(Path::new("f"), "password=hunter2\n").unwrap();
+        assert_eq!(t.password, Some(secret("hunter2")));
+        assert_eq!(
+            link_env_name([2, 0x1A, 0, 0, 0, 0, 0x10, 1]),
+            "IOTROUTE_LINK_PASSWORD_021A000000001001"
+        );
+    }
+
+    #[test]
+    fn sec02_link_secrets_file_errors_name_the_line_never_the_secret() {
+        for (text, line) in [
+            ("terminal.021A00=hunter2\n", 1),
+            ("password=x\nterminal.021A000000001001=hunter2\nterminal.021a000000001001=hunter2\n", 3),
+            ("ek=hunter2\n", 1),
+            ("password=hunter2\npassword=hunter2\n", 2),
+        ] {
+            let e = LinkSecretsFile::parse(Path::new("/etc/s"), text).unwrap_err();
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(
+                matches!(e, SecretsFileError::Syntax { line: l, .. } if l == line),
+                "{shown}"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn sec02_link_secrets_file_readable_by_the_group_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir =
+            std::env::temp_dir().join(format!("iotroute-link-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secrets");
+        std::fs::write(&path, "terminal.021A000000001001=hunter2\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = LinkSecretsFile::load(&path).unwrap_err();
+        assert!(
+            matches!(e, SecretsFileError::TooOpen { mode: 0o640, .. }),
+            "{e}"
+        );
+        assert!(!format!("{e} {e:?}").contains("hunter2"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(LinkSecretsFile::load(&path).unwrap().terminals.len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

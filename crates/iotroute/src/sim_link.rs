@@ -44,7 +44,9 @@ use wisun::pcap::tap::TapHeader;
 use wisun::pcap::{Writer, LINKTYPE_IEEE802_15_4_TAP};
 use wisun::PairingId;
 
-use crate::link_app::{jst, Reader, Seeded, TerminalApp, DLMS_PORT};
+use crate::link_app::{
+    dlms_password, jst, Reader, Seeded, TerminalApp, TerminalSecrets, DLMS_PORT,
+};
 
 /// What `sim --link` was asked to do.
 #[derive(Debug, Clone)]
@@ -158,6 +160,10 @@ impl LinkSim {
         let pairing = PairingId::from_codes("00", "12345678901").map_err(|e| e.to_string())?;
         let channels: Vec<u8> = (0..opts.smartmeters).map(|i| 33 + 2 * i).collect();
         let layout = Seeded::new(opts.seed, 1);
+        // Every smart meter registers every terminal (each joins whichever it hears best).
+        let passwords: Vec<([u8; 8], Vec<u8>)> = (1..=opts.terminals)
+            .map(|k| (terminal_eui(k).0, password_of(k)))
+            .collect();
         let mut nodes = Vec::new();
         for i in 0..opts.smartmeters {
             let id = medium.add_node(Position::outdoor(f64::from(i) * 40.0, 0.0));
@@ -187,7 +193,12 @@ impl LinkSim {
             nodes.push(Node::Meter(Box::new(MeterNode {
                 id,
                 link,
-                reader: Reader::new(opts.seed ^ (200 + u64::from(i))),
+                reader: Reader::new(
+                    opts.seed ^ (200 + u64::from(i)),
+                    TerminalSecrets::from_link_passwords(
+                        passwords.iter().map(|(eui, pw)| (*eui, pw.as_slice())),
+                    ),
+                ),
                 rng: Seeded::new(opts.seed, 200 + u64::from(i)),
             })));
         }
@@ -217,7 +228,12 @@ impl LinkSim {
                 Box::new(Seeded::new(opts.seed, 300 + u64::from(k))),
                 boot,
             );
-            let app = TerminalApp::new(start, u64::from(k), opts.seed ^ u64::from(k))?;
+            let app = TerminalApp::new(
+                start,
+                u64::from(k),
+                opts.seed ^ u64::from(k),
+                dlms_password(eui.0, &password_of(k)),
+            )?;
             nodes.push(Node::Terminal(Box::new(TerminalNode { id, link, app })));
         }
         let end = Duration::from_secs(u64::from(opts.hours) * 3600);
@@ -644,11 +660,12 @@ impl LinkSim {
             mac_failed += mac.failed;
             frags += net.fragments_sent;
         }
-        let sessions = self.nodes.iter().fold((0, 0, 0), |acc, n| match n {
+        let sessions = self.nodes.iter().fold((0, 0, 0, 0), |acc, n| match n {
             Node::Meter(m) => (
                 acc.0 + m.reader.started,
                 acc.1 + m.reader.restarts,
                 acc.2 + m.reader.completed,
+                acc.3 + m.reader.refused,
             ),
             Node::Terminal(_) => acc,
         });
@@ -686,8 +703,8 @@ impl LinkSim {
             "MAC retransmissions {retrans}, frames given up {mac_failed}, 6LoWPAN fragments {frags}"
         );
         println!(
-            "authentications {auths}, re-authentications {reauths}, refused {refused}, group-key rollovers {rollovers}; reading sessions {} started, {} restarted, {} completed",
-            sessions.0, sessions.1, sessions.2
+            "authentications {auths}, re-authentications {reauths}, refused {refused}, group-key rollovers {rollovers}; reading sessions {} started, {} restarted, {} completed, {} refused by the terminal",
+            sessions.0, sessions.1, sessions.2, sessions.3
         );
         println!(
             "readings {arrived} of {scheduled} arrived (longest delay after its slot {:.1} s){}",

@@ -177,7 +177,7 @@ fn rad01_air_delivers_a_near_frame_byte_identical_only_on_its_channel_and_in_ran
     let (linktype, records) = wisun::pcap::read(&file).expect("a pcap we read");
     assert_eq!(linktype, 283);
     assert_eq!(records.len(), 3, "every frame on the air");
-    if support::tshark_or_skip("rad01_air_delivers") {
+    if support::tshark_or_skip() {
         let out = Command::new("tshark")
             .args(["-r", pcap.to_str().unwrap(), "-T", "fields"])
             .args([
@@ -351,7 +351,7 @@ fn rad01_air_packets_both_ways_are_zep_v2_to_wireshark() {
     let got = b.recv(WAIT).expect("B receives A's frame");
     drop(hub_proc);
 
-    if !support::tshark_or_skip("rad01_air_packets_both_ways_are_zep_v2_to_wireshark") {
+    if !support::tshark_or_skip() {
         return;
     }
     let mut file = wisun::pcap::file_header(228).to_vec(); // LINKTYPE_IPV4

@@ -2,18 +2,34 @@
 //! (issue 6, "so nodes can run as separate processes"): three programs, ZEP v2 over UDP
 //! on loopback, the terminal scanning, joining with PANA + EAP-PSK, and the smart meter
 //! reading its DLMS/COSEM model through the CCM*-secured link (RAD-01, CON-01, SEC-02,
-//! SEC-03, TRM-06); a wrong password gets no reading.
+//! SEC-03, TRM-06); a wrong password gets no reading. Link passwords reach the programs
+//! through `IOTROUTE_LINK_PASSWORD` and a `--secrets` file (SEC-02), never the command
+//! line, and appear in no log line (the programs run with `RUST_LOG=debug`).
 //!
 //! Addresses: block 127.0.175.0/24 (hub on `.2`), 127.0.176.0/24.
 
 mod support;
 
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::{iotroute, run_with_timeout, Running};
 
 const TERMINAL_EUI: &str = "021a000000001001";
+/// The terminal's link password (registered by the smart meter).
+const PASSWORD: &str = "IOTPASS00001";
+
+/// A secrets file only its owner may read, holding `text`.
+fn secrets_file(name: &str, text: &str, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("iotroute-air-nodes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
 
 fn hub(block: u8) -> Running {
     let mut cmd = iotroute();
@@ -24,15 +40,10 @@ fn hub(block: u8) -> Running {
 fn terminal(block: u8, password: &str) -> Running {
     let mut cmd = iotroute();
     cmd.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
-        .args([
-            "--device-id",
-            "2",
-            "--eui64",
-            TERMINAL_EUI,
-            "--password",
-            password,
-        ])
-        .args(["--seed", "8"]);
+        .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
+        .args(["--seed", "8"])
+        .env("IOTROUTE_LINK_PASSWORD", password)
+        .env("RUST_LOG", "debug");
     Running::start(cmd, "listening")
 }
 
@@ -40,8 +51,15 @@ fn smartmeter(block: u8) -> Command {
     let mut cmd = iotroute();
     cmd.args(["smartmeter", "--air", &format!("127.0.{block}.2:17754")])
         .args(["--device-id", "1", "--eui64", "025a000000002001"])
-        .args(["--terminal", &format!("{TERMINAL_EUI}=IOTPASS00001")])
+        .args(["--terminal", TERMINAL_EUI])
+        .arg("--secrets")
+        .arg(secrets_file(
+            &format!("meter-{block}"),
+            &format!("# registrations\nterminal.{TERMINAL_EUI}={PASSWORD}\n"),
+            0o600,
+        ))
         .args(["--read-every", "2", "--seed", "7"])
+        .env("RUST_LOG", "debug")
         .stdin(Stdio::null());
     cmd
 }
@@ -53,13 +71,32 @@ fn rad01_trm06_terminal_and_smart_meter_processes_read_through_the_hub() {
     cmd.args(["--readings", "2"]);
     let meter = std::thread::spawn(move || run_with_timeout(cmd, Duration::from_secs(90)));
     std::thread::sleep(Duration::from_millis(500));
-    let _terminal = terminal(175, "IOTPASS00001");
+    let terminal = terminal(175, PASSWORD);
     let out = meter.join().expect("smart meter");
     let text = String::from_utf8_lossy(&out.stdout);
+    let meter_log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{meter_log}");
+    let terminal_log = terminal.terminate_and_collect().join("\n");
+    // SEC-02: neither the link password nor the DLMS secret derived from it is logged.
+    let dlms_secret = {
+        let eui: Vec<u8> = (0..8)
+            .map(|i| u8::from_str_radix(&TERMINAL_EUI[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        derived_dlms_password(&eui)
+    };
+    for log in [&*meter_log, &*terminal_log, &*text] {
+        assert!(
+            !log.contains(PASSWORD),
+            "the link password was logged: {log}"
+        );
+        assert!(
+            !log.contains(&dlms_secret),
+            "the DLMS secret was logged: {log}"
+        );
+    }
     assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        meter_log.contains("DEBUG"),
+        "debug logging was on: {meter_log}"
     );
     let readings: Vec<serde_json::Value> = text
         .lines()
@@ -101,6 +138,89 @@ fn sec02_a_terminal_with_a_wrong_password_is_never_read() {
     assert!(!tlog.contains("joined smart meter"), "{tlog}");
 }
 
+/// `iotroute::link_app::dlms_password`, recomputed here (the binary's internals are not a
+/// library): the 32 hex digits of SHA-256(label ‖ EUI-64 ‖ len ‖ password)[0..16].
+fn derived_dlms_password(eui: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"iotroute DLMS LLS v1");
+    h.update(eui);
+    h.update(u16::try_from(PASSWORD.len()).unwrap().to_be_bytes());
+    h.update(PASSWORD.as_bytes());
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
+}
+
+#[test]
+fn sec02_link_passwords_never_in_help() {
+    for (cmd, env) in [
+        ("terminal", "IOTROUTE_LINK_PASSWORD".to_owned()),
+        (
+            "smartmeter",
+            format!("IOTROUTE_LINK_PASSWORD_{}", TERMINAL_EUI.to_uppercase()),
+        ),
+    ] {
+        let out = iotroute()
+            .args([cmd, "--help"])
+            .env(&env, "hunter2-secret")
+            .output()
+            .expect("iotroute runs");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{help}");
+        assert!(
+            !help.contains("hunter2"),
+            "{cmd} --help shows the password: {help}"
+        );
+        assert!(
+            help.contains("IOTROUTE_LINK_PASSWORD"),
+            "{cmd} --help names the variable: {help}"
+        );
+        assert!(help.contains("--secrets"), "{help}");
+    }
+}
+
+#[test]
+fn sec02_a_group_readable_link_secrets_file_is_refused() {
+    let path = secrets_file(
+        "open",
+        &format!("terminal.{TERMINAL_EUI}=hunter2-secret\n"),
+        0o640,
+    );
+    let out = iotroute()
+        .args([
+            "smartmeter",
+            "--device-id",
+            "1",
+            "--eui64",
+            "025a000000002001",
+        ])
+        .arg("--secrets")
+        .arg(&path)
+        .output()
+        .expect("iotroute runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    // The terminal refuses it too.
+    let tpath = secrets_file("open-terminal", "password=hunter2-secret\n", 0o604);
+    let out = iotroute()
+        .args(["terminal", "--device-id", "2", "--eui64", TERMINAL_EUI])
+        .arg("--secrets")
+        .arg(&tpath)
+        .env_remove("IOTROUTE_LINK_PASSWORD")
+        .output()
+        .expect("iotroute runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("chmod 600") && !err.contains("hunter2"),
+        "{err}"
+    );
+}
+
 #[test]
 fn sys03_smartmeter_refuses_a_join_window_outside_300_to_1800_seconds() {
     for bad in ["200", "1801"] {
@@ -112,10 +232,11 @@ fn sys03_smartmeter_refuses_a_join_window_outside_300_to_1800_seconds() {
                 "--eui64",
                 "025a000000002001",
                 "--terminal",
-                "021a000000001001=0123456789AB",
+                "021a000000001001",
                 "--join-window",
                 bad,
             ])
+            .env("IOTROUTE_LINK_PASSWORD_021A000000001001", "0123456789AB")
             .output()
             .expect("iotroute runs");
         assert_eq!(out.status.code(), Some(1), "--join-window {bad}");

@@ -19,19 +19,15 @@ pub fn iotroute() -> Command {
     Command::new(env!("CARGO_BIN_EXE_iotroute"))
 }
 
-/// Whether a missing peer must fail the test (CI, or asked for) rather than skip it.
-pub fn peers_required() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0")
-        || std::env::var("IOTROUTE_INTEROP").is_ok_and(|v| v == "1")
-}
+#[path = "../../../../test-support/skips.rs"]
+pub mod skips;
 
-/// Reports a missing peer: a failure when peers are required, else a visible skip.
+/// Reports a missing peer: a failure when peers are required, else a skip that
+/// `scripts/test` lists in its summary ([`skips::skip`]).
 fn missing(what: &str) -> Option<PathBuf> {
-    assert!(
-        !peers_required(),
-        "interop peer missing: {what} (run scripts/test, which installs it)"
-    );
-    eprintln!("SKIPPED: interop peer missing: {what} (run scripts/test to install it)");
+    skips::skip(&format!(
+        "interop peer missing: {what} (run scripts/test to install it)"
+    ));
     None
 }
 
@@ -198,21 +194,15 @@ pub fn exchange(
     (buf[..n].to_vec(), from)
 }
 
-/// Whether tshark runs; when absent, skipping is allowed only outside CI (`scripts/test`
-/// installs it).
-pub fn tshark_or_skip(test: &str) -> bool {
+/// Whether tshark runs; when absent, the calling test's tshark check is skipped (listed
+/// in `scripts/test`'s summary) outside CI and fails under it ([`skips::skip`]).
+pub fn tshark_or_skip() -> bool {
     let present = Command::new("tshark")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !present {
-        assert!(
-            !peers_required(),
-            "{test}: tshark not found and CI is set: install tshark (scripts/test does)"
-        );
-        println!(
-            "{test}: skipped the tshark check, tshark not found (set CI=1 to make this a failure)"
-        );
+        skips::skip("the tshark check: tshark not found (scripts/test installs it)");
     }
     present
 }
