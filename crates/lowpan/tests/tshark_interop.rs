@@ -5,8 +5,8 @@
 //! pcap (IEEE 802.15.4 with FCS). tshark must reassemble the fragments, find every UDP
 //! checksum correct, and report no malformed packet and no expert warning.
 //!
-//! Skipped (with a line saying so) only when tshark is missing and `CI` is unset; under
-//! `CI=1` a missing tshark fails the test.
+//! Skipped (listed in the `SKIPPED (n):` block of `scripts/test`) only when tshark is
+//! missing and `CI` is unset; under `CI=1` a missing tshark fails the test.
 
 mod support;
 
@@ -26,16 +26,13 @@ fn tshark_present() -> bool {
     }
 }
 
-/// `None` (after printing why) when the test should be skipped.
-fn tshark_or_skip(test: &str) -> Option<()> {
+/// `None` when the test should be skipped (listed by `scripts/test`; a failure under
+/// CI: [`support::skips::skip`]).
+fn tshark_or_skip() -> Option<()> {
     if tshark_present() {
         return Some(());
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: tshark not found and CI is set: install tshark (scripts/test does)"
-    );
-    println!("{test}: skipped, tshark not found (set CI=1 to make this a failure)");
+    support::skips::skip("tshark not found (scripts/test installs it)");
     None
 }
 
@@ -190,8 +187,7 @@ const FIELDS: [&str; 12] = [
 
 #[test]
 fn rad01_tshark_reassembles_our_6lowpan_and_finds_udp_checksums_good() {
-    let test = "rad01_tshark_reassembles_our_6lowpan_and_finds_udp_checksums_good";
-    if tshark_or_skip(test).is_none() {
+    if tshark_or_skip().is_none() {
         return;
     }
     let frames = frames();
@@ -259,8 +255,7 @@ fn rad01_tshark_reassembles_our_6lowpan_and_finds_udp_checksums_good() {
 /// checksum and is caught by the complaints filter.
 #[test]
 fn rad01_tshark_flags_a_bad_udp_checksum() {
-    let test = "rad01_tshark_flags_a_bad_udp_checksum";
-    if tshark_or_skip(test).is_none() {
+    if tshark_or_skip().is_none() {
         return;
     }
     let mut frames = frames();

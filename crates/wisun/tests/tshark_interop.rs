@@ -4,8 +4,8 @@
 //! ID vendor IE, the decrypted 6LoWPAN/UDP payload, and no malformed packet or expert
 //! warning (RAD-01, CON-01, SEC-02, SEC-03).
 //!
-//! Skipped (with a line saying so) only when tshark is missing and `CI` is unset; under
-//! `CI=1` a missing tshark fails the test.
+//! Skipped (listed in the `SKIPPED (n):` block of `scripts/test`) only when tshark is
+//! missing and `CI` is unset; under `CI=1` a missing tshark fails the test.
 
 mod support;
 
@@ -30,16 +30,13 @@ fn tshark_present() -> bool {
     }
 }
 
-/// `None` (after printing why) when the test should be skipped.
-fn tshark_or_skip(test: &str) -> Option<()> {
+/// `None` when the test should be skipped (listed by `scripts/test`; a failure under
+/// CI: [`support::skips::skip`]).
+fn tshark_or_skip() -> Option<()> {
     if tshark_present() {
         return Some(());
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: tshark not found and CI is set: install tshark (scripts/test does)"
-    );
-    println!("{test}: skipped, tshark not found (set CI=1 to make this a failure)");
+    support::skips::skip("tshark not found (scripts/test installs it)");
     None
 }
 
@@ -188,8 +185,7 @@ fn fields(path: &PathBuf, names: &[&str]) -> Vec<Vec<String>> {
 
 #[test]
 fn rad01_con01_sec03_tshark_decodes_our_pcap_with_ies_and_decrypts_ccm_star() {
-    let test = "rad01_con01_sec03_tshark_decodes_our_pcap_with_ies_and_decrypts_ccm_star";
-    if tshark_or_skip(test).is_none() {
+    if tshark_or_skip().is_none() {
         return;
     }
     let path = write_pcap("wisun_tshark_interop.pcap", pcap::LINKTYPE_IEEE802_15_4_TAP);
@@ -269,8 +265,7 @@ fn rad01_con01_sec03_tshark_decodes_our_pcap_with_ies_and_decrypts_ccm_star() {
 
 #[test]
 fn rad01_tshark_reads_our_link_type_195_pcap_without_warnings() {
-    let test = "rad01_tshark_reads_our_link_type_195_pcap_without_warnings";
-    if tshark_or_skip(test).is_none() {
+    if tshark_or_skip().is_none() {
         return;
     }
     let path = write_pcap(

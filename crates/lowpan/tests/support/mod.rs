@@ -9,6 +9,9 @@
 //! reference ECHONET frame.
 #![allow(dead_code)] // each test binary uses its own part
 
+#[path = "../../../../test-support/skips.rs"]
+pub mod skips;
+
 use lowpan::LinkAddress;
 
 /// The smart meter (coordinator), EUI-64 as printed.

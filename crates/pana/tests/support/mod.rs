@@ -4,6 +4,9 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+#[path = "../../../../test-support/skips.rs"]
+pub mod skips;
+
 use pana::avp::{result_code, termination_cause, Avp};
 use pana::eap::Packet;
 use pana::encr::{decrypt_avps, encrypt_avps, EncapContext, GroupKey, AES128_CTR};

@@ -2,6 +2,9 @@
 //! (`wisun-han.md` Appendix B and §3) and their key and addresses.
 #![allow(dead_code)] // each test binary uses its own part
 
+#[path = "../../../../test-support/skips.rs"]
+pub mod skips;
+
 use wisun::mac::{Eui64, KeyIdentifier};
 
 /// Link key of the reference DATA frame (Wireshark key table index 1).
