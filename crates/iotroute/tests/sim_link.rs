@@ -222,3 +222,89 @@ fn sec02_a_day_long_run_reauthenticates_the_session_inside_itself() {
     let _ = std::fs::remove_file(&pcap);
     let _ = std::fs::remove_file(&keys);
 }
+
+/// The capture's audit (SEC-03, RAD-01): nonces used twice, and how 2015 frames were
+/// acknowledged.
+fn audit(pcap: &Path) -> wisun::mac::audit::CaptureAudit {
+    let bytes = std::fs::read(pcap).expect("pcap");
+    let (linktype, records) = wisun::pcap::read(&bytes).expect("pcap parses");
+    assert_eq!(linktype, 283, "IEEE 802.15.4 TAP");
+    let mut audit = wisun::mac::audit::CaptureAudit::new();
+    for r in records {
+        let (_, psdu) = wisun::pcap::tap::TapHeader::unwrap(r.data).expect("TAP record");
+        let mpdu = wisun::mac::fcs::strip(psdu, wisun::mac::fcs::FcsKind::Crc16)
+            .expect("frames on the air carry a good FCS");
+        audit.add(mpdu);
+    }
+    audit
+}
+
+/// The summary's count after `label` (e.g. "authentications ").
+fn counted(text: &str, label: &str) -> u64 {
+    text.split(label)
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{label:?} in the summary:\n{text}"))
+}
+
+#[test]
+fn sec03_rad01_lossy_runs_with_twelve_terminals_never_reuse_a_nonce_and_ack_with_enh_acks() {
+    // The run (seed 1, 20 % loss: a nonce used twice before), and a harsher one
+    // in which terminals lose their smart meter and join it again.
+    for (loss, seed, rejoins) in [("20", "1", false), ("50", "2", true)] {
+        let pcap = temp(&format!("lossy-{loss}-{seed}.pcap"));
+        let keys = temp(&format!("lossy-{loss}-{seed}.keys"));
+        let out = sim(&[
+            "--terminals",
+            "12",
+            "--smartmeters",
+            "3",
+            "--hours",
+            "6",
+            "--loss",
+            loss,
+            "--seed",
+            seed,
+            "--pcap",
+            pcap.to_str().unwrap(),
+            "--keys",
+            keys.to_str().unwrap(),
+        ]);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("readings 144 of 144 arrived"), "{text}");
+        if rejoins {
+            assert!(
+                counted(&text, "authentications ") > 12,
+                "the run should see a terminal join again:\n{text}"
+            );
+        }
+        let audit = audit(&pcap);
+        assert!(audit.secured > 1000, "{audit:?}");
+        assert_eq!(audit.reused(), &[], "loss {loss}, seed {seed}");
+        assert_eq!(audit.malformed, 0);
+        assert_eq!(audit.imm_acks_to_2015, 0);
+        assert!(audit.enh_acks > 1000, "{audit:?}");
+        if !rejoins && tshark_or_skip() {
+            let k = key_options(&keys);
+            let bad = tshark(
+                &pcap,
+                &k,
+                &["-Y", "_ws.malformed || _ws.expert.severity >= \"warning\""],
+            );
+            assert!(
+                bad.trim().is_empty(),
+                "malformed or expert warnings:\n{bad}"
+            );
+            // Wireshark reads our acknowledgments as Enh-Acks too.
+            assert!(count(&pcap, &k, "wpan.frame_type == 2 && wpan.version == 2") > 1000);
+            assert_eq!(
+                count(&pcap, &k, "wpan.frame_type == 2 && wpan.version != 2"),
+                0
+            );
+        }
+        let _ = std::fs::remove_file(&pcap);
+        let _ = std::fs::remove_file(&keys);
+    }
+}

@@ -21,6 +21,7 @@ use pana::secret::Psk;
 use pana::AuthFailure;
 use sim::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 use wisun::ccm_star;
+use wisun::mac::audit::{CaptureAudit, NonceReuse};
 use wisun::mac::fcs::{self, FcsKind};
 use wisun::mac::{Eui64, KeyIdentifier, Mpdu};
 use wisun::pairing_id::PairingIeFormat;
@@ -667,31 +668,16 @@ fn sec03_a_terminal_nearing_its_counter_limit_asks_for_the_next_key() {
     assert_eq!(got, 40, "nothing lost across the switch");
 }
 
-/// The secured frames on the air that share a CCM* nonce under one key — the same
-/// (source, key index, frame counter) carrying two different frames (SEC-03). A
-/// retransmission repeats the same bytes and is not one.
-fn nonce_reuse(log: &[Vec<u8>]) -> Vec<(Eui64, u8, u32)> {
-    let mut seen: BTreeMap<([u8; 8], u8, u32), &[u8]> = BTreeMap::new();
-    let mut reused = Vec::new();
+/// The secured frames on the air that share a CCM* nonce under one key (SEC-03).
+fn nonce_reuse(log: &[Vec<u8>]) -> Vec<NonceReuse> {
+    let mut audit = CaptureAudit::new();
     for psdu in log {
-        let Ok(mpdu) = fcs::strip(psdu, FcsKind::Crc16) else {
-            continue;
-        };
-        let Ok(Mpdu::Secured(f)) = Mpdu::parse(mpdu) else {
-            continue;
-        };
-        let (Some(src), Some(sec)) = (f.header.src_eui64(), f.header.security) else {
-            continue;
-        };
-        let (Some(index), Some(counter)) = (sec.key_id.index(), sec.frame_counter) else {
-            continue;
-        };
-        let first = *seen.entry((src.0, index, counter)).or_insert(mpdu);
-        if first != mpdu {
-            reused.push((src, index, counter));
+        if let Ok(mpdu) = fcs::strip(psdu, FcsKind::Crc16) {
+            audit.add(mpdu);
         }
     }
-    reused
+    assert_eq!(audit.imm_acks_to_2015, 0, "2015 frames get Enh-Acks");
+    audit.reused().to_vec()
 }
 
 /// Someone in range with a radio of its own: builds frames as a node would, with the

@@ -6,6 +6,7 @@
 
 pub mod ack;
 mod address;
+pub mod audit;
 pub mod beacon;
 mod command;
 pub mod counters;
