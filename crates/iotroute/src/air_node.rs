@@ -11,11 +11,14 @@
 use core::time::Duration;
 use std::net::SocketAddr;
 
+use nodes::link::frame_counters::CounterSnapshot;
 use nodes::link::smartmeter::{SmartMeter, SmartMeterEvent};
 use nodes::link::terminal::{Terminal, TerminalEvent};
 use sim::zep::{DataRepr, ZepRepr, MAX_PSDU};
 use sim::PhyConfig;
 use tokio::net::UdpSocket;
+
+use crate::link_counters::CounterFileError;
 
 /// How long a node on the hub waits for an acknowledgment.
 pub const HUB_ACK_WAIT: Duration = Duration::from_millis(60);
@@ -45,6 +48,8 @@ pub trait LinkNode {
         lqi: u8,
         air_time: &dyn Fn(usize) -> Duration,
     ) -> (Option<Vec<u8>>, Vec<Self::Event>);
+    /// Its frame counters to persist, when a reservation moved (SEC-03).
+    fn take_counter_snapshot(&mut self) -> Option<CounterSnapshot>;
 }
 
 impl LinkNode for Terminal {
@@ -71,6 +76,9 @@ impl LinkNode for Terminal {
         air_time: &dyn Fn(usize) -> Duration,
     ) -> (Option<Vec<u8>>, Vec<TerminalEvent>) {
         Self::receive(self, now, psdu, rssi_dbm, lqi, air_time)
+    }
+    fn take_counter_snapshot(&mut self) -> Option<CounterSnapshot> {
+        Self::take_counter_snapshot(self)
     }
 }
 
@@ -99,6 +107,9 @@ impl LinkNode for SmartMeter {
     ) -> (Option<Vec<u8>>, Vec<SmartMeterEvent>) {
         Self::receive(self, now, psdu, rssi_dbm, lqi, air_time)
     }
+    fn take_counter_snapshot(&mut self) -> Option<CounterSnapshot> {
+        Self::take_counter_snapshot(self)
+    }
 }
 
 /// The program around a node: what it does with the node's events and on its own
@@ -116,6 +127,12 @@ pub trait App {
     fn timers(&mut self, now: Duration);
     /// Whether the program is done (exit 0).
     fn done(&self) -> bool;
+    /// Keep the node's frame counters durably (SEC-03); called before a frame that
+    /// needed a new reservation goes on the air, which it does not if this fails.
+    ///
+    /// # Errors
+    /// The counters could not be written.
+    fn persist_counters(&mut self, snapshot: &CounterSnapshot) -> Result<(), CounterFileError>;
 }
 
 /// Why the loop stopped early.
@@ -124,6 +141,9 @@ pub enum AirError {
     /// The socket could not be bound or used.
     #[error("socket: {0}")]
     Io(#[from] std::io::Error),
+    /// The frame counters could not be kept: no secured frame may go out.
+    #[error("frame counters not kept, stopping before a counter could repeat: {0}")]
+    Counters(#[from] CounterFileError),
 }
 
 /// The ZEP link to the hub.
@@ -225,6 +245,9 @@ pub async fn run<A: App>(
         let now = start.elapsed();
         app.timers(now);
         let (psdu, events) = app.node().wake(now, &air);
+        if let Some(snapshot) = app.node().take_counter_snapshot() {
+            app.persist_counters(&snapshot)?;
+        }
         if let (Some(p), Some(ch)) = (psdu, app.node().channel()) {
             link.send(ch, &p).await;
         }

@@ -15,10 +15,11 @@
 
 use core::time::Duration;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{Timelike, Utc};
+use nodes::link::frame_counters::CounterSnapshot;
 use nodes::link::mac::MacConfig;
 use nodes::link::net::NetConfig;
 use nodes::link::pana::paa::{PaaConfig, Registry};
@@ -35,6 +36,7 @@ use wisun::PairingId;
 
 use crate::air_node::{self, App, HUB_ACK_WAIT, HUB_MAX_PSDU};
 use crate::link_app::{dlms_password, Reader, Seeded, TerminalApp, TerminalSecrets, DLMS_PORT};
+use crate::link_counters::{CounterFile, CounterFileError};
 use crate::secret_input::{
     self, link_env_name, parse_secret, LinkSecretsFile, Secret, SecretsFileError,
 };
@@ -229,6 +231,11 @@ pub struct TerminalArgs {
     /// the OS random source is used.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Where the terminal keeps its state (created if missing, owner only): for now its
+    /// link frame counters (`link-counters.json`), reserved ahead and written before
+    /// use, so that a restarted terminal never repeats a CCM* nonce (SEC-03).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
 }
 
 /// Arguments of `iotroute smartmeter`.
@@ -282,6 +289,12 @@ pub struct SmartMeterArgs {
     /// the OS random source is used, as the keys must be unpredictable.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Where the smart meter keeps its link frame counters (`link-counters.json`,
+    /// created if missing, owner only). Without it a restart starts them afresh, which
+    /// is safe only because each start draws new group keys: with `--seed` the keys
+    /// repeat, so give `--data` too.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
 }
 
 /// Randomness from the OS (`/dev/urandom`).
@@ -323,6 +336,7 @@ fn engine_seed(seed: Option<u64>) -> u64 {
 struct TerminalProgram {
     link: Terminal,
     app: TerminalApp,
+    counters: CounterFile,
     /// The next wall-clock slot boundary to capture at (process time).
     next_capture: Duration,
 }
@@ -372,11 +386,16 @@ impl App for TerminalProgram {
     fn done(&self) -> bool {
         false
     }
+    fn persist_counters(&mut self, snapshot: &CounterSnapshot) -> Result<(), CounterFileError> {
+        self.counters.save(snapshot)
+    }
 }
 
 /// The smart meter program: its link and its readings.
 struct SmartMeterProgram {
     link: SmartMeter,
+    /// Where the frame counters are kept (`--data`), if anywhere.
+    counters: Option<CounterFile>,
     reader: Reader,
     read_every: Duration,
     next_read: Duration,
@@ -459,6 +478,9 @@ impl App for SmartMeterProgram {
     fn done(&self) -> bool {
         self.stop_after.is_some_and(|n| self.readings >= n)
     }
+    fn persist_counters(&mut self, snapshot: &CounterSnapshot) -> Result<(), CounterFileError> {
+        self.counters.as_ref().map_or(Ok(()), |c| c.save(snapshot))
+    }
 }
 
 /// Run `iotroute terminal`.
@@ -495,9 +517,22 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let (counters, kept) = match open_counters(&args.data) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "frame counters");
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut link = Terminal::new(config, entropy(args.seed, 3), Duration::ZERO);
+    if let Some(k) = &kept {
+        link.restore_counters(k);
+    }
     let mut program = TerminalProgram {
-        link: Terminal::new(config, entropy(args.seed, 3), Duration::ZERO),
+        link,
         app,
+        counters,
         next_capture: next_half_hour(Duration::ZERO),
     };
     finish(
@@ -555,8 +590,29 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
         net,
     };
     let read_every = Duration::from_secs(args.read_every);
+    let mut link = SmartMeter::new(config, registry, entropy(args.seed, 5), Duration::ZERO);
+    let counters = match args.data.as_deref().map(open_counters).transpose() {
+        Ok(Some((file, kept))) => {
+            if let Some(k) = &kept {
+                link.restore_counters(k);
+            }
+            Some(file)
+        }
+        Ok(None) => {
+            if args.seed.is_some() {
+                tracing::warn!("--seed without --data: a restart repeats the group keys and their frame counters (CCM* nonces); lab use only");
+            }
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "frame counters");
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut program = SmartMeterProgram {
-        link: SmartMeter::new(config, registry, entropy(args.seed, 5), Duration::ZERO),
+        link,
+        counters,
         reader: Reader::new(engine_seed(args.seed), secrets),
         read_every,
         next_read: if read_every == Duration::from_secs(1800) {
@@ -576,6 +632,16 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
         )
         .await,
     )
+}
+
+/// The counter file of a data directory and what it kept.
+fn open_counters(dir: &Path) -> Result<(CounterFile, Option<CounterSnapshot>), CounterFileError> {
+    let file = CounterFile::in_dir(dir)?;
+    let kept = file.load()?;
+    if kept.is_some() {
+        tracing::info!(dir = %dir.display(), "frame counters resumed above their reservations");
+    }
+    Ok((file, kept))
 }
 
 fn finish(r: Result<(), air_node::AirError>) -> ExitCode {

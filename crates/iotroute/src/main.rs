@@ -14,6 +14,7 @@ mod dlms_serve;
 mod echonet_cmd;
 mod household;
 mod link_app;
+mod link_counters;
 mod link_node_cmd;
 mod meter_cmd;
 mod secret_input;

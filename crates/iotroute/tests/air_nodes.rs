@@ -10,11 +10,11 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{iotroute, run_with_timeout, Running};
+use support::{audit, iotroute, run_with_timeout, Running};
 
 const TERMINAL_EUI: &str = "021a000000001001";
 /// The terminal's link password (registered by the smart meter).
@@ -37,11 +37,23 @@ fn hub(block: u8) -> Running {
     Running::start(cmd, "listening")
 }
 
-fn terminal(block: u8, password: &str) -> Running {
+/// A fresh data directory for a terminal.
+fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "iotroute-air-nodes-{}-data-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn terminal(block: u8, password: &str, data: &Path) -> Running {
     let mut cmd = iotroute();
     cmd.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
         .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
         .args(["--seed", "8"])
+        .arg("--data")
+        .arg(data)
         .env("IOTROUTE_LINK_PASSWORD", password)
         .env("RUST_LOG", "debug");
     Running::start(cmd, "listening")
@@ -71,7 +83,7 @@ fn rad01_trm06_terminal_and_smart_meter_processes_read_through_the_hub() {
     cmd.args(["--readings", "2"]);
     let meter = std::thread::spawn(move || run_with_timeout(cmd, Duration::from_secs(90)));
     std::thread::sleep(Duration::from_millis(500));
-    let terminal = terminal(175, PASSWORD);
+    let terminal = terminal(175, PASSWORD, &data_dir("read"));
     let out = meter.join().expect("smart meter");
     let text = String::from_utf8_lossy(&out.stdout);
     let meter_log = String::from_utf8_lossy(&out.stderr);
@@ -116,7 +128,7 @@ fn sec02_a_terminal_with_a_wrong_password_is_never_read() {
     let _hub = hub(176);
     // The smart meter first, so that the terminal's first scan finds it.
     let meter = Running::start(smartmeter(176), "listening");
-    let terminal = terminal(176, "WRONGPASSWRD");
+    let terminal = terminal(176, "WRONGPASSWRD", &data_dir("wrong"));
     // Wait (generously) until the smart meter has refused it.
     let mut log = String::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -208,6 +220,8 @@ fn sec02_a_group_readable_link_secrets_file_is_refused() {
     let tpath = secrets_file("open-terminal", "password=hunter2-secret\n", 0o604);
     let out = iotroute()
         .args(["terminal", "--device-id", "2", "--eui64", TERMINAL_EUI])
+        .arg("--data")
+        .arg(data_dir("open-secrets"))
         .arg("--secrets")
         .arg(&tpath)
         .env_remove("IOTROUTE_LINK_PASSWORD")
@@ -243,4 +257,52 @@ fn sys03_smartmeter_refuses_a_join_window_outside_300_to_1800_seconds() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("300-1800"), "{err}");
     }
+}
+
+#[test]
+fn sec03_a_killed_terminal_restarts_above_its_frame_counters_and_is_read_at_once() {
+    let pcap = data_dir("restart").with_extension("pcap");
+    let hub = {
+        let mut cmd = iotroute();
+        cmd.args(["air", "--bind", "127.0.177.2", "--pcap"])
+            .arg(&pcap);
+        Running::start(cmd, "listening")
+    };
+    let mut cmd = smartmeter(177);
+    cmd.args(["--readings", "6"]);
+    let meter = std::thread::spawn(move || run_with_timeout(cmd, Duration::from_secs(120)));
+    std::thread::sleep(Duration::from_millis(500));
+    let data = data_dir("restart");
+    let first = terminal(177, PASSWORD, &data);
+    // Joined and read a couple of times (every 2 s), then killed outright (SIGKILL).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut log = String::new();
+    while !log.contains("joined smart meter") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        log.extend(first.drain().into_iter().map(|l| l + "\n"));
+    }
+    assert!(log.contains("joined smart meter"), "{log}");
+    std::thread::sleep(Duration::from_secs(5));
+    drop(first);
+    let kept = std::fs::read_to_string(data.join("link-counters.json")).expect("counters kept");
+    assert!(kept.contains("\"keys\""), "{kept}");
+    // Started again on the same data: it joins again and the readings go on.
+    let second = terminal(177, PASSWORD, &data);
+    let out = meter.join().expect("smart meter");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.lines().count(), 6, "{text}");
+    drop(second);
+    drop(hub);
+    // On the air, across the kill: no (source, key, counter) on two different frames.
+    let audit = audit(&pcap);
+    assert!(audit.secured > 10, "{audit:?}");
+    assert_eq!(audit.reused(), &[]);
+    assert_eq!(audit.imm_acks_to_2015, 0);
+    let _ = std::fs::remove_file(&pcap);
+    let _ = std::fs::remove_dir_all(&data);
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::{iotroute, run_with_timeout, tshark_or_skip};
+use support::{audit, iotroute, run_with_timeout, tshark_or_skip};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -221,22 +221,6 @@ fn sec02_a_day_long_run_reauthenticates_the_session_inside_itself() {
     }
     let _ = std::fs::remove_file(&pcap);
     let _ = std::fs::remove_file(&keys);
-}
-
-/// The capture's audit (SEC-03, RAD-01): nonces used twice, and how 2015 frames were
-/// acknowledged.
-fn audit(pcap: &Path) -> wisun::mac::audit::CaptureAudit {
-    let bytes = std::fs::read(pcap).expect("pcap");
-    let (linktype, records) = wisun::pcap::read(&bytes).expect("pcap parses");
-    assert_eq!(linktype, 283, "IEEE 802.15.4 TAP");
-    let mut audit = wisun::mac::audit::CaptureAudit::new();
-    for r in records {
-        let (_, psdu) = wisun::pcap::tap::TapHeader::unwrap(r.data).expect("TAP record");
-        let mpdu = wisun::mac::fcs::strip(psdu, wisun::mac::fcs::FcsKind::Crc16)
-            .expect("frames on the air carry a good FCS");
-        audit.add(mpdu);
-    }
-    audit
 }
 
 /// The summary's count after `label` (e.g. "authentications ").

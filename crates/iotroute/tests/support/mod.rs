@@ -206,3 +206,20 @@ pub fn tshark_or_skip() -> bool {
     }
     present
 }
+
+/// The audit of a link capture (link type 283, as `sim --link --pcap` and `air --pcap`
+/// write it): nonces used on two different frames, and how 2015 frames were
+/// acknowledged (SEC-03, RAD-01).
+pub fn audit(pcap: &std::path::Path) -> wisun::mac::audit::CaptureAudit {
+    let bytes = std::fs::read(pcap).expect("pcap");
+    let (linktype, records) = wisun::pcap::read(&bytes).expect("pcap parses");
+    assert_eq!(linktype, 283, "IEEE 802.15.4 TAP");
+    let mut audit = wisun::mac::audit::CaptureAudit::new();
+    for r in records {
+        let (_, psdu) = wisun::pcap::tap::TapHeader::unwrap(r.data).expect("TAP record");
+        let mpdu = wisun::mac::fcs::strip(psdu, wisun::mac::fcs::FcsKind::Crc16)
+            .expect("frames on the air carry a good FCS");
+        audit.add(mpdu);
+    }
+    audit
+}
