@@ -101,10 +101,14 @@
 //!    "rows": [["2026-11-25T07:00:00+09:00", 1234567, 345678, 0], ...]},
 //!   {"object": "1-0:2.8.0.255", "class": 3, "attribute": 2,
 //!    "error": "object-undefined", "code": 4}],
-//!  "failed": ["1-0:2.8.0.255:2"], "invocation_counter": 12, "with_list": true}
+//!  "failed": ["1-0:2.8.0.255:2"], "invocation_counter": 12, "with_list": true,
+//!  "list_fallback": false}
 //! ```
 //!
-//! `with_list` (an extension) is true when at least one request was a list.
+//! `with_list` (an extension) is true when at least one request was a list;
+//! `list_fallback` (an extension) when the answer to a GET-Request-With-List did not
+//! decode and its objects were then read with one request each on the same association
+//! (logged as a warning; lists stay off for the rest of it).
 //! `target` is `CLASS/OBIS:INDEX` as read; `data` is the typed value (absent for profile buffers, which print `rows`); `value`
 //! the plain one (timestamps ISO 8601 with offset, octet strings `@HEX` plus `text` when
 //! printable). Registers add `scaler`, `unit`, `scaled` (value × 10^scaler as a decimal)
@@ -395,6 +399,8 @@ struct Outcome {
     invocation_counter: u32,
     /// Whether some request was a list.
     with_list: bool,
+    /// Whether a list answer did not decode and its objects were read one by one.
+    list_fallback: bool,
 }
 
 fn header(conn: &ConnArgs) -> Map<String, Value> {
@@ -427,6 +433,7 @@ fn finish(conn: &ConnArgs, r: Result<Outcome, CmdError>) -> ExitCode {
                 o.insert("failed".into(), json!(out.failed));
                 o.insert("invocation_counter".into(), json!(out.invocation_counter));
                 o.insert("with_list".into(), json!(out.with_list));
+                o.insert("list_fallback".into(), json!(out.list_fallback));
                 println!("{}", Value::Object(o));
             }
             if refused {
@@ -706,6 +713,9 @@ impl Link {
                         Err(e @ (ClientError::Wrapper(_) | ClientError::WrongPorts { .. })) => {
                             tracing::warn!(error = %e, "datagram ignored");
                         }
+                        // The server answered and nothing readable will follow: no
+                        // point waiting out the deadline.
+                        Err(e @ ClientError::ListAnswerUndecodable(_)) => return Err(e.into()),
                         Err(e) => {
                             tracing::warn!(error = %e, "answer refused, still waiting");
                             refused = Some(e);
@@ -737,6 +747,9 @@ struct Session {
     lists: bool,
     /// Whether a list was sent.
     sent_list: bool,
+    /// Whether a list answer did not decode and its items were read one by one (lists
+    /// are then off for the rest of the association).
+    list_fallback: bool,
     /// Attributes read ahead (in lists) to describe results: scalers and units,
     /// capture objects.
     ahead: HashMap<Target, Event>,
@@ -763,6 +776,7 @@ impl Session {
                 client,
                 mark,
                 sent_list: false,
+                list_fallback: false,
                 ahead: HashMap::new(),
             }),
             Event::Rejected { reason } => Err(CmdError::Rejected(reason)),
@@ -877,7 +891,28 @@ impl Session {
             let items: Vec<_> = batch.iter().map(|(t, a)| t.attribute(*a)).collect();
             let d = self.client.get_with_list(&items)?;
             self.sent_list = true;
-            match self.request(d).await.map_err(list_failed)? {
+            let answer = match self.request(d).await {
+                Err(CmdError::Client(ClientError::ListAnswerUndecodable(e))) => {
+                    // Real meters announce multiple references and answer lists in
+                    // forms nobody can read (Gurux-Python's server blocks a with-list
+                    // answer without the datablock's choice): the items are still
+                    // readable one by one, on the same association.
+                    tracing::warn!(
+                        error = %e,
+                        items = n,
+                        "the server's answer to a GET-Request-With-List does not decode: \
+                         reading each object with its own request from now on"
+                    );
+                    self.lists = false;
+                    self.list_fallback = true;
+                    for &(t, access) in batch {
+                        events.push(self.get(t, access).await?);
+                    }
+                    continue;
+                }
+                r => r.map_err(list_failed)?,
+            };
+            match answer {
                 Event::Values(v) if v.len() == n => {
                     events.extend(v.into_iter().map(|r| match r {
                         ItemResult::Value(d) => Event::Value(d),
@@ -1126,6 +1161,7 @@ async fn get_inner(args: &GetArgs) -> Result<Outcome, CmdError> {
         out.results.push(Value::Object(r));
     }
     out.with_list = s.sent_list;
+    out.list_fallback = s.list_fallback;
     out.invocation_counter = s.close().await;
     Ok(out)
 }
