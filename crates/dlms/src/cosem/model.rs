@@ -608,6 +608,15 @@ impl IotRouteModel {
         std::mem::take(&mut self.changes)
     }
 
+    /// Whether clients changed something not yet taken with
+    /// [`IotRouteModel::take_changes`]: a driver that persists state before answering
+    /// saves the model with it, so that a change and the counter of the request that
+    /// made it reach the disk together.
+    #[must_use]
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
     /// The activated firmware image `(identifier, bytes)`, once (SEC-10).
     pub fn take_activated_image(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
         self.image_transfer.take_activated()
