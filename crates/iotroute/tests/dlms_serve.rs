@@ -631,6 +631,55 @@ fn dlms_serve_gurux_client_reads_in_every_mode_rad01_trm05_trm06_sec02() {
     }
 }
 
+/// SEC-02 with a client we did not write: Gurux-Python's client keeps no invocation
+/// counter (it starts at 0), so after another client has used the management association
+/// it is refused as a replay, unless it first reads 0-0:43.1.0.255 over the public
+/// association and starts above it, as Gurux's own reader does (`--invocation-counter`).
+#[test]
+fn sec02_a_gurux_client_without_stored_state_resumes_above_the_served_invocation_counter() {
+    let Some(python) = support::python() else {
+        return;
+    };
+    let block = 119;
+    let host = addr(block, 2);
+    let server = start(block, &["--auth", "hls-gmac", "--security", "auth-enc"]);
+    let mut s = settings(1, Authentication::HlsGmac, Security::AuthEnc, 1024);
+    s.invocation_counter = 1_000_000;
+    let mut ours = Conn::new(host, s);
+    assert_eq!(ours.associate(), Event::Established);
+    ours.value(8, "0-0:1.0.0.255", 2);
+    let used = ours.client.invocation_counter();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/gurux_client.py");
+    let gurux = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(&python);
+        cmd.arg(&script)
+            .arg(host.to_string())
+            .args(["--bind", &addr(block, 3).to_string(), "--mode", "hls-glo"])
+            .args(["--timeout", "2"])
+            .args(extra);
+        support::run_with_timeout(cmd, Duration::from_secs(60))
+    };
+    let stateless = gurux(&[]);
+    let why = String::from_utf8_lossy(&stateless.stderr);
+    assert!(
+        !stateless.status.success() && why.contains("Invocation counter is invalid"),
+        "Gurux from counter 0 must be refused as a replay: {why}"
+    );
+    let out = gurux(&["--invocation-counter", "0.0.43.1.0.255"]);
+    assert!(
+        out.status.success(),
+        "{}\nserver: {}",
+        String::from_utf8_lossy(&out.stderr),
+        server.drain().join("\n")
+    );
+    let j = support::json(&out);
+    assert_eq!(j["invocation_counter_read"], u64::from(used), "{j}");
+    assert!(
+        j["registers"]["1.0.1.8.0.255"]["value"].as_u64().is_some(),
+        "{j}"
+    );
+}
+
 #[test]
 fn sec10_serve_takes_the_vendor_image_key_and_refuses_a_malformed_one() {
     // The P-256 base point, uncompressed: a valid public key.
