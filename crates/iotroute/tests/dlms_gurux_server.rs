@@ -402,6 +402,26 @@ fn rad01_trm06_gurux_own_list_answer_in_blocks_falls_back_to_one_request_per_obj
     );
 }
 
+/// Gurux's own list handler's other defect: a refused item is written as its code followed
+/// by the value, so a list with a refusal does not decode even when it fits one PDU. The
+/// public client still gets each value and each refusal, one GET each (exit 2).
+#[test]
+fn rad01_gurux_own_list_answer_with_a_refused_item_falls_back_and_keeps_the_refusal() {
+    let Some(py) = gurux_python() else { return };
+    let host = 122;
+    let server = GuruxServer::start(&py, host, &["--gurux-get-with-list"]);
+    let out = get(host, &["0-0:1.0.0.255", "0-0:96.1.0.255", "1-0:1.8.0.255"]);
+    assert_eq!(out.status.code(), Some(2), "{}", server.log());
+    let v = json(&out);
+    assert_eq!(v["list_fallback"], true, "{v}");
+    assert_eq!(v["results"][1]["text"], "IRT0000000000001");
+    assert_eq!(v["results"][2]["error"], "read-write-denied");
+    assert_eq!(v["failed"], serde_json::json!(["1-0:1.8.0.255:2"]));
+    let ex = exchanges(&server.log());
+    assert_eq!(ex.iter().filter(|e| e.0 == "C003").count(), 1, "{ex:?}");
+    assert!(ex.iter().filter(|e| e.0 == "C001").count() >= 3, "{ex:?}");
+}
+
 #[test]
 fn sec02_reads_gurux_server_with_lls() {
     let Some(py) = gurux_python() else { return };
