@@ -9,6 +9,7 @@ runs it against `iotroute dlms serve` for each mode.
 Usage:
   gurux_client.py HOST [--port 4059] [--bind ADDR] [--mode MODE] [--client 1]
                   [--password 12345678] [--max-pdu 128] [--hours 6] [--timeout 5]
+                  [--invocation-counter LN]
 
 Modes (management association, client wPort --client, server wPort 1):
   none             no authentication, plain APDUs
@@ -19,11 +20,17 @@ Modes (management association, client wPort --client, server wPort 1):
                    general-glo-ciphering (0xDB) inside the association
 Keys: the Green Book test keys, client system title 4D4D4D0000000001.
 
+--invocation-counter LN (HLS modes): before the management association, do what Gurux's
+own reader (GXDLMSReader, its `-v` option) does for a client that keeps no counter:
+associate as the public client (wPort 16, no security), read Data LN attribute 2, release,
+and start the invocation counter at that value + 1. Without it Gurux's counter starts at 0.
+
 Reads: clock 0-0:1.0.0.255 attr 2; registers 1-0:1.8.0.255 and 1-0:2.8.0.255 (attr 3 then
 2, so Gurux applies the scaler); load profile 1-0:99.1.0.255 capture objects (attr 3) and
 the last --hours hours by range (Gurux's readRowsByRange, octet-string(12) from/to).
 Output: {"mode", "clock", "registers": {LN: {"value", "scaler", "unit"}}, "capture_objects",
-"profile": [[time, ac_in, ac_out, status], ...], "blocks", "request_tags"}; times ISO 8601
+"profile": [[time, ac_in, ac_out, status], ...], "blocks", "request_tags",
+"invocation_counter_read" (null without --invocation-counter)}; times ISO 8601
 with offset; "blocks" counts receiver-ready (next block) requests; "request_tags" the
 first byte of every request APDU sent (hex). Errors: message on stderr, exit 1.
 """
@@ -42,7 +49,7 @@ from typing import Any, List
 try:
     from gurux_dlms import GXByteBuffer, GXDateTime, GXReplyData
     from gurux_dlms.enums import Authentication, Conformance, InterfaceType, Security
-    from gurux_dlms.objects import GXDLMSClock, GXDLMSProfileGeneric, GXDLMSRegister
+    from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric, GXDLMSRegister
     from gurux_dlms.secure import GXDLMSSecureClient
 except ImportError as e:  # pragma: no cover - depends on the venv
     raise SystemExit(f"gurux_client.py: cannot import gurux_dlms ({e}); use target/interop-venv/bin/python")
@@ -132,6 +139,8 @@ def main() -> int:
     ap.add_argument("--max-pdu", type=int, default=128)
     ap.add_argument("--hours", type=float, default=6.0)
     ap.add_argument("--timeout", type=float, default=5.0)
+    ap.add_argument("--invocation-counter", metavar="LN", default=None,
+                    help="read the starting invocation counter from this Data object first, as the public client")
     args = ap.parse_args()
 
     auth = {
@@ -157,12 +166,43 @@ def main() -> int:
     # Gurux prints "Encryption is applied." and the like on stdout: keep stdout for the
     # one JSON object.
     chatter = io.StringIO()
+    counter_read = None
     with contextlib.redirect_stdout(chatter):
+        if args.invocation_counter and args.mode.startswith("hls"):
+            counter_read = counter_from_meter(args)
+            if counter_read is None:
+                return 1
+            client.ciphering.invocationCounter = counter_read + 1
         result = session(args, client, link, auth)
+    if result is not None:
+        result["invocation_counter_read"] = counter_read
     if result is None:
         return 1
     print(json.dumps(result))
     return 0
+
+
+def counter_from_meter(args: argparse.Namespace) -> Any:
+    """As GXDLMSReader does with its invocation counter option: the public client (wPort 16,
+    no authentication, no security) reads Data `--invocation-counter` attribute 2 and
+    releases. The value, or None after printing the error."""
+    public = GXDLMSSecureClient(True, 16, 1, Authentication.NONE, None, InterfaceType.WRAPPER)
+    public.maxReceivePDUSize = args.max_pdu
+    link = Link(public, args.host, args.port, args.bind, args.timeout)
+    try:
+        reply = GXReplyData()
+        link.block(public.aarqRequest(), reply)
+        public.parseAareResponse(reply.data)
+        counter = GXDLMSData(args.invocation_counter)
+        link.read(counter, 2)
+        with contextlib.suppress(Exception):  # Gurux's RLRE handling is lenient at best
+            link.packet(public.releaseRequest(), GXReplyData())
+        return int(counter.value)
+    except Exception as ex:  # noqa: BLE001 - one error line for the test
+        print(f"gurux_client.py: reading the invocation counter: {type(ex).__name__}: {ex}", file=sys.stderr)
+        return None
+    finally:
+        link.sock.close()
 
 
 def session(args: argparse.Namespace, client: GXDLMSSecureClient, link: Link, auth: Any) -> Any:

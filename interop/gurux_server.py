@@ -11,7 +11,7 @@ naming the defect. No Gurux source is copied here.
 Usage:
   gurux_server.py --bind ADDR [--port 4059] [--auth none|low|hls-gmac]
                   [--security none|auth|enc|auth-enc] [--password 12345678] [--max-pdu 1024]
-                  [--gurux-lls-aare]
+                  [--gurux-lls-aare] [--gurux-get-with-list]
 
 One logical device, server wPort 1. Client wPort 16: public association (no security;
 clock, terminal ID, association object; energy and profiles refused). Client wPort 1:
@@ -674,14 +674,18 @@ ORIGINAL_HANDLE_SET = GXDLMSLNCommandHandler.handleSetRequest
 ORIGINAL_HANDLE_METHOD = GXDLMSLNCommandHandler.handleMethodRequest
 
 
-def patch_lists() -> None:
+def patch_lists(keep_gurux_get_with_list: bool) -> None:
     """Install get_request_with_list, handle_set_request and handle_method_request.
+    `--gurux-get-with-list` keeps Gurux's own getRequestWithList (both defects named in
+    get_request_with_list), to test a client against a server that answers a list
+    request as Gurux does, as real meters with such defects do.
 
     Also a Gurux defect met by any response of three blocks or more:
     getRequestNextDataBlock keeps the rest with `transaction.setData(bb)`, which
     GXDLMSLongTransaction lacks (AttributeError, and Gurux appends a hardware-fault
     GET-Response to the block it already wrote). Add it, doing what its constructor does."""
-    GXDLMSLNCommandHandler.getRequestWithList = classmethod(get_request_with_list)
+    if not keep_gurux_get_with_list:
+        GXDLMSLNCommandHandler.getRequestWithList = classmethod(get_request_with_list)
     GXDLMSLNCommandHandler.handleSetRequest = classmethod(handle_set_request)
     GXDLMSLNCommandHandler.handleMethodRequest = classmethod(handle_method_request)
     if not hasattr(GXDLMSLongTransaction, "setData"):
@@ -804,12 +808,14 @@ def main() -> int:
     ap.add_argument("--max-pdu", type=int, default=1024)
     ap.add_argument("--gurux-lls-aare", action="store_true",
                     help="answer LLS with Gurux's own AARE (no mechanism-name): see name_lls_mechanism")
+    ap.add_argument("--gurux-get-with-list", action="store_true",
+                    help="answer GET-Request-With-List with Gurux's own handler: see get_request_with_list")
     args = ap.parse_args()
 
     server = Server(args)
     patch_settings_typo(server)
     patch_method_request_helpers()
-    patch_lists()
+    patch_lists(args.gurux_get_with_list)
     patch_set_request_helpers()
     _GXAPDU.generateAARE = generate_aare
 

@@ -17,7 +17,7 @@
 
 use crate::cipher::{Keys, SystemTitle};
 use crate::data::Data;
-use crate::error::CodecError;
+use crate::error::{CodecError, CodecErrorKind};
 use crate::obis::Obis;
 use crate::wrapper::{Wpdu, WrapperError};
 use dlms_cosem_rs::acse::AuthMechanism;
@@ -268,6 +268,15 @@ pub enum ClientError {
     /// A response this helper does not handle.
     #[error("unexpected response: {0}")]
     Unexpected(String),
+    /// The answer to a GET-with-list arrived (deciphered and authenticated, when
+    /// ciphered) but does not decode as a list response or its blocks. Servers exist that
+    /// announce multiple references and answer a list in a form no decoder can read
+    /// (Gurux-Python's server, blocking a with-list response: its tag with a datablock
+    /// body without the raw-data choice), so the caller can tell this from a stale or
+    /// forged datagram and read the items one by one instead. The association stays
+    /// open and usable.
+    #[error("the answer to a list request does not decode: {0}")]
+    ListAnswerUndecodable(CodecError),
 }
 
 impl From<dlms_cosem_rs::Error> for ClientError {
@@ -310,8 +319,9 @@ pub struct Client<E: Entropy> {
     settings: ClientSettings,
     waiting: Waiting,
     blocks: Vec<u8>,
-    /// Whether the outstanding GET is a list: its blocks reassemble into a result list,
-    /// not a value.
+    /// Whether the outstanding request is a GET-with-list: its blocks reassemble into a
+    /// result list, not a value, and an answer that does not decode is
+    /// [`ClientError::ListAnswerUndecodable`]. Every other request clears it.
     list: bool,
     /// Whether the outstanding request is an ACTION: a long result comes in pblocks,
     /// asked for with ACTION-next-pblock, not GET-next.
@@ -610,6 +620,7 @@ impl<E: Entropy> Client<E> {
             s.set_request_with_list(&list, &values, out)
         })?;
         self.waiting = Waiting::Response;
+        self.list = false;
         self.action = false;
         Ok(d)
     }
@@ -645,6 +656,7 @@ impl<E: Entropy> Client<E> {
             s.action_request_with_list(&descriptors, &params, out)
         })?;
         self.waiting = Waiting::Response;
+        self.list = false;
         self.action = false;
         Ok(d)
     }
@@ -671,6 +683,7 @@ impl<E: Entropy> Client<E> {
             )
         })?;
         self.waiting = Waiting::Response;
+        self.list = false;
         self.action = false;
         Ok(d)
     }
@@ -699,6 +712,7 @@ impl<E: Entropy> Client<E> {
             s.action_request(descriptor, params, out)
         })?;
         self.waiting = Waiting::Response;
+        self.list = false;
         self.action = true;
         Ok(d)
     }
@@ -789,6 +803,7 @@ impl<E: Entropy> Client<E> {
     pub fn release(&mut self) -> Result<Vec<u8>, ClientError> {
         let d = self.build(|s, out| s.release_request(out))?;
         self.waiting = Waiting::Response;
+        self.list = false;
         self.action = false;
         Ok(d)
     }
@@ -873,6 +888,23 @@ impl<E: Entropy> Client<E> {
     }
 
     fn response(&mut self, apdu: &[u8]) -> Result<Event, ClientError> {
+        let list = self.list && self.waiting == Waiting::Response;
+        match self.decode_response(apdu) {
+            Err(ClientError::Session(e)) if list && malformed(e) => {
+                // The answer got past the invoke-id, replay and tag checks or failed
+                // before them on its bytes alone: a datagram of the right association
+                // that no decoder reads. Nothing more will come for this request.
+                tracing::warn!(error = %e, "answer to a list request does not decode");
+                self.blocks.clear();
+                self.list = false;
+                self.waiting = Waiting::Nothing;
+                Err(ClientError::ListAnswerUndecodable(e))
+            }
+            r => r,
+        }
+    }
+
+    fn decode_response(&mut self, apdu: &[u8]) -> Result<Event, ClientError> {
         let mut buf = vec![0u8; apdu.len() + 16];
         let r = self.session.handle_response(apdu, &mut buf)?;
         let owned = |d: &dlms_cosem_rs::axdr::Data<'_>| {
@@ -965,6 +997,24 @@ impl BlockTransfer<'_> {
     pub const fn is_done(&self) -> bool {
         self.0.is_done()
     }
+}
+
+/// Whether `e` says the bytes are not a valid encoding (as opposed to a replayed
+/// counter, a bad tag, an answer to another request or a full buffer).
+const fn malformed(e: CodecError) -> bool {
+    matches!(
+        e.kind,
+        CodecErrorKind::Truncated { .. }
+            | CodecErrorKind::InvalidTag(_)
+            | CodecErrorKind::InvalidValue
+            | CodecErrorKind::TypeMismatch
+            | CodecErrorKind::InvalidLength
+            | CodecErrorKind::DepthExceeded
+            | CodecErrorKind::WorkExceeded
+            | CodecErrorKind::TrailingBytes(_)
+            | CodecErrorKind::Unsupported
+            | CodecErrorKind::Other
+    )
 }
 
 /// An encoded method descriptor: class id, logical name, method id.

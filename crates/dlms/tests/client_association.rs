@@ -5,7 +5,9 @@
 //! model is `dlms::cosem`); it names the upstream crate, which only tests of this crate may.
 
 use dlms::cipher::{Keys, GREEN_BOOK_CLIENT_TITLE, GREEN_BOOK_SERVER_TITLE};
-use dlms::client::{Authentication, Client, ClientError, ClientSettings, Entropy, Event, Security};
+use dlms::client::{
+    AttributeRef, Authentication, Client, ClientError, ClientSettings, Entropy, Event, Security,
+};
 use dlms::wrapper::Wpdu;
 use dlms::{CosemDateTime, Data, Obis};
 use dlms_cosem_rs::acse::AuthMechanism;
@@ -280,6 +282,71 @@ fn rad01_public_association_reads_writes_acts_and_releases() {
 
     let req = c.release().unwrap();
     assert_eq!(run(&mut c, &mut s, req).0, Event::Released);
+}
+
+/// RAD-01: an answer to a GET-with-list that arrives but does not decode is named
+/// `ListAnswerUndecodable` (not a stale or forged datagram), and the association stays
+/// usable: the same objects are then read one by one. The bytes are Gurux-Python 1.0.203's
+/// server blocking a with-list answer (with-list tag, datablock body without the raw-data
+/// choice), cut short. A malformed answer to a single GET stays a session error.
+#[test]
+fn rad01_an_undecodable_list_answer_is_named_and_the_association_stays_usable() {
+    let mut s = server(AuthMechanism::None, None, SecurityPolicy::NONE);
+    let mut c = Client::new(ClientSettings::default(), TestEntropy).unwrap();
+    assert_eq!(open(&mut c, &mut s), Event::Established);
+    assert!(c.multiple_references());
+    let items = [
+        AttributeRef {
+            class_id: 8,
+            obis: obis("0-0:1.0.0.255"),
+            attribute: 2,
+            access: None,
+        },
+        AttributeRef {
+            class_id: 1,
+            obis: obis("0-0:96.1.0.255"),
+            attribute: 2,
+            access: None,
+        },
+    ];
+    let invoke_id = |datagram: &[u8]| Wpdu::parse(datagram).unwrap().apdu[2];
+    let req = c.get_with_list(&items).unwrap();
+    let gurux = [
+        0xC4,
+        0x03,
+        invoke_id(&req),
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x01,
+        0x77,
+        0x07,
+        0x00,
+        0x09,
+        0x0C,
+        0x07,
+        0xEA,
+    ];
+    let answer = Wpdu::new(1, 16, &gurux).emit().unwrap();
+    assert!(
+        matches!(
+            c.handle(&answer),
+            Err(ClientError::ListAnswerUndecodable(_))
+        ),
+        "named as an undecodable list answer"
+    );
+    for item in &items {
+        let req = c
+            .get(item.class_id, item.obis, item.attribute, None)
+            .unwrap();
+        let (e, _) = run(&mut c, &mut s, req);
+        assert!(matches!(e, Event::Value(_)), "{e:?}");
+    }
+    let req = c.get(8, obis("0-0:1.0.0.255"), 2, None).unwrap();
+    let bad = [0xC4, 0x01, invoke_id(&req), 0x00, 0x09, 0x0C, 0x07];
+    let answer = Wpdu::new(1, 16, &bad).emit().unwrap();
+    assert!(matches!(c.handle(&answer), Err(ClientError::Session(_))));
 }
 
 #[test]

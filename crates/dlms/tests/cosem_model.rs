@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use dlms::apdu::{ActionResult, DataAccessResult, DataRef, SelectiveAccess};
 use dlms::cosem::codes::{
     ASSOCIATION, AUTH_PASSWORD, CLOCK, ENERGY_AC_INPUT, ENERGY_AC_OUTPUT, EVENT_LOG,
-    IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME, METER_ID, PAIRING_ID, PUSH_SETUP,
-    SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
+    IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME, MANAGEMENT_INVOCATION_COUNTER, METER_ID,
+    PAIRING_ID, PUSH_SETUP, SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
 };
 use dlms::cosem::image::{ImageVendorKey, SIGNATURE_LEN};
 use dlms::cosem::{
@@ -728,11 +728,12 @@ fn object_list_per_association() {
             LOGICAL_DEVICE_NAME,
             CLOCK,
             TERMINAL_ID,
-            METER_ID
+            METER_ID,
+            MANAGEMENT_INVOCATION_COUNTER
         ]
     );
     let m = lns(&management);
-    assert_eq!(m.len(), 17);
+    assert_eq!(m.len(), 18);
     assert!(
         m.contains(&LOAD_PROFILE) && m.contains(&ENERGY_AC_INPUT) && m.contains(&IMAGE_TRANSFER)
     );

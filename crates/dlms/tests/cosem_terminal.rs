@@ -7,7 +7,9 @@ mod engine_get;
 
 use chrono::{DateTime, TimeZone, Utc};
 use dlms::apdu::{DataAccessResult, DataRef};
-use dlms::cosem::codes::{ASSOCIATION, CLOCK, ENERGY_AC_INPUT, LOAD_PROFILE};
+use dlms::cosem::codes::{
+    ASSOCIATION, CLOCK, ENERGY_AC_INPUT, LOAD_PROFILE, MANAGEMENT_INVOCATION_COUNTER,
+};
 use dlms::cosem::{to_cosem, IotRouteModel, ModelConfig, Obis, Value};
 use dlms::server::{
     shared, Auth, Entropy, Keys, Protection, ServeConfig, ServeError, TerminalServer,
@@ -198,6 +200,92 @@ fn trm06_management_with_hls_gmac_auth_enc_reads_a_day_by_range_at_pdu_128() {
         associate(&mut plain, &mut s2, 1),
         AssociationStep::Rejected { .. }
     ));
+}
+
+/// SEC-02: 0-0:43.1.0.255 tells the public client the highest invocation counter the
+/// server accepted from the management client, so that a client that kept no counter
+/// (a replaced head end; Gurux's clients read it first) starts above it instead of being
+/// refused as a replay. Nobody writes it.
+#[test]
+fn sec02_the_public_client_reads_the_management_invocation_counter_and_a_client_without_state_resumes_above_it(
+) {
+    let mut s = server(Auth::HlsGmac, Protection::AuthEnc, 1024);
+    let counter = |s: &mut TerminalServer<TestEntropy>| {
+        let mut public = client(16, AuthMechanism::None, None, SecurityPolicy::NONE);
+        assert_eq!(associate(&mut public, s, 16), AssociationStep::Established);
+        get(
+            &mut public,
+            s,
+            16,
+            1,
+            MANAGEMENT_INVOCATION_COUNTER,
+            2,
+            None,
+        )
+    };
+    assert_eq!(counter(&mut s), Ok(Value::DoubleLongUnsigned(0)));
+    let management = |ic: u32| {
+        ClientSession::new(
+            ClientConfig {
+                client_sap: 1,
+                system_title: Some(SystemTitle::new(*b"CLIENT01")),
+                mechanism: AuthMechanism::HighGmac,
+                security: SecurityPolicy::authenticated_encrypted(SecuritySuite::Suite0),
+                max_pdu_size: 512,
+                invocation_counter: ic,
+                ..Default::default()
+            },
+            RustCryptoProvider::with_rng(KeyRing::new(EK, AK), FixedRandom(0x42)),
+        )
+    };
+    let mut first: Client = management(5000);
+    assert_eq!(
+        associate(&mut first, &mut s, 1),
+        AssociationStep::Established
+    );
+    get(&mut first, &mut s, 1, 8, CLOCK, 2, None).unwrap();
+    let used = first.invocation_counter();
+    assert!(used > 5000);
+    assert_eq!(counter(&mut s), Ok(Value::DoubleLongUnsigned(used)));
+    // A management client that starts from 0 again is refused; one that starts above the
+    // value read is served.
+    let mut stateless: Client = management(0);
+    let mut req = [0u8; 1024];
+    let n = stateless.associate_request(&mut req).unwrap();
+    let refused = exchange(&mut s, 1, &req[..n]);
+    assert!(
+        !matches!(
+            stateless.handle_associate_response(&refused),
+            Ok(AssociationStep::HlsReplyRequired | AssociationStep::Established)
+        ),
+        "a counter at or below {used} must not open the association"
+    );
+    let mut resumed: Client = management(used + 1);
+    assert_eq!(
+        associate(&mut resumed, &mut s, 1),
+        AssociationStep::Established
+    );
+    assert!(get(&mut resumed, &mut s, 1, 8, CLOCK, 2, None).is_ok());
+    // Read-only for everyone: only the server moves it.
+    let mut public = client(16, AuthMechanism::None, None, SecurityPolicy::NONE);
+    associate(&mut public, &mut s, 16);
+    let mut buf = [0u8; 256];
+    let wire_ln = dlms_cosem_rs::obis::Obis::from_bytes(*MANAGEMENT_INVOCATION_COUNTER.as_bytes());
+    let zero = Value::DoubleLongUnsigned(0).encode().unwrap();
+    let n = public
+        .set_request(
+            AttributeDescriptor::new(1, wire_ln, 2),
+            None,
+            DataRef::from_bytes_in(&zero).unwrap(),
+            &mut buf,
+        )
+        .unwrap();
+    let answer = exchange(&mut s, 16, &buf[..n]);
+    let mut out = [0u8; 256];
+    assert_eq!(
+        public.handle_response(&answer, &mut out).unwrap(),
+        Response::DataError(DataAccessResult::ReadWriteDenied)
+    );
 }
 
 #[test]

@@ -101,10 +101,14 @@
 //!    "rows": [["2026-11-25T07:00:00+09:00", 1234567, 345678, 0], ...]},
 //!   {"object": "1-0:2.8.0.255", "class": 3, "attribute": 2,
 //!    "error": "object-undefined", "code": 4}],
-//!  "failed": ["1-0:2.8.0.255:2"], "invocation_counter": 12, "with_list": true}
+//!  "failed": ["1-0:2.8.0.255:2"], "invocation_counter": 12, "with_list": true,
+//!  "list_fallback": false}
 //! ```
 //!
-//! `with_list` (an extension) is true when at least one request was a list.
+//! `with_list` (an extension) is true when at least one request was a list;
+//! `list_fallback` (an extension) when the answer to a GET-Request-With-List did not
+//! decode and its objects were then read with one request each on the same association
+//! (logged as a warning; lists stay off for the rest of it).
 //! `target` is `CLASS/OBIS:INDEX` as read; `data` is the typed value (absent for profile buffers, which print `rows`); `value`
 //! the plain one (timestamps ISO 8601 with offset, octet strings `@HEX` plus `text` when
 //! printable). Registers add `scaler`, `unit`, `scaled` (value × 10^scaler as a decimal)
@@ -223,6 +227,12 @@ pub struct ConnArgs {
     /// 65,536 counters ahead written (durably) before the first ciphered frame.
     #[arg(long = "ic-file", value_name = "FILE")]
     pub ic_file: Option<std::path::PathBuf>,
+    /// Read the server's record of our invocation counter first: this Data object's
+    /// attribute 2 (the IoT-route model and IDIS meters: 0-0:43.1.0.255), over the public
+    /// association (client wPort 16, no security), then start above it, as Gurux's
+    /// reader does. For a client that kept no counter (a new machine, a lost --ic-file).
+    #[arg(long = "ic-object", value_name = "OBIS")]
+    pub ic_object: Option<String>,
     /// Seconds to wait for each answer, fractions allowed.
     #[arg(long, default_value = "3", value_parser = parse_secs)]
     pub timeout: Duration,
@@ -334,6 +344,8 @@ enum CmdError {
     Unexpected(String),
     #[error("{0} (answering a list request: --no-list sends one request per object)")]
     ListFailed(Box<CmdError>),
+    #[error("invocation counter object {object}: {reason}")]
+    IcObject { object: String, reason: String },
 }
 
 /// A failed list request: a server may announce lists (multiple references) and
@@ -395,6 +407,8 @@ struct Outcome {
     invocation_counter: u32,
     /// Whether some request was a list.
     with_list: bool,
+    /// Whether a list answer did not decode and its objects were read one by one.
+    list_fallback: bool,
 }
 
 fn header(conn: &ConnArgs) -> Map<String, Value> {
@@ -427,6 +441,7 @@ fn finish(conn: &ConnArgs, r: Result<Outcome, CmdError>) -> ExitCode {
                 o.insert("failed".into(), json!(out.failed));
                 o.insert("invocation_counter".into(), json!(out.invocation_counter));
                 o.insert("with_list".into(), json!(out.with_list));
+                o.insert("list_fallback".into(), json!(out.list_fallback));
                 println!("{}", Value::Object(o));
             }
             if refused {
@@ -706,6 +721,9 @@ impl Link {
                         Err(e @ (ClientError::Wrapper(_) | ClientError::WrongPorts { .. })) => {
                             tracing::warn!(error = %e, "datagram ignored");
                         }
+                        // The server answered and nothing readable will follow: no
+                        // point waiting out the deadline.
+                        Err(e @ ClientError::ListAnswerUndecodable(_)) => return Err(e.into()),
                         Err(e) => {
                             tracing::warn!(error = %e, "answer refused, still waiting");
                             refused = Some(e);
@@ -737,6 +755,9 @@ struct Session {
     lists: bool,
     /// Whether a list was sent.
     sent_list: bool,
+    /// Whether a list answer did not decode and its items were read one by one (lists
+    /// are then off for the rest of the association).
+    list_fallback: bool,
     /// Attributes read ahead (in lists) to describe results: scalers and units,
     /// capture objects.
     ahead: HashMap<Target, Event>,
@@ -745,13 +766,27 @@ struct Session {
 impl Session {
     async fn open(conn: &ConnArgs) -> Result<Self, CmdError> {
         let mut settings = settings(conn)?;
+        let floor = match &conn.ic_object {
+            Some(object) => {
+                let seen = server_counter(conn, object).await?;
+                tracing::info!(object, seen, "invocation counter read from the server");
+                Some(seen.checked_add(1).ok_or_else(|| CmdError::IcObject {
+                    object: object.clone(),
+                    reason: "counters exhausted: new keys needed".into(),
+                })?)
+            }
+            None => None,
+        };
         let mark = match &conn.ic_file {
             Some(path) => {
-                let (start, mark) = reserve(path, conn.invocation_counter)?;
+                let (start, mark) = reserve(path, conn.invocation_counter, floor)?;
                 settings.invocation_counter = start;
                 Some(mark)
             }
-            None => None,
+            None => {
+                settings.invocation_counter = settings.invocation_counter.max(floor.unwrap_or(0));
+                None
+            }
         };
         let mut client = Client::new(settings, OsEntropy)?;
         let link = Link::open(conn).await?;
@@ -763,6 +798,7 @@ impl Session {
                 client,
                 mark,
                 sent_list: false,
+                list_fallback: false,
                 ahead: HashMap::new(),
             }),
             Event::Rejected { reason } => Err(CmdError::Rejected(reason)),
@@ -877,7 +913,28 @@ impl Session {
             let items: Vec<_> = batch.iter().map(|(t, a)| t.attribute(*a)).collect();
             let d = self.client.get_with_list(&items)?;
             self.sent_list = true;
-            match self.request(d).await.map_err(list_failed)? {
+            let answer = match self.request(d).await {
+                Err(CmdError::Client(ClientError::ListAnswerUndecodable(e))) => {
+                    // Real meters announce multiple references and answer lists in
+                    // forms nobody can read (Gurux-Python's server blocks a with-list
+                    // answer without the datablock's choice): the items are still
+                    // readable one by one, on the same association.
+                    tracing::warn!(
+                        error = %e,
+                        items = n,
+                        "the server's answer to a GET-Request-With-List does not decode: \
+                         reading each object with its own request from now on"
+                    );
+                    self.lists = false;
+                    self.list_fallback = true;
+                    for &(t, access) in batch {
+                        events.push(self.get(t, access).await?);
+                    }
+                    continue;
+                }
+                r => r.map_err(list_failed)?,
+            };
+            match answer {
                 Event::Values(v) if v.len() == n => {
                     events.extend(v.into_iter().map(|r| match r {
                         ItemResult::Value(d) => Event::Value(d),
@@ -923,6 +980,56 @@ impl Session {
     }
 }
 
+/// The value of Data `object` attribute 2 read over the public association (client wPort
+/// 16, no authentication, no security) of the server `conn` names, released after: the
+/// server's record of the management client's invocation counter (`--ic-object`).
+async fn server_counter(conn: &ConnArgs, object: &str) -> Result<u32, CmdError> {
+    let bad = |reason: String| CmdError::IcObject {
+        object: object.to_owned(),
+        reason,
+    };
+    let obis = Obis::parse(object).map_err(|e| bad(e.to_string()))?;
+    let mut client = Client::new(
+        ClientSettings {
+            client_wport: PUBLIC_WPORT,
+            server_wport: conn.server,
+            max_pdu: conn.max_pdu,
+            ..ClientSettings::default()
+        },
+        OsEntropy,
+    )?;
+    let link = Link::open(conn).await?;
+    let aarq = client.associate()?;
+    match link.exchange(&mut client, aarq).await? {
+        Event::Established => {}
+        Event::Rejected { reason } => return Err(CmdError::Rejected(reason)),
+        other => return Err(bad(format!("public association: {other:?}"))),
+    }
+    let get = client.get(1, obis, 2, None)?;
+    let value = match link.exchange(&mut client, get).await? {
+        Event::Value(v) => v,
+        Event::AccessError { code, .. } => {
+            return Err(bad(format!("refused: {}", result_name(code))))
+        }
+        other => return Err(bad(format!("unexpected answer: {other:?}"))),
+    };
+    match client.release() {
+        Ok(d) => {
+            if let Err(e) = link.exchange(&mut client, d).await {
+                tracing::debug!(error = %e, "public release not confirmed");
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot build RLRQ"),
+    }
+    value
+        .as_i128()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| bad(format!("{value:?} is not a 32-bit counter")))
+}
+
+/// The public client's wPort, from which `--ic-object` is read.
+const PUBLIC_WPORT: u16 = 16;
+
 fn hex_arg(what: &str, text: &str) -> Result<Vec<u8>, CmdError> {
     dlms::hex::decode(text).map_err(|e| CmdError::Usage(format!("{what}: {e}")))
 }
@@ -931,9 +1038,14 @@ fn hex_arg(what: &str, text: &str) -> Result<Vec<u8>, CmdError> {
 const RESERVE: u32 = 65_536;
 
 /// Read the mark in `path` (absent file: none), choose the first counter (`explicit`, or
-/// the higher of the mark and the clock-based default) and write the new mark before any
-/// counter is spent: a crash after this point wastes counters, never reuses them.
-fn reserve(path: &std::path::Path, explicit: Option<u32>) -> Result<(u32, u32), CmdError> {
+/// the higher of the mark and the clock-based default; never below `floor`, what the
+/// server said it accepted + 1) and write the new mark before any counter is spent: a
+/// crash after this point wastes counters, never reuses them.
+fn reserve(
+    path: &std::path::Path,
+    explicit: Option<u32>,
+    floor: Option<u32>,
+) -> Result<(u32, u32), CmdError> {
     let err = |reason: String| CmdError::IcFile {
         path: path.display().to_string(),
         reason,
@@ -947,7 +1059,9 @@ fn reserve(path: &std::path::Path, explicit: Option<u32>) -> Result<(u32, u32), 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(err(e.to_string())),
     };
-    let start = explicit.unwrap_or_else(|| default_invocation_counter().max(previous.unwrap_or(0)));
+    let start = explicit
+        .unwrap_or_else(|| default_invocation_counter().max(previous.unwrap_or(0)))
+        .max(floor.unwrap_or(0));
     let mark = start
         .checked_add(RESERVE)
         .ok_or_else(|| err("invocation counters exhausted: new keys needed".into()))?;
@@ -1126,6 +1240,7 @@ async fn get_inner(args: &GetArgs) -> Result<Outcome, CmdError> {
         out.results.push(Value::Object(r));
     }
     out.with_list = s.sent_list;
+    out.list_fallback = s.list_fallback;
     out.invocation_counter = s.close().await;
     Ok(out)
 }

@@ -549,6 +549,60 @@ fn sec02_ic_file_keeps_the_invocation_counter_rising_across_back_to_back_runs() 
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// SEC-02: a client that kept no counter, refused as a replay after another client used
+/// higher counters, reads the server's record 0-0:43.1.0.255 over the public association
+/// with `--ic-object` and is served from above it.
+#[test]
+fn sec02_ic_object_lets_a_client_without_stored_state_resume_above_the_servers_record() {
+    let block = 151;
+    let _s = serve_in_process(addr(block, 2), Auth::HlsGmac, Protection::AuthEnc);
+    let hls = [
+        "--client",
+        "1",
+        "--auth",
+        "hls-gmac",
+        "--security",
+        "auth-enc",
+        "--timeout",
+        "1",
+        "--retries",
+        "0",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = hls.to_vec();
+        args.extend_from_slice(extra);
+        args.push("0-0:1.0.0.255");
+        dlms(block, "get", &args)
+    };
+    let out = with(&["--invocation-counter", "5000000"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let used = json(&out)["invocation_counter"].as_u64().expect("IC");
+    let out = with(&["--invocation-counter", "10"]);
+    assert_eq!(status(&out), 1, "a counter below the record is refused");
+    assert!(
+        stderr(&out).contains("InvocationCounter"),
+        "{}",
+        stderr(&out)
+    );
+    let out = with(&[
+        "--invocation-counter",
+        "10",
+        "--ic-object",
+        "0-0:43.1.0.255",
+    ]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let resumed = json(&out)["invocation_counter"].as_u64().expect("IC");
+    assert!(resumed > used, "{resumed} above {used}");
+    // An object the public client cannot read is an error, not a guess.
+    let out = with(&["--ic-object", "1-0:1.8.0.255"]);
+    assert_eq!(status(&out), 1);
+    assert!(
+        stderr(&out).contains("1-0:1.8.0.255: refused: object-undefined"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn rad01_a_lost_request_is_resent_and_answered() {
     let block = 139;

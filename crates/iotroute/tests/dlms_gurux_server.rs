@@ -155,8 +155,13 @@ fn range() -> (DateTime<FixedOffset>, DateTime<FixedOffset>) {
 }
 
 /// Reads clock, both registers and the profile by range over the management
-/// association (client wPort 1) with `extra` args, and checks what came back.
-fn reads_clock_registers_and_profile(server: &GuruxServer, host: u8, extra: &[&str]) {
+/// association (client wPort 1) with `extra` args, and checks what came back; returns
+/// the client's JSON and its stderr.
+fn reads_clock_registers_and_profile(
+    server: &GuruxServer,
+    host: u8,
+    extra: &[&str],
+) -> (Value, String) {
     let (from, to) = range();
     let (f, t) = (from.to_rfc3339(), to.to_rfc3339());
     let mut args = vec!["--client", "1", "--from", &f, "--to", &t];
@@ -227,6 +232,7 @@ fn reads_clock_registers_and_profile(server: &GuruxServer, host: u8, extra: &[&s
     assert!(ac_in.windows(2).all(|w| w[0] < w[1]), "{ac_in:?}");
     let last_in = r[1]["value"].as_u64().expect("Wh");
     assert!(ac_in[4] < last_in, "the register is ahead of older slots");
+    (v, stderr)
 }
 
 /// Exchanges the server logged: `(request, answer)` first two APDU bytes in hex.
@@ -270,7 +276,9 @@ fn rad01_reads_gurux_server_at_pdu_128_with_block_transfer() {
     let Some(py) = gurux_python() else { return };
     let host = 22;
     let server = GuruxServer::start(&py, host, &["--max-pdu", "128"]);
-    reads_clock_registers_and_profile(&server, host, &["--max-pdu", "128"]);
+    let (v, _) = reads_clock_registers_and_profile(&server, host, &["--max-pdu", "128"]);
+    assert_eq!(v["with_list"], true);
+    assert_eq!(v["list_fallback"], false, "a decodable list answer is read");
     let log = server.log();
     let ex = exchanges(&log);
     assert!(
@@ -304,6 +312,109 @@ fn rad01_reads_gurux_server_at_pdu_128_with_block_transfer() {
         normal.iter().any(|e| e.1 == "C402"),
         "the profile in blocks: {log}"
     );
+}
+
+/// Gurux's own GET-Request-With-List handler (`--gurux-get-with-list`, not the harness's
+/// repaired one) answers a list too long for PDU 128 with the with-list tag and a
+/// datablock body lacking the raw-data choice, which no decoder reads (real meters have
+/// such defects). With lists on (the default) the client still reads everything: it logs
+/// the undecodable answer at once and reads each object with its own GET on the same
+/// association (one AARQ, one RLRQ), the profile by range in blocks.
+fn reads_gurux_own_list_answer_in_blocks(host: u8, security: &[&str], ciphered: bool) {
+    let Some(py) = gurux_python() else { return };
+    let mut server_args = vec!["--max-pdu", "128", "--gurux-get-with-list"];
+    server_args.extend_from_slice(security);
+    let server = GuruxServer::start(&py, host, &server_args);
+    let mut client_args = vec!["--max-pdu", "128"];
+    client_args.extend_from_slice(security);
+    let (v, stderr) = reads_clock_registers_and_profile(&server, host, &client_args);
+    assert_eq!(v["with_list"], true, "the list was tried first");
+    assert_eq!(v["list_fallback"], true, "{stderr}");
+    assert!(
+        stderr.contains("GET-Request-With-List does not decode"),
+        "the fallback is logged: {stderr}"
+    );
+    let log = server.log();
+    let ex = exchanges(&log);
+    let aarqs = ex.iter().filter(|e| e.0.starts_with("60")).count();
+    assert_eq!(aarqs, 1, "one association: {log}");
+    assert_eq!(
+        ex.last().map(|e| e.0.as_str()),
+        Some("6203"),
+        "released: {log}"
+    );
+    let gets: Vec<String> = if ciphered {
+        let answers = ex.iter().filter(|e| e.0.starts_with("C0"));
+        assert!(
+            answers
+                .clone()
+                .all(|e| e.1.starts_with("CC") || e.1.starts_with("DB")),
+            "answers ciphered: {log}"
+        );
+        log.lines()
+            .filter_map(|l| l.split("deciphered C8 -> ").nth(1))
+            .filter_map(|r| r.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    } else {
+        assert!(
+            ex.iter().any(|e| e.0 == "C003" && e.1 == "C403"),
+            "Gurux's with-list answer in blocks: {log}"
+        );
+        ex.iter()
+            .filter(|e| e.0.starts_with("C0"))
+            .map(|e| e.0.clone())
+            .collect()
+    };
+    assert_eq!(
+        gets.iter().filter(|g| *g == "C003").count(),
+        1,
+        "one list, then no more: {gets:?}\n{log}"
+    );
+    assert_eq!(gets.first().map(String::as_str), Some("C003"), "{log}");
+    assert!(
+        gets.iter().filter(|g| *g == "C001").count() >= 7,
+        "each object (clock, registers and their units, profile and its capture objects) \
+         with its own GET-Request-Normal: {gets:?}\n{log}"
+    );
+    assert!(
+        gets.iter().any(|g| g == "C002"),
+        "the profile in blocks: {gets:?}\n{log}"
+    );
+}
+
+#[test]
+fn rad01_trm06_gurux_own_list_answer_in_blocks_falls_back_to_one_request_per_object() {
+    reads_gurux_own_list_answer_in_blocks(102, &[], false);
+}
+
+#[test]
+fn rad01_trm06_gurux_own_list_answer_in_blocks_falls_back_to_one_request_per_object_ciphered() {
+    reads_gurux_own_list_answer_in_blocks(
+        112,
+        &["--auth", "hls-gmac", "--security", "auth-enc"],
+        true,
+    );
+}
+
+/// Gurux's own list handler's other defect: a refused item is written as its code followed
+/// by the value, so a list with a refusal does not decode even when it fits one PDU. The
+/// public client still gets each value and each refusal, one GET each (exit 2).
+#[test]
+fn rad01_gurux_own_list_answer_with_a_refused_item_falls_back_and_keeps_the_refusal() {
+    let Some(py) = gurux_python() else { return };
+    let host = 122;
+    let server = GuruxServer::start(&py, host, &["--gurux-get-with-list"]);
+    let out = get(host, &["0-0:1.0.0.255", "0-0:96.1.0.255", "1-0:1.8.0.255"]);
+    assert_eq!(out.status.code(), Some(2), "{}", server.log());
+    let v = json(&out);
+    assert_eq!(v["list_fallback"], true, "{v}");
+    assert_eq!(v["results"][1]["text"], "IRT0000000000001");
+    assert_eq!(v["results"][2]["error"], "read-write-denied");
+    assert_eq!(v["failed"], serde_json::json!(["1-0:1.8.0.255:2"]));
+    let ex = exchanges(&server.log());
+    assert_eq!(ex.iter().filter(|e| e.0 == "C003").count(), 1, "{ex:?}");
+    assert!(ex.iter().filter(|e| e.0 == "C001").count() >= 3, "{ex:?}");
 }
 
 #[test]

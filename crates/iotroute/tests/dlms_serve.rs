@@ -484,6 +484,77 @@ fn dlms_serve_invocation_counter_survives_a_restart_sec03() {
     let _ = std::fs::remove_file(&state);
 }
 
+/// SEC-02: a ciphered session recorded before a SIGKILL cannot be replayed after the
+/// restart. The management association uses LLS with suite-0 authenticated encryption,
+/// so a recorded AARQ would open it again if its counter were accepted; the window is on
+/// disk before any reply leaves, whatever the 60-second save timer says.
+#[test]
+fn sec02_a_request_replayed_after_sigkill_is_refused() {
+    let block = 149;
+    let state = temp_state("replay");
+    let state_s = state.to_string_lossy().into_owned();
+    let args = [
+        "--auth",
+        "low",
+        "--security",
+        "auth-enc",
+        "--state",
+        &state_s,
+    ];
+    let host = addr(block, 2);
+    let lls = || {
+        let mut s = settings(
+            1,
+            Authentication::Low {
+                password: b"12345678".to_vec(),
+            },
+            Security::AuthEnc,
+            1024,
+        );
+        s.invocation_counter = 1_000;
+        s
+    };
+    let server = start(block, &args);
+    let mut c = Conn::new(host, lls());
+    assert_eq!(c.associate(), Event::Established);
+    c.value(8, "0-0:1.0.0.255", 2);
+    let recorded = c.sent.clone();
+    assert_eq!(recorded.len(), 2, "AARQ and GET");
+    // SIGKILL, well within the save interval: nothing is written at exit.
+    drop(server);
+    let server = start(block, &args);
+    // The same client state again builds the very AARQ recorded (LLS has no challenge).
+    let mut replay = Conn::new(host, lls());
+    let aarq = replay.client.associate().expect("AARQ");
+    assert_eq!(aarq, recorded[0], "the recorded AARQ, byte for byte");
+    replay.sock.send_to(&aarq, replay.server).expect("send");
+    let answer = replay.recv();
+    match replay.client.handle(&answer) {
+        Ok(Event::Exception(e)) => assert!(e.contains("InvocationCounterError"), "{e}"),
+        other => panic!("the replayed AARQ was not refused as a replay: {other:?}"),
+    }
+    // The recorded GET is not served either (no association: an exception-response).
+    replay
+        .sock
+        .send_to(&recorded[1], replay.server)
+        .expect("send");
+    let answer = replay.recv();
+    assert_eq!(
+        answer.get(8),
+        Some(&0xD8),
+        "the replayed GET was answered: {answer:02X?}"
+    );
+    // A client above the window reads at once.
+    let mut fresh_settings = lls();
+    fresh_settings.invocation_counter = c.client.invocation_counter() + 1;
+    let mut fresh = Conn::new(host, fresh_settings);
+    assert_eq!(fresh.associate(), Event::Established);
+    fresh.value(8, "0-0:1.0.0.255", 2);
+    let lines = server.terminate_and_collect().join("\n");
+    assert!(lines.contains("replays_refused=1"), "{lines}");
+    let _ = std::fs::remove_file(&state);
+}
+
 /// Gurux-Python's client (`interop/gurux_client.py`, a separate process: GPL-2.0) reads
 /// our server: clock, both registers with scaler/unit, the profile's capture objects and
 /// six hours by range, at PDU 128 (block transfer), with no security, LLS and HLS-GMAC +
@@ -558,6 +629,55 @@ fn dlms_serve_gurux_client_reads_in_every_mode_rad01_trm05_trm06_sec02() {
         }
         drop(server);
     }
+}
+
+/// SEC-02 with a client we did not write: Gurux-Python's client keeps no invocation
+/// counter (it starts at 0), so after another client has used the management association
+/// it is refused as a replay, unless it first reads 0-0:43.1.0.255 over the public
+/// association and starts above it, as Gurux's own reader does (`--invocation-counter`).
+#[test]
+fn sec02_a_gurux_client_without_stored_state_resumes_above_the_served_invocation_counter() {
+    let Some(python) = support::python() else {
+        return;
+    };
+    let block = 119;
+    let host = addr(block, 2);
+    let server = start(block, &["--auth", "hls-gmac", "--security", "auth-enc"]);
+    let mut s = settings(1, Authentication::HlsGmac, Security::AuthEnc, 1024);
+    s.invocation_counter = 1_000_000;
+    let mut ours = Conn::new(host, s);
+    assert_eq!(ours.associate(), Event::Established);
+    ours.value(8, "0-0:1.0.0.255", 2);
+    let used = ours.client.invocation_counter();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/gurux_client.py");
+    let gurux = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(&python);
+        cmd.arg(&script)
+            .arg(host.to_string())
+            .args(["--bind", &addr(block, 3).to_string(), "--mode", "hls-glo"])
+            .args(["--timeout", "2"])
+            .args(extra);
+        support::run_with_timeout(cmd, Duration::from_secs(60))
+    };
+    let stateless = gurux(&[]);
+    let why = String::from_utf8_lossy(&stateless.stderr);
+    assert!(
+        !stateless.status.success() && why.contains("Invocation counter is invalid"),
+        "Gurux from counter 0 must be refused as a replay: {why}"
+    );
+    let out = gurux(&["--invocation-counter", "0.0.43.1.0.255"]);
+    assert!(
+        out.status.success(),
+        "{}\nserver: {}",
+        String::from_utf8_lossy(&out.stderr),
+        server.drain().join("\n")
+    );
+    let j = support::json(&out);
+    assert_eq!(j["invocation_counter_read"], u64::from(used), "{j}");
+    assert!(
+        j["registers"]["1.0.1.8.0.255"]["value"].as_u64().is_some(),
+        "{j}"
+    );
 }
 
 #[test]

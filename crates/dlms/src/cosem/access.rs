@@ -18,8 +18,8 @@
 
 use super::codes::{
     ASSOCIATION, AUTH_PASSWORD, CLOCK, ENERGY_AC_INPUT, ENERGY_AC_OUTPUT, EVENT_CODE, EVENT_LOG,
-    IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME, METER_ID, PAIRING_ID, PROFILE_STATUS,
-    PUSH_SETUP, SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
+    IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME, MANAGEMENT_INVOCATION_COUNTER, METER_ID,
+    PAIRING_ID, PROFILE_STATUS, PUSH_SETUP, SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
 };
 use super::Obis;
 use dlms_cosem_rs::cosem::{AttributeAccess, MethodAccess};
@@ -138,8 +138,10 @@ use Association::{Maintenance, Management, Public};
 pub fn visible(association: Association, ln: Obis) -> bool {
     match association {
         // Public: clock, logical device name, the two IDs, and what a client needs to
-        // discover the device (its association and SAP list). Never energy, profiles,
-        // settings or security objects.
+        // discover the device (its association and SAP list) and to open a ciphered
+        // management association without stored state (the management client's
+        // invocation counter, as IDIS meters serve it). Never energy, profiles,
+        // settings or security setup.
         Public => [
             CLOCK,
             LOGICAL_DEVICE_NAME,
@@ -147,6 +149,7 @@ pub fn visible(association: Association, ln: Obis) -> bool {
             METER_ID,
             ASSOCIATION,
             SAP_ASSIGNMENT,
+            MANAGEMENT_INVOCATION_COUNTER,
         ]
         .contains(&ln),
         Management | Maintenance => [
@@ -167,6 +170,7 @@ pub fn visible(association: Association, ln: Obis) -> bool {
             ASSOCIATION,
             SAP_ASSIGNMENT,
             SECURITY_SETUP,
+            MANAGEMENT_INVOCATION_COUNTER,
         ]
         .contains(&ln),
     }
@@ -195,12 +199,17 @@ pub fn attribute(association: Association, ln: Obis, attribute: i8) -> AccessMod
         },
         // Identifiers never change over the air: the terminal ID is the immutable
         // authentication ID (TRM-08), the meter ID is read from the meter (SEC-07).
-        LOGICAL_DEVICE_NAME | TERMINAL_ID | METER_ID | PROFILE_STATUS | EVENT_CODE => {
-            match attribute {
-                2 => Read,
-                _ => NoAccess,
-            }
-        }
+        // The management client's invocation counter is the server's record of what it
+        // accepted: only the server moves it.
+        LOGICAL_DEVICE_NAME
+        | TERMINAL_ID
+        | METER_ID
+        | PROFILE_STATUS
+        | EVENT_CODE
+        | MANAGEMENT_INVOCATION_COUNTER => match attribute {
+            2 => Read,
+            _ => NoAccess,
+        },
         // Energy registers: read only; nobody resets a counter a bill is computed from.
         ENERGY_AC_INPUT | ENERGY_AC_OUTPUT => match attribute {
             2 | 3 => Read,

@@ -18,6 +18,13 @@ pub const SAP_ASSIGNMENT: Obis = Obis::new(0, 0, 41, 0, 0, 255);
 pub const LOGICAL_DEVICE_NAME: Obis = Obis::new(0, 0, 42, 0, 0, 255);
 /// Security setup (class 64). Standard.
 pub const SECURITY_SETUP: Obis = Obis::new(0, 0, 43, 0, 0, 255);
+/// The management client's invocation counter (class 1, double-long-unsigned): the
+/// highest counter the server accepted from the management client under security setup
+/// 0-0:43.0.0.255. Standard (Blue Book "invocation counter", 0-0:43.1.e.255 for security
+/// setup e; the object IDIS meters serve and Gurux clients read). Readable by the public
+/// client, so that a client that kept no counter (a replaced head end, a Gurux client)
+/// resumes above it instead of being refused as a replay (SEC-02).
+pub const MANAGEMENT_INVOCATION_COUNTER: Obis = Obis::new(0, 0, 43, 1, 0, 255);
 /// Image transfer (class 18), SEC-10. Standard.
 pub const IMAGE_TRANSFER: Obis = Obis::new(0, 0, 44, 0, 0, 255);
 /// Push setup (class 40) for the slot push. Standard (push setup 1: `0-0:25.9.0.255`).

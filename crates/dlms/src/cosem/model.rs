@@ -16,8 +16,8 @@ use super::association::{AssociationLn, ObjectListElement, SapAssignment};
 use super::clock::{Clock, STATUS_INVALID};
 use super::codes::{
     ASSOCIATION, AUTH_PASSWORD, CLOCK, ENERGY_AC_INPUT, ENERGY_AC_OUTPUT, EVENT_CODE, EVENT_LOG,
-    IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME, METER_ID, PAIRING_ID, PROFILE_STATUS,
-    PUSH_SETUP, SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
+    IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME, MANAGEMENT_INVOCATION_COUNTER, METER_ID,
+    PAIRING_ID, PROFILE_STATUS, PUSH_SETUP, SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
 };
 use super::data::{is_pairing_id, DataKind, DataObject};
 use super::image::{ImageTransfer, ImageVendorKey};
@@ -239,11 +239,15 @@ pub struct IotRouteModel {
     association: AssociationLn,
     sap_assignment: SapAssignment,
     security_setup: SecuritySetup,
+    /// 0-0:43.1.0.255: the highest invocation counter accepted from the management
+    /// client, kept up to date by the server (`TerminalServer`), which owns the replay
+    /// window; not in `ModelState`, since the window is persisted by the driver.
+    management_invocation_counter: DataObject,
     changes: Vec<ModelChange>,
 }
 
 /// The order objects appear in `object_list`.
-const ORDER: [Obis; 17] = [
+const ORDER: [Obis; 18] = [
     ASSOCIATION,
     SAP_ASSIGNMENT,
     LOGICAL_DEVICE_NAME,
@@ -261,6 +265,7 @@ const ORDER: [Obis; 17] = [
     PUSH_SETUP,
     IMAGE_TRANSFER,
     SECURITY_SETUP,
+    MANAGEMENT_INVOCATION_COUNTER,
 ];
 
 fn check_len(what: &'static str, bytes: &[u8]) -> Result<(), CosemError> {
@@ -328,10 +333,22 @@ impl IotRouteModel {
             association: AssociationLn::new(ASSOCIATION, &config.association_password),
             sap_assignment: SapAssignment::new(SAP_ASSIGNMENT, &config.logical_device_name),
             security_setup: SecuritySetup::new(SECURITY_SETUP, &config.server_system_title),
+            management_invocation_counter: DataObject::fixed(
+                MANAGEMENT_INVOCATION_COUNTER,
+                Value::DoubleLongUnsigned(0),
+            ),
             changes: Vec::new(),
         };
         model.log_event(now, EventCode::PowerUp);
         Ok(model)
+    }
+
+    /// Set 0-0:43.1.0.255 to `highest`, the highest invocation counter the server has
+    /// accepted from the management client (0 before any); the server calls this before
+    /// serving each request.
+    pub fn set_management_invocation_counter(&mut self, highest: u32) {
+        self.management_invocation_counter
+            .set_fixed(Value::DoubleLongUnsigned(highest));
     }
 
     /// Tell the model the time source's `now`; call before serving each request.
@@ -591,6 +608,15 @@ impl IotRouteModel {
         std::mem::take(&mut self.changes)
     }
 
+    /// Whether clients changed something not yet taken with
+    /// [`IotRouteModel::take_changes`]: a driver that persists state before answering
+    /// saves the model with it, so that a change and the counter of the request that
+    /// made it reach the disk together.
+    #[must_use]
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
     /// The activated firmware image `(identifier, bytes)`, once (SEC-10).
     pub fn take_activated_image(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
         self.image_transfer.take_activated()
@@ -661,6 +687,7 @@ impl IotRouteModel {
             ASSOCIATION => &self.association,
             SAP_ASSIGNMENT => &self.sap_assignment,
             SECURITY_SETUP => &self.security_setup,
+            MANAGEMENT_INVOCATION_COUNTER => &self.management_invocation_counter,
             _ => return None,
         })
     }
@@ -684,6 +711,7 @@ impl IotRouteModel {
             ASSOCIATION => &mut self.association,
             SAP_ASSIGNMENT => &mut self.sap_assignment,
             SECURITY_SETUP => &mut self.security_setup,
+            MANAGEMENT_INVOCATION_COUNTER => &mut self.management_invocation_counter,
             _ => return None,
         })
     }

@@ -321,10 +321,12 @@ impl<E: Entropy + Clone> TerminalServer<E> {
             );
             return Ok(None);
         };
-        self.model
-            .lock()
-            .map_err(|_| ServeError::Model)?
-            .set_now(now);
+        let accepted = self.replay_window().map_or(0, |(_, highest)| highest);
+        {
+            let mut m = self.model.lock().map_err(|_| ServeError::Model)?;
+            m.set_now(now);
+            m.set_management_invocation_counter(accepted);
+        }
         if apdu.first() == Some(&0x60) {
             self.refresh(a)?;
         }

@@ -199,6 +199,7 @@ impl Driver {
         {
             return None;
         }
+        let window_before = self.replay_mark();
         let n = match self.server.handle(frame.source, now, frame.apdu, out) {
             Ok(Some(n)) => n,
             Ok(None) => {
@@ -226,6 +227,27 @@ impl Driver {
                 "invocation counter not persisted: reply withheld"
             );
             return None;
+        }
+        // The engine accepted a ciphered APDU above its window: the new window goes to disk
+        // before anything answers it (and before anything it changed is acted on), or a
+        // kill between now and the next save would let a recording of it be accepted
+        // again after the restart (SEC-02).
+        if let Some(mark) = self.replay_mark().filter(|m| Some(*m) != window_before) {
+            let model = self
+                .server
+                .model()
+                .lock()
+                .ok()
+                .filter(|m| m.has_changes())
+                .map(|m| m.snapshot());
+            if !self.store.persist_replay(model, mark) {
+                self.stats.engine_errors += 1;
+                tracing::error!(
+                    highest = mark.highest,
+                    "replay window not persisted: reply withheld"
+                );
+                return None;
+            }
         }
         let reply = out.get(..n)?;
         // exception-response (D8), service-error invocation-counter-error (6) or

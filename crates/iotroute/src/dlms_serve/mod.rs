@@ -15,6 +15,17 @@
 //! 16 are left. After a restart the engine resumes at the mark, so even counters
 //! reserved but never spent are skipped: a restart can never reuse a GCM nonce under
 //! unchanged keys, whatever point the previous run crashed at.
+//!
+//! The management association's replay window (the highest counter accepted from the
+//! client) is written to the state file each time it moves, before the reply leaves
+//! (`driver::Driver::answer`), with the model when the request changed it: so no
+//! request accepted before a crash or a SIGKILL is accepted again after the restart,
+//! and a setting a client was told is changed is on disk with the counter that changed
+//! it. It costs one atomic, synced write of the file per accepted ciphered request; the
+//! model is kept serialised between saves, so only the write itself is paid (a day of
+//! load profile at PDU 128 under HLS-GMAC + auth-enc, from a 90-day model of 800 KB:
+//! 0.03 s with `--state` against 0.01 s without, debug build). The periodic save below
+//! only catches the model up with the clock and the registers.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -45,7 +56,8 @@ const DEFAULT_PASSWORD: &[u8] = b"12345678";
 const SERVER_WPORT: u16 = 1;
 /// How often the registers grow and the clock is checked for a capture boundary.
 const TICK: StdDuration = StdDuration::from_secs(1);
-/// How often the model is saved to `--state` besides at each capture and at exit.
+/// How often the model is saved to `--state` besides at each capture, at each accepted
+/// ciphered request (with the replay window) and at exit.
 const SAVE_EVERY: StdDuration = StdDuration::from_secs(60);
 
 /// How the management association authenticates.
@@ -123,8 +135,10 @@ pub struct ServeArgs {
     /// slot); ignored when --state holds a saved model.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=90))]
     pub demo_days: u32,
-    /// (Extension) Keep the invocation-counter reservation and the model (readings,
-    /// settings changed over the air, clock offset) in this JSON file across restarts.
+    /// (Extension) Keep the invocation-counter reservation, the management replay
+    /// window (written before each reply to a ciphered request, so no recorded request
+    /// is accepted again after any restart) and the model (readings, settings changed
+    /// over the air, clock offset) in this JSON file across restarts.
     /// Saved settings (passwords changed over the air included) win over --password.
     /// It holds secrets (created 0600): keep it where credentials are kept. Without it
     /// every start begins the counters at 0, which under unchanged keys reuses GCM

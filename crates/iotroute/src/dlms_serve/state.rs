@@ -5,9 +5,10 @@
 //! association's, below `dlms::push::PUSH_COUNTER_BASE`, and the pushes', from it up
 //! (the split is explained in `dlms::push`). The file also holds the management
 //! association's replay window (the client's system title and the highest counter
-//! accepted from it), saved with the model, so that a request recorded before a restart
-//! is still refused after it; and the model itself (readings, settings changed over the
-//! air, clock offset).
+//! accepted from it), written whenever it moves and before the reply to the request that
+//! moved it leaves ([`StateStore::persist_replay`]), so that no request accepted before
+//! a restart, a SIGKILL or a power cut included, is accepted again after it; and the
+//! model itself (readings, settings changed over the air, clock offset).
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,16 @@ struct SavedState {
     client_replay: Option<ReplayMark>,
     /// The model, when one was saved.
     model: Option<ModelState>,
+}
+
+/// [`SavedState`] without the model, which [`StateStore`] keeps serialised and splices
+/// in: the replay window is written at every accepted ciphered request, and serialising
+/// a 90-day model (800 KB) each time would cost tens of milliseconds per request.
+#[derive(serde::Serialize)]
+struct Header {
+    invocation_counter_reserved: u32,
+    push_invocation_counter_reserved: u32,
+    client_replay: Option<ReplayMark>,
 }
 
 /// A peer's replay window: whose counters, and the highest accepted.
@@ -74,8 +85,9 @@ pub struct StateStore {
     association: CounterReservation,
     push: CounterReservation,
     replay: Option<ReplayMark>,
-    /// The model last written, kept so that a reservation write does not drop it.
-    model: Option<ModelState>,
+    /// The model last written, serialised, kept so that a reservation or replay-window
+    /// write does not drop it (or serialise it again).
+    model_json: Option<Vec<u8>>,
 }
 
 impl StateStore {
@@ -98,13 +110,17 @@ impl StateStore {
             ),
             None => (0, 0, None, None),
         };
+        let model_json = match &model {
+            Some(m) => Some(serialise_model(path.as_deref(), m)?),
+            None => None,
+        };
         let store = Self {
             path,
             association: CounterReservation::resume(association),
             // Push counters live from PUSH_COUNTER_BASE up: resume at least just below it.
             push: CounterReservation::resume(push.max(PUSH_COUNTER_BASE - 1)),
             replay,
-            model: model.clone(),
+            model_json,
         };
         Ok((store, model))
     }
@@ -170,13 +186,48 @@ impl StateStore {
         self.path.is_none() || self.reservation(c).covers(ic)
     }
 
+    /// Write the replay window `replay` (and `model`, when given) to disk now; `false`
+    /// when the file could not be written (then the request that moved the window must
+    /// not be answered: a kill now would let it be accepted again). Always `true`
+    /// without a file (lab mode).
+    pub fn persist_replay(&mut self, model: Option<ModelState>, replay: ReplayMark) -> bool {
+        let Some(path) = self.path.clone() else {
+            return true;
+        };
+        let previous = self.replay.replace(replay);
+        let model_json = model.map(|m| serde_json::to_vec(&m));
+        let written = match model_json {
+            Some(Err(e)) => Err(std::io::Error::other(e)),
+            Some(Ok(json)) => {
+                let previous_model = self.model_json.replace(json);
+                let r = self.write(&path, self.association.reserved(), self.push.reserved());
+                if r.is_err() {
+                    self.model_json = previous_model;
+                }
+                r
+            }
+            None => self.write(&path, self.association.reserved(), self.push.reserved()),
+        };
+        match written {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "replay window not saved");
+                self.replay = previous;
+                false
+            }
+        }
+    }
+
     /// Save the model and the replay window (the counters as reserved).
     pub fn save(&mut self, model: Option<ModelState>, replay: Option<ReplayMark>) {
         let Some(path) = self.path.clone() else {
             return;
         };
-        if model.is_some() {
-            self.model = model;
+        if let Some(m) = model {
+            match serde_json::to_vec(&m) {
+                Ok(json) => self.model_json = Some(json),
+                Err(e) => tracing::error!(error = %e, "model not serialised: previous kept"),
+            }
         }
         if replay.is_some() {
             self.replay = replay;
@@ -188,16 +239,33 @@ impl StateStore {
 
     /// Writes atomically and durably (`state_file::write_atomic`), owner-only: the
     /// model holds the association secrets.
+    /// The file is [`SavedState`]'s JSON: the header's object with the serialised model
+    /// spliced in as its last member.
     fn write(&self, path: &Path, association: u32, push: u32) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(&SavedState {
+        let mut bytes = serde_json::to_vec(&Header {
             invocation_counter_reserved: association,
             push_invocation_counter_reserved: push,
             client_replay: self.replay,
-            model: self.model.clone(),
         })
         .map_err(std::io::Error::other)?;
+        let model = self.model_json.as_deref().unwrap_or(b"null");
+        if bytes.pop() != Some(b'}') {
+            return Err(std::io::Error::other("state header is not a JSON object"));
+        }
+        bytes.reserve(model.len() + 11);
+        bytes.extend_from_slice(b",\"model\":");
+        bytes.extend_from_slice(model);
+        bytes.push(b'}');
         crate::state_file::write_atomic(path, &bytes, crate::state_file::Access::OwnerOnly)
     }
+}
+
+/// A loaded model serialised again, for [`StateStore`]'s cache.
+fn serialise_model(path: Option<&Path>, m: &ModelState) -> Result<Vec<u8>, ServeFailure> {
+    serde_json::to_vec(m).map_err(|e| ServeFailure::State {
+        path: path.map(Path::to_owned).unwrap_or_default(),
+        reason: format!("model not serialisable: {e}"),
+    })
 }
 
 fn load(path: &Path) -> Result<Option<SavedState>, ServeFailure> {
@@ -251,6 +319,29 @@ mod tests {
         assert_eq!(after.start(Counter::Association), 1000);
         assert_eq!(after.start(Counter::Push), PUSH_COUNTER_BASE + 999);
         assert_eq!(after.replay(), Some(replay));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn sec02_the_replay_window_is_on_disk_when_persist_replay_returns() {
+        let path = temp("replay");
+        let (mut s, _) = StateStore::open(Some(path.clone())).unwrap();
+        assert!(s.ensure(Counter::Association, 0));
+        let mark = ReplayMark {
+            system_title: *b"MMM\0\0\0\0\x01",
+            highest: 7,
+        };
+        assert!(s.persist_replay(None, mark));
+        // No save at exit: what a SIGKILL leaves.
+        drop(s);
+        let (after, _) = StateStore::open(Some(path.clone())).unwrap();
+        assert_eq!(after.replay(), Some(mark));
+        assert_eq!(after.start(Counter::Association), 1000, "reservation kept");
+        // A file that cannot be written: refused, and the store keeps what is on disk.
+        let dir = std::env::temp_dir().join(format!("iotroute-no-such-dir-{}", std::process::id()));
+        let (mut lost, _) = StateStore::open(Some(dir.join("state.json"))).unwrap();
+        assert!(!lost.persist_replay(None, mark));
+        assert_eq!(lost.replay(), None);
         let _ = std::fs::remove_file(&path);
     }
 
