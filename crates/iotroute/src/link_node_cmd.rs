@@ -715,7 +715,15 @@ mod tests {
             #[command(flatten)]
             args: TerminalArgs,
         }
-        let base = ["terminal", "--device-id", "2", "--eui64", T1];
+        let base = [
+            "terminal",
+            "--device-id",
+            "2",
+            "--eui64",
+            T1,
+            "--data",
+            "/nonexistent",
+        ];
         std::env::remove_var(secret_input::ENV_LINK_PASSWORD);
         let cli = Cli::try_parse_from(base).unwrap();
         assert_eq!(cli.args.password, None);
