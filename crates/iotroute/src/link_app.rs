@@ -101,11 +101,16 @@ pub fn jst() -> FixedOffset {
 pub struct Seeded(std::cell::Cell<u64>);
 
 impl Seeded {
-    /// Stream `stream` of `seed`.
+    /// Stream `stream` of `seed`. The two are mixed (splitmix64's finalizer) before the
+    /// state is forced odd, so that seeds differing only in their lowest bit (2 and 3,
+    /// `seed ^ k` for neighbouring nodes) give different streams.
     #[must_use]
     pub fn new(seed: u64, stream: u64) -> Self {
-        let s = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        Self(std::cell::Cell::new(s | 1))
+        let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        Self(std::cell::Cell::new(z | 1))
     }
 
     /// The next 64 bits (xorshift64*).
@@ -511,6 +516,19 @@ fn row_times(rows: &Data) -> Vec<DateTime<FixedOffset>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sec02_seeds_differing_in_their_lowest_bit_give_different_streams() {
+        for (a, b) in [(2, 3), (42, 43), (0, 1)] {
+            assert_ne!(
+                Seeded::new(a, 5).next(),
+                Seeded::new(b, 5).next(),
+                "{a} {b}"
+            );
+        }
+        assert_ne!(Seeded::new(7, 1).next(), Seeded::new(7, 2).next());
+        assert_eq!(Seeded::new(7, 1).next(), Seeded::new(7, 1).next());
+    }
     use dlms::server::Entropy as _;
 
     fn draw(e: &ServerEntropy) -> [u8; 16] {
