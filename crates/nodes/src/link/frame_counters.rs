@@ -92,14 +92,14 @@ impl FrameCounters {
                 continue;
             };
             table.clock += 1;
-            table.keys.insert(
-                tag,
-                Entry {
-                    next: reserved,
-                    reserved,
-                    used: table.clock,
-                },
-            );
+            // One key named twice (another spelling of its hex): the higher reservation.
+            let entry = table.keys.entry(tag).or_insert(Entry {
+                next: reserved,
+                reserved,
+                used: table.clock,
+            });
+            entry.reserved = entry.reserved.max(reserved);
+            entry.next = entry.reserved;
         }
         table
     }
@@ -275,6 +275,21 @@ mod tests {
         assert_eq!(last.counter, u32::MAX - 1);
         assert!(last.rekey_needed);
         assert_eq!(c.allocate(tag(1), NO_REKEY), Err(CounterExhausted));
+    }
+
+    #[test]
+    fn sec03_a_key_named_twice_resumes_above_the_higher_reservation() {
+        let snap = CounterSnapshot {
+            floor: 0,
+            keys: [
+                ("AAAAAAAAAAAAAAAA".to_owned(), 9000),
+                ("aaaaaaaaaaaaaaaa".to_owned(), 10),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let mut c = FrameCounters::restore(&snap);
+        assert_eq!(c.allocate([0xAA; 8], NO_REKEY).unwrap().counter, 9000);
     }
 
     #[test]
