@@ -17,7 +17,7 @@ use pana::secret::Psk;
 use pana::AuthFailure;
 use wisun::mac::fcs::{self, FcsKind};
 use wisun::mac::Eui64;
-use wisun::pairing_id::PairingIeFormat;
+use nodes::link::profile::LinkProfile;
 use wisun::PairingId;
 
 struct Fixed(u8);
@@ -38,7 +38,7 @@ fn nodes() -> (Terminal, SmartMeter) {
         TerminalConfig {
             mac: MacConfig::new(terminal_eui),
             pairing_id: pairing,
-            pairing_format: PairingIeFormat::default(),
+            profile: LinkProfile::default(),
             channels: vec![33],
             scan_window: Duration::from_millis(200),
             auth_id: b"0200000000000002".to_vec(),
@@ -60,7 +60,7 @@ fn nodes() -> (Terminal, SmartMeter) {
             pan_id: 0x4000,
             channel: 33,
             pairing_id: pairing,
-            pairing_format: PairingIeFormat::default(),
+            profile: LinkProfile::default(),
             join_window: JoinWindow::Always,
             paa: PaaConfig::new(b"0200000000000001".to_vec()),
             key_period: Duration::from_secs(3600),

@@ -26,17 +26,17 @@ use nodes::link::pana::paa::{PaaConfig, Registry};
 use nodes::link::pana::PanaTimers;
 use nodes::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig, SmartMeterEvent};
 use nodes::link::terminal::{Terminal, TerminalConfig, TerminalEvent};
-use pana::psk::{identity_from_eui64, PskDerivation, SaltedSha256};
+use pana::psk::identity_from_eui64;
 use pana::secret::Psk;
 use pana::AuthFailure;
 use serde_json::json;
 use wisun::mac::Eui64;
-use wisun::pairing_id::PairingIeFormat;
 use wisun::PairingId;
 
 use crate::air_node::{self, App, HUB_ACK_WAIT, HUB_MAX_PSDU};
 use crate::link_app::{dlms_password, Reader, Seeded, TerminalApp, TerminalSecrets, DLMS_PORT};
 use crate::link_counters::{CounterFile, CounterFileError};
+use crate::link_profile_args::ProfileArgs;
 use crate::secret_input::{
     self, link_env_name, parse_secret, LinkSecretsFile, Secret, SecretsFileError,
 };
@@ -236,6 +236,9 @@ pub struct TerminalArgs {
     /// use, so that a restarted terminal never repeats a CCM* nonce (SEC-03).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+    /// What is not public about the link (must match the smart meters').
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 }
 
 /// Arguments of `iotroute smartmeter`.
@@ -295,6 +298,9 @@ pub struct SmartMeterArgs {
     /// repeat, so give `--data` too.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// What is not public about the link (must match the terminals').
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 }
 
 /// Randomness from the OS (`/dev/urandom`).
@@ -495,7 +501,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
     let config = TerminalConfig {
         mac,
         pairing_id: args.pairing_id,
-        pairing_format: PairingIeFormat::default(),
+        profile: args.profile.profile(),
         channels: args.channels.clone(),
         scan_window: Duration::from_millis(500),
         auth_id: identity_from_eui64(args.eui64.0).into_bytes(),
@@ -569,11 +575,14 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
             )
         })
         .collect();
+    let profile = args.profile.profile();
+    let psk_profile = profile.clone();
     let registry = move |id_p: &[u8]| -> Result<Psk, AuthFailure> {
+        let profile = &psk_profile;
         registered
             .iter()
             .find(|(id, _)| id.as_slice() == id_p)
-            .map(|(id, pw)| SaltedSha256.derive(id, pw))
+            .map(|(id, pw)| profile.psk(id, pw))
             .ok_or(AuthFailure::UnknownId)
     };
     let registry: Box<dyn Registry + Send> = Box::new(registry);
@@ -582,7 +591,7 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
         pan_id: args.pan_id,
         channel: args.channel,
         pairing_id: args.pairing_id,
-        pairing_format: PairingIeFormat::default(),
+        profile,
         join_window: args.join_window,
         paa: PaaConfig::new(identity_from_eui64(args.eui64.0).into_bytes()),
         key_period: Duration::from_secs(args.key_period),

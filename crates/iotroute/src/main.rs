@@ -16,6 +16,7 @@ mod household;
 mod link_app;
 mod link_counters;
 mod link_node_cmd;
+mod link_profile_args;
 mod meter_cmd;
 mod secret_input;
 mod sim_cmd;

@@ -31,15 +31,15 @@ use nodes::link::mac::MacConfig;
 use nodes::link::net::NetConfig;
 use nodes::link::pana::paa::{PaaConfig, Registry};
 use nodes::link::pana::PanaTimers;
+use nodes::link::profile::LinkProfile;
 use nodes::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig, SmartMeterEvent};
 use nodes::link::terminal::{Terminal, TerminalConfig, TerminalEvent};
-use pana::psk::{identity_from_eui64, PskDerivation, SaltedSha256};
+use pana::psk::identity_from_eui64;
 use pana::secret::Psk;
 use pana::AuthFailure;
 use sim::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 use wisun::mac::fcs::FcsKind;
 use wisun::mac::Eui64;
-use wisun::pairing_id::PairingIeFormat;
 use wisun::pcap::tap::TapHeader;
 use wisun::pcap::{Writer, LINKTYPE_IEEE802_15_4_TAP};
 use wisun::PairingId;
@@ -164,6 +164,8 @@ impl LinkSim {
         let passwords: Vec<([u8; 8], Vec<u8>)> = (1..=opts.terminals)
             .map(|k| (terminal_eui(k).0, password_of(k)))
             .collect();
+        // Ours: the simulation speaks the default link profile on both sides.
+        let profile = LinkProfile::default();
         let mut nodes = Vec::new();
         for i in 0..opts.smartmeters {
             let id = medium.add_node(Position::outdoor(f64::from(i) * 40.0, 0.0));
@@ -173,7 +175,7 @@ impl LinkSim {
                 pan_id: 0x4000 + u16::from(i),
                 channel: channels[usize::from(i)],
                 pairing_id: pairing,
-                pairing_format: PairingIeFormat::default(),
+                profile: profile.clone(),
                 join_window: JoinWindow::Always,
                 paa: PaaConfig::new(identity_from_eui64(eui.0).into_bytes()),
                 key_period: Duration::from_secs(3600),
@@ -181,10 +183,11 @@ impl LinkSim {
                 net: NetConfig::default(),
             };
             let n = opts.terminals;
+            let psk_profile = profile.clone();
             let registry = move |id_p: &[u8]| -> Result<Psk, AuthFailure> {
                 (1..=n)
                     .find(|k| identity_from_eui64(terminal_eui(*k).0).as_bytes() == id_p)
-                    .map(|k| SaltedSha256.derive(id_p, &password_of(k)))
+                    .map(|k| psk_profile.psk(id_p, &password_of(k)))
                     .ok_or(AuthFailure::UnknownId)
             };
             let registry: Box<dyn Registry + Send> = Box::new(registry);
@@ -211,7 +214,7 @@ impl LinkSim {
             let config = TerminalConfig {
                 mac: MacConfig::new(eui),
                 pairing_id: pairing,
-                pairing_format: PairingIeFormat::default(),
+                profile: profile.clone(),
                 channels: channels.clone(),
                 scan_window: Duration::from_millis(200),
                 auth_id: identity_from_eui64(eui.0).into_bytes(),

@@ -14,6 +14,7 @@ use nodes::link::mac::{Mac, MacConfig, MacDst};
 use nodes::link::net::{Net, NetConfig, NetError};
 use nodes::link::pana::paa::{PaaConfig, Registry};
 use nodes::link::pana::{Entropy, PanaTimers};
+use nodes::link::profile::LinkProfile;
 use nodes::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig, SmartMeterEvent};
 use nodes::link::terminal::{Terminal, TerminalConfig, TerminalEvent};
 use pana::psk::{identity_from_eui64, PskDerivation, SaltedSha256};
@@ -23,7 +24,7 @@ use sim::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 use wisun::ccm_star;
 use wisun::mac::audit::{CaptureAudit, NonceReuse};
 use wisun::mac::fcs::{self, FcsKind};
-use wisun::mac::{Eui64, KeyIdentifier, Mpdu};
+use wisun::mac::{Eui64, KeyIdentifier, Mpdu, Oui};
 use wisun::pairing_id::PairingIeFormat;
 use wisun::PairingId;
 
@@ -85,7 +86,7 @@ fn meter_config(n: u8, channel: u8, pairing_id: PairingId) -> SmartMeterConfig {
         pan_id: 0x1000 + u16::from(n),
         channel,
         pairing_id,
-        pairing_format: PairingIeFormat::default(),
+        profile: LinkProfile::default(),
         join_window: JoinWindow::Always,
         paa: PaaConfig::new(identity_from_eui64(meter_eui(n).0).into_bytes()),
         key_period: Duration::from_secs(3600),
@@ -98,7 +99,7 @@ fn terminal_config(n: u8, password: &[u8]) -> TerminalConfig {
     TerminalConfig {
         mac: MacConfig::new(terminal_eui(n)),
         pairing_id: pairing(),
-        pairing_format: PairingIeFormat::default(),
+        profile: LinkProfile::default(),
         channels: vec![33, 35, 37],
         scan_window: Duration::from_millis(200),
         auth_id: identity_from_eui64(terminal_eui(n).0).into_bytes(),
@@ -1035,4 +1036,58 @@ fn sec03_unsecured_fragments_never_join_or_kill_a_secured_datagram() {
     let again = meter.frames(w.now, terminal_eui(1), &to_t(&real_b), true);
     w.inject(t, &again);
     assert_eq!(got(&w), vec![real_a.to_vec(), real_b.to_vec()]);
+}
+
+#[test]
+fn con04_sec03_terminal_and_smart_meter_share_the_link_profile_or_never_link() {
+    let custom = LinkProfile {
+        pairing_format: PairingIeFormat {
+            oui: Oui(0x00AB_CDEF),
+            subtype: Some(7),
+        },
+        vendor_id: 4,
+        ..LinkProfile::default()
+    };
+    // Both on the deployment's own profile: they link, the group key arrives.
+    let mut w = World::new();
+    let mut mc = meter_config(1, 33, pairing());
+    mc.profile = custom.clone();
+    w.add_meter(mc, Position::outdoor(0.0, 0.0));
+    let mut tc = terminal_config(1, PASSWORD);
+    tc.profile = custom.clone();
+    let t = w.add_terminal(tc, Position::indoor(6.0, 0.0));
+    w.run(30 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    assert!(w.terminal(t).net().mac().has_tx_key());
+    // Another Pairing ID IE format: the smart meter does not hear its own Pairing ID.
+    let mut w = World::new();
+    let m = w.add_meter(meter_config(1, 33, pairing()), Position::outdoor(0.0, 0.0));
+    let mut tc = terminal_config(1, PASSWORD);
+    tc.profile = LinkProfile {
+        pairing_format: custom.pairing_format,
+        ..LinkProfile::default()
+    };
+    let t = w.add_terminal(tc, Position::indoor(6.0, 0.0));
+    w.run(30 * SECOND);
+    assert!(w.joined(t).is_empty());
+    assert_eq!(w.meter(m).stats().beacons_sent, 0);
+    // Another Vendor-Id: authenticated, but no group key it can read — no link.
+    let mut w = World::new();
+    w.add_meter(meter_config(1, 33, pairing()), Position::outdoor(0.0, 0.0));
+    let mut tc = terminal_config(1, PASSWORD);
+    tc.profile = LinkProfile {
+        vendor_id: 4,
+        ..LinkProfile::default()
+    };
+    let t = w.add_terminal(tc, Position::indoor(6.0, 0.0));
+    w.run(30 * SECOND);
+    assert!(w.joined(t).is_empty());
+    assert!(!w.terminal(t).net().mac().has_tx_key());
+    assert!(w.nodes[t].terminal_events.iter().any(|e| matches!(
+        e,
+        TerminalEvent::JoinFailed {
+            failure: nodes::link::pana::pac::PacFailure::Auth(AuthFailure::NoGroupKey),
+            ..
+        }
+    )));
 }

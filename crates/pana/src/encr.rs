@@ -31,8 +31,10 @@ use crate::secret::Aes128Key;
 /// Encryption-Algorithm AES128_CTR (RFC 6786 §5).
 pub const AES128_CTR: u32 = 1;
 
-/// The Vendor-Id of our vendor AVPs (ours): 32473, the IANA enterprise number reserved for
-/// documentation (RFC 5612), since the profile's own vendor AVPs are not public.
+/// The default Vendor-Id of our vendor AVPs (ours, a placeholder): 32473, the IANA
+/// enterprise number reserved for documentation (RFC 5612), since the profile's own
+/// vendor AVPs are not public. Every function here takes the Vendor-Id to use, so that a
+/// deployment sets its own (`nodes::link::profile`).
 pub const VENDOR_ID: u32 = 32473;
 /// Our vendor AVP code of the group key (ours).
 pub const GROUP_KEY_AVP: u16 = 1;
@@ -41,26 +43,26 @@ pub const GROUP_KEY_AVP: u16 = 1;
 /// group key over (802.15.4 counters must never wrap; PANA has no message for this).
 pub const KEY_REQUEST_AVP: u16 = 2;
 
-/// The key request AVP.
+/// The key request AVP under Vendor-Id `vendor`.
 #[must_use]
-pub const fn key_request() -> Avp {
+pub const fn key_request(vendor: u32) -> Avp {
     Avp::Other {
         code: KEY_REQUEST_AVP,
-        vendor: Some(VENDOR_ID),
+        vendor: Some(vendor),
         value: Vec::new(),
     }
 }
 
-/// Whether `avp` is the key request.
+/// Whether `avp` is the key request under Vendor-Id `vendor`.
 #[must_use]
-pub fn is_key_request(avp: &Avp) -> bool {
+pub fn is_key_request(avp: &Avp, vendor: u32) -> bool {
     matches!(
         avp,
         Avp::Other {
             code: KEY_REQUEST_AVP,
-            vendor: Some(VENDOR_ID),
+            vendor: Some(v),
             ..
-        }
+        } if *v == vendor
     )
 }
 
@@ -156,9 +158,9 @@ impl GroupKey {
     pub const LEN: usize = 24;
     const ACTIVE: u8 = 0x01;
 
-    /// The vendor AVP.
+    /// The vendor AVP under Vendor-Id `vendor`.
     #[must_use]
-    pub fn to_avp(&self) -> Avp {
+    pub fn to_avp(&self, vendor: u32) -> Avp {
         let mut v = Vec::with_capacity(Self::LEN);
         v.push(self.index);
         v.push(if self.active { Self::ACTIVE } else { 0 });
@@ -167,23 +169,24 @@ impl GroupKey {
         v.extend_from_slice(self.key.as_bytes());
         Avp::Other {
             code: GROUP_KEY_AVP,
-            vendor: Some(VENDOR_ID),
+            vendor: Some(vendor),
             value: v,
         }
     }
 
-    /// The group key of an AVP, `None` when the AVP is another one.
+    /// The group key of an AVP under Vendor-Id `vendor`, `None` when the AVP is another
+    /// one.
     ///
     /// # Errors
     /// [`ErrorKind::AvpValueLength`] for a value of the wrong size, and the same for a key
     /// index of 0 (802.15.4 keeps index 0 out of use).
-    pub fn from_avp(avp: &Avp) -> Option<Result<Self, Error>> {
+    pub fn from_avp(avp: &Avp, vendor: u32) -> Option<Result<Self, Error>> {
         match avp {
             Avp::Other {
                 code: GROUP_KEY_AVP,
-                vendor: Some(VENDOR_ID),
+                vendor: Some(v),
                 value,
-            } => Some(Self::parse(value)),
+            } if *v == vendor => Some(Self::parse(value)),
             _ => None,
         }
     }
@@ -224,44 +227,58 @@ mod tests {
 
     #[test]
     fn sec03_group_key_round_trips_and_never_prints_the_key() {
-        let a = gk().to_avp();
-        assert_eq!(GroupKey::from_avp(&a).unwrap().unwrap(), gk());
+        let a = gk().to_avp(VENDOR_ID);
+        assert_eq!(GroupKey::from_avp(&a, VENDOR_ID).unwrap().unwrap(), gk());
+        // Under another Vendor-Id it is not ours.
+        assert!(GroupKey::from_avp(&a, 4).is_none());
+        assert_eq!(
+            GroupKey::from_avp(&gk().to_avp(4), 4).unwrap().unwrap(),
+            gk()
+        );
         assert!(!format!("{:?}", gk()).contains("5a"));
         assert!(!format!("{:?}", gk()).contains("90"));
-        assert!(GroupKey::from_avp(&Avp::KeyId(1)).is_none());
+        assert!(GroupKey::from_avp(&Avp::KeyId(1), VENDOR_ID).is_none());
     }
 
     #[test]
     fn sec03_the_key_request_survives_a_message_and_nothing_else_is_one() {
         use crate::message::{Flags, Message, MessageType};
-        let m = Message::new(MessageType::Notification, Flags::REQUEST, 7, 9).with(key_request());
+        let m = Message::new(MessageType::Notification, Flags::REQUEST, 7, 9)
+            .with(key_request(VENDOR_ID));
         let back = Message::parse(&m.emit().unwrap()).unwrap();
-        assert!(back.avps.iter().any(is_key_request));
-        assert!(!is_key_request(&Avp::Other {
-            code: KEY_REQUEST_AVP,
-            vendor: None,
-            value: Vec::new()
-        }));
-        assert!(!is_key_request(&Avp::Other {
-            code: GROUP_KEY_AVP,
-            vendor: Some(VENDOR_ID),
-            value: Vec::new()
-        }));
+        assert!(back.avps.iter().any(|a| is_key_request(a, VENDOR_ID)));
+        assert!(!back.avps.iter().any(|a| is_key_request(a, 4)));
+        assert!(!is_key_request(
+            &Avp::Other {
+                code: KEY_REQUEST_AVP,
+                vendor: None,
+                value: Vec::new()
+            },
+            VENDOR_ID
+        ));
+        assert!(!is_key_request(
+            &Avp::Other {
+                code: GROUP_KEY_AVP,
+                vendor: Some(VENDOR_ID),
+                value: Vec::new()
+            },
+            VENDOR_ID
+        ));
     }
 
     #[test]
     fn sec03_group_key_index_zero_and_bad_sizes_are_refused() {
-        let mut g = gk().to_avp();
+        let mut g = gk().to_avp(VENDOR_ID);
         if let Avp::Other { value, .. } = &mut g {
             value[0] = 0;
         }
-        assert!(GroupKey::from_avp(&g).unwrap().is_err());
+        assert!(GroupKey::from_avp(&g, VENDOR_ID).unwrap().is_err());
         let short = Avp::Other {
             code: GROUP_KEY_AVP,
             vendor: Some(VENDOR_ID),
             value: alloc::vec![1; 23],
         };
-        assert!(GroupKey::from_avp(&short).unwrap().is_err());
+        assert!(GroupKey::from_avp(&short, VENDOR_ID).unwrap().is_err());
     }
 
     #[test]
@@ -272,7 +289,7 @@ mod tests {
             session_id: 0x1234_5678,
             seq: 9,
         };
-        let avps = [gk().to_avp(), Avp::SessionLifetime(3600)];
+        let avps = [gk().to_avp(VENDOR_ID), Avp::SessionLifetime(3600)];
         let Avp::EncryptionEncap(v) = encrypt_avps(&key, ctx, &avps).unwrap() else {
             unreachable!()
         };

@@ -55,6 +55,10 @@ pub enum AuthFailure {
     /// The AUTH AVP does not verify under PANA_AUTH_KEY.
     #[error("AUTH AVP mismatch")]
     AuthAvpMismatch,
+    /// The authentication succeeded but delivered no group key we can read (the two
+    /// sides disagree on the vendor AVPs' Vendor-Id, say): no link without a key.
+    #[error("no readable group key delivered")]
+    NoGroupKey,
     /// A PRF, integrity or encryption algorithm number we do not implement.
     #[error("algorithm {0} not supported")]
     Algorithm(u32),

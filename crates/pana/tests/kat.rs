@@ -8,7 +8,7 @@
 //! the EAX paper's vector). Re-run it to re-derive every constant below.
 
 use pana::avp::Avp;
-use pana::encr::{decrypt_avps, encrypt_avps, EncapContext, GroupKey};
+use pana::encr::{decrypt_avps, encrypt_avps, EncapContext, GroupKey, VENDOR_ID};
 use pana::keys::{self, Integrity, Prf, Seed};
 use pana::psk::{
     key_setup, mac_p, mac_s, verify_mac_p, PChannelPlain, PskDerivation, PskMessage, ResultFlag,
@@ -170,17 +170,20 @@ fn sec03_encryption_encap_known_answer() {
         key: Aes128Key::new([0x5A; 16]),
     };
     let mut plain = Vec::new();
-    gk.to_avp().emit(&mut plain).unwrap();
+    gk.to_avp(VENDOR_ID).emit(&mut plain).unwrap();
     assert_eq!(plain, hex(GROUP_KEY_AVP));
     let ctx = EncapContext {
         key_id: 1,
         session_id: 0x1234_5678,
         seq: 7,
     };
-    let encap = encrypt_avps(&key, ctx, &[gk.to_avp()]).unwrap();
+    let encap = encrypt_avps(&key, ctx, &[gk.to_avp(VENDOR_ID)]).unwrap();
     assert_eq!(encap, Avp::EncryptionEncap(hex(ENCAP)));
     let back = decrypt_avps(&key, ctx, &hex(ENCAP)).unwrap();
-    assert_eq!(GroupKey::from_avp(&back[0]).unwrap().unwrap(), gk);
+    assert_eq!(
+        GroupKey::from_avp(&back[0], VENDOR_ID).unwrap().unwrap(),
+        gk
+    );
 }
 
 #[test]

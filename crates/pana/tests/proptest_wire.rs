@@ -4,7 +4,7 @@
 
 use pana::avp::{code, Avp};
 use pana::eap::{Packet, TYPE_PSK};
-use pana::encr::{decrypt_avps, EncapContext, GroupKey};
+use pana::encr::{decrypt_avps, EncapContext, GroupKey, VENDOR_ID};
 use pana::psk::{PChannel, PskMessage};
 use pana::secret::{Aes128Key, Tek};
 use pana::{Flags, Message, MessageType};
@@ -197,7 +197,7 @@ proptest! {
     #[test]
     fn sec03_group_key_round_trips(index in 1u8.., active in any::<bool>(), lifetime_s in any::<u32>(), key in any::<[u8; 16]>()) {
         let g = GroupKey { index, active, lifetime_s, key: Aes128Key::new(key) };
-        prop_assert_eq!(GroupKey::from_avp(&g.to_avp()).unwrap().unwrap(), g);
+        prop_assert_eq!(GroupKey::from_avp(&g.to_avp(VENDOR_ID), VENDOR_ID).unwrap().unwrap(), g);
     }
 
     #[test]
@@ -205,7 +205,7 @@ proptest! {
         let ctx = EncapContext { key_id: 1, session_id: 2, seq };
         if let Ok(avps) = decrypt_avps(&Aes128Key::new(key), ctx, &v) {
             for a in &avps {
-                let _ = GroupKey::from_avp(a);
+                let _ = GroupKey::from_avp(a, VENDOR_ID);
             }
         }
     }

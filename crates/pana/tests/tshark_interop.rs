@@ -135,7 +135,7 @@ fn sec02_rad01_tshark_decodes_pana_and_eap_psk_without_warnings() {
         0x0102_0304,
         77,
     )
-    .with(pana::encr::key_request())
+    .with(pana::encr::key_request(pana::encr::VENDOR_ID))
     .emit()
     .unwrap();
     packets.push(udp6(pac, paa, &key_request));

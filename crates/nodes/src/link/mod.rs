@@ -8,6 +8,8 @@
 //!   the group key, replay refusal, the transmit budget).
 //! - [`net`]: UDP/IPv6 over 6LoWPAN over the MAC (fragmentation, reassembly, echo),
 //!   and which traffic may go without layer-2 security.
+//! - [`profile`]: what is not public and ours (Pairing ID IE OUI, PANA Vendor-Id, PSK
+//!   derivation), in one place, replaceable.
 //! - [`pana`]: network-access authentication (PANA + EAP-PSK), the terminal's PaC and
 //!   the smart meter's PAA, delivering the layer-2 group key.
 //! - [`terminal`]: the wireless terminal's link — scan with the Pairing ID, choice of the
@@ -20,6 +22,7 @@ pub mod frame_counters;
 pub mod mac;
 pub mod net;
 pub mod pana;
+pub mod profile;
 pub mod smartmeter;
 pub mod terminal;
 pub mod tx_budget;

@@ -23,7 +23,7 @@ use pana::secret::Aes128Key;
 use pana::AuthFailure;
 use wisun::mac::beacon::enhanced_beacon;
 use wisun::mac::Eui64;
-use wisun::pairing_id::{PairingIeContent, PairingIeFormat};
+use wisun::pairing_id::PairingIeContent;
 use wisun::PairingId;
 
 use super::frame_counters::CounterSnapshot;
@@ -31,6 +31,7 @@ use super::mac::{Mac, MacConfig, MacDst};
 use super::net::{Net, NetConfig, NetError, NetEvent, PANA_PORT};
 use super::pana::paa::{Paa, PaaConfig, PaaEvent, Registry};
 use super::pana::{Entropy, KEY_ID};
+use super::profile::LinkProfile;
 
 /// When new terminals may join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +84,9 @@ pub struct SmartMeterConfig {
     pub channel: u8,
     /// The Pairing ID registered for our utility (CON-04).
     pub pairing_id: PairingId,
-    /// How the Pairing ID travels in the scan frames.
-    pub pairing_format: PairingIeFormat,
+    /// What is not public and ours: the Pairing ID IE's format, the PANA Vendor-Id (the
+    /// PAA's is this one, whatever `paa` says), the PSK derivation.
+    pub profile: LinkProfile,
     /// The join window at start.
     pub join_window: JoinWindow,
     /// The PAA.
@@ -228,7 +230,14 @@ impl SmartMeter {
         };
         let net = Net::new(mac, config.net.clone(), tag);
         let keys_used = vec![(first.index, *first.key.as_bytes())];
-        let paa = Paa::new(config.paa.clone(), registry, first);
+        let paa = Paa::new(
+            PaaConfig {
+                vendor_id: config.profile.vendor_id,
+                ..config.paa.clone()
+            },
+            registry,
+            first,
+        );
         Self {
             join_window: config.join_window,
             next_rollover: now + config.key_period,
@@ -513,7 +522,7 @@ impl SmartMeter {
     /// Pairing ID and the join window is open (CON-01); otherwise stay silent.
     fn beacon_request(&mut self, now: Duration, frame: &wisun::mac::Frame) {
         let ours = matches!(
-            self.config.pairing_format.find(&frame.header.header_ies),
+            self.config.profile.pairing_format.find(&frame.header.header_ies),
             PairingIeContent::Valid(id) if id == self.config.pairing_id
         );
         if !ours || !self.window_open(now) {
@@ -525,7 +534,7 @@ impl SmartMeter {
             self.config.pan_id,
             self.eui64(),
             &self.config.pairing_id,
-            &self.config.pairing_format,
+            &self.config.profile.pairing_format,
         );
         if self.net.mac_mut().send_frame(now, eb).is_ok() {
             self.stats.beacons_sent += 1;

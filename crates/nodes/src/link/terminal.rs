@@ -14,7 +14,7 @@ use pana::encr::GroupKey;
 use pana::psk::identity_from_eui64;
 use wisun::mac::beacon::enhanced_beacon_request;
 use wisun::mac::{Address, Eui64};
-use wisun::pairing_id::{PairingIeContent, PairingIeFormat};
+use wisun::pairing_id::PairingIeContent;
 use wisun::PairingId;
 
 use super::frame_counters::CounterSnapshot;
@@ -22,6 +22,7 @@ use super::mac::{Mac, MacConfig, MacDst};
 use super::net::{Net, NetConfig, NetError, NetEvent, PANA_PORT};
 use super::pana::pac::{Pac, PacConfig, PacEvent, PacFailure};
 use super::pana::{Entropy, PanaTimers};
+use super::profile::LinkProfile;
 
 /// Configuration.
 #[derive(Debug, Clone)]
@@ -30,8 +31,9 @@ pub struct TerminalConfig {
     pub mac: MacConfig,
     /// The Pairing ID registered for our utility (CON-04).
     pub pairing_id: PairingId,
-    /// How it travels in the scan frames.
-    pub pairing_format: PairingIeFormat,
+    /// What is not public and ours: the Pairing ID IE's format, the PANA Vendor-Id, the
+    /// PSK derivation (must match the smart meters').
+    pub profile: LinkProfile,
     /// Channels to scan, in order (33-60).
     pub channels: Vec<u8>,
     /// How long to listen for beacons on each channel **(ours: 200 ms — a beacon comes
@@ -282,7 +284,7 @@ impl Terminal {
             0,
             self.eui64(),
             &self.config.pairing_id,
-            &self.config.pairing_format,
+            &self.config.profile.pairing_format,
         );
         if let Err(e) = self.net.mac_mut().send_frame(now, ebr) {
             tracing::warn!(error = %e, "beacon request not sent");
@@ -444,6 +446,8 @@ impl Terminal {
     fn pac_config(&self, c: &Candidate) -> PacConfig {
         let mut config = PacConfig::new(self.config.auth_id.clone(), self.config.password.clone());
         config.expected_id_s = Some(identity_from_eui64(c.eui64.0).into_bytes());
+        config.derivation = self.config.profile.psk.clone();
+        config.vendor_id = self.config.profile.vendor_id;
         config.timers = self.config.pana;
         config
     }
@@ -510,7 +514,7 @@ impl Terminal {
                     return;
                 };
                 let ours = matches!(
-                    self.config.pairing_format.find(&frame.header.header_ies),
+                    self.config.profile.pairing_format.find(&frame.header.header_ies),
                     PairingIeContent::Valid(id) if id == self.config.pairing_id
                 );
                 let (Some(Address::Extended(eui64)), Some(pan_id)) =

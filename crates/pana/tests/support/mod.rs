@@ -9,7 +9,7 @@ pub mod skips;
 
 use pana::avp::{result_code, termination_cause, Avp};
 use pana::eap::Packet;
-use pana::encr::{decrypt_avps, encrypt_avps, EncapContext, GroupKey, AES128_CTR};
+use pana::encr::{decrypt_avps, encrypt_avps, EncapContext, GroupKey, AES128_CTR, VENDOR_ID};
 use pana::keys::{self, Integrity, Prf, Seed};
 use pana::psk::{
     identity_from_eui64, key_setup, mac_p, mac_s, verify_mac_p, verify_mac_s, PChannelPlain,
@@ -288,7 +288,11 @@ fn run_inner(
         .with(Avp::ResultCode(result_code::SUCCESS))
         .with(Avp::SessionLifetime(86_400))
         .with(Avp::KeyId(KEY_ID))
-        .with(encrypt_avps(&paa_encr, ctx(paa_seq), &[gk.to_avp()])?),
+        .with(encrypt_avps(
+            &paa_encr,
+            ctx(paa_seq),
+            &[gk.to_avp(VENDOR_ID)],
+        )?),
         &paa_auth,
     );
     t.paa_msk = Some(paa_keys.msk.clone());
@@ -334,7 +338,11 @@ fn run_inner(
         From::Paa,
         Message::new(MessageType::Notification, Flags::REQUEST, SESSION, paa_seq)
             .with(Avp::KeyId(KEY_ID))
-            .with(encrypt_avps(&paa_encr, ctx(paa_seq), &[next.to_avp()])?),
+            .with(encrypt_avps(
+                &paa_encr,
+                ctx(paa_seq),
+                &[next.to_avp(VENDOR_ID)],
+            )?),
         &paa_auth,
     );
     let pnr = keys::parse_verified(&pnr, INTEGRITY, &pac_auth)?;
@@ -372,7 +380,7 @@ fn receive_group_keys(t: &mut Transcript, m: &Message, encr: &Aes128Key) {
     for a in &m.avps {
         if let Avp::EncryptionEncap(v) = a {
             for inner in decrypt_avps(encr, ctx, v).unwrap() {
-                if let Some(gk) = GroupKey::from_avp(&inner) {
+                if let Some(gk) = GroupKey::from_avp(&inner, VENDOR_ID) {
                     t.pac_group_keys.push(gk.unwrap());
                 }
             }

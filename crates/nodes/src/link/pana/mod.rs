@@ -155,8 +155,8 @@ impl SessionKeys {
         }
     }
 
-    /// The group keys a message from the PAA carries.
-    fn group_keys(&self, m: &Message) -> Result<Vec<GroupKey>, AuthFailure> {
+    /// The group keys a message from the PAA carries (vendor AVPs of `vendor`).
+    fn group_keys(&self, m: &Message, vendor: u32) -> Result<Vec<GroupKey>, AuthFailure> {
         let ctx = EncapContext {
             key_id: m.key_id().unwrap_or(KEY_ID),
             session_id: m.session_id,
@@ -166,7 +166,7 @@ impl SessionKeys {
         for a in &m.avps {
             if let Avp::EncryptionEncap(v) = a {
                 for inner in decrypt_avps(&self.encr, ctx, v).map_err(AuthFailure::from)? {
-                    if let Some(gk) = GroupKey::from_avp(&inner) {
+                    if let Some(gk) = GroupKey::from_avp(&inner, vendor) {
                         out.push(gk.map_err(AuthFailure::from)?);
                     }
                 }

@@ -63,6 +63,8 @@ pub struct PaaConfig {
     pub max_sessions: usize,
     /// Session-Lifetime granted, seconds.
     pub session_lifetime_s: u32,
+    /// The Vendor-Id of the vendor AVPs (group keys, key request).
+    pub vendor_id: u32,
     /// Sessions still authenticating held at most **(ours: 4)**; a PCI beyond them is
     /// dropped (no state kept, no answer).
     pub max_half_open: usize,
@@ -83,6 +85,7 @@ impl PaaConfig {
             id_s,
             max_sessions: 4,
             session_lifetime_s: 86_400,
+            vendor_id: pana::encr::VENDOR_ID,
             max_half_open: 4,
             half_open_lifetime: Duration::from_secs(30),
             timers: PanaTimers::default(),
@@ -429,7 +432,7 @@ impl Paa {
         } else {
             self.next = Some(key.clone());
         }
-        let timers = self.config.timers;
+        let (timers, vendor) = (self.config.timers, self.config.vendor_id);
         let mut out = Vec::new();
         for (peer, s) in &mut self.sessions {
             if !matches!(s.phase, Phase::Open { .. }) {
@@ -437,7 +440,7 @@ impl Paa {
             }
             s.queue.push_back(key.clone());
             if s.outstanding.is_none() {
-                if let Some(b) = send_next_key(s, now, &timers) {
+                if let Some(b) = send_next_key(s, now, &timers, vendor) {
                     out.push((*peer, b));
                 }
             }
@@ -698,6 +701,7 @@ impl Paa {
         m: &Message,
     ) -> Result<Out, &'static str> {
         let timers = self.config.timers;
+        let vendor_id = self.config.vendor_id;
         let lifetime = self.config.session_lifetime_s;
         let (current, next) = (self.current.clone(), self.next.clone());
         // Whether a new session may have a place (SYS-03): counted when it completes.
@@ -915,9 +919,10 @@ impl Paa {
                     });
                     return Ok((out, events));
                 }
-                let mut delivered = vec![current.to_avp()];
+                let vendor = self.config.vendor_id;
+                let mut delivered = vec![current.to_avp(vendor)];
                 if let Some(n) = &next {
-                    delivered.push(n.to_avp());
+                    delivered.push(n.to_avp(vendor));
                 }
                 let ctx = EncapContext {
                     key_id,
@@ -1039,7 +1044,8 @@ impl Paa {
             (Phase::Open { keys, .. }, MessageType::Notification, true) => {
                 keys.verify(datagram)
                     .map_err(|_| "PNR AUTH does not verify")?;
-                if m.avps.iter().any(pana::encr::is_key_request) {
+                let vendor = self.config.vendor_id;
+                if m.avps.iter().any(|a| pana::encr::is_key_request(a, vendor)) {
                     tracing::info!(peer = ?peer, "PANA: the terminal asks for the next group key");
                     events.push(PaaEvent::KeyRequested { peer });
                 }
@@ -1065,7 +1071,7 @@ impl Paa {
                         active,
                     });
                 }
-                if let Some(b) = send_next_key(s, now, &timers) {
+                if let Some(b) = send_next_key(s, now, &timers, vendor_id) {
                     out.push((peer, b));
                 }
             }
@@ -1157,7 +1163,12 @@ fn ping(s: &mut Session, now: Duration, timers: &PanaTimers) -> Option<Vec<u8>> 
 
 /// Send the next queued key delivery of an open session (a PNR with the key in an
 /// Encryption-Encap AVP).
-fn send_next_key(s: &mut Session, now: Duration, timers: &PanaTimers) -> Option<Vec<u8>> {
+fn send_next_key(
+    s: &mut Session,
+    now: Duration,
+    timers: &PanaTimers,
+    vendor: u32,
+) -> Option<Vec<u8>> {
     let Phase::Open { keys, key_id, .. } = &s.phase else {
         return None;
     };
@@ -1169,7 +1180,7 @@ fn send_next_key(s: &mut Session, now: Duration, timers: &PanaTimers) -> Option<
         session_id: s.session_id,
         seq: s.seq,
     };
-    let encap = encrypt_avps(&keys.encr, ctx, &[key.to_avp()]).ok()?;
+    let encap = encrypt_avps(&keys.encr, ctx, &[key.to_avp(vendor)]).ok()?;
     let pnr = keys
         .seal(
             Message::new(

@@ -19,6 +19,7 @@
 //! datagrams and [`PacEvent`]s out.
 
 use core::time::Duration;
+use std::sync::Arc;
 
 use pana::avp::{result_code, termination_cause, Avp};
 use pana::eap::Packet;
@@ -80,7 +81,9 @@ pub struct PacConfig {
     /// ID_S expected of the PAA, when known (the smart meter chosen by the scan).
     pub expected_id_s: Option<Vec<u8>>,
     /// How the password becomes the PSK (must match the smart meter's).
-    pub derivation: Box<dyn PskDerivation + Send>,
+    pub derivation: Arc<dyn PskDerivation + Send + Sync>,
+    /// The Vendor-Id of the vendor AVPs (group keys, key request).
+    pub vendor_id: u32,
     /// Timers.
     pub timers: PanaTimers,
 }
@@ -104,7 +107,8 @@ impl PacConfig {
             id_p,
             password,
             expected_id_s: None,
-            derivation: Box::new(SaltedSha256),
+            derivation: Arc::new(SaltedSha256),
+            vendor_id: pana::encr::VENDOR_ID,
             timers: PanaTimers::default(),
         }
     }
@@ -391,7 +395,7 @@ impl Pac {
                     self.session_id,
                     seq,
                 )
-                .with(pana::encr::key_request()),
+                .with(pana::encr::key_request(self.config.vendor_id)),
             )
             .ok()?;
         self.next_seq = self.next_seq.wrapping_add(1);
@@ -664,7 +668,12 @@ impl Pac {
                 {
                     return Err(Step::Fail(AuthFailure::Rejected.into()));
                 }
-                let group = keys.group_keys(m).map_err(|e| Step::Fail(e.into()))?;
+                let group = keys
+                    .group_keys(m, self.config.vendor_id)
+                    .map_err(|e| Step::Fail(e.into()))?;
+                if group.is_empty() {
+                    return Err(Step::Fail(AuthFailure::NoGroupKey.into()));
+                }
                 let lifetime_s = m
                     .avps
                     .iter()
@@ -704,7 +713,7 @@ impl Pac {
                 keys.verify(datagram)
                     .map_err(|_| Step::Ignore("AUTH does not verify"))?;
                 let group = keys
-                    .group_keys(m)
+                    .group_keys(m, self.config.vendor_id)
                     .map_err(|_| Step::Ignore("bad key delivery"))?;
                 let flags = if m.flags.contains(Flags::PING) {
                     Flags::PING
