@@ -144,9 +144,37 @@ fn rad01_sec03_sim_link_reads_every_terminal_and_wireshark_decrypts_the_capture(
 
 #[test]
 fn trm06_losing_30_percent_of_frames_delays_readings_but_loses_none() {
-    let out = sim(&["--loss", "30", "--seed", "5"]);
+    let (pcap, keys) = (temp("loss30.pcap"), temp("loss30.keys"));
+    let out = sim(&[
+        "--loss",
+        "30",
+        "--seed",
+        "5",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
     let text = stdout(&out);
     assert!(out.status.success(), "{text}");
+    // SEC-03: the retransmissions and rejoins of a lossy run never reuse a nonce, and the
+    // capture still opens in Wireshark without a warning.
+    let audit = audit(&pcap);
+    assert_eq!(audit.reused(), &[]);
+    assert_eq!(audit.imm_acks_to_2015, 0);
+    if tshark_or_skip() {
+        let bad = tshark(
+            &pcap,
+            &key_options(&keys),
+            &["-Y", "_ws.malformed || _ws.expert.severity >= \"warning\""],
+        );
+        assert!(
+            bad.trim().is_empty(),
+            "malformed or expert warnings:\n{bad}"
+        );
+    }
+    let _ = std::fs::remove_file(&pcap);
+    let _ = std::fs::remove_file(&keys);
     assert!(text.contains("readings 16 of 16 arrived"), "{text}");
     // The loss was real: frames were lost and retransmitted.
     let injected: u64 = text
