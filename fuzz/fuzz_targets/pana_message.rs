@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
     for a in &m.avps {
         if let Avp::EncryptionEncap(v) = a {
             if let Ok(inner) = decrypt_avps(&Aes128Key::new([9; 16]), ctx, v) {
-                inner.iter().for_each(|a| drop(GroupKey::from_avp(a)));
+                inner.iter().for_each(|a| drop(GroupKey::from_avp(a, pana::encr::VENDOR_ID)));
             }
         }
     }
