@@ -62,20 +62,67 @@ fn count(pcap: &Path, keys: &[String], filter: &str) -> usize {
     tshark(pcap, keys, &["-Y", filter]).lines().count()
 }
 
+/// A `sim --link` run with `extra` arguments that writes its capture and keys file.
+struct Captured {
+    out: Output,
+    pcap: PathBuf,
+    keys: PathBuf,
+}
+
+impl Captured {
+    fn run(name: &str, extra: &[&str]) -> Self {
+        let (pcap, keys) = (temp(&format!("{name}.pcap")), temp(&format!("{name}.keys")));
+        let mut args = extra.to_vec();
+        args.extend([
+            "--pcap",
+            pcap.to_str().unwrap(),
+            "--keys",
+            keys.to_str().unwrap(),
+        ]);
+        let out = sim(&args);
+        Self { out, pcap, keys }
+    }
+
+    fn text(&self) -> String {
+        stdout(&self.out)
+    }
+
+    /// SEC-03, RAD-01: no nonce on two different frames, every 2015 frame acknowledged
+    /// with an Enh-Ack, and (with tshark) nothing malformed or warned about.
+    fn assert_clean(&self) -> wisun::mac::audit::CaptureAudit {
+        let audit = audit(&self.pcap);
+        assert_eq!(audit.reused(), &[], "{}", self.pcap.display());
+        assert_eq!((audit.malformed, audit.imm_acks_to_2015), (0, 0));
+        if tshark_or_skip() {
+            let bad = tshark(
+                &self.pcap,
+                &key_options(&self.keys),
+                &["-Y", "_ws.malformed || _ws.expert.severity >= \"warning\""],
+            );
+            assert!(
+                bad.trim().is_empty(),
+                "malformed or expert warnings:\n{bad}"
+            );
+        }
+        audit
+    }
+}
+
+impl Drop for Captured {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.pcap);
+        let _ = std::fs::remove_file(&self.keys);
+    }
+}
+
 #[test]
 fn rad01_sec03_sim_link_reads_every_terminal_and_wireshark_decrypts_the_capture() {
-    let (pcap, keys) = (temp("run.pcap"), temp("run.keys"));
-    let out = sim(&[
-        "--pcap",
-        pcap.to_str().unwrap(),
-        "--keys",
-        keys.to_str().unwrap(),
-    ]);
-    let text = stdout(&out);
+    let run = Captured::run("run", &[]);
+    let (text, pcap, keys) = (run.text(), &run.pcap, &run.keys);
     assert!(
-        out.status.success(),
+        run.out.status.success(),
         "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&run.out.stderr)
     );
     // Defaults: 4 terminals, 2 smart meters, 2 hours: slots 00:30, 01:00, 01:30, 02:00.
     assert!(text.contains("readings 16 of 16 arrived"), "{text}");
@@ -83,7 +130,7 @@ fn rad01_sec03_sim_link_reads_every_terminal_and_wireshark_decrypts_the_capture(
     assert!(text.contains(" 0 refused by the terminal"), "{text}");
     assert!(text.contains("authentications 4"), "{text}");
     assert!(text.contains("group-key rollovers 2"), "{text}");
-    let key_lines = std::fs::read_to_string(&keys).unwrap();
+    let key_lines = std::fs::read_to_string(keys).unwrap();
     assert_eq!(
         key_lines.lines().count(),
         4,
@@ -101,80 +148,45 @@ fn rad01_sec03_sim_link_reads_every_terminal_and_wireshark_decrypts_the_capture(
         assert!(index >= 1, "key index 0 is never used: {line}");
         assert_eq!(parts[2], "\"No hash\"");
     }
+    run.assert_clean();
     if tshark_or_skip() {
-        let k = key_options(&keys);
+        let k = key_options(keys);
         assert!(
-            count(&pcap, &k, "wpan.header_ie.vendor_specific.vendor_oui") > 0,
+            count(pcap, &k, "wpan.header_ie.vendor_specific.vendor_oui") > 0,
             "Pairing ID IEs"
         );
         assert!(
-            count(&pcap, &k, "wpan.cmd == 0x07") > 0,
+            count(pcap, &k, "wpan.cmd == 0x07") > 0,
             "Enhanced Beacon Requests"
         );
-        assert!(count(&pcap, &k, "pana") > 0, "PANA");
+        assert!(count(pcap, &k, "pana") > 0, "PANA");
         assert!(
-            count(&pcap, &k, "eap.type == 47") >= 4 * 4,
+            count(pcap, &k, "eap.type == 47") >= 4 * 4,
             "EAP-PSK, four messages per terminal"
         );
-        let dlms = count(&pcap, &k, "udp.port == 4059");
+        let dlms = count(pcap, &k, "udp.port == 4059");
         assert!(dlms > 0, "decrypted DLMS over UDP 4059");
         assert!(
-            count(&pcap, &k, "6lowpan.frag.size") > 0,
+            count(pcap, &k, "6lowpan.frag.size") > 0,
             "fragmented responses"
-        );
-        let bad = tshark(
-            &pcap,
-            &k,
-            &["-Y", "_ws.malformed || _ws.expert.severity >= \"warning\""],
-        );
-        assert!(
-            bad.trim().is_empty(),
-            "malformed or expert warnings:\n{bad}"
         );
         // The same capture with a wrong key: nothing on UDP 4059 opens.
         let wrong = vec![
             "-o".to_owned(),
             "uat:ieee802154_keys:\"00112233445566778899aabbccddeeff\",\"1\",\"No hash\"".to_owned(),
         ];
-        assert_eq!(count(&pcap, &wrong, "udp.port == 4059"), 0);
+        assert_eq!(count(pcap, &wrong, "udp.port == 4059"), 0);
     }
-    let _ = std::fs::remove_file(&pcap);
-    let _ = std::fs::remove_file(&keys);
 }
 
 #[test]
 fn trm06_losing_30_percent_of_frames_delays_readings_but_loses_none() {
-    let (pcap, keys) = (temp("loss30.pcap"), temp("loss30.keys"));
-    let out = sim(&[
-        "--loss",
-        "30",
-        "--seed",
-        "5",
-        "--pcap",
-        pcap.to_str().unwrap(),
-        "--keys",
-        keys.to_str().unwrap(),
-    ]);
-    let text = stdout(&out);
-    assert!(out.status.success(), "{text}");
+    let run = Captured::run("loss30", &["--loss", "30", "--seed", "5"]);
+    let text = run.text();
+    assert!(run.out.status.success(), "{text}");
     // SEC-03: the retransmissions and rejoins of a lossy run never reuse a nonce, and the
     // capture still opens in Wireshark without a warning.
-    let audit = audit(&pcap);
-    assert_eq!(audit.reused(), &[]);
-    assert_eq!(audit.imm_acks_to_2015, 0);
-    if tshark_or_skip() {
-        let bad = tshark(
-            &pcap,
-            &key_options(&keys),
-            &["-Y", "_ws.malformed || _ws.expert.severity >= \"warning\""],
-        );
-        assert!(
-            bad.trim().is_empty(),
-            "malformed or expert warnings:\n{bad}"
-        );
-    }
-    let _ = std::fs::remove_file(&pcap);
-    let _ = std::fs::remove_file(&keys);
+    run.assert_clean();
     assert!(text.contains("readings 16 of 16 arrived"), "{text}");
     // The loss was real: frames were lost and retransmitted.
     let injected: u64 = text
@@ -216,39 +228,29 @@ fn sys03_more_terminals_than_room_leave_readings_missing_and_exit_1() {
 fn sec02_a_day_long_run_reauthenticates_the_session_inside_itself() {
     // The session lifetime is 86,400 s; the terminal re-authenticates at 90 % of it
     // (77,760 s) with PNR[A] (RFC 5191 §4.3), and the link never drops.
-    let (pcap, keys) = (temp("day.pcap"), temp("day.keys"));
-    let out = sim(&[
-        "--terminals",
-        "1",
-        "--smartmeters",
-        "1",
-        "--hours",
-        "24",
-        "--pcap",
-        pcap.to_str().unwrap(),
-        "--keys",
-        keys.to_str().unwrap(),
-    ]);
-    let text = stdout(&out);
-    assert!(out.status.success(), "{text}");
+    let run = Captured::run(
+        "day",
+        &["--terminals", "1", "--smartmeters", "1", "--hours", "24"],
+    );
+    let text = run.text();
+    assert!(run.out.status.success(), "{text}");
     assert!(
         text.contains("authentications 1, re-authentications 1,"),
         "{text}"
     );
     assert!(text.contains("readings 48 of 48 arrived"), "{text}");
+    run.assert_clean();
     if tshark_or_skip() {
         // tshark 4.0 filters PANA flags as one byte (pana.flags.a never matches), so read
         // the 16-bit field from the detail: R|A = 0x9000 on the PNR, A = 0x1000 on the PNA.
-        let detail = tshark(&pcap, &key_options(&keys), &["-Y", "pana", "-V"]);
+        let k = key_options(&run.keys);
+        let detail = tshark(&run.pcap, &k, &["-Y", "pana", "-V"]);
         let flags = |f: &str| detail.lines().filter(|l| l.trim() == f).count();
         assert_eq!(flags("Flags: 0x9000"), 1, "one PNR[A]");
         assert_eq!(flags("Flags: 0x1000"), 1, "one PNA[A]");
         // Eight EAP-PSK messages: the first authentication and the re-authentication.
-        let k = key_options(&keys);
-        assert_eq!(count(&pcap, &k, "eap.type == 47"), 8);
+        assert_eq!(count(&run.pcap, &k, "eap.type == 47"), 8);
     }
-    let _ = std::fs::remove_file(&pcap);
-    let _ = std::fs::remove_file(&keys);
 }
 
 /// The summary's count after `label` (e.g. "authentications ").
@@ -265,26 +267,23 @@ fn sec03_rad01_lossy_runs_with_twelve_terminals_never_reuse_a_nonce_and_ack_with
     // The run (seed 1, 20 % loss: a nonce used twice before), and a harsher one
     // in which terminals lose their smart meter and join it again.
     for (loss, seed, rejoins) in [("20", "1", false), ("50", "2", true)] {
-        let pcap = temp(&format!("lossy-{loss}-{seed}.pcap"));
-        let keys = temp(&format!("lossy-{loss}-{seed}.keys"));
-        let out = sim(&[
-            "--terminals",
-            "12",
-            "--smartmeters",
-            "3",
-            "--hours",
-            "6",
-            "--loss",
-            loss,
-            "--seed",
-            seed,
-            "--pcap",
-            pcap.to_str().unwrap(),
-            "--keys",
-            keys.to_str().unwrap(),
-        ]);
-        let text = stdout(&out);
-        assert!(out.status.success(), "{text}");
+        let run = Captured::run(
+            &format!("lossy-{loss}-{seed}"),
+            &[
+                "--terminals",
+                "12",
+                "--smartmeters",
+                "3",
+                "--hours",
+                "6",
+                "--loss",
+                loss,
+                "--seed",
+                seed,
+            ],
+        );
+        let text = run.text();
+        assert!(run.out.status.success(), "{text}");
         assert!(text.contains("readings 144 of 144 arrived"), "{text}");
         if rejoins {
             assert!(
@@ -292,31 +291,15 @@ fn sec03_rad01_lossy_runs_with_twelve_terminals_never_reuse_a_nonce_and_ack_with
                 "the run should see a terminal join again:\n{text}"
             );
         }
-        let audit = audit(&pcap);
+        let audit = run.assert_clean();
         assert!(audit.secured > 1000, "{audit:?}");
-        assert_eq!(audit.reused(), &[], "loss {loss}, seed {seed}");
-        assert_eq!(audit.malformed, 0);
-        assert_eq!(audit.imm_acks_to_2015, 0);
         assert!(audit.enh_acks > 1000, "{audit:?}");
-        if !rejoins && tshark_or_skip() {
-            let k = key_options(&keys);
-            let bad = tshark(
-                &pcap,
-                &k,
-                &["-Y", "_ws.malformed || _ws.expert.severity >= \"warning\""],
-            );
-            assert!(
-                bad.trim().is_empty(),
-                "malformed or expert warnings:\n{bad}"
-            );
+        if tshark_or_skip() {
             // Wireshark reads our acknowledgments as Enh-Acks too.
-            assert!(count(&pcap, &k, "wpan.frame_type == 2 && wpan.version == 2") > 1000);
-            assert_eq!(
-                count(&pcap, &k, "wpan.frame_type == 2 && wpan.version != 2"),
-                0
-            );
+            let k = key_options(&run.keys);
+            let acks = |filter: &str| count(&run.pcap, &k, filter);
+            assert!(acks("wpan.frame_type == 2 && wpan.version == 2") > 1000);
+            assert_eq!(acks("wpan.frame_type == 2 && wpan.version != 2"), 0);
         }
-        let _ = std::fs::remove_file(&pcap);
-        let _ = std::fs::remove_file(&keys);
     }
 }

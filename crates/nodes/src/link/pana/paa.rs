@@ -895,20 +895,7 @@ impl Paa {
                     // under AUTH (the PaC takes no unauthenticated word past EAP-PSK 4).
                     tracing::warn!(peer = ?peer, "PANA: no room left for the terminal as it completes (SYS-03)");
                     let par_c = keys
-                        .seal(
-                            Message::new(
-                                MessageType::Auth,
-                                Flags::REQUEST | Flags::COMPLETE,
-                                s.session_id,
-                                s.seq,
-                            )
-                            .with(Avp::EapPayload(
-                                Packet::Success { id: 2 }
-                                    .emit()
-                                    .map_err(|_| "EAP not encoded")?,
-                            ))
-                            .with(Avp::ResultCode(result_code::AUTHORIZATION_REJECTED)),
-                        )
+                        .seal(eap_success_par_c(s, result_code::AUTHORIZATION_REJECTED)?)
                         .map_err(|_| "PAR[C] not sealed")?;
                     s.outstanding = Some(Outstanding::new(par_c.clone(), s.seq, now, &timers));
                     s.phase = Phase::Refused;
@@ -933,21 +920,10 @@ impl Paa {
                     encrypt_avps(&keys.encr, ctx, &delivered).map_err(|_| "not encrypted")?;
                 let par_c = keys
                     .seal(
-                        Message::new(
-                            MessageType::Auth,
-                            Flags::REQUEST | Flags::COMPLETE,
-                            s.session_id,
-                            s.seq,
-                        )
-                        .with(Avp::EapPayload(
-                            Packet::Success { id: 2 }
-                                .emit()
-                                .map_err(|_| "EAP not encoded")?,
-                        ))
-                        .with(Avp::ResultCode(result_code::SUCCESS))
-                        .with(Avp::SessionLifetime(lifetime))
-                        .with(Avp::KeyId(key_id))
-                        .with(encap),
+                        eap_success_par_c(s, result_code::SUCCESS)?
+                            .with(Avp::SessionLifetime(lifetime))
+                            .with(Avp::KeyId(key_id))
+                            .with(encap),
                     )
                     .map_err(|_| "PAR[C] not sealed")?;
                 s.outstanding = Some(Outstanding::new(par_c.clone(), s.seq, now, &timers));
@@ -1110,6 +1086,24 @@ impl Paa {
         }
         Ok((out, events))
     }
+}
+
+/// The PAR\[C\] closing a successful EAP-PSK exchange (EAP-Success) with `result`: the
+/// session granted, or no place left for it. The caller adds what else it carries and
+/// seals it.
+fn eap_success_par_c(s: &Session, result: u32) -> Result<Message, &'static str> {
+    Ok(Message::new(
+        MessageType::Auth,
+        Flags::REQUEST | Flags::COMPLETE,
+        s.session_id,
+        s.seq,
+    )
+    .with(Avp::EapPayload(
+        Packet::Success { id: 2 }
+            .emit()
+            .map_err(|_| "EAP not encoded")?,
+    ))
+    .with(Avp::ResultCode(result)))
 }
 
 /// A session that only waits for the PAN[C] answering our refusal.
