@@ -1091,3 +1091,37 @@ fn con04_sec03_terminal_and_smart_meter_share_the_link_profile_or_never_link() {
         }
     )));
 }
+
+#[test]
+fn ops07_sec03_a_blocked_terminal_stays_out_with_the_window_open_until_reconnected() {
+    let mut w = World::new();
+    let m = w.add_meter(meter_config(1, 33, pairing()), Position::outdoor(0.0, 0.0));
+    let mut tc = terminal_config(1, PASSWORD);
+    tc.backoff = Duration::from_secs(5);
+    tc.max_backoff = Duration::from_secs(20);
+    let t = w.add_terminal(tc, Position::indoor(6.0, 0.0));
+    w.run(20 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    let now = w.now;
+    w.meter(m).block(now, terminal_eui(1));
+    assert_eq!(w.meter(m).stats().removal_rollovers, 1, "the key rolls");
+    // The join window is open (Always), yet it stays out however often it tries.
+    w.run(w.now + 300 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    assert!(w.meter(m).terminals().is_empty());
+    assert_eq!(w.meter(m).blocked(), vec![terminal_eui(1)]);
+    assert!(w.nodes[m].meter_events.iter().any(|e| matches!(
+        e,
+        SmartMeterEvent::Refused {
+            failure: AuthFailure::Blocked,
+            ..
+        }
+    )));
+    assert!(!w.terminal(t).net().mac().has_tx_key());
+    // Reconnected: it joins again with its next attempt and gets the current key.
+    w.meter(m).reconnect(terminal_eui(1));
+    w.run(w.now + 120 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1), meter_eui(1)]);
+    assert!(w.terminal(t).net().mac().has_tx_key());
+    assert!(w.meter(m).blocked().is_empty());
+}

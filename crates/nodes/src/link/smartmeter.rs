@@ -15,7 +15,7 @@
 //! [`SmartMeterEvent`]s out; the caller's medium answers carrier sense.
 
 use core::time::Duration;
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use lowpan::UdpDatagram;
 use pana::encr::GroupKey;
@@ -184,7 +184,9 @@ pub struct SmartMeter {
     join_window: JoinWindow,
     /// Terminals that joined at least once (they may authenticate again with the
     /// window closed).
-    known: BTreeMap<[u8; 8], Vec<u8>>,
+    known: BTreeSet<[u8; 8]>,
+    /// Terminals blocked (OPS-07): no authentication until reconnected.
+    blocked: BTreeSet<[u8; 8]>,
     next_rollover: Duration,
     rollover: Option<Rollover>,
     /// The key index a terminal's key request already rolled away from: one
@@ -245,7 +247,8 @@ impl SmartMeter {
             net,
             paa,
             entropy,
-            known: BTreeMap::new(),
+            known: BTreeSet::new(),
+            blocked: BTreeSet::new(),
             rollover: None,
             requested_away_from: None,
             abandoned_index: None,
@@ -329,6 +332,31 @@ impl SmartMeter {
         self.stats.removal_rollovers += 1;
         tracing::info!(terminal = ?terminal, "terminal removed: rolling the group key now");
         self.next_rollover = now;
+    }
+
+    /// Block a terminal (OPS-07: judged high-risk): removed as by
+    /// [`SmartMeter::remove`] — session ended, group key rolled at once — and refused
+    /// every new authentication, join window open or not, until
+    /// [`SmartMeter::reconnect`].
+    pub fn block(&mut self, now: Duration, terminal: Eui64) {
+        tracing::warn!(terminal = ?terminal, "terminal blocked");
+        self.blocked.insert(terminal.0);
+        self.remove(now, terminal);
+    }
+
+    /// Lift a block: the terminal may authenticate again (and joins as a terminal that
+    /// was known before, join window closed or not).
+    pub fn reconnect(&mut self, terminal: Eui64) {
+        if self.blocked.remove(&terminal.0) {
+            tracing::info!(terminal = ?terminal, "terminal reconnected");
+            self.known.insert(terminal.0);
+        }
+    }
+
+    /// Terminals blocked.
+    #[must_use]
+    pub fn blocked(&self) -> Vec<Eui64> {
+        self.blocked.iter().copied().map(Eui64).collect()
     }
 
     /// Our frame counters to persist, when a reservation moved (SEC-03).
@@ -440,7 +468,16 @@ impl SmartMeter {
             NetEvent::Udp { datagram, from, .. } if datagram.dst_port == PANA_PORT => {
                 let is_pci = pana::Message::parse(&datagram.payload)
                     .is_ok_and(|m| m.kind == pana::MessageType::ClientInitiation);
-                if is_pci && !self.window_open(now) && !self.known.contains_key(&from.0) {
+                if is_pci && self.blocked.contains(&from.0) {
+                    tracing::warn!(terminal = ?from, "PANA start refused: terminal blocked (OPS-07)");
+                    self.stats.refusals += 1;
+                    events.push(SmartMeterEvent::Refused {
+                        terminal: from,
+                        failure: AuthFailure::Blocked,
+                    });
+                    return;
+                }
+                if is_pci && !self.window_open(now) && !self.known.contains(&from.0) {
                     tracing::info!(terminal = ?from, "PANA start refused: join window closed");
                     self.stats.refusals += 1;
                     return;
@@ -484,7 +521,7 @@ impl SmartMeter {
                 }
                 PaaEvent::Authenticated { peer, id_p, .. } => {
                     self.stats.authentications += 1;
-                    self.known.insert(peer, id_p.clone());
+                    self.known.insert(peer);
                     out.push(SmartMeterEvent::Joined {
                         terminal: Eui64(peer),
                         id_p,
