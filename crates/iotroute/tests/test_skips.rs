@@ -3,14 +3,18 @@
 //! `scripts/skips-summary` prints the `SKIPPED (n):` block after the runner's summary.
 //! Under CI the same call fails the test instead.
 //!
-//! The end-to-end checks run this binary again as a child (the `#[ignore]`d
-//! `rad01_skip_child`, which does nothing unless `IOTROUTE_SKIP_CHILD=1`) with a missing
-//! peer and a private skip log, so the real log of the run is never written to.
+//! The end-to-end checks call the real lookup (`support::python()`) with the interop venv
+//! made missing through the environment and a private skip log, so the real log of the
+//! run is never written to. The environment is the process's: the tests that change it
+//! hold one lock and put it back (cargo-nextest runs each test in a process of its own;
+//! `cargo test` runs them as threads of one).
 
 mod support;
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+use std::sync::Mutex;
 
 use support::skips;
 
@@ -28,46 +32,55 @@ fn summary(log: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Runs `rad01_skip_child` in a child process with the interop venv missing.
-fn child(log: &Path, ci: bool) -> Output {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "rad01_skip_child", "--ignored", "--nocapture"])
-        .env("IOTROUTE_SKIP_CHILD", "1")
-        .env(skips::ENV_SKIP_LOG, log)
-        .env(
-            "IOTROUTE_INTEROP_PYTHON",
-            log.with_extension("no-such-python"),
-        )
-        .env_remove("IOTROUTE_INTEROP")
-        .env_remove("CI");
-    if ci {
-        cmd.env("CI", "1");
-    }
-    cmd.output().unwrap()
-}
+static ENV: Mutex<()> = Mutex::new(());
 
-/// Not a test of its own: the child of the end-to-end tests below.
-#[test]
-#[ignore = "run by the other tests of this file as a child process"]
-fn rad01_skip_child() {
-    if std::env::var("IOTROUTE_SKIP_CHILD").as_deref() != Ok("1") {
-        return;
+/// Runs `f` with the venv missing, skips recorded in `log` and CI as `ci` says, then puts
+/// the environment back.
+fn venv_missing<T>(log: &Path, ci: bool, f: impl FnOnce() -> T) -> T {
+    let _guard = ENV
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let vars: [(&str, Option<OsString>); 4] = [
+        (skips::ENV_SKIP_LOG, Some(log.into())),
+        (
+            "IOTROUTE_INTEROP_PYTHON",
+            Some(log.with_extension("no-such-python").into()),
+        ),
+        ("IOTROUTE_INTEROP", None),
+        ("CI", ci.then(|| "1".into())),
+    ];
+    let saved: Vec<(&str, Option<OsString>)> = vars
+        .iter()
+        .map(|(k, _)| (*k, std::env::var_os(k)))
+        .collect();
+    for (k, v) in &vars {
+        match v {
+            Some(v) => std::env::set_var(k, v),
+            None => std::env::remove_var(k),
+        }
     }
-    assert!(support::python().is_none());
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    for (k, v) in saved {
+        match v {
+            Some(v) => std::env::set_var(k, v),
+            None => std::env::remove_var(k),
+        }
+    }
+    out.unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
 #[test]
 fn rad01_a_missing_peer_is_recorded_and_listed_in_the_summary() {
     let dir = temp_dir("record");
     let log = dir.join("test-skips.log");
-    let out = child(&log, false);
-    assert!(out.status.success(), "{out:?}");
+    assert!(venv_missing(&log, false, support::python).is_none());
     let text = std::fs::read_to_string(&log).expect("the skip was not recorded");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "{text}");
     assert!(
         lines[0].starts_with(
-            "iotroute::test_skips rad01_skip_child: interop peer missing: IOTROUTE_INTEROP_PYTHON"
+            "iotroute::test_skips rad01_a_missing_peer_is_recorded_and_listed_in_the_summary: \
+             interop peer missing: IOTROUTE_INTEROP_PYTHON"
         ),
         "{text}"
     );
@@ -95,12 +108,10 @@ fn rad01_a_missing_peer_is_recorded_and_listed_in_the_summary() {
 fn rad01_under_ci_a_missing_peer_fails_and_is_not_a_skip() {
     let dir = temp_dir("ci");
     let log = dir.join("test-skips.log");
-    let out = child(&log, true);
-    assert!(!out.status.success(), "a missing peer passed under CI");
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("rad01_skip_child"),
-        "{out:?}"
-    );
+    let failed = venv_missing(&log, true, || {
+        std::panic::catch_unwind(support::python).is_err()
+    });
+    assert!(failed, "a missing peer passed under CI");
     assert!(!log.exists(), "a failure must not be listed as a skip");
     let _ = std::fs::remove_dir_all(&dir);
 }
