@@ -17,6 +17,7 @@ mod link_app;
 mod link_counters;
 mod link_node_cmd;
 mod link_profile_args;
+mod logs_cmd;
 mod meter_cmd;
 mod secret_input;
 mod sim_cmd;
@@ -74,6 +75,9 @@ enum Command {
     /// key, and reads each terminal's DLMS/COSEM model, printing each reading as a JSON
     /// line.
     Smartmeter(link_node_cmd::SmartMeterArgs),
+    /// The terminal's tamper-evident logs (SEC-09): verify a log file against its head.
+    #[command(subcommand)]
+    Logs(logs_cmd::LogsCommand),
 }
 
 fn main() -> ExitCode {
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
             Command::Air(args) => air_cmd::run(args).await,
             Command::Terminal(args) => link_node_cmd::terminal(args).await,
             Command::Smartmeter(args) => link_node_cmd::smartmeter(args).await,
+            Command::Logs(cmd) => logs_cmd::run(&cmd),
         }
     })
 }
