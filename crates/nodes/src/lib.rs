@@ -8,6 +8,7 @@ pub mod controller;
 pub mod link;
 pub mod log_limit;
 pub mod meter;
+pub mod terminal;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Timelike, Utc};
 use echonet::objects::{Date, TimeOfDay};

@@ -1,0 +1,251 @@
+//! The terminal's reading store (TRM-03, TRM-06): one row per slot boundary, written
+//! through [`ReadingStore`] so that the node knows nothing of the database (SQLite in
+//! the daemon, [`MemoryStore`] in tests and the simulator).
+//!
+//! A row is written once. What may happen to it afterwards is narrow, so that no reading
+//! is ever silently altered: the same row again changes nothing (a retransmission); a
+//! *missing* row (the meter did not answer) may be filled in once the value is recovered
+//! from the meter's history; anything else is refused as a [`StoreError::Conflict`].
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use echonet::energy::MeterReading;
+
+use super::slots::Interval;
+
+/// The status byte of a row, in the IDIS "AMR profile status" layout the DLMS load
+/// profile carries (docs/iot-route-cosem.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Status(pub u8);
+
+impl Status {
+    /// Bit 1: the terminal's clock was not set (by the smart meter or the handy
+    /// terminal) when the row was taken: its time is not to be trusted (TRM-09).
+    pub const CLOCK_INVALID: u8 = 1 << 1;
+    /// Bit 2: data not valid — the meter could not be read for this slot.
+    pub const DATA_NOT_VALID: u8 = 1 << 2;
+    /// Bit 5: the clock was adjusted during the interval.
+    pub const CLOCK_ADJUSTED: u8 = 1 << 5;
+
+    /// Whether `bit` is set.
+    #[must_use]
+    pub const fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+/// One slot's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// The slot boundary the values belong to (the cumulative energy at that instant).
+    pub slot: DateTime<Utc>,
+    /// The interval in force.
+    pub interval: Interval,
+    /// AC input (forward flow, 0xE0), lower 8 digits and unit; `None`: missing.
+    pub ac_in: Option<MeterReading>,
+    /// AC output (reverse flow, 0xE2); `None`: missing.
+    pub ac_out: Option<MeterReading>,
+    /// The meter's ID (0xD1) as read with the values.
+    pub meter_id: Option<Vec<u8>>,
+    /// Status bits.
+    pub status: Status,
+    /// Taken afterwards from the meter's own history (0xD5, 0xE1/0xE3), not read at its
+    /// slot.
+    pub recovered: bool,
+    /// When it was read (the terminal's clock); `None` for a missing row.
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+impl Reading {
+    /// The row of a slot whose meter could not be read: no values, data not valid.
+    #[must_use]
+    pub const fn missing(slot: DateTime<Utc>, interval: Interval, status: Status) -> Self {
+        Self {
+            slot,
+            interval,
+            ac_in: None,
+            ac_out: None,
+            meter_id: None,
+            status: Status(status.0 | Status::DATA_NOT_VALID),
+            recovered: false,
+            read_at: None,
+        }
+    }
+
+    /// Whether the row holds no values.
+    #[must_use]
+    pub const fn is_missing(&self) -> bool {
+        self.ac_in.is_none() && self.ac_out.is_none()
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// A new row.
+    Inserted,
+    /// The same row was there already.
+    Unchanged,
+    /// A missing row filled in with recovered values.
+    Filled,
+}
+
+/// Why a write or read failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A row for this slot exists with other values: never overwritten.
+    #[error("slot {slot}: a different row is stored already (never overwritten)")]
+    Conflict {
+        /// The slot.
+        slot: DateTime<Utc>,
+    },
+    /// The database failed (message from it).
+    #[error("store: {0}")]
+    Backend(String),
+}
+
+/// Where the terminal keeps its rows.
+pub trait ReadingStore {
+    /// Write `row` (see the module documentation for what an existing row allows).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`], [`StoreError::Backend`].
+    fn put(&mut self, row: &Reading) -> Result<Put, StoreError>;
+
+    /// The rows with `from <= slot <= to`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    fn range(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Reading>, StoreError>;
+
+    /// The newest row.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    fn last(&self) -> Result<Option<Reading>, StoreError>;
+
+    /// Drop the rows before `t` (retention); how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    fn prune_before(&mut self, t: DateTime<Utc>) -> Result<usize, StoreError>;
+}
+
+/// The decision every store makes for a row written over `existing`.
+///
+/// # Errors
+/// [`StoreError::Conflict`].
+pub fn merge(existing: &Reading, row: &Reading) -> Result<Put, StoreError> {
+    if existing == row {
+        Ok(Put::Unchanged)
+    } else if existing.is_missing() && !row.is_missing() && row.recovered {
+        Ok(Put::Filled)
+    } else {
+        Err(StoreError::Conflict { slot: row.slot })
+    }
+}
+
+/// Rows in memory (tests, the simulator).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    rows: BTreeMap<DateTime<Utc>, Reading>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl ReadingStore for MemoryStore {
+    fn put(&mut self, row: &Reading) -> Result<Put, StoreError> {
+        let outcome = match self.rows.get(&row.slot) {
+            Some(existing) => merge(existing, row)?,
+            None => Put::Inserted,
+        };
+        if outcome != Put::Unchanged {
+            self.rows.insert(row.slot, row.clone());
+        }
+        Ok(outcome)
+    }
+
+    fn range(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Reading>, StoreError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        Ok(self.rows.range(from..=to).map(|(_, r)| r.clone()).collect())
+    }
+
+    fn last(&self) -> Result<Option<Reading>, StoreError> {
+        Ok(self.rows.values().next_back().cloned())
+    }
+
+    fn prune_before(&mut self, t: DateTime<Utc>) -> Result<usize, StoreError> {
+        let keep = self.rows.split_off(&t);
+        let dropped = self.rows.len();
+        self.rows = keep;
+        Ok(dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeDelta, TimeZone};
+    use echonet::energy::EnergyUnit;
+
+    fn slot(n: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 5, 0, 0, 0).unwrap() + TimeDelta::minutes(30 * n)
+    }
+
+    fn measured(n: i64, value: u32) -> Reading {
+        let unit = EnergyUnit::from_code(0x02).unwrap();
+        Reading {
+            slot: slot(n),
+            interval: Interval::Half,
+            ac_in: MeterReading::from_digits(value, unit).ok(),
+            ac_out: MeterReading::from_digits(0, unit).ok(),
+            meter_id: Some(b"M1".to_vec()),
+            status: Status::default(),
+            recovered: false,
+            read_at: Some(slot(n)),
+        }
+    }
+
+    #[test]
+    fn trm03_a_row_is_never_silently_altered_and_a_missing_one_filled_only_by_recovery() {
+        let mut s = MemoryStore::new();
+        assert_eq!(s.put(&measured(0, 100)), Ok(Put::Inserted));
+        assert_eq!(s.put(&measured(0, 100)), Ok(Put::Unchanged));
+        assert_eq!(
+            s.put(&measured(0, 101)),
+            Err(StoreError::Conflict { slot: slot(0) })
+        );
+        let gap = Reading::missing(slot(1), Interval::Half, Status::default());
+        assert!(gap.status.has(Status::DATA_NOT_VALID));
+        assert_eq!(s.put(&gap), Ok(Put::Inserted));
+        // A reading taken late is not a recovery: refused.
+        assert!(s.put(&measured(1, 105)).is_err());
+        let recovered = Reading {
+            recovered: true,
+            status: Status::default(),
+            ..measured(1, 105)
+        };
+        assert_eq!(s.put(&recovered), Ok(Put::Filled));
+        // A missing row never replaces a value.
+        assert!(s
+            .put(&Reading::missing(
+                slot(0),
+                Interval::Half,
+                Status::default()
+            ))
+            .is_err());
+        assert_eq!(s.range(slot(0), slot(1)).unwrap().len(), 2);
+        assert_eq!(s.last().unwrap().map(|r| r.slot), Some(slot(1)));
+        assert_eq!(s.prune_before(slot(1)), Ok(1));
+        assert_eq!(s.range(slot(0), slot(5)).unwrap(), vec![recovered]);
+    }
+}
