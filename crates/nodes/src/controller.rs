@@ -56,6 +56,12 @@ const EPC_SET_MAP: u8 = 0x9E;
 const EPC_TIME_HM: u8 = 0x97;
 const EPC_DATE: u8 = 0x98;
 const EPC_TIME_HMS: u8 = 0xDA;
+const EPC_HISTORY_DAY: u8 = 0xD5;
+const EPC_HISTORY_IN: u8 = 0xE1;
+const EPC_HISTORY_OUT: u8 = 0xE3;
+
+/// EPCs of one day of history (TRM-03 recovery): device ID, unit, AC input and output.
+const READ_HISTORY_EPCS: [u8; 4] = [EPC_DEVICE_ID, EPC_UNIT, EPC_HISTORY_IN, EPC_HISTORY_OUT];
 
 /// How many finished TIDs are remembered, so that a second answer to a retransmitted
 /// request is told apart from an answer nobody asked for.
@@ -149,6 +155,9 @@ pub enum RequestError {
     /// The request does not fit in a frame (too many properties, EDT too long).
     #[error("request does not fit an ECHONET Lite frame: {0}")]
     Encode(#[from] FrameError),
+    /// A value to write is out of its property's range (a history day above 999).
+    #[error("value out of range: {0}")]
+    Value(ValueError),
 }
 
 /// What the controller received and sent, for logs, tests and SEC-06/SEC-08 evidence.
@@ -208,6 +217,27 @@ pub struct MeterReadout {
     pub output: MeterReading,
 }
 
+/// One day of the meter's 30-minute history (0xE1, 0xE3), typed: slot `k` is the
+/// cumulative energy at `00:00 + k × 30 min` (the meter's local time) of the day `day`
+/// days before the meter's today, lower 8 digits kept (TRM-03); `None`: not measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryReadout {
+    pub from: IpAddr,
+    /// The meter object that answered.
+    pub eoj: Eoj,
+    /// 0xD1, read with the history (SEC-07).
+    #[serde(serialize_with = "hex")]
+    pub device_id: Vec<u8>,
+    /// 0xD4.
+    pub unit: EnergyUnit,
+    /// Days before the meter's today.
+    pub day: u16,
+    /// AC input, 48 slots.
+    pub input: Vec<Option<MeterReading>>,
+    /// AC output, 48 slots.
+    pub output: Vec<Option<MeterReading>>,
+}
+
 /// Why a meter reading failed. Values outside the class's range are reported, never
 /// reduced or clamped: a silently altered reading is worse than none.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -227,6 +257,9 @@ pub enum ReadMeterError {
         #[source]
         error: ValueError,
     },
+    /// The history answered is of another day than the one set in 0xD5.
+    #[error("history of day {got} answered, day {asked} asked for")]
+    WrongDay { asked: u16, got: u16 },
 }
 
 /// Which property pair set the meter's clock (TRM-09).
@@ -332,6 +365,11 @@ pub enum Event {
         id: RequestId,
         result: Result<MeterReadout, ReadMeterError>,
     },
+    /// Outcome of [`Controller::read_history`].
+    HistoryRead {
+        id: RequestId,
+        result: Result<HistoryReadout, ReadMeterError>,
+    },
     /// Outcome of [`Controller::set_clock`].
     ClockSet {
         id: RequestId,
@@ -356,6 +394,7 @@ impl Event {
             | Event::Discovered { id, .. }
             | Event::DiscoveryDone { id, .. }
             | Event::MeterRead { id, .. }
+            | Event::HistoryRead { id, .. }
             | Event::ClockSet { id, .. } => Some(*id),
             Event::Notification { .. } => None,
         }
@@ -390,6 +429,14 @@ enum Step {
     ClockWrite {
         method: ClockMethod,
         written: NaiveDateTime,
+    },
+    /// SetC of 0xD5 sent: the day whose history comes next.
+    HistoryDay {
+        day: u16,
+    },
+    /// Get of 0xD1, 0xD4, 0xE1, 0xE3 sent for `day`.
+    HistoryGet {
+        day: u16,
     },
 }
 
@@ -524,6 +571,36 @@ impl Controller {
         Ok(id)
     }
 
+    /// TRM-03 recovery: one day of the meter's 30-minute history, `day` days before the
+    /// meter's today — a SetC of 0xD5, then one Get of 0xD1, 0xD4, 0xE1 and 0xE3 —,
+    /// answered with one [`Event::HistoryRead`].
+    pub fn read_history(
+        &mut self,
+        now: Instant,
+        target: IpAddr,
+        deoj: Eoj,
+        day: u16,
+    ) -> Result<RequestId, RequestError> {
+        if deoj.class_code() != ClassCode::DISTRIBUTED_GENERATION_METER {
+            return Err(RequestError::NotAMeter(deoj));
+        }
+        let id = self.new_id();
+        let edt = MeterProperty::HistoryDay(day)
+            .encode()
+            .map_err(RequestError::Value)?;
+        let props = vec![Property::new(EPC_HISTORY_DAY, edt)];
+        self.unicast(
+            now,
+            id,
+            target,
+            deoj,
+            Esv::SetC,
+            props,
+            Step::HistoryDay { day },
+        )?;
+        Ok(id)
+    }
+
     /// TRM-09: sets the meter's clock to `now_jst` (JST, as the meter keeps it), ending
     /// with one [`Event::ClockSet`]. The Set property map 0x9E is read first: with 0x98
     /// and 0xDA settable, both are written in one SetC (date, then hh mm ss); else with
@@ -627,6 +704,10 @@ impl Controller {
                     result: Err(ClockError::Timeout {
                         step: ClockStep::Write,
                     }),
+                },
+                Step::HistoryDay { .. } | Step::HistoryGet { .. } => Event::HistoryRead {
+                    id,
+                    result: Err(ReadMeterError::Timeout),
                 },
             };
             if matches!(event, Event::Timeout { .. } | Event::MeterRead { .. }) {
@@ -802,6 +883,37 @@ impl Controller {
                         }
                     }
                 }
+            }
+            Step::HistoryDay { day } => {
+                if msg.esv.is_sna() {
+                    Event::HistoryRead {
+                        id,
+                        result: Err(ReadMeterError::Refused {
+                            esv: msg.esv,
+                            failed: failed_epcs(p.esv, &p.epcs, &msg.props),
+                        }),
+                    }
+                } else {
+                    let props = empty_props(&READ_HISTORY_EPCS);
+                    let step = Step::HistoryGet { day };
+                    match self.unicast(now, id, from, msg.seoj, Esv::Get, props, step) {
+                        Ok(()) => return,
+                        Err(error) => {
+                            tracing::warn!(%id, %from, %error, "history not asked for");
+                            Event::HistoryRead {
+                                id,
+                                result: Err(ReadMeterError::Timeout),
+                            }
+                        }
+                    }
+                }
+            }
+            Step::HistoryGet { day } => {
+                let result = history_readout(from, &p.epcs, &msg, day);
+                if let Err(error) = &result {
+                    tracing::warn!(%id, %from, %error, "meter history not read");
+                }
+                Event::HistoryRead { id, result }
             }
             Step::ClockWrite { method, written } => {
                 let result = if msg.esv.is_sna() {
@@ -1033,6 +1145,74 @@ fn failed_epcs(request: Esv, asked: &[u8], answer: &[Property]) -> Vec<u8> {
 }
 
 /// TRM-03, TRM-07: decode a read_meter answer, refusing anything out of range.
+fn history_readout(
+    from: IpAddr,
+    asked: &[u8],
+    msg: &Message,
+    day: u16,
+) -> Result<HistoryReadout, ReadMeterError> {
+    if msg.esv.is_sna() {
+        return Err(ReadMeterError::Refused {
+            esv: msg.esv,
+            failed: failed_epcs(Esv::Get, asked, &msg.props),
+        });
+    }
+    let decode = |epc: u8| -> Result<MeterProperty, ReadMeterError> {
+        let p = msg
+            .props
+            .iter()
+            .find(|p| p.epc == epc)
+            .ok_or(ReadMeterError::Missing { epc })?;
+        MeterProperty::decode(epc, &p.edt).map_err(|error| ReadMeterError::Value { epc, error })
+    };
+    let unexpected = |epc: u8| ReadMeterError::Value {
+        epc,
+        error: ValueError::UnknownProperty {
+            class: ClassCode::DISTRIBUTED_GENERATION_METER.0,
+            epc,
+        },
+    };
+    let MeterProperty::DeviceId(device_id) = decode(EPC_DEVICE_ID)? else {
+        return Err(unexpected(EPC_DEVICE_ID));
+    };
+    let MeterProperty::Unit(unit) = decode(EPC_UNIT)? else {
+        return Err(unexpected(EPC_UNIT));
+    };
+    let MeterProperty::HistoryIn(input) = decode(EPC_HISTORY_IN)? else {
+        return Err(unexpected(EPC_HISTORY_IN));
+    };
+    let MeterProperty::HistoryOut(output) = decode(EPC_HISTORY_OUT)? else {
+        return Err(unexpected(EPC_HISTORY_OUT));
+    };
+    for h in [&input, &output] {
+        if h.day != day {
+            return Err(ReadMeterError::WrongDay {
+                asked: day,
+                got: h.day,
+            });
+        }
+    }
+    let slots = |epc: u8, h: &echonet::objects::History| {
+        h.slots
+            .iter()
+            .map(|v| {
+                v.map(|counter| MeterReading::from_counter(counter, unit))
+                    .transpose()
+                    .map_err(|error| ReadMeterError::Value { epc, error })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(HistoryReadout {
+        from,
+        eoj: msg.seoj,
+        device_id,
+        unit,
+        day,
+        input: slots(EPC_HISTORY_IN, &input)?,
+        output: slots(EPC_HISTORY_OUT, &output)?,
+    })
+}
+
 fn meter_readout(
     from: IpAddr,
     asked: &[u8],

@@ -897,3 +897,84 @@ proptest! {
         prop_assert_eq!(c.stats().answers, 0);
     }
 }
+
+#[test]
+fn trm03_read_history_sets_the_day_then_reads_e1_and_e3() {
+    let t0 = Instant::now();
+    let utc = Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).unwrap();
+    let mut meter = Meter::new(
+        MeterConfig::default(),
+        123_456_789,
+        5,
+        utc - chrono::Duration::days(2),
+    );
+    meter.advance(utc);
+    let mut c = controller();
+    let id = c.read_history(t0, ip("127.0.0.2"), METER, 1).unwrap();
+    // First the SetC of 0xD5.
+    let (_, set) = sent_one(&mut c);
+    assert_eq!(set.esv, Esv::SetC);
+    assert_eq!(set.props[0].epc, 0xD5);
+    assert_eq!(set.props[0].edt.as_slice(), &[0, 1][..]);
+    let reply = meter
+        .handle(utc, &Repr::from(set.clone()).to_vec().unwrap())
+        .unwrap();
+    c.handle_datagram(t0, addr("127.0.0.2", 3610), &reply);
+    // Then one Get of the ID, the unit and both histories.
+    let (_, get) = sent_one(&mut c);
+    assert_eq!(get.esv, Esv::Get);
+    let epcs: Vec<u8> = get.props.iter().map(|p| p.epc).collect();
+    assert_eq!(epcs, vec![0xD1, 0xD4, 0xE1, 0xE3]);
+    let reply = meter
+        .handle(utc, &Repr::from(get.clone()).to_vec().unwrap())
+        .unwrap();
+    c.handle_datagram(t0, addr("127.0.0.2", 3610), &reply);
+    let ev = events(&mut c);
+    let [Event::HistoryRead {
+        id: got,
+        result: Ok(h),
+    }] = &ev[..]
+    else {
+        panic!("a history expected: {ev:?}");
+    };
+    assert_eq!(*got, id);
+    assert_eq!((h.day, h.input.len(), h.output.len()), (1, 48, 48));
+    // Yesterday was recorded in full (the meter ran for two days), lower 8 digits kept.
+    assert!(h.input.iter().all(Option::is_some));
+    assert!(h.input.iter().flatten().all(|v| v.digits() < 100_000_000));
+
+    // A meter answering another day than the one set is refused, not trusted.
+    let id = c.read_history(t0, ip("127.0.0.2"), METER, 2).unwrap();
+    let (_, set) = sent_one(&mut c);
+    c.handle_datagram(
+        t0,
+        addr("127.0.0.2", 3610),
+        &answer(
+            &set,
+            METER,
+            Esv::SetRes,
+            vec![Property::new(0xD5, Vec::new())],
+        ),
+    );
+    let (_, get) = sent_one(&mut c);
+    let mut day3 = vec![0u8, 3];
+    day3.extend(std::iter::repeat_n(0u8, 4 * 48));
+    let props = vec![
+        Property::new(0xD1, b"METER-0001".to_vec()),
+        Property::new(0xD4, [0x02]),
+        Property::new(0xE1, day3.clone()),
+        Property::new(0xE3, day3),
+    ];
+    c.handle_datagram(
+        t0,
+        addr("127.0.0.2", 3610),
+        &answer(&get, METER, Esv::GetRes, props),
+    );
+    assert_eq!(
+        events(&mut c),
+        [Event::HistoryRead {
+            id,
+            result: Err(ReadMeterError::WrongDay { asked: 2, got: 3 })
+        }]
+    );
+}

@@ -5,7 +5,6 @@
 //! while the terminal was down are missing rows, rows taken before the clock is set are
 //! flagged (TRM-09).
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -40,6 +39,11 @@ struct Bench {
 
 impl Bench {
     fn new(start: DateTime<Utc>, store: MemoryStore) -> Self {
+        Self::with_meter_since(start, start, store)
+    }
+
+    /// The meter running (and keeping its history) since `since`.
+    fn with_meter_since(start: DateTime<Utc>, since: DateTime<Utc>, store: MemoryStore) -> Self {
         let mut store = store;
         let reader = SlotReader::resume(
             ReaderConfig::default(),
@@ -54,7 +58,11 @@ impl Bench {
             t0: Instant::now(),
             w0: start,
             wall: start,
-            meter: Meter::new(MeterConfig::default(), 123_456_789, 5, start),
+            meter: {
+                let mut m = Meter::new(MeterConfig::default(), 123_456_789, 5, since);
+                m.advance(start);
+                m
+            },
             controller: Controller::new(ControllerConfig::default()),
             reader,
             store,
@@ -109,7 +117,24 @@ impl Bench {
                 }
             }
             while let Some(e) = self.controller.poll_event() {
-                self.reader.handle(self.wall, &e, &mut self.store).unwrap();
+                self.reader
+                    .handle(now, self.wall, &e, &mut self.controller, &mut self.store)
+                    .unwrap();
+            }
+            // A recovery step may have queued the next request.
+            while let Some(t) = self.controller.poll_transmit() {
+                if self.meter_silent() {
+                    continue;
+                }
+                if let Some(reply) = self.meter.handle(self.wall, &t.bytes) {
+                    self.controller
+                        .handle_datagram(now, SocketAddr::new(meter_ip(), 3610), &reply);
+                }
+            }
+            while let Some(e) = self.controller.poll_event() {
+                self.reader
+                    .handle(now, self.wall, &e, &mut self.controller, &mut self.store)
+                    .unwrap();
             }
         }
         self.wall = until;
@@ -166,10 +191,10 @@ fn trm03_trm07_the_meter_is_read_at_every_boundary_and_its_lower_8_digits_stored
 fn trm03_a_silent_meter_leaves_a_missing_row_never_a_zero_or_a_copy() {
     let mut b = Bench::new(start(), MemoryStore::new());
     b.reader.set_clock_valid(true);
-    // Silent for the whole of the 11:00 slot.
+    // Silent for the whole of the 11:00 JST slot.
     let eleven = Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap();
     b.silent.push((eleven, eleven + TimeDelta::minutes(30)));
-    b.run_until(start() + TimeDelta::hours(3));
+    b.run_until(eleven + TimeDelta::minutes(30) - TimeDelta::seconds(1));
     let rows = b.rows();
     let missing: Vec<&Reading> = rows.iter().filter(|r| r.is_missing()).collect();
     assert_eq!(missing.len(), 1, "{rows:?}");
@@ -177,14 +202,7 @@ fn trm03_a_silent_meter_leaves_a_missing_row_never_a_zero_or_a_copy() {
     assert_eq!(m.slot, eleven);
     assert!(m.status.has(Status::DATA_NOT_VALID));
     assert_eq!((m.ac_in, m.ac_out, m.read_at), (None, None, None));
-    // The rows around it are readings of their own.
-    let around: BTreeSet<DateTime<Utc>> = rows
-        .iter()
-        .filter(|r| !r.is_missing())
-        .map(|r| r.slot)
-        .collect();
-    assert!(around.contains(&(eleven - TimeDelta::minutes(30))));
-    assert!(around.contains(&(eleven + TimeDelta::minutes(30))));
+    assert!(!m.recovered);
     assert_eq!(b.reader.stats().retries, 2, "three attempts in the slot");
 }
 
@@ -247,4 +265,73 @@ fn trm09_rows_taken_before_the_clock_is_set_are_flagged() {
     assert_eq!(rows.len(), 2);
     assert!(rows[0].status.has(Status::CLOCK_INVALID));
     assert!(!rows[1].status.has(Status::CLOCK_INVALID));
+}
+
+#[test]
+fn trm03_a_slot_the_meter_did_not_answer_for_is_recovered_from_its_history() {
+    let mut b = Bench::new(start(), MemoryStore::new());
+    b.reader.set_clock_valid(true);
+    let eleven = Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap();
+    b.silent.push((eleven, eleven + TimeDelta::minutes(30)));
+    b.run_until(start() + TimeDelta::hours(3));
+    let rows = b.rows();
+    let i = rows.iter().position(|r| r.slot == eleven).unwrap();
+    let row = &rows[i];
+    // Filled at the next reading (11:30) from the meter's 30-minute history: the value
+    // it recorded at 11:00, between its neighbours, marked recovered.
+    assert!(row.recovered, "{row:?}");
+    assert!(!row.status.has(Status::DATA_NOT_VALID));
+    assert_eq!(row.read_at, Some(eleven + TimeDelta::minutes(30)));
+    let recorded = b.meter.state().history_of(b.wall, Channel::Input)[22].unwrap();
+    assert_eq!(row.ac_in.unwrap().digits(), recorded % 100_000_000);
+    let (before, after) = (rows[i - 1].ac_in.unwrap(), rows[i + 1].ac_in.unwrap());
+    assert!(before.digits() < row.ac_in.unwrap().digits());
+    assert!(row.ac_in.unwrap().digits() < after.digits());
+    assert_eq!(b.reader.stats().recovered, 1);
+    assert_eq!(rows.iter().filter(|r| r.is_missing()).count(), 0);
+}
+
+#[test]
+fn trm03_slots_missed_while_down_are_recovered_when_the_meter_kept_them() {
+    let mut store = MemoryStore::new();
+    let last = Utc.with_ymd_and_hms(2026, 12, 4, 13, 30, 0).unwrap(); // 22:30 JST
+    let unit = echonet::energy::EnergyUnit::from_code(0x02).unwrap();
+    store
+        .put(&Reading {
+            slot: last,
+            interval: Interval::Half,
+            ac_in: echonet::energy::MeterReading::from_digits(1, unit).ok(),
+            ac_out: echonet::energy::MeterReading::from_digits(1, unit).ok(),
+            meter_id: None,
+            status: Status::default(),
+            recovered: false,
+            read_at: Some(last),
+        })
+        .unwrap();
+    // The meter ran (and kept its history) all along; the terminal is back at 10:10 JST.
+    let mut b = Bench::with_meter_since(start(), start() - TimeDelta::days(2), store);
+    assert_eq!(
+        b.reader.stats().missing,
+        23,
+        "23:00 JST yesterday to 10:00 today"
+    );
+    b.run_until(start() + TimeDelta::minutes(30));
+    let rows = b.rows();
+    let gap: Vec<&Reading> = rows
+        .iter()
+        .filter(|r| r.slot > last && r.slot < start())
+        .collect();
+    assert_eq!(gap.len(), 23);
+    assert!(
+        gap.iter().all(|r| r.recovered && !r.is_missing()),
+        "{gap:?}"
+    );
+    // Two days of history asked for: yesterday's (23:00, 23:30) and today's.
+    assert_eq!(b.reader.stats().recovered, 23);
+    let values: Vec<u32> = rows
+        .iter()
+        .skip(1)
+        .map(|r| r.ac_in.unwrap().digits())
+        .collect();
+    assert!(values.windows(2).all(|w| w[0] <= w[1]), "{values:?}");
 }

@@ -9,6 +9,12 @@
 //! terminal was down, or while a read was still under way, are stored as missing rows
 //! too, for recovery from the meter's own history.
 //!
+//! **Recovery (TRM-03).** After a slot is read, missing rows within the meter's
+//! 30-minute history ([`ReaderConfig::history_days`]) are filled from it, a day at a
+//! time (0xD5 set to the day, then 0xE1/0xE3): the value the meter recorded at the
+//! boundary, marked *recovered*. Rows at :15/:45 (15-minute interval) have no history
+//! and stay missing; so do slots the meter did not record either.
+//!
 //! Two clocks, as everywhere in `nodes`: the monotonic `now` the controller's timeouts
 //! run on, and the terminal's wall clock `wall` (UTC; JST boundaries fall on the same
 //! instants), which the smart meter or the handy terminal may set (TRM-09). Until it has
@@ -17,12 +23,12 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use echonet::Eoj;
 
 use super::slots::Interval;
 use super::store::{Reading, ReadingStore, Status, StoreError};
-use crate::controller::{Controller, Event, RequestId};
+use crate::controller::{Controller, Event, HistoryReadout, RequestId};
 
 /// How the reader retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +42,9 @@ pub struct ReaderConfig {
     /// How far back slots missed while the terminal was down are written as missing rows
     /// **(ours: 90 days**, the profile's depth).
     pub gap_limit: TimeDelta,
+    /// Days of 30-minute history the meter holds (0xD3; 45 for the emulated meter): how
+    /// far back missing rows are recovered.
+    pub history_days: u16,
 }
 
 impl Default for ReaderConfig {
@@ -44,6 +53,7 @@ impl Default for ReaderConfig {
             attempts: 3,
             retry_after: TimeDelta::seconds(60),
             gap_limit: TimeDelta::days(90),
+            history_days: 45,
         }
     }
 }
@@ -57,6 +67,8 @@ pub struct ReaderStats {
     pub missing: u64,
     /// Attempts after the first one of a slot.
     pub retries: u64,
+    /// Missing rows filled from the meter's history.
+    pub recovered: u64,
 }
 
 /// The slot being read.
@@ -80,6 +92,8 @@ pub struct SlotReader {
     next: DateTime<Utc>,
     current: Option<Current>,
     clock_valid: bool,
+    /// The history request under way: its id and the JST date it covers.
+    recovering: Option<(RequestId, NaiveDate)>,
     stats: ReaderStats,
 }
 
@@ -106,6 +120,7 @@ impl SlotReader {
             next: interval.next_after(wall),
             current: None,
             clock_valid: false,
+            recovering: None,
             stats: ReaderStats::default(),
         };
         if let Some(last) = store.last()? {
@@ -235,10 +250,28 @@ impl SlotReader {
     /// [`StoreError`] from writing the row.
     pub fn handle(
         &mut self,
+        now: Instant,
         wall: DateTime<Utc>,
         event: &Event,
+        controller: &mut Controller,
         store: &mut dyn ReadingStore,
     ) -> Result<bool, StoreError> {
+        if let Event::HistoryRead { id, result } = event {
+            let Some((_, date)) = self.recovering.filter(|(r, _)| r == id) else {
+                return Ok(false);
+            };
+            self.recovering = None;
+            match result {
+                Ok(history) => {
+                    self.fill_from(wall, date, history, store)?;
+                    self.recover_next(now, wall, Some(date), controller, store)?;
+                }
+                Err(e) => {
+                    tracing::warn!(%date, error = %e, "meter history not read: recovery waits for the next reading");
+                }
+            }
+            return Ok(true);
+        }
         let Event::MeterRead { id, result } = event else {
             return Ok(false);
         };
@@ -260,6 +293,10 @@ impl SlotReader {
                 };
                 store.put(&row)?;
                 self.stats.read += 1;
+                // The meter answers again: fill what it missed, if anything.
+                if self.recovering.is_none() {
+                    self.recover_next(now, wall, None, controller, store)?;
+                }
             }
             Err(e) => {
                 tracing::warn!(slot = %c.slot, attempt = c.attempts, error = %e, "meter read failed");
@@ -267,6 +304,72 @@ impl SlotReader {
             }
         }
         Ok(true)
+    }
+
+    /// Ask for the history of the oldest day after `after` that holds a recoverable
+    /// missing row; the pass ends when none is left.
+    fn recover_next(
+        &mut self,
+        now: Instant,
+        wall: DateTime<Utc>,
+        after: Option<NaiveDate>,
+        controller: &mut Controller,
+        store: &mut dyn ReadingStore,
+    ) -> Result<(), StoreError> {
+        let today = jst_date(wall);
+        let oldest = today - TimeDelta::days(i64::from(self.config.history_days) - 1);
+        let from = jst_midnight(oldest);
+        let date = store
+            .range(from, wall)?
+            .into_iter()
+            .filter(|r| r.is_missing() && Interval::Half.floor(r.slot) == r.slot)
+            .map(|r| jst_date(r.slot))
+            .find(|d| after.is_none_or(|a| *d > a));
+        let Some(date) = date else {
+            return Ok(());
+        };
+        let day = u16::try_from((today - date).num_days()).unwrap_or(u16::MAX);
+        match controller.read_history(now, self.meter, self.eoj, day) {
+            Ok(id) => self.recovering = Some((id, date)),
+            Err(e) => tracing::warn!(error = %e, "history read not started"),
+        }
+        Ok(())
+    }
+
+    /// Fill the missing rows of `date` (JST) from its history.
+    fn fill_from(
+        &mut self,
+        wall: DateTime<Utc>,
+        date: NaiveDate,
+        history: &HistoryReadout,
+        store: &mut dyn ReadingStore,
+    ) -> Result<(), StoreError> {
+        let start = jst_midnight(date);
+        let end = start + TimeDelta::days(1) - TimeDelta::seconds(1);
+        for row in store.range(start, end)? {
+            if !row.is_missing() || Interval::Half.floor(row.slot) != row.slot {
+                continue;
+            }
+            let k = usize::try_from((row.slot - start).num_minutes() / 30).unwrap_or(usize::MAX);
+            let (Some(Some(ac_in)), Some(Some(ac_out))) =
+                (history.input.get(k), history.output.get(k))
+            else {
+                continue;
+            };
+            let recovered = Reading {
+                ac_in: Some(*ac_in),
+                ac_out: Some(*ac_out),
+                meter_id: Some(history.device_id.clone()),
+                status: Status(row.status.0 & !Status::DATA_NOT_VALID),
+                recovered: true,
+                read_at: Some(wall),
+                ..row
+            };
+            store.put(&recovered)?;
+            self.stats.recovered += 1;
+            tracing::info!(slot = %recovered.slot, "missing row recovered from the meter's history");
+        }
+        Ok(())
     }
 
     /// An attempt ended without a reading: another one later in the slot, or a missing
@@ -290,4 +393,18 @@ impl SlotReader {
         self.current = None;
         self.store_missing(slot, store)
     }
+}
+
+/// JST, the meter's and the slots' local time (no daylight saving).
+const JST_SECONDS: i64 = 9 * 3600;
+
+/// The JST date of `t`.
+fn jst_date(t: DateTime<Utc>) -> NaiveDate {
+    (t + TimeDelta::seconds(JST_SECONDS)).date_naive()
+}
+
+/// 00:00 JST of `date`, in UTC.
+fn jst_midnight(date: NaiveDate) -> DateTime<Utc> {
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    midnight - TimeDelta::seconds(JST_SECONDS)
 }
