@@ -1528,3 +1528,52 @@ fn trm08_removed_objects_stay_removed_across_a_restart() {
     .unwrap();
     assert!(seen(&m, Association::Maintenance));
 }
+
+#[test]
+fn trm06_slots_from_the_store_fill_the_profile_in_time_order_and_a_recovered_one_replaces_its_row()
+{
+    let mut m = model();
+    let before = m.load_profile().entries_in_use();
+    let t = |h: u32, min: u32| Utc.with_ymd_and_hms(2026, 11, 25, h, min, 0).unwrap();
+    let not_valid = dlms::cosem::model::status::DATA_NOT_VALID;
+    m.put_slot(t(1, 0), Some((1000, 10)), 0).unwrap();
+    m.put_slot(t(2, 0), Some((1300, 30)), 0).unwrap();
+    // A missing slot, written late (the store's order is the slots', not the writes').
+    m.put_slot(t(1, 30), None, not_valid).unwrap();
+    assert_eq!(
+        m.energy(),
+        (1300, 30),
+        "only the newest slot sets the registers"
+    );
+    let rows: Vec<(DateTime<Utc>, Value)> = m
+        .load_profile()
+        .rows()
+        .skip(before)
+        .map(|r| (r.time, r.values[2].clone()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (t(1, 0), Value::Unsigned(0)),
+            (t(1, 30), Value::Unsigned(not_valid)),
+            (t(2, 0), Value::Unsigned(0))
+        ]
+    );
+    // Recovered later: the same row, now with its values and valid.
+    m.put_slot(t(1, 30), Some((1150, 20)), 0).unwrap();
+    let row = m
+        .load_profile()
+        .rows()
+        .find(|r| r.time == t(1, 30))
+        .unwrap();
+    assert_eq!(
+        row.values,
+        vec![
+            Value::DoubleLongUnsigned(1150),
+            Value::DoubleLongUnsigned(20),
+            Value::Unsigned(0)
+        ]
+    );
+    assert_eq!(m.load_profile().entries_in_use(), before + 3);
+    assert_eq!(m.energy(), (1300, 30));
+}

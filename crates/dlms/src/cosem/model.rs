@@ -536,6 +536,46 @@ impl IotRouteModel {
         Ok(())
     }
 
+    /// A slot's row from the terminal's store (TRM-03/06): the load profile row at
+    /// `slot` with the two registers in Wh (`None`: the meter could not be read) and the
+    /// status byte, replacing a row of the same slot (a value recovered later); a row
+    /// with values newer than any before also sets the registers.
+    ///
+    /// # Errors
+    /// Only if the profile's columns were misconfigured.
+    pub fn put_slot(
+        &mut self,
+        slot: DateTime<Utc>,
+        energy_wh: Option<(u32, u32)>,
+        status_bits: u8,
+    ) -> Result<(), CosemError> {
+        let newest = self.load_profile.last().is_none_or(|r| r.time <= slot);
+        let (wh_in, wh_out) = match energy_wh {
+            Some((i, o)) => {
+                if newest {
+                    self.energy_in.set_value_wh(i);
+                    self.energy_out.set_value_wh(o);
+                }
+                (i, o)
+            }
+            // A missing slot: the registers' last values, flagged not valid (the
+            // row's status says so; the values are not a reading).
+            None => self.energy(),
+        };
+        if newest {
+            self.profile_status.set_fixed(Value::Unsigned(status_bits));
+        }
+        self.load_profile.upsert_row(super::ProfileRow {
+            time: slot,
+            clock_status: 0,
+            values: vec![
+                Value::DoubleLongUnsigned(wh_in),
+                Value::DoubleLongUnsigned(wh_out),
+                Value::Unsigned(status_bits),
+            ],
+        })
+    }
+
     /// Append an event to the event log at the clock's time (SEC-09).
     pub fn log_event(&mut self, now: DateTime<Utc>, code: EventCode) {
         let code = code as u16;

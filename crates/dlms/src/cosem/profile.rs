@@ -306,6 +306,30 @@ impl ProfileGeneric {
         self.trim();
     }
 
+    /// Put `row` in its place by time: a row with the same time is replaced (a value
+    /// recovered later for a slot first captured as not valid), a new one goes in time
+    /// order; the buffer keeps its newest `profile_entries` rows. The terminal's store
+    /// is the truth and the buffer its view (TRM-06).
+    ///
+    /// # Errors
+    /// [`CosemError::ColumnCount`] unless there is one value per non-clock column.
+    pub fn upsert_row(&mut self, row: ProfileRow) -> Result<(), CosemError> {
+        let expected = self.capture_objects.len().saturating_sub(1);
+        if row.values.len() != expected {
+            return Err(CosemError::ColumnCount {
+                profile: self.logical_name.to_string(),
+                expected,
+                got: row.values.len(),
+            });
+        }
+        match self.rows.binary_search_by(|r| r.time.cmp(&row.time)) {
+            Ok(i) => self.rows[i] = row,
+            Err(i) => self.rows.insert(i, row),
+        }
+        self.trim();
+        Ok(())
+    }
+
     /// Empty the buffer (method 1, `reset`).
     pub fn reset(&mut self) {
         self.rows.clear();
