@@ -22,11 +22,11 @@ pub struct Status(pub u8);
 impl Status {
     /// Bit 1: the terminal's clock was not set (by the smart meter or the handy
     /// terminal) when the row was taken: its time is not to be trusted (TRM-09).
-    pub const CLOCK_INVALID: u8 = 1 << 1;
+    pub const CLOCK_INVALID: u8 = dlms::cosem::model::status::CLOCK_INVALID;
     /// Bit 2: data not valid — the meter could not be read for this slot.
-    pub const DATA_NOT_VALID: u8 = 1 << 2;
+    pub const DATA_NOT_VALID: u8 = dlms::cosem::model::status::DATA_NOT_VALID;
     /// Bit 5: the clock was adjusted during the interval.
-    pub const CLOCK_ADJUSTED: u8 = 1 << 5;
+    pub const CLOCK_ADJUSTED: u8 = dlms::cosem::model::status::CLOCK_ADJUSTED;
 
     /// Whether `bit` is set.
     #[must_use]

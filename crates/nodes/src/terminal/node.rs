@@ -1,0 +1,258 @@
+//! The terminal node's meter side and its DLMS view (TRM-02/03/05/06): the ECHONET
+//! controller reading the meter at every slot ([`super::reader`]), the reading store
+//! (the truth), and the DLMS/COSEM model of docs/iot-route-cosem.md kept as the store's
+//! view — every row written goes into the load profile at its slot (a recovered value
+//! replaces the row it fills) and the newest into the registers, so what the smart meter
+//! or the handy terminal reads over DLMS is what the meter said.
+//!
+//! The DLMS server engines and the IoT-route link are the driver's for now: it builds
+//! `dlms::server::TerminalServer` over [`TerminalNode::model`] (as `dlms serve` does).
+//! Sans-IO: the driver feeds datagrams and both clocks in, and sends what comes out.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use dlms::cosem::{CosemError, IotRouteModel, ModelConfig};
+use dlms::server::{shared, SharedModel};
+use echonet::energy::MeterReading;
+use echonet::Eoj;
+
+use super::reader::{ReaderConfig, ReaderStats, SlotReader};
+use super::slots::Interval;
+use super::store::{Put, Reading, ReadingStore, StoreError};
+use crate::controller::{Controller, ControllerConfig, Transmit};
+
+/// How the node is set up.
+#[derive(Debug, Clone)]
+pub struct TerminalNodeConfig {
+    /// The meter's address (registered: answers from anywhere else are dropped, SEC-06).
+    pub meter: IpAddr,
+    /// The meter object.
+    pub meter_eoj: Eoj,
+    /// The reading interval at start.
+    pub interval: Interval,
+    /// Retries of the slot reader.
+    pub reader: ReaderConfig,
+    /// The ECHONET controller.
+    pub controller: ControllerConfig,
+    /// The DLMS model (IDs, passwords, depth).
+    pub model: ModelConfig,
+}
+
+/// Why the node stopped short.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// The store failed: the reading could not be kept (the driver must not go on as if
+    /// it had been).
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The DLMS model could not be built or refused a row.
+    #[error("DLMS model: {0}")]
+    Model(String),
+}
+
+impl From<CosemError> for NodeError {
+    fn from(e: CosemError) -> Self {
+        Self::Model(e.to_string())
+    }
+}
+
+/// A store that lets the node see what the reader wrote, to put it in the DLMS view.
+struct Noting<'a> {
+    inner: &'a mut dyn ReadingStore,
+    written: Vec<Reading>,
+}
+
+impl ReadingStore for Noting<'_> {
+    fn put(&mut self, row: &Reading) -> Result<Put, StoreError> {
+        let put = self.inner.put(row)?;
+        if put != Put::Unchanged {
+            self.written.push(row.clone());
+        }
+        Ok(put)
+    }
+
+    fn range(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Reading>, StoreError> {
+        self.inner.range(from, to)
+    }
+
+    fn last(&self) -> Result<Option<Reading>, StoreError> {
+        self.inner.last()
+    }
+
+    fn prune_before(&mut self, t: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.inner.prune_before(t)
+    }
+}
+
+/// The node.
+pub struct TerminalNode {
+    controller: Controller,
+    reader: SlotReader,
+    store: Box<dyn ReadingStore + Send>,
+    model: SharedModel,
+    meter: IpAddr,
+}
+
+impl core::fmt::Debug for TerminalNode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TerminalNode")
+            .field("meter", &self.meter)
+            .field("reader", &self.reader.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A store row's registers in Wh, lower 8 digits (TRM-03/05), or `None` when missing.
+fn energy_wh(row: &Reading) -> Option<(u32, u32)> {
+    let wh = |v: MeterReading| u32::try_from(v.energy().wh() % 100_000_000).unwrap_or(0);
+    Some((wh(row.ac_in?), wh(row.ac_out?)))
+}
+
+impl TerminalNode {
+    /// The node at `wall`: the DLMS view rebuilt from the store (as deep as the profile),
+    /// slots missed while it was down written missing, the next boundary to read.
+    ///
+    /// # Errors
+    /// [`NodeError`] when the store or the model fails.
+    pub fn new(
+        config: TerminalNodeConfig,
+        mut store: Box<dyn ReadingStore + Send>,
+        wall: DateTime<Utc>,
+    ) -> Result<Self, NodeError> {
+        let model = IotRouteModel::new(&config.model, wall)?;
+        let depth = i64::from(model.load_profile().profile_entries()) * config.interval.seconds();
+        let model = shared(model);
+        let mut noting = Noting {
+            inner: &mut *store,
+            written: Vec::new(),
+        };
+        let reader = SlotReader::resume(
+            config.reader,
+            config.meter,
+            config.meter_eoj,
+            config.interval,
+            wall,
+            &mut noting,
+        )?;
+        let rows = store.range(wall - TimeDelta::seconds(depth), wall)?;
+        let node = Self {
+            controller: Controller::new(config.controller),
+            reader,
+            store,
+            model,
+            meter: config.meter,
+        };
+        node.apply(&rows)?;
+        Ok(node)
+    }
+
+    /// The DLMS model the driver serves (the store's view).
+    #[must_use]
+    pub fn model(&self) -> SharedModel {
+        self.model.clone()
+    }
+
+    /// The store (the handy terminal's and the smart meter's backfill reads go here, and
+    /// `status`).
+    #[must_use]
+    pub fn store(&self) -> &dyn ReadingStore {
+        &*self.store
+    }
+
+    /// The slot reader's counters.
+    #[must_use]
+    pub fn reader_stats(&self) -> ReaderStats {
+        self.reader.stats()
+    }
+
+    /// The ECHONET controller (its counters: SEC-06 evidence).
+    #[must_use]
+    pub const fn controller(&self) -> &Controller {
+        &self.controller
+    }
+
+    /// Whether the terminal's clock has been set (TRM-09).
+    pub fn set_clock_valid(&mut self, valid: bool) {
+        self.reader.set_clock_valid(valid);
+    }
+
+    /// When to call [`TerminalNode::poll`] next: the controller's deadline (monotonic)
+    /// and the reader's (wall clock), whichever comes first for the driver.
+    #[must_use]
+    pub fn next_wakeup(&self) -> (Option<Instant>, DateTime<Utc>) {
+        (self.controller.poll_timeout(), self.reader.next_wakeup())
+    }
+
+    /// Timers due: the controller's retransmissions and timeouts, the reader's slots.
+    ///
+    /// # Errors
+    /// [`NodeError`]: a row could not be stored or shown.
+    pub fn poll(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<(), NodeError> {
+        self.controller.handle_timeout(now);
+        self.drain_events(now, wall)?;
+        let mut noting = Noting {
+            inner: &mut *self.store,
+            written: Vec::new(),
+        };
+        self.reader
+            .poll(now, wall, &mut self.controller, &mut noting)?;
+        let written = noting.written;
+        self.apply(&written)
+    }
+
+    /// An ECHONET Lite datagram from `from` (the meter's answers; anything else the
+    /// controller drops and counts, SEC-06).
+    ///
+    /// # Errors
+    /// [`NodeError`]: a row could not be stored or shown.
+    pub fn handle_echonet(
+        &mut self,
+        now: Instant,
+        wall: DateTime<Utc>,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<(), NodeError> {
+        self.controller.handle_datagram(now, from, datagram);
+        self.drain_events(now, wall)
+    }
+
+    /// The next ECHONET Lite datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.controller.poll_transmit()
+    }
+
+    fn drain_events(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<(), NodeError> {
+        let mut written = Vec::new();
+        while let Some(event) = self.controller.poll_event() {
+            let mut noting = Noting {
+                inner: &mut *self.store,
+                written: Vec::new(),
+            };
+            let ours = self
+                .reader
+                .handle(now, wall, &event, &mut self.controller, &mut noting)?;
+            written.extend(noting.written);
+            if !ours {
+                tracing::debug!(?event, "controller event not the reader's");
+            }
+        }
+        self.apply(&written)
+    }
+
+    /// Put rows written to the store into the DLMS view.
+    fn apply(&self, rows: &[Reading]) -> Result<(), NodeError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut model = self
+            .model
+            .lock()
+            .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?;
+        for row in rows {
+            model.put_slot(row.slot, energy_wh(row), row.status.0)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,325 @@
+//! The terminal node whole on its meter side (TRM-02/03/05/06): the emulated meter read
+//! over ECHONET Lite at every slot into the store, and a DLMS/COSEM client (ours, on the
+//! wire through `TerminalServer`) reading what the smart meter reads — the registers and
+//! the load profile by range — equal to the store's rows and the meter's values. A
+//! missing slot is flagged data-not-valid in the profile; recovered later, its row holds
+//! the meter's value. Restarted over the same store, the view is the same.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use dlms::client::{Authentication, Client, ClientSettings, Event as DlmsEvent, Security};
+use dlms::cosem::{range_selector, ModelConfig};
+use dlms::server::{Auth, Protection, ServeConfig, TerminalServer};
+use dlms::{Data, Obis};
+use echonet::Eoj;
+use nodes::controller::ControllerConfig;
+use nodes::meter::{Meter, MeterConfig};
+use nodes::terminal::node::{TerminalNode, TerminalNodeConfig};
+use nodes::terminal::reader::ReaderConfig;
+use nodes::terminal::slots::Interval;
+use nodes::terminal::store::{MemoryStore, Reading, ReadingStore};
+
+const PASSWORD: &[u8] = b"MGMTPASSWORD";
+
+fn meter_ip() -> IpAddr {
+    "127.0.0.2".parse().unwrap()
+}
+
+#[derive(Debug, Clone)]
+struct Counting(std::sync::Arc<std::sync::atomic::AtomicU8>);
+impl dlms::server::Entropy for Counting {
+    fn fill(&self, out: &mut [u8]) -> bool {
+        for b in out {
+            *b = self.0.fetch_add(17, std::sync::atomic::Ordering::Relaxed);
+        }
+        true
+    }
+}
+impl dlms::client::Entropy for Counting {
+    fn fill(&self, out: &mut [u8]) -> bool {
+        dlms::server::Entropy::fill(self, out)
+    }
+}
+
+fn config() -> TerminalNodeConfig {
+    TerminalNodeConfig {
+        meter: meter_ip(),
+        meter_eoj: Eoj::new(0x02, 0x8E, 0x01),
+        interval: Interval::Half,
+        reader: ReaderConfig::default(),
+        controller: ControllerConfig::default(),
+        model: ModelConfig {
+            association_password: PASSWORD.to_vec(),
+            ..ModelConfig::default()
+        },
+    }
+}
+
+/// The node and its meter on one virtual clock.
+struct Bench {
+    t0: Instant,
+    w0: DateTime<Utc>,
+    wall: DateTime<Utc>,
+    meter: Meter,
+    node: TerminalNode,
+    /// While true the meter does not answer.
+    silent: bool,
+}
+
+impl Bench {
+    fn new(start: DateTime<Utc>, store: Box<dyn ReadingStore + Send>, meter: Meter) -> Self {
+        let mut node = TerminalNode::new(config(), store, start).unwrap();
+        node.set_clock_valid(true);
+        Self {
+            t0: Instant::now(),
+            w0: start,
+            wall: start,
+            meter,
+            node,
+            silent: false,
+        }
+    }
+
+    fn run_until(&mut self, until: DateTime<Utc>) {
+        loop {
+            let (deadline, wall_due) = self.node.next_wakeup();
+            let next = deadline
+                .map(|t| self.w0 + TimeDelta::from_std(t - self.t0).unwrap())
+                .map_or(wall_due, |d| d.min(wall_due));
+            if next > until {
+                break;
+            }
+            self.wall = self.wall.max(next);
+            self.meter.advance(self.wall);
+            let now = self.t0 + (self.wall - self.w0).to_std().unwrap();
+            self.node.poll(now, self.wall).unwrap();
+            while let Some(t) = self.node.poll_transmit() {
+                if self.silent {
+                    continue;
+                }
+                if let Some(reply) = self.meter.handle(self.wall, &t.bytes) {
+                    self.node
+                        .handle_echonet(now, self.wall, SocketAddr::new(meter_ip(), 3610), &reply)
+                        .unwrap();
+                }
+            }
+        }
+        self.wall = until;
+    }
+}
+
+/// What a smart meter reads over DLMS: the AC input register and the load profile rows
+/// (time, in Wh, out Wh, status) from `from` to `to`.
+fn read_over_dlms(
+    node: &TerminalNode,
+    wall: DateTime<Utc>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> (u32, Vec<(DateTime<Utc>, u32, u32, u8)>) {
+    let entropy = Counting(std::sync::Arc::default());
+    let mut server = TerminalServer::new(
+        node.model(),
+        ServeConfig {
+            auth: Auth::Low,
+            protection: Protection::None,
+            keys: None,
+            system_title: *b"IRT00001",
+            max_pdu: 1024,
+            invocation_counter: 0,
+        },
+        entropy.clone(),
+    )
+    .unwrap();
+    let mut client = Client::new(
+        ClientSettings {
+            client_wport: 1,
+            server_wport: 1,
+            authentication: Authentication::Low {
+                password: PASSWORD.to_vec(),
+            },
+            security: Security::None,
+            max_pdu: 1024,
+            ..ClientSettings::default()
+        },
+        entropy,
+    )
+    .unwrap();
+    fn exchange<E: dlms::server::Entropy + Clone, C: dlms::client::Entropy>(
+        server: &mut TerminalServer<E>,
+        client: &mut Client<C>,
+        wall: DateTime<Utc>,
+        request: Vec<u8>,
+    ) -> DlmsEvent {
+        let mut request = request;
+        loop {
+            // The client speaks wrapper frames, the engine APDUs.
+            let frame = dlms::wrapper::Wpdu::parse(&request).unwrap();
+            let mut out = vec![0u8; 8192];
+            let n = server
+                .handle(frame.source, wall, frame.apdu, &mut out)
+                .unwrap()
+                .unwrap();
+            let answer = dlms::wrapper::Wpdu::new(1, frame.source, &out[..n])
+                .emit()
+                .unwrap();
+            match client.handle(&answer).unwrap() {
+                DlmsEvent::Send(next) => request = next,
+                other => return other,
+            }
+        }
+    }
+    let aarq = client.associate().unwrap();
+    assert!(matches!(
+        exchange(&mut server, &mut client, wall, aarq),
+        DlmsEvent::Established
+    ));
+    let get = client
+        .get(3, Obis::new(1, 0, 1, 8, 0, 255), 2, None)
+        .unwrap();
+    let DlmsEvent::Value(v) = exchange(&mut server, &mut client, wall, get) else {
+        panic!("register");
+    };
+    let register = u32::try_from(v.as_i128().unwrap()).unwrap();
+    let jst = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+    let range = range_selector(&from.with_timezone(&jst), &to.with_timezone(&jst));
+    let get = client
+        .get(7, Obis::new(1, 0, 99, 1, 0, 255), 2, Some((1, &range)))
+        .unwrap();
+    let DlmsEvent::Value(Data::Array(rows)) = exchange(&mut server, &mut client, wall, get) else {
+        panic!("profile");
+    };
+    let rows = rows
+        .iter()
+        .map(|row| {
+            let Data::Structure(cols) = row else {
+                panic!("{row:?}")
+            };
+            let time = cols[0]
+                .as_date_time()
+                .and_then(|d| d.to_chrono_or(dlms::datetime::JST_DEVIATION))
+                .unwrap()
+                .with_timezone(&Utc);
+            let n = |i: usize| u32::try_from(cols[i].as_i128().unwrap()).unwrap();
+            (time, n(1), n(2), u8::try_from(n(3)).unwrap())
+        })
+        .collect();
+    (register, rows)
+}
+
+fn start() -> DateTime<Utc> {
+    // 10:10 JST.
+    Utc.with_ymd_and_hms(2026, 12, 5, 1, 10, 0).unwrap()
+}
+
+fn wh(r: &Reading) -> (u32, u32) {
+    let w =
+        |v: echonet::energy::MeterReading| u32::try_from(v.energy().wh() % 100_000_000).unwrap();
+    (w(r.ac_in.unwrap()), w(r.ac_out.unwrap()))
+}
+
+#[test]
+fn trm02_trm06_what_the_smart_meter_reads_over_dlms_is_what_the_meter_said() {
+    let meter = Meter::new(
+        MeterConfig::default(),
+        123_456_789,
+        5,
+        start() - TimeDelta::days(1),
+    );
+    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    // The 11:00 JST slot goes unanswered; it is recovered at 11:30 from the history.
+    let eleven = Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap();
+    b.run_until(eleven - TimeDelta::seconds(1));
+    b.silent = true;
+    b.run_until(eleven + TimeDelta::minutes(29));
+    let (_, rows) = read_over_dlms(&b.node, b.wall, eleven, eleven);
+    let not_valid = dlms::cosem::model::status::DATA_NOT_VALID;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].3 & not_valid,
+        not_valid,
+        "missing: flagged in the profile"
+    );
+    b.silent = false;
+    b.run_until(start() + TimeDelta::hours(4));
+
+    let stored = b.node.store().range(start(), b.wall).unwrap();
+    assert_eq!(stored.len(), 8);
+    assert!(stored.iter().all(|r| !r.is_missing()));
+    assert_eq!(stored.iter().filter(|r| r.recovered).count(), 1);
+    let (register, rows) = read_over_dlms(&b.node, b.wall, start(), b.wall);
+    assert_eq!(
+        register,
+        wh(stored.last().unwrap()).0,
+        "the register is the newest slot"
+    );
+    let expected: Vec<(DateTime<Utc>, u32, u32, u8)> = stored
+        .iter()
+        .map(|r| {
+            let (i, o) = wh(r);
+            (r.slot, i, o, r.status.0)
+        })
+        .collect();
+    assert_eq!(rows, expected);
+    // And those are the meter's own counters at the boundaries (its 30-minute history,
+    // slot k at 00:00 + k × 30 min JST).
+    let history = b
+        .meter
+        .state()
+        .history_of(b.wall, nodes::meter::Channel::Input);
+    for r in &stored {
+        let k = usize::try_from(
+            (r.slot - Utc.with_ymd_and_hms(2026, 12, 4, 15, 0, 0).unwrap()).num_minutes() / 30,
+        )
+        .unwrap();
+        assert_eq!(
+            r.ac_in.unwrap().digits(),
+            history[k].unwrap() % 100_000_000,
+            "slot {}",
+            r.slot
+        );
+    }
+}
+
+#[test]
+fn trm06_a_restarted_node_shows_the_same_profile_from_its_store() {
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let store = std::sync::Arc::new(std::sync::Mutex::new(MemoryStore::new()));
+    let mut b = Bench::new(start(), Box::new(Shared(store.clone())), meter);
+    b.run_until(start() + TimeDelta::hours(2));
+    let before = read_over_dlms(&b.node, b.wall, start(), b.wall);
+    let wall = b.wall;
+    drop(b);
+    let again = TerminalNode::new(config(), Box::new(Shared(store)), wall).unwrap();
+    assert_eq!(read_over_dlms(&again, wall, start(), wall), before);
+    assert_eq!(before.1.len(), 4);
+}
+
+/// A store the test keeps a handle on across a "restart".
+struct Shared(std::sync::Arc<std::sync::Mutex<MemoryStore>>);
+
+impl ReadingStore for Shared {
+    fn put(
+        &mut self,
+        row: &Reading,
+    ) -> Result<nodes::terminal::store::Put, nodes::terminal::store::StoreError> {
+        self.0.lock().unwrap().put(row)
+    }
+    fn range(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Reading>, nodes::terminal::store::StoreError> {
+        self.0.lock().unwrap().range(from, to)
+    }
+    fn last(&self) -> Result<Option<Reading>, nodes::terminal::store::StoreError> {
+        self.0.lock().unwrap().last()
+    }
+    fn prune_before(
+        &mut self,
+        t: DateTime<Utc>,
+    ) -> Result<usize, nodes::terminal::store::StoreError> {
+        self.0.lock().unwrap().prune_before(t)
+    }
+}
