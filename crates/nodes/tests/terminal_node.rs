@@ -110,6 +110,9 @@ impl Bench {
     }
 }
 
+/// Load profile rows as read: (time, AC input Wh, AC output Wh, status).
+type ProfileRows = Vec<(DateTime<Utc>, u32, u32, u8)>;
+
 /// What a smart meter reads over DLMS: the AC input register and the load profile rows
 /// (time, in Wh, out Wh, status) from `from` to `to`.
 fn read_over_dlms(
@@ -117,7 +120,7 @@ fn read_over_dlms(
     wall: DateTime<Utc>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> (u32, Vec<(DateTime<Utc>, u32, u32, u8)>) {
+) -> (u32, ProfileRows) {
     let entropy = Counting(std::sync::Arc::default());
     let mut server = TerminalServer::new(
         node.model(),
@@ -254,7 +257,7 @@ fn trm02_trm06_what_the_smart_meter_reads_over_dlms_is_what_the_meter_said() {
         wh(stored.last().unwrap()).0,
         "the register is the newest slot"
     );
-    let expected: Vec<(DateTime<Utc>, u32, u32, u8)> = stored
+    let expected: ProfileRows = stored
         .iter()
         .map(|r| {
             let (i, o) = wh(r);
