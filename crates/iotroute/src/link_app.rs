@@ -193,11 +193,14 @@ impl dlms::server::Entropy for ServerEntropy {
     }
 }
 
-/// The terminal's DLMS side: the demo model behind a `TerminalServer`.
+/// The terminal's DLMS side: a model behind a `TerminalServer` — the demo model that
+/// grows like a household (the node programs on the hub), or the model a terminal node
+/// keeps as the view of its reading store (`sim --link`).
 pub struct TerminalApp {
     server: TerminalServer<ServerEntropy>,
     model: SharedModel,
-    household: Household,
+    /// The demo's data source; `None` when the model is fed by a terminal node.
+    household: Option<Household>,
 }
 
 impl core::fmt::Debug for TerminalApp {
@@ -219,13 +222,20 @@ impl TerminalApp {
         seed: u64,
         password: Vec<u8>,
     ) -> Result<Self, String> {
-        let config = ModelConfig {
-            association_password: password,
-            ..ModelConfig::default()
-        };
-        let mut model = IotRouteModel::new(&config, start).map_err(|e| e.to_string())?;
+        let mut model =
+            IotRouteModel::new(&model_config(password), start).map_err(|e| e.to_string())?;
         model.fill_demo(1, start);
-        let model = shared(model);
+        let mut app = Self::serving(shared(model), serial, seed)?;
+        app.household = Some(Household::new(start));
+        Ok(app)
+    }
+
+    /// Serve `model`, kept up to date by its owner (a terminal node): system title
+    /// "IRT" + `serial`, the LLS password the model holds.
+    ///
+    /// # Errors
+    /// When the server cannot be built.
+    pub fn serving(model: SharedModel, serial: u64, seed: u64) -> Result<Self, String> {
         let s = serial.to_be_bytes();
         let server = TerminalServer::new(
             model.clone(),
@@ -243,14 +253,18 @@ impl TerminalApp {
         Ok(Self {
             server,
             model,
-            household: Household::new(start),
+            household: None,
         })
     }
 
-    /// A slot boundary: grow the registers to `at` and capture the row.
+    /// A slot boundary of the demo: grow the registers to `at` and capture the row (a
+    /// model fed by a terminal node captures from its store instead).
     pub fn capture(&mut self, at: DateTime<Utc>) {
+        let Some(household) = self.household.as_mut() else {
+            return;
+        };
         if let Ok(mut m) = self.model.lock() {
-            self.household.advance(&mut m, at);
+            household.advance(&mut m, at);
             if let Err(e) = m.capture(at) {
                 tracing::error!(error = %e, "capture failed");
             }
@@ -260,8 +274,8 @@ impl TerminalApp {
     /// One wrapper frame from the smart meter at `now`: the wrapper frame to answer with.
     pub fn answer(&mut self, now: DateTime<Utc>, datagram: &[u8]) -> Option<Vec<u8>> {
         let frame = Wpdu::parse(datagram).ok()?;
-        if let Ok(mut m) = self.model.lock() {
-            self.household.advance(&mut m, now);
+        if let (Some(household), Ok(mut m)) = (self.household.as_mut(), self.model.lock()) {
+            household.advance(&mut m, now);
         }
         let mut out = vec![0u8; 4096];
         let n = match self.server.handle(frame.source, now, frame.apdu, &mut out) {
@@ -272,6 +286,29 @@ impl TerminalApp {
     }
 }
 
+/// The model config of a terminal whose management and maintenance associations take
+/// `password` (LLS).
+#[must_use]
+pub fn model_config(password: Vec<u8>) -> ModelConfig {
+    ModelConfig {
+        association_password: password,
+        ..ModelConfig::default()
+    }
+}
+
+/// One load-profile row as the smart meter read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowRead {
+    /// The clock column.
+    pub time: DateTime<FixedOffset>,
+    /// AC input, Wh.
+    pub ac_in_wh: Option<u32>,
+    /// AC output, Wh.
+    pub ac_out_wh: Option<u32>,
+    /// The status byte (bit 2: data not valid).
+    pub status: Option<u8>,
+}
+
 /// A completed reading of one terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reading {
@@ -279,8 +316,8 @@ pub struct Reading {
     pub energy_in_wh: Option<i128>,
     /// AC output register, Wh.
     pub energy_out_wh: Option<i128>,
-    /// The clock of every profile row read (the last six hours).
-    pub rows: Vec<DateTime<FixedOffset>>,
+    /// Every profile row read (the last six hours).
+    pub rows: Vec<RowRead>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,7 +497,7 @@ impl Reader {
                 )
             }
             (Step::Profile, Event::Value(rows)) => {
-                s.reading.rows = row_times(&rows);
+                s.reading.rows = profile_rows(&rows);
                 done = Some(s.reading.clone());
                 s.step = Step::Releasing;
                 Some(s.client.release())
@@ -499,17 +536,29 @@ impl Reader {
 }
 
 /// The clock column of the profile rows a range read returned.
-fn row_times(rows: &Data) -> Vec<DateTime<FixedOffset>> {
+/// The rows of a load-profile buffer (clock, AC input, AC output, status); a row
+/// whose clock does not decode is left out.
+fn profile_rows(rows: &Data) -> Vec<RowRead> {
     let Data::Array(rows) = rows else {
         return Vec::new();
     };
     rows.iter()
-        .filter_map(|row| match row {
-            Data::Structure(cols) => cols.first(),
-            _ => None,
+        .filter_map(|row| {
+            let Data::Structure(cols) = row else {
+                return None;
+            };
+            let time = cols
+                .first()?
+                .as_date_time()?
+                .to_chrono_or(dlms::datetime::JST_DEVIATION)?;
+            let int = |i: usize| cols.get(i).and_then(Data::as_i128);
+            Some(RowRead {
+                time,
+                ac_in_wh: int(1).and_then(|v| u32::try_from(v).ok()),
+                ac_out_wh: int(2).and_then(|v| u32::try_from(v).ok()),
+                status: int(3).and_then(|v| u8::try_from(v).ok()),
+            })
         })
-        .filter_map(|clock| clock.as_date_time())
-        .filter_map(|d| d.to_chrono_or(dlms::datetime::JST_DEVIATION))
         .collect()
 }
 

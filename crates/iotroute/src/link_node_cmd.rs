@@ -435,7 +435,7 @@ impl App for SmartMeterProgram {
                             "energy_in_wh": r.energy_in_wh.map(|v| v.to_string()),
                             "energy_out_wh": r.energy_out_wh.map(|v| v.to_string()),
                             "rows": r.rows.len(),
-                            "last_row": r.rows.last().map(chrono::DateTime::to_rfc3339),
+                            "last_row": r.rows.last().map(|row| row.time.to_rfc3339()),
                         });
                         println!("{line}");
                     }

@@ -1,10 +1,14 @@
 //! `iotroute sim --link`: N wireless terminals and M smart meters in one process over the
 //! simulated 920 MHz radio (`sim::Medium`), in virtual time, as fast as the machine goes.
 //!
-//! Each terminal runs the link of `nodes::link::terminal` (scan with the Pairing ID,
-//! strongest smart meter, PANA + EAP-PSK) and serves the DLMS/COSEM demo model that
-//! `dlms serve` serves (`dlms::server::TerminalServer`), capturing a load-profile row at
-//! every :00 and :30 (JST). Each smart meter runs `nodes::link::smartmeter` (beacons,
+//! Each terminal is whole on its way from the meter: its own emulated 0x028E meter
+//! (`nodes::meter`, a household with PV) read over ECHONET Lite at every :00 and :30 JST
+//! into the terminal's store by its node (`nodes::terminal::node`), whose DLMS/COSEM
+//! model (the store's view) it serves (`dlms::server::TerminalServer`) over the link of
+//! `nodes::link::terminal` (scan with the Pairing ID, strongest smart meter, PANA +
+//! EAP-PSK). So a reading goes meter → ECHONET → store → DLMS → CCM* link → smart meter,
+//! and the summary says whether what the smart meters received equals what each meter
+//! recorded at the slot. Each smart meter runs `nodes::link::smartmeter` (beacons,
 //! PAA, group-key rollover every simulated hour) and, at every slot, reads each of its
 //! terminals with `dlms::client` over the secured link: association (LLS), both energy
 //! registers, and the load profile of the last six hours by range — a response that
@@ -45,7 +49,8 @@ use wisun::pcap::{Writer, LINKTYPE_IEEE802_15_4_TAP};
 use wisun::PairingId;
 
 use crate::link_app::{
-    dlms_password, jst, Reader, Seeded, TerminalApp, TerminalSecrets, DLMS_PORT,
+    dlms_password, jst, model_config, Reader, RowRead, Seeded, TerminalApp, TerminalSecrets,
+    DLMS_PORT,
 };
 
 /// What `sim --link` was asked to do.
@@ -65,6 +70,38 @@ pub struct LinkOptions {
     pub keys: Option<PathBuf>,
     /// Extra frame loss at every receiver, 0..1 (on top of the radio model).
     pub loss: f64,
+}
+
+/// How long each terminal has been reading its meter when the run starts.
+const HISTORY: chrono::Duration = chrono::Duration::hours(6);
+
+/// Run a terminal's meter side (node and meter in process) from `from` to `until`, the
+/// node's controller on `t0` + (wall − `from`).
+fn read_meter_until(
+    node: &mut nodes::terminal::node::TerminalNode,
+    meter: &mut nodes::meter::Meter,
+    t0: std::time::Instant,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<(), String> {
+    let to_wall = |i: std::time::Instant| from + chrono::Duration::from_std(i - t0).unwrap_or_default();
+    loop {
+        let (deadline, wall_due) = node.next_wakeup();
+        let wall = deadline.map(to_wall).map_or(wall_due, |d| d.min(wall_due));
+        if wall >= until {
+            return Ok(());
+        }
+        let now = t0 + (wall - from).to_std().unwrap_or_default();
+        meter.advance(wall);
+        node.poll(now, wall).map_err(|e| e.to_string())?;
+        while let Some(tx) = node.poll_transmit() {
+            if let Some(reply) = meter.handle(wall, &tx.bytes) {
+                let from = std::net::SocketAddr::new(METER_IP, echonet::PORT);
+                node.handle_echonet(now, wall, from, &reply)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
 }
 
 /// After the last slot, how long the run goes on for late readings.
@@ -91,11 +128,19 @@ fn eui_text(e: Eui64) -> String {
         .join(":")
 }
 
-struct TerminalNode {
+struct TerminalSim {
     id: NodeId,
     link: Terminal,
+    /// The DLMS server over the node's model.
     app: TerminalApp,
+    /// The meter side: controller, slot reader, store, the model as the store's view.
+    node: nodes::terminal::node::TerminalNode,
+    /// The terminal's own meter, answering its ECHONET Lite requests in process.
+    meter: nodes::meter::Meter,
 }
+
+/// The meter's address as the terminal registers it (in process: any unicast address).
+const METER_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
 
 struct MeterNode {
     id: NodeId,
@@ -105,7 +150,7 @@ struct MeterNode {
 }
 
 enum Node {
-    Terminal(Box<TerminalNode>),
+    Terminal(Box<TerminalSim>),
     Meter(Box<MeterNode>),
 }
 
@@ -116,6 +161,11 @@ struct Tally {
     arrived: BTreeMap<([u8; 8], i64), Duration>,
     /// Receptions dropped by `--loss`.
     injected_losses: u64,
+    /// What each terminal's meter counted at each slot, Wh (in, out), lower 8 digits.
+    truth: BTreeMap<([u8; 8], i64), (u32, u32)>,
+    /// Rows of scheduled slots the smart meters received: equal to the meter's, and not.
+    values_equal: u64,
+    values_differ: u64,
 }
 
 struct LinkSim {
@@ -131,6 +181,8 @@ struct LinkSim {
     slots: Vec<Duration>,
     /// Reading sessions to start: (time, meter node index, terminal).
     starts: BTreeSet<(Duration, usize, [u8; 8])>,
+    /// The instant virtual time 0 maps to, for the terminals' ECHONET controllers.
+    t0: std::time::Instant,
 }
 
 /// Run `sim --link`.
@@ -160,6 +212,7 @@ impl LinkSim {
         let pairing = PairingId::from_codes("00", "12345678901").map_err(|e| e.to_string())?;
         let channels: Vec<u8> = (0..opts.smartmeters).map(|i| 33 + 2 * i).collect();
         let layout = Seeded::new(opts.seed, 1);
+        let t0 = std::time::Instant::now();
         // Every smart meter registers every terminal (each joins whichever it hears best).
         let passwords: Vec<([u8; 8], Vec<u8>)> = (1..=opts.terminals)
             .map(|k| (terminal_eui(k).0, password_of(k)))
@@ -231,13 +284,46 @@ impl LinkSim {
                 Box::new(Seeded::new(opts.seed, 300 + u64::from(k))),
                 boot,
             );
-            let app = TerminalApp::new(
-                start,
-                u64::from(k),
-                opts.seed ^ u64::from(k),
-                dlms_password(eui.0, &password_of(k)),
-            )?;
-            nodes.push(Node::Terminal(Box::new(TerminalNode { id, link, app })));
+            // A household meter that has run for a day, its counters apart per home.
+            let start_in = 10_000 + u32::try_from(layout.next() % 50_000_000).unwrap_or(0);
+            let mut meter = nodes::meter::Meter::new(
+                nodes::meter::MeterConfig::default(),
+                start_in,
+                u32::try_from(layout.next() % 1_000_000).unwrap_or(0),
+                start - chrono::Duration::days(1),
+            );
+            meter.advance(start - HISTORY);
+            let node_config = nodes::terminal::node::TerminalNodeConfig {
+                meter: METER_IP,
+                meter_eoj: echonet::Eoj::new(0x02, 0x8E, 0x01),
+                interval: nodes::terminal::slots::Interval::Half,
+                reader: nodes::terminal::reader::ReaderConfig::default(),
+                controller: nodes::controller::ControllerConfig {
+                    first_tid: u16::try_from(layout.next() % 65_536).unwrap_or(1),
+                    ..nodes::controller::ControllerConfig::default()
+                },
+                model: model_config(dlms_password(eui.0, &password_of(k))),
+            };
+            // Installed six hours before the run: its store already holds that much when
+            // the first reading asks for it.
+            let mut node = nodes::terminal::node::TerminalNode::new(
+                node_config,
+                Box::new(nodes::terminal::store::MemoryStore::new()),
+                start - HISTORY,
+            )
+            .map_err(|e| e.to_string())?;
+            // The simulation's clock is the terminal's (the SM system setting it: TRM-09,
+            // a later step).
+            node.set_clock_valid(true);
+            read_meter_until(&mut node, &mut meter, t0, start - HISTORY, start)?;
+            let app = TerminalApp::serving(node.model(), u64::from(k), opts.seed ^ u64::from(k))?;
+            nodes.push(Node::Terminal(Box::new(TerminalSim {
+                id,
+                link,
+                app,
+                node,
+                meter,
+            })));
         }
         let end = Duration::from_secs(u64::from(opts.hours) * 3600);
         // Boundaries: the first :00/:30 after the start (00:30 JST), every 30 minutes.
@@ -267,11 +353,44 @@ impl LinkSim {
             tally: Tally::default(),
             slots,
             starts: BTreeSet::new(),
+            t0: t0 + HISTORY.to_std().unwrap_or_default(),
         })
     }
 
     fn utc(&self, t: Duration) -> DateTime<Utc> {
         self.start + chrono::Duration::from_std(t).unwrap_or_default()
+    }
+
+    /// The monotonic instant of virtual time `t` (the controller's clock).
+    fn instant(&self, t: Duration) -> std::time::Instant {
+        self.t0 + t
+    }
+
+    /// When a terminal node next has something to do, in virtual time.
+    fn node_wakeup(&self, node: &nodes::terminal::node::TerminalNode) -> Duration {
+        let (deadline, wall) = node.next_wakeup();
+        let by_wall = (wall - self.start).to_std().unwrap_or_default();
+        deadline.map_or(by_wall, |d| by_wall.min(d.saturating_duration_since(self.t0)))
+    }
+
+    /// A terminal's meter side at `now`: its node's timers, and the ECHONET Lite
+    /// exchange with its meter (in process, answered at once).
+    fn drive_meter_side(&mut self, index: usize) -> Result<(), String> {
+        let (now, wall) = (self.instant(self.now), self.utc(self.now));
+        let Node::Terminal(t) = &mut self.nodes[index] else {
+            return Ok(());
+        };
+        t.meter.advance(wall);
+        t.node.poll(now, wall).map_err(|e| e.to_string())?;
+        while let Some(tx) = t.node.poll_transmit() {
+            if let Some(reply) = t.meter.handle(wall, &tx.bytes) {
+                let from = std::net::SocketAddr::new(METER_IP, echonet::PORT);
+                t.node
+                    .handle_echonet(now, wall, from, &reply)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
     }
 
     fn slot_key(&self, slot: Duration) -> i64 {
@@ -303,10 +422,11 @@ impl LinkSim {
             let next = self
                 .nodes
                 .iter()
-                .filter_map(|n| match n {
-                    Node::Terminal(t) => t.link.next_wakeup(),
-                    Node::Meter(m) => m.link.next_wakeup(),
+                .flat_map(|n| match n {
+                    Node::Terminal(t) => [t.link.next_wakeup(), Some(self.node_wakeup(&t.node))],
+                    Node::Meter(m) => [m.link.next_wakeup(), None],
                 })
+                .flatten()
                 .chain(self.medium.next_end())
                 .chain(slot_at)
                 .chain(self.starts.first().map(|s| s.0))
@@ -332,8 +452,8 @@ impl LinkSim {
             drop(w);
         }
         self.write_keys()?;
-        let ok = self.all_arrived();
-        self.summary(ok);
+        let ok = self.all_arrived() && self.tally.values_differ == 0;
+        self.summary();
         Ok(ok)
     }
 
@@ -449,6 +569,7 @@ impl LinkSim {
 
     fn wake_nodes(&mut self, air: &dyn Fn(usize) -> Duration) -> Result<(), String> {
         for index in 0..self.nodes.len() {
+            self.drive_meter_side(index)?;
             let now = self.now;
             let medium = &mut self.medium;
             let (psdu, actions) = match &mut self.nodes[index] {
@@ -479,14 +600,28 @@ impl LinkSim {
         Ok(())
     }
 
-    /// A slot boundary: every terminal captures its row; every smart meter schedules a
-    /// reading of each of its terminals, a few seconds apart.
+    /// A slot boundary: what each terminal's meter counts now is the truth the readings
+    /// are checked against; every smart meter schedules a reading of each of its
+    /// terminals, a few seconds apart (the terminals read their meters on their own).
     fn boundary(&mut self, at: Duration) {
         let utc = self.utc(at);
         for n in &mut self.nodes {
-            match n {
-                Node::Terminal(t) => t.app.capture(utc),
-                Node::Meter(_) => {}
+            if let Node::Terminal(t) = n {
+                t.meter.advance(utc);
+                let state = t.meter.state();
+                let unit = t.meter.config().unit;
+                let wh = |counter: u32| {
+                    echonet::energy::MeterReading::from_counter(counter, unit)
+                        .map(|r| u32::try_from(r.energy().wh() % 100_000_000).unwrap_or(0))
+                        .unwrap_or(0)
+                };
+                let truth = (
+                    wh(state.counter(nodes::meter::Channel::Input)),
+                    wh(state.counter(nodes::meter::Channel::Output)),
+                );
+                self.tally
+                    .truth
+                    .insert((t.link.eui64().0, utc.timestamp()), truth);
             }
         }
         let mut plans = Vec::new();
@@ -613,17 +748,35 @@ impl LinkSim {
                 tracing::debug!(error = %e, "DLMS request not sent");
             }
         }
-        // Rows of scheduled slots count (the demo rows before the start do not); the
-        // first time one arrives fixes its delay after the slot.
-        for t in reading.map(|r| r.rows).unwrap_or_default() {
-            let Some(&slot) = self.slots.iter().find(|s| self.utc(**s) == t) else {
+        // Rows of scheduled slots count (rows from before the start do not); the first
+        // time one arrives fixes its delay after the slot, and its values are checked
+        // against what the terminal's meter counted then.
+        for row in reading.map(|r| r.rows).unwrap_or_default() {
+            let Some(&slot) = self.slots.iter().find(|s| self.utc(**s) == row.time) else {
                 continue;
             };
-            self.tally
-                .arrived
-                .entry((from.0, t.timestamp()))
-                .or_insert(now.saturating_sub(slot));
+            let key = (from.0, row.time.timestamp());
+            if self.tally.arrived.contains_key(&key) {
+                continue;
+            }
+            self.tally.arrived.insert(key, now.saturating_sub(slot));
+            if self.row_matches(key, &row) {
+                self.tally.values_equal += 1;
+            } else {
+                self.tally.values_differ += 1;
+                tracing::warn!(terminal = %eui_text(from), slot = %row.time, ?row, truth = ?self.tally.truth.get(&key), "a reading differs from the meter's count");
+            }
         }
+    }
+
+    /// Whether a row the smart meter received holds the meter's own count for its slot.
+    fn row_matches(&self, key: ([u8; 8], i64), row: &RowRead) -> bool {
+        let not_valid = dlms::cosem::model::status::DATA_NOT_VALID;
+        self.tally.truth.get(&key).is_some_and(|&(i, o)| {
+            row.ac_in_wh == Some(i)
+                && row.ac_out_wh == Some(o)
+                && row.status.is_some_and(|s| s & not_valid == 0)
+        })
     }
 
     fn write_keys(&self) -> Result<(), String> {
@@ -643,7 +796,7 @@ impl LinkSim {
             .map_err(|e| format!("--keys {}: {e}", path.display()))
     }
 
-    fn summary(&self, ok: bool) {
+    fn summary(&self) {
         let st = self.medium.stats();
         let (mut retrans, mut mac_failed, mut frags) = (0, 0, 0);
         let (mut auths, mut reauths, mut refused, mut rollovers) = (0, 0, 0, 0);
@@ -712,7 +865,13 @@ impl LinkSim {
         println!(
             "readings {arrived} of {scheduled} arrived (longest delay after its slot {:.1} s){}",
             max_delay.as_secs_f64(),
-            if ok { "" } else { " — MISSING READINGS" }
+            if self.all_arrived() { "" } else { " — MISSING READINGS" }
+        );
+        println!(
+            "values: {} of {} readings equal to what the terminal's meter counted at the slot (meter → ECHONET → store → DLMS → link){}",
+            self.tally.values_equal,
+            self.tally.values_equal + self.tally.values_differ,
+            if self.tally.values_differ == 0 { "" } else { " — VALUES DIFFER" }
         );
         for n in &self.nodes {
             if let Node::Terminal(t) = n {

@@ -126,6 +126,12 @@ fn rad01_sec03_sim_link_reads_every_terminal_and_wireshark_decrypts_the_capture(
     );
     // Defaults: 4 terminals, 2 smart meters, 2 hours: slots 00:30, 01:00, 01:30, 02:00.
     assert!(text.contains("readings 16 of 16 arrived"), "{text}");
+    // TRM-02/03/06: each reading is what the terminal's own meter counted at the slot,
+    // carried meter → ECHONET → store → DLMS → link.
+    assert!(
+        text.contains("values: 16 of 16 readings equal to what the terminal's meter counted"),
+        "{text}"
+    );
     // TRM-06/SEC-02: every terminal read with its own DLMS secret, none refused.
     assert!(text.contains(" 0 refused by the terminal"), "{text}");
     assert!(text.contains("authentications 4"), "{text}");
@@ -285,6 +291,7 @@ fn sec03_rad01_lossy_runs_with_twelve_terminals_never_reuse_a_nonce_and_ack_with
         let text = run.text();
         assert!(run.out.status.success(), "{text}");
         assert!(text.contains("readings 144 of 144 arrived"), "{text}");
+        assert!(text.contains("values: 144 of 144 readings equal"), "{text}");
         if rejoins {
             assert!(
                 counted(&text, "authentications ") > 12,
