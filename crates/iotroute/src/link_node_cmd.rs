@@ -14,11 +14,11 @@
 //! (`crate::link_app::dlms_password`) at both ends.
 
 use core::time::Duration;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use chrono::{Timelike, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use nodes::link::frame_counters::CounterSnapshot;
 use nodes::link::mac::MacConfig;
 use nodes::link::net::NetConfig;
@@ -34,12 +34,14 @@ use wisun::mac::Eui64;
 use wisun::PairingId;
 
 use crate::air_node::{self, App, HUB_ACK_WAIT, HUB_MAX_PSDU};
+use crate::clock::ScaledClock;
 use crate::link_app::{dlms_password, Reader, Seeded, TerminalApp, TerminalSecrets, DLMS_PORT};
 use crate::link_counters::{CounterFile, CounterFileError};
 use crate::link_profile_args::ProfileArgs;
 use crate::secret_input::{
     self, link_env_name, parse_secret, LinkSecretsFile, Secret, SecretsFileError,
 };
+use crate::terminal_meter;
 
 fn parse_eui64(s: &str) -> Result<Eui64, String> {
     let hex: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
@@ -59,6 +61,12 @@ fn parse_join_window(s: &str) -> Result<JoinWindow, String> {
         .parse()
         .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     JoinWindow::open_for(Duration::ZERO, Duration::from_secs(seconds)).map_err(|e| e.to_string())
+}
+
+fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{s:?}: not an RFC 3339 time ({e})"))
 }
 
 fn parse_channel(s: &str) -> Result<u8, String> {
@@ -201,15 +209,36 @@ fn hub_mac(eui64: Eui64) -> (MacConfig, NetConfig) {
 /// Arguments of `iotroute terminal`.
 #[derive(Debug, clap::Args)]
 pub struct TerminalArgs {
-    /// The `iotroute air` hub.
-    #[arg(long, default_value = "127.0.0.1:17754")]
-    pub air: SocketAddr,
+    /// The meter to read (its ECHONET Lite address): at every :00 and :30 into the store
+    /// in `--data` (`readings.sqlite`), served over DLMS as the model's load profile and
+    /// registers. Without it the terminal serves the demo model (a lab set-up of the link).
+    #[arg(long, value_name = "ADDR", required_unless_present = "air")]
+    pub meter: Option<IpAddr>,
+    /// Where the terminal's ECHONET Lite side binds (port 3610).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "0.0.0.0",
+        requires = "meter"
+    )]
+    pub echonet_bind: IpAddr,
+    /// Run the terminal's clock this many times faster than real time (as `iotroute
+    /// meter --speed`), so that a slot passes in seconds in a test.
+    #[arg(long, default_value = "1", value_parser = crate::clock::parse_speed)]
+    pub speed: f64,
+    /// The terminal's clock at start (RFC 3339); default now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
+    pub start: Option<DateTime<Utc>>,
+    /// The `iotroute air` hub: with it the terminal joins the IoT route (scan, PANA,
+    /// the smart meter's readings); without it, it reads and stores only.
+    #[arg(long, requires_all = ["device_id", "eui64"])]
+    pub air: Option<SocketAddr>,
     /// Our ZEP device id on the hub.
-    #[arg(long)]
-    pub device_id: u16,
+    #[arg(long, requires = "air")]
+    pub device_id: Option<u16>,
     /// Our EUI-64 (hex, separators allowed).
-    #[arg(long, value_parser = parse_eui64)]
-    pub eui64: Eui64,
+    #[arg(long, value_parser = parse_eui64, requires = "air")]
+    pub eui64: Option<Eui64>,
     /// Our link password (the smart meter registers it with our EUI-64; our DLMS LLS
     /// password is derived from it). On the command line every local user can read it
     /// (`ps`): prefer the environment variable or `--secrets`. Precedence: flag >
@@ -231,9 +260,10 @@ pub struct TerminalArgs {
     /// the OS random source is used.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Where the terminal keeps its state (created if missing, owner only): for now its
-    /// link frame counters (`link-counters.json`), reserved ahead and written before
-    /// use, so that a restarted terminal never repeats a CCM* nonce (SEC-03).
+    /// Where the terminal keeps its state (created if missing, owner only): its readings
+    /// (`readings.sqlite`) and its link frame counters (`link-counters.json`, reserved
+    /// ahead and written before use, so that a restarted terminal never repeats a CCM*
+    /// nonce, SEC-03).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
     /// What is not public about the link (must match the smart meters').
@@ -342,6 +372,8 @@ fn engine_seed(seed: Option<u64>) -> u64 {
 struct TerminalProgram {
     link: Terminal,
     app: TerminalApp,
+    /// The terminal's wall clock (scaled by `--speed`).
+    clock: ScaledClock,
     counters: CounterFile,
     /// The next wall-clock slot boundary to capture at (process time).
     next_capture: Duration,
@@ -363,7 +395,7 @@ impl App for TerminalProgram {
         for e in events {
             match e {
                 TerminalEvent::Udp { datagram, .. } if datagram.dst_port == DLMS_PORT => {
-                    if let Some(reply) = self.app.answer(Utc::now(), &datagram.payload) {
+                    if let Some(reply) = self.app.answer(self.clock.now(), &datagram.payload) {
                         if let Err(e) =
                             self.link
                                 .send_udp(now, (DLMS_PORT, datagram.src_port), reply)
@@ -385,7 +417,7 @@ impl App for TerminalProgram {
     }
     fn timers(&mut self, now: Duration) {
         if now >= self.next_capture {
-            self.app.capture(Utc::now());
+            self.app.capture(self.clock.now());
             self.next_capture = next_half_hour(now + Duration::from_secs(1));
         }
     }
@@ -497,40 +529,131 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return secrets_failure(&e),
     };
-    let (mac, net) = hub_mac(args.eui64);
+    let start = args.start.unwrap_or_else(Utc::now);
+    // The DLMS LLS password: derived per terminal when it is on the IoT route (the smart
+    // meter derives the same), the password itself otherwise.
+    let dlms_secret = args.eui64.map_or_else(
+        || password.expose().as_bytes().to_vec(),
+        |e| dlms_password(e.0, password.expose().as_bytes()),
+    );
+    let mut origin = start;
+    let meter_side = match args.meter {
+        Some(meter) => {
+            let side = terminal_meter::open_node(
+                &args.data,
+                meter,
+                crate::link_app::model_config(dlms_secret.clone()),
+                start,
+            )
+            .and_then(|(node, resumed)| {
+                origin = resumed;
+                Ok((node, terminal_meter::endpoint(args.echonet_bind)?))
+            });
+            match side {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::error!(error = %e, "meter side not started");
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
+    let clock = ScaledClock::new(origin, args.speed);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::dlms_serve::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let model = meter_side.as_ref().map(|(node, _)| node.model());
+    let meter_run = async {
+        match meter_side {
+            Some((node, endpoint)) => {
+                eprintln!(
+                    "terminal reading the meter at {} from {}",
+                    args.meter.map_or_else(String::new, |m| m.to_string()),
+                    endpoint.local_addr()
+                );
+                terminal_meter::run(node, endpoint, clock, stopped(stop_rx.clone()))
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            None => Ok(()),
+        }
+    };
+    let link_run = async {
+        match (args.air, args.device_id, args.eui64) {
+            (Some(air), Some(device_id), Some(eui64)) => {
+                link_side(
+                    &args,
+                    eui64,
+                    device_id,
+                    air,
+                    &password,
+                    dlms_secret.clone(),
+                    model,
+                    clock,
+                    stopped(stop_rx.clone()),
+                )
+                .await
+            }
+            _ => Ok(()),
+        }
+    };
+    match tokio::join!(meter_run, link_run) {
+        (Ok(()), Ok(())) => ExitCode::SUCCESS,
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The terminal's IoT-route side on the hub: the link and the DLMS server over `model`
+/// (the meter side's), or over the demo model when there is no meter.
+#[allow(clippy::too_many_arguments)]
+async fn link_side(
+    args: &TerminalArgs,
+    eui64: Eui64,
+    device_id: u16,
+    air: SocketAddr,
+    password: &Secret,
+    dlms_secret: Vec<u8>,
+    model: Option<dlms::server::SharedModel>,
+    clock: ScaledClock,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    let (mac, net) = hub_mac(eui64);
     let config = TerminalConfig {
         mac,
         pairing_id: args.pairing_id,
         profile: args.profile.profile(),
         channels: args.channels.clone(),
         scan_window: Duration::from_millis(500),
-        auth_id: identity_from_eui64(args.eui64.0).into_bytes(),
+        auth_id: identity_from_eui64(eui64.0).into_bytes(),
         password: password.expose().as_bytes().to_vec(),
         pana: PanaTimers::default(),
         backoff: Duration::from_secs(10),
         max_backoff: Duration::from_secs(300),
         net,
     };
-    let app = match TerminalApp::new(
-        Utc::now(),
-        u64::from(args.device_id),
-        engine_seed(args.seed),
-        dlms_password(args.eui64.0, password.expose().as_bytes()),
-    ) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let (counters, kept) = match open_counters(&args.data) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "frame counters");
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let app = match model {
+        Some(m) => TerminalApp::serving(m, u64::from(device_id), engine_seed(args.seed)),
+        None => TerminalApp::new(
+            clock.now(),
+            u64::from(device_id),
+            engine_seed(args.seed),
+            dlms_secret,
+        ),
+    }?;
+    let (counters, kept) = open_counters(&args.data).map_err(|e| {
+        tracing::error!(error = %e, "frame counters");
+        e.to_string()
+    })?;
     let mut link = Terminal::new(config, entropy(args.seed, 3), Duration::ZERO);
     if let Some(k) = &kept {
         link.restore_counters(k);
@@ -538,18 +661,13 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
     let mut program = TerminalProgram {
         link,
         app,
+        clock,
         counters,
         next_capture: next_half_hour(Duration::ZERO),
     };
-    finish(
-        air_node::run(
-            &mut program,
-            args.air,
-            args.device_id,
-            crate::dlms_serve::shutdown_signal(),
-        )
-        .await,
-    )
+    air_node::run(&mut program, air, device_id, stop)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Run `iotroute smartmeter`.
@@ -726,6 +844,8 @@ mod tests {
         }
         let base = [
             "terminal",
+            "--air",
+            "127.0.0.1:17754",
             "--device-id",
             "2",
             "--eui64",

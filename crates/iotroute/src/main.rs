@@ -23,6 +23,7 @@ mod secret_input;
 mod sim_cmd;
 mod sim_link;
 mod state_file;
+mod terminal_meter;
 mod udp;
 
 use std::io::IsTerminal;

@@ -84,7 +84,8 @@ fn read_meter_until(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<(), String> {
-    let to_wall = |i: std::time::Instant| from + chrono::Duration::from_std(i - t0).unwrap_or_default();
+    let to_wall =
+        |i: std::time::Instant| from + chrono::Duration::from_std(i - t0).unwrap_or_default();
     loop {
         let (deadline, wall_due) = node.next_wakeup();
         let wall = deadline.map(to_wall).map_or(wall_due, |d| d.min(wall_due));
@@ -370,7 +371,9 @@ impl LinkSim {
     fn node_wakeup(&self, node: &nodes::terminal::node::TerminalNode) -> Duration {
         let (deadline, wall) = node.next_wakeup();
         let by_wall = (wall - self.start).to_std().unwrap_or_default();
-        deadline.map_or(by_wall, |d| by_wall.min(d.saturating_duration_since(self.t0)))
+        deadline.map_or(by_wall, |d| {
+            by_wall.min(d.saturating_duration_since(self.t0))
+        })
     }
 
     /// A terminal's meter side at `now`: its node's timers, and the ECHONET Lite
@@ -865,7 +868,11 @@ impl LinkSim {
         println!(
             "readings {arrived} of {scheduled} arrived (longest delay after its slot {:.1} s){}",
             max_delay.as_secs_f64(),
-            if self.all_arrived() { "" } else { " — MISSING READINGS" }
+            if self.all_arrived() {
+                ""
+            } else {
+                " — MISSING READINGS"
+            }
         );
         println!(
             "values: {} of {} readings equal to what the terminal's meter counted at the slot (meter → ECHONET → store → DLMS → link){}",

@@ -219,7 +219,8 @@ fn sec02_a_group_readable_link_secrets_file_is_refused() {
     // The terminal refuses it too.
     let tpath = secrets_file("open-terminal", "password=hunter2-secret\n", 0o604);
     let out = iotroute()
-        .args(["terminal", "--device-id", "2", "--eui64", TERMINAL_EUI])
+        .args(["terminal", "--air", "127.0.0.1:17754"])
+        .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
         .arg("--data")
         .arg(data_dir("open-secrets"))
         .arg("--secrets")
