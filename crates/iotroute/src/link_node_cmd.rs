@@ -214,6 +214,11 @@ pub struct TerminalArgs {
     /// registers. Without it the terminal serves the demo model (a lab set-up of the link).
     #[arg(long, value_name = "ADDR", required_unless_present = "air")]
     pub meter: Option<IpAddr>,
+    /// The handy terminal's local interface: DLMS/COSEM wrapper over UDP on this address,
+    /// serving the maintenance association (client wPort 32, LLS, the terminal's
+    /// authentication password `--password`) and the public client (wPort 16).
+    #[arg(long, value_name = "ADDR:PORT", requires = "meter")]
+    pub maintenance: Option<SocketAddr>,
     /// Where the terminal's ECHONET Lite side binds (port 3610).
     #[arg(
         long,
@@ -547,6 +552,15 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
             )
             .and_then(|(node, resumed)| {
                 origin = resumed;
+                // The handy terminal logs in with the authentication password itself.
+                if let Ok(mut m) = node.model().lock() {
+                    if let Err(e) = m.association_mut().set_initial_secret(
+                        dlms::cosem::Association::Maintenance,
+                        password.expose().as_bytes(),
+                    ) {
+                        tracing::warn!(?e, "maintenance password not taken (1 to 32 bytes)");
+                    }
+                }
                 Ok((node, terminal_meter::endpoint(args.echonet_bind)?))
             });
             match side {
@@ -595,7 +609,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     air,
                     &password,
                     dlms_secret.clone(),
-                    model,
+                    model.clone(),
                     clock,
                     stopped(stop_rx.clone()),
                 )
@@ -604,9 +618,23 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
             _ => Ok(()),
         }
     };
-    match tokio::join!(meter_run, link_run) {
-        (Ok(()), Ok(())) => ExitCode::SUCCESS,
-        (Err(e), _) | (_, Err(e)) => {
+    let maintenance_run = async {
+        match (args.maintenance, &model) {
+            (Some(bind), Some(m)) => crate::maintenance::serve(
+                bind,
+                m.clone(),
+                clock,
+                engine_seed(args.seed),
+                stopped(stop_rx.clone()),
+            )
+            .await
+            .map_err(|e| e.to_string()),
+            _ => Ok(()),
+        }
+    };
+    match tokio::join!(meter_run, link_run, maintenance_run) {
+        (Ok(()), Ok(()), Ok(())) => ExitCode::SUCCESS,
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }

@@ -18,6 +18,7 @@ mod link_counters;
 mod link_node_cmd;
 mod link_profile_args;
 mod logs_cmd;
+mod maintenance;
 mod meter_cmd;
 mod secret_input;
 mod sim_cmd;

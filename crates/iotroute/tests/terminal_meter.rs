@@ -49,7 +49,7 @@ fn terminal(block: u8, speed: &str, data: &Path) -> Running {
     Running::start(cmd, "reading the meter")
 }
 
-fn rows(data: &Path) -> Vec<Reading> {
+fn rows_of(data: &Path) -> Vec<Reading> {
     let store =
         store::SqliteStore::open(&data.join("readings.sqlite")).expect("the store opens intact");
     let from = chrono::DateTime::from_timestamp(0, 0).unwrap();
@@ -65,7 +65,7 @@ fn trm03_the_terminal_program_reads_its_meter_into_its_store() {
     // 600×: a slot every 3 s.
     std::thread::sleep(Duration::from_secs(10));
     t.terminate();
-    let rows = rows(&data);
+    let rows = rows_of(&data);
     assert!(rows.len() >= 3, "{rows:?}");
     for pair in rows.windows(2) {
         assert_eq!((pair[1].slot - pair[0].slot).num_minutes(), 30);
@@ -93,7 +93,7 @@ fn trm03_a_terminal_killed_at_random_moments_loses_no_committed_reading() {
         rng ^= rng << 17;
         std::thread::sleep(Duration::from_millis(300 + rng % 2200));
         drop(t); // SIGKILL, wherever it is.
-        let now = rows(&data);
+        let now = rows_of(&data);
         // Every row committed before stays, unchanged (a missing row may only have been
         // filled by recovery).
         for old in &kept {
@@ -109,5 +109,118 @@ fn trm03_a_terminal_killed_at_random_moments_loses_no_committed_reading() {
         kept = now;
     }
     assert!(kept.len() >= 6, "{} rows", kept.len());
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// `iotroute dlms get` against the handy terminal's interface at `block`.3:4059.
+fn handy_get(block: u8, client: &str, password: &str, objects: &[&str]) -> std::process::Output {
+    let mut c = iotroute();
+    c.args([
+        "dlms",
+        "get",
+        "--host",
+        &format!("127.0.{block}.3"),
+        "--port",
+        "4059",
+    ])
+    .args([
+        "--bind",
+        &format!("127.0.{block}.4"),
+        "--json",
+        "--timeout",
+        "2",
+    ])
+    .args(["--client", client, "--auth", "low"])
+    .args(objects)
+    .env("IOTROUTE_DLMS_PASSWORD", password);
+    support::run_with_timeout(c, Duration::from_secs(30))
+}
+
+#[test]
+fn trm06_the_handy_terminals_interface_serves_the_store_to_our_client_and_to_gurux() {
+    let block = 180;
+    let data = data_dir("handy");
+    let _meter = meter(block, "600");
+    // Started five hours ago on a 600× clock: its rows fall within Gurux's "last six
+    // hours" of real time.
+    let start = (chrono::Utc::now() - chrono::Duration::hours(5)).to_rfc3339();
+    let mut cmd = iotroute();
+    cmd.args(["terminal", "--meter", &format!("127.0.{block}.2")])
+        .args([
+            "--echonet-bind",
+            &format!("127.0.{block}.3"),
+            "--speed",
+            "600",
+        ])
+        .args(["--start", &start])
+        .args(["--maintenance", &format!("127.0.{block}.3:4059")])
+        .arg("--data")
+        .arg(&data)
+        .env("IOTROUTE_LINK_PASSWORD", "TERMINALPASS");
+    let t = Running::start(cmd, "maintenance interface listening");
+    std::thread::sleep(Duration::from_secs(8));
+    // The maintenance association with the terminal's authentication password.
+    let out = handy_get(block, "32", "TERMINALPASS", &["1-0:1.8.0.255"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let served = v["results"][0]["value"].as_u64().expect("register value");
+    // A wrong password: the association is refused; the management client (the smart
+    // meter's, over the IoT route only) gets no answer here at all.
+    let out = handy_get(block, "32", "WRONGPASSWORD", &["1-0:1.8.0.255"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("AuthenticationFailure"),
+        "{err}"
+    );
+    let out = handy_get(block, "1", "TERMINALPASS", &["1-0:1.8.0.255"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && !err.contains("association refused"),
+        "{err}"
+    );
+    // Gurux-Python reads it as a handy terminal would: registers and the profile by range.
+    if let Some(python) = support::python() {
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/gurux_client.py");
+        let mut cmd = std::process::Command::new(&python);
+        cmd.arg(&script)
+            .arg(format!("127.0.{block}.3"))
+            .args(["--bind", &format!("127.0.{block}.5"), "--mode", "lls"])
+            .args([
+                "--client",
+                "32",
+                "--password",
+                "TERMINALPASS",
+                "--hours",
+                "6",
+            ]);
+        let out = support::run_with_timeout(cmd, Duration::from_secs(60));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j = support::json(&out);
+        assert!(j["registers"]["1.0.1.8.0.255"]["value"].as_u64() >= Some(served));
+        let rows = j["profile"].as_array().expect("profile");
+        assert!(rows.len() >= 2, "{j}");
+        t.terminate();
+        // Each row Gurux read is the store's row of that slot (Wh: the emulated meter
+        // counts in 0.001 kWh).
+        let stored = rows_of(&data);
+        for row in rows {
+            let time = chrono::DateTime::parse_from_rfc3339(row[0].as_str().unwrap()).unwrap();
+            let r = stored
+                .iter()
+                .find(|r| r.slot == time)
+                .expect("a profile row the store does not hold");
+            assert_eq!(row[1].as_u64(), Some(u64::from(r.ac_in.unwrap().digits())));
+        }
+    }
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -122,6 +122,19 @@ impl AssociationLn {
             .map_or(&[], |c| c.secret.as_slice())
     }
 
+    /// Give `association` its own LLS secret (the maintenance association takes the
+    /// terminal's authentication password, the management one a secret of the link's).
+    ///
+    /// # Errors
+    /// `OtherReason` for an empty secret or one above [`SECRET_MAX`] bytes.
+    pub fn set_initial_secret(
+        &mut self,
+        association: Association,
+        secret: &[u8],
+    ) -> Result<(), DataAccessResult> {
+        self.set_secret(association, &Data::OctetString(secret))
+    }
+
     fn set_secret(
         &mut self,
         association: Association,

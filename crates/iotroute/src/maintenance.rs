@@ -1,0 +1,103 @@
+//! `iotroute terminal --maintenance ADDR:PORT`: the handy terminal's local interface
+//! (TRM-06, TRM-08): DLMS/COSEM over UDP with the wrapper (IEC 62056-47), the
+//! terminal's model served to the maintenance association (client wPort 32, LLS, the
+//! terminal's authentication password) and to the public client (wPort 16). The
+//! management association (wPort 1) is the smart meter's, over the IoT route only: a
+//! frame for it here is dropped and counted (SEC-06: no more open than needed).
+
+use std::net::SocketAddr;
+
+use dlms::server::{Auth, Protection, ServeConfig, SharedModel, TerminalServer};
+use dlms::wrapper::Wpdu;
+use tokio::net::UdpSocket;
+
+use crate::clock::ScaledClock;
+use crate::link_app::ServerEntropy;
+
+/// Client wPorts served here: public and maintenance.
+const SERVED_WPORTS: [u16; 2] = [16, 32];
+
+/// Why the interface stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MaintenanceError {
+    /// The socket could not be bound or used.
+    #[error("maintenance socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// The DLMS server could not be built.
+    #[error("maintenance server: {0}")]
+    Server(String),
+}
+
+/// Serve `model` on `bind` until `stop`.
+///
+/// # Errors
+/// [`MaintenanceError`] when the socket cannot be bound or the server built.
+pub async fn serve(
+    bind: SocketAddr,
+    model: SharedModel,
+    clock: ScaledClock,
+    seed: u64,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), MaintenanceError> {
+    let socket = UdpSocket::bind(bind).await?;
+    let mut server = TerminalServer::new(
+        model,
+        ServeConfig {
+            auth: Auth::Low,
+            protection: Protection::None,
+            keys: None,
+            system_title: *b"IRTHANDY",
+            max_pdu: 1024,
+            invocation_counter: 0,
+        },
+        ServerEntropy::new(seed),
+    )
+    .map_err(|e| MaintenanceError::Server(e.to_string()))?;
+    eprintln!(
+        "maintenance interface listening on {}",
+        socket.local_addr()?
+    );
+    let mut buf = vec![0u8; 4096];
+    let mut out = vec![0u8; 8192];
+    let mut refused: u64 = 0;
+    tokio::pin!(stop);
+    loop {
+        let (n, from) = tokio::select! {
+            r = socket.recv_from(&mut buf) => r?,
+            () = &mut stop => break,
+        };
+        let Some(bytes) = buf.get(..n) else { continue };
+        let frame = match Wpdu::parse(bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                refused += 1;
+                tracing::debug!(%from, error = %e, "maintenance: not a wrapper frame, dropped");
+                continue;
+            }
+        };
+        if !SERVED_WPORTS.contains(&frame.source) {
+            refused += 1;
+            tracing::warn!(%from, wport = frame.source, "maintenance: a client this interface does not serve, dropped");
+            continue;
+        }
+        let answer = match server.handle(frame.source, clock.now(), frame.apdu, &mut out) {
+            Ok(Some(len)) => out.get(..len),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(%from, error = %e, "maintenance: request not served");
+                None
+            }
+        };
+        let Some(apdu) = answer else { continue };
+        match Wpdu::new(frame.destination, frame.source, apdu).emit() {
+            Ok(reply) => {
+                if let Err(e) = socket.send_to(&reply, from).await {
+                    tracing::warn!(%from, error = %e, "maintenance: answer not sent");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "maintenance: answer not framed"),
+        }
+    }
+    tracing::info!(refused, "maintenance interface stopped");
+    Ok(())
+}
