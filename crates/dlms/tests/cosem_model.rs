@@ -876,12 +876,8 @@ fn vendor_key(seed: u8) -> ImageVendorKey {
 /// `firmware ‖ signature` as the vendor ships it: ECDSA P-256 / SHA-256 over
 /// `len(identifier) ‖ identifier ‖ firmware`.
 fn signed_image(seed: u8, identifier: &[u8], firmware: &[u8]) -> Vec<u8> {
-    use p256::ecdsa::signature::MultipartSigner as _;
-    let len = [u8::try_from(identifier.len()).unwrap()];
-    let signature: p256::ecdsa::Signature =
-        vendor_signing_key(seed).multipart_sign(&[&len, identifier, firmware]);
-    let mut image = firmware.to_vec();
-    image.extend_from_slice(&signature.to_bytes());
+    let image =
+        dlms::cosem::image::sign_image(&vendor_signing_key(seed), identifier, firmware).unwrap();
     assert_eq!(image.len(), firmware.len() + SIGNATURE_LEN);
     image
 }

@@ -12,6 +12,7 @@ mod dlms_cmd;
 mod dlms_listen;
 mod dlms_serve;
 mod echonet_cmd;
+mod firmware_cmd;
 mod household;
 mod link_app;
 mod link_counters;
@@ -80,6 +81,10 @@ enum Command {
     /// The terminal's tamper-evident logs (SEC-09): verify a log file against its head.
     #[command(subcommand)]
     Logs(logs_cmd::LogsCommand),
+    /// Firmware images for the terminal (SEC-10): make a signing key pair, sign a
+    /// payload, verify a signed image.
+    #[command(subcommand)]
+    Firmware(firmware_cmd::FirmwareCommand),
 }
 
 fn main() -> ExitCode {
@@ -125,6 +130,7 @@ fn main() -> ExitCode {
             Command::Terminal(args) => link_node_cmd::terminal(args).await,
             Command::Smartmeter(args) => link_node_cmd::smartmeter(args).await,
             Command::Logs(cmd) => logs_cmd::run(&cmd),
+            Command::Firmware(cmd) => firmware_cmd::run(&cmd),
         }
     })
 }

@@ -61,6 +61,72 @@ impl ImageVendorKey {
     }
 }
 
+/// The one check of a signed image (SEC-10), for the image transfer and for the
+/// terminal's own installer alike: the [`SIGNATURE_LEN`]-byte trailer verifies under
+/// `key` over `len(identifier) ‖ identifier ‖ firmware`. The firmware before the trailer.
+///
+/// # Errors
+/// [`ImageVerifyError`]: no trailer, a malformed or wrong signature, an identifier
+/// longer than [`IDENTIFIER_MAX`].
+pub fn verify_image<'a>(
+    key: &ImageVendorKey,
+    identifier: &[u8],
+    image: &'a [u8],
+) -> Result<&'a [u8], ImageVerifyError> {
+    let id_len = u8::try_from(identifier.len())
+        .ok()
+        .filter(|n| usize::from(*n) <= IDENTIFIER_MAX)
+        .ok_or(ImageVerifyError::BadSignature)?;
+    let at = image
+        .len()
+        .checked_sub(SIGNATURE_LEN)
+        .filter(|at| *at > 0)
+        .ok_or(ImageVerifyError::NoTrailer)?;
+    let (firmware, trailer) = image.split_at(at);
+    let signature =
+        Signature::from_slice(trailer).map_err(|_| ImageVerifyError::MalformedSignature)?;
+    key.0
+        .multipart_verify(&[&[id_len], identifier, firmware], &signature)
+        .map_err(|_| ImageVerifyError::BadSignature)?;
+    Ok(firmware)
+}
+
+/// The vendor's side of [`verify_image`]: `firmware ‖ signature` under `key`, as
+/// `iotroute firmware sign` ships it.
+///
+/// # Errors
+/// [`ImageVerifyError::BadSignature`] for an identifier longer than [`IDENTIFIER_MAX`].
+pub fn sign_image(
+    key: &p256::ecdsa::SigningKey,
+    identifier: &[u8],
+    firmware: &[u8],
+) -> Result<Vec<u8>, ImageVerifyError> {
+    use p256::ecdsa::signature::MultipartSigner as _;
+    let id_len = u8::try_from(identifier.len())
+        .ok()
+        .filter(|n| usize::from(*n) <= IDENTIFIER_MAX)
+        .ok_or(ImageVerifyError::BadSignature)?;
+    let signature: Signature = key.multipart_sign(&[&[id_len], identifier, firmware]);
+    let mut image = Vec::with_capacity(firmware.len() + SIGNATURE_LEN);
+    image.extend_from_slice(firmware);
+    image.extend_from_slice(&signature.to_bytes());
+    Ok(image)
+}
+
+impl ImageVendorKey {
+    /// The public key of a vendor's signing key.
+    #[must_use]
+    pub fn of(key: &p256::ecdsa::SigningKey) -> Self {
+        Self(*key.verifying_key())
+    }
+
+    /// Its SEC1 compressed encoding (33 bytes), as `--image-key` and `.pub` files hold it.
+    #[must_use]
+    pub fn to_sec1_compressed(&self) -> Vec<u8> {
+        self.0.to_sec1_point(true).as_bytes().to_vec()
+    }
+}
+
 /// Why an image failed verification; logged, and the client reads status 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ImageVerifyError {
@@ -159,23 +225,10 @@ impl ImageTransfer {
         }
     }
 
-    /// The signature trailer and the firmware before it.
-    fn split_trailer(&self) -> Option<(&[u8], &[u8])> {
-        let at = self.image.len().checked_sub(SIGNATURE_LEN)?;
-        (at > 0).then(|| self.image.split_at(at))
-    }
-
     /// Check a complete image against the vendor's key.
     fn check_signature(&self) -> Result<(), ImageVerifyError> {
         let key = self.vendor_key.as_ref().ok_or(ImageVerifyError::NoKey)?;
-        let (firmware, trailer) = self.split_trailer().ok_or(ImageVerifyError::NoTrailer)?;
-        let signature =
-            Signature::from_slice(trailer).map_err(|_| ImageVerifyError::MalformedSignature)?;
-        // `initiate` bounds the identifier to IDENTIFIER_MAX (64) bytes.
-        let id_len = [u8::try_from(self.identifier.len()).unwrap_or(u8::MAX)];
-        key.0
-            .multipart_verify(&[&id_len, &self.identifier, firmware], &signature)
-            .map_err(|_| ImageVerifyError::BadSignature)
+        verify_image(key, &self.identifier, &self.image).map(|_| ())
     }
 
     /// The transfer status.
@@ -285,10 +338,8 @@ impl ImageTransfer {
                 let identifier = String::from_utf8_lossy(&self.identifier);
                 match checked {
                     Ok(()) => {
-                        self.signature = self
-                            .split_trailer()
-                            .map(|(_, t)| t.to_vec())
-                            .unwrap_or_default();
+                        let at = self.image.len().saturating_sub(SIGNATURE_LEN);
+                        self.signature = self.image.get(at..).unwrap_or_default().to_vec();
                         self.status = ImageStatus::VerificationSuccessful;
                         tracing::info!(%identifier, "image verified");
                         Ok(())

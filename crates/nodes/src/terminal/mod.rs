@@ -7,6 +7,7 @@
 //! - [`reader`]: reading the meter at every boundary over ECHONET Lite, retried within
 //!   the slot; a meter that does not answer leaves a *missing* row, never a zero or a copy.
 
+pub mod firmware;
 pub mod node;
 pub mod reader;
 pub mod slots;
