@@ -379,6 +379,8 @@ struct TerminalProgram {
     app: TerminalApp,
     /// The terminal's wall clock (scaled by `--speed`).
     clock: ScaledClock,
+    /// Tells the meter side a DLMS request was served (the model may have changed).
+    served: std::sync::Arc<tokio::sync::Notify>,
     counters: CounterFile,
     /// The next wall-clock slot boundary to capture at (process time).
     next_capture: Duration,
@@ -400,7 +402,9 @@ impl App for TerminalProgram {
         for e in events {
             match e {
                 TerminalEvent::Udp { datagram, .. } if datagram.dst_port == DLMS_PORT => {
-                    if let Some(reply) = self.app.answer(self.clock.now(), &datagram.payload) {
+                    let reply = self.app.answer(self.clock.now(), &datagram.payload);
+                    self.served.notify_one();
+                    if let Some(reply) = reply {
                         if let Err(e) =
                             self.link
                                 .send_udp(now, (DLMS_PORT, datagram.src_port), reply)
@@ -584,6 +588,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         let _ = rx.wait_for(|s| *s).await;
     };
     let model = meter_side.as_ref().map(|(node, _)| node.model());
+    let served = std::sync::Arc::new(tokio::sync::Notify::new());
     let meter_run = async {
         match meter_side {
             Some((node, endpoint)) => {
@@ -592,9 +597,15 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     args.meter.map_or_else(String::new, |m| m.to_string()),
                     endpoint.local_addr()
                 );
-                terminal_meter::run(node, endpoint, clock, stopped(stop_rx.clone()))
-                    .await
-                    .map_err(|e| e.to_string())
+                terminal_meter::run(
+                    node,
+                    endpoint,
+                    clock,
+                    served.clone(),
+                    stopped(stop_rx.clone()),
+                )
+                .await
+                .map_err(|e| e.to_string())
             }
             None => Ok(()),
         }
@@ -611,6 +622,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     dlms_secret.clone(),
                     model.clone(),
                     clock,
+                    served.clone(),
                     stopped(stop_rx.clone()),
                 )
                 .await
@@ -625,6 +637,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                 m.clone(),
                 clock,
                 engine_seed(args.seed),
+                served.clone(),
                 stopped(stop_rx.clone()),
             )
             .await
@@ -653,6 +666,7 @@ async fn link_side(
     dlms_secret: Vec<u8>,
     model: Option<dlms::server::SharedModel>,
     clock: ScaledClock,
+    served: std::sync::Arc<tokio::sync::Notify>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let (mac, net) = hub_mac(eui64);
@@ -690,6 +704,7 @@ async fn link_side(
         link,
         app,
         clock,
+        served,
         counters,
         next_capture: next_half_hour(Duration::ZERO),
     };

@@ -37,6 +37,7 @@ pub async fn serve(
     model: SharedModel,
     clock: ScaledClock,
     seed: u64,
+    served: std::sync::Arc<tokio::sync::Notify>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), MaintenanceError> {
     let socket = UdpSocket::bind(bind).await?;
@@ -88,6 +89,7 @@ pub async fn serve(
                 None
             }
         };
+        served.notify_one();
         let Some(apdu) = answer else { continue };
         match Wpdu::new(frame.destination, frame.source, apdu).emit() {
             Ok(reply) => {

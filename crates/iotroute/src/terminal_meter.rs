@@ -75,7 +75,8 @@ pub fn open_node(
 }
 
 /// Run the meter side until `stop`: the node's timers on the scaled wall clock, its
-/// ECHONET datagrams through `endpoint`.
+/// ECHONET datagrams through `endpoint`; `served` wakes it after a DLMS request was
+/// served (by the link or the maintenance interface), for the model's changes.
 ///
 /// # Errors
 /// [`MeterSideError`]: the socket or the store failed.
@@ -83,6 +84,7 @@ pub async fn run(
     mut node: TerminalNode,
     endpoint: Endpoint,
     clock: ScaledClock,
+    served: std::sync::Arc<tokio::sync::Notify>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), MeterSideError> {
     let mut buf = vec![0u8; 1500];
@@ -108,7 +110,14 @@ pub async fn run(
             () = tokio::time::sleep_until(at) => {
                 node.poll(Instant::now(), clock.now())?;
             }
+            // A DLMS request was served: the model may have changed (clock, interval).
+            () = served.notified() => {
+                node.poll(Instant::now(), clock.now())?;
+            }
             () = &mut stop => break,
+        }
+        while let Some(event) = node.poll_event() {
+            tracing::info!(?event, "terminal");
         }
     }
     let stats = node.reader_stats();

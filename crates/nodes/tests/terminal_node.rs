@@ -113,6 +113,22 @@ impl Bench {
 /// Load profile rows as read: (time, AC input Wh, AC output Wh, status).
 type ProfileRows = Vec<(DateTime<Utc>, u32, u32, u8)>;
 
+impl Bench {
+    /// Poll the node now (a driver does after serving a DLMS request) and pass its
+    /// ECHONET datagrams to the meter.
+    fn poke(&mut self) {
+        let now = self.t0 + (self.wall - self.w0).to_std().unwrap();
+        self.node.poll(now, self.wall).unwrap();
+        while let Some(t) = self.node.poll_transmit() {
+            if let Some(reply) = self.meter.handle(self.wall, &t.bytes) {
+                self.node
+                    .handle_echonet(now, self.wall, SocketAddr::new(meter_ip(), 3610), &reply)
+                    .unwrap();
+            }
+        }
+    }
+}
+
 /// What a smart meter reads over DLMS: the AC input register and the load profile rows
 /// (time, in Wh, out Wh, status) from `from` to `to`.
 fn read_over_dlms(
@@ -325,4 +341,177 @@ impl ReadingStore for Shared {
     ) -> Result<usize, nodes::terminal::store::StoreError> {
         self.0.lock().unwrap().prune_before(t)
     }
+}
+
+/// One request of a [`dlms_session`], made by the client.
+type Request = Box<dyn Fn(&mut Client<Counting>) -> Vec<u8>>;
+
+/// A management-client session on the node's model: run `requests` (each a function of
+/// the client giving the request) and return the events answering them.
+fn dlms_session(
+    node: &TerminalNode,
+    wall: DateTime<Utc>,
+    requests: Vec<Request>,
+) -> Vec<DlmsEvent> {
+    let entropy = Counting(std::sync::Arc::default());
+    let mut server = TerminalServer::new(
+        node.model(),
+        ServeConfig {
+            auth: Auth::Low,
+            protection: Protection::None,
+            keys: None,
+            system_title: *b"IRT00001",
+            max_pdu: 1024,
+            invocation_counter: 0,
+        },
+        entropy.clone(),
+    )
+    .unwrap();
+    let mut client = Client::new(
+        ClientSettings {
+            client_wport: 1,
+            server_wport: 1,
+            authentication: Authentication::Low {
+                password: PASSWORD.to_vec(),
+            },
+            security: Security::None,
+            max_pdu: 1024,
+            ..ClientSettings::default()
+        },
+        entropy,
+    )
+    .unwrap();
+    let mut run = |client: &mut Client<Counting>, request: Vec<u8>| -> DlmsEvent {
+        let mut request = request;
+        loop {
+            let frame = dlms::wrapper::Wpdu::parse(&request).unwrap();
+            let mut out = vec![0u8; 8192];
+            let n = server
+                .handle(frame.source, wall, frame.apdu, &mut out)
+                .unwrap()
+                .unwrap();
+            let answer = dlms::wrapper::Wpdu::new(1, frame.source, &out[..n])
+                .emit()
+                .unwrap();
+            match client.handle(&answer).unwrap() {
+                DlmsEvent::Send(next) => request = next,
+                other => return other,
+            }
+        }
+    };
+    let aarq = client.associate().unwrap();
+    assert!(matches!(run(&mut client, aarq), DlmsEvent::Established));
+    requests
+        .into_iter()
+        .map(|make| {
+            let request = make(&mut client);
+            run(&mut client, request)
+        })
+        .collect()
+}
+
+#[test]
+fn trm09_a_clock_set_over_dlms_becomes_the_terminals_and_the_meters() {
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    // Not set yet: rows are flagged.
+    b.node = TerminalNode::new(config(), Box::new(MemoryStore::new()), start()).unwrap();
+    b.run_until(start() + TimeDelta::minutes(40));
+    let invalid = dlms::cosem::model::status::CLOCK_INVALID;
+    let rows = b.node.store().range(start(), b.wall).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].status.has(invalid));
+    // The smart meter shifts the terminal's clock by 10 minutes (shift_time, method 6).
+    let events = dlms_session(
+        &b.node,
+        b.wall,
+        vec![Box::new(|c| {
+            c.action(8, Obis::new(0, 0, 1, 0, 0, 255), 6, Some(&Data::Long(600)))
+                .unwrap()
+        })],
+    );
+    assert!(
+        matches!(events[0], DlmsEvent::ActionResult { .. }),
+        "{events:?}"
+    );
+    // The driver polls the node after serving a request (the model may have changed).
+    b.poke();
+    let events: Vec<_> = std::iter::from_fn(|| b.node.poll_event()).collect();
+    assert_eq!(
+        events,
+        vec![
+            nodes::terminal::node::NodeEvent::ClockSet { offset_s: 600 },
+            nodes::terminal::node::NodeEvent::MeterClock(Ok(()))
+        ]
+    );
+    // The meter keeps the terminal's time now (JST), and the rows are no longer flagged.
+    let meter_time = b.meter.state().local_time(b.wall);
+    let terminal_time = (b.wall + TimeDelta::minutes(10) + TimeDelta::hours(9)).naive_utc();
+    assert!(
+        (meter_time - terminal_time).num_seconds().abs() <= 1,
+        "{meter_time} vs {terminal_time}"
+    );
+    b.run_until(start() + TimeDelta::minutes(100));
+    let rows = b
+        .node
+        .store()
+        .range(start(), b.wall + TimeDelta::hours(1))
+        .unwrap();
+    assert!(rows.len() >= 3);
+    assert!(rows[1..].iter().all(|r| !r.status.has(invalid)), "{rows:?}");
+    // The slots follow the terminal's clock: the 11:30 JST row was read when the
+    // driver's clock said 11:20.
+    let row = rows
+        .iter()
+        .find(|r| r.slot == Utc.with_ymd_and_hms(2026, 12, 5, 2, 30, 0).unwrap())
+        .unwrap();
+    assert_eq!(row.read_at, Some(row.slot));
+}
+
+#[test]
+fn trm11_the_15_minute_switch_takes_effect_at_the_next_boundary_no_slot_lost_or_doubled() {
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    b.run_until(start() + TimeDelta::minutes(30)); // 10:40 JST: the 10:30 row is in.
+    let events = dlms_session(
+        &b.node,
+        b.wall,
+        vec![Box::new(|c| {
+            c.set(
+                7,
+                Obis::new(1, 0, 99, 1, 0, 255),
+                4,
+                &Data::DoubleLongUnsigned(900),
+            )
+            .unwrap()
+        })],
+    );
+    assert!(matches!(events[0], DlmsEvent::Done), "{events:?}");
+    b.poke();
+    b.run_until(start() + TimeDelta::hours(2));
+    let slots: Vec<(String, u8)> = b
+        .node
+        .store()
+        .range(start(), b.wall)
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                (r.slot + TimeDelta::hours(9)).format("%H:%M").to_string(),
+                r.interval.minutes(),
+            )
+        })
+        .collect();
+    let expect: Vec<(String, u8)> = [
+        ("10:30", 30),
+        ("11:00", 15),
+        ("11:15", 15),
+        ("11:30", 15),
+        ("11:45", 15),
+        ("12:00", 15),
+    ]
+    .iter()
+    .map(|(t, m)| ((*t).to_owned(), *m))
+    .collect();
+    assert_eq!(slots, expect);
 }

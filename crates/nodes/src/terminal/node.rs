@@ -5,6 +5,11 @@
 //! replaces the row it fills) and the newest into the registers, so what the smart meter
 //! or the handy terminal reads over DLMS is what the meter said.
 //!
+//! What clients change in the model the node acts on: a clock set by the smart meter or
+//! the handy terminal becomes the terminal's clock (rows are no longer flagged, and the
+//! meter's clock is set over ECHONET Lite where it allows it, TRM-09); a new capture
+//! period switches the reading interval at the next boundary (TRM-11).
+//!
 //! The DLMS server engines and the IoT-route link are the driver's for now: it builds
 //! `dlms::server::TerminalServer` over [`TerminalNode::model`] (as `dlms serve` does).
 //! Sans-IO: the driver feeds datagrams and both clocks in, and sends what comes out.
@@ -13,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use dlms::cosem::{CosemError, IotRouteModel, ModelConfig};
+use dlms::cosem::{CosemError, IotRouteModel, ModelChange, ModelConfig};
 use dlms::server::{shared, SharedModel};
 use echonet::energy::MeterReading;
 use echonet::Eoj;
@@ -86,6 +91,20 @@ impl ReadingStore for Noting<'_> {
     }
 }
 
+/// What the node reports (for the logs, SEC-09, and `status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A client set the terminal's clock: it now runs `offset_s` from the time source.
+    ClockSet {
+        /// Offset from the driver's clock, seconds.
+        offset_s: i64,
+    },
+    /// The meter's clock was set after the terminal's (TRM-09), or could not be.
+    MeterClock(Result<(), String>),
+    /// The reading interval switches at the next boundary (TRM-11).
+    IntervalSwitch(Interval),
+}
+
 /// The node.
 pub struct TerminalNode {
     controller: Controller,
@@ -93,6 +112,12 @@ pub struct TerminalNode {
     store: Box<dyn ReadingStore + Send>,
     model: SharedModel,
     meter: IpAddr,
+    meter_eoj: Eoj,
+    /// The terminal's clock: the driver's plus this (set by a client, TRM-09).
+    clock_offset: TimeDelta,
+    /// The meter clock set under way.
+    meter_clock: Option<crate::controller::RequestId>,
+    events: std::collections::VecDeque<NodeEvent>,
 }
 
 impl core::fmt::Debug for TerminalNode {
@@ -143,6 +168,10 @@ impl TerminalNode {
             store,
             model,
             meter: config.meter,
+            meter_eoj: config.meter_eoj,
+            clock_offset: TimeDelta::zero(),
+            meter_clock: None,
+            events: std::collections::VecDeque::new(),
         };
         node.apply(&rows)?;
         Ok(node)
@@ -179,10 +208,64 @@ impl TerminalNode {
     }
 
     /// When to call [`TerminalNode::poll`] next: the controller's deadline (monotonic)
-    /// and the reader's (wall clock), whichever comes first for the driver.
+    /// and the reader's (the driver's wall clock), whichever comes first for the driver.
     #[must_use]
     pub fn next_wakeup(&self) -> (Option<Instant>, DateTime<Utc>) {
-        (self.controller.poll_timeout(), self.reader.next_wakeup())
+        (
+            self.controller.poll_timeout(),
+            self.reader.next_wakeup() - self.clock_offset,
+        )
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<NodeEvent> {
+        self.events.pop_front()
+    }
+
+    /// The terminal's clock at the driver's `wall`.
+    fn clock(&self, wall: DateTime<Utc>) -> DateTime<Utc> {
+        wall + self.clock_offset
+    }
+
+    /// Act on what clients changed in the model (TRM-09, TRM-11).
+    fn model_changes(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<(), NodeError> {
+        let changes = self
+            .model
+            .lock()
+            .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?
+            .take_changes();
+        for change in changes {
+            match change {
+                ModelChange::ClockSet { offset_s } => {
+                    self.clock_offset = TimeDelta::seconds(offset_s);
+                    self.reader.set_clock_valid(true);
+                    self.events.push_back(NodeEvent::ClockSet { offset_s });
+                    let local = (self.clock(wall) + TimeDelta::hours(9)).naive_utc();
+                    match self
+                        .controller
+                        .set_clock(now, self.meter, self.meter_eoj, local)
+                    {
+                        Ok(id) => self.meter_clock = Some(id),
+                        Err(e) => self
+                            .events
+                            .push_back(NodeEvent::MeterClock(Err(e.to_string()))),
+                    }
+                }
+                ModelChange::CapturePeriodChanged(seconds) => {
+                    let interval = match seconds {
+                        900 => Some(Interval::Quarter),
+                        1800 => Some(Interval::Half),
+                        _ => None,
+                    };
+                    if let Some(i) = interval {
+                        self.reader.switch_interval(i);
+                        self.events.push_back(NodeEvent::IntervalSwitch(i));
+                    }
+                }
+                other => tracing::debug!(change = ?other, "model change not the meter side's"),
+            }
+        }
+        Ok(())
     }
 
     /// Timers due: the controller's retransmissions and timeouts, the reader's slots.
@@ -190,6 +273,8 @@ impl TerminalNode {
     /// # Errors
     /// [`NodeError`]: a row could not be stored or shown.
     pub fn poll(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<(), NodeError> {
+        self.model_changes(now, wall)?;
+        let wall = self.clock(wall);
         self.controller.handle_timeout(now);
         self.drain_events(now, wall)?;
         let mut noting = Noting {
@@ -214,6 +299,8 @@ impl TerminalNode {
         from: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), NodeError> {
+        self.model_changes(now, wall)?;
+        let wall = self.clock(wall);
         self.controller.handle_datagram(now, from, datagram);
         self.drain_events(now, wall)
     }
@@ -226,6 +313,14 @@ impl TerminalNode {
     fn drain_events(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<(), NodeError> {
         let mut written = Vec::new();
         while let Some(event) = self.controller.poll_event() {
+            if let crate::controller::Event::ClockSet { id, result } = &event {
+                if self.meter_clock == Some(*id) {
+                    self.meter_clock = None;
+                    let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
+                    self.events.push_back(NodeEvent::MeterClock(outcome));
+                    continue;
+                }
+            }
             let mut noting = Noting {
                 inner: &mut *self.store,
                 written: Vec::new(),

@@ -91,6 +91,8 @@ pub struct SlotReader {
     /// The next boundary to read.
     next: DateTime<Utc>,
     current: Option<Current>,
+    /// An interval switch waiting for the next boundary (TRM-11).
+    pending_interval: Option<Interval>,
     clock_valid: bool,
     /// The history request under way: its id and the JST date it covers.
     recovering: Option<(RequestId, NaiveDate)>,
@@ -119,6 +121,7 @@ impl SlotReader {
             interval,
             next: interval.next_after(wall),
             current: None,
+            pending_interval: None,
             clock_valid: false,
             recovering: None,
             stats: ReaderStats::default(),
@@ -142,6 +145,12 @@ impl SlotReader {
     #[must_use]
     pub const fn interval(&self) -> Interval {
         self.interval
+    }
+
+    /// Switch to `interval` at the next boundary (TRM-11): that boundary is read, and the
+    /// boundaries after it follow the new interval — no slot lost or read twice.
+    pub fn switch_interval(&mut self, interval: Interval) {
+        self.pending_interval = (interval != self.interval).then_some(interval);
     }
 
     /// Whether the wall clock has been set (TRM-09); until then rows are flagged.
@@ -214,6 +223,10 @@ impl SlotReader {
                 .collect();
             for slot in skipped {
                 self.store_missing(slot, store)?;
+            }
+            if let Some(new) = self.pending_interval.take() {
+                tracing::info!(from = self.interval.minutes(), to = new.minutes(), at = %due, "reading interval switched");
+                self.interval = new;
             }
             self.current = Some(Current {
                 slot: due,
