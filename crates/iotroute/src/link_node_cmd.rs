@@ -63,6 +63,10 @@ fn parse_join_window(s: &str) -> Result<JoinWindow, String> {
     JoinWindow::open_for(Duration::ZERO, Duration::from_secs(seconds)).map_err(|e| e.to_string())
 }
 
+fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+    dlms::hex::decode(s).map_err(|e| format!("{s:?}: {e}"))
+}
+
 fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
@@ -219,6 +223,11 @@ pub struct TerminalArgs {
     /// authentication password `--password`) and the public client (wPort 16).
     #[arg(long, value_name = "ADDR:PORT", requires = "meter")]
     pub maintenance: Option<SocketAddr>,
+    /// The meter's ID (0xD1, hex) registered for this terminal (SEC-07): readings from a
+    /// meter with another ID are flagged. Default: the ID the store's newest reading
+    /// holds, else the first read.
+    #[arg(long, value_name = "HEX", requires = "meter", value_parser = parse_hex)]
+    pub meter_id: Option<Vec<u8>>,
     /// Where the terminal's ECHONET Lite side binds (port 3610).
     #[arg(
         long,
@@ -552,6 +561,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                 &args.data,
                 meter,
                 crate::link_app::model_config(dlms_secret.clone()),
+                args.meter_id.clone(),
                 start,
             )
             .and_then(|(node, resumed)| {

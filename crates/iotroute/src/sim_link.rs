@@ -304,6 +304,7 @@ impl LinkSim {
                     ..nodes::controller::ControllerConfig::default()
                 },
                 model: model_config(dlms_password(eui.0, &password_of(k))),
+                meter_id: None,
             };
             // Installed six hours before the run: its store already holds that much when
             // the first reading asks for it.

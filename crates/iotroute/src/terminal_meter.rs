@@ -33,7 +33,8 @@ pub enum MeterSideError {
 }
 
 /// The node over the store in `data`, reading the meter at `meter`, its model set up by
-/// `model` (IDs, passwords), and the time its clock starts at: `start`, or the newest
+/// `model` (IDs, passwords), `meter_id` registered if given (SEC-07), and the time its
+/// clock starts at: `start`, or the newest
 /// time the store holds when that is later — the terminal's clock never goes back
 /// across a restart (TRM-09).
 ///
@@ -43,6 +44,7 @@ pub fn open_node(
     data: &Path,
     meter: IpAddr,
     model: dlms::cosem::ModelConfig,
+    meter_id: Option<Vec<u8>>,
     start: DateTime<Utc>,
 ) -> Result<(TerminalNode, DateTime<Utc>), MeterSideError> {
     let mut dir = std::fs::DirBuilder::new();
@@ -70,6 +72,7 @@ pub fn open_node(
             ..ControllerConfig::default()
         },
         model,
+        meter_id,
     };
     Ok((TerminalNode::new(config, Box::new(store), now)?, now))
 }

@@ -54,6 +54,7 @@ fn config() -> TerminalNodeConfig {
             association_password: PASSWORD.to_vec(),
             ..ModelConfig::default()
         },
+        meter_id: None,
     }
 }
 
@@ -514,4 +515,49 @@ fn trm11_the_15_minute_switch_takes_effect_at_the_next_boundary_no_slot_lost_or_
     .map(|(t, m)| ((*t).to_owned(), *m))
     .collect();
     assert_eq!(slots, expect);
+}
+
+#[test]
+fn sec07_readings_from_another_meter_are_flagged_until_it_is_accepted() {
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let real_id = MeterConfig::default().device_id;
+    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    b.node = TerminalNode::new(
+        TerminalNodeConfig {
+            meter_id: Some(b"REGISTERED-METER".to_vec()),
+            ..config()
+        },
+        Box::new(MemoryStore::new()),
+        start(),
+    )
+    .unwrap();
+    b.node.set_clock_valid(true);
+    b.run_until(start() + TimeDelta::minutes(70));
+    let mismatch = nodes::terminal::store::Status::METER_ID_MISMATCH;
+    let rows = b.node.store().range(start(), b.wall).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.status.has(mismatch)), "{rows:?}");
+    let events: Vec<_> = std::iter::from_fn(|| b.node.poll_event()).collect();
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        events[0],
+        nodes::terminal::node::NodeEvent::MeterIdMismatch {
+            registered: b"REGISTERED-METER".to_vec(),
+            read: real_id.clone()
+        }
+    );
+    // The DLMS view says it too: the profile's status bit, and the meter ID object holds
+    // the ID read (its change logged by the model).
+    let (_, profile) = read_over_dlms(&b.node, b.wall, start(), b.wall);
+    assert!(profile.iter().all(|r| r.3 & mismatch != 0));
+    assert_eq!(b.node.model().lock().unwrap().meter_id(), &real_id[..]);
+    // Accepted (by the handy terminal or the smart meter): the next rows are not flagged.
+    b.node.accept_meter(real_id);
+    b.run_until(start() + TimeDelta::minutes(130));
+    let rows = b.node.store().range(start(), b.wall).unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows[2..].iter().all(|r| !r.status.has(mismatch)),
+        "{rows:?}"
+    );
 }

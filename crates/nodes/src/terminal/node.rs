@@ -43,6 +43,9 @@ pub struct TerminalNodeConfig {
     pub controller: ControllerConfig,
     /// The DLMS model (IDs, passwords, depth).
     pub model: ModelConfig,
+    /// The meter ID (0xD1) registered for this terminal (SEC-07); `None`: the one the
+    /// store's newest unflagged reading holds, else the first read.
+    pub meter_id: Option<Vec<u8>>,
 }
 
 /// Why the node stopped short.
@@ -103,6 +106,14 @@ pub enum NodeEvent {
     MeterClock(Result<(), String>),
     /// The reading interval switches at the next boundary (TRM-11).
     IntervalSwitch(Interval),
+    /// A reading came from a meter whose ID is not the registered one (SEC-07): the
+    /// row is flagged, and so are the next ones until the new meter is accepted.
+    MeterIdMismatch {
+        /// The registered ID.
+        registered: Vec<u8>,
+        /// The ID read.
+        read: Vec<u8>,
+    },
 }
 
 /// The node.
@@ -162,7 +173,16 @@ impl TerminalNode {
             &mut noting,
         )?;
         let rows = store.range(wall - TimeDelta::seconds(depth), wall)?;
-        let node = Self {
+        let mut reader = reader;
+        let kept = rows
+            .iter()
+            .rev()
+            .find(|r| !r.status.has(super::store::Status::METER_ID_MISMATCH))
+            .and_then(|r| r.meter_id.clone());
+        if let Some(id) = config.meter_id.clone().or(kept) {
+            reader.register_meter(id);
+        }
+        let mut node = Self {
             controller: Controller::new(config.controller),
             reader,
             store,
@@ -336,17 +356,39 @@ impl TerminalNode {
         self.apply(&written)
     }
 
-    /// Put rows written to the store into the DLMS view.
-    fn apply(&self, rows: &[Reading]) -> Result<(), NodeError> {
+    /// Accept the meter now connected (its ID read last) as the registered one
+    /// (SEC-07: the handy terminal or the smart meter decides); readings are no longer
+    /// flagged.
+    pub fn accept_meter(&mut self, id: Vec<u8>) {
+        tracing::info!(id = %String::from_utf8_lossy(&id), "meter accepted");
+        self.reader.register_meter(id);
+    }
+
+    /// Put rows written to the store into the DLMS view (and a mismatched meter ID into
+    /// the events and the model's meter ID object, whose change the model logs).
+    fn apply(&mut self, rows: &[Reading]) -> Result<(), NodeError> {
         if rows.is_empty() {
             return Ok(());
         }
+        let registered = self.reader.registered_meter().map(<[u8]>::to_vec);
         let mut model = self
             .model
             .lock()
             .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?;
         for row in rows {
             model.put_slot(row.slot, energy_wh(row), row.status.0)?;
+            let (Some(read), Some(at)) = (&row.meter_id, row.read_at) else {
+                continue;
+            };
+            if model.meter_id() != read.as_slice() {
+                model.set_meter_id(at, read)?;
+            }
+            if row.status.has(super::store::Status::METER_ID_MISMATCH) {
+                self.events.push_back(NodeEvent::MeterIdMismatch {
+                    registered: registered.clone().unwrap_or_default(),
+                    read: read.clone(),
+                });
+            }
         }
         Ok(())
     }

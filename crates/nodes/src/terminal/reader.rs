@@ -94,6 +94,9 @@ pub struct SlotReader {
     /// An interval switch waiting for the next boundary (TRM-11).
     pending_interval: Option<Interval>,
     clock_valid: bool,
+    /// The meter ID (0xD1) registered for this terminal (SEC-07): the first read when
+    /// none was given.
+    registered_meter: Option<Vec<u8>>,
     /// The history request under way: its id and the JST date it covers.
     recovering: Option<(RequestId, NaiveDate)>,
     stats: ReaderStats,
@@ -123,6 +126,7 @@ impl SlotReader {
             current: None,
             pending_interval: None,
             clock_valid: false,
+            registered_meter: None,
             recovering: None,
             stats: ReaderStats::default(),
         };
@@ -151,6 +155,18 @@ impl SlotReader {
     /// boundaries after it follow the new interval — no slot lost or read twice.
     pub fn switch_interval(&mut self, interval: Interval) {
         self.pending_interval = (interval != self.interval).then_some(interval);
+    }
+
+    /// Register the meter's ID (SEC-07): readings from any other ID are flagged
+    /// [`Status::METER_ID_MISMATCH`] until this is called with the new one.
+    pub fn register_meter(&mut self, id: Vec<u8>) {
+        self.registered_meter = Some(id);
+    }
+
+    /// The registered meter ID.
+    #[must_use]
+    pub fn registered_meter(&self) -> Option<&[u8]> {
+        self.registered_meter.as_deref()
     }
 
     /// Whether the wall clock has been set (TRM-09); until then rows are flagged.
@@ -294,13 +310,21 @@ impl SlotReader {
         match result {
             Ok(readout) => {
                 self.current = None;
+                let mut status = self.status();
+                let registered = self
+                    .registered_meter
+                    .get_or_insert_with(|| readout.device_id.clone());
+                if *registered != readout.device_id {
+                    tracing::warn!(slot = %c.slot, "the meter's ID is not the registered one: reading flagged (SEC-07)");
+                    status.0 |= Status::METER_ID_MISMATCH;
+                }
                 let row = Reading {
                     slot: c.slot,
                     interval: self.interval,
                     ac_in: Some(readout.input),
                     ac_out: Some(readout.output),
                     meter_id: Some(readout.device_id.clone()),
-                    status: self.status(),
+                    status,
                     recovered: false,
                     read_at: Some(wall),
                 };

@@ -27,6 +27,10 @@ impl Status {
     pub const DATA_NOT_VALID: u8 = dlms::cosem::model::status::DATA_NOT_VALID;
     /// Bit 5: the clock was adjusted during the interval.
     pub const CLOCK_ADJUSTED: u8 = dlms::cosem::model::status::CLOCK_ADJUSTED;
+    /// Bit 0 **(ours**, IDIS "critical error"): read from a meter whose ID (0xD1) is not
+    /// the registered one — a replaced or wrong meter (SEC-07); flagged until the new
+    /// meter is accepted.
+    pub const METER_ID_MISMATCH: u8 = 1 << 0;
 
     /// Whether `bit` is set.
     #[must_use]
