@@ -599,9 +599,24 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
     };
     let model = meter_side.as_ref().map(|(node, _)| node.model());
     let served = std::sync::Arc::new(tokio::sync::Notify::new());
+    // SEC-09: the event and access logs in DIR/logs, kept with the meter side.
+    let logs = match &meter_side {
+        Some(_) => match terminal_meter::open_log(&args.data, "event", origin)
+            .and_then(|e| Ok((e, terminal_meter::open_log(&args.data, "access", origin)?)))
+        {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::error!(error = %e, "logs not opened");
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let (event_log, access_log) = logs.unzip();
     let meter_run = async {
-        match meter_side {
-            Some((node, endpoint)) => {
+        match (meter_side, event_log) {
+            (Some((node, endpoint)), Some(event_log)) => {
                 eprintln!(
                     "terminal reading the meter at {} from {}",
                     args.meter.map_or_else(String::new, |m| m.to_string()),
@@ -612,12 +627,13 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     endpoint,
                     clock,
                     served.clone(),
+                    event_log,
                     stopped(stop_rx.clone()),
                 )
                 .await
                 .map_err(|e| e.to_string())
             }
-            None => Ok(()),
+            _ => Ok(()),
         }
     };
     let link_run = async {
@@ -641,13 +657,14 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         }
     };
     let maintenance_run = async {
-        match (args.maintenance, &model) {
-            (Some(bind), Some(m)) => crate::maintenance::serve(
+        match (args.maintenance, &model, access_log) {
+            (Some(bind), Some(m), Some(access_log)) => crate::maintenance::serve(
                 bind,
                 m.clone(),
                 clock,
                 engine_seed(args.seed),
                 served.clone(),
+                access_log,
                 stopped(stop_rx.clone()),
             )
             .await

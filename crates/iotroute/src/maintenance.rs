@@ -28,6 +28,19 @@ pub enum MaintenanceError {
     Server(String),
 }
 
+/// What a request APDU is, by its tag, for the access log.
+fn request_kind(apdu: &[u8]) -> &'static str {
+    match apdu.first() {
+        Some(0x60) => "association",
+        Some(0x62) => "release",
+        Some(0xC0) => "get",
+        Some(0xC1) => "set",
+        Some(0xC3) => "action",
+        Some(0xC8 | 0xC9 | 0xCB | 0xDB | 0xDD) => "ciphered",
+        _ => "other",
+    }
+}
+
 /// Serve `model` on `bind` until `stop`.
 ///
 /// # Errors
@@ -38,6 +51,7 @@ pub async fn serve(
     clock: ScaledClock,
     seed: u64,
     served: std::sync::Arc<tokio::sync::Notify>,
+    mut access: logs::FileLog,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), MaintenanceError> {
     let socket = UdpSocket::bind(bind).await?;
@@ -76,9 +90,16 @@ pub async fn serve(
                 continue;
             }
         };
+        let kind = request_kind(frame.apdu);
         if !SERVED_WPORTS.contains(&frame.source) {
             refused += 1;
             tracing::warn!(%from, wport = frame.source, "maintenance: a client this interface does not serve, dropped");
+            crate::terminal_meter::record(
+                &mut access,
+                clock.now(),
+                "refused",
+                serde_json::json!({ "interface": "maintenance", "from": from.to_string(), "client": frame.source, "request": kind }),
+            );
             continue;
         }
         let answer = match server.handle(frame.source, clock.now(), frame.apdu, &mut out) {
@@ -90,6 +111,19 @@ pub async fn serve(
             }
         };
         served.notify_one();
+        // SEC-09: who asked what, and what the terminal answered (the answer's tag:
+        // an AARE, a response, an exception).
+        crate::terminal_meter::record(
+            &mut access,
+            clock.now(),
+            kind,
+            serde_json::json!({
+                "interface": "maintenance",
+                "from": from.to_string(),
+                "client": frame.source,
+                "answer": answer.and_then(|a| a.first()).map(|t| format!("{t:02x}")),
+            }),
+        );
         let Some(apdu) = answer else { continue };
         match Wpdu::new(frame.destination, frame.source, apdu).emit() {
             Ok(reply) => {

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use nodes::controller::ControllerConfig;
-use nodes::terminal::node::{NodeError, TerminalNode, TerminalNodeConfig};
+use nodes::terminal::node::{NodeError, NodeEvent, TerminalNode, TerminalNodeConfig};
 use nodes::terminal::reader::ReaderConfig;
 use nodes::terminal::slots::Interval;
 use nodes::terminal::store::ReadingStore as _;
@@ -20,6 +20,39 @@ use crate::udp::Endpoint;
 
 /// The store's file in the data directory.
 pub const STORE_FILE: &str = "readings.sqlite";
+/// The logs' directory in the data directory (SEC-09).
+pub const LOGS_DIR: &str = "logs";
+
+/// Open the log `name` (`event` or `access`) of the data directory at `now`.
+///
+/// # Errors
+/// [`logs::LogError`] when the files cannot be used.
+pub fn open_log(
+    data: &Path,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<logs::FileLog, logs::LogError> {
+    logs::FileLog::open(
+        &data.join(LOGS_DIR),
+        name,
+        logs::Retention::default(),
+        &rfc3339(now),
+    )
+}
+
+/// A time as the logs write it: RFC 3339 in JST.
+#[must_use]
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.with_timezone(&crate::link_app::jst()).to_rfc3339()
+}
+
+/// Append to `log`, logging (not failing on) an error: evidence lost is reported, the
+/// terminal goes on reading.
+pub fn record(log: &mut logs::FileLog, now: DateTime<Utc>, kind: &str, details: serde_json::Value) {
+    if let Err(e) = log.append(&rfc3339(now), kind, details) {
+        tracing::error!(error = %e, kind, "log record not written");
+    }
+}
 
 /// Why the meter side stopped.
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +121,10 @@ pub async fn run(
     endpoint: Endpoint,
     clock: ScaledClock,
     served: std::sync::Arc<tokio::sync::Notify>,
+    mut events: logs::FileLog,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), MeterSideError> {
+    record(&mut events, clock.now(), "started", serde_json::json!({}));
     let mut buf = vec![0u8; 1500];
     tokio::pin!(stop);
     loop {
@@ -121,9 +156,17 @@ pub async fn run(
         }
         while let Some(event) = node.poll_event() {
             tracing::info!(?event, "terminal");
+            let (kind, details) = event_record(&event);
+            record(&mut events, clock.now(), kind, details);
         }
     }
     let stats = node.reader_stats();
+    record(
+        &mut events,
+        clock.now(),
+        "stopped",
+        serde_json::json!({ "read": stats.read, "missing": stats.missing, "recovered": stats.recovered }),
+    );
     tracing::info!(
         read = stats.read,
         missing = stats.missing,
@@ -131,6 +174,28 @@ pub async fn run(
         "meter side stopped"
     );
     Ok(())
+}
+
+/// A node event as a log record: its kind and details.
+fn event_record(event: &NodeEvent) -> (&'static str, serde_json::Value) {
+    match event {
+        NodeEvent::ClockSet { offset_s } => {
+            ("clock_set", serde_json::json!({ "offset_s": offset_s }))
+        }
+        NodeEvent::MeterClock(Ok(())) => ("meter_clock_set", serde_json::json!({})),
+        NodeEvent::MeterClock(Err(e)) => ("meter_clock_not_set", serde_json::json!({ "error": e })),
+        NodeEvent::IntervalSwitch(i) => (
+            "interval_switch",
+            serde_json::json!({ "minutes": i.minutes() }),
+        ),
+        NodeEvent::MeterIdMismatch { registered, read } => (
+            "meter_id_mismatch",
+            serde_json::json!({
+                "registered": dlms::hex::encode(registered),
+                "read": dlms::hex::encode(read),
+            }),
+        ),
+    }
 }
 
 /// The ECHONET endpoint: `bind:3610`.

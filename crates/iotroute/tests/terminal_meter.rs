@@ -209,7 +209,6 @@ fn trm06_the_handy_terminals_interface_serves_the_store_to_our_client_and_to_gur
         assert!(j["registers"]["1.0.1.8.0.255"]["value"].as_u64() >= Some(served));
         let rows = j["profile"].as_array().expect("profile");
         assert!(rows.len() >= 2, "{j}");
-        t.terminate();
         // Each row Gurux read is the store's row of that slot (Wh: the emulated meter
         // counts in 0.001 kWh).
         let stored = rows_of(&data);
@@ -221,6 +220,29 @@ fn trm06_the_handy_terminals_interface_serves_the_store_to_our_client_and_to_gur
                 .expect("a profile row the store does not hold");
             assert_eq!(row[1].as_u64(), Some(u64::from(r.ac_in.unwrap().digits())));
         }
+    }
+    t.terminate();
+    // SEC-09: the access log holds the handy sessions and the refused client, the event
+    // log the start and stop; both verify.
+    let access = std::fs::read_to_string(data.join("logs/access.jsonl")).unwrap();
+    assert!(access.contains("\"kind\":\"association\""), "{access}");
+    assert!(access.contains("\"kind\":\"refused\""), "{access}");
+    let events = std::fs::read_to_string(data.join("logs/event.jsonl")).unwrap();
+    assert!(
+        events.contains("\"kind\":\"started\"") && events.contains("\"kind\":\"stopped\""),
+        "{events}"
+    );
+    for log in ["access", "event"] {
+        let out = iotroute()
+            .args(["logs", "verify"])
+            .arg(data.join(format!("logs/{log}.jsonl")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{log}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let _ = std::fs::remove_dir_all(&data);
 }
