@@ -35,6 +35,11 @@ fn meter(block: u8, speed: &str) -> Running {
 }
 
 fn terminal(block: u8, speed: &str, data: &Path) -> Running {
+    Running::start(terminal_command(block, speed, data), "reading the meter")
+}
+
+/// `iotroute terminal` reading the meter of `block` on a `speed`× clock into `data`.
+fn terminal_command(block: u8, speed: &str, data: &Path) -> std::process::Command {
     let mut cmd = iotroute();
     cmd.args(["terminal", "--meter", &format!("127.0.{block}.2")])
         .args([
@@ -46,7 +51,7 @@ fn terminal(block: u8, speed: &str, data: &Path) -> Running {
         .arg("--data")
         .arg(data)
         .env("IOTROUTE_LINK_PASSWORD", "TERMINALPASS");
-    Running::start(cmd, "reading the meter")
+    cmd
 }
 
 fn rows_of(data: &Path) -> Vec<Reading> {
@@ -144,19 +149,9 @@ fn trm06_the_handy_terminals_interface_serves_the_store_to_our_client_and_to_gur
     // Started five hours ago on a 600× clock: its rows fall within Gurux's "last six
     // hours" of real time.
     let start = (chrono::Utc::now() - chrono::Duration::hours(5)).to_rfc3339();
-    let mut cmd = iotroute();
-    cmd.args(["terminal", "--meter", &format!("127.0.{block}.2")])
-        .args([
-            "--echonet-bind",
-            &format!("127.0.{block}.3"),
-            "--speed",
-            "600",
-        ])
-        .args(["--start", &start])
-        .args(["--maintenance", &format!("127.0.{block}.3:4059")])
-        .arg("--data")
-        .arg(&data)
-        .env("IOTROUTE_LINK_PASSWORD", "TERMINALPASS");
+    let mut cmd = terminal_command(block, "600", &data);
+    cmd.args(["--start", &start])
+        .args(["--maintenance", &format!("127.0.{block}.3:4059")]);
     let t = Running::start(cmd, "maintenance interface listening");
     std::thread::sleep(Duration::from_secs(8));
     // The maintenance association with the terminal's authentication password.

@@ -1144,34 +1144,48 @@ fn failed_epcs(request: Esv, asked: &[u8], answer: &[Property]) -> Vec<u8> {
         .collect()
 }
 
-/// TRM-03, TRM-07: decode a read_meter answer, refusing anything out of range.
-fn history_readout(
-    from: IpAddr,
+/// The properties of a meter's Get answer, decoded one at a time (a missing one or a value
+/// out of range is an error); an SNA is refused.
+fn meter_properties<'m>(
     asked: &[u8],
-    msg: &Message,
-    day: u16,
-) -> Result<HistoryReadout, ReadMeterError> {
+    msg: &'m Message,
+) -> Result<impl Fn(u8) -> Result<MeterProperty, ReadMeterError> + 'm, ReadMeterError> {
     if msg.esv.is_sna() {
         return Err(ReadMeterError::Refused {
             esv: msg.esv,
             failed: failed_epcs(Esv::Get, asked, &msg.props),
         });
     }
-    let decode = |epc: u8| -> Result<MeterProperty, ReadMeterError> {
+    Ok(move |epc: u8| -> Result<MeterProperty, ReadMeterError> {
         let p = msg
             .props
             .iter()
             .find(|p| p.epc == epc)
             .ok_or(ReadMeterError::Missing { epc })?;
         MeterProperty::decode(epc, &p.edt).map_err(|error| ReadMeterError::Value { epc, error })
-    };
-    let unexpected = |epc: u8| ReadMeterError::Value {
+    })
+}
+
+/// A property that decoded as another one than asked.
+const fn unexpected(epc: u8) -> ReadMeterError {
+    ReadMeterError::Value {
         epc,
         error: ValueError::UnknownProperty {
             class: ClassCode::DISTRIBUTED_GENERATION_METER.0,
             epc,
         },
-    };
+    }
+}
+
+/// TRM-03 recovery: decode a read_history answer, refusing anything out of range and a
+/// history of another day than asked.
+fn history_readout(
+    from: IpAddr,
+    asked: &[u8],
+    msg: &Message,
+    day: u16,
+) -> Result<HistoryReadout, ReadMeterError> {
+    let decode = meter_properties(asked, msg)?;
     let MeterProperty::DeviceId(device_id) = decode(EPC_DEVICE_ID)? else {
         return Err(unexpected(EPC_DEVICE_ID));
     };
@@ -1218,27 +1232,7 @@ fn meter_readout(
     asked: &[u8],
     msg: &Message,
 ) -> Result<MeterReadout, ReadMeterError> {
-    if msg.esv.is_sna() {
-        return Err(ReadMeterError::Refused {
-            esv: msg.esv,
-            failed: failed_epcs(Esv::Get, asked, &msg.props),
-        });
-    }
-    let decode = |epc: u8| -> Result<MeterProperty, ReadMeterError> {
-        let p = msg
-            .props
-            .iter()
-            .find(|p| p.epc == epc)
-            .ok_or(ReadMeterError::Missing { epc })?;
-        MeterProperty::decode(epc, &p.edt).map_err(|error| ReadMeterError::Value { epc, error })
-    };
-    let unexpected = |epc: u8| ReadMeterError::Value {
-        epc,
-        error: ValueError::UnknownProperty {
-            class: ClassCode::DISTRIBUTED_GENERATION_METER.0,
-            epc,
-        },
-    };
+    let decode = meter_properties(asked, msg)?;
     let MeterProperty::DeviceId(device_id) = decode(EPC_DEVICE_ID)? else {
         return Err(unexpected(EPC_DEVICE_ID));
     };

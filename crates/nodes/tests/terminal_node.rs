@@ -138,78 +138,23 @@ fn read_over_dlms(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> (u32, ProfileRows) {
-    let entropy = Counting(std::sync::Arc::default());
-    let mut server = TerminalServer::new(
-        node.model(),
-        ServeConfig {
-            auth: Auth::Low,
-            protection: Protection::None,
-            keys: None,
-            system_title: *b"IRT00001",
-            max_pdu: 1024,
-            invocation_counter: 0,
-        },
-        entropy.clone(),
-    )
-    .unwrap();
-    let mut client = Client::new(
-        ClientSettings {
-            client_wport: 1,
-            server_wport: 1,
-            authentication: Authentication::Low {
-                password: PASSWORD.to_vec(),
-            },
-            security: Security::None,
-            max_pdu: 1024,
-            ..ClientSettings::default()
-        },
-        entropy,
-    )
-    .unwrap();
-    fn exchange<E: dlms::server::Entropy + Clone, C: dlms::client::Entropy>(
-        server: &mut TerminalServer<E>,
-        client: &mut Client<C>,
-        wall: DateTime<Utc>,
-        request: Vec<u8>,
-    ) -> DlmsEvent {
-        let mut request = request;
-        loop {
-            // The client speaks wrapper frames, the engine APDUs.
-            let frame = dlms::wrapper::Wpdu::parse(&request).unwrap();
-            let mut out = vec![0u8; 8192];
-            let n = server
-                .handle(frame.source, wall, frame.apdu, &mut out)
-                .unwrap()
-                .unwrap();
-            let answer = dlms::wrapper::Wpdu::new(1, frame.source, &out[..n])
-                .emit()
-                .unwrap();
-            match client.handle(&answer).unwrap() {
-                DlmsEvent::Send(next) => request = next,
-                other => return other,
-            }
-        }
-    }
-    let aarq = client.associate().unwrap();
-    assert!(matches!(
-        exchange(&mut server, &mut client, wall, aarq),
-        DlmsEvent::Established
-    ));
-    let get = client
-        .get(3, Obis::new(1, 0, 1, 8, 0, 255), 2, None)
-        .unwrap();
-    let DlmsEvent::Value(v) = exchange(&mut server, &mut client, wall, get) else {
-        panic!("register");
-    };
-    let register = u32::try_from(v.as_i128().unwrap()).unwrap();
     let jst = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
     let range = range_selector(&from.with_timezone(&jst), &to.with_timezone(&jst));
-    let get = client
-        .get(7, Obis::new(1, 0, 99, 1, 0, 255), 2, Some((1, &range)))
-        .unwrap();
-    let DlmsEvent::Value(Data::Array(rows)) = exchange(&mut server, &mut client, wall, get) else {
-        panic!("profile");
+    let events = dlms_session(
+        node,
+        wall,
+        vec![
+            Box::new(|c| c.get(3, Obis::new(1, 0, 1, 8, 0, 255), 2, None).unwrap()),
+            Box::new(move |c| {
+                c.get(7, Obis::new(1, 0, 99, 1, 0, 255), 2, Some((1, &range)))
+                    .unwrap()
+            }),
+        ],
+    );
+    let [DlmsEvent::Value(register), DlmsEvent::Value(Data::Array(rows))] = &events[..] else {
+        panic!("register and profile: {events:?}");
     };
+    let register = u32::try_from(register.as_i128().unwrap()).unwrap();
     let rows = rows
         .iter()
         .map(|row| {

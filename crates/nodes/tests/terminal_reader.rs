@@ -219,10 +219,9 @@ fn trm03_a_meter_that_answers_the_second_attempt_gives_a_reading() {
     assert_eq!(b.reader.stats().retries, 1);
 }
 
-#[test]
-fn trm03_slots_missed_while_the_terminal_was_down_are_missing_rows() {
+/// A store whose newest row is a reading at `last` (the terminal stopped after it).
+fn store_ending_at(last: DateTime<Utc>) -> MemoryStore {
     let mut store = MemoryStore::new();
-    let last = Utc.with_ymd_and_hms(2026, 12, 4, 23, 30, 0).unwrap();
     let unit = echonet::energy::EnergyUnit::from_code(0x02).unwrap();
     store
         .put(&Reading {
@@ -236,6 +235,13 @@ fn trm03_slots_missed_while_the_terminal_was_down_are_missing_rows() {
             read_at: Some(last),
         })
         .unwrap();
+    store
+}
+
+#[test]
+fn trm03_slots_missed_while_the_terminal_was_down_are_missing_rows() {
+    let last = Utc.with_ymd_and_hms(2026, 12, 4, 23, 30, 0).unwrap();
+    let store = store_ending_at(last);
     // Up again at 10:10 JST (01:10 UTC): 00:00 and 00:30 and 01:00 UTC were missed.
     let mut b = Bench::new(start(), store);
     assert_eq!(b.reader.stats().missing, 3);
@@ -293,21 +299,8 @@ fn trm03_a_slot_the_meter_did_not_answer_for_is_recovered_from_its_history() {
 
 #[test]
 fn trm03_slots_missed_while_down_are_recovered_when_the_meter_kept_them() {
-    let mut store = MemoryStore::new();
     let last = Utc.with_ymd_and_hms(2026, 12, 4, 13, 30, 0).unwrap(); // 22:30 JST
-    let unit = echonet::energy::EnergyUnit::from_code(0x02).unwrap();
-    store
-        .put(&Reading {
-            slot: last,
-            interval: Interval::Half,
-            ac_in: echonet::energy::MeterReading::from_digits(1, unit).ok(),
-            ac_out: echonet::energy::MeterReading::from_digits(1, unit).ok(),
-            meter_id: None,
-            status: Status::default(),
-            recovered: false,
-            read_at: Some(last),
-        })
-        .unwrap();
+    let store = store_ending_at(last);
     // The meter ran (and kept its history) all along; the terminal is back at 10:10 JST.
     let mut b = Bench::with_meter_since(start(), start() - TimeDelta::days(2), store);
     assert_eq!(
