@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use nodes::controller::ControllerConfig;
+use nodes::terminal::guard::GuardConfig;
 use nodes::terminal::node::{NodeError, NodeEvent, TerminalNode, TerminalNodeConfig};
 use nodes::terminal::reader::ReaderConfig;
 use nodes::terminal::slots::Interval;
@@ -106,6 +107,7 @@ pub fn open_node(
         },
         model,
         meter_id,
+        guard: GuardConfig::default(),
     };
     Ok((TerminalNode::new(config, Box::new(store), now)?, now))
 }
@@ -165,7 +167,13 @@ pub async fn run(
         &mut events,
         clock.now(),
         "stopped",
-        serde_json::json!({ "read": stats.read, "missing": stats.missing, "recovered": stats.recovered }),
+        serde_json::json!({
+            "read": stats.read,
+            "missing": stats.missing,
+            "recovered": stats.recovered,
+            "echonet_dropped": node.echonet_dropped(),
+            "dos_events": node.dos_events(),
+        }),
     );
     tracing::info!(
         read = stats.read,
@@ -193,6 +201,15 @@ fn event_record(event: &NodeEvent) -> (&'static str, serde_json::Value) {
             serde_json::json!({
                 "registered": dlms::hex::encode(registered),
                 "read": dlms::hex::encode(read),
+            }),
+        ),
+        NodeEvent::Dos(alarm) => (
+            "dos_detected",
+            serde_json::json!({
+                "side": "echonet",
+                "source": alarm.source.map(|s| s.to_string()),
+                "datagrams": alarm.datagrams,
+                "window_ms": u64::try_from(alarm.window.as_millis()).unwrap_or(u64::MAX),
             }),
         ),
     }

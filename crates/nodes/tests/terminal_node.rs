@@ -16,6 +16,7 @@ use dlms::{Data, Obis};
 use echonet::Eoj;
 use nodes::controller::ControllerConfig;
 use nodes::meter::{Meter, MeterConfig};
+use nodes::terminal::guard::GuardConfig;
 use nodes::terminal::node::{TerminalNode, TerminalNodeConfig};
 use nodes::terminal::reader::ReaderConfig;
 use nodes::terminal::slots::Interval;
@@ -55,6 +56,7 @@ fn config() -> TerminalNodeConfig {
             ..ModelConfig::default()
         },
         meter_id: None,
+        guard: GuardConfig::default(),
     }
 }
 
@@ -67,6 +69,30 @@ struct Bench {
     node: TerminalNode,
     /// While true the meter does not answer.
     silent: bool,
+    /// A flooder (SEC-08) and how far its flood has been sent.
+    flood: Option<Flood>,
+}
+
+/// Datagrams at 10,000 a second from another address, within five seconds either side
+/// of every slot boundary (when the meter is read): spoofed answers with guessed TIDs
+/// and the meter's object, and every tenth one malformed.
+struct Flood {
+    from: SocketAddr,
+    sent_until: DateTime<Utc>,
+    sent: u64,
+}
+
+impl Flood {
+    fn datagram(n: u64) -> Vec<u8> {
+        if n % 10 == 0 {
+            return vec![0x10, 0x81, 0xff];
+        }
+        let tid = u16::try_from(n % 65_536).unwrap().to_be_bytes();
+        vec![
+            0x10, 0x81, tid[0], tid[1], 0x02, 0x8E, 0x01, 0x05, 0xFF, 0x01, 0x72, 0x01, 0xE0, 0x04,
+            0x00, 0x00, 0x00, 0x01,
+        ]
+    }
 }
 
 impl Bench {
@@ -80,6 +106,28 @@ impl Bench {
             meter,
             node,
             silent: false,
+            flood: None,
+        }
+    }
+
+    /// Send the flood's datagrams up to `to`.
+    fn flood_to(&mut self, to: DateTime<Utc>) {
+        let Some(f) = self.flood.as_mut() else {
+            return;
+        };
+        let step = TimeDelta::microseconds(100);
+        while f.sent_until < to {
+            f.sent_until += step;
+            let t = f.sent_until;
+            let slot = t.timestamp().rem_euclid(1800);
+            if slot > 5 && slot < 1795 {
+                continue;
+            }
+            let now = self.t0 + (t - self.w0).to_std().unwrap();
+            self.node
+                .handle_echonet(now, t, f.from, &Flood::datagram(f.sent))
+                .unwrap();
+            f.sent += 1;
         }
     }
 
@@ -90,8 +138,10 @@ impl Bench {
                 .map(|t| self.w0 + TimeDelta::from_std(t - self.t0).unwrap())
                 .map_or(wall_due, |d| d.min(wall_due));
             if next > until {
+                self.flood_to(until);
                 break;
             }
+            self.flood_to(next);
             self.wall = self.wall.max(next);
             self.meter.advance(self.wall);
             let now = self.t0 + (self.wall - self.w0).to_std().unwrap();
@@ -505,4 +555,53 @@ fn sec07_readings_from_another_meter_are_flagged_until_it_is_accepted() {
         rows[2..].iter().all(|r| !r.status.has(mismatch)),
         "{rows:?}"
     );
+}
+
+/// SEC-06/SEC-08: a flood of 10,000 datagrams a second from another address around every
+/// slot boundary: every datagram is dropped unparsed and counted, the flood raises one
+/// event per hold-off (not one per datagram), and readings keep flowing: no slot missing,
+/// every value the meter's.
+#[test]
+fn sec08_a_flood_from_another_address_is_detected_and_no_reading_is_lost() {
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let flooder: SocketAddr = "127.0.0.66:3610".parse().unwrap();
+    b.flood = Some(Flood {
+        from: flooder,
+        sent_until: start(),
+        sent: 0,
+    });
+    b.run_until(start() + TimeDelta::minutes(125));
+    let sent = b.flood.as_ref().unwrap().sent;
+    assert!(sent >= 4 * 100_000, "{sent}");
+    let rows = b.node.store().range(start(), b.wall).unwrap();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for r in &rows {
+        assert!(!r.is_missing(), "{r:?}");
+        assert_eq!(r.status.0, 0, "{r:?}");
+    }
+    // What the smart meter reads is what the meter said.
+    let (_, profile) = read_over_dlms(&b.node, b.wall, start(), b.wall);
+    assert_eq!(profile.len(), 4);
+    for (row, p) in rows.iter().zip(&profile) {
+        assert_eq!((p.1, p.2), wh(row));
+    }
+    let dropped = b.node.echonet_dropped();
+    assert_eq!(dropped["foreign_source"], sent, "{dropped:?}");
+    assert_eq!(
+        dropped["malformed"] + dropped["mismatched"],
+        0,
+        "{dropped:?}"
+    );
+    // Four boundaries (10:30 to 12:00) 30 minutes apart, a hold-off of 60 s: one event
+    // per boundary.
+    let alarms: Vec<_> = std::iter::from_fn(|| b.node.poll_event())
+        .filter_map(|e| match e {
+            nodes::terminal::node::NodeEvent::Dos(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(alarms.len(), 4, "{alarms:?}");
+    assert!(alarms.iter().all(|a| a.source == Some(flooder.ip())));
+    assert_eq!(b.node.dos_events(), 4);
 }

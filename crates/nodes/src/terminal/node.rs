@@ -23,6 +23,7 @@ use dlms::server::{shared, SharedModel};
 use echonet::energy::MeterReading;
 use echonet::Eoj;
 
+use super::guard::{DosAlarm, EchonetGuard, GuardConfig};
 use super::reader::{ReaderConfig, ReaderStats, SlotReader};
 use super::slots::Interval;
 use super::store::{Put, Reading, ReadingStore, StoreError};
@@ -46,6 +47,8 @@ pub struct TerminalNodeConfig {
     /// The meter ID (0xD1) registered for this terminal (SEC-07); `None`: the one the
     /// store's newest unflagged reading holds, else the first read.
     pub meter_id: Option<Vec<u8>>,
+    /// The ECHONET side's gate (SEC-06 source filter, SEC-08 flood detection).
+    pub guard: GuardConfig,
 }
 
 /// Why the node stopped short.
@@ -114,10 +117,13 @@ pub enum NodeEvent {
         /// The ID read.
         read: Vec<u8>,
     },
+    /// A datagram flood on the ECHONET side (SEC-08); readings go on.
+    Dos(DosAlarm),
 }
 
 /// The node.
 pub struct TerminalNode {
+    guard: EchonetGuard,
     controller: Controller,
     reader: SlotReader,
     store: Box<dyn ReadingStore + Send>,
@@ -183,6 +189,7 @@ impl TerminalNode {
             reader.register_meter(id);
         }
         let mut node = Self {
+            guard: EchonetGuard::new(config.guard, config.meter),
             controller: Controller::new(config.controller),
             reader,
             store,
@@ -307,8 +314,9 @@ impl TerminalNode {
         self.apply(&written)
     }
 
-    /// An ECHONET Lite datagram from `from` (the meter's answers; anything else the
-    /// controller drops and counts, SEC-06).
+    /// An ECHONET Lite datagram from `from`: the meter's answers. One from another
+    /// address is dropped unparsed by the gate, anything else unasked for by the
+    /// controller, both counted (SEC-06); floods raise [`NodeEvent::Dos`] (SEC-08).
     ///
     /// # Errors
     /// [`NodeError`]: a row could not be stored or shown.
@@ -319,10 +327,41 @@ impl TerminalNode {
         from: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), NodeError> {
+        let (admitted, alarm) = self.guard.admit(now, wall, from.ip());
+        if let Some(alarm) = alarm {
+            self.events.push_back(NodeEvent::Dos(alarm));
+        }
+        if !admitted {
+            return Ok(());
+        }
         self.model_changes(now, wall)?;
         let wall = self.clock(wall);
         self.controller.handle_datagram(now, from, datagram);
         self.drain_events(now, wall)
+    }
+
+    /// ECHONET Lite datagrams dropped so far, by reason (SEC-06): `foreign_source` (not
+    /// the meter's address), then the controller's `malformed`, `unsolicited`,
+    /// `mismatched`, `late` and `notifications`.
+    #[must_use]
+    pub fn echonet_dropped(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        let c = self.controller.stats();
+        [
+            ("foreign_source", self.guard.foreign_dropped()),
+            ("malformed", c.malformed),
+            ("unsolicited", c.unsolicited),
+            ("mismatched", c.mismatched),
+            ("late", c.late),
+            ("notifications", c.notifications),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    /// Floods detected on the ECHONET side so far (SEC-08).
+    #[must_use]
+    pub const fn dos_events(&self) -> u64 {
+        self.guard.alarms()
     }
 
     /// The next ECHONET Lite datagram to send.
