@@ -25,7 +25,8 @@ use nodes::link::net::NetConfig;
 use nodes::link::pana::paa::{PaaConfig, Registry};
 use nodes::link::pana::PanaTimers;
 use nodes::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig, SmartMeterEvent};
-use nodes::link::terminal::{Terminal, TerminalConfig, TerminalEvent};
+use nodes::link::terminal::{LinkPhase, Terminal, TerminalConfig, TerminalEvent};
+use nodes::terminal::led::LinkView;
 use pana::psk::identity_from_eui64;
 use pana::secret::Psk;
 use pana::AuthFailure;
@@ -42,6 +43,7 @@ use crate::secret_input::{
     self, link_env_name, parse_secret, LinkSecretsFile, Secret, SecretsFileError,
 };
 use crate::terminal_meter;
+use crate::terminal_status::LinkStatus;
 
 fn parse_eui64(s: &str) -> Result<Eui64, String> {
     let hex: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
@@ -210,7 +212,25 @@ fn hub_mac(eui64: Eui64) -> (MacConfig, NetConfig) {
     (mac, net)
 }
 
-/// Arguments of `iotroute terminal`.
+/// `iotroute terminal`: run a terminal, or show the status of one (`terminal status`).
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct TerminalCommand {
+    #[command(subcommand)]
+    pub action: Option<TerminalAction>,
+    #[command(flatten)]
+    pub run: TerminalArgs,
+}
+
+/// What `iotroute terminal` does besides running one.
+#[derive(Debug, clap::Subcommand)]
+pub enum TerminalAction {
+    /// The status of the terminal keeping its state in `--data` (running or not): state,
+    /// LED, meter ID, last readings, link, counters, firmware.
+    Status(crate::terminal_status::StatusArgs),
+}
+
+/// Arguments of `iotroute terminal` (running one).
 #[derive(Debug, clap::Args)]
 pub struct TerminalArgs {
     /// The meter to read (its ECHONET Lite address): at every :00 and :30 into the store
@@ -278,8 +298,9 @@ pub struct TerminalArgs {
     /// (`readings.sqlite`) and its link frame counters (`link-counters.json`, reserved
     /// ahead and written before use, so that a restarted terminal never repeats a CCM*
     /// nonce, SEC-03).
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    /// (Required to run one: an `Option` only so that `terminal status` parses.)
+    #[arg(long, value_name = "DIR", required = true)]
+    pub data: Option<PathBuf>,
     /// What is not public about the link (must match the smart meters').
     #[command(flatten)]
     pub profile: ProfileArgs,
@@ -393,6 +414,34 @@ struct TerminalProgram {
     counters: CounterFile,
     /// The next wall-clock slot boundary to capture at (process time).
     next_capture: Duration,
+    /// Where the link is, for the meter side's LED and status (TRM-10).
+    status: tokio::sync::watch::Sender<LinkStatus>,
+    /// The group key we send with.
+    key_id: Option<u8>,
+}
+
+impl TerminalProgram {
+    /// Tell the meter side where the link is, when that changed.
+    fn publish(&self) {
+        let (phase, meter) = match self.link.phase() {
+            LinkPhase::Scanning => (LinkView::Scanning, None),
+            LinkPhase::Authenticating(c) => (LinkView::Authenticating, Some(c)),
+            LinkPhase::Connected(c) => (LinkView::Connected, Some(c)),
+        };
+        let now = LinkStatus {
+            phase,
+            smart_meter: meter.map(|c| dlms::hex::encode(&c.eui64.0)),
+            channel: meter.map(|c| c.channel),
+            rssi_dbm: meter.map(|c| c.rssi_dbm),
+            key_id: self.key_id.filter(|_| phase == LinkView::Connected),
+            auth_failures: self.link.stats().join_failures,
+        };
+        self.status.send_if_modified(|s| {
+            let changed = *s != now;
+            *s = now;
+            changed
+        });
+    }
 }
 
 /// Process time of the next :00 or :30 (JST and UTC agree on half hours).
@@ -426,9 +475,17 @@ impl App for TerminalProgram {
                     tracing::info!(meter = ?c.eui64, channel = c.channel, rssi = c.rssi_dbm, "joined");
                     eprintln!("joined smart meter {:?} on channel {}", c.eui64, c.channel);
                 }
+                TerminalEvent::KeyInstalled {
+                    index,
+                    active: true,
+                } => {
+                    tracing::info!(index, "sending with group key");
+                    self.key_id = Some(index);
+                }
                 other => tracing::info!(event = ?other, "link"),
             }
         }
+        self.publish();
     }
     fn next_timer(&self) -> Option<Duration> {
         Some(self.next_capture)
@@ -438,6 +495,7 @@ impl App for TerminalProgram {
             self.app.capture(self.clock.now());
             self.next_capture = next_half_hour(now + Duration::from_secs(1));
         }
+        self.publish();
     }
     fn done(&self) -> bool {
         false
@@ -541,6 +599,10 @@ impl App for SmartMeterProgram {
 
 /// Run `iotroute terminal`.
 pub async fn terminal(args: TerminalArgs) -> ExitCode {
+    let Some(data) = args.data.clone() else {
+        eprintln!("error: --data DIR is required");
+        return ExitCode::FAILURE;
+    };
     let password = match load_link_secrets(args.secrets.as_deref())
         .and_then(|file| terminal_password(args.password.as_ref(), &file))
     {
@@ -558,7 +620,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
     let meter_side = match args.meter {
         Some(meter) => {
             let side = terminal_meter::open_node(
-                &args.data,
+                &data,
                 meter,
                 crate::link_app::model_config(dlms_secret.clone()),
                 args.meter_id.clone(),
@@ -601,8 +663,8 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
     let served = std::sync::Arc::new(tokio::sync::Notify::new());
     // SEC-09: the event and access logs in DIR/logs, kept with the meter side.
     let logs = match &meter_side {
-        Some(_) => match terminal_meter::open_log(&args.data, "event", origin)
-            .and_then(|e| Ok((e, terminal_meter::open_log(&args.data, "access", origin)?)))
+        Some(_) => match terminal_meter::open_log(&data, "event", origin)
+            .and_then(|e| Ok((e, terminal_meter::open_log(&data, "access", origin)?)))
         {
             Ok(l) => Some(l),
             Err(e) => {
@@ -614,6 +676,9 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         None => None,
     };
     let (event_log, access_log) = logs.unzip();
+    // Where the link is, for the meter side's LED and status (TRM-10).
+    let (link_tx, link_rx) = tokio::sync::watch::channel(LinkStatus::starting());
+    let auth_failures = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let meter_run = async {
         match (meter_side, event_log) {
             (Some((node, endpoint)), Some(event_log)) => {
@@ -622,11 +687,17 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     args.meter.map_or_else(String::new, |m| m.to_string()),
                     endpoint.local_addr()
                 );
+                let wiring = terminal_meter::Wiring {
+                    served: served.clone(),
+                    link: args.air.map(|_| link_rx),
+                    maintenance_auth_failures: auth_failures.clone(),
+                    data: data.clone(),
+                };
                 terminal_meter::run(
                     node,
                     endpoint,
                     clock,
-                    served.clone(),
+                    wiring,
                     event_log,
                     stopped(stop_rx.clone()),
                 )
@@ -641,6 +712,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
             (Some(air), Some(device_id), Some(eui64)) => {
                 link_side(
                     &args,
+                    &data,
                     eui64,
                     device_id,
                     air,
@@ -649,6 +721,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     model.clone(),
                     clock,
                     served.clone(),
+                    link_tx,
                     stopped(stop_rx.clone()),
                 )
                 .await
@@ -664,6 +737,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                 clock,
                 engine_seed(args.seed),
                 served.clone(),
+                auth_failures.clone(),
                 access_log,
                 stopped(stop_rx.clone()),
             )
@@ -686,6 +760,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
 #[allow(clippy::too_many_arguments)]
 async fn link_side(
     args: &TerminalArgs,
+    data: &Path,
     eui64: Eui64,
     device_id: u16,
     air: SocketAddr,
@@ -694,6 +769,7 @@ async fn link_side(
     model: Option<dlms::server::SharedModel>,
     clock: ScaledClock,
     served: std::sync::Arc<tokio::sync::Notify>,
+    status: tokio::sync::watch::Sender<LinkStatus>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let (mac, net) = hub_mac(eui64);
@@ -719,7 +795,7 @@ async fn link_side(
             dlms_secret,
         ),
     }?;
-    let (counters, kept) = open_counters(&args.data).map_err(|e| {
+    let (counters, kept) = open_counters(data).map_err(|e| {
         tracing::error!(error = %e, "frame counters");
         e.to_string()
     })?;
@@ -734,6 +810,8 @@ async fn link_side(
         served,
         counters,
         next_capture: next_half_hour(Duration::ZERO),
+        status,
+        key_id: None,
     };
     air_node::run(&mut program, air, device_id, stop)
         .await

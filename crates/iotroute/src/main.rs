@@ -26,6 +26,7 @@ mod sim_cmd;
 mod sim_link;
 mod state_file;
 mod terminal_meter;
+mod terminal_status;
 mod udp;
 
 use std::io::IsTerminal;
@@ -72,7 +73,7 @@ enum Command {
     /// A wireless terminal's IoT-route side as a program of its own on the `air` hub:
     /// scans with the Pairing ID, joins the strongest smart meter (PANA + EAP-PSK) and
     /// serves the DLMS/COSEM demo model through the secured link.
-    Terminal(link_node_cmd::TerminalArgs),
+    Terminal(link_node_cmd::TerminalCommand),
     /// A smart meter's IoT-route side as a program of its own on the `air` hub: answers
     /// scans for its Pairing ID, authenticates terminals (PAA), holds and rolls the group
     /// key, and reads each terminal's DLMS/COSEM model, printing each reading as a JSON
@@ -127,7 +128,10 @@ fn main() -> ExitCode {
             Command::Echonet(cmd) => echonet_cmd::run(cmd).await,
             Command::Dlms(cmd) => dlms_cmd::run(cmd).await,
             Command::Air(args) => air_cmd::run(args).await,
-            Command::Terminal(args) => link_node_cmd::terminal(args).await,
+            Command::Terminal(cmd) => match cmd.action {
+                Some(link_node_cmd::TerminalAction::Status(args)) => terminal_status::run(&args),
+                None => link_node_cmd::terminal(cmd.run).await,
+            },
             Command::Smartmeter(args) => link_node_cmd::smartmeter(args).await,
             Command::Logs(cmd) => logs_cmd::run(&cmd),
             Command::Firmware(cmd) => firmware_cmd::run(&cmd),

@@ -41,16 +41,27 @@ fn request_kind(apdu: &[u8]) -> &'static str {
     }
 }
 
-/// Serve `model` on `bind` until `stop`.
+/// For an AARE, whether it accepted the association; `None` for any other answer.
+fn association_result(apdu: &[u8]) -> Option<bool> {
+    match dlms::apdu::decode(apdu) {
+        Ok(dlms::apdu::Apdu::Aare(a)) => Some(a.result == dlms::apdu::AssociationResult::Accepted),
+        _ => None,
+    }
+}
+
+/// Serve `model` on `bind` until `stop`, counting the associations refused (a wrong
+/// password) in `auth_failures` for `terminal status`.
 ///
 /// # Errors
 /// [`MaintenanceError`] when the socket cannot be bound or the server built.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     bind: SocketAddr,
     model: SharedModel,
     clock: ScaledClock,
     seed: u64,
     served: std::sync::Arc<tokio::sync::Notify>,
+    auth_failures: std::sync::Arc<std::sync::atomic::AtomicU64>,
     mut access: logs::FileLog,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), MaintenanceError> {
@@ -111,8 +122,13 @@ pub async fn serve(
             }
         };
         served.notify_one();
+        let association = answer.and_then(association_result);
+        if association == Some(false) {
+            auth_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(%from, client = frame.source, "maintenance: association refused");
+        }
         // SEC-09: who asked what, and what the terminal answered (the answer's tag:
-        // an AARE, a response, an exception).
+        // an AARE, a response, an exception; for an AARE whether it accepted).
         crate::terminal_meter::record(
             &mut access,
             clock.now(),
@@ -122,6 +138,7 @@ pub async fn serve(
                 "from": from.to_string(),
                 "client": frame.source,
                 "answer": answer.and_then(|a| a.first()).map(|t| format!("{t:02x}")),
+                "accepted": association,
             }),
         );
         let Some(apdu) = answer else { continue };

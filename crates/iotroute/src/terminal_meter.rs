@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use nodes::controller::ControllerConfig;
@@ -17,6 +17,9 @@ use nodes::terminal::slots::Interval;
 use nodes::terminal::store::ReadingStore as _;
 
 use crate::clock::ScaledClock;
+use crate::terminal_status::{
+    Counters, FirmwareStatus, LedStatus, LinkStatus, MeterIdStatus, Status,
+};
 use crate::udp::Endpoint;
 
 /// The store's file in the data directory.
@@ -112,9 +115,22 @@ pub fn open_node(
     Ok((TerminalNode::new(config, Box::new(store), now)?, now))
 }
 
+/// What the meter side shares with the terminal's other parts.
+pub struct Wiring {
+    /// Wakes it after a DLMS request was served (by the link or the maintenance
+    /// interface): the model may have changed.
+    pub served: std::sync::Arc<tokio::sync::Notify>,
+    /// Where the link is (`None` without the IoT route), for the LED (TRM-10).
+    pub link: Option<tokio::sync::watch::Receiver<LinkStatus>>,
+    /// Associations the maintenance interface refused.
+    pub maintenance_auth_failures: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The data directory, where `status.json` goes.
+    pub data: std::path::PathBuf,
+}
+
 /// Run the meter side until `stop`: the node's timers on the scaled wall clock, its
-/// ECHONET datagrams through `endpoint`; `served` wakes it after a DLMS request was
-/// served (by the link or the maintenance interface), for the model's changes.
+/// ECHONET datagrams through `endpoint`, the link's phase from `wiring`; its events to
+/// the event log and its state to `DIR/status.json` (`terminal status`).
 ///
 /// # Errors
 /// [`MeterSideError`]: the socket or the store failed.
@@ -122,14 +138,19 @@ pub async fn run(
     mut node: TerminalNode,
     endpoint: Endpoint,
     clock: ScaledClock,
-    served: std::sync::Arc<tokio::sync::Notify>,
+    mut wiring: Wiring,
     mut events: logs::FileLog,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), MeterSideError> {
     record(&mut events, clock.now(), "started", serde_json::json!({}));
+    if let Some(rx) = &wiring.link {
+        node.set_link(rx.borrow().phase);
+    }
+    write_status(&node, &wiring, clock.now(), "running");
     let mut buf = vec![0u8; 1500];
+    let mut status_written = Some(Instant::now());
     tokio::pin!(stop);
-    loop {
+    let result = loop {
         while let Some(tx) = node.poll_transmit() {
             let to = tx.socket_addr(endpoint.multicast_target());
             if let Err(e) = endpoint.send_to(&tx.bytes, to).await {
@@ -141,27 +162,50 @@ pub async fn run(
         let at = deadline
             .map(tokio::time::Instant::from_std)
             .map_or(by_wall, |d| d.min(by_wall));
-        tokio::select! {
-            received = endpoint.recv(&mut buf) => {
-                let r = received?;
-                let Some(bytes) = buf.get(..r.len) else { continue };
-                node.handle_echonet(Instant::now(), clock.now(), r.from, bytes)?;
+        let link_changed = async {
+            match wiring.link.as_mut() {
+                Some(rx) => rx.changed().await.is_ok(),
+                None => std::future::pending().await,
             }
-            () = tokio::time::sleep_until(at) => {
-                node.poll(Instant::now(), clock.now())?;
-            }
+        };
+        let step = tokio::select! {
+            received = endpoint.recv(&mut buf) => match received {
+                Ok(r) => buf.get(..r.len).map_or(Ok(()), |bytes| {
+                    node.handle_echonet(Instant::now(), clock.now(), r.from, bytes)
+                        .map_err(MeterSideError::from)
+                }),
+                Err(e) => Err(e.into()),
+            },
+            () = tokio::time::sleep_until(at) => node.poll(Instant::now(), clock.now()).map_err(Into::into),
             // A DLMS request was served: the model may have changed (clock, interval).
-            () = served.notified() => {
-                node.poll(Instant::now(), clock.now())?;
+            () = wiring.served.notified() => node.poll(Instant::now(), clock.now()).map_err(Into::into),
+            alive = link_changed => {
+                match wiring.link.as_ref().filter(|_| alive) {
+                    Some(rx) => node.set_link(rx.borrow().phase),
+                    // The link side ended: no more changes to wait for.
+                    None => wiring.link = None,
+                }
+                status_written = None;
+                Ok(())
             }
-            () = &mut stop => break,
-        }
+            () = &mut stop => break Ok(()),
+        };
+        let mut changed = false;
         while let Some(event) = node.poll_event() {
             tracing::info!(?event, "terminal");
             let (kind, details) = event_record(&event);
             record(&mut events, clock.now(), kind, details);
+            changed = true;
         }
-    }
+        if step.is_err() {
+            break step;
+        }
+        // Counters move with every datagram: at most one write a second for them.
+        if changed || status_written.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            write_status(&node, &wiring, clock.now(), "running");
+            status_written = Some(Instant::now());
+        }
+    };
     let stats = node.reader_stats();
     record(
         &mut events,
@@ -175,13 +219,58 @@ pub async fn run(
             "dos_events": node.dos_events(),
         }),
     );
+    write_status(&node, &wiring, clock.now(), "stopped");
     tracing::info!(
         read = stats.read,
         missing = stats.missing,
         recovered = stats.recovered,
         "meter side stopped"
     );
-    Ok(())
+    result
+}
+
+/// Write `DIR/status.json` (logging, not failing on, an error: the terminal goes on
+/// reading).
+fn write_status(node: &TerminalNode, wiring: &Wiring, now: DateTime<Utc>, state: &str) {
+    let link = wiring.link.as_ref().map(|rx| rx.borrow().clone());
+    let stats = node.reader_stats();
+    let led = node.led();
+    let status = Status {
+        state: state.to_owned(),
+        pid: std::process::id(),
+        updated: rfc3339(now),
+        led: LedStatus {
+            state: led.name().to_owned(),
+            pattern: led.pattern().to_owned(),
+        },
+        meter_id: MeterIdStatus {
+            registered: node.registered_meter().map(dlms::hex::encode),
+            last_read: None,
+        },
+        counters: Counters {
+            echonet_dropped: node
+                .echonet_dropped()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            dos_events: node.dos_events(),
+            auth_failures: link.as_ref().map_or(0, |l| l.auth_failures)
+                + wiring
+                    .maintenance_auth_failures
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            read: stats.read,
+            missing: stats.missing,
+            recovered: stats.recovered,
+        },
+        link,
+        firmware: FirmwareStatus {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            slot: None,
+        },
+    };
+    if let Err(e) = status.write(&wiring.data) {
+        tracing::warn!(error = %e, "status.json not written");
+    }
 }
 
 /// A node event as a log record: its kind and details.
@@ -202,6 +291,10 @@ fn event_record(event: &NodeEvent) -> (&'static str, serde_json::Value) {
                 "registered": dlms::hex::encode(registered),
                 "read": dlms::hex::encode(read),
             }),
+        ),
+        NodeEvent::Led(led) => (
+            "led",
+            serde_json::json!({ "state": led.name(), "pattern": led.pattern() }),
         ),
         NodeEvent::Dos(alarm) => (
             "dos_detected",

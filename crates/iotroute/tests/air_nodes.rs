@@ -6,7 +6,8 @@
 //! through `IOTROUTE_LINK_PASSWORD` and a `--secrets` file (SEC-02), never the command
 //! line, and appear in no log line (the programs run with `RUST_LOG=debug`).
 //!
-//! Addresses: block 127.0.175.0/24 (hub on `.2`), 127.0.176.0/24.
+//! Addresses: block 127.0.175.0/24 (hub on `.2`), 127.0.176.0/24, 127.0.177.0/24,
+//! 127.0.183.0/24.
 
 mod support;
 
@@ -307,4 +308,54 @@ fn sec03_a_killed_terminal_restarts_above_its_frame_counters_and_is_read_at_once
     assert_eq!(audit.imm_acks_to_2015, 0);
     let _ = std::fs::remove_file(&pcap);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// TRM-10: a whole terminal (meter side and link) shows on its LED and in `terminal
+/// status` that it is connected to the smart meter, with the smart meter, the channel,
+/// the RSSI and the group key it sends with.
+#[test]
+fn trm10_a_joined_terminal_shows_connected_with_its_smart_meter() {
+    let block = 183;
+    let _hub = hub(block);
+    let _meter = Running::start(smartmeter(block), "listening");
+    let data = data_dir("status");
+    let mut cmd = iotroute();
+    cmd.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
+        .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
+        .args(["--meter", &format!("127.0.{block}.3")])
+        .args(["--echonet-bind", &format!("127.0.{block}.4")])
+        .arg("--data")
+        .arg(&data)
+        .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
+    let terminal = Running::start(cmd, "listening");
+    let status = || {
+        let out = iotroute()
+            .args(["terminal", "status", "--json", "--data"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut s = status();
+    while s["link"]["phase"] != "connected" && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        s = status();
+    }
+    assert_eq!(s["link"]["phase"], "connected", "{s}");
+    assert_eq!(s["led"]["state"], "connected", "{s}");
+    assert_eq!(
+        s["link"]["smart_meter"].as_str().map(str::to_lowercase),
+        Some("025a000000002001".to_owned()),
+        "{s}"
+    );
+    assert!(
+        s["link"]["channel"].is_u64() && s["link"]["rssi_dbm"].is_i64(),
+        "{s}"
+    );
+    assert!(s["link"]["key_id"].is_u64(), "{s}");
+    assert_eq!(s["link"]["auth_failures"], 0);
+    drop(terminal);
+    let events = std::fs::read_to_string(data.join("logs/event.jsonl")).unwrap();
+    assert!(events.contains("\"kind\":\"led\""), "{events}");
 }

@@ -4,7 +4,7 @@
 //! reading and never leaves the store damaged.
 //!
 //! Addresses: block 127.0.178.0/24 (meter on `.2`, terminal on `.3`), 127.0.179.0/24,
-//! 127.0.180.0/24, 127.0.181.0/24 (a flooder on `.9`).
+//! 127.0.180.0/24, 127.0.181.0/24 (a flooder on `.9`), 127.0.182.0/24.
 
 mod support;
 
@@ -118,6 +118,21 @@ fn trm03_a_terminal_killed_at_random_moments_loses_no_committed_reading() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// `iotroute terminal status --data DIR --json`.
+fn status_of(data: &Path) -> serde_json::Value {
+    let out = iotroute()
+        .args(["terminal", "status", "--json", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// `iotroute dlms get` against the handy terminal's interface at `block`.3:4059.
 fn handy_get(block: u8, client: &str, password: &str, objects: &[&str]) -> std::process::Output {
     let mut c = iotroute();
@@ -217,6 +232,13 @@ fn trm06_the_handy_terminals_interface_serves_the_store_to_our_client_and_to_gur
             assert_eq!(row[1].as_u64(), Some(u64::from(r.ac_in.unwrap().digits())));
         }
     }
+    // The refused association is counted (the status catches up within seconds).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while status_of(&data)["counters"]["auth_failures"] == 0 {
+        assert!(std::time::Instant::now() < deadline, "{}", status_of(&data));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(status_of(&data)["counters"]["auth_failures"], 1);
     t.terminate();
     // SEC-09: the access log holds the handy sessions and the refused client, the event
     // log the start and stop; both verify.
@@ -318,5 +340,71 @@ fn sec08_a_flood_on_the_echonet_socket_is_detected_and_no_reading_is_lost() {
     // Most of the flood reached the socket (the kernel may drop some under load).
     assert!(dropped > sent / 2, "{dropped} of {sent}");
     assert_eq!(stopped["details"]["dos_events"], 1);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// TRM-10 and `terminal status`: a terminal whose meter does not answer shows the meter
+/// error (its slot a missing row: null values, status bit 2 data not valid); once the
+/// meter answers, the LED is back (off: no IoT route configured). Every change is in the
+/// event log; the status names the state (`running`, `stopped`, `down` after a SIGKILL),
+/// the meter ID registered and last read, the counters and the firmware.
+#[test]
+fn trm10_terminal_status_shows_the_led_the_meter_and_the_counters() {
+    let block = 182;
+    let data = data_dir("status");
+    let t = terminal(block, "600", &data);
+    // 600×: a slot every 3 s; no meter yet.
+    std::thread::sleep(Duration::from_secs(5));
+    let s = status_of(&data);
+    assert_eq!(s["state"], "running", "{s}");
+    assert_eq!(s["led"]["state"], "meter_error", "{s}");
+    assert_eq!(s["link"], serde_json::Value::Null);
+    let missing = s["last_readings"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(missing["ac_in_wh"], serde_json::Value::Null, "{s}");
+    assert_ne!(missing["status"].as_u64().unwrap() & 4, 0, "{s}");
+    assert!(s["counters"]["missing"].as_u64() >= Some(1), "{s}");
+    assert!(s["counters"]["echonet_dropped"]["foreign_source"].is_u64());
+    assert!(s["counters"]["dos_events"].is_u64() && s["counters"]["auth_failures"].is_u64());
+    assert_eq!(s["firmware"]["version"], env!("CARGO_PKG_VERSION"));
+    // The meter comes up: the next slot is read.
+    let _meter = meter(block, "600");
+    std::thread::sleep(Duration::from_secs(5));
+    let s = status_of(&data);
+    assert_eq!(s["led"]["state"], "off", "{s}");
+    let id = s["meter_id"]["last_read"]
+        .as_str()
+        .expect("a meter ID read");
+    assert_eq!(s["meter_id"]["registered"], id);
+    let last = s["last_readings"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(last["ac_in_wh"].is_u64(), "{s}");
+    t.terminate();
+    assert_eq!(status_of(&data)["state"], "stopped");
+    let events = std::fs::read_to_string(data.join("logs/event.jsonl")).unwrap();
+    let leds: Vec<String> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "led")
+        .map(|r| r["details"]["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(leds, ["meter_error", "off"], "{events}");
+    // Killed outright: the status says the terminal is down.
+    let t = terminal(block, "600", &data);
+    let started = std::time::Instant::now();
+    while status_of(&data)["state"] != "running" {
+        assert!(started.elapsed() < Duration::from_secs(10), "never running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(t);
+    assert_eq!(status_of(&data)["state"], "down");
     let _ = std::fs::remove_dir_all(&data);
 }

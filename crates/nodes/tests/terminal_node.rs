@@ -605,3 +605,45 @@ fn sec08_a_flood_from_another_address_is_detected_and_no_reading_is_lost() {
     assert!(alarms.iter().all(|a| a.source == Some(flooder.ip())));
     assert_eq!(b.node.dos_events(), 4);
 }
+
+/// TRM-10: the LED follows the link the driver reports and the meter: connected only
+/// when linked with the meter answering; a slot the meter left unanswered shows the
+/// meter error until a slot is read again; every change is an event (logged).
+#[test]
+fn trm10_the_led_shows_the_link_and_the_meter() {
+    use nodes::terminal::led::{Led, LinkView};
+    use nodes::terminal::node::NodeEvent;
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let leds = |b: &mut Bench| -> Vec<Led> {
+        std::iter::from_fn(|| b.node.poll_event())
+            .filter_map(|e| match e {
+                NodeEvent::Led(l) => Some(l),
+                _ => None,
+            })
+            .collect()
+    };
+    // No IoT route: off, whatever the meter does.
+    assert_eq!(b.node.led(), Led::Off);
+    b.node.set_link(LinkView::Scanning);
+    b.node.set_link(LinkView::Authenticating);
+    b.node.set_link(LinkView::Connected);
+    assert_eq!(
+        leds(&mut b),
+        [Led::Scanning, Led::Authenticating, Led::Connected]
+    );
+    b.run_until(start() + TimeDelta::minutes(25));
+    assert_eq!(b.node.led(), Led::Connected);
+    // The meter stops answering: the 10:30 slot is missing.
+    b.silent = true;
+    b.run_until(start() + TimeDelta::minutes(55));
+    assert_eq!(b.node.led(), Led::MeterError);
+    // It answers again: the 11:00 slot is read.
+    b.silent = false;
+    b.run_until(start() + TimeDelta::minutes(85));
+    assert_eq!(b.node.led(), Led::Connected);
+    assert_eq!(leds(&mut b), [Led::MeterError, Led::Connected]);
+    // The link lost: scanning again; the meter's state does not hide it.
+    b.node.set_link(LinkView::Scanning);
+    assert_eq!(leds(&mut b), [Led::Scanning]);
+}

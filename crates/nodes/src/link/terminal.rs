@@ -104,6 +104,17 @@ pub enum TerminalEvent {
     },
 }
 
+/// Where the link is, for the LED (TRM-10) and `terminal status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPhase {
+    /// Looking for a smart meter (scanning, or waiting to scan again).
+    Scanning,
+    /// Authenticating to one (PANA + EAP-PSK).
+    Authenticating(Candidate),
+    /// Linked to it.
+    Connected(Candidate),
+}
+
 /// Counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TerminalStats {
@@ -230,6 +241,24 @@ impl Terminal {
                 candidates, index, ..
             } => candidates.get(*index).map(|c| c.channel),
             State::Backoff { .. } => None,
+        }
+    }
+
+    /// Where the link is.
+    #[must_use]
+    pub fn phase(&self) -> LinkPhase {
+        match &self.state {
+            State::Scanning { .. } | State::Backoff { .. } => LinkPhase::Scanning,
+            State::Joining {
+                candidates, index, ..
+            } => candidates
+                .get(*index)
+                .map_or(LinkPhase::Scanning, |c| LinkPhase::Authenticating(*c)),
+            State::Connected {
+                candidates, index, ..
+            } => candidates
+                .get(*index)
+                .map_or(LinkPhase::Scanning, |c| LinkPhase::Connected(*c)),
         }
     }
 

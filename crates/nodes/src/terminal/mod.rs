@@ -9,11 +9,13 @@
 //!   the slot; a meter that does not answer leaves a *missing* row, never a zero or a copy.
 //! - [`guard`]: the ECHONET side's gate: only the meter's address passes (SEC-06),
 //!   floods are detected (SEC-08).
+//! - [`led`]: the LED's states and patterns (TRM-10).
 //! - [`node`]: all of it as one node, with the DLMS model as the store's view.
 //! - [`firmware`]: the signed image manifest (SEC-10).
 
 pub mod firmware;
 pub mod guard;
+pub mod led;
 pub mod node;
 pub mod reader;
 pub mod slots;

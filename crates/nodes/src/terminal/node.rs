@@ -24,6 +24,7 @@ use echonet::energy::MeterReading;
 use echonet::Eoj;
 
 use super::guard::{DosAlarm, EchonetGuard, GuardConfig};
+use super::led::{Led, LedInputs, LinkView};
 use super::reader::{ReaderConfig, ReaderStats, SlotReader};
 use super::slots::Interval;
 use super::store::{Put, Reading, ReadingStore, StoreError};
@@ -119,6 +120,8 @@ pub enum NodeEvent {
     },
     /// A datagram flood on the ECHONET side (SEC-08); readings go on.
     Dos(DosAlarm),
+    /// The LED changed (TRM-10).
+    Led(Led),
 }
 
 /// The node.
@@ -135,6 +138,13 @@ pub struct TerminalNode {
     /// The meter clock set under way.
     meter_clock: Option<crate::controller::RequestId>,
     events: std::collections::VecDeque<NodeEvent>,
+    /// The IoT route as the driver last reported it (TRM-10).
+    link: LinkView,
+    /// The newest slot read and whether the meter answered for it (TRM-10).
+    last_slot: Option<(DateTime<Utc>, bool)>,
+    /// The store failed: the terminal cannot keep readings.
+    fault: bool,
+    led: Led,
 }
 
 impl core::fmt::Debug for TerminalNode {
@@ -199,6 +209,10 @@ impl TerminalNode {
             clock_offset: TimeDelta::zero(),
             meter_clock: None,
             events: std::collections::VecDeque::new(),
+            link: LinkView::Absent,
+            last_slot: None,
+            fault: false,
+            led: Led::Off,
         };
         node.apply(&rows)?;
         Ok(node)
@@ -300,6 +314,11 @@ impl TerminalNode {
     /// # Errors
     /// [`NodeError`]: a row could not be stored or shown.
     pub fn poll(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<(), NodeError> {
+        let result = self.timers(now, wall);
+        self.noted(result)
+    }
+
+    fn timers(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<(), NodeError> {
         self.model_changes(now, wall)?;
         let wall = self.clock(wall);
         self.controller.handle_timeout(now);
@@ -334,10 +353,55 @@ impl TerminalNode {
         if !admitted {
             return Ok(());
         }
-        self.model_changes(now, wall)?;
-        let wall = self.clock(wall);
-        self.controller.handle_datagram(now, from, datagram);
-        self.drain_events(now, wall)
+        let result = self.model_changes(now, wall).and_then(|()| {
+            let wall = self.clock(wall);
+            self.controller.handle_datagram(now, from, datagram);
+            self.drain_events(now, wall)
+        });
+        self.noted(result)
+    }
+
+    /// A store failure turns the LED to error (TRM-10) before the driver hears of it.
+    fn noted(&mut self, result: Result<(), NodeError>) -> Result<(), NodeError> {
+        if let Err(NodeError::Store(e)) = &result {
+            tracing::error!(error = %e, "the store failed: readings cannot be kept");
+            self.fault = true;
+            self.refresh_led();
+        }
+        result
+    }
+
+    /// The IoT route's phase, from the driver that runs the link (TRM-10).
+    pub fn set_link(&mut self, link: LinkView) {
+        self.link = link;
+        self.refresh_led();
+    }
+
+    /// What the LED shows (TRM-10).
+    #[must_use]
+    pub const fn led(&self) -> Led {
+        self.led
+    }
+
+    /// The registered meter ID (SEC-07), if any.
+    #[must_use]
+    pub fn registered_meter(&self) -> Option<&[u8]> {
+        self.reader.registered_meter()
+    }
+
+    fn refresh_led(&mut self) {
+        let led = Led::of(LedInputs {
+            link: self.link,
+            meter_ok: self.last_slot.is_none_or(|(_, ok)| ok),
+            // Firmware activation (SEC-10) is not run by the node yet.
+            updating: false,
+            error: self.fault,
+        });
+        if led != self.led {
+            tracing::info!(led = led.name(), pattern = led.pattern(), "LED");
+            self.led = led;
+            self.events.push_back(NodeEvent::Led(led));
+        }
     }
 
     /// ECHONET Lite datagrams dropped so far, by reason (SEC-06): `foreign_source` (not
@@ -415,6 +479,9 @@ impl TerminalNode {
             .lock()
             .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?;
         for row in rows {
+            if self.last_slot.is_none_or(|(slot, _)| row.slot >= slot) {
+                self.last_slot = Some((row.slot, !row.is_missing()));
+            }
             model.put_slot(row.slot, energy_wh(row), row.status.0)?;
             let (Some(read), Some(at)) = (&row.meter_id, row.read_at) else {
                 continue;
@@ -429,6 +496,8 @@ impl TerminalNode {
                 });
             }
         }
+        drop(model);
+        self.refresh_led();
         Ok(())
     }
 }
