@@ -133,6 +133,19 @@ fn status_of(data: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The status once `until` holds of it (polled; panics after 30 s with the last one).
+fn status_once(data: &Path, until: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = status_of(data);
+        if until(&s) {
+            return s;
+        }
+        assert!(std::time::Instant::now() < deadline, "{s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `iotroute dlms get` against the handy terminal's interface at `block`.3:4059.
 fn handy_get(block: u8, client: &str, password: &str, objects: &[&str]) -> std::process::Output {
     let mut c = iotroute();
@@ -233,12 +246,8 @@ fn trm06_the_handy_terminals_interface_serves_the_store_to_our_client_and_to_gur
         }
     }
     // The refused association is counted (the status catches up within seconds).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while status_of(&data)["counters"]["auth_failures"] == 0 {
-        assert!(std::time::Instant::now() < deadline, "{}", status_of(&data));
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert_eq!(status_of(&data)["counters"]["auth_failures"], 1);
+    let s = status_once(&data, |s| s["counters"]["auth_failures"] != 0);
+    assert_eq!(s["counters"]["auth_failures"], 1, "{s}");
     t.terminate();
     // SEC-09: the access log holds the handy sessions and the refused client, the event
     // log the start and stop; both verify.
@@ -353,9 +362,9 @@ fn trm10_terminal_status_shows_the_led_the_meter_and_the_counters() {
     let block = 182;
     let data = data_dir("status");
     let t = terminal(block, "600", &data);
-    // 600×: a slot every 3 s; no meter yet.
-    std::thread::sleep(Duration::from_secs(5));
-    let s = status_of(&data);
+    // 600×: a slot every 3 s; no meter yet: once its attempts (timeouts in real time)
+    // are over, the slot is missing.
+    let s = status_once(&data, |s| s["led"]["state"] != "off");
     assert_eq!(s["state"], "running", "{s}");
     assert_eq!(s["led"]["state"], "meter_error", "{s}");
     assert_eq!(s["link"], serde_json::Value::Null);
@@ -373,8 +382,7 @@ fn trm10_terminal_status_shows_the_led_the_meter_and_the_counters() {
     assert_eq!(s["firmware"]["version"], env!("CARGO_PKG_VERSION"));
     // The meter comes up: the next slot is read.
     let _meter = meter(block, "600");
-    std::thread::sleep(Duration::from_secs(5));
-    let s = status_of(&data);
+    let s = status_once(&data, |s| s["led"]["state"] != "meter_error");
     assert_eq!(s["led"]["state"], "off", "{s}");
     let id = s["meter_id"]["last_read"]
         .as_str()
@@ -399,11 +407,7 @@ fn trm10_terminal_status_shows_the_led_the_meter_and_the_counters() {
     assert_eq!(leds, ["meter_error", "off"], "{events}");
     // Killed outright: the status says the terminal is down.
     let t = terminal(block, "600", &data);
-    let started = std::time::Instant::now();
-    while status_of(&data)["state"] != "running" {
-        assert!(started.elapsed() < Duration::from_secs(10), "never running");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    status_once(&data, |s| s["state"] == "running");
     drop(t);
     assert_eq!(status_of(&data)["state"], "down");
     let _ = std::fs::remove_dir_all(&data);
