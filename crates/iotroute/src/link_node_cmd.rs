@@ -622,21 +622,15 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
             let side = terminal_meter::open_node(
                 &data,
                 meter,
-                crate::link_app::model_config(dlms_secret.clone()),
+                dlms::cosem::ModelConfig {
+                    auth_password: password.expose().as_bytes().to_vec(),
+                    ..crate::link_app::model_config(dlms_secret.clone())
+                },
                 args.meter_id.clone(),
                 start,
             )
             .and_then(|(node, resumed)| {
                 origin = resumed;
-                // The handy terminal logs in with the authentication password itself.
-                if let Ok(mut m) = node.model().lock() {
-                    if let Err(e) = m.association_mut().set_initial_secret(
-                        dlms::cosem::Association::Maintenance,
-                        password.expose().as_bytes(),
-                    ) {
-                        tracing::warn!(?e, "maintenance password not taken (1 to 32 bytes)");
-                    }
-                }
                 Ok((node, terminal_meter::endpoint(args.echonet_bind)?))
             });
             match side {

@@ -49,6 +49,18 @@ fn association_result(apdu: &[u8]) -> Option<bool> {
     }
 }
 
+/// For a SET answer, its result (`Success`, `ReadWriteDenied`, ...) for the access log
+/// (SEC-09: a refused SET, the terminal ID's above all, is evidence, TRM-08).
+fn set_result(apdu: &[u8]) -> Option<String> {
+    match dlms::apdu::decode(apdu) {
+        Ok(dlms::apdu::Apdu::SetResponse(
+            dlms::apdu::SetResponse::Normal { result, .. }
+            | dlms::apdu::SetResponse::LastDataBlock { result, .. },
+        )) => Some(format!("{result:?}")),
+        _ => None,
+    }
+}
+
 /// Serve `model` on `bind` until `stop`, counting the associations refused (a wrong
 /// password) in `auth_failures` for `terminal status`.
 ///
@@ -139,6 +151,7 @@ pub async fn serve(
                 "client": frame.source,
                 "answer": answer.and_then(|a| a.first()).map(|t| format!("{t:02x}")),
                 "accepted": association,
+                "result": answer.and_then(set_result),
             }),
         );
         let Some(apdu) = answer else { continue };

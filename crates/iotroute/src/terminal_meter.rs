@@ -13,10 +13,12 @@ use nodes::controller::ControllerConfig;
 use nodes::terminal::guard::GuardConfig;
 use nodes::terminal::node::{NodeError, NodeEvent, TerminalNode, TerminalNodeConfig};
 use nodes::terminal::reader::ReaderConfig;
+use nodes::terminal::settings::Settings;
 use nodes::terminal::slots::Interval;
 use nodes::terminal::store::ReadingStore as _;
 
 use crate::clock::ScaledClock;
+use crate::state_file::{write_atomic, Access};
 use crate::terminal_status::{
     Counters, FirmwareStatus, LedStatus, LinkStatus, MeterIdStatus, Status,
 };
@@ -26,6 +28,8 @@ use crate::udp::Endpoint;
 pub const STORE_FILE: &str = "readings.sqlite";
 /// The logs' directory in the data directory (SEC-09).
 pub const LOGS_DIR: &str = "logs";
+/// The settings clients changed (TRM-08), owner-only: they hold the passwords.
+pub const SETTINGS_FILE: &str = "settings.json";
 
 /// Open the log `name` (`event` or `access`) of the data directory at `now`.
 ///
@@ -67,10 +71,52 @@ pub enum MeterSideError {
     /// The node failed (its store, most likely): readings cannot be kept.
     #[error("{0}")]
     Node(#[from] NodeError),
+    /// The kept settings cannot be read: the terminal does not start on the command
+    /// line's instead (they may be older than a change a client made).
+    #[error("{path}: {why}")]
+    Settings {
+        /// The file.
+        path: String,
+        /// Why.
+        why: String,
+    },
+}
+
+/// The settings kept in `data`, if any.
+fn kept_settings(data: &Path) -> Result<Option<Settings>, MeterSideError> {
+    let path = data.join(SETTINGS_FILE);
+    let bad = |why: String| MeterSideError::Settings {
+        path: path.display().to_string(),
+        why,
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| bad(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
+
+/// Keep the settings `node`'s model holds now (TRM-08), logging a failure.
+fn keep_settings(node: &TerminalNode, data: &Path) {
+    let Ok(model) = node.model().lock().map(|m| Settings::of(&m)) else {
+        tracing::error!("model lock poisoned: settings not kept");
+        return;
+    };
+    let written = serde_json::to_vec_pretty(&model)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| write_atomic(&data.join(SETTINGS_FILE), &bytes, Access::OwnerOnly));
+    if let Err(e) = written {
+        tracing::error!(error = %e, "settings not kept");
+    }
 }
 
 /// The node over the store in `data`, reading the meter at `meter`, its model set up by
-/// `model` (IDs, passwords), `meter_id` registered if given (SEC-07), and the time its
+/// `model` (IDs, the authentication password, which is also the maintenance
+/// association's secret) with the settings kept in `data` put back over it, since a
+/// change made by a client wins (TRM-08); `meter_id` registered if given (SEC-07), and
+/// the time its
 /// clock starts at: `start`, or the newest
 /// time the store holds when that is later — the terminal's clock never goes back
 /// across a restart (TRM-09).
@@ -80,7 +126,7 @@ pub enum MeterSideError {
 pub fn open_node(
     data: &Path,
     meter: IpAddr,
-    model: dlms::cosem::ModelConfig,
+    mut model: dlms::cosem::ModelConfig,
     meter_id: Option<Vec<u8>>,
     start: DateTime<Utc>,
 ) -> Result<(TerminalNode, DateTime<Utc>), MeterSideError> {
@@ -98,10 +144,18 @@ pub fn open_node(
     if now > start {
         tracing::info!(%now, %start, "the clock resumes where the store ends (it never goes back)");
     }
+    let kept = kept_settings(data)?;
+    if let Some(k) = &kept {
+        k.apply_to(&mut model);
+        tracing::info!(settings = ?k, "settings kept from a client's change");
+    }
     let config = TerminalNodeConfig {
         meter,
         meter_eoj: echonet::Eoj::new(0x02, 0x8E, 0x01),
-        interval: Interval::Half,
+        interval: kept
+            .as_ref()
+            .and_then(Settings::interval)
+            .unwrap_or(Interval::Half),
         reader: ReaderConfig::default(),
         controller: ControllerConfig {
             // Not the TID a previous run may still have answers on the way for.
@@ -112,7 +166,21 @@ pub fn open_node(
         meter_id,
         guard: GuardConfig::default(),
     };
-    Ok((TerminalNode::new(config, Box::new(store), now)?, now))
+    let node = TerminalNode::new(config, Box::new(store), now)?;
+    if let Ok(mut m) = node.model().lock() {
+        // The handy terminal logs in with the authentication password itself.
+        let password = m.auth_password().to_vec();
+        if let Err(e) = m
+            .association_mut()
+            .set_initial_secret(dlms::cosem::Association::Maintenance, &password)
+        {
+            tracing::warn!(?e, "maintenance password not taken (1 to 32 bytes)");
+        }
+        if let Some(k) = &kept {
+            k.restore_secrets(&mut m);
+        }
+    }
+    Ok((node, now))
 }
 
 /// What the meter side shares with the terminal's other parts.
@@ -193,6 +261,9 @@ pub async fn run(
         let mut changed = false;
         while let Some(event) = node.poll_event() {
             tracing::info!(?event, "terminal");
+            if matches!(event, NodeEvent::SettingsChanged(_)) {
+                keep_settings(&node, &wiring.data);
+            }
             let (kind, details) = event_record(&event);
             record(&mut events, clock.now(), kind, details);
             changed = true;
@@ -291,6 +362,10 @@ fn event_record(event: &NodeEvent) -> (&'static str, serde_json::Value) {
                 "registered": dlms::hex::encode(registered),
                 "read": dlms::hex::encode(read),
             }),
+        ),
+        NodeEvent::SettingsChanged(setting) => (
+            "settings_changed",
+            serde_json::json!({ "setting": format!("{setting:?}") }),
         ),
         NodeEvent::Led(led) => (
             "led",

@@ -4,7 +4,7 @@
 //! reading and never leaves the store damaged.
 //!
 //! Addresses: block 127.0.178.0/24 (meter on `.2`, terminal on `.3`), 127.0.179.0/24,
-//! 127.0.180.0/24, 127.0.181.0/24 (a flooder on `.9`), 127.0.182.0/24.
+//! 127.0.180.0/24, 127.0.181.0/24 (a flooder on `.9`), 127.0.182.0/24, 127.0.184.0/24.
 
 mod support;
 
@@ -148,10 +148,22 @@ fn status_once(data: &Path, until: impl Fn(&serde_json::Value) -> bool) -> serde
 
 /// `iotroute dlms get` against the handy terminal's interface at `block`.3:4059.
 fn handy_get(block: u8, client: &str, password: &str, objects: &[&str]) -> std::process::Output {
+    handy(block, "get", client, password, objects)
+}
+
+/// `iotroute dlms VERB` (get, set) against the handy terminal's interface at
+/// `block`.3:4059.
+fn handy(
+    block: u8,
+    verb: &str,
+    client: &str,
+    password: &str,
+    args: &[&str],
+) -> std::process::Output {
     let mut c = iotroute();
     c.args([
         "dlms",
-        "get",
+        verb,
         "--host",
         &format!("127.0.{block}.3"),
         "--port",
@@ -165,7 +177,7 @@ fn handy_get(block: u8, client: &str, password: &str, objects: &[&str]) -> std::
         "2",
     ])
     .args(["--client", client, "--auth", "low"])
-    .args(objects)
+    .args(args)
     .env("IOTROUTE_DLMS_PASSWORD", password);
     support::run_with_timeout(c, Duration::from_secs(30))
 }
@@ -410,5 +422,99 @@ fn trm10_terminal_status_shows_the_led_the_meter_and_the_counters() {
     status_once(&data, |s| s["state"] == "running");
     drop(t);
     assert_eq!(status_of(&data)["state"], "down");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// TRM-08: the handy terminal changes the authentication password and the Pairing ID
+/// over its interface; the new password works from the next association and the old one
+/// no longer; the terminal ID's SET is refused (exit 2) and the refusal is in the access
+/// log. Restarted with the command line's password, the terminal keeps the changed
+/// settings (`DIR/settings.json`, owner-only).
+#[test]
+fn trm08_settings_changed_by_the_handy_terminal_take_effect_and_survive_a_restart() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let block = 184;
+    let data = data_dir("settings");
+    let start = |data: &Path| {
+        let mut cmd = terminal_command(block, "1", data);
+        cmd.args(["--maintenance", &format!("127.0.{block}.3:4059")]);
+        Running::start(cmd, "maintenance interface listening")
+    };
+    let t = start(&data);
+    let register = ["1-0:1.8.0.255"];
+    let code = |out: &std::process::Output| out.status.code();
+    let out = handy(
+        block,
+        "set",
+        "32",
+        "TERMINALPASS",
+        &[
+            "1/0-0:128.0.2.255",
+            "@4e455750415353574f524431", // NEWPASSWORD1
+            "1/0-0:128.0.1.255",
+            "IOT00777",
+        ],
+    );
+    assert_eq!(
+        code(&out),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The next association takes the new password only.
+    let out = handy_get(block, "32", "NEWPASSWORD1", &register);
+    assert_eq!(
+        code(&out),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = handy_get(block, "32", "TERMINALPASS", &register);
+    assert_ne!(code(&out), Some(0));
+    // The terminal ID can never be changed.
+    let out = handy(
+        block,
+        "set",
+        "32",
+        "NEWPASSWORD1",
+        &["1/0-0:96.1.0.255", "@414e4f54484552"],
+    );
+    assert_eq!(
+        code(&out),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.terminate();
+    let kept = data.join("settings.json");
+    let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "settings hold secrets: {mode:o}");
+    let access = std::fs::read_to_string(data.join("logs/access.jsonl")).unwrap();
+    assert!(
+        access.contains("\"result\":\"ReadWriteDenied\""),
+        "the refused SET is logged: {access}"
+    );
+    let events = std::fs::read_to_string(data.join("logs/event.jsonl")).unwrap();
+    assert!(events.contains("\"setting\":\"AuthPassword\""), "{events}");
+    assert!(!events.contains("NEWPASSWORD1") && !access.contains("NEWPASSWORD1"));
+    // Restarted with the old password on its command line: the changed one wins.
+    let t = start(&data);
+    let out = handy_get(block, "32", "TERMINALPASS", &register);
+    assert_ne!(code(&out), Some(0));
+    let out = handy_get(
+        block,
+        "32",
+        "NEWPASSWORD1",
+        &["1-0:1.8.0.255", "0-0:128.0.1.255"],
+    );
+    assert_eq!(
+        code(&out),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.to_string().contains("IOT00777"), "{v}");
+    t.terminate();
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -647,3 +647,70 @@ fn trm10_the_led_shows_the_link_and_the_meter() {
     b.node.set_link(LinkView::Scanning);
     assert_eq!(leds(&mut b), [Led::Scanning]);
 }
+
+/// TRM-08: settings changed over DLMS are reported for the driver to keep, the new
+/// authentication password becomes the maintenance association's (the handy terminal's
+/// next association), and the terminal ID's SET is refused with read-write-denied.
+#[test]
+fn trm08_settings_changed_over_dlms_are_reported_and_the_password_is_the_handy_terminals() {
+    use dlms::cosem::Association;
+    use nodes::terminal::node::{NodeEvent, Setting};
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let before = nodes::terminal::settings::Settings::of(&b.node.model().lock().unwrap());
+    let events = dlms_session(
+        &b.node,
+        b.wall,
+        vec![
+            Box::new(|c| {
+                c.set(
+                    1,
+                    Obis::new(0, 0, 128, 0, 2, 255),
+                    2,
+                    &Data::OctetString(b"NEWPASSWORD1".to_vec()),
+                )
+                .unwrap()
+            }),
+            Box::new(|c| {
+                c.set(
+                    1,
+                    Obis::new(0, 0, 128, 0, 1, 255),
+                    2,
+                    &Data::VisibleString(b"IOT00777".to_vec()),
+                )
+                .unwrap()
+            }),
+            // The terminal ID (0-0:96.1.0.255) can never be changed.
+            Box::new(|c| {
+                c.set(
+                    1,
+                    Obis::new(0, 0, 96, 1, 0, 255),
+                    2,
+                    &Data::OctetString(b"ANOTHER-ID".to_vec()),
+                )
+                .unwrap()
+            }),
+        ],
+    );
+    assert_eq!(events.len(), 3, "{events:?}");
+    let shown: Vec<String> = events.iter().map(|e| format!("{e:?}")).collect();
+    assert_eq!(shown[..2], ["Done", "Done"], "{shown:?}");
+    assert!(shown[2].contains("ReadWriteDenied"), "{shown:?}");
+    b.poke();
+    let changed: Vec<_> = std::iter::from_fn(|| b.node.poll_event())
+        .filter_map(|e| match e {
+            NodeEvent::SettingsChanged(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changed, [Setting::AuthPassword, Setting::PairingId]);
+    let model = b.node.model();
+    let m = model.lock().unwrap();
+    assert_eq!(
+        m.association_secret(Association::Maintenance),
+        b"NEWPASSWORD1"
+    );
+    let after = nodes::terminal::settings::Settings::of(&m);
+    assert_eq!(after.pairing_id, "IOT00777");
+    assert_ne!(after, before);
+}

@@ -11,6 +11,7 @@
 //!   floods are detected (SEC-08).
 //! - [`led`]: the LED's states and patterns (TRM-10).
 //! - [`node`]: all of it as one node, with the DLMS model as the store's view.
+//! - [`settings`]: what clients change and a restart keeps (TRM-08).
 //! - [`firmware`]: the signed image manifest (SEC-10).
 
 pub mod firmware;
@@ -18,5 +19,6 @@ pub mod guard;
 pub mod led;
 pub mod node;
 pub mod reader;
+pub mod settings;
 pub mod slots;
 pub mod store;

@@ -122,6 +122,23 @@ pub enum NodeEvent {
     Dos(DosAlarm),
     /// The LED changed (TRM-10).
     Led(Led),
+    /// A client changed a setting (TRM-08): the driver keeps the settings
+    /// ([`super::settings::Settings::of`] the model).
+    SettingsChanged(Setting),
+}
+
+/// Which setting changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// The Pairing ID (the link rescans with it at its next scan).
+    PairingId,
+    /// The device authentication password: the maintenance association's from its next
+    /// association.
+    AuthPassword,
+    /// An association's secret.
+    AssociationSecret(dlms::cosem::Association),
+    /// The reading interval (also reported as [`NodeEvent::IntervalSwitch`]).
+    Interval,
 }
 
 /// The node.
@@ -302,6 +319,34 @@ impl TerminalNode {
                         self.reader.switch_interval(i);
                         self.events.push_back(NodeEvent::IntervalSwitch(i));
                     }
+                    self.events
+                        .push_back(NodeEvent::SettingsChanged(Setting::Interval));
+                }
+                ModelChange::PairingIdChanged(_) => {
+                    self.events
+                        .push_back(NodeEvent::SettingsChanged(Setting::PairingId));
+                }
+                ModelChange::AuthPasswordChanged => {
+                    // TRM-08: the handy terminal logs in with the authentication password:
+                    // the new one from the next association (this one goes on).
+                    let mut model = self
+                        .model
+                        .lock()
+                        .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?;
+                    let password = model.auth_password().to_vec();
+                    if let Err(e) = model
+                        .association_mut()
+                        .set_initial_secret(dlms::cosem::Association::Maintenance, &password)
+                    {
+                        tracing::warn!(error = ?e, "the new password is no maintenance secret (1 to 32 bytes)");
+                    }
+                    drop(model);
+                    self.events
+                        .push_back(NodeEvent::SettingsChanged(Setting::AuthPassword));
+                }
+                ModelChange::SecretChanged(a) => {
+                    self.events
+                        .push_back(NodeEvent::SettingsChanged(Setting::AssociationSecret(a)));
                 }
                 other => tracing::debug!(change = ?other, "model change not the meter side's"),
             }
