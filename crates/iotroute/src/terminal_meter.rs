@@ -98,6 +98,25 @@ fn kept_settings(data: &Path) -> Result<Option<Settings>, MeterSideError> {
     }
 }
 
+/// The terminal's clock as the last `status.json` in `data` kept it; `None` without
+/// one (a damaged one is logged and passed over: the store's newest row still keeps the
+/// clock from going back by more than a slot).
+fn kept_clock(data: &Path) -> Option<DateTime<Utc>> {
+    let bytes = std::fs::read(data.join(crate::terminal_status::STATUS_FILE)).ok()?;
+    match serde_json::from_slice::<Status>(&bytes).map(|s| DateTime::parse_from_rfc3339(&s.updated))
+    {
+        Ok(Ok(t)) => Some(t.with_timezone(&Utc)),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the kept clock is not a time");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "status.json is damaged: the kept clock is not used");
+            None
+        }
+    }
+}
+
 /// Keep the settings `node`'s model holds now (TRM-08), logging a failure.
 fn keep_settings(node: &TerminalNode, data: &Path) {
     let Ok(model) = node.model().lock().map(|m| Settings::of(&m)) else {
@@ -116,10 +135,10 @@ fn keep_settings(node: &TerminalNode, data: &Path) {
 /// `model` (IDs, the authentication password, which is also the maintenance
 /// association's secret) with the settings kept in `data` put back over it, since a
 /// change made by a client wins (TRM-08); `meter_id` registered if given (SEC-07), and
-/// the time its
-/// clock starts at: `start`, or the newest
-/// time the store holds when that is later — the terminal's clock never goes back
-/// across a restart (TRM-09).
+/// the time its clock starts at: `start`, or the terminal's clock kept in `data`
+/// (`status.json`, written every second while it runs) or the newest time the store
+/// holds when either is later — the terminal's clock never goes back across a restart
+/// (TRM-09).
 ///
 /// # Errors
 /// [`MeterSideError`] when the store cannot be opened.
@@ -136,13 +155,16 @@ pub fn open_node(
     std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
     dir.create(data)?;
     let store = store::SqliteStore::open(&data.join(STORE_FILE)).map_err(NodeError::from)?;
-    let kept = store
+    let newest = store
         .last()
         .map_err(NodeError::from)?
         .map(|r| r.read_at.unwrap_or(r.slot));
-    let now = kept.map_or(start, |k| k.max(start));
+    let now = [newest, kept_clock(data)]
+        .into_iter()
+        .flatten()
+        .fold(start, DateTime::max);
     if now > start {
-        tracing::info!(%now, %start, "the clock resumes where the store ends (it never goes back)");
+        tracing::info!(%now, %start, "the clock resumes where it was kept (it never goes back)");
     }
     let kept = kept_settings(data)?;
     if let Some(k) = &kept {
@@ -309,7 +331,7 @@ fn write_status(node: &TerminalNode, wiring: &Wiring, now: DateTime<Utc>, state:
     let status = Status {
         state: state.to_owned(),
         pid: std::process::id(),
-        updated: rfc3339(now),
+        updated: rfc3339(node.clock(now)),
         led: LedStatus {
             state: led.name().to_owned(),
             pattern: led.pattern().to_owned(),

@@ -102,7 +102,8 @@ pub struct Status {
     pub state: String,
     /// The process.
     pub pid: u32,
-    /// When written (the terminal's clock, RFC 3339).
+    /// When written, on the terminal's clock (RFC 3339): also the clock the terminal
+    /// resumes from at its next start when that is ahead (it never goes back).
     pub updated: String,
     pub led: LedStatus,
     pub meter_id: MeterIdStatus,

@@ -4,7 +4,8 @@
 //! reading and never leaves the store damaged.
 //!
 //! Addresses: block 127.0.178.0/24 (meter on `.2`, terminal on `.3`), 127.0.179.0/24,
-//! 127.0.180.0/24, 127.0.181.0/24 (a flooder on `.9`), 127.0.182.0/24, 127.0.184.0/24.
+//! 127.0.180.0/24, 127.0.181.0/24 (a flooder on `.9`), 127.0.182.0/24, 127.0.184.0/24,
+//! 127.0.185.0/24.
 
 mod support;
 
@@ -515,6 +516,49 @@ fn trm08_settings_changed_by_the_handy_terminal_take_effect_and_survive_a_restar
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v.to_string().contains("IOT00777"), "{v}");
+    t.terminate();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// TRM-09: the terminal's clock is kept in `DIR` while it runs; started again with the
+/// same (earlier) `--start`, it resumes from the kept clock — ahead of the newest reading
+/// it stored — never from `--start`: its clock never goes back.
+#[test]
+fn trm09_the_clock_kept_in_dir_wins_over_an_earlier_start() {
+    let block = 185;
+    let data = data_dir("clock");
+    let _meter = meter(block, "600");
+    let start = "2026-12-01T10:00:00+09:00";
+    let run = || {
+        let mut cmd = terminal_command(block, "600", &data);
+        cmd.args(["--start", start]);
+        Running::start(cmd, "reading the meter")
+    };
+    let time = |s: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(s["updated"].as_str().unwrap()).unwrap()
+    };
+    let t = run();
+    // 600×: about 40 minutes of the terminal's time, past the 10:30 slot.
+    let before = status_once(&data, |s| {
+        s["last_readings"].as_array().is_some_and(|r| !r.is_empty())
+            && time(s) >= chrono::DateTime::parse_from_rfc3339("2026-12-01T10:40:00+09:00").unwrap()
+    });
+    t.terminate();
+    let stopped = time(&status_of(&data));
+    assert!(stopped >= time(&before));
+    // The newest row alone would restart the clock earlier than where it stopped.
+    let newest = rows_of(&data)
+        .last()
+        .map(|r| r.read_at.unwrap_or(r.slot))
+        .unwrap();
+    assert!(stopped > newest, "{stopped} vs {newest}");
+    let t = run();
+    let after = status_once(&data, |s| s["state"] == "running");
+    assert!(
+        time(&after) >= stopped,
+        "{} went back from {stopped}",
+        time(&after)
+    );
     t.terminate();
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -280,8 +280,10 @@ impl TerminalNode {
         self.events.pop_front()
     }
 
-    /// The terminal's clock at the driver's `wall`.
-    fn clock(&self, wall: DateTime<Utc>) -> DateTime<Utc> {
+    /// The terminal's clock at the driver's `wall` (the driver's plus what a client set,
+    /// TRM-09).
+    #[must_use]
+    pub fn clock(&self, wall: DateTime<Utc>) -> DateTime<Utc> {
         wall + self.clock_offset
     }
 
