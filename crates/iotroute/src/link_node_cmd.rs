@@ -423,10 +423,11 @@ struct TerminalProgram {
 impl TerminalProgram {
     /// Tell the meter side where the link is, when that changed.
     fn publish(&self) {
-        let (phase, meter) = match self.link.phase() {
-            LinkPhase::Scanning => (LinkView::Scanning, None),
-            LinkPhase::Authenticating(c) => (LinkView::Authenticating, Some(c)),
-            LinkPhase::Connected(c) => (LinkView::Connected, Some(c)),
+        let link = self.link.phase();
+        let phase = LinkView::of(&link);
+        let meter = match link {
+            LinkPhase::Scanning => None,
+            LinkPhase::Authenticating(c) | LinkPhase::Connected(c) => Some(c),
         };
         let now = LinkStatus {
             phase,

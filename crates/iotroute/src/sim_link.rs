@@ -138,6 +138,8 @@ struct TerminalSim {
     node: nodes::terminal::node::TerminalNode,
     /// The terminal's own meter, answering its ECHONET Lite requests in process.
     meter: nodes::meter::Meter,
+    /// Times its LED changed (TRM-10).
+    led_changes: u32,
 }
 
 /// The meter's address as the terminal registers it (in process: any unicast address).
@@ -148,6 +150,27 @@ struct MeterNode {
     link: SmartMeter,
     reader: Reader,
     rng: Seeded,
+}
+
+impl TerminalSim {
+    /// Tell the node where the link is (its LED follows, TRM-10).
+    fn show_link(&mut self) {
+        self.node
+            .set_link(nodes::terminal::led::LinkView::of(&self.link.phase()));
+        self.drain_events();
+    }
+
+    /// The node's events: LED changes counted, the rest logged.
+    fn drain_events(&mut self) {
+        while let Some(event) = self.node.poll_event() {
+            if let nodes::terminal::node::NodeEvent::Led(led) = event {
+                tracing::debug!(terminal = %eui_text(self.link.eui64()), led = led.name(), "LED");
+                self.led_changes += 1;
+            } else {
+                tracing::debug!(terminal = %eui_text(self.link.eui64()), ?event, "terminal");
+            }
+        }
+    }
 }
 
 enum Node {
@@ -326,6 +349,7 @@ impl LinkSim {
                 app,
                 node,
                 meter,
+                led_changes: 0,
             })));
         }
         let end = Duration::from_secs(u64::from(opts.hours) * 3600);
@@ -395,6 +419,7 @@ impl LinkSim {
                     .map_err(|e| e.to_string())?;
             }
         }
+        t.drain_events();
         Ok(())
     }
 
@@ -703,6 +728,9 @@ impl LinkSim {
                         }
                     }
                 }
+                if let Node::Terminal(t) = &mut self.nodes[index] {
+                    t.show_link();
+                }
             }
             Actions::Meter(events) => {
                 for e in events {
@@ -894,13 +922,17 @@ impl LinkSim {
                             .contains_key(&(eui.0, self.slot_key(**s)))
                     })
                     .count();
+                let led = t.node.led();
                 println!(
-                    "  terminal {} → {}: {got}/{} readings",
+                    "  terminal {} → {}: {got}/{} readings; LED {} ({}), {} changes",
                     eui_text(eui),
                     t.link
                         .meter()
                         .map_or_else(|| "no smart meter".to_owned(), eui_text),
-                    self.slots.len()
+                    self.slots.len(),
+                    led.name(),
+                    led.pattern(),
+                    t.led_changes
                 );
             }
         }

@@ -135,6 +135,12 @@ fn rad01_sec03_sim_link_reads_every_terminal_and_wireshark_decrypts_the_capture(
     // TRM-06/SEC-02: every terminal read with its own DLMS secret, none refused.
     assert!(text.contains(" 0 refused by the terminal"), "{text}");
     assert!(text.contains("authentications 4"), "{text}");
+    // TRM-10: every terminal's LED shows the connection in the report.
+    assert_eq!(
+        text.matches("LED connected (green, steady)").count(),
+        4,
+        "{text}"
+    );
     assert!(text.contains("group-key rollovers 2"), "{text}");
     let key_lines = std::fs::read_to_string(keys).unwrap();
     assert_eq!(
@@ -228,6 +234,11 @@ fn sys03_more_terminals_than_room_leave_readings_missing_and_exit_1() {
     );
     assert!(text.contains("MISSING READINGS"), "{text}");
     assert!(text.contains("0/2 readings"), "{text}");
+    // TRM-10: the refused terminal's LED says it is not connected.
+    assert!(
+        text.contains("LED scanning") || text.contains("LED authenticating"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -20,6 +20,19 @@ pub enum LinkView {
     Connected,
 }
 
+impl LinkView {
+    /// The view of the link's phase.
+    #[must_use]
+    pub const fn of(phase: &crate::link::terminal::LinkPhase) -> Self {
+        use crate::link::terminal::LinkPhase;
+        match phase {
+            LinkPhase::Scanning => Self::Scanning,
+            LinkPhase::Authenticating(_) => Self::Authenticating,
+            LinkPhase::Connected(_) => Self::Connected,
+        }
+    }
+}
+
 /// The LED's states, highest priority first in [`Led::of`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Led {
