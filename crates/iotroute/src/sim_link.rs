@@ -328,7 +328,7 @@ impl LinkSim {
                 },
                 model: model_config(dlms_password(eui.0, &password_of(k))),
                 meter_id: None,
-                guard: nodes::terminal::guard::GuardConfig::default(),
+                guard: nodes::flood::FloodConfig::default(),
             };
             // Installed six hours before the run: its store already holds that much when
             // the first reading asks for it.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use nodes::controller::ControllerConfig;
-use nodes::terminal::guard::GuardConfig;
+use nodes::flood::FloodConfig;
 use nodes::terminal::node::{NodeError, NodeEvent, TerminalNode, TerminalNodeConfig};
 use nodes::terminal::reader::ReaderConfig;
 use nodes::terminal::settings::Settings;
@@ -186,7 +186,7 @@ pub fn open_node(
         },
         model,
         meter_id,
-        guard: GuardConfig::default(),
+        guard: FloodConfig::default(),
     };
     let node = TerminalNode::new(config, Box::new(store), now)?;
     if let Ok(mut m) = node.model().lock() {

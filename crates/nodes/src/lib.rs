@@ -5,6 +5,7 @@
 //! simulator with virtual time, and every test is deterministic.
 
 pub mod controller;
+pub mod flood;
 pub mod link;
 pub mod log_limit;
 pub mod meter;

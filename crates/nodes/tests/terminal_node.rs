@@ -15,8 +15,8 @@ use dlms::server::{Auth, Protection, ServeConfig, TerminalServer};
 use dlms::{Data, Obis};
 use echonet::Eoj;
 use nodes::controller::ControllerConfig;
+use nodes::flood::FloodConfig;
 use nodes::meter::{Meter, MeterConfig};
-use nodes::terminal::guard::GuardConfig;
 use nodes::terminal::node::{TerminalNode, TerminalNodeConfig};
 use nodes::terminal::reader::ReaderConfig;
 use nodes::terminal::slots::Interval;
@@ -56,7 +56,7 @@ fn config() -> TerminalNodeConfig {
             ..ModelConfig::default()
         },
         meter_id: None,
-        guard: GuardConfig::default(),
+        guard: FloodConfig::default(),
     }
 }
 

@@ -23,12 +23,13 @@ use dlms::server::{shared, SharedModel};
 use echonet::energy::MeterReading;
 use echonet::Eoj;
 
-use super::guard::{DosAlarm, EchonetGuard, GuardConfig};
+use super::guard::EchonetGuard;
 use super::led::{Led, LedInputs, LinkView};
 use super::reader::{ReaderConfig, ReaderStats, SlotReader};
 use super::slots::Interval;
 use super::store::{Put, Reading, ReadingStore, StoreError};
 use crate::controller::{Controller, ControllerConfig, Transmit};
+use crate::flood::{DosAlarm, FloodConfig};
 
 /// How the node is set up.
 #[derive(Debug, Clone)]
@@ -49,7 +50,7 @@ pub struct TerminalNodeConfig {
     /// store's newest unflagged reading holds, else the first read.
     pub meter_id: Option<Vec<u8>>,
     /// The ECHONET side's gate (SEC-06 source filter, SEC-08 flood detection).
-    pub guard: GuardConfig,
+    pub guard: FloodConfig,
 }
 
 /// Why the node stopped short.

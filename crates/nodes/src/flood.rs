@@ -1,0 +1,241 @@
+//! Flood detection (SEC-08), for every socket a node listens on: the terminal's ECHONET
+//! side ([`crate::terminal::guard`]), its maintenance interface, and later the radio.
+//!
+//! Datagrams are counted per source address and for all sources together over fixed
+//! windows (one second by default). A source over its limit within a window — a flood, a
+//! burst, a stream of malformed frames — or all sources together over the total limit (a
+//! flood spread over spoofed addresses; a source already reported no longer counts in
+//! it) raises a [`DosAlarm`], at most one per source (or for the total) per hold-off
+//! period. Detection refuses nothing: what to drop is the caller's rule. The source table
+//! is bounded: under a flood from more addresses than it holds, the extra addresses count
+//! in the total only.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// The detector's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodConfig {
+    /// The counting window.
+    pub window: Duration,
+    /// Datagrams one source may send within a window before it raises an alarm. The
+    /// meter answers a few requests per slot; 100 a second is far above that.
+    pub source_limit: u32,
+    /// Datagrams all sources together may send within a window.
+    pub total_limit: u32,
+    /// After an alarm, the same source raises none for this long.
+    pub holdoff: Duration,
+    /// Sources tracked at once.
+    pub max_sources: usize,
+}
+
+impl Default for FloodConfig {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(1),
+            source_limit: 100,
+            total_limit: 1_000,
+            holdoff: Duration::from_secs(60),
+            max_sources: 256,
+        }
+    }
+}
+
+/// A denial-of-service detection (SEC-08): the event raised, logged and pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DosAlarm {
+    /// The source over its limit, or `None` for all sources together.
+    pub source: Option<IpAddr>,
+    /// Datagrams counted within the window when the limit was passed.
+    pub datagrams: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+/// A fixed counting window.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    count: u32,
+}
+
+impl Window {
+    const fn new(now: Instant) -> Self {
+        Self {
+            start: now,
+            count: 0,
+        }
+    }
+
+    /// Count one datagram at `now`; the count within the current window.
+    fn count(&mut self, now: Instant, length: Duration) -> u32 {
+        if now.saturating_duration_since(self.start) >= length {
+            *self = Self::new(now);
+        }
+        self.count = self.count.saturating_add(1);
+        self.count
+    }
+}
+
+/// One tracked source.
+#[derive(Debug, Clone, Copy)]
+struct Source {
+    window: Window,
+    /// Until when it raises no alarm.
+    quiet_until: Option<Instant>,
+}
+
+/// The detector.
+#[derive(Debug)]
+pub struct FloodDetector {
+    config: FloodConfig,
+    sources: HashMap<IpAddr, Source>,
+    /// Started by the first datagram.
+    total: Option<Window>,
+    total_quiet_until: Option<Instant>,
+    alarms: u64,
+}
+
+impl FloodDetector {
+    /// A detector with these limits.
+    #[must_use]
+    pub fn new(config: FloodConfig) -> Self {
+        Self {
+            config,
+            sources: HashMap::new(),
+            total: None,
+            total_quiet_until: None,
+            alarms: 0,
+        }
+    }
+
+    /// Alarms raised so far.
+    #[must_use]
+    pub const fn alarms(&self) -> u64 {
+        self.alarms
+    }
+
+    /// Count one datagram from `from` at `now`; the alarm it raises, if any.
+    pub fn count(&mut self, now: Instant, from: IpAddr) -> Option<DosAlarm> {
+        let from = from.to_canonical();
+        let mut alarm = None;
+        let config = self.config;
+        let held_off = match self.source(now, from) {
+            Some(source) => {
+                let count = source.window.count(now, config.window);
+                let loud = !quiet(&mut source.quiet_until, now);
+                if count > config.source_limit && loud {
+                    source.quiet_until = Some(now + config.holdoff);
+                    alarm = Some(DosAlarm {
+                        source: Some(from),
+                        datagrams: count,
+                        window: config.window,
+                    });
+                }
+                source.quiet_until.is_some()
+            }
+            // Untracked (the table is full): counted in the total only.
+            None => false,
+        };
+        // The total counts what no alarm has explained yet: a source already reported
+        // (held off) is left out, so its flood does not raise the total alarm as well
+        // (nor the meter's next answer during it).
+        if !held_off {
+            let total = self
+                .total
+                .get_or_insert(Window::new(now))
+                .count(now, config.window);
+            if alarm.is_none()
+                && total > config.total_limit
+                && !quiet(&mut self.total_quiet_until, now)
+            {
+                self.total_quiet_until = Some(now + config.holdoff);
+                alarm = Some(DosAlarm {
+                    source: None,
+                    datagrams: total,
+                    window: config.window,
+                });
+            }
+        }
+        if let Some(a) = alarm {
+            self.alarms += 1;
+            tracing::warn!(
+                source = ?a.source,
+                datagrams = a.datagrams,
+                window_ms = a.window.as_millis(),
+                "SEC-08: datagram flood"
+            );
+        }
+        alarm
+    }
+
+    /// The entry of `from`, made room for when the table is full (entries whose window
+    /// ended and who are not held off go first); `None` when there is no room.
+    fn source(&mut self, now: Instant, from: IpAddr) -> Option<&mut Source> {
+        if !self.sources.contains_key(&from) && self.sources.len() >= self.config.max_sources {
+            let window = self.config.window;
+            self.sources.retain(|_, s| {
+                now.saturating_duration_since(s.window.start) < window
+                    || s.quiet_until.is_some_and(|q| q > now)
+            });
+            if self.sources.len() >= self.config.max_sources {
+                return None;
+            }
+        }
+        Some(self.sources.entry(from).or_insert(Source {
+            window: Window::new(now),
+            quiet_until: None,
+        }))
+    }
+}
+
+/// Whether a hold-off until `until` is still on at `now` (cleared once it is over).
+fn quiet(until: &mut Option<Instant>, now: Instant) -> bool {
+    match *until {
+        Some(u) if u > now => true,
+        Some(_) => {
+            *until = None;
+            false
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sec08_a_flood_spread_over_many_addresses_raises_the_total_alarm() {
+        let t = Instant::now();
+        let mut g = FloodDetector::new(FloodConfig::default());
+        let mut alarms = Vec::new();
+        for i in 0..5_000u32 {
+            let from = IpAddr::from((0x0a00_0000 + i).to_be_bytes());
+            if let Some(a) = g.count(t, from) {
+                alarms.push(a);
+            }
+        }
+        // No single source passed its limit; all of them together did, once.
+        assert_eq!(alarms.len(), 1, "{alarms:?}");
+        assert_eq!(alarms[0].source, None);
+        // The table stayed bounded.
+        assert!(g.sources.len() <= FloodConfig::default().max_sources);
+    }
+
+    #[test]
+    fn a_window_restarts_after_its_length() {
+        let t = Instant::now();
+        let mut g = FloodDetector::new(FloodConfig::default());
+        // 100 a second, every second, never over the limit.
+        for s in 0..10 {
+            for _ in 0..100 {
+                assert_eq!(
+                    g.count(t + Duration::from_secs(s), IpAddr::from([127, 0, 0, 9])),
+                    None
+                );
+            }
+        }
+    }
+}
