@@ -673,7 +673,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
     let (event_log, access_log) = logs.unzip();
     // Where the link is, for the meter side's LED and status (TRM-10).
     let (link_tx, link_rx) = tokio::sync::watch::channel(LinkStatus::starting());
-    let auth_failures = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let maintenance_counters = std::sync::Arc::new(crate::maintenance::Counters::default());
     let meter_run = async {
         match (meter_side, event_log) {
             (Some((node, endpoint)), Some(event_log)) => {
@@ -685,7 +685,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                 let wiring = terminal_meter::Wiring {
                     served: served.clone(),
                     link: args.air.map(|_| link_rx),
-                    maintenance_auth_failures: auth_failures.clone(),
+                    maintenance: maintenance_counters.clone(),
                     data: data.clone(),
                 };
                 terminal_meter::run(
@@ -732,7 +732,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                 clock,
                 engine_seed(args.seed),
                 served.clone(),
-                auth_failures.clone(),
+                maintenance_counters.clone(),
                 access_log,
                 stopped(stop_rx.clone()),
             )

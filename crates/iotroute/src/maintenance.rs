@@ -6,9 +6,12 @@
 //! frame for it here is dropped and counted (SEC-06: no more open than needed).
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
 use dlms::server::{Auth, Protection, ServeConfig, SharedModel, TerminalServer};
 use dlms::wrapper::Wpdu;
+use nodes::flood::{FloodConfig, FloodDetector};
+use nodes::log_limit::LogLimiter;
 use tokio::net::UdpSocket;
 
 use crate::clock::ScaledClock;
@@ -61,8 +64,20 @@ fn set_result(apdu: &[u8]) -> Option<String> {
     }
 }
 
-/// Serve `model` on `bind` until `stop`, counting the associations refused (a wrong
-/// password) in `auth_failures` for `terminal status`.
+/// What the interface counts for `terminal status`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Associations refused (a wrong password).
+    pub auth_failures: std::sync::atomic::AtomicU64,
+    /// Floods detected on the interface (SEC-08).
+    pub dos_events: std::sync::atomic::AtomicU64,
+}
+
+/// Serve `model` on `bind` until `stop`, counting refused associations and floods in
+/// `counters`. Floods (SEC-08: over 100 datagrams a second from one source, 1,000 from
+/// all) are logged to the access log as `dos_detected`, once per source per 60 s; every
+/// datagram is still answered on its merits (the handy terminal may come from any
+/// address).
 ///
 /// # Errors
 /// [`MaintenanceError`] when the socket cannot be bound or the server built.
@@ -73,7 +88,7 @@ pub async fn serve(
     clock: ScaledClock,
     seed: u64,
     served: std::sync::Arc<tokio::sync::Notify>,
-    auth_failures: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    counters: std::sync::Arc<Counters>,
     mut access: logs::FileLog,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), MaintenanceError> {
@@ -98,12 +113,23 @@ pub async fn serve(
     let mut buf = vec![0u8; 4096];
     let mut out = vec![0u8; 8192];
     let mut refused: u64 = 0;
+    let mut flood = FloodDetector::new(FloodConfig::default());
+    let mut refusal_budget = LogLimiter::default();
     tokio::pin!(stop);
     loop {
         let (n, from) = tokio::select! {
             r = socket.recv_from(&mut buf) => r?,
             () = &mut stop => break,
         };
+        if let Some(alarm) = flood.count(std::time::Instant::now(), from.ip()) {
+            counters.dos_events.fetch_add(1, Ordering::Relaxed);
+            crate::terminal_meter::record(
+                &mut access,
+                clock.now(),
+                "dos_detected",
+                crate::terminal_meter::dos_details("maintenance", &alarm),
+            );
+        }
         let Some(bytes) = buf.get(..n) else { continue };
         let frame = match Wpdu::parse(bytes) {
             Ok(f) => f,
@@ -116,13 +142,17 @@ pub async fn serve(
         let kind = request_kind(frame.apdu);
         if !SERVED_WPORTS.contains(&frame.source) {
             refused += 1;
-            tracing::warn!(%from, wport = frame.source, "maintenance: a client this interface does not serve, dropped");
-            crate::terminal_meter::record(
-                &mut access,
-                clock.now(),
-                "refused",
-                serde_json::json!({ "interface": "maintenance", "from": from.to_string(), "client": frame.source, "request": kind }),
-            );
+            // Logged within a budget: a flood of such frames cannot fill the disk; the
+            // record after a held-back stretch says how many were held back.
+            if let Some(held_back) = refusal_budget.allow(clock.now()) {
+                tracing::warn!(%from, wport = frame.source, held_back, "maintenance: a client this interface does not serve, dropped");
+                crate::terminal_meter::record(
+                    &mut access,
+                    clock.now(),
+                    "refused",
+                    serde_json::json!({ "interface": "maintenance", "from": from.to_string(), "client": frame.source, "request": kind, "held_back": held_back }),
+                );
+            }
             continue;
         }
         let answer = match server.handle(frame.source, clock.now(), frame.apdu, &mut out) {
@@ -136,7 +166,7 @@ pub async fn serve(
         served.notify_one();
         let association = answer.and_then(association_result);
         if association == Some(false) {
-            auth_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            counters.auth_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%from, client = frame.source, "maintenance: association refused");
         }
         // SEC-09: who asked what, and what the terminal answered (the answer's tag:

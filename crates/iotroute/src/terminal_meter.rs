@@ -212,8 +212,8 @@ pub struct Wiring {
     pub served: std::sync::Arc<tokio::sync::Notify>,
     /// Where the link is (`None` without the IoT route), for the LED (TRM-10).
     pub link: Option<tokio::sync::watch::Receiver<LinkStatus>>,
-    /// Associations the maintenance interface refused.
-    pub maintenance_auth_failures: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// What the maintenance interface counts (refused associations, floods).
+    pub maintenance: std::sync::Arc<crate::maintenance::Counters>,
     /// The data directory, where `status.json` goes.
     pub data: std::path::PathBuf,
 }
@@ -346,10 +346,15 @@ fn write_status(node: &TerminalNode, wiring: &Wiring, now: DateTime<Utc>, state:
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect(),
-            dos_events: node.dos_events(),
+            dos_events: node.dos_events()
+                + wiring
+                    .maintenance
+                    .dos_events
+                    .load(std::sync::atomic::Ordering::Relaxed),
             auth_failures: link.as_ref().map_or(0, |l| l.auth_failures)
                 + wiring
-                    .maintenance_auth_failures
+                    .maintenance
+                    .auth_failures
                     .load(std::sync::atomic::Ordering::Relaxed),
             read: stats.read,
             missing: stats.missing,
@@ -364,6 +369,16 @@ fn write_status(node: &TerminalNode, wiring: &Wiring, now: DateTime<Utc>, state:
     if let Err(e) = status.write(&wiring.data) {
         tracing::warn!(error = %e, "status.json not written");
     }
+}
+
+/// A flood detected on `side` (`echonet`, `maintenance`) as a log record's details.
+pub fn dos_details(side: &str, alarm: &nodes::flood::DosAlarm) -> serde_json::Value {
+    serde_json::json!({
+        "side": side,
+        "source": alarm.source.map(|s| s.to_string()),
+        "datagrams": alarm.datagrams,
+        "window_ms": u64::try_from(alarm.window.as_millis()).unwrap_or(u64::MAX),
+    })
 }
 
 /// A node event as a log record: its kind and details.
@@ -393,15 +408,7 @@ fn event_record(event: &NodeEvent) -> (&'static str, serde_json::Value) {
             "led",
             serde_json::json!({ "state": led.name(), "pattern": led.pattern() }),
         ),
-        NodeEvent::Dos(alarm) => (
-            "dos_detected",
-            serde_json::json!({
-                "side": "echonet",
-                "source": alarm.source.map(|s| s.to_string()),
-                "datagrams": alarm.datagrams,
-                "window_ms": u64::try_from(alarm.window.as_millis()).unwrap_or(u64::MAX),
-            }),
-        ),
+        NodeEvent::Dos(alarm) => ("dos_detected", dos_details("echonet", alarm)),
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Addresses: block 127.0.178.0/24 (meter on `.2`, terminal on `.3`), 127.0.179.0/24,
 //! 127.0.180.0/24, 127.0.181.0/24 (a flooder on `.9`), 127.0.182.0/24, 127.0.184.0/24,
-//! 127.0.185.0/24.
+//! 127.0.185.0/24, 127.0.186.0/24.
 
 mod support;
 
@@ -134,15 +134,25 @@ fn status_of(data: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// The status once `until` holds of it (polled; panics after 30 s with the last one).
+/// The status once `until` holds of it (polled, also while the terminal has written
+/// none yet; panics after 30 s with the last one).
 fn status_once(data: &Path, until: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let s = status_of(data);
+        let out = iotroute()
+            .args(["terminal", "status", "--json", "--data"])
+            .arg(data)
+            .output()
+            .unwrap();
+        let s = serde_json::from_slice(&out.stdout).unwrap_or_default();
         if until(&s) {
             return s;
         }
-        assert!(std::time::Instant::now() < deadline, "{s}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{s} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -560,5 +570,52 @@ fn trm09_the_clock_kept_in_dir_wins_over_an_earlier_start() {
         time(&after)
     );
     t.terminate();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// SEC-08 on the maintenance interface: a flood of frames for a client it does not serve
+/// (and of garbage) from another address is detected (`dos_detected` in the access log,
+/// `dos_events` in the status), the refusals are logged within a budget (not one record
+/// per frame), and the handy terminal is still served meanwhile.
+#[test]
+fn sec08_a_flood_on_the_maintenance_interface_is_detected_and_the_handy_terminal_served() {
+    let block = 186;
+    let data = data_dir("maintenance-flood");
+    let _meter = meter(block, "600");
+    let mut cmd = terminal_command(block, "600", &data);
+    cmd.args(["--maintenance", &format!("127.0.{block}.3:4059")]);
+    let t = Running::start(cmd, "maintenance interface listening");
+    let socket = std::net::UdpSocket::bind(format!("127.0.{block}.9:0")).unwrap();
+    let to = format!("127.0.{block}.3:4059");
+    // Wrapper frames from wPort 1 (served over the IoT route only) and garbage.
+    let wrapped = [0x00, 0x01, 0x00, 0x01, 0x00, 0x01, 0x00, 0x01, 0x60];
+    for i in 0..5_000 {
+        let datagram: &[u8] = if i % 2 == 0 { &wrapped } else { &[0xff, 0x00] };
+        let _ = socket.send_to(datagram, &to);
+    }
+    let out = handy_get(block, "32", "TERMINALPASS", &["1-0:1.8.0.255"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = status_once(&data, |s| s["counters"]["dos_events"] != 0);
+    assert_eq!(s["counters"]["dos_events"], 1, "{s}");
+    t.terminate();
+    let access = std::fs::read_to_string(data.join("logs/access.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = access
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let floods: Vec<_> = records
+        .iter()
+        .filter(|r| r["kind"] == "dos_detected")
+        .collect();
+    assert_eq!(floods.len(), 1, "{access}");
+    assert_eq!(floods[0]["details"]["side"], "maintenance");
+    assert_eq!(floods[0]["details"]["source"], format!("127.0.{block}.9"));
+    let refused = records.iter().filter(|r| r["kind"] == "refused").count();
+    assert!((1..=20).contains(&refused), "{refused} refusal records");
     let _ = std::fs::remove_dir_all(&data);
 }
