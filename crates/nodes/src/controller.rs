@@ -28,7 +28,8 @@
 //! class when we asked instance 0) and by the service (the response or SNA of the request's
 //! ESV). Everything else is dropped, logged and counted in [`ControllerStats`]: malformed
 //! frames, requests addressed to us, answers nobody asked for, answers from the wrong
-//! place. INF notifications (0x73) are counted and dropped unless
+//! place; the warnings come out of a log budget (20 a minute, the held-back ones counted
+//! in the next). INF notifications (0x73) are counted and dropped unless
 //! [`ControllerConfig::surface_notifications`] is set, since a terminal that polls its
 //! meter needs none of them.
 
@@ -464,6 +465,10 @@ pub struct Controller {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: ControllerStats,
+    /// Warnings about hostile datagrams come out of this budget (SEC-06: counted in
+    /// full, logged rate-limited); its clock is the time since `log_epoch`.
+    log_budget: crate::log_limit::LogLimiter,
+    log_epoch: Option<Instant>,
 }
 
 impl Controller {
@@ -477,7 +482,20 @@ impl Controller {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: ControllerStats::default(),
+            log_budget: crate::log_limit::LogLimiter::default(),
+            log_epoch: None,
         }
+    }
+
+    /// Whether a warning about a dropped datagram may be logged at `now`, and how many
+    /// were held back before it. The budget counts on a clock of its own (the
+    /// controller has only the monotonic one): the time since the first warning.
+    fn warning_allowed(&mut self, now: Instant) -> Option<u64> {
+        let epoch = *self.log_epoch.get_or_insert(now);
+        let elapsed = chrono::Duration::from_std(now.saturating_duration_since(epoch))
+            .unwrap_or(chrono::Duration::MAX);
+        self.log_budget
+            .allow(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH + elapsed)
     }
 
     pub fn config(&self) -> &ControllerConfig {
@@ -732,7 +750,9 @@ impl Controller {
             Err(error) => {
                 // SEC-06: hostile or broken input is counted and logged, never trusted.
                 self.stats.malformed += 1;
-                tracing::warn!(%from, %error, len = bytes.len(), "malformed ECHONET Lite datagram dropped");
+                if let Some(held_back) = self.warning_allowed(now) {
+                    tracing::warn!(%from, %error, len = bytes.len(), held_back, "malformed ECHONET Lite datagram dropped");
+                }
                 return;
             }
         };
@@ -761,14 +781,18 @@ impl Controller {
                 tracing::debug!(%from, tid = msg.tid, "answer to a finished request dropped");
             } else {
                 self.stats.unsolicited += 1;
-                tracing::warn!(%from, tid = msg.tid, esv = ?msg.esv, "answer with an unknown TID dropped");
+                if let Some(held_back) = self.warning_allowed(now) {
+                    tracing::warn!(%from, tid = msg.tid, esv = ?msg.esv, held_back, "answer with an unknown TID dropped");
+                }
             }
             return;
         };
         if let Err(why) = p.accepts(ip, &msg) {
             // SEC-06: the right TID is not enough.
             self.stats.mismatched += 1;
-            tracing::warn!(%from, tid = msg.tid, seoj = %msg.seoj, esv = ?msg.esv, why, "answer does not match its request; dropped");
+            if let Some(held_back) = self.warning_allowed(now) {
+                tracing::warn!(%from, tid = msg.tid, seoj = %msg.seoj, esv = ?msg.esv, why, held_back, "answer does not match its request; dropped");
+            }
             return;
         }
         if msg.deoj.class_code() != self.config.seoj.class_code() {
