@@ -158,6 +158,22 @@ fn status_once(data: &Path, until: impl Fn(&serde_json::Value) -> bool) -> serde
 }
 
 /// `iotroute dlms get` against the handy terminal's interface at `block`.3:4059.
+/// `cmd` (a terminal) started with its maintenance interface on `block`.3:4059.
+fn with_maintenance(mut cmd: std::process::Command, block: u8) -> Running {
+    cmd.args(["--maintenance", &format!("127.0.{block}.3:4059")]);
+    Running::start(cmd, "maintenance interface listening")
+}
+
+/// The handy terminal's request was served (exit 0).
+fn assert_served(out: &std::process::Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn handy_get(block: u8, client: &str, password: &str, objects: &[&str]) -> std::process::Output {
     handy(block, "get", client, password, objects)
 }
@@ -202,18 +218,12 @@ fn trm06_the_handy_terminals_interface_serves_the_store_to_our_client_and_to_gur
     // hours" of real time.
     let start = (chrono::Utc::now() - chrono::Duration::hours(5)).to_rfc3339();
     let mut cmd = terminal_command(block, "600", &data);
-    cmd.args(["--start", &start])
-        .args(["--maintenance", &format!("127.0.{block}.3:4059")]);
-    let t = Running::start(cmd, "maintenance interface listening");
+    cmd.args(["--start", &start]);
+    let t = with_maintenance(cmd, block);
     std::thread::sleep(Duration::from_secs(8));
     // The maintenance association with the terminal's authentication password.
     let out = handy_get(block, "32", "TERMINALPASS", &["1-0:1.8.0.255"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_served(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let served = v["results"][0]["value"].as_u64().expect("register value");
     // A wrong password: the association is refused; the management client (the smart
@@ -446,11 +456,7 @@ fn trm08_settings_changed_by_the_handy_terminal_take_effect_and_survive_a_restar
     use std::os::unix::fs::PermissionsExt as _;
     let block = 184;
     let data = data_dir("settings");
-    let start = |data: &Path| {
-        let mut cmd = terminal_command(block, "1", data);
-        cmd.args(["--maintenance", &format!("127.0.{block}.3:4059")]);
-        Running::start(cmd, "maintenance interface listening")
-    };
+    let start = |data: &Path| with_maintenance(terminal_command(block, "1", data), block);
     let t = start(&data);
     let register = ["1-0:1.8.0.255"];
     let code = |out: &std::process::Output| out.status.code();
@@ -466,20 +472,10 @@ fn trm08_settings_changed_by_the_handy_terminal_take_effect_and_survive_a_restar
             "IOT00777",
         ],
     );
-    assert_eq!(
-        code(&out),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_served(&out);
     // The next association takes the new password only.
     let out = handy_get(block, "32", "NEWPASSWORD1", &register);
-    assert_eq!(
-        code(&out),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_served(&out);
     let out = handy_get(block, "32", "TERMINALPASS", &register);
     assert_ne!(code(&out), Some(0));
     // The terminal ID can never be changed.
@@ -518,12 +514,7 @@ fn trm08_settings_changed_by_the_handy_terminal_take_effect_and_survive_a_restar
         "NEWPASSWORD1",
         &["1-0:1.8.0.255", "0-0:128.0.1.255"],
     );
-    assert_eq!(
-        code(&out),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_served(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v.to_string().contains("IOT00777"), "{v}");
     t.terminate();
@@ -582,9 +573,7 @@ fn sec08_a_flood_on_the_maintenance_interface_is_detected_and_the_handy_terminal
     let block = 186;
     let data = data_dir("maintenance-flood");
     let _meter = meter(block, "600");
-    let mut cmd = terminal_command(block, "600", &data);
-    cmd.args(["--maintenance", &format!("127.0.{block}.3:4059")]);
-    let t = Running::start(cmd, "maintenance interface listening");
+    let t = with_maintenance(terminal_command(block, "600", &data), block);
     let socket = std::net::UdpSocket::bind(format!("127.0.{block}.9:0")).unwrap();
     let to = format!("127.0.{block}.3:4059");
     // Wrapper frames from wPort 1 (served over the IoT route only) and garbage.
@@ -594,12 +583,7 @@ fn sec08_a_flood_on_the_maintenance_interface_is_detected_and_the_handy_terminal
         let _ = socket.send_to(datagram, &to);
     }
     let out = handy_get(block, "32", "TERMINALPASS", &["1-0:1.8.0.255"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_served(&out);
     let s = status_once(&data, |s| s["counters"]["dos_events"] != 0);
     assert_eq!(s["counters"]["dos_events"], 1, "{s}");
     t.terminate();
