@@ -248,6 +248,11 @@ pub struct TerminalArgs {
     /// holds, else the first read.
     #[arg(long, value_name = "HEX", requires = "meter", value_parser = parse_hex)]
     pub meter_id: Option<Vec<u8>>,
+    /// How many days of readings the store keeps: older rows are dropped after each
+    /// slot, so the store stays bounded on disk (90: what a backfill may ask for).
+    #[arg(long, value_name = "DAYS", default_value = "90", requires = "meter",
+          value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub retention_days: u32,
     /// Where the terminal's ECHONET Lite side binds (port 3610).
     #[arg(
         long,
@@ -628,6 +633,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     ..crate::link_app::model_config(dlms_secret.clone())
                 },
                 args.meter_id.clone(),
+                args.retention_days,
                 start,
             )
             .and_then(|(node, resumed)| {

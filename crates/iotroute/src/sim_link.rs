@@ -329,6 +329,7 @@ impl LinkSim {
                 model: model_config(dlms_password(eui.0, &password_of(k))),
                 meter_id: None,
                 guard: nodes::flood::FloodConfig::default(),
+                retention: chrono::TimeDelta::days(nodes::terminal::node::DEFAULT_RETENTION_DAYS),
             };
             // Installed six hours before the run: its store already holds that much when
             // the first reading asks for it.

@@ -135,7 +135,7 @@ fn keep_settings(node: &TerminalNode, data: &Path) {
 /// `model` (IDs, the authentication password, which is also the maintenance
 /// association's secret) with the settings kept in `data` put back over it, since a
 /// change made by a client wins (TRM-08); `meter_id` registered if given (SEC-07), and
-/// the time its clock starts at: `start`, or the terminal's clock kept in `data`
+/// rows kept `retention_days`, and the time its clock starts at: `start`, or the terminal's clock kept in `data`
 /// (`status.json`, written every second while it runs) or the newest time the store
 /// holds when either is later — the terminal's clock never goes back across a restart
 /// (TRM-09).
@@ -147,6 +147,7 @@ pub fn open_node(
     meter: IpAddr,
     mut model: dlms::cosem::ModelConfig,
     meter_id: Option<Vec<u8>>,
+    retention_days: u32,
     start: DateTime<Utc>,
 ) -> Result<(TerminalNode, DateTime<Utc>), MeterSideError> {
     let mut dir = std::fs::DirBuilder::new();
@@ -187,6 +188,7 @@ pub fn open_node(
         model,
         meter_id,
         guard: FloodConfig::default(),
+        retention: chrono::TimeDelta::days(i64::from(retention_days)),
     };
     let node = TerminalNode::new(config, Box::new(store), now)?;
     if let Ok(mut m) = node.model().lock() {

@@ -57,6 +57,7 @@ fn config() -> TerminalNodeConfig {
         },
         meter_id: None,
         guard: FloodConfig::default(),
+        retention: TimeDelta::days(nodes::terminal::node::DEFAULT_RETENTION_DAYS),
     }
 }
 
@@ -713,4 +714,28 @@ fn trm08_settings_changed_over_dlms_are_reported_and_the_password_is_the_handy_t
     let after = nodes::terminal::settings::Settings::of(&m);
     assert_eq!(after.pairing_id, "IOT00777");
     assert_ne!(after, before);
+}
+
+/// Retention: once a slot is stored, rows older than the retention before it are
+/// dropped, so the store stays bounded; the newer ones are untouched.
+#[test]
+fn trm03_rows_past_retention_are_dropped_after_each_slot() {
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    b.node = TerminalNode::new(
+        TerminalNodeConfig {
+            retention: TimeDelta::days(1),
+            ..config()
+        },
+        Box::new(MemoryStore::new()),
+        start(),
+    )
+    .unwrap();
+    b.node.set_clock_valid(true);
+    b.run_until(start() + TimeDelta::days(2));
+    let rows = b.node.store().range(start(), b.wall).unwrap();
+    let newest = rows.last().unwrap().slot;
+    assert_eq!(rows.first().unwrap().slot, newest - TimeDelta::days(1));
+    assert_eq!(rows.len(), 49, "one day of half hours, both ends");
+    assert!(rows.iter().all(|r| !r.is_missing()));
 }

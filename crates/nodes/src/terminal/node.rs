@@ -51,7 +51,14 @@ pub struct TerminalNodeConfig {
     pub meter_id: Option<Vec<u8>>,
     /// The ECHONET side's gate (SEC-06 source filter, SEC-08 flood detection).
     pub guard: FloodConfig,
+    /// How long rows are kept (default [`DEFAULT_RETENTION_DAYS`]): older ones are dropped
+    /// once a slot is stored, so the store stays bounded on disk.
+    pub retention: TimeDelta,
 }
+
+/// Rows kept, days, unless configured otherwise (the default: the 90 days a
+/// backfill can ask for).
+pub const DEFAULT_RETENTION_DAYS: i64 = 90;
 
 /// Why the node stopped short.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -163,6 +170,9 @@ pub struct TerminalNode {
     /// The store failed: the terminal cannot keep readings.
     fault: bool,
     led: Led,
+    retention: TimeDelta,
+    /// The newest slot retention was applied after.
+    pruned_after: Option<DateTime<Utc>>,
 }
 
 impl core::fmt::Debug for TerminalNode {
@@ -231,6 +241,8 @@ impl TerminalNode {
             last_slot: None,
             fault: false,
             led: Led::Off,
+            retention: config.retention,
+            pruned_after: None,
         };
         node.apply(&rows)?;
         Ok(node)
@@ -379,6 +391,23 @@ impl TerminalNode {
             .poll(now, wall, &mut self.controller, &mut noting)?;
         let written = noting.written;
         self.apply(&written)
+    }
+
+    /// Retention: after a new slot is stored (or the store is opened), drop the rows
+    /// older than the retention before it.
+    fn prune(&mut self) -> Result<(), NodeError> {
+        let Some((newest, _)) = self.last_slot else {
+            return Ok(());
+        };
+        if self.pruned_after.is_some_and(|p| p >= newest) {
+            return Ok(());
+        }
+        self.pruned_after = Some(newest);
+        let dropped = self.store.prune_before(newest - self.retention)?;
+        if dropped > 0 {
+            tracing::info!(dropped, before = %(newest - self.retention), "rows past retention dropped");
+        }
+        Ok(())
     }
 
     /// An ECHONET Lite datagram from `from`: the meter's answers. One from another
@@ -546,6 +575,6 @@ impl TerminalNode {
         }
         drop(model);
         self.refresh_led();
-        Ok(())
+        self.prune()
     }
 }
