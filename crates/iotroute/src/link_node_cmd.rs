@@ -27,6 +27,7 @@ use nodes::link::pana::PanaTimers;
 use nodes::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig, SmartMeterEvent};
 use nodes::link::terminal::{LinkPhase, Terminal, TerminalConfig, TerminalEvent};
 use nodes::terminal::led::LinkView;
+use nodes::terminal::settings::Settings;
 use pana::psk::identity_from_eui64;
 use pana::secret::Psk;
 use pana::AuthFailure;
@@ -423,9 +424,27 @@ struct TerminalProgram {
     status: tokio::sync::watch::Sender<LinkStatus>,
     /// The group key we send with.
     key_id: Option<u8>,
+    /// Settings a client changed (TRM-08): the Pairing ID and password for the next scan.
+    settings: tokio::sync::watch::Receiver<Option<Settings>>,
 }
 
 impl TerminalProgram {
+    /// Take the settings a client changed, if any (TRM-08): the link uses the new
+    /// Pairing ID and password from its next scan and authentication.
+    fn take_settings(&mut self) {
+        if !self.settings.has_changed().unwrap_or(false) {
+            return;
+        }
+        let Some(s) = self.settings.borrow_and_update().clone() else {
+            return;
+        };
+        match parse_pairing_id(&s.pairing_id) {
+            Ok(id) => self.link.set_pairing_id(id),
+            Err(e) => tracing::warn!(error = %e, "the new Pairing ID is not one the link can use"),
+        }
+        self.link.set_password(s.auth_password);
+    }
+
     /// Tell the meter side where the link is, when that changed.
     fn publish(&self) {
         let link = self.link.phase();
@@ -491,6 +510,7 @@ impl App for TerminalProgram {
                 other => tracing::info!(event = ?other, "link"),
             }
         }
+        self.take_settings();
         self.publish();
     }
     fn next_timer(&self) -> Option<Duration> {
@@ -501,6 +521,7 @@ impl App for TerminalProgram {
             self.app.capture(self.clock.now());
             self.next_capture = next_half_hour(now + Duration::from_secs(1));
         }
+        self.take_settings();
         self.publish();
     }
     fn done(&self) -> bool {
@@ -679,6 +700,8 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
     let (event_log, access_log) = logs.unzip();
     // Where the link is, for the meter side's LED and status (TRM-10).
     let (link_tx, link_rx) = tokio::sync::watch::channel(LinkStatus::starting());
+    // Settings a client changed over DLMS, from the meter side to the link (TRM-08).
+    let (settings_tx, settings_rx) = tokio::sync::watch::channel(None);
     let maintenance_counters = std::sync::Arc::new(crate::maintenance::Counters::default());
     let meter_run = async {
         match (meter_side, event_log) {
@@ -693,6 +716,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     link: args.air.map(|_| link_rx),
                     maintenance: maintenance_counters.clone(),
                     data: data.clone(),
+                    settings: settings_tx,
                 };
                 terminal_meter::run(
                     node,
@@ -723,6 +747,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     clock,
                     served.clone(),
                     link_tx,
+                    settings_rx,
                     stopped(stop_rx.clone()),
                 )
                 .await
@@ -771,6 +796,7 @@ async fn link_side(
     clock: ScaledClock,
     served: std::sync::Arc<tokio::sync::Notify>,
     status: tokio::sync::watch::Sender<LinkStatus>,
+    settings: tokio::sync::watch::Receiver<Option<Settings>>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let (mac, net) = hub_mac(eui64);
@@ -813,6 +839,7 @@ async fn link_side(
         next_capture: next_half_hour(Duration::ZERO),
         status,
         key_id: None,
+        settings,
     };
     air_node::run(&mut program, air, device_id, stop)
         .await

@@ -117,18 +117,20 @@ fn kept_clock(data: &Path) -> Option<DateTime<Utc>> {
     }
 }
 
-/// Keep the settings `node`'s model holds now (TRM-08), logging a failure.
-fn keep_settings(node: &TerminalNode, data: &Path) {
-    let Ok(model) = node.model().lock().map(|m| Settings::of(&m)) else {
+/// Keep the settings `node`'s model holds now (TRM-08), logging a failure; they are
+/// returned for the link side.
+fn keep_settings(node: &TerminalNode, data: &Path) -> Option<Settings> {
+    let Ok(settings) = node.model().lock().map(|m| Settings::of(&m)) else {
         tracing::error!("model lock poisoned: settings not kept");
-        return;
+        return None;
     };
-    let written = serde_json::to_vec_pretty(&model)
+    let written = serde_json::to_vec_pretty(&settings)
         .map_err(std::io::Error::other)
         .and_then(|bytes| write_atomic(&data.join(SETTINGS_FILE), &bytes, Access::OwnerOnly));
     if let Err(e) = written {
         tracing::error!(error = %e, "settings not kept");
     }
+    Some(settings)
 }
 
 /// The node over the store in `data`, reading the meter at `meter`, its model set up by
@@ -218,6 +220,8 @@ pub struct Wiring {
     pub maintenance: std::sync::Arc<crate::maintenance::Counters>,
     /// The data directory, where `status.json` goes.
     pub data: std::path::PathBuf,
+    /// Settings a client changed, for the link side (TRM-08).
+    pub settings: tokio::sync::watch::Sender<Option<Settings>>,
 }
 
 /// Run the meter side until `stop`: the node's timers on the scaled wall clock, its
@@ -286,7 +290,10 @@ pub async fn run(
         while let Some(event) = node.poll_event() {
             tracing::info!(?event, "terminal");
             if matches!(event, NodeEvent::SettingsChanged(_)) {
-                keep_settings(&node, &wiring.data);
+                if let Some(settings) = keep_settings(&node, &wiring.data) {
+                    // The link side takes the Pairing ID and password from its next scan.
+                    wiring.settings.send_replace(Some(settings));
+                }
             }
             let (kind, details) = event_record(&event);
             record(&mut events, clock.now(), kind, details);

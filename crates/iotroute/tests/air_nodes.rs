@@ -324,10 +324,11 @@ fn trm10_a_joined_terminal_shows_connected_with_its_smart_meter() {
         .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
         .args(["--meter", &format!("127.0.{block}.3")])
         .args(["--echonet-bind", &format!("127.0.{block}.4")])
+        .args(["--maintenance", &format!("127.0.{block}.4:4059")])
         .arg("--data")
         .arg(&data)
         .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
-    let terminal = Running::start(cmd, "listening");
+    let terminal = Running::start(cmd, "maintenance interface listening");
     let status = || {
         let out = iotroute()
             .args(["terminal", "status", "--json", "--data"])
@@ -355,6 +356,34 @@ fn trm10_a_joined_terminal_shows_connected_with_its_smart_meter() {
     );
     assert!(s["link"]["key_id"].is_u64(), "{s}");
     assert_eq!(s["link"]["auth_failures"], 0);
+    // TRM-08: the handy terminal sets a new Pairing ID; the link takes it for its next
+    // scan and stays up meanwhile.
+    let mut set = iotroute();
+    set.args(["dlms", "set", "--host", &format!("127.0.{block}.4")])
+        .args(["--bind", &format!("127.0.{block}.5"), "--timeout", "2"])
+        .args(["--client", "32", "--auth", "low"])
+        .args(["1/0-0:128.0.1.255", "IOT00777"])
+        .env("IOTROUTE_DLMS_PASSWORD", PASSWORD);
+    let out = run_with_timeout(set, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut log = String::new();
+    while !log.contains("new Pairing ID") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        for line in terminal.drain() {
+            log.push_str(&line);
+            log.push('\n');
+        }
+    }
+    assert!(
+        log.contains("new Pairing ID: used from the next scan"),
+        "{log}"
+    );
+    assert_eq!(status()["link"]["phase"], "connected");
     drop(terminal);
     let events = std::fs::read_to_string(data.join("logs/event.jsonl")).unwrap();
     assert!(events.contains("\"kind\":\"led\""), "{events}");

@@ -136,9 +136,19 @@ impl World {
     }
 
     fn add_meter(&mut self, config: SmartMeterConfig, at: Position) -> usize {
+        self.add_meter_with(config, registry(), at)
+    }
+
+    /// A smart meter with its own registry of terminals and passwords.
+    fn add_meter_with(
+        &mut self,
+        config: SmartMeterConfig,
+        registry: Box<dyn Registry + Send>,
+        at: Position,
+    ) -> usize {
         let id = self.medium.add_node(at);
         let seed = u64::from(config.mac.eui64.0[7]) + 1000;
-        let m = SmartMeter::new(config, registry(), Box::new(Seeded(seed)), self.now);
+        let m = SmartMeter::new(config, registry, Box::new(Seeded(seed)), self.now);
         self.nodes.push(Node {
             id,
             kind: Kind::Meter(Box::new(m)),
@@ -1124,4 +1134,39 @@ fn ops07_sec03_a_blocked_terminal_stays_out_with_the_window_open_until_reconnect
     assert_eq!(w.joined(t), vec![meter_eui(1), meter_eui(1)]);
     assert!(w.terminal(t).net().mac().has_tx_key());
     assert!(w.meter(m).blocked().is_empty());
+}
+
+/// TRM-08/CON-01: a Pairing ID changed while linked is used from the next scan: once its
+/// smart meter is gone, the terminal joins the one with the new ID, not another with the
+/// old ID; a changed password is the one that authenticates there.
+#[test]
+fn trm08_con01_a_new_pairing_id_and_password_are_used_from_the_next_scan() {
+    let mut w = World::new();
+    let new_id = PairingId::from_codes("07", "99999999999").unwrap();
+    let near = w.add_meter(meter_config(1, 33, pairing()), Position::outdoor(5.0, 0.0));
+    w.add_meter(meter_config(2, 35, pairing()), Position::outdoor(20.0, 0.0));
+    // The smart meter with the new ID knows the terminal by its new password only.
+    let knows_new = Box::new(|id_p: &[u8]| -> Result<Psk, AuthFailure> {
+        (identity_from_eui64(terminal_eui(1).0).as_bytes() == id_p)
+            .then(|| SaltedSha256.derive(id_p, b"NEWPASSWORD1"))
+            .ok_or(AuthFailure::UnknownId)
+    });
+    w.add_meter_with(
+        meter_config(3, 37, new_id),
+        knows_new,
+        Position::outdoor(30.0, 0.0),
+    );
+    let mut tc = terminal_config(1, PASSWORD);
+    tc.pana.ping_interval = Duration::from_secs(60);
+    let t = w.add_terminal(tc, Position::indoor(0.0, 0.0));
+    w.run(20 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    w.terminal_mut(t).set_pairing_id(new_id);
+    w.terminal_mut(t).set_password(b"NEWPASSWORD1".to_vec());
+    // Still linked: the change waits for the next scan.
+    w.run(40 * SECOND);
+    assert_eq!(w.terminal(t).meter(), Some(meter_eui(1)));
+    w.nodes[near].off = true;
+    w.run(400 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1), meter_eui(3)]);
 }

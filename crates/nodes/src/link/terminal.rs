@@ -244,6 +244,37 @@ impl Terminal {
         }
     }
 
+    /// A new Pairing ID (TRM-08, set by a client over DLMS): used from the next scan;
+    /// the link up now stays up.
+    pub fn set_pairing_id(&mut self, id: PairingId) {
+        tracing::info!("new Pairing ID: used from the next scan");
+        self.config.pairing_id = id;
+        // The other smart meters of the last scan answered the old ID: none of them is
+        // a fallback any more (the one linked now stays until it is lost).
+        match &mut self.state {
+            State::Scanning { found, .. } => found.clear(),
+            State::Joining {
+                candidates, index, ..
+            }
+            | State::Connected {
+                candidates, index, ..
+            } => {
+                let current = candidates.get(*index).copied();
+                candidates.clear();
+                candidates.extend(current);
+                *index = 0;
+            }
+            State::Backoff { .. } => {}
+        }
+    }
+
+    /// A new authentication password (TRM-08): used from the next authentication to a
+    /// smart meter; a re-authentication inside the session up now keeps its key.
+    pub fn set_password(&mut self, password: Vec<u8>) {
+        tracing::info!("new authentication password: used from the next authentication");
+        self.config.password = password;
+    }
+
     /// Where the link is.
     #[must_use]
     pub fn phase(&self) -> LinkPhase {
