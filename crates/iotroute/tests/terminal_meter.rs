@@ -279,7 +279,7 @@ fn trm06_the_handy_terminals_interface_serves_the_store_to_our_client_and_to_gur
         }
     }
     // The refused association is counted (the status catches up within seconds).
-    let s = status_once(&data, |s| s["counters"]["auth_failures"] != 0);
+    let s = status_once(&data, |s| s["counters"]["auth_failures"].as_u64() > Some(0));
     assert_eq!(s["counters"]["auth_failures"], 1, "{s}");
     t.terminate();
     // SEC-09: the access log holds the handy sessions and the refused client, the event
@@ -397,9 +397,8 @@ fn trm10_terminal_status_shows_the_led_the_meter_and_the_counters() {
     let t = terminal(block, "600", &data);
     // 600×: a slot every 3 s; no meter yet: once its attempts (timeouts in real time)
     // are over, the slot is missing.
-    let s = status_once(&data, |s| s["led"]["state"] != "off");
+    let s = status_once(&data, |s| s["led"]["state"] == "meter_error");
     assert_eq!(s["state"], "running", "{s}");
-    assert_eq!(s["led"]["state"], "meter_error", "{s}");
     assert_eq!(s["link"], serde_json::Value::Null);
     let missing = s["last_readings"]
         .as_array()
@@ -415,8 +414,7 @@ fn trm10_terminal_status_shows_the_led_the_meter_and_the_counters() {
     assert_eq!(s["firmware"]["version"], env!("CARGO_PKG_VERSION"));
     // The meter comes up: the next slot is read.
     let _meter = meter(block, "600");
-    let s = status_once(&data, |s| s["led"]["state"] != "meter_error");
-    assert_eq!(s["led"]["state"], "off", "{s}");
+    let s = status_once(&data, |s| s["led"]["state"] == "off");
     let id = s["meter_id"]["last_read"]
         .as_str()
         .expect("a meter ID read");
@@ -584,7 +582,7 @@ fn sec08_a_flood_on_the_maintenance_interface_is_detected_and_the_handy_terminal
     }
     let out = handy_get(block, "32", "TERMINALPASS", &["1-0:1.8.0.255"]);
     assert_served(&out);
-    let s = status_once(&data, |s| s["counters"]["dos_events"] != 0);
+    let s = status_once(&data, |s| s["counters"]["dos_events"].as_u64() > Some(0));
     assert_eq!(s["counters"]["dos_events"], 1, "{s}");
     t.terminate();
     let access = std::fs::read_to_string(data.join("logs/access.jsonl")).unwrap();
