@@ -144,7 +144,7 @@ pub async fn serve(
             refused += 1;
             // Logged within a budget: a flood of such frames cannot fill the disk; the
             // record after a held-back stretch says how many were held back.
-            if let Some(held_back) = refusal_budget.allow(clock.now()) {
+            if let Some(held_back) = refusal_budget.allow_monotonic(std::time::Instant::now()) {
                 tracing::warn!(%from, wport = frame.source, held_back, "maintenance: a client this interface does not serve, dropped");
                 crate::terminal_meter::record(
                     &mut access,

@@ -466,9 +466,8 @@ pub struct Controller {
     events: VecDeque<Event>,
     stats: ControllerStats,
     /// Warnings about hostile datagrams come out of this budget (SEC-06: counted in
-    /// full, logged rate-limited); its clock is the time since `log_epoch`.
+    /// full, logged rate-limited).
     log_budget: crate::log_limit::LogLimiter,
-    log_epoch: Option<Instant>,
 }
 
 impl Controller {
@@ -483,19 +482,7 @@ impl Controller {
             events: VecDeque::new(),
             stats: ControllerStats::default(),
             log_budget: crate::log_limit::LogLimiter::default(),
-            log_epoch: None,
         }
-    }
-
-    /// Whether a warning about a dropped datagram may be logged at `now`, and how many
-    /// were held back before it. The budget counts on a clock of its own (the
-    /// controller has only the monotonic one): the time since the first warning.
-    fn warning_allowed(&mut self, now: Instant) -> Option<u64> {
-        let epoch = *self.log_epoch.get_or_insert(now);
-        let elapsed = chrono::Duration::from_std(now.saturating_duration_since(epoch))
-            .unwrap_or(chrono::Duration::MAX);
-        self.log_budget
-            .allow(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH + elapsed)
     }
 
     pub fn config(&self) -> &ControllerConfig {
@@ -750,7 +737,7 @@ impl Controller {
             Err(error) => {
                 // SEC-06: hostile or broken input is counted and logged, never trusted.
                 self.stats.malformed += 1;
-                if let Some(held_back) = self.warning_allowed(now) {
+                if let Some(held_back) = self.log_budget.allow_monotonic(now) {
                     tracing::warn!(%from, %error, len = bytes.len(), held_back, "malformed ECHONET Lite datagram dropped");
                 }
                 return;
@@ -781,7 +768,7 @@ impl Controller {
                 tracing::debug!(%from, tid = msg.tid, "answer to a finished request dropped");
             } else {
                 self.stats.unsolicited += 1;
-                if let Some(held_back) = self.warning_allowed(now) {
+                if let Some(held_back) = self.log_budget.allow_monotonic(now) {
                     tracing::warn!(%from, tid = msg.tid, esv = ?msg.esv, held_back, "answer with an unknown TID dropped");
                 }
             }
@@ -790,7 +777,7 @@ impl Controller {
         if let Err(why) = p.accepts(ip, &msg) {
             // SEC-06: the right TID is not enough.
             self.stats.mismatched += 1;
-            if let Some(held_back) = self.warning_allowed(now) {
+            if let Some(held_back) = self.log_budget.allow_monotonic(now) {
                 tracing::warn!(%from, tid = msg.tid, seoj = %msg.seoj, esv = ?msg.esv, why, held_back, "answer does not match its request; dropped");
             }
             return;

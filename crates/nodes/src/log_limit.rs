@@ -1,6 +1,8 @@
 //! A budget for per-datagram log entries, so that a flood of hostile datagrams is counted
 //! in full but cannot flood the log (and the disk) in turn.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Duration, Utc};
 
 /// Allows `per_window` entries per `window` of the node's clock; what is held back is
@@ -12,6 +14,8 @@ pub struct LogLimiter {
     window_start: Option<DateTime<Utc>>,
     used: u32,
     suppressed: u64,
+    /// Where [`LogLimiter::allow_monotonic`] counts from.
+    epoch: Option<Instant>,
 }
 
 impl LogLimiter {
@@ -22,7 +26,18 @@ impl LogLimiter {
             window_start: None,
             used: 0,
             suppressed: 0,
+            epoch: None,
         }
+    }
+
+    /// [`LogLimiter::allow`] on the monotonic clock, for callers that have no wall
+    /// clock or whose wall clock runs scaled (`--speed`): the budget is about real time.
+    /// Time counts from the first call.
+    pub fn allow_monotonic(&mut self, now: Instant) -> Option<u64> {
+        let epoch = *self.epoch.get_or_insert(now);
+        let elapsed =
+            Duration::from_std(now.saturating_duration_since(epoch)).unwrap_or(Duration::MAX);
+        self.allow(DateTime::<Utc>::UNIX_EPOCH + elapsed)
     }
 
     /// Whether an entry may be written at `now`; when it may, also returns how many were
@@ -64,5 +79,20 @@ mod tests {
         assert_eq!(l.allow(t0), None);
         assert_eq!(l.allow(t0 + Duration::seconds(5)), None);
         assert_eq!(l.allow(t0 + Duration::seconds(10)), Some(2));
+    }
+
+    #[test]
+    fn the_monotonic_budget_refills_with_real_time() {
+        let t0 = Instant::now();
+        let mut l = LogLimiter::new(Duration::seconds(10), 1);
+        assert_eq!(l.allow_monotonic(t0), Some(0));
+        assert_eq!(
+            l.allow_monotonic(t0 + std::time::Duration::from_secs(9)),
+            None
+        );
+        assert_eq!(
+            l.allow_monotonic(t0 + std::time::Duration::from_secs(10)),
+            Some(1)
+        );
     }
 }

@@ -423,7 +423,7 @@ impl TerminalNode {
         from: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), NodeError> {
-        let (admitted, alarm) = self.guard.admit(now, wall, from.ip());
+        let (admitted, alarm) = self.guard.admit(now, from.ip());
         if let Some(alarm) = alarm {
             self.events.push_back(NodeEvent::Dos(alarm));
         }
