@@ -44,23 +44,18 @@ fn request_kind(apdu: &[u8]) -> &'static str {
     }
 }
 
-/// For an AARE, whether it accepted the association; `None` for any other answer.
-fn association_result(apdu: &[u8]) -> Option<bool> {
+/// What an answer says for the access log, decoded once: for an AARE whether it
+/// accepted the association, for a SET answer its result (`Success`,
+/// `ReadWriteDenied`, ...: a refused SET, the terminal ID's above all, is evidence,
+/// SEC-09/TRM-08).
+fn answer_outcome(apdu: &[u8]) -> (Option<bool>, Option<String>) {
+    use dlms::apdu::{Apdu, AssociationResult, SetResponse};
     match dlms::apdu::decode(apdu) {
-        Ok(dlms::apdu::Apdu::Aare(a)) => Some(a.result == dlms::apdu::AssociationResult::Accepted),
-        _ => None,
-    }
-}
-
-/// For a SET answer, its result (`Success`, `ReadWriteDenied`, ...) for the access log
-/// (SEC-09: a refused SET, the terminal ID's above all, is evidence, TRM-08).
-fn set_result(apdu: &[u8]) -> Option<String> {
-    match dlms::apdu::decode(apdu) {
-        Ok(dlms::apdu::Apdu::SetResponse(
-            dlms::apdu::SetResponse::Normal { result, .. }
-            | dlms::apdu::SetResponse::LastDataBlock { result, .. },
-        )) => Some(format!("{result:?}")),
-        _ => None,
+        Ok(Apdu::Aare(a)) => (Some(a.result == AssociationResult::Accepted), None),
+        Ok(Apdu::SetResponse(
+            SetResponse::Normal { result, .. } | SetResponse::LastDataBlock { result, .. },
+        )) => (None, Some(format!("{result:?}"))),
+        _ => (None, None),
     }
 }
 
@@ -164,7 +159,7 @@ pub async fn serve(
             }
         };
         served.notify_one();
-        let association = answer.and_then(association_result);
+        let (association, set_result) = answer.map_or((None, None), answer_outcome);
         if association == Some(false) {
             counters.auth_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%from, client = frame.source, "maintenance: association refused");
@@ -181,7 +176,7 @@ pub async fn serve(
                 "client": frame.source,
                 "answer": answer.and_then(|a| a.first()).map(|t| format!("{t:02x}")),
                 "accepted": association,
-                "result": answer.and_then(set_result),
+                "result": set_result,
             }),
         );
         let Some(apdu) = answer else { continue };

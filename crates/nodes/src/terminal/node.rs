@@ -325,12 +325,7 @@ impl TerminalNode {
                     }
                 }
                 ModelChange::CapturePeriodChanged(seconds) => {
-                    let interval = match seconds {
-                        900 => Some(Interval::Quarter),
-                        1800 => Some(Interval::Half),
-                        _ => None,
-                    };
-                    if let Some(i) = interval {
+                    if let Some(i) = Interval::from_seconds(seconds) {
                         self.reader.switch_interval(i);
                         self.events.push_back(NodeEvent::IntervalSwitch(i));
                     }

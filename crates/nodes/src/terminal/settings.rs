@@ -56,11 +56,7 @@ impl Settings {
     /// The reading interval they hold (`None`: a period the terminal does not read at).
     #[must_use]
     pub const fn interval(&self) -> Option<Interval> {
-        match self.capture_period {
-            900 => Some(Interval::Quarter),
-            1800 => Some(Interval::Half),
-            _ => None,
-        }
+        Interval::from_seconds(self.capture_period)
     }
 
     /// Put the kept association secrets back into `model` (after it was built and given

@@ -39,6 +39,16 @@ impl Interval {
         }
     }
 
+    /// The interval of a capture period of `seconds` (900 or 1800), as DLMS gives it.
+    #[must_use]
+    pub const fn from_seconds(seconds: u32) -> Option<Self> {
+        match seconds {
+            900 => Some(Self::Quarter),
+            1800 => Some(Self::Half),
+            _ => None,
+        }
+    }
+
     /// The boundary at or before `t`.
     #[must_use]
     pub fn floor(self, t: DateTime<Utc>) -> DateTime<Utc> {
