@@ -27,6 +27,8 @@ pub mod hex;
 pub mod obis;
 pub mod push;
 pub mod server;
+pub mod session;
+pub mod text;
 pub mod translate;
 pub mod wrapper;
 

@@ -118,32 +118,27 @@
 //! error; `action` adds `return` (typed) when the server returned data. On exit status 1:
 //! `{"host", "port", ..., "error": "..."}`.
 
-use std::collections::HashMap;
-use std::io::Read;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use dlms::cipher::{Keys, SystemTitle};
-use dlms::client::{
-    ActionOutcome, AttributeRef, Authentication, Client, ClientError, ClientSettings, Entropy,
-    Event, ItemResult, MethodRef, Security,
+use dlms::client::{Authentication, ClientSettings, Event, ItemResult, Security};
+use dlms::session::{
+    LinkConfig, Session, SessionError, SessionOptions, Target, TargetError, COUNTER_RESERVE,
 };
-use dlms::{CosemDateTime, Data, Obis};
+use dlms::text::{
+    decimal, parse_time, parse_value, plain, result_name, scaler_unit, self_typed, typed,
+    unit_name, ValueError,
+};
+use dlms::{Data, Obis};
 use serde_json::{json, Map, Value};
 use thiserror::Error;
-use tokio::net::UdpSocket;
 
 use crate::secret_input::{self, parse_secret, Secret, SecretsFile, SecretsFileError};
 
 /// Exit status when the server refused some attribute or method.
 const EXIT_REFUSED: u8 = 2;
-
-/// JST (UTC+9), the deviation −540 of the IoT route.
-fn jst() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).expect("0"))
-}
 
 /// How the client authenticates (`--auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -312,75 +307,79 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 enum CmdError {
     #[error("{0}")]
     Usage(String),
-    #[error("cannot resolve {host}: {reason}")]
-    Resolve { host: String, reason: String },
-    #[error("cannot bind {addr}: {source}")]
-    Bind {
-        addr: IpAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("socket: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("no answer from {peer} after {attempts} attempt(s) of {timeout:?} (timeout)")]
-    Timeout {
-        peer: SocketAddr,
-        attempts: u32,
-        timeout: Duration,
-    },
-    #[error("DLMS client: {0}")]
-    Client(#[from] ClientError),
-    #[error("association refused: {0}")]
-    Rejected(String),
-    #[error("exception-response: {0}{hint}", hint = ic_hint(.0))]
-    Exception(String),
+    #[error("{0}")]
+    Target(#[from] TargetError),
+    #[error("{0}")]
+    Value(#[from] ValueError),
+    #[error("{0}{hint}", hint = session_hint(.0))]
+    Session(#[from] SessionError),
     #[error("{0}")]
     Secrets(#[from] SecretsFileError),
     #[error("invocation counter file {path}: {reason}")]
     IcFile { path: String, reason: String },
-    #[error("invocation counters reserved in --ic-file used up (mark {0})")]
-    IcExhausted(u32),
-    #[error("unexpected answer: {0}")]
-    Unexpected(String),
-    #[error("{0} (answering a list request: --no-list sends one request per object)")]
-    ListFailed(Box<CmdError>),
     #[error("invocation counter object {object}: {reason}")]
     IcObject { object: String, reason: String },
 }
 
-/// A failed list request: a server may announce lists (multiple references) and
-/// mishandle them, so the message points at `--no-list`. Timeouts and local errors pass
-/// unchanged.
-fn list_failed(e: CmdError) -> CmdError {
+/// What to do about a session failure the command line can help with.
+fn session_hint(e: &SessionError) -> &'static str {
     match e {
-        CmdError::Exception(_) | CmdError::Client(_) | CmdError::Unexpected(_) => {
-            CmdError::ListFailed(Box::new(e))
+        e if e.is_counter_refusal() => {
+            " (the server expects a higher invocation counter: pass --invocation-counter, or keep it with --ic-file)"
         }
-        e => e,
+        SessionError::ListFailed(_) => " (--no-list sends one request per object)",
+        SessionError::CountersUsedUp(_) => " (the counters reserved in --ic-file)",
+        _ => "",
     }
 }
 
-/// What to do about an invocation-counter-error exception.
-fn ic_hint(exception: &str) -> &'static str {
-    if exception.contains("InvocationCounter") {
-        " (the server expects a higher invocation counter: pass --invocation-counter, or keep it with --ic-file)"
-    } else {
-        ""
+impl From<dlms::client::ClientError> for CmdError {
+    fn from(e: dlms::client::ClientError) -> Self {
+        Self::Session(e.into())
     }
 }
 
-/// HLS challenges from the OS random source. Read from `/dev/urandom` with std, so no
-/// crate is added for it; on a system without it the association fails (no weaker
-/// fallback: a predictable challenge lets a recorded HLS reply authenticate).
-#[derive(Debug, Clone, Copy)]
-struct OsEntropy;
-
-impl Entropy for OsEntropy {
-    fn fill(&self, out: &mut [u8]) -> bool {
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(out))
-            .is_ok()
+fn link_config(conn: &ConnArgs) -> LinkConfig {
+    LinkConfig {
+        host: conn.host.clone(),
+        port: conn.port,
+        bind: conn.bind,
+        timeout: conn.timeout,
+        retries: conn.retries,
     }
+}
+
+/// Associate as `conn` says, the invocation counter above what the server said it
+/// accepted (`--ic-object`) and reserved in `--ic-file`.
+async fn open_session(conn: &ConnArgs) -> Result<Session, CmdError> {
+    let mut settings = settings(conn)?;
+    let floor = match &conn.ic_object {
+        Some(object) => {
+            let seen = server_counter(conn, object).await?;
+            tracing::info!(object, seen, "invocation counter read from the server");
+            Some(seen.checked_add(1).ok_or_else(|| CmdError::IcObject {
+                object: object.clone(),
+                reason: "counters exhausted: new keys needed".into(),
+            })?)
+        }
+        None => None,
+    };
+    let counter_limit = match &conn.ic_file {
+        Some(path) => {
+            let (start, mark) = reserve(path, conn.invocation_counter, floor)?;
+            settings.invocation_counter = start;
+            Some(mark)
+        }
+        None => {
+            settings.invocation_counter = settings.invocation_counter.max(floor.unwrap_or(0));
+            None
+        }
+    };
+    let options = SessionOptions {
+        lists: !conn.no_list,
+        counter_limit,
+    };
+    Ok(Session::open(settings, &link_config(conn), options).await?)
 }
 
 /// Run `get`.
@@ -499,49 +498,7 @@ fn human(r: &Value) -> String {
 }
 
 // ---------------------------------------------------------------------------------
-// Targets
-
-/// An attribute or method: class id, logical name and index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Target {
-    class: u16,
-    obis: Obis,
-    index: i8,
-}
-
-impl Target {
-    fn label(&self) -> String {
-        format!("{}/{}:{}", self.class, self.obis, self.index)
-    }
-
-    fn attribute<'a>(&self, access: Option<(u8, &'a Data)>) -> AttributeRef<'a> {
-        AttributeRef {
-            class_id: self.class,
-            obis: self.obis,
-            attribute: self.index,
-            access,
-        }
-    }
-
-    fn method(&self) -> MethodRef {
-        MethodRef {
-            class_id: self.class,
-            obis: self.obis,
-            method: self.index,
-        }
-    }
-}
-
-/// Whether a command-line word names an object (`[CLASS/]OBIS[:N]`) rather than being
-/// a value: tells `action OBJECT:METHOD VALUE` from two methods.
-fn looks_like_target(text: &str) -> bool {
-    let rest = text.split_once('/').map_or(text, |(_, r)| r);
-    let obis = rest
-        .rsplit_once(':')
-        .filter(|(l, r)| r.bytes().all(|b| b.is_ascii_digit()) && l.contains(':'))
-        .map_or(rest, |(l, _)| l);
-    Obis::parse(obis).is_ok()
-}
+// Words
 
 /// Split `set`'s words into (object, value): `OBJECT=VALUE` in one word or `OBJECT
 /// VALUE` in two (an object never contains `=`, so the first `=` separates).
@@ -573,412 +530,15 @@ fn action_items(words: &[String]) -> Vec<(String, Option<String>)> {
             continue;
         }
         let value = it
-            .next_if(|n| !n.contains('=') && !looks_like_target(n))
+            .next_if(|n| !n.contains('=') && !Target::looks_like(n))
             .cloned();
         items.push((w.clone(), value));
     }
     items
 }
 
-/// The class id of an object of the IoT-route model, as its `object_list` lists it.
-fn model_class(obis: Obis) -> Option<u16> {
-    use dlms::cosem::{Association, IotRouteModel, ModelConfig};
-    let model = IotRouteModel::new(&ModelConfig::default(), Utc::now()).ok()?;
-    Association::ALL
-        .iter()
-        .flat_map(|a| model.visible_objects(*a))
-        .find(|(_, _, ln)| *ln == obis)
-        .map(|(class, _, _)| class)
-}
-
-/// `[CLASS/]OBIS[:N]`; `N` required when `default_index` is `None`.
-fn parse_target(text: &str, default_index: Option<i8>) -> Result<Target, CmdError> {
-    let bad = |why: String| CmdError::Usage(format!("`{text}`: {why}"));
-    let (class, rest) = match text.split_once('/') {
-        Some((c, r)) => (
-            Some(
-                c.parse::<u16>()
-                    .map_err(|_| bad(format!("class id `{c}` is not a number")))?,
-            ),
-            r,
-        ),
-        None => (None, text),
-    };
-    let split = rest
-        .rsplit_once(':')
-        .filter(|(l, r)| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()) && l.contains(':'));
-    let (obis_text, index) = match split {
-        Some((l, r)) => (
-            l,
-            Some(
-                r.parse::<i8>()
-                    .ok()
-                    .filter(|i| *i > 0)
-                    .ok_or_else(|| bad(format!("index `{r}` is not 1..127")))?,
-            ),
-        ),
-        None => (rest, None),
-    };
-    let obis = Obis::parse(obis_text).map_err(|e| bad(e.to_string()))?;
-    let index = index
-        .or(default_index)
-        .ok_or_else(|| bad("a method number is required (OBIS:METHOD)".into()))?;
-    let class = match class.or_else(|| model_class(obis)) {
-        Some(c) => c,
-        None => {
-            return Err(bad(format!(
-                "{obis} is not in the IoT-route object model: give its class as CLASS/{obis}"
-            )))
-        }
-    };
-    Ok(Target { class, obis, index })
-}
-
 // ---------------------------------------------------------------------------------
-// Link
-
-/// The UDP side of one association.
-struct Link {
-    sock: UdpSocket,
-    peer: SocketAddr,
-    timeout: Duration,
-    retries: u8,
-}
-
-impl Link {
-    async fn open(conn: &ConnArgs) -> Result<Self, CmdError> {
-        let peer = tokio::net::lookup_host((conn.host.as_str(), conn.port))
-            .await
-            .map_err(|e| CmdError::Resolve {
-                host: conn.host.clone(),
-                reason: e.to_string(),
-            })?
-            .next()
-            .ok_or_else(|| CmdError::Resolve {
-                host: conn.host.clone(),
-                reason: "no address".into(),
-            })?;
-        let addr = conn.bind.unwrap_or(if peer.is_ipv4() {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
-        });
-        let sock = UdpSocket::bind((addr, 0))
-            .await
-            .map_err(|source| CmdError::Bind { addr, source })?;
-        tracing::debug!(local = ?sock.local_addr().ok(), %peer, "DLMS client bound");
-        Ok(Self {
-            sock,
-            peer,
-            timeout: conn.timeout,
-            retries: conn.retries,
-        })
-    }
-
-    /// Send `datagram` and feed answers to `client` until an event other than `Send`
-    /// (block transfer, HLS pass 3), resending on timeout as the policy says.
-    async fn exchange(
-        &self,
-        client: &mut Client<OsEntropy>,
-        mut datagram: Vec<u8>,
-    ) -> Result<Event, CmdError> {
-        let mut buf = vec![0u8; 65_536];
-        'next: loop {
-            let attempts = u32::from(self.retries) + 1;
-            for _ in 0..attempts {
-                self.sock.send_to(&datagram, self.peer).await?;
-                let deadline = Instant::now() + self.timeout;
-                // A datagram the session refuses may be a stale duplicate (an answer to
-                // a request we re-sent, carrying an old invoke id or a replayed counter):
-                // keep waiting for the real answer, and report the refusal only if none
-                // comes before the deadline.
-                let mut refused: Option<ClientError> = None;
-                loop {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let Ok(r) = tokio::time::timeout(left, self.sock.recv_from(&mut buf)).await
-                    else {
-                        break;
-                    };
-                    let (n, from) = match r {
-                        Ok(x) => x,
-                        // ICMP errors surface on some systems; keep waiting for the answer.
-                        Err(e) => {
-                            tracing::debug!(error = %e, "receive error ignored");
-                            continue;
-                        }
-                    };
-                    if from != self.peer {
-                        tracing::debug!(%from, "datagram from another address ignored");
-                        continue;
-                    }
-                    let Some(frame) = buf.get(..n) else { continue };
-                    match client.handle(frame) {
-                        Ok(Event::Send(d)) => {
-                            datagram = d;
-                            continue 'next;
-                        }
-                        Ok(e) => return Ok(e),
-                        Err(e @ (ClientError::Wrapper(_) | ClientError::WrongPorts { .. })) => {
-                            tracing::warn!(error = %e, "datagram ignored");
-                        }
-                        // The server answered and nothing readable will follow: no
-                        // point waiting out the deadline.
-                        Err(e @ ClientError::ListAnswerUndecodable(_)) => return Err(e.into()),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "answer refused, still waiting");
-                            refused = Some(e);
-                        }
-                    }
-                }
-                if let Some(e) = refused {
-                    return Err(e.into());
-                }
-                tracing::debug!(peer = %self.peer, "no answer, resending");
-            }
-            return Err(CmdError::Timeout {
-                peer: self.peer,
-                attempts,
-                timeout: self.timeout,
-            });
-        }
-    }
-}
-
-/// An open association.
-struct Session {
-    link: Link,
-    client: Client<OsEntropy>,
-    /// The reservation mark written to --ic-file: no counter at or above it is spent.
-    mark: Option<u32>,
-    /// Whether to send lists: the server agreed to multiple references and --no-list
-    /// was not given.
-    lists: bool,
-    /// Whether a list was sent.
-    sent_list: bool,
-    /// Whether a list answer did not decode and its items were read one by one (lists
-    /// are then off for the rest of the association).
-    list_fallback: bool,
-    /// Attributes read ahead (in lists) to describe results: scalers and units,
-    /// capture objects.
-    ahead: HashMap<Target, Event>,
-}
-
-impl Session {
-    async fn open(conn: &ConnArgs) -> Result<Self, CmdError> {
-        let mut settings = settings(conn)?;
-        let floor = match &conn.ic_object {
-            Some(object) => {
-                let seen = server_counter(conn, object).await?;
-                tracing::info!(object, seen, "invocation counter read from the server");
-                Some(seen.checked_add(1).ok_or_else(|| CmdError::IcObject {
-                    object: object.clone(),
-                    reason: "counters exhausted: new keys needed".into(),
-                })?)
-            }
-            None => None,
-        };
-        let mark = match &conn.ic_file {
-            Some(path) => {
-                let (start, mark) = reserve(path, conn.invocation_counter, floor)?;
-                settings.invocation_counter = start;
-                Some(mark)
-            }
-            None => {
-                settings.invocation_counter = settings.invocation_counter.max(floor.unwrap_or(0));
-                None
-            }
-        };
-        let mut client = Client::new(settings, OsEntropy)?;
-        let link = Link::open(conn).await?;
-        let aarq = client.associate()?;
-        match link.exchange(&mut client, aarq).await? {
-            Event::Established => Ok(Self {
-                lists: !conn.no_list && client.multiple_references(),
-                link,
-                client,
-                mark,
-                sent_list: false,
-                list_fallback: false,
-                ahead: HashMap::new(),
-            }),
-            Event::Rejected { reason } => Err(CmdError::Rejected(reason)),
-            Event::Exception(e) => Err(CmdError::Exception(e)),
-            other => Err(CmdError::Unexpected(format!("{other:?}"))),
-        }
-    }
-
-    async fn request(&mut self, datagram: Vec<u8>) -> Result<Event, CmdError> {
-        if let Some(mark) = self.mark {
-            // Checked before each request; a request's block follow-ups stay far below
-            // the 65,536 reserved (values are bounded at 1 MiB).
-            if self.client.invocation_counter() >= mark - RESERVE / 2 {
-                return Err(CmdError::IcExhausted(mark));
-            }
-        }
-        match self.link.exchange(&mut self.client, datagram).await? {
-            Event::Exception(e) => Err(CmdError::Exception(e)),
-            e => Ok(e),
-        }
-    }
-
-    /// One SET, in blocks when the value does not fit the server's PDU.
-    async fn set_one(&mut self, t: Target, v: &Data) -> Result<Event, CmdError> {
-        let encoded = v
-            .encode()
-            .map_err(|e| CmdError::Usage(format!("value: {e}")))?;
-        if self.client.set_fits(encoded.len()) {
-            let d = self.client.set(t.class, t.obis, t.index, v)?;
-            return self.request(d).await;
-        }
-        let (mut transfer, first) = self
-            .client
-            .set_in_blocks(t.class, t.obis, t.index, &encoded)?;
-        let mut event = self.request(first).await?;
-        while let Event::BlockAccepted { .. } = event {
-            let next = self.client.next_block(&mut transfer)?;
-            event = self.request(next).await?;
-        }
-        Ok(event)
-    }
-
-    /// One ACTION, its parameters in blocks when they do not fit the server's PDU.
-    async fn action_one(&mut self, t: Target, p: Option<&Data>) -> Result<Event, CmdError> {
-        let encoded = p
-            .map(Data::encode)
-            .transpose()
-            .map_err(|e| CmdError::Usage(format!("parameters: {e}")))?;
-        match encoded {
-            Some(bytes) if !self.client.action_fits(bytes.len()) => {
-                let (mut transfer, first) = self
-                    .client
-                    .action_in_blocks(t.class, t.obis, t.index, &bytes)?;
-                let mut event = self.request(first).await?;
-                while let Event::BlockAccepted { .. } = event {
-                    let next = self.client.next_block(&mut transfer)?;
-                    event = self.request(next).await?;
-                }
-                Ok(event)
-            }
-            _ => {
-                let d = self.client.action(t.class, t.obis, t.index, p)?;
-                self.request(d).await
-            }
-        }
-    }
-
-    async fn get(&mut self, t: Target, access: Option<(u8, &Data)>) -> Result<Event, CmdError> {
-        let d = self.client.get(t.class, t.obis, t.index, access)?;
-        self.request(d).await
-    }
-
-    /// An attribute read ahead, or read now.
-    async fn read(&mut self, t: Target) -> Result<Event, CmdError> {
-        match self.ahead.get(&t) {
-            Some(e) => Ok(e.clone()),
-            None => self.get(t, None).await,
-        }
-    }
-
-    /// How many of `items` from the front go in the next request: the longest prefix
-    /// that `fits` one list when lists are on, else one.
-    fn next_batch<T>(&self, items: &[T], fits: impl Fn(&Client<OsEntropy>, &[T]) -> bool) -> usize {
-        let mut n = 1;
-        if self.lists {
-            while n < items.len() && items.get(..=n).is_some_and(|b| fits(&self.client, b)) {
-                n += 1;
-            }
-        }
-        n
-    }
-
-    /// Read `reads` (each with optional selective access): in lists when on, else
-    /// one GET each. One event (a value or a refusal) per read, in order.
-    async fn get_many(
-        &mut self,
-        reads: &[(Target, Option<(u8, &Data)>)],
-    ) -> Result<Vec<Event>, CmdError> {
-        let mut events = Vec::with_capacity(reads.len());
-        let mut rest = reads;
-        while let Some(&(t, access)) = rest.first() {
-            let n = self.next_batch(rest, |c, b| {
-                let items: Vec<_> = b.iter().map(|(t, a)| t.attribute(*a)).collect();
-                c.get_list_fits(&items)
-            });
-            let (batch, tail) = rest.split_at(n);
-            rest = tail;
-            if n == 1 {
-                events.push(self.get(t, access).await?);
-                continue;
-            }
-            let items: Vec<_> = batch.iter().map(|(t, a)| t.attribute(*a)).collect();
-            let d = self.client.get_with_list(&items)?;
-            self.sent_list = true;
-            let answer = match self.request(d).await {
-                Err(CmdError::Client(ClientError::ListAnswerUndecodable(e))) => {
-                    // Real meters announce multiple references and answer lists in
-                    // forms nobody can read (Gurux-Python's server blocks a with-list
-                    // answer without the datablock's choice): the items are still
-                    // readable one by one, on the same association.
-                    tracing::warn!(
-                        error = %e,
-                        items = n,
-                        "the server's answer to a GET-Request-With-List does not decode: \
-                         reading each object with its own request from now on"
-                    );
-                    self.lists = false;
-                    self.list_fallback = true;
-                    for &(t, access) in batch {
-                        events.push(self.get(t, access).await?);
-                    }
-                    continue;
-                }
-                r => r.map_err(list_failed)?,
-            };
-            match answer {
-                Event::Values(v) if v.len() == n => {
-                    events.extend(v.into_iter().map(|r| match r {
-                        ItemResult::Value(d) => Event::Value(d),
-                        ItemResult::AccessError { code, name } => Event::AccessError { code, name },
-                    }));
-                }
-                other => return Err(list_failed(CmdError::Unexpected(format!("{other:?}")))),
-            }
-        }
-        Ok(events)
-    }
-
-    /// Read `targets` ahead (only when lists are on: otherwise they are read when
-    /// needed, as before), skipping those already read.
-    async fn read_ahead(&mut self, targets: Vec<Target>) -> Result<(), CmdError> {
-        let mut wanted: Vec<Target> = Vec::new();
-        for t in targets {
-            if !self.ahead.contains_key(&t) && !wanted.contains(&t) {
-                wanted.push(t);
-            }
-        }
-        if !self.lists || wanted.len() < 2 {
-            return Ok(());
-        }
-        let reads: Vec<_> = wanted.iter().map(|t| (*t, None)).collect();
-        let events = self.get_many(&reads).await?;
-        self.ahead.extend(wanted.into_iter().zip(events));
-        Ok(())
-    }
-
-    /// Release the association; an unanswered RLRQ is only logged (the values are read).
-    async fn close(mut self) -> u32 {
-        let ic = self.client.invocation_counter();
-        match self.client.release() {
-            Ok(d) => match self.link.exchange(&mut self.client, d).await {
-                Ok(Event::Released) => {}
-                Ok(e) => tracing::warn!(event = ?e, "release not confirmed"),
-                Err(e) => tracing::warn!(error = %e, "release not confirmed"),
-            },
-            Err(e) => tracing::warn!(error = %e, "cannot build RLRQ"),
-        }
-        self.client.invocation_counter().max(ic)
-    }
-}
+// Session
 
 /// The value of Data `object` attribute 2 read over the public association (client wPort
 /// 16, no authentication, no security) of the server `conn` names, released after: the
@@ -989,38 +549,28 @@ async fn server_counter(conn: &ConnArgs, object: &str) -> Result<u32, CmdError> 
         reason,
     };
     let obis = Obis::parse(object).map_err(|e| bad(e.to_string()))?;
-    let mut client = Client::new(
-        ClientSettings {
-            client_wport: PUBLIC_WPORT,
-            server_wport: conn.server,
-            max_pdu: conn.max_pdu,
-            ..ClientSettings::default()
-        },
-        OsEntropy,
-    )?;
-    let link = Link::open(conn).await?;
-    let aarq = client.associate()?;
-    match link.exchange(&mut client, aarq).await? {
-        Event::Established => {}
-        Event::Rejected { reason } => return Err(CmdError::Rejected(reason)),
-        other => return Err(bad(format!("public association: {other:?}"))),
-    }
-    let get = client.get(1, obis, 2, None)?;
-    let value = match link.exchange(&mut client, get).await? {
+    let settings = ClientSettings {
+        client_wport: PUBLIC_WPORT,
+        server_wport: conn.server,
+        max_pdu: conn.max_pdu,
+        ..ClientSettings::default()
+    };
+    let options = SessionOptions::default();
+    let mut session = Session::open(settings, &link_config(conn), options).await?;
+    let target = Target {
+        class: 1,
+        obis,
+        index: 2,
+    };
+    let answer = session.get(target, None).await;
+    session.close().await;
+    let value = match answer? {
         Event::Value(v) => v,
         Event::AccessError { code, .. } => {
             return Err(bad(format!("refused: {}", result_name(code))))
         }
         other => return Err(bad(format!("unexpected answer: {other:?}"))),
     };
-    match client.release() {
-        Ok(d) => {
-            if let Err(e) = link.exchange(&mut client, d).await {
-                tracing::debug!(error = %e, "public release not confirmed");
-            }
-        }
-        Err(e) => tracing::debug!(error = %e, "cannot build RLRQ"),
-    }
     value
         .as_i128()
         .and_then(|n| u32::try_from(n).ok())
@@ -1033,9 +583,6 @@ const PUBLIC_WPORT: u16 = 16;
 fn hex_arg(what: &str, text: &str) -> Result<Vec<u8>, CmdError> {
     dlms::hex::decode(text).map_err(|e| CmdError::Usage(format!("{what}: {e}")))
 }
-
-/// Counters reserved in --ic-file per run.
-const RESERVE: u32 = 65_536;
 
 /// Read the mark in `path` (absent file: none), choose the first counter (`explicit`, or
 /// the higher of the mark and the clock-based default; never below `floor`, what the
@@ -1063,7 +610,7 @@ fn reserve(
         .unwrap_or_else(|| default_invocation_counter().max(previous.unwrap_or(0)))
         .max(floor.unwrap_or(0));
     let mark = start
-        .checked_add(RESERVE)
+        .checked_add(COUNTER_RESERVE)
         .ok_or_else(|| err("invocation counters exhausted: new keys needed".into()))?;
     crate::state_file::write_atomic(
         path,
@@ -1143,42 +690,15 @@ fn settings(conn: &ConnArgs) -> Result<ClientSettings, CmdError> {
 // ---------------------------------------------------------------------------------
 // get
 
-/// ISO 8601 with offset, or without (JST); a date alone is its midnight.
-fn parse_time(what: &str, s: &str) -> Result<DateTime<FixedOffset>, CmdError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t);
-    }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M%:z"] {
-        if let Ok(t) = DateTime::parse_from_str(s, f) {
-            return Ok(t);
-        }
-    }
-    let naive = [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-    .or_else(|| {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-    });
-    naive
-        .and_then(|n| jst().from_local_datetime(&n).single())
-        .ok_or_else(|| CmdError::Usage(format!("{what}: `{s}` is not an ISO 8601 date-time")))
-}
-
 async fn get_inner(args: &GetArgs) -> Result<Outcome, CmdError> {
     let targets = args
         .objects
         .iter()
-        .map(|o| parse_target(o, Some(2)))
+        .map(|o| Target::parse(o, Some(2)))
         .collect::<Result<Vec<_>, _>>()?;
     let range = match (&args.from, &args.to) {
         (Some(f), Some(t)) => {
-            let (f, t) = (parse_time("--from", f)?, parse_time("--to", t)?);
+            let (f, t) = (parse_time(f)?, parse_time(t)?);
             if !targets.iter().any(|t| t.class == 7 && t.index == 2) {
                 return Err(CmdError::Usage(
                     "--from/--to select rows of a profile buffer (class 7 attribute 2)".into(),
@@ -1188,7 +708,7 @@ async fn get_inner(args: &GetArgs) -> Result<Outcome, CmdError> {
         }
         _ => None,
     };
-    let mut s = Session::open(&args.conn).await?;
+    let mut s = open_session(&args.conn).await?;
     let mut out = Outcome::default();
     let reads: Vec<_> = targets
         .iter()
@@ -1203,7 +723,7 @@ async fn get_inner(args: &GetArgs) -> Result<Outcome, CmdError> {
     // What describing the results needs (scaler and unit of registers, capture objects
     // of profiles) rides in the same lists.
     let mut all = reads.clone();
-    if s.lists {
+    if s.lists() {
         for t in &targets {
             let aux = Target { index: 3, ..*t };
             let needed = matches!(t.class, 3 | 4 | 7) && t.index == 2;
@@ -1214,18 +734,17 @@ async fn get_inner(args: &GetArgs) -> Result<Outcome, CmdError> {
     }
     let events = s.get_many(&all).await?;
     // Attributes 3 read, asked for or not, serve the descriptions too.
-    s.ahead.extend(
-        all.iter()
-            .zip(&events)
-            .filter(|((t, a), _)| t.index == 3 && a.is_none())
-            .map(|((t, _), e)| (*t, e.clone())),
-    );
+    for ((t, a), e) in all.iter().zip(&events) {
+        if t.index == 3 && a.is_none() {
+            s.remember(*t, e.clone());
+        }
+    }
     let events = events.get(..reads.len()).unwrap_or(&[]);
     // Then the units of the profiles' register columns, in one more list.
     let columns = targets
         .iter()
         .filter(|t| t.class == 7 && t.index == 2)
-        .filter_map(|t| s.ahead.get(&Target { index: 3, ..*t }))
+        .filter_map(|t| s.read_before(&t.with_index(3)))
         .flat_map(capture_objects)
         .filter_map(|c| unit_target(&c))
         .collect();
@@ -1235,12 +754,12 @@ async fn get_inner(args: &GetArgs) -> Result<Outcome, CmdError> {
         match event {
             Event::Value(v) => describe(&mut s, t, v, &mut r).await?,
             Event::AccessError { code, .. } => refused(&mut r, &mut out.failed, t, *code),
-            other => return Err(CmdError::Unexpected(format!("{other:?}"))),
+            other => return Err(SessionError::Unexpected(format!("{other:?}")).into()),
         }
         out.results.push(Value::Object(r));
     }
-    out.with_list = s.sent_list;
-    out.list_fallback = s.list_fallback;
+    out.with_list = s.sent_list();
+    out.list_fallback = s.list_fallback();
     out.invocation_counter = s.close().await;
     Ok(out)
 }
@@ -1381,372 +900,6 @@ async fn describe(
     Ok(())
 }
 
-/// `{"scaler", "unit", "unit_name"}` from a register's attribute 3; null when malformed.
-fn scaler_unit(su: &Data) -> Value {
-    let e = su.elements().unwrap_or(&[]);
-    match (
-        e.first().and_then(Data::as_i128),
-        e.get(1).and_then(Data::as_i128),
-    ) {
-        (Some(scaler), Some(unit)) => {
-            json!({"scaler": scaler, "unit": unit, "unit_name": unit_name(unit)})
-        }
-        _ => Value::Null,
-    }
-}
-
-/// `raw × 10^scaler` written exactly as a decimal.
-fn decimal(raw: i128, scaler: i128) -> String {
-    if scaler >= 0 {
-        let zeros = usize::try_from(scaler.min(40)).unwrap_or(0);
-        return format!("{raw}{}", "0".repeat(zeros));
-    }
-    let places = usize::try_from((-scaler).min(40)).unwrap_or(0);
-    let digits = format!("{:0>width$}", raw.unsigned_abs(), width = places + 1);
-    let (int, frac) = digits.split_at(digits.len() - places);
-    let sign = if raw < 0 { "-" } else { "" };
-    format!("{sign}{int}.{frac}")
-}
-
-/// Blue Book unit names for the units a meter commonly uses.
-fn unit_name(code: i128) -> Option<&'static str> {
-    Some(match code {
-        1 => "a",
-        2 => "mo",
-        3 => "wk",
-        4 => "d",
-        5 => "h",
-        6 => "min",
-        7 => "s",
-        9 => "°C",
-        27 => "W",
-        28 => "VA",
-        29 => "var",
-        30 => "Wh",
-        31 => "VAh",
-        32 => "varh",
-        33 => "A",
-        35 => "V",
-        44 => "Hz",
-        56 => "%",
-        255 => "count",
-        _ => return None,
-    })
-}
-
-/// Data-Access-Result / Action-Result names (Green Book).
-fn result_name(code: u8) -> String {
-    match code {
-        0 => "success",
-        1 => "hardware-fault",
-        2 => "temporary-failure",
-        3 => "read-write-denied",
-        4 => "object-undefined",
-        9 => "object-class-inconsistent",
-        11 => "object-unavailable",
-        12 => "type-unmatched",
-        13 => "scope-of-access-violated",
-        14 => "data-block-unavailable",
-        15 => "long-get-aborted",
-        16 => "no-long-get-in-progress",
-        17 => "long-set-aborted",
-        18 => "no-long-set-in-progress",
-        19 => "data-block-number-invalid",
-        250 => "other-reason",
-        c => return format!("result-{c}"),
-    }
-    .to_owned()
-}
-
-// ---------------------------------------------------------------------------------
-// Value syntax
-
-/// The typed form: one key, the type's Green Book / Gurux name.
-pub(crate) fn typed(v: &Data) -> Value {
-    let inner = match v {
-        Data::Null | Data::DontCare => Value::Null,
-        Data::Array(a) | Data::Structure(a) => Value::Array(a.iter().map(typed).collect()),
-        Data::Boolean(b) => json!(b),
-        Data::BitString { bits, bytes } => json!((0..*bits)
-            .map(|i| {
-                let byte = bytes.get(i / 8).copied().unwrap_or(0);
-                if byte & (0x80 >> (i % 8)) != 0 {
-                    '1'
-                } else {
-                    '0'
-                }
-            })
-            .collect::<String>()),
-        Data::OctetString(b) => json!(dlms::hex::encode(b)),
-        Data::VisibleString(b) | Data::Utf8String(b) => json!(String::from_utf8_lossy(b)),
-        Data::Float32(f) => json!(f),
-        Data::Float64(f) => json!(f),
-        Data::DateTime(d) => json!(dlms::hex::encode(&d.to_bytes())),
-        Data::Date(d) => json!(dlms::hex::encode(&d.to_bytes())),
-        Data::Time(d) => json!(dlms::hex::encode(&d.to_bytes())),
-        Data::Bcd(n) => json!(n),
-        other => json!(other
-            .as_i128()
-            .map(|n| n.to_string())
-            .and_then(|s| s.parse::<serde_json::Number>().ok())),
-    };
-    let mut o = Map::new();
-    o.insert(v.type_name().into(), inner);
-    Value::Object(o)
-}
-
-/// The plain form: numbers, strings, `@HEX`, ISO timestamps (for clock values).
-pub(crate) fn plain(v: &Data, clock: bool) -> Value {
-    match v {
-        Data::Null | Data::DontCare => Value::Null,
-        Data::Array(a) | Data::Structure(a) => {
-            Value::Array(a.iter().map(|x| plain(x, false)).collect())
-        }
-        Data::OctetString(b) if clock => match v.as_date_time().and_then(|d| iso(&d)) {
-            Some(s) => json!(s),
-            None => json!(format!("@{}", dlms::hex::encode(b))),
-        },
-        Data::DateTime(d) => match iso(d) {
-            Some(s) => json!(s),
-            None => json!(format!("@{}", dlms::hex::encode(&d.to_bytes()))),
-        },
-        Data::OctetString(b) => json!(format!("@{}", dlms::hex::encode(b))),
-        Data::Date(d) => json!(format!("@{}", dlms::hex::encode(&d.to_bytes()))),
-        Data::Time(d) => json!(format!("@{}", dlms::hex::encode(&d.to_bytes()))),
-        other => match typed(other) {
-            Value::Object(mut o) => o.remove(other.type_name()).unwrap_or(Value::Null),
-            x => x,
-        },
-    }
-}
-
-/// ISO 8601 with offset; a date-time without deviation is taken as JST.
-fn iso(d: &CosemDateTime) -> Option<String> {
-    d.to_chrono_or(dlms::datetime::JST_DEVIATION)
-        .map(|t| t.to_rfc3339())
-}
-
-fn value_error(text: &str, why: &str) -> CmdError {
-    CmdError::Usage(format!("value `{text}`: {why}"))
-}
-
-/// Parse the typed JSON form.
-fn from_typed(v: &Value) -> Result<Data, String> {
-    let Value::Object(o) = v else {
-        return Err(format!(
-            "{v} is not a typed value such as {{\"UInt32\": 1}}"
-        ));
-    };
-    let (Some((tag, inner)), 1) = (o.iter().next(), o.len()) else {
-        return Err("a typed value has exactly one key, its type".into());
-    };
-    let int = || -> Result<i128, String> {
-        inner
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| inner.as_u64().map(i128::from))
-            .or_else(|| inner.as_str().and_then(|s| s.parse().ok()))
-            .ok_or_else(|| format!("{tag}: {inner} is not an integer"))
-    };
-    let fit = |n: i128| format!("{tag}: {n} out of range");
-    let bytes = || -> Result<Vec<u8>, String> {
-        let s = inner
-            .as_str()
-            .ok_or_else(|| format!("{tag}: hex string expected"))?;
-        dlms::hex::decode(s.strip_prefix('@').unwrap_or(s)).map_err(|e| format!("{tag}: {e}"))
-    };
-    let list = || -> Result<Vec<Data>, String> {
-        inner
-            .as_array()
-            .ok_or_else(|| format!("{tag}: a list expected"))?
-            .iter()
-            .map(from_typed)
-            .collect()
-    };
-    let text = || -> Result<Vec<u8>, String> {
-        Ok(inner
-            .as_str()
-            .ok_or_else(|| format!("{tag}: a string expected"))?
-            .as_bytes()
-            .to_vec())
-    };
-    macro_rules! n {
-        ($variant:ident, $t:ty) => {{
-            let n = int()?;
-            Data::$variant(<$t>::try_from(n).map_err(|_| fit(n))?)
-        }};
-    }
-    Ok(match tag.as_str() {
-        "NullData" => Data::Null,
-        "DontCare" => Data::DontCare,
-        "Array" => Data::Array(list()?),
-        "Structure" => Data::Structure(list()?),
-        "Boolean" => Data::Boolean(
-            inner
-                .as_bool()
-                .ok_or_else(|| format!("{tag}: true or false expected"))?,
-        ),
-        "BitString" => {
-            let s = inner
-                .as_str()
-                .ok_or_else(|| format!("{tag}: a string of 0 and 1 expected"))?;
-            let mut bytes = vec![0u8; s.len().div_ceil(8)];
-            for (i, c) in s.chars().enumerate() {
-                match c {
-                    '1' => {
-                        if let Some(b) = bytes.get_mut(i / 8) {
-                            *b |= 0x80 >> (i % 8);
-                        }
-                    }
-                    '0' => {}
-                    _ => return Err(format!("{tag}: only 0 and 1")),
-                }
-            }
-            Data::BitString {
-                bits: s.len(),
-                bytes,
-            }
-        }
-        "Int8" => n!(Integer, i8),
-        "Int16" => n!(Long, i16),
-        "Int32" => n!(DoubleLong, i32),
-        "Int64" => n!(Long64, i64),
-        "UInt8" => n!(Unsigned, u8),
-        "UInt16" => n!(LongUnsigned, u16),
-        "UInt32" => n!(DoubleLongUnsigned, u32),
-        "UInt64" => n!(Long64Unsigned, u64),
-        "Enum" => n!(Enum, u8),
-        "Bcd" => n!(Bcd, i8),
-        "DeltaInt8" => n!(DeltaInteger, i8),
-        "DeltaInt16" => n!(DeltaLong, i16),
-        "DeltaInt32" => n!(DeltaDoubleLong, i32),
-        "DeltaUInt8" => n!(DeltaUnsigned, u8),
-        "DeltaUInt16" => n!(DeltaLongUnsigned, u16),
-        "DeltaUInt32" => n!(DeltaDoubleLongUnsigned, u32),
-        "Float32" => Data::Float32(
-            inner
-                .as_f64()
-                .ok_or_else(|| format!("{tag}: a number expected"))? as f32,
-        ),
-        "Float64" => Data::Float64(
-            inner
-                .as_f64()
-                .ok_or_else(|| format!("{tag}: a number expected"))?,
-        ),
-        "OctetString" => Data::OctetString(bytes()?),
-        "String" => Data::VisibleString(text()?),
-        "StringUTF8" => Data::Utf8String(text()?),
-        "DateTime" => {
-            let b = bytes()?;
-            Data::DateTime(
-                CosemDateTime::from_slice(&b).ok_or_else(|| format!("{tag}: 12 bytes expected"))?,
-            )
-        }
-        "Date" => {
-            let b: [u8; 5] = bytes()?
-                .try_into()
-                .map_err(|_| format!("{tag}: 5 bytes expected"))?;
-            Data::Date(dlms::CosemDate::from_bytes(b))
-        }
-        "Time" => {
-            let b: [u8; 4] = bytes()?
-                .try_into()
-                .map_err(|_| format!("{tag}: 4 bytes expected"))?;
-            Data::Time(dlms::CosemTime::from_bytes(b))
-        }
-        other => return Err(format!("unknown type `{other}`")),
-    })
-}
-
-/// The smallest signed integer type holding `n`.
-fn smallest_signed(n: i128) -> Option<Data> {
-    if let Ok(v) = i8::try_from(n) {
-        Some(Data::Integer(v))
-    } else if let Ok(v) = i16::try_from(n) {
-        Some(Data::Long(v))
-    } else if let Ok(v) = i32::try_from(n) {
-        Some(Data::DoubleLong(v))
-    } else if let Ok(v) = i64::try_from(n) {
-        Some(Data::Long64(v))
-    } else {
-        u64::try_from(n).ok().map(Data::Long64Unsigned)
-    }
-}
-
-/// An integer in the type of `like`.
-fn integer_like(n: i128, like: &Data) -> Option<Data> {
-    Some(match like {
-        Data::Integer(_) => Data::Integer(i8::try_from(n).ok()?),
-        Data::Long(_) => Data::Long(i16::try_from(n).ok()?),
-        Data::DoubleLong(_) => Data::DoubleLong(i32::try_from(n).ok()?),
-        Data::Long64(_) => Data::Long64(i64::try_from(n).ok()?),
-        Data::Unsigned(_) => Data::Unsigned(u8::try_from(n).ok()?),
-        Data::LongUnsigned(_) => Data::LongUnsigned(u16::try_from(n).ok()?),
-        Data::DoubleLongUnsigned(_) => Data::DoubleLongUnsigned(u32::try_from(n).ok()?),
-        Data::Long64Unsigned(_) => Data::Long64Unsigned(u64::try_from(n).ok()?),
-        Data::Enum(_) => Data::Enum(u8::try_from(n).ok()?),
-        Data::Float32(_) => Data::Float32(n as f32),
-        Data::Float64(_) => Data::Float64(n as f64),
-        _ => return None,
-    })
-}
-
-/// Parse a command-line value; `like` is the attribute's current value when known.
-fn parse_value(text: &str, like: Option<&Data>) -> Result<Data, CmdError> {
-    let t = text.trim();
-    if t.starts_with('{') {
-        let v: Value = serde_json::from_str(t).map_err(|e| value_error(text, &e.to_string()))?;
-        return from_typed(&v).map_err(|e| value_error(text, &e));
-    }
-    if let Some(h) = t.strip_prefix('@') {
-        return dlms::hex::decode(h)
-            .map(Data::OctetString)
-            .map_err(|e| value_error(text, &e.to_string()));
-    }
-    match t {
-        "true" => return Ok(Data::Boolean(true)),
-        "false" => return Ok(Data::Boolean(false)),
-        "null" => return Ok(Data::Null),
-        _ => {}
-    }
-    if let Ok(n) = t.parse::<i128>() {
-        return match like.and_then(|l| integer_like(n, l)) {
-            Some(d) => Ok(d),
-            None if like.is_some_and(|l| l.as_i128().is_some()) => Err(value_error(
-                text,
-                &format!("out of range for {}", like.map_or("", Data::type_name)),
-            )),
-            None => smallest_signed(n).ok_or_else(|| value_error(text, "out of range")),
-        };
-    }
-    if let Ok(f) = t.parse::<f64>() {
-        return Ok(match like {
-            Some(Data::Float32(_)) => Data::Float32(f as f32),
-            _ => Data::Float64(f),
-        });
-    }
-    if t.len() >= 10 && t.as_bytes().get(4) == Some(&b'-') {
-        if let Ok(time) = parse_time("value", t) {
-            let d = CosemDateTime::from_chrono(&time);
-            return Ok(match like {
-                Some(Data::DateTime(_)) => Data::DateTime(d),
-                _ => Data::clock_octet_string(&d),
-            });
-        }
-    }
-    Ok(match like {
-        Some(Data::OctetString(_)) => Data::OctetString(t.as_bytes().to_vec()),
-        Some(Data::Utf8String(_)) => Data::Utf8String(t.as_bytes().to_vec()),
-        _ => Data::VisibleString(t.as_bytes().to_vec()),
-    })
-}
-
-/// Whether the value's type is fixed by its own syntax (no need to read the attribute).
-fn self_typed(text: &str) -> bool {
-    let t = text.trim();
-    t.starts_with('{') || t.starts_with('@') || matches!(t, "true" | "false" | "null")
-}
-
 // ---------------------------------------------------------------------------------
 // set and action
 
@@ -1754,14 +907,14 @@ async fn set_inner(args: &SetArgs) -> Result<Outcome, CmdError> {
     let items = set_items(&args.items)?
         .into_iter()
         .map(|(o, v)| {
-            let t = parse_target(&o, Some(2))?;
+            let t = Target::parse(&o, Some(2))?;
             if self_typed(&v) {
                 parse_value(&v, None)?;
             }
             Ok((t, v))
         })
         .collect::<Result<Vec<_>, CmdError>>()?;
-    let mut s = Session::open(&args.conn).await?;
+    let mut s = open_session(&args.conn).await?;
     // Plain numbers and text take the attribute's current type: read those first.
     let untyped: Vec<_> = items
         .iter()
@@ -1781,54 +934,20 @@ async fn set_inner(args: &SetArgs) -> Result<Outcome, CmdError> {
         };
         values.push(parse_value(v, like.as_ref())?);
     }
+    let items: Vec<(Target, Data)> = items.iter().map(|(t, _)| *t).zip(values).collect();
+    let codes = s.set_many(&items).await?;
     let mut out = Outcome::default();
-    let mut rest: Vec<(Target, Data)> = items.iter().map(|(t, _)| *t).zip(values).collect();
-    while !rest.is_empty() {
-        let n = s.next_batch(&rest, |c, b| {
-            let (items, values): (Vec<_>, Vec<_>) = b
-                .iter()
-                .map(|(t, v)| (t.attribute(None), v.clone()))
-                .unzip();
-            c.set_list_fits(&items, &values)
-        });
-        let batch: Vec<_> = rest.drain(..n).collect();
-        let answer = if n == 1 {
-            let (t, v) = batch
-                .first()
-                .ok_or_else(|| CmdError::Unexpected("empty".into()))?;
-            s.set_one(*t, v).await
+    for ((t, v), code) in items.iter().zip(codes) {
+        let mut r = entry(t, "attribute");
+        r.insert("data".into(), typed(v));
+        if code == 0 {
+            r.insert("result".into(), json!("success"));
         } else {
-            let (items, values): (Vec<_>, Vec<_>) = batch
-                .iter()
-                .map(|(t, v)| (t.attribute(None), v.clone()))
-                .unzip();
-            s.sent_list = true;
-            let d = s.client.set_with_list(&items, &values)?;
-            s.request(d).await
-        };
-        let codes = answer.and_then(|e| match e {
-            Event::Done if n == 1 => Ok(vec![0]),
-            Event::AccessError { code, .. } if n == 1 => Ok(vec![code]),
-            Event::SetResults(codes) if codes.len() == n => Ok(codes),
-            other => Err(CmdError::Unexpected(format!("{other:?}"))),
-        });
-        let codes = if n > 1 {
-            codes.map_err(list_failed)?
-        } else {
-            codes?
-        };
-        for ((t, v), code) in batch.iter().zip(codes) {
-            let mut r = entry(t, "attribute");
-            r.insert("data".into(), typed(v));
-            if code == 0 {
-                r.insert("result".into(), json!("success"));
-            } else {
-                refused(&mut r, &mut out.failed, t, code);
-            }
-            out.results.push(Value::Object(r));
+            refused(&mut r, &mut out.failed, t, code);
         }
+        out.results.push(Value::Object(r));
     }
-    out.with_list = s.sent_list;
+    out.with_list = s.sent_list();
     out.invocation_counter = s.close().await;
     Ok(out)
 }
@@ -1844,10 +963,10 @@ fn method_parameter_type(class: u16, method: i8) -> Option<Data> {
 }
 
 async fn action_inner(args: &ActionArgs) -> Result<Outcome, CmdError> {
-    let mut rest = action_items(&args.items)
+    let items = action_items(&args.items)
         .into_iter()
         .map(|(o, v)| {
-            let t = parse_target(&o, None)?;
+            let t = Target::parse(&o, None)?;
             let like = method_parameter_type(t.class, t.index);
             let params = v
                 .as_deref()
@@ -1856,60 +975,25 @@ async fn action_inner(args: &ActionArgs) -> Result<Outcome, CmdError> {
             Ok((t, params))
         })
         .collect::<Result<Vec<_>, CmdError>>()?;
-    let mut s = Session::open(&args.conn).await?;
+    let mut s = open_session(&args.conn).await?;
+    let outcomes = s.action_many(&items).await?;
     let mut out = Outcome::default();
-    while !rest.is_empty() {
-        let n = s.next_batch(&rest, |c, b| {
-            let (methods, params): (Vec<_>, Vec<_>) =
-                b.iter().map(|(t, p)| (t.method(), p.clone())).unzip();
-            c.action_list_fits(&methods, &params)
-        });
-        let batch: Vec<_> = rest.drain(..n).collect();
-        let answer = if n == 1 {
-            let (t, p) = batch
-                .first()
-                .ok_or_else(|| CmdError::Unexpected("empty".into()))?;
-            s.action_one(*t, p.as_ref()).await
-        } else {
-            let (methods, params): (Vec<_>, Vec<_>) =
-                batch.iter().map(|(t, p)| (t.method(), p.clone())).unzip();
-            s.sent_list = true;
-            let d = s.client.action_with_list(&methods, &params)?;
-            s.request(d).await
-        };
-        let outcomes = answer.and_then(|e| match e {
-            Event::ActionResult { code, value } if n == 1 => Ok(vec![ActionOutcome {
-                code,
-                value: value.map(ItemResult::Value),
-            }]),
-            Event::AccessError { code, .. } if n == 1 => {
-                Ok(vec![ActionOutcome { code, value: None }])
-            }
-            Event::ActionResults(o) if o.len() == n => Ok(o),
-            other => Err(CmdError::Unexpected(format!("{other:?}"))),
-        });
-        let outcomes = if n > 1 {
-            outcomes.map_err(list_failed)?
-        } else {
-            outcomes?
-        };
-        for ((t, p), o) in batch.iter().zip(outcomes) {
-            let mut r = entry(t, "method");
-            if let Some(p) = p {
-                r.insert("data".into(), typed(p));
-            }
-            if o.code == 0 {
-                r.insert("result".into(), json!("success"));
-                if let Some(ItemResult::Value(v)) = o.value {
-                    r.insert("return".into(), typed(&v));
-                }
-            } else {
-                refused(&mut r, &mut out.failed, t, o.code);
-            }
-            out.results.push(Value::Object(r));
+    for ((t, p), o) in items.iter().zip(outcomes) {
+        let mut r = entry(t, "method");
+        if let Some(p) = p {
+            r.insert("data".into(), typed(p));
         }
+        if o.code == 0 {
+            r.insert("result".into(), json!("success"));
+            if let Some(ItemResult::Value(v)) = o.value {
+                r.insert("return".into(), typed(&v));
+            }
+        } else {
+            refused(&mut r, &mut out.failed, t, o.code);
+        }
+        out.results.push(Value::Object(r));
     }
-    out.with_list = s.sent_list;
+    out.with_list = s.sent_list();
     out.invocation_counter = s.close().await;
     Ok(out)
 }
@@ -1919,53 +1003,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rad01_targets_parse_with_default_attribute_class_prefix_and_method() {
-        let t = parse_target("0-0:1.0.0.255", Some(2)).unwrap();
-        assert_eq!((t.class, t.index), (8, 2));
-        let t = parse_target("1-0:99.1.0.255:3", Some(2)).unwrap();
-        assert_eq!((t.class, t.index), (7, 3));
-        let t = parse_target("70/0-0:96.3.10.255:2", Some(2)).unwrap();
-        assert_eq!((t.class, t.index), (70, 2));
-        assert!(parse_target("0-0:1.0.0.255", None).is_err());
-        assert!(parse_target("0-0:96.3.10.255", Some(2)).is_err());
-    }
-
-    #[test]
-    fn rad01_typed_values_round_trip() {
-        let v = Data::Structure(vec![
-            Data::DoubleLongUnsigned(1800),
-            Data::OctetString(vec![1, 2]),
-            Data::VisibleString(b"IOT00901".to_vec()),
-            Data::BitString {
-                bits: 10,
-                bytes: vec![0xA5, 0x80],
-            },
-            Data::Long64(-5),
-            Data::Null,
-            Data::Enum(30),
-        ]);
-        assert_eq!(from_typed(&typed(&v)).unwrap(), v);
-    }
-
-    #[test]
-    fn rad01_plain_values_take_the_attribute_type() {
-        assert_eq!(
-            parse_value("-540", Some(&Data::Long(0))).unwrap(),
-            Data::Long(-540)
-        );
-        assert_eq!(parse_value("0", None).unwrap(), Data::Integer(0));
-        assert_eq!(
-            parse_value("@0102", None).unwrap(),
-            Data::OctetString(vec![1, 2])
-        );
-        let d = parse_value("2026-11-25T09:30:00", None).unwrap();
-        let dt = d.as_date_time().unwrap();
-        assert_eq!(
-            iso(&dt).unwrap(),
-            "2026-11-25T09:30:00+09:00",
-            "without offset: JST"
-        );
-        assert!(parse_value("70000", Some(&Data::LongUnsigned(0))).is_err());
+    fn rad01_a_method_parameter_takes_the_blue_book_type() {
         assert_eq!(
             parse_value("100", method_parameter_type(8, 6).as_ref()).unwrap(),
             Data::Long(100),
@@ -2010,9 +1048,9 @@ mod tests {
                 ("0-0:1.0.0.255:6".to_owned(), Some("100".to_owned())),
             ]
         );
-        assert!(!looks_like_target("2026-11-25T10:00:00+09:00"));
-        assert!(!looks_like_target("{\"Int8\": 0}"));
-        assert!(looks_like_target("70/0-0:96.3.10.255:1"));
+        assert!(!Target::looks_like("2026-11-25T10:00:00+09:00"));
+        assert!(!Target::looks_like("{\"Int8\": 0}"));
+        assert!(Target::looks_like("70/0-0:96.3.10.255:1"));
     }
 
     #[test]
@@ -2043,13 +1081,5 @@ mod tests {
             cli.conn.password.as_ref().map(Secret::expose),
             Some("hunter2")
         );
-    }
-
-    #[test]
-    fn trm05_register_scaling_is_exact() {
-        assert_eq!(decimal(12_345_678, -3), "12345.678");
-        assert_eq!(decimal(5, -3), "0.005");
-        assert_eq!(decimal(-5, -1), "-0.5");
-        assert_eq!(decimal(12, 2), "1200");
     }
 }

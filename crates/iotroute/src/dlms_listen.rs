@@ -196,13 +196,10 @@ fn to_json(from: SocketAddr, wports: (u16, u16), n: &Notification) -> Value {
     let body = match &n.body {
         // The slot push's structure: each field as `dlms get` prints a value, clock
         // octet-strings as ISO timestamps.
-        dlms::Data::Structure(fields) => Value::Array(
-            fields
-                .iter()
-                .map(|f| crate::dlms_client_cmd::plain(f, true))
-                .collect(),
-        ),
-        other => crate::dlms_client_cmd::plain(other, true),
+        dlms::Data::Structure(fields) => {
+            Value::Array(fields.iter().map(|f| dlms::text::plain(f, true)).collect())
+        }
+        other => dlms::text::plain(other, true),
     };
     json!({
         "from": from.to_string(),
@@ -213,7 +210,7 @@ fn to_json(from: SocketAddr, wports: (u16, u16), n: &Notification) -> Value {
         "long_invoke_id": n.long_invoke_id,
         "captured_at": n.captured_at.and_then(|d| d.to_chrono_or(dlms::datetime::JST_DEVIATION)).map(|t| t.to_rfc3339()),
         "body": body,
-        "typed": crate::dlms_client_cmd::typed(&n.body),
+        "typed": dlms::text::typed(&n.body),
     })
 }
 
