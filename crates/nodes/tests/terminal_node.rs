@@ -236,7 +236,7 @@ fn wh(r: &Reading) -> (u32, u32) {
 }
 
 #[test]
-fn trm02_trm06_what_the_smart_meter_reads_over_dlms_is_what_the_meter_said() {
+fn trm02_trm04_trm06_what_the_smart_meter_reads_over_dlms_is_what_the_meter_said() {
     let meter = Meter::new(
         MeterConfig::default(),
         123_456_789,
@@ -274,10 +274,23 @@ fn trm02_trm06_what_the_smart_meter_reads_over_dlms_is_what_the_meter_said() {
         .iter()
         .map(|r| {
             let (i, o) = wh(r);
-            (r.slot, i, o, r.status.0)
+            let recovered = if r.recovered {
+                dlms::cosem::model::status::RECOVERED
+            } else {
+                0
+            };
+            (r.slot, i, o, r.status.0 | recovered)
         })
         .collect();
     assert_eq!(rows, expected);
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.3 & dlms::cosem::model::status::RECOVERED != 0)
+            .map(|r| r.0)
+            .collect::<Vec<_>>(),
+        [eleven],
+        "TRM-04: the recovered row says so in the profile (bit 6), the others do not"
+    );
     // And those are the meter's own counters at the boundaries (its 30-minute history,
     // slot k at 00:00 + k × 30 min JST).
     let history = b

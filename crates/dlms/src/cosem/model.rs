@@ -37,6 +37,9 @@ pub mod status {
     pub const DATA_NOT_VALID: u8 = 0x04;
     /// Bit 5: the clock was adjusted during the interval.
     pub const CLOCK_ADJUSTED: u8 = 0x20;
+    /// Bit 6 **(ours**, reserved in IDIS): the values were recovered afterwards from
+    /// the meter's own 30-minute history, not read at the slot (TRM-04).
+    pub const RECOVERED: u8 = 0x40;
     /// Bit 7: a power failure occurred during the interval.
     pub const POWER_DOWN: u8 = 0x80;
 }

@@ -554,7 +554,7 @@ impl TerminalNode {
             if self.last_slot.is_none_or(|(slot, _)| row.slot >= slot) {
                 self.last_slot = Some((row.slot, !row.is_missing()));
             }
-            model.put_slot(row.slot, energy_wh(row), row.status.0)?;
+            model.put_slot(row.slot, energy_wh(row), profile_status(row))?;
             let (Some(read), Some(at)) = (&row.meter_id, row.read_at) else {
                 continue;
             };
@@ -571,5 +571,16 @@ impl TerminalNode {
         drop(model);
         self.refresh_led();
         self.prune()
+    }
+}
+
+/// The load profile's status byte of `row`: its status bits, and bit 6 (ours) when its
+/// values were recovered from the meter's history, so that a DLMS client can tell a
+/// recovered row from one read at its slot.
+fn profile_status(row: &Reading) -> u8 {
+    if row.recovered {
+        row.status.0 | dlms::cosem::model::status::RECOVERED
+    } else {
+        row.status.0
     }
 }
