@@ -733,7 +733,7 @@ fn object_list_per_association() {
         ]
     );
     let m = lns(&management);
-    assert_eq!(m.len(), 18);
+    assert_eq!(m.len(), 21);
     assert!(
         m.contains(&LOAD_PROFILE) && m.contains(&ENERGY_AC_INPUT) && m.contains(&IMAGE_TRANSFER)
     );
@@ -1572,4 +1572,34 @@ fn trm06_slots_from_the_store_fill_the_profile_in_time_order_and_a_recovered_one
     );
     assert_eq!(m.load_profile().entries_in_use(), before + 3);
     assert_eq!(m.energy(), (1300, 30));
+}
+
+/// SEC-09: the access log (ours, 0-0:99.98.128.255) records each access with its code
+/// and the client's wPort, in order, readable by management and maintenance only.
+#[test]
+fn sec09_the_access_log_records_code_and_client_in_order() {
+    use dlms::cosem::AccessCode;
+    let mut m = model();
+    m.log_access(now(), AccessCode::AssociationRefused, 32);
+    m.log_access(now(), AccessCode::SetAccepted, 32);
+    let rows: Vec<_> = m.access_log().rows().map(|r| r.values.clone()).collect();
+    assert_eq!(
+        rows,
+        [
+            vec![Value::LongUnsigned(2), Value::LongUnsigned(32)],
+            vec![Value::LongUnsigned(4), Value::LongUnsigned(32)],
+        ]
+    );
+    let log = dlms::cosem::codes::ACCESS_LOG;
+    use dlms::cosem::access::{attribute, AccessMode};
+    use dlms::cosem::Association;
+    assert_eq!(attribute(Association::Public, log, 2), AccessMode::NoAccess);
+    assert_eq!(
+        attribute(Association::Maintenance, log, 2),
+        AccessMode::Read
+    );
+    assert_eq!(
+        AccessCode::from_code(AccessCode::ClientRefused.code()),
+        Some(AccessCode::ClientRefused)
+    );
 }

@@ -292,7 +292,7 @@ pub struct ActionArgs {
 }
 
 /// Seconds, fractions allowed, more than 0 and at most an hour.
-fn parse_secs(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("`{s}` is not a number of seconds"))?;

@@ -55,7 +55,7 @@ pub enum FirmwareCommand {
 
 /// Why a firmware command failed.
 #[derive(Debug, thiserror::Error)]
-enum FirmwareCmdError {
+pub(crate) enum FirmwareCmdError {
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -85,6 +85,15 @@ fn hex_file(path: &Path) -> Result<Vec<u8>, FirmwareCmdError> {
     let text = String::from_utf8(read(path)?)
         .map_err(|_| FirmwareCmdError::Key(format!("{}: not text", path.display())))?;
     dlms::hex::decode(text.trim())
+        .map_err(|e| FirmwareCmdError::Key(format!("{}: {e}", path.display())))
+}
+
+/// The public key in `path` (hex, as `keygen` writes FILE.pub).
+///
+/// # Errors
+/// An unreadable file, not hex, not a P-256 public key.
+pub(crate) fn public_key(path: &Path) -> Result<ImageVendorKey, FirmwareCmdError> {
+    ImageVendorKey::from_sec1_bytes(&hex_file(path)?)
         .map_err(|e| FirmwareCmdError::Key(format!("{}: {e}", path.display())))
 }
 
@@ -158,8 +167,7 @@ fn sign(
 }
 
 fn verify(key: &Path, image: &Path) -> Result<String, FirmwareCmdError> {
-    let public = ImageVendorKey::from_sec1_bytes(&hex_file(key)?)
-        .map_err(|e| FirmwareCmdError::Key(e.to_string()))?;
+    let public = public_key(key)?;
     let signed = read(image)?;
     // The identifier is in the manifest the signature covers: read it, then check both.
     let unsigned = signed

@@ -254,6 +254,11 @@ pub struct TerminalArgs {
     #[arg(long, value_name = "DAYS", default_value = "90", requires = "meter",
           value_parser = clap::value_parser!(u32).range(1..=3660))]
     pub retention_days: u32,
+    /// The firmware signer's public key (`iotroute firmware keygen`'s FILE.pub): images
+    /// pushed by the handy terminal verify against it (SEC-10). Without one the terminal
+    /// accepts no image (fail closed).
+    #[arg(long, value_name = "FILE.pub", requires = "meter")]
+    pub firmware_key: Option<PathBuf>,
     /// Where the terminal's ECHONET Lite side binds (port 3610).
     #[arg(
         long,
@@ -643,6 +648,18 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         || password.expose().as_bytes().to_vec(),
         |e| dlms_password(e.0, password.expose().as_bytes()),
     );
+    let image_vendor_key = match args
+        .firmware_key
+        .as_deref()
+        .map(crate::firmware_cmd::public_key)
+    {
+        Some(Ok(k)) => Some(k),
+        Some(Err(e)) => {
+            eprintln!("error: --firmware-key: {e}");
+            return ExitCode::FAILURE;
+        }
+        None => None,
+    };
     let mut origin = start;
     let meter_side = match args.meter {
         Some(meter) => {
@@ -651,6 +668,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                 meter,
                 dlms::cosem::ModelConfig {
                     auth_password: password.expose().as_bytes().to_vec(),
+                    image_vendor_key,
                     ..crate::link_app::model_config(dlms_secret.clone())
                 },
                 args.meter_id.clone(),

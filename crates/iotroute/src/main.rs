@@ -13,6 +13,9 @@ mod dlms_listen;
 mod dlms_serve;
 mod echonet_cmd;
 mod firmware_cmd;
+mod handy_cmd;
+mod handy_firmware;
+mod handy_rows;
 mod household;
 mod link_app;
 mod link_counters;
@@ -79,6 +82,10 @@ enum Command {
     /// key, and reads each terminal's DLMS/COSEM model, printing each reading as a JSON
     /// line.
     Smartmeter(link_node_cmd::SmartMeterArgs),
+    /// The handy terminal (ハンディターミナル) of the user business on a terminal's
+    /// maintenance interface: read stored readings, change settings and the password,
+    /// read and set the clock, read the logs, update the firmware.
+    Handy(handy_cmd::HandyArgs),
     /// The terminal's tamper-evident logs (SEC-09): verify a log file against its head.
     #[command(subcommand)]
     Logs(logs_cmd::LogsCommand),
@@ -133,6 +140,7 @@ fn main() -> ExitCode {
                 None => link_node_cmd::terminal(cmd.run).await,
             },
             Command::Smartmeter(args) => link_node_cmd::smartmeter(args).await,
+            Command::Handy(args) => handy_cmd::run(args).await,
             Command::Logs(cmd) => logs_cmd::run(&cmd),
             Command::Firmware(cmd) => firmware_cmd::run(&cmd),
         }

@@ -8,6 +8,8 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
+use dlms::cosem::AccessCode;
+use dlms::server::access_record::access_code;
 use dlms::server::{Auth, Protection, ServeConfig, SharedModel, TerminalServer};
 use dlms::wrapper::Wpdu;
 use nodes::flood::{FloodConfig, FloodDetector};
@@ -88,6 +90,7 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), MaintenanceError> {
     let socket = UdpSocket::bind(bind).await?;
+    let log = AccessLog(model.clone());
     let mut server = TerminalServer::new(
         model,
         ServeConfig {
@@ -118,6 +121,7 @@ pub async fn serve(
         };
         if let Some(alarm) = flood.count(std::time::Instant::now(), from.ip()) {
             counters.dos_events.fetch_add(1, Ordering::Relaxed);
+            log.record(&clock, AccessCode::FloodDetected, 0);
             crate::terminal_meter::record(
                 &mut access,
                 clock.now(),
@@ -141,6 +145,7 @@ pub async fn serve(
             // record after a held-back stretch says how many were held back.
             if let Some(held_back) = refusal_budget.allow_monotonic(std::time::Instant::now()) {
                 tracing::warn!(%from, wport = frame.source, held_back, "maintenance: a client this interface does not serve, dropped");
+                log.record(&clock, AccessCode::ClientRefused, frame.source);
                 crate::terminal_meter::record(
                     &mut access,
                     clock.now(),
@@ -159,6 +164,9 @@ pub async fn serve(
             }
         };
         served.notify_one();
+        if let Some(code) = answer.and_then(access_code) {
+            log.record(&clock, code, frame.source);
+        }
         let (association, set_result) = answer.map_or((None, None), answer_outcome);
         if association == Some(false) {
             counters.auth_failures.fetch_add(1, Ordering::Relaxed);
@@ -191,4 +199,17 @@ pub async fn serve(
     }
     tracing::info!(refused, "maintenance interface stopped");
     Ok(())
+}
+
+/// The model's access log (SEC-09, readable over DLMS by the handy terminal and the
+/// smart meter), beside the access log file.
+struct AccessLog(SharedModel);
+
+impl AccessLog {
+    fn record(&self, clock: &ScaledClock, code: AccessCode, client: u16) {
+        match self.0.lock() {
+            Ok(mut m) => m.log_access(clock.now(), code, client),
+            Err(_) => tracing::error!("model lock poisoned: access not recorded in the model"),
+        }
+    }
 }

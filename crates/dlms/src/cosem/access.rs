@@ -17,9 +17,10 @@
 //! table does not list for it, and the rights are always the table's.
 
 use super::codes::{
-    ASSOCIATION, AUTH_PASSWORD, CLOCK, ENERGY_AC_INPUT, ENERGY_AC_OUTPUT, EVENT_CODE, EVENT_LOG,
-    IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME, MANAGEMENT_INVOCATION_COUNTER, METER_ID,
-    PAIRING_ID, PROFILE_STATUS, PUSH_SETUP, SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
+    ACCESS_CLIENT, ACCESS_CODE, ACCESS_LOG, ASSOCIATION, AUTH_PASSWORD, CLOCK, ENERGY_AC_INPUT,
+    ENERGY_AC_OUTPUT, EVENT_CODE, EVENT_LOG, IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME,
+    MANAGEMENT_INVOCATION_COUNTER, METER_ID, PAIRING_ID, PROFILE_STATUS, PUSH_SETUP,
+    SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
 };
 use super::Obis;
 use dlms_cosem_rs::cosem::{AttributeAccess, MethodAccess};
@@ -163,6 +164,9 @@ pub fn visible(association: Association, ln: Obis) -> bool {
             LOAD_PROFILE,
             EVENT_CODE,
             EVENT_LOG,
+            ACCESS_CODE,
+            ACCESS_CLIENT,
+            ACCESS_LOG,
             PAIRING_ID,
             AUTH_PASSWORD,
             PUSH_SETUP,
@@ -206,6 +210,8 @@ pub fn attribute(association: Association, ln: Obis, attribute: i8) -> AccessMod
         | METER_ID
         | PROFILE_STATUS
         | EVENT_CODE
+        | ACCESS_CODE
+        | ACCESS_CLIENT
         | MANAGEMENT_INVOCATION_COUNTER => match attribute {
             2 => Read,
             _ => NoAccess,
@@ -221,7 +227,7 @@ pub fn attribute(association: Association, ln: Obis, attribute: i8) -> AccessMod
             2..=8 => Read,
             _ => NoAccess,
         },
-        EVENT_LOG => match attribute {
+        EVENT_LOG | ACCESS_LOG => match attribute {
             2..=8 => Read,
             _ => NoAccess,
         },
@@ -305,6 +311,7 @@ mod tests {
             ENERGY_AC_OUTPUT,
             LOAD_PROFILE,
             EVENT_LOG,
+            ACCESS_LOG,
             PAIRING_ID,
             AUTH_PASSWORD,
             PUSH_SETUP,

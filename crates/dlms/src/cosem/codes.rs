@@ -51,6 +51,15 @@ pub const ENERGY_AC_OUTPUT: Obis = Obis::new(1, 0, 2, 8, 0, 255);
 pub const LOAD_PROFILE: Obis = Obis::new(1, 0, 99, 1, 0, 255);
 /// Event log (class 7), SEC-09. Standard "event log" (`0-0:99.98.0.255`).
 pub const EVENT_LOG: Obis = Obis::new(0, 0, 99, 98, 0, 255);
+/// Access code (class 1, long-unsigned), the kind column of the access log. **Ours**,
+/// manufacturer-specific (E = 128): the Blue Book has no access-record object.
+pub const ACCESS_CODE: Obis = Obis::new(0, 0, 96, 11, 128, 255);
+/// Access client (class 1, long-unsigned), the client wPort column of the access log.
+/// **Ours**, manufacturer-specific (E = 129).
+pub const ACCESS_CLIENT: Obis = Obis::new(0, 0, 96, 11, 129, 255);
+/// Access log (class 7), SEC-09: associations, releases, SET and ACTION requests and
+/// their outcome. **Ours**, manufacturer-specific (E = 128).
+pub const ACCESS_LOG: Obis = Obis::new(0, 0, 99, 98, 128, 255);
 /// Pairing ID (class 1, visible-string(8), CON-03/TRM-08). **Ours**, manufacturer-specific
 /// (C = 128): no standard object names a Wi-SUN IoT-route Pairing ID.
 pub const PAIRING_ID: Obis = Obis::new(0, 0, 128, 0, 1, 255);

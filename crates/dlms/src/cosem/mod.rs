@@ -29,7 +29,7 @@ pub mod register;
 pub mod security;
 
 pub use access::{AccessMode, Association};
-pub use model::{EventCode, IotRouteModel, ModelChange, ModelConfig, ModelState};
+pub use model::{AccessCode, EventCode, IotRouteModel, ModelChange, ModelConfig, ModelState};
 pub use profile::{range_selector, ProfileGeneric, ProfileRow};
 
 pub use crate::apdu::{ActionResult, DataAccessResult};

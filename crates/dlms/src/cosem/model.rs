@@ -15,9 +15,10 @@ use super::access::{self, AccessMode, Association};
 use super::association::{AssociationLn, ObjectListElement, SapAssignment};
 use super::clock::{Clock, STATUS_INVALID};
 use super::codes::{
-    ASSOCIATION, AUTH_PASSWORD, CLOCK, ENERGY_AC_INPUT, ENERGY_AC_OUTPUT, EVENT_CODE, EVENT_LOG,
-    IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME, MANAGEMENT_INVOCATION_COUNTER, METER_ID,
-    PAIRING_ID, PROFILE_STATUS, PUSH_SETUP, SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
+    ACCESS_CLIENT, ACCESS_CODE, ACCESS_LOG, ASSOCIATION, AUTH_PASSWORD, CLOCK, ENERGY_AC_INPUT,
+    ENERGY_AC_OUTPUT, EVENT_CODE, EVENT_LOG, IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME,
+    MANAGEMENT_INVOCATION_COUNTER, METER_ID, PAIRING_ID, PROFILE_STATUS, PUSH_SETUP,
+    SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
 };
 use super::data::{is_pairing_id, DataKind, DataObject};
 use super::image::{ImageTransfer, ImageVendorKey};
@@ -77,6 +78,124 @@ pub enum EventCode {
     ProfileReset = 11,
     /// An association's `object_list` changed (`add_object`/`remove_object`).
     ObjectListChanged = 12,
+}
+
+impl EventCode {
+    /// Every code, in order.
+    pub const ALL: [Self; 12] = [
+        Self::PowerUp,
+        Self::ClockSet,
+        Self::CapturePeriodChanged,
+        Self::PairingIdChanged,
+        Self::AuthPasswordChanged,
+        Self::SecretChanged,
+        Self::MeterIdChanged,
+        Self::ImageActivated,
+        Self::SecurityActivated,
+        Self::KeyTransfer,
+        Self::ProfileReset,
+        Self::ObjectListChanged,
+    ];
+
+    /// The code an event log row carries.
+    #[must_use]
+    pub const fn code(self) -> u16 {
+        self as u16
+    }
+
+    /// The event of a code read from an event log row.
+    #[must_use]
+    pub fn from_code(code: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.code() == code)
+    }
+
+    /// A name for people and scripts (`clock_set`, ...).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::PowerUp => "power_up",
+            Self::ClockSet => "clock_set",
+            Self::CapturePeriodChanged => "interval_changed",
+            Self::PairingIdChanged => "pairing_id_changed",
+            Self::AuthPasswordChanged => "password_changed",
+            Self::SecretChanged => "secret_changed",
+            Self::MeterIdChanged => "meter_id_changed",
+            Self::ImageActivated => "firmware_activated",
+            Self::SecurityActivated => "security_activated",
+            Self::KeyTransfer => "key_transfer",
+            Self::ProfileReset => "profile_reset",
+            Self::ObjectListChanged => "object_list_changed",
+        }
+    }
+}
+
+/// Access codes written into the access log (ours; SEC-09): one per association,
+/// release, SET or ACTION, with its outcome. GETs are not recorded, so that reads cannot
+/// push the records that matter out of a bounded log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum AccessCode {
+    /// An association was accepted.
+    AssociationAccepted = 1,
+    /// An association was refused (authentication failure).
+    AssociationRefused = 2,
+    /// An association was released.
+    Released = 3,
+    /// A SET was carried out.
+    SetAccepted = 4,
+    /// A SET was refused.
+    SetRefused = 5,
+    /// An ACTION was carried out.
+    ActionAccepted = 6,
+    /// An ACTION was refused.
+    ActionRefused = 7,
+    /// A request from a client the interface does not serve was dropped.
+    ClientRefused = 8,
+    /// A flood was detected (SEC-08).
+    FloodDetected = 9,
+}
+
+impl AccessCode {
+    /// Every code, in order.
+    pub const ALL: [Self; 9] = [
+        Self::AssociationAccepted,
+        Self::AssociationRefused,
+        Self::Released,
+        Self::SetAccepted,
+        Self::SetRefused,
+        Self::ActionAccepted,
+        Self::ActionRefused,
+        Self::ClientRefused,
+        Self::FloodDetected,
+    ];
+
+    /// The code an access log row carries.
+    #[must_use]
+    pub const fn code(self) -> u16 {
+        self as u16
+    }
+
+    /// The access of a code read from an access log row.
+    #[must_use]
+    pub fn from_code(code: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.code() == code)
+    }
+
+    /// A name for people and scripts.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::AssociationAccepted => "association_accepted",
+            Self::AssociationRefused => "association_refused",
+            Self::Released => "released",
+            Self::SetAccepted => "set_accepted",
+            Self::SetRefused => "set_refused",
+            Self::ActionAccepted => "action_accepted",
+            Self::ActionRefused => "action_refused",
+            Self::ClientRefused => "client_refused",
+            Self::FloodDetected => "flood_detected",
+        }
+    }
 }
 
 /// Something the terminal node must act on, produced by a client's request.
@@ -235,6 +354,9 @@ pub struct IotRouteModel {
     load_profile: ProfileGeneric,
     event_code: DataObject,
     event_log: ProfileGeneric,
+    access_code: DataObject,
+    access_client: DataObject,
+    access_log: ProfileGeneric,
     pairing_id: DataObject,
     auth_password: DataObject,
     push_setup: PushSetup,
@@ -250,7 +372,7 @@ pub struct IotRouteModel {
 }
 
 /// The order objects appear in `object_list`.
-const ORDER: [Obis; 18] = [
+const ORDER: [Obis; 21] = [
     ASSOCIATION,
     SAP_ASSIGNMENT,
     LOGICAL_DEVICE_NAME,
@@ -263,6 +385,9 @@ const ORDER: [Obis; 18] = [
     LOAD_PROFILE,
     EVENT_CODE,
     EVENT_LOG,
+    ACCESS_CODE,
+    ACCESS_CLIENT,
+    ACCESS_LOG,
     PAIRING_ID,
     AUTH_PASSWORD,
     PUSH_SETUP,
@@ -313,6 +438,16 @@ impl IotRouteModel {
             Vec::new(),
             config.event_entries,
         )?;
+        let access_log = ProfileGeneric::new(
+            ACCESS_LOG,
+            vec![
+                CaptureDef::new(1, ACCESS_CODE, 2, 0),
+                CaptureDef::new(1, ACCESS_CLIENT, 2, 0),
+            ],
+            0,
+            Vec::new(),
+            config.event_entries,
+        )?;
         let mut model = Self {
             now,
             clock,
@@ -329,6 +464,9 @@ impl IotRouteModel {
             load_profile,
             event_code: DataObject::fixed(EVENT_CODE, Value::LongUnsigned(0)),
             event_log,
+            access_code: DataObject::fixed(ACCESS_CODE, Value::LongUnsigned(0)),
+            access_client: DataObject::fixed(ACCESS_CLIENT, Value::LongUnsigned(0)),
+            access_log,
             pairing_id: DataObject::pairing_id(PAIRING_ID, config.pairing_id.clone()),
             auth_password: DataObject::secret(AUTH_PASSWORD, config.auth_password.clone()),
             push_setup: PushSetup::slot_push(),
@@ -579,9 +717,30 @@ impl IotRouteModel {
         })
     }
 
+    /// Append an access record to the access log at the clock's time (SEC-09): what a
+    /// client (its wPort) did and how it ended.
+    pub fn log_access(&mut self, now: DateTime<Utc>, code: AccessCode, client: u16) {
+        let code = code.code();
+        self.access_code.set_fixed(Value::LongUnsigned(code));
+        self.access_client.set_fixed(Value::LongUnsigned(client));
+        let time = self.clock.time_at(now);
+        if let Err(e) = self.access_log.capture(
+            time,
+            vec![Value::LongUnsigned(code), Value::LongUnsigned(client)],
+        ) {
+            tracing::error!(error = %e, "access log capture failed");
+        }
+    }
+
+    /// The access log.
+    #[must_use]
+    pub const fn access_log(&self) -> &ProfileGeneric {
+        &self.access_log
+    }
+
     /// Append an event to the event log at the clock's time (SEC-09).
     pub fn log_event(&mut self, now: DateTime<Utc>, code: EventCode) {
-        let code = code as u16;
+        let code = code.code();
         self.event_code.set_fixed(Value::LongUnsigned(code));
         let time = self.clock.time_at(now);
         if let Err(e) = self
@@ -723,6 +882,9 @@ impl IotRouteModel {
             LOAD_PROFILE => &self.load_profile,
             EVENT_CODE => &self.event_code,
             EVENT_LOG => &self.event_log,
+            ACCESS_CODE => &self.access_code,
+            ACCESS_CLIENT => &self.access_client,
+            ACCESS_LOG => &self.access_log,
             PAIRING_ID => &self.pairing_id,
             AUTH_PASSWORD => &self.auth_password,
             PUSH_SETUP => &self.push_setup,
@@ -747,6 +909,9 @@ impl IotRouteModel {
             LOAD_PROFILE => &mut self.load_profile,
             EVENT_CODE => &mut self.event_code,
             EVENT_LOG => &mut self.event_log,
+            ACCESS_CODE => &mut self.access_code,
+            ACCESS_CLIENT => &mut self.access_client,
+            ACCESS_LOG => &mut self.access_log,
             PAIRING_ID => &mut self.pairing_id,
             AUTH_PASSWORD => &mut self.auth_password,
             PUSH_SETUP => &mut self.push_setup,

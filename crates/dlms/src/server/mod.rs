@@ -28,6 +28,7 @@
 //! and drains model.lock()?.take_changes() to act on settings changed by clients.
 //! ```
 
+pub mod access_record;
 pub mod counter_store;
 pub mod terminal;
 

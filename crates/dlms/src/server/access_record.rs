@@ -1,0 +1,57 @@
+//! What an answer says about the access it answers (SEC-09): the access log's code for
+//! an AARE, an RLRE, and the final SET or ACTION response. GET answers and intermediate
+//! blocks make no record (the log is bounded: reads must not push out what matters).
+
+use crate::apdu::{
+    ActionResponse, ActionResult, Apdu, AssociationResult, DataAccessResult, SetResponse,
+};
+use crate::cosem::AccessCode;
+
+/// The access-log code of the server's answer `apdu` (plain, as the engine wrote it),
+/// or `None` when it makes no record.
+#[must_use]
+pub fn access_code(apdu: &[u8]) -> Option<AccessCode> {
+    let ok =
+        |accepted: bool, yes: AccessCode, no: AccessCode| Some(if accepted { yes } else { no });
+    let all_set = |results: &crate::apdu::List<'_, DataAccessResult>| {
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(DataAccessResult::Success)))
+    };
+    match crate::apdu::decode(apdu).ok()? {
+        Apdu::Aare(a) => ok(
+            a.result == AssociationResult::Accepted,
+            AccessCode::AssociationAccepted,
+            AccessCode::AssociationRefused,
+        ),
+        Apdu::Rlre(_) => Some(AccessCode::Released),
+        Apdu::SetResponse(
+            SetResponse::Normal { result, .. } | SetResponse::LastDataBlock { result, .. },
+        ) => ok(
+            result == DataAccessResult::Success,
+            AccessCode::SetAccepted,
+            AccessCode::SetRefused,
+        ),
+        Apdu::SetResponse(
+            SetResponse::WithList { results, .. }
+            | SetResponse::LastDataBlockWithList { results, .. },
+        ) => ok(
+            all_set(&results),
+            AccessCode::SetAccepted,
+            AccessCode::SetRefused,
+        ),
+        Apdu::ActionResponse(ActionResponse::Normal { response, .. }) => ok(
+            response.result == ActionResult::Success,
+            AccessCode::ActionAccepted,
+            AccessCode::ActionRefused,
+        ),
+        Apdu::ActionResponse(ActionResponse::WithList { responses, .. }) => ok(
+            responses
+                .iter()
+                .all(|r| r.is_ok_and(|r| r.result == ActionResult::Success)),
+            AccessCode::ActionAccepted,
+            AccessCode::ActionRefused,
+        ),
+        _ => None,
+    }
+}

@@ -1,0 +1,239 @@
+//! `iotroute handy` against a real terminal process (`iotroute terminal --maintenance`)
+//! reading `iotroute meter`: stored readings with gaps as null rows (TRM-06), settings and
+//! the password (TRM-08), the clock (TRM-09), the logs over DLMS (SEC-09) and the firmware
+//! image transfer (SEC-10), with the contract's exit codes (0 done, 1 error, 2 refused).
+//!
+//! Addresses: block 127.0.188.0/24 (meter `.2`, terminal `.3`, handy `.4`).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use nodes::terminal::store::ReadingStore;
+use support::{iotroute, Running};
+
+const BLOCK: u8 = 188;
+
+fn data_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("iotroute-handy-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `iotroute handy --json ARGS` with `password`.
+fn handy(password: &str, args: &[&str]) -> Output {
+    let mut c = iotroute();
+    c.args(["handy", "--target", &format!("127.0.{BLOCK}.3:4059")])
+        .args(["--bind", &format!("127.0.{BLOCK}.4"), "--timeout", "2"])
+        .args(args)
+        .arg("--json")
+        .env("IOTROUTE_DLMS_PASSWORD", password);
+    support::run_with_timeout(c, Duration::from_secs(60))
+}
+
+fn ok(out: &Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    support::json(out)
+}
+
+fn firmware(args: &[&str], paths: &[&Path]) {
+    let out = iotroute()
+        .arg("firmware")
+        .args(args)
+        .args(paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn trm06_trm08_trm09_sec09_sec10_the_handy_terminal_reads_sets_and_updates_a_running_terminal() {
+    let data = data_dir("all");
+    let keys = data_dir("keys");
+    let key = keys.join("vendor.key");
+    firmware(&["keygen", "--out"], &[&key]);
+    let _meter = support::start_meter(support::addr(BLOCK, 2), &["--speed", "600"]);
+    let mut cmd = iotroute();
+    cmd.args(["terminal", "--meter", &format!("127.0.{BLOCK}.2")])
+        .args(["--echonet-bind", &format!("127.0.{BLOCK}.3")])
+        .args(["--speed", "600", "--start", "2026-12-05T10:01:00+09:00"])
+        .args(["--maintenance", &format!("127.0.{BLOCK}.3:4059")])
+        .arg("--firmware-key")
+        .arg(keys.join("vendor.key.pub"))
+        .arg("--data")
+        .arg(&data)
+        .env("IOTROUTE_LINK_PASSWORD", "TERMINALPASS");
+    let terminal = Running::start(cmd, "maintenance interface listening");
+    // 600×: a 30-minute slot every 3 s; wait for three rows.
+    let mut rows = Vec::new();
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(500));
+        let v = ok(&handy("TERMINALPASS", &["read"]));
+        rows = v["rows"].as_array().unwrap().clone();
+        if rows.len() >= 3 {
+            break;
+        }
+    }
+    assert!(rows.len() >= 3, "{rows:?}");
+    let first = rows[0]["time"].as_str().unwrap().to_owned();
+    let last = rows[2]["time"].as_str().unwrap().to_owned();
+    // A range that starts an hour before the first stored slot: the two slots the
+    // terminal holds nothing for come back as null rows flagged not valid (bit 2).
+    let from = (chrono::DateTime::parse_from_rfc3339(&first).unwrap() - chrono::Duration::hours(1))
+        .to_rfc3339();
+    let v = ok(&handy(
+        "TERMINALPASS",
+        &["read", "--from", &from, "--to", &last],
+    ));
+    let ranged = v["rows"].as_array().unwrap();
+    assert_eq!(ranged.len(), 5, "{v}");
+    for gap in &ranged[..2] {
+        assert!(
+            gap["ac_in_wh"].is_null() && gap["ac_out_wh"].is_null(),
+            "{gap}"
+        );
+        assert_eq!(gap["status"].as_u64().unwrap() & 4, 4, "{gap}");
+        assert_eq!(gap["recovered"], false);
+    }
+    assert_eq!(&ranged[2..], &rows[..3]);
+
+    // Settings.
+    let v = ok(&handy("TERMINALPASS", &["set", "interval", "15"]));
+    assert_eq!(v["interval_min"], 15);
+    ok(&handy("TERMINALPASS", &["set", "pairing-id", "IOT00555"]));
+    let out = handy("TERMINALPASS", &["set", "pairing-id", "bad id!"]);
+    assert_eq!(out.status.code(), Some(2), "a refused SET exits 2");
+    let v = ok(&handy("TERMINALPASS", &["clock"]));
+    assert!(
+        v["clock"].as_str().unwrap().starts_with("2026-12-05"),
+        "{v}"
+    );
+    ok(&handy(
+        "TERMINALPASS",
+        &["clock", "--set", "2026-12-06T08:00:00+09:00"],
+    ));
+    let v = ok(&handy("TERMINALPASS", &["clock"]));
+    let clock = chrono::DateTime::parse_from_rfc3339(v["clock"].as_str().unwrap()).unwrap();
+    let set = chrono::DateTime::parse_from_rfc3339("2026-12-06T08:00:00+09:00").unwrap();
+    assert!(
+        clock >= set && clock - set < chrono::Duration::hours(2),
+        "{v}"
+    );
+    assert_eq!(v["valid"], true, "set by a client: valid (TRM-09)");
+
+    // The password: the next association takes the new one only.
+    ok(&handy("TERMINALPASS", &["password", "NEWPASSWORD9"]));
+    let out = handy("TERMINALPASS", &["clock"]);
+    assert_eq!(out.status.code(), Some(2), "the old password is refused");
+    assert_eq!(support::json(&out)["refused"], true);
+
+    // Logs over DLMS.
+    let v = ok(&handy("NEWPASSWORD9", &["logs", "events"]));
+    let events: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    for e in [
+        "interval_changed",
+        "pairing_id_changed",
+        "clock_set",
+        "password_changed",
+    ] {
+        assert!(events.contains(&e), "{e}: {events:?}");
+    }
+    let v = ok(&handy("NEWPASSWORD9", &["logs", "access"]));
+    let access: Vec<(String, u64)> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["access"].as_str().unwrap_or("?").to_owned(),
+                e["client"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    for a in [
+        "association_accepted",
+        "association_refused",
+        "set_accepted",
+        "set_refused",
+        "released",
+    ] {
+        assert!(access.contains(&(a.to_owned(), 32)), "{a}: {access:?}");
+    }
+
+    // Firmware: a good image verifies and activates; a tampered one is refused.
+    let payload = keys.join("payload.bin");
+    std::fs::write(&payload, vec![0x5a; 1000]).unwrap();
+    let image = keys.join("image.signed");
+    firmware(
+        &["sign", "--version", "2", "--key"],
+        &[
+            &key,
+            Path::new("--image"),
+            &payload,
+            Path::new("--out"),
+            &image,
+        ],
+    );
+    // The signature trailer damaged: the manifest still reads, the terminal's signature
+    // check refuses it.
+    let mut tampered = std::fs::read(&image).unwrap();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let bad = keys.join("tampered.signed");
+    std::fs::write(&bad, tampered).unwrap();
+    let out = handy("NEWPASSWORD9", &["firmware", "push", bad.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a wrong signature is refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = ok(&handy("NEWPASSWORD9", &["firmware", "status"]));
+    assert_eq!(v["status"], "verification_failed", "{v}");
+    let out = handy("NEWPASSWORD9", &["firmware", "activate"]);
+    assert_eq!(out.status.code(), Some(2), "nothing verified to activate");
+    let v = ok(&handy(
+        "NEWPASSWORD9",
+        &["firmware", "push", image.to_str().unwrap()],
+    ));
+    assert_eq!(v["status"], "verified", "{v}");
+    assert_eq!(v["identifier"], "iotroute-terminal-2", "{v}");
+    let v = ok(&handy("NEWPASSWORD9", &["firmware", "activate"]));
+    assert_eq!(v["status"], "activated", "{v}");
+
+    // A usage error exits 1, not 2.
+    let out = handy(
+        "NEWPASSWORD9",
+        &["read", "--from", "yesterday", "--to", "now"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    terminal.terminate();
+
+    // What `read` printed is what the store holds.
+    let store = store::SqliteStore::open(&data.join("readings.sqlite")).unwrap();
+    for row in &rows[..3] {
+        let t = chrono::DateTime::parse_from_rfc3339(row["time"].as_str().unwrap()).unwrap();
+        let stored = store.range(t.into(), t.into()).unwrap();
+        let wh = stored[0].ac_in.map(|r| u64::from(r.digits()));
+        assert_eq!(row["ac_in_wh"].as_u64(), wh, "{row}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&keys);
+}
