@@ -55,3 +55,36 @@ pub fn access_code(apdu: &[u8]) -> Option<AccessCode> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Bad input: whatever bytes the answer holds, a code or none, never a panic.
+        #[test]
+        fn sec09_any_answer_gives_a_code_or_none(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = access_code(&bytes);
+        }
+    }
+
+    #[test]
+    fn sec09_a_get_answer_makes_no_record_and_a_release_or_set_does() {
+        // GET-Response-Normal, invoke id 0xC1, data: unsigned 5.
+        assert_eq!(access_code(&[0xC4, 0x01, 0xC1, 0x00, 0x11, 0x05]), None);
+        // RLRE with reason normal.
+        assert_eq!(
+            access_code(&[0x63, 0x03, 0x80, 0x01, 0x00]),
+            Some(AccessCode::Released)
+        );
+        // SET-Response-Normal: success, then read-write-denied.
+        assert_eq!(
+            access_code(&[0xC5, 0x01, 0xC1, 0x00]),
+            Some(AccessCode::SetAccepted)
+        );
+        assert_eq!(
+            access_code(&[0xC5, 0x01, 0xC1, 0x03]),
+            Some(AccessCode::SetRefused)
+        );
+    }
+}
