@@ -32,7 +32,9 @@ pub(crate) async fn run(s: &mut Session, action: &FirmwareAction) -> Result<Valu
         }
         FirmwareAction::Activate => {
             invoke(s, "image_activate", 4, Data::Integer(0)).await?;
-            status(s).await
+            // The terminal installs the image and hands over to its launcher now: it
+            // answers nothing more on this association.
+            Ok(json!({"result": "success", "status": "activated"}))
         }
         FirmwareAction::Status => status(s).await,
     }

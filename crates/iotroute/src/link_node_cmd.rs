@@ -16,6 +16,9 @@
 use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+
+use dlms::cosem::image::ImagePolicy;
+use nodes::terminal::firmware::TerminalImages;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Timelike, Utc};
@@ -635,6 +638,10 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         eprintln!("error: --data DIR is required");
         return ExitCode::FAILURE;
     };
+    // SEC-10: the launcher first — the confirmed slot's program, or a slot on trial.
+    if let Some(code) = crate::firmware_slots::launch(&data).await {
+        return code;
+    }
     let password = match load_link_secrets(args.secrets.as_deref())
         .and_then(|file| terminal_password(args.password.as_ref(), &file))
     {
@@ -669,6 +676,9 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                 dlms::cosem::ModelConfig {
                     auth_password: password.expose().as_bytes().to_vec(),
                     image_vendor_key,
+                    image_policy: Some(ImagePolicy(std::sync::Arc::new(TerminalImages {
+                        running: crate::firmware_slots::running(&data).0,
+                    }))),
                     ..crate::link_app::model_config(dlms_secret.clone())
                 },
                 args.meter_id.clone(),

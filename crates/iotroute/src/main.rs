@@ -13,6 +13,7 @@ mod dlms_listen;
 mod dlms_serve;
 mod echonet_cmd;
 mod firmware_cmd;
+mod firmware_slots;
 mod handy_cmd;
 mod handy_firmware;
 mod handy_rows;

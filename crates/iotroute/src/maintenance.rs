@@ -164,7 +164,8 @@ pub async fn serve(
             }
         };
         served.notify_one();
-        if let Some(code) = answer.and_then(access_code) {
+        let access_kind = answer.and_then(access_code);
+        if let Some(code) = access_kind {
             log.record(&clock, code, frame.source);
         }
         let (association, set_result) = answer.map_or((None, None), answer_outcome);
@@ -185,6 +186,7 @@ pub async fn serve(
                 "answer": answer.and_then(|a| a.first()).map(|t| format!("{t:02x}")),
                 "accepted": association,
                 "result": set_result,
+                "access": access_kind.map(AccessCode::name),
             }),
         );
         let Some(apdu) = answer else { continue };

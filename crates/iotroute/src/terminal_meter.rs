@@ -243,6 +243,21 @@ pub async fn run(
         node.set_link(rx.borrow().phase);
     }
     write_status(&node, &wiring, clock.now(), "running");
+    // SEC-10 self-check: the store, the logs, the settings and the ECHONET socket are
+    // open and the status written: a slot on trial confirms itself.
+    match crate::firmware_slots::confirm_if_on_trial(&wiring.data) {
+        Ok(Some(state)) => {
+            record(
+                &mut events,
+                clock.now(),
+                "firmware_confirmed",
+                serde_json::json!({ "version": state.version, "slot": state.slot.map(|s| s.name()) }),
+            );
+            write_status(&node, &wiring, clock.now(), "running");
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "firmware confirmation not written"),
+    }
     let mut buf = vec![0u8; 1500];
     let mut status_written = Some(Instant::now());
     tokio::pin!(stop);
@@ -298,6 +313,9 @@ pub async fn run(
             let (kind, details) = event_record(&event);
             record(&mut events, clock.now(), kind, details);
             changed = true;
+            if let NodeEvent::FirmwareActivated { manifest, payload } = &event {
+                install_and_hand_over(&node, &wiring, &mut events, clock.now(), manifest, payload);
+            }
         }
         if step.is_err() {
             break step;
@@ -370,13 +388,57 @@ fn write_status(node: &TerminalNode, wiring: &Wiring, now: DateTime<Utc>, state:
             recovered: stats.recovered,
         },
         link,
-        firmware: FirmwareStatus {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            slot: None,
+        firmware: {
+            let (version, slot) = crate::firmware_slots::running(&wiring.data);
+            FirmwareStatus {
+                version,
+                slot: slot.map(|s| s.name().to_owned()),
+            }
         },
     };
     if let Err(e) = status.write(&wiring.data) {
         tracing::warn!(error = %e, "status.json not written");
+    }
+}
+
+/// SEC-10: install an activated image in the inactive slot and hand over to the
+/// launcher (this process is replaced); when it cannot be installed, say so and go on.
+fn install_and_hand_over(
+    node: &TerminalNode,
+    wiring: &Wiring,
+    events: &mut logs::FileLog,
+    now: DateTime<Utc>,
+    manifest: &nodes::terminal::firmware::Manifest,
+    payload: &[u8],
+) {
+    match crate::firmware_slots::install(&wiring.data, manifest, payload) {
+        Ok(state) => {
+            let slot = state.trial.as_ref().map(|t| t.slot.name());
+            record(
+                events,
+                now,
+                "firmware_installed",
+                serde_json::json!({ "version": manifest.version, "slot": slot }),
+            );
+            write_status(node, wiring, now, "updating");
+            let e = crate::firmware_slots::hand_over();
+            tracing::error!(error = %e, "hand-over to the launcher failed: the new slot waits for the next start");
+            record(
+                events,
+                now,
+                "firmware_hand_over_failed",
+                serde_json::json!({ "error": e.to_string() }),
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "activated image not installed");
+            record(
+                events,
+                now,
+                "firmware_not_installed",
+                serde_json::json!({ "error": e.to_string() }),
+            );
+        }
     }
 }
 
@@ -418,6 +480,13 @@ fn event_record(event: &NodeEvent) -> (&'static str, serde_json::Value) {
             serde_json::json!({ "state": led.name(), "pattern": led.pattern() }),
         ),
         NodeEvent::Dos(alarm) => ("dos_detected", dos_details("echonet", alarm)),
+        NodeEvent::FirmwareActivated { manifest, .. } => (
+            "firmware_activated",
+            serde_json::json!({ "version": manifest.version, "size": manifest.size, "sha256": manifest.sha256 }),
+        ),
+        NodeEvent::FirmwareRefused(why) => {
+            ("firmware_refused", serde_json::json!({ "reason": why }))
+        }
     }
 }
 

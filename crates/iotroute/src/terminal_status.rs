@@ -89,9 +89,10 @@ pub struct Counters {
 /// The firmware.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirmwareStatus {
-    /// The running program's version.
-    pub version: String,
-    /// The slot it runs from (`None` until the slots of SEC-10 exist).
+    /// The running image's version (the factory image's is 1, ours; then the signed
+    /// manifest's).
+    pub version: u32,
+    /// The slot it runs from (`a`, `b`); `None`: the factory image (SEC-10).
     pub slot: Option<String>,
 }
 

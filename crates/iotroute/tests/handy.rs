@@ -3,7 +3,8 @@
 //! the password (TRM-08), the clock (TRM-09), the logs over DLMS (SEC-09) and the firmware
 //! image transfer (SEC-10), with the contract's exit codes (0 done, 1 error, 2 refused).
 //!
-//! Addresses: block 127.0.188.0/24 (meter `.2`, terminal `.3`, handy `.4`).
+//! Addresses: blocks 127.0.188.0/24 and 127.0.189.0/24 (meter `.2`, terminal `.3`,
+//! handy `.4`).
 
 mod support;
 
@@ -233,6 +234,162 @@ fn trm06_trm08_trm09_sec09_sec10_the_handy_terminal_reads_sets_and_updates_a_run
         let stored = store.range(t.into(), t.into()).unwrap();
         let wh = stored[0].ac_in.map(|r| u64::from(r.digits()));
         assert_eq!(row["ac_in_wh"].as_u64(), wh, "{row}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&keys);
+}
+
+/// `iotroute terminal status --data DIR --json`.
+fn status(data: &Path) -> serde_json::Value {
+    let out = iotroute()
+        .args(["terminal", "status", "--json", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+/// Poll the status until `until` holds (at most `secs`).
+fn status_until(
+    data: &Path,
+    secs: u64,
+    until: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let end = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = status(data);
+        if until(&s) {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "status never got there: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A firmware image of `version` whose payload is the shell script `script`.
+fn image(keys: &Path, key: &Path, version: &str, script: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let payload = keys.join(format!("payload-{version}"));
+    std::fs::write(&payload, script).unwrap();
+    std::fs::set_permissions(&payload, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = keys.join(format!("image-{version}.signed"));
+    firmware(
+        &["sign", "--version", version, "--key"],
+        &[
+            key,
+            Path::new("--image"),
+            &payload,
+            Path::new("--out"),
+            &out,
+        ],
+    );
+    out
+}
+
+/// SEC-10 end to end on a running terminal: a good image (a program that runs the
+/// terminal) is installed in slot A, started by the launcher on trial, confirms itself
+/// and reports its version; the same version again is refused (no downgrade) and
+/// logged; an image whose program exits 1 is rolled back, the previous one running
+/// again, the failure in the event log.
+#[test]
+fn sec10_a_good_image_runs_from_its_slot_and_a_failing_one_rolls_back() {
+    const BLOCK: u8 = 189;
+    let data = data_dir("slots");
+    let keys = data_dir("slots-keys");
+    let key = keys.join("vendor.key");
+    firmware(&["keygen", "--out"], &[&key]);
+    let _meter = support::start_meter(support::addr(BLOCK, 2), &["--speed", "600"]);
+    let mut cmd = iotroute();
+    cmd.args(["terminal", "--meter", &format!("127.0.{BLOCK}.2")])
+        .args(["--echonet-bind", &format!("127.0.{BLOCK}.3")])
+        .args(["--speed", "600"])
+        .args(["--maintenance", &format!("127.0.{BLOCK}.3:4059")])
+        .arg("--firmware-key")
+        .arg(keys.join("vendor.key.pub"))
+        .arg("--data")
+        .arg(&data)
+        .env("IOTROUTE_LINK_PASSWORD", "TERMINALPASS");
+    let terminal = Running::start(cmd, "maintenance interface listening");
+    let handy = |args: &[&str]| {
+        let mut c = iotroute();
+        c.args(["handy", "--target", &format!("127.0.{BLOCK}.3:4059")])
+            .args(["--bind", &format!("127.0.{BLOCK}.4"), "--timeout", "2"])
+            .args(args)
+            .arg("--json")
+            .env("IOTROUTE_DLMS_PASSWORD", "TERMINALPASS");
+        support::run_with_timeout(c, Duration::from_secs(120))
+    };
+    let s = status_until(&data, 30, |s| s["state"] == "running");
+    assert_eq!(s["firmware"]["version"], 1, "the factory image: {s}");
+
+    // A good image: a program that is the terminal.
+    let program = env!("CARGO_BIN_EXE_iotroute");
+    let good = image(
+        &keys,
+        &key,
+        "2",
+        &format!("#!/bin/sh\nexec {program} \"$@\"\n"),
+    );
+    let v = ok(&handy(&["firmware", "push", good.to_str().unwrap()]));
+    assert_eq!(v["status"], "verified", "{v}");
+    ok(&handy(&["firmware", "activate"]));
+    let s = status_until(&data, 60, |s| {
+        s["firmware"]["version"] == 2 && s["state"] == "running"
+    });
+    assert_eq!(s["firmware"]["slot"], "a", "{s}");
+    // The terminal from slot A serves the handy terminal again.
+    let v = ok(&handy(&["firmware", "status"]));
+    assert_eq!(v["status"], "idle", "{v}");
+
+    // The same version again: not newer, refused at verification (exit 2) and logged.
+    let out = handy(&["firmware", "push", good.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let access = std::fs::read_to_string(data.join("logs/access.jsonl")).unwrap();
+    assert!(access.contains("\"access\":\"action_refused\""), "{access}");
+
+    // An image whose program exits 1: rolled back, version 2 from slot A running again.
+    let bad = image(&keys, &key, "3", "#!/bin/sh\nexit 1\n");
+    ok(&handy(&["firmware", "push", bad.to_str().unwrap()]));
+    ok(&handy(&["firmware", "activate"]));
+    let events_with = |kind: &str| {
+        std::fs::read_to_string(data.join("logs/event.jsonl"))
+            .unwrap_or_default()
+            .contains(kind)
+    };
+    let end = std::time::Instant::now() + Duration::from_secs(120);
+    while !events_with("firmware_rolled_back") {
+        assert!(std::time::Instant::now() < end, "no rollback logged");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let s = status_until(&data, 60, |s| {
+        s["state"] == "running" && s["firmware"]["version"] == 2
+    });
+    assert_eq!(s["firmware"]["slot"], "a", "{s}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("firmware/state.json")).unwrap()).unwrap();
+    assert_eq!(state["failed"][0], 3, "{state}");
+    ok(&handy(&["clock"]));
+    assert!(events_with("firmware_installed") && events_with("firmware_confirmed"));
+    terminal.terminate();
+    for log in ["access", "event"] {
+        let out = iotroute()
+            .args(["logs", "verify"])
+            .arg(data.join(format!("logs/{log}.jsonl")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{log}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&keys);

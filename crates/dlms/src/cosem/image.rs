@@ -128,7 +128,7 @@ impl ImageVendorKey {
 }
 
 /// Why an image failed verification; logged, and the client reads status 4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageVerifyError {
     /// Blocks are missing.
     #[error("blocks missing")]
@@ -145,6 +145,38 @@ pub enum ImageVerifyError {
     /// The signature does not match the image and identifier under the vendor key.
     #[error("signature does not verify")]
     BadSignature,
+    /// Signed, but the device's policy refuses it (another device's image, a downgrade).
+    #[error("refused by the device: {0}")]
+    Refused(String),
+}
+
+/// What the device accepts beyond a good signature (SEC-10): the image format and its
+/// rules (which device, no downgrade) are the device's, not the image transfer's.
+pub trait ImageCheck: Send + Sync {
+    /// Whether `firmware` (without the signature trailer), named `identifier`, may be
+    /// activated; why not.
+    ///
+    /// # Errors
+    /// The reason, logged and answered as a failed verification.
+    fn check(&self, identifier: &[u8], firmware: &[u8]) -> Result<(), String>;
+}
+
+/// A shared [`ImageCheck`] for the model's configuration (compared by identity).
+#[derive(Clone)]
+pub struct ImagePolicy(pub std::sync::Arc<dyn ImageCheck>);
+
+impl PartialEq for ImagePolicy {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ImagePolicy {}
+
+impl std::fmt::Debug for ImagePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ImagePolicy")
+    }
 }
 
 /// `image_transfer_status`.
@@ -188,6 +220,7 @@ pub struct ImageTransfer {
     image: Vec<u8>,
     activated: Option<(Vec<u8>, Vec<u8>)>,
     vendor_key: Option<ImageVendorKey>,
+    policy: Option<ImagePolicy>,
     /// The trailer of the image that verified (`image_to_activate_signature`).
     signature: Vec<u8>,
 }
@@ -208,9 +241,13 @@ impl std::fmt::Debug for ImageTransfer {
 
 impl ImageTransfer {
     /// An idle image transfer, enabled, accepting images signed with `vendor_key`
-    /// (none: no image verifies).
+    /// (none: no image verifies) that `policy` (none: any) accepts.
     #[must_use]
-    pub const fn new(logical_name: Obis, vendor_key: Option<ImageVendorKey>) -> Self {
+    pub const fn new(
+        logical_name: Obis,
+        vendor_key: Option<ImageVendorKey>,
+        policy: Option<ImagePolicy>,
+    ) -> Self {
         Self {
             logical_name,
             enabled: true,
@@ -221,14 +258,22 @@ impl ImageTransfer {
             image: Vec::new(),
             activated: None,
             vendor_key,
+            policy,
             signature: Vec::new(),
         }
     }
 
-    /// Check a complete image against the vendor's key.
+    /// Check a complete image against the vendor's key, then the device's policy.
     fn check_signature(&self) -> Result<(), ImageVerifyError> {
         let key = self.vendor_key.as_ref().ok_or(ImageVerifyError::NoKey)?;
-        verify_image(key, &self.identifier, &self.image).map(|_| ())
+        let firmware = verify_image(key, &self.identifier, &self.image)?;
+        match &self.policy {
+            Some(p) => {
+                p.0.check(&self.identifier, firmware)
+                    .map_err(ImageVerifyError::Refused)
+            }
+            None => Ok(()),
+        }
     }
 
     /// The transfer status.

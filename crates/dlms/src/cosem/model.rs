@@ -296,6 +296,9 @@ pub struct ModelConfig {
     pub server_system_title: [u8; 8],
     /// The vendor's firmware-signing key (SEC-10); `None`: no image verifies.
     pub image_vendor_key: Option<ImageVendorKey>,
+    /// What the device accepts beyond the signature (SEC-10: its image format, no
+    /// downgrade); `None`: any signed image.
+    pub image_policy: Option<super::image::ImagePolicy>,
 }
 
 impl std::fmt::Debug for ModelConfig {
@@ -312,6 +315,7 @@ impl std::fmt::Debug for ModelConfig {
             .field("profile_entries", &self.profile_entries)
             .field("event_entries", &self.event_entries)
             .field("image_vendor_key", &self.image_vendor_key)
+            .field("image_policy", &self.image_policy)
             .finish_non_exhaustive()
     }
 }
@@ -335,6 +339,7 @@ impl Default for ModelConfig {
             event_entries: 500,
             server_system_title: [0x4D, 0x4D, 0x4D, 0x00, 0x00, 0xBC, 0x61, 0x4E],
             image_vendor_key: None,
+            image_policy: None,
         }
     }
 }
@@ -470,7 +475,11 @@ impl IotRouteModel {
             pairing_id: DataObject::pairing_id(PAIRING_ID, config.pairing_id.clone()),
             auth_password: DataObject::secret(AUTH_PASSWORD, config.auth_password.clone()),
             push_setup: PushSetup::slot_push(),
-            image_transfer: ImageTransfer::new(IMAGE_TRANSFER, config.image_vendor_key.clone()),
+            image_transfer: ImageTransfer::new(
+                IMAGE_TRANSFER,
+                config.image_vendor_key.clone(),
+                config.image_policy.clone(),
+            ),
             association: AssociationLn::new(ASSOCIATION, &config.association_password),
             sap_assignment: SapAssignment::new(SAP_ASSIGNMENT, &config.logical_device_name),
             security_setup: SecuritySetup::new(SECURITY_SETUP, &config.server_system_title),

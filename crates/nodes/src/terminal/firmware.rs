@@ -146,6 +146,190 @@ pub fn acceptable(manifest: &Manifest, target: &str, running: u32) -> Result<(),
     Ok(())
 }
 
+/// The version of the image the terminal left the factory with (ours): the first signed
+/// image must be newer.
+pub const FACTORY_VERSION: u32 = 1;
+
+/// Seconds a newly activated slot has to confirm itself (its self-check: store, logs,
+/// settings, sockets) before the launcher rolls back (SEC-10).
+pub const CONFIRM_WITHIN_S: u64 = 60;
+
+/// What the terminal accepts beyond a good signature: its own images (target), newer
+/// than the one running, whose payload matches its manifest. Checked when the image
+/// transfer verifies, so a refusal is the verification's (logged, status 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminalImages {
+    /// The running version.
+    pub running: u32,
+}
+
+impl dlms::cosem::image::ImageCheck for TerminalImages {
+    fn check(&self, identifier: &[u8], firmware: &[u8]) -> Result<(), String> {
+        let (manifest, _) = parse(firmware).map_err(|e| e.to_string())?;
+        acceptable(&manifest, TERMINAL_TARGET, self.running).map_err(|e| e.to_string())?;
+        if manifest.identifier().as_bytes() != identifier {
+            return Err(format!(
+                "identifier {:?} is not the manifest's {:?}",
+                String::from_utf8_lossy(identifier),
+                manifest.identifier()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One of the two firmware slots under the data directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Slot {
+    /// Slot A.
+    A,
+    /// Slot B.
+    B,
+}
+
+impl Slot {
+    /// The other slot.
+    #[must_use]
+    pub const fn other(self) -> Self {
+        match self {
+            Self::A => Self::B,
+            Self::B => Self::A,
+        }
+    }
+
+    /// Its name (`a`, `b`): the directory and what `status` shows.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::A => "a",
+            Self::B => "b",
+        }
+    }
+
+    /// The slot of a name.
+    #[must_use]
+    pub fn of(name: &str) -> Option<Self> {
+        match name {
+            "a" => Some(Self::A),
+            "b" => Some(Self::B),
+            _ => None,
+        }
+    }
+}
+
+/// A slot on trial: activated, not yet confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trial {
+    /// The slot.
+    pub slot: Slot,
+    /// Its image's version.
+    pub version: u32,
+}
+
+/// The slots' state, kept in the data directory (`firmware/state.json`): which image
+/// runs, which one is on trial, which one failed last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotState {
+    /// The confirmed slot; `None`: the factory image (the installed program itself).
+    pub slot: Option<Slot>,
+    /// The confirmed image's version.
+    pub version: u32,
+    /// An activated slot awaiting its self-check.
+    pub trial: Option<Trial>,
+    /// The last image that failed its self-check: version and why.
+    pub failed: Option<(u32, String)>,
+}
+
+impl Default for SlotState {
+    fn default() -> Self {
+        Self {
+            slot: None,
+            version: FACTORY_VERSION,
+            trial: None,
+            failed: None,
+        }
+    }
+}
+
+/// What the program started as `iotroute terminal` does first (the launcher's choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    /// Run here: the factory image, or the slot this program is.
+    Here,
+    /// Hand over to the confirmed slot's program.
+    Exec(Slot),
+    /// Start the slot on trial and watch it confirm itself; roll back if it does not.
+    Watch(Slot),
+}
+
+impl SlotState {
+    /// The slot the next image goes to: never the confirmed one.
+    #[must_use]
+    pub fn inactive(&self) -> Slot {
+        self.slot.map_or(Slot::A, Slot::other)
+    }
+
+    /// What a program that is `me` (`None`: the launcher — the factory program, or a
+    /// slot's program started without being told it is one) does at start.
+    #[must_use]
+    pub fn launch(&self, me: Option<Slot>) -> Launch {
+        match (me, &self.trial, self.slot) {
+            (Some(_), _, _) => Launch::Here,
+            (None, Some(t), _) => Launch::Watch(t.slot),
+            (None, None, Some(s)) => Launch::Exec(s),
+            (None, None, None) => Launch::Here,
+        }
+    }
+
+    /// The version running in `me` (`None`: the launcher's own, the confirmed one).
+    #[must_use]
+    pub fn running_version(&self, me: Option<Slot>) -> u32 {
+        match (&self.trial, me) {
+            (Some(t), Some(s)) if t.slot == s => t.version,
+            _ => self.version,
+        }
+    }
+
+    /// An image of `version` installed in the inactive slot: on trial.
+    #[must_use]
+    pub fn activate(&self, version: u32) -> Self {
+        Self {
+            trial: Some(Trial {
+                slot: self.inactive(),
+                version,
+            }),
+            ..self.clone()
+        }
+    }
+
+    /// The slot on trial passed its self-check: it is the confirmed one.
+    #[must_use]
+    pub fn confirm(&self) -> Self {
+        match &self.trial {
+            Some(t) => Self {
+                slot: Some(t.slot),
+                version: t.version,
+                trial: None,
+                failed: None,
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// The slot on trial failed: back to the confirmed one, the failure kept.
+    #[must_use]
+    pub fn roll_back(&self, why: &str) -> Self {
+        Self {
+            trial: None,
+            failed: self.trial.as_ref().map(|t| (t.version, why.to_owned())),
+            ..self.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +359,53 @@ mod tests {
             Err(FirmwareError::Downgrade { running: 7, got: 7 })
         );
         assert!(acceptable(&m, "another-device", 1).is_err());
+    }
+
+    #[test]
+    fn sec10_a_trial_slot_is_watched_confirmed_or_rolled_back_and_never_the_running_one() {
+        let factory = SlotState::default();
+        assert_eq!(factory.launch(None), Launch::Here);
+        let on_trial = factory.activate(2);
+        assert_eq!(on_trial.trial.as_ref().unwrap().slot, Slot::A);
+        assert_eq!(on_trial.launch(None), Launch::Watch(Slot::A));
+        assert_eq!(on_trial.launch(Some(Slot::A)), Launch::Here);
+        assert_eq!(on_trial.running_version(Some(Slot::A)), 2);
+        assert_eq!(on_trial.running_version(None), FACTORY_VERSION);
+        let confirmed = on_trial.confirm();
+        assert_eq!((confirmed.slot, confirmed.version), (Some(Slot::A), 2));
+        assert_eq!(confirmed.launch(None), Launch::Exec(Slot::A));
+        // The next image goes to the other slot, never over the running one.
+        let next = confirmed.activate(3);
+        assert_eq!(next.trial.as_ref().unwrap().slot, Slot::B);
+        let back = next.roll_back("exited with 1");
+        assert_eq!(
+            (back.slot, back.version, back.trial.clone()),
+            (Some(Slot::A), 2, None)
+        );
+        assert_eq!(back.failed, Some((3, "exited with 1".to_owned())));
+        let kept: SlotState = serde_json::from_str(&serde_json::to_string(&back).unwrap()).unwrap();
+        assert_eq!(kept, back);
+    }
+
+    #[test]
+    fn sec10_the_terminal_refuses_a_downgrade_another_target_or_a_renamed_image() {
+        use dlms::cosem::image::ImageCheck as _;
+        let payload = b"#!/bin/sh".to_vec();
+        let check = TerminalImages { running: 2 };
+        let good = Manifest::of(TERMINAL_TARGET, 3, &payload);
+        assert!(check
+            .check(good.identifier().as_bytes(), &firmware(&good, &payload))
+            .is_ok());
+        let old = Manifest::of(TERMINAL_TARGET, 2, &payload);
+        assert!(check
+            .check(old.identifier().as_bytes(), &firmware(&old, &payload))
+            .is_err());
+        let other = Manifest::of("another-device", 3, &payload);
+        assert!(check
+            .check(other.identifier().as_bytes(), &firmware(&other, &payload))
+            .is_err());
+        assert!(check
+            .check(b"iotroute-terminal-9", &firmware(&good, &payload))
+            .is_err());
     }
 }

@@ -133,6 +133,18 @@ pub enum NodeEvent {
     /// A client changed a setting (TRM-08): the driver keeps the settings
     /// ([`super::settings::Settings::of`] the model).
     SettingsChanged(Setting),
+    /// A firmware image was activated (SEC-10), verified by the image transfer (the
+    /// vendor's signature and [`super::firmware::TerminalImages`]): the driver installs
+    /// `payload` in the inactive slot and hands over to the launcher.
+    FirmwareActivated {
+        /// Its manifest.
+        manifest: super::firmware::Manifest,
+        /// The terminal program.
+        payload: Vec<u8>,
+    },
+    /// An activated image could not be read (it verified, so this is a bug or a
+    /// policy-less model): nothing is installed.
+    FirmwareRefused(String),
 }
 
 /// Which setting changed.
@@ -169,6 +181,8 @@ pub struct TerminalNode {
     last_slot: Option<(DateTime<Utc>, bool)>,
     /// The store failed: the terminal cannot keep readings.
     fault: bool,
+    /// A firmware image was activated: the driver is installing it (TRM-10 `updating`).
+    updating: bool,
     led: Led,
     retention: TimeDelta,
     /// The newest slot retention was applied after.
@@ -240,6 +254,7 @@ impl TerminalNode {
             link: LinkView::Absent,
             last_slot: None,
             fault: false,
+            updating: false,
             led: Led::Off,
             retention: config.retention,
             pruned_after: None,
@@ -358,8 +373,35 @@ impl TerminalNode {
                     self.events
                         .push_back(NodeEvent::SettingsChanged(Setting::AssociationSecret(a)));
                 }
+                ModelChange::ImageActivated { .. } => self.image_activated()?,
                 other => tracing::debug!(change = ?other, "model change not the meter side's"),
             }
+        }
+        Ok(())
+    }
+
+    /// Take the activated image from the model (SEC-10).
+    fn image_activated(&mut self) -> Result<(), NodeError> {
+        let taken = self
+            .model
+            .lock()
+            .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?
+            .take_activated_image();
+        let Some((_, firmware)) = taken else {
+            return Ok(());
+        };
+        match super::firmware::parse(&firmware) {
+            Ok((manifest, payload)) => {
+                self.events.push_back(NodeEvent::FirmwareActivated {
+                    manifest,
+                    payload: payload.to_vec(),
+                });
+                self.updating = true;
+                self.refresh_led();
+            }
+            Err(e) => self
+                .events
+                .push_back(NodeEvent::FirmwareRefused(e.to_string())),
         }
         Ok(())
     }
@@ -465,8 +507,7 @@ impl TerminalNode {
         let led = Led::of(LedInputs {
             link: self.link,
             meter_ok: self.last_slot.is_none_or(|(_, ok)| ok),
-            // Firmware activation (SEC-10) is not run by the node yet.
-            updating: false,
+            updating: self.updating,
             error: self.fault,
         });
         if led != self.led {
