@@ -149,19 +149,20 @@ fn sign(
         FirmwareCmdError::Key(format!("{}: not a P-256 private key", key.display()))
     })?;
     let payload = read(image)?;
-    let manifest = Manifest::of(target, version, &payload);
+    let (manifest, packed) = Manifest::packed(target, version, &payload);
     let signed = sign_image(
         &key,
         manifest.identifier().as_bytes(),
-        &firmware::firmware(&manifest, &payload),
+        &firmware::firmware(&manifest, &packed),
     )
     .map_err(|e| FirmwareCmdError::Image(e.to_string()))?;
     write(out, &signed, Access::Default)?;
     Ok(format!(
-        "{}: image {} ({} bytes payload, SHA-256 {})",
+        "{}: image {} ({} bytes program deflated to {}, SHA-256 {})",
         out.display(),
         manifest.identifier(),
         manifest.size,
+        packed.len(),
         manifest.sha256
     ))
 }

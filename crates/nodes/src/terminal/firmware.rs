@@ -2,8 +2,13 @@
 //! terminal installs. The signed part is a manifest and the payload:
 //!
 //! ```text
-//! IRTFW1\n{"target":"iotroute-terminal","version":N,"size":S,"sha256":"<64 hex>"}\n<payload>
+//! IRTFW1\n{"target":"iotroute-terminal","version":N,"size":S,"sha256":"<64 hex>","compression":"deflate"}\n<payload>
 //! ```
+//!
+//! `size` and `sha256` describe the program as installed; with `"compression":
+//! "deflate"` the payload is that program deflated (RFC 1951), inflated no further than
+//! `size` (at most [`PROGRAM_MAX`]) — a terminal program is tens of MiB, a third of that
+//! deflated.
 //!
 //! followed by the signature trailer of `dlms::cosem::image::sign_image` (ECDSA P-256 /
 //! SHA-256 over the image identifier `<target>-<version>` and the firmware) — the one
@@ -11,12 +16,25 @@
 //! payload is for, its version (no downgrade) and its size and SHA-256, checked again
 //! after the signature.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// What the firmware starts with.
 pub const MAGIC: &[u8] = b"IRTFW1\n";
 /// The target of the terminal's own images.
 pub const TERMINAL_TARGET: &str = "iotroute-terminal";
+/// The largest program an image may unpack to (ours: bounds what a signed but hostile
+/// manifest can make the terminal allocate).
+pub const PROGRAM_MAX: u64 = 256 * 1024 * 1024;
+
+/// How the payload is packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Deflate (RFC 1951, raw).
+    Deflate,
+}
 
 /// The manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +48,9 @@ pub struct Manifest {
     pub size: u64,
     /// SHA-256 of the payload, hex.
     pub sha256: String,
+    /// How the payload is packed; absent: as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<Compression>,
 }
 
 /// Why firmware is not an image of ours.
@@ -44,6 +65,9 @@ pub enum FirmwareError {
     /// The payload's size or SHA-256 is not what the manifest says.
     #[error("payload does not match its manifest ({0})")]
     Payload(&'static str),
+    /// The packed payload does not unpack (or unpacks beyond its size).
+    #[error("payload does not unpack: {0}")]
+    Unpack(String),
     /// An image for another device.
     #[error("image for {got:?}, this is {want:?}")]
     Target {
@@ -71,7 +95,18 @@ impl Manifest {
             version,
             size: payload.len() as u64,
             sha256: sha256_hex(payload),
+            compression: None,
         }
+    }
+
+    /// The manifest of `program` and the payload that carries it deflated.
+    #[must_use]
+    pub fn packed(target: &str, version: u32, program: &[u8]) -> (Self, Vec<u8>) {
+        let manifest = Self {
+            compression: Some(Compression::Deflate),
+            ..Self::of(target, version, program)
+        };
+        (manifest, miniz_oxide::deflate::compress_to_vec(program, 6))
     }
 
     /// The image identifier the signature covers: `<target>-<version>`.
@@ -103,12 +138,12 @@ pub fn firmware(manifest: &Manifest, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Read firmware (the signature already verified): its manifest and payload, the payload
-/// checked against the manifest.
+/// Read firmware (the signature already verified): its manifest and the program, unpacked
+/// and checked against the manifest.
 ///
 /// # Errors
 /// [`FirmwareError`].
-pub fn parse(firmware: &[u8]) -> Result<(Manifest, &[u8]), FirmwareError> {
+pub fn parse(firmware: &[u8]) -> Result<(Manifest, Cow<'_, [u8]>), FirmwareError> {
     let rest = firmware.strip_prefix(MAGIC).ok_or(FirmwareError::Magic)?;
     let end = rest
         .iter()
@@ -117,13 +152,26 @@ pub fn parse(firmware: &[u8]) -> Result<(Manifest, &[u8]), FirmwareError> {
     let (line, payload) = (&rest[..end], &rest[end + 1..]);
     let manifest: Manifest =
         serde_json::from_slice(line).map_err(|e| FirmwareError::Manifest(e.to_string()))?;
-    if manifest.size != payload.len() as u64 {
+    if manifest.size > PROGRAM_MAX {
         return Err(FirmwareError::Payload("size"));
     }
-    if manifest.sha256 != sha256_hex(payload) {
+    let program = match manifest.compression {
+        None => Cow::Borrowed(payload),
+        Some(Compression::Deflate) => {
+            let limit = usize::try_from(manifest.size).unwrap_or(usize::MAX);
+            Cow::Owned(
+                miniz_oxide::inflate::decompress_to_vec_with_limit(payload, limit)
+                    .map_err(|e| FirmwareError::Unpack(format!("{:?}", e.status)))?,
+            )
+        }
+    };
+    if manifest.size != program.len() as u64 {
+        return Err(FirmwareError::Payload("size"));
+    }
+    if manifest.sha256 != sha256_hex(&program) {
         return Err(FirmwareError::Payload("SHA-256"));
     }
-    Ok((manifest, payload))
+    Ok((manifest, program))
 }
 
 /// Whether the terminal running `running` of `target` may install `manifest`.
@@ -339,7 +387,7 @@ mod tests {
         let payload = b"\x7fELF...a terminal executable".to_vec();
         let m = Manifest::of(TERMINAL_TARGET, 7, &payload);
         let fw = firmware(&m, &payload);
-        assert_eq!(parse(&fw), Ok((m.clone(), &payload[..])));
+        assert_eq!(parse(&fw), Ok((m.clone(), Cow::Borrowed(&payload[..]))));
         assert_eq!(m.identifier(), "iotroute-terminal-7");
         let mut changed = fw.clone();
         let last = changed.len() - 1;
@@ -407,5 +455,43 @@ mod tests {
         assert!(check
             .check(b"iotroute-terminal-9", &firmware(&good, &payload))
             .is_err());
+    }
+
+    #[test]
+    fn sec10_a_packed_program_unpacks_to_itself_and_no_further_than_its_size() {
+        let program: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let (m, payload) = Manifest::packed(TERMINAL_TARGET, 4, &program);
+        assert!(payload.len() < program.len() / 4, "{}", payload.len());
+        let fw = firmware(&m, &payload);
+        let (read, unpacked) = parse(&fw).unwrap();
+        assert_eq!((read, unpacked.into_owned()), (m.clone(), program.clone()));
+        // A manifest that claims less than the payload unpacks to: refused, never more
+        // memory than it says.
+        let short = Manifest {
+            size: 1000,
+            ..m.clone()
+        };
+        assert!(matches!(
+            parse(&firmware(&short, &payload)),
+            Err(FirmwareError::Unpack(_))
+        ));
+        let huge = Manifest {
+            size: PROGRAM_MAX + 1,
+            ..m
+        };
+        assert_eq!(
+            parse(&firmware(&huge, &payload)),
+            Err(FirmwareError::Payload("size"))
+        );
+        assert!(matches!(
+            parse(&firmware(
+                &Manifest {
+                    compression: Some(Compression::Deflate),
+                    ..Manifest::of(TERMINAL_TARGET, 4, b"x")
+                },
+                b"not deflate"
+            )),
+            Err(FirmwareError::Unpack(_) | FirmwareError::Payload(_))
+        ));
     }
 }

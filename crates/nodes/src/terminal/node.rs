@@ -394,7 +394,7 @@ impl TerminalNode {
             Ok((manifest, payload)) => {
                 self.events.push_back(NodeEvent::FirmwareActivated {
                     manifest,
-                    payload: payload.to_vec(),
+                    payload: payload.into_owned(),
                 });
                 self.updating = true;
                 self.refresh_led();
