@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use dlms::cosem::AccessCode;
-use dlms::server::access_record::access_code;
+use dlms::server::access_record::{access_code, is_image_block};
 use dlms::server::{Auth, Protection, ServeConfig, SharedModel, TerminalServer};
 use dlms::wrapper::Wpdu;
 use nodes::flood::{FloodConfig, FloodDetector};
@@ -111,6 +111,7 @@ pub async fn serve(
     let mut buf = vec![0u8; 4096];
     let mut out = vec![0u8; 8192];
     let mut refused: u64 = 0;
+    let mut image_blocks: u64 = 0;
     let mut flood = FloodDetector::new(FloodConfig::default());
     let mut refusal_budget = LogLimiter::default();
     tokio::pin!(stop);
@@ -165,7 +166,13 @@ pub async fn serve(
         };
         served.notify_one();
         let access_kind = answer.and_then(access_code);
-        if let Some(code) = access_kind {
+        // An accepted image block is counted and told with the next record: an update
+        // is a hundred thousand blocks, which would push everything else out of the
+        // bounded logs (SEC-09).
+        let counted = access_kind == Some(AccessCode::ActionAccepted) && is_image_block(frame.apdu);
+        if counted {
+            image_blocks += 1;
+        } else if let Some(code) = access_kind {
             log.record(&clock, code, frame.source);
         }
         let (association, set_result) = answer.map_or((None, None), answer_outcome);
@@ -175,20 +182,24 @@ pub async fn serve(
         }
         // SEC-09: who asked what, and what the terminal answered (the answer's tag:
         // an AARE, a response, an exception; for an AARE whether it accepted).
-        crate::terminal_meter::record(
-            &mut access,
-            clock.now(),
-            kind,
-            serde_json::json!({
-                "interface": "maintenance",
-                "from": from.to_string(),
-                "client": frame.source,
-                "answer": answer.and_then(|a| a.first()).map(|t| format!("{t:02x}")),
-                "accepted": association,
-                "result": set_result,
-                "access": access_kind.map(AccessCode::name),
-            }),
-        );
+        if !counted {
+            let blocks = std::mem::take(&mut image_blocks);
+            crate::terminal_meter::record(
+                &mut access,
+                clock.now(),
+                kind,
+                serde_json::json!({
+                    "interface": "maintenance",
+                    "from": from.to_string(),
+                    "client": frame.source,
+                    "answer": answer.and_then(|a| a.first()).map(|t| format!("{t:02x}")),
+                    "accepted": association,
+                    "result": set_result,
+                    "access": access_kind.map(AccessCode::name),
+                    "image_blocks_before": (blocks > 0).then_some(blocks),
+                }),
+            );
+        }
         let Some(apdu) = answer else { continue };
         match Wpdu::new(frame.destination, frame.source, apdu).emit() {
             Ok(reply) => {

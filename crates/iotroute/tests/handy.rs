@@ -354,6 +354,12 @@ fn sec10_a_good_image_runs_from_its_slot_and_a_failing_one_rolls_back() {
     );
     let access = std::fs::read_to_string(data.join("logs/access.jsonl")).unwrap();
     assert!(access.contains("\"access\":\"action_refused\""), "{access}");
+    // The image's blocks are counted, not recorded one by one (SEC-09).
+    assert!(access.contains("\"image_blocks_before\":"), "{access}");
+    assert!(
+        access.matches("\"access\":\"action_accepted\"").count() < 10,
+        "{access}"
+    );
 
     // An image whose program exits 1: rolled back, version 2 from slot A running again.
     let bad = image(&keys, &key, "3", "#!/bin/sh\nexit 1\n");

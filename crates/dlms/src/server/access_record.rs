@@ -3,7 +3,8 @@
 //! blocks make no record (the log is bounded: reads must not push out what matters).
 
 use crate::apdu::{
-    ActionResponse, ActionResult, Apdu, AssociationResult, DataAccessResult, SetResponse,
+    ActionRequest, ActionResponse, ActionResult, Apdu, AssociationResult, DataAccessResult,
+    SetResponse,
 };
 use crate::cosem::AccessCode;
 
@@ -56,6 +57,18 @@ pub fn access_code(apdu: &[u8]) -> Option<AccessCode> {
     }
 }
 
+/// Whether `request` is one block of an image transfer (class 18, method 2). An
+/// update is a hundred thousand of them: the driver counts the accepted ones instead of
+/// recording each, so that one update does not push everything else out of the logs.
+#[must_use]
+pub fn is_image_block(request: &[u8]) -> bool {
+    matches!(
+        crate::apdu::decode(request),
+        Ok(Apdu::ActionRequest(ActionRequest::Normal { descriptor, .. }))
+            if descriptor.class_id == 18 && descriptor.method_id == 2
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +99,20 @@ mod tests {
             access_code(&[0xC5, 0x01, 0xC1, 0x03]),
             Some(AccessCode::SetRefused)
         );
+    }
+
+    #[test]
+    fn sec09_only_an_image_block_is_an_image_block() {
+        // ACTION-Request-Normal, invoke id 0xC1, class 18, 0-0:44.0.0.255, method N, no
+        // parameters.
+        let action = |class: u8, method: u8| {
+            vec![
+                0xC3, 0x01, 0xC1, 0x00, class, 0, 0, 44, 0, 0, 255, method, 0x00,
+            ]
+        };
+        assert!(is_image_block(&action(18, 2)));
+        assert!(!is_image_block(&action(18, 3)), "verify is recorded");
+        assert!(!is_image_block(&action(8, 2)));
+        assert!(!is_image_block(&[0xC3]));
     }
 }
