@@ -127,6 +127,10 @@ pub trait App {
     fn timers(&mut self, now: Duration);
     /// Whether the program is done (exit 0).
     fn done(&self) -> bool;
+    /// What else wakes the loop for [`App::timers`] (work handed over by another task).
+    fn wake_on(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
     /// Keep the node's frame counters durably (SEC-03); called before a frame that
     /// needed a new reservation goes on the air, which it does not if this fails.
     ///
@@ -214,6 +218,7 @@ pub async fn run<A: App>(
     let air = move |len: usize| phy.air_time(len);
     let start = tokio::time::Instant::now();
     let mut buf = vec![0u8; 2048];
+    let woken = app.wake_on();
     tokio::pin!(stop);
     loop {
         let now = start.elapsed();
@@ -240,6 +245,12 @@ pub async fn run<A: App>(
                 app.events(now, events);
             }
             () = tokio::time::sleep_until(start + wake_at) => {}
+            () = async {
+                match &woken {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            } => {}
             () = &mut stop => break,
         }
         let now = start.elapsed();

@@ -367,6 +367,10 @@ pub struct SmartMeterArgs {
     /// Stop after this many readings (exit 0).
     #[arg(long)]
     pub readings: Option<u64>,
+    /// Stop after this many slot pushes received (exit 0); with --readings, whichever
+    /// comes first.
+    #[arg(long)]
+    pub pushes: Option<u64>,
     /// Seed our randomness (group keys, nonces) for a reproducible lab run; without it
     /// the OS random source is used, as the keys must be unpredictable.
     #[arg(long)]
@@ -434,6 +438,8 @@ struct TerminalProgram {
     key_id: Option<u8>,
     /// Settings a client changed (TRM-08): the Pairing ID and password for the next scan.
     settings: tokio::sync::watch::Receiver<Option<Settings>>,
+    /// The meter side's slot pushes (TRM-05), sent to the smart meter joined.
+    pushes: Option<terminal_meter::PushQueue>,
 }
 
 impl TerminalProgram {
@@ -451,6 +457,24 @@ impl TerminalProgram {
             Err(e) => tracing::warn!(error = %e, "the new Pairing ID is not one the link can use"),
         }
         self.link.set_password(s.auth_password);
+    }
+
+    /// Send the meter side's slot pushes to the smart meter (TRM-05); without a link up
+    /// they are dropped (the profile keeps the values: the smart meter's next reading
+    /// reads them back).
+    fn send_pushes(&mut self, now: Duration) {
+        let Some(q) = self.pushes.as_mut() else {
+            return;
+        };
+        while let Ok(push) = q.rx.try_recv() {
+            if !matches!(self.link.phase(), LinkPhase::Connected(_)) {
+                tracing::info!("slot push dropped: not joined");
+                continue;
+            }
+            if let Err(e) = self.link.send_udp(now, (DLMS_PORT, DLMS_PORT), push) {
+                tracing::warn!(error = %e, "slot push not sent");
+            }
+        }
     }
 
     /// Tell the meter side where the link is, when that changed.
@@ -529,11 +553,15 @@ impl App for TerminalProgram {
             self.app.capture(self.clock.now());
             self.next_capture = next_half_hour(now + Duration::from_secs(1));
         }
+        self.send_pushes(now);
         self.take_settings();
         self.publish();
     }
     fn done(&self) -> bool {
         false
+    }
+    fn wake_on(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        self.pushes.as_ref().map(|p| p.ready.clone())
     }
     fn persist_counters(&mut self, snapshot: &CounterSnapshot) -> Result<(), CounterFileError> {
         self.counters.save(snapshot)
@@ -550,6 +578,9 @@ struct SmartMeterProgram {
     next_read: Duration,
     readings: u64,
     stop_after: Option<u64>,
+    /// Slot pushes received (TRM-05).
+    pushes: u64,
+    stop_after_pushes: Option<u64>,
 }
 
 impl App for SmartMeterProgram {
@@ -561,6 +592,28 @@ impl App for SmartMeterProgram {
         for e in events {
             match e {
                 SmartMeterEvent::Udp { from, datagram } if datagram.src_port == DLMS_PORT => {
+                    // A slot push (TRM-05), or an answer to a reading session.
+                    match crate::link_app::read_push(&datagram.payload) {
+                        Some(Ok(p)) => {
+                            let line = json!({
+                                "terminal": dlms::hex::encode(&from.0),
+                                "at": Utc::now().with_timezone(&crate::link_app::jst()).to_rfc3339(),
+                                "push": p.number,
+                                "captured_at": p.captured_at.map(|t| t.to_rfc3339()),
+                                "energy_in_wh": p.energy_in_wh.map(|v| v.to_string()),
+                                "energy_out_wh": p.energy_out_wh.map(|v| v.to_string()),
+                                "status": p.status,
+                            });
+                            println!("{line}");
+                            self.pushes += 1;
+                            continue;
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(terminal = ?from, error = %e, "push refused");
+                            continue;
+                        }
+                        None => {}
+                    }
                     let (next, reading) =
                         self.reader
                             .answer(now, Utc::now(), from.0, &datagram.payload);
@@ -626,6 +679,7 @@ impl App for SmartMeterProgram {
     }
     fn done(&self) -> bool {
         self.stop_after.is_some_and(|n| self.readings >= n)
+            || self.stop_after_pushes.is_some_and(|n| self.pushes >= n)
     }
     fn persist_counters(&mut self, snapshot: &CounterSnapshot) -> Result<(), CounterFileError> {
         self.counters.as_ref().map_or(Ok(()), |c| c.save(snapshot))
@@ -731,6 +785,14 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
     // Settings a client changed over DLMS, from the meter side to the link (TRM-08).
     let (settings_tx, settings_rx) = tokio::sync::watch::channel(None);
     let maintenance_counters = std::sync::Arc::new(crate::maintenance::Counters::default());
+    // Slot pushes from the meter side to the link (TRM-05), with the IoT route only.
+    let (push_tx, push_rx) = match (&meter_side, args.air) {
+        (Some(_), Some(_)) => {
+            let (tx, rx) = terminal_meter::push_queue(16);
+            (Some(tx), Some(rx))
+        }
+        _ => (None, None),
+    };
     let meter_run = async {
         match (meter_side, event_log) {
             (Some((node, endpoint)), Some(event_log)) => {
@@ -745,6 +807,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     maintenance: maintenance_counters.clone(),
                     data: data.clone(),
                     settings: settings_tx,
+                    pushes: push_tx,
                 };
                 terminal_meter::run(
                     node,
@@ -776,6 +839,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     served.clone(),
                     link_tx,
                     settings_rx,
+                    push_rx,
                     stopped(stop_rx.clone()),
                 )
                 .await
@@ -825,6 +889,7 @@ async fn link_side(
     served: std::sync::Arc<tokio::sync::Notify>,
     status: tokio::sync::watch::Sender<LinkStatus>,
     settings: tokio::sync::watch::Receiver<Option<Settings>>,
+    pushes: Option<terminal_meter::PushQueue>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let (mac, net) = hub_mac(eui64);
@@ -868,6 +933,7 @@ async fn link_side(
         status,
         key_id: None,
         settings,
+        pushes,
     };
     air_node::run(&mut program, air, device_id, stop)
         .await
@@ -953,6 +1019,8 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
         },
         readings: 0,
         stop_after: args.readings,
+        pushes: 0,
+        stop_after_pushes: args.pushes,
     };
     finish(
         air_node::run(

@@ -222,6 +222,41 @@ pub struct Wiring {
     pub data: std::path::PathBuf,
     /// Settings a client changed, for the link side (TRM-08).
     pub settings: tokio::sync::watch::Sender<Option<Settings>>,
+    /// Slot pushes for the link side to send to the smart meter (TRM-05); `None`
+    /// without the IoT route.
+    pub pushes: Option<PushSender>,
+}
+
+/// The meter side's end of the slot pushes (TRM-05).
+#[derive(Debug)]
+pub struct PushSender {
+    /// The queue.
+    pub tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    /// Wakes the link side.
+    pub ready: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// The link side's end.
+#[derive(Debug)]
+pub struct PushQueue {
+    /// The queue.
+    pub rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    /// Signalled when a push was queued.
+    pub ready: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// A queue for `depth` pushes between the two sides.
+#[must_use]
+pub fn push_queue(depth: usize) -> (PushSender, PushQueue) {
+    let (tx, rx) = tokio::sync::mpsc::channel(depth);
+    let ready = std::sync::Arc::new(tokio::sync::Notify::new());
+    (
+        PushSender {
+            tx,
+            ready: ready.clone(),
+        },
+        PushQueue { rx, ready },
+    )
 }
 
 /// Run the meter side until `stop`: the node's timers on the scaled wall clock, its
@@ -301,6 +336,17 @@ pub async fn run(
             }
             () = &mut stop => break Ok(()),
         };
+        while let Some(push) = node.poll_push() {
+            match &wiring.pushes {
+                Some(p) => {
+                    if p.tx.try_send(push).is_err() {
+                        tracing::warn!("slot push dropped: the link side is behind");
+                    }
+                    p.ready.notify_one();
+                }
+                None => tracing::debug!("slot push not sent: no IoT route"),
+            }
+        }
         let mut changed = false;
         while let Some(event) = node.poll_event() {
             tracing::info!(?event, "terminal");

@@ -7,7 +7,7 @@
 //! line, and appear in no log line (the programs run with `RUST_LOG=debug`).
 //!
 //! Addresses: block 127.0.175.0/24 (hub on `.2`), 127.0.176.0/24, 127.0.177.0/24,
-//! 127.0.183.0/24.
+//! 127.0.183.0/24, 127.0.193.0/24.
 
 mod support;
 
@@ -387,4 +387,62 @@ fn trm10_a_joined_terminal_shows_connected_with_its_smart_meter() {
     drop(terminal);
     let events = std::fs::read_to_string(data.join("logs/event.jsonl")).unwrap();
     assert!(events.contains("\"kind\":\"led\""), "{events}");
+}
+
+/// TRM-05 over the IoT route: a terminal reading its meter (`iotroute meter`, 600×)
+/// pushes each slot to the smart meter it joined, which prints the push; the values are
+/// the ones the terminal stored for that slot.
+#[test]
+fn trm05_the_terminal_pushes_each_slot_to_its_smart_meter() {
+    let block = 193;
+    let _hub = hub(block);
+    let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
+    let mut cmd = smartmeter(block);
+    cmd.args(["--pushes", "3"]);
+    let sm = std::thread::spawn(move || run_with_timeout(cmd, Duration::from_secs(90)));
+    std::thread::sleep(Duration::from_millis(500));
+    let data = data_dir("pushes");
+    let mut t = iotroute();
+    t.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
+        .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
+        .args(["--meter", &format!("127.0.{block}.3")])
+        .args(["--echonet-bind", &format!("127.0.{block}.4")])
+        .args(["--speed", "600"])
+        .arg("--data")
+        .arg(&data)
+        .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
+    let terminal = Running::start(t, "listening");
+    let out = sm.join().expect("smart meter");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    terminal.terminate();
+    let pushes: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("push").is_some())
+        .collect();
+    assert_eq!(pushes.len(), 3, "{text}");
+    let store = store::SqliteStore::open(&data.join("readings.sqlite")).unwrap();
+    let from = chrono::DateTime::from_timestamp(0, 0).unwrap();
+    let to = chrono::DateTime::from_timestamp(i64::from(u32::MAX), 0).unwrap();
+    let rows = nodes::terminal::store::ReadingStore::range(&store, from, to).unwrap();
+    for p in &pushes {
+        let at = chrono::DateTime::parse_from_rfc3339(p["captured_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        // The slot the push is for: the newest stored at or before its capture.
+        let row = rows
+            .iter()
+            .rev()
+            .find(|r| r.slot <= at)
+            .unwrap_or_else(|| panic!("no row before {at}: {p}"));
+        let stored = row.ac_in.map(|v| v.digits().to_string());
+        assert_eq!(p["energy_in_wh"].as_str().map(str::to_owned), stored, "{p}");
+        assert!(at - row.slot < chrono::Duration::minutes(30), "{p}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
 }

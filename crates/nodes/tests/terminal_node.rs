@@ -752,3 +752,45 @@ fn trm03_rows_past_retention_are_dropped_after_each_slot() {
     assert_eq!(rows.len(), 49, "one day of half hours, both ends");
     assert!(rows.iter().all(|r| !r.is_missing()));
 }
+
+/// TRM-05: at each slot the node pushes a Data-Notification of the push setup's objects
+/// (push setup, clock, AC input, AC output, status) — one per new slot, none for the
+/// rows restored at start — whose registers are the slot's stored values.
+#[test]
+fn trm05_a_data_notification_goes_out_at_each_slot_with_the_slots_values() {
+    let meter = Meter::new(
+        MeterConfig::default(),
+        123_456_789,
+        5,
+        start() - TimeDelta::days(1),
+    );
+    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    assert!(b.node.poll_push().is_none(), "nothing pushed at start");
+    b.run_until(start() + TimeDelta::hours(2));
+    let stored = b.node.store().range(start(), b.wall).unwrap();
+    assert_eq!(stored.len(), 4, "10:30, 11:00, 11:30, 12:00");
+    let mut listener = dlms::push::PushListener::new(None);
+    let mut pushed = Vec::new();
+    while let Some(datagram) = b.node.poll_push() {
+        let frame = dlms::wrapper::Wpdu::parse(&datagram).unwrap();
+        assert_eq!((frame.source, frame.destination), (1, 1));
+        let n = listener.handle(frame.apdu).unwrap();
+        let body = n.body.elements().unwrap().to_vec();
+        assert_eq!(body.len(), 5, "{body:?}");
+        pushed.push((
+            n.long_invoke_id,
+            body[2].as_i128().unwrap(),
+            body[3].as_i128().unwrap(),
+        ));
+    }
+    // Every slot once, the first one of an empty store too, numbered from 1.
+    let expected: Vec<_> = stored
+        .iter()
+        .zip(1u32..)
+        .map(|(r, id)| {
+            let (i, o) = wh(r);
+            (id, i128::from(i), i128::from(o))
+        })
+        .collect();
+    assert_eq!(pushed, expected);
+}

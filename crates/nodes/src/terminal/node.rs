@@ -18,8 +18,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use dlms::cipher::SystemTitle;
 use dlms::cosem::{CosemError, IotRouteModel, ModelChange, ModelConfig};
+use dlms::push::{PushSender, PUSH_DESTINATION_WPORT};
 use dlms::server::{shared, SharedModel};
+use dlms::wrapper::Wpdu;
 use echonet::energy::MeterReading;
 use echonet::Eoj;
 
@@ -55,6 +58,9 @@ pub struct TerminalNodeConfig {
     /// once a slot is stored, so the store stays bounded on disk.
     pub retention: TimeDelta,
 }
+
+/// Pushes kept for a driver that has not sent them (TRM-05): the newest win.
+const PUSH_QUEUE: usize = 16;
 
 /// Rows kept, days, unless configured otherwise (the default: the 90 days a
 /// backfill can ask for).
@@ -183,6 +189,10 @@ pub struct TerminalNode {
     fault: bool,
     /// A firmware image was activated: the driver is installing it (TRM-10 `updating`).
     updating: bool,
+    /// Builds the slot pushes (TRM-05): plain, the link below is CCM*-secured.
+    push_sender: PushSender,
+    /// Pushes built, for the driver to send to the smart meter.
+    pushes: std::collections::VecDeque<Vec<u8>>,
     led: Led,
     retention: TimeDelta,
     /// The newest slot retention was applied after.
@@ -255,11 +265,19 @@ impl TerminalNode {
             last_slot: None,
             fault: false,
             updating: false,
+            push_sender: PushSender::new(
+                None,
+                None,
+                SystemTitle(config.model.server_system_title),
+                0,
+            )
+            .map_err(|e| NodeError::Model(e.to_string()))?,
+            pushes: std::collections::VecDeque::new(),
             led: Led::Off,
             retention: config.retention,
             pruned_after: None,
         };
-        node.apply(&rows)?;
+        node.apply(&rows, None)?;
         Ok(node)
     }
 
@@ -374,6 +392,7 @@ impl TerminalNode {
                         .push_back(NodeEvent::SettingsChanged(Setting::AssociationSecret(a)));
                 }
                 ModelChange::ImageActivated { .. } => self.image_activated()?,
+                ModelChange::PushRequested => self.push(wall)?,
                 other => tracing::debug!(change = ?other, "model change not the meter side's"),
             }
         }
@@ -427,7 +446,8 @@ impl TerminalNode {
         self.reader
             .poll(now, wall, &mut self.controller, &mut noting)?;
         let written = noting.written;
-        self.apply(&written)
+        // `wall` is the terminal's clock; the model takes the driver's.
+        self.apply(&written, Some(wall - self.clock_offset))
     }
 
     /// Retention: after a new slot is stored (or the store is opened), drop the rows
@@ -541,6 +561,45 @@ impl TerminalNode {
         self.guard.alarms()
     }
 
+    /// The next slot push (TRM-05): a wrapper datagram (server wPort 1 to the management
+    /// client's 1) carrying an unconfirmed Data-Notification of the push setup's
+    /// objects, for the driver to send to the smart meter.
+    pub fn poll_push(&mut self) -> Option<Vec<u8>> {
+        self.pushes.pop_front()
+    }
+
+    /// Build one push of the push setup's objects as they are at the driver's `wall`.
+    fn push(&mut self, wall: DateTime<Utc>) -> Result<(), NodeError> {
+        let (body, clock) = {
+            let mut m = self
+                .model
+                .lock()
+                .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?;
+            m.set_now(wall);
+            (m.push_body(), m.clock_time())
+        };
+        let at = dlms::cosem::to_cosem(clock, dlms::datetime::JST_DEVIATION, 0);
+        let apdu = match self.push_sender.notify(Some(at), &body) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "slot push not built");
+                return Ok(());
+            }
+        };
+        match Wpdu::new(1, PUSH_DESTINATION_WPORT, &apdu).emit() {
+            Ok(d) => {
+                // A bounded queue: a driver without a smart meter to send to never
+                // lets it grow (the profile keeps the values for backfill anyway).
+                if self.pushes.len() >= PUSH_QUEUE {
+                    self.pushes.pop_front();
+                }
+                self.pushes.push_back(d);
+            }
+            Err(e) => tracing::error!(error = %e, "slot push not framed"),
+        }
+        Ok(())
+    }
+
     /// The next ECHONET Lite datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.controller.poll_transmit()
@@ -569,7 +628,7 @@ impl TerminalNode {
                 tracing::debug!(?event, "controller event not the reader's");
             }
         }
-        self.apply(&written)
+        self.apply(&written, Some(wall - self.clock_offset))
     }
 
     /// Accept the meter now connected (its ID read last) as the registered one
@@ -582,7 +641,9 @@ impl TerminalNode {
 
     /// Put rows written to the store into the DLMS view (and a mismatched meter ID into
     /// the events and the model's meter ID object, whose change the model logs).
-    fn apply(&mut self, rows: &[Reading]) -> Result<(), NodeError> {
+    /// Show `rows` in the model; when `push_at` (the driver's wall clock) is given and a
+    /// row is for a slot newer than any before, push the slot (TRM-05).
+    fn apply(&mut self, rows: &[Reading], push_at: Option<DateTime<Utc>>) -> Result<(), NodeError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -591,7 +652,9 @@ impl TerminalNode {
             .model
             .lock()
             .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?;
+        let mut new_slot = false;
         for row in rows {
+            new_slot |= self.last_slot.is_none_or(|(slot, _)| row.slot > slot);
             if self.last_slot.is_none_or(|(slot, _)| row.slot >= slot) {
                 self.last_slot = Some((row.slot, !row.is_missing()));
             }
@@ -610,6 +673,9 @@ impl TerminalNode {
             }
         }
         drop(model);
+        if let (Some(wall), true) = (push_at, new_slot) {
+            self.push(wall)?;
+        }
         self.refresh_led();
         self.prune()
     }
