@@ -69,8 +69,15 @@ fn parse_join_window(s: &str) -> Result<JoinWindow, String> {
     JoinWindow::open_for(Duration::ZERO, Duration::from_secs(seconds)).map_err(|e| e.to_string())
 }
 
-fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
-    dlms::hex::decode(s).map_err(|e| format!("{s:?}: {e}"))
+/// Bytes given in hex on the command line: one value (a bare `Vec<u8>` would be read by
+/// clap as a list of values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HexBytes(pub Vec<u8>);
+
+fn parse_hex(s: &str) -> Result<HexBytes, String> {
+    dlms::hex::decode(s)
+        .map(HexBytes)
+        .map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
@@ -251,7 +258,7 @@ pub struct TerminalArgs {
     /// meter with another ID are flagged. Default: the ID the store's newest reading
     /// holds, else the first read.
     #[arg(long, value_name = "HEX", requires = "meter", value_parser = parse_hex)]
-    pub meter_id: Option<Vec<u8>>,
+    pub meter_id: Option<HexBytes>,
     /// How many days of readings the store keeps: older rows are dropped after each
     /// slot, so the store stays bounded on disk (90: what a backfill may ask for).
     #[arg(long, value_name = "DAYS", default_value = "90", requires = "meter",
@@ -568,6 +575,36 @@ impl App for TerminalProgram {
     }
 }
 
+/// A push as the smart meter prints it: a slot's values, or an event with its name.
+fn push_line(from: Eui64, p: &crate::link_app::Pushed) -> serde_json::Value {
+    let mut line = json!({
+        "terminal": dlms::hex::encode(&from.0),
+        "at": Utc::now().with_timezone(&crate::link_app::jst()).to_rfc3339(),
+        "push": p.number,
+        "captured_at": p.captured_at.map(|t| t.to_rfc3339()),
+    });
+    let extra = match &p.what {
+        crate::link_app::PushKind::Slot {
+            energy_in_wh,
+            energy_out_wh,
+            status,
+        } => json!({
+            "energy_in_wh": energy_in_wh.map(|v| v.to_string()),
+            "energy_out_wh": energy_out_wh.map(|v| v.to_string()),
+            "status": status,
+        }),
+        crate::link_app::PushKind::Event { code, details } => json!({
+            "event": dlms::cosem::EventCode::from_code(*code).map(dlms::cosem::EventCode::name),
+            "code": code,
+            "details": details,
+        }),
+    };
+    if let (Some(l), serde_json::Value::Object(e)) = (line.as_object_mut(), extra) {
+        l.extend(e);
+    }
+    line
+}
+
 /// The smart meter program: its link and its readings.
 struct SmartMeterProgram {
     link: SmartMeter,
@@ -595,17 +632,10 @@ impl App for SmartMeterProgram {
                     // A slot push (TRM-05), or an answer to a reading session.
                     match crate::link_app::read_push(&datagram.payload) {
                         Some(Ok(p)) => {
-                            let line = json!({
-                                "terminal": dlms::hex::encode(&from.0),
-                                "at": Utc::now().with_timezone(&crate::link_app::jst()).to_rfc3339(),
-                                "push": p.number,
-                                "captured_at": p.captured_at.map(|t| t.to_rfc3339()),
-                                "energy_in_wh": p.energy_in_wh.map(|v| v.to_string()),
-                                "energy_out_wh": p.energy_out_wh.map(|v| v.to_string()),
-                                "status": p.status,
-                            });
-                            println!("{line}");
-                            self.pushes += 1;
+                            println!("{}", push_line(from, &p));
+                            if matches!(p.what, crate::link_app::PushKind::Slot { .. }) {
+                                self.pushes += 1;
+                            }
                             continue;
                         }
                         Some(Err(e)) => {
@@ -735,7 +765,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     }))),
                     ..crate::link_app::model_config(dlms_secret.clone())
                 },
-                args.meter_id.clone(),
+                args.meter_id.clone().map(|m| m.0),
                 args.retention_days,
                 start,
             )
@@ -1056,6 +1086,40 @@ fn finish(r: Result<(), air_node::AirError>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sec07_the_meter_id_is_one_hex_value_on_the_command_line() {
+        use clap::Parser as _;
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            terminal: TerminalCommand,
+        }
+        let cli = Cli::try_parse_from([
+            "terminal",
+            "--data",
+            "d",
+            "--meter",
+            "127.0.0.1",
+            "--meter-id",
+            "0102fe",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.terminal.run.meter_id,
+            Some(HexBytes(vec![0x01, 0x02, 0xfe]))
+        );
+        assert!(Cli::try_parse_from([
+            "terminal",
+            "--data",
+            "d",
+            "--meter",
+            "127.0.0.1",
+            "--meter-id",
+            "xyz"
+        ])
+        .is_err());
+    }
 
     #[test]
     fn sys03_the_join_window_is_0_or_300_to_1800_seconds() {

@@ -389,11 +389,12 @@ fn trm10_a_joined_terminal_shows_connected_with_its_smart_meter() {
     assert!(events.contains("\"kind\":\"led\""), "{events}");
 }
 
-/// TRM-05 over the IoT route: a terminal reading its meter (`iotroute meter`, 600×)
-/// pushes each slot to the smart meter it joined, which prints the push; the values are
-/// the ones the terminal stored for that slot.
+/// TRM-05 and SEC-07 over the IoT route: a terminal reading its meter (`iotroute meter`,
+/// 600×) pushes each slot to the smart meter it joined, which prints the push; the values
+/// are the ones the terminal stored for that slot. Registered with another meter's ID,
+/// it also pushes one meter-ID event with both IDs.
 #[test]
-fn trm05_the_terminal_pushes_each_slot_to_its_smart_meter() {
+fn trm05_sec07_the_terminal_pushes_each_slot_and_a_meter_id_change_to_its_smart_meter() {
     let block = 193;
     let _hub = hub(block);
     let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
@@ -407,7 +408,7 @@ fn trm05_the_terminal_pushes_each_slot_to_its_smart_meter() {
         .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
         .args(["--meter", &format!("127.0.{block}.3")])
         .args(["--echonet-bind", &format!("127.0.{block}.4")])
-        .args(["--speed", "600"])
+        .args(["--speed", "600", "--meter-id", "0102"])
         .arg("--data")
         .arg(&data)
         .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
@@ -423,9 +424,17 @@ fn trm05_the_terminal_pushes_each_slot_to_its_smart_meter() {
     let pushes: Vec<serde_json::Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("push").is_some())
+        .filter(|v| v.get("push").is_some() && v.get("event").is_none())
         .collect();
     assert_eq!(pushes.len(), 3, "{text}");
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("event").is_some())
+        .collect();
+    assert_eq!(events.len(), 1, "one event per change: {text}");
+    assert_eq!(events[0]["event"], "meter_id_changed", "{text}");
+    assert_eq!(events[0]["details"][0], "@0102", "{text}");
     let store = store::SqliteStore::open(&data.join("readings.sqlite")).unwrap();
     let from = chrono::DateTime::from_timestamp(0, 0).unwrap();
     let to = chrono::DateTime::from_timestamp(i64::from(u32::MAX), 0).unwrap();

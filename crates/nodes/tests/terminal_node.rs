@@ -555,6 +555,17 @@ fn sec07_readings_from_another_meter_are_flagged_until_it_is_accepted() {
             read: real_id.clone()
         }
     );
+    // One event to the smart meter with both IDs, not one per flagged row.
+    assert_eq!(
+        event_pushes(&mut b.node),
+        [(
+            7,
+            vec![
+                dlms::Data::OctetString(b"REGISTERED-METER".to_vec()),
+                dlms::Data::OctetString(real_id.clone())
+            ]
+        )]
+    );
     // The DLMS view says it too: the profile's status bit, and the meter ID object holds
     // the ID read (its change logged by the model).
     let (_, profile) = read_over_dlms(&b.node, b.wall, start(), b.wall);
@@ -618,6 +629,31 @@ fn sec08_a_flood_from_another_address_is_detected_and_no_reading_is_lost() {
     assert_eq!(alarms.len(), 4, "{alarms:?}");
     assert!(alarms.iter().all(|a| a.source == Some(flooder.ip())));
     assert_eq!(b.node.dos_events(), 4);
+    // Each pushed to the smart meter as an event (code 13, ours) naming the source.
+    let pushed = event_pushes(&mut b.node);
+    assert_eq!(pushed.len(), 4, "{pushed:?}");
+    for (code, details) in &pushed {
+        assert_eq!(*code, 13);
+        assert_eq!(details[0], dlms::Data::OctetString(b"127.0.0.66".to_vec()));
+    }
+}
+
+/// The event pushes (SEC-07/08) queued by the node: (event code, details); slot pushes
+/// are skipped.
+fn event_pushes(node: &mut TerminalNode) -> Vec<(u16, Vec<dlms::Data>)> {
+    let mut listener = dlms::push::PushListener::new(None);
+    std::iter::from_fn(|| node.poll_push())
+        .filter_map(|d| {
+            let frame = dlms::wrapper::Wpdu::parse(&d).unwrap();
+            let body = listener.handle(frame.apdu).unwrap().body;
+            match body.elements().unwrap() {
+                [dlms::Data::LongUnsigned(code), _clock, details] => {
+                    Some((*code, details.elements().unwrap().to_vec()))
+                }
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// TRM-10: the LED follows the link the driver reports and the meter: connected only

@@ -78,11 +78,13 @@ pub enum EventCode {
     ProfileReset = 11,
     /// An association's `object_list` changed (`add_object`/`remove_object`).
     ObjectListChanged = 12,
+    /// A flood of datagrams was detected (SEC-08).
+    FloodDetected = 13,
 }
 
 impl EventCode {
     /// Every code, in order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::PowerUp,
         Self::ClockSet,
         Self::CapturePeriodChanged,
@@ -95,6 +97,7 @@ impl EventCode {
         Self::KeyTransfer,
         Self::ProfileReset,
         Self::ObjectListChanged,
+        Self::FloodDetected,
     ];
 
     /// The code an event log row carries.
@@ -125,6 +128,7 @@ impl EventCode {
             Self::KeyTransfer => "key_transfer",
             Self::ProfileReset => "profile_reset",
             Self::ObjectListChanged => "object_list_changed",
+            Self::FloodDetected => "flood_detected",
         }
     }
 }

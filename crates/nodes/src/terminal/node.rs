@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use dlms::cipher::SystemTitle;
-use dlms::cosem::{CosemError, IotRouteModel, ModelChange, ModelConfig};
+use dlms::cosem::{CosemError, EventCode, IotRouteModel, ModelChange, ModelConfig, Value};
 use dlms::push::{PushSender, PUSH_DESTINATION_WPORT};
 use dlms::server::{shared, SharedModel};
 use dlms::wrapper::Wpdu;
@@ -189,6 +189,9 @@ pub struct TerminalNode {
     fault: bool,
     /// A firmware image was activated: the driver is installing it (TRM-10 `updating`).
     updating: bool,
+    /// The mismatched meter ID last pushed to the smart meter (SEC-07): one event per
+    /// change, not one per flagged row.
+    mismatch_pushed: Option<Vec<u8>>,
     /// Builds the slot pushes (TRM-05): plain, the link below is CCM*-secured.
     push_sender: PushSender,
     /// Pushes built, for the driver to send to the smart meter.
@@ -265,6 +268,7 @@ impl TerminalNode {
             last_slot: None,
             fault: false,
             updating: false,
+            mismatch_pushed: None,
             push_sender: PushSender::new(
                 None,
                 None,
@@ -482,6 +486,18 @@ impl TerminalNode {
     ) -> Result<(), NodeError> {
         let (admitted, alarm) = self.guard.admit(now, from.ip());
         if let Some(alarm) = alarm {
+            // SEC-08: in the event log over DLMS and pushed to the smart meter.
+            let details = vec![
+                Value::OctetString(
+                    alarm
+                        .source
+                        .map(|ip| ip.to_string())
+                        .unwrap_or_default()
+                        .into_bytes(),
+                ),
+                Value::DoubleLongUnsigned(alarm.datagrams),
+            ];
+            self.push_event(wall, EventCode::FloodDetected, details)?;
             self.events.push_back(NodeEvent::Dos(alarm));
         }
         if !admitted {
@@ -578,12 +594,46 @@ impl TerminalNode {
             m.set_now(wall);
             (m.push_body(), m.clock_time())
         };
+        self.queue_push(clock, &body);
+        Ok(())
+    }
+
+    /// An event for the smart meter (ours, docs/iot-route-cosem.md): logged in the
+    /// event log and pushed as `{event code, clock, details}` — told apart from a slot
+    /// push by its first element, a long-unsigned rather than a logical name.
+    fn push_event(
+        &mut self,
+        wall: DateTime<Utc>,
+        code: EventCode,
+        details: Vec<Value>,
+    ) -> Result<(), NodeError> {
+        let clock = {
+            let mut m = self
+                .model
+                .lock()
+                .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?;
+            m.set_now(wall);
+            m.log_event(wall, code);
+            m.clock_time()
+        };
         let at = dlms::cosem::to_cosem(clock, dlms::datetime::JST_DEVIATION, 0);
-        let apdu = match self.push_sender.notify(Some(at), &body) {
+        let body = Value::Structure(vec![
+            Value::LongUnsigned(code.code()),
+            Value::clock_octet_string(&at),
+            Value::Structure(details),
+        ]);
+        self.queue_push(clock, &body);
+        Ok(())
+    }
+
+    /// Frame a push of `body` captured at `clock` and queue it for the driver.
+    fn queue_push(&mut self, clock: DateTime<Utc>, body: &Value) {
+        let at = dlms::cosem::to_cosem(clock, dlms::datetime::JST_DEVIATION, 0);
+        let apdu = match self.push_sender.notify(Some(at), body) {
             Ok(a) => a,
             Err(e) => {
-                tracing::error!(error = %e, "slot push not built");
-                return Ok(());
+                tracing::error!(error = %e, "push not built");
+                return;
             }
         };
         match Wpdu::new(1, PUSH_DESTINATION_WPORT, &apdu).emit() {
@@ -595,9 +645,8 @@ impl TerminalNode {
                 }
                 self.pushes.push_back(d);
             }
-            Err(e) => tracing::error!(error = %e, "slot push not framed"),
+            Err(e) => tracing::error!(error = %e, "push not framed"),
         }
-        Ok(())
     }
 
     /// The next ECHONET Lite datagram to send.
@@ -637,12 +686,14 @@ impl TerminalNode {
     pub fn accept_meter(&mut self, id: Vec<u8>) {
         tracing::info!(id = %String::from_utf8_lossy(&id), "meter accepted");
         self.reader.register_meter(id);
+        self.mismatch_pushed = None;
     }
 
     /// Put rows written to the store into the DLMS view (and a mismatched meter ID into
-    /// the events and the model's meter ID object, whose change the model logs).
-    /// Show `rows` in the model; when `push_at` (the driver's wall clock) is given and a
-    /// row is for a slot newer than any before, push the slot (TRM-05).
+    /// the events and the model's meter ID object, whose change the model logs). When
+    /// `push_at` (the driver's wall clock) is given: a row for a slot newer than any
+    /// before is pushed (TRM-05), and a meter ID not pushed yet goes to the smart meter
+    /// as an event with both IDs (SEC-07).
     fn apply(&mut self, rows: &[Reading], push_at: Option<DateTime<Utc>>) -> Result<(), NodeError> {
         if rows.is_empty() {
             return Ok(());
@@ -653,6 +704,7 @@ impl TerminalNode {
             .lock()
             .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?;
         let mut new_slot = false;
+        let mut mismatch = None;
         for row in rows {
             new_slot |= self.last_slot.is_none_or(|(slot, _)| row.slot > slot);
             if self.last_slot.is_none_or(|(slot, _)| row.slot >= slot) {
@@ -670,9 +722,17 @@ impl TerminalNode {
                     registered: registered.clone().unwrap_or_default(),
                     read: read.clone(),
                 });
+                if push_at.is_some() && self.mismatch_pushed.as_ref() != Some(read) {
+                    self.mismatch_pushed = Some(read.clone());
+                    mismatch = Some((registered.clone().unwrap_or_default(), read.clone()));
+                }
             }
         }
         drop(model);
+        if let (Some(wall), Some((registered, read))) = (push_at, mismatch) {
+            let details = vec![Value::OctetString(registered), Value::OctetString(read)];
+            self.push_event(wall, EventCode::MeterIdChanged, details)?;
+        }
         if let (Some(wall), true) = (push_at, new_slot) {
             self.push(wall)?;
         }
