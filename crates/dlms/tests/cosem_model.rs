@@ -241,10 +241,12 @@ fn sec07_meter_id_is_the_echonet_d1_value_and_a_change_is_logged() {
         public.get(1, METER_ID, 2, None).unwrap(),
         Value::OctetString(b"\xFE\x00\x00\x01METER0002".to_vec())
     );
+    // Writing back the old meter's ID (one not connected): refused — the only value
+    // taken is the ID read now (the acceptance, below).
     let v = Value::OctetString(id.to_vec());
     assert_eq!(
         set(&mut management, 1, METER_ID, 2, &v),
-        Err(DataAccessResult::ReadWriteDenied)
+        Err(DataAccessResult::OtherReason)
     );
 }
 
@@ -1601,5 +1603,56 @@ fn sec09_the_access_log_records_code_and_client_in_order() {
     assert_eq!(
         AccessCode::from_code(AccessCode::ClientRefused.code()),
         Some(AccessCode::ClientRefused)
+    );
+}
+
+/// SEC-07: the meter connected now is accepted by writing its own ID back to the meter
+/// ID object (management or maintenance); any other ID, an empty one or another type is
+/// refused, the public client cannot, and the acceptance is logged and reported.
+#[test]
+fn sec07_a_client_accepts_the_meter_connected_by_writing_its_id_back() {
+    use dlms::cosem::codes::METER_ID;
+    let mut m = model();
+    m.set_meter_id(now(), b"METER-B").unwrap();
+    let shared_model = shared(m);
+    let mut public = CosemStore::new(shared_model.clone(), Association::Public);
+    let mut management = CosemStore::new(shared_model.clone(), Association::Management);
+    let mut maintenance = CosemStore::new(shared_model.clone(), Association::Maintenance);
+    let other = Value::OctetString(b"METER-C".to_vec());
+    assert_eq!(
+        set(&mut management, 1, METER_ID, 2, &other),
+        Err(DataAccessResult::OtherReason),
+        "a meter that is not there"
+    );
+    assert_eq!(
+        set(
+            &mut maintenance,
+            1,
+            METER_ID,
+            2,
+            &Value::VisibleString(b"METER-B".to_vec())
+        ),
+        Err(DataAccessResult::TypeUnmatched)
+    );
+    let this = Value::OctetString(b"METER-B".to_vec());
+    assert!(set(&mut public, 1, METER_ID, 2, &this).is_err());
+    assert!(shared_model.lock().unwrap().take_changes().is_empty());
+    set(&mut maintenance, 1, METER_ID, 2, &this).unwrap();
+    let mut m = shared_model.lock().unwrap();
+    assert_eq!(
+        m.take_changes(),
+        vec![ModelChange::MeterAccepted(b"METER-B".to_vec())]
+    );
+    assert_eq!(
+        m.meter_id(),
+        b"METER-B",
+        "the object still holds the ID read"
+    );
+    let last = m.event_log().rows().last().unwrap().values.clone();
+    assert_eq!(
+        last,
+        vec![Value::LongUnsigned(
+            dlms::cosem::EventCode::MeterAccepted.code()
+        )]
     );
 }

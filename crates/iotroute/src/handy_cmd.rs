@@ -13,6 +13,7 @@
 //!   clock [--set T]               read or set the terminal's clock (TRM-09)
 //!   logs access|events            the access log and the event log (SEC-09)
 //!   firmware push FILE | activate | status    firmware update (SEC-10)
+//!   accept-meter                  register the meter connected now (SEC-07)
 //! ```
 //!
 //! Times are RFC 3339 (without an offset: JST). The password also comes from
@@ -110,6 +111,9 @@ pub enum HandyAction {
     /// Firmware update (image transfer).
     #[command(subcommand)]
     Firmware(FirmwareAction),
+    /// Accept the meter connected now as the registered one (SEC-07): its readings are
+    /// no longer flagged, and it stays registered across restarts.
+    AcceptMeter,
 }
 
 /// `set` targets.
@@ -187,6 +191,7 @@ impl HandyError {
 const CLOCK: Target = target(8, [0, 0, 1, 0, 0, 255], 2);
 const LOAD_PROFILE: Target = target(7, [1, 0, 99, 1, 0, 255], 2);
 const PAIRING_ID: Target = target(1, [0, 0, 128, 0, 1, 255], 2);
+const METER_ID: Target = target(1, [0, 0, 96, 1, 1, 255], 2);
 const AUTH_PASSWORD: Target = target(1, [0, 0, 128, 0, 2, 255], 2);
 const EVENT_LOG: Target = target(7, [0, 0, 99, 98, 0, 255], 2);
 const ACCESS_LOG: Target = target(7, [0, 0, 99, 98, 128, 255], 2);
@@ -332,9 +337,26 @@ async fn act(args: &HandyArgs) -> Result<Value, HandyError> {
         }
         HandyAction::Logs { which } => log(&mut s, *which).await,
         HandyAction::Firmware(f) => crate::handy_firmware::run(&mut s, f).await,
+        HandyAction::AcceptMeter => accept_meter(&mut s).await,
     };
     s.close().await;
     result
+}
+
+/// Accept the meter the terminal reads now (SEC-07): its ID read, then written back —
+/// the only value the terminal takes there.
+async fn accept_meter(s: &mut Session) -> Result<Value, HandyError> {
+    let id = get(s, "meter ID", METER_ID, None).await?;
+    let hex = match &id {
+        Data::OctetString(b) if !b.is_empty() => dlms::hex::encode(b),
+        _ => {
+            return Err(HandyError::Usage(
+                "the terminal has not read a meter ID yet".into(),
+            ))
+        }
+    };
+    set(s, "meter acceptance", METER_ID, id).await?;
+    Ok(json!({"result": "success", "meter_id": hex}))
 }
 
 /// One line from stdin: a new password not given on the command line.

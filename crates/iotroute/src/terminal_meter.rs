@@ -120,10 +120,11 @@ fn kept_clock(data: &Path) -> Option<DateTime<Utc>> {
 /// Keep the settings `node`'s model holds now (TRM-08), logging a failure; they are
 /// returned for the link side.
 fn keep_settings(node: &TerminalNode, data: &Path) -> Option<Settings> {
-    let Ok(settings) = node.model().lock().map(|m| Settings::of(&m)) else {
+    let Ok(mut settings) = node.model().lock().map(|m| Settings::of(&m)) else {
         tracing::error!("model lock poisoned: settings not kept");
         return None;
     };
+    settings.registered_meter = node.registered_meter().map(<[u8]>::to_vec);
     let written = serde_json::to_vec_pretty(&settings)
         .map_err(std::io::Error::other)
         .and_then(|bytes| write_atomic(&data.join(SETTINGS_FILE), &bytes, Access::OwnerOnly));
@@ -188,7 +189,11 @@ pub fn open_node(
             ..ControllerConfig::default()
         },
         model,
-        meter_id,
+        // A meter a client accepted wins over the command line's (SEC-07).
+        meter_id: kept
+            .as_ref()
+            .and_then(|k| k.registered_meter.clone())
+            .or(meter_id),
         guard: FloodConfig::default(),
         retention: chrono::TimeDelta::days(i64::from(retention_days)),
     };

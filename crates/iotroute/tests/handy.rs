@@ -400,3 +400,64 @@ fn sec10_a_good_image_runs_from_its_slot_and_a_failing_one_rolls_back() {
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&keys);
 }
+
+/// SEC-07 with the handy terminal: a terminal registered with another meter's ID flags
+/// its readings; `handy accept-meter` registers the meter connected, later readings are
+/// not flagged, and the acceptance outlives a restart with the old `--meter-id`.
+#[test]
+fn sec07_the_handy_terminal_accepts_the_meter_connected_and_it_stays_registered() {
+    const BLOCK: u8 = 194;
+    let data = data_dir("accept");
+    let _meter = support::start_meter(support::addr(BLOCK, 2), &["--speed", "600"]);
+    let start = || {
+        let mut cmd = iotroute();
+        cmd.args(["terminal", "--meter", &format!("127.0.{BLOCK}.2")])
+            .args(["--echonet-bind", &format!("127.0.{BLOCK}.3")])
+            .args(["--speed", "600", "--meter-id", "0102"])
+            .args(["--maintenance", &format!("127.0.{BLOCK}.3:4059")])
+            .arg("--data")
+            .arg(&data)
+            .env("IOTROUTE_LINK_PASSWORD", "TERMINALPASS");
+        Running::start(cmd, "maintenance interface listening")
+    };
+    let handy = |args: &[&str]| {
+        let mut c = iotroute();
+        c.args(["handy", "--target", &format!("127.0.{BLOCK}.3:4059")])
+            .args(["--bind", &format!("127.0.{BLOCK}.4"), "--timeout", "2"])
+            .args(args)
+            .arg("--json")
+            .env("IOTROUTE_DLMS_PASSWORD", "TERMINALPASS");
+        support::run_with_timeout(c, Duration::from_secs(60))
+    };
+    let flagged = |r: &serde_json::Value| r["status"].as_u64().unwrap() & 1 == 1;
+    let rows_until = |enough: &dyn Fn(&[serde_json::Value]) -> bool| {
+        let end = std::time::Instant::now() + Duration::from_secs(40);
+        loop {
+            let v = ok(&handy(&["read"]));
+            let rows = v["rows"].as_array().unwrap().clone();
+            if enough(&rows) {
+                return rows;
+            }
+            assert!(std::time::Instant::now() < end, "{rows:?}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    let terminal = start();
+    let rows = rows_until(&|r| !r.is_empty());
+    assert!(rows.iter().all(flagged), "another meter: flagged {rows:?}");
+    let v = ok(&handy(&["accept-meter"]));
+    assert!(v["meter_id"].as_str().is_some_and(|m| m != "0102"), "{v}");
+    let n = rows.len();
+    let rows = rows_until(&|r| r.len() > n + 1);
+    assert!(!flagged(rows.last().unwrap()), "accepted: {rows:?}");
+    terminal.terminate();
+    let events = std::fs::read_to_string(data.join("logs/event.jsonl")).unwrap();
+    assert!(events.contains("RegisteredMeter"), "{events}");
+    // Restarted with the old --meter-id: the accepted meter is still the registered one.
+    let terminal = start();
+    let before = ok(&handy(&["read"]))["rows"].as_array().unwrap().len();
+    let rows = rows_until(&|r| r.len() > before);
+    assert!(!flagged(rows.last().unwrap()), "{rows:?}");
+    terminal.terminate();
+    let _ = std::fs::remove_dir_all(&data);
+}

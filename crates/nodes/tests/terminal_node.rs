@@ -571,9 +571,30 @@ fn sec07_readings_from_another_meter_are_flagged_until_it_is_accepted() {
     let (_, profile) = read_over_dlms(&b.node, b.wall, start(), b.wall);
     assert!(profile.iter().all(|r| r.3 & mismatch != 0));
     assert_eq!(b.node.model().lock().unwrap().meter_id(), &real_id[..]);
-    // Accepted (by the handy terminal or the smart meter): the next rows are not flagged.
-    b.node.accept_meter(real_id);
+    // Accepted over DLMS (the handy terminal or the smart meter writes the connected
+    // meter's ID back): the next rows are not flagged, and the driver is told to keep it.
+    b.node
+        .model()
+        .lock()
+        .unwrap()
+        .set(
+            dlms::cosem::Association::Maintenance,
+            1,
+            dlms::cosem::codes::METER_ID,
+            2,
+            None,
+            &dlms::apdu::DataRef::OctetString(&real_id),
+        )
+        .unwrap();
     b.run_until(start() + TimeDelta::minutes(130));
+    assert!(
+        std::iter::from_fn(|| b.node.poll_event()).any(|e| e
+            == nodes::terminal::node::NodeEvent::SettingsChanged(
+                nodes::terminal::node::Setting::RegisteredMeter
+            )),
+        "the acceptance is reported"
+    );
+    assert_eq!(b.node.registered_meter(), Some(&real_id[..]));
     let rows = b.node.store().range(start(), b.wall).unwrap();
     assert_eq!(rows.len(), 4);
     assert!(

@@ -205,9 +205,15 @@ pub fn attribute(association: Association, ln: Obis, attribute: i8) -> AccessMod
         // authentication ID (TRM-08), the meter ID is read from the meter (SEC-07).
         // The management client's invocation counter is the server's record of what it
         // accepted: only the server moves it.
+        // The meter ID: written only to accept the meter connected now (SEC-07; the
+        // model takes no other value).
+        METER_ID => match attribute {
+            2 if writer => ReadWrite,
+            2 => Read,
+            _ => NoAccess,
+        },
         LOGICAL_DEVICE_NAME
         | TERMINAL_ID
-        | METER_ID
         | PROFILE_STATUS
         | EVENT_CODE
         | ACCESS_CODE
@@ -331,9 +337,12 @@ mod tests {
             assert!(!attribute(a, AUTH_PASSWORD, 2).can_read());
             assert!(!attribute(a, ASSOCIATION, 7).can_read());
             assert!(!attribute(a, TERMINAL_ID, 2).can_write());
-            assert!(!attribute(a, METER_ID, 2).can_write());
             assert!(!attribute(a, ENERGY_AC_INPUT, 2).can_write());
         }
+        // The meter ID is written only to accept the connected meter (SEC-07; the model
+        // takes no other value), and never by the public client.
+        assert!(!attribute(Public, METER_ID, 2).can_write());
+        assert_eq!(attribute(Maintenance, METER_ID, 2), ReadWrite);
         assert_eq!(attribute(Management, AUTH_PASSWORD, 2), Write);
         assert_eq!(attribute(Maintenance, PAIRING_ID, 2), ReadWrite);
     }

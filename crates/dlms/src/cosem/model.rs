@@ -80,11 +80,13 @@ pub enum EventCode {
     ObjectListChanged = 12,
     /// A flood of datagrams was detected (SEC-08).
     FloodDetected = 13,
+    /// A client accepted the meter connected now as the registered one (SEC-07).
+    MeterAccepted = 14,
 }
 
 impl EventCode {
     /// Every code, in order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::PowerUp,
         Self::ClockSet,
         Self::CapturePeriodChanged,
@@ -98,6 +100,7 @@ impl EventCode {
         Self::ProfileReset,
         Self::ObjectListChanged,
         Self::FloodDetected,
+        Self::MeterAccepted,
     ];
 
     /// The code an event log row carries.
@@ -129,6 +132,7 @@ impl EventCode {
             Self::ProfileReset => "profile_reset",
             Self::ObjectListChanged => "object_list_changed",
             Self::FloodDetected => "flood_detected",
+            Self::MeterAccepted => "meter_accepted",
         }
     }
 }
@@ -215,6 +219,8 @@ pub enum ModelChange {
     CapturePeriodChanged(u32),
     /// A new Pairing ID (CON-03/04): the link layer must rescan with it.
     PairingIdChanged(String),
+    /// A client accepted the meter with this ID as the registered one (SEC-07).
+    MeterAccepted(Vec<u8>),
     /// A new device authentication password ([`IotRouteModel::auth_password`]).
     AuthPasswordChanged,
     /// An association's secret changed ([`IotRouteModel::association_secret`]).
@@ -1142,6 +1148,21 @@ impl IotRouteModel {
                 self.log_event(now, EventCode::PairingIdChanged);
                 self.changes
                     .push(ModelChange::PairingIdChanged(self.pairing_id().to_owned()));
+            }
+            (METER_ID, 2) => {
+                // SEC-07: accepting the meter connected now — the only value taken is the
+                // ID it reports; the registered ID becomes it, readings are no longer
+                // flagged. Any other value: the client cannot register a meter that is
+                // not there.
+                let Data::OctetString(id) = value else {
+                    return Err(DataAccessResult::TypeUnmatched);
+                };
+                if id.is_empty() || *id != self.meter_id() {
+                    return Err(DataAccessResult::OtherReason);
+                }
+                let id = id.to_vec();
+                self.log_event(now, EventCode::MeterAccepted);
+                self.changes.push(ModelChange::MeterAccepted(id));
             }
             (AUTH_PASSWORD, _) => {
                 self.auth_password.set(attribute, value)?;

@@ -165,6 +165,8 @@ pub enum Setting {
     AssociationSecret(dlms::cosem::Association),
     /// The reading interval (also reported as [`NodeEvent::IntervalSwitch`]).
     Interval,
+    /// The registered meter: a client accepted the one connected now (SEC-07).
+    RegisteredMeter,
 }
 
 /// The node.
@@ -397,6 +399,11 @@ impl TerminalNode {
                 }
                 ModelChange::ImageActivated { .. } => self.image_activated()?,
                 ModelChange::PushRequested => self.push(wall)?,
+                ModelChange::MeterAccepted(id) => {
+                    self.accept_meter(id);
+                    self.events
+                        .push_back(NodeEvent::SettingsChanged(Setting::RegisteredMeter));
+                }
                 other => tracing::debug!(change = ?other, "model change not the meter side's"),
             }
         }
@@ -681,9 +688,9 @@ impl TerminalNode {
     }
 
     /// Accept the meter now connected (its ID read last) as the registered one
-    /// (SEC-07: the handy terminal or the smart meter decides); readings are no longer
-    /// flagged.
-    pub fn accept_meter(&mut self, id: Vec<u8>) {
+    /// (SEC-07: the handy terminal or the smart meter decides, over DLMS); readings are
+    /// no longer flagged.
+    fn accept_meter(&mut self, id: Vec<u8>) {
         tracing::info!(id = %String::from_utf8_lossy(&id), "meter accepted");
         self.reader.register_meter(id);
         self.mismatch_pushed = None;

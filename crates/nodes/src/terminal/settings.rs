@@ -23,6 +23,10 @@ pub struct Settings {
     pub auth_password: Vec<u8>,
     /// The associations' secrets: public, management, maintenance.
     pub association_secrets: [Vec<u8>; 3],
+    /// The meter a client accepted (SEC-07): registered again at start, over the
+    /// command line's `--meter-id`. Absent in settings kept before it existed.
+    #[serde(default)]
+    pub registered_meter: Option<Vec<u8>>,
 }
 
 impl core::fmt::Debug for Settings {
@@ -30,6 +34,7 @@ impl core::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("pairing_id", &self.pairing_id)
             .field("capture_period", &self.capture_period)
+            .field("registered_meter", &self.registered_meter)
             .finish_non_exhaustive()
     }
 }
@@ -43,6 +48,7 @@ impl Settings {
             capture_period: model.capture_period(),
             auth_password: model.auth_password().to_vec(),
             association_secrets: Association::ALL.map(|a| model.association_secret(a).to_vec()),
+            registered_meter: None,
         }
     }
 
