@@ -445,9 +445,14 @@ struct TerminalProgram {
     key_id: Option<u8>,
     /// Settings a client changed (TRM-08): the Pairing ID and password for the next scan.
     settings: tokio::sync::watch::Receiver<Option<Settings>>,
-    /// The meter side's slot pushes (TRM-05), sent to the smart meter joined.
+    /// The meter side's pushes (TRM-05 slots, SEC-07/08 events), for the smart meter.
     pushes: Option<terminal_meter::PushQueue>,
+    /// Pushes waiting for the link to be up.
+    held_pushes: std::collections::VecDeque<Vec<u8>>,
 }
+
+/// Pushes kept while the link is down (the newest).
+const HELD_PUSHES: usize = 16;
 
 impl TerminalProgram {
     /// Take the settings a client changed, if any (TRM-08): the link uses the new
@@ -466,20 +471,27 @@ impl TerminalProgram {
         self.link.set_password(s.auth_password);
     }
 
-    /// Send the meter side's slot pushes to the smart meter (TRM-05); without a link up
-    /// they are dropped (the profile keeps the values: the smart meter's next reading
-    /// reads them back).
+    /// Send the meter side's pushes (TRM-05 slots, SEC-07/08 events) to the smart
+    /// meter. Without a link up they wait, the newest [`HELD_PUSHES`] kept (an event
+    /// must reach the smart meter once it is joined; older slots are read back by its
+    /// readings anyway).
     fn send_pushes(&mut self, now: Duration) {
         let Some(q) = self.pushes.as_mut() else {
             return;
         };
         while let Ok(push) = q.rx.try_recv() {
-            if !matches!(self.link.phase(), LinkPhase::Connected(_)) {
-                tracing::info!("slot push dropped: not joined");
-                continue;
+            if self.held_pushes.len() >= HELD_PUSHES {
+                tracing::info!("push dropped: not joined, queue full");
+                self.held_pushes.pop_front();
             }
+            self.held_pushes.push_back(push);
+        }
+        if !matches!(self.link.phase(), LinkPhase::Connected(_)) {
+            return;
+        }
+        while let Some(push) = self.held_pushes.pop_front() {
             if let Err(e) = self.link.send_udp(now, (DLMS_PORT, DLMS_PORT), push) {
-                tracing::warn!(error = %e, "slot push not sent");
+                tracing::warn!(error = %e, "push not sent");
             }
         }
     }
@@ -538,6 +550,7 @@ impl App for TerminalProgram {
                 TerminalEvent::Joined(c) => {
                     tracing::info!(meter = ?c.eui64, channel = c.channel, rssi = c.rssi_dbm, "joined");
                     eprintln!("joined smart meter {:?} on channel {}", c.eui64, c.channel);
+                    self.send_pushes(now);
                 }
                 TerminalEvent::KeyInstalled {
                     index,
@@ -964,6 +977,7 @@ async fn link_side(
         key_id: None,
         settings,
         pushes,
+        held_pushes: std::collections::VecDeque::new(),
     };
     air_node::run(&mut program, air, device_id, stop)
         .await

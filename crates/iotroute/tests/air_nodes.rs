@@ -392,16 +392,13 @@ fn trm10_a_joined_terminal_shows_connected_with_its_smart_meter() {
 /// TRM-05 and SEC-07 over the IoT route: a terminal reading its meter (`iotroute meter`,
 /// 600×) pushes each slot to the smart meter it joined, which prints the push; the values
 /// are the ones the terminal stored for that slot. Registered with another meter's ID,
-/// it also pushes one meter-ID event with both IDs.
+/// it also pushes one meter-ID event with both IDs. The smart meter starts after the first
+/// slots: pushes made before the terminal joined wait for the link, the event too.
 #[test]
 fn trm05_sec07_the_terminal_pushes_each_slot_and_a_meter_id_change_to_its_smart_meter() {
     let block = 193;
     let _hub = hub(block);
     let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
-    let mut cmd = smartmeter(block);
-    cmd.args(["--pushes", "3"]);
-    let sm = std::thread::spawn(move || run_with_timeout(cmd, Duration::from_secs(90)));
-    std::thread::sleep(Duration::from_millis(500));
     let data = data_dir("pushes");
     let mut t = iotroute();
     t.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
@@ -413,7 +410,11 @@ fn trm05_sec07_the_terminal_pushes_each_slot_and_a_meter_id_change_to_its_smart_
         .arg(&data)
         .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
     let terminal = Running::start(t, "listening");
-    let out = sm.join().expect("smart meter");
+    // Two slots (3 s each at 600×) before there is a smart meter to join.
+    std::thread::sleep(Duration::from_secs(7));
+    let mut cmd = smartmeter(block);
+    cmd.args(["--pushes", "3"]);
+    let out = run_with_timeout(cmd, Duration::from_secs(90));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
