@@ -863,7 +863,17 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                 .await
                 .map_err(|e| e.to_string())
             }
-            _ => Ok(()),
+            // The link alone: its status still shows (TRM-10).
+            _ => {
+                crate::terminal_status::keep_link_only(
+                    &data,
+                    clock,
+                    link_rx,
+                    stopped(stop_rx.clone()),
+                )
+                .await;
+                Ok(())
+            }
         }
     };
     let link_run = async {

@@ -126,6 +126,63 @@ impl Status {
 }
 
 /// Arguments of `iotroute terminal status`.
+/// Keep `DIR/status.json` for a terminal without a meter side (the link alone, a lab
+/// set-up): its state, the LED of its link (TRM-10), the link, the PANA refusals and the
+/// firmware; no meter, no readings. Written at start, at every change of the link and
+/// as `stopped` at the end.
+pub async fn keep_link_only(
+    data: &Path,
+    clock: crate::clock::ScaledClock,
+    mut link: tokio::sync::watch::Receiver<LinkStatus>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let write = |link: &LinkStatus, state: &str| {
+        let led = nodes::terminal::led::Led::of(nodes::terminal::led::LedInputs {
+            link: link.phase,
+            meter_ok: true,
+            updating: false,
+            error: false,
+        });
+        let (version, slot) = crate::firmware_slots::running(data);
+        let status = Status {
+            state: state.to_owned(),
+            pid: std::process::id(),
+            updated: crate::terminal_meter::rfc3339(clock.now()),
+            led: LedStatus {
+                state: led.name().to_owned(),
+                pattern: led.pattern().to_owned(),
+            },
+            meter_id: MeterIdStatus::default(),
+            link: Some(link.clone()),
+            counters: Counters {
+                auth_failures: link.auth_failures,
+                ..Counters::default()
+            },
+            firmware: FirmwareStatus {
+                version,
+                slot: slot.map(|s| s.name().to_owned()),
+            },
+        };
+        if let Err(e) = status.write(data) {
+            tracing::warn!(error = %e, "status.json not written");
+        }
+    };
+    write(&link.borrow(), "running");
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            changed = link.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                write(&link.borrow_and_update(), "running");
+            }
+            () = &mut stop => break,
+        }
+    }
+    write(&link.borrow(), "stopped");
+}
+
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// The terminal's data directory (as given to `iotroute terminal --data`).

@@ -84,11 +84,29 @@ fn rad01_trm06_terminal_and_smart_meter_processes_read_through_the_hub() {
     cmd.args(["--readings", "2"]);
     let meter = std::thread::spawn(move || run_with_timeout(cmd, Duration::from_secs(90)));
     std::thread::sleep(Duration::from_millis(500));
-    let terminal = terminal(175, PASSWORD, &data_dir("read"));
+    let data = data_dir("read");
+    let terminal = terminal(175, PASSWORD, &data);
     let out = meter.join().expect("smart meter");
     let text = String::from_utf8_lossy(&out.stdout);
     let meter_log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}\n{meter_log}");
+    // TRM-10: a terminal without a meter side (the link alone) shows its status too.
+    let status = iotroute()
+        .args(["terminal", "status", "--json", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(s["state"], "running", "{s}");
+    assert_eq!(s["led"]["state"], "connected", "{s}");
+    assert_eq!(s["link"]["phase"], "connected", "{s}");
+    assert!(s["meter_id"]["registered"].is_null(), "{s}");
+    assert_eq!(s["last_readings"], serde_json::json!([]), "{s}");
     let terminal_log = terminal.terminate_and_collect().join("\n");
     // SEC-02: neither the link password nor the DLMS secret derived from it is logged.
     let dlms_secret = {
