@@ -102,6 +102,8 @@ fn read_meter_until(
                     .map_err(|e| e.to_string())?;
             }
         }
+        // The history before the run had no smart meter to push to.
+        while node.poll_push().is_some() {}
     }
 }
 
@@ -140,6 +142,8 @@ struct TerminalSim {
     meter: nodes::meter::Meter,
     /// Times its LED changed (TRM-10).
     led_changes: u32,
+    /// Pushes waiting for the link to be up (TRM-05, as the terminal program).
+    held_pushes: std::collections::VecDeque<Vec<u8>>,
 }
 
 /// The meter's address as the terminal registers it (in process: any unicast address).
@@ -158,6 +162,27 @@ impl TerminalSim {
         self.node
             .set_link(nodes::terminal::led::LinkView::of(&self.link.phase()));
         self.drain_events();
+    }
+
+    /// The node's pushes to the smart meter joined; while not joined, the newest 16 wait.
+    fn send_pushes(&mut self, now: Duration) {
+        while let Some(p) = self.node.poll_push() {
+            if self.held_pushes.len() >= 16 {
+                self.held_pushes.pop_front();
+            }
+            self.held_pushes.push_back(p);
+        }
+        if !matches!(
+            self.link.phase(),
+            nodes::link::terminal::LinkPhase::Connected(_)
+        ) {
+            return;
+        }
+        while let Some(p) = self.held_pushes.pop_front() {
+            if let Err(e) = self.link.send_udp(now, (DLMS_PORT, DLMS_PORT), p) {
+                tracing::debug!(error = %e, "push not sent");
+            }
+        }
     }
 
     /// The node's events: LED changes counted, the rest logged.
@@ -190,6 +215,11 @@ struct Tally {
     /// Rows of scheduled slots the smart meters received: equal to the meter's, and not.
     values_equal: u64,
     values_differ: u64,
+    /// Slot pushes the smart meters received (TRM-05): equal to the meter's count at the
+    /// slot, and not; event pushes.
+    pushes_equal: u64,
+    pushes_differ: u64,
+    event_pushes: u64,
 }
 
 struct LinkSim {
@@ -351,6 +381,7 @@ impl LinkSim {
                 node,
                 meter,
                 led_changes: 0,
+                held_pushes: std::collections::VecDeque::new(),
             })));
         }
         let end = Duration::from_secs(u64::from(opts.hours) * 3600);
@@ -421,6 +452,7 @@ impl LinkSim {
             }
         }
         t.drain_events();
+        t.send_pushes(self.now);
         Ok(())
     }
 
@@ -483,7 +515,8 @@ impl LinkSim {
             drop(w);
         }
         self.write_keys()?;
-        let ok = self.all_arrived() && self.tally.values_differ == 0;
+        let ok =
+            self.all_arrived() && self.tally.values_differ == 0 && self.tally.pushes_differ == 0;
         self.summary();
         Ok(ok)
     }
@@ -773,6 +806,10 @@ impl LinkSim {
     fn read(&mut self, index: usize, from: Eui64, datagram: &[u8]) {
         let now = self.now;
         let wall = self.utc(now);
+        if let Some(pushed) = crate::link_app::read_push(datagram) {
+            self.pushed(from, pushed);
+            return;
+        }
         let Node::Meter(m) = &mut self.nodes[index] else {
             return;
         };
@@ -800,6 +837,41 @@ impl LinkSim {
                 self.tally.values_differ += 1;
                 tracing::warn!(terminal = %eui_text(from), slot = %row.time, ?row, truth = ?self.tally.truth.get(&key), "a reading differs from the meter's count");
             }
+        }
+    }
+
+    /// A push from terminal `from`: a slot push is checked against what its meter
+    /// counted at the slot it was captured after (TRM-05); events are counted.
+    fn pushed(&mut self, from: Eui64, pushed: Result<crate::link_app::Pushed, String>) {
+        let p = match pushed {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(terminal = %eui_text(from), error = %e, "push refused");
+                self.tally.pushes_differ += 1;
+                return;
+            }
+        };
+        let crate::link_app::PushKind::Slot {
+            energy_in_wh,
+            energy_out_wh,
+            ..
+        } = p.what
+        else {
+            self.tally.event_pushes += 1;
+            return;
+        };
+        // The slot: the newest boundary at or before the capture.
+        let slot = p.captured_at.map(|t| {
+            let t = t.timestamp();
+            t - t.rem_euclid(1800)
+        });
+
+        let truth = slot.and_then(|s| self.tally.truth.get(&(from.0, s)));
+        if truth.is_some_and(|&(i, o)| energy_in_wh == Some(i) && energy_out_wh == Some(o)) {
+            self.tally.pushes_equal += 1;
+        } else {
+            self.tally.pushes_differ += 1;
+            tracing::warn!(terminal = %eui_text(from), ?slot, ?energy_in_wh, ?truth, "a push differs from the meter's count");
         }
     }
 
@@ -910,6 +982,13 @@ impl LinkSim {
             self.tally.values_equal,
             self.tally.values_equal + self.tally.values_differ,
             if self.tally.values_differ == 0 { "" } else { " — VALUES DIFFER" }
+        );
+        println!(
+            "pushes: {} of {} slot pushes equal to what the terminal's meter counted at the slot, {} event pushes{}",
+            self.tally.pushes_equal,
+            self.tally.pushes_equal + self.tally.pushes_differ,
+            self.tally.event_pushes,
+            if self.tally.pushes_differ == 0 { "" } else { " — PUSHES DIFFER" }
         );
         for n in &self.nodes {
             if let Node::Terminal(t) = n {

@@ -132,6 +132,11 @@ fn rad01_sec03_sim_link_reads_every_terminal_and_wireshark_decrypts_the_capture(
         text.contains("values: 16 of 16 readings equal to what the terminal's meter counted"),
         "{text}"
     );
+    // TRM-05: each slot also pushed by each terminal, the pushed values the meter's.
+    assert!(
+        text.contains("pushes: 16 of 16 slot pushes equal to what the terminal's meter counted"),
+        "{text}"
+    );
     // TRM-06/SEC-02: every terminal read with its own DLMS secret, none refused.
     assert!(text.contains(" 0 refused by the terminal"), "{text}");
     assert!(text.contains("authentications 4"), "{text}");
