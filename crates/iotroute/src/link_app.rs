@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset, Offset, Utc};
 use dlms::client::{Authentication, Client, ClientSettings, Event, Security};
 use dlms::cosem::{range_selector, IotRouteModel, ModelConfig};
+use dlms::server::access_record::access_code;
 use dlms::server::{shared, Auth, Protection, ServeConfig, SharedModel, TerminalServer};
 use dlms::wrapper::Wpdu;
 use dlms::{Data, Obis};
@@ -272,6 +273,7 @@ impl TerminalApp {
     }
 
     /// One wrapper frame from the smart meter at `now`: the wrapper frame to answer with.
+    /// Associations, releases, SET and ACTION go into the model's access log (SEC-09).
     pub fn answer(&mut self, now: DateTime<Utc>, datagram: &[u8]) -> Option<Vec<u8>> {
         let frame = Wpdu::parse(datagram).ok()?;
         if let (Some(household), Ok(mut m)) = (self.household.as_mut(), self.model.lock()) {
@@ -282,7 +284,11 @@ impl TerminalApp {
             Ok(Some(n)) => n,
             Ok(None) | Err(_) => return None,
         };
-        Wpdu::new(1, frame.source, out.get(..n)?).emit().ok()
+        let apdu = out.get(..n)?;
+        if let (Some(code), Ok(mut m)) = (access_code(apdu), self.model.lock()) {
+            m.log_access(now, code, frame.source);
+        }
+        Wpdu::new(1, frame.source, apdu).emit().ok()
     }
 }
 
@@ -670,6 +676,25 @@ mod tests {
         let mut reader = Reader::new(1, fixed);
         assert_eq!(read(&mut reader, &mut b, B), None);
         assert_eq!(reader.refused, 1);
+
+        // SEC-09: the refused associations are in B's access log over DLMS, as the
+        // management client's (wPort 1).
+        let refused = dlms::cosem::AccessCode::AssociationRefused.code();
+        let logged = b
+            .model
+            .lock()
+            .unwrap()
+            .access_log()
+            .rows()
+            .filter(|r| {
+                r.values
+                    == vec![
+                        dlms::cosem::Value::LongUnsigned(refused),
+                        dlms::cosem::Value::LongUnsigned(1),
+                    ]
+            })
+            .count();
+        assert_eq!(logged, 2);
 
         // B's own secret reads it.
         let right = TerminalSecrets::from_link_passwords([
