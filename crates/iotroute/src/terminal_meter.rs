@@ -300,6 +300,7 @@ pub async fn run(
     }
     let mut buf = vec![0u8; 1500];
     let mut status_written = Some(Instant::now());
+    let mut link_failures = 0;
     tokio::pin!(stop);
     let result = loop {
         while let Some(tx) = node.poll_transmit() {
@@ -332,7 +333,23 @@ pub async fn run(
             () = wiring.served.notified() => node.poll(Instant::now(), clock.now()).map_err(Into::into),
             alive = link_changed => {
                 match wiring.link.as_ref().filter(|_| alive) {
-                    Some(rx) => node.set_link(rx.borrow().phase),
+                    Some(rx) => {
+                        let link = rx.borrow().clone();
+                        node.set_link(link.phase);
+                        // SEC-09: a failed PANA authentication is evidence.
+                        if link.auth_failures > link_failures {
+                            record(
+                                &mut events,
+                                clock.now(),
+                                "link_auth_failed",
+                                serde_json::json!({
+                                    "failures": link.auth_failures,
+                                    "smart_meter": link.smart_meter,
+                                }),
+                            );
+                            link_failures = link.auth_failures;
+                        }
+                    }
                     // The link side ended: no more changes to wait for.
                     None => wiring.link = None,
                 }

@@ -147,7 +147,16 @@ fn sec02_a_terminal_with_a_wrong_password_is_never_read() {
     let _hub = hub(176);
     // The smart meter first, so that the terminal's first scan finds it.
     let meter = Running::start(smartmeter(176), "listening");
-    let terminal = terminal(176, "WRONGPASSWRD", &data_dir("wrong"));
+    // With a meter side (its meter absent), so that the terminal keeps its event log.
+    let data = data_dir("wrong");
+    let mut cmd = iotroute();
+    cmd.args(["terminal", "--air", "127.0.176.2:17754"])
+        .args(["--device-id", "2", "--eui64", TERMINAL_EUI, "--seed", "8"])
+        .args(["--meter", "127.0.176.3", "--echonet-bind", "127.0.176.4"])
+        .arg("--data")
+        .arg(&data)
+        .env("IOTROUTE_LINK_PASSWORD", "WRONGPASSWRD");
+    let terminal = Running::start(cmd, "listening");
     // Wait (generously) until the smart meter has refused it.
     let mut log = String::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -167,6 +176,9 @@ fn sec02_a_terminal_with_a_wrong_password_is_never_read() {
     assert!(!format!("{log}{rest}").contains("joined"), "{log}{rest}");
     let tlog = terminal.terminate_and_collect().join("\n");
     assert!(!tlog.contains("joined smart meter"), "{tlog}");
+    // SEC-09: the failed authentication is in the terminal's event log.
+    let events = std::fs::read_to_string(data.join("logs/event.jsonl")).unwrap();
+    assert!(events.contains("\"kind\":\"link_auth_failed\""), "{events}");
 }
 
 /// `iotroute::link_app::dlms_password`, recomputed here (the binary's internals are not a
