@@ -836,6 +836,14 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         }
         _ => (None, None),
     };
+    // Floods on the maintenance interface, to the node (SEC-08).
+    let (flood_tx, flood_rx) = match (&meter_side, args.maintenance) {
+        (Some(_), Some(_)) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(8);
+            (Some(tx), Some(rx))
+        }
+        _ => (None, None),
+    };
     let meter_run = async {
         match (meter_side, event_log) {
             (Some((node, endpoint)), Some(event_log)) => {
@@ -851,6 +859,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     data: data.clone(),
                     settings: settings_tx,
                     pushes: push_tx,
+                    floods: flood_rx,
                 };
                 terminal_meter::run(
                     node,
@@ -910,6 +919,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                 served.clone(),
                 maintenance_counters.clone(),
                 access_log,
+                flood_tx,
                 stopped(stop_rx.clone()),
             )
             .await

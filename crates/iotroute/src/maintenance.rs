@@ -87,6 +87,7 @@ pub async fn serve(
     served: std::sync::Arc<tokio::sync::Notify>,
     counters: std::sync::Arc<Counters>,
     mut access: logs::FileLog,
+    floods: Option<tokio::sync::mpsc::Sender<nodes::flood::DosAlarm>>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), MaintenanceError> {
     let socket = UdpSocket::bind(bind).await?;
@@ -123,6 +124,12 @@ pub async fn serve(
         if let Some(alarm) = flood.count(std::time::Instant::now(), from.ip()) {
             counters.dos_events.fetch_add(1, Ordering::Relaxed);
             log.record(&clock, AccessCode::FloodDetected, 0);
+            // To the node: the DLMS event log and an event push (SEC-08).
+            if let Some(tx) = &floods {
+                if tx.try_send(alarm).is_err() {
+                    tracing::warn!("flood not reported to the meter side");
+                }
+            }
             crate::terminal_meter::record(
                 &mut access,
                 clock.now(),

@@ -230,6 +230,8 @@ pub struct Wiring {
     /// Slot pushes for the link side to send to the smart meter (TRM-05); `None`
     /// without the IoT route.
     pub pushes: Option<PushSender>,
+    /// Floods the maintenance interface detected, for the node to log and push (SEC-08).
+    pub floods: Option<tokio::sync::mpsc::Receiver<nodes::flood::DosAlarm>>,
 }
 
 /// The meter side's end of the slot pushes (TRM-05).
@@ -356,6 +358,12 @@ pub async fn run(
                 status_written = None;
                 Ok(())
             }
+            Some(alarm) = async {
+                match wiring.floods.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => node.report_flood(clock.now(), &alarm).map_err(Into::into),
             () = &mut stop => break Ok(()),
         };
         while let Some(push) = node.poll_push() {

@@ -565,7 +565,7 @@ fn trm09_the_clock_kept_in_dir_wins_over_an_earlier_start() {
 
 /// SEC-08 on the maintenance interface: a flood of frames for a client it does not serve
 /// (and of garbage) from another address is detected (`dos_detected` in the access log,
-/// `dos_events` in the status), the refusals are logged within a budget (not one record
+/// `dos_events` in the status, `flood_detected` in the event log over DLMS), the refusals are logged within a budget (not one record
 /// per frame), and the handy terminal is still served meanwhile.
 #[test]
 fn sec08_a_flood_on_the_maintenance_interface_is_detected_and_the_handy_terminal_served() {
@@ -585,6 +585,23 @@ fn sec08_a_flood_on_the_maintenance_interface_is_detected_and_the_handy_terminal
     assert_served(&out);
     let s = status_once(&data, |s| s["counters"]["dos_events"].as_u64() > Some(0));
     assert_eq!(s["counters"]["dos_events"], 1, "{s}");
+    // The node logged it in the event log over DLMS (and queued it for the smart meter).
+    let mut c = iotroute();
+    c.args(["handy", "--target", &format!("127.0.{block}.3:4059")])
+        .args(["--bind", &format!("127.0.{block}.4"), "--timeout", "2"])
+        .args(["logs", "events", "--json"])
+        .env("IOTROUTE_DLMS_PASSWORD", "TERMINALPASS");
+    let out = support::run_with_timeout(c, Duration::from_secs(30));
+    assert_served(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "flood_detected"),
+        "{v}"
+    );
     t.terminate();
     let access = std::fs::read_to_string(data.join("logs/access.jsonl")).unwrap();
     let records: Vec<serde_json::Value> = access

@@ -493,18 +493,7 @@ impl TerminalNode {
     ) -> Result<(), NodeError> {
         let (admitted, alarm) = self.guard.admit(now, from.ip());
         if let Some(alarm) = alarm {
-            // SEC-08: in the event log over DLMS and pushed to the smart meter.
-            let details = vec![
-                Value::OctetString(
-                    alarm
-                        .source
-                        .map(|ip| ip.to_string())
-                        .unwrap_or_default()
-                        .into_bytes(),
-                ),
-                Value::DoubleLongUnsigned(alarm.datagrams),
-            ];
-            self.push_event(wall, EventCode::FloodDetected, details)?;
+            self.report_flood(wall, &alarm)?;
             self.events.push_back(NodeEvent::Dos(alarm));
         }
         if !admitted {
@@ -589,6 +578,26 @@ impl TerminalNode {
     /// objects, for the driver to send to the smart meter.
     pub fn poll_push(&mut self) -> Option<Vec<u8>> {
         self.pushes.pop_front()
+    }
+
+    /// A flood detected (SEC-08) — on the ECHONET side by the node's gate, or on another
+    /// of the terminal's sockets by its driver: written to the event log (code 13) and
+    /// pushed to the smart meter with its source and count. `wall`: the driver's clock.
+    ///
+    /// # Errors
+    /// [`NodeError::Model`] when the model's lock is poisoned.
+    pub fn report_flood(&mut self, wall: DateTime<Utc>, alarm: &DosAlarm) -> Result<(), NodeError> {
+        let details = vec![
+            Value::OctetString(
+                alarm
+                    .source
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default()
+                    .into_bytes(),
+            ),
+            Value::DoubleLongUnsigned(alarm.datagrams),
+        ];
+        self.push_event(wall, EventCode::FloodDetected, details)
     }
 
     /// Build one push of the push setup's objects as they are at the driver's `wall`.
