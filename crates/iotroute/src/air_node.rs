@@ -1,7 +1,7 @@
 //! Running a link node (terminal or smart meter) as a program of its own on the
 //! `iotroute air` hub: its 802.15.4 frames travel as ZEP v2 over UDP (`sim::zep`), its
 //! time is the process's monotonic clock. The node logic is `nodes::link`, the
-//! application on top `crate::link_app`; this is only the loop between them and a socket.
+//! application on top (`nodes::app`); this is only the loop between them and a socket.
 //!
 //! Over the hub the node cannot sense the channel (the hub cannot answer at once), so its
 //! carrier sense always finds the channel clear and the hub models collisions; frames stay

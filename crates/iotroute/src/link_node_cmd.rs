@@ -1,7 +1,7 @@
 //! `iotroute terminal` and `iotroute smartmeter`: the two ends of the IoT route as
 //! programs of their own on the `iotroute air` hub (ZEP v2 over UDP), so that they run as
 //! separate processes. Same node logic (`nodes::link`) and applications
-//! (`crate::link_app`) as `sim --link`, on real time.
+//! (`nodes::app`) as `sim --link`, on real time.
 //!
 //! Link passwords (SEC-02) stay off the command line when asked: the terminal's comes
 //! from `--password`, else `IOTROUTE_LINK_PASSWORD`, else `password=` in `--secrets FILE`;
@@ -11,7 +11,7 @@
 //! names, too). Flag > environment > file, as for the DLMS secrets
 //! (`crate::secret_input`); a file its group or others may read is refused. Each
 //! terminal's DLMS LLS password is derived from its EUI-64 and link password
-//! (`crate::link_app::dlms_password`) at both ends.
+//! (`nodes::app::secrets::dlms_password`) at both ends.
 
 use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};
@@ -40,7 +40,6 @@ use wisun::PairingId;
 
 use crate::air_node::{self, App, HUB_ACK_WAIT, HUB_MAX_PSDU};
 use crate::clock::ScaledClock;
-use crate::link_app::{dlms_password, Reader, Seeded, TerminalApp, TerminalSecrets, DLMS_PORT};
 use crate::link_counters::{CounterFile, CounterFileError};
 use crate::link_profile_args::ProfileArgs;
 use crate::secret_input::{
@@ -48,6 +47,11 @@ use crate::secret_input::{
 };
 use crate::terminal_meter;
 use crate::terminal_status::LinkStatus;
+use nodes::app::entropy::Seeded;
+use nodes::app::reader::Reader;
+use nodes::app::secrets::{dlms_password, TerminalSecrets};
+use nodes::app::server::TerminalApp;
+use nodes::app::DLMS_PORT;
 
 fn parse_eui64(s: &str) -> Result<Eui64, String> {
     let hex: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
@@ -589,15 +593,15 @@ impl App for TerminalProgram {
 }
 
 /// A push as the smart meter prints it: a slot's values, or an event with its name.
-fn push_line(from: Eui64, p: &crate::link_app::Pushed) -> serde_json::Value {
+fn push_line(from: Eui64, p: &nodes::app::push::Pushed) -> serde_json::Value {
     let mut line = json!({
         "terminal": dlms::hex::encode(&from.0),
-        "at": Utc::now().with_timezone(&crate::link_app::jst()).to_rfc3339(),
+        "at": Utc::now().with_timezone(&dlms::text::jst()).to_rfc3339(),
         "push": p.number,
         "captured_at": p.captured_at.map(|t| t.to_rfc3339()),
     });
     let extra = match &p.what {
-        crate::link_app::PushKind::Slot {
+        nodes::app::push::PushKind::Slot {
             energy_in_wh,
             energy_out_wh,
             status,
@@ -606,7 +610,7 @@ fn push_line(from: Eui64, p: &crate::link_app::Pushed) -> serde_json::Value {
             "energy_out_wh": energy_out_wh.map(|v| v.to_string()),
             "status": status,
         }),
-        crate::link_app::PushKind::Event { code, details } => json!({
+        nodes::app::push::PushKind::Event { code, details } => json!({
             "event": dlms::cosem::EventCode::from_code(*code).map(dlms::cosem::EventCode::name),
             "code": code,
             "details": details,
@@ -643,10 +647,10 @@ impl App for SmartMeterProgram {
             match e {
                 SmartMeterEvent::Udp { from, datagram } if datagram.src_port == DLMS_PORT => {
                     // A slot push (TRM-05), or an answer to a reading session.
-                    match crate::link_app::read_push(&datagram.payload) {
+                    match nodes::app::push::read_push(&datagram.payload) {
                         Some(Ok(p)) => {
                             println!("{}", push_line(from, &p));
-                            if matches!(p.what, crate::link_app::PushKind::Slot { .. }) {
+                            if matches!(p.what, nodes::app::push::PushKind::Slot { .. }) {
                                 self.pushes += 1;
                             }
                             continue;
@@ -670,7 +674,7 @@ impl App for SmartMeterProgram {
                         self.readings += 1;
                         let line = json!({
                             "terminal": dlms::hex::encode(&from.0),
-                            "at": Utc::now().with_timezone(&crate::link_app::jst()).to_rfc3339(),
+                            "at": Utc::now().with_timezone(&dlms::text::jst()).to_rfc3339(),
                             "energy_in_wh": r.energy_in_wh.map(|v| v.to_string()),
                             "energy_out_wh": r.energy_out_wh.map(|v| v.to_string()),
                             "rows": r.rows.len(),
@@ -776,7 +780,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     image_policy: Some(ImagePolicy(std::sync::Arc::new(TerminalImages {
                         running: crate::firmware_slots::running(&data).0,
                     }))),
-                    ..crate::link_app::model_config(dlms_secret.clone())
+                    ..nodes::app::server::model_config(dlms_secret.clone())
                 },
                 args.meter_id.clone().map(|m| m.0),
                 args.retention_days,

@@ -17,7 +17,7 @@ use nodes::log_limit::LogLimiter;
 use tokio::net::UdpSocket;
 
 use crate::clock::ScaledClock;
-use crate::link_app::ServerEntropy;
+use nodes::app::entropy::ServerEntropy;
 
 /// Client wPorts served here: public and maintenance.
 const SERVED_WPORTS: [u16; 2] = [16, 32];

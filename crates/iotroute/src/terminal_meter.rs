@@ -51,7 +51,7 @@ pub fn open_log(
 /// A time as the logs write it: RFC 3339 in JST.
 #[must_use]
 pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.with_timezone(&crate::link_app::jst()).to_rfc3339()
+    t.with_timezone(&dlms::text::jst()).to_rfc3339()
 }
 
 /// Append to `log`, logging (not failing on) an error: evidence lost is reported, the

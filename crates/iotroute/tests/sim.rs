@@ -1,4 +1,5 @@
-//! `iotroute sim` end to end: meter and terminal-side controller over loopback UDP.
+//! `iotroute sim` end to end: the whole system in virtual time, and (`--loopback`) the
+//! meter and terminal-side controller over loopback UDP.
 
 mod support;
 
@@ -12,6 +13,7 @@ fn trm03_sim_reads_every_half_hour_and_deltas_survive_the_counter_wrap() {
     let mut cmd = iotroute();
     cmd.args([
         "sim",
+        "--loopback",
         "--readings",
         "4",
         "--speed",
@@ -80,4 +82,49 @@ fn trm03_sim_reads_every_half_hour_and_deltas_survive_the_counter_wrap() {
         wrapped,
         "the input counter should have wrapped: {readings:?}"
     );
+}
+
+/// `iotroute sim` without flags (the README's main job, shortened here by --hours):
+/// each terminal's meter → ECHONET → store → DLMS → CCM* link → smart meter, and the
+/// report shows, per terminal and slot, the meter's count against what the smart meter
+/// received.
+#[test]
+fn sys01_sim_without_flags_carries_every_reading_from_the_meter_to_the_smart_meter() {
+    let report = std::env::temp_dir().join(format!("iotroute-sim-sys-{}.json", std::process::id()));
+    let mut cmd = iotroute();
+    cmd.args(["sim", "--hours", "3", "--report-json"])
+        .arg(&report);
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sim failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("not part of this run yet"), "{stdout}");
+    assert!(stdout.contains("(equal)"), "{stdout}");
+    let text = std::fs::read(&report).expect("report written");
+    let _ = std::fs::remove_file(&report);
+    let v: serde_json::Value = serde_json::from_slice(&text).expect("report is JSON");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["terminal_count"], 4);
+    let terminals = v["terminals"].as_array().expect("terminals");
+    assert_eq!(terminals.len(), 4);
+    for t in terminals {
+        let slots = t["slots"].as_array().expect("slots");
+        // 00:30 .. 03:00 JST.
+        assert_eq!(slots.len(), 6, "{t}");
+        for s in slots {
+            assert_eq!(s["equal"], true, "{s}");
+            assert!(s["meter_in_wh"].as_u64().is_some(), "{s}");
+            assert_eq!(s["meter_in_wh"], s["received_in_wh"], "{s}");
+            assert_eq!(s["meter_out_wh"], s["received_out_wh"], "{s}");
+        }
+        // The household's meter counted something in three hours.
+        let first = slots[0]["meter_in_wh"].as_u64().unwrap_or(0);
+        let last = slots[5]["meter_in_wh"].as_u64().unwrap_or(0);
+        assert!(last > first, "{t}");
+    }
+    assert_eq!(v["readings"]["scheduled"], 24);
+    assert_eq!(v["readings"]["arrived"], 24);
 }

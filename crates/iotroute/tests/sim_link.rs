@@ -70,9 +70,13 @@ struct Captured {
 }
 
 impl Captured {
+    /// A run of two hours unless `extra` says otherwise.
     fn run(name: &str, extra: &[&str]) -> Self {
         let (pcap, keys) = (temp(&format!("{name}.pcap")), temp(&format!("{name}.keys")));
         let mut args = extra.to_vec();
+        if !args.contains(&"--hours") {
+            args.extend(["--hours", "2"]);
+        }
         args.extend([
             "--pcap",
             pcap.to_str().unwrap(),

@@ -4,6 +4,7 @@
 //! clock or a socket, so the same code runs under tokio with real sockets and under the
 //! simulator with virtual time, and every test is deterministic.
 
+pub mod app;
 pub mod controller;
 pub mod flood;
 pub mod link;

@@ -16,6 +16,7 @@
 pub mod medium;
 pub mod propagation;
 mod rng;
+pub mod system;
 pub mod zep;
 
 pub use medium::{

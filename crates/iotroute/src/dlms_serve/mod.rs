@@ -43,8 +43,8 @@ use tokio::net::UdpSocket;
 mod driver;
 mod state;
 
-use crate::household::Household;
 use crate::secret_input::{self, parse_secret, Secret, SecretsFile};
+use nodes::app::household::Household;
 
 use driver::{Driver, Pushes, Stats};
 use state::{Counter, StateStore};

@@ -1,5 +1,6 @@
-//! `iotroute sim --link`: N wireless terminals and M smart meters in one process over the
-//! simulated 920 MHz radio (`sim::Medium`), in virtual time, as fast as the machine goes.
+//! The whole system in one process (`iotroute sim`): N wireless terminals and M smart
+//! meters over the simulated 920 MHz radio ([`crate::Medium`]), in virtual time, as fast
+//! as the machine goes.
 //!
 //! Each terminal is whole on its way from the meter: its own emulated 0x028E meter
 //! (`nodes::meter`, a household with PV) read over ECHONET Lite at every :00 and :30 JST
@@ -16,9 +17,10 @@
 //! arrives; a later reading's six-hour range fills in a slot an earlier one missed
 //! (backfill), so loss delays readings without losing them.
 //!
-//! Output: every frame on the air as a pcap (link type 283, RSS and channel per frame),
-//! every group key used in Wireshark's key-table form, and a summary. Exit 0 only if
-//! every scheduled reading arrived. Deterministic: the same `--seed` gives the same run.
+//! Output ([`Run`]): every frame on the air as a pcap (link type 283, RSS and channel per
+//! frame) to the writer given, every group key used in Wireshark's key-table form, and a
+//! [`Report`]: ok only if every scheduled reading arrived with the meter's values.
+//! Deterministic: the same seed gives the same run.
 //!
 //! Topology **(ours)**: smart meters outdoors 40 m apart on a street, each on its own
 //! odd channel from 33; terminal k indoors 8-14 m from smart meter k mod M; passwords
@@ -27,10 +29,14 @@
 
 use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::ExitCode;
 
 use chrono::{DateTime, TimeZone, Utc};
+use dlms::text::jst;
+use nodes::app::entropy::Seeded;
+use nodes::app::reader::{Reader, RowRead};
+use nodes::app::secrets::{dlms_password, TerminalSecrets};
+use nodes::app::server::{model_config, TerminalApp};
+use nodes::app::DLMS_PORT;
 use nodes::link::mac::MacConfig;
 use nodes::link::net::NetConfig;
 use nodes::link::pana::paa::{PaaConfig, Registry};
@@ -41,35 +47,54 @@ use nodes::link::terminal::{Terminal, TerminalConfig, TerminalEvent};
 use pana::psk::identity_from_eui64;
 use pana::secret::Psk;
 use pana::AuthFailure;
-use sim::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 use wisun::mac::fcs::FcsKind;
 use wisun::mac::Eui64;
 use wisun::pcap::tap::TapHeader;
 use wisun::pcap::{Writer, LINKTYPE_IEEE802_15_4_TAP};
 use wisun::PairingId;
 
-use crate::link_app::{
-    dlms_password, jst, model_config, Reader, RowRead, Seeded, TerminalApp, TerminalSecrets,
-    DLMS_PORT,
-};
+use crate::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 
-/// What `sim --link` was asked to do.
+mod report;
+pub use report::{Report, SlotRecord, TerminalRecord};
+
+/// What the run is asked to do.
 #[derive(Debug, Clone)]
-pub struct LinkOptions {
+pub struct Options {
     /// Wireless terminals.
     pub terminals: u8,
     /// Smart meters.
     pub smartmeters: u8,
-    /// Simulated hours.
-    pub hours: u32,
+    /// Simulated time from the start (2026-04-01 00:10 JST); slots are read up to its
+    /// end.
+    pub duration: Duration,
     /// Seed of everything random.
     pub seed: u64,
-    /// Where to write every frame.
-    pub pcap: Option<PathBuf>,
-    /// Where to write every link key.
-    pub keys: Option<PathBuf>,
     /// Extra frame loss at every receiver, 0..1 (on top of the radio model).
     pub loss: f64,
+    /// Each terminal's meter (unit, power profile); its counters start apart per home.
+    pub meter: nodes::meter::MeterConfig,
+}
+
+/// Why a run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemError {
+    /// The system could not be set up as asked.
+    #[error("set-up: {0}")]
+    Setup(String),
+    /// A node failed.
+    #[error("{0}")]
+    Node(String),
+}
+
+/// What a run gives back.
+#[derive(Debug)]
+pub struct Run {
+    /// The summary.
+    pub report: Report,
+    /// Every group key the smart meters used, one per line in Wireshark's key-table form
+    /// `"<32 hex digits>","<key index>","No hash"`.
+    pub keys: String,
 }
 
 /// How long each terminal has been reading its meter when the run starts.
@@ -212,6 +237,8 @@ struct Tally {
     injected_losses: u64,
     /// What each terminal's meter counted at each slot, Wh (in, out), lower 8 digits.
     truth: BTreeMap<([u8; 8], i64), (u32, u32)>,
+    /// The first row of each (terminal, slot) a smart meter received.
+    received: BTreeMap<([u8; 8], i64), RowRead>,
     /// Rows of scheduled slots the smart meters received: equal to the meter's, and not.
     values_equal: u64,
     values_differ: u64,
@@ -222,13 +249,13 @@ struct Tally {
     event_pushes: u64,
 }
 
-struct LinkSim {
-    opts: LinkOptions,
+struct LinkSim<W: std::io::Write> {
+    opts: Options,
     medium: Medium,
     nodes: Vec<Node>,
     now: Duration,
     start: DateTime<Utc>,
-    pcap: Option<Writer<std::io::BufWriter<std::fs::File>>>,
+    pcap: Option<Writer<W>>,
     loss_rng: Seeded,
     tally: Tally,
     /// Slots scheduled: every boundary within the run.
@@ -239,20 +266,19 @@ struct LinkSim {
     t0: std::time::Instant,
 }
 
-/// Run `sim --link`.
-pub fn run(opts: LinkOptions) -> ExitCode {
-    match LinkSim::new(opts).and_then(LinkSim::run) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+/// Run the system as `opts` says, every frame on the air to `pcap` when given.
+///
+/// # Errors
+/// When the system cannot be set up, a node fails, or the pcap cannot be written.
+pub fn run<W: std::io::Write>(opts: Options, pcap: Option<W>) -> Result<Run, SystemError> {
+    LinkSim::new(opts, pcap)
+        .map_err(SystemError::Setup)?
+        .run()
+        .map_err(SystemError::Node)
 }
 
-impl LinkSim {
-    fn new(opts: LinkOptions) -> Result<Self, String> {
+impl<W: std::io::Write> LinkSim<W> {
+    fn new(opts: Options, pcap: Option<W>) -> Result<Self, String> {
         let start = jst()
             .with_ymd_and_hms(2026, 4, 1, 0, 10, 0)
             .single()
@@ -341,7 +367,7 @@ impl LinkSim {
             // A household meter that has run for a day, its counters apart per home.
             let start_in = 10_000 + u32::try_from(layout.next() % 50_000_000).unwrap_or(0);
             let mut meter = nodes::meter::Meter::new(
-                nodes::meter::MeterConfig::default(),
+                opts.meter.clone(),
                 start_in,
                 u32::try_from(layout.next() % 1_000_000).unwrap_or(0),
                 start - chrono::Duration::days(1),
@@ -384,23 +410,17 @@ impl LinkSim {
                 held_pushes: std::collections::VecDeque::new(),
             })));
         }
-        let end = Duration::from_secs(u64::from(opts.hours) * 3600);
+        let end = opts.duration;
         // Boundaries: the first :00/:30 after the start (00:30 JST), every 30 minutes.
         let first = Duration::from_secs(20 * 60);
         let slots = (0..)
             .map(|i| first + SLOT * i)
             .take_while(|t| *t <= end)
             .collect();
-        let pcap = match &opts.pcap {
-            Some(p) => Some(
-                std::fs::File::create(p)
-                    .and_then(|f| {
-                        Writer::new(std::io::BufWriter::new(f), LINKTYPE_IEEE802_15_4_TAP)
-                    })
-                    .map_err(|e| format!("--pcap {}: {e}", p.display()))?,
-            ),
-            None => None,
-        };
+        let pcap = pcap
+            .map(|w| Writer::new(w, LINKTYPE_IEEE802_15_4_TAP))
+            .transpose()
+            .map_err(|e| format!("pcap: {e}"))?;
         Ok(Self {
             loss_rng: Seeded::new(opts.seed, 2),
             opts,
@@ -473,8 +493,8 @@ impl LinkSim {
 
     /// Run to the end (or until every reading arrived after the last slot); `Ok(true)`
     /// when every scheduled reading arrived.
-    fn run(mut self) -> Result<bool, String> {
-        let end = Duration::from_secs(u64::from(self.opts.hours) * 3600);
+    fn run(mut self) -> Result<Run, String> {
+        let end = self.opts.duration;
         let deadline = end + GRACE;
         let mut next_slot = 0usize;
         let phy = *self.medium.phy();
@@ -512,13 +532,12 @@ impl LinkSim {
             self.wake_nodes(&air)?;
         }
         if let Some(w) = self.pcap.take() {
-            drop(w);
+            w.into_inner().flush().map_err(|e| format!("pcap: {e}"))?;
         }
-        self.write_keys()?;
-        let ok =
-            self.all_arrived() && self.tally.values_differ == 0 && self.tally.pushes_differ == 0;
-        self.summary();
-        Ok(ok)
+        Ok(Run {
+            report: self.report(),
+            keys: self.keys(),
+        })
     }
 
     /// Each node's radio listens where its link says.
@@ -806,7 +825,7 @@ impl LinkSim {
     fn read(&mut self, index: usize, from: Eui64, datagram: &[u8]) {
         let now = self.now;
         let wall = self.utc(now);
-        if let Some(pushed) = crate::link_app::read_push(datagram) {
+        if let Some(pushed) = nodes::app::push::read_push(datagram) {
             self.pushed(from, pushed);
             return;
         }
@@ -831,6 +850,7 @@ impl LinkSim {
                 continue;
             }
             self.tally.arrived.insert(key, now.saturating_sub(slot));
+            self.tally.received.insert(key, row.clone());
             if self.row_matches(key, &row) {
                 self.tally.values_equal += 1;
             } else {
@@ -842,7 +862,7 @@ impl LinkSim {
 
     /// A push from terminal `from`: a slot push is checked against what its meter
     /// counted at the slot it was captured after (TRM-05); events are counted.
-    fn pushed(&mut self, from: Eui64, pushed: Result<crate::link_app::Pushed, String>) {
+    fn pushed(&mut self, from: Eui64, pushed: Result<nodes::app::push::Pushed, String>) {
         let p = match pushed {
             Ok(p) => p,
             Err(e) => {
@@ -851,7 +871,7 @@ impl LinkSim {
                 return;
             }
         };
-        let crate::link_app::PushKind::Slot {
+        let nodes::app::push::PushKind::Slot {
             energy_in_wh,
             energy_out_wh,
             ..
@@ -885,10 +905,8 @@ impl LinkSim {
         })
     }
 
-    fn write_keys(&self) -> Result<(), String> {
-        let Some(path) = &self.opts.keys else {
-            return Ok(());
-        };
+    /// Every group key used, in Wireshark's key-table form.
+    fn keys(&self) -> String {
         let mut text = String::new();
         for n in &self.nodes {
             if let Node::Meter(m) = n {
@@ -898,123 +916,119 @@ impl LinkSim {
                 }
             }
         }
-        crate::state_file::write_atomic(path, text.as_bytes(), crate::state_file::Access::OwnerOnly)
-            .map_err(|e| format!("--keys {}: {e}", path.display()))
+        text
     }
 
-    fn summary(&self) {
+    /// What the run did, and whether every reading arrived with the meter's values.
+    fn report(&self) -> Report {
         let st = self.medium.stats();
-        let (mut retrans, mut mac_failed, mut frags) = (0, 0, 0);
-        let (mut auths, mut reauths, mut refused, mut rollovers) = (0, 0, 0, 0);
+        let mut link = report::LinkFigures::default();
+        let mut sessions = report::SessionFigures::default();
         for n in &self.nodes {
             let (net, mac) = match n {
                 Node::Terminal(t) => (t.link.net().stats(), t.link.net().mac().stats()),
                 Node::Meter(m) => {
                     let s = m.link.stats();
-                    auths += s.authentications;
-                    reauths += s.reauthentications;
-                    refused += s.refusals;
-                    rollovers += s.rollovers;
+                    link.authentications += s.authentications;
+                    link.reauthentications += s.reauthentications;
+                    link.refused += s.refusals;
+                    link.rollovers += s.rollovers;
+                    sessions.started += m.reader.started;
+                    sessions.restarted += m.reader.restarts;
+                    sessions.completed += m.reader.completed;
+                    sessions.refused += m.reader.refused;
                     (m.link.net().stats(), m.link.net().mac().stats())
                 }
             };
-            retrans += mac.retransmissions;
-            mac_failed += mac.failed;
-            frags += net.fragments_sent;
+            link.mac_retransmissions += mac.retransmissions;
+            link.frames_given_up += mac.failed;
+            link.fragments += net.fragments_sent;
         }
-        let sessions = self.nodes.iter().fold((0, 0, 0, 0), |acc, n| match n {
-            Node::Meter(m) => (
-                acc.0 + m.reader.started,
-                acc.1 + m.reader.restarts,
-                acc.2 + m.reader.completed,
-                acc.3 + m.reader.refused,
-            ),
-            Node::Terminal(_) => acc,
-        });
-        let scheduled = self.slots.len() * usize::from(self.opts.terminals);
-        let arrived = self
-            .tally
-            .arrived
-            .keys()
-            .filter(|(_, t)| self.slots.iter().any(|s| self.slot_key(*s) == *t))
-            .count();
-        let max_delay = self
-            .tally
-            .arrived
-            .values()
-            .max()
-            .copied()
-            .unwrap_or_default();
-        println!(
-            "iotroute sim --link: {} terminal(s), {} smart meter(s), {} h simulated, seed {}",
-            self.opts.terminals, self.opts.smartmeters, self.opts.hours, self.opts.seed
-        );
-        println!(
-            "frames {} ({} bytes, {:.1} s on the air); receptions {} ok, {} lost (collisions {}, fading {}, receiver busy {}, injected {})",
-            st.frames,
-            st.bytes,
-            Duration::from_micros(st.air_time_us).as_secs_f64(),
-            st.received,
-            st.collided + st.faded + st.receiver_busy + self.tally.injected_losses,
-            st.collided,
-            st.faded,
-            st.receiver_busy,
-            self.tally.injected_losses
-        );
-        println!(
-            "MAC retransmissions {retrans}, frames given up {mac_failed}, 6LoWPAN fragments {frags}"
-        );
-        println!(
-            "authentications {auths}, re-authentications {reauths}, refused {refused}, group-key rollovers {rollovers}; reading sessions {} started, {} restarted, {} completed, {} refused by the terminal",
-            sessions.0, sessions.1, sessions.2, sessions.3
-        );
-        println!(
-            "readings {arrived} of {scheduled} arrived (longest delay after its slot {:.1} s){}",
-            max_delay.as_secs_f64(),
-            if self.all_arrived() {
-                ""
-            } else {
-                " — MISSING READINGS"
-            }
-        );
-        println!(
-            "values: {} of {} readings equal to what the terminal's meter counted at the slot (meter → ECHONET → store → DLMS → link){}",
-            self.tally.values_equal,
-            self.tally.values_equal + self.tally.values_differ,
-            if self.tally.values_differ == 0 { "" } else { " — VALUES DIFFER" }
-        );
-        println!(
-            "pushes: {} of {} slot pushes equal to what the terminal's meter counted at the slot, {} event pushes{}",
-            self.tally.pushes_equal,
-            self.tally.pushes_equal + self.tally.pushes_differ,
-            self.tally.event_pushes,
-            if self.tally.pushes_differ == 0 { "" } else { " — PUSHES DIFFER" }
-        );
-        for n in &self.nodes {
-            if let Node::Terminal(t) = n {
-                let eui = t.link.eui64();
-                let got = self
-                    .slots
-                    .iter()
-                    .filter(|s| {
-                        self.tally
-                            .arrived
-                            .contains_key(&(eui.0, self.slot_key(**s)))
-                    })
-                    .count();
-                let led = t.node.led();
-                println!(
-                    "  terminal {} → {}: {got}/{} readings; LED {} ({}), {} changes",
-                    eui_text(eui),
-                    t.link
-                        .meter()
-                        .map_or_else(|| "no smart meter".to_owned(), eui_text),
-                    self.slots.len(),
-                    led.name(),
-                    led.pattern(),
-                    t.led_changes
-                );
-            }
+        let terminals: Vec<TerminalRecord> = self
+            .nodes
+            .iter()
+            .filter_map(|n| match n {
+                Node::Terminal(t) => Some(self.terminal_record(t)),
+                Node::Meter(_) => None,
+            })
+            .collect();
+        let readings = report::ReadingFigures {
+            scheduled: self.slots.len() * usize::from(self.opts.terminals),
+            arrived: terminals.iter().map(|t| t.readings_arrived).sum(),
+            longest_delay_s: self
+                .tally
+                .arrived
+                .values()
+                .max()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64(),
+            values_equal: self.tally.values_equal,
+            values_differ: self.tally.values_differ,
+        };
+        let pushes = report::PushFigures {
+            equal: self.tally.pushes_equal,
+            differ: self.tally.pushes_differ,
+            events: self.tally.event_pushes,
+        };
+        Report {
+            ok: self.all_arrived() && readings.values_differ == 0 && pushes.differ == 0,
+            terminals_count: self.opts.terminals,
+            smartmeters: self.opts.smartmeters,
+            started: self.start.with_timezone(&jst()),
+            simulated_s: self.opts.duration.as_secs_f64(),
+            seed: self.opts.seed,
+            radio: report::RadioFigures {
+                frames: st.frames,
+                bytes: st.bytes,
+                air_time_s: Duration::from_micros(st.air_time_us).as_secs_f64(),
+                received: st.received,
+                collided: st.collided,
+                faded: st.faded,
+                receiver_busy: st.receiver_busy,
+                injected_losses: self.tally.injected_losses,
+            },
+            link,
+            sessions,
+            readings,
+            pushes,
+            terminals,
+            not_built: report::NOT_BUILT.to_vec(),
+        }
+    }
+
+    /// One terminal's part of the report: each slot's meter count against what its smart
+    /// meter received.
+    fn terminal_record(&self, t: &TerminalSim) -> TerminalRecord {
+        let eui = t.link.eui64();
+        let slots: Vec<SlotRecord> = self
+            .slots
+            .iter()
+            .map(|s| {
+                let key = (eui.0, self.slot_key(*s));
+                let truth = self.tally.truth.get(&key);
+                let got = self.tally.received.get(&key);
+                SlotRecord {
+                    slot: self.utc(*s).with_timezone(&jst()),
+                    meter_in_wh: truth.map(|t| t.0),
+                    meter_out_wh: truth.map(|t| t.1),
+                    received_in_wh: got.and_then(|r| r.ac_in_wh),
+                    received_out_wh: got.and_then(|r| r.ac_out_wh),
+                    received_status: got.and_then(|r| r.status),
+                    delay_s: self.tally.arrived.get(&key).map(Duration::as_secs_f64),
+                    equal: got.is_some_and(|r| self.row_matches(key, r)),
+                }
+            })
+            .collect();
+        let led = t.node.led();
+        TerminalRecord {
+            eui64: eui_text(eui),
+            smart_meter: t.link.meter().map(eui_text),
+            readings_arrived: slots.iter().filter(|s| s.delay_s.is_some()).count(),
+            slots,
+            led: led.name(),
+            led_pattern: led.pattern(),
+            led_changes: t.led_changes,
         }
     }
 }

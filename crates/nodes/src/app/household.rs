@@ -26,6 +26,7 @@ fn household_w(t: DateTime<Utc>) -> (f64, f64) {
 }
 
 /// The registers, growing with [`household_w`]; fractions of a Wh carried over.
+#[derive(Debug)]
 pub struct Household {
     last: DateTime<Utc>,
     carry: (f64, f64),

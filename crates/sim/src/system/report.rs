@@ -1,0 +1,273 @@
+//! What a run of the whole system did ([`Report`]): the radio, the link, the reading
+//! sessions and, per terminal and slot, what its meter counted against what its smart
+//! meter received. Serialised as `iotroute sim --report-json`; shown as text by
+//! [`Display`](core::fmt::Display).
+
+use core::fmt;
+
+use chrono::{DateTime, FixedOffset};
+use serde::Serialize;
+
+/// The parts of the system a run does not include yet, and where they will come from.
+pub const NOT_BUILT: [&str; 3] = [
+    "the smart meter (電力SM) relaying to the head end",
+    "the head end (HES) and the MDMS",
+    "the public server (公開サーバ) and the retailers' interface (EDI files)",
+];
+
+/// The summary of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Every scheduled reading arrived, equal to the meter's count, and every slot push
+    /// too.
+    pub ok: bool,
+    /// Wireless terminals (each with its own meter).
+    #[serde(rename = "terminal_count")]
+    pub terminals_count: u8,
+    /// Smart meters.
+    pub smartmeters: u8,
+    /// Virtual time 0.
+    pub started: DateTime<FixedOffset>,
+    /// Virtual seconds the run was asked to cover (it goes on for late readings).
+    pub simulated_s: f64,
+    /// The seed.
+    pub seed: u64,
+    /// The medium.
+    pub radio: RadioFigures,
+    /// MAC, 6LoWPAN and PANA.
+    pub link: LinkFigures,
+    /// The smart meters' DLMS/COSEM reading sessions.
+    pub sessions: SessionFigures,
+    /// Readings of scheduled slots.
+    pub readings: ReadingFigures,
+    /// Pushes the smart meters received (TRM-05).
+    pub pushes: PushFigures,
+    /// Per terminal.
+    pub terminals: Vec<TerminalRecord>,
+    /// What the run does not include yet.
+    pub not_built: Vec<&'static str>,
+}
+
+/// The medium's counts.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RadioFigures {
+    /// Frames put on the air.
+    pub frames: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Their air time.
+    pub air_time_s: f64,
+    /// Receptions that succeeded.
+    pub received: u64,
+    /// Receptions lost to collisions.
+    pub collided: u64,
+    /// Receptions lost to fading.
+    pub faded: u64,
+    /// Receptions lost because the receiver was sending.
+    pub receiver_busy: u64,
+    /// Receptions dropped by the injected loss.
+    pub injected_losses: u64,
+}
+
+/// The link's counts.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct LinkFigures {
+    /// MAC retransmissions.
+    pub mac_retransmissions: u64,
+    /// Frames the MAC gave up.
+    pub frames_given_up: u64,
+    /// 6LoWPAN fragments sent.
+    pub fragments: u64,
+    /// PANA authentications.
+    pub authentications: u64,
+    /// Re-authentications inside a session.
+    pub reauthentications: u64,
+    /// Authentications refused.
+    pub refused: u64,
+    /// Group-key rollovers.
+    pub rollovers: u64,
+}
+
+/// The reading sessions' counts.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SessionFigures {
+    /// Started.
+    pub started: u64,
+    /// Started again after a timeout.
+    pub restarted: u64,
+    /// Completed.
+    pub completed: u64,
+    /// Refused by the terminal.
+    pub refused: u64,
+}
+
+/// Readings of scheduled slots.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ReadingFigures {
+    /// Slots × terminals.
+    pub scheduled: usize,
+    /// Of them, arrived at a smart meter.
+    pub arrived: usize,
+    /// The longest delay after its slot.
+    pub longest_delay_s: f64,
+    /// Rows equal to the meter's count at the slot.
+    pub values_equal: u64,
+    /// Rows that differ.
+    pub values_differ: u64,
+}
+
+/// Pushes received.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct PushFigures {
+    /// Slot pushes equal to the meter's count at the slot.
+    pub equal: u64,
+    /// Slot pushes that differ (or do not read).
+    pub differ: u64,
+    /// Event pushes.
+    pub events: u64,
+}
+
+/// One terminal.
+#[derive(Debug, Clone, Serialize)]
+pub struct TerminalRecord {
+    /// Its EUI-64, `02:1a:...`.
+    pub eui64: String,
+    /// The smart meter it is joined to at the end.
+    pub smart_meter: Option<String>,
+    /// Slots whose row arrived.
+    pub readings_arrived: usize,
+    /// Each slot.
+    pub slots: Vec<SlotRecord>,
+    /// Its LED at the end (TRM-10).
+    pub led: &'static str,
+    /// The LED's pattern.
+    pub led_pattern: &'static str,
+    /// Times the LED changed.
+    pub led_changes: u32,
+}
+
+/// One slot of one terminal: the meter's count at the boundary against the row the
+/// smart meter received (Wh, lower 8 digits).
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotRecord {
+    /// The :00 or :30 (JST).
+    pub slot: DateTime<FixedOffset>,
+    /// AC input the meter counted.
+    pub meter_in_wh: Option<u32>,
+    /// AC output the meter counted.
+    pub meter_out_wh: Option<u32>,
+    /// AC input the smart meter received.
+    pub received_in_wh: Option<u32>,
+    /// AC output the smart meter received.
+    pub received_out_wh: Option<u32>,
+    /// The row's status byte.
+    pub received_status: Option<u8>,
+    /// When the row arrived after the slot; `None`: never.
+    pub delay_s: Option<f64>,
+    /// The row holds the meter's count, marked valid.
+    pub equal: bool,
+}
+
+fn wh(v: Option<u32>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.radio;
+        writeln!(
+            f,
+            "iotroute sim: {} terminal(s) with their meters, {} smart meter(s), {:.1} h simulated from {}, seed {}",
+            self.terminals_count,
+            self.smartmeters,
+            self.simulated_s / 3600.0,
+            self.started.to_rfc3339(),
+            self.seed
+        )?;
+        writeln!(
+            f,
+            "frames {} ({} bytes, {:.1} s on the air); receptions {} ok, {} lost (collisions {}, fading {}, receiver busy {}, injected {})",
+            r.frames,
+            r.bytes,
+            r.air_time_s,
+            r.received,
+            r.collided + r.faded + r.receiver_busy + r.injected_losses,
+            r.collided,
+            r.faded,
+            r.receiver_busy,
+            r.injected_losses
+        )?;
+        let l = &self.link;
+        writeln!(
+            f,
+            "MAC retransmissions {}, frames given up {}, 6LoWPAN fragments {}",
+            l.mac_retransmissions, l.frames_given_up, l.fragments
+        )?;
+        let s = &self.sessions;
+        writeln!(
+            f,
+            "authentications {}, re-authentications {}, refused {}, group-key rollovers {}; reading sessions {} started, {} restarted, {} completed, {} refused by the terminal",
+            l.authentications, l.reauthentications, l.refused, l.rollovers,
+            s.started, s.restarted, s.completed, s.refused
+        )?;
+        let d = &self.readings;
+        writeln!(
+            f,
+            "readings {} of {} arrived (longest delay after its slot {:.1} s){}",
+            d.arrived,
+            d.scheduled,
+            d.longest_delay_s,
+            if d.arrived == d.scheduled {
+                ""
+            } else {
+                " — MISSING READINGS"
+            }
+        )?;
+        writeln!(
+            f,
+            "values: {} of {} readings equal to what the terminal's meter counted at the slot (meter → ECHONET → store → DLMS → link){}",
+            d.values_equal,
+            d.values_equal + d.values_differ,
+            if d.values_differ == 0 { "" } else { " — VALUES DIFFER" }
+        )?;
+        let p = &self.pushes;
+        writeln!(
+            f,
+            "pushes: {} of {} slot pushes equal to what the terminal's meter counted at the slot, {} event pushes{}",
+            p.equal,
+            p.equal + p.differ,
+            p.events,
+            if p.differ == 0 { "" } else { " — PUSHES DIFFER" }
+        )?;
+        for t in &self.terminals {
+            writeln!(
+                f,
+                "  terminal {} → {}: {}/{} readings; LED {} ({}), {} changes",
+                t.eui64,
+                t.smart_meter.as_deref().unwrap_or("no smart meter"),
+                t.readings_arrived,
+                t.slots.len(),
+                t.led,
+                t.led_pattern,
+                t.led_changes
+            )?;
+            if let Some(last) = t.slots.last() {
+                writeln!(
+                    f,
+                    "    last slot {}: meter in {} Wh, out {} Wh; smart meter received in {} Wh, out {} Wh{}",
+                    last.slot.to_rfc3339(),
+                    wh(last.meter_in_wh),
+                    wh(last.meter_out_wh),
+                    wh(last.received_in_wh),
+                    wh(last.received_out_wh),
+                    if last.equal { " (equal)" } else { " — DIFFERS" }
+                )?;
+            }
+        }
+        writeln!(f, "not part of this run yet:")?;
+        for part in &self.not_built {
+            writeln!(f, "  - {part}")?;
+        }
+        Ok(())
+    }
+}
