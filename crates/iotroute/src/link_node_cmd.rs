@@ -22,6 +22,7 @@ use nodes::terminal::firmware::TerminalImages;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Timelike, Utc};
+use nodes::flood::FloodReport;
 use nodes::link::frame_counters::CounterSnapshot;
 use nodes::link::mac::MacConfig;
 use nodes::link::net::NetConfig;
@@ -453,12 +454,28 @@ struct TerminalProgram {
     pushes: Option<terminal_meter::PushQueue>,
     /// Pushes waiting for the link to be up.
     held_pushes: std::collections::VecDeque<Vec<u8>>,
+    /// Floods on the radio, to the meter side's node (SEC-08); `None`: the link alone.
+    floods: Option<tokio::sync::mpsc::Sender<FloodReport>>,
 }
 
 /// Pushes kept while the link is down (the newest).
 const HELD_PUSHES: usize = 16;
 
 impl TerminalProgram {
+    /// Floods the radio side detected (SEC-08), to the meter side's node: counted,
+    /// logged and pushed there. The link alone only logs them (the link logged each).
+    fn report_floods(&mut self) {
+        let Some(tx) = &self.floods else {
+            let _ = self.link.take_flood_alarms();
+            return;
+        };
+        for alarm in self.link.take_flood_alarms() {
+            if tx.try_send(alarm.report()).is_err() {
+                tracing::warn!(source = %alarm.source_text(), "radio flood not reported to the meter side");
+            }
+        }
+    }
+
     /// Take the settings a client changed, if any (TRM-08): the link uses the new
     /// Pairing ID and password from its next scan and authentication.
     fn take_settings(&mut self) {
@@ -566,6 +583,7 @@ impl App for TerminalProgram {
                 other => tracing::info!(event = ?other, "link"),
             }
         }
+        self.report_floods();
         self.take_settings();
         self.publish();
     }
@@ -840,13 +858,13 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         }
         _ => (None, None),
     };
-    // Floods on the maintenance interface, to the node (SEC-08).
-    let (flood_tx, flood_rx) = match (&meter_side, args.maintenance) {
-        (Some(_), Some(_)) => {
-            let (tx, rx) = tokio::sync::mpsc::channel(8);
+    // Floods on the maintenance interface and the radio, to the node (SEC-08).
+    let (flood_tx, flood_rx) = match meter_side {
+        Some(_) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
             (Some(tx), Some(rx))
         }
-        _ => (None, None),
+        None => (None, None),
     };
     let meter_run = async {
         match (meter_side, event_log) {
@@ -889,6 +907,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
             }
         }
     };
+    let radio_floods = flood_tx.clone();
     let link_run = async {
         match (args.air, args.device_id, args.eui64) {
             (Some(air), Some(device_id), Some(eui64)) => {
@@ -906,6 +925,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     link_tx,
                     settings_rx,
                     push_rx,
+                    radio_floods,
                     stopped(stop_rx.clone()),
                 )
                 .await
@@ -957,6 +977,7 @@ async fn link_side(
     status: tokio::sync::watch::Sender<LinkStatus>,
     settings: tokio::sync::watch::Receiver<Option<Settings>>,
     pushes: Option<terminal_meter::PushQueue>,
+    floods: Option<tokio::sync::mpsc::Sender<FloodReport>>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let (mac, net) = hub_mac(eui64);
@@ -1002,6 +1023,7 @@ async fn link_side(
         settings,
         pushes,
         held_pushes: std::collections::VecDeque::new(),
+        floods,
     };
     air_node::run(&mut program, air, device_id, stop)
         .await

@@ -12,7 +12,7 @@ use dlms::cosem::AccessCode;
 use dlms::server::access_record::{access_code, is_image_block};
 use dlms::server::{Auth, Protection, ServeConfig, SharedModel, TerminalServer};
 use dlms::wrapper::Wpdu;
-use nodes::flood::{FloodConfig, FloodDetector};
+use nodes::flood::{FloodConfig, FloodDetector, FloodReport, FloodSide};
 use nodes::log_limit::LogLimiter;
 use tokio::net::UdpSocket;
 
@@ -66,12 +66,10 @@ fn answer_outcome(apdu: &[u8]) -> (Option<bool>, Option<String>) {
 pub struct Counters {
     /// Associations refused (a wrong password).
     pub auth_failures: std::sync::atomic::AtomicU64,
-    /// Floods detected on the interface (SEC-08).
-    pub dos_events: std::sync::atomic::AtomicU64,
 }
 
-/// Serve `model` on `bind` until `stop`, counting refused associations and floods in
-/// `counters`. Floods (SEC-08: over 100 datagrams a second from one source, 1,000 from
+/// Serve `model` on `bind` until `stop`, counting refused associations in `counters`
+/// and handing floods to the node (`floods`). Floods (SEC-08: over 100 datagrams a second from one source, 1,000 from
 /// all) are logged to the access log as `dos_detected`, once per source per 60 s; every
 /// datagram is still answered on its merits (the handy terminal may come from any
 /// address).
@@ -87,7 +85,7 @@ pub async fn serve(
     served: std::sync::Arc<tokio::sync::Notify>,
     counters: std::sync::Arc<Counters>,
     mut access: logs::FileLog,
-    floods: Option<tokio::sync::mpsc::Sender<nodes::flood::DosAlarm>>,
+    floods: Option<tokio::sync::mpsc::Sender<FloodReport>>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), MaintenanceError> {
     let socket = UdpSocket::bind(bind).await?;
@@ -122,20 +120,21 @@ pub async fn serve(
             () = &mut stop => break,
         };
         if let Some(alarm) = flood.count(std::time::Instant::now(), from.ip()) {
-            counters.dos_events.fetch_add(1, Ordering::Relaxed);
             log.record(&clock, AccessCode::FloodDetected, 0);
-            // To the node: the DLMS event log and an event push (SEC-08).
-            if let Some(tx) = &floods {
-                if tx.try_send(alarm).is_err() {
-                    tracing::warn!("flood not reported to the meter side");
-                }
-            }
+            let report = alarm.report(FloodSide::Maintenance);
             crate::terminal_meter::record(
                 &mut access,
                 clock.now(),
                 "dos_detected",
-                crate::terminal_meter::dos_details("maintenance", &alarm),
+                crate::terminal_meter::dos_details(&report),
             );
+            // To the node: counted, the event log and an event push (SEC-08). Alarms are
+            // few (one per source a minute), so waiting for room loses none.
+            if let Some(tx) = &floods {
+                if tx.send(report).await.is_err() {
+                    tracing::warn!("flood not reported: the meter side has stopped");
+                }
+            }
         }
         let Some(bytes) = buf.get(..n) else { continue };
         let frame = match Wpdu::parse(bytes) {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use nodes::controller::ControllerConfig;
-use nodes::flood::FloodConfig;
+use nodes::flood::{FloodConfig, FloodReport};
 use nodes::terminal::node::{NodeError, NodeEvent, TerminalNode, TerminalNodeConfig};
 use nodes::terminal::reader::ReaderConfig;
 use nodes::terminal::settings::Settings;
@@ -230,8 +230,9 @@ pub struct Wiring {
     /// Slot pushes for the link side to send to the smart meter (TRM-05); `None`
     /// without the IoT route.
     pub pushes: Option<PushSender>,
-    /// Floods the maintenance interface detected, for the node to log and push (SEC-08).
-    pub floods: Option<tokio::sync::mpsc::Receiver<nodes::flood::DosAlarm>>,
+    /// Floods the maintenance interface and the radio detected, for the node to log and
+    /// push (SEC-08).
+    pub floods: Option<tokio::sync::mpsc::Receiver<FloodReport>>,
 }
 
 /// The meter side's end of the slot pushes (TRM-05).
@@ -449,11 +450,7 @@ fn write_status(node: &TerminalNode, wiring: &Wiring, now: DateTime<Utc>, state:
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect(),
-            dos_events: node.dos_events()
-                + wiring
-                    .maintenance
-                    .dos_events
-                    .load(std::sync::atomic::Ordering::Relaxed),
+            dos_events: node.dos_events(),
             auth_failures: link.as_ref().map_or(0, |l| l.auth_failures)
                 + wiring
                     .maintenance
@@ -518,13 +515,15 @@ fn install_and_hand_over(
     }
 }
 
-/// A flood detected on `side` (`echonet`, `maintenance`) as a log record's details.
-pub fn dos_details(side: &str, alarm: &nodes::flood::DosAlarm) -> serde_json::Value {
+/// A flood (SEC-08) as a log record's details: `side` (`echonet`, `maintenance`,
+/// `radio`), `source` (`null`: all sources together), `datagrams` (or frames) within
+/// `window_ms`.
+pub fn dos_details(flood: &FloodReport) -> serde_json::Value {
     serde_json::json!({
-        "side": side,
-        "source": alarm.source.map(|s| s.to_string()),
-        "datagrams": alarm.datagrams,
-        "window_ms": u64::try_from(alarm.window.as_millis()).unwrap_or(u64::MAX),
+        "side": flood.side.name(),
+        "source": flood.source,
+        "datagrams": flood.count,
+        "window_ms": u64::try_from(flood.window.as_millis()).unwrap_or(u64::MAX),
     })
 }
 
@@ -555,7 +554,7 @@ fn event_record(event: &NodeEvent) -> (&'static str, serde_json::Value) {
             "led",
             serde_json::json!({ "state": led.name(), "pattern": led.pattern() }),
         ),
-        NodeEvent::Dos(alarm) => ("dos_detected", dos_details("echonet", alarm)),
+        NodeEvent::Dos(flood) => ("dos_detected", dos_details(flood)),
         NodeEvent::FirmwareActivated { manifest, .. } => (
             "firmware_activated",
             serde_json::json!({ "version": manifest.version, "size": manifest.size, "sha256": manifest.sha256 }),

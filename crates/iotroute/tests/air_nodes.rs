@@ -7,7 +7,7 @@
 //! line, and appear in no log line (the programs run with `RUST_LOG=debug`).
 //!
 //! Addresses: block 127.0.175.0/24 (hub on `.2`), 127.0.176.0/24, 127.0.177.0/24,
-//! 127.0.183.0/24, 127.0.193.0/24.
+//! 127.0.183.0/24, 127.0.193.0/24, 127.0.196.0/24.
 
 mod support;
 
@@ -484,5 +484,104 @@ fn trm05_sec07_the_terminal_pushes_each_slot_and_a_meter_id_change_to_its_smart_
         assert_eq!(p["energy_in_wh"].as_str().map(str::to_owned), stored, "{p}");
         assert!(at - row.slot < chrono::Duration::minutes(30), "{p}");
     }
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// SEC-08, radio side: another device on the terminal's channel floods it with
+/// malformed frames. The terminal's link detects it, its node writes `dos_detected`
+/// (side `radio`) to the event log, counts it in `terminal status` and pushes the event
+/// to the smart meter, while the readings go on being pushed.
+#[test]
+fn sec08_a_radio_flood_is_logged_counted_and_pushed_and_the_pushes_go_on() {
+    let block = 196;
+    let _hub = hub(block);
+    let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
+    let data = data_dir("radio-flood");
+    let mut t = iotroute();
+    t.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
+        .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
+        .args(["--meter", &format!("127.0.{block}.3")])
+        .args(["--echonet-bind", &format!("127.0.{block}.4")])
+        .args(["--speed", "600"])
+        .arg("--data")
+        .arg(&data)
+        .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
+    let terminal = Running::start(t, "listening");
+    // Once the terminal has joined (on the smart meter's channel 33): 3 s of 100
+    // malformed frames a second from ZEP device 9 (over the refused-frame limit of 20).
+    let hub_addr: std::net::SocketAddr = format!("127.0.{block}.2:17754").parse().unwrap();
+    let watched = data.clone();
+    let flooder = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            let out = iotroute()
+                .args(["terminal", "status", "--json", "--data"])
+                .arg(&watched)
+                .output()
+                .unwrap();
+            let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            if s["link"]["phase"] == "connected" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let socket = std::net::UdpSocket::bind(format!("127.0.{block}.9:0")).unwrap();
+        let psdu = [
+            0x41u8, 0x98, 0x00, 0xFF, 0xEE, 0xDD, 0xCC, 0xBB, 0xAA, 0x99, 0x88, 0x77,
+        ];
+        let mut buf = [0u8; 128];
+        for sequence in 0..300u32 {
+            let repr = sim::zep::DataRepr::to_hub(9, 33, sequence, &psdu);
+            let n = repr.emit(&mut buf).unwrap();
+            socket.send_to(&buf[..n], hub_addr).unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let mut cmd = smartmeter(block);
+    // The pushes held while no smart meter was there, then some 20 s of new ones.
+    cmd.args(["--pushes", "12"]);
+    let out = run_with_timeout(cmd, Duration::from_secs(90));
+    flooder.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect();
+    let floods: Vec<_> = lines
+        .iter()
+        .filter(|v| v["event"] == "flood_detected")
+        .collect();
+    assert_eq!(
+        floods.len(),
+        1,
+        "one alarm per source per 60 s: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The source (an octet string, printed as hex) and the frames counted.
+    let unparsable: String = b"unparsable".iter().map(|b| format!("{b:02X}")).collect();
+    assert_eq!(floods[0]["details"][0], format!("@{unparsable}"), "{text}");
+    assert!(floods[0]["details"][1].as_u64() > Some(20), "{text}");
+    let status = iotroute()
+        .args(["terminal", "status", "--json", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(s["counters"]["dos_events"], 1, "{s}");
+    terminal.terminate();
+    let events = std::fs::read_to_string(data.join("logs/event.jsonl")).unwrap();
+    let alarms: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "dos_detected")
+        .collect();
+    assert_eq!(alarms.len(), 1, "{events}");
+    assert_eq!(alarms[0]["details"]["side"], "radio", "{events}");
+    assert_eq!(alarms[0]["details"]["source"], "unparsable", "{events}");
     let _ = std::fs::remove_dir_all(&data);
 }

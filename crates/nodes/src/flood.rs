@@ -1,18 +1,58 @@
-//! Flood detection (SEC-08), for every socket a node listens on: the terminal's ECHONET
-//! side ([`crate::terminal::guard`]), its maintenance interface, and later the radio.
+//! Flood detection (SEC-08), for every interface a node listens on: the terminal's
+//! ECHONET side ([`crate::terminal::guard`]), its maintenance interface (both keyed by IP
+//! address, timed by [`Instant`]), and its radio ([`crate::link::terminal`]: keyed by the
+//! frame's MAC source, timed by the sans-IO `Duration` since start).
 //!
-//! Datagrams are counted per source address and for all sources together over fixed
-//! windows (one second by default). A source over its limit within a window — a flood, a
-//! burst, a stream of malformed frames — or all sources together over the total limit (a
-//! flood spread over spoofed addresses; a source already reported no longer counts in
-//! it) raises a [`DosAlarm`], at most one per source (or for the total) per hold-off
-//! period. Detection refuses nothing: what to drop is the caller's rule. The source table
+//! Datagrams (or frames) are counted per source address and for all sources together
+//! over fixed windows (one second by default). A source over its limit within a window —
+//! a flood, a burst, a stream of malformed frames — or all sources together over the
+//! total limit (a flood spread over spoofed addresses; a source already reported no
+//! longer counts in it) raises a [`DosAlarm`], at most one per source (or for the total)
+//! per hold-off period. Detection refuses nothing: what to drop is the caller's rule. The source table
 //! is bounded: under a flood from more addresses than it holds, the extra addresses count
 //! in the total only.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
+use std::hash::Hash;
 use std::net::IpAddr;
+use std::ops::Add;
 use std::time::{Duration, Instant};
+
+/// What the detector counts by: a source address.
+pub trait FloodKey: Copy + Eq + Hash + Debug {
+    /// The form two spellings of one source share (counted as one).
+    #[must_use]
+    fn canonical(self) -> Self {
+        self
+    }
+}
+
+/// An IPv4-mapped IPv6 address is the IPv4 address.
+impl FloodKey for IpAddr {
+    fn canonical(self) -> Self {
+        self.to_canonical()
+    }
+}
+
+/// The detector's time: a monotonic instant ([`Instant`] for a driver, a sans-IO node's
+/// [`Duration`] since its start).
+pub trait FloodTime: Copy + Ord + Debug + Add<Duration, Output = Self> {
+    /// The time from `earlier` to `self` (zero when `earlier` is later).
+    fn since(self, earlier: Self) -> Duration;
+}
+
+impl FloodTime for Instant {
+    fn since(self, earlier: Self) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+impl FloodTime for Duration {
+    fn since(self, earlier: Self) -> Duration {
+        self.saturating_sub(earlier)
+    }
+}
 
 /// The detector's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,24 +84,75 @@ impl Default for FloodConfig {
 
 /// A denial-of-service detection (SEC-08): the event raised, logged and pushed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DosAlarm {
+pub struct DosAlarm<K = IpAddr> {
     /// The source over its limit, or `None` for all sources together.
-    pub source: Option<IpAddr>,
-    /// Datagrams counted within the window when the limit was passed.
+    pub source: Option<K>,
+    /// Datagrams (frames) counted within the window when the limit was passed.
     pub datagrams: u32,
     /// The window.
     pub window: Duration,
 }
 
+/// The interface a flood came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FloodSide {
+    /// The meter's ECHONET Lite socket.
+    Echonet,
+    /// The handy terminal's maintenance interface.
+    Maintenance,
+    /// The IoT route's radio.
+    Radio,
+}
+
+impl FloodSide {
+    /// Its name in logs and status (`echonet`, `maintenance`, `radio`).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Echonet => "echonet",
+            Self::Maintenance => "maintenance",
+            Self::Radio => "radio",
+        }
+    }
+}
+
+/// A flood as the terminal node logs and pushes it, whatever the interface and however
+/// its sources are named there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FloodReport {
+    /// Where.
+    pub side: FloodSide,
+    /// The source over its limit as text (an IP address, an EUI-64, `short:1234`,
+    /// `unparsable`), or `None` for all sources together.
+    pub source: Option<String>,
+    /// Datagrams or frames counted within the window when the limit was passed.
+    pub count: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+impl<K: core::fmt::Display> DosAlarm<K> {
+    /// The alarm as the node reports it, raised on `side`.
+    #[must_use]
+    pub fn report(&self, side: FloodSide) -> FloodReport {
+        FloodReport {
+            side,
+            source: self.source.as_ref().map(ToString::to_string),
+            count: self.datagrams,
+            window: self.window,
+        }
+    }
+}
+
 /// A fixed counting window.
 #[derive(Debug, Clone, Copy)]
-struct Window {
-    start: Instant,
+struct Window<T> {
+    start: T,
     count: u32,
 }
 
-impl Window {
-    const fn new(now: Instant) -> Self {
+impl<T: FloodTime> Window<T> {
+    const fn new(now: T) -> Self {
         Self {
             start: now,
             count: 0,
@@ -69,8 +160,8 @@ impl Window {
     }
 
     /// Count one datagram at `now`; the count within the current window.
-    fn count(&mut self, now: Instant, length: Duration) -> u32 {
-        if now.saturating_duration_since(self.start) >= length {
+    fn count(&mut self, now: T, length: Duration) -> u32 {
+        if now.since(self.start) >= length {
             *self = Self::new(now);
         }
         self.count = self.count.saturating_add(1);
@@ -80,24 +171,23 @@ impl Window {
 
 /// One tracked source.
 #[derive(Debug, Clone, Copy)]
-struct Source {
-    window: Window,
+struct Source<T> {
+    window: Window<T>,
     /// Until when it raises no alarm.
-    quiet_until: Option<Instant>,
+    quiet_until: Option<T>,
 }
 
-/// The detector.
+/// The detector: sources of type `K`, time of type `T`.
 #[derive(Debug)]
-pub struct FloodDetector {
+pub struct FloodDetector<K = IpAddr, T = Instant> {
     config: FloodConfig,
-    sources: HashMap<IpAddr, Source>,
+    sources: HashMap<K, Source<T>>,
     /// Started by the first datagram.
-    total: Option<Window>,
-    total_quiet_until: Option<Instant>,
-    alarms: u64,
+    total: Option<Window<T>>,
+    total_quiet_until: Option<T>,
 }
 
-impl FloodDetector {
+impl<K: FloodKey, T: FloodTime> FloodDetector<K, T> {
     /// A detector with these limits.
     #[must_use]
     pub fn new(config: FloodConfig) -> Self {
@@ -106,19 +196,12 @@ impl FloodDetector {
             sources: HashMap::new(),
             total: None,
             total_quiet_until: None,
-            alarms: 0,
         }
     }
 
-    /// Alarms raised so far.
-    #[must_use]
-    pub const fn alarms(&self) -> u64 {
-        self.alarms
-    }
-
     /// Count one datagram from `from` at `now`; the alarm it raises, if any.
-    pub fn count(&mut self, now: Instant, from: IpAddr) -> Option<DosAlarm> {
-        let from = from.to_canonical();
+    pub fn count(&mut self, now: T, from: K) -> Option<DosAlarm<K>> {
+        let from = from.canonical();
         let mut alarm = None;
         let config = self.config;
         let held_off = match self.source(now, from) {
@@ -159,12 +242,11 @@ impl FloodDetector {
             }
         }
         if let Some(a) = alarm {
-            self.alarms += 1;
             tracing::warn!(
                 source = ?a.source,
                 datagrams = a.datagrams,
                 window_ms = a.window.as_millis(),
-                "SEC-08: datagram flood"
+                "SEC-08: flood"
             );
         }
         alarm
@@ -172,12 +254,11 @@ impl FloodDetector {
 
     /// The entry of `from`, made room for when the table is full (entries whose window
     /// ended and who are not held off go first); `None` when there is no room.
-    fn source(&mut self, now: Instant, from: IpAddr) -> Option<&mut Source> {
+    fn source(&mut self, now: T, from: K) -> Option<&mut Source<T>> {
         if !self.sources.contains_key(&from) && self.sources.len() >= self.config.max_sources {
             let window = self.config.window;
             self.sources.retain(|_, s| {
-                now.saturating_duration_since(s.window.start) < window
-                    || s.quiet_until.is_some_and(|q| q > now)
+                now.since(s.window.start) < window || s.quiet_until.is_some_and(|q| q > now)
             });
             if self.sources.len() >= self.config.max_sources {
                 return None;
@@ -191,7 +272,7 @@ impl FloodDetector {
 }
 
 /// Whether a hold-off until `until` is still on at `now` (cleared once it is over).
-fn quiet(until: &mut Option<Instant>, now: Instant) -> bool {
+fn quiet<T: FloodTime>(until: &mut Option<T>, now: T) -> bool {
     match *until {
         Some(u) if u > now => true,
         Some(_) => {

@@ -24,6 +24,9 @@
 //!   one), duplicate detection (sender + sequence number), an acknowledgment when asked:
 //!   an Enh-Ack for a frame version 2 (802.15.4-2015) frame, an Imm-Ack for an older
 //!   one (802.15.4-2015 §6.7.4.2).
+//! - **What came in (SEC-08)**: after each received frame, [`Mac::last_reception`] tells
+//!   its source as the header claims it ([`FrameSource`]) and whether it was refused
+//!   ([`Refusal`]), for the node's flood detection.
 //!
 //! Time is the caller's (`now` since an epoch); the back-off draws come from a generator
 //! seeded by the EUI-64 (ours: reproducible simulations; a device would use its RNG).
@@ -144,6 +147,56 @@ pub enum MacIndication {
     RekeyNeeded,
 }
 
+/// Who sent a received frame, as its header claims (unauthenticated: a forged frame names
+/// whom it likes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameSource {
+    /// The header's source address.
+    Address(Address),
+    /// A frame that parsed but carries no source address (an Imm-Ack, ...).
+    NoAddress,
+    /// A frame whose FCS fails or that does not parse: nothing in it can be read.
+    Unparsable,
+}
+
+impl crate::flood::FloodKey for FrameSource {}
+
+impl core::fmt::Display for FrameSource {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Address(Address::Extended(e)) => write!(f, "{e}"),
+            Self::Address(Address::Short(s)) => write!(f, "short:{s:04x}"),
+            Self::NoAddress => f.write_str("no-source-address"),
+            Self::Unparsable => f.write_str("unparsable"),
+        }
+    }
+}
+
+/// Why the MAC refused a received frame: what no honest sender in range produces at a
+/// rate (a frame for another node or another PAN is not refused but overheard; a
+/// duplicate is a lost acknowledgment's retransmission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// Bad FCS, or the frame does not parse.
+    Malformed,
+    /// A secured frame whose key is unknown or whose MIC fails.
+    Security,
+    /// A secured frame whose counter does not increase.
+    Replay,
+    /// An unsecured data frame while those are not accepted.
+    Unsecured,
+}
+
+/// What became of the last frame handed to [`Mac::receive`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reception {
+    /// Its source.
+    pub source: FrameSource,
+    /// Why it was refused (`None`: accepted, a duplicate, an acknowledgment, or a frame
+    /// for another node or PAN).
+    pub refusal: Option<Refusal>,
+}
+
 /// Why a frame was not queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MacError {
@@ -238,6 +291,7 @@ pub struct Mac {
     budget: TxBudget,
     rng: u64,
     stats: MacStats,
+    last_reception: Option<Reception>,
 }
 
 impl Mac {
@@ -262,6 +316,7 @@ impl Mac {
             last_seq: BTreeMap::new(),
             rng: seed,
             stats: MacStats::default(),
+            last_reception: None,
         }
     }
 
@@ -616,7 +671,7 @@ impl Mac {
     }
 
     /// A PSDU received at `now` with its signal: the acknowledgment to send at once (if
-    /// one was asked for) and indications.
+    /// one was asked for) and indications. What became of it: [`Mac::last_reception`].
     pub fn receive(
         &mut self,
         now: Duration,
@@ -626,6 +681,11 @@ impl Mac {
         air_time: &dyn Fn(usize) -> Duration,
     ) -> (Option<Vec<u8>>, Vec<MacIndication>) {
         self.retire_due(now);
+        let malformed = Reception {
+            source: FrameSource::Unparsable,
+            refusal: Some(Refusal::Malformed),
+        };
+        self.last_reception = Some(malformed);
         let Ok(mpdu) = fcs::strip(psdu, self.config.fcs) else {
             self.stats.dropped += 1;
             return (None, Vec::new());
@@ -639,6 +699,13 @@ impl Mac {
             }
         };
         let header = parsed.header().clone();
+        let source = header
+            .src
+            .map_or(FrameSource::NoAddress, FrameSource::Address);
+        self.last_reception = Some(Reception {
+            source,
+            refusal: None,
+        });
         if header.frame_type == FrameType::Ack {
             self.acknowledged(&header);
             return (None, Vec::new());
@@ -704,6 +771,7 @@ impl Mac {
                             .is_err()
                         {
                             self.stats.replays += 1;
+                            self.refused(Refusal::Replay);
                             tracing::debug!(src = ?opened.source, counter = opened.frame_counter, "replayed frame refused");
                             return (ack, Vec::new());
                         }
@@ -711,6 +779,7 @@ impl Mac {
                     }
                     Err(e) => {
                         self.stats.security_failures += 1;
+                        self.refused(Refusal::Security);
                         tracing::debug!(error = %e, "secured frame does not open");
                         return (ack, Vec::new());
                     }
@@ -731,6 +800,7 @@ impl Mac {
             (FrameType::Data, Some(src)) => {
                 if key_index.is_none() && !self.config.accept_unsecured {
                     self.stats.unsecured_refused += 1;
+                    self.refused(Refusal::Unsecured);
                     return (ack, Vec::new());
                 }
                 MacIndication::Data {
@@ -749,6 +819,20 @@ impl Mac {
             },
         };
         (ack, vec![indication])
+    }
+
+    /// What became of the last frame handed to [`Mac::receive`] (`None` before the
+    /// first).
+    #[must_use]
+    pub const fn last_reception(&self) -> Option<Reception> {
+        self.last_reception
+    }
+
+    /// The frame being received was refused for `why`.
+    fn refused(&mut self, why: Refusal) {
+        if let Some(r) = &mut self.last_reception {
+            r.refusal = Some(why);
+        }
     }
 
     /// Whether a frame is addressed to us (or broadcast) in our PAN (any PAN while we

@@ -4,10 +4,15 @@
 //! keep-alive, and on loss or refusal the next-best smart meter of the last scan, then a
 //! new scan after an exponential back-off.
 //!
+//! Flood detection (SEC-08): every frame handed to [`Terminal::receive`], refused or
+//! not, is counted by its MAC source ([`RadioFloodLimits`]); an alarm is queued for
+//! [`Terminal::take_flood_alarms`] and refuses nothing.
+//!
 //! Sans-IO: the caller tunes its medium to [`Terminal::channel`], feeds frames and time,
 //! answers carrier sense and puts what comes out on the air.
 
 use core::time::Duration;
+use std::collections::VecDeque;
 
 use lowpan::UdpDatagram;
 use pana::encr::GroupKey;
@@ -18,11 +23,12 @@ use wisun::pairing_id::PairingIeContent;
 use wisun::PairingId;
 
 use super::frame_counters::CounterSnapshot;
-use super::mac::{Mac, MacConfig, MacDst};
+use super::mac::{FrameSource, Mac, MacConfig, MacDst};
 use super::net::{Net, NetConfig, NetError, NetEvent, PANA_PORT};
 use super::pana::pac::{Pac, PacConfig, PacEvent, PacFailure};
 use super::pana::{Entropy, PanaTimers};
 use super::profile::LinkProfile;
+use crate::flood::{DosAlarm, FloodConfig, FloodDetector};
 
 /// Configuration.
 #[derive(Debug, Clone)]
@@ -134,6 +140,140 @@ pub struct TerminalStats {
     pub renewals: u64,
     /// Key requests sent (our frame counter neared its limit).
     pub key_requests: u64,
+    /// Radio floods detected (SEC-08): the alarms queued for
+    /// [`Terminal::take_flood_alarms`].
+    pub floods_detected: u64,
+}
+
+/// The radio side's flood limits (SEC-08, ours). Every received frame counts in exactly
+/// one of the two detectors, by its MAC source ([`FrameSource`]: the header's address,
+/// or one pseudo-source for all the frames that do not parse), over one-second windows;
+/// a source over its limit raises one alarm, then none of that kind for 60 s; all
+/// sources together over the total limit (a flood spread over forged addresses) raise
+/// one alarm with no source. At most 256 sources are tracked per detector.
+///
+/// At 100 kbit/s even an acknowledgment is 1.4 ms on the air and a data frame 3 ms or
+/// more: no sender gets more than a few hundred frames a second on the air, an honest one
+/// (CSMA-CA, waiting for acknowledgments) far fewer; the smart meter sends a few frames
+/// per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RadioFloodLimits {
+    /// Frames the MAC did not refuse (accepted, duplicates, acknowledgments, frames for
+    /// another node or PAN): over 100 a second from one source, over 1,000 from all
+    /// ([`FloodConfig::default`], as on the ECHONET side).
+    pub frames: FloodConfig,
+    /// Frames the MAC refused ([`super::mac::Refusal`]: bad FCS or malformed, MIC
+    /// failure or unknown key, replay, unsecured): over 20 a second from one source (the
+    /// unparsable ones together are one source), over 200 from all. No honest sender
+    /// makes them at a rate; each one costs a parse, most an AES-CCM* pass.
+    pub refused: FloodConfig,
+}
+
+impl Default for RadioFloodLimits {
+    fn default() -> Self {
+        Self {
+            frames: FloodConfig::default(),
+            refused: FloodConfig {
+                source_limit: 20,
+                total_limit: 200,
+                ..FloodConfig::default()
+            },
+        }
+    }
+}
+
+/// What a radio flood was made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RadioFloodKind {
+    /// Frames the MAC did not refuse ([`RadioFloodLimits::frames`]).
+    Frames,
+    /// Frames the MAC refused ([`RadioFloodLimits::refused`]).
+    Refused,
+}
+
+/// A flood on the radio side (SEC-08). Detection only: the frames went on to the MAC's
+/// own rules, the smart meter's as ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RadioFlood {
+    /// When (the caller's time).
+    pub at: Duration,
+    /// Which frames.
+    pub kind: RadioFloodKind,
+    /// The source over its limit (as the frames claim it: forged frames name whom they
+    /// like), or `None` for all sources together.
+    pub source: Option<FrameSource>,
+    /// Frames of that kind counted within the window when the limit was passed.
+    pub frames: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+impl RadioFlood {
+    /// The source as text (an EUI-64 `02:11:…`, `short:1234`, `unparsable`,
+    /// `no-source-address`); empty for all sources together.
+    #[must_use]
+    pub fn source_text(&self) -> String {
+        self.source.map(|s| s.to_string()).unwrap_or_default()
+    }
+
+    /// The alarm as the terminal node reports it (SEC-08: event log, push).
+    #[must_use]
+    pub fn report(&self) -> crate::flood::FloodReport {
+        crate::flood::FloodReport {
+            side: crate::flood::FloodSide::Radio,
+            source: self.source.map(|s| s.to_string()),
+            count: self.frames,
+            window: self.window,
+        }
+    }
+}
+
+/// The radio side's two detectors and the alarms not yet taken.
+#[derive(Debug)]
+struct RadioFloodWatch {
+    frames: FloodDetector<FrameSource, Duration>,
+    refused: FloodDetector<FrameSource, Duration>,
+    alarms: VecDeque<RadioFlood>,
+}
+
+impl RadioFloodWatch {
+    /// Alarms kept until taken (the oldest go first): a driver that never takes them
+    /// must not grow us without end.
+    const MAX_QUEUED: usize = 64;
+
+    fn new(limits: RadioFloodLimits) -> Self {
+        Self {
+            frames: FloodDetector::new(limits.frames),
+            refused: FloodDetector::new(limits.refused),
+            alarms: VecDeque::new(),
+        }
+    }
+
+    /// Count one frame; the alarm it raises, if any.
+    fn count(&mut self, now: Duration, source: FrameSource, refused: bool) -> Option<RadioFlood> {
+        let (kind, detector) = if refused {
+            (RadioFloodKind::Refused, &mut self.refused)
+        } else {
+            (RadioFloodKind::Frames, &mut self.frames)
+        };
+        let DosAlarm {
+            source,
+            datagrams,
+            window,
+        } = detector.count(now, source)?;
+        let alarm = RadioFlood {
+            at: now,
+            kind,
+            source,
+            frames: datagrams,
+            window,
+        };
+        if self.alarms.len() >= Self::MAX_QUEUED {
+            self.alarms.pop_front();
+        }
+        self.alarms.push_back(alarm);
+        Some(alarm)
+    }
 }
 
 #[derive(Debug)]
@@ -171,6 +311,8 @@ pub struct Terminal {
     renew_at: Option<Duration>,
     /// The send key we asked the smart meter to replace (once per key).
     key_requested: Option<u8>,
+    /// SEC-08 on the radio side.
+    floods: RadioFloodWatch,
     stats: TerminalStats,
 }
 
@@ -205,6 +347,7 @@ impl Terminal {
             state: State::Backoff { until: now },
             renew_at: None,
             key_requested: None,
+            floods: RadioFloodWatch::new(RadioFloodLimits::default()),
             stats: TerminalStats::default(),
         };
         t.scan(now);
@@ -221,6 +364,18 @@ impl Terminal {
     #[must_use]
     pub const fn stats(&self) -> TerminalStats {
         self.stats
+    }
+
+    /// Replace the radio flood limits (SEC-08; the counts start again).
+    pub fn set_flood_limits(&mut self, limits: RadioFloodLimits) {
+        self.floods = RadioFloodWatch::new(limits);
+    }
+
+    /// The radio floods detected since the last call, oldest first (at most 64 kept; all
+    /// are counted in [`TerminalStats::floods_detected`]): for the driver to log and
+    /// report.
+    pub fn take_flood_alarms(&mut self) -> Vec<RadioFlood> {
+        self.floods.alarms.drain(..).collect()
     }
 
     /// The interface (for its counters).
@@ -381,7 +536,9 @@ impl Terminal {
         (psdu, events)
     }
 
-    /// A frame received: the acknowledgment to send at once, if any, and events.
+    /// A frame received: the acknowledgment to send at once, if any, and events. Every
+    /// frame is counted for flood detection (SEC-08), refused or not; a flood raises an
+    /// alarm ([`Terminal::take_flood_alarms`]) and never refuses a frame.
     pub fn receive(
         &mut self,
         now: Duration,
@@ -391,6 +548,17 @@ impl Terminal {
         air_time: &dyn Fn(usize) -> Duration,
     ) -> (Option<Vec<u8>>, Vec<TerminalEvent>) {
         let (ack, net_events) = self.net.receive(now, psdu, rssi_dbm, lqi, air_time);
+        if let Some(r) = self.net.mac().last_reception() {
+            if let Some(alarm) = self.floods.count(now, r.source, r.refusal.is_some()) {
+                self.stats.floods_detected += 1;
+                tracing::warn!(
+                    source = %alarm.source_text(),
+                    kind = ?alarm.kind,
+                    frames = alarm.frames,
+                    "SEC-08: radio flood detected (nothing refused for it)"
+                );
+            }
+        }
         let mut events = Vec::new();
         for e in net_events {
             self.net_event(now, e, &mut events);
@@ -742,5 +910,361 @@ impl Terminal {
                 self.state = state;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::mac::Refusal;
+    use crate::link::pana::paa::{PaaConfig, Registry};
+    use crate::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig};
+    use pana::psk::{PskDerivation, SaltedSha256};
+    use pana::secret::Psk;
+    use pana::AuthFailure;
+    use wisun::ccm_star::{self, DEFAULT_LEVEL};
+    use wisun::mac::fcs::{self, FcsKind};
+    use wisun::mac::{AuxSecurityHeader, Frame, FrameType, Header};
+
+    const PASSWORD: &[u8] = b"PASSWORD1234";
+    const CHANNEL: u8 = 33;
+    const PAN: u16 = 0x1001;
+    const DLMS: (u16, u16) = (4059, 4059);
+
+    struct Seeded(u64);
+    impl Entropy for Seeded {
+        fn fill(&mut self, out: &mut [u8]) {
+            for b in out {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                *b = self.0.to_be_bytes()[4];
+            }
+        }
+    }
+
+    const TERMINAL: Eui64 = Eui64([0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0x10, 0x01]);
+    const METER: Eui64 = Eui64([0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0x20, 0x01]);
+    const ATTACKER: Eui64 = Eui64([0x02, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66]);
+
+    fn pairing() -> PairingId {
+        PairingId::from_codes("00", "12345678901").unwrap()
+    }
+
+    /// ~100 kbit/s with 12 bytes of PHY framing.
+    fn air(len: usize) -> Duration {
+        Duration::from_micros(80 * (len as u64 + 12))
+    }
+
+    /// A smart meter and a terminal on one channel, every frame delivered at once.
+    struct Pair {
+        terminal: Terminal,
+        meter: SmartMeter,
+        now: Duration,
+        events: Vec<TerminalEvent>,
+    }
+
+    impl Pair {
+        fn new() -> Self {
+            let registry: Box<dyn Registry + Send> =
+                Box::new(|id_p: &[u8]| -> Result<Psk, AuthFailure> {
+                    (id_p == identity_from_eui64(TERMINAL.0).as_bytes())
+                        .then(|| SaltedSha256.derive(id_p, PASSWORD))
+                        .ok_or(AuthFailure::UnknownId)
+                });
+            let meter = SmartMeter::new(
+                SmartMeterConfig {
+                    mac: MacConfig::new(METER),
+                    pan_id: PAN,
+                    channel: CHANNEL,
+                    pairing_id: pairing(),
+                    profile: LinkProfile::default(),
+                    join_window: JoinWindow::Always,
+                    paa: PaaConfig::new(identity_from_eui64(METER.0).into_bytes()),
+                    key_period: Duration::from_secs(3600),
+                    switch_delay: Duration::from_secs(60),
+                    net: NetConfig::default(),
+                },
+                registry,
+                Box::new(Seeded(1001)),
+                Duration::ZERO,
+            );
+            let terminal = Terminal::new(
+                TerminalConfig {
+                    mac: MacConfig::new(TERMINAL),
+                    pairing_id: pairing(),
+                    profile: LinkProfile::default(),
+                    channels: vec![CHANNEL],
+                    scan_window: Duration::from_millis(200),
+                    auth_id: identity_from_eui64(TERMINAL.0).into_bytes(),
+                    password: PASSWORD.to_vec(),
+                    pana: PanaTimers::default(),
+                    backoff: Duration::from_secs(10),
+                    max_backoff: Duration::from_secs(600),
+                    net: NetConfig::default(),
+                },
+                Box::new(Seeded(2)),
+                Duration::ZERO,
+            );
+            Self {
+                terminal,
+                meter,
+                now: Duration::ZERO,
+                events: Vec::new(),
+            }
+        }
+
+        /// A joined pair.
+        fn joined() -> Self {
+            let mut p = Self::new();
+            p.run(Duration::from_secs(10));
+            assert_eq!(p.terminal.meter(), Some(METER), "{:?}", p.events);
+            p
+        }
+
+        fn on_air(&self) -> bool {
+            self.terminal.channel() == Some(self.meter.channel())
+        }
+
+        /// Run both nodes until `until`.
+        fn run(&mut self, until: Duration) {
+            let mut stalled = 0;
+            loop {
+                let next = [self.terminal.next_wakeup(), self.meter.next_wakeup()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                let Some(t) = next.filter(|t| *t <= until) else {
+                    break;
+                };
+                if t <= self.now {
+                    stalled += 1;
+                    assert!(stalled < 10_000, "no progress at {:?}", self.now);
+                } else {
+                    stalled = 0;
+                }
+                self.now = self.now.max(t);
+                let now = self.now;
+                let (psdu, events) = self.terminal.wake(now, &mut || false, &air);
+                self.events.extend(events);
+                if let Some(p) = psdu.filter(|_| self.on_air()) {
+                    let (ack, _) = self.meter.receive(now, &p, -60, 200, &air);
+                    if let Some(a) = ack {
+                        self.terminal_receives(&a);
+                    }
+                }
+                let (psdu, _) = self.meter.wake(now, &mut || false, &air);
+                if let Some(p) = psdu.filter(|_| self.on_air()) {
+                    if let Some(a) = self.terminal_receives(&p) {
+                        let _ = self.meter.receive(now, &a, -60, 200, &air);
+                    }
+                }
+            }
+            self.now = self.now.max(until);
+        }
+
+        /// A frame to the terminal at the current time: its acknowledgment.
+        fn terminal_receives(&mut self, psdu: &[u8]) -> Option<Vec<u8>> {
+            let (ack, events) = self.terminal.receive(self.now, psdu, -60, 200, &air);
+            self.events.extend(events);
+            ack
+        }
+
+        /// Frames at `per_second` from `start` for one second; the meter sends a DLMS
+        /// datagram to the terminal every 100 ms meanwhile.
+        fn flood(&mut self, start: Duration, per_second: u32, frame: &dyn Fn(u32) -> Vec<u8>) {
+            self.run(start);
+            let step = Duration::from_secs(1) / per_second;
+            for i in 0..per_second {
+                let now = start + step * i;
+                if i % (per_second / 10) == 0 {
+                    self.meter
+                        .send_udp(now, TERMINAL, DLMS, vec![0xC0, 0x01, 0x81])
+                        .unwrap();
+                }
+                self.run(now);
+                self.terminal_receives(&frame(i));
+            }
+        }
+
+        /// The DLMS datagrams the terminal delivered.
+        fn datagrams(&self) -> usize {
+            self.events
+                .iter()
+                .filter(|e| matches!(e, TerminalEvent::Udp { from, .. } if *from == METER))
+                .count()
+        }
+    }
+
+    /// A data frame secured under a key nobody gave out, claiming to come from `from`.
+    fn forged(from: Eui64, counter: u32) -> Vec<u8> {
+        let mut header = Header::new_2015(
+            FrameType::Data,
+            Some(counter.to_be_bytes()[3]),
+            (Some(PAN), Some(Address::Extended(TERMINAL))),
+            (None, Some(Address::Extended(from))),
+        )
+        .unwrap();
+        header.ack_request = true;
+        header.security = Some(AuxSecurityHeader::new(DEFAULT_LEVEL, counter, 1));
+        let frame = Frame {
+            header,
+            payload_ies: Vec::new(),
+            payload: vec![0x41; 24],
+        };
+        let mpdu = ccm_star::secure_owned(frame, &[0x5a; 16]).unwrap();
+        fcs::append(&mpdu, FcsKind::Crc16).unwrap()
+    }
+
+    /// Bytes that are no frame: a bad FCS, or a good FCS over garbage.
+    fn garbage(i: u32) -> Vec<u8> {
+        let bytes: Vec<u8> = (0..3 + i % 20)
+            .map(|j| (i ^ j).to_be_bytes()[3] | 0x07)
+            .collect();
+        if i % 2 == 0 {
+            bytes
+        } else {
+            fcs::append(&bytes, FcsKind::Crc16).unwrap()
+        }
+    }
+
+    #[test]
+    fn sec08_a_forged_flood_raises_one_alarm_per_60_s_and_the_meter_gets_through() {
+        let mut p = Pair::joined();
+        let start = p.now;
+        let before = p.datagrams();
+        let mut alarms = Vec::new();
+        // 10,000 forged frames a second from another address, three times: 30 s and 61 s
+        // after the first.
+        for offset in [0, 30, 61] {
+            p.flood(start + Duration::from_secs(offset), 10_000, &|i| {
+                forged(ATTACKER, i)
+            });
+            alarms.extend(p.terminal.take_flood_alarms());
+        }
+        p.run(p.now + Duration::from_secs(1));
+        assert_eq!(alarms.len(), 2, "{alarms:?}");
+        for (a, offset) in alarms.iter().zip([0, 61]) {
+            assert_eq!(a.kind, RadioFloodKind::Refused);
+            assert_eq!(
+                a.source,
+                Some(FrameSource::Address(Address::Extended(ATTACKER)))
+            );
+            assert_eq!(a.source_text(), "02:66:66:66:66:66:66:66");
+            assert_eq!(
+                a.frames,
+                RadioFloodLimits::default().refused.source_limit + 1
+            );
+            let since = a.at - start - Duration::from_secs(offset);
+            assert!(since < Duration::from_secs(1), "{a:?}");
+        }
+        assert_eq!(p.terminal.stats().floods_detected, 2);
+        assert!(p.terminal.take_flood_alarms().is_empty());
+        // Detection only: the smart meter's datagrams all got through, the link is up.
+        assert_eq!(p.datagrams() - before, 30);
+        assert_eq!(p.terminal.meter(), Some(METER));
+        assert!(p.terminal.net().mac().stats().security_failures >= 30_000);
+    }
+
+    #[test]
+    fn sec08_a_malformed_flood_is_detected_under_the_unparsable_source() {
+        let mut p = Pair::joined();
+        let before = p.datagrams();
+        let start = p.now;
+        p.flood(start, 10_000, &garbage);
+        let alarms = p.terminal.take_flood_alarms();
+        assert_eq!(alarms.len(), 1, "{alarms:?}");
+        assert_eq!(alarms[0].kind, RadioFloodKind::Refused);
+        assert_eq!(alarms[0].source, Some(FrameSource::Unparsable));
+        assert_eq!(alarms[0].source_text(), "unparsable");
+        assert_eq!(
+            p.terminal.net().mac().last_reception().map(|r| r.refusal),
+            Some(Some(Refusal::Malformed))
+        );
+        assert_eq!(p.terminal.stats().floods_detected, 1);
+        p.run(p.now + Duration::from_secs(1));
+        assert_eq!(p.datagrams() - before, 10);
+    }
+
+    #[test]
+    fn sec08_forged_frames_spread_over_many_addresses_raise_the_total_alarm() {
+        let mut p = Pair::joined();
+        let start = p.now;
+        // 5,000 addresses, one frame each, within one second: no source over its limit.
+        p.flood(start, 5_000, &|i| {
+            let mut from = ATTACKER.0;
+            from[4..].copy_from_slice(&i.to_be_bytes());
+            forged(Eui64(from), 1)
+        });
+        let alarms = p.terminal.take_flood_alarms();
+        assert_eq!(alarms.len(), 1, "{alarms:?}");
+        assert_eq!(alarms[0].source, None);
+        assert_eq!(alarms[0].source_text(), "");
+        assert_eq!(alarms[0].kind, RadioFloodKind::Refused);
+        assert_eq!(
+            alarms[0].frames,
+            RadioFloodLimits::default().refused.total_limit + 1
+        );
+    }
+
+    #[test]
+    fn sec08_a_flood_of_frames_for_another_pan_counts_as_frames() {
+        let mut p = Pair::joined();
+        let start = p.now;
+        // Unsecured frames in another PAN: not refused, overheard; still a flood.
+        let other_pan = |i: u32| {
+            let header = Header::new_2015(
+                FrameType::Data,
+                Some(i.to_be_bytes()[3]),
+                (Some(0x2002), Some(Address::Extended(TERMINAL))),
+                (None, Some(Address::Short(0x0042))),
+            )
+            .unwrap();
+            let frame = Frame {
+                header,
+                payload_ies: Vec::new(),
+                payload: vec![0x41; 8],
+            };
+            fcs::append(&frame.emit().unwrap(), FcsKind::Crc16).unwrap()
+        };
+        p.flood(start, 10_000, &other_pan);
+        let alarms = p.terminal.take_flood_alarms();
+        assert_eq!(alarms.len(), 1, "{alarms:?}");
+        assert_eq!(alarms[0].kind, RadioFloodKind::Frames);
+        assert_eq!(
+            alarms[0].source,
+            Some(FrameSource::Address(Address::Short(0x42)))
+        );
+        assert_eq!(alarms[0].source_text(), "short:0042");
+        assert_eq!(
+            alarms[0].frames,
+            RadioFloodLimits::default().frames.source_limit + 1
+        );
+    }
+
+    #[test]
+    fn sec08_the_joined_meter_at_a_normal_rate_raises_none() {
+        let mut p = Pair::joined();
+        let before = p.datagrams();
+        let start = p.now;
+        // Ten datagrams a second for two minutes (a reading is a few per slot), with our
+        // answers and every acknowledgment, the keep-alive and the joining before.
+        for i in 0..1_200u32 {
+            let now = start + Duration::from_millis(100) * i;
+            p.run(now);
+            p.meter
+                .send_udp(now, TERMINAL, DLMS, vec![0xC0, 0x01, 0x81])
+                .unwrap();
+            if i % 2 == 0 {
+                p.terminal
+                    .send_udp(now, DLMS, vec![0xC4, 0x01, 0x81, 0x00])
+                    .unwrap();
+            }
+        }
+        p.run(p.now + Duration::from_secs(1));
+        assert_eq!(p.datagrams() - before, 1_200);
+        assert!(p.terminal.net().mac().stats().received >= 1_200);
+        assert_eq!(p.terminal.take_flood_alarms(), Vec::new());
+        assert_eq!(p.terminal.stats().floods_detected, 0);
     }
 }

@@ -46,12 +46,6 @@ impl EchonetGuard {
         self.foreign_dropped
     }
 
-    /// Alarms raised so far.
-    #[must_use]
-    pub const fn alarms(&self) -> u64 {
-        self.flood.alarms()
-    }
-
     /// One datagram from `from` at `now`: whether it goes on to the controller
     /// (SEC-06), and the alarm it raises, if any (SEC-08).
     pub fn admit(&mut self, now: Instant, from: IpAddr) -> (bool, Option<DosAlarm>) {
@@ -109,7 +103,6 @@ mod tests {
         // The per-source alarm, not the total one: the one source passed its limit first.
         assert_eq!(alarms[0].1.source, Some(ip(9)));
         assert_eq!(alarms[0].1.datagrams, config.source_limit + 1);
-        assert_eq!(g.alarms(), 2);
         assert_eq!(g.foreign_dropped(), 30_000);
     }
 

@@ -32,7 +32,7 @@ use super::reader::{ReaderConfig, ReaderStats, SlotReader};
 use super::slots::Interval;
 use super::store::{Put, Reading, ReadingStore, StoreError};
 use crate::controller::{Controller, ControllerConfig, Transmit};
-use crate::flood::{DosAlarm, FloodConfig};
+use crate::flood::{FloodConfig, FloodReport, FloodSide};
 
 /// How the node is set up.
 #[derive(Debug, Clone)]
@@ -132,8 +132,8 @@ pub enum NodeEvent {
         /// The ID read.
         read: Vec<u8>,
     },
-    /// A datagram flood on the ECHONET side (SEC-08); readings go on.
-    Dos(DosAlarm),
+    /// A flood on one of the terminal's interfaces (SEC-08); readings go on.
+    Dos(FloodReport),
     /// The LED changed (TRM-10).
     Led(Led),
     /// A client changed a setting (TRM-08): the driver keeps the settings
@@ -198,6 +198,8 @@ pub struct TerminalNode {
     push_sender: PushSender,
     /// Pushes built, for the driver to send to the smart meter.
     pushes: std::collections::VecDeque<Vec<u8>>,
+    /// Floods reported (SEC-08), every interface.
+    floods: u64,
     led: Led,
     retention: TimeDelta,
     /// The newest slot retention was applied after.
@@ -266,6 +268,7 @@ impl TerminalNode {
             clock_offset: TimeDelta::zero(),
             meter_clock: None,
             events: std::collections::VecDeque::new(),
+            floods: 0,
             link: LinkView::Absent,
             last_slot: None,
             fault: false,
@@ -493,8 +496,7 @@ impl TerminalNode {
     ) -> Result<(), NodeError> {
         let (admitted, alarm) = self.guard.admit(now, from.ip());
         if let Some(alarm) = alarm {
-            self.report_flood(wall, &alarm)?;
-            self.events.push_back(NodeEvent::Dos(alarm));
+            self.report_flood(wall, &alarm.report(FloodSide::Echonet))?;
         }
         if !admitted {
             return Ok(());
@@ -567,10 +569,11 @@ impl TerminalNode {
         .collect()
     }
 
-    /// Floods detected on the ECHONET side so far (SEC-08).
+    /// Floods detected so far on every interface (SEC-08): by the node's gate on the
+    /// ECHONET side, by the drivers on the others ([`Self::report_flood`]).
     #[must_use]
     pub const fn dos_events(&self) -> u64 {
-        self.guard.alarms()
+        self.floods
     }
 
     /// The next slot push (TRM-05): a wrapper datagram (server wPort 1 to the management
@@ -586,16 +589,16 @@ impl TerminalNode {
     ///
     /// # Errors
     /// [`NodeError::Model`] when the model's lock is poisoned.
-    pub fn report_flood(&mut self, wall: DateTime<Utc>, alarm: &DosAlarm) -> Result<(), NodeError> {
+    pub fn report_flood(
+        &mut self,
+        wall: DateTime<Utc>,
+        flood: &FloodReport,
+    ) -> Result<(), NodeError> {
+        self.floods += 1;
+        self.events.push_back(NodeEvent::Dos(flood.clone()));
         let details = vec![
-            Value::OctetString(
-                alarm
-                    .source
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_default()
-                    .into_bytes(),
-            ),
-            Value::DoubleLongUnsigned(alarm.datagrams),
+            Value::OctetString(flood.source.clone().unwrap_or_default().into_bytes()),
+            Value::DoubleLongUnsigned(flood.count),
         ];
         self.push_event(wall, EventCode::FloodDetected, details)
     }

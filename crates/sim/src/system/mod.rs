@@ -210,6 +210,15 @@ impl TerminalSim {
         }
     }
 
+    /// Floods the radio side detected (SEC-08), to the node: logged and pushed there.
+    fn report_floods(&mut self, wall: DateTime<Utc>) {
+        for alarm in self.link.take_flood_alarms() {
+            if let Err(e) = self.node.report_flood(wall, &alarm.report()) {
+                tracing::warn!(error = %e, "radio flood not reported to the node");
+            }
+        }
+    }
+
     /// The node's events: LED changes counted, the rest logged.
     fn drain_events(&mut self) {
         while let Some(event) = self.node.poll_event() {
@@ -781,7 +790,9 @@ impl<W: std::io::Write> LinkSim<W> {
                         }
                     }
                 }
+                let wall = self.utc(self.now);
                 if let Node::Terminal(t) = &mut self.nodes[index] {
+                    t.report_floods(wall);
                     t.show_link();
                 }
             }
@@ -1029,6 +1040,7 @@ impl<W: std::io::Write> LinkSim<W> {
             led: led.name(),
             led_pattern: led.pattern(),
             led_changes: t.led_changes,
+            dos_events: t.node.dos_events(),
         }
     }
 }

@@ -144,6 +144,8 @@ pub struct TerminalRecord {
     pub led_pattern: &'static str,
     /// Times the LED changed.
     pub led_changes: u32,
+    /// Floods its interfaces detected (SEC-08).
+    pub dos_events: u64,
 }
 
 /// One slot of one terminal: the meter's count at the boundary against the row the
