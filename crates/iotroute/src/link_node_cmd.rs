@@ -31,6 +31,7 @@ use nodes::link::pana::PanaTimers;
 use nodes::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig, SmartMeterEvent};
 use nodes::link::terminal::{LinkPhase, Terminal, TerminalConfig, TerminalEvent};
 use nodes::terminal::led::LinkView;
+use nodes::terminal::node::ManagementSecret;
 use nodes::terminal::settings::Settings;
 use pana::psk::identity_from_eui64;
 use pana::secret::Psk;
@@ -800,6 +801,10 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     }))),
                     ..nodes::app::server::model_config(dlms_secret.clone())
                 },
+                args.eui64
+                    .map_or(ManagementSecret::Password, |e| ManagementSecret::Derived {
+                        eui64: e.0,
+                    }),
                 args.meter_id.clone().map(|m| m.0),
                 args.retention_days,
                 start,
@@ -829,6 +834,12 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         let _ = rx.wait_for(|s| *s).await;
     };
     let model = meter_side.as_ref().map(|(node, _)| node.model());
+    // The authentication password in force: one a client changed and the meter side
+    // kept wins over the command line's (TRM-08), for PANA too.
+    let link_password = model
+        .as_ref()
+        .and_then(|m| m.lock().ok().map(|m| m.auth_password().to_vec()))
+        .unwrap_or_else(|| password.expose().as_bytes().to_vec());
     let served = std::sync::Arc::new(tokio::sync::Notify::new());
     // SEC-09: the event and access logs in DIR/logs, kept with the meter side.
     let logs = match &meter_side {
@@ -917,7 +928,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     eui64,
                     device_id,
                     air,
-                    &password,
+                    link_password.clone(),
                     dlms_secret.clone(),
                     model.clone(),
                     clock,
@@ -969,7 +980,7 @@ async fn link_side(
     eui64: Eui64,
     device_id: u16,
     air: SocketAddr,
-    password: &Secret,
+    password: Vec<u8>,
     dlms_secret: Vec<u8>,
     model: Option<dlms::server::SharedModel>,
     clock: ScaledClock,
@@ -988,7 +999,7 @@ async fn link_side(
         channels: args.channels.clone(),
         scan_window: Duration::from_millis(500),
         auth_id: identity_from_eui64(eui64.0).into_bytes(),
-        password: password.expose().as_bytes().to_vec(),
+        password,
         pana: PanaTimers::default(),
         backoff: Duration::from_secs(10),
         max_backoff: Duration::from_secs(300),

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use nodes::controller::ControllerConfig;
 use nodes::flood::{FloodConfig, FloodReport};
-use nodes::terminal::node::{NodeError, NodeEvent, TerminalNode, TerminalNodeConfig};
+use nodes::terminal::node::{
+    ManagementSecret, NodeError, NodeEvent, TerminalNode, TerminalNodeConfig,
+};
 use nodes::terminal::reader::ReaderConfig;
 use nodes::terminal::settings::Settings;
 use nodes::terminal::slots::Interval;
@@ -136,8 +138,9 @@ fn keep_settings(node: &TerminalNode, data: &Path) -> Option<Settings> {
 
 /// The node over the store in `data`, reading the meter at `meter`, its model set up by
 /// `model` (IDs, the authentication password, which is also the maintenance
-/// association's secret) with the settings kept in `data` put back over it, since a
-/// change made by a client wins (TRM-08); `meter_id` registered if given (SEC-07), and
+/// association's secret and gives the management one by `management_secret`) with the
+/// settings kept in `data` put back over it, since a change made by a client wins
+/// (TRM-08); `meter_id` registered if given (SEC-07), and
 /// rows kept `retention_days`, and the time its clock starts at: `start`, or the terminal's clock kept in `data`
 /// (`status.json`, written every second while it runs) or the newest time the store
 /// holds when either is later — the terminal's clock never goes back across a restart
@@ -149,6 +152,7 @@ pub fn open_node(
     data: &Path,
     meter: IpAddr,
     mut model: dlms::cosem::ModelConfig,
+    management_secret: ManagementSecret,
     meter_id: Option<Vec<u8>>,
     retention_days: u32,
     start: DateTime<Utc>,
@@ -196,20 +200,12 @@ pub fn open_node(
             .or(meter_id),
         guard: FloodConfig::default(),
         retention: chrono::TimeDelta::days(i64::from(retention_days)),
+        management_secret,
     };
     let node = TerminalNode::new(config, Box::new(store), now)?;
-    if let Ok(mut m) = node.model().lock() {
-        // The handy terminal logs in with the authentication password itself.
-        let password = m.auth_password().to_vec();
-        if let Err(e) = m
-            .association_mut()
-            .set_initial_secret(dlms::cosem::Association::Maintenance, &password)
-        {
-            tracing::warn!(?e, "maintenance password not taken (1 to 32 bytes)");
-        }
-        if let Some(k) = &kept {
-            k.restore_secrets(&mut m);
-        }
+    // Secrets a client set on their own win over those the password gives.
+    if let (Some(k), Ok(mut m)) = (&kept, node.model().lock()) {
+        k.restore_secrets(&mut m);
     }
     Ok((node, now))
 }

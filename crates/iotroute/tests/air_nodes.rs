@@ -7,7 +7,7 @@
 //! line, and appear in no log line (the programs run with `RUST_LOG=debug`).
 //!
 //! Addresses: block 127.0.175.0/24 (hub on `.2`), 127.0.176.0/24, 127.0.177.0/24,
-//! 127.0.183.0/24, 127.0.193.0/24, 127.0.196.0/24.
+//! 127.0.183.0/24, 127.0.193.0/24, 127.0.196.0/24, 127.0.197.0/24.
 
 mod support;
 
@@ -61,6 +61,11 @@ fn terminal(block: u8, password: &str, data: &Path) -> Running {
 }
 
 fn smartmeter(block: u8) -> Command {
+    smartmeter_registering(block, PASSWORD)
+}
+
+/// A smart meter that registers the terminal with `password`.
+fn smartmeter_registering(block: u8, password: &str) -> Command {
     let mut cmd = iotroute();
     cmd.args(["smartmeter", "--air", &format!("127.0.{block}.2:17754")])
         .args(["--device-id", "1", "--eui64", "025a000000002001"])
@@ -68,7 +73,7 @@ fn smartmeter(block: u8) -> Command {
         .arg("--secrets")
         .arg(secrets_file(
             &format!("meter-{block}"),
-            &format!("# registrations\nterminal.{TERMINAL_EUI}={PASSWORD}\n"),
+            &format!("# registrations\nterminal.{TERMINAL_EUI}={password}\n"),
             0o600,
         ))
         .args(["--read-every", "2", "--seed", "7"])
@@ -583,5 +588,63 @@ fn sec08_a_radio_flood_is_logged_counted_and_pushed_and_the_pushes_go_on() {
     assert_eq!(alarms.len(), 1, "{events}");
     assert_eq!(alarms[0]["details"]["side"], "radio", "{events}");
     assert_eq!(alarms[0]["details"]["source"], "unparsable", "{events}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// TRM-08: a password the handy terminal changed is the one the terminal uses on the IoT
+/// route after a restart (kept in `DIR`, it wins over the command line's), for PANA and
+/// for the smart meter's DLMS association (whose secret it derives): a smart meter that
+/// registers the new password reads the terminal.
+#[test]
+fn trm08_a_password_changed_by_the_handy_terminal_is_used_on_the_iot_route_after_a_restart() {
+    let block = 197;
+    let _hub = hub(block);
+    let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
+    let data = data_dir("new-password");
+    let maintenance = format!("127.0.{block}.5:4059");
+    let start_terminal = || {
+        let mut t = iotroute();
+        t.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
+            .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
+            .args(["--meter", &format!("127.0.{block}.3")])
+            .args(["--echonet-bind", &format!("127.0.{block}.4")])
+            .args(["--maintenance", &maintenance])
+            .args(["--speed", "600"])
+            .arg("--data")
+            .arg(&data)
+            .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
+        Running::start(t, "listening")
+    };
+    let terminal = start_terminal();
+    let out = iotroute()
+        .args([
+            "handy",
+            "--target",
+            &maintenance,
+            "password",
+            "NEWPASSWORD1",
+        ])
+        .env("IOTROUTE_DLMS_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    terminal.terminate();
+    // Started again with the old password on its command line.
+    let terminal = start_terminal();
+    let mut cmd = smartmeter_registering(block, "NEWPASSWORD1");
+    cmd.args(["--readings", "1"]);
+    let out = run_with_timeout(cmd, Duration::from_secs(90));
+    let log = terminal.terminate_and_collect().join("\n");
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(&data);
 }

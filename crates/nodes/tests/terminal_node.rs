@@ -52,12 +52,13 @@ fn config() -> TerminalNodeConfig {
         reader: ReaderConfig::default(),
         controller: ControllerConfig::default(),
         model: ModelConfig {
-            association_password: PASSWORD.to_vec(),
+            auth_password: PASSWORD.to_vec(),
             ..ModelConfig::default()
         },
         meter_id: None,
         guard: FloodConfig::default(),
         retention: TimeDelta::days(nodes::terminal::node::DEFAULT_RETENTION_DAYS),
+        management_secret: nodes::terminal::node::ManagementSecret::Password,
     }
 }
 
@@ -853,4 +854,94 @@ fn trm05_a_data_notification_goes_out_at_each_slot_with_the_slots_values() {
         })
         .collect();
     assert_eq!(pushed, expected);
+}
+
+/// One whole reading of the terminal by a smart meter holding `secrets`: whether it
+/// completed.
+fn smart_meter_reads(
+    app: &mut nodes::app::server::TerminalApp,
+    secrets: nodes::app::secrets::TerminalSecrets,
+    terminal: [u8; 8],
+    wall: DateTime<Utc>,
+) -> bool {
+    let mut reader = nodes::app::reader::Reader::new(1, secrets);
+    let mut request = reader.start(std::time::Duration::ZERO, terminal, false);
+    for _ in 0..64 {
+        let Some(answer) = request.and_then(|r| app.answer(wall, &r)) else {
+            return false;
+        };
+        let (next, reading) = reader.answer(std::time::Duration::ZERO, wall, terminal, &answer);
+        if reading.is_some() {
+            return true;
+        }
+        request = next;
+    }
+    false
+}
+
+/// TRM-08 with SEC-02: on the IoT route the management association's secret is derived
+/// from the terminal's EUI-64 and its authentication password, so a password changed
+/// by a client gives the smart meter's association a new secret from the next
+/// association: a smart meter holding the new password reads the terminal, one holding
+/// the old is refused.
+#[test]
+fn trm08_sec02_a_new_password_gives_the_management_association_its_new_derived_secret() {
+    use dlms::cosem::Association;
+    use nodes::app::secrets::{dlms_password, TerminalSecrets};
+    const EUI: [u8; 8] = [0x02, 0x1A, 0, 0, 0, 0, 0x10, 7];
+    let secrets = |pw: &[u8]| TerminalSecrets::from_link_passwords([(EUI, pw)]);
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    b.node = TerminalNode::new(
+        TerminalNodeConfig {
+            management_secret: nodes::terminal::node::ManagementSecret::Derived { eui64: EUI },
+            ..config()
+        },
+        Box::new(MemoryStore::new()),
+        start(),
+    )
+    .unwrap();
+    b.node.set_clock_valid(true);
+    b.run_until(start() + TimeDelta::minutes(25));
+    assert_eq!(
+        b.node
+            .model()
+            .lock()
+            .unwrap()
+            .association_secret(Association::Management),
+        dlms_password(EUI, PASSWORD).as_slice()
+    );
+    let mut app = nodes::app::server::TerminalApp::serving(b.node.model(), 7, 1).unwrap();
+    assert!(smart_meter_reads(&mut app, secrets(PASSWORD), EUI, b.wall));
+
+    // The handy terminal changes the password (maintenance association).
+    b.node
+        .model()
+        .lock()
+        .unwrap()
+        .set(
+            Association::Maintenance,
+            1,
+            Obis::new(0, 0, 128, 0, 2, 255),
+            2,
+            None,
+            &dlms::apdu::DataRef::OctetString(b"NEWPASSWORD1"),
+        )
+        .unwrap();
+    b.poke();
+    assert_eq!(
+        b.node
+            .model()
+            .lock()
+            .unwrap()
+            .association_secret(Association::Management),
+        dlms_password(EUI, b"NEWPASSWORD1").as_slice()
+    );
+    assert!(smart_meter_reads(
+        &mut app,
+        secrets(b"NEWPASSWORD1"),
+        EUI,
+        b.wall
+    ));
+    assert!(!smart_meter_reads(&mut app, secrets(PASSWORD), EUI, b.wall));
 }

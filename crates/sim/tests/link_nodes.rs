@@ -1170,3 +1170,45 @@ fn trm08_con01_a_new_pairing_id_and_password_are_used_from_the_next_scan() {
     w.run(400 * SECOND);
     assert_eq!(w.joined(t), vec![meter_eui(1), meter_eui(3)]);
 }
+
+/// TRM-08: a password changed while the terminal is connected is the one its next
+/// re-authentication inside the session proves: once the smart meter registers the new
+/// password the session goes on renewing, never lost, never a new join.
+#[test]
+fn trm08_sec02_the_next_reauthentication_proves_the_new_password() {
+    use std::sync::{Arc, Mutex};
+    const NEW: &[u8] = b"NEWPASSWORD1";
+    let registered = Arc::new(Mutex::new(PASSWORD.to_vec()));
+    let held = registered.clone();
+    let registry: Box<dyn Registry + Send> =
+        Box::new(move |id_p: &[u8]| -> Result<Psk, AuthFailure> {
+            if identity_from_eui64(terminal_eui(1).0).as_bytes() != id_p {
+                return Err(AuthFailure::UnknownId);
+            }
+            let password = held.lock().map_err(|_| AuthFailure::UnknownId)?.clone();
+            Ok(SaltedSha256.derive(id_p, &password))
+        });
+    let mut w = World::new();
+    let mut config = meter_config(1, 33, pairing());
+    config.paa.session_lifetime_s = 300;
+    let m = w.add_meter_with(config, registry, Position::outdoor(0.0, 0.0));
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
+    w.run(100 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    // The password changes at both ends (the head end tells the smart meter).
+    w.terminal_mut(t).set_password(NEW.to_vec());
+    *registered.lock().unwrap() = NEW.to_vec();
+    w.run(1000 * SECOND);
+    let renewed = w.nodes[t]
+        .terminal_events
+        .iter()
+        .filter(|e| matches!(e, TerminalEvent::Reauthenticated(_)))
+        .count();
+    assert!(renewed >= 3, "{:?}", w.nodes[t].terminal_events);
+    assert_eq!(w.terminal(t).stats().joins, 1, "one session all along");
+    assert!(!w.nodes[t]
+        .terminal_events
+        .iter()
+        .any(|e| matches!(e, TerminalEvent::Lost(_))));
+    assert_eq!(w.meter(m).stats().reauthentications, renewed as u64);
+}

@@ -424,9 +424,13 @@ impl Terminal {
     }
 
     /// A new authentication password (TRM-08): used from the next authentication to a
-    /// smart meter; a re-authentication inside the session up now keeps its key.
+    /// smart meter, the next re-authentication inside the session up now included (an
+    /// authentication under way goes on with the password it started with).
     pub fn set_password(&mut self, password: Vec<u8>) {
         tracing::info!("new authentication password: used from the next authentication");
+        if let State::Connected { pac, .. } = &mut self.state {
+            pac.set_password(password.clone());
+        }
         self.config.password = password;
     }
 

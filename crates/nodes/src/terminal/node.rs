@@ -57,6 +57,34 @@ pub struct TerminalNodeConfig {
     /// How long rows are kept (default [`DEFAULT_RETENTION_DAYS`]): older ones are dropped
     /// once a slot is stored, so the store stays bounded on disk.
     pub retention: TimeDelta,
+    /// How the management association's secret follows the authentication password.
+    pub management_secret: ManagementSecret,
+}
+
+/// The management association's LLS secret (the smart meter's), as a function of the
+/// terminal's authentication password (TRM-08: a new password works from the next
+/// association), so that both ends can derive it from what they share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagementSecret {
+    /// The password itself (no IoT route: a lab set-up).
+    Password,
+    /// Derived from the terminal's EUI-64 and the password
+    /// ([`crate::app::secrets::dlms_password`]), as the smart meter derives it.
+    Derived {
+        /// The terminal's EUI-64.
+        eui64: [u8; 8],
+    },
+}
+
+impl ManagementSecret {
+    /// The secret for `password`.
+    #[must_use]
+    pub fn of(self, password: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Password => password.to_vec(),
+            Self::Derived { eui64 } => crate::app::secrets::dlms_password(eui64, password),
+        }
+    }
 }
 
 /// Pushes kept for a driver that has not sent them (TRM-05): the newest win.
@@ -204,6 +232,8 @@ pub struct TerminalNode {
     retention: TimeDelta,
     /// The newest slot retention was applied after.
     pruned_after: Option<DateTime<Utc>>,
+    /// How the management secret follows the authentication password (TRM-08).
+    management_secret: ManagementSecret,
 }
 
 impl core::fmt::Debug for TerminalNode {
@@ -285,9 +315,38 @@ impl TerminalNode {
             led: Led::Off,
             retention: config.retention,
             pruned_after: None,
+            management_secret: config.management_secret,
         };
+        node.take_auth_password()?;
         node.apply(&rows, None)?;
         Ok(node)
+    }
+
+    /// The authentication password the model holds now becomes the maintenance
+    /// association's secret (the handy terminal logs in with it) and, through
+    /// [`ManagementSecret`], the management association's (TRM-08). A secret that is no
+    /// LLS secret (1 to 32 bytes) is logged and the old one kept.
+    fn take_auth_password(&self) -> Result<(), NodeError> {
+        let mut model = self
+            .model
+            .lock()
+            .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?;
+        let password = model.auth_password().to_vec();
+        for (association, secret) in [
+            (dlms::cosem::Association::Maintenance, password.clone()),
+            (
+                dlms::cosem::Association::Management,
+                self.management_secret.of(&password),
+            ),
+        ] {
+            if let Err(e) = model
+                .association_mut()
+                .set_initial_secret(association, &secret)
+            {
+                tracing::warn!(?association, error = ?e, "the password makes no LLS secret (1 to 32 bytes): the old one kept");
+            }
+        }
+        Ok(())
     }
 
     /// The DLMS model the driver serves (the store's view).
@@ -379,20 +438,9 @@ impl TerminalNode {
                         .push_back(NodeEvent::SettingsChanged(Setting::PairingId));
                 }
                 ModelChange::AuthPasswordChanged => {
-                    // TRM-08: the handy terminal logs in with the authentication password:
-                    // the new one from the next association (this one goes on).
-                    let mut model = self
-                        .model
-                        .lock()
-                        .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?;
-                    let password = model.auth_password().to_vec();
-                    if let Err(e) = model
-                        .association_mut()
-                        .set_initial_secret(dlms::cosem::Association::Maintenance, &password)
-                    {
-                        tracing::warn!(error = ?e, "the new password is no maintenance secret (1 to 32 bytes)");
-                    }
-                    drop(model);
+                    // TRM-08: the new password from the next association (this one goes
+                    // on), for the handy terminal and the smart meter alike.
+                    self.take_auth_password()?;
                     self.events
                         .push_back(NodeEvent::SettingsChanged(Setting::AuthPassword));
                 }

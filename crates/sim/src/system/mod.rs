@@ -34,8 +34,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use dlms::text::jst;
 use nodes::app::entropy::Seeded;
 use nodes::app::reader::{Reader, RowRead};
-use nodes::app::secrets::{dlms_password, TerminalSecrets};
-use nodes::app::server::{model_config, TerminalApp};
+use nodes::app::secrets::TerminalSecrets;
+use nodes::app::server::TerminalApp;
 use nodes::app::DLMS_PORT;
 use nodes::link::mac::MacConfig;
 use nodes::link::net::NetConfig;
@@ -391,10 +391,17 @@ impl<W: std::io::Write> LinkSim<W> {
                     first_tid: u16::try_from(layout.next() % 65_536).unwrap_or(1),
                     ..nodes::controller::ControllerConfig::default()
                 },
-                model: model_config(dlms_password(eui.0, &password_of(k))),
+                model: dlms::cosem::ModelConfig {
+                    auth_password: password_of(k),
+                    ..dlms::cosem::ModelConfig::default()
+                },
                 meter_id: None,
                 guard: nodes::flood::FloodConfig::default(),
                 retention: chrono::TimeDelta::days(nodes::terminal::node::DEFAULT_RETENTION_DAYS),
+                // The smart meters derive the same from the registration.
+                management_secret: nodes::terminal::node::ManagementSecret::Derived {
+                    eui64: eui.0,
+                },
             };
             // Installed six hours before the run: its store already holds that much when
             // the first reading asks for it.

@@ -337,6 +337,12 @@ impl Pac {
         (out, events)
     }
 
+    /// A new password (TRM-08): the PSK of the next EAP-PSK exchange, the next
+    /// re-authentication inside this session included.
+    pub fn set_password(&mut self, password: Vec<u8>) {
+        self.config.password = password;
+    }
+
     /// Re-authenticate an open session (RFC 5191 §4.3: PNR with the A flag; the PAA then
     /// runs EAP-PSK again inside the session, every message under the current AUTH key,
     /// and PAR\[C\] brings the next Key-Id and the group keys). The PNR to send, or `None`
