@@ -7,9 +7,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -423,47 +422,12 @@ fn discover_without_any_node_exits_0_with_an_empty_list() {
     assert!(v.get("error").is_none());
 }
 
-/// `node interop/el_device.js --addr ADDR`, killed on drop.
-struct ElDevice(Child);
-
-impl ElDevice {
-    fn start(dir: &std::path::Path, at: Ipv4Addr) -> ElDevice {
-        let mut child = Command::new("node")
-            .arg(dir.join("el_device.js"))
-            .args(["--addr", &at.to_string(), "--lifetime", "60"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start el_device.js");
-        let out = child.stdout.take().expect("stdout piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if line.trim() == "READY" {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let device = ElDevice(child);
-        rx.recv_timeout(Duration::from_secs(20))
-            .expect("el_device.js did not print READY");
-        device
-    }
-}
-
-impl Drop for ElDevice {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn interop_get_reads_npm_echonet_lite_answering_from_port_23610() {
     let Some(dir) = support::node_dir() else {
         return;
     };
-    let _device = ElDevice::start(&dir, addr(118, 2));
+    let _device = support::ElDevice::start(&dir, addr(118, 2));
     let out = echonet(&[
         "get",
         "--bind",

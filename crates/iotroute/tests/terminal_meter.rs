@@ -5,7 +5,7 @@
 //!
 //! Addresses: block 127.0.178.0/24 (meter on `.2`, terminal on `.3`), 127.0.179.0/24,
 //! 127.0.180.0/24, 127.0.181.0/24 (a flooder on `.9`), 127.0.182.0/24, 127.0.184.0/24,
-//! 127.0.185.0/24, 127.0.186.0/24, 127.0.187.0/24.
+//! 127.0.185.0/24, 127.0.186.0/24, 127.0.187.0/24, 127.0.198.0/24 (npm echonet-lite).
 
 mod support;
 
@@ -652,5 +652,57 @@ fn sec06_a_flood_from_the_meters_address_is_counted_logged_within_budget_and_det
         events.contains(&format!("\"source\":\"127.0.{block}.2\"")),
         "{events}"
     );
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The terminal program against a meter we did not write: npm `echonet-lite` serving a
+/// 0x028E meter (interop/el_device.js: unit 0.01 kWh, AC input 12,345,678 and output
+/// 12,345 counts, answering from port 23610). Every slot is stored with the meter's
+/// counts, and the handy terminal reads them back over the maintenance interface as
+/// Wh (TRM-03, TRM-07, TRM-06).
+#[test]
+fn trm03_trm07_the_terminal_program_reads_the_npm_echonet_lite_meter() {
+    let Some(dir) = support::node_dir() else {
+        return;
+    };
+    let block = 198;
+    let _device = support::ElDevice::start(&dir, support::addr(block, 2));
+    let data = data_dir("npm-meter");
+    let mut cmd = terminal_command(block, "600", &data);
+    cmd.args(["--maintenance", &format!("127.0.{block}.4:4059")]);
+    let t = Running::start(cmd, "reading the meter");
+    // 600×: a slot every 3 s.
+    let s = status_once(&data, |s| {
+        s["last_readings"].as_array().is_some_and(|r| r.len() >= 2)
+    });
+    let mut handy = iotroute();
+    handy
+        .args(["handy", "--target", &format!("127.0.{block}.4:4059")])
+        .args(["--bind", &format!("127.0.{block}.5"), "read", "--json"])
+        .env("IOTROUTE_DLMS_PASSWORD", "TERMINALPASS");
+    let out = support::run_with_timeout(handy, Duration::from_secs(60));
+    t.terminate();
+    assert_eq!(out.status.code(), Some(0), "{out:?}\n{s}");
+    let rows = rows_of(&data);
+    assert!(rows.len() >= 2, "{rows:?}");
+    for r in &rows {
+        assert!(!r.is_missing(), "{r:?}");
+        assert_eq!(r.ac_in.unwrap().digits(), 12_345_678, "{r:?}");
+        assert_eq!(r.ac_out.unwrap().digits(), 12_345, "{r:?}");
+        assert_eq!(r.meter_id.as_deref(), Some(&b"ELDEVICE0001"[..]), "{r:?}");
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let read: Vec<&serde_json::Value> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !r["ac_in_wh"].is_null())
+        .collect();
+    assert!(read.len() >= 2, "{v}");
+    for r in read {
+        // 123,456.78 kWh and 123.45 kWh, lower 8 digits of Wh.
+        assert_eq!(r["ac_in_wh"], 23_456_780, "{r}");
+        assert_eq!(r["ac_out_wh"], 123_450, "{r}");
+    }
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -223,3 +223,38 @@ pub fn audit(pcap: &std::path::Path) -> wisun::mac::audit::CaptureAudit {
     }
     audit
 }
+
+/// `node interop/el_device.js --addr ADDR`, killed on drop.
+pub struct ElDevice(Child);
+
+impl ElDevice {
+    pub fn start(dir: &std::path::Path, at: Ipv4Addr) -> ElDevice {
+        let mut child = Command::new("node")
+            .arg(dir.join("el_device.js"))
+            .args(["--addr", &at.to_string(), "--lifetime", "60"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start el_device.js");
+        let out = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if line.trim() == "READY" {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let device = ElDevice(child);
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("el_device.js did not print READY");
+        device
+    }
+}
+
+impl Drop for ElDevice {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
