@@ -60,6 +60,21 @@ fn terminal(block: u8, password: &str, data: &Path) -> Running {
     Running::start(cmd, "listening")
 }
 
+/// A terminal on the hub of `block` reading the emulated meter at `.3` on a 600× clock
+/// into `data` (a slot every 3 s), its link password from the environment.
+fn terminal_with_meter(block: u8, data: &Path) -> Command {
+    let mut t = iotroute();
+    t.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
+        .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
+        .args(["--meter", &format!("127.0.{block}.3")])
+        .args(["--echonet-bind", &format!("127.0.{block}.4")])
+        .args(["--speed", "600"])
+        .arg("--data")
+        .arg(data)
+        .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
+    t
+}
+
 fn smartmeter(block: u8) -> Command {
     smartmeter_registering(block, PASSWORD)
 }
@@ -435,15 +450,8 @@ fn trm05_sec07_the_terminal_pushes_each_slot_and_a_meter_id_change_to_its_smart_
     let _hub = hub(block);
     let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
     let data = data_dir("pushes");
-    let mut t = iotroute();
-    t.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
-        .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
-        .args(["--meter", &format!("127.0.{block}.3")])
-        .args(["--echonet-bind", &format!("127.0.{block}.4")])
-        .args(["--speed", "600", "--meter-id", "0102"])
-        .arg("--data")
-        .arg(&data)
-        .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
+    let mut t = terminal_with_meter(block, &data);
+    t.args(["--meter-id", "0102"]);
     let terminal = Running::start(t, "listening");
     // Two slots (3 s each at 600×) before there is a smart meter to join.
     std::thread::sleep(Duration::from_secs(7));
@@ -502,15 +510,7 @@ fn sec08_a_radio_flood_is_logged_counted_and_pushed_and_the_pushes_go_on() {
     let _hub = hub(block);
     let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
     let data = data_dir("radio-flood");
-    let mut t = iotroute();
-    t.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
-        .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
-        .args(["--meter", &format!("127.0.{block}.3")])
-        .args(["--echonet-bind", &format!("127.0.{block}.4")])
-        .args(["--speed", "600"])
-        .arg("--data")
-        .arg(&data)
-        .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
+    let t = terminal_with_meter(block, &data);
     let terminal = Running::start(t, "listening");
     // Once the terminal has joined (on the smart meter's channel 33): 3 s of 100
     // malformed frames a second from ZEP device 9 (over the refused-frame limit of 20).
@@ -603,16 +603,8 @@ fn trm08_a_password_changed_by_the_handy_terminal_is_used_on_the_iot_route_after
     let data = data_dir("new-password");
     let maintenance = format!("127.0.{block}.5:4059");
     let start_terminal = || {
-        let mut t = iotroute();
-        t.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
-            .args(["--device-id", "2", "--eui64", TERMINAL_EUI])
-            .args(["--meter", &format!("127.0.{block}.3")])
-            .args(["--echonet-bind", &format!("127.0.{block}.4")])
-            .args(["--maintenance", &maintenance])
-            .args(["--speed", "600"])
-            .arg("--data")
-            .arg(&data)
-            .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
+        let mut t = terminal_with_meter(block, &data);
+        t.args(["--maintenance", &maintenance]);
         Running::start(t, "listening")
     };
     let terminal = start_terminal();
