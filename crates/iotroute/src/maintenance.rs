@@ -68,11 +68,25 @@ pub struct Counters {
     pub auth_failures: std::sync::atomic::AtomicU64,
 }
 
+/// Datagrams of any kind one source may send within a second (ours): far above what a
+/// request-and-answer client reaches (a 90-day backfill or a firmware push over loopback
+/// run at 1,000 to 1,500 requests a second), so only a sender that does not wait for
+/// answers passes it.
+const ANY_SOURCE_LIMIT: u32 = 5_000;
+/// The ExceptionResponse tag (a request the server could not take, e.g. outside an
+/// association).
+const EXCEPTION_RESPONSE: u8 = 0xD8;
+/// Datagrams of any kind all sources together may send within a second (ours).
+const ANY_TOTAL_LIMIT: u32 = 20_000;
+
 /// Serve `model` on `bind` until `stop`, counting refused associations in `counters`
-/// and handing floods to the node (`floods`). Floods (SEC-08: over 100 datagrams a second from one source, 1,000 from
-/// all) are logged to the access log as `dos_detected`, once per source per 60 s; every
-/// datagram is still answered on its merits (the handy terminal may come from any
-/// address).
+/// and handing floods to the node (`floods`). Floods (SEC-08) are counted twice: every
+/// datagram against [`ANY_SOURCE_LIMIT`] / [`ANY_TOTAL_LIMIT`] a second, and datagrams
+/// refused (not a wrapper frame, a client not served, an association refused, a request
+/// not answered or answered with an exception) against 100 a second from one source, 1,000 from all; an alarm is
+/// logged to the access log as `dos_detected`, once per source and kind per 60 s, and
+/// handed to the node. Every datagram is still answered on its merits (the handy
+/// terminal may come from any address).
 ///
 /// # Errors
 /// [`MaintenanceError`] when the socket cannot be bound or the server built.
@@ -111,7 +125,12 @@ pub async fn serve(
     let mut out = vec![0u8; 8192];
     let mut refused: u64 = 0;
     let mut image_blocks: u64 = 0;
-    let mut flood = FloodDetector::new(FloodConfig::default());
+    let mut any_flood = FloodDetector::new(FloodConfig {
+        source_limit: ANY_SOURCE_LIMIT,
+        total_limit: ANY_TOTAL_LIMIT,
+        ..FloodConfig::default()
+    });
+    let mut refused_flood = FloodDetector::new(FloodConfig::default());
     let mut refusal_budget = LogLimiter::default();
     tokio::pin!(stop);
     loop {
@@ -119,7 +138,101 @@ pub async fn serve(
             r = socket.recv_from(&mut buf) => r?,
             () = &mut stop => break,
         };
-        if let Some(alarm) = flood.count(std::time::Instant::now(), from.ip()) {
+        let any = any_flood.count(std::time::Instant::now(), from.ip());
+        // Whether the datagram was refused (SEC-08 counts those apart).
+        let refusal = 'datagram: {
+            let Some(bytes) = buf.get(..n) else {
+                break 'datagram true;
+            };
+            let frame = match Wpdu::parse(bytes) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::debug!(%from, error = %e, "maintenance: not a wrapper frame, dropped");
+                    break 'datagram true;
+                }
+            };
+            let kind = request_kind(frame.apdu);
+            if !SERVED_WPORTS.contains(&frame.source) {
+                // Logged within a budget: a flood of such frames cannot fill the disk;
+                // the record after a held-back stretch says how many were held back.
+                if let Some(held_back) = refusal_budget.allow_monotonic(std::time::Instant::now()) {
+                    tracing::warn!(%from, wport = frame.source, held_back, "maintenance: a client this interface does not serve, dropped");
+                    log.record(&clock, AccessCode::ClientRefused, frame.source);
+                    crate::terminal_meter::record(
+                        &mut access,
+                        clock.now(),
+                        "refused",
+                        serde_json::json!({ "interface": "maintenance", "from": from.to_string(), "client": frame.source, "request": kind, "held_back": held_back }),
+                    );
+                }
+                break 'datagram true;
+            }
+            let answer = match server.handle(frame.source, clock.now(), frame.apdu, &mut out) {
+                Ok(Some(len)) => out.get(..len),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(%from, error = %e, "maintenance: request not served");
+                    None
+                }
+            };
+            served.notify_one();
+            let access_kind = answer.and_then(access_code);
+            // An accepted image block is counted and told with the next record: an
+            // update is a hundred thousand blocks, which would push everything else out
+            // of the bounded logs (SEC-09).
+            let counted =
+                access_kind == Some(AccessCode::ActionAccepted) && is_image_block(frame.apdu);
+            if counted {
+                image_blocks += 1;
+            } else if let Some(code) = access_kind {
+                log.record(&clock, code, frame.source);
+            }
+            let (association, set_result) = answer.map_or((None, None), answer_outcome);
+            if association == Some(false) {
+                counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%from, client = frame.source, "maintenance: association refused");
+            }
+            // SEC-09: who asked what, and what the terminal answered (the answer's tag:
+            // an AARE, a response, an exception; for an AARE whether it accepted).
+            if !counted {
+                let blocks = std::mem::take(&mut image_blocks);
+                crate::terminal_meter::record(
+                    &mut access,
+                    clock.now(),
+                    kind,
+                    serde_json::json!({
+                        "interface": "maintenance",
+                        "from": from.to_string(),
+                        "client": frame.source,
+                        "answer": answer.and_then(|a| a.first()).map(|t| format!("{t:02x}")),
+                        "accepted": association,
+                        "result": set_result,
+                        "access": access_kind.map(AccessCode::name),
+                        "image_blocks_before": (blocks > 0).then_some(blocks),
+                    }),
+                );
+            }
+            let Some(apdu) = answer else {
+                break 'datagram true;
+            };
+            match Wpdu::new(frame.destination, frame.source, apdu).emit() {
+                Ok(reply) => {
+                    if let Err(e) = socket.send_to(&reply, from).await {
+                        tracing::warn!(%from, error = %e, "maintenance: answer not sent");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "maintenance: answer not framed"),
+            }
+            // A refused association, or a request outside one (an exception answer).
+            association == Some(false) || apdu.first() == Some(&EXCEPTION_RESPONSE)
+        };
+        if refusal {
+            refused += 1;
+        }
+        let refused_alarm = refusal
+            .then(|| refused_flood.count(std::time::Instant::now(), from.ip()))
+            .flatten();
+        for alarm in [any, refused_alarm].into_iter().flatten() {
             log.record(&clock, AccessCode::FloodDetected, 0);
             let report = alarm.report(FloodSide::Maintenance);
             crate::terminal_meter::record(
@@ -129,91 +242,12 @@ pub async fn serve(
                 crate::terminal_meter::dos_details(&report),
             );
             // To the node: counted, the event log and an event push (SEC-08). Alarms are
-            // few (one per source a minute), so waiting for room loses none.
+            // few (one per source and kind a minute), so waiting for room loses none.
             if let Some(tx) = &floods {
                 if tx.send(report).await.is_err() {
                     tracing::warn!("flood not reported: the meter side has stopped");
                 }
             }
-        }
-        let Some(bytes) = buf.get(..n) else { continue };
-        let frame = match Wpdu::parse(bytes) {
-            Ok(f) => f,
-            Err(e) => {
-                refused += 1;
-                tracing::debug!(%from, error = %e, "maintenance: not a wrapper frame, dropped");
-                continue;
-            }
-        };
-        let kind = request_kind(frame.apdu);
-        if !SERVED_WPORTS.contains(&frame.source) {
-            refused += 1;
-            // Logged within a budget: a flood of such frames cannot fill the disk; the
-            // record after a held-back stretch says how many were held back.
-            if let Some(held_back) = refusal_budget.allow_monotonic(std::time::Instant::now()) {
-                tracing::warn!(%from, wport = frame.source, held_back, "maintenance: a client this interface does not serve, dropped");
-                log.record(&clock, AccessCode::ClientRefused, frame.source);
-                crate::terminal_meter::record(
-                    &mut access,
-                    clock.now(),
-                    "refused",
-                    serde_json::json!({ "interface": "maintenance", "from": from.to_string(), "client": frame.source, "request": kind, "held_back": held_back }),
-                );
-            }
-            continue;
-        }
-        let answer = match server.handle(frame.source, clock.now(), frame.apdu, &mut out) {
-            Ok(Some(len)) => out.get(..len),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(%from, error = %e, "maintenance: request not served");
-                None
-            }
-        };
-        served.notify_one();
-        let access_kind = answer.and_then(access_code);
-        // An accepted image block is counted and told with the next record: an update
-        // is a hundred thousand blocks, which would push everything else out of the
-        // bounded logs (SEC-09).
-        let counted = access_kind == Some(AccessCode::ActionAccepted) && is_image_block(frame.apdu);
-        if counted {
-            image_blocks += 1;
-        } else if let Some(code) = access_kind {
-            log.record(&clock, code, frame.source);
-        }
-        let (association, set_result) = answer.map_or((None, None), answer_outcome);
-        if association == Some(false) {
-            counters.auth_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%from, client = frame.source, "maintenance: association refused");
-        }
-        // SEC-09: who asked what, and what the terminal answered (the answer's tag:
-        // an AARE, a response, an exception; for an AARE whether it accepted).
-        if !counted {
-            let blocks = std::mem::take(&mut image_blocks);
-            crate::terminal_meter::record(
-                &mut access,
-                clock.now(),
-                kind,
-                serde_json::json!({
-                    "interface": "maintenance",
-                    "from": from.to_string(),
-                    "client": frame.source,
-                    "answer": answer.and_then(|a| a.first()).map(|t| format!("{t:02x}")),
-                    "accepted": association,
-                    "result": set_result,
-                    "access": access_kind.map(AccessCode::name),
-                    "image_blocks_before": (blocks > 0).then_some(blocks),
-                }),
-            );
-        }
-        let Some(apdu) = answer else { continue };
-        match Wpdu::new(frame.destination, frame.source, apdu).emit() {
-            Ok(reply) => {
-                if let Err(e) = socket.send_to(&reply, from).await {
-                    tracing::warn!(%from, error = %e, "maintenance: answer not sent");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "maintenance: answer not framed"),
         }
     }
     tracing::info!(refused, "maintenance interface stopped");

@@ -5,7 +5,7 @@
 //!
 //! Addresses: block 127.0.178.0/24 (meter on `.2`, terminal on `.3`), 127.0.179.0/24,
 //! 127.0.180.0/24, 127.0.181.0/24 (a flooder on `.9`), 127.0.182.0/24, 127.0.184.0/24,
-//! 127.0.185.0/24, 127.0.186.0/24, 127.0.187.0/24, 127.0.198.0/24 (npm echonet-lite).
+//! 127.0.185.0/24, 127.0.186.0/24, 127.0.187.0/24, 127.0.198.0/24 (npm echonet-lite), 127.0.199.0/24.
 
 mod support;
 
@@ -704,5 +704,62 @@ fn trm03_trm07_the_terminal_program_reads_the_npm_echonet_lite_meter() {
         assert_eq!(r["ac_in_wh"], 23_456_780, "{r}");
         assert_eq!(r["ac_out_wh"], 123_450, "{r}");
     }
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// SEC-08 without false alarms: a handy terminal that asks as fast as the answers come
+/// (500 GETs in one association, as a 90-day backfill or a firmware push does) is no
+/// flood: no `dos_detected`, `dos_events` stays 0.
+#[test]
+fn sec08_a_handy_terminal_asking_as_fast_as_answers_come_is_no_flood() {
+    use dlms::client::{Authentication, Client, ClientSettings, Event, Security};
+    let block = 199;
+    let data = data_dir("maintenance-burst");
+    let _meter = meter(block, "600");
+    let t = with_maintenance(terminal_command(block, "600", &data), block);
+    let socket = std::net::UdpSocket::bind(format!("127.0.{block}.9:0")).unwrap();
+    socket.connect(format!("127.0.{block}.3:4059")).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut client = Client::new(
+        ClientSettings {
+            client_wport: 32,
+            server_wport: 1,
+            authentication: Authentication::Low {
+                password: b"TERMINALPASS".to_vec(),
+            },
+            security: Security::None,
+            max_pdu: 1024,
+            ..ClientSettings::default()
+        },
+        nodes::app::entropy::Seeded::new(1, 1),
+    )
+    .unwrap();
+    let mut buf = [0u8; 2048];
+    let mut exchange = |client: &mut Client<nodes::app::entropy::Seeded>, request: Vec<u8>| {
+        socket.send(&request).unwrap();
+        let n = socket.recv(&mut buf).unwrap();
+        client.handle(&buf[..n]).unwrap()
+    };
+    let aarq = client.associate().unwrap();
+    assert!(matches!(exchange(&mut client, aarq), Event::Established));
+    let started = std::time::Instant::now();
+    for _ in 0..500 {
+        let get = client
+            .get(8, dlms::Obis::new(0, 0, 1, 0, 0, 255), 2, None)
+            .unwrap();
+        assert!(matches!(exchange(&mut client, get), Event::Value(_)));
+    }
+    let rate = 500.0 / started.elapsed().as_secs_f64();
+    // Well above the 100 a second a source may send refused datagrams.
+    assert!(rate > 150.0, "{rate:.0} requests a second");
+    // Stopped, the terminal has written its last status.
+    t.terminate();
+    let s = status_of(&data);
+    assert_eq!(s["state"], "stopped", "{s}");
+    assert_eq!(s["counters"]["dos_events"], 0, "{s}");
+    let access = std::fs::read_to_string(data.join("logs/access.jsonl")).unwrap();
+    assert!(!access.contains("dos_detected"), "{access}");
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -12,6 +12,7 @@
 
 pub mod entropy;
 pub mod household;
+pub mod linked;
 pub mod push;
 pub mod reader;
 pub mod secrets;

@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, TimeZone, Utc};
 use dlms::text::jst;
 use nodes::app::entropy::Seeded;
+use nodes::app::linked::LinkedTerminal;
 use nodes::app::reader::{Reader, RowRead};
 use nodes::app::secrets::TerminalSecrets;
 use nodes::app::server::TerminalApp;
@@ -158,17 +159,15 @@ fn eui_text(e: Eui64) -> String {
 
 struct TerminalSim {
     id: NodeId,
-    link: Terminal,
-    /// The DLMS server over the node's model.
-    app: TerminalApp,
+    /// The IoT-route side: the link, the DLMS server over the node's model, the pushes
+    /// held for the smart meter (as the terminal program).
+    route: LinkedTerminal,
     /// The meter side: controller, slot reader, store, the model as the store's view.
     node: nodes::terminal::node::TerminalNode,
     /// The terminal's own meter, answering its ECHONET Lite requests in process.
     meter: nodes::meter::Meter,
     /// Times its LED changed (TRM-10).
     led_changes: u32,
-    /// Pushes waiting for the link to be up (TRM-05, as the terminal program).
-    held_pushes: std::collections::VecDeque<Vec<u8>>,
 }
 
 /// The meter's address as the terminal registers it (in process: any unicast address).
@@ -184,36 +183,24 @@ struct MeterNode {
 impl TerminalSim {
     /// Tell the node where the link is (its LED follows, TRM-10).
     fn show_link(&mut self) {
-        self.node
-            .set_link(nodes::terminal::led::LinkView::of(&self.link.phase()));
+        self.node.set_link(nodes::terminal::led::LinkView::of(
+            &self.route.link().phase(),
+        ));
         self.drain_events();
     }
 
-    /// The node's pushes to the smart meter joined; while not joined, the newest 16 wait.
+    /// The node's pushes to the smart meter (TRM-05), held while not joined.
     fn send_pushes(&mut self, now: Duration) {
         while let Some(p) = self.node.poll_push() {
-            if self.held_pushes.len() >= 16 {
-                self.held_pushes.pop_front();
-            }
-            self.held_pushes.push_back(p);
+            self.route.push(now, p);
         }
-        if !matches!(
-            self.link.phase(),
-            nodes::link::terminal::LinkPhase::Connected(_)
-        ) {
-            return;
-        }
-        while let Some(p) = self.held_pushes.pop_front() {
-            if let Err(e) = self.link.send_udp(now, (DLMS_PORT, DLMS_PORT), p) {
-                tracing::debug!(error = %e, "push not sent");
-            }
-        }
+        self.route.flush(now);
     }
 
     /// Floods the radio side detected (SEC-08), to the node: logged and pushed there.
     fn report_floods(&mut self, wall: DateTime<Utc>) {
-        for alarm in self.link.take_flood_alarms() {
-            if let Err(e) = self.node.report_flood(wall, &alarm.report()) {
+        for flood in self.route.floods() {
+            if let Err(e) = self.node.report_flood(wall, &flood) {
                 tracing::warn!(error = %e, "radio flood not reported to the node");
             }
         }
@@ -223,10 +210,10 @@ impl TerminalSim {
     fn drain_events(&mut self) {
         while let Some(event) = self.node.poll_event() {
             if let nodes::terminal::node::NodeEvent::Led(led) = event {
-                tracing::debug!(terminal = %eui_text(self.link.eui64()), led = led.name(), "LED");
+                tracing::debug!(terminal = %eui_text(self.route.link().eui64()), led = led.name(), "LED");
                 self.led_changes += 1;
             } else {
-                tracing::debug!(terminal = %eui_text(self.link.eui64()), ?event, "terminal");
+                tracing::debug!(terminal = %eui_text(self.route.link().eui64()), ?event, "terminal");
             }
         }
     }
@@ -418,12 +405,10 @@ impl<W: std::io::Write> LinkSim<W> {
             let app = TerminalApp::serving(node.model(), u64::from(k), opts.seed ^ u64::from(k))?;
             nodes.push(Node::Terminal(Box::new(TerminalSim {
                 id,
-                link,
-                app,
+                route: LinkedTerminal::new(link, app),
                 node,
                 meter,
                 led_changes: 0,
-                held_pushes: std::collections::VecDeque::new(),
             })));
         }
         let end = opts.duration;
@@ -522,7 +507,10 @@ impl<W: std::io::Write> LinkSim<W> {
                 .nodes
                 .iter()
                 .flat_map(|n| match n {
-                    Node::Terminal(t) => [t.link.next_wakeup(), Some(self.node_wakeup(&t.node))],
+                    Node::Terminal(t) => [
+                        t.route.link().next_wakeup(),
+                        Some(self.node_wakeup(&t.node)),
+                    ],
                     Node::Meter(m) => [m.link.next_wakeup(), None],
                 })
                 .flatten()
@@ -560,7 +548,7 @@ impl<W: std::io::Write> LinkSim<W> {
     fn tune(&mut self) {
         for n in &self.nodes {
             let (id, ch) = match n {
-                Node::Terminal(t) => (t.id, t.link.channel()),
+                Node::Terminal(t) => (t.id, t.route.link().channel()),
                 Node::Meter(m) => (m.id, Some(m.link.channel())),
             };
             let _ = self.medium.set_channel(id, ch);
@@ -585,7 +573,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let micros = u64::try_from(self.utc(self.now).timestamp_micros()).unwrap_or(0);
         if self.pcap.is_some() {
             let channel = match &self.nodes[index] {
-                Node::Terminal(t) => t.link.channel(),
+                Node::Terminal(t) => t.route.link().channel(),
                 Node::Meter(m) => Some(m.link.channel()),
             };
             if let Some(ch) = channel {
@@ -642,7 +630,10 @@ impl<W: std::io::Write> LinkSim<W> {
                 let now = self.now;
                 let (ack, actions) = match &mut self.nodes[index] {
                     Node::Terminal(t) => {
-                        let (ack, ev) = t.link.receive(now, &report.frame, rssi, r.lqi, air);
+                        let (ack, ev) =
+                            t.route
+                                .link_mut()
+                                .receive(now, &report.frame, rssi, r.lqi, air);
                         (ack, Actions::Terminal(ev))
                     }
                     Node::Meter(m) => {
@@ -673,8 +664,8 @@ impl<W: std::io::Write> LinkSim<W> {
             let medium = &mut self.medium;
             let (psdu, actions) = match &mut self.nodes[index] {
                 Node::Terminal(t) => {
-                    let (id, ch) = (t.id, t.link.channel());
-                    let (p, ev) = t.link.wake(
+                    let (id, ch) = (t.id, t.route.link().channel());
+                    let (p, ev) = t.route.link_mut().wake(
                         now,
                         &mut || ch.is_some_and(|c| medium.channel_busy(id, c).unwrap_or(true)),
                         air,
@@ -720,7 +711,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 );
                 self.tally
                     .truth
-                    .insert((t.link.eui64().0, utc.timestamp()), truth);
+                    .insert((t.route.link().eui64().0, utc.timestamp()), truth);
             }
         }
         let mut plans = Vec::new();
@@ -790,15 +781,11 @@ impl<W: std::io::Write> LinkSim<W> {
     fn act(&mut self, index: usize, actions: Actions) {
         match actions {
             Actions::Terminal(events) => {
-                for e in events {
-                    if let TerminalEvent::Udp { datagram, .. } = e {
-                        if datagram.dst_port == DLMS_PORT {
-                            self.serve(index, datagram.src_port, &datagram.payload);
-                        }
-                    }
-                }
-                let wall = self.utc(self.now);
+                let (now, wall) = (self.now, self.utc(self.now));
                 if let Node::Terminal(t) = &mut self.nodes[index] {
+                    for e in t.route.handle(now, wall, events).events {
+                        tracing::trace!(terminal = %eui_text(t.route.link().eui64()), event = ?e, "link");
+                    }
                     t.report_floods(wall);
                     t.show_link();
                 }
@@ -820,21 +807,6 @@ impl<W: std::io::Write> LinkSim<W> {
                     }
                 }
             }
-        }
-    }
-
-    /// The terminal's DLMS server answers one wrapper frame.
-    fn serve(&mut self, index: usize, reply_port: u16, datagram: &[u8]) {
-        let now = self.now;
-        let utc = self.utc(now);
-        let Node::Terminal(t) = &mut self.nodes[index] else {
-            return;
-        };
-        let Some(reply) = t.app.answer(utc, datagram) else {
-            return;
-        };
-        if let Err(e) = t.link.send_udp(now, (DLMS_PORT, reply_port), reply) {
-            tracing::debug!(error = %e, "DLMS reply not sent");
         }
     }
 
@@ -944,7 +916,10 @@ impl<W: std::io::Write> LinkSim<W> {
         let mut sessions = report::SessionFigures::default();
         for n in &self.nodes {
             let (net, mac) = match n {
-                Node::Terminal(t) => (t.link.net().stats(), t.link.net().mac().stats()),
+                Node::Terminal(t) => (
+                    t.route.link().net().stats(),
+                    t.route.link().net().mac().stats(),
+                ),
                 Node::Meter(m) => {
                     let s = m.link.stats();
                     link.authentications += s.authentications;
@@ -1018,7 +993,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// One terminal's part of the report: each slot's meter count against what its smart
     /// meter received.
     fn terminal_record(&self, t: &TerminalSim) -> TerminalRecord {
-        let eui = t.link.eui64();
+        let eui = t.route.link().eui64();
         let slots: Vec<SlotRecord> = self
             .slots
             .iter()
@@ -1041,7 +1016,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let led = t.node.led();
         TerminalRecord {
             eui64: eui_text(eui),
-            smart_meter: t.link.meter().map(eui_text),
+            smart_meter: t.route.link().meter().map(eui_text),
             readings_arrived: slots.iter().filter(|s| s.delay_s.is_some()).count(),
             slots,
             led: led.name(),
