@@ -50,6 +50,7 @@ use crate::secret_input::{
 use crate::terminal_meter;
 use crate::terminal_status::LinkStatus;
 use nodes::app::entropy::Seeded;
+use nodes::app::linked::LinkedTerminal;
 use nodes::app::reader::Reader;
 use nodes::app::secrets::{dlms_password, TerminalSecrets};
 use nodes::app::server::TerminalApp;
@@ -434,10 +435,10 @@ fn engine_seed(seed: Option<u64>) -> u64 {
     })
 }
 
-/// The terminal program: its link and its DLMS demo model.
+/// The terminal program: its link with the DLMS server on it (over the meter side's
+/// model, or the demo model).
 struct TerminalProgram {
-    link: Terminal,
-    app: TerminalApp,
+    route: LinkedTerminal,
     /// The terminal's wall clock (scaled by `--speed`).
     clock: ScaledClock,
     /// Tells the meter side a DLMS request was served (the model may have changed).
@@ -453,26 +454,21 @@ struct TerminalProgram {
     settings: tokio::sync::watch::Receiver<Option<Settings>>,
     /// The meter side's pushes (TRM-05 slots, SEC-07/08 events), for the smart meter.
     pushes: Option<terminal_meter::PushQueue>,
-    /// Pushes waiting for the link to be up.
-    held_pushes: std::collections::VecDeque<Vec<u8>>,
     /// Floods on the radio, to the meter side's node (SEC-08); `None`: the link alone.
     floods: Option<tokio::sync::mpsc::Sender<FloodReport>>,
 }
-
-/// Pushes kept while the link is down (the newest).
-const HELD_PUSHES: usize = 16;
 
 impl TerminalProgram {
     /// Floods the radio side detected (SEC-08), to the meter side's node: counted,
     /// logged and pushed there. The link alone only logs them (the link logged each).
     fn report_floods(&mut self) {
+        let floods = self.route.floods();
         let Some(tx) = &self.floods else {
-            let _ = self.link.take_flood_alarms();
             return;
         };
-        for alarm in self.link.take_flood_alarms() {
-            if tx.try_send(alarm.report()).is_err() {
-                tracing::warn!(source = %alarm.source_text(), "radio flood not reported to the meter side");
+        for flood in floods {
+            if tx.try_send(flood).is_err() {
+                tracing::warn!("radio flood not reported to the meter side");
             }
         }
     }
@@ -487,40 +483,26 @@ impl TerminalProgram {
             return;
         };
         match parse_pairing_id(&s.pairing_id) {
-            Ok(id) => self.link.set_pairing_id(id),
+            Ok(id) => self.route.link_mut().set_pairing_id(id),
             Err(e) => tracing::warn!(error = %e, "the new Pairing ID is not one the link can use"),
         }
-        self.link.set_password(s.auth_password);
+        self.route.link_mut().set_password(s.auth_password);
     }
 
     /// Send the meter side's pushes (TRM-05 slots, SEC-07/08 events) to the smart
-    /// meter. Without a link up they wait, the newest [`HELD_PUSHES`] kept (an event
-    /// must reach the smart meter once it is joined; older slots are read back by its
-    /// readings anyway).
+    /// meter, held while the link is down.
     fn send_pushes(&mut self, now: Duration) {
-        let Some(q) = self.pushes.as_mut() else {
-            return;
-        };
-        while let Ok(push) = q.rx.try_recv() {
-            if self.held_pushes.len() >= HELD_PUSHES {
-                tracing::info!("push dropped: not joined, queue full");
-                self.held_pushes.pop_front();
-            }
-            self.held_pushes.push_back(push);
-        }
-        if !matches!(self.link.phase(), LinkPhase::Connected(_)) {
-            return;
-        }
-        while let Some(push) = self.held_pushes.pop_front() {
-            if let Err(e) = self.link.send_udp(now, (DLMS_PORT, DLMS_PORT), push) {
-                tracing::warn!(error = %e, "push not sent");
+        if let Some(q) = self.pushes.as_mut() {
+            while let Ok(push) = q.rx.try_recv() {
+                self.route.push(now, push);
             }
         }
+        self.route.flush(now);
     }
 
     /// Tell the meter side where the link is, when that changed.
     fn publish(&self) {
-        let link = self.link.phase();
+        let link = self.route.link().phase();
         let phase = LinkView::of(&link);
         let meter = match link {
             LinkPhase::Scanning => None,
@@ -532,7 +514,7 @@ impl TerminalProgram {
             channel: meter.map(|c| c.channel),
             rssi_dbm: meter.map(|c| c.rssi_dbm),
             key_id: self.key_id.filter(|_| phase == LinkView::Connected),
-            auth_failures: self.link.stats().join_failures,
+            auth_failures: self.route.link().stats().join_failures,
         };
         self.status.send_if_modified(|s| {
             let changed = *s != now;
@@ -552,27 +534,18 @@ fn next_half_hour(now: Duration) -> Duration {
 impl App for TerminalProgram {
     type Node = Terminal;
     fn node(&mut self) -> &mut Terminal {
-        &mut self.link
+        self.route.link_mut()
     }
     fn events(&mut self, now: Duration, events: Vec<TerminalEvent>) {
-        for e in events {
+        let handled = self.route.handle(now, self.clock.now(), events);
+        if handled.served {
+            self.served.notify_one();
+        }
+        for e in handled.events {
             match e {
-                TerminalEvent::Udp { datagram, .. } if datagram.dst_port == DLMS_PORT => {
-                    let reply = self.app.answer(self.clock.now(), &datagram.payload);
-                    self.served.notify_one();
-                    if let Some(reply) = reply {
-                        if let Err(e) =
-                            self.link
-                                .send_udp(now, (DLMS_PORT, datagram.src_port), reply)
-                        {
-                            tracing::warn!(error = %e, "DLMS reply not sent");
-                        }
-                    }
-                }
                 TerminalEvent::Joined(c) => {
                     tracing::info!(meter = ?c.eui64, channel = c.channel, rssi = c.rssi_dbm, "joined");
                     eprintln!("joined smart meter {:?} on channel {}", c.eui64, c.channel);
-                    self.send_pushes(now);
                 }
                 TerminalEvent::KeyInstalled {
                     index,
@@ -593,7 +566,7 @@ impl App for TerminalProgram {
     }
     fn timers(&mut self, now: Duration) {
         if now >= self.next_capture {
-            self.app.capture(self.clock.now());
+            self.route.capture(self.clock.now());
             self.next_capture = next_half_hour(now + Duration::from_secs(1));
         }
         self.send_pushes(now);
@@ -1023,8 +996,7 @@ async fn link_side(
         link.restore_counters(k);
     }
     let mut program = TerminalProgram {
-        link,
-        app,
+        route: LinkedTerminal::new(link, app),
         clock,
         served,
         counters,
@@ -1033,7 +1005,6 @@ async fn link_side(
         key_id: None,
         settings,
         pushes,
-        held_pushes: std::collections::VecDeque::new(),
         floods,
     };
     air_node::run(&mut program, air, device_id, stop)
