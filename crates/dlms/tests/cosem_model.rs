@@ -935,16 +935,14 @@ const ACTIVATED: Value = Value::Enum(6);
 
 #[test]
 fn sec10_image_transfer_by_the_maintenance_client() {
-    let (_, mut management, mut maintenance) = stores(model_trusting(1));
+    let (mut public, _, mut maintenance) = stores(model_trusting(1));
     let image = signed_image(1, b"fw-1.1", &firmware());
     let init = Value::Structure(vec![
         Value::OctetString(b"fw-1.1".to_vec()),
         Value::DoubleLongUnsigned(u32::try_from(image.len()).unwrap()),
     ]);
-    assert_eq!(
-        action(&mut management, 18, IMAGE_TRANSFER, 1, Some(&init)),
-        Err(ActionResult::ReadWriteDenied)
-    );
+    // The public client cannot touch it.
+    assert!(action(&mut public, 18, IMAGE_TRANSFER, 1, Some(&init)).is_err());
     action(&mut maintenance, 18, IMAGE_TRANSFER, 1, Some(&init)).unwrap();
     for (n, chunk) in image.chunks(128).enumerate() {
         if n == 0 {
@@ -990,6 +988,24 @@ fn sec10_image_transfer_by_the_maintenance_client() {
         m.take_activated_image(),
         Some((b"fw-1.1".to_vec(), firmware()))
     );
+}
+
+/// The smart meter may carry the user business's image (the head end relays it): the
+/// management association drives the same transfer, and the same signature decides.
+#[test]
+fn sec10_the_smart_meter_carries_an_image_through_the_management_association() {
+    let (_, mut management, _) = stores(model_trusting(1));
+    let image = signed_image(1, b"fw-1.2", &firmware());
+    transfer(&mut management, b"fw-1.2", &image);
+    verify(&mut management).unwrap();
+    activate(&mut management).unwrap();
+    assert_eq!(image_status(&management), ACTIVATED);
+    // An image signed by another key: refused at verification, whoever carries it.
+    let (_, mut management, _) = stores(model_trusting(1));
+    let forged = signed_image(2, b"fw-1.3", &firmware());
+    transfer(&mut management, b"fw-1.3", &forged);
+    assert_eq!(verify(&mut management), Err(ActionResult::OtherReason));
+    assert_eq!(activate(&mut management), Err(ActionResult::OtherReason));
 }
 
 #[test]

@@ -4,10 +4,9 @@
 //! only a verified image. The terminal checks the signature; we read the manifest only
 //! to name the image.
 
-use dlms::cosem::image::SIGNATURE_LEN;
 use dlms::session::{Session, Target};
 use dlms::{Data, Obis};
-use nodes::terminal::firmware;
+use nodes::app::image_push::SignedImage;
 use serde_json::{json, Value};
 
 use crate::handy_cmd::{get, FirmwareAction, HandyError};
@@ -28,7 +27,9 @@ pub(crate) async fn run(s: &mut Session, action: &FirmwareAction) -> Result<Valu
         FirmwareAction::Push { file } => {
             let signed = std::fs::read(file)
                 .map_err(|e| HandyError::Usage(format!("{}: {e}", file.display())))?;
-            push(s, &signed).await
+            let (image, manifest) = SignedImage::terminal_image(signed)
+                .map_err(|e| HandyError::Usage(format!("not a signed firmware image: {e}")))?;
+            push(s, &image, manifest.version).await
         }
         FirmwareAction::Activate => {
             invoke(s, "image_activate", 4, Data::Integer(0)).await?;
@@ -55,14 +56,9 @@ async fn invoke(s: &mut Session, what: &str, method: i8, p: Data) -> Result<(), 
     }
 }
 
-async fn push(s: &mut Session, signed: &[u8]) -> Result<Value, HandyError> {
-    let unsigned = signed
-        .get(..signed.len().saturating_sub(SIGNATURE_LEN))
-        .unwrap_or_default();
-    let (manifest, _) = firmware::parse(unsigned)
-        .map_err(|e| HandyError::Usage(format!("not a signed firmware image: {e}")))?;
-    let identifier = manifest.identifier();
-    let size = u32::try_from(signed.len())
+async fn push(s: &mut Session, signed: &SignedImage, version: u32) -> Result<Value, HandyError> {
+    let identifier = String::from_utf8_lossy(&signed.identifier).into_owned();
+    let size = u32::try_from(signed.bytes.len())
         .map_err(|_| HandyError::Usage("image larger than 4 GiB".into()))?;
     let block_size = get(s, "image block size", image(2), None).await?;
     let block_size = block_size
@@ -78,13 +74,13 @@ async fn push(s: &mut Session, signed: &[u8]) -> Result<Value, HandyError> {
         "image_transfer_initiate",
         1,
         Data::Structure(vec![
-            Data::OctetString(identifier.clone().into_bytes()),
+            Data::OctetString(signed.identifier.clone()),
             Data::DoubleLongUnsigned(size),
         ]),
     )
     .await?;
     let mut blocks = 0u32;
-    for (n, chunk) in signed.chunks(block_size).enumerate() {
+    for (n, chunk) in signed.bytes.chunks(block_size).enumerate() {
         let number = u32::try_from(n).unwrap_or(u32::MAX);
         invoke(
             s,
@@ -103,7 +99,7 @@ async fn push(s: &mut Session, signed: &[u8]) -> Result<Value, HandyError> {
     let mut out = status(s).await?;
     if let Value::Object(o) = &mut out {
         o.insert("identifier".into(), json!(identifier));
-        o.insert("version".into(), json!(manifest.version));
+        o.insert("version".into(), json!(version));
         o.insert("blocks".into(), json!(blocks));
     }
     Ok(out)

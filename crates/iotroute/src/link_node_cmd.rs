@@ -14,6 +14,7 @@
 //! (`nodes::app::secrets::dlms_password`) at both ends.
 
 use core::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -50,6 +51,7 @@ use crate::secret_input::{
 use crate::terminal_meter;
 use crate::terminal_status::LinkStatus;
 use nodes::app::entropy::Seeded;
+use nodes::app::image_push::{ImagePush, PushOutcome, SignedImage};
 use nodes::app::linked::LinkedTerminal;
 use nodes::app::reader::Reader;
 use nodes::app::secrets::{dlms_password, TerminalSecrets};
@@ -385,6 +387,12 @@ pub struct SmartMeterArgs {
     /// comes first.
     #[arg(long)]
     pub pushes: Option<u64>,
+    /// Carry this signed terminal image (`iotroute firmware sign`) to every terminal that
+    /// joins, once, through its image transfer (SEC-10: the user business's image, which
+    /// the head end relays; the terminal checks its signature): initiate, blocks, verify,
+    /// activate. One line per terminal on stdout (`firmware`: `activated` or `refused`).
+    #[arg(long, value_name = "FILE")]
+    pub firmware: Option<PathBuf>,
     /// Seed our randomness (group keys, nonces) for a reproducible lab run; without it
     /// the OS random source is used, as the keys must be unpredictable.
     #[arg(long)]
@@ -627,6 +635,84 @@ struct SmartMeterProgram {
     /// Slot pushes received (TRM-05).
     pushes: u64,
     stop_after_pushes: Option<u64>,
+    /// The image to carry to each terminal (SEC-10), if any.
+    firmware: Option<Rollout>,
+}
+
+/// A signed image carried to every terminal once (SEC-10).
+struct Rollout {
+    image: SignedImage,
+    secrets: TerminalSecrets,
+    /// Pushes under way, by terminal.
+    pushes: BTreeMap<[u8; 8], ImagePush>,
+    /// Terminals the image reached (activated) or that refused it: not again.
+    done: BTreeSet<[u8; 8]>,
+    seed: u64,
+}
+
+impl Rollout {
+    /// Start carrying the image to `terminal` at `now`: the AARQ to send.
+    fn start(&mut self, now: Duration, terminal: [u8; 8]) -> Option<Vec<u8>> {
+        let password = self.secrets.get(terminal)?.to_vec();
+        self.seed = self.seed.wrapping_add(1);
+        match ImagePush::start(now, self.image.clone(), password, self.seed) {
+            Ok((push, aarq)) => {
+                self.pushes.insert(terminal, push);
+                Some(aarq)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "image push not started");
+                None
+            }
+        }
+    }
+
+    /// Pushes silent for too long, dropped: started again at the next reading time,
+    /// unless the activation was sent (printed, not carried again).
+    fn drop_stalled(&mut self, now: Duration) {
+        let stalled: Vec<[u8; 8]> = self
+            .pushes
+            .iter()
+            .filter(|(_, p)| now >= p.deadline())
+            .map(|(t, _)| *t)
+            .collect();
+        for t in stalled {
+            let Some(push) = self.pushes.remove(&t) else {
+                continue;
+            };
+            match push.timed_out() {
+                Some(outcome) => {
+                    println!("{}", firmware_line(t, &self.image.identifier, &outcome));
+                    self.done.insert(t);
+                }
+                None => {
+                    tracing::warn!(terminal = %dlms::hex::encode(&t), "image push timed out: started again later");
+                }
+            }
+        }
+    }
+}
+
+/// A finished image push as the smart meter prints it.
+fn firmware_line(terminal: [u8; 8], identifier: &[u8], outcome: &PushOutcome) -> serde_json::Value {
+    let mut line = json!({
+        "terminal": dlms::hex::encode(&terminal),
+        "at": Utc::now().with_timezone(&dlms::text::jst()).to_rfc3339(),
+        "identifier": String::from_utf8_lossy(identifier),
+    });
+    let extra = match outcome {
+        PushOutcome::Activated { blocks } => json!({"firmware": "activated", "blocks": blocks}),
+        PushOutcome::ActivationUnanswered { blocks } => {
+            json!({"firmware": "activation_unanswered", "blocks": blocks})
+        }
+        PushOutcome::Refused { step, reason } => {
+            json!({"firmware": "refused", "step": step, "reason": reason})
+        }
+    };
+    if let (Some(l), serde_json::Value::Object(e)) = (line.as_object_mut(), extra) {
+        l.extend(e);
+    }
+    line
 }
 
 impl App for SmartMeterProgram {
@@ -653,6 +739,28 @@ impl App for SmartMeterProgram {
                         }
                         None => {}
                     }
+                    // An answer to an image push (SEC-10).
+                    if let Some(r) = self.firmware.as_mut() {
+                        if let Some(push) = r.pushes.get_mut(&from.0) {
+                            let answered = push.answer(now, &datagram.payload);
+                            if let Some(bytes) = answered.next {
+                                if let Err(e) =
+                                    self.link.send_udp(now, from, (DLMS_PORT, DLMS_PORT), bytes)
+                                {
+                                    tracing::warn!(error = %e, "image push request not sent");
+                                }
+                            }
+                            if let Some(outcome) = answered.done {
+                                println!(
+                                    "{}",
+                                    firmware_line(from.0, &r.image.identifier, &outcome)
+                                );
+                                r.pushes.remove(&from.0);
+                                r.done.insert(from.0);
+                            }
+                            continue;
+                        }
+                    }
                     let (next, reading) =
                         self.reader
                             .answer(now, Utc::now(), from.0, &datagram.payload);
@@ -678,15 +786,25 @@ impl App for SmartMeterProgram {
                 SmartMeterEvent::Joined { terminal, .. } => {
                     eprintln!("terminal {terminal:?} joined");
                 }
-                SmartMeterEvent::Left { terminal } => self.reader.forget(terminal.0),
+                SmartMeterEvent::Left { terminal } => {
+                    self.reader.forget(terminal.0);
+                    if let Some(r) = self.firmware.as_mut() {
+                        r.pushes.remove(&terminal.0);
+                    }
+                }
                 other => tracing::info!(event = ?other, "link"),
             }
         }
     }
     fn next_timer(&self) -> Option<Duration> {
+        let pushes = self
+            .firmware
+            .iter()
+            .flat_map(|r| r.pushes.values().map(ImagePush::deadline));
         [Some(self.next_read), self.reader.next_deadline()]
             .into_iter()
             .flatten()
+            .chain(pushes)
             .min()
     }
     fn timers(&mut self, now: Duration) {
@@ -705,8 +823,26 @@ impl App for SmartMeterProgram {
         } else {
             now + self.read_every
         };
+        if let Some(r) = self.firmware.as_mut() {
+            r.drop_stalled(now);
+        }
         for t in self.link.terminals() {
             if self.reader.busy(t.0) {
+                continue;
+            }
+            // SEC-10: the image first (one association at a time with each terminal);
+            // readings go on once it is done.
+            if let Some(r) = self.firmware.as_mut().filter(|r| !r.done.contains(&t.0)) {
+                let aarq = if r.pushes.contains_key(&t.0) {
+                    None
+                } else {
+                    r.start(now, t.0)
+                };
+                if let Some(aarq) = aarq {
+                    if let Err(e) = self.link.send_udp(now, t, (DLMS_PORT, DLMS_PORT), aarq) {
+                        tracing::warn!(error = %e, "AARQ not sent");
+                    }
+                }
                 continue;
             }
             if let Some(aarq) = self.reader.start(now, t.0, false) {
@@ -1025,6 +1161,33 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
             .iter()
             .map(|(eui, pw)| (eui.0, pw.expose().as_bytes())),
     );
+    // SEC-10: the image to carry, named by its manifest (the terminals check it).
+    let firmware = match args.firmware.as_deref().map(|f| {
+        std::fs::read(f)
+            .map_err(|e| e.to_string())
+            .and_then(|b| SignedImage::terminal_image(b).map_err(|e| e.to_string()))
+            .map_err(|e| format!("--firmware {}: {e}", f.display()))
+    }) {
+        Some(Ok((image, manifest))) => {
+            eprintln!(
+                "carrying firmware {} (version {}) to each terminal that joins",
+                manifest.identifier(),
+                manifest.version
+            );
+            Some(Rollout {
+                image,
+                secrets: secrets.clone(),
+                pushes: BTreeMap::new(),
+                done: BTreeSet::new(),
+                seed: engine_seed(args.seed) ^ 0x5EC1_0000,
+            })
+        }
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        None => None,
+    };
     let (mac, net) = hub_mac(args.eui64);
     let registered: Vec<(Vec<u8>, Vec<u8>)> = terminals
         .iter()
@@ -1093,6 +1256,7 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
         stop_after: args.readings,
         pushes: 0,
         stop_after_pushes: args.pushes,
+        firmware,
     };
     finish(
         air_node::run(

@@ -387,6 +387,11 @@ pub async fn run(
             record(&mut events, clock.now(), kind, details);
             changed = true;
             if let NodeEvent::FirmwareActivated { manifest, payload } = &event {
+                if wiring.link.is_some() {
+                    // The activation may have come over the IoT route: its answer leaves
+                    // through the link side's radio queue, which the hand-over would cut.
+                    tokio::time::sleep(HAND_OVER_GRACE).await;
+                }
                 install_and_hand_over(&node, &wiring, &mut events, clock.now(), manifest, payload);
             }
         }
@@ -472,6 +477,11 @@ fn write_status(node: &TerminalNode, wiring: &Wiring, now: DateTime<Utc>, state:
 
 /// SEC-10: install an activated image in the inactive slot and hand over to the
 /// launcher (this process is replaced); when it cannot be installed, say so and go on.
+/// How long the terminal on the IoT route waits after an activation before it hands
+/// over to the new program (ours): long enough for the answer to the smart meter's
+/// `image_activate` to leave by radio, retries included.
+const HAND_OVER_GRACE: Duration = Duration::from_secs(2);
+
 fn install_and_hand_over(
     node: &TerminalNode,
     wiring: &Wiring,

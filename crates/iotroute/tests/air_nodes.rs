@@ -7,7 +7,7 @@
 //! line, and appear in no log line (the programs run with `RUST_LOG=debug`).
 //!
 //! Addresses: block 127.0.175.0/24 (hub on `.2`), 127.0.176.0/24, 127.0.177.0/24,
-//! 127.0.183.0/24, 127.0.193.0/24, 127.0.196.0/24, 127.0.197.0/24.
+//! 127.0.183.0/24, 127.0.193.0/24, 127.0.195.0/24, 127.0.196.0/24, 127.0.197.0/24.
 
 mod support;
 
@@ -646,4 +646,98 @@ fn trm08_a_password_changed_by_the_handy_terminal_is_used_on_the_iot_route_after
         String::from_utf8_lossy(&out.stderr)
     );
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// SEC-10 through the smart meter: the user business's signed image, carried by
+/// `iotroute smartmeter --firmware` over the IoT route through the terminal's image
+/// transfer on the management association. The terminal verifies it with its own key,
+/// installs it, runs it from its slot and comes back on the link with the new version,
+/// and the smart meter reads it again. An image signed by another key is refused at
+/// verification.
+#[test]
+fn sec10_the_smart_meter_carries_a_signed_image_and_the_terminal_runs_it() {
+    let block = 195;
+    let _hub = hub(block);
+    let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
+    let data = data_dir("firmware");
+    let keys = data_dir("firmware-keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let key = keys.join("vendor.key");
+    support::firmware(&["keygen", "--out"], &[&key]);
+    let mut t = terminal_with_meter(block, &data);
+    t.arg("--firmware-key").arg(keys.join("vendor.key.pub"));
+    let terminal = Running::start(t, "listening");
+    // A good image: a program that is the terminal (it re-executes the real one).
+    let program = env!("CARGO_BIN_EXE_iotroute");
+    let good = support::signed_image(
+        &keys,
+        &key,
+        "2",
+        &format!("#!/bin/sh\nexec {program} \"$@\"\n"),
+    );
+    let mut cmd = smartmeter(block);
+    cmd.arg("--firmware").arg(&good).args(["--readings", "1"]);
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let carried = lines
+        .iter()
+        .find(|l| l.get("firmware").is_some())
+        .unwrap_or_else(|| panic!("no firmware line: {text}"));
+    if carried["firmware"] != "activated" {
+        let log = terminal.terminate_and_collect().join("\n");
+        panic!("{text}\n{log}");
+    }
+    assert_eq!(carried["identifier"], "iotroute-terminal-2", "{text}");
+    // The reading came after the image, from the terminal running it.
+    let reading = lines
+        .iter()
+        .position(|l| l.get("rows").is_some())
+        .expect("a reading");
+    let pushed = lines
+        .iter()
+        .position(|l| l.get("firmware").is_some())
+        .unwrap();
+    assert!(pushed < reading, "{text}");
+    // The new program confirms itself (SEC-10: within 60 s) and reports its version.
+    let deadline = std::time::Instant::now() + Duration::from_secs(70);
+    let s = loop {
+        let status = iotroute()
+            .args(["terminal", "status", "--json", "--data"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
+        if s["firmware"]["version"] == 2 || std::time::Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(s["firmware"]["version"], 2, "{s}");
+    assert_eq!(s["firmware"]["slot"], "a", "{s}");
+
+    // Another vendor's image: refused at verification, nothing installed.
+    let other = keys.join("other.key");
+    support::firmware(&["keygen", "--out"], &[&other]);
+    let forged = support::signed_image(&keys, &other, "3", "#!/bin/sh\nexit 1\n");
+    let mut cmd = smartmeter(block);
+    cmd.arg("--firmware").arg(&forged).args(["--readings", "1"]);
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\"firmware\":\"refused\"") && text.contains("image_verify"),
+        "{text}"
+    );
+    terminal.terminate();
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&keys);
 }

@@ -45,26 +45,12 @@ fn ok(out: &Output) -> serde_json::Value {
     support::json(out)
 }
 
-fn firmware(args: &[&str], paths: &[&Path]) {
-    let out = iotroute()
-        .arg("firmware")
-        .args(args)
-        .args(paths)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn trm06_trm08_trm09_sec09_sec10_the_handy_terminal_reads_sets_and_updates_a_running_terminal() {
     let data = data_dir("all");
     let keys = data_dir("keys");
     let key = keys.join("vendor.key");
-    firmware(&["keygen", "--out"], &[&key]);
+    support::firmware(&["keygen", "--out"], &[&key]);
     let _meter = support::start_meter(support::addr(BLOCK, 2), &["--speed", "600"]);
     let mut cmd = iotroute();
     cmd.args(["terminal", "--meter", &format!("127.0.{BLOCK}.2")])
@@ -182,7 +168,7 @@ fn trm06_trm08_trm09_sec09_sec10_the_handy_terminal_reads_sets_and_updates_a_run
     let payload = keys.join("payload.bin");
     std::fs::write(&payload, vec![0x5a; 1000]).unwrap();
     let image = keys.join("image.signed");
-    firmware(
+    support::firmware(
         &["sign", "--version", "2", "--key"],
         &[
             &key,
@@ -269,26 +255,6 @@ fn status_until(
     }
 }
 
-/// A firmware image of `version` whose payload is the shell script `script`.
-fn image(keys: &Path, key: &Path, version: &str, script: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt as _;
-    let payload = keys.join(format!("payload-{version}"));
-    std::fs::write(&payload, script).unwrap();
-    std::fs::set_permissions(&payload, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = keys.join(format!("image-{version}.signed"));
-    firmware(
-        &["sign", "--version", version, "--key"],
-        &[
-            key,
-            Path::new("--image"),
-            &payload,
-            Path::new("--out"),
-            &out,
-        ],
-    );
-    out
-}
-
 /// SEC-10 end to end on a running terminal: a good image (a program that runs the
 /// terminal) is installed in slot A, started by the launcher on trial, confirms itself
 /// and reports its version; the same version again is refused (no downgrade) and
@@ -300,7 +266,7 @@ fn sec10_a_good_image_runs_from_its_slot_and_a_failing_one_rolls_back() {
     let data = data_dir("slots");
     let keys = data_dir("slots-keys");
     let key = keys.join("vendor.key");
-    firmware(&["keygen", "--out"], &[&key]);
+    support::firmware(&["keygen", "--out"], &[&key]);
     let _meter = support::start_meter(support::addr(BLOCK, 2), &["--speed", "600"]);
     let mut cmd = iotroute();
     cmd.args(["terminal", "--meter", &format!("127.0.{BLOCK}.2")])
@@ -327,7 +293,7 @@ fn sec10_a_good_image_runs_from_its_slot_and_a_failing_one_rolls_back() {
 
     // A good image: a program that is the terminal.
     let program = env!("CARGO_BIN_EXE_iotroute");
-    let good = image(
+    let good = support::signed_image(
         &keys,
         &key,
         "2",
@@ -362,7 +328,7 @@ fn sec10_a_good_image_runs_from_its_slot_and_a_failing_one_rolls_back() {
     );
 
     // An image whose program exits 1: rolled back, version 2 from slot A running again.
-    let bad = image(&keys, &key, "3", "#!/bin/sh\nexit 1\n");
+    let bad = support::signed_image(&keys, &key, "3", "#!/bin/sh\nexit 1\n");
     ok(&handy(&["firmware", "push", bad.to_str().unwrap()]));
     ok(&handy(&["firmware", "activate"]));
     let events_with = |kind: &str| {

@@ -255,8 +255,9 @@ pub fn attribute(association: Association, ln: Obis, attribute: i8) -> AccessMod
             _ => NoAccess,
         },
         // Image transfer: the user business updates the firmware (SEC-10, OPS-09: the
-        // terminal is the user business's), so only the maintenance client drives it;
-        // the smart meter may read its state.
+        // terminal is the user business's); the methods are the maintenance client's and
+        // the smart meter's, which may carry the user business's image (see `method`),
+        // but only the maintenance client may disable the transfer.
         IMAGE_TRANSFER => match (association, attribute) {
             (Maintenance, 5) => ReadWrite,
             (_, 2..=7) => Read,
@@ -291,8 +292,11 @@ pub fn method(association: Association, ln: Obis, method: i8) -> bool {
         (Management | Maintenance, CLOCK, 1..=6) => true,
         // Push on demand.
         (Management, PUSH_SETUP, 1) => true,
-        // Firmware update by the user business (SEC-10).
-        (Maintenance, IMAGE_TRANSFER, 1..=4) => true,
+        // Firmware update by the user business (SEC-10): from its handy terminal, or
+        // carried by the utility's smart meter (the head end relays the user business's
+        // image). The terminal checks the user business's signature and its own policy
+        // whichever way the image came, so the carrier is trusted with nothing but bytes.
+        (Management | Maintenance, IMAGE_TRANSFER, 1..=4) => true,
         // change_HLS_secret of one's own association.
         (Management | Maintenance, ASSOCIATION, 2) => true,
         // add_object/remove_object on one's own object_list, within this table (ours:

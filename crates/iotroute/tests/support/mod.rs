@@ -9,7 +9,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -257,4 +257,39 @@ impl Drop for ElDevice {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `iotroute firmware ARGS PATHS`, which must succeed.
+pub fn firmware(args: &[&str], paths: &[&Path]) {
+    let out = iotroute()
+        .arg("firmware")
+        .args(args)
+        .args(paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A firmware image of `version` whose payload is the shell script `script`.
+pub fn signed_image(keys: &Path, key: &Path, version: &str, script: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let payload = keys.join(format!("payload-{version}"));
+    std::fs::write(&payload, script).unwrap();
+    std::fs::set_permissions(&payload, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = keys.join(format!("image-{version}.signed"));
+    firmware(
+        &["sign", "--version", version, "--key"],
+        &[
+            key,
+            Path::new("--image"),
+            &payload,
+            Path::new("--out"),
+            &out,
+        ],
+    );
+    out
 }

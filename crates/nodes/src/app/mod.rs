@@ -12,6 +12,7 @@
 
 pub mod entropy;
 pub mod household;
+pub mod image_push;
 pub mod linked;
 pub mod push;
 pub mod reader;

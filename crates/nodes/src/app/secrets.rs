@@ -50,7 +50,9 @@ impl TerminalSecrets {
         )
     }
 
-    pub(super) fn get(&self, terminal: [u8; 8]) -> Option<&[u8]> {
+    /// Terminal `terminal`'s DLMS password, if registered.
+    #[must_use]
+    pub fn get(&self, terminal: [u8; 8]) -> Option<&[u8]> {
         self.0.get(&terminal).map(Vec::as_slice)
     }
 }

@@ -138,20 +138,30 @@ pub fn firmware(manifest: &Manifest, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The manifest of firmware and the payload after it, unchecked (to name an image; the
+/// terminal trusts nothing of it before [`parse`] and the signature).
+///
+/// # Errors
+/// [`FirmwareError::Magic`], [`FirmwareError::Manifest`].
+pub fn split(firmware: &[u8]) -> Result<(Manifest, &[u8]), FirmwareError> {
+    let rest = firmware.strip_prefix(MAGIC).ok_or(FirmwareError::Magic)?;
+    let end = rest
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or_else(|| FirmwareError::Manifest("no end of line".to_owned()))?;
+    let (line, payload) = rest.split_at(end);
+    let manifest: Manifest =
+        serde_json::from_slice(line).map_err(|e| FirmwareError::Manifest(e.to_string()))?;
+    Ok((manifest, payload.get(1..).unwrap_or_default()))
+}
+
 /// Read firmware (the signature already verified): its manifest and the program, unpacked
 /// and checked against the manifest.
 ///
 /// # Errors
 /// [`FirmwareError`].
 pub fn parse(firmware: &[u8]) -> Result<(Manifest, Cow<'_, [u8]>), FirmwareError> {
-    let rest = firmware.strip_prefix(MAGIC).ok_or(FirmwareError::Magic)?;
-    let end = rest
-        .iter()
-        .position(|b| *b == b'\n')
-        .ok_or_else(|| FirmwareError::Manifest("no end of line".to_owned()))?;
-    let (line, payload) = (&rest[..end], &rest[end + 1..]);
-    let manifest: Manifest =
-        serde_json::from_slice(line).map_err(|e| FirmwareError::Manifest(e.to_string()))?;
+    let (manifest, payload) = split(firmware)?;
     if manifest.size > PROGRAM_MAX {
         return Err(FirmwareError::Payload("size"));
     }
