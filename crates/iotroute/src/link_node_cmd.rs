@@ -24,6 +24,8 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Timelike, Utc};
 use nodes::flood::FloodReport;
+
+use crate::access_file::{AccessFile, SharedAccess};
 use nodes::link::frame_counters::CounterSnapshot;
 use nodes::link::mac::MacConfig;
 use nodes::link::net::NetConfig;
@@ -464,6 +466,8 @@ struct TerminalProgram {
     pushes: Option<terminal_meter::PushQueue>,
     /// Floods on the radio, to the meter side's node (SEC-08); `None`: the link alone.
     floods: Option<tokio::sync::mpsc::Sender<FloodReport>>,
+    /// The access log file (SEC-09), kept with the meter side; `None`: the link alone.
+    access: Option<SharedAccess>,
 }
 
 impl TerminalProgram {
@@ -545,9 +549,24 @@ impl App for TerminalProgram {
         self.route.link_mut()
     }
     fn events(&mut self, now: Duration, events: Vec<TerminalEvent>) {
-        let handled = self.route.handle(now, self.clock.now(), events);
-        if handled.served {
+        let wall = self.clock.now();
+        let handled = self.route.handle(now, wall, events);
+        if !handled.served.is_empty() {
             self.served.notify_one();
+        }
+        // SEC-09: what the smart meter asked over the link, in the access log file too.
+        if let Some(access) = &self.access {
+            let from = self
+                .route
+                .link()
+                .meter()
+                .map(|m| dlms::hex::encode(&m.0))
+                .unwrap_or_default();
+            crate::access_file::with(access, |a| {
+                for what in &handled.served {
+                    a.served(wall, "iot_route", &from, what);
+                }
+            });
         }
         for e in handled.events {
             match e {
@@ -965,6 +984,8 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         None => None,
     };
     let (event_log, access_log) = logs.unzip();
+    // SEC-09: one access log file for the maintenance interface and the IoT route.
+    let access = access_log.map(AccessFile::shared);
     // Where the link is, for the meter side's LED and status (TRM-10).
     let (link_tx, link_rx) = tokio::sync::watch::channel(LinkStatus::starting());
     // Settings a client changed over DLMS, from the meter side to the link (TRM-08).
@@ -1046,6 +1067,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     settings_rx,
                     push_rx,
                     radio_floods,
+                    access.clone(),
                     stopped(stop_rx.clone()),
                 )
                 .await
@@ -1054,15 +1076,15 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
         }
     };
     let maintenance_run = async {
-        match (args.maintenance, &model, access_log) {
-            (Some(bind), Some(m), Some(access_log)) => crate::maintenance::serve(
+        match (args.maintenance, &model, access.clone()) {
+            (Some(bind), Some(m), Some(access)) => crate::maintenance::serve(
                 bind,
                 m.clone(),
                 clock,
                 engine_seed(args.seed),
                 served.clone(),
                 maintenance_counters.clone(),
-                access_log,
+                access,
                 flood_tx,
                 stopped(stop_rx.clone()),
             )
@@ -1098,6 +1120,7 @@ async fn link_side(
     settings: tokio::sync::watch::Receiver<Option<Settings>>,
     pushes: Option<terminal_meter::PushQueue>,
     floods: Option<tokio::sync::mpsc::Sender<FloodReport>>,
+    access: Option<SharedAccess>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let (mac, net) = hub_mac(eui64);
@@ -1142,6 +1165,7 @@ async fn link_side(
         settings,
         pushes,
         floods,
+        access,
     };
     air_node::run(&mut program, air, device_id, stop)
         .await

@@ -3,6 +3,7 @@
 //! This crate holds only the command line and the tokio drivers that bind the sans-IO
 //! state machines of `nodes` to sockets, files and the wall clock.
 
+mod access_file;
 mod air_cmd;
 mod air_node;
 mod clock;

@@ -9,13 +9,14 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use dlms::cosem::AccessCode;
-use dlms::server::access_record::{access_code, is_image_block};
+use dlms::server::access_record::{request_kind, Served};
 use dlms::server::{Auth, Protection, ServeConfig, SharedModel, TerminalServer};
 use dlms::wrapper::Wpdu;
 use nodes::flood::{FloodConfig, FloodDetector, FloodReport, FloodSide};
 use nodes::log_limit::LogLimiter;
 use tokio::net::UdpSocket;
 
+use crate::access_file::{self, SharedAccess};
 use crate::clock::ScaledClock;
 use nodes::app::entropy::ServerEntropy;
 
@@ -31,34 +32,6 @@ pub enum MaintenanceError {
     /// The DLMS server could not be built.
     #[error("maintenance server: {0}")]
     Server(String),
-}
-
-/// What a request APDU is, by its tag, for the access log.
-fn request_kind(apdu: &[u8]) -> &'static str {
-    match apdu.first() {
-        Some(0x60) => "association",
-        Some(0x62) => "release",
-        Some(0xC0) => "get",
-        Some(0xC1) => "set",
-        Some(0xC3) => "action",
-        Some(0xC8 | 0xC9 | 0xCB | 0xDB | 0xDD) => "ciphered",
-        _ => "other",
-    }
-}
-
-/// What an answer says for the access log, decoded once: for an AARE whether it
-/// accepted the association, for a SET answer its result (`Success`,
-/// `ReadWriteDenied`, ...: a refused SET, the terminal ID's above all, is evidence,
-/// SEC-09/TRM-08).
-fn answer_outcome(apdu: &[u8]) -> (Option<bool>, Option<String>) {
-    use dlms::apdu::{Apdu, AssociationResult, SetResponse};
-    match dlms::apdu::decode(apdu) {
-        Ok(Apdu::Aare(a)) => (Some(a.result == AssociationResult::Accepted), None),
-        Ok(Apdu::SetResponse(
-            SetResponse::Normal { result, .. } | SetResponse::LastDataBlock { result, .. },
-        )) => (None, Some(format!("{result:?}"))),
-        _ => (None, None),
-    }
 }
 
 /// What the interface counts for `terminal status`.
@@ -98,7 +71,7 @@ pub async fn serve(
     seed: u64,
     served: std::sync::Arc<tokio::sync::Notify>,
     counters: std::sync::Arc<Counters>,
-    mut access: logs::FileLog,
+    access: SharedAccess,
     floods: Option<tokio::sync::mpsc::Sender<FloodReport>>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), MaintenanceError> {
@@ -124,7 +97,6 @@ pub async fn serve(
     let mut buf = vec![0u8; 4096];
     let mut out = vec![0u8; 8192];
     let mut refused: u64 = 0;
-    let mut image_blocks: u64 = 0;
     let mut any_flood = FloodDetector::new(FloodConfig {
         source_limit: ANY_SOURCE_LIMIT,
         total_limit: ANY_TOTAL_LIMIT,
@@ -151,19 +123,19 @@ pub async fn serve(
                     break 'datagram true;
                 }
             };
-            let kind = request_kind(frame.apdu);
             if !SERVED_WPORTS.contains(&frame.source) {
                 // Logged within a budget: a flood of such frames cannot fill the disk;
                 // the record after a held-back stretch says how many were held back.
                 if let Some(held_back) = refusal_budget.allow_monotonic(std::time::Instant::now()) {
                     tracing::warn!(%from, wport = frame.source, held_back, "maintenance: a client this interface does not serve, dropped");
                     log.record(&clock, AccessCode::ClientRefused, frame.source);
-                    crate::terminal_meter::record(
-                        &mut access,
-                        clock.now(),
-                        "refused",
-                        serde_json::json!({ "interface": "maintenance", "from": from.to_string(), "client": frame.source, "request": kind, "held_back": held_back }),
-                    );
+                    access_file::with(&access, |a| {
+                        a.record(
+                            clock.now(),
+                            "refused",
+                            serde_json::json!({ "interface": "maintenance", "from": from.to_string(), "client": frame.source, "request": request_kind(frame.apdu), "held_back": held_back }),
+                        );
+                    });
                 }
                 break 'datagram true;
             }
@@ -176,42 +148,18 @@ pub async fn serve(
                 }
             };
             served.notify_one();
-            let access_kind = answer.and_then(access_code);
-            // An accepted image block is counted and told with the next record: an
-            // update is a hundred thousand blocks, which would push everything else out
-            // of the bounded logs (SEC-09).
-            let counted =
-                access_kind == Some(AccessCode::ActionAccepted) && is_image_block(frame.apdu);
-            if counted {
-                image_blocks += 1;
-            } else if let Some(code) = access_kind {
+            let what = Served::of(frame.source, frame.apdu, answer);
+            if let (Some(code), false) = (what.access, what.image_block) {
                 log.record(&clock, code, frame.source);
             }
-            let (association, set_result) = answer.map_or((None, None), answer_outcome);
-            if association == Some(false) {
+            if what.accepted == Some(false) {
                 counters.auth_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%from, client = frame.source, "maintenance: association refused");
             }
-            // SEC-09: who asked what, and what the terminal answered (the answer's tag:
-            // an AARE, a response, an exception; for an AARE whether it accepted).
-            if !counted {
-                let blocks = std::mem::take(&mut image_blocks);
-                crate::terminal_meter::record(
-                    &mut access,
-                    clock.now(),
-                    kind,
-                    serde_json::json!({
-                        "interface": "maintenance",
-                        "from": from.to_string(),
-                        "client": frame.source,
-                        "answer": answer.and_then(|a| a.first()).map(|t| format!("{t:02x}")),
-                        "accepted": association,
-                        "result": set_result,
-                        "access": access_kind.map(AccessCode::name),
-                        "image_blocks_before": (blocks > 0).then_some(blocks),
-                    }),
-                );
-            }
+            // SEC-09: who asked what, and what the terminal answered.
+            access_file::with(&access, |a| {
+                a.served(clock.now(), "maintenance", &from.to_string(), &what);
+            });
             let Some(apdu) = answer else {
                 break 'datagram true;
             };
@@ -224,7 +172,7 @@ pub async fn serve(
                 Err(e) => tracing::warn!(error = %e, "maintenance: answer not framed"),
             }
             // A refused association, or a request outside one (an exception answer).
-            association == Some(false) || apdu.first() == Some(&EXCEPTION_RESPONSE)
+            what.accepted == Some(false) || apdu.first() == Some(&EXCEPTION_RESPONSE)
         };
         if refusal {
             refused += 1;
@@ -235,12 +183,13 @@ pub async fn serve(
         for alarm in [any, refused_alarm].into_iter().flatten() {
             log.record(&clock, AccessCode::FloodDetected, 0);
             let report = alarm.report(FloodSide::Maintenance);
-            crate::terminal_meter::record(
-                &mut access,
-                clock.now(),
-                "dos_detected",
-                crate::terminal_meter::dos_details(&report),
-            );
+            access_file::with(&access, |a| {
+                a.record(
+                    clock.now(),
+                    "dos_detected",
+                    crate::terminal_meter::dos_details(&report),
+                );
+            });
             // To the node: counted, the event log and an event push (SEC-08). Alarms are
             // few (one per source and kind a minute), so waiting for room loses none.
             if let Some(tx) = &floods {

@@ -723,6 +723,26 @@ fn sec10_the_smart_meter_carries_a_signed_image_and_the_terminal_runs_it() {
     };
     assert_eq!(s["firmware"]["version"], 2, "{s}");
     assert_eq!(s["firmware"]["slot"], "a", "{s}");
+    // SEC-09: the smart meter's requests are in the access log file, the image's blocks
+    // counted (3) and told with the verification that followed them.
+    let access = std::fs::read_to_string(data.join("logs/access.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = access
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let over_the_route = |kind: &str| {
+        records
+            .iter()
+            .filter(|r| r["kind"] == kind && r["details"]["interface"] == "iot_route")
+            .count()
+    };
+    assert!(over_the_route("association") >= 2, "{access}");
+    let verify = records
+        .iter()
+        .find(|r| r["details"]["image_blocks_before"] == 3)
+        .unwrap_or_else(|| panic!("no image blocks counted: {access}"));
+    assert_eq!(verify["details"]["interface"], "iot_route", "{verify}");
+    assert_eq!(verify["details"]["client"], 1, "{verify}");
 
     // Another vendor's image: refused at verification, nothing installed.
     let other = keys.join("other.key");
@@ -738,6 +758,17 @@ fn sec10_the_smart_meter_carries_a_signed_image_and_the_terminal_runs_it() {
         "{text}"
     );
     terminal.terminate();
+    // Both interfaces' records in one chain, intact.
+    let out = iotroute()
+        .args(["logs", "verify"])
+        .arg(data.join("logs/access.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&keys);
 }

@@ -867,7 +867,7 @@ fn smart_meter_reads(
     let mut reader = nodes::app::reader::Reader::new(1, secrets);
     let mut request = reader.start(std::time::Duration::ZERO, terminal, false);
     for _ in 0..64 {
-        let Some(answer) = request.and_then(|r| app.answer(wall, &r)) else {
+        let Some(answer) = request.and_then(|r| app.answer(wall, &r)).and_then(|a| a.1) else {
             return false;
         };
         let (next, reading) = reader.answer(std::time::Duration::ZERO, wall, terminal, &answer);

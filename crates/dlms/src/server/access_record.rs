@@ -69,6 +69,66 @@ pub fn is_image_block(request: &[u8]) -> bool {
     )
 }
 
+/// One request a server answered, as an access log file records it (SEC-09): who (the
+/// client wPort), what (the request's kind), and what the terminal answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// The client wPort.
+    pub client: u16,
+    /// The request's kind: `association`, `release`, `get`, `set`, `action`,
+    /// `ciphered`, `other`.
+    pub request: &'static str,
+    /// The answer's tag (an AARE, a response, an exception), if it answered.
+    pub answer: Option<u8>,
+    /// For an AARE, whether it accepted the association.
+    pub accepted: Option<bool>,
+    /// For a SET answer, its result (`Success`, `ReadWriteDenied`, ...: a refused SET,
+    /// the terminal ID's above all, is evidence, TRM-08).
+    pub result: Option<String>,
+    /// The access log's code of the answer ([`access_code`]).
+    pub access: Option<AccessCode>,
+    /// An accepted image block ([`is_image_block`]): counted, not recorded one by one.
+    pub image_block: bool,
+}
+
+impl Served {
+    /// What `answer` (none: no answer) to `request` from `client` says.
+    #[must_use]
+    pub fn of(client: u16, request: &[u8], answer: Option<&[u8]>) -> Self {
+        let access = answer.and_then(access_code);
+        let (accepted, result) = match answer.map(crate::apdu::decode) {
+            Some(Ok(Apdu::Aare(a))) => (Some(a.result == AssociationResult::Accepted), None),
+            Some(Ok(Apdu::SetResponse(
+                SetResponse::Normal { result, .. } | SetResponse::LastDataBlock { result, .. },
+            ))) => (None, Some(format!("{result:?}"))),
+            _ => (None, None),
+        };
+        Self {
+            client,
+            request: request_kind(request),
+            answer: answer.and_then(|a| a.first().copied()),
+            accepted,
+            result,
+            access,
+            image_block: access == Some(AccessCode::ActionAccepted) && is_image_block(request),
+        }
+    }
+}
+
+/// The kind of request `apdu` is, by its tag.
+#[must_use]
+pub fn request_kind(apdu: &[u8]) -> &'static str {
+    match apdu.first() {
+        Some(0x60) => "association",
+        Some(0x62) => "release",
+        Some(0xC0) => "get",
+        Some(0xC1) => "set",
+        Some(0xC3) => "action",
+        Some(0xC8 | 0xC9 | 0xCB | 0xDB | 0xDD) => "ciphered",
+        _ => "other",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +138,8 @@ mod tests {
         #[test]
         fn sec09_any_answer_gives_a_code_or_none(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let _ = access_code(&bytes);
+            let served = Served::of(32, &bytes, Some(&bytes));
+            proptest::prop_assert_eq!(served.answer, bytes.first().copied());
         }
     }
 

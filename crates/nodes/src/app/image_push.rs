@@ -357,7 +357,10 @@ mod tests {
         let (mut push, mut request) =
             ImagePush::start(Duration::ZERO, image, PASSWORD.to_vec(), 3).unwrap();
         for _ in 0..1_000 {
-            let answer = app.answer(wall(), &request).expect("the terminal answers");
+            let answer = app
+                .answer(wall(), &request)
+                .and_then(|a| a.1)
+                .expect("the terminal answers");
             let answered = push.answer(Duration::ZERO, &answer);
             if let Some(done) = answered.done {
                 return done;

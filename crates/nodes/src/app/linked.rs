@@ -8,6 +8,8 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 
+use dlms::server::access_record::Served;
+
 use super::server::TerminalApp;
 use super::DLMS_PORT;
 use crate::flood::FloodReport;
@@ -20,8 +22,9 @@ pub const HELD_PUSHES: usize = 16;
 /// What the link's events asked for.
 #[derive(Debug)]
 pub struct Handled {
-    /// A DLMS request was served (the model may have changed).
-    pub served: bool,
+    /// The DLMS requests served (the model may have changed), for the access log file
+    /// (SEC-09).
+    pub served: Vec<Served>,
     /// The events handled here no further, for the driver to act on or log (`Joined`
     /// among them, after the held pushes went out).
     pub events: Vec<TerminalEvent>,
@@ -73,13 +76,16 @@ impl LinkedTerminal {
         wall: DateTime<Utc>,
         events: Vec<TerminalEvent>,
     ) -> Handled {
-        let mut served = false;
+        let mut served = Vec::new();
         let mut rest = Vec::new();
         for event in events {
             match event {
                 TerminalEvent::Udp { datagram, .. } if datagram.dst_port == DLMS_PORT => {
-                    served = true;
-                    if let Some(reply) = self.server.answer(wall, &datagram.payload) {
+                    let Some((what, reply)) = self.server.answer(wall, &datagram.payload) else {
+                        continue;
+                    };
+                    served.push(what);
+                    if let Some(reply) = reply {
                         if let Err(e) =
                             self.link
                                 .send_udp(now, (DLMS_PORT, datagram.src_port), reply)

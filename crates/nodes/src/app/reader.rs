@@ -305,7 +305,7 @@ mod tests {
         let now = start() + chrono::Duration::minutes(20);
         let mut request = reader.start(Duration::ZERO, terminal, false);
         for _ in 0..64 {
-            let answer = app.answer(now, &request?)?;
+            let answer = app.answer(now, &request?)?.1?;
             let (next, reading) = reader.answer(Duration::ZERO, now, terminal, &answer);
             if reading.is_some() {
                 return reading;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use dlms::cosem::{IotRouteModel, ModelConfig};
-use dlms::server::access_record::access_code;
+use dlms::server::access_record::Served;
 use dlms::server::{shared, Auth, Protection, ServeConfig, SharedModel, TerminalServer};
 use dlms::wrapper::Wpdu;
 
@@ -87,23 +87,36 @@ impl TerminalApp {
         }
     }
 
-    /// One wrapper frame from the smart meter at `now`: the wrapper frame to answer with.
-    /// Associations, releases, SET and ACTION go into the model's access log (SEC-09).
-    pub fn answer(&mut self, now: DateTime<Utc>, datagram: &[u8]) -> Option<Vec<u8>> {
+    /// One wrapper frame from the smart meter at `now`: what was served (`None`: not a
+    /// wrapper frame) and the wrapper frame to answer with. Associations, releases, SET
+    /// and ACTION go into the model's access log (SEC-09); accepted image blocks do not
+    /// (an image is thousands of them: the driver counts them in its file instead).
+    pub fn answer(
+        &mut self,
+        now: DateTime<Utc>,
+        datagram: &[u8],
+    ) -> Option<(Served, Option<Vec<u8>>)> {
         let frame = Wpdu::parse(datagram).ok()?;
         if let (Some(household), Ok(mut m)) = (self.household.as_mut(), self.model.lock()) {
             household.advance(&mut m, now);
         }
         let mut out = vec![0u8; 4096];
-        let n = match self.server.handle(frame.source, now, frame.apdu, &mut out) {
-            Ok(Some(n)) => n,
-            Ok(None) | Err(_) => return None,
+        let apdu = match self.server.handle(frame.source, now, frame.apdu, &mut out) {
+            Ok(Some(n)) => out.get(..n),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(client = frame.source, error = %e, "request over the IoT route not served");
+                None
+            }
         };
-        let apdu = out.get(..n)?;
-        if let (Some(code), Ok(mut m)) = (access_code(apdu), self.model.lock()) {
+        let served = Served::of(frame.source, frame.apdu, apdu);
+        if let (Some(code), false, Ok(mut m)) =
+            (served.access, served.image_block, self.model.lock())
+        {
             m.log_access(now, code, frame.source);
         }
-        Wpdu::new(1, frame.source, apdu).emit().ok()
+        let reply = apdu.and_then(|a| Wpdu::new(1, frame.source, a).emit().ok());
+        Some((served, reply))
     }
 }
 
