@@ -20,13 +20,16 @@
 //! this file is files, processes and signals.
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use nodes::terminal::firmware::{Launch, Manifest, Slot, SlotState, CONFIRM_WITHIN_S};
+use nodes::terminal::firmware::{
+    self, FirmwareError, Launch, Manifest, Packed, Slot, SlotState, CONFIRM_WITHIN_S,
+};
 
-use crate::state_file::{write_atomic, Access};
+use crate::state_file::{write_atomic, write_atomic_with, Access};
 
 /// Set by the launcher for a slot's program: which slot it is.
 pub const SLOT_ENV: &str = "IOTROUTE_FIRMWARE_SLOT";
@@ -114,20 +117,33 @@ fn told() -> Option<Slot> {
     std::env::var(SLOT_ENV).ok().as_deref().and_then(Slot::of)
 }
 
-/// Install `payload` (an image the image transfer verified) in the inactive slot and put
-/// it on trial: the program and its manifest written and synced before the state names
+/// Install the program `payload` carries (an image the image transfer verified) in the
+/// inactive slot and put it on trial: the program and its manifest written and synced before the state names
 /// them, so a crash at any point leaves the previous state whole.
 ///
 /// # Errors
 /// [`SlotsError`].
-pub fn install(data: &Path, manifest: &Manifest, payload: &[u8]) -> Result<SlotState, SlotsError> {
+pub fn install(
+    data: &Path,
+    manifest: &Manifest,
+    payload: &Packed,
+) -> Result<SlotState, SlotsError> {
     let state = load(data)?;
     let next = state.activate(manifest.version);
     let slot = state.inactive();
     let path = program(data, slot);
     let dir = path.parent().unwrap_or(data);
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    write_atomic(&path, payload, Access::Default).map_err(io(&path))?;
+    // Unpacked straight into the slot, a chunk at a time (SEC-10: the program is tens
+    // of MiB; it is never whole in memory).
+    write_atomic_with(&path, Access::Default, |f| {
+        firmware::unpack(manifest, &payload.0, &mut |chunk| {
+            f.write_all(chunk)
+                .map_err(|e| FirmwareError::Unpack(format!("slot: {e}")))
+        })
+        .map_err(std::io::Error::other)
+    })
+    .map_err(io(&path))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

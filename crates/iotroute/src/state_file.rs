@@ -17,6 +17,16 @@ pub enum Access {
 
 /// Replaces `path` with `bytes` atomically and durably.
 pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
+    write_atomic_with(path, access, |f| f.write_all(bytes))
+}
+
+/// Replaces `path` atomically and durably with what `write` writes (in pieces, for a
+/// file too large to hold in memory); an error from `write` leaves the old file.
+pub fn write_atomic_with(
+    path: &Path,
+    access: Access,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut options = std::fs::OpenOptions::new();
@@ -26,7 +36,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> std::io::Resul
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         }
         let mut f = options.open(&tmp)?;
-        f.write_all(bytes)?;
+        if let Err(e) = write(&mut f) {
+            drop(f);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;

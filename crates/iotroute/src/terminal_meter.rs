@@ -488,7 +488,7 @@ fn install_and_hand_over(
     events: &mut logs::FileLog,
     now: DateTime<Utc>,
     manifest: &nodes::terminal::firmware::Manifest,
-    payload: &[u8],
+    payload: &nodes::terminal::firmware::Packed,
 ) {
     match crate::firmware_slots::install(&wiring.data, manifest, payload) {
         Ok(state) => {

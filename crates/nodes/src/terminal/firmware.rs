@@ -16,8 +16,6 @@
 //! payload is for, its version (no downgrade) and its size and SHA-256, checked again
 //! after the signature.
 
-use std::borrow::Cow;
-
 use serde::{Deserialize, Serialize};
 
 /// What the firmware starts with.
@@ -51,6 +49,18 @@ pub struct Manifest {
     /// How the payload is packed; absent: as is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<Compression>,
+}
+
+/// A program as an image carries it (stored or deflated, [`Manifest::compression`]),
+/// checked against its manifest; [`unpack`] writes it out. `Debug` shows its length, not
+/// tens of MiB of bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Packed(pub Vec<u8>);
+
+impl core::fmt::Debug for Packed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Packed({} bytes)", self.0.len())
+    }
 }
 
 /// Why firmware is not an image of ours.
@@ -118,10 +128,12 @@ impl Manifest {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex, as the manifest writes a SHA-256.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The firmware (before signing): header, manifest, payload.
@@ -155,33 +167,87 @@ pub fn split(firmware: &[u8]) -> Result<(Manifest, &[u8]), FirmwareError> {
     Ok((manifest, payload.get(1..).unwrap_or_default()))
 }
 
-/// Read firmware (the signature already verified): its manifest and the program, unpacked
-/// and checked against the manifest.
+/// Read firmware (the signature already verified): its manifest and the payload, checked
+/// by unpacking it once (to nowhere) against the manifest's size and SHA-256. The
+/// payload stays packed: the program is never whole in memory ([`unpack`] writes it).
 ///
 /// # Errors
 /// [`FirmwareError`].
-pub fn parse(firmware: &[u8]) -> Result<(Manifest, Cow<'_, [u8]>), FirmwareError> {
+pub fn parse(firmware: &[u8]) -> Result<(Manifest, &[u8]), FirmwareError> {
     let (manifest, payload) = split(firmware)?;
+    unpack(&manifest, payload, &mut |_| Ok(()))?;
+    Ok((manifest, payload))
+}
+
+/// How much unpacked program is handed to the sink at a time.
+const UNPACK_CHUNK: usize = 64 * 1024;
+
+/// The program `payload` carries, as `manifest` says (stored or deflated), to `sink` in
+/// chunks of at most 64 KiB, checked as it goes: never beyond the manifest's size (nor
+/// [`PROGRAM_MAX`]), and at the end that size and SHA-256 exactly. On an error the sink
+/// has had part of a program: the caller throws it away.
+///
+/// # Errors
+/// [`FirmwareError::Payload`], [`FirmwareError::Unpack`], or the sink's.
+pub fn unpack(
+    manifest: &Manifest,
+    payload: &[u8],
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), FirmwareError>,
+) -> Result<(), FirmwareError> {
+    use sha2::{Digest, Sha256};
     if manifest.size > PROGRAM_MAX {
         return Err(FirmwareError::Payload("size"));
     }
-    let program = match manifest.compression {
-        None => Cow::Borrowed(payload),
-        Some(Compression::Deflate) => {
-            let limit = usize::try_from(manifest.size).unwrap_or(usize::MAX);
-            Cow::Owned(
-                miniz_oxide::inflate::decompress_to_vec_with_limit(payload, limit)
-                    .map_err(|e| FirmwareError::Unpack(format!("{:?}", e.status)))?,
-            )
+    let mut hash = Sha256::new();
+    let mut count: u64 = 0;
+    let mut take = |chunk: &[u8]| -> Result<(), FirmwareError> {
+        count += chunk.len() as u64;
+        if count > manifest.size {
+            return Err(FirmwareError::Payload("size"));
         }
+        hash.update(chunk);
+        sink(chunk)
     };
-    if manifest.size != program.len() as u64 {
+    match manifest.compression {
+        None => {
+            for chunk in payload.chunks(UNPACK_CHUNK) {
+                take(chunk)?;
+            }
+        }
+        Some(Compression::Deflate) => inflate(payload, &mut take)?,
+    }
+    if count != manifest.size {
         return Err(FirmwareError::Payload("size"));
     }
-    if manifest.sha256 != sha256_hex(&program) {
+    if manifest.sha256 != hex(&hash.finalize()) {
         return Err(FirmwareError::Payload("SHA-256"));
     }
-    Ok((manifest, program))
+    Ok(())
+}
+
+/// Raw deflate `packed` to `take`, a chunk at a time.
+fn inflate(
+    packed: &[u8],
+    take: &mut dyn FnMut(&[u8]) -> Result<(), FirmwareError>,
+) -> Result<(), FirmwareError> {
+    use miniz_oxide::inflate::stream::{inflate, InflateState};
+    use miniz_oxide::{DataFormat, MZFlush, MZStatus};
+    let mut state = InflateState::new_boxed(DataFormat::Raw);
+    let mut out = vec![0u8; UNPACK_CHUNK];
+    let mut input = packed;
+    loop {
+        let r = inflate(&mut state, input, &mut out, MZFlush::None);
+        input = input.get(r.bytes_consumed..).unwrap_or_default();
+        take(out.get(..r.bytes_written).unwrap_or_default())?;
+        match r.status {
+            Ok(MZStatus::StreamEnd) => return Ok(()),
+            Ok(_) if r.bytes_consumed == 0 && r.bytes_written == 0 => {
+                return Err(FirmwareError::Unpack("truncated".to_owned()));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(FirmwareError::Unpack(format!("{e:?}"))),
+        }
+    }
 }
 
 /// Whether the terminal running `running` of `target` may install `manifest`.
@@ -397,7 +463,7 @@ mod tests {
         let payload = b"\x7fELF...a terminal executable".to_vec();
         let m = Manifest::of(TERMINAL_TARGET, 7, &payload);
         let fw = firmware(&m, &payload);
-        assert_eq!(parse(&fw), Ok((m.clone(), Cow::Borrowed(&payload[..]))));
+        assert_eq!(parse(&fw), Ok((m.clone(), &payload[..])));
         assert_eq!(m.identifier(), "iotroute-terminal-7");
         let mut changed = fw.clone();
         let last = changed.len() - 1;
@@ -473,18 +539,36 @@ mod tests {
         let (m, payload) = Manifest::packed(TERMINAL_TARGET, 4, &program);
         assert!(payload.len() < program.len() / 4, "{}", payload.len());
         let fw = firmware(&m, &payload);
-        let (read, unpacked) = parse(&fw).unwrap();
-        assert_eq!((read, unpacked.into_owned()), (m.clone(), program.clone()));
-        // A manifest that claims less than the payload unpacks to: refused, never more
-        // memory than it says.
+        let (read, packed) = parse(&fw).unwrap();
+        assert_eq!((&read, packed), (&m, &payload[..]));
+        // Unpacked in chunks of at most 64 KiB, to the program itself.
+        let mut unpacked = Vec::new();
+        let mut largest = 0;
+        unpack(&read, packed, &mut |chunk| {
+            largest = largest.max(chunk.len());
+            unpacked.extend_from_slice(chunk);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(unpacked, program);
+        assert!(largest <= UNPACK_CHUNK, "{largest}");
+        // A manifest that claims less than the payload unpacks to: refused as soon as
+        // the count passes it, never more than it says handed on.
         let short = Manifest {
             size: 1000,
             ..m.clone()
         };
-        assert!(matches!(
-            parse(&firmware(&short, &payload)),
-            Err(FirmwareError::Unpack(_))
-        ));
+        let mut handed = 0;
+        assert_eq!(
+            unpack(&short, &payload, &mut |chunk| {
+                handed += chunk.len();
+                Ok(())
+            }),
+            Err(FirmwareError::Payload("size"))
+        );
+        assert_eq!(handed, 0, "the first chunk already passes 1,000 bytes");
+        // A payload cut short: refused.
+        assert!(parse(&firmware(&m, &payload[..payload.len() / 2])).is_err());
         let huge = Manifest {
             size: PROGRAM_MAX + 1,
             ..m
@@ -503,5 +587,58 @@ mod tests {
             )),
             Err(FirmwareError::Unpack(_) | FirmwareError::Payload(_))
         ));
+    }
+
+    proptest::proptest! {
+        /// Bad input (SEC-10): whatever follows the header, `parse` answers without a
+        /// panic, and never hands on more than the manifest's size.
+        #[test]
+        fn sec10_any_body_parses_or_is_refused(
+            manifest in "[ -~]{0,120}",
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+        ) {
+            let mut fw = MAGIC.to_vec();
+            fw.extend_from_slice(manifest.as_bytes());
+            fw.push(b'\n');
+            fw.extend_from_slice(&payload);
+            if let Ok((m, packed)) = parse(&fw) {
+                let mut size = 0u64;
+                unpack(&m, packed, &mut |c| {
+                    size += c.len() as u64;
+                    Ok(())
+                })
+                .unwrap();
+                proptest::prop_assert_eq!(size, m.size);
+            }
+        }
+
+        /// Any program packs and unpacks to itself, and a flipped payload bit never
+        /// yields another program (refused, or, were the bit unused, the same one).
+        #[test]
+        fn sec10_a_packed_program_round_trips_and_a_flipped_byte_is_found(
+            program in proptest::collection::vec(proptest::num::u8::ANY, 1..3000),
+            at in proptest::num::usize::ANY,
+        ) {
+            let (m, payload) = Manifest::packed(TERMINAL_TARGET, 2, &program);
+            let mut out = Vec::new();
+            unpack(&m, &payload, &mut |c| {
+                out.extend_from_slice(c);
+                Ok(())
+            })
+            .unwrap();
+            proptest::prop_assert_eq!(&out, &program);
+            let mut flipped = payload.clone();
+            let i = at % flipped.len();
+            flipped[i] ^= 0x01;
+            let mut other = Vec::new();
+            if unpack(&m, &flipped, &mut |c| {
+                other.extend_from_slice(c);
+                Ok(())
+            })
+            .is_ok()
+            {
+                proptest::prop_assert_eq!(&other, &program);
+            }
+        }
     }
 }

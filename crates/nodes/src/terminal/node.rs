@@ -169,12 +169,13 @@ pub enum NodeEvent {
     SettingsChanged(Setting),
     /// A firmware image was activated (SEC-10), verified by the image transfer (the
     /// vendor's signature and [`super::firmware::TerminalImages`]): the driver installs
-    /// `payload` in the inactive slot and hands over to the launcher.
+    /// `payload`'s program in the inactive slot and hands over to the launcher.
     FirmwareActivated {
         /// Its manifest.
         manifest: super::firmware::Manifest,
-        /// The terminal program.
-        payload: Vec<u8>,
+        /// The terminal program as the image carries it, checked against the manifest
+        /// (the driver unpacks it into the slot: [`super::firmware::unpack`]).
+        payload: super::firmware::Packed,
     },
     /// An activated image could not be read (it verified, so this is a bug or a
     /// policy-less model): nothing is installed.
@@ -468,14 +469,18 @@ impl TerminalNode {
             .lock()
             .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?
             .take_activated_image();
-        let Some((_, firmware)) = taken else {
+        let Some((_, mut firmware)) = taken else {
             return Ok(());
         };
-        match super::firmware::parse(&firmware) {
-            Ok((manifest, payload)) => {
+        let checked = super::firmware::parse(&firmware)
+            .map(|(m, payload)| (m, firmware.len() - payload.len()));
+        match checked {
+            Ok((manifest, header)) => {
+                // The payload in place: no second copy of a payload of tens of MiB.
+                firmware.drain(..header);
                 self.events.push_back(NodeEvent::FirmwareActivated {
                     manifest,
-                    payload: payload.into_owned(),
+                    payload: super::firmware::Packed(firmware),
                 });
                 self.updating = true;
                 self.refresh_led();
