@@ -386,14 +386,7 @@ fn trm10_a_joined_terminal_shows_connected_with_its_smart_meter() {
         .arg(&data)
         .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
     let terminal = Running::start(cmd, "maintenance interface listening");
-    let status = || {
-        let out = iotroute()
-            .args(["terminal", "status", "--json", "--data"])
-            .arg(&data)
-            .output()
-            .unwrap();
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
-    };
+    let status = || support::terminal_status(&data);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut s = status();
     while s["link"]["phase"] != "connected" && std::time::Instant::now() < deadline {
@@ -526,12 +519,7 @@ fn sec08_a_radio_flood_is_logged_counted_and_pushed_and_the_pushes_go_on() {
     let flooder = std::thread::spawn(move || {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while std::time::Instant::now() < deadline {
-            let out = iotroute()
-                .args(["terminal", "status", "--json", "--data"])
-                .arg(&watched)
-                .output()
-                .unwrap();
-            let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let s = support::terminal_status(&watched);
             if s["link"]["phase"] == "connected" {
                 break;
             }
@@ -578,12 +566,7 @@ fn sec08_a_radio_flood_is_logged_counted_and_pushed_and_the_pushes_go_on() {
     let unparsable: String = b"unparsable".iter().map(|b| format!("{b:02X}")).collect();
     assert_eq!(floods[0]["details"][0], format!("@{unparsable}"), "{text}");
     assert!(floods[0]["details"][1].as_u64() > Some(20), "{text}");
-    let status = iotroute()
-        .args(["terminal", "status", "--json", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let s = support::terminal_status(&data);
     assert_eq!(s["counters"]["dos_events"], 1, "{s}");
     terminal.terminate();
     let events = std::fs::read_to_string(data.join("logs/event.jsonl")).unwrap();
@@ -710,12 +693,7 @@ fn sec10_the_smart_meter_carries_a_signed_image_and_the_terminal_runs_it() {
     // The new program confirms itself (SEC-10: within 60 s) and reports its version.
     let deadline = std::time::Instant::now() + Duration::from_secs(70);
     let s = loop {
-        let status = iotroute()
-            .args(["terminal", "status", "--json", "--data"])
-            .arg(&data)
-            .output()
-            .unwrap();
-        let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
+        let s = support::terminal_status(&data);
         if s["firmware"]["version"] == 2 || std::time::Instant::now() > deadline {
             break s;
         }
@@ -759,16 +737,7 @@ fn sec10_the_smart_meter_carries_a_signed_image_and_the_terminal_runs_it() {
     );
     terminal.terminate();
     // Both interfaces' records in one chain, intact.
-    let out = iotroute()
-        .args(["logs", "verify"])
-        .arg(data.join("logs/access.jsonl"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::logs_verify(&data.join("logs/access.jsonl"));
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&keys);
 }

@@ -352,16 +352,7 @@ fn sec10_a_good_image_runs_from_its_slot_and_a_failing_one_rolls_back() {
     assert!(events_with("firmware_installed") && events_with("firmware_confirmed"));
     terminal.terminate();
     for log in ["access", "event"] {
-        let out = iotroute()
-            .args(["logs", "verify"])
-            .arg(data.join(format!("logs/{log}.jsonl")))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{log}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        support::logs_verify(&data.join(format!("logs/{log}.jsonl")));
     }
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&keys);

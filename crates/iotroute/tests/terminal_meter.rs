@@ -293,16 +293,7 @@ fn trm06_the_handy_terminals_interface_serves_the_store_to_our_client_and_to_gur
         "{events}"
     );
     for log in ["access", "event"] {
-        let out = iotroute()
-            .args(["logs", "verify"])
-            .arg(data.join(format!("logs/{log}.jsonl")))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{log}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        support::logs_verify(&data.join(format!("logs/{log}.jsonl")));
     }
     let _ = std::fs::remove_dir_all(&data);
 }

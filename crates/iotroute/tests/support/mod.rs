@@ -293,3 +293,29 @@ pub fn signed_image(keys: &Path, key: &Path, version: &str, script: &str) -> Pat
     );
     out
 }
+
+/// `iotroute logs verify FILE`, which must pass (the chain intact).
+pub fn logs_verify(file: &Path) {
+    let out = iotroute()
+        .args(["logs", "verify"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `iotroute terminal status --data DIR --json`, `Null` when it gives no JSON (no status
+/// written yet).
+pub fn terminal_status(data: &Path) -> serde_json::Value {
+    let out = iotroute()
+        .args(["terminal", "status", "--json", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
