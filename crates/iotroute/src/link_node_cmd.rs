@@ -55,7 +55,7 @@ use crate::terminal_status::LinkStatus;
 use nodes::app::entropy::Seeded;
 use nodes::app::image_push::{ImagePush, PushOutcome, SignedImage};
 use nodes::app::linked::LinkedTerminal;
-use nodes::app::reader::Reader;
+use nodes::app::reader::{ClockSync, Reader};
 use nodes::app::secrets::{dlms_password, TerminalSecrets};
 use nodes::app::server::TerminalApp;
 use nodes::app::DLMS_PORT;
@@ -389,6 +389,11 @@ pub struct SmartMeterArgs {
     /// comes first.
     #[arg(long)]
     pub pushes: Option<u64>,
+    /// When a reading sets the terminal's clock to ours (TRM-09): `off`, `unset` (only a
+    /// clock never set: for terminals on a faster lab clock), or SECONDS (also one further
+    /// off than that).
+    #[arg(long, default_value = "10", value_parser = parse_clock_sync)]
+    pub clock_sync: ClockSync,
     /// Carry this signed terminal image (`iotroute firmware sign`) to every terminal that
     /// joins, once, through its image transfer (SEC-10: the user business's image, which
     /// the head end relays; the terminal checks its signature): initiate, blocks, verify,
@@ -880,6 +885,18 @@ impl App for SmartMeterProgram {
     }
 }
 
+/// `--clock-sync`: `off`, `unset` or seconds.
+fn parse_clock_sync(s: &str) -> Result<ClockSync, String> {
+    match s {
+        "off" => Ok(ClockSync::Off),
+        "unset" => Ok(ClockSync::Unset),
+        _ => s
+            .parse::<u32>()
+            .map(|n| ClockSync::Within(chrono::Duration::seconds(i64::from(n))))
+            .map_err(|_| format!("`{s}`: off, unset or seconds")),
+    }
+}
+
 /// Run `iotroute terminal`.
 pub async fn terminal(args: TerminalArgs) -> ExitCode {
     let Some(data) = args.data.clone() else {
@@ -1269,7 +1286,7 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
     let mut program = SmartMeterProgram {
         link,
         counters,
-        reader: Reader::new(engine_seed(args.seed), secrets),
+        reader: Reader::new(engine_seed(args.seed), secrets).with_clock_sync(args.clock_sync),
         read_every,
         next_read: if read_every == Duration::from_secs(1800) {
             next_half_hour(Duration::ZERO)

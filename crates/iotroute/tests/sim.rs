@@ -127,4 +127,14 @@ fn sys01_sim_without_flags_carries_every_reading_from_the_meter_to_the_smart_met
     }
     assert_eq!(v["readings"]["scheduled"], 24);
     assert_eq!(v["readings"]["arrived"], 24);
+    // TRM-09: the terminals' clocks start unset; each smart meter sets its terminals'
+    // in the first reading session (one each), so the 00:30 row, read before, says its
+    // clock was invalid (status bit 1) and the later ones do not.
+    assert_eq!(v["sessions"]["clock_sets"], 4, "{}", v["sessions"]);
+    for t in terminals {
+        let slots = t["slots"].as_array().unwrap();
+        let flagged = |s: &serde_json::Value| s["received_status"].as_u64().unwrap() & 0x02 != 0;
+        assert!(flagged(&slots[0]), "{t}");
+        assert!(slots[1..].iter().all(|s| !flagged(s)), "{t}");
+    }
 }

@@ -529,6 +529,18 @@ impl IotRouteModel {
         &self.clock
     }
 
+    /// Whether the clock's time is to be trusted (TRM-09): a terminal whose clock no
+    /// client has set yet says so in the clock status (bit 0, invalid), which a client
+    /// setting the time clears.
+    pub fn set_clock_valid(&mut self, valid: bool) {
+        let status = self.clock.status() & !super::clock::STATUS_INVALID;
+        self.clock.set_status(if valid {
+            status
+        } else {
+            status | super::clock::STATUS_INVALID
+        });
+    }
+
     /// Set both energy registers from readings in Wh; only the lower 8 digits are kept
     /// (TRM-03), reported as kWh with 3 decimals (TRM-05).
     pub fn set_energy(&mut self, ac_input_wh: u32, ac_output_wh: u32) {

@@ -5,7 +5,8 @@
 //! terminal's own DLMS secret ([`secrets`]), and seeded randomness so that simulations
 //! repeat ([`entropy`]).
 //!
-//! A reading session: LLS association on the management client wPort (1), both energy
+//! A reading session: LLS association on the management client wPort (1), the terminal's
+//! clock read and set when it is invalid or off by more than 10 s (TRM-09), both energy
 //! registers, the load profile of the last six hours by range (backfill: a slot missed by
 //! one reading is read by the next), release. A session with no answer for
 //! [`reader::SESSION_TIMEOUT`] is dropped; the caller starts it again.

@@ -7,7 +7,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use dlms::client::{Authentication, Client, ClientSettings, Event, Security};
 use dlms::cosem::range_selector;
 use dlms::text::jst;
-use dlms::{Data, Obis};
+use dlms::{CosemDateTime, Data, Obis};
 
 use super::entropy::Seeded;
 use super::secrets::TerminalSecrets;
@@ -15,6 +15,24 @@ use super::MANAGEMENT_WPORT;
 
 /// How far back each reading reads the load profile.
 const BACKFILL: chrono::Duration = chrono::Duration::hours(6);
+/// The terminal's clock object.
+const CLOCK: Obis = Obis::new(0, 0, 1, 0, 0, 255);
+/// How far the terminal's clock may be from the smart meter's before a reading sets it,
+/// unless configured otherwise (ours: well inside a slot, well above a reading's own
+/// delay).
+pub const CLOCK_TOLERANCE: chrono::Duration = chrono::Duration::seconds(10);
+
+/// When a reading session sets the terminal's clock to the smart meter's (TRM-09).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockSync {
+    /// Never (the terminal's clock is someone else's business).
+    Off,
+    /// Only a clock the terminal says is invalid (never set): a lab whose terminals run
+    /// on a faster clock keeps it.
+    Unset,
+    /// An invalid clock, or one further than this from the smart meter's.
+    Within(chrono::Duration),
+}
 /// A session with no answer for this long is dropped.
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -45,6 +63,8 @@ pub struct Reading {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Associating,
+    Clock,
+    ClockSet,
     EnergyIn,
     EnergyOut,
     Profile,
@@ -61,6 +81,7 @@ struct Session {
 /// The smart meter's reading sessions, one per terminal at a time.
 pub struct Reader {
     sessions: BTreeMap<[u8; 8], Session>,
+    clock_sync: ClockSync,
     secrets: TerminalSecrets,
     rng: Seeded,
     /// Associations the terminal refused (a wrong DLMS secret, for one).
@@ -71,6 +92,8 @@ pub struct Reader {
     pub started: u64,
     /// Sessions that completed.
     pub completed: u64,
+    /// Terminal clocks set (TRM-09).
+    pub clock_sets: u64,
 }
 
 impl core::fmt::Debug for Reader {
@@ -89,13 +112,22 @@ impl Reader {
     pub fn new(seed: u64, secrets: TerminalSecrets) -> Self {
         Self {
             sessions: BTreeMap::new(),
+            clock_sync: ClockSync::Within(CLOCK_TOLERANCE),
             secrets,
             rng: Seeded::new(seed, 0x5EED),
             refused: 0,
             restarts: 0,
             started: 0,
             completed: 0,
+            clock_sets: 0,
         }
+    }
+
+    /// Set terminals' clocks as `sync` says (default: within [`CLOCK_TOLERANCE`]).
+    #[must_use]
+    pub const fn with_clock_sync(mut self, sync: ClockSync) -> Self {
+        self.clock_sync = sync;
+        self
     }
 
     /// Whether a session with `terminal` is under way.
@@ -201,7 +233,37 @@ impl Reader {
         let mut done = None;
         let next = match (s.step, event) {
             (_, Event::Send(bytes)) => Some(Ok(bytes)),
+            (Step::Associating, Event::Established) if self.clock_sync == ClockSync::Off => {
+                s.step = Step::EnergyIn;
+                Some(s.client.get(3, Obis::new(1, 0, 1, 8, 0, 255), 2, None))
+            }
             (Step::Associating, Event::Established) => {
+                s.step = Step::Clock;
+                Some(s.client.get(8, CLOCK, 2, None))
+            }
+            // TRM-09: the smart meter keeps the terminal's clock: set when it says it is
+            // invalid (never set) or, as configured, is too far off.
+            (Step::Clock, Event::Value(v)) => {
+                let to = wall.with_timezone(&jst());
+                let sync = self.clock_sync;
+                let off = v.as_date_time().and_then(|t| {
+                    let at = t.to_chrono_or(dlms::datetime::JST_DEVIATION)?;
+                    Some(
+                        t.status.invalid()
+                            || matches!(sync, ClockSync::Within(d) if (at - to).abs() > d),
+                    )
+                });
+                if off.unwrap_or(true) {
+                    s.step = Step::ClockSet;
+                    self.clock_sets += 1;
+                    let value = Data::clock_octet_string(&CosemDateTime::from_chrono(&to));
+                    Some(s.client.set(8, CLOCK, 2, &value))
+                } else {
+                    s.step = Step::EnergyIn;
+                    Some(s.client.get(3, Obis::new(1, 0, 1, 8, 0, 255), 2, None))
+                }
+            }
+            (Step::ClockSet, Event::Done) => {
                 s.step = Step::EnergyIn;
                 Some(s.client.get(3, Obis::new(1, 0, 1, 8, 0, 255), 2, None))
             }
@@ -370,5 +432,52 @@ mod tests {
         let mut reader = Reader::new(1, TerminalSecrets::default());
         assert_eq!(reader.start(Duration::ZERO, A, false), None);
         assert!(!reader.busy(A));
+    }
+
+    /// TRM-09: a reading sets a terminal clock that says it is invalid, and one further
+    /// than the tolerance from the smart meter's; a clock within it is left alone, and
+    /// with `Unset` only an invalid one is set.
+    #[test]
+    fn trm09_a_reading_sets_an_unset_or_drifted_terminal_clock() {
+        let mut b = TerminalApp::new(start(), 2, 9, dlms_password(B, b"IOTPASS00002")).unwrap();
+        b.model.lock().unwrap().set_clock_valid(false);
+        let secrets = || TerminalSecrets::from_link_passwords([(B, &b"IOTPASS00002"[..])]);
+        let clock = |b: &TerminalApp| b.model.lock().unwrap().clock().status() & 0x01;
+        let mut reader = Reader::new(1, secrets());
+        assert!(read(&mut reader, &mut b, B).is_some());
+        assert_eq!(reader.clock_sets, 1, "an invalid clock is set");
+        assert_eq!(clock(&b), 0, "and valid then");
+        assert!(read(&mut reader, &mut b, B).is_some());
+        assert_eq!(reader.clock_sets, 1, "a clock in time is left alone");
+        // The smart meter's clock 60 s ahead of the terminal's.
+        let ahead = |reader: &mut Reader, b: &mut TerminalApp| {
+            let now = start() + chrono::Duration::minutes(20);
+            let mut request = reader.start(Duration::ZERO, B, false);
+            for _ in 0..64 {
+                let Some(answer) = request.and_then(|r| b.answer(now, &r)).and_then(|a| a.1) else {
+                    return;
+                };
+                let (next, reading) = reader.answer(
+                    Duration::ZERO,
+                    now + chrono::Duration::seconds(60),
+                    B,
+                    &answer,
+                );
+                if reading.is_some() {
+                    return;
+                }
+                request = next;
+            }
+        };
+        let mut lenient = Reader::new(1, secrets()).with_clock_sync(ClockSync::Unset);
+        ahead(&mut lenient, &mut b);
+        assert_eq!(lenient.clock_sets, 0, "Unset leaves a valid clock alone");
+        ahead(&mut reader, &mut b);
+        assert_eq!(reader.clock_sets, 2, "a clock 60 s off is set");
+        let off = b.model.lock().unwrap().clock().offset();
+        assert!(
+            (off - chrono::Duration::seconds(60)).abs() < chrono::Duration::seconds(1),
+            "{off}"
+        );
     }
 }

@@ -319,6 +319,8 @@ impl TerminalNode {
             management_secret: config.management_secret,
         };
         node.take_auth_password()?;
+        // Nobody has set the terminal's clock yet (TRM-09).
+        node.set_clock_valid(false);
         node.apply(&rows, None)?;
         Ok(node)
     }
@@ -375,9 +377,14 @@ impl TerminalNode {
         &self.controller
     }
 
-    /// Whether the terminal's clock has been set (TRM-09).
+    /// Whether the terminal's clock has been set (TRM-09): its rows are flagged and its
+    /// DLMS clock says invalid until it is.
     pub fn set_clock_valid(&mut self, valid: bool) {
         self.reader.set_clock_valid(valid);
+        match self.model.lock() {
+            Ok(mut m) => m.set_clock_valid(valid),
+            Err(_) => tracing::error!("model lock poisoned: clock status not set"),
+        }
     }
 
     /// When to call [`TerminalNode::poll`] next: the controller's deadline (monotonic)
@@ -404,15 +411,19 @@ impl TerminalNode {
 
     /// Act on what clients changed in the model (TRM-09, TRM-11).
     fn model_changes(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<(), NodeError> {
-        let changes = self
-            .model
-            .lock()
-            .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?
-            .take_changes();
+        let (changes, clock_offset) = {
+            let mut m = self
+                .model
+                .lock()
+                .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?;
+            (m.take_changes(), m.clock().offset())
+        };
         for change in changes {
             match change {
                 ModelChange::ClockSet { offset_s } => {
-                    self.clock_offset = TimeDelta::seconds(offset_s);
+                    // The model's offset to the millisecond: whole seconds would put the
+                    // terminal's slots and its DLMS clock a fraction apart.
+                    self.clock_offset = clock_offset;
                     self.reader.set_clock_valid(true);
                     self.events.push_back(NodeEvent::ClockSet { offset_s });
                     let local = (self.clock(wall) + TimeDelta::hours(9)).naive_utc();

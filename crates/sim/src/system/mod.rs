@@ -9,7 +9,9 @@
 //! `nodes::link::terminal` (scan with the Pairing ID, strongest smart meter, PANA +
 //! EAP-PSK). So a reading goes meter → ECHONET → store → DLMS → CCM* link → smart meter,
 //! and the summary says whether what the smart meters received equals what each meter
-//! recorded at the slot. Each smart meter runs `nodes::link::smartmeter` (beacons,
+//! counted when its terminal read it for the slot. The terminals' clocks start unset; each
+//! smart meter sets a terminal's clock in its first reading session (TRM-09), and the
+//! terminal then sets its meter's. Each smart meter runs `nodes::link::smartmeter` (beacons,
 //! PAA, group-key rollover every simulated hour) and, at every slot, reads each of its
 //! terminals with `dlms::client` over the secured link: association (LLS), both energy
 //! registers, and the load profile of the last six hours by range — a response that
@@ -133,6 +135,27 @@ fn read_meter_until(
     }
 }
 
+/// Whether an ECHONET Lite datagram asks for the AC input energy (0xE0): a slot's reading.
+fn asks_energy(datagram: &[u8]) -> bool {
+    echonet::Frame::new_checked(datagram)
+        .is_ok_and(|f| f.esv() == Some(echonet::Esv::Get) && f.properties().any(|p| p.epc == 0xE0))
+}
+
+/// What `meter` counts now, Wh (in, out), lower 8 digits.
+fn counted(meter: &nodes::meter::Meter) -> (u32, u32) {
+    let state = meter.state();
+    let unit = meter.config().unit;
+    let wh = |counter: u32| {
+        echonet::energy::MeterReading::from_counter(counter, unit)
+            .map(|r| u32::try_from(r.energy().wh() % 100_000_000).unwrap_or(0))
+            .unwrap_or(0)
+    };
+    (
+        wh(state.counter(nodes::meter::Channel::Input)),
+        wh(state.counter(nodes::meter::Channel::Output)),
+    )
+}
+
 /// After the last slot, how long the run goes on for late readings.
 const GRACE: Duration = Duration::from_secs(25 * 60);
 const SLOT: Duration = Duration::from_secs(1800);
@@ -231,7 +254,8 @@ struct Tally {
     arrived: BTreeMap<([u8; 8], i64), Duration>,
     /// Receptions dropped by `--loss`.
     injected_losses: u64,
-    /// What each terminal's meter counted at each slot, Wh (in, out), lower 8 digits.
+    /// What each terminal's meter counted when the terminal read it for each slot (of the
+    /// terminal's clock), Wh (in, out), lower 8 digits.
     truth: BTreeMap<([u8; 8], i64), (u32, u32)>,
     /// The first row of each (terminal, slot) a smart meter received.
     received: BTreeMap<([u8; 8], i64), RowRead>,
@@ -398,9 +422,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 start - HISTORY,
             )
             .map_err(|e| e.to_string())?;
-            // The simulation's clock is the terminal's (the SM system setting it: TRM-09,
-            // a later step).
-            node.set_clock_valid(true);
+            // Nobody has set its clock yet: its first reading session does (TRM-09).
             read_meter_until(&mut node, &mut meter, t0, start - HISTORY, start)?;
             let app = TerminalApp::serving(node.model(), u64::from(k), opts.seed ^ u64::from(k))?;
             nodes.push(Node::Terminal(Box::new(TerminalSim {
@@ -465,6 +487,15 @@ impl<W: std::io::Write> LinkSim<W> {
         t.meter.advance(wall);
         t.node.poll(now, wall).map_err(|e| e.to_string())?;
         while let Some(tx) = t.node.poll_transmit() {
+            // The truth the readings are checked against: what the meter counted when
+            // the terminal asked for its energy, for the slot of the terminal's clock
+            // (the first ask of each slot: the reading, retries aside).
+            if asks_energy(&tx.bytes) {
+                let slot = t.node.clock(wall).timestamp();
+                let key = (t.route.link().eui64().0, slot - slot.rem_euclid(1800));
+                let count = counted(&t.meter);
+                self.tally.truth.entry(key).or_insert(count);
+            }
             if let Some(reply) = t.meter.handle(wall, &tx.bytes) {
                 let from = std::net::SocketAddr::new(METER_IP, echonet::PORT);
                 t.node
@@ -690,30 +721,9 @@ impl<W: std::io::Write> LinkSim<W> {
         Ok(())
     }
 
-    /// A slot boundary: what each terminal's meter counts now is the truth the readings
-    /// are checked against; every smart meter schedules a reading of each of its
-    /// terminals, a few seconds apart (the terminals read their meters on their own).
+    /// A slot boundary: every smart meter schedules a reading of each of its terminals,
+    /// a few seconds apart (the terminals read their meters on their own).
     fn boundary(&mut self, at: Duration) {
-        let utc = self.utc(at);
-        for n in &mut self.nodes {
-            if let Node::Terminal(t) = n {
-                t.meter.advance(utc);
-                let state = t.meter.state();
-                let unit = t.meter.config().unit;
-                let wh = |counter: u32| {
-                    echonet::energy::MeterReading::from_counter(counter, unit)
-                        .map(|r| u32::try_from(r.energy().wh() % 100_000_000).unwrap_or(0))
-                        .unwrap_or(0)
-                };
-                let truth = (
-                    wh(state.counter(nodes::meter::Channel::Input)),
-                    wh(state.counter(nodes::meter::Channel::Output)),
-                );
-                self.tally
-                    .truth
-                    .insert((t.route.link().eui64().0, utc.timestamp()), truth);
-            }
-        }
         let mut plans = Vec::new();
         for (index, n) in self.nodes.iter().enumerate() {
             if let Node::Meter(m) = n {
@@ -930,6 +940,7 @@ impl<W: std::io::Write> LinkSim<W> {
                     sessions.restarted += m.reader.restarts;
                     sessions.completed += m.reader.completed;
                     sessions.refused += m.reader.refused;
+                    sessions.clock_sets += m.reader.clock_sets;
                     (m.link.net().stats(), m.link.net().mac().stats())
                 }
             };

@@ -99,6 +99,8 @@ pub struct SessionFigures {
     pub completed: u64,
     /// Refused by the terminal.
     pub refused: u64,
+    /// Terminal clocks set (TRM-09: never set, or off by more than 10 s).
+    pub clock_sets: u64,
 }
 
 /// Readings of scheduled slots.
@@ -208,9 +210,9 @@ impl fmt::Display for Report {
         let s = &self.sessions;
         writeln!(
             f,
-            "authentications {}, re-authentications {}, refused {}, group-key rollovers {}; reading sessions {} started, {} restarted, {} completed, {} refused by the terminal",
+            "authentications {}, re-authentications {}, refused {}, group-key rollovers {}; reading sessions {} started, {} restarted, {} completed, {} refused by the terminal; terminal clocks set {}",
             l.authentications, l.reauthentications, l.refused, l.rollovers,
-            s.started, s.restarted, s.completed, s.refused
+            s.started, s.restarted, s.completed, s.refused, s.clock_sets
         )?;
         let d = &self.readings;
         writeln!(
