@@ -14,7 +14,6 @@
 //! (`nodes::app::secrets::dlms_password`) at both ends.
 
 use core::time::Duration;
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -53,7 +52,7 @@ use crate::secret_input::{
 use crate::terminal_meter;
 use crate::terminal_status::LinkStatus;
 use nodes::app::entropy::Seeded;
-use nodes::app::image_push::{ImagePush, PushOutcome, SignedImage};
+use nodes::app::image_push::{PushOutcome, Rollout, SignedImage};
 use nodes::app::linked::LinkedTerminal;
 use nodes::app::reader::{ClockSync, Reader};
 use nodes::app::secrets::{dlms_password, TerminalSecrets};
@@ -663,60 +662,6 @@ struct SmartMeterProgram {
     firmware: Option<Rollout>,
 }
 
-/// A signed image carried to every terminal once (SEC-10).
-struct Rollout {
-    image: SignedImage,
-    secrets: TerminalSecrets,
-    /// Pushes under way, by terminal.
-    pushes: BTreeMap<[u8; 8], ImagePush>,
-    /// Terminals the image reached (activated) or that refused it: not again.
-    done: BTreeSet<[u8; 8]>,
-    seed: u64,
-}
-
-impl Rollout {
-    /// Start carrying the image to `terminal` at `now`: the AARQ to send.
-    fn start(&mut self, now: Duration, terminal: [u8; 8]) -> Option<Vec<u8>> {
-        let password = self.secrets.get(terminal)?.to_vec();
-        self.seed = self.seed.wrapping_add(1);
-        match ImagePush::start(now, self.image.clone(), password, self.seed) {
-            Ok((push, aarq)) => {
-                self.pushes.insert(terminal, push);
-                Some(aarq)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "image push not started");
-                None
-            }
-        }
-    }
-
-    /// Pushes silent for too long, dropped: started again at the next reading time,
-    /// unless the activation was sent (printed, not carried again).
-    fn drop_stalled(&mut self, now: Duration) {
-        let stalled: Vec<[u8; 8]> = self
-            .pushes
-            .iter()
-            .filter(|(_, p)| now >= p.deadline())
-            .map(|(t, _)| *t)
-            .collect();
-        for t in stalled {
-            let Some(push) = self.pushes.remove(&t) else {
-                continue;
-            };
-            match push.timed_out() {
-                Some(outcome) => {
-                    println!("{}", firmware_line(t, &self.image.identifier, &outcome));
-                    self.done.insert(t);
-                }
-                None => {
-                    tracing::warn!(terminal = %dlms::hex::encode(&t), "image push timed out: started again later");
-                }
-            }
-        }
-    }
-}
-
 /// A finished image push as the smart meter prints it.
 fn firmware_line(terminal: [u8; 8], identifier: &[u8], outcome: &PushOutcome) -> serde_json::Value {
     let mut line = json!({
@@ -765,8 +710,7 @@ impl App for SmartMeterProgram {
                     }
                     // An answer to an image push (SEC-10).
                     if let Some(r) = self.firmware.as_mut() {
-                        if let Some(push) = r.pushes.get_mut(&from.0) {
-                            let answered = push.answer(now, &datagram.payload);
+                        if let Some(answered) = r.answer(now, from.0, &datagram.payload) {
                             if let Some(bytes) = answered.next {
                                 if let Err(e) =
                                     self.link.send_udp(now, from, (DLMS_PORT, DLMS_PORT), bytes)
@@ -775,12 +719,8 @@ impl App for SmartMeterProgram {
                                 }
                             }
                             if let Some(outcome) = answered.done {
-                                println!(
-                                    "{}",
-                                    firmware_line(from.0, &r.image.identifier, &outcome)
-                                );
-                                r.pushes.remove(&from.0);
-                                r.done.insert(from.0);
+                                let line = firmware_line(from.0, &r.image().identifier, &outcome);
+                                println!("{line}");
                             }
                             continue;
                         }
@@ -813,7 +753,7 @@ impl App for SmartMeterProgram {
                 SmartMeterEvent::Left { terminal } => {
                     self.reader.forget(terminal.0);
                     if let Some(r) = self.firmware.as_mut() {
-                        r.pushes.remove(&terminal.0);
+                        r.forget(terminal.0);
                     }
                 }
                 other => tracing::info!(event = ?other, "link"),
@@ -821,15 +761,14 @@ impl App for SmartMeterProgram {
         }
     }
     fn next_timer(&self) -> Option<Duration> {
-        let pushes = self
-            .firmware
-            .iter()
-            .flat_map(|r| r.pushes.values().map(ImagePush::deadline));
-        [Some(self.next_read), self.reader.next_deadline()]
-            .into_iter()
-            .flatten()
-            .chain(pushes)
-            .min()
+        [
+            Some(self.next_read),
+            self.reader.next_deadline(),
+            self.firmware.as_ref().and_then(Rollout::next_deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
     fn timers(&mut self, now: Duration) {
         for t in self.reader.stalled(now) {
@@ -848,7 +787,9 @@ impl App for SmartMeterProgram {
             now + self.read_every
         };
         if let Some(r) = self.firmware.as_mut() {
-            r.drop_stalled(now);
+            for (t, outcome) in r.stalled(now) {
+                println!("{}", firmware_line(t, &r.image().identifier, &outcome));
+            }
         }
         for t in self.link.terminals() {
             if self.reader.busy(t.0) {
@@ -856,13 +797,8 @@ impl App for SmartMeterProgram {
             }
             // SEC-10: the image first (one association at a time with each terminal);
             // readings go on once it is done.
-            if let Some(r) = self.firmware.as_mut().filter(|r| !r.done.contains(&t.0)) {
-                let aarq = if r.pushes.contains_key(&t.0) {
-                    None
-                } else {
-                    r.start(now, t.0)
-                };
-                if let Some(aarq) = aarq {
+            if let Some(r) = self.firmware.as_mut().filter(|r| r.pending(t.0)) {
+                if let Some(aarq) = r.start(now, t.0) {
                     if let Err(e) = self.link.send_udp(now, t, (DLMS_PORT, DLMS_PORT), aarq) {
                         tracing::warn!(error = %e, "AARQ not sent");
                     }
@@ -1215,13 +1151,11 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
                 manifest.identifier(),
                 manifest.version
             );
-            Some(Rollout {
+            Some(Rollout::new(
                 image,
-                secrets: secrets.clone(),
-                pushes: BTreeMap::new(),
-                done: BTreeSet::new(),
-                seed: engine_seed(args.seed) ^ 0x5EC1_0000,
-            })
+                secrets.clone(),
+                engine_seed(args.seed) ^ 0x5EC1_0000,
+            ))
         }
         Some(Err(e)) => {
             eprintln!("error: {e}");

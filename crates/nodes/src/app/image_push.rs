@@ -10,6 +10,7 @@
 //! answer for [`super::reader::SESSION_TIMEOUT`] is dropped; the caller starts again).
 
 use core::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use dlms::client::{Authentication, Client, ClientSettings, Event, Security};
@@ -19,6 +20,7 @@ use dlms::cosem::image::SIGNATURE_LEN;
 
 use super::entropy::Seeded;
 use super::reader::SESSION_TIMEOUT;
+use super::secrets::TerminalSecrets;
 use super::MANAGEMENT_WPORT;
 use crate::terminal::firmware::{split, FirmwareError, Manifest};
 
@@ -311,6 +313,131 @@ impl ImagePush {
     }
 }
 
+/// One signed image carried to every terminal once (SEC-10): the pushes under way and the
+/// terminals done with it (activated, refused, or activated without an answer).
+pub struct Rollout {
+    image: SignedImage,
+    secrets: TerminalSecrets,
+    pushes: BTreeMap<[u8; 8], ImagePush>,
+    done: BTreeSet<[u8; 8]>,
+    seed: u64,
+}
+
+impl core::fmt::Debug for Rollout {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Rollout")
+            .field(
+                "identifier",
+                &String::from_utf8_lossy(&self.image.identifier),
+            )
+            .field("under_way", &self.pushes.len())
+            .field("done", &self.done.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rollout {
+    /// Carry `image` to the terminals `secrets` holds a DLMS secret for.
+    #[must_use]
+    pub const fn new(image: SignedImage, secrets: TerminalSecrets, seed: u64) -> Self {
+        Self {
+            image,
+            secrets,
+            pushes: BTreeMap::new(),
+            done: BTreeSet::new(),
+            seed,
+        }
+    }
+
+    /// The image.
+    #[must_use]
+    pub const fn image(&self) -> &SignedImage {
+        &self.image
+    }
+
+    /// Whether `terminal` is still to be given the image (its readings wait).
+    #[must_use]
+    pub fn pending(&self, terminal: [u8; 8]) -> bool {
+        !self.done.contains(&terminal)
+    }
+
+    /// Start carrying the image to `terminal` at `now` unless a push is under way: the
+    /// AARQ to send. `None` also for a terminal without a DLMS secret.
+    pub fn start(&mut self, now: Duration, terminal: [u8; 8]) -> Option<Vec<u8>> {
+        if self.pushes.contains_key(&terminal) || !self.pending(terminal) {
+            return None;
+        }
+        let password = self.secrets.get(terminal)?.to_vec();
+        self.seed = self.seed.wrapping_add(1);
+        match ImagePush::start(now, self.image.clone(), password, self.seed) {
+            Ok((push, aarq)) => {
+                self.pushes.insert(terminal, push);
+                Some(aarq)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "image push not started");
+                None
+            }
+        }
+    }
+
+    /// An answer from `terminal` at `now`: `None` when no push is under way with it
+    /// (a reading's answer); a push that ended makes the terminal done.
+    pub fn answer(
+        &mut self,
+        now: Duration,
+        terminal: [u8; 8],
+        datagram: &[u8],
+    ) -> Option<Answered> {
+        let push = self.pushes.get_mut(&terminal)?;
+        let answered = push.answer(now, datagram);
+        if answered.done.is_some() {
+            self.pushes.remove(&terminal);
+            self.done.insert(terminal);
+        }
+        Some(answered)
+    }
+
+    /// `terminal` left: its push under way is dropped (started again when it is back).
+    pub fn forget(&mut self, terminal: [u8; 8]) {
+        self.pushes.remove(&terminal);
+    }
+
+    /// When the next push under way is given up for silence.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.pushes.values().map(ImagePush::deadline).min()
+    }
+
+    /// Pushes silent at `now`, dropped: started again later, unless `image_activate` was
+    /// sent: those end here, with their outcome.
+    pub fn stalled(&mut self, now: Duration) -> Vec<([u8; 8], PushOutcome)> {
+        let silent: Vec<[u8; 8]> = self
+            .pushes
+            .iter()
+            .filter(|(_, p)| now >= p.deadline())
+            .map(|(t, _)| *t)
+            .collect();
+        let mut ended = Vec::new();
+        for t in silent {
+            let Some(push) = self.pushes.remove(&t) else {
+                continue;
+            };
+            match push.timed_out() {
+                Some(outcome) => {
+                    self.done.insert(t);
+                    ended.push((t, outcome));
+                }
+                None => tracing::warn!(
+                    terminal = %dlms::hex::encode(&t),
+                    "image push timed out: started again later"
+                ),
+            }
+        }
+        ended
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::server::TerminalApp;
@@ -396,5 +523,41 @@ mod tests {
             "{outcome:?}"
         );
         assert!(model.lock().unwrap().take_activated_image().is_none());
+    }
+
+    /// A rollout gives each terminal the image once: done after the activation (not
+    /// carried again), a push gone silent before it dropped and started again. (One
+    /// silent after `image_activate`: `iotroute::air_nodes::sec10_*` without the
+    /// terminal's hand-over grace.)
+    #[test]
+    fn sec10_a_rollout_carries_the_image_to_each_terminal_once() {
+        const T: [u8; 8] = [0x02, 0x1A, 0, 0, 0, 0, 0x10, 1];
+        let (mut app, _) = terminal();
+        let secrets = || {
+            let mut s = TerminalSecrets::default();
+            s.0.insert(T, PASSWORD.to_vec());
+            s
+        };
+        let mut r = Rollout::new(image(1, b"fw-2", 300), secrets(), 1);
+        assert!(r.pending(T));
+        let mut request = r.start(Duration::ZERO, T).expect("an AARQ");
+        assert!(r.start(Duration::ZERO, T).is_none(), "one push at a time");
+        let outcome = loop {
+            let answer = app.answer(wall(), &request).and_then(|a| a.1).unwrap();
+            let answered = r.answer(Duration::ZERO, T, &answer).expect("under way");
+            if let Some(done) = answered.done {
+                break done;
+            }
+            request = answered.next.unwrap();
+        };
+        assert_eq!(outcome, PushOutcome::Activated { blocks: 3 });
+        assert!(!r.pending(T));
+        assert!(r.start(Duration::ZERO, T).is_none(), "not again");
+
+        // Silent before the activation: dropped, started again later.
+        let mut r = Rollout::new(image(1, b"fw-2", 300), secrets(), 1);
+        r.start(Duration::ZERO, T).unwrap();
+        assert_eq!(r.stalled(SESSION_TIMEOUT), Vec::new());
+        assert!(r.pending(T) && r.start(SESSION_TIMEOUT, T).is_some());
     }
 }
