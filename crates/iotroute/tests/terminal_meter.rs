@@ -119,19 +119,11 @@ fn trm03_a_terminal_killed_at_random_moments_loses_no_committed_reading() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
-/// `iotroute terminal status --data DIR --json`.
+/// `iotroute terminal status --data DIR --json`, which must give one.
 fn status_of(data: &Path) -> serde_json::Value {
-    let out = iotroute()
-        .args(["terminal", "status", "--json", "--data"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let s = support::terminal_status(data);
+    assert!(s.is_object(), "no status in {}", data.display());
+    s
 }
 
 /// The status once `until` holds of it (polled, also while the terminal has written
@@ -139,20 +131,11 @@ fn status_of(data: &Path) -> serde_json::Value {
 fn status_once(data: &Path, until: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let out = iotroute()
-            .args(["terminal", "status", "--json", "--data"])
-            .arg(data)
-            .output()
-            .unwrap();
-        let s = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let s = support::terminal_status(data);
         if until(&s) {
             return s;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{s} {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(std::time::Instant::now() < deadline, "{s}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
