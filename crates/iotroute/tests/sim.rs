@@ -127,6 +127,9 @@ fn sys01_sim_without_flags_carries_every_reading_from_the_meter_to_the_smart_met
     }
     assert_eq!(v["readings"]["scheduled"], 24);
     assert_eq!(v["readings"]["arrived"], 24);
+    // TRM-05: every push the terminals made arrived, each equal to the meter's count.
+    assert_eq!(v["pushes"]["made"], 24, "{}", v["pushes"]);
+    assert_eq!(v["pushes"]["equal"], 24, "{}", v["pushes"]);
     // TRM-09: the terminals' clocks start unset; each smart meter sets its terminals'
     // in the first reading session (one each), so the 00:30 row, read before, says its
     // clock was invalid (status bit 1) and the later ones do not.

@@ -191,6 +191,8 @@ struct TerminalSim {
     meter: nodes::meter::Meter,
     /// Times its LED changed (TRM-10).
     led_changes: u32,
+    /// Pushes its node made during the run (slots and events), sent or held.
+    pushes_made: u64,
 }
 
 /// The meter's address as the terminal registers it (in process: any unicast address).
@@ -215,6 +217,7 @@ impl TerminalSim {
     /// The node's pushes to the smart meter (TRM-05), held while not joined.
     fn send_pushes(&mut self, now: Duration) {
         while let Some(p) = self.node.poll_push() {
+            self.pushes_made += 1;
             self.route.push(now, p);
         }
         self.route.flush(now);
@@ -431,6 +434,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 node,
                 meter,
                 led_changes: 0,
+                pushes_made: 0,
             })));
         }
         let end = opts.duration;
@@ -971,6 +975,14 @@ impl<W: std::io::Write> LinkSim<W> {
             values_differ: self.tally.values_differ,
         };
         let pushes = report::PushFigures {
+            made: self
+                .nodes
+                .iter()
+                .map(|n| match n {
+                    Node::Terminal(t) => t.pushes_made,
+                    Node::Meter(_) => 0,
+                })
+                .sum(),
             equal: self.tally.pushes_equal,
             differ: self.tally.pushes_differ,
             events: self.tally.event_pushes,

@@ -121,6 +121,9 @@ pub struct ReadingFigures {
 /// Pushes received.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct PushFigures {
+    /// Pushes the terminals made during the run (slot and event pushes; unconfirmed, so
+    /// a lossy radio may lose some: the readings still bring every slot).
+    pub made: u64,
     /// Slot pushes equal to the meter's count at the slot.
     pub equal: u64,
     /// Slot pushes that differ (or do not read).
@@ -237,10 +240,11 @@ impl fmt::Display for Report {
         let p = &self.pushes;
         writeln!(
             f,
-            "pushes: {} of {} slot pushes equal to what the terminal's meter counted at the slot, {} event pushes{}",
+            "pushes: {} of {} slot pushes equal to what the terminal's meter counted at the slot, {} event pushes; {} made by the terminals{}",
             p.equal,
             p.equal + p.differ,
             p.events,
+            p.made,
             if p.differ == 0 { "" } else { " — PUSHES DIFFER" }
         )?;
         for t in &self.terminals {
