@@ -57,6 +57,7 @@ use nodes::app::linked::LinkedTerminal;
 use nodes::app::reader::{ClockSync, Reader};
 use nodes::app::secrets::{dlms_password, TerminalSecrets};
 use nodes::app::server::TerminalApp;
+use nodes::app::smartmeter::{Arrived, SmartMeterApp};
 use nodes::app::DLMS_PORT;
 
 fn parse_eui64(s: &str) -> Result<Eui64, String> {
@@ -650,7 +651,8 @@ struct SmartMeterProgram {
     link: SmartMeter,
     /// Where the frame counters are kept (`--data`), if anywhere.
     counters: Option<CounterFile>,
-    reader: Reader,
+    /// The reading sessions and the image rollout.
+    app: SmartMeterApp,
     read_every: Duration,
     next_read: Duration,
     readings: u64,
@@ -658,30 +660,34 @@ struct SmartMeterProgram {
     /// Slot pushes received (TRM-05).
     pushes: u64,
     stop_after_pushes: Option<u64>,
-    /// The image to carry to each terminal (SEC-10), if any.
-    firmware: Option<Rollout>,
 }
 
-/// A finished image push as the smart meter prints it.
-fn firmware_line(terminal: [u8; 8], identifier: &[u8], outcome: &PushOutcome) -> serde_json::Value {
-    let mut line = json!({
-        "terminal": dlms::hex::encode(&terminal),
-        "at": Utc::now().with_timezone(&dlms::text::jst()).to_rfc3339(),
-        "identifier": String::from_utf8_lossy(identifier),
-    });
-    let extra = match outcome {
-        PushOutcome::Activated { blocks } => json!({"firmware": "activated", "blocks": blocks}),
-        PushOutcome::ActivationUnanswered { blocks } => {
-            json!({"firmware": "activation_unanswered", "blocks": blocks})
+impl SmartMeterProgram {
+    /// Print a finished image push (SEC-10).
+    fn firmware_line(&self, terminal: [u8; 8], outcome: &PushOutcome) {
+        let identifier = self
+            .app
+            .rollout()
+            .map(|r| String::from_utf8_lossy(&r.image().identifier).into_owned());
+        let mut line = json!({
+            "terminal": dlms::hex::encode(&terminal),
+            "at": Utc::now().with_timezone(&dlms::text::jst()).to_rfc3339(),
+            "identifier": identifier,
+        });
+        let extra = match outcome {
+            PushOutcome::Activated { blocks } => json!({"firmware": "activated", "blocks": blocks}),
+            PushOutcome::ActivationUnanswered { blocks } => {
+                json!({"firmware": "activation_unanswered", "blocks": blocks})
+            }
+            PushOutcome::Refused { step, reason } => {
+                json!({"firmware": "refused", "step": step, "reason": reason})
+            }
+        };
+        if let (Some(l), serde_json::Value::Object(e)) = (line.as_object_mut(), extra) {
+            l.extend(e);
         }
-        PushOutcome::Refused { step, reason } => {
-            json!({"firmware": "refused", "step": step, "reason": reason})
-        }
-    };
-    if let (Some(l), serde_json::Value::Object(e)) = (line.as_object_mut(), extra) {
-        l.extend(e);
+        println!("{line}");
     }
-    line
 }
 
 impl App for SmartMeterProgram {
@@ -693,90 +699,68 @@ impl App for SmartMeterProgram {
         for e in events {
             match e {
                 SmartMeterEvent::Udp { from, datagram } if datagram.src_port == DLMS_PORT => {
-                    // A slot push (TRM-05), or an answer to a reading session.
-                    match nodes::app::push::read_push(&datagram.payload) {
-                        Some(Ok(p)) => {
-                            println!("{}", push_line(from, &p));
-                            if matches!(p.what, nodes::app::push::PushKind::Slot { .. }) {
-                                self.pushes += 1;
-                            }
-                            continue;
-                        }
-                        Some(Err(e)) => {
-                            tracing::warn!(terminal = ?from, error = %e, "push refused");
-                            continue;
-                        }
-                        None => {}
-                    }
-                    // An answer to an image push (SEC-10).
-                    if let Some(r) = self.firmware.as_mut() {
-                        if let Some(answered) = r.answer(now, from.0, &datagram.payload) {
-                            if let Some(bytes) = answered.next {
-                                if let Err(e) =
-                                    self.link.send_udp(now, from, (DLMS_PORT, DLMS_PORT), bytes)
-                                {
-                                    tracing::warn!(error = %e, "image push request not sent");
-                                }
-                            }
-                            if let Some(outcome) = answered.done {
-                                let line = firmware_line(from.0, &r.image().identifier, &outcome);
-                                println!("{line}");
-                            }
-                            continue;
-                        }
-                    }
-                    let (next, reading) =
-                        self.reader
-                            .answer(now, Utc::now(), from.0, &datagram.payload);
+                    let (next, arrived) =
+                        self.app
+                            .datagram(now, Utc::now(), from.0, &datagram.payload);
                     if let Some(bytes) = next {
                         if let Err(e) = self.link.send_udp(now, from, (DLMS_PORT, DLMS_PORT), bytes)
                         {
                             tracing::warn!(error = %e, "DLMS request not sent");
                         }
                     }
-                    if let Some(r) = reading {
-                        self.readings += 1;
-                        let line = json!({
-                            "terminal": dlms::hex::encode(&from.0),
-                            "at": Utc::now().with_timezone(&dlms::text::jst()).to_rfc3339(),
-                            "energy_in_wh": r.energy_in_wh.map(|v| v.to_string()),
-                            "energy_out_wh": r.energy_out_wh.map(|v| v.to_string()),
-                            "rows": r.rows.len(),
-                            "last_row": r.rows.last().map(|row| row.time.to_rfc3339()),
-                        });
-                        println!("{line}");
+                    match arrived {
+                        Some(Arrived::Push(Ok(p))) => {
+                            println!("{}", push_line(from, &p));
+                            if matches!(p.what, nodes::app::push::PushKind::Slot { .. }) {
+                                self.pushes += 1;
+                            }
+                        }
+                        Some(Arrived::Push(Err(e))) => {
+                            tracing::warn!(terminal = ?from, error = %e, "push refused");
+                        }
+                        Some(Arrived::Firmware(outcome)) => self.firmware_line(from.0, &outcome),
+                        Some(Arrived::Reading(r)) => {
+                            self.readings += 1;
+                            let line = json!({
+                                "terminal": dlms::hex::encode(&from.0),
+                                "at": Utc::now().with_timezone(&dlms::text::jst()).to_rfc3339(),
+                                "energy_in_wh": r.energy_in_wh.map(|v| v.to_string()),
+                                "energy_out_wh": r.energy_out_wh.map(|v| v.to_string()),
+                                "rows": r.rows.len(),
+                                "last_row": r.rows.last().map(|row| row.time.to_rfc3339()),
+                            });
+                            println!("{line}");
+                        }
+                        None => {}
                     }
                 }
                 SmartMeterEvent::Joined { terminal, .. } => {
                     eprintln!("terminal {terminal:?} joined");
                 }
-                SmartMeterEvent::Left { terminal } => {
-                    self.reader.forget(terminal.0);
-                    if let Some(r) = self.firmware.as_mut() {
-                        r.forget(terminal.0);
-                    }
-                }
+                SmartMeterEvent::Left { terminal } => self.app.forget(terminal.0),
                 other => tracing::info!(event = ?other, "link"),
             }
         }
     }
     fn next_timer(&self) -> Option<Duration> {
-        [
-            Some(self.next_read),
-            self.reader.next_deadline(),
-            self.firmware.as_ref().and_then(Rollout::next_deadline),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [Some(self.next_read), self.app.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
     fn timers(&mut self, now: Duration) {
-        for t in self.reader.stalled(now) {
-            if let Some(aarq) = self.reader.start(now, t, true) {
-                let _ = self
-                    .link
-                    .send_udp(now, Eui64(t), (DLMS_PORT, DLMS_PORT), aarq);
+        let linked = self.link.terminals();
+        let stalled = self.app.stalled(now, |t| linked.contains(&Eui64(t)));
+        for (t, aarq) in stalled.restarted {
+            if let Err(e) = self
+                .link
+                .send_udp(now, Eui64(t), (DLMS_PORT, DLMS_PORT), aarq)
+            {
+                tracing::warn!(error = %e, "AARQ not sent");
             }
+        }
+        for (t, outcome) in stalled.unanswered {
+            self.firmware_line(t, &outcome);
         }
         if now < self.next_read {
             return;
@@ -786,26 +770,8 @@ impl App for SmartMeterProgram {
         } else {
             now + self.read_every
         };
-        if let Some(r) = self.firmware.as_mut() {
-            for (t, outcome) in r.stalled(now) {
-                println!("{}", firmware_line(t, &r.image().identifier, &outcome));
-            }
-        }
-        for t in self.link.terminals() {
-            if self.reader.busy(t.0) {
-                continue;
-            }
-            // SEC-10: the image first (one association at a time with each terminal);
-            // readings go on once it is done.
-            if let Some(r) = self.firmware.as_mut().filter(|r| r.pending(t.0)) {
-                if let Some(aarq) = r.start(now, t.0) {
-                    if let Err(e) = self.link.send_udp(now, t, (DLMS_PORT, DLMS_PORT), aarq) {
-                        tracing::warn!(error = %e, "AARQ not sent");
-                    }
-                }
-                continue;
-            }
-            if let Some(aarq) = self.reader.start(now, t.0, false) {
+        for t in linked {
+            if let Some(aarq) = self.app.start(now, t.0) {
                 if let Err(e) = self.link.send_udp(now, t, (DLMS_PORT, DLMS_PORT), aarq) {
                     tracing::warn!(error = %e, "AARQ not sent");
                 }
@@ -1220,7 +1186,10 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
     let mut program = SmartMeterProgram {
         link,
         counters,
-        reader: Reader::new(engine_seed(args.seed), secrets).with_clock_sync(args.clock_sync),
+        app: SmartMeterApp::new(
+            Reader::new(engine_seed(args.seed), secrets).with_clock_sync(args.clock_sync),
+            firmware,
+        ),
         read_every,
         next_read: if read_every == Duration::from_secs(1800) {
             next_half_hour(Duration::ZERO)
@@ -1231,7 +1200,6 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
         stop_after: args.readings,
         pushes: 0,
         stop_after_pushes: args.pushes,
-        firmware,
     };
     finish(
         air_node::run(

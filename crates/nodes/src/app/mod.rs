@@ -19,6 +19,7 @@ pub mod push;
 pub mod reader;
 pub mod secrets;
 pub mod server;
+pub mod smartmeter;
 
 /// DLMS/COSEM over UDP.
 pub const DLMS_PORT: u16 = 4059;

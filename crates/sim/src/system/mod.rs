@@ -39,6 +39,7 @@ use nodes::app::linked::LinkedTerminal;
 use nodes::app::reader::{Reader, RowRead};
 use nodes::app::secrets::TerminalSecrets;
 use nodes::app::server::TerminalApp;
+use nodes::app::smartmeter::{Arrived, SmartMeterApp};
 use nodes::app::DLMS_PORT;
 use nodes::link::mac::MacConfig;
 use nodes::link::net::NetConfig;
@@ -135,6 +136,14 @@ fn read_meter_until(
     }
 }
 
+/// A DLMS request from a smart meter's `link` to `terminal` (a failure logged: the
+/// session's timeout starts it again).
+fn send(link: &mut SmartMeter, now: Duration, terminal: [u8; 8], request: Vec<u8>) {
+    if let Err(e) = link.send_udp(now, Eui64(terminal), (DLMS_PORT, DLMS_PORT), request) {
+        tracing::debug!(error = %e, "DLMS request not sent");
+    }
+}
+
 /// Whether an ECHONET Lite datagram asks for the AC input energy (0xE0): a slot's reading.
 fn asks_energy(datagram: &[u8]) -> bool {
     echonet::Frame::new_checked(datagram)
@@ -201,7 +210,8 @@ const METER_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
 struct MeterNode {
     id: NodeId,
     link: SmartMeter,
-    reader: Reader,
+    /// Its reading sessions (and an image rollout, none here).
+    app: SmartMeterApp,
     rng: Seeded,
 }
 
@@ -352,11 +362,14 @@ impl<W: std::io::Write> LinkSim<W> {
             nodes.push(Node::Meter(Box::new(MeterNode {
                 id,
                 link,
-                reader: Reader::new(
-                    opts.seed ^ (200 + u64::from(i)),
-                    TerminalSecrets::from_link_passwords(
-                        passwords.iter().map(|(eui, pw)| (*eui, pw.as_slice())),
+                app: SmartMeterApp::new(
+                    Reader::new(
+                        opts.seed ^ (200 + u64::from(i)),
+                        TerminalSecrets::from_link_passwords(
+                            passwords.iter().map(|(eui, pw)| (*eui, pw.as_slice())),
+                        ),
                     ),
+                    None,
                 ),
                 rng: Seeded::new(opts.seed, 200 + u64::from(i)),
             })));
@@ -594,7 +607,7 @@ impl<W: std::io::Write> LinkSim<W> {
         self.nodes
             .iter()
             .filter_map(|n| match n {
-                Node::Meter(m) => m.reader.next_deadline(),
+                Node::Meter(m) => m.app.next_deadline(),
                 Node::Terminal(_) => None,
             })
             .min()
@@ -747,48 +760,32 @@ impl<W: std::io::Write> LinkSim<W> {
                 break;
             }
             self.starts.pop_first();
-            self.start_session(index, terminal, false);
+            self.start_session(index, terminal);
         }
     }
 
     /// Start reading `terminal` from smart meter `index` (a reading still going from the
     /// previous slot reads this slot's row too, so it is left alone).
-    fn start_session(&mut self, index: usize, terminal: [u8; 8], restart: bool) {
+    fn start_session(&mut self, index: usize, terminal: [u8; 8]) {
         let now = self.now;
         let Node::Meter(m) = &mut self.nodes[index] else {
             return;
         };
-        if !restart && m.reader.busy(terminal) {
-            return;
-        }
-        let Some(aarq) = m.reader.start(now, terminal, restart) else {
-            return;
-        };
-        if let Err(e) = m
-            .link
-            .send_udp(now, Eui64(terminal), (DLMS_PORT, DLMS_PORT), aarq)
-        {
-            tracing::debug!(error = %e, "AARQ not sent");
+        if let Some(aarq) = m.app.start(now, terminal) {
+            send(&mut m.link, now, terminal, aarq);
         }
     }
 
     fn restart_stalled_sessions(&mut self) {
         let now = self.now;
-        let mut stalled = Vec::new();
-        for (index, n) in self.nodes.iter_mut().enumerate() {
+        for n in &mut self.nodes {
             if let Node::Meter(m) = n {
-                let linked: BTreeSet<[u8; 8]> =
-                    m.link.terminals().into_iter().map(|e| e.0).collect();
-                for terminal in m.reader.stalled(now) {
-                    if linked.contains(&terminal) {
-                        stalled.push((index, terminal));
-                    }
+                let linked = m.link.terminals();
+                let stalled = m.app.stalled(now, |t| linked.contains(&Eui64(t)));
+                for (terminal, aarq) in stalled.restarted {
+                    send(&mut m.link, now, terminal, aarq);
                 }
             }
-        }
-        for (index, terminal) in stalled {
-            tracing::debug!(terminal = %eui_text(Eui64(terminal)), "reading session timed out: starting again");
-            self.start_session(index, terminal, true);
         }
     }
 
@@ -814,7 +811,7 @@ impl<W: std::io::Write> LinkSim<W> {
                         }
                         SmartMeterEvent::Left { terminal } => {
                             if let Node::Meter(m) = &mut self.nodes[index] {
-                                m.reader.forget(terminal.0);
+                                m.app.forget(terminal.0);
                             }
                         }
                         _ => {}
@@ -829,19 +826,18 @@ impl<W: std::io::Write> LinkSim<W> {
     fn read(&mut self, index: usize, from: Eui64, datagram: &[u8]) {
         let now = self.now;
         let wall = self.utc(now);
-        if let Some(pushed) = nodes::app::push::read_push(datagram) {
-            self.pushed(from, pushed);
-            return;
-        }
         let Node::Meter(m) = &mut self.nodes[index] else {
             return;
         };
-        let (next, reading) = m.reader.answer(now, wall, from.0, datagram);
+        let (next, arrived) = m.app.datagram(now, wall, from.0, datagram);
         if let Some(bytes) = next {
-            if let Err(e) = m.link.send_udp(now, from, (DLMS_PORT, DLMS_PORT), bytes) {
-                tracing::debug!(error = %e, "DLMS request not sent");
-            }
+            send(&mut m.link, now, from.0, bytes);
         }
+        let reading = match arrived {
+            Some(Arrived::Push(pushed)) => return self.pushed(from, pushed),
+            Some(Arrived::Reading(r)) => Some(r),
+            Some(Arrived::Firmware(_)) | None => None,
+        };
         // Rows of scheduled slots count (rows from before the start do not); the first
         // time one arrives fixes its delay after the slot, and its values are checked
         // against what the terminal's meter counted then.
@@ -940,11 +936,11 @@ impl<W: std::io::Write> LinkSim<W> {
                     link.reauthentications += s.reauthentications;
                     link.refused += s.refusals;
                     link.rollovers += s.rollovers;
-                    sessions.started += m.reader.started;
-                    sessions.restarted += m.reader.restarts;
-                    sessions.completed += m.reader.completed;
-                    sessions.refused += m.reader.refused;
-                    sessions.clock_sets += m.reader.clock_sets;
+                    sessions.started += m.app.reader().started;
+                    sessions.restarted += m.app.reader().restarts;
+                    sessions.completed += m.app.reader().completed;
+                    sessions.refused += m.app.reader().refused;
+                    sessions.clock_sets += m.app.reader().clock_sets;
                     (m.link.net().stats(), m.link.net().mac().stats())
                 }
             };

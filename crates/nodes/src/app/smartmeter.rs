@@ -1,0 +1,141 @@
+//! What the smart meter runs on top of its link, as one piece: the reading sessions with
+//! its terminals ([`Reader`]), the image it may carry to them ([`Rollout`]), and the
+//! pushes they send ([`read_push`]) — which datagram from a terminal goes where, and
+//! what to start when a terminal is due. Shared by the simulator and `iotroute
+//! smartmeter`, which only schedule, send and report.
+
+use core::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::image_push::{PushOutcome, Rollout};
+use super::push::{read_push, Pushed};
+use super::reader::{Reader, Reading};
+
+/// What a datagram from a terminal brought.
+#[derive(Debug)]
+pub enum Arrived {
+    /// A push (TRM-05 slot, SEC-07/08 event), or one that does not read.
+    Push(Result<Pushed, String>),
+    /// A reading session completed (TRM-06).
+    Reading(Reading),
+    /// An image push ended (SEC-10).
+    Firmware(PushOutcome),
+}
+
+/// Sessions given up for silence.
+#[derive(Debug, Default)]
+pub struct Stalled {
+    /// Readings started again: the AARQ to send each terminal.
+    pub restarted: Vec<([u8; 8], Vec<u8>)>,
+    /// Image pushes that ended without an answer to `image_activate`.
+    pub unanswered: Vec<([u8; 8], PushOutcome)>,
+}
+
+/// The reading sessions and the image rollout, if any.
+#[derive(Debug)]
+pub struct SmartMeterApp {
+    reader: Reader,
+    rollout: Option<Rollout>,
+}
+
+impl SmartMeterApp {
+    /// Readings by `reader`, and `rollout`'s image carried first to each terminal.
+    #[must_use]
+    pub const fn new(reader: Reader, rollout: Option<Rollout>) -> Self {
+        Self { reader, rollout }
+    }
+
+    /// The reading sessions (their counters).
+    #[must_use]
+    pub const fn reader(&self) -> &Reader {
+        &self.reader
+    }
+
+    /// The image rollout, if any.
+    #[must_use]
+    pub const fn rollout(&self) -> Option<&Rollout> {
+        self.rollout.as_ref()
+    }
+
+    /// A datagram from `terminal` at `now` (`wall` the smart meter's clock): the next
+    /// request to send it, and what the datagram brought.
+    pub fn datagram(
+        &mut self,
+        now: Duration,
+        wall: DateTime<Utc>,
+        terminal: [u8; 8],
+        datagram: &[u8],
+    ) -> (Option<Vec<u8>>, Option<Arrived>) {
+        if let Some(pushed) = read_push(datagram) {
+            return (None, Some(Arrived::Push(pushed)));
+        }
+        if let Some(answered) = self
+            .rollout
+            .as_mut()
+            .and_then(|r| r.answer(now, terminal, datagram))
+        {
+            return (answered.next, answered.done.map(Arrived::Firmware));
+        }
+        let (next, reading) = self.reader.answer(now, wall, terminal, datagram);
+        (next, reading.map(Arrived::Reading))
+    }
+
+    /// `terminal` is due at `now`: the AARQ to send it — the image first while it is
+    /// pending (one association at a time with each terminal; its readings wait), else
+    /// a reading; nothing while a session with it is under way.
+    pub fn start(&mut self, now: Duration, terminal: [u8; 8]) -> Option<Vec<u8>> {
+        if self.reader.busy(terminal) {
+            return None;
+        }
+        match self.rollout.as_mut().filter(|r| r.pending(terminal)) {
+            Some(r) => r.start(now, terminal),
+            None => self.reader.start(now, terminal, false),
+        }
+    }
+
+    /// Sessions silent at `now`: the readings of terminals still `linked` start again;
+    /// image pushes silent before `image_activate` are dropped (started again when the
+    /// terminal is next due), those silent after it end.
+    pub fn stalled(&mut self, now: Duration, linked: impl Fn([u8; 8]) -> bool) -> Stalled {
+        let restarted = self
+            .reader
+            .stalled(now)
+            .into_iter()
+            .filter(|t| linked(*t))
+            .filter_map(|t| {
+                tracing::debug!(terminal = %dlms::hex::encode(&t), "reading session timed out: starting again");
+                self.reader.start(now, t, true).map(|aarq| (t, aarq))
+            })
+            .collect();
+        let unanswered = self
+            .rollout
+            .as_mut()
+            .map(|r| r.stalled(now))
+            .unwrap_or_default();
+        Stalled {
+            restarted,
+            unanswered,
+        }
+    }
+
+    /// `terminal` left: its sessions are dropped.
+    pub fn forget(&mut self, terminal: [u8; 8]) {
+        self.reader.forget(terminal);
+        if let Some(r) = self.rollout.as_mut() {
+            r.forget(terminal);
+        }
+    }
+
+    /// When the next session under way is given up for silence.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Duration> {
+        [
+            self.reader.next_deadline(),
+            self.rollout.as_ref().and_then(Rollout::next_deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
