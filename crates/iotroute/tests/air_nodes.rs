@@ -32,6 +32,13 @@ fn secrets_file(name: &str, text: &str, mode: u32) -> PathBuf {
     path
 }
 
+/// The JSON lines of `text` (the programs print one object a line; other lines skipped).
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 fn hub(block: u8) -> Running {
     let mut cmd = iotroute();
     cmd.args(["air", "--bind", &format!("127.0.{block}.2")]);
@@ -466,17 +473,14 @@ fn trm05_sec07_the_terminal_pushes_each_slot_and_a_meter_id_change_to_its_smart_
         String::from_utf8_lossy(&out.stderr)
     );
     terminal.terminate();
-    let pushes: Vec<serde_json::Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    let lines = json_lines(&text);
+    let pushes: Vec<&serde_json::Value> = lines
+        .iter()
         .filter(|v| v.get("push").is_some() && v.get("event").is_none())
         .collect();
     assert_eq!(pushes.len(), 3, "{text}");
-    let events: Vec<serde_json::Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("event").is_some())
-        .collect();
+    let events: Vec<&serde_json::Value> =
+        lines.iter().filter(|v| v.get("event").is_some()).collect();
     assert_eq!(events.len(), 1, "one event per change: {text}");
     assert_eq!(events[0]["event"], "meter_id_changed", "{text}");
     assert_eq!(events[0]["details"][0], "@0102", "{text}");
@@ -549,10 +553,7 @@ fn sec08_a_radio_flood_is_logged_counted_and_pushed_and_the_pushes_go_on() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .collect();
+    let lines = json_lines(&text);
     let floods: Vec<_> = lines
         .iter()
         .filter(|v| v["event"] == "flood_detected")
@@ -668,10 +669,7 @@ fn sec10_the_smart_meter_carries_a_signed_image_and_the_terminal_runs_it() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let lines = json_lines(&text);
     let carried = lines
         .iter()
         .find(|l| l.get("firmware").is_some())
