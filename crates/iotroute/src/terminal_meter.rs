@@ -164,7 +164,7 @@ pub fn open_node(
     dir.create(data)?;
     let store = store::SqliteStore::open(&data.join(STORE_FILE)).map_err(NodeError::from)?;
     let newest = store
-        .last()
+        .last(nodes::terminal::meters::SERVED)
         .map_err(NodeError::from)?
         .map(|r| r.read_at.unwrap_or(r.slot));
     let now = [newest, kept_clock(data)]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use nodes::terminal::led::LinkView;
+use nodes::terminal::meters::SERVED;
 use nodes::terminal::store::{Reading, ReadingStore as _};
 use serde::{Deserialize, Serialize};
 
@@ -261,7 +262,7 @@ fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// The `n` newest rows of the store, oldest first.
+/// The `n` newest rows of the meter the terminal serves, oldest first.
 fn newest_rows(data: &Path, n: usize) -> Result<Vec<Reading>, StatusError> {
     let file = data.join(STORE_FILE);
     if !file.exists() {
@@ -269,14 +270,14 @@ fn newest_rows(data: &Path, n: usize) -> Result<Vec<Reading>, StatusError> {
     }
     let store = store::SqliteStore::open(&file).map_err(|e| StatusError::Store(e.to_string()))?;
     let Some(last) = store
-        .last()
+        .last(SERVED)
         .map_err(|e| StatusError::Store(e.to_string()))?
     else {
         return Ok(Vec::new());
     };
     let span = chrono::TimeDelta::minutes(30) * i32::try_from(n).unwrap_or(i32::MAX);
     let rows = store
-        .range(last.slot - span, last.slot)
+        .range(SERVED, last.slot - span, last.slot)
         .map_err(|e| StatusError::Store(e.to_string()))?;
     Ok(rows[rows.len().saturating_sub(n)..].to_vec())
 }

@@ -487,7 +487,13 @@ fn trm05_sec07_the_terminal_pushes_each_slot_and_a_meter_id_change_to_its_smart_
     let store = store::SqliteStore::open(&data.join("readings.sqlite")).unwrap();
     let from = chrono::DateTime::from_timestamp(0, 0).unwrap();
     let to = chrono::DateTime::from_timestamp(i64::from(u32::MAX), 0).unwrap();
-    let rows = nodes::terminal::store::ReadingStore::range(&store, from, to).unwrap();
+    let rows = nodes::terminal::store::ReadingStore::range(
+        &store,
+        nodes::terminal::meters::SERVED,
+        from,
+        to,
+    )
+    .unwrap();
     for p in &pushes {
         let at = chrono::DateTime::parse_from_rfc3339(p["captured_at"].as_str().unwrap())
             .unwrap()

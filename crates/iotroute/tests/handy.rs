@@ -217,7 +217,9 @@ fn trm06_trm08_trm09_sec09_sec10_the_handy_terminal_reads_sets_and_updates_a_run
     let store = store::SqliteStore::open(&data.join("readings.sqlite")).unwrap();
     for row in &rows[..3] {
         let t = chrono::DateTime::parse_from_rfc3339(row["time"].as_str().unwrap()).unwrap();
-        let stored = store.range(t.into(), t.into()).unwrap();
+        let stored = store
+            .range(nodes::terminal::meters::SERVED, t.into(), t.into())
+            .unwrap();
         let wh = stored[0].ac_in.map(|r| u64::from(r.digits()));
         assert_eq!(row["ac_in_wh"].as_u64(), wh, "{row}");
     }

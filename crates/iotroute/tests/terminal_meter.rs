@@ -61,7 +61,9 @@ fn rows_of(data: &Path) -> Vec<Reading> {
         store::SqliteStore::open(&data.join("readings.sqlite")).expect("the store opens intact");
     let from = chrono::DateTime::from_timestamp(0, 0).unwrap();
     let to = chrono::DateTime::from_timestamp(i64::from(u32::MAX), 0).unwrap();
-    store.range(from, to).unwrap()
+    store
+        .range(nodes::terminal::meters::SERVED, from, to)
+        .unwrap()
 }
 
 #[test]

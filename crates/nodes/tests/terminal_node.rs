@@ -17,10 +17,11 @@ use echonet::Eoj;
 use nodes::controller::ControllerConfig;
 use nodes::flood::FloodConfig;
 use nodes::meter::{Meter, MeterConfig};
+use nodes::terminal::meters::SERVED;
 use nodes::terminal::node::{TerminalNode, TerminalNodeConfig};
 use nodes::terminal::reader::ReaderConfig;
 use nodes::terminal::slots::Interval;
-use nodes::terminal::store::{MemoryStore, Reading, ReadingStore};
+use nodes::terminal::store::{MemoryStore, MeterKey, Reading, ReadingStore};
 
 const PASSWORD: &[u8] = b"MGMTPASSWORD";
 
@@ -261,7 +262,7 @@ fn trm02_trm04_trm06_what_the_smart_meter_reads_over_dlms_is_what_the_meter_said
     b.silent = false;
     b.run_until(start() + TimeDelta::hours(4));
 
-    let stored = b.node.store().range(start(), b.wall).unwrap();
+    let stored = b.node.store().range(SERVED, start(), b.wall).unwrap();
     assert_eq!(stored.len(), 8);
     assert!(stored.iter().all(|r| !r.is_missing()));
     assert_eq!(stored.iter().filter(|r| r.recovered).count(), 1);
@@ -326,25 +327,62 @@ fn trm06_a_restarted_node_shows_the_same_profile_from_its_store() {
     assert_eq!(before.1.len(), 4);
 }
 
+/// SYS-04: the node's rows are its meter's ([`SERVED`]); rows of another meter in the
+/// same store (a terminal serving N meters, run before a rollback) are neither shown in
+/// the DLMS view nor touched.
+#[test]
+fn sys04_rows_of_another_meter_in_the_store_stay_apart_from_the_served_one() {
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let store = std::sync::Arc::new(std::sync::Mutex::new(MemoryStore::new()));
+    let mut b = Bench::new(start(), Box::new(Shared(store.clone())), meter);
+    b.run_until(start() + TimeDelta::hours(2));
+    let before = read_over_dlms(&b.node, b.wall, start(), b.wall);
+    let wall = b.wall;
+    drop(b);
+    let other = MeterKey(1);
+    let served = store.lock().unwrap().range(SERVED, start(), wall).unwrap();
+    assert_eq!(served.len(), 4);
+    for row in &served {
+        let foreign = Reading {
+            ac_in: row.ac_in.map(|v| {
+                echonet::energy::MeterReading::from_digits(v.digits() + 777, v.unit()).unwrap()
+            }),
+            meter_id: Some(b"ANOTHER-METER".to_vec()),
+            ..row.clone()
+        };
+        store.lock().unwrap().put(other, &foreign).unwrap();
+    }
+    let foreign = store.lock().unwrap().range(other, start(), wall).unwrap();
+    let again = TerminalNode::new(config(), Box::new(Shared(store.clone())), wall).unwrap();
+    assert_eq!(read_over_dlms(&again, wall, start(), wall), before);
+    assert_ne!(again.registered_meter(), Some(&b"ANOTHER-METER"[..]));
+    assert_eq!(
+        store.lock().unwrap().range(other, start(), wall).unwrap(),
+        foreign
+    );
+}
+
 /// A store the test keeps a handle on across a "restart".
 struct Shared(std::sync::Arc<std::sync::Mutex<MemoryStore>>);
 
 impl ReadingStore for Shared {
     fn put(
         &mut self,
+        meter: MeterKey,
         row: &Reading,
     ) -> Result<nodes::terminal::store::Put, nodes::terminal::store::StoreError> {
-        self.0.lock().unwrap().put(row)
+        self.0.lock().unwrap().put(meter, row)
     }
     fn range(
         &self,
+        meter: MeterKey,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Reading>, nodes::terminal::store::StoreError> {
-        self.0.lock().unwrap().range(from, to)
+        self.0.lock().unwrap().range(meter, from, to)
     }
-    fn last(&self) -> Result<Option<Reading>, nodes::terminal::store::StoreError> {
-        self.0.lock().unwrap().last()
+    fn last(&self, meter: MeterKey) -> Result<Option<Reading>, nodes::terminal::store::StoreError> {
+        self.0.lock().unwrap().last(meter)
     }
     fn prune_before(
         &mut self,
@@ -429,7 +467,7 @@ fn trm09_a_clock_set_over_dlms_becomes_the_terminals_and_the_meters() {
     b.node = TerminalNode::new(config(), Box::new(MemoryStore::new()), start()).unwrap();
     b.run_until(start() + TimeDelta::minutes(40));
     let invalid = dlms::cosem::model::status::CLOCK_INVALID;
-    let rows = b.node.store().range(start(), b.wall).unwrap();
+    let rows = b.node.store().range(SERVED, start(), b.wall).unwrap();
     assert_eq!(rows.len(), 1);
     assert!(rows[0].status.has(invalid));
     // The smart meter shifts the terminal's clock by 10 minutes (shift_time, method 6).
@@ -466,7 +504,7 @@ fn trm09_a_clock_set_over_dlms_becomes_the_terminals_and_the_meters() {
     let rows = b
         .node
         .store()
-        .range(start(), b.wall + TimeDelta::hours(1))
+        .range(SERVED, start(), b.wall + TimeDelta::hours(1))
         .unwrap();
     assert!(rows.len() >= 3);
     assert!(rows[1..].iter().all(|r| !r.status.has(invalid)), "{rows:?}");
@@ -503,7 +541,7 @@ fn trm11_the_15_minute_switch_takes_effect_at_the_next_boundary_no_slot_lost_or_
     let slots: Vec<(String, u8)> = b
         .node
         .store()
-        .range(start(), b.wall)
+        .range(SERVED, start(), b.wall)
         .unwrap()
         .iter()
         .map(|r| {
@@ -544,7 +582,7 @@ fn sec07_readings_from_another_meter_are_flagged_until_it_is_accepted() {
     b.node.set_clock_valid(true);
     b.run_until(start() + TimeDelta::minutes(70));
     let mismatch = nodes::terminal::store::Status::METER_ID_MISMATCH;
-    let rows = b.node.store().range(start(), b.wall).unwrap();
+    let rows = b.node.store().range(SERVED, start(), b.wall).unwrap();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.status.has(mismatch)), "{rows:?}");
     let events: Vec<_> = std::iter::from_fn(|| b.node.poll_event()).collect();
@@ -596,7 +634,7 @@ fn sec07_readings_from_another_meter_are_flagged_until_it_is_accepted() {
         "the acceptance is reported"
     );
     assert_eq!(b.node.registered_meter(), Some(&real_id[..]));
-    let rows = b.node.store().range(start(), b.wall).unwrap();
+    let rows = b.node.store().range(SERVED, start(), b.wall).unwrap();
     assert_eq!(rows.len(), 4);
     assert!(
         rows[2..].iter().all(|r| !r.status.has(mismatch)),
@@ -621,7 +659,7 @@ fn sec08_a_flood_from_another_address_is_detected_and_no_reading_is_lost() {
     b.run_until(start() + TimeDelta::minutes(125));
     let sent = b.flood.as_ref().unwrap().sent;
     assert!(sent >= 4 * 100_000, "{sent}");
-    let rows = b.node.store().range(start(), b.wall).unwrap();
+    let rows = b.node.store().range(SERVED, start(), b.wall).unwrap();
     assert_eq!(rows.len(), 4, "{rows:?}");
     for r in &rows {
         assert!(!r.is_missing(), "{r:?}");
@@ -807,7 +845,7 @@ fn trm03_rows_past_retention_are_dropped_after_each_slot() {
     .unwrap();
     b.node.set_clock_valid(true);
     b.run_until(start() + TimeDelta::days(2));
-    let rows = b.node.store().range(start(), b.wall).unwrap();
+    let rows = b.node.store().range(SERVED, start(), b.wall).unwrap();
     let newest = rows.last().unwrap().slot;
     assert_eq!(rows.first().unwrap().slot, newest - TimeDelta::days(1));
     assert_eq!(rows.len(), 49, "one day of half hours, both ends");
@@ -828,7 +866,7 @@ fn trm05_a_data_notification_goes_out_at_each_slot_with_the_slots_values() {
     let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
     assert!(b.node.poll_push().is_none(), "nothing pushed at start");
     b.run_until(start() + TimeDelta::hours(2));
-    let stored = b.node.store().range(start(), b.wall).unwrap();
+    let stored = b.node.store().range(SERVED, start(), b.wall).unwrap();
     assert_eq!(stored.len(), 4, "10:30, 11:00, 11:30, 12:00");
     let mut listener = dlms::push::PushListener::new(None);
     let mut pushed = Vec::new();

@@ -14,7 +14,7 @@ use nodes::controller::{Controller, ControllerConfig};
 use nodes::meter::{Channel, Meter, MeterConfig};
 use nodes::terminal::reader::{ReaderConfig, SlotReader};
 use nodes::terminal::slots::Interval;
-use nodes::terminal::store::{MemoryStore, Reading, ReadingStore, Status};
+use nodes::terminal::store::{MemoryStore, MeterKey, Reading, ReadingStore, Status};
 
 const METER_EOJ: Eoj = Eoj::new(0x02, 0x8E, 0x01);
 
@@ -47,6 +47,7 @@ impl Bench {
         let mut store = store;
         let reader = SlotReader::resume(
             ReaderConfig::default(),
+            MeterKey::FIRST,
             meter_ip(),
             METER_EOJ,
             Interval::Half,
@@ -142,7 +143,7 @@ impl Bench {
 
     fn rows(&self) -> Vec<Reading> {
         self.store
-            .range(self.w0 - TimeDelta::days(10), self.wall)
+            .range(MeterKey::FIRST, self.w0 - TimeDelta::days(10), self.wall)
             .unwrap()
     }
 }
@@ -224,16 +225,19 @@ fn store_ending_at(last: DateTime<Utc>) -> MemoryStore {
     let mut store = MemoryStore::new();
     let unit = echonet::energy::EnergyUnit::from_code(0x02).unwrap();
     store
-        .put(&Reading {
-            slot: last,
-            interval: Interval::Half,
-            ac_in: echonet::energy::MeterReading::from_digits(1, unit).ok(),
-            ac_out: echonet::energy::MeterReading::from_digits(1, unit).ok(),
-            meter_id: None,
-            status: Status::default(),
-            recovered: false,
-            read_at: Some(last),
-        })
+        .put(
+            MeterKey::FIRST,
+            &Reading {
+                slot: last,
+                interval: Interval::Half,
+                ac_in: echonet::energy::MeterReading::from_digits(1, unit).ok(),
+                ac_out: echonet::energy::MeterReading::from_digits(1, unit).ok(),
+                meter_id: None,
+                status: Status::default(),
+                recovered: false,
+                read_at: Some(last),
+            },
+        )
         .unwrap();
     store
 }

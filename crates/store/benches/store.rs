@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use echonet::energy::{EnergyUnit, MeterReading};
 use nodes::terminal::slots::Interval;
-use nodes::terminal::store::{Reading, ReadingStore, Status};
+use nodes::terminal::store::{MeterKey, Reading, ReadingStore, Status};
 use rusqlite::{params, Connection};
 use store::SqliteStore;
 
@@ -59,7 +59,7 @@ fn put(c: &mut Criterion) {
         let mut n = 0;
         g.bench_function("sqlite_store", |b| {
             b.iter(|| {
-                s.put(&reading(n)).unwrap();
+                s.put(MeterKey::FIRST, &reading(n)).unwrap();
                 n += 1;
             });
         });
@@ -106,14 +106,14 @@ fn range(c: &mut Criterion) {
     let path = db("range");
     let mut s = SqliteStore::open(&path).unwrap();
     for n in 0..4_320 {
-        s.put(&reading(n)).unwrap();
+        s.put(MeterKey::FIRST, &reading(n)).unwrap();
     }
     let mut g = c.benchmark_group("store_range");
     g.warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
     g.bench_function("90_days_4320_rows", |b| {
         b.iter(|| {
-            let rows = s.range(slot(0), slot(4_319)).unwrap();
+            let rows = s.range(MeterKey::FIRST, slot(0), slot(4_319)).unwrap();
             assert_eq!(rows.len(), 4_320);
         });
     });

@@ -1,18 +1,29 @@
-//! The terminal's readings in SQLite: one row per slot boundary, keyed by its Unix time.
-//! The rule for a slot already stored is the node's (`nodes::terminal::store::merge`),
-//! applied inside the write's transaction.
+//! The terminal's readings in SQLite: one row per meter and slot boundary, keyed by the
+//! meter's place (`MeterKey`, SYS-04) and the slot's Unix time. The rule for a slot
+//! already stored is the node's (`nodes::terminal::store::merge`), applied inside the
+//! write's transaction.
+//!
+//! **Schema versions** (`PRAGMA user_version`): 0 — the first, one meter, keyed by slot
+//! alone; 2 — keyed by meter and slot. A store of version 0 is migrated when opened, in
+//! one transaction (every row becomes the first meter's). `meter` defaults to 0 so that a
+//! program of the first schema, run again after a firmware rollback (SEC-10), still
+//! reads and writes a migrated store.
 
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use echonet::energy::{EnergyUnit, MeterReading};
 use nodes::terminal::slots::Interval;
-use nodes::terminal::store::{merge, Put, Reading, ReadingStore, Status, StoreError};
+use nodes::terminal::store::{merge, MeterKey, Put, Reading, ReadingStore, Status, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+/// The schema this program writes.
+const VERSION: i64 = 2;
+
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS readings (
-    slot         INTEGER PRIMARY KEY,
+CREATE TABLE readings (
+    meter        INTEGER NOT NULL DEFAULT 0 CHECK (meter BETWEEN 0 AND 255),
+    slot         INTEGER NOT NULL,
     interval_min INTEGER NOT NULL CHECK (interval_min IN (15, 30)),
     ac_in        INTEGER CHECK (ac_in BETWEEN 0 AND 99999999),
     ac_in_unit   INTEGER,
@@ -21,8 +32,20 @@ CREATE TABLE IF NOT EXISTS readings (
     meter_id     BLOB,
     status       INTEGER NOT NULL CHECK (status BETWEEN 0 AND 255),
     recovered    INTEGER NOT NULL CHECK (recovered IN (0, 1)),
-    read_at      INTEGER
+    read_at      INTEGER,
+    PRIMARY KEY (meter, slot)
 );
+";
+
+/// Version 0 (one meter, keyed by slot) to 2, around [`SCHEMA`]: every row the first
+/// meter's.
+const RENAME_V0: &str = "ALTER TABLE readings RENAME TO readings_v0;";
+const COPY_V0: &str = "
+INSERT INTO readings
+    (meter, slot, interval_min, ac_in, ac_in_unit, ac_out, ac_out_unit, meter_id, status, recovered, read_at)
+    SELECT 0, slot, interval_min, ac_in, ac_in_unit, ac_out, ac_out_unit, meter_id, status, recovered, read_at
+    FROM readings_v0;
+DROP TABLE readings_v0;
 ";
 
 /// The reading store on SQLite.
@@ -58,7 +81,7 @@ impl SqliteStore {
             .map_err(backend)?;
         db.pragma_update(None, "synchronous", "FULL")
             .map_err(backend)?;
-        db.execute_batch(SCHEMA).map_err(backend)?;
+        Self::schema(&db)?;
         // A file that is not SQLite, or damaged, fails here rather than at the first slot.
         let ok: String = db
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
@@ -67,6 +90,45 @@ impl SqliteStore {
             return Err(StoreError::Backend(format!("integrity check: {ok}")));
         }
         Ok(Self { db })
+    }
+}
+
+impl SqliteStore {
+    /// Create the schema, or migrate an older one, in one transaction: a crash leaves
+    /// the store as it was or migrated, never half.
+    fn schema(db: &Connection) -> Result<(), StoreError> {
+        let version: i64 = db
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend)?;
+        let exists: bool = db
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'readings'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        let script = match (exists, version) {
+            (false, _) => SCHEMA.to_owned(),
+            (true, 0) => format!("{RENAME_V0} {SCHEMA} {COPY_V0}"),
+            (true, VERSION) => return Ok(()),
+            (true, other) => {
+                return Err(StoreError::Backend(format!(
+                    "store schema version {other} is not one this program knows ({VERSION})"
+                )))
+            }
+        };
+        let migrating = exists;
+        db.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {script} PRAGMA user_version = {VERSION}; COMMIT;"
+        ))
+        .map_err(|e| {
+            let _ = db.execute_batch("ROLLBACK");
+            backend(e)
+        })?;
+        if migrating {
+            tracing::info!(from = version, to = VERSION, "reading store migrated");
+        }
+        Ok(())
     }
 }
 
@@ -114,7 +176,7 @@ fn from_row(r: &Row<'_>) -> Result<Reading, StoreError> {
 }
 
 impl ReadingStore for SqliteStore {
-    fn put(&mut self, row: &Reading) -> Result<Put, StoreError> {
+    fn put(&mut self, meter: MeterKey, row: &Reading) -> Result<Put, StoreError> {
         let slot = row.slot.timestamp();
         // Read and write in one transaction: the rule sees what the write replaces.
         let tx = self
@@ -122,9 +184,11 @@ impl ReadingStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         let existing = tx
-            .query_row("SELECT * FROM readings WHERE slot = ?1", [slot], |r| {
-                Ok(from_row(r))
-            })
+            .query_row(
+                "SELECT * FROM readings WHERE meter = ?1 AND slot = ?2",
+                [i64::from(meter.0), slot],
+                |r| Ok(from_row(r)),
+            )
             .optional()
             .map_err(backend)?
             .transpose()?;
@@ -137,9 +201,10 @@ impl ReadingStore for SqliteStore {
         }
         tx.execute(
             "INSERT OR REPLACE INTO readings
-             (slot, interval_min, ac_in, ac_in_unit, ac_out, ac_out_unit, meter_id, status, recovered, read_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             (meter, slot, interval_min, ac_in, ac_in_unit, ac_out, ac_out_unit, meter_id, status, recovered, read_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
+                meter.0,
                 slot,
                 row.interval.minutes(),
                 row.ac_in.map(MeterReading::digits),
@@ -157,22 +222,32 @@ impl ReadingStore for SqliteStore {
         Ok(outcome)
     }
 
-    fn range(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Reading>, StoreError> {
+    fn range(
+        &self,
+        meter: MeterKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Reading>, StoreError> {
         let mut q = self
             .db
-            .prepare_cached("SELECT * FROM readings WHERE slot BETWEEN ?1 AND ?2 ORDER BY slot")
+            .prepare_cached(
+                "SELECT * FROM readings WHERE meter = ?1 AND slot BETWEEN ?2 AND ?3 ORDER BY slot",
+            )
             .map_err(backend)?;
         let rows = q
-            .query_map([from.timestamp(), to.timestamp()], |r| Ok(from_row(r)))
+            .query_map(
+                [i64::from(meter.0), from.timestamp(), to.timestamp()],
+                |r| Ok(from_row(r)),
+            )
             .map_err(backend)?;
         rows.map(|r| r.map_err(backend)?).collect()
     }
 
-    fn last(&self) -> Result<Option<Reading>, StoreError> {
+    fn last(&self, meter: MeterKey) -> Result<Option<Reading>, StoreError> {
         self.db
             .query_row(
-                "SELECT * FROM readings ORDER BY slot DESC LIMIT 1",
-                [],
+                "SELECT * FROM readings WHERE meter = ?1 ORDER BY slot DESC LIMIT 1",
+                [i64::from(meter.0)],
                 |r| Ok(from_row(r)),
             )
             .optional()

@@ -22,25 +22,26 @@ use crate::log_limit::LogLimiter;
 /// The gate.
 #[derive(Debug)]
 pub struct EchonetGuard {
-    meter: IpAddr,
+    /// The registered meters' addresses (one per terminal today, SYS-04).
+    meters: Vec<IpAddr>,
     flood: FloodDetector,
     foreign_dropped: u64,
     log_budget: LogLimiter,
 }
 
 impl EchonetGuard {
-    /// The gate in front of the controller reading the meter at `meter`.
+    /// The gate in front of the controller reading the meters at `meters`.
     #[must_use]
-    pub fn new(config: FloodConfig, meter: IpAddr) -> Self {
+    pub fn new(config: FloodConfig, meters: &[IpAddr]) -> Self {
         Self {
-            meter: meter.to_canonical(),
+            meters: meters.iter().map(IpAddr::to_canonical).collect(),
             flood: FloodDetector::new(config),
             foreign_dropped: 0,
             log_budget: LogLimiter::default(),
         }
     }
 
-    /// Datagrams dropped because they came from another address than the meter's.
+    /// Datagrams dropped because they came from another address than the meters'.
     #[must_use]
     pub const fn foreign_dropped(&self) -> u64 {
         self.foreign_dropped
@@ -51,12 +52,12 @@ impl EchonetGuard {
     pub fn admit(&mut self, now: Instant, from: IpAddr) -> (bool, Option<DosAlarm>) {
         let from = from.to_canonical();
         let alarm = self.flood.count(now, from);
-        if from == self.meter {
+        if self.meters.contains(&from) {
             return (true, alarm);
         }
         self.foreign_dropped += 1;
         if let Some(held_back) = self.log_budget.allow_monotonic(now) {
-            tracing::warn!(%from, meter = %self.meter, held_back, "SEC-06: ECHONET datagram from another address than the meter's dropped");
+            tracing::warn!(%from, meters = ?self.meters, held_back, "SEC-06: ECHONET datagram from another address than the meters' dropped");
         }
         (false, alarm)
     }
@@ -74,7 +75,7 @@ mod tests {
     #[test]
     fn sec06_only_the_meters_address_passes() {
         let t = Instant::now();
-        let mut g = EchonetGuard::new(FloodConfig::default(), ip(2));
+        let mut g = EchonetGuard::new(FloodConfig::default(), &[ip(2)]);
         assert!(g.admit(t, ip(2)).0);
         assert!(!g.admit(t, ip(3)).0);
         // The IPv4-mapped form of the meter's address is the meter's address.
@@ -86,7 +87,7 @@ mod tests {
     fn sec08_a_source_over_its_limit_raises_one_alarm_per_holdoff() {
         let t = Instant::now();
         let config = FloodConfig::default();
-        let mut g = EchonetGuard::new(config, ip(2));
+        let mut g = EchonetGuard::new(config, &[ip(2)]);
         let mut alarms = Vec::new();
         // 10,000 datagrams within one second, then again 30 s and 61 s later.
         for start in [0, 30, 61] {
@@ -109,7 +110,7 @@ mod tests {
     #[test]
     fn sec08_a_reported_flood_does_not_raise_the_total_alarm_on_the_meters_next_answer() {
         let t = Instant::now();
-        let mut g = EchonetGuard::new(FloodConfig::default(), ip(2));
+        let mut g = EchonetGuard::new(FloodConfig::default(), &[ip(2)]);
         let flood = (0..5_000).filter_map(|_| g.admit(t, ip(9)).1).count();
         assert_eq!(flood, 1);
         assert_eq!(g.admit(t, ip(2)), (true, None));
@@ -118,7 +119,7 @@ mod tests {
     #[test]
     fn sec08_the_meter_flooding_is_detected_and_still_let_through() {
         let t = Instant::now();
-        let mut g = EchonetGuard::new(FloodConfig::default(), ip(2));
+        let mut g = EchonetGuard::new(FloodConfig::default(), &[ip(2)]);
         let verdicts: Vec<_> = (0..200).map(|_| g.admit(t, ip(2))).collect();
         assert!(verdicts.iter().all(|v| v.0));
         assert_eq!(verdicts.iter().filter(|v| v.1.is_some()).count(), 1);

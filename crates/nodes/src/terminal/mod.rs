@@ -10,6 +10,7 @@
 //! - [`guard`]: the ECHONET side's gate: only the meter's address passes (SEC-06),
 //!   floods are detected (SEC-08).
 //! - [`led`]: the LED's states and patterns (TRM-10).
+//! - [`meters`]: the meters the node serves, a collection of one (SYS-04).
 //! - [`node`]: all of it as one node, with the DLMS model as the store's view.
 //! - [`settings`]: what clients change and a restart keeps (TRM-08).
 //! - [`firmware`]: the signed image manifest (SEC-10).
@@ -17,6 +18,7 @@
 pub mod firmware;
 pub mod guard;
 pub mod led;
+pub mod meters;
 pub mod node;
 pub mod reader;
 pub mod settings;

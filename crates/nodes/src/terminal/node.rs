@@ -28,9 +28,10 @@ use echonet::Eoj;
 
 use super::guard::EchonetGuard;
 use super::led::{Led, LedInputs, LinkView};
+use super::meters::{MeterSide, SERVED};
 use super::reader::{ReaderConfig, ReaderStats, SlotReader};
 use super::slots::Interval;
-use super::store::{Put, Reading, ReadingStore, StoreError};
+use super::store::{MeterKey, Put, Reading, ReadingStore, StoreError};
 use crate::controller::{Controller, ControllerConfig, Transmit};
 use crate::flood::{FloodConfig, FloodReport, FloodSide};
 
@@ -112,27 +113,32 @@ impl From<CosemError> for NodeError {
     }
 }
 
-/// A store that lets the node see what the reader wrote, to put it in the DLMS view.
+/// A store that lets the node see what the readers wrote, to put it in the DLMS view.
 struct Noting<'a> {
     inner: &'a mut dyn ReadingStore,
-    written: Vec<Reading>,
+    written: Vec<(MeterKey, Reading)>,
 }
 
 impl ReadingStore for Noting<'_> {
-    fn put(&mut self, row: &Reading) -> Result<Put, StoreError> {
-        let put = self.inner.put(row)?;
+    fn put(&mut self, meter: MeterKey, row: &Reading) -> Result<Put, StoreError> {
+        let put = self.inner.put(meter, row)?;
         if put != Put::Unchanged {
-            self.written.push(row.clone());
+            self.written.push((meter, row.clone()));
         }
         Ok(put)
     }
 
-    fn range(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Reading>, StoreError> {
-        self.inner.range(from, to)
+    fn range(
+        &self,
+        meter: MeterKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Reading>, StoreError> {
+        self.inner.range(meter, from, to)
     }
 
-    fn last(&self) -> Result<Option<Reading>, StoreError> {
-        self.inner.last()
+    fn last(&self, meter: MeterKey) -> Result<Option<Reading>, StoreError> {
+        self.inner.last(meter)
     }
 
     fn prune_before(&mut self, t: DateTime<Utc>) -> Result<usize, StoreError> {
@@ -202,27 +208,19 @@ pub enum Setting {
 pub struct TerminalNode {
     guard: EchonetGuard,
     controller: Controller,
-    reader: SlotReader,
+    /// The meters it serves, each with its reader and rows (SYS-04: one today).
+    meters: Vec<MeterSide>,
     store: Box<dyn ReadingStore + Send>,
     model: SharedModel,
-    meter: IpAddr,
-    meter_eoj: Eoj,
     /// The terminal's clock: the driver's plus this (set by a client, TRM-09).
     clock_offset: TimeDelta,
-    /// The meter clock set under way.
-    meter_clock: Option<crate::controller::RequestId>,
     events: std::collections::VecDeque<NodeEvent>,
     /// The IoT route as the driver last reported it (TRM-10).
     link: LinkView,
-    /// The newest slot read and whether the meter answered for it (TRM-10).
-    last_slot: Option<(DateTime<Utc>, bool)>,
     /// The store failed: the terminal cannot keep readings.
     fault: bool,
     /// A firmware image was activated: the driver is installing it (TRM-10 `updating`).
     updating: bool,
-    /// The mismatched meter ID last pushed to the smart meter (SEC-07): one event per
-    /// change, not one per flagged row.
-    mismatch_pushed: Option<Vec<u8>>,
     /// Builds the slot pushes (TRM-05): plain, the link below is CCM*-secured.
     push_sender: PushSender,
     /// Pushes built, for the driver to send to the smart meter.
@@ -240,8 +238,7 @@ pub struct TerminalNode {
 impl core::fmt::Debug for TerminalNode {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("TerminalNode")
-            .field("meter", &self.meter)
-            .field("reader", &self.reader.stats())
+            .field("meters", &self.meters)
             .finish_non_exhaustive()
     }
 }
@@ -266,45 +263,40 @@ impl TerminalNode {
         let model = IotRouteModel::new(&config.model, wall)?;
         let depth = i64::from(model.load_profile().profile_entries()) * config.interval.seconds();
         let model = shared(model);
-        let mut noting = Noting {
-            inner: &mut *store,
-            written: Vec::new(),
-        };
-        let reader = SlotReader::resume(
+        let since = wall - TimeDelta::seconds(depth);
+        // One meter per terminal (SYS-04), as the first of the collection.
+        let mut reader = SlotReader::resume(
             config.reader,
+            MeterKey::FIRST,
             config.meter,
             config.meter_eoj,
             config.interval,
             wall,
-            &mut noting,
+            &mut *store,
         )?;
-        let rows = store.range(wall - TimeDelta::seconds(depth), wall)?;
-        let mut reader = reader;
-        let kept = rows
-            .iter()
+        let kept = store
+            .range(reader.key(), since, wall)?
+            .into_iter()
             .rev()
             .find(|r| !r.status.has(super::store::Status::METER_ID_MISMATCH))
-            .and_then(|r| r.meter_id.clone());
+            .and_then(|r| r.meter_id);
         if let Some(id) = config.meter_id.clone().or(kept) {
             reader.register_meter(id);
         }
+        let meters = vec![MeterSide::new(reader)];
+        let addresses: Vec<IpAddr> = meters.iter().map(|m| m.reader.meter().0).collect();
         let mut node = Self {
-            guard: EchonetGuard::new(config.guard, config.meter),
+            guard: EchonetGuard::new(config.guard, &addresses),
             controller: Controller::new(config.controller),
-            reader,
+            meters,
             store,
             model,
-            meter: config.meter,
-            meter_eoj: config.meter_eoj,
             clock_offset: TimeDelta::zero(),
-            meter_clock: None,
             events: std::collections::VecDeque::new(),
             floods: 0,
             link: LinkView::Absent,
-            last_slot: None,
             fault: false,
             updating: false,
-            mismatch_pushed: None,
             push_sender: PushSender::new(
                 None,
                 None,
@@ -321,7 +313,17 @@ impl TerminalNode {
         node.take_auth_password()?;
         // Nobody has set the terminal's clock yet (TRM-09).
         node.set_clock_valid(false);
-        node.apply(&rows, None)?;
+        // The DLMS view rebuilt from the rows, the missing ones just written included.
+        let keys: Vec<MeterKey> = node.meters.iter().map(MeterSide::key).collect();
+        for key in keys {
+            let rows: Vec<_> = node
+                .store
+                .range(key, since, wall)?
+                .into_iter()
+                .map(|r| (key, r))
+                .collect();
+            node.apply(&rows, None)?;
+        }
         Ok(node)
     }
 
@@ -365,10 +367,12 @@ impl TerminalNode {
         &*self.store
     }
 
-    /// The slot reader's counters.
+    /// The slot readers' counters, every meter's together.
     #[must_use]
     pub fn reader_stats(&self) -> ReaderStats {
-        self.reader.stats()
+        self.meters
+            .iter()
+            .fold(ReaderStats::default(), |sum, m| sum.plus(m.reader.stats()))
     }
 
     /// The ECHONET controller (its counters: SEC-06 evidence).
@@ -380,7 +384,9 @@ impl TerminalNode {
     /// Whether the terminal's clock has been set (TRM-09): its rows are flagged and its
     /// DLMS clock says invalid until it is.
     pub fn set_clock_valid(&mut self, valid: bool) {
-        self.reader.set_clock_valid(valid);
+        for m in &mut self.meters {
+            m.reader.set_clock_valid(valid);
+        }
         match self.model.lock() {
             Ok(mut m) => m.set_clock_valid(valid),
             Err(_) => tracing::error!("model lock poisoned: clock status not set"),
@@ -388,13 +394,16 @@ impl TerminalNode {
     }
 
     /// When to call [`TerminalNode::poll`] next: the controller's deadline (monotonic)
-    /// and the reader's (the driver's wall clock), whichever comes first for the driver.
+    /// and the readers' (the driver's wall clock), whichever comes first for the driver.
     #[must_use]
     pub fn next_wakeup(&self) -> (Option<Instant>, DateTime<Utc>) {
-        (
-            self.controller.poll_timeout(),
-            self.reader.next_wakeup() - self.clock_offset,
-        )
+        let reader = self
+            .meters
+            .iter()
+            .map(|m| m.reader.next_wakeup())
+            .min()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        (self.controller.poll_timeout(), reader - self.clock_offset)
     }
 
     /// The next event.
@@ -424,22 +433,24 @@ impl TerminalNode {
                     // The model's offset to the millisecond: whole seconds would put the
                     // terminal's slots and its DLMS clock a fraction apart.
                     self.clock_offset = clock_offset;
-                    self.reader.set_clock_valid(true);
                     self.events.push_back(NodeEvent::ClockSet { offset_s });
                     let local = (self.clock(wall) + TimeDelta::hours(9)).naive_utc();
-                    match self
-                        .controller
-                        .set_clock(now, self.meter, self.meter_eoj, local)
-                    {
-                        Ok(id) => self.meter_clock = Some(id),
-                        Err(e) => self
-                            .events
-                            .push_back(NodeEvent::MeterClock(Err(e.to_string()))),
+                    for m in &mut self.meters {
+                        m.reader.set_clock_valid(true);
+                        let (address, eoj) = m.reader.meter();
+                        match self.controller.set_clock(now, address, eoj, local) {
+                            Ok(id) => m.clock_request = Some(id),
+                            Err(e) => self
+                                .events
+                                .push_back(NodeEvent::MeterClock(Err(e.to_string()))),
+                        }
                     }
                 }
                 ModelChange::CapturePeriodChanged(seconds) => {
                     if let Some(i) = Interval::from_seconds(seconds) {
-                        self.reader.switch_interval(i);
+                        for m in &mut self.meters {
+                            m.reader.switch_interval(i);
+                        }
                         self.events.push_back(NodeEvent::IntervalSwitch(i));
                     }
                     self.events
@@ -521,8 +532,10 @@ impl TerminalNode {
             inner: &mut *self.store,
             written: Vec::new(),
         };
-        self.reader
-            .poll(now, wall, &mut self.controller, &mut noting)?;
+        for m in &mut self.meters {
+            m.reader
+                .poll(now, wall, &mut self.controller, &mut noting)?;
+        }
         let written = noting.written;
         // `wall` is the terminal's clock; the model takes the driver's.
         self.apply(&written, Some(wall - self.clock_offset))
@@ -531,7 +544,12 @@ impl TerminalNode {
     /// Retention: after a new slot is stored (or the store is opened), drop the rows
     /// older than the retention before it.
     fn prune(&mut self) -> Result<(), NodeError> {
-        let Some((newest, _)) = self.last_slot else {
+        let Some(newest) = self
+            .meters
+            .iter()
+            .filter_map(|m| m.last_slot.map(|(slot, _)| slot))
+            .max()
+        else {
             return Ok(());
         };
         if self.pruned_after.is_some_and(|p| p >= newest) {
@@ -595,16 +613,24 @@ impl TerminalNode {
         self.led
     }
 
-    /// The registered meter ID (SEC-07), if any.
+    /// The registered meter ID (SEC-07) of the meter the DLMS model serves, if any.
     #[must_use]
     pub fn registered_meter(&self) -> Option<&[u8]> {
-        self.reader.registered_meter()
+        self.served()?.reader.registered_meter()
+    }
+
+    /// The meter the DLMS model shows ([`SERVED`]).
+    fn served(&self) -> Option<&MeterSide> {
+        self.meters.iter().find(|m| m.key() == SERVED)
     }
 
     fn refresh_led(&mut self) {
         let led = Led::of(LedInputs {
             link: self.link,
-            meter_ok: self.last_slot.is_none_or(|(_, ok)| ok),
+            meter_ok: self
+                .meters
+                .iter()
+                .all(|m| m.last_slot.is_none_or(|(_, ok)| ok)),
             updating: self.updating,
             error: self.fault,
         });
@@ -738,28 +764,38 @@ impl TerminalNode {
     }
 
     fn drain_events(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<(), NodeError> {
-        let mut written = Vec::new();
+        let mut noting = Noting {
+            inner: &mut *self.store,
+            written: Vec::new(),
+        };
         while let Some(event) = self.controller.poll_event() {
             if let crate::controller::Event::ClockSet { id, result } = &event {
-                if self.meter_clock == Some(*id) {
-                    self.meter_clock = None;
+                if let Some(m) = self
+                    .meters
+                    .iter_mut()
+                    .find(|m| m.clock_request == Some(*id))
+                {
+                    m.clock_request = None;
                     let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
                     self.events.push_back(NodeEvent::MeterClock(outcome));
                     continue;
                 }
             }
-            let mut noting = Noting {
-                inner: &mut *self.store,
-                written: Vec::new(),
-            };
-            let ours = self
-                .reader
-                .handle(now, wall, &event, &mut self.controller, &mut noting)?;
-            written.extend(noting.written);
+            // The reader whose request it answers takes it.
+            let mut ours = false;
+            for m in &mut self.meters {
+                ours = m
+                    .reader
+                    .handle(now, wall, &event, &mut self.controller, &mut noting)?;
+                if ours {
+                    break;
+                }
+            }
             if !ours {
-                tracing::debug!(?event, "controller event not the reader's");
+                tracing::debug!(?event, "controller event not a reader's");
             }
         }
+        let written = noting.written;
         self.apply(&written, Some(wall - self.clock_offset))
     }
 
@@ -768,56 +804,71 @@ impl TerminalNode {
     /// no longer flagged.
     fn accept_meter(&mut self, id: Vec<u8>) {
         tracing::info!(id = %String::from_utf8_lossy(&id), "meter accepted");
-        self.reader.register_meter(id);
-        self.mismatch_pushed = None;
+        if let Some(m) = self.meters.iter_mut().find(|m| m.key() == SERVED) {
+            m.reader.register_meter(id);
+            m.mismatch_pushed = None;
+        }
     }
 
-    /// Put rows written to the store into the DLMS view (and a mismatched meter ID into
-    /// the events and the model's meter ID object, whose change the model logs). When
-    /// `push_at` (the driver's wall clock) is given: a row for a slot newer than any
-    /// before is pushed (TRM-05), and a meter ID not pushed yet goes to the smart meter
-    /// as an event with both IDs (SEC-07).
-    fn apply(&mut self, rows: &[Reading], push_at: Option<DateTime<Utc>>) -> Result<(), NodeError> {
+    /// Put rows written to the store into the DLMS view (the served meter's, [`SERVED`])
+    /// and a mismatched meter ID into the events and the model's meter ID object, whose
+    /// change the model logs. When `push_at` (the driver's wall clock) is given: a row
+    /// for a slot newer than any before is pushed (TRM-05), and a meter ID not pushed yet
+    /// goes to the smart meter as an event with both IDs (SEC-07).
+    fn apply(
+        &mut self,
+        rows: &[(MeterKey, Reading)],
+        push_at: Option<DateTime<Utc>>,
+    ) -> Result<(), NodeError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let registered = self.reader.registered_meter().map(<[u8]>::to_vec);
         let mut model = self
             .model
             .lock()
             .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?;
         let mut new_slot = false;
-        let mut mismatch = None;
-        for row in rows {
-            new_slot |= self.last_slot.is_none_or(|(slot, _)| row.slot > slot);
-            if self.last_slot.is_none_or(|(slot, _)| row.slot >= slot) {
-                self.last_slot = Some((row.slot, !row.is_missing()));
+        let mut mismatches = Vec::new();
+        for (key, row) in rows {
+            // Rows come from the meters' own readers: every key is one of them.
+            let Some(m) = self.meters.iter_mut().find(|m| m.key() == *key) else {
+                continue;
+            };
+            new_slot |= m.last_slot.is_none_or(|(slot, _)| row.slot > slot);
+            if m.last_slot.is_none_or(|(slot, _)| row.slot >= slot) {
+                m.last_slot = Some((row.slot, !row.is_missing()));
             }
-            model.put_slot(row.slot, energy_wh(row), profile_status(row))?;
+            let served = *key == SERVED;
+            if served {
+                model.put_slot(row.slot, energy_wh(row), profile_status(row))?;
+            }
             let (Some(read), Some(at)) = (&row.meter_id, row.read_at) else {
                 continue;
             };
-            if model.meter_id() != read.as_slice() {
+            if served && model.meter_id() != read.as_slice() {
                 model.set_meter_id(at, read)?;
             }
             if row.status.has(super::store::Status::METER_ID_MISMATCH) {
+                let registered = m.reader.registered_meter().unwrap_or_default().to_vec();
                 self.events.push_back(NodeEvent::MeterIdMismatch {
-                    registered: registered.clone().unwrap_or_default(),
+                    registered: registered.clone(),
                     read: read.clone(),
                 });
-                if push_at.is_some() && self.mismatch_pushed.as_ref() != Some(read) {
-                    self.mismatch_pushed = Some(read.clone());
-                    mismatch = Some((registered.clone().unwrap_or_default(), read.clone()));
+                if push_at.is_some() && m.mismatch_pushed.as_ref() != Some(read) {
+                    m.mismatch_pushed = Some(read.clone());
+                    mismatches.push((registered, read.clone()));
                 }
             }
         }
         drop(model);
-        if let (Some(wall), Some((registered, read))) = (push_at, mismatch) {
-            let details = vec![Value::OctetString(registered), Value::OctetString(read)];
-            self.push_event(wall, EventCode::MeterIdChanged, details)?;
-        }
-        if let (Some(wall), true) = (push_at, new_slot) {
-            self.push(wall)?;
+        if let Some(wall) = push_at {
+            for (registered, read) in mismatches {
+                let details = vec![Value::OctetString(registered), Value::OctetString(read)];
+                self.push_event(wall, EventCode::MeterIdChanged, details)?;
+            }
+            if new_slot {
+                self.push(wall)?;
+            }
         }
         self.refresh_led();
         self.prune()

@@ -27,7 +27,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use echonet::Eoj;
 
 use super::slots::Interval;
-use super::store::{Reading, ReadingStore, Status, StoreError};
+use super::store::{MeterKey, Reading, ReadingStore, Status, StoreError};
 use crate::controller::{Controller, Event, HistoryReadout, RequestId};
 
 /// How the reader retries.
@@ -71,6 +71,19 @@ pub struct ReaderStats {
     pub recovered: u64,
 }
 
+impl ReaderStats {
+    /// Both counts together (the node's over its meters).
+    #[must_use]
+    pub const fn plus(self, other: Self) -> Self {
+        Self {
+            read: self.read + other.read,
+            missing: self.missing + other.missing,
+            retries: self.retries + other.retries,
+            recovered: self.recovered + other.recovered,
+        }
+    }
+}
+
 /// The slot being read.
 #[derive(Debug, Clone, Copy)]
 struct Current {
@@ -85,6 +98,8 @@ struct Current {
 #[derive(Debug)]
 pub struct SlotReader {
     config: ReaderConfig,
+    /// Whose rows it writes (SYS-04).
+    key: MeterKey,
     meter: IpAddr,
     eoj: Eoj,
     interval: Interval,
@@ -103,14 +118,16 @@ pub struct SlotReader {
 }
 
 impl SlotReader {
-    /// A reader of the meter at `meter`/`eoj` starting at `wall`: the slots after the
-    /// store's last row that passed while the terminal was down are written as missing
-    /// rows (at most [`ReaderConfig::gap_limit`] back); the next boundary is read.
+    /// A reader of the meter at `meter`/`eoj`, whose rows are `key`'s, starting at
+    /// `wall`: the slots after its last row that passed while the terminal was down are
+    /// written as missing rows (at most [`ReaderConfig::gap_limit`] back); the next
+    /// boundary is read.
     ///
     /// # Errors
     /// [`StoreError`] from writing the missing rows.
     pub fn resume(
         config: ReaderConfig,
+        key: MeterKey,
         meter: IpAddr,
         eoj: Eoj,
         interval: Interval,
@@ -119,6 +136,7 @@ impl SlotReader {
     ) -> Result<Self, StoreError> {
         let mut reader = Self {
             config,
+            key,
             meter,
             eoj,
             interval,
@@ -130,13 +148,25 @@ impl SlotReader {
             recovering: None,
             stats: ReaderStats::default(),
         };
-        if let Some(last) = store.last()? {
+        if let Some(last) = store.last(reader.key)? {
             let from = last.slot.max(wall - config.gap_limit);
             for slot in interval.between(from, wall) {
                 reader.store_missing(slot, store)?;
             }
         }
         Ok(reader)
+    }
+
+    /// Whose rows it writes.
+    #[must_use]
+    pub const fn key(&self) -> MeterKey {
+        self.key
+    }
+
+    /// The meter's address and object.
+    #[must_use]
+    pub const fn meter(&self) -> (IpAddr, Eoj) {
+        (self.meter, self.eoj)
     }
 
     /// What it counted.
@@ -204,7 +234,10 @@ impl SlotReader {
         store: &mut dyn ReadingStore,
     ) -> Result<(), StoreError> {
         tracing::warn!(%slot, "meter not read for this slot: missing row");
-        store.put(&Reading::missing(slot, self.interval, self.status()))?;
+        store.put(
+            self.key,
+            &Reading::missing(slot, self.interval, self.status()),
+        )?;
         self.stats.missing += 1;
         Ok(())
     }
@@ -328,7 +361,7 @@ impl SlotReader {
                     recovered: false,
                     read_at: Some(wall),
                 };
-                store.put(&row)?;
+                store.put(self.key, &row)?;
                 self.stats.read += 1;
                 // The meter answers again: fill what it missed, if anything.
                 if self.recovering.is_none() {
@@ -357,7 +390,7 @@ impl SlotReader {
         let oldest = today - TimeDelta::days(i64::from(self.config.history_days) - 1);
         let from = jst_midnight(oldest);
         let date = store
-            .range(from, wall)?
+            .range(self.key, from, wall)?
             .into_iter()
             .filter(|r| r.is_missing() && Interval::Half.floor(r.slot) == r.slot)
             .map(|r| jst_date(r.slot))
@@ -383,7 +416,7 @@ impl SlotReader {
     ) -> Result<(), StoreError> {
         let start = jst_midnight(date);
         let end = start + TimeDelta::days(1) - TimeDelta::seconds(1);
-        for row in store.range(start, end)? {
+        for row in store.range(self.key, start, end)? {
             if !row.is_missing() || Interval::Half.floor(row.slot) != row.slot {
                 continue;
             }
@@ -402,7 +435,7 @@ impl SlotReader {
                 read_at: Some(wall),
                 ..row
             };
-            store.put(&recovered)?;
+            store.put(self.key, &recovered)?;
             self.stats.recovered += 1;
             tracing::info!(slot = %recovered.slot, "missing row recovered from the meter's history");
         }

@@ -6,6 +6,9 @@
 //! is ever silently altered: the same row again changes nothing (a retransmission); a
 //! *missing* row (the meter did not answer) may be filled in once the value is recovered
 //! from the meter's history; anything else is refused as a [`StoreError::Conflict`].
+//!
+//! Rows are kept per meter ([`MeterKey`], SYS-04): one meter per terminal today, so that
+//! N meters per terminal is an extension of the node, not of every store.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +16,18 @@ use chrono::{DateTime, Utc};
 use echonet::energy::MeterReading;
 
 use super::slots::Interval;
+
+/// Which of the terminal's meters a row is from (SYS-04): the meter's place on the
+/// terminal, [`MeterKey::FIRST`] for the one a terminal serves today. The place, not the
+/// meter's identity: a meter replaced in it goes on in the same series, its rows flagged
+/// until it is accepted (SEC-07).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MeterKey(pub u8);
+
+impl MeterKey {
+    /// The first (today: the only) meter.
+    pub const FIRST: Self = Self(0);
+}
 
 /// The status byte of a row, in the IDIS "AMR profile status" layout the DLMS load
 /// profile carries (docs/iot-route-cosem.md).
@@ -109,27 +124,33 @@ pub enum StoreError {
     Backend(String),
 }
 
-/// Where the terminal keeps its rows.
+/// Where the terminal keeps its rows, per meter.
 pub trait ReadingStore {
-    /// Write `row` (see the module documentation for what an existing row allows).
+    /// Write `row` of `meter` (see the module documentation for what an existing row
+    /// allows).
     ///
     /// # Errors
     /// [`StoreError::Conflict`], [`StoreError::Backend`].
-    fn put(&mut self, row: &Reading) -> Result<Put, StoreError>;
+    fn put(&mut self, meter: MeterKey, row: &Reading) -> Result<Put, StoreError>;
 
-    /// The rows with `from <= slot <= to`, oldest first.
+    /// The rows of `meter` with `from <= slot <= to`, oldest first.
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    fn range(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Reading>, StoreError>;
+    fn range(
+        &self,
+        meter: MeterKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Reading>, StoreError>;
 
-    /// The newest row.
+    /// The newest row of `meter`.
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    fn last(&self) -> Result<Option<Reading>, StoreError>;
+    fn last(&self, meter: MeterKey) -> Result<Option<Reading>, StoreError>;
 
-    /// Drop the rows before `t` (retention); how many.
+    /// Drop the rows before `t`, of every meter (retention); how many.
     ///
     /// # Errors
     /// [`StoreError::Backend`].
@@ -153,7 +174,7 @@ pub fn merge(existing: &Reading, row: &Reading) -> Result<Put, StoreError> {
 /// Rows in memory (tests, the simulator).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    rows: BTreeMap<DateTime<Utc>, Reading>,
+    rows: BTreeMap<(MeterKey, DateTime<Utc>), Reading>,
 }
 
 impl MemoryStore {
@@ -165,33 +186,45 @@ impl MemoryStore {
 }
 
 impl ReadingStore for MemoryStore {
-    fn put(&mut self, row: &Reading) -> Result<Put, StoreError> {
-        let outcome = match self.rows.get(&row.slot) {
+    fn put(&mut self, meter: MeterKey, row: &Reading) -> Result<Put, StoreError> {
+        let outcome = match self.rows.get(&(meter, row.slot)) {
             Some(existing) => merge(existing, row)?,
             None => Put::Inserted,
         };
         if outcome != Put::Unchanged {
-            self.rows.insert(row.slot, row.clone());
+            self.rows.insert((meter, row.slot), row.clone());
         }
         Ok(outcome)
     }
 
-    fn range(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Reading>, StoreError> {
+    fn range(
+        &self,
+        meter: MeterKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Reading>, StoreError> {
         if from > to {
             return Ok(Vec::new());
         }
-        Ok(self.rows.range(from..=to).map(|(_, r)| r.clone()).collect())
+        Ok(self
+            .rows
+            .range((meter, from)..=(meter, to))
+            .map(|(_, r)| r.clone())
+            .collect())
     }
 
-    fn last(&self) -> Result<Option<Reading>, StoreError> {
-        Ok(self.rows.values().next_back().cloned())
+    fn last(&self, meter: MeterKey) -> Result<Option<Reading>, StoreError> {
+        Ok(self
+            .rows
+            .range((meter, DateTime::<Utc>::MIN_UTC)..=(meter, DateTime::<Utc>::MAX_UTC))
+            .next_back()
+            .map(|(_, r)| r.clone()))
     }
 
     fn prune_before(&mut self, t: DateTime<Utc>) -> Result<usize, StoreError> {
-        let keep = self.rows.split_off(&t);
-        let dropped = self.rows.len();
-        self.rows = keep;
-        Ok(dropped)
+        let before = self.rows.len();
+        self.rows.retain(|(_, slot), _| *slot >= t);
+        Ok(before - self.rows.len())
     }
 }
 
@@ -200,6 +233,8 @@ mod tests {
     use super::*;
     use chrono::{TimeDelta, TimeZone};
     use echonet::energy::EnergyUnit;
+
+    const M: MeterKey = MeterKey::FIRST;
 
     fn slot(n: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 5, 0, 0, 0).unwrap() + TimeDelta::minutes(30 * n)
@@ -222,34 +257,56 @@ mod tests {
     #[test]
     fn trm03_a_row_is_never_silently_altered_and_a_missing_one_filled_only_by_recovery() {
         let mut s = MemoryStore::new();
-        assert_eq!(s.put(&measured(0, 100)), Ok(Put::Inserted));
-        assert_eq!(s.put(&measured(0, 100)), Ok(Put::Unchanged));
+        assert_eq!(s.put(M, &measured(0, 100)), Ok(Put::Inserted));
+        assert_eq!(s.put(M, &measured(0, 100)), Ok(Put::Unchanged));
         assert_eq!(
-            s.put(&measured(0, 101)),
+            s.put(M, &measured(0, 101)),
             Err(StoreError::Conflict { slot: slot(0) })
         );
         let gap = Reading::missing(slot(1), Interval::Half, Status::default());
         assert!(gap.status.has(Status::DATA_NOT_VALID));
-        assert_eq!(s.put(&gap), Ok(Put::Inserted));
+        assert_eq!(s.put(M, &gap), Ok(Put::Inserted));
         // A reading taken late is not a recovery: refused.
-        assert!(s.put(&measured(1, 105)).is_err());
+        assert!(s.put(M, &measured(1, 105)).is_err());
         let recovered = Reading {
             recovered: true,
             status: Status::default(),
             ..measured(1, 105)
         };
-        assert_eq!(s.put(&recovered), Ok(Put::Filled));
+        assert_eq!(s.put(M, &recovered), Ok(Put::Filled));
         // A missing row never replaces a value.
         assert!(s
-            .put(&Reading::missing(
-                slot(0),
-                Interval::Half,
-                Status::default()
-            ))
+            .put(
+                M,
+                &Reading::missing(slot(0), Interval::Half, Status::default())
+            )
             .is_err());
-        assert_eq!(s.range(slot(0), slot(1)).unwrap().len(), 2);
-        assert_eq!(s.last().unwrap().map(|r| r.slot), Some(slot(1)));
+        assert_eq!(s.range(M, slot(0), slot(1)).unwrap().len(), 2);
+        assert_eq!(s.last(M).unwrap().map(|r| r.slot), Some(slot(1)));
         assert_eq!(s.prune_before(slot(1)), Ok(1));
-        assert_eq!(s.range(slot(0), slot(5)).unwrap(), vec![recovered]);
+        assert_eq!(s.range(M, slot(0), slot(5)).unwrap(), vec![recovered]);
+    }
+
+    #[test]
+    fn sys04_each_meter_keeps_its_own_rows_and_retention_covers_them_all() {
+        let mut s = MemoryStore::new();
+        let other = MeterKey(1);
+        assert_eq!(s.put(M, &measured(0, 100)), Ok(Put::Inserted));
+        // The same slot of another meter is another row, not a conflict.
+        assert_eq!(s.put(other, &measured(0, 500)), Ok(Put::Inserted));
+        assert_eq!(s.put(other, &measured(1, 501)), Ok(Put::Inserted));
+        assert_eq!(
+            s.range(M, slot(0), slot(5)).unwrap(),
+            vec![measured(0, 100)]
+        );
+        assert_eq!(s.last(M).unwrap(), Some(measured(0, 100)));
+        assert_eq!(s.last(other).unwrap(), Some(measured(1, 501)));
+        assert_eq!(s.last(MeterKey(2)).unwrap(), None);
+        assert_eq!(s.prune_before(slot(1)), Ok(2));
+        assert_eq!(s.range(M, slot(0), slot(5)).unwrap(), vec![]);
+        assert_eq!(
+            s.range(other, slot(0), slot(5)).unwrap(),
+            vec![measured(1, 501)]
+        );
     }
 }
