@@ -18,6 +18,7 @@ mod firmware_slots;
 mod handy_cmd;
 mod handy_firmware;
 mod handy_rows;
+mod headend_cmd;
 mod link_counters;
 mod link_node_cmd;
 mod link_profile_args;
@@ -94,6 +95,10 @@ enum Command {
     /// payload, verify a signed image.
     #[command(subcommand)]
     Firmware(firmware_cmd::FirmwareCommand),
+    /// The head end (HES): the registry of device points (機器点) and the block and
+    /// reconnect records (OPS-07).
+    #[command(subcommand)]
+    Headend(headend_cmd::HeadendCommand),
 }
 
 fn main() -> ExitCode {
@@ -150,6 +155,7 @@ fn main() -> ExitCode {
             Command::Handy(args) => handy_cmd::run(args).await,
             Command::Logs(cmd) => logs_cmd::run(&cmd),
             Command::Firmware(cmd) => firmware_cmd::run(&cmd),
+            Command::Headend(cmd) => headend_cmd::run(cmd),
         }
     })
 }

@@ -1,0 +1,11 @@
+//! The head end system (HES, ヘッドエンドシステム) of the Specified Metering System: it
+//! talks to the smart meters over the SM network, collects the terminals' readings and
+//! hands them to the MDMS. Built so far: the registry of device points (機器点) it
+//! collects for ([`registry`]), the block and reconnect records of OPS-07 ([`blocks`]),
+//! and their storage ([`storage`] behind a trait, [`sqlite`] the embedded default).
+
+pub mod blocks;
+pub mod point;
+pub mod registry;
+pub mod sqlite;
+pub mod storage;

@@ -1,0 +1,237 @@
+//! The head end's store on SQLite (rusqlite, bundled; WAL, `synchronous=FULL`): the
+//! registry and the block records in the database file that the MDMS shares (each owns
+//! its tables; each records its schema version in `schema_versions` under its name, not
+//! in `PRAGMA user_version`, which is the whole file's). Block records are append-only
+//! in the database itself: triggers refuse an UPDATE or DELETE.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use nodes::terminal::slots::Interval;
+use rusqlite::{params, Connection, TransactionBehavior};
+use wisun::mac::Eui64;
+use wisun::pairing_id::PairingId;
+
+use crate::blocks::{BlockAction, BlockRecord};
+use crate::registry::DevicePoint;
+use crate::storage::{check_block, plan_import, HeadendError, HeadendStore, Imported};
+
+/// This component's name in `schema_versions`.
+const COMPONENT: &str = "headend";
+/// The schema this program writes.
+const VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS schema_versions (
+    component TEXT PRIMARY KEY,
+    version   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS device_points (
+    supply_point TEXT PRIMARY KEY CHECK (length(supply_point) = 22),
+    terminal_id  BLOB NOT NULL UNIQUE CHECK (length(terminal_id) = 8),
+    pairing_id   TEXT NOT NULL CHECK (length(pairing_id) = 8),
+    smart_meter  BLOB NOT NULL CHECK (length(smart_meter) = 8),
+    meter_id     BLOB,
+    interval_min INTEGER NOT NULL CHECK (interval_min IN (15, 30)),
+    retailer     TEXT NOT NULL CHECK (length(retailer) = 5)
+);
+CREATE TABLE IF NOT EXISTS block_records (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    supply_point TEXT NOT NULL REFERENCES device_points (supply_point),
+    action       TEXT NOT NULL CHECK (action IN ('block', 'reconnect')),
+    at_ms        INTEGER NOT NULL,
+    reason       TEXT NOT NULL,
+    by_name      TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS block_records_no_update BEFORE UPDATE ON block_records
+BEGIN SELECT RAISE(ABORT, 'block records are append-only (OPS-07)'); END;
+CREATE TRIGGER IF NOT EXISTS block_records_no_delete BEFORE DELETE ON block_records
+BEGIN SELECT RAISE(ABORT, 'block records are append-only (OPS-07)'); END;
+";
+
+fn backend(e: impl std::fmt::Display) -> HeadendError {
+    HeadendError::Backend(e.to_string())
+}
+
+/// The head end's store in a SQLite file.
+#[derive(Debug)]
+pub struct SqliteHeadendStore {
+    db: Connection,
+}
+
+impl SqliteHeadendStore {
+    /// Open (or create) the store in `path`.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`]: not a database, or a schema this program does not know.
+    pub fn open(path: &Path) -> Result<Self, HeadendError> {
+        Self::init(Connection::open(path).map_err(backend)?)
+    }
+
+    /// A store in memory (tests).
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    pub fn in_memory() -> Result<Self, HeadendError> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(db: Connection) -> Result<Self, HeadendError> {
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        db.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        db.pragma_update(None, "foreign_keys", "ON")
+            .map_err(backend)?;
+        db.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        db.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {SCHEMA}
+             INSERT OR IGNORE INTO schema_versions (component, version) VALUES ('{COMPONENT}', {VERSION});
+             COMMIT;"
+        ))
+        .map_err(|e| {
+            let _ = db.execute_batch("ROLLBACK");
+            backend(e)
+        })?;
+        let version: i64 = db
+            .query_row(
+                "SELECT version FROM schema_versions WHERE component = ?1",
+                [COMPONENT],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        if version != VERSION {
+            return Err(HeadendError::Backend(format!(
+                "head end schema version {version} is not one this program knows ({VERSION})"
+            )));
+        }
+        Ok(Self { db })
+    }
+}
+
+fn eui(bytes: &[u8]) -> Result<Eui64, HeadendError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(Eui64)
+        .map_err(|_| HeadendError::Backend(format!("an EUI-64 of {} bytes", bytes.len())))
+}
+
+/// A stored row back as a point; a row the store could not have written is an error.
+fn point_of(r: &rusqlite::Row<'_>) -> Result<DevicePoint, HeadendError> {
+    let text = |i: usize| r.get::<_, String>(i).map_err(backend);
+    let blob = |i: usize| r.get::<_, Vec<u8>>(i).map_err(backend);
+    let minutes: u8 = r.get(5).map_err(backend)?;
+    Ok(DevicePoint {
+        supply_point: text(0)?.parse().map_err(backend)?,
+        terminal_id: eui(&blob(1)?)?,
+        pairing_id: PairingId::from_bytes(text(2)?.as_bytes()).map_err(backend)?,
+        smart_meter: eui(&blob(3)?)?,
+        meter_id: r.get(4).map_err(backend)?,
+        interval: Interval::from_minutes(minutes)
+            .ok_or_else(|| HeadendError::Backend(format!("interval {minutes}")))?,
+        retailer: text(6)?.parse().map_err(backend)?,
+    })
+}
+
+fn record_of(r: &rusqlite::Row<'_>) -> Result<BlockRecord, HeadendError> {
+    let action: String = r.get(1).map_err(backend)?;
+    let at_ms: i64 = r.get(2).map_err(backend)?;
+    Ok(BlockRecord {
+        point: r
+            .get::<_, String>(0)
+            .map_err(backend)?
+            .parse()
+            .map_err(backend)?,
+        action: BlockAction::of(&action)
+            .ok_or_else(|| HeadendError::Backend(format!("action {action:?}")))?,
+        at: DateTime::<Utc>::from_timestamp_millis(at_ms)
+            .ok_or_else(|| HeadendError::Backend(format!("time {at_ms}")))?,
+        reason: r.get(3).map_err(backend)?,
+        by: r.get(4).map_err(backend)?,
+    })
+}
+
+fn points_in(db: &Connection) -> Result<Vec<DevicePoint>, HeadendError> {
+    let mut q = db
+        .prepare_cached(
+            "SELECT supply_point, terminal_id, pairing_id, smart_meter, meter_id, interval_min, retailer
+             FROM device_points ORDER BY supply_point",
+        )
+        .map_err(backend)?;
+    let rows = q.query_map([], |r| Ok(point_of(r))).map_err(backend)?;
+    rows.map(|r| r.map_err(backend)?).collect()
+}
+
+fn records_in(db: &Connection) -> Result<Vec<BlockRecord>, HeadendError> {
+    let mut q = db
+        .prepare_cached(
+            "SELECT supply_point, action, at_ms, reason, by_name FROM block_records ORDER BY seq",
+        )
+        .map_err(backend)?;
+    let rows = q.query_map([], |r| Ok(record_of(r))).map_err(backend)?;
+    rows.map(|r| r.map_err(backend)?).collect()
+}
+
+impl HeadendStore for SqliteHeadendStore {
+    fn points(&self) -> Result<Vec<DevicePoint>, HeadendError> {
+        points_in(&self.db)
+    }
+
+    fn import(&mut self, rows: &[(u64, DevicePoint)]) -> Result<Imported, HeadendError> {
+        // The rules see what the write replaces: one transaction.
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let done = plan_import(rows, &points_in(&tx)?)?;
+        for (_, p) in rows {
+            tx.execute(
+                "INSERT INTO device_points
+                 (supply_point, terminal_id, pairing_id, smart_meter, meter_id, interval_min, retailer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (supply_point) DO UPDATE SET
+                 terminal_id = excluded.terminal_id, pairing_id = excluded.pairing_id,
+                 smart_meter = excluded.smart_meter, meter_id = excluded.meter_id,
+                 interval_min = excluded.interval_min, retailer = excluded.retailer",
+                params![
+                    p.supply_point.as_str(),
+                    p.terminal_id.0.as_slice(),
+                    p.pairing_id.to_string(),
+                    p.smart_meter.0.as_slice(),
+                    p.meter_id,
+                    p.interval.minutes(),
+                    p.retailer.as_str(),
+                ],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(done)
+    }
+
+    fn block_records(&self) -> Result<Vec<BlockRecord>, HeadendError> {
+        records_in(&self.db)
+    }
+
+    fn record_block(&mut self, record: &BlockRecord) -> Result<(), HeadendError> {
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        check_block(&points_in(&tx)?, &records_in(&tx)?, record)?;
+        tx.execute(
+            "INSERT INTO block_records (supply_point, action, at_ms, reason, by_name)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                record.point.as_str(),
+                record.action.name(),
+                record.at.timestamp_millis(),
+                record.reason,
+                record.by,
+            ],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(())
+    }
+}
