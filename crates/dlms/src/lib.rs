@@ -26,6 +26,7 @@ pub mod error;
 pub mod hex;
 pub mod obis;
 pub mod push;
+pub mod relay;
 pub mod server;
 pub mod session;
 pub mod text;
