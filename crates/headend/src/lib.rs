@@ -5,6 +5,7 @@
 //! and their storage ([`storage`] behind a trait, [`sqlite`] the embedded default).
 
 pub mod blocks;
+pub mod collect;
 pub mod point;
 pub mod registry;
 pub mod sqlite;

@@ -1,0 +1,516 @@
+//! Collection (the head end's core): every slot of every registered point arrives once.
+//! The smart meters relay each terminal's slot pushes as they come; what does not come
+//! within [`CollectConfig::grace`] of its boundary is a gap, and the head end has the
+//! terminal's smart meter read it back from the terminal's store (a backfill), retried
+//! with back-off while rows stay missing, as far back as the terminal keeps rows. Rows
+//! are passed on (to the MDMS) once per boundary — again only when a valid value follows
+//! a row the terminal had marked not valid — so that nothing is doubled downstream.
+//!
+//! Sans-IO: fed the smart meters' messages and the time, it answers with the rows to
+//! pass on and the commands to send.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use dlms::relay::message::{Arrival, Command, Outcome, Row};
+use nodes::terminal::slots::Interval;
+use wisun::mac::Eui64;
+
+use crate::point::SupplyPoint;
+use crate::registry::DevicePoint;
+
+/// The load profile's status bit 2: the values are not a reading.
+const DATA_NOT_VALID: u8 = dlms::cosem::model::status::DATA_NOT_VALID;
+
+/// How collection waits and retries **(ours)**.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectConfig {
+    /// After a boundary, how long its push may take before the slot is a gap: 15 min
+    /// (the radio retries, the smart meter's queue).
+    pub grace: TimeDelta,
+    /// The first wait after a backfill that left rows missing: 10 min, doubled each
+    /// time up to [`CollectConfig::retry_max`].
+    pub retry_first: TimeDelta,
+    /// The longest wait between backfills of one terminal: 6 h.
+    pub retry_max: TimeDelta,
+    /// A backfill with no end after this is given up and retried: 30 min.
+    pub request_timeout: TimeDelta,
+    /// How far back a backfill reaches: the terminal's retention, 90 days.
+    pub retention: TimeDelta,
+    /// Rows asked for in one backfill: 96 (2 days of 30-minute slots).
+    pub rows_per_request: usize,
+}
+
+impl Default for CollectConfig {
+    fn default() -> Self {
+        Self {
+            grace: TimeDelta::minutes(15),
+            retry_first: TimeDelta::minutes(10),
+            retry_max: TimeDelta::hours(6),
+            request_timeout: TimeDelta::minutes(30),
+            retention: TimeDelta::days(90),
+            rows_per_request: 96,
+        }
+    }
+}
+
+/// A row passed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collected {
+    /// The point.
+    pub point: SupplyPoint,
+    /// Its terminal.
+    pub terminal: Eui64,
+    /// The row.
+    pub row: Row,
+    /// Pushed at its slot or backfilled.
+    pub arrival: Arrival,
+    /// When the head end took it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// Why a smart meter's message was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CollectError {
+    /// A terminal not in the registry.
+    #[error("terminal {0} is not registered")]
+    Unknown(Eui64),
+    /// A smart meter speaking for a terminal that is not its own.
+    #[error("smart meter {sm} sent rows of terminal {terminal}, which is {owner}'s")]
+    NotItsTerminal {
+        /// Who sent them.
+        sm: Eui64,
+        /// The terminal.
+        terminal: Eui64,
+        /// Its smart meter in the registry.
+        owner: Eui64,
+    },
+}
+
+/// One point's collection.
+#[derive(Debug)]
+struct Track {
+    point: SupplyPoint,
+    smart_meter: Eui64,
+    /// The first boundary expected.
+    since: DateTime<Utc>,
+    /// The interval from each boundary on (TRM-11 switches).
+    grid: BTreeMap<DateTime<Utc>, Interval>,
+    /// Boundaries passed on with a valid value.
+    valid: BTreeSet<DateTime<Utc>>,
+    /// Boundaries passed on marked not valid, no valid value yet.
+    invalid: BTreeSet<DateTime<Utc>>,
+    blocked: bool,
+    /// The backfill under way: its number and when it was sent.
+    pending: Option<(u32, DateTime<Utc>)>,
+    /// Not before then.
+    retry_at: Option<DateTime<Utc>>,
+    backoff: TimeDelta,
+}
+
+impl Track {
+    /// The boundaries expected in `[lo, hi]`, oldest first, at most `limit`.
+    fn expected(&self, lo: DateTime<Utc>, hi: DateTime<Utc>, limit: usize) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::new();
+        let lo = lo.max(self.since);
+        let starts: Vec<(DateTime<Utc>, Interval)> =
+            self.grid.iter().map(|(t, i)| (*t, *i)).collect();
+        for (k, (start, interval)) in starts.iter().enumerate() {
+            let end = starts
+                .get(k + 1)
+                .map_or(hi, |(next, _)| (*next - TimeDelta::seconds(1)).min(hi));
+            let from = lo.max(*start) - TimeDelta::seconds(1);
+            for b in interval.between(from, end) {
+                if out.len() >= limit {
+                    return out;
+                }
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    fn missing(&self, lo: DateTime<Utc>, hi: DateTime<Utc>, limit: usize) -> Vec<DateTime<Utc>> {
+        // Bounded scan: at most a retention's worth of boundaries.
+        self.expected(lo, hi, usize::MAX)
+            .into_iter()
+            .filter(|b| !self.valid.contains(b))
+            .take(limit)
+            .collect()
+    }
+}
+
+/// The head end's collection.
+#[derive(Debug)]
+pub struct Collector {
+    config: CollectConfig,
+    tracks: BTreeMap<Eui64, Track>,
+    next_request: u32,
+}
+
+impl Collector {
+    /// Collection of `points`, each expected from the first boundary at or after `since`.
+    #[must_use]
+    pub fn new(config: CollectConfig, points: &[DevicePoint], since: DateTime<Utc>) -> Self {
+        let tracks = points
+            .iter()
+            .map(|p| {
+                let first = if p.interval.floor(since) == since {
+                    since
+                } else {
+                    p.interval.next_after(since)
+                };
+                (
+                    p.terminal_id,
+                    Track {
+                        point: p.supply_point.clone(),
+                        smart_meter: p.smart_meter,
+                        since: first,
+                        grid: BTreeMap::from([(first, p.interval)]),
+                        valid: BTreeSet::new(),
+                        invalid: BTreeSet::new(),
+                        blocked: false,
+                        pending: None,
+                        retry_at: None,
+                        backoff: config.retry_first,
+                    },
+                )
+            })
+            .collect();
+        Self {
+            config,
+            tracks,
+            next_request: 0,
+        }
+    }
+
+    /// Rows of `terminal` relayed by smart meter `sm` at `now`: those to pass on (new
+    /// boundaries, or a valid value after a not-valid one).
+    ///
+    /// # Errors
+    /// [`CollectError`]: the rows are not taken (logged by the caller).
+    pub fn readings(
+        &mut self,
+        sm: Eui64,
+        terminal: Eui64,
+        arrival: Arrival,
+        rows: &[Row],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Collected>, CollectError> {
+        let track = self
+            .tracks
+            .get_mut(&terminal)
+            .ok_or(CollectError::Unknown(terminal))?;
+        if track.smart_meter != sm {
+            return Err(CollectError::NotItsTerminal {
+                sm,
+                terminal,
+                owner: track.smart_meter,
+            });
+        }
+        let mut out = Vec::new();
+        for row in rows {
+            if let Some(interval) = Interval::from_minutes(row.interval_min) {
+                let in_force = track.grid.range(..=row.at).next_back().map(|(_, i)| *i);
+                if in_force.is_some_and(|i| i != interval) && row.at >= track.since {
+                    // TRM-11: the terminal switched; its boundaries follow the new
+                    // interval from this one on.
+                    track.grid.insert(row.at, interval);
+                }
+            }
+            if track.valid.contains(&row.at) {
+                continue;
+            }
+            let valid = row.status & DATA_NOT_VALID == 0;
+            if !valid && !track.invalid.insert(row.at) {
+                continue;
+            }
+            if valid {
+                track.invalid.remove(&row.at);
+                track.valid.insert(row.at);
+            }
+            out.push(Collected {
+                point: track.point.clone(),
+                terminal,
+                row: *row,
+                arrival,
+                received_at: now,
+            });
+        }
+        // Keep what a backfill can still reach.
+        let horizon = now - self.config.retention;
+        track.valid = track.valid.split_off(&horizon);
+        track.invalid = track.invalid.split_off(&horizon);
+        Ok(out)
+    }
+
+    /// A backfill ended (the smart meter's *done*).
+    pub fn done(&mut self, request: u32, outcome: Outcome, now: DateTime<Utc>) {
+        let Some(track) = self
+            .tracks
+            .values_mut()
+            .find(|t| t.pending.is_some_and(|(r, _)| r == request))
+        else {
+            tracing::debug!(request, "done of no backfill under way");
+            return;
+        };
+        track.pending = None;
+        let lo = now - self.config.retention;
+        let left = track.missing(lo, now - self.config.grace, 1);
+        if outcome == Outcome::Done && left.is_empty() {
+            track.backoff = self.config.retry_first;
+            track.retry_at = None;
+        } else {
+            track.retry_at = Some(now + track.backoff);
+            track.backoff = (track.backoff * 2).min(self.config.retry_max);
+        }
+    }
+
+    /// Block (`true`) or reconnect a point's terminal (OPS-07): no backfill while
+    /// blocked; after the reconnect the blocked period is backfilled at once.
+    pub fn set_blocked(&mut self, terminal: Eui64, blocked: bool) {
+        if let Some(t) = self.tracks.get_mut(&terminal) {
+            t.blocked = blocked;
+            t.pending = None;
+            t.retry_at = None;
+            t.backoff = self.config.retry_first;
+        }
+    }
+
+    /// The backfills due at `now`, each for the smart meter to send it to.
+    pub fn poll(&mut self, now: DateTime<Utc>) -> Vec<(Eui64, Command)> {
+        let lo = now - self.config.retention;
+        let hi = now - self.config.grace;
+        let mut out = Vec::new();
+        for (terminal, track) in &mut self.tracks {
+            if track.blocked {
+                continue;
+            }
+            if let Some((request, sent)) = track.pending {
+                if now < sent + self.config.request_timeout {
+                    continue;
+                }
+                tracing::warn!(request, %terminal, "backfill without an end: given up, retried");
+                track.pending = None;
+                track.retry_at = Some(now + track.backoff);
+                track.backoff = (track.backoff * 2).min(self.config.retry_max);
+            }
+            if track.retry_at.is_some_and(|t| now < t) {
+                continue;
+            }
+            let missing = track.missing(lo, hi, self.config.rows_per_request);
+            let (Some(from), Some(to)) = (missing.first(), missing.last()) else {
+                continue;
+            };
+            self.next_request = self.next_request.wrapping_add(1).max(1);
+            let request = self.next_request;
+            track.pending = Some((request, now));
+            out.push((
+                track.smart_meter,
+                Command::Backfill {
+                    request,
+                    terminal: terminal.0,
+                    from: *from,
+                    to: *to,
+                },
+            ));
+        }
+        out
+    }
+
+    /// The slots of every point expected in `[from, to]` that have no valid value
+    /// passed on.
+    #[must_use]
+    pub fn missing(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> BTreeMap<SupplyPoint, usize> {
+        self.tracks
+            .values()
+            .map(|t| (t.point.clone(), t.missing(from, to, usize::MAX).len()))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const SM: Eui64 = Eui64([2, 0xAA, 0, 0, 0, 0, 0, 1]);
+    const T1: Eui64 = Eui64([2, 0x11, 0, 0, 0, 0, 0, 1]);
+
+    fn start() -> DateTime<Utc> {
+        // 2026-04-01 00:00 JST.
+        Utc.with_ymd_and_hms(2026, 3, 31, 15, 0, 0).unwrap()
+    }
+
+    fn slot(n: i64) -> DateTime<Utc> {
+        start() + TimeDelta::minutes(30 * n)
+    }
+
+    fn point() -> DevicePoint {
+        DevicePoint {
+            supply_point: "0900000000000000000001".parse().unwrap(),
+            terminal_id: T1,
+            pairing_id: wisun::pairing_id::PairingId::from_bytes(b"IOT00901").unwrap(),
+            smart_meter: SM,
+            meter_id: None,
+            interval: Interval::Half,
+            retailer: "A1239".parse().unwrap(),
+        }
+    }
+
+    fn row(at: DateTime<Utc>, wh: u32, status: u8) -> Row {
+        Row {
+            at,
+            in_wh: wh,
+            out_wh: 0,
+            status,
+            interval_min: 30,
+        }
+    }
+
+    #[test]
+    fn a_row_is_passed_on_once_and_a_valid_value_after_a_not_valid_one() {
+        let mut c = Collector::new(CollectConfig::default(), &[point()], start());
+        let now = slot(1);
+        let first = c
+            .readings(SM, T1, Arrival::Pushed, &[row(slot(1), 10, 0)], now)
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        assert!(c
+            .readings(SM, T1, Arrival::Backfilled, &[row(slot(1), 10, 0)], now)
+            .unwrap()
+            .is_empty());
+        let gap = row(slot(2), 0, DATA_NOT_VALID);
+        assert_eq!(
+            c.readings(SM, T1, Arrival::Pushed, &[gap], now)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(c
+            .readings(SM, T1, Arrival::Pushed, &[gap], now)
+            .unwrap()
+            .is_empty());
+        let filled = row(slot(2), 20, 1 << 6);
+        assert_eq!(
+            c.readings(SM, T1, Arrival::Backfilled, &[filled], now)
+                .unwrap()[0]
+                .row,
+            filled
+        );
+        assert_eq!(
+            c.readings(
+                Eui64([9; 8]),
+                T1,
+                Arrival::Pushed,
+                &[row(slot(3), 1, 0)],
+                now
+            ),
+            Err(CollectError::NotItsTerminal {
+                sm: Eui64([9; 8]),
+                terminal: T1,
+                owner: SM
+            })
+        );
+    }
+
+    #[test]
+    fn a_gap_is_backfilled_after_the_grace_and_retried_with_back_off() {
+        let config = CollectConfig::default();
+        let mut c = Collector::new(config, &[point()], start());
+        for n in [0, 1, 3] {
+            c.readings(SM, T1, Arrival::Pushed, &[row(slot(n), 1, 0)], slot(n))
+                .unwrap();
+        }
+        // Slot 2 missed; nothing asked before its grace is over.
+        assert!(c.poll(slot(2) + TimeDelta::minutes(14)).is_empty());
+        let now = slot(3) + TimeDelta::minutes(20);
+        let asked = c.poll(now);
+        let [(
+            sm,
+            Command::Backfill {
+                request, from, to, ..
+            },
+        )] = asked.as_slice()
+        else {
+            panic!("{asked:?}");
+        };
+        assert_eq!((*sm, *from, *to), (SM, slot(2), slot(2)));
+        assert!(c.poll(now).is_empty(), "one backfill at a time");
+        // It ends with the row still missing: retried after 10 min, then 20.
+        c.done(*request, Outcome::Done, now);
+        assert!(c.poll(now + TimeDelta::minutes(9)).is_empty());
+        let again = c.poll(now + TimeDelta::minutes(10));
+        assert_eq!(again.len(), 1);
+        let Command::Backfill { request, .. } = again[0].1 else {
+            panic!()
+        };
+        c.done(request, Outcome::Failed, now + TimeDelta::minutes(10));
+        assert!(c.poll(now + TimeDelta::minutes(29)).is_empty());
+        let third = c.poll(now + TimeDelta::minutes(30));
+        let Command::Backfill { request, .. } = third[0].1 else {
+            panic!()
+        };
+        // Now the row comes: nothing more is asked.
+        let late = now + TimeDelta::minutes(31);
+        c.readings(SM, T1, Arrival::Backfilled, &[row(slot(2), 1, 0)], late)
+            .unwrap();
+        c.done(request, Outcome::Done, late);
+        assert!(c.poll(late).is_empty());
+        assert!(c.missing(slot(0), slot(3)).is_empty());
+    }
+
+    #[test]
+    fn ops07_no_backfill_while_blocked_and_the_period_after_reconnect() {
+        let mut c = Collector::new(CollectConfig::default(), &[point()], start());
+        c.readings(SM, T1, Arrival::Pushed, &[row(slot(0), 1, 0)], slot(0))
+            .unwrap();
+        c.set_blocked(T1, true);
+        assert!(c.poll(slot(10)).is_empty());
+        c.set_blocked(T1, false);
+        let asked = c.poll(slot(10));
+        let [(_, Command::Backfill { from, to, .. })] = asked.as_slice() else {
+            panic!("{asked:?}");
+        };
+        // 00:30 .. 04:30, the last boundary past its grace at 05:00.
+        assert_eq!((*from, *to), (slot(1), slot(9)));
+    }
+
+    #[test]
+    fn trm11_after_a_switch_the_quarter_hours_are_expected() {
+        let mut c = Collector::new(CollectConfig::default(), &[point()], start());
+        let quarter = |at| Row {
+            interval_min: 15,
+            ..row(at, 1, 0)
+        };
+        c.readings(
+            SM,
+            T1,
+            Arrival::Pushed,
+            &[row(slot(0), 1, 0), row(slot(1), 1, 0)],
+            slot(1),
+        )
+        .unwrap();
+        let q = |k: i64| slot(2) + TimeDelta::minutes(15 * k);
+        c.readings(
+            SM,
+            T1,
+            Arrival::Pushed,
+            &[quarter(q(0)), quarter(q(1)), quarter(q(3))],
+            q(3),
+        )
+        .unwrap();
+        let missing = c.missing(slot(0), q(3));
+        assert_eq!(
+            missing.values().copied().collect::<Vec<_>>(),
+            vec![1],
+            "{missing:?}"
+        );
+        let asked = c.poll(q(3) + TimeDelta::minutes(15));
+        let [(_, Command::Backfill { from, .. })] = asked.as_slice() else {
+            panic!("{asked:?}");
+        };
+        assert_eq!(*from, q(2));
+    }
+}
