@@ -637,7 +637,7 @@ fn push_line(from: Eui64, p: &nodes::app::push::Pushed) -> serde_json::Value {
         nodes::app::push::PushKind::Event { code, details } => json!({
             "event": dlms::cosem::EventCode::from_code(*code).map(dlms::cosem::EventCode::name),
             "code": code,
-            "details": details,
+            "details": nodes::app::push::PushKind::details_json(details),
         }),
     };
     if let (Some(l), serde_json::Value::Object(e)) = (line.as_object_mut(), extra) {

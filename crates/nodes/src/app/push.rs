@@ -5,7 +5,7 @@ use dlms::wrapper::Wpdu;
 use dlms::Data;
 
 /// A push a terminal sent, as the smart meter reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pushed {
     /// The push number (long invoke id).
     pub number: u32,
@@ -16,7 +16,7 @@ pub struct Pushed {
 }
 
 /// A slot's values or an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PushKind {
     /// A slot push (TRM-05).
     Slot {
@@ -32,9 +32,17 @@ pub enum PushKind {
     Event {
         /// The event code.
         code: u16,
-        /// The details, plain (`@HEX` octet strings, numbers).
-        details: Vec<serde_json::Value>,
+        /// The details as the terminal pushed them (the smart meter relays them so).
+        details: Vec<Data>,
     },
+}
+
+impl PushKind {
+    /// An event's details in plain JSON (`@HEX` octet strings, numbers), for logs.
+    #[must_use]
+    pub fn details_json(details: &[Data]) -> Vec<serde_json::Value> {
+        details.iter().map(|d| dlms::text::plain(d, false)).collect()
+    }
 }
 
 /// The push in `datagram`, if it is one (a wrapper frame to the management client's
@@ -60,9 +68,7 @@ pub fn read_push(datagram: &[u8]) -> Option<Result<Pushed, String>> {
                 .get(2)
                 .and_then(Data::elements)
                 .unwrap_or(&[])
-                .iter()
-                .map(|d| dlms::text::plain(d, false))
-                .collect(),
+                .to_vec(),
         },
         // The push setup's objects: (push setup, clock, AC input, AC output, status).
         _ => PushKind::Slot {
