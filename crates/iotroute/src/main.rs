@@ -23,6 +23,7 @@ mod link_node_cmd;
 mod link_profile_args;
 mod logs_cmd;
 mod maintenance;
+mod mdms_cmd;
 mod meter_cmd;
 mod secret_input;
 mod sim_cmd;
@@ -94,6 +95,10 @@ enum Command {
     /// payload, verify a signed image.
     #[command(subcommand)]
     Firmware(firmware_cmd::FirmwareCommand),
+    /// The meter data management system (MDMS): export the slots it derived from the
+    /// terminals' readings (energy, counters, quality) as CSV or JSON.
+    #[command(subcommand)]
+    Mdms(mdms_cmd::MdmsCommand),
 }
 
 fn main() -> ExitCode {
@@ -150,6 +155,7 @@ fn main() -> ExitCode {
             Command::Handy(args) => handy_cmd::run(args).await,
             Command::Logs(cmd) => logs_cmd::run(&cmd),
             Command::Firmware(cmd) => firmware_cmd::run(&cmd),
+            Command::Mdms(cmd) => mdms_cmd::run(&cmd),
         }
     })
 }
