@@ -24,6 +24,7 @@ mod link_node_cmd;
 mod link_profile_args;
 mod logs_cmd;
 mod maintenance;
+mod mdms_cmd;
 mod meter_cmd;
 mod secret_input;
 mod sim_cmd;
@@ -99,6 +100,10 @@ enum Command {
     /// reconnect records (OPS-07).
     #[command(subcommand)]
     Headend(headend_cmd::HeadendCommand),
+    /// The meter data management system (MDMS): export the slots it derived from the
+    /// terminals' readings (energy, counters, quality) as CSV or JSON.
+    #[command(subcommand)]
+    Mdms(mdms_cmd::MdmsCommand),
 }
 
 fn main() -> ExitCode {
@@ -156,6 +161,7 @@ fn main() -> ExitCode {
             Command::Logs(cmd) => logs_cmd::run(&cmd),
             Command::Firmware(cmd) => firmware_cmd::run(&cmd),
             Command::Headend(cmd) => headend_cmd::run(cmd),
+            Command::Mdms(cmd) => mdms_cmd::run(&cmd),
         }
     })
 }

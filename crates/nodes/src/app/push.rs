@@ -41,7 +41,10 @@ impl PushKind {
     /// An event's details in plain JSON (`@HEX` octet strings, numbers), for logs.
     #[must_use]
     pub fn details_json(details: &[Data]) -> Vec<serde_json::Value> {
-        details.iter().map(|d| dlms::text::plain(d, false)).collect()
+        details
+            .iter()
+            .map(|d| dlms::text::plain(d, false))
+            .collect()
     }
 }
 
@@ -64,11 +67,7 @@ pub fn read_push(datagram: &[u8]) -> Option<Result<Pushed, String>> {
         // An event push: {event code, clock, details}.
         Some(Data::LongUnsigned(code)) => PushKind::Event {
             code: *code,
-            details: body
-                .get(2)
-                .and_then(Data::elements)
-                .unwrap_or(&[])
-                .to_vec(),
+            details: body.get(2).and_then(Data::elements).unwrap_or(&[]).to_vec(),
         },
         // The push setup's objects: (push setup, clock, AC input, AC output, status).
         _ => PushKind::Slot {

@@ -1,0 +1,422 @@
+//! The MDMS store on SQLite, the embedded default: one file, WAL with
+//! `synchronous=FULL` (a committed batch survives a `kill -9` or a power cut), one
+//! transaction per ingest, readable with the `sqlite3` shell. The same engine as the
+//! terminal's store (crates/store), so the project writes one SQL dialect; the schema
+//! is plain enough to move to PostgreSQL as it is (docs/architecture.md).
+//!
+//! Schema version 1 (`PRAGMA user_version`). Times are integers: boundaries and slot
+//! starts in seconds since the epoch, receipt times in nanoseconds (kept exactly as
+//! received). Every column is checked by the database as well, so a row this program
+//! could not have written is refused at the write, and one found at a read is an error,
+//! never a guess.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
+
+use crate::error::MdmsError;
+use crate::ids::{SupplyPoint, TerminalId};
+use crate::reading::{Arrival, Counter, Interval, RawReading, Status};
+use crate::slot::{Quality, Slot};
+use crate::store::{Filter, MdmsStore};
+use crate::vee::Vee;
+
+/// The schema this program writes.
+const VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE reading (
+    point        TEXT NOT NULL CHECK (length(point) = 22),
+    boundary     INTEGER NOT NULL CHECK (boundary % 900 = 0),
+    interval_min INTEGER NOT NULL CHECK (interval_min IN (15, 30)),
+    terminal     BLOB NOT NULL CHECK (length(terminal) = 8),
+    ac_in        INTEGER CHECK (ac_in BETWEEN 0 AND 99999999),
+    ac_out       INTEGER CHECK (ac_out BETWEEN 0 AND 99999999),
+    status       INTEGER NOT NULL CHECK (status BETWEEN 0 AND 255),
+    received_at  INTEGER NOT NULL,
+    backfilled   INTEGER NOT NULL CHECK (backfilled IN (0, 1))
+);
+CREATE UNIQUE INDEX reading_once ON reading (point, boundary, interval_min, terminal,
+    ifnull(ac_in, -1), ifnull(ac_out, -1), status, received_at, backfilled);
+CREATE TABLE slot (
+    point       TEXT NOT NULL,
+    start       INTEGER NOT NULL,
+    minutes     INTEGER NOT NULL CHECK (minutes IN (15, 30)),
+    terminal    BLOB NOT NULL CHECK (length(terminal) = 8),
+    in_wh       INTEGER NOT NULL CHECK (in_wh BETWEEN 0 AND 99999999),
+    out_wh      INTEGER NOT NULL CHECK (out_wh BETWEEN 0 AND 99999999),
+    cum_in      INTEGER NOT NULL CHECK (cum_in BETWEEN 0 AND 99999999),
+    cum_out     INTEGER NOT NULL CHECK (cum_out BETWEEN 0 AND 99999999),
+    quality     TEXT NOT NULL CHECK (quality IN ('measured', 'backfilled', 'recovered', 'estimated', 'flagged')),
+    received_at INTEGER,
+    PRIMARY KEY (point, start)
+) WITHOUT ROWID;
+";
+
+/// A usable reading (`RawReading::usable`) in SQL.
+const USABLE: &str = "ac_in IS NOT NULL AND ac_out IS NOT NULL AND (status & 4) = 0";
+
+fn backend(e: impl std::fmt::Display) -> MdmsError {
+    MdmsError::Store(e.to_string())
+}
+
+/// The MDMS store on SQLite.
+#[derive(Debug)]
+pub struct SqliteStore {
+    db: Connection,
+}
+
+impl SqliteStore {
+    /// Open the store at `path`, creating it if there is none.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`]: the file cannot be opened or is not an MDMS store.
+    pub fn open(path: &Path) -> Result<Self, MdmsError> {
+        Self::init(Connection::open(path).map_err(backend)?)
+    }
+
+    /// Open the store at `path`, which must exist (an export never creates a file).
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    pub fn open_existing(path: &Path) -> Result<Self, MdmsError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Self::init(Connection::open_with_flags(path, flags).map_err(backend)?)
+    }
+
+    /// A store in memory (tests).
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    pub fn in_memory() -> Result<Self, MdmsError> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(db: Connection) -> Result<Self, MdmsError> {
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        db.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        // A file that is not SQLite, or damaged, fails here rather than at the first batch.
+        let ok: String = db
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(backend)?;
+        if ok != "ok" {
+            return Err(MdmsError::Store(format!("integrity check: {ok}")));
+        }
+        let version: i64 = db
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend)?;
+        let tables: i64 = db
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(backend)?;
+        match (tables, version) {
+            (0, 0) => db
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {VERSION}; COMMIT;"
+                ))
+                .map_err(|e| {
+                    let _ = db.execute_batch("ROLLBACK");
+                    backend(e)
+                })?,
+            (_, VERSION) => {}
+            (_, other) => {
+                return Err(MdmsError::Store(format!(
+                    "not an MDMS store of schema {VERSION} (user_version {other})"
+                )))
+            }
+        }
+        Ok(Self { db })
+    }
+}
+
+fn seconds(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_seconds(s: i64) -> Result<DateTime<Utc>, MdmsError> {
+    DateTime::from_timestamp(s, 0).ok_or_else(|| MdmsError::Store(format!("time {s} out of range")))
+}
+
+/// Receipt times are checked to fit at ingest (`RawReading::validate`).
+fn nanos(t: DateTime<Utc>) -> Result<i64, MdmsError> {
+    t.timestamp_nanos_opt()
+        .ok_or_else(|| MdmsError::Store(format!("time {t} does not fit in nanoseconds")))
+}
+
+fn counter(v: Option<u32>) -> Result<Option<Counter>, MdmsError> {
+    v.map(|v| Counter::new(v).map_err(backend)).transpose()
+}
+
+fn terminal(bytes: &[u8]) -> Result<TerminalId, MdmsError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(TerminalId)
+        .map_err(|_| MdmsError::Store(format!("terminal of {} bytes", bytes.len())))
+}
+
+fn point(text: &str) -> Result<SupplyPoint, MdmsError> {
+    text.parse().map_err(backend)
+}
+
+fn reading_from_row(r: &Row<'_>) -> Result<RawReading, MdmsError> {
+    let minutes: u8 = r.get("interval_min").map_err(backend)?;
+    let reading = RawReading {
+        point: point(&r.get::<_, String>("point").map_err(backend)?)?,
+        terminal: terminal(&r.get::<_, Vec<u8>>("terminal").map_err(backend)?)?,
+        boundary: from_seconds(r.get("boundary").map_err(backend)?)?,
+        interval: Interval::from_minutes(minutes)
+            .ok_or_else(|| MdmsError::Store(format!("interval {minutes}")))?,
+        ac_in: counter(r.get("ac_in").map_err(backend)?)?,
+        ac_out: counter(r.get("ac_out").map_err(backend)?)?,
+        status: Status(r.get("status").map_err(backend)?),
+        received_at: DateTime::from_timestamp_nanos(r.get("received_at").map_err(backend)?),
+        arrival: if r.get::<_, bool>("backfilled").map_err(backend)? {
+            Arrival::Backfilled
+        } else {
+            Arrival::Pushed
+        },
+    };
+    reading.validate().map_err(backend)?;
+    Ok(reading)
+}
+
+fn slot_from_row(r: &Row<'_>) -> Result<Slot, MdmsError> {
+    let received: Option<i64> = r.get("received_at").map_err(backend)?;
+    Ok(Slot {
+        point: point(&r.get::<_, String>("point").map_err(backend)?)?,
+        terminal: terminal(&r.get::<_, Vec<u8>>("terminal").map_err(backend)?)?,
+        start: from_seconds(r.get("start").map_err(backend)?)?,
+        minutes: r.get("minutes").map_err(backend)?,
+        in_wh: r.get("in_wh").map_err(backend)?,
+        out_wh: r.get("out_wh").map_err(backend)?,
+        cum_in: r.get("cum_in").map_err(backend)?,
+        cum_out: r.get("cum_out").map_err(backend)?,
+        quality: r
+            .get::<_, String>("quality")
+            .map_err(backend)?
+            .parse::<Quality>()
+            .map_err(backend)?,
+        received_at: received.map(DateTime::from_timestamp_nanos),
+    })
+}
+
+/// `column >= from` and `column <= to` (or `< to`) for the bounds given, as SQL and
+/// parameters after `point`.
+fn bounds(
+    column: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    to_inclusive: bool,
+) -> (String, Vec<Value>) {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    if let Some(f) = from {
+        sql.push_str(&format!(" AND {column} >= ?"));
+        values.push(Value::Integer(seconds(f)));
+    }
+    if let Some(t) = to {
+        let op = if to_inclusive { "<=" } else { "<" };
+        sql.push_str(&format!(" AND {column} {op} ?"));
+        values.push(Value::Integer(seconds(t)));
+    }
+    (sql, values)
+}
+
+impl MdmsStore for SqliteStore {
+    fn begin(&mut self) -> Result<(), MdmsError> {
+        self.db.execute_batch("BEGIN IMMEDIATE").map_err(backend)
+    }
+
+    fn commit(&mut self) -> Result<(), MdmsError> {
+        self.db.execute_batch("COMMIT").map_err(backend)
+    }
+
+    fn rollback(&mut self) -> Result<(), MdmsError> {
+        self.db.execute_batch("ROLLBACK").map_err(backend)
+    }
+
+    fn vee(&self) -> Result<Option<Vee>, MdmsError> {
+        let w: Option<u32> = self
+            .db
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'max_power_w'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        Ok(w.map(|max_power_w| Vee { max_power_w }))
+    }
+
+    fn set_vee(&mut self, vee: Vee) -> Result<(), MdmsError> {
+        self.db
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('max_power_w', ?1)",
+                [vee.max_power_w],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn readings_at(
+        &self,
+        point: &SupplyPoint,
+        boundary: DateTime<Utc>,
+    ) -> Result<Vec<RawReading>, MdmsError> {
+        self.readings(point, Some(boundary), Some(boundary))
+    }
+
+    fn insert_reading(&mut self, r: &RawReading) -> Result<(), MdmsError> {
+        self.db
+            .prepare_cached(
+                "INSERT INTO reading (point, boundary, interval_min, terminal, ac_in, ac_out,
+                 status, received_at, backfilled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut q| {
+                q.execute(params![
+                    r.point.as_str(),
+                    seconds(r.boundary),
+                    r.interval.minutes(),
+                    r.terminal.0.as_slice(),
+                    r.ac_in.map(Counter::wh),
+                    r.ac_out.map(Counter::wh),
+                    r.status.0,
+                    nanos(r.received_at)
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
+                    r.arrival == Arrival::Backfilled,
+                ])
+            })
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn readings(
+        &self,
+        point: &SupplyPoint,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<RawReading>, MdmsError> {
+        let (range, mut values) = bounds("boundary", from, to, true);
+        values.insert(0, Value::Text(point.as_str().to_owned()));
+        let mut q = self
+            .db
+            .prepare_cached(&format!(
+                "SELECT * FROM reading WHERE point = ?{range} ORDER BY boundary, rowid"
+            ))
+            .map_err(backend)?;
+        let rows = q
+            .query_map(params_from_iter(values), |r| Ok(reading_from_row(r)))
+            .map_err(backend)?;
+        rows.map(|r| r.map_err(backend)?).collect()
+    }
+
+    fn usable_before(
+        &self,
+        point: &SupplyPoint,
+        t: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, MdmsError> {
+        let s: Option<i64> = self
+            .db
+            .prepare_cached(&format!(
+                "SELECT boundary FROM reading WHERE point = ?1 AND boundary < ?2 AND {USABLE}
+                 ORDER BY boundary DESC LIMIT 1"
+            ))
+            .and_then(|mut q| {
+                q.query_row(params![point.as_str(), seconds(t)], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(backend)?;
+        s.map(from_seconds).transpose()
+    }
+
+    fn usable_after(
+        &self,
+        point: &SupplyPoint,
+        t: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, MdmsError> {
+        let s: Option<i64> = self
+            .db
+            .prepare_cached(&format!(
+                "SELECT boundary FROM reading WHERE point = ?1 AND boundary > ?2 AND {USABLE}
+                 ORDER BY boundary LIMIT 1"
+            ))
+            .and_then(|mut q| {
+                q.query_row(params![point.as_str(), seconds(t)], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(backend)?;
+        s.map(from_seconds).transpose()
+    }
+
+    fn replace_slots(
+        &mut self,
+        point: &SupplyPoint,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        slots: &[Slot],
+    ) -> Result<(), MdmsError> {
+        let (range, mut values) = bounds("start", from, to, false);
+        values.insert(0, Value::Text(point.as_str().to_owned()));
+        self.db
+            .execute(
+                &format!("DELETE FROM slot WHERE point = ?{range}"),
+                params_from_iter(values),
+            )
+            .map_err(backend)?;
+        let mut q = self
+            .db
+            .prepare_cached(
+                "INSERT INTO slot (point, start, minutes, terminal, in_wh, out_wh, cum_in, cum_out,
+                 quality, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .map_err(backend)?;
+        for s in slots {
+            q.execute(params![
+                s.point.as_str(),
+                seconds(s.start),
+                s.minutes,
+                s.terminal.0.as_slice(),
+                s.in_wh,
+                s.out_wh,
+                s.cum_in,
+                s.cum_out,
+                s.quality.as_str(),
+                s.received_at.map(nanos).transpose()?,
+            ])
+            .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn scan_slots(
+        &self,
+        filter: &Filter,
+        each: &mut dyn FnMut(&Slot) -> Result<(), MdmsError>,
+    ) -> Result<(), MdmsError> {
+        let (range, mut values) = bounds("start", filter.from, filter.to, false);
+        let point = match &filter.point {
+            Some(p) => {
+                values.insert(0, Value::Text(p.as_str().to_owned()));
+                "point = ?"
+            }
+            None => "1",
+        };
+        let mut q = self
+            .db
+            .prepare_cached(&format!(
+                "SELECT * FROM slot WHERE {point}{range} ORDER BY point, start"
+            ))
+            .map_err(backend)?;
+        let mut rows = q.query(params_from_iter(values)).map_err(backend)?;
+        while let Some(row) = rows.next().map_err(backend)? {
+            each(&slot_from_row(row)?)?;
+        }
+        Ok(())
+    }
+}

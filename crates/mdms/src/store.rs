@@ -1,0 +1,313 @@
+//! Where the MDMS keeps raw readings and derived slots: the [`MdmsStore`] trait, so that
+//! the rules (crate::Mdms, crate::vee) are written once and a server database can
+//! replace SQLite without touching them, and [`MemoryStore`], the model the property
+//! tests hold the SQLite store to.
+//!
+//! A store decides nothing: which reading counts, what a slot holds and what replaces
+//! what are the caller's. It keeps readings (never changed, never removed), slots
+//! (replaced by range when recomputed) and the validation limits it was created with.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::MdmsError;
+use crate::ids::SupplyPoint;
+use crate::reading::RawReading;
+use crate::slot::Slot;
+use crate::vee::Vee;
+
+/// Which slots: of one point or all, with `from <= start < to` (either bound open).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only this supply point.
+    pub point: Option<SupplyPoint>,
+    /// Slots starting at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Slots starting before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl Filter {
+    /// Whether `slot` passes.
+    #[must_use]
+    pub fn admits(&self, slot: &Slot) -> bool {
+        self.point.as_ref().is_none_or(|p| *p == slot.point)
+            && self.from.is_none_or(|f| slot.start >= f)
+            && self.to.is_none_or(|t| slot.start < t)
+    }
+}
+
+/// The storage the MDMS runs on. Every change between [`MdmsStore::begin`] and
+/// [`MdmsStore::commit`] becomes visible and durable together, or (after
+/// [`MdmsStore::rollback`], or a crash) not at all.
+pub trait MdmsStore {
+    /// Start a transaction.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn begin(&mut self) -> Result<(), MdmsError>;
+
+    /// Make the transaction's changes durable.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn commit(&mut self) -> Result<(), MdmsError>;
+
+    /// Drop the transaction's changes.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn rollback(&mut self) -> Result<(), MdmsError>;
+
+    /// The validation limits the store was created with, if any yet.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn vee(&self) -> Result<Option<Vee>, MdmsError>;
+
+    /// Record the validation limits (once, when the store is new).
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn set_vee(&mut self, vee: Vee) -> Result<(), MdmsError>;
+
+    /// The readings of `point` at `boundary`, every delivery of each.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn readings_at(
+        &self,
+        point: &SupplyPoint,
+        boundary: DateTime<Utc>,
+    ) -> Result<Vec<RawReading>, MdmsError>;
+
+    /// Keep `reading` (the caller has checked it is not stored already).
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn insert_reading(&mut self, reading: &RawReading) -> Result<(), MdmsError>;
+
+    /// The readings of `point` with `from <= boundary <= to` (either bound open),
+    /// ordered by boundary.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn readings(
+        &self,
+        point: &SupplyPoint,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<RawReading>, MdmsError>;
+
+    /// The latest boundary of `point` before `t` with a usable reading
+    /// ([`RawReading::usable`]).
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn usable_before(
+        &self,
+        point: &SupplyPoint,
+        t: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, MdmsError>;
+
+    /// The earliest boundary of `point` after `t` with a usable reading.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn usable_after(
+        &self,
+        point: &SupplyPoint,
+        t: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, MdmsError>;
+
+    /// Replace the slots of `point` with `from <= start < to` (either bound open) by
+    /// `slots`.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn replace_slots(
+        &mut self,
+        point: &SupplyPoint,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        slots: &[Slot],
+    ) -> Result<(), MdmsError>;
+
+    /// Hand every slot `filter` admits to `each`, ordered by point then start; stop at
+    /// the first error `each` returns.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`], or what `each` returned.
+    fn scan_slots(
+        &self,
+        filter: &Filter,
+        each: &mut dyn FnMut(&Slot) -> Result<(), MdmsError>,
+    ) -> Result<(), MdmsError>;
+}
+
+/// Everything a store holds, in memory.
+#[derive(Debug, Clone, Default)]
+struct Contents {
+    vee: Option<Vee>,
+    readings: BTreeMap<(SupplyPoint, DateTime<Utc>), Vec<RawReading>>,
+    slots: BTreeMap<(SupplyPoint, DateTime<Utc>), Slot>,
+}
+
+/// A store in memory: tests, and the simulator until it runs the MDMS on a file.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    now: Contents,
+    /// What to go back to on rollback, while a transaction is open.
+    before: Option<Contents>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn key_range(
+    point: &SupplyPoint,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> std::ops::RangeInclusive<(SupplyPoint, DateTime<Utc>)> {
+    (point.clone(), from.unwrap_or(DateTime::<Utc>::MIN_UTC))
+        ..=(point.clone(), to.unwrap_or(DateTime::<Utc>::MAX_UTC))
+}
+
+impl MdmsStore for MemoryStore {
+    fn begin(&mut self) -> Result<(), MdmsError> {
+        if self.before.is_some() {
+            return Err(MdmsError::Store("a transaction is open already".into()));
+        }
+        self.before = Some(self.now.clone());
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), MdmsError> {
+        self.before
+            .take()
+            .map(drop)
+            .ok_or_else(|| MdmsError::Store("no transaction to commit".into()))
+    }
+
+    fn rollback(&mut self) -> Result<(), MdmsError> {
+        let before = self
+            .before
+            .take()
+            .ok_or_else(|| MdmsError::Store("no transaction to roll back".into()))?;
+        self.now = before;
+        Ok(())
+    }
+
+    fn vee(&self) -> Result<Option<Vee>, MdmsError> {
+        Ok(self.now.vee)
+    }
+
+    fn set_vee(&mut self, vee: Vee) -> Result<(), MdmsError> {
+        self.now.vee = Some(vee);
+        Ok(())
+    }
+
+    fn readings_at(
+        &self,
+        point: &SupplyPoint,
+        boundary: DateTime<Utc>,
+    ) -> Result<Vec<RawReading>, MdmsError> {
+        Ok(self
+            .now
+            .readings
+            .get(&(point.clone(), boundary))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    fn insert_reading(&mut self, reading: &RawReading) -> Result<(), MdmsError> {
+        self.now
+            .readings
+            .entry((reading.point.clone(), reading.boundary))
+            .or_default()
+            .push(reading.clone());
+        Ok(())
+    }
+
+    fn readings(
+        &self,
+        point: &SupplyPoint,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<RawReading>, MdmsError> {
+        Ok(self
+            .now
+            .readings
+            .range(key_range(point, from, to))
+            .flat_map(|(_, rs)| rs.iter().cloned())
+            .collect())
+    }
+
+    fn usable_before(
+        &self,
+        point: &SupplyPoint,
+        t: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, MdmsError> {
+        Ok(self
+            .now
+            .readings
+            .range(key_range(point, None, Some(t)))
+            .rev()
+            .find(|((_, b), rs)| *b < t && rs.iter().any(RawReading::usable))
+            .map(|((_, b), _)| *b))
+    }
+
+    fn usable_after(
+        &self,
+        point: &SupplyPoint,
+        t: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, MdmsError> {
+        Ok(self
+            .now
+            .readings
+            .range(key_range(point, Some(t), None))
+            .find(|((_, b), rs)| *b > t && rs.iter().any(RawReading::usable))
+            .map(|((_, b), _)| *b))
+    }
+
+    fn replace_slots(
+        &mut self,
+        point: &SupplyPoint,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        slots: &[Slot],
+    ) -> Result<(), MdmsError> {
+        let gone: Vec<_> = self
+            .now
+            .slots
+            .range(key_range(point, from, None))
+            .map(|(k, _)| k.clone())
+            .filter(|(_, start)| to.is_none_or(|t| *start < t))
+            .collect();
+        for k in gone {
+            self.now.slots.remove(&k);
+        }
+        for s in slots {
+            self.now.slots.insert((s.point.clone(), s.start), s.clone());
+        }
+        Ok(())
+    }
+
+    fn scan_slots(
+        &self,
+        filter: &Filter,
+        each: &mut dyn FnMut(&Slot) -> Result<(), MdmsError>,
+    ) -> Result<(), MdmsError> {
+        self.now
+            .slots
+            .values()
+            .filter(|s| filter.admits(s))
+            .try_for_each(each)
+    }
+}
