@@ -18,6 +18,7 @@ mod firmware_slots;
 mod handy_cmd;
 mod handy_firmware;
 mod handy_rows;
+mod image_file;
 mod link_counters;
 mod link_node_cmd;
 mod link_profile_args;
