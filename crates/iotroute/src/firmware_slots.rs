@@ -11,6 +11,7 @@
 //! DIR/firmware/a/terminal          slot A's program (the payload), 0755
 //! DIR/firmware/a/manifest.json     its manifest
 //! DIR/firmware/b/...               slot B
+//! DIR/firmware/incoming.image      the image being transferred (crate::image_file)
 //! ```
 //!
 //! The launcher is whatever program `iotroute terminal` starts as (the installed,

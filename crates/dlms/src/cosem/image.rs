@@ -26,9 +26,9 @@ use std::sync::Arc;
 /// Block size in bytes (ours: one block plus the ACTION header and suite-0 overhead fits
 /// a 256-byte APDU, small for the IoT route's radio).
 pub const BLOCK_SIZE: u32 = 128;
-/// Largest image accepted (ours: bounds memory). A terminal program is tens of MiB and
-/// about a third of that deflated (SEC-10): 32 MiB holds our own release build packed
-/// (18 MiB with its debug lines).
+/// Largest image accepted (ours: bounds the image store and the bitmap of blocks
+/// received). A terminal program is tens of MiB and about a third of that deflated
+/// (SEC-10): 32 MiB holds our own release build packed (18 MiB with its debug lines).
 pub const IMAGE_MAX: u32 = 32 * 1024 * 1024;
 /// Longest image identifier accepted.
 pub const IDENTIFIER_MAX: usize = 64;
