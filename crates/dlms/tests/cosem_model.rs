@@ -9,7 +9,7 @@ use dlms::cosem::codes::{
     IMAGE_TRANSFER, LOAD_PROFILE, LOGICAL_DEVICE_NAME, MANAGEMENT_INVOCATION_COUNTER, METER_ID,
     PAIRING_ID, PUSH_SETUP, SAP_ASSIGNMENT, SECURITY_SETUP, TERMINAL_ID,
 };
-use dlms::cosem::image::{ImageVendorKey, SIGNATURE_LEN};
+use dlms::cosem::image::{ImageStorage, ImageStore, ImageVendorKey, StoredImage, SIGNATURE_LEN};
 use dlms::cosem::{
     to_cosem, Association, CaptureDef, IotRouteModel, ModelChange, ModelConfig, Obis,
     ProfileGeneric, Value,
@@ -985,9 +985,19 @@ fn sec10_image_transfer_by_the_maintenance_client() {
     );
     // The node gets the firmware, without the signature trailer.
     assert_eq!(
-        m.take_activated_image(),
+        activated_image(&mut m),
         Some((b"fw-1.1".to_vec(), firmware()))
     );
+}
+
+/// The activated image, its firmware read whole from the image store.
+fn activated_image(m: &mut IotRouteModel) -> Option<(Vec<u8>, Vec<u8>)> {
+    use std::io::Read as _;
+    let (identifier, firmware) = m.take_activated_image()?;
+    let mut bytes = Vec::new();
+    firmware.reader(0).read_to_end(&mut bytes).unwrap();
+    assert_eq!(bytes.len() as u64, firmware.size());
+    Some((identifier, bytes))
 }
 
 /// The smart meter may carry the user business's image (the head end relays it): the
@@ -1141,8 +1151,99 @@ fn sec10_an_image_signed_with_openssl_verifies() {
     verify(&mut maintenance).unwrap();
     activate(&mut maintenance).unwrap();
     assert_eq!(
-        maintenance.model().lock().unwrap().take_activated_image(),
+        activated_image(&mut maintenance.model().lock().unwrap()),
         Some((b"vendor-fw-3.2".to_vec(), firmware))
+    );
+}
+
+/// An image store whose step `fail` names ("begin", "write", "read") fails, as a full
+/// or broken disk would.
+#[derive(Debug, Default)]
+struct Flaky(std::sync::Arc<std::sync::Mutex<Option<&'static str>>>);
+
+impl Flaky {
+    fn check(fail: &std::sync::Mutex<Option<&'static str>>, step: &str) -> std::io::Result<()> {
+        match *fail.lock().unwrap() {
+            Some(f) if f == step => Err(std::io::Error::other(format!("{step} failed"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+struct FlakyImage(
+    Vec<u8>,
+    std::sync::Arc<std::sync::Mutex<Option<&'static str>>>,
+);
+
+impl ImageStore for Flaky {
+    fn begin(&self, size: u32) -> std::io::Result<Box<dyn StoredImage>> {
+        Self::check(&self.0, "begin")?;
+        Ok(Box::new(FlakyImage(vec![0; size as usize], self.0.clone())))
+    }
+}
+
+impl StoredImage for FlakyImage {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+        Flaky::check(&self.1, "write")?;
+        self.0.write_at(offset, bytes)
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        Flaky::check(&self.1, "read")?;
+        self.0.read_at(offset, buf)
+    }
+}
+
+/// SEC-10: the image goes to the store the model was given, and a store that fails
+/// fails the ACTION with a hardware fault (logged), never a panic; the transfer goes on
+/// once the store works again.
+#[test]
+fn sec10_the_image_is_kept_in_the_configured_store_and_its_failures_are_hardware_faults() {
+    let store = Flaky::default();
+    let fail = store.0.clone();
+    let config = ModelConfig {
+        image_vendor_key: Some(vendor_key(1)),
+        image_store: Some(ImageStorage(std::sync::Arc::new(store))),
+        ..ModelConfig::default()
+    };
+    let (_, _, mut maintenance) = stores(IotRouteModel::new(&config, now()).unwrap());
+    let image = signed_image(1, b"fw-4.0", &firmware());
+    let init = Value::Structure(vec![
+        Value::OctetString(b"fw-4.0".to_vec()),
+        Value::DoubleLongUnsigned(u32::try_from(image.len()).unwrap()),
+    ]);
+    *fail.lock().unwrap() = Some("begin");
+    assert_eq!(
+        action(&mut maintenance, 18, IMAGE_TRANSFER, 1, Some(&init)),
+        Err(ActionResult::HardwareFault)
+    );
+    assert_eq!(image_status(&maintenance), Value::Enum(0));
+    *fail.lock().unwrap() = Some("write");
+    action(&mut maintenance, 18, IMAGE_TRANSFER, 1, Some(&init)).unwrap();
+    assert_eq!(
+        action(
+            &mut maintenance,
+            18,
+            IMAGE_TRANSFER,
+            2,
+            Some(&image_block(0, &image[..128]))
+        ),
+        Err(ActionResult::HardwareFault)
+    );
+    assert_eq!(
+        maintenance.get(18, IMAGE_TRANSFER, 4, None).unwrap(),
+        Value::DoubleLongUnsigned(0),
+        "the block is still missing"
+    );
+    *fail.lock().unwrap() = Some("read");
+    transfer(&mut maintenance, b"fw-4.0", &image);
+    assert_eq!(verify(&mut maintenance), Err(ActionResult::HardwareFault));
+    assert_eq!(image_status(&maintenance), VERIFICATION_FAILED);
+    *fail.lock().unwrap() = None;
+    verify(&mut maintenance).unwrap();
+    activate(&mut maintenance).unwrap();
+    assert_eq!(
+        activated_image(&mut maintenance.model().lock().unwrap()),
+        Some((b"fw-4.0".to_vec(), firmware()))
     );
 }
 

@@ -168,20 +168,28 @@ fn sign(
 }
 
 fn verify(key: &Path, image: &Path) -> Result<String, FirmwareCmdError> {
+    use std::io::Read as _;
     let public = public_key(key)?;
-    let signed = read(image)?;
+    let io = |source| FirmwareCmdError::Io {
+        path: image.to_owned(),
+        source,
+    };
+    // Read from the file, as the terminal reads its image store: never whole in memory.
+    let open = || std::fs::File::open(image).map(std::io::BufReader::new);
+    let len = std::fs::metadata(image).map_err(io)?.len();
     // The identifier is in the manifest the signature covers: read it, then check both.
-    let unsigned = signed
-        .get(
-            ..signed
-                .len()
-                .saturating_sub(dlms::cosem::image::SIGNATURE_LEN),
-        )
-        .unwrap_or_default();
-    let (manifest, _) =
-        firmware::parse(unsigned).map_err(|e| FirmwareCmdError::Image(e.to_string()))?;
-    verify_image(&public, manifest.identifier().as_bytes(), &signed)
-        .map_err(|e| FirmwareCmdError::Image(format!("signature: {e}")))?;
+    let unsigned = len.saturating_sub(dlms::cosem::image::SIGNATURE_LEN as u64);
+    let (manifest, _) = firmware::parse(&mut std::io::BufReader::new(
+        open().map_err(io)?.take(unsigned),
+    ))
+    .map_err(|e| FirmwareCmdError::Image(e.to_string()))?;
+    verify_image(
+        &public,
+        manifest.identifier().as_bytes(),
+        &mut open().map_err(io)?,
+        len,
+    )
+    .map_err(|e| FirmwareCmdError::Image(format!("signature: {e}")))?;
     Ok(format!(
         "{}: {} version {}, {} bytes, signature good",
         image.display(),

@@ -11,6 +11,7 @@
 //! DIR/firmware/a/terminal          slot A's program (the payload), 0755
 //! DIR/firmware/a/manifest.json     its manifest
 //! DIR/firmware/b/...               slot B
+//! DIR/firmware/incoming.image      the image being transferred (crate::image_file)
 //! ```
 //!
 //! The launcher is whatever program `iotroute terminal` starts as (the installed,
@@ -134,10 +135,10 @@ pub fn install(
     let path = program(data, slot);
     let dir = path.parent().unwrap_or(data);
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    // Unpacked straight into the slot, a chunk at a time (SEC-10: the program is tens
-    // of MiB; it is never whole in memory).
+    // Unpacked from the image store straight into the slot, a chunk at a time (SEC-10:
+    // the image and the program are tens of MiB; neither is ever whole in memory).
     write_atomic_with(&path, Access::Default, |f| {
-        firmware::unpack(manifest, &payload.0, &mut |chunk| {
+        firmware::unpack(manifest, &mut payload.reader(), &mut |chunk| {
             f.write_all(chunk)
                 .map_err(|e| FirmwareError::Unpack(format!("slot: {e}")))
         })

@@ -17,7 +17,7 @@ use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use dlms::cosem::image::ImagePolicy;
+use dlms::cosem::image::{ImagePolicy, ImageStorage};
 use nodes::terminal::firmware::TerminalImages;
 use std::process::ExitCode;
 
@@ -25,6 +25,7 @@ use chrono::{DateTime, Timelike, Utc};
 use nodes::flood::FloodReport;
 
 use crate::access_file::{AccessFile, SharedAccess};
+use crate::image_file::ImageFile;
 use nodes::link::frame_counters::CounterSnapshot;
 use nodes::link::mac::MacConfig;
 use nodes::link::net::NetConfig;
@@ -837,6 +838,10 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
     let mut origin = start;
     let meter_side = match args.meter {
         Some(meter) => {
+            // SEC-10: an image being transferred is kept in a file, never whole in memory;
+            // one a previous run left half-way is of no use.
+            let incoming = ImageFile::under(&data);
+            incoming.discard();
             let side = terminal_meter::open_node(
                 &data,
                 meter,
@@ -846,6 +851,7 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
                     image_policy: Some(ImagePolicy(std::sync::Arc::new(TerminalImages {
                         running: crate::firmware_slots::running(&data).0,
                     }))),
+                    image_store: Some(ImageStorage(std::sync::Arc::new(incoming))),
                     ..nodes::app::server::model_config(dlms_secret.clone())
                 },
                 args.eui64

@@ -19,6 +19,7 @@ mod handy_cmd;
 mod handy_firmware;
 mod handy_rows;
 mod headend_cmd;
+mod image_file;
 mod link_counters;
 mod link_node_cmd;
 mod link_profile_args;

@@ -490,7 +490,11 @@ fn install_and_hand_over(
     manifest: &nodes::terminal::firmware::Manifest,
     payload: &nodes::terminal::firmware::Packed,
 ) {
-    match crate::firmware_slots::install(&wiring.data, manifest, payload) {
+    let installed = crate::firmware_slots::install(&wiring.data, manifest, payload);
+    // Installed or not, the transferred image has done its part (the program is in its
+    // slot, or the image cannot be installed): its file goes (SEC-10).
+    crate::image_file::ImageFile::under(&wiring.data).discard();
+    match installed {
         Ok(state) => {
             let slot = state.trial.as_ref().map(|t| t.slot.name());
             record(

@@ -75,7 +75,13 @@ fn sec10_images_signed_by_the_vendor_verify_and_nothing_else_does() {
         &dlms::hex::decode(public.trim()).unwrap(),
     )
     .unwrap();
-    assert!(dlms::cosem::image::verify_image(&key, b"iotroute-terminal-5", &image).is_ok());
+    assert!(dlms::cosem::image::verify_image(
+        &key,
+        b"iotroute-terminal-5",
+        &mut &image[..],
+        image.len() as u64
+    )
+    .is_ok());
     // Another vendor's key, a changed payload byte, a changed version: refused.
     let out = fw(
         &["verify", "--key", "other.key.pub", "--image", "app.img"],

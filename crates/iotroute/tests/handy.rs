@@ -202,7 +202,30 @@ fn trm06_trm08_trm09_sec09_sec10_the_handy_terminal_reads_sets_and_updates_a_run
     ));
     assert_eq!(v["status"], "verified", "{v}");
     assert_eq!(v["identifier"], "iotroute-terminal-2", "{v}");
+    // SEC-10: the terminal keeps the image it receives in a file, not in memory.
+    let incoming = data.join("firmware/incoming.image");
+    assert_eq!(
+        std::fs::metadata(&incoming).map(|m| m.len()).ok(),
+        Some(std::fs::metadata(&image).unwrap().len()),
+        "the image is kept in {}",
+        incoming.display()
+    );
+    // The slot it goes to cannot be written (a file where its directory goes): the
+    // terminal logs it and goes on, and the image's file goes all the same.
+    std::fs::write(data.join("firmware/a"), b"").unwrap();
     let v = ok(&handy("NEWPASSWORD9", &["firmware", "activate"]));
+    assert_eq!(v["status"], "activated", "{v}");
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while incoming.exists() {
+        assert!(
+            std::time::Instant::now() < end,
+            "the incoming image stays after its activation"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let events = std::fs::read_to_string(data.join("logs/event.jsonl")).unwrap_or_default();
+    assert!(events.contains("firmware_not_installed"), "{events}");
+    let v = ok(&handy("NEWPASSWORD9", &["firmware", "status"]));
     assert_eq!(v["status"], "activated", "{v}");
 
     // A usage error exits 1, not 2.

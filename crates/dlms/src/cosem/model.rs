@@ -309,6 +309,9 @@ pub struct ModelConfig {
     /// What the device accepts beyond the signature (SEC-10: its image format, no
     /// downgrade); `None`: any signed image.
     pub image_policy: Option<super::image::ImagePolicy>,
+    /// Where the image being received is kept (SEC-10: a file on the terminal, so that an
+    /// image of tens of MiB is never whole in memory); `None`: in memory.
+    pub image_store: Option<super::image::ImageStorage>,
 }
 
 impl std::fmt::Debug for ModelConfig {
@@ -326,6 +329,7 @@ impl std::fmt::Debug for ModelConfig {
             .field("event_entries", &self.event_entries)
             .field("image_vendor_key", &self.image_vendor_key)
             .field("image_policy", &self.image_policy)
+            .field("image_store", &self.image_store)
             .finish_non_exhaustive()
     }
 }
@@ -350,6 +354,7 @@ impl Default for ModelConfig {
             server_system_title: [0x4D, 0x4D, 0x4D, 0x00, 0x00, 0xBC, 0x61, 0x4E],
             image_vendor_key: None,
             image_policy: None,
+            image_store: None,
         }
     }
 }
@@ -489,6 +494,7 @@ impl IotRouteModel {
                 IMAGE_TRANSFER,
                 config.image_vendor_key.clone(),
                 config.image_policy.clone(),
+                config.image_store.clone(),
             ),
             association: AssociationLn::new(ASSOCIATION, &config.association_password),
             sap_assignment: SapAssignment::new(SAP_ASSIGNMENT, &config.logical_device_name),
@@ -850,8 +856,9 @@ impl IotRouteModel {
         !self.changes.is_empty()
     }
 
-    /// The activated firmware image `(identifier, bytes)`, once (SEC-10).
-    pub fn take_activated_image(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+    /// The activated firmware image `(identifier, firmware to read from the image store)`,
+    /// once (SEC-10).
+    pub fn take_activated_image(&mut self) -> Option<(Vec<u8>, super::image::ImageFirmware)> {
         self.image_transfer.take_activated()
     }
 

@@ -48,7 +48,7 @@ impl SignedImage {
         let unsigned = bytes
             .get(..bytes.len().saturating_sub(SIGNATURE_LEN))
             .unwrap_or_default();
-        let (manifest, _) = split(unsigned)?;
+        let (manifest, _) = split(&mut &unsigned[..])?;
         Ok((
             Self {
                 identifier: manifest.identifier().into_bytes(),
@@ -505,7 +505,7 @@ mod tests {
         assert_eq!(outcome, PushOutcome::Activated { blocks: 9 });
         let (identifier, firmware) = model.lock().unwrap().take_activated_image().unwrap();
         assert_eq!(identifier, b"fw-2");
-        assert_eq!(firmware.len(), 1_000);
+        assert_eq!(firmware.size(), 1_000);
     }
 
     #[test]

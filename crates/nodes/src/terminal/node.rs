@@ -179,8 +179,9 @@ pub enum NodeEvent {
     FirmwareActivated {
         /// Its manifest.
         manifest: super::firmware::Manifest,
-        /// The terminal program as the image carries it, checked against the manifest
-        /// (the driver unpacks it into the slot: [`super::firmware::unpack`]).
+        /// The terminal program as the image carries it, checked against the manifest,
+        /// where the image store keeps it (the driver unpacks it into the slot:
+        /// [`super::firmware::unpack`] from [`super::firmware::Packed::reader`]).
         payload: super::firmware::Packed,
     },
     /// An activated image could not be read (it verified, so this is a bug or a
@@ -491,18 +492,16 @@ impl TerminalNode {
             .lock()
             .map_err(|_| NodeError::Model("model lock poisoned".to_owned()))?
             .take_activated_image();
-        let Some((_, mut firmware)) = taken else {
+        let Some((_, firmware)) = taken else {
             return Ok(());
         };
-        let checked = super::firmware::parse(&firmware)
-            .map(|(m, payload)| (m, firmware.len() - payload.len()));
+        // Read from the image store, never whole in memory (SEC-10).
+        let checked = super::firmware::parse(&mut std::io::BufReader::new(firmware.reader(0)));
         match checked {
-            Ok((manifest, header)) => {
-                // The payload in place: no second copy of a payload of tens of MiB.
-                firmware.drain(..header);
+            Ok((manifest, at)) => {
                 self.events.push_back(NodeEvent::FirmwareActivated {
                     manifest,
-                    payload: super::firmware::Packed(firmware),
+                    payload: super::firmware::Packed::new(firmware, at),
                 });
                 self.updating = true;
                 self.refresh_led();
