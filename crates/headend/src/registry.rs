@@ -107,10 +107,11 @@ pub fn parse_eui64(s: &str) -> Result<Eui64, String> {
         .map_err(|_| format!("{s:?}: an EUI-64 is 8 bytes"))
 }
 
-/// An EUI-64 as the registry writes it.
+/// An EUI-64 as the registry writes it: 16 upper-case hex digits, as the MDMS's export
+/// and the rest of the project print them.
 #[must_use]
 pub fn eui64_text(eui: Eui64) -> String {
-    dlms::hex::encode(&eui.0).to_lowercase()
+    dlms::hex::encode(&eui.0)
 }
 
 /// The device points of a CSV file, checked: every field, the header, no supply point
@@ -169,7 +170,7 @@ fn row(line: u64, r: &csv::StringRecord) -> Result<DevicePoint, RegistryError> {
     Ok(DevicePoint {
         supply_point: field(0)
             .parse()
-            .map_err(|e: crate::point::PointError| bad("supply_point")(e.to_string()))?,
+            .map_err(|e: mdms::IdError| bad("supply_point")(e.to_string()))?,
         terminal_id: parse_eui64(field(1)).map_err(bad("terminal_id"))?,
         pairing_id: PairingId::from_bytes(field(2).as_bytes())
             .map_err(|e| bad("pairing_id")(e.to_string()))?,
@@ -182,7 +183,7 @@ fn row(line: u64, r: &csv::StringRecord) -> Result<DevicePoint, RegistryError> {
             .ok_or_else(|| bad("interval_min")(format!("{:?}: 15 or 30", field(5))))?,
         retailer: field(6)
             .parse()
-            .map_err(|e: crate::point::PointError| bad("retailer")(e.to_string()))?,
+            .map_err(|e: crate::point::RetailerError| bad("retailer")(e.to_string()))?,
     })
 }
 
@@ -256,7 +257,7 @@ pub fn to_csv(points: &[DevicePoint]) -> String {
             eui64_text(p.smart_meter),
             p.meter_id
                 .as_deref()
-                .map(|id| dlms::hex::encode(id).to_lowercase())
+                .map(dlms::hex::encode)
                 .unwrap_or_default(),
             p.interval.minutes().to_string(),
             p.retailer.to_string(),

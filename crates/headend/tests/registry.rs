@@ -47,7 +47,7 @@ fn a_registry_imports_and_exports_as_it_was_given() {
     // Ordered by supply point, EUI-64s as 16 hex digits.
     assert_eq!(
         csv.lines().nth(1),
-        Some("0300000000000000000003,0211223344550003,IOT00302,02aabbccdd000002,4d2d30303033,30,B4563")
+        Some("0300000000000000000003,0211223344550003,IOT00302,02AABBCCDD000002,4D2D30303033,30,B4563")
     );
     assert_eq!(
         parse_csv(csv.as_bytes()).unwrap().len(),
