@@ -221,8 +221,8 @@ proptest! {
     fn commands_and_answers_round_trip(c in command(), invoke in any::<u8>()) {
         let apdu = c.encode(invoke).unwrap();
         prop_assert_eq!(Command::decode(&apdu).unwrap(), (invoke, c));
-        let answer = encode_answer(invoke, dlms_cosem_rs::xdlms::ActionResult::Success).unwrap();
-        prop_assert_eq!(decode_answer(&answer).unwrap(), (invoke, dlms_cosem_rs::xdlms::ActionResult::Success));
+        let answer = encode_answer(invoke, dlms::apdu::ActionResult::Success).unwrap();
+        prop_assert_eq!(decode_answer(&answer).unwrap(), (invoke, dlms::apdu::ActionResult::Success));
     }
 
     #[test]

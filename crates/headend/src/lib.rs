@@ -4,6 +4,7 @@
 //! collects for ([`registry`]), the block and reconnect records of OPS-07 ([`blocks`]),
 //! and their storage ([`storage`] behind a trait, [`sqlite`] the embedded default).
 
+pub mod aroute;
 pub mod blocks;
 pub mod collect;
 pub mod point;

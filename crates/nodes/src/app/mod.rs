@@ -17,6 +17,7 @@ pub mod image_push;
 pub mod linked;
 pub mod push;
 pub mod reader;
+pub mod relay;
 pub mod secrets;
 pub mod server;
 pub mod smartmeter;

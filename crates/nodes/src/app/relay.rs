@@ -1,0 +1,378 @@
+//! The smart meter's side of the A route (docs/a-route.md), sans-IO: what it tells the
+//! head end about the terminals it holds, and the head end's commands it takes.
+//!
+//! Application layer only (SEC-01, SEC-04): the head end hears the smart meter's own
+//! messages — a terminal's slot push as a *readings* message, its rows read back as
+//! more, its events, the outcome of each command — built from what the smart meter's DLMS
+//! client read; no byte from the IoT route reaches the A route but as a value in one.
+//! Only terminals the head end registered are spoken for (SYS-03): pushes of any other
+//! are dropped here.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use dlms::apdu::ActionResult;
+use dlms::cipher::{Keys, SystemTitle};
+use dlms::relay::channel::Channel;
+use dlms::relay::message::{
+    encode_answer, Arrival, Command, Outcome, Row, TerminalState, Uplink, ROWS_MAX,
+};
+use dlms::relay::stream::FrameReader;
+use dlms::relay::{HEAD_END_WPORT, SMART_METER_WPORT};
+use dlms::wrapper::{Wpdu, WrapperError};
+
+use super::push::{PushKind, Pushed};
+use super::reader::RowRead;
+use crate::terminal::slots::Interval;
+
+/// The profile status bit 2: the values are not a reading.
+const DATA_NOT_VALID: u8 = dlms::cosem::model::status::DATA_NOT_VALID;
+
+/// A terminal the head end registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// Its Pairing ID.
+    pub pairing_id: [u8; 8],
+    /// Its management association's secret.
+    pub secret: Vec<u8>,
+    /// Its reading interval (slot boundaries of its pushes).
+    pub interval: Interval,
+    /// Blocked by the head end (OPS-07).
+    pub blocked: bool,
+}
+
+/// What the relay counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Messages sent to the head end.
+    pub sent: u64,
+    /// Frames from the head end refused (not sealed by it, replayed, not a command).
+    pub refused: u64,
+    /// Commands taken.
+    pub commands: u64,
+    /// Pushes of terminals the head end did not register, dropped.
+    pub unregistered: u64,
+}
+
+/// The smart meter's A-route side.
+#[derive(Debug)]
+pub struct SmartMeterRelay {
+    channel: Channel,
+    reader: FrameReader,
+    number: u32,
+    out: Vec<u8>,
+    held: BTreeMap<[u8; 8], Held>,
+    stats: RelayStats,
+}
+
+impl SmartMeterRelay {
+    /// The smart meter `own` (its EUI-64 as system title) talking to the head end
+    /// `head_end` under `keys`; `sent`/`taken`: the counters kept from a previous run.
+    #[must_use]
+    pub fn new(
+        own: SystemTitle,
+        head_end: SystemTitle,
+        keys: Keys,
+        sent: u32,
+        taken: Option<u32>,
+    ) -> Self {
+        Self {
+            channel: Channel::new(own, head_end, keys, sent, taken),
+            reader: FrameReader::new(),
+            number: 0,
+            out: Vec::new(),
+            held: BTreeMap::new(),
+            stats: RelayStats::default(),
+        }
+    }
+
+    /// What it counted.
+    #[must_use]
+    pub const fn stats(&self) -> RelayStats {
+        self.stats
+    }
+
+    /// The counters to keep across a restart: the last this end spent, the last of the
+    /// head end's taken.
+    #[must_use]
+    pub const fn counters(&self) -> (u32, Option<u32>) {
+        (self.channel.sent(), self.channel.taken())
+    }
+
+    /// A terminal the head end registered, if it is one.
+    #[must_use]
+    pub fn held(&self, terminal: [u8; 8]) -> Option<&Held> {
+        self.held.get(&terminal)
+    }
+
+    /// Bytes for the head end's connection.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// A new connection: a fresh stream, and the hello (every terminal held and its
+    /// state) first on it.
+    pub fn connected(&mut self, now: DateTime<Utc>, joined: impl Fn([u8; 8]) -> bool) {
+        self.reader = FrameReader::new();
+        self.out.clear();
+        let terminals = self
+            .held
+            .iter()
+            .map(|(t, h)| {
+                let state = if h.blocked {
+                    TerminalState::Blocked
+                } else if joined(*t) {
+                    TerminalState::Joined
+                } else {
+                    TerminalState::Absent
+                };
+                (*t, state)
+            })
+            .collect();
+        self.send(&Uplink::Hello { terminals }, now);
+    }
+
+    fn send(&mut self, message: &Uplink, now: DateTime<Utc>) {
+        self.number = self.number.wrapping_add(1) & 0x00FF_FFFF;
+        let framed = message
+            .encode(self.number, now)
+            .map_err(|e| e.to_string())
+            .and_then(|plain| self.channel.seal(&plain).map_err(|e| e.to_string()))
+            .and_then(|sealed| {
+                Wpdu::new(SMART_METER_WPORT, HEAD_END_WPORT, &sealed)
+                    .emit()
+                    .map_err(|e| e.to_string())
+            });
+        match framed {
+            Ok(bytes) => {
+                self.out.extend_from_slice(&bytes);
+                self.stats.sent += 1;
+            }
+            Err(e) => tracing::error!(error = %e, "A route: message not sent"),
+        }
+    }
+
+    fn answer(&mut self, invoke_id: u8, result: ActionResult) {
+        let framed = encode_answer(invoke_id, result)
+            .map_err(|e| e.to_string())
+            .and_then(|plain| self.channel.seal(&plain).map_err(|e| e.to_string()))
+            .and_then(|sealed| {
+                Wpdu::new(SMART_METER_WPORT, HEAD_END_WPORT, &sealed)
+                    .emit()
+                    .map_err(|e| e.to_string())
+            });
+        match framed {
+            Ok(bytes) => self.out.extend_from_slice(&bytes),
+            Err(e) => tracing::error!(error = %e, "A route: answer not sent"),
+        }
+    }
+
+    /// Bytes from the head end: the commands taken, for the smart meter to carry out
+    /// (each answered already; its outcome goes back with [`Self::done`]). Registering
+    /// and forgetting terminals the relay does itself, and returns them too (the smart
+    /// meter's readers need the secret).
+    ///
+    /// # Errors
+    /// [`WrapperError`]: the stream is not frames; the caller closes the connection.
+    pub fn received(&mut self, bytes: &[u8]) -> Result<Vec<Command>, WrapperError> {
+        self.reader.push(bytes);
+        let mut taken = Vec::new();
+        while let Some(frame) = self.reader.next_frame()? {
+            let plain = match self.channel.open(&frame.apdu) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.stats.refused += 1;
+                    tracing::warn!(error = %e, "A route: frame refused");
+                    continue;
+                }
+            };
+            let (invoke_id, command) = match dlms::relay::message::Command::decode(&plain) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.stats.refused += 1;
+                    tracing::warn!(error = %e, "A route: not a command");
+                    if let Some(id) = invoke_id_of(&plain) {
+                        self.answer(id, ActionResult::TypeUnmatched);
+                    }
+                    continue;
+                }
+            };
+            if let Some(result) = self.take(&command) {
+                self.answer(invoke_id, result);
+                continue;
+            }
+            self.answer(invoke_id, ActionResult::Success);
+            self.stats.commands += 1;
+            taken.push(command);
+        }
+        Ok(taken)
+    }
+
+    /// Act on a command the relay keeps itself; `Some(result)` when it is refused.
+    fn take(&mut self, command: &Command) -> Option<ActionResult> {
+        let terminal = match command {
+            Command::Register {
+                terminal,
+                pairing_id,
+                secret,
+                interval_min,
+            } => {
+                let interval = Interval::from_minutes(*interval_min)?;
+                let blocked = self.held.get(terminal).is_some_and(|h| h.blocked);
+                self.held.insert(
+                    *terminal,
+                    Held {
+                        pairing_id: *pairing_id,
+                        secret: secret.clone(),
+                        interval,
+                        blocked,
+                    },
+                );
+                return None;
+            }
+            Command::Forget { terminal }
+            | Command::Backfill { terminal, .. }
+            | Command::SetClock { terminal, .. }
+            | Command::Block { terminal, .. }
+            | Command::Reconnect { terminal, .. }
+            | Command::SetInterval { terminal, .. }
+            | Command::SetPassword { terminal, .. } => *terminal,
+        };
+        let Some(held) = self.held.get_mut(&terminal) else {
+            return Some(ActionResult::ObjectUnavailable);
+        };
+        match command {
+            Command::Forget { .. } => {
+                self.held.remove(&terminal);
+            }
+            Command::Block { .. } => held.blocked = true,
+            Command::Reconnect { .. } => held.blocked = false,
+            Command::SetInterval { minutes, .. } => {
+                if let Some(i) = Interval::from_minutes(*minutes) {
+                    held.interval = i;
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// A push of `terminal` (TRM-05 slot, or an event) arrived at `now`: told to the
+    /// head end if it registered the terminal and has not blocked it.
+    pub fn pushed(&mut self, terminal: [u8; 8], pushed: &Pushed, now: DateTime<Utc>) {
+        let Some(held) = self.held.get(&terminal).filter(|h| !h.blocked) else {
+            self.stats.unregistered += 1;
+            tracing::debug!(terminal = %dlms::hex::encode(&terminal), "push of a terminal not registered (or blocked): not relayed");
+            return;
+        };
+        let message = match &pushed.what {
+            PushKind::Slot {
+                energy_in_wh,
+                energy_out_wh,
+                status,
+            } => {
+                let Some(captured) = pushed.captured_at else {
+                    tracing::warn!("a slot push without its time: not relayed");
+                    return;
+                };
+                let at = held.interval.floor(captured.with_timezone(&Utc));
+                Uplink::Readings {
+                    terminal,
+                    arrival: Arrival::Pushed,
+                    request: 0,
+                    rows: vec![row(
+                        at,
+                        *energy_in_wh,
+                        *energy_out_wh,
+                        *status,
+                        held.interval,
+                    )],
+                }
+            }
+            PushKind::Event { code, details } => Uplink::Event {
+                terminal,
+                code: *code,
+                at: pushed.captured_at.map_or(now, |t| t.with_timezone(&Utc)),
+                details: details.clone(),
+            },
+        };
+        self.send(&message, now);
+    }
+
+    /// Rows of `terminal` read back for backfill `request`, then its end.
+    pub fn backfilled(
+        &mut self,
+        terminal: [u8; 8],
+        request: u32,
+        rows: &[RowRead],
+        now: DateTime<Utc>,
+    ) {
+        let interval = self
+            .held
+            .get(&terminal)
+            .map_or(Interval::Half, |h| h.interval);
+        let rows: Vec<Row> = rows
+            .iter()
+            .map(|r| {
+                row(
+                    r.time.with_timezone(&Utc),
+                    r.ac_in_wh,
+                    r.ac_out_wh,
+                    r.status,
+                    interval,
+                )
+            })
+            .collect();
+        for chunk in rows.chunks(ROWS_MAX) {
+            self.send(
+                &Uplink::Readings {
+                    terminal,
+                    arrival: Arrival::Backfilled,
+                    request,
+                    rows: chunk.to_vec(),
+                },
+                now,
+            );
+        }
+        self.done(request, Outcome::Done, "", now);
+    }
+
+    /// A command's end.
+    pub fn done(&mut self, request: u32, outcome: Outcome, why: &str, now: DateTime<Utc>) {
+        let text: String = why.chars().take(dlms::relay::message::TEXT_MAX).collect();
+        self.send(
+            &Uplink::Done {
+                request,
+                outcome,
+                text,
+            },
+            now,
+        );
+    }
+}
+
+/// A row as the A route carries it: values missing make it not valid.
+fn row(
+    at: DateTime<Utc>,
+    in_wh: Option<u32>,
+    out_wh: Option<u32>,
+    status: Option<u8>,
+    interval: Interval,
+) -> Row {
+    let complete = in_wh.is_some() && out_wh.is_some() && status.is_some();
+    Row {
+        at,
+        in_wh: in_wh.unwrap_or(0),
+        out_wh: out_wh.unwrap_or(0),
+        status: status.unwrap_or(0) | if complete { 0 } else { DATA_NOT_VALID },
+        interval_min: interval.minutes(),
+    }
+}
+
+/// The invoke id of an ACTION-Request whose parameters did not read (to refuse it).
+fn invoke_id_of(plain: &[u8]) -> Option<u8> {
+    match plain {
+        [0xC3, 0x01, id, ..] => Some(*id),
+        _ => None,
+    }
+}
