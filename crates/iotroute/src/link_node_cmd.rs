@@ -738,7 +738,10 @@ impl App for SmartMeterProgram {
                 SmartMeterEvent::Joined { terminal, .. } => {
                     eprintln!("terminal {terminal:?} joined");
                 }
-                SmartMeterEvent::Left { terminal } => self.app.forget(terminal.0),
+                SmartMeterEvent::Left { terminal } => {
+                    // No head end here: no backfill waits to be reported failed.
+                    self.app.forget(terminal.0);
+                }
                 other => tracing::info!(event = ?other, "link"),
             }
         }

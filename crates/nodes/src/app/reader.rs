@@ -49,14 +49,33 @@ pub struct RowRead {
     pub status: Option<u8>,
 }
 
+/// Why a session reads a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The smart meter's own reading at a slot: the registers and the profile of the
+    /// last six hours.
+    Periodic,
+    /// The head end's backfill `request`: the profile rows with `from <= slot <= to`.
+    Backfill {
+        /// The head end's request number.
+        request: u32,
+        /// From.
+        from: DateTime<Utc>,
+        /// To.
+        to: DateTime<Utc>,
+    },
+}
+
 /// A completed reading of one terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reading {
+    /// Why it was read.
+    pub purpose: Purpose,
     /// AC input register, Wh.
     pub energy_in_wh: Option<i128>,
     /// AC output register, Wh.
     pub energy_out_wh: Option<i128>,
-    /// Every profile row read (the last six hours).
+    /// Every profile row read (the last six hours, or the backfill's range).
     pub rows: Vec<RowRead>,
 }
 
@@ -136,10 +155,16 @@ impl Reader {
         self.sessions.contains_key(&terminal)
     }
 
-    /// Start a reading of `terminal` at `now`: the AARQ to send (wrapper frame, UDP
-    /// 4059). A session already under way is replaced. `None` (logged) for a terminal
-    /// without a DLMS secret.
-    pub fn start(&mut self, now: Duration, terminal: [u8; 8], restart: bool) -> Option<Vec<u8>> {
+    /// Start a reading of `terminal` at `now` for `purpose`: the AARQ to send (wrapper
+    /// frame, UDP 4059). A session already under way is replaced. `None` (logged) for a
+    /// terminal without a DLMS secret.
+    pub fn start(
+        &mut self,
+        now: Duration,
+        terminal: [u8; 8],
+        purpose: Purpose,
+        restart: bool,
+    ) -> Option<Vec<u8>> {
         let Some(password) = self.secrets.get(terminal) else {
             tracing::warn!(
                 terminal = %dlms::hex::encode(&terminal),
@@ -171,6 +196,7 @@ impl Reader {
                 step: Step::Associating,
                 last_activity: now,
                 reading: Reading {
+                    purpose,
                     energy_in_wh: None,
                     energy_out_wh: None,
                     rows: Vec::new(),
@@ -195,13 +221,13 @@ impl Reader {
     }
 
     /// Sessions with no answer for [`SESSION_TIMEOUT`] at `now`, dropped: start them
-    /// again.
-    pub fn stalled(&mut self, now: Duration) -> Vec<[u8; 8]> {
+    /// again (for the same purpose).
+    pub fn stalled(&mut self, now: Duration) -> Vec<([u8; 8], Purpose)> {
         let mut gone = Vec::new();
         self.sessions.retain(|t, s| {
             let alive = now < s.last_activity + SESSION_TIMEOUT;
             if !alive {
-                gone.push(*t);
+                gone.push((*t, s.reading.purpose));
             }
             alive
         });
@@ -228,8 +254,15 @@ impl Reader {
                 return (None, None);
             }
         };
-        let to = wall.with_timezone(&jst());
-        let range = range_selector(&(to - BACKFILL), &to);
+        let range = match s.reading.purpose {
+            Purpose::Periodic => {
+                let to = wall.with_timezone(&jst());
+                range_selector(&(to - BACKFILL), &to)
+            }
+            Purpose::Backfill { from, to, .. } => {
+                range_selector(&from.with_timezone(&jst()), &to.with_timezone(&jst()))
+            }
+        };
         let mut done = None;
         let next = match (s.step, event) {
             (_, Event::Send(bytes)) => Some(Ok(bytes)),
@@ -365,7 +398,7 @@ mod tests {
     /// reading, if one completed.
     fn read(reader: &mut Reader, app: &mut TerminalApp, terminal: [u8; 8]) -> Option<Reading> {
         let now = start() + chrono::Duration::minutes(20);
-        let mut request = reader.start(Duration::ZERO, terminal, false);
+        let mut request = reader.start(Duration::ZERO, terminal, Purpose::Periodic, false);
         for _ in 0..64 {
             let answer = app.answer(now, &request?)?.1?;
             let (next, reading) = reader.answer(Duration::ZERO, now, terminal, &answer);
@@ -427,10 +460,52 @@ mod tests {
         assert_eq!(reader.refused, 0);
     }
 
+    /// TRM-06: a backfill the head end asked for reads the rows of its range, and says
+    /// whose request it answers.
+    #[test]
+    fn trm06_a_backfill_reads_the_range_it_was_asked_for() {
+        let mut b = TerminalApp::new(start(), 2, 9, dlms_password(B, b"IOTPASS00002")).unwrap();
+        let secrets = TerminalSecrets::from_link_passwords([(B, &b"IOTPASS00002"[..])]);
+        let mut reader = Reader::new(1, secrets);
+        let from = start() - chrono::Duration::hours(5);
+        let to = from + chrono::Duration::hours(2);
+        let purpose = Purpose::Backfill {
+            request: 41,
+            from,
+            to,
+        };
+        let now = start() + chrono::Duration::minutes(20);
+        let mut request = reader.start(Duration::ZERO, B, purpose, false);
+        let mut reading = None;
+        for _ in 0..64 {
+            let Some(answer) = request.and_then(|r| b.answer(now, &r)).and_then(|a| a.1) else {
+                break;
+            };
+            let (next, done) = reader.answer(Duration::ZERO, now, B, &answer);
+            if done.is_some() {
+                reading = done;
+                break;
+            }
+            request = next;
+        }
+        let reading = reading.expect("the backfill completed");
+        assert_eq!(reading.purpose, purpose);
+        let times: Vec<_> = reading
+            .rows
+            .iter()
+            .map(|r| r.time.with_timezone(&Utc))
+            .collect();
+        assert_eq!(times.len(), 4, "{times:?}");
+        assert!(times.iter().all(|t| *t >= from && *t <= to), "{times:?}");
+    }
+
     #[test]
     fn trm06_a_terminal_without_a_dlms_secret_is_not_read() {
         let mut reader = Reader::new(1, TerminalSecrets::default());
-        assert_eq!(reader.start(Duration::ZERO, A, false), None);
+        assert_eq!(
+            reader.start(Duration::ZERO, A, Purpose::Periodic, false),
+            None
+        );
         assert!(!reader.busy(A));
     }
 
@@ -452,7 +527,7 @@ mod tests {
         // The smart meter's clock 60 s ahead of the terminal's.
         let ahead = |reader: &mut Reader, b: &mut TerminalApp| {
             let now = start() + chrono::Duration::minutes(20);
-            let mut request = reader.start(Duration::ZERO, B, false);
+            let mut request = reader.start(Duration::ZERO, B, Purpose::Periodic, false);
             for _ in 0..64 {
                 let Some(answer) = request.and_then(|r| b.answer(now, &r)).and_then(|a| a.1) else {
                     return;

@@ -1,16 +1,18 @@
 //! What the smart meter runs on top of its link, as one piece: the reading sessions with
 //! its terminals ([`Reader`]), the image it may carry to them ([`Rollout`]), and the
 //! pushes they send ([`read_push`]) — which datagram from a terminal goes where, and
-//! what to start when a terminal is due. Shared by the simulator and `iotroute
+//! what to start when a terminal is due: the image while one is pending, else a backfill
+//! the head end asked for, else the smart meter's own reading. Shared by the simulator and `iotroute
 //! smartmeter`, which only schedule, send and report.
 
 use core::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
 use super::image_push::{PushOutcome, Rollout};
 use super::push::{read_push, Pushed};
-use super::reader::{Reader, Reading};
+use super::reader::{Purpose, Reader, Reading};
 
 /// What a datagram from a terminal brought.
 #[derive(Debug)]
@@ -37,13 +39,19 @@ pub struct Stalled {
 pub struct SmartMeterApp {
     reader: Reader,
     rollout: Option<Rollout>,
+    /// The head end's backfills waiting for their terminal (one session at a time).
+    backfills: BTreeMap<[u8; 8], VecDeque<Purpose>>,
 }
 
 impl SmartMeterApp {
     /// Readings by `reader`, and `rollout`'s image carried first to each terminal.
     #[must_use]
     pub const fn new(reader: Reader, rollout: Option<Rollout>) -> Self {
-        Self { reader, rollout }
+        Self {
+            reader,
+            rollout,
+            backfills: BTreeMap::new(),
+        }
     }
 
     /// The reading sessions (their counters).
@@ -81,17 +89,44 @@ impl SmartMeterApp {
         (next, reading.map(Arrived::Reading))
     }
 
+    /// The head end's backfill `request` of `terminal`'s rows `from..=to`, queued: it
+    /// starts when the terminal is next started ([`Self::start`]).
+    pub fn backfill(
+        &mut self,
+        terminal: [u8; 8],
+        request: u32,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) {
+        self.backfills
+            .entry(terminal)
+            .or_default()
+            .push_back(Purpose::Backfill { request, from, to });
+    }
+
+    /// Whether a backfill of `terminal` waits.
+    #[must_use]
+    pub fn backfill_waiting(&self, terminal: [u8; 8]) -> bool {
+        self.backfills.get(&terminal).is_some_and(|q| !q.is_empty())
+    }
+
     /// `terminal` is due at `now`: the AARQ to send it — the image first while it is
     /// pending (one association at a time with each terminal; its readings wait), else
-    /// a reading; nothing while a session with it is under way.
+    /// a backfill the head end asked for, else a reading; nothing while a session with
+    /// it is under way.
     pub fn start(&mut self, now: Duration, terminal: [u8; 8]) -> Option<Vec<u8>> {
         if self.reader.busy(terminal) {
             return None;
         }
-        match self.rollout.as_mut().filter(|r| r.pending(terminal)) {
-            Some(r) => r.start(now, terminal),
-            None => self.reader.start(now, terminal, false),
+        if let Some(r) = self.rollout.as_mut().filter(|r| r.pending(terminal)) {
+            return r.start(now, terminal);
         }
+        let purpose = self
+            .backfills
+            .get_mut(&terminal)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or(Purpose::Periodic);
+        self.reader.start(now, terminal, purpose, false)
     }
 
     /// Sessions silent at `now`: the readings of terminals still `linked` start again;
@@ -102,10 +137,10 @@ impl SmartMeterApp {
             .reader
             .stalled(now)
             .into_iter()
-            .filter(|t| linked(*t))
-            .filter_map(|t| {
+            .filter(|(t, _)| linked(*t))
+            .filter_map(|(t, purpose)| {
                 tracing::debug!(terminal = %dlms::hex::encode(&t), "reading session timed out: starting again");
-                self.reader.start(now, t, true).map(|aarq| (t, aarq))
+                self.reader.start(now, t, purpose, true).map(|aarq| (t, aarq))
             })
             .collect();
         let unanswered = self
@@ -119,12 +154,22 @@ impl SmartMeterApp {
         }
     }
 
-    /// `terminal` left: its sessions are dropped.
-    pub fn forget(&mut self, terminal: [u8; 8]) {
+    /// `terminal` left: its sessions are dropped, and the backfills that waited for it
+    /// (their request numbers returned: they failed).
+    pub fn forget(&mut self, terminal: [u8; 8]) -> Vec<u32> {
         self.reader.forget(terminal);
         if let Some(r) = self.rollout.as_mut() {
             r.forget(terminal);
         }
+        self.backfills
+            .remove(&terminal)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| match p {
+                Purpose::Backfill { request, .. } => Some(request),
+                Purpose::Periodic => None,
+            })
+            .collect()
     }
 
     /// When the next session under way is given up for silence.
