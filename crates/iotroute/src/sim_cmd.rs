@@ -62,6 +62,11 @@ pub struct SimArgs {
     /// reading, the clock set and the counters.
     #[arg(long)]
     pub report_json: Option<PathBuf>,
+    /// Keep the head end's registry and the MDMS in this SQLite file (created if
+    /// absent): `iotroute mdms export --db FILE` and `iotroute headend registry export
+    /// --db FILE` read it after the run. In memory without it.
+    #[arg(long, value_name = "FILE", conflicts_with = "loopback")]
+    pub db: Option<PathBuf>,
     /// The whole system, as without the flag (kept: it used to select the IoT route).
     #[arg(long, conflicts_with = "loopback")]
     pub link: bool,
@@ -138,6 +143,7 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
             profile: args.profile,
             ..MeterConfig::default()
         },
+        db: args.db.clone(),
     };
     let pcap = args
         .pcap

@@ -25,6 +25,11 @@ use crate::vee::Vee;
 
 /// The schema this program writes.
 const VERSION: i64 = 1;
+/// This component's name in `schema_versions`.
+const COMPONENT: &str = "mdms";
+/// The shared table of each component's schema version.
+const SCHEMA_VERSIONS: &str =
+    "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL);";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (
@@ -110,26 +115,48 @@ impl SqliteStore {
         if ok != "ok" {
             return Err(MdmsError::Store(format!("integrity check: {ok}")));
         }
-        let version: i64 = db
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+        // The database file may be shared (the head end keeps its registry in it): each
+        // component records its schema under its name in `schema_versions`, not in
+        // `PRAGMA user_version`, which is the whole file's.
+        db.execute_batch(SCHEMA_VERSIONS).map_err(backend)?;
+        let version: Option<i64> = db
+            .query_row(
+                "SELECT version FROM schema_versions WHERE component = ?1",
+                [COMPONENT],
+                |r| r.get(0),
+            )
+            .optional()
             .map_err(backend)?;
-        let tables: i64 = db
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-            .map_err(backend)?;
-        match (tables, version) {
-            (0, 0) => db
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {VERSION}; COMMIT;"
+        match version {
+            Some(VERSION) => {}
+            Some(other) => {
+                return Err(MdmsError::Store(format!(
+                    "MDMS schema {other} is not this program's ({VERSION})"
+                )))
+            }
+            None => {
+                let ours: i64 = db
+                    .query_row(
+                        "SELECT count(*) FROM sqlite_master WHERE name IN ('meta', 'reading', 'slot')",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(backend)?;
+                if ours > 0 {
+                    return Err(MdmsError::Store(
+                        "tables named as the MDMS's but no MDMS schema recorded: not an MDMS store"
+                            .to_owned(),
+                    ));
+                }
+                db.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {SCHEMA}
+                     INSERT INTO schema_versions (component, version) VALUES ('{COMPONENT}', {VERSION});
+                     COMMIT;"
                 ))
                 .map_err(|e| {
                     let _ = db.execute_batch("ROLLBACK");
                     backend(e)
-                })?,
-            (_, VERSION) => {}
-            (_, other) => {
-                return Err(MdmsError::Store(format!(
-                    "not an MDMS store of schema {VERSION} (user_version {other})"
-                )))
+                })?;
             }
         }
         Ok(Self { db })

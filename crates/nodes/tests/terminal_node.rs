@@ -903,7 +903,12 @@ fn smart_meter_reads(
     wall: DateTime<Utc>,
 ) -> bool {
     let mut reader = nodes::app::reader::Reader::new(1, secrets);
-    let mut request = reader.start(std::time::Duration::ZERO, terminal, false);
+    let mut request = reader.start(
+        std::time::Duration::ZERO,
+        terminal,
+        nodes::app::reader::Purpose::Periodic,
+        false,
+    );
     for _ in 0..64 {
         let Some(answer) = request.and_then(|r| app.answer(wall, &r)).and_then(|a| a.1) else {
             return false;

@@ -299,6 +299,53 @@ impl SmartMeterRelay {
         self.send(&message, now);
     }
 
+    /// Rows of `terminal` the smart meter read on its own (its periodic reading: the
+    /// profile's last hours), oldest first: the newest as read at its slot (*pushed*),
+    /// the older ones as read back (*backfilled*, request 0) — the head end keeps only
+    /// what it lacks.
+    pub fn read(&mut self, terminal: [u8; 8], rows: &[RowRead], now: DateTime<Utc>) {
+        let Some(held) = self.held.get(&terminal).filter(|h| !h.blocked) else {
+            self.stats.unregistered += 1;
+            return;
+        };
+        let interval = held.interval;
+        let rows: Vec<Row> = rows
+            .iter()
+            .map(|r| {
+                row(
+                    r.time.with_timezone(&Utc),
+                    r.ac_in_wh,
+                    r.ac_out_wh,
+                    r.status,
+                    interval,
+                )
+            })
+            .collect();
+        let Some((newest, older)) = rows.split_last() else {
+            return;
+        };
+        for chunk in older.chunks(ROWS_MAX) {
+            self.send(
+                &Uplink::Readings {
+                    terminal,
+                    arrival: Arrival::Backfilled,
+                    request: 0,
+                    rows: chunk.to_vec(),
+                },
+                now,
+            );
+        }
+        self.send(
+            &Uplink::Readings {
+                terminal,
+                arrival: Arrival::Pushed,
+                request: 0,
+                rows: vec![*newest],
+            },
+            now,
+        );
+    }
+
     /// Rows of `terminal` read back for backfill `request`, then its end.
     pub fn backfilled(
         &mut self,

@@ -33,10 +33,11 @@ use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeZone, Utc};
+use dlms::relay::message::{Command, Outcome as CommandOutcome};
 use dlms::text::jst;
 use nodes::app::entropy::Seeded;
 use nodes::app::linked::LinkedTerminal;
-use nodes::app::reader::{Reader, RowRead};
+use nodes::app::reader::{Purpose, Reader, RowRead};
 use nodes::app::secrets::TerminalSecrets;
 use nodes::app::server::TerminalApp;
 use nodes::app::smartmeter::{Arrived, SmartMeterApp};
@@ -59,8 +60,9 @@ use wisun::PairingId;
 
 use crate::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 
+mod head_end;
 mod report;
-pub use report::{Report, SlotRecord, TerminalRecord};
+pub use report::{Report, SlotRecord, SystemFigures, TerminalRecord};
 
 /// What the run is asked to do.
 #[derive(Debug, Clone)]
@@ -78,6 +80,9 @@ pub struct Options {
     pub loss: f64,
     /// Each terminal's meter (unit, power profile); its counters start apart per home.
     pub meter: nodes::meter::MeterConfig,
+    /// The database file the head end's registry and the MDMS are kept in (in memory
+    /// when `None`).
+    pub db: Option<std::path::PathBuf>,
 }
 
 /// Why a run could not go on.
@@ -182,6 +187,48 @@ fn password_of(k: u8) -> Vec<u8> {
     format!("IOTPASS{k:05}").into_bytes()
 }
 
+/// The smart meter (index) a terminal's home is next to, and the head end registers it
+/// with.
+fn home_of(k: u8, smartmeters: u8) -> u8 {
+    (k - 1) % smartmeters.max(1)
+}
+
+/// Whether terminal k is in the registry: the first four at each smart meter (SYS-03);
+/// any more are there, unregistered, as a smart meter would meet them.
+fn registered(k: u8, smartmeters: u8) -> bool {
+    usize::from((k - 1) / smartmeters.max(1)) < headend::registry::TERMINALS_PER_SMART_METER
+}
+
+/// Retailers the run's points are spread over (ours: five-character codes).
+const RETAILERS: [&str; 3] = ["A0019", "B0029", "C0039"];
+
+/// The run's registry: terminal k serves supply point `09…k` (Kyushu) behind its home
+/// smart meter, read every 30 minutes, for one of [`RETAILERS`] (the first four at each
+/// smart meter).
+fn registry_of(
+    opts: &Options,
+    pairing: PairingId,
+) -> Result<Vec<headend::registry::DevicePoint>, String> {
+    (1..=opts.terminals)
+        .filter(|k| registered(*k, opts.smartmeters))
+        .map(|k| {
+            Ok(headend::registry::DevicePoint {
+                supply_point: format!("09{:020}", 100_000 + u32::from(k))
+                    .parse()
+                    .map_err(|e: mdms::IdError| e.to_string())?,
+                terminal_id: terminal_eui(k),
+                pairing_id: pairing,
+                smart_meter: meter_eui(home_of(k, opts.smartmeters) + 1),
+                meter_id: None,
+                interval: nodes::terminal::slots::Interval::Half,
+                retailer: RETAILERS[usize::from(k) % RETAILERS.len()]
+                    .parse()
+                    .map_err(|e: headend::point::RetailerError| e.to_string())?,
+            })
+        })
+        .collect()
+}
+
 fn eui_text(e: Eui64) -> String {
     e.0.iter()
         .map(|b| format!("{b:02x}"))
@@ -209,7 +256,10 @@ const METER_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
 
 struct MeterNode {
     id: NodeId,
+    eui: Eui64,
     link: SmartMeter,
+    /// Its end of the A route to the head end.
+    relay: nodes::app::relay::SmartMeterRelay,
     /// Its reading sessions (and an image rollout, none here).
     app: SmartMeterApp,
     rng: Seeded,
@@ -297,6 +347,8 @@ struct LinkSim<W: std::io::Write> {
     starts: BTreeSet<(Duration, usize, [u8; 8])>,
     /// The instant virtual time 0 maps to, for the terminals' ECHONET controllers.
     t0: std::time::Instant,
+    /// The head end and its MDMS.
+    hes: head_end::HeadEndSim,
 }
 
 /// Run the system as `opts` says, every frame on the air to `pcap` when given.
@@ -349,9 +401,12 @@ impl<W: std::io::Write> LinkSim<W> {
                 net: NetConfig::default(),
             };
             let n = opts.terminals;
+            let m = opts.smartmeters;
             let psk_profile = profile.clone();
+            // SYS-03: it authenticates the terminals the head end registered with it.
             let registry = move |id_p: &[u8]| -> Result<Psk, AuthFailure> {
                 (1..=n)
+                    .filter(|k| home_of(*k, m) == i && registered(*k, m))
                     .find(|k| identity_from_eui64(terminal_eui(*k).0).as_bytes() == id_p)
                     .map(|k| psk_profile.psk(id_p, &password_of(k)))
                     .ok_or(AuthFailure::UnknownId)
@@ -359,8 +414,18 @@ impl<W: std::io::Write> LinkSim<W> {
             let registry: Box<dyn Registry + Send> = Box::new(registry);
             let entropy = Box::new(Seeded::new(opts.seed, 100 + u64::from(i)));
             let link = SmartMeter::new(config, registry, entropy, Duration::ZERO);
+            let mut relay = nodes::app::relay::SmartMeterRelay::new(
+                dlms::cipher::SystemTitle(eui.0),
+                head_end::HEAD_END_TITLE,
+                head_end::keys_of(opts.seed, eui),
+                0,
+                None,
+            );
+            relay.connected(start, |_| false);
             nodes.push(Node::Meter(Box::new(MeterNode {
                 id,
+                eui,
+                relay,
                 link,
                 app: SmartMeterApp::new(
                     Reader::new(
@@ -461,6 +526,25 @@ impl<W: std::io::Write> LinkSim<W> {
             .map(|w| Writer::new(w, LINKTYPE_IEEE802_15_4_TAP))
             .transpose()
             .map_err(|e| format!("pcap: {e}"))?;
+        let smart_meters: Vec<Eui64> = (1..=opts.smartmeters).map(meter_eui).collect();
+        let points = registry_of(&opts, pairing)?;
+        // Expected from the first boundary of the run (rows before it are the history).
+        let mut hes =
+            head_end::HeadEndSim::new(opts.seed, points, &smart_meters, start, opts.db.as_deref())?;
+        let registrations = hes.registrations(|t| {
+            let k = t.0[7];
+            nodes::app::secrets::dlms_password(t.0, &password_of(k))
+        });
+        for n in &mut nodes {
+            if let Node::Meter(m) = n {
+                if let Some((_, bytes)) = registrations.iter().find(|(sm, _)| *sm == m.eui) {
+                    if let Err(e) = m.relay.received(bytes) {
+                        return Err(format!("A route: {e}"));
+                    }
+                }
+                hes.take_bytes(m.eui, &m.relay.take_output(), start);
+            }
+        }
         Ok(Self {
             loss_rng: Seeded::new(opts.seed, 2),
             opts,
@@ -473,6 +557,7 @@ impl<W: std::io::Write> LinkSim<W> {
             slots,
             starts: BTreeSet::new(),
             t0: t0 + HISTORY.to_std().unwrap_or_default(),
+            hes,
         })
     }
 
@@ -566,6 +651,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 .chain(slot_at)
                 .chain(self.starts.first().map(|s| s.0))
                 .chain(self.session_deadline())
+                .chain(Some(self.hes.next_poll()))
                 .min();
             let Some(t) = next.filter(|t| *t <= deadline) else {
                 break;
@@ -582,6 +668,7 @@ impl<W: std::io::Write> LinkSim<W> {
             self.start_due_sessions();
             self.restart_stalled_sessions();
             self.wake_nodes(&air)?;
+            self.a_route();
         }
         if let Some(w) = self.pcap.take() {
             w.into_inner().flush().map_err(|e| format!("pcap: {e}"))?;
@@ -810,8 +897,16 @@ impl<W: std::io::Write> LinkSim<W> {
                             self.read(index, from, &datagram.payload);
                         }
                         SmartMeterEvent::Left { terminal } => {
+                            let wall = self.utc(self.now);
                             if let Node::Meter(m) = &mut self.nodes[index] {
-                                m.app.forget(terminal.0);
+                                for request in m.app.forget(terminal.0) {
+                                    m.relay.done(
+                                        request,
+                                        CommandOutcome::Failed,
+                                        "the terminal left",
+                                        wall,
+                                    );
+                                }
                             }
                         }
                         _ => {}
@@ -832,6 +927,25 @@ impl<W: std::io::Write> LinkSim<W> {
         let (next, arrived) = m.app.datagram(now, wall, from.0, datagram);
         if let Some(bytes) = next {
             send(&mut m.link, now, from.0, bytes);
+        }
+        // What the smart meter read goes to the head end (the A route), whatever it is.
+        match &arrived {
+            Some(Arrived::Push(Ok(pushed))) => m.relay.pushed(from.0, pushed, wall),
+            Some(Arrived::Reading(r)) => {
+                match r.purpose {
+                    Purpose::Backfill { request, .. } => {
+                        m.relay.backfilled(from.0, request, &r.rows, wall);
+                    }
+                    Purpose::Periodic => m.relay.read(from.0, &r.rows, wall),
+                }
+                // The next backfill the head end asked for, if any.
+                if m.app.backfill_waiting(from.0) {
+                    if let Some(aarq) = m.app.start(now, from.0) {
+                        send(&mut m.link, now, from.0, aarq);
+                    }
+                }
+            }
+            _ => {}
         }
         let reading = match arrived {
             Some(Arrived::Push(pushed)) => return self.pushed(from, pushed),
@@ -903,6 +1017,96 @@ impl<W: std::io::Write> LinkSim<W> {
                 && row.ac_out_wh == Some(o)
                 && row.status.is_some_and(|s| s & not_valid == 0)
         })
+    }
+
+    /// The A route at `now`: what each smart meter's relay has for the head end, the
+    /// head end's look for gaps, and its commands carried out by the smart meters.
+    fn a_route(&mut self) {
+        let (now, wall) = (self.now, self.utc(self.now));
+        for n in &mut self.nodes {
+            if let Node::Meter(m) = n {
+                let bytes = m.relay.take_output();
+                if !bytes.is_empty() {
+                    self.hes.take_bytes(m.eui, &bytes, wall);
+                }
+            }
+        }
+        for (sm, bytes) in self.hes.poll(now, wall) {
+            let Some(index) = self
+                .nodes
+                .iter()
+                .position(|n| matches!(n, Node::Meter(m) if m.eui == sm))
+            else {
+                continue;
+            };
+            let commands = match &mut self.nodes[index] {
+                Node::Meter(m) => match m.relay.received(&bytes) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "A route stream broken");
+                        continue;
+                    }
+                },
+                Node::Terminal(_) => continue,
+            };
+            for command in commands {
+                self.carry_out(index, command);
+            }
+            if let Node::Meter(m) = &mut self.nodes[index] {
+                let bytes = m.relay.take_output();
+                self.hes.take_bytes(sm, &bytes, wall);
+            }
+        }
+    }
+
+    /// A command the head end gave smart meter `index`.
+    fn carry_out(&mut self, index: usize, command: Command) {
+        let (now, wall) = (self.now, self.utc(self.now));
+        let Node::Meter(m) = &mut self.nodes[index] else {
+            return;
+        };
+        match command {
+            Command::Register { .. } => {}
+            Command::Backfill {
+                request,
+                terminal,
+                from,
+                to,
+            } => {
+                if !m.link.terminals().contains(&Eui64(terminal)) {
+                    m.relay.done(
+                        request,
+                        CommandOutcome::Failed,
+                        "the terminal is not joined",
+                        wall,
+                    );
+                    return;
+                }
+                m.app.backfill(terminal, request, from, to);
+                if let Some(aarq) = m.app.start(now, terminal) {
+                    send(&mut m.link, now, terminal, aarq);
+                }
+            }
+            Command::Forget { terminal } => m.link.remove(now, Eui64(terminal)),
+            Command::Block { request, terminal } => {
+                m.link.block(now, Eui64(terminal));
+                m.relay.done(request, CommandOutcome::Done, "", wall);
+            }
+            Command::Reconnect { request, terminal } => {
+                m.link.reconnect(Eui64(terminal));
+                m.relay.done(request, CommandOutcome::Done, "", wall);
+            }
+            Command::SetClock { request, .. }
+            | Command::SetInterval { request, .. }
+            | Command::SetPassword { request, .. } => {
+                m.relay.done(
+                    request,
+                    CommandOutcome::Failed,
+                    "not carried out by the simulated smart meter yet",
+                    wall,
+                );
+            }
+        }
     }
 
     /// Every group key used, in Wireshark's key-table form.
@@ -983,8 +1187,14 @@ impl<W: std::io::Write> LinkSim<W> {
             differ: self.tally.pushes_differ,
             events: self.tally.event_pushes,
         };
+        let system = self.system_figures();
         Report {
-            ok: self.all_arrived() && readings.values_differ == 0 && pushes.differ == 0,
+            ok: self.all_arrived()
+                && readings.values_differ == 0
+                && pushes.differ == 0
+                && system.lost == 0
+                && system.doubled == 0
+                && system.values_differ == 0,
             terminals_count: self.opts.terminals,
             smartmeters: self.opts.smartmeters,
             started: self.start.with_timezone(&jst()),
@@ -1004,9 +1214,83 @@ impl<W: std::io::Write> LinkSim<W> {
             sessions,
             readings,
             pushes,
+            system,
             terminals,
             not_built: report::NOT_BUILT.to_vec(),
         }
+    }
+
+    /// Every expected slot of every point against the MDMS: its quality, and its energy
+    /// and counters against what the terminal's meter counted at both boundaries.
+    fn system_figures(&self) -> SystemFigures {
+        let f = &self.hes.figures;
+        let mut y = SystemFigures {
+            points: self.hes.points.len(),
+            latency_s: report::Latency::of(&f.latencies),
+            events: f.events.clone(),
+            a_route_messages: f.messages,
+            a_route_refused: f.refused,
+            backfills: f.backfills,
+            ..SystemFigures::default()
+        };
+        let (Some(first), Some(last)) = (self.slots.first(), self.slots.last()) else {
+            return y;
+        };
+        let (from, to) = (self.utc(*first), self.utc(*last));
+        let modulus = 100_000_000u32;
+        for p in &self.hes.points {
+            let slots = match self.hes.mdms.slots(&p.supply_point, Some(from), Some(to)) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "MDMS not read");
+                    continue;
+                }
+            };
+            let mut seen = BTreeSet::new();
+            for slot in &slots {
+                if !seen.insert(slot.start) {
+                    y.doubled += 1;
+                    continue;
+                }
+                match slot.quality {
+                    mdms::Quality::Measured => y.measured += 1,
+                    mdms::Quality::Recovered => y.recovered += 1,
+                    mdms::Quality::Backfilled => y.backfilled += 1,
+                    mdms::Quality::Estimated => y.estimated += 1,
+                    mdms::Quality::Flagged => y.flagged += 1,
+                }
+                let end = slot.start + chrono::Duration::minutes(i64::from(slot.minutes));
+                let t = p.terminal_id.0;
+                let truth = |at: DateTime<Utc>| self.tally.truth.get(&(t, at.timestamp())).copied();
+                let equal = match (truth(slot.start), truth(end)) {
+                    (Some(a), Some(b)) => {
+                        slot.cum_in == b.0
+                            && slot.cum_out == b.1
+                            && slot.in_wh == (b.0 + modulus - a.0) % modulus
+                            && slot.out_wh == (b.1 + modulus - a.1) % modulus
+                    }
+                    _ => false,
+                };
+                if slot.quality == mdms::Quality::Estimated {
+                    continue;
+                }
+                if equal {
+                    y.values_equal += 1;
+                } else {
+                    y.values_differ += 1;
+                    tracing::warn!(point = %p.supply_point, start = %slot.start, ?slot, "an MDMS slot differs from the meter's counts");
+                }
+            }
+            let expected = u64::try_from(self.slots.len().saturating_sub(1)).unwrap_or(0);
+            y.expected += expected;
+            let real = u64::try_from(seen.len()).unwrap_or(0)
+                - slots
+                    .iter()
+                    .filter(|s| s.quality == mdms::Quality::Estimated)
+                    .count() as u64;
+            y.lost += expected.saturating_sub(real);
+        }
+        y
     }
 
     /// One terminal's part of the report: each slot's meter count against what its smart

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 /// The parts of the system a run does not include yet, and where they will come from.
 pub const NOT_BUILT: [&str; 3] = [
-    "the smart meter (電力SM) relaying to the head end",
-    "the head end (HES) and the MDMS",
+    "the head end's faults and attacks (outages, reboots, blocks, floods, wrong meters and passwords) and its clock, interval and password commands",
+    "the database file (--db) and the head end as a program of its own",
     "the public server (公開サーバ) and the retailers' interface (EDI files)",
 ];
 
@@ -42,6 +42,8 @@ pub struct Report {
     pub readings: ReadingFigures,
     /// Pushes the smart meters received (TRM-05).
     pub pushes: PushFigures,
+    /// The smart meters → head end → MDMS: every slot of every registered point.
+    pub system: SystemFigures,
     /// Per terminal.
     pub terminals: Vec<TerminalRecord>,
     /// What the run does not include yet.
@@ -116,6 +118,79 @@ pub struct ReadingFigures {
     pub values_equal: u64,
     /// Rows that differ.
     pub values_differ: u64,
+}
+
+/// What reached the MDMS through the smart meters' relay and the head end, for the
+/// slots between the run's first and last boundary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SystemFigures {
+    /// Device points in the registry.
+    pub points: usize,
+    /// Slots expected: every point's, from the first boundary to the last.
+    pub expected: u64,
+    /// Of them in the MDMS, by quality.
+    pub measured: u64,
+    /// Recovered by the terminal from its meter's history.
+    pub recovered: u64,
+    /// Arrived later, read back.
+    pub backfilled: u64,
+    /// Estimated (VEE): not a reading, so also counted as lost.
+    pub estimated: u64,
+    /// Read while the meter ID did not match (SEC-07).
+    pub flagged: u64,
+    /// Expected slots with no reading in the MDMS (absent or estimated).
+    pub lost: u64,
+    /// Slots in the MDMS more than once.
+    pub doubled: u64,
+    /// Slots whose energy and counters equal what the terminal's meter counted at both
+    /// boundaries.
+    pub values_equal: u64,
+    /// Slots that differ.
+    pub values_differ: u64,
+    /// Seconds from a slot's close to its row in the MDMS (rows read at their slot).
+    pub latency_s: Latency,
+    /// Terminal events the head end received, by kind.
+    pub events: std::collections::BTreeMap<String, u64>,
+    /// A-route messages the head end took, frames it refused, backfills it asked for.
+    pub a_route_messages: u64,
+    /// Frames refused on the A route.
+    pub a_route_refused: u64,
+    /// Backfills the head end asked for.
+    pub backfills: u64,
+}
+
+/// A latency distribution, seconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Latency {
+    /// Of `samples` (sorted here).
+    #[must_use]
+    pub fn of(samples: &[f64]) -> Self {
+        let mut v = samples.to_vec();
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let i = ((v.len().saturating_sub(1)) as f64 * q).round() as usize;
+            v.get(i).copied().unwrap_or_default()
+        };
+        Self {
+            p50: at(0.5),
+            p99: at(0.99),
+            max: v.last().copied().unwrap_or_default(),
+        }
+    }
 }
 
 /// Pushes received.
@@ -236,6 +311,34 @@ impl fmt::Display for Report {
             d.values_equal,
             d.values_equal + d.values_differ,
             if d.values_differ == 0 { "" } else { " — VALUES DIFFER" }
+        )?;
+        let y = &self.system;
+        writeln!(
+            f,
+            "MDMS: {} of {} expected slots of {} points ({} measured, {} recovered, {} backfilled, {} flagged; {} estimated), {} lost, {} doubled; {} of {} equal to the meters' counts; slot close to MDMS p50 {:.1} s, p99 {:.1} s, max {:.1} s; A route {} messages, {} refused, {} backfills{}",
+            y.expected - y.lost,
+            y.expected,
+            y.points,
+            y.measured,
+            y.recovered,
+            y.backfilled,
+            y.flagged,
+            y.estimated,
+            y.lost,
+            y.doubled,
+            y.values_equal,
+            y.values_equal + y.values_differ,
+            y.latency_s.p50,
+            y.latency_s.p99,
+            y.latency_s.max,
+            y.a_route_messages,
+            y.a_route_refused,
+            y.backfills,
+            if y.lost == 0 && y.doubled == 0 && y.values_differ == 0 {
+                ""
+            } else {
+                " — SLOTS LOST, DOUBLED OR DIFFERENT"
+            }
         )?;
         let p = &self.pushes;
         writeln!(

@@ -1,0 +1,259 @@
+//! The head end and the MDMS in the simulation: the registry of the run's device points
+//! (in the database file `--db` when given, with the MDMS's tables; else in memory),
+//! each smart meter's A-route connection (`headend::aroute` against the smart meter's
+//! `nodes::app::relay`, bytes carried at once), collection with its backfills
+//! (`headend::collect`) and the MDMS taking every row passed on (`mdms` on SQLite).
+//! Nothing of them is simulated: the simulator only carries the bytes and the time.
+
+use core::time::Duration;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use dlms::cipher::{Keys, SystemTitle};
+use dlms::relay::message::{Arrival, Command, Uplink};
+use headend::aroute::{FromSmartMeter, SmartMeterLink};
+use headend::collect::{CollectConfig, Collected, Collector};
+use headend::registry::DevicePoint;
+use nodes::app::entropy::Seeded;
+use wisun::mac::Eui64;
+
+/// The head end's system title (ours).
+pub(super) const HEAD_END_TITLE: SystemTitle = SystemTitle(*b"HES\x00\x00\x00\x00\x01");
+
+/// How often the head end looks for gaps.
+const POLL: Duration = Duration::from_secs(60);
+
+/// A smart meter's A-route keys, from the run's seed (the key pair the utility gives
+/// each smart meter at installation).
+pub(super) fn keys_of(seed: u64, sm: Eui64) -> Keys {
+    let rng = Seeded::new(seed ^ u64::from_be_bytes(sm.0), 0xA0);
+    let mut bytes = [0u8; 32];
+    for chunk in bytes.chunks_mut(8) {
+        chunk.copy_from_slice(&rng.next().to_be_bytes());
+    }
+    Keys::from_slices(&bytes[..16], &bytes[16..]).unwrap_or_else(|_| unreachable!("16-byte keys"))
+}
+
+/// What the head end counted.
+#[derive(Debug, Clone, Default)]
+pub(super) struct HeadEndFigures {
+    /// Messages taken from the smart meters.
+    pub messages: u64,
+    /// Frames refused on the A route.
+    pub refused: u64,
+    /// Backfills asked for.
+    pub backfills: u64,
+    /// Rows passed on to the MDMS.
+    pub rows: u64,
+    /// Readings the MDMS refused, or kept as conflicts.
+    pub mdms_rejected: u64,
+    pub mdms_conflicts: u64,
+    /// Events of the terminals, by kind.
+    pub events: BTreeMap<String, u64>,
+    /// Seconds from each slot's close to its row reaching the MDMS (rows read at their
+    /// slot).
+    pub latencies: Vec<f64>,
+}
+
+/// The head end and its MDMS.
+pub(super) struct HeadEndSim {
+    collector: Collector,
+    links: BTreeMap<Eui64, SmartMeterLink>,
+    pub mdms: mdms::Mdms<mdms::SqliteStore>,
+    pub points: Vec<DevicePoint>,
+    next_poll: Duration,
+    pub figures: HeadEndFigures,
+}
+
+impl HeadEndSim {
+    /// The head end of `points`, expecting their slots from `since`, with a link to each
+    /// of `smart_meters`; registry and MDMS in the database file `db` (else in memory).
+    pub fn new(
+        seed: u64,
+        points: Vec<DevicePoint>,
+        smart_meters: &[Eui64],
+        since: DateTime<Utc>,
+        db: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
+        use headend::storage::HeadendStore as _;
+        let mut registry = match db {
+            Some(path) => headend::sqlite::SqliteHeadendStore::open(path),
+            None => headend::sqlite::SqliteHeadendStore::in_memory(),
+        }
+        .map_err(|e| e.to_string())?;
+        let lines: Vec<(u64, DevicePoint)> = (2..).zip(points.iter().cloned()).collect();
+        registry.import(&lines).map_err(|e| e.to_string())?;
+        let links = smart_meters
+            .iter()
+            .map(|sm| {
+                (
+                    *sm,
+                    SmartMeterLink::new(
+                        HEAD_END_TITLE,
+                        SystemTitle(sm.0),
+                        keys_of(seed, *sm),
+                        0,
+                        None,
+                    ),
+                )
+            })
+            .collect();
+        let store = match db {
+            Some(path) => mdms::SqliteStore::open(path),
+            None => mdms::SqliteStore::in_memory(),
+        }
+        .map_err(|e| e.to_string())?;
+        let mdms = mdms::Mdms::new(store, mdms::Vee::default()).map_err(|e| e.to_string())?;
+        Ok(Self {
+            collector: Collector::new(CollectConfig::default(), &points, since),
+            links,
+            mdms,
+            points,
+            next_poll: Duration::ZERO,
+            figures: HeadEndFigures::default(),
+        })
+    }
+
+    /// When the head end next looks for gaps.
+    pub const fn next_poll(&self) -> Duration {
+        self.next_poll
+    }
+
+    /// Register every point's terminal with its smart meter (the bytes for each).
+    pub fn registrations(&mut self, secret: impl Fn(Eui64) -> Vec<u8>) -> Vec<(Eui64, Vec<u8>)> {
+        let commands: Vec<(Eui64, Command)> = self
+            .points
+            .iter()
+            .map(|p| {
+                (
+                    p.smart_meter,
+                    Command::Register {
+                        terminal: p.terminal_id.0,
+                        pairing_id: *p.pairing_id.as_bytes(),
+                        secret: secret(p.terminal_id),
+                        interval_min: p.interval.minutes(),
+                    },
+                )
+            })
+            .collect();
+        self.send(commands)
+    }
+
+    fn send(&mut self, commands: Vec<(Eui64, Command)>) -> Vec<(Eui64, Vec<u8>)> {
+        let mut out: BTreeMap<Eui64, Vec<u8>> = BTreeMap::new();
+        for (sm, command) in commands {
+            let Some(link) = self.links.get_mut(&sm) else {
+                tracing::warn!(%sm, "no A-route link to this smart meter");
+                continue;
+            };
+            if let Err(e) = link.command(&command) {
+                tracing::error!(error = %e, "command not sent");
+                continue;
+            }
+            out.entry(sm).or_default().extend(link.take_output());
+        }
+        out.into_iter().collect()
+    }
+
+    /// Bytes from smart meter `sm` at `wall`.
+    pub fn take_bytes(&mut self, sm: Eui64, bytes: &[u8], wall: DateTime<Utc>) {
+        let Some(link) = self.links.get_mut(&sm) else {
+            return;
+        };
+        let taken = match link.received(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(%sm, error = %e, "A route stream broken");
+                return;
+            }
+        };
+        self.figures.refused = self.links.values().map(|l| l.refused).sum();
+        let mut passed = Vec::new();
+        for item in taken {
+            let FromSmartMeter::Message(message) = item else {
+                continue;
+            };
+            self.figures.messages += 1;
+            match message {
+                Uplink::Readings {
+                    terminal,
+                    arrival,
+                    rows,
+                    ..
+                } => match self
+                    .collector
+                    .readings(sm, Eui64(terminal), arrival, &rows, wall)
+                {
+                    Ok(rows) => passed.extend(rows),
+                    Err(e) => tracing::warn!(error = %e, "rows not taken"),
+                },
+                Uplink::Done {
+                    request, outcome, ..
+                } => self.collector.done(request, outcome, wall),
+                Uplink::Event { code, .. } => {
+                    let kind = dlms::cosem::EventCode::from_code(code)
+                        .map_or_else(|| format!("code_{code}"), |e| e.name().to_owned());
+                    *self.figures.events.entry(kind).or_default() += 1;
+                }
+                Uplink::Hello { .. } => {}
+            }
+        }
+        self.pass_on(&passed);
+    }
+
+    /// Rows passed on, into the MDMS in one batch.
+    fn pass_on(&mut self, passed: &[Collected]) {
+        if passed.is_empty() {
+            return;
+        }
+        let batch: Vec<mdms::RawReading> = passed.iter().map(raw).collect();
+        for c in passed {
+            if c.arrival == Arrival::Pushed {
+                let close = c.row.at;
+                self.figures
+                    .latencies
+                    .push((c.received_at - close).num_milliseconds() as f64 / 1000.0);
+            }
+        }
+        self.figures.rows += u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        match self.mdms.ingest(&batch) {
+            Ok(report) => {
+                self.figures.mdms_rejected += u64::try_from(report.rejected.len()).unwrap_or(0);
+                self.figures.mdms_conflicts += report.conflict;
+            }
+            Err(e) => tracing::error!(error = %e, "MDMS ingest failed"),
+        }
+    }
+
+    /// Gaps at `now` (`wall`): the backfill commands' bytes for each smart meter.
+    pub fn poll(&mut self, now: Duration, wall: DateTime<Utc>) -> Vec<(Eui64, Vec<u8>)> {
+        if now < self.next_poll {
+            return Vec::new();
+        }
+        self.next_poll = now + POLL;
+        let commands = self.collector.poll(wall);
+        self.figures.backfills += u64::try_from(commands.len()).unwrap_or(0);
+        self.send(commands)
+    }
+}
+
+/// A row passed on, as the MDMS takes it.
+fn raw(c: &Collected) -> mdms::RawReading {
+    let interval = mdms::Interval::from_minutes(c.row.interval_min).unwrap_or(mdms::Interval::Half);
+    let valid = c.row.status & dlms::cosem::model::status::DATA_NOT_VALID == 0;
+    let counter = |wh: u32| valid.then(|| mdms::Counter::new(wh).ok()).flatten();
+    mdms::RawReading {
+        point: c.point.clone(),
+        terminal: mdms::TerminalId(c.terminal.0),
+        boundary: c.row.at,
+        interval,
+        ac_in: counter(c.row.in_wh),
+        ac_out: counter(c.row.out_wh),
+        status: mdms::Status(c.row.status),
+        received_at: c.received_at,
+        arrival: match c.arrival {
+            Arrival::Pushed => mdms::Arrival::Pushed,
+            Arrival::Backfilled => mdms::Arrival::Backfilled,
+        },
+    }
+}
