@@ -67,6 +67,12 @@ pub struct SimArgs {
     /// --db FILE` read it after the run. In memory without it.
     #[arg(long, value_name = "FILE", conflicts_with = "loopback")]
     pub db: Option<PathBuf>,
+    /// Block a point for a while (OPS-07; repeatable): `POINT@FROM..TO`, the 22-digit
+    /// supply point and offsets from the run's start such as `90m`, `6h`, `1d` (`s`,
+    /// `m`, `h`, `d`); recorded with reason and by `sim`; its slots arrive by backfill
+    /// after the reconnect.
+    #[arg(long, value_name = "POINT@FROM..TO", value_parser = parse_block, conflicts_with = "loopback")]
+    pub block: Vec<sim::system::BlockPlan>,
     /// The whole system, as without the flag (kept: it used to select the IoT route).
     #[arg(long, conflicts_with = "loopback")]
     pub link: bool,
@@ -101,6 +107,46 @@ fn parse_loss(s: &str) -> Result<f64, String> {
     } else {
         Err("--loss: 0 to 90 (percent)".to_owned())
     }
+}
+
+/// An offset from the run's start: a number and a unit, `s`, `m`, `h` or `d`.
+fn parse_offset(s: &str) -> Result<core::time::Duration, String> {
+    let (number, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{s}`: an offset is a number and s, m, h or d (`6h`)"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{s}`: the unit is s, m, h or d")),
+    };
+    n.checked_mul(seconds)
+        .map(core::time::Duration::from_secs)
+        .ok_or_else(|| format!("`{s}`: too far"))
+}
+
+/// `POINT@FROM..TO`.
+fn parse_block(s: &str) -> Result<sim::system::BlockPlan, String> {
+    let (point, span) = s
+        .split_once('@')
+        .ok_or_else(|| format!("`{s}`: POINT@FROM..TO"))?;
+    let (from, to) = span
+        .split_once("..")
+        .ok_or_else(|| format!("`{s}`: POINT@FROM..TO"))?;
+    let plan = sim::system::BlockPlan {
+        point: point
+            .parse::<mdms::SupplyPoint>()
+            .map_err(|e| e.to_string())?
+            .to_string(),
+        from: parse_offset(from)?,
+        to: parse_offset(to)?,
+    };
+    if plan.to <= plan.from {
+        return Err(format!("`{s}`: the reconnect must come after the block"));
+    }
+    Ok(plan)
 }
 
 /// The virtual time a run covers: `--readings N` ends at the N-th slot (the first at
@@ -144,6 +190,7 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
             ..MeterConfig::default()
         },
         db: args.db.clone(),
+        blocks: args.block.clone(),
     };
     let pcap = args
         .pcap

@@ -58,6 +58,11 @@ pub(super) struct HeadEndFigures {
 /// The head end and its MDMS.
 pub(super) struct HeadEndSim {
     collector: Collector,
+    /// The registry and its block records.
+    registry: headend::sqlite::SqliteHeadendStore,
+    /// Numbers of the commands that are not backfills (from the top half, apart from
+    /// the collector's).
+    next_request: u32,
     links: BTreeMap<Eui64, SmartMeterLink>,
     pub mdms: mdms::Mdms<mdms::SqliteStore>,
     pub points: Vec<DevicePoint>,
@@ -106,6 +111,8 @@ impl HeadEndSim {
         let mdms = mdms::Mdms::new(store, mdms::Vee::default()).map_err(|e| e.to_string())?;
         Ok(Self {
             collector: Collector::new(CollectConfig::default(), &points, since),
+            registry,
+            next_request: 1 << 31,
             links,
             mdms,
             points,
@@ -153,6 +160,65 @@ impl HeadEndSim {
             out.entry(sm).or_default().extend(link.take_output());
         }
         out.into_iter().collect()
+    }
+
+    /// Block (`true`) or reconnect `point` at `wall` (OPS-07), recorded with `reason`
+    /// and `by`: the command's bytes for its smart meter.
+    ///
+    /// # Errors
+    /// The point is not registered, or the record is refused (blocked already, ...).
+    pub fn block(
+        &mut self,
+        point: &mdms::SupplyPoint,
+        blocked: bool,
+        wall: DateTime<Utc>,
+        reason: &str,
+        by: &str,
+    ) -> Result<Vec<(Eui64, Vec<u8>)>, String> {
+        use headend::storage::HeadendStore as _;
+        let p = self
+            .points
+            .iter()
+            .find(|p| &p.supply_point == point)
+            .cloned()
+            .ok_or_else(|| format!("supply point {point} is not registered"))?;
+        let action = if blocked {
+            headend::blocks::BlockAction::Block
+        } else {
+            headend::blocks::BlockAction::Reconnect
+        };
+        self.registry
+            .record_block(&headend::blocks::BlockRecord {
+                point: point.clone(),
+                action,
+                at: wall,
+                reason: reason.to_owned(),
+                by: by.to_owned(),
+            })
+            .map_err(|e| e.to_string())?;
+        *self
+            .figures
+            .events
+            .entry(action.name().to_owned())
+            .or_default() += 1;
+        self.collector.set_blocked(p.terminal_id, blocked);
+        self.next_request = self.next_request.wrapping_add(1).max(1 << 31);
+        let (request, terminal) = (self.next_request, p.terminal_id.0);
+        let command = if blocked {
+            Command::Block { request, terminal }
+        } else {
+            Command::Reconnect { request, terminal }
+        };
+        Ok(self.send(vec![(p.smart_meter, command)]))
+    }
+
+    /// Every blocked period recorded (OPS-07).
+    pub fn blocks(&self) -> Vec<headend::blocks::BlockPeriod> {
+        use headend::storage::HeadendStore as _;
+        self.registry
+            .block_records()
+            .map(|r| headend::blocks::periods(&r))
+            .unwrap_or_default()
     }
 
     /// Bytes from smart meter `sm` at `wall`.

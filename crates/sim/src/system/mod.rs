@@ -83,6 +83,19 @@ pub struct Options {
     /// The database file the head end's registry and the MDMS are kept in (in memory
     /// when `None`).
     pub db: Option<std::path::PathBuf>,
+    /// Points the head end blocks for a while (OPS-07).
+    pub blocks: Vec<BlockPlan>,
+}
+
+/// A point blocked from `from` to `to` (virtual time from the start), reason `sim`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockPlan {
+    /// The supply point.
+    pub point: String,
+    /// Blocked at.
+    pub from: Duration,
+    /// Reconnected at.
+    pub to: Duration,
 }
 
 /// Why a run could not go on.
@@ -349,6 +362,8 @@ struct LinkSim<W: std::io::Write> {
     t0: std::time::Instant,
     /// The head end and its MDMS.
     hes: head_end::HeadEndSim,
+    /// Blocks and reconnects still to come: (time, point, block).
+    block_events: BTreeSet<(Duration, String, bool)>,
 }
 
 /// Run the system as `opts` says, every frame on the air to `pcap` when given.
@@ -545,6 +560,16 @@ impl<W: std::io::Write> LinkSim<W> {
                 hes.take_bytes(m.eui, &m.relay.take_output(), start);
             }
         }
+        let block_events = opts
+            .blocks
+            .iter()
+            .flat_map(|b| {
+                [
+                    (b.from, b.point.clone(), true),
+                    (b.to, b.point.clone(), false),
+                ]
+            })
+            .collect();
         Ok(Self {
             loss_rng: Seeded::new(opts.seed, 2),
             opts,
@@ -558,6 +583,7 @@ impl<W: std::io::Write> LinkSim<W> {
             starts: BTreeSet::new(),
             t0: t0 + HISTORY.to_std().unwrap_or_default(),
             hes,
+            block_events,
         })
     }
 
@@ -652,11 +678,12 @@ impl<W: std::io::Write> LinkSim<W> {
                 .chain(self.starts.first().map(|s| s.0))
                 .chain(self.session_deadline())
                 .chain(Some(self.hes.next_poll()))
+                .chain(self.block_events.first().map(|b| b.0))
                 .min();
             let Some(t) = next.filter(|t| *t <= deadline) else {
                 break;
             };
-            if self.now >= end && self.all_arrived() {
+            if self.now >= end && self.all_arrived() && self.block_events.is_empty() {
                 break;
             }
             self.now = self.now.max(t);
@@ -988,7 +1015,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let nodes::app::push::PushKind::Slot {
             energy_in_wh,
             energy_out_wh,
-            ..
+            status,
         } = p.what
         else {
             self.tally.event_pushes += 1;
@@ -1003,6 +1030,26 @@ impl<W: std::io::Write> LinkSim<W> {
         let truth = slot.and_then(|s| self.tally.truth.get(&(from.0, s)));
         if truth.is_some_and(|&(i, o)| energy_in_wh == Some(i) && energy_out_wh == Some(o)) {
             self.tally.pushes_equal += 1;
+            // A slot push is the slot's reading arriving too (late, when the terminal
+            // held it while it could not reach its smart meter).
+            let (Some(slot), Some(time)) = (slot, p.captured_at) else {
+                return;
+            };
+            let Some(&at) = self.slots.iter().find(|s| self.slot_key(**s) == slot) else {
+                return;
+            };
+            let key = (from.0, slot);
+            if let std::collections::btree_map::Entry::Vacant(e) = self.tally.arrived.entry(key) {
+                e.insert(self.now.saturating_sub(at));
+                let row = RowRead {
+                    time: time - chrono::Duration::seconds(time.timestamp() - slot),
+                    ac_in_wh: energy_in_wh,
+                    ac_out_wh: energy_out_wh,
+                    status,
+                };
+                self.tally.received.insert(key, row);
+                self.tally.values_equal += 1;
+            }
         } else {
             self.tally.pushes_differ += 1;
             tracing::warn!(terminal = %eui_text(from), ?slot, ?energy_in_wh, ?truth, "a push differs from the meter's count");
@@ -1023,6 +1070,21 @@ impl<W: std::io::Write> LinkSim<W> {
     /// head end's look for gaps, and its commands carried out by the smart meters.
     fn a_route(&mut self) {
         let (now, wall) = (self.now, self.utc(self.now));
+        let mut commands = Vec::new();
+        while let Some((at, point, block)) = self.block_events.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.block_events.pop_first();
+            let sent = point
+                .parse::<mdms::SupplyPoint>()
+                .map_err(|e| e.to_string())
+                .and_then(|p| self.hes.block(&p, block, wall, "sim", "sim"));
+            match sent {
+                Ok(bytes) => commands.extend(bytes),
+                Err(e) => tracing::error!(%point, error = %e, "block not carried out"),
+            }
+        }
         for n in &mut self.nodes {
             if let Node::Meter(m) = n {
                 let bytes = m.relay.take_output();
@@ -1031,7 +1093,8 @@ impl<W: std::io::Write> LinkSim<W> {
                 }
             }
         }
-        for (sm, bytes) in self.hes.poll(now, wall) {
+        commands.extend(self.hes.poll(now, wall));
+        for (sm, bytes) in commands {
             let Some(index) = self
                 .nodes
                 .iter()
@@ -1231,6 +1294,7 @@ impl<W: std::io::Write> LinkSim<W> {
             a_route_messages: f.messages,
             a_route_refused: f.refused,
             backfills: f.backfills,
+            blocks: self.hes.blocks(),
             ..SystemFigures::default()
         };
         let (Some(first), Some(last)) = (self.slots.first(), self.slots.last()) else {

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 /// The parts of the system a run does not include yet, and where they will come from.
 pub const NOT_BUILT: [&str; 3] = [
-    "the head end's faults and attacks (outages, reboots, blocks, floods, wrong meters and passwords) and its clock, interval and password commands",
-    "the database file (--db) and the head end as a program of its own",
+    "faults and attacks (smart meter outages, reboots, floods, wrong meters, passwords and Pairing IDs), the head end's clock, interval and password commands, 100 terminals by default",
+    "the head end and the smart meter's relay as programs of their own (multi-process mode)",
     "the public server (公開サーバ) and the retailers' interface (EDI files)",
 ];
 
@@ -157,6 +157,8 @@ pub struct SystemFigures {
     pub a_route_refused: u64,
     /// Backfills the head end asked for.
     pub backfills: u64,
+    /// Every blocked period (OPS-07): point, from, to, reason, by.
+    pub blocks: Vec<headend::blocks::BlockPeriod>,
 }
 
 /// A latency distribution, seconds.
