@@ -73,6 +73,12 @@ pub struct SimArgs {
     /// after the reconnect.
     #[arg(long, value_name = "POINT@FROM..TO", value_parser = parse_block, conflicts_with = "loopback")]
     pub block: Vec<sim::system::BlockPlan>,
+    /// A smart meter out of power for a while (repeatable): `SM@OFFSET+DURATION`, its
+    /// EUI-64 as in the registry (16 hex digits, e.g. `025A000000002001`) and times such
+    /// as `3h+2h`; it boots afresh after it (new keys, its terminals rejoining, the head
+    /// end registering them again) and the slots of the outage arrive afterwards.
+    #[arg(long, value_name = "SM@OFFSET+DURATION", value_parser = parse_outage, conflicts_with = "loopback")]
+    pub outage: Vec<sim::system::OutagePlan>,
     /// The whole system, as without the flag (kept: it used to select the IoT route).
     #[arg(long, conflicts_with = "loopback")]
     pub link: bool,
@@ -149,6 +155,26 @@ fn parse_block(s: &str) -> Result<sim::system::BlockPlan, String> {
     Ok(plan)
 }
 
+/// `SM@OFFSET+DURATION`.
+fn parse_outage(s: &str) -> Result<sim::system::OutagePlan, String> {
+    let (sm, span) = s
+        .split_once('@')
+        .ok_or_else(|| format!("`{s}`: SM@OFFSET+DURATION"))?;
+    let (offset, length) = span
+        .split_once('+')
+        .ok_or_else(|| format!("`{s}`: SM@OFFSET+DURATION"))?;
+    let from = parse_offset(offset)?;
+    let length = parse_offset(length)?;
+    if length.is_zero() {
+        return Err(format!("`{s}`: an outage lasts a while"));
+    }
+    Ok(sim::system::OutagePlan {
+        smart_meter: headend::registry::parse_eui64(sm)?.0,
+        from,
+        to: from + length,
+    })
+}
+
 /// The virtual time a run covers: `--readings N` ends at the N-th slot (the first at
 /// 00:30, 20 minutes after the start), else `--hours` or `--days`.
 fn duration(args: &SimArgs) -> core::time::Duration {
@@ -191,6 +217,7 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
         },
         db: args.db.clone(),
         blocks: args.block.clone(),
+        outages: args.outage.clone(),
     };
     let pcap = args
         .pcap

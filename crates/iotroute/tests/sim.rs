@@ -291,3 +291,48 @@ fn ops07_a_blocked_point_is_backfilled_after_its_reconnect() {
     assert_eq!(late("02:1a:00:00:00:00:10:02"), 0);
     assert!(v["link"]["refused"].as_u64().unwrap() > 0, "{}", v["link"]);
 }
+
+/// A smart meter out of power for two hours (`--outage`): its terminals lose it, hold
+/// their pushes and join it again when it boots afresh; the head end registers them with
+/// it again on its hello; every slot still reaches the MDMS once, with the meters' counts.
+#[test]
+fn sys01_a_smart_meter_outage_loses_no_slot() {
+    let report =
+        std::env::temp_dir().join(format!("iotroute-sim-outage-{}.json", std::process::id()));
+    let mut cmd = iotroute();
+    cmd.args([
+        "sim",
+        "--hours",
+        "12",
+        "--outage",
+        "025A000000002001@3h+2h",
+        "--report-json",
+    ])
+    .arg(&report);
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&report);
+    let y = &v["system"];
+    assert_eq!(
+        (&y["lost"], &y["doubled"], &y["values_differ"]),
+        (&0.into(), &0.into(), &0.into()),
+        "{y}"
+    );
+    assert_eq!(y["expected"], y["values_equal"], "{y}");
+    assert_eq!(y["events"]["outage"], 1, "{y}");
+    // Its two terminals joined it again after the boot.
+    assert_eq!(v["link"]["authentications"], 6, "{}", v["link"]);
+    // Their slots of the outage arrived more than an hour late; the others' did not.
+    let late = |k: usize| {
+        v["terminals"][k]["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["delay_s"].as_f64().unwrap() > 3600.0)
+            .count()
+    };
+    assert!(late(0) >= 2 && late(2) >= 2, "{}", v["terminals"]);
+    assert_eq!(late(1) + late(3), 0);
+}

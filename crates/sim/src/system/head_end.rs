@@ -68,6 +68,9 @@ pub(super) struct HeadEndSim {
     pub points: Vec<DevicePoint>,
     next_poll: Duration,
     pub figures: HeadEndFigures,
+    /// Each terminal's management association secret (the registry's), for its
+    /// registration.
+    secrets: BTreeMap<Eui64, Vec<u8>>,
 }
 
 impl HeadEndSim {
@@ -79,6 +82,7 @@ impl HeadEndSim {
         smart_meters: &[Eui64],
         since: DateTime<Utc>,
         db: Option<&std::path::Path>,
+        secrets: BTreeMap<Eui64, Vec<u8>>,
     ) -> Result<Self, String> {
         use headend::storage::HeadendStore as _;
         let mut registry = match db {
@@ -118,6 +122,7 @@ impl HeadEndSim {
             points,
             next_poll: Duration::ZERO,
             figures: HeadEndFigures::default(),
+            secrets,
         })
     }
 
@@ -126,18 +131,24 @@ impl HeadEndSim {
         self.next_poll
     }
 
-    /// Register every point's terminal with its smart meter (the bytes for each).
-    pub fn registrations(&mut self, secret: impl Fn(Eui64) -> Vec<u8>) -> Vec<(Eui64, Vec<u8>)> {
+    /// Register with smart meter `sm` each of its points' terminals that `held` lacks
+    /// (its hello: after its first start, or a reboot that lost them).
+    fn register(&mut self, sm: Eui64, held: &[[u8; 8]]) -> Vec<(Eui64, Vec<u8>)> {
         let commands: Vec<(Eui64, Command)> = self
             .points
             .iter()
+            .filter(|p| p.smart_meter == sm && !held.contains(&p.terminal_id.0))
             .map(|p| {
                 (
-                    p.smart_meter,
+                    sm,
                     Command::Register {
                         terminal: p.terminal_id.0,
                         pairing_id: *p.pairing_id.as_bytes(),
-                        secret: secret(p.terminal_id),
+                        secret: self
+                            .secrets
+                            .get(&p.terminal_id)
+                            .cloned()
+                            .unwrap_or_default(),
                         interval_min: p.interval.minutes(),
                     },
                 )
@@ -212,6 +223,11 @@ impl HeadEndSim {
         Ok(self.send(vec![(p.smart_meter, command)]))
     }
 
+    /// An event of the system (an outage), counted with the terminals' events.
+    pub fn count_event(&mut self, kind: &str) {
+        *self.figures.events.entry(kind.to_owned()).or_default() += 1;
+    }
+
     /// Every blocked period recorded (OPS-07).
     pub fn blocks(&self) -> Vec<headend::blocks::BlockPeriod> {
         use headend::storage::HeadendStore as _;
@@ -221,18 +237,25 @@ impl HeadEndSim {
             .unwrap_or_default()
     }
 
-    /// Bytes from smart meter `sm` at `wall`.
-    pub fn take_bytes(&mut self, sm: Eui64, bytes: &[u8], wall: DateTime<Utc>) {
+    /// Bytes from smart meter `sm` at `wall`: the commands they call for (the
+    /// registrations a hello lacks), for each smart meter.
+    pub fn take_bytes(
+        &mut self,
+        sm: Eui64,
+        bytes: &[u8],
+        wall: DateTime<Utc>,
+    ) -> Vec<(Eui64, Vec<u8>)> {
         let Some(link) = self.links.get_mut(&sm) else {
-            return;
+            return Vec::new();
         };
         let taken = match link.received(bytes) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(%sm, error = %e, "A route stream broken");
-                return;
+                return Vec::new();
             }
         };
+        let mut commands = Vec::new();
         self.figures.refused = self.links.values().map(|l| l.refused).sum();
         let mut passed = Vec::new();
         for item in taken {
@@ -261,10 +284,14 @@ impl HeadEndSim {
                         .map_or_else(|| format!("code_{code}"), |e| e.name().to_owned());
                     *self.figures.events.entry(kind).or_default() += 1;
                 }
-                Uplink::Hello { .. } => {}
+                Uplink::Hello { terminals } => {
+                    let held: Vec<[u8; 8]> = terminals.iter().map(|(t, _)| *t).collect();
+                    commands.extend(self.register(sm, &held));
+                }
             }
         }
         self.pass_on(&passed);
+        commands
     }
 
     /// Rows passed on, into the MDMS in one batch.

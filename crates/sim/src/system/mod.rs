@@ -85,6 +85,21 @@ pub struct Options {
     pub db: Option<std::path::PathBuf>,
     /// Points the head end blocks for a while (OPS-07).
     pub blocks: Vec<BlockPlan>,
+    /// Smart meters out of power for a while.
+    pub outages: Vec<OutagePlan>,
+}
+
+/// Smart meter `smart_meter` out of power from `from` to `to` (virtual time from the
+/// start): silent on the air and the A route, then booting afresh (new keys, its
+/// terminals rejoining, the head end registering them again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutagePlan {
+    /// Its EUI-64.
+    pub smart_meter: [u8; 8],
+    /// Off at.
+    pub from: Duration,
+    /// On again at.
+    pub to: Duration,
 }
 
 /// A point blocked from `from` to `to` (virtual time from the start), reason `sim`.
@@ -242,6 +257,64 @@ fn registry_of(
         .collect()
 }
 
+/// Each smart meter's channel: odd ones from 33.
+fn channels_of(smartmeters: u8) -> Vec<u8> {
+    (0..smartmeters).map(|i| 33 + 2 * i).collect()
+}
+
+/// Smart meter `i` booting (`boots` times before) at `now`: its link (beacons, the PAA
+/// holding the terminals the head end registered with it, keys) and its reading
+/// sessions. A reboot starts both afresh, with new randomness (new group keys).
+fn boot_meter(
+    opts: &Options,
+    i: u8,
+    boots: u64,
+    now: Duration,
+    pairing: PairingId,
+) -> (SmartMeter, SmartMeterApp) {
+    // Ours: the simulation speaks the default link profile on both sides.
+    let profile = LinkProfile::default();
+    let eui = meter_eui(i + 1);
+    let config = SmartMeterConfig {
+        mac: MacConfig::new(eui),
+        pan_id: 0x4000 + u16::from(i),
+        channel: channels_of(opts.smartmeters)[usize::from(i)],
+        pairing_id: pairing,
+        profile: profile.clone(),
+        join_window: JoinWindow::Always,
+        paa: PaaConfig::new(identity_from_eui64(eui.0).into_bytes()),
+        key_period: Duration::from_secs(3600),
+        switch_delay: Duration::from_secs(60),
+        net: NetConfig::default(),
+    };
+    let (n, m) = (opts.terminals, opts.smartmeters);
+    // SYS-03: it authenticates the terminals the head end registered with it.
+    let registry = move |id_p: &[u8]| -> Result<Psk, AuthFailure> {
+        (1..=n)
+            .filter(|k| home_of(*k, m) == i && registered(*k, m))
+            .find(|k| identity_from_eui64(terminal_eui(*k).0).as_bytes() == id_p)
+            .map(|k| profile.psk(id_p, &password_of(k)))
+            .ok_or(AuthFailure::UnknownId)
+    };
+    let registry: Box<dyn Registry + Send> = Box::new(registry);
+    let stream = u64::from(i) + 1000 * boots;
+    let entropy = Box::new(Seeded::new(opts.seed, 100 + stream));
+    let link = SmartMeter::new(config, registry, entropy, now);
+    let passwords: Vec<([u8; 8], Vec<u8>)> = (1..=opts.terminals)
+        .map(|k| (terminal_eui(k).0, password_of(k)))
+        .collect();
+    let app = SmartMeterApp::new(
+        Reader::new(
+            opts.seed ^ (200 + stream),
+            TerminalSecrets::from_link_passwords(
+                passwords.iter().map(|(eui, pw)| (*eui, pw.as_slice())),
+            ),
+        ),
+        None,
+    );
+    (link, app)
+}
+
 fn eui_text(e: Eui64) -> String {
     e.0.iter()
         .map(|b| format!("{b:02x}"))
@@ -269,6 +342,8 @@ const METER_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
 
 struct MeterNode {
     id: NodeId,
+    /// Its place (0 for the first), for a reboot.
+    index: u8,
     eui: Eui64,
     link: SmartMeter,
     /// Its end of the A route to the head end.
@@ -276,6 +351,31 @@ struct MeterNode {
     /// Its reading sessions (and an image rollout, none here).
     app: SmartMeterApp,
     rng: Seeded,
+    /// Times it booted again after an outage.
+    boots: u64,
+    /// Out of power (`--outage`): silent on the air and the A route.
+    down: bool,
+}
+
+impl MeterNode {
+    /// Add what its link and its reading sessions counted to the report's figures.
+    fn count_into(&self, link: &mut report::LinkFigures, sessions: &mut report::SessionFigures) {
+        let s = self.link.stats();
+        link.authentications += s.authentications;
+        link.reauthentications += s.reauthentications;
+        link.refused += s.refusals;
+        link.rollovers += s.rollovers;
+        let (net, mac) = (self.link.net().stats(), self.link.net().mac().stats());
+        link.mac_retransmissions += mac.retransmissions;
+        link.frames_given_up += mac.failed;
+        link.fragments += net.fragments_sent;
+        let r = self.app.reader();
+        sessions.started += r.started;
+        sessions.restarted += r.restarts;
+        sessions.completed += r.completed;
+        sessions.refused += r.refused;
+        sessions.clock_sets += r.clock_sets;
+    }
 }
 
 impl TerminalSim {
@@ -343,6 +443,8 @@ struct Tally {
     pushes_equal: u64,
     pushes_differ: u64,
     event_pushes: u64,
+    /// What the links and reading sessions of smart meters counted before they rebooted.
+    retired: (report::LinkFigures, report::SessionFigures),
 }
 
 struct LinkSim<W: std::io::Write> {
@@ -364,6 +466,10 @@ struct LinkSim<W: std::io::Write> {
     hes: head_end::HeadEndSim,
     /// Blocks and reconnects still to come: (time, point, block).
     block_events: BTreeSet<(Duration, String, bool)>,
+    /// Outages still to come: (time, smart meter, off).
+    outage_events: BTreeSet<(Duration, [u8; 8], bool)>,
+    /// The Pairing ID of the run (a rebooting smart meter's).
+    pairing: PairingId,
 }
 
 /// Run the system as `opts` says, every frame on the air to `pcap` when given.
@@ -390,45 +496,16 @@ impl<W: std::io::Write> LinkSim<W> {
             PhyConfig::default(),
         );
         let pairing = PairingId::from_codes("00", "12345678901").map_err(|e| e.to_string())?;
-        let channels: Vec<u8> = (0..opts.smartmeters).map(|i| 33 + 2 * i).collect();
+        let channels = channels_of(opts.smartmeters);
         let layout = Seeded::new(opts.seed, 1);
         let t0 = std::time::Instant::now();
-        // Every smart meter registers every terminal (each joins whichever it hears best).
-        let passwords: Vec<([u8; 8], Vec<u8>)> = (1..=opts.terminals)
-            .map(|k| (terminal_eui(k).0, password_of(k)))
-            .collect();
         // Ours: the simulation speaks the default link profile on both sides.
         let profile = LinkProfile::default();
         let mut nodes = Vec::new();
         for i in 0..opts.smartmeters {
             let id = medium.add_node(Position::outdoor(f64::from(i) * 40.0, 0.0));
             let eui = meter_eui(i + 1);
-            let config = SmartMeterConfig {
-                mac: MacConfig::new(eui),
-                pan_id: 0x4000 + u16::from(i),
-                channel: channels[usize::from(i)],
-                pairing_id: pairing,
-                profile: profile.clone(),
-                join_window: JoinWindow::Always,
-                paa: PaaConfig::new(identity_from_eui64(eui.0).into_bytes()),
-                key_period: Duration::from_secs(3600),
-                switch_delay: Duration::from_secs(60),
-                net: NetConfig::default(),
-            };
-            let n = opts.terminals;
-            let m = opts.smartmeters;
-            let psk_profile = profile.clone();
-            // SYS-03: it authenticates the terminals the head end registered with it.
-            let registry = move |id_p: &[u8]| -> Result<Psk, AuthFailure> {
-                (1..=n)
-                    .filter(|k| home_of(*k, m) == i && registered(*k, m))
-                    .find(|k| identity_from_eui64(terminal_eui(*k).0).as_bytes() == id_p)
-                    .map(|k| psk_profile.psk(id_p, &password_of(k)))
-                    .ok_or(AuthFailure::UnknownId)
-            };
-            let registry: Box<dyn Registry + Send> = Box::new(registry);
-            let entropy = Box::new(Seeded::new(opts.seed, 100 + u64::from(i)));
-            let link = SmartMeter::new(config, registry, entropy, Duration::ZERO);
+            let (link, app) = boot_meter(&opts, i, 0, Duration::ZERO, pairing);
             let mut relay = nodes::app::relay::SmartMeterRelay::new(
                 dlms::cipher::SystemTitle(eui.0),
                 head_end::HEAD_END_TITLE,
@@ -439,19 +516,14 @@ impl<W: std::io::Write> LinkSim<W> {
             relay.connected(start, |_| false);
             nodes.push(Node::Meter(Box::new(MeterNode {
                 id,
+                index: i,
                 eui,
                 relay,
                 link,
-                app: SmartMeterApp::new(
-                    Reader::new(
-                        opts.seed ^ (200 + u64::from(i)),
-                        TerminalSecrets::from_link_passwords(
-                            passwords.iter().map(|(eui, pw)| (*eui, pw.as_slice())),
-                        ),
-                    ),
-                    None,
-                ),
+                app,
                 rng: Seeded::new(opts.seed, 200 + u64::from(i)),
+                boots: 0,
+                down: false,
             })));
         }
         for k in 1..=opts.terminals {
@@ -544,22 +616,27 @@ impl<W: std::io::Write> LinkSim<W> {
         let smart_meters: Vec<Eui64> = (1..=opts.smartmeters).map(meter_eui).collect();
         let points = registry_of(&opts, pairing)?;
         // Expected from the first boundary of the run (rows before it are the history).
-        let mut hes =
-            head_end::HeadEndSim::new(opts.seed, points, &smart_meters, start, opts.db.as_deref())?;
-        let registrations = hes.registrations(|t| {
-            let k = t.0[7];
-            nodes::app::secrets::dlms_password(t.0, &password_of(k))
-        });
-        for n in &mut nodes {
-            if let Node::Meter(m) = n {
-                if let Some((_, bytes)) = registrations.iter().find(|(sm, _)| *sm == m.eui) {
-                    if let Err(e) = m.relay.received(bytes) {
-                        return Err(format!("A route: {e}"));
-                    }
-                }
-                hes.take_bytes(m.eui, &m.relay.take_output(), start);
-            }
-        }
+        // The secrets the smart meters derive too (TRM-08), as the registry holds them.
+        let secrets = points
+            .iter()
+            .map(|p| {
+                let t = p.terminal_id;
+                (
+                    t,
+                    nodes::app::secrets::dlms_password(t.0, &password_of(t.0[7])),
+                )
+            })
+            .collect();
+        // The smart meters say hello on the A route first thing; the head end registers
+        // their terminals then.
+        let hes = head_end::HeadEndSim::new(
+            opts.seed,
+            points,
+            &smart_meters,
+            start,
+            opts.db.as_deref(),
+            secrets,
+        )?;
         let block_events = opts
             .blocks
             .iter()
@@ -569,6 +646,11 @@ impl<W: std::io::Write> LinkSim<W> {
                     (b.to, b.point.clone(), false),
                 ]
             })
+            .collect();
+        let outage_events = opts
+            .outages
+            .iter()
+            .flat_map(|o| [(o.from, o.smart_meter, true), (o.to, o.smart_meter, false)])
             .collect();
         Ok(Self {
             loss_rng: Seeded::new(opts.seed, 2),
@@ -584,6 +666,8 @@ impl<W: std::io::Write> LinkSim<W> {
             t0: t0 + HISTORY.to_std().unwrap_or_default(),
             hes,
             block_events,
+            outage_events,
+            pairing,
         })
     }
 
@@ -670,6 +754,7 @@ impl<W: std::io::Write> LinkSim<W> {
                         t.route.link().next_wakeup(),
                         Some(self.node_wakeup(&t.node)),
                     ],
+                    Node::Meter(m) if m.down => [None, None],
                     Node::Meter(m) => [m.link.next_wakeup(), None],
                 })
                 .flatten()
@@ -679,14 +764,20 @@ impl<W: std::io::Write> LinkSim<W> {
                 .chain(self.session_deadline())
                 .chain(Some(self.hes.next_poll()))
                 .chain(self.block_events.first().map(|b| b.0))
+                .chain(self.outage_events.first().map(|o| o.0))
                 .min();
             let Some(t) = next.filter(|t| *t <= deadline) else {
                 break;
             };
-            if self.now >= end && self.all_arrived() && self.block_events.is_empty() {
+            if self.now >= end
+                && self.all_arrived()
+                && self.block_events.is_empty()
+                && self.outage_events.is_empty()
+            {
                 break;
             }
             self.now = self.now.max(t);
+            self.power();
             self.deliver(&air)?;
             if slot_at.is_some_and(|s| s <= self.now) {
                 self.boundary(self.now);
@@ -711,7 +802,7 @@ impl<W: std::io::Write> LinkSim<W> {
         for n in &self.nodes {
             let (id, ch) = match n {
                 Node::Terminal(t) => (t.id, t.route.link().channel()),
-                Node::Meter(m) => (m.id, Some(m.link.channel())),
+                Node::Meter(m) => (m.id, (!m.down).then(|| m.link.channel())),
             };
             let _ = self.medium.set_channel(id, ch);
         }
@@ -721,6 +812,7 @@ impl<W: std::io::Write> LinkSim<W> {
         self.nodes
             .iter()
             .filter_map(|n| match n {
+                Node::Meter(m) if m.down => None,
                 Node::Meter(m) => m.app.next_deadline(),
                 Node::Terminal(_) => None,
             })
@@ -787,6 +879,9 @@ impl<W: std::io::Write> LinkSim<W> {
                 let Some(index) = self.index_of(r.node) else {
                     continue;
                 };
+                if matches!(&self.nodes[index], Node::Meter(m) if m.down) {
+                    continue;
+                }
                 #[allow(clippy::cast_possible_truncation)]
                 let rssi = r.rssi_dbm.round() as i16;
                 let now = self.now;
@@ -834,6 +929,7 @@ impl<W: std::io::Write> LinkSim<W> {
                     );
                     (p, Actions::Terminal(ev))
                 }
+                Node::Meter(m) if m.down => continue,
                 Node::Meter(m) => {
                     let (id, ch) = (m.id, m.link.channel());
                     let (p, ev) = m.link.wake(
@@ -858,6 +954,9 @@ impl<W: std::io::Write> LinkSim<W> {
         let mut plans = Vec::new();
         for (index, n) in self.nodes.iter().enumerate() {
             if let Node::Meter(m) = n {
+                if m.down {
+                    continue;
+                }
                 for (k, terminal) in m.link.terminals().into_iter().enumerate() {
                     let offset = Duration::from_secs(3 + 4 * u64::try_from(k).unwrap_or(0))
                         + Duration::from_millis(m.rng.next() % 1000);
@@ -885,6 +984,9 @@ impl<W: std::io::Write> LinkSim<W> {
         let Node::Meter(m) = &mut self.nodes[index] else {
             return;
         };
+        if m.down {
+            return;
+        }
         if let Some(aarq) = m.app.start(now, terminal) {
             send(&mut m.link, now, terminal, aarq);
         }
@@ -894,6 +996,9 @@ impl<W: std::io::Write> LinkSim<W> {
         let now = self.now;
         for n in &mut self.nodes {
             if let Node::Meter(m) = n {
+                if m.down {
+                    continue;
+                }
                 let linked = m.link.terminals();
                 let stalled = m.app.stalled(now, |t| linked.contains(&Eui64(t)));
                 for (terminal, aarq) in stalled.restarted {
@@ -1066,11 +1171,58 @@ impl<W: std::io::Write> LinkSim<W> {
         })
     }
 
+    /// Outages due at `now`: a smart meter goes silent, or boots afresh — a new link and
+    /// reading sessions, its A-route counters kept (a counter is never used twice), a
+    /// hello to the head end, which registers its terminals again.
+    fn power(&mut self) {
+        let (now, wall) = (self.now, self.utc(self.now));
+        while let Some((at, sm, off)) = self.outage_events.first().copied() {
+            if at > now {
+                break;
+            }
+            self.outage_events.pop_first();
+            let Some(Node::Meter(m)) = self
+                .nodes
+                .iter_mut()
+                .find(|n| matches!(n, Node::Meter(m) if m.eui.0 == sm))
+            else {
+                tracing::warn!(smart_meter = %dlms::hex::encode(&sm), "outage of a smart meter not in the run");
+                continue;
+            };
+            if off {
+                tracing::info!(smart_meter = %eui_text(m.eui), "outage: off");
+                m.down = true;
+                self.hes.count_event("outage");
+                continue;
+            }
+            m.boots += 1;
+            let (retired_link, retired_sessions) = &mut self.tally.retired;
+            m.count_into(retired_link, retired_sessions);
+            let (link, app) = boot_meter(&self.opts, m.index, m.boots, now, self.pairing);
+            m.link = link;
+            m.app = app;
+            let (sent, taken) = m.relay.counters();
+            m.relay = nodes::app::relay::SmartMeterRelay::new(
+                dlms::cipher::SystemTitle(m.eui.0),
+                head_end::HEAD_END_TITLE,
+                head_end::keys_of(self.opts.seed, m.eui),
+                sent,
+                taken,
+            );
+            m.relay.connected(wall, |_| false);
+            m.down = false;
+            tracing::info!(smart_meter = %eui_text(m.eui), "outage: on again");
+        }
+        self.starts.retain(
+            |(_, index, _)| !matches!(self.nodes.get(*index), Some(Node::Meter(m)) if m.down),
+        );
+    }
+
     /// The A route at `now`: what each smart meter's relay has for the head end, the
     /// head end's look for gaps, and its commands carried out by the smart meters.
     fn a_route(&mut self) {
         let (now, wall) = (self.now, self.utc(self.now));
-        let mut commands = Vec::new();
+        let mut to_sm = std::collections::VecDeque::new();
         while let Some((at, point, block)) = self.block_events.first().cloned() {
             if at > now {
                 break;
@@ -1081,25 +1233,26 @@ impl<W: std::io::Write> LinkSim<W> {
                 .map_err(|e| e.to_string())
                 .and_then(|p| self.hes.block(&p, block, wall, "sim", "sim"));
             match sent {
-                Ok(bytes) => commands.extend(bytes),
+                Ok(bytes) => to_sm.extend(bytes),
                 Err(e) => tracing::error!(%point, error = %e, "block not carried out"),
             }
         }
         for n in &mut self.nodes {
             if let Node::Meter(m) = n {
                 let bytes = m.relay.take_output();
-                if !bytes.is_empty() {
-                    self.hes.take_bytes(m.eui, &bytes, wall);
+                if !m.down && !bytes.is_empty() {
+                    to_sm.extend(self.hes.take_bytes(m.eui, &bytes, wall));
                 }
             }
         }
-        commands.extend(self.hes.poll(now, wall));
-        for (sm, bytes) in commands {
+        to_sm.extend(self.hes.poll(now, wall));
+        while let Some((sm, bytes)) = to_sm.pop_front() {
             let Some(index) = self
                 .nodes
                 .iter()
-                .position(|n| matches!(n, Node::Meter(m) if m.eui == sm))
+                .position(|n| matches!(n, Node::Meter(m) if m.eui == sm && !m.down))
             else {
+                tracing::debug!(%sm, "A route: the smart meter is down, the bytes are lost");
                 continue;
             };
             let commands = match &mut self.nodes[index] {
@@ -1117,7 +1270,7 @@ impl<W: std::io::Write> LinkSim<W> {
             }
             if let Node::Meter(m) = &mut self.nodes[index] {
                 let bytes = m.relay.take_output();
-                self.hes.take_bytes(sm, &bytes, wall);
+                to_sm.extend(self.hes.take_bytes(sm, &bytes, wall));
             }
         }
     }
@@ -1189,31 +1342,21 @@ impl<W: std::io::Write> LinkSim<W> {
     /// What the run did, and whether every reading arrived with the meter's values.
     fn report(&self) -> Report {
         let st = self.medium.stats();
-        let mut link = report::LinkFigures::default();
-        let mut sessions = report::SessionFigures::default();
+        // What smart meters counted before they rebooted, and what everyone counts now.
+        let (mut link, mut sessions) = self.tally.retired;
         for n in &self.nodes {
-            let (net, mac) = match n {
-                Node::Terminal(t) => (
-                    t.route.link().net().stats(),
-                    t.route.link().net().mac().stats(),
-                ),
-                Node::Meter(m) => {
-                    let s = m.link.stats();
-                    link.authentications += s.authentications;
-                    link.reauthentications += s.reauthentications;
-                    link.refused += s.refusals;
-                    link.rollovers += s.rollovers;
-                    sessions.started += m.app.reader().started;
-                    sessions.restarted += m.app.reader().restarts;
-                    sessions.completed += m.app.reader().completed;
-                    sessions.refused += m.app.reader().refused;
-                    sessions.clock_sets += m.app.reader().clock_sets;
-                    (m.link.net().stats(), m.link.net().mac().stats())
+            match n {
+                Node::Terminal(t) => {
+                    let (net, mac) = (
+                        t.route.link().net().stats(),
+                        t.route.link().net().mac().stats(),
+                    );
+                    link.mac_retransmissions += mac.retransmissions;
+                    link.frames_given_up += mac.failed;
+                    link.fragments += net.fragments_sent;
                 }
-            };
-            link.mac_retransmissions += mac.retransmissions;
-            link.frames_given_up += mac.failed;
-            link.fragments += net.fragments_sent;
+                Node::Meter(m) => m.count_into(&mut link, &mut sessions),
+            }
         }
         let terminals: Vec<TerminalRecord> = self
             .nodes
