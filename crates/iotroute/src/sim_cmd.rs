@@ -79,6 +79,11 @@ pub struct SimArgs {
     /// end registering them again) and the slots of the outage arrive afterwards.
     #[arg(long, value_name = "SM@OFFSET+DURATION", value_parser = parse_outage, conflicts_with = "loopback")]
     pub outage: Vec<sim::system::OutagePlan>,
+    /// Reboot terminals N times in all, at seeded times and terminals: each keeps its
+    /// store and loses what it held in memory (its link, pushes, clock), boots 30 s later
+    /// and joins again.
+    #[arg(long, default_value_t = 0, conflicts_with = "loopback")]
+    pub reboots: u32,
     /// The whole system, as without the flag (kept: it used to select the IoT route).
     #[arg(long, conflicts_with = "loopback")]
     pub link: bool,
@@ -218,6 +223,7 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
         db: args.db.clone(),
         blocks: args.block.clone(),
         outages: args.outage.clone(),
+        reboots: args.reboots,
     };
     let pcap = args
         .pcap

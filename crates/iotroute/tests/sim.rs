@@ -336,3 +336,30 @@ fn sys01_a_smart_meter_outage_loses_no_slot() {
     assert!(late(0) >= 2 && late(2) >= 2, "{}", v["terminals"]);
     assert_eq!(late(1) + late(3), 0);
 }
+
+/// Terminal reboots (`--reboots`): each terminal keeps its store and loses its link, its
+/// held pushes and its clock; it joins again, its smart meter sets its clock again
+/// (TRM-09), and every slot still reaches the MDMS once.
+#[test]
+fn sys01_terminal_reboots_lose_no_slot() {
+    let report =
+        std::env::temp_dir().join(format!("iotroute-sim-reboots-{}.json", std::process::id()));
+    let mut cmd = iotroute();
+    cmd.args(["sim", "--hours", "12", "--reboots", "3", "--report-json"])
+        .arg(&report);
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&report);
+    let y = &v["system"];
+    assert_eq!(
+        (&y["lost"], &y["doubled"], &y["values_differ"]),
+        (&0.into(), &0.into(), &0.into()),
+        "{y}"
+    );
+    assert_eq!(y["expected"], y["values_equal"], "{y}");
+    assert_eq!(y["events"]["reboot"], 3, "{y}");
+    assert_eq!(v["link"]["authentications"], 7, "{}", v["link"]);
+    assert_eq!(v["sessions"]["clock_sets"], 7, "{}", v["sessions"]);
+}

@@ -87,6 +87,9 @@ pub struct Options {
     pub blocks: Vec<BlockPlan>,
     /// Smart meters out of power for a while.
     pub outages: Vec<OutagePlan>,
+    /// Terminal reboots, at seeded times and terminals: each keeps its store (SQLite on
+    /// the device) and loses everything in memory (its link, pushes held, clock offset).
+    pub reboots: u32,
 }
 
 /// Smart meter `smart_meter` out of power from `from` to `to` (virtual time from the
@@ -324,6 +327,8 @@ fn eui_text(e: Eui64) -> String {
 
 struct TerminalSim {
     id: NodeId,
+    /// Its number in the run (1..).
+    k: u8,
     /// The IoT-route side: the link, the DLMS server over the node's model, the pushes
     /// held for the smart meter (as the terminal program).
     route: LinkedTerminal,
@@ -335,6 +340,64 @@ struct TerminalSim {
     led_changes: u32,
     /// Pushes its node made during the run (slots and events), sent or held.
     pushes_made: u64,
+    /// What it boots with again after a reboot.
+    config: TerminalConfig,
+    node_config: nodes::terminal::node::TerminalNodeConfig,
+    /// Its store: what survives a reboot.
+    store: SharedStore,
+    /// Times it rebooted.
+    boots: u64,
+}
+
+/// A terminal's store that survives its reboots (the SQLite file on the device): rows in
+/// memory, shared by the node of each boot.
+#[derive(Debug, Clone, Default)]
+struct SharedStore(std::sync::Arc<std::sync::Mutex<nodes::terminal::store::MemoryStore>>);
+
+impl nodes::terminal::store::ReadingStore for SharedStore {
+    fn put(
+        &mut self,
+        meter: nodes::terminal::store::MeterKey,
+        row: &nodes::terminal::store::Reading,
+    ) -> Result<nodes::terminal::store::Put, nodes::terminal::store::StoreError> {
+        self.lock()?.put(meter, row)
+    }
+
+    fn range(
+        &self,
+        meter: nodes::terminal::store::MeterKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<nodes::terminal::store::Reading>, nodes::terminal::store::StoreError> {
+        self.lock()?.range(meter, from, to)
+    }
+
+    fn last(
+        &self,
+        meter: nodes::terminal::store::MeterKey,
+    ) -> Result<Option<nodes::terminal::store::Reading>, nodes::terminal::store::StoreError> {
+        self.lock()?.last(meter)
+    }
+
+    fn prune_before(
+        &mut self,
+        t: DateTime<Utc>,
+    ) -> Result<usize, nodes::terminal::store::StoreError> {
+        self.lock()?.prune_before(t)
+    }
+}
+
+impl SharedStore {
+    fn lock(
+        &self,
+    ) -> Result<
+        std::sync::MutexGuard<'_, nodes::terminal::store::MemoryStore>,
+        nodes::terminal::store::StoreError,
+    > {
+        self.0.lock().map_err(|_| {
+            nodes::terminal::store::StoreError::Backend("store lock poisoned".to_owned())
+        })
+    }
 }
 
 /// The meter's address as the terminal registers it (in process: any unicast address).
@@ -468,6 +531,8 @@ struct LinkSim<W: std::io::Write> {
     block_events: BTreeSet<(Duration, String, bool)>,
     /// Outages still to come: (time, smart meter, off).
     outage_events: BTreeSet<(Duration, [u8; 8], bool)>,
+    /// Terminal reboots still to come: (time, terminal number).
+    reboot_events: BTreeSet<(Duration, u8)>,
     /// The Pairing ID of the run (a rebooting smart meter's).
     pairing: PairingId,
 }
@@ -548,7 +613,7 @@ impl<W: std::io::Write> LinkSim<W> {
             // Terminals power up a little apart, as homes do.
             let boot = Duration::from_millis(layout.next() % 20_000);
             let link = Terminal::new(
-                config,
+                config.clone(),
                 Box::new(Seeded::new(opts.seed, 300 + u64::from(k))),
                 boot,
             );
@@ -584,9 +649,10 @@ impl<W: std::io::Write> LinkSim<W> {
             };
             // Installed six hours before the run: its store already holds that much when
             // the first reading asks for it.
+            let store = SharedStore::default();
             let mut node = nodes::terminal::node::TerminalNode::new(
-                node_config,
-                Box::new(nodes::terminal::store::MemoryStore::new()),
+                node_config.clone(),
+                Box::new(store.clone()),
                 start - HISTORY,
             )
             .map_err(|e| e.to_string())?;
@@ -595,11 +661,16 @@ impl<W: std::io::Write> LinkSim<W> {
             let app = TerminalApp::serving(node.model(), u64::from(k), opts.seed ^ u64::from(k))?;
             nodes.push(Node::Terminal(Box::new(TerminalSim {
                 id,
+                k,
                 route: LinkedTerminal::new(link, app),
                 node,
                 meter,
                 led_changes: 0,
                 pushes_made: 0,
+                config,
+                node_config,
+                store,
+                boots: 0,
             })));
         }
         let end = opts.duration;
@@ -652,6 +723,20 @@ impl<W: std::io::Write> LinkSim<W> {
             .iter()
             .flat_map(|o| [(o.from, o.smart_meter, true), (o.to, o.smart_meter, false)])
             .collect();
+        // Reboots at seeded times within the run (not in its first and last hour), of
+        // seeded terminals.
+        let when = Seeded::new(opts.seed, 3);
+        let span = end
+            .saturating_sub(Duration::from_secs(7200))
+            .as_secs()
+            .max(1);
+        let reboot_events = (0..opts.reboots)
+            .map(|_| {
+                let at = Duration::from_secs(3600 + when.next() % span);
+                let k = 1 + u8::try_from(when.next() % u64::from(opts.terminals)).unwrap_or(0);
+                (at, k)
+            })
+            .collect();
         Ok(Self {
             loss_rng: Seeded::new(opts.seed, 2),
             opts,
@@ -667,6 +752,7 @@ impl<W: std::io::Write> LinkSim<W> {
             hes,
             block_events,
             outage_events,
+            reboot_events,
             pairing,
         })
     }
@@ -765,6 +851,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 .chain(Some(self.hes.next_poll()))
                 .chain(self.block_events.first().map(|b| b.0))
                 .chain(self.outage_events.first().map(|o| o.0))
+                .chain(self.reboot_events.first().map(|r| r.0))
                 .min();
             let Some(t) = next.filter(|t| *t <= deadline) else {
                 break;
@@ -773,11 +860,13 @@ impl<W: std::io::Write> LinkSim<W> {
                 && self.all_arrived()
                 && self.block_events.is_empty()
                 && self.outage_events.is_empty()
+                && self.reboot_events.is_empty()
             {
                 break;
             }
             self.now = self.now.max(t);
             self.power();
+            self.reboot()?;
             self.deliver(&air)?;
             if slot_at.is_some_and(|s| s <= self.now) {
                 self.boundary(self.now);
@@ -1216,6 +1305,44 @@ impl<W: std::io::Write> LinkSim<W> {
         self.starts.retain(
             |(_, index, _)| !matches!(self.nodes.get(*index), Some(Node::Meter(m)) if m.down),
         );
+    }
+
+    /// Terminal reboots due at `now`: each boots again 30 s later, its node rebuilt from
+    /// its store (slots missed meanwhile written missing and recovered from its meter),
+    /// a new link that scans and joins again, its clock unset until its smart meter sets
+    /// it (TRM-09).
+    fn reboot(&mut self) -> Result<(), String> {
+        let (now, wall) = (self.now, self.utc(self.now));
+        while let Some((at, k)) = self.reboot_events.first().copied() {
+            if at > now {
+                break;
+            }
+            self.reboot_events.pop_first();
+            let seed = self.opts.seed;
+            let Some(Node::Terminal(t)) = self
+                .nodes
+                .iter_mut()
+                .find(|n| matches!(n, Node::Terminal(t) if t.k == k))
+            else {
+                continue;
+            };
+            t.boots += 1;
+            let boot = now + Duration::from_secs(30);
+            let stream = 300 + u64::from(k) + 1000 * t.boots;
+            let link = Terminal::new(t.config.clone(), Box::new(Seeded::new(seed, stream)), boot);
+            let node = nodes::terminal::node::TerminalNode::new(
+                t.node_config.clone(),
+                Box::new(t.store.clone()),
+                wall + chrono::Duration::seconds(30),
+            )
+            .map_err(|e| e.to_string())?;
+            let app = TerminalApp::serving(node.model(), u64::from(k), seed ^ stream)?;
+            t.route = LinkedTerminal::new(link, app);
+            t.node = node;
+            tracing::info!(terminal = %eui_text(terminal_eui(k)), "terminal rebooted");
+            self.hes.count_event("reboot");
+        }
+        Ok(())
     }
 
     /// The A route at `now`: what each smart meter's relay has for the head end, the
