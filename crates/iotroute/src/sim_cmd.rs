@@ -84,6 +84,11 @@ pub struct SimArgs {
     /// and joins again.
     #[arg(long, default_value_t = 0, conflicts_with = "loopback")]
     pub reboots: u32,
+    /// Swap a registered point's meter for another N times in all, at seeded times and
+    /// points (SEC-07): its terminal flags what it reads from then on and tells its smart
+    /// meter; the MDMS marks those slots flagged.
+    #[arg(long, default_value_t = 0, conflicts_with = "loopback")]
+    pub wrong_meter: u32,
     /// The whole system, as without the flag (kept: it used to select the IoT route).
     #[arg(long, conflicts_with = "loopback")]
     pub link: bool,
@@ -224,6 +229,7 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
         blocks: args.block.clone(),
         outages: args.outage.clone(),
         reboots: args.reboots,
+        wrong_meters: args.wrong_meter,
     };
     let pcap = args
         .pcap

@@ -363,3 +363,42 @@ fn sys01_terminal_reboots_lose_no_slot() {
     assert_eq!(v["link"]["authentications"], 7, "{}", v["link"]);
     assert_eq!(v["sessions"]["clock_sets"], 7, "{}", v["sessions"]);
 }
+
+/// SEC-07 through the system (`--wrong-meter`): a registered point's meter swapped for
+/// another mid-run; its terminal flags every reading from then on and pushes the change,
+/// its smart meter relays the event, the head end counts it, and the MDMS keeps the
+/// slots as flagged — present, not lost, not trusted.
+#[test]
+fn sec07_a_swapped_meter_is_flagged_through_to_the_mdms() {
+    let report =
+        std::env::temp_dir().join(format!("iotroute-sim-swap-{}.json", std::process::id()));
+    let mut cmd = iotroute();
+    cmd.args([
+        "sim",
+        "--hours",
+        "12",
+        "--wrong-meter",
+        "1",
+        "--report-json",
+    ])
+    .arg(&report);
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&report);
+    let y = &v["system"];
+    assert_eq!(
+        (&y["lost"], &y["doubled"], &y["values_differ"]),
+        (&0.into(), &0.into(), &0.into()),
+        "{y}"
+    );
+    assert_eq!(y["events"]["meter_id_mismatch"], 1, "{y}");
+    let flagged = y["flagged"].as_u64().unwrap();
+    assert!(flagged > 0, "{y}");
+    assert_eq!(
+        y["measured"].as_u64().unwrap() + flagged,
+        y["expected"].as_u64().unwrap(),
+        "{y}"
+    );
+}

@@ -280,9 +280,7 @@ impl HeadEndSim {
                     request, outcome, ..
                 } => self.collector.done(request, outcome, wall),
                 Uplink::Event { code, .. } => {
-                    let kind = dlms::cosem::EventCode::from_code(code)
-                        .map_or_else(|| format!("code_{code}"), |e| e.name().to_owned());
-                    *self.figures.events.entry(kind).or_default() += 1;
+                    *self.figures.events.entry(event_kind(code)).or_default() += 1;
                 }
                 Uplink::Hello { terminals } => {
                     let held: Vec<[u8; 8]> = terminals.iter().map(|(t, _)| *t).collect();
@@ -348,5 +346,16 @@ fn raw(c: &Collected) -> mdms::RawReading {
             Arrival::Pushed => mdms::Arrival::Pushed,
             Arrival::Backfilled => mdms::Arrival::Backfilled,
         },
+    }
+}
+
+/// The report's name for a terminal's event code.
+fn event_kind(code: u16) -> String {
+    use dlms::cosem::EventCode;
+    match EventCode::from_code(code) {
+        Some(EventCode::MeterIdChanged) => "meter_id_mismatch".to_owned(),
+        Some(EventCode::FloodDetected) => "dos".to_owned(),
+        Some(other) => other.name().to_owned(),
+        None => format!("code_{code}"),
     }
 }

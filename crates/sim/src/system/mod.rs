@@ -90,6 +90,9 @@ pub struct Options {
     /// Terminal reboots, at seeded times and terminals: each keeps its store (SQLite on
     /// the device) and loses everything in memory (its link, pushes held, clock offset).
     pub reboots: u32,
+    /// Meters swapped for another (SEC-07) at seeded times and points: the terminal
+    /// flags what it reads from then on and tells its smart meter, which relays it.
+    pub wrong_meters: u32,
 }
 
 /// Smart meter `smart_meter` out of power from `from` to `to` (virtual time from the
@@ -533,6 +536,8 @@ struct LinkSim<W: std::io::Write> {
     outage_events: BTreeSet<(Duration, [u8; 8], bool)>,
     /// Terminal reboots still to come: (time, terminal number).
     reboot_events: BTreeSet<(Duration, u8)>,
+    /// Meter swaps still to come: (time, terminal number).
+    swap_events: BTreeSet<(Duration, u8)>,
     /// The Pairing ID of the run (a rebooting smart meter's).
     pairing: PairingId,
 }
@@ -737,6 +742,14 @@ impl<W: std::io::Write> LinkSim<W> {
                 (at, k)
             })
             .collect();
+        let swaps = Seeded::new(opts.seed, 4);
+        let swap_events = (0..opts.wrong_meters)
+            .map(|_| {
+                let at = Duration::from_secs(3600 + swaps.next() % span);
+                let k = 1 + u8::try_from(swaps.next() % u64::from(opts.terminals)).unwrap_or(0);
+                (at, k)
+            })
+            .collect();
         Ok(Self {
             loss_rng: Seeded::new(opts.seed, 2),
             opts,
@@ -753,6 +766,7 @@ impl<W: std::io::Write> LinkSim<W> {
             block_events,
             outage_events,
             reboot_events,
+            swap_events,
             pairing,
         })
     }
@@ -852,6 +866,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 .chain(self.block_events.first().map(|b| b.0))
                 .chain(self.outage_events.first().map(|o| o.0))
                 .chain(self.reboot_events.first().map(|r| r.0))
+                .chain(self.swap_events.first().map(|r| r.0))
                 .min();
             let Some(t) = next.filter(|t| *t <= deadline) else {
                 break;
@@ -861,12 +876,14 @@ impl<W: std::io::Write> LinkSim<W> {
                 && self.block_events.is_empty()
                 && self.outage_events.is_empty()
                 && self.reboot_events.is_empty()
+                && self.swap_events.is_empty()
             {
                 break;
             }
             self.now = self.now.max(t);
             self.power();
             self.reboot()?;
+            self.swap_meters();
             self.deliver(&air)?;
             if slot_at.is_some_and(|s| s <= self.now) {
                 self.boundary(self.now);
@@ -1345,6 +1362,38 @@ impl<W: std::io::Write> LinkSim<W> {
         Ok(())
     }
 
+    /// Meter swaps due at `now` (SEC-07): the terminal's meter replaced by another, its
+    /// own ID and counters.
+    fn swap_meters(&mut self) {
+        let wall = self.utc(self.now);
+        while let Some((at, k)) = self.swap_events.first().copied() {
+            if at > self.now {
+                break;
+            }
+            self.swap_events.pop_first();
+            let Some(Node::Terminal(t)) = self
+                .nodes
+                .iter_mut()
+                .find(|n| matches!(n, Node::Terminal(t) if t.k == k))
+            else {
+                continue;
+            };
+            let config = nodes::meter::MeterConfig {
+                device_id: format!("WRONG-METER-{k:04}").into_bytes(),
+                ..self.opts.meter.clone()
+            };
+            let mut meter = nodes::meter::Meter::new(
+                config,
+                7_000_000,
+                5_000,
+                wall - chrono::Duration::days(1),
+            );
+            meter.advance(wall);
+            t.meter = meter;
+            tracing::info!(terminal = %eui_text(terminal_eui(k)), "meter swapped (SEC-07)");
+        }
+    }
+
     /// The A route at `now`: what each smart meter's relay has for the head end, the
     /// head end's look for gaps, and its commands carried out by the smart meters.
     fn a_route(&mut self) {
@@ -1605,7 +1654,11 @@ impl<W: std::io::Write> LinkSim<W> {
                     }
                     _ => false,
                 };
-                if slot.quality == mdms::Quality::Estimated {
+                // Not a reading (estimated), or not to be trusted (flagged, SEC-07).
+                if matches!(
+                    slot.quality,
+                    mdms::Quality::Estimated | mdms::Quality::Flagged
+                ) {
                     continue;
                 }
                 if equal {
