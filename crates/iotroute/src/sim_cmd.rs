@@ -30,10 +30,10 @@ pub struct SimArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub readings: Option<u32>,
     /// Wireless terminals, each with its own meter.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=32), conflicts_with = "loopback")]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=250), conflicts_with = "loopback")]
     pub terminals: u8,
     /// Smart meters (each on its own channel; at most 4 terminals each).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=14), conflicts_with = "loopback")]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=100), conflicts_with = "loopback")]
     pub smartmeters: u8,
     /// Seed of the radio model, placements and randomness: the same seed gives the same
     /// run.

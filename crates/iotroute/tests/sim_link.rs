@@ -291,8 +291,8 @@ fn counted(text: &str, label: &str) -> u64 {
 #[test]
 fn sec03_rad01_lossy_runs_with_twelve_terminals_never_reuse_a_nonce_and_ack_with_enh_acks() {
     // The run (seed 1, 20 % loss: a nonce used twice before), and a harsher one
-    // in which a terminal loses its smart meter and joins it again (seed 7: terminals
-    // join only the smart meter the head end registered them with).
+    // in which terminals reboot (their frame counters kept, as on their flash) and join
+    // again.
     for (loss, seed, rejoins) in [("20", "1", false), ("50", "7", true)] {
         let run = Captured::run(
             &format!("lossy-{loss}-{seed}"),
@@ -307,6 +307,8 @@ fn sec03_rad01_lossy_runs_with_twelve_terminals_never_reuse_a_nonce_and_ack_with
                 loss,
                 "--seed",
                 seed,
+                "--reboots",
+                if rejoins { "2" } else { "0" },
             ],
         );
         let text = run.text();
@@ -320,7 +322,8 @@ fn sec03_rad01_lossy_runs_with_twelve_terminals_never_reuse_a_nonce_and_ack_with
             );
         }
         let audit = run.assert_clean();
-        assert!(audit.secured > 1000, "{audit:?}");
+        // Slot pushes every 30 minutes and the smart meters' readings every 6 hours.
+        assert!(audit.secured > 500, "{audit:?}");
         assert!(audit.enh_acks > 1000, "{audit:?}");
         if tshark_or_skip() {
             // Wireshark reads our acknowledgments as Enh-Acks too.

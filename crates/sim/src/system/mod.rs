@@ -204,6 +204,10 @@ fn counted(meter: &nodes::meter::Meter) -> (u32, u32) {
     )
 }
 
+/// How often a smart meter reads each of its terminals on its own: as far back as a
+/// reading reads (six hours), less one slot, so that consecutive readings overlap.
+const READ_EVERY: Duration = Duration::from_secs(5 * 3600 + 1800);
+
 /// After the last slot, how long the run goes on for late readings.
 const GRACE: Duration = Duration::from_secs(25 * 60);
 const SLOT: Duration = Duration::from_secs(1800);
@@ -263,9 +267,10 @@ fn registry_of(
         .collect()
 }
 
-/// Each smart meter's channel: odd ones from 33.
+/// Each smart meter's channel: odd ones from 33 to 59, used again every 14 smart meters
+/// (560 m apart along the street: out of each other's range).
 fn channels_of(smartmeters: u8) -> Vec<u8> {
-    (0..smartmeters).map(|i| 33 + 2 * i).collect()
+    (0..smartmeters).map(|i| 33 + 2 * (i % 14)).collect()
 }
 
 /// Smart meter `i` booting (`boots` times before) at `now`: its link (beacons, the PAA
@@ -350,6 +355,8 @@ struct TerminalSim {
     store: SharedStore,
     /// Times it rebooted.
     boots: u64,
+    /// Its frame counters as last persisted (SEC-03).
+    counters: Option<nodes::link::frame_counters::CounterSnapshot>,
 }
 
 /// A terminal's store that survives its reboots (the SQLite file on the device): rows in
@@ -421,6 +428,10 @@ struct MeterNode {
     boots: u64,
     /// Out of power (`--outage`): silent on the air and the A route.
     down: bool,
+    /// When it last started its own reading of each terminal.
+    last_read: BTreeMap<[u8; 8], Duration>,
+    /// Its frame counters as last persisted (SEC-03).
+    counters: Option<nodes::link::frame_counters::CounterSnapshot>,
 }
 
 impl MeterNode {
@@ -594,6 +605,8 @@ impl<W: std::io::Write> LinkSim<W> {
                 rng: Seeded::new(opts.seed, 200 + u64::from(i)),
                 boots: 0,
                 down: false,
+                last_read: BTreeMap::new(),
+                counters: None,
             })));
         }
         for k in 1..=opts.terminals {
@@ -676,6 +689,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 node_config,
                 store,
                 boots: 0,
+                counters: None,
             })));
         }
         let end = opts.duration;
@@ -1054,16 +1068,27 @@ impl<W: std::io::Write> LinkSim<W> {
         Ok(())
     }
 
-    /// A slot boundary: every smart meter schedules a reading of each of its terminals,
-    /// a few seconds apart (the terminals read their meters on their own).
+    /// A slot boundary: every smart meter schedules a reading of each of its terminals
+    /// it has not read since it joined, or not for [`READ_EVERY`], a few seconds apart
+    /// (the terminals read their meters on their own and push each slot; the reading
+    /// sets a terminal's clock and reads back what pushes missed).
     fn boundary(&mut self, at: Duration) {
         let mut plans = Vec::new();
-        for (index, n) in self.nodes.iter().enumerate() {
+        for (index, n) in self.nodes.iter_mut().enumerate() {
             if let Node::Meter(m) = n {
                 if m.down {
                     continue;
                 }
-                for (k, terminal) in m.link.terminals().into_iter().enumerate() {
+                let joined = m.link.terminals();
+                m.last_read.retain(|t, _| joined.contains(&Eui64(*t)));
+                for (k, terminal) in joined.into_iter().enumerate() {
+                    if m.last_read
+                        .get(&terminal.0)
+                        .is_some_and(|last| at < *last + READ_EVERY)
+                    {
+                        continue;
+                    }
+                    m.last_read.insert(terminal.0, at);
                     let offset = Duration::from_secs(3 + 4 * u64::try_from(k).unwrap_or(0))
                         + Duration::from_millis(m.rng.next() % 1000);
                     plans.push((at + offset, index, terminal.0));
@@ -1304,9 +1329,17 @@ impl<W: std::io::Write> LinkSim<W> {
             m.boots += 1;
             let (retired_link, retired_sessions) = &mut self.tally.retired;
             m.count_into(retired_link, retired_sessions);
-            let (link, app) = boot_meter(&self.opts, m.index, m.boots, now, self.pairing);
+            let (mut link, app) = boot_meter(&self.opts, m.index, m.boots, now, self.pairing);
+            // SEC-03: its frame counters were on its flash: it goes on from them.
+            if let Some(counters) = m.link.take_counter_snapshot() {
+                m.counters = Some(counters);
+            }
+            if let Some(counters) = &m.counters {
+                link.restore_counters(counters);
+            }
             m.link = link;
             m.app = app;
+            m.last_read.clear();
             let (sent, taken) = m.relay.counters();
             m.relay = nodes::app::relay::SmartMeterRelay::new(
                 dlms::cipher::SystemTitle(m.eui.0),
@@ -1346,7 +1379,16 @@ impl<W: std::io::Write> LinkSim<W> {
             t.boots += 1;
             let boot = now + Duration::from_secs(30);
             let stream = 300 + u64::from(k) + 1000 * t.boots;
-            let link = Terminal::new(t.config.clone(), Box::new(Seeded::new(seed, stream)), boot);
+            let mut link =
+                Terminal::new(t.config.clone(), Box::new(Seeded::new(seed, stream)), boot);
+            // SEC-03: its frame counters are on its flash (as `iotroute terminal` keeps
+            // them in DIR): it goes on from its reservations, never reusing a nonce.
+            if let Some(counters) = t.route.link_mut().take_counter_snapshot() {
+                t.counters = Some(counters);
+            }
+            if let Some(counters) = &t.counters {
+                link.restore_counters(counters);
+            }
             let node = nodes::terminal::node::TerminalNode::new(
                 t.node_config.clone(),
                 Box::new(t.store.clone()),
