@@ -16,7 +16,7 @@ use crate::clock::parse_speed;
 use crate::state_file::{write_atomic, Access};
 
 /// How long a run covers without --hours, --days or --readings: one day.
-const DEFAULT_HOURS: u32 = 24;
+const DEFAULT_HOURS: u32 = 48;
 
 #[derive(Debug, clap::Args)]
 pub struct SimArgs {
@@ -30,10 +30,10 @@ pub struct SimArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub readings: Option<u32>,
     /// Wireless terminals, each with its own meter.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=250), conflicts_with = "loopback")]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=250), conflicts_with = "loopback")]
     pub terminals: u8,
     /// Smart meters (each on its own channel; at most 4 terminals each).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=100), conflicts_with = "loopback")]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u8).range(1..=100), conflicts_with = "loopback")]
     pub smartmeters: u8,
     /// Seed of the radio model, placements and randomness: the same seed gives the same
     /// run.
@@ -47,10 +47,11 @@ pub struct SimArgs {
     /// `"<32 hex digits>","<key index>","No hash"`.
     #[arg(long, value_name = "FILE", conflicts_with = "loopback")]
     pub keys: Option<PathBuf>,
-    /// (extension) Lose this percentage of received frames on top of the radio model
-    /// (fault injection).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_loss, conflicts_with = "loopback")]
-    pub loss: f64,
+    /// Lose this percentage of received frames on top of the radio model (fault
+    /// injection). Without any fault flag (this, --outage, --reboots, --block,
+    /// --wrong-meter) a run has 1 % loss, one outage and one reboot.
+    #[arg(long, value_parser = parse_loss, conflicts_with = "loopback")]
+    pub loss: Option<f64>,
     /// The meters' unit (0xD4) in kWh.
     #[arg(long, default_value = "0.001")]
     pub unit: EnergyUnit,
@@ -82,13 +83,13 @@ pub struct SimArgs {
     /// Reboot terminals N times in all, at seeded times and terminals: each keeps its
     /// store and loses what it held in memory (its link, pushes, clock), boots 30 s later
     /// and joins again.
-    #[arg(long, default_value_t = 0, conflicts_with = "loopback")]
-    pub reboots: u32,
+    #[arg(long, conflicts_with = "loopback")]
+    pub reboots: Option<u32>,
     /// Swap a registered point's meter for another N times in all, at seeded times and
     /// points (SEC-07): its terminal flags what it reads from then on and tells its smart
     /// meter; the MDMS marks those slots flagged.
-    #[arg(long, default_value_t = 0, conflicts_with = "loopback")]
-    pub wrong_meter: u32,
+    #[arg(long, conflicts_with = "loopback")]
+    pub wrong_meter: Option<u32>,
     /// The whole system, as without the flag (kept: it used to select the IoT route).
     #[arg(long, conflicts_with = "loopback")]
     pub link: bool,
@@ -212,14 +213,51 @@ pub async fn run(args: SimArgs) -> ExitCode {
     }
 }
 
+/// The faults of a run: as given, or, when no fault flag is, a little of each (the
+/// issue's defaults: every part of the system shown working).
+struct Faults {
+    loss: f64,
+    outages: Vec<sim::system::OutagePlan>,
+    reboots: u32,
+}
+
+impl Faults {
+    fn of(args: &SimArgs, duration: core::time::Duration) -> Self {
+        let given = args.loss.is_some()
+            || !args.outage.is_empty()
+            || args.reboots.is_some()
+            || !args.block.is_empty()
+            || args.wrong_meter.is_some();
+        if given {
+            return Self {
+                loss: args.loss.unwrap_or(0.0),
+                outages: args.outage.clone(),
+                reboots: args.reboots.unwrap_or(0),
+            };
+        }
+        // The first smart meter off for an hour at 40 % of the run.
+        let from = duration.mul_f64(0.4);
+        Self {
+            loss: 1.0,
+            outages: vec![sim::system::OutagePlan {
+                smart_meter: [0x02, 0x5A, 0, 0, 0, 0, 0x20, 0x01],
+                from,
+                to: from + core::time::Duration::from_secs(3600),
+            }],
+            reboots: 1,
+        }
+    }
+}
+
 /// The whole system: `Ok(true)` when every reading arrived with the meter's values.
 fn simulate(args: &SimArgs) -> Result<bool, String> {
+    let faults = Faults::of(args, duration(args));
     let options = sim::system::Options {
         terminals: args.terminals,
         smartmeters: args.smartmeters,
         duration: duration(args),
         seed: args.seed,
-        loss: args.loss / 100.0,
+        loss: faults.loss / 100.0,
         meter: MeterConfig {
             unit: args.unit,
             profile: args.profile,
@@ -227,9 +265,9 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
         },
         db: args.db.clone(),
         blocks: args.block.clone(),
-        outages: args.outage.clone(),
-        reboots: args.reboots,
-        wrong_meters: args.wrong_meter,
+        outages: faults.outages,
+        reboots: faults.reboots,
+        wrong_meters: args.wrong_meter.unwrap_or(0),
     };
     let pcap = args
         .pcap

@@ -7,6 +7,15 @@ use std::time::Duration;
 
 use support::{iotroute, run_with_timeout};
 
+/// `iotroute sim` on the small system these tests check exactly: 4 terminals, 2 smart
+/// meters (the default run is a hundred terminals, with faults unless a fault flag is
+/// given).
+fn small_sim() -> std::process::Command {
+    let mut cmd = iotroute();
+    cmd.args(["sim", "--terminals", "4", "--smartmeters", "2"]);
+    cmd
+}
+
 #[test]
 fn trm03_sim_reads_every_half_hour_and_deltas_survive_the_counter_wrap() {
     let report = std::env::temp_dir().join(format!("iotroute-sim-{}.json", std::process::id()));
@@ -91,8 +100,8 @@ fn trm03_sim_reads_every_half_hour_and_deltas_survive_the_counter_wrap() {
 #[test]
 fn sys01_sim_without_flags_carries_every_reading_from_the_meter_to_the_mdms() {
     let report = std::env::temp_dir().join(format!("iotroute-sim-sys-{}.json", std::process::id()));
-    let mut cmd = iotroute();
-    cmd.args(["sim", "--hours", "3", "--report-json"])
+    let mut cmd = small_sim();
+    cmd.args(["--loss", "0", "--hours", "3", "--report-json"])
         .arg(&report);
     let out = run_with_timeout(cmd, Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -168,8 +177,8 @@ fn sys01_sim_keeps_the_registry_and_the_mdms_in_its_database_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("system.db");
     let run = || {
-        let mut cmd = iotroute();
-        cmd.args(["sim", "--hours", "2", "--db"]).arg(&db);
+        let mut cmd = small_sim();
+        cmd.args(["--loss", "0", "--hours", "2", "--db"]).arg(&db);
         let out = run_with_timeout(cmd, Duration::from_secs(120));
         assert!(
             out.status.success(),
@@ -231,9 +240,8 @@ fn sys01_sim_keeps_the_registry_and_the_mdms_in_its_database_file() {
 fn ops07_a_blocked_point_is_backfilled_after_its_reconnect() {
     let report =
         std::env::temp_dir().join(format!("iotroute-sim-block-{}.json", std::process::id()));
-    let mut cmd = iotroute();
+    let mut cmd = small_sim();
     cmd.args([
-        "sim",
         "--hours",
         "16",
         "--block",
@@ -299,9 +307,8 @@ fn ops07_a_blocked_point_is_backfilled_after_its_reconnect() {
 fn sys01_a_smart_meter_outage_loses_no_slot() {
     let report =
         std::env::temp_dir().join(format!("iotroute-sim-outage-{}.json", std::process::id()));
-    let mut cmd = iotroute();
+    let mut cmd = small_sim();
     cmd.args([
-        "sim",
         "--hours",
         "12",
         "--outage",
@@ -344,8 +351,8 @@ fn sys01_a_smart_meter_outage_loses_no_slot() {
 fn sys01_terminal_reboots_lose_no_slot() {
     let report =
         std::env::temp_dir().join(format!("iotroute-sim-reboots-{}.json", std::process::id()));
-    let mut cmd = iotroute();
-    cmd.args(["sim", "--hours", "12", "--reboots", "3", "--report-json"])
+    let mut cmd = small_sim();
+    cmd.args(["--hours", "12", "--reboots", "3", "--report-json"])
         .arg(&report);
     let out = run_with_timeout(cmd, Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -372,16 +379,9 @@ fn sys01_terminal_reboots_lose_no_slot() {
 fn sec07_a_swapped_meter_is_flagged_through_to_the_mdms() {
     let report =
         std::env::temp_dir().join(format!("iotroute-sim-swap-{}.json", std::process::id()));
-    let mut cmd = iotroute();
-    cmd.args([
-        "sim",
-        "--hours",
-        "12",
-        "--wrong-meter",
-        "1",
-        "--report-json",
-    ])
-    .arg(&report);
+    let mut cmd = small_sim();
+    cmd.args(["--hours", "12", "--wrong-meter", "1", "--report-json"])
+        .arg(&report);
     let out = run_with_timeout(cmd, Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");

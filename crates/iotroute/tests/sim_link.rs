@@ -20,9 +20,26 @@ fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("iotroute-sim-link-{}-{name}", std::process::id()))
 }
 
+/// `iotroute sim --link` with `extra`, on the small system these tests check exactly
+/// unless they say otherwise: 4 terminals, 2 smart meters, no faults.
 fn sim(extra: &[&str]) -> Output {
     let mut cmd = iotroute();
     cmd.args(["sim", "--link"]).args(extra);
+    for (flag, value) in [("--terminals", "4"), ("--smartmeters", "2")] {
+        if !extra.contains(&flag) {
+            cmd.args([flag, value]);
+        }
+    }
+    let faults = [
+        "--loss",
+        "--outage",
+        "--reboots",
+        "--block",
+        "--wrong-meter",
+    ];
+    if !extra.iter().any(|a| faults.contains(a)) {
+        cmd.args(["--loss", "0"]);
+    }
     run_with_timeout(cmd, LIMIT)
 }
 
