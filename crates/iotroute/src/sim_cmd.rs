@@ -49,7 +49,8 @@ pub struct SimArgs {
     pub keys: Option<PathBuf>,
     /// Lose this percentage of received frames on top of the radio model (fault
     /// injection). Without any fault flag (this, --outage, --reboots, --block,
-    /// --wrong-meter) a run has 1 % loss, one outage and one reboot.
+    /// --wrong-meter, --wrong-password, --wrong-pairing) a run has 1 % loss, one outage
+    /// and one reboot.
     #[arg(long, value_parser = parse_loss, conflicts_with = "loopback")]
     pub loss: Option<f64>,
     /// The meters' unit (0xD4) in kWh.
@@ -90,6 +91,14 @@ pub struct SimArgs {
     /// meter; the MDMS marks those slots flagged.
     #[arg(long, conflicts_with = "loopback")]
     pub wrong_meter: Option<u32>,
+    /// Add N attackers that claim a registered terminal's ID with a wrong password: their
+    /// smart meter refuses them and tells the head end (`auth_failure`).
+    #[arg(long, conflicts_with = "loopback")]
+    pub wrong_password: Option<u8>,
+    /// Add N attackers scanning for another Pairing ID: no smart meter answers, each
+    /// tells the head end (`foreign_pairing_scan`).
+    #[arg(long, conflicts_with = "loopback")]
+    pub wrong_pairing: Option<u8>,
     /// The whole system, as without the flag (kept: it used to select the IoT route).
     #[arg(long, conflicts_with = "loopback")]
     pub link: bool,
@@ -227,7 +236,9 @@ impl Faults {
             || !args.outage.is_empty()
             || args.reboots.is_some()
             || !args.block.is_empty()
-            || args.wrong_meter.is_some();
+            || args.wrong_meter.is_some()
+            || args.wrong_password.is_some()
+            || args.wrong_pairing.is_some();
         if given {
             return Self {
                 loss: args.loss.unwrap_or(0.0),
@@ -268,6 +279,8 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
         outages: faults.outages,
         reboots: faults.reboots,
         wrong_meters: args.wrong_meter.unwrap_or(0),
+        wrong_passwords: args.wrong_password.unwrap_or(0),
+        wrong_pairings: args.wrong_pairing.unwrap_or(0),
     };
     let pcap = args
         .pcap

@@ -402,3 +402,45 @@ fn sec07_a_swapped_meter_is_flagged_through_to_the_mdms() {
         "{y}"
     );
 }
+
+/// Attackers (`--wrong-password`, `--wrong-pairing`): a device claiming a registered
+/// terminal's ID with a wrong password is refused by that terminal's smart meter at every
+/// try, one scanning for another Pairing ID is never answered (CON-01, CON-04); each
+/// smart meter tells the head end (`auth_failure`, `foreign_pairing_scan`), and the
+/// registered points lose nothing.
+#[test]
+fn con04_attackers_are_refused_and_reported_to_the_head_end() {
+    let report =
+        std::env::temp_dir().join(format!("iotroute-sim-attack-{}.json", std::process::id()));
+    let mut cmd = small_sim();
+    cmd.args([
+        "--hours",
+        "6",
+        "--wrong-password",
+        "1",
+        "--wrong-pairing",
+        "1",
+        "--report-json",
+    ])
+    .arg(&report);
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&report);
+    let y = &v["system"];
+    assert_eq!(
+        (&y["lost"], &y["doubled"], &y["values_differ"]),
+        (&0.into(), &0.into(), &0.into()),
+        "{y}"
+    );
+    assert!(y["events"]["auth_failure"].as_u64().unwrap() > 0, "{y}");
+    assert!(
+        y["events"]["foreign_pairing_scan"].as_u64().unwrap() > 0,
+        "{y}"
+    );
+    // Only the four registered terminals ever authenticated; the attackers are not
+    // reported as terminals.
+    assert_eq!(v["link"]["authentications"], 4, "{}", v["link"]);
+    assert_eq!(v["terminals"].as_array().unwrap().len(), 4);
+}

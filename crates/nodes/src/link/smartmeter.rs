@@ -143,6 +143,14 @@ pub enum SmartMeterEvent {
         /// Its index.
         index: u8,
     },
+    /// A scan with another Pairing ID than ours (CON-03): not answered; a device
+    /// looking for another smart meter, or probing (reported to the head end).
+    ForeignScan {
+        /// Who scanned, when it said.
+        from: Option<Eui64>,
+        /// The Pairing ID it asked for.
+        pairing_id: PairingId,
+    },
 }
 
 /// Counters.
@@ -463,7 +471,7 @@ impl SmartMeter {
     fn net_event(&mut self, now: Duration, e: NetEvent, events: &mut Vec<SmartMeterEvent>) {
         match e {
             NetEvent::Frame { frame, .. } if frame.is_enhanced_beacon_request() => {
-                self.beacon_request(now, &frame);
+                self.beacon_request(now, &frame, events);
             }
             NetEvent::Udp { datagram, from, .. } if datagram.dst_port == PANA_PORT => {
                 let is_pci = pana::Message::parse(&datagram.payload)
@@ -557,11 +565,26 @@ impl SmartMeter {
 
     /// Answer an Enhanced Beacon Request with our Enhanced Beacon when it carries our
     /// Pairing ID and the join window is open (CON-01); otherwise stay silent.
-    fn beacon_request(&mut self, now: Duration, frame: &wisun::mac::Frame) {
-        let ours = matches!(
-            self.config.profile.pairing_format.find(&frame.header.header_ies),
-            PairingIeContent::Valid(id) if id == self.config.pairing_id
-        );
+    fn beacon_request(
+        &mut self,
+        now: Duration,
+        frame: &wisun::mac::Frame,
+        events: &mut Vec<SmartMeterEvent>,
+    ) {
+        let asked = self
+            .config
+            .profile
+            .pairing_format
+            .find(&frame.header.header_ies);
+        let ours = matches!(asked, PairingIeContent::Valid(id) if id == self.config.pairing_id);
+        if let PairingIeContent::Valid(other) = asked {
+            if other != self.config.pairing_id {
+                events.push(SmartMeterEvent::ForeignScan {
+                    from: frame.header.src_eui64(),
+                    pairing_id: other,
+                });
+            }
+        }
         if !ours || !self.window_open(now) {
             self.stats.requests_ignored += 1;
             return;

@@ -352,6 +352,12 @@ fn raw(c: &Collected) -> mdms::RawReading {
 /// The report's name for a terminal's event code.
 fn event_kind(code: u16) -> String {
     use dlms::cosem::EventCode;
+    use nodes::app::relay::own_event;
+    match code {
+        own_event::AUTH_FAILURE => return "auth_failure".to_owned(),
+        own_event::FOREIGN_PAIRING_SCAN => return "foreign_pairing_scan".to_owned(),
+        _ => {}
+    }
     match EventCode::from_code(code) {
         Some(EventCode::MeterIdChanged) => "meter_id_mismatch".to_owned(),
         Some(EventCode::FloodDetected) => "dos".to_owned(),

@@ -38,6 +38,7 @@ use dlms::text::jst;
 use nodes::app::entropy::Seeded;
 use nodes::app::linked::LinkedTerminal;
 use nodes::app::reader::{Purpose, Reader, RowRead};
+use nodes::app::relay::own_event;
 use nodes::app::secrets::TerminalSecrets;
 use nodes::app::server::TerminalApp;
 use nodes::app::smartmeter::{Arrived, SmartMeterApp};
@@ -93,6 +94,10 @@ pub struct Options {
     /// Meters swapped for another (SEC-07) at seeded times and points: the terminal
     /// flags what it reads from then on and tells its smart meter, which relays it.
     pub wrong_meters: u32,
+    /// Attackers claiming a registered terminal's ID with a wrong password.
+    pub wrong_passwords: u8,
+    /// Attackers scanning for another Pairing ID.
+    pub wrong_pairings: u8,
 }
 
 /// Smart meter `smart_meter` out of power from `from` to `to` (virtual time from the
@@ -357,6 +362,36 @@ struct TerminalSim {
     boots: u64,
     /// Its frame counters as last persisted (SEC-03).
     counters: Option<nodes::link::frame_counters::CounterSnapshot>,
+    /// An attacker the run added (not in the registry, not expected, not reported).
+    attacker: bool,
+}
+
+/// An attacker a run adds (`--wrong-password`, `--wrong-pairing`): a device that is
+/// never in the registry, near one of the smart meters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attack {
+    /// It claims a registered terminal's ID (`victim`) with a wrong password.
+    WrongPassword {
+        /// The terminal whose ID it claims (at its smart meter).
+        victim: u8,
+    },
+    /// It scans for another Pairing ID.
+    WrongPairing,
+}
+
+impl Attack {
+    /// What terminal `k` of the run is: a terminal, or an attacker after them.
+    fn of(opts: &Options, k: u8) -> Option<Self> {
+        if k <= opts.terminals {
+            None
+        } else if k <= opts.terminals + opts.wrong_passwords {
+            Some(Self::WrongPassword {
+                victim: home_of(k, opts.smartmeters) + 1,
+            })
+        } else {
+            Some(Self::WrongPairing)
+        }
+    }
 }
 
 /// A terminal's store that survives its reboots (the SQLite file on the device): rows in
@@ -577,11 +612,8 @@ impl<W: std::io::Write> LinkSim<W> {
             PhyConfig::default(),
         );
         let pairing = PairingId::from_codes("00", "12345678901").map_err(|e| e.to_string())?;
-        let channels = channels_of(opts.smartmeters);
         let layout = Seeded::new(opts.seed, 1);
         let t0 = std::time::Instant::now();
-        // Ours: the simulation speaks the default link profile on both sides.
-        let profile = LinkProfile::default();
         let mut nodes = Vec::new();
         for i in 0..opts.smartmeters {
             let id = medium.add_node(Position::outdoor(f64::from(i) * 40.0, 0.0));
@@ -609,88 +641,10 @@ impl<W: std::io::Write> LinkSim<W> {
                 counters: None,
             })));
         }
-        for k in 1..=opts.terminals {
-            let home = f64::from((k - 1) % opts.smartmeters.max(1));
-            let dx = layout.unit() * 12.0 - 6.0;
-            let dy = 8.0 + layout.unit() * 6.0;
-            let id = medium.add_node(Position::indoor(home * 40.0 + dx, dy));
-            let eui = terminal_eui(k);
-            let config = TerminalConfig {
-                mac: MacConfig::new(eui),
-                pairing_id: pairing,
-                profile: profile.clone(),
-                channels: channels.clone(),
-                scan_window: Duration::from_millis(200),
-                auth_id: identity_from_eui64(eui.0).into_bytes(),
-                password: password_of(k),
-                pana: PanaTimers::default(),
-                backoff: Duration::from_secs(10),
-                max_backoff: Duration::from_secs(300),
-                net: NetConfig::default(),
-            };
-            // Terminals power up a little apart, as homes do.
-            let boot = Duration::from_millis(layout.next() % 20_000);
-            let link = Terminal::new(
-                config.clone(),
-                Box::new(Seeded::new(opts.seed, 300 + u64::from(k))),
-                boot,
-            );
-            // A household meter that has run for a day, its counters apart per home.
-            let start_in = 10_000 + u32::try_from(layout.next() % 50_000_000).unwrap_or(0);
-            let mut meter = nodes::meter::Meter::new(
-                opts.meter.clone(),
-                start_in,
-                u32::try_from(layout.next() % 1_000_000).unwrap_or(0),
-                start - chrono::Duration::days(1),
-            );
-            meter.advance(start - HISTORY);
-            let node_config = nodes::terminal::node::TerminalNodeConfig {
-                meter: METER_IP,
-                meter_eoj: echonet::Eoj::new(0x02, 0x8E, 0x01),
-                interval: nodes::terminal::slots::Interval::Half,
-                reader: nodes::terminal::reader::ReaderConfig::default(),
-                controller: nodes::controller::ControllerConfig {
-                    first_tid: u16::try_from(layout.next() % 65_536).unwrap_or(1),
-                    ..nodes::controller::ControllerConfig::default()
-                },
-                model: dlms::cosem::ModelConfig {
-                    auth_password: password_of(k),
-                    ..dlms::cosem::ModelConfig::default()
-                },
-                meter_id: None,
-                guard: nodes::flood::FloodConfig::default(),
-                retention: chrono::TimeDelta::days(nodes::terminal::node::DEFAULT_RETENTION_DAYS),
-                // The smart meters derive the same from the registration.
-                management_secret: nodes::terminal::node::ManagementSecret::Derived {
-                    eui64: eui.0,
-                },
-            };
-            // Installed six hours before the run: its store already holds that much when
-            // the first reading asks for it.
-            let store = SharedStore::default();
-            let mut node = nodes::terminal::node::TerminalNode::new(
-                node_config.clone(),
-                Box::new(store.clone()),
-                start - HISTORY,
-            )
-            .map_err(|e| e.to_string())?;
-            // Nobody has set its clock yet: its first reading session does (TRM-09).
-            read_meter_until(&mut node, &mut meter, t0, start - HISTORY, start)?;
-            let app = TerminalApp::serving(node.model(), u64::from(k), opts.seed ^ u64::from(k))?;
-            nodes.push(Node::Terminal(Box::new(TerminalSim {
-                id,
-                k,
-                route: LinkedTerminal::new(link, app),
-                node,
-                meter,
-                led_changes: 0,
-                pushes_made: 0,
-                config,
-                node_config,
-                store,
-                boots: 0,
-                counters: None,
-            })));
+        for k in 1..=opts.terminals + opts.wrong_passwords + opts.wrong_pairings {
+            let attack = Attack::of(&opts, k);
+            let t = Self::terminal(&opts, k, attack, &mut medium, &layout, t0, start, pairing)?;
+            nodes.push(Node::Terminal(Box::new(t)));
         }
         let end = opts.duration;
         // Boundaries: the first :00/:30 after the start (00:30 JST), every 30 minutes.
@@ -782,6 +736,118 @@ impl<W: std::io::Write> LinkSim<W> {
             reboot_events,
             swap_events,
             pairing,
+        })
+    }
+
+    /// Terminal `k` (an attacker when `attack` says so) with its meter, its node run for
+    /// the six hours before the start, and its link.
+    #[allow(clippy::too_many_arguments)]
+    fn terminal(
+        opts: &Options,
+        k: u8,
+        attack: Option<Attack>,
+        medium: &mut Medium,
+        layout: &Seeded,
+        t0: std::time::Instant,
+        start: DateTime<Utc>,
+        pairing: PairingId,
+    ) -> Result<TerminalSim, String> {
+        let channels = channels_of(opts.smartmeters);
+        // Ours: the simulation speaks the default link profile on both sides.
+        let profile = LinkProfile::default();
+        let home = f64::from(home_of(k, opts.smartmeters));
+        let dx = layout.unit() * 12.0 - 6.0;
+        let dy = 8.0 + layout.unit() * 6.0;
+        let id = medium.add_node(Position::indoor(home * 40.0 + dx, dy));
+        let eui = terminal_eui(k);
+        let config = TerminalConfig {
+            mac: MacConfig::new(eui),
+            pairing_id: match attack {
+                Some(Attack::WrongPairing) => {
+                    PairingId::from_codes("00", "99999999999").map_err(|e| e.to_string())?
+                }
+                _ => pairing,
+            },
+            profile: profile.clone(),
+            channels: channels.clone(),
+            scan_window: Duration::from_millis(200),
+            // A wrong password: it claims a registered terminal's ID.
+            auth_id: match attack {
+                Some(Attack::WrongPassword { victim }) => {
+                    identity_from_eui64(terminal_eui(victim).0).into_bytes()
+                }
+                _ => identity_from_eui64(eui.0).into_bytes(),
+            },
+            password: match attack {
+                Some(Attack::WrongPassword { .. }) => b"NOT-THE-PASS".to_vec(),
+                _ => password_of(k),
+            },
+            pana: PanaTimers::default(),
+            backoff: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(300),
+            net: NetConfig::default(),
+        };
+        // Terminals power up a little apart, as homes do.
+        let boot = Duration::from_millis(layout.next() % 20_000);
+        let link = Terminal::new(
+            config.clone(),
+            Box::new(Seeded::new(opts.seed, 300 + u64::from(k))),
+            boot,
+        );
+        // A household meter that has run for a day, its counters apart per home.
+        let start_in = 10_000 + u32::try_from(layout.next() % 50_000_000).unwrap_or(0);
+        let mut meter = nodes::meter::Meter::new(
+            opts.meter.clone(),
+            start_in,
+            u32::try_from(layout.next() % 1_000_000).unwrap_or(0),
+            start - chrono::Duration::days(1),
+        );
+        meter.advance(start - HISTORY);
+        let node_config = nodes::terminal::node::TerminalNodeConfig {
+            meter: METER_IP,
+            meter_eoj: echonet::Eoj::new(0x02, 0x8E, 0x01),
+            interval: nodes::terminal::slots::Interval::Half,
+            reader: nodes::terminal::reader::ReaderConfig::default(),
+            controller: nodes::controller::ControllerConfig {
+                first_tid: u16::try_from(layout.next() % 65_536).unwrap_or(1),
+                ..nodes::controller::ControllerConfig::default()
+            },
+            model: dlms::cosem::ModelConfig {
+                auth_password: password_of(k),
+                ..dlms::cosem::ModelConfig::default()
+            },
+            meter_id: None,
+            guard: nodes::flood::FloodConfig::default(),
+            retention: chrono::TimeDelta::days(nodes::terminal::node::DEFAULT_RETENTION_DAYS),
+            // The smart meters derive the same from the registration.
+            management_secret: nodes::terminal::node::ManagementSecret::Derived { eui64: eui.0 },
+        };
+        // Installed six hours before the run: its store already holds that much when
+        // the first reading asks for it.
+        let store = SharedStore::default();
+        let mut node = nodes::terminal::node::TerminalNode::new(
+            node_config.clone(),
+            Box::new(store.clone()),
+            start - HISTORY,
+        )
+        .map_err(|e| e.to_string())?;
+        // Nobody has set its clock yet: its first reading session does (TRM-09).
+        read_meter_until(&mut node, &mut meter, t0, start - HISTORY, start)?;
+        let app = TerminalApp::serving(node.model(), u64::from(k), opts.seed ^ u64::from(k))?;
+        Ok(TerminalSim {
+            id,
+            k,
+            route: LinkedTerminal::new(link, app),
+            node,
+            meter,
+            led_changes: 0,
+            pushes_made: 0,
+            config,
+            node_config,
+            store,
+            boots: 0,
+            counters: None,
+            attacker: attack.is_some(),
         })
     }
 
@@ -1158,6 +1224,33 @@ impl<W: std::io::Write> LinkSim<W> {
                             if datagram.src_port == DLMS_PORT =>
                         {
                             self.read(index, from, &datagram.payload);
+                        }
+                        SmartMeterEvent::Refused { terminal, failure } => {
+                            let wall = self.utc(self.now);
+                            if let Node::Meter(m) = &mut self.nodes[index] {
+                                let why =
+                                    dlms::Data::VisibleString(failure.to_string().into_bytes());
+                                m.relay.own_event(
+                                    terminal.0,
+                                    own_event::AUTH_FAILURE,
+                                    vec![why],
+                                    wall,
+                                );
+                            }
+                        }
+                        SmartMeterEvent::ForeignScan { from, pairing_id } => {
+                            let wall = self.utc(self.now);
+                            if let Node::Meter(m) = &mut self.nodes[index] {
+                                let asked =
+                                    dlms::Data::VisibleString(pairing_id.as_bytes().to_vec());
+                                let device = from.map_or([0; 8], |e| e.0);
+                                m.relay.own_event(
+                                    device,
+                                    own_event::FOREIGN_PAIRING_SCAN,
+                                    vec![asked],
+                                    wall,
+                                );
+                            }
                         }
                         SmartMeterEvent::Left { terminal } => {
                             let wall = self.utc(self.now);
@@ -1580,8 +1673,8 @@ impl<W: std::io::Write> LinkSim<W> {
             .nodes
             .iter()
             .filter_map(|n| match n {
-                Node::Terminal(t) => Some(self.terminal_record(t)),
-                Node::Meter(_) => None,
+                Node::Terminal(t) if !t.attacker => Some(self.terminal_record(t)),
+                _ => None,
             })
             .collect();
         let readings = report::ReadingFigures {
