@@ -49,8 +49,8 @@ pub struct SimArgs {
     pub keys: Option<PathBuf>,
     /// Lose this percentage of received frames on top of the radio model (fault
     /// injection). Without any fault flag (this, --outage, --reboots, --block,
-    /// --wrong-meter, --wrong-password, --wrong-pairing) a run has 1 % loss, one outage
-    /// and one reboot.
+    /// --wrong-meter, --wrong-password, --wrong-pairing, --flood) a run has 1 % loss, one
+    /// outage and one reboot.
     #[arg(long, value_parser = parse_loss, conflicts_with = "loopback")]
     pub loss: Option<f64>,
     /// The meters' unit (0xD4) in kWh.
@@ -99,6 +99,11 @@ pub struct SimArgs {
     /// tells the head end (`foreign_pairing_scan`).
     #[arg(long, conflicts_with = "loopback")]
     pub wrong_pairing: Option<u8>,
+    /// Flood N terminals' ECHONET Lite side from another address (SEC-08), at seeded
+    /// times and terminals: each detects it, logs it and tells its smart meter, which
+    /// relays it (`dos`); readings go on.
+    #[arg(long, conflicts_with = "loopback")]
+    pub flood: Option<u32>,
     /// The whole system, as without the flag (kept: it used to select the IoT route).
     #[arg(long, conflicts_with = "loopback")]
     pub link: bool,
@@ -238,7 +243,8 @@ impl Faults {
             || !args.block.is_empty()
             || args.wrong_meter.is_some()
             || args.wrong_password.is_some()
-            || args.wrong_pairing.is_some();
+            || args.wrong_pairing.is_some()
+            || args.flood.is_some();
         if given {
             return Self {
                 loss: args.loss.unwrap_or(0.0),
@@ -281,6 +287,7 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
         wrong_meters: args.wrong_meter.unwrap_or(0),
         wrong_passwords: args.wrong_password.unwrap_or(0),
         wrong_pairings: args.wrong_pairing.unwrap_or(0),
+        floods: args.flood.unwrap_or(0),
     };
     let pcap = args
         .pcap

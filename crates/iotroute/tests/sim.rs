@@ -444,3 +444,34 @@ fn con04_attackers_are_refused_and_reported_to_the_head_end() {
     assert_eq!(v["link"]["authentications"], 4, "{}", v["link"]);
     assert_eq!(v["terminals"].as_array().unwrap().len(), 4);
 }
+
+/// SEC-08 through the system (`--flood`): two terminals flooded on their ECHONET Lite
+/// side from another address each detect it, log it and push it; their smart meters
+/// relay it and the head end counts `dos`; no slot is lost.
+#[test]
+fn sec08_floods_reach_the_head_end_and_lose_no_slot() {
+    let report =
+        std::env::temp_dir().join(format!("iotroute-sim-flood-{}.json", std::process::id()));
+    let mut cmd = small_sim();
+    cmd.args(["--hours", "6", "--flood", "2", "--report-json"])
+        .arg(&report);
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&report);
+    let y = &v["system"];
+    assert_eq!(
+        (&y["lost"], &y["doubled"], &y["values_differ"]),
+        (&0.into(), &0.into(), &0.into()),
+        "{y}"
+    );
+    assert_eq!(y["events"]["dos"], 2, "{y}");
+    let detected: u64 = v["terminals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["dos_events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(detected, 2);
+}

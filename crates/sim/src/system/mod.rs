@@ -98,6 +98,9 @@ pub struct Options {
     pub wrong_passwords: u8,
     /// Attackers scanning for another Pairing ID.
     pub wrong_pairings: u8,
+    /// Floods of a terminal's ECHONET Lite side from another address (SEC-08), at
+    /// seeded times and terminals: a second of datagrams at 2,000/s.
+    pub floods: u32,
 }
 
 /// Smart meter `smart_meter` out of power from `from` to `to` (virtual time from the
@@ -584,6 +587,8 @@ struct LinkSim<W: std::io::Write> {
     reboot_events: BTreeSet<(Duration, u8)>,
     /// Meter swaps still to come: (time, terminal number).
     swap_events: BTreeSet<(Duration, u8)>,
+    /// Floods still to come: (time, terminal number).
+    flood_events: BTreeSet<(Duration, u8)>,
     /// The Pairing ID of the run (a rebooting smart meter's).
     pairing: PairingId,
 }
@@ -710,6 +715,14 @@ impl<W: std::io::Write> LinkSim<W> {
                 (at, k)
             })
             .collect();
+        let floods = Seeded::new(opts.seed, 5);
+        let flood_events = (0..opts.floods)
+            .map(|_| {
+                let at = Duration::from_secs(3600 + floods.next() % span);
+                let k = 1 + u8::try_from(floods.next() % u64::from(opts.terminals)).unwrap_or(0);
+                (at, k)
+            })
+            .collect();
         let swaps = Seeded::new(opts.seed, 4);
         let swap_events = (0..opts.wrong_meters)
             .map(|_| {
@@ -735,6 +748,7 @@ impl<W: std::io::Write> LinkSim<W> {
             outage_events,
             reboot_events,
             swap_events,
+            flood_events,
             pairing,
         })
     }
@@ -947,6 +961,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 .chain(self.outage_events.first().map(|o| o.0))
                 .chain(self.reboot_events.first().map(|r| r.0))
                 .chain(self.swap_events.first().map(|r| r.0))
+                .chain(self.flood_events.first().map(|r| r.0))
                 .min();
             let Some(t) = next.filter(|t| *t <= deadline) else {
                 break;
@@ -957,6 +972,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 && self.outage_events.is_empty()
                 && self.reboot_events.is_empty()
                 && self.swap_events.is_empty()
+                && self.flood_events.is_empty()
             {
                 break;
             }
@@ -964,6 +980,7 @@ impl<W: std::io::Write> LinkSim<W> {
             self.power();
             self.reboot()?;
             self.swap_meters();
+            self.flood()?;
             self.deliver(&air)?;
             if slot_at.is_some_and(|s| s <= self.now) {
                 self.boundary(self.now);
@@ -1493,6 +1510,44 @@ impl<W: std::io::Write> LinkSim<W> {
             t.node = node;
             tracing::info!(terminal = %eui_text(terminal_eui(k)), "terminal rebooted");
             self.hes.count_event("reboot");
+        }
+        Ok(())
+    }
+
+    /// Floods due at `now` (SEC-08): a second of ECHONET Lite datagrams at 2,000/s from
+    /// another address on the terminal's home network, into its node's gate; its meter
+    /// keeps being read.
+    fn flood(&mut self) -> Result<(), String> {
+        const FLOODER: std::net::IpAddr =
+            std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 66));
+        let (now, wall) = (self.now, self.utc(self.now));
+        while let Some((at, k)) = self.flood_events.first().copied() {
+            if at > now {
+                break;
+            }
+            self.flood_events.pop_first();
+            let t0 = self.instant(now);
+            let Some(Node::Terminal(t)) = self
+                .nodes
+                .iter_mut()
+                .find(|n| matches!(n, Node::Terminal(t) if t.k == k))
+            else {
+                continue;
+            };
+            // A Get of the meter's energy, as if it were a controller's: dropped unparsed.
+            let junk = [
+                0x10, 0x81, 0x00, 0x01, 0x05, 0xFF, 0x01, 0x02, 0x8E, 0x01, 0x62, 0x01, 0xE0, 0x00,
+            ];
+            let from = std::net::SocketAddr::new(FLOODER, echonet::PORT);
+            for i in 0..2000u32 {
+                let offset = Duration::from_micros(u64::from(i) * 500);
+                t.node
+                    .handle_echonet(t0 + offset, wall, from, &junk)
+                    .map_err(|e| e.to_string())?;
+            }
+            t.drain_events();
+            t.send_pushes(now);
+            tracing::info!(terminal = %eui_text(terminal_eui(k)), "flood (SEC-08)");
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// The parts of the system a run does not include yet, and where they will come from.
 pub const NOT_BUILT: [&str; 3] = [
-    "floods (SEC-08) in the simulator, and the head end's clock, interval and password commands",
+    "the head end's clock, interval and password commands carried out by the smart meter",
     "the head end and the smart meter's relay as programs of their own (multi-process mode)",
     "the public server (公開サーバ) and the retailers' interface (EDI files)",
 ];
