@@ -31,6 +31,16 @@ pub const ROWS_MAX: usize = 192;
 /// Longest text of an outcome.
 pub const TEXT_MAX: usize = 200;
 
+/// The smart meter's own event codes about a device (ours, from 200: the terminals'
+/// event log codes stay below), carried in [`Uplink::Event`].
+pub mod own_event {
+    /// A device failed to authenticate (PANA refused it): a wrong password, an unknown
+    /// terminal, a blocked one.
+    pub const AUTH_FAILURE: u16 = 200;
+    /// A device scanned for another Pairing ID than the smart meter's.
+    pub const FOREIGN_PAIRING_SCAN: u16 = 201;
+}
+
 /// Why bytes are not a message of the A route.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {

@@ -25,16 +25,6 @@ use super::push::{PushKind, Pushed};
 use super::reader::RowRead;
 use crate::terminal::slots::Interval;
 
-/// The smart meter's own events about a device (ours, from 200: the terminals' event
-/// codes stay below), relayed as *event* messages.
-pub mod own_event {
-    /// A device failed to authenticate (PANA refused it): a wrong password, an unknown
-    /// terminal, a blocked one.
-    pub const AUTH_FAILURE: u16 = 200;
-    /// A device scanned for another Pairing ID than the smart meter's.
-    pub const FOREIGN_PAIRING_SCAN: u16 = 201;
-}
-
 /// The profile status bit 2: the values are not a reading.
 const DATA_NOT_VALID: u8 = dlms::cosem::model::status::DATA_NOT_VALID;
 
@@ -394,7 +384,8 @@ impl SmartMeterRelay {
         self.done(request, Outcome::Done, "", now);
     }
 
-    /// The smart meter's own event `code` ([`own_event`]) about device `device` at
+    /// The smart meter's own event `code` (`dlms::relay::message::own_event`) about
+    /// device `device` at
     /// `now` — registered or not: an intruder is what the head end must hear of.
     pub fn own_event(
         &mut self,

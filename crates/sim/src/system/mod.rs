@@ -33,12 +33,11 @@ use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeZone, Utc};
-use dlms::relay::message::{Command, Outcome as CommandOutcome};
+use dlms::relay::message::{own_event, Command, Outcome as CommandOutcome};
 use dlms::text::jst;
 use nodes::app::entropy::Seeded;
 use nodes::app::linked::LinkedTerminal;
 use nodes::app::reader::{Purpose, Reader, RowRead};
-use nodes::app::relay::own_event;
 use nodes::app::secrets::TerminalSecrets;
 use nodes::app::server::TerminalApp;
 use nodes::app::smartmeter::{Arrived, SmartMeterApp};
@@ -626,7 +625,7 @@ impl<W: std::io::Write> LinkSim<W> {
             let (link, app) = boot_meter(&opts, i, 0, Duration::ZERO, pairing);
             let mut relay = nodes::app::relay::SmartMeterRelay::new(
                 dlms::cipher::SystemTitle(eui.0),
-                head_end::HEAD_END_TITLE,
+                headend::node::HEAD_END_TITLE,
                 head_end::keys_of(opts.seed, eui),
                 0,
                 None,
@@ -1453,7 +1452,7 @@ impl<W: std::io::Write> LinkSim<W> {
             let (sent, taken) = m.relay.counters();
             m.relay = nodes::app::relay::SmartMeterRelay::new(
                 dlms::cipher::SystemTitle(m.eui.0),
-                head_end::HEAD_END_TITLE,
+                headend::node::HEAD_END_TITLE,
                 head_end::keys_of(self.opts.seed, m.eui),
                 sent,
                 taken,
@@ -1795,15 +1794,17 @@ impl<W: std::io::Write> LinkSim<W> {
     /// Every expected slot of every point against the MDMS: its quality, and its energy
     /// and counters against what the terminal's meter counted at both boundaries.
     fn system_figures(&self) -> SystemFigures {
-        let f = &self.hes.figures;
+        let f = self.hes.figures();
         let mut y = SystemFigures {
-            points: self.hes.points.len(),
+            points: self.hes.points().len(),
             latency_s: report::Latency::of(&f.latencies),
             events: f.events.clone(),
             a_route_messages: f.messages,
             a_route_refused: f.refused,
             backfills: f.backfills,
             blocks: self.hes.blocks(),
+            mdms_rejected: self.hes.mdms_rejected,
+            mdms_conflicts: self.hes.mdms_conflicts,
             ..SystemFigures::default()
         };
         let (Some(first), Some(last)) = (self.slots.first(), self.slots.last()) else {
@@ -1811,7 +1812,7 @@ impl<W: std::io::Write> LinkSim<W> {
         };
         let (from, to) = (self.utc(*first), self.utc(*last));
         let modulus = 100_000_000u32;
-        for p in &self.hes.points {
+        for p in self.hes.points() {
             let slots = match self.hes.mdms.slots(&p.supply_point, Some(from), Some(to)) {
                 Ok(s) => s,
                 Err(e) => {

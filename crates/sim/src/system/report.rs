@@ -159,6 +159,10 @@ pub struct SystemFigures {
     pub backfills: u64,
     /// Every blocked period (OPS-07): point, from, to, reason, by.
     pub blocks: Vec<headend::blocks::BlockPeriod>,
+    /// Readings the MDMS refused (none should be).
+    pub mdms_rejected: u64,
+    /// Readings the MDMS kept as conflicting with one it held (none should be).
+    pub mdms_conflicts: u64,
 }
 
 /// A latency distribution, seconds.

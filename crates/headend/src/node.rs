@@ -1,0 +1,287 @@
+//! The head end as one sans-IO node: each smart meter's A-route link
+//! ([`crate::aroute`]), collection with its backfills ([`crate::collect`]), the
+//! registrations a smart meter's hello lacks, blocks and reconnects (OPS-07), and the
+//! terminals' events counted by kind. Fed the smart meters' bytes and the time, it answers
+//! with the bytes for each smart meter and the readings for the MDMS, which the driver
+//! hands on (in process in the simulator; a message log or another program later).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use dlms::cipher::SystemTitle;
+use dlms::relay::message::{Arrival, Command, Uplink};
+use wisun::mac::Eui64;
+
+use crate::aroute::{FromSmartMeter, SmartMeterLink};
+use crate::collect::{CollectConfig, Collected, Collector};
+use crate::registry::DevicePoint;
+
+/// The head end's system title on the A route **(ours)**.
+pub const HEAD_END_TITLE: SystemTitle = SystemTitle(*b"HES\x00\x00\x00\x00\x01");
+
+/// What the head end counted.
+#[derive(Debug, Clone, Default)]
+pub struct HeadEndFigures {
+    /// Messages taken from the smart meters.
+    pub messages: u64,
+    /// Frames refused on the A route.
+    pub refused: u64,
+    /// Backfills asked for.
+    pub backfills: u64,
+    /// Rows passed on to the MDMS.
+    pub rows: u64,
+    /// Events by kind (`auth_failure`, `foreign_pairing_scan`, `meter_id_mismatch`,
+    /// `dos`, ... and the driver's: `outage`, `reboot`, `block`, `reconnect`).
+    pub events: BTreeMap<String, u64>,
+    /// Seconds from each slot's close to its row passed on (rows read at their slot).
+    pub latencies: Vec<f64>,
+}
+
+/// What bytes from a smart meter brought.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// Bytes for smart meters (registrations a hello lacked).
+    pub to_smart_meters: Vec<(Eui64, Vec<u8>)>,
+    /// Readings for the MDMS, each slot boundary once.
+    pub readings: Vec<mdms::RawReading>,
+}
+
+/// The head end.
+#[derive(Debug)]
+pub struct HeadEnd {
+    collector: Collector,
+    links: BTreeMap<Eui64, SmartMeterLink>,
+    points: Vec<DevicePoint>,
+    /// Each terminal's management association secret (the registry's), for its
+    /// registration with its smart meter.
+    secrets: BTreeMap<Eui64, Vec<u8>>,
+    /// Numbers of the commands that are not backfills (the top half, apart from the
+    /// collector's).
+    next_request: u32,
+    figures: HeadEndFigures,
+}
+
+impl HeadEnd {
+    /// The head end of `points`, expecting their slots from `since`, over `links` (one
+    /// per smart meter), registering terminals with `secrets`.
+    #[must_use]
+    pub fn new(
+        config: CollectConfig,
+        points: Vec<DevicePoint>,
+        since: DateTime<Utc>,
+        links: BTreeMap<Eui64, SmartMeterLink>,
+        secrets: BTreeMap<Eui64, Vec<u8>>,
+    ) -> Self {
+        Self {
+            collector: Collector::new(config, &points, since),
+            links,
+            points,
+            secrets,
+            next_request: 1 << 31,
+            figures: HeadEndFigures::default(),
+        }
+    }
+
+    /// The registered points.
+    #[must_use]
+    pub fn points(&self) -> &[DevicePoint] {
+        &self.points
+    }
+
+    /// What it counted.
+    #[must_use]
+    pub const fn figures(&self) -> &HeadEndFigures {
+        &self.figures
+    }
+
+    /// An event the driver saw (an outage, a reboot), counted with the others.
+    pub fn count_event(&mut self, kind: &str) {
+        *self.figures.events.entry(kind.to_owned()).or_default() += 1;
+    }
+
+    /// Smart meter `sm`'s link (its counters, to keep across restarts).
+    #[must_use]
+    pub fn link(&self, sm: Eui64) -> Option<&SmartMeterLink> {
+        self.links.get(&sm)
+    }
+
+    /// Smart meter `sm` connected again: a fresh stream.
+    pub fn reconnected(&mut self, sm: Eui64) {
+        if let Some(link) = self.links.get_mut(&sm) {
+            link.reconnected();
+        }
+    }
+
+    /// Register with smart meter `sm` each of its points' terminals that `held` lacks
+    /// (its hello: after its first start, or a reboot that lost them).
+    fn register(&mut self, sm: Eui64, held: &[[u8; 8]]) -> Vec<(Eui64, Vec<u8>)> {
+        let commands: Vec<(Eui64, Command)> = self
+            .points
+            .iter()
+            .filter(|p| p.smart_meter == sm && !held.contains(&p.terminal_id.0))
+            .map(|p| {
+                (
+                    sm,
+                    Command::Register {
+                        terminal: p.terminal_id.0,
+                        pairing_id: *p.pairing_id.as_bytes(),
+                        secret: self
+                            .secrets
+                            .get(&p.terminal_id)
+                            .cloned()
+                            .unwrap_or_default(),
+                        interval_min: p.interval.minutes(),
+                    },
+                )
+            })
+            .collect();
+        self.send(commands)
+    }
+
+    fn send(&mut self, commands: Vec<(Eui64, Command)>) -> Vec<(Eui64, Vec<u8>)> {
+        let mut out: BTreeMap<Eui64, Vec<u8>> = BTreeMap::new();
+        for (sm, command) in commands {
+            let Some(link) = self.links.get_mut(&sm) else {
+                tracing::warn!(%sm, "no A-route link to this smart meter");
+                continue;
+            };
+            if let Err(e) = link.command(&command) {
+                tracing::error!(error = %e, "command not sent");
+                continue;
+            }
+            out.entry(sm).or_default().extend(link.take_output());
+        }
+        out.into_iter().collect()
+    }
+
+    /// Block (`true`) or reconnect `point` (OPS-07; the record is the caller's): no
+    /// backfill of it while blocked, and the command for its smart meter.
+    ///
+    /// # Errors
+    /// The point is not registered.
+    pub fn block(
+        &mut self,
+        point: &mdms::SupplyPoint,
+        blocked: bool,
+    ) -> Result<Vec<(Eui64, Vec<u8>)>, String> {
+        let p = self
+            .points
+            .iter()
+            .find(|p| &p.supply_point == point)
+            .cloned()
+            .ok_or_else(|| format!("supply point {point} is not registered"))?;
+        self.count_event(if blocked { "block" } else { "reconnect" });
+        self.collector.set_blocked(p.terminal_id, blocked);
+        self.next_request = self.next_request.wrapping_add(1).max(1 << 31);
+        let (request, terminal) = (self.next_request, p.terminal_id.0);
+        let command = if blocked {
+            Command::Block { request, terminal }
+        } else {
+            Command::Reconnect { request, terminal }
+        };
+        Ok(self.send(vec![(p.smart_meter, command)]))
+    }
+
+    /// Bytes from smart meter `sm` at `wall`.
+    ///
+    /// # Errors
+    /// The stream is not frames: the driver closes the connection.
+    pub fn take_bytes(
+        &mut self,
+        sm: Eui64,
+        bytes: &[u8],
+        wall: DateTime<Utc>,
+    ) -> Result<Taken, dlms::wrapper::WrapperError> {
+        let Some(link) = self.links.get_mut(&sm) else {
+            tracing::warn!(%sm, "bytes of a smart meter the head end has no keys for");
+            return Ok(Taken::default());
+        };
+        let items = link.received(bytes)?;
+        self.figures.refused = self.links.values().map(|l| l.refused).sum();
+        let mut taken = Taken::default();
+        let mut passed = Vec::new();
+        for item in items {
+            let FromSmartMeter::Message(message) = item else {
+                continue;
+            };
+            self.figures.messages += 1;
+            match message {
+                Uplink::Readings {
+                    terminal,
+                    arrival,
+                    rows,
+                    ..
+                } => match self
+                    .collector
+                    .readings(sm, Eui64(terminal), arrival, &rows, wall)
+                {
+                    Ok(rows) => passed.extend(rows),
+                    Err(e) => tracing::warn!(error = %e, "rows not taken"),
+                },
+                Uplink::Done {
+                    request, outcome, ..
+                } => self.collector.done(request, outcome, wall),
+                Uplink::Event { code, .. } => self.count_event(&event_kind(code)),
+                Uplink::Hello { terminals } => {
+                    let held: Vec<[u8; 8]> = terminals.iter().map(|(t, _)| *t).collect();
+                    taken.to_smart_meters.extend(self.register(sm, &held));
+                }
+            }
+        }
+        for c in &passed {
+            if c.arrival == Arrival::Pushed {
+                #[allow(clippy::cast_precision_loss)]
+                let seconds = (c.received_at - c.row.at).num_milliseconds() as f64 / 1000.0;
+                self.figures.latencies.push(seconds);
+            }
+        }
+        taken.readings = passed.iter().map(raw).collect();
+        self.figures.rows += u64::try_from(taken.readings.len()).unwrap_or(u64::MAX);
+        Ok(taken)
+    }
+
+    /// Gaps at `wall`: the backfill commands' bytes for each smart meter.
+    pub fn poll(&mut self, wall: DateTime<Utc>) -> Vec<(Eui64, Vec<u8>)> {
+        let commands = self.collector.poll(wall);
+        self.figures.backfills += u64::try_from(commands.len()).unwrap_or(0);
+        self.send(commands)
+    }
+}
+
+/// A row passed on, as the MDMS takes it.
+fn raw(c: &Collected) -> mdms::RawReading {
+    let interval = mdms::Interval::from_minutes(c.row.interval_min).unwrap_or(mdms::Interval::Half);
+    let valid = c.row.status & dlms::cosem::model::status::DATA_NOT_VALID == 0;
+    let counter = |wh: u32| valid.then(|| mdms::Counter::new(wh).ok()).flatten();
+    mdms::RawReading {
+        point: c.point.clone(),
+        terminal: mdms::TerminalId(c.terminal.0),
+        boundary: c.row.at,
+        interval,
+        ac_in: counter(c.row.in_wh),
+        ac_out: counter(c.row.out_wh),
+        status: mdms::Status(c.row.status),
+        received_at: c.received_at,
+        arrival: match c.arrival {
+            Arrival::Pushed => mdms::Arrival::Pushed,
+            Arrival::Backfilled => mdms::Arrival::Backfilled,
+        },
+    }
+}
+
+/// The name of an event code, for the figures.
+fn event_kind(code: u16) -> String {
+    use dlms::cosem::EventCode;
+    use dlms::relay::message::own_event;
+    match code {
+        own_event::AUTH_FAILURE => return "auth_failure".to_owned(),
+        own_event::FOREIGN_PAIRING_SCAN => return "foreign_pairing_scan".to_owned(),
+        _ => {}
+    }
+    match EventCode::from_code(code) {
+        Some(EventCode::MeterIdChanged) => "meter_id_mismatch".to_owned(),
+        Some(EventCode::FloodDetected) => "dos".to_owned(),
+        Some(other) => other.name().to_owned(),
+        None => format!("code_{code}"),
+    }
+}
