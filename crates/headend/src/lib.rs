@@ -7,6 +7,7 @@
 pub mod aroute;
 pub mod blocks;
 pub mod collect;
+pub mod keys;
 pub mod node;
 pub mod point;
 pub mod registry;

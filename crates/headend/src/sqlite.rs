@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS block_records (
     reason       TEXT NOT NULL,
     by_name      TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS a_route_counters (
+    smart_meter BLOB PRIMARY KEY CHECK (length(smart_meter) = 8),
+    sent        INTEGER NOT NULL,
+    taken       INTEGER
+);
 CREATE TRIGGER IF NOT EXISTS block_records_no_update BEFORE UPDATE ON block_records
 BEGIN SELECT RAISE(ABORT, 'block records are append-only (OPS-07)'); END;
 CREATE TRIGGER IF NOT EXISTS block_records_no_delete BEFORE DELETE ON block_records
@@ -232,6 +237,34 @@ impl HeadendStore for SqliteHeadendStore {
         )
         .map_err(backend)?;
         tx.commit().map_err(backend)?;
+        Ok(())
+    }
+
+    fn a_route_counters(&self, sm: Eui64) -> Result<Option<(u32, Option<u32>)>, HeadendError> {
+        use rusqlite::OptionalExtension as _;
+        self.db
+            .query_row(
+                "SELECT sent, taken FROM a_route_counters WHERE smart_meter = ?1",
+                [sm.0.as_slice()],
+                |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Option<u32>>(1)?)),
+            )
+            .optional()
+            .map_err(backend)
+    }
+
+    fn set_a_route_counters(
+        &mut self,
+        sm: Eui64,
+        sent: u32,
+        taken: Option<u32>,
+    ) -> Result<(), HeadendError> {
+        self.db
+            .execute(
+                "INSERT INTO a_route_counters (smart_meter, sent, taken) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (smart_meter) DO UPDATE SET sent = excluded.sent, taken = excluded.taken",
+                params![sm.0.as_slice(), sent, taken],
+            )
+            .map_err(backend)?;
         Ok(())
     }
 }

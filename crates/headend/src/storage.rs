@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use wisun::mac::Eui64;
+
 use crate::blocks::{self, BlockError, BlockRecord};
 use crate::point::SupplyPoint;
 use crate::registry::{self, DevicePoint, RegistryError};
@@ -61,6 +63,25 @@ pub trait HeadendStore {
     /// # Errors
     /// [`HeadendError::Block`]; [`HeadendError::Backend`].
     fn record_block(&mut self, record: &BlockRecord) -> Result<(), HeadendError>;
+
+    /// The A-route counters kept for smart meter `sm` (SEC-02): the last the head end
+    /// spent, the last of the smart meter's taken.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn a_route_counters(&self, sm: Eui64) -> Result<Option<(u32, Option<u32>)>, HeadendError>;
+
+    /// Keep them — before the frame that spent `sent` leaves: a counter used twice
+    /// under one key is GCM nonce reuse.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn set_a_route_counters(
+        &mut self,
+        sm: Eui64,
+        sent: u32,
+        taken: Option<u32>,
+    ) -> Result<(), HeadendError>;
 }
 
 /// What importing `rows` over `kept` does (the rules checked first).
@@ -111,6 +132,7 @@ pub fn check_block(
 pub struct MemoryHeadendStore {
     points: BTreeMap<SupplyPoint, DevicePoint>,
     blocks: Vec<BlockRecord>,
+    counters: BTreeMap<Eui64, (u32, Option<u32>)>,
 }
 
 impl MemoryHeadendStore {
@@ -143,6 +165,20 @@ impl HeadendStore for MemoryHeadendStore {
         let points: Vec<DevicePoint> = self.points.values().cloned().collect();
         check_block(&points, &self.blocks, record)?;
         self.blocks.push(record.clone());
+        Ok(())
+    }
+
+    fn a_route_counters(&self, sm: Eui64) -> Result<Option<(u32, Option<u32>)>, HeadendError> {
+        Ok(self.counters.get(&sm).copied())
+    }
+
+    fn set_a_route_counters(
+        &mut self,
+        sm: Eui64,
+        sent: u32,
+        taken: Option<u32>,
+    ) -> Result<(), HeadendError> {
+        self.counters.insert(sm, (sent, taken));
         Ok(())
     }
 }

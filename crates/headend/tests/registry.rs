@@ -331,3 +331,28 @@ proptest! {
         let _ = parse_csv(&bytes);
     }
 }
+
+/// SEC-02: the A-route counters of each smart meter survive a restart of the head end
+/// (kept before the frame that spends them leaves), alike in both stores.
+#[test]
+fn sec02_a_route_counters_are_kept_per_smart_meter() {
+    let path = db("counters");
+    let sm = wisun::mac::Eui64([2, 0x5A, 0, 0, 0, 0, 0x20, 1]);
+    let other = wisun::mac::Eui64([2, 0x5A, 0, 0, 0, 0, 0x20, 2]);
+    {
+        let mut s = SqliteHeadendStore::open(&path).unwrap();
+        assert_eq!(s.a_route_counters(sm).unwrap(), None);
+        s.set_a_route_counters(sm, 7, None).unwrap();
+        s.set_a_route_counters(sm, 9, Some(41)).unwrap();
+        s.set_a_route_counters(other, 1, Some(2)).unwrap();
+    }
+    let s = SqliteHeadendStore::open(&path).unwrap();
+    assert_eq!(s.a_route_counters(sm).unwrap(), Some((9, Some(41))));
+    assert_eq!(s.a_route_counters(other).unwrap(), Some((1, Some(2))));
+    let mut m = MemoryHeadendStore::new();
+    m.set_a_route_counters(sm, 9, Some(41)).unwrap();
+    assert_eq!(
+        m.a_route_counters(sm).unwrap(),
+        s.a_route_counters(sm).unwrap()
+    );
+}
