@@ -1,7 +1,8 @@
-//! The smart meters' A-route keys as the head end holds them **(ours)**: a text file, one
-//! smart meter a line, `<EUI-64> <EK> <AK>` — 16 hex digits and two keys of 32 hex digits
-//! each; `#` starts a comment. A file, never the command line (secrets); the errors name
-//! a line, never a key.
+//! The secrets the head end holds **(ours)**, each a text file, one device a line, `#`
+//! starting a comment: the smart meters' A-route keys, `<EUI-64> <EK> <AK>` (16 hex digits
+//! and two keys of 32), and the terminals' management association secrets it registers
+//! them with, `<EUI-64> <secret>` (2 to 64 hex digits). Files, never the command line;
+//! the errors name a line, never a secret.
 
 use std::collections::BTreeMap;
 
@@ -76,6 +77,45 @@ pub fn parse(text: &str) -> Result<BTreeMap<Eui64, Keys>, KeysError> {
     Ok(out)
 }
 
+/// The management association secret of each terminal in `text`.
+///
+/// # Errors
+/// [`KeysError`] naming the first bad line.
+pub fn parse_secrets(text: &str) -> Result<BTreeMap<Eui64, Vec<u8>>, KeysError> {
+    let mut out = BTreeMap::new();
+    let mut lines: BTreeMap<Eui64, usize> = BTreeMap::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = n + 1;
+        let content = raw.split('#').next().unwrap_or_default().trim();
+        if content.is_empty() {
+            continue;
+        }
+        let bad = |why: &str| KeysError::Line {
+            line,
+            why: why.to_owned(),
+        };
+        let fields: Vec<&str> = content.split_whitespace().collect();
+        let [terminal, secret] = fields.as_slice() else {
+            return Err(bad("expected `<EUI-64> <secret>`"));
+        };
+        let terminal = parse_eui64(terminal)
+            .map_err(|_| bad("the terminal is not an EUI-64 (16 hex digits)"))?;
+        let secret = dlms::hex::decode(secret)
+            .ok()
+            .filter(|b| (1..=dlms::relay::message::SECRET_MAX).contains(&b.len()))
+            .ok_or_else(|| bad("the secret is not 2 to 64 hex digits"))?;
+        if let Some(first) = lines.insert(terminal, line) {
+            return Err(KeysError::Twice {
+                line,
+                first,
+                sm: crate::registry::eui64_text(terminal),
+            });
+        }
+        out.insert(terminal, secret);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,10 +159,21 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_secrets_file_reads_and_names_a_bad_line() {
+        let s = parse_secrets("021A000000001001 49 4F 54\n021A000000001002 494F5450415353\n");
+        assert!(matches!(s, Err(KeysError::Line { line: 1, .. })), "{s:?}");
+        let s = parse_secrets("021A000000001001 494F54\n# none\n021A000000001002 494F5450415353\n")
+            .unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(parse_secrets("021A000000001001 \n").is_err());
+    }
+
     proptest! {
         #[test]
         fn any_text_reads_or_is_refused_without_panic(text in "[ -~\n]{0,300}") {
             let _ = parse(&text);
+            let _ = parse_secrets(&text);
         }
     }
 }
