@@ -24,6 +24,9 @@ pub enum HeadendCommand {
     /// Reconnect a blocked point (OPS-07); the blocked period is backfilled from the
     /// terminal's store.
     Reconnect(BlockArgs),
+    /// Run the head end: smart meters connect over TCP (the A route, docs/a-route.md);
+    /// readings go to the MDMS in the same database, gaps are backfilled.
+    Serve(crate::headend_serve::ServeArgs),
     /// List every blocked period: point, from, to, reason, by.
     Blocks {
         /// The database file.
@@ -89,8 +92,9 @@ fn fail(e: &HeadendError) -> ExitCode {
 }
 
 /// Run it.
-pub fn run(cmd: HeadendCommand) -> ExitCode {
+pub async fn run(cmd: HeadendCommand) -> ExitCode {
     match cmd {
+        HeadendCommand::Serve(args) => crate::headend_serve::serve(args).await,
         HeadendCommand::Registry(RegistryCommand::Import { db, csv }) => import(&db, &csv),
         HeadendCommand::Registry(RegistryCommand::Export { db, csv }) => export(&db, csv),
         HeadendCommand::Block(args) => block(args, BlockAction::Block),

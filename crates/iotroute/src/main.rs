@@ -19,6 +19,7 @@ mod handy_cmd;
 mod handy_firmware;
 mod handy_rows;
 mod headend_cmd;
+mod headend_serve;
 mod image_file;
 mod link_counters;
 mod link_node_cmd;
@@ -161,7 +162,7 @@ fn main() -> ExitCode {
             Command::Handy(args) => handy_cmd::run(args).await,
             Command::Logs(cmd) => logs_cmd::run(&cmd),
             Command::Firmware(cmd) => firmware_cmd::run(&cmd),
-            Command::Headend(cmd) => headend_cmd::run(cmd),
+            Command::Headend(cmd) => headend_cmd::run(cmd).await,
             Command::Mdms(cmd) => mdms_cmd::run(&cmd),
         }
     })

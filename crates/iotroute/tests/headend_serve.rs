@@ -1,0 +1,144 @@
+//! `iotroute headend serve`: the head end as a program. A smart meter (here the test,
+//! with the smart meter's own A-route end, `nodes::app::relay`) connects over TCP, says
+//! hello and is given its registered terminals; the rows it relays reach the MDMS in the
+//! database; after a restart of the head end the A-route counters go on (SEC-02) and a
+//! frame replayed from before is refused.
+
+mod support;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use dlms::cipher::{Keys, SystemTitle};
+use dlms::relay::message::Command;
+use nodes::app::reader::RowRead;
+use nodes::app::relay::SmartMeterRelay;
+use support::{addr, iotroute, Running};
+
+const SM: [u8; 8] = [0x02, 0x5A, 0, 0, 0, 0, 0x20, 0x01];
+const EK: &str = "000102030405060708090A0B0C0D0E0F";
+const AK: &str = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF";
+const HES: SystemTitle = SystemTitle(*b"HES\x00\x00\x00\x00\x01");
+
+const REGISTRY: &str = "\
+supply_point,terminal_id,pairing_id,smart_meter,meter_id,interval_min,retailer
+0900000000000000100001,021A000000001001,IOT00901,025A000000002001,,30,A0019
+0900000000000000100002,021A000000001002,IOT00901,025A000000002001,,30,A0019
+";
+
+fn keys() -> Keys {
+    Keys::from_slices(
+        &dlms::hex::decode(EK).unwrap(),
+        &dlms::hex::decode(AK).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Read from `stream` until `relay` has taken `n` commands (or 10 s pass).
+fn commands(stream: &mut TcpStream, relay: &mut SmartMeterRelay, n: usize) -> Vec<Command> {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < n && std::time::Instant::now() < deadline {
+        if let Ok(k) = stream.read(&mut buf) {
+            got.extend(relay.received(&buf[..k]).unwrap());
+        }
+        let answers = relay.take_output();
+        stream.write_all(&answers).unwrap();
+    }
+    got
+}
+
+#[test]
+fn sys01_sec02_a_smart_meter_relays_to_the_head_end_program_into_the_mdms() {
+    let dir = std::env::temp_dir().join(format!("iotroute-hes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("system.db");
+    std::fs::write(dir.join("points.csv"), REGISTRY).unwrap();
+    std::fs::write(dir.join("sm.keys"), format!("025A000000002001 {EK} {AK}\n")).unwrap();
+    std::fs::write(
+        dir.join("terminal.secrets"),
+        "021A000000001001 494F545041535330303030310A\n021A000000001002 494F54504153533030303032\n",
+    )
+    .unwrap();
+    let imported = iotroute()
+        .args(["headend", "registry", "import", "--db"])
+        .arg(&db)
+        .arg(dir.join("points.csv"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    let listen = format!("{}:4059", addr(202, 1));
+    let start = || {
+        let mut cmd = iotroute();
+        cmd.args([
+            "headend", "serve", "--poll", "1", "--listen", &listen, "--db",
+        ])
+        .arg(&db)
+        .arg("--smartmeter-keys")
+        .arg(dir.join("sm.keys"))
+        .arg("--terminal-secrets")
+        .arg(dir.join("terminal.secrets"));
+        Running::start(cmd, "head end listening")
+    };
+    let hes = start();
+    let mut relay = SmartMeterRelay::new(SystemTitle(SM), HES, keys(), 0, None);
+    let mut stream = TcpStream::connect(&listen).unwrap();
+    relay.connected(Utc::now(), |_| false);
+    let hello = relay.take_output();
+    stream.write_all(&hello).unwrap();
+    // SYS-03: its two terminals, registered on its hello.
+    let got = commands(&mut stream, &mut relay, 2);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.iter().all(|c| matches!(c, Command::Register { .. })));
+    assert!(relay.held([0x02, 0x1A, 0, 0, 0, 0, 0x10, 0x01]).is_some());
+    // Two boundaries of terminal 1: one slot of its point.
+    let b1 = Utc::now() - TimeDelta::hours(1);
+    let b1 = b1 - TimeDelta::seconds(b1.timestamp().rem_euclid(1800));
+    let jst = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+    let rows: Vec<RowRead> = [(b1 - TimeDelta::minutes(30), 1_000_000), (b1, 1_000_500)]
+        .into_iter()
+        .map(|(t, wh)| RowRead {
+            time: t.with_timezone(&jst),
+            ac_in_wh: Some(wh),
+            ac_out_wh: Some(0),
+            status: Some(0),
+        })
+        .collect();
+    relay.read([0x02, 0x1A, 0, 0, 0, 0, 0x10, 0x01], &rows, Utc::now());
+    let sent = relay.take_output();
+    stream.write_all(&sent).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(stream);
+    let lines = hes.terminate_and_collect();
+    let export = iotroute()
+        .args(["mdms", "export", "--format", "json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let slots: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    let slots = slots.as_array().unwrap();
+    assert_eq!(slots.len(), 1, "{slots:?}\n{}", lines.join("\n"));
+    assert_eq!(slots[0]["supply_point"], "0900000000000000100001");
+    assert_eq!(slots[0]["in_kwh"], "0.500");
+
+    // SEC-02: restarted, the head end goes on from its counters: the smart meter's new
+    // frames are taken, the one replayed from before is refused.
+    let hes = start();
+    let mut stream = TcpStream::connect(&listen).unwrap();
+    stream.write_all(&sent).unwrap();
+    relay.connected(Utc::now(), |_| true);
+    let hello = relay.take_output();
+    stream.write_all(&hello).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(stream);
+    let lines = hes.terminate_and_collect().join("\n");
+    assert!(lines.contains("refused"), "the replay is refused:\n{lines}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
