@@ -59,6 +59,9 @@ pub struct HeadEnd {
     /// collector's).
     next_request: u32,
     figures: HeadEndFigures,
+    /// Terminals blocked (OPS-07): told again to a smart meter that says hello (a
+    /// reboot forgets).
+    blocked: std::collections::BTreeSet<Eui64>,
 }
 
 impl HeadEnd {
@@ -79,6 +82,7 @@ impl HeadEnd {
             secrets,
             next_request: 1 << 31,
             figures: HeadEndFigures::default(),
+            blocked: std::collections::BTreeSet::new(),
         }
     }
 
@@ -113,9 +117,10 @@ impl HeadEnd {
     }
 
     /// Register with smart meter `sm` each of its points' terminals that `held` lacks
-    /// (its hello: after its first start, or a reboot that lost them).
+    /// (its hello: after its first start, or a reboot that lost them), and block again
+    /// those blocked.
     fn register(&mut self, sm: Eui64, held: &[[u8; 8]]) -> Vec<(Eui64, Vec<u8>)> {
-        let commands: Vec<(Eui64, Command)> = self
+        let mut commands: Vec<(Eui64, Command)> = self
             .points
             .iter()
             .filter(|p| p.smart_meter == sm && !held.contains(&p.terminal_id.0))
@@ -135,6 +140,23 @@ impl HeadEnd {
                 )
             })
             .collect();
+        let blocked: Vec<Eui64> = self
+            .points
+            .iter()
+            .filter(|p| p.smart_meter == sm && self.blocked.contains(&p.terminal_id))
+            .map(|p| p.terminal_id)
+            .collect();
+        for terminal in blocked {
+            self.next_request = self.next_request.wrapping_add(1).max(1 << 31);
+            let request = self.next_request;
+            commands.push((
+                sm,
+                Command::Block {
+                    request,
+                    terminal: terminal.0,
+                },
+            ));
+        }
         self.send(commands)
     }
 
@@ -172,6 +194,11 @@ impl HeadEnd {
             .ok_or_else(|| format!("supply point {point} is not registered"))?;
         self.count_event(if blocked { "block" } else { "reconnect" });
         self.collector.set_blocked(p.terminal_id, blocked);
+        if blocked {
+            self.blocked.insert(p.terminal_id);
+        } else {
+            self.blocked.remove(&p.terminal_id);
+        }
         self.next_request = self.next_request.wrapping_add(1).max(1 << 31);
         let (request, terminal) = (self.next_request, p.terminal_id.0);
         let command = if blocked {

@@ -2,7 +2,8 @@
 //! `headend::node::HeadEnd`). Smart meters connect over TCP and speak the A route
 //! (docs/a-route.md); the registry comes from `--db`, the MDMS it feeds is in the same
 //! file; the smart meters' keys and the terminals' secrets come from files. Every
-//! `--poll` seconds it looks for gaps and has them backfilled.
+//! `--poll` seconds it looks for gaps and has them backfilled, and acts on the blocks and
+//! reconnects `iotroute headend block|reconnect` recorded (OPS-07).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -50,6 +51,35 @@ struct Core {
     mdms: mdms::Mdms<mdms::SqliteStore>,
     /// Each connected smart meter's writer.
     writers: BTreeMap<Eui64, mpsc::UnboundedSender<Vec<u8>>>,
+    /// Block records acted on (OPS-07): `headend block|reconnect` append them to the
+    /// database; the running head end acts on each new one.
+    blocks_seen: usize,
+}
+
+impl Core {
+    /// Act on the block and reconnect records appended since the last look: the
+    /// commands go to the smart meters (a smart meter not connected gets them on its
+    /// hello).
+    fn blocks(&mut self) {
+        let records = match self.store.block_records() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "block records not read");
+                return;
+            }
+        };
+        for r in records.iter().skip(self.blocks_seen) {
+            let blocked = r.action == headend::blocks::BlockAction::Block;
+            match self.node.block(&r.point, blocked) {
+                Ok(out) => {
+                    tracing::info!(point = %r.point, action = r.action.name(), reason = %r.reason, by = %r.by, "OPS-07");
+                    self.send(out);
+                }
+                Err(e) => tracing::warn!(error = %e, "block record not acted on"),
+            }
+        }
+        self.blocks_seen = records.len();
+    }
 }
 
 impl Core {
@@ -124,12 +154,17 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     }
     let since = chrono::Utc::now();
     let node = HeadEnd::new(CollectConfig::default(), points, since, links, secrets);
-    let core = Arc::new(Mutex::new(Core {
+    let mut core = Core {
         node,
         store,
         mdms,
         writers: BTreeMap::new(),
-    }));
+        blocks_seen: 0,
+    };
+    // The blocks recorded before it started (those still in force are sent to each smart
+    // meter on its hello).
+    core.blocks();
+    let core = Arc::new(Mutex::new(core));
     let listener = match TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => return fail("listen", e),
@@ -143,6 +178,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         loop {
             tick.tick().await;
             let Ok(mut c) = poller.lock() else { return };
+            c.blocks();
             let out = c.node.poll(chrono::Utc::now());
             c.send(out);
         }

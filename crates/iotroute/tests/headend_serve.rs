@@ -2,7 +2,8 @@
 //! with the smart meter's own A-route end, `nodes::app::relay`) connects over TCP, says
 //! hello and is given its registered terminals; the rows it relays reach the MDMS in the
 //! database; after a restart of the head end the A-route counters go on (SEC-02) and a
-//! frame replayed from before is refused.
+//! frame replayed from before is refused; a block recorded by `headend block` reaches
+//! the smart meter (OPS-07).
 
 mod support;
 
@@ -55,7 +56,7 @@ fn commands(stream: &mut TcpStream, relay: &mut SmartMeterRelay, n: usize) -> Ve
 }
 
 #[test]
-fn sys01_sec02_a_smart_meter_relays_to_the_head_end_program_into_the_mdms() {
+fn sys01_sec02_ops07_a_smart_meter_relays_to_the_head_end_program_into_the_mdms() {
     let dir = std::env::temp_dir().join(format!("iotroute-hes-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -136,7 +137,31 @@ fn sys01_sec02_a_smart_meter_relays_to_the_head_end_program_into_the_mdms() {
     relay.connected(Utc::now(), |_| true);
     let hello = relay.take_output();
     stream.write_all(&hello).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // OPS-07: a block recorded while it runs reaches the smart meter.
+    let blocked = iotroute()
+        .args(["headend", "block", "--db"])
+        .arg(&db)
+        .args([
+            "0900000000000000100001",
+            "--reason",
+            "test",
+            "--by",
+            "operator",
+        ])
+        .output()
+        .unwrap();
+    assert!(blocked.status.success(), "{blocked:?}");
+    let got = commands(&mut stream, &mut relay, 1);
+    assert!(
+        matches!(got.as_slice(), [Command::Block { terminal, .. }] if *terminal == [0x02, 0x1A, 0, 0, 0, 0, 0x10, 0x01]),
+        "{got:?}"
+    );
+    assert!(
+        relay
+            .held([0x02, 0x1A, 0, 0, 0, 0, 0x10, 0x01])
+            .unwrap()
+            .blocked
+    );
     drop(stream);
     let lines = hes.terminate_and_collect().join("\n");
     assert!(lines.contains("refused"), "the replay is refused:\n{lines}");

@@ -475,3 +475,48 @@ fn sec08_floods_reach_the_head_end_and_lose_no_slot() {
         .sum();
     assert_eq!(detected, 2);
 }
+
+/// OPS-07 across a reboot: a smart meter that loses power forgets its blocks; the head
+/// end blocks the terminal again on the smart meter's hello, so the block holds until the
+/// reconnect (the period's slots arrive only after it), and nothing is lost.
+#[test]
+fn ops07_a_block_outlasts_its_smart_meters_reboot() {
+    let report = std::env::temp_dir().join(format!(
+        "iotroute-sim-block-reboot-{}.json",
+        std::process::id()
+    ));
+    let mut cmd = small_sim();
+    cmd.args([
+        "--hours",
+        "12",
+        "--block",
+        "0900000000000000100001@2h..8h",
+        "--outage",
+        "025A000000002001@3h+30m",
+        "--report-json",
+    ])
+    .arg(&report);
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&report);
+    assert_eq!(v["system"]["lost"], 0, "{}", v["system"]);
+    // 05:00 .. 07:30 JST, long after the smart meter came back at 03:40: still blocked.
+    let slots = v["terminals"][0]["slots"].as_array().unwrap();
+    let late: Vec<&serde_json::Value> = slots
+        .iter()
+        .filter(|s| {
+            let t = s["slot"].as_str().unwrap();
+            ("2026-04-01T05:00"..="2026-04-01T07:30").contains(&&t[..16])
+        })
+        .collect();
+    assert_eq!(late.len(), 6);
+    assert!(
+        late.iter().all(|s| s["delay_s"].as_f64().unwrap() > 1800.0),
+        "{late:?}"
+    );
+}
