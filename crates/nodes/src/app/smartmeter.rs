@@ -184,3 +184,59 @@ impl SmartMeterApp {
         .min()
     }
 }
+
+/// What the smart meter does with a command the head end gave it (its relay took it
+/// already, docs/a-route.md): a backfill queued and started when the terminal is free, a
+/// block or reconnect at the link (OPS-07), a terminal let go; the outcome told back
+/// through `relay` (a backfill's with its rows, when it ends).
+pub fn carry_out(
+    command: dlms::relay::message::Command,
+    now: Duration,
+    wall: DateTime<Utc>,
+    link: &mut crate::link::smartmeter::SmartMeter,
+    app: &mut SmartMeterApp,
+    relay: &mut super::relay::SmartMeterRelay,
+) {
+    use dlms::relay::message::{Command, Outcome};
+    use wisun::mac::Eui64;
+    match command {
+        Command::Register { .. } => {}
+        Command::Backfill {
+            request,
+            terminal,
+            from,
+            to,
+        } => {
+            if !link.terminals().contains(&Eui64(terminal)) {
+                relay.done(request, Outcome::Failed, "the terminal is not joined", wall);
+                return;
+            }
+            app.backfill(terminal, request, from, to);
+            if let Some(aarq) = app.start(now, terminal) {
+                let port = super::DLMS_PORT;
+                if let Err(e) = link.send_udp(now, Eui64(terminal), (port, port), aarq) {
+                    tracing::warn!(error = %e, "backfill request not sent");
+                }
+            }
+        }
+        Command::Forget { terminal } => link.remove(now, Eui64(terminal)),
+        Command::Block { request, terminal } => {
+            link.block(now, Eui64(terminal));
+            relay.done(request, Outcome::Done, "", wall);
+        }
+        Command::Reconnect { request, terminal } => {
+            link.reconnect(Eui64(terminal));
+            relay.done(request, Outcome::Done, "", wall);
+        }
+        Command::SetClock { request, .. }
+        | Command::SetInterval { request, .. }
+        | Command::SetPassword { request, .. } => {
+            relay.done(
+                request,
+                Outcome::Failed,
+                "not carried out by the smart meter yet",
+                wall,
+            );
+        }
+    }
+}

@@ -1643,50 +1643,15 @@ impl<W: std::io::Write> LinkSim<W> {
     /// A command the head end gave smart meter `index`.
     fn carry_out(&mut self, index: usize, command: Command) {
         let (now, wall) = (self.now, self.utc(self.now));
-        let Node::Meter(m) = &mut self.nodes[index] else {
-            return;
-        };
-        match command {
-            Command::Register { .. } => {}
-            Command::Backfill {
-                request,
-                terminal,
-                from,
-                to,
-            } => {
-                if !m.link.terminals().contains(&Eui64(terminal)) {
-                    m.relay.done(
-                        request,
-                        CommandOutcome::Failed,
-                        "the terminal is not joined",
-                        wall,
-                    );
-                    return;
-                }
-                m.app.backfill(terminal, request, from, to);
-                if let Some(aarq) = m.app.start(now, terminal) {
-                    send(&mut m.link, now, terminal, aarq);
-                }
-            }
-            Command::Forget { terminal } => m.link.remove(now, Eui64(terminal)),
-            Command::Block { request, terminal } => {
-                m.link.block(now, Eui64(terminal));
-                m.relay.done(request, CommandOutcome::Done, "", wall);
-            }
-            Command::Reconnect { request, terminal } => {
-                m.link.reconnect(Eui64(terminal));
-                m.relay.done(request, CommandOutcome::Done, "", wall);
-            }
-            Command::SetClock { request, .. }
-            | Command::SetInterval { request, .. }
-            | Command::SetPassword { request, .. } => {
-                m.relay.done(
-                    request,
-                    CommandOutcome::Failed,
-                    "not carried out by the simulated smart meter yet",
-                    wall,
-                );
-            }
+        if let Node::Meter(m) = &mut self.nodes[index] {
+            nodes::app::smartmeter::carry_out(
+                command,
+                now,
+                wall,
+                &mut m.link,
+                &mut m.app,
+                &mut m.relay,
+            );
         }
     }
 
