@@ -411,6 +411,14 @@ pub struct SmartMeterArgs {
     /// repeat, so give `--data` too.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Relay to the head end at this address over the A route (TCP, docs/a-route.md):
+    /// pushes and readings of the terminals it registers, their events, and its commands
+    /// (backfill, block, reconnect).
+    #[arg(long, value_name = "ADDR:PORT", requires = "headend_key")]
+    pub headend: Option<SocketAddr>,
+    /// This smart meter's A-route keys: a line `<EUI-64> <EK> <AK>` with its own EUI-64.
+    #[arg(long, value_name = "FILE", requires = "headend")]
+    pub headend_key: Option<PathBuf>,
     /// What is not public about the link (must match the terminals').
     #[command(flatten)]
     pub profile: ProfileArgs,
@@ -661,6 +669,8 @@ struct SmartMeterProgram {
     /// Slot pushes received (TRM-05).
     pushes: u64,
     stop_after_pushes: Option<u64>,
+    /// The A route to the head end (`--headend`), if any.
+    relay: Option<crate::relay_port::RelayPort>,
 }
 
 impl SmartMeterProgram {
@@ -709,6 +719,22 @@ impl App for SmartMeterProgram {
                             tracing::warn!(error = %e, "DLMS request not sent");
                         }
                     }
+                    if let Some(port) = self.relay.as_mut() {
+                        let wall = Utc::now();
+                        match &arrived {
+                            Some(Arrived::Push(Ok(p))) => port.relay.pushed(from.0, p, wall),
+                            Some(Arrived::Reading(r)) => match r.purpose {
+                                nodes::app::reader::Purpose::Backfill { request, .. } => {
+                                    port.relay.backfilled(from.0, request, &r.rows, wall);
+                                }
+                                nodes::app::reader::Purpose::Periodic => {
+                                    port.relay.read(from.0, &r.rows, wall);
+                                }
+                            },
+                            _ => {}
+                        }
+                        port.flush();
+                    }
                     match arrived {
                         Some(Arrived::Push(Ok(p))) => {
                             println!("{}", push_line(from, &p));
@@ -739,8 +765,45 @@ impl App for SmartMeterProgram {
                     eprintln!("terminal {terminal:?} joined");
                 }
                 SmartMeterEvent::Left { terminal } => {
-                    // No head end here: no backfill waits to be reported failed.
-                    self.app.forget(terminal.0);
+                    let dropped = self.app.forget(terminal.0);
+                    if let Some(port) = self.relay.as_mut() {
+                        for request in dropped {
+                            port.relay.done(
+                                request,
+                                dlms::relay::message::Outcome::Failed,
+                                "the terminal left",
+                                Utc::now(),
+                            );
+                        }
+                        port.flush();
+                    }
+                }
+                SmartMeterEvent::ForeignScan { from, pairing_id } => {
+                    tracing::info!(from = ?from, %pairing_id, "a scan for another Pairing ID");
+                    if let Some(port) = self.relay.as_mut() {
+                        let asked = dlms::Data::VisibleString(pairing_id.as_bytes().to_vec());
+                        let device = from.map_or([0; 8], |e| e.0);
+                        port.relay.own_event(
+                            device,
+                            dlms::relay::message::own_event::FOREIGN_PAIRING_SCAN,
+                            vec![asked],
+                            Utc::now(),
+                        );
+                        port.flush();
+                    }
+                }
+                SmartMeterEvent::Refused { terminal, failure } => {
+                    tracing::warn!(terminal = ?terminal, %failure, "authentication refused");
+                    if let Some(port) = self.relay.as_mut() {
+                        let why = dlms::Data::VisibleString(failure.to_string().into_bytes());
+                        port.relay.own_event(
+                            terminal.0,
+                            dlms::relay::message::own_event::AUTH_FAILURE,
+                            vec![why],
+                            Utc::now(),
+                        );
+                        port.flush();
+                    }
                 }
                 other => tracing::info!(event = ?other, "link"),
             }
@@ -753,6 +816,21 @@ impl App for SmartMeterProgram {
             .min()
     }
     fn timers(&mut self, now: Duration) {
+        if let Some(port) = self.relay.as_mut() {
+            let joined = self.link.terminals();
+            let commands = port.incoming(Utc::now(), |t| joined.contains(&Eui64(t)));
+            for command in commands {
+                nodes::app::smartmeter::carry_out(
+                    command,
+                    now,
+                    Utc::now(),
+                    &mut self.link,
+                    &mut self.app,
+                    &mut port.relay,
+                );
+            }
+            port.flush();
+        }
         let linked = self.link.terminals();
         let stalled = self.app.stalled(now, |t| linked.contains(&Eui64(t)));
         for (t, aarq) in stalled.restarted {
@@ -788,6 +866,11 @@ impl App for SmartMeterProgram {
     }
     fn persist_counters(&mut self, snapshot: &CounterSnapshot) -> Result<(), CounterFileError> {
         self.counters.as_ref().map_or(Ok(()), |c| c.save(snapshot))
+    }
+    fn wake_on(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        self.relay
+            .as_ref()
+            .map(crate::relay_port::RelayPort::notify)
     }
 }
 
@@ -1192,6 +1275,20 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let relay = match (args.headend, args.headend_key.as_deref()) {
+        (Some(head_end), Some(key)) => match relay_of(args.eui64, key, args.data.as_deref()) {
+            Ok(relay) => Some(crate::relay_port::RelayPort::start(
+                head_end,
+                relay,
+                args.data.clone(),
+            )),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     let mut program = SmartMeterProgram {
         link,
         counters,
@@ -1209,6 +1306,7 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
         stop_after: args.readings,
         pushes: 0,
         stop_after_pushes: args.pushes,
+        relay,
     };
     finish(
         air_node::run(
@@ -1219,6 +1317,34 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
         )
         .await,
     )
+}
+
+/// The smart meter's end of the A route: its keys from `key` (its own line), its counters
+/// from `data`, if kept there.
+fn relay_of(
+    eui64: Eui64,
+    key: &Path,
+    data: Option<&Path>,
+) -> Result<nodes::app::relay::SmartMeterRelay, String> {
+    let text = std::fs::read_to_string(key)
+        .map_err(|e| format!("--headend-key {}: {e}", key.display()))?;
+    let keys =
+        headend::keys::parse(&text).map_err(|e| format!("--headend-key {}: {e}", key.display()))?;
+    let own = keys
+        .get(&eui64)
+        .cloned()
+        .ok_or_else(|| format!("--headend-key {}: no line for {eui64}", key.display()))?;
+    let (sent, taken) = match data {
+        Some(dir) => crate::relay_port::kept_counters(dir)?,
+        None => (0, None),
+    };
+    Ok(nodes::app::relay::SmartMeterRelay::new(
+        dlms::cipher::SystemTitle(eui64.0),
+        headend::node::HEAD_END_TITLE,
+        own,
+        sent,
+        taken,
+    ))
 }
 
 /// The counter file of a data directory and what it kept.

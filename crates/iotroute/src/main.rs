@@ -28,6 +28,7 @@ mod logs_cmd;
 mod maintenance;
 mod mdms_cmd;
 mod meter_cmd;
+mod relay_port;
 mod secret_input;
 mod sim_cmd;
 mod sim_loopback;

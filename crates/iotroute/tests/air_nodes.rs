@@ -7,7 +7,8 @@
 //! line, and appear in no log line (the programs run with `RUST_LOG=debug`).
 //!
 //! Addresses: block 127.0.175.0/24 (hub on `.2`), 127.0.176.0/24, 127.0.177.0/24,
-//! 127.0.183.0/24, 127.0.193.0/24, 127.0.195.0/24, 127.0.196.0/24, 127.0.197.0/24.
+//! 127.0.183.0/24, 127.0.193.0/24, 127.0.195.0/24, 127.0.196.0/24, 127.0.197.0/24,
+//! 127.0.203.0/24.
 
 mod support;
 
@@ -745,4 +746,100 @@ fn sec10_the_smart_meter_carries_a_signed_image_and_the_terminal_runs_it() {
     support::logs_verify(&data.join("logs/access.jsonl"));
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&keys);
+}
+
+/// The system as processes (SYS-01): the meter, the terminal, the smart meter relaying to
+/// the head end over the A route (TCP), and the head end feeding the MDMS in its
+/// database — five programs on loopback. Slots the terminal read reach the MDMS.
+#[test]
+fn sys01_meter_terminal_smart_meter_and_head_end_as_processes_fill_the_mdms() {
+    let block = 203;
+    let dir = data_dir("system");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("system.db");
+    std::fs::write(
+        dir.join("points.csv"),
+        "supply_point,terminal_id,pairing_id,smart_meter,meter_id,interval_min,retailer\n\
+         0900000000000000100001,021A000000001001,IOT00901,025A000000002001,,30,A0019\n",
+    )
+    .unwrap();
+    let imported = iotroute()
+        .args(["headend", "registry", "import", "--db"])
+        .arg(&db)
+        .arg(dir.join("points.csv"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    let keys = secrets_file(
+        "a-route.keys",
+        "025A000000002001 000102030405060708090A0B0C0D0E0F D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF\n",
+        0o600,
+    );
+    let secrets = secrets_file(
+        "terminal.secrets",
+        &format!(
+            "{TERMINAL_EUI} {}\n",
+            derived_dlms_password(&dlms::hex::decode(TERMINAL_EUI).unwrap())
+        ),
+        0o600,
+    );
+    let listen = format!("127.0.{block}.5:4059");
+    let mut hes = iotroute();
+    hes.args([
+        "headend", "serve", "--poll", "1", "--listen", &listen, "--db",
+    ])
+    .arg(&db)
+    .arg("--smartmeter-keys")
+    .arg(&keys)
+    .arg("--terminal-secrets")
+    .arg(&secrets);
+    let hes = Running::start(hes, "head end listening");
+    let _hub = hub(block);
+    let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
+    let data = data_dir("system-terminal");
+    let terminal = Running::start(terminal_with_meter(block, &data), "listening");
+    let sm_data = data_dir("system-sm");
+    std::fs::create_dir_all(&sm_data).unwrap();
+    let mut sm = smartmeter(block);
+    sm.args(["--headend", &listen, "--headend-key"])
+        .arg(&keys)
+        .arg("--data")
+        .arg(&sm_data);
+    let sm = Running::start(sm, "listening");
+    // A slot every 3 s at 600×: wait for two slots of the point in the MDMS.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let slots = loop {
+        let out = iotroute()
+            .args(["mdms", "export", "--format", "json", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap();
+        let slots: Vec<serde_json::Value> =
+            serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .ok()
+                .and_then(|v| v.as_array().cloned())
+                .unwrap_or_default();
+        if slots.len() >= 2 || std::time::Instant::now() > deadline {
+            break slots;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let sm_lines = sm.terminate_and_collect();
+    let hes_lines = hes.terminate_and_collect();
+    terminal.terminate();
+    assert!(
+        slots.len() >= 2,
+        "{slots:?}\nsmart meter:\n{}\nhead end:\n{}",
+        sm_lines.join("\n"),
+        hes_lines.join("\n")
+    );
+    assert!(slots
+        .iter()
+        .all(|s| s["supply_point"] == "0900000000000000100001"));
+    assert!(
+        sm_data.join("a-route.json").exists(),
+        "the relay's counters are kept"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&dir);
 }

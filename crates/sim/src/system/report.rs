@@ -11,7 +11,7 @@ use serde::Serialize;
 /// The parts of the system a run does not include yet, and where they will come from.
 pub const NOT_BUILT: [&str; 3] = [
     "the head end's clock, interval and password commands carried out by the smart meter",
-    "the head end and the smart meter's relay as programs of their own (multi-process mode)",
+    "15-minute slots (TRM-11) and a chosen start in the simulator",
     "the public server (公開サーバ) and the retailers' interface (EDI files)",
 ];
 
