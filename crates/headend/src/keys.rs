@@ -34,11 +34,14 @@ pub enum KeysError {
     },
 }
 
-/// The keys of each smart meter in `text`.
-///
-/// # Errors
-/// [`KeysError`] naming the first bad line.
-pub fn parse(text: &str) -> Result<BTreeMap<Eui64, Keys>, KeysError> {
+/// The devices of `text` and what each line says of them: `read` takes a line's fields
+/// after the EUI-64 (and a way to name what is wrong on it). One way to read both files:
+/// comments, blank lines, line numbers, a device twice.
+fn read_lines<T>(
+    text: &str,
+    what: &str,
+    read: impl Fn(&[&str], &dyn Fn(&str) -> KeysError) -> Result<T, KeysError>,
+) -> Result<BTreeMap<Eui64, T>, KeysError> {
     let mut out = BTreeMap::new();
     let mut lines: BTreeMap<Eui64, usize> = BTreeMap::new();
     for (n, raw) in text.lines().enumerate() {
@@ -52,29 +55,41 @@ pub fn parse(text: &str) -> Result<BTreeMap<Eui64, Keys>, KeysError> {
             why: why.to_owned(),
         };
         let fields: Vec<&str> = content.split_whitespace().collect();
-        let [sm, ek, ak] = fields.as_slice() else {
+        let Some((device, rest)) = fields.split_first() else {
+            continue;
+        };
+        let device = parse_eui64(device)
+            .map_err(|_| bad(&format!("the {what} is not an EUI-64 (16 hex digits)")))?;
+        let value = read(rest, &bad)?;
+        if let Some(first) = lines.insert(device, line) {
+            return Err(KeysError::Twice {
+                line,
+                first,
+                sm: crate::registry::eui64_text(device),
+            });
+        }
+        out.insert(device, value);
+    }
+    Ok(out)
+}
+
+/// The keys of each smart meter in `text`.
+///
+/// # Errors
+/// [`KeysError`] naming the first bad line.
+pub fn parse(text: &str) -> Result<BTreeMap<Eui64, Keys>, KeysError> {
+    read_lines(text, "smart meter", |fields, bad| {
+        let [ek, ak] = fields else {
             return Err(bad("expected `<EUI-64> <EK> <AK>`"));
         };
-        let sm =
-            parse_eui64(sm).map_err(|_| bad("the smart meter is not an EUI-64 (16 hex digits)"))?;
         let key = |k: &str, name: &str| {
             dlms::hex::decode(k)
                 .ok()
                 .filter(|b| b.len() == 16)
                 .ok_or_else(|| bad(&format!("{name} is not 32 hex digits")))
         };
-        let keys = Keys::from_slices(&key(ek, "EK")?, &key(ak, "AK")?)
-            .map_err(|_| bad("not a key pair"))?;
-        if let Some(first) = lines.insert(sm, line) {
-            return Err(KeysError::Twice {
-                line,
-                first,
-                sm: crate::registry::eui64_text(sm),
-            });
-        }
-        out.insert(sm, keys);
-    }
-    Ok(out)
+        Keys::from_slices(&key(ek, "EK")?, &key(ak, "AK")?).map_err(|_| bad("not a key pair"))
+    })
 }
 
 /// The management association secret of each terminal in `text`.
@@ -82,38 +97,15 @@ pub fn parse(text: &str) -> Result<BTreeMap<Eui64, Keys>, KeysError> {
 /// # Errors
 /// [`KeysError`] naming the first bad line.
 pub fn parse_secrets(text: &str) -> Result<BTreeMap<Eui64, Vec<u8>>, KeysError> {
-    let mut out = BTreeMap::new();
-    let mut lines: BTreeMap<Eui64, usize> = BTreeMap::new();
-    for (n, raw) in text.lines().enumerate() {
-        let line = n + 1;
-        let content = raw.split('#').next().unwrap_or_default().trim();
-        if content.is_empty() {
-            continue;
-        }
-        let bad = |why: &str| KeysError::Line {
-            line,
-            why: why.to_owned(),
-        };
-        let fields: Vec<&str> = content.split_whitespace().collect();
-        let [terminal, secret] = fields.as_slice() else {
+    read_lines(text, "terminal", |fields, bad| {
+        let [secret] = fields else {
             return Err(bad("expected `<EUI-64> <secret>`"));
         };
-        let terminal = parse_eui64(terminal)
-            .map_err(|_| bad("the terminal is not an EUI-64 (16 hex digits)"))?;
-        let secret = dlms::hex::decode(secret)
+        dlms::hex::decode(secret)
             .ok()
             .filter(|b| (1..=dlms::relay::message::SECRET_MAX).contains(&b.len()))
-            .ok_or_else(|| bad("the secret is not 2 to 64 hex digits"))?;
-        if let Some(first) = lines.insert(terminal, line) {
-            return Err(KeysError::Twice {
-                line,
-                first,
-                sm: crate::registry::eui64_text(terminal),
-            });
-        }
-        out.insert(terminal, secret);
-    }
-    Ok(out)
+            .ok_or_else(|| bad("the secret is not 2 to 64 hex digits"))
+    })
 }
 
 #[cfg(test)]

@@ -308,40 +308,16 @@ impl SmartMeterRelay {
             self.stats.unregistered += 1;
             return;
         };
-        let interval = held.interval;
-        let rows: Vec<Row> = rows
-            .iter()
-            .map(|r| {
-                row(
-                    r.time.with_timezone(&Utc),
-                    r.ac_in_wh,
-                    r.ac_out_wh,
-                    r.status,
-                    interval,
-                )
-            })
-            .collect();
+        let rows = rows_of(rows, held.interval);
         let Some((newest, older)) = rows.split_last() else {
             return;
         };
-        for chunk in older.chunks(ROWS_MAX) {
-            self.send(
-                &Uplink::Readings {
-                    terminal,
-                    arrival: Arrival::Backfilled,
-                    request: 0,
-                    rows: chunk.to_vec(),
-                },
-                now,
-            );
-        }
-        self.send(
-            &Uplink::Readings {
-                terminal,
-                arrival: Arrival::Pushed,
-                request: 0,
-                rows: vec![*newest],
-            },
+        self.send_rows(terminal, Arrival::Backfilled, 0, older, now);
+        self.send_rows(
+            terminal,
+            Arrival::Pushed,
+            0,
+            std::slice::from_ref(newest),
             now,
         );
     }
@@ -358,35 +334,36 @@ impl SmartMeterRelay {
             .held
             .get(&terminal)
             .map_or(Interval::Half, |h| h.interval);
-        let rows: Vec<Row> = rows
-            .iter()
-            .map(|r| {
-                row(
-                    r.time.with_timezone(&Utc),
-                    r.ac_in_wh,
-                    r.ac_out_wh,
-                    r.status,
-                    interval,
-                )
-            })
-            .collect();
+        let rows = rows_of(rows, interval);
+        self.send_rows(terminal, Arrival::Backfilled, request, &rows, now);
+        self.done(request, Outcome::Done, "", now);
+    }
+
+    /// `rows` as *readings* messages of at most [`ROWS_MAX`] rows.
+    fn send_rows(
+        &mut self,
+        terminal: [u8; 8],
+        arrival: Arrival,
+        request: u32,
+        rows: &[Row],
+        now: DateTime<Utc>,
+    ) {
         for chunk in rows.chunks(ROWS_MAX) {
             self.send(
                 &Uplink::Readings {
                     terminal,
-                    arrival: Arrival::Backfilled,
+                    arrival,
                     request,
                     rows: chunk.to_vec(),
                 },
                 now,
             );
         }
-        self.done(request, Outcome::Done, "", now);
     }
 
     /// The smart meter's own event `code` (`dlms::relay::message::own_event`) about
-    /// device `device` at
-    /// `now` — registered or not: an intruder is what the head end must hear of.
+    /// device `device` at `now` — registered or not: an intruder is what the head end
+    /// must hear of.
     pub fn own_event(
         &mut self,
         device: [u8; 8],
@@ -417,6 +394,21 @@ impl SmartMeterRelay {
             now,
         );
     }
+}
+
+/// Rows the smart meter read, as the A route carries them.
+fn rows_of(rows: &[RowRead], interval: Interval) -> Vec<Row> {
+    rows.iter()
+        .map(|r| {
+            row(
+                r.time.with_timezone(&Utc),
+                r.ac_in_wh,
+                r.ac_out_wh,
+                r.status,
+                interval,
+            )
+        })
+        .collect()
 }
 
 /// A row as the A route carries it: values missing make it not valid.

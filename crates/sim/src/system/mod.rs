@@ -274,6 +274,24 @@ fn registry_of(
         .collect()
 }
 
+/// `n` faults at seeded times within the run (not in its first and last hour), each of a
+/// seeded terminal: (time, terminal number), from the seed's stream `stream`.
+fn seeded_events(opts: &Options, stream: u64, n: u32) -> BTreeSet<(Duration, u8)> {
+    let rng = Seeded::new(opts.seed, stream);
+    let span = opts
+        .duration
+        .saturating_sub(Duration::from_secs(7200))
+        .as_secs()
+        .max(1);
+    (0..n)
+        .map(|_| {
+            let at = Duration::from_secs(3600 + rng.next() % span);
+            let k = 1 + u8::try_from(rng.next() % u64::from(opts.terminals)).unwrap_or(0);
+            (at, k)
+        })
+        .collect()
+}
+
 /// Each smart meter's channel: odd ones from 33 to 59, used again every 14 smart meters
 /// (560 m apart along the street: out of each other's range).
 fn channels_of(smartmeters: u8) -> Vec<u8> {
@@ -700,36 +718,9 @@ impl<W: std::io::Write> LinkSim<W> {
             .iter()
             .flat_map(|o| [(o.from, o.smart_meter, true), (o.to, o.smart_meter, false)])
             .collect();
-        // Reboots at seeded times within the run (not in its first and last hour), of
-        // seeded terminals.
-        let when = Seeded::new(opts.seed, 3);
-        let span = end
-            .saturating_sub(Duration::from_secs(7200))
-            .as_secs()
-            .max(1);
-        let reboot_events = (0..opts.reboots)
-            .map(|_| {
-                let at = Duration::from_secs(3600 + when.next() % span);
-                let k = 1 + u8::try_from(when.next() % u64::from(opts.terminals)).unwrap_or(0);
-                (at, k)
-            })
-            .collect();
-        let floods = Seeded::new(opts.seed, 5);
-        let flood_events = (0..opts.floods)
-            .map(|_| {
-                let at = Duration::from_secs(3600 + floods.next() % span);
-                let k = 1 + u8::try_from(floods.next() % u64::from(opts.terminals)).unwrap_or(0);
-                (at, k)
-            })
-            .collect();
-        let swaps = Seeded::new(opts.seed, 4);
-        let swap_events = (0..opts.wrong_meters)
-            .map(|_| {
-                let at = Duration::from_secs(3600 + swaps.next() % span);
-                let k = 1 + u8::try_from(swaps.next() % u64::from(opts.terminals)).unwrap_or(0);
-                (at, k)
-            })
-            .collect();
+        let reboot_events = seeded_events(&opts, 3, opts.reboots);
+        let flood_events = seeded_events(&opts, 5, opts.floods);
+        let swap_events = seeded_events(&opts, 4, opts.wrong_meters);
         Ok(Self {
             loss_rng: Seeded::new(opts.seed, 2),
             opts,
