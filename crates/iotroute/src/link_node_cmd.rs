@@ -720,18 +720,17 @@ impl App for SmartMeterProgram {
                         }
                     }
                     if let Some(port) = self.relay.as_mut() {
-                        let wall = Utc::now();
-                        match &arrived {
-                            Some(Arrived::Push(Ok(p))) => port.relay.pushed(from.0, p, wall),
-                            Some(Arrived::Reading(r)) => match r.purpose {
-                                nodes::app::reader::Purpose::Backfill { request, .. } => {
-                                    port.relay.backfilled(from.0, request, &r.rows, wall);
+                        if let Some(a) = &arrived {
+                            port.relay.arrived(from.0, a, Utc::now());
+                            if matches!(a, Arrived::Reading(_)) {
+                                if let Some(aarq) = self.app.next_backfill(now, from.0) {
+                                    if let Err(e) =
+                                        self.link.send_udp(now, from, (DLMS_PORT, DLMS_PORT), aarq)
+                                    {
+                                        tracing::warn!(error = %e, "backfill request not sent");
+                                    }
                                 }
-                                nodes::app::reader::Purpose::Periodic => {
-                                    port.relay.read(from.0, &r.rows, wall);
-                                }
-                            },
-                            _ => {}
+                            }
                         }
                         port.flush();
                     }
@@ -767,41 +766,14 @@ impl App for SmartMeterProgram {
                 SmartMeterEvent::Left { terminal } => {
                     let dropped = self.app.forget(terminal.0);
                     if let Some(port) = self.relay.as_mut() {
-                        for request in dropped {
-                            port.relay.done(
-                                request,
-                                dlms::relay::message::Outcome::Failed,
-                                "the terminal left",
-                                Utc::now(),
-                            );
-                        }
+                        port.relay.left(&dropped, Utc::now());
                         port.flush();
                     }
                 }
-                SmartMeterEvent::ForeignScan { from, pairing_id } => {
-                    tracing::info!(from = ?from, %pairing_id, "a scan for another Pairing ID");
+                e @ (SmartMeterEvent::ForeignScan { .. } | SmartMeterEvent::Refused { .. }) => {
+                    tracing::warn!(event = ?e, "link");
                     if let Some(port) = self.relay.as_mut() {
-                        let asked = dlms::Data::VisibleString(pairing_id.as_bytes().to_vec());
-                        let device = from.map_or([0; 8], |e| e.0);
-                        port.relay.own_event(
-                            device,
-                            dlms::relay::message::own_event::FOREIGN_PAIRING_SCAN,
-                            vec![asked],
-                            Utc::now(),
-                        );
-                        port.flush();
-                    }
-                }
-                SmartMeterEvent::Refused { terminal, failure } => {
-                    tracing::warn!(terminal = ?terminal, %failure, "authentication refused");
-                    if let Some(port) = self.relay.as_mut() {
-                        let why = dlms::Data::VisibleString(failure.to_string().into_bytes());
-                        port.relay.own_event(
-                            terminal.0,
-                            dlms::relay::message::own_event::AUTH_FAILURE,
-                            vec![why],
-                            Utc::now(),
-                        );
+                        port.relay.link_event(&e, Utc::now());
                         port.flush();
                     }
                 }

@@ -15,14 +15,16 @@ use dlms::apdu::ActionResult;
 use dlms::cipher::{Keys, SystemTitle};
 use dlms::relay::channel::Channel;
 use dlms::relay::message::{
-    encode_answer, Arrival, Command, Outcome, Row, TerminalState, Uplink, ROWS_MAX,
+    encode_answer, own_event, Arrival, Command, Outcome, Row, TerminalState, Uplink, ROWS_MAX,
 };
 use dlms::relay::stream::FrameReader;
 use dlms::relay::{HEAD_END_WPORT, SMART_METER_WPORT};
 use dlms::wrapper::{Wpdu, WrapperError};
 
 use super::push::{PushKind, Pushed};
-use super::reader::RowRead;
+use super::reader::{Purpose, RowRead};
+use super::smartmeter::Arrived;
+use crate::link::smartmeter::SmartMeterEvent;
 use crate::terminal::slots::Interval;
 
 /// The profile status bit 2: the values are not a reading.
@@ -358,6 +360,45 @@ impl SmartMeterRelay {
                 },
                 now,
             );
+        }
+    }
+
+    /// What a terminal's datagram brought the smart meter (`nodes::app::smartmeter`),
+    /// told to the head end: a push, a reading's rows (a backfill's with its end).
+    pub fn arrived(&mut self, terminal: [u8; 8], arrived: &Arrived, now: DateTime<Utc>) {
+        match arrived {
+            Arrived::Push(Ok(pushed)) => self.pushed(terminal, pushed, now),
+            Arrived::Reading(r) => match r.purpose {
+                Purpose::Backfill { request, .. } => {
+                    self.backfilled(terminal, request, &r.rows, now);
+                }
+                Purpose::Periodic => self.read(terminal, &r.rows, now),
+            },
+            Arrived::Push(Err(_)) | Arrived::Firmware(_) => {}
+        }
+    }
+
+    /// What the smart meter's link reported that the head end hears of: an
+    /// authentication refused, a scan for another Pairing ID (its own events).
+    pub fn link_event(&mut self, event: &SmartMeterEvent, now: DateTime<Utc>) {
+        match event {
+            SmartMeterEvent::Refused { terminal, failure } => {
+                let why = dlms::Data::VisibleString(failure.to_string().into_bytes());
+                self.own_event(terminal.0, own_event::AUTH_FAILURE, vec![why], now);
+            }
+            SmartMeterEvent::ForeignScan { from, pairing_id } => {
+                let asked = dlms::Data::VisibleString(pairing_id.as_bytes().to_vec());
+                let device = from.map_or([0; 8], |e| e.0);
+                self.own_event(device, own_event::FOREIGN_PAIRING_SCAN, vec![asked], now);
+            }
+            _ => {}
+        }
+    }
+
+    /// Backfills that waited for a terminal that left (`SmartMeterApp::forget`): failed.
+    pub fn left(&mut self, dropped: &[u32], now: DateTime<Utc>) {
+        for request in dropped {
+            self.done(*request, Outcome::Failed, "the terminal left", now);
         }
     }
 

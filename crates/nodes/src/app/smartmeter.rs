@@ -104,10 +104,11 @@ impl SmartMeterApp {
             .push_back(Purpose::Backfill { request, from, to });
     }
 
-    /// Whether a backfill of `terminal` waits.
-    #[must_use]
-    pub fn backfill_waiting(&self, terminal: [u8; 8]) -> bool {
-        self.backfills.get(&terminal).is_some_and(|q| !q.is_empty())
+    /// The next backfill of `terminal` the head end asked for, started at `now` if one
+    /// waits (its AARQ to send): what follows a session that ended.
+    pub fn next_backfill(&mut self, now: Duration, terminal: [u8; 8]) -> Option<Vec<u8>> {
+        let waiting = self.backfills.get(&terminal).is_some_and(|q| !q.is_empty());
+        waiting.then(|| self.start(now, terminal)).flatten()
     }
 
     /// `terminal` is due at `now`: the AARQ to send it — the image first while it is

@@ -33,11 +33,11 @@ use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeZone, Utc};
-use dlms::relay::message::{own_event, Command, Outcome as CommandOutcome};
+use dlms::relay::message::Command;
 use dlms::text::jst;
 use nodes::app::entropy::Seeded;
 use nodes::app::linked::LinkedTerminal;
-use nodes::app::reader::{Purpose, Reader, RowRead};
+use nodes::app::reader::{Reader, RowRead};
 use nodes::app::secrets::TerminalSecrets;
 use nodes::app::server::TerminalApp;
 use nodes::app::smartmeter::{Arrived, SmartMeterApp};
@@ -1232,47 +1232,19 @@ impl<W: std::io::Write> LinkSim<W> {
                         {
                             self.read(index, from, &datagram.payload);
                         }
-                        SmartMeterEvent::Refused { terminal, failure } => {
-                            let wall = self.utc(self.now);
-                            if let Node::Meter(m) = &mut self.nodes[index] {
-                                let why =
-                                    dlms::Data::VisibleString(failure.to_string().into_bytes());
-                                m.relay.own_event(
-                                    terminal.0,
-                                    own_event::AUTH_FAILURE,
-                                    vec![why],
-                                    wall,
-                                );
-                            }
-                        }
-                        SmartMeterEvent::ForeignScan { from, pairing_id } => {
-                            let wall = self.utc(self.now);
-                            if let Node::Meter(m) = &mut self.nodes[index] {
-                                let asked =
-                                    dlms::Data::VisibleString(pairing_id.as_bytes().to_vec());
-                                let device = from.map_or([0; 8], |e| e.0);
-                                m.relay.own_event(
-                                    device,
-                                    own_event::FOREIGN_PAIRING_SCAN,
-                                    vec![asked],
-                                    wall,
-                                );
-                            }
-                        }
                         SmartMeterEvent::Left { terminal } => {
                             let wall = self.utc(self.now);
                             if let Node::Meter(m) = &mut self.nodes[index] {
-                                for request in m.app.forget(terminal.0) {
-                                    m.relay.done(
-                                        request,
-                                        CommandOutcome::Failed,
-                                        "the terminal left",
-                                        wall,
-                                    );
-                                }
+                                let dropped = m.app.forget(terminal.0);
+                                m.relay.left(&dropped, wall);
                             }
                         }
-                        _ => {}
+                        other => {
+                            let wall = self.utc(self.now);
+                            if let Node::Meter(m) = &mut self.nodes[index] {
+                                m.relay.link_event(&other, wall);
+                            }
+                        }
                     }
                 }
             }
@@ -1291,24 +1263,15 @@ impl<W: std::io::Write> LinkSim<W> {
         if let Some(bytes) = next {
             send(&mut m.link, now, from.0, bytes);
         }
-        // What the smart meter read goes to the head end (the A route), whatever it is.
-        match &arrived {
-            Some(Arrived::Push(Ok(pushed))) => m.relay.pushed(from.0, pushed, wall),
-            Some(Arrived::Reading(r)) => {
-                match r.purpose {
-                    Purpose::Backfill { request, .. } => {
-                        m.relay.backfilled(from.0, request, &r.rows, wall);
-                    }
-                    Purpose::Periodic => m.relay.read(from.0, &r.rows, wall),
-                }
-                // The next backfill the head end asked for, if any.
-                if m.app.backfill_waiting(from.0) {
-                    if let Some(aarq) = m.app.start(now, from.0) {
-                        send(&mut m.link, now, from.0, aarq);
-                    }
+        // What the smart meter read goes to the head end (the A route), whatever it is;
+        // a session that ended makes way for the next backfill the head end asked for.
+        if let Some(a) = &arrived {
+            m.relay.arrived(from.0, a, wall);
+            if matches!(a, Arrived::Reading(_)) {
+                if let Some(aarq) = m.app.next_backfill(now, from.0) {
+                    send(&mut m.link, now, from.0, aarq);
                 }
             }
-            _ => {}
         }
         let reading = match arrived {
             Some(Arrived::Push(pushed)) => return self.pushed(from, pushed),
