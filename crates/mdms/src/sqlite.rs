@@ -163,6 +163,31 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The boundary of `point`'s usable reading nearest `t` on the side `cmp` (`<` or
+    /// `>`), looking in `order` (`DESC` before, `ASC` after).
+    fn usable_nearest(
+        &self,
+        point: &SupplyPoint,
+        t: DateTime<Utc>,
+        cmp: &str,
+        order: &str,
+    ) -> Result<Option<DateTime<Utc>>, MdmsError> {
+        let s: Option<i64> = self
+            .db
+            .prepare_cached(&format!(
+                "SELECT boundary FROM reading WHERE point = ?1 AND boundary {cmp} ?2 AND {USABLE}
+                 ORDER BY boundary {order} LIMIT 1"
+            ))
+            .and_then(|mut q| {
+                q.query_row(params![point.as_str(), seconds(t)], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(backend)?;
+        s.map(from_seconds).transpose()
+    }
+}
+
 fn seconds(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
@@ -348,18 +373,7 @@ impl MdmsStore for SqliteStore {
         point: &SupplyPoint,
         t: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, MdmsError> {
-        let s: Option<i64> = self
-            .db
-            .prepare_cached(&format!(
-                "SELECT boundary FROM reading WHERE point = ?1 AND boundary < ?2 AND {USABLE}
-                 ORDER BY boundary DESC LIMIT 1"
-            ))
-            .and_then(|mut q| {
-                q.query_row(params![point.as_str(), seconds(t)], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(backend)?;
-        s.map(from_seconds).transpose()
+        self.usable_nearest(point, t, "<", "DESC")
     }
 
     fn usable_after(
@@ -367,18 +381,7 @@ impl MdmsStore for SqliteStore {
         point: &SupplyPoint,
         t: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, MdmsError> {
-        let s: Option<i64> = self
-            .db
-            .prepare_cached(&format!(
-                "SELECT boundary FROM reading WHERE point = ?1 AND boundary > ?2 AND {USABLE}
-                 ORDER BY boundary LIMIT 1"
-            ))
-            .and_then(|mut q| {
-                q.query_row(params![point.as_str(), seconds(t)], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(backend)?;
-        s.map(from_seconds).transpose()
+        self.usable_nearest(point, t, ">", "ASC")
     }
 
     fn replace_slots(
