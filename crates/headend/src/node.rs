@@ -98,6 +98,17 @@ impl HeadEnd {
         &self.figures
     }
 
+    /// The slots of every point expected in `[from, to]` not collected yet (with a
+    /// valid value): whether backfill has settled.
+    #[must_use]
+    pub fn missing(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BTreeMap<crate::point::SupplyPoint, usize> {
+        self.collector.missing(from, to)
+    }
+
     /// An event the driver saw (an outage, a reboot), counted with the others.
     pub fn count_event(&mut self, kind: &str) {
         *self.figures.events.entry(kind.to_owned()).or_default() += 1;

@@ -15,18 +15,21 @@ use nodes::meter::{MeterConfig, Profile};
 use crate::clock::parse_speed;
 use crate::state_file::{write_atomic, Access};
 
-/// How long a run covers without --hours, --days or --readings: one day.
+/// How long a run covers without --hours, --days or --readings: two days.
 const DEFAULT_HOURS: u32 = 48;
+
+/// The run's start without --start: 2026-04-01 00:00 JST.
+const DEFAULT_START: &str = "2026-04-01T00:00:00+09:00";
 
 #[derive(Debug, clap::Args)]
 pub struct SimArgs {
-    /// Simulated hours (the whole system; default 24).
+    /// Hours of slots the run covers from --start (default 48: two days).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=168), conflicts_with_all = ["days", "readings"])]
     pub hours: Option<u32>,
-    /// Simulated days to run (default 1).
+    /// Days of slots the run covers from --start (default 2; --loopback: 1).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=366), conflicts_with = "readings")]
     pub days: Option<u32>,
-    /// Stop after this many 30-minute readings instead of --days.
+    /// Cover this many slots instead (--loopback: stop after this many readings).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub readings: Option<u32>,
     /// Wireless terminals, each with its own meter.
@@ -39,6 +42,14 @@ pub struct SimArgs {
     /// run.
     #[arg(long, default_value_t = 1, conflicts_with = "loopback")]
     pub seed: u64,
+    /// The run's start, RFC 3339 (`2026-04-01T00:00:00+09:00`): it covers the slots
+    /// starting from the first boundary at or after it; offsets of --block and --outage
+    /// are from it.
+    #[arg(long, value_name = "RFC3339", default_value = DEFAULT_START, value_parser = parse_start, conflicts_with = "loopback")]
+    pub start: chrono::DateTime<chrono::Utc>,
+    /// The reading interval, minutes: 30, or 15 (TRM-11) for every terminal and point.
+    #[arg(long, value_name = "MINUTES", default_value = "30", value_parser = parse_interval, conflicts_with = "loopback")]
+    pub interval: nodes::terminal::slots::Interval,
     /// Write every frame on the air to this pcap (link type 283: IEEE 802.15.4 TAP with
     /// RSS and channel per frame).
     #[arg(long, value_name = "FILE", conflicts_with = "loopback")]
@@ -129,6 +140,19 @@ pub struct SimArgs {
     pub start_out: u32,
 }
 
+fn parse_start(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{s}`: not an RFC 3339 time ({e}), e.g. {DEFAULT_START}"))
+}
+
+fn parse_interval(s: &str) -> Result<nodes::terminal::slots::Interval, String> {
+    s.parse::<u8>()
+        .ok()
+        .and_then(nodes::terminal::slots::Interval::from_minutes)
+        .ok_or_else(|| format!("`{s}`: the interval is 30 or 15 (minutes)"))
+}
+
 fn parse_loss(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .parse()
@@ -200,11 +224,11 @@ fn parse_outage(s: &str) -> Result<sim::system::OutagePlan, String> {
     })
 }
 
-/// The virtual time a run covers: `--readings N` ends at the N-th slot (the first at
-/// 00:30, 20 minutes after the start), else `--hours` or `--days`.
+/// The time a run's slots cover from its start: `--readings N` slots, else `--hours` or
+/// `--days`.
 fn duration(args: &SimArgs) -> core::time::Duration {
     let minutes = match (args.readings, args.hours, args.days) {
-        (Some(n), _, _) => 20 + 30 * u64::from(n - 1),
+        (Some(n), _, _) => u64::from(args.interval.minutes()) * u64::from(n),
         (None, Some(h), _) => 60 * u64::from(h),
         (None, None, Some(d)) => 24 * 60 * u64::from(d),
         (None, None, None) => 60 * u64::from(DEFAULT_HOURS),
@@ -272,7 +296,9 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
     let options = sim::system::Options {
         terminals: args.terminals,
         smartmeters: args.smartmeters,
+        start: args.start,
         duration: duration(args),
+        interval: args.interval,
         seed: args.seed,
         loss: faults.loss / 100.0,
         meter: MeterConfig {

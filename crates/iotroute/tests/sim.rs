@@ -121,8 +121,8 @@ fn sys01_sim_without_flags_carries_every_reading_from_the_meter_to_the_mdms() {
     assert_eq!(terminals.len(), 4);
     for t in terminals {
         let slots = t["slots"].as_array().expect("slots");
-        // 00:30 .. 03:00 JST.
-        assert_eq!(slots.len(), 6, "{t}");
+        // 00:00 .. 03:00 JST: the opening count of the first slot, and each slot's end.
+        assert_eq!(slots.len(), 7, "{t}");
         for s in slots {
             assert_eq!(s["equal"], true, "{s}");
             assert!(s["meter_in_wh"].as_u64().is_some(), "{s}");
@@ -131,16 +131,16 @@ fn sys01_sim_without_flags_carries_every_reading_from_the_meter_to_the_mdms() {
         }
         // The household's meter counted something in three hours.
         let first = slots[0]["meter_in_wh"].as_u64().unwrap_or(0);
-        let last = slots[5]["meter_in_wh"].as_u64().unwrap_or(0);
+        let last = slots[6]["meter_in_wh"].as_u64().unwrap_or(0);
         assert!(last > first, "{t}");
     }
-    assert_eq!(v["readings"]["scheduled"], 24);
-    assert_eq!(v["readings"]["arrived"], 24);
+    assert_eq!(v["readings"]["scheduled"], 28);
+    assert_eq!(v["readings"]["arrived"], 28);
     // TRM-05: every push the terminals made arrived, each equal to the meter's count.
-    assert_eq!(v["pushes"]["made"], 24, "{}", v["pushes"]);
-    assert_eq!(v["pushes"]["equal"], 24, "{}", v["pushes"]);
+    assert_eq!(v["pushes"]["made"], 28, "{}", v["pushes"]);
+    assert_eq!(v["pushes"]["equal"], 28, "{}", v["pushes"]);
     // TRM-09: the terminals' clocks start unset; each smart meter sets its terminals'
-    // in the first reading session (one each), so the 00:30 row, read before, says its
+    // in the first reading session (one each), so the 00:00 row, read before, says its
     // clock was invalid (status bit 1) and the later ones do not.
     assert_eq!(v["sessions"]["clock_sets"], 4, "{}", v["sessions"]);
     for t in terminals {
@@ -150,13 +150,19 @@ fn sys01_sim_without_flags_carries_every_reading_from_the_meter_to_the_mdms() {
         assert!(slots[1..].iter().all(|s| !flagged(s)), "{t}");
     }
     // SYS-01: through the smart meters' relay and the head end, every slot of every
-    // point (00:30-01:00 .. 02:30-03:00 JST: 5 each) is in the MDMS once, with the
-    // energy and counters the terminals' meters counted.
-    let y = &v["system"];
+    // point (00:00-00:30 .. 02:30-03:00 JST: 6 each) is in the MDMS once, with the
+    // energy and counters the terminals' meters counted; the report says when and how
+    // the run was (the report contract, at its top level).
+    let y = &v;
+    assert_eq!(y["start"], "2026-04-01T00:00:00+09:00", "{y}");
+    assert_eq!(y["seed"], 1, "{y}");
+    assert_eq!(y["days"], 0.125, "{y}");
+    assert_eq!(y["interval_min"], 30, "{y}");
+    assert!(y["frames"].as_u64().unwrap() > 0 && y["air_time_s"].as_f64().unwrap() > 0.0);
     assert_eq!(y["points"], 4, "{y}");
-    assert_eq!(y["expected"], 20, "{y}");
-    assert_eq!(y["measured"], 20, "{y}");
-    assert_eq!(y["values_equal"], 20, "{y}");
+    assert_eq!(y["expected"], 24, "{y}");
+    assert_eq!(y["measured"], 24, "{y}");
+    assert_eq!(y["values_equal"], 24, "{y}");
     assert_eq!(
         (&y["lost"], &y["doubled"], &y["values_differ"]),
         (&0.into(), &0.into(), &0.into()),
@@ -194,7 +200,7 @@ fn sys01_sim_keeps_the_registry_and_the_mdms_in_its_database_file() {
                 "--format",
                 "json",
                 "--from",
-                "2026-04-01T00:30:00+09:00",
+                "2026-04-01T00:00:00+09:00",
                 "--db",
             ])
             .arg(&db)
@@ -211,8 +217,8 @@ fn sys01_sim_keeps_the_registry_and_the_mdms_in_its_database_file() {
     let first = export();
     let rows: serde_json::Value = serde_json::from_slice(&first).unwrap();
     let rows = rows.as_array().unwrap();
-    // 4 points × 3 slots (00:30, 01:00, 01:30 JST) read at their slots.
-    assert_eq!(rows.len(), 12, "{rows:?}");
+    // 4 points × 4 slots (00:00, 00:30, 01:00, 01:30 JST) read at their slots.
+    assert_eq!(rows.len(), 16, "{rows:?}");
     assert!(rows.iter().all(|r| r["quality"] == "measured"), "{rows:?}");
     assert!(rows
         .iter()
@@ -254,7 +260,7 @@ fn ops07_a_blocked_point_is_backfilled_after_its_reconnect() {
     assert!(out.status.success(), "{stdout}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
-    let y = &v["system"];
+    let y = &v;
     assert_eq!(y["lost"], 0, "{y}");
     assert_eq!(y["doubled"], 0, "{y}");
     assert_eq!(y["values_differ"], 0, "{y}");
@@ -273,9 +279,9 @@ fn ops07_a_blocked_point_is_backfilled_after_its_reconnect() {
         (&blocks[0]["reason"], &blocks[0]["by"]),
         (&"sim".into(), &"sim".into())
     );
-    assert_eq!(blocks[0]["from"], "2026-03-31T17:10:00Z");
-    // 02:10 and 12:10 JST.
-    assert_eq!(blocks[0]["to"], "2026-04-01T03:10:00Z");
+    // 02:00 and 12:00 JST: offsets from the run's start.
+    assert_eq!(blocks[0]["from"], "2026-03-31T17:00:00Z");
+    assert_eq!(blocks[0]["to"], "2026-04-01T03:00:00Z");
     // While blocked the terminal was cut off: its slots of the period reached the smart
     // meter hours late, the others' at once.
     let late = |eui: &str| {
@@ -321,7 +327,7 @@ fn sys01_a_smart_meter_outage_loses_no_slot() {
     assert!(out.status.success(), "{stdout}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
-    let y = &v["system"];
+    let y = &v;
     assert_eq!(
         (&y["lost"], &y["doubled"], &y["values_differ"]),
         (&0.into(), &0.into(), &0.into()),
@@ -359,7 +365,7 @@ fn sys01_terminal_reboots_lose_no_slot() {
     assert!(out.status.success(), "{stdout}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
-    let y = &v["system"];
+    let y = &v;
     assert_eq!(
         (&y["lost"], &y["doubled"], &y["values_differ"]),
         (&0.into(), &0.into(), &0.into()),
@@ -387,7 +393,7 @@ fn sec07_a_swapped_meter_is_flagged_through_to_the_mdms() {
     assert!(out.status.success(), "{stdout}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
-    let y = &v["system"];
+    let y = &v;
     assert_eq!(
         (&y["lost"], &y["doubled"], &y["values_differ"]),
         (&0.into(), &0.into(), &0.into()),
@@ -428,7 +434,7 @@ fn con04_attackers_are_refused_and_reported_to_the_head_end() {
     assert!(out.status.success(), "{stdout}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
-    let y = &v["system"];
+    let y = &v;
     assert_eq!(
         (&y["lost"], &y["doubled"], &y["values_differ"]),
         (&0.into(), &0.into(), &0.into()),
@@ -460,7 +466,7 @@ fn sec08_floods_reach_the_head_end_and_lose_no_slot() {
     assert!(out.status.success(), "{stdout}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
-    let y = &v["system"];
+    let y = &v;
     assert_eq!(
         (&y["lost"], &y["doubled"], &y["values_differ"]),
         (&0.into(), &0.into(), &0.into()),
@@ -504,17 +510,18 @@ fn ops07_a_block_outlasts_its_smart_meters_reboot() {
     );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
-    assert_eq!(v["system"]["lost"], 0, "{}", v["system"]);
-    // 05:00 .. 07:30 JST, long after the smart meter came back at 03:40: still blocked.
+    assert_eq!(v["lost"], 0, "{v}");
+    // 05:00 .. 07:00 JST, long after the smart meter came back at 03:30: still blocked
+    // (the reconnect is at 08:00).
     let slots = v["terminals"][0]["slots"].as_array().unwrap();
     let late: Vec<&serde_json::Value> = slots
         .iter()
         .filter(|s| {
             let t = s["slot"].as_str().unwrap();
-            ("2026-04-01T05:00"..="2026-04-01T07:30").contains(&&t[..16])
+            ("2026-04-01T05:00"..="2026-04-01T07:00").contains(&&t[..16])
         })
         .collect();
-    assert_eq!(late.len(), 6);
+    assert_eq!(late.len(), 5);
     assert!(
         late.iter().all(|s| s["delay_s"].as_f64().unwrap() > 1800.0),
         "{late:?}"
@@ -561,13 +568,13 @@ fn sys01_under_loss_outage_and_reboots_every_slot_arrives_once_with_power_times_
         String::from_utf8_lossy(&out.stdout)
     );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    let y = &v["system"];
+    let y = &v;
     assert_eq!(
         (&y["lost"], &y["doubled"], &y["values_differ"]),
         (&0.into(), &0.into(), &0.into()),
         "{y}"
     );
-    assert_eq!(y["expected"], 8 * 23, "{y}");
+    assert_eq!(y["expected"], 8 * 24, "{y}");
     let export = iotroute()
         .args([
             "mdms",
@@ -575,7 +582,7 @@ fn sys01_under_loss_outage_and_reboots_every_slot_arrives_once_with_power_times_
             "--format",
             "json",
             "--from",
-            "2026-04-01T00:30:00+09:00",
+            "2026-04-01T00:00:00+09:00",
             "--to",
             "2026-04-01T12:00:00+09:00",
             "--db",
@@ -585,7 +592,7 @@ fn sys01_under_loss_outage_and_reboots_every_slot_arrives_once_with_power_times_
         .unwrap();
     let slots: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
     let slots = slots.as_array().unwrap();
-    assert_eq!(slots.len(), 8 * 23);
+    assert_eq!(slots.len(), 8 * 24);
     let kwh = |s: &serde_json::Value, k: &str| s[k].as_str().unwrap().parse::<f64>().unwrap();
     for s in slots {
         // 1.8 kW in and 0.6 kW out for half an hour; the counter unit is 0.001 kWh.
@@ -593,5 +600,82 @@ fn sys01_under_loss_outage_and_reboots_every_slot_arrives_once_with_power_times_
         assert!((kwh(s, "out_kwh") - 0.3).abs() <= 0.003_000_1, "{s}");
         assert_ne!(s["quality"], "estimated", "{s}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--start` and `--interval 15` (TRM-11): a run starting off the grid covers the slots
+/// starting at or after its start (09:15 .. 11:00 JST for 09:07 + 2 h), every terminal
+/// reads every 15 minutes and its points are registered so; each slot in the MDMS is
+/// 15 minutes of the constant load, and the run ends once backfill has settled.
+#[test]
+fn trm11_sim_from_a_chosen_start_at_fifteen_minutes() {
+    let dir = std::env::temp_dir().join(format!("iotroute-sim-quarter-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (db, report) = (dir.join("system.db"), dir.join("report.json"));
+    let mut cmd = small_sim();
+    cmd.args([
+        "--loss",
+        "0",
+        "--start",
+        "2026-10-15T09:07:00+09:00",
+        "--interval",
+        "15",
+        "--hours",
+        "2",
+        "--profile",
+        "constant:1200:400",
+        "--db",
+    ])
+    .arg(&db)
+    .arg("--report-json")
+    .arg(&report);
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(v["start"], "2026-10-15T09:07:00+09:00", "{v}");
+    assert_eq!(v["interval_min"], 15, "{v}");
+    assert!(v["settled_s"].as_f64().is_some_and(|s| s <= 600.0), "{v}");
+    // 4 points × 8 slots (09:15 .. 11:00).
+    assert_eq!(v["expected"], 32, "{v}");
+    assert_eq!(v["measured"], 32, "{v}");
+    assert_eq!(
+        (&v["lost"], &v["doubled"], &v["values_differ"]),
+        (&0.into(), &0.into(), &0.into()),
+        "{v}"
+    );
+    let export = iotroute()
+        .args(["mdms", "export", "--format", "json", "--db"])
+        .arg(&db)
+        .args(["--from", "2026-10-15T09:15:00+09:00"])
+        .output()
+        .unwrap();
+    let slots: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    let slots = slots.as_array().unwrap();
+    assert_eq!(slots.len(), 32, "{slots:?}");
+    assert_eq!(slots[0]["slot_start"], "2026-10-15T09:15:00+09:00");
+    let kwh = |s: &serde_json::Value, k: &str| s[k].as_str().unwrap().parse::<f64>().unwrap();
+    for s in slots {
+        assert_eq!(s["interval_min"], "15", "{s}");
+        // 1.2 kW in, 0.4 kW out for a quarter hour; the counter unit is 0.001 kWh.
+        assert!((kwh(s, "in_kwh") - 0.3).abs() <= 0.003_000_1, "{s}");
+        assert!((kwh(s, "out_kwh") - 0.1).abs() <= 0.001_000_1, "{s}");
+    }
+    let registry = iotroute()
+        .args(["headend", "registry", "export", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&registry.stdout);
+    assert!(
+        text.lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(5) == Some("15")),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -145,17 +145,18 @@ fn rad01_sec03_sim_link_reads_every_terminal_and_wireshark_decrypts_the_capture(
         "{text}\n{}",
         String::from_utf8_lossy(&run.out.stderr)
     );
-    // Defaults: 4 terminals, 2 smart meters, 2 hours: slots 00:30, 01:00, 01:30, 02:00.
-    assert!(text.contains("readings 16 of 16 arrived"), "{text}");
+    // Defaults: 4 terminals, 2 smart meters, 2 hours: readings at 00:00 (the first
+    // slot's opening count), 00:30, 01:00, 01:30, 02:00.
+    assert!(text.contains("readings 20 of 20 arrived"), "{text}");
     // TRM-02/03/06: each reading is what the terminal's own meter counted at the slot,
     // carried meter → ECHONET → store → DLMS → link.
     assert!(
-        text.contains("values: 16 of 16 readings equal to what the terminal's meter counted"),
+        text.contains("values: 20 of 20 readings equal to what the terminal's meter counted"),
         "{text}"
     );
     // TRM-05: each slot also pushed by each terminal, the pushed values the meter's.
     assert!(
-        text.contains("pushes: 16 of 16 slot pushes equal to what the terminal's meter counted"),
+        text.contains("pushes: 20 of 20 slot pushes equal to what the terminal's meter counted"),
         "{text}"
     );
     // TRM-06/SEC-02: every terminal read with its own DLMS secret, none refused.
@@ -167,12 +168,14 @@ fn rad01_sec03_sim_link_reads_every_terminal_and_wireshark_decrypts_the_capture(
         4,
         "{text}"
     );
-    assert!(text.contains("group-key rollovers 2"), "{text}");
+    // A rollover every simulated hour: the run lasts 2 h 21 min (20 min before its
+    // first boundary, 2 h of slots, a minute to settle).
+    assert!(text.contains("group-key rollovers 4"), "{text}");
     let key_lines = std::fs::read_to_string(keys).unwrap();
     assert_eq!(
         key_lines.lines().count(),
-        4,
-        "two keys per smart meter: {key_lines}"
+        6,
+        "three keys per smart meter: {key_lines}"
     );
     for line in key_lines.lines() {
         let parts: Vec<&str> = line.split(',').collect();
@@ -225,7 +228,7 @@ fn trm06_losing_30_percent_of_frames_delays_readings_but_loses_none() {
     // SEC-03: the retransmissions and rejoins of a lossy run never reuse a nonce, and the
     // capture still opens in Wireshark without a warning.
     run.assert_clean();
-    assert!(text.contains("readings 16 of 16 arrived"), "{text}");
+    assert!(text.contains("readings 20 of 20 arrived"), "{text}");
     // The loss was real: frames were lost and retransmitted.
     let injected: u64 = text
         .split("injected ")
@@ -259,7 +262,7 @@ fn sys03_more_terminals_than_room_leave_readings_missing_and_exit_1() {
         "{text}"
     );
     assert!(text.contains("MISSING READINGS"), "{text}");
-    assert!(text.contains("0/2 readings"), "{text}");
+    assert!(text.contains("0/3 readings"), "{text}");
     // TRM-10: the refused terminal's LED says it is not connected.
     assert!(
         text.contains("LED scanning") || text.contains("LED authenticating"),
@@ -281,7 +284,7 @@ fn sec02_a_day_long_run_reauthenticates_the_session_inside_itself() {
         text.contains("authentications 1, re-authentications 1,"),
         "{text}"
     );
-    assert!(text.contains("readings 48 of 48 arrived"), "{text}");
+    assert!(text.contains("readings 49 of 49 arrived"), "{text}");
     run.assert_clean();
     if tshark_or_skip() {
         // tshark 4.0 filters PANA flags as one byte (pana.flags.a never matches), so read
@@ -330,8 +333,8 @@ fn sec03_rad01_lossy_runs_with_twelve_terminals_never_reuse_a_nonce_and_ack_with
         );
         let text = run.text();
         assert!(run.out.status.success(), "{text}");
-        assert!(text.contains("readings 144 of 144 arrived"), "{text}");
-        assert!(text.contains("values: 144 of 144 readings equal"), "{text}");
+        assert!(text.contains("readings 156 of 156 arrived"), "{text}");
+        assert!(text.contains("values: 156 of 156 readings equal"), "{text}");
         if rejoins {
             assert!(
                 counted(&text, "authentications ") > 12,

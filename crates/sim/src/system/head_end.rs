@@ -100,6 +100,11 @@ impl HeadEndSim {
         self.next_poll
     }
 
+    /// Whether every point's slots in `[from, to]` were collected (backfill settled).
+    pub fn settled(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+        self.node.missing(from, to).is_empty()
+    }
+
     /// An event of the system (an outage, a reboot), counted with the terminals' events.
     pub fn count_event(&mut self, kind: &str) {
         self.node.count_event(kind);

@@ -3,7 +3,7 @@
 //! as the machine goes.
 //!
 //! Each terminal is whole on its way from the meter: its own emulated 0x028E meter
-//! (`nodes::meter`, a household with PV) read over ECHONET Lite at every :00 and :30 JST
+//! (`nodes::meter`, a household with PV) read over ECHONET Lite at every boundary (30 or 15 min)
 //! into the terminal's store by its node (`nodes::terminal::node`), whose DLMS/COSEM
 //! model (the store's view) it serves (`dlms::server::TerminalServer`) over the link of
 //! `nodes::link::terminal` (scan with the Pairing ID, strongest smart meter, PANA +
@@ -26,13 +26,15 @@
 //!
 //! Topology **(ours)**: smart meters outdoors 40 m apart on a street, each on its own
 //! odd channel from 33; terminal k indoors 8-14 m from smart meter k mod M; passwords
-//! and IDs per terminal; start 2026-04-01 00:10 JST so that the links are up before the
-//! first slot at 00:30.
+//! and IDs per terminal. The run covers the slots starting in `[start, start + duration)`
+//! (`--start`, 2026-04-01 00:00 JST by default); virtual time 0 is 20 minutes before the
+//! first boundary so that the links are up when it is read, and the run goes on after the
+//! last until the head end has every slot (backfill settled) or a day has passed.
 
 use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use dlms::relay::message::Command;
 use dlms::text::jst;
 use nodes::app::entropy::Seeded;
@@ -49,6 +51,7 @@ use nodes::link::pana::PanaTimers;
 use nodes::link::profile::LinkProfile;
 use nodes::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig, SmartMeterEvent};
 use nodes::link::terminal::{Terminal, TerminalConfig, TerminalEvent};
+use nodes::terminal::slots::Interval;
 use pana::psk::identity_from_eui64;
 use pana::secret::Psk;
 use pana::AuthFailure;
@@ -71,9 +74,13 @@ pub struct Options {
     pub terminals: u8,
     /// Smart meters.
     pub smartmeters: u8,
-    /// Simulated time from the start (2026-04-01 00:10 JST); slots are read up to its
-    /// end.
+    /// The run's start: its slots start at the first boundary at or after it.
+    pub start: DateTime<Utc>,
+    /// How much time from the start the run's slots cover.
     pub duration: Duration,
+    /// Every terminal's reading interval, and its points' in the registry (TRM-03,
+    /// TRM-11).
+    pub interval: Interval,
     /// Seed of everything random.
     pub seed: u64,
     /// Extra frame loss at every receiver, 0..1 (on top of the radio model).
@@ -102,7 +109,7 @@ pub struct Options {
     pub floods: u32,
 }
 
-/// Smart meter `smart_meter` out of power from `from` to `to` (virtual time from the
+/// Smart meter `smart_meter` out of power from `from` to `to` (from the run's
 /// start): silent on the air and the A route, then booting afresh (new keys, its
 /// terminals rejoining, the head end registering them again).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +122,7 @@ pub struct OutagePlan {
     pub to: Duration,
 }
 
-/// A point blocked from `from` to `to` (virtual time from the start), reason `sim`.
+/// A point blocked from `from` to `to` (from the run's start), reason `sim`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockPlan {
     /// The supply point.
@@ -215,9 +222,16 @@ fn counted(meter: &nodes::meter::Meter) -> (u32, u32) {
 /// reading reads (six hours), less one slot, so that consecutive readings overlap.
 const READ_EVERY: Duration = Duration::from_secs(5 * 3600 + 1800);
 
-/// After the last slot, how long the run goes on for late readings.
-const GRACE: Duration = Duration::from_secs(25 * 60);
-const SLOT: Duration = Duration::from_secs(1800);
+/// Virtual time 0 before the first boundary: the terminals power up within 20 s, scan,
+/// authenticate and are linked when it is read.
+const LEAD: Duration = Duration::from_secs(20 * 60);
+
+/// After the last boundary the run goes on until the head end has every slot, at most
+/// this long (its backfills back off to six hours between tries).
+const SETTLE_MAX: Duration = Duration::from_secs(24 * 3600);
+
+/// How often, once the run's time is over, it asks whether backfill has settled.
+const SETTLE_CHECK: Duration = Duration::from_secs(60);
 
 fn terminal_eui(k: u8) -> Eui64 {
     Eui64([0x02, 0x1A, 0x00, 0x00, 0x00, 0x00, 0x10, k])
@@ -248,7 +262,7 @@ fn registered(k: u8, smartmeters: u8) -> bool {
 const RETAILERS: [&str; 3] = ["A0019", "B0029", "C0039"];
 
 /// The run's registry: terminal k serves supply point `09…k` (Kyushu) behind its home
-/// smart meter, read every 30 minutes, for one of [`RETAILERS`] (the first four at each
+/// smart meter, read every `opts.interval`, for one of [`RETAILERS`] (the first four at each
 /// smart meter).
 fn registry_of(
     opts: &Options,
@@ -265,7 +279,7 @@ fn registry_of(
                 pairing_id: pairing,
                 smart_meter: meter_eui(home_of(k, opts.smartmeters) + 1),
                 meter_id: None,
-                interval: nodes::terminal::slots::Interval::Half,
+                interval: opts.interval,
                 retailer: RETAILERS[usize::from(k) % RETAILERS.len()]
                     .parse()
                     .map_err(|e: headend::point::RetailerError| e.to_string())?,
@@ -275,8 +289,9 @@ fn registry_of(
 }
 
 /// `n` faults at seeded times within the run (not in its first and last hour), each of a
-/// seeded terminal: (time, terminal number), from the seed's stream `stream`.
-fn seeded_events(opts: &Options, stream: u64, n: u32) -> BTreeSet<(Duration, u8)> {
+/// seeded terminal: (virtual time, terminal number), from the seed's stream `stream`;
+/// the run starts `lead` into virtual time.
+fn seeded_events(opts: &Options, lead: Duration, stream: u64, n: u32) -> BTreeSet<(Duration, u8)> {
     let rng = Seeded::new(opts.seed, stream);
     let span = opts
         .duration
@@ -285,7 +300,7 @@ fn seeded_events(opts: &Options, stream: u64, n: u32) -> BTreeSet<(Duration, u8)
         .max(1);
     (0..n)
         .map(|_| {
-            let at = Duration::from_secs(3600 + rng.next() % span);
+            let at = lead + Duration::from_secs(3600 + rng.next() % span);
             let k = 1 + u8::try_from(rng.next() % u64::from(opts.terminals)).unwrap_or(0);
             (at, k)
         })
@@ -584,7 +599,10 @@ struct LinkSim<W: std::io::Write> {
     medium: Medium,
     nodes: Vec<Node>,
     now: Duration,
-    start: DateTime<Utc>,
+    /// The wall-clock time of virtual time 0.
+    origin: DateTime<Utc>,
+    /// The end of the run's last slot, in virtual time.
+    end: Duration,
     pcap: Option<Writer<W>>,
     loss_rng: Seeded,
     tally: Tally,
@@ -623,11 +641,24 @@ pub fn run<W: std::io::Write>(opts: Options, pcap: Option<W>) -> Result<Run, Sys
 
 impl<W: std::io::Write> LinkSim<W> {
     fn new(opts: Options, pcap: Option<W>) -> Result<Self, String> {
-        let start = jst()
-            .with_ymd_and_hms(2026, 4, 1, 0, 10, 0)
-            .single()
-            .ok_or("start time")?
-            .with_timezone(&Utc);
+        // Virtual time 0 (`origin`) is LEAD before the first boundary at or after the
+        // run's start; the run's plans are from its start, `lead` into virtual time.
+        let first_boundary = if opts.interval.floor(opts.start) == opts.start {
+            opts.start
+        } else {
+            opts.interval.next_after(opts.start)
+        };
+        let origin =
+            first_boundary - chrono::Duration::from_std(LEAD).map_err(|e| e.to_string())?;
+        let lead = (opts.start - origin).to_std().map_err(|e| e.to_string())?;
+        // The run's slots start before `lead + duration`: boundaries up to the end of
+        // the last.
+        let every = Duration::from_secs(u64::from(opts.interval.minutes()) * 60);
+        let slots: Vec<Duration> = (0..)
+            .map(|i| LEAD + every * i)
+            .take_while(|b| b.saturating_sub(every) < lead + opts.duration)
+            .collect();
+        let end = slots.last().copied().unwrap_or(LEAD);
         let mut medium = Medium::new(
             opts.seed,
             PropagationConfig::default(),
@@ -648,7 +679,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 0,
                 None,
             );
-            relay.connected(start, |_| false);
+            relay.connected(origin, |_| false);
             nodes.push(Node::Meter(Box::new(MeterNode {
                 id,
                 index: i,
@@ -665,23 +696,15 @@ impl<W: std::io::Write> LinkSim<W> {
         }
         for k in 1..=opts.terminals + opts.wrong_passwords + opts.wrong_pairings {
             let attack = Attack::of(&opts, k);
-            let t = Self::terminal(&opts, k, attack, &mut medium, &layout, t0, start, pairing)?;
+            let t = Self::terminal(&opts, k, attack, &mut medium, &layout, t0, origin, pairing)?;
             nodes.push(Node::Terminal(Box::new(t)));
         }
-        let end = opts.duration;
-        // Boundaries: the first :00/:30 after the start (00:30 JST), every 30 minutes.
-        let first = Duration::from_secs(20 * 60);
-        let slots = (0..)
-            .map(|i| first + SLOT * i)
-            .take_while(|t| *t <= end)
-            .collect();
         let pcap = pcap
             .map(|w| Writer::new(w, LINKTYPE_IEEE802_15_4_TAP))
             .transpose()
             .map_err(|e| format!("pcap: {e}"))?;
         let smart_meters: Vec<Eui64> = (1..=opts.smartmeters).map(meter_eui).collect();
         let points = registry_of(&opts, pairing)?;
-        // Expected from the first boundary of the run (rows before it are the history).
         // The secrets the smart meters derive too (TRM-08), as the registry holds them.
         let secrets = points
             .iter()
@@ -699,7 +722,7 @@ impl<W: std::io::Write> LinkSim<W> {
             opts.seed,
             points,
             &smart_meters,
-            start,
+            first_boundary,
             opts.db.as_deref(),
             secrets,
         )?;
@@ -708,26 +731,32 @@ impl<W: std::io::Write> LinkSim<W> {
             .iter()
             .flat_map(|b| {
                 [
-                    (b.from, b.point.clone(), true),
-                    (b.to, b.point.clone(), false),
+                    (lead + b.from, b.point.clone(), true),
+                    (lead + b.to, b.point.clone(), false),
                 ]
             })
             .collect();
         let outage_events = opts
             .outages
             .iter()
-            .flat_map(|o| [(o.from, o.smart_meter, true), (o.to, o.smart_meter, false)])
+            .flat_map(|o| {
+                [
+                    (lead + o.from, o.smart_meter, true),
+                    (lead + o.to, o.smart_meter, false),
+                ]
+            })
             .collect();
-        let reboot_events = seeded_events(&opts, 3, opts.reboots);
-        let flood_events = seeded_events(&opts, 5, opts.floods);
-        let swap_events = seeded_events(&opts, 4, opts.wrong_meters);
+        let reboot_events = seeded_events(&opts, lead, 3, opts.reboots);
+        let flood_events = seeded_events(&opts, lead, 5, opts.floods);
+        let swap_events = seeded_events(&opts, lead, 4, opts.wrong_meters);
         Ok(Self {
             loss_rng: Seeded::new(opts.seed, 2),
             opts,
             medium,
             nodes,
             now: Duration::ZERO,
-            start,
+            origin,
+            end,
             pcap,
             tally: Tally::default(),
             slots,
@@ -753,7 +782,7 @@ impl<W: std::io::Write> LinkSim<W> {
         medium: &mut Medium,
         layout: &Seeded,
         t0: std::time::Instant,
-        start: DateTime<Utc>,
+        origin: DateTime<Utc>,
         pairing: PairingId,
     ) -> Result<TerminalSim, String> {
         let channels = channels_of(opts.smartmeters);
@@ -804,13 +833,13 @@ impl<W: std::io::Write> LinkSim<W> {
             opts.meter.clone(),
             start_in,
             u32::try_from(layout.next() % 1_000_000).unwrap_or(0),
-            start - chrono::Duration::days(1),
+            origin - chrono::Duration::days(1),
         );
-        meter.advance(start - HISTORY);
+        meter.advance(origin - HISTORY);
         let node_config = nodes::terminal::node::TerminalNodeConfig {
             meter: METER_IP,
             meter_eoj: echonet::Eoj::new(0x02, 0x8E, 0x01),
-            interval: nodes::terminal::slots::Interval::Half,
+            interval: opts.interval,
             reader: nodes::terminal::reader::ReaderConfig::default(),
             controller: nodes::controller::ControllerConfig {
                 first_tid: u16::try_from(layout.next() % 65_536).unwrap_or(1),
@@ -832,11 +861,11 @@ impl<W: std::io::Write> LinkSim<W> {
         let mut node = nodes::terminal::node::TerminalNode::new(
             node_config.clone(),
             Box::new(store.clone()),
-            start - HISTORY,
+            origin - HISTORY,
         )
         .map_err(|e| e.to_string())?;
         // Nobody has set its clock yet: its first reading session does (TRM-09).
-        read_meter_until(&mut node, &mut meter, t0, start - HISTORY, start)?;
+        read_meter_until(&mut node, &mut meter, t0, origin - HISTORY, origin)?;
         let app = TerminalApp::serving(node.model(), u64::from(k), opts.seed ^ u64::from(k))?;
         Ok(TerminalSim {
             id,
@@ -856,7 +885,7 @@ impl<W: std::io::Write> LinkSim<W> {
     }
 
     fn utc(&self, t: Duration) -> DateTime<Utc> {
-        self.start + chrono::Duration::from_std(t).unwrap_or_default()
+        self.origin + chrono::Duration::from_std(t).unwrap_or_default()
     }
 
     /// The monotonic instant of virtual time `t` (the controller's clock).
@@ -867,7 +896,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// When a terminal node next has something to do, in virtual time.
     fn node_wakeup(&self, node: &nodes::terminal::node::TerminalNode) -> Duration {
         let (deadline, wall) = node.next_wakeup();
-        let by_wall = (wall - self.start).to_std().unwrap_or_default();
+        let by_wall = (wall - self.origin).to_std().unwrap_or_default();
         deadline.map_or(by_wall, |d| {
             by_wall.min(d.saturating_duration_since(self.t0))
         })
@@ -877,6 +906,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// exchange with its meter (in process, answered at once).
     fn drive_meter_side(&mut self, index: usize) -> Result<(), String> {
         let (now, wall) = (self.instant(self.now), self.utc(self.now));
+        let every = self.every_s();
         let Node::Terminal(t) = &mut self.nodes[index] else {
             return Ok(());
         };
@@ -888,7 +918,7 @@ impl<W: std::io::Write> LinkSim<W> {
             // (the first ask of each slot: the reading, retries aside).
             if asks_energy(&tx.bytes) {
                 let slot = t.node.clock(wall).timestamp();
-                let key = (t.route.link().eui64().0, slot - slot.rem_euclid(1800));
+                let key = (t.route.link().eui64().0, slot - slot.rem_euclid(every));
                 let count = counted(&t.meter);
                 self.tally.truth.entry(key).or_insert(count);
             }
@@ -902,6 +932,11 @@ impl<W: std::io::Write> LinkSim<W> {
         t.drain_events();
         t.send_pushes(self.now);
         Ok(())
+    }
+
+    /// The reading interval, seconds.
+    fn every_s(&self) -> i64 {
+        self.opts.interval.seconds()
     }
 
     fn slot_key(&self, slot: Duration) -> i64 {
@@ -919,11 +954,27 @@ impl<W: std::io::Write> LinkSim<W> {
         })
     }
 
-    /// Run to the end (or until every reading arrived after the last slot); `Ok(true)`
-    /// when every scheduled reading arrived.
+    /// Whether the run is over: its time is, nothing it plans is still to come, and the
+    /// head end has every slot of every point (backfill settled).
+    fn settled(&self) -> bool {
+        let (Some(first), Some(last)) = (self.slots.first(), self.slots.last()) else {
+            return true;
+        };
+        self.now >= self.end
+            && self.block_events.is_empty()
+            && self.outage_events.is_empty()
+            && self.reboot_events.is_empty()
+            && self.swap_events.is_empty()
+            && self.flood_events.is_empty()
+            && self.hes.settled(self.utc(*first), self.utc(*last))
+    }
+
+    /// Run to the end of the last slot and on until backfill has settled (at most
+    /// [`SETTLE_MAX`] more).
     fn run(mut self) -> Result<Run, String> {
-        let end = self.opts.duration;
-        let deadline = end + GRACE;
+        let deadline = self.end + SETTLE_MAX;
+        let mut next_check = self.end;
+        let mut settled_after = None;
         let mut next_slot = 0usize;
         let phy = *self.medium.phy();
         let air = move |len: usize| phy.air_time(len);
@@ -956,15 +1007,12 @@ impl<W: std::io::Write> LinkSim<W> {
             let Some(t) = next.filter(|t| *t <= deadline) else {
                 break;
             };
-            if self.now >= end
-                && self.all_arrived()
-                && self.block_events.is_empty()
-                && self.outage_events.is_empty()
-                && self.reboot_events.is_empty()
-                && self.swap_events.is_empty()
-                && self.flood_events.is_empty()
-            {
-                break;
+            if self.now >= next_check {
+                next_check = self.now + SETTLE_CHECK;
+                if self.settled() {
+                    settled_after = Some(self.now - self.end);
+                    break;
+                }
             }
             self.now = self.now.max(t);
             self.power();
@@ -985,7 +1033,7 @@ impl<W: std::io::Write> LinkSim<W> {
             w.into_inner().flush().map_err(|e| format!("pcap: {e}"))?;
         }
         Ok(Run {
-            report: self.report(),
+            report: self.report(settled_after),
             keys: self.keys(),
         })
     }
@@ -1321,9 +1369,10 @@ impl<W: std::io::Write> LinkSim<W> {
             return;
         };
         // The slot: the newest boundary at or before the capture.
+        let every = self.every_s();
         let slot = p.captured_at.map(|t| {
             let t = t.timestamp();
-            t - t.rem_euclid(1800)
+            t - t.rem_euclid(every)
         });
 
         let truth = slot.and_then(|s| self.tally.truth.get(&(from.0, s)));
@@ -1624,7 +1673,9 @@ impl<W: std::io::Write> LinkSim<W> {
     }
 
     /// What the run did, and whether every reading arrived with the meter's values.
-    fn report(&self) -> Report {
+    /// The summary; `settled_after`: how long after the last slot's end backfill
+    /// settled (`None`: it had not within [`SETTLE_MAX`]).
+    fn report(&self, settled_after: Option<Duration>) -> Report {
         let st = self.medium.stats();
         // What smart meters counted before they rebooted, and what everyone counts now.
         let (mut link, mut sessions) = self.tally.retired;
@@ -1687,8 +1738,11 @@ impl<W: std::io::Write> LinkSim<W> {
                 && system.values_differ == 0,
             terminals_count: self.opts.terminals,
             smartmeters: self.opts.smartmeters,
-            started: self.start.with_timezone(&jst()),
+            start: self.opts.start.with_timezone(&jst()),
+            days: self.opts.duration.as_secs_f64() / 86_400.0,
+            interval_min: self.opts.interval.minutes(),
             simulated_s: self.opts.duration.as_secs_f64(),
+            settled_s: settled_after.map(|d| d.as_secs_f64()),
             seed: self.opts.seed,
             radio: report::RadioFigures {
                 frames: st.frames,

@@ -9,9 +9,8 @@ use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
 /// The parts of the system a run does not include yet, and where they will come from.
-pub const NOT_BUILT: [&str; 3] = [
+pub const NOT_BUILT: [&str; 2] = [
     "the head end's clock, interval and password commands carried out by the smart meter",
-    "15-minute slots (TRM-11) and a chosen start in the simulator",
     "the public server (公開サーバ) and the retailers' interface (EDI files)",
 ];
 
@@ -26,13 +25,21 @@ pub struct Report {
     pub terminals_count: u8,
     /// Smart meters.
     pub smartmeters: u8,
-    /// Virtual time 0.
-    pub started: DateTime<FixedOffset>,
-    /// Virtual seconds the run was asked to cover (it goes on for late readings).
+    /// The run's start (`--start`), JST.
+    pub start: DateTime<FixedOffset>,
+    /// Days of slots the run covers from its start.
+    pub days: f64,
+    /// The reading interval, minutes (30, or 15: TRM-11).
+    pub interval_min: u8,
+    /// Seconds of slots the run covers from its start.
     pub simulated_s: f64,
+    /// How long after the last slot's end the head end had every slot (backfill
+    /// settled); `null` when it had not a day later.
+    pub settled_s: Option<f64>,
     /// The seed.
     pub seed: u64,
-    /// The medium.
+    /// The medium (frames, bytes, air time, receptions).
+    #[serde(flatten)]
     pub radio: RadioFigures,
     /// MAC, 6LoWPAN and PANA.
     pub link: LinkFigures,
@@ -42,7 +49,9 @@ pub struct Report {
     pub readings: ReadingFigures,
     /// Pushes the smart meters received (TRM-05).
     pub pushes: PushFigures,
-    /// The smart meters → head end → MDMS: every slot of every registered point.
+    /// The smart meters → head end → MDMS: every slot of every registered point (the
+    /// figures the contract names at the top level: `points, expected, ...`).
+    #[serde(flatten)]
     pub system: SystemFigures,
     /// Per terminal.
     pub terminals: Vec<TerminalRecord>,
@@ -265,12 +274,17 @@ impl fmt::Display for Report {
         let r = &self.radio;
         writeln!(
             f,
-            "iotroute sim: {} terminal(s) with their meters, {} smart meter(s), {:.1} h simulated from {}, seed {}",
+            "iotroute sim: {} terminal(s) with their meters, {} smart meter(s), {:.1} h of {}-minute slots from {}, seed {}; {}",
             self.terminals_count,
             self.smartmeters,
             self.simulated_s / 3600.0,
-            self.started.to_rfc3339(),
-            self.seed
+            self.interval_min,
+            self.start.to_rfc3339(),
+            self.seed,
+            self.settled_s.map_or_else(
+                || "backfill had not settled a day after the last slot".to_owned(),
+                |s| format!("backfill settled {s:.0} s after the last slot")
+            )
         )?;
         writeln!(
             f,
