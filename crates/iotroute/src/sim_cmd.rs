@@ -290,6 +290,20 @@ impl Faults {
     }
 }
 
+/// The run's progress on stderr, drawn only when stderr is a terminal: virtual time done
+/// of the slots' span, then the wait for backfill to settle.
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(1);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} simulated [{bar:40}] {percent:>3} % of the slots' time, {elapsed} so far",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
 /// The whole system: `Ok(true)` when every reading arrived with the meter's values.
 fn simulate(args: &SimArgs) -> Result<bool, String> {
     let faults = Faults::of(args, duration(args));
@@ -324,7 +338,15 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
                 .map_err(|e| format!("--pcap {}: {e}", p.display()))
         })
         .transpose()?;
-    let run = sim::system::run(options, pcap).map_err(|e| e.to_string())?;
+    let bar = progress_bar();
+    let run = sim::system::run(options, pcap, &mut |p| {
+        // Seconds of virtual time; past the slots' end, the bar waits for backfill.
+        bar.set_length(p.slots_end.max(p.done).as_secs());
+        bar.set_position(p.done.as_secs());
+    })
+    .map_err(|e| e.to_string());
+    bar.finish_and_clear();
+    let run = run?;
     print!("{}", run.report);
     if let Some(path) = &args.keys {
         write_atomic(path, run.keys.as_bytes(), Access::OwnerOnly)

@@ -628,14 +628,29 @@ struct LinkSim<W: std::io::Write> {
     pairing: PairingId,
 }
 
-/// Run the system as `opts` says, every frame on the air to `pcap` when given.
+/// How far a run has come, told at every boundary and, once its slots are over, at every
+/// check whether backfill has settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Virtual time since the run began (20 minutes before its first boundary).
+    pub done: Duration,
+    /// Virtual time to the end of its last slot (it goes on until backfill settles).
+    pub slots_end: Duration,
+}
+
+/// Run the system as `opts` says, every frame on the air to `pcap` when given, telling
+/// `progress` how far it has come.
 ///
 /// # Errors
 /// When the system cannot be set up, a node fails, or the pcap cannot be written.
-pub fn run<W: std::io::Write>(opts: Options, pcap: Option<W>) -> Result<Run, SystemError> {
+pub fn run<W: std::io::Write>(
+    opts: Options,
+    pcap: Option<W>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Run, SystemError> {
     LinkSim::new(opts, pcap)
         .map_err(SystemError::Setup)?
-        .run()
+        .run(progress)
         .map_err(SystemError::Node)
 }
 
@@ -971,7 +986,7 @@ impl<W: std::io::Write> LinkSim<W> {
 
     /// Run to the end of the last slot and on until backfill has settled (at most
     /// [`SETTLE_MAX`] more).
-    fn run(mut self) -> Result<Run, String> {
+    fn run(mut self, progress: &mut dyn FnMut(Progress)) -> Result<Run, String> {
         let deadline = self.end + SETTLE_MAX;
         let mut next_check = self.end;
         let mut settled_after = None;
@@ -1009,6 +1024,10 @@ impl<W: std::io::Write> LinkSim<W> {
             };
             if self.now >= next_check {
                 next_check = self.now + SETTLE_CHECK;
+                progress(Progress {
+                    done: self.now,
+                    slots_end: self.end,
+                });
                 if self.settled() {
                     settled_after = Some(self.now - self.end);
                     break;
@@ -1021,6 +1040,10 @@ impl<W: std::io::Write> LinkSim<W> {
             self.flood()?;
             self.deliver(&air)?;
             if slot_at.is_some_and(|s| s <= self.now) {
+                progress(Progress {
+                    done: self.now,
+                    slots_end: self.end,
+                });
                 self.boundary(self.now);
                 next_slot += 1;
             }
