@@ -140,6 +140,32 @@ impl Track {
     }
 }
 
+/// Where collection starts, or resumes after a restart of the head end (kill -9
+/// included): each point's first boundary expected, and what the MDMS holds already, so
+/// that nothing since is left out and nothing is passed on twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The first boundary expected (at or after) of a point not in `since`.
+    pub from: DateTime<Utc>,
+    /// Each point's first boundary expected, as the head end's store keeps it.
+    pub since: BTreeMap<SupplyPoint, DateTime<Utc>>,
+    /// Each point's boundaries already passed on with a valid value, with the interval
+    /// in force from each (TRM-11 switches).
+    pub collected: BTreeMap<SupplyPoint, BTreeMap<DateTime<Utc>, Interval>>,
+}
+
+impl Resume {
+    /// A first start: every point expected from `from`, nothing collected.
+    #[must_use]
+    pub const fn fresh(from: DateTime<Utc>) -> Self {
+        Self {
+            from,
+            since: BTreeMap::new(),
+            collected: BTreeMap::new(),
+        }
+    }
+}
+
 /// The head end's collection.
 #[derive(Debug)]
 pub struct Collector {
@@ -149,25 +175,43 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Collection of `points`, each expected from the first boundary at or after `since`.
+    /// Collection of `points`, each expected from the first boundary at or after its
+    /// `resume` time, with what was collected before.
     #[must_use]
-    pub fn new(config: CollectConfig, points: &[DevicePoint], since: DateTime<Utc>) -> Self {
+    pub fn new(config: CollectConfig, points: &[DevicePoint], resume: &Resume) -> Self {
         let tracks = points
             .iter()
             .map(|p| {
+                let since = resume
+                    .since
+                    .get(&p.supply_point)
+                    .copied()
+                    .unwrap_or(resume.from);
                 let first = if p.interval.floor(since) == since {
                     since
                 } else {
                     p.interval.next_after(since)
                 };
+                let mut grid = BTreeMap::from([(first, p.interval)]);
+                let mut valid = BTreeSet::new();
+                for (at, interval) in resume.collected.get(&p.supply_point).into_iter().flatten() {
+                    if *at < first {
+                        continue;
+                    }
+                    let in_force = grid.range(..=*at).next_back().map(|(_, i)| *i);
+                    if in_force != Some(*interval) {
+                        grid.insert(*at, *interval);
+                    }
+                    valid.insert(*at);
+                }
                 (
                     p.terminal_id,
                     Track {
                         point: p.supply_point.clone(),
                         smart_meter: p.smart_meter,
                         since: first,
-                        grid: BTreeMap::from([(first, p.interval)]),
-                        valid: BTreeSet::new(),
+                        grid,
+                        valid,
                         invalid: BTreeSet::new(),
                         blocked: false,
                         pending: None,
@@ -371,7 +415,11 @@ mod tests {
 
     #[test]
     fn a_row_is_passed_on_once_and_a_valid_value_after_a_not_valid_one() {
-        let mut c = Collector::new(CollectConfig::default(), &[point()], start());
+        let mut c = Collector::new(
+            CollectConfig::default(),
+            &[point()],
+            &Resume::fresh(start()),
+        );
         let now = slot(1);
         let first = c
             .readings(SM, T1, Arrival::Pushed, &[row(slot(1), 10, 0)], now)
@@ -416,9 +464,67 @@ mod tests {
     }
 
     #[test]
+    fn sys01_a_restarted_collection_expects_every_slot_since_its_first_start_and_passes_none_twice()
+    {
+        // The head end first collected the point at slot 0 and had slots 0, 1 and 3 (the
+        // MDMS holds them); it restarts at slot 10.
+        let point = point();
+        let resume = Resume {
+            from: slot(10),
+            since: BTreeMap::from([(point.supply_point.clone(), start())]),
+            collected: BTreeMap::from([(
+                point.supply_point.clone(),
+                [0, 1, 3].map(|n| (slot(n), Interval::Half)).into(),
+            )]),
+        };
+        let mut c = Collector::new(CollectConfig::default(), &[point.clone()], &resume);
+        // Slots 2 and 4..=10 are missing; 0, 1, 3 are not.
+        assert_eq!(
+            c.missing(start(), slot(10)),
+            BTreeMap::from([(point.supply_point.clone(), 8)])
+        );
+        assert!(c
+            .readings(SM, T1, Arrival::Pushed, &[row(slot(3), 1, 0)], slot(10))
+            .unwrap()
+            .is_empty());
+        let asked = c.poll(slot(11));
+        assert!(
+            matches!(asked.as_slice(), [(_, Command::Backfill { from, .. })] if *from == slot(2)),
+            "{asked:?}"
+        );
+        // A fresh start knows nothing before it.
+        let fresh = Collector::new(CollectConfig::default(), &[point], &Resume::fresh(slot(10)));
+        assert_eq!(fresh.missing(start(), slot(10)).values().sum::<usize>(), 1);
+    }
+
+    #[test]
+    fn trm11_a_restarted_collection_keeps_the_interval_switch_it_had_collected() {
+        let point = point();
+        let quarter = |n: i64| start() + TimeDelta::minutes(15 * n);
+        // Slots 0 and 1 at 30 minutes, then a switch to 15 at slot 1 (quarter 2).
+        let collected: BTreeMap<DateTime<Utc>, Interval> = [
+            (quarter(0), Interval::Half),
+            (quarter(2), Interval::Quarter),
+            (quarter(3), Interval::Quarter),
+        ]
+        .into();
+        let resume = Resume {
+            from: quarter(6),
+            since: BTreeMap::from([(point.supply_point.clone(), start())]),
+            collected: BTreeMap::from([(point.supply_point.clone(), collected)]),
+        };
+        let c = Collector::new(CollectConfig::default(), &[point.clone()], &resume);
+        // Quarters 4, 5, 6 are missing: on the 15-minute grid after the switch.
+        assert_eq!(
+            c.missing(start(), quarter(6)),
+            BTreeMap::from([(point.supply_point, 3)])
+        );
+    }
+
+    #[test]
     fn a_gap_is_backfilled_after_the_grace_and_retried_with_back_off() {
         let config = CollectConfig::default();
-        let mut c = Collector::new(config, &[point()], start());
+        let mut c = Collector::new(config, &[point()], &Resume::fresh(start()));
         for n in [0, 1, 3] {
             c.readings(SM, T1, Arrival::Pushed, &[row(slot(n), 1, 0)], slot(n))
                 .unwrap();
@@ -463,7 +569,11 @@ mod tests {
 
     #[test]
     fn ops07_no_backfill_while_blocked_and_the_period_after_reconnect() {
-        let mut c = Collector::new(CollectConfig::default(), &[point()], start());
+        let mut c = Collector::new(
+            CollectConfig::default(),
+            &[point()],
+            &Resume::fresh(start()),
+        );
         c.readings(SM, T1, Arrival::Pushed, &[row(slot(0), 1, 0)], slot(0))
             .unwrap();
         c.set_blocked(T1, true);
@@ -479,7 +589,11 @@ mod tests {
 
     #[test]
     fn trm11_after_a_switch_the_quarter_hours_are_expected() {
-        let mut c = Collector::new(CollectConfig::default(), &[point()], start());
+        let mut c = Collector::new(
+            CollectConfig::default(),
+            &[point()],
+            &Resume::fresh(start()),
+        );
         let quarter = |at| Row {
             interval_min: 15,
             ..row(at, 1, 0)

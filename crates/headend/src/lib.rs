@@ -11,5 +11,6 @@ pub mod keys;
 pub mod node;
 pub mod point;
 pub mod registry;
+pub mod service;
 pub mod sqlite;
 pub mod storage;

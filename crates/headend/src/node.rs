@@ -13,7 +13,7 @@ use dlms::relay::message::{Arrival, Command, Uplink};
 use wisun::mac::Eui64;
 
 use crate::aroute::{FromSmartMeter, SmartMeterLink};
-use crate::collect::{CollectConfig, Collected, Collector};
+use crate::collect::{CollectConfig, Collected, Collector, Resume};
 use crate::registry::DevicePoint;
 
 /// The head end's system title on the A route **(ours)**.
@@ -65,18 +65,18 @@ pub struct HeadEnd {
 }
 
 impl HeadEnd {
-    /// The head end of `points`, expecting their slots from `since`, over `links` (one
-    /// per smart meter), registering terminals with `secrets`.
+    /// The head end of `points`, collecting their slots as `resume` says, over `links`
+    /// (one per smart meter), registering terminals with `secrets`.
     #[must_use]
     pub fn new(
         config: CollectConfig,
         points: Vec<DevicePoint>,
-        since: DateTime<Utc>,
+        resume: &Resume,
         links: BTreeMap<Eui64, SmartMeterLink>,
         secrets: BTreeMap<Eui64, Vec<u8>>,
     ) -> Self {
         Self {
-            collector: Collector::new(config, &points, since),
+            collector: Collector::new(config, &points, resume),
             links,
             points,
             secrets,
@@ -185,6 +185,19 @@ impl HeadEnd {
             out.entry(sm).or_default().extend(link.take_output());
         }
         out.into_iter().collect()
+    }
+
+    /// The blocks in force when the head end starts (OPS-07, from its records): no
+    /// backfill of them, and each smart meter blocks them again on its hello.
+    pub fn restore_blocked(&mut self, points: &[mdms::SupplyPoint]) {
+        for p in self
+            .points
+            .iter()
+            .filter(|p| points.contains(&p.supply_point))
+        {
+            self.collector.set_blocked(p.terminal_id, true);
+            self.blocked.insert(p.terminal_id);
+        }
     }
 
     /// Block (`true`) or reconnect `point` (OPS-07; the record is the caller's): no

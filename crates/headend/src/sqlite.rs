@@ -4,6 +4,7 @@
 //! in `PRAGMA user_version`, which is the whole file's). Block records are append-only
 //! in the database itself: triggers refuse an UPDATE or DELETE.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -13,12 +14,15 @@ use wisun::mac::Eui64;
 use wisun::pairing_id::PairingId;
 
 use crate::blocks::{BlockAction, BlockRecord};
+use crate::point::SupplyPoint;
 use crate::registry::DevicePoint;
 use crate::storage::{check_block, plan_import, HeadendError, HeadendStore, Imported};
 
 /// This component's name in `schema_versions`.
 const COMPONENT: &str = "headend";
-/// The schema this program writes.
+/// The schema this program writes. Tables added later without touching the others
+/// (`collection_since`) keep the version: an older program ignores them, this one
+/// creates them in a database of that version.
 const VERSION: i64 = 1;
 
 const SCHEMA: &str = "
@@ -47,6 +51,10 @@ CREATE TABLE IF NOT EXISTS a_route_counters (
     smart_meter BLOB PRIMARY KEY CHECK (length(smart_meter) = 8),
     sent        INTEGER NOT NULL,
     taken       INTEGER
+);
+CREATE TABLE IF NOT EXISTS collection_since (
+    supply_point TEXT PRIMARY KEY REFERENCES device_points (supply_point),
+    since_ms     INTEGER NOT NULL
 );
 CREATE TRIGGER IF NOT EXISTS block_records_no_update BEFORE UPDATE ON block_records
 BEGIN SELECT RAISE(ABORT, 'block records are append-only (OPS-07)'); END;
@@ -237,6 +245,41 @@ impl HeadendStore for SqliteHeadendStore {
         )
         .map_err(backend)?;
         tx.commit().map_err(backend)?;
+        Ok(())
+    }
+
+    fn collection_since(&self) -> Result<BTreeMap<SupplyPoint, DateTime<Utc>>, HeadendError> {
+        let mut st = self
+            .db
+            .prepare("SELECT supply_point, since_ms FROM collection_since")
+            .map_err(backend)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(backend)?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (point, ms) = row.map_err(backend)?;
+            let point = point
+                .parse()
+                .map_err(|e| HeadendError::Backend(format!("collection_since: {e}")))?;
+            let since = DateTime::<Utc>::from_timestamp_millis(ms)
+                .ok_or_else(|| HeadendError::Backend(format!("collection_since: time {ms}")))?;
+            out.insert(point, since);
+        }
+        Ok(out)
+    }
+
+    fn start_collection(
+        &mut self,
+        point: &SupplyPoint,
+        since: DateTime<Utc>,
+    ) -> Result<(), HeadendError> {
+        self.db
+            .execute(
+                "INSERT OR IGNORE INTO collection_since (supply_point, since_ms) VALUES (?1, ?2)",
+                params![point.as_str(), since.timestamp_millis()],
+            )
+            .map_err(backend)?;
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use wisun::mac::Eui64;
 
 use crate::blocks::{self, BlockError, BlockRecord};
@@ -63,6 +64,25 @@ pub trait HeadendStore {
     /// # Errors
     /// [`HeadendError::Block`]; [`HeadendError::Backend`].
     fn record_block(&mut self, record: &BlockRecord) -> Result<(), HeadendError>;
+
+    /// Each point's first boundary expected (SYS-01): from when the head end first
+    /// collected it, kept so that a restarted head end (kill -9 included) still expects
+    /// and backfills every slot since.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn collection_since(&self) -> Result<BTreeMap<SupplyPoint, DateTime<Utc>>, HeadendError>;
+
+    /// Expect `point`'s slots from `since`, unless they are expected already (the
+    /// first start keeps its time).
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn start_collection(
+        &mut self,
+        point: &SupplyPoint,
+        since: DateTime<Utc>,
+    ) -> Result<(), HeadendError>;
 
     /// The A-route counters kept for smart meter `sm` (SEC-02): the last the head end
     /// spent, the last of the smart meter's taken.
@@ -133,6 +153,7 @@ pub struct MemoryHeadendStore {
     points: BTreeMap<SupplyPoint, DevicePoint>,
     blocks: Vec<BlockRecord>,
     counters: BTreeMap<Eui64, (u32, Option<u32>)>,
+    since: BTreeMap<SupplyPoint, DateTime<Utc>>,
 }
 
 impl MemoryHeadendStore {
@@ -165,6 +186,19 @@ impl HeadendStore for MemoryHeadendStore {
         let points: Vec<DevicePoint> = self.points.values().cloned().collect();
         check_block(&points, &self.blocks, record)?;
         self.blocks.push(record.clone());
+        Ok(())
+    }
+
+    fn collection_since(&self) -> Result<BTreeMap<SupplyPoint, DateTime<Utc>>, HeadendError> {
+        Ok(self.since.clone())
+    }
+
+    fn start_collection(
+        &mut self,
+        point: &SupplyPoint,
+        since: DateTime<Utc>,
+    ) -> Result<(), HeadendError> {
+        self.since.entry(point.clone()).or_insert(since);
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use dlms::relay::message::{Arrival, Command, Outcome, Row};
-use headend::collect::{CollectConfig, Collector};
+use headend::collect::{CollectConfig, Collector, Resume};
 use headend::registry::DevicePoint;
 use nodes::terminal::slots::Interval;
 use proptest::prelude::*;
@@ -54,7 +54,7 @@ proptest! {
         answer_lost in prop::collection::vec(any::<bool>(), 64),
     ) {
         let points: Vec<DevicePoint> = (1..=terminals).map(point).collect();
-        let mut c = Collector::new(CollectConfig::default(), &points, start());
+        let mut c = Collector::new(CollectConfig::default(), &points, &Resume::fresh(start()));
         let mut passed: BTreeMap<(u8, DateTime<Utc>), Vec<Row>> = BTreeMap::new();
         let mut take = |c: &mut Collector, t: u8, arrival, rows: &[Row], now| {
             for got in c.readings(SM, point(t).terminal_id, arrival, rows, now).unwrap() {

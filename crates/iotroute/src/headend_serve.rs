@@ -12,12 +12,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dlms::cipher::SystemTitle;
-use headend::aroute::SmartMeterLink;
 use headend::collect::CollectConfig;
-use headend::node::{HeadEnd, HEAD_END_TITLE};
+use headend::service::{HeadEndService, Outgoing};
 use headend::sqlite::SqliteHeadendStore;
-use headend::storage::HeadendStore as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -44,56 +41,18 @@ pub struct ServeArgs {
     poll: u64,
 }
 
-/// What the connections share: the node, the store it keeps its counters in, the MDMS.
+/// What the connections share: the head end with its database, each connected smart
+/// meter's writer.
 struct Core {
-    node: HeadEnd,
-    store: SqliteHeadendStore,
-    mdms: mdms::Mdms<mdms::SqliteStore>,
-    /// Each connected smart meter's writer.
+    service: HeadEndService<SqliteHeadendStore, mdms::SqliteStore>,
     writers: BTreeMap<Eui64, mpsc::UnboundedSender<Vec<u8>>>,
-    /// Block records acted on (OPS-07): `headend block|reconnect` append them to the
-    /// database; the running head end acts on each new one.
-    blocks_seen: usize,
 }
 
 impl Core {
-    /// Act on the block and reconnect records appended since the last look: the
-    /// commands go to the smart meters (a smart meter not connected gets them on its
-    /// hello).
-    fn blocks(&mut self) {
-        let records = match self.store.block_records() {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "block records not read");
-                return;
-            }
-        };
-        for r in records.iter().skip(self.blocks_seen) {
-            let blocked = r.action == headend::blocks::BlockAction::Block;
-            match self.node.block(&r.point, blocked) {
-                Ok(out) => {
-                    tracing::info!(point = %r.point, action = r.action.name(), reason = %r.reason, by = %r.by, "OPS-07");
-                    self.send(out);
-                }
-                Err(e) => tracing::warn!(error = %e, "block record not acted on"),
-            }
-        }
-        self.blocks_seen = records.len();
-    }
-}
-
-impl Core {
-    /// Keep `sm`'s counters (before its bytes leave), then hand the bytes to its
-    /// connection, if it is connected.
-    fn send(&mut self, out: Vec<(Eui64, Vec<u8>)>) {
+    /// Hand each smart meter's bytes (their counters kept already) to its connection,
+    /// if it is connected.
+    fn send(&mut self, out: Outgoing) {
         for (sm, bytes) in out {
-            if let Some(link) = self.node.link(sm) {
-                let (sent, taken) = link.counters();
-                if let Err(e) = self.store.set_a_route_counters(sm, sent, taken) {
-                    tracing::error!(error = %e, "A-route counters not kept: not sent");
-                    continue;
-                }
-            }
             match self.writers.get(&sm) {
                 Some(w) if w.send(bytes).is_ok() => {}
                 _ => tracing::debug!(%sm, "smart meter not connected: command dropped"),
@@ -130,40 +89,29 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail("registry", e),
     };
-    let points = match store.points() {
-        Ok(p) if !p.is_empty() => p,
-        Ok(_) => return fail("registry", "no device points: import a registry first"),
-        Err(e) => return fail("registry", e),
-    };
     let mdms = match mdms::SqliteStore::open(&args.db)
         .and_then(|s| mdms::Mdms::new(s, mdms::Vee::default()))
     {
         Ok(m) => m,
         Err(e) => return fail("MDMS", e),
     };
-    let mut links = BTreeMap::new();
-    for (sm, k) in keys {
-        let (sent, taken) = match store.a_route_counters(sm) {
-            Ok(c) => c.unwrap_or((0, None)),
-            Err(e) => return fail("A-route counters", e),
-        };
-        links.insert(
-            sm,
-            SmartMeterLink::new(HEAD_END_TITLE, SystemTitle(sm.0), k, sent, taken),
-        );
-    }
-    let since = chrono::Utc::now();
-    let node = HeadEnd::new(CollectConfig::default(), points, since, links, secrets);
-    let mut core = Core {
-        node,
+    // A restart (kill -9 included) goes on from the database: counters, blocks, and
+    // every point's collection since its first start.
+    let service = match HeadEndService::open(
         store,
         mdms,
-        writers: BTreeMap::new(),
-        blocks_seen: 0,
+        keys,
+        secrets,
+        CollectConfig::default(),
+        chrono::Utc::now(),
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail("head end", e),
     };
-    // The blocks recorded before it started (those still in force are sent to each smart
-    // meter on its hello).
-    core.blocks();
+    let core = Core {
+        service,
+        writers: BTreeMap::new(),
+    };
     let core = Arc::new(Mutex::new(core));
     let listener = match TcpListener::bind(args.listen).await {
         Ok(l) => l,
@@ -178,8 +126,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         loop {
             tick.tick().await;
             let Ok(mut c) = poller.lock() else { return };
-            c.blocks();
-            let out = c.node.poll(chrono::Utc::now());
+            let out = c.service.poll(chrono::Utc::now());
             c.send(out);
         }
     });
@@ -225,11 +172,11 @@ async fn connection(core: Arc<Mutex<Core>>, stream: TcpStream) {
                     continue;
                 };
                 let Ok(mut c) = core.lock() else { break };
-                if c.node.link(Eui64(title)).is_none() {
+                if !c.service.knows(Eui64(title)) {
                     tracing::warn!(sm = %dlms::hex::encode(&title), "a smart meter the head end has no keys for: closed");
                     break;
                 }
-                c.node.reconnected(Eui64(title));
+                c.service.reconnected(Eui64(title));
                 c.writers.insert(Eui64(title), tx.clone());
                 sm = Some(Eui64(title));
                 drop(c);
@@ -255,26 +202,16 @@ async fn connection(core: Arc<Mutex<Core>>, stream: TcpStream) {
 /// when the stream is broken.
 fn take(core: &Arc<Mutex<Core>>, sm: Eui64, bytes: &[u8]) -> bool {
     let Ok(mut c) = core.lock() else { return false };
-    let taken = match c.node.take_bytes(sm, bytes, chrono::Utc::now()) {
-        Ok(t) => t,
+    match c.service.take_bytes(sm, bytes, chrono::Utc::now()) {
+        Ok(out) => {
+            c.send(out);
+            true
+        }
         Err(e) => {
             tracing::warn!(%sm, error = %e, "A route stream broken: closed");
-            return false;
-        }
-    };
-    if !taken.readings.is_empty() {
-        if let Err(e) = c.mdms.ingest(&taken.readings) {
-            tracing::error!(error = %e, "MDMS ingest failed");
+            false
         }
     }
-    if let Some(link) = c.node.link(sm) {
-        let (sent, taken_counter) = link.counters();
-        if let Err(e) = c.store.set_a_route_counters(sm, sent, taken_counter) {
-            tracing::error!(error = %e, "A-route counters not kept");
-        }
-    }
-    c.send(taken.to_smart_meters);
-    true
 }
 
 /// The system title of the first whole frame in `bytes`, once it has arrived.

@@ -97,6 +97,12 @@ pub struct SimArgs {
     /// and joins again.
     #[arg(long, conflicts_with = "loopback")]
     pub reboots: Option<u32>,
+    /// Kill the head end (as with kill -9: what it held in memory is lost, bytes sent to
+    /// it meanwhile too) at OFFSET from the start and start it again on its database
+    /// DURATION later (repeatable; an extension): it resumes every point's collection
+    /// and backfills what it missed.
+    #[arg(long, value_name = "OFFSET+DURATION", value_parser = parse_kill, conflicts_with = "loopback")]
+    pub kill_headend: Vec<sim::system::KillPlan>,
     /// Swap a registered point's meter for another N times in all, at seeded times and
     /// points (SEC-07): its terminal flags what it reads from then on and tells its smart
     /// meter; the MDMS marks those slots flagged.
@@ -204,6 +210,22 @@ fn parse_block(s: &str) -> Result<sim::system::BlockPlan, String> {
     Ok(plan)
 }
 
+/// `OFFSET+DURATION`.
+fn parse_kill(s: &str) -> Result<sim::system::KillPlan, String> {
+    let (offset, length) = s
+        .split_once('+')
+        .ok_or_else(|| format!("`{s}`: OFFSET+DURATION"))?;
+    let from = parse_offset(offset)?;
+    let length = parse_offset(length)?;
+    if length.is_zero() {
+        return Err(format!("`{s}`: the head end stays down a while"));
+    }
+    Ok(sim::system::KillPlan {
+        from,
+        to: from + length,
+    })
+}
+
 /// `SM@OFFSET+DURATION`.
 fn parse_outage(s: &str) -> Result<sim::system::OutagePlan, String> {
     let (sm, span) = s
@@ -263,6 +285,7 @@ impl Faults {
     fn of(args: &SimArgs, duration: core::time::Duration) -> Self {
         let given = args.loss.is_some()
             || !args.outage.is_empty()
+            || !args.kill_headend.is_empty()
             || args.reboots.is_some()
             || !args.block.is_empty()
             || args.wrong_meter.is_some()
@@ -323,6 +346,7 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
         db: args.db.clone(),
         blocks: args.block.clone(),
         outages: faults.outages,
+        headend_kills: args.kill_headend.clone(),
         reboots: faults.reboots,
         wrong_meters: args.wrong_meter.unwrap_or(0),
         wrong_passwords: args.wrong_password.unwrap_or(0),
@@ -347,7 +371,19 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
     .map_err(|e| e.to_string());
     bar.finish_and_clear();
     let run = run?;
-    print!("{}", run.report);
+    // A reader that stopped reading (`| head`) is no error of the run's.
+    let shown = {
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), "{}", run.report)
+    };
+    if let Err(e) = shown.and_then(|()| {
+        use std::io::Write as _;
+        std::io::stdout().flush()
+    }) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(format!("stdout: {e}"));
+        }
+    }
     if let Some(path) = &args.keys {
         write_atomic(path, run.keys.as_bytes(), Access::OwnerOnly)
             .map_err(|e| format!("--keys {}: {e}", path.display()))?;

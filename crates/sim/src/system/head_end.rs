@@ -1,18 +1,21 @@
 //! The head end and the MDMS in the simulation: the registry of the run's device points
-//! (in the database file `--db` when given, with the MDMS's tables; else in memory), the
-//! head end node (`headend::node::HeadEnd`: each smart meter's A-route link, collection
-//! and its backfills) and the MDMS taking every reading it passes on (`mdms` on SQLite).
+//! (in the database file `--db` when given, with the MDMS's tables; else in memory) and
+//! the head end as `iotroute headend serve` runs it (`headend::service`: the node with
+//! each smart meter's A-route link, collection and its backfills; its counters and
+//! records kept; the MDMS fed). Killed (`--kill-headend`), it loses what it held in
+//! memory and starts again on the same database, as the program does after a kill -9.
 //! Nothing of them is simulated: the simulator only carries the bytes and the time.
 
 use core::time::Duration;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use dlms::cipher::{Keys, SystemTitle};
-use headend::aroute::SmartMeterLink;
+use dlms::cipher::Keys;
 use headend::collect::CollectConfig;
-use headend::node::{HeadEnd, HeadEndFigures, HEAD_END_TITLE};
+use headend::node::HeadEndFigures;
 use headend::registry::DevicePoint;
+use headend::service::HeadEndService;
+use headend::sqlite::SqliteHeadendStore;
 use headend::storage::HeadendStore as _;
 use nodes::app::entropy::Seeded;
 use wisun::mac::Eui64;
@@ -31,16 +34,28 @@ pub(super) fn keys_of(seed: u64, sm: Eui64) -> Keys {
     Keys::from_slices(&bytes[..16], &bytes[16..]).unwrap_or_else(|_| unreachable!("16-byte keys"))
 }
 
+type Service = HeadEndService<SqliteHeadendStore, mdms::SqliteStore>;
+
+/// The head end's process: running, or killed (its database outlives it).
+#[derive(Debug)]
+enum State {
+    Up(Box<Service>),
+    Down(Box<(SqliteHeadendStore, mdms::Mdms<mdms::SqliteStore>)>),
+}
+
 /// The head end, its registry and its MDMS.
 pub(super) struct HeadEndSim {
-    node: HeadEnd,
-    /// The registry and its block records.
-    registry: headend::sqlite::SqliteHeadendStore,
-    pub mdms: mdms::Mdms<mdms::SqliteStore>,
+    /// `None` only while it changes.
+    state: Option<State>,
+    /// What it starts with each time: the smart meters' keys, the terminals' secrets.
+    keys: BTreeMap<Eui64, Keys>,
+    secrets: BTreeMap<Eui64, Vec<u8>>,
+    points: Vec<DevicePoint>,
     next_poll: Duration,
-    /// Readings the MDMS refused, or kept as conflicts.
-    pub mdms_rejected: u64,
-    pub mdms_conflicts: u64,
+    /// What it counted before it was killed (the figures of a process die with it).
+    retired: HeadEndFigures,
+    retired_rejected: u64,
+    retired_conflicts: u64,
 }
 
 impl HeadEndSim {
@@ -55,19 +70,15 @@ impl HeadEndSim {
         secrets: BTreeMap<Eui64, Vec<u8>>,
     ) -> Result<Self, String> {
         let mut registry = match db {
-            Some(path) => headend::sqlite::SqliteHeadendStore::open(path),
-            None => headend::sqlite::SqliteHeadendStore::in_memory(),
+            Some(path) => SqliteHeadendStore::open(path),
+            None => SqliteHeadendStore::in_memory(),
         }
         .map_err(|e| e.to_string())?;
         let lines: Vec<(u64, DevicePoint)> = (2..).zip(points.iter().cloned()).collect();
         registry.import(&lines).map_err(|e| e.to_string())?;
-        let links = smart_meters
+        let keys = smart_meters
             .iter()
-            .map(|sm| {
-                let keys = keys_of(seed, *sm);
-                let link = SmartMeterLink::new(HEAD_END_TITLE, SystemTitle(sm.0), keys, 0, None);
-                (*sm, link)
-            })
+            .map(|sm| (*sm, keys_of(seed, *sm)))
             .collect();
         let store = match db {
             Some(path) => mdms::SqliteStore::open(path),
@@ -75,24 +86,106 @@ impl HeadEndSim {
         }
         .map_err(|e| e.to_string())?;
         let mdms = mdms::Mdms::new(store, mdms::Vee::default()).map_err(|e| e.to_string())?;
-        Ok(Self {
-            node: HeadEnd::new(CollectConfig::default(), points, since, links, secrets),
-            registry,
-            mdms,
+        let mut hes = Self {
+            state: Some(State::Down(Box::new((registry, mdms)))),
+            keys,
+            secrets,
+            points,
             next_poll: Duration::ZERO,
-            mdms_rejected: 0,
-            mdms_conflicts: 0,
-        })
+            retired: HeadEndFigures::default(),
+            retired_rejected: 0,
+            retired_conflicts: 0,
+        };
+        hes.start(since)?;
+        Ok(hes)
+    }
+
+    /// Start it at `wall` on its database (again, after a kill).
+    pub fn start(&mut self, wall: DateTime<Utc>) -> Result<(), String> {
+        match self.state.take() {
+            Some(State::Down(parts)) => {
+                let (store, mdms) = *parts;
+                let service = HeadEndService::open(
+                    store,
+                    mdms,
+                    self.keys.clone(),
+                    self.secrets.clone(),
+                    CollectConfig::default(),
+                    wall,
+                )
+                .map_err(|e| e.to_string())?;
+                self.state = Some(State::Up(Box::new(service)));
+                Ok(())
+            }
+            other => {
+                self.state = other;
+                Ok(())
+            }
+        }
+    }
+
+    /// Kill it (-9): what it held in memory is gone — its links' streams, backfills
+    /// under way, what it had counted — the database stays.
+    pub fn kill(&mut self) {
+        if let Some(State::Up(service)) = self.state.take() {
+            merge(&mut self.retired, service.figures());
+            self.retired_rejected += service.mdms_rejected;
+            self.retired_conflicts += service.mdms_conflicts;
+            self.state = Some(State::Down(Box::new(service.into_parts())));
+        }
+    }
+
+    fn service(&mut self) -> Option<&mut Service> {
+        match &mut self.state {
+            Some(State::Up(s)) => Some(s),
+            _ => None,
+        }
     }
 
     /// The registered points.
     pub fn points(&self) -> &[DevicePoint] {
-        self.node.points()
+        &self.points
     }
 
-    /// What the head end counted.
-    pub const fn figures(&self) -> &HeadEndFigures {
-        self.node.figures()
+    /// The MDMS.
+    pub fn mdms(&self) -> Option<&mdms::Mdms<mdms::SqliteStore>> {
+        match &self.state {
+            Some(State::Up(s)) => Some(s.mdms()),
+            Some(State::Down(parts)) => Some(&parts.1),
+            None => None,
+        }
+    }
+
+    /// What the head end counted, over all its lives.
+    pub fn figures(&self) -> HeadEndFigures {
+        let mut all = self.retired.clone();
+        if let Some(State::Up(s)) = &self.state {
+            merge(&mut all, s.figures());
+        }
+        all
+    }
+
+    /// Readings the MDMS refused, and kept as conflicts, over all its lives.
+    pub fn mdms_refusals(&self) -> (u64, u64) {
+        let (mut rejected, mut conflicts) = (self.retired_rejected, self.retired_conflicts);
+        if let Some(State::Up(s)) = &self.state {
+            rejected += s.mdms_rejected;
+            conflicts += s.mdms_conflicts;
+        }
+        (rejected, conflicts)
+    }
+
+    /// Where smart meter `sm`'s own A-route counters must be for the head end to take
+    /// its frames and it the head end's: (its last spent, the head end's last taken by
+    /// it), from what the head end kept.
+    pub fn peer_counters(&self, sm: Eui64) -> (u32, Option<u32>) {
+        let kept = match &self.state {
+            Some(State::Up(s)) => s.counters(sm),
+            _ => None,
+        };
+        kept.map_or((0, None), |(sent, taken)| {
+            (taken.unwrap_or(0), (sent > 0).then_some(sent))
+        })
     }
 
     /// When the head end next looks for gaps.
@@ -102,16 +195,20 @@ impl HeadEndSim {
 
     /// Whether every point's slots in `[from, to]` were collected (backfill settled).
     pub fn settled(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
-        self.node.missing(from, to).is_empty()
+        matches!(&self.state, Some(State::Up(s)) if s.missing(from, to).is_empty())
     }
 
     /// An event of the system (an outage, a reboot), counted with the terminals' events.
     pub fn count_event(&mut self, kind: &str) {
-        self.node.count_event(kind);
+        match self.service() {
+            Some(s) => s.count_event(kind),
+            None => *self.retired.events.entry(kind.to_owned()).or_default() += 1,
+        }
     }
 
     /// Block (`true`) or reconnect `point` at `wall` (OPS-07), recorded with `reason`
-    /// and `by`: the command's bytes for its smart meter.
+    /// and `by`: the command's bytes for its smart meter (none while the head end is
+    /// down: it acts on the record when it starts).
     ///
     /// # Errors
     /// The point is not registered, or the record is refused (blocked already, ...).
@@ -128,59 +225,77 @@ impl HeadEndSim {
         } else {
             headend::blocks::BlockAction::Reconnect
         };
-        self.registry
-            .record_block(&headend::blocks::BlockRecord {
-                point: point.clone(),
-                action,
-                at: wall,
-                reason: reason.to_owned(),
-                by: by.to_owned(),
-            })
-            .map_err(|e| e.to_string())?;
-        self.node.block(point, blocked)
+        let record = headend::blocks::BlockRecord {
+            point: point.clone(),
+            action,
+            at: wall,
+            reason: reason.to_owned(),
+            by: by.to_owned(),
+        };
+        match &mut self.state {
+            Some(State::Up(s)) => s.record_block(&record).map_err(|e| e.to_string()),
+            Some(State::Down(parts)) => {
+                parts.0.record_block(&record).map_err(|e| e.to_string())?;
+                *self
+                    .retired
+                    .events
+                    .entry(action.name().to_owned())
+                    .or_default() += 1;
+                Ok(Vec::new())
+            }
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Every blocked period recorded (OPS-07).
     pub fn blocks(&self) -> Vec<headend::blocks::BlockPeriod> {
-        self.registry
-            .block_records()
-            .map(|r| headend::blocks::periods(&r))
-            .unwrap_or_default()
+        let records = match &self.state {
+            Some(State::Up(s)) => return s.block_periods().unwrap_or_default(),
+            Some(State::Down(parts)) => parts.0.block_records().unwrap_or_default(),
+            None => Vec::new(),
+        };
+        headend::blocks::periods(&records)
     }
 
     /// Bytes from smart meter `sm` at `wall`: what they bring goes to the MDMS; the
     /// commands they call for (the registrations a hello lacks), for each smart meter.
+    /// While the head end is down they are lost (its connection refused, or the bytes
+    /// in its buffers when it died).
     pub fn take_bytes(
         &mut self,
         sm: Eui64,
         bytes: &[u8],
         wall: DateTime<Utc>,
     ) -> Vec<(Eui64, Vec<u8>)> {
-        let taken = match self.node.take_bytes(sm, bytes, wall) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(%sm, error = %e, "A route stream broken");
-                return Vec::new();
-            }
+        let Some(service) = self.service() else {
+            tracing::debug!(%sm, "the head end is down: the bytes are lost");
+            return Vec::new();
         };
-        if !taken.readings.is_empty() {
-            match self.mdms.ingest(&taken.readings) {
-                Ok(report) => {
-                    self.mdms_rejected += u64::try_from(report.rejected.len()).unwrap_or(0);
-                    self.mdms_conflicts += report.conflict;
-                }
-                Err(e) => tracing::error!(error = %e, "MDMS ingest failed"),
-            }
-        }
-        taken.to_smart_meters
+        service.take_bytes(sm, bytes, wall).unwrap_or_else(|e| {
+            tracing::error!(%sm, error = %e, "A route stream broken");
+            Vec::new()
+        })
     }
 
-    /// Gaps at `now` (`wall`): the backfill commands' bytes for each smart meter.
+    /// At `now` (`wall`): blocks acted on and gaps' backfills asked for, the bytes for
+    /// each smart meter.
     pub fn poll(&mut self, now: Duration, wall: DateTime<Utc>) -> Vec<(Eui64, Vec<u8>)> {
         if now < self.next_poll {
             return Vec::new();
         }
         self.next_poll = now + POLL;
-        self.node.poll(wall)
+        self.service().map(|s| s.poll(wall)).unwrap_or_default()
     }
+}
+
+/// `more` added to `into`.
+fn merge(into: &mut HeadEndFigures, more: &HeadEndFigures) {
+    into.messages += more.messages;
+    into.refused += more.refused;
+    into.backfills += more.backfills;
+    into.rows += more.rows;
+    for (kind, n) in &more.events {
+        *into.events.entry(kind.clone()).or_default() += n;
+    }
+    into.latencies.extend_from_slice(&more.latencies);
 }

@@ -94,6 +94,8 @@ pub struct Options {
     pub blocks: Vec<BlockPlan>,
     /// Smart meters out of power for a while.
     pub outages: Vec<OutagePlan>,
+    /// The head end killed (-9) and started again on its database.
+    pub headend_kills: Vec<KillPlan>,
     /// Terminal reboots, at seeded times and terminals: each keeps its store (SQLite on
     /// the device) and loses everything in memory (its link, pushes held, clock offset).
     pub reboots: u32,
@@ -119,6 +121,15 @@ pub struct OutagePlan {
     /// Off at.
     pub from: Duration,
     /// On again at.
+    pub to: Duration,
+}
+
+/// The head end killed at `from` and started again at `to` (from the run's start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillPlan {
+    /// Killed at.
+    pub from: Duration,
+    /// Started again at.
     pub to: Duration,
 }
 
@@ -203,19 +214,35 @@ fn asks_energy(datagram: &[u8]) -> bool {
         .is_ok_and(|f| f.esv() == Some(echonet::Esv::Get) && f.properties().any(|p| p.epc == 0xE0))
 }
 
+/// A meter's `counter` in Wh, lower 8 digits.
+fn wh_of(meter: &nodes::meter::Meter, counter: u32) -> u32 {
+    echonet::energy::MeterReading::from_counter(counter, meter.config().unit)
+        .map(|r| u32::try_from(r.energy().wh() % 100_000_000).unwrap_or(0))
+        .unwrap_or(0)
+}
+
 /// What `meter` counts now, Wh (in, out), lower 8 digits.
 fn counted(meter: &nodes::meter::Meter) -> (u32, u32) {
     let state = meter.state();
-    let unit = meter.config().unit;
-    let wh = |counter: u32| {
-        echonet::energy::MeterReading::from_counter(counter, unit)
-            .map(|r| u32::try_from(r.energy().wh() % 100_000_000).unwrap_or(0))
-            .unwrap_or(0)
-    };
     (
-        wh(state.counter(nodes::meter::Channel::Input)),
-        wh(state.counter(nodes::meter::Channel::Output)),
+        wh_of(meter, state.counter(nodes::meter::Channel::Input)),
+        wh_of(meter, state.counter(nodes::meter::Channel::Output)),
     )
+}
+
+/// What `meter`'s own 30-minute history holds for the boundary `at` (JST on the meter's
+/// clock), Wh (in, out), lower 8 digits.
+fn recorded(meter: &nodes::meter::Meter, at: DateTime<Utc>) -> Option<(u32, u32)> {
+    use chrono::Timelike as _;
+    let local = at.with_timezone(&jst()).naive_local();
+    let seconds = local.num_seconds_from_midnight();
+    if seconds % 1800 != 0 {
+        return None;
+    }
+    let day = meter.state().history.get(&local.date())?;
+    let k = usize::try_from(seconds / 1800).ok()?;
+    let (i, o) = ((*day.input.get(k)?)?, (*day.output.get(k)?)?);
+    Some((wh_of(meter, i), wh_of(meter, o)))
 }
 
 /// How often a smart meter reads each of its terminals on its own: as far back as a
@@ -616,6 +643,8 @@ struct LinkSim<W: std::io::Write> {
     hes: head_end::HeadEndSim,
     /// Blocks and reconnects still to come: (time, point, block).
     block_events: BTreeSet<(Duration, String, bool)>,
+    /// Head end kills and restarts still to come: (time, killed).
+    headend_events: BTreeSet<(Duration, bool)>,
     /// Outages still to come: (time, smart meter, off).
     outage_events: BTreeSet<(Duration, [u8; 8], bool)>,
     /// Terminal reboots still to come: (time, terminal number).
@@ -682,17 +711,43 @@ impl<W: std::io::Write> LinkSim<W> {
         let pairing = PairingId::from_codes("00", "12345678901").map_err(|e| e.to_string())?;
         let layout = Seeded::new(opts.seed, 1);
         let t0 = std::time::Instant::now();
+        let smart_meters: Vec<Eui64> = (1..=opts.smartmeters).map(meter_eui).collect();
+        let points = registry_of(&opts, pairing)?;
+        // The secrets the smart meters derive too (TRM-08), as the registry holds them.
+        let secrets = points
+            .iter()
+            .map(|p| {
+                let t = p.terminal_id;
+                (
+                    t,
+                    nodes::app::secrets::dlms_password(t.0, &password_of(t.0[7])),
+                )
+            })
+            .collect();
+        // The smart meters say hello on the A route first thing; the head end registers
+        // their terminals then.
+        let hes = head_end::HeadEndSim::new(
+            opts.seed,
+            points,
+            &smart_meters,
+            first_boundary,
+            opts.db.as_deref(),
+            secrets,
+        )?;
         let mut nodes = Vec::new();
         for i in 0..opts.smartmeters {
             let id = medium.add_node(Position::outdoor(f64::from(i) * 40.0, 0.0));
             let eui = meter_eui(i + 1);
             let (link, app) = boot_meter(&opts, i, 0, Duration::ZERO, pairing);
+            // A run on the database of an earlier one goes on from the counters the
+            // head end kept, as the same smart meters would from theirs (SEC-02).
+            let (sent, taken) = hes.peer_counters(eui);
             let mut relay = nodes::app::relay::SmartMeterRelay::new(
                 dlms::cipher::SystemTitle(eui.0),
                 headend::node::HEAD_END_TITLE,
                 head_end::keys_of(opts.seed, eui),
-                0,
-                None,
+                sent,
+                taken,
             );
             relay.connected(origin, |_| false);
             nodes.push(Node::Meter(Box::new(MeterNode {
@@ -718,29 +773,6 @@ impl<W: std::io::Write> LinkSim<W> {
             .map(|w| Writer::new(w, LINKTYPE_IEEE802_15_4_TAP))
             .transpose()
             .map_err(|e| format!("pcap: {e}"))?;
-        let smart_meters: Vec<Eui64> = (1..=opts.smartmeters).map(meter_eui).collect();
-        let points = registry_of(&opts, pairing)?;
-        // The secrets the smart meters derive too (TRM-08), as the registry holds them.
-        let secrets = points
-            .iter()
-            .map(|p| {
-                let t = p.terminal_id;
-                (
-                    t,
-                    nodes::app::secrets::dlms_password(t.0, &password_of(t.0[7])),
-                )
-            })
-            .collect();
-        // The smart meters say hello on the A route first thing; the head end registers
-        // their terminals then.
-        let hes = head_end::HeadEndSim::new(
-            opts.seed,
-            points,
-            &smart_meters,
-            first_boundary,
-            opts.db.as_deref(),
-            secrets,
-        )?;
         let block_events = opts
             .blocks
             .iter()
@@ -761,6 +793,11 @@ impl<W: std::io::Write> LinkSim<W> {
                 ]
             })
             .collect();
+        let headend_events = opts
+            .headend_kills
+            .iter()
+            .flat_map(|k| [(lead + k.from, true), (lead + k.to, false)])
+            .collect();
         let reboot_events = seeded_events(&opts, lead, 3, opts.reboots);
         let flood_events = seeded_events(&opts, lead, 5, opts.floods);
         let swap_events = seeded_events(&opts, lead, 4, opts.wrong_meters);
@@ -779,6 +816,7 @@ impl<W: std::io::Write> LinkSim<W> {
             t0: t0 + HISTORY.to_std().unwrap_or_default(),
             hes,
             block_events,
+            headend_events,
             outage_events,
             reboot_events,
             swap_events,
@@ -949,6 +987,21 @@ impl<W: std::io::Write> LinkSim<W> {
         Ok(())
     }
 
+    /// What terminal `key.0`'s meter counted for the slot at `key.1` (Unix seconds), Wh
+    /// (in, out), lower 8 digits: when the terminal read it for the slot; else — a row
+    /// the terminal recovered after missing the slot (TRM-04) — the meter's own history
+    /// record of that boundary.
+    fn truth(&self, key: ([u8; 8], i64)) -> Option<(u32, u32)> {
+        if let Some(t) = self.tally.truth.get(&key) {
+            return Some(*t);
+        }
+        let at = DateTime::from_timestamp(key.1, 0)?;
+        self.nodes.iter().find_map(|n| match n {
+            Node::Terminal(t) if t.route.link().eui64().0 == key.0 => recorded(&t.meter, at),
+            _ => None,
+        })
+    }
+
     /// The reading interval, seconds.
     fn every_s(&self) -> i64 {
         self.opts.interval.seconds()
@@ -977,6 +1030,7 @@ impl<W: std::io::Write> LinkSim<W> {
         };
         self.now >= self.end
             && self.block_events.is_empty()
+            && self.headend_events.is_empty()
             && self.outage_events.is_empty()
             && self.reboot_events.is_empty()
             && self.swap_events.is_empty()
@@ -988,7 +1042,8 @@ impl<W: std::io::Write> LinkSim<W> {
     /// [`SETTLE_MAX`] more).
     fn run(mut self, progress: &mut dyn FnMut(Progress)) -> Result<Run, String> {
         let deadline = self.end + SETTLE_MAX;
-        let mut next_check = self.end;
+        // The last boundary read and its pushes on their way before the first look.
+        let mut next_check = self.end + SETTLE_CHECK;
         let mut settled_after = None;
         let mut next_slot = 0usize;
         let phy = *self.medium.phy();
@@ -1014,6 +1069,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 .chain(self.session_deadline())
                 .chain(Some(self.hes.next_poll()))
                 .chain(self.block_events.first().map(|b| b.0))
+                .chain(self.headend_events.first().map(|h| h.0))
                 .chain(self.outage_events.first().map(|o| o.0))
                 .chain(self.reboot_events.first().map(|r| r.0))
                 .chain(self.swap_events.first().map(|r| r.0))
@@ -1034,6 +1090,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 }
             }
             self.now = self.now.max(t);
+            self.head_end_life()?;
             self.power();
             self.reboot()?;
             self.swap_meters();
@@ -1350,14 +1407,19 @@ impl<W: std::io::Write> LinkSim<W> {
             Some(Arrived::Firmware(_)) | None => None,
         };
         // Rows of scheduled slots count (rows from before the start do not); the first
-        // time one arrives fixes its delay after the slot, and its values are checked
+        // time a valid one arrives fixes its delay after the slot, and its values are checked
         // against what the terminal's meter counted then.
         for row in reading.map(|r| r.rows).unwrap_or_default() {
             let Some(&slot) = self.slots.iter().find(|s| self.utc(**s) == row.time) else {
                 continue;
             };
             let key = (from.0, row.time.timestamp());
-            if self.tally.arrived.contains_key(&key) {
+            // A row marked not valid (the terminal could not read its meter then) is no
+            // reading yet: the one it recovers later is.
+            let not_valid = row
+                .status
+                .is_some_and(|st| st & dlms::cosem::model::status::DATA_NOT_VALID != 0);
+            if not_valid || self.tally.arrived.contains_key(&key) {
                 continue;
             }
             self.tally.arrived.insert(key, now.saturating_sub(slot));
@@ -1366,7 +1428,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 self.tally.values_equal += 1;
             } else {
                 self.tally.values_differ += 1;
-                tracing::warn!(terminal = %eui_text(from), slot = %row.time, ?row, truth = ?self.tally.truth.get(&key), "a reading differs from the meter's count");
+                tracing::warn!(terminal = %eui_text(from), slot = %row.time, ?row, truth = ?self.truth(key), "a reading differs from the meter's count");
             }
         }
     }
@@ -1398,8 +1460,8 @@ impl<W: std::io::Write> LinkSim<W> {
             t - t.rem_euclid(every)
         });
 
-        let truth = slot.and_then(|s| self.tally.truth.get(&(from.0, s)));
-        if truth.is_some_and(|&(i, o)| energy_in_wh == Some(i) && energy_out_wh == Some(o)) {
+        let truth = slot.and_then(|s| self.truth((from.0, s)));
+        if truth.is_some_and(|(i, o)| energy_in_wh == Some(i) && energy_out_wh == Some(o)) {
             self.tally.pushes_equal += 1;
             // A slot push is the slot's reading arriving too (late, when the terminal
             // held it while it could not reach its smart meter).
@@ -1430,7 +1492,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// Whether a row the smart meter received holds the meter's own count for its slot.
     fn row_matches(&self, key: ([u8; 8], i64), row: &RowRead) -> bool {
         let not_valid = dlms::cosem::model::status::DATA_NOT_VALID;
-        self.tally.truth.get(&key).is_some_and(|&(i, o)| {
+        self.truth(key).is_some_and(|(i, o)| {
             row.ac_in_wh == Some(i)
                 && row.ac_out_wh == Some(o)
                 && row.status.is_some_and(|s| s & not_valid == 0)
@@ -1607,6 +1669,35 @@ impl<W: std::io::Write> LinkSim<W> {
             t.meter = meter;
             tracing::info!(terminal = %eui_text(terminal_eui(k)), "meter swapped (SEC-07)");
         }
+    }
+
+    /// Head end kills and restarts due at `now`: killed, it loses what it held in memory;
+    /// started again on its database, every smart meter connects again and says hello.
+    fn head_end_life(&mut self) -> Result<(), String> {
+        let (now, wall) = (self.now, self.utc(self.now));
+        while let Some((at, killed)) = self.headend_events.first().copied() {
+            if at > now {
+                break;
+            }
+            self.headend_events.pop_first();
+            if killed {
+                tracing::info!("head end killed");
+                self.hes.kill();
+                continue;
+            }
+            self.hes.start(wall)?;
+            self.hes.count_event("headend_restart");
+            tracing::info!("head end started again");
+            for n in &mut self.nodes {
+                if let Node::Meter(m) = n {
+                    if !m.down {
+                        let joined = m.link.terminals();
+                        m.relay.connected(wall, |t| joined.contains(&Eui64(t)));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The A route at `now`: what each smart meter's relay has for the head end, the
@@ -1791,6 +1882,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// and counters against what the terminal's meter counted at both boundaries.
     fn system_figures(&self) -> SystemFigures {
         let f = self.hes.figures();
+        let (mdms_rejected, mdms_conflicts) = self.hes.mdms_refusals();
         let mut y = SystemFigures {
             points: self.hes.points().len(),
             latency_s: report::Latency::of(&f.latencies),
@@ -1799,17 +1891,19 @@ impl<W: std::io::Write> LinkSim<W> {
             a_route_refused: f.refused,
             backfills: f.backfills,
             blocks: self.hes.blocks(),
-            mdms_rejected: self.hes.mdms_rejected,
-            mdms_conflicts: self.hes.mdms_conflicts,
+            mdms_rejected,
+            mdms_conflicts,
             ..SystemFigures::default()
         };
-        let (Some(first), Some(last)) = (self.slots.first(), self.slots.last()) else {
+        let (Some(first), Some(last), Some(mdms)) =
+            (self.slots.first(), self.slots.last(), self.hes.mdms())
+        else {
             return y;
         };
         let (from, to) = (self.utc(*first), self.utc(*last));
         let modulus = 100_000_000u32;
         for p in self.hes.points() {
-            let slots = match self.hes.mdms.slots(&p.supply_point, Some(from), Some(to)) {
+            let slots = match mdms.slots(&p.supply_point, Some(from), Some(to)) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(error = %e, "MDMS not read");
@@ -1831,7 +1925,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 }
                 let end = slot.start + chrono::Duration::minutes(i64::from(slot.minutes));
                 let t = p.terminal_id.0;
-                let truth = |at: DateTime<Utc>| self.tally.truth.get(&(t, at.timestamp())).copied();
+                let truth = |at: DateTime<Utc>| self.truth((t, at.timestamp()));
                 let equal = match (truth(slot.start), truth(end)) {
                     (Some(a), Some(b)) => {
                         slot.cum_in == b.0
@@ -1876,7 +1970,7 @@ impl<W: std::io::Write> LinkSim<W> {
             .iter()
             .map(|s| {
                 let key = (eui.0, self.slot_key(*s));
-                let truth = self.tally.truth.get(&key);
+                let truth = self.truth(key);
                 let got = self.tally.received.get(&key);
                 SlotRecord {
                     slot: self.utc(*s).with_timezone(&jst()),

@@ -1,0 +1,274 @@
+//! The head end with its database, as `iotroute headend serve` runs it and the simulator
+//! drives it: the node ([`HeadEnd`]), the store of its registry, block records, A-route
+//! counters and collection times ([`HeadendStore`]), and the MDMS it feeds. What the head
+//! end must not forget is in the store before it matters — a counter before the frame
+//! that spent it leaves (SEC-02), a block record before its command (OPS-07), a point's
+//! first expected boundary when its collection starts (SYS-01) — so that a restart, kill
+//! -9 included, is [`HeadEndService::open`] on the same database: the counters go on, the
+//! blocks hold, and collection resumes where the MDMS stands, backfilling what was missed.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use dlms::cipher::{Keys, SystemTitle};
+use nodes::terminal::slots::Interval;
+use wisun::mac::Eui64;
+
+use crate::aroute::SmartMeterLink;
+use crate::blocks::{BlockPeriod, BlockRecord};
+use crate::collect::{CollectConfig, Resume};
+use crate::node::{HeadEnd, HeadEndFigures, HEAD_END_TITLE};
+use crate::point::SupplyPoint;
+use crate::registry::DevicePoint;
+use crate::storage::{HeadendError, HeadendStore};
+
+/// Why the head end could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Its store failed.
+    #[error("head end store: {0}")]
+    Store(#[from] HeadendError),
+    /// The MDMS failed.
+    #[error("MDMS: {0}")]
+    Mdms(#[from] mdms::MdmsError),
+    /// Nothing to collect.
+    #[error("no device points: import a registry first")]
+    NoPoints,
+}
+
+/// Bytes for smart meters, each after the counters that sealed them were kept.
+pub type Outgoing = Vec<(Eui64, Vec<u8>)>;
+
+/// The head end, its store and its MDMS.
+#[derive(Debug)]
+pub struct HeadEndService<H, M> {
+    node: HeadEnd,
+    store: H,
+    mdms: mdms::Mdms<M>,
+    /// Block records acted on (OPS-07): `iotroute headend block|reconnect` append them
+    /// to the database while the head end runs.
+    blocks_seen: usize,
+    /// Readings the MDMS refused.
+    pub mdms_rejected: u64,
+    /// Readings the MDMS kept as conflicts.
+    pub mdms_conflicts: u64,
+}
+
+impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
+    /// Start (or restart) the head end at `now` on `store` and `mdms`: the registry's
+    /// points, a link to each smart meter of `keys` from the counters kept, terminals
+    /// registered with `secrets`; each point collected from its first start (`now` for a
+    /// point never collected), the boundaries the MDMS holds not asked for again, the
+    /// blocks in force held.
+    ///
+    /// # Errors
+    /// [`ServiceError`]: a store fails, or the registry is empty.
+    pub fn open(
+        mut store: H,
+        mdms: mdms::Mdms<M>,
+        keys: BTreeMap<Eui64, Keys>,
+        secrets: BTreeMap<Eui64, Vec<u8>>,
+        config: CollectConfig,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ServiceError> {
+        let points = store.points()?;
+        if points.is_empty() {
+            return Err(ServiceError::NoPoints);
+        }
+        for p in &points {
+            store.start_collection(&p.supply_point, now)?;
+        }
+        let since = store.collection_since()?;
+        let mut collected = BTreeMap::new();
+        for p in &points {
+            let from = since.get(&p.supply_point).copied();
+            let held: BTreeMap<DateTime<Utc>, Interval> = mdms
+                .readings(&p.supply_point, from, None)?
+                .iter()
+                .filter(|r| r.usable())
+                .filter_map(|r| Some((r.boundary, Interval::from_minutes(r.interval.minutes())?)))
+                .collect();
+            collected.insert(p.supply_point.clone(), held);
+        }
+        let resume = Resume {
+            from: now,
+            since,
+            collected,
+        };
+        let mut links = BTreeMap::new();
+        for (sm, k) in keys {
+            let (sent, taken) = store.a_route_counters(sm)?.unwrap_or((0, None));
+            links.insert(
+                sm,
+                SmartMeterLink::new(HEAD_END_TITLE, SystemTitle(sm.0), k, sent, taken),
+            );
+        }
+        let mut node = HeadEnd::new(config, points, &resume, links, secrets);
+        let records = store.block_records()?;
+        let blocked: Vec<SupplyPoint> = crate::blocks::periods(&records)
+            .iter()
+            .filter(|p| p.to.is_none())
+            .filter_map(|p| p.point.parse().ok())
+            .collect();
+        node.restore_blocked(&blocked);
+        Ok(Self {
+            node,
+            store,
+            mdms,
+            blocks_seen: records.len(),
+            mdms_rejected: 0,
+            mdms_conflicts: 0,
+        })
+    }
+
+    /// The store and the MDMS back: what outlives the head end's process.
+    pub fn into_parts(self) -> (H, mdms::Mdms<M>) {
+        (self.store, self.mdms)
+    }
+
+    /// The registered points.
+    #[must_use]
+    pub fn points(&self) -> &[DevicePoint] {
+        self.node.points()
+    }
+
+    /// What the head end counted since it started.
+    #[must_use]
+    pub const fn figures(&self) -> &HeadEndFigures {
+        self.node.figures()
+    }
+
+    /// The MDMS it feeds.
+    #[must_use]
+    pub const fn mdms(&self) -> &mdms::Mdms<M> {
+        &self.mdms
+    }
+
+    /// Whether it has keys for smart meter `sm`.
+    #[must_use]
+    pub fn knows(&self, sm: Eui64) -> bool {
+        self.node.link(sm).is_some()
+    }
+
+    /// Smart meter `sm`'s A-route counters as its link has them: (the last the head end
+    /// spent, the last of the smart meter's taken).
+    #[must_use]
+    pub fn counters(&self, sm: Eui64) -> Option<(u32, Option<u32>)> {
+        self.node.link(sm).map(SmartMeterLink::counters)
+    }
+
+    /// Smart meter `sm` connected again: a fresh stream.
+    pub fn reconnected(&mut self, sm: Eui64) {
+        self.node.reconnected(sm);
+    }
+
+    /// An event the driver saw (an outage, a reboot), counted with the others.
+    pub fn count_event(&mut self, kind: &str) {
+        self.node.count_event(kind);
+    }
+
+    /// The slots of every point expected in `[from, to]` not collected yet.
+    #[must_use]
+    pub fn missing(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> BTreeMap<SupplyPoint, usize> {
+        self.node.missing(from, to)
+    }
+
+    /// Every blocked period recorded (OPS-07).
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    pub fn block_periods(&self) -> Result<Vec<BlockPeriod>, HeadendError> {
+        Ok(crate::blocks::periods(&self.store.block_records()?))
+    }
+
+    /// Bytes from smart meter `sm` at `wall`: its readings into the MDMS, its counters
+    /// kept, and what it calls for (the registrations a hello lacks).
+    ///
+    /// # Errors
+    /// The stream is not frames: the driver closes the connection.
+    pub fn take_bytes(
+        &mut self,
+        sm: Eui64,
+        bytes: &[u8],
+        wall: DateTime<Utc>,
+    ) -> Result<Outgoing, dlms::wrapper::WrapperError> {
+        let taken = self.node.take_bytes(sm, bytes, wall)?;
+        if !taken.readings.is_empty() {
+            match self.mdms.ingest(&taken.readings) {
+                Ok(report) => {
+                    self.mdms_rejected += u64::try_from(report.rejected.len()).unwrap_or(0);
+                    self.mdms_conflicts += report.conflict;
+                }
+                Err(e) => tracing::error!(error = %e, "MDMS ingest failed"),
+            }
+        }
+        self.keep_counters(sm);
+        Ok(self.outgoing(taken.to_smart_meters))
+    }
+
+    /// At `wall`: the blocks and reconnects recorded since the last look acted on, and
+    /// the backfills of gaps asked for.
+    pub fn poll(&mut self, wall: DateTime<Utc>) -> Outgoing {
+        let mut out = self.act_on_blocks();
+        let gaps = self.node.poll(wall);
+        out.extend(self.outgoing(gaps));
+        out
+    }
+
+    /// Record a block or reconnect (OPS-07) and act on it at once.
+    ///
+    /// # Errors
+    /// [`HeadendError`]: refused (not registered, blocked already, ...) or not kept.
+    pub fn record_block(&mut self, record: &BlockRecord) -> Result<Outgoing, HeadendError> {
+        self.store.record_block(record)?;
+        Ok(self.act_on_blocks())
+    }
+
+    /// Act on the block records appended since the last look: the commands go to the
+    /// smart meters (one not connected gets them on its hello).
+    fn act_on_blocks(&mut self) -> Outgoing {
+        let records = match self.store.block_records() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "block records not read");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for r in records.iter().skip(self.blocks_seen) {
+            let blocked = r.action == crate::blocks::BlockAction::Block;
+            match self.node.block(&r.point, blocked) {
+                Ok(bytes) => {
+                    tracing::info!(point = %r.point, action = r.action.name(), reason = %r.reason, by = %r.by, "OPS-07");
+                    out.extend(bytes);
+                }
+                Err(e) => tracing::warn!(error = %e, "block record not acted on"),
+            }
+        }
+        self.blocks_seen = records.len();
+        self.outgoing(out)
+    }
+
+    /// Keep smart meter `sm`'s counters as its link has them now.
+    fn keep_counters(&mut self, sm: Eui64) -> bool {
+        let Some(link) = self.node.link(sm) else {
+            return true;
+        };
+        let (sent, taken) = link.counters();
+        match self.store.set_a_route_counters(sm, sent, taken) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(%sm, error = %e, "A-route counters not kept");
+                false
+            }
+        }
+    }
+
+    /// `out` with the counters that sealed each smart meter's bytes kept first (SEC-02);
+    /// bytes whose counters could not be kept do not leave.
+    fn outgoing(&mut self, out: Outgoing) -> Outgoing {
+        out.into_iter()
+            .filter(|(sm, _)| self.keep_counters(*sm))
+            .collect()
+    }
+}
