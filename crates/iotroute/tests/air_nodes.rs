@@ -750,7 +750,8 @@ fn sec10_the_smart_meter_carries_a_signed_image_and_the_terminal_runs_it() {
 
 /// The system as processes (SYS-01): the meter, the terminal, the smart meter relaying to
 /// the head end over the A route (TCP), and the head end feeding the MDMS in its
-/// database — five programs on loopback. Slots the terminal read reach the MDMS.
+/// database — five programs on loopback. Slots the terminal read reach the MDMS, and
+/// after a kill -9 of the head end and its restart every slot is there once, in order.
 #[test]
 fn sys01_meter_terminal_smart_meter_and_head_end_as_processes_fill_the_mdms() {
     let block = 203;
@@ -784,16 +785,19 @@ fn sys01_meter_terminal_smart_meter_and_head_end_as_processes_fill_the_mdms() {
         0o600,
     );
     let listen = format!("127.0.{block}.5:4059");
-    let mut hes = iotroute();
-    hes.args([
-        "headend", "serve", "--poll", "1", "--listen", &listen, "--db",
-    ])
-    .arg(&db)
-    .arg("--smartmeter-keys")
-    .arg(&keys)
-    .arg("--terminal-secrets")
-    .arg(&secrets);
-    let hes = Running::start(hes, "head end listening");
+    let start_hes = || {
+        let mut hes = iotroute();
+        hes.args([
+            "headend", "serve", "--poll", "1", "--listen", &listen, "--db",
+        ])
+        .arg(&db)
+        .arg("--smartmeter-keys")
+        .arg(&keys)
+        .arg("--terminal-secrets")
+        .arg(&secrets);
+        Running::start(hes, "head end listening")
+    };
+    let hes = start_hes();
     let _hub = hub(block);
     let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
     let data = data_dir("system-terminal");
@@ -806,29 +810,39 @@ fn sys01_meter_terminal_smart_meter_and_head_end_as_processes_fill_the_mdms() {
         .arg("--data")
         .arg(&sm_data);
     let sm = Running::start(sm, "listening");
-    // A slot every 3 s at 600×: wait for two slots of the point in the MDMS.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let slots = loop {
-        let out = iotroute()
-            .args(["mdms", "export", "--format", "json", "--db"])
-            .arg(&db)
-            .output()
-            .unwrap();
-        let slots: Vec<serde_json::Value> =
-            serde_json::from_slice::<serde_json::Value>(&out.stdout)
-                .ok()
-                .and_then(|v| v.as_array().cloned())
-                .unwrap_or_default();
-        if slots.len() >= 2 || std::time::Instant::now() > deadline {
-            break slots;
+    // A slot every 3 s at 600×: wait for `n` slots of the point in the MDMS.
+    let slots_when = |n: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = iotroute()
+                .args(["mdms", "export", "--format", "json", "--db"])
+                .arg(&db)
+                .output()
+                .unwrap();
+            let slots: Vec<serde_json::Value> =
+                serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                    .ok()
+                    .and_then(|v| v.as_array().cloned())
+                    .unwrap_or_default();
+            if slots.len() >= n || std::time::Instant::now() > deadline {
+                break slots;
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
-        std::thread::sleep(Duration::from_millis(500));
     };
+    let before = slots_when(2);
+    // The head end killed outright (SIGKILL) for a couple of slots, then started again
+    // on its database: the smart meter connects again, and every slot of the point is
+    // in the MDMS once, one after the other, none estimated.
+    drop(hes);
+    std::thread::sleep(Duration::from_secs(4));
+    let hes = start_hes();
+    let slots = slots_when(before.len() + 3);
     let sm_lines = sm.terminate_and_collect();
     let hes_lines = hes.terminate_and_collect();
     terminal.terminate();
     assert!(
-        slots.len() >= 2,
+        before.len() >= 2 && slots.len() >= before.len() + 3,
         "{slots:?}\nsmart meter:\n{}\nhead end:\n{}",
         sm_lines.join("\n"),
         hes_lines.join("\n")
@@ -836,6 +850,24 @@ fn sys01_meter_terminal_smart_meter_and_head_end_as_processes_fill_the_mdms() {
     assert!(slots
         .iter()
         .all(|s| s["supply_point"] == "0900000000000000100001"));
+    let starts: Vec<chrono::DateTime<chrono::FixedOffset>> = slots
+        .iter()
+        .map(|s| chrono::DateTime::parse_from_rfc3339(s["slot_start"].as_str().unwrap()).unwrap())
+        .collect();
+    assert!(
+        starts
+            .windows(2)
+            .all(|w| w[1] - w[0] == chrono::TimeDelta::minutes(30)),
+        "every slot once, none missing: {starts:?}"
+    );
+    assert!(
+        slots.iter().all(|s| s["quality"] != "estimated"),
+        "{slots:?}"
+    );
+    assert!(
+        !hes_lines.iter().any(|l| l.contains("refused")),
+        "the restarted head end takes the smart meter's frames: {hes_lines:?}"
+    );
     assert!(
         sm_data.join("a-route.json").exists(),
         "the relay's counters are kept"
