@@ -637,6 +637,17 @@ struct LinkSim<W: std::io::Write> {
     slots: Vec<Duration>,
     /// Reading sessions to start: (time, meter node index, terminal).
     starts: BTreeSet<(Duration, usize, [u8; 8])>,
+    /// When each node next has something to do (its link's timers, its meter side's, its
+    /// reading sessions'), by node index, and the same ordered by time: only nodes due or
+    /// touched are woken, so an event costs what it touches, not the run's size.
+    due_at: Vec<Option<Duration>>,
+    due: BTreeSet<(Duration, usize)>,
+    /// Nodes something happened to since they were last woken.
+    touched: BTreeSet<usize>,
+    /// Smart meters whose relay may have something for the head end.
+    relays: BTreeSet<usize>,
+    /// Node index by its medium ID.
+    index_by_id: Vec<usize>,
     /// The instant virtual time 0 maps to, for the terminals' ECHONET controllers.
     t0: std::time::Instant,
     /// The head end and its MDMS.
@@ -793,6 +804,17 @@ impl<W: std::io::Write> LinkSim<W> {
                 ]
             })
             .collect();
+        let count = nodes.len();
+        let mut index_by_id = vec![usize::MAX; count];
+        for (index, n) in nodes.iter().enumerate() {
+            let id = match n {
+                Node::Terminal(t) => t.id,
+                Node::Meter(m) => m.id,
+            };
+            if let Some(slot) = index_by_id.get_mut(id.0 as usize) {
+                *slot = index;
+            }
+        }
         let headend_events = opts
             .headend_kills
             .iter()
@@ -813,6 +835,11 @@ impl<W: std::io::Write> LinkSim<W> {
             tally: Tally::default(),
             slots,
             starts: BTreeSet::new(),
+            due_at: vec![None; count],
+            due: BTreeSet::new(),
+            touched: (0..count).collect(),
+            relays: BTreeSet::new(),
+            index_by_id,
             t0: t0 + HISTORY.to_std().unwrap_or_default(),
             hes,
             block_events,
@@ -1049,24 +1076,16 @@ impl<W: std::io::Write> LinkSim<W> {
         let phy = *self.medium.phy();
         let air = move |len: usize| phy.air_time(len);
         loop {
-            self.tune();
             let slot_at = self.slots.get(next_slot).copied();
             let next = self
-                .nodes
-                .iter()
-                .flat_map(|n| match n {
-                    Node::Terminal(t) => [
-                        t.route.link().next_wakeup(),
-                        Some(self.node_wakeup(&t.node)),
-                    ],
-                    Node::Meter(m) if m.down => [None, None],
-                    Node::Meter(m) => [m.link.next_wakeup(), None],
-                })
-                .flatten()
+                .due
+                .first()
+                .map(|d| d.0)
+                .into_iter()
+                .chain((!self.touched.is_empty()).then_some(self.now))
                 .chain(self.medium.next_end())
                 .chain(slot_at)
                 .chain(self.starts.first().map(|s| s.0))
-                .chain(self.session_deadline())
                 .chain(Some(self.hes.next_poll()))
                 .chain(self.block_events.first().map(|b| b.0))
                 .chain(self.headend_events.first().map(|h| h.0))
@@ -1090,11 +1109,15 @@ impl<W: std::io::Write> LinkSim<W> {
                 }
             }
             self.now = self.now.max(t);
-            self.head_end_life()?;
-            self.power();
-            self.reboot()?;
-            self.swap_meters();
-            self.flood()?;
+            if self.faults_due() {
+                self.head_end_life()?;
+                self.power();
+                self.reboot()?;
+                self.swap_meters();
+                self.flood()?;
+                // Rare: every node may have changed.
+                self.touched.extend(0..self.nodes.len());
+            }
             self.deliver(&air)?;
             if slot_at.is_some_and(|s| s <= self.now) {
                 progress(Progress {
@@ -1105,7 +1128,6 @@ impl<W: std::io::Write> LinkSim<W> {
                 next_slot += 1;
             }
             self.start_due_sessions();
-            self.restart_stalled_sessions();
             self.wake_nodes(&air)?;
             self.a_route();
         }
@@ -1118,26 +1140,49 @@ impl<W: std::io::Write> LinkSim<W> {
         })
     }
 
-    /// Each node's radio listens where its link says.
-    fn tune(&mut self) {
-        for n in &self.nodes {
-            let (id, ch) = match n {
-                Node::Terminal(t) => (t.id, t.route.link().channel()),
-                Node::Meter(m) => (m.id, (!m.down).then(|| m.link.channel())),
-            };
-            let _ = self.medium.set_channel(id, ch);
-        }
+    /// Whether a planned fault or event of the head end is due.
+    fn faults_due(&self) -> bool {
+        let due = |t: Option<Duration>| t.is_some_and(|t| t <= self.now);
+        due(self.headend_events.first().map(|e| e.0))
+            || due(self.outage_events.first().map(|e| e.0))
+            || due(self.reboot_events.first().map(|e| e.0))
+            || due(self.swap_events.first().map(|e| e.0))
+            || due(self.flood_events.first().map(|e| e.0))
     }
 
-    fn session_deadline(&self) -> Option<Duration> {
-        self.nodes
-            .iter()
-            .filter_map(|n| match n {
-                Node::Meter(m) if m.down => None,
-                Node::Meter(m) => m.app.next_deadline(),
-                Node::Terminal(_) => None,
-            })
-            .min()
+    /// Node `index` after it was woken or touched: its radio listens where its link
+    /// says, and it is due again when its next timer is.
+    fn reschedule(&mut self, index: usize) {
+        let (id, channel, next) = match &self.nodes[index] {
+            Node::Terminal(t) => (
+                t.id,
+                t.route.link().channel(),
+                t.route
+                    .link()
+                    .next_wakeup()
+                    .into_iter()
+                    .chain(Some(self.node_wakeup(&t.node)))
+                    .min(),
+            ),
+            Node::Meter(m) if m.down => (m.id, None, None),
+            Node::Meter(m) => (
+                m.id,
+                Some(m.link.channel()),
+                m.link
+                    .next_wakeup()
+                    .into_iter()
+                    .chain(m.app.next_deadline())
+                    .min(),
+            ),
+        };
+        let _ = self.medium.set_channel(id, channel);
+        if let Some(old) = self.due_at[index].take() {
+            self.due.remove(&(old, index));
+        }
+        if let Some(at) = next {
+            self.due_at[index] = Some(at);
+            self.due.insert((at, index));
+        }
     }
 
     fn transmit(&mut self, index: usize, psdu: Vec<u8>) {
@@ -1223,20 +1268,41 @@ impl<W: std::io::Write> LinkSim<W> {
                     self.transmit(index, a);
                 }
                 self.act(index, actions);
+                self.touched.insert(index);
             }
         }
         Ok(())
     }
 
     fn index_of(&self, id: NodeId) -> Option<usize> {
-        self.nodes.iter().position(|n| match n {
-            Node::Terminal(t) => t.id == id,
-            Node::Meter(m) => m.id == id,
-        })
+        self.index_by_id
+            .get(id.0 as usize)
+            .copied()
+            .filter(|i| *i < self.nodes.len())
     }
 
+    /// Wake the nodes due by now and those touched, in the order of their index.
     fn wake_nodes(&mut self, air: &dyn Fn(usize) -> Duration) -> Result<(), String> {
-        for index in 0..self.nodes.len() {
+        while let Some(&(at, index)) = self.due.first() {
+            if at > self.now {
+                break;
+            }
+            self.due.pop_first();
+            self.due_at[index] = None;
+            self.touched.insert(index);
+        }
+        for index in std::mem::take(&mut self.touched) {
+            self.wake(index, air)?;
+            self.reschedule(index);
+        }
+        Ok(())
+    }
+
+    /// Node `index` at `now`: its meter side, its reading sessions that stalled, its
+    /// link's timers (a frame to send), and what came of them.
+    fn wake(&mut self, index: usize, air: &dyn Fn(usize) -> Duration) -> Result<(), String> {
+        {
+            self.restart_stalled_sessions(index);
             self.drive_meter_side(index)?;
             let now = self.now;
             let medium = &mut self.medium;
@@ -1250,7 +1316,7 @@ impl<W: std::io::Write> LinkSim<W> {
                     );
                     (p, Actions::Terminal(ev))
                 }
-                Node::Meter(m) if m.down => continue,
+                Node::Meter(m) if m.down => return Ok(()),
                 Node::Meter(m) => {
                     let (id, ch) = (m.id, m.link.channel());
                     let (p, ev) = m.link.wake(
@@ -1322,25 +1388,28 @@ impl<W: std::io::Write> LinkSim<W> {
         if let Some(aarq) = m.app.start(now, terminal) {
             send(&mut m.link, now, terminal, aarq);
         }
+        self.touched.insert(index);
     }
 
-    fn restart_stalled_sessions(&mut self) {
+    /// Smart meter `index`'s reading sessions that stalled, started again.
+    fn restart_stalled_sessions(&mut self, index: usize) {
         let now = self.now;
-        for n in &mut self.nodes {
-            if let Node::Meter(m) = n {
-                if m.down {
-                    continue;
-                }
-                let linked = m.link.terminals();
-                let stalled = m.app.stalled(now, |t| linked.contains(&Eui64(t)));
-                for (terminal, aarq) in stalled.restarted {
-                    send(&mut m.link, now, terminal, aarq);
-                }
+        if let Node::Meter(m) = &mut self.nodes[index] {
+            if m.down {
+                return;
+            }
+            let linked = m.link.terminals();
+            let stalled = m.app.stalled(now, |t| linked.contains(&Eui64(t)));
+            for (terminal, aarq) in stalled.restarted {
+                send(&mut m.link, now, terminal, aarq);
             }
         }
     }
 
     fn act(&mut self, index: usize, actions: Actions) {
+        if matches!(actions, Actions::Meter(_)) {
+            self.relays.insert(index);
+        }
         match actions {
             Actions::Terminal(events) => {
                 let (now, wall) = (self.now, self.utc(self.now));
@@ -1719,8 +1788,8 @@ impl<W: std::io::Write> LinkSim<W> {
                 Err(e) => tracing::error!(%point, error = %e, "block not carried out"),
             }
         }
-        for n in &mut self.nodes {
-            if let Node::Meter(m) = n {
+        for index in std::mem::take(&mut self.relays) {
+            if let Node::Meter(m) = &mut self.nodes[index] {
                 let bytes = m.relay.take_output();
                 if !m.down && !bytes.is_empty() {
                     to_sm.extend(self.hes.take_bytes(m.eui, &bytes, wall));
@@ -1760,6 +1829,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// A command the head end gave smart meter `index`.
     fn carry_out(&mut self, index: usize, command: Command) {
         let (now, wall) = (self.now, self.utc(self.now));
+        self.touched.insert(index);
         if let Node::Meter(m) = &mut self.nodes[index] {
             nodes::app::smartmeter::carry_out(
                 command,
