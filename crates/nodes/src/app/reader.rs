@@ -171,7 +171,7 @@ struct Session {
     reading: Reading,
 }
 
-/// The smart meter's reading sessions, one per terminal at a time.
+/// The smart meter's DLMS sessions (readings, commands), one per terminal at a time.
 pub struct Reader {
     sessions: BTreeMap<[u8; 8], Session>,
     clock_sync: ClockSync,
@@ -240,7 +240,7 @@ impl Reader {
         &mut self.secrets
     }
 
-    /// Start a reading of `terminal` at `now` for `purpose`: the AARQ to send (wrapper
+    /// Start a session with `terminal` at `now` for `purpose`: the AARQ to send (wrapper
     /// frame, UDP 4059). A session already under way is replaced. `None` (logged) for a
     /// terminal without a DLMS secret.
     pub fn start(
