@@ -182,6 +182,37 @@ fn the_reference_readings_message_is_the_documented_bytes() {
     assert_eq!(Uplink::decode(&apdu).unwrap(), m);
 }
 
+/// TRM-08, SEC-02: a command's `Debug` (what a log would show) never holds a secret: not
+/// the new password of a `SetPassword`, not a registration's association secret.
+#[test]
+fn trm08_sec02_a_commands_debug_never_shows_its_secrets() {
+    let password = Command::SetPassword {
+        request: 7,
+        terminal: [2, 0x1A, 0, 0, 0, 0, 0x10, 1],
+        password: b"NEW-SECRET-PW-1".to_vec(),
+    };
+    let register = Command::Register {
+        terminal: [2, 0x1A, 0, 0, 0, 0, 0x10, 1],
+        pairing_id: *b"IOT00001",
+        secret: b"MGMT-SECRET-1234".to_vec(),
+        interval_min: 30,
+    };
+    for (c, secret) in [
+        (password, "NEW-SECRET-PW-1"),
+        (register, "MGMT-SECRET-1234"),
+    ] {
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(secret), "{shown}");
+        let hex: String = secret
+            .bytes()
+            .map(|b| format!("{b}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert!(!shown.contains(&hex), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 

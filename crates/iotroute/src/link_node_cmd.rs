@@ -710,9 +710,15 @@ impl App for SmartMeterProgram {
         for e in events {
             match e {
                 SmartMeterEvent::Udp { from, datagram } if datagram.src_port == DLMS_PORT => {
-                    let (next, arrived) =
-                        self.app
-                            .datagram(now, Utc::now(), from.0, &datagram.payload);
+                    // A session that ended makes way for what the head end asked for
+                    // next (`next`).
+                    let (next, arrived) = self.app.datagram(
+                        now,
+                        Utc::now(),
+                        from.0,
+                        &datagram.payload,
+                        &mut self.link,
+                    );
                     if let Some(bytes) = next {
                         if let Err(e) = self.link.send_udp(now, from, (DLMS_PORT, DLMS_PORT), bytes)
                         {
@@ -722,15 +728,6 @@ impl App for SmartMeterProgram {
                     if let Some(port) = self.relay.as_mut() {
                         if let Some(a) = &arrived {
                             port.relay.arrived(from.0, a, Utc::now());
-                            if matches!(a, Arrived::Reading(_)) {
-                                if let Some(aarq) = self.app.next_backfill(now, from.0) {
-                                    if let Err(e) =
-                                        self.link.send_udp(now, from, (DLMS_PORT, DLMS_PORT), aarq)
-                                    {
-                                        tracing::warn!(error = %e, "backfill request not sent");
-                                    }
-                                }
-                            }
                         }
                         port.flush();
                     }
@@ -745,6 +742,9 @@ impl App for SmartMeterProgram {
                             tracing::warn!(terminal = ?from, error = %e, "push refused");
                         }
                         Some(Arrived::Firmware(outcome)) => self.firmware_line(from.0, &outcome),
+                        Some(Arrived::Command(c)) => {
+                            tracing::info!(terminal = ?from, request = c.request, change = ?c.change, outcome = ?c.outcome, why = %c.why, "the head end's command carried out");
+                        }
                         Some(Arrived::Reading(r)) => {
                             self.readings += 1;
                             let line = json!({

@@ -231,6 +231,58 @@ fn sec02_wrong_password_unknown_and_blocked_terminals_get_no_key() {
         .any(|e| matches!(e, PaaEvent::Lost { .. })));
 }
 
+/// The failures the PAA reported, by terminal.
+fn failures(net: &Net) -> Vec<(Peer, AuthFailure)> {
+    net.paa_events
+        .iter()
+        .filter_map(|e| match e {
+            PaaEvent::Failed { peer, failure } => Some((*peer, *failure)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// TRM-08 with SYS-03: once a terminal's password changed ([`Paa::replace_psk`]), its
+/// next authentication with the new one is accepted and one with the old one refused;
+/// a replaced PSK registers nobody (an unknown ID stays unknown) and lifts no block.
+#[test]
+fn trm08_sys03_a_replaced_psk_is_the_one_proved_and_the_registry_still_decides() {
+    const NEW: &[u8] = b"NEWPASSWORD-8";
+    let id = |n| identity_from_eui64(terminal_eui(n)).into_bytes();
+    let mut p = paa(4);
+    for n in [1, 2, 9] {
+        p.replace_psk(&id(n), SaltedSha256.derive(&id(n), NEW));
+    }
+    p.replace_psk(
+        b"NOT-REGISTERED",
+        SaltedSha256.derive(b"NOT-REGISTERED", NEW),
+    );
+    let mut net = Net::new(p);
+    net.join(1, PASSWORD);
+    net.join(2, NEW);
+    net.join(3, PASSWORD);
+    net.join(9, NEW);
+    let mut unknown = PacConfig::new(b"NOT-REGISTERED".to_vec(), NEW.to_vec());
+    unknown.timers.retransmit = SECOND;
+    let mut pac = Pac::new(unknown);
+    let pci = pac.start(Duration::ZERO).unwrap();
+    net.pacs.push((terminal_eui(5), pac));
+    net.send(true, terminal_eui(5), pci);
+    net.run_until(30 * SECOND);
+    let failures = failures(&net);
+    assert!(
+        failures.contains(&(terminal_eui(1), AuthFailure::MacPMismatch)),
+        "the old password is refused: {failures:?}"
+    );
+    assert!(failures.contains(&(terminal_eui(9), AuthFailure::Blocked)));
+    assert!(failures.contains(&(terminal_eui(5), AuthFailure::UnknownId)));
+    assert_eq!(
+        net.paa.open_peers(),
+        vec![terminal_eui(2), terminal_eui(3)],
+        "the new password opens 2; 3, unchanged, keeps its own"
+    );
+}
+
 #[test]
 fn sec02_unknown_terminal_is_refused() {
     let mut config = PacConfig::new(b"NOT-REGISTERED".to_vec(), PASSWORD.to_vec());

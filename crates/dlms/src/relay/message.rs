@@ -151,8 +151,10 @@ pub enum Uplink {
     },
 }
 
-/// What the head end commands the smart meter (one relay method each).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the head end commands the smart meter (one relay method each). `Debug` shows
+/// every field but the secrets (a registration's secret, a new password), which a log
+/// must never hold.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Command {
     /// 1: hold this terminal (SYS-03), with its Pairing ID, its association's secret and
     /// its interval.
@@ -221,6 +223,75 @@ pub enum Command {
         /// The new password.
         password: Vec<u8>,
     },
+}
+
+impl core::fmt::Debug for Command {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        const REDACTED: &str = "<redacted>";
+        match self {
+            Self::Register {
+                terminal,
+                pairing_id,
+                interval_min,
+                ..
+            } => f
+                .debug_struct("Register")
+                .field("terminal", terminal)
+                .field("pairing_id", pairing_id)
+                .field("secret", &REDACTED)
+                .field("interval_min", interval_min)
+                .finish(),
+            Self::Forget { terminal } => f
+                .debug_struct("Forget")
+                .field("terminal", terminal)
+                .finish(),
+            Self::Backfill {
+                request,
+                terminal,
+                from,
+                to,
+            } => f
+                .debug_struct("Backfill")
+                .field("request", request)
+                .field("terminal", terminal)
+                .field("from", from)
+                .field("to", to)
+                .finish(),
+            Self::SetClock { request, terminal } => f
+                .debug_struct("SetClock")
+                .field("request", request)
+                .field("terminal", terminal)
+                .finish(),
+            Self::Block { request, terminal } => f
+                .debug_struct("Block")
+                .field("request", request)
+                .field("terminal", terminal)
+                .finish(),
+            Self::Reconnect { request, terminal } => f
+                .debug_struct("Reconnect")
+                .field("request", request)
+                .field("terminal", terminal)
+                .finish(),
+            Self::SetInterval {
+                request,
+                terminal,
+                minutes,
+            } => f
+                .debug_struct("SetInterval")
+                .field("request", request)
+                .field("terminal", terminal)
+                .field("minutes", minutes)
+                .finish(),
+            Self::SetPassword {
+                request, terminal, ..
+            } => f
+                .debug_struct("SetPassword")
+                .field("request", request)
+                .field("terminal", terminal)
+                .field("password", &REDACTED)
+                .finish(),
+        }
+    }
 }
 
 fn clock(t: DateTime<Utc>) -> Data {

@@ -355,6 +355,11 @@ impl Rollout {
         &self.image
     }
 
+    /// The terminals' DLMS secrets, to change one whose password changed (TRM-08).
+    pub(super) fn secrets_mut(&mut self) -> &mut TerminalSecrets {
+        &mut self.secrets
+    }
+
     /// Whether `terminal` is still to be given the image (its readings wait).
     #[must_use]
     pub fn pending(&self, terminal: [u8; 8]) -> bool {

@@ -1,22 +1,25 @@
-//! The smart meter's reading sessions, one per terminal at a time (TRM-06).
+//! The smart meter's DLMS/COSEM sessions with its terminals, one per terminal at a time:
+//! its readings (TRM-06) and the head end's commands it carries out, each a SET over the
+//! management association (TRM-08 password, TRM-09 clock, TRM-11 interval).
 
 use core::time::Duration;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use dlms::client::{Authentication, Client, ClientSettings, Event, Security};
+use dlms::client::{Authentication, Client, ClientError, ClientSettings, Event, Security};
+use dlms::cosem::codes::{AUTH_PASSWORD, CLOCK, LOAD_PROFILE};
 use dlms::cosem::range_selector;
+use dlms::relay::message::Outcome;
 use dlms::text::jst;
 use dlms::{CosemDateTime, Data, Obis};
 
 use super::entropy::Seeded;
-use super::secrets::TerminalSecrets;
+use super::secrets::{dlms_password, TerminalSecrets};
 use super::MANAGEMENT_WPORT;
+use crate::terminal::slots::Interval;
 
 /// How far back each reading reads the load profile.
 const BACKFILL: chrono::Duration = chrono::Duration::hours(6);
-/// The terminal's clock object.
-const CLOCK: Obis = Obis::new(0, 0, 1, 0, 0, 255);
 /// How far the terminal's clock may be from the smart meter's before a reading sets it,
 /// unless configured otherwise (ours: well inside a slot, well above a reading's own
 /// delay).
@@ -49,8 +52,56 @@ pub struct RowRead {
     pub status: Option<u8>,
 }
 
+/// What a head end's command changes on a terminal: one SET over the management
+/// association, the one allowed to write all three (`dlms::cosem::access`). `Debug`
+/// never shows a password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Its clock, to the smart meter's, however little it is off (TRM-09).
+    Clock,
+    /// Its reading interval: the load profile's capture period (TRM-11); the terminal
+    /// switches at its next boundary.
+    Interval(Interval),
+    /// Its authentication password (TRM-08): its PANA/EAP-PSK link password, from which
+    /// both ends derive its management association's LLS secret
+    /// ([`super::secrets::dlms_password`]).
+    Password(Vec<u8>),
+}
+
+impl core::fmt::Debug for Change {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Clock => f.write_str("Clock"),
+            Self::Interval(i) => f.debug_tuple("Interval").field(i).finish(),
+            Self::Password(_) => f.write_str("Password(<redacted>)"),
+        }
+    }
+}
+
+/// A head end's command a session carried out, or could not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carried {
+    /// The head end's request number.
+    pub request: u32,
+    /// What it changed.
+    pub change: Change,
+    /// How it went.
+    pub outcome: Outcome,
+    /// Why, when it was not done.
+    pub why: String,
+}
+
+/// What a session ended with, for the smart meter to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// A reading completed.
+    Read(Reading),
+    /// A command was carried out, or refused.
+    Carried(Carried),
+}
+
 /// Why a session reads a terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Purpose {
     /// The smart meter's own reading at a slot: the registers and the profile of the
     /// last six hours.
@@ -64,6 +115,24 @@ pub enum Purpose {
         /// To.
         to: DateTime<Utc>,
     },
+    /// The head end's command `request`: `change`, then release.
+    Command {
+        /// The head end's request number.
+        request: u32,
+        /// What to change.
+        change: Change,
+    },
+}
+
+impl Purpose {
+    /// The head end's request this session answers, if it asked for it.
+    #[must_use]
+    pub const fn request(&self) -> Option<u32> {
+        match self {
+            Self::Periodic => None,
+            Self::Backfill { request, .. } | Self::Command { request, .. } => Some(*request),
+        }
+    }
 }
 
 /// A completed reading of one terminal.
@@ -87,6 +156,11 @@ enum Step {
     EnergyIn,
     EnergyOut,
     Profile,
+    /// A command's SET sent.
+    Set,
+    /// A password command whose association under the old secret was refused: associating
+    /// under the new one, to learn whether the terminal took it already.
+    Confirming,
     Releasing,
 }
 
@@ -97,7 +171,7 @@ struct Session {
     reading: Reading,
 }
 
-/// The smart meter's reading sessions, one per terminal at a time.
+/// The smart meter's DLMS sessions (readings, commands), one per terminal at a time.
 pub struct Reader {
     sessions: BTreeMap<[u8; 8], Session>,
     clock_sync: ClockSync,
@@ -155,7 +229,18 @@ impl Reader {
         self.sessions.contains_key(&terminal)
     }
 
-    /// Start a reading of `terminal` at `now` for `purpose`: the AARQ to send (wrapper
+    /// Whether the smart meter holds `terminal`'s DLMS secret (it can open a session).
+    #[must_use]
+    pub fn holds_secret(&self, terminal: [u8; 8]) -> bool {
+        self.secrets.get(terminal).is_some()
+    }
+
+    /// The terminals' DLMS secrets, to change one whose password changed (TRM-08).
+    pub(super) fn secrets_mut(&mut self) -> &mut TerminalSecrets {
+        &mut self.secrets
+    }
+
+    /// Start a session with `terminal` at `now` for `purpose`: the AARQ to send (wrapper
     /// frame, UDP 4059). A session already under way is replaced. `None` (logged) for a
     /// terminal without a DLMS secret.
     pub fn start(
@@ -165,25 +250,14 @@ impl Reader {
         purpose: Purpose,
         restart: bool,
     ) -> Option<Vec<u8>> {
-        let Some(password) = self.secrets.get(terminal) else {
+        let Some(password) = self.secrets.get(terminal).map(<[u8]>::to_vec) else {
             tracing::warn!(
                 terminal = %dlms::hex::encode(&terminal),
                 "no DLMS secret for this terminal: not read"
             );
             return None;
         };
-        let settings = ClientSettings {
-            client_wport: MANAGEMENT_WPORT,
-            server_wport: 1,
-            authentication: Authentication::Low {
-                password: password.to_vec(),
-            },
-            security: Security::None,
-            max_pdu: 1024,
-            ..ClientSettings::default()
-        };
-        let mut client = Client::new(settings, Seeded::new(self.rng.next(), 1)).ok()?;
-        let aarq = client.associate().ok()?;
+        let (client, aarq) = self.associate(password)?;
         if restart {
             self.restarts += 1;
         } else {
@@ -206,9 +280,28 @@ impl Reader {
         Some(aarq)
     }
 
-    /// Forget `terminal`'s session (it left).
-    pub fn forget(&mut self, terminal: [u8; 8]) {
-        self.sessions.remove(&terminal);
+    /// A management-association client with LLS secret `password`, and its AARQ.
+    fn associate(&mut self, password: Vec<u8>) -> Option<(Client<Seeded>, Vec<u8>)> {
+        let settings = ClientSettings {
+            client_wport: MANAGEMENT_WPORT,
+            server_wport: 1,
+            authentication: Authentication::Low { password },
+            security: Security::None,
+            max_pdu: 1024,
+            ..ClientSettings::default()
+        };
+        let mut client = Client::new(settings, Seeded::new(self.rng.next(), 1)).ok()?;
+        let aarq = client.associate().ok()?;
+        Some((client, aarq))
+    }
+
+    /// Forget `terminal`'s session (it left): its purpose, unless what it was for was
+    /// done already (only its release was under way).
+    pub fn forget(&mut self, terminal: [u8; 8]) -> Option<Purpose> {
+        self.sessions
+            .remove(&terminal)
+            .filter(|s| s.step != Step::Releasing)
+            .map(|s| s.reading.purpose)
     }
 
     /// When the next session times out.
@@ -221,28 +314,32 @@ impl Reader {
     }
 
     /// Sessions with no answer for [`SESSION_TIMEOUT`] at `now`, dropped: start them
-    /// again (for the same purpose).
+    /// again (for the same purpose). One silent in its release only is not: what it was
+    /// for was done and told already (a reading read twice, a command's outcome told
+    /// twice, otherwise).
     pub fn stalled(&mut self, now: Duration) -> Vec<([u8; 8], Purpose)> {
         let mut gone = Vec::new();
         self.sessions.retain(|t, s| {
             let alive = now < s.last_activity + SESSION_TIMEOUT;
-            if !alive {
-                gone.push((*t, s.reading.purpose));
+            if !alive && s.step != Step::Releasing {
+                gone.push((*t, s.reading.purpose.clone()));
             }
             alive
         });
         gone
     }
 
-    /// One wrapper frame from `terminal` at `now` (`wall` the time the profile range
-    /// ends at): the next request to send, and the reading when this answer completed it.
+    /// One wrapper frame from `terminal` at `now` (`wall` the smart meter's clock: the
+    /// time the profile range ends at, the time a clock is set to): the next request to
+    /// send, and what the session ended with when this answer ended it — a reading, a
+    /// command carried out or refused.
     pub fn answer(
         &mut self,
         now: Duration,
         wall: DateTime<Utc>,
         terminal: [u8; 8],
         datagram: &[u8],
-    ) -> (Option<Vec<u8>>, Option<Reading>) {
+    ) -> (Option<Vec<u8>>, Option<Ended>) {
         let Some(s) = self.sessions.get_mut(&terminal) else {
             return (None, None);
         };
@@ -254,26 +351,26 @@ impl Reader {
                 return (None, None);
             }
         };
-        let range = match s.reading.purpose {
-            Purpose::Periodic => {
-                let to = wall.with_timezone(&jst());
-                range_selector(&(to - BACKFILL), &to)
-            }
-            Purpose::Backfill { from, to, .. } => {
-                range_selector(&from.with_timezone(&jst()), &to.with_timezone(&jst()))
-            }
-        };
-        let mut done = None;
+        let mut ended = None;
         let next = match (s.step, event) {
             (_, Event::Send(bytes)) => Some(Ok(bytes)),
-            (Step::Associating, Event::Established) if self.clock_sync == ClockSync::Off => {
-                s.step = Step::EnergyIn;
-                Some(s.client.get(3, Obis::new(1, 0, 1, 8, 0, 255), 2, None))
-            }
-            (Step::Associating, Event::Established) => {
-                s.step = Step::Clock;
-                Some(s.client.get(8, CLOCK, 2, None))
-            }
+            (Step::Associating, Event::Established) => match &s.reading.purpose {
+                Purpose::Command { change, .. } => {
+                    s.step = Step::Set;
+                    if *change == Change::Clock {
+                        self.clock_sets += 1;
+                    }
+                    Some(set(&mut s.client, change, wall))
+                }
+                _ if self.clock_sync == ClockSync::Off => {
+                    s.step = Step::EnergyIn;
+                    Some(s.client.get(3, Obis::new(1, 0, 1, 8, 0, 255), 2, None))
+                }
+                _ => {
+                    s.step = Step::Clock;
+                    Some(s.client.get(8, CLOCK, 2, None))
+                }
+            },
             // TRM-09: the smart meter keeps the terminal's clock: set when it says it is
             // invalid (never set) or, as configured, is too far off.
             (Step::Clock, Event::Value(v)) => {
@@ -289,8 +386,7 @@ impl Reader {
                 if off.unwrap_or(true) {
                     s.step = Step::ClockSet;
                     self.clock_sets += 1;
-                    let value = Data::clock_octet_string(&CosemDateTime::from_chrono(&to));
-                    Some(s.client.set(8, CLOCK, 2, &value))
+                    Some(set(&mut s.client, &Change::Clock, wall))
                 } else {
                     s.step = Step::EnergyIn;
                     Some(s.client.get(3, Obis::new(1, 0, 1, 8, 0, 255), 2, None))
@@ -308,26 +404,86 @@ impl Reader {
             (Step::EnergyOut, Event::Value(v)) => {
                 s.reading.energy_out_wh = v.as_i128();
                 s.step = Step::Profile;
-                Some(
-                    s.client
-                        .get(7, Obis::new(1, 0, 99, 1, 0, 255), 2, Some((1, &range))),
-                )
+                let (from, to) = match s.reading.purpose {
+                    Purpose::Backfill { from, to, .. } => {
+                        (from.with_timezone(&jst()), to.with_timezone(&jst()))
+                    }
+                    _ => {
+                        let to = wall.with_timezone(&jst());
+                        (to - BACKFILL, to)
+                    }
+                };
+                let range = range_selector(&from, &to);
+                Some(s.client.get(7, LOAD_PROFILE, 2, Some((1, &range))))
             }
             (Step::Profile, Event::Value(rows)) => {
                 s.reading.rows = profile_rows(&rows);
-                done = Some(s.reading.clone());
+                ended = Some(Ended::Read(s.reading.clone()));
                 s.step = Step::Releasing;
                 Some(s.client.release())
             }
-            (Step::Associating, Event::Rejected { reason }) => {
+            // The command's SET taken: done (a password is the terminal's from its next
+            // association, TRM-08), told before the release as a reading is.
+            (Step::Set, Event::Done) | (Step::Confirming, Event::Established) => {
+                if s.step == Step::Confirming {
+                    tracing::info!(
+                        terminal = %dlms::hex::encode(&terminal),
+                        "the terminal holds the new password already: the command is done"
+                    );
+                }
+                ended = carried(&s.reading.purpose, Outcome::Done, String::new());
+                s.step = Step::Releasing;
+                Some(s.client.release())
+            }
+            (Step::Set, Event::AccessError { name, .. }) => {
+                tracing::warn!(terminal = %dlms::hex::encode(&terminal), result = %name, "the terminal refused the command's SET");
+                ended = carried(
+                    &s.reading.purpose,
+                    Outcome::Refused,
+                    format!("the terminal refused the SET: {name}"),
+                );
+                s.step = Step::Releasing;
+                Some(s.client.release())
+            }
+            (Step::Associating | Step::Confirming, Event::Rejected { reason }) => {
                 tracing::warn!(
                     terminal = %dlms::hex::encode(&terminal),
                     %reason,
                     "the terminal refused the association (wrong DLMS secret?): session dropped"
                 );
                 self.refused += 1;
-                self.sessions.remove(&terminal);
-                None
+                let first = s.step == Step::Associating;
+                let Some(s) = self.sessions.remove(&terminal) else {
+                    return (None, None);
+                };
+                // TRM-08: a password command refused under the old secret may find the
+                // terminal holding the new one already (its SET's answer was lost, and
+                // this is the session started again): an association under the new
+                // one tells.
+                if let (
+                    true,
+                    Purpose::Command {
+                        change: Change::Password(new),
+                        ..
+                    },
+                ) = (first, &s.reading.purpose)
+                {
+                    let secret = dlms_password(terminal, new);
+                    if let Some((client, aarq)) = self.associate(secret) {
+                        self.sessions.insert(
+                            terminal,
+                            Session {
+                                client,
+                                step: Step::Confirming,
+                                last_activity: now,
+                                reading: s.reading,
+                            },
+                        );
+                        return (Some(aarq), None);
+                    }
+                }
+                let why = format!("the terminal refused the association: {reason}");
+                return (None, carried(&s.reading.purpose, Outcome::Refused, why));
             }
             (Step::Releasing, Event::Released) => {
                 self.sessions.remove(&terminal);
@@ -336,7 +492,12 @@ impl Reader {
             }
             (step, other) => {
                 tracing::debug!(?step, event = ?other, "unexpected DLMS event: session dropped");
-                self.sessions.remove(&terminal);
+                let why = format!("unexpected answer from the terminal: {other:?}");
+                ended = self
+                    .sessions
+                    .remove(&terminal)
+                    .filter(|_| step != Step::Releasing)
+                    .and_then(|s| carried(&s.reading.purpose, Outcome::Failed, why));
                 None
             }
         };
@@ -348,7 +509,41 @@ impl Reader {
             }
             None => None,
         };
-        (next, done)
+        (next, ended)
+    }
+}
+
+/// The SET that makes `change` (over the management association; TRM-09 the clock at
+/// the smart meter's `wall`, JST).
+fn set(
+    client: &mut Client<Seeded>,
+    change: &Change,
+    wall: DateTime<Utc>,
+) -> Result<Vec<u8>, ClientError> {
+    match change {
+        Change::Clock => {
+            let to = CosemDateTime::from_chrono(&wall.with_timezone(&jst()));
+            client.set(8, CLOCK, 2, &Data::clock_octet_string(&to))
+        }
+        // The capture period, seconds (TRM-11).
+        Change::Interval(i) => {
+            let seconds = u32::try_from(i.seconds()).unwrap_or(u32::MAX);
+            client.set(7, LOAD_PROFILE, 4, &Data::DoubleLongUnsigned(seconds))
+        }
+        Change::Password(p) => client.set(1, AUTH_PASSWORD, 2, &Data::OctetString(p.clone())),
+    }
+}
+
+/// A command's end, if `purpose` is a command.
+fn carried(purpose: &Purpose, outcome: Outcome, why: String) -> Option<Ended> {
+    match purpose {
+        Purpose::Command { request, change } => Some(Ended::Carried(Carried {
+            request: *request,
+            change: change.clone(),
+            outcome,
+            why,
+        })),
+        Purpose::Periodic | Purpose::Backfill { .. } => None,
     }
 }
 
@@ -394,20 +589,34 @@ mod tests {
             .with_timezone(&Utc)
     }
 
-    /// One whole reading session of `terminal` (served by `app`) by `reader`: the
-    /// reading, if one completed.
-    fn read(reader: &mut Reader, app: &mut TerminalApp, terminal: [u8; 8]) -> Option<Reading> {
+    /// One whole session of `terminal` (served by `app`) by `reader` for `purpose`:
+    /// what it ended with, if anything.
+    fn session(
+        reader: &mut Reader,
+        app: &mut TerminalApp,
+        terminal: [u8; 8],
+        purpose: Purpose,
+    ) -> Option<Ended> {
         let now = start() + chrono::Duration::minutes(20);
-        let mut request = reader.start(Duration::ZERO, terminal, Purpose::Periodic, false);
+        let mut request = reader.start(Duration::ZERO, terminal, purpose, false);
         for _ in 0..64 {
             let answer = app.answer(now, &request?)?.1?;
-            let (next, reading) = reader.answer(Duration::ZERO, now, terminal, &answer);
-            if reading.is_some() {
-                return reading;
+            let (next, ended) = reader.answer(Duration::ZERO, now, terminal, &answer);
+            if ended.is_some() {
+                return ended;
             }
             request = next;
         }
         None
+    }
+
+    /// One whole reading session of `terminal` (served by `app`) by `reader`: the
+    /// reading, if one completed.
+    fn read(reader: &mut Reader, app: &mut TerminalApp, terminal: [u8; 8]) -> Option<Reading> {
+        match session(reader, app, terminal, Purpose::Periodic)? {
+            Ended::Read(r) => Some(r),
+            Ended::Carried(c) => panic!("a reading ended as a command: {c:?}"),
+        }
     }
 
     #[test]
@@ -474,21 +683,9 @@ mod tests {
             from,
             to,
         };
-        let now = start() + chrono::Duration::minutes(20);
-        let mut request = reader.start(Duration::ZERO, B, purpose, false);
-        let mut reading = None;
-        for _ in 0..64 {
-            let Some(answer) = request.and_then(|r| b.answer(now, &r)).and_then(|a| a.1) else {
-                break;
-            };
-            let (next, done) = reader.answer(Duration::ZERO, now, B, &answer);
-            if done.is_some() {
-                reading = done;
-                break;
-            }
-            request = next;
-        }
-        let reading = reading.expect("the backfill completed");
+        let Some(Ended::Read(reading)) = session(&mut reader, &mut b, B, purpose.clone()) else {
+            panic!("the backfill did not complete");
+        };
         assert_eq!(reading.purpose, purpose);
         let times: Vec<_> = reading
             .rows
@@ -554,5 +751,104 @@ mod tests {
             (off - chrono::Duration::seconds(60)).abs() < chrono::Duration::seconds(1),
             "{off}"
         );
+    }
+    /// The command `change` as request 5, carried out on B (served by `b`) by `reader`.
+    fn command(reader: &mut Reader, b: &mut TerminalApp, change: Change) -> Carried {
+        let purpose = Purpose::Command { request: 5, change };
+        match session(reader, b, B, purpose) {
+            Some(Ended::Carried(c)) => c,
+            other => panic!("the command did not end: {other:?}"),
+        }
+    }
+
+    /// TRM-08: a password command whose association under the old secret is refused
+    /// tries the new one (the terminal took it, the answer to the SET was lost, this is
+    /// the session started again): the terminal holding it, the command is done.
+    #[test]
+    fn trm08_a_password_command_finds_the_new_password_taken_already() {
+        let new = b"NEWPASSWORD-1".to_vec();
+        let mut b = TerminalApp::new(start(), 2, 9, dlms_password(B, &new)).unwrap();
+        let old = TerminalSecrets::from_link_passwords([(B, &b"IOTPASS00002"[..])]);
+        let mut reader = Reader::new(1, old.clone());
+        let c = command(&mut reader, &mut b, Change::Password(new));
+        assert_eq!((c.request, c.outcome), (5, Outcome::Done), "{c:?}");
+        assert_eq!(reader.refused, 1, "the old secret was refused first");
+        // Another password than the terminal's: refused under both.
+        let mut reader = Reader::new(1, old);
+        let c = command(
+            &mut reader,
+            &mut b,
+            Change::Password(b"OTHERPASS-2".to_vec()),
+        );
+        assert_eq!(c.outcome, Outcome::Refused, "{c:?}");
+        assert!(c.why.contains("refused the association"), "{c:?}");
+        assert_eq!(reader.refused, 2);
+    }
+
+    /// TRM-08: a SET the terminal refuses (a password shorter than it takes) is told as
+    /// refused, with the terminal's result; the session is released.
+    #[test]
+    fn trm08_a_set_the_terminal_refuses_is_told_refused_with_its_result() {
+        let mut b = TerminalApp::new(start(), 2, 9, dlms_password(B, b"IOTPASS00002")).unwrap();
+        let secrets = TerminalSecrets::from_link_passwords([(B, &b"IOTPASS00002"[..])]);
+        let mut reader = Reader::new(1, secrets);
+        let c = command(&mut reader, &mut b, Change::Password(b"short".to_vec()));
+        assert_eq!(c.outcome, Outcome::Refused, "{c:?}");
+        assert!(c.why.contains("refused the SET"), "{c:?}");
+        assert!(reader.busy(B), "releasing");
+    }
+
+    /// TRM-08: no password in what a session's purpose or end shows.
+    #[test]
+    fn trm08_a_password_never_shows_in_debug() {
+        let change = Change::Password(b"SECRETPASS-9".to_vec());
+        let purpose = Purpose::Command {
+            request: 1,
+            change: change.clone(),
+        };
+        let carried = Carried {
+            request: 1,
+            change,
+            outcome: Outcome::Done,
+            why: String::new(),
+        };
+        for shown in [format!("{purpose:?}"), format!("{carried:?}")] {
+            assert!(!shown.contains("SECRETPASS"), "{shown}");
+            assert!(!shown.contains("83, 69, 67"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+    }
+    /// A session silent in its release only is not started again: what it was for was
+    /// done and told (a command's outcome would be told twice); one silent before is.
+    /// A terminal that leaves gives back the purpose of its session under way, unless
+    /// that was done too.
+    #[test]
+    fn trm06_a_session_silent_in_its_release_only_is_not_started_again() {
+        let mut b = TerminalApp::new(start(), 2, 9, dlms_password(B, b"IOTPASS00002")).unwrap();
+        let secrets = TerminalSecrets::from_link_passwords([(B, &b"IOTPASS00002"[..])]);
+        let mut reader = Reader::new(1, secrets);
+        let purpose = Purpose::Command {
+            request: 8,
+            change: Change::Clock,
+        };
+        assert!(matches!(
+            session(&mut reader, &mut b, B, purpose.clone()),
+            Some(Ended::Carried(_))
+        ));
+        assert!(reader.busy(B), "the release is unanswered");
+        assert_eq!(reader.forget(B), None, "done already");
+        let now = start() + chrono::Duration::minutes(20);
+        let aarq = reader.start(Duration::ZERO, B, purpose.clone(), false);
+        let aare = b.answer(now, &aarq.unwrap()).unwrap().1.unwrap();
+        let (set, _) = reader.answer(Duration::ZERO, now, B, &aare);
+        let answer = b.answer(now, &set.unwrap()).unwrap().1.unwrap();
+        reader.answer(Duration::ZERO, now, B, &answer);
+        assert!(reader.busy(B));
+        assert!(reader.stalled(SESSION_TIMEOUT).is_empty(), "done already");
+        assert!(!reader.busy(B));
+        reader.start(Duration::ZERO, B, purpose.clone(), false);
+        assert_eq!(reader.stalled(SESSION_TIMEOUT), vec![(B, purpose.clone())]);
+        reader.start(Duration::ZERO, B, purpose.clone(), false);
+        assert_eq!(reader.forget(B), Some(purpose));
     }
 }

@@ -22,7 +22,7 @@ use dlms::relay::{HEAD_END_WPORT, SMART_METER_WPORT};
 use dlms::wrapper::{Wpdu, WrapperError};
 
 use super::push::{PushKind, Pushed};
-use super::reader::{Purpose, RowRead};
+use super::reader::{Carried, Change, Purpose, RowRead};
 use super::smartmeter::Arrived;
 use crate::link::smartmeter::SmartMeterEvent;
 use crate::terminal::slots::Interval;
@@ -243,17 +243,13 @@ impl SmartMeterRelay {
         let Some(held) = self.held.get_mut(&terminal) else {
             return Some(ActionResult::ObjectUnavailable);
         };
+        // A new interval is held once the terminal took it ([`Self::carried`]).
         match command {
             Command::Forget { .. } => {
                 self.held.remove(&terminal);
             }
             Command::Block { .. } => held.blocked = true,
             Command::Reconnect { .. } => held.blocked = false,
-            Command::SetInterval { minutes, .. } => {
-                if let Some(i) = Interval::from_minutes(*minutes) {
-                    held.interval = i;
-                }
-            }
             _ => {}
         }
         None
@@ -373,9 +369,26 @@ impl SmartMeterRelay {
                     self.backfilled(terminal, request, &r.rows, now);
                 }
                 Purpose::Periodic => self.read(terminal, &r.rows, now),
+                // A command's session ends as `Arrived::Command`, never as a reading.
+                Purpose::Command { .. } => {}
             },
+            Arrived::Command(c) => self.carried(terminal, c, now),
             Arrived::Push(Err(_)) | Arrived::Firmware(_) => {}
         }
+    }
+
+    /// A command carried out on `terminal`, or refused: its end told, and a new interval
+    /// the terminal took held from now on (TRM-11: its rows and pushes are of it from its
+    /// next boundary).
+    pub fn carried(&mut self, terminal: [u8; 8], carried: &Carried, now: DateTime<Utc>) {
+        if let (Change::Interval(i), Outcome::Done, Some(held)) = (
+            &carried.change,
+            carried.outcome,
+            self.held.get_mut(&terminal),
+        ) {
+            held.interval = *i;
+        }
+        self.done(carried.request, carried.outcome, &carried.why, now);
     }
 
     /// What the smart meter's link reported that the head end hears of: an

@@ -50,6 +50,17 @@ impl TerminalSecrets {
         )
     }
 
+    /// Terminal `terminal`'s link password changed (TRM-08): its DLMS password is the one
+    /// derived from the new one from now on. Only for a terminal held already (SYS-03: a
+    /// password change registers nobody); `false` for another.
+    pub fn change(&mut self, terminal: [u8; 8], link_password: &[u8]) -> bool {
+        let Some(held) = self.0.get_mut(&terminal) else {
+            return false;
+        };
+        *held = dlms_password(terminal, link_password);
+        true
+    }
+
     /// Terminal `terminal`'s DLMS password, if registered.
     #[must_use]
     pub fn get(&self, terminal: [u8; 8]) -> Option<&[u8]> {
@@ -88,5 +99,18 @@ mod tests {
         );
         let secrets = TerminalSecrets::from_link_passwords([(A, &b"IOTPASS00001"[..])]);
         assert!(!format!("{secrets:?}").contains(&String::from_utf8(a).unwrap()));
+    }
+    /// TRM-08 with SYS-03: a changed link password gives a held terminal the DLMS
+    /// password derived from it; it registers no other.
+    #[test]
+    fn trm08_sys03_a_password_change_rederives_a_held_terminals_secret_only() {
+        let mut secrets = TerminalSecrets::from_link_passwords([(A, &b"IOTPASS00001"[..])]);
+        assert!(secrets.change(A, b"NEWPASSWORD1"));
+        assert_eq!(
+            secrets.get(A),
+            Some(dlms_password(A, b"NEWPASSWORD1").as_slice())
+        );
+        assert!(!secrets.change(B, b"NEWPASSWORD2"));
+        assert_eq!(secrets.get(B), None);
     }
 }

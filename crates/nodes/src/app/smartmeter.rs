@@ -1,9 +1,12 @@
-//! What the smart meter runs on top of its link, as one piece: the reading sessions with
-//! its terminals ([`Reader`]), the image it may carry to them ([`Rollout`]), and the
-//! pushes they send ([`read_push`]) — which datagram from a terminal goes where, and
-//! what to start when a terminal is due: the image while one is pending, else a backfill
-//! the head end asked for, else the smart meter's own reading. Shared by the simulator and `iotroute
-//! smartmeter`, which only schedule, send and report.
+//! What the smart meter runs on top of its link, as one piece: the DLMS sessions with
+//! its terminals ([`Reader`]: readings, and the head end's commands carried out), the
+//! image it may carry to them ([`Rollout`]), and the pushes they send ([`read_push`]) —
+//! which datagram from a terminal goes where, and what to start when a terminal is due:
+//! the image while one is pending, else what the head end asked for (a backfill, a
+//! command) in the order it asked, else the smart meter's own reading. One session per
+//! terminal at a time: what the head end asks for waits behind the one under way and
+//! starts when it ends. Shared by the simulator and `iotroute smartmeter`, which only
+//! schedule, send and report.
 
 use core::time::Duration;
 use std::collections::{BTreeMap, VecDeque};
@@ -12,7 +15,8 @@ use chrono::{DateTime, Utc};
 
 use super::image_push::{PushOutcome, Rollout};
 use super::push::{read_push, Pushed};
-use super::reader::{Purpose, Reader, Reading};
+use super::reader::{Carried, Change, Ended, Purpose, Reader, Reading};
+use crate::link::smartmeter::SmartMeter;
 
 /// What a datagram from a terminal brought.
 #[derive(Debug)]
@@ -23,6 +27,8 @@ pub enum Arrived {
     Reading(Reading),
     /// An image push ended (SEC-10).
     Firmware(PushOutcome),
+    /// A head end's command was carried out, or refused (TRM-08/09/11).
+    Command(Carried),
 }
 
 /// Sessions given up for silence.
@@ -39,8 +45,9 @@ pub struct Stalled {
 pub struct SmartMeterApp {
     reader: Reader,
     rollout: Option<Rollout>,
-    /// The head end's backfills waiting for their terminal (one session at a time).
-    backfills: BTreeMap<[u8; 8], VecDeque<Purpose>>,
+    /// The head end's backfills and commands waiting for their terminal (one session at a
+    /// time), in the order it asked.
+    queued: BTreeMap<[u8; 8], VecDeque<Purpose>>,
 }
 
 impl SmartMeterApp {
@@ -50,7 +57,7 @@ impl SmartMeterApp {
         Self {
             reader,
             rollout,
-            backfills: BTreeMap::new(),
+            queued: BTreeMap::new(),
         }
     }
 
@@ -67,13 +74,17 @@ impl SmartMeterApp {
     }
 
     /// A datagram from `terminal` at `now` (`wall` the smart meter's clock): the next
-    /// request to send it, and what the datagram brought.
+    /// request to send it, and what the datagram brought. A session that ended makes way
+    /// for what the head end asked for next of this terminal (its AARQ the request to
+    /// send); a new password the terminal took is the one `link` and every session use
+    /// from now on (TRM-08).
     pub fn datagram(
         &mut self,
         now: Duration,
         wall: DateTime<Utc>,
         terminal: [u8; 8],
         datagram: &[u8],
+        link: &mut SmartMeter,
     ) -> (Option<Vec<u8>>, Option<Arrived>) {
         if let Some(pushed) = read_push(datagram) {
             return (None, Some(Arrived::Push(pushed)));
@@ -83,31 +94,50 @@ impl SmartMeterApp {
             .as_mut()
             .and_then(|r| r.answer(now, terminal, datagram))
         {
-            return (answered.next, answered.done.map(Arrived::Firmware));
+            let next = answered.next.or_else(|| self.next_queued(now, terminal));
+            return (next, answered.done.map(Arrived::Firmware));
         }
-        let (next, reading) = self.reader.answer(now, wall, terminal, datagram);
-        (next, reading.map(Arrived::Reading))
+        let (next, ended) = self.reader.answer(now, wall, terminal, datagram);
+        if let Some(Ended::Carried(Carried {
+            change: Change::Password(password),
+            outcome: dlms::relay::message::Outcome::Done,
+            ..
+        })) = &ended
+        {
+            self.adopt_password(terminal, password, link);
+        }
+        let next = next.or_else(|| self.next_queued(now, terminal));
+        let arrived = ended.map(|e| match e {
+            Ended::Read(r) => Arrived::Reading(r),
+            Ended::Carried(c) => Arrived::Command(c),
+        });
+        (next, arrived)
     }
 
-    /// The head end's backfill `request` of `terminal`'s rows `from..=to`, queued: it
-    /// starts when the terminal is next started ([`Self::start`]).
-    pub fn backfill(
-        &mut self,
-        terminal: [u8; 8],
-        request: u32,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) {
-        self.backfills
-            .entry(terminal)
-            .or_default()
-            .push_back(Purpose::Backfill { request, from, to });
+    /// TRM-08: `terminal` took `password`: the DLMS secret derived from it opens its
+    /// sessions from now on (readings, commands, image pushes), and `link`'s PAA takes
+    /// only it at the terminal's next PANA authentication.
+    fn adopt_password(&mut self, terminal: [u8; 8], password: &[u8], link: &mut SmartMeter) {
+        self.reader.secrets_mut().change(terminal, password);
+        if let Some(r) = self.rollout.as_mut() {
+            r.secrets_mut().change(terminal, password);
+        }
+        if let Err(e) = link.set_password(wisun::mac::Eui64(terminal), password) {
+            tracing::error!(error = %e, "the new password is the terminal's, but not the link's: its next authentication will fail");
+        }
     }
 
-    /// The next backfill of `terminal` the head end asked for, started at `now` if one
-    /// waits (its AARQ to send): what follows a session that ended.
-    pub fn next_backfill(&mut self, now: Duration, terminal: [u8; 8]) -> Option<Vec<u8>> {
-        let waiting = self.backfills.get(&terminal).is_some_and(|q| !q.is_empty());
+    /// What the head end asked of `terminal` (a backfill, a command), queued behind what
+    /// it asked before: it starts when the terminal is next started ([`Self::start`]) or
+    /// its session under way ends.
+    pub fn queue(&mut self, terminal: [u8; 8], purpose: Purpose) {
+        self.queued.entry(terminal).or_default().push_back(purpose);
+    }
+
+    /// What the head end asked for next of `terminal`, started at `now` if something
+    /// waits and no session with it is under way (its AARQ to send).
+    fn next_queued(&mut self, now: Duration, terminal: [u8; 8]) -> Option<Vec<u8>> {
+        let waiting = self.queued.get(&terminal).is_some_and(|q| !q.is_empty());
         waiting.then(|| self.start(now, terminal)).flatten()
     }
 
@@ -123,7 +153,7 @@ impl SmartMeterApp {
             return r.start(now, terminal);
         }
         let purpose = self
-            .backfills
+            .queued
             .get_mut(&terminal)
             .and_then(VecDeque::pop_front)
             .unwrap_or(Purpose::Periodic);
@@ -155,21 +185,18 @@ impl SmartMeterApp {
         }
     }
 
-    /// `terminal` left: its sessions are dropped, and the backfills that waited for it
-    /// (their request numbers returned: they failed).
+    /// `terminal` left: its sessions are dropped, and what the head end asked of it
+    /// (the backfill or command under way, those that waited; their request numbers
+    /// returned: they failed).
     pub fn forget(&mut self, terminal: [u8; 8]) -> Vec<u32> {
-        self.reader.forget(terminal);
+        let running = self.reader.forget(terminal);
         if let Some(r) = self.rollout.as_mut() {
             r.forget(terminal);
         }
-        self.backfills
-            .remove(&terminal)
-            .unwrap_or_default()
+        running
             .into_iter()
-            .filter_map(|p| match p {
-                Purpose::Backfill { request, .. } => Some(request),
-                Purpose::Periodic => None,
-            })
+            .chain(self.queued.remove(&terminal).unwrap_or_default())
+            .filter_map(|p| p.request())
             .collect()
     }
 
@@ -187,57 +214,92 @@ impl SmartMeterApp {
 }
 
 /// What the smart meter does with a command the head end gave it (its relay took it
-/// already, docs/a-route.md): a backfill queued and started when the terminal is free, a
-/// block or reconnect at the link (OPS-07), a terminal let go; the outcome told back
-/// through `relay` (a backfill's with its rows, when it ends).
+/// already, docs/a-route.md): a backfill or a setting (TRM-08 password, TRM-09 clock,
+/// TRM-11 interval) queued and started when the terminal is free, a block or reconnect
+/// at the link (OPS-07), a terminal let go; the outcome told back through `relay` — at
+/// once for what cannot be done (arguments the terminal would refuse, a terminal not
+/// joined or without a DLMS secret), else when its session ends
+/// ([`SmartMeterApp::datagram`]).
 pub fn carry_out(
     command: dlms::relay::message::Command,
     now: Duration,
     wall: DateTime<Utc>,
-    link: &mut crate::link::smartmeter::SmartMeter,
+    link: &mut SmartMeter,
     app: &mut SmartMeterApp,
     relay: &mut super::relay::SmartMeterRelay,
 ) {
     use dlms::relay::message::{Command, Outcome};
     use wisun::mac::Eui64;
-    match command {
-        Command::Register { .. } => {}
+    let (request, terminal, purpose) = match command {
+        Command::Register { .. } => return,
+        Command::Forget { terminal } => return link.remove(now, Eui64(terminal)),
+        Command::Block { request, terminal } => {
+            link.block(now, Eui64(terminal));
+            return relay.done(request, Outcome::Done, "", wall);
+        }
+        Command::Reconnect { request, terminal } => {
+            link.reconnect(Eui64(terminal));
+            return relay.done(request, Outcome::Done, "", wall);
+        }
         Command::Backfill {
             request,
             terminal,
             from,
             to,
-        } => {
-            if !link.terminals().contains(&Eui64(terminal)) {
-                relay.done(request, Outcome::Failed, "the terminal is not joined", wall);
-                return;
-            }
-            app.backfill(terminal, request, from, to);
-            if let Some(aarq) = app.start(now, terminal) {
-                let port = super::DLMS_PORT;
-                if let Err(e) = link.send_udp(now, Eui64(terminal), (port, port), aarq) {
-                    tracing::warn!(error = %e, "backfill request not sent");
-                }
-            }
-        }
-        Command::Forget { terminal } => link.remove(now, Eui64(terminal)),
-        Command::Block { request, terminal } => {
-            link.block(now, Eui64(terminal));
-            relay.done(request, Outcome::Done, "", wall);
-        }
-        Command::Reconnect { request, terminal } => {
-            link.reconnect(Eui64(terminal));
-            relay.done(request, Outcome::Done, "", wall);
-        }
-        Command::SetClock { request, .. }
-        | Command::SetInterval { request, .. }
-        | Command::SetPassword { request, .. } => {
-            relay.done(
+        } => (request, terminal, Purpose::Backfill { request, from, to }),
+        Command::SetClock { request, terminal } => (
+            request,
+            terminal,
+            Purpose::Command {
                 request,
-                Outcome::Failed,
-                "not carried out by the smart meter yet",
-                wall,
-            );
+                change: Change::Clock,
+            },
+        ),
+        Command::SetInterval {
+            request,
+            terminal,
+            minutes,
+        } => {
+            // TRM-11: 30 or 15 minutes, nothing else.
+            let Some(interval) = crate::terminal::slots::Interval::from_minutes(minutes) else {
+                let why = format!("an interval of {minutes} minutes: 15 or 30 (TRM-11)");
+                return relay.done(request, Outcome::Failed, &why, wall);
+            };
+            let change = Change::Interval(interval);
+            (request, terminal, Purpose::Command { request, change })
+        }
+        Command::SetPassword {
+            request,
+            terminal,
+            password,
+        } => {
+            // TRM-08: what the terminal takes as its password (and its link as a PSK's).
+            let allowed = dlms::cosem::data::PASSWORD_MIN..=dlms::cosem::data::PASSWORD_MAX;
+            if !allowed.contains(&password.len()) {
+                let why = format!(
+                    "a password of {} bytes: {} to {} (TRM-08)",
+                    password.len(),
+                    allowed.start(),
+                    allowed.end()
+                );
+                return relay.done(request, Outcome::Failed, &why, wall);
+            }
+            let change = Change::Password(password);
+            (request, terminal, Purpose::Command { request, change })
+        }
+    };
+    if !link.terminals().contains(&Eui64(terminal)) {
+        return relay.done(request, Outcome::Failed, "the terminal is not joined", wall);
+    }
+    if !app.reader().holds_secret(terminal) {
+        let why = "the smart meter holds no DLMS secret for the terminal";
+        return relay.done(request, Outcome::Failed, why, wall);
+    }
+    app.queue(terminal, purpose);
+    if let Some(aarq) = app.start(now, terminal) {
+        let port = super::DLMS_PORT;
+        if let Err(e) = link.send_udp(now, Eui64(terminal), (port, port), aarq) {
+            tracing::warn!(error = %e, "the head end's request not sent: its session is started again when it times out");
         }
     }
 }

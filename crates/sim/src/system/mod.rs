@@ -1456,24 +1456,19 @@ impl<W: std::io::Write> LinkSim<W> {
         let Node::Meter(m) = &mut self.nodes[index] else {
             return;
         };
-        let (next, arrived) = m.app.datagram(now, wall, from.0, datagram);
+        // A session that ended makes way for what the head end asked for next (`next`).
+        let (next, arrived) = m.app.datagram(now, wall, from.0, datagram, &mut m.link);
         if let Some(bytes) = next {
             send(&mut m.link, now, from.0, bytes);
         }
-        // What the smart meter read goes to the head end (the A route), whatever it is;
-        // a session that ended makes way for the next backfill the head end asked for.
+        // What the smart meter read goes to the head end (the A route), whatever it is.
         if let Some(a) = &arrived {
             m.relay.arrived(from.0, a, wall);
-            if matches!(a, Arrived::Reading(_)) {
-                if let Some(aarq) = m.app.next_backfill(now, from.0) {
-                    send(&mut m.link, now, from.0, aarq);
-                }
-            }
         }
         let reading = match arrived {
             Some(Arrived::Push(pushed)) => return self.pushed(from, pushed),
             Some(Arrived::Reading(r)) => Some(r),
-            Some(Arrived::Firmware(_)) | None => None,
+            Some(Arrived::Firmware(_) | Arrived::Command(_)) | None => None,
         };
         // Rows of scheduled slots count (rows from before the start do not); the first
         // time a valid one arrives fixes its delay after the slot, and its values are checked

@@ -10,6 +10,10 @@
 //! notice with it active), and end on either side's termination ([`Paa::remove`]).
 //! Every failure is an event with its [`AuthFailure`], a log entry, and no key.
 //!
+//! A terminal whose password changed (TRM-08) authenticates with the PSK of its new one
+//! ([`Paa::replace_psk`]), the old one refused; the registry still decides whether it may
+//! authenticate at all (SYS-03).
+//!
 //! A PCI is not authenticated (PANA travels unsecured at layer 2): the places of
 //! [`PaaConfig::max_sessions`] go to authenticated sessions only, checked again when an
 //! authentication completes (refused with AUTHORIZATION_REJECTED, under AUTH, when they
@@ -217,6 +221,9 @@ struct Session {
 pub struct Paa {
     config: PaaConfig,
     registry: Box<dyn Registry + Send>,
+    /// PSKs in place of the registry's, by ID_P: terminals whose password changed since
+    /// the registry was made (TRM-08).
+    replaced: BTreeMap<Vec<u8>, Psk>,
     current: GroupKey,
     next: Option<GroupKey>,
     sessions: BTreeMap<Peer, Session>,
@@ -250,6 +257,7 @@ impl Paa {
         Self {
             config,
             registry,
+            replaced: BTreeMap::new(),
             current: GroupKey {
                 active: true,
                 ..group
@@ -261,6 +269,20 @@ impl Paa {
             half_open_refused: 0,
             out_of_order: 0,
         }
+    }
+
+    /// From now on `id_p` proves `psk` (TRM-08: its password changed), not what the
+    /// registry holds for it: its next authentication (a re-authentication inside its
+    /// session included) with the old PSK fails. Whether `id_p` may authenticate at all
+    /// is still the registry's to say (SYS-03: an unknown or blocked ID stays refused).
+    pub fn replace_psk(&mut self, id_p: &[u8], psk: Psk) {
+        self.replaced.insert(id_p.to_vec(), psk);
+    }
+
+    /// The PSK `id_p` must prove: the registry's, unless its password changed since.
+    fn psk_of(&self, id_p: &[u8]) -> Result<Psk, AuthFailure> {
+        let registered = self.registry.psk(id_p)?;
+        Ok(self.replaced.get(id_p).cloned().unwrap_or(registered))
     }
 
     /// PCIs dropped for want of room among the sessions still authenticating.
@@ -787,7 +809,7 @@ impl Paa {
                     if echoed != rand_s {
                         return Err(AuthFailure::RandSMismatch);
                     }
-                    let psk = self.registry.psk(&id_p)?;
+                    let psk = self.psk_of(&id_p)?;
                     let (ak, kdk) = key_setup(&psk);
                     verify_mac_p(&ak, &id_p, &self.config.id_s, &rand_s, &rand_p, &mac_p)?;
                     Ok((ak, kdk))
