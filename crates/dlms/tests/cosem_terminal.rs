@@ -393,3 +393,60 @@ fn trm06_the_deepest_profile_is_readable_whole() {
     };
     assert_eq!(rows.len(), 4608);
 }
+
+/// SEC-02: the server keeps no engine between associations (an engine holds two value
+/// buffers; a terminal is associated seconds a day), yet what protects the next one
+/// survives the release: a management client going on from the counters of a released
+/// association is refused, one above them is served, and the server's own counter never
+/// goes back.
+#[test]
+fn sec02_counters_and_replay_window_survive_a_released_association() {
+    let mut s = server(Auth::HlsGmac, Protection::AuthEnc, 1024);
+    let management = |ic: u32| -> Client {
+        ClientSession::new(
+            ClientConfig {
+                client_sap: 1,
+                system_title: Some(SystemTitle::new(*b"CLIENT01")),
+                mechanism: AuthMechanism::HighGmac,
+                security: SecurityPolicy::authenticated_encrypted(SecuritySuite::Suite0),
+                max_pdu_size: 512,
+                invocation_counter: ic,
+                ..Default::default()
+            },
+            RustCryptoProvider::with_rng(KeyRing::new(EK, AK), FixedRandom(0x42)),
+        )
+    };
+    let mut first = management(100);
+    assert_eq!(
+        associate(&mut first, &mut s, 1),
+        AssociationStep::Established
+    );
+    get(&mut first, &mut s, 1, 8, CLOCK, 2, None).unwrap();
+    let mut req = [0u8; 256];
+    let n = first.release_request(&mut req).unwrap();
+    exchange(&mut s, 1, &req[..n]);
+    let (used, served) = (first.invocation_counter(), s.invocation_counter());
+    assert!(served > 0);
+    // The same counters again, as a replay of the released association would bring.
+    let mut again = management(100);
+    let mut aarq = [0u8; 1024];
+    let n = again.associate_request(&mut aarq).unwrap();
+    let refused = exchange(&mut s, 1, &aarq[..n]);
+    assert!(
+        !matches!(
+            again.handle_associate_response(&refused),
+            Ok(AssociationStep::HlsReplyRequired | AssociationStep::Established)
+        ),
+        "a counter at or below {used} must not open an association after the release"
+    );
+    let mut next = management(used + 1);
+    assert_eq!(
+        associate(&mut next, &mut s, 1),
+        AssociationStep::Established
+    );
+    get(&mut next, &mut s, 1, 8, CLOCK, 2, None).unwrap();
+    assert!(
+        s.invocation_counter() > served,
+        "the server's counter goes on"
+    );
+}

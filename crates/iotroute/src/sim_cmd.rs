@@ -33,11 +33,11 @@ pub struct SimArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub readings: Option<u32>,
     /// Wireless terminals, each with its own meter.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=250), conflicts_with = "loopback")]
-    pub terminals: u8,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000), conflicts_with = "loopback")]
+    pub terminals: u32,
     /// Smart meters (each on its own channel; at most 4 terminals each).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u8).range(1..=100), conflicts_with = "loopback")]
-    pub smartmeters: u8,
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=250_000), conflicts_with = "loopback")]
+    pub smartmeters: u32,
     /// Seed of the radio model, placements and randomness: the same seed gives the same
     /// run.
     #[arg(long, default_value_t = 1, conflicts_with = "loopback")]
@@ -111,11 +111,11 @@ pub struct SimArgs {
     /// Add N attackers that claim a registered terminal's ID with a wrong password: their
     /// smart meter refuses them and tells the head end (`auth_failure`).
     #[arg(long, conflicts_with = "loopback")]
-    pub wrong_password: Option<u8>,
+    pub wrong_password: Option<u32>,
     /// Add N attackers scanning for another Pairing ID: no smart meter answers, each
     /// tells the head end (`foreign_pairing_scan`).
     #[arg(long, conflicts_with = "loopback")]
-    pub wrong_pairing: Option<u8>,
+    pub wrong_pairing: Option<u32>,
     /// Flood N terminals' ECHONET Lite side from another address (SEC-08), at seeded
     /// times and terminals: each detects it, logs it and tells its smart meter, which
     /// relays it (`dos`); readings go on.

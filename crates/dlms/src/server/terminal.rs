@@ -16,7 +16,7 @@ use dlms_cosem_rs::acse::AuthMechanism;
 use dlms_cosem_rs::security::{
     KeyRing, RandomSource, RustCryptoProvider, Secret, SecurityPolicy, SecuritySuite, SystemTitle,
 };
-use dlms_cosem_rs::server::{Server, ServerConfig};
+use dlms_cosem_rs::server::{Server, ServerConfig, ServerState};
 
 use super::{CosemStore, SharedModel};
 use crate::cipher::{Protections, SystemTitle as CipherTitle};
@@ -155,10 +155,43 @@ impl<E: Entropy> RandomSource for EntropyAdapter<E> {
 
 type Engine<E> = Server<CosemStore, RustCryptoProvider<EntropyAdapter<E>>, VALUE_BUFFER>;
 
-/// One association's engine and the secret it was built with.
+/// One association: its engine while an association is open, and what a new engine
+/// must go on from.
 struct Slot<E> {
-    engine: Box<Engine<E>>,
+    /// Built at the association's first APDU and dropped once it is idle or closed
+    /// again: an engine holds two value buffers of [`VALUE_BUFFER`] bytes, and a
+    /// terminal is associated a few seconds a day (ten thousand simulated terminals
+    /// would otherwise hold 8 GB of idle buffers).
+    engine: Option<Box<Engine<E>>>,
+    /// The secret the engine is built with (a changed one rebuilds it).
     secret: Vec<u8>,
+    /// The invocation counter a new engine starts above (SEC-02: never used twice).
+    invocation_counter: u32,
+    /// The replay window a new engine resumes: the client and its highest counter.
+    replay: Option<(SystemTitle, u32)>,
+}
+
+impl<E: Entropy + Clone> Slot<E> {
+    /// Keep the engine's counters and drop it.
+    fn retire(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            self.invocation_counter = engine.invocation_counter();
+            self.replay = engine.replay_owner().zip(engine.peer_invocation_counter());
+        }
+    }
+
+    fn invocation_counter(&self) -> u32 {
+        self.engine
+            .as_ref()
+            .map_or(self.invocation_counter, |e| e.invocation_counter())
+    }
+
+    fn replay(&self) -> Option<(SystemTitle, u32)> {
+        match &self.engine {
+            Some(e) => e.replay_owner().zip(e.peer_invocation_counter()),
+            None => self.replay,
+        }
+    }
 }
 
 /// The terminal's server: three associations over one model.
@@ -187,11 +220,29 @@ impl<E: Entropy + Clone> TerminalServer<E> {
         if needs_keys && config.keys.is_none() {
             return Err(ServeError::MissingKeys);
         }
-        let build = |a| Self::build(&model, &config, &entropy, a, 0, None);
+        let slot = |a| -> Result<Slot<E>, ServeError> {
+            let secret = model
+                .lock()
+                .map_err(|_| ServeError::Model)?
+                .association_secret(a)
+                .to_vec();
+            // A secret the engine would refuse is refused now, not at the first APDU.
+            Self::password(&config, a, &secret)?;
+            Ok(Slot {
+                engine: None,
+                secret,
+                invocation_counter: if a == Association::Management {
+                    config.invocation_counter
+                } else {
+                    0
+                },
+                replay: None,
+            })
+        };
         let slots = [
-            build(Association::Public)?,
-            build(Association::Management)?,
-            build(Association::Maintenance)?,
+            slot(Association::Public)?,
+            slot(Association::Management)?,
+            slot(Association::Maintenance)?,
         ];
         {
             let mut m = model.lock().map_err(|_| ServeError::Model)?;
@@ -237,30 +288,39 @@ impl<E: Entropy + Clone> TerminalServer<E> {
         }
     }
 
+    /// The LLS password of association `a` with `secret`, if it authenticates so.
+    fn password(
+        config: &ServeConfig,
+        a: Association,
+        secret: &[u8],
+    ) -> Result<Option<Secret>, ServeError> {
+        if Self::mechanism(config, a).0 == mechanism::LOW {
+            Secret::new(secret)
+                .map(Some)
+                .map_err(|_| ServeError::Secret(secret.len()))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// An engine for association `a` with `secret`, going on from `invocation_counter`
+    /// and the replay window `replay`.
     fn build(
         model: &SharedModel,
         config: &ServeConfig,
         entropy: &E,
         a: Association,
+        secret: &[u8],
         invocation_counter: u32,
         replay: Option<(SystemTitle, u32)>,
-    ) -> Result<Slot<E>, ServeError> {
-        let secret = model
-            .lock()
-            .map_err(|_| ServeError::Model)?
-            .association_secret(a)
-            .to_vec();
+    ) -> Result<Box<Engine<E>>, ServeError> {
         let (mech_id, ciphered) = Self::mechanism(config, a);
         let mechanism = match mech_id {
             mechanism::LOW => AuthMechanism::Low,
             mechanism::HLS_GMAC => AuthMechanism::HighGmac,
             _ => AuthMechanism::None,
         };
-        let password = if mechanism == AuthMechanism::Low {
-            Some(Secret::new(&secret).map_err(|_| ServeError::Secret(secret.len()))?)
-        } else {
-            None
-        };
+        let password = Self::password(config, a, secret)?;
         let security = if ciphered {
             SecurityPolicy {
                 suite: SecuritySuite::Suite0,
@@ -296,7 +356,7 @@ impl<E: Entropy + Clone> TerminalServer<E> {
         if let Some((peer, highest)) = replay {
             engine.resume_replay_window(peer, highest);
         }
-        Ok(Slot { engine, secret })
+        Ok(engine)
     }
 
     /// Answer one APDU from client wPort `client_wport` at time `now`, writing the reply
@@ -330,12 +390,30 @@ impl<E: Entropy + Clone> TerminalServer<E> {
         if apdu.first() == Some(&0x60) {
             self.refresh(a)?;
         }
+        let (model, config, entropy) = (&self.model, &self.config, &self.entropy);
         let slot = self.slots.get_mut(a.index()).ok_or(ServeError::Model)?;
-        if slot.engine.invocation_counter() >= ENGINE_COUNTER_LIMIT {
+        if slot.invocation_counter() >= ENGINE_COUNTER_LIMIT {
             return Err(ServeError::CountersExhausted);
         }
-        let n = slot.engine.handle(apdu, out).map_err(CodecError::from)?;
-        Ok(Some(n))
+        let engine = match &mut slot.engine {
+            Some(engine) => engine,
+            none => none.insert(Self::build(
+                model,
+                config,
+                entropy,
+                a,
+                &slot.secret,
+                slot.invocation_counter,
+                slot.replay,
+            )?),
+        };
+        let handled = engine.handle(apdu, out).map_err(CodecError::from);
+        let idle = matches!(engine.state(), ServerState::Idle | ServerState::Closed)
+            && !engine.is_block_transfer_in_progress();
+        if idle {
+            slot.retire();
+        }
+        Ok(Some(handled?))
     }
 
     /// Rebuild an engine whose secret changed in the model.
@@ -352,13 +430,10 @@ impl<E: Entropy + Clone> TerminalServer<E> {
         if slot.secret == current {
             return Ok(());
         }
-        let ic = slot.engine.invocation_counter();
-        let replay = slot
-            .engine
-            .replay_owner()
-            .zip(slot.engine.peer_invocation_counter());
-        *slot = Self::build(&self.model, &self.config, &self.entropy, a, ic, replay)?;
-        tracing::info!(?a, "association secret changed: engine rebuilt");
+        Self::password(&self.config, a, &current)?;
+        slot.retire();
+        slot.secret = current;
+        tracing::info!(?a, "association secret changed: the next engine uses it");
         Ok(())
     }
 
@@ -367,7 +442,7 @@ impl<E: Entropy + Clone> TerminalServer<E> {
     pub fn invocation_counter(&self) -> u32 {
         self.slots
             .get(Association::Management.index())
-            .map_or(0, |s| s.engine.invocation_counter())
+            .map_or(0, Slot::invocation_counter)
     }
 
     /// The management engine's replay window: the client system title it describes
@@ -376,18 +451,19 @@ impl<E: Entropy + Clone> TerminalServer<E> {
     /// from before the restart is accepted again.
     #[must_use]
     pub fn replay_window(&self) -> Option<([u8; 8], u32)> {
-        let engine = &self.slots.get(Association::Management.index())?.engine;
-        engine
-            .replay_owner()
-            .zip(engine.peer_invocation_counter())
+        self.slots
+            .get(Association::Management.index())?
+            .replay()
             .map(|(title, highest)| (*title.as_bytes(), highest))
     }
 
     /// Restore the management engine's replay window saved by a previous run.
     pub fn resume_replay_window(&mut self, peer: [u8; 8], highest: u32) {
         if let Some(slot) = self.slots.get_mut(Association::Management.index()) {
-            slot.engine
-                .resume_replay_window(SystemTitle::new(peer), highest);
+            match &mut slot.engine {
+                Some(engine) => engine.resume_replay_window(SystemTitle::new(peer), highest),
+                None => slot.replay = Some((SystemTitle::new(peer), highest)),
+            }
         }
     }
 
@@ -411,7 +487,7 @@ impl<E: Entropy + Clone> TerminalServer<E> {
         if let Some(slot) =
             Association::from_client_sap(client_wport).and_then(|a| self.slots.get_mut(a.index()))
         {
-            slot.engine.reset();
+            slot.retire();
         }
     }
 

@@ -71,9 +71,9 @@ pub use report::{Report, SlotRecord, SystemFigures, TerminalRecord};
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Wireless terminals.
-    pub terminals: u8,
+    pub terminals: u32,
     /// Smart meters.
-    pub smartmeters: u8,
+    pub smartmeters: u32,
     /// The run's start: its slots start at the first boundary at or after it.
     pub start: DateTime<Utc>,
     /// How much time from the start the run's slots cover.
@@ -103,9 +103,9 @@ pub struct Options {
     /// flags what it reads from then on and tells its smart meter, which relays it.
     pub wrong_meters: u32,
     /// Attackers claiming a registered terminal's ID with a wrong password.
-    pub wrong_passwords: u8,
+    pub wrong_passwords: u32,
     /// Attackers scanning for another Pairing ID.
-    pub wrong_pairings: u8,
+    pub wrong_pairings: u32,
     /// Floods of a terminal's ECHONET Lite side from another address (SEC-08), at
     /// seeded times and terminals: a second of datagrams at 2,000/s.
     pub floods: u32,
@@ -260,29 +260,66 @@ const SETTLE_MAX: Duration = Duration::from_secs(24 * 3600);
 /// How often, once the run's time is over, it asks whether backfill has settled.
 const SETTLE_CHECK: Duration = Duration::from_secs(60);
 
-fn terminal_eui(k: u8) -> Eui64 {
-    Eui64([0x02, 0x1A, 0x00, 0x00, 0x00, 0x00, 0x10, k])
+/// Terminal k's EUI-64 (ours): `02:1A:00:00` and 0x1000 + k (`…:00:00:10:01` for the
+/// first).
+fn terminal_eui(k: u32) -> Eui64 {
+    let [a, b, c, d] = (0x1000 + k).to_be_bytes();
+    Eui64([0x02, 0x1A, 0x00, 0x00, a, b, c, d])
 }
 
-fn meter_eui(i: u8) -> Eui64 {
-    Eui64([0x02, 0x5A, 0x00, 0x00, 0x00, 0x00, 0x20, i])
+/// The terminal number of an EUI-64 of [`terminal_eui`].
+fn terminal_of(eui: [u8; 8]) -> u32 {
+    u32::from_be_bytes([eui[4], eui[5], eui[6], eui[7]]).wrapping_sub(0x1000)
+}
+
+/// Smart meter i's EUI-64 (ours): `02:5A:00:00` and 0x2000 + i.
+fn meter_eui(i: u32) -> Eui64 {
+    let [a, b, c, d] = (0x2000 + i).to_be_bytes();
+    Eui64([0x02, 0x5A, 0x00, 0x00, a, b, c, d])
+}
+
+/// What a seeded stream of randomness is for: each use, node and boot has its own, so
+/// that no two share one whatever the run's size.
+#[derive(Debug, Clone, Copy)]
+enum Use {
+    SmartMeterLink = 1,
+    SmartMeterReader = 2,
+    SmartMeterSchedule = 3,
+    TerminalLink = 4,
+    TerminalApp = 5,
+}
+
+/// The stream of `what` for node `index` after `boots` boots: the use in the top byte,
+/// the boot in the next 24 bits, the node in the low 32 (the run's own streams, 1 to 5,
+/// have a zero top byte).
+fn stream_of(what: Use, index: u32, boots: u64) -> u64 {
+    ((what as u64) << 56) | ((boots & 0xFF_FFFF) << 32) | u64::from(index)
 }
 
 /// Each terminal's password (12 characters, ours).
-fn password_of(k: u8) -> Vec<u8> {
+fn password_of(k: u32) -> Vec<u8> {
     format!("IOTPASS{k:05}").into_bytes()
 }
 
 /// The smart meter (index) a terminal's home is next to, and the head end registers it
 /// with.
-fn home_of(k: u8, smartmeters: u8) -> u8 {
+fn home_of(k: u32, smartmeters: u32) -> u32 {
     (k - 1) % smartmeters.max(1)
 }
 
 /// Whether terminal k is in the registry: the first four at each smart meter (SYS-03);
 /// any more are there, unregistered, as a smart meter would meet them.
-fn registered(k: u8, smartmeters: u8) -> bool {
-    usize::from((k - 1) / smartmeters.max(1)) < headend::registry::TERMINALS_PER_SMART_METER
+fn registered(k: u32, smartmeters: u32) -> bool {
+    usize::try_from((k - 1) / smartmeters.max(1))
+        .is_ok_and(|n| n < headend::registry::TERMINALS_PER_SMART_METER)
+}
+
+/// The terminals whose home is smart meter `i` and that the head end registers with it.
+fn terminals_of(i: u32, terminals: u32, smartmeters: u32) -> impl Iterator<Item = u32> {
+    let m = smartmeters.max(1);
+    (i + 1..=terminals)
+        .step_by(usize::try_from(m).unwrap_or(1))
+        .filter(move |k| registered(*k, m))
 }
 
 /// Retailers the run's points are spread over (ours: five-character codes).
@@ -299,7 +336,7 @@ fn registry_of(
         .filter(|k| registered(*k, opts.smartmeters))
         .map(|k| {
             Ok(headend::registry::DevicePoint {
-                supply_point: format!("09{:020}", 100_000 + u32::from(k))
+                supply_point: format!("09{:020}", 100_000 + u64::from(k))
                     .parse()
                     .map_err(|e: mdms::IdError| e.to_string())?,
                 terminal_id: terminal_eui(k),
@@ -307,7 +344,7 @@ fn registry_of(
                 smart_meter: meter_eui(home_of(k, opts.smartmeters) + 1),
                 meter_id: None,
                 interval: opts.interval,
-                retailer: RETAILERS[usize::from(k) % RETAILERS.len()]
+                retailer: RETAILERS[usize::try_from(k).unwrap_or(0) % RETAILERS.len()]
                     .parse()
                     .map_err(|e: headend::point::RetailerError| e.to_string())?,
             })
@@ -318,7 +355,7 @@ fn registry_of(
 /// `n` faults at seeded times within the run (not in its first and last hour), each of a
 /// seeded terminal: (virtual time, terminal number), from the seed's stream `stream`;
 /// the run starts `lead` into virtual time.
-fn seeded_events(opts: &Options, lead: Duration, stream: u64, n: u32) -> BTreeSet<(Duration, u8)> {
+fn seeded_events(opts: &Options, lead: Duration, stream: u64, n: u32) -> BTreeSet<(Duration, u32)> {
     let rng = Seeded::new(opts.seed, stream);
     let span = opts
         .duration
@@ -328,7 +365,7 @@ fn seeded_events(opts: &Options, lead: Duration, stream: u64, n: u32) -> BTreeSe
     (0..n)
         .map(|_| {
             let at = lead + Duration::from_secs(3600 + rng.next() % span);
-            let k = 1 + u8::try_from(rng.next() % u64::from(opts.terminals)).unwrap_or(0);
+            let k = 1 + u32::try_from(rng.next() % u64::from(opts.terminals)).unwrap_or(0);
             (at, k)
         })
         .collect()
@@ -336,8 +373,13 @@ fn seeded_events(opts: &Options, lead: Duration, stream: u64, n: u32) -> BTreeSe
 
 /// Each smart meter's channel: odd ones from 33 to 59, used again every 14 smart meters
 /// (560 m apart along the street: out of each other's range).
-fn channels_of(smartmeters: u8) -> Vec<u8> {
-    (0..smartmeters).map(|i| 33 + 2 * (i % 14)).collect()
+fn channel_of(i: u32) -> u8 {
+    33 + 2 * u8::try_from(i % 14).unwrap_or(0)
+}
+
+/// Every channel a smart meter of the run may be on.
+fn channels_of(smartmeters: u32) -> Vec<u8> {
+    (0..smartmeters.min(14)).map(channel_of).collect()
 }
 
 /// Smart meter `i` booting (`boots` times before) at `now`: its link (beacons, the PAA
@@ -345,7 +387,7 @@ fn channels_of(smartmeters: u8) -> Vec<u8> {
 /// sessions. A reboot starts both afresh, with new randomness (new group keys).
 fn boot_meter(
     opts: &Options,
-    i: u8,
+    i: u32,
     boots: u64,
     now: Duration,
     pairing: PairingId,
@@ -355,8 +397,9 @@ fn boot_meter(
     let eui = meter_eui(i + 1);
     let config = SmartMeterConfig {
         mac: MacConfig::new(eui),
-        pan_id: 0x4000 + u16::from(i),
-        channel: channels_of(opts.smartmeters)[usize::from(i)],
+        // Ours: a PAN ID per smart meter (wrapping past 0xFFFF: far apart by then).
+        pan_id: 0x4000u16.wrapping_add(u16::try_from(i & 0xFFFF).unwrap_or(0)),
+        channel: channel_of(i),
         pairing_id: pairing,
         profile: profile.clone(),
         join_window: JoinWindow::Always,
@@ -368,22 +411,24 @@ fn boot_meter(
     let (n, m) = (opts.terminals, opts.smartmeters);
     // SYS-03: it authenticates the terminals the head end registered with it.
     let registry = move |id_p: &[u8]| -> Result<Psk, AuthFailure> {
-        (1..=n)
-            .filter(|k| home_of(*k, m) == i && registered(*k, m))
+        terminals_of(i, n, m)
             .find(|k| identity_from_eui64(terminal_eui(*k).0).as_bytes() == id_p)
             .map(|k| profile.psk(id_p, &password_of(k)))
             .ok_or(AuthFailure::UnknownId)
     };
     let registry: Box<dyn Registry + Send> = Box::new(registry);
-    let stream = u64::from(i) + 1000 * boots;
-    let entropy = Box::new(Seeded::new(opts.seed, 100 + stream));
+    let entropy = Box::new(Seeded::new(
+        opts.seed,
+        stream_of(Use::SmartMeterLink, i, boots),
+    ));
     let link = SmartMeter::new(config, registry, entropy, now);
-    let passwords: Vec<([u8; 8], Vec<u8>)> = (1..=opts.terminals)
+    // The DLMS secrets of the terminals it holds (SYS-03), as the head end registers them.
+    let passwords: Vec<([u8; 8], Vec<u8>)> = terminals_of(i, opts.terminals, opts.smartmeters)
         .map(|k| (terminal_eui(k).0, password_of(k)))
         .collect();
     let app = SmartMeterApp::new(
         Reader::new(
-            opts.seed ^ (200 + stream),
+            opts.seed ^ stream_of(Use::SmartMeterReader, i, boots),
             TerminalSecrets::from_link_passwords(
                 passwords.iter().map(|(eui, pw)| (*eui, pw.as_slice())),
             ),
@@ -403,7 +448,7 @@ fn eui_text(e: Eui64) -> String {
 struct TerminalSim {
     id: NodeId,
     /// Its number in the run (1..).
-    k: u8,
+    k: u32,
     /// The IoT-route side: the link, the DLMS server over the node's model, the pushes
     /// held for the smart meter (as the terminal program).
     route: LinkedTerminal,
@@ -435,7 +480,7 @@ enum Attack {
     /// It claims a registered terminal's ID (`victim`) with a wrong password.
     WrongPassword {
         /// The terminal whose ID it claims (at its smart meter).
-        victim: u8,
+        victim: u32,
     },
     /// It scans for another Pairing ID.
     WrongPairing,
@@ -443,7 +488,7 @@ enum Attack {
 
 impl Attack {
     /// What terminal `k` of the run is: a terminal, or an attacker after them.
-    fn of(opts: &Options, k: u8) -> Option<Self> {
+    fn of(opts: &Options, k: u32) -> Option<Self> {
         if k <= opts.terminals {
             None
         } else if k <= opts.terminals + opts.wrong_passwords {
@@ -513,7 +558,7 @@ const METER_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
 struct MeterNode {
     id: NodeId,
     /// Its place (0 for the first), for a reboot.
-    index: u8,
+    index: u32,
     eui: Eui64,
     link: SmartMeter,
     /// Its end of the A route to the head end.
@@ -659,11 +704,11 @@ struct LinkSim<W: std::io::Write> {
     /// Outages still to come: (time, smart meter, off).
     outage_events: BTreeSet<(Duration, [u8; 8], bool)>,
     /// Terminal reboots still to come: (time, terminal number).
-    reboot_events: BTreeSet<(Duration, u8)>,
+    reboot_events: BTreeSet<(Duration, u32)>,
     /// Meter swaps still to come: (time, terminal number).
-    swap_events: BTreeSet<(Duration, u8)>,
+    swap_events: BTreeSet<(Duration, u32)>,
     /// Floods still to come: (time, terminal number).
-    flood_events: BTreeSet<(Duration, u8)>,
+    flood_events: BTreeSet<(Duration, u32)>,
     /// The Pairing ID of the run (a rebooting smart meter's).
     pairing: PairingId,
 }
@@ -731,7 +776,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 let t = p.terminal_id;
                 (
                     t,
-                    nodes::app::secrets::dlms_password(t.0, &password_of(t.0[7])),
+                    nodes::app::secrets::dlms_password(t.0, &password_of(terminal_of(t.0))),
                 )
             })
             .collect();
@@ -768,7 +813,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 relay,
                 link,
                 app,
-                rng: Seeded::new(opts.seed, 200 + u64::from(i)),
+                rng: Seeded::new(opts.seed, stream_of(Use::SmartMeterSchedule, i, 0)),
                 boots: 0,
                 down: false,
                 last_read: BTreeMap::new(),
@@ -857,7 +902,7 @@ impl<W: std::io::Write> LinkSim<W> {
     #[allow(clippy::too_many_arguments)]
     fn terminal(
         opts: &Options,
-        k: u8,
+        k: u32,
         attack: Option<Attack>,
         medium: &mut Medium,
         layout: &Seeded,
@@ -904,7 +949,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let boot = Duration::from_millis(layout.next() % 20_000);
         let link = Terminal::new(
             config.clone(),
-            Box::new(Seeded::new(opts.seed, 300 + u64::from(k))),
+            Box::new(Seeded::new(opts.seed, stream_of(Use::TerminalLink, k, 0))),
             boot,
         );
         // A household meter that has run for a day, its counters apart per home.
@@ -946,7 +991,11 @@ impl<W: std::io::Write> LinkSim<W> {
         .map_err(|e| e.to_string())?;
         // Nobody has set its clock yet: its first reading session does (TRM-09).
         read_meter_until(&mut node, &mut meter, t0, origin - HISTORY, origin)?;
-        let app = TerminalApp::serving(node.model(), u64::from(k), opts.seed ^ u64::from(k))?;
+        let app = TerminalApp::serving(
+            node.model(),
+            u64::from(k),
+            opts.seed ^ stream_of(Use::TerminalApp, k, 0),
+        )?;
         Ok(TerminalSim {
             id,
             k,
@@ -1639,7 +1688,7 @@ impl<W: std::io::Write> LinkSim<W> {
             };
             t.boots += 1;
             let boot = now + Duration::from_secs(30);
-            let stream = 300 + u64::from(k) + 1000 * t.boots;
+            let stream = stream_of(Use::TerminalLink, k, t.boots);
             let mut link =
                 Terminal::new(t.config.clone(), Box::new(Seeded::new(seed, stream)), boot);
             // SEC-03: its frame counters are on its flash (as `iotroute terminal` keeps
@@ -1656,7 +1705,11 @@ impl<W: std::io::Write> LinkSim<W> {
                 wall + chrono::Duration::seconds(30),
             )
             .map_err(|e| e.to_string())?;
-            let app = TerminalApp::serving(node.model(), u64::from(k), seed ^ stream)?;
+            let app = TerminalApp::serving(
+                node.model(),
+                u64::from(k),
+                seed ^ stream_of(Use::TerminalApp, k, t.boots),
+            )?;
             t.route = LinkedTerminal::new(link, app);
             t.node = node;
             tracing::info!(terminal = %eui_text(terminal_eui(k)), "terminal rebooted");
@@ -1881,7 +1934,7 @@ impl<W: std::io::Write> LinkSim<W> {
             })
             .collect();
         let readings = report::ReadingFigures {
-            scheduled: self.slots.len() * usize::from(self.opts.terminals),
+            scheduled: self.slots.len() * usize::try_from(self.opts.terminals).unwrap_or(0),
             arrived: terminals.iter().map(|t| t.readings_arrived).sum(),
             longest_delay_s: self
                 .tally

@@ -22,9 +22,9 @@ pub struct Report {
     pub ok: bool,
     /// Wireless terminals (each with its own meter).
     #[serde(rename = "terminal_count")]
-    pub terminals_count: u8,
+    pub terminals_count: u32,
     /// Smart meters.
-    pub smartmeters: u8,
+    pub smartmeters: u32,
     /// The run's start (`--start`), JST.
     pub start: DateTime<FixedOffset>,
     /// Days of slots the run covers from its start.
