@@ -16,7 +16,7 @@
 //! start time and time never goes back.
 
 use core::time::Duration;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use crate::propagation::{lqi, Position, PropagationConfig};
 use crate::rng::Stream;
@@ -161,8 +161,9 @@ struct Tx {
     start: Duration,
     end: Duration,
     frame: Vec<u8>,
-    /// Listeners at the start (half of the reception decision is made then).
-    listeners: Vec<NodeId>,
+    /// Listeners at the start (half of the reception decision is made then), with the
+    /// frame's RSSI at each, dBm.
+    listeners: Vec<(NodeId, f64)>,
     resolved: bool,
 }
 
@@ -192,7 +193,13 @@ pub struct Medium {
     propagation: PropagationConfig,
     phy: PhyConfig,
     nodes: Vec<Node>,
-    shadowing: BTreeMap<(u32, u32), f64>,
+    /// Nodes by square cell of [`PropagationConfig::reach_m`]: a frame's receivers are
+    /// looked for in the 3 × 3 cells around its sender only.
+    cells: HashMap<(i64, i64), Vec<u32>>,
+    /// Each node's links to the nodes that can hear it at all: (node, path loss without
+    /// the channel's reference loss, dB), found when it first sends.
+    links: Vec<Option<Vec<(u32, f64)>>>,
+    shadowing: HashMap<(u32, u32), f64>,
     frames: Stream,
     on_air: Vec<Tx>,
     next_tx: u64,
@@ -209,7 +216,9 @@ impl Medium {
             propagation,
             phy,
             nodes: Vec::new(),
-            shadowing: BTreeMap::new(),
+            cells: HashMap::new(),
+            links: Vec::new(),
+            shadowing: HashMap::new(),
             frames: Stream::new(seed, 0),
             on_air: Vec::new(),
             next_tx: 0,
@@ -221,6 +230,15 @@ impl Medium {
     /// Place a node, radio off.
     pub fn add_node(&mut self, position: Position) -> NodeId {
         let id = NodeId(u32::try_from(self.nodes.len()).unwrap_or(u32::MAX));
+        self.cells
+            .entry(self.cell_of(&position))
+            .or_default()
+            .push(id.0);
+        // Placed after others found their links: theirs are found again.
+        for l in &mut self.links {
+            *l = None;
+        }
+        self.links.push(None);
         self.nodes.push(Node {
             position,
             channel: None,
@@ -316,13 +334,7 @@ impl Medium {
         let end = now + air;
         let id = TxId(self.next_tx);
         self.next_tx += 1;
-        let listeners = self
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(i, n)| n.channel == Some(channel) && *i != from.0 as usize)
-            .map(|(i, _)| NodeId(u32::try_from(i).unwrap_or(u32::MAX)))
-            .collect();
+        let listeners = self.listeners(from, channel)?;
         self.stats.frames += 1;
         self.stats.bytes += u64::try_from(frame.len()).unwrap_or(u64::MAX);
         self.stats.air_time_us += u64::try_from(air.as_micros()).unwrap_or(u64::MAX);
@@ -337,6 +349,79 @@ impl Medium {
             resolved: false,
         });
         Ok((id, end))
+    }
+
+    /// The cell of a position.
+    fn cell_of(&self, p: &Position) -> (i64, i64) {
+        let reach = self.propagation.reach_m();
+        #[allow(clippy::cast_possible_truncation)]
+        let cell = |v: f64| (v / reach).floor() as i64;
+        (cell(p.x), cell(p.y))
+    }
+
+    /// The nodes on `channel` that hear `from` above the cut-off (20 dB under the
+    /// sensitivity; below it no reception is counted), with the RSSI at each, in the
+    /// order they were added (the run's randomness is drawn in that order).
+    fn listeners(&mut self, from: NodeId, channel: u8) -> Result<Vec<(NodeId, f64)>, MediumError> {
+        let index = from.0 as usize;
+        if self
+            .links
+            .get(index)
+            .ok_or(MediumError::UnknownNode(from))?
+            .is_none()
+        {
+            let found = self.find_links(from)?;
+            if let Some(l) = self.links.get_mut(index) {
+                *l = Some(found);
+            }
+        }
+        let floor = self.propagation.sensitivity_dbm - 20.0;
+        let reference = crate::propagation::reference_loss_db(channel);
+        let links = self.links.get(index).and_then(Option::as_ref);
+        Ok(links
+            .into_iter()
+            .flatten()
+            .filter(|(i, _)| {
+                self.nodes
+                    .get(*i as usize)
+                    .is_some_and(|n| n.channel == Some(channel))
+            })
+            .map(|&(i, loss)| (NodeId(i), self.propagation.rssi_dbm(reference + loss)))
+            .filter(|(_, rssi)| *rssi >= floor)
+            .collect())
+    }
+
+    /// The links of `from`: every node within reach (3 × 3 cells around it) whose
+    /// path loss, shadowing and building included, leaves a frame above the cut-off on
+    /// some channel. The loss is the one [`Medium::rssi_dbm`] computes.
+    fn find_links(&self, from: NodeId) -> Result<Vec<(u32, f64)>, MediumError> {
+        let at = self.node(from)?.position;
+        let (cx, cy) = self.cell_of(&at);
+        let prop = self.propagation;
+        let best = crate::propagation::reference_loss_db(33)
+            .min(crate::propagation::reference_loss_db(59));
+        let floor = prop.sensitivity_dbm - 20.0;
+        let mut links: Vec<(u32, f64)> = (cx - 1..=cx + 1)
+            .flat_map(|x| (cy - 1..=cy + 1).map(move |y| (x, y)))
+            .filter_map(|c| self.cells.get(&c))
+            .flatten()
+            .copied()
+            .filter(|&i| i != from.0)
+            .filter_map(|i| {
+                let to = self.nodes.get(i as usize)?.position;
+                let (lo, hi) = (from.0.min(i), from.0.max(i));
+                let shadow = self
+                    .shadowing
+                    .get(&(lo, hi))
+                    .copied()
+                    .unwrap_or_else(|| prop.shadowing_db(self.seed, lo, hi));
+                let loss = prop.path_loss_db(&at, &to, 33, shadow)
+                    - crate::propagation::reference_loss_db(33);
+                (prop.rssi_dbm(best + loss) >= floor).then_some((i, loss))
+            })
+            .collect();
+        links.sort_unstable_by_key(|l| l.0);
+        Ok(links)
     }
 
     /// When the next unresolved frame ends, if any: call [`Medium::advance`] then.
@@ -384,8 +469,7 @@ impl Medium {
             .map(|o| (o.from, o.channel))
             .collect();
         let mut receptions = Vec::new();
-        for &node in &tx.listeners {
-            let rssi = self.rssi_dbm(tx.from, node, tx.channel)?;
+        for &(node, rssi) in &tx.listeners {
             if rssi < self.propagation.sensitivity_dbm - 20.0 {
                 continue;
             }
@@ -482,6 +566,49 @@ fn mw_to_dbm(mw: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The listeners a frame is resolved for, found through the cells and each node's
+    /// links, are exactly the nodes on its channel that [`Medium::rssi_dbm`] puts at or
+    /// above the cut-off — over a town 20 km wide, indoors and out, with the model's
+    /// shadowing — and get the same RSSI.
+    #[test]
+    fn listeners_found_by_cells_and_links_are_every_node_above_the_cut_off() {
+        let mut m = Medium::new(7, PropagationConfig::default(), PhyConfig::default());
+        let mut place = crate::rng::Stream::new(3, 9);
+        let ids: Vec<NodeId> = (0..600)
+            .map(|k| {
+                let (x, y) = (place.uniform() * 20_000.0, place.uniform() * 2_000.0);
+                let p = if k % 3 == 0 {
+                    Position::outdoor(x, y)
+                } else {
+                    Position::indoor(x, y)
+                };
+                m.add_node(p)
+            })
+            .collect();
+        for (k, id) in ids.iter().enumerate() {
+            m.set_channel(*id, Some(if k % 2 == 0 { 33 } else { 35 }))
+                .unwrap();
+        }
+        let floor = m.propagation.sensitivity_dbm - 20.0;
+        for from in ids.iter().step_by(7) {
+            let found = m.listeners(*from, 33).unwrap();
+            let mut brute = Vec::new();
+            for (k, to) in ids.iter().enumerate() {
+                if to != from && k % 2 == 0 {
+                    let rssi = m.rssi_dbm(*from, *to, 33).unwrap();
+                    if rssi >= floor {
+                        brute.push((*to, rssi));
+                    }
+                }
+            }
+            assert_eq!(found.len(), brute.len(), "from {from:?}");
+            for ((a, ra), (b, rb)) in found.iter().zip(&brute) {
+                assert_eq!(a, b);
+                assert!((ra - rb).abs() < 1e-9, "{ra} {rb}");
+            }
+        }
+    }
 
     fn quiet() -> PropagationConfig {
         PropagationConfig {

@@ -151,6 +151,18 @@ impl PropagationConfig {
         reference_loss_db(channel) + 10.0 * self.exponent * d.log10() + shadowing_db + building
     }
 
+    /// How far a frame can still be heard at all: beyond this distance even a link
+    /// shadowed six standard deviations in its favour, without building loss, arrives
+    /// more than 20 dB under the sensitivity, where a frame survives with probability
+    /// below 5 × 10⁻⁵ (the medium does not count such receivers). Metres.
+    #[must_use]
+    pub fn reach_m(&self) -> f64 {
+        let budget = self.tx_power_dbm - (self.sensitivity_dbm - 20.0)
+            + 6.0 * self.shadowing_sigma_db
+            - reference_loss_db(33).min(reference_loss_db(59));
+        10f64.powf(budget / (10.0 * self.exponent)).max(1.0)
+    }
+
     /// Received power, dBm.
     #[must_use]
     pub fn rssi_dbm(&self, path_loss_db: f64) -> f64 {
