@@ -212,7 +212,10 @@ pub enum CommandError {
     #[error("a new password of {0} bytes: 8 to 32 (TRM-08)")]
     PasswordLength(usize),
     /// The name of who asked is empty, too long or has control characters.
-    #[error("by: 1 to {} characters, no control characters", crate::blocks::TEXT_MAX)]
+    #[error(
+        "by: 1 to {} characters, no control characters",
+        crate::blocks::TEXT_MAX
+    )]
     By,
     /// More commands than request numbers.
     #[error("command record {0}: beyond the request numbers of commands")]

@@ -504,8 +504,7 @@ impl HeadendStore for SqliteHeadendStore {
             .db
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
-        let Some(record) =
-            commands_in(&tx, "WHERE seq = ?1 AND outcome IS NULL", [seq])?.pop()
+        let Some(record) = commands_in(&tx, "WHERE seq = ?1 AND outcome IS NULL", [seq])?.pop()
         else {
             return Ok(None);
         };
@@ -555,7 +554,9 @@ impl HeadendStore for SqliteHeadendStore {
             .prepare("SELECT terminal_id, secret FROM terminal_secrets")
             .map_err(backend)?;
         let rows = q
-            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
             .map_err(backend)?;
         let mut out = BTreeMap::new();
         for row in rows {
