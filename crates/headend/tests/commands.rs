@@ -174,6 +174,22 @@ fn trm11_a_set_interval_recorded_is_sent_at_poll_and_its_done_switches_the_regis
     let mut sm = smart_meter();
     let got = hello(&mut hes, &mut sm);
     assert_eq!(registration(&got, T1).1, 30);
+    // Refused by the terminal: nothing changes, in the registry or the registration.
+    let refused = record(&path, P1, &Setting::Interval(Interval::Quarter));
+    polled(&mut hes, &mut sm);
+    let why = "SET: read-write-denied";
+    done(
+        &mut hes,
+        &mut sm,
+        request_of(refused).unwrap(),
+        Outcome::Refused,
+        why,
+    );
+    let points = SqliteHeadendStore::open(&path).unwrap().points().unwrap();
+    assert_eq!(points[0].interval, Interval::Half);
+    let mut sm = rebooted(&sm);
+    assert_eq!(registration(&hello(&mut hes, &mut sm), T1).1, 30);
+    // Done: the registry and the registrations switch.
     let seq = record(&path, P1, &Setting::Interval(Interval::Quarter));
     let request = request_of(seq).unwrap();
     let got = polled(&mut hes, &mut sm);
@@ -185,13 +201,13 @@ fn trm11_a_set_interval_recorded_is_sent_at_poll_and_its_done_switches_the_regis
             minutes: 15
         }]
     );
-    assert_eq!(records(&path)[0].end, None, "pending until its done");
+    assert_eq!(records(&path)[1].end, None, "pending until its done");
     assert!(
         hes_poll(&mut hes).is_empty(),
         "sent once a process, not at every poll"
     );
     done(&mut hes, &mut sm, request, Outcome::Done, "");
-    let r = &records(&path)[0];
+    let r = &records(&path)[1];
     assert_eq!(
         r.end.as_ref().map(|e| e.outcome),
         Some(CommandOutcome::Done)
@@ -249,6 +265,11 @@ fn trm08_a_new_password_done_is_the_secret_of_the_next_registration_and_a_refuse
     let end = records(&path)[0].end.clone().unwrap();
     assert_eq!(end.outcome, CommandOutcome::Refused);
     assert_eq!(end.reason, "SET: read-write-denied");
+    let kept = SqliteHeadendStore::open(&path)
+        .unwrap()
+        .terminal_secrets()
+        .unwrap();
+    assert!(kept.is_empty(), "a refused password changes no secret");
     let mut sm = rebooted(&sm);
     assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, OLD_SECRET);
 
