@@ -205,9 +205,9 @@ pub enum CommandError {
     /// No such point in the registry.
     #[error("supply point {0} is not registered")]
     Unknown(String),
-    /// An interval the terminal does not take.
-    #[error("an interval of {0} minutes: 15 or 30 (TRM-11)")]
-    Minutes(u32),
+    /// An interval the terminal does not take (as it was written).
+    #[error("an interval of {0:?} minutes: 15 or 30 (TRM-11)")]
+    Minutes(String),
     /// A password the terminal does not take.
     #[error("a new password of {0} bytes: 8 to 32 (TRM-08)")]
     PasswordLength(usize),
@@ -222,15 +222,17 @@ pub enum CommandError {
     Full(u64),
 }
 
-/// The interval of `minutes`, if the terminal takes it (TRM-11: 15 or 30).
+/// The interval of `minutes` as an operator writes it, if the terminal takes it
+/// (TRM-11: 15 or 30).
 ///
 /// # Errors
 /// [`CommandError::Minutes`].
-pub fn interval(minutes: u32) -> Result<Interval, CommandError> {
-    u8::try_from(minutes)
+pub fn interval(minutes: &str) -> Result<Interval, CommandError> {
+    minutes
+        .parse::<u8>()
         .ok()
         .and_then(Interval::from_minutes)
-        .ok_or(CommandError::Minutes(minutes))
+        .ok_or_else(|| CommandError::Minutes(minutes.to_owned()))
 }
 
 /// Whether a command for `point` by `by` may be recorded with the registered
@@ -274,10 +276,11 @@ mod tests {
 
     #[test]
     fn trm11_an_interval_is_15_or_30_minutes() {
-        assert_eq!(interval(15), Ok(Interval::Quarter));
-        assert_eq!(interval(30), Ok(Interval::Half));
-        assert_eq!(interval(20), Err(CommandError::Minutes(20)));
-        assert_eq!(interval(271), Err(CommandError::Minutes(271)));
+        assert_eq!(interval("15"), Ok(Interval::Quarter));
+        assert_eq!(interval("30"), Ok(Interval::Half));
+        for bad in ["20", "271", "", "half"] {
+            assert_eq!(interval(bad), Err(CommandError::Minutes(bad.to_owned())));
+        }
     }
 
     #[test]
