@@ -86,6 +86,8 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
         config: CollectConfig,
         now: DateTime<Utc>,
     ) -> Result<Self, ServiceError> {
+        // TRM-08: a secret changed by command wins over the file's, which knows only the
+        // password the terminal was installed with.
         secrets.extend(store.terminal_secrets()?);
         let points = store.points()?;
         if points.is_empty() {

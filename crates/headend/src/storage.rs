@@ -180,6 +180,7 @@ pub fn effect(
     password: Option<&NewPassword>,
     outcome: CommandOutcome,
 ) -> Effect {
+    // TRM-08, TRM-11: until the terminal took it, the old setting is the terminal's.
     if outcome != CommandOutcome::Done {
         return Effect::Nothing;
     }
