@@ -96,7 +96,9 @@ pub enum BlockError {
     Earlier(String),
 }
 
-fn text_ok(s: &str) -> bool {
+/// Whether `s` may be kept as a reason or a name: 1 to [`TEXT_MAX`] characters, none a
+/// control character (a terminal escape in a record would rewrite the listing).
+pub(crate) fn text_ok(s: &str) -> bool {
     let n = s.chars().count();
     (1..=TEXT_MAX).contains(&n) && !s.chars().any(char::is_control)
 }

@@ -477,7 +477,11 @@ mod tests {
                 [0, 1, 3].map(|n| (slot(n), Interval::Half)).into(),
             )]),
         };
-        let mut c = Collector::new(CollectConfig::default(), &[point.clone()], &resume);
+        let mut c = Collector::new(
+            CollectConfig::default(),
+            std::slice::from_ref(&point),
+            &resume,
+        );
         // Slots 2 and 4..=10 are missing; 0, 1, 3 are not.
         assert_eq!(
             c.missing(start(), slot(10)),
@@ -513,7 +517,11 @@ mod tests {
             since: BTreeMap::from([(point.supply_point.clone(), start())]),
             collected: BTreeMap::from([(point.supply_point.clone(), collected)]),
         };
-        let c = Collector::new(CollectConfig::default(), &[point.clone()], &resume);
+        let c = Collector::new(
+            CollectConfig::default(),
+            std::slice::from_ref(&point),
+            &resume,
+        );
         // Quarters 4, 5, 6 are missing: on the 15-minute grid after the switch.
         assert_eq!(
             c.missing(start(), quarter(6)),

@@ -1,6 +1,7 @@
 //! The head end as one sans-IO node: each smart meter's A-route link
 //! ([`crate::aroute`]), collection with its backfills ([`crate::collect`]), the
-//! registrations a smart meter's hello lacks, blocks and reconnects (OPS-07), and the
+//! registrations a smart meter's hello lacks, blocks and reconnects (OPS-07), the
+//! settings commanded (clock, interval, password: [`crate::commands`]), and the
 //! terminals' events counted by kind. Fed the smart meters' bytes and the time, it answers
 //! with the bytes for each smart meter and the readings for the MDMS, which the driver
 //! hands on (in process in the simulator; a message log or another program later).
@@ -8,12 +9,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use dlms::apdu::ActionResult;
 use dlms::cipher::SystemTitle;
-use dlms::relay::message::{Arrival, Command, Uplink};
+use dlms::relay::message::{Arrival, Command, Outcome, Uplink};
 use wisun::mac::Eui64;
 
 use crate::aroute::{FromSmartMeter, SmartMeterLink};
 use crate::collect::{CollectConfig, Collected, Collector, Resume};
+use crate::commands::{self, CommandError, Setting};
 use crate::registry::DevicePoint;
 
 /// The head end's system title on the A route **(ours)**.
@@ -37,6 +40,9 @@ pub struct HeadEndFigures {
     pub latencies: Vec<f64>,
 }
 
+/// Bytes for each smart meter, in the order they are to be sent.
+pub type ForSmartMeters = Vec<(Eui64, Vec<u8>)>;
+
 /// What bytes from a smart meter brought.
 #[derive(Debug, Default)]
 pub struct Taken {
@@ -44,6 +50,9 @@ pub struct Taken {
     pub to_smart_meters: Vec<(Eui64, Vec<u8>)>,
     /// Readings for the MDMS, each slot boundary once.
     pub readings: Vec<mdms::RawReading>,
+    /// The ends of settings commanded ([`HeadEnd::command`]): request, outcome, why —
+    /// the smart meter's *done*, or its refusal of the command itself (failed).
+    pub carried: Vec<(u32, Outcome, String)>,
 }
 
 /// The head end.
@@ -55,9 +64,17 @@ pub struct HeadEnd {
     /// Each terminal's management association secret (the registry's), for its
     /// registration with its smart meter.
     secrets: BTreeMap<Eui64, Vec<u8>>,
-    /// Numbers of the commands that are not backfills (the top half, apart from the
-    /// collector's).
+    /// Numbers of blocks and reconnects: from `1 << 31` up to
+    /// [`commands::COMMAND_REQUESTS`] (the collector counts below, the settings'
+    /// numbers are above).
     next_request: u32,
+    /// Settings commanded whose end has not come, by request: sent again to a smart
+    /// meter that says hello (it may have restarted, or never had them: a smart meter
+    /// not connected gets its commands on its hello).
+    commands: BTreeMap<u32, (Eui64, Command)>,
+    /// Which pending setting each invoke id sent to a smart meter carried, to take its
+    /// refusal (the answer names the invoke id, not the request).
+    invoked: BTreeMap<(Eui64, u8), u32>,
     figures: HeadEndFigures,
     /// Terminals blocked (OPS-07): told again to a smart meter that says hello (a
     /// reboot forgets).
@@ -81,6 +98,8 @@ impl HeadEnd {
             points,
             secrets,
             next_request: 1 << 31,
+            commands: BTreeMap::new(),
+            invoked: BTreeMap::new(),
             figures: HeadEndFigures::default(),
             blocked: std::collections::BTreeSet::new(),
         }
@@ -120,11 +139,22 @@ impl HeadEnd {
         self.links.get(&sm)
     }
 
-    /// Smart meter `sm` connected again: a fresh stream.
+    /// Smart meter `sm` connected again: a fresh stream (the answers to what was sent
+    /// before will not come).
     pub fn reconnected(&mut self, sm: Eui64) {
         if let Some(link) = self.links.get_mut(&sm) {
             link.reconnected();
         }
+        self.invoked.retain(|(s, _), _| *s != sm);
+    }
+
+    /// The number of the next block or reconnect, within its range.
+    fn block_request(&mut self) -> u32 {
+        self.next_request = self.next_request.wrapping_add(1);
+        if !((1 << 31) + 1..commands::COMMAND_REQUESTS).contains(&self.next_request) {
+            self.next_request = (1 << 31) + 1;
+        }
+        self.next_request
     }
 
     /// Register with smart meter `sm` each of its points' terminals that `held` lacks
@@ -158,8 +188,7 @@ impl HeadEnd {
             .map(|p| p.terminal_id)
             .collect();
         for terminal in blocked {
-            self.next_request = self.next_request.wrapping_add(1).max(1 << 31);
-            let request = self.next_request;
+            let request = self.block_request();
             commands.push((
                 sm,
                 Command::Block {
@@ -168,7 +197,41 @@ impl HeadEnd {
                 },
             ));
         }
-        self.send(commands)
+        let mut out = self.send(commands);
+        let pending: Vec<(u32, Command)> = self
+            .commands
+            .iter()
+            .filter(|(_, (s, _))| *s == sm)
+            .map(|(r, (_, c))| (*r, c.clone()))
+            .collect();
+        for (request, command) in pending {
+            out.extend(self.send_setting(sm, request, &command));
+        }
+        out
+    }
+
+    /// Send a setting's `command` (number `request`) to `sm`, remembering which invoke
+    /// id carried it.
+    fn send_setting(
+        &mut self,
+        sm: Eui64,
+        request: u32,
+        command: &Command,
+    ) -> Option<(Eui64, Vec<u8>)> {
+        let Some(link) = self.links.get_mut(&sm) else {
+            tracing::warn!(%sm, "no A-route link to this smart meter");
+            return None;
+        };
+        match link.command(command) {
+            Ok(invoke_id) => {
+                self.invoked.insert((sm, invoke_id), request);
+                Some((sm, link.take_output()))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "command not sent");
+                None
+            }
+        }
     }
 
     fn send(&mut self, commands: Vec<(Eui64, Command)>) -> Vec<(Eui64, Vec<u8>)> {
@@ -223,14 +286,75 @@ impl HeadEnd {
         } else {
             self.blocked.remove(&p.terminal_id);
         }
-        self.next_request = self.next_request.wrapping_add(1).max(1 << 31);
-        let (request, terminal) = (self.next_request, p.terminal_id.0);
+        let (request, terminal) = (self.block_request(), p.terminal_id.0);
         let command = if blocked {
             Command::Block { request, terminal }
         } else {
             Command::Reconnect { request, terminal }
         };
         Ok(self.send(vec![(p.smart_meter, command)]))
+    }
+
+    /// Command `setting` of `point`'s terminal, as command record `seq` (its request
+    /// number is the record's, [`commands::request_of`]): the bytes for its smart meter,
+    /// and the command kept until its end, to be sent again on the smart meter's hello.
+    /// Its end comes in [`Taken::carried`]; what it changes (the interval, the secret)
+    /// is the caller's to tell ([`Self::set_interval`], [`Self::set_secret`]) once done.
+    ///
+    /// # Errors
+    /// [`CommandError::Unknown`]: the point is not registered; [`CommandError::Full`]:
+    /// `seq` has no request number.
+    pub fn command(
+        &mut self,
+        seq: u64,
+        point: &mdms::SupplyPoint,
+        setting: &Setting,
+    ) -> Result<(u32, ForSmartMeters), CommandError> {
+        let p = self
+            .points
+            .iter()
+            .find(|p| &p.supply_point == point)
+            .ok_or_else(|| CommandError::Unknown(point.to_string()))?;
+        let (sm, terminal) = (p.smart_meter, p.terminal_id.0);
+        let request = commands::request_of(seq).ok_or(CommandError::Full(seq))?;
+        let command = match setting {
+            Setting::Clock => Command::SetClock { request, terminal },
+            Setting::Interval(i) => Command::SetInterval {
+                request,
+                terminal,
+                minutes: i.minutes(),
+            },
+            Setting::Password(pw) => Command::SetPassword {
+                request,
+                terminal,
+                password: pw.expose().to_vec(),
+            },
+        };
+        self.commands.insert(request, (sm, command.clone()));
+        Ok((
+            request,
+            self.send_setting(sm, request, &command)
+                .into_iter()
+                .collect(),
+        ))
+    }
+
+    /// `point`'s terminal reads every `interval` now (TRM-11, its command done): the
+    /// interval it is registered with from now on.
+    pub fn set_interval(
+        &mut self,
+        point: &mdms::SupplyPoint,
+        interval: nodes::terminal::slots::Interval,
+    ) {
+        if let Some(p) = self.points.iter_mut().find(|p| &p.supply_point == point) {
+            p.interval = interval;
+        }
+    }
+
+    /// `terminal`'s management association secret is `secret` now (TRM-08, its new
+    /// password taken): the one it is registered with from now on.
+    pub fn set_secret(&mut self, terminal: Eui64, secret: Vec<u8>) {
+        self.secrets.insert(terminal, secret);
     }
 
     /// Bytes from smart meter `sm` at `wall`.
@@ -252,8 +376,19 @@ impl HeadEnd {
         let mut taken = Taken::default();
         let mut passed = Vec::new();
         for item in items {
-            let FromSmartMeter::Message(message) = item else {
-                continue;
+            let message = match item {
+                FromSmartMeter::Message(m) => m,
+                FromSmartMeter::Answer { invoke_id, result } => {
+                    if let Some(request) = self.invoked.remove(&(sm, invoke_id)) {
+                        if result != ActionResult::Success
+                            && self.commands.remove(&request).is_some()
+                        {
+                            let why = format!("the smart meter refused the command: {result:?}");
+                            taken.carried.push((request, Outcome::Failed, why));
+                        }
+                    }
+                    continue;
+                }
             };
             self.figures.messages += 1;
             match message {
@@ -270,8 +405,20 @@ impl HeadEnd {
                     Err(e) => tracing::warn!(error = %e, "rows not taken"),
                 },
                 Uplink::Done {
-                    request, outcome, ..
-                } => self.collector.done(request, outcome, wall),
+                    request,
+                    outcome,
+                    text,
+                } => {
+                    // A setting's number names its record even after a restart of the
+                    // head end: its end is the caller's to record, whether or not this
+                    // process sent it.
+                    if commands::seq_of(request).is_some() {
+                        self.commands.remove(&request);
+                        taken.carried.push((request, outcome, text));
+                    } else {
+                        self.collector.done(request, outcome, wall);
+                    }
+                }
                 Uplink::Event { code, .. } => self.count_event(&event_kind(code)),
                 Uplink::Hello { terminals } => {
                     let held: Vec<[u8; 8]> = terminals.iter().map(|(t, _)| *t).collect();

@@ -3,11 +3,21 @@
 //! counters and collection times ([`HeadendStore`]), and the MDMS it feeds. What the head
 //! end must not forget is in the store before it matters — a counter before the frame
 //! that spent it leaves (SEC-02), a block record before its command (OPS-07), a point's
-//! first expected boundary when its collection starts (SYS-01) — so that a restart, kill
-//! -9 included, is [`HeadEndService::open`] on the same database: the counters go on, the
-//! blocks hold, and collection resumes where the MDMS stands, backfilling what was missed.
+//! first expected boundary when its collection starts (SYS-01), a command's end with what
+//! it changed (TRM-08, TRM-11) — so that a restart, kill -9 included, is
+//! [`HeadEndService::open`] on the same database: the counters go on, the blocks hold,
+//! the commands without an end are sent again, the secrets and intervals changed by
+//! command are the ones registered, and collection resumes where the MDMS stands,
+//! backfilling what was missed.
+//!
+//! Commands (`iotroute headend set-clock|set-interval|set-password` append them) are
+//! acted on at the next [`HeadEndService::poll`], like blocks: sent to the point's smart
+//! meter, and sent again on each of its hellos until their end comes (so a smart meter
+//! not connected at the poll gets them when it connects; one that restarted while
+//! carrying one out does it again, harmless for a setting, and its first *done* is the
+//! one recorded).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use dlms::cipher::{Keys, SystemTitle};
@@ -17,6 +27,7 @@ use wisun::mac::Eui64;
 use crate::aroute::SmartMeterLink;
 use crate::blocks::{BlockPeriod, BlockRecord};
 use crate::collect::{CollectConfig, Resume};
+use crate::commands::{self, CommandEnd, CommandKind, CommandOutcome};
 use crate::node::{HeadEnd, HeadEndFigures, HEAD_END_TITLE};
 use crate::point::SupplyPoint;
 use crate::registry::DevicePoint;
@@ -48,6 +59,8 @@ pub struct HeadEndService<H, M> {
     /// Block records acted on (OPS-07): `iotroute headend block|reconnect` append them
     /// to the database while the head end runs.
     blocks_seen: usize,
+    /// Command records handed to the node in this process, until their end.
+    commands_sent: BTreeSet<u64>,
     /// Readings the MDMS refused.
     pub mdms_rejected: u64,
     /// Readings the MDMS kept as conflicts.
@@ -59,7 +72,9 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
     /// points, a link to each smart meter of `keys` from the counters kept, terminals
     /// registered with `secrets`; each point collected from its first start (`now` for a
     /// point never collected), the boundaries the MDMS holds not asked for again, the
-    /// blocks in force held.
+    /// blocks in force held. A terminal whose password was changed by command is
+    /// registered with the secret derived from its new one (kept in the store), not the
+    /// one of `secrets` (TRM-08).
     ///
     /// # Errors
     /// [`ServiceError`]: a store fails, or the registry is empty.
@@ -67,10 +82,13 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
         mut store: H,
         mdms: mdms::Mdms<M>,
         keys: BTreeMap<Eui64, Keys>,
-        secrets: BTreeMap<Eui64, Vec<u8>>,
+        mut secrets: BTreeMap<Eui64, Vec<u8>>,
         config: CollectConfig,
         now: DateTime<Utc>,
     ) -> Result<Self, ServiceError> {
+        // TRM-08: a secret changed by command wins over the file's, which knows only the
+        // password the terminal was installed with.
+        secrets.extend(store.terminal_secrets()?);
         let points = store.points()?;
         if points.is_empty() {
             return Err(ServiceError::NoPoints);
@@ -116,6 +134,7 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
             store,
             mdms,
             blocks_seen: records.len(),
+            commands_sent: BTreeSet::new(),
             mdms_rejected: 0,
             mdms_conflicts: 0,
         })
@@ -202,14 +221,18 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
                 Err(e) => tracing::error!(error = %e, "MDMS ingest failed"),
             }
         }
+        for (request, outcome, reason) in taken.carried {
+            self.finish(request, outcome.into(), reason, wall);
+        }
         self.keep_counters(sm);
         Ok(self.outgoing(taken.to_smart_meters))
     }
 
-    /// At `wall`: the blocks and reconnects recorded since the last look acted on, and
-    /// the backfills of gaps asked for.
+    /// At `wall`: the blocks and reconnects recorded since the last look acted on, the
+    /// commands without an end not sent yet sent, and the backfills of gaps asked for.
     pub fn poll(&mut self, wall: DateTime<Utc>) -> Outgoing {
         let mut out = self.act_on_blocks();
+        out.extend(self.act_on_commands(wall));
         let gaps = self.node.poll(wall);
         out.extend(self.outgoing(gaps));
         out
@@ -247,6 +270,105 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
         }
         self.blocks_seen = records.len();
         self.outgoing(out)
+    }
+
+    /// Send the commands without an end that this process has not sent (recorded since
+    /// the last look, or before a restart); one the node cannot send (its point no
+    /// longer registered) ends failed.
+    fn act_on_commands(&mut self, wall: DateTime<Utc>) -> Outgoing {
+        let pending = match self.store.pending_commands() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "command records not read");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (seq, point, setting) in pending {
+            if self.commands_sent.contains(&seq) {
+                continue;
+            }
+            match self.node.command(seq, &point, &setting) {
+                Ok((request, bytes)) => {
+                    tracing::info!(seq, request, %point, kind = setting.kind().name(), "command sent");
+                    self.commands_sent.insert(seq);
+                    out.extend(bytes);
+                }
+                Err(e) => {
+                    tracing::warn!(seq, error = %e, "command not sent");
+                    if let Some(request) = commands::request_of(seq) {
+                        self.finish(request, CommandOutcome::Failed, e.to_string(), wall);
+                    }
+                }
+            }
+        }
+        self.outgoing(out)
+    }
+
+    /// Command `request` ended: its end recorded with what it changed (the registry's
+    /// interval, TRM-11; the terminal's secret, TRM-08), and the node told, so that the
+    /// terminal's next registration carries them. A refusal or failure changes nothing.
+    fn finish(
+        &mut self,
+        request: u32,
+        outcome: CommandOutcome,
+        reason: String,
+        wall: DateTime<Utc>,
+    ) {
+        let Some(seq) = commands::seq_of(request) else {
+            return;
+        };
+        self.commands_sent.remove(&seq);
+        let end = CommandEnd {
+            outcome,
+            reason,
+            at: wall,
+        };
+        let record = match self.store.finish_command(seq, &end) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                tracing::debug!(seq, "end of a command ended already, or unknown");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(seq, error = %e, "command end not recorded");
+                return;
+            }
+        };
+        tracing::info!(seq, point = %record.point, kind = record.kind.name(), outcome = outcome.name(), reason = %end.reason, "command ended");
+        if outcome != CommandOutcome::Done {
+            return;
+        }
+        match record.kind {
+            CommandKind::SetClock => {}
+            CommandKind::SetInterval => {
+                if let Some(i) = record
+                    .minutes
+                    .and_then(nodes::terminal::slots::Interval::from_minutes)
+                {
+                    self.node.set_interval(&record.point, i);
+                }
+            }
+            CommandKind::SetPassword => {
+                let Some(terminal) = self
+                    .node
+                    .points()
+                    .iter()
+                    .find(|p| p.supply_point == record.point)
+                    .map(|p| p.terminal_id)
+                else {
+                    return;
+                };
+                match self.store.terminal_secrets() {
+                    Ok(mut s) => {
+                        if let Some(secret) = s.remove(&terminal) {
+                            self.node.set_secret(terminal, secret);
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "terminal secrets not read"),
+                }
+            }
+        }
     }
 
     /// Keep smart meter `sm`'s counters as its link has them now.

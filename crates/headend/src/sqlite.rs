@@ -2,7 +2,13 @@
 //! registry and the block records in the database file that the MDMS shares (each owns
 //! its tables; each records its schema version in `schema_versions` under its name, not
 //! in `PRAGMA user_version`, which is the whole file's). Block records are append-only
-//! in the database itself: triggers refuse an UPDATE or DELETE.
+//! in the database itself: triggers refuse an UPDATE or DELETE; command records too, but
+//! for their end, written once.
+//!
+//! The file holds secrets once a password was changed by command (TRM-08): the new
+//! password until its command ends (`command_passwords`), then the terminal's DLMS
+//! secret derived from it (`terminal_secrets`). So a file this store creates is
+//! owner-only (0600), and it must be protected like the terminal secrets file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,14 +20,21 @@ use wisun::mac::Eui64;
 use wisun::pairing_id::PairingId;
 
 use crate::blocks::{BlockAction, BlockRecord};
+use crate::commands::{
+    self, CommandEnd, CommandError, CommandKind, CommandOutcome, CommandRecord, NewPassword,
+    Setting,
+};
 use crate::point::SupplyPoint;
 use crate::registry::DevicePoint;
-use crate::storage::{check_block, plan_import, HeadendError, HeadendStore, Imported};
+use crate::storage::{
+    check_block, effect, plan_import, setting_of, Effect, HeadendError, HeadendStore, Imported,
+};
 
 /// This component's name in `schema_versions`.
 const COMPONENT: &str = "headend";
 /// The schema this program writes. Tables added later without touching the others
-/// (`collection_since`) keep the version: an older program ignores them, this one
+/// (`collection_since`, `command_records`, `command_passwords`, `terminal_secrets`) keep
+/// the version: an older program ignores them, this one
 /// creates them in a database of that version.
 const VERSION: i64 = 1;
 
@@ -56,6 +69,34 @@ CREATE TABLE IF NOT EXISTS collection_since (
     supply_point TEXT PRIMARY KEY REFERENCES device_points (supply_point),
     since_ms     INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS command_records (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    supply_point  TEXT NOT NULL REFERENCES device_points (supply_point),
+    kind          TEXT NOT NULL CHECK (kind IN ('set-clock', 'set-interval', 'set-password')),
+    minutes       INTEGER CHECK (minutes IN (15, 30)),
+    at_ms         INTEGER NOT NULL,
+    by_name       TEXT NOT NULL,
+    outcome       TEXT CHECK (outcome IN ('done', 'refused', 'failed')),
+    reason        TEXT,
+    outcome_at_ms INTEGER,
+    CHECK ((kind = 'set-interval') = (minutes IS NOT NULL)),
+    CHECK ((outcome IS NULL) = (reason IS NULL) AND (outcome IS NULL) = (outcome_at_ms IS NULL))
+);
+CREATE TABLE IF NOT EXISTS command_passwords (
+    seq      INTEGER PRIMARY KEY REFERENCES command_records (seq),
+    password BLOB NOT NULL CHECK (length(password) BETWEEN 8 AND 32)
+);
+CREATE TABLE IF NOT EXISTS terminal_secrets (
+    terminal_id BLOB PRIMARY KEY CHECK (length(terminal_id) = 8),
+    secret      BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS command_records_no_delete BEFORE DELETE ON command_records
+BEGIN SELECT RAISE(ABORT, 'command records are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS command_records_end_once BEFORE UPDATE ON command_records
+WHEN OLD.outcome IS NOT NULL OR NEW.seq IS NOT OLD.seq
+  OR NEW.supply_point IS NOT OLD.supply_point OR NEW.kind IS NOT OLD.kind
+  OR NEW.minutes IS NOT OLD.minutes OR NEW.at_ms IS NOT OLD.at_ms OR NEW.by_name IS NOT OLD.by_name
+BEGIN SELECT RAISE(ABORT, 'command records are append-only but for their end, written once'); END;
 CREATE TRIGGER IF NOT EXISTS block_records_no_update BEFORE UPDATE ON block_records
 BEGIN SELECT RAISE(ABORT, 'block records are append-only (OPS-07)'); END;
 CREATE TRIGGER IF NOT EXISTS block_records_no_delete BEFORE DELETE ON block_records
@@ -78,6 +119,7 @@ impl SqliteHeadendStore {
     /// # Errors
     /// [`HeadendError::Backend`]: not a database, or a schema this program does not know.
     pub fn open(path: &Path) -> Result<Self, HeadendError> {
+        create_owner_only(path).map_err(|e| backend(format!("{}: {e}", path.display())))?;
         Self::init(Connection::open(path).map_err(backend)?)
     }
 
@@ -120,6 +162,21 @@ impl SqliteHeadendStore {
             )));
         }
         Ok(Self { db })
+    }
+}
+
+/// Create `path` readable and writable by its owner only, unless it exists: the
+/// database may come to hold secrets (a new password, a terminal's DLMS secret). SQLite
+/// gives its `-wal` and `-shm` files the database file's mode.
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -183,6 +240,73 @@ fn records_in(db: &Connection) -> Result<Vec<BlockRecord>, HeadendError> {
         .map_err(backend)?;
     let rows = q.query_map([], |r| Ok(record_of(r))).map_err(backend)?;
     rows.map(|r| r.map_err(backend)?).collect()
+}
+
+fn time(ms: i64) -> Result<DateTime<Utc>, HeadendError> {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .ok_or_else(|| HeadendError::Backend(format!("time {ms}")))
+}
+
+/// A stored command record back; a row the store could not have written is an error.
+fn command_of(r: &rusqlite::Row<'_>) -> Result<CommandRecord, HeadendError> {
+    let kind: String = r.get(2).map_err(backend)?;
+    let outcome: Option<String> = r.get(6).map_err(backend)?;
+    let end = match outcome {
+        None => None,
+        Some(o) => Some(CommandEnd {
+            outcome: CommandOutcome::of(&o)
+                .ok_or_else(|| HeadendError::Backend(format!("outcome {o:?}")))?,
+            reason: r.get(7).map_err(backend)?,
+            at: time(r.get(8).map_err(backend)?)?,
+        }),
+    };
+    Ok(CommandRecord {
+        seq: r.get(0).map_err(backend)?,
+        point: r
+            .get::<_, String>(1)
+            .map_err(backend)?
+            .parse()
+            .map_err(backend)?,
+        kind: CommandKind::of(&kind)
+            .ok_or_else(|| HeadendError::Backend(format!("command {kind:?}")))?,
+        minutes: r.get(3).map_err(backend)?,
+        at: time(r.get(4).map_err(backend)?)?,
+        by: r.get(5).map_err(backend)?,
+        end,
+    })
+}
+
+const COMMAND_COLUMNS: &str =
+    "seq, supply_point, kind, minutes, at_ms, by_name, outcome, reason, outcome_at_ms";
+
+fn commands_in(
+    db: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<CommandRecord>, HeadendError> {
+    let mut q = db
+        .prepare_cached(&format!(
+            "SELECT {COMMAND_COLUMNS} FROM command_records {filter} ORDER BY seq"
+        ))
+        .map_err(backend)?;
+    let rows = q.query_map(args, |r| Ok(command_of(r))).map_err(backend)?;
+    rows.map(|r| r.map_err(backend)?).collect()
+}
+
+fn password_in(db: &Connection, seq: u64) -> Result<Option<NewPassword>, HeadendError> {
+    use rusqlite::OptionalExtension as _;
+    let bytes: Option<Vec<u8>> = db
+        .query_row(
+            "SELECT password FROM command_passwords WHERE seq = ?1",
+            [seq],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    // The length only in an error, never the password.
+    bytes
+        .map(|b| NewPassword::new(b).map_err(|e| HeadendError::Backend(e.to_string())))
+        .transpose()
 }
 
 impl HeadendStore for SqliteHeadendStore {
@@ -309,5 +433,136 @@ impl HeadendStore for SqliteHeadendStore {
             )
             .map_err(backend)?;
         Ok(())
+    }
+
+    fn record_command(
+        &mut self,
+        point: &SupplyPoint,
+        setting: &Setting,
+        at: DateTime<Utc>,
+        by: &str,
+    ) -> Result<u64, HeadendError> {
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        commands::check(&points_in(&tx)?, point, by)?;
+        let minutes = match setting {
+            Setting::Interval(i) => Some(i.minutes()),
+            _ => None,
+        };
+        tx.execute(
+            "INSERT INTO command_records (supply_point, kind, minutes, at_ms, by_name)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                point.as_str(),
+                setting.kind().name(),
+                minutes,
+                at.timestamp_millis(),
+                by
+            ],
+        )
+        .map_err(backend)?;
+        let seq = u64::try_from(tx.last_insert_rowid()).map_err(backend)?;
+        if commands::request_of(seq).is_none() {
+            return Err(CommandError::Full(seq).into());
+        }
+        if let Setting::Password(pw) = setting {
+            tx.execute(
+                "INSERT INTO command_passwords (seq, password) VALUES (?1, ?2)",
+                params![seq, pw.expose()],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(seq)
+    }
+
+    fn command_records(&self) -> Result<Vec<CommandRecord>, HeadendError> {
+        commands_in(&self.db, "", [])
+    }
+
+    fn pending_commands(&self) -> Result<Vec<(u64, SupplyPoint, Setting)>, HeadendError> {
+        let mut out = Vec::new();
+        for r in commands_in(&self.db, "WHERE outcome IS NULL", [])? {
+            let password = match r.kind {
+                CommandKind::SetPassword => password_in(&self.db, r.seq)?,
+                _ => None,
+            };
+            let setting = setting_of(&r, password.as_ref())?;
+            out.push((r.seq, r.point, setting));
+        }
+        Ok(out)
+    }
+
+    fn finish_command(
+        &mut self,
+        seq: u64,
+        end: &CommandEnd,
+    ) -> Result<Option<CommandRecord>, HeadendError> {
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let Some(record) = commands_in(&tx, "WHERE seq = ?1 AND outcome IS NULL", [seq])?.pop()
+        else {
+            return Ok(None);
+        };
+        let password = password_in(&tx, seq)?;
+        match effect(&points_in(&tx)?, &record, password.as_ref(), end.outcome) {
+            Effect::Nothing => {}
+            Effect::Interval(point, interval) => {
+                tx.execute(
+                    "UPDATE device_points SET interval_min = ?1 WHERE supply_point = ?2",
+                    params![interval.minutes(), point.as_str()],
+                )
+                .map_err(backend)?;
+            }
+            Effect::Secret(terminal, secret) => {
+                tx.execute(
+                    "INSERT INTO terminal_secrets (terminal_id, secret) VALUES (?1, ?2)
+                     ON CONFLICT (terminal_id) DO UPDATE SET secret = excluded.secret",
+                    params![terminal.0.as_slice(), secret],
+                )
+                .map_err(backend)?;
+            }
+        }
+        // The password was needed only to send the command.
+        tx.execute("DELETE FROM command_passwords WHERE seq = ?1", [seq])
+            .map_err(backend)?;
+        tx.execute(
+            "UPDATE command_records SET outcome = ?1, reason = ?2, outcome_at_ms = ?3
+             WHERE seq = ?4",
+            params![
+                end.outcome.name(),
+                end.reason,
+                end.at.timestamp_millis(),
+                seq
+            ],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(Some(CommandRecord {
+            end: Some(end.clone()),
+            ..record
+        }))
+    }
+
+    fn terminal_secrets(&self) -> Result<BTreeMap<Eui64, Vec<u8>>, HeadendError> {
+        let mut q = self
+            .db
+            .prepare("SELECT terminal_id, secret FROM terminal_secrets")
+            .map_err(backend)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(backend)?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (terminal, secret) = row.map_err(backend)?;
+            out.insert(eui(&terminal)?, secret);
+        }
+        Ok(out)
     }
 }

@@ -1,8 +1,9 @@
-//! Where the head end keeps its registry and block records: behind [`HeadendStore`], so
-//! that a server database can take SQLite's place ([`crate::sqlite`]) without touching
-//! the head end. Every implementation applies the same rules
-//! ([`crate::registry::check_together`], [`crate::blocks::check`]) inside its write, so
-//! that what is checked is what is written.
+//! Where the head end keeps its registry, block and command records: behind
+//! [`HeadendStore`], so that a server database can take SQLite's place
+//! ([`crate::sqlite`]) without touching the head end. Every implementation applies the
+//! same rules ([`crate::registry::check_together`], [`crate::blocks::check`],
+//! [`crate::commands::check`], [`effect`]) inside its write, so that what is checked is
+//! what is written.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,9 @@ use chrono::{DateTime, Utc};
 use wisun::mac::Eui64;
 
 use crate::blocks::{self, BlockError, BlockRecord};
+use crate::commands::{
+    self, CommandEnd, CommandError, CommandOutcome, CommandRecord, NewPassword, Setting,
+};
 use crate::point::SupplyPoint;
 use crate::registry::{self, DevicePoint, RegistryError};
 
@@ -22,6 +26,9 @@ pub enum HeadendError {
     /// A block or reconnect was refused.
     #[error("{0}")]
     Block(#[from] BlockError),
+    /// A command was refused.
+    #[error("{0}")]
+    Command(#[from] CommandError),
     /// The database failed.
     #[error("database: {0}")]
     Backend(String),
@@ -102,6 +109,96 @@ pub trait HeadendStore {
         sent: u32,
         taken: Option<u32>,
     ) -> Result<(), HeadendError>;
+
+    /// Append a command for a registered point's terminal, pending; its number. A new
+    /// password is kept until the command's end, for the head end to send (again, to a
+    /// smart meter that says hello before the end).
+    ///
+    /// # Errors
+    /// [`HeadendError::Command`]; [`HeadendError::Backend`].
+    fn record_command(
+        &mut self,
+        point: &SupplyPoint,
+        setting: &Setting,
+        at: DateTime<Utc>,
+        by: &str,
+    ) -> Result<u64, HeadendError>;
+
+    /// Every command, oldest first.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn command_records(&self) -> Result<Vec<CommandRecord>, HeadendError>;
+
+    /// The commands without an end, oldest first, each with what it sets.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn pending_commands(&self) -> Result<Vec<(u64, SupplyPoint, Setting)>, HeadendError>;
+
+    /// Record command `seq`'s end, once, with its [`effect`] in the same write: the
+    /// registry's interval or the terminal's secret on done, the new password dropped
+    /// whatever the outcome. The record as it ends; `None` for a command unknown or
+    /// ended already (a *done* told twice changes nothing).
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn finish_command(
+        &mut self,
+        seq: u64,
+        end: &CommandEnd,
+    ) -> Result<Option<CommandRecord>, HeadendError>;
+
+    /// The terminals' management association secrets changed by command (TRM-08): they
+    /// override the secrets file's.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn terminal_secrets(&self) -> Result<BTreeMap<Eui64, Vec<u8>>, HeadendError>;
+}
+
+/// What a command's end changes besides its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing (a clock set, or a command not done).
+    Nothing,
+    /// The point's interval in the registry (TRM-11): what the head end registers the
+    /// terminal with on its smart meter's hello.
+    Interval(SupplyPoint, nodes::terminal::slots::Interval),
+    /// The terminal's management association secret (TRM-08): derived from its new
+    /// password as the terminal and the smart meter derive it, for its registration.
+    Secret(Eui64, Vec<u8>),
+}
+
+/// What `record` ending with `outcome` changes, given the registered `points` and the
+/// new password kept for it: only a done changes anything (until then the old secret
+/// and interval stay the head end's).
+#[must_use]
+pub fn effect(
+    points: &[DevicePoint],
+    record: &CommandRecord,
+    password: Option<&NewPassword>,
+    outcome: CommandOutcome,
+) -> Effect {
+    // TRM-08, TRM-11: until the terminal took it, the old setting is the terminal's.
+    if outcome != CommandOutcome::Done {
+        return Effect::Nothing;
+    }
+    let Some(point) = points.iter().find(|p| p.supply_point == record.point) else {
+        return Effect::Nothing;
+    };
+    match (record.kind, record.minutes, password) {
+        (commands::CommandKind::SetInterval, Some(m), _) => {
+            nodes::terminal::slots::Interval::from_minutes(m).map_or(Effect::Nothing, |i| {
+                Effect::Interval(point.supply_point.clone(), i)
+            })
+        }
+        (commands::CommandKind::SetPassword, _, Some(pw)) => Effect::Secret(
+            point.terminal_id,
+            nodes::app::secrets::dlms_password(point.terminal_id.0, pw.expose()),
+        ),
+        _ => Effect::Nothing,
+    }
 }
 
 /// What importing `rows` over `kept` does (the rules checked first).
@@ -154,6 +251,9 @@ pub struct MemoryHeadendStore {
     blocks: Vec<BlockRecord>,
     counters: BTreeMap<Eui64, (u32, Option<u32>)>,
     since: BTreeMap<SupplyPoint, DateTime<Utc>>,
+    commands: Vec<CommandRecord>,
+    passwords: BTreeMap<u64, NewPassword>,
+    secrets: BTreeMap<Eui64, Vec<u8>>,
 }
 
 impl MemoryHeadendStore {
@@ -215,4 +315,109 @@ impl HeadendStore for MemoryHeadendStore {
         self.counters.insert(sm, (sent, taken));
         Ok(())
     }
+
+    fn record_command(
+        &mut self,
+        point: &SupplyPoint,
+        setting: &Setting,
+        at: DateTime<Utc>,
+        by: &str,
+    ) -> Result<u64, HeadendError> {
+        let points: Vec<DevicePoint> = self.points.values().cloned().collect();
+        commands::check(&points, point, by)?;
+        let seq = u64::try_from(self.commands.len()).unwrap_or(u64::MAX) + 1;
+        if commands::request_of(seq).is_none() {
+            return Err(CommandError::Full(seq).into());
+        }
+        self.commands.push(CommandRecord {
+            seq,
+            point: point.clone(),
+            kind: setting.kind(),
+            minutes: match setting {
+                Setting::Interval(i) => Some(i.minutes()),
+                _ => None,
+            },
+            at,
+            by: by.to_owned(),
+            end: None,
+        });
+        if let Setting::Password(pw) = setting {
+            self.passwords.insert(seq, pw.clone());
+        }
+        Ok(seq)
+    }
+
+    fn command_records(&self) -> Result<Vec<CommandRecord>, HeadendError> {
+        Ok(self.commands.clone())
+    }
+
+    fn pending_commands(&self) -> Result<Vec<(u64, SupplyPoint, Setting)>, HeadendError> {
+        let mut out = Vec::new();
+        for r in self.commands.iter().filter(|r| r.end.is_none()) {
+            out.push((
+                r.seq,
+                r.point.clone(),
+                setting_of(r, self.passwords.get(&r.seq))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn finish_command(
+        &mut self,
+        seq: u64,
+        end: &CommandEnd,
+    ) -> Result<Option<CommandRecord>, HeadendError> {
+        let points: Vec<DevicePoint> = self.points.values().cloned().collect();
+        let Some(record) = self
+            .commands
+            .iter_mut()
+            .find(|r| r.seq == seq && r.end.is_none())
+        else {
+            return Ok(None);
+        };
+        let password = self.passwords.remove(&seq);
+        match effect(&points, record, password.as_ref(), end.outcome) {
+            Effect::Nothing => {}
+            Effect::Interval(point, interval) => {
+                if let Some(p) = self.points.get_mut(&point) {
+                    p.interval = interval;
+                }
+            }
+            Effect::Secret(terminal, secret) => {
+                self.secrets.insert(terminal, secret);
+            }
+        }
+        record.end = Some(end.clone());
+        Ok(Some(record.clone()))
+    }
+
+    fn terminal_secrets(&self) -> Result<BTreeMap<Eui64, Vec<u8>>, HeadendError> {
+        Ok(self.secrets.clone())
+    }
+}
+
+/// What pending record `r` sets, with the new password kept for it.
+///
+/// # Errors
+/// [`HeadendError::Backend`]: a record the store could not have written (an interval
+/// missing, a `set-password` without its password).
+pub fn setting_of(
+    r: &CommandRecord,
+    password: Option<&NewPassword>,
+) -> Result<Setting, HeadendError> {
+    let missing = |what: &str| HeadendError::Backend(format!("command {}: {what}", r.seq));
+    Ok(match r.kind {
+        commands::CommandKind::SetClock => Setting::Clock,
+        commands::CommandKind::SetInterval => Setting::Interval(
+            r.minutes
+                .and_then(nodes::terminal::slots::Interval::from_minutes)
+                .ok_or_else(|| missing("no interval"))?,
+        ),
+        commands::CommandKind::SetPassword => Setting::Password(
+            password
+                .cloned()
+                .ok_or_else(|| missing("no password kept"))?,
+        ),
+    })
 }

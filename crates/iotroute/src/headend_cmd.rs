@@ -1,12 +1,18 @@
-//! `iotroute headend ...`: the head end's registry of device points (機器点) and its
-//! block and reconnect records (OPS-07) in the database file `--db`. Exit codes: 0 done,
-//! 1 error (a bad file, a database that fails), 2 refused (a block of a point blocked
-//! already, a reconnect of one that is not, a point not registered).
+//! `iotroute headend ...`: the head end's registry of device points (機器点), its block
+//! and reconnect records (OPS-07) and its commands to the terminals (clock TRM-09,
+//! interval TRM-11, password TRM-08) in the database file `--db`. Exit codes: 0 done, 1
+//! error (a bad file, a database that fails, a usage error), 2 refused (a block of a
+//! point blocked already, a reconnect of one that is not, a point not registered, an
+//! interval other than 15 or 30, a new password outside 8..32 bytes).
+//!
+//! A new password never comes from the command line (any local user reads argv): from
+//! [`ENV_NEW_PASSWORD`], else one line of stdin.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use headend::blocks::{periods, BlockAction, BlockRecord};
+use headend::commands::{CommandError, CommandRecord, NewPassword, Setting};
 use headend::point::SupplyPoint;
 use headend::registry::{parse_csv, to_csv};
 use headend::sqlite::SqliteHeadendStore;
@@ -36,6 +42,48 @@ pub enum HeadendCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set a point's terminal clock to its smart meter's (TRM-09): recorded, then sent
+    /// by the running head end at its next poll.
+    SetClock(CommandArgs),
+    /// Switch a point's terminal to reading every MINUTES (15 or 30, TRM-11): recorded,
+    /// sent by the running head end; once done, the registry's interval too.
+    SetInterval {
+        #[command(flatten)]
+        args: CommandArgs,
+        /// 15 or 30.
+        minutes: String,
+    },
+    /// Change a point's terminal authentication password (TRM-08; the ID never
+    /// changes): the new one (8 to 32 bytes) from $IOTROUTE_NEW_PASSWORD, else one line
+    /// of stdin, never the command line. Recorded, sent by the running head end; once
+    /// done, the terminal is registered with the DLMS secret derived from it.
+    SetPassword(CommandArgs),
+    /// List every command: number, point, what, when, by, outcome (pending, done,
+    /// refused, failed) and why.
+    Commands {
+        /// The database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// As a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where a new password comes from when not from stdin.
+pub const ENV_NEW_PASSWORD: &str = "IOTROUTE_NEW_PASSWORD";
+
+/// A command for a point's terminal.
+#[derive(Debug, clap::Args)]
+pub struct CommandArgs {
+    /// The database file.
+    #[arg(long)]
+    db: PathBuf,
+    /// The supply point (22 digits).
+    point: SupplyPoint,
+    /// Who asks (recorded).
+    #[arg(long)]
+    by: String,
 }
 
 /// `iotroute headend registry ...`.
@@ -86,7 +134,7 @@ fn fail(e: &HeadendError) -> ExitCode {
     tracing::warn!(error = %e, "head end command failed");
     eprintln!("error: {e}");
     match e {
-        HeadendError::Block(_) => ExitCode::from(2),
+        HeadendError::Block(_) | HeadendError::Command(_) => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     }
 }
@@ -100,7 +148,116 @@ pub async fn run(cmd: HeadendCommand) -> ExitCode {
         HeadendCommand::Block(args) => block(args, BlockAction::Block),
         HeadendCommand::Reconnect(args) => block(args, BlockAction::Reconnect),
         HeadendCommand::Blocks { db, json } => blocks(&db, json),
+        HeadendCommand::SetClock(args) => command(&args, Ok(Setting::Clock)),
+        HeadendCommand::SetInterval { args, minutes } => command(
+            &args,
+            headend::commands::interval(&minutes).map(Setting::Interval),
+        ),
+        HeadendCommand::SetPassword(args) => command(&args, new_password()),
+        HeadendCommand::Commands { db, json } => list_commands(&db, json),
     }
+}
+
+/// The new password: [`ENV_NEW_PASSWORD`], else one line of stdin (its line end
+/// dropped). The errors say its length, never the password.
+fn new_password() -> Result<Setting, CommandError> {
+    let text = match std::env::var(ENV_NEW_PASSWORD) {
+        Ok(v) => v,
+        Err(_) => {
+            let mut line = String::new();
+            if let Err(e) = std::io::stdin().read_line(&mut line) {
+                tracing::warn!(error = %e, "new password not read from stdin");
+            }
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    NewPassword::new(text.into_bytes()).map(Setting::Password)
+}
+
+fn command(args: &CommandArgs, setting: Result<Setting, CommandError>) -> ExitCode {
+    let setting = match setting {
+        Ok(s) => s,
+        Err(e) => return fail(&HeadendError::Command(e)),
+    };
+    let mut store = match open(&args.db) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let at = chrono::Utc::now();
+    match store.record_command(&args.point, &setting, at, &args.by) {
+        Ok(seq) => {
+            let kind = setting.kind().name();
+            tracing::info!(seq, point = %args.point, kind, by = %args.by, "command recorded");
+            println!(
+                "{kind} {} recorded as command {seq} at {}",
+                args.point,
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// A command as listed: its outcome `pending` until its end.
+fn listed(r: &CommandRecord) -> serde_json::Value {
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    serde_json::json!({
+        "seq": r.seq,
+        "point": r.point.as_str(),
+        "kind": r.kind,
+        "minutes": r.minutes,
+        "at": time(r.at),
+        "by": r.by,
+        "outcome": r.end.as_ref().map_or("pending", |e| e.outcome.name()),
+        "reason": r.end.as_ref().map(|e| e.reason.clone()),
+        "outcome_at": r.end.as_ref().map(|e| time(e.at)),
+    })
+}
+
+fn list_commands(db: &Path, json: bool) -> ExitCode {
+    let store = match open(db) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let records = match store.command_records() {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let list: Vec<serde_json::Value> = records.iter().map(listed).collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".to_owned())
+        );
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "seq  point                   command          at                    by / outcome (why)"
+    );
+    for (r, l) in records.iter().zip(&list) {
+        let what = match r.minutes {
+            Some(m) => format!("{} {m}", r.kind.name()),
+            None => r.kind.name().to_owned(),
+        };
+        let why = r
+            .end
+            .as_ref()
+            .filter(|e| !e.reason.is_empty())
+            .map(|e| format!(" ({})", e.reason))
+            .unwrap_or_default();
+        println!(
+            "{:<4} {:<23} {:<16} {:<21} {} / {}{why}",
+            r.seq,
+            r.point,
+            what,
+            l["at"].as_str().unwrap_or_default(),
+            r.by,
+            l["outcome"].as_str().unwrap_or_default(),
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn import(db: &Path, csv: &Path) -> ExitCode {

@@ -2,8 +2,11 @@
 //! `headend::node::HeadEnd`). Smart meters connect over TCP and speak the A route
 //! (docs/a-route.md); the registry comes from `--db`, the MDMS it feeds is in the same
 //! file; the smart meters' keys and the terminals' secrets come from files. Every
-//! `--poll` seconds it looks for gaps and has them backfilled, and acts on the blocks and
-//! reconnects `iotroute headend block|reconnect` recorded (OPS-07).
+//! `--poll` seconds it looks for gaps and has them backfilled, acts on the blocks and
+//! reconnects `iotroute headend block|reconnect` recorded (OPS-07), and sends the commands
+//! `iotroute headend set-clock|set-interval|set-password` recorded, recording each one's
+//! end when the smart meter tells it (TRM-08, TRM-09, TRM-11). A smart meter not
+//! connected then gets them on its hello (`headend::service`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -50,7 +53,8 @@ struct Core {
 
 impl Core {
     /// Hand each smart meter's bytes (their counters kept already) to its connection,
-    /// if it is connected.
+    /// if it is connected; a smart meter that is not gets its blocks and pending
+    /// commands again on its hello.
     fn send(&mut self, out: Outgoing) {
         for (sm, bytes) in out {
             match self.writers.get(&sm) {

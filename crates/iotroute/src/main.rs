@@ -99,8 +99,9 @@ enum Command {
     /// payload, verify a signed image.
     #[command(subcommand)]
     Firmware(firmware_cmd::FirmwareCommand),
-    /// The head end (HES): the registry of device points (機器点) and the block and
-    /// reconnect records (OPS-07).
+    /// The head end (HES): the registry of device points (機器点), the block and
+    /// reconnect records (OPS-07), the clock, interval and password commands (TRM-09,
+    /// TRM-11, TRM-08), and the head end itself (serve).
     #[command(subcommand)]
     Headend(headend_cmd::HeadendCommand),
     /// The meter data management system (MDMS): export the slots it derived from the

@@ -1,12 +1,15 @@
 //! `iotroute headend registry import|export`, `block`, `reconnect` and `blocks` (OPS-07)
 //! as the contract spells them: a registry imported whole or not at all (a bad row named
 //! by its line), exported as imported; blocks and reconnects recorded with reason, time
-//! and who, refused (exit 2) when they make no sense, and listed.
+//! and who, refused (exit 2) when they make no sense, and listed; commands to a point's
+//! terminal (clock, interval, password) recorded pending, refused (exit 2) for a point not
+//! registered, an interval other than 15 or 30 or a password outside 8..32 bytes, the
+//! password never taken from the command line nor shown.
 
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
 
 use support::iotroute;
 
@@ -16,8 +19,9 @@ supply_point,terminal_id,pairing_id,smart_meter,meter_id,interval_min,retailer
 0900000000000000000002,0211223344550002,IOT00901,02AABBCCDD000001,,30,A1239
 ";
 
-fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("iotroute-headend-{}", std::process::id()));
+/// A fresh directory of this test binary's, one per test (they run in parallel).
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("iotroute-headend-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -42,7 +46,7 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn ops07_registry_import_export_block_reconnect_and_list() {
-    let d = dir();
+    let d = dir("blocks");
     std::fs::write(d.join("points.csv"), REGISTRY).unwrap();
     let o = headend(&["registry", "import", "--db", "hes.db", "points.csv"], &d);
     assert!(o.status.success(), "{}", text(&o));
@@ -106,5 +110,141 @@ fn ops07_registry_import_export_block_reconnect_and_list() {
     assert!(list[0]["from"].as_str().unwrap() <= list[0]["to"].as_str().unwrap());
     let o = headend(&["blocks", "--db", "hes.db"], &d);
     assert!(text(&o).contains(point), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `headend set-password` with `stdin` on its standard input (and `env` set, if any).
+fn set_password(d: &Path, stdin: &str, env: Option<&str>) -> Output {
+    use std::io::Write as _;
+    let mut cmd = iotroute();
+    cmd.args([
+        "headend",
+        "set-password",
+        "--db",
+        "hes.db",
+        "0900000000000000000002",
+        "--by",
+        "operator-7",
+    ])
+    .current_dir(d)
+    .env_remove("IOTROUTE_NEW_PASSWORD")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    if let Some(v) = env {
+        cmd.env("IOTROUTE_NEW_PASSWORD", v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn trm08_trm09_trm11_commands_are_recorded_pending_and_refused_when_they_make_no_sense() {
+    let d = dir("commands");
+    std::fs::write(d.join("points.csv"), REGISTRY).unwrap();
+    let o = headend(&["registry", "import", "--db", "hes.db", "points.csv"], &d);
+    assert!(o.status.success(), "{}", text(&o));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(d.join("hes.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the database may hold secrets");
+    }
+    let point = "0900000000000000000001";
+    let by = ["--by", "operator-7"];
+    let o = headend(
+        &[&["set-clock", "--db", "hes.db", point][..], &by].concat(),
+        &d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // TRM-11: 15 or 30 only.
+    for bad in ["20", "0", "300", "half"] {
+        let o = headend(
+            &[&["set-interval", "--db", "hes.db", point, bad][..], &by].concat(),
+            &d,
+        );
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert!(text(&o).contains("15 or 30"), "{}", text(&o));
+    }
+    let o = headend(
+        &[&["set-interval", "--db", "hes.db", point, "15"][..], &by].concat(),
+        &d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // Not registered.
+    let o = headend(
+        &[
+            &["set-clock", "--db", "hes.db", "0900000000000000000099"][..],
+            &by,
+        ]
+        .concat(),
+        &d,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not registered"), "{}", text(&o));
+    // TRM-08: 8 to 32 bytes, from stdin or the environment; never shown.
+    let o = set_password(&d, "short\n", None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("5 bytes"), "{}", text(&o));
+    assert!(!text(&o).contains("short"), "{}", text(&o));
+    let o = set_password(&d, &format!("{}\n", "x".repeat(33)), None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = set_password(&d, "", None);
+    assert_eq!(o.status.code(), Some(2), "no password: {}", text(&o));
+    let o = set_password(&d, "NEW-PASSWORD-FROM-STDIN\n", None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("NEW-PASSWORD"), "{}", text(&o));
+    let o = set_password(&d, "", Some("NEW-PASSWORD-FROM-ENV"));
+    assert!(o.status.success(), "{}", text(&o));
+    // No way to give it on the command line (a usage error, exit 1).
+    let o = headend(
+        &[
+            &["set-password", "--db", "hes.db", point, "NEW-PASSWORD-ARG"][..],
+            &by,
+        ]
+        .concat(),
+        &d,
+    );
+    assert_eq!(o.status.code(), Some(1), "clap refuses it: {}", text(&o));
+
+    let o = headend(&["commands", "--db", "hes.db", "--json"], &d);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("NEW-PASSWORD"), "{}", text(&o));
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    let kinds: Vec<(&str, &str, Option<u64>)> = list
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().unwrap(),
+                c["point"].as_str().unwrap(),
+                c["minutes"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("set-clock", point, None),
+            ("set-interval", point, Some(15)),
+            ("set-password", "0900000000000000000002", None),
+            ("set-password", "0900000000000000000002", None),
+        ]
+    );
+    assert!(list
+        .iter()
+        .all(|c| c["outcome"] == "pending" && c["by"] == "operator-7"));
+    let o = headend(&["commands", "--db", "hes.db"], &d);
+    assert!(text(&o).contains("set-interval 15"), "{}", text(&o));
+    assert!(text(&o).contains("pending"), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&d);
 }

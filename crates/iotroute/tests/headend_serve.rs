@@ -3,7 +3,8 @@
 //! hello and is given its registered terminals; the rows it relays reach the MDMS in the
 //! database; after a restart of the head end the A-route counters go on (SEC-02) and a
 //! frame replayed from before is refused; a block recorded by `headend block` reaches
-//! the smart meter (OPS-07).
+//! the smart meter (OPS-07); an interval switch recorded by `headend set-interval` reaches
+//! it too, and its *done* is recorded and switches the registry (TRM-11).
 
 mod support;
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use dlms::cipher::{Keys, SystemTitle};
-use dlms::relay::message::Command;
+use dlms::relay::message::{Command, Outcome};
 use nodes::app::reader::RowRead;
 use nodes::app::relay::SmartMeterRelay;
 use support::{addr, iotroute, Running};
@@ -165,5 +166,107 @@ fn sys01_sec02_ops07_a_smart_meter_relays_to_the_head_end_program_into_the_mdms(
     drop(stream);
     let lines = hes.terminate_and_collect().join("\n");
     assert!(lines.contains("refused"), "the replay is refused:\n{lines}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The commands `headend commands --json` lists.
+fn listed(db: &std::path::Path) -> Vec<serde_json::Value> {
+    let o = iotroute()
+        .args(["headend", "commands", "--json", "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    serde_json::from_slice::<serde_json::Value>(&o.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn trm11_an_interval_switch_recorded_while_the_head_end_runs_reaches_the_smart_meter_and_its_done_the_registry(
+) {
+    let dir = std::env::temp_dir().join(format!("iotroute-hes-cmd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("system.db");
+    std::fs::write(dir.join("points.csv"), REGISTRY).unwrap();
+    std::fs::write(dir.join("sm.keys"), format!("025A000000002001 {EK} {AK}\n")).unwrap();
+    std::fs::write(
+        dir.join("terminal.secrets"),
+        "021A000000001001 494F545041535330303030310A\n021A000000001002 494F54504153533030303032\n",
+    )
+    .unwrap();
+    let imported = iotroute()
+        .args(["headend", "registry", "import", "--db"])
+        .arg(&db)
+        .arg(dir.join("points.csv"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    let listen = format!("{}:4060", addr(202, 2));
+    let mut cmd = iotroute();
+    cmd.args([
+        "headend", "serve", "--poll", "1", "--listen", &listen, "--db",
+    ])
+    .arg(&db)
+    .arg("--smartmeter-keys")
+    .arg(dir.join("sm.keys"))
+    .arg("--terminal-secrets")
+    .arg(dir.join("terminal.secrets"));
+    let hes = Running::start(cmd, "head end listening");
+    let mut relay = SmartMeterRelay::new(SystemTitle(SM), HES, keys(), 0, None);
+    let mut stream = TcpStream::connect(&listen).unwrap();
+    relay.connected(Utc::now(), |_| true);
+    let hello = relay.take_output();
+    stream.write_all(&hello).unwrap();
+    assert_eq!(commands(&mut stream, &mut relay, 2).len(), 2, "registered");
+
+    let point = "0900000000000000100001";
+    let recorded = iotroute()
+        .args(["headend", "set-interval", "--db"])
+        .arg(&db)
+        .args([point, "15", "--by", "operator"])
+        .output()
+        .unwrap();
+    assert!(recorded.status.success(), "{recorded:?}");
+    assert_eq!(listed(&db)[0]["outcome"], "pending");
+    let got = commands(&mut stream, &mut relay, 1);
+    let [Command::SetInterval {
+        request,
+        terminal,
+        minutes: 15,
+    }] = got.as_slice()
+    else {
+        panic!("{got:?}");
+    };
+    assert_eq!(*terminal, [0x02, 0x1A, 0, 0, 0, 0, 0x10, 0x01]);
+    // The smart meter carried it out: its done.
+    relay.done(*request, Outcome::Done, "", Utc::now());
+    stream.write_all(&relay.take_output()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while listed(&db)[0]["outcome"] == "pending" && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let list = listed(&db);
+    assert_eq!(list[0]["outcome"], "done", "{list:?}");
+    assert_eq!(list[0]["kind"], "set-interval");
+    let export = iotroute()
+        .args(["headend", "registry", "export", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&export.stdout);
+    assert!(
+        csv.contains("0900000000000000100001,021A000000001001,IOT00901,025A000000002001,,15,A0019"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("0900000000000000100002,021A000000001002,IOT00901,025A000000002001,,30,A0019"),
+        "{csv}"
+    );
+    drop(stream);
+    drop(hes);
     let _ = std::fs::remove_dir_all(&dir);
 }

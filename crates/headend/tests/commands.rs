@@ -1,0 +1,501 @@
+//! The settings the head end commands (issue 12): clock (TRM-09), interval (TRM-11) and
+//! authentication password (TRM-08). A command recorded in the database is sent by the
+//! running head end to the point's smart meter (here its own A-route end,
+//! `nodes::app::relay`), again on its hello until its end; the smart meter's *done* is
+//! recorded, and only a done changes anything: the registry's interval, the secret the
+//! terminal is registered with. Both stores keep commands alike.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use dlms::cipher::{Keys, SystemTitle, GREEN_BOOK_AK, GREEN_BOOK_EK};
+use dlms::relay::message::{Command, Outcome};
+use headend::collect::CollectConfig;
+use headend::commands::{
+    request_of, CommandEnd, CommandError, CommandOutcome, NewPassword, Setting,
+};
+use headend::registry::parse_csv;
+use headend::service::{HeadEndService, Outgoing};
+use headend::sqlite::SqliteHeadendStore;
+use headend::storage::{HeadendError, HeadendStore, MemoryHeadendStore};
+use nodes::app::relay::SmartMeterRelay;
+use nodes::app::secrets::dlms_password;
+use nodes::terminal::slots::Interval;
+use proptest::prelude::*;
+use wisun::mac::Eui64;
+
+const SM: [u8; 8] = [0x02, 0xAA, 0xBB, 0xCC, 0xDD, 0, 0, 1];
+const T1: [u8; 8] = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0, 1];
+const T2: [u8; 8] = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0, 2];
+const HES: SystemTitle = SystemTitle(*b"HES\x00\x00\x00\x00\x01");
+const P1: &str = "0900000000000000000001";
+const P2: &str = "0900000000000000000002";
+const OLD_SECRET: &[u8] = b"0123456789ABCDEF0123456789ABCDEF";
+
+const REGISTRY: &str = "\
+supply_point,terminal_id,pairing_id,smart_meter,meter_id,interval_min,retailer
+0900000000000000000001,0211223344550001,IOT00901,02aabbccdd000001,,30,A1239
+0900000000000000000002,0211223344550002,IOT00901,02aabbccdd000001,,30,A1239
+";
+
+type Service = HeadEndService<SqliteHeadendStore, mdms::MemoryStore>;
+
+fn keys() -> Keys {
+    Keys::from_slices(&GREEN_BOOK_EK, &GREEN_BOOK_AK).unwrap()
+}
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 5).unwrap()
+}
+
+fn db(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!(
+        "iotroute-headend-commands-{}-{name}.sqlite",
+        std::process::id()
+    ));
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", p.display()));
+    }
+    p
+}
+
+fn rows() -> Vec<(u64, headend::registry::DevicePoint)> {
+    (2..).zip(parse_csv(REGISTRY.as_bytes()).unwrap()).collect()
+}
+
+/// A database with the registry, and the head end started on it.
+fn head_end(name: &str) -> (PathBuf, Service) {
+    let path = db(name);
+    SqliteHeadendStore::open(&path)
+        .unwrap()
+        .import(&rows())
+        .unwrap();
+    let service = open(&path);
+    (path, service)
+}
+
+/// The head end (re)started on `path`, the terminals' secrets file giving
+/// [`OLD_SECRET`].
+fn open(path: &std::path::Path) -> Service {
+    let store = SqliteHeadendStore::open(path).unwrap();
+    let mdms = mdms::Mdms::new(mdms::MemoryStore::new(), mdms::Vee::default()).unwrap();
+    let secrets = BTreeMap::from([
+        (Eui64(T1), OLD_SECRET.to_vec()),
+        (Eui64(T2), b"FEDCBA9876543210FEDCBA9876543210".to_vec()),
+    ]);
+    HeadEndService::open(
+        store,
+        mdms,
+        BTreeMap::from([(Eui64(SM), keys())]),
+        secrets,
+        CollectConfig::default(),
+        start(),
+    )
+    .unwrap()
+}
+
+/// What `iotroute headend set-...` does: a record appended by another connection.
+fn record(path: &std::path::Path, point: &str, setting: &Setting) -> u64 {
+    SqliteHeadendStore::open(path)
+        .unwrap()
+        .record_command(&point.parse().unwrap(), setting, start(), "operator-3")
+        .unwrap()
+}
+
+fn records(path: &std::path::Path) -> Vec<headend::commands::CommandRecord> {
+    SqliteHeadendStore::open(path)
+        .unwrap()
+        .command_records()
+        .unwrap()
+}
+
+/// The smart meter takes `out`; its answers go back to the head end. The commands it
+/// took.
+fn deliver(hes: &mut Service, sm: &mut SmartMeterRelay, out: Outgoing) -> Vec<Command> {
+    let mut taken = Vec::new();
+    for (to, bytes) in out {
+        assert_eq!(to, Eui64(SM));
+        taken.extend(sm.received(&bytes).unwrap());
+    }
+    let answers = sm.take_output();
+    let more = hes.take_bytes(Eui64(SM), &answers, start()).unwrap();
+    assert!(more.is_empty(), "{more:?}");
+    taken
+}
+
+/// The smart meter connects and says hello: what the head end commands on it.
+fn hello(hes: &mut Service, sm: &mut SmartMeterRelay) -> Vec<Command> {
+    hes.reconnected(Eui64(SM));
+    sm.connected(start(), |_| true);
+    let out = hes
+        .take_bytes(Eui64(SM), &sm.take_output(), start())
+        .unwrap();
+    deliver(hes, sm, out)
+}
+
+/// The smart meter tells the head end a command's end.
+fn done(hes: &mut Service, sm: &mut SmartMeterRelay, request: u32, o: Outcome, why: &str) {
+    sm.done(request, o, why, start());
+    let out = hes
+        .take_bytes(Eui64(SM), &sm.take_output(), start())
+        .unwrap();
+    assert!(out.is_empty(), "{out:?}");
+}
+
+/// The same smart meter after a reboot: its counters kept, its registrations lost.
+fn rebooted(sm: &SmartMeterRelay) -> SmartMeterRelay {
+    let (sent, taken) = sm.counters();
+    SmartMeterRelay::new(SystemTitle(SM), HES, keys(), sent, taken)
+}
+
+fn smart_meter() -> SmartMeterRelay {
+    SmartMeterRelay::new(SystemTitle(SM), HES, keys(), 0, None)
+}
+
+fn registration(commands: &[Command], terminal: [u8; 8]) -> (Vec<u8>, u8) {
+    commands
+        .iter()
+        .find_map(|c| match c {
+            Command::Register {
+                terminal: t,
+                secret,
+                interval_min,
+                ..
+            } if *t == terminal => Some((secret.clone(), *interval_min)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no registration of {terminal:02x?} in {commands:?}"))
+}
+
+#[test]
+fn trm11_a_set_interval_recorded_is_sent_at_poll_and_its_done_switches_the_registry() {
+    let (path, mut hes) = head_end("interval");
+    let mut sm = smart_meter();
+    let got = hello(&mut hes, &mut sm);
+    assert_eq!(registration(&got, T1).1, 30);
+    // Refused by the terminal: nothing changes, in the registry or the registration.
+    let refused = record(&path, P1, &Setting::Interval(Interval::Quarter));
+    polled(&mut hes, &mut sm);
+    let why = "SET: read-write-denied";
+    done(
+        &mut hes,
+        &mut sm,
+        request_of(refused).unwrap(),
+        Outcome::Refused,
+        why,
+    );
+    let points = SqliteHeadendStore::open(&path).unwrap().points().unwrap();
+    assert_eq!(points[0].interval, Interval::Half);
+    let mut sm = rebooted(&sm);
+    assert_eq!(registration(&hello(&mut hes, &mut sm), T1).1, 30);
+    // Done: the registry and the registrations switch.
+    let seq = record(&path, P1, &Setting::Interval(Interval::Quarter));
+    let request = request_of(seq).unwrap();
+    let got = polled(&mut hes, &mut sm);
+    assert_eq!(
+        got,
+        vec![Command::SetInterval {
+            request,
+            terminal: T1,
+            minutes: 15
+        }]
+    );
+    assert_eq!(records(&path)[1].end, None, "pending until its done");
+    assert!(
+        hes_poll(&mut hes).is_empty(),
+        "sent once a process, not at every poll"
+    );
+    done(&mut hes, &mut sm, request, Outcome::Done, "");
+    let r = &records(&path)[1];
+    assert_eq!(
+        r.end.as_ref().map(|e| e.outcome),
+        Some(CommandOutcome::Done)
+    );
+    let points = SqliteHeadendStore::open(&path).unwrap().points().unwrap();
+    assert_eq!(
+        points[0].interval,
+        Interval::Quarter,
+        "TRM-11: the registry"
+    );
+    assert_eq!(points[1].interval, Interval::Half, "the other point's kept");
+    // The smart meter reboots, forgets: the terminal is registered at 15 minutes.
+    let mut sm = rebooted(&sm);
+    let got = hello(&mut hes, &mut sm);
+    assert_eq!(registration(&got, T1).1, 15);
+    assert!(
+        !got.iter().any(|c| matches!(c, Command::SetInterval { .. })),
+        "an ended command is not sent again: {got:?}"
+    );
+}
+
+fn hes_poll(hes: &mut Service) -> Outgoing {
+    hes.poll(start() + TimeDelta::seconds(1))
+}
+
+/// The head end polls; the smart meter takes what it sends: the commands it took.
+fn polled(hes: &mut Service, sm: &mut SmartMeterRelay) -> Vec<Command> {
+    let out = hes_poll(hes);
+    deliver(hes, sm, out)
+}
+
+#[test]
+fn trm08_a_new_password_done_is_the_secret_of_the_next_registration_and_a_refused_one_changes_nothing(
+) {
+    let (path, mut hes) = head_end("password");
+    let mut sm = smart_meter();
+    hello(&mut hes, &mut sm);
+    // Refused by the terminal: the old secret stays.
+    let pw1 = NewPassword::new(b"FIRST-NEW-PW".to_vec()).unwrap();
+    let seq = record(&path, P1, &Setting::Password(pw1));
+    let got = polled(&mut hes, &mut sm);
+    let request = request_of(seq).unwrap();
+    assert!(
+        matches!(got.as_slice(), [Command::SetPassword { request: r, terminal, password }]
+            if *r == request && *terminal == T1 && password == b"FIRST-NEW-PW"),
+        "{got:?}"
+    );
+    done(
+        &mut hes,
+        &mut sm,
+        request,
+        Outcome::Refused,
+        "SET: read-write-denied",
+    );
+    let end = records(&path)[0].end.clone().unwrap();
+    assert_eq!(end.outcome, CommandOutcome::Refused);
+    assert_eq!(end.reason, "SET: read-write-denied");
+    let kept = SqliteHeadendStore::open(&path)
+        .unwrap()
+        .terminal_secrets()
+        .unwrap();
+    assert!(kept.is_empty(), "a refused password changes no secret");
+    let mut sm = rebooted(&sm);
+    assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, OLD_SECRET);
+
+    // Taken: until its done the old secret is registered (and the command sent again on
+    // the hello); from its done on, the one derived from the new password.
+    let pw2 = NewPassword::new(b"SECOND-NEW-PW".to_vec()).unwrap();
+    let seq = record(&path, P1, &Setting::Password(pw2));
+    let request = request_of(seq).unwrap();
+    polled(&mut hes, &mut sm);
+    let mut sm = rebooted(&sm);
+    let got = hello(&mut hes, &mut sm);
+    assert_eq!(registration(&got, T1).0, OLD_SECRET);
+    assert!(
+        got.iter()
+            .any(|c| matches!(c, Command::SetPassword { request: r, .. } if *r == request)),
+        "{got:?}"
+    );
+    done(&mut hes, &mut sm, request, Outcome::Done, "");
+    let new_secret = dlms_password(T1, b"SECOND-NEW-PW");
+    let mut sm = rebooted(&sm);
+    assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, new_secret);
+    // Kept in the database: a restarted head end registers it too, over the file's.
+    drop(hes);
+    let mut hes = open(&path);
+    let mut sm = rebooted(&sm);
+    assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, new_secret);
+    // The password itself is gone once the command ended.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let kept: i64 = conn
+        .query_row("SELECT count(*) FROM command_passwords", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, 0);
+}
+
+#[test]
+fn trm09_a_command_for_a_smart_meter_not_connected_is_sent_on_its_hello_and_a_failure_is_kept() {
+    let (path, mut hes) = head_end("hello");
+    let seq = record(&path, P2, &Setting::Clock);
+    let request = request_of(seq).unwrap();
+    // Sent at the poll, to nobody (not connected: the driver drops the bytes).
+    assert_eq!(hes_poll(&mut hes).len(), 1);
+    let mut sm = smart_meter();
+    let got = hello(&mut hes, &mut sm);
+    let registered = got
+        .iter()
+        .position(|c| matches!(c, Command::Register { .. }))
+        .unwrap();
+    let set = got
+        .iter()
+        .position(|c| {
+            *c == Command::SetClock {
+                request,
+                terminal: T2,
+            }
+        })
+        .unwrap_or_else(|| panic!("{got:?}"));
+    assert!(
+        registered < set,
+        "registered before it is commanded: {got:?}"
+    );
+    done(
+        &mut hes,
+        &mut sm,
+        request,
+        Outcome::Failed,
+        "the terminal is not joined",
+    );
+    let end = records(&path)[0].end.clone().unwrap();
+    assert_eq!(
+        (end.outcome, end.reason.as_str()),
+        (CommandOutcome::Failed, "the terminal is not joined")
+    );
+    // A done told twice records nothing more; an ended command is not sent again.
+    done(&mut hes, &mut sm, request, Outcome::Done, "");
+    assert_eq!(records(&path)[0].end, Some(end));
+    let mut sm = rebooted(&sm);
+    assert!(!hello(&mut hes, &mut sm)
+        .iter()
+        .any(|c| matches!(c, Command::SetClock { .. })));
+}
+
+#[test]
+fn trm09_a_command_the_smart_meter_refuses_ends_failed() {
+    let (path, mut hes) = head_end("refused");
+    // The smart meter holds no terminal (no hello yet): it refuses the command itself.
+    let mut sm = smart_meter();
+    record(&path, P1, &Setting::Clock);
+    let got = polled(&mut hes, &mut sm);
+    assert!(got.is_empty(), "{got:?}");
+    let end = records(&path)[0].end.clone().unwrap();
+    assert_eq!(end.outcome, CommandOutcome::Failed);
+    assert!(end.reason.contains("refused"), "{}", end.reason);
+}
+
+#[test]
+fn trm11_a_done_after_a_restart_of_the_head_end_names_its_own_record() {
+    let (path, mut hes) = head_end("restart");
+    let mut sm = smart_meter();
+    hello(&mut hes, &mut sm);
+    let first = record(&path, P1, &Setting::Interval(Interval::Quarter));
+    polled(&mut hes, &mut sm);
+    drop(hes);
+    let mut hes = open(&path);
+    hello(&mut hes, &mut sm);
+    let second = record(&path, P2, &Setting::Clock);
+    // The restarted head end sends both (the first has no end yet).
+    let got = polled(&mut hes, &mut sm);
+    assert_eq!(got.len(), 2, "{got:?}");
+    // The first's done, from before the restart, ends the first only.
+    done(
+        &mut hes,
+        &mut sm,
+        request_of(first).unwrap(),
+        Outcome::Done,
+        "",
+    );
+    let r = records(&path);
+    assert_eq!(
+        r[0].end.as_ref().map(|e| e.outcome),
+        Some(CommandOutcome::Done)
+    );
+    assert_eq!(r[1].seq, second);
+    assert_eq!(r[1].end, None);
+}
+
+#[test]
+fn trm08_trm11_commands_are_refused_for_a_point_not_registered_or_without_who() {
+    let mut s = SqliteHeadendStore::in_memory().unwrap();
+    s.import(&rows()).unwrap();
+    let unknown = "0900000000000000000099".parse().unwrap();
+    assert_eq!(
+        s.record_command(&unknown, &Setting::Clock, start(), "op"),
+        Err(HeadendError::Command(CommandError::Unknown(
+            "0900000000000000000099".to_owned()
+        )))
+    );
+    assert_eq!(
+        s.record_command(&P1.parse().unwrap(), &Setting::Clock, start(), ""),
+        Err(HeadendError::Command(CommandError::By))
+    );
+    assert!(s.command_records().unwrap().is_empty());
+}
+
+/// Command records are append-only but for their end, written once, in the database
+/// itself.
+#[test]
+fn command_records_are_append_only_but_for_their_end_in_the_database() {
+    let path = db("append-only");
+    let mut s = SqliteHeadendStore::open(&path).unwrap();
+    s.import(&rows()).unwrap();
+    let seq = s
+        .record_command(&P1.parse().unwrap(), &Setting::Clock, start(), "op")
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    assert!(conn
+        .execute("UPDATE command_records SET by_name = 'x'", [])
+        .is_err());
+    assert!(conn.execute("DELETE FROM command_records", []).is_err());
+    let end = CommandEnd {
+        outcome: CommandOutcome::Done,
+        reason: String::new(),
+        at: start(),
+    };
+    assert!(s.finish_command(seq, &end).unwrap().is_some());
+    assert!(conn
+        .execute("UPDATE command_records SET outcome = 'failed'", [])
+        .is_err());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the database may hold secrets: owner-only");
+    }
+}
+
+/// One step on both stores.
+#[derive(Debug, Clone)]
+enum Step {
+    Record(usize, u8, String),
+    Finish(u64, u8),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (0usize..3, 0u8..4, "[a-z]{0,3}").prop_map(|(p, k, by)| Step::Record(p, k, by)),
+        (0u64..8, 0u8..3).prop_map(|(s, o)| Step::Finish(s, o)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn trm08_trm11_sqlite_and_memory_keep_commands_alike(steps in prop::collection::vec(step(), 0..16)) {
+        let mut sql = SqliteHeadendStore::in_memory().unwrap();
+        let mut mem = MemoryHeadendStore::new();
+        prop_assert_eq!(sql.import(&rows()), mem.import(&rows()));
+        let points = [P1, P2, "0900000000000000000099"];
+        for s in steps {
+            match s {
+                Step::Record(p, k, by) => {
+                    let setting = match k {
+                        0 => Setting::Clock,
+                        1 => Setting::Interval(Interval::Quarter),
+                        2 => Setting::Interval(Interval::Half),
+                        _ => Setting::Password(NewPassword::new(format!("password-{p}{by}").into_bytes()).unwrap()),
+                    };
+                    let point = points[p].parse().unwrap();
+                    prop_assert_eq!(
+                        sql.record_command(&point, &setting, start(), &by),
+                        mem.record_command(&point, &setting, start(), &by)
+                    );
+                }
+                Step::Finish(seq, o) => {
+                    let end = CommandEnd {
+                        outcome: [CommandOutcome::Done, CommandOutcome::Refused, CommandOutcome::Failed][usize::from(o)],
+                        reason: format!("why {o}"),
+                        at: start() + TimeDelta::seconds(1),
+                    };
+                    prop_assert_eq!(sql.finish_command(seq, &end), mem.finish_command(seq, &end));
+                }
+            }
+            prop_assert_eq!(sql.command_records(), mem.command_records());
+            prop_assert_eq!(sql.pending_commands(), mem.pending_commands());
+            prop_assert_eq!(sql.points(), mem.points());
+            prop_assert_eq!(sql.terminal_secrets(), mem.terminal_secrets());
+        }
+    }
+}
