@@ -185,8 +185,11 @@ impl<S: MdmsStore> Mdms<S> {
     }
 
     /// Recompute the slots of `point` that readings at `first..=last` can change: those
-    /// from the usable boundary before `first` to the usable boundary after `last`
-    /// (or the ends of the series). A slot outside depends only on readings outside
+    /// from the second usable boundary before `first` to the second after `last` (or
+    /// the ends of the series) — a reading decides, with its usable neighbours, whether
+    /// its neighbour is an outlier, and an outlier the slots on both its sides — derived
+    /// from readings one usable boundary wider, so that every reading of those slots is
+    /// judged with both its neighbours. A slot outside depends only on readings outside
     /// (docs/mdms.md, "Recomputation").
     fn recompute(
         &mut self,
@@ -194,15 +197,26 @@ impl<S: MdmsStore> Mdms<S> {
         first: DateTime<Utc>,
         last: DateTime<Utc>,
     ) -> Result<u64, MdmsError> {
-        let from = self.store.usable_before(point, first)?;
-        let to = self.store.usable_after(point, last)?;
-        let readings = self.store.readings(point, from, to)?;
+        let before = |t: Option<DateTime<Utc>>| -> Result<Option<DateTime<Utc>>, MdmsError> {
+            t.map_or(Ok(None), |t| self.store.usable_before(point, t))
+        };
+        let after = |t: Option<DateTime<Utc>>| -> Result<Option<DateTime<Utc>>, MdmsError> {
+            t.map_or(Ok(None), |t| self.store.usable_after(point, t))
+        };
+        let from = before(before(Some(first))?)?;
+        let to = after(after(Some(last))?)?;
+        let readings = self.store.readings(point, before(from)?, after(to)?)?;
         let derived = vee::derive(point, &readings, self.vee);
         for (start, channel, failure) in &derived.failures {
-            tracing::warn!(%point, slot = %start, channel, ?failure, "slot failed validation: estimated as zero, readings kept");
+            tracing::warn!(%point, boundary = %start, channel, ?failure, "failed validation: the slots are estimated, the readings kept");
         }
-        self.store.replace_slots(point, from, to, &derived.slots)?;
-        Ok(derived.slots.len() as u64)
+        let slots: Vec<_> = derived
+            .slots
+            .into_iter()
+            .filter(|s| from.is_none_or(|f| s.start >= f) && to.is_none_or(|t| s.start < t))
+            .collect();
+        self.store.replace_slots(point, from, to, &slots)?;
+        Ok(slots.len() as u64)
     }
 
     /// The slots of `point` with `from <= start < to`, in time order.

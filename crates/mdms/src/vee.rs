@@ -72,6 +72,12 @@ pub(crate) enum Failure {
         /// The most the time allows, Wh.
         max_wh: u64,
     },
+    /// A single reading both of whose steps fail while the step across it passes: not
+    /// used (the slots around it are estimated across it).
+    Outlier {
+        /// The counter it said, Wh.
+        wh: u32,
+    },
 }
 
 /// The two counters, in this order everywhere: AC input, AC output.
@@ -109,8 +115,8 @@ pub(crate) struct Derived {
 /// boundary to another, or to either end of its series).
 pub(crate) fn derive(point: &SupplyPoint, readings: &[RawReading], vee: Vee) -> Derived {
     let marks = timeline(readings);
-    let values = values(&marks, vee);
     let mut out = Derived::default();
+    let values = values(&marks, vee, &mut out.failures);
     let mut terminal: Option<TerminalId> = None;
     for (i, pair) in marks.windows(2).enumerate() {
         let [u, v] = pair else { continue };
@@ -218,9 +224,16 @@ fn timeline(readings: &[RawReading]) -> Vec<Mark<'_>> {
 /// per channel, modulo 10^8, rounded down, so that the estimated slots of a gap add up
 /// to the whole step exactly. A step that fails validation is not spread over the gap:
 /// the counter is held at the earlier value (its slots get zero and the last one fails
-/// as a whole). No estimate without a usable reading on both sides.
-fn values(marks: &[Mark<'_>], vee: Vee) -> Vec<Option<Value>> {
-    let read: Vec<Option<[u32; 2]>> = marks
+/// as a whole). No estimate without a usable reading on both sides. A single reading
+/// between two usable ones is an outlier, and not used, when a channel's steps to and
+/// from it both fail while the step across it passes on both channels (a glitch of the
+/// terminal or the meter: docs/mdms.md, "Outliers"); each is added to `failures`.
+fn values(
+    marks: &[Mark<'_>],
+    vee: Vee,
+    failures: &mut Vec<(DateTime<Utc>, &'static str, Failure)>,
+) -> Vec<Option<Value>> {
+    let mut read: Vec<Option<[u32; 2]>> = marks
         .iter()
         .map(|m| {
             m.reading
@@ -228,6 +241,31 @@ fn values(marks: &[Mark<'_>], vee: Vee) -> Vec<Option<Value>> {
                 .and_then(|r| Some([r.ac_in?.wh(), r.ac_out?.wh()]))
         })
         .collect();
+    let usable: Vec<usize> = (0..marks.len()).filter(|i| read[*i].is_some()).collect();
+    let seconds = |x: usize, y: usize| (marks[y].at - marks[x].at).num_seconds();
+    let mut outliers = Vec::new();
+    for w in usable.windows(3) {
+        let &[p, i, n] = w else { continue };
+        let (Some(a), Some(b), Some(c)) = (read[p], read[i], read[n]) else {
+            continue;
+        };
+        let across = (0..2).all(|ch| vee.check(step(a[ch], c[ch]), seconds(p, n)).is_ok());
+        let glitched: Vec<usize> = (0..2)
+            .filter(|&ch| {
+                vee.check(step(a[ch], b[ch]), seconds(p, i)).is_err()
+                    && vee.check(step(b[ch], c[ch]), seconds(i, n)).is_err()
+            })
+            .collect();
+        if across && !glitched.is_empty() {
+            for ch in glitched {
+                failures.push((marks[i].at, CHANNELS[ch], Failure::Outlier { wh: b[ch] }));
+            }
+            outliers.push(i);
+        }
+    }
+    for i in outliers {
+        read[i] = None;
+    }
     let mut next_read = vec![None; marks.len()];
     let mut following = None;
     for i in (0..marks.len()).rev() {

@@ -363,3 +363,37 @@ fn a_store_keeps_the_validation_limits_it_was_made_with() {
         Err(MdmsError::NotInitialised)
     ));
 }
+
+/// One glitched reading between two good ones (5,000 → 90,000,000 → 5,100 Wh): an outlier,
+/// not used; the two slots around it are estimated across it (50 + 50 Wh), the raw
+/// reading kept — whatever order the three arrive in (the recomputation window reaches
+/// the readings that judge it).
+#[test]
+fn an_outlier_between_two_good_readings_is_estimated_across_in_any_arrival_order() {
+    let readings = [
+        pushed(0, 5000, 100),
+        pushed(2, 90_000_000, 100),
+        pushed(4, 5100, 200),
+        pushed(6, 5200, 300),
+    ];
+    for order in [[0, 1, 2, 3], [1, 2, 3, 0], [3, 0, 2, 1], [2, 3, 1, 0]] {
+        let mut m = mdms();
+        for i in order {
+            m.ingest(&[readings[i].clone()]).unwrap();
+        }
+        let s = slots(&m);
+        assert_eq!(s.len(), 3, "{order:?}");
+        assert_eq!(
+            [(s[0].in_wh, s[0].out_wh), (s[1].in_wh, s[1].out_wh)],
+            [(50, 50), (50, 50)],
+            "{order:?}: {s:?}"
+        );
+        assert_eq!(s[0].cum_in, 5050, "{order:?}");
+        assert!(
+            s[..2].iter().all(|s| s.quality == Quality::Estimated),
+            "{order:?}"
+        );
+        assert_eq!((s[2].quality, s[2].in_wh), (Quality::Measured, 100));
+        assert_eq!(m.readings(&point(), None, None).unwrap().len(), 4);
+    }
+}
