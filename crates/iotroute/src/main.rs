@@ -63,8 +63,9 @@ struct Cli {
 enum Command {
     /// Run the whole system on this machine in virtual time: terminals reading their
     /// meters over ECHONET Lite into their stores, smart meters reading the terminals
-    /// over the simulated 920 MHz IoT route (DLMS/COSEM over CCM*); exit 0 only if every
-    /// reading arrived with the meter's values.
+    /// over the simulated 920 MHz IoT route (DLMS/COSEM over CCM*) and relaying to the
+    /// head end, which feeds the MDMS; exit 0 only if every slot of every point arrived
+    /// once, with the meter's values.
     Sim(sim_cmd::SimArgs),
     /// Emulate a special-case meter (特例計量器): an ECHONET Lite 0x028E distributed
     /// generation electric energy meter with node profile.

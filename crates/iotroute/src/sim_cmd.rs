@@ -32,7 +32,7 @@ pub struct SimArgs {
     /// Cover this many slots instead (--loopback: stop after this many readings).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub readings: Option<u32>,
-    /// Wireless terminals, each with its own meter.
+    /// Wireless terminals, each with its own meter (up to 1,000,000).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000), conflicts_with = "loopback")]
     pub terminals: u32,
     /// Smart meters (each on its own channel; at most 4 terminals each).
