@@ -365,10 +365,13 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A date-time the A route can carry back: one whose JST form reads as itself (a
+    /// deviation of days or a year before 1 would encode to other bytes, or to none).
     fn time(&mut self, name: &'static str) -> Result<DateTime<Utc>, MessageError> {
         self.next(name)?
             .as_date_time()
             .and_then(|t| from_cosem(&t, JST_DEVIATION))
+            .filter(|t| from_cosem(&to_cosem(*t, JST_DEVIATION, 0), JST_DEVIATION) == Some(*t))
             .ok_or(MessageError::Field(name))
     }
 
