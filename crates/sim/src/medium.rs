@@ -9,6 +9,11 @@
 //! the success curve of [`crate::propagation`]). Carrier sense ([`Medium::channel_busy`])
 //! sees what is on the air at a node above the carrier-sense level.
 //!
+//! A node hears only the nodes whose signal reaches it above a cut-off, 20 dB under the
+//! sensitivity (found once per node, through cells as wide as the farthest such link can
+//! be): below it no frame is received, nothing is sensed and no interference is counted,
+//! so a frame costs what happens near its sender, not the run's size.
+//!
 //! Sans-IO and event-driven: the caller advances time monotonically with
 //! [`Medium::advance`], which resolves every frame that has ended by then, and asks
 //! [`Medium::next_end`] when to call it next. A frame is resolved only once every frame
@@ -297,11 +302,52 @@ impl Medium {
             .map(|t| t.from)
             .collect();
         for from in active {
-            if self.rssi_dbm(from, node, channel)? >= self.propagation.carrier_sense_dbm {
+            if self
+                .heard(from, node, channel)?
+                .is_some_and(|rssi| rssi >= self.propagation.carrier_sense_dbm)
+            {
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// What `to` receives of `from` on `channel`, dBm, if above the cut-off (20 dB under
+    /// the sensitivity): below it a sender neither carries a frame, nor is sensed (the
+    /// carrier-sense level is far above), nor adds interference worth counting — which
+    /// keeps a frame's cost to the nodes near it, not the run's size.
+    fn heard(&mut self, from: NodeId, to: NodeId, channel: u8) -> Result<Option<f64>, MediumError> {
+        self.ensure_links(from)?;
+        let floor = self.propagation.sensitivity_dbm - 20.0;
+        let reference = crate::propagation::reference_loss_db(channel);
+        Ok(self
+            .links
+            .get(from.0 as usize)
+            .and_then(Option::as_ref)
+            .and_then(|l| {
+                l.binary_search_by_key(&to.0, |x| x.0)
+                    .ok()
+                    .and_then(|i| l.get(i))
+            })
+            .map(|&(_, loss)| self.propagation.rssi_dbm(reference + loss))
+            .filter(|rssi| *rssi >= floor))
+    }
+
+    /// `from`'s links, found if not yet.
+    fn ensure_links(&mut self, from: NodeId) -> Result<(), MediumError> {
+        let index = from.0 as usize;
+        if self
+            .links
+            .get(index)
+            .ok_or(MediumError::UnknownNode(from))?
+            .is_none()
+        {
+            let found = self.find_links(from)?;
+            if let Some(l) = self.links.get_mut(index) {
+                *l = Some(found);
+            }
+        }
+        Ok(())
     }
 
     /// Start sending `frame` from `from` on its channel at `now`; returns the
@@ -364,17 +410,7 @@ impl Medium {
     /// order they were added (the run's randomness is drawn in that order).
     fn listeners(&mut self, from: NodeId, channel: u8) -> Result<Vec<(NodeId, f64)>, MediumError> {
         let index = from.0 as usize;
-        if self
-            .links
-            .get(index)
-            .ok_or(MediumError::UnknownNode(from))?
-            .is_none()
-        {
-            let found = self.find_links(from)?;
-            if let Some(l) = self.links.get_mut(index) {
-                *l = Some(found);
-            }
-        }
+        self.ensure_links(from)?;
         let floor = self.propagation.sensitivity_dbm - 20.0;
         let reference = crate::propagation::reference_loss_db(channel);
         let links = self.links.get(index).and_then(Option::as_ref);
@@ -479,7 +515,9 @@ impl Medium {
                 let mut interference_mw = 0.0;
                 for &(f, ch) in &overlapping {
                     if ch == tx.channel {
-                        interference_mw += dbm_to_mw(self.rssi_dbm(f, node, ch)?);
+                        if let Some(i) = self.heard(f, node, ch)? {
+                            interference_mw += dbm_to_mw(i);
+                        }
                     }
                 }
                 let sir_ok = interference_mw <= 0.0
