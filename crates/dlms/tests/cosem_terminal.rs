@@ -117,6 +117,22 @@ fn get(
     engine_get::get(c, |req| exchange(s, wport, req), class, ln, attr, access)
 }
 
+/// The management client (wPort 1, HLS-GMAC, suite 0 auth+enc) starting above `ic`.
+fn management_client(ic: u32) -> Client {
+    ClientSession::new(
+        ClientConfig {
+            client_sap: 1,
+            system_title: Some(SystemTitle::new(*b"CLIENT01")),
+            mechanism: AuthMechanism::HighGmac,
+            security: SecurityPolicy::authenticated_encrypted(SecuritySuite::Suite0),
+            max_pdu_size: 512,
+            invocation_counter: ic,
+            ..Default::default()
+        },
+        RustCryptoProvider::with_rng(KeyRing::new(EK, AK), FixedRandom(0x42)),
+    )
+}
+
 #[test]
 fn public_wport_16_without_security_and_an_unknown_wport_is_dropped() {
     let mut s = server(Auth::Low, Protection::None, 1024);
@@ -224,20 +240,7 @@ fn sec02_the_public_client_reads_the_management_invocation_counter_and_a_client_
         )
     };
     assert_eq!(counter(&mut s), Ok(Value::DoubleLongUnsigned(0)));
-    let management = |ic: u32| {
-        ClientSession::new(
-            ClientConfig {
-                client_sap: 1,
-                system_title: Some(SystemTitle::new(*b"CLIENT01")),
-                mechanism: AuthMechanism::HighGmac,
-                security: SecurityPolicy::authenticated_encrypted(SecuritySuite::Suite0),
-                max_pdu_size: 512,
-                invocation_counter: ic,
-                ..Default::default()
-            },
-            RustCryptoProvider::with_rng(KeyRing::new(EK, AK), FixedRandom(0x42)),
-        )
-    };
+    let management = management_client;
     let mut first: Client = management(5000);
     assert_eq!(
         associate(&mut first, &mut s, 1),
@@ -402,20 +405,7 @@ fn trm06_the_deepest_profile_is_readable_whole() {
 #[test]
 fn sec02_counters_and_replay_window_survive_a_released_association() {
     let mut s = server(Auth::HlsGmac, Protection::AuthEnc, 1024);
-    let management = |ic: u32| -> Client {
-        ClientSession::new(
-            ClientConfig {
-                client_sap: 1,
-                system_title: Some(SystemTitle::new(*b"CLIENT01")),
-                mechanism: AuthMechanism::HighGmac,
-                security: SecurityPolicy::authenticated_encrypted(SecuritySuite::Suite0),
-                max_pdu_size: 512,
-                invocation_counter: ic,
-                ..Default::default()
-            },
-            RustCryptoProvider::with_rng(KeyRing::new(EK, AK), FixedRandom(0x42)),
-        )
-    };
+    let management = management_client;
     let mut first = management(100);
     assert_eq!(
         associate(&mut first, &mut s, 1),

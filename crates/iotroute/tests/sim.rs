@@ -16,6 +16,23 @@ fn small_sim() -> std::process::Command {
     cmd
 }
 
+/// `small_sim()` with `args`: its `--report-json` report (the run must exit 0).
+fn small_sim_report(name: &str, args: &[&str]) -> serde_json::Value {
+    let report =
+        std::env::temp_dir().join(format!("iotroute-sim-{name}-{}.json", std::process::id()));
+    let mut cmd = small_sim();
+    cmd.args(args).arg("--report-json").arg(&report);
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&report);
+    v
+}
+
 #[test]
 fn trm03_sim_reads_every_half_hour_and_deltas_survive_the_counter_wrap() {
     let report = std::env::temp_dir().join(format!("iotroute-sim-{}.json", std::process::id()));
@@ -244,22 +261,10 @@ fn sys01_sim_keeps_the_registry_and_the_mdms_in_its_database_file() {
 /// as pushes, the rest backfilled from its store — none lost, none doubled.
 #[test]
 fn ops07_a_blocked_point_is_backfilled_after_its_reconnect() {
-    let report =
-        std::env::temp_dir().join(format!("iotroute-sim-block-{}.json", std::process::id()));
-    let mut cmd = small_sim();
-    cmd.args([
-        "--hours",
-        "16",
-        "--block",
-        "0900000000000000100001@2h..12h",
-        "--report-json",
-    ])
-    .arg(&report);
-    let out = run_with_timeout(cmd, Duration::from_secs(120));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&report);
+    let v = small_sim_report(
+        "block",
+        &["--hours", "16", "--block", "0900000000000000100001@2h..12h"],
+    );
     let y = &v;
     assert_eq!(y["lost"], 0, "{y}");
     assert_eq!(y["doubled"], 0, "{y}");
@@ -695,27 +700,10 @@ fn trm11_sim_from_a_chosen_start_at_fifteen_minutes() {
 /// slots only from itself on).
 #[test]
 fn sys01_a_head_end_killed_and_restarted_backfills_what_it_missed() {
-    let report =
-        std::env::temp_dir().join(format!("iotroute-sim-kill-{}.json", std::process::id()));
-    let mut cmd = small_sim();
-    cmd.args([
-        "--loss",
-        "0",
-        "--hours",
-        "12",
-        "--kill-headend",
-        "11h+30m",
-        "--report-json",
-    ])
-    .arg(&report);
-    let out = run_with_timeout(cmd, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    let v = small_sim_report(
+        "kill",
+        &["--loss", "0", "--hours", "12", "--kill-headend", "11h+30m"],
     );
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&report);
     assert_eq!(v["events"]["headend_restart"], 1, "{v}");
     assert_eq!(
         (
