@@ -235,14 +235,18 @@ impl Medium {
     /// Place a node, radio off.
     pub fn add_node(&mut self, position: Position) -> NodeId {
         let id = NodeId(u32::try_from(self.nodes.len()).unwrap_or(u32::MAX));
+        // Placed after nodes near it found their links: theirs are found again (only
+        // nodes in the cells around can hear it).
+        let near: Vec<u32> = self.near(&position).collect();
+        for i in near {
+            if let Some(l) = self.links.get_mut(i as usize) {
+                *l = None;
+            }
+        }
         self.cells
             .entry(self.cell_of(&position))
             .or_default()
             .push(id.0);
-        // Placed after others found their links: theirs are found again.
-        for l in &mut self.links {
-            *l = None;
-        }
         self.links.push(None);
         self.nodes.push(Node {
             position,
@@ -397,6 +401,17 @@ impl Medium {
         Ok((id, end))
     }
 
+    /// The nodes in the 3 × 3 cells around `at`: every node that can hear a sender there
+    /// or be heard by it.
+    fn near(&self, at: &Position) -> impl Iterator<Item = u32> + '_ {
+        let (cx, cy) = self.cell_of(at);
+        (cx - 1..=cx + 1)
+            .flat_map(move |x| (cy - 1..=cy + 1).map(move |y| (x, y)))
+            .filter_map(|c| self.cells.get(&c))
+            .flatten()
+            .copied()
+    }
+
     /// The cell of a position.
     fn cell_of(&self, p: &Position) -> (i64, i64) {
         let reach = self.propagation.reach_m();
@@ -432,16 +447,12 @@ impl Medium {
     /// some channel. The loss is the one [`Medium::rssi_dbm`] computes.
     fn find_links(&self, from: NodeId) -> Result<Vec<(u32, f64)>, MediumError> {
         let at = self.node(from)?.position;
-        let (cx, cy) = self.cell_of(&at);
         let prop = self.propagation;
         let best = crate::propagation::reference_loss_db(33)
             .min(crate::propagation::reference_loss_db(59));
         let floor = prop.sensitivity_dbm - 20.0;
-        let mut links: Vec<(u32, f64)> = (cx - 1..=cx + 1)
-            .flat_map(|x| (cy - 1..=cy + 1).map(move |y| (x, y)))
-            .filter_map(|c| self.cells.get(&c))
-            .flatten()
-            .copied()
+        let mut links: Vec<(u32, f64)> = self
+            .near(&at)
             .filter(|&i| i != from.0)
             .filter_map(|i| {
                 let to = self.nodes.get(i as usize)?.position;

@@ -371,6 +371,33 @@ fn seeded_events(opts: &Options, lead: Duration, stream: u64, n: u32) -> BTreeSe
         .collect()
 }
 
+/// The events of `events` due by `now`, taken out in time order (each is a tuple whose
+/// first field is its time).
+fn take_due<T: Ord + HasTime>(events: &mut BTreeSet<T>, now: Duration) -> Vec<T> {
+    let mut due = Vec::new();
+    while events.first().is_some_and(|e| e.time() <= now) {
+        due.extend(events.pop_first());
+    }
+    due
+}
+
+/// A planned event's time.
+trait HasTime {
+    fn time(&self) -> Duration;
+}
+
+impl<A> HasTime for (Duration, A) {
+    fn time(&self) -> Duration {
+        self.0
+    }
+}
+
+impl<A, B> HasTime for (Duration, A, B) {
+    fn time(&self) -> Duration {
+        self.0
+    }
+}
+
 /// Each smart meter's channel: odd ones from 33 to 59, used again every 14 smart meters
 /// (560 m apart along the street: out of each other's range).
 fn channel_of(i: u32) -> u8 {
@@ -1350,37 +1377,35 @@ impl<W: std::io::Write> LinkSim<W> {
     /// Node `index` at `now`: its meter side, its reading sessions that stalled, its
     /// link's timers (a frame to send), and what came of them.
     fn wake(&mut self, index: usize, air: &dyn Fn(usize) -> Duration) -> Result<(), String> {
-        {
-            self.restart_stalled_sessions(index);
-            self.drive_meter_side(index)?;
-            let now = self.now;
-            let medium = &mut self.medium;
-            let (psdu, actions) = match &mut self.nodes[index] {
-                Node::Terminal(t) => {
-                    let (id, ch) = (t.id, t.route.link().channel());
-                    let (p, ev) = t.route.link_mut().wake(
-                        now,
-                        &mut || ch.is_some_and(|c| medium.channel_busy(id, c).unwrap_or(true)),
-                        air,
-                    );
-                    (p, Actions::Terminal(ev))
-                }
-                Node::Meter(m) if m.down => return Ok(()),
-                Node::Meter(m) => {
-                    let (id, ch) = (m.id, m.link.channel());
-                    let (p, ev) = m.link.wake(
-                        now,
-                        &mut || medium.channel_busy(id, ch).unwrap_or(true),
-                        air,
-                    );
-                    (p, Actions::Meter(ev))
-                }
-            };
-            if let Some(p) = psdu {
-                self.transmit(index, p);
+        self.restart_stalled_sessions(index);
+        self.drive_meter_side(index)?;
+        let now = self.now;
+        let medium = &mut self.medium;
+        let (psdu, actions) = match &mut self.nodes[index] {
+            Node::Terminal(t) => {
+                let (id, ch) = (t.id, t.route.link().channel());
+                let (p, ev) = t.route.link_mut().wake(
+                    now,
+                    &mut || ch.is_some_and(|c| medium.channel_busy(id, c).unwrap_or(true)),
+                    air,
+                );
+                (p, Actions::Terminal(ev))
             }
-            self.act(index, actions);
+            Node::Meter(m) if m.down => return Ok(()),
+            Node::Meter(m) => {
+                let (id, ch) = (m.id, m.link.channel());
+                let (p, ev) = m.link.wake(
+                    now,
+                    &mut || medium.channel_busy(id, ch).unwrap_or(true),
+                    air,
+                );
+                (p, Actions::Meter(ev))
+            }
+        };
+        if let Some(p) = psdu {
+            self.transmit(index, p);
         }
+        self.act(index, actions);
         Ok(())
     }
 
@@ -1617,11 +1642,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// hello to the head end, which registers its terminals again.
     fn power(&mut self) {
         let (now, wall) = (self.now, self.utc(self.now));
-        while let Some((at, sm, off)) = self.outage_events.first().copied() {
-            if at > now {
-                break;
-            }
-            self.outage_events.pop_first();
+        for (_, sm, off) in take_due(&mut self.outage_events, now) {
             let Some(Node::Meter(m)) = self
                 .nodes
                 .iter_mut()
@@ -1673,11 +1694,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// it (TRM-09).
     fn reboot(&mut self) -> Result<(), String> {
         let (now, wall) = (self.now, self.utc(self.now));
-        while let Some((at, k)) = self.reboot_events.first().copied() {
-            if at > now {
-                break;
-            }
-            self.reboot_events.pop_first();
+        for (_, k) in take_due(&mut self.reboot_events, now) {
             let seed = self.opts.seed;
             let Some(Node::Terminal(t)) = self
                 .nodes
@@ -1725,11 +1742,7 @@ impl<W: std::io::Write> LinkSim<W> {
         const FLOODER: std::net::IpAddr =
             std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 66));
         let (now, wall) = (self.now, self.utc(self.now));
-        while let Some((at, k)) = self.flood_events.first().copied() {
-            if at > now {
-                break;
-            }
-            self.flood_events.pop_first();
+        for (_, k) in take_due(&mut self.flood_events, now) {
             let t0 = self.instant(now);
             let Some(Node::Terminal(t)) = self
                 .nodes
@@ -1760,11 +1773,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// own ID and counters.
     fn swap_meters(&mut self) {
         let wall = self.utc(self.now);
-        while let Some((at, k)) = self.swap_events.first().copied() {
-            if at > self.now {
-                break;
-            }
-            self.swap_events.pop_first();
+        for (_, k) in take_due(&mut self.swap_events, self.now) {
             let Some(Node::Terminal(t)) = self
                 .nodes
                 .iter_mut()
@@ -1792,11 +1801,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// started again on its database, every smart meter connects again and says hello.
     fn head_end_life(&mut self) -> Result<(), String> {
         let (now, wall) = (self.now, self.utc(self.now));
-        while let Some((at, killed)) = self.headend_events.first().copied() {
-            if at > now {
-                break;
-            }
-            self.headend_events.pop_first();
+        for (_, killed) in take_due(&mut self.headend_events, now) {
             if killed {
                 tracing::info!("head end killed");
                 self.hes.kill();
@@ -1822,11 +1827,7 @@ impl<W: std::io::Write> LinkSim<W> {
     fn a_route(&mut self) {
         let (now, wall) = (self.now, self.utc(self.now));
         let mut to_sm = std::collections::VecDeque::new();
-        while let Some((at, point, block)) = self.block_events.first().cloned() {
-            if at > now {
-                break;
-            }
-            self.block_events.pop_first();
+        for (_, point, block) in take_due(&mut self.block_events, now) {
             let sent = point
                 .parse::<mdms::SupplyPoint>()
                 .map_err(|e| e.to_string())
