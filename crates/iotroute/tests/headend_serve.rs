@@ -56,11 +56,11 @@ fn commands(stream: &mut TcpStream, relay: &mut SmartMeterRelay, n: usize) -> Ve
     got
 }
 
-#[test]
-fn sys01_sec02_ops07_a_smart_meter_relays_to_the_head_end_program_into_the_mdms() {
-    let dir = std::env::temp_dir().join(format!("iotroute-hes-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// A fresh `dir` with the registry imported into `dir/system.db` (returned), the smart
+/// meter's keys and the terminals' secrets beside it.
+fn registered(dir: &std::path::Path) -> std::path::PathBuf {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
     let db = dir.join("system.db");
     std::fs::write(dir.join("points.csv"), REGISTRY).unwrap();
     std::fs::write(dir.join("sm.keys"), format!("025A000000002001 {EK} {AK}\n")).unwrap();
@@ -76,19 +76,29 @@ fn sys01_sec02_ops07_a_smart_meter_relays_to_the_head_end_program_into_the_mdms(
         .output()
         .unwrap();
     assert!(imported.status.success(), "{imported:?}");
+    db
+}
+
+/// `iotroute headend serve` on `dir`'s database and files, listening on `listen`.
+fn serve(dir: &std::path::Path, listen: &str) -> Running {
+    let mut cmd = iotroute();
+    cmd.args([
+        "headend", "serve", "--poll", "1", "--listen", listen, "--db",
+    ])
+    .arg(dir.join("system.db"))
+    .arg("--smartmeter-keys")
+    .arg(dir.join("sm.keys"))
+    .arg("--terminal-secrets")
+    .arg(dir.join("terminal.secrets"));
+    Running::start(cmd, "head end listening")
+}
+
+#[test]
+fn sys01_sec02_ops07_a_smart_meter_relays_to_the_head_end_program_into_the_mdms() {
+    let dir = std::env::temp_dir().join(format!("iotroute-hes-{}", std::process::id()));
+    let db = registered(&dir);
     let listen = format!("{}:4059", addr(202, 1));
-    let start = || {
-        let mut cmd = iotroute();
-        cmd.args([
-            "headend", "serve", "--poll", "1", "--listen", &listen, "--db",
-        ])
-        .arg(&db)
-        .arg("--smartmeter-keys")
-        .arg(dir.join("sm.keys"))
-        .arg("--terminal-secrets")
-        .arg(dir.join("terminal.secrets"));
-        Running::start(cmd, "head end listening")
-    };
+    let start = || serve(&dir, &listen);
     let hes = start();
     let mut relay = SmartMeterRelay::new(SystemTitle(SM), HES, keys(), 0, None);
     let mut stream = TcpStream::connect(&listen).unwrap();
@@ -188,34 +198,9 @@ fn listed(db: &std::path::Path) -> Vec<serde_json::Value> {
 fn trm11_an_interval_switch_recorded_while_the_head_end_runs_reaches_the_smart_meter_and_its_done_the_registry(
 ) {
     let dir = std::env::temp_dir().join(format!("iotroute-hes-cmd-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("system.db");
-    std::fs::write(dir.join("points.csv"), REGISTRY).unwrap();
-    std::fs::write(dir.join("sm.keys"), format!("025A000000002001 {EK} {AK}\n")).unwrap();
-    std::fs::write(
-        dir.join("terminal.secrets"),
-        "021A000000001001 494F545041535330303030310A\n021A000000001002 494F54504153533030303032\n",
-    )
-    .unwrap();
-    let imported = iotroute()
-        .args(["headend", "registry", "import", "--db"])
-        .arg(&db)
-        .arg(dir.join("points.csv"))
-        .output()
-        .unwrap();
-    assert!(imported.status.success(), "{imported:?}");
+    let db = registered(&dir);
     let listen = format!("{}:4060", addr(202, 2));
-    let mut cmd = iotroute();
-    cmd.args([
-        "headend", "serve", "--poll", "1", "--listen", &listen, "--db",
-    ])
-    .arg(&db)
-    .arg("--smartmeter-keys")
-    .arg(dir.join("sm.keys"))
-    .arg("--terminal-secrets")
-    .arg(dir.join("terminal.secrets"));
-    let hes = Running::start(cmd, "head end listening");
+    let hes = serve(&dir, &listen);
     let mut relay = SmartMeterRelay::new(SystemTitle(SM), HES, keys(), 0, None);
     let mut stream = TcpStream::connect(&listen).unwrap();
     relay.connected(Utc::now(), |_| true);
