@@ -121,6 +121,11 @@ pub struct SimArgs {
     /// relays it (`dos`); readings go on.
     #[arg(long, conflicts_with = "loopback")]
     pub flood: Option<u32>,
+    /// How long each smart meter uses a group key before rolling in the next (SEC-03):
+    /// `1h` to `30d` (the range SKSTACK allows), such as `6h` or `1d`. The default (ours)
+    /// shows rollovers in a short run; a deployment would use days.
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_key_period, conflicts_with = "loopback")]
+    pub key_period: core::time::Duration,
     /// The whole system, as without the flag (kept: it used to select the IoT route).
     #[arg(long, conflicts_with = "loopback")]
     pub link: bool,
@@ -186,6 +191,16 @@ fn parse_offset(s: &str) -> Result<core::time::Duration, String> {
     n.checked_mul(seconds)
         .map(core::time::Duration::from_secs)
         .ok_or_else(|| format!("`{s}`: too far"))
+}
+
+/// A group-key period: an offset between 1 h and 30 days.
+fn parse_key_period(s: &str) -> Result<core::time::Duration, String> {
+    let d = parse_offset(s)?;
+    if (3600..=30 * 86_400).contains(&d.as_secs()) {
+        Ok(d)
+    } else {
+        Err(format!("`{s}`: a group-key period is 1h to 30d"))
+    }
 }
 
 /// `POINT@FROM..TO`.
@@ -352,6 +367,7 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
         wrong_passwords: args.wrong_password.unwrap_or(0),
         wrong_pairings: args.wrong_pairing.unwrap_or(0),
         floods: args.flood.unwrap_or(0),
+        key_period: args.key_period,
     };
     let pcap = args
         .pcap

@@ -138,7 +138,7 @@ impl Drop for Captured {
 
 #[test]
 fn rad01_sec03_sim_link_reads_every_terminal_and_wireshark_decrypts_the_capture() {
-    let run = Captured::run("run", &[]);
+    let run = Captured::run("run", &["--key-period", "1h"]);
     let (text, pcap, keys) = (run.text(), &run.pcap, &run.keys);
     assert!(
         run.out.status.success(),
@@ -168,7 +168,7 @@ fn rad01_sec03_sim_link_reads_every_terminal_and_wireshark_decrypts_the_capture(
         4,
         "{text}"
     );
-    // A rollover every simulated hour: the run lasts 2 h 21 min (20 min before its
+    // A rollover every simulated hour (`--key-period 1h`): the run lasts 2 h 21 min (20 min before its
     // first boundary, 2 h of slots, a minute to settle).
     assert!(text.contains("group-key rollovers 4"), "{text}");
     let key_lines = std::fs::read_to_string(keys).unwrap();

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use nodes::link::pana::paa::{Paa, PaaConfig, PaaEvent, Peer};
 use nodes::link::pana::pac::{Pac, PacConfig, PacEvent, PacFailure};
-use nodes::link::pana::Entropy;
+use nodes::link::pana::{Entropy, PanaTimers};
 use pana::encr::GroupKey;
 use pana::psk::{identity_from_eui64, PskDerivation, SaltedSha256};
 use pana::secret::Aes128Key;
@@ -849,13 +849,14 @@ fn sys03_a_terminal_gone_silent_is_pinged_and_its_place_freed() {
     // The terminal is switched off without a word: after two of its ping intervals of
     // silence the PAA pings it, and the unanswered ping frees the place.
     net.pacs.clear();
-    net.run_until(700 * SECOND);
+    let ping = PanaTimers::default().ping_interval;
+    net.run_until(10 * SECOND + 2 * ping + 90 * SECOND);
     assert!(net.paa_events.contains(&PaaEvent::Lost {
         peer: terminal_eui(1)
     }));
     assert!(net.paa.open_peers().is_empty());
     net.join(2, PASSWORD);
-    net.run_until(720 * SECOND);
+    net.run_until(10 * SECOND + 2 * ping + 110 * SECOND);
     assert_eq!(net.paa.open_peers(), vec![terminal_eui(2)]);
 }
 
@@ -1019,7 +1020,7 @@ fn sec02_a_replayed_pac_request_is_dropped_and_counted_by_the_paa() {
     net.run_until(10 * SECOND);
     let mark = net.delivered.len();
     // Two ping intervals: two pings of the PaC.
-    net.run_until(700 * SECOND);
+    net.run_until(10 * SECOND + 2 * PanaTimers::default().ping_interval + 100 * SECOND);
     let pings: Vec<Vec<u8>> = net.delivered[mark..]
         .iter()
         .filter(|(to_paa, _)| *to_paa)

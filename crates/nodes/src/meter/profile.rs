@@ -42,16 +42,29 @@ impl Default for Profile {
 impl Profile {
     /// Power at local (JST) time `t`.
     pub fn power_at(&self, t: NaiveDateTime) -> Power {
+        self.power_in_day(
+            u64::from(t.date().num_days_from_ce().unsigned_abs()),
+            t.num_seconds_from_midnight(),
+        )
+    }
+
+    /// Power at `second` (0..86,400) of the local day `day` (days from the common era,
+    /// as `Datelike::num_days_from_ce`): what [`Profile::power_at`] computes, for callers
+    /// that step through time in integers (the meter's integration, every 60 s of every
+    /// meter in a simulation) without building a date at each step.
+    pub fn power_in_day(&self, day: u64, second: u32) -> Power {
         match *self {
             Profile::Constant { input_w, output_w } => Power { input_w, output_w },
             Profile::Household {
                 pv_peak_w,
                 base_load_w,
             } => {
-                let hour = f64::from(t.num_seconds_from_midnight()) / 3600.0;
+                let hour = f64::from(second) / 3600.0;
                 Power {
                     input_w: household_load(hour, base_load_w),
-                    output_w: pv_peak_w * solar_shape(hour) * weather(t),
+                    output_w: pv_peak_w
+                        * solar_shape(hour)
+                        * weather(day, u64::from(second / 1800)),
                 }
             }
         }
@@ -76,10 +89,9 @@ fn household_load(hour: f64, base_w: f64) -> f64 {
     base_w + bump(7.5, 0.8, 4.0 * base_w) + bump(19.5, 1.5, 6.0 * base_w)
 }
 
-/// Cloud cover: a factor 0.3..=1.0 per day, varied a little per half hour.
-fn weather(t: NaiveDateTime) -> f64 {
-    let day = u64::from(t.date().num_days_from_ce().unsigned_abs());
-    let slot = u64::from(t.hour() * 2 + t.minute() / 30);
+/// Cloud cover: a factor 0.3..=1.0 per day, varied a little per half hour (`slot`
+/// 0..48 of the day).
+fn weather(day: u64, slot: u64) -> f64 {
     let daily = 0.3 + 0.7 * unit_hash(day);
     let jitter = 0.85 + 0.15 * unit_hash(day * 64 + slot + 0x9E37);
     daily * jitter

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
 use echonet::energy::{EnergyUnit, COUNTER_MAX};
 use echonet::objects::SLOTS_PER_DAY;
 use serde::{Deserialize, Serialize};
@@ -153,27 +153,57 @@ impl MeterState {
     /// counters at every half-hour boundary of the meter's clock on the way. A `now`
     /// earlier than the last call changes nothing.
     pub fn advance(&mut self, now: DateTime<Utc>, profile: &Profile, unit: EnergyUnit) {
+        // Spans of nanoseconds fit an i64 up to 292 years: integrate a century at a time.
+        let century = Duration::days(36_500);
+        while self.integrated_to < now {
+            let before = self.integrated_to;
+            let to = before
+                .checked_add_signed(century)
+                .map_or(now, |c| now.min(c));
+            self.integrate(to, profile, unit);
+            if self.integrated_to == before {
+                break;
+            }
+        }
+    }
+
+    /// [`MeterState::advance`] over a span that fits in i64 nanoseconds. Steps of at most
+    /// 60 s that never cross a half-hour boundary of the meter's clock, each at the
+    /// power of its middle; computed in integer nanoseconds from the local midnight
+    /// before the start (a simulation integrates every meter every minute: building
+    /// dates at each step was a sixth of its time).
+    fn integrate(&mut self, to: DateTime<Utc>, profile: &Profile, unit: EnergyUnit) {
+        const SECOND: i64 = 1_000_000_000;
+        const DAY: i64 = 86_400 * SECOND;
+        const HALF_HOUR: i64 = 1800 * SECOND;
+        const MILLISECOND: i64 = 1_000_000;
         // One count is `unit` kWh: 0.0001 kWh is 360 Ws, 360,000 mWs.
         let mj_per_count = unit.subunits() * 360_000;
-        while self.integrated_to < now {
-            let from = self.integrated_to;
-            let local_from = self.local_time(from);
-            let to_boundary = next_half_hour(local_from) - local_from;
-            let step = (now - from)
-                .min(Duration::seconds(STEP_SECONDS))
-                .min(to_boundary);
-            let mid = local_from + step / 2;
-            let power = profile.power_at(mid);
-            let ms = step.num_milliseconds();
+        let from = self.integrated_to;
+        let local_from = self.local_time(from);
+        let first_day = i64::from(local_from.date().num_days_from_ce());
+        let start = i64::from(local_from.num_seconds_from_midnight()) * SECOND
+            + i64::from(local_from.nanosecond());
+        let span = (to - from).num_nanoseconds().unwrap_or(0);
+        let mut done = 0;
+        while done < span {
+            let t = start + done;
+            let boundary = (t.div_euclid(HALF_HOUR) + 1) * HALF_HOUR;
+            let step = (span - done).min(STEP_SECONDS * SECOND).min(boundary - t);
+            let mid = t + step / 2;
+            let day = (first_day + mid.div_euclid(DAY)).unsigned_abs();
+            let second = u32::try_from(mid.rem_euclid(DAY) / SECOND).unwrap_or(0);
+            let power = profile.power_in_day(day, second);
+            let ms = step / MILLISECOND;
             self.input.add(millijoules(power.input_w, ms), mj_per_count);
             self.output
                 .add(millijoules(power.output_w, ms), mj_per_count);
-            self.integrated_to = from + step;
-            let local_to = self.local_time(self.integrated_to);
-            if local_to == next_half_hour(local_from) {
-                self.record(local_to);
+            done += step;
+            if t + step == boundary {
+                self.record(local_from + Duration::nanoseconds(done));
             }
         }
+        self.integrated_to = from + Duration::nanoseconds(span);
     }
 
     /// Stores the counters as the reading of the half-hour boundary `at`.
@@ -222,13 +252,6 @@ fn millijoules(watts: f64, ms: i64) -> u64 {
     )]
     let mj = (watts.max(0.0) * ms.max(0) as f64).round() as u64;
     mj
-}
-
-/// The first half-hour boundary strictly after `t`.
-fn next_half_hour(t: NaiveDateTime) -> NaiveDateTime {
-    let secs = i64::from(t.num_seconds_from_midnight());
-    let base = t - Duration::seconds(secs) - Duration::nanoseconds(i64::from(t.nanosecond()));
-    base + Duration::seconds((secs / 1800 + 1) * 1800)
 }
 
 #[cfg(test)]

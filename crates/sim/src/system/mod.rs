@@ -109,6 +109,8 @@ pub struct Options {
     /// Floods of a terminal's ECHONET Lite side from another address (SEC-08), at
     /// seeded times and terminals: a second of datagrams at 2,000/s.
     pub floods: u32,
+    /// How long each smart meter uses a group key before rolling in the next (SEC-03).
+    pub key_period: core::time::Duration,
 }
 
 /// Smart meter `smart_meter` out of power from `from` to `to` (from the run's
@@ -431,7 +433,7 @@ fn boot_meter(
         profile: profile.clone(),
         join_window: JoinWindow::Always,
         paa: PaaConfig::new(identity_from_eui64(eui.0).into_bytes()),
-        key_period: Duration::from_secs(3600),
+        key_period: opts.key_period,
         switch_delay: Duration::from_secs(60),
         net: NetConfig::default(),
     };

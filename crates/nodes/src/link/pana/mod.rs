@@ -43,7 +43,11 @@ pub struct PanaTimers {
     pub retransmit: Duration,
     /// Retransmissions before giving up (the interval doubles each time).
     pub max_retries: u32,
-    /// How often an open PaC pings its PAA (keep-alive, loss detection).
+    /// How often an open PaC pings its PAA (keep-alive, loss detection). **Ours: 1800 s**,
+    /// once per 30-minute reading interval: a ping every 300 s made four of every five
+    /// frames on the air keep-alives (a 920 MHz channel is shared by every terminal in
+    /// range, under ARIB STD-T108's duty limits), and a lost smart meter costs nothing
+    /// the terminal's store and the head end's backfill do not recover.
     pub ping_interval: Duration,
 }
 
@@ -62,7 +66,7 @@ impl Default for PanaTimers {
         Self {
             retransmit: Duration::from_secs(2),
             max_retries: 4,
-            ping_interval: Duration::from_secs(300),
+            ping_interval: Duration::from_secs(1800),
         }
     }
 }
