@@ -98,6 +98,10 @@ struct Track {
     grid: BTreeMap<DateTime<Utc>, Interval>,
     /// Boundaries passed on with a valid value.
     valid: BTreeSet<DateTime<Utc>>,
+    /// Every boundary expected before it is in `valid` (or was, before it aged out of
+    /// the retention): where the search for missing ones starts. Scanning the whole
+    /// retention of every point at every poll grew with the run's length.
+    complete_to: DateTime<Utc>,
     /// Boundaries passed on marked not valid, no valid value yet.
     invalid: BTreeSet<DateTime<Utc>>,
     blocked: bool,
@@ -131,12 +135,26 @@ impl Track {
     }
 
     fn missing(&self, lo: DateTime<Utc>, hi: DateTime<Utc>, limit: usize) -> Vec<DateTime<Utc>> {
-        // Bounded scan: at most a retention's worth of boundaries.
-        self.expected(lo, hi, usize::MAX)
+        // Bounded scan: at most a retention's worth of boundaries, from the first one not
+        // known complete.
+        self.expected(lo.max(self.complete_to), hi, usize::MAX)
             .into_iter()
             .filter(|b| !self.valid.contains(b))
             .take(limit)
             .collect()
+    }
+
+    /// Moves `complete_to` past the expected boundaries that follow it in `valid`.
+    fn advance_complete(&mut self) {
+        let Some(last) = self.valid.last().copied() else {
+            return;
+        };
+        while let Some(next) = self.expected(self.complete_to, last, 1).first().copied() {
+            if !self.valid.contains(&next) {
+                break;
+            }
+            self.complete_to = next + TimeDelta::seconds(1);
+        }
     }
 }
 
@@ -204,21 +222,21 @@ impl Collector {
                     }
                     valid.insert(*at);
                 }
-                (
-                    p.terminal_id,
-                    Track {
-                        point: p.supply_point.clone(),
-                        smart_meter: p.smart_meter,
-                        since: first,
-                        grid,
-                        valid,
-                        invalid: BTreeSet::new(),
-                        blocked: false,
-                        pending: None,
-                        retry_at: None,
-                        backoff: config.retry_first,
-                    },
-                )
+                let mut track = Track {
+                    point: p.supply_point.clone(),
+                    smart_meter: p.smart_meter,
+                    since: first,
+                    grid,
+                    valid,
+                    complete_to: first,
+                    invalid: BTreeSet::new(),
+                    blocked: false,
+                    pending: None,
+                    retry_at: None,
+                    backoff: config.retry_first,
+                };
+                track.advance_complete();
+                (p.terminal_id, track)
             })
             .collect();
         Self {
@@ -258,8 +276,10 @@ impl Collector {
                 let in_force = track.grid.range(..=row.at).next_back().map(|(_, i)| *i);
                 if in_force.is_some_and(|i| i != interval) && row.at >= track.since {
                     // TRM-11: the terminal switched; its boundaries follow the new
-                    // interval from this one on.
+                    // interval from this one on, which may expect boundaries not
+                    // looked at before.
                     track.grid.insert(row.at, interval);
+                    track.complete_to = track.complete_to.min(row.at);
                 }
             }
             if track.valid.contains(&row.at) {
@@ -281,6 +301,7 @@ impl Collector {
                 received_at: now,
             });
         }
+        track.advance_complete();
         // Keep what a backfill can still reach.
         let horizon = now - self.config.retention;
         track.valid = track.valid.split_off(&horizon);
@@ -634,5 +655,32 @@ mod tests {
             panic!("{asked:?}");
         };
         assert_eq!(*from, q(2));
+    }
+
+    #[test]
+    fn trm11_a_switch_learnt_after_the_slots_around_it_expects_its_quarter_hours() {
+        let mut c = Collector::new(
+            CollectConfig::default(),
+            &[point()],
+            &Resume::fresh(start()),
+        );
+        let rows: Vec<Row> = (0..=4).map(|n| row(slot(n), 1, 0)).collect();
+        c.readings(SM, T1, Arrival::Pushed, &rows, slot(4)).unwrap();
+        assert!(c.missing(slot(0), slot(4)).is_empty());
+        // The row at 01:00 again, now saying 15 minutes (the terminal switched there):
+        // 01:15 and 01:45 are expected, though every half hour around them was in.
+        let switched = Row {
+            interval_min: 15,
+            ..row(slot(2), 1, 0)
+        };
+        c.readings(SM, T1, Arrival::Backfilled, &[switched], slot(4))
+            .unwrap();
+        assert_eq!(
+            c.missing(slot(0), slot(4))
+                .values()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![2]
+        );
     }
 }

@@ -394,10 +394,8 @@ impl MdmsStore for SqliteStore {
         let (range, mut values) = bounds("start", from, to, false);
         values.insert(0, Value::Text(point.as_str().to_owned()));
         self.db
-            .execute(
-                &format!("DELETE FROM slot WHERE point = ?{range}"),
-                params_from_iter(values),
-            )
+            .prepare_cached(&format!("DELETE FROM slot WHERE point = ?{range}"))
+            .and_then(|mut q| q.execute(params_from_iter(values)))
             .map_err(backend)?;
         let mut q = self
             .db
