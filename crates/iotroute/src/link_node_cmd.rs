@@ -11,7 +11,9 @@
 //! names, too). Flag > environment > file, as for the DLMS secrets
 //! (`crate::secret_input`); a file its group or others may read is refused. Each
 //! terminal's DLMS LLS password is derived from its EUI-64 and link password
-//! (`nodes::app::secrets::dlms_password`) at both ends.
+//! (`nodes::app::secrets::dlms_password`) at both ends. A password the head end's command
+//! changed (TRM-08) is kept in the smart meter's `--data` and wins at the next start over
+//! the configured one it replaced (`crate::smartmeter_passwords`).
 
 use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};
@@ -50,12 +52,14 @@ use crate::link_profile_args::ProfileArgs;
 use crate::secret_input::{
     self, link_env_name, parse_secret, LinkSecretsFile, Secret, SecretsFileError,
 };
+use crate::smartmeter_passwords::PasswordFile;
 use crate::terminal_meter;
 use crate::terminal_status::LinkStatus;
+use dlms::relay::message::Outcome;
 use nodes::app::entropy::Seeded;
 use nodes::app::image_push::{PushOutcome, Rollout, SignedImage};
 use nodes::app::linked::LinkedTerminal;
-use nodes::app::reader::{ClockSync, Reader};
+use nodes::app::reader::{Carried, Change, ClockSync, Reader};
 use nodes::app::secrets::{dlms_password, TerminalSecrets};
 use nodes::app::server::TerminalApp;
 use nodes::app::smartmeter::{Arrived, SmartMeterApp};
@@ -406,15 +410,20 @@ pub struct SmartMeterArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Where the smart meter keeps its link frame counters (`link-counters.json`,
-    /// created if missing, owner only). Without it a restart starts them afresh, which
-    /// is safe only because each start draws new group keys: with `--seed` the keys
-    /// repeat, so give `--data` too.
+    /// created if missing, owner only) and, with --headend, its A-route counters and the
+    /// link passwords the head end's commands changed (`terminal-passwords.json`, owner
+    /// only; each wins over the configured password it replaced at the next start).
+    /// Without it a restart starts the frame counters afresh, which is safe only because
+    /// each start draws new group keys: with `--seed` the keys repeat, so give `--data`
+    /// too.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Relay to the head end at this address over the A route (TCP, docs/a-route.md):
     /// pushes and readings of the terminals it registers, their events, and its commands
-    /// (backfill, block, reconnect).
-    #[arg(long, value_name = "ADDR:PORT", requires = "headend_key")]
+    /// (backfill, block, reconnect, settings). Needs --data: the A-route counters and the
+    /// link passwords changed by command (`DIR/terminal-passwords.json`, which win over
+    /// the configured ones at the next start) must outlive a restart.
+    #[arg(long, value_name = "ADDR:PORT", requires_all = ["headend_key", "data"])]
     pub headend: Option<SocketAddr>,
     /// This smart meter's A-route keys: a line `<EUI-64> <EK> <AK>` with its own EUI-64.
     #[arg(long, value_name = "FILE", requires = "headend")]
@@ -671,9 +680,29 @@ struct SmartMeterProgram {
     stop_after_pushes: Option<u64>,
     /// The A route to the head end (`--headend`), if any.
     relay: Option<crate::relay_port::RelayPort>,
+    /// Where link passwords changed by command are kept (`--data`, TRM-08).
+    passwords: Option<PasswordFile>,
 }
 
 impl SmartMeterProgram {
+    /// Keep `terminal`'s new link password (TRM-08) in `--data`, so that it wins over the
+    /// configured one at the next start. Never logs the password.
+    fn keep_password(&mut self, terminal: Eui64, password: &[u8]) {
+        let Some(file) = self.passwords.as_mut() else {
+            tracing::warn!(terminal = %terminal, "the terminal's new link password is kept in memory only (no --data): after a restart the configured one is used");
+            return;
+        };
+        match file.keep(terminal.0, password) {
+            Ok(true) => {
+                tracing::info!(terminal = %terminal, "the terminal's new link password kept")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(terminal = %terminal, error = %e, "the terminal's new link password not kept: after a restart the configured one is used")
+            }
+        }
+    }
+
     /// Print a finished image push (SEC-10).
     fn firmware_line(&self, terminal: [u8; 8], outcome: &PushOutcome) {
         let identifier = self
@@ -724,6 +753,16 @@ impl App for SmartMeterProgram {
                         {
                             tracing::warn!(error = %e, "DLMS request not sent");
                         }
+                    }
+                    // TRM-08: a new password the terminal took is kept before the head
+                    // end hears it was done, so that a restart still admits the terminal.
+                    if let Some(Arrived::Command(Carried {
+                        change: Change::Password(password),
+                        outcome: Outcome::Done,
+                        ..
+                    })) = &arrived
+                    {
+                        self.keep_password(from, password);
                     }
                     if let Some(port) = self.relay.as_mut() {
                         if let Some(a) = &arrived {
@@ -1163,10 +1202,25 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return secrets_failure(&e),
     };
+    let configured: crate::smartmeter_passwords::Passwords = terminals
+        .iter()
+        .map(|(eui, pw)| (*eui, pw.expose().as_bytes().to_vec()))
+        .collect();
+    // TRM-08: a password changed by command and kept in `--data` wins over the configured
+    // one it replaced.
+    let (passwords, terminals) = match args.data.as_deref() {
+        Some(dir) => match PasswordFile::open(dir, &configured) {
+            Ok((file, in_force)) => (Some(file), in_force),
+            Err(e) => {
+                tracing::error!(error = %e, "kept link passwords");
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => (None, configured),
+    };
     let secrets = TerminalSecrets::from_link_passwords(
-        terminals
-            .iter()
-            .map(|(eui, pw)| (eui.0, pw.expose().as_bytes())),
+        terminals.iter().map(|(eui, pw)| (eui.0, pw.as_slice())),
     );
     // SEC-10: the image to carry, named by its manifest (the terminals check it).
     let firmware = match args.firmware.as_deref().map(|f| {
@@ -1196,12 +1250,7 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
     let (mac, net) = hub_mac(args.eui64);
     let registered: Vec<(Vec<u8>, Vec<u8>)> = terminals
         .iter()
-        .map(|(eui, pw)| {
-            (
-                identity_from_eui64(eui.0).into_bytes(),
-                pw.expose().as_bytes().to_vec(),
-            )
-        })
+        .map(|(eui, pw)| (identity_from_eui64(eui.0).into_bytes(), pw.clone()))
         .collect();
     let profile = args.profile.profile();
     let psk_profile = profile.clone();
@@ -1279,6 +1328,7 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
         pushes: 0,
         stop_after_pushes: args.pushes,
         relay,
+        passwords,
     };
     finish(
         air_node::run(
@@ -1375,6 +1425,39 @@ mod tests {
             "xyz"
         ])
         .is_err());
+    }
+
+    /// TRM-08 with SEC-02: a smart meter relaying to a head end keeps what it must not
+    /// forget in `--data` (A-route counters, passwords changed by command): `--headend`
+    /// without it is a usage error.
+    #[test]
+    fn trm08_sec02_the_head_end_relay_needs_a_data_directory() {
+        use clap::Parser as _;
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: SmartMeterArgs,
+        }
+        let base = [
+            "smartmeter",
+            "--device-id",
+            "1",
+            "--eui64",
+            "025a000000002001",
+            "--headend",
+            "127.0.0.1:4059",
+            "--headend-key",
+            "a-route.keys",
+        ];
+        let e = Cli::try_parse_from(base).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "{e}"
+        );
+        assert!(e.to_string().contains("--data"), "{e}");
+        let cli = Cli::try_parse_from(base.into_iter().chain(["--data", "sm"])).unwrap();
+        assert_eq!(cli.args.data, Some(PathBuf::from("sm")));
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod relay_port;
 mod secret_input;
 mod sim_cmd;
 mod sim_loopback;
+mod smartmeter_passwords;
 mod state_file;
 mod terminal_meter;
 mod terminal_status;

@@ -221,7 +221,7 @@ impl LinkSecretsFile {
 }
 
 /// The text of `path`, refused when its group or others have access.
-fn read_private(path: &Path) -> Result<String, SecretsFileError> {
+pub(crate) fn read_private(path: &Path) -> Result<String, SecretsFileError> {
     let io = |source| SecretsFileError::Io {
         path: path.to_owned(),
         source,

@@ -8,7 +8,7 @@
 //!
 //! Addresses: block 127.0.175.0/24 (hub on `.2`), 127.0.176.0/24, 127.0.177.0/24,
 //! 127.0.183.0/24, 127.0.193.0/24, 127.0.195.0/24, 127.0.196.0/24, 127.0.197.0/24,
-//! 127.0.203.0/24.
+//! 127.0.203.0/24, 127.0.204.0/24.
 
 mod support;
 
@@ -879,5 +879,163 @@ fn sys01_meter_terminal_smart_meter_and_head_end_as_processes_fill_the_mdms() {
         "the relay's counters are kept"
     );
     let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The head end's `commands --json` list of `db`.
+fn command_list(db: &Path) -> Vec<serde_json::Value> {
+    let o = iotroute()
+        .args(["headend", "commands", "--json", "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    serde_json::from_slice::<serde_json::Value>(&o.stdout)
+        .unwrap()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Lines of `running` until one contains one of `wanted` (or `limit` passes): all of them.
+fn lines_until(running: &Running, wanted: &[&str], limit: Duration) -> String {
+    let mut log = String::new();
+    let deadline = std::time::Instant::now() + limit;
+    while !wanted.iter().any(|w| log.contains(w)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        for line in running.drain() {
+            log.push_str(&line);
+            log.push('\n');
+        }
+    }
+    log
+}
+
+/// TRM-08 with SEC-02, issue 12: the head end's `set-password`, carried out by an
+/// `iotroute smartmeter --headend --data DIR` process, outlives a restart of that process:
+/// started again with its `--secrets` file still naming the old password, it admits the
+/// terminal with the new one (which the terminal kept in its own `DIR`) and refuses the
+/// old one — its `DIR/terminal-passwords.json` wins over the stale file. The new password
+/// is in none of the smart meter's log lines (`RUST_LOG=debug`).
+#[test]
+fn trm08_sec02_a_smart_meter_restarted_after_a_done_set_password_admits_the_new_password_only() {
+    const NEW: &str = "NEWPASSWORD-204";
+    let block = 204;
+    let dir = data_dir("restart-password");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("system.db");
+    std::fs::write(
+        dir.join("points.csv"),
+        "supply_point,terminal_id,pairing_id,smart_meter,meter_id,interval_min,retailer\n\
+         0900000000000000100001,021A000000001001,IOT00901,025A000000002001,,30,A0019\n",
+    )
+    .unwrap();
+    let imported = iotroute()
+        .args(["headend", "registry", "import", "--db"])
+        .arg(&db)
+        .arg(dir.join("points.csv"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    let keys = secrets_file(
+        "a-route.keys-204",
+        "025A000000002001 000102030405060708090A0B0C0D0E0F D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF\n",
+        0o600,
+    );
+    let secrets = secrets_file(
+        "terminal.secrets-204",
+        &format!(
+            "{TERMINAL_EUI} {}\n",
+            derived_dlms_password(&dlms::hex::decode(TERMINAL_EUI).unwrap())
+        ),
+        0o600,
+    );
+    let listen = format!("127.0.{block}.5:4059");
+    let mut hes = iotroute();
+    hes.args([
+        "headend", "serve", "--poll", "1", "--listen", &listen, "--db",
+    ])
+    .arg(&db)
+    .arg("--smartmeter-keys")
+    .arg(&keys)
+    .arg("--terminal-secrets")
+    .arg(&secrets);
+    let hes = Running::start(hes, "head end listening");
+    let _hub = hub(block);
+    let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
+    let sm_data = data_dir("restart-password-sm");
+    std::fs::create_dir_all(&sm_data).unwrap();
+    let start_sm = || {
+        let mut sm = smartmeter(block);
+        sm.args(["--headend", &listen, "--headend-key"])
+            .arg(&keys)
+            .arg("--data")
+            .arg(&sm_data);
+        Running::start(sm, "listening")
+    };
+    let sm = start_sm();
+    let data = data_dir("restart-password-terminal");
+    let terminal = Running::start(terminal_with_meter(block, &data), "listening");
+    let log = lines_until(&sm, &["joined"], Duration::from_secs(60));
+    assert!(log.contains("joined"), "{log}");
+
+    let recorded = iotroute()
+        .args(["headend", "set-password", "--db"])
+        .arg(&db)
+        .args(["0900000000000000100001", "--by", "operator"])
+        .env("IOTROUTE_NEW_PASSWORD", NEW)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(recorded.status.success(), "{recorded:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while command_list(&db)[0]["outcome"] == "pending" && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let list = command_list(&db);
+    let mut sm_log = sm.terminate_and_collect().join("\n");
+    assert_eq!(list[0]["outcome"], "done", "{list:?}\n{sm_log}");
+    terminal.terminate();
+
+    // Started again on the same files: the old password is refused...
+    let sm = start_sm();
+    let stale = data_dir("restart-password-stale");
+    let mut old = iotroute();
+    old.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
+        .args(["--device-id", "3", "--eui64", TERMINAL_EUI])
+        .arg("--data")
+        .arg(&stale)
+        .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
+    let old = Running::start(old, "listening");
+    let log = lines_until(
+        &sm,
+        &["PANA authentication failed", "joined"],
+        Duration::from_secs(60),
+    );
+    sm_log.push_str(&log);
+    assert!(
+        log.contains("PANA authentication failed") && !log.contains("joined"),
+        "the old password is refused after the restart:\n{log}"
+    );
+    old.terminate();
+    // ... and the terminal, which kept the new one, joins.
+    let terminal = Running::start(terminal_with_meter(block, &data), "listening");
+    let log = lines_until(&sm, &["joined"], Duration::from_secs(60));
+    sm_log.push_str(&log);
+    sm_log.push_str(&sm.terminate_and_collect().join("\n"));
+    terminal.terminate();
+    drop(hes);
+    assert!(
+        log.contains("joined"),
+        "the new password is taken after the restart:\n{log}"
+    );
+    let hex_new = dlms::hex::encode(NEW.as_bytes());
+    assert!(
+        !sm_log.contains(NEW) && !sm_log.contains(&hex_new),
+        "the new password was logged:\n{sm_log}"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&stale);
+    let _ = std::fs::remove_dir_all(&sm_data);
     let _ = std::fs::remove_dir_all(&dir);
 }
