@@ -47,6 +47,9 @@ pub enum ServiceError {
     NoPoints,
 }
 
+/// Readings the MDMS takes in one transaction at most (more wait for the next).
+pub const BATCH: usize = 1024;
+
 /// Bytes for smart meters, each after the counters that sealed them were kept.
 pub type Outgoing = Vec<(Eui64, Vec<u8>)>;
 
@@ -61,6 +64,11 @@ pub struct HeadEndService<H, M> {
     blocks_seen: usize,
     /// Command records handed to the node in this process, until their end.
     commands_sent: BTreeSet<u64>,
+    /// Readings taken and not in the MDMS yet: it takes them [`BATCH`] at a time, or
+    /// whatever there is at each poll — one transaction per smart meter's message was
+    /// a commit (on a file, a sync) per message. Lost with the process like anything
+    /// else in memory: the collection, resumed from the MDMS, backfills them.
+    pending: Vec<mdms::RawReading>,
     /// Readings the MDMS refused.
     pub mdms_rejected: u64,
     /// Readings the MDMS kept as conflicts.
@@ -135,12 +143,14 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
             mdms,
             blocks_seen: records.len(),
             commands_sent: BTreeSet::new(),
+            pending: Vec::new(),
             mdms_rejected: 0,
             mdms_conflicts: 0,
         })
     }
 
-    /// The store and the MDMS back: what outlives the head end's process.
+    /// The store and the MDMS back: what outlives the head end's process (killed, as
+    /// with -9: readings not flushed to the MDMS are not in it).
     pub fn into_parts(self) -> (H, mdms::Mdms<M>) {
         (self.store, self.mdms)
     }
@@ -212,14 +222,9 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
         wall: DateTime<Utc>,
     ) -> Result<Outgoing, dlms::wrapper::WrapperError> {
         let taken = self.node.take_bytes(sm, bytes, wall)?;
-        if !taken.readings.is_empty() {
-            match self.mdms.ingest(&taken.readings) {
-                Ok(report) => {
-                    self.mdms_rejected += u64::try_from(report.rejected.len()).unwrap_or(0);
-                    self.mdms_conflicts += report.conflict;
-                }
-                Err(e) => tracing::error!(error = %e, "MDMS ingest failed"),
-            }
+        self.pending.extend(taken.readings);
+        if self.pending.len() >= BATCH {
+            self.flush();
         }
         for (request, outcome, reason) in taken.carried {
             self.finish(request, outcome.into(), reason, wall);
@@ -231,11 +236,29 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
     /// At `wall`: the blocks and reconnects recorded since the last look acted on, the
     /// commands without an end not sent yet sent, and the backfills of gaps asked for.
     pub fn poll(&mut self, wall: DateTime<Utc>) -> Outgoing {
+        self.flush();
         let mut out = self.act_on_blocks();
         out.extend(self.act_on_commands(wall));
         let gaps = self.node.poll(wall);
         out.extend(self.outgoing(gaps));
         out
+    }
+
+    /// The readings taken so far into the MDMS, in one transaction.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        match self.mdms.ingest(&self.pending) {
+            Ok(report) => {
+                self.mdms_rejected += u64::try_from(report.rejected.len()).unwrap_or(0);
+                self.mdms_conflicts += report.conflict;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, readings = self.pending.len(), "MDMS ingest failed");
+            }
+        }
+        self.pending.clear();
     }
 
     /// Record a block or reconnect (OPS-07) and act on it at once.

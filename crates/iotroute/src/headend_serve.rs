@@ -134,18 +134,43 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             c.send(out);
         }
     });
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                continue;
-            }
-        };
-        tracing::info!(%peer, "smart meter connected");
-        tokio::spawn(connection(Arc::clone(&core), stream));
+    // The MDMS takes readings in batches: what came in is in it within FLUSH, and at
+    // a graceful stop (SIGTERM, Ctrl-C); a kill -9 loses it to the backfill.
+    let flusher = Arc::clone(&core);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FLUSH);
+        loop {
+            tick.tick().await;
+            let Ok(mut c) = flusher.lock() else { return };
+            c.service.flush();
+        }
+    });
+    let accept = async {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            tracing::info!(%peer, "smart meter connected");
+            tokio::spawn(connection(Arc::clone(&core), stream));
+        }
+    };
+    tokio::select! {
+        () = accept => {}
+        () = crate::dlms_serve::shutdown_signal() => {}
     }
+    if let Ok(mut c) = core.lock() {
+        c.service.flush();
+    }
+    tracing::info!("head end stopped");
+    ExitCode::SUCCESS
 }
+
+/// How long readings taken wait, at most, for the MDMS.
+const FLUSH: Duration = Duration::from_millis(200);
 
 /// One smart meter's connection: it names itself by the system title its first frame
 /// is sealed with; the head end takes only smart meters it has keys for.

@@ -185,6 +185,8 @@ pub struct FloodDetector<K = IpAddr, T = Instant> {
     /// Started by the first datagram.
     total: Option<Window<T>>,
     total_quiet_until: Option<T>,
+    /// When sources with nothing left to say were last dropped.
+    pruned_at: Option<T>,
 }
 
 impl<K: FloodKey, T: FloodTime> FloodDetector<K, T> {
@@ -196,6 +198,7 @@ impl<K: FloodKey, T: FloodTime> FloodDetector<K, T> {
             sources: HashMap::new(),
             total: None,
             total_quiet_until: None,
+            pruned_at: None,
         }
     }
 
@@ -255,11 +258,20 @@ impl<K: FloodKey, T: FloodTime> FloodDetector<K, T> {
     /// The entry of `from`, made room for when the table is full (entries whose window
     /// ended and who are not held off go first); `None` when there is no room.
     fn source(&mut self, now: T, from: K) -> Option<&mut Source<T>> {
-        if !self.sources.contains_key(&from) && self.sources.len() >= self.config.max_sources {
+        if !self.sources.contains_key(&from) {
+            // A source whose window is over and that is not held off says nothing its
+            // next datagram would not say afresh: dropped when the table is full, and
+            // once a window anyway (a terminal hears every neighbour's frames: kept
+            // until full, 256 sources cost every terminal of a large run memory and
+            // every frame a search of a full table).
             let window = self.config.window;
-            self.sources.retain(|_, s| {
-                now.since(s.window.start) < window || s.quiet_until.is_some_and(|q| q > now)
-            });
+            let due = self.pruned_at.is_none_or(|t| now.since(t) >= window);
+            if due || self.sources.len() >= self.config.max_sources {
+                self.pruned_at = Some(now);
+                self.sources.retain(|_, s| {
+                    now.since(s.window.start) < window || s.quiet_until.is_some_and(|q| q > now)
+                });
+            }
             if self.sources.len() >= self.config.max_sources {
                 return None;
             }

@@ -155,7 +155,18 @@ pub enum MediumError {
 #[derive(Debug, Clone)]
 struct Node {
     position: Position,
+    /// Its cell ([`Medium::cell_of`]).
+    cell: (i64, i64),
     channel: Option<u8>,
+    /// When its latest frame ends (a radio sends one frame at a time).
+    sending_until: Duration,
+}
+
+/// Whether two cells are at most `n` apart in x and in y. A node hears only senders in
+/// the cells next to its own (links are found there): a frame's listeners are within one
+/// cell of its sender, and whatever they hear within one more.
+fn within(a: (i64, i64), b: (i64, i64), n: i64) -> bool {
+    (a.0 - b.0).abs() <= n && (a.1 - b.1).abs() <= n
 }
 
 #[derive(Debug, Clone)]
@@ -243,14 +254,14 @@ impl Medium {
                 *l = None;
             }
         }
-        self.cells
-            .entry(self.cell_of(&position))
-            .or_default()
-            .push(id.0);
+        let cell = self.cell_of(&position);
+        self.cells.entry(cell).or_default().push(id.0);
         self.links.push(None);
         self.nodes.push(Node {
             position,
+            cell,
             channel: None,
+            sending_until: Duration::ZERO,
         });
         id
     }
@@ -299,15 +310,18 @@ impl Medium {
     /// [`MediumError::UnknownNode`].
     pub fn channel_busy(&mut self, node: NodeId, channel: u8) -> Result<bool, MediumError> {
         let now = self.now;
+        let cell = self.node(node)?.cell;
         let active: Vec<NodeId> = self
             .on_air
             .iter()
             .filter(|t| t.channel == channel && t.from != node && t.start <= now && now < t.end)
+            .filter(|t| self.node(t.from).is_ok_and(|n| within(n.cell, cell, 1)))
             .map(|t| t.from)
             .collect();
+        let reference = crate::propagation::reference_loss_db(channel);
         for from in active {
             if self
-                .heard(from, node, channel)?
+                .heard(from, node, reference)?
                 .is_some_and(|rssi| rssi >= self.propagation.carrier_sense_dbm)
             {
                 return Ok(true);
@@ -316,14 +330,19 @@ impl Medium {
         Ok(false)
     }
 
-    /// What `to` receives of `from` on `channel`, dBm, if above the cut-off (20 dB under
+    /// What `to` receives of `from` on a channel of `reference` loss
+    /// ([`crate::propagation::reference_loss_db`]), dBm, if above the cut-off (20 dB under
     /// the sensitivity): below it a sender neither carries a frame, nor is sensed (the
     /// carrier-sense level is far above), nor adds interference worth counting — which
     /// keeps a frame's cost to the nodes near it, not the run's size.
-    fn heard(&mut self, from: NodeId, to: NodeId, channel: u8) -> Result<Option<f64>, MediumError> {
+    fn heard(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        reference: f64,
+    ) -> Result<Option<f64>, MediumError> {
         self.ensure_links(from)?;
         let floor = self.propagation.sensitivity_dbm - 20.0;
-        let reference = crate::propagation::reference_loss_db(channel);
         Ok(self
             .links
             .get(from.0 as usize)
@@ -367,21 +386,20 @@ impl Medium {
         frame: Vec<u8>,
     ) -> Result<(TxId, Duration), MediumError> {
         self.set_now(now)?;
-        let channel = self
-            .node(from)?
-            .channel
-            .ok_or(MediumError::RadioOff(from))?;
+        let sender = self.node(from)?;
+        let channel = sender.channel.ok_or(MediumError::RadioOff(from))?;
         if frame.len() > self.phy.max_psdu {
             return Err(MediumError::TooLong {
                 len: frame.len(),
                 max: self.phy.max_psdu,
             });
         }
-        if self.on_air.iter().any(|t| t.from == from && t.end > now) {
+        if sender.sending_until > now {
             return Err(MediumError::Transmitting(from));
         }
         let air = self.phy.air_time(frame.len());
         let end = now + air;
+        self.node_mut(from)?.sending_until = end;
         let id = TxId(self.next_tx);
         self.next_tx += 1;
         let listeners = self.listeners(from, channel)?;
@@ -509,12 +527,17 @@ impl Medium {
         let Some(tx) = self.on_air.get(index).cloned() else {
             return Ok(None);
         };
+        // Frames overlapping it from senders that its listeners may hear (or that are
+        // its listeners): within two cells of its sender.
+        let cell = self.node(tx.from)?.cell;
         let overlapping: Vec<(NodeId, u8)> = self
             .on_air
             .iter()
             .filter(|o| o.id != tx.id && o.start < tx.end && o.end > tx.start)
+            .filter(|o| self.node(o.from).is_ok_and(|n| within(n.cell, cell, 2)))
             .map(|o| (o.from, o.channel))
             .collect();
+        let reference = crate::propagation::reference_loss_db(tx.channel);
         let mut receptions = Vec::new();
         for &(node, rssi) in &tx.listeners {
             if rssi < self.propagation.sensitivity_dbm - 20.0 {
@@ -526,7 +549,7 @@ impl Medium {
                 let mut interference_mw = 0.0;
                 for &(f, ch) in &overlapping {
                     if ch == tx.channel {
-                        if let Some(i) = self.heard(f, node, ch)? {
+                        if let Some(i) = self.heard(f, node, reference)? {
                             interference_mw += dbm_to_mw(i);
                         }
                     }

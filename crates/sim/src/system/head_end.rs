@@ -277,6 +277,13 @@ impl HeadEndSim {
         })
     }
 
+    /// The readings taken so far into the MDMS (the run's end: before it is read).
+    pub fn flush(&mut self) {
+        if let Some(s) = self.service() {
+            s.flush();
+        }
+    }
+
     /// At `now` (`wall`): blocks acted on and gaps' backfills asked for, the bytes for
     /// each smart meter.
     pub fn poll(&mut self, now: Duration, wall: DateTime<Utc>) -> Vec<(Eui64, Vec<u8>)> {

@@ -1209,6 +1209,7 @@ impl<W: std::io::Write> LinkSim<W> {
             self.wake_nodes(&air)?;
             self.a_route();
         }
+        self.hes.flush();
         if let Some(w) = self.pcap.take() {
             w.into_inner().flush().map_err(|e| format!("pcap: {e}"))?;
         }
