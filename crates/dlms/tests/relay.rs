@@ -139,8 +139,15 @@ fn command() -> impl Strategy<Value = Command> {
                 minutes
             }
         ),
-        (any::<u32>(), eui(), secret).prop_map(|(request, terminal, password)| {
+        (any::<u32>(), eui(), secret.clone()).prop_map(|(request, terminal, password)| {
             Command::SetPassword {
+                request,
+                terminal,
+                password,
+            }
+        }),
+        (any::<u32>(), eui(), secret).prop_map(|(request, terminal, password)| {
+            Command::TakePassword {
                 request,
                 terminal,
                 password,
@@ -183,14 +190,48 @@ fn the_reference_readings_message_is_the_documented_bytes() {
     assert_eq!(Uplink::decode(&apdu).unwrap(), m);
 }
 
+/// TRM-08 (ours): the reference TakePassword of docs/a-route.md, method 9, is the
+/// documented bytes, and decodes back to itself.
+#[test]
+fn trm08_the_reference_take_password_command_is_the_documented_bytes() {
+    let c = Command::TakePassword {
+        request: 0xC000_0003,
+        terminal: [0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0x00, 0x01],
+        password: b"NEWPASS-2026".to_vec(),
+    };
+    let apdu = c.encode(5).unwrap();
+    assert_eq!(
+        dlms::hex::encode(&apdu),
+        concat!(
+            "C30105",
+            "2000",
+            "0000800100FF",
+            "09",
+            "01",
+            "0203",
+            "06C0000003",
+            "09080211223344550001",
+            "090C4E455750415353",
+            "2D32303236"
+        )
+    );
+    assert_eq!(Command::decode(&apdu).unwrap(), (5, c));
+}
+
 /// TRM-08, SEC-02: a command's `Debug` (what a log would show) never holds a secret: not
-/// the new password of a `SetPassword`, not a registration's association secret.
+/// the password of a `SetPassword` or a `TakePassword`, not a registration's association
+/// secret.
 #[test]
 fn trm08_sec02_a_commands_debug_never_shows_its_secrets() {
     let password = Command::SetPassword {
         request: 7,
         terminal: [2, 0x1A, 0, 0, 0, 0, 0x10, 1],
         password: b"NEW-SECRET-PW-1".to_vec(),
+    };
+    let taken = Command::TakePassword {
+        request: 8,
+        terminal: [2, 0x1A, 0, 0, 0, 0, 0x10, 1],
+        password: b"HANDY-SECRET-PW-2".to_vec(),
     };
     let register = Command::Register {
         terminal: [2, 0x1A, 0, 0, 0, 0, 0x10, 1],
@@ -200,6 +241,7 @@ fn trm08_sec02_a_commands_debug_never_shows_its_secrets() {
     };
     for (c, secret) in [
         (password, "NEW-SECRET-PW-1"),
+        (taken, "HANDY-SECRET-PW-2"),
         (register, "MGMT-SECRET-1234"),
     ] {
         let shown = format!("{c:?}");

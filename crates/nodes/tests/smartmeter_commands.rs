@@ -1,7 +1,9 @@
 //! The smart meter carries out the head end's settings on a terminal over the IoT route
 //! (docs/a-route.md, methods 4, 7 and 8): its clock (TRM-09), its reading interval
 //! (TRM-11) and its authentication password (TRM-08), each a DLMS session of its own
-//! with the terminal, one at a time, and the outcome told back to the head end.
+//! with the terminal, one at a time, and the outcome told back to the head end; and it
+//! takes a password the handy terminal changed on the terminal (method 9, ours) at once,
+//! without a session.
 //!
 //! Everything is ours and sans-IO, on one virtual clock: the smart meter's link, its
 //! DLMS sessions and its A-route relay on one side; the terminal's link, its DLMS server
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use dlms::apdu::DataRef;
 use dlms::cipher::{Keys, SystemTitle, GREEN_BOOK_AK, GREEN_BOOK_EK};
-use dlms::cosem::codes::CLOCK;
+use dlms::cosem::codes::{AUTH_PASSWORD, CLOCK};
 use dlms::cosem::{Association, ModelConfig};
 use dlms::relay::channel::Channel;
 use dlms::relay::message::{Command, Outcome, Uplink};
@@ -703,5 +705,118 @@ fn trm09_a_command_without_the_terminals_dlms_secret_fails_with_the_reason() {
     assert!(
         matches!(done.as_slice(), [(71, Outcome::Failed, why)] if why.contains("no DLMS secret")),
         "{done:?}"
+    );
+}
+
+/// The handy terminal changes the terminal's authentication password to `password` on
+/// its maintenance association (`iotroute handy password`); the terminal's link takes it.
+fn changed_by_the_handy_terminal(rig: &mut Rig, password: &[u8]) {
+    rig.node
+        .model()
+        .lock()
+        .unwrap()
+        .set(
+            Association::Maintenance,
+            1,
+            AUTH_PASSWORD,
+            2,
+            None,
+            &DataRef::OctetString(password),
+        )
+        .unwrap();
+    rig.poll_node();
+}
+
+fn refused_with_mac_p_mismatch(events: &[SmartMeterEvent]) -> bool {
+    events.iter().any(|e| {
+        matches!(
+            e,
+            SmartMeterEvent::Refused {
+                terminal: TERMINAL,
+                failure: AuthFailure::MacPMismatch
+            }
+        )
+    })
+}
+
+/// TRM-08, method 9 (ours): a terminal whose password the handy terminal changed, never
+/// authenticated since the smart meter started, fails to authenticate with its new
+/// password until the head end's TakePassword: taken at once, no session (done before
+/// any frame to the terminal), after which the terminal joins with the new password, the
+/// smart meter reads it with the DLMS secret derived from it, and the old password is
+/// refused. A password of a length the terminal does not take, or for a terminal whose
+/// DLMS secret the smart meter does not hold, fails at once and changes nothing.
+#[test]
+fn trm08_take_password_admits_a_terminal_never_seen_since_the_start_with_its_new_password_only() {
+    let mut rig = Rig::new();
+    changed_by_the_handy_terminal(&mut rig, NEW_PASSWORD);
+    rig.run(Duration::from_secs(30));
+    assert!(!rig.joined_now());
+    assert!(
+        refused_with_mac_p_mismatch(&rig.link_events),
+        "the smart meter does not know the new password yet: {:?}",
+        rig.link_events
+    );
+
+    rig.command(Command::TakePassword {
+        request: 81,
+        terminal: TERMINAL.0,
+        password: b"short".to_vec(),
+    });
+    let (now, wall) = (rig.now, rig.wall());
+    let carried = carry_out(
+        Command::TakePassword {
+            request: 82,
+            terminal: METER.0,
+            password: NEW_PASSWORD.to_vec(),
+        },
+        now,
+        wall,
+        &mut rig.meter,
+        &mut rig.app,
+        &mut rig.relay,
+    );
+    assert_eq!(carried.map(|(_, c)| c.outcome), Some(Outcome::Failed));
+    let done = rig.done();
+    assert!(
+        matches!(done.as_slice(), [(81, Outcome::Failed, short), (82, Outcome::Failed, held)]
+            if short.contains("8 to 32") && held.contains("no DLMS secret")),
+        "{done:?}"
+    );
+    rig.link_events.clear();
+    rig.run(Duration::from_secs(60));
+    assert!(!rig.joined_now(), "nothing changed: {:?}", rig.link_events);
+
+    rig.command(Command::TakePassword {
+        request: 83,
+        terminal: TERMINAL.0,
+        password: NEW_PASSWORD.to_vec(),
+    });
+    assert_eq!(
+        rig.done(),
+        vec![(83, Outcome::Done, String::new())],
+        "at once, without a session"
+    );
+    rig.run(Duration::from_secs(700));
+    assert!(rig.joined_now(), "{:?}", rig.link_events);
+    // DLMS: the smart meter reads it with the secret derived from the new password.
+    rig.read();
+    rig.run(Duration::from_secs(10));
+    assert_eq!(rig.readings(), 1, "{:?}", rig.arrived);
+    assert_eq!(rig.app.reader().refused, 0);
+
+    // PANA: the terminal comes back with the old password: refused.
+    let now = rig.now;
+    rig.meter.remove(now, TERMINAL);
+    rig.run(Duration::from_secs(5));
+    rig.link_events.clear();
+    let server = TerminalApp::serving(rig.node.model(), 1, 11).unwrap();
+    rig.terminal = LinkedTerminal::new(terminal_link(PASSWORD, rig.now), server);
+    rig.run(Duration::from_secs(10));
+    assert!(!rig.joined_now());
+    assert!(
+        refused_with_mac_p_mismatch(&rig.link_events),
+        "{:?}",
+        rig.link_events
     );
 }

@@ -223,6 +223,16 @@ pub enum Command {
         /// The new password.
         password: Vec<u8>,
     },
+    /// 9 **(ours)**: take this password for the terminal, no session with it (TRM-08:
+    /// changed on the terminal by the handy terminal, so already the terminal's).
+    TakePassword {
+        /// Request number.
+        request: u32,
+        /// The terminal.
+        terminal: [u8; 8],
+        /// The terminal's password now.
+        password: Vec<u8>,
+    },
 }
 
 impl core::fmt::Debug for Command {
@@ -286,6 +296,14 @@ impl core::fmt::Debug for Command {
                 request, terminal, ..
             } => f
                 .debug_struct("SetPassword")
+                .field("request", request)
+                .field("terminal", terminal)
+                .field("password", &REDACTED)
+                .finish(),
+            Self::TakePassword {
+                request, terminal, ..
+            } => f
+                .debug_struct("TakePassword")
                 .field("request", request)
                 .field("terminal", terminal)
                 .field("password", &REDACTED)
@@ -640,14 +658,12 @@ impl Command {
                 request,
                 terminal,
                 password,
-            } => (
-                8,
-                Data::Structure(vec![
-                    Data::DoubleLongUnsigned(*request),
-                    eui(*terminal),
-                    Data::OctetString(password.clone()),
-                ]),
-            ),
+            } => (8, password_of(*request, *terminal, password)),
+            Self::TakePassword {
+                request,
+                terminal,
+                password,
+            } => (9, password_of(*request, *terminal, password)),
         }
     }
 
@@ -703,6 +719,11 @@ impl Command {
                 terminal: f.eui("terminal")?,
                 password: f.bytes("password", SECRET_MAX)?,
             },
+            9 => Self::TakePassword {
+                request: f.u32("request")?,
+                terminal: f.eui("terminal")?,
+                password: f.bytes("password", SECRET_MAX)?,
+            },
             other => {
                 return Err(MessageError::Unknown {
                     what: "relay method",
@@ -753,6 +774,14 @@ impl Command {
 
 fn request_of(request: u32, terminal: [u8; 8]) -> Data {
     Data::Structure(vec![Data::DoubleLongUnsigned(request), eui(terminal)])
+}
+
+fn password_of(request: u32, terminal: [u8; 8], password: &[u8]) -> Data {
+    Data::Structure(vec![
+        Data::DoubleLongUnsigned(request),
+        eui(terminal),
+        Data::OctetString(password.to_vec()),
+    ])
 }
 
 /// The smart meter's answer to a command: taken (`Success`) or refused with a result.

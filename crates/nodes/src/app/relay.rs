@@ -238,7 +238,8 @@ impl SmartMeterRelay {
             | Command::Block { terminal, .. }
             | Command::Reconnect { terminal, .. }
             | Command::SetInterval { terminal, .. }
-            | Command::SetPassword { terminal, .. } => *terminal,
+            | Command::SetPassword { terminal, .. }
+            | Command::TakePassword { terminal, .. } => *terminal,
         };
         let Some(held) = self.held.get_mut(&terminal) else {
             return Some(ActionResult::ObjectUnavailable);

@@ -114,17 +114,27 @@ impl SmartMeterApp {
         (next, arrived)
     }
 
-    /// TRM-08: `terminal` took `password`: the DLMS secret derived from it opens its
-    /// sessions from now on (readings, commands, image pushes), and `link`'s PAA takes
-    /// only it at the terminal's next PANA authentication.
-    fn adopt_password(&mut self, terminal: [u8; 8], password: &[u8], link: &mut SmartMeter) {
-        self.reader.secrets_mut().change(terminal, password);
+    /// TRM-08: `terminal`'s password is `password` now (it took it from a session of
+    /// ours, or the handy terminal changed it and the head end told us): the DLMS secret
+    /// derived from it opens its sessions from now on (readings, commands, image pushes),
+    /// and `link`'s PAA takes only it at the terminal's next PANA authentication, whether
+    /// or not it authenticated since the start. `false`, nothing changed, for a terminal
+    /// whose DLMS secret the smart meter does not hold (SYS-03: a password registers
+    /// nobody).
+    fn adopt_password(
+        &mut self,
+        terminal: [u8; 8],
+        password: &[u8],
+        link: &mut SmartMeter,
+    ) -> bool {
+        if !self.reader.secrets_mut().change(terminal, password) {
+            return false;
+        }
         if let Some(r) = self.rollout.as_mut() {
             r.secrets_mut().change(terminal, password);
         }
-        if let Err(e) = link.set_password(wisun::mac::Eui64(terminal), password) {
-            tracing::error!(error = %e, "the new password is the terminal's, but not the link's: its next authentication will fail");
-        }
+        link.set_password(wisun::mac::Eui64(terminal), password);
+        true
     }
 
     /// What the head end asked of `terminal` (a backfill, a command), queued behind what
@@ -216,10 +226,15 @@ impl SmartMeterApp {
 /// What the smart meter does with a command the head end gave it (its relay took it
 /// already, docs/a-route.md): a backfill or a setting (TRM-08 password, TRM-09 clock,
 /// TRM-11 interval) queued and started when the terminal is free, a block or reconnect
-/// at the link (OPS-07), a terminal let go; the outcome told back through `relay` — at
-/// once for what cannot be done (arguments the terminal would refuse, a terminal not
-/// joined or without a DLMS secret), else when its session ends
-/// ([`SmartMeterApp::datagram`]).
+/// at the link (OPS-07), a terminal let go, a password the terminal has already (TRM-08,
+/// changed by the handy terminal) taken at once without a session; the outcome told back
+/// through `relay` — at once for what cannot be done (arguments the terminal would
+/// refuse, a terminal not joined or without a DLMS secret) and for a password taken,
+/// else when its session ends ([`SmartMeterApp::datagram`]).
+///
+/// A password taken at once comes back (`Some`: its terminal, its outcome): its *done* is in
+/// `relay`'s output, so a caller that keeps passwords durably keeps it before that output
+/// leaves, as for a password a session changed ([`Arrived::Command`]).
 pub fn carry_out(
     command: dlms::relay::message::Command,
     now: Duration,
@@ -227,19 +242,24 @@ pub fn carry_out(
     link: &mut SmartMeter,
     app: &mut SmartMeterApp,
     relay: &mut super::relay::SmartMeterRelay,
-) {
+) -> Option<([u8; 8], Carried)> {
     use dlms::relay::message::{Command, Outcome};
     use wisun::mac::Eui64;
     let (request, terminal, purpose) = match command {
-        Command::Register { .. } => return,
-        Command::Forget { terminal } => return link.remove(now, Eui64(terminal)),
+        Command::Register { .. } => return None,
+        Command::Forget { terminal } => {
+            link.remove(now, Eui64(terminal));
+            return None;
+        }
         Command::Block { request, terminal } => {
             link.block(now, Eui64(terminal));
-            return relay.done(request, Outcome::Done, "", wall);
+            relay.done(request, Outcome::Done, "", wall);
+            return None;
         }
         Command::Reconnect { request, terminal } => {
             link.reconnect(Eui64(terminal));
-            return relay.done(request, Outcome::Done, "", wall);
+            relay.done(request, Outcome::Done, "", wall);
+            return None;
         }
         Command::Backfill {
             request,
@@ -263,7 +283,8 @@ pub fn carry_out(
             // TRM-11: 30 or 15 minutes, nothing else.
             let Some(interval) = crate::terminal::slots::Interval::from_minutes(minutes) else {
                 let why = format!("an interval of {minutes} minutes: 15 or 30 (TRM-11)");
-                return relay.done(request, Outcome::Failed, &why, wall);
+                relay.done(request, Outcome::Failed, &why, wall);
+                return None;
             };
             let change = Change::Interval(interval);
             (request, terminal, Purpose::Command { request, change })
@@ -273,27 +294,31 @@ pub fn carry_out(
             terminal,
             password,
         } => {
-            // TRM-08: what the terminal takes as its password (and its link as a PSK's).
-            let allowed = dlms::cosem::data::PASSWORD_MIN..=dlms::cosem::data::PASSWORD_MAX;
-            if !allowed.contains(&password.len()) {
-                let why = format!(
-                    "a password of {} bytes: {} to {} (TRM-08)",
-                    password.len(),
-                    allowed.start(),
-                    allowed.end()
-                );
-                return relay.done(request, Outcome::Failed, &why, wall);
+            if let Err(why) = password_length(&password) {
+                relay.done(request, Outcome::Failed, &why, wall);
+                return None;
             }
             let change = Change::Password(password);
             (request, terminal, Purpose::Command { request, change })
         }
+        Command::TakePassword {
+            request,
+            terminal,
+            password,
+        } => {
+            let carried = take_password(request, terminal, password, link, app);
+            relay.carried(terminal, &carried, wall);
+            return Some((terminal, carried));
+        }
     };
     if !link.terminals().contains(&Eui64(terminal)) {
-        return relay.done(request, Outcome::Failed, "the terminal is not joined", wall);
+        relay.done(request, Outcome::Failed, "the terminal is not joined", wall);
+        return None;
     }
     if !app.reader().holds_secret(terminal) {
         let why = "the smart meter holds no DLMS secret for the terminal";
-        return relay.done(request, Outcome::Failed, why, wall);
+        relay.done(request, Outcome::Failed, why, wall);
+        return None;
     }
     app.queue(terminal, purpose);
     if let Some(aarq) = app.start(now, terminal) {
@@ -301,5 +326,53 @@ pub fn carry_out(
         if let Err(e) = link.send_udp(now, Eui64(terminal), (port, port), aarq) {
             tracing::warn!(error = %e, "the head end's request not sent: its session is started again when it times out");
         }
+    }
+    None
+}
+
+/// TRM-08: whether `password` is one the terminal takes (and its link as a PSK's): 8 to
+/// 32 bytes; else why not (its length, never the bytes).
+fn password_length(password: &[u8]) -> Result<(), String> {
+    let allowed = dlms::cosem::data::PASSWORD_MIN..=dlms::cosem::data::PASSWORD_MAX;
+    if allowed.contains(&password.len()) {
+        return Ok(());
+    }
+    Err(format!(
+        "a password of {} bytes: {} to {} (TRM-08)",
+        password.len(),
+        allowed.start(),
+        allowed.end()
+    ))
+}
+
+/// TRM-08, method 9 (ours): `terminal`'s password is `password` already (the handy
+/// terminal changed it): taken at once, no session — the terminal is typically off the
+/// link, its authentication failing with the new password until the smart meter knows
+/// it. Done when taken; failed for a length the terminal does not take or a terminal
+/// whose DLMS secret the smart meter does not hold (nothing changed).
+fn take_password(
+    request: u32,
+    terminal: [u8; 8],
+    password: Vec<u8>,
+    link: &mut SmartMeter,
+    app: &mut SmartMeterApp,
+) -> Carried {
+    use dlms::relay::message::Outcome;
+    let (outcome, why) = match password_length(&password) {
+        Err(why) => (Outcome::Failed, why),
+        Ok(()) if !app.adopt_password(terminal, &password, link) => (
+            Outcome::Failed,
+            "the smart meter holds no DLMS secret for the terminal".to_owned(),
+        ),
+        Ok(()) => {
+            tracing::info!(terminal = %dlms::hex::encode(&terminal), request, "the terminal's password taken (changed by the handy terminal)");
+            (Outcome::Done, String::new())
+        }
+    };
+    Carried {
+        request,
+        change: Change::Password(password),
+        outcome,
+        why,
     }
 }

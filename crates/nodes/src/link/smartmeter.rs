@@ -15,7 +15,7 @@
 //! [`SmartMeterEvent`]s out; the caller's medium answers carrier sense.
 
 use core::time::Duration;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use lowpan::UdpDatagram;
 use pana::encr::GroupKey;
@@ -72,14 +72,6 @@ impl JoinWindow {
         }
     }
 }
-
-/// A password change for a terminal that never authenticated here: its authentication
-/// ID, which the new PSK is derived with, is not known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "terminal {0:?} never authenticated with this smart meter: its authentication ID is unknown"
-)]
-pub struct NeverAuthenticated(pub Eui64);
 
 /// Configuration.
 #[derive(Debug, Clone)]
@@ -201,9 +193,6 @@ pub struct SmartMeter {
     /// Terminals that joined at least once (they may authenticate again with the
     /// window closed).
     known: BTreeSet<[u8; 8]>,
-    /// The authentication ID (ID_P) each terminal authenticated with: fixed for good
-    /// (TRM-08), the one a new password's PSK is derived with.
-    ids: BTreeMap<[u8; 8], Vec<u8>>,
     /// Terminals blocked (OPS-07): no authentication until reconnected.
     blocked: BTreeSet<[u8; 8]>,
     next_rollover: Duration,
@@ -267,7 +256,6 @@ impl SmartMeter {
             paa,
             entropy,
             known: BTreeSet::new(),
-            ids: BTreeMap::new(),
             blocked: BTreeSet::new(),
             rollover: None,
             requested_away_from: None,
@@ -373,28 +361,20 @@ impl SmartMeter {
         }
     }
 
-    /// `terminal` took a new authentication password (TRM-08: the head end's command,
-    /// carried out over DLMS): its next PANA authentication — a re-authentication inside
-    /// the session up now included — must prove this one, and the old one is refused. The
-    /// session up now stays up. The registry still decides whether it may authenticate at
-    /// all (SYS-03); the password itself is kept only as the PSK derived from it.
-    ///
-    /// # Errors
-    /// [`NeverAuthenticated`]: the terminal never authenticated here, so the ID the PSK
-    /// is derived with is not known; nothing changes.
-    pub fn set_password(
-        &mut self,
-        terminal: Eui64,
-        password: &[u8],
-    ) -> Result<(), NeverAuthenticated> {
-        let id_p = self
-            .ids
-            .get(&terminal.0)
-            .ok_or(NeverAuthenticated(terminal))?;
-        let psk = self.config.profile.psk(id_p, password);
-        self.paa.replace_psk(id_p, psk);
+    /// `terminal`'s authentication password is `password` now (TRM-08: the head end's
+    /// command, carried out over DLMS, or the terminal's own password changed by the
+    /// handy terminal and told by the head end): its next PANA authentication — a
+    /// re-authentication inside the session up now included — must prove this one, and
+    /// the old one is refused. The session up now stays up. Whether or not the terminal
+    /// authenticated here since the start: the PSK is derived with the ID the terminal
+    /// authenticates with, its EUI-64 (docs/iot-route-link.md, "Identities", as the
+    /// registry knows it). The registry still decides whether it may authenticate at all
+    /// (SYS-03); the password itself is kept only as the PSK derived from it.
+    pub fn set_password(&mut self, terminal: Eui64, password: &[u8]) {
+        let id_p = pana::psk::identity_from_eui64(terminal.0).into_bytes();
+        let psk = self.config.profile.psk(&id_p, password);
+        self.paa.replace_psk(&id_p, psk);
         tracing::info!(terminal = ?terminal, "new authentication password: proved from the next authentication");
-        Ok(())
     }
 
     /// Terminals blocked.
@@ -566,7 +546,6 @@ impl SmartMeter {
                 PaaEvent::Authenticated { peer, id_p, .. } => {
                     self.stats.authentications += 1;
                     self.known.insert(peer);
-                    self.ids.insert(peer, id_p.clone());
                     out.push(SmartMeterEvent::Joined {
                         terminal: Eui64(peer),
                         id_p,
