@@ -1,10 +1,13 @@
 //! The settings the head end commands a point's terminal to take, through its smart meter
 //! (issue 12; A route methods 4, 7 and 8, docs/a-route.md): its clock set (TRM-09), its
 //! reading interval switched (TRM-11), its authentication password changed (TRM-08; the
-//! authentication ID, the terminal ID, never changes). An operator records each
-//! (`iotroute headend set-clock|set-interval|set-password`); the running head end sends it
-//! and records what the smart meter's *done* says. Records are kept like block records:
-//! who asked, when, and later the outcome, written once.
+//! authentication ID, the terminal ID, never changes). And one that tells the smart meter
+//! rather than the terminal (method 9, ours): the password the handy terminal changed on
+//! the terminal (TRM-08), which the smart meter takes for it without a session. An
+//! operator records each (`iotroute headend set-clock|set-interval|set-password|
+//! terminal-secret`); the running head end sends it and records what the smart meter's
+//! *done* says. Records are kept like block records: who asked, when, and later the
+//! outcome, written once.
 //!
 //! Each command's request number on the A route is its record's number in the range of
 //! [`COMMAND_REQUESTS`], not one counted by the process: a *done* that arrives after a
@@ -79,6 +82,9 @@ pub enum Setting {
     Interval(Interval),
     /// The authentication password (TRM-08).
     Password(NewPassword),
+    /// The authentication password the terminal has already (TRM-08: changed by the
+    /// handy terminal), for its smart meter to take without a session with it.
+    TerminalSecret(NewPassword),
 }
 
 impl Setting {
@@ -89,6 +95,16 @@ impl Setting {
             Self::Clock => CommandKind::SetClock,
             Self::Interval(_) => CommandKind::SetInterval,
             Self::Password(_) => CommandKind::SetPassword,
+            Self::TerminalSecret(_) => CommandKind::TerminalSecret,
+        }
+    }
+
+    /// The password it carries, kept until its end (TRM-08).
+    #[must_use]
+    pub const fn password(&self) -> Option<&NewPassword> {
+        match self {
+            Self::Password(pw) | Self::TerminalSecret(pw) => Some(pw),
+            Self::Clock | Self::Interval(_) => None,
         }
     }
 }
@@ -103,6 +119,8 @@ pub enum CommandKind {
     SetInterval,
     /// Change the password.
     SetPassword,
+    /// Tell the smart meter the password the terminal has.
+    TerminalSecret,
 }
 
 impl CommandKind {
@@ -113,15 +131,28 @@ impl CommandKind {
             Self::SetClock => "set-clock",
             Self::SetInterval => "set-interval",
             Self::SetPassword => "set-password",
+            Self::TerminalSecret => "terminal-secret",
         }
     }
 
     /// From its stored name.
     #[must_use]
     pub fn of(name: &str) -> Option<Self> {
-        [Self::SetClock, Self::SetInterval, Self::SetPassword]
-            .into_iter()
-            .find(|k| k.name() == name)
+        [
+            Self::SetClock,
+            Self::SetInterval,
+            Self::SetPassword,
+            Self::TerminalSecret,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+    }
+
+    /// Whether it carries a password (TRM-08): kept until its end, and once done the
+    /// terminal's DLMS secret is the one derived from it.
+    #[must_use]
+    pub const fn carries_password(self) -> bool {
+        matches!(self, Self::SetPassword | Self::TerminalSecret)
     }
 }
 
@@ -180,7 +211,8 @@ pub struct CommandEnd {
     pub at: DateTime<Utc>,
 }
 
-/// One command as recorded (the new password of a `set-password` is not part of it).
+/// One command as recorded (the password of a `set-password` or a `terminal-secret` is
+/// not part of it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandRecord {
     /// Its number (from 1, in the order recorded).
@@ -270,8 +302,30 @@ mod tests {
         );
         let p = NewPassword::new(b"NEWPASS-0001".to_vec()).unwrap();
         assert_eq!(p.expose(), b"NEWPASS-0001");
-        let shown = format!("{:?}", Setting::Password(p));
-        assert!(!shown.contains("NEWPASS"), "{shown}");
+        for setting in [Setting::Password(p.clone()), Setting::TerminalSecret(p)] {
+            let shown = format!("{setting:?}");
+            assert!(!shown.contains("NEWPASS"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn trm08_a_terminal_secret_is_stored_by_its_name_and_carries_its_password() {
+        for kind in [
+            CommandKind::SetClock,
+            CommandKind::SetInterval,
+            CommandKind::SetPassword,
+            CommandKind::TerminalSecret,
+        ] {
+            assert_eq!(CommandKind::of(kind.name()), Some(kind));
+        }
+        assert_eq!(CommandKind::TerminalSecret.name(), "terminal-secret");
+        let p = NewPassword::new(b"HANDY-PASS-01".to_vec()).unwrap();
+        let s = Setting::TerminalSecret(p.clone());
+        assert_eq!(s.kind(), CommandKind::TerminalSecret);
+        assert_eq!(s.password(), Some(&p));
+        assert!(s.kind().carries_password() && CommandKind::SetPassword.carries_password());
+        assert!(!CommandKind::SetClock.carries_password());
+        assert_eq!(Setting::Clock.password(), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The head end as one sans-IO node: each smart meter's A-route link
 //! ([`crate::aroute`]), collection with its backfills ([`crate::collect`]), the
 //! registrations a smart meter's hello lacks, blocks and reconnects (OPS-07), the
-//! settings commanded (clock, interval, password: [`crate::commands`]), and the
+//! settings commanded (clock, interval, password, a terminal's password for its smart
+//! meter to take: [`crate::commands`]), and the
 //! terminals' events counted by kind. Fed the smart meters' bytes and the time, it answers
 //! with the bytes for each smart meter and the readings for the MDMS, which the driver
 //! hands on (in process in the simulator; a message log or another program later).
@@ -325,6 +326,11 @@ impl HeadEnd {
                 minutes: i.minutes(),
             },
             Setting::Password(pw) => Command::SetPassword {
+                request,
+                terminal,
+                password: pw.expose().to_vec(),
+            },
+            Setting::TerminalSecret(pw) => Command::TakePassword {
                 request,
                 terminal,
                 password: pw.expose().to_vec(),

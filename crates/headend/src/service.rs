@@ -10,12 +10,12 @@
 //! command are the ones registered, and collection resumes where the MDMS stands,
 //! backfilling what was missed.
 //!
-//! Commands (`iotroute headend set-clock|set-interval|set-password` append them) are
-//! acted on at the next [`HeadEndService::poll`], like blocks: sent to the point's smart
-//! meter, and sent again on each of its hellos until their end comes (so a smart meter
-//! not connected at the poll gets them when it connects; one that restarted while
-//! carrying one out does it again, harmless for a setting, and its first *done* is the
-//! one recorded).
+//! Commands (`iotroute headend set-clock|set-interval|set-password|terminal-secret`
+//! append them) are acted on at the next [`HeadEndService::poll`], like blocks: sent to
+//! the point's smart meter, and sent again on each of its hellos until their end comes
+//! (so a smart meter not connected at the poll gets them when it connects; one that
+//! restarted while carrying one out does it again, harmless for a setting, and its first
+//! *done* is the one recorded).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -329,7 +329,8 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
     }
 
     /// Command `request` ended: its end recorded with what it changed (the registry's
-    /// interval, TRM-11; the terminal's secret, TRM-08), and the node told, so that the
+    /// interval, TRM-11; the terminal's secret, TRM-08, for a new password or one the
+    /// smart meter took), and the node told, so that the
     /// terminal's next registration carries them. A refusal or failure changes nothing.
     fn finish(
         &mut self,
@@ -372,7 +373,7 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
                     self.node.set_interval(&record.point, i);
                 }
             }
-            CommandKind::SetPassword => {
+            CommandKind::SetPassword | CommandKind::TerminalSecret => {
                 let Some(terminal) = self
                     .node
                     .points()

@@ -5,7 +5,7 @@
 //! in the database itself: triggers refuse an UPDATE or DELETE; command records too, but
 //! for their end, written once.
 //!
-//! The file holds secrets once a password was changed by command (TRM-08): the new
+//! The file holds secrets once a password was changed or told by command (TRM-08): the
 //! password until its command ends (`command_passwords`), then the terminal's DLMS
 //! secret derived from it (`terminal_secrets`). So a file this store creates is
 //! owner-only (0600), and it must be protected like the terminal secrets file.
@@ -32,11 +32,13 @@ use crate::storage::{
 
 /// This component's name in `schema_versions`.
 const COMPONENT: &str = "headend";
-/// The schema this program writes. Tables added later without touching the others
-/// (`collection_since`, `command_records`, `command_passwords`, `terminal_secrets`) keep
-/// the version: an older program ignores them, this one
-/// creates them in a database of that version.
-const VERSION: i64 = 1;
+/// The schema this program writes. 2: `command_records.kind` takes `terminal-secret`
+/// (TRM-08); a database of version 1 is migrated when opened ([`migrate_1_to_2`]), and a
+/// program of version 1 refuses one of 2. Tables added later without touching the others
+/// (`collection_since`, `command_records`, `command_passwords`, `terminal_secrets`) kept
+/// the version: an older program ignores them, this one creates them in a database of
+/// that version.
+const VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS schema_versions (
@@ -69,19 +71,6 @@ CREATE TABLE IF NOT EXISTS collection_since (
     supply_point TEXT PRIMARY KEY REFERENCES device_points (supply_point),
     since_ms     INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS command_records (
-    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
-    supply_point  TEXT NOT NULL REFERENCES device_points (supply_point),
-    kind          TEXT NOT NULL CHECK (kind IN ('set-clock', 'set-interval', 'set-password')),
-    minutes       INTEGER CHECK (minutes IN (15, 30)),
-    at_ms         INTEGER NOT NULL,
-    by_name       TEXT NOT NULL,
-    outcome       TEXT CHECK (outcome IN ('done', 'refused', 'failed')),
-    reason        TEXT,
-    outcome_at_ms INTEGER,
-    CHECK ((kind = 'set-interval') = (minutes IS NOT NULL)),
-    CHECK ((outcome IS NULL) = (reason IS NULL) AND (outcome IS NULL) = (outcome_at_ms IS NULL))
-);
 CREATE TABLE IF NOT EXISTS command_passwords (
     seq      INTEGER PRIMARY KEY REFERENCES command_records (seq),
     password BLOB NOT NULL CHECK (length(password) BETWEEN 8 AND 32)
@@ -90,6 +79,30 @@ CREATE TABLE IF NOT EXISTS terminal_secrets (
     terminal_id BLOB PRIMARY KEY CHECK (length(terminal_id) = 8),
     secret      BLOB NOT NULL
 );
+CREATE TRIGGER IF NOT EXISTS block_records_no_update BEFORE UPDATE ON block_records
+BEGIN SELECT RAISE(ABORT, 'block records are append-only (OPS-07)'); END;
+CREATE TRIGGER IF NOT EXISTS block_records_no_delete BEFORE DELETE ON block_records
+BEGIN SELECT RAISE(ABORT, 'block records are append-only (OPS-07)'); END;
+";
+
+/// The command records' columns and checks (version 2), after `CREATE TABLE <name>`.
+const COMMAND_RECORDS: &str = "(
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    supply_point  TEXT NOT NULL REFERENCES device_points (supply_point),
+    kind          TEXT NOT NULL
+                  CHECK (kind IN ('set-clock', 'set-interval', 'set-password', 'terminal-secret')),
+    minutes       INTEGER CHECK (minutes IN (15, 30)),
+    at_ms         INTEGER NOT NULL,
+    by_name       TEXT NOT NULL,
+    outcome       TEXT CHECK (outcome IN ('done', 'refused', 'failed')),
+    reason        TEXT,
+    outcome_at_ms INTEGER,
+    CHECK ((kind = 'set-interval') = (minutes IS NOT NULL)),
+    CHECK ((outcome IS NULL) = (reason IS NULL) AND (outcome IS NULL) = (outcome_at_ms IS NULL))
+)";
+
+/// The command records' triggers: append-only but for their end, written once.
+const COMMAND_TRIGGERS: &str = "
 CREATE TRIGGER IF NOT EXISTS command_records_no_delete BEFORE DELETE ON command_records
 BEGIN SELECT RAISE(ABORT, 'command records are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS command_records_end_once BEFORE UPDATE ON command_records
@@ -97,10 +110,6 @@ WHEN OLD.outcome IS NOT NULL OR NEW.seq IS NOT OLD.seq
   OR NEW.supply_point IS NOT OLD.supply_point OR NEW.kind IS NOT OLD.kind
   OR NEW.minutes IS NOT OLD.minutes OR NEW.at_ms IS NOT OLD.at_ms OR NEW.by_name IS NOT OLD.by_name
 BEGIN SELECT RAISE(ABORT, 'command records are append-only but for their end, written once'); END;
-CREATE TRIGGER IF NOT EXISTS block_records_no_update BEFORE UPDATE ON block_records
-BEGIN SELECT RAISE(ABORT, 'block records are append-only (OPS-07)'); END;
-CREATE TRIGGER IF NOT EXISTS block_records_no_delete BEFORE DELETE ON block_records
-BEGIN SELECT RAISE(ABORT, 'block records are append-only (OPS-07)'); END;
 ";
 
 fn backend(e: impl std::fmt::Display) -> HeadendError {
@@ -131,7 +140,7 @@ impl SqliteHeadendStore {
         Self::init(Connection::open_in_memory().map_err(backend)?)
     }
 
-    fn init(db: Connection) -> Result<Self, HeadendError> {
+    fn init(mut db: Connection) -> Result<Self, HeadendError> {
         db.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
         db.pragma_update(None, "synchronous", "FULL")
@@ -142,6 +151,8 @@ impl SqliteHeadendStore {
             .map_err(backend)?;
         db.execute_batch(&format!(
             "BEGIN IMMEDIATE; {SCHEMA}
+             CREATE TABLE IF NOT EXISTS command_records {COMMAND_RECORDS};
+             {COMMAND_TRIGGERS}
              INSERT OR IGNORE INTO schema_versions (component, version) VALUES ('{COMPONENT}', {VERSION});
              COMMIT;"
         ))
@@ -149,13 +160,11 @@ impl SqliteHeadendStore {
             let _ = db.execute_batch("ROLLBACK");
             backend(e)
         })?;
-        let version: i64 = db
-            .query_row(
-                "SELECT version FROM schema_versions WHERE component = ?1",
-                [COMPONENT],
-                |r| r.get(0),
-            )
-            .map_err(backend)?;
+        let mut version = version_in(&db)?;
+        if version == 1 {
+            migrate_1_to_2(&mut db)?;
+            version = version_in(&db)?;
+        }
         if version != VERSION {
             return Err(HeadendError::Backend(format!(
                 "head end schema version {version} is not one this program knows ({VERSION})"
@@ -163,6 +172,63 @@ impl SqliteHeadendStore {
         }
         Ok(Self { db })
     }
+}
+
+fn version_in(db: &Connection) -> Result<i64, HeadendError> {
+    db.query_row(
+        "SELECT version FROM schema_versions WHERE component = ?1",
+        [COMPONENT],
+        |r| r.get(0),
+    )
+    .map_err(backend)
+}
+
+/// Version 1 to 2: `command_records` rebuilt with the CHECK that takes `terminal-secret`
+/// (SQLite cannot alter a CHECK): every record kept with its number, the numbering going
+/// on after them, the triggers made again, `command_passwords` still naming its records.
+/// In one transaction, the version checked inside it (another process may have migrated
+/// first); foreign keys off meanwhile, as SQLite's procedure for rebuilding a table wants,
+/// and checked before the commit.
+fn migrate_1_to_2(db: &mut Connection) -> Result<(), HeadendError> {
+    db.pragma_update(None, "foreign_keys", "OFF")
+        .map_err(backend)?;
+    let migrated = (|| {
+        let tx = db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        if version_in(&tx)? != 1 {
+            return Ok(());
+        }
+        tx.execute_batch(&format!(
+            "CREATE TABLE command_records_v2 {COMMAND_RECORDS};
+             INSERT INTO command_records_v2 ({COMMAND_COLUMNS})
+                 SELECT {COMMAND_COLUMNS} FROM command_records;
+             DROP TABLE command_records;
+             ALTER TABLE command_records_v2 RENAME TO command_records;
+             {COMMAND_TRIGGERS}
+             UPDATE schema_versions SET version = 2 WHERE component = '{COMPONENT}';"
+        ))
+        .map_err(backend)?;
+        let broken: i64 = tx
+            .query_row(
+                "SELECT (SELECT count(*) FROM pragma_foreign_key_check('command_records'))
+                      + (SELECT count(*) FROM pragma_foreign_key_check('command_passwords'))",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        if broken > 0 {
+            return Err(HeadendError::Backend(format!(
+                "migration to schema 2: {broken} rows naming what is not there"
+            )));
+        }
+        tx.commit().map_err(backend)?;
+        tracing::info!("head end schema migrated from version 1 to 2");
+        Ok(())
+    })();
+    db.pragma_update(None, "foreign_keys", "ON")
+        .map_err(backend)?;
+    migrated
 }
 
 /// Create `path` readable and writable by its owner only, unless it exists: the
@@ -467,7 +533,7 @@ impl HeadendStore for SqliteHeadendStore {
         if commands::request_of(seq).is_none() {
             return Err(CommandError::Full(seq).into());
         }
-        if let Setting::Password(pw) = setting {
+        if let Some(pw) = setting.password() {
             tx.execute(
                 "INSERT INTO command_passwords (seq, password) VALUES (?1, ?2)",
                 params![seq, pw.expose()],
@@ -485,9 +551,10 @@ impl HeadendStore for SqliteHeadendStore {
     fn pending_commands(&self) -> Result<Vec<(u64, SupplyPoint, Setting)>, HeadendError> {
         let mut out = Vec::new();
         for r in commands_in(&self.db, "WHERE outcome IS NULL", [])? {
-            let password = match r.kind {
-                CommandKind::SetPassword => password_in(&self.db, r.seq)?,
-                _ => None,
+            let password = if r.kind.carries_password() {
+                password_in(&self.db, r.seq)?
+            } else {
+                None
             };
             let setting = setting_of(&r, password.as_ref())?;
             out.push((r.seq, r.point, setting));

@@ -193,7 +193,7 @@ pub fn effect(
                 Effect::Interval(point.supply_point.clone(), i)
             })
         }
-        (commands::CommandKind::SetPassword, _, Some(pw)) => Effect::Secret(
+        (kind, _, Some(pw)) if kind.carries_password() => Effect::Secret(
             point.terminal_id,
             nodes::app::secrets::dlms_password(point.terminal_id.0, pw.expose()),
         ),
@@ -341,7 +341,7 @@ impl HeadendStore for MemoryHeadendStore {
             by: by.to_owned(),
             end: None,
         });
-        if let Setting::Password(pw) = setting {
+        if let Some(pw) = setting.password() {
             self.passwords.insert(seq, pw.clone());
         }
         Ok(seq)
@@ -401,7 +401,7 @@ impl HeadendStore for MemoryHeadendStore {
 ///
 /// # Errors
 /// [`HeadendError::Backend`]: a record the store could not have written (an interval
-/// missing, a `set-password` without its password).
+/// missing, a `set-password` or `terminal-secret` without its password).
 pub fn setting_of(
     r: &CommandRecord,
     password: Option<&NewPassword>,
@@ -415,6 +415,11 @@ pub fn setting_of(
                 .ok_or_else(|| missing("no interval"))?,
         ),
         commands::CommandKind::SetPassword => Setting::Password(
+            password
+                .cloned()
+                .ok_or_else(|| missing("no password kept"))?,
+        ),
+        commands::CommandKind::TerminalSecret => Setting::TerminalSecret(
             password
                 .cloned()
                 .ok_or_else(|| missing("no password kept"))?,

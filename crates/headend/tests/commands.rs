@@ -1,9 +1,11 @@
 //! The settings the head end commands (issue 12): clock (TRM-09), interval (TRM-11) and
-//! authentication password (TRM-08). A command recorded in the database is sent by the
-//! running head end to the point's smart meter (here its own A-route end,
+//! authentication password (TRM-08), and the password a terminal has already, for its
+//! smart meter to take (`terminal-secret`, TRM-08). A command recorded in the database is
+//! sent by the running head end to the point's smart meter (here its own A-route end,
 //! `nodes::app::relay`), again on its hello until its end; the smart meter's *done* is
 //! recorded, and only a done changes anything: the registry's interval, the secret the
-//! terminal is registered with. Both stores keep commands alike.
+//! terminal is registered with. Both stores keep commands alike; a database of schema
+//! version 1 opens, migrated.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +15,7 @@ use dlms::cipher::{Keys, SystemTitle, GREEN_BOOK_AK, GREEN_BOOK_EK};
 use dlms::relay::message::{Command, Outcome};
 use headend::collect::CollectConfig;
 use headend::commands::{
-    request_of, CommandEnd, CommandError, CommandOutcome, NewPassword, Setting,
+    request_of, CommandEnd, CommandError, CommandKind, CommandOutcome, NewPassword, Setting,
 };
 use headend::registry::parse_csv;
 use headend::service::{HeadEndService, Outgoing};
@@ -304,6 +306,255 @@ fn trm08_a_new_password_done_is_the_secret_of_the_next_registration_and_a_refuse
     assert_eq!(kept, 0);
 }
 
+/// What the head end logs, every level, as text.
+#[derive(Clone, Default)]
+struct Logged(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logged {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logged {
+    /// Run `f` with every log line of this thread kept here.
+    fn during(&self, f: impl FnOnce()) {
+        let w = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || w.clone())
+            .finish();
+        // With one dispatcher alive, tracing decides whether a callsite is of interest
+        // by the subscriber of the thread that hits it first — another test's, which has
+        // none: never. A second one alive makes it ask every live subscriber.
+        let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        tracing::subscriber::with_default(subscriber, f);
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// TRM-08, issue 12: `terminal-secret` (a password the handy terminal changed) is sent as
+/// A route method 9, TakePassword, with the password; until its done the old secret is
+/// registered, a failure changes nothing, and its done makes the DLMS secret derived from
+/// the password the one the terminal is registered with — kept in the database over the
+/// secrets file, restarts included — exactly as a done `set-password`; the password is
+/// dropped once the command ended, and neither it nor the secret is in any log line or in
+/// the records' `Debug`.
+#[test]
+fn trm08_a_terminal_secret_done_is_the_secret_of_the_next_registration_as_a_set_password() {
+    const HANDY: &[u8] = b"HANDY-PASS-0042";
+    let logged = Logged::default();
+    let mut shown = String::new();
+    logged.during(|| {
+        let (path, mut hes) = head_end("terminal-secret");
+        let mut sm = smart_meter();
+        hello(&mut hes, &mut sm);
+        // Failed (the smart meter holds no DLMS secret for it, say): the old one stays.
+        let pw = NewPassword::new(b"HANDY-FAILS-01".to_vec()).unwrap();
+        let seq = record(&path, P1, &Setting::TerminalSecret(pw));
+        let request = request_of(seq).unwrap();
+        assert_eq!(
+            polled(&mut hes, &mut sm),
+            vec![Command::TakePassword {
+                request,
+                terminal: T1,
+                password: b"HANDY-FAILS-01".to_vec()
+            }]
+        );
+        let why = "the smart meter holds no DLMS secret for the terminal";
+        done(&mut hes, &mut sm, request, Outcome::Failed, why);
+        let kept = SqliteHeadendStore::open(&path)
+            .unwrap()
+            .terminal_secrets()
+            .unwrap();
+        assert!(kept.is_empty(), "a failure changes no secret");
+        let mut sm = rebooted(&sm);
+        assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, OLD_SECRET);
+
+        // Done: the secret derived from the password, from then on.
+        let pw = NewPassword::new(HANDY.to_vec()).unwrap();
+        let seq = record(&path, P1, &Setting::TerminalSecret(pw));
+        let request = request_of(seq).unwrap();
+        let got = polled(&mut hes, &mut sm);
+        assert!(
+            matches!(got.as_slice(), [Command::TakePassword { request: r, terminal, password }]
+                if *r == request && *terminal == T1 && password == HANDY),
+            "{got:?}"
+        );
+        let pending = records(&path);
+        assert_eq!(
+            (pending[1].kind, pending[1].by.as_str(), &pending[1].end),
+            (CommandKind::TerminalSecret, "operator-3", &None)
+        );
+        let store = SqliteHeadendStore::open(&path).unwrap();
+        shown = format!("{pending:?} {:?}", store.pending_commands().unwrap());
+        done(&mut hes, &mut sm, request, Outcome::Done, "");
+        let end = records(&path)[1].end.clone().unwrap();
+        assert_eq!(end.outcome, CommandOutcome::Done);
+        let new_secret = dlms_password(T1, HANDY);
+        let mut sm = rebooted(&sm);
+        assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, new_secret);
+        assert_eq!(
+            store.terminal_secrets().unwrap(),
+            BTreeMap::from([(Eui64(T1), new_secret.clone())])
+        );
+        drop(hes);
+        let mut hes = open(&path);
+        let mut sm = rebooted(&sm);
+        assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, new_secret);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let kept: i64 = conn
+            .query_row("SELECT count(*) FROM command_passwords", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 0, "the password is dropped once the command ended");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "the database holds secrets: owner-only");
+        }
+    });
+    let text = logged.text();
+    assert!(
+        text.contains("terminal-secret"),
+        "the command was logged: {text}"
+    );
+    let secret = String::from_utf8(dlms_password(T1, HANDY)).unwrap();
+    for (what, shown) in [("log", &text), ("Debug", &shown)] {
+        for hidden in [
+            "HANDY-PASS",
+            "HANDY-FAILS",
+            &dlms::hex::encode(HANDY),
+            &secret,
+        ] {
+            assert!(!shown.contains(hidden), "{hidden} in a {what}: {shown}");
+        }
+    }
+}
+
+/// The command records of schema version 1 as that version created them (their kind
+/// CHECK without `terminal-secret`).
+const COMMAND_RECORDS_V1: &str = "
+CREATE TABLE command_records (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    supply_point  TEXT NOT NULL REFERENCES device_points (supply_point),
+    kind          TEXT NOT NULL CHECK (kind IN ('set-clock', 'set-interval', 'set-password')),
+    minutes       INTEGER CHECK (minutes IN (15, 30)),
+    at_ms         INTEGER NOT NULL,
+    by_name       TEXT NOT NULL,
+    outcome       TEXT CHECK (outcome IN ('done', 'refused', 'failed')),
+    reason        TEXT,
+    outcome_at_ms INTEGER,
+    CHECK ((kind = 'set-interval') = (minutes IS NOT NULL)),
+    CHECK ((outcome IS NULL) = (reason IS NULL) AND (outcome IS NULL) = (outcome_at_ms IS NULL))
+);
+CREATE TRIGGER command_records_no_delete BEFORE DELETE ON command_records
+BEGIN SELECT RAISE(ABORT, 'command records are append-only'); END;
+";
+
+/// TRM-08: a database of schema version 1 (no `terminal-secret` in its kind CHECK) opens:
+/// migrated to version 2 with its records, their ends and a pending new password kept,
+/// the numbering going on, the records still append-only, the file still owner-only; a
+/// `terminal-secret` is recorded in it.
+#[test]
+fn trm08_a_database_of_schema_version_1_opens_migrated_and_takes_a_terminal_secret() {
+    let path = db("schema-v1");
+    {
+        // The file as version 1 left it: owner-only, its own command records.
+        let mut s = SqliteHeadendStore::open(&path).unwrap();
+        s.import(&rows()).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA foreign_keys = OFF;
+             DROP TABLE command_records;
+             {COMMAND_RECORDS_V1}
+             UPDATE schema_versions SET version = 1 WHERE component = 'headend';"
+        ))
+        .unwrap();
+        let v1_kind = conn.execute(
+            "INSERT INTO command_records (supply_point, kind, at_ms, by_name)
+             VALUES (?1, 'terminal-secret', 0, 'op')",
+            [P1],
+        );
+        assert!(v1_kind.is_err(), "version 1 takes no terminal-secret");
+        conn.execute_batch(&format!(
+            "INSERT INTO command_records (supply_point, kind, at_ms, by_name, outcome, reason, outcome_at_ms)
+                 VALUES ('{P1}', 'set-clock', 1000, 'op-1', 'done', '', 2000);
+             INSERT INTO command_records (supply_point, kind, minutes, at_ms, by_name)
+                 VALUES ('{P2}', 'set-interval', 15, 3000, 'op-2');
+             INSERT INTO command_records (supply_point, kind, at_ms, by_name)
+                 VALUES ('{P1}', 'set-password', 4000, 'op-3');
+             INSERT INTO command_passwords (seq, password) VALUES (3, CAST('OLD-PENDING-PW' AS BLOB));"
+        ))
+        .unwrap();
+    }
+    let mut s = SqliteHeadendStore::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row(
+            "SELECT version FROM schema_versions WHERE component = 'headend'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, 2);
+    let r = s.command_records().unwrap();
+    assert_eq!(
+        r.iter()
+            .map(|r| (
+                r.seq,
+                r.kind,
+                r.by.as_str(),
+                r.end.as_ref().map(|e| e.outcome)
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (1, CommandKind::SetClock, "op-1", Some(CommandOutcome::Done)),
+            (2, CommandKind::SetInterval, "op-2", None),
+            (3, CommandKind::SetPassword, "op-3", None),
+        ]
+    );
+    let pending = s.pending_commands().unwrap();
+    assert_eq!(
+        pending[1].2,
+        Setting::Password(NewPassword::new(b"OLD-PENDING-PW".to_vec()).unwrap())
+    );
+    let pw = NewPassword::new(HANDY_V1.to_vec()).unwrap();
+    let seq = s
+        .record_command(
+            &P2.parse().unwrap(),
+            &Setting::TerminalSecret(pw),
+            start(),
+            "op-4",
+        )
+        .unwrap();
+    assert_eq!(seq, 4, "the numbering goes on");
+    assert!(conn.execute("DELETE FROM command_records", []).is_err());
+    assert!(conn
+        .execute("UPDATE command_records SET by_name = 'x' WHERE seq = 4", [])
+        .is_err());
+    // Opened again: nothing more to migrate.
+    drop(s);
+    let s = SqliteHeadendStore::open(&path).unwrap();
+    assert_eq!(s.command_records().unwrap().len(), 4);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the database may hold secrets: owner-only");
+    }
+}
+
+const HANDY_V1: &[u8] = b"HANDY-PASS-V1";
+
 #[test]
 fn trm09_a_command_for_a_smart_meter_not_connected_is_sent_on_its_hello_and_a_failure_is_kept() {
     let (path, mut hes) = head_end("hello");
@@ -454,7 +705,7 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (0usize..3, 0u8..4, "[a-z]{0,3}").prop_map(|(p, k, by)| Step::Record(p, k, by)),
+        (0usize..3, 0u8..5, "[a-z]{0,3}").prop_map(|(p, k, by)| Step::Record(p, k, by)),
         (0u64..8, 0u8..3).prop_map(|(s, o)| Step::Finish(s, o)),
     ]
 }
@@ -475,7 +726,8 @@ proptest! {
                         0 => Setting::Clock,
                         1 => Setting::Interval(Interval::Quarter),
                         2 => Setting::Interval(Interval::Half),
-                        _ => Setting::Password(NewPassword::new(format!("password-{p}{by}").into_bytes()).unwrap()),
+                        3 => Setting::Password(NewPassword::new(format!("password-{p}{by}").into_bytes()).unwrap()),
+                        _ => Setting::TerminalSecret(NewPassword::new(format!("handy-pw-{p}{by}").into_bytes()).unwrap()),
                     };
                     let point = points[p].parse().unwrap();
                     prop_assert_eq!(
