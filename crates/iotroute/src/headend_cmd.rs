@@ -1,11 +1,12 @@
 //! `iotroute headend ...`: the head end's registry of device points (機器点), its block
 //! and reconnect records (OPS-07) and its commands to the terminals (clock TRM-09,
-//! interval TRM-11, password TRM-08) in the database file `--db`. Exit codes: 0 done, 1
+//! interval TRM-11, password TRM-08) and to their smart meters (a terminal's password
+//! the handy terminal changed, TRM-08) in the database file `--db`. Exit codes: 0 done, 1
 //! error (a bad file, a database that fails, a usage error), 2 refused (a block of a
 //! point blocked already, a reconnect of one that is not, a point not registered, an
-//! interval other than 15 or 30, a new password outside 8..32 bytes).
+//! interval other than 15 or 30, a password outside 8..32 bytes).
 //!
-//! A new password never comes from the command line (any local user reads argv): from
+//! A password never comes from the command line (any local user reads argv): from
 //! [`ENV_NEW_PASSWORD`], else one line of stdin.
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,13 @@ pub enum HeadendCommand {
     /// of stdin, never the command line. Recorded, sent by the running head end; once
     /// done, the terminal is registered with the DLMS secret derived from it.
     SetPassword(CommandArgs),
+    /// Record the authentication password a point's terminal has now (TRM-08: changed by
+    /// the handy terminal): the password (8 to 32 bytes) from $IOTROUTE_NEW_PASSWORD,
+    /// else one line of stdin, never the command line. Recorded, sent by the running head
+    /// end to the terminal's smart meter, which takes it without a session with the
+    /// terminal (off the link until then); once done, the terminal is registered with the
+    /// DLMS secret derived from it.
+    TerminalSecret(CommandArgs),
     /// List every command: number, point, what, when, by, outcome (pending, done,
     /// refused, failed) and why.
     Commands {
@@ -153,14 +161,17 @@ pub async fn run(cmd: HeadendCommand) -> ExitCode {
             &args,
             headend::commands::interval(&minutes).map(Setting::Interval),
         ),
-        HeadendCommand::SetPassword(args) => command(&args, new_password()),
+        HeadendCommand::SetPassword(args) => command(&args, password().map(Setting::Password)),
+        HeadendCommand::TerminalSecret(args) => {
+            command(&args, password().map(Setting::TerminalSecret))
+        }
         HeadendCommand::Commands { db, json } => list_commands(&db, json),
     }
 }
 
-/// The new password: [`ENV_NEW_PASSWORD`], else one line of stdin (its line end
-/// dropped). The errors say its length, never the password.
-fn new_password() -> Result<Setting, CommandError> {
+/// The password of a `set-password` or `terminal-secret`: [`ENV_NEW_PASSWORD`], else one
+/// line of stdin (its line end dropped). The errors say its length, never the password.
+fn password() -> Result<NewPassword, CommandError> {
     let text = match std::env::var(ENV_NEW_PASSWORD) {
         Ok(v) => v,
         Err(_) => {
@@ -171,7 +182,7 @@ fn new_password() -> Result<Setting, CommandError> {
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    NewPassword::new(text.into_bytes()).map(Setting::Password)
+    NewPassword::new(text.into_bytes())
 }
 
 fn command(args: &CommandArgs, setting: Result<Setting, CommandError>) -> ExitCode {

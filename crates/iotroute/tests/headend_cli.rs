@@ -115,11 +115,17 @@ fn ops07_registry_import_export_block_reconnect_and_list() {
 
 /// `headend set-password` with `stdin` on its standard input (and `env` set, if any).
 fn set_password(d: &Path, stdin: &str, env: Option<&str>) -> Output {
+    with_password(d, "set-password", stdin, env)
+}
+
+/// `headend SUBCOMMAND` (`set-password` or `terminal-secret`) of point 2 with `stdin` on
+/// its standard input (and `env` set, if any), logging at debug level.
+fn with_password(d: &Path, subcommand: &str, stdin: &str, env: Option<&str>) -> Output {
     use std::io::Write as _;
     let mut cmd = iotroute();
     cmd.args([
         "headend",
-        "set-password",
+        subcommand,
         "--db",
         "hes.db",
         "0900000000000000000002",
@@ -127,6 +133,7 @@ fn set_password(d: &Path, stdin: &str, env: Option<&str>) -> Output {
         "operator-7",
     ])
     .current_dir(d)
+    .env("RUST_LOG", "debug")
     .env_remove("IOTROUTE_NEW_PASSWORD")
     .stdin(Stdio::piped())
     .stdout(Stdio::piped())
@@ -246,5 +253,92 @@ fn trm08_trm09_trm11_commands_are_recorded_pending_and_refused_when_they_make_no
     let o = headend(&["commands", "--db", "hes.db"], &d);
     assert!(text(&o).contains("set-interval 15"), "{}", text(&o));
     assert!(text(&o).contains("pending"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// TRM-08, issue 12: `headend terminal-secret` records the password a point's terminal
+/// has now (the handy terminal changed it) as a command, pending, by whom: 8 to 32 bytes
+/// from stdin or `$IOTROUTE_NEW_PASSWORD`, never the command line, never shown (not in
+/// its output at debug level, not in `commands`); a point not registered is refused (exit
+/// 2); the database stays owner-only. `--help` names it.
+#[test]
+fn trm08_a_terminal_secret_is_recorded_pending_and_its_password_never_shown() {
+    let d = dir("terminal-secret");
+    std::fs::write(d.join("points.csv"), REGISTRY).unwrap();
+    let o = headend(&["registry", "import", "--db", "hes.db", "points.csv"], &d);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = with_password(&d, "terminal-secret", "short\n", None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("5 bytes"), "{}", text(&o));
+    assert!(!text(&o).contains("short"), "{}", text(&o));
+    let o = with_password(
+        &d,
+        "terminal-secret",
+        &format!("{}\n", "x".repeat(33)),
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = with_password(&d, "terminal-secret", "HANDY-PASSWORD-STDIN\n", None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("terminal-secret"), "{}", text(&o));
+    assert!(!text(&o).contains("HANDY-PASSWORD"), "{}", text(&o));
+    let o = with_password(&d, "terminal-secret", "", Some("HANDY-PASSWORD-ENV"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("HANDY-PASSWORD"), "{}", text(&o));
+    let by = ["--by", "operator-7"];
+    let o = headend(
+        &[
+            &[
+                "terminal-secret",
+                "--db",
+                "hes.db",
+                "0900000000000000000099",
+            ][..],
+            &by,
+        ]
+        .concat(),
+        &d,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = headend(
+        &[
+            &[
+                "terminal-secret",
+                "--db",
+                "hes.db",
+                "0900000000000000000002",
+                "HANDY-PASSWORD-ARG",
+            ][..],
+            &by,
+        ]
+        .concat(),
+        &d,
+    );
+    assert_eq!(o.status.code(), Some(1), "clap refuses it: {}", text(&o));
+
+    let o = headend(&["commands", "--db", "hes.db", "--json"], &d);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("HANDY-PASSWORD"), "{}", text(&o));
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().all(|c| c["kind"] == "terminal-secret"
+        && c["point"] == "0900000000000000000002"
+        && c["outcome"] == "pending"
+        && c["by"] == "operator-7"
+        && c["minutes"].is_null()));
+    let o = headend(&["commands", "--db", "hes.db"], &d);
+    assert!(text(&o).contains("terminal-secret"), "{}", text(&o));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(d.join("hes.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the database holds secrets");
+    }
+    let o = headend(&["--help"], &d);
+    assert!(text(&o).contains("terminal-secret"), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&d);
 }
