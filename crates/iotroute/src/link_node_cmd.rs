@@ -684,25 +684,33 @@ struct SmartMeterProgram {
     passwords: Option<PasswordFile>,
 }
 
-impl SmartMeterProgram {
-    /// Keep `terminal`'s new link password (TRM-08) in `--data`, so that it wins over the
-    /// configured one at the next start. Never logs the password.
-    fn keep_password(&mut self, terminal: Eui64, password: &[u8]) {
-        let Some(file) = self.passwords.as_mut() else {
-            tracing::warn!(terminal = %terminal, "the terminal's new link password is kept in memory only (no --data): after a restart the configured one is used");
-            return;
-        };
-        match file.keep(terminal.0, password) {
-            Ok(true) => {
-                tracing::info!(terminal = %terminal, "the terminal's new link password kept")
-            }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(terminal = %terminal, error = %e, "the terminal's new link password not kept: after a restart the configured one is used")
-            }
+/// TRM-08: when `carried` is a password `terminal` has now (a session changed it, or the
+/// smart meter took it by the head end's command), keep it in `--data` so that it wins
+/// over the configured one at the next start — before the head end hears it was done
+/// (the caller flushes the relay after). Never logs the password.
+fn keep_password(passwords: &mut Option<PasswordFile>, terminal: Eui64, carried: &Carried) {
+    let Carried {
+        change: Change::Password(password),
+        outcome: Outcome::Done,
+        ..
+    } = carried
+    else {
+        return;
+    };
+    let Some(file) = passwords.as_mut() else {
+        tracing::warn!(terminal = %terminal, "the terminal's new link password is kept in memory only (no --data): after a restart the configured one is used");
+        return;
+    };
+    match file.keep(terminal.0, password) {
+        Ok(true) => tracing::info!(terminal = %terminal, "the terminal's new link password kept"),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(terminal = %terminal, error = %e, "the terminal's new link password not kept: after a restart the configured one is used")
         }
     }
+}
 
+impl SmartMeterProgram {
     /// Print a finished image push (SEC-10).
     fn firmware_line(&self, terminal: [u8; 8], outcome: &PushOutcome) {
         let identifier = self
@@ -754,15 +762,8 @@ impl App for SmartMeterProgram {
                             tracing::warn!(error = %e, "DLMS request not sent");
                         }
                     }
-                    // TRM-08: a new password the terminal took is kept before the head
-                    // end hears it was done, so that a restart still admits the terminal.
-                    if let Some(Arrived::Command(Carried {
-                        change: Change::Password(password),
-                        outcome: Outcome::Done,
-                        ..
-                    })) = &arrived
-                    {
-                        self.keep_password(from, password);
+                    if let Some(Arrived::Command(c)) = &arrived {
+                        keep_password(&mut self.passwords, from, c);
                     }
                     if let Some(port) = self.relay.as_mut() {
                         if let Some(a) = &arrived {
@@ -831,7 +832,7 @@ impl App for SmartMeterProgram {
             let joined = self.link.terminals();
             let commands = port.incoming(Utc::now(), |t| joined.contains(&Eui64(t)));
             for command in commands {
-                nodes::app::smartmeter::carry_out(
+                let taken = nodes::app::smartmeter::carry_out(
                     command,
                     now,
                     Utc::now(),
@@ -839,6 +840,9 @@ impl App for SmartMeterProgram {
                     &mut self.app,
                     &mut port.relay,
                 );
+                if let Some((terminal, c)) = taken {
+                    keep_password(&mut self.passwords, Eui64(terminal), &c);
+                }
             }
             port.flush();
         }

@@ -8,7 +8,7 @@
 //!
 //! Addresses: block 127.0.175.0/24 (hub on `.2`), 127.0.176.0/24, 127.0.177.0/24,
 //! 127.0.183.0/24, 127.0.193.0/24, 127.0.195.0/24, 127.0.196.0/24, 127.0.197.0/24,
-//! 127.0.203.0/24, 127.0.204.0/24.
+//! 127.0.203.0/24, 127.0.204.0/24, 127.0.205.0/24.
 
 mod support;
 
@@ -814,25 +814,7 @@ fn sys01_meter_terminal_smart_meter_and_head_end_as_processes_fill_the_mdms() {
         .arg(&sm_data);
     let sm = Running::start(sm, "listening");
     // A slot every 3 s at 600×: wait for `n` slots of the point in the MDMS.
-    let slots_when = |n: usize| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let out = iotroute()
-                .args(["mdms", "export", "--format", "json", "--db"])
-                .arg(&db)
-                .output()
-                .unwrap();
-            let slots: Vec<serde_json::Value> =
-                serde_json::from_slice::<serde_json::Value>(&out.stdout)
-                    .ok()
-                    .and_then(|v| v.as_array().cloned())
-                    .unwrap_or_default();
-            if slots.len() >= n || std::time::Instant::now() > deadline {
-                break slots;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    };
+    let slots_when = |n: usize| mdms_slots(&db, n);
     let before = slots_when(2);
     // The head end killed outright (SIGKILL) for a couple of slots, then started again
     // on its database: the smart meter connects again, and every slot of the point is
@@ -882,6 +864,119 @@ fn sys01_meter_terminal_smart_meter_and_head_end_as_processes_fill_the_mdms() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The MDMS's slots in `db` (`mdms export`) once there are `n` of them, or what there is
+/// after 60 s.
+fn mdms_slots(db: &Path, n: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = iotroute()
+            .args(["mdms", "export", "--format", "json", "--db"])
+            .arg(db)
+            .output()
+            .unwrap();
+        let slots: Vec<serde_json::Value> =
+            serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .ok()
+                .and_then(|v| v.as_array().cloned())
+                .unwrap_or_default();
+        if slots.len() >= n || std::time::Instant::now() > deadline {
+            break slots;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The terminal's point in the registries of the head-end tests.
+const POINT: &str = "0900000000000000100001";
+
+/// A running head end (`headend serve --poll 1` at `.5` of its block, `RUST_LOG=debug`)
+/// on a fresh database with the terminal's point registered, its smart meter's A-route
+/// keys and the terminal's DLMS secret derived from [`PASSWORD`].
+struct HeadEndRunning {
+    dir: PathBuf,
+    db: PathBuf,
+    keys: PathBuf,
+    listen: String,
+    process: Running,
+}
+
+fn head_end(block: u8, name: &str) -> HeadEndRunning {
+    let dir = data_dir(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("system.db");
+    std::fs::write(
+        dir.join("points.csv"),
+        format!(
+            "supply_point,terminal_id,pairing_id,smart_meter,meter_id,interval_min,retailer\n\
+             {POINT},021A000000001001,IOT00901,025A000000002001,,30,A0019\n"
+        ),
+    )
+    .unwrap();
+    let imported = iotroute()
+        .args(["headend", "registry", "import", "--db"])
+        .arg(&db)
+        .arg(dir.join("points.csv"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    let keys = secrets_file(
+        &format!("a-route.keys-{block}"),
+        "025A000000002001 000102030405060708090A0B0C0D0E0F D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF\n",
+        0o600,
+    );
+    let secrets = secrets_file(
+        &format!("terminal.secrets-{block}"),
+        &format!(
+            "{TERMINAL_EUI} {}\n",
+            derived_dlms_password(&dlms::hex::decode(TERMINAL_EUI).unwrap())
+        ),
+        0o600,
+    );
+    let listen = format!("127.0.{block}.5:4059");
+    let mut hes = iotroute();
+    hes.args([
+        "headend", "serve", "--poll", "1", "--listen", &listen, "--db",
+    ])
+    .arg(&db)
+    .arg("--smartmeter-keys")
+    .arg(&keys)
+    .arg("--terminal-secrets")
+    .arg(&secrets)
+    .env("RUST_LOG", "debug");
+    let process = Running::start(hes, "head end listening");
+    HeadEndRunning {
+        dir,
+        db,
+        keys,
+        listen,
+        process,
+    }
+}
+
+/// A smart meter relaying to `head_end`, keeping its state in `data` (its `--secrets`
+/// registering the terminal with [`PASSWORD`]).
+fn smartmeter_relaying(block: u8, head_end: &HeadEndRunning, data: &Path) -> Running {
+    let mut sm = smartmeter(block);
+    sm.args(["--headend", &head_end.listen, "--headend-key"])
+        .arg(&head_end.keys)
+        .arg("--data")
+        .arg(data);
+    Running::start(sm, "listening")
+}
+
+/// A terminal with [`PASSWORD`] on the command line and a data directory of its own
+/// (device 3, no meter): what a terminal still on the old password looks like.
+fn terminal_on_the_old_password(block: u8, name: &str) -> (Running, PathBuf) {
+    let stale = data_dir(name);
+    let mut old = iotroute();
+    old.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
+        .args(["--device-id", "3", "--eui64", TERMINAL_EUI])
+        .arg("--data")
+        .arg(&stale)
+        .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
+    (Running::start(old, "listening"), stale)
+}
+
 /// The head end's `commands --json` list of `db`.
 fn command_list(db: &Path) -> Vec<serde_json::Value> {
     let o = iotroute()
@@ -895,6 +990,53 @@ fn command_list(db: &Path) -> Vec<serde_json::Value> {
         .as_array()
         .cloned()
         .unwrap_or_default()
+}
+
+/// The head end's commands once none is pending (or after 60 s).
+fn commands_ended(db: &Path) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while command_list(db).iter().any(|c| c["outcome"] == "pending")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    command_list(db)
+}
+
+/// TRM-08: the smart meter started again on `sm_data`, its `--secrets` still giving the
+/// old [`PASSWORD`], refuses a terminal on the old password and admits the terminal
+/// `start_terminal` starts, on the new one it kept in `DIR/terminal-passwords.json`. Its
+/// log lines, for the caller to look for secrets in.
+fn restarted_admits_the_new_password_only(
+    block: u8,
+    head_end: &HeadEndRunning,
+    sm_data: &Path,
+    start_terminal: impl Fn() -> Running,
+    stale_name: &str,
+) -> String {
+    let sm = smartmeter_relaying(block, head_end, sm_data);
+    let (old, stale) = terminal_on_the_old_password(block, stale_name);
+    let mut sm_log = lines_until(
+        &sm,
+        &["PANA authentication failed", "joined"],
+        Duration::from_secs(60),
+    );
+    assert!(
+        sm_log.contains("PANA authentication failed") && !sm_log.contains("joined"),
+        "the old password is refused after the restart:\n{sm_log}"
+    );
+    old.terminate();
+    let _ = std::fs::remove_dir_all(&stale);
+    let terminal = start_terminal();
+    let log = lines_until(&sm, &["joined"], Duration::from_secs(60));
+    sm_log.push_str(&log);
+    sm_log.push_str(&sm.terminate_and_collect().join("\n"));
+    terminal.terminate();
+    assert!(
+        log.contains("joined"),
+        "the new password is taken after the restart:\n{log}"
+    );
+    sm_log
 }
 
 /// Lines of `running` until one contains one of `wanted` (or `limit` passes): all of them.
@@ -921,59 +1063,12 @@ fn lines_until(running: &Running, wanted: &[&str], limit: Duration) -> String {
 fn trm08_sec02_a_smart_meter_restarted_after_a_done_set_password_admits_the_new_password_only() {
     const NEW: &str = "NEWPASSWORD-204";
     let block = 204;
-    let dir = data_dir("restart-password");
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("system.db");
-    std::fs::write(
-        dir.join("points.csv"),
-        "supply_point,terminal_id,pairing_id,smart_meter,meter_id,interval_min,retailer\n\
-         0900000000000000100001,021A000000001001,IOT00901,025A000000002001,,30,A0019\n",
-    )
-    .unwrap();
-    let imported = iotroute()
-        .args(["headend", "registry", "import", "--db"])
-        .arg(&db)
-        .arg(dir.join("points.csv"))
-        .output()
-        .unwrap();
-    assert!(imported.status.success(), "{imported:?}");
-    let keys = secrets_file(
-        "a-route.keys-204",
-        "025A000000002001 000102030405060708090A0B0C0D0E0F D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF\n",
-        0o600,
-    );
-    let secrets = secrets_file(
-        "terminal.secrets-204",
-        &format!(
-            "{TERMINAL_EUI} {}\n",
-            derived_dlms_password(&dlms::hex::decode(TERMINAL_EUI).unwrap())
-        ),
-        0o600,
-    );
-    let listen = format!("127.0.{block}.5:4059");
-    let mut hes = iotroute();
-    hes.args([
-        "headend", "serve", "--poll", "1", "--listen", &listen, "--db",
-    ])
-    .arg(&db)
-    .arg("--smartmeter-keys")
-    .arg(&keys)
-    .arg("--terminal-secrets")
-    .arg(&secrets);
-    let hes = Running::start(hes, "head end listening");
+    let he = head_end(block, "restart-password");
     let _hub = hub(block);
     let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
     let sm_data = data_dir("restart-password-sm");
     std::fs::create_dir_all(&sm_data).unwrap();
-    let start_sm = || {
-        let mut sm = smartmeter(block);
-        sm.args(["--headend", &listen, "--headend-key"])
-            .arg(&keys)
-            .arg("--data")
-            .arg(&sm_data);
-        Running::start(sm, "listening")
-    };
-    let sm = start_sm();
+    let sm = smartmeter_relaying(block, &he, &sm_data);
     let data = data_dir("restart-password-terminal");
     let terminal = Running::start(terminal_with_meter(block, &data), "listening");
     let log = lines_until(&sm, &["joined"], Duration::from_secs(60));
@@ -981,61 +1076,148 @@ fn trm08_sec02_a_smart_meter_restarted_after_a_done_set_password_admits_the_new_
 
     let recorded = iotroute()
         .args(["headend", "set-password", "--db"])
-        .arg(&db)
-        .args(["0900000000000000100001", "--by", "operator"])
+        .arg(&he.db)
+        .args([POINT, "--by", "operator"])
         .env("IOTROUTE_NEW_PASSWORD", NEW)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(recorded.status.success(), "{recorded:?}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while command_list(&db)[0]["outcome"] == "pending" && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    let list = command_list(&db);
+    let list = commands_ended(&he.db);
     let mut sm_log = sm.terminate_and_collect().join("\n");
     assert_eq!(list[0]["outcome"], "done", "{list:?}\n{sm_log}");
     terminal.terminate();
 
-    // Started again on the same files: the old password is refused...
-    let sm = start_sm();
-    let stale = data_dir("restart-password-stale");
-    let mut old = iotroute();
-    old.args(["terminal", "--air", &format!("127.0.{block}.2:17754")])
-        .args(["--device-id", "3", "--eui64", TERMINAL_EUI])
-        .arg("--data")
-        .arg(&stale)
-        .env("IOTROUTE_LINK_PASSWORD", PASSWORD);
-    let old = Running::start(old, "listening");
-    let log = lines_until(
-        &sm,
-        &["PANA authentication failed", "joined"],
-        Duration::from_secs(60),
-    );
-    sm_log.push_str(&log);
-    assert!(
-        log.contains("PANA authentication failed") && !log.contains("joined"),
-        "the old password is refused after the restart:\n{log}"
-    );
-    old.terminate();
-    // ... and the terminal, which kept the new one, joins.
-    let terminal = Running::start(terminal_with_meter(block, &data), "listening");
-    let log = lines_until(&sm, &["joined"], Duration::from_secs(60));
-    sm_log.push_str(&log);
-    sm_log.push_str(&sm.terminate_and_collect().join("\n"));
-    terminal.terminate();
-    drop(hes);
-    assert!(
-        log.contains("joined"),
-        "the new password is taken after the restart:\n{log}"
-    );
+    // Started again on the same files: the old password is refused, the new one taken.
+    sm_log.push_str(&restarted_admits_the_new_password_only(
+        block,
+        &he,
+        &sm_data,
+        || Running::start(terminal_with_meter(block, &data), "listening"),
+        "restart-password-stale",
+    ));
+    drop(he.process);
     let hex_new = dlms::hex::encode(NEW.as_bytes());
     assert!(
         !sm_log.contains(NEW) && !sm_log.contains(&hex_new),
         "the new password was logged:\n{sm_log}"
     );
     let _ = std::fs::remove_dir_all(&data);
-    let _ = std::fs::remove_dir_all(&stale);
     let _ = std::fs::remove_dir_all(&sm_data);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&he.dir);
+}
+
+/// TRM-08 with SEC-02, issue 12: a password changed with the handy terminal (`iotroute
+/// handy password`) reaches the smart meter through the head end. The terminal, on its
+/// new password, is refused by a smart meter started since, which registered the old one
+/// (`--secrets`) and never saw the terminal authenticate — until `headend terminal-secret`
+/// records the password: the running head end sends it (A route method 9), the smart
+/// meter takes it without a session with the terminal and answers done, the terminal
+/// joins and its readings reach the MDMS. The smart meter kept it in
+/// `DIR/terminal-passwords.json`: started again on its old `--secrets`, it refuses the old
+/// password and admits the new one. The password is in none of the smart meter's or the
+/// head end's log lines (`RUST_LOG=debug`).
+#[test]
+fn trm08_sec02_a_password_changed_by_the_handy_terminal_and_told_by_terminal_secret_reaches_the_mdms(
+) {
+    const NEW: &str = "HANDYPASS-205";
+    let block = 205;
+    let he = head_end(block, "terminal-secret");
+    let _hub = hub(block);
+    let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
+    let data = data_dir("terminal-secret-terminal");
+    let maintenance = format!("127.0.{block}.6:4059");
+    let start_terminal = || {
+        let mut t = terminal_with_meter(block, &data);
+        t.args(["--maintenance", &maintenance]);
+        Running::start(t, "listening")
+    };
+    let terminal = start_terminal();
+    // The new password on the handy terminal's stdin, not its command line.
+    let mut handy = iotroute()
+        .args(["handy", "--target", &maintenance, "password"])
+        .env("IOTROUTE_DLMS_PASSWORD", PASSWORD)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = handy.stdin.take().unwrap();
+        stdin.write_all(format!("{NEW}\n").as_bytes()).unwrap();
+    }
+    let out = handy.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let sm_data = data_dir("terminal-secret-sm");
+    std::fs::create_dir_all(&sm_data).unwrap();
+    let sm = smartmeter_relaying(block, &he, &sm_data);
+    let mut sm_log = lines_until(
+        &sm,
+        &["PANA authentication failed", "joined"],
+        Duration::from_secs(60),
+    );
+    assert!(
+        sm_log.contains("PANA authentication failed") && !sm_log.contains("joined"),
+        "the smart meter does not know the new password yet:\n{sm_log}"
+    );
+
+    let recorded = iotroute()
+        .args(["headend", "terminal-secret", "--db"])
+        .arg(&he.db)
+        .args([POINT, "--by", "operator"])
+        .env("IOTROUTE_NEW_PASSWORD", NEW)
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(recorded.status.success(), "{recorded:?}");
+    let list = commands_ended(&he.db);
+    let log = lines_until(&sm, &["joined"], Duration::from_secs(90));
+    sm_log.push_str(&log);
+    assert_eq!(
+        (&list[0]["kind"], &list[0]["outcome"]),
+        (&"terminal-secret".into(), &"done".into()),
+        "{list:?}\n{sm_log}"
+    );
+    assert!(
+        log.contains("joined"),
+        "the new password is taken:\n{sm_log}"
+    );
+    let slots = mdms_slots(&he.db, 1);
+    assert!(
+        !slots.is_empty() && slots.iter().all(|s| s["supply_point"] == POINT),
+        "the terminal's readings reach the MDMS: {slots:?}\n{sm_log}"
+    );
+    sm_log.push_str(&sm.terminate_and_collect().join("\n"));
+    terminal.terminate();
+
+    sm_log.push_str(&restarted_admits_the_new_password_only(
+        block,
+        &he,
+        &sm_data,
+        start_terminal,
+        "terminal-secret-stale",
+    ));
+    let hes_log = he.process.terminate_and_collect().join("\n");
+    let hex_new = dlms::hex::encode(NEW.as_bytes());
+    for (who, log) in [
+        ("smart meter", &sm_log),
+        ("head end", &hes_log),
+        ("headend terminal-secret", &format!("{recorded:?}")),
+    ] {
+        assert!(
+            !log.contains(NEW) && !log.contains(&hex_new),
+            "the password in the {who}'s log:\n{log}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&sm_data);
+    let _ = std::fs::remove_dir_all(&he.dir);
 }
