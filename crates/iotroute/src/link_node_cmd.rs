@@ -12,8 +12,9 @@
 //! (`crate::secret_input`); a file its group or others may read is refused. Each
 //! terminal's DLMS LLS password is derived from its EUI-64 and link password
 //! (`nodes::app::secrets::dlms_password`) at both ends. A password the head end's command
-//! changed (TRM-08) is kept in the smart meter's `--data` and wins at the next start over
-//! the configured one it replaced (`crate::smartmeter_passwords`).
+//! changed (`set-password`) or told (`terminal-secret`, TRM-08) is kept in the smart
+//! meter's `--data` and wins at the next start over the configured one it replaced
+//! (`crate::smartmeter_passwords`).
 
 use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};

@@ -1,7 +1,7 @@
-//! The link passwords `iotroute smartmeter` took by the head end's command (TRM-08),
-//! kept in its data directory: `DIR/terminal-passwords.json`, owner only, replaced
-//! atomically (temporary file, fsync, rename: `state_file::write_atomic`) before the
-//! head end is told the command is done. At the next start a kept password wins over the
+//! The link passwords `iotroute smartmeter` took by the head end's command (TRM-08:
+//! `set-password` carried out, or `terminal-secret` taken), kept in its data directory:
+//! `DIR/terminal-passwords.json`, owner only, replaced atomically (temporary file, fsync,
+//! rename: `state_file::write_atomic`) before the head end is told the command is done. At the next start a kept password wins over the
 //! one `--terminal`, `IOTROUTE_LINK_PASSWORD_<EUI64>` or `--secrets FILE` still give, so a
 //! restarted smart meter admits the terminal with the password it now has, and refuses the
 //! old one.
