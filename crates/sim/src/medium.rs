@@ -21,7 +21,7 @@
 //! start time and time never goes back.
 
 use core::time::Duration;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::propagation::{lqi, Position, PropagationConfig};
 use crate::rng::Stream;
@@ -217,7 +217,11 @@ pub struct Medium {
     links: Vec<Option<Vec<(u32, f64)>>>,
     shadowing: HashMap<(u32, u32), f64>,
     frames: Stream,
+    /// Frames on the air and those that ended but may still overlap one that has not,
+    /// in the order they started (which is their ids' order).
     on_air: Vec<Tx>,
+    /// The frames not resolved yet, by (end, id): the next to resolve is the first.
+    unresolved: BTreeSet<(Duration, TxId)>,
     next_tx: u64,
     now: Duration,
     stats: MediumStats,
@@ -237,6 +241,7 @@ impl Medium {
             shadowing: HashMap::new(),
             frames: Stream::new(seed, 0),
             on_air: Vec::new(),
+            unresolved: BTreeSet::new(),
             next_tx: 0,
             now: Duration::ZERO,
             stats: MediumStats::default(),
@@ -311,8 +316,14 @@ impl Medium {
     pub fn channel_busy(&mut self, node: NodeId, channel: u8) -> Result<bool, MediumError> {
         let now = self.now;
         let cell = self.node(node)?.cell;
+        let (first, last) = (
+            self.started_after(now),
+            self.on_air.partition_point(|t| t.start <= now),
+        );
         let active: Vec<NodeId> = self
             .on_air
+            .get(first..last)
+            .unwrap_or_default()
             .iter()
             .filter(|t| t.channel == channel && t.from != node && t.start <= now && now < t.end)
             .filter(|t| self.node(t.from).is_ok_and(|n| within(n.cell, cell, 1)))
@@ -406,6 +417,7 @@ impl Medium {
         self.stats.frames += 1;
         self.stats.bytes += u64::try_from(frame.len()).unwrap_or(u64::MAX);
         self.stats.air_time_us += u64::try_from(air.as_micros()).unwrap_or(u64::MAX);
+        self.unresolved.insert((end, id));
         self.on_air.push(Tx {
             id,
             from,
@@ -492,11 +504,20 @@ impl Medium {
     /// When the next unresolved frame ends, if any: call [`Medium::advance`] then.
     #[must_use]
     pub fn next_end(&self) -> Option<Duration> {
-        self.on_air
-            .iter()
-            .filter(|t| !t.resolved)
-            .map(|t| t.end)
-            .min()
+        self.unresolved.first().map(|(end, _)| *end)
+    }
+
+    /// The longest a frame can be on the air: one that started earlier than that before
+    /// an instant ended before it.
+    fn longest(&self) -> Duration {
+        self.phy.air_time(self.phy.max_psdu)
+    }
+
+    /// The index in `on_air` of the first frame that may still be on the air after `t`
+    /// (started after `t` less the longest air time).
+    fn started_after(&self, t: Duration) -> usize {
+        let longest = self.longest();
+        self.on_air.partition_point(|o| o.start + longest <= t)
     }
 
     /// Move time to `now` and resolve every frame that ended by then, in end order.
@@ -505,18 +526,16 @@ impl Medium {
     /// [`MediumError::Past`].
     pub fn advance(&mut self, now: Duration) -> Result<Vec<TxReport>, MediumError> {
         self.set_now(now)?;
-        let mut due: Vec<usize> = (0..self.on_air.len())
-            .filter(|&i| {
-                self.on_air
-                    .get(i)
-                    .is_some_and(|t| !t.resolved && t.end <= now)
-            })
-            .collect();
-        due.sort_by_key(|&i| self.on_air.get(i).map(|t| (t.end, t.id)));
-        let mut reports = Vec::with_capacity(due.len());
-        for i in due {
-            if let Some(report) = self.resolve(i)? {
-                reports.push(report);
+        let mut reports = Vec::new();
+        while let Some(&(end, id)) = self.unresolved.first() {
+            if end > now {
+                break;
+            }
+            self.unresolved.pop_first();
+            if let Ok(i) = self.on_air.binary_search_by_key(&id, |t| t.id) {
+                if let Some(report) = self.resolve(i)? {
+                    reports.push(report);
+                }
             }
         }
         self.forget_old();
@@ -524,14 +543,26 @@ impl Medium {
     }
 
     fn resolve(&mut self, index: usize) -> Result<Option<TxReport>, MediumError> {
-        let Some(tx) = self.on_air.get(index).cloned() else {
+        // The frame and its listeners go with the report; what stays is what another
+        // frame's resolution needs of it (sender, channel, times).
+        let Some(tx) = self.on_air.get_mut(index).map(|t| Tx {
+            frame: core::mem::take(&mut t.frame),
+            listeners: core::mem::take(&mut t.listeners),
+            ..*t
+        }) else {
             return Ok(None);
         };
         // Frames overlapping it from senders that its listeners may hear (or that are
         // its listeners): within two cells of its sender.
         let cell = self.node(tx.from)?.cell;
+        let (first, last) = (
+            self.started_after(tx.start),
+            self.on_air.partition_point(|o| o.start < tx.end),
+        );
         let overlapping: Vec<(NodeId, u8)> = self
             .on_air
+            .get(first..last)
+            .unwrap_or_default()
             .iter()
             .filter(|o| o.id != tx.id && o.start < tx.end && o.end > tx.start)
             .filter(|o| self.node(o.from).is_ok_and(|n| within(n.cell, cell, 2)))
@@ -593,14 +624,23 @@ impl Medium {
 
     /// Drop resolved frames nothing unresolved can overlap any more.
     fn forget_old(&mut self) {
-        let horizon = self
+        // Every frame before the first unresolved one is resolved; those that ended before
+        // it started overlap nothing to come. Dropped 64 or more at a time.
+        let first = self
             .on_air
             .iter()
-            .filter(|t| !t.resolved)
-            .map(|t| t.start)
-            .min()
-            .unwrap_or(self.now);
-        self.on_air.retain(|t| !t.resolved || t.end > horizon);
+            .position(|t| !t.resolved)
+            .unwrap_or(self.on_air.len());
+        if first < 64 {
+            return;
+        }
+        let horizon = self.on_air.get(first).map_or(self.now, |t| t.start);
+        let kept: Vec<Tx> = self
+            .on_air
+            .drain(..first)
+            .filter(|t| t.end > horizon)
+            .collect();
+        self.on_air.splice(0..0, kept);
     }
 
     fn set_now(&mut self, now: Duration) -> Result<(), MediumError> {
