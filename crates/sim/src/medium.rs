@@ -173,6 +173,8 @@ fn within(a: (i64, i64), b: (i64, i64), n: i64) -> bool {
 struct Tx {
     id: TxId,
     from: NodeId,
+    /// The sender's cell.
+    cell: (i64, i64),
     channel: u8,
     start: Duration,
     end: Duration,
@@ -222,6 +224,8 @@ pub struct Medium {
     on_air: Vec<Tx>,
     /// The frames not resolved yet, by (end, id): the next to resolve is the first.
     unresolved: BTreeSet<(Duration, TxId)>,
+    /// The longest air time of any frame sent so far.
+    longest: Duration,
     next_tx: u64,
     now: Duration,
     stats: MediumStats,
@@ -242,6 +246,7 @@ impl Medium {
             frames: Stream::new(seed, 0),
             on_air: Vec::new(),
             unresolved: BTreeSet::new(),
+            longest: Duration::ZERO,
             next_tx: 0,
             now: Duration::ZERO,
             stats: MediumStats::default(),
@@ -326,7 +331,7 @@ impl Medium {
             .unwrap_or_default()
             .iter()
             .filter(|t| t.channel == channel && t.from != node && t.start <= now && now < t.end)
-            .filter(|t| self.node(t.from).is_ok_and(|n| within(n.cell, cell, 1)))
+            .filter(|t| within(t.cell, cell, 1))
             .map(|t| t.from)
             .collect();
         let reference = crate::propagation::reference_loss_db(channel);
@@ -409,6 +414,7 @@ impl Medium {
             return Err(MediumError::Transmitting(from));
         }
         let air = self.phy.air_time(frame.len());
+        self.longest = self.longest.max(air);
         let end = now + air;
         self.node_mut(from)?.sending_until = end;
         let id = TxId(self.next_tx);
@@ -418,9 +424,11 @@ impl Medium {
         self.stats.bytes += u64::try_from(frame.len()).unwrap_or(u64::MAX);
         self.stats.air_time_us += u64::try_from(air.as_micros()).unwrap_or(u64::MAX);
         self.unresolved.insert((end, id));
+        let cell = self.node(from)?.cell;
         self.on_air.push(Tx {
             id,
             from,
+            cell,
             channel,
             start: now,
             end,
@@ -507,16 +515,11 @@ impl Medium {
         self.unresolved.first().map(|(end, _)| *end)
     }
 
-    /// The longest a frame can be on the air: one that started earlier than that before
-    /// an instant ended before it.
-    fn longest(&self) -> Duration {
-        self.phy.air_time(self.phy.max_psdu)
-    }
-
-    /// The index in `on_air` of the first frame that may still be on the air after `t`
-    /// (started after `t` less the longest air time).
+    /// The index in `on_air` of the first frame that may still be on the air after `t`:
+    /// started after `t` less the longest air time of any frame so far (not the PHY's
+    /// largest PSDU: 165 ms, where our frames take at most some 25).
     fn started_after(&self, t: Duration) -> usize {
-        let longest = self.longest();
+        let longest = self.longest;
         self.on_air.partition_point(|o| o.start + longest <= t)
     }
 
@@ -554,7 +557,7 @@ impl Medium {
         };
         // Frames overlapping it from senders that its listeners may hear (or that are
         // its listeners): within two cells of its sender.
-        let cell = self.node(tx.from)?.cell;
+        let cell = tx.cell;
         let (first, last) = (
             self.started_after(tx.start),
             self.on_air.partition_point(|o| o.start < tx.end),
@@ -565,7 +568,7 @@ impl Medium {
             .unwrap_or_default()
             .iter()
             .filter(|o| o.id != tx.id && o.start < tx.end && o.end > tx.start)
-            .filter(|o| self.node(o.from).is_ok_and(|n| within(n.cell, cell, 2)))
+            .filter(|o| within(o.cell, cell, 2))
             .map(|o| (o.from, o.channel))
             .collect();
         let reference = crate::propagation::reference_loss_db(tx.channel);
