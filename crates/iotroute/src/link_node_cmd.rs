@@ -63,7 +63,7 @@ use nodes::app::linked::LinkedTerminal;
 use nodes::app::reader::{Carried, Change, ClockSync, Reader};
 use nodes::app::secrets::{dlms_password, TerminalSecrets};
 use nodes::app::server::TerminalApp;
-use nodes::app::smartmeter::{Arrived, SmartMeterApp};
+use nodes::app::smartmeter::{Arrived, Routed, SmartMeterApp};
 use nodes::app::DLMS_PORT;
 
 fn parse_eui64(s: &str) -> Result<Eui64, String> {
@@ -746,17 +746,18 @@ impl App for SmartMeterProgram {
     }
     fn events(&mut self, now: Duration, events: Vec<SmartMeterEvent>) {
         for e in events {
-            match e {
-                SmartMeterEvent::Udp { from, datagram } if datagram.src_port == DLMS_PORT => {
+            let relay = self.relay.as_mut().map(|port| &mut port.relay);
+            match self
+                .app
+                .link_event(relay, &mut self.link, e, now, Utc::now())
+            {
+                Routed::Dlms {
+                    from,
+                    next,
+                    arrived,
+                } => {
                     // A session that ended makes way for what the head end asked for
                     // next (`next`).
-                    let (next, arrived) = self.app.datagram(
-                        now,
-                        Utc::now(),
-                        from.0,
-                        &datagram.payload,
-                        &mut self.link,
-                    );
                     if let Some(bytes) = next {
                         if let Err(e) = self.link.send_udp(now, from, (DLMS_PORT, DLMS_PORT), bytes)
                         {
@@ -767,9 +768,6 @@ impl App for SmartMeterProgram {
                         keep_password(&mut self.passwords, from, c);
                     }
                     if let Some(port) = self.relay.as_mut() {
-                        if let Some(a) = &arrived {
-                            port.relay.arrived(from.0, a, Utc::now());
-                        }
                         port.flush();
                     }
                     match arrived {
@@ -801,24 +799,23 @@ impl App for SmartMeterProgram {
                         None => {}
                     }
                 }
-                SmartMeterEvent::Joined { terminal, .. } => {
+                Routed::Other(SmartMeterEvent::Joined { terminal, .. }) => {
                     eprintln!("terminal {terminal:?} joined");
                 }
-                SmartMeterEvent::Left { terminal } => {
-                    let dropped = self.app.forget(terminal.0);
+                Routed::Other(SmartMeterEvent::Left { .. }) => {
                     if let Some(port) = self.relay.as_mut() {
-                        port.relay.left(&dropped, Utc::now());
                         port.flush();
                     }
                 }
-                e @ (SmartMeterEvent::ForeignScan { .. } | SmartMeterEvent::Refused { .. }) => {
+                Routed::Other(
+                    e @ (SmartMeterEvent::ForeignScan { .. } | SmartMeterEvent::Refused { .. }),
+                ) => {
                     tracing::warn!(event = ?e, "link");
                     if let Some(port) = self.relay.as_mut() {
-                        port.relay.link_event(&e, Utc::now());
                         port.flush();
                     }
                 }
-                other => tracing::info!(event = ?other, "link"),
+                Routed::Other(other) => tracing::info!(event = ?other, "link"),
             }
         }
     }

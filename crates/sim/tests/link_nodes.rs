@@ -8,7 +8,15 @@
 use core::time::Duration;
 use std::collections::BTreeMap;
 
+use dlms::cipher::{Keys, SystemTitle, GREEN_BOOK_AK, GREEN_BOOK_EK};
+use dlms::relay::message::{Command, Uplink};
+use headend::aroute::{FromSmartMeter, SmartMeterLink};
 use lowpan::{Echo, EchoKind, Encoder, LinkAddress, Packet, UdpDatagram};
+use nodes::app::push::read_push;
+use nodes::app::reader::Reader;
+use nodes::app::relay::SmartMeterRelay;
+use nodes::app::secrets::TerminalSecrets;
+use nodes::app::smartmeter::{Arrived, SmartMeterApp};
 use nodes::link::frame_counters::CounterSnapshot;
 use nodes::link::mac::{Mac, MacConfig, MacDst};
 use nodes::link::net::{Net, NetConfig, NetError};
@@ -20,6 +28,7 @@ use nodes::link::terminal::{Terminal, TerminalConfig, TerminalEvent};
 use pana::psk::{identity_from_eui64, PskDerivation, SaltedSha256};
 use pana::secret::Psk;
 use pana::AuthFailure;
+use proptest::prelude::*;
 use sim::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 use wisun::ccm_star;
 use wisun::mac::audit::{CaptureAudit, NonceReuse};
@@ -728,8 +737,20 @@ impl Intruder {
             .encoder
             .encode(packet, own, LinkAddress::Extended(dst.0), 60)
             .unwrap();
-        let n = pieces.len();
-        for piece in pieces {
+        self.raw(now, dst, pieces, secure)
+    }
+
+    /// The PSDUs carrying each of `payloads` (6LoWPAN frames, or anything) as a MAC
+    /// payload to `dst`, secured when `secure`.
+    fn raw(
+        &mut self,
+        now: Duration,
+        dst: Eui64,
+        payloads: Vec<Vec<u8>>,
+        secure: bool,
+    ) -> Vec<Vec<u8>> {
+        let n = payloads.len();
+        for piece in payloads {
             self.mac
                 .send_data(now, MacDst::Unicast(dst), piece, secure)
                 .unwrap();
@@ -1211,4 +1232,171 @@ fn trm08_sec02_the_next_reauthentication_proves_the_new_password() {
         .iter()
         .any(|e| matches!(e, TerminalEvent::Lost(_))));
     assert_eq!(w.meter(m).stats().reauthentications, renewed as u64);
+}
+
+/// What anyone holding the group key can send the smart meter from the IoT route as the
+/// terminal: UDP to any port (the DLMS port among them, with bytes or a well-formed push of
+/// any body), an ICMPv6 echo, or an uncompressed IPv6 packet (6LoWPAN dispatch 0x41) of any
+/// header — any next header, any addresses — and payload.
+#[derive(Debug, Clone)]
+enum Sent {
+    Packet(Packet),
+    Ipv6(Vec<u8>),
+}
+
+fn sent() -> impl Strategy<Value = Sent> {
+    let (t, m) = (terminal_eui(1), meter_eui(1));
+    let value = prop_oneof![
+        any::<u32>().prop_map(dlms::Data::DoubleLongUnsigned),
+        any::<u16>().prop_map(dlms::Data::LongUnsigned),
+        prop::collection::vec(any::<u8>(), 0..24).prop_map(dlms::Data::OctetString),
+    ];
+    let push = prop::collection::vec(value, 0..6).prop_map(move |body| {
+        let mut sender =
+            dlms::push::PushSender::new(None, None, dlms::cipher::SystemTitle(t.0), 0).unwrap();
+        let apdu = sender.notify(None, &dlms::Data::Structure(body)).unwrap();
+        let wpdu = dlms::wrapper::Wpdu::new(1, dlms::push::PUSH_DESTINATION_WPORT, &apdu)
+            .emit()
+            .unwrap();
+        Sent::Packet(udp(t, m, 4059, &wpdu))
+    });
+    prop_oneof![
+        (
+            any::<u16>(),
+            any::<u16>(),
+            prop::collection::vec(any::<u8>(), 0..160)
+        )
+            .prop_map(move |(from, to, payload)| Sent::Packet(Packet::Udp(
+                UdpDatagram::link_local(
+                    LinkAddress::Extended(t.0),
+                    LinkAddress::Extended(m.0),
+                    from,
+                    to,
+                    payload,
+                )
+            ))),
+        prop::collection::vec(any::<u8>(), 0..160)
+            .prop_map(move |p| Sent::Packet(udp(t, m, 4059, &p))),
+        push,
+        (
+            any::<bool>(),
+            any::<u16>(),
+            any::<u16>(),
+            prop::collection::vec(any::<u8>(), 0..64)
+        )
+            .prop_map(
+                move |(request, ident, seq_no, data)| Sent::Packet(Packet::Echo(Echo {
+                    src: LinkAddress::Extended(t.0).link_local(),
+                    dst: LinkAddress::Extended(m.0).link_local(),
+                    hop_limit: 64,
+                    kind: if request {
+                        EchoKind::Request
+                    } else {
+                        EchoKind::Reply
+                    },
+                    ident,
+                    seq_no,
+                    data,
+                }))
+            ),
+        prop::collection::vec(any::<u8>(), 40..100).prop_map(|ipv6| {
+            let mut payload = vec![0x41];
+            payload.extend(ipv6);
+            Sent::Ipv6(payload)
+        }),
+    ]
+}
+
+/// A smart meter's relay (A-route end) and the head end's end of it, the terminal
+/// registered.
+fn registered() -> (SmartMeterRelay, SmartMeterLink) {
+    let keys = || Keys::from_slices(&GREEN_BOOK_EK, &GREEN_BOOK_AK).unwrap();
+    let hes_title = SystemTitle(*b"HES\x00\x00\x00\x00\x01");
+    let own = SystemTitle(meter_eui(1).0);
+    let mut relay = SmartMeterRelay::new(own, hes_title, keys(), 0, None);
+    let mut hes = SmartMeterLink::new(hes_title, own, keys(), 0, None);
+    hes.command(&Command::Register {
+        terminal: terminal_eui(1).0,
+        pairing_id: *b"IOT00901",
+        secret: b"secret-1".to_vec(),
+        interval_min: 30,
+    })
+    .unwrap();
+    relay.received(&hes.take_output()).unwrap();
+    hes.received(&relay.take_output()).unwrap();
+    (relay, hes)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// SEC-01, SEC-04, SEC-05: packets thrown at the smart meter's whole link from the IoT
+    /// route — secured with the group key as the terminal would, so that they pass the
+    /// MAC and reach its IPv6 stack — go through what the smart meter does with its link's
+    /// events (`SmartMeterApp::link_event`, the simulator's and `iotroute smartmeter`'s one
+    /// path). The head end receives nothing but the relay's own well-formed messages about
+    /// the terminal it registered, never a packet's bytes.
+    #[test]
+    fn sec01_sec04_sec05_packets_from_the_iot_route_reach_the_head_end_only_as_relay_messages(
+        thrown in prop::collection::vec(sent(), 1..10),
+    ) {
+
+        let mut w = World::new();
+        let config = meter_config(1, 33, pairing());
+        let pan = config.pan_id;
+        let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
+        let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
+        w.run(20 * SECOND);
+        prop_assert_eq!(w.joined(t), vec![meter_eui(1)]);
+        // The smart meter's relay with the terminal registered by the head end; and the
+        // same again, told only what the well-formed pushes among the packets hold.
+        let (mut relay, mut hes) = registered();
+        let (mut reference, mut reference_hes) = registered();
+        let mut app = SmartMeterApp::new(
+            Reader::new(1, TerminalSecrets::from_link_passwords([(terminal_eui(1).0, PASSWORD)])),
+            None,
+        );
+        // Anyone holding the group key, posing as the terminal.
+        let (index, key) = w.meter(m).keys_used()[0];
+        let mut sender = Intruder::new(terminal_eui(1), pan, Some((index, key)), 1_000_000);
+        w.nodes[m].meter_events.clear();
+        let now = w.now;
+        for s in &thrown {
+            let frames = match s {
+                Sent::Packet(p) => sender.frames(now, meter_eui(1), p, true),
+                Sent::Ipv6(b) => sender.raw(now, meter_eui(1), vec![b.clone()], true),
+            };
+            w.inject(m, &frames);
+        }
+        let wall = chrono::DateTime::from_timestamp(1_775_000_000, 0).unwrap();
+        let events = std::mem::take(&mut w.nodes[m].meter_events);
+        // Every UDP datagram reached the smart meter's stack (the test is not vacuous).
+        let udp_sent = thrown.iter().filter(|s| matches!(s, Sent::Packet(Packet::Udp(_)))).count();
+        let udp_taken = events.iter().filter(|e| matches!(e, SmartMeterEvent::Udp { .. })).count();
+        prop_assert_eq!(udp_taken, udp_sent, "{:?}", events);
+        for e in events {
+            let _ = app.link_event(Some(&mut relay), w.meter(m), e, now, wall);
+        }
+        for s in &thrown {
+            if let Sent::Packet(Packet::Udp(u)) = s {
+                if u.src_port == 4059 {
+                    if let Some(pushed) = read_push(&u.payload) {
+                        reference.arrived(terminal_eui(1).0, &Arrived::Push(pushed), wall);
+                    }
+                }
+            }
+        }
+        let got = hes.received(&relay.take_output()).unwrap();
+        for message in &got {
+            match message {
+                FromSmartMeter::Message(Uplink::Readings { terminal, .. } | Uplink::Event { terminal, .. }) => {
+                    prop_assert_eq!(*terminal, terminal_eui(1).0);
+                }
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+        // Exactly what the pushes' values make: nothing of the rest, no bytes passed on.
+        prop_assert_eq!(got, reference_hes.received(&reference.take_output()).unwrap());
+        prop_assert_eq!(hes.refused, 0);
+    }
 }

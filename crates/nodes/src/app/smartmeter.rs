@@ -16,7 +16,10 @@ use chrono::{DateTime, Utc};
 use super::image_push::{PushOutcome, Rollout};
 use super::push::{read_push, Pushed};
 use super::reader::{Carried, Change, Ended, Purpose, Reader, Reading};
-use crate::link::smartmeter::SmartMeter;
+use super::relay::SmartMeterRelay;
+use super::DLMS_PORT;
+use crate::link::smartmeter::{SmartMeter, SmartMeterEvent};
+use wisun::mac::Eui64;
 
 /// What a datagram from a terminal brought.
 #[derive(Debug)]
@@ -29,6 +32,25 @@ pub enum Arrived {
     Firmware(PushOutcome),
     /// A head end's command was carried out, or refused (TRM-08/09/11).
     Command(Carried),
+}
+
+/// What an event of the smart meter's link came to ([`SmartMeterApp::link_event`]).
+#[derive(Debug)]
+pub enum Routed {
+    /// A DLMS datagram from `from`: the reader's next request to send it, if any, and
+    /// what arrived (told to the relay already).
+    Dlms {
+        /// The terminal.
+        from: Eui64,
+        /// The next request of its session.
+        next: Option<Vec<u8>>,
+        /// What the datagram brought.
+        arrived: Option<Arrived>,
+    },
+    /// Any other event, for the driver to log or count: a terminal that left (its
+    /// sessions ended, their backfills failed to the relay), a refusal or a foreign
+    /// scan (an event of the relay's), a join...
+    Other(SmartMeterEvent),
 }
 
 /// Sessions given up for silence.
@@ -71,6 +93,48 @@ impl SmartMeterApp {
     #[must_use]
     pub const fn rollout(&self) -> Option<&Rollout> {
         self.rollout.as_ref()
+    }
+
+    /// What the smart meter makes of an event of its link at `now` (`wall`), the one path
+    /// of the simulator and `iotroute smartmeter` (SEC-01, SEC-04, SEC-05): a datagram on
+    /// the DLMS port goes to the reader (or reads as a push), and what arrived to the
+    /// relay, which builds its own message of the values; a terminal that left ends its
+    /// sessions; a refusal or a foreign scan becomes the relay's own event. Nothing else
+    /// reaches the relay, and no path hands it a packet or a datagram's bytes.
+    pub fn link_event(
+        &mut self,
+        relay: Option<&mut SmartMeterRelay>,
+        link: &mut SmartMeter,
+        event: SmartMeterEvent,
+        now: Duration,
+        wall: DateTime<Utc>,
+    ) -> Routed {
+        match event {
+            SmartMeterEvent::Udp { from, datagram } if datagram.src_port == DLMS_PORT => {
+                let (next, arrived) = self.datagram(now, wall, from.0, &datagram.payload, link);
+                if let (Some(relay), Some(a)) = (relay, &arrived) {
+                    relay.arrived(from.0, a, wall);
+                }
+                Routed::Dlms {
+                    from,
+                    next,
+                    arrived,
+                }
+            }
+            SmartMeterEvent::Left { terminal } => {
+                let dropped = self.forget(terminal.0);
+                if let Some(relay) = relay {
+                    relay.left(&dropped, wall);
+                }
+                Routed::Other(SmartMeterEvent::Left { terminal })
+            }
+            other => {
+                if let Some(relay) = relay {
+                    relay.link_event(&other, wall);
+                }
+                Routed::Other(other)
+            }
+        }
     }
 
     /// A datagram from `terminal` at `now` (`wall` the smart meter's clock): the next

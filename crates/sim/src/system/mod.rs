@@ -42,7 +42,7 @@ use nodes::app::linked::LinkedTerminal;
 use nodes::app::reader::{Reader, RowRead};
 use nodes::app::secrets::TerminalSecrets;
 use nodes::app::server::TerminalApp;
-use nodes::app::smartmeter::{Arrived, SmartMeterApp};
+use nodes::app::smartmeter::{Arrived, Routed, SmartMeterApp};
 use nodes::app::DLMS_PORT;
 use nodes::link::mac::MacConfig;
 use nodes::link::net::NetConfig;
@@ -1499,49 +1499,35 @@ impl<W: std::io::Write> LinkSim<W> {
                 }
             }
             Actions::Meter(events) => {
+                let (now, wall) = (self.now, self.utc(self.now));
                 for e in events {
-                    match e {
-                        SmartMeterEvent::Udp { from, datagram }
-                            if datagram.src_port == DLMS_PORT =>
-                        {
-                            self.read(index, from, &datagram.payload);
+                    let Node::Meter(m) = &mut self.nodes[index] else {
+                        return;
+                    };
+                    let routed = m
+                        .app
+                        .link_event(Some(&mut m.relay), &mut m.link, e, now, wall);
+                    if let Routed::Dlms {
+                        from,
+                        next,
+                        arrived,
+                    } = routed
+                    {
+                        // A session that ended makes way for what the head end asked
+                        // for next (`next`).
+                        if let Some(bytes) = next {
+                            send(&mut m.link, now, from.0, bytes);
                         }
-                        SmartMeterEvent::Left { terminal } => {
-                            let wall = self.utc(self.now);
-                            if let Node::Meter(m) = &mut self.nodes[index] {
-                                let dropped = m.app.forget(terminal.0);
-                                m.relay.left(&dropped, wall);
-                            }
-                        }
-                        other => {
-                            let wall = self.utc(self.now);
-                            if let Node::Meter(m) = &mut self.nodes[index] {
-                                m.relay.link_event(&other, wall);
-                            }
-                        }
+                        self.read(from, arrived);
                     }
                 }
             }
         }
     }
 
-    /// The smart meter's reader takes one answer and sends the next request; a completed
-    /// reading marks the slots whose rows it brought.
-    fn read(&mut self, index: usize, from: Eui64, datagram: &[u8]) {
-        let now = self.now;
-        let wall = self.utc(now);
-        let Node::Meter(m) = &mut self.nodes[index] else {
-            return;
-        };
-        // A session that ended makes way for what the head end asked for next (`next`).
-        let (next, arrived) = m.app.datagram(now, wall, from.0, datagram, &mut m.link);
-        if let Some(bytes) = next {
-            send(&mut m.link, now, from.0, bytes);
-        }
-        // What the smart meter read goes to the head end (the A route), whatever it is.
-        if let Some(a) = &arrived {
-            m.relay.arrived(from.0, a, wall);
-        }
+    /// What the smart meter read of terminal `from` (on its way to the head end
+    /// already): a completed reading marks the slots whose rows it brought.
+    fn read(&mut self, from: Eui64, arrived: Option<Arrived>) {
         let reading = match arrived {
             Some(Arrived::Push(pushed)) => return self.pushed(from, pushed),
             Some(Arrived::Reading(r)) => Some(r),
@@ -1563,7 +1549,9 @@ impl<W: std::io::Write> LinkSim<W> {
             if not_valid || self.tally.arrived.contains_key(&key) {
                 continue;
             }
-            self.tally.arrived.insert(key, now.saturating_sub(slot));
+            self.tally
+                .arrived
+                .insert(key, self.now.saturating_sub(slot));
             self.tally.received.insert(key, row.clone());
             if self.row_matches(key, &row) {
                 self.tally.values_equal += 1;
