@@ -270,6 +270,30 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
         Ok(self.act_on_blocks())
     }
 
+    /// Record a command for `point`'s terminal (`iotroute headend set-clock|set-password`
+    /// append them to the database the same way): sent at the next [`Self::poll`]. Its
+    /// number.
+    ///
+    /// # Errors
+    /// [`HeadendError`]: refused (not registered, ...) or not kept.
+    pub fn record_command(
+        &mut self,
+        point: &SupplyPoint,
+        setting: &commands::Setting,
+        at: DateTime<Utc>,
+        by: &str,
+    ) -> Result<u64, HeadendError> {
+        self.store.record_command(point, setting, at, by)
+    }
+
+    /// Every command recorded, oldest first, with its end once it came.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    pub fn command_records(&self) -> Result<Vec<commands::CommandRecord>, HeadendError> {
+        self.store.command_records()
+    }
+
     /// Act on the block records appended since the last look: the commands go to the
     /// smart meters (one not connected gets them on its hello).
     fn act_on_blocks(&mut self) -> Outgoing {
