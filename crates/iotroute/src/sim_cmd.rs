@@ -121,6 +121,17 @@ pub struct SimArgs {
     /// relays it (`dos`); readings go on.
     #[arg(long, conflicts_with = "loopback")]
     pub flood: Option<u32>,
+    /// Record N operator commands in the head end's database (an extension), at seeded
+    /// times within the run's slots and seeded points, by `sim`: set-clock (TRM-09: the
+    /// terminal's clock set to its smart meter's) and set-password (TRM-08: a seeded new
+    /// password of 8 to 32 bytes, never shown) alternately; the head end sends each to
+    /// the point's smart meter, which carries it out in a DLMS session with the terminal.
+    /// The report lists each with its outcome; the run fails unless every one is done.
+    /// A new password holds through the terminal's reboots and its smart meter's
+    /// outages. Not set-interval (TRM-11): the run expects one slot grid for every
+    /// point, which a switch would change from its switch-over on.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), conflicts_with = "loopback")]
+    pub commands: Option<u32>,
     /// How long each smart meter uses a group key before rolling in the next (SEC-03):
     /// `1h` to `30d` (the range SKSTACK allows), such as `6h` or `1d`. The default (ours)
     /// shows rollovers in a short run; a deployment would use days.
@@ -368,6 +379,7 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
         wrong_pairings: args.wrong_pairing.unwrap_or(0),
         floods: args.flood.unwrap_or(0),
         key_period: args.key_period,
+        commands: args.commands.unwrap_or(0),
     };
     let pcap = args
         .pcap

@@ -721,19 +721,22 @@ fn sys01_a_head_end_killed_and_restarted_backfills_what_it_missed() {
 }
 
 /// The same seed gives a byte-identical report and MDMS export (the contract),
-/// with the default faults (loss, an outage, a reboot) in play; another seed does not.
+/// with the default faults (loss, an outage, a reboot) in play, and with operator
+/// commands (`--commands`, TRM-08/09) too; another seed does not.
 #[test]
 fn sys01_the_same_seed_gives_a_byte_identical_report_and_export() {
     let dir = std::env::temp_dir().join(format!("iotroute-sim-same-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let run = |name: &str, seed: &str| {
+    let run = |name: &str, seed: &str, more: &[&str]| {
         let (db, report) = (
             dir.join(format!("{name}.db")),
             dir.join(format!("{name}.json")),
         );
         let mut cmd = small_sim();
-        cmd.args(["--hours", "6", "--seed", seed, "--db"])
+        cmd.args(["--hours", "6", "--seed", seed])
+            .args(more)
+            .arg("--db")
             .arg(&db)
             .arg("--report-json")
             .arg(&report);
@@ -751,10 +754,145 @@ fn sys01_the_same_seed_gives_a_byte_identical_report_and_export() {
         assert!(export.status.success());
         (std::fs::read(&report).unwrap(), export.stdout)
     };
-    let (a, b, c) = (run("a", "3"), run("b", "3"), run("c", "4"));
+    let (a, b, c) = (run("a", "3", &[]), run("b", "3", &[]), run("c", "4", &[]));
     assert_eq!(a.0, b.0, "the report");
     assert_eq!(a.1, b.1, "the export");
     assert!(a.1.len() > 100);
     assert_ne!(a.0, c.0, "another seed, another run");
+    let commands = ["--commands", "2"];
+    let (d, e) = (run("d", "3", &commands), run("e", "3", &commands));
+    assert_eq!(d.0, e.0, "the report with commands");
+    assert_eq!(d.1, e.1, "the export with commands");
+    assert!(String::from_utf8_lossy(&d.0).contains("set-password"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// TRM-08, TRM-09 through the whole system (`--commands`): operator commands recorded in
+/// the head end's database at seeded times and points, set-clock and set-password
+/// alternately, are sent to each point's smart meter, which carries them out in a DLMS
+/// session with the terminal, and every one ends done. A new password holds through
+/// everything after it: the terminal keeps it through its reboots and its smart meter
+/// keeps it through an outage, so both authenticate it again and no slot is lost (fails
+/// when a rebooted terminal or a smart meter after its outage goes back to the password
+/// it was installed with: the terminal is refused from then on). The head end registers
+/// the terminal with the secret derived from its new password.
+#[test]
+fn trm08_trm09_sim_commands_are_done_and_a_new_password_outlives_reboots_and_an_outage() {
+    let dir = std::env::temp_dir().join(format!("iotroute-sim-commands-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("system.db");
+    // Seed 2: terminal 1 (smart meter 2001) takes a new password and reboots after it;
+    // the outage of its smart meter comes after every command.
+    let v = small_sim_report(
+        "commands",
+        &[
+            "--db",
+            db.to_str().unwrap(),
+            "--hours",
+            "12",
+            "--seed",
+            "2",
+            "--commands",
+            "4",
+            "--reboots",
+            "3",
+            "--outage",
+            "025A000000002001@11h+30m",
+        ],
+    );
+    assert_eq!(
+        (&v["lost"], &v["doubled"], &v["values_differ"]),
+        (&0.into(), &0.into(), &0.into()),
+        "{v}"
+    );
+    assert_eq!(v["expected"], v["values_equal"], "{v}");
+    assert_eq!(v["events"]["reboot"], 3, "{v}");
+    assert_eq!(v["events"]["outage"], 1, "{v}");
+    let commands = v["commands"].as_array().unwrap();
+    let kinds: Vec<&str> = commands
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["set-clock", "set-password", "set-clock", "set-password"]
+    );
+    assert!(
+        commands
+            .iter()
+            .all(|c| c["outcome"] == "done" && c["reason"] == ""),
+        "{commands:?}"
+    );
+    // The outage (02:00Z, 11 h into the run) comes after a new password of a terminal of
+    // that smart meter (points ...01 and ...03).
+    assert!(
+        commands.iter().any(|c| c["kind"] == "set-password"
+            && ["0900000000000000100001", "0900000000000000100003"]
+                .contains(&c["point"].as_str().unwrap())
+            && c["at"].as_str().unwrap() < "2026-04-01T02:00:00Z"),
+        "{commands:?}"
+    );
+    // The clock commands set the clocks besides the readings' own (TRM-09).
+    assert!(
+        v["sessions"]["clock_sets"].as_u64().unwrap() >= 2,
+        "{}",
+        v["sessions"]
+    );
+    assert!(
+        !v["not_built"]
+            .to_string()
+            .contains("clock, interval and password"),
+        "{}",
+        v["not_built"]
+    );
+    // The secret the head end registers a terminal with is the one derived from its new
+    // password (kept in its database), not the installed `IOTPASS0000k`'s.
+    use headend::storage::HeadendStore as _;
+    let secrets = headend::sqlite::SqliteHeadendStore::open(&db)
+        .unwrap()
+        .terminal_secrets()
+        .unwrap();
+    let changed: std::collections::BTreeSet<u8> = commands
+        .iter()
+        .filter(|c| c["kind"] == "set-password")
+        .map(|c| c["point"].as_str().unwrap()[20..].parse().unwrap())
+        .collect();
+    assert_eq!(secrets.len(), changed.len(), "{changed:?}");
+    for k in changed {
+        let eui = [0x02, 0x1A, 0, 0, 0, 0, 0x10, k];
+        let secret = &secrets[&wisun::mac::Eui64(eui)];
+        let installed =
+            nodes::app::secrets::dlms_password(eui, format!("IOTPASS{k:05}").as_bytes());
+        assert_ne!(secret, &installed, "terminal {k}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--commands`: a command that does not end done fails the run (exit 1), and the text
+/// report says so; a run without the flag has no commands in its report.
+#[test]
+fn trm08_trm09_a_sim_command_not_done_fails_the_run() {
+    let mut cmd = small_sim();
+    // The only smart meter of the commands' points is off from before the first command
+    // (at least an hour into the run) to after the last: each is sent on its hello as it
+    // boots, before any terminal joined it again, and fails.
+    cmd.args([
+        "--hours",
+        "4",
+        "--loss",
+        "0",
+        "--commands",
+        "2",
+        "--outage",
+        "025A000000002001@30m+3h",
+        "--outage",
+        "025A000000002002@30m+3h",
+    ]);
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("COMMANDS NOT DONE"), "{stdout}");
+    let v = small_sim_report("no-commands", &["--hours", "2", "--loss", "0"]);
+    assert!(v.get("commands").is_none(), "{v}");
 }

@@ -257,6 +257,44 @@ impl HeadEndSim {
         headend::blocks::periods(&records)
     }
 
+    /// Record an operator's command for `point`'s terminal at `wall`, by `sim`, in the
+    /// head end's database, as `iotroute headend set-clock|set-password` does (TRM-08,
+    /// TRM-09): the running head end sends it at its next poll; one that is down, when it
+    /// starts again. Its number.
+    ///
+    /// # Errors
+    /// The point is not registered, or the record is refused.
+    pub fn record_command(
+        &mut self,
+        point: &mdms::SupplyPoint,
+        setting: &headend::commands::Setting,
+        wall: DateTime<Utc>,
+    ) -> Result<u64, String> {
+        match &mut self.state {
+            Some(State::Up(s)) => s.record_command(point, setting, wall, "sim"),
+            Some(State::Down(parts)) => parts.0.record_command(point, setting, wall, "sim"),
+            None => return Err("the head end is changing".to_owned()),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// The command records numbered `seqs`, oldest first, each with its end once it came.
+    pub fn commands(&self, seqs: &[u64]) -> Vec<headend::commands::CommandRecord> {
+        let records = match &self.state {
+            Some(State::Up(s)) => s.command_records(),
+            Some(State::Down(parts)) => parts.0.command_records(),
+            None => Ok(Vec::new()),
+        };
+        records
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "command records not read");
+                Vec::new()
+            })
+            .into_iter()
+            .filter(|r| seqs.contains(&r.seq))
+            .collect()
+    }
+
     /// Bytes from smart meter `sm` at `wall`: what they bring goes to the MDMS; the
     /// commands they call for (the registrations a hello lacks), for each smart meter.
     /// While the head end is down they are lost (its connection refused, or the bytes

@@ -32,14 +32,15 @@
 //! last until the head end has every slot (backfill settled) or a day has passed.
 
 use core::time::Duration;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use dlms::relay::message::Command;
 use dlms::text::jst;
+use headend::commands::{NewPassword, Setting};
 use nodes::app::entropy::Seeded;
 use nodes::app::linked::LinkedTerminal;
-use nodes::app::reader::{Reader, RowRead};
+use nodes::app::reader::{Carried, Change, Reader, RowRead};
 use nodes::app::secrets::TerminalSecrets;
 use nodes::app::server::TerminalApp;
 use nodes::app::smartmeter::{Arrived, Routed, SmartMeterApp};
@@ -65,7 +66,7 @@ use crate::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 
 mod head_end;
 mod report;
-pub use report::{Report, SlotRecord, SystemFigures, TerminalRecord};
+pub use report::{CommandRecord, Report, SlotRecord, SystemFigures, TerminalRecord};
 
 /// What the run is asked to do.
 #[derive(Debug, Clone)]
@@ -111,6 +112,10 @@ pub struct Options {
     pub floods: u32,
     /// How long each smart meter uses a group key before rolling in the next (SEC-03).
     pub key_period: core::time::Duration,
+    /// Operator commands recorded in the head end's database at seeded times and
+    /// points, alternating set-clock (TRM-09) and set-password (TRM-08, a seeded new
+    /// password), each carried out by the point's smart meter.
+    pub commands: u32,
 }
 
 /// Smart meter `smart_meter` out of power from `from` to `to` (from the run's
@@ -359,18 +364,75 @@ fn registry_of(
 /// the run starts `lead` into virtual time.
 fn seeded_events(opts: &Options, lead: Duration, stream: u64, n: u32) -> BTreeSet<(Duration, u32)> {
     let rng = Seeded::new(opts.seed, stream);
+    (0..n)
+        .map(|_| {
+            let at = seeded_time(opts, lead, &rng);
+            let k = 1 + u32::try_from(rng.next() % u64::from(opts.terminals)).unwrap_or(0);
+            (at, k)
+        })
+        .collect()
+}
+
+/// A seeded time within the run, not in its first and last hour (virtual time; the run
+/// starts `lead` into it).
+fn seeded_time(opts: &Options, lead: Duration, rng: &Seeded) -> Duration {
     let span = opts
         .duration
         .saturating_sub(Duration::from_secs(7200))
         .as_secs()
         .max(1);
-    (0..n)
+    lead + Duration::from_secs(3600 + rng.next() % span)
+}
+
+/// An operator's command the run records in the head end's database: (virtual time, the
+/// point, what it sets).
+type PlannedCommand = (Duration, mdms::SupplyPoint, Setting);
+
+/// `opts.commands` operator commands at seeded times within the run (not in its first
+/// and last hour), each for a seeded point of `points`, in time order; the first a
+/// set-clock (TRM-09), the next a set-password (TRM-08: a seeded new password of 8 to 32
+/// printable bytes), and so on alternately.
+///
+/// # Errors
+/// A password the head end would not take (none is made so).
+fn seeded_commands(
+    opts: &Options,
+    lead: Duration,
+    points: &[headend::registry::DevicePoint],
+) -> Result<VecDeque<PlannedCommand>, String> {
+    if points.is_empty() {
+        return Ok(VecDeque::new());
+    }
+    let rng = Seeded::new(opts.seed, 6);
+    let count = u64::try_from(points.len()).unwrap_or(1);
+    let mut planned: Vec<(Duration, usize)> = (0..opts.commands)
         .map(|_| {
-            let at = lead + Duration::from_secs(3600 + rng.next() % span);
-            let k = 1 + u32::try_from(rng.next() % u64::from(opts.terminals)).unwrap_or(0);
-            (at, k)
+            let at = seeded_time(opts, lead, &rng);
+            (at, usize::try_from(rng.next() % count).unwrap_or(0))
+        })
+        .collect();
+    planned.sort_unstable();
+    planned
+        .into_iter()
+        .enumerate()
+        .map(|(i, (at, p))| {
+            let setting = if i % 2 == 0 {
+                Setting::Clock
+            } else {
+                Setting::Password(seeded_password(&rng)?)
+            };
+            Ok((at, points[p].supply_point.clone(), setting))
         })
         .collect()
+}
+
+/// A new authentication password (TRM-08): 8 to 32 bytes of printable ASCII, from `rng`.
+fn seeded_password(rng: &Seeded) -> Result<NewPassword, String> {
+    let length = 8 + rng.next() % 25;
+    let bytes = (0..length)
+        .map(|_| 0x21 + u8::try_from(rng.next() % 94).unwrap_or(0))
+        .collect();
+    NewPassword::new(bytes).map_err(|e| e.to_string())
 }
 
 /// The events of `events` due by `now`, taken out in time order (each is a tuple whose
@@ -411,15 +473,26 @@ fn channels_of(smartmeters: u32) -> Vec<u8> {
     (0..smartmeters.min(14)).map(channel_of).collect()
 }
 
+/// Terminal k's password as a smart meter that `kept` the passwords the head end's
+/// commands changed knows it: the one kept (TRM-08), else the one it was installed with.
+fn password_known(kept: &BTreeMap<[u8; 8], Vec<u8>>, k: u32) -> Vec<u8> {
+    kept.get(&terminal_eui(k).0)
+        .cloned()
+        .unwrap_or_else(|| password_of(k))
+}
+
 /// Smart meter `i` booting (`boots` times before) at `now`: its link (beacons, the PAA
 /// holding the terminals the head end registered with it, keys) and its reading
-/// sessions. A reboot starts both afresh, with new randomness (new group keys).
+/// sessions. A reboot starts both afresh, with new randomness (new group keys), and with
+/// the passwords it `kept` (TRM-08: those its terminals took by the head end's command,
+/// on its flash) over those they were installed with.
 fn boot_meter(
     opts: &Options,
     i: u32,
     boots: u64,
     now: Duration,
     pairing: PairingId,
+    kept: &BTreeMap<[u8; 8], Vec<u8>>,
 ) -> (SmartMeter, SmartMeterApp) {
     // Ours: the simulation speaks the default link profile on both sides.
     let profile = LinkProfile::default();
@@ -438,11 +511,13 @@ fn boot_meter(
         net: NetConfig::default(),
     };
     let (n, m) = (opts.terminals, opts.smartmeters);
-    // SYS-03: it authenticates the terminals the head end registered with it.
+    // SYS-03: it authenticates the terminals the head end registered with it; TRM-08:
+    // with the password a command changed, once the terminal took it.
+    let passwords = kept.clone();
     let registry = move |id_p: &[u8]| -> Result<Psk, AuthFailure> {
         terminals_of(i, n, m)
             .find(|k| identity_from_eui64(terminal_eui(*k).0).as_bytes() == id_p)
-            .map(|k| profile.psk(id_p, &password_of(k)))
+            .map(|k| profile.psk(id_p, &password_known(&passwords, k)))
             .ok_or(AuthFailure::UnknownId)
     };
     let registry: Box<dyn Registry + Send> = Box::new(registry);
@@ -453,7 +528,7 @@ fn boot_meter(
     let link = SmartMeter::new(config, registry, entropy, now);
     // The DLMS secrets of the terminals it holds (SYS-03), as the head end registers them.
     let passwords: Vec<([u8; 8], Vec<u8>)> = terminals_of(i, opts.terminals, opts.smartmeters)
-        .map(|k| (terminal_eui(k).0, password_of(k)))
+        .map(|k| (terminal_eui(k).0, password_known(kept, k)))
         .collect();
     let app = SmartMeterApp::new(
         Reader::new(
@@ -603,9 +678,26 @@ struct MeterNode {
     last_read: BTreeMap<[u8; 8], Duration>,
     /// Its frame counters as last persisted (SEC-03).
     counters: Option<nodes::link::frame_counters::CounterSnapshot>,
+    /// The passwords its terminals took by the head end's command (TRM-08), on its
+    /// flash as `iotroute smartmeter` keeps them in `DIR/terminal-passwords.json`: it
+    /// boots with them after an outage.
+    kept_passwords: BTreeMap<[u8; 8], Vec<u8>>,
 }
 
 impl MeterNode {
+    /// TRM-08: a password `terminal` took (`carried` done), kept before its *done*
+    /// leaves on the A route.
+    fn keep_password(&mut self, terminal: [u8; 8], carried: &Carried) {
+        if let Carried {
+            change: Change::Password(password),
+            outcome: dlms::relay::message::Outcome::Done,
+            ..
+        } = carried
+        {
+            self.kept_passwords.insert(terminal, password.clone());
+        }
+    }
+
     /// Add what its link and its reading sessions counted to the report's figures.
     fn count_into(&self, link: &mut report::LinkFigures, sessions: &mut report::SessionFigures) {
         let s = self.link.stats();
@@ -653,16 +745,36 @@ impl TerminalSim {
         }
     }
 
-    /// The node's events: LED changes counted, the rest logged.
+    /// The node's events: LED changes counted, a new password taken, the rest logged.
     fn drain_events(&mut self) {
+        use nodes::terminal::node::{NodeEvent, Setting};
         while let Some(event) = self.node.poll_event() {
-            if let nodes::terminal::node::NodeEvent::Led(led) = event {
+            if let NodeEvent::Led(led) = event {
                 tracing::debug!(terminal = %eui_text(self.route.link().eui64()), led = led.name(), "LED");
                 self.led_changes += 1;
             } else {
+                if matches!(event, NodeEvent::SettingsChanged(Setting::AuthPassword)) {
+                    self.take_password();
+                }
                 tracing::debug!(terminal = %eui_text(self.route.link().eui64()), ?event, "terminal");
             }
         }
+    }
+
+    /// TRM-08: the authentication password a client set (the head end's command, carried
+    /// out by the smart meter): the link proves it from its next authentication, and the
+    /// terminal keeps it through a reboot, as `iotroute terminal` keeps its settings.
+    fn take_password(&mut self) {
+        let password = match self.node.model().lock() {
+            Ok(model) => model.auth_password().to_vec(),
+            Err(_) => {
+                tracing::error!("model lock poisoned: the new password not taken");
+                return;
+            }
+        };
+        self.route.link_mut().set_password(password.clone());
+        self.config.password.clone_from(&password);
+        self.node_config.model.auth_password = password;
     }
 }
 
@@ -738,6 +850,10 @@ struct LinkSim<W: std::io::Write> {
     swap_events: BTreeSet<(Duration, u32)>,
     /// Floods still to come: (time, terminal number).
     flood_events: BTreeSet<(Duration, u32)>,
+    /// Operator commands still to record, in time order.
+    command_events: VecDeque<PlannedCommand>,
+    /// The command records the run made, by number.
+    command_seqs: Vec<u64>,
     /// The Pairing ID of the run (a rebooting smart meter's).
     pairing: PairingId,
 }
@@ -798,6 +914,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let t0 = std::time::Instant::now();
         let smart_meters: Vec<Eui64> = (1..=opts.smartmeters).map(meter_eui).collect();
         let points = registry_of(&opts, pairing)?;
+        let command_events = seeded_commands(&opts, lead, &points)?;
         // The secrets the smart meters derive too (TRM-08), as the registry holds them.
         let secrets = points
             .iter()
@@ -823,7 +940,7 @@ impl<W: std::io::Write> LinkSim<W> {
         for i in 0..opts.smartmeters {
             let id = medium.add_node(Position::outdoor(f64::from(i) * 40.0, 0.0));
             let eui = meter_eui(i + 1);
-            let (link, app) = boot_meter(&opts, i, 0, Duration::ZERO, pairing);
+            let (link, app) = boot_meter(&opts, i, 0, Duration::ZERO, pairing, &BTreeMap::new());
             // A run on the database of an earlier one goes on from the counters the
             // head end kept, as the same smart meters would from theirs (SEC-02).
             let (sent, taken) = hes.peer_counters(eui);
@@ -847,6 +964,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 down: false,
                 last_read: BTreeMap::new(),
                 counters: None,
+                kept_passwords: BTreeMap::new(),
             })));
         }
         for k in 1..=opts.terminals + opts.wrong_passwords + opts.wrong_pairings {
@@ -922,6 +1040,8 @@ impl<W: std::io::Write> LinkSim<W> {
             reboot_events,
             swap_events,
             flood_events,
+            command_events,
+            command_seqs: Vec::new(),
             pairing,
         })
     }
@@ -1127,8 +1247,8 @@ impl<W: std::io::Write> LinkSim<W> {
         })
     }
 
-    /// Whether the run is over: its time is, nothing it plans is still to come, and the
-    /// head end has every slot of every point (backfill settled).
+    /// Whether the run is over: its time is, nothing it plans is still to come, the head
+    /// end has every slot of every point (backfill settled) and the end of every command.
     fn settled(&self) -> bool {
         let (Some(first), Some(last)) = (self.slots.first(), self.slots.last()) else {
             return true;
@@ -1140,7 +1260,14 @@ impl<W: std::io::Write> LinkSim<W> {
             && self.reboot_events.is_empty()
             && self.swap_events.is_empty()
             && self.flood_events.is_empty()
+            && self.command_events.is_empty()
             && self.hes.settled(self.utc(*first), self.utc(*last))
+            && (self.command_seqs.is_empty()
+                || self
+                    .hes
+                    .commands(&self.command_seqs)
+                    .iter()
+                    .all(|c| c.end.is_some()))
     }
 
     /// Run to the end of the last slot and on until backfill has settled (at most
@@ -1171,6 +1298,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 .chain(self.reboot_events.first().map(|r| r.0))
                 .chain(self.swap_events.first().map(|r| r.0))
                 .chain(self.flood_events.first().map(|r| r.0))
+                .chain(self.command_events.front().map(|c| c.0))
                 .min();
             let Some(t) = next.filter(|t| *t <= deadline) else {
                 break;
@@ -1513,8 +1641,12 @@ impl<W: std::io::Write> LinkSim<W> {
                         arrived,
                     } = routed
                     {
-                        // A session that ended makes way for what the head end asked
-                        // for next (`next`).
+                        // A password its terminal took is kept before the relay's
+                        // output leaves (TRM-08); a session that ended makes way for
+                        // what the head end asked for next (`next`).
+                        if let Some(Arrived::Command(carried)) = &arrived {
+                            m.keep_password(from.0, carried);
+                        }
                         if let Some(bytes) = next {
                             send(&mut m.link, now, from.0, bytes);
                         }
@@ -1651,7 +1783,14 @@ impl<W: std::io::Write> LinkSim<W> {
             m.boots += 1;
             let (retired_link, retired_sessions) = &mut self.tally.retired;
             m.count_into(retired_link, retired_sessions);
-            let (mut link, app) = boot_meter(&self.opts, m.index, m.boots, now, self.pairing);
+            let (mut link, app) = boot_meter(
+                &self.opts,
+                m.index,
+                m.boots,
+                now,
+                self.pairing,
+                &m.kept_passwords,
+            );
             // SEC-03: its frame counters were on its flash: it goes on from them.
             if let Some(counters) = m.link.take_counter_snapshot() {
                 m.counters = Some(counters);
@@ -1828,6 +1967,18 @@ impl<W: std::io::Write> LinkSim<W> {
                 Err(e) => tracing::error!(%point, error = %e, "block not carried out"),
             }
         }
+        while self.command_events.front().is_some_and(|c| c.0 <= now) {
+            let Some((_, point, setting)) = self.command_events.pop_front() else {
+                break;
+            };
+            match self.hes.record_command(&point, &setting, wall) {
+                Ok(seq) => {
+                    tracing::info!(%point, kind = setting.kind().name(), seq, "operator's command recorded");
+                    self.command_seqs.push(seq);
+                }
+                Err(e) => tracing::error!(%point, error = %e, "operator's command not recorded"),
+            }
+        }
         for index in std::mem::take(&mut self.relays) {
             if let Node::Meter(m) = &mut self.nodes[index] {
                 let bytes = m.relay.take_output();
@@ -1871,7 +2022,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let (now, wall) = (self.now, self.utc(self.now));
         self.touched.insert(index);
         if let Node::Meter(m) = &mut self.nodes[index] {
-            nodes::app::smartmeter::carry_out(
+            let taken = nodes::app::smartmeter::carry_out(
                 command,
                 now,
                 wall,
@@ -1879,6 +2030,9 @@ impl<W: std::io::Write> LinkSim<W> {
                 &mut m.app,
                 &mut m.relay,
             );
+            if let Some((terminal, carried)) = taken {
+                m.keep_password(terminal, &carried);
+            }
         }
     }
 
@@ -1953,13 +2107,21 @@ impl<W: std::io::Write> LinkSim<W> {
             events: self.tally.event_pushes,
         };
         let system = self.system_figures();
+        let commands: Vec<CommandRecord> = self
+            .hes
+            .commands(&self.command_seqs)
+            .iter()
+            .map(CommandRecord::of)
+            .collect();
         Report {
             ok: self.all_arrived()
                 && readings.values_differ == 0
                 && pushes.differ == 0
                 && system.lost == 0
                 && system.doubled == 0
-                && system.values_differ == 0,
+                && system.values_differ == 0
+                && commands.len() == usize::try_from(self.opts.commands).unwrap_or(usize::MAX)
+                && commands.iter().all(CommandRecord::done),
             terminals_count: self.opts.terminals,
             smartmeters: self.opts.smartmeters,
             start: self.opts.start.with_timezone(&jst()),
@@ -1983,8 +2145,9 @@ impl<W: std::io::Write> LinkSim<W> {
             readings,
             pushes,
             system,
+            commands,
             terminals,
-            not_built: report::NOT_BUILT.to_vec(),
+            not_built: report::not_built(self.opts.commands > 0),
         }
     }
 

@@ -5,20 +5,37 @@
 
 use core::fmt;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
-/// The parts of the system a run does not include yet, and where they will come from.
-pub const NOT_BUILT: [&str; 2] = [
+/// The parts of the system a run without `--commands` does not include, and those not
+/// built yet.
+const NOT_BUILT: [&str; 2] = [
     "the head end's clock, interval and password commands carried out by the smart meter",
     "the public server (公開サーバ) and the retailers' interface (EDI files)",
 ];
+
+/// What a run with `--commands` still leaves out of the head end's commands: the
+/// interval switch (TRM-11), whose new slot grid the run's expectation does not follow.
+const NOT_COMMANDED: &str =
+    "the head end's interval command (set-interval, TRM-11) carried out by the smart meter";
+
+/// What a run leaves out: with operator `commands` (`--commands`), only the interval
+/// command of the head end's.
+#[must_use]
+pub fn not_built(commands: bool) -> Vec<&'static str> {
+    if commands {
+        vec![NOT_COMMANDED, NOT_BUILT[1]]
+    } else {
+        NOT_BUILT.to_vec()
+    }
+}
 
 /// The summary of one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// Every scheduled reading arrived, equal to the meter's count, and every slot push
-    /// too.
+    /// too; every slot in the MDMS once, equal; every operator's command done.
     pub ok: bool,
     /// Wireless terminals (each with its own meter).
     #[serde(rename = "terminal_count")]
@@ -53,6 +70,10 @@ pub struct Report {
     /// figures the contract names at the top level: `points, expected, ...`).
     #[serde(flatten)]
     pub system: SystemFigures,
+    /// The operator's commands the run recorded (`--commands`; absent without), with
+    /// what came of each (TRM-08, TRM-09).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<CommandRecord>,
     /// Per terminal.
     pub terminals: Vec<TerminalRecord>,
     /// What the run does not include yet.
@@ -222,6 +243,42 @@ pub struct PushFigures {
     pub events: u64,
 }
 
+/// One operator's command the run recorded in the head end's database, and its end.
+/// What it set is not part of it (a new password is never shown).
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandRecord {
+    /// The supply point whose terminal it is for.
+    pub point: String,
+    /// `set-clock` (TRM-09) or `set-password` (TRM-08).
+    pub kind: &'static str,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// `done`, `refused`, `failed`, or `pending` when the run ended before its end.
+    pub outcome: &'static str,
+    /// Why, for a refusal or a failure (empty otherwise).
+    pub reason: String,
+}
+
+impl CommandRecord {
+    /// The report's view of the head end's record `r`.
+    #[must_use]
+    pub fn of(r: &headend::commands::CommandRecord) -> Self {
+        Self {
+            point: r.point.to_string(),
+            kind: r.kind.name(),
+            at: r.at,
+            outcome: r.end.as_ref().map_or("pending", |e| e.outcome.name()),
+            reason: r.end.as_ref().map(|e| e.reason.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Whether the terminal took it.
+    #[must_use]
+    pub fn done(&self) -> bool {
+        self.outcome == headend::commands::CommandOutcome::Done.name()
+    }
+}
+
 /// One terminal.
 #[derive(Debug, Clone, Serialize)]
 pub struct TerminalRecord {
@@ -370,6 +427,34 @@ impl fmt::Display for Report {
             p.made,
             if p.differ == 0 { "" } else { " — PUSHES DIFFER" }
         )?;
+        if !self.commands.is_empty() {
+            let done = self.commands.iter().filter(|c| c.done()).count();
+            writeln!(
+                f,
+                "head end commands (TRM-09 clock, TRM-08 password): {done} of {} done{}",
+                self.commands.len(),
+                if done == self.commands.len() {
+                    ""
+                } else {
+                    " — COMMANDS NOT DONE"
+                }
+            )?;
+            for c in &self.commands {
+                writeln!(
+                    f,
+                    "  {} {} recorded {}: {}{}",
+                    c.kind,
+                    c.point,
+                    c.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    c.outcome,
+                    if c.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", c.reason)
+                    }
+                )?;
+            }
+        }
         for t in &self.terminals {
             writeln!(
                 f,
