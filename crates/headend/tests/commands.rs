@@ -290,20 +290,30 @@ fn trm08_a_new_password_done_is_the_secret_of_the_next_registration_and_a_refuse
         "{got:?}"
     );
     done(&mut hes, &mut sm, request, Outcome::Done, "");
-    let new_secret = dlms_password(T1, b"SECOND-NEW-PW");
-    let mut sm = rebooted(&sm);
-    assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, new_secret);
-    // Kept in the database: a restarted head end registers it too, over the file's.
+    registers_the_new_secret(hes, &sm, &path, &dlms_password(T1, b"SECOND-NEW-PW"));
+}
+
+/// TRM-08, a new password's command done: `secret` (derived from the password) is what
+/// `hes` registers T1 with on the hello of `sm` rebooted, and what a head end restarted on
+/// `path` registers it with too (kept in the database, over the secrets file's); the
+/// password itself is no longer kept.
+fn registers_the_new_secret(
+    mut hes: Service,
+    sm: &SmartMeterRelay,
+    path: &std::path::Path,
+    secret: &[u8],
+) {
+    let mut sm = rebooted(sm);
+    assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, secret);
     drop(hes);
-    let mut hes = open(&path);
+    let mut hes = open(path);
     let mut sm = rebooted(&sm);
-    assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, new_secret);
-    // The password itself is gone once the command ended.
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, secret);
+    let conn = rusqlite::Connection::open(path).unwrap();
     let kept: i64 = conn
         .query_row("SELECT count(*) FROM command_passwords", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(kept, 0);
+    assert_eq!(kept, 0, "the password is dropped once the command ended");
 }
 
 /// What the head end logs, every level, as text.
@@ -400,21 +410,11 @@ fn trm08_a_terminal_secret_done_is_the_secret_of_the_next_registration_as_a_set_
         let end = records(&path)[1].end.clone().unwrap();
         assert_eq!(end.outcome, CommandOutcome::Done);
         let new_secret = dlms_password(T1, HANDY);
-        let mut sm = rebooted(&sm);
-        assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, new_secret);
         assert_eq!(
             store.terminal_secrets().unwrap(),
             BTreeMap::from([(Eui64(T1), new_secret.clone())])
         );
-        drop(hes);
-        let mut hes = open(&path);
-        let mut sm = rebooted(&sm);
-        assert_eq!(registration(&hello(&mut hes, &mut sm), T1).0, new_secret);
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        let kept: i64 = conn
-            .query_row("SELECT count(*) FROM command_passwords", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(kept, 0, "the password is dropped once the command ended");
+        registers_the_new_secret(hes, &sm, &path, &new_secret);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;

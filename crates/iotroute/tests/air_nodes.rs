@@ -83,6 +83,14 @@ fn terminal_with_meter(block: u8, data: &Path) -> Command {
     t
 }
 
+/// A terminal with its meter ([`terminal_with_meter`]) serving the handy terminal on
+/// `maintenance`, started.
+fn terminal_with_maintenance(block: u8, data: &Path, maintenance: &str) -> Running {
+    let mut t = terminal_with_meter(block, data);
+    t.args(["--maintenance", maintenance]);
+    Running::start(t, "listening")
+}
+
 fn smartmeter(block: u8) -> Command {
     smartmeter_registering(block, PASSWORD)
 }
@@ -601,11 +609,7 @@ fn trm08_a_password_changed_by_the_handy_terminal_is_used_on_the_iot_route_after
     let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
     let data = data_dir("new-password");
     let maintenance = format!("127.0.{block}.5:4059");
-    let start_terminal = || {
-        let mut t = terminal_with_meter(block, &data);
-        t.args(["--maintenance", &maintenance]);
-        Running::start(t, "listening")
-    };
+    let start_terminal = || terminal_with_maintenance(block, &data, &maintenance);
     let terminal = start_terminal();
     let out = iotroute()
         .args([
@@ -758,48 +762,9 @@ fn sec10_the_smart_meter_carries_a_signed_image_and_the_terminal_runs_it() {
 #[test]
 fn sys01_meter_terminal_smart_meter_and_head_end_as_processes_fill_the_mdms() {
     let block = 203;
-    let dir = data_dir("system");
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("system.db");
-    std::fs::write(
-        dir.join("points.csv"),
-        "supply_point,terminal_id,pairing_id,smart_meter,meter_id,interval_min,retailer\n\
-         0900000000000000100001,021A000000001001,IOT00901,025A000000002001,,30,A0019\n",
-    )
-    .unwrap();
-    let imported = iotroute()
-        .args(["headend", "registry", "import", "--db"])
-        .arg(&db)
-        .arg(dir.join("points.csv"))
-        .output()
-        .unwrap();
-    assert!(imported.status.success(), "{imported:?}");
-    let keys = secrets_file(
-        "a-route.keys",
-        "025A000000002001 000102030405060708090A0B0C0D0E0F D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF\n",
-        0o600,
-    );
-    let secrets = secrets_file(
-        "terminal.secrets",
-        &format!(
-            "{TERMINAL_EUI} {}\n",
-            derived_dlms_password(&dlms::hex::decode(TERMINAL_EUI).unwrap())
-        ),
-        0o600,
-    );
-    let listen = format!("127.0.{block}.5:4059");
-    let start_hes = || {
-        let mut hes = iotroute();
-        hes.args([
-            "headend", "serve", "--poll", "1", "--listen", &listen, "--db",
-        ])
-        .arg(&db)
-        .arg("--smartmeter-keys")
-        .arg(&keys)
-        .arg("--terminal-secrets")
-        .arg(&secrets);
-        Running::start(hes, "head end listening")
-    };
+    let files = head_end_files(block, "system");
+    let db = &files.db;
+    let start_hes = || Running::start(files.serve(), "head end listening");
     let hes = start_hes();
     let _hub = hub(block);
     let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
@@ -807,14 +772,9 @@ fn sys01_meter_terminal_smart_meter_and_head_end_as_processes_fill_the_mdms() {
     let terminal = Running::start(terminal_with_meter(block, &data), "listening");
     let sm_data = data_dir("system-sm");
     std::fs::create_dir_all(&sm_data).unwrap();
-    let mut sm = smartmeter(block);
-    sm.args(["--headend", &listen, "--headend-key"])
-        .arg(&keys)
-        .arg("--data")
-        .arg(&sm_data);
-    let sm = Running::start(sm, "listening");
+    let sm = smartmeter_relaying(block, &files, &sm_data);
     // A slot every 3 s at 600×: wait for `n` slots of the point in the MDMS.
-    let slots_when = |n: usize| mdms_slots(&db, n);
+    let slots_when = |n: usize| mdms_slots(db, n);
     let before = slots_when(2);
     // The head end killed outright (SIGKILL) for a couple of slots, then started again
     // on its database: the smart meter connects again, and every slot of the point is
@@ -861,7 +821,7 @@ fn sys01_meter_terminal_smart_meter_and_head_end_as_processes_fill_the_mdms() {
         "the relay's counters are kept"
     );
     let _ = std::fs::remove_dir_all(&data);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&files.dir);
 }
 
 /// The MDMS's slots in `db` (`mdms export`) once there are `n` of them, or what there is
@@ -889,18 +849,18 @@ fn mdms_slots(db: &Path, n: usize) -> Vec<serde_json::Value> {
 /// The terminal's point in the registries of the head-end tests.
 const POINT: &str = "0900000000000000100001";
 
-/// A running head end (`headend serve --poll 1` at `.5` of its block, `RUST_LOG=debug`)
-/// on a fresh database with the terminal's point registered, its smart meter's A-route
-/// keys and the terminal's DLMS secret derived from [`PASSWORD`].
-struct HeadEndRunning {
+/// A head end's files: a fresh database with the terminal's point registered, its smart
+/// meter's A-route keys and the terminal's DLMS secret derived from [`PASSWORD`]; it
+/// listens at `.5` of its block.
+struct HeadEndFiles {
     dir: PathBuf,
     db: PathBuf,
     keys: PathBuf,
+    secrets: PathBuf,
     listen: String,
-    process: Running,
 }
 
-fn head_end(block: u8, name: &str) -> HeadEndRunning {
+fn head_end_files(block: u8, name: &str) -> HeadEndFiles {
     let dir = data_dir(name);
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("system.db");
@@ -912,13 +872,7 @@ fn head_end(block: u8, name: &str) -> HeadEndRunning {
         ),
     )
     .unwrap();
-    let imported = iotroute()
-        .args(["headend", "registry", "import", "--db"])
-        .arg(&db)
-        .arg(dir.join("points.csv"))
-        .output()
-        .unwrap();
-    assert!(imported.status.success(), "{imported:?}");
+    support::headend_registry_import(&db, &dir.join("points.csv"));
     let keys = secrets_file(
         &format!("a-route.keys-{block}"),
         "025A000000002001 000102030405060708090A0B0C0D0E0F D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF\n",
@@ -932,30 +886,54 @@ fn head_end(block: u8, name: &str) -> HeadEndRunning {
         ),
         0o600,
     );
-    let listen = format!("127.0.{block}.5:4059");
-    let mut hes = iotroute();
-    hes.args([
-        "headend", "serve", "--poll", "1", "--listen", &listen, "--db",
-    ])
-    .arg(&db)
-    .arg("--smartmeter-keys")
-    .arg(&keys)
-    .arg("--terminal-secrets")
-    .arg(&secrets)
-    .env("RUST_LOG", "debug");
-    let process = Running::start(hes, "head end listening");
-    HeadEndRunning {
+    HeadEndFiles {
         dir,
         db,
         keys,
-        listen,
-        process,
+        secrets,
+        listen: format!("127.0.{block}.5:4059"),
     }
 }
 
-/// A smart meter relaying to `head_end`, keeping its state in `data` (its `--secrets`
-/// registering the terminal with [`PASSWORD`]).
-fn smartmeter_relaying(block: u8, head_end: &HeadEndRunning, data: &Path) -> Running {
+impl HeadEndFiles {
+    /// `headend serve --poll 1` on them (to start).
+    fn serve(&self) -> Command {
+        let mut hes = iotroute();
+        hes.args([
+            "headend",
+            "serve",
+            "--poll",
+            "1",
+            "--listen",
+            &self.listen,
+            "--db",
+        ])
+        .arg(&self.db)
+        .arg("--smartmeter-keys")
+        .arg(&self.keys)
+        .arg("--terminal-secrets")
+        .arg(&self.secrets);
+        hes
+    }
+}
+
+/// A running head end on its files ([`head_end_files`]), `RUST_LOG=debug`.
+struct HeadEndRunning {
+    files: HeadEndFiles,
+    process: Running,
+}
+
+fn head_end(block: u8, name: &str) -> HeadEndRunning {
+    let files = head_end_files(block, name);
+    let mut hes = files.serve();
+    hes.env("RUST_LOG", "debug");
+    let process = Running::start(hes, "head end listening");
+    HeadEndRunning { files, process }
+}
+
+/// A smart meter relaying to the head end of `head_end`, keeping its state in `data` (its
+/// `--secrets` registering the terminal with [`PASSWORD`]).
+fn smartmeter_relaying(block: u8, head_end: &HeadEndFiles, data: &Path) -> Running {
     let mut sm = smartmeter(block);
     sm.args(["--headend", &head_end.listen, "--headend-key"])
         .arg(&head_end.keys)
@@ -977,54 +955,20 @@ fn terminal_on_the_old_password(block: u8, name: &str) -> (Running, PathBuf) {
     (Running::start(old, "listening"), stale)
 }
 
-/// The head end's `commands --json` list of `db`.
-fn command_list(db: &Path) -> Vec<serde_json::Value> {
-    let o = iotroute()
-        .args(["headend", "commands", "--json", "--db"])
-        .arg(db)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{o:?}");
-    serde_json::from_slice::<serde_json::Value>(&o.stdout)
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// The head end's commands once none is pending (or after 60 s).
-fn commands_ended(db: &Path) -> Vec<serde_json::Value> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while command_list(db).iter().any(|c| c["outcome"] == "pending")
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    command_list(db)
-}
-
 /// TRM-08: the smart meter started again on `sm_data`, its `--secrets` still giving the
 /// old [`PASSWORD`], refuses a terminal on the old password and admits the terminal
 /// `start_terminal` starts, on the new one it kept in `DIR/terminal-passwords.json`. Its
 /// log lines, for the caller to look for secrets in.
 fn restarted_admits_the_new_password_only(
     block: u8,
-    head_end: &HeadEndRunning,
+    head_end: &HeadEndFiles,
     sm_data: &Path,
     start_terminal: impl Fn() -> Running,
     stale_name: &str,
 ) -> String {
     let sm = smartmeter_relaying(block, head_end, sm_data);
     let (old, stale) = terminal_on_the_old_password(block, stale_name);
-    let mut sm_log = lines_until(
-        &sm,
-        &["PANA authentication failed", "joined"],
-        Duration::from_secs(60),
-    );
-    assert!(
-        sm_log.contains("PANA authentication failed") && !sm_log.contains("joined"),
-        "the old password is refused after the restart:\n{sm_log}"
-    );
+    let mut sm_log = refuses_the_terminal(&sm, "the old password is refused after the restart");
     old.terminate();
     let _ = std::fs::remove_dir_all(&stale);
     let terminal = start_terminal();
@@ -1037,6 +981,22 @@ fn restarted_admits_the_new_password_only(
         "the new password is taken after the restart:\n{log}"
     );
     sm_log
+}
+
+/// Lines of smart meter `sm` until it refused a PANA authentication (TRM-08: a terminal on
+/// a password it does not take), which must come before it admits the terminal: all of
+/// them. `why` the refusal means.
+fn refuses_the_terminal(sm: &Running, why: &str) -> String {
+    let log = lines_until(
+        sm,
+        &["PANA authentication failed", "joined"],
+        Duration::from_secs(60),
+    );
+    assert!(
+        log.contains("PANA authentication failed") && !log.contains("joined"),
+        "{why}:\n{log}"
+    );
+    log
 }
 
 /// Lines of `running` until one contains one of `wanted` (or `limit` passes): all of them.
@@ -1068,7 +1028,7 @@ fn trm08_sec02_a_smart_meter_restarted_after_a_done_set_password_admits_the_new_
     let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
     let sm_data = data_dir("restart-password-sm");
     std::fs::create_dir_all(&sm_data).unwrap();
-    let sm = smartmeter_relaying(block, &he, &sm_data);
+    let sm = smartmeter_relaying(block, &he.files, &sm_data);
     let data = data_dir("restart-password-terminal");
     let terminal = Running::start(terminal_with_meter(block, &data), "listening");
     let log = lines_until(&sm, &["joined"], Duration::from_secs(60));
@@ -1076,14 +1036,14 @@ fn trm08_sec02_a_smart_meter_restarted_after_a_done_set_password_admits_the_new_
 
     let recorded = iotroute()
         .args(["headend", "set-password", "--db"])
-        .arg(&he.db)
+        .arg(&he.files.db)
         .args([POINT, "--by", "operator"])
         .env("IOTROUTE_NEW_PASSWORD", NEW)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(recorded.status.success(), "{recorded:?}");
-    let list = commands_ended(&he.db);
+    let list = support::headend_commands_ended(&he.files.db, Duration::from_secs(60));
     let mut sm_log = sm.terminate_and_collect().join("\n");
     assert_eq!(list[0]["outcome"], "done", "{list:?}\n{sm_log}");
     terminal.terminate();
@@ -1091,7 +1051,7 @@ fn trm08_sec02_a_smart_meter_restarted_after_a_done_set_password_admits_the_new_
     // Started again on the same files: the old password is refused, the new one taken.
     sm_log.push_str(&restarted_admits_the_new_password_only(
         block,
-        &he,
+        &he.files,
         &sm_data,
         || Running::start(terminal_with_meter(block, &data), "listening"),
         "restart-password-stale",
@@ -1104,7 +1064,7 @@ fn trm08_sec02_a_smart_meter_restarted_after_a_done_set_password_admits_the_new_
     );
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&sm_data);
-    let _ = std::fs::remove_dir_all(&he.dir);
+    let _ = std::fs::remove_dir_all(&he.files.dir);
 }
 
 /// TRM-08 with SEC-02, issue 12: a password changed with the handy terminal (`iotroute
@@ -1127,11 +1087,7 @@ fn trm08_sec02_a_password_changed_by_the_handy_terminal_and_told_by_terminal_sec
     let _meter = support::start_meter(support::addr(block, 3), &["--speed", "600"]);
     let data = data_dir("terminal-secret-terminal");
     let maintenance = format!("127.0.{block}.6:4059");
-    let start_terminal = || {
-        let mut t = terminal_with_meter(block, &data);
-        t.args(["--maintenance", &maintenance]);
-        Running::start(t, "listening")
-    };
+    let start_terminal = || terminal_with_maintenance(block, &data, &maintenance);
     let terminal = start_terminal();
     // The new password on the handy terminal's stdin, not its command line.
     let mut handy = iotroute()
@@ -1157,20 +1113,13 @@ fn trm08_sec02_a_password_changed_by_the_handy_terminal_and_told_by_terminal_sec
 
     let sm_data = data_dir("terminal-secret-sm");
     std::fs::create_dir_all(&sm_data).unwrap();
-    let sm = smartmeter_relaying(block, &he, &sm_data);
-    let mut sm_log = lines_until(
-        &sm,
-        &["PANA authentication failed", "joined"],
-        Duration::from_secs(60),
-    );
-    assert!(
-        sm_log.contains("PANA authentication failed") && !sm_log.contains("joined"),
-        "the smart meter does not know the new password yet:\n{sm_log}"
-    );
+    let sm = smartmeter_relaying(block, &he.files, &sm_data);
+    let mut sm_log =
+        refuses_the_terminal(&sm, "the smart meter does not know the new password yet");
 
     let recorded = iotroute()
         .args(["headend", "terminal-secret", "--db"])
-        .arg(&he.db)
+        .arg(&he.files.db)
         .args([POINT, "--by", "operator"])
         .env("IOTROUTE_NEW_PASSWORD", NEW)
         .env("RUST_LOG", "debug")
@@ -1178,7 +1127,7 @@ fn trm08_sec02_a_password_changed_by_the_handy_terminal_and_told_by_terminal_sec
         .output()
         .unwrap();
     assert!(recorded.status.success(), "{recorded:?}");
-    let list = commands_ended(&he.db);
+    let list = support::headend_commands_ended(&he.files.db, Duration::from_secs(60));
     let log = lines_until(&sm, &["joined"], Duration::from_secs(90));
     sm_log.push_str(&log);
     assert_eq!(
@@ -1190,7 +1139,7 @@ fn trm08_sec02_a_password_changed_by_the_handy_terminal_and_told_by_terminal_sec
         log.contains("joined"),
         "the new password is taken:\n{sm_log}"
     );
-    let slots = mdms_slots(&he.db, 1);
+    let slots = mdms_slots(&he.files.db, 1);
     assert!(
         !slots.is_empty() && slots.iter().all(|s| s["supply_point"] == POINT),
         "the terminal's readings reach the MDMS: {slots:?}\n{sm_log}"
@@ -1200,7 +1149,7 @@ fn trm08_sec02_a_password_changed_by_the_handy_terminal_and_told_by_terminal_sec
 
     sm_log.push_str(&restarted_admits_the_new_password_only(
         block,
-        &he,
+        &he.files,
         &sm_data,
         start_terminal,
         "terminal-secret-stale",
@@ -1219,5 +1168,5 @@ fn trm08_sec02_a_password_changed_by_the_handy_terminal_and_told_by_terminal_sec
     }
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&sm_data);
-    let _ = std::fs::remove_dir_all(&he.dir);
+    let _ = std::fs::remove_dir_all(&he.files.dir);
 }

@@ -44,13 +44,32 @@ fn text(o: &Output) -> String {
     )
 }
 
-#[test]
-fn ops07_registry_import_export_block_reconnect_and_list() {
-    let d = dir("blocks");
+/// A fresh directory ([`dir`]) whose `hes.db` holds [`REGISTRY`], imported whole.
+fn registered(name: &str) -> PathBuf {
+    let d = dir(name);
     std::fs::write(d.join("points.csv"), REGISTRY).unwrap();
     let o = headend(&["registry", "import", "--db", "hes.db", "points.csv"], &d);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("2 added"), "{}", text(&o));
+    d
+}
+
+/// `d`'s `hes.db` is owner-only (it may hold secrets).
+fn owner_only(d: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(d.join("hes.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the database may hold secrets");
+    }
+}
+
+#[test]
+fn ops07_registry_import_export_block_reconnect_and_list() {
+    let d = registered("blocks");
 
     // A file with a bad third line: refused naming it, nothing of it kept.
     let bad = format!(
@@ -151,21 +170,37 @@ fn with_password(d: &Path, subcommand: &str, stdin: &str, env: Option<&str>) -> 
     child.wait_with_output().unwrap()
 }
 
+/// TRM-08: `headend SUBCOMMAND` refuses (exit 2) a password of 5 bytes, saying its length
+/// and not the password, and one of 33 bytes.
+fn password_lengths_refused(d: &Path, subcommand: &str) {
+    let o = with_password(d, subcommand, "short\n", None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("5 bytes"), "{}", text(&o));
+    assert!(!text(&o).contains("short"), "{}", text(&o));
+    let o = with_password(d, subcommand, &format!("{}\n", "x".repeat(33)), None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+/// TRM-08: `headend SUBCOMMAND` takes no password from its command line (clap refuses
+/// `password` there: a usage error, exit 1).
+fn password_argument_refused(d: &Path, subcommand: &str, password: &str) {
+    let args = [
+        subcommand,
+        "--db",
+        "hes.db",
+        "0900000000000000000002",
+        password,
+        "--by",
+        "operator-7",
+    ];
+    let o = headend(&args, d);
+    assert_eq!(o.status.code(), Some(1), "clap refuses it: {}", text(&o));
+}
+
 #[test]
 fn trm08_trm09_trm11_commands_are_recorded_pending_and_refused_when_they_make_no_sense() {
-    let d = dir("commands");
-    std::fs::write(d.join("points.csv"), REGISTRY).unwrap();
-    let o = headend(&["registry", "import", "--db", "hes.db", "points.csv"], &d);
-    assert!(o.status.success(), "{}", text(&o));
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(d.join("hes.db"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600, "the database may hold secrets");
-    }
+    let d = registered("commands");
+    owner_only(&d);
     let point = "0900000000000000000001";
     let by = ["--by", "operator-7"];
     let o = headend(
@@ -199,12 +234,7 @@ fn trm08_trm09_trm11_commands_are_recorded_pending_and_refused_when_they_make_no
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("not registered"), "{}", text(&o));
     // TRM-08: 8 to 32 bytes, from stdin or the environment; never shown.
-    let o = set_password(&d, "short\n", None);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("5 bytes"), "{}", text(&o));
-    assert!(!text(&o).contains("short"), "{}", text(&o));
-    let o = set_password(&d, &format!("{}\n", "x".repeat(33)), None);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    password_lengths_refused(&d, "set-password");
     let o = set_password(&d, "", None);
     assert_eq!(o.status.code(), Some(2), "no password: {}", text(&o));
     let o = set_password(&d, "NEW-PASSWORD-FROM-STDIN\n", None);
@@ -212,22 +242,10 @@ fn trm08_trm09_trm11_commands_are_recorded_pending_and_refused_when_they_make_no
     assert!(!text(&o).contains("NEW-PASSWORD"), "{}", text(&o));
     let o = set_password(&d, "", Some("NEW-PASSWORD-FROM-ENV"));
     assert!(o.status.success(), "{}", text(&o));
-    // No way to give it on the command line (a usage error, exit 1).
-    let o = headend(
-        &[
-            &["set-password", "--db", "hes.db", point, "NEW-PASSWORD-ARG"][..],
-            &by,
-        ]
-        .concat(),
-        &d,
-    );
-    assert_eq!(o.status.code(), Some(1), "clap refuses it: {}", text(&o));
+    // No way to give it on the command line.
+    password_argument_refused(&d, "set-password", "NEW-PASSWORD-ARG");
 
-    let o = headend(&["commands", "--db", "hes.db", "--json"], &d);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(!text(&o).contains("NEW-PASSWORD"), "{}", text(&o));
-    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let list = list.as_array().unwrap();
+    let list = support::headend_commands(&d.join("hes.db"), &["NEW-PASSWORD"]);
     let kinds: Vec<(&str, &str, Option<u64>)> = list
         .iter()
         .map(|c| {
@@ -263,21 +281,8 @@ fn trm08_trm09_trm11_commands_are_recorded_pending_and_refused_when_they_make_no
 /// 2); the database stays owner-only. `--help` names it.
 #[test]
 fn trm08_a_terminal_secret_is_recorded_pending_and_its_password_never_shown() {
-    let d = dir("terminal-secret");
-    std::fs::write(d.join("points.csv"), REGISTRY).unwrap();
-    let o = headend(&["registry", "import", "--db", "hes.db", "points.csv"], &d);
-    assert!(o.status.success(), "{}", text(&o));
-    let o = with_password(&d, "terminal-secret", "short\n", None);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("5 bytes"), "{}", text(&o));
-    assert!(!text(&o).contains("short"), "{}", text(&o));
-    let o = with_password(
-        &d,
-        "terminal-secret",
-        &format!("{}\n", "x".repeat(33)),
-        None,
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let d = registered("terminal-secret");
+    password_lengths_refused(&d, "terminal-secret");
     let o = with_password(&d, "terminal-secret", "HANDY-PASSWORD-STDIN\n", None);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("terminal-secret"), "{}", text(&o));
@@ -300,27 +305,9 @@ fn trm08_a_terminal_secret_is_recorded_pending_and_its_password_never_shown() {
         &d,
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let o = headend(
-        &[
-            &[
-                "terminal-secret",
-                "--db",
-                "hes.db",
-                "0900000000000000000002",
-                "HANDY-PASSWORD-ARG",
-            ][..],
-            &by,
-        ]
-        .concat(),
-        &d,
-    );
-    assert_eq!(o.status.code(), Some(1), "clap refuses it: {}", text(&o));
+    password_argument_refused(&d, "terminal-secret", "HANDY-PASSWORD-ARG");
 
-    let o = headend(&["commands", "--db", "hes.db", "--json"], &d);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(!text(&o).contains("HANDY-PASSWORD"), "{}", text(&o));
-    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let list = list.as_array().unwrap();
+    let list = support::headend_commands(&d.join("hes.db"), &["HANDY-PASSWORD"]);
     assert_eq!(list.len(), 2, "{list:?}");
     assert!(list.iter().all(|c| c["kind"] == "terminal-secret"
         && c["point"] == "0900000000000000000002"
@@ -329,15 +316,7 @@ fn trm08_a_terminal_secret_is_recorded_pending_and_its_password_never_shown() {
         && c["minutes"].is_null()));
     let o = headend(&["commands", "--db", "hes.db"], &d);
     assert!(text(&o).contains("terminal-secret"), "{}", text(&o));
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(d.join("hes.db"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600, "the database holds secrets");
-    }
+    owner_only(&d);
     let o = headend(&["--help"], &d);
     assert!(text(&o).contains("terminal-secret"), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&d);

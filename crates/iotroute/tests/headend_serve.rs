@@ -69,13 +69,7 @@ fn registered(dir: &std::path::Path) -> std::path::PathBuf {
         "021A000000001001 494F545041535330303030310A\n021A000000001002 494F54504153533030303032\n",
     )
     .unwrap();
-    let imported = iotroute()
-        .args(["headend", "registry", "import", "--db"])
-        .arg(&db)
-        .arg(dir.join("points.csv"))
-        .output()
-        .unwrap();
-    assert!(imported.status.success(), "{imported:?}");
+    support::headend_registry_import(&db, &dir.join("points.csv"));
     db
 }
 
@@ -179,21 +173,6 @@ fn sys01_sec02_ops07_a_smart_meter_relays_to_the_head_end_program_into_the_mdms(
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The commands `headend commands --json` lists.
-fn listed(db: &std::path::Path) -> Vec<serde_json::Value> {
-    let o = iotroute()
-        .args(["headend", "commands", "--json", "--db"])
-        .arg(db)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{o:?}");
-    serde_json::from_slice::<serde_json::Value>(&o.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 #[test]
 fn trm11_an_interval_switch_recorded_while_the_head_end_runs_reaches_the_smart_meter_and_its_done_the_registry(
 ) {
@@ -216,7 +195,7 @@ fn trm11_an_interval_switch_recorded_while_the_head_end_runs_reaches_the_smart_m
         .output()
         .unwrap();
     assert!(recorded.status.success(), "{recorded:?}");
-    assert_eq!(listed(&db)[0]["outcome"], "pending");
+    assert_eq!(support::headend_commands(&db, &[])[0]["outcome"], "pending");
     let got = commands(&mut stream, &mut relay, 1);
     let [Command::SetInterval {
         request,
@@ -230,11 +209,7 @@ fn trm11_an_interval_switch_recorded_while_the_head_end_runs_reaches_the_smart_m
     // The smart meter carried it out: its done.
     relay.done(*request, Outcome::Done, "", Utc::now());
     stream.write_all(&relay.take_output()).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while listed(&db)[0]["outcome"] == "pending" && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let list = listed(&db);
+    let list = support::headend_commands_ended(&db, Duration::from_secs(10));
     assert_eq!(list[0]["outcome"], "done", "{list:?}");
     assert_eq!(list[0]["kind"], "set-interval");
     let export = iotroute()

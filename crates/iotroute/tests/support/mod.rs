@@ -319,3 +319,53 @@ pub fn terminal_status(data: &Path) -> serde_json::Value {
         .unwrap();
     serde_json::from_slice(&out.stdout).unwrap_or_default()
 }
+
+/// `iotroute headend commands --json --db DB`: the head end's command records, oldest
+/// first. Its output (stdout and stderr) shows none of `not_shown` (TRM-08: a new
+/// password is never shown).
+pub fn headend_commands(db: &Path, not_shown: &[&str]) -> Vec<serde_json::Value> {
+    let o = iotroute()
+        .args(["headend", "commands", "--json", "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    for secret in not_shown {
+        assert!(!text.contains(secret), "{secret} shown: {text}");
+    }
+    serde_json::from_slice::<serde_json::Value>(&o.stdout)
+        .unwrap()
+        .as_array()
+        .cloned()
+        .expect("`headend commands --json` lists an array")
+}
+
+/// The head end's command records ([`headend_commands`]) once none is pending, or
+/// when `limit` has passed.
+pub fn headend_commands_ended(db: &Path, limit: Duration) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + limit;
+    while headend_commands(db, &[])
+        .iter()
+        .any(|c| c["outcome"] == "pending")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    headend_commands(db, &[])
+}
+
+/// `iotroute headend registry import --db DB CSV`, which must succeed.
+pub fn headend_registry_import(db: &Path, csv: &Path) {
+    let imported = iotroute()
+        .args(["headend", "registry", "import", "--db"])
+        .arg(db)
+        .arg(csv)
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+}
