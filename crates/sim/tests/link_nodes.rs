@@ -121,6 +121,19 @@ fn terminal_config(n: u8, password: &[u8]) -> TerminalConfig {
 }
 
 /// Every terminal 1..=9 registered with PASSWORD.
+/// A smart meter (channel 33) and a terminal 6 m away that joined it: the world, the
+/// smart meter's and the terminal's indices, and the PAN ID.
+fn joined_pair() -> (World, usize, usize, u16) {
+    let mut w = World::new();
+    let config = meter_config(1, 33, pairing());
+    let pan = config.pan_id;
+    let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
+    w.run(20 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    (w, m, t, pan)
+}
+
 fn registry() -> Box<dyn Registry + Send> {
     Box::new(|id_p: &[u8]| -> Result<Psk, AuthFailure> {
         (1..=9u8)
@@ -967,13 +980,7 @@ fn sec03_ops07_a_removed_terminal_loses_the_link_and_the_next_group_key() {
 
 #[test]
 fn sec03_only_pana_travels_unsecured_between_the_nodes() {
-    let mut w = World::new();
-    let config = meter_config(1, 33, pairing());
-    let pan = config.pan_id;
-    w.add_meter(config, Position::outdoor(0.0, 0.0));
-    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
-    w.run(20 * SECOND);
-    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    let (mut w, _, t, pan) = joined_pair();
     // The interface the nodes use never sends anything but PANA in the clear.
     let now = w.now;
     let mut mac = Mac::new(MacConfig::new(meter_eui(1)));
@@ -1022,13 +1029,7 @@ fn sec03_only_pana_travels_unsecured_between_the_nodes() {
 
 #[test]
 fn sec03_unsecured_fragments_never_join_or_kill_a_secured_datagram() {
-    let mut w = World::new();
-    let config = meter_config(1, 33, pairing());
-    let pan = config.pan_id;
-    let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
-    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
-    w.run(20 * SECOND);
-    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    let (mut w, m, t, pan) = joined_pair();
     let (index, key) = w.meter(m).keys_used()[0];
     // The smart meter's fragments (what its radio would send, under the key), and
     // someone else's in the clear posing as it, with the same datagram tags.
@@ -1340,14 +1341,7 @@ proptest! {
     fn sec01_sec04_sec05_packets_from_the_iot_route_reach_the_head_end_only_as_relay_messages(
         thrown in prop::collection::vec(sent(), 1..10),
     ) {
-
-        let mut w = World::new();
-        let config = meter_config(1, 33, pairing());
-        let pan = config.pan_id;
-        let m = w.add_meter(config, Position::outdoor(0.0, 0.0));
-        let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(6.0, 0.0));
-        w.run(20 * SECOND);
-        prop_assert_eq!(w.joined(t), vec![meter_eui(1)]);
+        let (mut w, m, _, pan) = joined_pair();
         // The smart meter's relay with the terminal registered by the head end; and the
         // same again, told only what the well-formed pushes among the packets hold.
         let (mut relay, mut hes) = registered();
