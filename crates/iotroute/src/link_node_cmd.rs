@@ -739,6 +739,15 @@ impl SmartMeterProgram {
     }
 }
 
+/// The smart meter's next DLMS request to `to`, if any, on its way.
+fn send_request(link: &mut SmartMeter, now: Duration, to: Eui64, next: Option<Vec<u8>>) {
+    if let Some(bytes) = next {
+        if let Err(e) = link.send_udp(now, to, (DLMS_PORT, DLMS_PORT), bytes) {
+            tracing::warn!(error = %e, "DLMS request not sent");
+        }
+    }
+}
+
 impl App for SmartMeterProgram {
     type Node = SmartMeter;
     fn node(&mut self) -> &mut SmartMeter {
@@ -758,12 +767,7 @@ impl App for SmartMeterProgram {
                 } => {
                     // A session that ended makes way for what the head end asked for
                     // next (`next`).
-                    if let Some(bytes) = next {
-                        if let Err(e) = self.link.send_udp(now, from, (DLMS_PORT, DLMS_PORT), bytes)
-                        {
-                            tracing::warn!(error = %e, "DLMS request not sent");
-                        }
-                    }
+                    send_request(&mut self.link, now, from, next);
                     if let Some(Arrived::Command(c)) = &arrived {
                         keep_password(&mut self.passwords, from, c);
                     }
@@ -799,8 +803,10 @@ impl App for SmartMeterProgram {
                         None => {}
                     }
                 }
-                Routed::Other(SmartMeterEvent::Joined { terminal, .. }) => {
+                Routed::Joined { terminal, next } => {
                     eprintln!("terminal {terminal:?} joined");
+                    // What the head end asked of it while it was away.
+                    send_request(&mut self.link, now, terminal, next);
                 }
                 Routed::Other(SmartMeterEvent::Left { .. }) => {
                     if let Some(port) = self.relay.as_mut() {

@@ -874,9 +874,9 @@ fn trm08_trm09_sim_commands_are_done_and_a_new_password_outlives_reboots_and_an_
 #[test]
 fn trm08_trm09_a_sim_command_not_done_fails_the_run() {
     let mut cmd = small_sim();
-    // The only smart meter of the commands' points is off from before the first command
-    // (at least an hour into the run) to after the last: each is sent on its hello as it
-    // boots, before any terminal joined it again, and fails.
+    // Both smart meters are off from before the first command (at least an hour into
+    // the run) to past its end: the commands wait at the head end, pending, and the run
+    // says so.
     cmd.args([
         "--hours",
         "4",
@@ -885,9 +885,9 @@ fn trm08_trm09_a_sim_command_not_done_fails_the_run() {
         "--commands",
         "2",
         "--outage",
-        "025A000000002001@30m+3h",
+        "025A000000002001@30m+2d",
         "--outage",
-        "025A000000002002@30m+3h",
+        "025A000000002002@30m+2d",
     ]);
     let out = run_with_timeout(cmd, Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&out.stdout);

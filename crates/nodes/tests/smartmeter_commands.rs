@@ -29,7 +29,7 @@ use nodes::app::reader::{Purpose, Reader};
 use nodes::app::relay::SmartMeterRelay;
 use nodes::app::secrets::{dlms_password, TerminalSecrets};
 use nodes::app::server::TerminalApp;
-use nodes::app::smartmeter::{carry_out, Arrived, SmartMeterApp};
+use nodes::app::smartmeter::{carry_out, Arrived, Routed, SmartMeterApp};
 use nodes::app::DLMS_PORT;
 use nodes::controller::ControllerConfig;
 use nodes::flood::FloodConfig;
@@ -343,27 +343,35 @@ impl Rig {
         while self.node.poll_push().is_some() {}
     }
 
-    /// The smart meter's link events: DLMS answers to its sessions (the next request
-    /// sent, what ended told to the head end), the rest kept.
+    /// The smart meter's link events, as the simulator and `iotroute smartmeter` take
+    /// them (`SmartMeterApp::link_event`): DLMS answers to its sessions and joins (the
+    /// next request sent, what ended told to the head end), the rest kept.
     fn meter_events(&mut self, events: Vec<SmartMeterEvent>) {
         let (now, wall) = (self.now, self.wall());
         for e in events {
-            match e {
-                SmartMeterEvent::Udp { from, datagram } if datagram.src_port == DLMS_PORT => {
-                    let (next, arrived) =
-                        self.app
-                            .datagram(now, wall, from.0, &datagram.payload, &mut self.meter);
-                    if let Some(bytes) = next {
-                        self.meter
-                            .send_udp(now, from, (DLMS_PORT, DLMS_PORT), bytes)
-                            .unwrap();
+            let (to, next) =
+                match self
+                    .app
+                    .link_event(Some(&mut self.relay), &mut self.meter, e, now, wall)
+                {
+                    Routed::Dlms {
+                        from,
+                        next,
+                        arrived,
+                    } => {
+                        self.arrived.extend(arrived);
+                        (from, next)
                     }
-                    if let Some(a) = arrived {
-                        self.relay.arrived(from.0, &a, wall);
-                        self.arrived.push(a);
+                    Routed::Joined { terminal, next } => (terminal, next),
+                    Routed::Other(other) => {
+                        self.link_events.push(other);
+                        continue;
                     }
-                }
-                other => self.link_events.push(other),
+                };
+            if let Some(bytes) = next {
+                self.meter
+                    .send_udp(now, to, (DLMS_PORT, DLMS_PORT), bytes)
+                    .unwrap();
             }
         }
     }
@@ -597,10 +605,13 @@ fn trm08_set_password_is_the_terminals_and_the_smart_meters_from_then_on() {
     assert!(rig.joined_now(), "{:?}", rig.link_events);
 }
 
-/// A command for a terminal that is not joined fails at once, with the reason.
+/// A command for a terminal that is not joined (rebooting, out of range a while) waits
+/// for it: nothing is done until it joins, then each is carried out, in order. A
+/// backfill for it ends at once (the collection asks again).
 #[test]
-fn trm09_a_command_for_a_terminal_not_joined_fails_with_the_reason() {
+fn trm09_trm11_a_command_for_a_terminal_not_joined_waits_until_it_joins() {
     let mut rig = Rig::new();
+    assert!(!rig.joined_now());
     rig.command(Command::SetClock {
         request: 41,
         terminal: TERMINAL.0,
@@ -610,15 +621,27 @@ fn trm09_a_command_for_a_terminal_not_joined_fails_with_the_reason() {
         terminal: TERMINAL.0,
         minutes: 15,
     });
-    let done = rig.done();
+    rig.command(Command::Backfill {
+        request: 43,
+        terminal: TERMINAL.0,
+        from: start(),
+        to: start(),
+    });
     assert_eq!(
-        done,
-        vec![
-            (41, Outcome::Failed, "the terminal is not joined".to_owned()),
-            (42, Outcome::Failed, "the terminal is not joined".to_owned()),
-        ]
+        rig.done(),
+        vec![(43, Outcome::Failed, "the terminal is not joined".to_owned())]
     );
     assert_eq!(rig.node.model().lock().unwrap().capture_period(), 1800);
+    rig.run(Duration::from_secs(30));
+    assert!(rig.joined_now(), "{:?}", rig.link_events);
+    assert_eq!(
+        rig.done(),
+        vec![
+            (41, Outcome::Done, String::new()),
+            (42, Outcome::Done, String::new())
+        ]
+    );
+    assert_eq!(rig.node.model().lock().unwrap().capture_period(), 900);
 }
 
 /// One session per terminal at a time: commands given while a reading runs wait behind
@@ -663,10 +686,11 @@ fn trm09_trm11_commands_wait_behind_the_session_under_way() {
     assert_eq!(rig.node.model().lock().unwrap().capture_period(), 900);
 }
 
-/// A terminal that leaves takes the head end's commands with it: the one under way and
-/// the one waiting both fail, so that the head end hears of each.
+/// A terminal that leaves before the head end's commands are carried out: the one
+/// under way and the one waiting wait for it to join again (the head end's records stay
+/// pending), then are carried out.
 #[test]
-fn trm09_trm11_the_commands_of_a_terminal_that_left_fail() {
+fn trm09_trm11_the_commands_of_a_terminal_that_left_wait_for_it() {
     let mut rig = Rig::joined();
     rig.command(Command::SetClock {
         request: 61,
@@ -679,14 +703,38 @@ fn trm09_trm11_the_commands_of_a_terminal_that_left_fail() {
     });
     // The terminal leaves before it answered.
     let dropped = rig.app.forget(TERMINAL.0);
+    assert!(dropped.is_empty(), "{dropped:?}");
     let wall = rig.wall();
     rig.relay.left(&dropped, wall);
-    let left = "the terminal left".to_owned();
+    assert!(rig.done().is_empty());
+    // It joins again: both are carried out.
+    let link = rig.meter.terminals();
+    assert!(link.contains(&TERMINAL));
+    let next = rig.app.link_event(
+        Some(&mut rig.relay),
+        &mut rig.meter,
+        SmartMeterEvent::Joined {
+            terminal: TERMINAL,
+            id_p: identity_from_eui64(TERMINAL.0).into_bytes(),
+        },
+        rig.now,
+        wall,
+    );
+    let Routed::Joined {
+        next: Some(aarq), ..
+    } = next
+    else {
+        panic!("{next:?}");
+    };
+    rig.meter
+        .send_udp(rig.now, TERMINAL, (DLMS_PORT, DLMS_PORT), aarq)
+        .unwrap();
+    rig.run(Duration::from_secs(20));
     assert_eq!(
         rig.done(),
         vec![
-            (61, Outcome::Failed, left.clone()),
-            (62, Outcome::Failed, left)
+            (61, Outcome::Done, String::new()),
+            (62, Outcome::Done, String::new())
         ]
     );
 }

@@ -47,9 +47,17 @@ pub enum Routed {
         /// What the datagram brought.
         arrived: Option<Arrived>,
     },
+    /// A terminal joined: what the head end asked of it while it was away starts (the
+    /// AARQ to send it, `next`).
+    Joined {
+        /// The terminal.
+        terminal: Eui64,
+        /// The first request of the session that waited.
+        next: Option<Vec<u8>>,
+    },
     /// Any other event, for the driver to log or count: a terminal that left (its
     /// sessions ended, their backfills failed to the relay), a refusal or a foreign
-    /// scan (an event of the relay's), a join...
+    /// scan (an event of the relay's)...
     Other(SmartMeterEvent),
 }
 
@@ -121,6 +129,10 @@ impl SmartMeterApp {
                     arrived,
                 }
             }
+            SmartMeterEvent::Joined { terminal, .. } => Routed::Joined {
+                terminal,
+                next: self.next_queued(now, terminal.0),
+            },
             SmartMeterEvent::Left { terminal } => {
                 let dropped = self.forget(terminal.0);
                 if let Some(relay) = relay {
@@ -259,19 +271,24 @@ impl SmartMeterApp {
         }
     }
 
-    /// `terminal` left: its sessions are dropped, and what the head end asked of it
-    /// (the backfill or command under way, those that waited; their request numbers
-    /// returned: they failed).
+    /// `terminal` left: its sessions are dropped. The head end's commands (the one
+    /// under way and those that waited) wait for it to join again — a terminal
+    /// rebooting or out of range for a while is the usual case, and the head end's
+    /// record stays pending; its backfills end (their request numbers returned: they
+    /// failed, and the collection asks again).
     pub fn forget(&mut self, terminal: [u8; 8]) -> Vec<u32> {
         let running = self.reader.forget(terminal);
         if let Some(r) = self.rollout.as_mut() {
             r.forget(terminal);
         }
-        running
+        let (commands, ended): (VecDeque<Purpose>, VecDeque<Purpose>) = running
             .into_iter()
             .chain(self.queued.remove(&terminal).unwrap_or_default())
-            .filter_map(|p| p.request())
-            .collect()
+            .partition(|p| matches!(p, Purpose::Command { .. }));
+        if !commands.is_empty() {
+            self.queued.insert(terminal, commands);
+        }
+        ended.iter().filter_map(Purpose::request).collect()
     }
 
     /// When the next session under way is given up for silence.
@@ -293,8 +310,9 @@ impl SmartMeterApp {
 /// at the link (OPS-07), a terminal let go, a password the terminal has already (TRM-08,
 /// changed by the handy terminal) taken at once without a session; the outcome told back
 /// through `relay` — at once for what cannot be done (arguments the terminal would
-/// refuse, a terminal not joined or without a DLMS secret) and for a password taken,
-/// else when its session ends ([`SmartMeterApp::datagram`]).
+/// refuse, a terminal without a DLMS secret, a backfill of a terminal not joined) and
+/// for a password taken, else when its session ends ([`SmartMeterApp::datagram`]); a
+/// setting for a terminal not joined waits for it to join.
 ///
 /// A password taken at once comes back (`Some`: its terminal, its outcome): its *done* is in
 /// `relay`'s output, so a caller that keeps passwords durably keeps it before that output
@@ -375,13 +393,20 @@ pub fn carry_out(
             return Some((terminal, carried));
         }
     };
-    if !link.terminals().contains(&Eui64(terminal)) {
-        relay.done(request, Outcome::Failed, "the terminal is not joined", wall);
-        return None;
-    }
     if !app.reader().holds_secret(terminal) {
         let why = "the smart meter holds no DLMS secret for the terminal";
         relay.done(request, Outcome::Failed, why, wall);
+        return None;
+    }
+    if !link.terminals().contains(&Eui64(terminal)) {
+        // A setting waits for the terminal to join ([`Routed::Joined`]); a backfill
+        // ends, and the collection asks again.
+        if matches!(purpose, Purpose::Command { .. }) {
+            tracing::info!(request, terminal = %dlms::hex::encode(&terminal), "the terminal is not joined: the command waits for it");
+            app.queue(terminal, purpose);
+        } else {
+            relay.done(request, Outcome::Failed, "the terminal is not joined", wall);
+        }
         return None;
     }
     app.queue(terminal, purpose);

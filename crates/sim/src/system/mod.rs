@@ -1635,22 +1635,29 @@ impl<W: std::io::Write> LinkSim<W> {
                     let routed = m
                         .app
                         .link_event(Some(&mut m.relay), &mut m.link, e, now, wall);
-                    if let Routed::Dlms {
-                        from,
-                        next,
-                        arrived,
-                    } = routed
-                    {
-                        // A password its terminal took is kept before the relay's
-                        // output leaves (TRM-08); a session that ended makes way for
-                        // what the head end asked for next (`next`).
-                        if let Some(Arrived::Command(carried)) = &arrived {
-                            m.keep_password(from.0, carried);
+                    match routed {
+                        Routed::Dlms {
+                            from,
+                            next,
+                            arrived,
+                        } => {
+                            // A password its terminal took is kept before the relay's
+                            // output leaves (TRM-08); a session that ended makes way for
+                            // what the head end asked for next (`next`).
+                            if let Some(Arrived::Command(carried)) = &arrived {
+                                m.keep_password(from.0, carried);
+                            }
+                            if let Some(bytes) = next {
+                                send(&mut m.link, now, from.0, bytes);
+                            }
+                            self.read(from, arrived);
                         }
-                        if let Some(bytes) = next {
-                            send(&mut m.link, now, from.0, bytes);
-                        }
-                        self.read(from, arrived);
+                        // What the head end asked while the terminal was away.
+                        Routed::Joined {
+                            terminal,
+                            next: Some(bytes),
+                        } => send(&mut m.link, now, terminal.0, bytes),
+                        Routed::Joined { next: None, .. } | Routed::Other(_) => {}
                     }
                 }
             }
