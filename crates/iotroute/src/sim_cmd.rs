@@ -60,8 +60,8 @@ pub struct SimArgs {
     pub keys: Option<PathBuf>,
     /// Lose this percentage of received frames on top of the radio model (fault
     /// injection). Without any fault flag (this, --outage, --reboots, --block,
-    /// --wrong-meter, --wrong-password, --wrong-pairing, --flood) a run has 1 % loss, one
-    /// outage and one reboot.
+    /// --wrong-meter, --wrong-password, --wrong-pairing, --flood, --kill-headend) a run
+    /// has 1 % loss, one outage, one reboot and two operator commands (--commands).
     #[arg(long, value_parser = parse_loss, conflicts_with = "loopback")]
     pub loss: Option<f64>,
     /// The meters' unit (0xD4) in kWh.
@@ -127,6 +127,7 @@ pub struct SimArgs {
     /// password of 8 to 32 bytes, never shown) alternately; the head end sends each to
     /// the point's smart meter, which carries it out in a DLMS session with the terminal.
     /// The report lists each with its outcome; the run fails unless every one is done.
+    /// Without any fault flag a run has two (a set-clock and a set-password).
     /// A new password holds through the terminal's reboots and its smart meter's
     /// outages. Not set-interval (TRM-11): the run expects one slot grid for every
     /// point, which a switch would change from its switch-over on.
@@ -305,6 +306,8 @@ struct Faults {
     loss: f64,
     outages: Vec<sim::system::OutagePlan>,
     reboots: u32,
+    /// The operator's commands (`--commands`; two without any flag).
+    commands: u32,
 }
 
 impl Faults {
@@ -323,6 +326,7 @@ impl Faults {
                 loss: args.loss.unwrap_or(0.0),
                 outages: args.outage.clone(),
                 reboots: args.reboots.unwrap_or(0),
+                commands: args.commands.unwrap_or(0),
             };
         }
         // The first smart meter off for an hour at 40 % of the run.
@@ -335,6 +339,7 @@ impl Faults {
                 to: from + core::time::Duration::from_secs(3600),
             }],
             reboots: 1,
+            commands: args.commands.unwrap_or(2),
         }
     }
 }
@@ -379,7 +384,7 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
         wrong_pairings: args.wrong_pairing.unwrap_or(0),
         floods: args.flood.unwrap_or(0),
         key_period: args.key_period,
-        commands: args.commands.unwrap_or(0),
+        commands: faults.commands,
     };
     let pcap = args
         .pcap

@@ -33,6 +33,33 @@ fn small_sim_report(name: &str, args: &[&str]) -> serde_json::Value {
     v
 }
 
+/// Without a fault flag a run shows every part working: a little loss, an outage, a
+/// reboot, and two operator commands (a set-clock, a set-password), every one done and
+/// nothing lost.
+#[test]
+fn sys01_trm08_trm09_the_default_run_has_an_outage_a_reboot_and_two_commands_done() {
+    let v = small_sim_report("defaults", &["--hours", "6"]);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["lost"], 0);
+    assert_eq!(v["doubled"], 0);
+    assert_eq!(v["events"]["outage"], 1, "{}", v["events"]);
+    assert_eq!(v["events"]["reboot"], 1, "{}", v["events"]);
+    let commands = v["commands"].as_array().expect("commands in the report");
+    let kinds: Vec<&str> = commands
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 2, "{commands:?}");
+    assert!(
+        kinds.contains(&"set-clock") && kinds.contains(&"set-password"),
+        "{kinds:?}"
+    );
+    assert!(
+        commands.iter().all(|c| c["outcome"] == "done"),
+        "{commands:?}"
+    );
+}
+
 #[test]
 fn trm03_sim_reads_every_half_hour_and_deltas_survive_the_counter_wrap() {
     let report = std::env::temp_dir().join(format!("iotroute-sim-{}.json", std::process::id()));
