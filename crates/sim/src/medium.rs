@@ -162,6 +162,25 @@ struct Node {
     sending_until: Duration,
 }
 
+/// A node's links: the nodes that can hear it, in id order, and the path loss to each
+/// without the channel's reference loss (dB). Apart, so that the search for a node
+/// (every listener × every overlapping sender) runs over 4-byte ids only.
+#[derive(Debug)]
+struct Links {
+    nodes: Vec<u32>,
+    loss: Vec<f64>,
+}
+
+impl Links {
+    /// The path loss to `node`, if it is a link.
+    fn loss_to(&self, node: u32) -> Option<f64> {
+        self.nodes
+            .binary_search(&node)
+            .ok()
+            .and_then(|i| self.loss.get(i).copied())
+    }
+}
+
 /// Whether two cells are at most `n` apart in x and in y. A node hears only senders in
 /// the cells next to its own (links are found there): a frame's listeners are within one
 /// cell of its sender, and whatever they hear within one more.
@@ -216,7 +235,7 @@ pub struct Medium {
     cells: HashMap<(i64, i64), Vec<u32>>,
     /// Each node's links to the nodes that can hear it at all: (node, path loss without
     /// the channel's reference loss, dB), found when it first sends.
-    links: Vec<Option<Vec<(u32, f64)>>>,
+    links: Vec<Option<Links>>,
     shadowing: HashMap<(u32, u32), f64>,
     frames: Stream,
     /// Frames on the air and those that ended but may still overlap one that has not,
@@ -363,12 +382,8 @@ impl Medium {
             .links
             .get(from.0 as usize)
             .and_then(Option::as_ref)
-            .and_then(|l| {
-                l.binary_search_by_key(&to.0, |x| x.0)
-                    .ok()
-                    .and_then(|i| l.get(i))
-            })
-            .map(|&(_, loss)| self.propagation.rssi_dbm(reference + loss))
+            .and_then(|l| l.loss_to(to.0))
+            .map(|loss| self.propagation.rssi_dbm(reference + loss))
             .filter(|rssi| *rssi >= floor))
     }
 
@@ -469,13 +484,13 @@ impl Medium {
         let links = self.links.get(index).and_then(Option::as_ref);
         Ok(links
             .into_iter()
-            .flatten()
+            .flat_map(|l| l.nodes.iter().copied().zip(l.loss.iter().copied()))
             .filter(|(i, _)| {
                 self.nodes
                     .get(*i as usize)
                     .is_some_and(|n| n.channel == Some(channel))
             })
-            .map(|&(i, loss)| (NodeId(i), self.propagation.rssi_dbm(reference + loss)))
+            .map(|(i, loss)| (NodeId(i), self.propagation.rssi_dbm(reference + loss)))
             .filter(|(_, rssi)| *rssi >= floor)
             .collect())
     }
@@ -483,7 +498,7 @@ impl Medium {
     /// The links of `from`: every node within reach (3 × 3 cells around it) whose
     /// path loss, shadowing and building included, leaves a frame above the cut-off on
     /// some channel. The loss is the one [`Medium::rssi_dbm`] computes.
-    fn find_links(&self, from: NodeId) -> Result<Vec<(u32, f64)>, MediumError> {
+    fn find_links(&self, from: NodeId) -> Result<Links, MediumError> {
         let at = self.node(from)?.position;
         let prop = self.propagation;
         let best = crate::propagation::reference_loss_db(33)
@@ -506,7 +521,10 @@ impl Medium {
             })
             .collect();
         links.sort_unstable_by_key(|l| l.0);
-        Ok(links)
+        Ok(Links {
+            nodes: links.iter().map(|l| l.0).collect(),
+            loss: links.iter().map(|l| l.1).collect(),
+        })
     }
 
     /// When the next unresolved frame ends, if any: call [`Medium::advance`] then.
