@@ -65,6 +65,14 @@ fn classify(reading: &RawReading, stored: &[RawReading]) -> Arrived {
     }
 }
 
+/// How many usable boundaries before the first and after the last changed one a reading
+/// can change slots up to (see `Mdms::recompute`).
+const SLOT_REACH: usize = 3;
+
+/// How many usable boundaries on each side the readings those slots are derived from
+/// reach: two more, to judge every outlier that decides them with both its neighbours.
+const READ_REACH: usize = SLOT_REACH + 2;
+
 /// The meter data management system over a store `S`.
 #[derive(Debug)]
 pub struct Mdms<S> {
@@ -184,36 +192,46 @@ impl<S: MdmsStore> Mdms<S> {
         Ok(report)
     }
 
-    /// Recompute the slots of `point` that readings at `first..=last` can change: those
-    /// from the second usable boundary before `first` to the second after `last` (or
-    /// the ends of the series) — a reading decides, with its usable neighbours, whether
-    /// its neighbour is an outlier, and an outlier the slots on both its sides — derived
-    /// from readings one usable boundary wider, so that every reading of those slots is
-    /// judged with both its neighbours. A slot outside depends only on readings outside
-    /// (docs/mdms.md, "Recomputation").
+    /// Recompute the slots of `point` that readings at `first..=last` can change, and
+    /// only those, so that a reading costs the same however long the point's history.
+    ///
+    /// A reading changes whether it and its usable neighbours are suspect, hence
+    /// whether the boundaries up to two usable ones away are outliers, hence the
+    /// counters (read or estimated) up to the third usable boundary on each side: the
+    /// slots from the third usable boundary before `first` to the third after `last` (or
+    /// the ends of the series). Judging those outliers takes two usable boundaries more
+    /// on each side, so they are derived from readings five usable boundaries wide. A
+    /// slot outside depends only on readings outside (docs/mdms.md, "Recomputation").
     fn recompute(
         &mut self,
         point: &SupplyPoint,
         first: DateTime<Utc>,
         last: DateTime<Utc>,
     ) -> Result<u64, MdmsError> {
-        let before = |t: Option<DateTime<Utc>>| -> Result<Option<DateTime<Utc>>, MdmsError> {
-            t.map_or(Ok(None), |t| self.store.usable_before(point, t))
-        };
-        let after = |t: Option<DateTime<Utc>>| -> Result<Option<DateTime<Utc>>, MdmsError> {
-            t.map_or(Ok(None), |t| self.store.usable_after(point, t))
-        };
-        let from = before(before(Some(first))?)?;
-        let to = after(after(Some(last))?)?;
-        let readings = self.store.readings(point, before(from)?, after(to)?)?;
+        let (mut from, mut to) = (Some(first), Some(last));
+        let mut read_from = from;
+        let mut read_to = to;
+        for n in 1..=READ_REACH {
+            read_from = read_from.map_or(Ok(None), |t| self.store.usable_before(point, t))?;
+            read_to = read_to.map_or(Ok(None), |t| self.store.usable_after(point, t))?;
+            if n == SLOT_REACH {
+                (from, to) = (read_from, read_to);
+            }
+        }
+        let readings = self.store.readings(point, read_from, read_to)?;
         let derived = vee::derive(point, &readings, self.vee);
+        // Outside `from..to` the derivation lacks readings to judge by: what it finds
+        // there is neither kept nor logged.
+        let inside = |t: DateTime<Utc>| from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e);
         for (start, channel, failure) in &derived.failures {
-            tracing::warn!(%point, boundary = %start, channel, ?failure, "failed validation: the slots are estimated, the readings kept");
+            if inside(*start) {
+                tracing::warn!(%point, boundary = %start, channel, ?failure, "failed validation: the slots are estimated, the readings kept");
+            }
         }
         let slots: Vec<_> = derived
             .slots
             .into_iter()
-            .filter(|s| from.is_none_or(|f| s.start >= f) && to.is_none_or(|t| s.start < t))
+            .filter(|s| inside(s.start))
             .collect();
         self.store.replace_slots(point, from, to, &slots)?;
         Ok(slots.len() as u64)

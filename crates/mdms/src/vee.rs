@@ -224,10 +224,11 @@ fn timeline(readings: &[RawReading]) -> Vec<Mark<'_>> {
 /// per channel, modulo 10^8, rounded down, so that the estimated slots of a gap add up
 /// to the whole step exactly. A step that fails validation is not spread over the gap:
 /// the counter is held at the earlier value (its slots get zero and the last one fails
-/// as a whole). No estimate without a usable reading on both sides. A single reading
-/// between two usable ones is an outlier, and not used, when a channel's steps to and
-/// from it both fail while the step across it passes on both channels (a glitch of the
-/// terminal or the meter: docs/mdms.md, "Outliers"); each is added to `failures`.
+/// as a whole). No estimate without a usable reading on both sides. A usable reading is
+/// suspect when a channel's steps to and from its usable neighbours both fail while the
+/// step across it passes on both channels, and an outlier, not used, when it is suspect
+/// and neither neighbour is (a glitch of the terminal or the meter: docs/mdms.md,
+/// "Outliers"); each is added to `failures`.
 fn values(
     marks: &[Mark<'_>],
     vee: Vee,
@@ -243,22 +244,46 @@ fn values(
         .collect();
     let usable: Vec<usize> = (0..marks.len()).filter(|i| read[*i].is_some()).collect();
     let seconds = |x: usize, y: usize| (marks[y].at - marks[x].at).num_seconds();
+    // Per usable mark (same index as `usable`), the channels on which it looks like a
+    // glitch against its usable neighbours; empty for the first and the last.
+    let suspect: Vec<Vec<usize>> = (0..usable.len())
+        .map(|k| {
+            let (Some(&p), Some(&i), Some(&n)) = (
+                k.checked_sub(1).and_then(|k| usable.get(k)),
+                usable.get(k),
+                usable.get(k + 1),
+            ) else {
+                return Vec::new();
+            };
+            let (Some(a), Some(b), Some(c)) = (read[p], read[i], read[n]) else {
+                return Vec::new();
+            };
+            let across = (0..2).all(|ch| vee.check(step(a[ch], c[ch]), seconds(p, n)).is_ok());
+            if !across {
+                return Vec::new();
+            }
+            (0..2)
+                .filter(|&ch| {
+                    vee.check(step(a[ch], b[ch]), seconds(p, i)).is_err()
+                        && vee.check(step(b[ch], c[ch]), seconds(i, n)).is_err()
+                })
+                .collect()
+        })
+        .collect();
+    // Only a suspect whose neighbours are not suspects is an outlier: of two suspects
+    // side by side (5,000 → 90,000,000 → 5,100 → 90,000,050) either may be the glitch,
+    // each is judged against the other, and neither is dropped. This also keeps an
+    // outlier's neighbours in use, so an estimate across it reaches one usable reading
+    // on each side and no further: docs/mdms.md, "Recomputation".
     let mut outliers = Vec::new();
-    for w in usable.windows(3) {
-        let &[p, i, n] = w else { continue };
-        let (Some(a), Some(b), Some(c)) = (read[p], read[i], read[n]) else {
-            continue;
-        };
-        let across = (0..2).all(|ch| vee.check(step(a[ch], c[ch]), seconds(p, n)).is_ok());
-        let glitched: Vec<usize> = (0..2)
-            .filter(|&ch| {
-                vee.check(step(a[ch], b[ch]), seconds(p, i)).is_err()
-                    && vee.check(step(b[ch], c[ch]), seconds(i, n)).is_err()
-            })
-            .collect();
-        if across && !glitched.is_empty() {
-            for ch in glitched {
-                failures.push((marks[i].at, CHANNELS[ch], Failure::Outlier { wh: b[ch] }));
+    for (k, glitched) in suspect.iter().enumerate() {
+        let lone = |j: Option<usize>| j.and_then(|j| suspect.get(j)).is_none_or(Vec::is_empty);
+        if !glitched.is_empty() && lone(k.checked_sub(1)) && lone(Some(k + 1)) {
+            let i = usable[k];
+            for &ch in glitched {
+                if let Some(b) = read[i] {
+                    failures.push((marks[i].at, CHANNELS[ch], Failure::Outlier { wh: b[ch] }));
+                }
             }
             outliers.push(i);
         }
