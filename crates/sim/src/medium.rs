@@ -807,6 +807,31 @@ mod tests {
         }
     }
 
+    /// Interference comes from every overlapping sender a listener hears, which may be
+    /// two cells from the frame's sender (the listener one cell from each): such a
+    /// sender, as strong at the listener as the frame, makes it collide there.
+    #[test]
+    fn rad01_a_sender_two_cells_away_interferes_at_a_listener_between() {
+        let reach = quiet().reach_m();
+        let mut m = Medium::new(1, quiet(), PhyConfig::default());
+        let a = m.add_node(Position::outdoor(0.95 * reach, 0.0));
+        let listener = m.add_node(Position::outdoor(1.5 * reach, 0.0));
+        let far = m.add_node(Position::outdoor(2.05 * reach, 0.0));
+        for n in [a, listener, far] {
+            m.set_channel(n, Some(33)).unwrap();
+        }
+        m.transmit(Duration::ZERO, a, vec![0; 50]).unwrap();
+        m.transmit(MS, far, vec![0; 50]).unwrap();
+        let reports = m.advance(Duration::from_secs(1)).unwrap();
+        let from_a = reports.iter().find(|r| r.from == a).unwrap();
+        let at = from_a
+            .receptions
+            .iter()
+            .find(|x| x.node == listener)
+            .unwrap();
+        assert_eq!(at.outcome, Outcome::Collided);
+    }
+
     #[test]
     fn rad01_a_much_stronger_frame_captures_the_receiver() {
         let (mut m, a, b, _) = medium(quiet());
