@@ -56,11 +56,10 @@ use crate::secret_input::{
 use crate::smartmeter_passwords::PasswordFile;
 use crate::terminal_meter;
 use crate::terminal_status::LinkStatus;
-use dlms::relay::message::Outcome;
 use nodes::app::entropy::Seeded;
 use nodes::app::image_push::{PushOutcome, Rollout, SignedImage};
 use nodes::app::linked::LinkedTerminal;
-use nodes::app::reader::{Carried, Change, ClockSync, Reader};
+use nodes::app::reader::{Carried, ClockSync, Reader};
 use nodes::app::secrets::{dlms_password, TerminalSecrets};
 use nodes::app::server::TerminalApp;
 use nodes::app::smartmeter::{Arrived, Routed, SmartMeterApp};
@@ -690,12 +689,7 @@ struct SmartMeterProgram {
 /// over the configured one at the next start — before the head end hears it was done
 /// (the caller flushes the relay after). Never logs the password.
 fn keep_password(passwords: &mut Option<PasswordFile>, terminal: Eui64, carried: &Carried) {
-    let Carried {
-        change: Change::Password(password),
-        outcome: Outcome::Done,
-        ..
-    } = carried
-    else {
+    let Some(password) = carried.new_password() else {
         return;
     };
     let Some(file) = passwords.as_mut() else {

@@ -91,6 +91,18 @@ pub struct Carried {
     pub why: String,
 }
 
+impl Carried {
+    /// The password the terminal took (TRM-08): that of a password change done — what
+    /// the smart meter authenticates it with from then on, and what a driver keeps.
+    #[must_use]
+    pub fn new_password(&self) -> Option<&[u8]> {
+        match (&self.change, self.outcome) {
+            (Change::Password(password), Outcome::Done) => Some(password),
+            _ => None,
+        }
+    }
+}
+
 /// What a session ended with, for the smart meter to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {

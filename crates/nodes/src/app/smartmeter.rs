@@ -174,12 +174,10 @@ impl SmartMeterApp {
             return (next, answered.done.map(Arrived::Firmware));
         }
         let (next, ended) = self.reader.answer(now, wall, terminal, datagram);
-        if let Some(Ended::Carried(Carried {
-            change: Change::Password(password),
-            outcome: dlms::relay::message::Outcome::Done,
-            ..
-        })) = &ended
-        {
+        if let Some(password) = match &ended {
+            Some(Ended::Carried(c)) => c.new_password(),
+            _ => None,
+        } {
             self.adopt_password(terminal, password, link);
         }
         let next = next.or_else(|| self.next_queued(now, terminal));

@@ -40,7 +40,7 @@ use dlms::text::jst;
 use headend::commands::{NewPassword, Setting};
 use nodes::app::entropy::Seeded;
 use nodes::app::linked::LinkedTerminal;
-use nodes::app::reader::{Carried, Change, Reader, RowRead};
+use nodes::app::reader::{Carried, Reader, RowRead};
 use nodes::app::secrets::TerminalSecrets;
 use nodes::app::server::TerminalApp;
 use nodes::app::smartmeter::{Arrived, Routed, SmartMeterApp};
@@ -688,13 +688,8 @@ impl MeterNode {
     /// TRM-08: a password `terminal` took (`carried` done), kept before its *done*
     /// leaves on the A route.
     fn keep_password(&mut self, terminal: [u8; 8], carried: &Carried) {
-        if let Carried {
-            change: Change::Password(password),
-            outcome: dlms::relay::message::Outcome::Done,
-            ..
-        } = carried
-        {
-            self.kept_passwords.insert(terminal, password.clone());
+        if let Some(password) = carried.new_password() {
+            self.kept_passwords.insert(terminal, password.to_vec());
         }
     }
 
