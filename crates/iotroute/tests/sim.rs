@@ -16,6 +16,14 @@ fn small_sim() -> std::process::Command {
     cmd
 }
 
+/// An empty directory of its own for test `name`'s files.
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("iotroute-sim-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// `small_sim()` with `args`: its `--report-json` report (the run must exit 0).
 fn small_sim_report(name: &str, args: &[&str]) -> serde_json::Value {
     let report =
@@ -222,9 +230,7 @@ fn sys01_sim_without_flags_carries_every_reading_from_the_meter_to_the_mdms() {
 /// the same seed again adds nothing (the export is byte for byte the same).
 #[test]
 fn sys01_sim_keeps_the_registry_and_the_mdms_in_its_database_file() {
-    let dir = std::env::temp_dir().join(format!("iotroute-sim-db-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("db");
     let db = dir.join("system.db");
     let run = || {
         let mut cmd = small_sim();
@@ -567,9 +573,7 @@ fn ops07_a_block_outlasts_its_smart_meters_reboot() {
 /// counter unit, whichever is larger.
 #[test]
 fn sys01_under_loss_outage_and_reboots_every_slot_arrives_once_with_power_times_time() {
-    let dir = std::env::temp_dir().join(format!("iotroute-sim-invariant-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("invariant");
     let db = dir.join("system.db");
     let report = dir.join("report.json");
     let mut cmd = iotroute();
@@ -649,9 +653,7 @@ fn sys01_under_loss_outage_and_reboots_every_slot_arrives_once_with_power_times_
 /// 15 minutes of the constant load, and the run ends once backfill has settled.
 #[test]
 fn trm11_sim_from_a_chosen_start_at_fifteen_minutes() {
-    let dir = std::env::temp_dir().join(format!("iotroute-sim-quarter-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("quarter");
     let (db, report) = (dir.join("system.db"), dir.join("report.json"));
     let mut cmd = small_sim();
     cmd.args([
@@ -752,9 +754,7 @@ fn sys01_a_head_end_killed_and_restarted_backfills_what_it_missed() {
 /// commands (`--commands`, TRM-08/09) too; another seed does not.
 #[test]
 fn sys01_the_same_seed_gives_a_byte_identical_report_and_export() {
-    let dir = std::env::temp_dir().join(format!("iotroute-sim-same-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("same");
     let run = |name: &str, seed: &str, more: &[&str]| {
         let (db, report) = (
             dir.join(format!("{name}.db")),
@@ -805,9 +805,7 @@ fn sys01_the_same_seed_gives_a_byte_identical_report_and_export() {
 /// the terminal with the secret derived from its new password.
 #[test]
 fn trm08_trm09_sim_commands_are_done_and_a_new_password_outlives_reboots_and_an_outage() {
-    let dir = std::env::temp_dir().join(format!("iotroute-sim-commands-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("commands");
     let db = dir.join("system.db");
     // Seed 2: terminal 1 (smart meter 2001) takes a new password and reboots after it;
     // the outage of its smart meter comes after every command.
