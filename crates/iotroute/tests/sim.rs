@@ -24,18 +24,24 @@ fn fresh_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// `cmd` run to its end within `timeout`; it must exit 0 (its stdout shown if not).
+fn succeeded(cmd: std::process::Command, timeout: Duration) -> std::process::Output {
+    let out = run_with_timeout(cmd, timeout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
 /// `small_sim()` with `args`: its `--report-json` report (the run must exit 0).
 fn small_sim_report(name: &str, args: &[&str]) -> serde_json::Value {
     let report =
         std::env::temp_dir().join(format!("iotroute-sim-{name}-{}.json", std::process::id()));
     let mut cmd = small_sim();
     cmd.args(args).arg("--report-json").arg(&report);
-    let out = run_with_timeout(cmd, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    succeeded(cmd, Duration::from_secs(120));
     let v = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
     v
@@ -235,12 +241,7 @@ fn sys01_sim_keeps_the_registry_and_the_mdms_in_its_database_file() {
     let run = || {
         let mut cmd = small_sim();
         cmd.args(["--loss", "0", "--hours", "2", "--db"]).arg(&db);
-        let out = run_with_timeout(cmd, Duration::from_secs(120));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        succeeded(cmd, Duration::from_secs(120));
     };
     let export = || {
         let out = iotroute()
@@ -540,12 +541,7 @@ fn ops07_a_block_outlasts_its_smart_meters_reboot() {
         "--report-json",
     ])
     .arg(&report);
-    let out = run_with_timeout(cmd, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    succeeded(cmd, Duration::from_secs(120));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
     assert_eq!(v["lost"], 0, "{v}");
@@ -600,12 +596,7 @@ fn sys01_under_loss_outage_and_reboots_every_slot_arrives_once_with_power_times_
     .arg(&db)
     .arg("--report-json")
     .arg(&report);
-    let out = run_with_timeout(cmd, Duration::from_secs(180));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    succeeded(cmd, Duration::from_secs(180));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let y = &v;
     assert_eq!(
@@ -672,12 +663,7 @@ fn trm11_sim_from_a_chosen_start_at_fifteen_minutes() {
     .arg(&db)
     .arg("--report-json")
     .arg(&report);
-    let out = run_with_timeout(cmd, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    succeeded(cmd, Duration::from_secs(120));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(v["start"], "2026-10-15T09:07:00+09:00", "{v}");
     assert_eq!(v["interval_min"], 15, "{v}");
@@ -767,12 +753,7 @@ fn sys01_the_same_seed_gives_a_byte_identical_report_and_export() {
             .arg(&db)
             .arg("--report-json")
             .arg(&report);
-        let out = run_with_timeout(cmd, Duration::from_secs(120));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        succeeded(cmd, Duration::from_secs(120));
         let export = iotroute()
             .args(["mdms", "export", "--format", "csv", "--db"])
             .arg(&db)
