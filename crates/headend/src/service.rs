@@ -28,6 +28,7 @@ use crate::aroute::SmartMeterLink;
 use crate::blocks::{BlockPeriod, BlockRecord};
 use crate::collect::{CollectConfig, Resume};
 use crate::commands::{self, CommandEnd, CommandKind, CommandOutcome};
+use crate::feed::{FeedTally, MdmsFeed};
 use crate::node::{HeadEnd, HeadEndFigures, HEAD_END_TITLE};
 use crate::point::SupplyPoint;
 use crate::registry::DevicePoint;
@@ -42,6 +43,9 @@ pub enum ServiceError {
     /// The MDMS failed.
     #[error("MDMS: {0}")]
     Mdms(#[from] mdms::MdmsError),
+    /// The MDMS's thread could not start.
+    #[error("MDMS thread: {0}")]
+    Thread(#[from] std::io::Error),
     /// Nothing to collect.
     #[error("no device points: import a registry first")]
     NoPoints,
@@ -53,12 +57,12 @@ pub const BATCH: usize = 1024;
 /// Bytes for smart meters, each after the counters that sealed them were kept.
 pub type Outgoing = Vec<(Eui64, Vec<u8>)>;
 
-/// The head end, its store and its MDMS.
+/// The head end, its store and its MDMS (on a thread of its own: [`MdmsFeed`]).
 #[derive(Debug)]
-pub struct HeadEndService<H, M> {
+pub struct HeadEndService<H, M: mdms::MdmsStore + Send + 'static> {
     node: HeadEnd,
     store: H,
-    mdms: mdms::Mdms<M>,
+    mdms: MdmsFeed<M>,
     /// Block records acted on (OPS-07): `iotroute headend block|reconnect` append them
     /// to the database while the head end runs.
     blocks_seen: usize,
@@ -69,13 +73,9 @@ pub struct HeadEndService<H, M> {
     /// a commit (on a file, a sync) per message. Lost with the process like anything
     /// else in memory: the collection, resumed from the MDMS, backfills them.
     pending: Vec<mdms::RawReading>,
-    /// Readings the MDMS refused.
-    pub mdms_rejected: u64,
-    /// Readings the MDMS kept as conflicts.
-    pub mdms_conflicts: u64,
 }
 
-impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
+impl<H: HeadendStore, M: mdms::MdmsStore + Send + 'static> HeadEndService<H, M> {
     /// Start (or restart) the head end at `now` on `store` and `mdms`: the registry's
     /// points, a link to each smart meter of `keys` from the counters kept, terminals
     /// registered with `secrets`; each point collected from its first start (`now` for a
@@ -85,7 +85,8 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
     /// one of `secrets` (TRM-08).
     ///
     /// # Errors
-    /// [`ServiceError`]: a store fails, or the registry is empty.
+    /// [`ServiceError`]: a store fails, the registry is empty, or the MDMS's thread
+    /// cannot start.
     pub fn open(
         mut store: H,
         mdms: mdms::Mdms<M>,
@@ -140,19 +141,20 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
         Ok(Self {
             node,
             store,
-            mdms,
+            mdms: MdmsFeed::start(mdms)?,
             blocks_seen: records.len(),
             commands_sent: BTreeSet::new(),
             pending: Vec::new(),
-            mdms_rejected: 0,
-            mdms_conflicts: 0,
         })
     }
 
-    /// The store and the MDMS back: what outlives the head end's process (killed, as
-    /// with -9: readings not flushed to the MDMS are not in it).
-    pub fn into_parts(self) -> (H, mdms::Mdms<M>) {
-        (self.store, self.mdms)
+    /// The store and the MDMS back, with what the MDMS refused and kept as conflicts:
+    /// what outlives the head end's process (killed, as with -9: readings not flushed
+    /// to the MDMS are not in it; the ones flushed are, their transactions finished).
+    #[must_use]
+    pub fn into_parts(self) -> (H, mdms::Mdms<M>, FeedTally) {
+        let (mdms, tally) = self.mdms.finish();
+        (self.store, mdms, tally)
     }
 
     /// The registered points.
@@ -165,12 +167,6 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
     #[must_use]
     pub const fn figures(&self) -> &HeadEndFigures {
         self.node.figures()
-    }
-
-    /// The MDMS it feeds.
-    #[must_use]
-    pub const fn mdms(&self) -> &mdms::Mdms<M> {
-        &self.mdms
     }
 
     /// Whether it has keys for smart meter `sm`.
@@ -244,21 +240,20 @@ impl<H: HeadendStore, M: mdms::MdmsStore> HeadEndService<H, M> {
         out
     }
 
-    /// The readings taken so far into the MDMS, in one transaction.
+    /// The readings taken so far handed to the MDMS, to take in one transaction.
     pub fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
         }
-        match self.mdms.ingest(&self.pending) {
-            Ok(report) => {
-                self.mdms_rejected += u64::try_from(report.rejected.len()).unwrap_or(0);
-                self.mdms_conflicts += report.conflict;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, readings = self.pending.len(), "MDMS ingest failed");
-            }
-        }
-        self.pending.clear();
+        self.mdms.ingest(std::mem::take(&mut self.pending));
+    }
+
+    /// The readings taken so far in the MDMS: handed over, and every transaction
+    /// finished (a graceful stop's last step). What the MDMS refused and kept as
+    /// conflicts since the start.
+    pub fn settle(&mut self) -> FeedTally {
+        self.flush();
+        self.mdms.settle()
     }
 
     /// Record a block or reconnect (OPS-07) and act on it at once.

@@ -163,7 +163,12 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         () = crate::dlms_serve::shutdown_signal() => {}
     }
     if let Ok(mut c) = core.lock() {
-        c.service.flush();
+        let tally = c.service.settle();
+        tracing::info!(
+            rejected = tally.rejected,
+            conflicts = tally.conflicts,
+            "MDMS settled"
+        );
     }
     tracing::info!("head end stopped");
     ExitCode::SUCCESS

@@ -208,16 +208,12 @@ impl<S: MdmsStore> Mdms<S> {
         first: DateTime<Utc>,
         last: DateTime<Utc>,
     ) -> Result<u64, MdmsError> {
-        let (mut from, mut to) = (Some(first), Some(last));
-        let mut read_from = from;
-        let mut read_to = to;
-        for n in 1..=READ_REACH {
-            read_from = read_from.map_or(Ok(None), |t| self.store.usable_before(point, t))?;
-            read_to = read_to.map_or(Ok(None), |t| self.store.usable_after(point, t))?;
-            if n == SLOT_REACH {
-                (from, to) = (read_from, read_to);
-            }
-        }
+        // The n-th usable boundary on a side, or the series' open end.
+        let nth = |v: &[DateTime<Utc>], n: usize| v.get(n - 1).copied();
+        let before = self.store.usable_before(point, first, READ_REACH)?;
+        let after = self.store.usable_after(point, last, READ_REACH)?;
+        let (from, to) = (nth(&before, SLOT_REACH), nth(&after, SLOT_REACH));
+        let (read_from, read_to) = (nth(&before, READ_REACH), nth(&after, READ_REACH));
         let readings = self.store.readings(point, read_from, read_to)?;
         let derived = vee::derive(point, &readings, self.vee);
         // Outside `from..to` the derivation lacks readings to judge by: what it finds

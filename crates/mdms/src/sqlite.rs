@@ -65,7 +65,24 @@ CREATE TABLE slot (
 ";
 
 /// A usable reading (`RawReading::usable`) in SQL.
-const USABLE: &str = "ac_in IS NOT NULL AND ac_out IS NOT NULL AND (status & 4) = 0";
+macro_rules! usable {
+    () => {
+        "ac_in IS NOT NULL AND ac_out IS NOT NULL AND (status & 4) = 0"
+    };
+}
+
+/// The `?3` latest boundaries of point `?1` before `?2` with a usable reading.
+const USABLE_BEFORE: &str = concat!(
+    "SELECT DISTINCT boundary FROM reading WHERE point = ?1 AND boundary < ?2 AND ",
+    usable!(),
+    " ORDER BY boundary DESC LIMIT ?3"
+);
+/// The `?3` earliest boundaries of point `?1` after `?2` with a usable reading.
+const USABLE_AFTER: &str = concat!(
+    "SELECT DISTINCT boundary FROM reading WHERE point = ?1 AND boundary > ?2 AND ",
+    usable!(),
+    " ORDER BY boundary ASC LIMIT ?3"
+);
 
 fn backend(e: impl std::fmt::Display) -> MdmsError {
     MdmsError::Store(e.to_string())
@@ -164,27 +181,23 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// The boundary of `point`'s usable reading nearest `t` on the side `cmp` (`<` or
-    /// `>`), looking in `order` (`DESC` before, `ASC` after).
+    /// The `n` boundaries of `point`'s usable readings nearest `t` that `sql` (one of
+    /// [`USABLE_BEFORE`], [`USABLE_AFTER`]) asks for.
     fn usable_nearest(
         &self,
+        sql: &str,
         point: &SupplyPoint,
         t: DateTime<Utc>,
-        cmp: &str,
-        order: &str,
-    ) -> Result<Option<DateTime<Utc>>, MdmsError> {
-        let s: Option<i64> = self
-            .db
-            .prepare_cached(&format!(
-                "SELECT boundary FROM reading WHERE point = ?1 AND boundary {cmp} ?2 AND {USABLE}
-                 ORDER BY boundary {order} LIMIT 1"
-            ))
-            .and_then(|mut q| {
-                q.query_row(params![point.as_str(), seconds(t)], |r| r.get(0))
-                    .optional()
+        n: usize,
+    ) -> Result<Vec<DateTime<Utc>>, MdmsError> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let mut q = self.db.prepare_cached(sql).map_err(backend)?;
+        let rows = q
+            .query_map(params![point.as_str(), seconds(t), n], |r| {
+                r.get::<_, i64>(0)
             })
             .map_err(backend)?;
-        s.map(from_seconds).transpose()
+        rows.map(|s| from_seconds(s.map_err(backend)?)).collect()
     }
 }
 
@@ -372,16 +385,18 @@ impl MdmsStore for SqliteStore {
         &self,
         point: &SupplyPoint,
         t: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, MdmsError> {
-        self.usable_nearest(point, t, "<", "DESC")
+        n: usize,
+    ) -> Result<Vec<DateTime<Utc>>, MdmsError> {
+        self.usable_nearest(USABLE_BEFORE, point, t, n)
     }
 
     fn usable_after(
         &self,
         point: &SupplyPoint,
         t: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, MdmsError> {
-        self.usable_nearest(point, t, ">", "ASC")
+        n: usize,
+    ) -> Result<Vec<DateTime<Utc>>, MdmsError> {
+        self.usable_nearest(USABLE_AFTER, point, t, n)
     }
 
     fn replace_slots(

@@ -100,8 +100,9 @@ pub trait MdmsStore {
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<RawReading>, MdmsError>;
 
-    /// The latest boundary of `point` before `t` with a usable reading
-    /// ([`RawReading::usable`]).
+    /// The `n` latest boundaries of `point` before `t` with a usable reading
+    /// ([`RawReading::usable`]), nearest first; fewer where the series begins. One
+    /// question, not `n`: each reading taken asks it.
     ///
     /// # Errors
     /// [`MdmsError::Store`].
@@ -109,9 +110,11 @@ pub trait MdmsStore {
         &self,
         point: &SupplyPoint,
         t: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, MdmsError>;
+        n: usize,
+    ) -> Result<Vec<DateTime<Utc>>, MdmsError>;
 
-    /// The earliest boundary of `point` after `t` with a usable reading.
+    /// The `n` earliest boundaries of `point` after `t` with a usable reading, nearest
+    /// first; fewer where the series ends.
     ///
     /// # Errors
     /// [`MdmsError::Store`].
@@ -119,7 +122,8 @@ pub trait MdmsStore {
         &self,
         point: &SupplyPoint,
         t: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, MdmsError>;
+        n: usize,
+    ) -> Result<Vec<DateTime<Utc>>, MdmsError>;
 
     /// Replace the slots of `point` with `from <= start < to` (either bound open) by
     /// `slots`.
@@ -253,27 +257,33 @@ impl MdmsStore for MemoryStore {
         &self,
         point: &SupplyPoint,
         t: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, MdmsError> {
+        n: usize,
+    ) -> Result<Vec<DateTime<Utc>>, MdmsError> {
         Ok(self
             .now
             .readings
             .range(key_range(point, None, Some(t)))
             .rev()
-            .find(|((_, b), rs)| *b < t && rs.iter().any(RawReading::usable))
-            .map(|((_, b), _)| *b))
+            .filter(|((_, b), rs)| *b < t && rs.iter().any(RawReading::usable))
+            .map(|((_, b), _)| *b)
+            .take(n)
+            .collect())
     }
 
     fn usable_after(
         &self,
         point: &SupplyPoint,
         t: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, MdmsError> {
+        n: usize,
+    ) -> Result<Vec<DateTime<Utc>>, MdmsError> {
         Ok(self
             .now
             .readings
             .range(key_range(point, Some(t), None))
-            .find(|((_, b), rs)| *b > t && rs.iter().any(RawReading::usable))
-            .map(|((_, b), _)| *b))
+            .filter(|((_, b), rs)| *b > t && rs.iter().any(RawReading::usable))
+            .map(|((_, b), _)| *b)
+            .take(n)
+            .collect())
     }
 
     fn replace_slots(

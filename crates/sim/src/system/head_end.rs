@@ -1,5 +1,7 @@
 //! The head end and the MDMS in the simulation: the registry of the run's device points
-//! (in the database file `--db` when given, with the MDMS's tables; else in memory) and
+//! (in the database file `--db` when given, with the MDMS's tables; else the registry in
+//! memory and the MDMS in a scratch file removed at the end: the MDMS grows with every
+//! reading, about 23 KiB per point and day, which a large run cannot hold in memory) and
 //! the head end as `iotroute headend serve` runs it (`headend::service`: the node with
 //! each smart meter's A-route link, collection and its backfills; its counters and
 //! records kept; the MDMS fed). Killed (`--kill-headend`), it loses what it held in
@@ -56,6 +58,9 @@ pub(super) struct HeadEndSim {
     retired: HeadEndFigures,
     retired_rejected: u64,
     retired_conflicts: u64,
+    /// Where the MDMS is kept without `--db` (removed with it, after the MDMS: fields
+    /// drop in order).
+    _scratch: Option<tempfile::TempDir>,
 }
 
 impl HeadEndSim {
@@ -80,11 +85,20 @@ impl HeadEndSim {
             .iter()
             .map(|sm| (*sm, keys_of(seed, *sm)))
             .collect();
-        let store = match db {
-            Some(path) => mdms::SqliteStore::open(path),
-            None => mdms::SqliteStore::in_memory(),
-        }
-        .map_err(|e| e.to_string())?;
+        let (store, scratch) = match db {
+            Some(path) => (mdms::SqliteStore::open(path), None),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("iotroute-sim-")
+                    .tempdir()
+                    .map_err(|e| format!("scratch directory for the MDMS: {e}"))?;
+                (
+                    mdms::SqliteStore::open(&dir.path().join("mdms.db")),
+                    Some(dir),
+                )
+            }
+        };
+        let store = store.map_err(|e| e.to_string())?;
         let mdms = mdms::Mdms::new(store, mdms::Vee::default()).map_err(|e| e.to_string())?;
         let mut hes = Self {
             state: Some(State::Down(Box::new((registry, mdms)))),
@@ -95,6 +109,7 @@ impl HeadEndSim {
             retired: HeadEndFigures::default(),
             retired_rejected: 0,
             retired_conflicts: 0,
+            _scratch: scratch,
         };
         hes.start(since)?;
         Ok(hes)
@@ -129,10 +144,20 @@ impl HeadEndSim {
     pub fn kill(&mut self) {
         if let Some(State::Up(service)) = self.state.take() {
             merge(&mut self.retired, service.figures());
-            self.retired_rejected += service.mdms_rejected;
-            self.retired_conflicts += service.mdms_conflicts;
-            self.state = Some(State::Down(Box::new(service.into_parts())));
+            let (store, mdms, tally) = service.into_parts();
+            self.retired_rejected += tally.rejected;
+            self.retired_conflicts += tally.conflicts;
+            self.state = Some(State::Down(Box::new((store, mdms))));
         }
+    }
+
+    /// The run's end: what it took handed to the MDMS, then stopped, its figures kept,
+    /// so that the MDMS can be read ([`Self::mdms`]).
+    pub fn stop(&mut self) {
+        if let Some(s) = self.service() {
+            s.flush();
+        }
+        self.kill();
     }
 
     fn service(&mut self) -> Option<&mut Service> {
@@ -147,12 +172,12 @@ impl HeadEndSim {
         &self.points
     }
 
-    /// The MDMS.
+    /// The MDMS, once the head end is down (killed, or stopped at the run's end: while
+    /// it runs, the MDMS is its thread's).
     pub fn mdms(&self) -> Option<&mdms::Mdms<mdms::SqliteStore>> {
         match &self.state {
-            Some(State::Up(s)) => Some(s.mdms()),
             Some(State::Down(parts)) => Some(&parts.1),
-            None => None,
+            _ => None,
         }
     }
 
@@ -165,14 +190,10 @@ impl HeadEndSim {
         all
     }
 
-    /// Readings the MDMS refused, and kept as conflicts, over all its lives.
-    pub fn mdms_refusals(&self) -> (u64, u64) {
-        let (mut rejected, mut conflicts) = (self.retired_rejected, self.retired_conflicts);
-        if let Some(State::Up(s)) = &self.state {
-            rejected += s.mdms_rejected;
-            conflicts += s.mdms_conflicts;
-        }
-        (rejected, conflicts)
+    /// Readings the MDMS refused, and kept as conflicts, over all its lives that ended
+    /// (every one, once [`Self::stop`]ped).
+    pub const fn mdms_refusals(&self) -> (u64, u64) {
+        (self.retired_rejected, self.retired_conflicts)
     }
 
     /// Where smart meter `sm`'s own A-route counters must be for the head end to take
@@ -313,13 +334,6 @@ impl HeadEndSim {
             tracing::error!(%sm, error = %e, "A route stream broken");
             Vec::new()
         })
-    }
-
-    /// The readings taken so far into the MDMS (the run's end: before it is read).
-    pub fn flush(&mut self) {
-        if let Some(s) = self.service() {
-            s.flush();
-        }
     }
 
     /// At `now` (`wall`): blocks acted on and gaps' backfills asked for, the bytes for

@@ -1332,7 +1332,7 @@ impl<W: std::io::Write> LinkSim<W> {
             self.wake_nodes(&air)?;
             self.a_route();
         }
-        self.hes.flush();
+        self.hes.stop();
         if let Some(w) = self.pcap.take() {
             w.into_inner().flush().map_err(|e| format!("pcap: {e}"))?;
         }

@@ -1,0 +1,242 @@
+//! The MDMS fed on a thread of its own. Readings flow one way, from the head end down
+//! to the MDMS (the head end never reads an ingest's outcome to decide anything), so
+//! the MDMS's transactions — validation, the slots recomputed around each reading, the
+//! commit — run beside the head end's work on a second core instead of inside it: in
+//! `iotroute headend serve`, off the thread that answers the smart meters; in the
+//! simulator, beside the radio and the nodes.
+//!
+//! Batches are taken in the order they were handed over, one transaction each, exactly
+//! as a direct call would have taken them: the MDMS ends the same, byte for byte. At
+//! most [`QUEUE`] batches wait; the head end then waits for the MDMS rather than hold
+//! ever more readings in memory.
+
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use mdms::{Mdms, MdmsStore, RawReading};
+
+/// Batches handed over and not taken yet, at most.
+pub const QUEUE: usize = 8;
+
+/// What the MDMS did with the readings handed to it: the ones it refused, and the ones
+/// it kept as conflicts (a different reading for a boundary already held).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedTally {
+    /// Readings refused (invalid; logged by the MDMS).
+    pub rejected: u64,
+    /// Readings kept as conflicts.
+    pub conflicts: u64,
+}
+
+enum Job {
+    Ingest(Vec<RawReading>),
+    /// Answer with the tally once every batch before this one is in.
+    Settle(SyncSender<FeedTally>),
+}
+
+/// The MDMS on its thread, and the way to it.
+#[derive(Debug)]
+pub struct MdmsFeed<M: MdmsStore + Send + 'static> {
+    jobs: Option<SyncSender<Job>>,
+    thread: Option<JoinHandle<(Mdms<M>, FeedTally)>>,
+}
+
+impl<M: MdmsStore + Send + 'static> MdmsFeed<M> {
+    /// Start the thread that owns `mdms`.
+    ///
+    /// # Errors
+    /// The operating system refused a thread.
+    pub fn start(mdms: Mdms<M>) -> std::io::Result<Self> {
+        let (jobs, inbox) = mpsc::sync_channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("mdms".into())
+            .spawn(move || run(mdms, &inbox))?;
+        Ok(Self {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hand `batch` over (in one transaction, after every batch handed over before it);
+    /// waits while [`QUEUE`] batches wait already.
+    pub fn ingest(&self, batch: Vec<RawReading>) {
+        let sent = self.jobs.as_ref().map(|j| j.send(Job::Ingest(batch)));
+        if !matches!(sent, Some(Ok(()))) {
+            tracing::error!("the MDMS's thread is gone: readings not ingested");
+        }
+    }
+
+    /// Wait until every batch handed over is in the MDMS; the tally so far.
+    pub fn settle(&self) -> FeedTally {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let sent = self.jobs.as_ref().map(|j| j.send(Job::Settle(reply)));
+        match (sent, answer.recv()) {
+            (Some(Ok(())), Ok(tally)) => tally,
+            _ => {
+                tracing::error!("the MDMS's thread is gone");
+                FeedTally::default()
+            }
+        }
+    }
+
+    /// Every batch handed over taken in, then the MDMS back, with the tally.
+    ///
+    /// # Panics
+    /// Only if the MDMS's thread panicked (the panic goes on here).
+    #[must_use]
+    pub fn finish(mut self) -> (Mdms<M>, FeedTally) {
+        self.stop()
+            .unwrap_or_else(|| unreachable!("the thread is joined only here or in drop"))
+    }
+
+    fn stop(&mut self) -> Option<(Mdms<M>, FeedTally)> {
+        self.jobs = None;
+        let thread = self.thread.take()?;
+        match thread.join() {
+            Ok(parts) => Some(parts),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl<M: MdmsStore + Send + 'static> Drop for MdmsFeed<M> {
+    /// What was handed over is not dropped with the head end: taken in first.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = self.stop();
+        }
+    }
+}
+
+/// The thread: each batch in, in order, until the head end lets go.
+fn run<M: MdmsStore>(mut mdms: Mdms<M>, inbox: &Receiver<Job>) -> (Mdms<M>, FeedTally) {
+    let mut tally = FeedTally::default();
+    while let Ok(job) = inbox.recv() {
+        match job {
+            Job::Ingest(batch) => match mdms.ingest(&batch) {
+                Ok(report) => {
+                    tally.rejected += u64::try_from(report.rejected.len()).unwrap_or(u64::MAX);
+                    tally.conflicts += report.conflict;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, readings = batch.len(), "MDMS ingest failed");
+                }
+            },
+            Job::Settle(reply) => {
+                let _ = reply.send(tally);
+            }
+        }
+    }
+    (mdms, tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, TimeZone, Utc};
+    use mdms::{Arrival, Counter, Filter, Interval, Status};
+
+    use super::*;
+
+    fn mdms() -> Mdms<mdms::SqliteStore> {
+        let store = mdms::SqliteStore::in_memory().expect("store");
+        Mdms::new(store, mdms::Vee::default()).expect("mdms")
+    }
+
+    fn reading(slot: i64, wh: u32) -> RawReading {
+        let t0: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 3, 31, 15, 0, 0).unwrap();
+        RawReading {
+            point: "0900000000000000000001".parse().expect("point"),
+            terminal: "02:5a:00:00:00:00:00:01".parse().expect("terminal"),
+            boundary: t0 + Duration::minutes(30 * slot),
+            interval: Interval::Half,
+            ac_in: Counter::new(wh).ok(),
+            ac_out: Counter::new(0).ok(),
+            status: Status(0),
+            received_at: t0 + Duration::minutes(30 * slot + 1),
+            arrival: Arrival::Pushed,
+        }
+    }
+
+    /// Batches: in order, with a misaligned boundary (refused) and a second, different
+    /// reading of a boundary held (a conflict).
+    fn batches() -> Vec<Vec<RawReading>> {
+        let mut odd = reading(3, 400);
+        odd.boundary += Duration::minutes(1);
+        vec![
+            (0..3)
+                .map(|i| reading(i, 100 * u32::try_from(i).unwrap()))
+                .collect(),
+            vec![odd, reading(4, 500), reading(1, 150)],
+            vec![reading(3, 300), reading(5, 600)],
+        ]
+    }
+
+    fn export(m: &Mdms<mdms::SqliteStore>) -> Vec<u8> {
+        let mut out = Vec::new();
+        m.export(&Filter::default(), &mut out, mdms::Format::Csv)
+            .expect("export");
+        out
+    }
+
+    #[test]
+    fn the_mdms_on_its_thread_ends_as_one_fed_directly_with_the_same_batches() {
+        let mut direct = mdms();
+        let mut expected = FeedTally::default();
+        for b in batches() {
+            let r = direct.ingest(&b).expect("ingest");
+            expected.rejected += r.rejected.len() as u64;
+            expected.conflicts += r.conflict;
+        }
+        assert_eq!(
+            expected,
+            FeedTally {
+                rejected: 1,
+                conflicts: 1
+            }
+        );
+
+        let feed = MdmsFeed::start(mdms()).expect("thread");
+        let mut all = batches().into_iter();
+        feed.ingest(all.next().expect("batch"));
+        assert_eq!(
+            feed.settle(),
+            FeedTally::default(),
+            "the first batch: nothing refused"
+        );
+        for b in all {
+            feed.ingest(b);
+        }
+        let (fed, tally) = feed.finish();
+        assert_eq!(tally, expected);
+        let rows = export(&fed);
+        assert_eq!(rows, export(&direct));
+        assert!(
+            rows.len() > 200,
+            "slots exported: {}",
+            String::from_utf8_lossy(&rows)
+        );
+    }
+
+    #[test]
+    fn dropping_the_feed_takes_in_what_was_handed_over() {
+        let path = std::env::temp_dir().join(format!("iotroute-feed-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let store = mdms::SqliteStore::open(&path).expect("store");
+        let feed =
+            MdmsFeed::start(Mdms::new(store, mdms::Vee::default()).expect("mdms")).expect("thread");
+        for b in batches() {
+            feed.ingest(b);
+        }
+        drop(feed);
+        let again =
+            Mdms::open(mdms::SqliteStore::open_existing(&path).expect("store")).expect("mdms");
+        let n = again
+            .readings(&reading(0, 0).point, None, None)
+            .expect("read")
+            .len();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        assert_eq!(n, 7, "every valid reading handed over is kept");
+    }
+}
