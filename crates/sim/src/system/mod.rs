@@ -40,7 +40,7 @@ use dlms::text::jst;
 use headend::commands::{NewPassword, Setting};
 use nodes::app::entropy::Seeded;
 use nodes::app::linked::LinkedTerminal;
-use nodes::app::reader::{Carried, Reader, RowRead};
+use nodes::app::reader::{Carried, Reader};
 use nodes::app::secrets::TerminalSecrets;
 use nodes::app::server::TerminalApp;
 use nodes::app::smartmeter::{Arrived, Routed, SmartMeterApp};
@@ -66,7 +66,10 @@ use crate::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 
 mod head_end;
 mod report;
+mod tally;
+
 pub use report::{CommandRecord, Report, SlotRecord, SystemFigures, TerminalRecord};
+use tally::SlotArrival;
 
 /// What the run is asked to do.
 #[derive(Debug, Clone)]
@@ -779,17 +782,13 @@ enum Node {
 }
 
 /// What the run counted, for the summary.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Tally {
-    /// (terminal, slot) pairs whose row arrived, with the delay after the slot.
-    arrived: BTreeMap<([u8; 8], i64), Duration>,
+    /// Per registered terminal: what its meter counted at each slot, and the rows of
+    /// scheduled slots that arrived (the first valid one of each), when.
+    terminals: tally::Tallies,
     /// Receptions dropped by `--loss`.
     injected_losses: u64,
-    /// What each terminal's meter counted when the terminal read it for each slot (of the
-    /// terminal's clock), Wh (in, out), lower 8 digits.
-    truth: BTreeMap<([u8; 8], i64), (u32, u32)>,
-    /// The first row of each (terminal, slot) a smart meter received.
-    received: BTreeMap<([u8; 8], i64), RowRead>,
     /// Rows of scheduled slots the smart meters received: equal to the meter's, and not.
     values_equal: u64,
     values_differ: u64,
@@ -881,6 +880,7 @@ pub fn run<W: std::io::Write>(
 
 impl<W: std::io::Write> LinkSim<W> {
     fn new(opts: Options, pcap: Option<W>) -> Result<Self, String> {
+        let terminals = opts.terminals;
         // Virtual time 0 (`origin`) is LEAD before the first boundary at or after the
         // run's start; the run's plans are from its start, `lead` into virtual time.
         let first_boundary = if opts.interval.floor(opts.start) == opts.start {
@@ -1019,7 +1019,16 @@ impl<W: std::io::Write> LinkSim<W> {
             origin,
             end,
             pcap,
-            tally: Tally::default(),
+            tally: Tally {
+                terminals: tally::Tallies::new(terminals, slots.len()),
+                injected_losses: 0,
+                values_equal: 0,
+                values_differ: 0,
+                pushes_equal: 0,
+                pushes_differ: 0,
+                event_pushes: 0,
+                retired: Default::default(),
+            },
             slots,
             starts: BTreeSet::new(),
             due_at: vec![None; count],
@@ -1191,9 +1200,12 @@ impl<W: std::io::Write> LinkSim<W> {
             // (the first ask of each slot: the reading, retries aside).
             if asks_energy(&tx.bytes) {
                 let slot = t.node.clock(wall).timestamp();
-                let key = (t.route.link().eui64().0, slot - slot.rem_euclid(every));
                 let count = counted(&t.meter);
-                self.tally.truth.entry(key).or_insert(count);
+                self.tally.terminals.count(
+                    t.route.link().eui64().0,
+                    slot - slot.rem_euclid(every),
+                    count,
+                );
             }
             if let Some(reply) = t.meter.handle(wall, &tx.bytes) {
                 let from = std::net::SocketAddr::new(METER_IP, echonet::PORT);
@@ -1212,8 +1224,8 @@ impl<W: std::io::Write> LinkSim<W> {
     /// the terminal recovered after missing the slot (TRM-04) — the meter's own history
     /// record of that boundary.
     fn truth(&self, key: ([u8; 8], i64)) -> Option<(u32, u32)> {
-        if let Some(t) = self.tally.truth.get(&key) {
-            return Some(*t);
+        if let Some(t) = self.tally.terminals.truth(key.0, key.1) {
+            return Some(t);
         }
         let at = DateTime::from_timestamp(key.1, 0)?;
         self.nodes.iter().find_map(|n| match n {
@@ -1232,14 +1244,14 @@ impl<W: std::io::Write> LinkSim<W> {
     }
 
     fn all_arrived(&self) -> bool {
-        let terminals = self.opts.terminals;
-        self.slots.iter().all(|s| {
-            (1..=terminals).all(|k| {
-                self.tally
-                    .arrived
-                    .contains_key(&(terminal_eui(k).0, self.slot_key(*s)))
-            })
-        })
+        self.tally.terminals.all_arrived()
+    }
+
+    /// The index of the scheduled slot starting at `unix` (seconds), if one does.
+    fn slot_index(&self, unix: i64) -> Option<usize> {
+        self.slots
+            .binary_search_by_key(&unix, |s| self.slot_key(*s))
+            .ok()
     }
 
     /// Whether the run is over: its time is, nothing it plans is still to come, the head
@@ -1671,7 +1683,10 @@ impl<W: std::io::Write> LinkSim<W> {
         // time a valid one arrives fixes its delay after the slot, and its values are checked
         // against what the terminal's meter counted then.
         for row in reading.map(|r| r.rows).unwrap_or_default() {
-            let Some(&slot) = self.slots.iter().find(|s| self.utc(**s) == row.time) else {
+            let index = (row.time.timestamp_subsec_nanos() == 0)
+                .then(|| self.slot_index(row.time.timestamp()))
+                .flatten();
+            let Some(index) = index else {
                 continue;
             };
             let key = (from.0, row.time.timestamp());
@@ -1680,14 +1695,16 @@ impl<W: std::io::Write> LinkSim<W> {
             let not_valid = row
                 .status
                 .is_some_and(|st| st & dlms::cosem::model::status::DATA_NOT_VALID != 0);
-            if not_valid || self.tally.arrived.contains_key(&key) {
+            let arrival = SlotArrival {
+                delay: self.now.saturating_sub(self.slots[index]),
+                ac_in_wh: row.ac_in_wh,
+                ac_out_wh: row.ac_out_wh,
+                status: row.status,
+            };
+            if not_valid || !self.tally.terminals.arrive(from.0, index, arrival) {
                 continue;
             }
-            self.tally
-                .arrived
-                .insert(key, self.now.saturating_sub(slot));
-            self.tally.received.insert(key, row.clone());
-            if self.row_matches(key, &row) {
+            if self.row_matches(key, &arrival) {
                 self.tally.values_equal += 1;
             } else {
                 self.tally.values_differ += 1;
@@ -1728,22 +1745,16 @@ impl<W: std::io::Write> LinkSim<W> {
             self.tally.pushes_equal += 1;
             // A slot push is the slot's reading arriving too (late, when the terminal
             // held it while it could not reach its smart meter).
-            let (Some(slot), Some(time)) = (slot, p.captured_at) else {
+            let Some(index) = slot.and_then(|slot| self.slot_index(slot)) else {
                 return;
             };
-            let Some(&at) = self.slots.iter().find(|s| self.slot_key(**s) == slot) else {
-                return;
+            let arrival = SlotArrival {
+                delay: self.now.saturating_sub(self.slots[index]),
+                ac_in_wh: energy_in_wh,
+                ac_out_wh: energy_out_wh,
+                status,
             };
-            let key = (from.0, slot);
-            if let std::collections::btree_map::Entry::Vacant(e) = self.tally.arrived.entry(key) {
-                e.insert(self.now.saturating_sub(at));
-                let row = RowRead {
-                    time: time - chrono::Duration::seconds(time.timestamp() - slot),
-                    ac_in_wh: energy_in_wh,
-                    ac_out_wh: energy_out_wh,
-                    status,
-                };
-                self.tally.received.insert(key, row);
+            if self.tally.terminals.arrive(from.0, index, arrival) {
                 self.tally.values_equal += 1;
             }
         } else {
@@ -1753,7 +1764,7 @@ impl<W: std::io::Write> LinkSim<W> {
     }
 
     /// Whether a row the smart meter received holds the meter's own count for its slot.
-    fn row_matches(&self, key: ([u8; 8], i64), row: &RowRead) -> bool {
+    fn row_matches(&self, key: ([u8; 8], i64), row: &SlotArrival) -> bool {
         let not_valid = dlms::cosem::model::status::DATA_NOT_VALID;
         self.truth(key).is_some_and(|(i, o)| {
             row.ac_in_wh == Some(i)
@@ -2084,14 +2095,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let readings = report::ReadingFigures {
             scheduled: self.slots.len() * usize::try_from(self.opts.terminals).unwrap_or(0),
             arrived: terminals.iter().map(|t| t.readings_arrived).sum(),
-            longest_delay_s: self
-                .tally
-                .arrived
-                .values()
-                .max()
-                .copied()
-                .unwrap_or_default()
-                .as_secs_f64(),
+            longest_delay_s: self.tally.terminals.longest_delay().as_secs_f64(),
             values_equal: self.tally.values_equal,
             values_differ: self.tally.values_differ,
         };
@@ -2243,10 +2247,11 @@ impl<W: std::io::Write> LinkSim<W> {
         let slots: Vec<SlotRecord> = self
             .slots
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(index, s)| {
                 let key = (eui.0, self.slot_key(*s));
                 let truth = self.truth(key);
-                let got = self.tally.received.get(&key);
+                let got = self.tally.terminals.arrival(eui.0, index);
                 SlotRecord {
                     slot: self.utc(*s).with_timezone(&jst()),
                     meter_in_wh: truth.map(|t| t.0),
@@ -2254,7 +2259,7 @@ impl<W: std::io::Write> LinkSim<W> {
                     received_in_wh: got.and_then(|r| r.ac_in_wh),
                     received_out_wh: got.and_then(|r| r.ac_out_wh),
                     received_status: got.and_then(|r| r.status),
-                    delay_s: self.tally.arrived.get(&key).map(Duration::as_secs_f64),
+                    delay_s: got.map(|r| r.delay.as_secs_f64()),
                     equal: got.is_some_and(|r| self.row_matches(key, r)),
                 }
             })
