@@ -20,6 +20,7 @@
 //! instants), which the smart meter or the handy terminal may set (TRM-09). Until it has
 //! been set, rows carry [`Status::CLOCK_INVALID`].
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -114,6 +115,12 @@ pub struct SlotReader {
     registered_meter: Option<Vec<u8>>,
     /// The history request under way: its id and the JST date it covers.
     recovering: Option<(RequestId, NaiveDate)>,
+    /// The half-hour slots of the missing rows in the store, kept as rows are written
+    /// (`None` until the first recovery looks: then read from the store once, for the
+    /// rows written before a restart). Each reading looks for missing rows to recover
+    /// (TRM-04): the store's whole retention (45 days of rows) read at every slot was
+    /// most of what a terminal did between readings.
+    missing: Option<BTreeSet<DateTime<Utc>>>,
     stats: ReaderStats,
 }
 
@@ -146,6 +153,7 @@ impl SlotReader {
             clock_valid: false,
             registered_meter: None,
             recovering: None,
+            missing: None,
             stats: ReaderStats::default(),
         };
         if let Some(last) = store.last(reader.key)? {
@@ -239,6 +247,9 @@ impl SlotReader {
             &Reading::missing(slot, self.interval, self.status()),
         )?;
         self.stats.missing += 1;
+        if let Some(m) = self.missing.as_mut().filter(|_| recoverable(slot)) {
+            m.insert(slot);
+        }
         Ok(())
     }
 
@@ -362,6 +373,10 @@ impl SlotReader {
                     read_at: Some(wall),
                 };
                 store.put(self.key, &row)?;
+                // A clock set back can bring a slot written missing round again.
+                if let Some(m) = self.missing.as_mut() {
+                    m.remove(&row.slot);
+                }
                 self.stats.read += 1;
                 // The meter answers again: fill what it missed, if anything.
                 if self.recovering.is_none() {
@@ -389,13 +404,22 @@ impl SlotReader {
         let today = jst_date(wall);
         let oldest = today - TimeDelta::days(i64::from(self.config.history_days) - 1);
         let from = jst_midnight(oldest);
-        let date = store
-            .range(self.key, from, wall)?
-            .into_iter()
-            .filter(|r| r.is_missing() && Interval::Half.floor(r.slot) == r.slot)
-            .map(|r| jst_date(r.slot))
-            .find(|d| after.is_none_or(|a| *d > a));
-        let Some(date) = date else {
+        let missing = match self.missing.as_mut() {
+            Some(m) => m,
+            None => self.missing.insert(
+                store
+                    .range(self.key, from, wall)?
+                    .into_iter()
+                    .filter(|r| r.is_missing() && recoverable(r.slot))
+                    .map(|r| r.slot)
+                    .collect(),
+            ),
+        };
+        // Older than the meter's history: nothing to recover them from.
+        *missing = missing.split_off(&from);
+        let lower = after.map_or(from, |a| jst_midnight(a + TimeDelta::days(1)).max(from));
+        let next = missing.range(lower..).next().filter(|s| **s <= wall);
+        let Some(date) = next.map(|s| jst_date(*s)) else {
             return Ok(());
         };
         let day = u16::try_from((today - date).num_days()).unwrap_or(u16::MAX);
@@ -417,7 +441,7 @@ impl SlotReader {
         let start = jst_midnight(date);
         let end = start + TimeDelta::days(1) - TimeDelta::seconds(1);
         for row in store.range(self.key, start, end)? {
-            if !row.is_missing() || Interval::Half.floor(row.slot) != row.slot {
+            if !row.is_missing() || !recoverable(row.slot) {
                 continue;
             }
             let k = usize::try_from((row.slot - start).num_minutes() / 30).unwrap_or(usize::MAX);
@@ -436,6 +460,9 @@ impl SlotReader {
                 ..row
             };
             store.put(self.key, &recovered)?;
+            if let Some(m) = self.missing.as_mut() {
+                m.remove(&recovered.slot);
+            }
             self.stats.recovered += 1;
             tracing::info!(slot = %recovered.slot, "missing row recovered from the meter's history");
         }
@@ -463,6 +490,12 @@ impl SlotReader {
         self.current = None;
         self.store_missing(slot, store)
     }
+}
+
+/// Whether a missing row at `slot` can be recovered from the meter's history, which
+/// holds half-hour boundaries only.
+fn recoverable(slot: DateTime<Utc>) -> bool {
+    Interval::Half.floor(slot) == slot
 }
 
 /// JST, the meter's and the slots' local time (no daylight saving).
