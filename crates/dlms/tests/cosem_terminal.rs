@@ -372,8 +372,12 @@ fn the_server_can_move_to_a_tokio_task() {
     assert_send::<dlms::server::CosemStore>();
 }
 
+/// TRM-06: the deepest profile is readable whole over the maintenance association (the
+/// handy terminal, wPort 32); the management (the smart meter) and public engines hold
+/// values of `MANAGEMENT_VALUE_BUFFER` (16 KiB) — every smart meter holds one open at
+/// the same moments — and refuse it with other-reason, the association going on.
 #[test]
-fn trm06_the_deepest_profile_is_readable_whole() {
+fn trm06_the_deepest_profile_is_readable_whole_by_the_handy_terminal_only() {
     let config = ModelConfig {
         profile_entries: dlms::cosem::profile::PROFILE_ENTRIES_MAX,
         ..ModelConfig::default()
@@ -389,12 +393,28 @@ fn trm06_the_deepest_profile_is_readable_whole() {
         invocation_counter: 0,
     };
     let mut s = TerminalServer::new(shared(m), serve, TestEntropy).unwrap();
-    let mut c = client(1, AuthMechanism::None, None, SecurityPolicy::NONE);
-    assert_eq!(associate(&mut c, &mut s, 1), AssociationStep::Established);
-    let Value::Array(rows) = get(&mut c, &mut s, 1, 7, LOAD_PROFILE, 2, None).unwrap() else {
+    let mut handy = client(32, AuthMechanism::None, None, SecurityPolicy::NONE);
+    assert_eq!(
+        associate(&mut handy, &mut s, 32),
+        AssociationStep::Established
+    );
+    let Value::Array(rows) = get(&mut handy, &mut s, 32, 7, LOAD_PROFILE, 2, None).unwrap() else {
         panic!()
     };
     assert_eq!(rows.len(), 4608);
+    let mut meter = client(1, AuthMechanism::None, None, SecurityPolicy::NONE);
+    assert_eq!(
+        associate(&mut meter, &mut s, 1),
+        AssociationStep::Established
+    );
+    assert_eq!(
+        get(&mut meter, &mut s, 1, 7, LOAD_PROFILE, 2, None),
+        Err(DataAccessResult::OtherReason)
+    );
+    assert!(
+        get(&mut meter, &mut s, 1, 8, CLOCK, 2, None).is_ok(),
+        "the association goes on after the refusal"
+    );
 }
 
 /// SEC-02: the server keeps no engine between associations (an engine holds two value

@@ -824,8 +824,9 @@ fn sys01_meter_terminal_smart_meter_and_head_end_as_processes_fill_the_mdms() {
     let _ = std::fs::remove_dir_all(&files.dir);
 }
 
-/// The MDMS's slots in `db` (`mdms export`) once there are `n` of them, or what there is
-/// after 60 s.
+/// The MDMS's slots in `db` (`mdms export`) once there are `n` of them and none is an
+/// estimate (a gap's slots are estimated until its backfill brings the real readings:
+/// on a loaded machine a later push can arrive first), or what there is after 60 s.
 fn mdms_slots(db: &Path, n: usize) -> Vec<serde_json::Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -839,7 +840,8 @@ fn mdms_slots(db: &Path, n: usize) -> Vec<serde_json::Value> {
                 .ok()
                 .and_then(|v| v.as_array().cloned())
                 .unwrap_or_default();
-        if slots.len() >= n || std::time::Instant::now() > deadline {
+        let settled = slots.iter().all(|s| s["quality"] != "estimated");
+        if (slots.len() >= n && settled) || std::time::Instant::now() > deadline {
             break slots;
         }
         std::thread::sleep(Duration::from_millis(500));

@@ -47,7 +47,7 @@ pub fn range_selector(
 pub const SORT_FIFO: u8 = 1;
 /// The most entries a profile may be configured to hold (ours): 96 days of 30-minute
 /// slots, 48 of 15-minute ones. Bounded so that an unfiltered read of the whole load
-/// profile (28 bytes a row, 129,028 bytes at this depth) fits the engine's value buffer
+/// profile (28 bytes a row, 129,028 bytes at this depth) fits the maintenance engine's value buffer
 /// (`server::terminal::VALUE_BUFFER`); a larger value could not be sent.
 pub const PROFILE_ENTRIES_MAX: u32 = 4608;
 

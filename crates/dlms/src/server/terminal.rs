@@ -25,9 +25,18 @@ use crate::cosem::Association;
 use crate::error::CodecError;
 use crate::push::{PushError, PushSender, PUSH_COUNTER_BASE};
 
-/// The largest attribute value the engines can produce: the whole load profile at its
-/// default depth (4320 rows, 120,964 bytes) fits.
+/// The largest attribute value the maintenance engine (the handy terminal) can produce:
+/// the whole load profile at its default depth (4320 rows, 120,964 bytes) fits.
 pub const VALUE_BUFFER: usize = 131_072;
+
+/// The largest attribute value the management (smart meter) and public engines produce
+/// **(ours)**: a load-profile range of up to about 580 rows, the event and access logs.
+/// An engine holds two value buffers while its association is open (and zeroes one per
+/// request), and every smart meter holds an association open at the same moments (the
+/// joins, the periodic readings): at [`VALUE_BUFFER`] that was 256 KiB per smart meter
+/// reading, 64 GB for a million terminals' 250,000 smart meters. A value larger than
+/// this is refused with `other-reason`; our smart meter reads a day of rows per GET.
+pub const MANAGEMENT_VALUE_BUFFER: usize = 16_384;
 
 /// How the management client authenticates (`dlms serve --auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,16 +162,59 @@ impl<E: Entropy> RandomSource for EntropyAdapter<E> {
     }
 }
 
-type Engine<E> = Server<CosemStore, RustCryptoProvider<EntropyAdapter<E>>, VALUE_BUFFER>;
+type Crypto<E> = RustCryptoProvider<EntropyAdapter<E>>;
+
+/// An association's engine, its value buffers sized for the association's client (each
+/// boxed on its own: an enum of the two is as large as the larger).
+enum Engine<E> {
+    /// Management and public: [`MANAGEMENT_VALUE_BUFFER`].
+    Small(Box<Server<CosemStore, Crypto<E>, MANAGEMENT_VALUE_BUFFER>>),
+    /// Maintenance: [`VALUE_BUFFER`].
+    Large(Box<Server<CosemStore, Crypto<E>, VALUE_BUFFER>>),
+}
+
+/// `$body` with `$e` bound to the engine, whichever its size.
+macro_rules! each {
+    ($engine:expr, $e:ident => $body:expr) => {
+        match $engine {
+            Engine::Small($e) => $body,
+            Engine::Large($e) => $body,
+        }
+    };
+}
+
+impl<E: Entropy + Clone> Engine<E> {
+    fn invocation_counter(&self) -> u32 {
+        each!(self, e => e.invocation_counter())
+    }
+
+    fn replay(&self) -> Option<(SystemTitle, u32)> {
+        each!(self, e => e.replay_owner().zip(e.peer_invocation_counter()))
+    }
+
+    fn resume_replay_window(&mut self, peer: SystemTitle, highest: u32) {
+        each!(self, e => e.resume_replay_window(peer, highest));
+    }
+
+    fn handle(&mut self, apdu: &[u8], out: &mut [u8]) -> dlms_cosem_rs::codec::Result<usize> {
+        each!(self, e => e.handle(apdu, out))
+    }
+
+    /// Whether the association is over: closed or never opened, no block transfer under
+    /// way.
+    fn idle(&self) -> bool {
+        each!(self, e => matches!(e.state(), ServerState::Idle | ServerState::Closed) && !e.is_block_transfer_in_progress())
+    }
+}
 
 /// One association: its engine while an association is open, and what a new engine
 /// must go on from.
 struct Slot<E> {
     /// Built at the association's first APDU and dropped once it is idle or closed
-    /// again: an engine holds two value buffers of [`VALUE_BUFFER`] bytes, and a
+    /// again: an engine holds two value buffers of up to [`VALUE_BUFFER`] bytes, and a
     /// terminal is associated a few seconds a day (ten thousand simulated terminals
     /// would otherwise hold 8 GB of idle buffers).
-    engine: Option<Box<Engine<E>>>,
+    engine: Option<Engine<E>>,
     /// The secret the engine is built with (a changed one rebuilds it).
     secret: Vec<u8>,
     /// The invocation counter a new engine starts above (SEC-02: never used twice).
@@ -176,7 +228,7 @@ impl<E: Entropy + Clone> Slot<E> {
     fn retire(&mut self) {
         if let Some(engine) = self.engine.take() {
             self.invocation_counter = engine.invocation_counter();
-            self.replay = engine.replay_owner().zip(engine.peer_invocation_counter());
+            self.replay = engine.replay();
         }
     }
 
@@ -188,7 +240,7 @@ impl<E: Entropy + Clone> Slot<E> {
 
     fn replay(&self) -> Option<(SystemTitle, u32)> {
         match &self.engine {
-            Some(e) => e.replay_owner().zip(e.peer_invocation_counter()),
+            Some(e) => e.replay(),
             None => self.replay,
         }
     }
@@ -313,7 +365,7 @@ impl<E: Entropy + Clone> TerminalServer<E> {
         secret: &[u8],
         invocation_counter: u32,
         replay: Option<(SystemTitle, u32)>,
-    ) -> Result<Box<Engine<E>>, ServeError> {
+    ) -> Result<Engine<E>, ServeError> {
         let (mech_id, ciphered) = Self::mechanism(config, a);
         let mechanism = match mech_id {
             mechanism::LOW => AuthMechanism::Low,
@@ -336,23 +388,27 @@ impl<E: Entropy + Clone> TerminalServer<E> {
             (Some(k), Association::Management) => KeyRing::new(k.ek, k.ak),
             _ => KeyRing::default(),
         };
-        let mut engine = Box::new(Server::new(
-            ServerConfig {
-                system_title: Some(SystemTitle::new(config.system_title)),
-                mechanism,
-                password,
-                security,
-                max_pdu_size: config.max_pdu,
-                invocation_counter: if a == Association::Management {
-                    config.invocation_counter.max(invocation_counter)
-                } else {
-                    0
-                },
-                ..ServerConfig::default()
+        let config = ServerConfig {
+            system_title: Some(SystemTitle::new(config.system_title)),
+            mechanism,
+            password,
+            security,
+            max_pdu_size: config.max_pdu,
+            invocation_counter: if a == Association::Management {
+                config.invocation_counter.max(invocation_counter)
+            } else {
+                0
             },
-            CosemStore::new(model.clone(), a),
-            RustCryptoProvider::with_rng(keys, EntropyAdapter(entropy.clone())),
-        ));
+            ..ServerConfig::default()
+        };
+        let store = CosemStore::new(model.clone(), a);
+        let crypto = RustCryptoProvider::with_rng(keys, EntropyAdapter(entropy.clone()));
+        let mut engine = match a {
+            Association::Maintenance => Engine::Large(Box::new(Server::new(config, store, crypto))),
+            Association::Management | Association::Public => {
+                Engine::Small(Box::new(Server::new(config, store, crypto)))
+            }
+        };
         if let Some((peer, highest)) = replay {
             engine.resume_replay_window(peer, highest);
         }
@@ -408,9 +464,7 @@ impl<E: Entropy + Clone> TerminalServer<E> {
             )?),
         };
         let handled = engine.handle(apdu, out).map_err(CodecError::from);
-        let idle = matches!(engine.state(), ServerState::Idle | ServerState::Closed)
-            && !engine.is_block_transfer_in_progress();
-        if idle {
+        if engine.idle() {
             slot.retire();
         }
         Ok(Some(handled?))

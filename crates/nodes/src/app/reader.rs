@@ -20,6 +20,14 @@ use crate::terminal::slots::Interval;
 
 /// How far back each reading reads the load profile.
 const BACKFILL: chrono::Duration = chrono::Duration::hours(6);
+
+/// The longest profile range one GET asks for **(ours)**: a day (48 rows at 30 minutes,
+/// 96 at 15, under 3 KB encoded); a longer backfill is read a day at a time in the same
+/// session. The terminal's management association answers values up to
+/// `dlms::server::terminal::MANAGEMENT_VALUE_BUFFER` (16 KiB): an engine's two value
+/// buffers are held for every open association, and every smart meter holds one open at
+/// the same moments.
+pub const RANGE_PER_GET: chrono::Duration = chrono::Duration::days(1);
 /// How far the terminal's clock may be from the smart meter's before a reading sets it,
 /// unless configured otherwise (ours: well inside a slot, well above a reading's own
 /// delay).
@@ -181,6 +189,25 @@ struct Session {
     step: Step,
     last_activity: Duration,
     reading: Reading,
+    /// The profile range still to read after the GET in flight: (from, to).
+    rest: Option<(DateTime<FixedOffset>, DateTime<FixedOffset>)>,
+}
+
+impl Session {
+    /// The GET of the profile rows from `from` to `to`, at most [`RANGE_PER_GET`] of
+    /// them; what is left for the next (the range is inclusive at both ends: the next
+    /// starts a second after this one ends).
+    fn profile_from(
+        &mut self,
+        from: DateTime<FixedOffset>,
+        to: DateTime<FixedOffset>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let end = to.min(from + RANGE_PER_GET);
+        self.rest = (end < to).then(|| (end + chrono::Duration::seconds(1), to));
+        self.step = Step::Profile;
+        let range = range_selector(&from, &end);
+        self.client.get(7, LOAD_PROFILE, 2, Some((1, &range)))
+    }
 }
 
 /// The smart meter's DLMS sessions (readings, commands), one per terminal at a time.
@@ -290,6 +317,7 @@ impl Reader {
                     energy_out_wh: None,
                     rows: Vec::new(),
                 },
+                rest: None,
             }),
         );
         Some(aarq)
@@ -418,7 +446,6 @@ impl Reader {
             }
             (Step::EnergyOut, Event::Value(v)) => {
                 s.reading.energy_out_wh = v.as_i128();
-                s.step = Step::Profile;
                 let (from, to) = match s.reading.purpose {
                     Purpose::Backfill { from, to, .. } => {
                         (from.with_timezone(&jst()), to.with_timezone(&jst()))
@@ -428,14 +455,18 @@ impl Reader {
                         (to - BACKFILL, to)
                     }
                 };
-                let range = range_selector(&from, &to);
-                Some(s.client.get(7, LOAD_PROFILE, 2, Some((1, &range))))
+                Some(s.profile_from(from, to))
             }
             (Step::Profile, Event::Value(rows)) => {
-                s.reading.rows = profile_rows(&rows);
-                ended = Some(Ended::Read(s.reading.clone()));
-                s.step = Step::Releasing;
-                Some(s.client.release())
+                s.reading.rows.extend(profile_rows(&rows));
+                match s.rest {
+                    Some((from, to)) => Some(s.profile_from(from, to)),
+                    None => {
+                        ended = Some(Ended::Read(s.reading.clone()));
+                        s.step = Step::Releasing;
+                        Some(s.client.release())
+                    }
+                }
             }
             // The command's SET taken: done (a password is the terminal's from its next
             // association, TRM-08), told before the release as a reading is.
@@ -492,6 +523,7 @@ impl Reader {
                                 step: Step::Confirming,
                                 last_activity: now,
                                 reading: s.reading,
+                                rest: None,
                             }),
                         );
                         return (Some(aarq), None);
@@ -709,6 +741,57 @@ mod tests {
             .collect();
         assert_eq!(times.len(), 4, "{times:?}");
         assert!(times.iter().all(|t| *t >= from && *t <= to), "{times:?}");
+    }
+
+    /// TRM-06: a backfill over days is read [`RANGE_PER_GET`] at a time in one session
+    /// (the terminal's management engine answers values up to 16 KiB): every row of the
+    /// range once, in order.
+    #[test]
+    fn trm06_a_backfill_over_days_is_read_a_day_per_get() {
+        let mut b = TerminalApp::new(start(), 2, 9, dlms_password(B, b"IOTPASS00002")).unwrap();
+        b.model.lock().unwrap().fill_demo(4, start());
+        let secrets = TerminalSecrets::from_link_passwords([(B, &b"IOTPASS00002"[..])]);
+        let mut reader = Reader::new(1, secrets);
+        let to = start() - chrono::Duration::minutes(40);
+        let from = to - chrono::Duration::hours(60);
+        let purpose = Purpose::Backfill {
+            request: 42,
+            from,
+            to,
+        };
+        let now = start() + chrono::Duration::minutes(20);
+        let mut request = reader.start(Duration::ZERO, B, purpose, false);
+        let (mut profile_gets, mut reading) = (0, None);
+        let profile = LOAD_PROFILE.0;
+        for _ in 0..64 {
+            let Some(r) = request.take() else { break };
+            profile_gets += usize::from(r.windows(6).any(|w| w == profile));
+            let answer = b.answer(now, &r).and_then(|a| a.1).expect("an answer");
+            let (next, ended) = reader.answer(Duration::ZERO, now, B, &answer);
+            if let Some(Ended::Read(r)) = ended {
+                reading = Some(r);
+            }
+            request = next;
+        }
+        let reading = reading.expect("the backfill completed");
+        assert_eq!(profile_gets, 3, "60 hours: three GETs of a day at most");
+        let times: Vec<_> = reading
+            .rows
+            .iter()
+            .map(|r| r.time.with_timezone(&Utc))
+            .collect();
+        assert_eq!(
+            times.len(),
+            121,
+            "every half hour of 60 hours, both ends: {times:?}"
+        );
+        assert!(
+            times
+                .windows(2)
+                .all(|w| w[1] - w[0] == chrono::Duration::minutes(30)),
+            "{times:?}"
+        );
+        assert_eq!((times[0], times[120]), (from, to));
     }
 
     #[test]
