@@ -13,7 +13,7 @@ use echonet::energy::{EnergyUnit, COUNTER_MAX};
 use nodes::meter::{MeterConfig, Profile};
 
 use crate::clock::parse_speed;
-use crate::state_file::{write_atomic, Access};
+use crate::state_file::{write_atomic, write_atomic_with, Access};
 
 /// How long a run covers without --hours, --days or --readings: two days.
 const DEFAULT_HOURS: u32 = 48;
@@ -422,9 +422,13 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
             .map_err(|e| format!("--keys {}: {e}", path.display()))?;
     }
     if let Some(path) = &args.report_json {
-        let json = serde_json::to_vec_pretty(&run.report).map_err(|e| e.to_string())?;
-        write_atomic(path, &json, Access::Default)
-            .map_err(|e| format!("--report-json {}: {e}", path.display()))?;
+        // Streamed: a large run's per-terminal records are gigabytes of JSON.
+        write_atomic_with(path, Access::Default, |f| {
+            let mut w = std::io::BufWriter::new(f);
+            serde_json::to_writer_pretty(&mut w, &run.report).map_err(std::io::Error::other)?;
+            std::io::Write::flush(&mut w)
+        })
+        .map_err(|e| format!("--report-json {}: {e}", path.display()))?;
         println!("report: {}", path.display());
     }
     Ok(run.report.ok)

@@ -118,7 +118,9 @@ pub struct Net {
     config: NetConfig,
     encoder: Encoder,
     /// One reassembler per security context: `None` in the clear, else the key index.
-    reassemblers: BTreeMap<Option<u8>, Reassembler>,
+    /// Boxed: a map's node holds eleven entries whatever their number (2 KiB a node,
+    /// for the one or two contexts a node has).
+    reassemblers: BTreeMap<Option<u8>, Box<Reassembler>>,
     stats: NetStats,
 }
 
@@ -337,7 +339,7 @@ impl Net {
         let config = self.config.reassembly;
         self.reassemblers
             .entry(key_index)
-            .or_insert_with(|| Reassembler::new(config))
+            .or_insert_with(|| Box::new(Reassembler::new(config)))
     }
 
     fn answer_echo(&mut self, now: Duration, to: Eui64, echo: &Echo) {

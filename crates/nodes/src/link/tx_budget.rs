@@ -179,6 +179,13 @@ impl TxBudget {
             self.history.pop_front();
             self.in_window = self.in_window.saturating_sub(used);
         }
+        // A busy hour (the joins, a backfill) leaves room a quiet one never fills again:
+        // given back, so that each node of a large network holds what its last hour
+        // needs, not what its busiest did.
+        let len = self.history.len();
+        if self.history.capacity() > 4 * len.max(8) {
+            self.history.shrink_to(2 * len.max(8));
+        }
     }
 }
 
@@ -188,6 +195,19 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
     const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_busy_hour_gives_its_room_back_once_it_is_over() {
+        let mut b = TxBudget::new(TxBudgetConfig::default());
+        for i in 0..500 {
+            b.record(S * i, MS);
+        }
+        assert!(b.history.capacity() >= 500);
+        b.record(S * 500 + Duration::from_secs(3600), MS);
+        assert_eq!(b.history.len(), 1);
+        assert!(b.history.capacity() <= 32, "{}", b.history.capacity());
+        assert_eq!(b.used(S * 501 + Duration::from_secs(3600)), MS);
+    }
 
     #[test]
     fn con01_a_burst_longer_than_400_ms_is_refused_outright() {
