@@ -12,15 +12,14 @@
 //! is bounded: under a flood from more addresses than it holds, the extra addresses count
 //! in the total only.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::hash::Hash;
 use std::net::IpAddr;
 use std::ops::Add;
 use std::time::{Duration, Instant};
 
 /// What the detector counts by: a source address.
-pub trait FloodKey: Copy + Eq + Hash + Debug {
+pub trait FloodKey: Copy + Ord + Debug {
     /// The form two spellings of one source share (counted as one).
     #[must_use]
     fn canonical(self) -> Self {
@@ -178,10 +177,16 @@ struct Source<T> {
 }
 
 /// The detector: sources of type `K`, time of type `T`.
+/// Sources a detector keeps without looking for stale ones to drop.
+const KEPT_UNPRUNED: usize = 16;
+
 #[derive(Debug)]
 pub struct FloodDetector<K = IpAddr, T = Instant> {
     config: FloodConfig,
-    sources: HashMap<K, Source<T>>,
+    /// Ordered, not hashed: a table of a few neighbours (at most `max_sources`) is
+    /// searched in a few comparisons, where a keyed hash of every frame's source cost
+    /// more than the rest of the count.
+    sources: BTreeMap<K, Source<T>>,
     /// Started by the first datagram.
     total: Option<Window<T>>,
     total_quiet_until: Option<T>,
@@ -195,7 +200,7 @@ impl<K: FloodKey, T: FloodTime> FloodDetector<K, T> {
     pub fn new(config: FloodConfig) -> Self {
         Self {
             config,
-            sources: HashMap::new(),
+            sources: BTreeMap::new(),
             total: None,
             total_quiet_until: None,
             pruned_at: None,
@@ -261,12 +266,15 @@ impl<K: FloodKey, T: FloodTime> FloodDetector<K, T> {
         if !self.sources.contains_key(&from) {
             // A source whose window is over and that is not held off says nothing its
             // next datagram would not say afresh: dropped when the table is full, and
-            // once a window anyway (a terminal hears every neighbour's frames: kept
-            // until full, 256 sources cost every terminal of a large run memory and
-            // every frame a search of a full table).
+            // once a window when it holds more than a few (a terminal hears every
+            // neighbour's frames: kept until full, 256 sources cost every terminal of a
+            // large run memory and every frame a search of a full table; pruned at
+            // every frame, a handful of neighbours heard a few seconds apart cost a
+            // walk through the table each).
             let window = self.config.window;
             let due = self.pruned_at.is_none_or(|t| now.since(t) >= window);
-            if due || self.sources.len() >= self.config.max_sources {
+            let len = self.sources.len();
+            if (due && len > KEPT_UNPRUNED) || len >= self.config.max_sources {
                 self.pruned_at = Some(now);
                 self.sources.retain(|_, s| {
                     now.since(s.window.start) < window || s.quiet_until.is_some_and(|q| q > now)
@@ -315,6 +323,18 @@ mod tests {
         assert_eq!(alarms[0].source, None);
         // The table stayed bounded.
         assert!(g.sources.len() <= FloodConfig::default().max_sources);
+    }
+
+    #[test]
+    fn the_sources_of_a_spread_flood_are_dropped_once_it_is_over() {
+        let t = Instant::now();
+        let mut g = FloodDetector::new(FloodConfig::default());
+        for i in 0..200u32 {
+            g.count(t, IpAddr::from((0x0a00_0000 + i).to_be_bytes()));
+        }
+        assert_eq!(g.sources.len(), 200);
+        g.count(t + Duration::from_secs(2), IpAddr::from([127, 0, 0, 9]));
+        assert_eq!(g.sources.len(), 1, "the stale sources dropped");
     }
 
     #[test]

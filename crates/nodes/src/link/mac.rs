@@ -149,7 +149,7 @@ pub enum MacIndication {
 
 /// Who sent a received frame, as its header claims (unauthenticated: a forged frame names
 /// whom it likes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FrameSource {
     /// The header's source address.
     Address(Address),

@@ -45,7 +45,7 @@ impl fmt::Display for Eui64 {
 pub const BROADCAST: u16 = 0xFFFF;
 
 /// A destination or source address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Address {
     /// 16-bit short address (0xFFFF = broadcast).
     Short(u16),
