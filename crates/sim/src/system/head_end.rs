@@ -140,7 +140,10 @@ impl HeadEndSim {
     }
 
     /// Kill it (-9): what it held in memory is gone — its links' streams, backfills
-    /// under way, what it had counted — the database stays.
+    /// under way, readings not yet handed to the MDMS, what it had counted — the
+    /// database stays. The batches already handed to the MDMS's thread are taken in
+    /// first (a real kill could lose those too: its collection, resumed from the MDMS,
+    /// backfills them like the ones it held).
     pub fn kill(&mut self) {
         if let Some(State::Up(service)) = self.state.take() {
             merge(&mut self.retired, service.figures());
