@@ -77,7 +77,8 @@ pub struct SimArgs {
     pub report_json: Option<PathBuf>,
     /// Keep the head end's registry and the MDMS in this SQLite file (created if
     /// absent): `iotroute mdms export --db FILE` and `iotroute headend registry export
-    /// --db FILE` read it after the run. In memory without it.
+    /// --db FILE` read it after the run. Without it the registry is in memory and the
+    /// MDMS in a scratch file in the temporary directory, removed at the end.
     #[arg(long, value_name = "FILE", conflicts_with = "loopback")]
     pub db: Option<PathBuf>,
     /// Block a point for a while (OPS-07; repeatable): `POINT@FROM..TO`, the 22-digit

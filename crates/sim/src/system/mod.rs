@@ -91,8 +91,8 @@ pub struct Options {
     pub loss: f64,
     /// Each terminal's meter (unit, power profile); its counters start apart per home.
     pub meter: nodes::meter::MeterConfig,
-    /// The database file the head end's registry and the MDMS are kept in (in memory
-    /// when `None`).
+    /// The database file the head end's registry and the MDMS are kept in (when
+    /// `None`: the registry in memory, the MDMS in a scratch file removed at the end).
     pub db: Option<std::path::PathBuf>,
     /// Points the head end blocks for a while (OPS-07).
     pub blocks: Vec<BlockPlan>,
