@@ -491,12 +491,13 @@ impl HeadendStore for SqliteHeadendStore {
         sent: u32,
         taken: Option<u32>,
     ) -> Result<(), HeadendError> {
+        // Written at every A-route message: the statement parsed once, not each time.
         self.db
-            .execute(
+            .prepare_cached(
                 "INSERT INTO a_route_counters (smart_meter, sent, taken) VALUES (?1, ?2, ?3)
                  ON CONFLICT (smart_meter) DO UPDATE SET sent = excluded.sent, taken = excluded.taken",
-                params![sm.0.as_slice(), sent, taken],
             )
+            .and_then(|mut q| q.execute(params![sm.0.as_slice(), sent, taken]))
             .map_err(backend)?;
         Ok(())
     }
