@@ -8,8 +8,10 @@ mod engine_get;
 use chrono::{DateTime, TimeZone, Utc};
 use dlms::apdu::{DataAccessResult, DataRef};
 use dlms::cosem::codes::{
-    ASSOCIATION, CLOCK, ENERGY_AC_INPUT, LOAD_PROFILE, MANAGEMENT_INVOCATION_COUNTER,
+    ACCESS_LOG, ASSOCIATION, CLOCK, ENERGY_AC_INPUT, EVENT_LOG, LOAD_PROFILE,
+    MANAGEMENT_INVOCATION_COUNTER,
 };
+use dlms::cosem::model::{AccessCode, EventCode};
 use dlms::cosem::{to_cosem, IotRouteModel, ModelConfig, Obis, Value};
 use dlms::server::{
     shared, Auth, Entropy, Keys, Protection, ServeConfig, ServeError, TerminalServer,
@@ -415,6 +417,39 @@ fn trm06_the_deepest_profile_is_readable_whole_by_the_handy_terminal_only() {
         get(&mut meter, &mut s, 1, 8, CLOCK, 2, None).is_ok(),
         "the association goes on after the refusal"
     );
+}
+
+/// The management engine's 16 KiB values hold the event and access logs full (500
+/// entries each, the default depth): the smart meter reads them whole.
+#[test]
+fn sec09_full_event_and_access_logs_fit_the_management_engine() {
+    let config = ModelConfig::default();
+    let mut m = IotRouteModel::new(&config, now()).unwrap();
+    for i in 0..config.event_entries {
+        let at = now() + chrono::Duration::seconds(i64::from(i));
+        m.log_event(at, EventCode::ClockSet);
+        m.log_access(at, AccessCode::AssociationRefused, 32);
+    }
+    let serve = ServeConfig {
+        auth: Auth::None,
+        protection: Protection::None,
+        keys: None,
+        system_title: SERVER_TITLE,
+        max_pdu: 0xFFFF,
+        invocation_counter: 0,
+    };
+    let mut s = TerminalServer::new(shared(m), serve, TestEntropy).unwrap();
+    let mut meter = client(1, AuthMechanism::None, None, SecurityPolicy::NONE);
+    assert_eq!(
+        associate(&mut meter, &mut s, 1),
+        AssociationStep::Established
+    );
+    for log in [EVENT_LOG, ACCESS_LOG] {
+        let Value::Array(rows) = get(&mut meter, &mut s, 1, 7, log, 2, None).unwrap() else {
+            panic!("{log:?}: not an array")
+        };
+        assert_eq!(rows.len(), 500, "{log:?}");
+    }
 }
 
 /// SEC-02: the server keeps no engine between associations (an engine holds two value

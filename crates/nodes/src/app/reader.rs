@@ -214,7 +214,7 @@ impl Session {
 pub struct Reader {
     /// Boxed: a session holds a DLMS client (about 2.8 KiB), and a map's node holds
     /// eleven entries whatever their number — a smart meter with one session open
-    /// held 31 KiB, most of a large run's smart meters' memory.
+    /// held 31 KiB (7.8 of a 1,000-terminal run's 78.7 MB peak heap).
     sessions: BTreeMap<[u8; 8], Box<Session>>,
     clock_sync: ClockSync,
     secrets: TerminalSecrets,

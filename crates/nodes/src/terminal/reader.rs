@@ -118,8 +118,8 @@ pub struct SlotReader {
     /// The half-hour slots of the missing rows in the store, kept as rows are written
     /// (`None` until the first recovery looks: then read from the store once, for the
     /// rows written before a restart). Each reading looks for missing rows to recover
-    /// (TRM-04): the store's whole retention (45 days of rows) read at every slot was
-    /// most of what a terminal did between readings.
+    /// (TRM-04): reading the store's whole retention (up to 45 days of rows, each
+    /// cloned) at every slot cost more the longer a terminal ran.
     missing: Option<BTreeSet<DateTime<Utc>>>,
     stats: ReaderStats,
 }
