@@ -24,6 +24,17 @@ fn fresh_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The report `y` says no slot was lost or doubled and no value differed from its
+/// meter's count.
+#[track_caller]
+fn nothing_lost_doubled_or_differing(y: &serde_json::Value) {
+    assert_eq!(
+        (&y["lost"], &y["doubled"], &y["values_differ"]),
+        (&0.into(), &0.into(), &0.into()),
+        "{y}"
+    );
+}
+
 /// `cmd` run to its end within `timeout`; it must exit 0 (its stdout shown if not).
 fn succeeded(cmd: std::process::Command, timeout: Duration) -> std::process::Output {
     let out = run_with_timeout(cmd, timeout);
@@ -221,11 +232,7 @@ fn sys01_sim_without_flags_carries_every_reading_from_the_meter_to_the_mdms() {
     assert_eq!(y["expected"], 24, "{y}");
     assert_eq!(y["measured"], 24, "{y}");
     assert_eq!(y["values_equal"], 24, "{y}");
-    assert_eq!(
-        (&y["lost"], &y["doubled"], &y["values_differ"]),
-        (&0.into(), &0.into(), &0.into()),
-        "{y}"
-    );
+    nothing_lost_doubled_or_differing(y);
     assert!(y["a_route_messages"].as_u64().unwrap() >= 24, "{y}");
     assert_eq!(y["a_route_refused"], 0, "{y}");
     assert!(y["latency_s"]["max"].as_f64().unwrap() < 60.0, "{y}");
@@ -367,11 +374,7 @@ fn sys01_a_smart_meter_outage_loses_no_slot() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
     let y = &v;
-    assert_eq!(
-        (&y["lost"], &y["doubled"], &y["values_differ"]),
-        (&0.into(), &0.into(), &0.into()),
-        "{y}"
-    );
+    nothing_lost_doubled_or_differing(y);
     assert_eq!(y["expected"], y["values_equal"], "{y}");
     assert_eq!(y["events"]["outage"], 1, "{y}");
     // Its two terminals joined it again after the boot.
@@ -405,11 +408,7 @@ fn sys01_terminal_reboots_lose_no_slot() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
     let y = &v;
-    assert_eq!(
-        (&y["lost"], &y["doubled"], &y["values_differ"]),
-        (&0.into(), &0.into(), &0.into()),
-        "{y}"
-    );
+    nothing_lost_doubled_or_differing(y);
     assert_eq!(y["expected"], y["values_equal"], "{y}");
     assert_eq!(y["events"]["reboot"], 3, "{y}");
     assert_eq!(v["link"]["authentications"], 7, "{}", v["link"]);
@@ -433,11 +432,7 @@ fn sec07_a_swapped_meter_is_flagged_through_to_the_mdms() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
     let y = &v;
-    assert_eq!(
-        (&y["lost"], &y["doubled"], &y["values_differ"]),
-        (&0.into(), &0.into(), &0.into()),
-        "{y}"
-    );
+    nothing_lost_doubled_or_differing(y);
     assert_eq!(y["events"]["meter_id_mismatch"], 1, "{y}");
     let flagged = y["flagged"].as_u64().unwrap();
     assert!(flagged > 0, "{y}");
@@ -474,11 +469,7 @@ fn con04_attackers_are_refused_and_reported_to_the_head_end() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
     let y = &v;
-    assert_eq!(
-        (&y["lost"], &y["doubled"], &y["values_differ"]),
-        (&0.into(), &0.into(), &0.into()),
-        "{y}"
-    );
+    nothing_lost_doubled_or_differing(y);
     assert!(y["events"]["auth_failure"].as_u64().unwrap() > 0, "{y}");
     assert!(
         y["events"]["foreign_pairing_scan"].as_u64().unwrap() > 0,
@@ -506,11 +497,7 @@ fn sec08_floods_reach_the_head_end_and_lose_no_slot() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let _ = std::fs::remove_file(&report);
     let y = &v;
-    assert_eq!(
-        (&y["lost"], &y["doubled"], &y["values_differ"]),
-        (&0.into(), &0.into(), &0.into()),
-        "{y}"
-    );
+    nothing_lost_doubled_or_differing(y);
     assert_eq!(y["events"]["dos"], 2, "{y}");
     let detected: u64 = v["terminals"]
         .as_array()
@@ -599,11 +586,7 @@ fn sys01_under_loss_outage_and_reboots_every_slot_arrives_once_with_power_times_
     succeeded(cmd, Duration::from_secs(180));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let y = &v;
-    assert_eq!(
-        (&y["lost"], &y["doubled"], &y["values_differ"]),
-        (&0.into(), &0.into(), &0.into()),
-        "{y}"
-    );
+    nothing_lost_doubled_or_differing(y);
     assert_eq!(y["expected"], 8 * 24, "{y}");
     // What reached the dead head end was lost on the way; the restarted one backfilled
     // it from its database's view of what it had (fails when a restart forgets since
@@ -671,11 +654,7 @@ fn trm11_sim_from_a_chosen_start_at_fifteen_minutes() {
     // 4 points × 8 slots (09:15 .. 11:00).
     assert_eq!(v["expected"], 32, "{v}");
     assert_eq!(v["measured"], 32, "{v}");
-    assert_eq!(
-        (&v["lost"], &v["doubled"], &v["values_differ"]),
-        (&0.into(), &0.into(), &0.into()),
-        "{v}"
-    );
+    nothing_lost_doubled_or_differing(&v);
     let export = iotroute()
         .args(["mdms", "export", "--format", "json", "--db"])
         .arg(&db)
@@ -807,11 +786,7 @@ fn trm08_trm09_sim_commands_are_done_and_a_new_password_outlives_reboots_and_an_
             "025A000000002001@11h+30m",
         ],
     );
-    assert_eq!(
-        (&v["lost"], &v["doubled"], &v["values_differ"]),
-        (&0.into(), &0.into(), &0.into()),
-        "{v}"
-    );
+    nothing_lost_doubled_or_differing(&v);
     assert_eq!(v["expected"], v["values_equal"], "{v}");
     assert_eq!(v["events"]["reboot"], 3, "{v}");
     assert_eq!(v["events"]["outage"], 1, "{v}");
