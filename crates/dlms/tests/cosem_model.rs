@@ -410,7 +410,7 @@ fn trm06_demo_fill_two_days_is_96_rows_up_to_the_last_closed_slot() {
     let mut m = model();
     assert_eq!(m.fill_demo(1, jst(2026, 11, 25, 12, 0)), 48);
     assert_eq!(
-        m.load_profile().last().unwrap().time,
+        m.load_profile().last_time().unwrap(),
         jst(2026, 11, 25, 12, 0)
     );
 }
@@ -421,7 +421,7 @@ fn trm11_demo_fill_at_15_minutes() {
     m.set_capture_period(now(), 900).unwrap();
     assert_eq!(m.fill_demo(1, now()), 96);
     assert_eq!(
-        m.load_profile().last().unwrap().time,
+        m.load_profile().last_time().unwrap(),
         jst(2026, 11, 25, 12, 0)
     );
 }
@@ -616,7 +616,7 @@ fn trm03_capture_takes_clock_registers_and_status() {
     m.capture(jst(2026, 11, 25, 12, 30)).unwrap();
     m.mark_data_not_valid();
     m.capture(jst(2026, 11, 25, 13, 0)).unwrap();
-    let rows: Vec<_> = m.load_profile().rows().cloned().collect();
+    let rows: Vec<_> = m.load_profile().rows().collect();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].time, jst(2026, 11, 25, 12, 30));
     assert_eq!(
@@ -1408,7 +1408,7 @@ fn trm06_trm08_state_survives_a_restart() {
     let m = IotRouteModel::restore(&ModelConfig::default(), state, later).unwrap();
     assert_eq!(m.load_profile().entries_in_use(), 96);
     assert_eq!(
-        m.load_profile().rows().cloned().collect::<Vec<_>>(),
+        m.load_profile().rows().collect::<Vec<_>>(),
         before.load_profile
     );
     assert_eq!(m.energy(), before.energy_wh);

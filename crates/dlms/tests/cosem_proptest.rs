@@ -68,6 +68,55 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The profile keeps its rows encoded (the values A-XDR back to back, not a `Vec`
+    /// of values): whatever was captured or put in its place reads back the same,
+    /// decoded (`rows`, `select_rows`) and on the wire (the buffer's GET, where each
+    /// row is the clock then the values as they encode).
+    #[test]
+    fn a_profile_gives_back_every_value_it_captured(
+        rows in proptest::collection::vec(proptest::collection::vec(value(), 2), 1..12),
+        replace in proptest::collection::vec(value(), 2),
+    ) {
+        use dlms::cosem::{CaptureDef, CosemObject, ProfileGeneric, ProfileRow};
+        let mut p = ProfileGeneric::new(
+            dlms::cosem::codes::LOAD_PROFILE,
+            vec![
+                CaptureDef::new(3, dlms::cosem::codes::ENERGY_AC_INPUT, 2, 0),
+                CaptureDef::new(3, dlms::cosem::codes::ENERGY_AC_OUTPUT, 2, 0),
+            ],
+            1800,
+            vec![1800],
+            100,
+        ).unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
+        let mut expected = Vec::new();
+        for (i, values) in rows.into_iter().enumerate() {
+            let time = t0 + chrono::Duration::minutes(30 * i64::try_from(i).unwrap());
+            p.capture(time, values.clone()).unwrap();
+            expected.push(ProfileRow { time, clock_status: 0, values });
+        }
+        let last = expected.len() - 1;
+        expected[last].values.clone_from(&replace);
+        p.upsert_row(expected[last].clone()).unwrap();
+        prop_assert_eq!(p.rows().collect::<Vec<_>>(), expected.clone());
+        prop_assert_eq!(p.select_rows(None).unwrap(), expected.clone());
+        let mut wire = Vec::new();
+        p.get(2, None, &mut wire).unwrap();
+        let Value::Array(read) = Value::decode(&wire).unwrap() else {
+            panic!("the buffer is an array");
+        };
+        let values: Vec<Vec<Value>> = read
+            .into_iter()
+            .map(|r| match r {
+                Value::Structure(mut cells) => cells.split_off(1),
+                other => vec![other],
+            })
+            .collect();
+        prop_assert_eq!(values, expected.into_iter().map(|r| r.values).collect::<Vec<_>>());
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct TestEntropy;
 

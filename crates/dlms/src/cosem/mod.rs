@@ -66,6 +66,13 @@ pub enum CosemError {
         /// Values given.
         got: usize,
     },
+    /// A captured value that has no A-XDR encoding (a bit-string whose bytes do not
+    /// match its bit count): the profile keeps its rows encoded, so it cannot be kept.
+    #[error("profile {profile}: a captured value has no A-XDR encoding")]
+    Unencodable {
+        /// The profile's logical name, printed.
+        profile: String,
+    },
     /// A capture period outside what the profile allows (TRM-11: 1800 or 900 s).
     #[error("capture period {0} s not allowed (1800 or 900)")]
     CapturePeriod(u32),

@@ -727,7 +727,7 @@ impl IotRouteModel {
         energy_wh: Option<(u32, u32)>,
         status_bits: u8,
     ) -> Result<(), CosemError> {
-        let newest = self.load_profile.last().is_none_or(|r| r.time <= slot);
+        let newest = self.load_profile.last_time().is_none_or(|t| t <= slot);
         let (wh_in, wh_out) = match energy_wh {
             Some((i, o)) => {
                 if newest {
@@ -792,8 +792,8 @@ impl IotRouteModel {
     #[must_use]
     pub fn snapshot(&self) -> ModelState {
         ModelState {
-            load_profile: self.load_profile.rows().cloned().collect(),
-            event_log: self.event_log.rows().cloned().collect(),
+            load_profile: self.load_profile.rows().collect(),
+            event_log: self.event_log.rows().collect(),
             energy_wh: self.energy(),
             meter_id: self.meter_id().to_vec(),
             pairing_id: self.pairing_id().to_owned(),
@@ -836,7 +836,7 @@ impl IotRouteModel {
         }
         // The power-up event of `new` goes after the restored ones.
         let mut events = state.event_log;
-        events.extend(m.event_log.rows().cloned());
+        events.extend(m.event_log.rows());
         m.event_log.restore_rows(events);
         m.load_profile.restore_rows(state.load_profile);
         Ok(m)
@@ -1374,7 +1374,7 @@ mod tests {
         };
         let mut m = IotRouteModel::new(&config, now()).unwrap();
         assert_eq!(m.fill_demo(2, now()), 10);
-        let last = m.load_profile().last().unwrap().time;
+        let last = m.load_profile().last_time().unwrap();
         assert_eq!(last, Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).unwrap());
     }
 

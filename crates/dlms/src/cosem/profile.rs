@@ -12,6 +12,8 @@
 
 use std::collections::VecDeque;
 
+use smallvec::SmallVec;
+
 use super::{
     datetime_of, from_cosem, logical_name_value, put, to_cosem, AccessResult, CosemError,
     CosemObject, Obis, Value, JST_DEVIATION,
@@ -135,6 +137,62 @@ pub struct ProfileRow {
     pub values: Vec<Value>,
 }
 
+/// A row as the buffer keeps it: its values A-XDR encoded back to back, as a read
+/// sends them. A load-profile row's three values are 12 bytes, kept inline (a row is 40
+/// bytes); as a [`ProfileRow`] they were a `Vec` of three 32-byte [`Value`]s on the
+/// heap, about 150 bytes a row, and a large simulated run holds a profile per terminal.
+#[derive(Debug, Clone, PartialEq)]
+struct StoredRow {
+    time: DateTime<Utc>,
+    clock_status: u8,
+    cells: SmallVec<[u8; 16]>,
+}
+
+impl StoredRow {
+    /// `row` encoded; `None` for a value that has no A-XDR encoding.
+    fn of(row: &ProfileRow) -> Option<Self> {
+        let mut bytes = Vec::new();
+        for v in &row.values {
+            v.encode_into(&mut bytes).ok()?;
+        }
+        Some(Self {
+            time: row.time,
+            clock_status: row.clock_status,
+            cells: SmallVec::from_vec(bytes),
+        })
+    }
+
+    /// The encoded values, one slice each, in column order.
+    fn cells(&self) -> impl Iterator<Item = &[u8]> {
+        let mut rest: &[u8] = &self.cells;
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            // Our own encoding: it decodes; were it not to, the row ends here (logged).
+            let used = match Value::decode_prefix(rest) {
+                Ok((_, used)) => used,
+                Err(e) => {
+                    tracing::error!(error = %e, "profile row cannot be decoded");
+                    rest.len()
+                }
+            };
+            let (cell, after) = rest.split_at(used);
+            rest = after;
+            Some(cell)
+        })
+    }
+
+    /// The row with its values decoded.
+    fn row(&self) -> ProfileRow {
+        ProfileRow {
+            time: self.time,
+            clock_status: self.clock_status,
+            values: self.cells().filter_map(|c| Value::decode(c).ok()).collect(),
+        }
+    }
+}
+
 /// A profile generic object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProfileGeneric {
@@ -143,7 +201,7 @@ pub struct ProfileGeneric {
     capture_period: u32,
     allowed_periods: Vec<u32>,
     profile_entries: u32,
-    rows: VecDeque<ProfileRow>,
+    rows: VecDeque<StoredRow>,
     deviation: i16,
 }
 
@@ -232,8 +290,8 @@ impl ProfileGeneric {
     }
 
     /// The rows, oldest first.
-    pub fn rows(&self) -> impl Iterator<Item = &ProfileRow> {
-        self.rows.iter()
+    pub fn rows(&self) -> impl Iterator<Item = ProfileRow> + '_ {
+        self.rows.iter().map(StoredRow::row)
     }
 
     /// The rows captured between `from` and `to`, both inclusive (what a range read
@@ -242,10 +300,11 @@ impl ProfileGeneric {
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> impl Iterator<Item = &ProfileRow> {
+    ) -> impl Iterator<Item = ProfileRow> + '_ {
         self.rows
             .iter()
             .filter(move |r| r.time >= from && r.time <= to)
+            .map(StoredRow::row)
     }
 
     /// How many rows are in use (`entries_in_use`).
@@ -256,14 +315,21 @@ impl ProfileGeneric {
 
     /// The newest row.
     #[must_use]
-    pub fn last(&self) -> Option<&ProfileRow> {
-        self.rows.back()
+    pub fn last(&self) -> Option<ProfileRow> {
+        self.rows.back().map(StoredRow::row)
+    }
+
+    /// When the newest row was captured.
+    #[must_use]
+    pub fn last_time(&self) -> Option<DateTime<Utc>> {
+        self.rows.back().map(|r| r.time)
     }
 
     /// Append a row captured at `now` with clock status 0.
     ///
     /// # Errors
-    /// [`CosemError::ColumnCount`] unless there is one value per non-clock column.
+    /// [`CosemError::ColumnCount`] unless there is one value per non-clock column;
+    /// [`CosemError::Unencodable`] for a value with no A-XDR encoding.
     pub fn capture(&mut self, now: DateTime<Utc>, values: Vec<Value>) -> Result<(), CosemError> {
         self.capture_with_status(now, 0, values)
     }
@@ -271,7 +337,8 @@ impl ProfileGeneric {
     /// Append a row with an explicit clock status; a full buffer drops its oldest row.
     ///
     /// # Errors
-    /// [`CosemError::ColumnCount`] unless there is one value per non-clock column.
+    /// [`CosemError::ColumnCount`] unless there is one value per non-clock column;
+    /// [`CosemError::Unencodable`] for a value with no A-XDR encoding.
     pub fn capture_with_status(
         &mut self,
         now: DateTime<Utc>,
@@ -286,11 +353,12 @@ impl ProfileGeneric {
                 got: values.len(),
             });
         }
-        self.rows.push_back(ProfileRow {
+        let row = self.stored(&ProfileRow {
             time: now,
             clock_status,
             values,
-        });
+        })?;
+        self.rows.push_back(row);
         self.trim();
         Ok(())
     }
@@ -302,6 +370,14 @@ impl ProfileGeneric {
         self.rows = rows
             .into_iter()
             .filter(|r| r.values.len() == expected)
+            .filter_map(|r| {
+                let kept = StoredRow::of(&r);
+                if kept.is_none() {
+                    tracing::warn!(profile = %self.logical_name, time = %r.time,
+                        "saved profile row with a value that has no encoding: not restored");
+                }
+                kept
+            })
             .collect();
         self.trim();
     }
@@ -312,7 +388,8 @@ impl ProfileGeneric {
     /// is the truth and the buffer its view (TRM-06).
     ///
     /// # Errors
-    /// [`CosemError::ColumnCount`] unless there is one value per non-clock column.
+    /// [`CosemError::ColumnCount`] unless there is one value per non-clock column;
+    /// [`CosemError::Unencodable`] for a value with no A-XDR encoding.
     pub fn upsert_row(&mut self, row: ProfileRow) -> Result<(), CosemError> {
         let expected = self.capture_objects.len().saturating_sub(1);
         if row.values.len() != expected {
@@ -322,12 +399,23 @@ impl ProfileGeneric {
                 got: row.values.len(),
             });
         }
+        let row = self.stored(&row)?;
         match self.rows.binary_search_by(|r| r.time.cmp(&row.time)) {
             Ok(i) => self.rows[i] = row,
             Err(i) => self.rows.insert(i, row),
         }
         self.trim();
         Ok(())
+    }
+
+    /// `row` as the buffer keeps it.
+    fn stored(&self, row: &ProfileRow) -> Result<StoredRow, CosemError> {
+        StoredRow::of(row).ok_or_else(|| {
+            tracing::error!(profile = %self.logical_name, "captured value has no A-XDR encoding");
+            CosemError::Unencodable {
+                profile: self.logical_name.to_string(),
+            }
+        })
     }
 
     /// Empty the buffer (method 1, `reset`).
@@ -475,8 +563,8 @@ impl ProfileGeneric {
                     w.write_bytes(&[0x09, 0x0C]).map_err(full)?;
                     w.write_bytes(&dt.to_bytes()).map_err(full)?;
                 } else {
-                    match row.values.get(c - 1) {
-                        Some(v) => put(w, v)?,
+                    match row.cells().nth(c - 1) {
+                        Some(cell) => w.write_bytes(cell).map_err(full)?,
                         None => w.write_u8(0x00).map_err(full)?,
                     }
                 }
@@ -499,7 +587,7 @@ impl ProfileGeneric {
             .rows
             .iter()
             .filter_map(|&i| self.rows.get(i))
-            .cloned()
+            .map(StoredRow::row)
             .collect())
     }
 }
@@ -632,6 +720,29 @@ mod tests {
             e.to_string(),
             "profile 1-0:99.1.0.255: 0 value(s) captured, 1 expected"
         );
+        assert_eq!(p.entries_in_use(), 0);
+    }
+
+    #[test]
+    fn a_value_without_an_encoding_is_refused_and_nothing_kept() {
+        let mut p = profile(10);
+        let bad = Value::BitString {
+            bits: 9,
+            bytes: vec![0xFF],
+        };
+        assert_eq!(
+            p.capture(t(1), vec![bad.clone()]),
+            Err(CosemError::Unencodable {
+                profile: "1-0:99.1.0.255".into()
+            })
+        );
+        let row = ProfileRow {
+            time: t(2),
+            clock_status: 0,
+            values: vec![bad],
+        };
+        assert!(p.upsert_row(row.clone()).is_err());
+        p.restore_rows(vec![row]);
         assert_eq!(p.entries_in_use(), 0);
     }
 

@@ -322,7 +322,7 @@ pub async fn serve(
             m
         }
     };
-    let mut last_slot = model.load_profile().rows().last().map(|r| r.time);
+    let mut last_slot = model.load_profile().last_time();
     let model = shared(model);
     let serve_config = ServeConfig {
         auth: match args.auth {
@@ -653,13 +653,13 @@ mod tests {
         let start = t(3, 10, 0);
         let mut m = IotRouteModel::new(&ModelConfig::default(), start).unwrap();
         let rows = m.fill_demo(1, start);
-        let mut last = m.load_profile().rows().last().map(|r| r.time);
+        let mut last = m.load_profile().last_time();
         assert_eq!(last, Some(t(3, 0, 0)));
         assert!(!capture_due(&mut m, t(3, 29, 59), &mut last));
         assert!(capture_due(&mut m, t(3, 30, 0), &mut last));
         assert!(!capture_due(&mut m, t(3, 30, 1), &mut last));
         assert_eq!(m.load_profile().entries_in_use(), rows + 1);
-        assert_eq!(m.load_profile().rows().last().unwrap().time, t(3, 30, 0));
+        assert_eq!(m.load_profile().last_time().unwrap(), t(3, 30, 0));
     }
 
     #[test]
