@@ -31,6 +31,8 @@ struct Air {
     transmissions: u64,
     /// Every PSDU sent, in order.
     log: Vec<(usize, Vec<u8>)>,
+    /// Every frame received, in order: (node, whether it concerned the node).
+    heard: Vec<(usize, bool)>,
 }
 
 fn eui(n: u8) -> Eui64 {
@@ -69,6 +71,7 @@ impl Air {
             lose: Vec::new(),
             transmissions: 0,
             log: Vec::new(),
+            heard: Vec::new(),
         }
     }
 
@@ -110,6 +113,7 @@ impl Air {
                             .mac
                             .receive(self.now, &report.frame, rssi, r.lqi, &air);
                     self.nodes[i].got.extend(ind);
+                    self.heard.push((i, self.nodes[i].mac.last_concerned()));
                     if let Some(a) = ack {
                         self.transmit(i, a);
                     }
@@ -165,6 +169,36 @@ fn sec03_secured_unicast_is_delivered_once_and_acknowledged() {
     assert_eq!(air.nodes[1].mac.stats().sent, 1, "one acknowledgment");
     // On the air the payload is not in the clear (ENC-MIC-32).
     assert!(!air.log[0].1.windows(5).any(|w| w == b"hello"));
+}
+
+/// What the simulator relies on to leave a node asleep: a frame it overhears (another
+/// node's data, the acknowledgment another node awaited) does not concern it; its own
+/// data and the acknowledgment it awaited do.
+#[test]
+fn rad01_only_a_nodes_own_frames_and_acknowledgments_concern_it() {
+    let mut air = Air::new(&[(0.0, 0.0), (20.0, 0.0), (10.0, 10.0)], |_| {});
+    air.nodes[0]
+        .mac
+        .send_data(air.now, MacDst::Unicast(eui(2)), b"hello".to_vec(), true)
+        .unwrap();
+    air.run(SECOND);
+    assert_eq!(air.data(1).len(), 1);
+    // The data frame: node 1 (for it) and node 2 (overheard); the acknowledgment: node 0
+    // (awaited) and node 2 (overheard).
+    let mut heard = air.heard.clone();
+    heard.sort_unstable();
+    assert_eq!(heard, vec![(0, true), (1, true), (2, false), (2, false)]);
+    // A stray acknowledgment (nothing awaited) concerns nobody.
+    let stray = fcs::append(
+        &enhanced_ack(7, Address::Extended(eui(1))).emit().unwrap(),
+        FcsKind::Crc16,
+    )
+    .unwrap();
+    let phy = *air.medium.phy();
+    let _ = air.nodes[0]
+        .mac
+        .receive(air.now, &stray, -60, 200, &|n| phy.air_time(n));
+    assert!(!air.nodes[0].mac.last_concerned());
 }
 
 #[test]

@@ -292,6 +292,8 @@ pub struct Mac {
     rng: u64,
     stats: MacStats,
     last_reception: Option<Reception>,
+    /// Whether the last frame received concerned this node ([`Mac::last_concerned`]).
+    concerned: bool,
 }
 
 impl Mac {
@@ -317,6 +319,7 @@ impl Mac {
             rng: seed,
             stats: MacStats::default(),
             last_reception: None,
+            concerned: false,
         }
     }
 
@@ -681,6 +684,7 @@ impl Mac {
         air_time: &dyn Fn(usize) -> Duration,
     ) -> (Option<Vec<u8>>, Vec<MacIndication>) {
         self.retire_due(now);
+        self.concerned = false;
         let malformed = Reception {
             source: FrameSource::Unparsable,
             refusal: Some(Refusal::Malformed),
@@ -714,6 +718,7 @@ impl Mac {
             self.stats.dropped += 1;
             return (None, Vec::new());
         }
+        self.concerned = true;
         // The acknowledgment goes out as soon as the frame checks (FCS, addressing),
         // before security processing, as 802.15.4 radios do: a retransmission whose
         // first acknowledgment was lost is acknowledged again, then dropped below as the
@@ -828,6 +833,16 @@ impl Mac {
         self.last_reception
     }
 
+    /// Whether the last frame handed to [`Mac::receive`] concerned this node: a frame
+    /// for it (its address or broadcast, in its PAN) or the acknowledgment it awaited.
+    /// One that did not — another node's or PAN's, a stray acknowledgment, a malformed
+    /// frame — changed nothing but the counters, so a driver need not wake the node for
+    /// it: most of what a node hears on a busy channel is its neighbours' traffic.
+    #[must_use]
+    pub const fn last_concerned(&self) -> bool {
+        self.concerned
+    }
+
     /// The frame being received was refused for `why`.
     fn refused(&mut self, why: Refusal) {
         if let Some(r) = &mut self.last_reception {
@@ -864,6 +879,7 @@ impl Mac {
                 .is_some_and(|a| h.sequence_number == Some(a.pending.seq));
         if matches {
             self.awaiting = None;
+            self.concerned = true;
         }
     }
 }

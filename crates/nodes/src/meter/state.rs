@@ -31,6 +31,10 @@ pub struct Counter {
     /// Energy accumulated and not yet a whole count, in millijoules (mWs); an integer so
     /// that constant power counts exactly and a saved state restores exactly.
     pub remainder_mj: u64,
+    /// And the fraction of a millijoule below that, in picojoules (under 10^9): energy
+    /// is counted exactly (milliwatts × nanoseconds), however often it is asked for.
+    #[serde(default)]
+    pub remainder_pj: u64,
 }
 
 impl Counter {
@@ -38,16 +42,20 @@ impl Counter {
         Counter {
             value: value.min(COUNTER_MAX),
             remainder_mj: 0,
+            remainder_pj: 0,
         }
     }
 
     /// Adds `mj` millijoules, `mj_per_count` to a count, wrapping past 999,999,999 to 0
     /// like a real register.
-    fn add(&mut self, mj: u64, mj_per_count: u64) {
-        let total = self.remainder_mj + mj;
-        self.remainder_mj = total % mj_per_count;
-        let whole = (total / mj_per_count) % (u64::from(COUNTER_MAX) + 1);
-        let next = (u64::from(self.value) + whole) % (u64::from(COUNTER_MAX) + 1);
+    fn add(&mut self, pj: u128, pj_per_count: u128) {
+        let total = u128::from(self.remainder_mj) * PJ_PER_MJ + u128::from(self.remainder_pj) + pj;
+        let rest = total % pj_per_count;
+        self.remainder_mj = u64::try_from(rest / PJ_PER_MJ).unwrap_or(u64::MAX);
+        self.remainder_pj = u64::try_from(rest % PJ_PER_MJ).unwrap_or(0);
+        let modulus = u128::from(COUNTER_MAX) + 1;
+        let whole = (total / pj_per_count) % modulus;
+        let next = (u128::from(self.value) + whole) % modulus;
         self.value = u32::try_from(next).unwrap_or(0);
     }
 }
@@ -109,8 +117,13 @@ pub struct MeterState {
     pub integrated_to: DateTime<Utc>,
 }
 
-/// Longest step of the integration: keeps the power curve's shape within a half hour.
+/// The integration's grid, aligned to the meter's midnight: the power is constant
+/// within each step (its value at the step's middle), which keeps the curve's shape
+/// within a half hour.
 const STEP_SECONDS: i64 = 60;
+
+/// Picojoules in a millijoule.
+const PJ_PER_MJ: u128 = 1_000_000_000;
 
 impl MeterState {
     pub fn new(start_in: u32, start_out: u32, days_held: u16, now: DateTime<Utc>) -> MeterState {
@@ -167,43 +180,46 @@ impl MeterState {
         }
     }
 
-    /// [`MeterState::advance`] over a span that fits in i64 nanoseconds. Steps of at most
-    /// 60 s that never cross a half-hour boundary of the meter's clock, each at the
-    /// power of its middle; computed in integer nanoseconds from the local midnight
-    /// before the start (a simulation integrates every meter every minute: building
-    /// dates at each step was a sixth of its time).
+    /// [`MeterState::advance`] over a span that fits in i64 nanoseconds, over the
+    /// 60-second grid of the meter's clock (which half-hour boundaries are on): each
+    /// grid step at the power of its middle, in integer milliwatts × nanoseconds. So
+    /// the counters at an instant do not depend on how often, or when, they were asked
+    /// for before (a meter read every second counts what one read every half hour
+    /// does; a simulation wakes its terminals at times of the radio's choosing).
+    /// Computed in integer nanoseconds from the local midnight before the start (a
+    /// simulation integrates its meters often: building dates at each step was a sixth
+    /// of its time).
     fn integrate(&mut self, to: DateTime<Utc>, profile: &Profile, unit: EnergyUnit) {
         const SECOND: i64 = 1_000_000_000;
         const DAY: i64 = 86_400 * SECOND;
         const HALF_HOUR: i64 = 1800 * SECOND;
-        const MILLISECOND: i64 = 1_000_000;
+        const STEP: i64 = STEP_SECONDS * SECOND;
         // One count is `unit` kWh: 0.0001 kWh is 360 Ws, 360,000 mWs.
-        let mj_per_count = unit.subunits() * 360_000;
+        let pj_per_count = u128::from(unit.subunits()) * 360_000 * PJ_PER_MJ;
         let from = self.integrated_to;
         let local_from = self.local_time(from);
         let first_day = i64::from(local_from.date().num_days_from_ce());
         let start = i64::from(local_from.num_seconds_from_midnight()) * SECOND
             + i64::from(local_from.nanosecond());
-        let span = (to - from).num_nanoseconds().unwrap_or(0);
-        let mut done = 0;
-        while done < span {
-            let t = start + done;
-            let boundary = (t.div_euclid(HALF_HOUR) + 1) * HALF_HOUR;
-            let step = (span - done).min(STEP_SECONDS * SECOND).min(boundary - t);
-            let mid = t + step / 2;
+        let end = start + (to - from).num_nanoseconds().unwrap_or(0);
+        let mut t = start;
+        while t < end {
+            let step_start = t.div_euclid(STEP) * STEP;
+            let until = end.min(step_start + STEP);
+            let mid = step_start + STEP / 2;
             let day = (first_day + mid.div_euclid(DAY)).unsigned_abs();
             let second = u32::try_from(mid.rem_euclid(DAY) / SECOND).unwrap_or(0);
             let power = profile.power_in_day(day, second);
-            let ms = step / MILLISECOND;
-            self.input.add(millijoules(power.input_w, ms), mj_per_count);
+            let ns = (until - t).unsigned_abs();
+            self.input.add(picojoules(power.input_w, ns), pj_per_count);
             self.output
-                .add(millijoules(power.output_w, ms), mj_per_count);
-            done += step;
-            if t + step == boundary {
-                self.record(local_from + Duration::nanoseconds(done));
+                .add(picojoules(power.output_w, ns), pj_per_count);
+            t = until;
+            if t.rem_euclid(HALF_HOUR) == 0 {
+                self.record(local_from + Duration::nanoseconds(t - start));
             }
         }
-        self.integrated_to = from + Duration::nanoseconds(span);
+        self.integrated_to = from + Duration::nanoseconds(end - start);
     }
 
     /// Stores the counters as the reading of the half-hour boundary `at`.
@@ -243,15 +259,12 @@ impl MeterState {
     }
 }
 
-/// Energy of `watts` over `ms` milliseconds, in millijoules (exact for whole watts).
-fn millijoules(watts: f64, ms: i64) -> u64 {
-    #[allow(
-        clippy::cast_precision_loss,
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss
-    )]
-    let mj = (watts.max(0.0) * ms.max(0) as f64).round() as u64;
-    mj
+/// Energy of `watts`, taken to the milliwatt, over `ns` nanoseconds, in picojoules:
+/// exact, so that energy adds up the same however the time is cut.
+fn picojoules(watts: f64, ns: u64) -> u128 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let milliwatts = (watts.max(0.0) * 1000.0).round() as u64;
+    u128::from(milliwatts) * u128::from(ns)
 }
 
 #[cfg(test)]
@@ -326,5 +339,31 @@ mod tests {
         s.set_local_time(utc(0, 0, 0), target);
         assert_eq!(s.local_time(utc(0, 0, 5)), target + Duration::seconds(5));
         assert!(s.synchronised);
+    }
+
+    proptest::proptest! {
+        /// The counters and the history at an instant are the same however often the
+        /// meter was integrated on the way (a simulation wakes its terminals, which
+        /// integrate their meters, at times the radio decides).
+        #[test]
+        fn the_counters_do_not_depend_on_how_often_they_are_asked(
+            cuts in proptest::collection::vec(0u64..6 * 3_600_000_000_000, 0..40),
+            unit in proptest::sample::select(vec![EnergyUnit::Kwh0_0001, EnergyUnit::Kwh0_001, EnergyUnit::Kwh0_1]),
+        ) {
+            let profile = Profile::Household { pv_peak_w: 4321.5, base_load_w: 377.25 };
+            let start = utc(1, 2, 3) + Duration::nanoseconds(123_456_789);
+            let end = start + Duration::hours(6);
+            let mut once = MeterState::new(1234, 56, 7, start);
+            once.advance(end, &profile, unit);
+            let mut often = MeterState::new(1234, 56, 7, start);
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            for c in cuts {
+                let at = start + Duration::nanoseconds(i64::try_from(c).unwrap());
+                often.advance(at, &profile, unit);
+            }
+            often.advance(end, &profile, unit);
+            proptest::prop_assert_eq!(once, often);
+        }
     }
 }

@@ -1465,24 +1465,28 @@ impl<W: std::io::Write> LinkSim<W> {
                 #[allow(clippy::cast_possible_truncation)]
                 let rssi = r.rssi_dbm.round() as i16;
                 let now = self.now;
-                let (ack, actions) = match &mut self.nodes[index] {
+                let (ack, actions, concerned) = match &mut self.nodes[index] {
                     Node::Terminal(t) => {
-                        let (ack, ev) =
-                            t.route
-                                .link_mut()
-                                .receive(now, &report.frame, rssi, r.lqi, air);
-                        (ack, Actions::Terminal(ev))
+                        let link = t.route.link_mut();
+                        let (ack, ev) = link.receive(now, &report.frame, rssi, r.lqi, air);
+                        let concerned = link.net().mac().last_concerned();
+                        (ack, Actions::Terminal(ev), concerned)
                     }
                     Node::Meter(m) => {
                         let (ack, ev) = m.link.receive(now, &report.frame, rssi, r.lqi, air);
-                        (ack, Actions::Meter(ev))
+                        let concerned = m.link.net().mac().last_concerned();
+                        (ack, Actions::Meter(ev), concerned)
                     }
                 };
                 if let Some(a) = ack {
                     self.transmit(index, a);
                 }
+                // A frame that was not for the node (a neighbour's) changed nothing it
+                // acts on: it is not woken for it.
+                if concerned || !actions.is_empty() {
+                    self.touched.insert(index);
+                }
                 self.act(index, actions);
-                self.touched.insert(index);
             }
         }
         Ok(())
@@ -2281,4 +2285,13 @@ impl<W: std::io::Write> LinkSim<W> {
 enum Actions {
     Terminal(Vec<TerminalEvent>),
     Meter(Vec<SmartMeterEvent>),
+}
+
+impl Actions {
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Terminal(e) => e.is_empty(),
+            Self::Meter(e) => e.is_empty(),
+        }
+    }
 }
