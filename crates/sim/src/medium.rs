@@ -21,7 +21,7 @@
 //! start time and time never goes back.
 
 use core::time::Duration;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use crate::propagation::{lqi, Position, PropagationConfig};
 use crate::rng::Stream;
@@ -155,9 +155,10 @@ pub enum MediumError {
 #[derive(Debug, Clone)]
 struct Node {
     position: Position,
-    /// Its cell ([`Medium::cell_of`]).
-    cell: (i64, i64),
     channel: Option<u8>,
+    /// Channels it left lately, and when: it may still be a listener of a frame there
+    /// that has not been resolved, and hears what else is sent there meanwhile.
+    left: Vec<(u8, Duration)>,
     /// When its latest frame ends (a radio sends one frame at a time).
     sending_until: Duration,
 }
@@ -171,29 +172,30 @@ struct Links {
     loss: Vec<f64>,
 }
 
-impl Links {
-    /// The path loss to `node`, if it is a link.
-    fn loss_to(&self, node: u32) -> Option<f64> {
-        self.nodes
-            .binary_search(&node)
-            .ok()
-            .and_then(|i| self.loss.get(i).copied())
-    }
+/// A frame as a node within its reach hears it (or as its sender sends it: a radio
+/// that sends hears nothing else).
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    id: TxId,
+    from: NodeId,
+    channel: u8,
+    start: Duration,
+    end: Duration,
+    /// At this node; for the sender's own frame, minus infinity.
+    rssi_dbm: f64,
 }
 
-/// Whether two cells are at most `n` apart in x and in y. A node hears only senders in
-/// the cells next to its own (links are found there): a frame's listeners are within one
-/// cell of its sender, and whatever they hear within one more.
-fn within(a: (i64, i64), b: (i64, i64), n: i64) -> bool {
-    (a.0 - b.0).abs() <= n && (a.1 - b.1).abs() <= n
+impl Heard {
+    /// Whether it was on the air at some time in [start, end).
+    fn overlaps(&self, start: Duration, end: Duration) -> bool {
+        self.start < end && self.end > start
+    }
 }
 
 #[derive(Debug, Clone)]
 struct Tx {
     id: TxId,
     from: NodeId,
-    /// The sender's cell.
-    cell: (i64, i64),
     channel: u8,
     start: Duration,
     end: Duration,
@@ -241,10 +243,16 @@ pub struct Medium {
     /// Frames on the air and those that ended but may still overlap one that has not,
     /// in the order they started (which is their ids' order).
     on_air: Vec<Tx>,
-    /// The frames not resolved yet, by (end, id): the next to resolve is the first.
-    unresolved: BTreeSet<(Duration, TxId)>,
+    /// Per node, the recent frames it hears (above the cut-off, on the channels it was
+    /// tuned to) and its own, in the order they started: what a reception's interference
+    /// and a carrier sense look through, instead of every frame on the air anywhere
+    /// (which grows with the network: about 330 frames per resolution at 4,000
+    /// terminals). A node placed while frames are on the air does not hear those.
+    hearing: Vec<VecDeque<Heard>>,
     /// The longest air time of any frame sent so far.
     longest: Duration,
+    /// The frames not resolved yet, by (end, id): the next to resolve is the first.
+    unresolved: BTreeSet<(Duration, TxId)>,
     next_tx: u64,
     now: Duration,
     stats: MediumStats,
@@ -264,8 +272,9 @@ impl Medium {
             shadowing: HashMap::new(),
             frames: Stream::new(seed, 0),
             on_air: Vec::new(),
-            unresolved: BTreeSet::new(),
+            hearing: Vec::new(),
             longest: Duration::ZERO,
+            unresolved: BTreeSet::new(),
             next_tx: 0,
             now: Duration::ZERO,
             stats: MediumStats::default(),
@@ -286,10 +295,11 @@ impl Medium {
         let cell = self.cell_of(&position);
         self.cells.entry(cell).or_default().push(id.0);
         self.links.push(None);
+        self.hearing.push(VecDeque::new());
         self.nodes.push(Node {
             position,
-            cell,
             channel: None,
+            left: Vec::new(),
             sending_until: Duration::ZERO,
         });
         id
@@ -300,8 +310,71 @@ impl Medium {
     /// # Errors
     /// [`MediumError::UnknownNode`].
     pub fn set_channel(&mut self, node: NodeId, channel: Option<u8>) -> Result<(), MediumError> {
-        self.node_mut(node)?.channel = channel;
+        let (now, horizon) = (self.now, self.horizon());
+        let n = self.node_mut(node)?;
+        let before = core::mem::replace(&mut n.channel, channel);
+        if before == channel {
+            return Ok(());
+        }
+        n.left.retain(|&(c, at)| at >= horizon && before != Some(c));
+        if let Some(b) = before {
+            n.left.push((b, now));
+        }
+        if let Some(c) = channel {
+            self.tune_in(node, c);
+        }
         Ok(())
+    }
+
+    /// `node` just tuned to `channel`: the frames on the air there that it hears join its
+    /// list (a frame's listeners were those tuned to its channel when it started), in
+    /// the order they started.
+    fn tune_in(&mut self, node: NodeId, channel: u8) {
+        let horizon = self.horizon();
+        let caught: Vec<Heard> = self
+            .on_air
+            .iter()
+            .filter(|t| t.channel == channel && t.from != node && t.end > horizon)
+            .filter_map(|t| {
+                self.heard_at(t.from, node, channel).map(|rssi_dbm| Heard {
+                    id: t.id,
+                    from: t.from,
+                    channel,
+                    start: t.start,
+                    end: t.end,
+                    rssi_dbm,
+                })
+            })
+            .collect();
+        if caught.is_empty() {
+            return;
+        }
+        if let Some(list) = self.hearing.get_mut(node.0 as usize) {
+            let mut all: Vec<Heard> = list.drain(..).chain(caught).collect();
+            all.sort_by_key(|h| h.id);
+            all.dedup_by_key(|h| h.id);
+            list.extend(all);
+        }
+    }
+
+    /// What `to` receives of `from` on `channel`, dBm, if above the cut-off (`from`'s
+    /// links found).
+    fn heard_at(&self, from: NodeId, to: NodeId, channel: u8) -> Option<f64> {
+        let links = self.links.get(from.0 as usize)?.as_ref()?;
+        let at = links.nodes.binary_search(&to.0).ok()?;
+        let reference = crate::propagation::reference_loss_db(channel);
+        let rssi = self.propagation.rssi_dbm(reference + *links.loss.get(at)?);
+        (rssi >= self.propagation.sensitivity_dbm - 20.0).then_some(rssi)
+    }
+
+    /// Frames that ended by then can overlap nothing still to be resolved or sensed: the
+    /// next frame to resolve (the one that ends first), and any to come, started after.
+    fn horizon(&self) -> Duration {
+        let first_end = self
+            .unresolved
+            .first()
+            .map_or(self.now, |u| u.0.min(self.now));
+        first_end.saturating_sub(self.longest)
     }
 
     /// The counters so far.
@@ -339,52 +412,32 @@ impl Medium {
     /// [`MediumError::UnknownNode`].
     pub fn channel_busy(&mut self, node: NodeId, channel: u8) -> Result<bool, MediumError> {
         let now = self.now;
-        let cell = self.node(node)?.cell;
-        let (first, last) = (
-            self.started_after(now),
-            self.on_air.partition_point(|t| t.start <= now),
-        );
-        let active: Vec<NodeId> = self
-            .on_air
-            .get(first..last)
-            .unwrap_or_default()
-            .iter()
-            .filter(|t| t.channel == channel && t.from != node && t.start <= now && now < t.end)
-            .filter(|t| within(t.cell, cell, 1))
-            .map(|t| t.from)
-            .collect();
-        let reference = crate::propagation::reference_loss_db(channel);
-        for from in active {
-            if self
-                .heard(from, node, reference)?
-                .is_some_and(|rssi| rssi >= self.propagation.carrier_sense_dbm)
-            {
-                return Ok(true);
-            }
+        let sense = self.propagation.carrier_sense_dbm;
+        if self.node(node)?.channel != Some(channel) {
+            // Sensing a channel the radio is not (yet) tuned to: its list does not
+            // follow that channel; the frames on the air do.
+            return Ok(self.on_air.iter().any(|t| {
+                t.channel == channel
+                    && t.from != node
+                    && t.start <= now
+                    && now < t.end
+                    && self
+                        .heard_at(t.from, node, channel)
+                        .is_some_and(|rssi| rssi >= sense)
+            }));
         }
-        Ok(false)
-    }
-
-    /// What `to` receives of `from` on a channel of `reference` loss
-    /// ([`crate::propagation::reference_loss_db`]), dBm, if above the cut-off (20 dB under
-    /// the sensitivity): below it a sender neither carries a frame, nor is sensed (the
-    /// carrier-sense level is far above), nor adds interference worth counting — which
-    /// keeps a frame's cost to the nodes near it, not the run's size.
-    fn heard(
-        &mut self,
-        from: NodeId,
-        to: NodeId,
-        reference: f64,
-    ) -> Result<Option<f64>, MediumError> {
-        self.ensure_links(from)?;
-        let floor = self.propagation.sensitivity_dbm - 20.0;
         Ok(self
-            .links
-            .get(from.0 as usize)
-            .and_then(Option::as_ref)
-            .and_then(|l| l.loss_to(to.0))
-            .map(|loss| self.propagation.rssi_dbm(reference + loss))
-            .filter(|rssi| *rssi >= floor))
+            .hearing
+            .get(node.0 as usize)
+            .ok_or(MediumError::UnknownNode(node))?
+            .iter()
+            .any(|h| {
+                h.channel == channel
+                    && h.from != node
+                    && h.start <= now
+                    && now < h.end
+                    && h.rssi_dbm >= sense
+            }))
     }
 
     /// `from`'s links, found if not yet.
@@ -439,11 +492,17 @@ impl Medium {
         self.stats.bytes += u64::try_from(frame.len()).unwrap_or(u64::MAX);
         self.stats.air_time_us += u64::try_from(air.as_micros()).unwrap_or(u64::MAX);
         self.unresolved.insert((end, id));
-        let cell = self.node(from)?.cell;
+        self.hear(Heard {
+            id,
+            from,
+            channel,
+            start: now,
+            end,
+            rssi_dbm: f64::NEG_INFINITY,
+        });
         self.on_air.push(Tx {
             id,
             from,
-            cell,
             channel,
             start: now,
             end,
@@ -533,12 +592,48 @@ impl Medium {
         self.unresolved.first().map(|(end, _)| *end)
     }
 
-    /// The index in `on_air` of the first frame that may still be on the air after `t`:
-    /// started after `t` less the longest air time of any frame so far (not the PHY's
-    /// largest PSDU: 165 ms, where our frames take at most some 25).
-    fn started_after(&self, t: Duration) -> usize {
-        let longest = self.longest;
-        self.on_air.partition_point(|o| o.start + longest <= t)
+    /// A frame just sent, to its sender's list and to that of every node tuned to its
+    /// channel (or that left it since the horizon: it may still be the listener of a
+    /// frame there to resolve) that hears it above the cut-off (20 dB under the sensitivity): below it a
+    /// sender neither carries a frame, nor is sensed (the carrier-sense level is far
+    /// above), nor adds interference worth counting — which keeps a frame's cost to the
+    /// nodes near it, not the run's size. Each list is pruned of the frames that can
+    /// overlap nothing any more. Lists stay in the order
+    /// frames started (ids' order), so interference adds up in one order.
+    fn hear(&mut self, sent: Heard) {
+        let horizon = self.horizon();
+        let push = |list: &mut VecDeque<Heard>, h: Heard| {
+            while list.front().is_some_and(|old| old.end <= horizon) {
+                list.pop_front();
+            }
+            list.push_back(h);
+        };
+        if let Some(own) = self.hearing.get_mut(sent.from.0 as usize) {
+            push(own, sent);
+        }
+        let floor = self.propagation.sensitivity_dbm - 20.0;
+        let reference = crate::propagation::reference_loss_db(sent.channel);
+        let Some(links) = self
+            .links
+            .get(sent.from.0 as usize)
+            .and_then(Option::as_ref)
+        else {
+            return;
+        };
+        for (&node, &loss) in links.nodes.iter().zip(&links.loss) {
+            let tuned = self.nodes.get(node as usize).is_some_and(|n| {
+                n.channel == Some(sent.channel)
+                    || n.left
+                        .iter()
+                        .any(|&(c, at)| c == sent.channel && at >= horizon)
+            });
+            let rssi_dbm = self.propagation.rssi_dbm(reference + loss);
+            if tuned && rssi_dbm >= floor {
+                if let Some(list) = self.hearing.get_mut(node as usize) {
+                    push(list, Heard { rssi_dbm, ..sent });
+                }
+            }
+        }
     }
 
     /// Move time to `now` and resolve every frame that ended by then, in end order.
@@ -575,37 +670,25 @@ impl Medium {
         };
         // Frames overlapping it from senders that its listeners may hear (or that are
         // its listeners): within two cells of its sender.
-        let cell = tx.cell;
-        let (first, last) = (
-            self.started_after(tx.start),
-            self.on_air.partition_point(|o| o.start < tx.end),
-        );
-        let overlapping: Vec<(NodeId, u8)> = self
-            .on_air
-            .get(first..last)
-            .unwrap_or_default()
-            .iter()
-            .filter(|o| o.id != tx.id && o.start < tx.end && o.end > tx.start)
-            .filter(|o| within(o.cell, cell, 2))
-            .map(|o| (o.from, o.channel))
-            .collect();
-        let reference = crate::propagation::reference_loss_db(tx.channel);
         let mut receptions = Vec::new();
         for &(node, rssi) in &tx.listeners {
             if rssi < self.propagation.sensitivity_dbm - 20.0 {
                 continue;
             }
-            let outcome = if overlapping.iter().any(|&(f, _)| f == node) {
+            // What else the listener heard (or sent) while the frame was on the air.
+            let others = self
+                .hearing
+                .get(node.0 as usize)
+                .ok_or(MediumError::UnknownNode(node))?
+                .iter()
+                .filter(|h| h.id != tx.id && h.overlaps(tx.start, tx.end));
+            let outcome = if others.clone().any(|h| h.from == node) {
                 Outcome::ReceiverBusy
             } else {
-                let mut interference_mw = 0.0;
-                for &(f, ch) in &overlapping {
-                    if ch == tx.channel {
-                        if let Some(i) = self.heard(f, node, reference)? {
-                            interference_mw += dbm_to_mw(i);
-                        }
-                    }
-                }
+                let interference_mw: f64 = others
+                    .filter(|h| h.channel == tx.channel)
+                    .map(|h| dbm_to_mw(h.rssi_dbm))
+                    .sum();
                 let sir_ok = interference_mw <= 0.0
                     || mw_to_dbm(dbm_to_mw(rssi) / interference_mw) >= self.propagation.capture_db;
                 if !sir_ok {
@@ -830,6 +913,38 @@ mod tests {
             .find(|x| x.node == listener)
             .unwrap();
         assert_eq!(at.outcome, Outcome::Collided);
+    }
+
+    /// Each node keeps the frames it hears (the cost of a frame stays with the nodes
+    /// near it); what a radio tuned or left meanwhile must still count. A listener that
+    /// leaves the channel during a frame still counts what is sent there after it left;
+    /// one that tunes in during a frame hears it (carrier sense, interference).
+    #[test]
+    fn rad01_tuning_in_and_leaving_during_a_frame_keep_what_the_air_holds() {
+        let (mut m, a, b, c) = medium(quiet());
+        // b is a listener of a's frame, leaves the channel, c then collides it there.
+        m.transmit(Duration::ZERO, a, vec![0; 50]).unwrap();
+        m.set_channel(b, Some(35)).unwrap();
+        m.transmit(MS, c, vec![0; 50]).unwrap();
+        let reports = m.advance(Duration::from_secs(1)).unwrap();
+        let from_a = reports.iter().find(|r| r.from == a).unwrap();
+        let at_b = from_a.receptions.iter().find(|x| x.node == b).unwrap();
+        assert_eq!(at_b.outcome, Outcome::Collided);
+        // b, on 35, tunes to 33 while a sends there: it senses the channel busy, and a
+        // frame it then receives from c on 33 collides with a's.
+        let t = Duration::from_secs(2);
+        m.transmit(t, a, vec![0; 100]).unwrap();
+        m.advance(t + MS).unwrap();
+        assert!(!m.channel_busy(b, 35).unwrap());
+        // Asked about 33 before it is tuned there (a link that just changed channel).
+        assert!(m.channel_busy(b, 33).unwrap());
+        m.set_channel(b, Some(33)).unwrap();
+        assert!(m.channel_busy(b, 33).unwrap());
+        m.transmit(t + MS, c, vec![0; 50]).unwrap();
+        let reports = m.advance(t + Duration::from_secs(1)).unwrap();
+        let from_c = reports.iter().find(|r| r.from == c).unwrap();
+        let at_b = from_c.receptions.iter().find(|x| x.node == b).unwrap();
+        assert_eq!(at_b.outcome, Outcome::Collided);
     }
 
     #[test]
