@@ -156,9 +156,6 @@ pub enum MediumError {
 struct Node {
     position: Position,
     channel: Option<u8>,
-    /// Channels it left lately, and when: it may still be a listener of a frame there
-    /// that has not been resolved, and hears what else is sent there meanwhile.
-    left: Vec<(u8, Duration)>,
     /// When its latest frame ends (a radio sends one frame at a time).
     sending_until: Duration,
 }
@@ -249,6 +246,10 @@ pub struct Medium {
     /// (which grows with the network: about 330 frames per resolution at 4,000
     /// terminals). A node placed while frames are on the air does not hear those.
     hearing: Vec<VecDeque<Heard>>,
+    /// Nodes that left a channel lately, which, and when: each may still be a listener
+    /// of a frame there that has not been resolved, and hears what else is sent there
+    /// meanwhile (rare: a radio changes channel to scan or to join).
+    left: Vec<(NodeId, u8, Duration)>,
     /// The longest air time of any frame sent so far.
     longest: Duration,
     /// The frames not resolved yet, by (end, id): the next to resolve is the first.
@@ -273,6 +274,7 @@ impl Medium {
             frames: Stream::new(seed, 0),
             on_air: Vec::new(),
             hearing: Vec::new(),
+            left: Vec::new(),
             longest: Duration::ZERO,
             unresolved: BTreeSet::new(),
             next_tx: 0,
@@ -299,7 +301,6 @@ impl Medium {
         self.nodes.push(Node {
             position,
             channel: None,
-            left: Vec::new(),
             sending_until: Duration::ZERO,
         });
         id
@@ -310,15 +311,14 @@ impl Medium {
     /// # Errors
     /// [`MediumError::UnknownNode`].
     pub fn set_channel(&mut self, node: NodeId, channel: Option<u8>) -> Result<(), MediumError> {
-        let (now, horizon) = (self.now, self.horizon());
+        let now = self.now;
         let n = self.node_mut(node)?;
         let before = core::mem::replace(&mut n.channel, channel);
         if before == channel {
             return Ok(());
         }
-        n.left.retain(|&(c, at)| at >= horizon && before != Some(c));
         if let Some(b) = before {
-            n.left.push((b, now));
+            self.left.push((node, b, now));
         }
         if let Some(c) = channel {
             self.tune_in(node, c);
@@ -492,14 +492,17 @@ impl Medium {
         self.stats.bytes += u64::try_from(frame.len()).unwrap_or(u64::MAX);
         self.stats.air_time_us += u64::try_from(air.as_micros()).unwrap_or(u64::MAX);
         self.unresolved.insert((end, id));
-        self.hear(Heard {
-            id,
-            from,
-            channel,
-            start: now,
-            end,
-            rssi_dbm: f64::NEG_INFINITY,
-        });
+        self.hear(
+            Heard {
+                id,
+                from,
+                channel,
+                start: now,
+                end,
+                rssi_dbm: f64::NEG_INFINITY,
+            },
+            &listeners,
+        );
         self.on_air.push(Tx {
             id,
             from,
@@ -592,15 +595,16 @@ impl Medium {
         self.unresolved.first().map(|(end, _)| *end)
     }
 
-    /// A frame just sent, to its sender's list and to that of every node tuned to its
-    /// channel (or that left it since the horizon: it may still be the listener of a
-    /// frame there to resolve) that hears it above the cut-off (20 dB under the sensitivity): below it a
-    /// sender neither carries a frame, nor is sensed (the carrier-sense level is far
-    /// above), nor adds interference worth counting — which keeps a frame's cost to the
-    /// nodes near it, not the run's size. Each list is pruned of the frames that can
-    /// overlap nothing any more. Lists stay in the order
-    /// frames started (ids' order), so interference adds up in one order.
-    fn hear(&mut self, sent: Heard) {
+    /// A frame just sent, to its sender's list, to its listeners' (the nodes tuned to
+    /// its channel that hear it above the cut-off, 20 dB under the sensitivity: below it
+    /// a sender neither carries a frame, nor is sensed — the carrier-sense level is far
+    /// above —, nor adds interference worth counting), and to those of the nodes that
+    /// left its channel since the horizon and hear it (they may still be the listeners
+    /// of a frame there to resolve). This keeps a frame's cost to the nodes near it, not
+    /// the run's size. Each list is pruned of the frames that can overlap nothing any
+    /// more, and stays in the order frames started (ids' order), so interference adds
+    /// up in one order.
+    fn hear(&mut self, sent: Heard, listeners: &[(NodeId, f64)]) {
         let horizon = self.horizon();
         let push = |list: &mut VecDeque<Heard>, h: Heard| {
             while list.front().is_some_and(|old| old.end <= horizon) {
@@ -611,27 +615,26 @@ impl Medium {
         if let Some(own) = self.hearing.get_mut(sent.from.0 as usize) {
             push(own, sent);
         }
-        let floor = self.propagation.sensitivity_dbm - 20.0;
-        let reference = crate::propagation::reference_loss_db(sent.channel);
-        let Some(links) = self
-            .links
-            .get(sent.from.0 as usize)
-            .and_then(Option::as_ref)
-        else {
-            return;
-        };
-        for (&node, &loss) in links.nodes.iter().zip(&links.loss) {
-            let tuned = self.nodes.get(node as usize).is_some_and(|n| {
-                n.channel == Some(sent.channel)
-                    || n.left
-                        .iter()
-                        .any(|&(c, at)| c == sent.channel && at >= horizon)
-            });
-            let rssi_dbm = self.propagation.rssi_dbm(reference + loss);
-            if tuned && rssi_dbm >= floor {
-                if let Some(list) = self.hearing.get_mut(node as usize) {
-                    push(list, Heard { rssi_dbm, ..sent });
-                }
+        for &(node, rssi_dbm) in listeners {
+            if let Some(list) = self.hearing.get_mut(node.0 as usize) {
+                push(list, Heard { rssi_dbm, ..sent });
+            }
+        }
+        self.left.retain(|&(_, _, at)| at >= horizon);
+        let mut away: Vec<(NodeId, f64)> = Vec::new();
+        for &(node, c, _) in &self.left {
+            // Back on it: a listener already; twice away: once.
+            let back = self.node(node).is_ok_and(|n| n.channel == Some(c));
+            if c != sent.channel || node == sent.from || back || away.iter().any(|a| a.0 == node) {
+                continue;
+            }
+            if let Some(rssi) = self.heard_at(sent.from, node, sent.channel) {
+                away.push((node, rssi));
+            }
+        }
+        for (node, rssi_dbm) in away {
+            if let Some(list) = self.hearing.get_mut(node.0 as usize) {
+                push(list, Heard { rssi_dbm, ..sent });
             }
         }
     }
