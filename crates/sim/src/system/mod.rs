@@ -251,7 +251,10 @@ fn recorded(meter: &nodes::meter::Meter, at: DateTime<Utc>) -> Option<(u32, u32)
     }
     let day = meter.state().history.get(&local.date())?;
     let k = usize::try_from(seconds / 1800).ok()?;
-    let (i, o) = ((*day.input.get(k)?)?, (*day.output.get(k)?)?);
+    let (i, o) = (
+        day.get(nodes::meter::Channel::Input, k)?,
+        day.get(nodes::meter::Channel::Output, k)?,
+    );
     Some((wh_of(meter, i), wh_of(meter, o)))
 }
 
