@@ -10,8 +10,6 @@
 //! Rows are kept per meter ([`MeterKey`], SYS-04): one meter per terminal today, so that
 //! N meters per terminal is an extension of the node, not of every store.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use echonet::energy::MeterReading;
 
@@ -172,15 +170,20 @@ pub fn merge(existing: &Reading, row: &Reading) -> Result<Put, StoreError> {
 }
 
 /// Rows in memory (tests, the simulator), kept compact — a large simulated run holds
-/// one per terminal —: a row without its slot (the map's key), and the meter's ID, the
-/// same in nearly every row, once per distinct value (a row held about 220 bytes, its
-/// own copy of the ID among them; now about 120, map nodes included).
+/// one per terminal —: per meter a vector in slot order (rows come in order, a late
+/// one goes in its place), and the meter's ID, the same in nearly every row, once per
+/// distinct value. A row held about 220 bytes, its own copy of the ID among them; in a
+/// map keyed by (meter, slot) about 130, the map's half-full nodes included; now 56.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    rows: BTreeMap<(MeterKey, DateTime<Utc>), Row>,
+    /// Per meter, its rows by slot.
+    rows: Vec<(MeterKey, Vec<Slotted>)>,
     /// Every distinct meter ID stored, at the index rows name.
     ids: Vec<Vec<u8>>,
 }
+
+/// A row and its slot.
+type Slotted = (DateTime<Utc>, Row);
 
 /// A [`Reading`] as [`MemoryStore`] keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,6 +229,14 @@ impl MemoryStore {
         }
     }
 
+    /// `meter`'s rows, oldest first.
+    fn of(&self, meter: MeterKey) -> &[Slotted] {
+        self.rows
+            .iter()
+            .find(|(m, _)| *m == meter)
+            .map_or(&[], |(_, rows)| rows.as_slice())
+    }
+
     /// The reading of `slot` kept as `row`.
     fn reading(&self, slot: DateTime<Utc>, row: &Row) -> Reading {
         let id = |i: u32| {
@@ -249,13 +260,27 @@ impl MemoryStore {
 
 impl ReadingStore for MemoryStore {
     fn put(&mut self, meter: MeterKey, row: &Reading) -> Result<Put, StoreError> {
-        let outcome = match self.rows.get(&(meter, row.slot)) {
-            Some(existing) => merge(&self.reading(row.slot, existing), row)?,
-            None => Put::Inserted,
+        let rows = self.of(meter);
+        let at = rows.binary_search_by_key(&row.slot, |r| r.0);
+        let outcome = match at {
+            Ok(i) => merge(&self.reading(row.slot, &rows[i].1), row)?,
+            Err(_) => Put::Inserted,
         };
         if outcome != Put::Unchanged {
             let kept = self.row(row);
-            self.rows.insert((meter, row.slot), kept);
+            let rows = match self.rows.iter().position(|(m, _)| *m == meter) {
+                Some(i) => &mut self.rows[i].1,
+                None => {
+                    self.rows.push((meter, Vec::new()));
+                    self.rows.sort_by_key(|(m, _)| *m);
+                    let i = self.rows.iter().position(|(m, _)| *m == meter).unwrap_or(0);
+                    &mut self.rows[i].1
+                }
+            };
+            match at {
+                Ok(i) => rows[i].1 = kept,
+                Err(i) => rows.insert(i, (row.slot, kept)),
+            }
         }
         Ok(outcome)
     }
@@ -269,25 +294,34 @@ impl ReadingStore for MemoryStore {
         if from > to {
             return Ok(Vec::new());
         }
-        Ok(self
-            .rows
-            .range((meter, from)..=(meter, to))
-            .map(|((_, slot), r)| self.reading(*slot, r))
+        let rows = self.of(meter);
+        let (first, last) = (
+            rows.partition_point(|r| r.0 < from),
+            rows.partition_point(|r| r.0 <= to),
+        );
+        Ok(rows
+            .get(first..last)
+            .unwrap_or_default()
+            .iter()
+            .map(|(slot, r)| self.reading(*slot, r))
             .collect())
     }
 
     fn last(&self, meter: MeterKey) -> Result<Option<Reading>, StoreError> {
         Ok(self
-            .rows
-            .range((meter, DateTime::<Utc>::MIN_UTC)..=(meter, DateTime::<Utc>::MAX_UTC))
-            .next_back()
-            .map(|((_, slot), r)| self.reading(*slot, r)))
+            .of(meter)
+            .last()
+            .map(|(slot, r)| self.reading(*slot, r)))
     }
 
     fn prune_before(&mut self, t: DateTime<Utc>) -> Result<usize, StoreError> {
-        let before = self.rows.len();
-        self.rows.retain(|(_, slot), _| *slot >= t);
-        Ok(before - self.rows.len())
+        let mut pruned = 0;
+        for (_, rows) in &mut self.rows {
+            let old = rows.partition_point(|r| r.0 < t);
+            rows.drain(..old);
+            pruned += old;
+        }
+        Ok(pruned)
     }
 }
 
