@@ -831,6 +831,9 @@ struct LinkSim<W: std::io::Write> {
     relays: BTreeSet<usize>,
     /// Node index by its medium ID.
     index_by_id: Vec<usize>,
+    /// Smart meters' node indexes by EUI-64 (the head end names them so: looking for
+    /// them through every node at each of its messages grew with the run).
+    smart_meter_at: BTreeMap<Eui64, usize>,
     /// The instant virtual time 0 maps to, for the terminals' ECHONET controllers.
     t0: std::time::Instant,
     /// The head end and its MDMS.
@@ -995,6 +998,14 @@ impl<W: std::io::Write> LinkSim<W> {
             })
             .collect();
         let count = nodes.len();
+        let smart_meter_at = nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(index, n)| match n {
+                Node::Meter(m) => Some((m.eui, index)),
+                Node::Terminal(_) => None,
+            })
+            .collect();
         let mut index_by_id = vec![usize::MAX; count];
         for (index, n) in nodes.iter().enumerate() {
             let id = match n {
@@ -1039,6 +1050,7 @@ impl<W: std::io::Write> LinkSim<W> {
             touched: (0..count).collect(),
             relays: BTreeSet::new(),
             index_by_id,
+            smart_meter_at,
             t0: t0 + HISTORY.to_std().unwrap_or_default(),
             hes,
             block_events,
@@ -2009,11 +2021,8 @@ impl<W: std::io::Write> LinkSim<W> {
         }
         to_sm.extend(self.hes.poll(now, wall));
         while let Some((sm, bytes)) = to_sm.pop_front() {
-            let Some(index) = self
-                .nodes
-                .iter()
-                .position(|n| matches!(n, Node::Meter(m) if m.eui == sm && !m.down))
-            else {
+            let up = |&index: &usize| matches!(&self.nodes[index], Node::Meter(m) if !m.down);
+            let Some(index) = self.smart_meter_at.get(&sm).copied().filter(up) else {
                 tracing::debug!(%sm, "A route: the smart meter is down, the bytes are lost");
                 continue;
             };
