@@ -1239,13 +1239,19 @@ impl<W: std::io::Write> LinkSim<W> {
     /// the terminal recovered after missing the slot (TRM-04) — the meter's own history
     /// record of that boundary.
     fn truth(&self, key: ([u8; 8], i64)) -> Option<(u32, u32)> {
-        if let Some(t) = self.tally.terminals.truth(key.0, key.1) {
-            return Some(t);
-        }
-        let at = DateTime::from_timestamp(key.1, 0)?;
-        self.nodes.iter().find_map(|n| match n {
-            Node::Terminal(t) if t.route.link().eui64().0 == key.0 => recorded(&t.meter, at),
-            _ => None,
+        self.tally.terminals.truth(key.0, key.1).or_else(|| {
+            self.nodes.iter().find_map(|n| match n {
+                Node::Terminal(t) if t.route.link().eui64().0 == key.0 => self.truth_of(t, key),
+                _ => None,
+            })
+        })
+    }
+
+    /// [`LinkSim::truth`] of terminal `t`'s own slot.
+    fn truth_of(&self, t: &TerminalSim, key: ([u8; 8], i64)) -> Option<(u32, u32)> {
+        self.tally.terminals.truth(key.0, key.1).or_else(|| {
+            let at = DateTime::from_timestamp(key.1, 0)?;
+            recorded(&t.meter, at)
         })
     }
 
@@ -1363,9 +1369,10 @@ impl<W: std::io::Write> LinkSim<W> {
         if let Some(w) = self.pcap.take() {
             w.into_inner().flush().map_err(|e| format!("pcap: {e}"))?;
         }
+        let keys = self.keys();
         Ok(Run {
             report: self.report(settled_after),
-            keys: self.keys(),
+            keys,
         })
     }
 
@@ -1784,12 +1791,7 @@ impl<W: std::io::Write> LinkSim<W> {
 
     /// Whether a row the smart meter received holds the meter's own count for its slot.
     fn row_matches(&self, key: ([u8; 8], i64), row: &SlotArrival) -> bool {
-        let not_valid = dlms::cosem::model::status::DATA_NOT_VALID;
-        self.truth(key).is_some_and(|(i, o)| {
-            row.ac_in_wh == Some(i)
-                && row.ac_out_wh == Some(o)
-                && row.status.is_some_and(|s| s & not_valid == 0)
-        })
+        matches_truth(self.truth(key), row)
     }
 
     /// Outages due at `now`: a smart meter goes silent, or boots afresh — a new link and
@@ -2082,7 +2084,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// What the run did, and whether every reading arrived with the meter's values.
     /// The summary; `settled_after`: how long after the last slot's end backfill
     /// settled (`None`: it had not within [`SETTLE_MAX`]).
-    fn report(&self, settled_after: Option<Duration>) -> Report {
+    fn report(mut self, settled_after: Option<Duration>) -> Report {
         let st = self.medium.stats();
         // What smart meters counted before they rebooted, and what everyone counts now.
         let (mut link, mut sessions) = self.tally.retired;
@@ -2100,11 +2102,22 @@ impl<W: std::io::Write> LinkSim<W> {
                 Node::Meter(m) => m.count_into(&mut link, &mut sessions),
             }
         }
-        let terminals: Vec<TerminalRecord> = self
+        let pushes_made = self
             .nodes
             .iter()
+            .map(|n| match n {
+                Node::Terminal(t) => t.pushes_made,
+                Node::Meter(_) => 0,
+            })
+            .sum();
+        let system = self.system_figures();
+        // The terminals' records last, each terminal let go once its record is made: the
+        // records (about 3.5 KiB a terminal and day) and the whole run (about ten times
+        // that) were held at once at the run's end, its peak.
+        let terminals: Vec<TerminalRecord> = std::mem::take(&mut self.nodes)
+            .into_iter()
             .filter_map(|n| match n {
-                Node::Terminal(t) if !t.attacker => Some(self.terminal_record(t)),
+                Node::Terminal(t) if !t.attacker => Some(self.terminal_record(&t)),
                 _ => None,
             })
             .collect();
@@ -2116,19 +2129,11 @@ impl<W: std::io::Write> LinkSim<W> {
             values_differ: self.tally.values_differ,
         };
         let pushes = report::PushFigures {
-            made: self
-                .nodes
-                .iter()
-                .map(|n| match n {
-                    Node::Terminal(t) => t.pushes_made,
-                    Node::Meter(_) => 0,
-                })
-                .sum(),
+            made: pushes_made,
             equal: self.tally.pushes_equal,
             differ: self.tally.pushes_differ,
             events: self.tally.event_pushes,
         };
-        let system = self.system_figures();
         let commands: Vec<CommandRecord> = self
             .hes
             .commands(&self.command_seqs)
@@ -2266,7 +2271,7 @@ impl<W: std::io::Write> LinkSim<W> {
             .enumerate()
             .map(|(index, s)| {
                 let key = (eui.0, self.slot_key(*s));
-                let truth = self.truth(key);
+                let truth = self.truth_of(t, key);
                 let got = self.tally.terminals.arrival(eui.0, index);
                 SlotRecord {
                     slot: self.utc(*s).with_timezone(&jst()),
@@ -2276,7 +2281,7 @@ impl<W: std::io::Write> LinkSim<W> {
                     received_out_wh: got.and_then(|r| r.ac_out_wh),
                     received_status: got.and_then(|r| r.status),
                     delay_s: got.map(|r| r.delay.as_secs_f64()),
-                    equal: got.is_some_and(|r| self.row_matches(key, r)),
+                    equal: got.is_some_and(|r| matches_truth(truth, r)),
                 }
             })
             .collect();
@@ -2292,6 +2297,16 @@ impl<W: std::io::Write> LinkSim<W> {
             dos_events: t.node.dos_events(),
         }
     }
+}
+
+/// Whether `row` (valid) carries the meter's count `truth`.
+fn matches_truth(truth: Option<(u32, u32)>, row: &SlotArrival) -> bool {
+    let not_valid = dlms::cosem::model::status::DATA_NOT_VALID;
+    truth.is_some_and(|(i, o)| {
+        row.ac_in_wh == Some(i)
+            && row.ac_out_wh == Some(o)
+            && row.status.is_some_and(|s| s & not_valid == 0)
+    })
 }
 
 enum Actions {
