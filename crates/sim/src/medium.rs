@@ -950,6 +950,28 @@ mod tests {
         assert_eq!(at_b.outcome, Outcome::Collided);
     }
 
+    /// A node's list forgets only frames that can overlap nothing still to resolve: a
+    /// short frame that ended long before a long one it overlapped ends still collides
+    /// it, though other frames joined the list meanwhile.
+    #[test]
+    fn rad01_a_short_frame_collides_a_long_one_resolved_after_it() {
+        let (mut m, a, b, c) = medium(quiet());
+        let e = m.add_node(Position::outdoor(420.0, 0.0));
+        m.set_channel(e, Some(33)).unwrap();
+        let floor = m.propagation.sensitivity_dbm - 20.0;
+        let from_e = m.rssi_dbm(e, b, 33).unwrap();
+        assert!(from_e >= floor && from_e < m.rssi_dbm(a, b, 33).unwrap() - 20.0);
+        m.transmit(Duration::ZERO, c, vec![0; 10]).unwrap();
+        m.transmit(MS, a, vec![0; 250]).unwrap();
+        m.advance(5 * MS).unwrap();
+        // Heard at b too, far too weak to matter: its arrival prunes b's list.
+        m.transmit(10 * MS, e, vec![0; 10]).unwrap();
+        let reports = m.advance(Duration::from_secs(1)).unwrap();
+        let from_a = reports.iter().find(|r| r.from == a).unwrap();
+        let at_b = from_a.receptions.iter().find(|x| x.node == b).unwrap();
+        assert_eq!(at_b.outcome, Outcome::Collided);
+    }
+
     #[test]
     fn rad01_a_much_stronger_frame_captures_the_receiver() {
         let (mut m, a, b, _) = medium(quiet());
