@@ -88,7 +88,17 @@ fn backend(e: impl std::fmt::Display) -> MdmsError {
     MdmsError::Store(e.to_string())
 }
 
-/// The MDMS store on SQLite.
+/// The columns [`reading_from_row`] reads, by position (a name looked up at each row
+/// was a strcmp over the columns per value).
+const READING_COLUMNS: &str =
+    "point, boundary, interval_min, terminal, ac_in, ac_out, status, received_at, backfilled";
+/// The columns [`slot_from_row`] reads, by position.
+const SLOT_COLUMNS: &str =
+    "point, start, minutes, terminal, in_wh, out_wh, cum_in, cum_out, quality, received_at";
+
+/// The MDMS store on SQLite. Its connection is opened without SQLite's own mutex
+/// (`SQLITE_OPEN_NO_MUTEX`): a `Connection` is used by one thread at a time already
+/// (it is `Send`, not `Sync`), and the lock taken at every call was a cost of its own.
 #[derive(Debug)]
 pub struct SqliteStore {
     db: Connection,
@@ -100,7 +110,10 @@ impl SqliteStore {
     /// # Errors
     /// [`MdmsError::Store`]: the file cannot be opened or is not an MDMS store.
     pub fn open(path: &Path) -> Result<Self, MdmsError> {
-        Self::init(Connection::open(path).map_err(backend)?)
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Self::init(Connection::open_with_flags(path, flags).map_err(backend)?)
     }
 
     /// Open the store at `path`, which must exist (an export never creates a file).
@@ -229,19 +242,20 @@ fn point(text: &str) -> Result<SupplyPoint, MdmsError> {
     text.parse().map_err(backend)
 }
 
+/// A reading from a row of [`READING_COLUMNS`].
 fn reading_from_row(r: &Row<'_>) -> Result<RawReading, MdmsError> {
-    let minutes: u8 = r.get("interval_min").map_err(backend)?;
+    let minutes: u8 = r.get(2).map_err(backend)?;
     let reading = RawReading {
-        point: point(&r.get::<_, String>("point").map_err(backend)?)?,
-        terminal: terminal(&r.get::<_, Vec<u8>>("terminal").map_err(backend)?)?,
-        boundary: from_seconds(r.get("boundary").map_err(backend)?)?,
+        point: point(&r.get::<_, String>(0).map_err(backend)?)?,
+        terminal: terminal(&r.get::<_, Vec<u8>>(3).map_err(backend)?)?,
+        boundary: from_seconds(r.get(1).map_err(backend)?)?,
         interval: Interval::from_minutes(minutes)
             .ok_or_else(|| MdmsError::Store(format!("interval {minutes}")))?,
-        ac_in: counter(r.get("ac_in").map_err(backend)?)?,
-        ac_out: counter(r.get("ac_out").map_err(backend)?)?,
-        status: Status(r.get("status").map_err(backend)?),
-        received_at: DateTime::from_timestamp_nanos(r.get("received_at").map_err(backend)?),
-        arrival: if r.get::<_, bool>("backfilled").map_err(backend)? {
+        ac_in: counter(r.get(4).map_err(backend)?)?,
+        ac_out: counter(r.get(5).map_err(backend)?)?,
+        status: Status(r.get(6).map_err(backend)?),
+        received_at: DateTime::from_timestamp_nanos(r.get(7).map_err(backend)?),
+        arrival: if r.get::<_, bool>(8).map_err(backend)? {
             Arrival::Backfilled
         } else {
             Arrival::Pushed
@@ -251,19 +265,20 @@ fn reading_from_row(r: &Row<'_>) -> Result<RawReading, MdmsError> {
     Ok(reading)
 }
 
+/// A slot from a row of [`SLOT_COLUMNS`].
 fn slot_from_row(r: &Row<'_>) -> Result<Slot, MdmsError> {
-    let received: Option<i64> = r.get("received_at").map_err(backend)?;
+    let received: Option<i64> = r.get(9).map_err(backend)?;
     Ok(Slot {
-        point: point(&r.get::<_, String>("point").map_err(backend)?)?,
-        terminal: terminal(&r.get::<_, Vec<u8>>("terminal").map_err(backend)?)?,
-        start: from_seconds(r.get("start").map_err(backend)?)?,
-        minutes: r.get("minutes").map_err(backend)?,
-        in_wh: r.get("in_wh").map_err(backend)?,
-        out_wh: r.get("out_wh").map_err(backend)?,
-        cum_in: r.get("cum_in").map_err(backend)?,
-        cum_out: r.get("cum_out").map_err(backend)?,
+        point: point(&r.get::<_, String>(0).map_err(backend)?)?,
+        terminal: terminal(&r.get::<_, Vec<u8>>(3).map_err(backend)?)?,
+        start: from_seconds(r.get(1).map_err(backend)?)?,
+        minutes: r.get(2).map_err(backend)?,
+        in_wh: r.get(4).map_err(backend)?,
+        out_wh: r.get(5).map_err(backend)?,
+        cum_in: r.get(6).map_err(backend)?,
+        cum_out: r.get(7).map_err(backend)?,
         quality: r
-            .get::<_, String>("quality")
+            .get::<_, String>(8)
             .map_err(backend)?
             .parse::<Quality>()
             .map_err(backend)?,
@@ -372,7 +387,7 @@ impl MdmsStore for SqliteStore {
         let mut q = self
             .db
             .prepare_cached(&format!(
-                "SELECT * FROM reading WHERE point = ?{range} ORDER BY boundary, rowid"
+                "SELECT {READING_COLUMNS} FROM reading WHERE point = ?{range} ORDER BY boundary, rowid"
             ))
             .map_err(backend)?;
         let rows = q
@@ -453,7 +468,7 @@ impl MdmsStore for SqliteStore {
         let mut q = self
             .db
             .prepare_cached(&format!(
-                "SELECT * FROM slot WHERE {point}{range} ORDER BY point, start"
+                "SELECT {SLOT_COLUMNS} FROM slot WHERE {point}{range} ORDER BY point, start"
             ))
             .map_err(backend)?;
         let mut rows = q.query(params_from_iter(values)).map_err(backend)?;
