@@ -344,12 +344,13 @@ fn sec03_rad01_lossy_runs_with_twelve_terminals_never_reuse_a_nonce_and_ack_with
         let audit = run.assert_clean();
         // Slot pushes every 30 minutes and the smart meters' readings every 6 hours.
         assert!(audit.secured > 500, "{audit:?}");
-        assert!(audit.enh_acks > 1000, "{audit:?}");
+        // (Keep-alive pings every two hours: about 780 acknowledgments at 20 % loss.)
+        assert!(audit.enh_acks > 600, "{audit:?}");
         if tshark_or_skip() {
             // Wireshark reads our acknowledgments as Enh-Acks too.
             let k = key_options(&run.keys);
             let acks = |filter: &str| count(&run.pcap, &k, filter);
-            assert!(acks("wpan.frame_type == 2 && wpan.version == 2") > 1000);
+            assert!(acks("wpan.frame_type == 2 && wpan.version == 2") > 600);
             assert_eq!(acks("wpan.frame_type == 2 && wpan.version != 2"), 0);
         }
     }

@@ -390,14 +390,58 @@ fn con02_pings_keep_the_session_and_silence_is_detected_as_loss() {
     net.join(1, PASSWORD);
     net.run_until(10 * SECOND);
     // Three ping intervals with the PAA answering: nothing happens.
-    net.run_until(1000 * SECOND);
+    let ping = PanaTimers::default().ping_interval;
+    net.run_until(3 * ping + 20 * SECOND);
     assert_eq!(net.pac_events_of(1).len(), 1);
     assert!(net.pacs[0].1.is_open());
+    let pings = |net: &Net| {
+        net.delivered
+            .iter()
+            .filter(|(to_paa, b)| {
+                *to_paa
+                    && Message::parse(b).is_ok_and(|m| {
+                        m.kind == MessageType::Notification && m.flags.contains(Flags::PING)
+                    })
+            })
+            .count()
+    };
+    assert_eq!(pings(&net), 3);
     // The smart meter disappears: the next ping goes unanswered through its retries.
     net.paa_reachable = false;
-    net.run_until(2000 * SECOND);
+    net.run_until(4 * ping + 200 * SECOND);
     assert_eq!(net.pac_events_of(1).last(), Some(&PacEvent::Lost));
     assert!(!net.pacs[0].1.is_open());
+}
+
+#[test]
+fn con02_a_doubt_pings_at_once_and_finds_a_silent_paa_gone() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    // A frame of the terminal's went unacknowledged: the PaC pings now, not an interval
+    // later, and the unanswered ping loses the session within its retransmission span.
+    net.paa_reachable = false;
+    net.pacs[0].1.doubt(net.now);
+    let span = PanaTimers::default().give_up_after();
+    net.run_until(10 * SECOND + span);
+    assert_eq!(net.pac_events_of(1).last(), Some(&PacEvent::Lost));
+    assert!(!net.pacs[0].1.is_open());
+}
+
+#[test]
+fn con02_a_doubt_with_the_paa_answering_keeps_the_session() {
+    let mut net = Net::new(paa(4));
+    net.join(1, PASSWORD);
+    net.run_until(10 * SECOND);
+    net.pacs[0].1.doubt(net.now);
+    net.run_until(20 * SECOND);
+    assert_eq!(net.pac_events_of(1).len(), 1);
+    assert!(net.pacs[0].1.is_open());
+    // The answered ping starts a whole interval again: the next comes one interval on.
+    assert_eq!(
+        net.pacs[0].1.next_timeout(),
+        Some(10 * SECOND + PanaTimers::default().ping_interval)
+    );
 }
 
 #[test]
@@ -864,7 +908,7 @@ fn sys03_a_terminal_gone_silent_is_pinged_and_its_place_freed() {
 fn con02_the_paa_never_pings_a_terminal_that_keeps_pinging() {
     let mut net = Net::new(paa(4));
     net.join(1, PASSWORD);
-    net.run_until(3000 * SECOND);
+    net.run_until(5 * PanaTimers::default().ping_interval);
     let paa_pings = net
         .delivered
         .iter()

@@ -505,6 +505,28 @@ fn con02_a_lost_smart_meter_makes_the_terminal_fall_back_to_the_next_best() {
 }
 
 #[test]
+fn con02_an_unacknowledged_frame_finds_a_lost_smart_meter_without_waiting_for_a_ping() {
+    let mut w = World::new();
+    let near = w.add_meter(meter_config(1, 33, pairing()), Position::outdoor(5.0, 0.0));
+    w.add_meter(meter_config(2, 35, pairing()), Position::outdoor(30.0, 0.0));
+    // The default keep-alive (two hours): the loss must be found by the frame itself.
+    let t = w.add_terminal(terminal_config(1, PASSWORD), Position::indoor(0.0, 0.0));
+    w.run(20 * SECOND);
+    assert_eq!(w.joined(t), vec![meter_eui(1)]);
+    w.nodes[near].off = true;
+    let now = w.now;
+    w.terminal_mut(t)
+        .send_udp(now, (4059, 4059), b"reading".to_vec())
+        .unwrap();
+    // The MAC's retries, then the ping's (62 s), then a scan and a join.
+    w.run(w.now + 120 * SECOND);
+    assert!(w.nodes[t]
+        .terminal_events
+        .contains(&TerminalEvent::Lost(meter_eui(1))));
+    assert_eq!(w.joined(t), vec![meter_eui(1), meter_eui(2)]);
+}
+
+#[test]
 fn sec03_a_smart_meter_nearing_its_counter_limit_rolls_its_key_at_once() {
     let mut w = World::new();
     let mut config = meter_config(1, 33, pairing());

@@ -800,6 +800,20 @@ impl Terminal {
                 }
             }
             NetEvent::RekeyNeeded => self.request_key(now),
+            NetEvent::SendFailed {
+                dst: MacDst::Unicast(dst),
+            } => {
+                if let State::Connected {
+                    pac,
+                    candidates,
+                    index,
+                } = &mut self.state
+                {
+                    if candidates.get(*index).map(|c| c.eui64) == Some(dst) {
+                        pac.doubt(now);
+                    }
+                }
+            }
             NetEvent::Frame { .. } | NetEvent::SendFailed { .. } => {}
         }
     }

@@ -7,8 +7,9 @@
 //! Choices **(ours)**, written in docs/iot-route-link.md: PRF HMAC-SHA-256 and integrity
 //! HMAC-SHA-256-128 (the PAA offers them, the PaC requires them); one MSK per session,
 //! Key-Id 1; retransmission of requests after 2 s, doubling, at most 4 retries; the PaC
-//! pings every [`PanaTimers::ping_interval`] and declares the link lost when a ping goes
-//! unanswered through its retries; a PAA with no room answers a PCI with PAR\[C\] and
+//! pings every [`PanaTimers::ping_interval`], and at once when a frame of its terminal to
+//! the PAA went unacknowledged, and declares the link lost when a ping goes unanswered
+//! through its retries; a PAA with no room answers a PCI with PAR\[C\] and
 //! Result-Code AUTHORIZATION_REJECTED at once.
 
 pub mod paa;
@@ -43,11 +44,14 @@ pub struct PanaTimers {
     pub retransmit: Duration,
     /// Retransmissions before giving up (the interval doubles each time).
     pub max_retries: u32,
-    /// How often an open PaC pings its PAA (keep-alive, loss detection). **Ours: 1800 s**,
-    /// once per 30-minute reading interval: a ping every 300 s made four of every five
-    /// frames on the air keep-alives (a 920 MHz channel is shared by every terminal in
-    /// range, under ARIB STD-T108's duty limits), and a lost smart meter costs nothing
-    /// the terminal's store and the head end's backfill do not recover.
+    /// How often an open PaC pings its PAA (keep-alive, loss detection). **Ours: 7200 s.**
+    /// A smart meter gone silent is noticed sooner, at the terminal's next unacknowledged
+    /// frame ([`pac::Pac::doubt`]); the interval catches what acknowledgments cannot show,
+    /// a smart meter that restarted and lost the session while its radio still answers
+    /// (up to two hours of readings then come by backfill). A ping every 1800 s made
+    /// nearly half of all frames on the air keep-alives (a 920 MHz channel is shared by
+    /// every terminal in range, under ARIB STD-T108's duty limits), at 300 s four of
+    /// every five.
     pub ping_interval: Duration,
 }
 
@@ -66,7 +70,7 @@ impl Default for PanaTimers {
         Self {
             retransmit: Duration::from_secs(2),
             max_retries: 4,
-            ping_interval: Duration::from_secs(1800),
+            ping_interval: Duration::from_secs(7200),
         }
     }
 }

@@ -382,6 +382,17 @@ impl Pac {
         Some(pnr)
     }
 
+    /// A frame of ours to the PAA was never acknowledged: ping it at the next poll instead
+    /// of at the end of the keep-alive interval **(ours)**, so a smart meter gone silent is
+    /// noticed at the terminal's next frame, not up to a whole interval later. Nothing
+    /// changes while no session is open or a request of ours is in flight (its own
+    /// retries find out).
+    pub fn doubt(&mut self, now: Duration) {
+        if matches!(self.state, State::Open { .. }) && self.outstanding.is_none() {
+            self.next_ping = self.next_ping.map(|t| t.min(now));
+        }
+    }
+
     /// Ask the PAA for the next group key (our key request AVP in a PNR under the AUTH
     /// key): our frame counter under the current key nears its limit. The PNR to send, or
     /// `None` when no session is open or a request is in flight (ask again later).
