@@ -1,0 +1,251 @@
+//! The portal's store on SQLite, in the system's database file beside the head end's
+//! and the MDMS's tables: issues and files, append-only (triggers refuse any change or
+//! deletion: an older issue stays published), each issue with its files in one
+//! transaction. Schema version 1 under `portal` in the shared `schema_versions` table.
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use edi::{FileName, InfoCode, PartyCode};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::error::PortalError;
+use crate::publish::Issue;
+use crate::store::{check_issue, Listed, PortalStore};
+
+/// The schema this program writes.
+const VERSION: i64 = 1;
+/// This component's name in `schema_versions`.
+const COMPONENT: &str = "portal";
+
+const SCHEMA: &str = "
+CREATE TABLE portal_issue (
+    retailer  TEXT NOT NULL CHECK (length(retailer) = 5),
+    info      TEXT NOT NULL CHECK (info IN ('1130', '1140', '1150', '1160')),
+    at        TEXT NOT NULL CHECK (length(at) = 12),
+    update_no INTEGER NOT NULL CHECK (update_no BETWEEN 0 AND 99),
+    digest    BLOB NOT NULL CHECK (length(digest) = 32),
+    created   INTEGER NOT NULL,
+    PRIMARY KEY (retailer, info, at, update_no)
+) WITHOUT ROWID;
+CREATE TABLE portal_file (
+    retailer TEXT NOT NULL CHECK (length(retailer) = 5),
+    name     TEXT NOT NULL CHECK (length(name) = 28),
+    created  INTEGER NOT NULL,
+    zip      BLOB NOT NULL,
+    PRIMARY KEY (retailer, name)
+) WITHOUT ROWID;
+CREATE TRIGGER portal_issue_kept BEFORE UPDATE ON portal_issue
+    BEGIN SELECT RAISE(ABORT, 'an issue is never changed'); END;
+CREATE TRIGGER portal_issue_stays BEFORE DELETE ON portal_issue
+    BEGIN SELECT RAISE(ABORT, 'an issue is never deleted'); END;
+CREATE TRIGGER portal_file_kept BEFORE UPDATE ON portal_file
+    BEGIN SELECT RAISE(ABORT, 'a published file is never changed'); END;
+CREATE TRIGGER portal_file_stays BEFORE DELETE ON portal_file
+    BEGIN SELECT RAISE(ABORT, 'a published file is never deleted'); END;
+";
+
+fn backend(e: impl std::fmt::Display) -> PortalError {
+    PortalError::Store(e.to_string())
+}
+
+/// A message's time as the issue table keeps it: `YYYYMMDDHHMM`, as in the file name.
+fn at_text(at: NaiveDateTime) -> String {
+    at.format("%Y%m%d%H%M").to_string()
+}
+
+fn nanos(t: DateTime<Utc>) -> Result<i64, PortalError> {
+    t.timestamp_nanos_opt()
+        .ok_or_else(|| PortalError::Store(format!("time {t} does not fit in nanoseconds")))
+}
+
+/// The portal's store on SQLite.
+#[derive(Debug)]
+pub struct SqlitePortalStore {
+    db: Connection,
+}
+
+impl SqlitePortalStore {
+    /// Open the store in the database at `path`, creating its tables if they are not
+    /// there.
+    ///
+    /// # Errors
+    /// [`PortalError::Store`]: the file cannot be opened, is damaged, or holds another
+    /// version of the portal's schema.
+    pub fn open(path: &Path) -> Result<Self, PortalError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Self::init(Connection::open_with_flags(path, flags).map_err(backend)?)
+    }
+
+    /// A store in memory (tests).
+    ///
+    /// # Errors
+    /// [`PortalError::Store`].
+    pub fn in_memory() -> Result<Self, PortalError> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(db: Connection) -> Result<Self, PortalError> {
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        db.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        let ok: String = db
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(backend)?;
+        if ok != "ok" {
+            return Err(PortalError::Store(format!("integrity check: {ok}")));
+        }
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL);",
+        )
+        .map_err(backend)?;
+        let version: Option<i64> = db
+            .query_row(
+                "SELECT version FROM schema_versions WHERE component = ?1",
+                [COMPONENT],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        match version {
+            Some(VERSION) => {}
+            Some(other) => {
+                return Err(PortalError::Store(format!(
+                    "portal schema {other} is not this program's ({VERSION})"
+                )))
+            }
+            None => db
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {SCHEMA}
+                     INSERT INTO schema_versions (component, version) VALUES ('{COMPONENT}', {VERSION});
+                     COMMIT;"
+                ))
+                .map_err(|e| {
+                    let _ = db.execute_batch("ROLLBACK");
+                    backend(e)
+                })?,
+        }
+        Ok(Self { db })
+    }
+
+    fn write(&mut self, issue: &Issue) -> Result<(), PortalError> {
+        let tx = self.db.transaction().map_err(backend)?;
+        let last: Option<u8> = tx
+            .query_row(
+                "SELECT max(update_no) FROM portal_issue WHERE retailer = ?1 AND info = ?2 AND at = ?3",
+                params![issue.retailer.as_str(), issue.info.as_str(), at_text(issue.at)],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        let mut taken = Vec::new();
+        for f in &issue.files {
+            let n: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM portal_file WHERE retailer = ?1 AND name = ?2",
+                    params![issue.retailer.as_str(), f.name.to_string()],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            if n > 0 {
+                taken.push(f.name);
+            }
+        }
+        check_issue(issue, last, |name| taken.contains(name))?;
+        let created = nanos(issue.created)?;
+        tx.execute(
+            "INSERT INTO portal_issue (retailer, info, at, update_no, digest, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                issue.retailer.as_str(),
+                issue.info.as_str(),
+                at_text(issue.at),
+                issue.update,
+                issue.digest.as_slice(),
+                created
+            ],
+        )
+        .map_err(backend)?;
+        for f in &issue.files {
+            tx.execute(
+                "INSERT INTO portal_file (retailer, name, created, zip) VALUES (?1, ?2, ?3, ?4)",
+                params![issue.retailer.as_str(), f.name.to_string(), created, f.zip],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)
+    }
+}
+
+impl PortalStore for SqlitePortalStore {
+    fn last_issue(
+        &self,
+        retailer: &PartyCode,
+        info: InfoCode,
+        at: NaiveDateTime,
+    ) -> Result<Option<(u8, [u8; 32])>, PortalError> {
+        let row: Option<(u8, Vec<u8>)> = self
+            .db
+            .prepare_cached(
+                "SELECT update_no, digest FROM portal_issue WHERE retailer = ?1 AND info = ?2
+                 AND at = ?3 ORDER BY update_no DESC LIMIT 1",
+            )
+            .and_then(|mut q| {
+                q.query_row(
+                    params![retailer.as_str(), info.as_str(), at_text(at)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+            })
+            .map_err(backend)?;
+        row.map(|(u, d)| {
+            <[u8; 32]>::try_from(d.as_slice())
+                .map(|d| (u, d))
+                .map_err(|_| PortalError::Store(format!("a digest of {} bytes", d.len())))
+        })
+        .transpose()
+    }
+
+    fn put_issue(&mut self, issue: &Issue) -> Result<(), PortalError> {
+        self.write(issue)
+    }
+
+    fn files(&self, retailer: &PartyCode) -> Result<Vec<Listed>, PortalError> {
+        let mut q = self
+            .db
+            .prepare_cached(
+                "SELECT name, length(zip), created FROM portal_file WHERE retailer = ?1 ORDER BY name",
+            )
+            .map_err(backend)?;
+        let rows = q
+            .query_map([retailer.as_str()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (name, size, created) = row.map_err(backend)?;
+            Ok(Listed {
+                name: name.parse()?,
+                size: u64::try_from(size).map_err(backend)?,
+                updated: DateTime::from_timestamp_nanos(created),
+            })
+        })
+        .collect()
+    }
+
+    fn file(&self, retailer: &PartyCode, name: &FileName) -> Result<Option<Vec<u8>>, PortalError> {
+        self.db
+            .prepare_cached("SELECT zip FROM portal_file WHERE retailer = ?1 AND name = ?2")
+            .and_then(|mut q| {
+                q.query_row(params![retailer.as_str(), name.to_string()], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(backend)
+    }
+}

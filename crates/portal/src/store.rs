@@ -1,0 +1,164 @@
+//! Where issues and their files are kept, behind a trait: [`MemoryPortalStore`] here
+//! (tests), [`crate::SqlitePortalStore`] the embedded default. Every store applies the
+//! same rules inside its write ([`check_issue`]): an issue is the next update number of
+//! its message, and a file is never replaced (older issues stay listed).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use edi::{FileName, InfoCode, PartyCode};
+
+use crate::error::PortalError;
+use crate::publish::Issue;
+
+/// A published file as a retailer's list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its name.
+    pub name: FileName,
+    /// The ZIP's size, bytes.
+    pub size: u64,
+    /// When it was published.
+    pub updated: DateTime<Utc>,
+}
+
+/// The portal's storage.
+pub trait PortalStore {
+    /// The update number and digest of the last issue of `retailer`'s `info` message at
+    /// `at`, if any.
+    ///
+    /// # Errors
+    /// [`PortalError::Store`].
+    fn last_issue(
+        &self,
+        retailer: &PartyCode,
+        info: InfoCode,
+        at: NaiveDateTime,
+    ) -> Result<Option<(u8, [u8; 32])>, PortalError>;
+
+    /// Keep `issue` and its files, all or nothing.
+    ///
+    /// # Errors
+    /// [`PortalError::Refused`] as [`check_issue`]; [`PortalError::Store`].
+    fn put_issue(&mut self, issue: &Issue) -> Result<(), PortalError>;
+
+    /// `retailer`'s files, by name.
+    ///
+    /// # Errors
+    /// [`PortalError::Store`].
+    fn files(&self, retailer: &PartyCode) -> Result<Vec<Listed>, PortalError>;
+
+    /// The ZIP named `name` of `retailer`; `None` when `retailer` has none of that name
+    /// (whether or not another retailer has).
+    ///
+    /// # Errors
+    /// [`PortalError::Store`].
+    fn file(&self, retailer: &PartyCode, name: &FileName) -> Result<Option<Vec<u8>>, PortalError>;
+}
+
+/// A store behind a box is a store (a service holds `Box<dyn PortalStore>`).
+impl<T: PortalStore + ?Sized> PortalStore for Box<T> {
+    fn last_issue(
+        &self,
+        retailer: &PartyCode,
+        info: InfoCode,
+        at: NaiveDateTime,
+    ) -> Result<Option<(u8, [u8; 32])>, PortalError> {
+        (**self).last_issue(retailer, info, at)
+    }
+
+    fn put_issue(&mut self, issue: &Issue) -> Result<(), PortalError> {
+        (**self).put_issue(issue)
+    }
+
+    fn files(&self, retailer: &PartyCode) -> Result<Vec<Listed>, PortalError> {
+        (**self).files(retailer)
+    }
+
+    fn file(&self, retailer: &PartyCode, name: &FileName) -> Result<Option<Vec<u8>>, PortalError> {
+        (**self).file(retailer, name)
+    }
+}
+
+/// The rules of an issue, given the last issue of its message and whether a file of
+/// the same retailer and name is kept already.
+///
+/// # Errors
+/// [`PortalError::Refused`]: not the next update number (0 for the first), a file of
+/// another message, time or update number, or one whose name is taken.
+pub fn check_issue(
+    issue: &Issue,
+    last: Option<u8>,
+    taken: impl Fn(&FileName) -> bool,
+) -> Result<(), PortalError> {
+    let next = last.map_or(Some(0), |u| u.checked_add(1));
+    if next != Some(issue.update) {
+        return Err(PortalError::Refused(format!(
+            "{} {} of {}: update {:02} after {last:?}",
+            issue.retailer, issue.info, issue.at, issue.update
+        )));
+    }
+    for f in &issue.files {
+        if (f.name.info(), f.name.at(), f.name.update()) != (issue.info, issue.at, issue.update) {
+            return Err(PortalError::Refused(format!(
+                "{} is not of the issue",
+                f.name
+            )));
+        }
+        if taken(&f.name) {
+            return Err(PortalError::Refused(format!(
+                "{} of {} is published already",
+                f.name, issue.retailer
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Issues and files in memory.
+#[derive(Debug, Default)]
+pub struct MemoryPortalStore {
+    issues: BTreeMap<(PartyCode, InfoCode, NaiveDateTime), (u8, [u8; 32])>,
+    files: BTreeMap<(PartyCode, FileName), (Vec<u8>, DateTime<Utc>)>,
+}
+
+impl PortalStore for MemoryPortalStore {
+    fn last_issue(
+        &self,
+        retailer: &PartyCode,
+        info: InfoCode,
+        at: NaiveDateTime,
+    ) -> Result<Option<(u8, [u8; 32])>, PortalError> {
+        Ok(self.issues.get(&(*retailer, info, at)).copied())
+    }
+
+    fn put_issue(&mut self, issue: &Issue) -> Result<(), PortalError> {
+        let key = (issue.retailer, issue.info, issue.at);
+        check_issue(issue, self.issues.get(&key).map(|i| i.0), |name| {
+            self.files.contains_key(&(issue.retailer, *name))
+        })?;
+        self.issues.insert(key, (issue.update, issue.digest));
+        for f in &issue.files {
+            self.files
+                .insert((issue.retailer, f.name), (f.zip.clone(), issue.created));
+        }
+        Ok(())
+    }
+
+    fn files(&self, retailer: &PartyCode) -> Result<Vec<Listed>, PortalError> {
+        Ok(self
+            .files
+            .iter()
+            .filter(|((r, _), _)| r == retailer)
+            .map(|((_, name), (zip, updated))| Listed {
+                name: *name,
+                size: zip.len() as u64,
+                updated: *updated,
+            })
+            .collect())
+    }
+
+    fn file(&self, retailer: &PartyCode, name: &FileName) -> Result<Option<Vec<u8>>, PortalError> {
+        Ok(self.files.get(&(*retailer, *name)).map(|f| f.0.clone()))
+    }
+}
