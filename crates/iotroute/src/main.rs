@@ -28,6 +28,7 @@ mod logs_cmd;
 mod maintenance;
 mod mdms_cmd;
 mod meter_cmd;
+mod portal_cmd;
 mod relay_port;
 mod secret_input;
 mod sim_cmd;
@@ -110,6 +111,10 @@ enum Command {
     /// terminals' readings (energy, counters, quality) as CSV or JSON.
     #[command(subcommand)]
     Mdms(mdms_cmd::MdmsCommand),
+    /// The public server (公開サーバ): the retailers' EDI files over HTTPS with client
+    /// certificates (`/30min/FileListReceiver`, `/30min/FileReceiver?file=NAME`), its
+    /// certificates (cert issue|list|revoke) and its audit.
+    Portal(portal_cmd::PortalArgs),
 }
 
 fn main() -> ExitCode {
@@ -168,6 +173,7 @@ fn main() -> ExitCode {
             Command::Firmware(cmd) => firmware_cmd::run(&cmd),
             Command::Headend(cmd) => headend_cmd::run(cmd).await,
             Command::Mdms(cmd) => mdms_cmd::run(&cmd),
+            Command::Portal(args) => portal_cmd::run(args).await,
         }
     })
 }

@@ -4,15 +4,18 @@
 //! slot backfilled), the older issues kept — and the store they are kept in, SQLite in
 //! the system's database file by default.
 //!
-//! Being built (issue 13): the HTTPS interface with client certificates, the audit,
-//! the operations pages and the simulator's publication are not here yet.
+//! The HTTPS interface for retailers with client certificates of the portal's own CA
+//! ([`server`], [`tls`]) audits every request. Being built (issue 13): the operations
+//! pages, PKCS#12 bundles and the simulator's publication are not here yet.
 
 pub mod error;
 pub mod publish;
+pub mod server;
 pub mod sqlite;
 pub mod store;
+pub mod tls;
 
 pub use error::PortalError;
 pub use publish::{Published, Publisher};
 pub use sqlite::SqlitePortalStore;
-pub use store::{Listed, MemoryPortalStore, PortalStore};
+pub use store::{AuditEntry, Listed, MemoryPortalStore, PortalStore};

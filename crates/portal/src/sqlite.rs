@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::error::PortalError;
 use crate::publish::Issue;
-use crate::store::{check_issue, Listed, PortalStore};
+use crate::store::{check_issue, AuditEntry, Listed, PortalStore};
 
 /// The schema this program writes.
 const VERSION: i64 = 1;
@@ -35,6 +35,17 @@ CREATE TABLE portal_file (
     zip      BLOB NOT NULL,
     PRIMARY KEY (retailer, name)
 ) WITHOUT ROWID;
+CREATE TABLE portal_audit (
+    at     INTEGER NOT NULL,
+    who    TEXT NOT NULL,
+    serial TEXT,
+    what   TEXT NOT NULL CHECK (length(what) <= 200),
+    result INTEGER NOT NULL CHECK (result BETWEEN 100 AND 599)
+);
+CREATE TRIGGER portal_audit_kept BEFORE UPDATE ON portal_audit
+    BEGIN SELECT RAISE(ABORT, 'an audit record is never changed'); END;
+CREATE TRIGGER portal_audit_stays BEFORE DELETE ON portal_audit
+    BEGIN SELECT RAISE(ABORT, 'an audit record is never deleted'); END;
 CREATE TRIGGER portal_issue_kept BEFORE UPDATE ON portal_issue
     BEGIN SELECT RAISE(ABORT, 'an issue is never changed'); END;
 CREATE TRIGGER portal_issue_stays BEFORE DELETE ON portal_issue
@@ -247,5 +258,35 @@ impl PortalStore for SqlitePortalStore {
                     .optional()
             })
             .map_err(backend)
+    }
+
+    fn record_audit(&mut self, e: &AuditEntry) -> Result<(), PortalError> {
+        let what: String = e.what.chars().take(200).collect();
+        self.db
+            .prepare_cached(
+                "INSERT INTO portal_audit (at, who, serial, what, result) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut q| q.execute(params![nanos(e.at).map_err(|x| rusqlite::Error::ToSqlConversionFailure(x.into()))?, e.who, e.serial, what, e.result]))
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn audit(&self) -> Result<Vec<AuditEntry>, PortalError> {
+        let mut q = self
+            .db
+            .prepare_cached("SELECT at, who, serial, what, result FROM portal_audit ORDER BY rowid")
+            .map_err(backend)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(AuditEntry {
+                    at: DateTime::from_timestamp_nanos(r.get(0)?),
+                    who: r.get(1)?,
+                    serial: r.get(2)?,
+                    what: r.get(3)?,
+                    result: r.get(4)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.map(|r| r.map_err(backend)).collect()
     }
 }

@@ -22,6 +22,21 @@ pub struct Listed {
     pub updated: DateTime<Utc>,
 }
 
+/// One request to the portal, as the audit keeps it (OPS-06: who, what, when, result).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who: the retailer code its certificate names, `-` without one.
+    pub who: String,
+    /// The certificate's serial, if one was presented.
+    pub serial: Option<String>,
+    /// What: the method, the path and the file asked for (at most 200 characters).
+    pub what: String,
+    /// The HTTP status answered.
+    pub result: u16,
+}
+
 /// The portal's storage.
 pub trait PortalStore {
     /// The update number and digest of the last issue of `retailer`'s `info` message at
@@ -54,6 +69,18 @@ pub trait PortalStore {
     /// # Errors
     /// [`PortalError::Store`].
     fn file(&self, retailer: &PartyCode, name: &FileName) -> Result<Option<Vec<u8>>, PortalError>;
+
+    /// Keep `entry` in the audit (append-only).
+    ///
+    /// # Errors
+    /// [`PortalError::Store`].
+    fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), PortalError>;
+
+    /// The audit, oldest first.
+    ///
+    /// # Errors
+    /// [`PortalError::Store`].
+    fn audit(&self) -> Result<Vec<AuditEntry>, PortalError>;
 }
 
 /// A store behind a box is a store (a service holds `Box<dyn PortalStore>`).
@@ -77,6 +104,14 @@ impl<T: PortalStore + ?Sized> PortalStore for Box<T> {
 
     fn file(&self, retailer: &PartyCode, name: &FileName) -> Result<Option<Vec<u8>>, PortalError> {
         (**self).file(retailer, name)
+    }
+
+    fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), PortalError> {
+        (**self).record_audit(entry)
+    }
+
+    fn audit(&self) -> Result<Vec<AuditEntry>, PortalError> {
+        (**self).audit()
     }
 }
 
@@ -120,6 +155,7 @@ pub fn check_issue(
 pub struct MemoryPortalStore {
     issues: BTreeMap<(PartyCode, InfoCode, NaiveDateTime), (u8, [u8; 32])>,
     files: BTreeMap<(PartyCode, FileName), (Vec<u8>, DateTime<Utc>)>,
+    audit: Vec<AuditEntry>,
 }
 
 impl PortalStore for MemoryPortalStore {
@@ -160,5 +196,14 @@ impl PortalStore for MemoryPortalStore {
 
     fn file(&self, retailer: &PartyCode, name: &FileName) -> Result<Option<Vec<u8>>, PortalError> {
         Ok(self.files.get(&(*retailer, *name)).map(|f| f.0.clone()))
+    }
+
+    fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), PortalError> {
+        self.audit.push(entry.clone());
+        Ok(())
+    }
+
+    fn audit(&self) -> Result<Vec<AuditEntry>, PortalError> {
+        Ok(self.audit.clone())
     }
 }

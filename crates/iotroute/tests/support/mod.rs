@@ -259,19 +259,20 @@ impl Drop for ElDevice {
     }
 }
 
-/// `iotroute firmware ARGS PATHS`, which must succeed.
-pub fn firmware(args: &[&str], paths: &[&Path]) {
-    let out = iotroute()
-        .arg("firmware")
-        .args(args)
-        .args(paths)
-        .output()
-        .unwrap();
+/// Run `cmd`, which must succeed (its stderr shown when it does not).
+pub fn succeed(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("the command runs");
     assert!(
         out.status.success(),
-        "{}",
+        "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// `iotroute firmware ARGS PATHS`, which must succeed.
+pub fn firmware(args: &[&str], paths: &[&Path]) {
+    succeed(iotroute().arg("firmware").args(args).args(paths));
 }
 
 /// A firmware image of `version` whose payload is the shell script `script`.

@@ -1,0 +1,235 @@
+//! `iotroute portal`: the public server (公開サーバ) for retailers over HTTPS with client
+//! certificates (crates/portal, docs/edi.md), its certificates (`portal cert
+//! issue|list|revoke`) and its audit (`portal audit`). Exit 0 ok, 1 on an error.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use chrono::{SecondsFormat, Utc};
+use edi::PartyCode;
+use portal::server::{self, Portal};
+use portal::tls::Authority;
+use portal::{PortalStore, SqlitePortalStore};
+
+/// `iotroute portal [--db FILE --listen ADDR:PORT --tls DIR] | cert ... | audit ...`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PortalArgs {
+    #[command(subcommand)]
+    action: Option<PortalAction>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// Serving.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The system's database (the head end's and the MDMS's file), which holds the
+    /// published files and the audit.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Where to listen for HTTPS (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// The certificate directory: the local CA (made if missing), the portal's own
+    /// certificate, the retailers' certificates issued and revoked.
+    #[arg(long, default_value = "portal-tls")]
+    tls: PathBuf,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum PortalAction {
+    /// Retailer certificates of the portal's local CA.
+    #[command(subcommand)]
+    Cert(CertAction),
+    /// Every request the portal answered or refused: who, what, when, result.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum CertAction {
+    /// Issue a client certificate to a retailer (the local CA made first if missing):
+    /// writes CODE.crt.pem and CODE.key.pem (owner-only) to --out and prints the serial.
+    Issue {
+        /// The certificate directory.
+        #[arg(long)]
+        tls: PathBuf,
+        /// The retailer's five-character code (0-9, A-Z).
+        #[arg(long)]
+        retailer: PartyCode,
+        /// Where to write the retailer's certificate and key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Every certificate issued: serial, retailer, end of validity, state.
+    List {
+        /// The certificate directory.
+        #[arg(long)]
+        tls: PathBuf,
+    },
+    /// Revoke a certificate: refused from the next request on, on connections already
+    /// open too.
+    Revoke {
+        /// The certificate directory.
+        #[arg(long)]
+        tls: PathBuf,
+        /// The certificate's serial (hex, as `cert issue` and `cert list` print it).
+        #[arg(long)]
+        serial: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct AuditArgs {
+    /// The system's database.
+    #[arg(long)]
+    db: PathBuf,
+    /// A JSON array instead of lines.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Run it.
+pub async fn run(args: PortalArgs) -> ExitCode {
+    let result = match args.action {
+        Some(PortalAction::Cert(c)) => cert(&c),
+        Some(PortalAction::Audit(a)) => audit(&a),
+        None => serve(args.serve).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::warn!(error = %e, "portal failed");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let db = args.db.ok_or("--db FILE is required to serve")?;
+    let store = SqlitePortalStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let authority = Authority::open(&args.tls).map_err(|e| e.to_string())?;
+    let names = vec![args.listen.ip().to_string()];
+    let tls = server::server_config(&authority, &names).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("{}: {e}", args.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let portal = Arc::new(Portal {
+        store: Mutex::new(store),
+        authority,
+    });
+    tracing::info!(listen = %bound, "portal listening");
+    println!(
+        "portal listening on https://{bound}/30min/ (CA {})",
+        args.tls.join("ca.crt.pem").display()
+    );
+    let _ = std::io::stdout().flush();
+    server::serve(
+        listener,
+        tls,
+        server::router(portal),
+        crate::dlms_serve::shutdown_signal(),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+fn cert(action: &CertAction) -> Result<(), String> {
+    let now = Utc::now();
+    match action {
+        CertAction::Issue { tls, retailer, out } => {
+            let authority = Authority::open(tls).map_err(|e| e.to_string())?;
+            let id = authority.issue(*retailer, now).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+            write(
+                &out.join(format!("{retailer}.crt.pem")),
+                &id.cert_pem,
+                false,
+            )?;
+            write(&out.join(format!("{retailer}.key.pem")), &id.key_pem, true)?;
+            println!("{}", id.issued.serial);
+            Ok(())
+        }
+        CertAction::List { tls } => {
+            let authority = Authority::open(tls).map_err(|e| e.to_string())?;
+            for i in authority.list().map_err(|e| e.to_string())? {
+                let state = match i.revoked {
+                    Some(t) => format!("revoked {}", t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                    None if i.not_after <= now => "expired".to_owned(),
+                    None => "valid".to_owned(),
+                };
+                println!(
+                    "{} {} {} {state}",
+                    i.serial,
+                    i.retailer,
+                    i.not_after.to_rfc3339_opts(SecondsFormat::Secs, true)
+                );
+            }
+            Ok(())
+        }
+        CertAction::Revoke { tls, serial } => {
+            let authority = Authority::open(tls).map_err(|e| e.to_string())?;
+            let i = authority.revoke(serial, now).map_err(|e| e.to_string())?;
+            println!("{} {} revoked", i.serial, i.retailer);
+            Ok(())
+        }
+    }
+}
+
+/// Write `text` to `path`, owner-only when `secret`.
+fn write(path: &Path, text: &str, secret: bool) -> Result<(), String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn audit(args: &AuditArgs) -> Result<(), String> {
+    if !args.db.exists() {
+        return Err(format!("{}: no such database", args.db.display()));
+    }
+    let store = SqlitePortalStore::open(&args.db).map_err(|e| e.to_string())?;
+    let entries = store.audit().map_err(|e| e.to_string())?;
+    let at = |e: &portal::AuditEntry| {
+        e.at.with_timezone(&edi::message::JST)
+            .to_rfc3339_opts(SecondsFormat::Millis, false)
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let list: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "at": at(e), "who": e.who, "serial": e.serial, "what": e.what, "result": e.result,
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::Value::Array(list)).map_err(|e| e.to_string())
+    } else {
+        for e in &entries {
+            writeln!(
+                out,
+                "{} {} {} {} {}",
+                at(e),
+                e.who,
+                e.serial.as_deref().unwrap_or("-"),
+                e.result,
+                e.what
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}

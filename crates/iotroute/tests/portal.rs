@@ -1,0 +1,412 @@
+//! IF-01 / SYS-02, OPS-06: `iotroute portal` as retailers reach it — real HTTPS clients
+//! we did not write (curl, Python's `ssl` and `http.client`) with client certificates
+//! from `portal cert issue`: list, download, unzip and read back the values published;
+//! another retailer's file, no certificate, a certificate of another CA, a revoked one
+//! (on a connection already open too), traversal and wrong methods refused; every
+//! request in `portal audit`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use chrono::{DateTime, Duration, Utc};
+use edi::{archive, FileName, PartyCode, Quality, Record};
+use portal::{Publisher, SqlitePortalStore};
+use support::{addr, iotroute, succeed, Running};
+
+/// This test binary's address block (tests/support: one per binary).
+const BLOCK: u8 = 230;
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn code(s: &str) -> PartyCode {
+    s.parse().unwrap()
+}
+
+fn record(p: u32, quality: Quality) -> Record {
+    let start = utc("2026-04-01T13:30:00+09:00");
+    Record {
+        point: format!("09{p:020}").parse().unwrap(),
+        terminal: [2, 0x1A, 0, 0, 0, 0, 0x10, p as u8],
+        slot_start: start,
+        interval_min: 30,
+        in_wh: 400 + p,
+        out_wh: 7 * p,
+        cum_in_wh: 10_000 * p,
+        cum_out_wh: 100 * p,
+        quality,
+        received_at: (quality != Quality::Estimated).then(|| start + Duration::seconds(1830)),
+    }
+}
+
+/// A database with R0001's slot message issued twice (an estimate, then the reading)
+/// and R0002's once, under the same name as R0001's first.
+fn published(dir: &Path) -> PathBuf {
+    let db = dir.join("system.db");
+    let mut p = Publisher::new(code("9A01K"), SqlitePortalStore::open(&db).unwrap());
+    let t = utc("2026-04-01T14:00:40+09:00");
+    p.slot(
+        t,
+        BTreeMap::from([
+            (
+                code("R0001"),
+                vec![record(1, Quality::Measured), record(2, Quality::Estimated)],
+            ),
+            (code("R0002"), vec![record(3, Quality::Measured)]),
+        ]),
+    )
+    .unwrap();
+    p.slot(
+        t + Duration::hours(1),
+        BTreeMap::from([(
+            code("R0001"),
+            vec![record(1, Quality::Measured), record(2, Quality::Backfilled)],
+        )]),
+    )
+    .unwrap();
+    db
+}
+
+struct Setup {
+    dir: PathBuf,
+    db: PathBuf,
+    tls: PathBuf,
+    url: String,
+    _portal: Running,
+}
+
+impl Setup {
+    fn new(name: &str, host: u8) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("iotroute-portal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = published(&dir);
+        let tls = dir.join("tls");
+        for r in ["R0001", "R0002"] {
+            cert(
+                &tls,
+                &[
+                    "issue",
+                    "--retailer",
+                    r,
+                    "--out",
+                    &dir.join(r).to_string_lossy(),
+                ],
+            );
+        }
+        let listen = format!("{}:8443", addr(BLOCK, host));
+        let mut cmd = iotroute();
+        cmd.args(["portal", "--listen", &listen])
+            .arg("--db")
+            .arg(&db)
+            .arg("--tls")
+            .arg(&tls);
+        let portal = Running::start(cmd, "portal listening");
+        Self {
+            url: format!("https://{listen}/30min/"),
+            dir,
+            db,
+            tls,
+            _portal: portal,
+        }
+    }
+
+    /// curl: (status, body) of GET `path` with `retailer`'s certificate (none for `-`).
+    fn get(&self, retailer: &str, path: &str, extra: &[&str]) -> (u16, Vec<u8>) {
+        let identity = (retailer != "-").then(|| self.dir.join(retailer));
+        self.get_as(identity.as_deref(), retailer, path, extra)
+    }
+
+    /// curl: (status, body) of GET `path` with the certificate and key of `retailer`
+    /// found in `identity` (none when `None`).
+    fn get_as(
+        &self,
+        identity: Option<&Path>,
+        retailer: &str,
+        path: &str,
+        extra: &[&str],
+    ) -> (u16, Vec<u8>) {
+        let body = self.dir.join("body");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-o"])
+            .arg(&body)
+            .args(["-w", "%{http_code}", "--cacert"])
+            .arg(self.tls.join("ca.crt.pem"));
+        if let Some(dir) = identity {
+            cmd.arg("--cert")
+                .arg(dir.join(format!("{retailer}.crt.pem")))
+                .arg("--key")
+                .arg(dir.join(format!("{retailer}.key.pem")));
+        }
+        let out = cmd
+            .args(extra)
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .unwrap();
+        let status = String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0);
+        (status, std::fs::read(&body).unwrap_or_default())
+    }
+
+    fn list(&self, retailer: &str) -> Vec<String> {
+        let (status, body) = self.get(
+            retailer,
+            "FileListReceiver",
+            &["-H", "Accept: application/json"],
+        );
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn curl() -> bool {
+    let ok = Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        support::skips::skip("curl not found");
+    }
+    ok
+}
+
+#[test]
+fn if01_sys02_a_retailer_lists_downloads_and_reads_its_files() {
+    if !curl() {
+        return;
+    }
+    let s = Setup::new("list", 2);
+    assert_eq!(
+        s.list("R0001"),
+        [
+            "W41130202604011330000000.zip",
+            "W41130202604011330010000.zip"
+        ]
+    );
+    assert_eq!(s.list("R0002"), ["W41130202604011330000000.zip"]);
+    let (status, body) = s.get("R0001", "FileListReceiver", &[]);
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("rfilename1:\"W41130202604011330000000.zip\",rfilesize1:\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("rfilename2:\"W41130202604011330010000.zip\""),
+        "{text}"
+    );
+    // The latest issue holds the reading that replaced the estimate.
+    let name: FileName = "W41130202604011330010000.zip".parse().unwrap();
+    let (status, zip) = s.get("R0001", &format!("FileReceiver?file={name}"), &[]);
+    assert_eq!(status, 200);
+    let m = archive::open(&name, &zip).unwrap();
+    assert_eq!(m.receiver, code("R0001"));
+    assert_eq!(
+        m.records,
+        vec![record(1, Quality::Measured), record(2, Quality::Backfilled)]
+    );
+    let first: FileName = "W41130202604011330000000.zip".parse().unwrap();
+    let (_, zip) = s.get("R0002", &format!("FileReceiver?file={first}"), &[]);
+    assert_eq!(
+        archive::open(&first, &zip).unwrap().records,
+        vec![record(3, Quality::Measured)]
+    );
+}
+
+#[test]
+fn if01_another_retailers_file_answers_as_one_that_does_not_exist() {
+    if !curl() {
+        return;
+    }
+    let s = Setup::new("other", 3);
+    // R0002 has no update 01; R0001 has: the same answer as a name nobody has.
+    let theirs = s.get(
+        "R0002",
+        "FileReceiver?file=W41130202604011330010000.zip",
+        &[],
+    );
+    let nobodys = s.get(
+        "R0002",
+        "FileReceiver?file=W41130202604011400000000.zip",
+        &[],
+    );
+    assert_eq!(theirs.0, 404);
+    assert_eq!(theirs, nobodys);
+}
+
+#[test]
+fn if01_ops06_no_unknown_or_revoked_certificate_gets_a_file_and_every_request_is_audited() {
+    if !curl() {
+        return;
+    }
+    let s = Setup::new("refuse", 4);
+    let list = "FileListReceiver";
+    assert_eq!(s.get("-", list, &[]).0, 403, "no certificate");
+    // A certificate of another CA, for the same retailer code.
+    let other = s.dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+        ])
+        .args(["-subj", "/O=iotroute/OU=retailer/CN=R0001", "-keyout"])
+        .arg(other.join("R0001.key.pem"))
+        .arg("-out")
+        .arg(other.join("R0001.crt.pem"))
+        .output();
+    if made.is_ok_and(|o| o.status.success()) {
+        let (status, _) = s.get_as(Some(&other), "R0001", list, &[]);
+        assert_eq!(status, 403, "a certificate of another CA");
+    } else {
+        support::skips::skip("openssl not found: the other-CA certificate is not tried");
+    }
+    // Traversal, encoded traversal, odd and huge parameters: 400, nothing served.
+    for q in [
+        "file=../../../etc/passwd",
+        "file=%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "file=W41130202604011330000000.zip/../../system.db",
+        "file=W41130202604011330000000.zip&file=x",
+        "name=W41130202604011330000000.zip",
+        "",
+    ] {
+        assert_eq!(
+            s.get("R0001", &format!("FileReceiver?{q}"), &[]).0,
+            400,
+            "{q}"
+        );
+    }
+    let huge = format!("FileReceiver?file={}", "A".repeat(5000));
+    assert_eq!(s.get("R0001", &huge, &[]).0, 400);
+    assert_eq!(s.get("R0001", list, &["-X", "POST"]).0, 405);
+    assert_eq!(s.get("R0001", "../system.db", &["--path-as-is"]).0, 404);
+    // Revoked: refused from the next request on.
+    let serial = issued_serial(&s.tls, "R0001");
+    assert_eq!(s.get("R0001", list, &[]).0, 200);
+    cert(&s.tls, &["revoke", "--serial", &serial]);
+    assert_eq!(s.get("R0001", list, &[]).0, 403, "revoked");
+    assert_eq!(
+        s.get("R0002", list, &[]).0,
+        200,
+        "another retailer's goes on"
+    );
+    let listed = cert(&s.tls, &["list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&serial) && l.contains(" revoked ")),
+        "{listed}"
+    );
+
+    let audit = iotroute()
+        .args(["portal", "audit", "--json"])
+        .arg("--db")
+        .arg(&s.db)
+        .output()
+        .unwrap();
+    let audit: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let rows = audit.as_array().unwrap();
+    let results: Vec<u64> = rows.iter().map(|r| r["result"].as_u64().unwrap()).collect();
+    assert!(
+        results.contains(&403)
+            && results.contains(&400)
+            && results.contains(&405)
+            && results.contains(&200)
+    );
+    assert!(rows.iter().any(|r| r["who"] == "-" && r["result"] == 403));
+    assert!(rows
+        .iter()
+        .any(|r| r["who"] == "R0001" && r["serial"] == serial.as_str() && r["result"] == 403));
+}
+
+/// `iotroute portal cert ARGS --tls TLS`, which must succeed: its stdout.
+fn cert(tls: &Path, args: &[&str]) -> String {
+    let out = succeed(
+        iotroute()
+            .args(["portal", "cert"])
+            .args(args)
+            .arg("--tls")
+            .arg(tls),
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The serial `cert list` shows for `retailer`'s (first) certificate.
+fn issued_serial(tls: &Path, retailer: &str) -> String {
+    cert(tls, &["list"])
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(retailer))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned()
+}
+
+/// Python's `http.client` on one kept-alive TLS connection: a request, then (after a
+/// line on stdin) another.
+const KEEP_ALIVE: &str = r#"
+import http.client, ssl, sys
+host, port, ca, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.load_cert_chain(cert, key)
+c = http.client.HTTPSConnection(host, port, context=ctx)
+for _ in range(2):
+    c.request("GET", "/30min/FileListReceiver")
+    r = c.getresponse()
+    r.read()
+    print(r.status, flush=True)
+    sys.stdin.readline()
+"#;
+
+#[test]
+fn if01_a_revocation_refuses_the_next_request_of_a_connection_already_open() {
+    let python = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !python {
+        support::skips::skip("python3 not found");
+        return;
+    }
+    let s = Setup::new("keepalive", 5);
+    let mut py = Command::new("python3")
+        .args(["-c", KEEP_ALIVE, &addr(BLOCK, 5).to_string(), "8443"])
+        .arg(s.tls.join("ca.crt.pem"))
+        .arg(s.dir.join("R0001/R0001.crt.pem"))
+        .arg(s.dir.join("R0001/R0001.key.pem"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(py.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "200");
+    let serial = issued_serial(&s.tls, "R0001");
+    cert(&s.tls, &["revoke", "--serial", &serial]);
+    let mut stdin = py.stdin.take().unwrap();
+    writeln!(stdin).unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "403");
+    writeln!(stdin).unwrap();
+    assert!(py.wait().unwrap().success());
+}
