@@ -30,6 +30,7 @@ mod mdms_cmd;
 mod meter_cmd;
 mod portal_cmd;
 mod relay_port;
+mod retailer_cmd;
 mod secret_input;
 mod sim_cmd;
 mod sim_loopback;
@@ -115,6 +116,10 @@ enum Command {
     /// certificates (`/30min/FileListReceiver`, `/30min/FileReceiver?file=NAME`), its
     /// certificates (cert issue|list|revoke) and its audit.
     Portal(portal_cmd::PortalArgs),
+    /// The retailer's side (外部サーバ): fetch its new EDI files from the public server
+    /// with its client certificate, keep them verified, and write one CSV per day.
+    #[command(subcommand)]
+    Retailer(retailer_cmd::RetailerCommand),
 }
 
 fn main() -> ExitCode {
@@ -174,6 +179,7 @@ fn main() -> ExitCode {
             Command::Headend(cmd) => headend_cmd::run(cmd).await,
             Command::Mdms(cmd) => mdms_cmd::run(&cmd),
             Command::Portal(args) => portal_cmd::run(args).await,
+            Command::Retailer(cmd) => retailer_cmd::run(cmd).await,
         }
     })
 }

@@ -189,7 +189,7 @@ fn parse_loss(s: &str) -> Result<f64, String> {
 }
 
 /// An offset from the run's start: a number and a unit, `s`, `m`, `h` or `d`.
-fn parse_offset(s: &str) -> Result<core::time::Duration, String> {
+pub(crate) fn parse_offset(s: &str) -> Result<core::time::Duration, String> {
     let (number, unit) = s.split_at(s.len().saturating_sub(1));
     let n: u64 = number
         .parse()

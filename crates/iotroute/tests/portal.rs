@@ -410,3 +410,105 @@ fn if01_a_revocation_refuses_the_next_request_of_a_connection_already_open() {
     writeln!(stdin).unwrap();
     assert!(py.wait().unwrap().success());
 }
+
+impl Setup {
+    /// `iotroute retailer fetch` as `retailer` into `out`, with `--csv`, against `url`.
+    fn fetch(&self, retailer: &str, out: &Path, url: &str) -> std::process::Output {
+        let id = self.dir.join(retailer);
+        iotroute()
+            .args(["retailer", "fetch", "--csv", "--url", url])
+            .arg("--cert")
+            .arg(id.join(format!("{retailer}.crt.pem")))
+            .arg("--key")
+            .arg(id.join(format!("{retailer}.key.pem")))
+            .arg("--ca")
+            .arg(self.tls.join("ca.crt.pem"))
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    }
+}
+
+/// Every file under `dir`, with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for sub in ["files", "csv"] {
+        for e in std::fs::read_dir(dir.join(sub))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            out.insert(e.path(), std::fs::read(e.path()).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn if01_the_retailers_fetch_keeps_the_latest_values_and_fetches_nothing_twice() {
+    let s = Setup::new("fetch", 6);
+    let out = s.dir.join("retailer-R0001");
+    let first = s.fetch("R0001", &out, &s.url);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // Update 00 is superseded by 01: only 01 is fetched.
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout),
+        "fetched 1 file(s), 1 held, 0 refused\n"
+    );
+    assert!(out.join("files/W41130202604011330010000.zip").exists());
+    let csv = std::fs::read_to_string(out.join("csv/2026-04-01.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "supply_point,slot_start,in_kwh,out_kwh,quality,update\n\
+         0900000000000000000001,2026-04-01T13:30:00+09:00,0.401,0.007,measured,01\n\
+         0900000000000000000002,2026-04-01T13:30:00+09:00,0.402,0.014,backfilled,01\n"
+    );
+    let second = s.fetch("R0001", &out, &s.url);
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout),
+        "fetched 0 file(s), 1 held, 0 refused\n"
+    );
+
+    // A network error (nothing listens there) and a bad file leave what it had.
+    let before = snapshot(&out);
+    let unreachable = format!("https://{}:8443/30min/", addr(BLOCK, 250));
+    assert!(!s.fetch("R0001", &out, &unreachable).status.success());
+    assert_eq!(snapshot(&out), before);
+    let db = rusqlite::Connection::open(&s.db).unwrap();
+    db.execute(
+        "INSERT INTO portal_file (retailer, name, created, zip) VALUES ('R0001', 'W41130202604011400000000.zip', 0, x'504b0304deadbeef')",
+        [],
+    )
+    .unwrap();
+    let bad = s.fetch("R0001", &out, &s.url);
+    assert!(!bad.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stdout),
+        "fetched 0 file(s), 1 held, 1 refused\n"
+    );
+    assert_eq!(snapshot(&out), before);
+
+    // A value changed again: update 02 is fetched and the CSV follows it.
+    let mut p = Publisher::new(code("9A01K"), SqlitePortalStore::open(&s.db).unwrap());
+    let mut changed = record(2, Quality::Backfilled);
+    changed.in_wh = 999;
+    p.slot(
+        utc("2026-04-01T18:00:00+09:00"),
+        BTreeMap::from([(code("R0001"), vec![record(1, Quality::Measured), changed])]),
+    )
+    .unwrap();
+    let third = s.fetch("R0001", &out, &s.url);
+    assert!(String::from_utf8_lossy(&third.stdout).starts_with("fetched 1 file(s), 2 held"));
+    let csv = std::fs::read_to_string(out.join("csv/2026-04-01.csv")).unwrap();
+    assert!(
+        csv.contains(
+            "0900000000000000000002,2026-04-01T13:30:00+09:00,0.999,0.014,backfilled,02\n"
+        ),
+        "{csv}"
+    );
+}

@@ -8,7 +8,9 @@
 //! ([`server`], [`tls`]) audits every request. Being built (issue 13): the operations
 //! pages, PKCS#12 bundles and the simulator's publication are not here yet.
 
+pub mod client;
 pub mod error;
+pub mod holdings;
 pub mod publish;
 pub mod server;
 pub mod sqlite;

@@ -419,3 +419,14 @@ fn is_serial(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
+
+/// The retailer a certificate (PEM) names: its common name, when a party code.
+#[must_use]
+pub fn retailer_of(cert_pem: &str) -> Option<PartyCode> {
+    let der = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+        .next()?
+        .ok()?;
+    let (_, x) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let cn = x.subject().iter_common_name().next()?.as_str().ok()?;
+    cn.parse().ok()
+}
