@@ -4,7 +4,8 @@
 //! terminal's store (crates/store), so the project writes one SQL dialect; the schema
 //! is plain enough to move to PostgreSQL as it is (docs/architecture.md).
 //!
-//! Schema version 1 (`PRAGMA user_version`). Times are integers: boundaries and slot
+//! Schema version 2 (1 and an index of slots by start, for the public server's
+//! publication of a slot across every point; a version-1 store gains it when opened). Times are integers: boundaries and slot
 //! starts in seconds since the epoch, receipt times in nanoseconds (kept exactly as
 //! received). Every column is checked by the database as well, so a row this program
 //! could not have written is refused at the write, and one found at a read is an error,
@@ -24,7 +25,9 @@ use crate::store::{Filter, MdmsStore};
 use crate::vee::Vee;
 
 /// The schema this program writes.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
+/// What version 2 adds to version 1.
+const SCHEMA_2: &str = "CREATE INDEX slot_by_start ON slot (start, point);";
 /// This component's name in `schema_versions`.
 const COMPONENT: &str = "mdms";
 /// The shared table of each component's schema version.
@@ -159,6 +162,16 @@ impl SqliteStore {
             .map_err(backend)?;
         match version {
             Some(VERSION) => {}
+            Some(1) => db
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {SCHEMA_2}
+                     UPDATE schema_versions SET version = {VERSION} WHERE component = '{COMPONENT}';
+                     COMMIT;"
+                ))
+                .map_err(|e| {
+                    let _ = db.execute_batch("ROLLBACK");
+                    backend(e)
+                })?,
             Some(other) => {
                 return Err(MdmsError::Store(format!(
                     "MDMS schema {other} is not this program's ({VERSION})"
@@ -179,7 +192,7 @@ impl SqliteStore {
                     ));
                 }
                 db.execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA}
+                    "BEGIN IMMEDIATE; {SCHEMA} {SCHEMA_2}
                      INSERT INTO schema_versions (component, version) VALUES ('{COMPONENT}', {VERSION});
                      COMMIT;"
                 ))
@@ -450,6 +463,21 @@ impl MdmsStore for SqliteStore {
             .map_err(backend)?;
         }
         Ok(())
+    }
+
+    fn slots_starting(&self, start: DateTime<Utc>) -> Result<Vec<Slot>, MdmsError> {
+        let mut q = self
+            .db
+            .prepare_cached(&format!(
+                "SELECT {SLOT_COLUMNS} FROM slot WHERE start = ?1 ORDER BY point"
+            ))
+            .map_err(backend)?;
+        let mut rows = q.query([seconds(start)]).map_err(backend)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(backend)? {
+            out.push(slot_from_row(row)?);
+        }
+        Ok(out)
     }
 
     fn scan_slots(

@@ -148,6 +148,26 @@ pub trait MdmsStore {
         filter: &Filter,
         each: &mut dyn FnMut(&Slot) -> Result<(), MdmsError>,
     ) -> Result<(), MdmsError>;
+
+    /// The slots of every point starting at `start`, ordered by point: what the public
+    /// server publishes of one slot. A store with an index by start overrides it; this
+    /// one scans with a filter.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn slots_starting(&self, start: DateTime<Utc>) -> Result<Vec<Slot>, MdmsError> {
+        let filter = Filter {
+            point: None,
+            from: Some(start),
+            to: Some(start + chrono::TimeDelta::seconds(1)),
+        };
+        let mut out = Vec::new();
+        self.scan_slots(&filter, &mut |s| {
+            out.push(s.clone());
+            Ok(())
+        })?;
+        Ok(out)
+    }
 }
 
 /// Everything a store holds, in memory.
