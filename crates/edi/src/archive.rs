@@ -2,7 +2,7 @@
 //! stamped with the message's creation time (Japan time), so the same message always
 //! makes the same bytes.
 
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Read, Write as _};
 
 use chrono::{Datelike, Timelike};
 use zip::write::SimpleFileOptions;
@@ -47,8 +47,13 @@ pub fn pack(name: &FileName, message: &Message) -> Result<Vec<u8>, EdiError> {
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     zip.start_file(name.xml_name(), options)
         .map_err(|e| bad(e.to_string()))?;
-    zip.write_all(message.to_xml().as_bytes())
+    // Straight into the deflater, through a buffer: the XML is never whole in memory.
+    let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, &mut zip);
+    message
+        .write_xml(&mut buffered)
+        .and_then(|()| buffered.flush())
         .map_err(|e| bad(e.to_string()))?;
+    drop(buffered);
     Ok(zip.finish().map_err(|e| bad(e.to_string()))?.into_inner())
 }
 

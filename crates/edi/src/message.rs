@@ -91,8 +91,8 @@ pub struct Record {
     pub cum_out_wh: u32,
     /// How far it can be trusted.
     pub quality: Quality,
-    /// When the MDMS received the last reading it was derived from; `None` for an
-    /// estimate.
+    /// When the MDMS received the last reading it was derived from; `None` when its
+    /// values are estimated (an estimate, or a flagged slot across a gap).
     pub received_at: Option<DateTime<Utc>>,
 }
 
@@ -224,7 +224,8 @@ impl Message {
 
     /// What every message holds to: records of its interval and day, on their slots'
     /// boundaries, of one slot for a slot message, ordered, each point and slot once,
-    /// values within the counter's range, a receipt time unless estimated.
+    /// values within the counter's range, a receipt time for a reading and none for an
+    /// estimate.
     ///
     /// # Errors
     /// [`EdiError::Message`] naming the first record that does not.
@@ -255,8 +256,18 @@ impl Message {
             {
                 return bad(r, "a value above the counter's 8 digits");
             }
-            if r.received_at.is_none() != (r.quality == Quality::Estimated) {
-                return bad(r, "a receipt time exactly when not an estimate");
+            // The MDMS's receipt time is absent exactly when the values are estimated:
+            // always for an estimate, never for a reading; a flagged slot may be either
+            // (flagged wins over estimated when a flagged reading bounds a gap).
+            let receipt_ok = match r.quality {
+                Quality::Estimated => r.received_at.is_none(),
+                Quality::Flagged => true,
+                Quality::Measured | Quality::Recovered | Quality::Backfilled => {
+                    r.received_at.is_some()
+                }
+            };
+            if !receipt_ok {
+                return bad(r, "a receipt time for an estimate, or none for a reading");
             }
             if let Some(prev) = i.checked_sub(1).and_then(|p| self.records.get(p)) {
                 if (prev.slot_start, prev.point) >= (r.slot_start, r.point) {
@@ -291,7 +302,18 @@ impl Message {
     /// The message as its XML document (UTF-8), as docs/edi.md shows it.
     #[must_use]
     pub fn to_xml(&self) -> String {
-        crate::write::xml(self)
+        let mut out = Vec::with_capacity(512 + self.records.len() * 420);
+        // A Vec takes every write; the writer makes UTF-8 only.
+        let _ = crate::write::xml(self, &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The message as its XML document, written to `out` as it is made.
+    ///
+    /// # Errors
+    /// `out`'s.
+    pub fn write_xml(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        crate::write::xml(self, out)
     }
 
     /// Its slot number (JP06219) for a slot message.

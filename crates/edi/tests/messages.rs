@@ -146,6 +146,15 @@ fn if01_records_that_do_not_make_the_message_are_refused() {
     let mut estimate_received = record(1, start, 30, Quality::Estimated);
     estimate_received.received_at = Some(created);
     assert!(Message::slot(sender(), retailer(), created, vec![estimate_received]).is_err());
+    let mut reading_unreceived = record(1, start, 30, Quality::Backfilled);
+    reading_unreceived.received_at = None;
+    assert!(Message::slot(sender(), retailer(), created, vec![reading_unreceived]).is_err());
+    // A flagged slot across a gap has estimated values and no receipt time: taken, and
+    // read back as it was.
+    let mut flagged_gap = record(1, start, 30, Quality::Flagged);
+    flagged_gap.received_at = None;
+    let m = Message::slot(sender(), retailer(), created, vec![flagged_gap]).unwrap();
+    assert_eq!(edi::read::message(&m.to_xml()).unwrap(), m);
     let mut above = record(1, start, 30, Quality::Measured);
     above.cum_in_wh = 100_000_000;
     assert!(Message::slot(sender(), retailer(), created, vec![above]).is_err());

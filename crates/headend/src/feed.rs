@@ -28,16 +28,21 @@ pub struct FeedTally {
     pub conflicts: u64,
 }
 
-enum Job {
+/// A reader of the MDMS downstream of the head end, run on the MDMS's thread.
+type Then<M> = Box<dyn FnOnce(&Mdms<M>) + Send>;
+
+enum Job<M> {
     Ingest(Vec<RawReading>),
     /// Answer with the tally once every batch before this one is in.
     Settle(SyncSender<FeedTally>),
+    /// Run once every batch before this one is in.
+    Then(Then<M>),
 }
 
 /// The MDMS on its thread, and the way to it.
 #[derive(Debug)]
 pub struct MdmsFeed<M: MdmsStore + Send + 'static> {
-    jobs: Option<SyncSender<Job>>,
+    jobs: Option<SyncSender<Job<M>>>,
     thread: Option<JoinHandle<(Mdms<M>, FeedTally)>>,
 }
 
@@ -63,6 +68,19 @@ impl<M: MdmsStore + Send + 'static> MdmsFeed<M> {
         let sent = self.jobs.as_ref().map(|j| j.send(Job::Ingest(batch)));
         if !matches!(sent, Some(Ok(()))) {
             tracing::error!("the MDMS's thread is gone: readings not ingested");
+        }
+    }
+
+    /// Run `then` on the MDMS's thread once every batch handed over before it is in:
+    /// what reads the MDMS downstream (the public server's publication) sees exactly
+    /// the readings handed over before it, and the head end does not wait for it.
+    pub fn then(&self, then: impl FnOnce(&Mdms<M>) + Send + 'static) {
+        let sent = self
+            .jobs
+            .as_ref()
+            .map(|j| j.send(Job::Then(Box::new(then))));
+        if !matches!(sent, Some(Ok(()))) {
+            tracing::error!("the MDMS's thread is gone: a reader of it not run");
         }
     }
 
@@ -109,7 +127,7 @@ impl<M: MdmsStore + Send + 'static> Drop for MdmsFeed<M> {
 }
 
 /// The thread: each batch in, in order, until the head end lets go.
-fn run<M: MdmsStore>(mut mdms: Mdms<M>, inbox: &Receiver<Job>) -> (Mdms<M>, FeedTally) {
+fn run<M: MdmsStore>(mut mdms: Mdms<M>, inbox: &Receiver<Job<M>>) -> (Mdms<M>, FeedTally) {
     let mut tally = FeedTally::default();
     while let Ok(job) = inbox.recv() {
         match job {
@@ -125,6 +143,7 @@ fn run<M: MdmsStore>(mut mdms: Mdms<M>, inbox: &Receiver<Job>) -> (Mdms<M>, Feed
             Job::Settle(reply) => {
                 let _ = reply.send(tally);
             }
+            Job::Then(then) => then(&mdms),
         }
     }
     (mdms, tally)

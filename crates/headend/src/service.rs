@@ -248,6 +248,13 @@ impl<H: HeadendStore, M: mdms::MdmsStore + Send + 'static> HeadEndService<H, M> 
         self.mdms.ingest(std::mem::take(&mut self.pending));
     }
 
+    /// Run `then` on the MDMS once every reading taken so far is in it (handed over
+    /// now), without waiting for it: the public server's publication, downstream.
+    pub fn then(&mut self, then: impl FnOnce(&mdms::Mdms<M>) + Send + 'static) {
+        self.flush();
+        self.mdms.then(then);
+    }
+
     /// The readings taken so far in the MDMS: handed over, and every transaction
     /// finished (a graceful stop's last step). What the MDMS refused and kept as
     /// conflicts since the start.

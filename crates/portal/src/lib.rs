@@ -5,14 +5,17 @@
 //! the system's database file by default.
 //!
 //! The HTTPS interface for retailers with client certificates of the portal's own CA
-//! ([`server`], [`tls`]) audits every request. Being built (issue 13): the operations
-//! pages, PKCS#12 bundles and the simulator's publication are not here yet.
+//! ([`server`], [`tls`]) audits every request; the retailer's side ([`client`],
+//! [`holdings`]) fetches and keeps the latest values. What it publishes it reads from
+//! the MDMS ([`source`]). Being built (issue 13): the operations pages and PKCS#12
+//! bundles are not here yet.
 
 pub mod client;
 pub mod error;
 pub mod holdings;
 pub mod publish;
 pub mod server;
+pub mod source;
 pub mod sqlite;
 pub mod store;
 pub mod tls;

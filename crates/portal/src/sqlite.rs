@@ -143,7 +143,13 @@ impl SqlitePortalStore {
     }
 
     fn write(&mut self, issue: &Issue) -> Result<(), PortalError> {
-        let tx = self.db.transaction().map_err(backend)?;
+        // The write lock first (waiting for the head end's and the MDMS's writers to the
+        // same file), not a read upgraded later, which SQLite refuses at once when
+        // another writer committed meanwhile.
+        let tx = self
+            .db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
         let last: Option<u8> = tx
             .query_row(
                 "SELECT max(update_no) FROM portal_issue WHERE retailer = ?1 AND info = ?2 AND at = ?3",

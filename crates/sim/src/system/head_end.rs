@@ -58,6 +58,9 @@ pub(super) struct HeadEndSim {
     retired: HeadEndFigures,
     retired_rejected: u64,
     retired_conflicts: u64,
+    /// The database file of the MDMS (and the public server's files): `--db`, else in
+    /// the scratch directory.
+    db: std::path::PathBuf,
     /// Where the MDMS is kept without `--db` (removed with it, after the MDMS: fields
     /// drop in order).
     _scratch: Option<tempfile::TempDir>,
@@ -85,20 +88,17 @@ impl HeadEndSim {
             .iter()
             .map(|sm| (*sm, keys_of(seed, *sm)))
             .collect();
-        let (store, scratch) = match db {
-            Some(path) => (mdms::SqliteStore::open(path), None),
+        let (path, scratch) = match db {
+            Some(path) => (path.to_owned(), None),
             None => {
                 let dir = tempfile::Builder::new()
                     .prefix("iotroute-sim-")
                     .tempdir()
                     .map_err(|e| format!("scratch directory for the MDMS: {e}"))?;
-                (
-                    mdms::SqliteStore::open(&dir.path().join("mdms.db")),
-                    Some(dir),
-                )
+                (dir.path().join("mdms.db"), Some(dir))
             }
         };
-        let store = store.map_err(|e| e.to_string())?;
+        let store = mdms::SqliteStore::open(&path).map_err(|e| e.to_string())?;
         let mdms = mdms::Mdms::new(store, mdms::Vee::default()).map_err(|e| e.to_string())?;
         let mut hes = Self {
             state: Some(State::Down(Box::new((registry, mdms)))),
@@ -109,6 +109,7 @@ impl HeadEndSim {
             retired: HeadEndFigures::default(),
             retired_rejected: 0,
             retired_conflicts: 0,
+            db: path,
             _scratch: scratch,
         };
         hes.start(since)?;
@@ -167,6 +168,22 @@ impl HeadEndSim {
         match &mut self.state {
             Some(State::Up(s)) => Some(s),
             _ => None,
+        }
+    }
+
+    /// The database file of the MDMS (and of the public server's files).
+    pub fn db(&self) -> &std::path::Path {
+        &self.db
+    }
+
+    /// Run `then` on the MDMS once every reading the head end took by now is in it: on
+    /// the MDMS's thread, without waiting, while the head end runs; at once while it is
+    /// down (the MDMS then holds everything it took).
+    pub fn then(&mut self, then: impl FnOnce(&mdms::Mdms<mdms::SqliteStore>) + Send + 'static) {
+        match &mut self.state {
+            Some(State::Up(s)) => s.then(then),
+            Some(State::Down(parts)) => then(&parts.1),
+            None => {}
         }
     }
 

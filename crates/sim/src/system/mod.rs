@@ -65,6 +65,7 @@ use wisun::PairingId;
 use crate::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 
 mod head_end;
+mod public;
 mod report;
 mod tally;
 
@@ -838,6 +839,9 @@ struct LinkSim<W: std::io::Write> {
     t0: std::time::Instant,
     /// The head end and its MDMS.
     hes: head_end::HeadEndSim,
+    /// The public server's rounds, and its publication (run on the MDMS's thread).
+    schedule: public::Schedule,
+    public: public::Shared,
     /// Blocks and reconnects still to come: (time, point, block).
     block_events: BTreeSet<(Duration, String, bool)>,
     /// Head end kills and restarts still to come: (time, killed).
@@ -1021,6 +1025,7 @@ impl<W: std::io::Write> LinkSim<W> {
             .iter()
             .flat_map(|k| [(lead + k.from, true), (lead + k.to, false)])
             .collect();
+        let (schedule, public) = Self::public_server(&hes, &slots, origin, opts.interval)?;
         let reboot_events = seeded_events(&opts, lead, 3, opts.reboots);
         let flood_events = seeded_events(&opts, lead, 5, opts.floods);
         let swap_events = seeded_events(&opts, lead, 4, opts.wrong_meters);
@@ -1053,6 +1058,8 @@ impl<W: std::io::Write> LinkSim<W> {
             smart_meter_at,
             t0: t0 + HISTORY.to_std().unwrap_or_default(),
             hes,
+            schedule,
+            public,
             block_events,
             headend_events,
             outage_events,
@@ -1063,6 +1070,55 @@ impl<W: std::io::Write> LinkSim<W> {
             command_seqs: Vec::new(),
             pairing,
         })
+    }
+
+    /// The run's public server: each slot of the run (a start, its close one boundary
+    /// later) and each complete day (Japan time, all its slots in the run; its end the
+    /// close of its last), for the registered points' retailers.
+    fn public_server(
+        hes: &head_end::HeadEndSim,
+        slots: &[Duration],
+        origin: DateTime<Utc>,
+        interval: Interval,
+    ) -> Result<(public::Schedule, public::Shared), String> {
+        let utc = |t: Duration| origin + chrono::Duration::from_std(t).unwrap_or_default();
+        let runs: Vec<(DateTime<Utc>, Duration)> =
+            slots.windows(2).map(|w| (utc(w[0]), w[1])).collect();
+        let per_day = usize::try_from(24 * 60 / u32::from(interval.minutes())).unwrap_or(48);
+        let mut days: BTreeMap<chrono::NaiveDate, (usize, Duration)> = BTreeMap::new();
+        for (start, close) in &runs {
+            let d = days.entry(public::local_day(*start)).or_default();
+            d.0 += 1;
+            d.1 = d.1.max(*close);
+        }
+        let days: Vec<(chrono::NaiveDate, Duration)> = days
+            .into_iter()
+            .filter(|(_, (n, _))| *n == per_day)
+            .map(|(day, (_, end))| (day, end))
+            .collect();
+        let mut day_slots: BTreeMap<chrono::NaiveDate, Vec<DateTime<Utc>>> = BTreeMap::new();
+        for (start, _) in &runs {
+            let day = public::local_day(*start);
+            if days.iter().any(|d| d.0 == day) {
+                day_slots.entry(day).or_default().push(*start);
+            }
+        }
+        let retailer_of = hes
+            .points()
+            .iter()
+            .map(|p| {
+                p.retailer
+                    .as_str()
+                    .parse()
+                    .map(|r| (p.supply_point.to_string(), r))
+                    .map_err(|e: edi::EdiError| e.to_string())
+            })
+            .collect::<Result<_, _>>()?;
+        let schedule = public::Schedule::new(&runs, &days);
+        Ok((
+            schedule,
+            public::Publication::open(hes.db(), retailer_of, day_slots)?,
+        ))
     }
 
     /// Terminal `k` (an attacker when `attack` says so) with its meter, its node run for
@@ -1327,6 +1383,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 .chain(self.swap_events.first().map(|r| r.0))
                 .chain(self.flood_events.first().map(|r| r.0))
                 .chain(self.command_events.front().map(|c| c.0))
+                .chain(self.schedule.next_due())
                 .min();
             let Some(t) = next.filter(|t| *t <= deadline) else {
                 break;
@@ -1364,16 +1421,36 @@ impl<W: std::io::Write> LinkSim<W> {
             self.start_due_sessions();
             self.wake_nodes(&air)?;
             self.a_route();
+            let due = self.schedule.take_due(self.now);
+            if !due.is_empty() {
+                self.publish(due);
+            }
         }
         self.hes.stop();
+        let all = self.schedule.take_all();
+        self.publish(all);
+        let public = self
+            .public
+            .lock()
+            .map_err(|_| "the public server's publication panicked".to_owned())?
+            .figures()?;
         if let Some(w) = self.pcap.take() {
             w.into_inner().flush().map_err(|e| format!("pcap: {e}"))?;
         }
         let keys = self.keys();
         Ok(Run {
-            report: self.report(settled_after),
+            report: self.report(settled_after, public),
             keys,
         })
+    }
+
+    /// Publish `rounds` as of now, after the readings the head end took by now.
+    fn publish(&mut self, rounds: Vec<public::Round>) {
+        let (public, now, wall) = (self.public.clone(), self.now, self.utc(self.now));
+        self.hes.then(move |mdms| match public.lock() {
+            Ok(mut p) => p.publish(mdms.store(), &rounds, now, wall),
+            Err(_) => tracing::error!("the public server's publication panicked before"),
+        });
     }
 
     /// Whether a planned fault or event of the head end is due.
@@ -2084,7 +2161,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// What the run did, and whether every reading arrived with the meter's values.
     /// The summary; `settled_after`: how long after the last slot's end backfill
     /// settled (`None`: it had not within [`SETTLE_MAX`]).
-    fn report(mut self, settled_after: Option<Duration>) -> Report {
+    fn report(mut self, settled_after: Option<Duration>, public: report::PublicFigures) -> Report {
         let st = self.medium.stats();
         // What smart meters counted before they rebooted, and what everyone counts now.
         let (mut link, mut sessions) = self.tally.retired;
@@ -2172,6 +2249,7 @@ impl<W: std::io::Write> LinkSim<W> {
             readings,
             pushes,
             system,
+            public,
             commands,
             terminals,
             not_built: report::not_built(self.opts.commands > 0),

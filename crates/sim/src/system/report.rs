@@ -6,13 +6,15 @@
 use core::fmt;
 
 use chrono::{DateTime, FixedOffset, Utc};
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 /// The parts of the system a run without `--commands` does not include, and those not
 /// built yet.
 const NOT_BUILT: [&str; 2] = [
     "the head end's clock, interval and password commands carried out by the smart meter",
-    "the public server (公開サーバ) and the retailers' interface (EDI files)",
+    "the public server's operations pages (/ops) and serving its files after the run (--serve)",
 ];
 
 /// What a run with `--commands` still leaves out of the head end's commands: the
@@ -70,6 +72,9 @@ pub struct Report {
     /// figures the issue's contract names at the top level: `points, expected, ...`).
     #[serde(flatten)]
     pub system: SystemFigures,
+    /// The public server: files published to the retailers, and how soon.
+    #[serde(flatten)]
+    pub public: PublicFigures,
     /// The operator's commands the run recorded (`--commands`; absent without), with
     /// what came of each (TRM-08, TRM-09).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -227,6 +232,46 @@ impl Latency {
             max: v.last().copied().unwrap_or_default(),
         }
     }
+}
+
+impl Latency {
+    /// Of samples given as counts by milliseconds.
+    #[must_use]
+    pub fn of_counts(counts: &BTreeMap<u64, u64>) -> Self {
+        let total: u64 = counts.values().sum();
+        #[allow(clippy::cast_precision_loss)]
+        let at = |q: f64| {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let i = (total.saturating_sub(1) as f64 * q).round() as u64;
+            let mut seen = 0;
+            counts
+                .iter()
+                .find(|(_, n)| {
+                    seen += **n;
+                    seen > i
+                })
+                .map_or(0.0, |(ms, _)| *ms as f64 / 1000.0)
+        };
+        #[allow(clippy::cast_precision_loss)]
+        Self {
+            p50: at(0.5),
+            p99: at(0.99),
+            max: counts.keys().last().map_or(0.0, |ms| *ms as f64 / 1000.0),
+        }
+    }
+}
+
+/// What the public server published in the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PublicFigures {
+    /// Seconds from a slot's close to the first file holding each point's value.
+    pub publish_latency_s: Latency,
+    /// Files published (every split of every issue).
+    pub published_files: u64,
+    /// Issues of a retailer's message published.
+    pub published_issues: u64,
+    /// Of them, issues again under a higher update number (a value changed).
+    pub reissued: u64,
 }
 
 /// Pushes received.
@@ -416,6 +461,17 @@ impl fmt::Display for Report {
             } else {
                 " — SLOTS LOST, DOUBLED OR DIFFERENT"
             }
+        )?;
+        let u = &self.public;
+        writeln!(
+            f,
+            "public server: {} files in {} issues to the retailers ({} re-issued as values changed); slot close to its file p50 {:.1} s, p99 {:.1} s, max {:.1} s",
+            u.published_files,
+            u.published_issues,
+            u.reissued,
+            u.publish_latency_s.p50,
+            u.publish_latency_s.p99,
+            u.publish_latency_s.max,
         )?;
         let p = &self.pushes;
         writeln!(
