@@ -52,7 +52,8 @@ enum PortalAction {
 #[derive(Debug, clap::Subcommand)]
 enum CertAction {
     /// Issue a client certificate to a retailer (the local CA made first if missing):
-    /// writes CODE.crt.pem and CODE.key.pem (owner-only) to --out and prints the serial.
+    /// writes CODE.crt.pem, CODE.key.pem and CODE.p12 (both owner-only) to --out and
+    /// prints the serial, then the PKCS#12 file's password.
     Issue {
         /// The certificate directory.
         #[arg(long)]
@@ -152,7 +153,9 @@ fn cert(action: &CertAction) -> Result<(), String> {
                 false,
             )?;
             write(&out.join(format!("{retailer}.key.pem")), &id.key_pem, true)?;
+            write_bytes(&out.join(format!("{retailer}.p12")), &id.p12)?;
             println!("{}", id.issued.serial);
+            println!("p12 password: {}", id.p12_password);
             Ok(())
         }
         CertAction::List { tls } => {
@@ -183,6 +186,15 @@ fn cert(action: &CertAction) -> Result<(), String> {
 
 /// Write `text` to `path`, owner-only when `secret`.
 fn write(path: &Path, text: &str, secret: bool) -> Result<(), String> {
+    write_file(path, text.as_bytes(), secret)
+}
+
+/// Write the secret `bytes` to `path`, owner-only.
+fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    write_file(path, bytes, true)
+}
+
+fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), String> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -192,7 +204,7 @@ fn write(path: &Path, text: &str, secret: bool) -> Result<(), String> {
     }
     options
         .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .and_then(|mut f| f.write_all(bytes))
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 

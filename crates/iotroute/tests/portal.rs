@@ -670,3 +670,69 @@ fn if01_sys02_the_simulation_publishes_every_slot_and_day_as_the_mdms_holds_them
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn if01_the_p12_file_opens_with_its_printed_password_and_reaches_the_portal() {
+    if !curl() {
+        return;
+    }
+    let s = Setup::new("p12", 8);
+    let id = s.dir.join("p12");
+    let printed = cert(
+        &s.tls,
+        &[
+            "issue",
+            "--retailer",
+            "R0001",
+            "--out",
+            &id.to_string_lossy(),
+        ],
+    );
+    let mut lines = printed.lines();
+    let serial = lines.next().unwrap();
+    assert!(
+        serial.len() == 32 && serial.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{printed}"
+    );
+    let password = lines
+        .next()
+        .unwrap()
+        .strip_prefix("p12 password: ")
+        .unwrap();
+    assert_eq!(password.len(), 24);
+    let p12 = id.join("R0001.p12");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&p12).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // openssl reads it with the password, and refuses another.
+    let info = |pass: &str| {
+        Command::new("openssl")
+            .args(["pkcs12", "-nokeys", "-in"])
+            .arg(&p12)
+            .args(["-passin", &format!("pass:{pass}")])
+            .output()
+    };
+    match info(password) {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(String::from_utf8_lossy(&out.stdout).contains("CN = R0001"));
+            assert!(!info("NOT-THE-PASSWORD").unwrap().status.success());
+        }
+        Err(_) => support::skips::skip("openssl not found: the PKCS#12 file is not opened"),
+    }
+    let p12_arg = format!("{}:{password}", p12.display());
+    let status = s
+        .get(
+            "-",
+            "FileListReceiver",
+            &["--cert-type", "P12", "--cert", &p12_arg],
+        )
+        .0;
+    assert_eq!(status, 200, "curl with the PKCS#12 file");
+}

@@ -7,8 +7,8 @@
 //! The HTTPS interface for retailers with client certificates of the portal's own CA
 //! ([`server`], [`tls`]) audits every request; the retailer's side ([`client`],
 //! [`holdings`]) fetches and keeps the latest values. What it publishes it reads from
-//! the MDMS ([`source`]). Being built (issue 13): the operations pages and PKCS#12
-//! bundles are not here yet.
+//! the MDMS ([`source`]). Being built (issue 13): the operations pages are not here
+//! yet.
 
 pub mod client;
 pub mod error;

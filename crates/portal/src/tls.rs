@@ -7,7 +7,8 @@
 //! server reads at every request: it takes effect at once, on connections already open
 //! too.
 //!
-//! Keys are ECDSA P-256 (rcgen's default on ring). A retailer certificate names the
+//! Keys are ECDSA P-256 (rcgen's default on ring). A retailer's certificate and key
+//! also come as one PKCS#12 file under a random password. A retailer certificate names the
 //! retailer's five-character code as its common name, organisational unit `retailer`,
 //! for client authentication only, valid two years (as the utilities' client
 //! certificates are); its serial is 16 bytes of the SHA-256 of its public key (unique
@@ -78,8 +79,8 @@ pub struct Issued {
     pub revoked: Option<DateTime<Utc>>,
 }
 
-/// A retailer's new certificate and key, PEM.
-#[derive(Debug)]
+/// A retailer's new certificate and key: PEM, and both with the CA's certificate in a
+/// PKCS#12 file under a password of its own. `Debug` shows neither key nor password.
 pub struct RetailerIdentity {
     /// Its index entry.
     pub issued: Issued,
@@ -87,6 +88,54 @@ pub struct RetailerIdentity {
     pub cert_pem: String,
     /// The private key (never logged).
     pub key_pem: String,
+    /// The certificate, its chain and the key, PKCS#12.
+    pub p12: Vec<u8>,
+    /// The PKCS#12 file's password: 24 characters of A-Z and 2-9 from 15 random bytes.
+    pub p12_password: String,
+}
+
+impl std::fmt::Debug for RetailerIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetailerIdentity")
+            .field("issued", &self.issued)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A password of 24 characters from 15 random bytes (120 bits), in an alphabet without
+/// look-alikes (no 0, O, 1, I), to be read off a screen and typed.
+fn password() -> Result<String, TlsError> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 15];
+    getrandom::getrandom(&mut bytes).map_err(cert_error)?;
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = String::with_capacity(24);
+    for b in bytes {
+        bits = (bits << 8) | u32::from(b);
+        n += 8;
+        while n >= 5 {
+            n -= 5;
+            out.push(char::from(ALPHABET[((bits >> n) & 31) as usize]));
+        }
+    }
+    Ok(out)
+}
+
+/// `key` with `chain` (leaf first) in a PKCS#12 file under `password`.
+fn pkcs12(key: &KeyPair, chain: &[&[u8]], password: &str) -> Result<Vec<u8>, TlsError> {
+    let certs = chain
+        .iter()
+        .map(|der| p12_keystore::Certificate::from_der(der).map_err(cert_error))
+        .collect::<Result<Vec<_>, _>>()?;
+    let local_key_id = Sha256::digest(key.public_key_der());
+    let entry = p12_keystore::PrivateKeyChain::new(key.serialize_der(), &local_key_id[..20], certs);
+    let mut store = p12_keystore::KeyStore::new();
+    store.add_entry(
+        "retailer",
+        p12_keystore::KeyStoreEntry::PrivateKeyChain(entry),
+    );
+    store.writer(password).write().map_err(cert_error)
 }
 
 /// The certificate directory.
@@ -238,10 +287,18 @@ impl Authority {
             ),
         )?;
         tracing::info!(%retailer, serial = %issued.serial, "retailer certificate issued");
+        let p12_password = password()?;
+        let p12 = pkcs12(
+            &key,
+            &[cert.der().as_ref(), ca.der().as_ref()],
+            &p12_password,
+        )?;
         Ok(RetailerIdentity {
             issued,
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            p12,
+            p12_password,
         })
     }
 
