@@ -112,13 +112,19 @@ pub async fn run(args: PortalArgs) -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let db = args.db.ok_or("--db FILE is required to serve")?;
-    let store = SqlitePortalStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
-    let authority = Authority::open(&args.tls).map_err(|e| e.to_string())?;
-    let names = vec![args.listen.ip().to_string()];
+    serve_db(&db, args.listen, &args.tls).await
+}
+
+/// Serve the files of the database `db` on `listen` with the certificates of `tls_dir`
+/// until SIGTERM or Ctrl-C (`iotroute portal`, and `iotroute sim --serve` after its run).
+pub(crate) async fn serve_db(db: &Path, listen: SocketAddr, tls_dir: &Path) -> Result<(), String> {
+    let store = SqlitePortalStore::open(db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let authority = Authority::open(tls_dir).map_err(|e| e.to_string())?;
+    let names = vec![listen.ip().to_string()];
     let tls = server::server_config(&authority, &names).map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("{}: {e}", args.listen))?;
+        .map_err(|e| format!("{listen}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let portal = Arc::new(Portal {
         store: Mutex::new(store),
@@ -127,7 +133,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     tracing::info!(listen = %bound, "portal listening");
     println!(
         "portal listening on https://{bound}/30min/ (CA {})",
-        args.tls.join("ca.crt.pem").display()
+        tls_dir.join("ca.crt.pem").display()
     );
     let _ = std::io::stdout().flush();
     server::serve(
@@ -140,22 +146,35 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
+/// Issue `retailer` a certificate of the CA in `tls` into `out` (CODE.crt.pem,
+/// CODE.key.pem, CODE.p12): the serial and the PKCS#12 password.
+pub(crate) fn issue_into(
+    tls: &Path,
+    retailer: PartyCode,
+    out: &Path,
+) -> Result<(String, String), String> {
+    let authority = Authority::open(tls).map_err(|e| e.to_string())?;
+    let id = authority
+        .issue(retailer, Utc::now())
+        .map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    write(
+        &out.join(format!("{retailer}.crt.pem")),
+        &id.cert_pem,
+        false,
+    )?;
+    write(&out.join(format!("{retailer}.key.pem")), &id.key_pem, true)?;
+    write_bytes(&out.join(format!("{retailer}.p12")), &id.p12)?;
+    Ok((id.issued.serial, id.p12_password))
+}
+
 fn cert(action: &CertAction) -> Result<(), String> {
     let now = Utc::now();
     match action {
         CertAction::Issue { tls, retailer, out } => {
-            let authority = Authority::open(tls).map_err(|e| e.to_string())?;
-            let id = authority.issue(*retailer, now).map_err(|e| e.to_string())?;
-            std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-            write(
-                &out.join(format!("{retailer}.crt.pem")),
-                &id.cert_pem,
-                false,
-            )?;
-            write(&out.join(format!("{retailer}.key.pem")), &id.key_pem, true)?;
-            write_bytes(&out.join(format!("{retailer}.p12")), &id.p12)?;
-            println!("{}", id.issued.serial);
-            println!("p12 password: {}", id.p12_password);
+            let (serial, password) = issue_into(tls, *retailer, out)?;
+            println!("{serial}");
+            println!("p12 password: {password}");
             Ok(())
         }
         CertAction::List { tls } => {

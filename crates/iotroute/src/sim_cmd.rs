@@ -81,6 +81,12 @@ pub struct SimArgs {
     /// MDMS in a scratch file in the temporary directory, removed at the end.
     #[arg(long, value_name = "FILE", conflicts_with = "loopback")]
     pub db: Option<PathBuf>,
+    /// After the run, serve its EDI files over HTTPS on ADDR (default 127.0.0.1:8443)
+    /// until Ctrl-C, as `iotroute portal` does, printing the URL and a retailer
+    /// certificate issued for a look (without --db the run's database is kept in a
+    /// directory of the temporary directory, printed).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8443", conflicts_with = "loopback")]
+    pub serve: Option<std::net::SocketAddr>,
     /// Block a point for a while (OPS-07; repeatable): `POINT@FROM..TO`, the 22-digit
     /// supply point and offsets from the run's start such as `90m`, `6h`, `1d` (`s`,
     /// `m`, `h`, `d`); recorded with reason and by `sim`; its slots arrive by backfill
@@ -291,7 +297,44 @@ pub async fn run(args: SimArgs) -> ExitCode {
     if args.loopback {
         return crate::sim_loopback::run(args).await;
     }
-    match simulate(&args) {
+    let Some(listen) = args.serve else {
+        return exit_of(simulate(&args));
+    };
+    // The run's database outlives the run: the portal serves it.
+    let mut args = args;
+    let dir = match &args.db {
+        Some(db) => db
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf),
+        None => {
+            let dir = std::env::temp_dir().join(format!("iotroute-sim-{}", std::process::id()));
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                eprintln!("error: {}: {e}", dir.display());
+                return ExitCode::FAILURE;
+            }
+            args.db = Some(dir.join("system.db"));
+            dir
+        }
+    };
+    let ok = simulate(&args);
+    if ok.is_err() {
+        return exit_of(ok);
+    }
+    let (db, tls) = (args.db.clone().unwrap_or_default(), dir.join("portal-tls"));
+    if let Err(e) = show_serve(&db, &tls, &dir, listen) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = crate::portal_cmd::serve_db(&db, listen, &tls).await {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    exit_of(ok)
+}
+
+fn exit_of(result: Result<bool, String>) -> ExitCode {
+    match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -299,6 +342,48 @@ pub async fn run(args: SimArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What `sim --serve` prints before it serves: where, and a retailer's certificate
+/// issued for a look (the first retailer of the run's registry).
+fn show_serve(
+    db: &std::path::Path,
+    tls: &std::path::Path,
+    dir: &std::path::Path,
+    listen: std::net::SocketAddr,
+) -> Result<(), String> {
+    let retailer: edi::PartyCode = sim::system::RETAILERS[0]
+        .parse()
+        .map_err(|e: edi::EdiError| e.to_string())?;
+    let out = dir.join(format!("retailer-{retailer}"));
+    let (serial, password) = crate::portal_cmd::issue_into(tls, retailer, &out)?;
+    let ca = tls.join("ca.crt.pem");
+    let (crt, key, p12) = (
+        out.join(format!("{retailer}.crt.pem")),
+        out.join(format!("{retailer}.key.pem")),
+        out.join(format!("{retailer}.p12")),
+    );
+    println!();
+    println!(
+        "public server on {} (Ctrl-C to stop): https://{listen}/30min/",
+        db.display()
+    );
+    println!("  CA certificate: {}", ca.display());
+    println!(
+        "  retailer {retailer}: {}, {} (serial {serial}); {} (password {password})",
+        crt.display(),
+        key.display(),
+        p12.display()
+    );
+    println!(
+        "  try: curl --cacert {} --cert {} --key {} -H 'Accept: application/json' https://{listen}/30min/FileListReceiver",
+        ca.display(),
+        crt.display(),
+        key.display()
+    );
+    println!("  the operations pages (/ops, an operator's login) are not built yet");
+    use std::io::Write as _;
+    std::io::stdout().flush().map_err(|e| e.to_string())
 }
 
 /// The faults of a run: as given, or, when no fault flag is, a little of each (the

@@ -736,3 +736,53 @@ fn if01_the_p12_file_opens_with_its_printed_password_and_reaches_the_portal() {
         .0;
     assert_eq!(status, 200, "curl with the PKCS#12 file");
 }
+
+#[test]
+fn if01_sim_serve_keeps_the_portal_up_on_the_runs_files() {
+    if !curl() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("iotroute-portal-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let listen = format!("{}:8443", addr(BLOCK, 9));
+    let mut cmd = iotroute();
+    cmd.args([
+        "--log",
+        "iotroute=info",
+        "sim",
+        "--terminals",
+        "4",
+        "--smartmeters",
+        "2",
+    ])
+    .args(["--hours", "2", "--loss", "0", "--serve", &listen, "--db"])
+    .arg(dir.join("system.db"));
+    let serving = Running::start(cmd, "portal listening");
+    let id = dir.join("retailer-A0019");
+    let out = Command::new("curl")
+        .args(["-s", "-H", "Accept: application/json", "--cacert"])
+        .arg(dir.join("portal-tls/ca.crt.pem"))
+        .arg("--cert")
+        .arg(id.join("A0019.crt.pem"))
+        .arg("--key")
+        .arg(id.join("A0019.key.pem"))
+        .arg(format!("https://{listen}/30min/FileListReceiver"))
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The run's four slots, each a slot message of the retailer's points.
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(
+        names.iter().all(|n| n.starts_with("W41130202604010")),
+        "{names:?}"
+    );
+    assert!(serving.terminate().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

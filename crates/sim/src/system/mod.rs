@@ -337,7 +337,8 @@ fn terminals_of(i: u32, terminals: u32, smartmeters: u32) -> impl Iterator<Item 
 }
 
 /// Retailers the run's points are spread over (ours: five-character codes).
-const RETAILERS: [&str; 3] = ["A0019", "B0029", "C0039"];
+/// The retailers of the run's registry.
+pub const RETAILERS: [&str; 3] = ["A0019", "B0029", "C0039"];
 
 /// The run's registry: terminal k serves supply point `09…k` (Kyushu) behind its home
 /// smart meter, read every `opts.interval`, for one of [`RETAILERS`] (the first four at each

@@ -14,7 +14,7 @@ use serde::Serialize;
 /// built yet.
 const NOT_BUILT: [&str; 2] = [
     "the head end's clock, interval and password commands carried out by the smart meter",
-    "the public server's operations pages (/ops) and serving its files after the run (--serve)",
+    "the public server's operations pages (/ops)",
 ];
 
 /// What a run with `--commands` still leaves out of the head end's commands: the
