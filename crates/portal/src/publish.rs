@@ -84,6 +84,11 @@ impl<S: PortalStore> Publisher<S> {
         &self.store
     }
 
+    /// The store, the publisher done with.
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     /// The slot messages at `now` of the records of one slot, by retailer: a message per
     /// retailer and interval whose values are not those of its last issue.
     ///
