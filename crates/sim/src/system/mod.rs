@@ -1097,11 +1097,12 @@ impl<W: std::io::Write> LinkSim<W> {
             .filter(|(_, (n, _))| *n == per_day)
             .map(|(day, (_, end))| (day, end))
             .collect();
-        let mut day_slots: BTreeMap<chrono::NaiveDate, Vec<DateTime<Utc>>> = BTreeMap::new();
-        for (start, _) in &runs {
-            let day = public::local_day(*start);
+        let mut day_slots: BTreeMap<chrono::NaiveDate, Vec<(DateTime<Utc>, Duration)>> =
+            BTreeMap::new();
+        for &(start, close) in &runs {
+            let day = public::local_day(start);
             if days.iter().any(|d| d.0 == day) {
-                day_slots.entry(day).or_default().push(*start);
+                day_slots.entry(day).or_default().push((start, close));
             }
         }
         let retailer_of = hes

@@ -1,8 +1,9 @@
 //! The public server (公開サーバ) in the run: it publishes each slot of every registered
 //! device point to the point's retailer 10 s after the slot's close and again at 60 s
-//! (a value that arrived meanwhile makes the next update), each day's daily message an
-//! hour into the next day, and, before the run exits, every slot and every complete day
-//! again (backfilled and estimated values re-issued under the next update number). The
+//! (a value that arrived meanwhile makes the next update), an hour into the next day
+//! that day's slot messages again and its daily message, and, before the run exits,
+//! every slot and every complete day again (backfilled and estimated values re-issued
+//! under the next update number). The
 //! files go into the run's database (`--db`, else its scratch MDMS file), where
 //! `iotroute portal --db` serves them.
 //!
@@ -98,8 +99,8 @@ impl Schedule {
 pub(super) struct Publication {
     publisher: Publisher<SqlitePortalStore>,
     retailer_of: BTreeMap<String, PartyCode>,
-    /// The slot starts of each complete day.
-    day_slots: BTreeMap<NaiveDate, Vec<DateTime<Utc>>>,
+    /// The slots (start, close) of each complete day.
+    day_slots: BTreeMap<NaiveDate, Vec<(DateTime<Utc>, Duration)>>,
     /// Each registered point's place, for the bitsets of `published`.
     place: BTreeMap<String, usize>,
     /// Per slot start, the points published so far (a bit per point's place): a
@@ -124,7 +125,7 @@ impl Publication {
     pub fn open(
         db: &Path,
         retailer_of: BTreeMap<String, PartyCode>,
-        day_slots: BTreeMap<NaiveDate, Vec<DateTime<Utc>>>,
+        day_slots: BTreeMap<NaiveDate, Vec<(DateTime<Utc>, Duration)>>,
     ) -> Result<Shared, String> {
         let store = SqlitePortalStore::open(db).map_err(|e| e.to_string())?;
         let sender: PartyCode = SENDER.parse().map_err(|e: edi::EdiError| e.to_string())?;
@@ -179,8 +180,14 @@ impl Publication {
                 self.publisher.slot(wall, by)
             }
             Round::Day(day) => {
+                // The day's slot messages first: a value that arrived after a slot's
+                // rounds (backfill) is issued again in its slot's message too.
+                let slots = self.day_slots.get(&day).cloned().unwrap_or_default();
+                for &(start, close) in &slots {
+                    self.round(mdms, Round::Slot { start, close }, now, wall)?;
+                }
                 let mut by: BTreeMap<PartyCode, Vec<edi::Record>> = BTreeMap::new();
-                for &start in self.day_slots.get(&day).into_iter().flatten() {
+                for &(start, _) in &slots {
                     let slot = portal::source::slot_records(mdms, start, &self.retailer_of)
                         .map_err(|e| e.to_string())?;
                     for (retailer, records) in slot {
