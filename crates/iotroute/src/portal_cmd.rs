@@ -47,7 +47,36 @@ enum PortalAction {
     Cert(CertAction),
     /// Every request the portal answered or refused: who, what, when, result.
     Audit(AuditArgs),
+    /// The operations pages' users (the utility's people).
+    #[command(subcommand)]
+    User(UserAction),
 }
+
+#[derive(Debug, clap::Subcommand)]
+enum UserAction {
+    /// Add a user: an operator acts (block, reconnect), a viewer only looks. The password
+    /// (at least 12 characters) comes from IOTROUTE_PORTAL_PASSWORD, else from the first
+    /// line of stdin — never from the command line; it is kept as an Argon2id hash only.
+    Add {
+        /// The system's database.
+        #[arg(long)]
+        db: PathBuf,
+        /// The login name: letters, digits, '.', '_' or '-'.
+        name: String,
+        /// operator or viewer.
+        #[arg(long, value_parser = ["operator", "viewer"])]
+        role: String,
+    },
+    /// Every user and role (never a password or hash).
+    List {
+        /// The system's database.
+        #[arg(long)]
+        db: PathBuf,
+    },
+}
+
+/// The environment variable a new user's password may come from.
+const PASSWORD_ENV: &str = "IOTROUTE_PORTAL_PASSWORD";
 
 #[derive(Debug, clap::Subcommand)]
 enum CertAction {
@@ -98,6 +127,7 @@ pub async fn run(args: PortalArgs) -> ExitCode {
     let result = match args.action {
         Some(PortalAction::Cert(c)) => cert(&c),
         Some(PortalAction::Audit(a)) => audit(&a),
+        Some(PortalAction::User(u)) => user(&u),
         None => serve(args.serve).await,
     };
     match result {
@@ -225,6 +255,41 @@ fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), String> {
         .open(path)
         .and_then(|mut f| f.write_all(bytes))
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn user(action: &UserAction) -> Result<(), String> {
+    match action {
+        UserAction::Add { db, name, role } => {
+            let role = portal::users::Role::parse(role).ok_or("--role: operator or viewer")?;
+            let password = match std::env::var(PASSWORD_ENV) {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .map_err(|e| format!("stdin: {e}"))?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let new = portal::users::User::new(name, role, password.as_bytes())
+                .map_err(|e| e.to_string())?;
+            let mut store = SqlitePortalStore::open(db).map_err(|e| e.to_string())?;
+            store.add_user(&new).map_err(|e| e.to_string())?;
+            tracing::info!(user = %name, role = role.as_str(), "portal user added");
+            println!("{name} {}", role.as_str());
+            Ok(())
+        }
+        UserAction::List { db } => {
+            if !db.exists() {
+                return Err(format!("{}: no such database", db.display()));
+            }
+            let store = SqlitePortalStore::open(db).map_err(|e| e.to_string())?;
+            for u in store.users().map_err(|e| e.to_string())? {
+                println!("{} {}", u.name, u.role.as_str());
+            }
+            Ok(())
+        }
+    }
 }
 
 fn audit(args: &AuditArgs) -> Result<(), String> {

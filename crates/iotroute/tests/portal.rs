@@ -786,3 +786,66 @@ fn if01_sim_serve_keeps_the_portal_up_on_the_runs_files() {
     assert!(serving.terminate().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn ops_users_get_their_password_from_the_environment_or_stdin_never_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("iotroute-portal-users-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("system.db");
+    let add = |name: &str, role: &str| {
+        let mut cmd = iotroute();
+        cmd.args(["portal", "user", "add", name, "--role", role, "--db"])
+            .arg(&db);
+        cmd
+    };
+    let out =
+        succeed(add("alice", "operator").env("IOTROUTE_PORTAL_PASSWORD", "alice's long password"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alice operator\n");
+    let mut bob = add("bob", "viewer")
+        .env_remove("IOTROUTE_PORTAL_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(bob.stdin.take().unwrap(), "bob's long password").unwrap();
+    assert!(bob.wait().unwrap().success());
+    // A name taken, a short password, an unknown role: refused.
+    assert!(!add("alice", "viewer")
+        .env("IOTROUTE_PORTAL_PASSWORD", "another long one")
+        .output()
+        .unwrap()
+        .status
+        .success());
+    assert!(!add("carol", "viewer")
+        .env("IOTROUTE_PORTAL_PASSWORD", "short")
+        .output()
+        .unwrap()
+        .status
+        .success());
+    assert!(!add("carol", "admin")
+        .env("IOTROUTE_PORTAL_PASSWORD", "a long password")
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let list = succeed(iotroute().args(["portal", "user", "list", "--db"]).arg(&db));
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout),
+        "alice operator\nbob viewer\n"
+    );
+    let db_conn = rusqlite::Connection::open(&db).unwrap();
+    let hashes: Vec<String> = db_conn
+        .prepare("SELECT hash FROM portal_user ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(hashes
+        .iter()
+        .all(|h| h.starts_with("$argon2id$") && !h.contains("long password")));
+    let help = succeed(iotroute().args(["portal", "user", "add", "--help"]));
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("--password"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

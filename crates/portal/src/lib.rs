@@ -19,6 +19,7 @@ pub mod source;
 pub mod sqlite;
 pub mod store;
 pub mod tls;
+pub mod users;
 
 pub use error::PortalError;
 pub use publish::{Published, Publisher};

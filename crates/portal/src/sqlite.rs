@@ -1,7 +1,9 @@
 //! The portal's store on SQLite, in the system's database file beside the head end's
 //! and the MDMS's tables: issues and files, append-only (triggers refuse any change or
 //! deletion: an older issue stays published), each issue with its files in one
-//! transaction. Schema version 1 under `portal` in the shared `schema_versions` table.
+//! transaction. Schema version 2 under `portal` in the shared `schema_versions` table
+//! (version 1 and the operations pages' users; a version-1 store gains them when
+//! opened).
 
 use std::path::Path;
 
@@ -12,9 +14,18 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use crate::error::PortalError;
 use crate::publish::Issue;
 use crate::store::{check_issue, AuditEntry, Listed, PortalStore};
+use crate::users::{Role, User};
 
 /// The schema this program writes.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
+/// What version 2 adds to version 1.
+const SCHEMA_2: &str = "
+CREATE TABLE portal_user (
+    name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+    role TEXT NOT NULL CHECK (role IN ('operator', 'viewer')),
+    hash TEXT NOT NULL CHECK (hash LIKE '$argon2id$%')
+) WITHOUT ROWID;
+";
 /// This component's name in `schema_versions`.
 const COMPONENT: &str = "portal";
 
@@ -123,6 +134,16 @@ impl SqlitePortalStore {
             .map_err(backend)?;
         match version {
             Some(VERSION) => {}
+            Some(1) => db
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {SCHEMA_2}
+                     UPDATE schema_versions SET version = {VERSION} WHERE component = '{COMPONENT}';
+                     COMMIT;"
+                ))
+                .map_err(|e| {
+                    let _ = db.execute_batch("ROLLBACK");
+                    backend(e)
+                })?,
             Some(other) => {
                 return Err(PortalError::Store(format!(
                     "portal schema {other} is not this program's ({VERSION})"
@@ -130,7 +151,7 @@ impl SqlitePortalStore {
             }
             None => db
                 .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA}
+                    "BEGIN IMMEDIATE; {SCHEMA} {SCHEMA_2}
                      INSERT INTO schema_versions (component, version) VALUES ('{COMPONENT}', {VERSION});
                      COMMIT;"
                 ))
@@ -275,6 +296,43 @@ impl PortalStore for SqlitePortalStore {
             .and_then(|mut q| q.execute(params![nanos(e.at).map_err(|x| rusqlite::Error::ToSqlConversionFailure(x.into()))?, e.who, e.serial, what, e.result]))
             .map(drop)
             .map_err(backend)
+    }
+
+    fn add_user(&mut self, user: &User) -> Result<(), PortalError> {
+        let added = self
+            .db
+            .execute(
+                "INSERT INTO portal_user (name, role, hash) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+                params![user.name, user.role.as_str(), user.hash],
+            )
+            .map_err(backend)?;
+        if added == 0 {
+            return Err(PortalError::Refused(format!("user {} exists", user.name)));
+        }
+        Ok(())
+    }
+
+    fn users(&self) -> Result<Vec<User>, PortalError> {
+        let mut q = self
+            .db
+            .prepare_cached("SELECT name, role, hash FROM portal_user ORDER BY name")
+            .map_err(backend)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (name, role, hash) = row.map_err(backend)?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| PortalError::Store(format!("user {name}: role {role:?}")))?;
+            Ok(User { name, role, hash })
+        })
+        .collect()
     }
 
     fn audit(&self) -> Result<Vec<AuditEntry>, PortalError> {

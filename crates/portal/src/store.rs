@@ -10,6 +10,7 @@ use edi::{FileName, InfoCode, PartyCode};
 
 use crate::error::PortalError;
 use crate::publish::Issue;
+use crate::users::User;
 
 /// A published file as a retailer's list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +82,18 @@ pub trait PortalStore {
     /// # Errors
     /// [`PortalError::Store`].
     fn audit(&self) -> Result<Vec<AuditEntry>, PortalError>;
+
+    /// Keep a new user.
+    ///
+    /// # Errors
+    /// [`PortalError::Refused`]: a user of that name exists; [`PortalError::Store`].
+    fn add_user(&mut self, user: &User) -> Result<(), PortalError>;
+
+    /// Every user, by name.
+    ///
+    /// # Errors
+    /// [`PortalError::Store`].
+    fn users(&self) -> Result<Vec<User>, PortalError>;
 }
 
 /// A store behind a box is a store (a service holds `Box<dyn PortalStore>`).
@@ -112,6 +125,14 @@ impl<T: PortalStore + ?Sized> PortalStore for Box<T> {
 
     fn audit(&self) -> Result<Vec<AuditEntry>, PortalError> {
         (**self).audit()
+    }
+
+    fn add_user(&mut self, user: &User) -> Result<(), PortalError> {
+        (**self).add_user(user)
+    }
+
+    fn users(&self) -> Result<Vec<User>, PortalError> {
+        (**self).users()
     }
 }
 
@@ -156,6 +177,7 @@ pub struct MemoryPortalStore {
     issues: BTreeMap<(PartyCode, InfoCode, NaiveDateTime), (u8, [u8; 32])>,
     files: BTreeMap<(PartyCode, FileName), (Vec<u8>, DateTime<Utc>)>,
     audit: Vec<AuditEntry>,
+    users: BTreeMap<String, User>,
 }
 
 impl PortalStore for MemoryPortalStore {
@@ -205,5 +227,17 @@ impl PortalStore for MemoryPortalStore {
 
     fn audit(&self) -> Result<Vec<AuditEntry>, PortalError> {
         Ok(self.audit.clone())
+    }
+
+    fn add_user(&mut self, user: &User) -> Result<(), PortalError> {
+        if self.users.contains_key(&user.name) {
+            return Err(PortalError::Refused(format!("user {} exists", user.name)));
+        }
+        self.users.insert(user.name.clone(), user.clone());
+        Ok(())
+    }
+
+    fn users(&self) -> Result<Vec<User>, PortalError> {
+        Ok(self.users.values().cloned().collect())
     }
 }
