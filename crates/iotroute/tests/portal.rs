@@ -849,3 +849,114 @@ fn ops_users_get_their_password_from_the_environment_or_stdin_never_the_command_
     assert!(!String::from_utf8_lossy(&help.stdout).contains("--password"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn ops_a_user_logs_in_and_sees_every_point_a_stranger_is_sent_to_the_login() {
+    if !curl() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("iotroute-portal-ops-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("system.db");
+    succeed(
+        iotroute()
+            .args([
+                "sim",
+                "--terminals",
+                "4",
+                "--smartmeters",
+                "2",
+                "--hours",
+                "2",
+                "--loss",
+                "0",
+                "--db",
+            ])
+            .arg(&db),
+    );
+    succeed(
+        iotroute()
+            .args([
+                "portal", "user", "add", "ops1", "--role", "operator", "--db",
+            ])
+            .arg(&db)
+            .env("IOTROUTE_PORTAL_PASSWORD", "operator password 1"),
+    );
+    let tls = dir.join("tls");
+    let listen = format!("{}:8443", addr(BLOCK, 10));
+    let mut cmd = iotroute();
+    cmd.args(["portal", "--listen", &listen])
+        .arg("--db")
+        .arg(&db)
+        .arg("--tls")
+        .arg(&tls);
+    let _portal = Running::start(cmd, "portal listening");
+    let url = format!("https://{listen}");
+    let jar = dir.join("jar");
+    let curl_ops = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-D", "-", "--cacert"])
+            .arg(tls.join("ca.crt.pem"))
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // No session: to the login.
+    let stranger = curl_ops(&[&format!("{url}/ops/points")]);
+    assert!(
+        stranger.starts_with("HTTP/1.1 303") && stranger.contains("location: /ops/login"),
+        "{stranger}"
+    );
+    let forged = curl_ops(&[
+        "-H",
+        "Cookie: iotroute_session=00ff",
+        &format!("{url}/ops/points"),
+    ]);
+    assert!(forged.starts_with("HTTP/1.1 303"), "{forged}");
+    // A wrong password: 401, no cookie.
+    let wrong = curl_ops(&[
+        "-d",
+        "user=ops1&password=not-the-password",
+        &format!("{url}/ops/login"),
+    ]);
+    assert!(
+        wrong.starts_with("HTTP/1.1 401") && !wrong.contains("set-cookie"),
+        "{wrong}"
+    );
+    let login = curl_ops(&[
+        "-c",
+        &jar.to_string_lossy(),
+        "--data-urlencode",
+        "user=ops1",
+        "--data-urlencode",
+        "password=operator password 1",
+        &format!("{url}/ops/login"),
+    ]);
+    assert!(login.starts_with("HTTP/1.1 303"), "{login}");
+    let cookie = login
+        .lines()
+        .find(|l| l.starts_with("set-cookie:"))
+        .unwrap();
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/ops"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let page = curl_ops(&["-b", &jar.to_string_lossy(), &format!("{url}/ops/points")]);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert_eq!(page.matches("data-point=\"09").count(), 4, "{page}");
+    let found = curl_ops(&[
+        "-b",
+        &jar.to_string_lossy(),
+        &format!("{url}/ops/points?q=100003"),
+    ]);
+    assert_eq!(
+        found
+            .matches("data-point=\"0900000000000000100003\"")
+            .count(),
+        1,
+        "{found}"
+    );
+    assert_eq!(found.matches("data-point=").count(), 1, "{found}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

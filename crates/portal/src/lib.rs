@@ -7,12 +7,13 @@
 //! The HTTPS interface for retailers with client certificates of the portal's own CA
 //! ([`server`], [`tls`]) audits every request; the retailer's side ([`client`],
 //! [`holdings`]) fetches and keeps the latest values. What it publishes it reads from
-//! the MDMS ([`source`]). Being built (issue 13): the operations pages are not here
-//! yet.
+//! the MDMS ([`source`]). The operations pages ([`ops`], [`users`]) are being built
+//! (issue 13): the login and the points page so far.
 
 pub mod client;
 pub mod error;
 pub mod holdings;
+pub mod ops;
 pub mod publish;
 pub mod server;
 pub mod source;

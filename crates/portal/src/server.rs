@@ -49,6 +49,8 @@ pub struct Portal<S> {
     pub store: Mutex<S>,
     /// The certificate directory (revocations are read from it at every request).
     pub authority: Authority,
+    /// The operations pages' sessions and registry.
+    pub ops: crate::ops::Ops,
 }
 
 /// The certificate a connection presented, as read at its handshake.
@@ -226,6 +228,11 @@ pub fn router<S: PortalStore + Send + 'static>(portal: Arc<Portal<S>>) -> Router
     Router::new()
         .route("/30min/FileListReceiver", get(file_list::<S>))
         .route("/30min/FileReceiver", get(file_receiver::<S>))
+        .route(
+            "/ops/login",
+            get(crate::ops::login_page).post(crate::ops::login::<Portal<S>>),
+        )
+        .route("/ops/points", get(crate::ops::points::<Portal<S>>))
         .layer(middleware::from_fn_with_state(portal.clone(), audit::<S>))
         .with_state(portal)
 }
