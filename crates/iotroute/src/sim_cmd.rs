@@ -81,10 +81,11 @@ pub struct SimArgs {
     /// MDMS in a scratch file in the temporary directory, removed at the end.
     #[arg(long, value_name = "FILE", conflicts_with = "loopback")]
     pub db: Option<PathBuf>,
-    /// After the run, serve its EDI files over HTTPS on ADDR (default 127.0.0.1:8443)
-    /// until Ctrl-C, as `iotroute portal` does, printing the URL and a retailer
-    /// certificate issued for a look (without --db the run's database is kept in a
-    /// directory of the temporary directory, printed).
+    /// After the run, serve its EDI files and the operations pages over HTTPS on ADDR
+    /// (default 127.0.0.1:8443) until Ctrl-C, as `iotroute portal` does, printing the
+    /// URL, a retailer certificate issued for a look and an operator's generated
+    /// password (without --db the run's database is kept in a directory of the temporary
+    /// directory, printed).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8443", conflicts_with = "loopback")]
     pub serve: Option<std::net::SocketAddr>,
     /// Block a point for a while (OPS-07; repeatable): `POINT@FROM..TO`, the 22-digit
@@ -344,6 +345,30 @@ fn exit_of(result: Result<bool, String>) -> ExitCode {
     }
 }
 
+/// The operations pages' login `sim --serve` makes: user `operator` with a generated
+/// password, told once (a run on the same database again finds it made).
+fn operator_login(db: &std::path::Path) -> Result<String, String> {
+    use portal::PortalStore as _;
+    let mut store = portal::SqlitePortalStore::open(db).map_err(|e| e.to_string())?;
+    if store
+        .users()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|u| u.name == "operator")
+    {
+        return Ok("user operator, its password as told when it was made".to_owned());
+    }
+    let password = portal::tls::random_password().map_err(|e| e.to_string())?;
+    let user = portal::users::User::new(
+        "operator",
+        portal::users::Role::Operator,
+        password.as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
+    store.add_user(&user).map_err(|e| e.to_string())?;
+    Ok(format!("user operator, password {password}"))
+}
+
 /// What `sim --serve` prints before it serves: where, and a retailer's certificate
 /// issued for a look (the first retailer of the run's registry).
 fn show_serve(
@@ -381,7 +406,8 @@ fn show_serve(
         crt.display(),
         key.display()
     );
-    println!("  the operations pages (/ops, an operator's login) are not built yet");
+    let operator = operator_login(db)?;
+    println!("  operations pages: https://{listen}/ops/login ({operator})");
     use std::io::Write as _;
     std::io::stdout().flush().map_err(|e| e.to_string())
 }

@@ -746,19 +746,47 @@ fn if01_sim_serve_keeps_the_portal_up_on_the_runs_files() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let listen = format!("{}:8443", addr(BLOCK, 9));
-    let mut cmd = iotroute();
-    cmd.args([
-        "--log",
-        "iotroute=info",
-        "sim",
-        "--terminals",
-        "4",
-        "--smartmeters",
-        "2",
-    ])
-    .args(["--hours", "2", "--loss", "0", "--serve", &listen, "--db"])
-    .arg(dir.join("system.db"));
-    let serving = Running::start(cmd, "portal listening");
+    let mut child = iotroute()
+        .args([
+            "sim",
+            "--terminals",
+            "4",
+            "--smartmeters",
+            "2",
+            "--hours",
+            "2",
+            "--loss",
+            "0",
+        ])
+        .args(["--serve", &listen, "--db"])
+        .arg(dir.join("system.db"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The report, then what it serves: read up to the operations pages' line.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ops = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("operations pages:"))
+        .expect("sim --serve tells the operations pages' login");
+    let password = ops
+        .split("password ")
+        .nth(1)
+        .and_then(|p| p.strip_suffix(')'))
+        .unwrap()
+        .to_owned();
+    assert_eq!(password.len(), 24, "{ops}");
+    // The portal comes up right after it prints: wait for its port.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the portal did not come up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let id = dir.join("retailer-A0019");
     let out = Command::new("curl")
         .args(["-s", "-H", "Accept: application/json", "--cacert"])
@@ -783,7 +811,20 @@ fn if01_sim_serve_keeps_the_portal_up_on_the_runs_files() {
         names.iter().all(|n| n.starts_with("W41130202604010")),
         "{names:?}"
     );
-    assert!(serving.terminate().success());
+    // The operator it made logs in with the password it told.
+    let login = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(dir.join("portal-tls/ca.crt.pem"))
+        .args(["--data-urlencode", "user=operator", "--data-urlencode"])
+        .arg(format!("password={password}"))
+        .arg(format!("https://{listen}/ops/login"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&login.stdout), "303");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -103,8 +103,12 @@ impl std::fmt::Debug for RetailerIdentity {
 }
 
 /// A password of 24 characters from 15 random bytes (120 bits), in an alphabet without
-/// look-alikes (no 0, O, 1, I), to be read off a screen and typed.
-fn password() -> Result<String, TlsError> {
+/// look-alikes (no 0, O, 1, I), to be read off a screen and typed: a PKCS#12 file's, and
+/// the operator `sim --serve` makes.
+///
+/// # Errors
+/// [`TlsError::Certificate`] if the operating system gave no random bytes.
+pub fn random_password() -> Result<String, TlsError> {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut bytes = [0u8; 15];
     getrandom::getrandom(&mut bytes).map_err(cert_error)?;
@@ -287,7 +291,7 @@ impl Authority {
             ),
         )?;
         tracing::info!(%retailer, serial = %issued.serial, "retailer certificate issued");
-        let p12_password = password()?;
+        let p12_password = random_password()?;
         let p12 = pkcs12(
             &key,
             &[cert.der().as_ref(), ca.der().as_ref()],
