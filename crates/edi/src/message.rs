@@ -151,35 +151,13 @@ impl Message {
         sender: PartyCode,
         receiver: PartyCode,
         created: DateTime<Utc>,
-        mut records: Vec<Record>,
+        records: Vec<Record>,
     ) -> Result<Self, EdiError> {
-        let first = records
+        let date = records
             .first()
+            .map(|r| r.local_start().date())
             .ok_or_else(|| EdiError::Message("a slot message of no record".to_owned()))?;
-        let (start, interval) = (first.slot_start, first.interval_min);
-        let info = InfoCode::slot(interval)
-            .ok_or_else(|| EdiError::Message(format!("an interval of {interval} minutes")))?;
-        if let Some(other) = records
-            .iter()
-            .find(|r| r.slot_start != start || r.interval_min != interval)
-        {
-            return Err(EdiError::Message(format!(
-                "point {} of slot {} ({} min) in the message of slot {start} ({interval} min)",
-                other.point, other.slot_start, other.interval_min
-            )));
-        }
-        records.sort_by_key(|r| r.point);
-        let date = first_local_date(&records);
-        let message = Self {
-            info,
-            sender,
-            receiver,
-            created: whole_second(created),
-            date,
-            records,
-        };
-        message.check()?;
-        Ok(message)
+        Self::of(InfoCode::slot, sender, receiver, created, date, records)
     }
 
     /// The daily message of `records`, all of one day (Japan time) and one interval,
@@ -192,23 +170,27 @@ impl Message {
         receiver: PartyCode,
         created: DateTime<Utc>,
         date: NaiveDate,
+        records: Vec<Record>,
+    ) -> Result<Self, EdiError> {
+        Self::of(InfoCode::daily, sender, receiver, created, date, records)
+    }
+
+    /// The message `info_of` names for the first record's interval, of `records` sorted
+    /// by slot, then point, checked whole ([`Message::check`]).
+    fn of(
+        info_of: fn(u8) -> Option<InfoCode>,
+        sender: PartyCode,
+        receiver: PartyCode,
+        created: DateTime<Utc>,
+        date: NaiveDate,
         mut records: Vec<Record>,
     ) -> Result<Self, EdiError> {
-        let first = records
+        let interval = records
             .first()
-            .ok_or_else(|| EdiError::Message("a daily message of no record".to_owned()))?;
-        let interval = first.interval_min;
-        let info = InfoCode::daily(interval)
+            .ok_or_else(|| EdiError::Message("a message of no record".to_owned()))?
+            .interval_min;
+        let info = info_of(interval)
             .ok_or_else(|| EdiError::Message(format!("an interval of {interval} minutes")))?;
-        if let Some(other) = records
-            .iter()
-            .find(|r| r.local_start().date() != date || r.interval_min != interval)
-        {
-            return Err(EdiError::Message(format!(
-                "point {} of slot {} ({} min) in the daily message of {date} ({interval} min)",
-                other.point, other.slot_start, other.interval_min
-            )));
-        }
         records.sort_by_key(|r| (r.slot_start, r.point));
         let message = Self {
             info,
@@ -328,13 +310,6 @@ impl Message {
 /// `t` to the second before it: the header (JPC19) tells whole seconds.
 fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
-}
-
-fn first_local_date(records: &[Record]) -> NaiveDate {
-    records
-        .first()
-        .map(|r| r.local_start().date())
-        .unwrap_or_default()
 }
 
 /// `wh` as kWh with three decimals, as the export writes it.
