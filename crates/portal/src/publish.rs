@@ -100,29 +100,7 @@ impl<S: PortalStore> Publisher<S> {
         now: DateTime<Utc>,
         by_retailer: BTreeMap<PartyCode, Vec<Record>>,
     ) -> Result<Vec<Published>, PortalError> {
-        let mut published = Vec::new();
-        for (retailer, records) in by_retailer {
-            for (interval, mut records) in by_interval(records) {
-                let Some(info) = InfoCode::slot(interval) else {
-                    continue;
-                };
-                records.sort_by_key(|r| (r.slot_start, r.point));
-                let at = match records.first() {
-                    Some(r) => r.local_start(),
-                    None => continue,
-                };
-                let sender = self.sender;
-                published.extend(self.issue(
-                    now,
-                    retailer,
-                    info,
-                    at,
-                    records,
-                    |update, records| files::slot(sender, retailer, now, update, records),
-                )?);
-            }
-        }
-        Ok(published)
+        self.publish(now, None, by_retailer)
     }
 
     /// The daily messages at `now` of the records of day `date` (Japan time), by
@@ -136,14 +114,33 @@ impl<S: PortalStore> Publisher<S> {
         date: NaiveDate,
         by_retailer: BTreeMap<PartyCode, Vec<Record>>,
     ) -> Result<Vec<Published>, PortalError> {
+        self.publish(now, Some(date), by_retailer)
+    }
+
+    /// The slot messages (`day` none) or the daily messages of `day`, one per retailer
+    /// and interval.
+    fn publish(
+        &mut self,
+        now: DateTime<Utc>,
+        day: Option<NaiveDate>,
+        by_retailer: BTreeMap<PartyCode, Vec<Record>>,
+    ) -> Result<Vec<Published>, PortalError> {
         let mut published = Vec::new();
-        let at = date.and_hms_opt(0, 0, 0).unwrap_or_default();
         for (retailer, records) in by_retailer {
             for (interval, mut records) in by_interval(records) {
-                let Some(info) = InfoCode::daily(interval) else {
+                let info = match day {
+                    None => InfoCode::slot(interval),
+                    Some(_) => InfoCode::daily(interval),
+                };
+                let Some(info) = info else {
                     continue;
                 };
                 records.sort_by_key(|r| (r.slot_start, r.point));
+                let at = match (day, records.first()) {
+                    (Some(d), _) => d.and_hms_opt(0, 0, 0).unwrap_or_default(),
+                    (None, Some(r)) => r.local_start(),
+                    (None, None) => continue,
+                };
                 let sender = self.sender;
                 published.extend(self.issue(
                     now,
@@ -151,7 +148,10 @@ impl<S: PortalStore> Publisher<S> {
                     info,
                     at,
                     records,
-                    |update, records| files::daily(sender, retailer, now, date, update, records),
+                    |update, records| match day {
+                        None => files::slot(sender, retailer, now, update, records),
+                        Some(d) => files::daily(sender, retailer, now, d, update, records),
+                    },
                 )?);
             }
         }
