@@ -47,7 +47,8 @@ pub(super) enum Round {
 /// When the rounds are due: on the run's own thread.
 pub(super) struct Schedule {
     rounds: BTreeSet<(Duration, Round)>,
-    /// Every slot of the run, and every complete day.
+    /// The last publication: every complete day (its slots with it) and every slot of
+    /// no complete day.
     all: Vec<Round>,
 }
 
@@ -59,7 +60,10 @@ impl Schedule {
         let mut all = Vec::new();
         for &(start, close) in slots {
             let round = Round::Slot { start, close };
-            all.push(round);
+            // A complete day's round publishes its slots too.
+            if !days.iter().any(|d| d.0 == local_day(start)) {
+                all.push(round);
+            }
             for after in SLOT_ROUNDS {
                 rounds.insert((close + after, round));
             }
@@ -87,7 +91,8 @@ impl Schedule {
         due
     }
 
-    /// Every round, for the last publication before the run exits; none due after.
+    /// The rounds of the last publication before the run exits (every slot and every
+    /// complete day); none due after.
     pub fn take_all(&mut self) -> Vec<Round> {
         self.rounds.clear();
         self.all.clone()
@@ -172,32 +177,52 @@ impl Publication {
         now: Duration,
         wall: DateTime<Utc>,
     ) -> Result<(), String> {
-        let published = match round {
-            Round::Slot { start, close } => {
-                let by = portal::source::slot_records(mdms, start, &self.retailer_of)
-                    .map_err(|e| e.to_string())?;
-                self.first_published(start, &by, now.saturating_sub(close));
-                self.publisher.slot(wall, by)
-            }
+        match round {
+            Round::Slot { start, close } => self.slot(mdms, start, close, now, wall).map(drop),
             Round::Day(day) => {
                 // The day's slot messages first: a value that arrived after a slot's
-                // rounds (backfill) is issued again in its slot's message too.
+                // rounds (backfill) is issued again in its slot's message too; the
+                // records each slot read make the daily message.
                 let slots = self.day_slots.get(&day).cloned().unwrap_or_default();
-                for &(start, close) in &slots {
-                    self.round(mdms, Round::Slot { start, close }, now, wall)?;
-                }
                 let mut by: BTreeMap<PartyCode, Vec<edi::Record>> = BTreeMap::new();
-                for &(start, _) in &slots {
-                    let slot = portal::source::slot_records(mdms, start, &self.retailer_of)
-                        .map_err(|e| e.to_string())?;
-                    for (retailer, records) in slot {
+                for (start, close) in slots {
+                    for (retailer, records) in self.slot(mdms, start, close, now, wall)? {
                         by.entry(retailer).or_default().extend(records);
                     }
                 }
-                self.publisher.daily(wall, day, by)
+                let published = self
+                    .publisher
+                    .daily(wall, day, by)
+                    .map_err(|e| e.to_string())?;
+                self.count(&published);
+                Ok(())
             }
         }
-        .map_err(|e| e.to_string())?;
+    }
+
+    /// The slot message of the slot at `start` (closed at `close`), from the MDMS as it
+    /// is now: the records it read, by retailer.
+    fn slot(
+        &mut self,
+        mdms: &impl MdmsStore,
+        start: DateTime<Utc>,
+        close: Duration,
+        now: Duration,
+        wall: DateTime<Utc>,
+    ) -> Result<BTreeMap<PartyCode, Vec<edi::Record>>, String> {
+        let by = portal::source::slot_records(mdms, start, &self.retailer_of)
+            .map_err(|e| e.to_string())?;
+        self.first_published(start, &by, now.saturating_sub(close));
+        let published = self
+            .publisher
+            .slot(wall, by.clone())
+            .map_err(|e| e.to_string())?;
+        self.count(&published);
+        Ok(by)
+    }
+
+    /// Count what a round published.
+    fn count(&mut self, published: &[portal::Published]) {
         for p in published {
             self.issues += 1;
             self.files += p.files.len() as u64;
@@ -205,7 +230,6 @@ impl Publication {
                 self.reissues += 1;
             }
         }
-        Ok(())
     }
 
     /// Count the points of `by` not published before for the slot at `start`, `after`
