@@ -15,15 +15,21 @@ pub struct RetailerError(pub String);
 
 /// A retailer's code (PPSエリア別コード): the 4-character OCCTO business code and a
 /// 1-character area code, 5 characters of 0-9 A-Z, as the EDI files' sender and
-/// receiver.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RetailerCode(String);
+/// receiver — the EDI files' own party code, whose rule it is.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RetailerCode(edi::PartyCode);
 
 impl RetailerCode {
     /// The 5 characters.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+
+    /// The code as the EDI files name their receiver.
+    #[must_use]
+    pub const fn code(&self) -> edi::PartyCode {
+        self.0
     }
 }
 
@@ -31,26 +37,21 @@ impl FromStr for RetailerCode {
     type Err = RetailerError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() == 5
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-        {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(RetailerError(s.to_owned()))
-        }
+        s.parse()
+            .map(Self)
+            .map_err(|_| RetailerError(s.to_owned()))
     }
 }
 
 impl fmt::Display for RetailerCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for RetailerCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RetailerCode({})", self.0)
+        write!(f, "RetailerCode({})", self.as_str())
     }
 }
 

@@ -1108,14 +1108,8 @@ impl<W: std::io::Write> LinkSim<W> {
         let retailer_of = hes
             .points()
             .iter()
-            .map(|p| {
-                p.retailer
-                    .as_str()
-                    .parse()
-                    .map(|r| (p.supply_point.to_string(), r))
-                    .map_err(|e: edi::EdiError| e.to_string())
-            })
-            .collect::<Result<_, _>>()?;
+            .map(|p| (p.supply_point.to_string(), p.retailer.code()))
+            .collect();
         let schedule = public::Schedule::new(&runs, &days);
         Ok((
             schedule,
