@@ -37,9 +37,7 @@ impl FromStr for RetailerCode {
     type Err = RetailerError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse()
-            .map(Self)
-            .map_err(|_| RetailerError(s.to_owned()))
+        s.parse().map(Self).map_err(|_| RetailerError(s.to_owned()))
     }
 }
 

@@ -20,6 +20,27 @@ use support::{addr, iotroute, succeed, Running};
 /// This test binary's address block (tests/support: one per binary).
 const BLOCK: u8 = 230;
 
+/// A small run of the whole system: 4 terminals, 2 smart meters, 2 hours, no loss.
+const SMALL_SIM: [&str; 9] = [
+    "sim",
+    "--terminals",
+    "4",
+    "--smartmeters",
+    "2",
+    "--hours",
+    "2",
+    "--loss",
+    "0",
+];
+
+/// An empty directory of its own for test `name`'s files.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("iotroute-portal-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
@@ -82,10 +103,7 @@ struct Setup {
 
 impl Setup {
     fn new(name: &str, host: u8) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("iotroute-portal-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir(name);
         let db = published(&dir);
         let tls = dir.join("tls");
         for r in ["R0001", "R0002"] {
@@ -529,9 +547,7 @@ fn if01_sys02_the_simulation_publishes_every_slot_and_day_as_the_mdms_holds_them
     if !curl() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("iotroute-portal-sim-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("sim");
     let (db, report) = (dir.join("system.db"), dir.join("report.json"));
     succeed(
         iotroute()
@@ -742,22 +758,10 @@ fn if01_sim_serve_keeps_the_portal_up_on_the_runs_files() {
     if !curl() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("iotroute-portal-serve-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("serve");
     let listen = format!("{}:8443", addr(BLOCK, 9));
     let mut child = iotroute()
-        .args([
-            "sim",
-            "--terminals",
-            "4",
-            "--smartmeters",
-            "2",
-            "--hours",
-            "2",
-            "--loss",
-            "0",
-        ])
+        .args(SMALL_SIM)
         .args(["--serve", &listen, "--db"])
         .arg(dir.join("system.db"))
         .stdout(Stdio::piped())
@@ -830,9 +834,7 @@ fn if01_sim_serve_keeps_the_portal_up_on_the_runs_files() {
 
 #[test]
 fn ops_users_get_their_password_from_the_environment_or_stdin_never_the_command_line() {
-    let dir = std::env::temp_dir().join(format!("iotroute-portal-users-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("users");
     let db = dir.join("system.db");
     let add = |name: &str, role: &str| {
         let mut cmd = iotroute();
@@ -896,26 +898,9 @@ fn ops_a_user_logs_in_and_sees_every_point_a_stranger_is_sent_to_the_login() {
     if !curl() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("iotroute-portal-ops-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("ops");
     let db = dir.join("system.db");
-    succeed(
-        iotroute()
-            .args([
-                "sim",
-                "--terminals",
-                "4",
-                "--smartmeters",
-                "2",
-                "--hours",
-                "2",
-                "--loss",
-                "0",
-                "--db",
-            ])
-            .arg(&db),
-    );
+    succeed(iotroute().args(SMALL_SIM).arg("--db").arg(&db));
     succeed(
         iotroute()
             .args([
