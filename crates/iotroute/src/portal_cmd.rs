@@ -156,15 +156,14 @@ pub(crate) async fn serve_db(db: &Path, listen: SocketAddr, tls_dir: &Path) -> R
         .await
         .map_err(|e| format!("{listen}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let registry = headend::sqlite::SqliteHeadendStore::open(db)
-        .map_err(|e| format!("{}: the registry: {e}", db.display()))?;
+    let headend = headend::sqlite::SqliteHeadendStore::open(db)
+        .map_err(|e| format!("{}: the head end's store: {e}", db.display()))?;
+    let mdms = mdms::SqliteStore::open(db)
+        .map_err(|e| format!("{}: the MDMS store: {e}", db.display()))?;
     let portal = Arc::new(Portal {
         store: Mutex::new(store),
         authority,
-        ops: portal::ops::Ops {
-            sessions: portal::ops::Sessions::default(),
-            registry: Box::new(HeadendRegistry(Mutex::new(registry))),
-        },
+        ops: portal::ops::Ops::new(Box::new(headend), Box::new(mdms)),
     });
     tracing::info!(listen = %bound, "portal listening");
     println!(
@@ -180,29 +179,6 @@ pub(crate) async fn serve_db(db: &Path, listen: SocketAddr, tls_dir: &Path) -> R
     )
     .await
     .map_err(|e| e.to_string())
-}
-
-/// The head end's registry in the same database, as the operations pages read it.
-struct HeadendRegistry(Mutex<headend::sqlite::SqliteHeadendStore>);
-
-impl portal::ops::Registry for HeadendRegistry {
-    fn points(&self) -> Result<Vec<portal::ops::PointRow>, String> {
-        use headend::storage::HeadendStore as _;
-        let store = self
-            .0
-            .lock()
-            .map_err(|_| "registry lock poisoned".to_owned())?;
-        Ok(store
-            .points()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|p| portal::ops::PointRow {
-                supply_point: p.supply_point.to_string(),
-                terminal: p.terminal_id.0.iter().map(|b| format!("{b:02X}")).collect(),
-                retailer: p.retailer.as_str().to_owned(),
-            })
-            .collect())
-    }
 }
 
 /// Issue `retailer` a certificate of the CA in `tls` into `out` (CODE.crt.pem,

@@ -32,15 +32,6 @@ fn record(p: u32, start: DateTime<Utc>) -> Record {
     }
 }
 
-/// The bench's registry: no points (the operations pages are not measured).
-struct NoPoints;
-
-impl portal::ops::Registry for NoPoints {
-    fn points(&self) -> Result<Vec<portal::ops::PointRow>, String> {
-        Ok(Vec::new())
-    }
-}
-
 fn requests(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -75,10 +66,11 @@ fn requests(c: &mut Criterion) {
     let portal = Arc::new(Portal {
         store: Mutex::new(publisher.into_store()),
         authority,
-        ops: portal::ops::Ops {
-            sessions: portal::ops::Sessions::default(),
-            registry: Box::new(NoPoints),
-        },
+        // The operations pages are not measured: an empty head end and MDMS.
+        ops: portal::ops::Ops::new(
+            Box::new(headend::storage::MemoryHeadendStore::new()),
+            Box::new(mdms::MemoryStore::new()),
+        ),
     });
     let url = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -228,11 +228,7 @@ pub fn router<S: PortalStore + Send + 'static>(portal: Arc<Portal<S>>) -> Router
     Router::new()
         .route("/30min/FileListReceiver", get(file_list::<S>))
         .route("/30min/FileReceiver", get(file_receiver::<S>))
-        .route(
-            "/ops/login",
-            get(crate::ops::login_page).post(crate::ops::login::<Portal<S>>),
-        )
-        .route("/ops/points", get(crate::ops::points::<Portal<S>>))
+        .merge(crate::ops::routes::<Portal<S>>())
         .layer(middleware::from_fn_with_state(portal.clone(), audit::<S>))
         .with_state(portal)
 }
@@ -457,9 +453,17 @@ async fn audit<S: PortalStore + Send + 'static>(
     }
     let what: String = what.chars().take(200).collect();
     let response = next.run(req).await;
+    // The operations pages name their user; the retailer interface, its certificate.
+    let who = response
+        .extensions()
+        .get::<crate::ops::AuditUser>()
+        .map_or_else(
+            || client.who(),
+            |u| format!("ops:{}", u.0.chars().take(64).collect::<String>()),
+        );
     let entry = AuditEntry {
         at: Utc::now(),
-        who: client.who(),
+        who,
         serial: client.cert.as_ref().map(|c| c.serial.clone()),
         what,
         result: response.status().as_u16(),

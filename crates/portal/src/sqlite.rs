@@ -313,26 +313,11 @@ impl PortalStore for SqlitePortalStore {
     }
 
     fn users(&self) -> Result<Vec<User>, PortalError> {
-        let mut q = self
-            .db
-            .prepare_cached("SELECT name, role, hash FROM portal_user ORDER BY name")
-            .map_err(backend)?;
-        let rows = q
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(backend)?;
-        rows.map(|row| {
-            let (name, role, hash) = row.map_err(backend)?;
-            let role = Role::parse(&role)
-                .ok_or_else(|| PortalError::Store(format!("user {name}: role {role:?}")))?;
-            Ok(User { name, role, hash })
-        })
-        .collect()
+        self.users_where("1", [])
+    }
+
+    fn user(&self, name: &str) -> Result<Option<User>, PortalError> {
+        Ok(self.users_where("name = ?1", [name])?.pop())
     }
 
     fn audit(&self) -> Result<Vec<AuditEntry>, PortalError> {
@@ -352,5 +337,37 @@ impl PortalStore for SqlitePortalStore {
             })
             .map_err(backend)?;
         rows.map(|r| r.map_err(backend)).collect()
+    }
+}
+
+impl SqlitePortalStore {
+    /// The users `condition` admits, by name.
+    fn users_where<const N: usize>(
+        &self,
+        condition: &str,
+        values: [&str; N],
+    ) -> Result<Vec<User>, PortalError> {
+        let mut q = self
+            .db
+            .prepare_cached(&format!(
+                "SELECT name, role, hash FROM portal_user WHERE {condition} ORDER BY name"
+            ))
+            .map_err(backend)?;
+        let rows = q
+            .query_map(rusqlite::params_from_iter(values), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (name, role, hash) = row.map_err(backend)?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| PortalError::Store(format!("user {name}: role {role:?}")))?;
+            Ok(User { name, role, hash })
+        })
+        .collect()
     }
 }

@@ -94,6 +94,12 @@ pub trait PortalStore {
     /// # Errors
     /// [`PortalError::Store`].
     fn users(&self) -> Result<Vec<User>, PortalError>;
+
+    /// The user named `name`, if any.
+    ///
+    /// # Errors
+    /// [`PortalError::Store`].
+    fn user(&self, name: &str) -> Result<Option<User>, PortalError>;
 }
 
 /// A store behind a box is a store (a service holds `Box<dyn PortalStore>`).
@@ -133,6 +139,10 @@ impl<T: PortalStore + ?Sized> PortalStore for Box<T> {
 
     fn users(&self) -> Result<Vec<User>, PortalError> {
         (**self).users()
+    }
+
+    fn user(&self, name: &str) -> Result<Option<User>, PortalError> {
+        (**self).user(name)
     }
 }
 
@@ -239,5 +249,9 @@ impl PortalStore for MemoryPortalStore {
 
     fn users(&self) -> Result<Vec<User>, PortalError> {
         Ok(self.users.values().cloned().collect())
+    }
+
+    fn user(&self, name: &str) -> Result<Option<User>, PortalError> {
+        Ok(self.users.get(name).cloned())
     }
 }

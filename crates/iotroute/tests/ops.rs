@@ -1,0 +1,381 @@
+//! The operations pages (`/ops`) over HTTPS with curl, a client we did not write: the
+//! login and its cookie, the points and a point's page with its load curve, block and
+//! reconnect through the head end's store (OPS-07) with the session's CSRF token, a
+//! viewer without controls whose forged form is refused, every answer audited under
+//! its user. The same in a real browser: tests/ops_browser.rs.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use support::{addr, iotroute, succeed, Running};
+
+/// This test binary's address block (tests/support: one per binary).
+const BLOCK: u8 = 231;
+
+/// A small run of the whole system: 4 terminals, 2 smart meters, 2 hours, no loss.
+const SMALL_SIM: [&str; 9] = [
+    "sim",
+    "--terminals",
+    "4",
+    "--smartmeters",
+    "2",
+    "--hours",
+    "2",
+    "--loss",
+    "0",
+];
+
+/// A point of the small run.
+const POINT: &str = "0900000000000000100003";
+
+fn curl() -> bool {
+    let ok = Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        support::skips::skip("curl not found");
+    }
+    ok
+}
+
+/// A small run's database with an operator `ops1` and a viewer `view1`, and the portal
+/// serving it on `127.0.231.host`.
+struct Ops {
+    dir: PathBuf,
+    db: PathBuf,
+    tls: PathBuf,
+    url: String,
+    _portal: Running,
+}
+
+impl Ops {
+    fn new(name: &str, host: u8) -> Self {
+        let dir = std::env::temp_dir().join(format!("iotroute-ops-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("system.db");
+        succeed(iotroute().args(SMALL_SIM).arg("--db").arg(&db));
+        for (user, role) in [("ops1", "operator"), ("view1", "viewer")] {
+            succeed(
+                iotroute()
+                    .args(["portal", "user", "add", user, "--role", role, "--db"])
+                    .arg(&db)
+                    .env("IOTROUTE_PORTAL_PASSWORD", format!("{user} password 12")),
+            );
+        }
+        let tls = dir.join("tls");
+        let listen = format!("{}:8443", addr(BLOCK, host));
+        let mut cmd = iotroute();
+        cmd.args(["portal", "--listen", &listen])
+            .arg("--db")
+            .arg(&db)
+            .arg("--tls")
+            .arg(&tls);
+        let portal = Running::start(cmd, "portal listening");
+        Self {
+            url: format!("https://{listen}"),
+            dir,
+            db,
+            tls,
+            _portal: portal,
+        }
+    }
+
+    /// curl with the CA, the headers and the body as one text.
+    fn curl(&self, args: &[&str]) -> String {
+        let out = Command::new("curl")
+            .args(["-s", "-D", "-", "--cacert"])
+            .arg(self.tls.join("ca.crt.pem"))
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn jar(&self, user: &str) -> String {
+        self.dir
+            .join(format!("{user}.jar"))
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Log `user` in: its cookie jar.
+    fn login(&self, user: &str) -> String {
+        let jar = self.jar(user);
+        let answer = self.curl(&[
+            "-c",
+            &jar,
+            "--data-urlencode",
+            &format!("user={user}"),
+            "--data-urlencode",
+            &format!("password={user} password 12"),
+            &format!("{}/ops/login", self.url),
+        ]);
+        assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+        jar
+    }
+
+    fn get(&self, jar: &str, path: &str) -> String {
+        self.curl(&["-b", jar, &format!("{}{path}", self.url)])
+    }
+
+    fn post(&self, jar: &str, path: &str, fields: &[&str]) -> String {
+        let mut args = vec!["-b", jar];
+        for f in fields {
+            args.extend(["--data-urlencode", f]);
+        }
+        let url = format!("{}{path}", self.url);
+        args.push(&url);
+        self.curl(&args)
+    }
+
+    fn blocks(&self) -> serde_json::Value {
+        let out = succeed(
+            iotroute()
+                .args(["headend", "blocks", "--json", "--db"])
+                .arg(&self.db),
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn audit(&self) -> String {
+        let out = succeed(iotroute().args(["portal", "audit", "--db"]).arg(&self.db));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Ops {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The CSRF token of the first form on `page`.
+fn csrf(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a token")
+        + 19;
+    page[at..at + 64].to_owned()
+}
+
+fn status(answer: &str) -> u16 {
+    answer[9..12].parse().unwrap()
+}
+
+#[test]
+fn ops_a_user_logs_in_and_sees_every_point_a_stranger_is_sent_to_the_login() {
+    if !curl() {
+        return;
+    }
+    let ops = Ops::new("login", 10);
+    let url = &ops.url;
+    // No session: to the login.
+    let stranger = ops.curl(&[&format!("{url}/ops/points")]);
+    assert!(
+        stranger.starts_with("HTTP/1.1 303") && stranger.contains("location: /ops/login"),
+        "{stranger}"
+    );
+    let forged = ops.curl(&[
+        "-H",
+        "Cookie: iotroute_session=00ff",
+        &format!("{url}/ops/points"),
+    ]);
+    assert!(forged.starts_with("HTTP/1.1 303"), "{forged}");
+    // A wrong password: 401, no cookie.
+    let wrong = ops.curl(&[
+        "-d",
+        "user=ops1&password=not-the-password",
+        &format!("{url}/ops/login"),
+    ]);
+    assert!(
+        wrong.starts_with("HTTP/1.1 401") && !wrong.contains("set-cookie"),
+        "{wrong}"
+    );
+    let jar = ops.jar("ops1");
+    let login = ops.curl(&[
+        "-c",
+        &jar,
+        "--data-urlencode",
+        "user=ops1",
+        "--data-urlencode",
+        "password=ops1 password 12",
+        &format!("{url}/ops/login"),
+    ]);
+    assert!(login.starts_with("HTTP/1.1 303"), "{login}");
+    let cookie = login
+        .lines()
+        .find(|l| l.starts_with("set-cookie:"))
+        .unwrap();
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/ops"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let page = ops.get(&jar, "/ops/points");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains("content-security-policy: default-src 'none'"),
+        "{page}"
+    );
+    assert_eq!(page.matches("data-point=\"09").count(), 4, "{page}");
+    let found = ops.get(&jar, "/ops/points?q=100003");
+    assert_eq!(
+        found.matches(&format!("data-point=\"{POINT}\"")).count(),
+        1,
+        "{found}"
+    );
+    assert_eq!(found.matches("data-point=").count(), 1, "{found}");
+    // Logged out (with the session's token), the cookie opens nothing.
+    let out = ops.post(&jar, "/ops/logout", &[&format!("csrf={}", csrf(&page))]);
+    assert!(out.starts_with("HTTP/1.1 303"), "{out}");
+    assert_eq!(status(&ops.get(&jar, "/ops/points")), 303);
+}
+
+#[test]
+fn ops07_an_operator_blocks_and_reconnects_a_point_through_the_head_end() {
+    if !curl() {
+        return;
+    }
+    let ops = Ops::new("block", 11);
+    let jar = ops.login("ops1");
+    let path = format!("/ops/points/{POINT}");
+    let page = ops.get(&jar, &path);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("data-state=\"registered\""), "{page}");
+    // The day of its last reading, with its slots in the curve.
+    let slots: usize = page
+        .split("data-slots=\"")
+        .nth(1)
+        .and_then(|s| s[..s.find('"')?].parse().ok())
+        .expect("a curve");
+    assert!(slots >= 3, "{page}");
+    assert_eq!(page.matches("<rect class=\"in\"").count(), slots);
+    for control in ["name=\"block\"", "name=\"reconnect\"", "name=\"reason\""] {
+        assert!(page.contains(control), "{control}: {page}");
+    }
+    let token = csrf(&page);
+    // Without the token, or with another: refused, nothing recorded.
+    let none = ops.post(&jar, &path, &["reason=no token", "block=1"]);
+    assert_eq!(status(&none), 403, "{none}");
+    let other = ops.post(
+        &jar,
+        &path,
+        &[&format!("csrf={}", "0".repeat(64)), "reason=x", "block=1"],
+    );
+    assert_eq!(status(&other), 403, "{other}");
+    assert_eq!(ops.blocks(), serde_json::json!([]));
+    // Blocked: on the point, in the head end's records, with the reason and the user.
+    let block = ops.post(
+        &jar,
+        &path,
+        &[
+            &format!("csrf={token}"),
+            "reason=firmware <tampered>",
+            "block=1",
+        ],
+    );
+    assert_eq!(status(&block), 303, "{block}");
+    let page = ops.get(&jar, &path);
+    assert!(page.contains("data-state=\"blocked\""), "{page}");
+    assert!(page.contains("firmware &lt;tampered&gt;"), "{page}");
+    let list = ops.get(&jar, "/ops/points");
+    assert!(list.contains("class=\"blocked\""), "{list}");
+    let blocks = ops.blocks();
+    assert_eq!(blocks[0]["point"], POINT, "{blocks}");
+    assert_eq!(blocks[0]["reason"], "firmware <tampered>", "{blocks}");
+    assert_eq!(blocks[0]["by"], "ops1", "{blocks}");
+    assert!(blocks[0]["to"].is_null(), "{blocks}");
+    // Blocked already: refused, said on the page.
+    let again = ops.post(
+        &jar,
+        &path,
+        &[&format!("csrf={token}"), "reason=twice", "block=1"],
+    );
+    assert_eq!(status(&again), 409, "{again}");
+    assert!(again.contains("blocked already"), "{again}");
+    // No reason: refused.
+    let bare = ops.post(
+        &jar,
+        &path,
+        &[&format!("csrf={token}"), "reason= ", "reconnect=1"],
+    );
+    assert_eq!(status(&bare), 400, "{bare}");
+    // Reconnected.
+    let back = ops.post(
+        &jar,
+        &path,
+        &[
+            &format!("csrf={token}"),
+            "reason=firmware restored",
+            "reconnect=1",
+        ],
+    );
+    assert_eq!(status(&back), 303, "{back}");
+    assert!(ops.get(&jar, &path).contains("data-state=\"registered\""));
+    let blocks = ops.blocks();
+    assert!(!blocks[0]["to"].is_null(), "{blocks}");
+    // Odd requests.
+    assert_eq!(
+        status(&ops.get(&jar, &format!("{path}?day=yesterday"))),
+        400
+    );
+    assert_eq!(
+        status(&ops.get(&jar, "/ops/points/0900000000000000999999")),
+        404
+    );
+    assert_eq!(status(&ops.get(&jar, "/ops/points/..%2F..%2Fetc")), 404);
+    // Every answer audited under its user.
+    let audit = ops.audit();
+    assert!(
+        audit.lines().any(|l| l.contains("ops:ops1")
+            && l.contains(&format!("POST {path}"))
+            && l.contains("303")),
+        "{audit}"
+    );
+    assert!(
+        audit.lines().any(|l| l.contains("ops:ops1")
+            && l.contains(&format!("POST {path}"))
+            && l.contains("403")),
+        "{audit}"
+    );
+}
+
+#[test]
+fn ops07_a_viewer_sees_no_control_and_a_forged_form_is_refused() {
+    if !curl() {
+        return;
+    }
+    let ops = Ops::new("viewer", 12);
+    let jar = ops.login("view1");
+    let path = format!("/ops/points/{POINT}");
+    let page = ops.get(&jar, &path);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("<svg id=\"curve\""), "{page}");
+    for control in [
+        "name=\"block\"",
+        "name=\"reconnect\"",
+        "name=\"reason\"",
+        "id=\"act\"",
+    ] {
+        assert!(!page.contains(control), "{control}: {page}");
+    }
+    // The viewer's own session token (from its log-out form) does not make it an operator.
+    let token = csrf(&page);
+    let forged = ops.post(
+        &jar,
+        &path,
+        &[&format!("csrf={token}"), "reason=forged", "block=1"],
+    );
+    assert_eq!(status(&forged), 403, "{forged}");
+    assert_eq!(ops.blocks(), serde_json::json!([]));
+    assert!(ops.get(&jar, &path).contains("data-state=\"registered\""));
+    let audit = ops.audit();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("ops:view1") && l.contains("POST") && l.contains("403")),
+        "{audit}"
+    );
+}

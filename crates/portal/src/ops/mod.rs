@@ -1,0 +1,86 @@
+//! The operations pages (`/ops`) for the utility's people (issue 13).
+//!
+//! - `/ops/login` (fields `user`, `password`) opens a session ([`session`]); `/ops/logout`
+//!   ends it;
+//! - `/ops/points`: one row per device point, `data-point="<supply point>"`, searched by
+//!   point or terminal with `?q=`;
+//! - `/ops/points/<supply point>?day=YYYY-MM-DD`: the point's registry entry, block state,
+//!   last reading and quality, the day's load curve ([`curve`]) and the block / reconnect
+//!   form (buttons `block` and `reconnect`, field `reason`), which records the action in
+//!   the head end's store: the running head end acts on it (OPS-07), the page shows it.
+//!
+//! A viewer sees no control and a form posted from a viewer's session is refused (403);
+//! every acting form carries the session's CSRF token and is refused without it. Each
+//! answer names its user for the audit ([`AuditUser`]).
+//! Not yet: events, incidents, risks, vulnerability notes, log review.
+
+mod curve;
+mod html;
+mod login;
+mod points;
+pub mod session;
+
+use std::sync::{Arc, Mutex};
+
+use axum::routing::{get, post};
+use axum::Router;
+use headend::storage::HeadendStore;
+use mdms::MdmsStore;
+
+pub use session::{Session, Sessions, COOKIE, SESSION};
+
+use crate::users::Role;
+
+/// What the pages read and act on beside the portal's own store.
+pub struct Ops {
+    /// Open sessions.
+    pub sessions: Sessions,
+    /// The head end's store: the registry, block records (written by the block form).
+    pub headend: Mutex<Box<dyn HeadendStore + Send>>,
+    /// The MDMS's store: the slots (read only).
+    pub mdms: Mutex<Box<dyn MdmsStore + Send>>,
+}
+
+impl std::fmt::Debug for Ops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ops")
+            .field("sessions", &self.sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ops {
+    /// The pages over `headend` and `mdms`, nobody logged in.
+    #[must_use]
+    pub fn new(headend: Box<dyn HeadendStore + Send>, mdms: Box<dyn MdmsStore + Send>) -> Self {
+        Self {
+            sessions: Sessions::default(),
+            headend: Mutex::new(headend),
+            mdms: Mutex::new(mdms),
+        }
+    }
+}
+
+/// The user an answer was given to, for the audit (a response extension).
+#[derive(Debug, Clone)]
+pub struct AuditUser(pub String);
+
+/// What the pages serve from.
+pub trait OpsPortal: Send + Sync {
+    /// The pages' parts.
+    fn ops(&self) -> &Ops;
+    /// The role of `user` if `password` is theirs.
+    fn check(&self, user: &str, password: &str) -> Option<Role>;
+}
+
+/// The `/ops` routes.
+pub fn routes<P: OpsPortal + 'static>() -> Router<Arc<P>> {
+    Router::new()
+        .route("/ops/login", get(login::show).post(login::login::<P>))
+        .route("/ops/logout", post(login::logout::<P>))
+        .route("/ops/points", get(points::list::<P>))
+        .route(
+            "/ops/points/{point}",
+            get(points::point::<P>).post(points::act::<P>),
+        )
+}

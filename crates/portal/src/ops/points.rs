@@ -1,0 +1,437 @@
+//! `/ops/points` and `/ops/points/<supply point>`: the device points, one point's page
+//! and its block / reconnect form (OPS-07).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
+use edi::message::JST;
+use headend::blocks::{periods, BlockAction, BlockError, BlockPeriod, BlockRecord};
+use headend::registry::DevicePoint;
+use mdms::{Filter, Slot, SupplyPoint};
+
+use super::html::{esc, page, respond};
+use super::session::Session;
+use super::{curve, AuditUser, OpsPortal};
+use crate::users::Role;
+
+/// The session of a request, or the answer that sends it to the login.
+fn session_or_login<P: OpsPortal>(portal: &P, headers: &HeaderMap) -> Result<Session, Response> {
+    portal
+        .ops()
+        .sessions
+        .of(headers)
+        .ok_or_else(|| (StatusCode::SEE_OTHER, [(header::LOCATION, "/ops/login")]).into_response())
+}
+
+/// `status` with a short text, the user named for the audit.
+fn answer(status: StatusCode, text: &str, user: &str) -> Response {
+    let mut r = (status, format!("{text}\n")).into_response();
+    r.extensions_mut().insert(AuditUser(user.to_owned()));
+    r
+}
+
+fn failed(what: &str, e: &dyn std::fmt::Display, user: &str) -> Response {
+    tracing::error!(error = %e, "ops: {what} unreadable");
+    answer(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &format!("{what} unreadable"),
+        user,
+    )
+}
+
+fn hex(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// A page for `session`'s user.
+fn html(status: StatusCode, title: &str, session: &Session, body: &str) -> Response {
+    let mut r = respond(status, page(title, Some(session), body));
+    r.extensions_mut().insert(AuditUser(session.user.clone()));
+    r
+}
+
+/// The search of `/ops/points`.
+#[derive(Debug, serde::Deserialize)]
+pub struct Search {
+    q: Option<String>,
+}
+
+/// `GET /ops/points`: every registered point, or those whose supply point or terminal
+/// holds `q`; to the login without a session.
+pub async fn list<P: OpsPortal + 'static>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Query(search): Query<Search>,
+) -> Response {
+    let session = match session_or_login(portal.as_ref(), &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (points, records) = match portal
+        .ops()
+        .headend
+        .lock()
+        .map(|h| (h.points(), h.block_records()))
+    {
+        Ok((Ok(p), Ok(r))) => (p, r),
+        Ok((Err(e), _) | (_, Err(e))) => return failed("the registry", &e, &session.user),
+        Err(_) => return failed("the registry", &"lock poisoned", &session.user),
+    };
+    let blocked: Vec<String> = periods(&records)
+        .into_iter()
+        .filter(|p| p.to.is_none())
+        .map(|p| p.point)
+        .collect();
+    let q = search.q.unwrap_or_default();
+    let needle = q.trim().to_ascii_lowercase();
+    let mut table = String::from(
+        "<table>\n<thead><tr><th>supply point</th><th>terminal</th><th>smart meter</th><th>retailer</th><th>state</th></tr></thead>\n<tbody>\n",
+    );
+    for p in points.iter().filter(|p| {
+        needle.is_empty()
+            || p.supply_point.to_string().contains(&needle)
+            || hex(&p.terminal_id.0).to_ascii_lowercase().contains(&needle)
+    }) {
+        let sp = p.supply_point.to_string();
+        let state = if blocked.contains(&sp) {
+            "<span class=\"blocked\">blocked</span>"
+        } else {
+            "registered"
+        };
+        let _ = writeln!(
+            table,
+            "<tr data-point=\"{sp}\"><td><a href=\"/ops/points/{sp}\">{sp}</a></td><td>{t}</td><td>{m}</td><td>{r}</td><td>{state}</td></tr>",
+            t = hex(&p.terminal_id.0),
+            m = hex(&p.smart_meter.0),
+            r = esc(p.retailer.as_str())
+        );
+    }
+    table.push_str("</tbody>\n</table>");
+    let body = format!(
+        "<form method=\"get\" action=\"/ops/points\"><label>Point or terminal <input name=\"q\" value=\"{}\"></label><button type=\"submit\">Search</button></form>\n{table}",
+        esc(&q)
+    );
+    html(StatusCode::OK, "Device points", &session, &body)
+}
+
+/// The day of `/ops/points/<point>`.
+#[derive(Debug, serde::Deserialize)]
+pub struct Day {
+    day: Option<String>,
+}
+
+/// What a point's page shows.
+struct PointView {
+    point: DevicePoint,
+    /// Its blocked periods, oldest first.
+    periods: Vec<BlockPeriod>,
+    /// The day shown (JST) and its slots.
+    day: NaiveDate,
+    slots: Vec<Slot>,
+    /// The boundary of its latest usable reading.
+    last: Option<DateTime<Utc>>,
+}
+
+/// Midnight JST of `day`, in UTC.
+fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    JST.from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
+        .single()
+        .map_or(DateTime::UNIX_EPOCH, |t| t.with_timezone(&Utc))
+}
+
+fn view<P: OpsPortal>(
+    portal: &P,
+    sp: &SupplyPoint,
+    day: Option<NaiveDate>,
+) -> Result<Option<PointView>, String> {
+    let (point, records) = {
+        let h = portal
+            .ops()
+            .headend
+            .lock()
+            .map_err(|_| "lock poisoned".to_owned())?;
+        let Some(point) = h
+            .points()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|p| p.supply_point == *sp)
+        else {
+            return Ok(None);
+        };
+        (point, h.block_records().map_err(|e| e.to_string())?)
+    };
+    let periods = periods(&records)
+        .into_iter()
+        .filter(|p| p.point == sp.to_string())
+        .collect();
+    let m = portal
+        .ops()
+        .mdms
+        .lock()
+        .map_err(|_| "lock poisoned".to_owned())?;
+    let far = Utc::now().max(DateTime::UNIX_EPOCH) + chrono::TimeDelta::days(36_500);
+    let last = m
+        .usable_before(sp, far, 1)
+        .map_err(|e| e.to_string())?
+        .pop();
+    // Without ?day=, the day of its latest reading (a simulated run's days are not today).
+    let day = day.unwrap_or_else(|| {
+        last.map_or_else(
+            || Utc::now().with_timezone(&JST).date_naive(),
+            |t| {
+                (t - chrono::TimeDelta::seconds(1))
+                    .with_timezone(&JST)
+                    .date_naive()
+            },
+        )
+    });
+    let from = day_start(day);
+    let filter = Filter {
+        point: Some(sp.clone()),
+        from: Some(from),
+        to: Some(from + chrono::TimeDelta::days(1)),
+    };
+    let mut slots = Vec::new();
+    m.scan_slots(&filter, &mut |s| {
+        slots.push(s.clone());
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(Some(PointView {
+        point,
+        periods,
+        day,
+        slots,
+        last,
+    }))
+}
+
+fn jst(t: DateTime<Utc>) -> String {
+    t.with_timezone(&JST)
+        .format("%Y-%m-%d %H:%M JST")
+        .to_string()
+}
+
+fn render(v: &PointView, session: &Session, message: &str) -> String {
+    let p = &v.point;
+    let sp = p.supply_point.to_string();
+    let current = v.periods.last().filter(|b| b.to.is_none());
+    let state = current.map_or_else(
+        || "<span id=\"state\" data-state=\"registered\">registered, not blocked</span>".to_owned(),
+        |b| {
+            format!(
+                "<span id=\"state\" class=\"blocked\" data-state=\"blocked\">blocked</span> since {} by {}: {}",
+                jst(b.from),
+                esc(&b.by),
+                esc(&b.reason)
+            )
+        },
+    );
+    let minutes = p.interval.minutes();
+    let last_slot = v.slots.last();
+    let mut body = String::new();
+    if !message.is_empty() {
+        let _ = writeln!(
+            body,
+            "<p class=\"message\" id=\"message\">{}</p>",
+            esc(message)
+        );
+    }
+    let _ = writeln!(
+        body,
+        "<table id=\"point\" data-point=\"{sp}\">\n<tr><th>state</th><td>{state}</td></tr>\n<tr><th>terminal</th><td>{t}</td></tr>\n<tr><th>smart meter</th><td>{m}</td></tr>\n<tr><th>interval</th><td>{minutes} min</td></tr>\n<tr><th>retailer</th><td>{r}</td></tr>\n<tr><th>last reading</th><td id=\"last\">{last}</td></tr>\n<tr><th>quality (the day's last slot)</th><td id=\"quality\">{q}</td></tr>\n</table>",
+        t = hex(&p.terminal_id.0),
+        m = hex(&p.smart_meter.0),
+        r = esc(p.retailer.as_str()),
+        last = v.last.map_or_else(|| "none".to_owned(), jst),
+        q = last_slot.map_or_else(|| "-".to_owned(), |s| s.quality.to_string()),
+    );
+    let prev = v.day.pred_opt().unwrap_or(v.day);
+    let next = v.day.succ_opt().unwrap_or(v.day);
+    let in_kwh: u64 = v.slots.iter().map(|s| u64::from(s.in_wh)).sum();
+    let out_kwh: u64 = v.slots.iter().map(|s| u64::from(s.out_wh)).sum();
+    let _ = writeln!(
+        body,
+        "<h2>Load curve {day} (JST)</h2>\n<p><a href=\"/ops/points/{sp}?day={prev}\">&larr; {prev}</a> · <a href=\"/ops/points/{sp}?day={next}\">{next} &rarr;</a> · {n} slots, AC in {i:.3} kWh, AC out {o:.3} kWh <span style=\"color:#2a6fb0\">■ AC in</span> <span style=\"color:#e08a1e\">■ AC out</span></p>\n{svg}",
+        day = v.day,
+        n = v.slots.len(),
+        i = in_kwh as f64 / 1000.0,
+        o = out_kwh as f64 / 1000.0,
+        svg = curve::svg(&v.slots, day_start(v.day), minutes)
+    );
+    // OPS-07: the controls only for who may act.
+    if session.role == Role::Operator {
+        let _ = writeln!(
+            body,
+            "<h2>Block or reconnect (OPS-07)</h2>\n<form method=\"post\" action=\"/ops/points/{sp}\" id=\"act\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n<label>Reason <input name=\"reason\" size=\"60\" maxlength=\"{max}\" required></label>\n<button type=\"submit\" name=\"block\" value=\"1\">Block</button>\n<button type=\"submit\" name=\"reconnect\" value=\"1\">Reconnect</button>\n</form>",
+            csrf = esc(session.csrf()),
+            max = headend::blocks::TEXT_MAX
+        );
+    }
+    let mut history = String::from("<h2>Blocked periods</h2>\n<table id=\"blocks\"><tr><th>from</th><th>to</th><th>reason</th><th>by</th></tr>\n");
+    for b in v.periods.iter().rev() {
+        let _ = writeln!(
+            history,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            jst(b.from),
+            b.to.map_or_else(|| "(blocked)".to_owned(), jst),
+            esc(&b.reason),
+            esc(&b.by)
+        );
+    }
+    history.push_str("</table>");
+    body.push_str(&history);
+    page(&format!("Point {sp}"), Some(session), &body)
+}
+
+fn point_of(text: &str) -> Option<SupplyPoint> {
+    text.parse().ok()
+}
+
+/// `GET /ops/points/<supply point>?day=YYYY-MM-DD`.
+pub async fn point<P: OpsPortal + 'static>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+    Query(day): Query<Day>,
+) -> Response {
+    let session = match session_or_login(portal.as_ref(), &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let day = match day
+        .day
+        .as_deref()
+        .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d"))
+    {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(_)) => {
+            return answer(StatusCode::BAD_REQUEST, "day= is YYYY-MM-DD", &session.user)
+        }
+    };
+    show(portal.as_ref(), &session, &text, day, StatusCode::OK, "")
+}
+
+fn show<P: OpsPortal>(
+    portal: &P,
+    session: &Session,
+    text: &str,
+    day: Option<NaiveDate>,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let Some(sp) = point_of(text) else {
+        return answer(StatusCode::NOT_FOUND, "no such point", &session.user);
+    };
+    match view(portal, &sp, day) {
+        Ok(Some(v)) => {
+            let mut r = respond(status, render(&v, session, message));
+            r.extensions_mut().insert(AuditUser(session.user.clone()));
+            r
+        }
+        Ok(None) => answer(StatusCode::NOT_FOUND, "no such point", &session.user),
+        Err(e) => failed("the point", &e, &session.user),
+    }
+}
+
+/// The block / reconnect form's fields: the button pressed is the one present.
+#[derive(Debug, serde::Deserialize)]
+pub struct ActForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+    block: Option<String>,
+    reconnect: Option<String>,
+}
+
+/// `POST /ops/points/<supply point>`: block or reconnect (OPS-07), recorded in the head
+/// end's store with the reason, the time and the user; the running head end acts on it.
+/// A viewer, a missing or wrong CSRF token: 403. Back to the point's page.
+pub async fn act<P: OpsPortal + 'static>(
+    State(portal): State<Arc<P>>,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+    Form(form): Form<ActForm>,
+) -> Response {
+    let session = match session_or_login(portal.as_ref(), &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if session.role != Role::Operator {
+        tracing::warn!(user = %session.user, point = %text.chars().take(32).collect::<String>(), "OPS-07: a viewer's block or reconnect refused");
+        return answer(
+            StatusCode::FORBIDDEN,
+            "a viewer acts on nothing",
+            &session.user,
+        );
+    }
+    if !session.csrf_matches(&form.csrf) {
+        tracing::warn!(user = %session.user, "ops: a form without the session's token refused");
+        return answer(
+            StatusCode::FORBIDDEN,
+            "the form's token is not this session's",
+            &session.user,
+        );
+    }
+    let action = match (form.block.is_some(), form.reconnect.is_some()) {
+        (true, false) => BlockAction::Block,
+        (false, true) => BlockAction::Reconnect,
+        _ => {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                "press block or reconnect",
+                &session.user,
+            )
+        }
+    };
+    let Some(point) = point_of(&text) else {
+        return answer(StatusCode::NOT_FOUND, "no such point", &session.user);
+    };
+    let record = BlockRecord {
+        point,
+        action,
+        at: Utc::now(),
+        reason: form.reason.trim().to_owned(),
+        by: session.user.clone(),
+    };
+    let kept = portal
+        .ops()
+        .headend
+        .lock()
+        .map(|mut h| h.record_block(&record));
+    match kept {
+        Ok(Ok(())) => {
+            tracing::info!(point = %record.point, action = action.name(), reason = %record.reason, by = %record.by, "OPS-07");
+            let mut r = (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, format!("/ops/points/{}", record.point))],
+            )
+                .into_response();
+            r.extensions_mut().insert(AuditUser(session.user));
+            r
+        }
+        Ok(Err(headend::storage::HeadendError::Block(e))) => {
+            let status = match e {
+                BlockError::Text(_) => StatusCode::BAD_REQUEST,
+                BlockError::Unknown(_) => StatusCode::NOT_FOUND,
+                _ => StatusCode::CONFLICT,
+            };
+            show(
+                portal.as_ref(),
+                &session,
+                &text,
+                None,
+                status,
+                &e.to_string(),
+            )
+        }
+        Ok(Err(e)) => failed("the head end's store", &e, &session.user),
+        Err(_) => failed("the head end's store", &"lock poisoned", &session.user),
+    }
+}
