@@ -379,3 +379,77 @@ fn ops07_a_viewer_sees_no_control_and_a_forged_form_is_refused() {
         "{audit}"
     );
 }
+
+/// The base64 SHA-256 of the portal certificate's public key (openssl), for Chromium's
+/// `--ignore-certificate-errors-spki-list`: that certificate accepted, no other.
+fn spki(tls: &std::path::Path) -> Option<String> {
+    let script = format!(
+        "openssl x509 -in '{}' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
+        tls.join("server.crt.pem").display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && text.len() == 44).then_some(text)
+}
+
+/// Python with Selenium, Chromium and ChromeDriver, or the skip.
+fn browser_peers() -> Option<PathBuf> {
+    let python = support::python()?;
+    let selenium = Command::new(&python)
+        .args(["-c", "import selenium"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let found = |p: &str| std::path::Path::new(p).exists();
+    if !(selenium && found("/usr/bin/chromium") && found("/usr/bin/chromedriver")) {
+        support::skips::skip(
+            "interop peer missing: Selenium in the venv, /usr/bin/chromium or /usr/bin/chromedriver (run scripts/test as root to install them)",
+        );
+        return None;
+    }
+    Some(python)
+}
+
+#[test]
+fn ops07_in_a_browser_an_operator_blocks_and_reconnects_and_a_viewer_sees_no_control() {
+    let Some(python) = browser_peers() else {
+        return;
+    };
+    let ops = Ops::new("browser", 13);
+    let Some(spki) = spki(&ops.tls) else {
+        support::skips::skip("interop peer missing: openssl (the certificate's key hash)");
+        return;
+    };
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ops-browser");
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = Command::new(python)
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/ops_browser.py"))
+        .args([&ops.url, POINT, &spki])
+        .arg(&shots)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(seen["points"], 4, "{seen}");
+    assert_eq!(seen["state_blocked"], "blocked", "{seen}");
+    assert_eq!(seen["state_reconnected"], "registered", "{seen}");
+    assert_eq!(seen["viewer_controls"], 0, "{seen}");
+    // What the browser did is what the head end has: one period, closed, by ops1.
+    let blocks = ops.blocks();
+    assert_eq!(blocks.as_array().map(Vec::len), Some(1), "{blocks}");
+    assert_eq!(blocks[0]["by"], "ops1", "{blocks}");
+    assert!(!blocks[0]["to"].is_null(), "{blocks}");
+    for shot in [
+        "1-point.png",
+        "2-blocked.png",
+        "3-reconnected.png",
+        "4-viewer.png",
+    ] {
+        let png = std::fs::read(shots.join(shot)).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{shot}");
+    }
+}

@@ -8,7 +8,8 @@
 //! ([`server`], [`tls`]) audits every request; the retailer's side ([`client`],
 //! [`holdings`]) fetches and keeps the latest values. What it publishes it reads from
 //! the MDMS ([`source`]). The operations pages ([`ops`], [`users`]) are being built
-//! (issue 13): the login and the points page so far.
+//! (issue 13): the login, the points, a point's page with its curve and OPS-07's block
+//! and reconnect so far.
 
 pub mod client;
 pub mod error;
