@@ -453,3 +453,245 @@ fn ops07_in_a_browser_an_operator_blocks_and_reconnects_and_a_viewer_sees_no_con
         assert!(png.starts_with(b"\x89PNG"), "{shot}");
     }
 }
+
+/// The `Location` of a 303.
+fn location(answer: &str) -> String {
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+fn incident(token: &str, point: &str) -> Vec<String> {
+    [
+        format!("csrf={token}"),
+        "title=terminal reported stolen".to_owned(),
+        "category=lost-terminal".to_owned(),
+        "occurred=2026-04-01".to_owned(),
+        "status=open".to_owned(),
+        format!("point={point}"),
+        "what=the user reports the wireless terminal stolen".to_owned(),
+        "place=customer premises".to_owned(),
+        "impact=no readings from the point; the smart meter and other terminals unaffected"
+            .to_owned(),
+        "next_steps=block the point (OPS-07); ask the retailer to contact the user".to_owned(),
+    ]
+    .into()
+}
+
+fn fields(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn ops01_ops08_an_incident_has_the_report_items_the_retailer_as_contact_and_every_version() {
+    if !curl() {
+        return;
+    }
+    let ops = Ops::new("incident", 14);
+    let jar = ops.login("ops1");
+    let points = ops.get(&jar, "/ops/points");
+    // The point's retailer, from its row: the contact window (OPS-01).
+    let row = points
+        .lines()
+        .find(|l| l.contains(&format!("data-point=\"{POINT}\"")))
+        .unwrap();
+    let retailer = row
+        .split("<td>")
+        .nth(4)
+        .unwrap()
+        .trim_end_matches("</td>")
+        .to_owned();
+    assert_eq!(retailer.len(), 5, "{row}");
+    let token = csrf(&points);
+    // A report item missing, or a point not registered: refused, nothing kept.
+    let mut lacking = incident(&token, POINT);
+    lacking.retain(|f| !f.starts_with("impact="));
+    let answer = ops.post(&jar, "/ops/incidents", &fields(&lacking));
+    assert_eq!(status(&answer), 400, "{answer}");
+    assert!(
+        answer.contains("impact on each device and system is required"),
+        "{answer}"
+    );
+    let stranger = incident(&token, "0900000000000000999999");
+    assert_eq!(
+        status(&ops.post(&jar, "/ops/incidents", &fields(&stranger))),
+        400
+    );
+    assert!(!ops.get(&jar, "/ops/incidents").contains("data-record="));
+    // Reported.
+    let answer = ops.post(&jar, "/ops/incidents", &fields(&incident(&token, POINT)));
+    assert_eq!(status(&answer), 303, "{answer}");
+    assert_eq!(location(&answer), "/ops/incidents/1");
+    let page = ops.get(&jar, "/ops/incidents/1");
+    assert!(page.contains("data-version=\"1\""), "{page}");
+    assert!(
+        page.contains(&format!("<td class=\"contact\">{retailer}</td>")),
+        "{page}"
+    );
+    let list = ops.get(&jar, "/ops/incidents");
+    assert!(list.contains("data-record=\"1\""), "{list}");
+    assert!(
+        list.contains(&format!("<td class=\"contact\">{retailer}</td>")),
+        "{list}"
+    );
+    // Its cause and countermeasure later: version 2, the first kept.
+    let mut closed = incident(&token, POINT);
+    closed.retain(|f| !f.starts_with("status="));
+    closed.extend(
+        [
+            "status=closed",
+            "version=1",
+            "cause=terminal taken from an outdoor box",
+            "fix=terminal replaced, the old one's credentials revoked",
+            "plan=done 2026-04-03",
+            "prevention=lockable enclosures for outdoor terminals",
+        ]
+        .map(str::to_owned),
+    );
+    let answer = ops.post(&jar, "/ops/incidents/1", &fields(&closed));
+    assert_eq!(status(&answer), 303, "{answer}");
+    let page = ops.get(&jar, "/ops/incidents/1");
+    assert!(page.contains("data-version=\"2\""), "{page}");
+    assert!(page.contains("lockable enclosures"), "{page}");
+    let versions = page.split("id=\"versions\"").nth(1).unwrap();
+    assert_eq!(versions.matches("<tr><td>").count(), 2, "{versions}");
+    assert!(
+        versions.contains("status, cause, countermeasure (fix), plan, recurrence prevention"),
+        "{versions}"
+    );
+    // An edit of version 1 again (made before the other was saved): refused, not lost.
+    let stale = ops.post(&jar, "/ops/incidents/1", &fields(&closed));
+    assert_eq!(status(&stale), 409, "{stale}");
+    // "Version 0" adds nothing.
+    let mut sneaky = incident(&token, POINT);
+    sneaky.push("version=0".to_owned());
+    assert_eq!(
+        status(&ops.post(&jar, "/ops/incidents/2", &fields(&sneaky))),
+        400
+    );
+    assert_eq!(status(&ops.get(&jar, "/ops/incidents/2")), 404);
+    // A viewer reads it, has no form, and its post is refused.
+    let viewer = ops.login("view1");
+    let page = ops.get(&viewer, "/ops/incidents/1");
+    assert!(
+        page.contains("lockable enclosures") && !page.contains("id=\"record-form\""),
+        "{page}"
+    );
+    let mut forged = incident(&csrf(&page), POINT);
+    forged.push("version=2".to_owned());
+    assert_eq!(
+        status(&ops.post(&viewer, "/ops/incidents/1", &fields(&forged))),
+        403
+    );
+    assert_eq!(
+        status(&ops.post(&viewer, "/ops/incidents", &fields(&forged))),
+        403
+    );
+    assert!(ops
+        .get(&jar, "/ops/incidents/1")
+        .contains("data-version=\"2\""));
+}
+
+#[test]
+fn ops02_a_risk_is_reviewed_within_a_year_and_flagged_when_its_review_is_overdue() {
+    if !curl() {
+        return;
+    }
+    let ops = Ops::new("risk", 15);
+    let jar = ops.login("ops1");
+    let token = csrf(&ops.get(&jar, "/ops/risks"));
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap())
+        .date_naive();
+    let risk = |title: &str, assessed: chrono::NaiveDate, next: chrono::NaiveDate| {
+        let f: Vec<String> = vec![
+            format!("csrf={token}"),
+            format!("title={title}"),
+            "asset=IoT route (Wi-SUN)".to_owned(),
+            "threat=jamming near the meter".to_owned(),
+            "likelihood=low".to_owned(),
+            "impact=medium".to_owned(),
+            "treatment=backfill from the terminal's store".to_owned(),
+            "owner=network operations".to_owned(),
+            "trigger=periodic".to_owned(),
+            format!("assessed={assessed}"),
+            format!("next_review={next}"),
+        ];
+        ops.post(&jar, "/ops/risks", &fields(&f))
+    };
+    let year_ago = today - chrono::Days::new(400);
+    let late = risk(
+        "assessed long ago",
+        year_ago,
+        year_ago + chrono::Days::new(180),
+    );
+    assert_eq!(status(&late), 303, "{late}");
+    let fresh = risk("assessed today", today, today + chrono::Days::new(180));
+    assert_eq!(status(&fresh), 303, "{fresh}");
+    let too_far = risk(
+        "reviewed in two years",
+        today,
+        today + chrono::Days::new(730),
+    );
+    assert_eq!(status(&too_far), 400, "{too_far}");
+    let list = ops.get(&jar, "/ops/risks");
+    assert!(
+        list.contains("<tr data-record=\"1\" data-overdue=\"true\">"),
+        "{list}"
+    );
+    assert!(
+        list.contains("<tr data-record=\"2\" data-overdue=\"false\">"),
+        "{list}"
+    );
+    assert!(!list.contains("data-record=\"3\""), "{list}");
+}
+
+#[test]
+fn ops04_a_vulnerability_that_can_harm_the_system_names_whom_it_was_reported_to() {
+    if !curl() {
+        return;
+    }
+    let ops = Ops::new("vulnerability", 16);
+    let jar = ops.login("ops1");
+    let token = csrf(&ops.get(&jar, "/ops/vulnerabilities"));
+    let mut note: Vec<String> = [
+        "title=nonce reuse after a power cut in a terminal's CCM* stack",
+        "reference=JVNVU#00000000",
+        "source=JVN",
+        "affects=wireless terminals of vendor X",
+        "severity=high",
+        "harms_system=yes",
+        "status=open",
+    ]
+    .map(str::to_owned)
+    .into();
+    note.push(format!("csrf={token}"));
+    let unreported = ops.post(&jar, "/ops/vulnerabilities", &fields(&note));
+    assert_eq!(status(&unreported), 400, "{unreported}");
+    assert!(
+        unreported.contains("required when it can harm the system"),
+        "{unreported}"
+    );
+    note.extend(
+        [
+            "reported_to=retailer A0019 and vendor X",
+            "reported_on=2026-04-02",
+        ]
+        .map(str::to_owned),
+    );
+    let reported = ops.post(&jar, "/ops/vulnerabilities", &fields(&note));
+    assert_eq!(status(&reported), 303, "{reported}");
+    let list = ops.get(&jar, "/ops/vulnerabilities");
+    assert!(list.contains("retailer A0019 and vendor X"), "{list}");
+    // Audited under the operator.
+    let audit = ops.audit();
+    assert!(
+        audit.lines().any(|l| l.contains("ops:ops1")
+            && l.contains("POST /ops/vulnerabilities")
+            && l.contains("303")),
+        "{audit}"
+    );
+}

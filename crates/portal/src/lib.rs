@@ -16,6 +16,7 @@ pub mod error;
 pub mod holdings;
 pub mod ops;
 pub mod publish;
+pub mod records;
 pub mod server;
 pub mod source;
 pub mod sqlite;

@@ -1,9 +1,9 @@
 //! The portal's store on SQLite, in the system's database file beside the head end's
 //! and the MDMS's tables: issues and files, append-only (triggers refuse any change or
 //! deletion: an older issue stays published), each issue with its files in one
-//! transaction. Schema version 2 under `portal` in the shared `schema_versions` table
-//! (version 1 and the operations pages' users; a version-1 store gains them when
-//! opened).
+//! transaction. Schema version 3 under `portal` in the shared `schema_versions` table
+//! (version 1, the operations pages' users (2) and their registers (3); an older store
+//! gains what it lacks when opened).
 
 use std::path::Path;
 
@@ -13,11 +13,29 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::error::PortalError;
 use crate::publish::Issue;
+use crate::records::{check_record, OpsRecord, RecordKind};
 use crate::store::{check_issue, AuditEntry, Listed, PortalStore};
 use crate::users::{Role, User};
 
 /// The schema this program writes.
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
+/// What version 3 adds to version 2: the operations registers (incidents, risks,
+/// vulnerability notes), every version of every record, never changed or deleted.
+const SCHEMA_3: &str = "
+CREATE TABLE portal_record (
+    kind    TEXT NOT NULL CHECK (kind IN ('incident', 'risk', 'vulnerability')),
+    id      INTEGER NOT NULL CHECK (id >= 1),
+    version INTEGER NOT NULL CHECK (version >= 1),
+    at      INTEGER NOT NULL,
+    by_name TEXT NOT NULL CHECK (length(by_name) BETWEEN 1 AND 64),
+    fields  TEXT NOT NULL CHECK (json_valid(fields)),
+    PRIMARY KEY (kind, id, version)
+) WITHOUT ROWID;
+CREATE TRIGGER portal_record_kept BEFORE UPDATE ON portal_record
+    BEGIN SELECT RAISE(ABORT, 'a record version is never changed'); END;
+CREATE TRIGGER portal_record_stays BEFORE DELETE ON portal_record
+    BEGIN SELECT RAISE(ABORT, 'a record version is never deleted'); END;
+";
 /// What version 2 adds to version 1.
 const SCHEMA_2: &str = "
 CREATE TABLE portal_user (
@@ -132,33 +150,30 @@ impl SqlitePortalStore {
             )
             .optional()
             .map_err(backend)?;
-        match version {
-            Some(VERSION) => {}
-            Some(1) => db
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA_2}
-                     UPDATE schema_versions SET version = {VERSION} WHERE component = '{COMPONENT}';
-                     COMMIT;"
-                ))
-                .map_err(|e| {
-                    let _ = db.execute_batch("ROLLBACK");
-                    backend(e)
-                })?,
+        // Each version's additions, applied in order from the store's version up.
+        let steps = [SCHEMA, SCHEMA_2, SCHEMA_3];
+        let from = match version {
+            None => 0,
+            Some(v) if (1..=VERSION).contains(&v) => v,
             Some(other) => {
                 return Err(PortalError::Store(format!(
                     "portal schema {other} is not this program's ({VERSION})"
                 )))
             }
-            None => db
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA} {SCHEMA_2}
-                     INSERT INTO schema_versions (component, version) VALUES ('{COMPONENT}', {VERSION});
-                     COMMIT;"
-                ))
-                .map_err(|e| {
-                    let _ = db.execute_batch("ROLLBACK");
-                    backend(e)
-                })?,
+        };
+        if from < VERSION {
+            let skip = usize::try_from(from).unwrap_or(steps.len());
+            let additions: String = steps.iter().skip(skip).copied().collect();
+            db.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {additions}
+                 INSERT INTO schema_versions (component, version) VALUES ('{COMPONENT}', {VERSION})
+                     ON CONFLICT (component) DO UPDATE SET version = {VERSION};
+                 COMMIT;"
+            ))
+            .map_err(|e| {
+                let _ = db.execute_batch("ROLLBACK");
+                backend(e)
+            })?;
         }
         Ok(Self { db })
     }
@@ -318,6 +333,72 @@ impl PortalStore for SqlitePortalStore {
 
     fn user(&self, name: &str) -> Result<Option<User>, PortalError> {
         Ok(self.users_where("name = ?1", [name])?.pop())
+    }
+
+    fn add_record(&mut self, record: &OpsRecord) -> Result<(), PortalError> {
+        let fields = serde_json::to_string(&record.fields).map_err(backend)?;
+        let at = nanos(record.at)?;
+        let tx = self
+            .db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let kind = record.kind.name();
+        let last_id: u64 = tx
+            .query_row(
+                "SELECT coalesce(max(id), 0) FROM portal_record WHERE kind = ?1",
+                [kind],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        let last_version: Option<u32> = tx
+            .query_row(
+                "SELECT max(version) FROM portal_record WHERE kind = ?1 AND id = ?2",
+                params![kind, record.id],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        check_record(record, last_id, last_version)?;
+        tx.execute(
+            "INSERT INTO portal_record (kind, id, version, at, by_name, fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![kind, record.id, record.version, at, record.by, fields],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)
+    }
+
+    fn records(&self, kind: RecordKind) -> Result<Vec<OpsRecord>, PortalError> {
+        let mut q = self
+            .db
+            .prepare_cached(
+                "SELECT id, version, at, by_name, fields FROM portal_record WHERE kind = ?1 ORDER BY id, version",
+            )
+            .map_err(backend)?;
+        let rows = q
+            .query_map([kind.name()], |r| {
+                Ok((
+                    r.get::<_, u64>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (id, version, at, by, fields) = row.map_err(backend)?;
+            let fields = serde_json::from_str(&fields).map_err(|e| {
+                PortalError::Store(format!("{} {id} version {version}: {e}", kind.name()))
+            })?;
+            Ok(OpsRecord {
+                kind,
+                id,
+                version,
+                at: DateTime::from_timestamp_nanos(at),
+                by,
+                fields,
+            })
+        })
+        .collect()
     }
 
     fn audit(&self) -> Result<Vec<AuditEntry>, PortalError> {

@@ -10,6 +10,7 @@ use edi::{FileName, InfoCode, PartyCode};
 
 use crate::error::PortalError;
 use crate::publish::Issue;
+use crate::records::{check_record, OpsRecord, RecordKind};
 use crate::users::User;
 
 /// A published file as a retailer's list shows it.
@@ -100,6 +101,19 @@ pub trait PortalStore {
     /// # Errors
     /// [`PortalError::Store`].
     fn user(&self, name: &str) -> Result<Option<User>, PortalError>;
+
+    /// Keep `record`: a new one under the next number of its register, or the next
+    /// version of one kept ([`crate::records::check_record`]).
+    ///
+    /// # Errors
+    /// [`PortalError::Refused`]: not the next number or version; [`PortalError::Store`].
+    fn add_record(&mut self, record: &OpsRecord) -> Result<(), PortalError>;
+
+    /// Every version of every record of `kind`, by number then version.
+    ///
+    /// # Errors
+    /// [`PortalError::Store`].
+    fn records(&self, kind: RecordKind) -> Result<Vec<OpsRecord>, PortalError>;
 }
 
 /// A store behind a box is a store (a service holds `Box<dyn PortalStore>`).
@@ -143,6 +157,14 @@ impl<T: PortalStore + ?Sized> PortalStore for Box<T> {
 
     fn user(&self, name: &str) -> Result<Option<User>, PortalError> {
         (**self).user(name)
+    }
+
+    fn add_record(&mut self, record: &OpsRecord) -> Result<(), PortalError> {
+        (**self).add_record(record)
+    }
+
+    fn records(&self, kind: RecordKind) -> Result<Vec<OpsRecord>, PortalError> {
+        (**self).records(kind)
     }
 }
 
@@ -188,6 +210,7 @@ pub struct MemoryPortalStore {
     files: BTreeMap<(PartyCode, FileName), (Vec<u8>, DateTime<Utc>)>,
     audit: Vec<AuditEntry>,
     users: BTreeMap<String, User>,
+    records: BTreeMap<RecordKind, Vec<OpsRecord>>,
 }
 
 impl PortalStore for MemoryPortalStore {
@@ -253,5 +276,24 @@ impl PortalStore for MemoryPortalStore {
 
     fn user(&self, name: &str) -> Result<Option<User>, PortalError> {
         Ok(self.users.get(name).cloned())
+    }
+
+    fn add_record(&mut self, record: &OpsRecord) -> Result<(), PortalError> {
+        let kept = self.records.entry(record.kind).or_default();
+        // Kept ordered by number then version: the last is of the highest number.
+        let last_id = kept.last().map_or(0, |r| r.id);
+        let last_version = kept
+            .iter()
+            .filter(|r| r.id == record.id)
+            .map(|r| r.version)
+            .max();
+        check_record(record, last_id, last_version)?;
+        kept.push(record.clone());
+        kept.sort_by_key(|r| (r.id, r.version));
+        Ok(())
+    }
+
+    fn records(&self, kind: RecordKind) -> Result<Vec<OpsRecord>, PortalError> {
+        Ok(self.records.get(&kind).cloned().unwrap_or_default())
     }
 }

@@ -9,19 +9,6 @@ use axum::response::{IntoResponse, Response};
 use super::html::{esc, page, respond};
 use super::session::{cookie, cookie_cleared};
 use super::{AuditUser, OpsPortal};
-use crate::store::PortalStore;
-use crate::users::Role;
-
-impl<S: PortalStore + Send> OpsPortal for crate::server::Portal<S> {
-    fn ops(&self) -> &super::Ops {
-        &self.ops
-    }
-
-    fn check(&self, user: &str, password: &str) -> Option<Role> {
-        let found = self.store.lock().ok()?.user(user).ok()??;
-        found.verify(password.as_bytes()).then_some(found.role)
-    }
-}
 
 fn form(message: &str) -> String {
     page(

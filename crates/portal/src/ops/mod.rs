@@ -12,24 +12,31 @@
 //! A viewer sees no control and a form posted from a viewer's session is refused (403);
 //! every acting form carries the session's CSRF token and is refused without it. Each
 //! answer names its user for the audit ([`AuditUser`]).
-//! Not yet: events, incidents, risks, vulnerability notes, log review.
+//! - `/ops/incidents`, `/ops/risks`, `/ops/vulnerabilities` ([`registers`]): the
+//!   registers of OPS-01/08, OPS-02 and OPS-04 ([`crate::records`]).
+//!
+//! Not yet: events, the review of terminal logs.
 
 mod curve;
 mod html;
 mod login;
 mod points;
+mod registers;
 pub mod session;
 
 use std::sync::{Arc, Mutex};
 
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use headend::storage::HeadendStore;
 use mdms::MdmsStore;
 
 pub use session::{Session, Sessions, COOKIE, SESSION};
 
+use crate::records::{OpsRecord, RecordKind};
+use crate::store::PortalStore;
 use crate::users::Role;
+use crate::PortalError;
 
 /// What the pages read and act on beside the portal's own store.
 pub struct Ops {
@@ -71,11 +78,62 @@ pub trait OpsPortal: Send + Sync {
     fn ops(&self) -> &Ops;
     /// The role of `user` if `password` is theirs.
     fn check(&self, user: &str, password: &str) -> Option<Role>;
+    /// Keep a version of a register's record.
+    ///
+    /// # Errors
+    /// The store's.
+    fn add_record(&self, record: &OpsRecord) -> Result<(), PortalError>;
+    /// Every version of a register's records.
+    ///
+    /// # Errors
+    /// The store's.
+    fn records(&self, kind: RecordKind) -> Result<Vec<OpsRecord>, PortalError>;
+}
+
+impl<S: PortalStore + Send> OpsPortal for crate::server::Portal<S> {
+    fn ops(&self) -> &Ops {
+        &self.ops
+    }
+
+    fn check(&self, user: &str, password: &str) -> Option<Role> {
+        let found = self.store.lock().ok()?.user(user).ok()??;
+        found.verify(password.as_bytes()).then_some(found.role)
+    }
+
+    fn add_record(&self, record: &OpsRecord) -> Result<(), PortalError> {
+        self.store
+            .lock()
+            .map_err(|_| PortalError::Store("lock poisoned".to_owned()))?
+            .add_record(record)
+    }
+
+    fn records(&self, kind: RecordKind) -> Result<Vec<OpsRecord>, PortalError> {
+        self.store
+            .lock()
+            .map_err(|_| PortalError::Store("lock poisoned".to_owned()))?
+            .records(kind)
+    }
 }
 
 /// The `/ops` routes.
 pub fn routes<P: OpsPortal + 'static>() -> Router<Arc<P>> {
-    Router::new()
+    let mut router = Router::new();
+    for kind in RecordKind::ALL {
+        router = router
+            .route(
+                &format!("/ops/{}", kind.path()),
+                get(registers::list::<P>)
+                    .post(registers::create::<P>)
+                    .layer(Extension(kind)),
+            )
+            .route(
+                &format!("/ops/{}/{{id}}", kind.path()),
+                get(registers::show::<P>)
+                    .post(registers::update::<P>)
+                    .layer(Extension(kind)),
+            );
+    }
+    router
         .route("/ops/login", get(login::show).post(login::login::<P>))
         .route("/ops/logout", post(login::logout::<P>))
         .route("/ops/points", get(points::list::<P>))
