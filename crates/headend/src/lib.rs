@@ -9,6 +9,7 @@ pub mod aroute;
 pub mod blocks;
 pub mod collect;
 pub mod commands;
+pub mod events;
 pub mod feed;
 pub mod keys;
 pub mod node;

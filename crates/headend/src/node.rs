@@ -12,12 +12,13 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use dlms::apdu::ActionResult;
 use dlms::cipher::SystemTitle;
-use dlms::relay::message::{Arrival, Command, Outcome, Uplink};
+use dlms::relay::message::{Arrival, Command, Outcome, TerminalState, Uplink};
 use wisun::mac::Eui64;
 
 use crate::aroute::{FromSmartMeter, SmartMeterLink};
 use crate::collect::{CollectConfig, Collected, Collector, Resume};
 use crate::commands::{self, CommandError, Setting};
+use crate::events::{self, TerminalEvent};
 use crate::registry::DevicePoint;
 
 /// The head end's system title on the A route **(ours)**.
@@ -54,6 +55,9 @@ pub struct Taken {
     /// The ends of settings commanded ([`HeadEnd::command`]): request, outcome, why —
     /// the smart meter's *done*, or its refusal of the command itself (failed).
     pub carried: Vec<(u32, Outcome, String)>,
+    /// The terminals' events, and their states that differ from the last known, for
+    /// the store (OPS-06).
+    pub events: Vec<TerminalEvent>,
 }
 
 /// The head end.
@@ -80,6 +84,10 @@ pub struct HeadEnd {
     /// Terminals blocked (OPS-07): told again to a smart meter that says hello (a
     /// reboot forgets).
     blocked: std::collections::BTreeSet<Eui64>,
+    /// Each terminal's state as its smart meter's last hello told it: a hello that
+    /// tells another is an event (a head end that starts knows none: the first hello
+    /// tells them all).
+    states: BTreeMap<Eui64, TerminalState>,
 }
 
 impl HeadEnd {
@@ -103,6 +111,7 @@ impl HeadEnd {
             invoked: BTreeMap::new(),
             figures: HeadEndFigures::default(),
             blocked: std::collections::BTreeSet::new(),
+            states: BTreeMap::new(),
         }
     }
 
@@ -429,8 +438,49 @@ impl HeadEnd {
                         self.collector.done(request, outcome, wall);
                     }
                 }
-                Uplink::Event { code, .. } => self.count_event(&event_kind(code)),
+                Uplink::Event {
+                    terminal,
+                    code,
+                    at,
+                    details,
+                } => {
+                    let kind = event_kind(code);
+                    // A link's state is kept (below), not counted with the alarms.
+                    if events::is_state(&kind) {
+                        let up = if kind == "joined" {
+                            TerminalState::Joined
+                        } else {
+                            TerminalState::Absent
+                        };
+                        self.states.insert(Eui64(terminal), up);
+                    } else {
+                        self.count_event(&kind);
+                    }
+                    taken.events.push(TerminalEvent {
+                        terminal: Eui64(terminal),
+                        smart_meter: sm,
+                        kind,
+                        code: Some(code),
+                        at,
+                        received_at: wall,
+                        details: events::details_text(&details),
+                    });
+                }
                 Uplink::Hello { terminals } => {
+                    for (t, state) in &terminals {
+                        let terminal = Eui64(*t);
+                        if self.states.insert(terminal, *state) != Some(*state) {
+                            taken.events.push(TerminalEvent {
+                                terminal,
+                                smart_meter: sm,
+                                kind: state_name(*state).to_owned(),
+                                code: None,
+                                at: wall,
+                                received_at: wall,
+                                details: String::new(),
+                            });
+                        }
+                    }
                     let held: Vec<[u8; 8]> = terminals.iter().map(|(t, _)| *t).collect();
                     taken.to_smart_meters.extend(self.register(sm, &held));
                 }
@@ -477,6 +527,15 @@ fn raw(c: &Collected) -> mdms::RawReading {
     }
 }
 
+/// A terminal state's name, as the events keep it ([`events::is_state`]).
+const fn state_name(state: TerminalState) -> &'static str {
+    match state {
+        TerminalState::Absent => "absent",
+        TerminalState::Joined => "joined",
+        TerminalState::Blocked => "blocked",
+    }
+}
+
 /// The name of an event code, for the figures.
 fn event_kind(code: u16) -> String {
     use dlms::cosem::EventCode;
@@ -484,6 +543,8 @@ fn event_kind(code: u16) -> String {
     match code {
         own_event::AUTH_FAILURE => return "auth_failure".to_owned(),
         own_event::FOREIGN_PAIRING_SCAN => return "foreign_pairing_scan".to_owned(),
+        own_event::JOINED => return "joined".to_owned(),
+        own_event::LEFT => return "left".to_owned(),
         _ => {}
     }
     match EventCode::from_code(code) {

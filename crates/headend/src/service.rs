@@ -218,6 +218,9 @@ impl<H: HeadendStore, M: mdms::MdmsStore + Send + 'static> HeadEndService<H, M> 
         wall: DateTime<Utc>,
     ) -> Result<Outgoing, dlms::wrapper::WrapperError> {
         let taken = self.node.take_bytes(sm, bytes, wall)?;
+        if let Err(e) = self.store.record_events(&taken.events) {
+            tracing::error!(error = %e, events = taken.events.len(), "terminal events not kept");
+        }
         self.pending.extend(taken.readings);
         if self.pending.len() >= BATCH {
             self.flush();

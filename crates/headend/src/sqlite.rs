@@ -24,6 +24,7 @@ use crate::commands::{
     self, CommandEnd, CommandError, CommandKind, CommandOutcome, CommandRecord, NewPassword,
     Setting,
 };
+use crate::events::TerminalEvent;
 use crate::point::SupplyPoint;
 use crate::registry::DevicePoint;
 use crate::storage::{
@@ -35,7 +36,8 @@ const COMPONENT: &str = "headend";
 /// The schema this program writes. 2: `command_records.kind` takes `terminal-secret`
 /// (TRM-08); a database of version 1 is migrated when opened ([`migrate_1_to_2`]), and a
 /// program of version 1 refuses one of 2. Tables added later without touching the others
-/// (`collection_since`, `command_records`, `command_passwords`, `terminal_secrets`) kept
+/// (`collection_since`, `command_records`, `command_passwords`, `terminal_secrets`,
+/// `terminal_events`) kept
 /// the version: an older program ignores them, this one creates them in a database of
 /// that version.
 const VERSION: i64 = 2;
@@ -79,6 +81,21 @@ CREATE TABLE IF NOT EXISTS terminal_secrets (
     terminal_id BLOB PRIMARY KEY CHECK (length(terminal_id) = 8),
     secret      BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS terminal_events (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    terminal_id  BLOB NOT NULL CHECK (length(terminal_id) = 8),
+    smart_meter  BLOB NOT NULL CHECK (length(smart_meter) = 8),
+    kind         TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 40),
+    code         INTEGER CHECK (code BETWEEN 0 AND 65535),
+    at_ms        INTEGER NOT NULL,
+    received_ms  INTEGER NOT NULL,
+    details      TEXT NOT NULL CHECK (length(details) <= 400)
+);
+CREATE INDEX IF NOT EXISTS terminal_events_by_terminal ON terminal_events (terminal_id, seq);
+CREATE TRIGGER IF NOT EXISTS terminal_events_no_update BEFORE UPDATE ON terminal_events
+BEGIN SELECT RAISE(ABORT, 'terminal events are append-only (OPS-06)'); END;
+CREATE TRIGGER IF NOT EXISTS terminal_events_no_delete BEFORE DELETE ON terminal_events
+BEGIN SELECT RAISE(ABORT, 'terminal events are append-only (OPS-06)'); END;
 CREATE TRIGGER IF NOT EXISTS block_records_no_update BEFORE UPDATE ON block_records
 BEGIN SELECT RAISE(ABORT, 'block records are append-only (OPS-07)'); END;
 CREATE TRIGGER IF NOT EXISTS block_records_no_delete BEFORE DELETE ON block_records
@@ -632,5 +649,84 @@ impl HeadendStore for SqliteHeadendStore {
             out.insert(eui(&terminal)?, secret);
         }
         Ok(out)
+    }
+
+    fn record_events(&mut self, events: &[TerminalEvent]) -> Result<(), HeadendError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO terminal_events (terminal_id, smart_meter, kind, code, at_ms, received_ms, details)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(backend)?;
+            for e in events {
+                insert
+                    .execute(params![
+                        e.terminal.0.as_slice(),
+                        e.smart_meter.0.as_slice(),
+                        e.kind,
+                        e.code,
+                        e.at.timestamp_millis(),
+                        e.received_at.timestamp_millis(),
+                        e.details
+                    ])
+                    .map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn events(
+        &self,
+        terminal: Option<Eui64>,
+        limit: usize,
+    ) -> Result<Vec<TerminalEvent>, HeadendError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut q = self
+            .db
+            .prepare_cached(
+                "SELECT terminal_id, smart_meter, kind, code, at_ms, received_ms, details
+                 FROM terminal_events WHERE ?1 IS NULL OR terminal_id = ?1
+                 ORDER BY seq DESC LIMIT ?2",
+            )
+            .map_err(backend)?;
+        let filter = terminal.map(|t| t.0.to_vec());
+        let rows = q
+            .query_map(params![filter, limit], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<u16>>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(backend)?;
+        let time = |ms: i64| {
+            DateTime::from_timestamp_millis(ms)
+                .ok_or_else(|| backend(format!("event time {ms} ms out of range")))
+        };
+        rows.map(|row| {
+            let (terminal, sm, kind, code, at, received, details) = row.map_err(backend)?;
+            Ok(TerminalEvent {
+                terminal: eui(&terminal)?,
+                smart_meter: eui(&sm)?,
+                kind,
+                code,
+                at: time(at)?,
+                received_at: time(received)?,
+                details,
+            })
+        })
+        .collect()
     }
 }

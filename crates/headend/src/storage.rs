@@ -14,6 +14,7 @@ use crate::blocks::{self, BlockError, BlockRecord};
 use crate::commands::{
     self, CommandEnd, CommandError, CommandOutcome, CommandRecord, NewPassword, Setting,
 };
+use crate::events::TerminalEvent;
 use crate::point::SupplyPoint;
 use crate::registry::{self, DevicePoint, RegistryError};
 
@@ -155,6 +156,22 @@ pub trait HeadendStore {
     /// # Errors
     /// [`HeadendError::Backend`].
     fn terminal_secrets(&self) -> Result<BTreeMap<Eui64, Vec<u8>>, HeadendError>;
+
+    /// Keep `events` (OPS-06), in their order, after those kept.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn record_events(&mut self, events: &[TerminalEvent]) -> Result<(), HeadendError>;
+
+    /// The `limit` latest events, of `terminal` only if given, newest first.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn events(
+        &self,
+        terminal: Option<Eui64>,
+        limit: usize,
+    ) -> Result<Vec<TerminalEvent>, HeadendError>;
 }
 
 /// What a command's end changes besides its record.
@@ -254,6 +271,7 @@ pub struct MemoryHeadendStore {
     commands: Vec<CommandRecord>,
     passwords: BTreeMap<u64, NewPassword>,
     secrets: BTreeMap<Eui64, Vec<u8>>,
+    events: Vec<TerminalEvent>,
 }
 
 impl MemoryHeadendStore {
@@ -394,6 +412,26 @@ impl HeadendStore for MemoryHeadendStore {
 
     fn terminal_secrets(&self) -> Result<BTreeMap<Eui64, Vec<u8>>, HeadendError> {
         Ok(self.secrets.clone())
+    }
+
+    fn record_events(&mut self, events: &[TerminalEvent]) -> Result<(), HeadendError> {
+        self.events.extend_from_slice(events);
+        Ok(())
+    }
+
+    fn events(
+        &self,
+        terminal: Option<Eui64>,
+        limit: usize,
+    ) -> Result<Vec<TerminalEvent>, HeadendError> {
+        Ok(self
+            .events
+            .iter()
+            .rev()
+            .filter(|e| terminal.is_none_or(|t| e.terminal == t))
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }
 

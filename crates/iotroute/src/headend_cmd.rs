@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use headend::blocks::{periods, BlockAction, BlockRecord};
 use headend::commands::{CommandError, CommandRecord, NewPassword, Setting};
 use headend::point::SupplyPoint;
-use headend::registry::{parse_csv, to_csv};
+use headend::registry::{eui64_text, parse_csv, to_csv};
 use headend::sqlite::SqliteHeadendStore;
 use headend::storage::{HeadendError, HeadendStore};
 
@@ -72,6 +72,23 @@ pub enum HeadendCommand {
         /// The database file.
         #[arg(long)]
         db: PathBuf,
+        /// As a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the terminals' events the smart meters relayed and the states their hellos
+    /// told (OPS-06), newest first: received, terminal, smart meter, kind, code, when it
+    /// happened, details.
+    Events {
+        /// The database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// Only this terminal's (16 hex digits).
+        #[arg(long)]
+        terminal: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
         /// As a JSON array.
         #[arg(long)]
         json: bool,
@@ -156,6 +173,12 @@ pub async fn run(cmd: HeadendCommand) -> ExitCode {
         HeadendCommand::Block(args) => block(args, BlockAction::Block),
         HeadendCommand::Reconnect(args) => block(args, BlockAction::Reconnect),
         HeadendCommand::Blocks { db, json } => blocks(&db, json),
+        HeadendCommand::Events {
+            db,
+            terminal,
+            limit,
+            json,
+        } => events(&db, terminal.as_deref(), limit, json),
         HeadendCommand::SetClock(args) => command(&args, Ok(Setting::Clock)),
         HeadendCommand::SetInterval { args, minutes } => command(
             &args,
@@ -389,6 +412,60 @@ fn blocks(db: &Path, json: bool) -> ExitCode {
             p.to.map_or_else(|| "(blocked)".to_owned(), time),
             p.reason,
             p.by
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn events(db: &Path, terminal: Option<&str>, limit: usize, json: bool) -> ExitCode {
+    let terminal = match terminal.map(headend::registry::parse_eui64).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: --terminal: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = match open(db) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let list = match store.events(terminal, limit) {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    if json {
+        let rows: Vec<serde_json::Value> = list
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "received_at": time(e.received_at),
+                    "terminal": eui64_text(e.terminal),
+                    "smart_meter": eui64_text(e.smart_meter),
+                    "kind": e.kind,
+                    "code": e.code,
+                    "at": time(e.at),
+                    "details": e.details,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_owned())
+        );
+        return ExitCode::SUCCESS;
+    }
+    for e in &list {
+        println!(
+            "{} {} {} {:<18} {:>5} {} {}",
+            time(e.received_at),
+            eui64_text(e.terminal),
+            eui64_text(e.smart_meter),
+            e.kind,
+            e.code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            time(e.at),
+            e.details
         );
     }
     ExitCode::SUCCESS

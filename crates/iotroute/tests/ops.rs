@@ -53,11 +53,16 @@ struct Ops {
 
 impl Ops {
     fn new(name: &str, host: u8) -> Self {
+        Self::with(name, host, &[])
+    }
+
+    /// The same after a small run with `faults` added.
+    fn with(name: &str, host: u8, faults: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("iotroute-ops-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("system.db");
-        succeed(iotroute().args(SMALL_SIM).arg("--db").arg(&db));
+        succeed(iotroute().args(SMALL_SIM).args(faults).arg("--db").arg(&db));
         for (user, role) in [("ops1", "operator"), ("view1", "viewer")] {
             succeed(
                 iotroute()
@@ -693,5 +698,73 @@ fn ops04_a_vulnerability_that_can_harm_the_system_names_whom_it_was_reported_to(
             && l.contains("POST /ops/vulnerabilities")
             && l.contains("303")),
         "{audit}"
+    );
+}
+
+#[test]
+fn ops06_the_head_end_keeps_the_terminals_events_and_links_and_the_pages_show_them() {
+    if !curl() {
+        return;
+    }
+    let ops = Ops::with("events", 17, &["--flood", "1", "--wrong-password", "1"]);
+    let out = succeed(
+        iotroute()
+            .args(["headend", "events", "--json", "--db"])
+            .arg(&ops.db),
+    );
+    let events: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    // Each of the four terminals joined; the flood and the wrong password were told.
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "joined").count(),
+        4,
+        "{events}"
+    );
+    for kind in ["dos", "auth_failure"] {
+        assert!(kinds.contains(&kind), "{kind}: {events}");
+    }
+    // Newest first.
+    let received: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["received_at"].as_str().unwrap())
+        .collect();
+    assert!(received.windows(2).all(|w| w[0] >= w[1]), "{received:?}");
+    let jar = ops.login("view1");
+    let page = ops.get(&jar, &format!("/ops/points/{POINT}"));
+    assert!(page.contains("data-link=\"up\""), "{page}");
+    assert!(page.contains("data-led=\"connected\""), "{page}");
+    assert!(page.contains("<tr data-kind=\"joined\">"), "{page}");
+    let list = ops.get(&jar, "/ops/events");
+    assert!(list.starts_with("HTTP/1.1 200"), "{list}");
+    assert!(list.contains("<tr data-kind=\"dos\">"), "{list}");
+    assert!(
+        list.contains(&format!("<a href=\"/ops/points/{POINT}\">")),
+        "{list}"
+    );
+    let only = ops.get(&jar, "/ops/events?q=dos");
+    assert!(
+        only.contains("data-kind=\"dos\"") && !only.contains("data-kind=\"joined\""),
+        "{only}"
+    );
+    // Blocked, its link reads blocked and its LED authenticating at once.
+    let op = ops.login("ops1");
+    let token = csrf(&ops.get(&op, &format!("/ops/points/{POINT}")));
+    let block = ops.post(
+        &op,
+        &format!("/ops/points/{POINT}"),
+        &[&format!("csrf={token}"), "reason=flood source", "block=1"],
+    );
+    assert_eq!(status(&block), 303, "{block}");
+    let page = ops.get(&jar, &format!("/ops/points/{POINT}"));
+    assert!(
+        page.contains("data-link=\"blocked\"") && page.contains("data-led=\"authenticating\""),
+        "{page}"
     );
 }

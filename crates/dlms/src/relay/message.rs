@@ -39,6 +39,10 @@ pub mod own_event {
     pub const AUTH_FAILURE: u16 = 200;
     /// A device scanned for another Pairing ID than the smart meter's.
     pub const FOREIGN_PAIRING_SCAN: u16 = 201;
+    /// A terminal authenticated and joined the smart meter's IoT route (its link is up).
+    pub const JOINED: u16 = 202;
+    /// A terminal left it (logged out, removed, lost, its session over).
+    pub const LEFT: u16 = 203;
 }
 
 /// Why bytes are not a message of the A route.

@@ -393,9 +393,16 @@ impl SmartMeterRelay {
     }
 
     /// What the smart meter's link reported that the head end hears of: an
-    /// authentication refused, a scan for another Pairing ID (its own events).
+    /// authentication refused, a scan for another Pairing ID, a terminal joined or
+    /// left (its own events; a re-authentication inside a session is not news).
     pub fn link_event(&mut self, event: &SmartMeterEvent, now: DateTime<Utc>) {
         match event {
+            SmartMeterEvent::Joined { terminal, .. } => {
+                self.own_event(terminal.0, own_event::JOINED, Vec::new(), now);
+            }
+            SmartMeterEvent::Left { terminal } => {
+                self.own_event(terminal.0, own_event::LEFT, Vec::new(), now);
+            }
             SmartMeterEvent::Refused { terminal, failure } => {
                 let why = dlms::Data::VisibleString(failure.to_string().into_bytes());
                 self.own_event(terminal.0, own_event::AUTH_FAILURE, vec![why], now);

@@ -108,7 +108,8 @@ impl SmartMeterApp {
     /// the DLMS port goes to the reader (or reads as a push), and what arrived to the
     /// relay, which builds its own message of the values; a terminal that left ends its
     /// sessions; a refusal or a foreign scan becomes the relay's own event. Nothing else
-    /// reaches the relay, and no path hands it a packet or a datagram's bytes.
+    /// reaches the relay, and no path hands it a packet or a datagram's bytes; a join and a
+    /// leave become its own events too (the head end's view of the link, OPS-06).
     pub fn link_event(
         &mut self,
         relay: Option<&mut SmartMeterRelay>,
@@ -129,14 +130,20 @@ impl SmartMeterApp {
                     arrived,
                 }
             }
-            SmartMeterEvent::Joined { terminal, .. } => Routed::Joined {
-                terminal,
-                next: self.next_queued(now, terminal.0),
-            },
+            SmartMeterEvent::Joined { terminal, id_p } => {
+                if let Some(relay) = relay {
+                    relay.link_event(&SmartMeterEvent::Joined { terminal, id_p }, wall);
+                }
+                Routed::Joined {
+                    terminal,
+                    next: self.next_queued(now, terminal.0),
+                }
+            }
             SmartMeterEvent::Left { terminal } => {
                 let dropped = self.forget(terminal.0);
                 if let Some(relay) = relay {
                     relay.left(&dropped, wall);
+                    relay.link_event(&SmartMeterEvent::Left { terminal }, wall);
                 }
                 Routed::Other(SmartMeterEvent::Left { terminal })
             }

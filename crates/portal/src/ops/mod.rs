@@ -15,10 +15,16 @@
 //! - `/ops/incidents`, `/ops/risks`, `/ops/vulnerabilities` ([`registers`]): the
 //!   registers of OPS-01/08, OPS-02 and OPS-04 ([`crate::records`]).
 //!
-//! Not yet: events, the review of terminal logs.
+//! - `/ops/events` ([`events`]): the terminals' events and link states the head end
+//!   collected (OPS-06); a point's page shows its terminal's latest, its link and the
+//!   LED inferred from them ([`link`]).
+//!
+//! Not yet: the review of terminal logs.
 
 mod curve;
+mod events;
 mod html;
+mod link;
 mod login;
 mod points;
 mod registers;
@@ -137,6 +143,7 @@ pub fn routes<P: OpsPortal + 'static>() -> Router<Arc<P>> {
         .route("/ops/login", get(login::show).post(login::login::<P>))
         .route("/ops/logout", post(login::logout::<P>))
         .route("/ops/points", get(points::list::<P>))
+        .route("/ops/events", get(events::list::<P>))
         .route(
             "/ops/points/{point}",
             get(points::point::<P>).post(points::act::<P>),

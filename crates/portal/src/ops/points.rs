@@ -10,12 +10,14 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
 use edi::message::JST;
 use headend::blocks::{periods, BlockAction, BlockError, BlockPeriod, BlockRecord};
-use headend::registry::DevicePoint;
+use headend::events::TerminalEvent;
+use headend::registry::{eui64_text, DevicePoint};
 use mdms::{Filter, Slot, SupplyPoint};
 
+use super::events::events_table;
 use super::html::{esc, page, respond};
 use super::session::Session;
-use super::{curve, AuditUser, OpsPortal};
+use super::{curve, link, AuditUser, OpsPortal};
 use crate::users::Role;
 
 /// The session of a request, or the answer that sends it to the login.
@@ -41,10 +43,6 @@ fn failed(what: &str, e: &dyn std::fmt::Display, user: &str) -> Response {
         &format!("{what} unreadable"),
         user,
     )
-}
-
-fn hex(id: &[u8]) -> String {
-    id.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 /// A page for `session`'s user.
@@ -94,7 +92,9 @@ pub async fn list<P: OpsPortal + 'static>(
     for p in points.iter().filter(|p| {
         needle.is_empty()
             || p.supply_point.to_string().contains(&needle)
-            || hex(&p.terminal_id.0).to_ascii_lowercase().contains(&needle)
+            || eui64_text(p.terminal_id)
+                .to_ascii_lowercase()
+                .contains(&needle)
     }) {
         let sp = p.supply_point.to_string();
         let state = if blocked.contains(&sp) {
@@ -105,8 +105,8 @@ pub async fn list<P: OpsPortal + 'static>(
         let _ = writeln!(
             table,
             "<tr data-point=\"{sp}\"><td><a href=\"/ops/points/{sp}\">{sp}</a></td><td>{t}</td><td>{m}</td><td>{r}</td><td>{state}</td></tr>",
-            t = hex(&p.terminal_id.0),
-            m = hex(&p.smart_meter.0),
+            t = eui64_text(p.terminal_id),
+            m = eui64_text(p.smart_meter),
             r = esc(p.retailer.as_str())
         );
     }
@@ -124,6 +124,9 @@ pub struct Day {
     day: Option<String>,
 }
 
+/// How many of its terminal's events a point's page shows.
+const EVENTS_SHOWN: usize = 20;
+
 /// What a point's page shows.
 struct PointView {
     point: DevicePoint,
@@ -132,8 +135,10 @@ struct PointView {
     /// The day shown (JST) and its slots.
     day: NaiveDate,
     slots: Vec<Slot>,
-    /// The boundary of its latest usable reading.
-    last: Option<DateTime<Utc>>,
+    /// The slot ending at the boundary of its latest usable reading.
+    latest: Option<Slot>,
+    /// Its terminal's latest events, newest first.
+    events: Vec<TerminalEvent>,
 }
 
 /// Midnight JST of `day`, in UTC.
@@ -148,7 +153,7 @@ fn view<P: OpsPortal>(
     sp: &SupplyPoint,
     day: Option<NaiveDate>,
 ) -> Result<Option<PointView>, String> {
-    let (point, records) = {
+    let (point, records, events) = {
         let h = portal
             .ops()
             .headend
@@ -162,7 +167,10 @@ fn view<P: OpsPortal>(
         else {
             return Ok(None);
         };
-        (point, h.block_records().map_err(|e| e.to_string())?)
+        let events = h
+            .events(Some(point.terminal_id), EVENTS_SHOWN)
+            .map_err(|e| e.to_string())?;
+        (point, h.block_records().map_err(|e| e.to_string())?, events)
     };
     let periods = periods(&records)
         .into_iter()
@@ -189,24 +197,34 @@ fn view<P: OpsPortal>(
             },
         )
     });
-    let from = day_start(day);
-    let filter = Filter {
-        point: Some(sp.clone()),
-        from: Some(from),
-        to: Some(from + chrono::TimeDelta::days(1)),
+    let slots_in = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        let filter = Filter {
+            point: Some(sp.clone()),
+            from: Some(from),
+            to: Some(to),
+        };
+        let mut slots = Vec::new();
+        m.scan_slots(&filter, &mut |s| {
+            slots.push(s.clone());
+            Ok(())
+        })
+        .map(|()| slots)
+        .map_err(|e| e.to_string())
     };
-    let mut slots = Vec::new();
-    m.scan_slots(&filter, &mut |s| {
-        slots.push(s.clone());
-        Ok(())
-    })
-    .map_err(|e| e.to_string())?;
+    let from = day_start(day);
+    let slots = slots_in(from, from + chrono::TimeDelta::days(1))?;
+    let minutes = chrono::TimeDelta::minutes(i64::from(point.interval.minutes()));
+    let latest = match last {
+        Some(end) => slots_in(end - minutes, end)?.pop(),
+        None => None,
+    };
     Ok(Some(PointView {
         point,
         periods,
         day,
         slots,
-        last,
+        latest,
+        events,
     }))
 }
 
@@ -232,7 +250,7 @@ fn render(v: &PointView, session: &Session, message: &str) -> String {
         },
     );
     let minutes = p.interval.minutes();
-    let last_slot = v.slots.last();
+    let link = link::link_view(&v.events, current.is_some(), v.latest.as_ref());
     let mut body = String::new();
     if !message.is_empty() {
         let _ = writeln!(
@@ -241,14 +259,31 @@ fn render(v: &PointView, session: &Session, message: &str) -> String {
             esc(message)
         );
     }
+    let last = v.latest.as_ref().map_or_else(
+        || "none".to_owned(),
+        |s| {
+            format!(
+                "slot ending {}: AC in {:.3} kWh, AC out {:.3} kWh{}",
+                jst(s.start + chrono::TimeDelta::minutes(i64::from(s.minutes))),
+                f64::from(s.in_wh) / 1000.0,
+                f64::from(s.out_wh) / 1000.0,
+                s.received_at
+                    .map_or_else(String::new, |t| format!(", received {}", jst(t)))
+            )
+        },
+    );
+    let since = link.since.as_ref().map_or_else(String::new, |(t, kind)| {
+        format!(" ({} {})", esc(kind), jst(*t))
+    });
     let _ = writeln!(
         body,
-        "<table id=\"point\" data-point=\"{sp}\">\n<tr><th>state</th><td>{state}</td></tr>\n<tr><th>terminal</th><td>{t}</td></tr>\n<tr><th>smart meter</th><td>{m}</td></tr>\n<tr><th>interval</th><td>{minutes} min</td></tr>\n<tr><th>retailer</th><td>{r}</td></tr>\n<tr><th>last reading</th><td id=\"last\">{last}</td></tr>\n<tr><th>quality (the day's last slot)</th><td id=\"quality\">{q}</td></tr>\n</table>",
-        t = hex(&p.terminal_id.0),
-        m = hex(&p.smart_meter.0),
+        "<table id=\"point\" data-point=\"{sp}\">\n<tr><th>state</th><td>{state}</td></tr>\n<tr><th>link</th><td id=\"link\" data-link=\"{l}\">{l}{since}</td></tr>\n<tr><th>LED (inferred by the head end)</th><td id=\"led\" data-led=\"{led}\">{led}</td></tr>\n<tr><th>terminal</th><td>{t}</td></tr>\n<tr><th>smart meter</th><td>{m}</td></tr>\n<tr><th>interval</th><td>{minutes} min</td></tr>\n<tr><th>retailer</th><td>{r}</td></tr>\n<tr><th>last reading</th><td id=\"last\">{last}</td></tr>\n<tr><th>its quality</th><td id=\"quality\">{q}</td></tr>\n</table>",
+        l = link.link,
+        led = link.led,
+        t = eui64_text(p.terminal_id),
+        m = eui64_text(p.smart_meter),
         r = esc(p.retailer.as_str()),
-        last = v.last.map_or_else(|| "none".to_owned(), jst),
-        q = last_slot.map_or_else(|| "-".to_owned(), |s| s.quality.to_string()),
+        q = v.latest.as_ref().map_or_else(|| "-".to_owned(), |s| s.quality.to_string()),
     );
     let prev = v.day.pred_opt().unwrap_or(v.day);
     let next = v.day.succ_opt().unwrap_or(v.day);
@@ -285,6 +320,11 @@ fn render(v: &PointView, session: &Session, message: &str) -> String {
     }
     history.push_str("</table>");
     body.push_str(&history);
+    let _ = writeln!(
+        body,
+        "\n<h2>Latest events of its terminal</h2>\n{}",
+        events_table(&v.events)
+    );
     page(&format!("Point {sp}"), Some(session), &body)
 }
 

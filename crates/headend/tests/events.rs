@@ -1,0 +1,59 @@
+//! OPS-06: the terminals' events the head end collects, in both stores: kept in their
+//! order, read newest first, of one terminal or all, at most as many as asked; in the
+//! database append-only (an UPDATE or DELETE refused by triggers).
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use headend::events::TerminalEvent;
+use headend::sqlite::SqliteHeadendStore;
+use headend::storage::{HeadendStore, MemoryHeadendStore};
+use wisun::mac::Eui64;
+
+fn event(terminal: u8, kind: &str, second: i64) -> TerminalEvent {
+    let at = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap() + TimeDelta::seconds(second);
+    TerminalEvent {
+        terminal: Eui64([2, 0, 0, 0, 0, 0, 0, terminal]),
+        smart_meter: Eui64([2, 0, 0, 0, 0, 0, 1, 0]),
+        kind: kind.to_owned(),
+        code: (kind == "dos").then_some(13),
+        at,
+        received_at: at + TimeDelta::milliseconds(250),
+        details: format!("{kind} of {terminal}"),
+    }
+}
+
+#[test]
+fn ops06_events_are_kept_in_order_and_read_newest_first_by_terminal() {
+    let dir = std::env::temp_dir().join(format!("headend-events-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("system.db");
+    let stores: Vec<Box<dyn HeadendStore>> = vec![
+        Box::new(MemoryHeadendStore::new()),
+        Box::new(SqliteHeadendStore::open(&path).unwrap()),
+    ];
+    let all = [
+        event(1, "joined", 0),
+        event(2, "joined", 1),
+        event(1, "dos", 5),
+        event(2, "left", 9),
+    ];
+    for mut store in stores {
+        store.record_events(&all[..2]).unwrap();
+        store.record_events(&[]).unwrap();
+        store.record_events(&all[2..]).unwrap();
+        let newest_first: Vec<TerminalEvent> = all.iter().rev().cloned().collect();
+        assert_eq!(store.events(None, 100).unwrap(), newest_first);
+        assert_eq!(store.events(None, 1).unwrap(), newest_first[..1]);
+        let one = store.events(Some(all[0].terminal), 100).unwrap();
+        assert_eq!(one, [all[2].clone(), all[0].clone()]);
+        assert_eq!(store.events(Some(Eui64([9; 8])), 100).unwrap(), []);
+    }
+    let db = rusqlite::Connection::open(&path).unwrap();
+    for sql in [
+        "UPDATE terminal_events SET details = 'nothing happened'",
+        "DELETE FROM terminal_events",
+    ] {
+        assert!(db.execute(sql, []).is_err(), "{sql}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
