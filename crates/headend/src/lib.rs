@@ -8,6 +8,7 @@
 pub mod aroute;
 pub mod blocks;
 pub mod collect;
+pub mod collected;
 pub mod commands;
 pub mod events;
 pub mod feed;

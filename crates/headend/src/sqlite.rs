@@ -20,6 +20,7 @@ use wisun::mac::Eui64;
 use wisun::pairing_id::PairingId;
 
 use crate::blocks::{BlockAction, BlockRecord};
+use crate::collected::{CollectedLog, Verdict};
 use crate::commands::{
     self, CommandEnd, CommandError, CommandKind, CommandOutcome, CommandRecord, NewPassword,
     Setting,
@@ -37,7 +38,7 @@ const COMPONENT: &str = "headend";
 /// (TRM-08); a database of version 1 is migrated when opened ([`migrate_1_to_2`]), and a
 /// program of version 1 refuses one of 2. Tables added later without touching the others
 /// (`collection_since`, `command_records`, `command_passwords`, `terminal_secrets`,
-/// `terminal_events`) kept
+/// `terminal_events`, `collected_logs`) kept
 /// the version: an older program ignores them, this one creates them in a database of
 /// that version.
 const VERSION: i64 = 2;
@@ -96,6 +97,22 @@ CREATE TRIGGER IF NOT EXISTS terminal_events_no_update BEFORE UPDATE ON terminal
 BEGIN SELECT RAISE(ABORT, 'terminal events are append-only (OPS-06)'); END;
 CREATE TRIGGER IF NOT EXISTS terminal_events_no_delete BEFORE DELETE ON terminal_events
 BEGIN SELECT RAISE(ABORT, 'terminal events are append-only (OPS-06)'); END;
+CREATE TABLE IF NOT EXISTS collected_logs (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    terminal_id  BLOB NOT NULL CHECK (length(terminal_id) = 8),
+    name         TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    collected_ms INTEGER NOT NULL,
+    by_name      TEXT NOT NULL,
+    first_seq    INTEGER NOT NULL,
+    last_seq     INTEGER NOT NULL,
+    verdict      TEXT NOT NULL,
+    head         TEXT NOT NULL,
+    content      BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS collected_logs_no_update BEFORE UPDATE ON collected_logs
+BEGIN SELECT RAISE(ABORT, 'collected logs are kept as collected (OPS-06)'); END;
+CREATE TRIGGER IF NOT EXISTS collected_logs_no_delete BEFORE DELETE ON collected_logs
+BEGIN SELECT RAISE(ABORT, 'collected logs are kept as collected (OPS-06)'); END;
 CREATE TRIGGER IF NOT EXISTS block_records_no_update BEFORE UPDATE ON block_records
 BEGIN SELECT RAISE(ABORT, 'block records are append-only (OPS-07)'); END;
 CREATE TRIGGER IF NOT EXISTS block_records_no_delete BEFORE DELETE ON block_records
@@ -728,5 +745,82 @@ impl HeadendStore for SqliteHeadendStore {
             })
         })
         .collect()
+    }
+    fn keep_log(
+        &mut self,
+        log: &CollectedLog,
+        content: &[u8],
+        head: &str,
+    ) -> Result<u64, HeadendError> {
+        self.db
+            .execute(
+                "INSERT INTO collected_logs (terminal_id, name, collected_ms, by_name, first_seq, last_seq, verdict, head, content)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    log.terminal.0.as_slice(),
+                    log.name,
+                    log.collected_at.timestamp_millis(),
+                    log.by,
+                    i64::try_from(log.first_seq).map_err(backend)?,
+                    i64::try_from(log.last_seq).map_err(backend)?,
+                    log.verdict.text(),
+                    head,
+                    content
+                ],
+            )
+            .map_err(backend)?;
+        u64::try_from(self.db.last_insert_rowid()).map_err(backend)
+    }
+
+    fn collected_logs(&self) -> Result<Vec<CollectedLog>, HeadendError> {
+        let mut q = self
+            .db
+            .prepare_cached(
+                "SELECT seq, terminal_id, name, collected_ms, by_name, first_seq, last_seq, verdict
+                 FROM collected_logs ORDER BY seq",
+            )
+            .map_err(backend)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, String>(7)?,
+                ))
+            })
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (seq, terminal, name, at, by, first, last, verdict) = row.map_err(backend)?;
+            let number = |n: i64| u64::try_from(n).map_err(backend);
+            Ok(CollectedLog {
+                seq: number(seq)?,
+                terminal: eui(&terminal)?,
+                name,
+                collected_at: DateTime::from_timestamp_millis(at)
+                    .ok_or_else(|| backend(format!("log time {at} ms out of range")))?,
+                by,
+                first_seq: number(first)?,
+                last_seq: number(last)?,
+                verdict: Verdict::of(&verdict),
+            })
+        })
+        .collect()
+    }
+
+    fn log_content(&self, seq: u64) -> Result<Option<Vec<u8>>, HeadendError> {
+        use rusqlite::OptionalExtension as _;
+        self.db
+            .query_row(
+                "SELECT content FROM collected_logs WHERE seq = ?1",
+                [i64::try_from(seq).map_err(backend)?],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)
     }
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use wisun::mac::Eui64;
 
 use crate::blocks::{self, BlockError, BlockRecord};
+use crate::collected::CollectedLog;
 use crate::commands::{
     self, CommandEnd, CommandError, CommandOutcome, CommandRecord, NewPassword, Setting,
 };
@@ -172,6 +173,29 @@ pub trait HeadendStore {
         terminal: Option<Eui64>,
         limit: usize,
     ) -> Result<Vec<TerminalEvent>, HeadendError>;
+
+    /// Keep a collected terminal log (OPS-06) with its `content` and `head`: its number.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn keep_log(
+        &mut self,
+        log: &CollectedLog,
+        content: &[u8],
+        head: &str,
+    ) -> Result<u64, HeadendError>;
+
+    /// Every collected log, without content, by number.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn collected_logs(&self) -> Result<Vec<CollectedLog>, HeadendError>;
+
+    /// The content of collected log `seq`, if kept.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn log_content(&self, seq: u64) -> Result<Option<Vec<u8>>, HeadendError>;
 }
 
 /// What a command's end changes besides its record.
@@ -272,6 +296,7 @@ pub struct MemoryHeadendStore {
     passwords: BTreeMap<u64, NewPassword>,
     secrets: BTreeMap<Eui64, Vec<u8>>,
     events: Vec<TerminalEvent>,
+    logs: Vec<(CollectedLog, Vec<u8>)>,
 }
 
 impl MemoryHeadendStore {
@@ -432,6 +457,30 @@ impl HeadendStore for MemoryHeadendStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    fn keep_log(
+        &mut self,
+        log: &CollectedLog,
+        content: &[u8],
+        _head: &str,
+    ) -> Result<u64, HeadendError> {
+        let seq = self.logs.len() as u64 + 1;
+        self.logs
+            .push((CollectedLog { seq, ..log.clone() }, content.to_vec()));
+        Ok(seq)
+    }
+
+    fn collected_logs(&self) -> Result<Vec<CollectedLog>, HeadendError> {
+        Ok(self.logs.iter().map(|(l, _)| l.clone()).collect())
+    }
+
+    fn log_content(&self, seq: u64) -> Result<Option<Vec<u8>>, HeadendError> {
+        Ok(self
+            .logs
+            .iter()
+            .find(|(l, _)| l.seq == seq)
+            .map(|(_, c)| c.clone()))
     }
 }
 

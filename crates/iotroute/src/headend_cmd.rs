@@ -76,6 +76,9 @@ pub enum HeadendCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Terminal logs collected (OPS-06): verified against their heads and kept whole.
+    #[command(subcommand)]
+    Logs(LogsCommand),
     /// List the terminals' events the smart meters relayed and the states their hellos
     /// told (OPS-06), newest first: received, terminal, smart meter, kind, code, when it
     /// happened, details.
@@ -89,6 +92,36 @@ pub enum HeadendCommand {
         /// At most this many.
         #[arg(long, default_value_t = 1000)]
         limit: usize,
+        /// As a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `iotroute headend logs ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum LogsCommand {
+    /// Collect a terminal's access or event log (SEC-09: `DIR/logs/NAME.jsonl`, its head
+    /// `NAME.head.json` beside it): verified against the head, then kept whole with the
+    /// verdict, intact or not (evidence either way). Prints the number and the verdict.
+    Collect {
+        /// The database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The terminal it is of (16 hex digits).
+        #[arg(long)]
+        terminal: String,
+        /// Who collects it (recorded).
+        #[arg(long)]
+        by: String,
+        /// The log file.
+        file: PathBuf,
+    },
+    /// List the collected logs: number, terminal, file, collected, by, records, verdict.
+    List {
+        /// The database file.
+        #[arg(long)]
+        db: PathBuf,
         /// As a JSON array.
         #[arg(long)]
         json: bool,
@@ -173,6 +206,13 @@ pub async fn run(cmd: HeadendCommand) -> ExitCode {
         HeadendCommand::Block(args) => block(args, BlockAction::Block),
         HeadendCommand::Reconnect(args) => block(args, BlockAction::Reconnect),
         HeadendCommand::Blocks { db, json } => blocks(&db, json),
+        HeadendCommand::Logs(LogsCommand::Collect {
+            db,
+            terminal,
+            by,
+            file,
+        }) => collect_log(&db, &terminal, &by, &file),
+        HeadendCommand::Logs(LogsCommand::List { db, json }) => list_logs(&db, json),
         HeadendCommand::Events {
             db,
             terminal,
@@ -466,6 +506,99 @@ fn events(db: &Path, terminal: Option<&str>, limit: usize, json: bool) -> ExitCo
             e.code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
             time(e.at),
             e.details
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn collect_log(db: &Path, terminal: &str, by: &str, file: &Path) -> ExitCode {
+    let terminal = match headend::registry::parse_eui64(terminal) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: --terminal: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    let head_path = logs::head_path(file);
+    let (content, head) = match (read(file), read(&head_path)) {
+        (Ok(c), Ok(h)) => (c, String::from_utf8_lossy(&h).into_owned()),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let log =
+        match headend::collected::collect(terminal, &name, &content, &head, by, chrono::Utc::now())
+        {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        };
+    let mut store = match open(db) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match store.keep_log(&log, &content, &head) {
+        Ok(seq) => {
+            tracing::info!(seq, terminal = %eui64_text(terminal), file = %name, verdict = %log.verdict.text(), by, "OPS-06: terminal log collected");
+            println!("{seq} {}", log.verdict.text());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn list_logs(db: &Path, json: bool) -> ExitCode {
+    let store = match open(db) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let list = match store.collected_logs() {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    if json {
+        let rows: Vec<serde_json::Value> = list
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "seq": l.seq,
+                    "terminal": eui64_text(l.terminal),
+                    "name": l.name,
+                    "collected_at": time(l.collected_at),
+                    "by": l.by,
+                    "first_seq": l.first_seq,
+                    "last_seq": l.last_seq,
+                    "verdict": l.verdict.text(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_owned())
+        );
+        return ExitCode::SUCCESS;
+    }
+    for l in &list {
+        println!(
+            "{} {} {} {} {} {}..{} {}",
+            l.seq,
+            eui64_text(l.terminal),
+            l.name,
+            time(l.collected_at),
+            l.by,
+            l.first_seq,
+            l.last_seq,
+            l.verdict.text()
         );
     }
     ExitCode::SUCCESS

@@ -302,7 +302,7 @@ fn audit(args: &AuditArgs) -> Result<(), String> {
         return Err(format!("{}: no such database", args.db.display()));
     }
     let store = SqlitePortalStore::open(&args.db).map_err(|e| e.to_string())?;
-    let entries = store.audit().map_err(|e| e.to_string())?;
+    let entries = store.audit(None).map_err(|e| e.to_string())?;
     let at = |e: &portal::AuditEntry| {
         e.at.with_timezone(&edi::message::JST)
             .to_rfc3339_opts(SecondsFormat::Millis, false)

@@ -768,3 +768,111 @@ fn ops06_the_head_end_keeps_the_terminals_events_and_links_and_the_pages_show_th
         "{page}"
     );
 }
+
+#[test]
+fn ops06_terminal_logs_are_collected_with_their_verdict_and_reviewed_with_the_audit() {
+    if !curl() {
+        return;
+    }
+    let ops = Ops::new("logs", 18);
+    // A terminal's event log as it writes it (the logs crate, SEC-09), and a copy with
+    // one record edited after the fact.
+    let logs_dir = ops.dir.join("terminal-logs");
+    let mut log = logs::FileLog::open(
+        &logs_dir,
+        "event",
+        logs::Retention::default(),
+        "2026-04-01T00:00:00Z",
+    )
+    .unwrap();
+    for (i, kind) in ["clock_set", "settings_changed", "meter_id_changed"]
+        .iter()
+        .enumerate()
+    {
+        log.append(
+            &format!("2026-04-01T00:0{i}:00Z"),
+            kind,
+            serde_json::json!({"n": i}),
+        )
+        .unwrap();
+    }
+    let intact = log.path();
+    let edited_dir = ops.dir.join("edited");
+    std::fs::create_dir_all(&edited_dir).unwrap();
+    let edited = edited_dir.join("event.jsonl");
+    let text = std::fs::read_to_string(&intact).unwrap();
+    std::fs::write(
+        &edited,
+        text.replacen("settings_changed", "nothing_changed_", 1),
+    )
+    .unwrap();
+    std::fs::copy(logs::head_path(&intact), logs::head_path(&edited)).unwrap();
+    let collect = |file: &std::path::Path| {
+        let out = succeed(
+            iotroute()
+                .args([
+                    "headend",
+                    "logs",
+                    "collect",
+                    "--terminal",
+                    "021A000000001003",
+                    "--by",
+                    "field-tech-7",
+                    "--db",
+                ])
+                .arg(&ops.db)
+                .arg(file),
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(collect(&intact), "1 intact");
+    let verdict = collect(&edited);
+    assert!(
+        verdict.starts_with("2 broken: record 2 (line 2): its content does not match its hash"),
+        "{verdict}"
+    );
+    // Kept as collected: an edit of the file afterwards changes nothing.
+    std::fs::write(&intact, "tampered later\n").unwrap();
+    let listed = succeed(
+        iotroute()
+            .args(["headend", "logs", "list", "--json", "--db"])
+            .arg(&ops.db),
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["verdict"], "intact", "{listed}");
+    assert_eq!(
+        (
+            listed[0]["first_seq"].as_u64(),
+            listed[0]["last_seq"].as_u64()
+        ),
+        (Some(1), Some(3))
+    );
+    assert_eq!(listed[1]["by"], "field-tech-7", "{listed}");
+    // Reviewed on the page, with the portal's audit.
+    let jar = ops.login("view1");
+    let page = ops.get(&jar, "/ops/logs");
+    assert!(
+        page.contains("<tr data-log=\"1\" data-verdict=\"intact\">"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<tr data-log=\"2\" data-verdict=\"broken\">"),
+        "{page}"
+    );
+    assert!(
+        page.contains("id=\"audit\"") && page.contains("ops:view1"),
+        "{page}"
+    );
+    let one = ops.get(&jar, "/ops/logs/1");
+    assert!(
+        one.contains("meter_id_changed") && !one.contains("tampered later"),
+        "{one}"
+    );
+    assert_eq!(status(&ops.get(&jar, "/ops/logs/9")), 404);
+    // In the database, collected logs are never changed.
+    let db = rusqlite::Connection::open(&ops.db).unwrap();
+    assert!(db
+        .execute("UPDATE collected_logs SET verdict = 'intact'", [])
+        .is_err());
+    assert!(db.execute("DELETE FROM collected_logs", []).is_err());
+}

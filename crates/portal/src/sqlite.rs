@@ -401,13 +401,19 @@ impl PortalStore for SqlitePortalStore {
         .collect()
     }
 
-    fn audit(&self) -> Result<Vec<AuditEntry>, PortalError> {
+    fn audit(&self, latest: Option<usize>) -> Result<Vec<AuditEntry>, PortalError> {
+        // The latest by rowid, then turned oldest first (-1: no limit).
+        let limit = latest.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let mut q = self
             .db
-            .prepare_cached("SELECT at, who, serial, what, result FROM portal_audit ORDER BY rowid")
+            .prepare_cached(
+                "SELECT at, who, serial, what, result FROM
+                     (SELECT rowid, * FROM portal_audit ORDER BY rowid DESC LIMIT ?1)
+                 ORDER BY rowid",
+            )
             .map_err(backend)?;
         let rows = q
-            .query_map([], |r| {
+            .query_map([limit], |r| {
                 Ok(AuditEntry {
                     at: DateTime::from_timestamp_nanos(r.get(0)?),
                     who: r.get(1)?,

@@ -78,11 +78,11 @@ pub trait PortalStore {
     /// [`PortalError::Store`].
     fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), PortalError>;
 
-    /// The audit, oldest first.
+    /// The audit, oldest first: all of it, or its `latest` entries.
     ///
     /// # Errors
     /// [`PortalError::Store`].
-    fn audit(&self) -> Result<Vec<AuditEntry>, PortalError>;
+    fn audit(&self, latest: Option<usize>) -> Result<Vec<AuditEntry>, PortalError>;
 
     /// Keep a new user.
     ///
@@ -143,8 +143,8 @@ impl<T: PortalStore + ?Sized> PortalStore for Box<T> {
         (**self).record_audit(entry)
     }
 
-    fn audit(&self) -> Result<Vec<AuditEntry>, PortalError> {
-        (**self).audit()
+    fn audit(&self, latest: Option<usize>) -> Result<Vec<AuditEntry>, PortalError> {
+        (**self).audit(latest)
     }
 
     fn add_user(&mut self, user: &User) -> Result<(), PortalError> {
@@ -258,8 +258,9 @@ impl PortalStore for MemoryPortalStore {
         Ok(())
     }
 
-    fn audit(&self) -> Result<Vec<AuditEntry>, PortalError> {
-        Ok(self.audit.clone())
+    fn audit(&self, latest: Option<usize>) -> Result<Vec<AuditEntry>, PortalError> {
+        let skip = latest.map_or(0, |n| self.audit.len().saturating_sub(n));
+        Ok(self.audit[skip..].to_vec())
     }
 
     fn add_user(&mut self, user: &User) -> Result<(), PortalError> {

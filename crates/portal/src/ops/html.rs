@@ -25,7 +25,7 @@ svg text{font-size:11px}";
 pub fn page(title: &str, session: Option<&Session>, body: &str) -> String {
     let nav = session.map_or_else(String::new, |s| {
         format!(
-            "<nav><a href=\"/ops/points\">Points</a><a href=\"/ops/incidents\">Incidents</a><a href=\"/ops/risks\">Risks</a><a href=\"/ops/vulnerabilities\">Vulnerabilities</a><a href=\"/ops/events\">Events</a>\
+            "<nav><a href=\"/ops/points\">Points</a><a href=\"/ops/incidents\">Incidents</a><a href=\"/ops/risks\">Risks</a><a href=\"/ops/vulnerabilities\">Vulnerabilities</a><a href=\"/ops/events\">Events</a><a href=\"/ops/logs\">Logs</a>\
 <span id=\"who\">{} ({})</span> \
 <form method=\"post\" action=\"/ops/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\" name=\"logout\">Log out</button></form></nav>\n",
             esc(&s.user),

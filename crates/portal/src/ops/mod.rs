@@ -19,7 +19,8 @@
 //!   collected (OPS-06); a point's page shows its terminal's latest, its link and the
 //!   LED inferred from them ([`link`]).
 //!
-//! Not yet: the review of terminal logs.
+//! - `/ops/logs` ([`review`]): the terminal logs the head end collected with their
+//!   verdicts, and the portal's audit (OPS-06).
 
 mod curve;
 mod events;
@@ -28,6 +29,7 @@ mod link;
 mod login;
 mod points;
 mod registers;
+mod review;
 pub mod session;
 
 use std::sync::{Arc, Mutex};
@@ -40,7 +42,7 @@ use mdms::MdmsStore;
 pub use session::{Session, Sessions, COOKIE, SESSION};
 
 use crate::records::{OpsRecord, RecordKind};
-use crate::store::PortalStore;
+use crate::store::{AuditEntry, PortalStore};
 use crate::users::Role;
 use crate::PortalError;
 
@@ -94,6 +96,11 @@ pub trait OpsPortal: Send + Sync {
     /// # Errors
     /// The store's.
     fn records(&self, kind: RecordKind) -> Result<Vec<OpsRecord>, PortalError>;
+    /// The portal's `latest` audit entries, oldest first.
+    ///
+    /// # Errors
+    /// The store's.
+    fn audit(&self, latest: usize) -> Result<Vec<AuditEntry>, PortalError>;
 }
 
 impl<S: PortalStore + Send> OpsPortal for crate::server::Portal<S> {
@@ -118,6 +125,13 @@ impl<S: PortalStore + Send> OpsPortal for crate::server::Portal<S> {
             .lock()
             .map_err(|_| PortalError::Store("lock poisoned".to_owned()))?
             .records(kind)
+    }
+
+    fn audit(&self, latest: usize) -> Result<Vec<AuditEntry>, PortalError> {
+        self.store
+            .lock()
+            .map_err(|_| PortalError::Store("lock poisoned".to_owned()))?
+            .audit(Some(latest))
     }
 }
 
@@ -144,6 +158,8 @@ pub fn routes<P: OpsPortal + 'static>() -> Router<Arc<P>> {
         .route("/ops/logout", post(login::logout::<P>))
         .route("/ops/points", get(points::list::<P>))
         .route("/ops/events", get(events::list::<P>))
+        .route("/ops/logs", get(review::list::<P>))
+        .route("/ops/logs/{seq}", get(review::show::<P>))
         .route(
             "/ops/points/{point}",
             get(points::point::<P>).post(points::act::<P>),
