@@ -721,7 +721,8 @@ fn event_pushes(node: &mut TerminalNode) -> Vec<(u16, Vec<dlms::Data>)> {
 
 /// TRM-10: the LED follows the link the driver reports and the meter: connected only
 /// when linked with the meter answering; a slot the meter left unanswered shows the
-/// meter error until a slot is read again; every change is an event (logged).
+/// meter error until a slot is read again; every change is an event (logged); an alarm
+/// and its end are pushed to the head end.
 #[test]
 fn trm10_the_led_shows_the_link_and_the_meter() {
     use nodes::terminal::led::{Led, LinkView};
@@ -756,9 +757,28 @@ fn trm10_the_led_shows_the_link_and_the_meter() {
     b.run_until(start() + TimeDelta::minutes(85));
     assert_eq!(b.node.led(), Led::Connected);
     assert_eq!(leds(&mut b), [Led::MeterError, Led::Connected]);
+    // The head end is told of the alarm and of its end (event 15, pushed), not of the
+    // link's phases before them.
+    let told = |name: &str| {
+        (
+            15,
+            vec![dlms::Data::VisibleString(name.as_bytes().to_vec())],
+        )
+    };
+    assert_eq!(
+        event_pushes(&mut b.node),
+        [told("meter_error"), told("connected")]
+    );
     // The link lost: scanning again; the meter's state does not hide it.
     b.node.set_link(LinkView::Scanning);
     assert_eq!(leds(&mut b), [Led::Scanning]);
+    b.node.set_link(LinkView::Connected);
+    b.run_until(start() + TimeDelta::minutes(90));
+    assert_eq!(
+        event_pushes(&mut b.node),
+        [],
+        "a rejoin is its smart meter's to tell"
+    );
 }
 
 /// TRM-08: settings changed over DLMS are reported for the driver to keep, the new

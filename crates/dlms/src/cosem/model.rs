@@ -82,11 +82,14 @@ pub enum EventCode {
     FloodDetected = 13,
     /// A client accepted the meter connected now as the registered one (SEC-07).
     MeterAccepted = 14,
+    /// The LED turned to an alarm (meter error, error, updating) or back to connected
+    /// from one (TRM-10); details: the LED's name. Pushed, so the head end collects it.
+    LedChanged = 15,
 }
 
 impl EventCode {
     /// Every code, in order.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::PowerUp,
         Self::ClockSet,
         Self::CapturePeriodChanged,
@@ -101,6 +104,7 @@ impl EventCode {
         Self::ObjectListChanged,
         Self::FloodDetected,
         Self::MeterAccepted,
+        Self::LedChanged,
     ];
 
     /// The code an event log row carries.
@@ -133,6 +137,7 @@ impl EventCode {
             Self::ObjectListChanged => "object_list_changed",
             Self::FloodDetected => "flood_detected",
             Self::MeterAccepted => "meter_accepted",
+            Self::LedChanged => "led",
         }
     }
 }

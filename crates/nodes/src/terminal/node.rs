@@ -229,6 +229,10 @@ pub struct TerminalNode {
     /// Floods reported (SEC-08), every interface.
     floods: u64,
     led: Led,
+    /// The LED the head end was last told of (an alarm, or connected after one).
+    led_told: Led,
+    /// An LED change to push at the next poll (TRM-10).
+    led_to_tell: Option<Led>,
     retention: TimeDelta,
     /// The newest slot retention was applied after.
     pruned_after: Option<DateTime<Utc>>,
@@ -307,6 +311,8 @@ impl TerminalNode {
             .map_err(|e| NodeError::Model(e.to_string()))?,
             pushes: std::collections::VecDeque::new(),
             led: Led::Off,
+            led_told: Led::Connected,
+            led_to_tell: None,
             retention: config.retention,
             pruned_after: None,
             management_secret: config.management_secret,
@@ -527,6 +533,7 @@ impl TerminalNode {
         let wall = self.clock(wall);
         self.controller.handle_timeout(now);
         self.drain_events(now, wall)?;
+        self.tell_led(wall)?;
         let mut noting = Noting {
             inner: &mut *self.store,
             written: Vec::new(),
@@ -585,9 +592,21 @@ impl TerminalNode {
         let result = self.model_changes(now, wall).and_then(|()| {
             let wall = self.clock(wall);
             self.controller.handle_datagram(now, from, datagram);
-            self.drain_events(now, wall)
+            self.drain_events(now, wall)?;
+            self.tell_led(wall)
         });
         self.noted(result)
+    }
+
+    /// Push the LED change waiting to be told (TRM-10), at `wall`: in the event log and
+    /// to the smart meter (event 15).
+    fn tell_led(&mut self, wall: DateTime<Utc>) -> Result<(), NodeError> {
+        let Some(led) = self.led_to_tell.take() else {
+            return Ok(());
+        };
+        self.led_told = led;
+        let name = Value::VisibleString(led.name().as_bytes().to_vec());
+        self.push_event(wall, EventCode::LedChanged, vec![name])
     }
 
     /// A store failure turns the LED to error (TRM-10) before the driver hears of it.
@@ -637,6 +656,12 @@ impl TerminalNode {
             tracing::info!(led = led.name(), pattern = led.pattern(), "LED");
             self.led = led;
             self.events.push_back(NodeEvent::Led(led));
+            // The head end hears of an alarm and of its end, not of the link's phases
+            // (its smart meter tells those): pushed at the next poll, which has a clock.
+            let alarm = matches!(led, Led::MeterError | Led::Error | Led::Updating);
+            if alarm || (led == Led::Connected && self.led_told != Led::Connected) {
+                self.led_to_tell = Some(led);
+            }
         }
     }
 

@@ -1,8 +1,10 @@
 //! A point's link and LED as the head end can tell them: the link from the newest of
 //! its terminal's state events (its smart meter's *joined* / *left*, or a hello's
-//! *joined* / *absent* / *blocked*), and the LED the terminal shows by its rules
-//! (`nodes::terminal::led::Led`, docs/terminal.md) **inferred** from that link, the
-//! point's block and its latest slot — the head end never sees the LED itself.
+//! *joined* / *absent* / *blocked*); the LED as the terminal last **reported** it (event
+//! 15, `led`: an alarm — meter error, error, updating — or connected after one) when that
+//! report is not older than the link's state, otherwise **inferred** by the terminal's
+//! rules (`nodes::terminal::led::Led`) from the link, the point's block and its latest
+//! slot.
 
 use headend::events::{is_state, TerminalEvent};
 use mdms::{Quality, Slot};
@@ -15,8 +17,11 @@ pub struct LinkView {
     /// Since when, as the newest state event tells (its time and kind), if any.
     pub since: Option<(chrono::DateTime<chrono::Utc>, String)>,
     /// The LED's name as the terminal shows it (`connected`, `scanning`,
-    /// `authenticating`, `meter-error`) or `unknown` (the page's `data-led`).
-    pub led: &'static str,
+    /// `authenticating`, `meter_error`, `error`, `updating`) or `unknown` (the page's
+    /// `data-led`).
+    pub led: String,
+    /// Whether the terminal reported it (else it is inferred).
+    pub reported: bool,
 }
 
 /// The link and LED of a point from its terminal's `events` (newest first), whether it
@@ -31,12 +36,16 @@ pub fn link_view(events: &[TerminalEvent], blocked: bool, latest: Option<&Slot>)
         Some("blocked") => "blocked",
         _ => "unknown",
     };
-    let led = match link {
+    let report = events
+        .iter()
+        .find(|e| e.kind == "led")
+        .filter(|r| link == "up" && newest.is_none_or(|n| r.at >= n.at));
+    let inferred = match link {
         // Refused by its smart meter at every try: it keeps authenticating.
         "blocked" => "authenticating",
         "down" => "scanning",
         "up" => match latest.map(|s| s.quality) {
-            Some(Quality::Estimated) => "meter-error",
+            Some(Quality::Estimated) => "meter_error",
             Some(_) => "connected",
             None => "unknown",
         },
@@ -45,7 +54,8 @@ pub fn link_view(events: &[TerminalEvent], blocked: bool, latest: Option<&Slot>)
     LinkView {
         link,
         since: newest.map(|e| (e.at, e.kind.clone())),
-        led,
+        led: report.map_or_else(|| inferred.to_owned(), |r| r.details.clone()),
+        reported: report.is_some(),
     }
 }
 
@@ -54,6 +64,14 @@ mod tests {
     use super::*;
     use chrono::{TimeZone as _, Utc};
     use wisun::mac::Eui64;
+
+    fn led(name: &str, minute: u32) -> TerminalEvent {
+        TerminalEvent {
+            code: Some(15),
+            details: name.to_owned(),
+            ..event("led", minute)
+        }
+    }
 
     fn event(kind: &str, minute: u32) -> TerminalEvent {
         let at = Utc.with_ymd_and_hms(2026, 4, 1, 0, minute, 0).unwrap();
@@ -89,16 +107,33 @@ mod tests {
         // Newest first: a flood after the join does not change the link.
         let up = [event("dos", 9), event("joined", 5), event("left", 1)];
         let v = link_view(&up, false, Some(&measured));
-        assert_eq!((v.link, v.led), ("up", "connected"));
+        assert_eq!(
+            (v.link, v.led.as_str(), v.reported),
+            ("up", "connected", false)
+        );
         assert_eq!(v.since.map(|(_, k)| k), Some("joined".to_owned()));
         let down = [event("left", 9), event("joined", 5)];
         assert_eq!(link_view(&down, false, Some(&measured)).led, "scanning");
         assert_eq!(link_view(&[event("absent", 3)], false, None).link, "down");
         assert_eq!(
             link_view(&up, false, Some(&slot(Quality::Estimated))).led,
-            "meter-error"
+            "meter_error"
         );
         assert_eq!(link_view(&up, true, Some(&measured)).led, "authenticating");
         assert_eq!(link_view(&[event("dos", 1)], false, None).link, "unknown");
+    }
+
+    #[test]
+    fn ops_trm10_a_reported_led_stands_until_the_link_changes_after_it() {
+        let measured = slot(Quality::Measured);
+        let reported = [led("meter_error", 7), event("joined", 5)];
+        let v = link_view(&reported, false, Some(&measured));
+        assert_eq!((v.led.as_str(), v.reported), ("meter_error", true));
+        // The link went down after the report: the link tells.
+        let overtaken = [event("left", 9), led("meter_error", 7), event("joined", 5)];
+        let v = link_view(&overtaken, false, Some(&measured));
+        assert_eq!((v.led.as_str(), v.reported), ("scanning", false));
+        // Blocked: whatever it reported before.
+        assert_eq!(link_view(&reported, true, None).led, "authenticating");
     }
 }

@@ -277,9 +277,10 @@ fn render(v: &PointView, session: &Session, message: &str) -> String {
     });
     let _ = writeln!(
         body,
-        "<table id=\"point\" data-point=\"{sp}\">\n<tr><th>state</th><td>{state}</td></tr>\n<tr><th>link</th><td id=\"link\" data-link=\"{l}\">{l}{since}</td></tr>\n<tr><th>LED (inferred by the head end)</th><td id=\"led\" data-led=\"{led}\">{led}</td></tr>\n<tr><th>terminal</th><td>{t}</td></tr>\n<tr><th>smart meter</th><td>{m}</td></tr>\n<tr><th>interval</th><td>{minutes} min</td></tr>\n<tr><th>retailer</th><td>{r}</td></tr>\n<tr><th>last reading</th><td id=\"last\">{last}</td></tr>\n<tr><th>its quality</th><td id=\"quality\">{q}</td></tr>\n</table>",
+        "<table id=\"point\" data-point=\"{sp}\">\n<tr><th>state</th><td>{state}</td></tr>\n<tr><th>link</th><td id=\"link\" data-link=\"{l}\">{l}{since}</td></tr>\n<tr><th>LED</th><td id=\"led\" data-led=\"{led}\">{led} ({how})</td></tr>\n<tr><th>terminal</th><td>{t}</td></tr>\n<tr><th>smart meter</th><td>{m}</td></tr>\n<tr><th>interval</th><td>{minutes} min</td></tr>\n<tr><th>retailer</th><td>{r}</td></tr>\n<tr><th>last reading</th><td id=\"last\">{last}</td></tr>\n<tr><th>its quality</th><td id=\"quality\">{q}</td></tr>\n</table>",
         l = link.link,
-        led = link.led,
+        led = esc(&link.led),
+        how = if link.reported { "reported by the terminal" } else { "inferred by the head end" },
         t = eui64_text(p.terminal_id),
         m = eui64_text(p.smart_meter),
         r = esc(p.retailer.as_str()),
