@@ -29,6 +29,7 @@ mod maintenance;
 mod mdms_cmd;
 mod meter_cmd;
 mod portal_cmd;
+mod portal_publish;
 mod relay_port;
 mod retailer_cmd;
 mod secret_input;

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use edi::PartyCode;
@@ -38,6 +39,20 @@ struct ServeArgs {
     /// certificate, the retailers' certificates issued and revoked.
     #[arg(long, default_value = "portal-tls")]
     tls: PathBuf,
+    /// Publish from the MDMS in `--db` this often (s, m, h or d): each slot 10 s and 60 s
+    /// after its close, each day an hour after its end, everything of `--lookback` again
+    /// every `--recheck` (a late value re-issued); `0s`: serve only.
+    #[arg(long, default_value = "10s", value_parser = crate::sim_cmd::parse_offset)]
+    publish_every: Duration,
+    /// How far back a recheck publishes again.
+    #[arg(long, default_value = "2d", value_parser = crate::sim_cmd::parse_offset)]
+    lookback: Duration,
+    /// How often a recheck runs.
+    #[arg(long, default_value = "10m", value_parser = crate::sim_cmd::parse_offset)]
+    recheck: Duration,
+    /// The sender code (JP06110) of the files published.
+    #[arg(long, default_value = portal::rounds::SENDER)]
+    sender: edi::PartyCode,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -142,7 +157,28 @@ pub async fn run(args: PortalArgs) -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let db = args.db.ok_or("--db FILE is required to serve")?;
-    serve_db(&db, args.listen, &args.tls).await
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publication = if args.publish_every.is_zero() {
+        None
+    } else {
+        let span = |d: Duration| chrono::TimeDelta::from_std(d).map_err(|e| e.to_string());
+        Some(crate::portal_publish::start(
+            crate::portal_publish::PublishConfig {
+                db: db.clone(),
+                sender: args.sender,
+                every: args.publish_every,
+                lookback: span(args.lookback)?,
+                recheck: span(args.recheck)?,
+            },
+            stop.clone(),
+        )?)
+    };
+    let served = serve_db(&db, args.listen, &args.tls).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(p) = publication {
+        let _ = tokio::task::spawn_blocking(move || p.join()).await;
+    }
+    served
 }
 
 /// Serve the files of the database `db` on `listen` with the certificates of `tls_dir`

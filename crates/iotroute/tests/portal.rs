@@ -892,3 +892,92 @@ fn ops_users_get_their_password_from_the_environment_or_stdin_never_the_command_
     assert!(!String::from_utf8_lossy(&help.stdout).contains("--password"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The files of the database `db`, as (retailer, name without its update number,
+/// update number).
+fn published_names(db: &Path) -> std::collections::BTreeSet<(String, String, String)> {
+    let db = rusqlite::Connection::open(db).unwrap();
+    let mut q = db
+        .prepare("SELECT retailer, name FROM portal_file")
+        .unwrap();
+    let rows = q
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap();
+    rows.map(|r| {
+        let (retailer, name) = r.unwrap();
+        // W4 + code(4) + YYYYMMDDHHMM(12) + update(2) + split(4) + .zip
+        let (head, tail) = name.split_at(18);
+        (
+            retailer,
+            format!("{head}__{}", &tail[2..]),
+            tail[..2].to_owned(),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn if01_iotroute_portal_publishes_what_the_mdms_holds_as_the_simulation_did() {
+    let dir = fresh_dir("publish");
+    let db = dir.join("system.db");
+    succeed(iotroute().args(SMALL_SIM).arg("--db").arg(&db));
+    let by_sim = published_names(&db);
+    assert!(!by_sim.is_empty());
+    // The portal's tables gone: the MDMS and the registry stay.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE portal_issue; DROP TABLE portal_file; DROP TABLE portal_audit;
+             DROP TABLE portal_user; DROP TABLE portal_record;
+             DELETE FROM schema_versions WHERE component = 'portal';",
+        )
+        .unwrap();
+    let listen = format!("{}:8443", addr(BLOCK, 11));
+    let mut cmd = iotroute();
+    // The run's day is in 2026-04: a lookback that reaches it.
+    cmd.args([
+        "portal",
+        "--listen",
+        &listen,
+        "--publish-every",
+        "1s",
+        "--lookback",
+        "400d",
+    ])
+    .arg("--db")
+    .arg(&db)
+    .arg("--tls")
+    .arg(dir.join("tls"));
+    let portal = Running::start(cmd, "portal listening");
+    let names = |s: &std::collections::BTreeSet<(String, String, String)>| {
+        s.iter()
+            .map(|(r, n, _)| (r.clone(), n.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    // Each retailer's daily message of the run's day, beside the slots' (a day ended
+    // long ago on the wall clock: published with the slots the MDMS has).
+    let mut wanted = names(&by_sim);
+    for r in ["A0019", "B0029", "C0039"] {
+        wanted.insert((r.to_owned(), "W41140202604010000__0000.zip".to_owned()));
+    }
+    let started = std::time::Instant::now();
+    let by_portal = loop {
+        let now = published_names(&db);
+        if names(&now).is_superset(&wanted) || started.elapsed().as_secs() > 60 {
+            break now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    drop(portal);
+    let got = names(&by_portal);
+    let missing: Vec<_> = wanted.difference(&got).collect();
+    assert!(missing.is_empty(), "not published: {missing:?}");
+    // Each issued once: the MDMS held its final values. The portal also publishes the
+    // slots the terminals kept from before the run, which the run did not.
+    assert!(
+        by_portal.iter().all(|(_, _, update)| update == "00"),
+        "{by_portal:?}"
+    );
+    assert!(by_portal.len() > by_sim.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -17,6 +17,7 @@ pub mod holdings;
 pub mod ops;
 pub mod publish;
 pub mod records;
+pub mod rounds;
 pub mod server;
 pub mod source;
 pub mod sqlite;

@@ -1088,7 +1088,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let per_day = usize::try_from(24 * 60 / u32::from(interval.minutes())).unwrap_or(48);
         let mut days: BTreeMap<chrono::NaiveDate, (usize, Duration)> = BTreeMap::new();
         for (start, close) in &runs {
-            let d = days.entry(public::local_day(*start)).or_default();
+            let d = days.entry(portal::rounds::local_day(*start)).or_default();
             d.0 += 1;
             d.1 = d.1.max(*close);
         }
@@ -1100,7 +1100,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let mut day_slots: BTreeMap<chrono::NaiveDate, Vec<(DateTime<Utc>, Duration)>> =
             BTreeMap::new();
         for &(start, close) in &runs {
-            let day = public::local_day(start);
+            let day = portal::rounds::local_day(start);
             if days.iter().any(|d| d.0 == day) {
                 day_slots.entry(day).or_default().push((start, close));
             }

@@ -19,12 +19,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, NaiveDate, Utc};
 use edi::PartyCode;
 use mdms::MdmsStore;
-use portal::{Publisher, SqlitePortalStore};
+use portal::{rounds, Publisher, SqlitePortalStore};
 
 use super::report::{Latency, PublicFigures};
 
-/// The simulated utility's sender code (JP06110) **(ours)**: area 09.
-const SENDER: &str = "IOT09";
 /// When a slot is published after its close: first, and again.
 const SLOT_ROUNDS: [Duration; 2] = [Duration::from_secs(10), Duration::from_secs(60)];
 /// When a day is published after its end.
@@ -61,7 +59,7 @@ impl Schedule {
         for &(start, close) in slots {
             let round = Round::Slot { start, close };
             // A complete day's round publishes its slots too.
-            if !days.iter().any(|d| d.0 == local_day(start)) {
+            if !days.iter().any(|d| d.0 == rounds::local_day(start)) {
                 all.push(round);
             }
             for after in SLOT_ROUNDS {
@@ -133,7 +131,9 @@ impl Publication {
         day_slots: BTreeMap<NaiveDate, Vec<(DateTime<Utc>, Duration)>>,
     ) -> Result<Shared, String> {
         let store = SqlitePortalStore::open(db).map_err(|e| e.to_string())?;
-        let sender: PartyCode = SENDER.parse().map_err(|e: edi::EdiError| e.to_string())?;
+        let sender: PartyCode = rounds::SENDER
+            .parse()
+            .map_err(|e: edi::EdiError| e.to_string())?;
         let place = retailer_of
             .keys()
             .enumerate()
@@ -177,48 +177,38 @@ impl Publication {
         now: Duration,
         wall: DateTime<Utc>,
     ) -> Result<(), String> {
-        match round {
-            Round::Slot { start, close } => self.slot(mdms, start, close, now, wall).map(drop),
-            Round::Day(day) => {
-                // The day's slot messages first: a value that arrived after a slot's
-                // rounds (backfill) is issued again in its slot's message too; the
-                // records each slot read make the daily message.
-                let slots = self.day_slots.get(&day).cloned().unwrap_or_default();
-                let mut by: BTreeMap<PartyCode, Vec<edi::Record>> = BTreeMap::new();
-                for (start, close) in slots {
-                    for (retailer, records) in self.slot(mdms, start, close, now, wall)? {
-                        by.entry(retailer).or_default().extend(records);
-                    }
-                }
-                let published = self
-                    .publisher
-                    .daily(wall, day, by)
-                    .map_err(|e| e.to_string())?;
-                self.count(&published);
-                Ok(())
+        let published = match round {
+            Round::Slot { start, close } => {
+                let (published, by) =
+                    rounds::publish_slot(&mut self.publisher, mdms, start, &self.retailer_of, wall)
+                        .map_err(|e| e.to_string())?;
+                self.first_published(start, &by, now.saturating_sub(close));
+                published
             }
-        }
-    }
-
-    /// The slot message of the slot at `start` (closed at `close`), from the MDMS as it
-    /// is now: the records it read, by retailer.
-    fn slot(
-        &mut self,
-        mdms: &impl MdmsStore,
-        start: DateTime<Utc>,
-        close: Duration,
-        now: Duration,
-        wall: DateTime<Utc>,
-    ) -> Result<BTreeMap<PartyCode, Vec<edi::Record>>, String> {
-        let by = portal::source::slot_records(mdms, start, &self.retailer_of)
-            .map_err(|e| e.to_string())?;
-        self.first_published(start, &by, now.saturating_sub(close));
-        let published = self
-            .publisher
-            .slot(wall, by.clone())
-            .map_err(|e| e.to_string())?;
+            Round::Day(day) => {
+                let slots = self.day_slots.get(&day).cloned().unwrap_or_default();
+                let starts: Vec<DateTime<Utc>> = slots.iter().map(|s| s.0).collect();
+                let closes: BTreeMap<DateTime<Utc>, Duration> = slots.into_iter().collect();
+                let mut read = Vec::new();
+                let published = rounds::publish_day(
+                    &mut self.publisher,
+                    mdms,
+                    day,
+                    &starts,
+                    &self.retailer_of,
+                    wall,
+                    &mut |start, by| read.push((start, by.clone())),
+                )
+                .map_err(|e| e.to_string())?;
+                for (start, by) in read {
+                    let close = closes.get(&start).copied().unwrap_or_default();
+                    self.first_published(start, &by, now.saturating_sub(close));
+                }
+                published
+            }
+        };
         self.count(&published);
-        Ok(by)
+        Ok(())
     }
 
     /// Count what a round published.
@@ -270,9 +260,4 @@ impl Publication {
             reissued: self.reissues,
         })
     }
-}
-
-/// The day (Japan time) of `t`.
-pub(super) fn local_day(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&edi::message::JST).date_naive()
 }
