@@ -9,37 +9,13 @@ mod support;
 use std::path::PathBuf;
 use std::process::Command;
 
-use support::{addr, iotroute, succeed, Running};
+use support::{addr, curl, iotroute, succeed, Running, SMALL_SIM};
 
 /// This test binary's address block (tests/support: one per binary).
 const BLOCK: u8 = 231;
 
-/// A small run of the whole system: 4 terminals, 2 smart meters, 2 hours, no loss.
-const SMALL_SIM: [&str; 9] = [
-    "sim",
-    "--terminals",
-    "4",
-    "--smartmeters",
-    "2",
-    "--hours",
-    "2",
-    "--loss",
-    "0",
-];
-
 /// A point of the small run.
 const POINT: &str = "0900000000000000100003";
-
-fn curl() -> bool {
-    let ok = Command::new("curl")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        support::skips::skip("curl not found");
-    }
-    ok
-}
 
 /// A small run's database with an operator `ops1` and a viewer `view1`, and the portal
 /// serving it on `127.0.231.host`.

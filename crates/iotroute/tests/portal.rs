@@ -15,23 +15,10 @@ use std::process::{Command, Stdio};
 use chrono::{DateTime, Duration, Utc};
 use edi::{archive, FileName, PartyCode, Quality, Record};
 use portal::{Publisher, SqlitePortalStore};
-use support::{addr, iotroute, succeed, Running};
+use support::{addr, curl, iotroute, succeed, Running, SMALL_SIM};
 
 /// This test binary's address block (tests/support: one per binary).
 const BLOCK: u8 = 230;
-
-/// A small run of the whole system: 4 terminals, 2 smart meters, 2 hours, no loss.
-const SMALL_SIM: [&str; 9] = [
-    "sim",
-    "--terminals",
-    "4",
-    "--smartmeters",
-    "2",
-    "--hours",
-    "2",
-    "--loss",
-    "0",
-];
 
 /// An empty directory of its own for test `name`'s files.
 fn fresh_dir(name: &str) -> PathBuf {
@@ -191,17 +178,6 @@ impl Drop for Setup {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn curl() -> bool {
-    let ok = Command::new("curl")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        support::skips::skip("curl not found");
-    }
-    ok
 }
 
 #[test]

@@ -370,3 +370,28 @@ pub fn headend_registry_import(db: &Path, csv: &Path) {
         .unwrap();
     assert!(imported.status.success(), "{imported:?}");
 }
+
+/// A small run of the whole system: 4 terminals, 2 smart meters, 2 hours, no loss.
+pub const SMALL_SIM: [&str; 9] = [
+    "sim",
+    "--terminals",
+    "4",
+    "--smartmeters",
+    "2",
+    "--hours",
+    "2",
+    "--loss",
+    "0",
+];
+
+/// Whether curl runs here; a skip ([`skips::skip`]) when not.
+pub fn curl() -> bool {
+    let ok = Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skips::skip("curl not found");
+    }
+    ok
+}

@@ -7,14 +7,14 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use edi::message::JST;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use headend::events::TerminalEvent;
 use headend::registry::eui64_text;
 
-use super::html::{esc, page, respond};
-use super::{AuditUser, OpsPortal};
+use super::html::esc;
+use super::reply::{failed, html, jst, to_login, Search};
+use super::OpsPortal;
 
 /// How many events the page reads.
 const EVENTS_READ: usize = 2_000;
@@ -26,11 +26,6 @@ pub fn events_table_of(events: &[TerminalEvent], points: &BTreeMap<String, Strin
     let mut out = String::from(
         "<table class=\"events\">\n<tr><th>received</th><th>happened</th><th>kind</th><th>code</th><th>terminal</th><th>point</th><th>smart meter</th><th>details</th></tr>\n",
     );
-    let time = |t: chrono::DateTime<chrono::Utc>| {
-        t.with_timezone(&JST)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
-    };
     for e in events {
         let terminal = eui64_text(e.terminal);
         let point = points.get(&terminal).map_or_else(
@@ -40,8 +35,8 @@ pub fn events_table_of(events: &[TerminalEvent], points: &BTreeMap<String, Strin
         let _ = writeln!(
             out,
             "<tr data-kind=\"{k}\"><td>{}</td><td>{}</td><td>{k}</td><td>{}</td><td>{terminal}</td><td>{point}</td><td>{}</td><td>{}</td></tr>",
-            time(e.received_at),
-            time(e.at),
+            jst(e.received_at),
+            jst(e.at),
             e.code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
             eui64_text(e.smart_meter),
             esc(&e.details),
@@ -58,12 +53,6 @@ pub fn events_table(events: &[TerminalEvent]) -> String {
     events_table_of(events, &BTreeMap::new())
 }
 
-/// The search of `/ops/events`.
-#[derive(Debug, serde::Deserialize)]
-pub struct Search {
-    q: Option<String>,
-}
-
 /// `GET /ops/events`.
 pub async fn list<P: OpsPortal + 'static>(
     State(portal): State<Arc<P>>,
@@ -71,7 +60,7 @@ pub async fn list<P: OpsPortal + 'static>(
     Query(search): Query<Search>,
 ) -> Response {
     let Some(session) = portal.ops().sessions.of(&headers) else {
-        return (StatusCode::SEE_OTHER, [(header::LOCATION, "/ops/login")]).into_response();
+        return to_login();
     };
     let read = portal.ops().headend.lock().map(|h| {
         let points = h.points()?;
@@ -79,13 +68,8 @@ pub async fn list<P: OpsPortal + 'static>(
     });
     let (events, points) = match read {
         Ok(Ok(x)) => x,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "ops: events unreadable");
-            let mut r = (StatusCode::INTERNAL_SERVER_ERROR, "events unreadable\n").into_response();
-            r.extensions_mut().insert(AuditUser(session.user.clone()));
-            return r;
-        }
-        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "lock poisoned\n").into_response(),
+        Ok(Err(e)) => return failed("the events", &e, &session.user),
+        Err(_) => return failed("the events", &"lock poisoned", &session.user),
     };
     let points: BTreeMap<String, String> = points
         .into_iter()
@@ -109,10 +93,5 @@ pub async fn list<P: OpsPortal + 'static>(
         esc(&q),
         events_table_of(&shown, &points)
     );
-    let mut r = respond(
-        StatusCode::OK,
-        page("Events (OPS-06)", Some(&session), &body),
-    );
-    r.extensions_mut().insert(AuditUser(session.user));
-    r
+    html(StatusCode::OK, "Events (OPS-06)", &session, &body)
 }

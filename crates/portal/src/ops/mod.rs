@@ -29,6 +29,7 @@ mod link;
 mod login;
 mod points;
 mod registers;
+mod reply;
 mod review;
 pub mod session;
 

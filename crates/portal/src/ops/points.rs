@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, NaiveDate, Utc};
 use edi::message::JST;
 use headend::blocks::{periods, BlockAction, BlockError, BlockPeriod, BlockRecord};
 use headend::events::TerminalEvent;
@@ -16,47 +16,11 @@ use mdms::{Filter, Slot, SupplyPoint};
 
 use super::events::events_table;
 use super::html::{esc, page, respond};
+use super::reply::{audited, failed, html, jst, see_other, session_or_login, text, Search};
 use super::session::Session;
-use super::{curve, link, AuditUser, OpsPortal};
+use super::{curve, link, OpsPortal};
+use crate::rounds::day_start;
 use crate::users::Role;
-
-/// The session of a request, or the answer that sends it to the login.
-fn session_or_login<P: OpsPortal>(portal: &P, headers: &HeaderMap) -> Result<Session, Response> {
-    portal
-        .ops()
-        .sessions
-        .of(headers)
-        .ok_or_else(|| (StatusCode::SEE_OTHER, [(header::LOCATION, "/ops/login")]).into_response())
-}
-
-/// `status` with a short text, the user named for the audit.
-fn answer(status: StatusCode, text: &str, user: &str) -> Response {
-    let mut r = (status, format!("{text}\n")).into_response();
-    r.extensions_mut().insert(AuditUser(user.to_owned()));
-    r
-}
-
-fn failed(what: &str, e: &dyn std::fmt::Display, user: &str) -> Response {
-    tracing::error!(error = %e, "ops: {what} unreadable");
-    answer(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        &format!("{what} unreadable"),
-        user,
-    )
-}
-
-/// A page for `session`'s user.
-fn html(status: StatusCode, title: &str, session: &Session, body: &str) -> Response {
-    let mut r = respond(status, page(title, Some(session), body));
-    r.extensions_mut().insert(AuditUser(session.user.clone()));
-    r
-}
-
-/// The search of `/ops/points`.
-#[derive(Debug, serde::Deserialize)]
-pub struct Search {
-    q: Option<String>,
-}
 
 /// `GET /ops/points`: every registered point, or those whose supply point or terminal
 /// holds `q`; to the login without a session.
@@ -141,13 +105,6 @@ struct PointView {
     events: Vec<TerminalEvent>,
 }
 
-/// Midnight JST of `day`, in UTC.
-fn day_start(day: NaiveDate) -> DateTime<Utc> {
-    JST.from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
-        .single()
-        .map_or(DateTime::UNIX_EPOCH, |t| t.with_timezone(&Utc))
-}
-
 fn view<P: OpsPortal>(
     portal: &P,
     sp: &SupplyPoint,
@@ -226,12 +183,6 @@ fn view<P: OpsPortal>(
         latest,
         events,
     }))
-}
-
-fn jst(t: DateTime<Utc>) -> String {
-    t.with_timezone(&JST)
-        .format("%Y-%m-%d %H:%M JST")
-        .to_string()
 }
 
 fn render(v: &PointView, session: &Session, message: &str) -> String {
@@ -337,7 +288,7 @@ fn point_of(text: &str) -> Option<SupplyPoint> {
 pub async fn point<P: OpsPortal + 'static>(
     State(portal): State<Arc<P>>,
     headers: HeaderMap,
-    Path(text): Path<String>,
+    Path(point_text): Path<String>,
     Query(day): Query<Day>,
 ) -> Response {
     let session = match session_or_login(portal.as_ref(), &headers) {
@@ -351,31 +302,32 @@ pub async fn point<P: OpsPortal + 'static>(
     {
         None => None,
         Some(Ok(d)) => Some(d),
-        Some(Err(_)) => {
-            return answer(StatusCode::BAD_REQUEST, "day= is YYYY-MM-DD", &session.user)
-        }
+        Some(Err(_)) => return text(StatusCode::BAD_REQUEST, "day= is YYYY-MM-DD", &session.user),
     };
-    show(portal.as_ref(), &session, &text, day, StatusCode::OK, "")
+    show(
+        portal.as_ref(),
+        &session,
+        &point_text,
+        day,
+        StatusCode::OK,
+        "",
+    )
 }
 
 fn show<P: OpsPortal>(
     portal: &P,
     session: &Session,
-    text: &str,
+    point_text: &str,
     day: Option<NaiveDate>,
     status: StatusCode,
     message: &str,
 ) -> Response {
-    let Some(sp) = point_of(text) else {
-        return answer(StatusCode::NOT_FOUND, "no such point", &session.user);
+    let Some(sp) = point_of(point_text) else {
+        return text(StatusCode::NOT_FOUND, "no such point", &session.user);
     };
     match view(portal, &sp, day) {
-        Ok(Some(v)) => {
-            let mut r = respond(status, render(&v, session, message));
-            r.extensions_mut().insert(AuditUser(session.user.clone()));
-            r
-        }
-        Ok(None) => answer(StatusCode::NOT_FOUND, "no such point", &session.user),
+        Ok(Some(v)) => audited(respond(status, render(&v, session, message)), &session.user),
+        Ok(None) => text(StatusCode::NOT_FOUND, "no such point", &session.user),
         Err(e) => failed("the point", &e, &session.user),
     }
 }
@@ -397,7 +349,7 @@ pub struct ActForm {
 pub async fn act<P: OpsPortal + 'static>(
     State(portal): State<Arc<P>>,
     headers: HeaderMap,
-    Path(text): Path<String>,
+    Path(point_text): Path<String>,
     Form(form): Form<ActForm>,
 ) -> Response {
     let session = match session_or_login(portal.as_ref(), &headers) {
@@ -405,8 +357,8 @@ pub async fn act<P: OpsPortal + 'static>(
         Err(r) => return r,
     };
     if session.role != Role::Operator {
-        tracing::warn!(user = %session.user, point = %text.chars().take(32).collect::<String>(), "OPS-07: a viewer's block or reconnect refused");
-        return answer(
+        tracing::warn!(user = %session.user, point = %point_text.chars().take(32).collect::<String>(), "OPS-07: a viewer's block or reconnect refused");
+        return text(
             StatusCode::FORBIDDEN,
             "a viewer acts on nothing",
             &session.user,
@@ -414,7 +366,7 @@ pub async fn act<P: OpsPortal + 'static>(
     }
     if !session.csrf_matches(&form.csrf) {
         tracing::warn!(user = %session.user, "ops: a form without the session's token refused");
-        return answer(
+        return text(
             StatusCode::FORBIDDEN,
             "the form's token is not this session's",
             &session.user,
@@ -424,15 +376,15 @@ pub async fn act<P: OpsPortal + 'static>(
         (true, false) => BlockAction::Block,
         (false, true) => BlockAction::Reconnect,
         _ => {
-            return answer(
+            return text(
                 StatusCode::BAD_REQUEST,
                 "press block or reconnect",
                 &session.user,
             )
         }
     };
-    let Some(point) = point_of(&text) else {
-        return answer(StatusCode::NOT_FOUND, "no such point", &session.user);
+    let Some(point) = point_of(&point_text) else {
+        return text(StatusCode::NOT_FOUND, "no such point", &session.user);
     };
     let record = BlockRecord {
         point,
@@ -449,13 +401,7 @@ pub async fn act<P: OpsPortal + 'static>(
     match kept {
         Ok(Ok(())) => {
             tracing::info!(point = %record.point, action = action.name(), reason = %record.reason, by = %record.by, "OPS-07");
-            let mut r = (
-                StatusCode::SEE_OTHER,
-                [(header::LOCATION, format!("/ops/points/{}", record.point))],
-            )
-                .into_response();
-            r.extensions_mut().insert(AuditUser(session.user));
-            r
+            see_other(&format!("/ops/points/{}", record.point), &session.user)
         }
         Ok(Err(headend::storage::HeadendError::Block(e))) => {
             let status = match e {
@@ -466,7 +412,7 @@ pub async fn act<P: OpsPortal + 'static>(
             show(
                 portal.as_ref(),
                 &session,
-                &text,
+                &point_text,
                 None,
                 status,
                 &e.to_string(),

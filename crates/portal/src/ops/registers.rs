@@ -11,43 +11,19 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::{Form, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Extension;
 use chrono::Utc;
 use edi::message::JST;
 
-use super::html::{esc, page, respond};
+use super::html::esc;
+use super::reply::{failed, html, jst, see_other, text, to_login};
 use super::session::Session;
-use super::{AuditUser, OpsPortal};
+use super::OpsPortal;
 use crate::records::{current, fields_of, overdue, Input, OpsRecord, RecordKind};
 use crate::users::Role;
 use crate::PortalError;
-
-fn login() -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, "/ops/login")]).into_response()
-}
-
-fn answer(status: StatusCode, text: &str, user: &str) -> Response {
-    let mut r = (status, format!("{text}\n")).into_response();
-    r.extensions_mut().insert(AuditUser(user.to_owned()));
-    r
-}
-
-fn html(status: StatusCode, title: &str, session: &Session, body: &str) -> Response {
-    let mut r = respond(status, page(title, Some(session), body));
-    r.extensions_mut().insert(AuditUser(session.user.clone()));
-    r
-}
-
-fn failed(e: &dyn std::fmt::Display, user: &str) -> Response {
-    tracing::error!(error = %e, "ops: a register unreadable");
-    answer(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "the register is unreadable",
-        user,
-    )
-}
 
 /// The retailer of each registered point (an incident's contact, OPS-01).
 fn retailers<P: OpsPortal>(portal: &P) -> Result<BTreeMap<String, String>, String> {
@@ -126,7 +102,7 @@ pub async fn list<P: OpsPortal + 'static>(
     headers: HeaderMap,
 ) -> Response {
     let Some(session) = portal.ops().sessions.of(&headers) else {
-        return login();
+        return to_login();
     };
     show_list(
         portal.as_ref(),
@@ -148,12 +124,12 @@ fn show_list<P: OpsPortal>(
 ) -> Response {
     let versions = match portal.records(kind) {
         Ok(v) => v,
-        Err(e) => return failed(&e, &session.user),
+        Err(e) => return failed("the register", &e, &session.user),
     };
     let contacts = if kind == RecordKind::Incident {
         match retailers(portal) {
             Ok(c) => c,
-            Err(e) => return failed(&e, &session.user),
+            Err(e) => return failed("the register", &e, &session.user),
         }
     } else {
         BTreeMap::new()
@@ -218,7 +194,7 @@ fn show_list<P: OpsPortal>(
             body,
             "<td>v{} {} by {}</td></tr>",
             r.version,
-            r.at.with_timezone(&JST).format("%Y-%m-%d %H:%M"),
+            jst(r.at),
             esc(&r.by)
         );
     }
@@ -256,10 +232,10 @@ fn acting<P: OpsPortal>(
     headers: &HeaderMap,
     form: &Fields,
 ) -> Result<Session, Response> {
-    let session = portal.ops().sessions.of(headers).ok_or_else(login)?;
+    let session = portal.ops().sessions.of(headers).ok_or_else(to_login)?;
     if session.role != Role::Operator {
         tracing::warn!(user = %session.user, "ops: a viewer's record form refused");
-        return Err(answer(
+        return Err(text(
             StatusCode::FORBIDDEN,
             "a viewer acts on nothing",
             &session.user,
@@ -267,7 +243,7 @@ fn acting<P: OpsPortal>(
     }
     if !session.csrf_matches(value(form, "csrf")) {
         tracing::warn!(user = %session.user, "ops: a form without the session's token refused");
-        return Err(answer(
+        return Err(text(
             StatusCode::FORBIDDEN,
             "the form's token is not this session's",
             &session.user,
@@ -319,7 +295,7 @@ pub async fn create<P: OpsPortal + 'static>(
     // The next number: the store refuses it if another was added meanwhile.
     let id = match portal.records(kind) {
         Ok(v) => v.iter().map(|r| r.id).max().unwrap_or(0) + 1,
-        Err(e) => return failed(&e, &session.user),
+        Err(e) => return failed("the register", &e, &session.user),
     };
     keep(
         portal.as_ref(),
@@ -339,23 +315,17 @@ fn keep<P: OpsPortal>(portal: &P, session: &Session, record: OpsRecord) -> Respo
     match portal.add_record(&record) {
         Ok(()) => {
             tracing::info!(register = record.kind.name(), id = record.id, version = record.version, by = %record.by, "ops: record kept");
-            let mut r = (
-                StatusCode::SEE_OTHER,
-                [(
-                    header::LOCATION,
-                    format!("/ops/{}/{}", record.kind.path(), record.id),
-                )],
+            see_other(
+                &format!("/ops/{}/{}", record.kind.path(), record.id),
+                &session.user,
             )
-                .into_response();
-            r.extensions_mut().insert(AuditUser(session.user.clone()));
-            r
         }
-        Err(PortalError::Refused(why)) => answer(
+        Err(PortalError::Refused(why)) => text(
             StatusCode::CONFLICT,
             &format!("changed meanwhile, reload: {why}"),
             &session.user,
         ),
-        Err(e) => failed(&e, &session.user),
+        Err(e) => failed("the register", &e, &session.user),
     }
 }
 
@@ -367,7 +337,7 @@ pub async fn show<P: OpsPortal + 'static>(
     Path(id): Path<String>,
 ) -> Response {
     let Some(session) = portal.ops().sessions.of(&headers) else {
-        return login();
+        return to_login();
     };
     show_record(
         portal.as_ref(),
@@ -390,14 +360,14 @@ fn show_record<P: OpsPortal>(
     given: Option<BTreeMap<String, String>>,
 ) -> Response {
     let Ok(id) = id.parse::<u64>() else {
-        return answer(StatusCode::NOT_FOUND, "no such record", &session.user);
+        return text(StatusCode::NOT_FOUND, "no such record", &session.user);
     };
     let versions: Vec<OpsRecord> = match portal.records(kind) {
         Ok(v) => v.into_iter().filter(|r| r.id == id).collect(),
-        Err(e) => return failed(&e, &session.user),
+        Err(e) => return failed("the register", &e, &session.user),
     };
     let Some(now) = versions.last() else {
-        return answer(StatusCode::NOT_FOUND, "no such record", &session.user);
+        return text(StatusCode::NOT_FOUND, "no such record", &session.user);
     };
     let mut body = String::new();
     if !message.is_empty() {
@@ -424,7 +394,7 @@ fn show_record<P: OpsPortal>(
     if kind == RecordKind::Incident {
         let contact = match retailers(portal) {
             Ok(c) => now.fields.get("point").and_then(|p| c.get(p)).cloned(),
-            Err(e) => return failed(&e, &session.user),
+            Err(e) => return failed("the register", &e, &session.user),
         };
         let _ = writeln!(body, "<tr><th>contact (receiving-point retailer, OPS-01)</th><td class=\"contact\">{}</td></tr>", esc(contact.as_deref().unwrap_or("-")));
     }
@@ -454,7 +424,7 @@ fn show_record<P: OpsPortal>(
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             v.version,
-            v.at.with_timezone(&JST).format("%Y-%m-%d %H:%M:%S JST"),
+            jst(v.at),
             esc(&v.by),
             esc(&changed.join(", "))
         );
@@ -497,7 +467,7 @@ pub async fn update<P: OpsPortal + 'static>(
         Err(r) => return r,
     };
     let Ok(number) = id.parse::<u64>() else {
-        return answer(StatusCode::NOT_FOUND, "no such record", &session.user);
+        return text(StatusCode::NOT_FOUND, "no such record", &session.user);
     };
     // An edit of a version kept (from 1): never a way to add a record.
     let Some(edited) = value(&form, "version")
@@ -505,7 +475,7 @@ pub async fn update<P: OpsPortal + 'static>(
         .ok()
         .filter(|v| *v >= 1)
     else {
-        return answer(
+        return text(
             StatusCode::BAD_REQUEST,
             "the form names no version",
             &session.user,

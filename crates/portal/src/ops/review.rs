@@ -7,43 +7,19 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use edi::message::JST;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use headend::collected::Verdict;
 use headend::registry::eui64_text;
 
-use super::html::{esc, page, respond};
-use super::session::Session;
-use super::{AuditUser, OpsPortal};
+use super::html::esc;
+use super::reply::{failed, html, jst, to_login};
+use super::OpsPortal;
 
 /// How many of the portal's latest audit entries the page shows.
 const AUDIT_SHOWN: usize = 500;
 /// How many records of a collected log its page shows.
 const RECORDS_SHOWN: usize = 2_000;
-
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.with_timezone(&JST)
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
-}
-
-fn reply(status: StatusCode, session: &Session, title: &str, body: &str) -> Response {
-    let mut r = respond(status, page(title, Some(session), body));
-    r.extensions_mut().insert(AuditUser(session.user.clone()));
-    r
-}
-
-fn failed(session: &Session, what: &str, e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "ops: {what} unreadable");
-    let mut r = (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        format!("{what} unreadable\n"),
-    )
-        .into_response();
-    r.extensions_mut().insert(AuditUser(session.user.clone()));
-    r
-}
 
 /// `GET /ops/logs`.
 pub async fn list<P: OpsPortal + 'static>(
@@ -51,16 +27,16 @@ pub async fn list<P: OpsPortal + 'static>(
     headers: HeaderMap,
 ) -> Response {
     let Some(session) = portal.ops().sessions.of(&headers) else {
-        return (StatusCode::SEE_OTHER, [(header::LOCATION, "/ops/login")]).into_response();
+        return to_login();
     };
     let logs = match portal.ops().headend.lock().map(|h| h.collected_logs()) {
         Ok(Ok(l)) => l,
-        Ok(Err(e)) => return failed(&session, "the collected logs", &e),
-        Err(_) => return failed(&session, "the collected logs", &"lock poisoned"),
+        Ok(Err(e)) => return failed("the collected logs", &e, &session.user),
+        Err(_) => return failed("the collected logs", &"lock poisoned", &session.user),
     };
     let audit = match portal.audit(AUDIT_SHOWN) {
         Ok(a) => a,
-        Err(e) => return failed(&session, "the audit", &e),
+        Err(e) => return failed("the audit", &e, &session.user),
     };
     let mut body = String::from(
         "<h2>Terminal logs collected by the head end</h2>\n<p>Each verified against its head when collected (<code>iotroute headend logs collect</code>) and kept as collected.</p>\n<table id=\"logs\">\n<tr><th>No.</th><th>terminal</th><th>file</th><th>collected</th><th>by</th><th>records</th><th>verdict</th></tr>\n",
@@ -78,7 +54,7 @@ pub async fn list<P: OpsPortal + 'static>(
             "<tr data-log=\"{seq}\" data-verdict=\"{class}\"><td><a href=\"/ops/logs/{seq}\">{seq}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}..{}</td><td>{verdict}</td></tr>",
             eui64_text(l.terminal),
             esc(&l.name),
-            time(l.collected_at),
+            jst(l.collected_at),
             esc(&l.by),
             l.first_seq,
             l.last_seq,
@@ -93,7 +69,7 @@ pub async fn list<P: OpsPortal + 'static>(
         let _ = writeln!(
             body,
             "<tr data-result=\"{r}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{r}</td></tr>",
-            time(a.at),
+            jst(a.at),
             esc(&a.who),
             esc(a.serial.as_deref().unwrap_or("-")),
             esc(&a.what),
@@ -101,7 +77,7 @@ pub async fn list<P: OpsPortal + 'static>(
         );
     }
     body.push_str("</table>");
-    reply(StatusCode::OK, &session, "Log review (OPS-06)", &body)
+    html(StatusCode::OK, "Log review (OPS-06)", &session, &body)
 }
 
 /// `GET /ops/logs/<number>`: a collected log's records, as collected.
@@ -111,10 +87,10 @@ pub async fn show<P: OpsPortal + 'static>(
     Path(seq): Path<String>,
 ) -> Response {
     let Some(session) = portal.ops().sessions.of(&headers) else {
-        return (StatusCode::SEE_OTHER, [(header::LOCATION, "/ops/login")]).into_response();
+        return to_login();
     };
     let Ok(seq) = seq.parse::<u64>() else {
-        return reply(StatusCode::NOT_FOUND, &session, "No such log", "");
+        return html(StatusCode::NOT_FOUND, "No such log", &session, "");
     };
     let read = portal.ops().headend.lock().map(|h| {
         let log = h.collected_logs()?.into_iter().find(|l| l.seq == seq);
@@ -122,9 +98,9 @@ pub async fn show<P: OpsPortal + 'static>(
     });
     let (log, content) = match read {
         Ok(Ok((Some(l), Some(c)))) => (l, c),
-        Ok(Ok(_)) => return reply(StatusCode::NOT_FOUND, &session, "No such log", ""),
-        Ok(Err(e)) => return failed(&session, "the collected log", &e),
-        Err(_) => return failed(&session, "the collected log", &"lock poisoned"),
+        Ok(Ok(_)) => return html(StatusCode::NOT_FOUND, "No such log", &session, ""),
+        Ok(Err(e)) => return failed("the collected log", &e, &session.user),
+        Err(_) => return failed("the collected log", &"lock poisoned", &session.user),
     };
     let text = String::from_utf8_lossy(&content);
     let lines: Vec<&str> = text.lines().collect();
@@ -132,7 +108,7 @@ pub async fn show<P: OpsPortal + 'static>(
         "<p>Terminal {}, {} collected {} by {}: <span id=\"verdict\">{}</span>. {} records{}.</p>\n<pre id=\"records\">",
         eui64_text(log.terminal),
         esc(&log.name),
-        time(log.collected_at),
+        jst(log.collected_at),
         esc(&log.by),
         esc(&log.verdict.text()),
         lines.len(),
@@ -143,10 +119,10 @@ pub async fn show<P: OpsPortal + 'static>(
         body.push('\n');
     }
     body.push_str("</pre>");
-    reply(
+    html(
         StatusCode::OK,
-        &session,
         &format!("Collected log No. {seq}"),
+        &session,
         &body,
     )
 }
