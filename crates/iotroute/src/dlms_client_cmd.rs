@@ -425,7 +425,7 @@ fn finish(conn: &ConnArgs, r: Result<Outcome, CmdError>) -> ExitCode {
         Ok(out) => {
             for r in &out.results {
                 if !conn.json {
-                    println!("{}", human(r));
+                    crate::stdout::outln!("{}", human(r));
                 }
                 if let Some(e) = r.get("error").and_then(Value::as_str) {
                     eprintln!(
@@ -441,7 +441,7 @@ fn finish(conn: &ConnArgs, r: Result<Outcome, CmdError>) -> ExitCode {
                 o.insert("invocation_counter".into(), json!(out.invocation_counter));
                 o.insert("with_list".into(), json!(out.with_list));
                 o.insert("list_fallback".into(), json!(out.list_fallback));
-                println!("{}", Value::Object(o));
+                crate::stdout::outln!("{}", Value::Object(o));
             }
             if refused {
                 ExitCode::from(EXIT_REFUSED)
@@ -453,7 +453,7 @@ fn finish(conn: &ConnArgs, r: Result<Outcome, CmdError>) -> ExitCode {
             eprintln!("error: {e}");
             if conn.json {
                 o.insert("error".into(), json!(e.to_string()));
-                println!("{}", Value::Object(o));
+                crate::stdout::outln!("{}", Value::Object(o));
             }
             ExitCode::FAILURE
         }

@@ -93,7 +93,7 @@ struct Failure {
 fn fail(json: bool, f: &Failure) -> ExitCode {
     eprintln!("error: {}", f.message);
     if json {
-        println!(
+        crate::stdout::outln!(
             "{}",
             serde_json::json!({ "error": f.message, "offset": f.offset })
         );
@@ -111,7 +111,7 @@ fn parse_hex(what: &str, text: &str) -> Result<Vec<u8>, Failure> {
 fn translate(args: &TranslateArgs) -> ExitCode {
     match translate_inner(args) {
         Ok(out) => {
-            print!("{out}");
+            crate::stdout::out!("{out}");
             ExitCode::SUCCESS
         }
         Err(f) => fail(args.json, &f),

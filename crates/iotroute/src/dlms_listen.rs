@@ -324,9 +324,9 @@ async fn listen(args: ListenArgs) -> Result<(), ListenFailure> {
                     save_window(path, sender, h);
                 }
                 if args.json {
-                    println!("{}", to_json(from, wports, &n));
+                    crate::stdout::outln!("{}", to_json(from, wports, &n));
                 } else {
-                    println!(
+                    crate::stdout::outln!(
                         "push #{} from {from} (ic {}): {}",
                         n.long_invoke_id,
                         n.invocation_counter

@@ -229,7 +229,7 @@ async fn discover(args: DiscoverArgs) -> ExitCode {
     match result {
         Ok(_) => {
             if args.json {
-                println!("{}", json!({ "nodes": listed }));
+                crate::stdout::outln!("{}", json!({ "nodes": listed }));
             } else if nodes.is_empty() {
                 eprintln!("no node answered within {:?}", args.timeout);
             } else {
@@ -240,7 +240,7 @@ async fn discover(args: DiscoverArgs) -> ExitCode {
                     } else {
                         list.join(" ")
                     };
-                    println!("{}  {list}", n.addr);
+                    crate::stdout::outln!("{}  {list}", n.addr);
                 }
             }
             ExitCode::SUCCESS
@@ -248,7 +248,7 @@ async fn discover(args: DiscoverArgs) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             if args.json {
-                println!("{}", json!({"nodes": listed, "error": e.to_string()}));
+                crate::stdout::outln!("{}", json!({"nodes": listed, "error": e.to_string()}));
             }
             ExitCode::FAILURE
         }
@@ -293,14 +293,14 @@ async fn get(args: GetArgs) -> ExitCode {
                     "eoj": args.eoj.to_string(),
                     "error": e.to_string(),
                 });
-                println!("{out}");
+                crate::stdout::outln!("{out}");
             }
             return ExitCode::FAILURE;
         }
     };
     let failed = not_served(&args.epcs, &answer.props);
     if args.json {
-        println!("{}", get_json(&args, &answer, unit, &failed));
+        crate::stdout::outln!("{}", get_json(&args, &answer, unit, &failed));
     } else {
         print_human(&args, &answer, unit, &failed);
     }
@@ -480,14 +480,14 @@ fn print_human(args: &GetArgs, answer: &Answer, unit: Option<EnergyUnit>, failed
         let name = epc_name(class, p.epc);
         match decode(class, p) {
             Ok(value) => match reading(&value, unit) {
-                Some(r) => println!("{:02X}  {name}  {value} = {r}", p.epc),
-                None => println!("{:02X}  {name}  {value}", p.epc),
+                Some(r) => crate::stdout::outln!("{:02X}  {name}  {value} = {r}", p.epc),
+                None => crate::stdout::outln!("{:02X}  {name}  {value}", p.epc),
             },
-            Err(e) => println!("{:02X}  {name}  raw {} ({e})", p.epc, hex(&p.edt)),
+            Err(e) => crate::stdout::outln!("{:02X}  {name}  raw {} ({e})", p.epc, hex(&p.edt)),
         }
     }
     for &epc in failed {
-        println!(
+        crate::stdout::outln!(
             "{epc:02X}  {}  not served ({} {:02X})",
             epc_name(class, epc),
             esv_name(answer.esv),

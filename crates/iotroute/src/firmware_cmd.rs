@@ -214,7 +214,7 @@ pub fn run(cmd: &FirmwareCommand) -> ExitCode {
     };
     match result {
         Ok(line) => {
-            println!("{line}");
+            crate::stdout::outln!("{line}");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -211,9 +211,9 @@ pub async fn run(args: HandyArgs) -> ExitCode {
     match result {
         Ok(out) => {
             if json {
-                println!("{out}");
+                crate::stdout::outln!("{out}");
             } else {
-                println!("{}", human(&out));
+                crate::stdout::outln!("{}", human(&out));
             }
             ExitCode::SUCCESS
         }
@@ -221,7 +221,7 @@ pub async fn run(args: HandyArgs) -> ExitCode {
             tracing::warn!(error = %e, "handy terminal command failed");
             eprintln!("error: {e}");
             if json {
-                println!(
+                crate::stdout::outln!(
                     "{}",
                     json!({"error": e.to_string(), "refused": e.refused()})
                 );

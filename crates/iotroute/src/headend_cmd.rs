@@ -262,7 +262,7 @@ fn command(args: &CommandArgs, setting: Result<Setting, CommandError>) -> ExitCo
         Ok(seq) => {
             let kind = setting.kind().name();
             tracing::info!(seq, point = %args.point, kind, by = %args.by, "command recorded");
-            println!(
+            crate::stdout::outln!(
                 "{kind} {} recorded as command {seq} at {}",
                 args.point,
                 at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -301,13 +301,13 @@ fn list_commands(db: &Path, json: bool) -> ExitCode {
     };
     let list: Vec<serde_json::Value> = records.iter().map(listed).collect();
     if json {
-        println!(
+        crate::stdout::outln!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".to_owned())
         );
         return ExitCode::SUCCESS;
     }
-    println!(
+    crate::stdout::outln!(
         "seq  point                   command          at                    by / outcome (why)"
     );
     for (r, l) in records.iter().zip(&list) {
@@ -321,7 +321,7 @@ fn list_commands(db: &Path, json: bool) -> ExitCode {
             .filter(|e| !e.reason.is_empty())
             .map(|e| format!(" ({})", e.reason))
             .unwrap_or_default();
-        println!(
+        crate::stdout::outln!(
             "{:<4} {:<23} {:<16} {:<21} {} / {}{why}",
             r.seq,
             r.point,
@@ -361,7 +361,7 @@ fn import(db: &Path, csv: &Path) -> ExitCode {
                 unchanged = done.unchanged,
                 "registry imported"
             );
-            println!(
+            crate::stdout::outln!(
                 "imported {}: {} added, {} updated, {} unchanged",
                 csv.display(),
                 done.added,
@@ -385,7 +385,7 @@ fn export(db: &Path, csv: Option<PathBuf>) -> ExitCode {
     };
     match csv.filter(|p| p.as_os_str() != "-") {
         None => {
-            print!("{text}");
+            crate::stdout::out!("{text}");
             ExitCode::SUCCESS
         }
         Some(path) => match std::fs::write(&path, text) {
@@ -413,7 +413,7 @@ fn block(args: BlockArgs, action: BlockAction) -> ExitCode {
     match store.record_block(&record) {
         Ok(()) => {
             tracing::info!(point = %record.point, action = action.name(), reason = %record.reason, by = %record.by, "OPS-07");
-            println!(
+            crate::stdout::outln!(
                 "{} {} at {}",
                 action.name(),
                 record.point,
@@ -435,17 +435,19 @@ fn blocks(db: &Path, json: bool) -> ExitCode {
         Err(e) => return fail(&e),
     };
     if json {
-        println!(
+        crate::stdout::outln!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".to_owned())
         );
         return ExitCode::SUCCESS;
     }
-    println!("point                   from                  to                    reason / by");
+    crate::stdout::outln!(
+        "point                   from                  to                    reason / by"
+    );
     let time =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for p in &list {
-        println!(
+        crate::stdout::outln!(
             "{:<23} {:<21} {:<21} {} / {}",
             p.point,
             time(p.from),
@@ -490,14 +492,14 @@ fn events(db: &Path, terminal: Option<&str>, limit: usize, json: bool) -> ExitCo
                 })
             })
             .collect();
-        println!(
+        crate::stdout::outln!(
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_owned())
         );
         return ExitCode::SUCCESS;
     }
     for e in &list {
-        println!(
+        crate::stdout::outln!(
             "{} {} {} {:<18} {:>5} {} {}",
             time(e.received_at),
             eui64_text(e.terminal),
@@ -548,7 +550,7 @@ fn collect_log(db: &Path, terminal: &str, by: &str, file: &Path) -> ExitCode {
     match store.keep_log(&log, &content, &head) {
         Ok(seq) => {
             tracing::info!(seq, terminal = %eui64_text(terminal), file = %name, verdict = %log.verdict.text(), by, "OPS-06: terminal log collected");
-            println!("{seq} {}", log.verdict.text());
+            crate::stdout::outln!("{seq} {}", log.verdict.text());
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
@@ -582,14 +584,14 @@ fn list_logs(db: &Path, json: bool) -> ExitCode {
                 })
             })
             .collect();
-        println!(
+        crate::stdout::outln!(
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_owned())
         );
         return ExitCode::SUCCESS;
     }
     for l in &list {
-        println!(
+        crate::stdout::outln!(
             "{} {} {} {} {} {}..{} {}",
             l.seq,
             eui64_text(l.terminal),

@@ -122,7 +122,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         Err(e) => return fail("listen", e),
     };
     tracing::info!(listen = %args.listen, "head end listening for smart meters");
-    println!("head end listening on {}", args.listen);
+    crate::stdout::outln!("head end listening on {}", args.listen);
     let poller = Arc::clone(&core);
     let every = Duration::from_secs(args.poll.max(1));
     tokio::spawn(async move {

@@ -729,7 +729,7 @@ impl SmartMeterProgram {
         if let (Some(l), serde_json::Value::Object(e)) = (line.as_object_mut(), extra) {
             l.extend(e);
         }
-        println!("{line}");
+        crate::stdout::outln!("{line}");
     }
 }
 
@@ -770,7 +770,7 @@ impl App for SmartMeterProgram {
                     }
                     match arrived {
                         Some(Arrived::Push(Ok(p))) => {
-                            println!("{}", push_line(from, &p));
+                            crate::stdout::outln!("{}", push_line(from, &p));
                             if matches!(p.what, nodes::app::push::PushKind::Slot { .. }) {
                                 self.pushes += 1;
                             }
@@ -792,7 +792,7 @@ impl App for SmartMeterProgram {
                                 "rows": r.rows.len(),
                                 "last_row": r.rows.last().map(|row| row.time.to_rfc3339()),
                             });
-                            println!("{line}");
+                            crate::stdout::outln!("{line}");
                         }
                         None => {}
                     }

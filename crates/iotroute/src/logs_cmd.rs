@@ -22,7 +22,7 @@ pub fn run(cmd: &LogsCommand) -> ExitCode {
     match cmd {
         LogsCommand::Verify { file } => match logs::verify_file(file) {
             Ok(v) if v.last_seq < v.first_seq => {
-                println!(
+                crate::stdout::outln!(
                     "{}: intact, empty (starts at record {})",
                     file.display(),
                     v.first_seq
@@ -30,7 +30,7 @@ pub fn run(cmd: &LogsCommand) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Ok(v) => {
-                println!(
+                crate::stdout::outln!(
                     "{}: intact, records {} to {} (last hash {})",
                     file.display(),
                     v.first_seq,

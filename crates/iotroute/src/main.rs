@@ -3,6 +3,10 @@
 //! This crate holds only the command line and the tokio drivers that bind the sans-IO
 //! state machines of `nodes` to sockets, files and the wall clock.
 
+// Standard output through `stdout::outln!`/`out!` only: `println!` panics when the
+// reader left (`| head`).
+#![deny(clippy::print_stdout)]
+
 mod access_file;
 mod air_cmd;
 mod air_node;
@@ -37,6 +41,7 @@ mod sim_cmd;
 mod sim_loopback;
 mod smartmeter_passwords;
 mod state_file;
+mod stdout;
 mod terminal_meter;
 mod terminal_status;
 mod udp;

@@ -202,7 +202,7 @@ pub(crate) async fn serve_db(db: &Path, listen: SocketAddr, tls_dir: &Path) -> R
         ops: portal::ops::Ops::new(Box::new(headend), Box::new(mdms)),
     });
     tracing::info!(listen = %bound, "portal listening");
-    println!(
+    crate::stdout::outln!(
         "portal listening on https://{bound}/30min/ (CA {})",
         tls_dir.join("ca.crt.pem").display()
     );
@@ -244,8 +244,8 @@ fn cert(action: &CertAction) -> Result<(), String> {
     match action {
         CertAction::Issue { tls, retailer, out } => {
             let (serial, password) = issue_into(tls, *retailer, out)?;
-            println!("{serial}");
-            println!("p12 password: {password}");
+            crate::stdout::outln!("{serial}");
+            crate::stdout::outln!("p12 password: {password}");
             Ok(())
         }
         CertAction::List { tls } => {
@@ -256,7 +256,7 @@ fn cert(action: &CertAction) -> Result<(), String> {
                     None if i.not_after <= now => "expired".to_owned(),
                     None => "valid".to_owned(),
                 };
-                println!(
+                crate::stdout::outln!(
                     "{} {} {} {state}",
                     i.serial,
                     i.retailer,
@@ -268,7 +268,7 @@ fn cert(action: &CertAction) -> Result<(), String> {
         CertAction::Revoke { tls, serial } => {
             let authority = Authority::open(tls).map_err(|e| e.to_string())?;
             let i = authority.revoke(serial, now).map_err(|e| e.to_string())?;
-            println!("{} {} revoked", i.serial, i.retailer);
+            crate::stdout::outln!("{} {} revoked", i.serial, i.retailer);
             Ok(())
         }
     }
@@ -317,7 +317,7 @@ fn user(action: &UserAction) -> Result<(), String> {
             let mut store = SqlitePortalStore::open(db).map_err(|e| e.to_string())?;
             store.add_user(&new).map_err(|e| e.to_string())?;
             tracing::info!(user = %name, role = role.as_str(), "portal user added");
-            println!("{name} {}", role.as_str());
+            crate::stdout::outln!("{name} {}", role.as_str());
             Ok(())
         }
         UserAction::List { db } => {
@@ -326,7 +326,7 @@ fn user(action: &UserAction) -> Result<(), String> {
             }
             let store = SqlitePortalStore::open(db).map_err(|e| e.to_string())?;
             for u in store.users().map_err(|e| e.to_string())? {
-                println!("{} {}", u.name, u.role.as_str());
+                crate::stdout::outln!("{} {}", u.name, u.role.as_str());
             }
             Ok(())
         }

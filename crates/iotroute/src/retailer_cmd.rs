@@ -53,9 +53,11 @@ pub async fn run(cmd: RetailerCommand) -> ExitCode {
     loop {
         let ok = match fetch(&args).await {
             Ok(report) => {
-                println!(
+                crate::stdout::outln!(
                     "fetched {} file(s), {} held, {} refused",
-                    report.fetched, report.held, report.refused
+                    report.fetched,
+                    report.held,
+                    report.refused
                 );
                 report.refused == 0
             }

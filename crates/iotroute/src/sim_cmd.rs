@@ -388,26 +388,26 @@ fn show_serve(
         out.join(format!("{retailer}.key.pem")),
         out.join(format!("{retailer}.p12")),
     );
-    println!();
-    println!(
+    crate::stdout::outln!();
+    crate::stdout::outln!(
         "public server on {} (Ctrl-C to stop): https://{listen}/30min/",
         db.display()
     );
-    println!("  CA certificate: {}", ca.display());
-    println!(
+    crate::stdout::outln!("  CA certificate: {}", ca.display());
+    crate::stdout::outln!(
         "  retailer {retailer}: {}, {} (serial {serial}); {} (password {password})",
         crt.display(),
         key.display(),
         p12.display()
     );
-    println!(
+    crate::stdout::outln!(
         "  try: curl --cacert {} --cert {} --key {} -H 'Accept: application/json' https://{listen}/30min/FileListReceiver",
         ca.display(),
         crt.display(),
         key.display()
     );
     let operator = operator_login(db)?;
-    println!("  operations pages: https://{listen}/ops/login ({operator})");
+    crate::stdout::outln!("  operations pages: https://{listen}/ops/login ({operator})");
     use std::io::Write as _;
     std::io::stdout().flush().map_err(|e| e.to_string())
 }
@@ -541,7 +541,7 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
             std::io::Write::flush(&mut w)
         })
         .map_err(|e| format!("--report-json {}: {e}", path.display()))?;
-        println!("report: {}", path.display());
+        crate::stdout::outln!("report: {}", path.display());
     }
     Ok(run.report.ok)
 }

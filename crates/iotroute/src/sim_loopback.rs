@@ -121,15 +121,17 @@ async fn simulate(args: SimArgs) -> Result<ExitCode, String> {
     ));
 
     let readings_wanted = args.readings.unwrap_or(args.days.unwrap_or(1) * 48);
-    println!(
+    crate::stdout::outln!(
         "iotroute sim: special-case meter {meter_ip} (ECHONET Lite 0x028E01, unit {}, profile {})",
-        args.unit, args.profile
+        args.unit,
+        args.profile
     );
-    println!(
+    crate::stdout::outln!(
         "              wireless terminal {} (ECHONET controller), clock ×{}",
-        args.terminal, args.speed
+        args.terminal,
+        args.speed
     );
-    println!("              {readings_wanted} readings at every :00 and :30 (JST)");
+    crate::stdout::outln!("              {readings_wanted} readings at every :00 and :30 (JST)");
     let config = ControllerConfig {
         // Timeouts are real time; keep them short so a lost datagram costs little
         // simulated time.
@@ -150,10 +152,12 @@ async fn simulate(args: SimArgs) -> Result<ExitCode, String> {
             if node.addr == meter_ip && node.instances.contains(&METER_EOJ))
     });
     let discovery = if found {
-        println!("discovery:    meter found by multicast on 224.0.23.0, instance {METER_EOJ}");
+        crate::stdout::outln!(
+            "discovery:    meter found by multicast on 224.0.23.0, instance {METER_EOJ}"
+        );
         "multicast"
     } else {
-        println!(
+        crate::stdout::outln!(
             "discovery:    no multicast answer on this host's loopback; using {meter_ip} directly"
         );
         "direct"
@@ -170,14 +174,18 @@ async fn simulate(args: SimArgs) -> Result<ExitCode, String> {
         Event::ClockSet { result: Err(e), .. } => Some(format!("failed: {e}")),
         _ => None,
     };
-    println!(
+    crate::stdout::outln!(
         "clock (TRM-09): {}",
         clock_set.as_deref().unwrap_or("no outcome")
     );
-    println!();
-    println!(
+    crate::stdout::outln!();
+    crate::stdout::outln!(
         "{:<22} {:>16} {:>14} {:>16} {:>14}",
-        "slot (JST)", "E0 input kWh", "Δ", "E2 output kWh", "Δ"
+        "slot (JST)",
+        "E0 input kWh",
+        "Δ",
+        "E2 output kWh",
+        "Δ"
     );
 
     let mut records = Vec::new();
@@ -209,7 +217,7 @@ async fn simulate(args: SimArgs) -> Result<ExitCode, String> {
                     d.map(|e| format!("+{}", e.display(unit.decimals())))
                         .unwrap_or_else(|| "".into())
                 };
-                println!(
+                crate::stdout::outln!(
                     "{:<22} {:>16} {:>14} {:>16} {:>14}",
                     slot.format("%Y-%m-%d %H:%M").to_string(),
                     r.input.energy().display(unit.decimals()).to_string(),
@@ -233,7 +241,7 @@ async fn simulate(args: SimArgs) -> Result<ExitCode, String> {
                 previous = Some(r);
             }
             Some(Err(e)) => {
-                println!(
+                crate::stdout::outln!(
                     "{:<22} reading failed: {e}",
                     slot.format("%Y-%m-%d %H:%M").to_string()
                 );
@@ -255,17 +263,17 @@ async fn simulate(args: SimArgs) -> Result<ExitCode, String> {
     let _ = stop_tx.send(());
     let meter_stats = meter_task.await.ok();
     let decimals = args.unit.decimals();
-    println!();
-    println!(
+    crate::stdout::outln!();
+    crate::stdout::outln!(
         "{} readings, {} failed; metered in this run: input {} kWh, output {} kWh",
         records.len(),
         failures.len(),
         total_in.display(decimals),
         total_out.display(decimals)
     );
-    println!("not built yet, so not part of this run:");
+    crate::stdout::outln!("not built yet, so not part of this run:");
     for part in NOT_BUILT {
-        println!("  - {part}");
+        crate::stdout::outln!("  - {part}");
     }
     let report = Report {
         started,
@@ -285,7 +293,7 @@ async fn simulate(args: SimArgs) -> Result<ExitCode, String> {
     if let Some(path) = &args.report_json {
         let json = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!("report: {}", path.display());
+        crate::stdout::outln!("report: {}", path.display());
     }
     Ok(if report.failures.is_empty() {
         ExitCode::SUCCESS

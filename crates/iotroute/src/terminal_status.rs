@@ -218,7 +218,7 @@ enum StatusError {
 pub fn run(args: &StatusArgs) -> ExitCode {
     match report(args) {
         Ok(text) => {
-            println!("{text}");
+            crate::stdout::outln!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -321,3 +321,36 @@ fn trm08_a_terminal_secret_is_recorded_pending_and_its_password_never_shown() {
     assert!(text(&o).contains("terminal-secret"), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A listing read by a reader that stops early (`| head`) ends quietly: exit 0, no
+/// panic (`println!` panics on a closed standard output).
+#[test]
+fn a_listing_whose_reader_left_ends_quietly() {
+    let d = dir("closed-stdout");
+    let mut csv = String::from(
+        "supply_point,terminal_id,pairing_id,smart_meter,meter_id,interval_min,retailer\n",
+    );
+    // More than a pipe holds (64 KiB): the export must write after the reader left.
+    for i in 0..1_200u32 {
+        let sm = i / 4;
+        csv.push_str(&format!(
+            "09{i:020},02112233{i:08X},IOT{sm:05},02AABBCC{sm:08X},,30,A1239\n"
+        ));
+    }
+    std::fs::write(d.join("points.csv"), csv).unwrap();
+    let o = headend(&["registry", "import", "--db", "hes.db", "points.csv"], &d);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut child = iotroute()
+        .args(["headend", "registry", "export", "--db", "hes.db"])
+        .current_dir(&d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{:?} {stderr}", o.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&d);
+}
