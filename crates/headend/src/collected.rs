@@ -4,10 +4,15 @@
 //! terminal's data directory at a maintenance visit, or sent by its vendor — is verified
 //! when collected and kept whole with its verdict, append-only, so that a review shows
 //! what the terminal wrote and whether it is intact, and a later edit of the file cannot
-//! change what was collected.
+//! change what was collected. Kept [`LOGS_KEPT_DAYS`], then removed by `iotroute
+//! headend prune`.
 
 use chrono::{DateTime, Utc};
 use wisun::mac::Eui64;
+
+/// How long the head end keeps a collected log, days **(ours)**: three years, the
+/// evidence of an incident outlasting its report.
+pub const LOGS_KEPT_DAYS: u32 = 1_095;
 
 /// Largest log file taken, bytes (a terminal rotates its logs well below).
 pub const LOG_MAX: usize = 16 << 20;

@@ -4,11 +4,16 @@
 //! meter's own about it — a failed authentication, a scan for another Pairing ID, the
 //! terminal joined or left its IoT route) and the terminal's state at its smart meter
 //! (joined, absent, blocked) whenever a hello tells one that differs from the last
-//! known. Append-only, like the block records.
+//! known. Append-only, like the block records, and kept [`EVENTS_KEPT_DAYS`]: a row
+//! leaves only past that (`iotroute headend prune`).
 
 use chrono::{DateTime, Utc};
 use dlms::Data;
 use wisun::mac::Eui64;
+
+/// How long the head end keeps a terminal event, days **(ours)**: more than a year, so
+/// a yearly review (OPS-02, OPS-06) sees every event since the last one.
+pub const EVENTS_KEPT_DAYS: u32 = 400;
 
 /// Longest details kept, characters.
 pub const DETAILS_MAX: usize = 400;

@@ -95,8 +95,6 @@ CREATE TABLE IF NOT EXISTS terminal_events (
 CREATE INDEX IF NOT EXISTS terminal_events_by_terminal ON terminal_events (terminal_id, seq);
 CREATE TRIGGER IF NOT EXISTS terminal_events_no_update BEFORE UPDATE ON terminal_events
 BEGIN SELECT RAISE(ABORT, 'terminal events are append-only (OPS-06)'); END;
-CREATE TRIGGER IF NOT EXISTS terminal_events_no_delete BEFORE DELETE ON terminal_events
-BEGIN SELECT RAISE(ABORT, 'terminal events are append-only (OPS-06)'); END;
 CREATE TABLE IF NOT EXISTS collected_logs (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     terminal_id  BLOB NOT NULL CHECK (length(terminal_id) = 8),
@@ -110,8 +108,6 @@ CREATE TABLE IF NOT EXISTS collected_logs (
     content      BLOB NOT NULL
 );
 CREATE TRIGGER IF NOT EXISTS collected_logs_no_update BEFORE UPDATE ON collected_logs
-BEGIN SELECT RAISE(ABORT, 'collected logs are kept as collected (OPS-06)'); END;
-CREATE TRIGGER IF NOT EXISTS collected_logs_no_delete BEFORE DELETE ON collected_logs
 BEGIN SELECT RAISE(ABORT, 'collected logs are kept as collected (OPS-06)'); END;
 CREATE TRIGGER IF NOT EXISTS block_records_no_update BEFORE UPDATE ON block_records
 BEGIN SELECT RAISE(ABORT, 'block records are append-only (OPS-07)'); END;
@@ -175,6 +171,7 @@ impl SqliteHeadendStore {
     }
 
     fn init(mut db: Connection) -> Result<Self, HeadendError> {
+        let retention = retention_triggers();
         db.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
         db.pragma_update(None, "synchronous", "FULL")
@@ -185,6 +182,7 @@ impl SqliteHeadendStore {
             .map_err(backend)?;
         db.execute_batch(&format!(
             "BEGIN IMMEDIATE; {SCHEMA}
+             {retention}
              CREATE TABLE IF NOT EXISTS command_records {COMMAND_RECORDS};
              {COMMAND_TRIGGERS}
              INSERT OR IGNORE INTO schema_versions (component, version) VALUES ('{COMPONENT}', {VERSION});
@@ -206,6 +204,32 @@ impl SqliteHeadendStore {
         }
         Ok(Self { db })
     }
+}
+
+/// OPS-06: terminal events and collected logs leave only past their retention, set in
+/// advance ([`crate::events::EVENTS_KEPT_DAYS`], [`crate::collected::LOGS_KEPT_DAYS`]):
+/// a DELETE of a younger row is refused by the database (an UPDATE always is). Made
+/// again at each open, so a change of the retention takes effect.
+fn retention_triggers() -> String {
+    let (events, logs) = (
+        crate::events::EVENTS_KEPT_DAYS,
+        crate::collected::LOGS_KEPT_DAYS,
+    );
+    let young = |column: &str, days: u32| {
+        format!("OLD.{column} > (CAST(strftime('%s', 'now') AS INTEGER) - {days} * 86400) * 1000")
+    };
+    format!(
+        "DROP TRIGGER IF EXISTS terminal_events_no_delete;
+         CREATE TRIGGER terminal_events_no_delete BEFORE DELETE ON terminal_events
+         WHEN {}
+         BEGIN SELECT RAISE(ABORT, 'terminal events are kept {events} days (OPS-06)'); END;
+         DROP TRIGGER IF EXISTS collected_logs_no_delete;
+         CREATE TRIGGER collected_logs_no_delete BEFORE DELETE ON collected_logs
+         WHEN {}
+         BEGIN SELECT RAISE(ABORT, 'collected logs are kept {logs} days (OPS-06)'); END;",
+        young("received_ms", events),
+        young("collected_ms", logs)
+    )
 }
 
 fn version_in(db: &Connection) -> Result<i64, HeadendError> {
@@ -810,6 +834,29 @@ impl HeadendStore for SqliteHeadendStore {
             })
         })
         .collect()
+    }
+
+    fn prune(&mut self, now: DateTime<Utc>) -> Result<(u64, u64), HeadendError> {
+        let before =
+            |days: u32| (now - chrono::TimeDelta::days(i64::from(days))).timestamp_millis();
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let events = tx
+            .execute(
+                "DELETE FROM terminal_events WHERE received_ms < ?1",
+                [before(crate::events::EVENTS_KEPT_DAYS)],
+            )
+            .map_err(backend)?;
+        let logs = tx
+            .execute(
+                "DELETE FROM collected_logs WHERE collected_ms < ?1",
+                [before(crate::collected::LOGS_KEPT_DAYS)],
+            )
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok((events as u64, logs as u64))
     }
 
     fn log_content(&self, seq: u64) -> Result<Option<Vec<u8>>, HeadendError> {

@@ -196,6 +196,13 @@ pub trait HeadendStore {
     /// # Errors
     /// [`HeadendError::Backend`].
     fn log_content(&self, seq: u64) -> Result<Option<Vec<u8>>, HeadendError>;
+
+    /// Remove the terminal events and collected logs past their retention at `now`
+    /// (OPS-06): how many of each.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn prune(&mut self, now: DateTime<Utc>) -> Result<(u64, u64), HeadendError>;
 }
 
 /// What a command's end changes besides its record.
@@ -473,6 +480,19 @@ impl HeadendStore for MemoryHeadendStore {
 
     fn collected_logs(&self) -> Result<Vec<CollectedLog>, HeadendError> {
         Ok(self.logs.iter().map(|(l, _)| l.clone()).collect())
+    }
+
+    fn prune(&mut self, now: DateTime<Utc>) -> Result<(u64, u64), HeadendError> {
+        let before = |days: u32| now - chrono::TimeDelta::days(i64::from(days));
+        let (events, logs) = (self.events.len(), self.logs.len());
+        let kept = before(crate::events::EVENTS_KEPT_DAYS);
+        self.events.retain(|e| e.received_at >= kept);
+        let kept = before(crate::collected::LOGS_KEPT_DAYS);
+        self.logs.retain(|(l, _)| l.collected_at >= kept);
+        Ok((
+            (events - self.events.len()) as u64,
+            (logs - self.logs.len()) as u64,
+        ))
     }
 
     fn log_content(&self, seq: u64) -> Result<Option<Vec<u8>>, HeadendError> {

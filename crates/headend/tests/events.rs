@@ -57,3 +57,60 @@ fn ops06_events_are_kept_in_order_and_read_newest_first_by_terminal() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn ops06_events_and_logs_leave_only_past_their_retention() {
+    use headend::collected::{collect, LOGS_KEPT_DAYS};
+    use headend::events::EVENTS_KEPT_DAYS;
+    let dir = std::env::temp_dir().join(format!("headend-retention-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("system.db");
+    // To the millisecond, as the database keeps times.
+    let now = chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+    let aged =
+        |days: u32, hours: i64| now - TimeDelta::days(i64::from(days)) + TimeDelta::hours(hours);
+    let at = |t| TerminalEvent {
+        received_at: t,
+        at: t,
+        ..event(1, "dos", 0)
+    };
+    let stores: Vec<Box<dyn HeadendStore>> = vec![
+        Box::new(MemoryHeadendStore::new()),
+        Box::new(SqliteHeadendStore::open(&path).unwrap()),
+    ];
+    for mut store in stores {
+        // One just past the retention, one just inside it.
+        store
+            .record_events(&[
+                at(aged(EVENTS_KEPT_DAYS, -1)),
+                at(aged(EVENTS_KEPT_DAYS, 1)),
+            ])
+            .unwrap();
+        for hours in [-1, 1] {
+            let log = collect(
+                Eui64([2; 8]),
+                "event.jsonl",
+                b"",
+                "{}",
+                "sato",
+                aged(LOGS_KEPT_DAYS, hours),
+            )
+            .unwrap();
+            store.keep_log(&log, b"", "{}").unwrap();
+        }
+        assert_eq!(store.prune(now).unwrap(), (1, 1));
+        assert_eq!(
+            store.events(None, 10).unwrap(),
+            [at(aged(EVENTS_KEPT_DAYS, 1))]
+        );
+        assert_eq!(store.collected_logs().unwrap().len(), 1);
+        assert_eq!(store.prune(now).unwrap(), (0, 0));
+    }
+    // What is inside its retention the database keeps whatever asks.
+    let db = rusqlite::Connection::open(&path).unwrap();
+    for sql in ["DELETE FROM terminal_events", "DELETE FROM collected_logs"] {
+        assert!(db.execute(sql, []).is_err(), "{sql}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -76,6 +76,13 @@ pub enum HeadendCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove the terminal events and collected logs past their retention (OPS-06:
+    /// events 400 days, logs 1,095, ours); nothing younger can be removed.
+    Prune {
+        /// The database file.
+        #[arg(long)]
+        db: PathBuf,
+    },
     /// Terminal logs collected (OPS-06): verified against their heads and kept whole.
     #[command(subcommand)]
     Logs(LogsCommand),
@@ -213,6 +220,7 @@ pub async fn run(cmd: HeadendCommand) -> ExitCode {
             file,
         }) => collect_log(&db, &terminal, &by, &file),
         HeadendCommand::Logs(LogsCommand::List { db, json }) => list_logs(&db, json),
+        HeadendCommand::Prune { db } => prune(&db),
         HeadendCommand::Events {
             db,
             terminal,
@@ -604,4 +612,23 @@ fn list_logs(db: &Path, json: bool) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+fn prune(db: &Path) -> ExitCode {
+    let mut store = match open(db) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match store.prune(chrono::Utc::now()) {
+        Ok((events, logs)) => {
+            tracing::info!(events, logs, "OPS-06: past their retention, removed");
+            crate::stdout::outln!(
+                "{events} events (kept {} days) and {logs} collected logs (kept {} days) past their retention removed",
+                headend::events::EVENTS_KEPT_DAYS,
+                headend::collected::LOGS_KEPT_DAYS
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
 }

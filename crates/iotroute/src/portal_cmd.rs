@@ -135,6 +135,10 @@ struct AuditArgs {
     /// A JSON array instead of lines.
     #[arg(long)]
     json: bool,
+    /// Remove the entries past their retention (OPS-06: 400 days, ours) instead of
+    /// listing; nothing younger can be removed.
+    #[arg(long, conflicts_with = "json")]
+    prune: bool,
 }
 
 /// Run it.
@@ -337,13 +341,24 @@ fn audit(args: &AuditArgs) -> Result<(), String> {
     if !args.db.exists() {
         return Err(format!("{}: no such database", args.db.display()));
     }
-    let store = SqlitePortalStore::open(&args.db).map_err(|e| e.to_string())?;
+    let mut store = SqlitePortalStore::open(&args.db).map_err(|e| e.to_string())?;
+    if args.prune {
+        let removed = store.prune_audit(Utc::now()).map_err(|e| e.to_string())?;
+        tracing::info!(
+            removed,
+            "OPS-06: audit entries past their retention removed"
+        );
+        crate::stdout::outln!(
+            "{removed} audit entries past their retention ({} days) removed",
+            portal::store::AUDIT_KEPT_DAYS
+        );
+        return Ok(());
+    }
     let entries = store.audit(None).map_err(|e| e.to_string())?;
     let at = |e: &portal::AuditEntry| {
         e.at.with_timezone(&edi::message::JST)
             .to_rfc3339_opts(SecondsFormat::Millis, false)
     };
-    let mut out = std::io::stdout().lock();
     if args.json {
         let list: Vec<serde_json::Value> = entries
             .iter()
@@ -353,20 +368,18 @@ fn audit(args: &AuditArgs) -> Result<(), String> {
                 })
             })
             .collect();
-        writeln!(out, "{}", serde_json::Value::Array(list)).map_err(|e| e.to_string())
+        crate::stdout::outln!("{}", serde_json::Value::Array(list));
     } else {
         for e in &entries {
-            writeln!(
-                out,
+            crate::stdout::outln!(
                 "{} {} {} {} {}",
                 at(e),
                 e.who,
                 e.serial.as_deref().unwrap_or("-"),
                 e.result,
                 e.what
-            )
-            .map_err(|e| e.to_string())?;
+            );
         }
-        Ok(())
     }
+    Ok(())
 }

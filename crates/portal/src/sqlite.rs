@@ -73,8 +73,6 @@ CREATE TABLE portal_audit (
 );
 CREATE TRIGGER portal_audit_kept BEFORE UPDATE ON portal_audit
     BEGIN SELECT RAISE(ABORT, 'an audit record is never changed'); END;
-CREATE TRIGGER portal_audit_stays BEFORE DELETE ON portal_audit
-    BEGIN SELECT RAISE(ABORT, 'an audit record is never deleted'); END;
 CREATE TRIGGER portal_issue_kept BEFORE UPDATE ON portal_issue
     BEGIN SELECT RAISE(ABORT, 'an issue is never changed'); END;
 CREATE TRIGGER portal_issue_stays BEFORE DELETE ON portal_issue
@@ -175,6 +173,16 @@ impl SqlitePortalStore {
                 backend(e)
             })?;
         }
+        // OPS-06: an audit entry leaves only past its retention, set in advance; made
+        // again at each open so that a change of the retention takes effect.
+        db.execute_batch(&format!(
+            "DROP TRIGGER IF EXISTS portal_audit_stays;
+             CREATE TRIGGER portal_audit_stays BEFORE DELETE ON portal_audit
+             WHEN OLD.at > (CAST(strftime('%s', 'now') AS INTEGER) - {days} * 86400) * 1000000000
+             BEGIN SELECT RAISE(ABORT, 'an audit entry is kept {days} days (OPS-06)'); END;",
+            days = crate::store::AUDIT_KEPT_DAYS
+        ))
+        .map_err(backend)?;
         Ok(Self { db })
     }
 
@@ -399,6 +407,15 @@ impl PortalStore for SqlitePortalStore {
             })
         })
         .collect()
+    }
+
+    fn prune_audit(&mut self, now: DateTime<Utc>) -> Result<u64, PortalError> {
+        let kept = now - chrono::TimeDelta::days(i64::from(crate::store::AUDIT_KEPT_DAYS));
+        let removed = self
+            .db
+            .execute("DELETE FROM portal_audit WHERE at < ?1", [nanos(kept)?])
+            .map_err(backend)?;
+        Ok(removed as u64)
     }
 
     fn audit(&self, latest: Option<usize>) -> Result<Vec<AuditEntry>, PortalError> {

@@ -39,6 +39,10 @@ pub struct AuditEntry {
     pub result: u16,
 }
 
+/// How long the portal keeps an audit entry, days **(ours)**: more than a year, so a
+/// yearly review (OPS-06) sees every request since the last one.
+pub const AUDIT_KEPT_DAYS: u32 = 400;
+
 /// The portal's storage.
 pub trait PortalStore {
     /// The update number and digest of the last issue of `retailer`'s `info` message at
@@ -83,6 +87,13 @@ pub trait PortalStore {
     /// # Errors
     /// [`PortalError::Store`].
     fn audit(&self, latest: Option<usize>) -> Result<Vec<AuditEntry>, PortalError>;
+
+    /// Remove the audit entries past their retention ([`AUDIT_KEPT_DAYS`]) at `now`:
+    /// how many.
+    ///
+    /// # Errors
+    /// [`PortalError::Store`].
+    fn prune_audit(&mut self, now: DateTime<Utc>) -> Result<u64, PortalError>;
 
     /// Keep a new user.
     ///
@@ -145,6 +156,10 @@ impl<T: PortalStore + ?Sized> PortalStore for Box<T> {
 
     fn audit(&self, latest: Option<usize>) -> Result<Vec<AuditEntry>, PortalError> {
         (**self).audit(latest)
+    }
+
+    fn prune_audit(&mut self, now: DateTime<Utc>) -> Result<u64, PortalError> {
+        (**self).prune_audit(now)
     }
 
     fn add_user(&mut self, user: &User) -> Result<(), PortalError> {
@@ -261,6 +276,13 @@ impl PortalStore for MemoryPortalStore {
     fn audit(&self, latest: Option<usize>) -> Result<Vec<AuditEntry>, PortalError> {
         let skip = latest.map_or(0, |n| self.audit.len().saturating_sub(n));
         Ok(self.audit[skip..].to_vec())
+    }
+
+    fn prune_audit(&mut self, now: DateTime<Utc>) -> Result<u64, PortalError> {
+        let kept = now - chrono::TimeDelta::days(i64::from(AUDIT_KEPT_DAYS));
+        let before = self.audit.len();
+        self.audit.retain(|e| e.at >= kept);
+        Ok((before - self.audit.len()) as u64)
     }
 
     fn add_user(&mut self, user: &User) -> Result<(), PortalError> {

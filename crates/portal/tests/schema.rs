@@ -148,3 +148,42 @@ fn ops_every_version_of_a_record_is_kept_once_in_both_stores_and_never_changed()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn ops06_audit_entries_leave_only_past_their_retention() {
+    use portal::store::AUDIT_KEPT_DAYS;
+    use portal::AuditEntry;
+    let dir = std::env::temp_dir().join(format!("portal-audit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("system.db");
+    let now = Utc::now();
+    let entry = |hours: i64| AuditEntry {
+        at: now - chrono::TimeDelta::days(i64::from(AUDIT_KEPT_DAYS))
+            + chrono::TimeDelta::hours(hours),
+        who: "A0019".to_owned(),
+        serial: None,
+        what: "GET /30min/FileListReceiver".to_owned(),
+        result: 200,
+    };
+    let stores: Vec<Box<dyn PortalStore>> = vec![
+        Box::new(MemoryPortalStore::default()),
+        Box::new(SqlitePortalStore::open(&path).unwrap()),
+    ];
+    for mut store in stores {
+        store.record_audit(&entry(-1)).unwrap();
+        store.record_audit(&entry(1)).unwrap();
+        assert_eq!(store.prune_audit(now).unwrap(), 1);
+        assert_eq!(store.audit(None).unwrap().len(), 1);
+        assert_eq!(store.prune_audit(now).unwrap(), 0);
+    }
+    let db = rusqlite::Connection::open(&path).unwrap();
+    assert!(
+        db.execute("DELETE FROM portal_audit", []).is_err(),
+        "a young entry stays"
+    );
+    assert!(db
+        .execute("UPDATE portal_audit SET result = 500", [])
+        .is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
