@@ -104,6 +104,17 @@ pub(super) struct Publication {
     retailer_of: BTreeMap<String, PartyCode>,
     /// The slots (start, close) of each complete day.
     day_slots: BTreeMap<NaiveDate, Vec<(DateTime<Utc>, Duration)>>,
+    /// When each point's slot was first published.
+    first: FirstPublished,
+    files: u64,
+    issues: u64,
+    reissues: u64,
+    /// The first round that failed, if one did.
+    failure: Option<String>,
+}
+
+/// When each (point, slot) was first published after the slot's close.
+struct FirstPublished {
     /// Each registered point's place, for the bitsets of `published`.
     place: BTreeMap<String, usize>,
     /// Per slot start, the points published so far (a bit per point's place): a
@@ -112,11 +123,34 @@ pub(super) struct Publication {
     /// How many (point, slot) were first published how many milliseconds after the
     /// slot's close (the rounds make few distinct values).
     latencies: BTreeMap<u64, u64>,
-    files: u64,
-    issues: u64,
-    reissues: u64,
-    /// The first round that failed, if one did.
-    failure: Option<String>,
+}
+
+impl FirstPublished {
+    /// Count the points of `by` not published before for the slot at `start`, `after`
+    /// its close.
+    fn note(
+        &mut self,
+        start: DateTime<Utc>,
+        by: &BTreeMap<PartyCode, Vec<edi::Record>>,
+        after: Duration,
+    ) {
+        let words = self.place.len().div_ceil(64);
+        let seen = self
+            .published
+            .entry(start)
+            .or_insert_with(|| vec![0; words]);
+        let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        for r in by.values().flatten() {
+            let Some(&i) = self.place.get(r.point.as_str()) else {
+                continue;
+            };
+            let (word, bit) = (i / 64, 1u64 << (i % 64));
+            if seen[word] & bit == 0 {
+                seen[word] |= bit;
+                *self.latencies.entry(ms).or_default() += 1;
+            }
+        }
+    }
 }
 
 /// The publication shared between the run and the MDMS's thread.
@@ -143,9 +177,11 @@ impl Publication {
             publisher: Publisher::new(sender, store),
             retailer_of,
             day_slots,
-            place,
-            published: BTreeMap::new(),
-            latencies: BTreeMap::new(),
+            first: FirstPublished {
+                place,
+                published: BTreeMap::new(),
+                latencies: BTreeMap::new(),
+            },
             files: 0,
             issues: 0,
             reissues: 0,
@@ -182,29 +218,28 @@ impl Publication {
                 let (published, by) =
                     rounds::publish_slot(&mut self.publisher, mdms, start, &self.retailer_of, wall)
                         .map_err(|e| e.to_string())?;
-                self.first_published(start, &by, now.saturating_sub(close));
+                self.first.note(start, &by, now.saturating_sub(close));
                 published
             }
             Round::Day(day) => {
                 let slots = self.day_slots.get(&day).cloned().unwrap_or_default();
                 let starts: Vec<DateTime<Utc>> = slots.iter().map(|s| s.0).collect();
                 let closes: BTreeMap<DateTime<Utc>, Duration> = slots.into_iter().collect();
-                let mut read = Vec::new();
-                let published = rounds::publish_day(
+                // Each slot's records noted as read, not kept for the whole day.
+                let first = &mut self.first;
+                rounds::publish_day(
                     &mut self.publisher,
                     mdms,
                     day,
                     &starts,
                     &self.retailer_of,
                     wall,
-                    &mut |start, by| read.push((start, by.clone())),
+                    &mut |start, by| {
+                        let close = closes.get(&start).copied().unwrap_or_default();
+                        first.note(start, by, now.saturating_sub(close));
+                    },
                 )
-                .map_err(|e| e.to_string())?;
-                for (start, by) in read {
-                    let close = closes.get(&start).copied().unwrap_or_default();
-                    self.first_published(start, &by, now.saturating_sub(close));
-                }
-                published
+                .map_err(|e| e.to_string())?
             }
         };
         self.count(&published);
@@ -222,39 +257,13 @@ impl Publication {
         }
     }
 
-    /// Count the points of `by` not published before for the slot at `start`, `after`
-    /// its close.
-    fn first_published(
-        &mut self,
-        start: DateTime<Utc>,
-        by: &BTreeMap<PartyCode, Vec<edi::Record>>,
-        after: Duration,
-    ) {
-        let words = self.place.len().div_ceil(64);
-        let seen = self
-            .published
-            .entry(start)
-            .or_insert_with(|| vec![0; words]);
-        let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-        for r in by.values().flatten() {
-            let Some(&i) = self.place.get(r.point.as_str()) else {
-                continue;
-            };
-            let (word, bit) = (i / 64, 1u64 << (i % 64));
-            if seen[word] & bit == 0 {
-                seen[word] |= bit;
-                *self.latencies.entry(ms).or_default() += 1;
-            }
-        }
-    }
-
     /// What it published; the first failure, if a round failed.
     pub fn figures(&self) -> Result<PublicFigures, String> {
         if let Some(e) = &self.failure {
             return Err(format!("public server: {e}"));
         }
         Ok(PublicFigures {
-            publish_latency_s: Latency::of_counts(&self.latencies),
+            publish_latency_s: Latency::of_counts(&self.first.latencies),
             published_files: self.files,
             published_issues: self.issues,
             reissued: self.reissues,
