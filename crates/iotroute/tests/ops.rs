@@ -49,13 +49,7 @@ impl Ops {
         }
         let tls = dir.join("tls");
         let listen = format!("{}:8443", addr(BLOCK, host));
-        let mut cmd = iotroute();
-        cmd.args(["portal", "--listen", &listen])
-            .arg("--db")
-            .arg(&db)
-            .arg("--tls")
-            .arg(&tls);
-        let portal = Running::start(cmd, "portal listening");
+        let portal = support::portal(&listen, &db, &tls, &[]);
         Self {
             url: format!("https://{listen}"),
             dir,

@@ -106,13 +106,7 @@ impl Setup {
             );
         }
         let listen = format!("{}:8443", addr(BLOCK, host));
-        let mut cmd = iotroute();
-        cmd.args(["portal", "--listen", &listen])
-            .arg("--db")
-            .arg(&db)
-            .arg("--tls")
-            .arg(&tls);
-        let portal = Running::start(cmd, "portal listening");
+        let portal = support::portal(&listen, &db, &tls, &[]);
         Self {
             url: format!("https://{listen}/30min/"),
             dir,
@@ -589,13 +583,7 @@ fn if01_sys02_the_simulation_publishes_every_slot_and_day_as_the_mdms_holds_them
 
     let tls = dir.join("tls");
     let listen = format!("{}:8443", addr(BLOCK, 7));
-    let mut cmd = iotroute();
-    cmd.args(["portal", "--listen", &listen])
-        .arg("--db")
-        .arg(&db)
-        .arg("--tls")
-        .arg(&tls);
-    let _portal = Running::start(cmd, "portal listening");
+    let _portal = support::portal(&listen, &db, &tls, &[]);
     let mut seen = 0;
     for retailer in ["A0019", "B0029", "C0039"] {
         let id = dir.join(retailer);
@@ -909,22 +897,13 @@ fn if01_iotroute_portal_publishes_what_the_mdms_holds_as_the_simulation_did() {
         )
         .unwrap();
     let listen = format!("{}:8443", addr(BLOCK, 11));
-    let mut cmd = iotroute();
     // The run's day is in 2026-04: a lookback that reaches it.
-    cmd.args([
-        "portal",
-        "--listen",
+    let portal = support::portal(
         &listen,
-        "--publish-every",
-        "1s",
-        "--lookback",
-        "400d",
-    ])
-    .arg("--db")
-    .arg(&db)
-    .arg("--tls")
-    .arg(dir.join("tls"));
-    let portal = Running::start(cmd, "portal listening");
+        &db,
+        &dir.join("tls"),
+        &["--publish-every", "1s", "--lookback", "400d"],
+    );
     let names = |s: &std::collections::BTreeSet<(String, String, String)>| {
         s.iter()
             .map(|(r, n, _)| (r.clone(), n.clone()))

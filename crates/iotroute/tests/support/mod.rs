@@ -395,3 +395,16 @@ pub fn curl() -> bool {
     }
     ok
 }
+
+/// `iotroute portal` on `listen` serving the database `db` with the certificates of
+/// `tls` (and `extra` arguments), once it listens.
+pub fn portal(listen: &str, db: &Path, tls: &Path, extra: &[&str]) -> Running {
+    let mut cmd = iotroute();
+    cmd.args(["portal", "--listen", listen])
+        .args(extra)
+        .arg("--db")
+        .arg(db)
+        .arg("--tls")
+        .arg(tls);
+    Running::start(cmd, "portal listening")
+}

@@ -20,6 +20,17 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-
 .blocked{color:#b00;font-weight:bold}.message{background:#fee;padding:4px}\
 svg text{font-size:11px}";
 
+/// The paragraph that tells what a form's post came to (`id="message"`), none for
+/// nothing to tell.
+#[must_use]
+pub fn message(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!("<p class=\"message\" id=\"message\">{}</p>\n", esc(text))
+    }
+}
+
 /// A page titled `title` around `body`; with a session, the navigation and its log-out.
 #[must_use]
 pub fn page(title: &str, session: Option<&Session>, body: &str) -> String {

@@ -15,7 +15,7 @@ use headend::registry::{eui64_text, DevicePoint};
 use mdms::{Filter, Slot, SupplyPoint};
 
 use super::events::events_table;
-use super::html::{esc, page, respond};
+use super::html::{self, esc, page, respond};
 use super::reply::{audited, failed, html, jst, see_other, session_or_login, text, Search};
 use super::session::Session;
 use super::{curve, link, OpsPortal};
@@ -202,14 +202,7 @@ fn render(v: &PointView, session: &Session, message: &str) -> String {
     );
     let minutes = p.interval.minutes();
     let link = link::link_view(&v.events, current.is_some(), v.latest.as_ref());
-    let mut body = String::new();
-    if !message.is_empty() {
-        let _ = writeln!(
-            body,
-            "<p class=\"message\" id=\"message\">{}</p>",
-            esc(message)
-        );
-    }
+    let mut body = html::message(message);
     let last = v.latest.as_ref().map_or_else(
         || "none".to_owned(),
         |s| {

@@ -17,7 +17,7 @@ use axum::Extension;
 use chrono::Utc;
 use edi::message::JST;
 
-use super::html::esc;
+use super::html::{self, esc};
 use super::reply::{failed, html, jst, see_other, text, to_login};
 use super::session::Session;
 use super::OpsPortal;
@@ -135,14 +135,7 @@ fn show_list<P: OpsPortal>(
         BTreeMap::new()
     };
     let listed: Vec<_> = kind.fields().iter().filter(|f| f.listed).collect();
-    let mut body = String::new();
-    if !message.is_empty() {
-        let _ = writeln!(
-            body,
-            "<p class=\"message\" id=\"message\">{}</p>",
-            esc(message)
-        );
-    }
+    let mut body = html::message(message);
     body.push_str("<table id=\"records\">\n<thead><tr><th>No.</th>");
     for f in &listed {
         let _ = write!(body, "<th>{}</th>", esc(f.label));
@@ -369,14 +362,7 @@ fn show_record<P: OpsPortal>(
     let Some(now) = versions.last() else {
         return text(StatusCode::NOT_FOUND, "no such record", &session.user);
     };
-    let mut body = String::new();
-    if !message.is_empty() {
-        let _ = writeln!(
-            body,
-            "<p class=\"message\" id=\"message\">{}</p>",
-            esc(message)
-        );
-    }
+    let mut body = html::message(message);
     let _ = writeln!(
         body,
         "<table id=\"record\" data-record=\"{id}\" data-version=\"{}\">",
