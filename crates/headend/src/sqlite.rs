@@ -346,15 +346,27 @@ fn record_of(r: &rusqlite::Row<'_>) -> Result<BlockRecord, HeadendError> {
 }
 
 fn points_in(db: &Connection) -> Result<Vec<DevicePoint>, HeadendError> {
+    points_where(db, "1 ORDER BY supply_point", [])
+}
+
+/// The points `condition` (and what follows it: order, limit) admits.
+fn points_where(
+    db: &Connection,
+    condition: &str,
+    values: impl rusqlite::Params,
+) -> Result<Vec<DevicePoint>, HeadendError> {
     let mut q = db
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT supply_point, terminal_id, pairing_id, smart_meter, meter_id, interval_min, retailer
-             FROM device_points ORDER BY supply_point",
-        )
+             FROM device_points WHERE {condition}"
+        ))
         .map_err(backend)?;
-    let rows = q.query_map([], |r| Ok(point_of(r))).map_err(backend)?;
+    let rows = q.query_map(values, |r| Ok(point_of(r))).map_err(backend)?;
     rows.map(|r| r.map_err(backend)?).collect()
 }
+
+/// Where a point's supply point or terminal (hex) holds `?1` (upper-case).
+const HOLDS: &str = "(instr(supply_point, ?1) > 0 OR instr(hex(terminal_id), ?1) > 0)";
 
 fn records_in(db: &Connection) -> Result<Vec<BlockRecord>, HeadendError> {
     let mut q = db
@@ -436,6 +448,38 @@ fn password_in(db: &Connection, seq: u64) -> Result<Option<NewPassword>, Headend
 impl HeadendStore for SqliteHeadendStore {
     fn points(&self) -> Result<Vec<DevicePoint>, HeadendError> {
         points_in(&self.db)
+    }
+
+    fn point(&self, point: &SupplyPoint) -> Result<Option<DevicePoint>, HeadendError> {
+        Ok(points_where(&self.db, "supply_point = ?1", [point.as_str()])?.pop())
+    }
+
+    fn point_of_terminal(&self, terminal: Eui64) -> Result<Option<DevicePoint>, HeadendError> {
+        Ok(points_where(&self.db, "terminal_id = ?1", [terminal.0.as_slice()])?.pop())
+    }
+
+    fn find_points(
+        &self,
+        needle: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<DevicePoint>, usize), HeadendError> {
+        let needle = needle.to_ascii_uppercase();
+        let number = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let total: i64 = self
+            .db
+            .query_row(
+                &format!("SELECT count(*) FROM device_points WHERE {HOLDS}"),
+                [&needle],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        let page = points_where(
+            &self.db,
+            &format!("{HOLDS} ORDER BY supply_point LIMIT ?2 OFFSET ?3"),
+            params![needle, number(limit), number(offset)],
+        )?;
+        Ok((page, usize::try_from(total).unwrap_or(0)))
     }
 
     fn import(&mut self, rows: &[(u64, DevicePoint)]) -> Result<Imported, HeadendError> {

@@ -55,6 +55,31 @@ pub trait HeadendStore {
     /// [`HeadendError::Backend`].
     fn points(&self) -> Result<Vec<DevicePoint>, HeadendError>;
 
+    /// The point `point`, if registered.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn point(&self, point: &SupplyPoint) -> Result<Option<DevicePoint>, HeadendError>;
+
+    /// The point whose terminal is `terminal`, if registered.
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn point_of_terminal(&self, terminal: Eui64) -> Result<Option<DevicePoint>, HeadendError>;
+
+    /// The points whose supply point or terminal (16 hex digits, either case) holds
+    /// `needle` (all for an empty one), by supply point: `limit` of them from `offset`,
+    /// and how many there are in all (a page of the operations pages).
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn find_points(
+        &self,
+        needle: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<DevicePoint>, usize), HeadendError>;
+
     /// Add or replace (by supply point) the points of an import, each with its file
     /// line, all or nothing.
     ///
@@ -317,6 +342,42 @@ impl MemoryHeadendStore {
 impl HeadendStore for MemoryHeadendStore {
     fn points(&self) -> Result<Vec<DevicePoint>, HeadendError> {
         Ok(self.points.values().cloned().collect())
+    }
+
+    fn point(&self, point: &SupplyPoint) -> Result<Option<DevicePoint>, HeadendError> {
+        Ok(self.points.get(point).cloned())
+    }
+
+    fn point_of_terminal(&self, terminal: Eui64) -> Result<Option<DevicePoint>, HeadendError> {
+        Ok(self
+            .points
+            .values()
+            .find(|p| p.terminal_id == terminal)
+            .cloned())
+    }
+
+    fn find_points(
+        &self,
+        needle: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<DevicePoint>, usize), HeadendError> {
+        let needle = needle.to_ascii_uppercase();
+        let found: Vec<&DevicePoint> = self
+            .points
+            .values()
+            .filter(|p| {
+                p.supply_point.as_str().contains(&needle)
+                    || crate::registry::eui64_text(p.terminal_id).contains(&needle)
+            })
+            .collect();
+        let page = found
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|p| (*p).clone())
+            .collect();
+        Ok((page, found.len()))
     }
 
     fn import(&mut self, rows: &[(u64, DevicePoint)]) -> Result<Imported, HeadendError> {

@@ -326,6 +326,45 @@ proptest! {
         }
     }
 
+    /// The operations pages' search and pages, and one point by its supply point:
+    /// alike in both stores, each page the slice of every match a filter would give.
+    #[test]
+    fn ops_points_are_found_by_point_or_terminal_a_page_at_a_time_alike_in_both_stores(
+        n in 1usize..40,
+        seed in any::<u8>(),
+        needle in "[0-9a-fA-F]{0,3}",
+        offset in 0usize..45,
+        limit in 0usize..12,
+    ) {
+        let rows = lines(&registry(n, seed));
+        let mut sql = SqliteHeadendStore::in_memory().unwrap();
+        let mut mem = MemoryHeadendStore::new();
+        sql.import(&rows).unwrap();
+        mem.import(&rows).unwrap();
+        let all = mem.points().unwrap();
+        let upper = needle.to_ascii_uppercase();
+        let matching: Vec<_> = all
+            .iter()
+            .filter(|p| {
+                p.supply_point.as_str().contains(&upper)
+                    || headend::registry::eui64_text(p.terminal_id).contains(&upper)
+            })
+            .cloned()
+            .collect();
+        let page: Vec<_> = matching.iter().skip(offset).take(limit).cloned().collect();
+        prop_assert_eq!(sql.find_points(&needle, offset, limit).unwrap(), (page.clone(), matching.len()));
+        prop_assert_eq!(mem.find_points(&needle, offset, limit).unwrap(), (page, matching.len()));
+        for p in &all {
+            prop_assert_eq!(sql.point(&p.supply_point).unwrap(), Some(p.clone()));
+            prop_assert_eq!(mem.point(&p.supply_point).unwrap(), Some(p.clone()));
+            prop_assert_eq!(sql.point_of_terminal(p.terminal_id).unwrap(), Some(p.clone()));
+            prop_assert_eq!(mem.point_of_terminal(p.terminal_id).unwrap(), Some(p.clone()));
+        }
+        let stranger: headend::point::SupplyPoint = "0999999999999999999999".parse().unwrap();
+        prop_assert_eq!(sql.point(&stranger).unwrap(), None);
+        prop_assert_eq!(sql.point_of_terminal(wisun::mac::Eui64([0xFF; 8])).unwrap(), None);
+    }
+
     #[test]
     fn any_bytes_parse_or_are_refused_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
         let _ = parse_csv(&bytes);

@@ -202,6 +202,14 @@ fn ops_a_user_logs_in_and_sees_every_point_a_stranger_is_sent_to_the_login() {
         "{found}"
     );
     assert_eq!(found.matches("data-point=").count(), 1, "{found}");
+    // A page at a time, with the number found.
+    assert!(page.contains("id=\"pages\" data-total=\"4\""), "{page}");
+    assert!(found.contains("data-total=\"1\""), "{found}");
+    let beyond = ops.get(&jar, "/ops/points?page=2");
+    assert!(
+        beyond.starts_with("HTTP/1.1 200") && !beyond.contains("data-point="),
+        "{beyond}"
+    );
     // Logged out (with the session's token), the cookie opens nothing.
     let out = ops.post(&jar, "/ops/logout", &[&format!("csrf={}", csrf(&page))]);
     assert!(out.starts_with("HTTP/1.1 303"), "{out}");

@@ -62,19 +62,25 @@ pub async fn list<P: OpsPortal + 'static>(
     let Some(session) = portal.ops().sessions.of(&headers) else {
         return to_login();
     };
+    // Each terminal's point, by the registry's index on terminals.
     let read = portal.ops().headend.lock().map(|h| {
-        let points = h.points()?;
-        Ok::<_, headend::storage::HeadendError>((h.events(None, EVENTS_READ)?, points))
+        let events = h.events(None, EVENTS_READ)?;
+        let mut points = BTreeMap::new();
+        let mut looked = std::collections::BTreeSet::new();
+        for e in &events {
+            if looked.insert(e.terminal.0) {
+                if let Some(p) = h.point_of_terminal(e.terminal)? {
+                    points.insert(eui64_text(e.terminal), p.supply_point.to_string());
+                }
+            }
+        }
+        Ok::<_, headend::storage::HeadendError>((events, points))
     });
     let (events, points) = match read {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => return failed("the events", &e, &session.user),
         Err(_) => return failed("the events", &"lock poisoned", &session.user),
     };
-    let points: BTreeMap<String, String> = points
-        .into_iter()
-        .map(|p| (eui64_text(p.terminal_id), p.supply_point.to_string()))
-        .collect();
     let q = search.q.unwrap_or_default();
     let needle = q.trim().to_ascii_lowercase();
     let shown: Vec<TerminalEvent> = events

@@ -16,50 +16,58 @@ use mdms::{Filter, Slot, SupplyPoint};
 
 use super::events::events_table;
 use super::html::{self, esc, page, respond};
-use super::reply::{audited, failed, html, jst, see_other, session_or_login, text, Search};
+use super::reply::{audited, failed, html, jst, see_other, session_or_login, text};
 use super::session::Session;
 use super::{curve, link, OpsPortal};
 use crate::rounds::day_start;
 use crate::users::Role;
 
-/// `GET /ops/points`: every registered point, or those whose supply point or terminal
-/// holds `q`; to the login without a session.
+/// Points a page of `/ops/points` lists.
+const PAGE: usize = 200;
+
+/// The search and page of `/ops/points`.
+#[derive(Debug, serde::Deserialize)]
+pub struct Find {
+    q: Option<String>,
+    page: Option<usize>,
+}
+
+/// `GET /ops/points?q=&page=`: the registered points whose supply point or terminal
+/// holds `q` (all without), [`PAGE`] a page from page 1; to the login without a session.
 pub async fn list<P: OpsPortal + 'static>(
     State(portal): State<Arc<P>>,
     headers: HeaderMap,
-    Query(search): Query<Search>,
+    Query(find): Query<Find>,
 ) -> Response {
     let session = match session_or_login(portal.as_ref(), &headers) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let (points, records) = match portal
-        .ops()
-        .headend
-        .lock()
-        .map(|h| (h.points(), h.block_records()))
-    {
-        Ok((Ok(p), Ok(r))) => (p, r),
-        Ok((Err(e), _) | (_, Err(e))) => return failed("the registry", &e, &session.user),
+    let q = find.q.unwrap_or_default();
+    let needle = q.trim();
+    let page = find.page.unwrap_or(1).max(1);
+    let offset = (page - 1).saturating_mul(PAGE);
+    let read = portal.ops().headend.lock().map(|h| {
+        Ok::<_, headend::storage::HeadendError>((
+            h.find_points(needle, offset, PAGE)?,
+            h.block_records()?,
+        ))
+    });
+    let ((points, total), records) = match read {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => return failed("the registry", &e, &session.user),
         Err(_) => return failed("the registry", &"lock poisoned", &session.user),
     };
+    // Blocks are few: every blocked point, from every record.
     let blocked: Vec<String> = periods(&records)
         .into_iter()
         .filter(|p| p.to.is_none())
         .map(|p| p.point)
         .collect();
-    let q = search.q.unwrap_or_default();
-    let needle = q.trim().to_ascii_lowercase();
     let mut table = String::from(
         "<table>\n<thead><tr><th>supply point</th><th>terminal</th><th>smart meter</th><th>retailer</th><th>state</th></tr></thead>\n<tbody>\n",
     );
-    for p in points.iter().filter(|p| {
-        needle.is_empty()
-            || p.supply_point.to_string().contains(&needle)
-            || eui64_text(p.terminal_id)
-                .to_ascii_lowercase()
-                .contains(&needle)
-    }) {
+    for p in &points {
         let sp = p.supply_point.to_string();
         let state = if blocked.contains(&sp) {
             "<span class=\"blocked\">blocked</span>"
@@ -75,11 +83,42 @@ pub async fn list<P: OpsPortal + 'static>(
         );
     }
     table.push_str("</tbody>\n</table>");
+    let link = |n: usize, text: &str| {
+        format!(
+            "<a href=\"/ops/points?q={}&amp;page={n}\">{text}</a>",
+            esc(&query_text(needle))
+        )
+    };
+    let mut pages = format!(
+        "<p id=\"pages\" data-total=\"{total}\">{} to {} of {total} points",
+        (offset + 1).min(total),
+        offset + points.len()
+    );
+    if page > 1 {
+        pages.push_str(&format!(" · {}", link(page - 1, "&larr; previous")));
+    }
+    if offset + points.len() < total {
+        pages.push_str(&format!(" · {}", link(page + 1, "next &rarr;")));
+    }
+    pages.push_str("</p>");
     let body = format!(
-        "<form method=\"get\" action=\"/ops/points\"><label>Point or terminal <input name=\"q\" value=\"{}\"></label><button type=\"submit\">Search</button></form>\n{table}",
+        "<form method=\"get\" action=\"/ops/points\"><label>Point or terminal <input name=\"q\" value=\"{}\"></label><button type=\"submit\">Search</button></form>\n{pages}\n{table}",
         esc(&q)
     );
     html(StatusCode::OK, "Device points", &session, &body)
+}
+
+/// `text` for a URL's query: letters and digits as they are, anything else %-encoded.
+fn query_text(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// The day of `/ops/points/<point>`.
@@ -116,12 +155,7 @@ fn view<P: OpsPortal>(
             .headend
             .lock()
             .map_err(|_| "lock poisoned".to_owned())?;
-        let Some(point) = h
-            .points()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|p| p.supply_point == *sp)
-        else {
+        let Some(point) = h.point(sp).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
         let events = h

@@ -25,18 +25,28 @@ use crate::records::{current, fields_of, overdue, Input, OpsRecord, RecordKind};
 use crate::users::Role;
 use crate::PortalError;
 
-/// The retailer of each registered point (an incident's contact, OPS-01).
-fn retailers<P: OpsPortal>(portal: &P) -> Result<BTreeMap<String, String>, String> {
+/// The retailer of the registered point `point` (an incident's contact, OPS-01), if it
+/// is registered.
+fn contact<P: OpsPortal>(portal: &P, point: &str) -> Result<Option<String>, String> {
+    let Ok(point) = point.parse::<mdms::SupplyPoint>() else {
+        return Ok(None);
+    };
     let h = portal
         .ops()
         .headend
         .lock()
         .map_err(|_| "lock poisoned".to_owned())?;
-    Ok(h.points()
+    Ok(h.point(&point)
         .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|p| (p.supply_point.to_string(), p.retailer.as_str().to_owned()))
-        .collect())
+        .map(|p| p.retailer.as_str().to_owned()))
+}
+
+/// The contact of a record, if it names a registered point.
+fn contact_of<P: OpsPortal>(portal: &P, record: &OpsRecord) -> Result<Option<String>, String> {
+    record
+        .fields
+        .get("point")
+        .map_or(Ok(None), |p| contact(portal, p))
 }
 
 fn today() -> chrono::NaiveDate {
@@ -126,14 +136,6 @@ fn show_list<P: OpsPortal>(
         Ok(v) => v,
         Err(e) => return failed("the register", &e, &session.user),
     };
-    let contacts = if kind == RecordKind::Incident {
-        match retailers(portal) {
-            Ok(c) => c,
-            Err(e) => return failed("the register", &e, &session.user),
-        }
-    } else {
-        BTreeMap::new()
-    };
     let listed: Vec<_> = kind.fields().iter().filter(|f| f.listed).collect();
     let mut body = html::message(message);
     body.push_str("<table id=\"records\">\n<thead><tr><th>No.</th>");
@@ -169,12 +171,11 @@ fn show_list<P: OpsPortal>(
         }
         match kind {
             RecordKind::Incident => {
-                let contact = r
-                    .fields
-                    .get("point")
-                    .and_then(|p| contacts.get(p))
-                    .map_or("-", String::as_str);
-                let _ = write!(body, "<td class=\"contact\">{}</td>", esc(contact));
+                let contact = match contact_of(portal, r) {
+                    Ok(c) => c.unwrap_or_else(|| "-".to_owned()),
+                    Err(e) => return failed("the registry", &e, &session.user),
+                };
+                let _ = write!(body, "<td class=\"contact\">{}</td>", esc(&contact));
             }
             RecordKind::Risk => body.push_str(if late {
                 "<td class=\"blocked\">overdue</td>"
@@ -253,7 +254,7 @@ fn checked<P: OpsPortal>(
 ) -> Result<BTreeMap<String, String>, String> {
     let fields = fields_of(kind, form).map_err(|e| e.to_string())?;
     if let Some(point) = fields.get("point") {
-        if !retailers(portal)?.contains_key(point) {
+        if contact(portal, point)?.is_none() {
             return Err(format!("supply point concerned: {point} is not registered"));
         }
     }
@@ -378,9 +379,9 @@ fn show_record<P: OpsPortal>(
         );
     }
     if kind == RecordKind::Incident {
-        let contact = match retailers(portal) {
-            Ok(c) => now.fields.get("point").and_then(|p| c.get(p)).cloned(),
-            Err(e) => return failed("the register", &e, &session.user),
+        let contact = match contact_of(portal, now) {
+            Ok(c) => c,
+            Err(e) => return failed("the registry", &e, &session.user),
         };
         let _ = writeln!(body, "<tr><th>contact (receiving-point retailer, OPS-01)</th><td class=\"contact\">{}</td></tr>", esc(contact.as_deref().unwrap_or("-")));
     }
