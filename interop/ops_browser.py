@@ -9,8 +9,9 @@ SPKI is the base64 SHA-256 of the portal certificate's public key: Chromium acce
 that certificate only (not any). SHOTS is the directory for the screenshots.
 
 Steps: log in as ops1, find POINT in the list and open it, see its curve, block it with
-a reason, see it blocked (on the point and in the list), reconnect it, log out; log in
-as view1, open the point: no control. Prints one JSON object of what it saw; exits
+a reason, see it blocked (on the point and in the list), reconnect it, report an
+incident about it (its retailer shown as the contact), log out; log in as view1, open the
+point: no control; open the incident: no form. Prints one JSON object of what it saw; exits
 non-zero at the first step that does not hold.
 """
 
@@ -23,7 +24,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
 def browser(spki, profile):
@@ -109,6 +110,31 @@ def main():
         wait.until(lambda d: state() == "registered")
         seen["state_reconnected"] = state()
         driver.save_screenshot(os.path.join(shots, "3-reconnected.png"))
+
+        # An incident (OPS-01/08) through its form: a choice, a date, text areas.
+        driver.get(f"{url}/ops/incidents")
+        form = driver.find_element(By.ID, "record-form")
+        form.find_element(By.NAME, "title").send_keys("terminal reported stolen")
+        Select(form.find_element(By.NAME, "category")).select_by_visible_text("lost-terminal")
+        Select(form.find_element(By.NAME, "status")).select_by_visible_text("open")
+        # A date input takes keys in the browser's locale: set its value as the page would.
+        driver.execute_script(
+            "arguments[0].value = '2026-04-01'", form.find_element(By.NAME, "occurred")
+        )
+        form.find_element(By.NAME, "point").send_keys(point)
+        for name, text in [
+            ("what", "the user reports the terminal stolen"),
+            ("place", "customer premises"),
+            ("impact", "no readings from the point; nothing else affected"),
+            ("next_steps", "block the point; the retailer contacts the user"),
+        ]:
+            form.find_element(By.NAME, name).send_keys(text)
+        form.find_element(By.NAME, "save").click()
+        wait.until(ec.url_contains("/ops/incidents/1"))
+        seen["incident_contact"] = driver.find_element(By.CSS_SELECTOR, "td.contact").text
+        check(len(seen["incident_contact"]) == 5, "no retailer as the contact")
+        driver.save_screenshot(os.path.join(shots, "5-incident.png"))
+
         driver.find_element(By.NAME, "logout").click()
         wait.until(ec.url_contains("/ops/login"))
 
@@ -120,6 +146,10 @@ def main():
         )
         check(seen["viewer_controls"] == 0, "a viewer sees controls")
         driver.save_screenshot(os.path.join(shots, "4-viewer.png"))
+        driver.get(f"{url}/ops/incidents/1")
+        wait.until(ec.presence_of_element_located((By.ID, "record")))
+        seen["viewer_forms"] = len(driver.find_elements(By.ID, "record-form"))
+        check(seen["viewer_forms"] == 0, "a viewer sees the incident's form")
     finally:
         driver.quit()
     print(json.dumps(seen))

@@ -421,6 +421,12 @@ fn ops07_in_a_browser_an_operator_blocks_and_reconnects_and_a_viewer_sees_no_con
     assert_eq!(seen["state_blocked"], "blocked", "{seen}");
     assert_eq!(seen["state_reconnected"], "registered", "{seen}");
     assert_eq!(seen["viewer_controls"], 0, "{seen}");
+    assert_eq!(seen["viewer_forms"], 0, "{seen}");
+    assert_eq!(
+        seen["incident_contact"].as_str().map(str::len),
+        Some(5),
+        "{seen}"
+    );
     // What the browser did is what the head end has: one period, closed, by ops1.
     let blocks = ops.blocks();
     assert_eq!(blocks.as_array().map(Vec::len), Some(1), "{blocks}");
