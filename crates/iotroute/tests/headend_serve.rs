@@ -230,3 +230,76 @@ fn trm11_an_interval_switch_recorded_while_the_head_end_runs_reaches_the_smart_m
     drop(hes);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// OPS-07 through the head end from the operations page: an operator's block posted to
+/// `iotroute portal` (its form, with the session's CSRF token) reaches the smart meter
+/// from the running `iotroute headend serve` on the same database.
+#[test]
+fn ops07_a_block_from_the_operations_page_reaches_the_smart_meter_through_the_head_end() {
+    if !support::curl() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("iotroute-hes-ops-{}", std::process::id()));
+    let db = registered(&dir);
+    let listen = format!("{}:4059", addr(202, 2));
+    let _hes = serve(&dir, &listen);
+    let mut relay = SmartMeterRelay::new(SystemTitle(SM), HES, keys(), 0, None);
+    let mut stream = TcpStream::connect(&listen).unwrap();
+    relay.connected(Utc::now(), |_| false);
+    stream.write_all(&relay.take_output()).unwrap();
+    assert_eq!(commands(&mut stream, &mut relay, 2).len(), 2);
+    // The portal on the same database, an operator, logged in.
+    let added = iotroute()
+        .args([
+            "portal", "user", "add", "ops1", "--role", "operator", "--db",
+        ])
+        .arg(&db)
+        .env("IOTROUTE_PORTAL_PASSWORD", "ops1 password 12")
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let web = format!("{}:8443", addr(202, 3));
+    let tls = dir.join("tls");
+    let _portal = support::portal(&web, &db, &tls, &["--publish-every", "0s"]);
+    let jar = dir.join("jar").to_string_lossy().into_owned();
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-D", "-", "--cacert"])
+            .arg(tls.join("ca.crt.pem"))
+            .args(["-b", &jar, "-c", &jar])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let login = curl(&[
+        "--data-urlencode",
+        "user=ops1",
+        "--data-urlencode",
+        "password=ops1 password 12",
+        &format!("https://{web}/ops/login"),
+    ]);
+    assert!(login.starts_with("HTTP/1.1 303"), "{login}");
+    let point = format!("https://{web}/ops/points/0900000000000000100001");
+    let page = curl(&[&point]);
+    let at = page.find("name=\"csrf\" value=\"").expect("the form") + 19;
+    let token = &page[at..at + 64];
+    let posted = curl(&[
+        "--data-urlencode",
+        &format!("csrf={token}"),
+        "--data-urlencode",
+        "reason=abnormal traffic toward the smart meter",
+        "--data-urlencode",
+        "block=1",
+        &point,
+    ]);
+    assert!(posted.starts_with("HTTP/1.1 303"), "{posted}");
+    // The head end's next poll (1 s) sends the block to the smart meter.
+    let got = commands(&mut stream, &mut relay, 1);
+    assert!(
+        matches!(got.as_slice(), [Command::Block { terminal, .. }] if *terminal == [0x02, 0x1A, 0, 0, 0, 0, 0x10, 0x01]),
+        "{got:?}"
+    );
+    drop(stream);
+    let _ = std::fs::remove_dir_all(&dir);
+}
