@@ -247,6 +247,31 @@ fn ops07_an_operator_blocks_and_reconnects_a_point_through_the_head_end() {
         &path,
         &[&format!("csrf={}", "0".repeat(64)), "reason=x", "block=1"],
     );
+    // The right token from another site's page (its Origin): refused before anything.
+    let cross = ops.curl(&[
+        "-b",
+        &jar,
+        "-H",
+        "Origin: https://evil.example",
+        "--data-urlencode",
+        &format!("csrf={token}"),
+        "--data-urlencode",
+        "reason=cross-site",
+        "--data-urlencode",
+        "block=1",
+        &format!("{}{path}", ops.url),
+    ]);
+    assert_eq!(status(&cross), 403, "{cross}");
+    let cross_login = ops.curl(&[
+        "-H",
+        "Origin: https://evil.example",
+        "--data-urlencode",
+        "user=ops1",
+        "--data-urlencode",
+        "password=ops1 password 12",
+        &format!("{}/ops/login", ops.url),
+    ]);
+    assert_eq!(status(&cross_login), 403, "{cross_login}");
     assert_eq!(status(&other), 403, "{other}");
     assert_eq!(ops.blocks(), serde_json::json!([]));
     // Blocked: on the point, in the head end's records, with the reason and the user.

@@ -136,6 +136,34 @@ impl<S: PortalStore + Send> OpsPortal for crate::server::Portal<S> {
     }
 }
 
+/// A form posted from another site is refused (403) before any handler sees it: the
+/// browser names the page's origin in `Origin`, which must be this portal's
+/// (`https://<Host>`). Beside the session's CSRF token and the `SameSite=Strict` cookie,
+/// this also covers the login form, which has no session yet. A client that sends no
+/// `Origin` (a script, curl) is not a browser carrying someone's cookie.
+async fn same_origin(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, Method, StatusCode};
+    use axum::response::IntoResponse as _;
+    if request.method() == Method::POST {
+        if let Some(origin) = request.headers().get(header::ORIGIN) {
+            let host = request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            let ours = origin.to_str().ok() == Some(format!("https://{host}").as_str());
+            if !ours {
+                tracing::warn!(origin = ?origin, host, path = %request.uri().path(), "ops: a form posted from another site refused");
+                return (StatusCode::FORBIDDEN, "a form from another site\n").into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
 /// The `/ops` routes.
 pub fn routes<P: OpsPortal + 'static>() -> Router<Arc<P>> {
     let mut router = Router::new();
@@ -165,4 +193,5 @@ pub fn routes<P: OpsPortal + 'static>() -> Router<Arc<P>> {
             "/ops/points/{point}",
             get(points::point::<P>).post(points::act::<P>),
         )
+        .layer(axum::middleware::from_fn(same_origin))
 }
