@@ -7,9 +7,9 @@
 //! The HTTPS interface for retailers with client certificates of the portal's own CA
 //! ([`server`], [`tls`]) audits every request; the retailer's side ([`client`],
 //! [`holdings`]) fetches and keeps the latest values. What it publishes it reads from
-//! the MDMS ([`source`]). The operations pages ([`ops`], [`users`]) are being built
-//! (issue 13): the login, the points, a point's page with its curve and OPS-07's block
-//! and reconnect so far.
+//! the MDMS ([`source`]) in rounds ([`rounds`]). The operations pages ([`ops`],
+//! [`users`], [`records`]) are the utility's: points, a point's curve, OPS-07's block and
+//! reconnect, events, incidents, risks, vulnerability notes, log review.
 
 pub mod client;
 pub mod error;
