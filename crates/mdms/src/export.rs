@@ -5,8 +5,6 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
-
 use crate::slot::Slot;
 
 /// The columns, in order: the CSV header and the JSON keys.
@@ -34,24 +32,9 @@ pub enum Format {
     Json,
 }
 
-/// Japan Standard Time.
-const JST: FixedOffset = match FixedOffset::east_opt(9 * 3600) {
-    Some(offset) => offset,
-    None => panic!("UTC+9 is a valid offset"),
-};
-
-/// `t` as RFC 3339 in +09:00 (fractions of a second only when there are some).
-#[must_use]
-pub fn jst(t: DateTime<Utc>) -> String {
-    t.with_timezone(&JST)
-        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
-}
-
-/// `wh` as kWh with three decimals.
-#[must_use]
-pub fn kwh(wh: u32) -> String {
-    format!("{}.{:03}", wh / 1000, wh % 1000)
-}
+/// The export's time and energy: the EDI files' own (`edi::message`), so the files a
+/// retailer gets and the export can never disagree on a digit.
+pub use edi::message::{jst, kwh};
 
 /// The slot's values, in [`COLUMNS`] order.
 fn values(s: &Slot) -> [String; 10] {
@@ -130,7 +113,7 @@ impl<'a> Writer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
 
     #[test]
     fn energies_have_exactly_three_decimals_and_times_are_jst() {
