@@ -10,12 +10,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// The parts of the system a run without `--commands` does not include, and those not
-/// built yet.
-const NOT_BUILT: [&str; 2] = [
-    "the head end's clock, interval and password commands carried out by the smart meter",
-    "the public server's operations pages (/ops)",
-];
+/// What a run without `--commands` does not include (the operations pages are not part
+/// of a run either: `--serve` opens them on its database after it).
+const NOT_COMMANDED_AT_ALL: &str =
+    "the head end's clock, interval and password commands carried out by the smart meter";
 
 /// What a run with `--commands` still leaves out of the head end's commands: the
 /// interval switch (TRM-11), whose new slot grid the run's expectation does not follow.
@@ -26,11 +24,11 @@ const NOT_COMMANDED: &str =
 /// command of the head end's.
 #[must_use]
 pub fn not_built(commands: bool) -> Vec<&'static str> {
-    if commands {
-        vec![NOT_COMMANDED, NOT_BUILT[1]]
+    vec![if commands {
+        NOT_COMMANDED
     } else {
-        NOT_BUILT.to_vec()
-    }
+        NOT_COMMANDED_AT_ALL
+    }]
 }
 
 /// The summary of one run.
