@@ -472,7 +472,7 @@ impl Hub {
 
 /// Runs the hub until Ctrl-C or SIGTERM.
 pub async fn run(args: AirArgs) -> ExitCode {
-    match serve(args, crate::dlms_serve::shutdown_signal()).await {
+    match serve(args, crate::shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

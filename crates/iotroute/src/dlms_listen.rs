@@ -274,7 +274,7 @@ async fn listen(args: ListenArgs) -> Result<(), ListenFailure> {
     let mut refused: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut limiter = LogLimiter::default();
     let mut buf = vec![0u8; 65_536];
-    let stop = crate::dlms_serve::shutdown_signal();
+    let stop = crate::shutdown::signal();
     tokio::pin!(stop);
     let outcome = loop {
         if args.count > 0 && accepted >= args.count {

@@ -160,7 +160,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     };
     tokio::select! {
         () = accept => {}
-        () = crate::dlms_serve::shutdown_signal() => {}
+        () = crate::shutdown::signal() => {}
     }
     if let Ok(mut c) = core.lock() {
         let tally = c.service.settle();

@@ -978,8 +978,9 @@ pub async fn terminal(args: TerminalArgs) -> ExitCode {
     };
     let clock = ScaledClock::new(origin, args.speed);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signal = crate::shutdown::signal();
     tokio::spawn(async move {
-        crate::dlms_serve::shutdown_signal().await;
+        signal.await;
         let _ = stop_tx.send(true);
     });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -1337,7 +1338,7 @@ pub async fn smartmeter(args: SmartMeterArgs) -> ExitCode {
             &mut program,
             args.air,
             args.device_id,
-            crate::dlms_serve::shutdown_signal(),
+            crate::shutdown::signal(),
         )
         .await,
     )

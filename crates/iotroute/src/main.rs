@@ -37,6 +37,7 @@ mod portal_publish;
 mod relay_port;
 mod retailer_cmd;
 mod secret_input;
+mod shutdown;
 mod sim_cmd;
 mod sim_loopback;
 mod smartmeter_passwords;

@@ -131,7 +131,7 @@ async fn serve(args: MeterArgs) -> Result<(), String> {
         clock,
         args.port,
         args.state,
-        shutdown_signal(),
+        crate::shutdown::signal(),
     )
     .await;
     Ok(())
@@ -194,29 +194,6 @@ pub async fn drive(
                 return stats;
             }
         }
-    }
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

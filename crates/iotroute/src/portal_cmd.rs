@@ -215,7 +215,7 @@ pub(crate) async fn serve_db(db: &Path, listen: SocketAddr, tls_dir: &Path) -> R
         listener,
         tls,
         server::router(portal),
-        crate::dlms_serve::shutdown_signal(),
+        crate::shutdown::signal(),
     )
     .await
     .map_err(|e| e.to_string())

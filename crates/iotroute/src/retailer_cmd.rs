@@ -75,7 +75,7 @@ pub async fn run(cmd: RetailerCommand) -> ExitCode {
             };
         };
         tokio::select! {
-            () = crate::dlms_serve::shutdown_signal() => return ExitCode::SUCCESS,
+            () = crate::shutdown::signal() => return ExitCode::SUCCESS,
             () = tokio::time::sleep(every) => {}
         }
     }

@@ -220,7 +220,7 @@ impl Entropy for OsEntropy {
 
 /// Run `iotroute dlms serve`.
 pub async fn run(args: ServeArgs) -> ExitCode {
-    match serve(args, shutdown_signal()).await {
+    match serve(args, crate::shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -500,29 +500,6 @@ fn capture_due(
             tracing::error!(error = %e, "load profile capture failed");
             false
         }
-    }
-}
-
-/// Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
