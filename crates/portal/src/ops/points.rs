@@ -8,7 +8,6 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
-use edi::message::JST;
 use headend::blocks::{periods, BlockAction, BlockError, BlockPeriod, BlockRecord};
 use headend::events::TerminalEvent;
 use headend::registry::{eui64_text, DevicePoint};
@@ -16,10 +15,10 @@ use mdms::{Filter, Slot, SupplyPoint};
 
 use super::events::events_table;
 use super::html::{self, esc, page, respond};
-use super::reply::{audited, failed, html, jst, see_other, session_or_login, text};
+use super::reply::{acting, audited, failed, html, jst, see_other, session_or_login, text};
 use super::session::Session;
 use super::{curve, link, OpsPortal};
-use crate::rounds::day_start;
+use crate::rounds::{day_start, local_day};
 use crate::users::Role;
 
 /// Points a page of `/ops/points` lists.
@@ -180,12 +179,8 @@ fn view<P: OpsPortal>(
     // Without ?day=, the day of its latest reading (a simulated run's days are not today).
     let day = day.unwrap_or_else(|| {
         last.map_or_else(
-            || Utc::now().with_timezone(&JST).date_naive(),
-            |t| {
-                (t - chrono::TimeDelta::seconds(1))
-                    .with_timezone(&JST)
-                    .date_naive()
-            },
+            || local_day(Utc::now()),
+            |t| local_day(t - chrono::TimeDelta::seconds(1)),
         )
     });
     let slots_in = |from: DateTime<Utc>, to: DateTime<Utc>| {
@@ -379,26 +374,10 @@ pub async fn act<P: OpsPortal + 'static>(
     Path(point_text): Path<String>,
     Form(form): Form<ActForm>,
 ) -> Response {
-    let session = match session_or_login(portal.as_ref(), &headers) {
+    let session = match acting(portal.as_ref(), &headers, &form.csrf) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if session.role != Role::Operator {
-        tracing::warn!(user = %session.user, point = %point_text.chars().take(32).collect::<String>(), "OPS-07: a viewer's block or reconnect refused");
-        return text(
-            StatusCode::FORBIDDEN,
-            "a viewer acts on nothing",
-            &session.user,
-        );
-    }
-    if !session.csrf_matches(&form.csrf) {
-        tracing::warn!(user = %session.user, "ops: a form without the session's token refused");
-        return text(
-            StatusCode::FORBIDDEN,
-            "the form's token is not this session's",
-            &session.user,
-        );
-    }
     let action = match (form.block.is_some(), form.reconnect.is_some()) {
         (true, false) => BlockAction::Block,
         (false, true) => BlockAction::Reconnect,

@@ -15,10 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use chrono::Utc;
-use edi::message::JST;
 
 use super::html::{self, esc};
-use super::reply::{failed, html, jst, see_other, text, to_login};
+use super::reply::{acting, failed, html, jst, see_other, text, to_login};
 use super::session::Session;
 use super::OpsPortal;
 use crate::records::{current, fields_of, overdue, Input, OpsRecord, RecordKind};
@@ -50,7 +49,7 @@ fn contact_of<P: OpsPortal>(portal: &P, record: &OpsRecord) -> Result<Option<Str
 }
 
 fn today() -> chrono::NaiveDate {
-    Utc::now().with_timezone(&JST).date_naive()
+    crate::rounds::local_day(Utc::now())
 }
 
 /// The form's inputs for `kind`, filled with `values`.
@@ -220,32 +219,6 @@ fn value<'a>(form: &'a Fields, name: &str) -> &'a str {
         .map_or("", |(_, v)| v.as_str())
 }
 
-/// The session of an acting form: an operator's, with its token.
-fn acting<P: OpsPortal>(
-    portal: &P,
-    headers: &HeaderMap,
-    form: &Fields,
-) -> Result<Session, Response> {
-    let session = portal.ops().sessions.of(headers).ok_or_else(to_login)?;
-    if session.role != Role::Operator {
-        tracing::warn!(user = %session.user, "ops: a viewer's record form refused");
-        return Err(text(
-            StatusCode::FORBIDDEN,
-            "a viewer acts on nothing",
-            &session.user,
-        ));
-    }
-    if !session.csrf_matches(value(form, "csrf")) {
-        tracing::warn!(user = %session.user, "ops: a form without the session's token refused");
-        return Err(text(
-            StatusCode::FORBIDDEN,
-            "the form's token is not this session's",
-            &session.user,
-        ));
-    }
-    Ok(session)
-}
-
 /// The form's record fields, checked; an incident's point must be registered.
 fn checked<P: OpsPortal>(
     portal: &P,
@@ -268,7 +241,7 @@ pub async fn create<P: OpsPortal + 'static>(
     headers: HeaderMap,
     Form(form): Form<Fields>,
 ) -> Response {
-    let session = match acting(portal.as_ref(), &headers, &form) {
+    let session = match acting(portal.as_ref(), &headers, value(&form, "csrf")) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -449,7 +422,7 @@ pub async fn update<P: OpsPortal + 'static>(
     Path(id): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    let session = match acting(portal.as_ref(), &headers, &form) {
+    let session = match acting(portal.as_ref(), &headers, value(&form, "csrf")) {
         Ok(s) => s,
         Err(r) => return r,
     };

@@ -35,6 +35,37 @@ pub fn session_or_login<P: OpsPortal>(
     portal.ops().sessions.of(headers).ok_or_else(to_login)
 }
 
+/// The session of a form that acts: an operator's, carrying the session's CSRF token
+/// (`csrf`). To the login without a session; 403 for a viewer or a token not the
+/// session's (OPS-07: a viewer acts on nothing, another site cannot forge a form).
+///
+/// # Errors
+/// The answer refusing the form.
+pub fn acting<P: OpsPortal>(
+    portal: &P,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<Session, Response> {
+    let session = session_or_login(portal, headers)?;
+    if session.role != crate::users::Role::Operator {
+        tracing::warn!(user = %session.user, "ops: a viewer's form refused");
+        return Err(text(
+            StatusCode::FORBIDDEN,
+            "a viewer acts on nothing",
+            &session.user,
+        ));
+    }
+    if !session.csrf_matches(csrf) {
+        tracing::warn!(user = %session.user, "ops: a form without the session's token refused");
+        return Err(text(
+            StatusCode::FORBIDDEN,
+            "the form's token is not this session's",
+            &session.user,
+        ));
+    }
+    Ok(session)
+}
+
 /// `response` with its user named for the audit.
 #[must_use]
 pub fn audited(mut response: Response, user: &str) -> Response {
