@@ -80,7 +80,7 @@ pub async fn logout<P: OpsPortal + 'static>(
     Form(form): Form<LogoutForm>,
 ) -> Response {
     let Some(session) = portal.ops().sessions.of(&headers) else {
-        return (StatusCode::SEE_OTHER, [(header::LOCATION, "/ops/login")]).into_response();
+        return super::reply::to_login();
     };
     if !session.csrf_matches(&form.csrf) {
         tracing::warn!(user = %session.user, "ops: log-out without the session's token refused");
