@@ -11,6 +11,7 @@
 //! could not have written is refused at the write, and one found at a read is an error,
 //! never a guess.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -140,6 +141,8 @@ impl SqliteStore {
         db.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
         db.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        db.pragma_update(None, "cache_size", -65536)
             .map_err(backend)?;
         // A file that is not SQLite, or damaged, fails here rather than at the first batch.
         let ok: String = db
@@ -427,6 +430,10 @@ impl MdmsStore for SqliteStore {
         self.usable_nearest(USABLE_AFTER, point, t, n)
     }
 
+    /// Only what differs is written: a reading at the series' end changes its own slot
+    /// and seldom one before, but the range recomputed around it is several slots wide
+    /// (docs/mdms.md, "Recomputation"), and deleting and inserting all of them again was
+    /// most of an ingest's writes (each row twice: the table and the index by start).
     fn replace_slots(
         &mut self,
         point: &SupplyPoint,
@@ -436,31 +443,53 @@ impl MdmsStore for SqliteStore {
     ) -> Result<(), MdmsError> {
         let (range, mut values) = bounds("start", from, to, false);
         values.insert(0, Value::Text(point.as_str().to_owned()));
-        self.db
-            .prepare_cached(&format!("DELETE FROM slot WHERE point = ?{range}"))
-            .and_then(|mut q| q.execute(params_from_iter(values)))
-            .map_err(backend)?;
-        let mut q = self
-            .db
-            .prepare_cached(
-                "INSERT INTO slot (point, start, minutes, terminal, in_wh, out_wh, cum_in, cum_out,
-                 quality, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .map_err(backend)?;
+        let mut stored: BTreeMap<i64, Slot> = BTreeMap::new();
+        {
+            let mut q = self
+                .db
+                .prepare_cached(&format!(
+                    "SELECT {SLOT_COLUMNS} FROM slot WHERE point = ?{range}"
+                ))
+                .map_err(backend)?;
+            let mut rows = q.query(params_from_iter(values)).map_err(backend)?;
+            while let Some(row) = rows.next().map_err(backend)? {
+                let slot = slot_from_row(row)?;
+                stored.insert(seconds(slot.start), slot);
+            }
+        }
         for s in slots {
-            q.execute(params![
-                s.point.as_str(),
-                seconds(s.start),
-                s.minutes,
-                s.terminal.0.as_slice(),
-                s.in_wh,
-                s.out_wh,
-                s.cum_in,
-                s.cum_out,
-                s.quality.as_str(),
-                s.received_at.map(nanos).transpose()?,
-            ])
-            .map_err(backend)?;
+            if stored.remove(&seconds(s.start)).as_ref() == Some(s) {
+                continue;
+            }
+            let received_at = s.received_at.map(nanos).transpose()?;
+            self.db
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO slot (point, start, minutes, terminal, in_wh, out_wh,
+                     cum_in, cum_out, quality, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .and_then(|mut q| {
+                    q.execute(params![
+                        s.point.as_str(),
+                        seconds(s.start),
+                        s.minutes,
+                        s.terminal.0.as_slice(),
+                        s.in_wh,
+                        s.out_wh,
+                        s.cum_in,
+                        s.cum_out,
+                        s.quality.as_str(),
+                        received_at,
+                    ])
+                })
+                .map_err(backend)?;
+        }
+        // What the range held and the new slots do not.
+        for start in stored.keys() {
+            self.db
+                .prepare_cached("DELETE FROM slot WHERE point = ?1 AND start = ?2")
+                .and_then(|mut q| q.execute(params![point.as_str(), start]))
+                .map_err(backend)?;
         }
         Ok(())
     }
