@@ -239,7 +239,7 @@ pub struct Medium {
     frames: Stream,
     /// Frames on the air and those that ended but may still overlap one that has not,
     /// in the order they started (which is their ids' order).
-    on_air: Vec<Tx>,
+    on_air: VecDeque<Tx>,
     /// Per node, the recent frames it hears (above the cut-off, on the channels it was
     /// tuned to) and its own, in the order they started: what a reception's interference
     /// and a carrier sense look through, instead of every frame on the air anywhere
@@ -272,7 +272,7 @@ impl Medium {
             links: Vec::new(),
             shadowing: HashMap::new(),
             frames: Stream::new(seed, 0),
-            on_air: Vec::new(),
+            on_air: VecDeque::new(),
             hearing: Vec::new(),
             left: Vec::new(),
             longest: Duration::ZERO,
@@ -503,7 +503,7 @@ impl Medium {
             },
             &listeners,
         );
-        self.on_air.push(Tx {
+        self.on_air.push_back(Tx {
             id,
             from,
             channel,
@@ -570,6 +570,12 @@ impl Medium {
             .near(&at)
             .filter(|&i| i != from.0)
             .filter_map(|i| {
+                // A link is the same both ways (distance, building, shadowing): a node
+                // whose links are found already has this one, or it is below the cut-off.
+                if let Some(theirs) = self.links.get(i as usize).and_then(Option::as_ref) {
+                    let at = theirs.nodes.binary_search(&from.0).ok()?;
+                    return theirs.loss.get(at).map(|&loss| (i, loss));
+                }
                 let to = self.nodes.get(i as usize)?.position;
                 let (lo, hi) = (from.0.min(i), from.0.max(i));
                 let shadow = self
@@ -729,25 +735,20 @@ impl Medium {
         }))
     }
 
-    /// Drop resolved frames nothing unresolved can overlap any more.
+    /// Drop resolved frames nothing unresolved or to come can overlap any more: those
+    /// at the front (the earliest started) that ended by the horizon. Popped one at a
+    /// time, in constant time each: looking for the first unresolved frame from the
+    /// front at every advance, and moving what stayed, grew with the frames on the air
+    /// (a tenth of a large run's time).
     fn forget_old(&mut self) {
-        // Every frame before the first unresolved one is resolved; those that ended before
-        // it started overlap nothing to come. Dropped 64 or more at a time.
-        let first = self
+        let horizon = self.horizon();
+        while self
             .on_air
-            .iter()
-            .position(|t| !t.resolved)
-            .unwrap_or(self.on_air.len());
-        if first < 64 {
-            return;
+            .front()
+            .is_some_and(|t| t.resolved && t.end <= horizon)
+        {
+            self.on_air.pop_front();
         }
-        let horizon = self.on_air.get(first).map_or(self.now, |t| t.start);
-        let kept: Vec<Tx> = self
-            .on_air
-            .drain(..first)
-            .filter(|t| t.end > horizon)
-            .collect();
-        self.on_air.splice(0..0, kept);
     }
 
     fn set_now(&mut self, now: Duration) -> Result<(), MediumError> {
