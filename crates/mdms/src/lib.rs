@@ -27,6 +27,6 @@ pub use reading::{
     Arrival, Counter, CounterRange, Interval, RawReading, ReadingError, Status, MODULUS,
 };
 pub use slot::{Quality, QualityCounts, Slot, UnknownQuality};
-pub use sqlite::SqliteStore;
+pub use sqlite::{Durability, SqliteStore};
 pub use store::{Filter, MdmsStore, MemoryStore};
 pub use vee::Vee;

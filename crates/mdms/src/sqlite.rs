@@ -108,16 +108,58 @@ pub struct SqliteStore {
     db: Connection,
 }
 
+/// How far a commit goes before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Synced to the disk (WAL, `synchronous = FULL`): a batch the head end handed over
+    /// survives a power cut once taken. A utility's MDMS.
+    Full,
+    /// Written to the WAL, synced only at checkpoints (`synchronous = NORMAL`): the file
+    /// stays whole after any crash, and only a power cut can lose the latest commits.
+    /// The simulator's, whose database is the output of a run in virtual time (its head
+    /// end's kill -9 is simulated in process), where a sync per batch was a third of
+    /// the MDMS thread's time.
+    Relaxed,
+}
+
 impl SqliteStore {
-    /// Open the store at `path`, creating it if there is none.
+    /// Open the store at `path`, creating it if there is none, every commit synced
+    /// ([`Durability::Full`]).
     ///
     /// # Errors
     /// [`MdmsError::Store`]: the file cannot be opened or is not an MDMS store.
     pub fn open(path: &Path) -> Result<Self, MdmsError> {
+        Self::open_with(path, Durability::Full)
+    }
+
+    /// Open the store at `path`, creating it if there is none, commits as `durability`
+    /// says.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`]: the file cannot be opened or is not an MDMS store.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Self, MdmsError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        Self::init(Connection::open_with_flags(path, flags).map_err(backend)?)
+        let store = Self::init(Connection::open_with_flags(path, flags).map_err(backend)?)?;
+        if durability == Durability::Relaxed {
+            store
+                .db
+                .pragma_update(None, "synchronous", "NORMAL")
+                .map_err(backend)?;
+        }
+        Ok(store)
+    }
+
+    /// The `synchronous` setting in force (2 full, 1 normal), for the tests of
+    /// [`Durability`].
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    pub fn synchronous(&self) -> Result<i64, MdmsError> {
+        self.db
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .map_err(backend)
     }
 
     /// Open the store at `path`, which must exist (an export never creates a file).

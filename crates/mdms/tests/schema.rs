@@ -1,6 +1,6 @@
 //! The MDMS's SQLite schema across versions: a version-1 store gains the index of slots
 //! by start when opened, its rows untouched; a later version than this program's is
-//! refused.
+//! refused; a store syncs every commit unless opened relaxed (the simulator).
 
 use mdms::{MdmsStore, SqliteStore};
 
@@ -77,4 +77,14 @@ fn a_later_schema_is_refused() {
         )
         .unwrap();
     assert!(SqliteStore::open(&path).is_err());
+}
+
+#[test]
+fn every_commit_is_synced_unless_the_store_is_opened_relaxed() {
+    let path = temp("durability");
+    let full = SqliteStore::open(&path).unwrap();
+    assert_eq!(full.synchronous().unwrap(), 2, "FULL");
+    drop(full);
+    let relaxed = SqliteStore::open_with(&path, mdms::Durability::Relaxed).unwrap();
+    assert_eq!(relaxed.synchronous().unwrap(), 1, "NORMAL");
 }

@@ -98,7 +98,8 @@ impl HeadEndSim {
                 (dir.path().join("mdms.db"), Some(dir))
             }
         };
-        let store = mdms::SqliteStore::open(&path).map_err(|e| e.to_string())?;
+        let store = mdms::SqliteStore::open_with(&path, mdms::Durability::Relaxed)
+            .map_err(|e| e.to_string())?;
         let mdms = mdms::Mdms::new(store, mdms::Vee::default()).map_err(|e| e.to_string())?;
         let mut hes = Self {
             state: Some(State::Down(Box::new((registry, mdms)))),
