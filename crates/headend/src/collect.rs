@@ -117,12 +117,11 @@ impl Track {
     fn expected(&self, lo: DateTime<Utc>, hi: DateTime<Utc>, limit: usize) -> Vec<DateTime<Utc>> {
         let mut out = Vec::new();
         let lo = lo.max(self.since);
-        let starts: Vec<(DateTime<Utc>, Interval)> =
-            self.grid.iter().map(|(t, i)| (*t, *i)).collect();
-        for (k, (start, interval)) in starts.iter().enumerate() {
-            let end = starts
-                .get(k + 1)
-                .map_or(hi, |(next, _)| (*next - TimeDelta::seconds(1)).min(hi));
+        let mut grid = self.grid.iter().peekable();
+        while let Some((start, interval)) = grid.next() {
+            let end = grid
+                .peek()
+                .map_or(hi, |(next, _)| (**next - TimeDelta::seconds(1)).min(hi));
             let from = lo.max(*start) - TimeDelta::seconds(1);
             for b in interval.between(from, end) {
                 if out.len() >= limit {
@@ -136,8 +135,13 @@ impl Track {
 
     fn missing(&self, lo: DateTime<Utc>, hi: DateTime<Utc>, limit: usize) -> Vec<DateTime<Utc>> {
         // Bounded scan: at most a retention's worth of boundaries, from the first one not
-        // known complete.
-        self.expected(lo.max(self.complete_to), hi, usize::MAX)
+        // known complete. None at all when that is after `hi`: what most points are at
+        // most polls, and the poll looks at every point.
+        let lo = lo.max(self.complete_to);
+        if lo.max(self.since) > hi {
+            return Vec::new();
+        }
+        self.expected(lo, hi, usize::MAX)
             .into_iter()
             .filter(|b| !self.valid.contains(b))
             .take(limit)

@@ -212,22 +212,15 @@ impl<K: FloodKey, T: FloodTime> FloodDetector<K, T> {
         let from = from.canonical();
         let mut alarm = None;
         let config = self.config;
-        let held_off = match self.source(now, from) {
-            Some(source) => {
-                let count = source.window.count(now, config.window);
-                let loud = !quiet(&mut source.quiet_until, now);
-                if count > config.source_limit && loud {
-                    source.quiet_until = Some(now + config.holdoff);
-                    alarm = Some(DosAlarm {
-                        source: Some(from),
-                        datagrams: count,
-                        window: config.window,
-                    });
-                }
-                source.quiet_until.is_some()
-            }
+        // The tracked source's entry in one search (every frame a terminal hears is
+        // counted: a second search of its table was a cost of its own).
+        let held_off = if let Some(source) = self.sources.get_mut(&from) {
+            count_source(source, now, from, config, &mut alarm)
+        } else if let Some(source) = self.admit(now, from) {
+            count_source(source, now, from, config, &mut alarm)
+        } else {
             // Untracked (the table is full): counted in the total only.
-            None => false,
+            false
         };
         // The total counts what no alarm has explained yet: a source already reported
         // (held off) is left out, so its flood does not raise the total alarm as well
@@ -260,35 +253,54 @@ impl<K: FloodKey, T: FloodTime> FloodDetector<K, T> {
         alarm
     }
 
-    /// The entry of `from`, made room for when the table is full (entries whose window
-    /// ended and who are not held off go first); `None` when there is no room.
-    fn source(&mut self, now: T, from: K) -> Option<&mut Source<T>> {
-        if !self.sources.contains_key(&from) {
-            // A source whose window is over and that is not held off says nothing its
-            // next datagram would not say afresh: dropped when the table is full, and
-            // once a window when it holds more than a few (a terminal hears every
-            // neighbour's frames: kept until full, 256 sources cost every terminal of a
-            // large run memory and every frame a search of a full table; pruned at
-            // every frame, a handful of neighbours heard a few seconds apart cost a
-            // walk through the table each).
-            let window = self.config.window;
-            let due = self.pruned_at.is_none_or(|t| now.since(t) >= window);
-            let len = self.sources.len();
-            if (due && len > KEPT_UNPRUNED) || len >= self.config.max_sources {
-                self.pruned_at = Some(now);
-                self.sources.retain(|_, s| {
-                    now.since(s.window.start) < window || s.quiet_until.is_some_and(|q| q > now)
-                });
-            }
-            if self.sources.len() >= self.config.max_sources {
-                return None;
-            }
+    /// A new entry for `from`, made room for when the table is full (entries whose
+    /// window ended and who are not held off go first); `None` when there is no room.
+    fn admit(&mut self, now: T, from: K) -> Option<&mut Source<T>> {
+        // A source whose window is over and that is not held off says nothing its next
+        // datagram would not say afresh: dropped when the table is full, and once a
+        // window when it holds more than a few (a terminal hears every neighbour's
+        // frames: kept until full, 256 sources cost every terminal of a large run memory
+        // and every frame a search of a full table; pruned at every frame, a handful of
+        // neighbours heard a few seconds apart cost a walk through the table each).
+        let window = self.config.window;
+        let due = self.pruned_at.is_none_or(|t| now.since(t) >= window);
+        let len = self.sources.len();
+        if (due && len > KEPT_UNPRUNED) || len >= self.config.max_sources {
+            self.pruned_at = Some(now);
+            self.sources.retain(|_, s| {
+                now.since(s.window.start) < window || s.quiet_until.is_some_and(|q| q > now)
+            });
+        }
+        if self.sources.len() >= self.config.max_sources {
+            return None;
         }
         Some(self.sources.entry(from).or_insert(Source {
             window: Window::new(now),
             quiet_until: None,
         }))
     }
+}
+
+/// Count one datagram of a tracked source at `now`: the alarm it raises put in `alarm`;
+/// whether the source is held off (an alarm explained it).
+fn count_source<K, T: FloodTime>(
+    source: &mut Source<T>,
+    now: T,
+    from: K,
+    config: FloodConfig,
+    alarm: &mut Option<DosAlarm<K>>,
+) -> bool {
+    let count = source.window.count(now, config.window);
+    let loud = !quiet(&mut source.quiet_until, now);
+    if count > config.source_limit && loud {
+        source.quiet_until = Some(now + config.holdoff);
+        *alarm = Some(DosAlarm {
+            source: Some(from),
+            datagrams: count,
+            window: config.window,
+        });
+    }
+    source.quiet_until.is_some()
 }
 
 /// Whether a hold-off until `until` is still on at `now` (cleared once it is over).

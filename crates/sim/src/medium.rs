@@ -566,6 +566,8 @@ impl Medium {
         let best = crate::propagation::reference_loss_db(33)
             .min(crate::propagation::reference_loss_db(59));
         let floor = prop.sensitivity_dbm - 20.0;
+        let (reach, reach_through_walls) =
+            (prop.reach_m(), prop.reach_through_m(prop.building_loss_db));
         let mut links: Vec<(u32, f64)> = self
             .near(&at)
             .filter(|&i| i != from.0)
@@ -577,6 +579,16 @@ impl Medium {
                     return theirs.loss.get(at).map(|&loss| (i, loss));
                 }
                 let to = self.nodes.get(i as usize)?.position;
+                // Too far for any shadowing to bring it above the cut-off: not drawn
+                // (most of the nodes in the cells around are).
+                let reach = if at.indoor == to.indoor {
+                    reach
+                } else {
+                    reach_through_walls
+                };
+                if at.distance(&to) > reach {
+                    return None;
+                }
                 let (lo, hi) = (from.0.min(i), from.0.max(i));
                 let shadow = self
                     .shadowing

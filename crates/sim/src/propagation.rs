@@ -120,6 +120,11 @@ pub fn lqi(rssi_dbm: f64) -> u8 {
     v
 }
 
+/// Shadowing is a normal draw held within this many standard deviations either way (one
+/// draw in 5 × 10⁸ is beyond): the bound that makes [`PropagationConfig::reach_m`] a
+/// distance beyond which no link can be heard.
+const SHADOWING_BOUND_SIGMAS: f64 = 6.0;
+
 impl PropagationConfig {
     /// The shadowing of the link between nodes `a` and `b` (order does not matter) under
     /// `seed`, dB.
@@ -129,7 +134,8 @@ impl PropagationConfig {
         // One independent stream per unordered pair; the top bit keeps link streams
         // apart from the per-frame stream (domain 0).
         let domain = (1 << 63) | (u64::from(lo) << 32) | u64::from(hi);
-        Stream::new(seed, domain).normal() * self.shadowing_sigma_db
+        let bound = SHADOWING_BOUND_SIGMAS * self.shadowing_sigma_db;
+        (Stream::new(seed, domain).normal() * self.shadowing_sigma_db).clamp(-bound, bound)
     }
 
     /// The path loss from `from` to `to` on `channel`, with shadowing `shadowing_db`.
@@ -152,13 +158,23 @@ impl PropagationConfig {
     }
 
     /// How far a frame can still be heard at all: beyond this distance even a link
-    /// shadowed six standard deviations in its favour, without building loss, arrives
-    /// more than 20 dB under the sensitivity, where a frame survives with probability
-    /// below 5 × 10⁻⁵ (the medium does not count such receivers). Metres.
+    /// shadowed six standard deviations in its favour (the most shadowing gives), without
+    /// building loss, arrives more than 20 dB under the sensitivity, where a frame
+    /// survives with probability below 5 × 10⁻⁵ (the medium does not count such
+    /// receivers). Metres.
     #[must_use]
     pub fn reach_m(&self) -> f64 {
+        self.reach_through_m(0.0)
+    }
+
+    /// [`Self::reach_m`] with `extra_db` of loss on the way (a building's walls): a link
+    /// longer than this is below the cut-off whatever its shadowing, which is known
+    /// without drawing it. Metres.
+    #[must_use]
+    pub fn reach_through_m(&self, extra_db: f64) -> f64 {
         let budget = self.tx_power_dbm - (self.sensitivity_dbm - 20.0)
-            + 6.0 * self.shadowing_sigma_db
+            + SHADOWING_BOUND_SIGMAS * self.shadowing_sigma_db
+            - extra_db
             - reference_loss_db(33).min(reference_loss_db(59));
         10f64.powf(budget / (10.0 * self.exponent)).max(1.0)
     }
