@@ -15,8 +15,11 @@ use std::thread::JoinHandle;
 
 use mdms::{Mdms, MdmsStore, RawReading};
 
-/// Batches handed over and not taken yet, at most.
-pub const QUEUE: usize = 8;
+/// Batches handed over and not taken yet, at most: 64 of 1,024 readings, about 7 MB,
+/// so that the burst at a boundary (every terminal's slot at once: 10 batches at 10,000
+/// terminals) is taken while the head end goes on, and the MDMS catches up between
+/// boundaries; with 8, the simulator's head end waited for a sixth of a large run.
+pub const QUEUE: usize = 64;
 
 /// What the MDMS did with the readings handed to it: the ones it refused, and the ones
 /// it kept as conflicts (a different reading for a boundary already held).
