@@ -184,8 +184,6 @@ impl SqliteStore {
             .map_err(backend)?;
         db.pragma_update(None, "synchronous", "FULL")
             .map_err(backend)?;
-        db.pragma_update(None, "cache_size", -65536)
-            .map_err(backend)?;
         // A file that is not SQLite, or damaged, fails here rather than at the first batch.
         let ok: String = db
             .query_row("PRAGMA quick_check", [], |r| r.get(0))

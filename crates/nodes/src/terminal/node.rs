@@ -621,8 +621,12 @@ impl TerminalNode {
 
     /// The IoT route's phase, from the driver that runs the link (TRM-10).
     pub fn set_link(&mut self, link: LinkView) {
-        self.link = link;
-        self.refresh_led();
+        // Told at every frame a simulated terminal acts on: the LED is looked at again
+        // only when the link moved (its other inputs look at it when they change).
+        if link != self.link {
+            self.link = link;
+            self.refresh_led();
+        }
     }
 
     /// What the LED shows (TRM-10).
