@@ -32,6 +32,9 @@ pub struct SmartMeterLink {
     reader: FrameReader,
     invoke_id: u8,
     out: Vec<u8>,
+    /// The highest number of this smart meter's events the head end keeps: one numbered
+    /// at or below it, sent again, is one it has.
+    events_taken: Option<u32>,
     /// Frames refused (not sealed by this smart meter, replayed, not a message).
     pub refused: u64,
 }
@@ -52,8 +55,30 @@ impl SmartMeterLink {
             reader: FrameReader::new(),
             invoke_id: 0,
             out: Vec::new(),
+            events_taken: None,
             refused: 0,
         }
+    }
+
+    /// The highest event number of the smart meter kept, as the store has it.
+    pub fn set_events_taken(&mut self, upto: Option<u32>) {
+        self.events_taken = upto;
+    }
+
+    /// The highest event number of the smart meter kept.
+    #[must_use]
+    pub const fn events_taken(&self) -> Option<u32> {
+        self.events_taken
+    }
+
+    /// The smart meter's events up to `upto` are kept: told to it (method 10), so that
+    /// it does not send them again.
+    ///
+    /// # Errors
+    /// As [`Self::command`].
+    pub fn took_events(&mut self, upto: u32) -> Result<(), String> {
+        self.events_taken = Some(self.events_taken.map_or(upto, |t| t.max(upto)));
+        self.command(&Command::EventsTaken { upto }).map(|_| ())
     }
 
     /// The counters to keep: the last this end spent, the last of the smart meter's

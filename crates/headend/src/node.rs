@@ -58,6 +58,9 @@ pub struct Taken {
     /// The terminals' events, and their states that differ from the last known, for
     /// the store (OPS-06).
     pub events: Vec<TerminalEvent>,
+    /// The highest number of the smart meter's events these bytes carried, new or sent
+    /// again: once `events` are kept, [`HeadEnd::events_kept`] tells the smart meter.
+    pub relayed_events: Option<u32>,
 }
 
 /// The head end.
@@ -260,6 +263,19 @@ impl HeadEnd {
         out.into_iter().collect()
     }
 
+    /// Smart meter `sm`'s events up to `upto` are kept (the caller recorded
+    /// [`Taken::events`]): told to it, so that it does not send them again; the bytes.
+    pub fn events_kept(&mut self, sm: Eui64, upto: u32) -> Option<(Eui64, Vec<u8>)> {
+        let link = self.links.get_mut(&sm)?;
+        match link.took_events(upto) {
+            Ok(()) => Some((sm, link.take_output())),
+            Err(e) => {
+                tracing::error!(%sm, error = %e, "events taken not told");
+                None
+            }
+        }
+    }
+
     /// The blocks in force when the head end starts (OPS-07, from its records): no
     /// backfill of them, and each smart meter blocks them again on its hello.
     pub fn restore_blocked(&mut self, points: &[mdms::SupplyPoint]) {
@@ -387,6 +403,8 @@ impl HeadEnd {
             return Ok(Taken::default());
         };
         let refused_before = link.refused;
+        // Events numbered up to this the head end has (kept, or taken from these bytes).
+        let mut has_events_to = link.events_taken();
         let items = link.received(bytes);
         // Kept as it changes: summed over every smart meter at each message, it was a
         // head end's cost growing with the number of smart meters.
@@ -439,11 +457,18 @@ impl HeadEnd {
                     }
                 }
                 Uplink::Event {
+                    number,
                     terminal,
                     code,
                     at,
                     details,
                 } => {
+                    taken.relayed_events = taken.relayed_events.max(Some(number));
+                    if has_events_to.is_some_and(|n| number <= n) {
+                        tracing::debug!(%sm, number, "an event sent again: kept already");
+                        continue;
+                    }
+                    has_events_to = Some(number);
                     let kind = event_kind(code);
                     // A link's state is kept (below), not counted with the alarms.
                     if events::is_state(&kind) {

@@ -125,10 +125,9 @@ impl<H: HeadendStore, M: mdms::MdmsStore + Send + 'static> HeadEndService<H, M> 
         let mut links = BTreeMap::new();
         for (sm, k) in keys {
             let (sent, taken) = store.a_route_counters(sm)?.unwrap_or((0, None));
-            links.insert(
-                sm,
-                SmartMeterLink::new(HEAD_END_TITLE, SystemTitle(sm.0), k, sent, taken),
-            );
+            let mut link = SmartMeterLink::new(HEAD_END_TITLE, SystemTitle(sm.0), k, sent, taken);
+            link.set_events_taken(store.events_taken(sm)?);
+            links.insert(sm, link);
         }
         let mut node = HeadEnd::new(config, points, &resume, links, secrets);
         let records = store.block_records()?;
@@ -218,8 +217,14 @@ impl<H: HeadendStore, M: mdms::MdmsStore + Send + 'static> HeadEndService<H, M> 
         wall: DateTime<Utc>,
     ) -> Result<Outgoing, dlms::wrapper::WrapperError> {
         let taken = self.node.take_bytes(sm, bytes, wall)?;
-        if let Err(e) = self.store.record_events(&taken.events) {
-            tracing::error!(error = %e, events = taken.events.len(), "terminal events not kept");
+        let mut out = taken.to_smart_meters;
+        let relayed = taken.relayed_events.map(|n| (sm, n));
+        match self.store.record_events(&taken.events, relayed) {
+            // Kept: the smart meter may forget them (not before: it sends them again).
+            Ok(()) => out.extend(relayed.and_then(|(sm, n)| self.node.events_kept(sm, n))),
+            Err(e) => {
+                tracing::error!(error = %e, events = taken.events.len(), "terminal events not kept");
+            }
         }
         self.pending.extend(taken.readings);
         if self.pending.len() >= BATCH {
@@ -229,7 +234,7 @@ impl<H: HeadendStore, M: mdms::MdmsStore + Send + 'static> HeadEndService<H, M> 
             self.finish(request, outcome.into(), reason, wall);
         }
         self.keep_counters(sm);
-        Ok(self.outgoing(taken.to_smart_meters))
+        Ok(self.outgoing(out))
     }
 
     /// At `wall`: the blocks and reconnects recorded since the last look acted on, the

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use nodes::terminal::slots::Interval;
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use wisun::mac::Eui64;
 use wisun::pairing_id::PairingId;
 
@@ -38,7 +38,7 @@ const COMPONENT: &str = "headend";
 /// (TRM-08); a database of version 1 is migrated when opened ([`migrate_1_to_2`]), and a
 /// program of version 1 refuses one of 2. Tables added later without touching the others
 /// (`collection_since`, `command_records`, `command_passwords`, `terminal_secrets`,
-/// `terminal_events`, `collected_logs`) kept
+/// `terminal_events`, `collected_logs`, `a_route_events_taken`) kept
 /// the version: an older program ignores them, this one creates them in a database of
 /// that version.
 const VERSION: i64 = 2;
@@ -81,6 +81,10 @@ CREATE TABLE IF NOT EXISTS command_passwords (
 CREATE TABLE IF NOT EXISTS terminal_secrets (
     terminal_id BLOB PRIMARY KEY CHECK (length(terminal_id) = 8),
     secret      BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS a_route_events_taken (
+    smart_meter BLOB PRIMARY KEY CHECK (length(smart_meter) = 8),
+    upto        INTEGER NOT NULL CHECK (upto BETWEEN 0 AND 4294967295)
 );
 CREATE TABLE IF NOT EXISTS terminal_events (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -736,8 +740,12 @@ impl HeadendStore for SqliteHeadendStore {
         Ok(out)
     }
 
-    fn record_events(&mut self, events: &[TerminalEvent]) -> Result<(), HeadendError> {
-        if events.is_empty() {
+    fn record_events(
+        &mut self,
+        events: &[TerminalEvent],
+        relayed: Option<(Eui64, u32)>,
+    ) -> Result<(), HeadendError> {
+        if events.is_empty() && relayed.is_none() {
             return Ok(());
         }
         let tx = self
@@ -765,7 +773,26 @@ impl HeadendStore for SqliteHeadendStore {
                     .map_err(backend)?;
             }
         }
+        if let Some((sm, upto)) = relayed {
+            tx.prepare_cached(
+                "INSERT INTO a_route_events_taken (smart_meter, upto) VALUES (?1, ?2)
+                 ON CONFLICT (smart_meter) DO UPDATE SET upto = max(upto, excluded.upto)",
+            )
+            .and_then(|mut q| q.execute(params![sm.0.as_slice(), upto]))
+            .map_err(backend)?;
+        }
         tx.commit().map_err(backend)
+    }
+
+    fn events_taken(&self, sm: Eui64) -> Result<Option<u32>, HeadendError> {
+        self.db
+            .query_row(
+                "SELECT upto FROM a_route_events_taken WHERE smart_meter = ?1",
+                [sm.0.as_slice()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)
     }
 
     fn events(

@@ -183,11 +183,25 @@ pub trait HeadendStore {
     /// [`HeadendError::Backend`].
     fn terminal_secrets(&self) -> Result<BTreeMap<Eui64, Vec<u8>>, HeadendError>;
 
-    /// Keep `events` (OPS-06), in their order, after those kept.
+    /// Keep `events` (OPS-06), in their order, after those kept, and with them, in the
+    /// same write, `relayed`: a smart meter and the highest number of its events these
+    /// are or it sent again, the number from which on its events are new
+    /// ([`Self::events_taken`]; it only grows).
     ///
     /// # Errors
     /// [`HeadendError::Backend`].
-    fn record_events(&mut self, events: &[TerminalEvent]) -> Result<(), HeadendError>;
+    fn record_events(
+        &mut self,
+        events: &[TerminalEvent],
+        relayed: Option<(Eui64, u32)>,
+    ) -> Result<(), HeadendError>;
+
+    /// The highest number of smart meter `sm`'s events kept (docs/a-route.md: one
+    /// numbered at or below it, sent again, is kept already).
+    ///
+    /// # Errors
+    /// [`HeadendError::Backend`].
+    fn events_taken(&self, sm: Eui64) -> Result<Option<u32>, HeadendError>;
 
     /// The `limit` latest events, of `terminal` only if given, newest first.
     ///
@@ -328,6 +342,7 @@ pub struct MemoryHeadendStore {
     passwords: BTreeMap<u64, NewPassword>,
     secrets: BTreeMap<Eui64, Vec<u8>>,
     events: Vec<TerminalEvent>,
+    events_taken: BTreeMap<Eui64, u32>,
     logs: Vec<(CollectedLog, Vec<u8>)>,
 }
 
@@ -507,9 +522,21 @@ impl HeadendStore for MemoryHeadendStore {
         Ok(self.secrets.clone())
     }
 
-    fn record_events(&mut self, events: &[TerminalEvent]) -> Result<(), HeadendError> {
+    fn record_events(
+        &mut self,
+        events: &[TerminalEvent],
+        relayed: Option<(Eui64, u32)>,
+    ) -> Result<(), HeadendError> {
         self.events.extend_from_slice(events);
+        if let Some((sm, n)) = relayed {
+            let upto = self.events_taken.entry(sm).or_insert(n);
+            *upto = (*upto).max(n);
+        }
         Ok(())
+    }
+
+    fn events_taken(&self, sm: Eui64) -> Result<Option<u32>, HeadendError> {
+        Ok(self.events_taken.get(&sm).copied())
     }
 
     fn events(

@@ -277,3 +277,37 @@ proptest! {
         prop_assert_eq!(hes.refused, 0);
     }
 }
+
+/// OPS-06 (ours): the smart meter keeps an event until the head end says it took it: a
+/// new connection's hello is followed by it again, with its number; once taken, it is
+/// not sent again; at most `EVENTS_KEPT` wait, the oldest dropped and counted.
+#[test]
+fn ops06_the_smart_meter_sends_an_event_again_until_the_head_end_took_it() {
+    use dlms::relay::message::own_event;
+    let (mut sm, mut hes) = ends();
+    sm.connected(now(), |_| false);
+    messages(&mut sm, &mut hes);
+    sm.own_event(T1, own_event::AUTH_FAILURE, vec![], now());
+    drop(sm.take_output()); // lost with the connection
+    sm.connected(now(), |_| false);
+    hes.reconnected();
+    let got = messages(&mut sm, &mut hes);
+    let [Uplink::Hello { .. }, Uplink::Event { number, code, .. }] = got.as_slice() else {
+        panic!("{got:?}");
+    };
+    assert_eq!(*code, own_event::AUTH_FAILURE);
+    hes.took_events(*number).unwrap();
+    assert!(sm.received(&hes.take_output()).unwrap().is_empty());
+    assert_eq!(sm.untaken(), 0);
+    sm.connected(now(), |_| false);
+    hes.reconnected();
+    assert_eq!(
+        messages(&mut sm, &mut hes),
+        vec![Uplink::Hello { terminals: vec![] }]
+    );
+    for _ in 0..nodes::app::relay::EVENTS_KEPT + 3 {
+        sm.own_event(T1, own_event::AUTH_FAILURE, vec![], now());
+    }
+    assert_eq!(sm.untaken(), nodes::app::relay::EVENTS_KEPT);
+    assert_eq!(sm.stats().events_dropped, 3);
+}

@@ -751,3 +751,49 @@ proptest! {
         }
     }
 }
+
+/// The auth-failure events the head end keeps.
+fn auth_failures(path: &std::path::Path) -> usize {
+    SqliteHeadendStore::open(path)
+        .unwrap()
+        .events(None, 100)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "auth_failure")
+        .count()
+}
+
+/// OPS-06 (ours, docs/a-route.md): an event whose acknowledgment the connection lost is
+/// sent again after the next hello and kept once; after a restart of the head end too
+/// (the highest number kept is in its database); once acknowledged it is not sent
+/// again.
+#[test]
+fn ops06_an_event_sent_again_after_a_broken_connection_or_a_restart_is_kept_once() {
+    use dlms::relay::message::own_event;
+    let (path, mut hes) = head_end("events-again");
+    let mut sm = smart_meter();
+    hello(&mut hes, &mut sm);
+    // Taken and acknowledged, but the connection breaks before the acknowledgment.
+    sm.own_event(T1, own_event::AUTH_FAILURE, vec![], start());
+    let out = hes
+        .take_bytes(Eui64(SM), &sm.take_output(), start())
+        .unwrap();
+    assert!(!out.is_empty(), "the acknowledgment");
+    assert_eq!((auth_failures(&path), sm.untaken()), (1, 1));
+    // On the next connection it comes again: kept once, and acknowledged.
+    hello(&mut hes, &mut sm);
+    assert_eq!(sm.stats().events_resent, 1);
+    assert_eq!((auth_failures(&path), sm.untaken()), (1, 0));
+    hello(&mut hes, &mut sm);
+    assert_eq!(sm.stats().events_resent, 1, "not sent again once taken");
+    // Taken by a head end killed before its acknowledgment left: its successor knows it.
+    sm.own_event(T2, own_event::AUTH_FAILURE, vec![], start());
+    hes.take_bytes(Eui64(SM), &sm.take_output(), start())
+        .unwrap();
+    drop(hes);
+    let mut hes = open(&path);
+    hello(&mut hes, &mut sm);
+    assert_eq!(sm.stats().events_resent, 2);
+    assert_eq!((auth_failures(&path), sm.untaken()), (2, 0));
+    let _ = std::fs::remove_file(&path);
+}

@@ -1,6 +1,7 @@
 //! OPS-06: the terminals' events the head end collects, in both stores: kept in their
 //! order, read newest first, of one terminal or all, at most as many as asked; in the
-//! database append-only (an UPDATE or DELETE refused by triggers).
+//! database append-only (an UPDATE or DELETE refused by triggers); the highest number of
+//! a smart meter's events kept, kept with them, only growing, across a reopening.
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use headend::events::TerminalEvent;
@@ -38,9 +39,9 @@ fn ops06_events_are_kept_in_order_and_read_newest_first_by_terminal() {
         event(2, "left", 9),
     ];
     for mut store in stores {
-        store.record_events(&all[..2]).unwrap();
-        store.record_events(&[]).unwrap();
-        store.record_events(&all[2..]).unwrap();
+        store.record_events(&all[..2], None).unwrap();
+        store.record_events(&[], None).unwrap();
+        store.record_events(&all[2..], None).unwrap();
         let newest_first: Vec<TerminalEvent> = all.iter().rev().cloned().collect();
         assert_eq!(store.events(None, 100).unwrap(), newest_first);
         assert_eq!(store.events(None, 1).unwrap(), newest_first[..1]);
@@ -82,10 +83,13 @@ fn ops06_events_and_logs_leave_only_past_their_retention() {
     for mut store in stores {
         // One just past the retention, one just inside it.
         store
-            .record_events(&[
-                at(aged(EVENTS_KEPT_DAYS, -1)),
-                at(aged(EVENTS_KEPT_DAYS, 1)),
-            ])
+            .record_events(
+                &[
+                    at(aged(EVENTS_KEPT_DAYS, -1)),
+                    at(aged(EVENTS_KEPT_DAYS, 1)),
+                ],
+                None,
+            )
             .unwrap();
         for hours in [-1, 1] {
             let log = collect(
@@ -112,5 +116,39 @@ fn ops06_events_and_logs_leave_only_past_their_retention() {
     for sql in ["DELETE FROM terminal_events", "DELETE FROM collected_logs"] {
         assert!(db.execute(sql, []).is_err(), "{sql}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ops06_the_highest_event_number_of_a_smart_meter_is_kept_with_its_events_and_only_grows() {
+    let dir = std::env::temp_dir().join(format!("headend-events-taken-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("system.db");
+    let (sm, other) = (
+        Eui64([2, 0, 0, 0, 0, 0, 1, 0]),
+        Eui64([2, 0, 0, 0, 0, 0, 1, 1]),
+    );
+    let stores: Vec<Box<dyn HeadendStore>> = vec![
+        Box::new(MemoryHeadendStore::new()),
+        Box::new(SqliteHeadendStore::open(&path).unwrap()),
+    ];
+    for mut store in stores {
+        assert_eq!(store.events_taken(sm).unwrap(), None);
+        store
+            .record_events(&[event(1, "dos", 0)], Some((sm, 7)))
+            .unwrap();
+        // Sent again, older: nothing new, and the number does not go back.
+        store.record_events(&[], Some((sm, 5))).unwrap();
+        assert_eq!(store.events_taken(sm).unwrap(), Some(7));
+        assert_eq!(store.events_taken(other).unwrap(), None);
+        assert_eq!(store.events(None, 10).unwrap().len(), 1);
+    }
+    let store = SqliteHeadendStore::open(&path).unwrap();
+    assert_eq!(
+        store.events_taken(sm).unwrap(),
+        Some(7),
+        "kept across a reopening"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

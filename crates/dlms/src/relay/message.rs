@@ -132,8 +132,14 @@ pub enum Uplink {
         /// The rows, oldest first.
         rows: Vec<Row>,
     },
-    /// An event of a terminal (its pushed event, or the smart meter's about it).
+    /// An event of a terminal (its pushed event, or the smart meter's about it), kept by
+    /// the smart meter and sent again on each new connection until the head end says it
+    /// took it ([`Command::EventsTaken`]; **ours**).
     Event {
+        /// The event's number: the invocation counter of the message that first carried
+        /// it, so increasing across the smart meter's restarts (its counters are kept)
+        /// and the same when sent again — by which the head end knows one it has.
+        number: u32,
         /// The terminal's EUI-64.
         terminal: [u8; 8],
         /// The event code (docs/iot-route-cosem.md's event log codes; ours from 200 for
@@ -237,6 +243,12 @@ pub enum Command {
         /// The terminal's password now.
         password: Vec<u8>,
     },
+    /// 10 **(ours)**: the head end keeps every event numbered up to `upto`: the smart
+    /// meter need not send them again.
+    EventsTaken {
+        /// The highest event number kept.
+        upto: u32,
+    },
 }
 
 impl core::fmt::Debug for Command {
@@ -312,6 +324,9 @@ impl core::fmt::Debug for Command {
                 .field("terminal", terminal)
                 .field("password", &REDACTED)
                 .finish(),
+            Self::EventsTaken { upto } => {
+                f.debug_struct("EventsTaken").field("upto", upto).finish()
+            }
         }
     }
 }
@@ -474,12 +489,14 @@ impl Uplink {
                 Data::Array(rows.iter().map(|r| r.to_data()).collect()),
             ]),
             Self::Event {
+                number,
                 terminal,
                 code,
                 at,
                 details,
             } => Data::Structure(vec![
                 Data::Unsigned(2),
+                Data::DoubleLongUnsigned(*number),
                 eui(*terminal),
                 Data::LongUnsigned(*code),
                 clock(*at),
@@ -547,6 +564,7 @@ impl Uplink {
                 }
             }
             2 => Self::Event {
+                number: f.u32("number")?,
                 terminal: f.eui("terminal")?,
                 code: f.u16("code")?,
                 at: f.time("time")?,
@@ -668,6 +686,9 @@ impl Command {
                 terminal,
                 password,
             } => (9, password_of(*request, *terminal, password)),
+            Self::EventsTaken { upto } => {
+                (10, Data::Structure(vec![Data::DoubleLongUnsigned(*upto)]))
+            }
         }
     }
 
@@ -727,6 +748,9 @@ impl Command {
                 request: f.u32("request")?,
                 terminal: f.eui("terminal")?,
                 password: f.bytes("password", SECRET_MAX)?,
+            },
+            10 => Self::EventsTaken {
+                upto: f.u32("upto")?,
             },
             other => {
                 return Err(MessageError::Unknown {

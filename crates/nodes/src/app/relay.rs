@@ -8,7 +8,7 @@
 //! Only terminals the head end registered are spoken for (SYS-03): pushes of any other
 //! are dropped here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use dlms::apdu::ActionResult;
@@ -54,7 +54,15 @@ pub struct RelayStats {
     pub commands: u64,
     /// Pushes of terminals the head end did not register, dropped.
     pub unregistered: u64,
+    /// Events sent again on a new connection (the head end had not said it took them).
+    pub events_resent: u64,
+    /// Events dropped untaken: more than [`EVENTS_KEPT`] waited for the head end.
+    pub events_dropped: u64,
 }
+
+/// Events kept until the head end says it took them, at most **(ours)**: a day of a
+/// smart meter's own events under attack; beyond, the oldest go (counted and logged).
+pub const EVENTS_KEPT: usize = 1024;
 
 /// The smart meter's A-route side.
 #[derive(Debug)]
@@ -64,6 +72,9 @@ pub struct SmartMeterRelay {
     number: u32,
     out: Vec<u8>,
     held: BTreeMap<[u8; 8], Held>,
+    /// Events sent and not yet taken ([`Command::EventsTaken`]), oldest first: sent again
+    /// after the hello of each new connection. In memory: a power cut loses them.
+    untaken: VecDeque<Uplink>,
     stats: RelayStats,
 }
 
@@ -84,6 +95,7 @@ impl SmartMeterRelay {
             number: 0,
             out: Vec::new(),
             held: BTreeMap::new(),
+            untaken: VecDeque::new(),
             stats: RelayStats::default(),
         }
     }
@@ -132,6 +144,54 @@ impl SmartMeterRelay {
             })
             .collect();
         self.send(&Uplink::Hello { terminals }, now);
+        // What the head end may not have (the connection broke before it said it took
+        // them), in their order and with their numbers, by which it knows the ones it has.
+        let untaken = std::mem::take(&mut self.untaken);
+        for event in &untaken {
+            self.send(event, now);
+        }
+        self.stats.events_resent += untaken.len() as u64;
+        self.untaken = untaken;
+    }
+
+    /// Send an event numbered by the counter that seals it, kept until taken.
+    fn send_event(
+        &mut self,
+        terminal: [u8; 8],
+        code: u16,
+        at: DateTime<Utc>,
+        details: Vec<dlms::Data>,
+        now: DateTime<Utc>,
+    ) {
+        let event = Uplink::Event {
+            number: self.channel.sent().wrapping_add(1),
+            terminal,
+            code,
+            at,
+            details,
+        };
+        self.send(&event, now);
+        if self.untaken.len() >= EVENTS_KEPT {
+            self.untaken.pop_front();
+            self.stats.events_dropped += 1;
+            tracing::warn!(
+                kept = EVENTS_KEPT,
+                "A route: the oldest event not taken by the head end dropped"
+            );
+        }
+        self.untaken.push_back(event);
+    }
+
+    /// Events the head end took, up to `upto`: not sent again.
+    fn events_taken(&mut self, upto: u32) {
+        self.untaken
+            .retain(|e| !matches!(e, Uplink::Event { number, .. } if *number <= upto));
+    }
+
+    /// Events sent and not taken yet.
+    #[must_use]
+    pub fn untaken(&self) -> usize {
+        self.untaken.len()
     }
 
     fn send(&mut self, message: &Uplink, now: DateTime<Utc>) {
@@ -199,6 +259,11 @@ impl SmartMeterRelay {
                     continue;
                 }
             };
+            if let Command::EventsTaken { upto } = command {
+                self.events_taken(upto);
+                self.answer(invoke_id, ActionResult::Success);
+                continue;
+            }
             if let Some(result) = self.take(&command) {
                 self.answer(invoke_id, result);
                 continue;
@@ -232,6 +297,7 @@ impl SmartMeterRelay {
                 );
                 return None;
             }
+            Command::EventsTaken { .. } => return None,
             Command::Forget { terminal }
             | Command::Backfill { terminal, .. }
             | Command::SetClock { terminal, .. }
@@ -288,12 +354,11 @@ impl SmartMeterRelay {
                     )],
                 }
             }
-            PushKind::Event { code, details } => Uplink::Event {
-                terminal,
-                code: *code,
-                at: pushed.captured_at.map_or(now, |t| t.with_timezone(&Utc)),
-                details: details.clone(),
-            },
+            PushKind::Event { code, details } => {
+                let at = pushed.captured_at.map_or(now, |t| t.with_timezone(&Utc));
+                self.send_event(terminal, *code, at, details.clone(), now);
+                return;
+            }
         };
         self.send(&message, now);
     }
@@ -433,15 +498,7 @@ impl SmartMeterRelay {
         details: Vec<dlms::Data>,
         now: DateTime<Utc>,
     ) {
-        self.send(
-            &Uplink::Event {
-                terminal: device,
-                code,
-                at: now,
-                details,
-            },
-            now,
-        );
+        self.send_event(device, code, now, details, now);
     }
 
     /// A command's end.

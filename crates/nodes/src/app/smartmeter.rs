@@ -333,7 +333,8 @@ pub fn carry_out(
     use dlms::relay::message::{Command, Outcome};
     use wisun::mac::Eui64;
     let (request, terminal, purpose) = match command {
-        Command::Register { .. } => return None,
+        // The relay keeps these itself.
+        Command::Register { .. } | Command::EventsTaken { .. } => return None,
         Command::Forget { terminal } => {
             link.remove(now, Eui64(terminal));
             return None;
