@@ -169,6 +169,10 @@ struct Links {
     loss: Vec<f64>,
 }
 
+/// A frame's listeners: the nodes tuned to its channel that hear it above the cut-off,
+/// with its RSSI at each, dBm.
+type Listeners = Vec<(NodeId, f64)>;
+
 /// A frame as a node within its reach hears it (or as its sender sends it: a radio
 /// that sends hears nothing else).
 #[derive(Debug, Clone, Copy)]
@@ -235,6 +239,11 @@ pub struct Medium {
     /// Each node's links to the nodes that can hear it at all: (node, path loss without
     /// the channel's reference loss, dB), found when it first sends.
     links: Vec<Option<Links>>,
+    /// Each node's listeners on the channel it last sent on ([`Medium::listeners`]),
+    /// kept until a node it links to changes channel or a node is placed near it: a
+    /// frame's listeners were a walk through all its links (a few hundred, on every
+    /// channel) at every frame, for the few tuned to its channel.
+    listening: Vec<Option<(u8, Listeners)>>,
     shadowing: HashMap<(u32, u32), f64>,
     frames: Stream,
     /// Frames on the air and those that ended but may still overlap one that has not,
@@ -270,6 +279,7 @@ impl Medium {
             nodes: Vec::new(),
             cells: HashMap::new(),
             links: Vec::new(),
+            listening: Vec::new(),
             shadowing: HashMap::new(),
             frames: Stream::new(seed, 0),
             on_air: VecDeque::new(),
@@ -293,10 +303,14 @@ impl Medium {
             if let Some(l) = self.links.get_mut(i as usize) {
                 *l = None;
             }
+            if let Some(l) = self.listening.get_mut(i as usize) {
+                *l = None;
+            }
         }
         let cell = self.cell_of(&position);
         self.cells.entry(cell).or_default().push(id.0);
         self.links.push(None);
+        self.listening.push(None);
         self.hearing.push(VecDeque::new());
         self.nodes.push(Node {
             position,
@@ -322,6 +336,16 @@ impl Medium {
         }
         if let Some(c) = channel {
             self.tune_in(node, c);
+        }
+        // The nodes it links to (the links go both ways) no longer have it where their
+        // listeners say.
+        self.ensure_links(node)?;
+        if let Some(links) = self.links.get(node.0 as usize).and_then(Option::as_ref) {
+            for &i in &links.nodes {
+                if let Some(l) = self.listening.get_mut(i as usize) {
+                    *l = None;
+                }
+            }
         }
         Ok(())
     }
@@ -538,7 +562,22 @@ impl Medium {
     /// The nodes on `channel` that hear `from` above the cut-off (20 dB under the
     /// sensitivity; below it no reception is counted), with the RSSI at each, in the
     /// order they were added (the run's randomness is drawn in that order).
-    fn listeners(&mut self, from: NodeId, channel: u8) -> Result<Vec<(NodeId, f64)>, MediumError> {
+    fn listeners(&mut self, from: NodeId, channel: u8) -> Result<Listeners, MediumError> {
+        let index = from.0 as usize;
+        if let Some(Some((c, kept))) = self.listening.get(index) {
+            if *c == channel {
+                return Ok(kept.clone());
+            }
+        }
+        let found = self.find_listeners(from, channel)?;
+        if let Some(l) = self.listening.get_mut(index) {
+            *l = Some((channel, found.clone()));
+        }
+        Ok(found)
+    }
+
+    /// [`Medium::listeners`] found from the links.
+    fn find_listeners(&mut self, from: NodeId, channel: u8) -> Result<Listeners, MediumError> {
         let index = from.0 as usize;
         self.ensure_links(from)?;
         let floor = self.propagation.sensitivity_dbm - 20.0;
