@@ -1489,6 +1489,9 @@ impl<W: std::io::Write> LinkSim<W> {
             ),
         };
         let _ = self.medium.set_channel(id, channel);
+        if self.due_at[index] == next {
+            return;
+        }
         if let Some(old) = self.due_at[index].take() {
             self.due.remove(&(old, index));
         }
