@@ -22,12 +22,18 @@ fn event(terminal: u8, kind: &str, second: i64) -> TerminalEvent {
     }
 }
 
-#[test]
-fn ops06_events_are_kept_in_order_and_read_newest_first_by_terminal() {
-    let dir = std::env::temp_dir().join(format!("headend-events-{}", std::process::id()));
+/// A directory of its own for a database file: (the directory, the file's path).
+fn fresh_db(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("system.db");
+    (dir, path)
+}
+
+#[test]
+fn ops06_events_are_kept_in_order_and_read_newest_first_by_terminal() {
+    let (dir, path) = fresh_db("headend-events");
     let stores: Vec<Box<dyn HeadendStore>> = vec![
         Box::new(MemoryHeadendStore::new()),
         Box::new(SqliteHeadendStore::open(&path).unwrap()),
@@ -63,10 +69,7 @@ fn ops06_events_are_kept_in_order_and_read_newest_first_by_terminal() {
 fn ops06_events_and_logs_leave_only_past_their_retention() {
     use headend::collected::{collect, LOGS_KEPT_DAYS};
     use headend::events::EVENTS_KEPT_DAYS;
-    let dir = std::env::temp_dir().join(format!("headend-retention-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("system.db");
+    let (dir, path) = fresh_db("headend-retention");
     // To the millisecond, as the database keeps times.
     let now = chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
     let aged =
@@ -121,10 +124,7 @@ fn ops06_events_and_logs_leave_only_past_their_retention() {
 
 #[test]
 fn ops06_the_highest_event_number_of_a_smart_meter_is_kept_with_its_events_and_only_grows() {
-    let dir = std::env::temp_dir().join(format!("headend-events-taken-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("system.db");
+    let (dir, path) = fresh_db("headend-events-taken");
     let (sm, other) = (
         Eui64([2, 0, 0, 0, 0, 0, 1, 0]),
         Eui64([2, 0, 0, 0, 0, 0, 1, 1]),

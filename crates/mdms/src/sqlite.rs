@@ -481,22 +481,16 @@ impl MdmsStore for SqliteStore {
         to: Option<DateTime<Utc>>,
         slots: &[Slot],
     ) -> Result<(), MdmsError> {
-        let (range, mut values) = bounds("start", from, to, false);
-        values.insert(0, Value::Text(point.as_str().to_owned()));
         let mut stored: BTreeMap<i64, Slot> = BTreeMap::new();
-        {
-            let mut q = self
-                .db
-                .prepare_cached(&format!(
-                    "SELECT {SLOT_COLUMNS} FROM slot WHERE point = ?{range}"
-                ))
-                .map_err(backend)?;
-            let mut rows = q.query(params_from_iter(values)).map_err(backend)?;
-            while let Some(row) = rows.next().map_err(backend)? {
-                let slot = slot_from_row(row)?;
-                stored.insert(seconds(slot.start), slot);
-            }
-        }
+        let range = Filter {
+            point: Some(point.clone()),
+            from,
+            to,
+        };
+        self.scan_slots(&range, &mut |s| {
+            stored.insert(seconds(s.start), s.clone());
+            Ok(())
+        })?;
         for s in slots {
             if stored.remove(&seconds(s.start)).as_ref() == Some(s) {
                 continue;
