@@ -790,7 +790,7 @@ impl Medium {
     /// at the front (the earliest started) that ended by the horizon. Popped one at a
     /// time, in constant time each: looking for the first unresolved frame from the
     /// front at every advance, and moving what stayed, grew with the frames on the air
-    /// (a tenth of a large run's time).
+    /// (6 % of the main thread of a run of 10,000 terminals).
     fn forget_old(&mut self) {
         let horizon = self.horizon();
         while self
@@ -862,23 +862,32 @@ mod tests {
                 .unwrap();
         }
         let floor = m.propagation.sensitivity_dbm - 20.0;
-        for from in ids.iter().step_by(7) {
-            let found = m.listeners(*from, 33).unwrap();
-            let mut brute = Vec::new();
-            for (k, to) in ids.iter().enumerate() {
-                if to != from && k % 2 == 0 {
-                    let rssi = m.rssi_dbm(*from, *to, 33).unwrap();
-                    if rssi >= floor {
-                        brute.push((*to, rssi));
+        let check = |m: &mut Medium, on_33: &dyn Fn(usize) -> bool| {
+            for from in ids.iter().step_by(7) {
+                let found = m.listeners(*from, 33).unwrap();
+                let mut brute = Vec::new();
+                for (k, to) in ids.iter().enumerate() {
+                    if to != from && on_33(k) {
+                        let rssi = m.rssi_dbm(*from, *to, 33).unwrap();
+                        if rssi >= floor {
+                            brute.push((*to, rssi));
+                        }
                     }
                 }
+                assert_eq!(found.len(), brute.len(), "from {from:?}");
+                for ((a, ra), (b, rb)) in found.iter().zip(&brute) {
+                    assert_eq!(a, b);
+                    assert!((ra - rb).abs() < 1e-9, "{ra} {rb}");
+                }
             }
-            assert_eq!(found.len(), brute.len(), "from {from:?}");
-            for ((a, ra), (b, rb)) in found.iter().zip(&brute) {
-                assert_eq!(a, b);
-                assert!((ra - rb).abs() < 1e-9, "{ra} {rb}");
-            }
+        };
+        check(&mut m, &|k| k % 2 == 0);
+        // Listeners kept from the first look follow the nodes that change channel.
+        for (k, id) in ids.iter().enumerate().filter(|(k, _)| k % 5 == 0) {
+            m.set_channel(*id, Some(if k % 2 == 0 { 35 } else { 33 }))
+                .unwrap();
         }
+        check(&mut m, &|k| (k % 2 == 0) != (k % 5 == 0));
     }
 
     fn quiet() -> PropagationConfig {

@@ -197,6 +197,35 @@ impl PropagationConfig {
 mod tests {
     use super::*;
 
+    /// RAD-01: the medium skips a node farther than the reach (through walls or not)
+    /// without drawing its shadowing: even shadowing at its bound in the frame's favour
+    /// leaves such a frame under the cut-off, and one a little nearer above it.
+    #[test]
+    fn rad01_no_frame_is_heard_beyond_the_reach_even_at_the_shadowing_bound() {
+        let p = PropagationConfig::default();
+        let floor = p.sensitivity_dbm - 20.0;
+        let bound = SHADOWING_BOUND_SIGMAS * p.shadowing_sigma_db;
+        let from = Position::outdoor(0.0, 0.0);
+        for (walls, to) in [
+            (0.0, Position::outdoor as fn(f64, f64) -> Position),
+            (p.building_loss_db, Position::indoor),
+        ] {
+            let reach = p.reach_through_m(walls);
+            let rssi = |d: f64| p.rssi_dbm(p.path_loss_db(&from, &to(d, 0.0), 33, -bound));
+            assert!(
+                rssi(reach * 1.001) < floor,
+                "walls {walls}: {}",
+                rssi(reach)
+            );
+            assert!(
+                rssi(reach * 0.999) >= floor,
+                "walls {walls}: {}",
+                rssi(reach)
+            );
+        }
+        assert!((0..10_000).all(|b| p.shadowing_db(1, 0, b).abs() <= bound));
+    }
+
     #[test]
     fn rad01_channel_plan_and_reference_loss() {
         assert!((channel_hz(33) - 922.5e6).abs() < 1.0);
