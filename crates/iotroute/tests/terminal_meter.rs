@@ -66,6 +66,20 @@ fn rows_of(data: &Path) -> Vec<Reading> {
         .unwrap()
 }
 
+/// Waits until the store in `data` holds at least `n` rows (polled; panics after 30 s).
+fn rows_once(data: &Path, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        // The terminal opened its store before it says it reads the meter.
+        let have = rows_of(data).len();
+        if have >= n {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{have} rows of {n}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn trm03_the_terminal_program_reads_its_meter_into_its_store() {
     let data = data_dir("reads");
@@ -97,10 +111,14 @@ fn trm03_a_terminal_killed_at_random_moments_loses_no_committed_reading() {
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
     for _ in 0..5 {
         let t = terminal(179, "1800", &data);
+        // Each life stores at least two new rows before its kill, however slow the machine
+        // (a fixed sleep found too few under load); the kill then falls anywhere in the
+        // next 2.2 s (1800×: a slot a second).
+        rows_once(&data, kept.len() + 2);
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(300 + rng % 2200));
+        std::thread::sleep(Duration::from_millis(rng % 2200));
         drop(t); // SIGKILL, wherever it is.
         let now = rows_of(&data);
         // Every row committed before stays, unchanged (a missing row may only have been
