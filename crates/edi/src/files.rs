@@ -72,12 +72,38 @@ pub fn daily(
             }
             end += 1;
         }
-        let message = Message::daily(sender, receiver, created, date, rest[..end].to_vec())?;
-        files.push(file(&message, update, split)?);
+        files.push(daily_part(
+            sender,
+            receiver,
+            created,
+            date,
+            update,
+            split,
+            rest[..end].to_vec(),
+        )?);
         rest = &rest[end..];
         split += 1;
     }
     Ok(files)
+}
+
+/// File `split` of issue `update` of a daily message: `records`, every slot of at most
+/// [`POINTS_PER_FILE`] points. What [`daily`] makes of each part, for a caller that
+/// reads a large message's records a part at a time and never holds them all.
+///
+/// # Errors
+/// As [`daily`].
+pub fn daily_part(
+    sender: PartyCode,
+    receiver: PartyCode,
+    created: DateTime<Utc>,
+    date: NaiveDate,
+    update: u8,
+    split: usize,
+    records: Vec<Record>,
+) -> Result<File, EdiError> {
+    let message = Message::daily(sender, receiver, created, date, records)?;
+    file(&message, update, split)
 }
 
 fn file(message: &Message, update: u8, split: usize) -> Result<File, EdiError> {

@@ -25,4 +25,14 @@ pub enum PortalError {
     /// The store failed.
     #[error("store: {0}")]
     Store(String),
+    /// The MDMS's records changed while a day's messages were made from them (read
+    /// twice: digested, then made into files); nothing was issued, the next round
+    /// issues what they are then.
+    #[error("{retailer}: the records of the daily message of {at} changed while it was made")]
+    Changed {
+        /// The retailer.
+        retailer: PartyCode,
+        /// Midnight of the day.
+        at: NaiveDateTime,
+    },
 }

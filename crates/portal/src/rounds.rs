@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use edi::{PartyCode, Record};
-use mdms::MdmsStore;
+use mdms::{Filter, MdmsStore};
 
 use crate::error::PortalError;
-use crate::publish::{Published, Publisher};
-use crate::source::slot_records;
+use crate::publish::{Digest, Published, Publisher};
+use crate::source::{record_of, slot_records};
 use crate::store::PortalStore;
 
 /// The utility's sender code (JP06110) the simulator and `iotroute portal` publish
@@ -50,9 +50,14 @@ pub fn publish_slot<S: PortalStore>(
 
 /// Publish day `day`: the slot messages of its slots starting at `starts` again, then
 /// its daily message of the same records; `each` sees each slot's records as read.
+/// The day's records are never held together: each slot's are digested for the daily
+/// messages as its slot message is made, and only a daily message whose digest
+/// differs from its last issue is made, its files a part at a time from a second
+/// reading of the day ([`Publisher::daily_streamed`]).
 ///
 /// # Errors
-/// As [`publish_slot`].
+/// As [`publish_slot`]; [`PortalError::Changed`]: the MDMS changed between the two
+/// readings (no daily message issued; the next round issues it).
 pub fn publish_day<S: PortalStore>(
     publisher: &mut Publisher<S>,
     mdms: &impl MdmsStore,
@@ -62,17 +67,56 @@ pub fn publish_day<S: PortalStore>(
     wall: DateTime<Utc>,
     each: &mut dyn FnMut(DateTime<Utc>, &ByRetailer),
 ) -> Result<Vec<Published>, PortalError> {
+    let mut starts = starts.to_vec();
+    starts.sort_unstable();
     let mut all = Vec::new();
-    let mut day_records = ByRetailer::new();
-    for &start in starts {
-        let (published, by) = publish_slot(publisher, mdms, start, retailer_of, wall)?;
+    let mut digests: BTreeMap<(PartyCode, u8), Digest> = BTreeMap::new();
+    for &start in &starts {
+        let (published, mut by) = publish_slot(publisher, mdms, start, retailer_of, wall)?;
         each(start, &by);
         all.extend(published);
-        for (retailer, records) in by {
-            day_records.entry(retailer).or_default().extend(records);
+        // The daily message's order: by slot, then point.
+        for (retailer, records) in &mut by {
+            records.sort_by_key(|r| r.point);
+            for r in records.iter() {
+                digests
+                    .entry((*retailer, r.interval_min))
+                    .or_default()
+                    .add(r);
+            }
         }
     }
-    all.extend(publisher.daily(wall, day, day_records)?);
+    let (Some(&first), Some(&last)) = (starts.first(), starts.last()) else {
+        return Ok(all);
+    };
+    let filter = Filter {
+        point: None,
+        from: Some(first),
+        to: Some(last + TimeDelta::seconds(1)),
+    };
+    all.extend(publisher.daily_streamed(wall, day, digests, &mut |give| {
+        // By point, then slot: each daily message's files as they fill.
+        let mut failed = None;
+        let scanned = mdms.scan_slots(&filter, &mut |slot| {
+            let Some(retailer) = retailer_of.get(slot.point.as_str()) else {
+                return Ok(());
+            };
+            if starts.binary_search(&slot.start).is_err() {
+                return Ok(());
+            }
+            match record_of(slot).and_then(|r| give(*retailer, r)) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    failed = Some(e);
+                    Err(mdms::MdmsError::Store("publication stopped".to_owned()))
+                }
+            }
+        });
+        match (failed, scanned) {
+            (Some(e), _) => Err(e),
+            (None, r) => r.map_err(|e| PortalError::Store(e.to_string())),
+        }
+    })?);
     Ok(all)
 }
 

@@ -271,3 +271,74 @@ fn if01_published_files_outlive_the_process_and_cannot_be_changed_in_the_databas
 fn rusqlite_connection(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
+
+/// The daily messages made a part at a time (as the rounds make them, never holding
+/// the day) are the files `edi::files::daily` makes of the whole day: split after
+/// 10,000 points, byte for byte.
+#[test]
+fn if01_a_daily_message_made_a_part_at_a_time_is_the_message_made_whole() {
+    let midnight = utc("2026-04-01T00:00:00+09:00");
+    let date = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
+    let created = utc("2026-04-02T01:00:00+09:00");
+    let points = edi::message::POINTS_PER_FILE as u32 + 2;
+    let day: Vec<Record> = (1..=points)
+        .flat_map(|p| {
+            [0, 1].map(|s| {
+                record(
+                    p,
+                    midnight + Duration::minutes(30 * s),
+                    30,
+                    Quality::Measured,
+                )
+            })
+        })
+        .collect();
+    let whole =
+        edi::files::daily(code("9A01K"), code("R0001"), created, date, 0, day.clone()).unwrap();
+    assert_eq!(whole.len(), 2, "10,002 points: two files");
+    let mut p = Publisher::new(code("9A01K"), MemoryPortalStore::default());
+    let out = p
+        .daily(created, date, BTreeMap::from([(code("R0001"), day)]))
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].records, 2 * points as usize);
+    let names: Vec<_> = whole.iter().map(|f| f.name).collect();
+    assert_eq!(out[0].files, names);
+    for f in &whole {
+        assert_eq!(
+            p.store().file(&code("R0001"), &f.name).unwrap().as_ref(),
+            Some(&f.zip),
+            "{}",
+            f.name
+        );
+    }
+}
+
+/// A day read twice (digested, then made into files) that changed in between issues
+/// nothing: the digest kept would not be that of the files.
+#[test]
+fn if01_a_day_whose_records_changed_while_its_files_were_made_issues_nothing() {
+    let midnight = utc("2026-04-01T00:00:00+09:00");
+    let date = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
+    let created = utc("2026-04-02T01:00:00+09:00");
+    let digested = [record(1, midnight, 30, Quality::Estimated)];
+    let mut changed = digested[0].clone();
+    changed.quality = Quality::Backfilled;
+    changed.received_at = Some(created);
+    for (kind, store) in stores() {
+        let mut p = Publisher::new(code("9A01K"), store);
+        let mut d = portal::publish::Digest::default();
+        d.add(&digested[0]);
+        let out = p.daily_streamed(
+            created,
+            date,
+            BTreeMap::from([((code("R0001"), 30), d)]),
+            &mut |give| give(code("R0001"), changed.clone()),
+        );
+        assert!(
+            matches!(out, Err(PortalError::Changed { .. })),
+            "{kind}: {out:?}"
+        );
+        assert!(names(p.store(), "R0001").is_empty(), "{kind}");
+    }
+}
