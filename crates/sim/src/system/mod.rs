@@ -2362,7 +2362,7 @@ impl<W: std::io::Write> LinkSim<W> {
                     received_out_wh: got.and_then(|r| r.ac_out_wh),
                     received_status: got.and_then(|r| r.status),
                     delay_s: got.map(|r| r.delay.as_secs_f64()),
-                    equal: got.is_some_and(|r| matches_truth(truth, r)),
+                    equal: got.is_some_and(|r| matches_truth(truth, &r)),
                 }
             })
             .collect();

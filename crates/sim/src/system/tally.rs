@@ -31,7 +31,52 @@ struct TerminalTally {
     truth: Vec<(i64, (u32, u32))>,
     /// By the index of the run's scheduled slots: the row that arrived (empty until the
     /// first does).
-    arrived: Vec<Option<SlotArrival>>,
+    arrived: Vec<Arrived>,
+}
+
+/// A [`SlotArrival`] or none, in 20 bytes where an `Option<SlotArrival>` takes 40: a
+/// run keeps one per registered terminal and scheduled slot.
+#[derive(Debug, Clone, Copy, Default)]
+struct Arrived {
+    delay_s: u32,
+    delay_ns: u32,
+    ac_in_wh: u32,
+    ac_out_wh: u32,
+    status: u8,
+    /// [`Arrived::ROW`], [`Arrived::IN`], [`Arrived::OUT`], [`Arrived::STATUS`].
+    has: u8,
+}
+
+impl Arrived {
+    const ROW: u8 = 1;
+    const IN: u8 = 2;
+    const OUT: u8 = 4;
+    const STATUS: u8 = 8;
+
+    fn of(a: SlotArrival) -> Self {
+        let flag = |present: bool, bit: u8| if present { bit } else { 0 };
+        Self {
+            delay_s: u32::try_from(a.delay.as_secs()).unwrap_or(u32::MAX),
+            delay_ns: a.delay.subsec_nanos(),
+            ac_in_wh: a.ac_in_wh.unwrap_or_default(),
+            ac_out_wh: a.ac_out_wh.unwrap_or_default(),
+            status: a.status.unwrap_or_default(),
+            has: Self::ROW
+                | flag(a.ac_in_wh.is_some(), Self::IN)
+                | flag(a.ac_out_wh.is_some(), Self::OUT)
+                | flag(a.status.is_some(), Self::STATUS),
+        }
+    }
+
+    fn get(self) -> Option<SlotArrival> {
+        let has = |bit: u8| self.has & bit != 0;
+        has(Self::ROW).then(|| SlotArrival {
+            delay: Duration::new(u64::from(self.delay_s), self.delay_ns),
+            ac_in_wh: has(Self::IN).then_some(self.ac_in_wh),
+            ac_out_wh: has(Self::OUT).then_some(self.ac_out_wh),
+            status: has(Self::STATUS).then_some(self.status),
+        })
+    }
 }
 
 /// Every registered terminal's part, by terminal number.
@@ -84,13 +129,17 @@ impl Tallies {
         };
         let t = &mut self.terminals[i].truth;
         if let Err(at) = t.binary_search_by_key(&slot, |(s, _)| *s) {
+            if t.is_empty() {
+                // A slot an ask, and the one after the run: not twice that by doubling.
+                t.reserve_exact(self.slots + 1);
+            }
             t.insert(at, (slot, count));
         }
     }
 
     /// The row of scheduled slot `index` that arrived from terminal `eui`, if one did.
-    pub fn arrival(&self, eui: [u8; 8], index: usize) -> Option<&SlotArrival> {
-        self.of(eui)?.arrived.get(index)?.as_ref()
+    pub fn arrival(&self, eui: [u8; 8], index: usize) -> Option<SlotArrival> {
+        self.of(eui)?.arrived.get(index)?.get()
     }
 
     /// The row of scheduled slot `index` arrived from terminal `eui`: kept if it is the
@@ -101,12 +150,12 @@ impl Tallies {
         };
         let arrived = &mut self.terminals[i].arrived;
         if arrived.is_empty() {
-            *arrived = vec![None; self.slots];
+            *arrived = vec![Arrived::default(); self.slots];
         }
-        if arrived[index].is_some() {
+        if arrived[index].get().is_some() {
             return false;
         }
-        arrived[index] = Some(arrival);
+        arrived[index] = Arrived::of(arrival);
         self.arrived += 1;
         true
     }
@@ -115,7 +164,7 @@ impl Tallies {
     pub fn longest_delay(&self) -> Duration {
         self.terminals
             .iter()
-            .flat_map(|t| t.arrived.iter().flatten())
+            .flat_map(|t| t.arrived.iter().filter_map(|a| a.get()))
             .map(|a| a.delay)
             .max()
             .unwrap_or_default()
@@ -141,12 +190,38 @@ mod tests {
     }
 
     #[test]
+    fn an_arrival_is_kept_as_it_came_whichever_values_it_lacks() {
+        let mut t = Tallies::new(1, 4);
+        let one = terminal_eui(1).0;
+        let rows = [
+            SlotArrival {
+                delay: Duration::new(7215, 422_240_001),
+                ac_in_wh: None,
+                ac_out_wh: Some(0),
+                status: None,
+            },
+            SlotArrival {
+                delay: Duration::ZERO,
+                ac_in_wh: Some(u32::MAX),
+                ac_out_wh: None,
+                status: Some(0),
+            },
+            row(3),
+        ];
+        for (i, r) in rows.iter().enumerate() {
+            assert!(t.arrive(one, i, *r));
+            assert_eq!(t.arrival(one, i), Some(*r));
+        }
+        assert_eq!(t.arrival(one, 3), None);
+    }
+
+    #[test]
     fn the_first_arrival_and_the_first_count_of_a_slot_are_kept() {
         let mut t = Tallies::new(2, 3);
         let (one, two) = (terminal_eui(1).0, terminal_eui(2).0);
         assert!(t.arrive(two, 1, row(5)));
         assert!(!t.arrive(two, 1, row(9)), "a second arrival is not kept");
-        assert_eq!(t.arrival(two, 1), Some(&row(5)));
+        assert_eq!(t.arrival(two, 1), Some(row(5)));
         assert_eq!(t.arrival(one, 1), None);
         assert!(!t.arrive(two, 3, row(1)), "not a scheduled slot");
         assert!(
