@@ -59,34 +59,64 @@ impl Profile {
                 pv_peak_w,
                 base_load_w,
             } => {
-                let hour = f64::from(second) / 3600.0;
+                let shapes = Shapes::at(second);
                 Power {
-                    input_w: household_load(hour, base_load_w),
-                    output_w: pv_peak_w
-                        * solar_shape(hour)
-                        * weather(day, u64::from(second / 1800)),
+                    input_w: base_load_w
+                        + 4.0 * base_load_w * shapes.morning
+                        + 6.0 * base_load_w * shapes.evening,
+                    output_w: pv_peak_w * shapes.solar * weather(day, u64::from(second / 1800)),
                 }
             }
         }
     }
 }
 
-/// A clear-sky bell between 06:00 and 18:00, 1.0 at noon.
-fn solar_shape(hour: f64) -> f64 {
-    if !(6.0..18.0).contains(&hour) {
-        return 0.0;
-    }
-    let x = (hour - 6.0) / 12.0 * std::f64::consts::PI;
-    x.sin().powf(1.5)
+/// The household profile's shapes at one second of the day: the sun's clear-sky bell
+/// between 06:00 and 18:00 (1.0 at noon), and the load's morning (07-09) and evening
+/// (18-22) peaks (1.0 at their centres), on top of its base load.
+#[derive(Debug, Clone, Copy)]
+struct Shapes {
+    solar: f64,
+    morning: f64,
+    evening: f64,
 }
 
-/// A household load: base load with a morning (07-09) and an evening (18-22) peak.
-fn household_load(hour: f64, base_w: f64) -> f64 {
-    let bump = |centre: f64, width: f64, height: f64| {
-        let d = (hour - centre) / width;
-        height * (-d * d).exp()
-    };
-    base_w + bump(7.5, 0.8, 4.0 * base_w) + bump(19.5, 1.5, 6.0 * base_w)
+/// A meter integrates at the middle of each minute: [`Shapes`] there, computed once.
+/// A simulation asks for them for every minute of every meter, and the `sin`, `powf`
+/// and `exp` behind them were a few per cent of its time.
+static MINUTES: std::sync::OnceLock<Vec<Shapes>> = std::sync::OnceLock::new();
+
+impl Shapes {
+    /// At `second` (0..86,400) of the day: from the table at a minute's middle, the
+    /// same values as computed.
+    fn at(second: u32) -> Self {
+        if second % 60 == 30 {
+            let table =
+                MINUTES.get_or_init(|| (0..1440).map(|m| Self::computed(m * 60 + 30)).collect());
+            if let Some(s) = table.get(second as usize / 60) {
+                return *s;
+            }
+        }
+        Self::computed(second)
+    }
+
+    fn computed(second: u32) -> Self {
+        let hour = f64::from(second) / 3600.0;
+        let peak = |centre: f64, width: f64| {
+            let d = (hour - centre) / width;
+            (-d * d).exp()
+        };
+        Self {
+            solar: if (6.0..18.0).contains(&hour) {
+                let x = (hour - 6.0) / 12.0 * std::f64::consts::PI;
+                x.sin().powf(1.5)
+            } else {
+                0.0
+            },
+            morning: peak(7.5, 0.8),
+            evening: peak(19.5, 1.5),
+        }
+    }
 }
 
 /// Cloud cover: a factor 0.3..=1.0 per day, varied a little per half hour (`slot`
@@ -150,6 +180,20 @@ impl fmt::Display for Profile {
 mod tests {
     use super::*;
     use chrono::NaiveDate;
+
+    #[test]
+    fn the_shapes_kept_per_minute_are_the_ones_computed_to_the_bit() {
+        for second in 0..86_400 {
+            let (kept, computed) = (Shapes::at(second), Shapes::computed(second));
+            for (a, b) in [
+                (kept.solar, computed.solar),
+                (kept.morning, computed.morning),
+                (kept.evening, computed.evening),
+            ] {
+                assert_eq!(a.to_bits(), b.to_bits(), "second {second}");
+            }
+        }
+    }
 
     fn at(h: u32, m: u32) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(2026, 11, 25)
