@@ -423,6 +423,13 @@ impl Terminal {
         }
     }
 
+    /// Its configuration as it stands (a new password or Pairing ID included): what
+    /// it boots with again.
+    #[must_use]
+    pub const fn config(&self) -> &TerminalConfig {
+        &self.config
+    }
+
     /// A new authentication password (TRM-08): used from the next authentication to a
     /// smart meter, the next re-authentication inside the session up now included (an
     /// authentication under way goes on with the password it started with).

@@ -572,9 +572,11 @@ struct TerminalSim {
     led_changes: u32,
     /// Pushes its node made during the run (slots and events), sent or held.
     pushes_made: u64,
-    /// What it boots with again after a reboot.
-    config: TerminalConfig,
-    node_config: nodes::terminal::node::TerminalNodeConfig,
+    /// What its node boots with again after a reboot, besides what the run gives every
+    /// terminal ([`node_config`]); its link boots with its link's configuration as it
+    /// stands. Not the configurations themselves: 0.9 KiB a terminal.
+    first_tid: u16,
+    node_password: Vec<u8>,
     /// Its store: what survives a reboot.
     store: SharedStore,
     /// Times it rebooted.
@@ -661,6 +663,35 @@ impl SharedStore {
         self.0.lock().map_err(|_| {
             nodes::terminal::store::StoreError::Backend("store lock poisoned".to_owned())
         })
+    }
+}
+
+/// Terminal `eui`'s node configuration: what the run gives every terminal, with its
+/// first ECHONET Lite transaction ID and its authentication password.
+fn node_config(
+    opts: &Options,
+    eui: Eui64,
+    first_tid: u16,
+    password: Vec<u8>,
+) -> nodes::terminal::node::TerminalNodeConfig {
+    nodes::terminal::node::TerminalNodeConfig {
+        meter: METER_IP,
+        meter_eoj: echonet::Eoj::new(0x02, 0x8E, 0x01),
+        interval: opts.interval,
+        reader: nodes::terminal::reader::ReaderConfig::default(),
+        controller: nodes::controller::ControllerConfig {
+            first_tid,
+            ..nodes::controller::ControllerConfig::default()
+        },
+        model: dlms::cosem::ModelConfig {
+            auth_password: password,
+            ..dlms::cosem::ModelConfig::default()
+        },
+        meter_id: None,
+        guard: nodes::flood::FloodConfig::default(),
+        retention: chrono::TimeDelta::days(nodes::terminal::node::DEFAULT_RETENTION_DAYS),
+        // The smart meters derive the same from the registration.
+        management_secret: nodes::terminal::node::ManagementSecret::Derived { eui64: eui.0 },
     }
 }
 
@@ -776,8 +807,7 @@ impl TerminalSim {
             }
         };
         self.route.link_mut().set_password(password.clone());
-        self.config.password.clone_from(&password);
-        self.node_config.model.auth_password = password;
+        self.node_password = password;
     }
 }
 
@@ -1168,7 +1198,7 @@ impl<W: std::io::Write> LinkSim<W> {
         // Terminals power up a little apart, as homes do.
         let boot = Duration::from_millis(layout.next() % 20_000);
         let link = Terminal::new(
-            config.clone(),
+            config,
             Box::new(Seeded::new(opts.seed, stream_of(Use::TerminalLink, k, 0))),
             boot,
         );
@@ -1181,30 +1211,13 @@ impl<W: std::io::Write> LinkSim<W> {
             origin - chrono::Duration::days(1),
         );
         meter.advance(origin - HISTORY);
-        let node_config = nodes::terminal::node::TerminalNodeConfig {
-            meter: METER_IP,
-            meter_eoj: echonet::Eoj::new(0x02, 0x8E, 0x01),
-            interval: opts.interval,
-            reader: nodes::terminal::reader::ReaderConfig::default(),
-            controller: nodes::controller::ControllerConfig {
-                first_tid: u16::try_from(layout.next() % 65_536).unwrap_or(1),
-                ..nodes::controller::ControllerConfig::default()
-            },
-            model: dlms::cosem::ModelConfig {
-                auth_password: password_of(k),
-                ..dlms::cosem::ModelConfig::default()
-            },
-            meter_id: None,
-            guard: nodes::flood::FloodConfig::default(),
-            retention: chrono::TimeDelta::days(nodes::terminal::node::DEFAULT_RETENTION_DAYS),
-            // The smart meters derive the same from the registration.
-            management_secret: nodes::terminal::node::ManagementSecret::Derived { eui64: eui.0 },
-        };
+        let first_tid = u16::try_from(layout.next() % 65_536).unwrap_or(1);
+        let node_password = password_of(k);
         // Installed six hours before the run: its store already holds that much when
         // the first reading asks for it.
         let store = SharedStore::default();
         let mut node = nodes::terminal::node::TerminalNode::new(
-            node_config.clone(),
+            node_config(opts, eui, first_tid, node_password.clone()),
             Box::new(store.clone()),
             origin - HISTORY,
         )
@@ -1224,8 +1237,8 @@ impl<W: std::io::Write> LinkSim<W> {
             meter,
             led_changes: 0,
             pushes_made: 0,
-            config,
-            node_config,
+            first_tid,
+            node_password,
             store,
             boots: 0,
             counters: None,
@@ -1950,8 +1963,8 @@ impl<W: std::io::Write> LinkSim<W> {
             t.boots += 1;
             let boot = now + Duration::from_secs(30);
             let stream = stream_of(Use::TerminalLink, k, t.boots);
-            let mut link =
-                Terminal::new(t.config.clone(), Box::new(Seeded::new(seed, stream)), boot);
+            let config = t.route.link().config().clone();
+            let mut link = Terminal::new(config, Box::new(Seeded::new(seed, stream)), boot);
             // SEC-03: its frame counters are on its flash (as `iotroute terminal` keeps
             // them in DIR): it goes on from its reservations, never reusing a nonce.
             if let Some(counters) = t.route.link_mut().take_counter_snapshot() {
@@ -1961,7 +1974,12 @@ impl<W: std::io::Write> LinkSim<W> {
                 link.restore_counters(counters);
             }
             let node = nodes::terminal::node::TerminalNode::new(
-                t.node_config.clone(),
+                node_config(
+                    &self.opts,
+                    terminal_eui(k),
+                    t.first_tid,
+                    t.node_password.clone(),
+                ),
                 Box::new(t.store.clone()),
                 wall + chrono::Duration::seconds(30),
             )
