@@ -110,6 +110,8 @@ struct Track {
     /// Not before then.
     retry_at: Option<DateTime<Utc>>,
     backoff: TimeDelta,
+    /// Its place in [`Collector::due`], if any.
+    due: Option<DateTime<Utc>>,
 }
 
 impl Track {
@@ -146,6 +148,29 @@ impl Track {
             .filter(|b| !self.valid.contains(b))
             .take(limit)
             .collect()
+    }
+
+    /// The earliest time the poll may have something to do for it (none while it is
+    /// blocked): its backfill's timeout, or its first boundary not known complete
+    /// becoming a gap — not before its retry. Never later than that time, sometimes
+    /// earlier (a poll then finds nothing, as it would have).
+    fn next_look(&self, config: &CollectConfig) -> Option<DateTime<Utc>> {
+        if self.blocked {
+            return None;
+        }
+        if let Some((_, sent)) = self.pending {
+            return Some(sent + config.request_timeout);
+        }
+        // Boundaries are at most an interval apart: the first is within a day.
+        let from = self.complete_to.max(self.since);
+        let gap = self
+            .expected(from, from + TimeDelta::days(1), 1)
+            .first()
+            .map(|b| *b + config.grace);
+        match (gap, self.retry_at) {
+            (Some(g), Some(r)) => Some(g.max(r)),
+            (g, r) => g.or(r),
+        }
     }
 
     /// Moves `complete_to` past the expected boundaries that follow it in `valid`.
@@ -194,6 +219,12 @@ pub struct Collector {
     config: CollectConfig,
     tracks: BTreeMap<Eui64, Track>,
     next_request: u32,
+    /// Each track by the time it next needs the poll ([`Track::next_look`]): the poll
+    /// looks at those due, not at every point each time (a million points, polled
+    /// every minute).
+    due: BTreeSet<(DateTime<Utc>, Eui64)>,
+    /// The backfills under way, by request number: whose a *done* ends.
+    requests: BTreeMap<u32, Eui64>,
 }
 
 impl Collector {
@@ -238,16 +269,42 @@ impl Collector {
                     pending: None,
                     retry_at: None,
                     backoff: config.retry_first,
+                    due: None,
                 };
                 track.advance_complete();
                 (p.terminal_id, track)
             })
             .collect();
-        Self {
+        let mut c = Self {
             config,
             tracks,
             next_request: 0,
+            due: BTreeSet::new(),
+            requests: BTreeMap::new(),
+        };
+        let terminals: Vec<Eui64> = c.tracks.keys().copied().collect();
+        for t in terminals {
+            c.reindex(t);
         }
+        c
+    }
+
+    /// Put `terminal`'s track where its next look is due.
+    fn reindex(&mut self, terminal: Eui64) {
+        let Some(track) = self.tracks.get_mut(&terminal) else {
+            return;
+        };
+        let next = track.next_look(&self.config);
+        if next == track.due {
+            return;
+        }
+        if let Some(old) = track.due {
+            self.due.remove(&(old, terminal));
+        }
+        if let Some(new) = next {
+            self.due.insert((new, terminal));
+        }
+        track.due = next;
     }
 
     /// Rows of `terminal` relayed by smart meter `sm` at `now`: those to pass on (new
@@ -306,21 +363,25 @@ impl Collector {
             });
         }
         track.advance_complete();
-        // Keep what a backfill can still reach.
+        // Keep what a backfill can still reach (dropped in place: `split_off` built new
+        // sets at every message).
         let horizon = now - self.config.retention;
-        track.valid = track.valid.split_off(&horizon);
-        track.invalid = track.invalid.split_off(&horizon);
+        for set in [&mut track.valid, &mut track.invalid] {
+            while set.first().is_some_and(|b| *b < horizon) {
+                set.pop_first();
+            }
+        }
+        self.reindex(terminal);
         Ok(out)
     }
 
     /// A backfill ended (the smart meter's *done*).
     pub fn done(&mut self, request: u32, outcome: Outcome, now: DateTime<Utc>) {
-        let Some(track) = self
-            .tracks
-            .values_mut()
-            .find(|t| t.pending.is_some_and(|(r, _)| r == request))
-        else {
+        let Some(terminal) = self.requests.remove(&request) else {
             tracing::debug!(request, "done of no backfill under way");
+            return;
+        };
+        let Some(track) = self.tracks.get_mut(&terminal) else {
             return;
         };
         track.pending = None;
@@ -333,6 +394,7 @@ impl Collector {
             track.retry_at = Some(now + track.backoff);
             track.backoff = (track.backoff * 2).min(self.config.retry_max);
         }
+        self.reindex(terminal);
     }
 
     /// Block (`true`) or reconnect a point's terminal (OPS-07): no backfill while
@@ -340,51 +402,76 @@ impl Collector {
     pub fn set_blocked(&mut self, terminal: Eui64, blocked: bool) {
         if let Some(t) = self.tracks.get_mut(&terminal) {
             t.blocked = blocked;
-            t.pending = None;
+            if let Some((request, _)) = t.pending.take() {
+                self.requests.remove(&request);
+            }
             t.retry_at = None;
             t.backoff = self.config.retry_first;
         }
+        self.reindex(terminal);
     }
 
-    /// The backfills due at `now`, each for the smart meter to send it to.
+    /// The backfills due at `now`, each for the smart meter to send it to: the tracks
+    /// whose look is due, in terminal order.
     pub fn poll(&mut self, now: DateTime<Utc>) -> Vec<(Eui64, Command)> {
-        let lo = now - self.config.retention;
-        let hi = now - self.config.grace;
+        let mut due = Vec::new();
+        while let Some(&(at, terminal)) = self.due.first() {
+            if at > now {
+                break;
+            }
+            self.due.pop_first();
+            if let Some(t) = self.tracks.get_mut(&terminal) {
+                t.due = None;
+            }
+            due.push(terminal);
+        }
+        due.sort_unstable();
         let mut out = Vec::new();
-        for (terminal, track) in &mut self.tracks {
-            if track.blocked {
-                continue;
-            }
-            if let Some((request, sent)) = track.pending {
-                if now < sent + self.config.request_timeout {
-                    continue;
-                }
-                tracing::warn!(request, %terminal, "backfill without an end: given up, retried");
-                track.pending = None;
-                track.retry_at = Some(now + track.backoff);
-                track.backoff = (track.backoff * 2).min(self.config.retry_max);
-            }
-            if track.retry_at.is_some_and(|t| now < t) {
-                continue;
-            }
-            let missing = track.missing(lo, hi, self.config.rows_per_request);
-            let (Some(from), Some(to)) = (missing.first(), missing.last()) else {
-                continue;
-            };
-            self.next_request = self.next_request.wrapping_add(1).max(1);
-            let request = self.next_request;
-            track.pending = Some((request, now));
-            out.push((
-                track.smart_meter,
-                Command::Backfill {
-                    request,
-                    terminal: terminal.0,
-                    from: *from,
-                    to: *to,
-                },
-            ));
+        for terminal in due {
+            out.extend(self.look(terminal, now));
+            self.reindex(terminal);
         }
         out
+    }
+
+    /// `terminal`'s backfill, if one is due at `now`.
+    fn look(&mut self, terminal: Eui64, now: DateTime<Utc>) -> Option<(Eui64, Command)> {
+        let lo = now - self.config.retention;
+        let hi = now - self.config.grace;
+        let track = self.tracks.get_mut(&terminal)?;
+        if track.blocked {
+            return None;
+        }
+        if let Some((request, sent)) = track.pending {
+            if now < sent + self.config.request_timeout {
+                return None;
+            }
+            tracing::warn!(request, %terminal, "backfill without an end: given up, retried");
+            self.requests.remove(&request);
+            track.pending = None;
+            track.retry_at = Some(now + track.backoff);
+            track.backoff = (track.backoff * 2).min(self.config.retry_max);
+        }
+        if track.retry_at.is_some_and(|t| now < t) {
+            return None;
+        }
+        let missing = track.missing(lo, hi, self.config.rows_per_request);
+        let (Some(from), Some(to)) = (missing.first(), missing.last()) else {
+            return None;
+        };
+        self.next_request = self.next_request.wrapping_add(1).max(1);
+        let request = self.next_request;
+        track.pending = Some((request, now));
+        self.requests.insert(request, terminal);
+        Some((
+            track.smart_meter,
+            Command::Backfill {
+                request,
+                terminal: terminal.0,
+                from: *from,
+                to: *to,
+            },
+        ))
     }
 
     /// The slots of every point expected in `[from, to]` that have no valid value

@@ -226,11 +226,13 @@ pub struct Paa {
     replaced: BTreeMap<Vec<u8>, Psk>,
     current: GroupKey,
     next: Option<GroupKey>,
-    sessions: BTreeMap<Peer, Session>,
+    /// Boxed: a B-tree node holds eleven entries whatever their number, and a smart
+    /// meter of a few terminals held eleven sessions' room each.
+    sessions: BTreeMap<Peer, Box<Session>>,
     /// A new session a terminal started while it holds an authenticated one: kept apart
     /// until it authenticates and replaces the old one. A PCI is not authenticated (PANA
     /// travels unsecured at the MAC), so a forged one must not end a working session.
-    joining: BTreeMap<Peer, Session>,
+    joining: BTreeMap<Peer, Box<Session>>,
     dropped: u64,
     /// PCIs dropped because [`PaaConfig::max_half_open`] sessions were authenticating.
     half_open_refused: u64,
@@ -613,7 +615,7 @@ impl Paa {
 
     fn initiation(&mut self, now: Duration, entropy: &mut dyn Entropy, peer: Peer) -> Out {
         let waiting =
-            |s: Option<&Session>| s.is_some_and(|s| matches!(s.phase, Phase::WaitPanS { .. }));
+            |s: Option<&Box<Session>>| s.is_some_and(|s| matches!(s.phase, Phase::WaitPanS { .. }));
         if waiting(self.sessions.get(&peer)) || waiting(self.joining.get(&peer)) {
             // The PaC repeated its PCI: our PAR[S] is already on its way again.
             return (Vec::new(), Vec::new());
@@ -667,7 +669,13 @@ impl Paa {
             };
             self.sessions.insert(
                 peer,
-                refused_session(session_id, seq, par_c.clone(), now, &timers),
+                Box::new(refused_session(
+                    session_id,
+                    seq,
+                    par_c.clone(),
+                    now,
+                    &timers,
+                )),
             );
             return (
                 vec![(peer, par_c)],
@@ -689,7 +697,7 @@ impl Paa {
         .emit() else {
             return (Vec::new(), Vec::new());
         };
-        let session = Session {
+        let session = Box::new(Session {
             session_id,
             phase: Phase::WaitPanS {
                 i_par: par_s.clone(),
@@ -703,7 +711,7 @@ impl Paa {
             started: now,
             expires_at: None,
             last_heard: now,
-        };
+        });
         if beside {
             tracing::info!(peer = ?peer, "PANA: a second session for an authenticated terminal");
             self.joining.insert(peer, session);
