@@ -205,6 +205,9 @@ pub struct ProfileGeneric {
     deviation: i16,
 }
 
+/// Rows a full buffer grows by: eight hours of 30-minute slots.
+const ROWS_GROWTH: usize = 16;
+
 /// Which rows and columns a selective access picked.
 struct Selection {
     rows: Vec<usize>,
@@ -358,6 +361,7 @@ impl ProfileGeneric {
             clock_status,
             values,
         })?;
+        self.make_room();
         self.rows.push_back(row);
         self.trim();
         Ok(())
@@ -402,10 +406,22 @@ impl ProfileGeneric {
         let row = self.stored(&row)?;
         match self.rows.binary_search_by(|r| r.time.cmp(&row.time)) {
             Ok(i) => self.rows[i] = row,
-            Err(i) => self.rows.insert(i, row),
+            Err(i) => {
+                self.make_room();
+                self.rows.insert(i, row);
+            }
         }
         self.trim();
         Ok(())
+    }
+
+    /// Room for one more row, [`ROWS_GROWTH`] at a time when full: doubling, a
+    /// terminal's buffer a few rows past a power of two held nearly twice its rows (a
+    /// simulation's million terminals each).
+    fn make_room(&mut self) {
+        if self.rows.len() == self.rows.capacity() {
+            self.rows.reserve_exact(ROWS_GROWTH);
+        }
     }
 
     /// `row` as the buffer keeps it.

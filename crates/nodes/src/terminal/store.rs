@@ -279,7 +279,14 @@ impl ReadingStore for MemoryStore {
             };
             match at {
                 Ok(i) => rows[i].1 = kept,
-                Err(i) => rows.insert(i, (row.slot, kept)),
+                Err(i) => {
+                    // Eight hours of 30-minute rows at a time, not doubling: a store a
+                    // few rows past a power of two held nearly twice its rows.
+                    if rows.len() == rows.capacity() {
+                        rows.reserve_exact(16);
+                    }
+                    rows.insert(i, (row.slot, kept));
+                }
             }
         }
         Ok(outcome)

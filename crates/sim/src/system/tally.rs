@@ -129,9 +129,10 @@ impl Tallies {
         };
         let t = &mut self.terminals[i].truth;
         if let Err(at) = t.binary_search_by_key(&slot, |(s, _)| *s) {
-            if t.is_empty() {
-                // A slot an ask, and the one after the run: not twice that by doubling.
-                t.reserve_exact(self.slots + 1);
+            if t.len() == t.capacity() {
+                // Eight hours of 30-minute slots at a time, not doubling: the asks of a
+                // run a few past a power of two held nearly twice their room.
+                t.reserve_exact(16);
             }
             t.insert(at, (slot, count));
         }
