@@ -1272,13 +1272,15 @@ impl<W: std::io::Write> LinkSim<W> {
         let Node::Terminal(t) = &mut self.nodes[index] else {
             return Ok(());
         };
-        t.meter.advance(wall);
+        // The meter integrates when asked (its counters do not depend on how often): not
+        // at every wake of its terminal.
         t.node.poll(now, wall).map_err(|e| e.to_string())?;
         while let Some(tx) = t.node.poll_transmit() {
             // The truth the readings are checked against: what the meter counted when
             // the terminal asked for its energy, for the slot of the terminal's clock
             // (the first ask of each slot: the reading, retries aside).
             if asks_energy(&tx.bytes) {
+                t.meter.advance(wall);
                 let slot = t.node.clock(wall).timestamp();
                 let count = counted(&t.meter);
                 self.tally.terminals.count(
