@@ -371,6 +371,12 @@ impl Terminal {
         self.floods = RadioFloodWatch::new(limits);
     }
 
+    /// Whether a flood was found that [`Terminal::take_flood_alarms`] has not taken.
+    #[must_use]
+    pub fn flood_alarms_pending(&self) -> bool {
+        !self.floods.alarms.is_empty()
+    }
+
     /// The radio floods detected since the last call, oldest first (at most 64 kept; all
     /// are counted in [`TerminalStats::floods_detected`]): for the driver to log and
     /// report.

@@ -1582,28 +1582,34 @@ impl<W: std::io::Write> LinkSim<W> {
                 #[allow(clippy::cast_possible_truncation)]
                 let rssi = r.rssi_dbm.round() as i16;
                 let now = self.now;
-                let (ack, actions, concerned) = match &mut self.nodes[index] {
+                let (ack, actions, concerned, flood) = match &mut self.nodes[index] {
                     Node::Terminal(t) => {
                         let link = t.route.link_mut();
                         let (ack, ev) = link.receive(now, &report.frame, rssi, r.lqi, air);
                         let concerned = link.net().mac().last_concerned();
-                        (ack, Actions::Terminal(ev), concerned)
+                        // A flood its radio found (counting every frame it hears) is
+                        // reported at once, whoever the frame was for.
+                        let flood = link.flood_alarms_pending();
+                        (ack, Actions::Terminal(ev), concerned, flood)
                     }
                     Node::Meter(m) => {
                         let (ack, ev) = m.link.receive(now, &report.frame, rssi, r.lqi, air);
                         let concerned = m.link.net().mac().last_concerned();
-                        (ack, Actions::Meter(ev), concerned)
+                        (ack, Actions::Meter(ev), concerned, false)
                     }
                 };
                 if let Some(a) = ack {
                     self.transmit(index, a);
                 }
                 // A frame that was not for the node (a neighbour's) changed nothing it
-                // acts on: it is not woken for it.
-                if concerned || !actions.is_empty() {
+                // acts on: it is not woken for it, nor acts (most frames a node hears).
+                let acts = concerned || !actions.is_empty();
+                if acts {
                     self.touched.insert(index);
                 }
-                self.act(index, actions);
+                if acts || flood {
+                    self.act(index, actions);
+                }
             }
         }
         Ok(())
