@@ -284,16 +284,19 @@ enum State {
         until: Duration,
         found: Vec<Candidate>,
     },
-    /// Authenticating to `candidates[index]`.
+    /// Authenticating to `current`, `candidates[index]` (kept beside the list: looked
+    /// at whenever the terminal is woken, it costs no second cache miss).
     Joining {
         candidates: Vec<Candidate>,
         index: usize,
+        current: Candidate,
         pac: Box<Pac>,
     },
-    /// Linked to `candidates[index]`.
+    /// Linked to `current`, `candidates[index]`.
     Connected {
         candidates: Vec<Candidate>,
         index: usize,
+        current: Candidate,
         pac: Box<Pac>,
     },
     /// Waiting to scan again.
@@ -395,12 +398,9 @@ impl Terminal {
     pub fn channel(&self) -> Option<u8> {
         match &self.state {
             State::Scanning { index, .. } => self.config.channels.get(*index).copied(),
-            State::Joining {
-                candidates, index, ..
+            State::Joining { current, .. } | State::Connected { current, .. } => {
+                Some(current.channel)
             }
-            | State::Connected {
-                candidates, index, ..
-            } => candidates.get(*index).map(|c| c.channel),
             State::Backoff { .. } => None,
         }
     }
@@ -415,14 +415,19 @@ impl Terminal {
         match &mut self.state {
             State::Scanning { found, .. } => found.clear(),
             State::Joining {
-                candidates, index, ..
+                candidates,
+                index,
+                current,
+                ..
             }
             | State::Connected {
-                candidates, index, ..
+                candidates,
+                index,
+                current,
+                ..
             } => {
-                let current = candidates.get(*index).copied();
                 candidates.clear();
-                candidates.extend(current);
+                candidates.push(*current);
                 *index = 0;
             }
             State::Backoff { .. } => {}
@@ -452,16 +457,8 @@ impl Terminal {
     pub fn phase(&self) -> LinkPhase {
         match &self.state {
             State::Scanning { .. } | State::Backoff { .. } => LinkPhase::Scanning,
-            State::Joining {
-                candidates, index, ..
-            } => candidates
-                .get(*index)
-                .map_or(LinkPhase::Scanning, |c| LinkPhase::Authenticating(*c)),
-            State::Connected {
-                candidates, index, ..
-            } => candidates
-                .get(*index)
-                .map_or(LinkPhase::Scanning, |c| LinkPhase::Connected(*c)),
+            State::Joining { current, .. } => LinkPhase::Authenticating(*current),
+            State::Connected { current, .. } => LinkPhase::Connected(*current),
         }
     }
 
@@ -469,9 +466,7 @@ impl Terminal {
     #[must_use]
     pub fn meter(&self) -> Option<Eui64> {
         match &self.state {
-            State::Connected {
-                candidates, index, ..
-            } => candidates.get(*index).map(|c| c.eui64),
+            State::Connected { current, .. } => Some(current.eui64),
             _ => None,
         }
     }
@@ -716,6 +711,7 @@ impl Terminal {
                 self.state = State::Joining {
                     candidates,
                     index,
+                    current: c,
                     pac,
                 };
                 self.send_pana(now, pci);
@@ -726,12 +722,9 @@ impl Terminal {
 
     fn send_pana(&mut self, now: Duration, bytes: Vec<u8>) {
         let meter = match &self.state {
-            State::Joining {
-                candidates, index, ..
+            State::Joining { current, .. } | State::Connected { current, .. } => {
+                Some(current.eui64)
             }
-            | State::Connected {
-                candidates, index, ..
-            } => candidates.get(*index).map(|c| c.eui64),
             _ => None,
         };
         if let Some(m) = meter {
@@ -786,16 +779,9 @@ impl Terminal {
             }
             NetEvent::Udp { datagram, from, .. } if datagram.dst_port == PANA_PORT => {
                 let (answer, pac_events) = match &mut self.state {
-                    State::Joining {
-                        pac,
-                        candidates,
-                        index,
-                    }
-                    | State::Connected {
-                        pac,
-                        candidates,
-                        index,
-                    } if candidates.get(*index).map(|c| c.eui64) == Some(from) => {
+                    State::Joining { pac, current, .. } | State::Connected { pac, current, .. }
+                        if current.eui64 == from =>
+                    {
                         pac.handle(now, &mut *self.entropy, &datagram.payload)
                     }
                     _ => return,
@@ -816,13 +802,8 @@ impl Terminal {
             NetEvent::SendFailed {
                 dst: MacDst::Unicast(dst),
             } => {
-                if let State::Connected {
-                    pac,
-                    candidates,
-                    index,
-                } = &mut self.state
-                {
-                    if candidates.get(*index).map(|c| c.eui64) == Some(dst) {
+                if let State::Connected { pac, current, .. } = &mut self.state {
+                    if current.eui64 == dst {
                         pac.doubt(now);
                     }
                 }
@@ -838,6 +819,7 @@ impl Terminal {
                 State::Joining {
                     candidates,
                     index,
+                    current,
                     pac,
                 },
                 PacEvent::Authenticated {
@@ -856,13 +838,12 @@ impl Terminal {
                 }
                 self.stats.joins += 1;
                 self.backoff = self.config.backoff;
-                if let Some(c) = candidates.get(index) {
-                    tracing::info!(meter = ?c.eui64, channel = c.channel, "joined");
-                    events.push(TerminalEvent::Joined(*c));
-                }
+                tracing::info!(meter = ?current.eui64, channel = current.channel, "joined");
+                events.push(TerminalEvent::Joined(current));
                 self.state = State::Connected {
                     candidates,
                     index,
+                    current,
                     pac,
                 };
             }
@@ -905,35 +886,40 @@ impl Terminal {
             }
             (
                 State::Joining {
-                    candidates, index, ..
+                    candidates,
+                    index,
+                    current,
+                    ..
                 }
                 | State::Connected {
-                    candidates, index, ..
+                    candidates,
+                    index,
+                    current,
+                    ..
                 },
                 PacEvent::Failed(failure),
             ) => {
                 self.stats.join_failures += 1;
-                if let Some(c) = candidates.get(index) {
-                    tracing::warn!(meter = ?c.eui64, %failure, "authentication failed");
-                    events.push(TerminalEvent::JoinFailed {
-                        meter: c.eui64,
-                        failure,
-                    });
-                }
+                tracing::warn!(meter = ?current.eui64, %failure, "authentication failed");
+                events.push(TerminalEvent::JoinFailed {
+                    meter: current.eui64,
+                    failure,
+                });
                 // The next-best smart meter of the same scan.
                 self.try_candidate(now, candidates, index + 1);
             }
             (
                 State::Connected {
-                    candidates, index, ..
+                    candidates,
+                    index,
+                    current,
+                    ..
                 },
                 PacEvent::Lost | PacEvent::Terminated(_),
             ) => {
                 self.stats.losses += 1;
-                if let Some(c) = candidates.get(index) {
-                    tracing::warn!(meter = ?c.eui64, "link lost");
-                    events.push(TerminalEvent::Lost(c.eui64));
-                }
+                tracing::warn!(meter = ?current.eui64, "link lost");
+                events.push(TerminalEvent::Lost(current.eui64));
                 self.try_candidate(now, candidates, index + 1);
             }
             (state, e) => {
