@@ -106,12 +106,6 @@ impl Digest {
         self.tally.add(r);
     }
 
-    /// The records added.
-    #[must_use]
-    pub const fn records(&self) -> usize {
-        self.tally.records
-    }
-
     /// The digest.
     #[must_use]
     pub fn finish(self) -> [u8; 32] {
