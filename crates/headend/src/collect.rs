@@ -521,6 +521,20 @@ impl Collector {
 }
 
 #[cfg(test)]
+impl Collector {
+    /// The poll as it was before the index: a look at every point, in terminal order.
+    fn poll_every(&mut self, now: DateTime<Utc>) -> Vec<(Eui64, Command)> {
+        let all: Vec<Eui64> = self.tracks.keys().copied().collect();
+        let mut out = Vec::new();
+        for terminal in all {
+            out.extend(self.look(terminal, now));
+            self.reindex(terminal);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
@@ -820,5 +834,111 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![2]
         );
+    }
+
+    /// What a property run does at one step.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Minutes on, then a poll.
+        Poll(i64),
+        /// Terminal `t` pushes (or a backfill brings) slot `n`: valid or not, 30 or 15
+        /// minutes.
+        Row {
+            t: usize,
+            n: i64,
+            valid: bool,
+            quarter: bool,
+        },
+        /// Terminal `t`'s every slot up to now arrives (its collection complete).
+        Fill(usize),
+        /// The smart meter ends the oldest backfill under way.
+        Done(u8),
+        /// Terminal `t` blocked or reconnected.
+        Block { t: usize, blocked: bool },
+    }
+
+    fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![
+                4 => (1i64..90).prop_map(Step::Poll),
+                4 => (0usize..4, 0i64..200, proptest::bool::weighted(0.9), proptest::bool::weighted(0.2))
+                    .prop_map(|(t, n, valid, quarter)| Step::Row { t, n, valid, quarter }),
+                2 => (0u8..3).prop_map(Step::Done),
+                1 => (0usize..4).prop_map(Step::Fill),
+                1 => (0usize..4, any::<bool>()).prop_map(|(t, blocked)| Step::Block { t, blocked }),
+            ],
+            1..300,
+        )
+    }
+
+    proptest::proptest! {
+        /// The poll by due time asks for every backfill the poll of every point asked
+        /// for, at the same polls, with the same numbers: a point is never looked at
+        /// later than it needs to be.
+        #[test]
+        fn the_poll_by_due_time_asks_what_a_look_at_every_point_asks(steps in steps()) {
+            let terminals: Vec<Eui64> =
+                (1..=4u8).map(|i| Eui64([2, 0x11, 0, 0, 0, 0, 0, i])).collect();
+            let points: Vec<DevicePoint> = terminals
+                .iter()
+                .enumerate()
+                .map(|(i, t)| DevicePoint {
+                    supply_point: format!("09{:020}", i + 1).parse().unwrap(),
+                    terminal_id: *t,
+                    ..point()
+                })
+                .collect();
+            let resume = Resume::fresh(start());
+            let mut indexed = Collector::new(CollectConfig::default(), &points, &resume);
+            let mut every = Collector::new(CollectConfig::default(), &points, &resume);
+            let mut now = start();
+            let mut under_way: Vec<u32> = Vec::new();
+            for step in steps {
+                match step {
+                    Step::Poll(minutes) => {
+                        now += TimeDelta::minutes(minutes);
+                        let asked = indexed.poll(now);
+                        proptest::prop_assert_eq!(&asked, &every.poll_every(now));
+                        for (_, c) in asked {
+                            if let Command::Backfill { request, .. } = c {
+                                under_way.push(request);
+                            }
+                        }
+                    }
+                    Step::Row { t, n, valid, quarter } => {
+                        let mut r = row(slot(n).min(now), 10, if valid { 0 } else { DATA_NOT_VALID });
+                        if quarter {
+                            r.interval_min = 15;
+                        }
+                        let a = indexed.readings(SM, terminals[t], Arrival::Pushed, &[r], now);
+                        let b = every.readings(SM, terminals[t], Arrival::Pushed, &[r], now);
+                        proptest::prop_assert_eq!(a, b);
+                    }
+                    Step::Fill(t) => {
+                        let rows: Vec<Row> = (0..)
+                            .map(slot)
+                            .take_while(|s| *s <= now)
+                            .map(|s| row(s, 10, 0))
+                            .collect();
+                        let a = indexed.readings(SM, terminals[t], Arrival::Backfilled, &rows, now);
+                        let b = every.readings(SM, terminals[t], Arrival::Backfilled, &rows, now);
+                        proptest::prop_assert_eq!(a, b);
+                    }
+                    Step::Done(o) => {
+                        if !under_way.is_empty() {
+                            let request = under_way.remove(0);
+                            let outcome = [Outcome::Done, Outcome::Refused, Outcome::Failed][usize::from(o)];
+                            indexed.done(request, outcome, now);
+                            every.done(request, outcome, now);
+                        }
+                    }
+                    Step::Block { t, blocked } => {
+                        indexed.set_blocked(terminals[t], blocked);
+                        every.set_blocked(terminals[t], blocked);
+                    }
+                }
+            }
+        }
     }
 }
