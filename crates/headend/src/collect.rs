@@ -173,6 +173,13 @@ impl Track {
         }
     }
 
+    /// A backfill left rows missing, or never ended: the next not before its back-off,
+    /// which doubles up to `max`.
+    fn back_off(&mut self, now: DateTime<Utc>, max: TimeDelta) {
+        self.retry_at = Some(now + self.backoff);
+        self.backoff = (self.backoff * 2).min(max);
+    }
+
     /// Moves `complete_to` past the expected boundaries that follow it in `valid`.
     fn advance_complete(&mut self) {
         let Some(last) = self.valid.last().copied() else {
@@ -425,8 +432,7 @@ impl Collector {
             track.backoff = self.config.retry_first;
             track.retry_at = None;
         } else {
-            track.retry_at = Some(now + track.backoff);
-            track.backoff = (track.backoff * 2).min(self.config.retry_max);
+            track.back_off(now, self.config.retry_max);
         }
         self.reindex(terminal);
     }
@@ -483,8 +489,7 @@ impl Collector {
             tracing::warn!(request, %terminal, "backfill without an end: given up, retried");
             self.requests.remove(&request);
             track.pending = None;
-            track.retry_at = Some(now + track.backoff);
-            track.backoff = (track.backoff * 2).min(self.config.retry_max);
+            track.back_off(now, self.config.retry_max);
         }
         if track.retry_at.is_some_and(|t| now < t) {
             return None;
