@@ -47,7 +47,7 @@ pub struct ServeArgs {
 /// What the connections share: the head end with its database, each connected smart
 /// meter's writer.
 struct Core {
-    service: HeadEndService<SqliteHeadendStore, mdms::SqliteStore>,
+    service: HeadEndService<SqliteHeadendStore, mdms::Tailed<mdms::SqliteStore>>,
     writers: BTreeMap<Eui64, mpsc::UnboundedSender<Vec<u8>>>,
 }
 
@@ -94,7 +94,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         Err(e) => return fail("registry", e),
     };
     let mdms = match mdms::SqliteStore::open(&args.db)
-        .and_then(|s| mdms::Mdms::new(s, mdms::Vee::default()))
+        .and_then(|s| mdms::Mdms::new(mdms::Tailed::new(s), mdms::Vee::default()))
     {
         Ok(m) => m,
         Err(e) => return fail("MDMS", e),

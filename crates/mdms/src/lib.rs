@@ -17,6 +17,7 @@ mod reading;
 mod slot;
 mod sqlite;
 mod store;
+mod tail;
 mod vee;
 
 pub use engine::{IngestReport, Mdms, Rejected};
@@ -29,4 +30,5 @@ pub use reading::{
 pub use slot::{Quality, QualityCounts, Slot, UnknownQuality};
 pub use sqlite::{Durability, SqliteStore};
 pub use store::{Filter, MdmsStore, MemoryStore};
+pub use tail::Tailed;
 pub use vee::Vee;

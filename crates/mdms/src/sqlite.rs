@@ -11,7 +11,6 @@
 //! could not have written is refused at the write, and one found at a read is an error,
 //! never a guess.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -470,62 +469,38 @@ impl MdmsStore for SqliteStore {
         self.usable_nearest(USABLE_AFTER, point, t, n)
     }
 
-    /// Only what differs is written: a reading at the series' end changes its own slot
-    /// and seldom one before, but the range recomputed around it is several slots wide
-    /// (docs/mdms.md, "Recomputation"), and deleting and inserting all of them again was
-    /// most of an ingest's writes (each row twice: the table and the index by start).
-    fn replace_slots(
-        &mut self,
-        point: &SupplyPoint,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        slots: &[Slot],
-    ) -> Result<(), MdmsError> {
-        let mut stored: BTreeMap<i64, Slot> = BTreeMap::new();
-        let range = Filter {
-            point: Some(point.clone()),
-            from,
-            to,
-        };
-        self.scan_slots(&range, &mut |s| {
-            stored.insert(seconds(s.start), s.clone());
-            Ok(())
-        })?;
-        for s in slots {
-            if stored.remove(&seconds(s.start)).as_ref() == Some(s) {
-                continue;
-            }
-            let received_at = s.received_at.map(nanos).transpose()?;
-            self.db
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO slot (point, start, minutes, terminal, in_wh, out_wh,
-                     cum_in, cum_out, quality, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .and_then(|mut q| {
-                    q.execute(params![
-                        s.point.as_str(),
-                        seconds(s.start),
-                        s.minutes,
-                        s.terminal.0.as_slice(),
-                        s.in_wh,
-                        s.out_wh,
-                        s.cum_in,
-                        s.cum_out,
-                        s.quality.as_str(),
-                        received_at,
-                    ])
-                })
-                .map_err(backend)?;
-        }
-        // What the range held and the new slots do not.
-        for start in stored.keys() {
-            self.db
-                .prepare_cached("DELETE FROM slot WHERE point = ?1 AND start = ?2")
-                .and_then(|mut q| q.execute(params![point.as_str(), start]))
-                .map_err(backend)?;
-        }
-        Ok(())
+    fn put_slot(&mut self, s: &Slot) -> Result<(), MdmsError> {
+        let received_at = s.received_at.map(nanos).transpose()?;
+        self.db
+            .prepare_cached(
+                "INSERT OR REPLACE INTO slot (point, start, minutes, terminal, in_wh, out_wh,
+                 cum_in, cum_out, quality, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut q| {
+                q.execute(params![
+                    s.point.as_str(),
+                    seconds(s.start),
+                    s.minutes,
+                    s.terminal.0.as_slice(),
+                    s.in_wh,
+                    s.out_wh,
+                    s.cum_in,
+                    s.cum_out,
+                    s.quality.as_str(),
+                    received_at,
+                ])
+            })
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn delete_slot(&mut self, point: &SupplyPoint, start: DateTime<Utc>) -> Result<(), MdmsError> {
+        self.db
+            .prepare_cached("DELETE FROM slot WHERE point = ?1 AND start = ?2")
+            .and_then(|mut q| q.execute(params![point.as_str(), seconds(start)]))
+            .map(drop)
+            .map_err(backend)
     }
 
     fn slots_starting(&self, start: DateTime<Utc>) -> Result<Vec<Slot>, MdmsError> {

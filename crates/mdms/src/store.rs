@@ -125,8 +125,25 @@ pub trait MdmsStore {
         n: usize,
     ) -> Result<Vec<DateTime<Utc>>, MdmsError>;
 
+    /// Keep `slot`, replacing the point's slot of the same start if there is one.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn put_slot(&mut self, slot: &Slot) -> Result<(), MdmsError>;
+
+    /// Drop the slot of `point` starting at `start`, if there is one.
+    ///
+    /// # Errors
+    /// [`MdmsError::Store`].
+    fn delete_slot(&mut self, point: &SupplyPoint, start: DateTime<Utc>) -> Result<(), MdmsError>;
+
     /// Replace the slots of `point` with `from <= start < to` (either bound open) by
-    /// `slots`.
+    /// `slots` (each of `point`, in that range, in start order, one per start).
+    ///
+    /// Only what differs is written: a reading at the series' end changes its own slot
+    /// and seldom one before, but the range recomputed around it is several slots wide
+    /// (docs/mdms.md, "Recomputation"), and deleting and inserting all of them again was
+    /// most of an ingest's writes.
     ///
     /// # Errors
     /// [`MdmsError::Store`].
@@ -136,7 +153,19 @@ pub trait MdmsStore {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
         slots: &[Slot],
-    ) -> Result<(), MdmsError>;
+    ) -> Result<(), MdmsError> {
+        let range = Filter {
+            point: Some(point.clone()),
+            from,
+            to,
+        };
+        let mut stored = Vec::new();
+        self.scan_slots(&range, &mut |s| {
+            stored.push(s.clone());
+            Ok(())
+        })?;
+        write_differences(self, point, &stored, slots)
+    }
 
     /// Hand every slot `filter` admits to `each`, ordered by point then start; stop at
     /// the first error `each` returns.
@@ -168,6 +197,34 @@ pub trait MdmsStore {
         })?;
         Ok(out)
     }
+}
+
+/// Make `point`'s slots that were `stored` (in start order) be `slots` (in start
+/// order): each slot that is new or changed put, each stored start with no new slot
+/// deleted.
+///
+/// # Errors
+/// [`MdmsError::Store`].
+pub(crate) fn write_differences<S: MdmsStore + ?Sized>(
+    store: &mut S,
+    point: &SupplyPoint,
+    stored: &[Slot],
+    slots: &[Slot],
+) -> Result<(), MdmsError> {
+    debug_assert!(slots.windows(2).all(|w| w[0].start < w[1].start));
+    let mut old = stored.iter().peekable();
+    for s in slots {
+        while let Some(gone) = old.next_if(|o| o.start < s.start) {
+            store.delete_slot(point, gone.start)?;
+        }
+        if old.next_if(|o| o.start == s.start).as_ref() != Some(&s) {
+            store.put_slot(s)?;
+        }
+    }
+    for gone in old {
+        store.delete_slot(point, gone.start)?;
+    }
+    Ok(())
 }
 
 /// Everything a store holds, in memory.
@@ -306,26 +363,15 @@ impl MdmsStore for MemoryStore {
             .collect())
     }
 
-    fn replace_slots(
-        &mut self,
-        point: &SupplyPoint,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        slots: &[Slot],
-    ) -> Result<(), MdmsError> {
-        let gone: Vec<_> = self
-            .now
+    fn put_slot(&mut self, slot: &Slot) -> Result<(), MdmsError> {
+        self.now
             .slots
-            .range(key_range(point, from, None))
-            .map(|(k, _)| k.clone())
-            .filter(|(_, start)| to.is_none_or(|t| *start < t))
-            .collect();
-        for k in gone {
-            self.now.slots.remove(&k);
-        }
-        for s in slots {
-            self.now.slots.insert((s.point.clone(), s.start), s.clone());
-        }
+            .insert((slot.point.clone(), slot.start), slot.clone());
+        Ok(())
+    }
+
+    fn delete_slot(&mut self, point: &SupplyPoint, start: DateTime<Utc>) -> Result<(), MdmsError> {
+        self.now.slots.remove(&(point.clone(), start));
         Ok(())
     }
 

@@ -1,4 +1,5 @@
-//! The SQLite store against the in-memory model, and the order of arrival: for any set
+//! The SQLite store (alone and with the tails in front of it) against the in-memory
+//! model, and the order of arrival: for any set
 //! of readings (gaps, missing rows, backfills, conflicts, glitches, the 30→15 switch,
 //! two points), taken in in any order, batching and duplication, every store exports
 //! the same bytes as one batch into the model. Plus what only a file shows: a store
@@ -12,7 +13,7 @@ use chrono::TimeDelta;
 use common::*;
 use mdms::{
     Arrival, Counter, Interval, Mdms, MdmsError, MdmsStore, MemoryStore, RawReading, SqliteStore,
-    Status, Vee,
+    Status, Tailed, Vee,
 };
 use proptest::prelude::*;
 
@@ -152,9 +153,13 @@ proptest! {
         let batches = arrivals(&all, &order, &cuts);
         let mut model = Mdms::new(MemoryStore::new(), Vee::default()).unwrap();
         let mut sqlite = Mdms::new(SqliteStore::in_memory().unwrap(), Vee::default()).unwrap();
+        let mut tailed =
+            Mdms::new(Tailed::new(SqliteStore::in_memory().unwrap()), Vee::default()).unwrap();
         ingest_all(&mut model, &batches);
         ingest_all(&mut sqlite, &batches);
+        ingest_all(&mut tailed, &batches);
         prop_assert_eq!(csv(&sqlite), csv(&model));
+        prop_assert_eq!(csv(&tailed), csv(&model));
         prop_assert_eq!(
             sqlite.readings(&point(), None, None).unwrap().len(),
             model.readings(&point(), None, None).unwrap().len()

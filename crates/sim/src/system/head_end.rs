@@ -36,13 +36,16 @@ pub(super) fn keys_of(seed: u64, sm: Eui64) -> Keys {
     Keys::from_slices(&bytes[..16], &bytes[16..]).unwrap_or_else(|_| unreachable!("16-byte keys"))
 }
 
-type Service = HeadEndService<SqliteHeadendStore, mdms::SqliteStore>;
+/// The MDMS's store: SQLite, each point's latest readings kept in front of it.
+pub type MdmsStore = mdms::Tailed<mdms::SqliteStore>;
+
+type Service = HeadEndService<SqliteHeadendStore, MdmsStore>;
 
 /// The head end's process: running, or killed (its database outlives it).
 #[derive(Debug)]
 enum State {
     Up(Box<Service>),
-    Down(Box<(SqliteHeadendStore, mdms::Mdms<mdms::SqliteStore>)>),
+    Down(Box<(SqliteHeadendStore, mdms::Mdms<MdmsStore>)>),
 }
 
 /// The head end, its registry and its MDMS.
@@ -100,7 +103,8 @@ impl HeadEndSim {
         };
         let store = mdms::SqliteStore::open_with(&path, mdms::Durability::Relaxed)
             .map_err(|e| e.to_string())?;
-        let mdms = mdms::Mdms::new(store, mdms::Vee::default()).map_err(|e| e.to_string())?;
+        let mdms = mdms::Mdms::new(mdms::Tailed::new(store), mdms::Vee::default())
+            .map_err(|e| e.to_string())?;
         let mut hes = Self {
             state: Some(State::Down(Box::new((registry, mdms)))),
             keys,
@@ -180,7 +184,7 @@ impl HeadEndSim {
     /// Run `then` on the MDMS once every reading the head end took by now is in it: on
     /// the MDMS's thread, without waiting, while the head end runs; at once while it is
     /// down (the MDMS then holds everything it took).
-    pub fn then(&mut self, then: impl FnOnce(&mdms::Mdms<mdms::SqliteStore>) + Send + 'static) {
+    pub fn then(&mut self, then: impl FnOnce(&mdms::Mdms<MdmsStore>) + Send + 'static) {
         match &mut self.state {
             Some(State::Up(s)) => s.then(then),
             Some(State::Down(parts)) => then(&parts.1),
@@ -195,7 +199,7 @@ impl HeadEndSim {
 
     /// The MDMS, once the head end is down (killed, or stopped at the run's end: while
     /// it runs, the MDMS is its thread's).
-    pub fn mdms(&self) -> Option<&mdms::Mdms<mdms::SqliteStore>> {
+    pub fn mdms(&self) -> Option<&mdms::Mdms<MdmsStore>> {
         match &self.state {
             Some(State::Down(parts)) => Some(&parts.1),
             _ => None,

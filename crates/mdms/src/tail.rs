@@ -1,0 +1,586 @@
+//! The latest readings and slots of every point, in memory, in front of a store
+//! ([`Tailed`]): a reading arriving in order (after every other of its point, as nearly
+//! all do) is classified and its slots recomputed without reading the store back.
+//!
+//! Each ingest asks the store what is stored at the reading's boundary, the usable
+//! boundaries around it, the readings between and the slots it recomputes (docs/mdms.md,
+//! "Recomputation"): five questions for one reading, each a search of the store's
+//! indexes, which in a store of millions of points are mostly pages not in memory. The
+//! answers for a reading after the point's others all lie within the point's last few
+//! usable boundaries, which this layer keeps. Every write goes through to the store at
+//! once (the store stays the truth, what other readers see, and what survives a
+//! crash); a question the tail cannot answer in full goes to the store.
+//!
+//! It holds as long as nothing else writes the store: the MDMS is its store's only
+//! writer (the head end's feed; `iotroute mdms` commands only read).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::error::MdmsError;
+use crate::ids::SupplyPoint;
+use crate::reading::RawReading;
+use crate::slot::Slot;
+use crate::store::{write_differences, Filter, MdmsStore};
+use crate::vee::Vee;
+
+/// Usable boundaries of a point whose readings are kept: the recomputation of a reading
+/// after them reads from the fifth usable boundary before it (`READ_REACH` in the
+/// engine).
+const READINGS_KEPT: usize = 5;
+
+/// Usable boundaries of a point from which its slots are kept: the recomputation of a
+/// reading after them rewrites from the third usable boundary before it (`SLOT_REACH`).
+const SLOTS_KEPT: usize = 3;
+
+/// Whether a window kept from `kept` (`None`: from the series' start) holds everything
+/// at or after `asked` (`None`: from the series' start).
+fn covers(kept: Option<DateTime<Utc>>, asked: Option<DateTime<Utc>>) -> bool {
+    kept.is_none_or(|k| asked.is_some_and(|a| a >= k))
+}
+
+/// One point's latest readings and slots.
+#[derive(Debug, Default)]
+struct Tail {
+    /// Every reading of the point at or after this boundary is in `readings`.
+    readings_from: Option<DateTime<Utc>>,
+    /// In boundary order, each boundary's in the order they were stored.
+    readings: Vec<RawReading>,
+    /// Every slot of the point starting at or after this is in `slots`.
+    slots_from: Option<DateTime<Utc>>,
+    /// In start order.
+    slots: Vec<Slot>,
+}
+
+impl Tail {
+    /// The boundaries with a usable reading, latest first.
+    fn usable_latest_first(&self) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        let mut last = None;
+        self.readings
+            .iter()
+            .rev()
+            .filter(|r| r.usable())
+            .map(|r| r.boundary)
+            .filter(move |b| last.replace(*b) != Some(*b))
+    }
+
+    fn readings(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Option<Vec<RawReading>> {
+        covers(self.readings_from, from).then(|| {
+            self.readings
+                .iter()
+                .filter(|r| from.is_none_or(|f| r.boundary >= f))
+                .filter(|r| to.is_none_or(|t| r.boundary <= t))
+                .cloned()
+                .collect()
+        })
+    }
+
+    fn usable_before(&self, t: DateTime<Utc>, n: usize) -> Option<Vec<DateTime<Utc>>> {
+        let found: Vec<_> = self
+            .usable_latest_first()
+            .filter(|b| *b < t)
+            .take(n)
+            .collect();
+        (found.len() == n || self.readings_from.is_none()).then_some(found)
+    }
+
+    fn usable_after(&self, t: DateTime<Utc>, n: usize) -> Option<Vec<DateTime<Utc>>> {
+        if !covers(self.readings_from, Some(t)) {
+            return None;
+        }
+        let mut found: Vec<_> = self.usable_latest_first().filter(|b| *b > t).collect();
+        found.reverse();
+        found.truncate(n);
+        Some(found)
+    }
+
+    fn slots(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<&[Slot]> {
+        if !covers(self.slots_from, from) {
+            return None;
+        }
+        let lo = self
+            .slots
+            .partition_point(|s| from.is_some_and(|f| s.start < f));
+        let hi = self
+            .slots
+            .partition_point(|s| to.is_none_or(|t| s.start < t));
+        Some(&self.slots[lo..hi.max(lo)])
+    }
+
+    fn insert(&mut self, reading: &RawReading) {
+        if covers(self.readings_from, Some(reading.boundary)) {
+            let at = self
+                .readings
+                .partition_point(|r| r.boundary <= reading.boundary);
+            self.readings.insert(at, reading.clone());
+        }
+    }
+
+    /// What the store now holds for `from <= start < to`: `slots`; kept where the tail
+    /// keeps slots.
+    fn replace_slots(
+        &mut self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        slots: &[Slot],
+    ) {
+        let kept = |s: &Slot| self.slots_from.is_none_or(|k| s.start >= k);
+        let inside = |s: &Slot| from.is_none_or(|f| s.start >= f) && to.is_none_or(|t| s.start < t);
+        let new: Vec<Slot> = slots.iter().filter(|s| kept(s)).cloned().collect();
+        self.slots.retain(|s| !inside(s));
+        let at = self
+            .slots
+            .partition_point(|s| from.is_some_and(|f| s.start < f));
+        self.slots.splice(at..at, new);
+    }
+
+    /// Drop what a reading after the kept ones does not ask for.
+    fn trim(&mut self) {
+        let nth = |n: usize| self.usable_latest_first().nth(n - 1);
+        let (readings_from, slots_from) = (nth(READINGS_KEPT), nth(SLOTS_KEPT));
+        if let Some(f) = readings_from.filter(|f| covers(self.readings_from, Some(*f))) {
+            self.readings_from = Some(f);
+            let cut = self.readings.partition_point(|r| r.boundary < f);
+            self.readings.drain(..cut);
+        }
+        if let Some(f) = slots_from.filter(|f| covers(self.slots_from, Some(*f))) {
+            self.slots_from = Some(f);
+            let cut = self.slots.partition_point(|s| s.start < f);
+            self.slots.drain(..cut);
+        }
+    }
+}
+
+/// A store with each point's latest readings and slots kept in memory in front of it
+/// (see the module's documentation). Answers every question as the store alone would.
+#[derive(Debug)]
+pub struct Tailed<S> {
+    inner: S,
+    tails: HashMap<SupplyPoint, Tail>,
+    /// Points written in the open transaction: trimmed when it commits.
+    touched: HashSet<SupplyPoint>,
+}
+
+impl<S: MdmsStore> Tailed<S> {
+    /// `inner` with the tails kept in front of it.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            tails: HashMap::new(),
+            touched: HashSet::new(),
+        }
+    }
+
+    /// The store behind.
+    pub const fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Read `point`'s tail from the store if it is not kept yet, and mark it written in
+    /// this transaction.
+    fn touch(&mut self, point: &SupplyPoint) -> Result<(), MdmsError> {
+        if !self.tails.contains_key(point) {
+            let usable =
+                self.inner
+                    .usable_before(point, DateTime::<Utc>::MAX_UTC, READINGS_KEPT)?;
+            let from = usable.get(READINGS_KEPT - 1).copied();
+            let mut slots = Vec::new();
+            let filter = Filter {
+                point: Some(point.clone()),
+                from,
+                to: None,
+            };
+            self.inner.scan_slots(&filter, &mut |s| {
+                slots.push(s.clone());
+                Ok(())
+            })?;
+            let tail = Tail {
+                readings_from: from,
+                readings: self.inner.readings(point, from, None)?,
+                slots_from: from,
+                slots,
+            };
+            self.tails.insert(point.clone(), tail);
+        }
+        if !self.touched.contains(point) {
+            self.touched.insert(point.clone());
+        }
+        Ok(())
+    }
+}
+
+impl<S: MdmsStore> MdmsStore for Tailed<S> {
+    fn begin(&mut self) -> Result<(), MdmsError> {
+        self.inner.begin()
+    }
+
+    fn commit(&mut self) -> Result<(), MdmsError> {
+        self.inner.commit()?;
+        for point in self.touched.drain() {
+            if let Some(tail) = self.tails.get_mut(&point) {
+                tail.trim();
+            }
+        }
+        Ok(())
+    }
+
+    /// What the transaction wrote is gone from the store: so are the tails (read again
+    /// from the store when next needed).
+    fn rollback(&mut self) -> Result<(), MdmsError> {
+        self.tails.clear();
+        self.touched.clear();
+        self.inner.rollback()
+    }
+
+    fn vee(&self) -> Result<Option<Vee>, MdmsError> {
+        self.inner.vee()
+    }
+
+    fn set_vee(&mut self, vee: Vee) -> Result<(), MdmsError> {
+        self.inner.set_vee(vee)
+    }
+
+    fn readings_at(
+        &self,
+        point: &SupplyPoint,
+        boundary: DateTime<Utc>,
+    ) -> Result<Vec<RawReading>, MdmsError> {
+        match self
+            .tails
+            .get(point)
+            .and_then(|t| t.readings(Some(boundary), Some(boundary)))
+        {
+            Some(found) => Ok(found),
+            None => self.inner.readings_at(point, boundary),
+        }
+    }
+
+    fn insert_reading(&mut self, reading: &RawReading) -> Result<(), MdmsError> {
+        self.touch(&reading.point)?;
+        self.inner.insert_reading(reading)?;
+        if let Some(tail) = self.tails.get_mut(&reading.point) {
+            tail.insert(reading);
+        }
+        Ok(())
+    }
+
+    fn readings(
+        &self,
+        point: &SupplyPoint,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<RawReading>, MdmsError> {
+        match self.tails.get(point).and_then(|t| t.readings(from, to)) {
+            Some(found) => Ok(found),
+            None => self.inner.readings(point, from, to),
+        }
+    }
+
+    fn usable_before(
+        &self,
+        point: &SupplyPoint,
+        t: DateTime<Utc>,
+        n: usize,
+    ) -> Result<Vec<DateTime<Utc>>, MdmsError> {
+        match self
+            .tails
+            .get(point)
+            .and_then(|tail| tail.usable_before(t, n))
+        {
+            Some(found) => Ok(found),
+            None => self.inner.usable_before(point, t, n),
+        }
+    }
+
+    fn usable_after(
+        &self,
+        point: &SupplyPoint,
+        t: DateTime<Utc>,
+        n: usize,
+    ) -> Result<Vec<DateTime<Utc>>, MdmsError> {
+        match self
+            .tails
+            .get(point)
+            .and_then(|tail| tail.usable_after(t, n))
+        {
+            Some(found) => Ok(found),
+            None => self.inner.usable_after(point, t, n),
+        }
+    }
+
+    fn put_slot(&mut self, slot: &Slot) -> Result<(), MdmsError> {
+        self.touch(&slot.point)?;
+        self.inner.put_slot(slot)?;
+        if let Some(tail) = self.tails.get_mut(&slot.point) {
+            let next = slot.start + TimeDelta::seconds(1);
+            tail.replace_slots(Some(slot.start), Some(next), std::slice::from_ref(slot));
+        }
+        Ok(())
+    }
+
+    fn delete_slot(&mut self, point: &SupplyPoint, start: DateTime<Utc>) -> Result<(), MdmsError> {
+        self.touch(point)?;
+        self.inner.delete_slot(point, start)?;
+        if let Some(tail) = self.tails.get_mut(point) {
+            tail.replace_slots(Some(start), Some(start + TimeDelta::seconds(1)), &[]);
+        }
+        Ok(())
+    }
+
+    /// From the tail when it holds the range: only the slots that differ are written to
+    /// the store, with no question asked of it.
+    fn replace_slots(
+        &mut self,
+        point: &SupplyPoint,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        slots: &[Slot],
+    ) -> Result<(), MdmsError> {
+        self.touch(point)?;
+        let Self { inner, tails, .. } = self;
+        match tails.get_mut(point) {
+            Some(tail) => {
+                match tail.slots(from, to) {
+                    Some(stored) => write_differences(inner, point, stored, slots)?,
+                    None => inner.replace_slots(point, from, to, slots)?,
+                }
+                tail.replace_slots(from, to, slots);
+                Ok(())
+            }
+            None => inner.replace_slots(point, from, to, slots),
+        }
+    }
+
+    fn scan_slots(
+        &self,
+        filter: &Filter,
+        each: &mut dyn FnMut(&Slot) -> Result<(), MdmsError>,
+    ) -> Result<(), MdmsError> {
+        self.inner.scan_slots(filter, each)
+    }
+
+    fn slots_starting(&self, start: DateTime<Utc>) -> Result<Vec<Slot>, MdmsError> {
+        self.inner.slots_starting(start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ids::TerminalId;
+    use crate::reading::{Arrival, Counter, Interval, Status};
+    use crate::slot::Quality;
+    use crate::store::MemoryStore;
+
+    fn point(other: bool) -> SupplyPoint {
+        let digits = if other {
+            "0100000000000000000002"
+        } else {
+            "0900000000000000000001"
+        };
+        digits.parse().expect("a supply point")
+    }
+
+    fn at(q: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 4, 15, 0, 0)
+            .single()
+            .expect("a time")
+            + TimeDelta::minutes(15 * q)
+    }
+
+    fn reading(other: bool, q: i64, usable: bool, wh: u32) -> RawReading {
+        let counter = Counter::new(wh).ok();
+        RawReading {
+            point: point(other),
+            terminal: TerminalId([0, 0x1D, 0x12, 0x90, 0, 0, 0, 1]),
+            boundary: at(q),
+            interval: Interval::Quarter,
+            ac_in: counter.filter(|_| usable),
+            ac_out: counter,
+            status: Status::default(),
+            received_at: at(q) + TimeDelta::seconds(i64::from(wh % 60)),
+            arrival: Arrival::Pushed,
+        }
+    }
+
+    fn slot(other: bool, q: i64, wh: u32) -> Slot {
+        Slot {
+            point: point(other),
+            terminal: TerminalId([0, 0x1D, 0x12, 0x90, 0, 0, 0, 1]),
+            start: at(q),
+            minutes: 15,
+            in_wh: wh,
+            out_wh: 0,
+            cum_in: wh,
+            cum_out: 0,
+            quality: Quality::Measured,
+            received_at: None,
+        }
+    }
+
+    /// One step on both stores: a write, or the end of a transaction.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert {
+            other: bool,
+            q: i64,
+            usable: bool,
+            wh: u32,
+        },
+        Replace {
+            other: bool,
+            from: Option<i64>,
+            to: Option<i64>,
+            starts: Vec<i64>,
+            wh: u32,
+        },
+        /// What a recomputation after the latest reading writes: from the `back`-th
+        /// latest usable boundary to the end.
+        Recompute {
+            other: bool,
+            back: usize,
+            starts: Vec<i64>,
+            wh: u32,
+        },
+        Put {
+            other: bool,
+            q: i64,
+            wh: u32,
+        },
+        Delete {
+            other: bool,
+            q: i64,
+        },
+        Commit,
+        Rollback,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (any::<bool>(), 0i64..16, prop::bool::weighted(0.8), 0u32..1000)
+                .prop_map(|(other, q, usable, wh)| Op::Insert { other, q, usable, wh }),
+            3 => (any::<bool>(), prop::option::of(0i64..16), prop::option::of(0i64..18),
+                  prop::collection::btree_set(0i64..18, 0..8), 0u32..1000)
+                .prop_map(|(other, from, to, starts, wh)| Op::Replace {
+                    other,
+                    from,
+                    to,
+                    starts: starts.into_iter().collect(),
+                    wh,
+                }),
+            3 => (any::<bool>(), 1usize..7, prop::collection::btree_set(0i64..18, 0..8), 0u32..1000)
+                .prop_map(|(other, back, starts, wh)| Op::Recompute {
+                    other,
+                    back,
+                    starts: starts.into_iter().collect(),
+                    wh,
+                }),
+            1 => (any::<bool>(), 0i64..18, 0u32..1000).prop_map(|(other, q, wh)| Op::Put { other, q, wh }),
+            1 => (any::<bool>(), 0i64..18).prop_map(|(other, q)| Op::Delete { other, q }),
+            2 => Just(Op::Commit),
+            1 => Just(Op::Rollback),
+        ]
+    }
+
+    fn apply<S: MdmsStore>(store: &mut S, op: &Op, open: bool) -> Result<(), MdmsError> {
+        if !open && !matches!(op, Op::Commit | Op::Rollback) {
+            store.begin()?;
+        }
+        match op {
+            Op::Insert {
+                other,
+                q,
+                usable,
+                wh,
+            } => store.insert_reading(&reading(*other, *q, *usable, *wh)),
+            Op::Replace {
+                other,
+                from,
+                to,
+                starts,
+                wh,
+            } => {
+                let inside = |q: &&i64| from.is_none_or(|f| **q >= f) && to.is_none_or(|t| **q < t);
+                let slots: Vec<Slot> = starts
+                    .iter()
+                    .filter(inside)
+                    .map(|q| slot(*other, *q, *wh))
+                    .collect();
+                store.replace_slots(&point(*other), from.map(at), to.map(at), &slots)
+            }
+            Op::Recompute {
+                other,
+                back,
+                starts,
+                wh,
+            } => {
+                let p = point(*other);
+                let from = store.usable_before(&p, at(100), *back)?.last().copied();
+                let slots: Vec<Slot> = starts
+                    .iter()
+                    .filter(|q| from.is_none_or(|f| at(**q) >= f))
+                    .map(|q| slot(*other, *q, *wh))
+                    .collect();
+                store.replace_slots(&p, from, None, &slots)
+            }
+            Op::Put { other, q, wh } => store.put_slot(&slot(*other, *q, *wh)),
+            Op::Delete { other, q } => store.delete_slot(&point(*other), at(*q)),
+            Op::Commit if open => store.commit(),
+            Op::Rollback if open => store.rollback(),
+            Op::Commit | Op::Rollback => Ok(()),
+        }
+    }
+
+    fn all_slots(store: &dyn MdmsStore) -> Vec<Slot> {
+        let mut out = Vec::new();
+        store
+            .scan_slots(&Filter::default(), &mut |s| {
+                out.push(s.clone());
+                Ok(())
+            })
+            .expect("a scan");
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// The tails answer every question as the store alone: after any writes,
+        /// commits and rollbacks, at every boundary and range asked.
+        #[test]
+        fn a_store_with_tails_answers_as_the_store_alone(ops in prop::collection::vec(op(), 1..60)) {
+            let mut alone = MemoryStore::new();
+            let mut tailed = Tailed::new(MemoryStore::new());
+            let mut open = false;
+            for op in &ops {
+                apply(&mut alone, op, open).expect("the model");
+                apply(&mut tailed, op, open).expect("the tails");
+                open = !matches!(op, Op::Commit | Op::Rollback);
+                for other in [false, true] {
+                    let p = point(other);
+                    for q in -1i64..19 {
+                        let t = at(q);
+                        prop_assert_eq!(tailed.readings_at(&p, t)?, alone.readings_at(&p, t)?);
+                        for n in [1, 3, 5, 6] {
+                            prop_assert_eq!(tailed.usable_before(&p, t, n)?, alone.usable_before(&p, t, n)?);
+                            prop_assert_eq!(tailed.usable_after(&p, t, n)?, alone.usable_after(&p, t, n)?);
+                        }
+                        for to in [None, Some(at(q + 4)), Some(at(q))] {
+                            prop_assert_eq!(tailed.readings(&p, Some(t), to)?, alone.readings(&p, Some(t), to)?);
+                        }
+                    }
+                    prop_assert_eq!(tailed.readings(&p, None, None)?, alone.readings(&p, None, None)?);
+                }
+                prop_assert_eq!(all_slots(&tailed), all_slots(&alone));
+            }
+        }
+    }
+}
