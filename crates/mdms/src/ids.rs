@@ -28,8 +28,13 @@ pub enum IdError {
 /// 03 Tokyo, 04 Chubu, 05 Hokuriku, 06 Kansai, 07 Chugoku, 08 Shikoku, 09 Kyushu,
 /// 10 Okinawa). The MDMS keys every series by it, so a malformed one is refused at the
 /// door rather than stored as a point of its own.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SupplyPoint(String);
+///
+/// Kept as its 22 ASCII digits inline, not as a `String`: every reading, slot, tail and
+/// index entry of the system carries one, and a heap allocation each (32 bytes beside
+/// the string's own 24) was a large share of what a million points hold. Ordered as its
+/// text is (digits of one length compare as bytes).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SupplyPoint([u8; Self::LEN]);
 
 impl SupplyPoint {
     /// The number of digits.
@@ -39,13 +44,20 @@ impl SupplyPoint {
     #[must_use]
     pub fn area(&self) -> u8 {
         // Checked at construction: two ASCII digits.
-        self.0.bytes().take(2).fold(0, |a, d| a * 10 + (d - b'0'))
+        self.0.iter().take(2).fold(0, |a, d| a * 10 + (d - b'0'))
     }
 
     /// The 22 digits.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Checked at construction: ASCII digits, which are UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for SupplyPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SupplyPoint").field(&self.as_str()).finish()
     }
 }
 
@@ -56,10 +68,11 @@ impl FromStr for SupplyPoint {
         if let Some(c) = s.chars().find(|c| !c.is_ascii_digit()) {
             return Err(IdError::SupplyPointDigit(c));
         }
-        if s.len() != Self::LEN {
-            return Err(IdError::SupplyPointLength(s.len()));
-        }
-        let point = Self(s.to_owned());
+        let digits: [u8; Self::LEN] = s
+            .as_bytes()
+            .try_into()
+            .map_err(|_| IdError::SupplyPointLength(s.len()))?;
+        let point = Self(digits);
         match point.area() {
             1..=10 => Ok(point),
             other => Err(IdError::AreaCode(other)),
@@ -69,7 +82,7 @@ impl FromStr for SupplyPoint {
 
 impl fmt::Display for SupplyPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 

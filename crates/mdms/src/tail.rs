@@ -148,11 +148,15 @@ impl Tail {
             let cut = self.readings.partition_point(|r| r.boundary < f);
             self.readings.drain(..cut);
         }
+        // Room for the next boundary's reading and its slot, no more: a point's tail
+        // that once held a batch of its readings (a backfill) would keep that room.
+        self.readings.shrink_to(READINGS_KEPT + 2);
         if let Some(f) = slots_from.filter(|f| covers(self.slots_from, Some(*f))) {
             self.slots_from = Some(f);
             let cut = self.slots.partition_point(|s| s.start < f);
             self.slots.drain(..cut);
         }
+        self.slots.shrink_to(SLOTS_KEPT + 2);
     }
 }
 
