@@ -22,6 +22,7 @@
 
 use core::time::Duration;
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use crate::propagation::{lqi, Position, PropagationConfig};
 use crate::rng::Stream;
@@ -170,8 +171,9 @@ struct Links {
 }
 
 /// A frame's listeners: the nodes tuned to its channel that hear it above the cut-off,
-/// with its RSSI at each, dBm.
-type Listeners = Vec<(NodeId, f64)>;
+/// with its RSSI at each, dBm. Shared between the node's kept list and each frame it
+/// sends (a copy of the list per frame sent was an allocation per frame).
+type Listeners = Arc<[(NodeId, f64)]>;
 
 /// A frame as a node within its reach hears it (or as its sender sends it: a radio
 /// that sends hears nothing else).
@@ -203,7 +205,7 @@ struct Tx {
     frame: Vec<u8>,
     /// Listeners at the start (half of the reception decision is made then), with the
     /// frame's RSSI at each, dBm.
-    listeners: Vec<(NodeId, f64)>,
+    listeners: Listeners,
     resolved: bool,
 }
 
@@ -566,12 +568,12 @@ impl Medium {
         let index = from.0 as usize;
         if let Some(Some((c, kept))) = self.listening.get(index) {
             if *c == channel {
-                return Ok(kept.clone());
+                return Ok(Arc::clone(kept));
             }
         }
         let found = self.find_listeners(from, channel)?;
         if let Some(l) = self.listening.get_mut(index) {
-            *l = Some((channel, found.clone()));
+            *l = Some((channel, Arc::clone(&found)));
         }
         Ok(found)
     }
@@ -731,7 +733,7 @@ impl Medium {
         // Frames overlapping it from senders that its listeners may hear (or that are
         // its listeners): within two cells of its sender.
         let mut receptions = Vec::new();
-        for &(node, rssi) in &tx.listeners {
+        for &(node, rssi) in tx.listeners.iter() {
             if rssi < self.propagation.sensitivity_dbm - 20.0 {
                 continue;
             }

@@ -404,7 +404,7 @@ pub fn carry_out(
         relay.done(request, Outcome::Failed, why, wall);
         return None;
     }
-    if !link.terminals().contains(&Eui64(terminal)) {
+    if !link.is_joined(Eui64(terminal)) {
         // A setting waits for the terminal to join ([`Routed::Joined`]); a backfill
         // ends, and the collection asks again.
         if matches!(purpose, Purpose::Command { .. }) {

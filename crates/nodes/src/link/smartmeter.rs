@@ -301,6 +301,13 @@ impl SmartMeter {
         self.paa.open_peers().into_iter().map(Eui64).collect()
     }
 
+    /// Whether `terminal` has an open session: asked at every wake and every command,
+    /// where [`SmartMeter::terminals`] built a list each time.
+    #[must_use]
+    pub fn is_joined(&self, terminal: Eui64) -> bool {
+        self.paa.is_open(&terminal.0)
+    }
+
     /// Open the join window for `length` (0: without limit; else 300-1800 s).
     ///
     /// # Errors

@@ -1737,8 +1737,7 @@ impl<W: std::io::Write> LinkSim<W> {
             if m.down {
                 return;
             }
-            let linked = m.link.terminals();
-            let stalled = m.app.stalled(now, |t| linked.contains(&Eui64(t)));
+            let stalled = m.app.stalled(now, |t| m.link.is_joined(Eui64(t)));
             for (terminal, aarq) in stalled.restarted {
                 send(&mut m.link, now, terminal, aarq);
             }

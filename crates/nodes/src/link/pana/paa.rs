@@ -327,6 +327,14 @@ impl Paa {
             .collect()
     }
 
+    /// Whether `peer` has an open session ([`Paa::open_peers`] without the list).
+    #[must_use]
+    pub fn is_open(&self, peer: &Peer) -> bool {
+        self.sessions
+            .get(peer)
+            .is_some_and(|s| matches!(s.phase, Phase::Open { .. }))
+    }
+
     /// The active group key and the next one, if a rollover is under way.
     #[must_use]
     pub const fn group_keys(&self) -> (&GroupKey, Option<&GroupKey>) {
