@@ -324,7 +324,7 @@ impl Frame {
         if self.header.security.is_some() {
             return Err(FrameError::NeedsSecuring);
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(HEADER_ROOM + self.payload.len());
         self.header.emit(&mut out)?;
         self.emit_body(&mut out)?;
         check_len(out.len())?;
@@ -349,6 +349,12 @@ pub(crate) fn check_body_layout(header: &Header, payload_empty: bool) -> Result<
     ie::check_layout(&header.header_ies, &[], payload_empty)
 }
 
+/// Room an MPDU is made with beyond its payload: the header's fields at their longest
+/// (frame control, sequence number, two PAN IDs, two EUI-64s: 23 bytes), an auxiliary
+/// security header (up to 14), a few Header IE bytes and the FCS the caller appends (up
+/// to 4). A frame built from an empty buffer grew it four or five times.
+const HEADER_ROOM: usize = 48;
+
 /// A secured frame as on the air: the header in the clear, then the sealed part
 /// (Payload IEs and payload, encrypted at levels 5-7) and the MIC.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -369,7 +375,7 @@ impl SecuredFrame {
         let Some(security) = self.header.security else {
             return Err(FrameError::MissingSecurityHeader);
         };
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(HEADER_ROOM + self.sealed.len());
         self.header.emit(&mut out)?;
         let mic_len = security.level.mic_len();
         if self.sealed.len() < mic_len {
