@@ -42,13 +42,19 @@ pub fn decode(bytes: &[u8]) -> Result<Apdu<'_>, CodecError> {
     Ok(apdu)
 }
 
+/// What [`encode`] makes room for at once: a data notification with a slot's row, an
+/// AARQ or AARE, a GET request or a short answer.
+const APDU_ROOM: usize = 256;
+
 /// Encode an APDU.
 ///
 /// # Errors
 /// [`CodecError`] when the APDU cannot be encoded (a ciphered service with no ciphered
 /// form, a length out of range).
 pub fn encode(apdu: &Apdu<'_>) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::new();
+    // The codec writes a byte at a time: from an empty buffer, an APDU of the IoT route
+    // (40 to 300 bytes) grew it five or six times.
+    let mut out = Vec::with_capacity(APDU_ROOM);
     apdu.encode(&mut out)?;
     Ok(out)
 }
