@@ -15,11 +15,13 @@ use std::thread::JoinHandle;
 
 use mdms::{Mdms, MdmsStore, RawReading};
 
-/// Batches handed over and not taken yet, at most: 64 of 1,024 readings, about 7 MB,
-/// so that the burst at a boundary (every terminal's slot at once: 10 batches at 10,000
-/// terminals) is taken while the head end goes on, and the MDMS catches up between
-/// boundaries; with 8, the simulator's head end waited for a sixth of a large run.
-pub const QUEUE: usize = 64;
+/// Batches handed over and not taken yet, at most: 8 of up to 16,384 readings
+/// ([`crate::service::BATCH`]), about 10 MB, so that the burst at a boundary (every
+/// terminal's slot at once: one batch at 10,000 terminals, seven at 100,000) is taken
+/// while the head end goes on, and the MDMS catches up between boundaries. (With
+/// 1,024-reading batches, 8 made the simulator's head end wait for a sixth of a large
+/// run, and 64 were needed.)
+pub const QUEUE: usize = 8;
 
 /// What the MDMS did with the readings handed to it: the ones it refused, and the ones
 /// it kept as conflicts (a different reading for a boundary already held).
