@@ -185,6 +185,19 @@ impl<S: MdmsStore> Tailed<S> {
         &self.inner
     }
 
+    /// The answer of `point`'s tail when it holds one in full, else the store's.
+    fn ask<R>(
+        &self,
+        point: &SupplyPoint,
+        tail: impl FnOnce(&Tail) -> Option<R>,
+        store: impl FnOnce(&S) -> Result<R, MdmsError>,
+    ) -> Result<R, MdmsError> {
+        match self.tails.get(point).and_then(tail) {
+            Some(found) => Ok(found),
+            None => store(&self.inner),
+        }
+    }
+
     /// Read `point`'s tail from the store if it is not kept yet, and mark it written in
     /// this transaction.
     fn touch(&mut self, point: &SupplyPoint) -> Result<(), MdmsError> {
@@ -254,14 +267,11 @@ impl<S: MdmsStore> MdmsStore for Tailed<S> {
         point: &SupplyPoint,
         boundary: DateTime<Utc>,
     ) -> Result<Vec<RawReading>, MdmsError> {
-        match self
-            .tails
-            .get(point)
-            .and_then(|t| t.readings(Some(boundary), Some(boundary)))
-        {
-            Some(found) => Ok(found),
-            None => self.inner.readings_at(point, boundary),
-        }
+        self.ask(
+            point,
+            |t| t.readings(Some(boundary), Some(boundary)),
+            |s| s.readings_at(point, boundary),
+        )
     }
 
     fn insert_reading(&mut self, reading: &RawReading) -> Result<(), MdmsError> {
@@ -279,10 +289,11 @@ impl<S: MdmsStore> MdmsStore for Tailed<S> {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<RawReading>, MdmsError> {
-        match self.tails.get(point).and_then(|t| t.readings(from, to)) {
-            Some(found) => Ok(found),
-            None => self.inner.readings(point, from, to),
-        }
+        self.ask(
+            point,
+            |t| t.readings(from, to),
+            |s| s.readings(point, from, to),
+        )
     }
 
     fn usable_before(
@@ -291,14 +302,11 @@ impl<S: MdmsStore> MdmsStore for Tailed<S> {
         t: DateTime<Utc>,
         n: usize,
     ) -> Result<Vec<DateTime<Utc>>, MdmsError> {
-        match self
-            .tails
-            .get(point)
-            .and_then(|tail| tail.usable_before(t, n))
-        {
-            Some(found) => Ok(found),
-            None => self.inner.usable_before(point, t, n),
-        }
+        self.ask(
+            point,
+            |tail| tail.usable_before(t, n),
+            |s| s.usable_before(point, t, n),
+        )
     }
 
     fn usable_after(
@@ -307,14 +315,11 @@ impl<S: MdmsStore> MdmsStore for Tailed<S> {
         t: DateTime<Utc>,
         n: usize,
     ) -> Result<Vec<DateTime<Utc>>, MdmsError> {
-        match self
-            .tails
-            .get(point)
-            .and_then(|tail| tail.usable_after(t, n))
-        {
-            Some(found) => Ok(found),
-            None => self.inner.usable_after(point, t, n),
-        }
+        self.ask(
+            point,
+            |tail| tail.usable_after(t, n),
+            |s| s.usable_after(point, t, n),
+        )
     }
 
     fn put_slot(&mut self, slot: &Slot) -> Result<(), MdmsError> {
