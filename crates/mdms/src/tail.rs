@@ -14,6 +14,7 @@
 //! It holds as long as nothing else writes the store: the MDMS is its store's only
 //! writer (the head end's feed; `iotroute mdms` commands only read).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -139,6 +140,29 @@ impl Tail {
         self.slots.splice(at..at, new);
     }
 
+    /// `point`'s tail as `store` holds it: from its fifth latest usable boundary, or the
+    /// whole series when it has fewer.
+    fn load<S: MdmsStore>(store: &S, point: &SupplyPoint) -> Result<Self, MdmsError> {
+        let usable = store.usable_before(point, DateTime::<Utc>::MAX_UTC, READINGS_KEPT)?;
+        let from = usable.get(READINGS_KEPT - 1).copied();
+        let mut slots = Vec::new();
+        let filter = Filter {
+            point: Some(point.clone()),
+            from,
+            to: None,
+        };
+        store.scan_slots(&filter, &mut |s| {
+            slots.push(s.clone());
+            Ok(())
+        })?;
+        Ok(Self {
+            readings_from: from,
+            readings: store.readings(point, from, None)?,
+            slots_from: from,
+            slots,
+        })
+    }
+
     /// Drop what a reading after the kept ones does not ask for.
     fn trim(&mut self) {
         let nth = |n: usize| self.usable_latest_first().nth(n - 1);
@@ -180,11 +204,6 @@ impl<S: MdmsStore> Tailed<S> {
         }
     }
 
-    /// The store behind.
-    pub const fn inner(&self) -> &S {
-        &self.inner
-    }
-
     /// The answer of `point`'s tail when it holds one in full, else the store's.
     fn ask<R>(
         &self,
@@ -197,38 +216,23 @@ impl<S: MdmsStore> Tailed<S> {
             None => store(&self.inner),
         }
     }
+}
 
-    /// Read `point`'s tail from the store if it is not kept yet, and mark it written in
-    /// this transaction.
-    fn touch(&mut self, point: &SupplyPoint) -> Result<(), MdmsError> {
-        if !self.tails.contains_key(point) {
-            let usable =
-                self.inner
-                    .usable_before(point, DateTime::<Utc>::MAX_UTC, READINGS_KEPT)?;
-            let from = usable.get(READINGS_KEPT - 1).copied();
-            let mut slots = Vec::new();
-            let filter = Filter {
-                point: Some(point.clone()),
-                from,
-                to: None,
-            };
-            self.inner.scan_slots(&filter, &mut |s| {
-                slots.push(s.clone());
-                Ok(())
-            })?;
-            let tail = Tail {
-                readings_from: from,
-                readings: self.inner.readings(point, from, None)?,
-                slots_from: from,
-                slots,
-            };
-            self.tails.insert(point.clone(), tail);
-        }
-        if !self.touched.contains(point) {
-            self.touched.insert(point.clone());
-        }
-        Ok(())
-    }
+/// `point`'s tail, read from `store` if it is not kept yet, marked written in this
+/// transaction. Apart from [`Tailed`], so that the tail and the store it stands in
+/// front of can be borrowed at once.
+fn touch<'a, S: MdmsStore>(
+    store: &S,
+    tails: &'a mut HashMap<SupplyPoint, Tail>,
+    touched: &mut HashSet<SupplyPoint>,
+    point: &SupplyPoint,
+) -> Result<&'a mut Tail, MdmsError> {
+    let tail = match tails.entry(point.clone()) {
+        Entry::Occupied(kept) => kept.into_mut(),
+        Entry::Vacant(new) => new.insert(Tail::load(store, point)?),
+    };
+    touched.insert(point.clone());
+    Ok(tail)
 }
 
 impl<S: MdmsStore> MdmsStore for Tailed<S> {
@@ -275,11 +279,14 @@ impl<S: MdmsStore> MdmsStore for Tailed<S> {
     }
 
     fn insert_reading(&mut self, reading: &RawReading) -> Result<(), MdmsError> {
-        self.touch(&reading.point)?;
-        self.inner.insert_reading(reading)?;
-        if let Some(tail) = self.tails.get_mut(&reading.point) {
-            tail.insert(reading);
-        }
+        let Self {
+            inner,
+            tails,
+            touched,
+        } = self;
+        let tail = touch(inner, tails, touched, &reading.point)?;
+        inner.insert_reading(reading)?;
+        tail.insert(reading);
         Ok(())
     }
 
@@ -323,21 +330,27 @@ impl<S: MdmsStore> MdmsStore for Tailed<S> {
     }
 
     fn put_slot(&mut self, slot: &Slot) -> Result<(), MdmsError> {
-        self.touch(&slot.point)?;
-        self.inner.put_slot(slot)?;
-        if let Some(tail) = self.tails.get_mut(&slot.point) {
-            let next = slot.start + TimeDelta::seconds(1);
-            tail.replace_slots(Some(slot.start), Some(next), std::slice::from_ref(slot));
-        }
+        let Self {
+            inner,
+            tails,
+            touched,
+        } = self;
+        let tail = touch(inner, tails, touched, &slot.point)?;
+        inner.put_slot(slot)?;
+        let next = slot.start + TimeDelta::seconds(1);
+        tail.replace_slots(Some(slot.start), Some(next), std::slice::from_ref(slot));
         Ok(())
     }
 
     fn delete_slot(&mut self, point: &SupplyPoint, start: DateTime<Utc>) -> Result<(), MdmsError> {
-        self.touch(point)?;
-        self.inner.delete_slot(point, start)?;
-        if let Some(tail) = self.tails.get_mut(point) {
-            tail.replace_slots(Some(start), Some(start + TimeDelta::seconds(1)), &[]);
-        }
+        let Self {
+            inner,
+            tails,
+            touched,
+        } = self;
+        let tail = touch(inner, tails, touched, point)?;
+        inner.delete_slot(point, start)?;
+        tail.replace_slots(Some(start), Some(start + TimeDelta::seconds(1)), &[]);
         Ok(())
     }
 
@@ -350,19 +363,18 @@ impl<S: MdmsStore> MdmsStore for Tailed<S> {
         to: Option<DateTime<Utc>>,
         slots: &[Slot],
     ) -> Result<(), MdmsError> {
-        self.touch(point)?;
-        let Self { inner, tails, .. } = self;
-        match tails.get_mut(point) {
-            Some(tail) => {
-                match tail.slots(from, to) {
-                    Some(stored) => write_differences(inner, point, stored, slots)?,
-                    None => inner.replace_slots(point, from, to, slots)?,
-                }
-                tail.replace_slots(from, to, slots);
-                Ok(())
-            }
-            None => inner.replace_slots(point, from, to, slots),
+        let Self {
+            inner,
+            tails,
+            touched,
+        } = self;
+        let tail = touch(inner, tails, touched, point)?;
+        match tail.slots(from, to) {
+            Some(stored) => write_differences(inner, point, stored, slots)?,
+            None => inner.replace_slots(point, from, to, slots)?,
         }
+        tail.replace_slots(from, to, slots);
+        Ok(())
     }
 
     fn scan_slots(
