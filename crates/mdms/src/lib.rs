@@ -13,6 +13,8 @@ mod engine;
 mod error;
 mod export;
 mod ids;
+#[cfg(test)]
+mod questions;
 mod reading;
 mod slot;
 mod sqlite;

@@ -4,12 +4,21 @@
 //! terminal's store (crates/store), so the project writes one SQL dialect; the schema
 //! is plain enough to move to PostgreSQL as it is (docs/architecture.md).
 //!
-//! Schema version 2 (1 and an index of slots by start, for the public server's
-//! publication of a slot across every point; a version-1 store gains it when opened). Times are integers: boundaries and slot
-//! starts in seconds since the epoch, receipt times in nanoseconds (kept exactly as
-//! received). Every column is checked by the database as well, so a row this program
-//! could not have written is refused at the write, and one found at a read is an error,
-//! never a guess.
+//! Schema version 3, laid out by time: readings in arrival order with their index by
+//! boundary then point, slots keyed by start then point, and each point's `series` row
+//! (the earliest boundary or slot start it has). A boundary's readings and slots are
+//! written where that boundary's are, so a transaction writes the pages of the latest
+//! boundaries, not a page of every point's (versions 1 and 2 ordered both by point: at
+//! 100,000 points each boundary wrote nearly every page of both again, docs/mdms.md,
+//! "Storage"). A point's questions are answered a boundary at a time (one seek each,
+//! from its series' first to the latest there is); the simulator's and `headend
+//! serve`'s MDMS asks them of its tails (`crate::Tailed`) for the readings in order.
+//! A store of version 1 or 2 is rewritten in this layout when opened, in one
+//! transaction. Times are integers: boundaries and slot
+//! starts in seconds since the epoch, multiples of 15 minutes, receipt times in
+//! nanoseconds (kept exactly as received). Every column is checked by the database as
+//! well, so a row this program could not have written is refused at the write, and one
+//! found at a read is an error, never a guess.
 
 use std::path::Path;
 
@@ -25,20 +34,21 @@ use crate::store::{Filter, MdmsStore};
 use crate::vee::Vee;
 
 /// The schema this program writes.
-const VERSION: i64 = 2;
-/// What version 2 adds to version 1.
-const SCHEMA_2: &str = "CREATE INDEX slot_by_start ON slot (start, point);";
+const VERSION: i64 = 3;
 /// This component's name in `schema_versions`.
 const COMPONENT: &str = "mdms";
 /// The shared table of each component's schema version.
 const SCHEMA_VERSIONS: &str =
     "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL);";
-
-const SCHEMA: &str = "
+/// The tables every version has, unchanged since version 1.
+const META: &str = "
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
+";
+/// Version 3's readings, slots and series.
+const TABLES: &str = "
 CREATE TABLE reading (
     point        TEXT NOT NULL CHECK (length(point) = 22),
     boundary     INTEGER NOT NULL CHECK (boundary % 900 = 0),
@@ -50,11 +60,11 @@ CREATE TABLE reading (
     received_at  INTEGER NOT NULL,
     backfilled   INTEGER NOT NULL CHECK (backfilled IN (0, 1))
 );
-CREATE UNIQUE INDEX reading_once ON reading (point, boundary, interval_min, terminal,
+CREATE UNIQUE INDEX reading_once ON reading (boundary, point, interval_min, terminal,
     ifnull(ac_in, -1), ifnull(ac_out, -1), status, received_at, backfilled);
 CREATE TABLE slot (
-    point       TEXT NOT NULL,
-    start       INTEGER NOT NULL,
+    start       INTEGER NOT NULL CHECK (start % 900 = 0),
+    point       TEXT NOT NULL CHECK (length(point) = 22),
     minutes     INTEGER NOT NULL CHECK (minutes IN (15, 30)),
     terminal    BLOB NOT NULL CHECK (length(terminal) = 8),
     in_wh       INTEGER NOT NULL CHECK (in_wh BETWEEN 0 AND 99999999),
@@ -63,8 +73,35 @@ CREATE TABLE slot (
     cum_out     INTEGER NOT NULL CHECK (cum_out BETWEEN 0 AND 99999999),
     quality     TEXT NOT NULL CHECK (quality IN ('measured', 'backfilled', 'recovered', 'estimated', 'flagged')),
     received_at INTEGER,
-    PRIMARY KEY (point, start)
+    PRIMARY KEY (start, point)
 ) WITHOUT ROWID;
+CREATE TABLE series (
+    point TEXT PRIMARY KEY CHECK (length(point) = 22),
+    first INTEGER NOT NULL CHECK (first % 900 = 0)
+) WITHOUT ROWID;
+";
+/// Versions 1 and 2 to version 3: the same rows (readings under their rowids, so in
+/// their order of arrival), laid out by time, and each point's series.
+const FROM_1_OR_2: &str = "
+ALTER TABLE reading RENAME TO reading_by_point;
+DROP INDEX reading_once;
+ALTER TABLE slot RENAME TO slot_by_point;
+DROP INDEX IF EXISTS slot_by_start;
+";
+const FROM_1_OR_2_ROWS: &str = "
+INSERT INTO reading (rowid, point, boundary, interval_min, terminal, ac_in, ac_out, status,
+    received_at, backfilled)
+    SELECT rowid, point, boundary, interval_min, terminal, ac_in, ac_out, status,
+    received_at, backfilled FROM reading_by_point ORDER BY rowid;
+INSERT INTO slot (start, point, minutes, terminal, in_wh, out_wh, cum_in, cum_out, quality,
+    received_at)
+    SELECT start, point, minutes, terminal, in_wh, out_wh, cum_in, cum_out, quality,
+    received_at FROM slot_by_point ORDER BY start, point;
+DROP TABLE reading_by_point;
+DROP TABLE slot_by_point;
+INSERT INTO series (point, first)
+    SELECT point, min(t) FROM (SELECT point, boundary AS t FROM reading
+        UNION ALL SELECT point, start FROM slot) GROUP BY point;
 ";
 
 /// A usable reading (`RawReading::usable`) in SQL.
@@ -74,18 +111,21 @@ macro_rules! usable {
     };
 }
 
-/// The `?3` latest boundaries of point `?1` before `?2` with a usable reading.
-const USABLE_BEFORE: &str = concat!(
-    "SELECT DISTINCT boundary FROM reading WHERE point = ?1 AND boundary < ?2 AND ",
+/// Whether point `?2` has a usable reading at boundary `?1`.
+const USABLE_AT: &str = concat!(
+    "SELECT EXISTS (SELECT 1 FROM reading WHERE boundary = ?1 AND point = ?2 AND ",
     usable!(),
-    " ORDER BY boundary DESC LIMIT ?3"
+    ")"
 );
-/// The `?3` earliest boundaries of point `?1` after `?2` with a usable reading.
-const USABLE_AFTER: &str = concat!(
-    "SELECT DISTINCT boundary FROM reading WHERE point = ?1 AND boundary > ?2 AND ",
-    usable!(),
-    " ORDER BY boundary ASC LIMIT ?3"
-);
+
+/// The boundaries (or slot starts) from `?2` to `?3`, 15 minutes apart, each joined to
+/// the rows of point `?1` there: one seek a boundary in an index by time, where a range
+/// over `boundary` would read every point's rows in it.
+const EACH_BOUNDARY: &str =
+    "WITH RECURSIVE at(t) AS (SELECT ?2 UNION ALL SELECT t + 900 FROM at WHERE t + 900 <= ?3)";
+
+/// The grid of boundaries and slot starts, in seconds (`boundary % 900 = 0`).
+const GRID: i64 = 900;
 
 fn backend(e: impl std::fmt::Display) -> MdmsError {
     MdmsError::Store(e.to_string())
@@ -202,18 +242,12 @@ impl SqliteStore {
             )
             .optional()
             .map_err(backend)?;
-        match version {
-            Some(VERSION) => {}
-            Some(1) => db
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA_2}
-                     UPDATE schema_versions SET version = {VERSION} WHERE component = '{COMPONENT}';
-                     COMMIT;"
-                ))
-                .map_err(|e| {
-                    let _ = db.execute_batch("ROLLBACK");
-                    backend(e)
-                })?,
+        let script = match version {
+            Some(VERSION) => None,
+            Some(1 | 2) => Some(format!(
+                "{FROM_1_OR_2} {TABLES} {FROM_1_OR_2_ROWS}
+                 UPDATE schema_versions SET version = {VERSION} WHERE component = '{COMPONENT}';"
+            )),
             Some(other) => {
                 return Err(MdmsError::Store(format!(
                     "MDMS schema {other} is not this program's ({VERSION})"
@@ -222,7 +256,8 @@ impl SqliteStore {
             None => {
                 let ours: i64 = db
                     .query_row(
-                        "SELECT count(*) FROM sqlite_master WHERE name IN ('meta', 'reading', 'slot')",
+                        "SELECT count(*) FROM sqlite_master
+                         WHERE name IN ('meta', 'reading', 'slot', 'series')",
                         [],
                         |r| r.get(0),
                     )
@@ -233,40 +268,140 @@ impl SqliteStore {
                             .to_owned(),
                     ));
                 }
-                db.execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA} {SCHEMA_2}
-                     INSERT INTO schema_versions (component, version) VALUES ('{COMPONENT}', {VERSION});
-                     COMMIT;"
+                Some(format!(
+                    "{META} {TABLES}
+                     INSERT INTO schema_versions (component, version) VALUES ('{COMPONENT}', {VERSION});"
                 ))
+            }
+        };
+        if let Some(script) = script {
+            db.execute_batch(&format!("BEGIN IMMEDIATE; {script} COMMIT;"))
                 .map_err(|e| {
                     let _ = db.execute_batch("ROLLBACK");
                     backend(e)
                 })?;
-            }
         }
         Ok(Self { db })
     }
 }
 
+/// The latest boundary of any point's readings.
+const LATEST_BOUNDARY: &str = "SELECT max(boundary) FROM reading";
+/// The latest start of any point's slots.
+const LATEST_START: &str = "SELECT max(start) FROM slot";
+
+/// Which way [`SqliteStore::usable_nearest`] looks from its time.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Before,
+    After,
+}
+
 impl SqliteStore {
-    /// The `n` boundaries of `point`'s usable readings nearest `t` that `sql` (one of
-    /// [`USABLE_BEFORE`], [`USABLE_AFTER`]) asks for.
+    /// Where `point`'s series begins: none of its readings' boundaries and none of its
+    /// slots' starts is earlier. `None`: the store has nothing of it.
+    fn first(&self, point: &SupplyPoint) -> Result<Option<i64>, MdmsError> {
+        self.db
+            .prepare_cached("SELECT first FROM series WHERE point = ?1")
+            .and_then(|mut q| q.query_row([point.as_str()], |r| r.get(0)).optional())
+            .map_err(backend)
+    }
+
+    /// Make `point`'s series begin at `t` at the latest.
+    fn note_first(&self, point: &SupplyPoint, t: i64) -> Result<(), MdmsError> {
+        self.db
+            .prepare_cached(
+                "INSERT INTO series (point, first) VALUES (?1, ?2)
+                 ON CONFLICT (point) DO UPDATE SET first = excluded.first
+                 WHERE excluded.first < first",
+            )
+            .and_then(|mut q| q.execute(params![point.as_str(), t]))
+            .map(drop)
+            .map_err(backend)
+    }
+
+    /// The grid times from `from` to `to` (inclusive, either open) where `point` may
+    /// have rows: from its series' first to the latest time `latest` (one of
+    /// [`LATEST_BOUNDARY`], [`LATEST_START`]) finds for any point. `None`: nowhere.
+    fn span(
+        &self,
+        point: &SupplyPoint,
+        latest: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Option<(i64, i64)>, MdmsError> {
+        let Some(first) = self.first(point)? else {
+            return Ok(None);
+        };
+        let last: Option<i64> = self
+            .db
+            .prepare_cached(latest)
+            .and_then(|mut q| q.query_row([], |r| r.get(0)))
+            .map_err(backend)?;
+        let Some(last) = last else {
+            return Ok(None);
+        };
+        let lo = from.map_or(first, |f| f.max(first));
+        let hi = to.map_or(last, |t| t.min(last));
+        Ok((lo <= hi).then_some((lo, hi)))
+    }
+
+    /// The `n` boundaries of `point`'s usable readings nearest `t` on `side`, nearest
+    /// first: a boundary at a time, from `t` to where the point's series ends that way.
     fn usable_nearest(
         &self,
-        sql: &str,
         point: &SupplyPoint,
         t: DateTime<Utc>,
         n: usize,
+        side: Side,
     ) -> Result<Vec<DateTime<Utc>>, MdmsError> {
-        let n = i64::try_from(n).unwrap_or(i64::MAX);
-        let mut q = self.db.prepare_cached(sql).map_err(backend)?;
-        let rows = q
-            .query_map(params![point.as_str(), seconds(t), n], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map_err(backend)?;
-        rows.map(|s| from_seconds(s.map_err(backend)?)).collect()
+        let (from, to) = match side {
+            Side::Before => (None, Some(before(t))),
+            Side::After => (Some(after(t)), None),
+        };
+        let Some((lo, hi)) = self.span(point, LATEST_BOUNDARY, from, to)? else {
+            return Ok(Vec::new());
+        };
+        let (mut at, step) = match side {
+            Side::Before => (hi, -GRID),
+            Side::After => (lo, GRID),
+        };
+        let mut q = self.db.prepare_cached(USABLE_AT).map_err(backend)?;
+        let mut found = Vec::new();
+        while found.len() < n && (lo..=hi).contains(&at) {
+            if q.query_row(params![at, point.as_str()], |r| r.get::<_, bool>(0))
+                .map_err(backend)?
+            {
+                found.push(from_seconds(at)?);
+            }
+            at += step;
+        }
+        Ok(found)
     }
+}
+
+/// The earliest grid time at or after `t`, in seconds.
+fn at_or_after(t: DateTime<Utc>) -> i64 {
+    let s = t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
+    s + (GRID - s.rem_euclid(GRID)) % GRID
+}
+
+/// The latest grid time at or before `t`.
+fn at_or_before(t: DateTime<Utc>) -> i64 {
+    let s = t.timestamp();
+    s - s.rem_euclid(GRID)
+}
+
+/// The latest grid time before `t`.
+fn before(t: DateTime<Utc>) -> i64 {
+    let s = t.timestamp() - i64::from(t.timestamp_subsec_nanos() == 0);
+    s - s.rem_euclid(GRID)
+}
+
+/// The earliest grid time after `t`.
+fn after(t: DateTime<Utc>) -> i64 {
+    let s = t.timestamp() + 1;
+    s + (GRID - s.rem_euclid(GRID)) % GRID
 }
 
 fn seconds(t: DateTime<Utc>) -> i64 {
@@ -341,24 +476,17 @@ fn slot_from_row(r: &Row<'_>) -> Result<Slot, MdmsError> {
     })
 }
 
-/// `column >= from` and `column <= to` (or `< to`) for the bounds given, as SQL and
-/// parameters after `point`.
-fn bounds(
-    column: &str,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    to_inclusive: bool,
-) -> (String, Vec<Value>) {
+/// `start >= lo AND start <= hi` for the bounds given, as SQL and parameters.
+fn bounds(lo: Option<i64>, hi: Option<i64>) -> (String, Vec<Value>) {
     let mut sql = String::new();
     let mut values = Vec::new();
-    if let Some(f) = from {
-        sql.push_str(&format!(" AND {column} >= ?"));
-        values.push(Value::Integer(seconds(f)));
+    if let Some(lo) = lo {
+        sql.push_str(" AND start >= ?");
+        values.push(Value::Integer(lo));
     }
-    if let Some(t) = to {
-        let op = if to_inclusive { "<=" } else { "<" };
-        sql.push_str(&format!(" AND {column} {op} ?"));
-        values.push(Value::Integer(seconds(t)));
+    if let Some(hi) = hi {
+        sql.push_str(" AND start <= ?");
+        values.push(Value::Integer(hi));
     }
     (sql, values)
 }
@@ -404,7 +532,21 @@ impl MdmsStore for SqliteStore {
         point: &SupplyPoint,
         boundary: DateTime<Utc>,
     ) -> Result<Vec<RawReading>, MdmsError> {
-        self.readings(point, Some(boundary), Some(boundary))
+        if at_or_before(boundary) != at_or_after(boundary) {
+            return Ok(Vec::new()); // off the grid: no reading can be there
+        }
+        let mut q = self
+            .db
+            .prepare_cached(&format!(
+                "SELECT {READING_COLUMNS} FROM reading WHERE boundary = ?2 AND point = ?1 ORDER BY rowid"
+            ))
+            .map_err(backend)?;
+        let rows = q
+            .query_map(params![point.as_str(), seconds(boundary)], |r| {
+                Ok(reading_from_row(r))
+            })
+            .map_err(backend)?;
+        rows.map(|r| r.map_err(backend)?).collect()
     }
 
     fn insert_reading(&mut self, r: &RawReading) -> Result<(), MdmsError> {
@@ -427,8 +569,8 @@ impl MdmsStore for SqliteStore {
                     r.arrival == Arrival::Backfilled,
                 ])
             })
-            .map(drop)
-            .map_err(backend)
+            .map_err(backend)?;
+        self.note_first(&r.point, seconds(r.boundary))
     }
 
     fn readings(
@@ -437,16 +579,25 @@ impl MdmsStore for SqliteStore {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<RawReading>, MdmsError> {
-        let (range, mut values) = bounds("boundary", from, to, true);
-        values.insert(0, Value::Text(point.as_str().to_owned()));
+        let span = self.span(
+            point,
+            LATEST_BOUNDARY,
+            from.map(at_or_after),
+            to.map(at_or_before),
+        )?;
+        let Some((lo, hi)) = span else {
+            return Ok(Vec::new());
+        };
         let mut q = self
             .db
             .prepare_cached(&format!(
-                "SELECT {READING_COLUMNS} FROM reading WHERE point = ?{range} ORDER BY boundary, rowid"
+                "{EACH_BOUNDARY} SELECT {READING_COLUMNS} FROM at CROSS JOIN reading
+                 ON reading.boundary = at.t AND reading.point = ?1
+                 ORDER BY reading.boundary, reading.rowid"
             ))
             .map_err(backend)?;
         let rows = q
-            .query_map(params_from_iter(values), |r| Ok(reading_from_row(r)))
+            .query_map(params![point.as_str(), lo, hi], |r| Ok(reading_from_row(r)))
             .map_err(backend)?;
         rows.map(|r| r.map_err(backend)?).collect()
     }
@@ -457,7 +608,7 @@ impl MdmsStore for SqliteStore {
         t: DateTime<Utc>,
         n: usize,
     ) -> Result<Vec<DateTime<Utc>>, MdmsError> {
-        self.usable_nearest(USABLE_BEFORE, point, t, n)
+        self.usable_nearest(point, t, n, Side::Before)
     }
 
     fn usable_after(
@@ -466,7 +617,7 @@ impl MdmsStore for SqliteStore {
         t: DateTime<Utc>,
         n: usize,
     ) -> Result<Vec<DateTime<Utc>>, MdmsError> {
-        self.usable_nearest(USABLE_AFTER, point, t, n)
+        self.usable_nearest(point, t, n, Side::After)
     }
 
     fn put_slot(&mut self, s: &Slot) -> Result<(), MdmsError> {
@@ -491,19 +642,22 @@ impl MdmsStore for SqliteStore {
                     received_at,
                 ])
             })
-            .map(drop)
-            .map_err(backend)
+            .map_err(backend)?;
+        self.note_first(&s.point, seconds(s.start))
     }
 
     fn delete_slot(&mut self, point: &SupplyPoint, start: DateTime<Utc>) -> Result<(), MdmsError> {
         self.db
-            .prepare_cached("DELETE FROM slot WHERE point = ?1 AND start = ?2")
+            .prepare_cached("DELETE FROM slot WHERE start = ?2 AND point = ?1")
             .and_then(|mut q| q.execute(params![point.as_str(), seconds(start)]))
             .map(drop)
             .map_err(backend)
     }
 
     fn slots_starting(&self, start: DateTime<Utc>) -> Result<Vec<Slot>, MdmsError> {
+        if at_or_before(start) != at_or_after(start) {
+            return Ok(Vec::new()); // off the grid: no slot starts there
+        }
         let mut q = self
             .db
             .prepare_cached(&format!(
@@ -523,24 +677,113 @@ impl MdmsStore for SqliteStore {
         filter: &Filter,
         each: &mut dyn FnMut(&Slot) -> Result<(), MdmsError>,
     ) -> Result<(), MdmsError> {
-        let (range, mut values) = bounds("start", filter.from, filter.to, false);
-        let point = match &filter.point {
-            Some(p) => {
-                values.insert(0, Value::Text(p.as_str().to_owned()));
-                "point = ?"
-            }
-            None => "1",
-        };
-        let mut q = self
-            .db
-            .prepare_cached(&format!(
-                "SELECT {SLOT_COLUMNS} FROM slot WHERE {point}{range} ORDER BY point, start"
-            ))
-            .map_err(backend)?;
-        let mut rows = q.query(params_from_iter(values)).map_err(backend)?;
+        let (lo, hi) = (filter.from.map(at_or_after), filter.to.map(before));
+        // The statement outlives the rows read from it.
+        let mut q;
+        let mut rows;
+        if let Some(point) = &filter.point {
+            let Some((lo, hi)) = self.span(point, LATEST_START, lo, hi)? else {
+                return Ok(());
+            };
+            q = self
+                .db
+                .prepare_cached(&format!(
+                    "{EACH_BOUNDARY} SELECT {SLOT_COLUMNS} FROM at CROSS JOIN slot
+                     ON slot.start = at.t AND slot.point = ?1 ORDER BY slot.start"
+                ))
+                .map_err(backend)?;
+            rows = q.query(params![point.as_str(), lo, hi]).map_err(backend)?;
+        } else {
+            let (range, values) = bounds(lo, hi);
+            q = self
+                .db
+                .prepare_cached(&format!(
+                    "SELECT {SLOT_COLUMNS} FROM slot WHERE 1{range} ORDER BY point, start"
+                ))
+                .map_err(backend)?;
+            rows = q.query(params_from_iter(values)).map_err(backend)?;
+        }
         while let Some(row) = rows.next().map_err(backend)? {
             each(&slot_from_row(row)?)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::questions::{apply, op, same_answers, Op};
+    use crate::store::MemoryStore;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Laid out by time, the store answers every question of a point as the model:
+        /// at the end of every transaction, committed or rolled back, and at the end,
+        /// at every boundary and range asked, on the grid and off it.
+        #[test]
+        fn sqlite_answers_every_question_as_the_model(ops in prop::collection::vec(op(), 1..60)) {
+            let mut model = MemoryStore::new();
+            let mut sqlite = SqliteStore::in_memory()?;
+            let mut open = false;
+            for op in &ops {
+                apply(&mut model, op, open).expect("the model");
+                apply(&mut sqlite, op, open).expect("SQLite");
+                open = !matches!(op, Op::Commit | Op::Rollback);
+                if !open {
+                    same_answers(&sqlite, &model, true)?;
+                }
+            }
+            same_answers(&sqlite, &model, true)?;
+        }
+    }
+
+    /// The plan SQLite makes for `sql`, one line per step.
+    fn plan(store: &SqliteStore, sql: &str) -> String {
+        let mut q = store
+            .db
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("a plan");
+        let mut steps = Vec::new();
+        let mut rows = q.raw_query();
+        while let Some(row) = rows.next().expect("a step") {
+            steps.push(row.get::<_, String>(3).expect("its text"));
+        }
+        steps.join("\n")
+    }
+
+    /// A point's questions seek each boundary in the indexes by time, and a slot of
+    /// every point is a range of the slots' key: none reads the tables through, which
+    /// at a million points would be every row of every boundary asked about.
+    #[test]
+    fn a_points_questions_seek_by_time_and_never_scan_a_table() {
+        let store = SqliteStore::in_memory().expect("a store");
+        let questions = [
+            format!("{EACH_BOUNDARY} SELECT {READING_COLUMNS} FROM at CROSS JOIN reading ON reading.boundary = at.t AND reading.point = ?1 ORDER BY reading.boundary, reading.rowid"),
+            format!("{EACH_BOUNDARY} SELECT {SLOT_COLUMNS} FROM at CROSS JOIN slot ON slot.start = at.t AND slot.point = ?1 ORDER BY slot.start"),
+            format!("SELECT {READING_COLUMNS} FROM reading WHERE boundary = ?2 AND point = ?1 ORDER BY rowid"),
+            USABLE_AT.to_owned(),
+            format!("SELECT {SLOT_COLUMNS} FROM slot WHERE start = ?2 ORDER BY point"),
+            "SELECT first FROM series WHERE point = ?1".to_owned(),
+        ];
+        for sql in &questions {
+            let plan = plan(&store, sql);
+            assert!(
+                !plan.contains("SCAN reading")
+                    && !plan.contains("SCAN slot")
+                    && !plan.contains("SCAN series"),
+                "{sql}\n{plan}"
+            );
+        }
+        for sql in [LATEST_BOUNDARY, LATEST_START] {
+            let plan = plan(&store, sql);
+            assert!(
+                plan.contains("SEARCH") || plan.contains("COVERING"),
+                "{sql}\n{plan}"
+            );
+        }
     }
 }

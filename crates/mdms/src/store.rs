@@ -188,7 +188,7 @@ pub trait MdmsStore {
         let filter = Filter {
             point: None,
             from: Some(start),
-            to: Some(start + chrono::TimeDelta::seconds(1)),
+            to: Some(start + chrono::TimeDelta::nanoseconds(1)),
         };
         let mut out = Vec::new();
         self.scan_slots(&filter, &mut |s| {
