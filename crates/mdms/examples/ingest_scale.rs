@@ -1,10 +1,10 @@
 //! The MDMS at scale, alone: `points` supply points, one reading each per half hour for
 //! `boundaries` boundaries, taken in batches of 16,384 (the head end's) in the order a
-//! boundary's pushes arrive (shuffled by point), by `Mdms<Tailed<SqliteStore>>` on a
+//! boundary's pushes arrive (shuffled by point) — or BATCH at a time —, by `Mdms<Tailed<SqliteStore>>` on a
 //! scratch file as the simulator runs it. Prints one line per boundary (seconds, µs a
 //! reading) and the bytes the database and its log take, for `scripts/bench mdms`.
 //!
-//! Usage: `ingest_scale POINTS BOUNDARIES DIR`.
+//! Usage: `ingest_scale POINTS BOUNDARIES DIR [BATCH]`.
 
 use std::time::Instant;
 
@@ -14,12 +14,15 @@ use mdms::{
     Tailed, TerminalId, Vee,
 };
 
+/// The head end's batch (`headend::service::BATCH`), unless the command line gives one.
 const BATCH: usize = 16_384;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, points, boundaries, dir] = args.as_slice() else {
-        return Err("usage: ingest_scale POINTS BOUNDARIES DIR".into());
+    let (points, boundaries, dir, batch_size) = match args.as_slice() {
+        [_, p, b, d] => (p, b, d, BATCH),
+        [_, p, b, d, n] => (p, b, d, n.parse()?),
+        _ => return Err("usage: ingest_scale POINTS BOUNDARIES DIR [BATCH]".into()),
     };
     let (points, boundaries): (u32, u32) = (points.parse()?, boundaries.parse()?);
     let path = std::path::Path::new(dir).join("mdms-scale.db");
@@ -41,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|k| 7_919 * k + 1)
         .find(|s| gcd(*s, u64::from(points)) == 1)
         .unwrap_or(1);
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Vec::with_capacity(batch_size);
     let mut total = 0.0;
     for b in 0..boundaries {
         let boundary = start + chrono::Duration::minutes(30 * i64::from(b));
@@ -60,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 received_at: boundary + chrono::Duration::seconds(2),
                 arrival: Arrival::Pushed,
             });
-            if batch.len() == BATCH {
+            if batch.len() == batch_size {
                 mdms.ingest(&batch)?;
                 batch.clear();
             }

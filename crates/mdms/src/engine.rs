@@ -153,7 +153,18 @@ impl<S: MdmsStore> Mdms<S> {
         let mut report = IngestReport::default();
         // Per point, the earliest and latest boundary whose readings changed.
         let mut changed: BTreeMap<SupplyPoint, (DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
-        for (index, reading) in batch.iter().enumerate() {
+        // Taken by boundary, then point, as the store lays them out (sqlite.rs), not in
+        // the order they arrived, which is the radio's: at a million points each reading
+        // in arrival order went to a page of its own in every index, read from the disk
+        // and written back. The sort is stable, so the readings of one point and boundary
+        // keep their order of arrival, the only order the rules look at (which counts
+        // first); the rest is independent of order (tests/stores.rs).
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by(|&a, &b| {
+            (batch[a].boundary, &batch[a].point).cmp(&(batch[b].boundary, &batch[b].point))
+        });
+        for index in order {
+            let reading = &batch[index];
             if let Err(error) = reading.validate() {
                 tracing::warn!(index, point = %reading.point, %error, "reading refused");
                 report.rejected.push(Rejected { index, error });
@@ -189,6 +200,7 @@ impl<S: MdmsStore> Mdms<S> {
         for (point, (first, last)) in changed {
             report.slots += self.recompute(&point, first, last)?;
         }
+        report.rejected.sort_by_key(|r| r.index);
         Ok(report)
     }
 
