@@ -156,9 +156,9 @@ impl<S: MdmsStore> Mdms<S> {
         // Taken by boundary, then point, as the store lays them out (sqlite.rs), not in
         // the order they arrived, which is the radio's: at a million points each reading
         // in arrival order went to a page of its own in every index, read from the disk
-        // and written back. The sort is stable, so the readings of one point and boundary
-        // keep their order of arrival, the only order the rules look at (which counts
-        // first); the rest is independent of order (tests/stores.rs).
+        // and written back. The sort is stable, so the deliveries of one point and
+        // boundary are stored in their order of arrival as before; the outcome does not
+        // depend on the order (tests/stores.rs), and refusals are reported by index.
         let mut order: Vec<usize> = (0..batch.len()).collect();
         order.sort_by(|&a, &b| {
             (batch[a].boundary, &batch[a].point).cmp(&(batch[b].boundary, &batch[b].point))

@@ -347,6 +347,18 @@ fn a_reading_off_the_15_minute_grid_is_refused_alone_and_the_rest_of_its_batch_k
         ReadingError::Misaligned(off.boundary)
     );
     assert_eq!(slots(&m).len(), 1);
+
+    // Refusals are reported in the batch's order, whatever order the MDMS takes the
+    // readings in (by boundary, then point).
+    let later_off = RawReading {
+        boundary: at(5) + TimeDelta::minutes(1),
+        ..pushed(0, 5, 0)
+    };
+    let report = mdms()
+        .ingest(&[pushed(0, 0, 0), later_off, pushed(2, 10, 0), off])
+        .unwrap();
+    let indices: Vec<usize> = report.rejected.iter().map(|r| r.index).collect();
+    assert_eq!(indices, [1, 3]);
 }
 
 #[test]
