@@ -1,7 +1,7 @@
 //! The MDMS at scale, alone: `points` supply points, one reading each per half hour for
-//! `boundaries` boundaries, taken in batches of 16,384 (the head end's) in the order a
-//! boundary's pushes arrive (shuffled by point) — or BATCH at a time —, by `Mdms<Tailed<SqliteStore>>` on a
-//! scratch file as the simulator runs it. Prints one line per boundary (seconds, µs a
+//! `boundaries` boundaries, in the order a boundary's pushes arrive (shuffled by point),
+//! taken in batches of 65,536 (the head end's; BATCH if given), by
+//! `Mdms<Tailed<SqliteStore>>` on a scratch file as the simulator runs it. Prints one line per boundary (seconds, µs a
 //! reading) and the bytes the database and its log take, for `scripts/bench mdms`.
 //!
 //! Usage: `ingest_scale POINTS BOUNDARIES DIR [BATCH]`.
@@ -15,7 +15,7 @@ use mdms::{
 };
 
 /// The head end's batch (`headend::service::BATCH`), unless the command line gives one.
-const BATCH: usize = 16_384;
+const BATCH: usize = 65_536;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
