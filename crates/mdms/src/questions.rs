@@ -10,7 +10,7 @@ use crate::reading::{Arrival, Counter, Interval, RawReading, Status};
 use crate::slot::{Quality, Slot};
 use crate::store::{Filter, MdmsStore};
 
-pub(crate) fn point(other: bool) -> SupplyPoint {
+fn point(other: bool) -> SupplyPoint {
     let digits = if other {
         "0100000000000000000002"
     } else {
@@ -19,14 +19,14 @@ pub(crate) fn point(other: bool) -> SupplyPoint {
     digits.parse().expect("a supply point")
 }
 
-pub(crate) fn at(q: i64) -> DateTime<Utc> {
+fn at(q: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 4, 15, 0, 0)
         .single()
         .expect("a time")
         + TimeDelta::minutes(15 * q)
 }
 
-pub(crate) fn reading(other: bool, q: i64, usable: bool, wh: u32) -> RawReading {
+fn reading(other: bool, q: i64, usable: bool, wh: u32) -> RawReading {
     let counter = Counter::new(wh).ok();
     RawReading {
         point: point(other),
@@ -41,7 +41,7 @@ pub(crate) fn reading(other: bool, q: i64, usable: bool, wh: u32) -> RawReading 
     }
 }
 
-pub(crate) fn slot(other: bool, q: i64, wh: u32) -> Slot {
+fn slot(other: bool, q: i64, wh: u32) -> Slot {
     Slot {
         point: point(other),
         terminal: TerminalId([0, 0x1D, 0x12, 0x90, 0, 0, 0, 1]),
@@ -120,7 +120,7 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-pub(crate) fn apply<S: MdmsStore>(store: &mut S, op: &Op, open: bool) -> Result<(), MdmsError> {
+fn apply<S: MdmsStore>(store: &mut S, op: &Op, open: bool) -> Result<(), MdmsError> {
     if !open && !matches!(op, Op::Commit | Op::Rollback) {
         store.begin()?;
     }
@@ -181,14 +181,43 @@ fn all_slots(store: &dyn MdmsStore) -> Vec<Slot> {
     scan(store, &Filter::default())
 }
 
+/// When [`drive`] asks its questions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ask {
+    /// After every step, on the grid only (what a wrapper in front of a store answers
+    /// differently inside a transaction and out of it).
+    EveryStep,
+    /// After each transaction's end and at the end, on the grid and off it (what a
+    /// store answers from its own layout).
+    TransactionsOffGrid,
+}
+
+/// `ops` applied to `store` and to the `model` alike, the same answers asked as `ask`
+/// says.
+pub(crate) fn drive<A: MdmsStore, B: MdmsStore>(
+    ops: &[Op],
+    store: &mut A,
+    model: &mut B,
+    ask: Ask,
+) -> Result<(), TestCaseError> {
+    let mut open = false;
+    for op in ops {
+        apply(model, op, open).expect("the model");
+        apply(store, op, open).expect("the store");
+        open = !matches!(op, Op::Commit | Op::Rollback);
+        match ask {
+            Ask::EveryStep => same_answers(store, model, false)?,
+            Ask::TransactionsOffGrid if !open => same_answers(store, model, true)?,
+            Ask::TransactionsOffGrid => {}
+        }
+    }
+    same_answers(store, model, matches!(ask, Ask::TransactionsOffGrid))
+}
+
 /// Every question asked of both stores, of both points, at every quarter hour around
 /// what the steps write (and `off_grid`, a second and half a second past each), with
 /// every count and range a caller asks: the same answers.
-pub(crate) fn same_answers(
-    a: &dyn MdmsStore,
-    b: &dyn MdmsStore,
-    off_grid: bool,
-) -> Result<(), TestCaseError> {
+fn same_answers(a: &dyn MdmsStore, b: &dyn MdmsStore, off_grid: bool) -> Result<(), TestCaseError> {
     let past: &[TimeDelta] = if off_grid {
         &[
             TimeDelta::zero(),

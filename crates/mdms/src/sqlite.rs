@@ -715,7 +715,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::questions::{apply, op, same_answers, Op};
+    use crate::questions::{drive, op, Ask};
     use crate::store::MemoryStore;
 
     proptest! {
@@ -726,18 +726,8 @@ mod tests {
         /// at every boundary and range asked, on the grid and off it.
         #[test]
         fn sqlite_answers_every_question_as_the_model(ops in prop::collection::vec(op(), 1..60)) {
-            let mut model = MemoryStore::new();
             let mut sqlite = SqliteStore::in_memory()?;
-            let mut open = false;
-            for op in &ops {
-                apply(&mut model, op, open).expect("the model");
-                apply(&mut sqlite, op, open).expect("SQLite");
-                open = !matches!(op, Op::Commit | Op::Rollback);
-                if !open {
-                    same_answers(&sqlite, &model, true)?;
-                }
-            }
-            same_answers(&sqlite, &model, true)?;
+            drive(&ops, &mut sqlite, &mut MemoryStore::new(), Ask::TransactionsOffGrid)?;
         }
     }
 

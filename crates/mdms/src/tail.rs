@@ -395,7 +395,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::questions::{apply, op, same_answers, Op};
+    use crate::questions::{drive, op, Ask};
     use crate::store::MemoryStore;
 
     proptest! {
@@ -405,15 +405,8 @@ mod tests {
         /// commits and rollbacks, at every boundary and range asked.
         #[test]
         fn a_store_with_tails_answers_as_the_store_alone(ops in prop::collection::vec(op(), 1..60)) {
-            let mut alone = MemoryStore::new();
             let mut tailed = Tailed::new(MemoryStore::new());
-            let mut open = false;
-            for op in &ops {
-                apply(&mut alone, op, open).expect("the model");
-                apply(&mut tailed, op, open).expect("the tails");
-                open = !matches!(op, Op::Commit | Op::Rollback);
-                same_answers(&tailed, &alone, false)?;
-            }
+            drive(&ops, &mut tailed, &mut MemoryStore::new(), Ask::EveryStep)?;
         }
     }
 }
