@@ -712,9 +712,14 @@ impl Medium {
         self.left.retain(|&(_, _, at)| at >= horizon);
         let mut away: Vec<(NodeId, f64)> = Vec::new();
         for &(node, c, _) in &self.left {
-            // Back on it: a listener already; twice away: once.
+            if c != sent.channel || node == sent.from {
+                continue;
+            }
+            // Back on it: a listener already; twice away: once. (Asked only of those
+            // that left this channel: a node's state is a load from memory, and while a
+            // large network joins, thousands of radios left a channel lately.)
             let back = self.node(node).is_ok_and(|n| n.channel == Some(c));
-            if c != sent.channel || node == sent.from || back || away.iter().any(|a| a.0 == node) {
+            if back || away.iter().any(|a| a.0 == node) {
                 continue;
             }
             if let Some(rssi) = self.heard_at(sent.from, node, sent.channel) {
