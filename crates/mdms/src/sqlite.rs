@@ -14,11 +14,11 @@
 //! from its series' first to the latest there is); the simulator's and `headend
 //! serve`'s MDMS asks them of its tails (`crate::Tailed`) for the readings in order.
 //! A store of version 1 or 2 is rewritten in this layout when opened, in one
-//! transaction. Times are integers: boundaries and slot
-//! starts in seconds since the epoch, multiples of 15 minutes, receipt times in
-//! nanoseconds (kept exactly as received). Every column is checked by the database as
-//! well, so a row this program could not have written is refused at the write, and one
-//! found at a read is an error, never a guess.
+//! transaction. Times are integers: boundaries and slot starts in seconds since the
+//! epoch, multiples of 15 minutes, receipt times in nanoseconds (kept exactly as
+//! received). Every column is checked by the database as well, so a row this program
+//! could not have written is refused at the write, and one found at a read is an
+//! error, never a guess.
 
 use std::path::Path;
 
