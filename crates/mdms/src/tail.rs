@@ -218,21 +218,22 @@ impl<S: MdmsStore> Tailed<S> {
     }
 }
 
-/// `point`'s tail, read from `store` if it is not kept yet, marked written in this
-/// transaction. Apart from [`Tailed`], so that the tail and the store it stands in
-/// front of can be borrowed at once.
-fn touch<'a, S: MdmsStore>(
-    store: &S,
-    tails: &'a mut HashMap<SupplyPoint, Tail>,
-    touched: &mut HashSet<SupplyPoint>,
-    point: &SupplyPoint,
-) -> Result<&'a mut Tail, MdmsError> {
-    let tail = match tails.entry(point.clone()) {
-        Entry::Occupied(kept) => kept.into_mut(),
-        Entry::Vacant(new) => new.insert(Tail::load(store, point)?),
-    };
-    touched.insert(point.clone());
-    Ok(tail)
+impl<S: MdmsStore> Tailed<S> {
+    /// `point`'s tail, read from the store if it is not kept yet, marked written in this
+    /// transaction, with the store it stands in front of (both borrowed at once).
+    fn touch(&mut self, point: &SupplyPoint) -> Result<(&mut S, &mut Tail), MdmsError> {
+        let Self {
+            inner,
+            tails,
+            touched,
+        } = self;
+        let tail = match tails.entry(point.clone()) {
+            Entry::Occupied(kept) => kept.into_mut(),
+            Entry::Vacant(new) => new.insert(Tail::load(inner, point)?),
+        };
+        touched.insert(point.clone());
+        Ok((inner, tail))
+    }
 }
 
 impl<S: MdmsStore> MdmsStore for Tailed<S> {
@@ -279,12 +280,7 @@ impl<S: MdmsStore> MdmsStore for Tailed<S> {
     }
 
     fn insert_reading(&mut self, reading: &RawReading) -> Result<(), MdmsError> {
-        let Self {
-            inner,
-            tails,
-            touched,
-        } = self;
-        let tail = touch(inner, tails, touched, &reading.point)?;
+        let (inner, tail) = self.touch(&reading.point)?;
         inner.insert_reading(reading)?;
         tail.insert(reading);
         Ok(())
@@ -330,12 +326,7 @@ impl<S: MdmsStore> MdmsStore for Tailed<S> {
     }
 
     fn put_slot(&mut self, slot: &Slot) -> Result<(), MdmsError> {
-        let Self {
-            inner,
-            tails,
-            touched,
-        } = self;
-        let tail = touch(inner, tails, touched, &slot.point)?;
+        let (inner, tail) = self.touch(&slot.point)?;
         inner.put_slot(slot)?;
         let next = slot.start + TimeDelta::seconds(1);
         tail.replace_slots(Some(slot.start), Some(next), std::slice::from_ref(slot));
@@ -343,12 +334,7 @@ impl<S: MdmsStore> MdmsStore for Tailed<S> {
     }
 
     fn delete_slot(&mut self, point: &SupplyPoint, start: DateTime<Utc>) -> Result<(), MdmsError> {
-        let Self {
-            inner,
-            tails,
-            touched,
-        } = self;
-        let tail = touch(inner, tails, touched, point)?;
+        let (inner, tail) = self.touch(point)?;
         inner.delete_slot(point, start)?;
         tail.replace_slots(Some(start), Some(start + TimeDelta::seconds(1)), &[]);
         Ok(())
@@ -363,12 +349,7 @@ impl<S: MdmsStore> MdmsStore for Tailed<S> {
         to: Option<DateTime<Utc>>,
         slots: &[Slot],
     ) -> Result<(), MdmsError> {
-        let Self {
-            inner,
-            tails,
-            touched,
-        } = self;
-        let tail = touch(inner, tails, touched, point)?;
+        let (inner, tail) = self.touch(point)?;
         match tail.slots(from, to) {
             Some(stored) => write_differences(inner, point, stored, slots)?,
             None => inner.replace_slots(point, from, to, slots)?,
