@@ -371,14 +371,12 @@ impl Medium {
         // before it: a walk through every frame on the air anywhere (thousands while a
         // large network joins, at every channel a scanning terminal tried) was a third
         // of the main thread at 100,000 terminals.
-        let first = self.on_air.front().map(|t| t.id.0);
         let mut caught: Vec<Heard> = Vec::new();
         for sender in self.near(&at).filter(|&i| i != node.0) {
             let mut next = self.nodes.get(sender as usize).and_then(|n| n.last_sent);
             while let Some(t) = next
-                .zip(first)
-                .and_then(|(id, first)| id.0.checked_sub(first))
-                .and_then(|i| self.on_air.get(usize::try_from(i).ok()?))
+                .and_then(|id| self.on_air_at(id))
+                .and_then(|i| self.on_air.get(i))
             {
                 // Its frames before this one ended before this one started.
                 if t.end <= horizon {
@@ -745,7 +743,7 @@ impl Medium {
                 break;
             }
             self.unresolved.pop_first();
-            if let Ok(i) = self.on_air.binary_search_by_key(&id, |t| t.id) {
+            if let Some(i) = self.on_air_at(id) {
                 if let Some(report) = self.resolve(i)? {
                     reports.push(report);
                 }
@@ -753,6 +751,11 @@ impl Medium {
         }
         self.forget_old();
         Ok(reports)
+    }
+
+    /// Where frame `id` is in [`Medium::on_air`], if it is still there.
+    fn on_air_at(&self, id: TxId) -> Option<usize> {
+        self.on_air.binary_search_by_key(&id, |t| t.id).ok()
     }
 
     fn resolve(&mut self, index: usize) -> Result<Option<TxReport>, MediumError> {
