@@ -159,9 +159,17 @@ struct Node {
     channel: Option<u8>,
     /// When its latest frame ends (a radio sends one frame at a time).
     sending_until: Duration,
-    /// Its latest frame, the first of its frames still on the air (each names the one
-    /// before it).
-    last_sent: Option<TxId>,
+}
+
+/// A square cell of [`PropagationConfig::reach_m`]: its nodes, and the frames they sent
+/// lately.
+#[derive(Debug, Default)]
+struct Cell {
+    nodes: Vec<u32>,
+    /// Frames sent from the cell, in the order they started, with when each ends;
+    /// dropped from the front once they end by the horizon (one that ends later
+    /// may keep a few ended ones behind it a little longer).
+    air: VecDeque<(TxId, Duration)>,
 }
 
 /// A node's links: the nodes that can hear it, in id order, and the path loss to each
@@ -210,8 +218,6 @@ struct Tx {
     /// frame's RSSI at each, dBm.
     listeners: Listeners,
     resolved: bool,
-    /// The sender's frame before this one.
-    previous: Option<TxId>,
 }
 
 /// Counters over the whole run.
@@ -240,9 +246,10 @@ pub struct Medium {
     propagation: PropagationConfig,
     phy: PhyConfig,
     nodes: Vec<Node>,
-    /// Nodes by square cell of [`PropagationConfig::reach_m`]: a frame's receivers are
-    /// looked for in the 3 × 3 cells around its sender only.
-    cells: HashMap<(i64, i64), Vec<u32>>,
+    /// Nodes and their recent frames by square cell of [`PropagationConfig::reach_m`]: a
+    /// frame's receivers are looked for in the 3 × 3 cells around its sender only, and
+    /// so are the frames a radio tuning in may hear.
+    cells: HashMap<(i64, i64), Cell>,
     /// Each node's links to the nodes that can hear it at all: (node, path loss without
     /// the channel's reference loss, dB), found when it first sends.
     links: Vec<Option<Links>>,
@@ -315,7 +322,7 @@ impl Medium {
             }
         }
         let cell = self.cell_of(&position);
-        self.cells.entry(cell).or_default().push(id.0);
+        self.cells.entry(cell).or_default().nodes.push(id.0);
         self.links.push(None);
         self.listening.push(None);
         self.hearing.push(VecDeque::new());
@@ -323,7 +330,6 @@ impl Medium {
             position,
             channel: None,
             sending_until: Duration::ZERO,
-            last_sent: None,
         });
         id
     }
@@ -346,12 +352,18 @@ impl Medium {
             self.tune_in(node, c);
         }
         // The nodes it links to (the links go both ways) no longer have it where their
-        // listeners say.
+        // listeners on the channel it left or joined say; their lists on other channels
+        // still hold (dropping those was most of a scanning radio's cost: 181 links a
+        // change, 178,000 changes at 10,000 terminals).
         self.ensure_links(node)?;
         if let Some(links) = self.links.get(node.0 as usize).and_then(Option::as_ref) {
             for &i in &links.nodes {
                 if let Some(l) = self.listening.get_mut(i as usize) {
-                    *l = None;
+                    if l.as_ref()
+                        .is_some_and(|(c, _)| [before, channel].contains(&Some(*c)))
+                    {
+                        *l = None;
+                    }
                 }
             }
         }
@@ -366,35 +378,37 @@ impl Medium {
         let Some(at) = self.nodes.get(node.0 as usize).map(|n| n.position) else {
             return;
         };
-        // The senders it may hear are the nodes around it (a link reaches no further
-        // than a cell), and a sender's frames still on the air are its latest and those
-        // before it: a walk through every frame on the air anywhere (thousands while a
-        // large network joins, at every channel a scanning terminal tried) was a third
-        // of the main thread at 100,000 terminals.
+        // The senders it may hear are in the cells around it (a link reaches no further
+        // than a cell), and so are their frames still on the air: a walk through every
+        // frame on the air anywhere (thousands while a large network joins, at every
+        // channel a scanning terminal tried) was a third of the main thread at 100,000
+        // terminals, and a look at every node around (a thousand) a tenth at 10,000.
+        let (cx, cy) = self.cell_of(&at);
         let mut caught: Vec<Heard> = Vec::new();
-        for sender in self.near(&at).filter(|&i| i != node.0) {
-            let mut next = self.nodes.get(sender as usize).and_then(|n| n.last_sent);
-            while let Some(t) = next
-                .and_then(|id| self.on_air_at(id))
-                .and_then(|i| self.on_air.get(i))
-            {
-                // Its frames before this one ended before this one started.
-                if t.end <= horizon {
-                    break;
+        for cell in (cx - 1..=cx + 1)
+            .flat_map(|x| (cy - 1..=cy + 1).map(move |y| (x, y)))
+            .filter_map(|c| self.cells.get(&c))
+        {
+            for &(id, end) in &cell.air {
+                if end <= horizon {
+                    continue;
                 }
-                if t.channel == channel {
-                    if let Some(rssi_dbm) = self.heard_at(t.from, node, channel) {
-                        caught.push(Heard {
-                            id: t.id,
-                            from: t.from,
-                            channel,
-                            start: t.start,
-                            end: t.end,
-                            rssi_dbm,
-                        });
-                    }
+                let Some(t) = self.on_air_at(id).and_then(|i| self.on_air.get(i)) else {
+                    continue;
+                };
+                if t.channel != channel || t.from == node {
+                    continue;
                 }
-                next = t.previous;
+                if let Some(rssi_dbm) = self.heard_at(t.from, node, channel) {
+                    caught.push(Heard {
+                        id: t.id,
+                        from: t.from,
+                        channel,
+                        start: t.start,
+                        end: t.end,
+                        rssi_dbm,
+                    });
+                }
             }
         }
         if caught.is_empty() {
@@ -539,7 +553,15 @@ impl Medium {
         self.next_tx += 1;
         let sender = self.node_mut(from)?;
         sender.sending_until = end;
-        let previous = sender.last_sent.replace(id);
+        let at = sender.position;
+        let horizon = self.horizon();
+        let cell = self.cell_of(&at);
+        if let Some(c) = self.cells.get_mut(&cell) {
+            while c.air.front().is_some_and(|&(_, e)| e <= horizon) {
+                c.air.pop_front();
+            }
+            c.air.push_back((id, end));
+        }
         let listeners = self.listeners(from, channel)?;
         self.stats.frames += 1;
         self.stats.bytes += u64::try_from(frame.len()).unwrap_or(u64::MAX);
@@ -565,7 +587,6 @@ impl Medium {
             frame,
             listeners,
             resolved: false,
-            previous,
         });
         Ok((id, end))
     }
@@ -577,8 +598,7 @@ impl Medium {
         (cx - 1..=cx + 1)
             .flat_map(move |x| (cy - 1..=cy + 1).map(move |y| (x, y)))
             .filter_map(|c| self.cells.get(&c))
-            .flatten()
-            .copied()
+            .flat_map(|c| c.nodes.iter().copied())
     }
 
     /// The cell of a position.
