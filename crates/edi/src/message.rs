@@ -1,7 +1,9 @@
 //! A message's content: its records (one per device point and slot) and what the
 //! header says, and how records make a slot or a daily message.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc,
+};
 
 use crate::code::{InfoCode, PartyCode, SupplyPoint};
 use crate::error::EdiError;
@@ -315,7 +317,37 @@ fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
 /// `wh` as kWh with three decimals, as the export writes it.
 #[must_use]
 pub fn kwh(wh: u32) -> String {
-    format!("{}.{:03}", wh / 1000, wh % 1000)
+    let mut out = Vec::with_capacity(12);
+    // Writing to a vector does not fail.
+    let _ = write_kwh(&mut out, wh);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`kwh`] written to `out`, without an allocation: a daily message writes four a
+/// record, and formatting each as a string was a quarter of the allocations of a
+/// large simulated run.
+///
+/// # Errors
+/// `out`'s.
+pub fn write_kwh(out: &mut impl std::io::Write, wh: u32) -> std::io::Result<()> {
+    // u32::MAX Wh is 4294967.295 kWh: 11 characters.
+    let mut buf = [0u8; 11];
+    let mut at = buf.len();
+    let mut rest = wh;
+    // From the last decimal back: three decimals, the point, the kWh (one digit at least).
+    for place in 0.. {
+        if place == 3 {
+            at -= 1;
+            buf[at] = b'.';
+        }
+        at -= 1;
+        buf[at] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        rest /= 10;
+        if place >= 3 && rest == 0 {
+            break;
+        }
+    }
+    out.write_all(&buf[at..])
 }
 
 /// Wh from kWh with exactly three decimals; `None` for any other spelling.
@@ -338,8 +370,59 @@ pub fn wh_of_kwh(text: &str) -> Option<u32> {
 /// `t` as RFC 3339 in +09:00, fractions of a second only when there are some.
 #[must_use]
 pub fn jst(t: DateTime<Utc>) -> String {
-    t.with_timezone(&JST)
-        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+    let mut out = Vec::with_capacity(32);
+    // Writing to a vector does not fail.
+    let _ = write_jst(&mut out, t);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`jst`] written to `out`: by hand for the years 0 to 9999 and no leap second (as
+/// chrono's RFC 3339 with `AutoSi` writes them: fractions of 3, 6 or 9 digits, the
+/// fewest that hold them all), through chrono otherwise. Two a record of a daily
+/// message; chrono's makes a string each.
+///
+/// # Errors
+/// `out`'s.
+pub fn write_jst(out: &mut impl std::io::Write, t: DateTime<Utc>) -> std::io::Result<()> {
+    let local = t.with_timezone(&JST);
+    let nanos = local.nanosecond();
+    let year = u32::try_from(local.year()).ok().filter(|y| *y <= 9999);
+    let Some(year) = year.filter(|_| nanos < 1_000_000_000) else {
+        let text = local.to_rfc3339_opts(SecondsFormat::AutoSi, false);
+        return out.write_all(text.as_bytes());
+    };
+    let (frac, width) = match nanos {
+        0 => (0, 0),
+        n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
+        n if n % 1_000 == 0 => (n / 1_000, 6),
+        n => (n, 9),
+    };
+    // "YYYY-MM-DDTHH:MM:SS", ".fffffffff" at most, "+09:00".
+    let mut buf = [0u8; 35];
+    let mut at = 0;
+    for (separator, value, digits) in [
+        (None, year, 4),
+        (Some(b'-'), local.month(), 2),
+        (Some(b'-'), local.day(), 2),
+        (Some(b'T'), local.hour(), 2),
+        (Some(b':'), local.minute(), 2),
+        (Some(b':'), local.second(), 2),
+        (Some(b'.'), frac, width),
+    ] {
+        if digits == 0 {
+            continue;
+        }
+        if let Some(c) = separator {
+            buf[at] = c;
+            at += 1;
+        }
+        for place in (0..digits).rev() {
+            buf[at] = b'0' + u8::try_from(value / 10u32.pow(place) % 10).unwrap_or(0);
+            at += 1;
+        }
+    }
+    buf[at..at + 6].copy_from_slice(b"+09:00");
+    out.write_all(&buf[..at + 6])
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::io::{self, Write};
 
-use crate::message::{jst, kwh, Message, Record, JST};
+use crate::message::{write_jst, write_kwh, Message, Record, JST};
 
 /// The header's fields **(ours: the standard's JPC header codes, our meanings)**.
 fn header(out: &mut impl Write, m: &Message) -> io::Result<()> {
@@ -63,38 +63,75 @@ pub(crate) fn xml(m: &Message, out: &mut impl Write) -> io::Result<()> {
 }
 
 /// One record: the standard's supply point, status and AC input, then ours
-/// (docs/edi.md).
+/// (docs/edi.md). Written without an allocation (a daily message of a large run has
+/// millions of records).
 fn record(out: &mut impl Write, tag: &str, r: &Record) -> io::Result<()> {
-    writeln!(out, "<{tag}>")?;
+    open(out, tag)?;
+    out.write_all(b"\n")?;
     element(out, "JP06400", r.point.as_str())?;
     element(out, "JP06122", r.quality.status())?;
-    element(out, "JP06125", &kwh(r.in_wh))?;
-    element(out, "JPX0101", &kwh(r.out_wh))?;
-    element(out, "JPX0102", &kwh(r.cum_in_wh))?;
-    element(out, "JPX0103", &kwh(r.cum_out_wh))?;
+    element_of(out, "JP06125", |o| write_kwh(o, r.in_wh))?;
+    element_of(out, "JPX0101", |o| write_kwh(o, r.out_wh))?;
+    element_of(out, "JPX0102", |o| write_kwh(o, r.cum_in_wh))?;
+    element_of(out, "JPX0103", |o| write_kwh(o, r.cum_out_wh))?;
     element(out, "JPX0104", r.quality.as_str())?;
-    let terminal: String = r.terminal.iter().map(|b| format!("{b:02X}")).collect();
-    element(out, "JPX0105", &terminal)?;
-    element(out, "JPX0106", &jst(r.slot_start))?;
-    element(out, "JPX0107", &r.interval_min.to_string())?;
+    element_of(out, "JPX0105", |o| {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut hex = [0u8; 16];
+        for (pair, b) in hex.chunks_exact_mut(2).zip(r.terminal) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0x0F)];
+        }
+        o.write_all(&hex)
+    })?;
+    element_of(out, "JPX0106", |o| write_jst(o, r.slot_start))?;
+    element_of(out, "JPX0107", |o| write!(o, "{}", r.interval_min))?;
     if let Some(t) = r.received_at {
-        element(out, "JPX0108", &jst(t))?;
+        element_of(out, "JPX0108", |o| write_jst(o, t))?;
     }
-    writeln!(out, "</{tag}>")
+    close(out, tag)
 }
 
 /// `<tag>value</tag>` and a line end, the value escaped.
 fn element(out: &mut impl Write, tag: &str, value: &str) -> io::Result<()> {
-    write!(out, "<{tag}>")?;
-    for c in value.chars() {
-        match c {
-            '&' => out.write_all(b"&amp;")?,
-            '<' => out.write_all(b"&lt;")?,
-            '>' => out.write_all(b"&gt;")?,
-            '"' => out.write_all(b"&quot;")?,
-            '\'' => out.write_all(b"&apos;")?,
-            c => out.write_all(c.encode_utf8(&mut [0; 4]).as_bytes())?,
+    element_of(out, tag, |out| {
+        if !value.contains(['&', '<', '>', '"', '\'']) {
+            return out.write_all(value.as_bytes());
         }
-    }
-    writeln!(out, "</{tag}>")
+        for c in value.chars() {
+            match c {
+                '&' => out.write_all(b"&amp;")?,
+                '<' => out.write_all(b"&lt;")?,
+                '>' => out.write_all(b"&gt;")?,
+                '"' => out.write_all(b"&quot;")?,
+                '\'' => out.write_all(b"&apos;")?,
+                c => out.write_all(c.encode_utf8(&mut [0; 4]).as_bytes())?,
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `<tag>`, what `value` writes (nothing to escape in it), `</tag>` and a line end.
+fn element_of<W: Write>(
+    out: &mut W,
+    tag: &str,
+    value: impl FnOnce(&mut W) -> io::Result<()>,
+) -> io::Result<()> {
+    open(out, tag)?;
+    value(out)?;
+    close(out, tag)
+}
+
+fn open(out: &mut impl Write, tag: &str) -> io::Result<()> {
+    out.write_all(b"<")?;
+    out.write_all(tag.as_bytes())?;
+    out.write_all(b">")
+}
+
+/// `</tag>` and a line end.
+fn close(out: &mut impl Write, tag: &str) -> io::Result<()> {
+    out.write_all(b"</")?;
+    out.write_all(tag.as_bytes())?;
+    out.write_all(b">\n")
 }

@@ -90,6 +90,28 @@ proptest! {
     }
 
     #[test]
+    fn if01_energies_and_times_are_written_as_chrono_and_format_write_them(
+        wh in any::<u32>(),
+        secs in -80_000_000_000i64..300_000_000_000,
+        nanos in prop_oneof![
+            Just(0u32),
+            (1u32..1_000).prop_map(|m| m * 1_000_000),
+            (1u32..1_000_000).prop_map(|u| u * 1_000),
+            0u32..1_000_000_000,
+        ],
+    ) {
+        // The writers made by hand (no allocation a value) against the formatting they
+        // replaced, over every energy and the times chrono can hold, years past 9999
+        // and before 0 included.
+        prop_assert_eq!(edi::message::kwh(wh), format!("{}.{:03}", wh / 1000, wh % 1000));
+        let t = DateTime::from_timestamp(secs, nanos).unwrap();
+        let chrono = t
+            .with_timezone(&edi::message::JST)
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+        prop_assert_eq!(edi::message::jst(t), chrono);
+    }
+
+    #[test]
     fn if01_file_names_read_back_as_printed(
         code in prop::sample::select(InfoCode::ALL.to_vec()),
         day in 0i64..20_000,

@@ -790,7 +790,7 @@ impl Medium {
         };
         // Frames overlapping it from senders that its listeners may hear (or that are
         // its listeners): within two cells of its sender.
-        let mut receptions = Vec::new();
+        let mut receptions = Vec::with_capacity(tx.listeners.len());
         for &(node, rssi) in tx.listeners.iter() {
             if rssi < self.propagation.sensitivity_dbm - 20.0 {
                 continue;
