@@ -199,6 +199,36 @@ proptest! {
         }
     }
 
+    /// A receiver that only checks a frame for another node (header, then the body
+    /// checked, not made) refuses exactly what it refuses when it makes the frame, for
+    /// the same reason: plain and secured frames, whole, cut or damaged, and noise.
+    #[test]
+    fn rad01_a_frame_checked_is_refused_as_a_frame_made(
+        f in frame(),
+        sec in proptest::option::of(security()),
+        cut in any::<usize>(),
+        flip in any::<(usize, u8)>(),
+        noise in any_bytes(),
+    ) {
+        let mut f = f;
+        f.header.security = sec;
+        let key = [0x42; 16];
+        let made = match sec {
+            Some(_) => ccm_star::secure(&f, &key).ok(),
+            None => f.emit().ok(),
+        };
+        let mut damaged = made.clone().unwrap_or_default();
+        let (at, x) = flip;
+        if !damaged.is_empty() { let i = at % damaged.len(); damaged[i] ^= x; }
+        damaged.truncate(cut % (damaged.len() + 1));
+        for b in made.into_iter().chain([damaged, noise]) {
+            let checked = Mpdu::parse_header(&b)
+                .and_then(|(h, end)| Mpdu::check_body(&h, &b, end).map(|()| h));
+            let parsed = Mpdu::parse(&b).map(|m| m.header().clone());
+            prop_assert_eq!(checked, parsed);
+        }
+    }
+
     #[test]
     fn sec03_secure_then_open_is_identity(f in frame(), sec in security()) {
         let mut f = f;

@@ -699,7 +699,18 @@ impl Mac {
             self.stats.dropped += 1;
             return (None, Vec::new());
         };
-        let parsed = match Mpdu::parse(mpdu) {
+        // A frame for another node (or an acknowledgment) is checked whole, as one for
+        // us, but not made: most of what a node hears is its neighbours' traffic, and
+        // a copy of each body was an allocation a frame heard.
+        let parsed = Mpdu::parse_header(mpdu).and_then(|(header, end)| {
+            if header.frame_type != FrameType::Ack && self.for_us(&header) {
+                let mpdu = Mpdu::parse_body(header.clone(), mpdu, end)?;
+                Ok((header, Some(mpdu)))
+            } else {
+                Mpdu::check_body(&header, mpdu, end).map(|()| (header, None))
+            }
+        });
+        let (header, parsed) = match parsed {
             Ok(m) => m,
             Err(e) => {
                 self.stats.dropped += 1;
@@ -707,7 +718,6 @@ impl Mac {
                 return (None, Vec::new());
             }
         };
-        let header = parsed.header().clone();
         let source = header
             .src
             .map_or(FrameSource::NoAddress, FrameSource::Address);
@@ -719,10 +729,10 @@ impl Mac {
             self.acknowledged(&header);
             return (None, Vec::new());
         }
-        if !self.for_us(&header) {
+        let Some(parsed) = parsed else {
             self.stats.dropped += 1;
             return (None, Vec::new());
-        }
+        };
         self.concerned = true;
         // The acknowledgment goes out as soon as the frame checks (FCS, addressing),
         // before security processing, as 802.15.4 radios do: a retransmission whose

@@ -933,7 +933,7 @@ impl Terminal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link::mac::Refusal;
+    use crate::link::mac::{Reception, Refusal};
     use crate::link::pana::paa::{PaaConfig, Registry};
     use crate::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig};
     use pana::psk::{PskDerivation, SaltedSha256};
@@ -1115,10 +1115,15 @@ mod tests {
 
     /// A data frame secured under a key nobody gave out, claiming to come from `from`.
     fn forged(from: Eui64, counter: u32) -> Vec<u8> {
+        forged_to(TERMINAL, from, counter)
+    }
+
+    /// [`forged`], to `to`.
+    fn forged_to(to: Eui64, from: Eui64, counter: u32) -> Vec<u8> {
         let mut header = Header::new_2015(
             FrameType::Data,
             Some(counter.to_be_bytes()[3]),
-            (Some(PAN), Some(Address::Extended(TERMINAL))),
+            (Some(PAN), Some(Address::Extended(to))),
             (None, Some(Address::Extended(from))),
         )
         .unwrap();
@@ -1181,6 +1186,40 @@ mod tests {
         assert_eq!(p.datagrams() - before, 30);
         assert_eq!(p.terminal.meter(), Some(METER));
         assert!(p.terminal.net().mac().stats().security_failures >= 30_000);
+    }
+
+    /// A neighbour's frame is checked, not made (the MAC keeps nothing of it), and
+    /// refused as a frame for us would be: cut short of its MIC it is malformed, counted
+    /// under no source; whole, it is its sender's and dropped, not refused.
+    #[test]
+    fn sec08_a_frame_for_another_node_is_refused_as_one_for_us() {
+        let mut p = Pair::joined();
+        let neighbour = Eui64([0x02, 0, 0, 0, 0, 0, 0, 0x77]);
+        let whole = forged_to(neighbour, ATTACKER, 1);
+        let mut cut = fcs::strip(&whole, FcsKind::Crc16).unwrap().to_vec();
+        cut.truncate(cut.len() - 26);
+        let cut = fcs::append(&cut, FcsKind::Crc16).unwrap();
+        for (psdu, reception) in [
+            (
+                whole,
+                Reception {
+                    source: FrameSource::Address(Address::Extended(ATTACKER)),
+                    refusal: None,
+                },
+            ),
+            (
+                cut,
+                Reception {
+                    source: FrameSource::Unparsable,
+                    refusal: Some(Refusal::Malformed),
+                },
+            ),
+        ] {
+            assert_eq!(p.terminal_receives(&psdu), None);
+            let mac = p.terminal.net().mac();
+            assert_eq!(mac.last_reception(), Some(reception));
+            assert!(!mac.last_concerned());
+        }
     }
 
     #[test]

@@ -236,12 +236,33 @@ fn address(mode: AddressingMode, raw: u64) -> Option<Address> {
     }
 }
 
+/// The Payload IEs that start `r`, when `header` ends with HT1 (none otherwise).
+fn payload_ies_of(header: &Header, r: &mut Reader) -> Result<Vec<PayloadIe>, FrameError> {
+    if header.header_ies.last() == Some(&HeaderIe::Ht1) {
+        ie::parse_payload_ies(r)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
 fn check_len(len: usize) -> Result<(), FrameError> {
     if len > MAX_PSDU_LEN {
         Err(FrameError::TooLong { len })
     } else {
         Ok(())
     }
+}
+
+/// A secured frame's body holds its MIC at least.
+fn mic_present(sec: AuxSecurityHeader, body: &[u8], end: usize) -> Result<(), FrameError> {
+    let mic_len = sec.level.mic_len();
+    if body.len() < mic_len {
+        return Err(FrameError::MicMissing {
+            offset: end,
+            mic_len,
+        });
+    }
+    Ok(())
 }
 
 /// A frame in the clear: an unsecured frame, or a secured one before `ccm_star::secure`
@@ -274,11 +295,7 @@ impl Frame {
     /// payload. `base` is the offset of `body` in the MPDU.
     pub(crate) fn parse_body(header: Header, body: &[u8], base: usize) -> Result<Self, FrameError> {
         let mut r = Reader::new(body, base);
-        let payload_ies = if header.header_ies.last() == Some(&HeaderIe::Ht1) {
-            ie::parse_payload_ies(&mut r)?
-        } else {
-            Vec::new()
-        };
+        let payload_ies = payload_ies_of(&header, &mut r)?;
         Ok(Self {
             header,
             payload_ies,
@@ -298,11 +315,7 @@ impl Frame {
     ) -> Result<Self, FrameError> {
         let (payload_ies, consumed) = {
             let mut r = Reader::new(&body, base);
-            let ies = if header.header_ies.last() == Some(&HeaderIe::Ht1) {
-                ie::parse_payload_ies(&mut r)?
-            } else {
-                Vec::new()
-            };
+            let ies = payload_ies_of(&header, &mut r)?;
             (ies, r.offset() - base)
         };
         if consumed > 0 {
@@ -414,24 +427,51 @@ impl Mpdu {
     /// # Errors
     /// Any malformation, with its offset.
     pub fn parse(mpdu: &[u8]) -> Result<Self, FrameError> {
+        let (header, end) = Self::parse_header(mpdu)?;
+        Self::parse_body(header, mpdu, end)
+    }
+
+    /// An MPDU's header and where its body starts: what a receiver looks at first (is
+    /// the frame for it?) before it makes the frame ([`Mpdu::parse_body`]) or only
+    /// checks that it would ([`Mpdu::check_body`]).
+    ///
+    /// # Errors
+    /// As [`Mpdu::parse`], for the header.
+    pub fn parse_header(mpdu: &[u8]) -> Result<(Header, usize), FrameError> {
         check_len(mpdu.len())?;
-        let (header, end) = Header::parse(mpdu)?;
+        Header::parse(mpdu)
+    }
+
+    /// The frame of `mpdu` whose header [`Mpdu::parse_header`] gave, its body starting at
+    /// `end`.
+    ///
+    /// # Errors
+    /// As [`Mpdu::parse`], for the body.
+    pub fn parse_body(header: Header, mpdu: &[u8], end: usize) -> Result<Self, FrameError> {
         let body = mpdu.get(end..).unwrap_or_default();
         match header.security {
             None => Ok(Self::Plain(Frame::parse_body(header, body, end)?)),
             Some(sec) => {
-                let mic_len = sec.level.mic_len();
-                if body.len() < mic_len {
-                    return Err(FrameError::MicMissing {
-                        offset: end,
-                        mic_len,
-                    });
-                }
+                mic_present(sec, body, end)?;
                 Ok(Self::Secured(SecuredFrame {
                     header,
                     sealed: body.to_vec(),
                 }))
             }
+        }
+    }
+
+    /// Whether [`Mpdu::parse_body`] takes the body, without making the frame: a
+    /// receiver checks a frame for another node and keeps nothing of it (a secured
+    /// body, most of what a node hears, is not copied).
+    ///
+    /// # Errors
+    /// As [`Mpdu::parse_body`].
+    pub fn check_body(header: &Header, mpdu: &[u8], end: usize) -> Result<(), FrameError> {
+        let body = mpdu.get(end..).unwrap_or_default();
+        match header.security {
+            None => payload_ies_of(header, &mut Reader::new(body, end)).map(drop),
+            Some(sec) => mic_present(sec, body, end),
         }
     }
 
