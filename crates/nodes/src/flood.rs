@@ -12,14 +12,14 @@
 //! is bounded: under a flood from more addresses than it holds, the extra addresses count
 //! in the total only.
 
-use std::collections::BTreeMap;
+use smallvec::SmallVec;
 use std::fmt::Debug;
 use std::net::IpAddr;
 use std::ops::Add;
 use std::time::{Duration, Instant};
 
 /// What the detector counts by: a source address.
-pub trait FloodKey: Copy + Ord + Debug {
+pub trait FloodKey: Copy + Eq + Debug {
     /// The form two spellings of one source share (counted as one).
     #[must_use]
     fn canonical(self) -> Self {
@@ -176,19 +176,23 @@ struct Source<T> {
     quiet_until: Option<T>,
 }
 
-/// The detector: sources of type `K`, time of type `T`.
-/// Sources a detector keeps without looking for stale ones to drop: a few below the
-/// eleven entries of one B-tree leaf (544 bytes with a radio's keys), where 16 took an
-/// inner node and two leaves (1.7 KiB) at every terminal of a large run.
+/// Sources a detector keeps without looking for stale ones to drop: a few, where 16
+/// took a B-tree's inner node and two leaves (1.7 KiB) at every terminal of a large run.
 const KEPT_UNPRUNED: usize = 8;
 
+/// Sources a detector holds in itself before its table moves to the heap: a terminal's
+/// radio hears its smart meter and a few neighbours within a window.
+const INLINE_SOURCES: usize = 4;
+
+/// The detector: sources of type `K`, time of type `T`.
 #[derive(Debug)]
 pub struct FloodDetector<K = IpAddr, T = Instant> {
     config: FloodConfig,
-    /// Ordered, not hashed: a table of a few neighbours (at most `max_sources`) is
-    /// searched in a few comparisons, where a keyed hash of every frame's source cost
-    /// more than the rest of the count.
-    sources: BTreeMap<K, Source<T>>,
+    /// A few sources, searched in order, held in the detector itself (more — a flood
+    /// from many addresses, at most `max_sources` — on the heap): every frame a
+    /// terminal hears is counted, and the table's own node on the heap (a B-tree's
+    /// leaf, or a hash table's keyed hash of each source) was the count's cost.
+    sources: SmallVec<[(K, Source<T>); INLINE_SOURCES]>,
     /// Started by the first datagram.
     total: Option<Window<T>>,
     total_quiet_until: Option<T>,
@@ -202,7 +206,7 @@ impl<K: FloodKey, T: FloodTime> FloodDetector<K, T> {
     pub fn new(config: FloodConfig) -> Self {
         Self {
             config,
-            sources: BTreeMap::new(),
+            sources: SmallVec::new(),
             total: None,
             total_quiet_until: None,
             pruned_at: None,
@@ -216,7 +220,8 @@ impl<K: FloodKey, T: FloodTime> FloodDetector<K, T> {
         let config = self.config;
         // The tracked source's entry in one search (every frame a terminal hears is
         // counted: a second search of its table was a cost of its own).
-        let held_off = if let Some(source) = self.sources.get_mut(&from) {
+        let held_off = if let Some((_, source)) = self.sources.iter_mut().find(|(k, _)| *k == from)
+        {
             count_source(source, now, from, config, &mut alarm)
         } else if let Some(source) = self.admit(now, from) {
             count_source(source, now, from, config, &mut alarm)
@@ -269,17 +274,25 @@ impl<K: FloodKey, T: FloodTime> FloodDetector<K, T> {
         let len = self.sources.len();
         if (due && len > KEPT_UNPRUNED) || len >= self.config.max_sources {
             self.pruned_at = Some(now);
-            self.sources.retain(|_, s| {
+            self.sources.retain(|(_, s)| {
                 now.since(s.window.start) < window || s.quiet_until.is_some_and(|q| q > now)
             });
+            // Back in the detector once few are left (after a flood from many).
+            if self.sources.len() <= INLINE_SOURCES {
+                self.sources.shrink_to_fit();
+            }
         }
         if self.sources.len() >= self.config.max_sources {
             return None;
         }
-        Some(self.sources.entry(from).or_insert(Source {
-            window: Window::new(now),
-            quiet_until: None,
-        }))
+        self.sources.push((
+            from,
+            Source {
+                window: Window::new(now),
+                quiet_until: None,
+            },
+        ));
+        self.sources.last_mut().map(|(_, s)| s)
     }
 }
 
@@ -349,6 +362,7 @@ mod tests {
         assert_eq!(g.sources.len(), 200);
         g.count(t + Duration::from_secs(2), IpAddr::from([127, 0, 0, 9]));
         assert_eq!(g.sources.len(), 1, "the stale sources dropped");
+        assert!(!g.sources.spilled(), "the table back in the detector");
     }
 
     #[test]
