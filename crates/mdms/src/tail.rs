@@ -216,9 +216,7 @@ impl<S: MdmsStore> Tailed<S> {
             None => store(&self.inner),
         }
     }
-}
 
-impl<S: MdmsStore> Tailed<S> {
     /// `point`'s tail, read from the store if it is not kept yet, marked written in this
     /// transaction, with the store it stands in front of (both borrowed at once).
     fn touch(&mut self, point: &SupplyPoint) -> Result<(&mut S, &mut Tail), MdmsError> {

@@ -383,12 +383,8 @@ impl Medium {
         // frame on the air anywhere (thousands while a large network joins, at every
         // channel a scanning terminal tried) was a third of the main thread at 100,000
         // terminals, and a look at every node around (a thousand) a tenth at 10,000.
-        let (cx, cy) = self.cell_of(&at);
         let mut caught: Vec<Heard> = Vec::new();
-        for cell in (cx - 1..=cx + 1)
-            .flat_map(|x| (cy - 1..=cy + 1).map(move |y| (x, y)))
-            .filter_map(|c| self.cells.get(&c))
-        {
+        for cell in self.cells_around(&at) {
             for &(id, end) in &cell.air {
                 if end <= horizon {
                     continue;
@@ -594,11 +590,15 @@ impl Medium {
     /// The nodes in the 3 × 3 cells around `at`: every node that can hear a sender there
     /// or be heard by it.
     fn near(&self, at: &Position) -> impl Iterator<Item = u32> + '_ {
+        self.cells_around(at).flat_map(|c| c.nodes.iter().copied())
+    }
+
+    /// The 3 × 3 cells around `at` that hold a node.
+    fn cells_around(&self, at: &Position) -> impl Iterator<Item = &Cell> + '_ {
         let (cx, cy) = self.cell_of(at);
         (cx - 1..=cx + 1)
             .flat_map(move |x| (cy - 1..=cy + 1).map(move |y| (x, y)))
             .filter_map(|c| self.cells.get(&c))
-            .flat_map(|c| c.nodes.iter().copied())
     }
 
     /// The cell of a position.
