@@ -129,6 +129,15 @@ enum Command {
     Retailer(retailer_cmd::RetailerCommand),
 }
 
+/// mimalloc, not the C library's malloc: a large simulation's nodes are gigabytes,
+/// touched a little at a time, and each first touch also missed the TLB. mimalloc asks
+/// the kernel for transparent huge pages for its arenas (`MADV_HUGEPAGE`, what the
+/// kernel's default `madvise` mode waits for), where the C library asks only when told
+/// by `GLIBC_TUNABLES` at its start; and it is faster at small objects
+/// (docs/benchmarks.md, thirteenth session).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Usage errors exit 1, not clap's 2: `echonet get` gives 2 its own meaning (the
     // device answered SNA), and scripts must be able to tell the two apart.
@@ -200,5 +209,51 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    /// The program's heap asks for transparent huge pages (docs/architecture.md): the
+    /// mapping that holds a fresh allocation carries the kernel's `hg` flag (advised
+    /// `MADV_HUGEPAGE`). The C library's malloc does not ask, so this fails when the
+    /// global allocator is taken out. Not asserted where the kernel has them off.
+    #[test]
+    fn the_heap_asks_for_transparent_huge_pages() {
+        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .unwrap_or_default();
+        if !thp.contains("[always]") && !thp.contains("[madvise]") {
+            eprintln!(
+                "transparent huge pages off on this machine ({}): not checked",
+                thp.trim()
+            );
+            return;
+        }
+        let block = vec![1_u8; 4 << 20];
+        let at = block.as_ptr() as usize;
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("/proc/self/smaps");
+        let flags = mapping_flags(&smaps, at).expect("the mapping of the allocation");
+        assert!(
+            flags.split_whitespace().any(|f| f == "hg"),
+            "the heap at {at:#x} is not advised huge: VmFlags {flags}"
+        );
+    }
+
+    /// The `VmFlags` of the mapping in `smaps` that holds address `at`.
+    fn mapping_flags(smaps: &str, at: usize) -> Option<&str> {
+        let mut inside = false;
+        for line in smaps.lines() {
+            if let Some(flags) = line.strip_prefix("VmFlags:") {
+                if inside {
+                    return Some(flags.trim());
+                }
+            } else if let Some((range, _)) = line.split_once(' ') {
+                if let Some((lo, hi)) = range.split_once('-') {
+                    if let (Ok(lo), Ok(hi)) =
+                        (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+                    {
+                        inside = (lo..hi).contains(&at);
+                    }
+                }
+            }
+        }
+        None
     }
 }
