@@ -115,24 +115,30 @@ struct Track {
 }
 
 impl Track {
-    /// The boundaries expected in `[lo, hi]`, oldest first, at most `limit`.
-    fn expected(&self, lo: DateTime<Utc>, hi: DateTime<Utc>, limit: usize) -> Vec<DateTime<Utc>> {
-        let mut out = Vec::new();
+    /// The boundaries expected in `[lo, hi]`, oldest first. An iterator: most callers
+    /// want the first one only ([`Track::first_expected`]), at every reading of every
+    /// point.
+    fn expected(
+        &self,
+        lo: DateTime<Utc>,
+        hi: DateTime<Utc>,
+    ) -> impl Iterator<Item = DateTime<Utc>> + '_ {
         let lo = lo.max(self.since);
         let mut grid = self.grid.iter().peekable();
-        while let Some((start, interval)) = grid.next() {
+        std::iter::from_fn(move || {
+            let (start, interval) = grid.next()?;
             let end = grid
                 .peek()
                 .map_or(hi, |(next, _)| (**next - TimeDelta::seconds(1)).min(hi));
             let from = lo.max(*start) - TimeDelta::seconds(1);
-            for b in interval.between(from, end) {
-                if out.len() >= limit {
-                    return out;
-                }
-                out.push(b);
-            }
-        }
-        out
+            Some(interval.between(from, end))
+        })
+        .flatten()
+    }
+
+    /// The first boundary expected in `[lo, hi]`.
+    fn first_expected(&self, lo: DateTime<Utc>, hi: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.expected(lo, hi).next()
     }
 
     fn missing(&self, lo: DateTime<Utc>, hi: DateTime<Utc>, limit: usize) -> Vec<DateTime<Utc>> {
@@ -143,8 +149,7 @@ impl Track {
         if lo.max(self.since) > hi {
             return Vec::new();
         }
-        self.expected(lo, hi, usize::MAX)
-            .into_iter()
+        self.expected(lo, hi)
             .filter(|b| !self.valid.contains(b))
             .take(limit)
             .collect()
@@ -164,9 +169,8 @@ impl Track {
         // Boundaries are at most an interval apart: the first is within a day.
         let from = self.complete_to.max(self.since);
         let gap = self
-            .expected(from, from + TimeDelta::days(1), 1)
-            .first()
-            .map(|b| *b + config.grace);
+            .first_expected(from, from + TimeDelta::days(1))
+            .map(|b| b + config.grace);
         match (gap, self.retry_at) {
             (Some(g), Some(r)) => Some(g.max(r)),
             (g, r) => g.or(r),
@@ -185,7 +189,7 @@ impl Track {
         let Some(last) = self.valid.last().copied() else {
             return;
         };
-        while let Some(next) = self.expected(self.complete_to, last, 1).first().copied() {
+        while let Some(next) = self.first_expected(self.complete_to, last) {
             if !self.valid.contains(&next) {
                 break;
             }
@@ -263,8 +267,12 @@ pub struct Collector {
     next_request: u32,
     /// Each track by the time it next needs the poll ([`Track::next_look`]): the poll
     /// looks at those due, not at every point each time (a million points, polled
-    /// every minute).
-    due: BTreeSet<(DateTime<Utc>, Eui64)>,
+    /// every minute). A list per time: most tracks share their times (boundaries plus
+    /// the grace), so a track moved at each reading is pushed onto a list already at
+    /// hand, not taken out of and put back into a tree of every point. A track moved
+    /// leaves its old entry behind, passed over when its time comes: an entry counts
+    /// only while its time is the track's [`Track::due`].
+    due: BTreeMap<DateTime<Utc>, Vec<Eui64>>,
     /// The backfills under way, by request number: whose a *done* ends.
     requests: BTreeMap<u32, Eui64>,
 }
@@ -321,7 +329,7 @@ impl Collector {
             config,
             tracks,
             next_request: 0,
-            due: BTreeSet::new(),
+            due: BTreeMap::new(),
             requests: BTreeMap::new(),
         };
         let terminals: Vec<Eui64> = c.tracks.keys().copied().collect();
@@ -340,11 +348,8 @@ impl Collector {
         if next == track.due {
             return;
         }
-        if let Some(old) = track.due {
-            self.due.remove(&(old, terminal));
-        }
         if let Some(new) = next {
-            self.due.insert((new, terminal));
+            self.due.entry(new).or_default().push(terminal);
         }
         track.due = next;
     }
@@ -455,15 +460,19 @@ impl Collector {
     /// whose look is due, in terminal order.
     pub fn poll(&mut self, now: DateTime<Utc>) -> Vec<(Eui64, Command)> {
         let mut due = Vec::new();
-        while let Some(&(at, terminal)) = self.due.first() {
-            if at > now {
+        while let Some(entry) = self.due.first_entry() {
+            if *entry.key() > now {
                 break;
             }
-            self.due.pop_first();
-            if let Some(t) = self.tracks.get_mut(&terminal) {
-                t.due = None;
+            let (at, terminals) = entry.remove_entry();
+            for terminal in terminals {
+                // Left behind by a move, or a second entry at the same time (a track
+                // moved away and back): not due, or taken already.
+                if let Some(t) = self.tracks.get_mut(&terminal).filter(|t| t.due == Some(at)) {
+                    t.due = None;
+                    due.push(terminal);
+                }
             }
-            due.push(terminal);
         }
         due.sort_unstable();
         let mut out = Vec::new();
