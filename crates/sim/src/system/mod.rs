@@ -65,6 +65,7 @@ use wisun::PairingId;
 use crate::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 
 mod head_end;
+mod meter_side;
 mod public;
 mod report;
 mod tally;
@@ -179,50 +180,12 @@ pub struct Run {
 /// How long each terminal has been reading its meter when the run starts.
 const HISTORY: chrono::Duration = chrono::Duration::hours(6);
 
-/// Run a terminal's meter side (node and meter in process) from `from` to `until`, the
-/// node's controller on `t0` + (wall − `from`).
-fn read_meter_until(
-    node: &mut nodes::terminal::node::TerminalNode,
-    meter: &mut nodes::meter::Meter,
-    t0: std::time::Instant,
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> Result<(), String> {
-    let to_wall =
-        |i: std::time::Instant| from + chrono::Duration::from_std(i - t0).unwrap_or_default();
-    loop {
-        let (deadline, wall_due) = node.next_wakeup();
-        let wall = deadline.map(to_wall).map_or(wall_due, |d| d.min(wall_due));
-        if wall >= until {
-            return Ok(());
-        }
-        let now = t0 + (wall - from).to_std().unwrap_or_default();
-        meter.advance(wall);
-        node.poll(now, wall).map_err(|e| e.to_string())?;
-        while let Some(tx) = node.poll_transmit() {
-            if let Some(reply) = meter.handle(wall, &tx.bytes) {
-                let from = std::net::SocketAddr::new(METER_IP, echonet::PORT);
-                node.handle_echonet(now, wall, from, &reply)
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        // The history before the run had no smart meter to push to.
-        while node.poll_push().is_some() {}
-    }
-}
-
 /// A DLMS request from a smart meter's `link` to `terminal` (a failure logged: the
 /// session's timeout starts it again).
 fn send(link: &mut SmartMeter, now: Duration, terminal: [u8; 8], request: Vec<u8>) {
     if let Err(e) = link.send_udp(now, Eui64(terminal), (DLMS_PORT, DLMS_PORT), request) {
         tracing::debug!(error = %e, "DLMS request not sent");
     }
-}
-
-/// Whether an ECHONET Lite datagram asks for the AC input energy (0xE0): a slot's reading.
-fn asks_energy(datagram: &[u8]) -> bool {
-    echonet::Frame::new_checked(datagram)
-        .is_ok_and(|f| f.esv() == Some(echonet::Esv::Get) && f.properties().any(|p| p.epc == 0xE0))
 }
 
 /// A meter's `counter` in Wh, lower 8 digits.
@@ -1223,7 +1186,7 @@ impl<W: std::io::Write> LinkSim<W> {
         )
         .map_err(|e| e.to_string())?;
         // Nobody has set its clock yet: its first reading session does (TRM-09).
-        read_meter_until(&mut node, &mut meter, t0, origin - HISTORY, origin)?;
+        meter_side::read_until(&mut node, &mut meter, t0, origin - HISTORY, origin)?;
         let app = TerminalApp::serving(
             node.model(),
             u64::from(k),
@@ -1264,41 +1227,18 @@ impl<W: std::io::Write> LinkSim<W> {
         })
     }
 
-    /// A terminal's meter side at `now`: its node's timers, and the ECHONET Lite
-    /// exchange with its meter (in process, answered at once).
+    /// Terminal `index`'s meter side at `now` ([`meter_side::drive`]).
     fn drive_meter_side(&mut self, index: usize) -> Result<(), String> {
-        let (now, wall) = (self.instant(self.now), self.utc(self.now));
-        let every = self.every_s();
-        let Node::Terminal(t) = &mut self.nodes[index] else {
-            return Ok(());
+        let at = meter_side::At {
+            virtual_now: self.now,
+            now: self.instant(self.now),
+            wall: self.utc(self.now),
+            every_s: self.every_s(),
         };
-        // The meter integrates when asked (its counters do not depend on how often): not
-        // at every wake of its terminal.
-        t.node.poll(now, wall).map_err(|e| e.to_string())?;
-        while let Some(tx) = t.node.poll_transmit() {
-            // The truth the readings are checked against: what the meter counted when
-            // the terminal asked for its energy, for the slot of the terminal's clock
-            // (the first ask of each slot: the reading, retries aside).
-            if asks_energy(&tx.bytes) {
-                t.meter.advance(wall);
-                let slot = t.node.clock(wall).timestamp();
-                let count = counted(&t.meter);
-                self.tally.terminals.count(
-                    t.route.link().eui64().0,
-                    slot - slot.rem_euclid(every),
-                    count,
-                );
-            }
-            if let Some(reply) = t.meter.handle(wall, &tx.bytes) {
-                let from = std::net::SocketAddr::new(METER_IP, echonet::PORT);
-                t.node
-                    .handle_echonet(now, wall, from, &reply)
-                    .map_err(|e| e.to_string())?;
-            }
+        match &mut self.nodes[index] {
+            Node::Terminal(t) => meter_side::drive(t, at, &mut self.tally.terminals),
+            Node::Meter(_) => Ok(()),
         }
-        t.drain_events();
-        t.send_pushes(self.now);
-        Ok(())
     }
 
     /// What terminal `key.0`'s meter counted for the slot at `key.1` (Unix seconds), Wh
