@@ -1008,3 +1008,41 @@ fn trm08_sec02_a_new_password_gives_the_management_association_its_new_derived_s
     ));
     assert!(!smart_meter_reads(&mut app, secrets(PASSWORD), EUI, b.wall));
 }
+
+/// TRM-03/TRM-10: a poll has work only when a timer of the node's is due or an LED
+/// change waits to be told (`has_work`); a driver polls only then, or when its DLMS
+/// server may have changed the model, and loses nothing: each assertion fails when
+/// `has_work` forgets the reader's boundary, or the LED change to tell.
+#[test]
+fn trm03_trm10_a_poll_has_work_at_a_boundary_or_with_an_led_change_to_tell() {
+    use nodes::terminal::led::{Led, LinkView};
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let at = |b: &Bench, wall: DateTime<Utc>| b.t0 + (wall - b.w0).to_std().unwrap();
+    // The meter silent at 10:30 and 11:00 (the alarm told), the route lost meanwhile;
+    // the meter back at 11:30: the LED shows the route searching, not told.
+    b.silent = true;
+    b.run_until(start() + TimeDelta::minutes(55));
+    b.node.set_link(LinkView::Scanning);
+    b.silent = false;
+    b.run_until(start() + TimeDelta::minutes(85));
+    assert_eq!(b.node.led(), Led::Scanning);
+    assert!(
+        !b.node.has_work(at(&b, b.wall), b.wall),
+        "between boundaries"
+    );
+    let (_, boundary) = b.node.next_wakeup();
+    assert!(boundary > b.wall);
+    assert!(
+        b.node.has_work(at(&b, boundary), boundary),
+        "the reader's boundary"
+    );
+    // The route found again: the end of the alarm is told at once, no timer due.
+    b.node.set_link(LinkView::Connected);
+    assert!(
+        b.node.has_work(at(&b, b.wall), b.wall),
+        "an LED change to tell"
+    );
+    b.poke();
+    assert!(!b.node.has_work(at(&b, b.wall), b.wall), "told");
+}

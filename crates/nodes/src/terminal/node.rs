@@ -413,6 +413,16 @@ impl TerminalNode {
         (self.controller.poll_timeout(), reader - self.clock_offset)
     }
 
+    /// Whether [`TerminalNode::poll`] at `now` (`wall`, the driver's clock) has
+    /// something to do besides the model's changes — a timer due, an LED change to
+    /// tell —: a driver that knows when its DLMS server may have changed the model
+    /// polls only then (a simulated terminal wakes about ten times a reading).
+    #[must_use]
+    pub fn has_work(&self, now: Instant, wall: DateTime<Utc>) -> bool {
+        let (deadline, reader) = self.next_wakeup();
+        deadline.is_some_and(|d| d <= now) || reader <= wall || self.led_to_tell.is_some()
+    }
+
     /// The next event.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
         self.events.pop_front()

@@ -30,26 +30,37 @@ pub(super) struct At {
 /// Terminal `t`'s meter side at `at`; what its meter counted when asked, for the slot
 /// of the terminal's clock, kept in `tally`.
 pub(super) fn drive(t: &mut TerminalSim, at: At, tally: &mut Tallies) -> Result<(), String> {
-    // The meter integrates when asked (its counters do not depend on how often): not
-    // at every wake of its terminal.
-    t.node.poll(at.now, at.wall).map_err(|e| e.to_string())?;
-    let eui = t.route.link().eui64().0;
-    answer(
-        &mut t.node,
-        &mut t.meter,
-        at.now,
-        at.wall,
-        |bytes, node, meter| {
-            // The truth the readings are checked against: what the meter counted when
-            // the terminal asked for its energy, for the slot of the terminal's clock
-            // (the first ask of each slot: the reading, retries aside).
-            if asks_energy(bytes) {
-                meter.advance(at.wall);
-                let slot = node.clock(at.wall).timestamp();
-                tally.count(eui, slot - slot.rem_euclid(at.every_s), counted(meter));
-            }
-        },
-    )?;
+    // A terminal wakes some ten times for each reading, at its radio's events: its node
+    // is polled only when a timer of its own is due, an LED change waits to be told or
+    // its model may have changed — what a poll acts on — not at every wake.
+    let polled = std::mem::take(&mut t.model_touched) || t.node.has_work(at.now, at.wall);
+    // What not polling relies on: the model is changed by its DLMS server alone, and
+    // only at a request other than a GET (checked in debug builds: every sim test).
+    debug_assert!(
+        polled || t.node.model().lock().is_ok_and(|m| !m.has_changes()),
+        "the model changed without a request that owes the node's poll"
+    );
+    if polled {
+        t.node.poll(at.now, at.wall).map_err(|e| e.to_string())?;
+        let eui = t.route.link().eui64().0;
+        answer(
+            &mut t.node,
+            &mut t.meter,
+            at.now,
+            at.wall,
+            |bytes, node, meter| {
+                // The truth the readings are checked against: what the meter counted when
+                // the terminal asked for its energy, for the slot of the terminal's clock
+                // (the first ask of each slot: the reading, retries aside). The meter
+                // integrates when asked (its counters do not depend on how often).
+                if asks_energy(bytes) {
+                    meter.advance(at.wall);
+                    let slot = node.clock(at.wall).timestamp();
+                    tally.count(eui, slot - slot.rem_euclid(at.every_s), counted(meter));
+                }
+            },
+        )?;
+    }
     t.drain_events();
     t.send_pushes(at.virtual_now);
     Ok(())

@@ -529,6 +529,10 @@ struct TerminalSim {
     route: LinkedTerminal,
     /// The meter side: controller, slot reader, store, the model as the store's view.
     node: nodes::terminal::node::TerminalNode,
+    /// Its DLMS server served a request that may have changed the model (anything but a
+    /// GET) since its node was last polled: the node's poll is owed though no timer of
+    /// its own is due ([`meter_side::drive`]).
+    model_touched: bool,
     /// The terminal's own meter, answering its ECHONET Lite requests in process.
     meter: nodes::meter::Meter,
     /// Times its LED changed (TRM-10).
@@ -1196,6 +1200,7 @@ impl<W: std::io::Write> LinkSim<W> {
             id,
             k,
             route: LinkedTerminal::new(link, app),
+            model_touched: true,
             node,
             meter,
             led_changes: 0,
@@ -1692,7 +1697,9 @@ impl<W: std::io::Write> LinkSim<W> {
             Actions::Terminal(events) => {
                 let (now, wall) = (self.now, self.utc(self.now));
                 if let Node::Terminal(t) = &mut self.nodes[index] {
-                    for e in t.route.handle(now, wall, events).events {
+                    let handled = t.route.handle(now, wall, events);
+                    t.model_touched |= handled.served.iter().any(|s| s.request != "get");
+                    for e in handled.events {
                         tracing::trace!(terminal = %eui_text(t.route.link().eui64()), event = ?e, "link");
                     }
                     t.report_floods(wall);
@@ -1938,6 +1945,7 @@ impl<W: std::io::Write> LinkSim<W> {
             )?;
             t.route = LinkedTerminal::new(link, app);
             t.node = node;
+            t.model_touched = true;
             tracing::info!(terminal = %eui_text(terminal_eui(k)), "terminal rebooted");
             self.hes.count_event("reboot");
         }
