@@ -646,12 +646,12 @@ impl Controller {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        crate::queue::pop_front(&mut self.transmits)
     }
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        crate::queue::pop_front(&mut self.events)
     }
 
     /// When [`Controller::handle_timeout`] must be called next, if anything is pending.

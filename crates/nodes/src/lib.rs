@@ -10,6 +10,7 @@ pub mod flood;
 pub mod link;
 pub mod log_limit;
 pub mod meter;
+pub mod queue;
 pub mod terminal;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Timelike, Utc};

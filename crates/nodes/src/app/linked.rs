@@ -123,7 +123,7 @@ impl LinkedTerminal {
         if !matches!(self.link.phase(), LinkPhase::Connected(_)) {
             return;
         }
-        while let Some(push) = self.held.pop_front() {
+        while let Some(push) = crate::queue::pop_front(&mut self.held) {
             if let Err(e) = self.link.send_udp(now, (DLMS_PORT, DLMS_PORT), push) {
                 tracing::warn!(error = %e, "push not sent");
             }

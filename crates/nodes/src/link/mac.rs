@@ -657,13 +657,15 @@ impl Mac {
             Err(BudgetError::BurstTooLong { .. }) => {
                 self.stats.budget_deferrals += 1;
                 self.stats.failed += 1;
-                if let Some(p) = self.queue.pop_front() {
+                if let Some(p) = crate::queue::pop_front(&mut self.queue) {
                     indications.push(MacIndication::SendFailed { dst: p.dst });
                 }
                 return (None, indications);
             }
         }
-        let Some(p) = self.queue.pop_front() else {
+        // Its room freed when it leaves the queue empty (most frames go alone); not at
+        // the busy channel's pop above, which puts the frame back.
+        let Some(p) = crate::queue::pop_front(&mut self.queue) else {
             return (None, indications);
         };
         self.budget.record(now, air);

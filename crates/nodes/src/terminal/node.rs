@@ -425,7 +425,7 @@ impl TerminalNode {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
-        self.events.pop_front()
+        crate::queue::pop_front(&mut self.events)
     }
 
     /// The terminal's clock at the driver's `wall` (the driver's plus what a client set,
@@ -708,7 +708,7 @@ impl TerminalNode {
     /// client's 1) carrying an unconfirmed Data-Notification of the push setup's
     /// objects, for the driver to send to the smart meter.
     pub fn poll_push(&mut self) -> Option<Vec<u8>> {
-        self.pushes.pop_front()
+        crate::queue::pop_front(&mut self.pushes)
     }
 
     /// A flood detected (SEC-08) — on the ECHONET side by the node's gate, or on another
