@@ -38,8 +38,10 @@ pub struct HeadEndFigures {
     /// Events by kind (`auth_failure`, `foreign_pairing_scan`, `meter_id_mismatch`,
     /// `dos`, ... and the driver's: `outage`, `reboot`, `block`, `reconnect`).
     pub events: BTreeMap<String, u64>,
-    /// Seconds from each slot's close to its row passed on (rows read at their slot).
-    pub latencies: Vec<f64>,
+    /// Milliseconds from a slot's close to its row passed on (rows read at their slot),
+    /// counted by value (ms → rows): a list of every row's took 8 bytes a row (0.4 GB a
+    /// day at a million terminals), where the values are a few thousand distinct ones.
+    pub latencies: BTreeMap<i64, u64>,
 }
 
 /// Bytes for each smart meter, in the order they are to be sent.
@@ -513,9 +515,8 @@ impl HeadEnd {
         }
         for c in &passed {
             if c.arrival == Arrival::Pushed {
-                #[allow(clippy::cast_precision_loss)]
-                let seconds = (c.received_at - c.row.at).num_milliseconds() as f64 / 1000.0;
-                self.figures.latencies.push(seconds);
+                let ms = (c.received_at - c.row.at).num_milliseconds();
+                *self.figures.latencies.entry(ms).or_default() += 1;
             }
         }
         taken.readings = passed.iter().map(raw).collect();

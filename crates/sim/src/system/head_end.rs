@@ -381,5 +381,7 @@ fn merge(into: &mut HeadEndFigures, more: &HeadEndFigures) {
     for (kind, n) in &more.events {
         *into.events.entry(kind.clone()).or_default() += n;
     }
-    into.latencies.extend_from_slice(&more.latencies);
+    for (ms, n) in &more.latencies {
+        *into.latencies.entry(*ms).or_default() += n;
+    }
 }

@@ -2239,7 +2239,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let (mdms_rejected, mdms_conflicts) = self.hes.mdms_refusals();
         let mut y = SystemFigures {
             points: self.hes.points().len(),
-            latency_s: report::Latency::of(&f.latencies),
+            latency_s: report::Latency::of_counts(&f.latencies),
             events: f.events.clone(),
             a_route_messages: f.messages,
             a_route_refused: f.refused,

@@ -122,7 +122,7 @@ struct FirstPublished {
     published: BTreeMap<DateTime<Utc>, Vec<u64>>,
     /// How many (point, slot) were first published how many milliseconds after the
     /// slot's close (the rounds make few distinct values).
-    latencies: BTreeMap<u64, u64>,
+    latencies: BTreeMap<i64, u64>,
 }
 
 impl FirstPublished {
@@ -139,7 +139,7 @@ impl FirstPublished {
             .published
             .entry(start)
             .or_insert_with(|| vec![0; words]);
-        let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        let ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
         for r in by.values().flatten() {
             let Some(&i) = self.place.get(r.point.as_str()) else {
                 continue;

@@ -210,32 +210,10 @@ pub struct Latency {
 }
 
 impl Latency {
-    /// Of `samples` (sorted here).
+    /// Of samples given as counts by milliseconds (ms → samples): the sample at rank
+    /// round((n − 1) × q) of the sorted samples for each quantile q.
     #[must_use]
-    pub fn of(samples: &[f64]) -> Self {
-        let mut v = samples.to_vec();
-        v.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            #[allow(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss
-            )]
-            let i = ((v.len().saturating_sub(1)) as f64 * q).round() as usize;
-            v.get(i).copied().unwrap_or_default()
-        };
-        Self {
-            p50: at(0.5),
-            p99: at(0.99),
-            max: v.last().copied().unwrap_or_default(),
-        }
-    }
-}
-
-impl Latency {
-    /// Of samples given as counts by milliseconds.
-    #[must_use]
-    pub fn of_counts(counts: &BTreeMap<u64, u64>) -> Self {
+    pub fn of_counts(counts: &BTreeMap<i64, u64>) -> Self {
         let total: u64 = counts.values().sum();
         #[allow(clippy::cast_precision_loss)]
         let at = |q: f64| {
@@ -539,5 +517,42 @@ impl fmt::Display for Report {
             writeln!(f, "  - {part}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Counted by value, the percentiles are those of the samples listed and sorted
+        /// (the head end and the public server count their latencies, not list them).
+        #[test]
+        fn latency_of_counts_is_that_of_the_sorted_samples(
+            samples in proptest::collection::vec(-5_000i64..600_000, 0..400),
+        ) {
+            let mut counts = BTreeMap::new();
+            for ms in &samples {
+                *counts.entry(*ms).or_insert(0u64) += 1;
+            }
+            let mut sorted = samples.clone();
+            sorted.sort_unstable();
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let at = |q: f64| {
+                let i = (sorted.len().saturating_sub(1) as f64 * q).round() as usize;
+                sorted.get(i).map_or(0.0, |ms| *ms as f64 / 1000.0)
+            };
+            let l = Latency::of_counts(&counts);
+            prop_assert_eq!(l.p50.to_bits(), at(0.5).to_bits());
+            prop_assert_eq!(l.p99.to_bits(), at(0.99).to_bits());
+            #[allow(clippy::cast_precision_loss)]
+            let max = sorted.last().map_or(0.0, |ms| *ms as f64 / 1000.0);
+            prop_assert_eq!(l.max.to_bits(), max.to_bits());
+        }
     }
 }
