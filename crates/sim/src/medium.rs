@@ -795,20 +795,29 @@ impl Medium {
             if rssi < self.propagation.sensitivity_dbm - 20.0 {
                 continue;
             }
-            // What else the listener heard (or sent) while the frame was on the air.
-            let others = self
+            // What else the listener heard (or sent) while the frame was on the air, in
+            // one look through its recent frames (the listener's own sending ends it):
+            // the list is a cache miss at each listener, and was looked through twice.
+            let mut busy = false;
+            let mut interference_mw = 0.0;
+            for h in self
                 .hearing
                 .get(node.0 as usize)
                 .ok_or(MediumError::UnknownNode(node))?
                 .iter()
-                .filter(|h| h.id != tx.id && h.overlaps(tx.start, tx.end));
-            let outcome = if others.clone().any(|h| h.from == node) {
+                .filter(|h| h.id != tx.id && h.overlaps(tx.start, tx.end))
+            {
+                if h.from == node {
+                    busy = true;
+                    break;
+                }
+                if h.channel == tx.channel {
+                    interference_mw += dbm_to_mw(h.rssi_dbm);
+                }
+            }
+            let outcome = if busy {
                 Outcome::ReceiverBusy
             } else {
-                let interference_mw: f64 = others
-                    .filter(|h| h.channel == tx.channel)
-                    .map(|h| dbm_to_mw(h.rssi_dbm))
-                    .sum();
                 let sir_ok = interference_mw <= 0.0
                     || mw_to_dbm(dbm_to_mw(rssi) / interference_mw) >= self.propagation.capture_db;
                 if !sir_ok {
