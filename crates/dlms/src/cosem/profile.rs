@@ -205,8 +205,12 @@ pub struct ProfileGeneric {
     deviation: i16,
 }
 
-/// Rows a full buffer grows by: eight hours of 30-minute slots.
+/// Most rows a full buffer grows by: eight hours of 30-minute slots.
 const ROWS_GROWTH: usize = 16;
+
+/// Fewest rows a full buffer grows by: an event or access log holds a few rows a day,
+/// and every terminal of a simulation has one of each.
+const ROWS_GROWTH_MIN: usize = 4;
 
 /// Which rows and columns a selective access picked.
 struct Selection {
@@ -415,12 +419,16 @@ impl ProfileGeneric {
         Ok(())
     }
 
-    /// Room for one more row, [`ROWS_GROWTH`] at a time when full: doubling, a
-    /// terminal's buffer a few rows past a power of two held nearly twice its rows (a
-    /// simulation's million terminals each).
+    /// Room for one more row when full: by half its rows, between
+    /// [`ROWS_GROWTH_MIN`] and [`ROWS_GROWTH`]. Doubling, a terminal's buffer a few rows
+    /// past a power of two held nearly twice its rows; sixteen at a time, its event and
+    /// access logs held room for sixteen for the few rows each (a simulation's million
+    /// terminals each).
     fn make_room(&mut self) {
-        if self.rows.len() == self.rows.capacity() {
-            self.rows.reserve_exact(ROWS_GROWTH);
+        let len = self.rows.len();
+        if len == self.rows.capacity() {
+            self.rows
+                .reserve_exact((len / 2).clamp(ROWS_GROWTH_MIN, ROWS_GROWTH));
         }
     }
 
@@ -718,6 +726,27 @@ mod tests {
 
     fn t(h: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, h, 0, 0).unwrap()
+    }
+
+    /// A buffer's room grows by half its rows, four to sixteen at a time: a log of a
+    /// few rows holds room for four, a day's slots for a few hours more, never double.
+    #[test]
+    fn a_buffer_grows_by_half_its_rows_four_to_sixteen_at_a_time() {
+        let mut p = profile(1000);
+        let mut most_spare = Vec::new();
+        for i in 0..200i64 {
+            let at = t(0) + chrono::Duration::minutes(30 * i);
+            p.capture(at, vec![Value::DoubleLongUnsigned(1)]).unwrap();
+            let (len, room) = (p.rows.len(), p.rows.capacity());
+            assert!(room >= len);
+            most_spare.push(room - len);
+            if len <= 4 {
+                assert!(room <= 4, "{len} rows, room for {room}");
+            } else {
+                assert!(room - len < (len / 2).clamp(4, 16), "{len} rows, room for {room}");
+            }
+        }
+        assert_eq!(most_spare.iter().max(), Some(&15), "sixteen at a time at most");
     }
 
     #[test]
