@@ -40,7 +40,7 @@ pub struct HeadEndFigures {
     pub events: BTreeMap<String, u64>,
     /// Milliseconds from a slot's close to its row passed on (rows read at their slot),
     /// counted by value (ms → rows): a list of every row's took 8 bytes a row (0.4 GB a
-    /// day at a million terminals), where the values are a few thousand distinct ones.
+    /// day at a million terminals); the counts grow with the distinct values only.
     pub latencies: BTreeMap<i64, u64>,
 }
 

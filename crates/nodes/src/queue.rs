@@ -2,7 +2,7 @@
 //! reading's frames, a request's datagrams, an LED change's events) and are empty
 //! nearly all the time; a `VecDeque` keeps the room of its largest burst for good, and
 //! a simulated run holds a node per terminal, each with half a dozen such queues (about
-//! 1.7 KB a terminal of the peak heap at 10,000 terminals, docs/benchmarks.md,
+//! 1.5 KB a terminal of the peak heap at 10,000 terminals, docs/benchmarks.md,
 //! fourteenth session).
 
 use std::collections::VecDeque;

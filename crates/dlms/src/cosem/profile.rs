@@ -743,10 +743,17 @@ mod tests {
             if len <= 4 {
                 assert!(room <= 4, "{len} rows, room for {room}");
             } else {
-                assert!(room - len < (len / 2).clamp(4, 16), "{len} rows, room for {room}");
+                assert!(
+                    room - len < (len / 2).clamp(4, 16),
+                    "{len} rows, room for {room}"
+                );
             }
         }
-        assert_eq!(most_spare.iter().max(), Some(&15), "sixteen at a time at most");
+        assert_eq!(
+            most_spare.iter().max(),
+            Some(&15),
+            "sixteen at a time at most"
+        );
     }
 
     #[test]
