@@ -115,6 +115,16 @@ impl Served {
     }
 }
 
+impl Served {
+    /// Whether the request was a GET, which reads the model and never changes it: a
+    /// driver that skips its node's poll while nothing changed asks this (the kind's
+    /// name is [`request_kind`]'s, kept beside it).
+    #[must_use]
+    pub fn is_get(&self) -> bool {
+        self.request == "get"
+    }
+}
+
 /// The kind of request `apdu` is, by its tag.
 #[must_use]
 pub fn request_kind(apdu: &[u8]) -> &'static str {

@@ -1698,7 +1698,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 let (now, wall) = (self.now, self.utc(self.now));
                 if let Node::Terminal(t) = &mut self.nodes[index] {
                     let handled = t.route.handle(now, wall, events);
-                    t.model_touched |= handled.served.iter().any(|s| s.request != "get");
+                    t.model_touched |= handled.served.iter().any(|s| !s.is_get());
                     for e in handled.events {
                         tracing::trace!(terminal = %eui_text(t.route.link().eui64()), event = ?e, "link");
                     }
