@@ -113,9 +113,7 @@ impl Served {
             image_block: access == Some(AccessCode::ActionAccepted) && is_image_block(request),
         }
     }
-}
 
-impl Served {
     /// Whether the request was a GET, which reads the model and never changes it: a
     /// driver that skips its node's poll while nothing changed asks this (the kind's
     /// name is [`request_kind`]'s, kept beside it).
