@@ -329,6 +329,12 @@ impl Mac {
         self.config.eui64
     }
 
+    /// What it was made with (the one copy: the link above keeps none).
+    #[must_use]
+    pub const fn config(&self) -> &MacConfig {
+        &self.config
+    }
+
     /// The counters.
     #[must_use]
     pub const fn stats(&self) -> MacStats {

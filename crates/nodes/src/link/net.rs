@@ -156,6 +156,12 @@ impl Net {
         }
     }
 
+    /// What it was made with (the one copy: the link above keeps none).
+    #[must_use]
+    pub const fn config(&self) -> &NetConfig {
+        &self.config
+    }
+
     /// The MAC.
     #[must_use]
     pub const fn mac(&self) -> &Mac {

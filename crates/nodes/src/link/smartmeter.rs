@@ -185,7 +185,7 @@ struct Rollover {
 
 /// The smart meter's link.
 pub struct SmartMeter {
-    config: SmartMeterConfig,
+    settings: Settings,
     net: Net,
     paa: Paa,
     entropy: Box<dyn Entropy + Send>,
@@ -211,10 +211,23 @@ impl core::fmt::Debug for SmartMeter {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SmartMeter")
             .field("eui64", &self.net.mac().eui64())
-            .field("channel", &self.config.channel)
+            .field("channel", &self.settings.channel)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
+}
+
+/// What the link keeps of its configuration: not the MAC's, the interface's and the
+/// PAA's, which those keep (a copy of each, 328 bytes and the PAA's ID, was held here
+/// besides).
+#[derive(Debug, Clone)]
+struct Settings {
+    pan_id: u16,
+    channel: u8,
+    pairing_id: PairingId,
+    profile: LinkProfile,
+    key_period: Duration,
+    switch_delay: Duration,
 }
 
 impl SmartMeter {
@@ -226,9 +239,21 @@ impl SmartMeter {
         mut entropy: Box<dyn Entropy + Send>,
         now: Duration,
     ) -> Self {
-        let first = new_key(&mut *entropy, 1, &config);
-        let mut mac = Mac::new(config.mac.clone());
-        mac.set_pan(Some(config.pan_id));
+        let SmartMeterConfig {
+            mac,
+            pan_id,
+            channel,
+            pairing_id,
+            profile,
+            join_window,
+            paa,
+            key_period,
+            switch_delay,
+            net,
+        } = config;
+        let first = new_key(&mut *entropy, 1, key_period);
+        let mut mac = Mac::new(mac);
+        mac.set_pan(Some(pan_id));
         if let Err(e) = mac.install_key(now, first.index, *first.key.as_bytes(), true) {
             // A MAC that has just been made has retired nothing.
             tracing::error!(error = %e, "first group key not installed");
@@ -238,20 +263,27 @@ impl SmartMeter {
             entropy.fill(&mut b);
             u16::from_be_bytes(b)
         };
-        let net = Net::new(mac, config.net.clone(), tag);
+        let net = Net::new(mac, net, tag);
         let keys_used = vec![(first.index, *first.key.as_bytes())];
         let paa = Paa::new(
             PaaConfig {
-                vendor_id: config.profile.vendor_id,
-                ..config.paa.clone()
+                vendor_id: profile.vendor_id,
+                ..paa
             },
             registry,
             first,
         );
         Self {
-            join_window: config.join_window,
-            next_rollover: now + config.key_period,
-            config,
+            join_window,
+            next_rollover: now + key_period,
+            settings: Settings {
+                pan_id,
+                channel,
+                pairing_id,
+                profile,
+                key_period,
+                switch_delay,
+            },
             net,
             paa,
             entropy,
@@ -274,7 +306,7 @@ impl SmartMeter {
     /// The channel we listen and send on.
     #[must_use]
     pub const fn channel(&self) -> u8 {
-        self.config.channel
+        self.settings.channel
     }
 
     /// Counters.
@@ -379,7 +411,7 @@ impl SmartMeter {
     /// (SYS-03); the password itself is kept only as the PSK derived from it.
     pub fn set_password(&mut self, terminal: Eui64, password: &[u8]) {
         let id_p = pana::psk::identity_from_eui64(terminal.0).into_bytes();
-        let psk = self.config.profile.psk(&id_p, password);
+        let psk = self.settings.profile.psk(&id_p, password);
         self.paa.replace_psk(&id_p, psk);
         tracing::info!(terminal = ?terminal, "new authentication password: proved from the next authentication");
     }
@@ -595,13 +627,13 @@ impl SmartMeter {
         events: &mut Vec<SmartMeterEvent>,
     ) {
         let asked = self
-            .config
+            .settings
             .profile
             .pairing_format
             .find(&frame.header.header_ies);
-        let ours = matches!(asked, PairingIeContent::Valid(id) if id == self.config.pairing_id);
+        let ours = matches!(asked, PairingIeContent::Valid(id) if id == self.settings.pairing_id);
         if let PairingIeContent::Valid(other) = asked {
-            if other != self.config.pairing_id {
+            if other != self.settings.pairing_id {
                 events.push(SmartMeterEvent::ForeignScan {
                     from: frame.header.src_eui64(),
                     pairing_id: other,
@@ -614,10 +646,10 @@ impl SmartMeter {
         }
         let eb = enhanced_beacon(
             0,
-            self.config.pan_id,
+            self.settings.pan_id,
             self.eui64(),
-            &self.config.pairing_id,
-            &self.config.profile.pairing_format,
+            &self.settings.pairing_id,
+            &self.settings.profile.pairing_format,
         );
         if self.net.mac_mut().send_frame(now, eb).is_ok() {
             self.stats.beacons_sent += 1;
@@ -648,7 +680,7 @@ impl SmartMeter {
                 tracing::error!(error = %e, "next group key not installed");
             }
             self.stats.rollovers += 1;
-            self.next_rollover = now + self.config.key_period;
+            self.next_rollover = now + self.settings.key_period;
             tracing::info!(index = r.key.index, "group key switched");
             events.push(SmartMeterEvent::KeyActivated { index: r.key.index });
             return;
@@ -666,7 +698,7 @@ impl SmartMeter {
         if index == self.paa.group_keys().0.index {
             index = next_index(index);
         }
-        let key = new_key(&mut *self.entropy, index, &self.config);
+        let key = new_key(&mut *self.entropy, index, self.settings.key_period);
         self.keys_used.push((key.index, *key.key.as_bytes()));
         if let Err(e) = self
             .net
@@ -674,7 +706,7 @@ impl SmartMeter {
             .install_key(now, key.index, *key.key.as_bytes(), false)
         {
             tracing::error!(error = %e, "next group key not installed");
-            self.next_rollover = now + self.config.switch_delay;
+            self.next_rollover = now + self.settings.switch_delay;
             return;
         }
         for (peer, bytes) in self.paa.distribute(now, key.clone()) {
@@ -683,7 +715,7 @@ impl SmartMeter {
         tracing::info!(index, "next group key delivered");
         self.rollover = Some(Rollover {
             key,
-            switch_at: now + self.config.switch_delay,
+            switch_at: now + self.settings.switch_delay,
         });
     }
 }
@@ -697,13 +729,13 @@ const fn next_index(index: u8) -> u8 {
     }
 }
 
-fn new_key(entropy: &mut dyn Entropy, index: u8, config: &SmartMeterConfig) -> GroupKey {
+fn new_key(entropy: &mut dyn Entropy, index: u8, key_period: Duration) -> GroupKey {
     let mut key = [0; 16];
     entropy.fill(&mut key);
     GroupKey {
         index,
         active: false,
-        lifetime_s: u32::try_from(config.key_period.as_secs()).unwrap_or(u32::MAX),
+        lifetime_s: u32::try_from(key_period.as_secs()).unwrap_or(u32::MAX),
         key: Aes128Key::new(key),
     }
 }

@@ -305,7 +305,7 @@ enum State {
 
 /// The terminal's link.
 pub struct Terminal {
-    config: TerminalConfig,
+    settings: Settings,
     net: Net,
     entropy: Box<dyn Entropy + Send>,
     state: State,
@@ -329,6 +329,22 @@ impl core::fmt::Debug for Terminal {
     }
 }
 
+/// The link's configuration less the MAC's and the interface's, which those layers
+/// keep (one copy each, where the link held a second: 224 bytes of a terminal a large
+/// simulation holds a million of); [`Terminal::config`] puts the three together.
+#[derive(Debug, Clone)]
+struct Settings {
+    pairing_id: PairingId,
+    profile: LinkProfile,
+    channels: Vec<u8>,
+    scan_window: Duration,
+    auth_id: Vec<u8>,
+    password: Vec<u8>,
+    pana: PanaTimers,
+    backoff: Duration,
+    max_backoff: Duration,
+}
+
 impl Terminal {
     /// A terminal that starts scanning at `now`.
     pub fn new(
@@ -341,10 +357,33 @@ impl Terminal {
             entropy.fill(&mut b);
             u16::from_be_bytes(b)
         };
-        let net = Net::new(Mac::new(config.mac.clone()), config.net.clone(), tag);
+        let TerminalConfig {
+            mac,
+            pairing_id,
+            profile,
+            channels,
+            scan_window,
+            auth_id,
+            password,
+            pana,
+            backoff,
+            max_backoff,
+            net,
+        } = config;
+        let net = Net::new(Mac::new(mac), net, tag);
         let mut t = Self {
-            backoff: config.backoff,
-            config,
+            backoff,
+            settings: Settings {
+                pairing_id,
+                profile,
+                channels,
+                scan_window,
+                auth_id,
+                password,
+                pana,
+                backoff,
+                max_backoff,
+            },
             net,
             entropy,
             state: State::Backoff { until: now },
@@ -397,7 +436,7 @@ impl Terminal {
     #[must_use]
     pub fn channel(&self) -> Option<u8> {
         match &self.state {
-            State::Scanning { index, .. } => self.config.channels.get(*index).copied(),
+            State::Scanning { index, .. } => self.settings.channels.get(*index).copied(),
             State::Joining { current, .. } | State::Connected { current, .. } => {
                 Some(current.channel)
             }
@@ -409,7 +448,7 @@ impl Terminal {
     /// the link up now stays up.
     pub fn set_pairing_id(&mut self, id: PairingId) {
         tracing::info!("new Pairing ID: used from the next scan");
-        self.config.pairing_id = id;
+        self.settings.pairing_id = id;
         // The other smart meters of the last scan answered the old ID: none of them is
         // a fallback any more (the one linked now stays until it is lost).
         match &mut self.state {
@@ -437,8 +476,21 @@ impl Terminal {
     /// Its configuration as it stands (a new password or Pairing ID included): what
     /// it boots with again.
     #[must_use]
-    pub const fn config(&self) -> &TerminalConfig {
-        &self.config
+    pub fn config(&self) -> TerminalConfig {
+        let s = self.settings.clone();
+        TerminalConfig {
+            mac: self.net.mac().config().clone(),
+            pairing_id: s.pairing_id,
+            profile: s.profile,
+            channels: s.channels,
+            scan_window: s.scan_window,
+            auth_id: s.auth_id,
+            password: s.password,
+            pana: s.pana,
+            backoff: s.backoff,
+            max_backoff: s.max_backoff,
+            net: self.net.config().clone(),
+        }
     }
 
     /// A new authentication password (TRM-08): used from the next authentication to a
@@ -449,7 +501,7 @@ impl Terminal {
         if let State::Connected { pac, .. } = &mut self.state {
             pac.set_password(password.clone());
         }
-        self.config.password = password;
+        self.settings.password = password;
     }
 
     /// Where the link is.
@@ -500,7 +552,7 @@ impl Terminal {
         self.net.mac_mut().clear_keys();
         self.state = State::Scanning {
             index: 0,
-            until: now + self.config.scan_window,
+            until: now + self.settings.scan_window,
             found: Vec::new(),
         };
         self.send_beacon_request(now);
@@ -510,8 +562,8 @@ impl Terminal {
         let ebr = enhanced_beacon_request(
             0,
             self.eui64(),
-            &self.config.pairing_id,
-            &self.config.profile.pairing_format,
+            &self.settings.pairing_id,
+            &self.settings.profile.pairing_format,
         );
         if let Err(e) = self.net.mac_mut().send_frame(now, ebr) {
             tracing::warn!(error = %e, "beacon request not sent");
@@ -590,9 +642,9 @@ impl Terminal {
                 until,
                 found,
             } if now >= *until => {
-                if *index + 1 < self.config.channels.len() {
+                if *index + 1 < self.settings.channels.len() {
                     *index += 1;
-                    *until = now + self.config.scan_window;
+                    *until = now + self.settings.scan_window;
                     self.send_beacon_request(now);
                 } else {
                     let mut found = core::mem::take(found);
@@ -684,11 +736,14 @@ impl Terminal {
     }
 
     fn pac_config(&self, c: &Candidate) -> PacConfig {
-        let mut config = PacConfig::new(self.config.auth_id.clone(), self.config.password.clone());
+        let mut config = PacConfig::new(
+            self.settings.auth_id.clone(),
+            self.settings.password.clone(),
+        );
         config.expected_id_s = Some(identity_from_eui64(c.eui64.0).into_bytes());
-        config.derivation = self.config.profile.psk.clone();
-        config.vendor_id = self.config.profile.vendor_id;
-        config.timers = self.config.pana;
+        config.derivation = self.settings.profile.psk.clone();
+        config.vendor_id = self.settings.profile.vendor_id;
+        config.timers = self.settings.pana;
         config
     }
 
@@ -698,7 +753,7 @@ impl Terminal {
         let Some(c) = candidates.get(index).copied() else {
             let until = now + self.backoff;
             tracing::info!(backoff = ?self.backoff, "no smart meter took us: scanning again later");
-            self.backoff = (self.backoff * 2).min(self.config.max_backoff);
+            self.backoff = (self.backoff * 2).min(self.settings.max_backoff);
             self.net.mac_mut().set_pan(None);
             self.state = State::Backoff { until };
             return;
@@ -752,8 +807,8 @@ impl Terminal {
                     return;
                 };
                 let ours = matches!(
-                    self.config.profile.pairing_format.find(&frame.header.header_ies),
-                    PairingIeContent::Valid(id) if id == self.config.pairing_id
+                    self.settings.profile.pairing_format.find(&frame.header.header_ies),
+                    PairingIeContent::Valid(id) if id == self.settings.pairing_id
                 );
                 let (Some(Address::Extended(eui64)), Some(pan_id)) =
                     (frame.header.src, frame.header.src_pan)
@@ -766,7 +821,7 @@ impl Terminal {
                     return;
                 }
                 self.stats.beacons += 1;
-                let channel = self.config.channels.get(*index).copied().unwrap_or(0);
+                let channel = self.settings.channels.get(*index).copied().unwrap_or(0);
                 if !found.iter().any(|c| c.eui64 == eui64) {
                     found.push(Candidate {
                         eui64,
@@ -837,7 +892,7 @@ impl Terminal {
                     }
                 }
                 self.stats.joins += 1;
-                self.backoff = self.config.backoff;
+                self.backoff = self.settings.backoff;
                 tracing::info!(meter = ?current.eui64, channel = current.channel, "joined");
                 events.push(TerminalEvent::Joined(current));
                 self.state = State::Connected {
@@ -1148,6 +1203,46 @@ mod tests {
         } else {
             fcs::append(&bytes, FcsKind::Crc16).unwrap()
         }
+    }
+
+    #[test]
+    fn trm08_a_terminal_boots_again_with_its_configuration_and_the_changes_since() {
+        let mut p = Pair::new();
+        let net = NetConfig {
+            max_psdu: 200,
+            unsecured_ports: vec![PANA_PORT, 61_000],
+            ..NetConfig::default()
+        };
+        let mut mac = MacConfig::new(TERMINAL);
+        mac.max_retries = 7;
+        let given = TerminalConfig {
+            mac: mac.clone(),
+            channels: vec![CHANNEL, CHANNEL + 2],
+            backoff: Duration::from_secs(11),
+            net,
+            ..p.terminal.config()
+        };
+        p.terminal = Terminal::new(given.clone(), Box::new(Seeded(3)), Duration::ZERO);
+        p.terminal.set_password(b"0123456789AB".to_vec());
+        p.terminal
+            .set_pairing_id(PairingId::from_codes("00", "98765432109").unwrap());
+        let again = p.terminal.config();
+        assert_eq!(again.mac, mac, "the MAC's part, which the MAC keeps");
+        assert_eq!(
+            again.net.max_psdu, 200,
+            "the interface's part, which it keeps"
+        );
+        assert_eq!(again.net.unsecured_ports, vec![PANA_PORT, 61_000]);
+        assert_eq!(again.channels, given.channels);
+        assert_eq!(again.backoff, Duration::from_secs(11));
+        assert_eq!(again.max_backoff, given.max_backoff);
+        assert_eq!(again.scan_window, given.scan_window);
+        assert_eq!(again.auth_id, given.auth_id);
+        assert_eq!(again.password, b"0123456789AB", "the new password");
+        assert_eq!(
+            again.pairing_id,
+            PairingId::from_codes("00", "98765432109").unwrap()
+        );
     }
 
     #[test]

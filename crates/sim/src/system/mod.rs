@@ -1917,7 +1917,7 @@ impl<W: std::io::Write> LinkSim<W> {
             t.boots += 1;
             let boot = now + Duration::from_secs(30);
             let stream = stream_of(Use::TerminalLink, k, t.boots);
-            let config = t.route.link().config().clone();
+            let config = t.route.link().config();
             let mut link = Terminal::new(config, Box::new(Seeded::new(seed, stream)), boot);
             // SEC-03: its frame counters are on its flash (as `iotroute terminal` keeps
             // them in DIR): it goes on from its reservations, never reusing a nonce.
