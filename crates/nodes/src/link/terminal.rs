@@ -366,32 +366,19 @@ impl Terminal {
             entropy.fill(&mut b);
             u16::from_be_bytes(b)
         };
-        let TerminalConfig {
-            mac,
-            pairing_id,
-            profile,
-            channels,
-            scan_window,
-            auth_id,
-            password,
-            pana,
-            backoff,
-            max_backoff,
-            net,
-        } = config;
-        let net = Net::new(Mac::new(mac), net, tag);
+        let net = Net::new(Mac::new(config.mac), config.net, tag);
         let mut t = Self {
-            backoff,
+            backoff: config.backoff,
             settings: Settings {
-                pairing_id,
-                profile,
-                channels,
-                scan_window,
-                auth_id,
-                password,
-                pana,
-                backoff,
-                max_backoff,
+                pairing_id: config.pairing_id,
+                profile: config.profile,
+                channels: config.channels,
+                scan_window: config.scan_window,
+                auth_id: config.auth_id,
+                password: config.password,
+                pana: config.pana,
+                backoff: config.backoff,
+                max_backoff: config.max_backoff,
             },
             net,
             entropy,
