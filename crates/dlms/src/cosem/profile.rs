@@ -212,6 +212,14 @@ const ROWS_GROWTH: usize = 16;
 /// and every terminal of a simulation has one of each.
 const ROWS_GROWTH_MIN: usize = 4;
 
+/// How many rows a full buffer of `len` rows grows by: half its rows, between
+/// [`ROWS_GROWTH_MIN`] and [`ROWS_GROWTH`] ([`ProfileGeneric`]'s buffer; the terminal's
+/// store, whose rows the load profile shows, grows the same way).
+#[must_use]
+pub fn rows_growth(len: usize) -> usize {
+    (len / 2).clamp(ROWS_GROWTH_MIN, ROWS_GROWTH)
+}
+
 /// Which rows and columns a selective access picked.
 struct Selection {
     rows: Vec<usize>,
@@ -427,8 +435,7 @@ impl ProfileGeneric {
     fn make_room(&mut self) {
         let len = self.rows.len();
         if len == self.rows.capacity() {
-            self.rows
-                .reserve_exact((len / 2).clamp(ROWS_GROWTH_MIN, ROWS_GROWTH));
+            self.rows.reserve_exact(rows_growth(len));
         }
     }
 

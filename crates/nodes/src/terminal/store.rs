@@ -304,12 +304,11 @@ impl ReadingStore for MemoryStore {
             match at {
                 Ok(i) => rows[i].1 = kept,
                 Err(i) => {
-                    // By half its rows, 4 to 16 at a time (eight hours of 30-minute
-                    // rows), not doubling: a store a few rows past a power of two held
+                    // As the load profile's buffer grows (by half its rows, 4 to 16 at
+                    // a time), not doubling: a store a few rows past a power of two held
                     // nearly twice its rows; sixteen at a time, a day's 49 held 64.
-                    let len = rows.len();
-                    if len == rows.capacity() {
-                        rows.reserve_exact((len / 2).clamp(4, 16));
+                    if rows.len() == rows.capacity() {
+                        rows.reserve_exact(dlms::cosem::profile::rows_growth(rows.len()));
                     }
                     rows.insert(i, (row.slot, kept));
                 }
