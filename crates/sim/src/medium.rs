@@ -206,14 +206,14 @@ impl Heard {
         self.start_ns < end_ns && self.end_ns > start_ns
     }
 
-    /// Whether it is on the air at `now`.
-    fn on_air_at(&self, now: Duration) -> bool {
-        self.start_ns <= ns(now) && ns(now) < self.end_ns
+    /// Whether it is on the air at `now_ns`.
+    const fn on_air_at(&self, now_ns: u64) -> bool {
+        self.start_ns <= now_ns && now_ns < self.end_ns
     }
 
-    /// Whether it ended by `t`.
-    fn ended_by(&self, t: Duration) -> bool {
-        self.end_ns <= ns(t)
+    /// Whether it ended by `t_ns`.
+    const fn ended_by(&self, t_ns: u64) -> bool {
+        self.end_ns <= t_ns
     }
 }
 
@@ -504,13 +504,14 @@ impl Medium {
                         .is_some_and(|rssi| rssi >= sense)
             }));
         }
+        let now_ns = ns(now);
         Ok(self
             .hearing
             .get(node.0 as usize)
             .ok_or(MediumError::UnknownNode(node))?
             .iter()
             .any(|h| {
-                h.channel == channel && h.from != node && h.on_air_at(now) && h.rssi_dbm >= sense
+                h.channel == channel && h.from != node && h.on_air_at(now_ns) && h.rssi_dbm >= sense
             }))
     }
 
@@ -726,8 +727,9 @@ impl Medium {
     /// up in one order.
     fn hear(&mut self, sent: Heard, listeners: &[(NodeId, f64)]) {
         let horizon = self.horizon();
+        let horizon_ns = ns(horizon);
         let push = |list: &mut VecDeque<Heard>, h: Heard| {
-            while list.front().is_some_and(|old| old.ended_by(horizon)) {
+            while list.front().is_some_and(|old| old.ended_by(horizon_ns)) {
                 list.pop_front();
             }
             list.push_back(h);
