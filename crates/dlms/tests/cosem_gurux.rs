@@ -101,7 +101,7 @@ fn now() -> DateTime<Utc> {
 
 fn server() -> TerminalServer<TestEntropy> {
     let mut m = IotRouteModel::new(&ModelConfig::default(), now()).unwrap();
-    m.fill_demo(3, now());
+    m.fill_demo(3, now()).unwrap();
     let config = ServeConfig {
         auth: Auth::Low,
         protection: Protection::None,

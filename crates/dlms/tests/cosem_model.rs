@@ -167,7 +167,7 @@ fn trm03_registers_keep_the_lower_8_digits() {
 #[test]
 fn public_client_cannot_see_energy_or_profiles_object_undefined() {
     let mut m = model();
-    m.fill_demo(1, now());
+    m.fill_demo(1, now()).unwrap();
     let (public, _, _) = stores(m);
     for (class, ln) in [
         (3, ENERGY_AC_INPUT),
@@ -229,10 +229,10 @@ fn sec07_meter_id_is_the_echonet_d1_value_and_a_change_is_logged() {
     let mut m = model();
     let id = b"\xFE\x00\x00\x01METER0001";
     m.set_meter_id(now(), id).unwrap();
-    let before = m.event_log().entries_in_use();
+    let before = m.event_log().entries_in_use().unwrap();
     m.set_meter_id(now(), b"\xFE\x00\x00\x01METER0002").unwrap();
     assert_eq!(
-        m.event_log().entries_in_use(),
+        m.event_log().entries_in_use().unwrap(),
         before + 1,
         "a changed meter is evidence"
     );
@@ -383,9 +383,9 @@ fn clock_adjust_methods() {
 #[test]
 fn trm06_demo_fill_two_days_is_96_rows_up_to_the_last_closed_slot() {
     let mut m = model();
-    assert_eq!(m.fill_demo(2, now()), 96);
+    assert_eq!(m.fill_demo(2, now()).unwrap(), 96);
     let lp = m.load_profile();
-    let rows: Vec<_> = lp.rows().collect();
+    let rows = lp.rows().unwrap();
     assert_eq!(rows.len(), 96);
     assert_eq!(
         rows[95].time,
@@ -408,9 +408,9 @@ fn trm06_demo_fill_two_days_is_96_rows_up_to_the_last_closed_slot() {
     assert_eq!(m.energy().0, last_in, "registers at the last row");
     // Exactly on a boundary, that slot is closed.
     let mut m = model();
-    assert_eq!(m.fill_demo(1, jst(2026, 11, 25, 12, 0)), 48);
+    assert_eq!(m.fill_demo(1, jst(2026, 11, 25, 12, 0)).unwrap(), 48);
     assert_eq!(
-        m.load_profile().last_time().unwrap(),
+        m.load_profile().last_time().unwrap().unwrap(),
         jst(2026, 11, 25, 12, 0)
     );
 }
@@ -419,9 +419,9 @@ fn trm06_demo_fill_two_days_is_96_rows_up_to_the_last_closed_slot() {
 fn trm11_demo_fill_at_15_minutes() {
     let mut m = model();
     m.set_capture_period(now(), 900).unwrap();
-    assert_eq!(m.fill_demo(1, now()), 96);
+    assert_eq!(m.fill_demo(1, now()).unwrap(), 96);
     assert_eq!(
-        m.load_profile().last_time().unwrap(),
+        m.load_profile().last_time().unwrap().unwrap(),
         jst(2026, 11, 25, 12, 0)
     );
 }
@@ -429,7 +429,7 @@ fn trm11_demo_fill_at_15_minutes() {
 #[test]
 fn trm06_range_read_returns_exactly_the_rows_in_range() {
     let mut m = model();
-    m.fill_demo(2, now());
+    m.fill_demo(2, now()).unwrap();
     let (_, management, maintenance) = stores(m);
     let mut buf = [0u8; 64];
     let sa = range(jst(2026, 11, 24, 10, 0), jst(2026, 11, 24, 12, 0), &mut buf);
@@ -470,7 +470,7 @@ fn trm06_range_read_returns_exactly_the_rows_in_range() {
 #[test]
 fn trm06_range_read_with_gurux_style_bounds_and_selected_columns() {
     let mut m = model();
-    m.fill_demo(1, now());
+    m.fill_demo(1, now()).unwrap();
     let (_, management, _) = stores(m);
     // Gurux: octet-string(12) bounds, day of week 0xFF, hundredths 0, status 0.
     let mut from = to_cosem(jst(2026, 11, 25, 11, 0), -540, 0);
@@ -502,7 +502,7 @@ fn trm06_range_read_with_gurux_style_bounds_and_selected_columns() {
 #[test]
 fn trm06_entry_read() {
     let mut m = model();
-    m.fill_demo(2, now());
+    m.fill_demo(2, now()).unwrap();
     let (_, management, _) = stores(m);
     let mut buf = [0u8; 32];
     let sa = EntryDescriptor::entries(1, 3)
@@ -546,7 +546,7 @@ fn trm06_entry_read() {
 #[test]
 fn unsupported_selectors_are_refused_not_ignored() {
     let mut m = model();
-    m.fill_demo(1, now());
+    m.fill_demo(1, now()).unwrap();
     let (_, management, _) = stores(m);
     let bytes = wire(&Value::Structure(vec![Value::Unsigned(0)]));
     let sa = SelectiveAccess {
@@ -593,8 +593,13 @@ fn trm06_capture_limit_drops_the_oldest_rows() {
         p.capture(jst(2026, 11, 25, i, 0), vec![Value::DoubleLongUnsigned(i)])
             .unwrap();
     }
-    assert_eq!(p.entries_in_use(), 3);
-    let kept: Vec<_> = p.rows().map(|r| r.values[0].clone()).collect();
+    assert_eq!(p.entries_in_use().unwrap(), 3);
+    let kept: Vec<_> = p
+        .rows()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.values[0].clone())
+        .collect();
     assert_eq!(
         kept,
         vec![
@@ -605,7 +610,7 @@ fn trm06_capture_limit_drops_the_oldest_rows() {
     );
     assert!(p.capture(now(), vec![]).is_err(), "one value per column");
     p.set_profile_entries(1).unwrap();
-    assert_eq!(p.entries_in_use(), 1);
+    assert_eq!(p.entries_in_use().unwrap(), 1);
     assert!(p.set_profile_entries(0).is_err());
 }
 
@@ -616,7 +621,7 @@ fn trm03_capture_takes_clock_registers_and_status() {
     m.capture(jst(2026, 11, 25, 12, 30)).unwrap();
     m.mark_data_not_valid();
     m.capture(jst(2026, 11, 25, 13, 0)).unwrap();
-    let rows: Vec<_> = m.load_profile().rows().collect();
+    let rows = m.load_profile().rows().unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].time, jst(2026, 11, 25, 12, 30));
     assert_eq!(
@@ -1278,7 +1283,8 @@ fn event_log_records_settings_changes() {
         .lock()
         .unwrap()
         .event_log()
-        .entries_in_use();
+        .entries_in_use()
+        .unwrap();
     set(
         &mut management,
         1,
@@ -1302,7 +1308,7 @@ fn trm06_profile_sizes_documented_in_iot_route_cosem_md() {
         ..ModelConfig::default()
     };
     let mut m = IotRouteModel::new(&config, now()).unwrap();
-    m.fill_demo(90, now());
+    m.fill_demo(90, now()).unwrap();
     let (_, management, _) = stores(m);
     let mut buf = [0u8; 64];
     let sa = range(
@@ -1339,18 +1345,19 @@ fn trm05_slot_push_body_carries_clock_registers_and_status() {
 #[test]
 fn trm06_rows_between_matches_the_range_read() {
     let mut m = model();
-    m.fill_demo(2, now());
+    m.fill_demo(2, now()).unwrap();
     let n = m
         .load_profile()
         .rows_between(jst(2026, 11, 24, 0, 0), jst(2026, 11, 24, 23, 30))
-        .count();
+        .unwrap()
+        .len();
     assert_eq!(n, 48);
 }
 
 #[test]
 fn trm06_trm08_state_survives_a_restart() {
     let mut m = model();
-    m.fill_demo(2, now());
+    m.fill_demo(2, now()).unwrap();
     m.set_meter_id(now(), b"\xFE\x00\x00\x01METER0001").unwrap();
     let (_, mut management, _) = stores(m);
     set(
@@ -1406,11 +1413,8 @@ fn trm06_trm08_state_survives_a_restart() {
     let state = serde_json::from_str(&json).unwrap();
     let later = now() + chrono::Duration::hours(1);
     let m = IotRouteModel::restore(&ModelConfig::default(), state, later).unwrap();
-    assert_eq!(m.load_profile().entries_in_use(), 96);
-    assert_eq!(
-        m.load_profile().rows().collect::<Vec<_>>(),
-        before.load_profile
-    );
+    assert_eq!(m.load_profile().entries_in_use().unwrap(), 96);
+    assert_eq!(m.load_profile().rows().unwrap(), before.load_profile);
     assert_eq!(m.energy(), before.energy_wh);
     assert_eq!(m.meter_id(), b"\xFE\x00\x00\x01METER0001");
     assert_eq!(m.pairing_id(), "IOT01123");
@@ -1423,7 +1427,7 @@ fn trm06_trm08_state_survives_a_restart() {
         "the offset is kept"
     );
     assert_eq!(
-        m.event_log().entries_in_use(),
+        m.event_log().entries_in_use().unwrap(),
         before.event_log.len() + 1,
         "plus a power-up"
     );
@@ -1648,7 +1652,7 @@ fn trm08_removed_objects_stay_removed_across_a_restart() {
 fn trm06_slots_from_the_store_fill_the_profile_in_time_order_and_a_recovered_one_replaces_its_row()
 {
     let mut m = model();
-    let before = m.load_profile().entries_in_use();
+    let before = m.load_profile().entries_in_use().unwrap();
     let t = |h: u32, min: u32| Utc.with_ymd_and_hms(2026, 11, 25, h, min, 0).unwrap();
     let not_valid = dlms::cosem::model::status::DATA_NOT_VALID;
     m.put_slot(t(1, 0), Some((1000, 10)), 0).unwrap();
@@ -1663,6 +1667,8 @@ fn trm06_slots_from_the_store_fill_the_profile_in_time_order_and_a_recovered_one
     let rows: Vec<(DateTime<Utc>, Value)> = m
         .load_profile()
         .rows()
+        .unwrap()
+        .into_iter()
         .skip(before)
         .map(|r| (r.time, r.values[2].clone()))
         .collect();
@@ -1679,6 +1685,8 @@ fn trm06_slots_from_the_store_fill_the_profile_in_time_order_and_a_recovered_one
     let row = m
         .load_profile()
         .rows()
+        .unwrap()
+        .into_iter()
         .find(|r| r.time == t(1, 30))
         .unwrap();
     assert_eq!(
@@ -1689,7 +1697,7 @@ fn trm06_slots_from_the_store_fill_the_profile_in_time_order_and_a_recovered_one
             Value::Unsigned(0)
         ]
     );
-    assert_eq!(m.load_profile().entries_in_use(), before + 3);
+    assert_eq!(m.load_profile().entries_in_use().unwrap(), before + 3);
     assert_eq!(m.energy(), (1300, 30));
 }
 
@@ -1701,7 +1709,13 @@ fn sec09_the_access_log_records_code_and_client_in_order() {
     let mut m = model();
     m.log_access(now(), AccessCode::AssociationRefused, 32);
     m.log_access(now(), AccessCode::SetAccepted, 32);
-    let rows: Vec<_> = m.access_log().rows().map(|r| r.values.clone()).collect();
+    let rows: Vec<_> = m
+        .access_log()
+        .rows()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.values.clone())
+        .collect();
     assert_eq!(
         rows,
         [
@@ -1765,7 +1779,15 @@ fn sec07_a_client_accepts_the_meter_connected_by_writing_its_id_back() {
         b"METER-B",
         "the object still holds the ID read"
     );
-    let last = m.event_log().rows().last().unwrap().values.clone();
+    let last = m
+        .event_log()
+        .rows()
+        .unwrap()
+        .into_iter()
+        .last()
+        .unwrap()
+        .values
+        .clone();
     assert_eq!(
         last,
         vec![Value::LongUnsigned(

@@ -99,7 +99,7 @@ proptest! {
         let last = expected.len() - 1;
         expected[last].values.clone_from(&replace);
         p.upsert_row(expected[last].clone()).unwrap();
-        prop_assert_eq!(p.rows().collect::<Vec<_>>(), expected.clone());
+        prop_assert_eq!(p.rows().unwrap(), expected.clone());
         prop_assert_eq!(p.select_rows(None).unwrap(), expected.clone());
         let mut wire = Vec::new();
         p.get(2, None, &mut wire).unwrap();
@@ -133,7 +133,7 @@ fn terminal() -> dlms::server::TerminalServer<TestEntropy> {
     use dlms::server::{Auth, Protection, ServeConfig, TerminalServer};
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 3, 10, 0).unwrap();
     let mut m = IotRouteModel::new(&ModelConfig::default(), now).unwrap();
-    m.fill_demo(1, now);
+    m.fill_demo(1, now).unwrap();
     let config = ServeConfig {
         auth: Auth::None,
         protection: Protection::None,
@@ -261,5 +261,96 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+/// Rows in a vector, as the terminal's store gives them to its load profile.
+struct VecRows(Vec<dlms::cosem::ProfileRow>);
+
+impl dlms::cosem::RowSource for VecRows {
+    fn rows_between(
+        &self,
+        from: chrono::DateTime<Utc>,
+        to: chrono::DateTime<Utc>,
+    ) -> Result<(Vec<dlms::cosem::ProfileRow>, usize), dlms::cosem::SourceError> {
+        let picked = self
+            .0
+            .iter()
+            .filter(|r| r.time >= from && r.time <= to)
+            .cloned()
+            .collect();
+        Ok((picked, self.0.iter().filter(|r| r.time > to).count()))
+    }
+
+    fn last_time(&self) -> Result<Option<chrono::DateTime<Utc>>, dlms::cosem::SourceError> {
+        Ok(self.0.last().map(|r| r.time))
+    }
+}
+
+proptest! {
+    /// TRM-06: a load profile that shows a store's rows reads, byte for byte, as one
+    /// that keeps the same rows: whole, by time range, by entry range, and its
+    /// `entries_in_use`, at any depth — the newest `profile_entries` rows either way.
+    #[test]
+    fn trm06_a_view_reads_as_a_profile_keeping_the_same_rows(
+        hours in proptest::collection::btree_set(0u32..40, 0..24),
+        entries in 1u32..20,
+        (from, to) in (0u32..45, 0u32..45),
+        (first, last) in (0u32..25, 0u32..25),
+    ) {
+        use dlms::cosem::{CaptureDef, CosemObject, ProfileGeneric, ProfileRow};
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
+        let at = |h: u32| t0 + chrono::Duration::hours(i64::from(h));
+        let profile = || ProfileGeneric::new(
+            dlms::cosem::codes::LOAD_PROFILE,
+            vec![CaptureDef::new(3, dlms::cosem::codes::ENERGY_AC_INPUT, 2, 0)],
+            1800,
+            vec![1800],
+            entries,
+        ).unwrap();
+        let rows: Vec<ProfileRow> = hours
+            .iter()
+            .map(|&h| ProfileRow {
+                time: at(h),
+                clock_status: 0,
+                values: vec![Value::DoubleLongUnsigned(h * 1000)],
+            })
+            .collect();
+        let mut kept = profile();
+        for r in &rows {
+            kept.upsert_row(r.clone()).unwrap();
+        }
+        let mut view = profile();
+        view.view(std::sync::Arc::new(VecRows(rows)));
+        let by_time = Value::Structure(vec![
+            CaptureDef::clock().to_value(),
+            Value::clock_octet_string(&dlms::cosem::to_cosem(at(from), -540, 0)),
+            Value::clock_octet_string(&dlms::cosem::to_cosem(at(to), -540, 0)),
+            Value::Array(vec![]),
+        ]);
+        let by_entry = Value::Structure(vec![
+            Value::DoubleLongUnsigned(first),
+            Value::DoubleLongUnsigned(last),
+            Value::LongUnsigned(0),
+            Value::LongUnsigned(0),
+        ]);
+        let read = |p: &ProfileGeneric, attribute: i8, selector: Option<(u8, &Value)>| {
+            let mut params = Vec::new();
+            let sa = selector.map(|(selector, v)| {
+                v.encode_into(&mut params).unwrap();
+                SelectiveAccess { selector, parameters: DataRef::from_bytes_in(&params).unwrap() }
+            });
+            let mut out = Vec::new();
+            p.get(attribute, sa.as_ref(), &mut out).map(|()| out)
+        };
+        for (attribute, selector) in [
+            (2, None),
+            (2, Some((1, &by_time))),
+            (2, Some((2, &by_entry))),
+            (7, None),
+        ] {
+            prop_assert_eq!(read(&view, attribute, selector), read(&kept, attribute, selector));
+        }
+        prop_assert_eq!(view.rows().unwrap(), kept.rows().unwrap());
     }
 }

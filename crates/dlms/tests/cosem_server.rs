@@ -35,7 +35,7 @@ fn jst(d: u32, h: u32, mi: u32) -> DateTime<Utc> {
 
 fn demo() -> SharedModel {
     let mut m = IotRouteModel::new(&ModelConfig::default(), now()).unwrap();
-    m.fill_demo(2, now());
+    m.fill_demo(2, now()).unwrap();
     shared(m)
 }
 

@@ -52,7 +52,7 @@ fn now() -> DateTime<Utc> {
 
 fn server(auth: Auth, protection: Protection, max_pdu: u16) -> TerminalServer<TestEntropy> {
     let mut m = IotRouteModel::new(&ModelConfig::default(), now()).unwrap();
-    m.fill_demo(2, now());
+    m.fill_demo(2, now()).unwrap();
     let config = ServeConfig {
         auth,
         protection,
@@ -385,7 +385,7 @@ fn trm06_the_deepest_profile_is_readable_whole_by_the_handy_terminal_only() {
         ..ModelConfig::default()
     };
     let mut m = IotRouteModel::new(&config, now()).unwrap();
-    assert_eq!(m.fill_demo(100, now()), 4608);
+    assert_eq!(m.fill_demo(100, now()).unwrap(), 4608);
     let serve = ServeConfig {
         auth: Auth::None,
         protection: Protection::None,

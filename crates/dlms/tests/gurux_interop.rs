@@ -613,7 +613,7 @@ fn our_apdus() -> BTreeMap<String, Vec<u8>> {
     let now = first.with_timezone(&chrono::Utc);
     let mut model =
         dlms::cosem::IotRouteModel::new(&dlms::cosem::ModelConfig::default(), now).unwrap();
-    model.fill_demo(1, now);
+    model.fill_demo(1, now).unwrap();
     let body = model.push_body();
     let at = dlms::cosem::to_cosem(now, dlms::cosem::JST_DEVIATION, 0);
     for (name, protection) in [

@@ -17,7 +17,7 @@ use nodes::terminal::node::{
 use nodes::terminal::reader::ReaderConfig;
 use nodes::terminal::settings::Settings;
 use nodes::terminal::slots::Interval;
-use nodes::terminal::store::ReadingStore as _;
+use nodes::terminal::store::{ReadingStore as _, SharedStore};
 
 use crate::clock::ScaledClock;
 use crate::state_file::{write_atomic, Access};
@@ -202,7 +202,7 @@ pub fn open_node(
         retention: chrono::TimeDelta::days(i64::from(retention_days)),
         management_secret,
     };
-    let node = TerminalNode::new(config, Box::new(store), now)?;
+    let node = TerminalNode::new(config, SharedStore::new(store), now)?;
     // Secrets a client set on their own win over those the password gives.
     if let (Some(k), Ok(mut m)) = (&kept, node.model().lock()) {
         k.restore_secrets(&mut m);

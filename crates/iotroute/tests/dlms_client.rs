@@ -94,7 +94,7 @@ fn serve_with(
 ) -> InProcess {
     let now = Utc::now();
     let mut model = IotRouteModel::new(&ModelConfig::default(), now).expect("model");
-    model.fill_demo(2, now);
+    model.fill_demo(2, now).unwrap();
     let config = ServeConfig {
         auth,
         protection,

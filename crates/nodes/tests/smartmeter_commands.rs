@@ -179,7 +179,7 @@ impl Rig {
                 retention: TimeDelta::days(1),
                 management_secret: ManagementSecret::Derived { eui64: TERMINAL.0 },
             },
-            Box::new(MemoryStore::new()),
+            nodes::terminal::store::SharedStore::new(MemoryStore::new()),
             start(),
         )
         .unwrap();

@@ -21,7 +21,7 @@ use nodes::terminal::meters::SERVED;
 use nodes::terminal::node::{TerminalNode, TerminalNodeConfig};
 use nodes::terminal::reader::ReaderConfig;
 use nodes::terminal::slots::Interval;
-use nodes::terminal::store::{MemoryStore, MeterKey, Reading, ReadingStore};
+use nodes::terminal::store::{MemoryStore, MeterKey, Reading, SharedStore};
 
 const PASSWORD: &[u8] = b"MGMTPASSWORD";
 
@@ -99,7 +99,7 @@ impl Flood {
 }
 
 impl Bench {
-    fn new(start: DateTime<Utc>, store: Box<dyn ReadingStore + Send>, meter: Meter) -> Self {
+    fn new(start: DateTime<Utc>, store: SharedStore, meter: Meter) -> Self {
         let mut node = TerminalNode::new(config(), store, start).unwrap();
         node.set_clock_valid(true);
         Self {
@@ -245,7 +245,7 @@ fn trm02_trm04_trm06_what_the_smart_meter_reads_over_dlms_is_what_the_meter_said
         5,
         start() - TimeDelta::days(1),
     );
-    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
     // The 11:00 JST slot goes unanswered; it is recovered at 11:30 from the history.
     let eleven = Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap();
     b.run_until(eleven - TimeDelta::seconds(1));
@@ -313,16 +313,46 @@ fn trm02_trm04_trm06_what_the_smart_meter_reads_over_dlms_is_what_the_meter_said
     }
 }
 
+/// TRM-06: the load profile is a view of the store, its rows kept once: the model keeps
+/// none of its own, and a row that reaches the store — here one written there directly —
+/// is what the next DLMS read shows, with no word to the model.
+#[test]
+fn trm06_the_load_profile_reads_the_store_and_keeps_no_copy() {
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let store = SharedStore::new(MemoryStore::new());
+    let mut b = Bench::new(start(), store.clone(), meter);
+    b.run_until(start() + TimeDelta::hours(2));
+    {
+        let model = b.node.model();
+        let model = model.lock().unwrap();
+        assert!(model.load_profile().is_view());
+        assert!(model.load_profile().kept_rows().is_empty());
+    }
+    let (_, before) = read_over_dlms(&b.node, b.wall, start(), b.wall + TimeDelta::hours(1));
+    let last = store.lock().unwrap().last(SERVED).unwrap().unwrap();
+    let next = Reading {
+        slot: last.slot + TimeDelta::minutes(30),
+        ..last.clone()
+    };
+    store.lock().unwrap().put(SERVED, &next).unwrap();
+    let (_, after) = read_over_dlms(&b.node, b.wall, start(), b.wall + TimeDelta::hours(1));
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after[..before.len()], before[..]);
+    let (time, wh_in, _, _) = after[before.len()];
+    assert_eq!(time, next.slot);
+    assert_eq!(wh_in, before[before.len() - 1].1);
+}
+
 #[test]
 fn trm06_a_restarted_node_shows_the_same_profile_from_its_store() {
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
-    let store = std::sync::Arc::new(std::sync::Mutex::new(MemoryStore::new()));
-    let mut b = Bench::new(start(), Box::new(Shared(store.clone())), meter);
+    let store = SharedStore::new(MemoryStore::new());
+    let mut b = Bench::new(start(), store.clone(), meter);
     b.run_until(start() + TimeDelta::hours(2));
     let before = read_over_dlms(&b.node, b.wall, start(), b.wall);
     let wall = b.wall;
     drop(b);
-    let again = TerminalNode::new(config(), Box::new(Shared(store)), wall).unwrap();
+    let again = TerminalNode::new(config(), store, wall).unwrap();
     assert_eq!(read_over_dlms(&again, wall, start(), wall), before);
     assert_eq!(before.1.len(), 4);
 }
@@ -333,8 +363,8 @@ fn trm06_a_restarted_node_shows_the_same_profile_from_its_store() {
 #[test]
 fn sys04_rows_of_another_meter_in_the_store_stay_apart_from_the_served_one() {
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
-    let store = std::sync::Arc::new(std::sync::Mutex::new(MemoryStore::new()));
-    let mut b = Bench::new(start(), Box::new(Shared(store.clone())), meter);
+    let store = SharedStore::new(MemoryStore::new());
+    let mut b = Bench::new(start(), store.clone(), meter);
     b.run_until(start() + TimeDelta::hours(2));
     let before = read_over_dlms(&b.node, b.wall, start(), b.wall);
     let wall = b.wall;
@@ -353,43 +383,13 @@ fn sys04_rows_of_another_meter_in_the_store_stay_apart_from_the_served_one() {
         store.lock().unwrap().put(other, &foreign).unwrap();
     }
     let foreign = store.lock().unwrap().range(other, start(), wall).unwrap();
-    let again = TerminalNode::new(config(), Box::new(Shared(store.clone())), wall).unwrap();
+    let again = TerminalNode::new(config(), store.clone(), wall).unwrap();
     assert_eq!(read_over_dlms(&again, wall, start(), wall), before);
     assert_ne!(again.registered_meter(), Some(&b"ANOTHER-METER"[..]));
     assert_eq!(
         store.lock().unwrap().range(other, start(), wall).unwrap(),
         foreign
     );
-}
-
-/// A store the test keeps a handle on across a "restart".
-struct Shared(std::sync::Arc<std::sync::Mutex<MemoryStore>>);
-
-impl ReadingStore for Shared {
-    fn put(
-        &mut self,
-        meter: MeterKey,
-        row: &Reading,
-    ) -> Result<nodes::terminal::store::Put, nodes::terminal::store::StoreError> {
-        self.0.lock().unwrap().put(meter, row)
-    }
-    fn range(
-        &self,
-        meter: MeterKey,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<Reading>, nodes::terminal::store::StoreError> {
-        self.0.lock().unwrap().range(meter, from, to)
-    }
-    fn last(&self, meter: MeterKey) -> Result<Option<Reading>, nodes::terminal::store::StoreError> {
-        self.0.lock().unwrap().last(meter)
-    }
-    fn prune_before(
-        &mut self,
-        t: DateTime<Utc>,
-    ) -> Result<usize, nodes::terminal::store::StoreError> {
-        self.0.lock().unwrap().prune_before(t)
-    }
 }
 
 /// One request of a [`dlms_session`], made by the client.
@@ -462,9 +462,9 @@ fn dlms_session(
 #[test]
 fn trm09_a_clock_set_over_dlms_becomes_the_terminals_and_the_meters() {
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
-    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
     // Not set yet: rows are flagged.
-    b.node = TerminalNode::new(config(), Box::new(MemoryStore::new()), start()).unwrap();
+    b.node = TerminalNode::new(config(), SharedStore::new(MemoryStore::new()), start()).unwrap();
     b.run_until(start() + TimeDelta::minutes(40));
     let invalid = dlms::cosem::model::status::CLOCK_INVALID;
     let rows = b.node.store().range(SERVED, start(), b.wall).unwrap();
@@ -520,7 +520,7 @@ fn trm09_a_clock_set_over_dlms_becomes_the_terminals_and_the_meters() {
 #[test]
 fn trm11_the_15_minute_switch_takes_effect_at_the_next_boundary_no_slot_lost_or_doubled() {
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
-    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
     b.run_until(start() + TimeDelta::minutes(30)); // 10:40 JST: the 10:30 row is in.
     let events = dlms_session(
         &b.node,
@@ -569,13 +569,13 @@ fn trm11_the_15_minute_switch_takes_effect_at_the_next_boundary_no_slot_lost_or_
 fn sec07_readings_from_another_meter_are_flagged_until_it_is_accepted() {
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
     let real_id = MeterConfig::default().device_id;
-    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
     b.node = TerminalNode::new(
         TerminalNodeConfig {
             meter_id: Some(b"REGISTERED-METER".to_vec()),
             ..config()
         },
-        Box::new(MemoryStore::new()),
+        SharedStore::new(MemoryStore::new()),
         start(),
     )
     .unwrap();
@@ -649,7 +649,7 @@ fn sec07_readings_from_another_meter_are_flagged_until_it_is_accepted() {
 #[test]
 fn sec08_a_flood_from_another_address_is_detected_and_no_reading_is_lost() {
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
-    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
     let flooder: SocketAddr = "127.0.0.66:3610".parse().unwrap();
     b.flood = Some(Flood {
         from: flooder,
@@ -728,7 +728,7 @@ fn trm10_the_led_shows_the_link_and_the_meter() {
     use nodes::terminal::led::{Led, LinkView};
     use nodes::terminal::node::NodeEvent;
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
-    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
     let leds = |b: &mut Bench| -> Vec<Led> {
         std::iter::from_fn(|| b.node.poll_event())
             .filter_map(|e| match e {
@@ -789,7 +789,7 @@ fn trm08_settings_changed_over_dlms_are_reported_and_the_password_is_the_handy_t
     use dlms::cosem::Association;
     use nodes::terminal::node::{NodeEvent, Setting};
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
-    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
     let before = nodes::terminal::settings::Settings::of(&b.node.model().lock().unwrap());
     let events = dlms_session(
         &b.node,
@@ -853,13 +853,13 @@ fn trm08_settings_changed_over_dlms_are_reported_and_the_password_is_the_handy_t
 #[test]
 fn trm03_rows_past_retention_are_dropped_after_each_slot() {
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
-    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
     b.node = TerminalNode::new(
         TerminalNodeConfig {
             retention: TimeDelta::days(1),
             ..config()
         },
-        Box::new(MemoryStore::new()),
+        SharedStore::new(MemoryStore::new()),
         start(),
     )
     .unwrap();
@@ -883,7 +883,7 @@ fn trm05_a_data_notification_goes_out_at_each_slot_with_the_slots_values() {
         5,
         start() - TimeDelta::days(1),
     );
-    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
     assert!(b.node.poll_push().is_none(), "nothing pushed at start");
     b.run_until(start() + TimeDelta::hours(2));
     let stored = b.node.store().range(SERVED, start(), b.wall).unwrap();
@@ -954,13 +954,13 @@ fn trm08_sec02_a_new_password_gives_the_management_association_its_new_derived_s
     const EUI: [u8; 8] = [0x02, 0x1A, 0, 0, 0, 0, 0x10, 7];
     let secrets = |pw: &[u8]| TerminalSecrets::from_link_passwords([(EUI, pw)]);
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
-    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
     b.node = TerminalNode::new(
         TerminalNodeConfig {
             management_secret: nodes::terminal::node::ManagementSecret::Derived { eui64: EUI },
             ..config()
         },
-        Box::new(MemoryStore::new()),
+        SharedStore::new(MemoryStore::new()),
         start(),
     )
     .unwrap();
@@ -1017,7 +1017,7 @@ fn trm08_sec02_a_new_password_gives_the_management_association_its_new_derived_s
 fn trm03_trm10_a_poll_has_work_at_a_boundary_or_with_an_led_change_to_tell() {
     use nodes::terminal::led::{Led, LinkView};
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
-    let mut b = Bench::new(start(), Box::new(MemoryStore::new()), meter);
+    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
     let at = |b: &Bench, wall: DateTime<Utc>| b.t0 + (wall - b.w0).to_std().unwrap();
     // The meter silent at 10:30 and 11:00 (the alarm told), the route lost meanwhile;
     // the meter back at 11:30: the LED shows the route searching, not told.

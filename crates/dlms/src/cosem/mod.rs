@@ -30,7 +30,7 @@ pub mod security;
 
 pub use access::{AccessMode, Association};
 pub use model::{AccessCode, EventCode, IotRouteModel, ModelChange, ModelConfig, ModelState};
-pub use profile::{range_selector, ProfileGeneric, ProfileRow};
+pub use profile::{range_selector, ProfileGeneric, ProfileRow, RowSource, SourceError};
 
 pub use crate::apdu::{ActionResult, DataAccessResult};
 /// An owned A-XDR value (our `crate::data::Data`), what attributes hold and rows carry.
@@ -73,6 +73,16 @@ pub enum CosemError {
         /// The profile's logical name, printed.
         profile: String,
     },
+    /// A write to a profile that shows another's rows (the terminal's load profile over
+    /// its store): its rows are written by the store's owner, never through the profile.
+    #[error("profile {profile} is a view: its rows are written where they are kept")]
+    ProfileIsView {
+        /// The profile's logical name, printed.
+        profile: String,
+    },
+    /// A view's source could not give its rows.
+    #[error(transparent)]
+    Source(#[from] profile::SourceError),
     /// A capture period outside what the profile allows (TRM-11: 1800 or 900 s).
     #[error("capture period {0} s not allowed (1800 or 900)")]
     CapturePeriod(u32),

@@ -251,7 +251,8 @@ pub enum ModelChange {
 /// credentials. `Debug` never prints them.
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelState {
-    /// Load-profile rows, oldest first.
+    /// Load-profile rows, oldest first (none when the load profile is a view of the
+    /// terminal's store, which keeps them).
     pub load_profile: Vec<super::ProfileRow>,
     /// Event-log rows, oldest first.
     pub event_log: Vec<super::ProfileRow>,
@@ -721,33 +722,33 @@ impl IotRouteModel {
 
     /// A slot's row from the terminal's store (TRM-03/06): the load profile row at
     /// `slot` with the two registers in Wh (`None`: the meter could not be read) and the
-    /// status byte, replacing a row of the same slot (a value recovered later); a row
-    /// with values newer than any before also sets the registers.
+    /// status byte; a row with values newer than any before also sets the registers and
+    /// the status object. A load profile that is a view of the store
+    /// ([`IotRouteModel::view_load_profile`]) shows the row from there; one that keeps
+    /// its rows puts it in, replacing a row of the same slot (a value recovered later).
     ///
     /// # Errors
-    /// Only if the profile's columns were misconfigured.
+    /// A view's source that fails; a profile whose columns were misconfigured.
     pub fn put_slot(
         &mut self,
         slot: DateTime<Utc>,
         energy_wh: Option<(u32, u32)>,
         status_bits: u8,
     ) -> Result<(), CosemError> {
-        let newest = self.load_profile.last_time().is_none_or(|t| t <= slot);
-        let (wh_in, wh_out) = match energy_wh {
-            Some((i, o)) => {
-                if newest {
-                    self.energy_in.set_value_wh(i);
-                    self.energy_out.set_value_wh(o);
-                }
-                (i, o)
-            }
-            // A missing slot: the registers' last values, flagged not valid (the
-            // row's status says so; the values are not a reading).
-            None => self.energy(),
-        };
+        let newest = self.load_profile.last_time()?.is_none_or(|t| t <= slot);
         if newest {
+            if let Some((i, o)) = energy_wh {
+                self.energy_in.set_value_wh(i);
+                self.energy_out.set_value_wh(o);
+            }
             self.profile_status.set_fixed(Value::Unsigned(status_bits));
         }
+        if self.load_profile.is_view() {
+            return Ok(());
+        }
+        // A missing slot: the registers' last values, flagged not valid (the row's
+        // status says so; the values are not a reading).
+        let (wh_in, wh_out) = energy_wh.unwrap_or_else(|| self.energy());
         self.load_profile.upsert_row(super::ProfileRow {
             time: slot,
             clock_status: 0,
@@ -757,6 +758,14 @@ impl IotRouteModel {
                 Value::Unsigned(status_bits),
             ],
         })
+    }
+
+    /// Show `source`'s rows as the load profile from now on: the terminal's reading
+    /// store, the truth (TRM-06), so that its rows are kept once. The source gives a
+    /// missing slot's row the values of the newest valid row before it, flagged not
+    /// valid, as a profile that keeps its rows holds them.
+    pub fn view_load_profile(&mut self, source: std::sync::Arc<dyn super::RowSource>) {
+        self.load_profile.view(source);
     }
 
     /// Append an access record to the access log at the clock's time (SEC-09): what a
@@ -797,8 +806,8 @@ impl IotRouteModel {
     #[must_use]
     pub fn snapshot(&self) -> ModelState {
         ModelState {
-            load_profile: self.load_profile.rows().collect(),
-            event_log: self.event_log.rows().collect(),
+            load_profile: self.load_profile.kept_rows(),
+            event_log: self.event_log.kept_rows(),
             energy_wh: self.energy(),
             meter_id: self.meter_id().to_vec(),
             pairing_id: self.pairing_id().to_owned(),
@@ -841,9 +850,9 @@ impl IotRouteModel {
         }
         // The power-up event of `new` goes after the restored ones.
         let mut events = state.event_log;
-        events.extend(m.event_log.rows());
-        m.event_log.restore_rows(events);
-        m.load_profile.restore_rows(state.load_profile);
+        events.extend(m.event_log.kept_rows());
+        m.event_log.restore_rows(events)?;
+        m.load_profile.restore_rows(state.load_profile)?;
         Ok(m)
     }
 
@@ -878,12 +887,15 @@ impl IotRouteModel {
     /// evening, PV export around noon. Replaces what the profile held and leaves the
     /// registers at the last row's values. Returns the rows now in the profile (fewer
     /// than asked when `profile_entries` is smaller).
-    pub fn fill_demo(&mut self, days: u32, now: DateTime<Utc>) -> usize {
+    ///
+    /// # Errors
+    /// [`CosemError::ProfileIsView`]: the load profile shows a store's rows.
+    pub fn fill_demo(&mut self, days: u32, now: DateTime<Utc>) -> Result<usize, CosemError> {
         let period = self.load_profile.capture_period().max(1);
         let last = floor_to_period(self.clock.time_at(now), period);
         let n = u64::from(days) * 86_400 / u64::from(period);
         let first_index = n.saturating_sub(u64::from(self.load_profile.profile_entries()));
-        self.load_profile.reset();
+        self.load_profile.reset()?;
         let (mut ac_in, mut ac_out) = (1_234_567u64, 345_678u64);
         for k in 0..n {
             let back = i64::try_from((n - 1 - k) * u64::from(period)).unwrap_or(i64::MAX);
@@ -1241,7 +1253,9 @@ impl IotRouteModel {
                 Ok(false)
             }
             (LOAD_PROFILE, 1) => {
-                self.load_profile.reset();
+                self.load_profile
+                    .reset()
+                    .map_err(|_| ActionResult::OtherReason)?;
                 self.log_event(now, EventCode::ProfileReset);
                 Ok(false)
             }
@@ -1378,9 +1392,9 @@ mod tests {
             ..ModelConfig::default()
         };
         let mut m = IotRouteModel::new(&config, now()).unwrap();
-        assert_eq!(m.fill_demo(2, now()), 10);
+        assert_eq!(m.fill_demo(2, now()), Ok(10));
         let last = m.load_profile().last_time().unwrap();
-        assert_eq!(last, Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).unwrap());
+        assert_eq!(last, Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).single());
     }
 
     #[test]

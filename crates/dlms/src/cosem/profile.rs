@@ -9,8 +9,14 @@
 //!
 //! The buffer is bounded by `profile_entries`: a capture into a full buffer drops the
 //! oldest row (FIFO), so the terminal keeps the most recent data for backfill (TRM-06).
+//!
+//! A profile either keeps its rows (the event and access logs, `dlms serve`'s demo load
+//! profile) or shows another's ([`RowSource`]): the terminal's load profile is a view of
+//! its reading store, which is the truth (TRM-06), so the rows are kept once, not again
+//! in the profile, and a read shows what the store holds at that moment.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 
@@ -193,15 +199,88 @@ impl StoredRow {
     }
 }
 
+/// Why a [`RowSource`] could not give its rows (the store's message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the profile's rows cannot be read: {0}")]
+pub struct SourceError(pub String);
+
+/// Rows a profile shows but does not keep: the terminal's reading store, of which the
+/// load profile is a view (TRM-06). Read at every read of the buffer, with the range a
+/// client asks for, so that a read of a few slots does not fetch every row kept; never
+/// written through the profile (the store's owner writes it).
+pub trait RowSource: Send + Sync {
+    /// The rows captured between `from` and `to`, both inclusive, oldest first, one per
+    /// time; and how many rows are newer than `to` (which decides which of them are
+    /// among the newest `profile_entries`).
+    ///
+    /// # Errors
+    /// [`SourceError`] when the rows cannot be read.
+    fn rows_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(Vec<ProfileRow>, usize), SourceError>;
+
+    /// When the newest row was captured.
+    ///
+    /// # Errors
+    /// [`SourceError`] when the rows cannot be read.
+    fn last_time(&self) -> Result<Option<DateTime<Utc>>, SourceError>;
+}
+
+/// Where a profile's rows are.
+#[derive(Clone)]
+enum Rows {
+    /// Kept by the profile, in capture order.
+    Kept(VecDeque<StoredRow>),
+    /// Another's (the terminal's store), ordered by time.
+    Viewed(Arc<dyn RowSource>),
+}
+
+impl core::fmt::Debug for Rows {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Kept(rows) => write!(f, "Kept({} rows)", rows.len()),
+            Self::Viewed(_) => f.write_str("Viewed"),
+        }
+    }
+}
+
+/// The rows a read looks at: the profile's own, or those its source gave for the read.
+enum Visible<'a> {
+    Kept(&'a VecDeque<StoredRow>),
+    Fetched(Vec<StoredRow>),
+}
+
+impl Visible<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Kept(rows) => rows.len(),
+            Self::Fetched(rows) => rows.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<&StoredRow> {
+        match self {
+            Self::Kept(rows) => rows.get(i),
+            Self::Fetched(rows) => rows.get(i),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &StoredRow> {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
 /// A profile generic object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ProfileGeneric {
     logical_name: Obis,
     capture_objects: Vec<CaptureDef>,
     capture_period: u32,
     allowed_periods: Vec<u32>,
     profile_entries: u32,
-    rows: VecDeque<StoredRow>,
+    rows: Rows,
     deviation: i16,
 }
 
@@ -218,6 +297,18 @@ const ROWS_GROWTH_MIN: usize = 4;
 #[must_use]
 pub fn rows_growth(len: usize) -> usize {
     (len / 2).clamp(ROWS_GROWTH_MIN, ROWS_GROWTH)
+}
+
+/// Room for one more row in a full buffer: by half its rows, between
+/// [`ROWS_GROWTH_MIN`] and [`ROWS_GROWTH`]. Doubling, a terminal's buffer a few rows past
+/// a power of two held nearly twice its rows; sixteen at a time, its event and access
+/// logs held room for sixteen for the few rows each (a simulation's million terminals
+/// each).
+fn make_room(rows: &mut VecDeque<StoredRow>) {
+    let len = rows.len();
+    if len == rows.capacity() {
+        rows.reserve_exact(rows_growth(len));
+    }
 }
 
 /// Which rows and columns a selective access picked.
@@ -253,9 +344,21 @@ impl ProfileGeneric {
             capture_period,
             allowed_periods,
             profile_entries,
-            rows: VecDeque::new(),
+            rows: Rows::Kept(VecDeque::new()),
             deviation: JST_DEVIATION,
         })
+    }
+
+    /// Show `source`'s rows from now on (the rows kept so far are dropped): the
+    /// terminal's load profile over its store (TRM-06).
+    pub fn view(&mut self, source: Arc<dyn RowSource>) {
+        self.rows = Rows::Viewed(source);
+    }
+
+    /// Whether the rows are another's ([`ProfileGeneric::view`]).
+    #[must_use]
+    pub const fn is_view(&self) -> bool {
+        matches!(self.rows, Rows::Viewed(_))
     }
 
     /// The capture objects, clock first.
@@ -304,40 +407,106 @@ impl ProfileGeneric {
         Ok(())
     }
 
-    /// The rows, oldest first.
-    pub fn rows(&self) -> impl Iterator<Item = ProfileRow> + '_ {
-        self.rows.iter().map(StoredRow::row)
+    /// The rows it shows, oldest first (a view's: what its source holds now).
+    ///
+    /// # Errors
+    /// [`CosemError::Source`] when a view's source fails.
+    pub fn rows(&self) -> Result<Vec<ProfileRow>, CosemError> {
+        Ok(self.fetch(None)?.iter().map(StoredRow::row).collect())
+    }
+
+    /// The rows it keeps itself, oldest first: what a restart must put back (none for a
+    /// view: its source keeps them).
+    #[must_use]
+    pub fn kept_rows(&self) -> Vec<ProfileRow> {
+        match &self.rows {
+            Rows::Kept(rows) => rows.iter().map(StoredRow::row).collect(),
+            Rows::Viewed(_) => Vec::new(),
+        }
     }
 
     /// The rows captured between `from` and `to`, both inclusive (what a range read
     /// selects), oldest first.
+    ///
+    /// # Errors
+    /// [`CosemError::Source`] when a view's source fails.
     pub fn rows_between(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> impl Iterator<Item = ProfileRow> + '_ {
-        self.rows
+    ) -> Result<Vec<ProfileRow>, CosemError> {
+        Ok(self
+            .fetch(Some((from, to)))?
             .iter()
-            .filter(move |r| r.time >= from && r.time <= to)
+            .filter(|r| r.time >= from && r.time <= to)
             .map(StoredRow::row)
+            .collect())
     }
 
     /// How many rows are in use (`entries_in_use`).
-    #[must_use]
-    pub fn entries_in_use(&self) -> usize {
-        self.rows.len()
+    ///
+    /// # Errors
+    /// [`CosemError::Source`] when a view's source fails.
+    pub fn entries_in_use(&self) -> Result<usize, CosemError> {
+        Ok(self.fetch(None)?.len())
     }
 
     /// The newest row.
-    #[must_use]
-    pub fn last(&self) -> Option<ProfileRow> {
-        self.rows.back().map(StoredRow::row)
+    ///
+    /// # Errors
+    /// [`CosemError::Source`] when a view's source fails.
+    pub fn last(&self) -> Result<Option<ProfileRow>, CosemError> {
+        let rows = self.fetch(None)?;
+        Ok(rows.get(rows.len().wrapping_sub(1)).map(StoredRow::row))
     }
 
-    /// When the newest row was captured.
-    #[must_use]
-    pub fn last_time(&self) -> Option<DateTime<Utc>> {
-        self.rows.back().map(|r| r.time)
+    /// When the newest row was captured (a view asks its source for that only).
+    ///
+    /// # Errors
+    /// [`CosemError::Source`] when a view's source fails.
+    pub fn last_time(&self) -> Result<Option<DateTime<Utc>>, CosemError> {
+        match &self.rows {
+            Rows::Kept(rows) => Ok(rows.back().map(|r| r.time)),
+            Rows::Viewed(source) => Ok(source.last_time()?),
+        }
+    }
+
+    /// [`ProfileGeneric::fetch`] for a client's read: a source that fails is a
+    /// temporary failure to the client (logged).
+    fn fetched(&self, range: Option<(DateTime<Utc>, DateTime<Utc>)>) -> AccessResult<Visible<'_>> {
+        self.fetch(range).map_err(|e| {
+            tracing::error!(profile = %self.logical_name, error = %e, "profile rows not read");
+            DataAccessResult::TemporaryFailure
+        })
+    }
+
+    /// The rows a read looks at: the profile's own, or those of its source between
+    /// `range`'s ends (every row without one) that are among its newest
+    /// `profile_entries`, encoded as the buffer keeps them.
+    fn fetch(
+        &self,
+        range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<Visible<'_>, CosemError> {
+        let source = match &self.rows {
+            Rows::Kept(rows) => return Ok(Visible::Kept(rows)),
+            Rows::Viewed(source) => source,
+        };
+        let (from, to) = range.unwrap_or((DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC));
+        let (rows, newer) = source.rows_between(from, to)?;
+        let entries = usize::try_from(self.profile_entries).unwrap_or(usize::MAX);
+        // A row is shown when fewer than `profile_entries` rows are newer than it.
+        let shown = entries.saturating_sub(newer).min(rows.len());
+        let expected = self.capture_objects.len().saturating_sub(1);
+        let mut kept = Vec::with_capacity(shown);
+        for row in &rows[rows.len() - shown..] {
+            if row.values.len() != expected {
+                tracing::error!(profile = %self.logical_name, time = %row.time,
+                    "source row with the wrong number of values: not shown");
+                continue;
+            }
+            kept.push(self.stored(row)?);
+        }
+        Ok(Visible::Fetched(kept))
     }
 
     /// Append a row captured at `now` with clock status 0.
@@ -373,39 +542,58 @@ impl ProfileGeneric {
             clock_status,
             values,
         })?;
-        self.make_room();
-        self.rows.push_back(row);
+        let rows = self.kept_mut()?;
+        make_room(rows);
+        rows.push_back(row);
         self.trim();
         Ok(())
     }
 
+    /// The rows it keeps, to write; a view's are its source's, never written here.
+    fn kept_mut(&mut self) -> Result<&mut VecDeque<StoredRow>, CosemError> {
+        match &mut self.rows {
+            Rows::Kept(rows) => Ok(rows),
+            Rows::Viewed(_) => {
+                tracing::error!(profile = %self.logical_name, "a view's rows are written by its source's owner");
+                Err(CosemError::ProfileIsView {
+                    profile: self.logical_name.to_string(),
+                })
+            }
+        }
+    }
+
     /// Put back rows saved earlier (a restart), oldest first, keeping the newest
     /// `profile_entries`; rows with the wrong number of values are skipped.
-    pub fn restore_rows(&mut self, rows: Vec<ProfileRow>) {
+    ///
+    /// # Errors
+    /// [`CosemError::ProfileIsView`]: a view's rows are its source's.
+    pub fn restore_rows(&mut self, rows: Vec<ProfileRow>) -> Result<(), CosemError> {
         let expected = self.capture_objects.len().saturating_sub(1);
-        self.rows = rows
+        let logical_name = self.logical_name;
+        *self.kept_mut()? = rows
             .into_iter()
             .filter(|r| r.values.len() == expected)
             .filter_map(|r| {
                 let kept = StoredRow::of(&r);
                 if kept.is_none() {
-                    tracing::warn!(profile = %self.logical_name, time = %r.time,
+                    tracing::warn!(profile = %logical_name, time = %r.time,
                         "saved profile row with a value that has no encoding: not restored");
                 }
                 kept
             })
             .collect();
         self.trim();
+        Ok(())
     }
 
     /// Put `row` in its place by time: a row with the same time is replaced (a value
     /// recovered later for a slot first captured as not valid), a new one goes in time
-    /// order; the buffer keeps its newest `profile_entries` rows. The terminal's store
-    /// is the truth and the buffer its view (TRM-06).
+    /// order; the buffer keeps its newest `profile_entries` rows.
     ///
     /// # Errors
     /// [`CosemError::ColumnCount`] unless there is one value per non-clock column;
-    /// [`CosemError::Unencodable`] for a value with no A-XDR encoding.
+    /// [`CosemError::Unencodable`] for a value with no A-XDR encoding;
+    /// [`CosemError::ProfileIsView`]: a view's rows are its source's.
     pub fn upsert_row(&mut self, row: ProfileRow) -> Result<(), CosemError> {
         let expected = self.capture_objects.len().saturating_sub(1);
         if row.values.len() != expected {
@@ -416,27 +604,16 @@ impl ProfileGeneric {
             });
         }
         let row = self.stored(&row)?;
-        match self.rows.binary_search_by(|r| r.time.cmp(&row.time)) {
-            Ok(i) => self.rows[i] = row,
+        let rows = self.kept_mut()?;
+        match rows.binary_search_by(|r| r.time.cmp(&row.time)) {
+            Ok(i) => rows[i] = row,
             Err(i) => {
-                self.make_room();
-                self.rows.insert(i, row);
+                make_room(rows);
+                rows.insert(i, row);
             }
         }
         self.trim();
         Ok(())
-    }
-
-    /// Room for one more row when full: by half its rows, between
-    /// [`ROWS_GROWTH_MIN`] and [`ROWS_GROWTH`]. Doubling, a terminal's buffer a few rows
-    /// past a power of two held nearly twice its rows; sixteen at a time, its event and
-    /// access logs held room for sixteen for the few rows each (a simulation's million
-    /// terminals each).
-    fn make_room(&mut self) {
-        let len = self.rows.len();
-        if len == self.rows.capacity() {
-            self.rows.reserve_exact(rows_growth(len));
-        }
     }
 
     /// `row` as the buffer keeps it.
@@ -450,25 +627,37 @@ impl ProfileGeneric {
     }
 
     /// Empty the buffer (method 1, `reset`).
-    pub fn reset(&mut self) {
-        self.rows.clear();
+    ///
+    /// # Errors
+    /// [`CosemError::ProfileIsView`]: a view's rows are its source's.
+    pub fn reset(&mut self) -> Result<(), CosemError> {
+        self.kept_mut()?.clear();
+        Ok(())
     }
 
+    /// Keep the newest `profile_entries` rows (a view shows no more than that).
     fn trim(&mut self) {
         let max = usize::try_from(self.profile_entries).unwrap_or(usize::MAX);
-        while self.rows.len() > max {
-            self.rows.pop_front();
+        if let Rows::Kept(rows) = &mut self.rows {
+            while rows.len() > max {
+                rows.pop_front();
+            }
         }
     }
 
     /// Resolve a selective access into rows and columns.
-    fn select(&self, selective: Option<&SelectiveAccess<'_>>) -> AccessResult<Selection> {
+    fn select(
+        &self,
+        selective: Option<&SelectiveAccess<'_>>,
+    ) -> AccessResult<(Visible<'_>, Selection)> {
         let all_columns: Vec<usize> = (0..self.capture_objects.len()).collect();
         let Some(sa) = selective else {
-            return Ok(Selection {
-                rows: (0..self.rows.len()).collect(),
+            let rows = self.fetched(None)?;
+            let selection = Selection {
+                rows: (0..rows.len()).collect(),
                 columns: all_columns,
-            });
+            };
+            return Ok((rows, selection));
         };
         let s = sa
             .parameters
@@ -497,14 +686,14 @@ impl ProfileGeneric {
                     Err(_) => all_columns,
                 };
                 // Both ends inclusive, as Gurux's server and client count them.
-                let rows = self
-                    .rows
+                let visible = self.fetched(Some((from, to)))?;
+                let rows = visible
                     .iter()
                     .enumerate()
                     .filter(|(_, r)| r.time >= from && r.time <= to)
                     .map(|(i, _)| i)
                     .collect();
-                Ok(Selection { rows, columns })
+                Ok((visible, Selection { rows, columns }))
             }
             // entry_descriptor { from_entry, to_entry, from_selected_value, to_selected_value }
             2 => {
@@ -514,7 +703,8 @@ impl ProfileGeneric {
                         .and_then(|v| v.as_u64())
                         .ok_or(DataAccessResult::TypeUnmatched)
                 };
-                let len = self.rows.len() as u64;
+                let visible = self.fetched(None)?;
+                let len = visible.len() as u64;
                 // Entries count from 1; 0 is read as 1 (lenient: some clients count from
                 // 0), and to_entry 0 means "to the last".
                 let from = num(0)?.max(1);
@@ -542,7 +732,7 @@ impl ProfileGeneric {
                         .filter_map(|i| usize::try_from(i).ok())
                         .collect()
                 };
-                Ok(Selection { rows, columns })
+                Ok((visible, Selection { rows, columns }))
             }
             _ => Err(DataAccessResult::ScopeOfAccessViolated),
         }
@@ -576,7 +766,7 @@ impl ProfileGeneric {
         selective: Option<&SelectiveAccess<'_>>,
         w: &mut dyn Writer,
     ) -> AccessResult<()> {
-        let sel = self.select(selective)?;
+        let (visible, sel) = self.select(selective)?;
         let full = |e| {
             tracing::warn!(error = %e, "profile buffer does not fit the response buffer");
             DataAccessResult::OtherReason
@@ -584,7 +774,7 @@ impl ProfileGeneric {
         w.write_u8(0x01).map_err(full)?;
         w.write_length(sel.rows.len()).map_err(full)?;
         for &ri in &sel.rows {
-            let row = self.rows.get(ri).ok_or(DataAccessResult::OtherReason)?;
+            let row = visible.get(ri).ok_or(DataAccessResult::OtherReason)?;
             w.write_u8(0x02).map_err(full)?;
             w.write_length(sel.columns.len()).map_err(full)?;
             for &c in &sel.columns {
@@ -613,11 +803,11 @@ impl ProfileGeneric {
         &self,
         selective: Option<&SelectiveAccess<'_>>,
     ) -> AccessResult<Vec<ProfileRow>> {
-        let sel = self.select(selective)?;
+        let (visible, sel) = self.select(selective)?;
         Ok(sel
             .rows
             .iter()
-            .filter_map(|&i| self.rows.get(i))
+            .filter_map(|&i| visible.get(i))
             .map(StoredRow::row)
             .collect())
     }
@@ -664,10 +854,13 @@ impl CosemObject for ProfileGeneric {
             4 => put(w, &Value::DoubleLongUnsigned(self.capture_period)),
             5 => put(w, &Value::Enum(SORT_FIFO)),
             6 => put(w, &CaptureDef::clock().to_value()),
-            7 => put(
-                w,
-                &Value::DoubleLongUnsigned(u32::try_from(self.rows.len()).unwrap_or(u32::MAX)),
-            ),
+            7 => {
+                let in_use = self.fetched(None)?.len();
+                put(
+                    w,
+                    &Value::DoubleLongUnsigned(u32::try_from(in_use).unwrap_or(u32::MAX)),
+                )
+            }
             8 => put(w, &Value::DoubleLongUnsigned(self.profile_entries)),
             _ => Err(DataAccessResult::ObjectUndefined),
         }
@@ -704,7 +897,7 @@ impl CosemObject for ProfileGeneric {
     ) -> Result<bool, ActionResult> {
         match method {
             1 => {
-                self.reset();
+                self.reset().map_err(|_| ActionResult::OtherReason)?;
                 Ok(false)
             }
             // capture needs the other objects' values: the model answers it.
@@ -735,6 +928,152 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 25, h, 0, 0).unwrap()
     }
 
+    /// Rows in a vector, as a store would give them: a view's source in tests.
+    struct VecRows(Result<Vec<ProfileRow>, SourceError>);
+
+    impl RowSource for VecRows {
+        fn rows_between(
+            &self,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+        ) -> Result<(Vec<ProfileRow>, usize), SourceError> {
+            let rows = self.0.clone()?;
+            let newer = rows.iter().filter(|r| r.time > to).count();
+            let picked = rows
+                .into_iter()
+                .filter(|r| r.time >= from && r.time <= to)
+                .collect();
+            Ok((picked, newer))
+        }
+
+        fn last_time(&self) -> Result<Option<DateTime<Utc>>, SourceError> {
+            Ok(self.0.clone()?.last().map(|r| r.time))
+        }
+    }
+
+    fn row(h: u32) -> ProfileRow {
+        ProfileRow {
+            time: t(h),
+            clock_status: 0,
+            values: vec![Value::DoubleLongUnsigned(h)],
+        }
+    }
+
+    /// A view of the hours 0 to 9, showing the newest `entries`.
+    fn view(entries: u32) -> ProfileGeneric {
+        let mut p = profile(entries);
+        p.view(Arc::new(VecRows(Ok((0..10).map(row).collect()))));
+        p
+    }
+
+    fn hours(rows: &[ProfileRow]) -> Vec<Value> {
+        rows.iter().map(|r| r.values[0].clone()).collect()
+    }
+
+    fn selective<'b>(
+        selector: u8,
+        parameters: &Value,
+        buf: &'b mut Vec<u8>,
+    ) -> SelectiveAccess<'b> {
+        parameters.encode_into(buf).unwrap();
+        SelectiveAccess {
+            selector,
+            parameters: Data::from_bytes_in(buf).unwrap(),
+        }
+    }
+
+    fn by_time(from: u32, to: u32) -> Value {
+        Value::Structure(vec![
+            CaptureDef::clock().to_value(),
+            Value::clock_octet_string(&crate::cosem::to_cosem(t(from), -540, 0)),
+            Value::clock_octet_string(&crate::cosem::to_cosem(t(to), -540, 0)),
+            Value::Array(vec![]),
+        ])
+    }
+
+    /// TRM-06: a view keeps no rows and shows the newest `profile_entries` of its
+    /// source's, to every read: whole, by time (a row older than the newest four is not
+    /// shown even in range) and by entry (counted from the oldest shown).
+    #[test]
+    fn trm06_a_view_shows_the_newest_profile_entries_of_its_sources_rows_and_keeps_none() {
+        let p = view(4);
+        assert!(p.is_view());
+        assert!(p.kept_rows().is_empty());
+        let newest: Vec<_> = (6..10).map(Value::DoubleLongUnsigned).collect();
+        assert_eq!(hours(&p.rows().unwrap()), newest);
+        assert_eq!(p.entries_in_use(), Ok(4));
+        assert_eq!(p.last().unwrap().map(|r| r.time), Some(t(9)));
+        assert_eq!(p.last_time(), Ok(Some(t(9))));
+        let mut in_use = Vec::new();
+        p.get(7, None, &mut in_use).unwrap();
+        assert_eq!(in_use, [0x06, 0, 0, 0, 4]);
+        let mut buf = Vec::new();
+        let sa = selective(1, &by_time(4, 7), &mut buf);
+        assert_eq!(
+            hours(&p.select_rows(Some(&sa)).unwrap()),
+            [6, 7].map(Value::DoubleLongUnsigned)
+        );
+        assert_eq!(
+            hours(&p.rows_between(t(4), t(7)).unwrap()),
+            [6, 7].map(Value::DoubleLongUnsigned)
+        );
+        let mut buf = Vec::new();
+        let entries = Value::Structure(vec![
+            Value::DoubleLongUnsigned(2),
+            Value::DoubleLongUnsigned(3),
+            Value::LongUnsigned(0),
+            Value::LongUnsigned(0),
+        ]);
+        let sa = selective(2, &entries, &mut buf);
+        assert_eq!(
+            hours(&p.select_rows(Some(&sa)).unwrap()),
+            [7, 8].map(Value::DoubleLongUnsigned)
+        );
+        // Deeper, every row of the source.
+        assert_eq!(view(100).entries_in_use(), Ok(10));
+    }
+
+    /// TRM-06: a view's rows are its source's: every write through the profile is
+    /// refused with a typed error (over the air, `reset` is other-reason).
+    #[test]
+    fn trm06_a_write_through_a_view_is_refused() {
+        let mut p = view(10);
+        let refused = Err(CosemError::ProfileIsView {
+            profile: "1-0:99.1.0.255".into(),
+        });
+        assert_eq!(
+            p.capture(t(11), vec![Value::DoubleLongUnsigned(11)]),
+            refused
+        );
+        assert_eq!(p.upsert_row(row(3)), refused);
+        assert_eq!(p.restore_rows(vec![row(3)]), refused);
+        assert_eq!(p.reset(), refused);
+        assert_eq!(
+            p.invoke(1, None, &mut Vec::new()),
+            Err(ActionResult::OtherReason)
+        );
+        assert_eq!(p.entries_in_use(), Ok(10), "the source's rows untouched");
+    }
+
+    /// A source that fails: a client's read is a temporary failure, the Rust side's a
+    /// typed error; nothing panics, nothing is shown as if empty.
+    #[test]
+    fn a_view_whose_source_fails_is_a_temporary_failure_and_a_typed_error() {
+        let mut p = profile(10);
+        let failure = SourceError("disk I/O error".into());
+        p.view(Arc::new(VecRows(Err(failure.clone()))));
+        for attribute in [2, 7] {
+            assert_eq!(
+                p.get(attribute, None, &mut Vec::new()),
+                Err(DataAccessResult::TemporaryFailure),
+                "attribute {attribute}"
+            );
+        }
+        assert_eq!(p.rows(), Err(CosemError::Source(failure.clone())));
+        assert_eq!(p.entries_in_use(), Err(CosemError::Source(failure.clone())));
+        assert_eq!(p.last_time(), Err(CosemError::Source(failure)));
+    }
+
     /// A buffer's room grows by half its rows, four to sixteen at a time: a log of a
     /// few rows holds room for four, a day's slots for a few hours more, never double.
     #[test]
@@ -744,7 +1083,10 @@ mod tests {
         for i in 0..200i64 {
             let at = t(0) + chrono::Duration::minutes(30 * i);
             p.capture(at, vec![Value::DoubleLongUnsigned(1)]).unwrap();
-            let (len, room) = (p.rows.len(), p.rows.capacity());
+            let Rows::Kept(rows) = &p.rows else {
+                panic!("a profile keeps its rows until it is made a view")
+            };
+            let (len, room) = (rows.len(), rows.capacity());
             assert!(room >= len);
             most_spare.push(room - len);
             if len <= 4 {
@@ -779,7 +1121,7 @@ mod tests {
             e.to_string(),
             "profile 1-0:99.1.0.255: 0 value(s) captured, 1 expected"
         );
-        assert_eq!(p.entries_in_use(), 0);
+        assert_eq!(p.entries_in_use(), Ok(0));
     }
 
     #[test]
@@ -801,8 +1143,8 @@ mod tests {
             values: vec![bad],
         };
         assert!(p.upsert_row(row.clone()).is_err());
-        p.restore_rows(vec![row]);
-        assert_eq!(p.entries_in_use(), 0);
+        p.restore_rows(vec![row]).unwrap();
+        assert_eq!(p.entries_in_use(), Ok(0));
     }
 
     #[test]

@@ -17,15 +17,16 @@
 //!
 //! ```text
 //! let model = shared(IotRouteModel::new(&ModelConfig::default(), now)?);
-//! model.lock()?.fill_demo(days, now);                  // --demo-days
+//! model.lock()?.fill_demo(days, now)?;                 // --demo-days
 //! let mut server = TerminalServer::new(model.clone(), serve_config, os_entropy)?;
 //! for each wrapper frame (source wPort s, destination 1, APDU a) received:
 //!     if let Some(n) = server.handle(s, now, a, &mut out)? {
 //!         persist server.invocation_counter();          // before the reply leaves
 //!         send wrapper (source 1, destination s, out[..n]);
 //!     }
-//! the terminal node, at each slot boundary: model.lock()?.capture(now)
-//! and drains model.lock()?.take_changes() to act on settings changed by clients.
+//! `dlms serve`, at each slot boundary: model.lock()?.capture(now); a terminal node
+//! instead shows its store as the load profile (model.view_load_profile(rows)) and
+//! drains model.lock()?.take_changes() to act on settings changed by clients.
 //! ```
 
 pub mod access_record;

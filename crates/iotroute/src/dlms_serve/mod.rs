@@ -304,8 +304,12 @@ pub async fn serve(
         Some(state) => {
             let m = IotRouteModel::restore(&config, state, now)
                 .map_err(|e| ServeFailure::Setup(format!("saved model: {e}")))?;
+            let rows = m
+                .load_profile()
+                .entries_in_use()
+                .map_err(|e| ServeFailure::Setup(e.to_string()))?;
             tracing::info!(
-                rows = m.load_profile().entries_in_use(),
+                rows,
                 "model restored from the state file; --demo-days ignored"
             );
             m
@@ -313,7 +317,9 @@ pub async fn serve(
         None => {
             let mut m =
                 IotRouteModel::new(&config, now).map_err(|e| ServeFailure::Setup(e.to_string()))?;
-            let rows = m.fill_demo(args.demo_days, now);
+            let rows = m
+                .fill_demo(args.demo_days, now)
+                .map_err(|e| ServeFailure::Setup(e.to_string()))?;
             tracing::info!(
                 rows,
                 days = args.demo_days,
@@ -322,7 +328,10 @@ pub async fn serve(
             m
         }
     };
-    let mut last_slot = model.load_profile().last_time();
+    let mut last_slot = model
+        .load_profile()
+        .last_time()
+        .map_err(|e| ServeFailure::Setup(e.to_string()))?;
     let model = shared(model);
     let serve_config = ServeConfig {
         auth: match args.auth {
@@ -524,7 +533,7 @@ mod tests {
 
     fn server(now: DateTime<Utc>) -> TerminalServer<OsEntropy> {
         let mut m = IotRouteModel::new(&ModelConfig::default(), now).unwrap();
-        m.fill_demo(1, now);
+        m.fill_demo(1, now).unwrap();
         let config = ServeConfig {
             auth: Auth::None,
             protection: Protection::None,
@@ -629,21 +638,21 @@ mod tests {
     fn trm03_a_row_is_captured_once_at_each_slot_boundary() {
         let start = t(3, 10, 0);
         let mut m = IotRouteModel::new(&ModelConfig::default(), start).unwrap();
-        let rows = m.fill_demo(1, start);
-        let mut last = m.load_profile().last_time();
+        let rows = m.fill_demo(1, start).unwrap();
+        let mut last = m.load_profile().last_time().unwrap();
         assert_eq!(last, Some(t(3, 0, 0)));
         assert!(!capture_due(&mut m, t(3, 29, 59), &mut last));
         assert!(capture_due(&mut m, t(3, 30, 0), &mut last));
         assert!(!capture_due(&mut m, t(3, 30, 1), &mut last));
-        assert_eq!(m.load_profile().entries_in_use(), rows + 1);
-        assert_eq!(m.load_profile().last_time().unwrap(), t(3, 30, 0));
+        assert_eq!(m.load_profile().entries_in_use().unwrap(), rows + 1);
+        assert_eq!(m.load_profile().last_time().unwrap(), Some(t(3, 30, 0)));
     }
 
     #[test]
     fn trm03_without_demo_rows_the_first_capture_waits_for_the_next_boundary() {
         let start = t(3, 10, 0);
         let mut m = IotRouteModel::new(&ModelConfig::default(), start).unwrap();
-        m.fill_demo(0, start);
+        m.fill_demo(0, start).unwrap();
         let mut last = None;
         assert!(!capture_due(&mut m, start, &mut last));
         assert!(capture_due(&mut m, t(3, 30, 0), &mut last));

@@ -692,6 +692,8 @@ mod tests {
             .unwrap()
             .access_log()
             .rows()
+            .unwrap()
+            .into_iter()
             .filter(|r| {
                 r.values
                     == vec![
@@ -749,7 +751,7 @@ mod tests {
     #[test]
     fn trm06_a_backfill_over_days_is_read_a_day_per_get() {
         let mut b = TerminalApp::new(start(), 2, 9, dlms_password(B, b"IOTPASS00002")).unwrap();
-        b.model.lock().unwrap().fill_demo(4, start());
+        b.model.lock().unwrap().fill_demo(4, start()).unwrap();
         let secrets = TerminalSecrets::from_link_passwords([(B, &b"IOTPASS00002"[..])]);
         let mut reader = Reader::new(1, secrets);
         let to = start() - chrono::Duration::minutes(40);

@@ -40,7 +40,7 @@ impl TerminalApp {
     ) -> Result<Self, String> {
         let mut model =
             IotRouteModel::new(&model_config(password), start).map_err(|e| e.to_string())?;
-        model.fill_demo(1, start);
+        model.fill_demo(1, start).map_err(|e| e.to_string())?;
         let mut app = Self::serving(shared(model), serial, seed)?;
         app.household = Some(Household::new(start));
         Ok(app)

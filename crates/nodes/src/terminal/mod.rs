@@ -12,6 +12,7 @@
 //! - [`led`]: the LED's states and patterns (TRM-10).
 //! - [`meters`]: the meters the node serves, a collection of one (SYS-04).
 //! - [`node`]: all of it as one node, with the DLMS model as the store's view.
+//! - [`view`]: the load profile's rows read from the store, not kept twice.
 //! - [`settings`]: what clients change and a restart keeps (TRM-08).
 //! - [`firmware`]: the signed image manifest (SEC-10).
 
@@ -24,3 +25,4 @@ pub mod reader;
 pub mod settings;
 pub mod slots;
 pub mod store;
+pub mod view;

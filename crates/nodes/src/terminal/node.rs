@@ -23,7 +23,6 @@ use dlms::cosem::{CosemError, EventCode, IotRouteModel, ModelChange, ModelConfig
 use dlms::push::{PushSender, PUSH_DESTINATION_WPORT};
 use dlms::server::{shared, SharedModel};
 use dlms::wrapper::Wpdu;
-use echonet::energy::MeterReading;
 use echonet::Eoj;
 
 use super::guard::EchonetGuard;
@@ -31,7 +30,8 @@ use super::led::{Led, LedInputs, LinkView};
 use super::meters::{MeterSide, SERVED};
 use super::reader::{ReaderConfig, ReaderStats, SlotReader};
 use super::slots::Interval;
-use super::store::{MeterKey, Put, Reading, ReadingStore, StoreError};
+use super::store::{MeterKey, Put, Reading, ReadingStore, SharedStore, StoreError};
+use super::view::{energy_wh, profile_status, StoreRows};
 use crate::controller::{Controller, ControllerConfig, Transmit};
 use crate::flood::{FloodConfig, FloodReport, FloodSide};
 
@@ -211,7 +211,8 @@ pub struct TerminalNode {
     controller: Controller,
     /// The meters it serves, each with its reader and rows (SYS-04: one today).
     meters: Vec<MeterSide>,
-    store: Box<dyn ReadingStore + Send>,
+    /// The rows, shared with the load profile that shows them.
+    store: SharedStore,
     model: SharedModel,
     /// The terminal's clock: the driver's plus this (set by a client, TRM-09).
     clock_offset: TimeDelta,
@@ -248,12 +249,6 @@ impl core::fmt::Debug for TerminalNode {
     }
 }
 
-/// A store row's registers in Wh, lower 8 digits (TRM-03/05), or `None` when missing.
-fn energy_wh(row: &Reading) -> Option<(u32, u32)> {
-    let wh = |v: MeterReading| u32::try_from(v.energy().wh() % 100_000_000).unwrap_or(0);
-    Some((wh(row.ac_in?), wh(row.ac_out?)))
-}
-
 impl TerminalNode {
     /// The node at `wall`: the DLMS view rebuilt from the store (as deep as the profile),
     /// slots missed while it was down written missing, the next boundary to read.
@@ -262,10 +257,12 @@ impl TerminalNode {
     /// [`NodeError`] when the store or the model fails.
     pub fn new(
         config: TerminalNodeConfig,
-        mut store: Box<dyn ReadingStore + Send>,
+        mut store: SharedStore,
         wall: DateTime<Utc>,
     ) -> Result<Self, NodeError> {
-        let model = IotRouteModel::new(&config.model, wall)?;
+        let mut model = IotRouteModel::new(&config.model, wall)?;
+        // The load profile shows the served meter's rows where they are kept (TRM-06).
+        model.view_load_profile(std::sync::Arc::new(StoreRows::new(store.clone(), SERVED)));
         let depth = i64::from(model.load_profile().profile_entries()) * config.interval.seconds();
         let model = shared(model);
         let since = wall - TimeDelta::seconds(depth);
@@ -277,7 +274,7 @@ impl TerminalNode {
             config.meter_eoj,
             config.interval,
             wall,
-            &mut *store,
+            &mut store,
         )?;
         let kept = store
             .range(reader.key(), since, wall)?
@@ -371,7 +368,7 @@ impl TerminalNode {
     /// `status`).
     #[must_use]
     pub fn store(&self) -> &dyn ReadingStore {
-        &*self.store
+        &self.store
     }
 
     /// The slot readers' counters, every meter's together.
@@ -545,7 +542,7 @@ impl TerminalNode {
         self.drain_events(now, wall)?;
         self.tell_led(wall)?;
         let mut noting = Noting {
-            inner: &mut *self.store,
+            inner: &mut self.store,
             written: Vec::new(),
         };
         for m in &mut self.meters {
@@ -803,7 +800,7 @@ impl TerminalNode {
 
     fn drain_events(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<(), NodeError> {
         let mut noting = Noting {
-            inner: &mut *self.store,
+            inner: &mut self.store,
             written: Vec::new(),
         };
         while let Some(event) = self.controller.poll_event() {
@@ -910,16 +907,5 @@ impl TerminalNode {
         }
         self.refresh_led();
         self.prune()
-    }
-}
-
-/// The load profile's status byte of `row`: its status bits, and bit 6 (ours) when its
-/// values were recovered from the meter's history, so that a DLMS client can tell a
-/// recovered row from one read at its slot.
-fn profile_status(row: &Reading) -> u8 {
-    if row.recovered {
-        row.status.0 | dlms::cosem::model::status::RECOVERED
-    } else {
-        row.status.0
     }
 }

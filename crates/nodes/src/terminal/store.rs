@@ -157,6 +157,66 @@ pub trait ReadingStore {
     fn prune_before(&mut self, t: DateTime<Utc>) -> Result<usize, StoreError>;
 }
 
+/// A store that two owners read: the node, which writes it, and the load profile that
+/// shows its rows ([`super::view::StoreRows`], TRM-06), read by the DLMS server. Each
+/// call takes the lock for itself.
+///
+/// Lock order: whoever holds the DLMS model's lock may take this one (a read of the
+/// load profile); nobody holding this one takes the model's — the node writes the store
+/// and only then takes the model's lock to show what it wrote.
+#[derive(Clone)]
+pub struct SharedStore(std::sync::Arc<std::sync::Mutex<Box<dyn ReadingStore + Send>>>);
+
+impl core::fmt::Debug for SharedStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SharedStore")
+    }
+}
+
+impl SharedStore {
+    /// `store`, to be shared.
+    #[must_use]
+    pub fn new(store: impl ReadingStore + Send + 'static) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Box::new(store))))
+    }
+
+    /// The store, locked.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when a holder of the lock panicked.
+    pub fn lock(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, Box<dyn ReadingStore + Send>>, StoreError> {
+        self.0.lock().map_err(|_| {
+            tracing::error!("the store's lock is poisoned");
+            StoreError::Backend("store lock poisoned".to_owned())
+        })
+    }
+}
+
+impl ReadingStore for SharedStore {
+    fn put(&mut self, meter: MeterKey, row: &Reading) -> Result<Put, StoreError> {
+        self.lock()?.put(meter, row)
+    }
+
+    fn range(
+        &self,
+        meter: MeterKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Reading>, StoreError> {
+        self.lock()?.range(meter, from, to)
+    }
+
+    fn last(&self, meter: MeterKey) -> Result<Option<Reading>, StoreError> {
+        self.lock()?.last(meter)
+    }
+
+    fn prune_before(&mut self, t: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.lock()?.prune_before(t)
+    }
+}
+
 /// The decision every store makes for a row written over `existing`.
 ///
 /// # Errors

@@ -53,6 +53,7 @@ use nodes::link::profile::LinkProfile;
 use nodes::link::smartmeter::{JoinWindow, SmartMeter, SmartMeterConfig, SmartMeterEvent};
 use nodes::link::terminal::{Terminal, TerminalConfig, TerminalEvent};
 use nodes::terminal::slots::Interval;
+use nodes::terminal::store::SharedStore;
 use pana::psk::identity_from_eui64;
 use pana::secret::Psk;
 use pana::AuthFailure;
@@ -544,7 +545,8 @@ struct TerminalSim {
     /// stands. Not the configurations themselves: 0.9 KiB a terminal.
     first_tid: u16,
     node_password: Vec<u8>,
-    /// Its store: what survives a reboot.
+    /// Its store: what survives a reboot (the SQLite file on the device), rows in
+    /// memory shared by the node of each boot.
     store: SharedStore,
     /// Times it rebooted.
     boots: u64,
@@ -579,57 +581,6 @@ impl Attack {
         } else {
             Some(Self::WrongPairing)
         }
-    }
-}
-
-/// A terminal's store that survives its reboots (the SQLite file on the device): rows in
-/// memory, shared by the node of each boot.
-#[derive(Debug, Clone, Default)]
-struct SharedStore(std::sync::Arc<std::sync::Mutex<nodes::terminal::store::MemoryStore>>);
-
-impl nodes::terminal::store::ReadingStore for SharedStore {
-    fn put(
-        &mut self,
-        meter: nodes::terminal::store::MeterKey,
-        row: &nodes::terminal::store::Reading,
-    ) -> Result<nodes::terminal::store::Put, nodes::terminal::store::StoreError> {
-        self.lock()?.put(meter, row)
-    }
-
-    fn range(
-        &self,
-        meter: nodes::terminal::store::MeterKey,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<nodes::terminal::store::Reading>, nodes::terminal::store::StoreError> {
-        self.lock()?.range(meter, from, to)
-    }
-
-    fn last(
-        &self,
-        meter: nodes::terminal::store::MeterKey,
-    ) -> Result<Option<nodes::terminal::store::Reading>, nodes::terminal::store::StoreError> {
-        self.lock()?.last(meter)
-    }
-
-    fn prune_before(
-        &mut self,
-        t: DateTime<Utc>,
-    ) -> Result<usize, nodes::terminal::store::StoreError> {
-        self.lock()?.prune_before(t)
-    }
-}
-
-impl SharedStore {
-    fn lock(
-        &self,
-    ) -> Result<
-        std::sync::MutexGuard<'_, nodes::terminal::store::MemoryStore>,
-        nodes::terminal::store::StoreError,
-    > {
-        self.0.lock().map_err(|_| {
-            nodes::terminal::store::StoreError::Backend("store lock poisoned".to_owned())
-        })
     }
 }
 
@@ -1182,10 +1133,10 @@ impl<W: std::io::Write> LinkSim<W> {
         let node_password = password_of(k);
         // Installed six hours before the run: its store already holds that much when
         // the first reading asks for it.
-        let store = SharedStore::default();
+        let store = SharedStore::new(nodes::terminal::store::MemoryStore::new());
         let mut node = nodes::terminal::node::TerminalNode::new(
             node_config(opts, eui, first_tid, node_password.clone()),
-            Box::new(store.clone()),
+            store.clone(),
             origin - HISTORY,
         )
         .map_err(|e| e.to_string())?;
@@ -1934,7 +1885,7 @@ impl<W: std::io::Write> LinkSim<W> {
                     t.first_tid,
                     t.node_password.clone(),
                 ),
-                Box::new(t.store.clone()),
+                t.store.clone(),
                 wall + chrono::Duration::seconds(30),
             )
             .map_err(|e| e.to_string())?;
