@@ -32,7 +32,9 @@
 //! seeded by the EUI-64 (ours: reproducible simulations; a device would use its RNG).
 
 use core::time::Duration;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
+
+use super::few::Few;
 
 use wisun::ccm_star::{self, key_check_value, Key, DEFAULT_LEVEL};
 use wisun::mac::ack::{enhanced_ack, imm_ack};
@@ -270,7 +272,8 @@ pub struct Mac {
     config: MacConfig,
     pan_id: Option<u16>,
     seq: u8,
-    keys: BTreeMap<u8, Key>,
+    /// By index: one key, two in a rollover's overlap.
+    keys: Few<u8, Key, 2>,
     tx_key: Option<u8>,
     /// Our frame counters, per key (the nonce holds no key: a counter is unique only per
     /// key), kept across rejoins and restarts.
@@ -278,16 +281,16 @@ pub struct Mac {
     /// The key each index named last, kept when the keys are forgotten: the replay
     /// records of an index stay while it names the same key (a rejoin under it), and go
     /// when it names another.
-    index_tags: BTreeMap<u8, KeyTag>,
+    index_tags: Few<u8, KeyTag, 2>,
     /// When each superseded key is retired.
-    retire_at: BTreeMap<u8, Duration>,
+    retire_at: Few<u8, Duration, 1>,
     /// Keys retired (most recent last, bounded): never installed again.
     retired: VecDeque<KeyTag>,
     replay: ReplayGuard,
     queue: VecDeque<Pending>,
     awaiting: Option<AwaitingAck>,
     /// Last sequence number seen per sender (duplicate detection).
-    last_seq: BTreeMap<[u8; 8], u8>,
+    last_seq: Few<[u8; 8], u8, 1>,
     budget: TxBudget,
     rng: u64,
     stats: MacStats,
@@ -306,16 +309,16 @@ impl Mac {
             config,
             pan_id: None,
             seq: 0,
-            keys: BTreeMap::new(),
+            keys: Few::new(),
             tx_key: None,
             counters: FrameCounters::new(),
-            index_tags: BTreeMap::new(),
-            retire_at: BTreeMap::new(),
+            index_tags: Few::new(),
+            retire_at: Few::new(),
             retired: VecDeque::new(),
             replay: ReplayGuard::new(),
             queue: VecDeque::new(),
             awaiting: None,
-            last_seq: BTreeMap::new(),
+            last_seq: Few::new(),
             rng: seed,
             stats: MacStats::default(),
             last_reception: None,
@@ -382,12 +385,14 @@ impl Mac {
             self.replay.retire_key(index);
         }
         self.keys.insert(index, key);
-        self.retire_at.remove(&index);
+        self.retire_at.remove(index);
         if transmit && self.tx_key != Some(index) {
             self.tx_key = Some(index);
             let until = now + self.config.key_grace;
-            for &other in self.keys.keys().filter(|&&i| i != index) {
-                self.retire_at.entry(other).or_insert(until);
+            for other in self.keys.keys().filter(|&i| i != index) {
+                if !self.retire_at.contains_key(other) {
+                    self.retire_at.insert(other, until);
+                }
             }
         }
         Ok(())
@@ -396,8 +401,8 @@ impl Mac {
     /// Retire the key `index` now: frames under it are refused from now on, and it is
     /// never taken again.
     pub fn retire_key(&mut self, index: u8) {
-        self.retire_at.remove(&index);
-        let Some(key) = self.keys.remove(&index) else {
+        self.retire_at.remove(index);
+        let Some(key) = self.keys.remove(index) else {
             return;
         };
         if self.tx_key == Some(index) {
@@ -447,13 +452,13 @@ impl Mac {
     /// Whether the key `index` is installed.
     #[must_use]
     pub fn has_key(&self, index: u8) -> bool {
-        self.keys.contains_key(&index)
+        self.keys.contains_key(index)
     }
 
     /// The key indices installed (for the key log: `sim --keys`).
     #[must_use]
     pub fn key_indices(&self) -> Vec<u8> {
-        self.keys.keys().copied().collect()
+        self.keys.keys().collect()
     }
 
     /// Queue a data frame carrying `payload` to `dst`, secured when `secure`.
@@ -490,7 +495,7 @@ impl Mac {
         let mut indications = Vec::new();
         let mpdu = if secure {
             let index = self.tx_key.ok_or(MacError::NoKey)?;
-            let key = *self.keys.get(&index).ok_or(MacError::NoKey)?;
+            let key = *self.keys.get(index).ok_or(MacError::NoKey)?;
             let next = self
                 .counters
                 .allocate(key_check_value(&key), self.config.rekey_threshold)
@@ -593,7 +598,7 @@ impl Mac {
             .retire_at
             .iter()
             .filter(|(_, &at)| now >= at)
-            .map(|(&i, _)| i)
+            .map(|(i, _)| i)
             .collect();
         for index in due {
             self.retire_key(index);
@@ -767,7 +772,7 @@ impl Mac {
         let src = header.src_eui64();
         let repeat = match (src, header.sequence_number) {
             (Some(src), Some(seq)) if header.frame_type == FrameType::Data => {
-                self.last_seq.get(&src.0) == Some(&seq)
+                self.last_seq.get(src.0) == Some(&seq)
             }
             _ => false,
         };
@@ -775,9 +780,8 @@ impl Mac {
             Mpdu::Plain(f) => (f, None),
             Mpdu::Secured(secured) => {
                 let keys = &self.keys;
-                let lookup = |id: &KeyIdentifier, _src: Eui64| {
-                    id.index().and_then(|i| keys.get(&i).copied())
-                };
+                let lookup =
+                    |id: &KeyIdentifier, _src: Eui64| id.index().and_then(|i| keys.get(i).copied());
                 // The frame as already parsed: decrypted in place, not parsed again.
                 match ccm_star::open_parsed(mpdu, secured, &lookup) {
                     Ok(opened) => {

@@ -2,6 +2,7 @@
 //! meter's 920 MHz radio side does, sans-IO, on top of the wire formats of the `wisun`
 //! and `pana` crates.
 //!
+//! - [`few`]: a map of a few entries kept inline (a MAC's keys, its senders).
 //! - [`frame_counters`]: our CCM* frame counters per key, reserved ahead and persisted
 //!   so that none ever repeats under a key.
 //! - [`mac`]: one node's 802.15.4 MAC (CSMA-CA, acknowledgments and retries, CCM* with
@@ -18,6 +19,7 @@
 //!   PAA, group-key rollover.
 //! - [`tx_budget`]: the transmit-time rules of ARIB STD-T108 every sender obeys.
 
+pub mod few;
 pub mod frame_counters;
 pub mod mac;
 pub mod net;
