@@ -80,6 +80,10 @@ pub struct HeadEndService<H, M: mdms::MdmsStore + Send + 'static> {
     /// a commit (on a file, a sync) per message. Lost with the process like anything
     /// else in memory: the collection, resumed from the MDMS, backfills them.
     pending: Vec<mdms::RawReading>,
+    /// Each smart meter's A-route counters as the store holds them: a message's reply
+    /// and its counters' write leave together, and the same counters are not written
+    /// again for each further message of the same batch (SEC-02).
+    counters_kept: BTreeMap<Eui64, (u32, Option<u32>)>,
 }
 
 impl<H: HeadendStore, M: mdms::MdmsStore + Send + 'static> HeadEndService<H, M> {
@@ -130,8 +134,13 @@ impl<H: HeadendStore, M: mdms::MdmsStore + Send + 'static> HeadEndService<H, M> 
             collected,
         };
         let mut links = BTreeMap::new();
+        let mut counters_kept = BTreeMap::new();
         for (sm, k) in keys {
-            let (sent, taken) = store.a_route_counters(sm)?.unwrap_or((0, None));
+            let kept = store.a_route_counters(sm)?;
+            if let Some(kept) = kept {
+                counters_kept.insert(sm, kept);
+            }
+            let (sent, taken) = kept.unwrap_or((0, None));
             let mut link = SmartMeterLink::new(HEAD_END_TITLE, SystemTitle(sm.0), k, sent, taken);
             link.set_events_taken(store.events_taken(sm)?);
             links.insert(sm, link);
@@ -151,6 +160,7 @@ impl<H: HeadendStore, M: mdms::MdmsStore + Send + 'static> HeadEndService<H, M> 
             blocks_seen: records.len(),
             commands_sent: BTreeSet::new(),
             pending: Vec::new(),
+            counters_kept,
         })
     }
 
@@ -436,14 +446,21 @@ impl<H: HeadendStore, M: mdms::MdmsStore + Send + 'static> HeadEndService<H, M> 
         }
     }
 
-    /// Keep smart meter `sm`'s counters as its link has them now.
+    /// Keep smart meter `sm`'s counters as its link has them now (written unless the
+    /// store holds them already).
     fn keep_counters(&mut self, sm: Eui64) -> bool {
         let Some(link) = self.node.link(sm) else {
             return true;
         };
-        let (sent, taken) = link.counters();
-        match self.store.set_a_route_counters(sm, sent, taken) {
-            Ok(()) => true,
+        let counters = link.counters();
+        if self.counters_kept.get(&sm) == Some(&counters) {
+            return true;
+        }
+        match self.store.set_a_route_counters(sm, counters.0, counters.1) {
+            Ok(()) => {
+                self.counters_kept.insert(sm, counters);
+                true
+            }
             Err(e) => {
                 tracing::error!(%sm, error = %e, "A-route counters not kept");
                 false
