@@ -175,6 +175,13 @@ fn from_row(r: &Row<'_>) -> Result<Reading, StoreError> {
     })
 }
 
+/// The first whole second at or after `t`: slots are kept in whole seconds, and a bound
+/// with a fraction (a DLMS client's range, a range's end plus a nanosecond) must neither
+/// take in nor leave out the second before it.
+fn seconds_from(t: DateTime<Utc>) -> i64 {
+    t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0)
+}
+
 impl ReadingStore for SqliteStore {
     fn put(&mut self, meter: MeterKey, row: &Reading) -> Result<Put, StoreError> {
         let slot = row.slot.timestamp();
@@ -236,7 +243,7 @@ impl ReadingStore for SqliteStore {
             .map_err(backend)?;
         let rows = q
             .query_map(
-                [i64::from(meter.0), from.timestamp(), to.timestamp()],
+                [i64::from(meter.0), seconds_from(from), to.timestamp()],
                 |r| Ok(from_row(r)),
             )
             .map_err(backend)?;
@@ -257,7 +264,7 @@ impl ReadingStore for SqliteStore {
 
     fn prune_before(&mut self, t: DateTime<Utc>) -> Result<usize, StoreError> {
         self.db
-            .execute("DELETE FROM readings WHERE slot < ?1", [t.timestamp()])
+            .execute("DELETE FROM readings WHERE slot < ?1", [seconds_from(t)])
             .map_err(backend)
     }
 }
