@@ -172,13 +172,13 @@ struct Cell {
     air: VecDeque<(TxId, Duration)>,
 }
 
-/// A node's links: the nodes that can hear it, in id order, and the path loss to each
-/// without the channel's reference loss (dB). Apart, so that the search for a node
-/// (every listener × every overlapping sender) runs over 4-byte ids only.
+/// A node's links: the nodes that can hear it, in id order. Their path loss is not kept
+/// ([`Medium::link_loss`] computes it when a listener list is made, about as often as a
+/// radio changes channel): 4 bytes a link where the loss made it 12, and a node has some
+/// 170 links.
 #[derive(Debug)]
 struct Links {
     nodes: Vec<u32>,
-    loss: Vec<f64>,
 }
 
 /// A frame's listeners: the nodes tuned to its channel that hear it above the cut-off,
@@ -439,10 +439,24 @@ impl Medium {
     /// links found).
     fn heard_at(&self, from: NodeId, to: NodeId, channel: u8) -> Option<f64> {
         let links = self.links.get(from.0 as usize)?.as_ref()?;
-        let at = links.nodes.binary_search(&to.0).ok()?;
+        links.nodes.binary_search(&to.0).ok()?;
         let reference = crate::propagation::reference_loss_db(channel);
-        let rssi = self.propagation.rssi_dbm(reference + *links.loss.get(at)?);
+        let rssi = self
+            .propagation
+            .rssi_dbm(reference + self.link_loss(from.0, to.0)?);
         (rssi >= self.propagation.sensitivity_dbm - 20.0).then_some(rssi)
+    }
+
+    /// The path loss between nodes `a` and `b` without the channel's reference loss
+    /// (dB): distance, building and the seed's shadowing, the same both ways (the pair
+    /// taken in id order). The one [`Medium::rssi_dbm`] computes.
+    fn link_loss(&self, a: u32, b: u32) -> Option<f64> {
+        let (lo, hi) = (a.min(b), a.max(b));
+        let p = self.nodes.get(lo as usize)?.position;
+        let q = self.nodes.get(hi as usize)?.position;
+        let prop = self.propagation;
+        let shadow = prop.shadowing_db(self.seed, lo, hi);
+        Some(prop.path_loss_db(&p, &q, 33, shadow) - crate::propagation::reference_loss_db(33))
     }
 
     /// Frames that ended by then can overlap nothing still to be resolved or sensed: the
@@ -649,13 +663,16 @@ impl Medium {
         let links = self.links.get(index).and_then(Option::as_ref);
         Ok(links
             .into_iter()
-            .flat_map(|l| l.nodes.iter().copied().zip(l.loss.iter().copied()))
-            .filter(|(i, _)| {
+            .flat_map(|l| l.nodes.iter().copied())
+            .filter(|&i| {
                 self.nodes
-                    .get(*i as usize)
+                    .get(i as usize)
                     .is_some_and(|n| n.channel == Some(channel))
             })
-            .map(|(i, loss)| (NodeId(i), self.propagation.rssi_dbm(reference + loss)))
+            .filter_map(|i| {
+                let loss = self.link_loss(from.0, i)?;
+                Some((NodeId(i), self.propagation.rssi_dbm(reference + loss)))
+            })
             .filter(|(_, rssi)| *rssi >= floor)
             .collect())
     }
@@ -671,17 +688,18 @@ impl Medium {
         let floor = prop.sensitivity_dbm - 20.0;
         let (reach, reach_through_walls) =
             (prop.reach_m(), prop.reach_through_m(prop.building_loss_db));
-        let mut links: Vec<(u32, f64)> = self
+        let mut links: Vec<u32> = self
             .near(&at)
             .filter(|&i| i != from.0)
-            .filter_map(|i| {
+            .filter(|&i| {
                 // A link is the same both ways (distance, building, shadowing): a node
                 // whose links are found already has this one, or it is below the cut-off.
                 if let Some(theirs) = self.links.get(i as usize).and_then(Option::as_ref) {
-                    let at = theirs.nodes.binary_search(&from.0).ok()?;
-                    return theirs.loss.get(at).map(|&loss| (i, loss));
+                    return theirs.nodes.binary_search(&from.0).is_ok();
                 }
-                let to = self.nodes.get(i as usize)?.position;
+                let Some(to) = self.nodes.get(i as usize).map(|n| n.position) else {
+                    return false;
+                };
                 // Too far for any shadowing to bring it above the cut-off: not drawn
                 // (most of the nodes in the cells around are).
                 let reach = if at.indoor == to.indoor {
@@ -690,24 +708,15 @@ impl Medium {
                     reach_through_walls
                 };
                 if at.distance(&to) > reach {
-                    return None;
+                    return false;
                 }
-                let (lo, hi) = (from.0.min(i), from.0.max(i));
-                let shadow = self
-                    .shadowing
-                    .get(&(lo, hi))
-                    .copied()
-                    .unwrap_or_else(|| prop.shadowing_db(self.seed, lo, hi));
-                let loss = prop.path_loss_db(&at, &to, 33, shadow)
-                    - crate::propagation::reference_loss_db(33);
-                (prop.rssi_dbm(best + loss) >= floor).then_some((i, loss))
+                self.link_loss(from.0, i)
+                    .is_some_and(|loss| prop.rssi_dbm(best + loss) >= floor)
             })
             .collect();
-        links.sort_unstable_by_key(|l| l.0);
-        Ok(Links {
-            nodes: links.iter().map(|l| l.0).collect(),
-            loss: links.iter().map(|l| l.1).collect(),
-        })
+        links.sort_unstable();
+        links.shrink_to_fit();
+        Ok(Links { nodes: links })
     }
 
     /// When the next unresolved frame ends, if any: call [`Medium::advance`] then.
@@ -994,6 +1003,22 @@ mod tests {
     }
 
     const MS: Duration = Duration::from_millis(1);
+
+    /// A link is a node's id only: its loss is computed when needed (the listeners test
+    /// above holds it to what `rssi_dbm` computes), not kept beside it.
+    #[test]
+    fn a_link_is_kept_in_4_bytes() {
+        let mut m = Medium::new(7, PropagationConfig::default(), PhyConfig::default());
+        let a = m.add_node(Position::outdoor(0.0, 0.0));
+        let b = m.add_node(Position::outdoor(30.0, 0.0));
+        m.ensure_links(a).unwrap();
+        let links = m.links[a.0 as usize].as_ref().unwrap();
+        assert_eq!(links.nodes, [b.0]);
+        assert_eq!(
+            core::mem::size_of::<Links>(),
+            core::mem::size_of::<Vec<u32>>()
+        );
+    }
 
     #[test]
     fn a_frame_heard_is_kept_in_40_bytes() {
