@@ -1,9 +1,9 @@
 //! The terminal node's meter side and its DLMS view (TRM-02/03/05/06): the ECHONET
 //! controller reading the meter at every slot ([`super::reader`]), the reading store
-//! (the truth), and the DLMS/COSEM model of docs/iot-route-cosem.md kept as the store's
-//! view — every row written goes into the load profile at its slot (a recovered value
-//! replaces the row it fills) and the newest into the registers, so what the smart meter
-//! or the handy terminal reads over DLMS is what the meter said.
+//! (the truth), and the DLMS/COSEM model of docs/iot-route-cosem.md as the store's
+//! view — the load profile shows the store's rows where they are kept ([`super::view`]:
+//! a recovered value shows in the row it fills) and the newest row sets the registers,
+//! so what the smart meter or the handy terminal reads over DLMS is what the meter said.
 //!
 //! What clients change in the model the node acts on: a clock set by the smart meter or
 //! the handy terminal becomes the terminal's clock (rows are no longer flagged, and the
@@ -845,7 +845,8 @@ impl TerminalNode {
         }
     }
 
-    /// Put rows written to the store into the DLMS view (the served meter's, [`SERVED`])
+    /// Show rows written to the store in the DLMS view (the served meter's, [`SERVED`]:
+    /// the registers and status of the newest; the load profile reads the store itself)
     /// and a mismatched meter ID into the events and the model's meter ID object, whose
     /// change the model logs. When `push_at` (the driver's wall clock) is given: a row
     /// for a slot newer than any before is pushed (TRM-05), and a meter ID not pushed yet
