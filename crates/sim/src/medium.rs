@@ -267,15 +267,14 @@ pub struct Medium {
     /// frame's receivers are looked for in the 3 × 3 cells around its sender only, and
     /// so are the frames a radio tuning in may hear.
     cells: HashMap<(i64, i64), Cell>,
-    /// Each node's links to the nodes that can hear it at all: (node, path loss without
-    /// the channel's reference loss, dB), found when it first sends.
+    /// Each node's links to the nodes that can hear it at all, found when it first
+    /// sends.
     links: Vec<Option<Links>>,
     /// Each node's listeners on the channel it last sent on ([`Medium::listeners`]),
     /// kept until a node it links to changes channel or a node is placed near it: a
     /// frame's listeners were a walk through all its links (a few hundred, on every
     /// channel) at every frame, for the few tuned to its channel.
     listening: Vec<Option<(u8, Listeners)>>,
-    shadowing: HashMap<(u32, u32), f64>,
     frames: Stream,
     /// Frames on the air and those that ended but may still overlap one that has not,
     /// in the order they started (which is their ids' order).
@@ -311,7 +310,6 @@ impl Medium {
             cells: HashMap::new(),
             links: Vec::new(),
             listening: Vec::new(),
-            shadowing: HashMap::new(),
             frames: Stream::new(seed, 0),
             on_air: VecDeque::new(),
             hearing: Vec::new(),
@@ -449,7 +447,7 @@ impl Medium {
 
     /// The path loss between nodes `a` and `b` without the channel's reference loss
     /// (dB): distance, building and the seed's shadowing, the same both ways (the pair
-    /// taken in id order). The one [`Medium::rssi_dbm`] computes.
+    /// taken in id order): what [`Medium::rssi_dbm`] and every listener list use.
     fn link_loss(&self, a: u32, b: u32) -> Option<f64> {
         let (lo, hi) = (a.min(b), a.max(b));
         let p = self.nodes.get(lo as usize)?.position;
@@ -485,16 +483,13 @@ impl Medium {
     ///
     /// # Errors
     /// [`MediumError::UnknownNode`].
-    pub fn rssi_dbm(&mut self, from: NodeId, to: NodeId, channel: u8) -> Result<f64, MediumError> {
-        let a = self.node(from)?.position;
-        let b = self.node(to)?.position;
-        let key = (from.0.min(to.0), from.0.max(to.0));
-        let (seed, prop) = (self.seed, self.propagation);
-        let shadow = *self
-            .shadowing
-            .entry(key)
-            .or_insert_with(|| prop.shadowing_db(seed, key.0, key.1));
-        Ok(prop.rssi_dbm(prop.path_loss_db(&a, &b, channel, shadow)))
+    pub fn rssi_dbm(&self, from: NodeId, to: NodeId, channel: u8) -> Result<f64, MediumError> {
+        self.node(from)?;
+        let loss = self
+            .link_loss(from.0, to.0)
+            .ok_or(MediumError::UnknownNode(to))?;
+        let reference = crate::propagation::reference_loss_db(channel);
+        Ok(self.propagation.rssi_dbm(reference + loss))
     }
 
     /// Whether `node` senses `channel` busy at `now` (carrier sense before sending:
@@ -962,7 +957,13 @@ mod tests {
                 let mut brute = Vec::new();
                 for (k, to) in ids.iter().enumerate() {
                     if to != from && on_33(k) {
-                        let rssi = m.rssi_dbm(*from, *to, 33).unwrap();
+                        // Computed here from the model's terms, not by the medium.
+                        let (a, b) = (m.node(*from).unwrap(), m.node(*to).unwrap());
+                        let (lo, hi) = (from.0.min(to.0), from.0.max(to.0));
+                        let prop = m.propagation;
+                        let shadow = prop.shadowing_db(m.seed, lo, hi);
+                        let rssi =
+                            prop.rssi_dbm(prop.path_loss_db(&a.position, &b.position, 33, shadow));
                         if rssi >= floor {
                             brute.push((*to, rssi));
                         }
