@@ -761,9 +761,10 @@ impl IotRouteModel {
     }
 
     /// Show `source`'s rows as the load profile from now on: the terminal's reading
-    /// store, the truth (TRM-06), so that its rows are kept once. The source gives a
-    /// missing slot's row the values of the newest valid row before it, flagged not
-    /// valid, as a profile that keeps its rows holds them.
+    /// store, the truth (TRM-06), so that its rows are kept once. The terminal's source
+    /// gives a missing slot's row the values of the newest valid row before it, flagged
+    /// not valid (a profile that keeps its rows holds the registers' values when the row
+    /// was put: the same but for a slot recovered after a later missing one).
     pub fn view_load_profile(&mut self, source: std::sync::Arc<dyn super::RowSource>) {
         self.load_profile.view(source);
     }
