@@ -8,7 +8,6 @@
 //! memory and starts again on the same database, as the program does after a kill -9.
 //! Nothing of them is simulated: the simulator only carries the bytes and the time.
 
-use core::time::Duration;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -21,9 +20,6 @@ use headend::sqlite::SqliteHeadendStore;
 use headend::storage::HeadendStore as _;
 use nodes::app::entropy::Seeded;
 use wisun::mac::Eui64;
-
-/// How often the head end looks for gaps.
-const POLL: Duration = Duration::from_secs(60);
 
 /// A smart meter's A-route keys, from the run's seed (the key pair the utility gives
 /// each smart meter at installation).
@@ -56,7 +52,6 @@ pub(super) struct HeadEndSim {
     keys: BTreeMap<Eui64, Keys>,
     secrets: BTreeMap<Eui64, Vec<u8>>,
     points: Vec<DevicePoint>,
-    next_poll: Duration,
     /// What it counted before it was killed (the figures of a process die with it).
     retired: HeadEndFigures,
     retired_rejected: u64,
@@ -110,7 +105,6 @@ impl HeadEndSim {
             keys,
             secrets,
             points,
-            next_poll: Duration::ZERO,
             retired: HeadEndFigures::default(),
             retired_rejected: 0,
             retired_conflicts: 0,
@@ -232,11 +226,6 @@ impl HeadEndSim {
         kept.map_or((0, None), |(sent, taken)| {
             (taken.unwrap_or(0), (sent > 0).then_some(sent))
         })
-    }
-
-    /// When the head end next looks for gaps.
-    pub const fn next_poll(&self) -> Duration {
-        self.next_poll
     }
 
     /// Whether every point's slots in `[from, to]` were collected (backfill settled).
@@ -361,13 +350,9 @@ impl HeadEndSim {
         })
     }
 
-    /// At `now` (`wall`): blocks acted on and gaps' backfills asked for, the bytes for
-    /// each smart meter.
-    pub fn poll(&mut self, now: Duration, wall: DateTime<Utc>) -> Vec<(Eui64, Vec<u8>)> {
-        if now < self.next_poll {
-            return Vec::new();
-        }
-        self.next_poll = now + POLL;
+    /// At `wall`: blocks acted on and gaps' backfills asked for, the bytes for each
+    /// smart meter.
+    pub fn poll(&mut self, wall: DateTime<Utc>) -> Vec<(Eui64, Vec<u8>)> {
         self.service().map(|s| s.poll(wall)).unwrap_or_default()
     }
 }

@@ -65,6 +65,7 @@ use wisun::PairingId;
 
 use crate::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 
+mod a_route;
 mod head_end;
 mod meter_side;
 mod public;
@@ -786,8 +787,8 @@ struct LinkSim<W: std::io::Write> {
     smart_meter_at: BTreeMap<Eui64, usize>,
     /// The instant virtual time 0 maps to, for the terminals' ECHONET controllers.
     t0: std::time::Instant,
-    /// The head end and its MDMS.
-    hes: head_end::HeadEndSim,
+    /// The head end and its MDMS, on their thread at the A route's end.
+    hes: a_route::ARoute,
     /// The public server's rounds, and its publication (run on the MDMS's thread).
     schedule: public::Schedule,
     public: public::Shared,
@@ -1006,7 +1007,7 @@ impl<W: std::io::Write> LinkSim<W> {
             index_by_id,
             smart_meter_at,
             t0: t0 + HISTORY.to_std().unwrap_or_default(),
-            hes,
+            hes: a_route::ARoute::spawn(hes)?,
             schedule,
             public,
             block_events,
@@ -1244,25 +1245,23 @@ impl<W: std::io::Write> LinkSim<W> {
 
     /// Whether the run is over: its time is, nothing it plans is still to come, the head
     /// end has every slot of every point (backfill settled) and the end of every command.
-    fn settled(&self) -> bool {
-        let (Some(first), Some(last)) = (self.slots.first(), self.slots.last()) else {
-            return true;
+    fn settled(&mut self) -> Result<bool, String> {
+        let (Some(&first), Some(&last)) = (self.slots.first(), self.slots.last()) else {
+            return Ok(true);
         };
-        self.now >= self.end
+        let planned_done = self.now >= self.end
             && self.block_events.is_empty()
             && self.headend_events.is_empty()
             && self.outage_events.is_empty()
             && self.reboot_events.is_empty()
             && self.swap_events.is_empty()
             && self.flood_events.is_empty()
-            && self.command_events.is_empty()
-            && self.hes.settled(self.utc(*first), self.utc(*last))
-            && (self.command_seqs.is_empty()
-                || self
-                    .hes
-                    .commands(&self.command_seqs)
-                    .iter()
-                    .all(|c| c.end.is_some()))
+            && self.command_events.is_empty();
+        if !planned_done {
+            return Ok(false);
+        }
+        let (from, to) = (self.utc(first), self.utc(last));
+        self.hes.settled(self.now, from, to, &self.command_seqs)
     }
 
     /// Run to the end of the last slot and on until backfill has settled (at most
@@ -1286,7 +1285,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 .chain(self.medium.next_end())
                 .chain(slot_at)
                 .chain(self.starts.first().map(|s| s.0))
-                .chain(Some(self.hes.next_poll()))
+                .chain(self.hes.next_due())
                 .chain(self.block_events.first().map(|b| b.0))
                 .chain(self.headend_events.first().map(|h| h.0))
                 .chain(self.outage_events.first().map(|o| o.0))
@@ -1305,7 +1304,7 @@ impl<W: std::io::Write> LinkSim<W> {
                     done: self.now,
                     slots_end: self.end,
                 });
-                if self.settled() {
+                if self.settled()? {
                     settled_after = Some(self.now - self.end);
                     break;
                 }
@@ -1313,7 +1312,7 @@ impl<W: std::io::Write> LinkSim<W> {
             self.now = self.now.max(t);
             if self.faults_due() {
                 self.head_end_life()?;
-                self.power();
+                self.power()?;
                 self.reboot()?;
                 self.swap_meters();
                 self.flood()?;
@@ -1331,15 +1330,16 @@ impl<W: std::io::Write> LinkSim<W> {
             }
             self.start_due_sessions();
             self.wake_nodes(&air)?;
-            self.a_route();
+            self.a_route()?;
             let due = self.schedule.take_due(self.now);
             if !due.is_empty() {
-                self.publish(due);
+                self.publish(due)?;
             }
         }
-        self.hes.stop();
+        let mut hes = self.hes.join()?;
+        hes.stop();
         let all = self.schedule.take_all();
-        self.publish(all);
+        hes.then(self.publication(all));
         let public = self
             .public
             .lock()
@@ -1350,18 +1350,27 @@ impl<W: std::io::Write> LinkSim<W> {
         }
         let keys = self.keys();
         Ok(Run {
-            report: self.report(settled_after, public),
+            report: self.report(settled_after, public, &hes),
             keys,
         })
     }
 
     /// Publish `rounds` as of now, after the readings the head end took by now.
-    fn publish(&mut self, rounds: Vec<public::Round>) {
+    fn publish(&mut self, rounds: Vec<public::Round>) -> Result<(), String> {
+        let publication = self.publication(rounds);
+        self.hes.then(self.now, publication)
+    }
+
+    /// The publication of `rounds` as of now, for the MDMS's thread.
+    fn publication(
+        &self,
+        rounds: Vec<public::Round>,
+    ) -> impl FnOnce(&mdms::Mdms<head_end::MdmsStore>) + Send + 'static {
         let (public, now, wall) = (self.public.clone(), self.now, self.utc(self.now));
-        self.hes.then(move |mdms| match public.lock() {
+        move |mdms| match public.lock() {
             Ok(mut p) => p.publish(mdms.store(), &rounds, now, wall),
             Err(_) => tracing::error!("the public server's publication panicked before"),
-        });
+        }
     }
 
     /// Whether a planned fault or event of the head end is due.
@@ -1795,7 +1804,7 @@ impl<W: std::io::Write> LinkSim<W> {
     /// Outages due at `now`: a smart meter goes silent, or boots afresh — a new link and
     /// reading sessions, its A-route counters kept (a counter is never used twice), a
     /// hello to the head end, which registers its terminals again.
-    fn power(&mut self) {
+    fn power(&mut self) -> Result<(), String> {
         let (now, wall) = (self.now, self.utc(self.now));
         for (_, sm, off) in take_due(&mut self.outage_events, now) {
             let Some(Node::Meter(m)) = self
@@ -1809,7 +1818,7 @@ impl<W: std::io::Write> LinkSim<W> {
             if off {
                 tracing::info!(smart_meter = %eui_text(m.eui), "outage: off");
                 m.down = true;
-                self.hes.count_event("outage");
+                self.hes.count_event(now, "outage")?;
                 continue;
             }
             m.boots += 1;
@@ -1848,6 +1857,7 @@ impl<W: std::io::Write> LinkSim<W> {
         self.starts.retain(
             |(_, index, _)| !matches!(self.nodes.get(*index), Some(Node::Meter(m)) if m.down),
         );
+        Ok(())
     }
 
     /// Terminal reboots due at `now`: each boots again 30 s later, its node rebuilt from
@@ -1898,7 +1908,7 @@ impl<W: std::io::Write> LinkSim<W> {
             t.node = node;
             t.model_touched = true;
             tracing::info!(terminal = %eui_text(terminal_eui(k)), "terminal rebooted");
-            self.hes.count_event("reboot");
+            self.hes.count_event(now, "reboot")?;
         }
         Ok(())
     }
@@ -1972,11 +1982,11 @@ impl<W: std::io::Write> LinkSim<W> {
         for (_, killed) in take_due(&mut self.headend_events, now) {
             if killed {
                 tracing::info!("head end killed");
-                self.hes.kill();
+                self.hes.kill(now)?;
                 continue;
             }
-            self.hes.start(wall)?;
-            self.hes.count_event("headend_restart");
+            self.hes.start(now, wall)?;
+            self.hes.count_event(now, "headend_restart")?;
             tracing::info!("head end started again");
             for n in &mut self.nodes {
                 if let Node::Meter(m) = n {
@@ -1990,43 +2000,13 @@ impl<W: std::io::Write> LinkSim<W> {
         Ok(())
     }
 
-    /// The A route at `now`: what each smart meter's relay has for the head end, the
-    /// head end's look for gaps, and its commands carried out by the smart meters.
-    fn a_route(&mut self) {
+    /// The A route at `now` ([`a_route`]): the head end's bytes that reach their smart
+    /// meters by now and the commands they bring carried out, blocks and operator's
+    /// commands due recorded, what each smart meter's relay has for the head end sent,
+    /// and its look for gaps when due.
+    fn a_route(&mut self) -> Result<(), String> {
         let (now, wall) = (self.now, self.utc(self.now));
-        let mut to_sm = std::collections::VecDeque::new();
-        for (_, point, block) in take_due(&mut self.block_events, now) {
-            let sent = point
-                .parse::<mdms::SupplyPoint>()
-                .map_err(|e| e.to_string())
-                .and_then(|p| self.hes.block(&p, block, wall, "sim", "sim"));
-            match sent {
-                Ok(bytes) => to_sm.extend(bytes),
-                Err(e) => tracing::error!(%point, error = %e, "block not carried out"),
-            }
-        }
-        while self.command_events.front().is_some_and(|c| c.0 <= now) {
-            let Some((_, point, setting)) = self.command_events.pop_front() else {
-                break;
-            };
-            match self.hes.record_command(&point, &setting, wall) {
-                Ok(seq) => {
-                    tracing::info!(%point, kind = setting.kind().name(), seq, "operator's command recorded");
-                    self.command_seqs.push(seq);
-                }
-                Err(e) => tracing::error!(%point, error = %e, "operator's command not recorded"),
-            }
-        }
-        for index in std::mem::take(&mut self.relays) {
-            if let Node::Meter(m) = &mut self.nodes[index] {
-                let bytes = m.relay.take_output();
-                if !m.down && !bytes.is_empty() {
-                    to_sm.extend(self.hes.take_bytes(m.eui, &bytes, wall));
-                }
-            }
-        }
-        to_sm.extend(self.hes.poll(now, wall));
-        while let Some((sm, bytes)) = to_sm.pop_front() {
+        for (sm, bytes) in self.hes.arrived(now)? {
             let up = |&index: &usize| matches!(&self.nodes[index], Node::Meter(m) if !m.down);
             let Some(index) = self.smart_meter_at.get(&sm).copied().filter(up) else {
                 tracing::debug!(%sm, "A route: the smart meter is down, the bytes are lost");
@@ -2045,11 +2025,41 @@ impl<W: std::io::Write> LinkSim<W> {
             for command in commands {
                 self.carry_out(index, command);
             }
-            if let Node::Meter(m) = &mut self.nodes[index] {
-                let bytes = m.relay.take_output();
-                to_sm.extend(self.hes.take_bytes(sm, &bytes, wall));
+            // What it answers goes back below.
+            self.relays.insert(index);
+        }
+        for (_, point, block) in take_due(&mut self.block_events, now) {
+            match point.parse::<mdms::SupplyPoint>() {
+                Ok(p) => self.hes.block(now, wall, p, block)?,
+                Err(e) => tracing::error!(%point, error = %e, "block not carried out"),
             }
         }
+        while self.command_events.front().is_some_and(|c| c.0 <= now) {
+            let Some((_, point, setting)) = self.command_events.pop_front() else {
+                break;
+            };
+            match self
+                .hes
+                .record_command(now, wall, point.clone(), setting.clone())
+            {
+                Ok(seq) => {
+                    tracing::info!(%point, kind = setting.kind().name(), seq, "operator's command recorded");
+                    self.command_seqs.push(seq);
+                }
+                Err(e) => tracing::error!(%point, error = %e, "operator's command not recorded"),
+            }
+        }
+        let mut to_hes = Vec::new();
+        for index in std::mem::take(&mut self.relays) {
+            if let Node::Meter(m) = &mut self.nodes[index] {
+                let bytes = m.relay.take_output();
+                if !m.down && !bytes.is_empty() {
+                    to_hes.push((m.eui, bytes));
+                }
+            }
+        }
+        self.hes.send(now, wall, to_hes)?;
+        self.hes.poll(now, wall)
     }
 
     /// A command the head end gave smart meter `index`.
@@ -2088,7 +2098,12 @@ impl<W: std::io::Write> LinkSim<W> {
     /// What the run did, and whether every reading arrived with the meter's values.
     /// The summary; `settled_after`: how long after the last slot's end backfill
     /// settled (`None`: it had not within [`SETTLE_MAX`]).
-    fn report(mut self, settled_after: Option<Duration>, public: report::PublicFigures) -> Report {
+    fn report(
+        mut self,
+        settled_after: Option<Duration>,
+        public: report::PublicFigures,
+        hes: &head_end::HeadEndSim,
+    ) -> Report {
         let st = self.medium.stats();
         // What smart meters counted before they rebooted, and what everyone counts now.
         let (mut link, mut sessions) = self.tally.retired;
@@ -2114,7 +2129,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 Node::Meter(_) => 0,
             })
             .sum();
-        let system = self.system_figures();
+        let system = self.system_figures(hes);
         // The terminals' records last, each terminal let go once its record is made: the
         // records (about 3.5 KiB a terminal and day) and the whole run (about ten times
         // that) were held at once at the run's end, its peak.
@@ -2138,8 +2153,7 @@ impl<W: std::io::Write> LinkSim<W> {
             differ: self.tally.pushes_differ,
             events: self.tally.event_pushes,
         };
-        let commands: Vec<CommandRecord> = self
-            .hes
+        let commands: Vec<CommandRecord> = hes
             .commands(&self.command_seqs)
             .iter()
             .map(CommandRecord::of)
@@ -2185,23 +2199,23 @@ impl<W: std::io::Write> LinkSim<W> {
 
     /// Every expected slot of every point against the MDMS: its quality, and its energy
     /// and counters against what the terminal's meter counted at both boundaries.
-    fn system_figures(&self) -> SystemFigures {
-        let f = self.hes.figures();
-        let (mdms_rejected, mdms_conflicts) = self.hes.mdms_refusals();
+    fn system_figures(&self, hes: &head_end::HeadEndSim) -> SystemFigures {
+        let f = hes.figures();
+        let (mdms_rejected, mdms_conflicts) = hes.mdms_refusals();
         let mut y = SystemFigures {
-            points: self.hes.points().len(),
+            points: hes.points().len(),
             latency_s: report::Latency::of_counts(&f.latencies),
             events: f.events.clone(),
             a_route_messages: f.messages,
             a_route_refused: f.refused,
             backfills: f.backfills,
-            blocks: self.hes.blocks(),
+            blocks: hes.blocks(),
             mdms_rejected,
             mdms_conflicts,
             ..SystemFigures::default()
         };
         let (Some(first), Some(last), Some(mdms)) =
-            (self.slots.first(), self.slots.last(), self.hes.mdms())
+            (self.slots.first(), self.slots.last(), hes.mdms())
         else {
             return y;
         };
@@ -2210,7 +2224,7 @@ impl<W: std::io::Write> LinkSim<W> {
         // The MDMS read a slot start at a time, every point's slots at once, in the
         // order its store keeps them (by time, then point): a point at a time was a seek
         // per quarter hour per point, 96 million at a million points.
-        let points = self.hes.points();
+        let points = hes.points();
         let index: HashMap<&mdms::SupplyPoint, usize> = points
             .iter()
             .enumerate()
