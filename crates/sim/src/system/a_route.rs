@@ -340,26 +340,6 @@ fn stopped() -> String {
     "the head end's thread stopped".to_owned()
 }
 
-/// How many times the head end's thread looks for the loop's next requests, yielding
-/// its core between looks, before it sleeps until they come: a thread asleep is woken by
-/// a system call of the sender's, which cost the loop more than the head end's work on
-/// a small run (requests a few tens of microseconds apart); a few thousand looks are a
-/// millisecond or two.
-const LOOKS: u32 = 4096;
-
-/// The loop's next requests: looked for [`LOOKS`] times, then waited for; `None` once
-/// the loop hung up.
-fn next_requests(inbox: &mpsc::Receiver<Vec<Request>>) -> Option<Vec<Request>> {
-    for _ in 0..LOOKS {
-        match inbox.try_recv() {
-            Ok(requests) => return Some(requests),
-            Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
-            Err(mpsc::TryRecvError::Disconnected) => return None,
-        }
-    }
-    inbox.recv().ok()
-}
-
 /// The head end's thread: each request in turn, each answered, until the loop hangs up;
 /// the head end handed back.
 fn serve(
@@ -367,7 +347,7 @@ fn serve(
     inbox: &mpsc::Receiver<Vec<Request>>,
     outbox: &mpsc::Sender<Reply>,
 ) -> HeadEndSim {
-    for request in std::iter::from_fn(|| next_requests(inbox)).flatten() {
+    for request in inbox.iter().flatten() {
         let reply = match request {
             Request::Bytes(wall, from) => Reply::Sent(
                 from.iter()
