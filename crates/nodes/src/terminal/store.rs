@@ -122,6 +122,13 @@ pub enum StoreError {
     /// The database failed (message from it).
     #[error("store: {0}")]
     Backend(String),
+    /// A time the store cannot keep exactly (the memory store keeps nanoseconds since
+    /// 1970 in 64 bits: 1677-09-21 to 2262-04-11).
+    #[error("{at}: outside the times the store keeps (1677 to 2262)")]
+    OutOfRange {
+        /// The time.
+        at: DateTime<Utc>,
+    },
 }
 
 /// Where the terminal keeps its rows, per meter.
@@ -130,7 +137,8 @@ pub trait ReadingStore {
     /// allows).
     ///
     /// # Errors
-    /// [`StoreError::Conflict`], [`StoreError::Backend`].
+    /// [`StoreError::Conflict`], [`StoreError::Backend`], [`StoreError::OutOfRange`] (a time
+    /// the store cannot keep exactly).
     fn put(&mut self, meter: MeterKey, row: &Reading) -> Result<Put, StoreError>;
 
     /// The rows of `meter` with `from <= slot <= to`, oldest first.
@@ -236,7 +244,8 @@ pub fn merge(existing: &Reading, row: &Reading) -> Result<Put, StoreError> {
 /// one goes in its place), and the meter's ID, the same in nearly every row, once per
 /// distinct value. A row held about 220 bytes, its own copy of the ID among them; in a
 /// map keyed by (meter, slot) about 130, the map's half-full nodes included; then 56,
-/// now 48 ([`Row`]).
+/// then 48, now 40 ([`Row`], its slot and read time in nanoseconds: a time outside
+/// 1677 to 2262 is refused, [`StoreError::OutOfRange`], never kept rounded).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     /// Per meter, its rows by slot.
@@ -245,18 +254,34 @@ pub struct MemoryStore {
     ids: Vec<Vec<u8>>,
 }
 
-/// A row and its slot.
-type Slotted = (DateTime<Utc>, Row);
+/// A row and its slot, in nanoseconds since 1970 ([`nanos`]).
+type Slotted = (i64, Row);
 
-/// A [`Reading`] as [`MemoryStore`] keeps it: its optional read time as a time and a
-/// flag, and its meter ID as an index that is never zero, where two `Option`s took 12
-/// bytes more than their values (a row and its slot 56 bytes, now 48).
+/// A time in nanoseconds since 1970, exactly; `None` outside 1677 to 2262.
+fn nanos(t: DateTime<Utc>) -> Option<i64> {
+    t.timestamp_nanos_opt()
+}
+
+/// A range's bound in nanoseconds since 1970: outside what [`nanos`] keeps, below or
+/// above every time kept.
+fn nanos_bound(t: DateTime<Utc>) -> i64 {
+    nanos(t).unwrap_or(if t < DateTime::UNIX_EPOCH {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+/// A [`Reading`] as [`MemoryStore`] keeps it: its optional read time as nanoseconds and
+/// a flag, and its meter ID as an index that is never zero, where two `Option`s took 12
+/// bytes more than their values (a row and its slot 56 bytes, then 48 with times of 12
+/// bytes, now 40).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Row {
     ac_in: Option<MeterReading>,
     ac_out: Option<MeterReading>,
-    /// When it was read; only with [`Row::READ_AT`] in `flags`.
-    read_at: DateTime<Utc>,
+    /// When it was read, nanoseconds since 1970; only with [`Row::READ_AT`] in `flags`.
+    read_at: i64,
     /// One more than the index into [`MemoryStore::ids`].
     meter_id: Option<NonZeroU32>,
     interval: Interval,
@@ -279,9 +304,17 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// `reading` as kept, its meter ID added to the distinct ones if new; `None` for
-    /// a store that holds `u32::MAX` distinct IDs already.
-    fn row(&mut self, reading: &Reading) -> Option<Row> {
+    /// `reading` as kept, its meter ID added to the distinct ones if new.
+    ///
+    /// # Errors
+    /// [`StoreError::OutOfRange`] for a read time it cannot keep (checked before the ID
+    /// is added); [`StoreError::Backend`] for a store that holds `u32::MAX` distinct IDs
+    /// already.
+    fn row(&mut self, reading: &Reading) -> Result<Row, StoreError> {
+        let read_at = match reading.read_at {
+            None => 0,
+            Some(at) => nanos(at).ok_or(StoreError::OutOfRange { at })?,
+        };
         let meter_id = match reading.meter_id.as_ref() {
             None => None,
             Some(id) => {
@@ -293,14 +326,18 @@ impl MemoryStore {
                         self.ids.push(id.clone());
                         self.ids.len() - 1
                     });
-                Some(NonZeroU32::new(u32::try_from(at + 1).ok()?)?)
+                let index = u32::try_from(at + 1).ok().and_then(NonZeroU32::new);
+                Some(index.ok_or_else(|| {
+                    tracing::error!(slot = %reading.slot, "store holds too many distinct meter IDs");
+                    StoreError::Backend("too many distinct meter IDs".to_owned())
+                })?)
             }
         };
         let flag = |on: bool, bit: u8| if on { bit } else { 0 };
-        Some(Row {
+        Ok(Row {
             ac_in: reading.ac_in,
             ac_out: reading.ac_out,
-            read_at: reading.read_at.unwrap_or_default(),
+            read_at,
             meter_id,
             interval: reading.interval,
             status: reading.status,
@@ -317,8 +354,8 @@ impl MemoryStore {
             .map_or(&[], |(_, rows)| rows.as_slice())
     }
 
-    /// The reading of `slot` kept as `row`.
-    fn reading(&self, slot: DateTime<Utc>, row: &Row) -> Reading {
+    /// The reading of `slot` (nanoseconds since 1970) kept as `row`.
+    fn reading(&self, slot: i64, row: &Row) -> Reading {
         let id = |i: NonZeroU32| {
             usize::try_from(i.get() - 1)
                 .ok()
@@ -327,30 +364,33 @@ impl MemoryStore {
         };
         let has = |bit: u8| row.flags & bit != 0;
         Reading {
-            slot,
+            slot: DateTime::from_timestamp_nanos(slot),
             interval: row.interval,
             ac_in: row.ac_in,
             ac_out: row.ac_out,
             meter_id: row.meter_id.and_then(id),
             status: row.status,
             recovered: has(Row::RECOVERED),
-            read_at: has(Row::READ_AT).then_some(row.read_at),
+            read_at: has(Row::READ_AT).then(|| DateTime::from_timestamp_nanos(row.read_at)),
         }
     }
 }
 
 impl ReadingStore for MemoryStore {
     fn put(&mut self, meter: MeterKey, row: &Reading) -> Result<Put, StoreError> {
+        let slot = nanos(row.slot).ok_or_else(|| {
+            tracing::error!(slot = %row.slot, "a slot outside the times the store keeps");
+            StoreError::OutOfRange { at: row.slot }
+        })?;
         let rows = self.of(meter);
-        let at = rows.binary_search_by_key(&row.slot, |r| r.0);
+        let at = rows.binary_search_by_key(&slot, |r| r.0);
         let outcome = match at {
-            Ok(i) => merge(&self.reading(row.slot, &rows[i].1), row)?,
+            Ok(i) => merge(&self.reading(slot, &rows[i].1), row)?,
             Err(_) => Put::Inserted,
         };
         if outcome != Put::Unchanged {
-            let kept = self.row(row).ok_or_else(|| {
-                tracing::error!(slot = %row.slot, "store holds too many distinct meter IDs");
-                StoreError::Backend("too many distinct meter IDs".to_owned())
+            let kept = self.row(row).inspect_err(|e| {
+                tracing::error!(slot = %row.slot, error = %e, "row not kept");
             })?;
             let rows = match self.rows.iter().position(|(m, _)| *m == meter) {
                 Some(i) => &mut self.rows[i].1,
@@ -370,7 +410,7 @@ impl ReadingStore for MemoryStore {
                     if rows.len() == rows.capacity() {
                         rows.reserve_exact(dlms::cosem::profile::rows_growth(rows.len()));
                     }
-                    rows.insert(i, (row.slot, kept));
+                    rows.insert(i, (slot, kept));
                 }
             }
         }
@@ -387,6 +427,7 @@ impl ReadingStore for MemoryStore {
             return Ok(Vec::new());
         }
         let rows = self.of(meter);
+        let (from, to) = (nanos_bound(from), nanos_bound(to));
         let (first, last) = (
             rows.partition_point(|r| r.0 < from),
             rows.partition_point(|r| r.0 <= to),
@@ -407,6 +448,7 @@ impl ReadingStore for MemoryStore {
     }
 
     fn prune_before(&mut self, t: DateTime<Utc>) -> Result<usize, StoreError> {
+        let t = nanos_bound(t);
         let mut pruned = 0;
         for (_, rows) in &mut self.rows {
             let old = rows.partition_point(|r| r.0 < t);
@@ -444,8 +486,37 @@ mod tests {
     }
 
     #[test]
-    fn a_row_and_its_slot_are_kept_in_48_bytes() {
-        assert_eq!(core::mem::size_of::<Slotted>(), 48);
+    fn a_row_and_its_slot_are_kept_in_40_bytes() {
+        assert_eq!(core::mem::size_of::<Slotted>(), 40);
+    }
+
+    #[test]
+    fn trm03_a_time_the_store_cannot_keep_exactly_is_refused_not_rounded() {
+        let far = Utc.with_ymd_and_hms(2263, 1, 1, 0, 0, 0).unwrap();
+        let mut s = MemoryStore::new();
+        let late_slot = Reading {
+            slot: far,
+            ..measured(0, 100)
+        };
+        assert_eq!(
+            s.put(M, &late_slot),
+            Err(StoreError::OutOfRange { at: far })
+        );
+        let late_read = Reading {
+            read_at: Some(far),
+            ..measured(0, 100)
+        };
+        assert_eq!(
+            s.put(M, &late_read),
+            Err(StoreError::OutOfRange { at: far })
+        );
+        assert!(s.ids.is_empty(), "a refused row's meter ID was kept");
+        // Bounds past the range read as below or above every row.
+        assert_eq!(s.put(M, &measured(0, 100)), Ok(Put::Inserted));
+        let early = Utc.with_ymd_and_hms(1600, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(s.range(M, early, far).unwrap(), vec![measured(0, 100)]);
+        assert_eq!(s.prune_before(early), Ok(0));
+        assert_eq!(s.prune_before(far), Ok(1));
     }
 
     #[test]
