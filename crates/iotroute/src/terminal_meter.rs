@@ -549,6 +549,10 @@ fn event_record(event: &NodeEvent) -> (&'static str, serde_json::Value) {
             "interval_switch",
             serde_json::json!({ "minutes": i.minutes() }),
         ),
+        NodeEvent::IntervalSwitched { from, interval } => (
+            "interval_switched",
+            serde_json::json!({ "from": from.to_rfc3339(), "minutes": interval.minutes() }),
+        ),
         NodeEvent::MeterIdMismatch { registered, read } => (
             "meter_id_mismatch",
             serde_json::json!({

@@ -519,8 +519,10 @@ fn trm09_a_clock_set_over_dlms_becomes_the_terminals_and_the_meters() {
 
 #[test]
 fn trm11_the_15_minute_switch_takes_effect_at_the_next_boundary_no_slot_lost_or_doubled() {
+    use nodes::terminal::node::NodeEvent;
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
-    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
+    let store = SharedStore::new(MemoryStore::new());
+    let mut b = Bench::new(start(), store.clone(), meter);
     b.run_until(start() + TimeDelta::minutes(30)); // 10:40 JST: the 10:30 row is in.
     let events = dlms_session(
         &b.node,
@@ -563,6 +565,42 @@ fn trm11_the_15_minute_switch_takes_effect_at_the_next_boundary_no_slot_lost_or_
     .map(|(t, m)| ((*t).to_owned(), *m))
     .collect();
     assert_eq!(slots, expect);
+    // The node says when the switch was asked for and where it took effect: the boundary
+    // the rows follow the new interval from (what a driver expects the slots by).
+    let jst = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 12, 5, h - 9, m, 0).unwrap();
+    let switches: Vec<_> = std::iter::from_fn(|| b.node.poll_event())
+        .filter(|e| {
+            matches!(
+                e,
+                NodeEvent::IntervalSwitch(_) | NodeEvent::IntervalSwitched { .. }
+            )
+        })
+        .collect();
+    assert_eq!(
+        switches,
+        [
+            NodeEvent::IntervalSwitch(Interval::Quarter),
+            NodeEvent::IntervalSwitched {
+                from: jst(11, 0),
+                interval: Interval::Quarter
+            }
+        ]
+    );
+    assert_eq!(b.node.interval(), Interval::Quarter);
+    // Restarted at 12:20 with 30 minutes (a driver that lost the switch, or a client
+    // that set it back while it was down): the boundary it writes first follows 30
+    // minutes, and the node says so at once.
+    let node = TerminalNode::new(config(), store, jst(12, 40)).unwrap();
+    let mut node = node;
+    let events: Vec<_> = std::iter::from_fn(|| node.poll_event()).collect();
+    assert!(
+        events.contains(&NodeEvent::IntervalSwitched {
+            from: jst(12, 30),
+            interval: Interval::Half
+        }),
+        "{events:?}"
+    );
+    assert_eq!(node.interval(), Interval::Half);
 }
 
 #[test]

@@ -158,6 +158,15 @@ pub enum NodeEvent {
     MeterClock(Result<(), String>),
     /// The reading interval switches at the next boundary (TRM-11).
     IntervalSwitch(Interval),
+    /// The rows follow `interval` from boundary `from` on (TRM-11): the switch took
+    /// effect there, or the terminal restarted with another interval than its last
+    /// row's and `from` is the first boundary it wrote since.
+    IntervalSwitched {
+        /// The first boundary on the new interval (the terminal's clock).
+        from: DateTime<Utc>,
+        /// The interval.
+        interval: Interval,
+    },
     /// A reading came from a meter whose ID is not the registered one (SEC-07): the
     /// row is flagged, and so are the next ones until the new meter is accepted.
     MeterIdMismatch {
@@ -315,6 +324,7 @@ impl TerminalNode {
             management_secret: config.management_secret,
         };
         node.take_auth_password()?;
+        node.take_switches();
         // Nobody has set the terminal's clock yet (TRM-09).
         node.set_clock_valid(false);
         // The DLMS view rebuilt from the rows, the missing ones just written included.
@@ -550,8 +560,27 @@ impl TerminalNode {
                 .poll(now, wall, &mut self.controller, &mut noting)?;
         }
         let written = noting.written;
+        self.take_switches();
         // `wall` is the terminal's clock; the model takes the driver's.
         self.apply(&written, Some(wall - self.clock_offset))
+    }
+
+    /// The readers' interval switches that took effect, as events (TRM-11).
+    fn take_switches(&mut self) {
+        for m in &mut self.meters {
+            if let Some((from, interval)) = m.reader.take_switch() {
+                self.events
+                    .push_back(NodeEvent::IntervalSwitched { from, interval });
+            }
+        }
+    }
+
+    /// The reading interval in force (the served meter's reader's, TRM-11).
+    #[must_use]
+    pub fn interval(&self) -> Interval {
+        self.meters
+            .first()
+            .map_or(Interval::Half, |m| m.reader.interval())
     }
 
     /// Retention: after a new slot is stored (or the store is opened), drop the rows

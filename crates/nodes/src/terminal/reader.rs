@@ -109,6 +109,9 @@ pub struct SlotReader {
     current: Option<Current>,
     /// An interval switch waiting for the next boundary (TRM-11).
     pending_interval: Option<Interval>,
+    /// The first boundary of a new interval and the interval, once a switch took effect
+    /// and until the node takes it ([`SlotReader::take_switch`]).
+    switched: Option<(DateTime<Utc>, Interval)>,
     clock_valid: bool,
     /// The meter ID (0xD1) registered for this terminal (SEC-07): the first read when
     /// none was given.
@@ -150,6 +153,7 @@ impl SlotReader {
             next: interval.next_after(wall),
             current: None,
             pending_interval: None,
+            switched: None,
             clock_valid: false,
             registered_meter: None,
             recovering: None,
@@ -158,8 +162,18 @@ impl SlotReader {
         };
         if let Some(last) = store.last(reader.key)? {
             let from = last.slot.max(wall - config.gap_limit);
+            let mut first = None;
             for slot in interval.between(from, wall) {
+                first.get_or_insert(slot);
                 reader.store_missing(slot, store)?;
+            }
+            // TRM-11: a terminal that restarts with another interval than its last row's
+            // (switched by a client before it went down) follows the new one from the
+            // first boundary it writes.
+            if last.interval != interval {
+                let from = first.unwrap_or(reader.next);
+                tracing::info!(from = last.interval.minutes(), to = interval.minutes(), at = %from, "reading interval switched at the restart");
+                reader.switched = Some((from, interval));
             }
         }
         Ok(reader)
@@ -193,6 +207,13 @@ impl SlotReader {
     /// boundaries after it follow the new interval — no slot lost or read twice.
     pub fn switch_interval(&mut self, interval: Interval) {
         self.pending_interval = (interval != self.interval).then_some(interval);
+    }
+
+    /// The boundary from which its rows follow a new interval, and the interval, once
+    /// since the last call (TRM-11): at the boundary after a switch, or at a restart
+    /// with another interval than the last row's.
+    pub fn take_switch(&mut self) -> Option<(DateTime<Utc>, Interval)> {
+        self.switched.take()
     }
 
     /// Register the meter's ID (SEC-07): readings from any other ID are flagged
@@ -287,6 +308,7 @@ impl SlotReader {
             if let Some(new) = self.pending_interval.take() {
                 tracing::info!(from = self.interval.minutes(), to = new.minutes(), at = %due, "reading interval switched");
                 self.interval = new;
+                self.switched = Some((due, new));
             }
             self.current = Some(Current {
                 slot: due,
