@@ -14,7 +14,7 @@ use nodes::terminal::node::TerminalNode;
 use super::tally::Tallies;
 use super::{counted, TerminalSim, METER_IP};
 
-/// The time of the meter sides, and the reading interval.
+/// The time of the meter sides.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct At {
     /// The run's virtual time (what the link's queue is stamped with).
@@ -23,8 +23,6 @@ pub(super) struct At {
     pub now: Instant,
     /// The driver's wall clock.
     pub wall: DateTime<Utc>,
-    /// The reading interval, seconds.
-    pub every_s: i64,
 }
 
 /// Terminal `t`'s meter side at `at`; what its meter counted when asked, for the slot
@@ -56,12 +54,17 @@ pub(super) fn drive(t: &mut TerminalSim, at: At, tally: &mut Tallies) -> Result<
                 if asks_energy(bytes) {
                     meter.advance(at.wall);
                     let slot = node.clock(at.wall).timestamp();
-                    tally.count(eui, slot - slot.rem_euclid(at.every_s), counted(meter));
+                    let every = node.interval().seconds();
+                    tally.count(eui, slot - slot.rem_euclid(every), counted(meter));
                 }
             },
         )?;
     }
     t.drain_events();
+    // TRM-11: where its rows follow a new interval, before any of them can arrive.
+    if let Some((from, interval)) = t.switched.take() {
+        tally.switch(t.route.link().eui64().0, from, interval.seconds());
+    }
     t.send_pushes(at.virtual_now);
     Ok(())
 }

@@ -546,6 +546,12 @@ struct TerminalSim {
     /// stands. Not the configurations themselves: 0.9 KiB a terminal.
     first_tid: u16,
     node_password: Vec<u8>,
+    /// Its reading interval as a client last set it (TRM-11), kept through a reboot
+    /// as `iotroute terminal` keeps its settings.
+    interval: Interval,
+    /// Where its node said its rows follow a new interval from (Unix seconds, its
+    /// clock) and the interval, until the run's tally takes it.
+    switched: Option<(i64, Interval)>,
     /// Its store: what survives a reboot (the SQLite file on the device), rows in
     /// memory shared by the node of each boot.
     store: SharedStore,
@@ -586,17 +592,18 @@ impl Attack {
 }
 
 /// Terminal `eui`'s node configuration: what the run gives every terminal, with its
-/// first ECHONET Lite transaction ID and its authentication password.
+/// first ECHONET Lite transaction ID, its authentication password and its reading
+/// interval.
 fn node_config(
-    opts: &Options,
     eui: Eui64,
     first_tid: u16,
     password: Vec<u8>,
+    interval: Interval,
 ) -> nodes::terminal::node::TerminalNodeConfig {
     nodes::terminal::node::TerminalNodeConfig {
         meter: METER_IP,
         meter_eoj: echonet::Eoj::new(0x02, 0x8E, 0x01),
-        interval: opts.interval,
+        interval,
         reader: nodes::terminal::reader::ReaderConfig::default(),
         controller: nodes::controller::ControllerConfig {
             first_tid,
@@ -706,8 +713,13 @@ impl TerminalSim {
                 tracing::debug!(terminal = %eui_text(self.route.link().eui64()), led = led.name(), "LED");
                 self.led_changes += 1;
             } else {
-                if matches!(event, NodeEvent::SettingsChanged(Setting::AuthPassword)) {
-                    self.take_password();
+                match event {
+                    NodeEvent::SettingsChanged(Setting::AuthPassword) => self.take_password(),
+                    NodeEvent::IntervalSwitch(interval) => self.interval = interval,
+                    NodeEvent::IntervalSwitched { from, interval } => {
+                        self.switched = Some((from.timestamp(), interval));
+                    }
+                    _ => {}
                 }
                 tracing::debug!(terminal = %eui_text(self.route.link().eui64()), ?event, "terminal");
             }
@@ -859,6 +871,11 @@ impl<W: std::io::Write> LinkSim<W> {
             .take_while(|b| b.saturating_sub(every) < lead + opts.duration)
             .collect();
         let end = slots.last().copied().unwrap_or(LEAD);
+        let grid = tally::Grid {
+            first: first_boundary.timestamp(),
+            every: opts.interval.seconds(),
+            count: slots.len(),
+        };
         let mut medium = Medium::new(
             opts.seed,
             PropagationConfig::default(),
@@ -989,7 +1006,7 @@ impl<W: std::io::Write> LinkSim<W> {
             end,
             pcap,
             tally: Tally {
-                terminals: tally::Tallies::new(terminals, slots.len()),
+                terminals: tally::Tallies::new(terminals, grid),
                 injected_losses: 0,
                 values_equal: 0,
                 values_differ: 0,
@@ -1136,7 +1153,7 @@ impl<W: std::io::Write> LinkSim<W> {
         // the first reading asks for it.
         let store = SharedStore::new(nodes::terminal::store::MemoryStore::new());
         let mut node = nodes::terminal::node::TerminalNode::new(
-            node_config(opts, eui, first_tid, node_password.clone()),
+            node_config(eui, first_tid, node_password.clone(), opts.interval),
             store.clone(),
             origin - HISTORY,
         )
@@ -1159,6 +1176,8 @@ impl<W: std::io::Write> LinkSim<W> {
             pushes_made: 0,
             first_tid,
             node_password,
+            interval: opts.interval,
+            switched: None,
             store,
             boots: 0,
             counters: None,
@@ -1190,7 +1209,6 @@ impl<W: std::io::Write> LinkSim<W> {
             virtual_now: self.now,
             now: self.instant(self.now),
             wall: self.utc(self.now),
-            every_s: self.every_s(),
         };
         match &mut self.nodes[index] {
             Node::Terminal(t) => meter_side::drive(t, at, &mut self.tally.terminals),
@@ -1223,24 +1241,13 @@ impl<W: std::io::Write> LinkSim<W> {
         })
     }
 
-    /// The reading interval, seconds.
-    fn every_s(&self) -> i64 {
-        self.opts.interval.seconds()
-    }
-
-    fn slot_key(&self, slot: Duration) -> i64 {
-        self.utc(slot).timestamp()
-    }
-
     fn all_arrived(&self) -> bool {
         self.tally.terminals.all_arrived()
     }
 
-    /// The index of the scheduled slot starting at `unix` (seconds), if one does.
-    fn slot_index(&self, unix: i64) -> Option<usize> {
-        self.slots
-            .binary_search_by_key(&unix, |s| self.slot_key(*s))
-            .ok()
+    /// The virtual time of Unix second `unix`.
+    fn at(&self, unix: i64) -> Duration {
+        Duration::from_secs(u64::try_from(unix - self.origin.timestamp()).unwrap_or(0))
     }
 
     /// Whether the run is over: its time is, nothing it plans is still to come, the head
@@ -1716,12 +1723,9 @@ impl<W: std::io::Write> LinkSim<W> {
         // time a valid one arrives fixes its delay after the slot, and its values are checked
         // against what the terminal's meter counted then.
         for row in reading.map(|r| r.rows).unwrap_or_default() {
-            let index = (row.time.timestamp_subsec_nanos() == 0)
-                .then(|| self.slot_index(row.time.timestamp()))
-                .flatten();
-            let Some(index) = index else {
+            if row.time.timestamp_subsec_nanos() != 0 {
                 continue;
-            };
+            }
             let key = (from.0, row.time.timestamp());
             // A row marked not valid (the terminal could not read its meter then) is no
             // reading yet: the one it recovers later is.
@@ -1729,12 +1733,12 @@ impl<W: std::io::Write> LinkSim<W> {
                 .status
                 .is_some_and(|st| st & dlms::cosem::model::status::DATA_NOT_VALID != 0);
             let arrival = SlotArrival {
-                delay: self.now.saturating_sub(self.slots[index]),
+                delay: self.now.saturating_sub(self.at(key.1)),
                 ac_in_wh: row.ac_in_wh,
                 ac_out_wh: row.ac_out_wh,
                 status: row.status,
             };
-            if not_valid || !self.tally.terminals.arrive(from.0, index, arrival) {
+            if not_valid || !self.tally.terminals.arrive(from.0, key.1, arrival) {
                 continue;
             }
             if self.row_matches(key, &arrival) {
@@ -1766,11 +1770,11 @@ impl<W: std::io::Write> LinkSim<W> {
             self.tally.event_pushes += 1;
             return;
         };
-        // The slot: the newest boundary at or before the capture.
-        let every = self.every_s();
+        // The slot: the newest boundary at or before the capture (the terminal's own:
+        // its interval may have switched, TRM-11).
         let slot = p.captured_at.map(|t| {
             let t = t.timestamp();
-            t - t.rem_euclid(every)
+            t - t.rem_euclid(self.tally.terminals.every(from.0, t))
         });
 
         let truth = slot.and_then(|s| self.truth((from.0, s)));
@@ -1778,16 +1782,16 @@ impl<W: std::io::Write> LinkSim<W> {
             self.tally.pushes_equal += 1;
             // A slot push is the slot's reading arriving too (late, when the terminal
             // held it while it could not reach its smart meter).
-            let Some(index) = slot.and_then(|slot| self.slot_index(slot)) else {
+            let Some(slot) = slot else {
                 return;
             };
             let arrival = SlotArrival {
-                delay: self.now.saturating_sub(self.slots[index]),
+                delay: self.now.saturating_sub(self.at(slot)),
                 ac_in_wh: energy_in_wh,
                 ac_out_wh: energy_out_wh,
                 status,
             };
-            if self.tally.terminals.arrive(from.0, index, arrival) {
+            if self.tally.terminals.arrive(from.0, slot, arrival) {
                 self.tally.values_equal += 1;
             }
         } else {
@@ -1890,10 +1894,10 @@ impl<W: std::io::Write> LinkSim<W> {
             }
             let node = nodes::terminal::node::TerminalNode::new(
                 node_config(
-                    &self.opts,
                     terminal_eui(k),
                     t.first_tid,
                     t.node_password.clone(),
+                    t.interval,
                 ),
                 t.store.clone(),
                 wall + chrono::Duration::seconds(30),
@@ -2291,8 +2295,11 @@ impl<W: std::io::Write> LinkSim<W> {
                 }
             }
         }
-        let expected = u64::try_from(self.slots.len().saturating_sub(1)).unwrap_or(0);
-        for (starts, estimated) in kept {
+        // Each point's slots: between two boundaries its terminal was expected to read
+        // (its own, once its interval switched: TRM-11).
+        for (p, (starts, estimated)) in points.iter().zip(kept) {
+            let boundaries = self.tally.terminals.boundaries(p.terminal_id.0).len();
+            let expected = u64::try_from(boundaries.saturating_sub(1)).unwrap_or(0);
             y.expected += expected;
             y.lost += expected.saturating_sub(starts.saturating_sub(estimated));
         }
@@ -2304,15 +2311,16 @@ impl<W: std::io::Write> LinkSim<W> {
     fn terminal_record(&self, t: &TerminalSim) -> TerminalRecord {
         let eui = t.route.link().eui64();
         let slots: Vec<SlotRecord> = self
-            .slots
-            .iter()
-            .enumerate()
-            .map(|(index, s)| {
-                let key = (eui.0, self.slot_key(*s));
+            .tally
+            .terminals
+            .boundaries(eui.0)
+            .into_iter()
+            .map(|unix| {
+                let key = (eui.0, unix);
                 let truth = self.truth_of(t, key);
-                let got = self.tally.terminals.arrival(eui.0, index);
+                let got = self.tally.terminals.arrival(eui.0, unix);
                 SlotRecord {
-                    slot: self.utc(*s).with_timezone(&jst()),
+                    slot: self.utc(self.at(unix)).with_timezone(&jst()),
                     meter_in_wh: truth.map(|t| t.0),
                     meter_out_wh: truth.map(|t| t.1),
                     received_in_wh: got.and_then(|r| r.ac_in_wh),

@@ -79,22 +79,84 @@ impl Arrived {
     }
 }
 
+/// The run's boundaries (Unix seconds): every terminal's until its interval switches.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Grid {
+    /// The first.
+    pub first: i64,
+    /// Seconds between two.
+    pub every: i64,
+    /// How many.
+    pub count: usize,
+}
+
+impl Grid {
+    /// The index of boundary `unix`, if it is one.
+    fn index(self, unix: i64) -> Option<usize> {
+        let k = unix.checked_sub(self.first)?;
+        (k >= 0 && k % self.every == 0)
+            .then(|| usize::try_from(k / self.every).ok())
+            .flatten()
+            .filter(|i| *i < self.count)
+    }
+
+    /// The last boundary.
+    fn last(self) -> i64 {
+        self.first + self.every * i64::try_from(self.count.saturating_sub(1)).unwrap_or(0)
+    }
+
+    /// Boundary `index`.
+    fn at(self, index: usize) -> i64 {
+        self.first + self.every * i64::try_from(index).unwrap_or(0)
+    }
+
+    /// How many boundaries are before `unix`.
+    fn before(self, unix: i64) -> usize {
+        if unix <= self.first {
+            return 0;
+        }
+        let k = usize::try_from((unix - self.first + self.every - 1) / self.every).unwrap_or(0);
+        k.min(self.count)
+    }
+}
+
+/// A terminal whose reading interval switched (TRM-11): the run's boundaries before the
+/// first switch, then its own.
+#[derive(Debug, Default)]
+struct Switched {
+    /// Each switch: the first boundary on the new interval, and its seconds.
+    switches: Vec<(i64, i64)>,
+    /// Its boundaries from the first switch on (to the run's last), in order.
+    boundaries: Vec<i64>,
+    /// Their rows, as [`TerminalTally::arrived`].
+    arrived: Vec<Arrived>,
+}
+
 /// Every registered terminal's part, by terminal number.
 #[derive(Debug)]
 pub(super) struct Tallies {
     terminals: Vec<TerminalTally>,
-    /// Scheduled slots of the run.
-    slots: usize,
-    /// (terminal, scheduled slot) pairs whose row arrived.
+    /// The run's boundaries.
+    grid: Grid,
+    /// The terminals whose interval switched, by index: few, and none in a run without
+    /// interval commands (kept apart so that the others cost nothing for it).
+    switched: std::collections::BTreeMap<usize, Switched>,
+    /// (terminal, boundary) pairs expected.
+    expected: usize,
+    /// (terminal, boundary) pairs whose row arrived.
     arrived: usize,
 }
 
 impl Tallies {
-    /// For terminals `1..=terminals` over `slots` scheduled slots.
-    pub fn new(terminals: u32, slots: usize) -> Self {
+    /// For terminals `1..=terminals` over the boundaries of `grid`.
+    pub fn new(terminals: u32, grid: Grid) -> Self {
+        let terminals: Vec<TerminalTally> =
+            (0..terminals).map(|_| TerminalTally::default()).collect();
         Self {
-            terminals: (0..terminals).map(|_| TerminalTally::default()).collect(),
-            slots,
+            expected: terminals.len() * grid.count,
+            terminals,
+            grid,
+            switched: std::collections::BTreeMap::new(),
             arrived: 0,
         }
     }
@@ -138,25 +200,118 @@ impl Tallies {
         }
     }
 
-    /// The row of scheduled slot `index` that arrived from terminal `eui`, if one did.
-    pub fn arrival(&self, eui: [u8; 8], index: usize) -> Option<SlotArrival> {
-        self.of(eui)?.arrived.get(index)?.get()
+    /// Terminal `eui`'s rows follow an interval of `every` seconds from boundary `from`
+    /// on (TRM-11: the node said the switch took effect there): the boundaries expected
+    /// of it from there are `from` and the new interval's after it, to the run's last.
+    pub fn switch(&mut self, eui: [u8; 8], from: i64, every: i64) {
+        let Some(i) = self.index(eui) else {
+            return;
+        };
+        let (grid, last) = (self.grid, self.grid.last());
+        let s = self.switched.entry(i).or_default();
+        // What was expected from `from` on, dropped: the run's boundaries (at the first
+        // switch) or those of the switch before; and how many of them had a row.
+        let (old, had_rows) = if s.switches.is_empty() {
+            let k = grid.before(from);
+            let rows = self.terminals[i].arrived.get(k..).unwrap_or_default();
+            (
+                grid.count - k,
+                rows.iter().filter(|r| r.get().is_some()).count(),
+            )
+        } else {
+            let k = s.boundaries.partition_point(|b| *b < from);
+            let rows = s.arrived.split_off(k);
+            s.boundaries.truncate(k);
+            (
+                rows.len(),
+                rows.iter().filter(|r| r.get().is_some()).count(),
+            )
+        };
+        s.switches.push((from, every));
+        let kept = s.boundaries.len();
+        if every > 0 {
+            let step = usize::try_from(every).unwrap_or(usize::MAX);
+            let after = (from - from.rem_euclid(every) + every..=last).step_by(step);
+            s.boundaries
+                .extend((from <= last).then_some(from).into_iter().chain(after));
+        }
+        s.arrived.resize(s.boundaries.len(), Arrived::default());
+        let new = s.boundaries.len() - kept;
+        self.expected = (self.expected + new).saturating_sub(old);
+        // The node says where a switch took effect before that boundary's row is read,
+        // so none of the dropped boundaries has a row yet; were one to, it no longer
+        // counts.
+        self.arrived = self.arrived.saturating_sub(had_rows);
     }
 
-    /// The row of scheduled slot `index` arrived from terminal `eui`: kept if it is the
-    /// first; whether it was.
-    pub fn arrive(&mut self, eui: [u8; 8], index: usize, arrival: SlotArrival) -> bool {
-        let (Some(i), true) = (self.index(eui), index < self.slots) else {
-            return false;
-        };
+    /// The interval of terminal `eui`'s slot at `unix`, seconds.
+    pub fn every(&self, eui: [u8; 8], unix: i64) -> i64 {
+        self.index(eui)
+            .and_then(|i| self.switched.get(&i))
+            .and_then(|s| s.switches.iter().rev().find(|(from, _)| *from <= unix))
+            .map_or(self.grid.every, |(_, every)| *every)
+    }
+
+    /// Terminal `eui`'s boundaries expected, in order.
+    pub fn boundaries(&self, eui: [u8; 8]) -> Vec<i64> {
+        let grid = self.grid;
+        match self.index(eui).and_then(|i| self.switched.get(&i)) {
+            None => (0..grid.count).map(|k| grid.at(k)).collect(),
+            Some(s) => {
+                let until = s
+                    .switches
+                    .first()
+                    .map_or(grid.count, |(f, _)| grid.before(*f));
+                (0..until)
+                    .map(|k| grid.at(k))
+                    .chain(s.boundaries.iter().copied())
+                    .collect()
+            }
+        }
+    }
+
+    /// Where terminal `i`'s row of boundary `unix` is kept, if it is expected.
+    fn slot_mut(&mut self, i: usize, unix: i64) -> Option<&mut Arrived> {
+        let grid = self.grid;
+        if let Some(s) = self.switched.get_mut(&i) {
+            if s.switches.first().is_some_and(|(from, _)| unix >= *from) {
+                let k = s.boundaries.binary_search(&unix).ok()?;
+                return s.arrived.get_mut(k);
+            }
+        }
+        let k = grid.index(unix)?;
         let arrived = &mut self.terminals[i].arrived;
         if arrived.is_empty() {
-            *arrived = vec![Arrived::default(); self.slots];
+            *arrived = vec![Arrived::default(); grid.count];
         }
-        if arrived[index].get().is_some() {
+        arrived.get_mut(k)
+    }
+
+    /// The row of boundary `unix` that arrived from terminal `eui`, if one did.
+    pub fn arrival(&self, eui: [u8; 8], unix: i64) -> Option<SlotArrival> {
+        let i = self.index(eui)?;
+        if let Some(s) = self.switched.get(&i) {
+            if s.switches.first().is_some_and(|(from, _)| unix >= *from) {
+                let k = s.boundaries.binary_search(&unix).ok()?;
+                return s.arrived.get(k)?.get();
+            }
+        }
+        self.terminals[i].arrived.get(self.grid.index(unix)?)?.get()
+    }
+
+    /// The row of boundary `unix` arrived from terminal `eui`: kept if the boundary is
+    /// one expected of it and the row is its first; whether it was.
+    pub fn arrive(&mut self, eui: [u8; 8], unix: i64, arrival: SlotArrival) -> bool {
+        let Some(i) = self.index(eui) else {
+            return false;
+        };
+        let Some(slot) = self.slot_mut(i, unix) else {
+            return false;
+        };
+        if slot.get().is_some() {
             return false;
         }
-        arrived[index] = Arrived::of(arrival);
+        *slot = Arrived::of(arrival);
         self.arrived += 1;
         true
     }
@@ -165,21 +320,39 @@ impl Tallies {
     pub fn longest_delay(&self) -> Duration {
         self.terminals
             .iter()
-            .flat_map(|t| t.arrived.iter().filter_map(|a| a.get()))
+            .flat_map(|t| t.arrived.iter())
+            .chain(self.switched.values().flat_map(|s| s.arrived.iter()))
+            .filter_map(|a| a.get())
             .map(|a| a.delay)
             .max()
             .unwrap_or_default()
     }
 
-    /// Whether every registered terminal's row of every scheduled slot arrived.
+    /// Whether every registered terminal's row of every boundary expected arrived.
     pub fn all_arrived(&self) -> bool {
-        self.arrived == self.terminals.len() * self.slots
+        self.arrived == self.expected
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The run's boundaries: `count` half hours from 2026-04-01 00:00 JST.
+    fn grid(count: usize) -> Grid {
+        Grid {
+            first: FIRST,
+            every: 1800,
+            count,
+        }
+    }
+
+    const FIRST: i64 = 1_774_969_200;
+
+    /// Boundary `i` of [`grid`].
+    fn at(i: usize) -> i64 {
+        FIRST + 1800 * i64::try_from(i).unwrap()
+    }
 
     fn row(delay_s: u64) -> SlotArrival {
         SlotArrival {
@@ -192,7 +365,7 @@ mod tests {
 
     #[test]
     fn an_arrival_is_kept_as_it_came_whichever_values_it_lacks() {
-        let mut t = Tallies::new(1, 4);
+        let mut t = Tallies::new(1, grid(4));
         let one = terminal_eui(1).0;
         let rows = [
             SlotArrival {
@@ -210,23 +383,30 @@ mod tests {
             row(3),
         ];
         for (i, r) in rows.iter().enumerate() {
-            assert!(t.arrive(one, i, *r));
-            assert_eq!(t.arrival(one, i), Some(*r));
+            assert!(t.arrive(one, at(i), *r));
+            assert_eq!(t.arrival(one, at(i)), Some(*r));
         }
-        assert_eq!(t.arrival(one, 3), None);
+        assert_eq!(t.arrival(one, at(3)), None);
     }
 
     #[test]
     fn the_first_arrival_and_the_first_count_of_a_slot_are_kept() {
-        let mut t = Tallies::new(2, 3);
+        let mut t = Tallies::new(2, grid(3));
         let (one, two) = (terminal_eui(1).0, terminal_eui(2).0);
-        assert!(t.arrive(two, 1, row(5)));
-        assert!(!t.arrive(two, 1, row(9)), "a second arrival is not kept");
-        assert_eq!(t.arrival(two, 1), Some(row(5)));
-        assert_eq!(t.arrival(one, 1), None);
-        assert!(!t.arrive(two, 3, row(1)), "not a scheduled slot");
+        assert!(t.arrive(two, at(1), row(5)));
         assert!(
-            !t.arrive(terminal_eui(3).0, 0, row(1)),
+            !t.arrive(two, at(1), row(9)),
+            "a second arrival is not kept"
+        );
+        assert_eq!(t.arrival(two, at(1)), Some(row(5)));
+        assert_eq!(t.arrival(one, at(1)), None);
+        assert!(!t.arrive(two, at(3), row(1)), "not a scheduled slot");
+        assert!(
+            !t.arrive(two, at(1) + 900, row(1)),
+            "not a boundary of the run"
+        );
+        assert!(
+            !t.arrive(terminal_eui(3).0, at(0), row(1)),
             "not a registered terminal"
         );
 
@@ -245,9 +425,48 @@ mod tests {
         assert!(!t.all_arrived());
         for k in [one, two] {
             for i in 0..3 {
-                t.arrive(k, i, row(1));
+                t.arrive(k, at(i), row(1));
             }
         }
         assert!(t.all_arrived());
+    }
+
+    #[test]
+    fn trm11_a_switched_terminal_is_expected_on_its_own_boundaries_from_the_switch() {
+        let mut t = Tallies::new(2, grid(5));
+        let (one, two) = (terminal_eui(1).0, terminal_eui(2).0);
+        assert_eq!(t.boundaries(one), (0..5).map(at).collect::<Vec<_>>());
+        assert!(t.arrive(one, at(0), row(1)));
+        // From boundary 2 on, every 15 minutes to the run's last (boundary 4).
+        t.switch(one, at(2), 900);
+        let own = vec![at(0), at(1), at(2), at(2) + 900, at(3), at(3) + 900, at(4)];
+        assert_eq!(t.boundaries(one), own);
+        assert_eq!(t.every(one, at(1)), 1800);
+        assert_eq!(t.every(one, at(2) + 900), 900);
+        assert_eq!(t.every(two, at(2) + 900), 1800, "the other terminal's");
+        assert!(!t.arrive(one, at(1) + 900, row(1)), "before the switch");
+        for b in &own[1..] {
+            assert!(t.arrive(one, *b, row(2)), "{b}");
+            assert_eq!(t.arrival(one, *b), Some(row(2)));
+        }
+        for i in 0..5 {
+            t.arrive(two, at(i), row(1));
+        }
+        assert!(t.all_arrived());
+        // Switched back to 30 minutes at boundary 3: its quarter after it is no longer
+        // expected.
+        let mut t = Tallies::new(1, grid(5));
+        t.switch(one, at(1), 900);
+        t.switch(one, at(3), 1800);
+        assert_eq!(
+            t.boundaries(one),
+            vec![at(0), at(1), at(1) + 900, at(2), at(2) + 900, at(3), at(4)]
+        );
+        for b in t.boundaries(one) {
+            assert!(!t.all_arrived());
+            assert!(t.arrive(one, b, row(3)));
+        }
+        assert!(t.all_arrived());
+        assert!(!t.arrive(one, at(3) + 900, row(1)));
     }
 }
