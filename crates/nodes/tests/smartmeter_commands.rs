@@ -484,6 +484,14 @@ fn trm11_set_interval_15_switches_the_terminal_at_its_next_boundary() {
         rig.relay.held(TERMINAL.0).unwrap().interval,
         Interval::Quarter
     );
+    // Its rows and pushes before 12:30, where the terminal switches, are of 30 minutes.
+    assert_eq!(
+        rig.relay.held(TERMINAL.0).unwrap().switch,
+        Some((
+            <Utc as chrono::TimeZone>::with_ymd_and_hms(&Utc, 2026, 4, 1, 3, 30, 0).unwrap(),
+            Interval::Half
+        ))
+    );
     // 12:10 → 13:05: the slots the terminal keeps.
     rig.run(Duration::from_secs(55 * 60));
     let slots: Vec<String> = rig

@@ -604,6 +604,77 @@ fn trm11_the_15_minute_switch_takes_effect_at_the_next_boundary_no_slot_lost_or_
 }
 
 #[test]
+fn trm11_the_30_minute_switch_waits_for_a_full_or_half_hour() {
+    use nodes::terminal::node::NodeEvent;
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let mut b = Bench::new(start(), SharedStore::new(MemoryStore::new()), meter);
+    b.node = TerminalNode::new(
+        TerminalNodeConfig {
+            interval: Interval::Quarter,
+            ..config()
+        },
+        SharedStore::new(MemoryStore::new()),
+        start(),
+    )
+    .unwrap();
+    b.node.set_clock_valid(true);
+    b.run_until(start() + TimeDelta::minutes(30)); // 10:40 JST, on 15 minutes.
+    let events = dlms_session(
+        &b.node,
+        b.wall,
+        vec![Box::new(|c| {
+            c.set(
+                7,
+                Obis::new(1, 0, 99, 1, 0, 255),
+                4,
+                &Data::DoubleLongUnsigned(1800),
+            )
+            .unwrap()
+        })],
+    );
+    assert!(matches!(events[0], DlmsEvent::Done), "{events:?}");
+    b.poke();
+    b.run_until(start() + TimeDelta::hours(2));
+    let slots: Vec<(String, u8)> = b
+        .node
+        .store()
+        .range(SERVED, start(), b.wall)
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                (r.slot + TimeDelta::hours(9)).format("%H:%M").to_string(),
+                r.interval.minutes(),
+            )
+        })
+        .collect();
+    // 10:45 is no boundary of 30 minutes: read on 15, and 11:00 starts the first
+    // 30-minute slot.
+    let expect: Vec<(String, u8)> = [
+        ("10:15", 15),
+        ("10:30", 15),
+        ("10:45", 15),
+        ("11:00", 30),
+        ("11:30", 30),
+        ("12:00", 30),
+    ]
+    .iter()
+    .map(|(t, m)| ((*t).to_owned(), *m))
+    .collect();
+    assert_eq!(slots, expect);
+    let switched: Vec<_> = std::iter::from_fn(|| b.node.poll_event())
+        .filter(|e| matches!(e, NodeEvent::IntervalSwitched { .. }))
+        .collect();
+    assert_eq!(
+        switched,
+        [NodeEvent::IntervalSwitched {
+            from: Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap(),
+            interval: Interval::Half
+        }]
+    );
+}
+
+#[test]
 fn sec07_readings_from_another_meter_are_flagged_until_it_is_accepted() {
     let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
     let real_id = MeterConfig::default().device_id;

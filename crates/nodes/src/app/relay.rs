@@ -37,10 +37,23 @@ pub struct Held {
     pub pairing_id: [u8; 8],
     /// Its management association's secret.
     pub secret: Vec<u8>,
-    /// Its reading interval (slot boundaries of its pushes).
+    /// Its reading interval (slot boundaries of its pushes and rows), from `switch` on.
     pub interval: Interval,
+    /// TRM-11: the boundary its last interval switch takes effect at, and the interval
+    /// before it (the one its rows and pushes before that boundary are of).
+    pub switch: Option<(DateTime<Utc>, Interval)>,
     /// Blocked by the head end (OPS-07).
     pub blocked: bool,
+}
+
+impl Held {
+    /// The interval its slot boundary at `at` is of.
+    fn interval_at(&self, at: DateTime<Utc>) -> Interval {
+        match self.switch {
+            Some((from, before)) if at < from => before,
+            _ => self.interval,
+        }
+    }
 }
 
 /// What the relay counted.
@@ -285,13 +298,19 @@ impl SmartMeterRelay {
                 interval_min,
             } => {
                 let interval = Interval::from_minutes(*interval_min)?;
-                let blocked = self.held.get(terminal).is_some_and(|h| h.blocked);
+                let was = self.held.get(terminal);
+                let blocked = was.is_some_and(|h| h.blocked);
+                // Registered again with the interval it switched to: the switch holds.
+                let switch = was
+                    .filter(|h| h.interval == interval)
+                    .and_then(|h| h.switch);
                 self.held.insert(
                     *terminal,
                     Held {
                         pairing_id: *pairing_id,
                         secret: secret.clone(),
                         interval,
+                        switch,
                         blocked,
                     },
                 );
@@ -340,17 +359,18 @@ impl SmartMeterRelay {
                     tracing::warn!("a slot push without its time: not relayed");
                     return;
                 };
-                let at = held.interval.floor(captured.with_timezone(&Utc));
+                let captured = captured.with_timezone(&Utc);
+                let interval = held.interval_at(captured);
                 Uplink::Readings {
                     terminal,
                     arrival: Arrival::Pushed,
                     request: 0,
                     rows: vec![row(
-                        at,
+                        interval.floor(captured),
                         *energy_in_wh,
                         *energy_out_wh,
                         *status,
-                        held.interval,
+                        interval,
                     )],
                 }
             }
@@ -372,7 +392,7 @@ impl SmartMeterRelay {
             self.stats.unregistered += 1;
             return;
         };
-        let rows = rows_of(rows, held.interval);
+        let rows = rows_of(rows, |at| held.interval_at(at));
         let Some((newest, older)) = rows.split_last() else {
             return;
         };
@@ -394,11 +414,10 @@ impl SmartMeterRelay {
         rows: &[RowRead],
         now: DateTime<Utc>,
     ) {
-        let interval = self
-            .held
-            .get(&terminal)
-            .map_or(Interval::Half, |h| h.interval);
-        let rows = rows_of(rows, interval);
+        let held = self.held.get(&terminal);
+        let rows = rows_of(rows, |at| {
+            held.map_or(Interval::Half, |h| h.interval_at(at))
+        });
         self.send_rows(terminal, Arrival::Backfilled, request, &rows, now);
         self.done(request, Outcome::Done, "", now);
     }
@@ -444,15 +463,25 @@ impl SmartMeterRelay {
     }
 
     /// A command carried out on `terminal`, or refused: its end told, and a new interval
-    /// the terminal took held from now on (TRM-11: its rows and pushes are of it from its
-    /// next boundary).
+    /// the terminal took held (TRM-11: its rows and pushes are of it from the boundary
+    /// the terminal switches at — the next one of both intervals, as
+    /// [`crate::terminal::reader::SlotReader::switch_interval`] does —, of the old one
+    /// before).
     pub fn carried(&mut self, terminal: [u8; 8], carried: &Carried, now: DateTime<Utc>) {
         if let (Change::Interval(i), Outcome::Done, Some(held)) = (
             &carried.change,
             carried.outcome,
             self.held.get_mut(&terminal),
         ) {
-            held.interval = *i;
+            if *i != held.interval {
+                let coarser = if i.seconds() > held.interval.seconds() {
+                    *i
+                } else {
+                    held.interval
+                };
+                held.switch = Some((coarser.next_after(now), held.interval));
+                held.interval = *i;
+            }
         }
         self.done(carried.request, carried.outcome, &carried.why, now);
     }
@@ -515,17 +544,13 @@ impl SmartMeterRelay {
     }
 }
 
-/// Rows the smart meter read, as the A route carries them.
-fn rows_of(rows: &[RowRead], interval: Interval) -> Vec<Row> {
+/// Rows the smart meter read, as the A route carries them, each of the interval
+/// `interval_at` its time.
+fn rows_of(rows: &[RowRead], interval_at: impl Fn(DateTime<Utc>) -> Interval) -> Vec<Row> {
     rows.iter()
         .map(|r| {
-            row(
-                r.time.with_timezone(&Utc),
-                r.ac_in_wh,
-                r.ac_out_wh,
-                r.status,
-                interval,
-            )
+            let at = r.time.with_timezone(&Utc);
+            row(at, r.ac_in_wh, r.ac_out_wh, r.status, interval_at(at))
         })
         .collect()
 }
@@ -553,5 +578,36 @@ fn invoke_id_of(plain: &[u8]) -> Option<u8> {
     match plain {
         [0xC3, 0x01, id, ..] => Some(*id),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn trm11_a_boundary_before_the_switch_is_of_the_old_interval() {
+        let switch_at = Utc.with_ymd_and_hms(2026, 4, 1, 14, 0, 0).unwrap();
+        let held = Held {
+            pairing_id: [0; 8],
+            secret: Vec::new(),
+            interval: Interval::Half,
+            switch: Some((switch_at, Interval::Quarter)),
+            blocked: false,
+        };
+        let quarter_before = switch_at - chrono::TimeDelta::minutes(15);
+        assert_eq!(held.interval_at(quarter_before), Interval::Quarter);
+        assert_eq!(held.interval_at(switch_at), Interval::Half);
+        let rows = rows_of(
+            &[RowRead {
+                time: quarter_before.fixed_offset(),
+                ac_in_wh: Some(1),
+                ac_out_wh: Some(2),
+                status: Some(0),
+            }],
+            |at| held.interval_at(at),
+        );
+        assert_eq!(rows[0].interval_min, 15);
     }
 }

@@ -161,20 +161,21 @@ impl SlotReader {
             stats: ReaderStats::default(),
         };
         if let Some(last) = store.last(reader.key)? {
-            let from = last.slot.max(wall - config.gap_limit);
-            let mut first = None;
-            for slot in interval.between(from, wall) {
-                first.get_or_insert(slot);
-                reader.store_missing(slot, store)?;
-            }
             // TRM-11: a terminal that restarts with another interval than its last row's
-            // (switched by a client before it went down) follows the new one from the
-            // first boundary it writes.
+            // (switched by a client before it went down) goes on with the last row's
+            // until a boundary of the new one, as a switch while it runs does.
             if last.interval != interval {
-                let from = first.unwrap_or(reader.next);
-                tracing::info!(from = last.interval.minutes(), to = interval.minutes(), at = %from, "reading interval switched at the restart");
-                reader.switched = Some((from, interval));
+                reader.interval = last.interval;
+                reader.pending_interval = Some(interval);
             }
+            let from = last.slot.max(wall - config.gap_limit);
+            let mut slot = reader.interval.next_after(from);
+            while slot <= wall {
+                reader.reach(slot);
+                reader.store_missing(slot, store)?;
+                slot = reader.interval.next_after(slot);
+            }
+            reader.next = slot;
         }
         Ok(reader)
     }
@@ -203,8 +204,11 @@ impl SlotReader {
         self.interval
     }
 
-    /// Switch to `interval` at the next boundary (TRM-11): that boundary is read, and the
-    /// boundaries after it follow the new interval — no slot lost or read twice.
+    /// Switch to `interval` at the next boundary that is one of the new interval's too
+    /// (TRM-11): that boundary is read, and the boundaries after it follow the new
+    /// interval — no slot lost or read twice, every slot on its interval's grid. From
+    /// 30 minutes that is the next boundary; from 15, the next full or half hour (a
+    /// 30-minute slot never starts at a quarter past).
     pub fn switch_interval(&mut self, interval: Interval) {
         self.pending_interval = (interval != self.interval).then_some(interval);
     }
@@ -274,6 +278,17 @@ impl SlotReader {
         Ok(())
     }
 
+    /// Boundary `at` reached: a switch waiting for a boundary of its interval takes
+    /// effect if this is one (TRM-11).
+    fn reach(&mut self, at: DateTime<Utc>) {
+        if let Some(new) = self.pending_interval.filter(|new| new.floor(at) == at) {
+            tracing::info!(from = self.interval.minutes(), to = new.minutes(), %at, "reading interval switched");
+            self.pending_interval = None;
+            self.interval = new;
+            self.switched = Some((at, new));
+        }
+    }
+
     /// Do what is due at `wall`: close a slot whose time ran out (a missing row), start
     /// the read of a boundary that came, or the next attempt.
     ///
@@ -296,19 +311,17 @@ impl SlotReader {
             }
         }
         if self.current.is_none() && wall >= self.next {
-            // Boundaries skipped (the wall clock jumped, or the host slept): missing.
-            let due = self.interval.floor(wall);
-            let skipped: Vec<_> = self
-                .interval
-                .between(self.next - self.slot_length(), due - self.slot_length())
-                .collect();
-            for slot in skipped {
-                self.store_missing(slot, store)?;
-            }
-            if let Some(new) = self.pending_interval.take() {
-                tracing::info!(from = self.interval.minutes(), to = new.minutes(), at = %due, "reading interval switched");
-                self.interval = new;
-                self.switched = Some((due, new));
+            // Boundaries skipped (the wall clock jumped, or the host slept): missing,
+            // each on the interval in force there.
+            let mut due = self.next;
+            loop {
+                self.reach(due);
+                let after = self.interval.next_after(due);
+                if after > wall {
+                    break;
+                }
+                self.store_missing(due, store)?;
+                due = after;
             }
             self.current = Some(Current {
                 slot: due,
