@@ -61,7 +61,7 @@ pub struct SimArgs {
     /// Lose this percentage of received frames on top of the radio model (fault
     /// injection). Without any fault flag (this, --outage, --reboots, --block,
     /// --wrong-meter, --wrong-password, --wrong-pairing, --flood, --kill-headend) a run
-    /// has 1 % loss, one outage, one reboot and two operator commands (--commands).
+    /// has 1 % loss, one outage, one reboot and three operator commands (--commands).
     #[arg(long, value_parser = parse_loss, conflicts_with = "loopback")]
     pub loss: Option<f64>,
     /// The meters' unit (0xD4) in kWh.
@@ -131,14 +131,15 @@ pub struct SimArgs {
     pub flood: Option<u32>,
     /// Record N operator commands in the head end's database (an extension), at seeded
     /// times within the run's slots and seeded points, by `sim`: set-clock (TRM-09: the
-    /// terminal's clock set to its smart meter's) and set-password (TRM-08: a seeded new
-    /// password of 8 to 32 bytes, never shown) alternately; the head end sends each to
-    /// the point's smart meter, which carries it out in a DLMS session with the terminal.
-    /// The report lists each with its outcome; the run fails unless every one is done.
-    /// Without any fault flag a run has two (a set-clock and a set-password).
-    /// A new password holds through the terminal's reboots and its smart meter's
-    /// outages. Not set-interval (TRM-11): the run expects one slot grid for every
-    /// point, which a switch would change from its switch-over on.
+    /// terminal's clock set to its smart meter's), set-password (TRM-08: a seeded new
+    /// password of 8 to 32 bytes, never shown) and set-interval (TRM-11: to 15 minutes,
+    /// or to 30 in a --interval 15 run) in turn; the head end sends each to the point's
+    /// smart meter, which carries it out in a DLMS session with the terminal. The report
+    /// lists each with its outcome; the run fails unless every one is done. Without any
+    /// fault flag a run has three (one of each). A new password or interval holds
+    /// through the terminal's reboots and its smart meter's outages; a switched point's
+    /// slots are expected on its new interval from the boundary its terminal switched
+    /// at, and published at their own closes.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), conflicts_with = "loopback")]
     pub commands: Option<u32>,
     /// How long each smart meter uses a group key before rolling in the next (SEC-03):
@@ -451,7 +452,7 @@ impl Faults {
                 to: from + core::time::Duration::from_secs(3600),
             }],
             reboots: 1,
-            commands: args.commands.unwrap_or(2),
+            commands: args.commands.unwrap_or(3),
         }
     }
 }

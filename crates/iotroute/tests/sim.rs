@@ -59,10 +59,10 @@ fn small_sim_report(name: &str, args: &[&str]) -> serde_json::Value {
 }
 
 /// Without a fault flag a run shows every part working: a little loss, an outage, a
-/// reboot, and two operator commands (a set-clock, a set-password), every one done and
-/// nothing lost.
+/// reboot, and three operator commands (a set-clock, a set-password, a set-interval),
+/// every one done and nothing lost, and nothing left out of the run.
 #[test]
-fn sys01_trm08_trm09_the_default_run_has_an_outage_a_reboot_and_two_commands_done() {
+fn sys01_trm08_trm09_trm11_the_default_run_has_an_outage_a_reboot_and_three_commands_done() {
     let v = small_sim_report("defaults", &["--hours", "6"]);
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["lost"], 0);
@@ -74,11 +74,12 @@ fn sys01_trm08_trm09_the_default_run_has_an_outage_a_reboot_and_two_commands_don
         .iter()
         .map(|c| c["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds.len(), 2, "{commands:?}");
-    assert!(
-        kinds.contains(&"set-clock") && kinds.contains(&"set-password"),
-        "{kinds:?}"
+    assert_eq!(
+        kinds,
+        ["set-clock", "set-password", "set-interval"],
+        "{commands:?}"
     );
+    assert_eq!(v["not_built"], serde_json::json!([]), "{}", v["not_built"]);
     assert!(
         commands.iter().all(|c| c["outcome"] == "done"),
         "{commands:?}"
@@ -764,7 +765,7 @@ fn sys01_the_same_seed_gives_a_byte_identical_report_and_export() {
 /// it was installed with: the terminal is refused from then on). The head end registers
 /// the terminal with the secret derived from its new password.
 #[test]
-fn trm08_trm09_sim_commands_are_done_and_a_new_password_outlives_reboots_and_an_outage() {
+fn trm08_trm09_trm11_sim_commands_are_done_and_a_new_password_outlives_reboots_and_an_outage() {
     let dir = fresh_dir("commands");
     let db = dir.join("system.db");
     // Seed 2: terminal 1 (smart meter 2001) takes a new password and reboots after it;
@@ -797,8 +798,41 @@ fn trm08_trm09_sim_commands_are_done_and_a_new_password_outlives_reboots_and_an_
         .collect();
     assert_eq!(
         kinds,
-        ["set-clock", "set-password", "set-clock", "set-password"]
+        ["set-clock", "set-password", "set-interval", "set-clock"]
     );
+    // TRM-11: the switched point's terminal is expected, and read, every 15 minutes from
+    // the boundary it switched at: quarter-hour slots in its record, each equal to its
+    // meter's count; the head end registers the point at 15 minutes.
+    let switched = commands
+        .iter()
+        .find(|c| c["kind"] == "set-interval")
+        .unwrap()["point"]
+        .as_str()
+        .unwrap();
+    let k: u8 = switched[20..].parse().unwrap();
+    let record = v["terminals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["eui64"] == format!("02:1a:00:00:00:00:10:{k:02x}"))
+        .unwrap();
+    let quarters: Vec<&serde_json::Value> = record["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| ["15", "45"].contains(&&s["slot"].as_str().unwrap()[14..16]))
+        .collect();
+    assert!(!quarters.is_empty(), "{record}");
+    assert!(quarters.iter().all(|s| s["equal"] == true), "{quarters:?}");
+    let registered = headend::sqlite::SqliteHeadendStore::open(&db)
+        .unwrap()
+        .points()
+        .unwrap();
+    let point = registered
+        .iter()
+        .find(|p| p.supply_point.to_string() == switched)
+        .unwrap();
+    assert_eq!(point.interval.minutes(), 15);
     assert!(
         commands
             .iter()
@@ -820,13 +854,7 @@ fn trm08_trm09_sim_commands_are_done_and_a_new_password_outlives_reboots_and_an_
         "{}",
         v["sessions"]
     );
-    assert!(
-        !v["not_built"]
-            .to_string()
-            .contains("clock, interval and password"),
-        "{}",
-        v["not_built"]
-    );
+    assert_eq!(v["not_built"], serde_json::json!([]), "{}", v["not_built"]);
     // The secret the head end registers a terminal with is the one derived from its new
     // password (kept in its database), not the installed `IOTPASS0000k`'s.
     use headend::storage::HeadendStore as _;

@@ -120,8 +120,9 @@ pub struct Options {
     /// How long each smart meter uses a group key before rolling in the next (SEC-03).
     pub key_period: core::time::Duration,
     /// Operator commands recorded in the head end's database at seeded times and
-    /// points, alternating set-clock (TRM-09) and set-password (TRM-08, a seeded new
-    /// password), each carried out by the point's smart meter.
+    /// points, in turn set-clock (TRM-09), set-password (TRM-08, a seeded new password)
+    /// and set-interval (TRM-11, the interval the run's terminals are not on), each
+    /// carried out by the point's smart meter.
     pub commands: u32,
 }
 
@@ -364,7 +365,8 @@ type PlannedCommand = (Duration, mdms::SupplyPoint, Setting);
 /// `opts.commands` operator commands at seeded times within the run (not in its first
 /// and last hour), each for a seeded point of `points`, in time order; the first a
 /// set-clock (TRM-09), the next a set-password (TRM-08: a seeded new password of 8 to 32
-/// printable bytes), and so on alternately.
+/// printable bytes), the third a set-interval (TRM-11: to the interval the run's
+/// terminals are not on), and so on in turn.
 ///
 /// # Errors
 /// A password the head end would not take (none is made so).
@@ -389,10 +391,13 @@ fn seeded_commands(
         .into_iter()
         .enumerate()
         .map(|(i, (at, p))| {
-            let setting = if i % 2 == 0 {
-                Setting::Clock
-            } else {
-                Setting::Password(seeded_password(&rng)?)
+            let setting = match i % 3 {
+                0 => Setting::Clock,
+                1 => Setting::Password(seeded_password(&rng)?),
+                _ => Setting::Interval(match opts.interval {
+                    Interval::Half => Interval::Quarter,
+                    Interval::Quarter => Interval::Half,
+                }),
             };
             Ok((at, points[p].supply_point.clone(), setting))
         })
@@ -992,7 +997,13 @@ impl<W: std::io::Write> LinkSim<W> {
             .iter()
             .flat_map(|k| [(lead + k.from, true), (lead + k.to, false)])
             .collect();
-        let (schedule, public) = Self::public_server(&hes, &slots, origin, opts.interval)?;
+        // TRM-11: a run whose points may switch interval publishes at every quarter
+        // hour's close the 15-minute slots, and at every half hour's the 30-minute ones.
+        let switching = command_events
+            .iter()
+            .any(|c| matches!(c.2, Setting::Interval(_)));
+        let (schedule, public) =
+            Self::public_server(&hes, &slots, origin, opts.interval, switching)?;
         let reboot_events = seeded_events(&opts, lead, 3, opts.reboots);
         let flood_events = seeded_events(&opts, lead, 5, opts.floods);
         let swap_events = seeded_events(&opts, lead, 4, opts.wrong_meters);
@@ -1047,10 +1058,36 @@ impl<W: std::io::Write> LinkSim<W> {
         slots: &[Duration],
         origin: DateTime<Utc>,
         interval: Interval,
+        switching: bool,
     ) -> Result<(public::Schedule, public::Shared), String> {
         let utc = |t: Duration| origin + chrono::Duration::from_std(t).unwrap_or_default();
         let runs: Vec<(DateTime<Utc>, Duration)> =
             slots.windows(2).map(|w| (utc(w[0]), w[1])).collect();
+        // With points that may switch: every quarter hour's start, closed 15 minutes
+        // later, and every half hour's, 30 minutes later (each start once in a day's).
+        let quarter = Duration::from_secs(900);
+        let half = Duration::from_secs(1800);
+        let starts: Vec<(DateTime<Utc>, Duration)> = if switching {
+            let (Some(&first), Some(&last)) = (slots.first(), slots.last()) else {
+                return Err("a run without slots".to_owned());
+            };
+            (0..)
+                .map(|k| first + quarter * k)
+                .take_while(|q| *q < last)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .flat_map(|q| {
+                    let aligned = utc(q).timestamp() % 1800 == 0 && q + half <= last;
+                    [
+                        Some((utc(q), q + quarter)),
+                        aligned.then(|| (utc(q), q + half)),
+                    ]
+                })
+                .flatten()
+                .collect()
+        } else {
+            runs.clone()
+        };
         let per_day = usize::try_from(24 * 60 / u32::from(interval.minutes())).unwrap_or(48);
         let mut days: BTreeMap<chrono::NaiveDate, (usize, Duration)> = BTreeMap::new();
         for (start, close) in &runs {
@@ -1065,10 +1102,15 @@ impl<W: std::io::Write> LinkSim<W> {
             .collect();
         let mut day_slots: BTreeMap<chrono::NaiveDate, Vec<(DateTime<Utc>, Duration)>> =
             BTreeMap::new();
-        for &(start, close) in &runs {
+        for &(start, close) in &starts {
             let day = portal::rounds::local_day(start);
             if days.iter().any(|d| d.0 == day) {
-                day_slots.entry(day).or_default().push((start, close));
+                let slots = day_slots.entry(day).or_default();
+                match slots.last_mut() {
+                    // A start's longest slot closes last.
+                    Some(s) if s.0 == start => s.1 = s.1.max(close),
+                    _ => slots.push((start, close)),
+                }
             }
         }
         let retailer_of = hes
@@ -1076,7 +1118,7 @@ impl<W: std::io::Write> LinkSim<W> {
             .iter()
             .map(|p| (p.supply_point.to_string(), p.retailer.code()))
             .collect();
-        let schedule = public::Schedule::new(&runs, &days);
+        let schedule = public::Schedule::new(&starts, &days);
         Ok((
             schedule,
             public::Publication::open(hes.db(), retailer_of, day_slots)?,

@@ -12,23 +12,18 @@ use serde::Serialize;
 
 /// What a run without `--commands` does not include (the operations pages are not part
 /// of a run either: `--serve` opens them on its database after it).
-const NOT_COMMANDED_AT_ALL: &str =
+const NOT_COMMANDED: &str =
     "the head end's clock, interval and password commands carried out by the smart meter";
 
-/// What a run with `--commands` still leaves out of the head end's commands: the
-/// interval switch (TRM-11), whose new slot grid the run's expectation does not follow.
-const NOT_COMMANDED: &str =
-    "the head end's interval command (set-interval, TRM-11) carried out by the smart meter";
-
-/// What a run leaves out: with operator `commands` (`--commands`), only the interval
-/// command of the head end's.
+/// What a run leaves out: without operator `commands` (`--commands`), the head end's
+/// commands; with them, nothing.
 #[must_use]
 pub fn not_built(commands: bool) -> Vec<&'static str> {
-    vec![if commands {
-        NOT_COMMANDED
+    if commands {
+        Vec::new()
     } else {
-        NOT_COMMANDED_AT_ALL
-    }]
+        vec![NOT_COMMANDED]
+    }
 }
 
 /// The summary of one run.
@@ -463,7 +458,7 @@ impl fmt::Display for Report {
             let done = self.commands.iter().filter(|c| c.done()).count();
             writeln!(
                 f,
-                "head end commands (TRM-09 clock, TRM-08 password): {done} of {} done{}",
+                "head end commands (TRM-09 clock, TRM-08 password, TRM-11 interval): {done} of {} done{}",
                 self.commands.len(),
                 if done == self.commands.len() {
                     ""
@@ -512,7 +507,9 @@ impl fmt::Display for Report {
                 )?;
             }
         }
-        writeln!(f, "not part of this run yet:")?;
+        if !self.not_built.is_empty() {
+            writeln!(f, "not part of this run yet:")?;
+        }
         for part in &self.not_built {
             writeln!(f, "  - {part}")?;
         }
