@@ -587,6 +587,18 @@ fn trm11_the_15_minute_switch_takes_effect_at_the_next_boundary_no_slot_lost_or_
         ]
     );
     assert_eq!(b.node.interval(), Interval::Quarter);
+    // And the smart meter is told where (event 16: its relay labels the rows by it).
+    let boundary = dlms::cosem::to_cosem(jst(11, 0), dlms::datetime::JST_DEVIATION, 0);
+    assert!(
+        event_pushes(&mut b.node).contains(&(
+            16,
+            vec![
+                dlms::Data::DoubleLongUnsigned(900),
+                dlms::Data::clock_octet_string(&boundary)
+            ]
+        )),
+        "no interval switch pushed"
+    );
     // Restarted at 12:20 with 30 minutes (a driver that lost the switch, or a client
     // that set it back while it was down): the boundary it writes first follows 30
     // minutes, and the node says so at once.

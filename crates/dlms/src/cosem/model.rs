@@ -85,11 +85,15 @@ pub enum EventCode {
     /// The LED turned to an alarm (meter error, error, updating) or back to connected
     /// from one (TRM-10); details: the LED's name. Pushed, so the head end collects it.
     LedChanged = 15,
+    /// The rows follow a new reading interval from a boundary on (TRM-11: where a capture
+    /// period set earlier took effect); details: the interval's seconds and the boundary.
+    /// Pushed, so the smart meter labels the rows before and after it right.
+    IntervalSwitched = 16,
 }
 
 impl EventCode {
     /// Every code, in order.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::PowerUp,
         Self::ClockSet,
         Self::CapturePeriodChanged,
@@ -105,6 +109,7 @@ impl EventCode {
         Self::FloodDetected,
         Self::MeterAccepted,
         Self::LedChanged,
+        Self::IntervalSwitched,
     ];
 
     /// The code an event log row carries.
@@ -138,6 +143,7 @@ impl EventCode {
             Self::FloodDetected => "flood_detected",
             Self::MeterAccepted => "meter_accepted",
             Self::LedChanged => "led",
+            Self::IntervalSwitched => "interval_switched",
         }
     }
 }

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 use chrono::{DateTime, Utc};
 use dlms::apdu::ActionResult;
 use dlms::cipher::{Keys, SystemTitle};
+use dlms::cosem::EventCode;
 use dlms::relay::channel::Channel;
 use dlms::relay::message::{
     encode_answer, own_event, Arrival, Command, Outcome, Row, TerminalState, Uplink, ROWS_MAX,
@@ -20,6 +21,7 @@ use dlms::relay::message::{
 use dlms::relay::stream::FrameReader;
 use dlms::relay::{HEAD_END_WPORT, SMART_METER_WPORT};
 use dlms::wrapper::{Wpdu, WrapperError};
+use dlms::Data;
 
 use super::push::{PushKind, Pushed};
 use super::reader::{Carried, Change, Purpose, RowRead};
@@ -375,6 +377,9 @@ impl SmartMeterRelay {
                 }
             }
             PushKind::Event { code, details } => {
+                if *code == EventCode::IntervalSwitched.code() {
+                    self.switched(terminal, details);
+                }
                 let at = pushed.captured_at.map_or(now, |t| t.with_timezone(&Utc));
                 self.send_event(terminal, *code, at, details.clone(), now);
                 return;
@@ -460,6 +465,40 @@ impl SmartMeterRelay {
             Arrived::Command(c) => self.carried(terminal, c, now),
             Arrived::Push(Err(_)) | Arrived::Firmware(_) => {}
         }
+    }
+
+    /// The terminal says its rows follow a new interval from a boundary on (TRM-11, event
+    /// 16: `{seconds, boundary}`): what its rows and pushes are labelled by, whatever
+    /// [`Self::carried`] expected (a command whose *done* came just after the boundary
+    /// it switched at), or a change the smart meter did not make (the handy terminal's).
+    fn switched(&mut self, terminal: [u8; 8], details: &[Data]) {
+        let switch = match details {
+            [Data::DoubleLongUnsigned(seconds), Data::OctetString(clock)] => {
+                let from = <[u8; 12]>::try_from(clock.as_slice())
+                    .ok()
+                    .map(dlms::datetime::CosemDateTime::from_bytes)
+                    .and_then(|t| t.to_chrono_or(dlms::datetime::JST_DEVIATION));
+                Interval::from_seconds(*seconds).zip(from)
+            }
+            _ => None,
+        };
+        let Some((interval, from)) = switch else {
+            tracing::warn!(terminal = %dlms::hex::encode(&terminal), ?details, "interval switch event that does not read: labels unchanged");
+            return;
+        };
+        let Some(held) = self.held.get_mut(&terminal) else {
+            return;
+        };
+        let from = from.with_timezone(&Utc);
+        // The interval before: the one the terminal switched from, known to the relay
+        // as the switch it expected (its command's) or as the one in force.
+        let before = match held.switch {
+            Some((_, old)) if held.interval == interval => old,
+            _ => held.interval,
+        };
+        tracing::info!(terminal = %dlms::hex::encode(&terminal), %from, minutes = interval.minutes(), "terminal switched interval");
+        held.switch = Some((from, before));
+        held.interval = interval;
     }
 
     /// A command carried out on `terminal`, or refused: its end told, and a new interval
@@ -609,5 +648,68 @@ mod tests {
             |at| held.interval_at(at),
         );
         assert_eq!(rows[0].interval_min, 15);
+    }
+
+    /// The terminal's event 16 says where it switched: it wins over what the relay
+    /// expected when the command's *done* came (just after the boundary it switched at).
+    #[test]
+    fn trm11_the_terminals_switch_event_sets_the_boundary_the_rows_are_labelled_by() {
+        let terminal = [2, 0x1A, 0, 0, 0, 0, 0x10, 1];
+        let mut relay = SmartMeterRelay::new(
+            SystemTitle(*b"SMT00001"),
+            SystemTitle(*b"HES00001"),
+            Keys::GREEN_BOOK,
+            0,
+            None,
+        );
+        relay.held.insert(
+            terminal,
+            Held {
+                pairing_id: [0; 8],
+                secret: Vec::new(),
+                interval: Interval::Quarter,
+                switch: None,
+                blocked: false,
+            },
+        );
+        let boundary = Utc.with_ymd_and_hms(2026, 4, 1, 8, 30, 0).unwrap();
+        // The done at 17:30:00.148 JST: the relay expects the switch at 18:00.
+        relay.carried(
+            terminal,
+            &Carried {
+                request: 7,
+                change: Change::Interval(Interval::Half),
+                outcome: Outcome::Done,
+                why: String::new(),
+            },
+            boundary + chrono::TimeDelta::milliseconds(148),
+        );
+        let expected = relay.held(terminal).unwrap().switch;
+        assert_eq!(
+            expected,
+            Some((boundary + chrono::TimeDelta::minutes(30), Interval::Quarter))
+        );
+        // The terminal switched at 17:30.
+        let clock = dlms::cosem::to_cosem(boundary, dlms::datetime::JST_DEVIATION, 0);
+        relay.switched(
+            terminal,
+            &[
+                Data::DoubleLongUnsigned(1800),
+                Data::clock_octet_string(&clock),
+            ],
+        );
+        let held = relay.held(terminal).unwrap();
+        assert_eq!(held.switch, Some((boundary, Interval::Quarter)));
+        assert_eq!(held.interval_at(boundary), Interval::Half);
+        assert_eq!(
+            held.interval_at(boundary - chrono::TimeDelta::minutes(15)),
+            Interval::Quarter
+        );
+        // An event that does not read changes nothing.
+        relay.switched(terminal, &[Data::DoubleLongUnsigned(1800)]);
+        assert_eq!(
+            relay.held(terminal).unwrap().switch,
+            Some((boundary, Interval::Quarter))
+        );
     }
 }

@@ -324,7 +324,7 @@ impl TerminalNode {
             management_secret: config.management_secret,
         };
         node.take_auth_password()?;
-        node.take_switches();
+        node.take_switches(wall)?;
         // Nobody has set the terminal's clock yet (TRM-09).
         node.set_clock_valid(false);
         // The DLMS view rebuilt from the rows, the missing ones just written included.
@@ -560,19 +560,31 @@ impl TerminalNode {
                 .poll(now, wall, &mut self.controller, &mut noting)?;
         }
         let written = noting.written;
-        self.take_switches();
+        self.take_switches(wall)?;
         // `wall` is the terminal's clock; the model takes the driver's.
         self.apply(&written, Some(wall - self.clock_offset))
     }
 
-    /// The readers' interval switches that took effect, as events (TRM-11).
-    fn take_switches(&mut self) {
-        for m in &mut self.meters {
-            if let Some((from, interval)) = m.reader.take_switch() {
-                self.events
-                    .push_back(NodeEvent::IntervalSwitched { from, interval });
-            }
+    /// The readers' interval switches that took effect (TRM-11), at `wall` (the
+    /// terminal's clock): told to the driver, and to the smart meter as event 16, whose
+    /// relay labels the rows by it.
+    fn take_switches(&mut self, wall: DateTime<Utc>) -> Result<(), NodeError> {
+        let switches: Vec<_> = self
+            .meters
+            .iter_mut()
+            .filter_map(|m| m.reader.take_switch())
+            .collect();
+        for (from, interval) in switches {
+            self.events
+                .push_back(NodeEvent::IntervalSwitched { from, interval });
+            let boundary = dlms::cosem::to_cosem(from, dlms::datetime::JST_DEVIATION, 0);
+            let details = vec![
+                Value::DoubleLongUnsigned(u32::try_from(interval.seconds()).unwrap_or(1800)),
+                Value::clock_octet_string(&boundary),
+            ];
+            self.push_event(wall, EventCode::IntervalSwitched, details)?;
         }
+        Ok(())
     }
 
     /// The reading interval in force (the served meter's reader's, TRM-11).
