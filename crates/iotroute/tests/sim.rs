@@ -878,6 +878,40 @@ fn trm08_trm09_trm11_sim_commands_are_done_and_a_new_password_outlives_reboots_a
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// TRM-11: a terminal switched to 15 minutes keeps its interval through its reboots (as
+/// `iotroute terminal` keeps its settings) and the run checks it: seed 4 switches point
+/// ...01, whose terminal then reboots three times. Every terminal ends on its registry's
+/// interval (fails when a rebooted terminal goes back to the run's 30 minutes, run: no
+/// slot is lost then — the head end follows the rows' labels —, only this check sees it).
+#[test]
+fn trm11_a_switched_terminal_keeps_its_interval_through_its_reboots() {
+    let v = small_sim_report(
+        "interval-reboots",
+        &[
+            "--hours",
+            "12",
+            "--seed",
+            "4",
+            "--commands",
+            "3",
+            "--reboots",
+            "8",
+        ],
+    );
+    nothing_lost_doubled_or_differing(&v);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["intervals_differ"], 0, "{v}");
+    let switched: Vec<&str> = v["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "set-interval" && c["outcome"] == "done")
+        .map(|c| c["point"].as_str().unwrap())
+        .collect();
+    assert_eq!(switched, ["0900000000000000100001"], "{}", v["commands"]);
+    assert_eq!(v["events"]["reboot"], 8, "{}", v["events"]);
+}
+
 /// `--commands`: a command that does not end done fails the run (exit 1), and the text
 /// report says so; a run without the flag has no commands in its report.
 #[test]

@@ -630,6 +630,8 @@ fn trm11_the_30_minute_switch_waits_for_a_full_or_half_hour() {
     )
     .unwrap();
     b.node.set_clock_valid(true);
+    // The capture period its clients read is the interval it reads on.
+    assert_eq!(b.node.model().lock().unwrap().capture_period(), 900);
     b.run_until(start() + TimeDelta::minutes(30)); // 10:40 JST, on 15 minutes.
     let events = dlms_session(
         &b.node,

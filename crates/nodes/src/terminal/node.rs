@@ -42,7 +42,8 @@ pub struct TerminalNodeConfig {
     pub meter: IpAddr,
     /// The meter object.
     pub meter_eoj: Eoj,
-    /// The reading interval at start.
+    /// The reading interval at start: also the load profile's capture period its DLMS
+    /// clients read (whatever `model` says, TRM-11).
     pub interval: Interval,
     /// Retries of the slot reader.
     pub reader: ReaderConfig,
@@ -269,7 +270,15 @@ impl TerminalNode {
         mut store: SharedStore,
         wall: DateTime<Utc>,
     ) -> Result<Self, NodeError> {
-        let mut model = IotRouteModel::new(&config.model, wall)?;
+        // TRM-11: the interval it reads on is the capture period its clients see.
+        let capture_period = u32::try_from(config.interval.seconds()).unwrap_or(1800);
+        let mut model = IotRouteModel::new(
+            &dlms::cosem::ModelConfig {
+                capture_period,
+                ..config.model.clone()
+            },
+            wall,
+        )?;
         // The load profile shows the served meter's rows where they are kept (TRM-06).
         model.view_load_profile(std::sync::Arc::new(StoreRows::new(store.clone(), SERVED)));
         let depth = i64::from(model.load_profile().profile_entries()) * config.interval.seconds();

@@ -191,6 +191,22 @@ impl HeadEndSim {
         &self.points
     }
 
+    /// The registry as the head end holds it now: an interval switched by command
+    /// included (TRM-11), where [`HeadEndSim::points`] is the run's as imported.
+    pub fn registry(&self) -> Vec<DevicePoint> {
+        match &self.state {
+            Some(State::Up(s)) => s.points().to_vec(),
+            Some(State::Down(parts)) => {
+                use headend::storage::HeadendStore as _;
+                parts.0.points().unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "registry not read");
+                    Vec::new()
+                })
+            }
+            None => Vec::new(),
+        }
+    }
+
     /// The MDMS, once the head end is down (killed, or stopped at the run's end: while
     /// it runs, the MDMS is its thread's).
     pub fn mdms(&self) -> Option<&mdms::Mdms<MdmsStore>> {

@@ -2175,7 +2175,8 @@ impl<W: std::io::Write> LinkSim<W> {
                 Node::Meter(_) => 0,
             })
             .sum();
-        let system = self.system_figures(hes);
+        let mut system = self.system_figures(hes);
+        system.intervals_differ = self.intervals_differ(hes);
         // The terminals' records last, each terminal let go once its record is made: the
         // records (about 3.5 KiB a terminal and day) and the whole run (about ten times
         // that) were held at once at the run's end, its peak.
@@ -2187,7 +2188,7 @@ impl<W: std::io::Write> LinkSim<W> {
             })
             .collect();
         let readings = report::ReadingFigures {
-            scheduled: self.slots.len() * usize::try_from(self.opts.terminals).unwrap_or(0),
+            scheduled: self.tally.terminals.expected(),
             arrived: terminals.iter().map(|t| t.readings_arrived).sum(),
             longest_delay_s: self.tally.terminals.longest_delay().as_secs_f64(),
             values_equal: self.tally.values_equal,
@@ -2211,6 +2212,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 && system.lost == 0
                 && system.doubled == 0
                 && system.values_differ == 0
+                && system.intervals_differ == 0
                 && commands.len() == usize::try_from(self.opts.commands).unwrap_or(usize::MAX)
                 && commands.iter().all(CommandRecord::done),
             terminals_count: self.opts.terminals,
@@ -2346,6 +2348,32 @@ impl<W: std::io::Write> LinkSim<W> {
             y.lost += expected.saturating_sub(starts.saturating_sub(estimated));
         }
         y
+    }
+
+    /// Registered points whose terminal's capture period is not the registry's interval
+    /// (TRM-11), each logged.
+    fn intervals_differ(&self, hes: &head_end::HeadEndSim) -> u64 {
+        let registered: HashMap<[u8; 8], Interval> = hes
+            .registry()
+            .iter()
+            .map(|p| (p.terminal_id.0, p.interval))
+            .collect();
+        let mut differ = 0;
+        for n in &self.nodes {
+            let Node::Terminal(t) = n else {
+                continue;
+            };
+            let eui = t.route.link().eui64();
+            let Some(interval) = registered.get(&eui.0) else {
+                continue;
+            };
+            let period = t.node.model().lock().map(|m| m.capture_period()).ok();
+            if period != u32::try_from(interval.seconds()).ok() {
+                tracing::warn!(terminal = %eui_text(eui), ?period, registered = interval.minutes(), "terminal on another interval than the registry's");
+                differ += 1;
+            }
+        }
+        differ
     }
 
     /// One terminal's part of the report: each slot's meter count against what its smart

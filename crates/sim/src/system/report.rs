@@ -191,6 +191,10 @@ pub struct SystemFigures {
     pub mdms_rejected: u64,
     /// Readings the MDMS kept as conflicting with one it held (none should be).
     pub mdms_conflicts: u64,
+    /// Registered points whose terminal ended the run on another interval (its load
+    /// profile's capture period) than the registry's (TRM-11: a switch lost, by a
+    /// reboot for one).
+    pub intervals_differ: u64,
 }
 
 /// A latency distribution, seconds.
@@ -454,6 +458,13 @@ impl fmt::Display for Report {
             p.made,
             if p.differ == 0 { "" } else { " — PUSHES DIFFER" }
         )?;
+        if self.system.intervals_differ > 0 {
+            writeln!(
+                f,
+                "TERMINALS ON ANOTHER INTERVAL THAN THE REGISTRY'S (TRM-11): {}",
+                self.system.intervals_differ
+            )?;
+        }
         if !self.commands.is_empty() {
             let done = self.commands.iter().filter(|c| c.done()).count();
             writeln!(

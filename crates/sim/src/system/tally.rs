@@ -328,6 +328,11 @@ impl Tallies {
             .unwrap_or_default()
     }
 
+    /// (terminal, boundary) pairs expected.
+    pub fn expected(&self) -> usize {
+        self.expected
+    }
+
     /// Whether every registered terminal's row of every boundary expected arrived.
     pub fn all_arrived(&self) -> bool {
         self.arrived == self.expected
