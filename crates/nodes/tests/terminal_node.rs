@@ -517,31 +517,29 @@ fn trm09_a_clock_set_over_dlms_becomes_the_terminals_and_the_meters() {
     assert_eq!(row.read_at, Some(row.slot));
 }
 
-#[test]
-fn trm11_the_15_minute_switch_takes_effect_at_the_next_boundary_no_slot_lost_or_doubled() {
-    use nodes::terminal::node::NodeEvent;
-    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
-    let store = SharedStore::new(MemoryStore::new());
-    let mut b = Bench::new(start(), store.clone(), meter);
-    b.run_until(start() + TimeDelta::minutes(30)); // 10:40 JST: the 10:30 row is in.
+/// A client sets the load profile's capture period to `seconds` (TRM-11), and the driver
+/// polls the node after serving it.
+fn set_capture_period(b: &mut Bench, seconds: u32) {
     let events = dlms_session(
         &b.node,
         b.wall,
-        vec![Box::new(|c| {
+        vec![Box::new(move |c| {
             c.set(
                 7,
                 Obis::new(1, 0, 99, 1, 0, 255),
                 4,
-                &Data::DoubleLongUnsigned(900),
+                &Data::DoubleLongUnsigned(seconds),
             )
             .unwrap()
         })],
     );
     assert!(matches!(events[0], DlmsEvent::Done), "{events:?}");
     b.poke();
-    b.run_until(start() + TimeDelta::hours(2));
-    let slots: Vec<(String, u8)> = b
-        .node
+}
+
+/// The rows the node keeps since the start: each slot (JST, `HH:MM`) and its interval.
+fn slots_and_minutes(b: &Bench) -> Vec<(String, u8)> {
+    b.node
         .store()
         .range(SERVED, start(), b.wall)
         .unwrap()
@@ -552,7 +550,19 @@ fn trm11_the_15_minute_switch_takes_effect_at_the_next_boundary_no_slot_lost_or_
                 r.interval.minutes(),
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn trm11_the_15_minute_switch_takes_effect_at_the_next_boundary_no_slot_lost_or_doubled() {
+    use nodes::terminal::node::NodeEvent;
+    let meter = Meter::new(MeterConfig::default(), 5_000, 5, start());
+    let store = SharedStore::new(MemoryStore::new());
+    let mut b = Bench::new(start(), store.clone(), meter);
+    b.run_until(start() + TimeDelta::minutes(30)); // 10:40 JST: the 10:30 row is in.
+    set_capture_period(&mut b, 900);
+    b.run_until(start() + TimeDelta::hours(2));
+    let slots = slots_and_minutes(&b);
     let expect: Vec<(String, u8)> = [
         ("10:30", 30),
         ("11:00", 15),
@@ -633,35 +643,9 @@ fn trm11_the_30_minute_switch_waits_for_a_full_or_half_hour() {
     // The capture period its clients read is the interval it reads on.
     assert_eq!(b.node.model().lock().unwrap().capture_period(), 900);
     b.run_until(start() + TimeDelta::minutes(30)); // 10:40 JST, on 15 minutes.
-    let events = dlms_session(
-        &b.node,
-        b.wall,
-        vec![Box::new(|c| {
-            c.set(
-                7,
-                Obis::new(1, 0, 99, 1, 0, 255),
-                4,
-                &Data::DoubleLongUnsigned(1800),
-            )
-            .unwrap()
-        })],
-    );
-    assert!(matches!(events[0], DlmsEvent::Done), "{events:?}");
-    b.poke();
+    set_capture_period(&mut b, 1800);
     b.run_until(start() + TimeDelta::hours(2));
-    let slots: Vec<(String, u8)> = b
-        .node
-        .store()
-        .range(SERVED, start(), b.wall)
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                (r.slot + TimeDelta::hours(9)).format("%H:%M").to_string(),
-                r.interval.minutes(),
-            )
-        })
-        .collect();
+    let slots = slots_and_minutes(&b);
     // 10:45 is no boundary of 30 minutes: read on 15, and 11:00 starts the first
     // 30-minute slot.
     let expect: Vec<(String, u8)> = [
