@@ -232,8 +232,14 @@ impl Tallies {
         if every > 0 {
             let step = usize::try_from(every).unwrap_or(usize::MAX);
             let after = (from - from.rem_euclid(every) + every..=last).step_by(step);
-            s.boundaries
-                .extend((from <= last).then_some(from).into_iter().chain(after));
+            // None before the run's first (a switch the node made before the run).
+            s.boundaries.extend(
+                (from <= last)
+                    .then_some(from)
+                    .into_iter()
+                    .chain(after)
+                    .filter(|b| *b >= grid.first),
+            );
         }
         s.arrived.resize(s.boundaries.len(), Arrived::default());
         let new = s.boundaries.len() - kept;
