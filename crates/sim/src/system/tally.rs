@@ -479,5 +479,9 @@ mod tests {
         }
         assert!(t.all_arrived());
         assert!(!t.arrive(one, at(3) + 900, row(1)));
+        // A switch before the run's first boundary expects none before it.
+        let mut t = Tallies::new(1, grid(2));
+        t.switch(one, FIRST - 900, 900);
+        assert_eq!(t.boundaries(one), vec![at(0), at(0) + 900, at(1)]);
     }
 }
