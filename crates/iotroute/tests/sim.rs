@@ -622,6 +622,78 @@ fn sys01_under_loss_outage_and_reboots_every_slot_arrives_once_with_power_times_
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// TRM-11 in a 15-minute run: its set-interval switches the point to 30 minutes at the
+/// next full or half hour after it is done; the MDMS holds the point's 15-minute slots up
+/// to there and 30-minute ones after, each once. Seed 5 records it at 05:10:15 JST, so
+/// the next boundary is 05:15, which a 30-minute slot may not start at (fails when the
+/// switch takes effect there, run).
+#[test]
+fn trm11_a_15_minute_run_switches_a_point_to_30_minutes() {
+    let dir = fresh_dir("quarter-to-half");
+    let db = dir.join("system.db");
+    let v = small_sim_report(
+        "quarter-to-half",
+        &[
+            "--interval",
+            "15",
+            "--hours",
+            "12",
+            "--loss",
+            "0",
+            "--commands",
+            "3",
+            "--seed",
+            "5",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+    );
+    nothing_lost_doubled_or_differing(&v);
+    assert_eq!(v["intervals_differ"], 0, "{v}");
+    let command = v["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "set-interval")
+        .unwrap()
+        .clone();
+    assert_eq!(command["outcome"], "done", "{command}");
+    let point = command["point"].as_str().unwrap();
+    let export = iotroute()
+        .args([
+            "mdms", "export", "--format", "json", "--point", point, "--db",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let slots: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    let minutes: Vec<(&str, &str)> = slots
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["slot_start"].as_str().unwrap(),
+                s["interval_min"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // 15 minutes, then 30 from a full or half hour on, never back.
+    let switch = minutes
+        .iter()
+        .position(|m| m.1 == "30")
+        .expect("a 30-minute slot");
+    assert!(minutes[..switch].iter().all(|m| m.1 == "15"), "{minutes:?}");
+    assert!(minutes[switch..].iter().all(|m| m.1 == "30"), "{minutes:?}");
+    assert!(
+        [":00:00", ":30:00"]
+            .iter()
+            .any(|t| minutes[switch].0[13..19] == **t),
+        "{minutes:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `--start` and `--interval 15` (TRM-11): a run starting off the grid covers the slots
 /// starting at or after its start (09:15 .. 11:00 JST for 09:07 + 2 h), every terminal
 /// reads every 15 minutes and its points are registered so; each slot in the MDMS is
