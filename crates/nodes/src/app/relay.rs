@@ -474,9 +474,7 @@ impl SmartMeterRelay {
     fn switched(&mut self, terminal: [u8; 8], details: &[Data]) {
         let switch = match details {
             [Data::DoubleLongUnsigned(seconds), Data::OctetString(clock)] => {
-                let from = <[u8; 12]>::try_from(clock.as_slice())
-                    .ok()
-                    .map(dlms::datetime::CosemDateTime::from_bytes)
+                let from = dlms::datetime::CosemDateTime::from_slice(clock)
                     .and_then(|t| t.to_chrono_or(dlms::datetime::JST_DEVIATION));
                 Interval::from_seconds(*seconds).zip(from)
             }

@@ -196,13 +196,10 @@ impl HeadEndSim {
     pub fn registry(&self) -> Vec<DevicePoint> {
         match &self.state {
             Some(State::Up(s)) => s.points().to_vec(),
-            Some(State::Down(parts)) => {
-                use headend::storage::HeadendStore as _;
-                parts.0.points().unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "registry not read");
-                    Vec::new()
-                })
-            }
+            Some(State::Down(parts)) => parts.0.points().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "registry not read");
+                Vec::new()
+            }),
             None => Vec::new(),
         }
     }

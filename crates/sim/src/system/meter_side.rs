@@ -53,9 +53,8 @@ pub(super) fn drive(t: &mut TerminalSim, at: At, tally: &mut Tallies) -> Result<
                 // integrates when asked (its counters do not depend on how often).
                 if asks_energy(bytes) {
                     meter.advance(at.wall);
-                    let slot = node.clock(at.wall).timestamp();
-                    let every = node.interval().seconds();
-                    tally.count(eui, slot - slot.rem_euclid(every), counted(meter));
+                    let slot = node.interval().floor(node.clock(at.wall)).timestamp();
+                    tally.count(eui, slot, counted(meter));
                 }
             },
         )?;
@@ -63,7 +62,7 @@ pub(super) fn drive(t: &mut TerminalSim, at: At, tally: &mut Tallies) -> Result<
     t.drain_events();
     // TRM-11: where its rows follow a new interval, before any of them can arrive.
     if let Some((from, interval)) = t.switched.take() {
-        tally.switch(t.route.link().eui64().0, from, interval.seconds());
+        tally.switch(t.route.link().eui64().0, from, interval);
     }
     t.send_pushes(at.virtual_now);
     Ok(())

@@ -551,9 +551,6 @@ struct TerminalSim {
     /// stands. Not the configurations themselves: 0.9 KiB a terminal.
     first_tid: u16,
     node_password: Vec<u8>,
-    /// Its reading interval as a client last set it (TRM-11), kept through a reboot
-    /// as `iotroute terminal` keeps its settings.
-    interval: Interval,
     /// Where its node said its rows follow a new interval from (Unix seconds, its
     /// clock) and the interval, until the run's tally takes it.
     switched: Option<(i64, Interval)>,
@@ -720,7 +717,6 @@ impl TerminalSim {
             } else {
                 match event {
                     NodeEvent::SettingsChanged(Setting::AuthPassword) => self.take_password(),
-                    NodeEvent::IntervalSwitch(interval) => self.interval = interval,
                     NodeEvent::IntervalSwitched { from, interval } => {
                         self.switched = Some((from.timestamp(), interval));
                     }
@@ -878,7 +874,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let end = slots.last().copied().unwrap_or(LEAD);
         let grid = tally::Grid {
             first: first_boundary.timestamp(),
-            every: opts.interval.seconds(),
+            interval: opts.interval,
             count: slots.len(),
         };
         let mut medium = Medium::new(
@@ -1074,8 +1070,6 @@ impl<W: std::io::Write> LinkSim<W> {
             (0..)
                 .map(|k| first + quarter * k)
                 .take_while(|q| *q < last)
-                .collect::<Vec<_>>()
-                .into_iter()
                 .flat_map(|q| {
                     let aligned = utc(q).timestamp() % 1800 == 0 && q + half <= last;
                     [
@@ -1218,7 +1212,6 @@ impl<W: std::io::Write> LinkSim<W> {
             pushes_made: 0,
             first_tid,
             node_password,
-            interval: opts.interval,
             switched: None,
             store,
             boots: 0,
@@ -1815,8 +1808,9 @@ impl<W: std::io::Write> LinkSim<W> {
         // The slot: the newest boundary at or before the capture (the terminal's own:
         // its interval may have switched, TRM-11).
         let slot = p.captured_at.map(|t| {
-            let t = t.timestamp();
-            t - t.rem_euclid(self.tally.terminals.every(from.0, t))
+            let t = t.with_timezone(&Utc);
+            let interval = self.tally.terminals.interval_at(from.0, t.timestamp());
+            interval.floor(t).timestamp()
         });
 
         let truth = slot.and_then(|s| self.truth((from.0, s)));
@@ -1934,12 +1928,21 @@ impl<W: std::io::Write> LinkSim<W> {
             if let Some(counters) = &t.counters {
                 link.restore_counters(counters);
             }
+            // TRM-11: the interval a client set, kept as `iotroute terminal` keeps its
+            // settings (read from the model).
+            let interval = t
+                .node
+                .model()
+                .lock()
+                .map_err(|_| "model lock poisoned".to_owned())
+                .map(|m| nodes::terminal::settings::Settings::of(&m).interval())?
+                .unwrap_or(self.opts.interval);
             let node = nodes::terminal::node::TerminalNode::new(
                 node_config(
                     terminal_eui(k),
                     t.first_tid,
                     t.node_password.clone(),
-                    t.interval,
+                    interval,
                 ),
                 t.store.clone(),
                 wall + chrono::Duration::seconds(30),
@@ -2342,7 +2345,7 @@ impl<W: std::io::Write> LinkSim<W> {
         // Each point's slots: between two boundaries its terminal was expected to read
         // (its own, once its interval switched: TRM-11).
         for (p, (starts, estimated)) in points.iter().zip(kept) {
-            let boundaries = self.tally.terminals.boundaries(p.terminal_id.0).len();
+            let boundaries = self.tally.terminals.boundaries(p.terminal_id.0).count();
             let expected = u64::try_from(boundaries.saturating_sub(1)).unwrap_or(0);
             y.expected += expected;
             y.lost += expected.saturating_sub(starts.saturating_sub(estimated));
@@ -2384,7 +2387,6 @@ impl<W: std::io::Write> LinkSim<W> {
             .tally
             .terminals
             .boundaries(eui.0)
-            .into_iter()
             .map(|unix| {
                 let key = (eui.0, unix);
                 let truth = self.truth_of(t, key);

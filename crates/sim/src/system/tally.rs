@@ -6,6 +6,8 @@
 
 use core::time::Duration;
 
+use nodes::terminal::slots::Interval;
+
 use super::{terminal_eui, terminal_of};
 
 /// A scheduled slot's row as a smart meter first received it (a valid one), and how
@@ -84,30 +86,35 @@ impl Arrived {
 pub(super) struct Grid {
     /// The first.
     pub first: i64,
-    /// Seconds between two.
-    pub every: i64,
+    /// Its interval.
+    pub interval: Interval,
     /// How many.
     pub count: usize,
 }
 
 impl Grid {
+    /// Seconds between two boundaries.
+    fn every(self) -> i64 {
+        self.interval.seconds()
+    }
+
     /// The index of boundary `unix`, if it is one.
     fn index(self, unix: i64) -> Option<usize> {
         let k = unix.checked_sub(self.first)?;
-        (k >= 0 && k % self.every == 0)
-            .then(|| usize::try_from(k / self.every).ok())
+        (k >= 0 && k % self.every() == 0)
+            .then(|| usize::try_from(k / self.every()).ok())
             .flatten()
             .filter(|i| *i < self.count)
     }
 
     /// The last boundary.
     fn last(self) -> i64 {
-        self.first + self.every * i64::try_from(self.count.saturating_sub(1)).unwrap_or(0)
+        self.first + self.every() * i64::try_from(self.count.saturating_sub(1)).unwrap_or(0)
     }
 
     /// Boundary `index`.
     fn at(self, index: usize) -> i64 {
-        self.first + self.every * i64::try_from(index).unwrap_or(0)
+        self.first + self.every() * i64::try_from(index).unwrap_or(0)
     }
 
     /// How many boundaries are before `unix`.
@@ -115,7 +122,8 @@ impl Grid {
         if unix <= self.first {
             return 0;
         }
-        let k = usize::try_from((unix - self.first + self.every - 1) / self.every).unwrap_or(0);
+        let every = self.every();
+        let k = usize::try_from((unix - self.first + every - 1) / every).unwrap_or(0);
         k.min(self.count)
     }
 }
@@ -124,8 +132,8 @@ impl Grid {
 /// first switch, then its own.
 #[derive(Debug, Default)]
 struct Switched {
-    /// Each switch: the first boundary on the new interval, and its seconds.
-    switches: Vec<(i64, i64)>,
+    /// Each switch: the first boundary on the new interval, and the interval.
+    switches: Vec<(i64, Interval)>,
     /// Its boundaries from the first switch on (to the run's last), in order.
     boundaries: Vec<i64>,
     /// Their rows, as [`TerminalTally::arrived`].
@@ -200,10 +208,10 @@ impl Tallies {
         }
     }
 
-    /// Terminal `eui`'s rows follow an interval of `every` seconds from boundary `from`
-    /// on (TRM-11: the node said the switch took effect there): the boundaries expected
-    /// of it from there are `from` and the new interval's after it, to the run's last.
-    pub fn switch(&mut self, eui: [u8; 8], from: i64, every: i64) {
+    /// Terminal `eui`'s rows follow `interval` from boundary `from` on (TRM-11: the node
+    /// said the switch took effect there): the boundaries expected of it from there are
+    /// `from` and the new interval's after it, to the run's last.
+    pub fn switch(&mut self, eui: [u8; 8], from: i64, interval: Interval) {
         let Some(i) = self.index(eui) else {
             return;
         };
@@ -227,20 +235,19 @@ impl Tallies {
                 rows.iter().filter(|r| r.get().is_some()).count(),
             )
         };
-        s.switches.push((from, every));
+        s.switches.push((from, interval));
         let kept = s.boundaries.len();
-        if every > 0 {
-            let step = usize::try_from(every).unwrap_or(usize::MAX);
-            let after = (from - from.rem_euclid(every) + every..=last).step_by(step);
-            // None before the run's first (a switch the node made before the run).
-            s.boundaries.extend(
-                (from <= last)
-                    .then_some(from)
-                    .into_iter()
-                    .chain(after)
-                    .filter(|b| *b >= grid.first),
-            );
-        }
+        let every = interval.seconds();
+        let step = usize::try_from(every).unwrap_or(usize::MAX);
+        let after = (from - from.rem_euclid(every) + every..=last).step_by(step);
+        // None before the run's first (a switch the node made before the run).
+        s.boundaries.extend(
+            (from <= last)
+                .then_some(from)
+                .into_iter()
+                .chain(after)
+                .filter(|b| *b >= grid.first),
+        );
         s.arrived.resize(s.boundaries.len(), Arrived::default());
         let new = s.boundaries.len() - kept;
         self.expected = (self.expected + new).saturating_sub(old);
@@ -250,30 +257,27 @@ impl Tallies {
         self.arrived = self.arrived.saturating_sub(had_rows);
     }
 
-    /// The interval of terminal `eui`'s slot at `unix`, seconds.
-    pub fn every(&self, eui: [u8; 8], unix: i64) -> i64 {
+    /// The interval of terminal `eui`'s slot at `unix`.
+    pub fn interval_at(&self, eui: [u8; 8], unix: i64) -> Interval {
         self.index(eui)
             .and_then(|i| self.switched.get(&i))
             .and_then(|s| s.switches.iter().rev().find(|(from, _)| *from <= unix))
-            .map_or(self.grid.every, |(_, every)| *every)
+            .map_or(self.grid.interval, |(_, interval)| *interval)
     }
 
-    /// Terminal `eui`'s boundaries expected, in order.
-    pub fn boundaries(&self, eui: [u8; 8]) -> Vec<i64> {
+    /// Terminal `eui`'s boundaries expected, in order (counted at every point of a run's
+    /// report: not collected).
+    pub fn boundaries(&self, eui: [u8; 8]) -> impl Iterator<Item = i64> + '_ {
         let grid = self.grid;
-        match self.index(eui).and_then(|i| self.switched.get(&i)) {
-            None => (0..grid.count).map(|k| grid.at(k)).collect(),
-            Some(s) => {
-                let until = s
-                    .switches
-                    .first()
-                    .map_or(grid.count, |(f, _)| grid.before(*f));
-                (0..until)
-                    .map(|k| grid.at(k))
-                    .chain(s.boundaries.iter().copied())
-                    .collect()
-            }
-        }
+        let switched = self.index(eui).and_then(|i| self.switched.get(&i));
+        let until = switched
+            .and_then(|s| s.switches.first())
+            .map_or(grid.count, |(f, _)| grid.before(*f));
+        (0..until).map(move |k| grid.at(k)).chain(
+            switched
+                .into_iter()
+                .flat_map(|s| s.boundaries.iter().copied()),
+        )
     }
 
     /// Where terminal `i`'s row of boundary `unix` is kept, if it is expected.
@@ -353,7 +357,7 @@ mod tests {
     fn grid(count: usize) -> Grid {
         Grid {
             first: FIRST,
-            every: 1800,
+            interval: Interval::Half,
             count,
         }
     }
@@ -446,15 +450,22 @@ mod tests {
     fn trm11_a_switched_terminal_is_expected_on_its_own_boundaries_from_the_switch() {
         let mut t = Tallies::new(2, grid(5));
         let (one, two) = (terminal_eui(1).0, terminal_eui(2).0);
-        assert_eq!(t.boundaries(one), (0..5).map(at).collect::<Vec<_>>());
+        assert_eq!(
+            t.boundaries(one).collect::<Vec<_>>(),
+            (0..5).map(at).collect::<Vec<_>>()
+        );
         assert!(t.arrive(one, at(0), row(1)));
         // From boundary 2 on, every 15 minutes to the run's last (boundary 4).
-        t.switch(one, at(2), 900);
+        t.switch(one, at(2), Interval::Quarter);
         let own = vec![at(0), at(1), at(2), at(2) + 900, at(3), at(3) + 900, at(4)];
-        assert_eq!(t.boundaries(one), own);
-        assert_eq!(t.every(one, at(1)), 1800);
-        assert_eq!(t.every(one, at(2) + 900), 900);
-        assert_eq!(t.every(two, at(2) + 900), 1800, "the other terminal's");
+        assert_eq!(t.boundaries(one).collect::<Vec<_>>(), own);
+        assert_eq!(t.interval_at(one, at(1)), Interval::Half);
+        assert_eq!(t.interval_at(one, at(2) + 900), Interval::Quarter);
+        assert_eq!(
+            t.interval_at(two, at(2) + 900),
+            Interval::Half,
+            "the other terminal's"
+        );
         assert!(!t.arrive(one, at(1) + 900, row(1)), "before the switch");
         for b in &own[1..] {
             assert!(t.arrive(one, *b, row(2)), "{b}");
@@ -467,13 +478,13 @@ mod tests {
         // Switched back to 30 minutes at boundary 3: its quarter after it is no longer
         // expected.
         let mut t = Tallies::new(1, grid(5));
-        t.switch(one, at(1), 900);
-        t.switch(one, at(3), 1800);
+        t.switch(one, at(1), Interval::Quarter);
+        t.switch(one, at(3), Interval::Half);
         assert_eq!(
-            t.boundaries(one),
+            t.boundaries(one).collect::<Vec<_>>(),
             vec![at(0), at(1), at(1) + 900, at(2), at(2) + 900, at(3), at(4)]
         );
-        for b in t.boundaries(one) {
+        for b in t.boundaries(one).collect::<Vec<_>>() {
             assert!(!t.all_arrived());
             assert!(t.arrive(one, b, row(3)));
         }
@@ -481,7 +492,10 @@ mod tests {
         assert!(!t.arrive(one, at(3) + 900, row(1)));
         // A switch before the run's first boundary expects none before it.
         let mut t = Tallies::new(1, grid(2));
-        t.switch(one, FIRST - 900, 900);
-        assert_eq!(t.boundaries(one), vec![at(0), at(0) + 900, at(1)]);
+        t.switch(one, FIRST - 900, Interval::Quarter);
+        assert_eq!(
+            t.boundaries(one).collect::<Vec<_>>(),
+            vec![at(0), at(0) + 900, at(1)]
+        );
     }
 }
