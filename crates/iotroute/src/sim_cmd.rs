@@ -147,6 +147,12 @@ pub struct SimArgs {
     /// shows rollovers in a short run; a deployment would use days.
     #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_key_period, conflicts_with = "loopback")]
     pub key_period: core::time::Duration,
+    /// Smart meters a district holds at most (ours): the street is cut into districts of
+    /// this many smart meters or fewer, an even number of them when more than one, each
+    /// a radio's reach from the next (no frame crosses), run side by side on two
+    /// threads. A run's report does not depend on which thread ran which district.
+    #[arg(long, value_name = "N", default_value_t = sim::system::DISTRICT_SMART_METERS, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "loopback")]
+    pub district_smartmeters: u32,
     /// The whole system, as without the flag (kept: it used to select the IoT route).
     #[arg(long, conflicts_with = "loopback")]
     pub link: bool,
@@ -498,6 +504,7 @@ fn simulate(args: &SimArgs) -> Result<bool, String> {
         floods: args.flood.unwrap_or(0),
         key_period: args.key_period,
         commands: faults.commands,
+        district_size: args.district_smartmeters,
     };
     let pcap = args
         .pcap

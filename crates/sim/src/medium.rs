@@ -256,6 +256,18 @@ pub struct MediumStats {
     pub air_time_us: u64,
 }
 
+impl core::ops::AddAssign for MediumStats {
+    fn add_assign(&mut self, o: Self) {
+        self.frames += o.frames;
+        self.bytes += o.bytes;
+        self.received += o.received;
+        self.collided += o.collided;
+        self.receiver_busy += o.receiver_busy;
+        self.faded += o.faded;
+        self.air_time_us += o.air_time_us;
+    }
+}
+
 /// The shared radio medium.
 #[derive(Debug)]
 pub struct Medium {

@@ -7,7 +7,9 @@
 //! sent it, so it goes on with the radio meanwhile and waits only when it reaches that
 //! time first. The head end takes every request in the order the loop sent it and
 //! answers each in that order, so a run does not depend on the threads' speeds: the
-//! same seed gives the same run.
+//! same seed gives the same run. The loop hands its requests over a window at a time
+//! ([`Self::hand_over`](ARoute::hand_over)): the thread is woken once for all of them (a
+//! wake is a system call, once per request a cost of its own).
 
 use core::time::Duration;
 use std::collections::VecDeque;
@@ -23,11 +25,6 @@ use super::head_end::{HeadEndSim, MdmsStore};
 /// From a smart meter's bytes leaving it to the head end's answer reaching it
 /// **(ours)**: an LTE network's round trip and the head end's own time.
 pub(super) const ROUND_TRIP: Duration = Duration::from_millis(100);
-
-/// How long the loop holds requests before it hands them to the head end's thread at
-/// the latest: the thread is woken once for all of them (a wake is a system call, once
-/// per request a cost of its own), and still has half a round trip to answer.
-const HOLD: Duration = Duration::from_millis(50);
 
 /// How often the head end looks for gaps.
 const POLL: Duration = Duration::from_secs(60);
@@ -79,8 +76,6 @@ pub(super) struct ARoute {
     requests: Option<mpsc::Sender<Vec<Request>>>,
     /// Requests not handed to the thread yet, oldest first (each in `unanswered`).
     held: Vec<Request>,
-    /// When the oldest of them was asked.
-    held_since: Option<Duration>,
     replies: mpsc::Receiver<Reply>,
     thread: Option<JoinHandle<HeadEndSim>>,
     /// When each request not answered yet was sent, oldest first.
@@ -89,6 +84,8 @@ pub(super) struct ARoute {
     /// bytes), in time order (answers come in order, each a round trip after its request).
     arriving: VecDeque<(Duration, Eui64, Vec<u8>)>,
     next_poll: Duration,
+    /// The numbers of the operator's commands recorded, in order.
+    recorded: Vec<u64>,
 }
 
 impl ARoute {
@@ -106,12 +103,12 @@ impl ARoute {
         Ok(Self {
             requests: Some(requests),
             held: Vec::new(),
-            held_since: None,
             replies,
             thread: Some(thread),
             unanswered: VecDeque::new(),
             arriving: VecDeque::new(),
             next_poll: Duration::ZERO,
+            recorded: Vec::new(),
         })
     }
 
@@ -128,27 +125,36 @@ impl ARoute {
         .min()
     }
 
-    /// The head end's bytes that reach their smart meters by `now`, in order (waiting
-    /// for the head end's answers to the requests sent a round trip ago or more).
+    /// When the head end next looks for gaps.
+    pub fn next_poll(&self) -> Duration {
+        self.next_poll
+    }
+
+    /// The numbers of the operator's commands it recorded so far, in order.
+    pub fn recorded(&self) -> &[u64] {
+        &self.recorded
+    }
+
+    /// The head end's bytes that reach their smart meters before `until`: (when, to
+    /// which, bytes), in order (waiting for the head end's answers to the requests sent
+    /// more than a round trip before it).
     ///
     /// # Errors
-    /// The head end's thread stopped.
-    pub fn arrived(&mut self, now: Duration) -> Result<Bytes, String> {
-        if self.held_since.is_some_and(|t| t + HOLD <= now) {
-            self.hand_over()?;
-        }
+    /// The head end's thread stopped, or it did not start again.
+    pub fn arriving_before(
+        &mut self,
+        until: Duration,
+    ) -> Result<Vec<(Duration, Eui64, Vec<u8>)>, String> {
         while self
             .unanswered
             .front()
-            .is_some_and(|t| *t + ROUND_TRIP <= now)
+            .is_some_and(|t| *t + ROUND_TRIP < until)
         {
             self.take_reply()?;
         }
         let mut arrived = Vec::new();
-        while self.arriving.front().is_some_and(|a| a.0 <= now) {
-            if let Some((_, sm, bytes)) = self.arriving.pop_front() {
-                arrived.push((sm, bytes));
-            }
+        while self.arriving.front().is_some_and(|a| a.0 < until) {
+            arrived.extend(self.arriving.pop_front());
         }
         Ok(arrived)
     }
@@ -191,21 +197,19 @@ impl ARoute {
         self.ask(now, Request::Block(point, block, wall))
     }
 
-    /// Record an operator's command for `point` at `now`; its number.
+    /// Record an operator's command for `point` at `now` (its number in
+    /// [`Self::recorded`] once answered; a refusal logged).
     ///
     /// # Errors
-    /// The record was refused, or the head end's thread stopped.
+    /// The head end's thread stopped.
     pub fn record_command(
         &mut self,
         now: Duration,
         wall: DateTime<Utc>,
         point: mdms::SupplyPoint,
         setting: Setting,
-    ) -> Result<u64, String> {
-        match self.call(now, Request::Command(point, setting, wall))? {
-            Reply::Recorded(r) => r,
-            _ => Err("the head end answered another request".to_owned()),
-        }
+    ) -> Result<(), String> {
+        self.ask(now, Request::Command(point, setting, wall))
     }
 
     /// Kill the head end (-9) at `now`.
@@ -216,15 +220,13 @@ impl ARoute {
         self.ask(now, Request::Kill)
     }
 
-    /// Start the head end again at `now` on its database.
+    /// Start the head end again at `now` on its database (whether it did is told with
+    /// its answer: an error of the call that takes it).
     ///
     /// # Errors
-    /// It did not start, or its thread stopped.
+    /// Its thread stopped.
     pub fn start(&mut self, now: Duration, wall: DateTime<Utc>) -> Result<(), String> {
-        match self.call(now, Request::Start(wall))? {
-            Reply::Started(r) => r,
-            _ => Err("the head end answered another request".to_owned()),
-        }
+        self.ask(now, Request::Start(wall))
     }
 
     /// An event of the system at `now`, counted with the terminals' events.
@@ -249,7 +251,7 @@ impl ARoute {
     }
 
     /// Whether at `now` every point's slots in `[from, to]` are collected and each of
-    /// the `commands` recorded has its end.
+    /// the operator's commands recorded has its end.
     ///
     /// # Errors
     /// The head end's thread stopped.
@@ -258,21 +260,27 @@ impl ARoute {
         now: Duration,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        commands: &[u64],
     ) -> Result<bool, String> {
-        match self.call(now, Request::Settled(from, to, commands.to_vec()))? {
+        // Every command's number first.
+        while !self.unanswered.is_empty() {
+            self.take_reply()?;
+        }
+        let commands = self.recorded.clone();
+        match self.call(now, Request::Settled(from, to, commands))? {
             Reply::Settled(s) => Ok(s),
             _ => Err("the head end answered another request".to_owned()),
         }
     }
 
-    /// The head end back from its thread once it took every request (its bytes still on
-    /// their way are dropped: the run is over).
+    /// The head end back from its thread once it took and answered every request (its
+    /// bytes still on their way are dropped: the run is over).
     ///
     /// # Errors
     /// Its thread panicked, or was taken back before.
     pub fn join(&mut self) -> Result<HeadEndSim, String> {
-        self.hand_over()?;
+        while !self.unanswered.is_empty() {
+            self.take_reply()?;
+        }
         self.requests = None;
         let thread = self
             .thread
@@ -289,14 +297,15 @@ impl ARoute {
             return Err(stopped());
         }
         self.held.push(request);
-        self.held_since.get_or_insert(now);
         self.unanswered.push_back(now);
         Ok(())
     }
 
     /// The requests held, to the head end's thread.
-    fn hand_over(&mut self) -> Result<(), String> {
-        self.held_since = None;
+    ///
+    /// # Errors
+    /// Its thread stopped.
+    pub fn hand_over(&mut self) -> Result<(), String> {
         if self.held.is_empty() {
             return Ok(());
         }
@@ -319,7 +328,10 @@ impl ARoute {
     }
 
     /// The oldest request's answer (the requests held handed over first); its bytes put
-    /// on their way, to arrive a round trip after it.
+    /// on their way, to arrive a round trip after it; a command's number kept.
+    ///
+    /// # Errors
+    /// Its thread stopped, or the head end did not start again.
     fn take_reply(&mut self) -> Result<Reply, String> {
         self.hand_over()?;
         let reply = self.replies.recv().map_err(|_| stopped())?;
@@ -331,6 +343,16 @@ impl ARoute {
                     .extend(bytes.into_iter().map(|(sm, b)| (at, sm, b)));
                 Reply::Sent(Vec::new())
             }
+            Reply::Recorded(Ok(seq)) => {
+                tracing::info!(seq, "operator's command recorded");
+                self.recorded.push(seq);
+                Reply::Recorded(Ok(seq))
+            }
+            Reply::Recorded(Err(e)) => {
+                tracing::error!(error = %e, "operator's command not recorded");
+                Reply::Recorded(Err(e))
+            }
+            Reply::Started(Err(e)) => return Err(e),
             other => other,
         })
     }
@@ -449,19 +471,19 @@ mod tests {
         route.send(sent, wall, vec![(sm, hello)]).unwrap();
         // Not a nanosecond before the round trip, though its answer is taken already (a
         // request the loop waits for takes every answer before its own).
-        route.settled(sent, wall, wall, &[]).unwrap();
-        let early = route
-            .arrived(sent + ROUND_TRIP - Duration::from_nanos(1))
-            .unwrap();
+        route.settled(sent, wall, wall).unwrap();
+        let early = route.arriving_before(sent + ROUND_TRIP).unwrap();
         assert!(early.is_empty(), "an answer arrived before the round trip");
         assert_eq!(route.next_due(), Some(sent + ROUND_TRIP));
-        let arrived = route.arrived(sent + ROUND_TRIP).unwrap();
+        let arrived = route
+            .arriving_before(sent + ROUND_TRIP + Duration::from_nanos(1))
+            .unwrap();
         assert!(
             !arrived.is_empty(),
             "the head end registers the terminal it holds"
         );
-        for (to, bytes) in arrived {
-            assert_eq!(to, sm);
+        for (at, to, bytes) in arrived {
+            assert_eq!((at, to), (sent + ROUND_TRIP, sm));
             let commands = relay.received(&bytes).unwrap();
             assert!(!commands.is_empty(), "the registration is a command");
         }

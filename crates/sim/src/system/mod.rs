@@ -66,12 +66,15 @@ use wisun::PairingId;
 use crate::{Medium, NodeId, Outcome, PhyConfig, Position, PropagationConfig};
 
 mod a_route;
+mod district;
 mod head_end;
+mod lanes;
 mod meter_side;
 mod public;
 mod report;
 mod tally;
 
+use district::{District, Up};
 pub use report::{CommandRecord, Report, SlotRecord, SystemFigures, TerminalRecord};
 use tally::SlotArrival;
 
@@ -124,6 +127,9 @@ pub struct Options {
     /// and set-interval (TRM-11, the interval the run's terminals are not on), each
     /// carried out by the point's smart meter.
     pub commands: u32,
+    /// Smart meters a district holds at most (ours; [`DISTRICT_SMART_METERS`] by
+    /// default): each district has a radio of its own, a reach apart from the next.
+    pub district_size: u32,
 }
 
 /// Smart meter `smart_meter` out of power from `from` to `to` (from the run's
@@ -258,6 +264,13 @@ fn meter_eui(i: u32) -> Eui64 {
     Eui64([0x02, 0x5A, 0x00, 0x00, a, b, c, d])
 }
 
+/// The index of smart meter `eui` of [`meter_eui`], if it is one of a run of
+/// `smartmeters`.
+fn meter_index(eui: Eui64, smartmeters: u32) -> Option<u32> {
+    let i = u32::from_be_bytes([eui.0[4], eui.0[5], eui.0[6], eui.0[7]]).checked_sub(0x2001)?;
+    (i < smartmeters && meter_eui(i + 1) == eui).then_some(i)
+}
+
 /// What a seeded stream of randomness is for: each use, node and boot has its own, so
 /// that no two share one whatever the run's size.
 #[derive(Debug, Clone, Copy)]
@@ -267,6 +280,8 @@ enum Use {
     SmartMeterSchedule = 3,
     TerminalLink = 4,
     TerminalApp = 5,
+    DistrictLoss = 6,
+    DistrictRadio = 7,
 }
 
 /// The stream of `what` for node `index` after `boots` boots: the use in the top byte,
@@ -748,6 +763,16 @@ enum Node {
     Meter(Box<MeterNode>),
 }
 
+impl Node {
+    /// Its radio's ID on its district's medium.
+    fn id(&self) -> NodeId {
+        match self {
+            Self::Terminal(t) => t.id,
+            Self::Meter(m) => m.id,
+        }
+    }
+}
+
 /// What the run counted, for the summary.
 #[derive(Debug)]
 struct Tally {
@@ -768,38 +793,76 @@ struct Tally {
     retired: (report::LinkFigures, report::SessionFigures),
 }
 
+impl Tally {
+    /// `other`'s counts (another district's) added to its own.
+    fn absorb(&mut self, other: Self) {
+        self.terminals.absorb(other.terminals);
+        self.injected_losses += other.injected_losses;
+        self.values_equal += other.values_equal;
+        self.values_differ += other.values_differ;
+        self.pushes_equal += other.pushes_equal;
+        self.pushes_differ += other.pushes_differ;
+        self.event_pushes += other.event_pushes;
+        self.retired.0 += other.retired.0;
+        self.retired.1 += other.retired.1;
+    }
+}
+
+/// Smart meters a district holds at most by default **(ours)**: a distribution area's
+/// worth; the districts of a run of more each have a radio of their own and run side by
+/// side ([`district`], [`Options::district_size`]).
+pub const DISTRICT_SMART_METERS: u32 = 1024;
+
+/// How far the districts run on their own before what they sent goes to the head end
+/// and its answers come back: half the A route's round trip, so that the head end
+/// answers what one window sent while the next runs, and its answers to a window are
+/// taken before the window they arrive in.
+const WINDOW: Duration = Duration::from_millis(50);
+
+/// Where a request to the head end falls among those of the same time (its order is
+/// (time, place, district, order sent): the same whichever district ran first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Place {
+    /// Killed or started again.
+    Life,
+    /// A block or reconnect (OPS-07).
+    Block,
+    /// An operator's command recorded.
+    Command,
+    /// What the districts' smart meters sent.
+    District,
+    /// Its look for gaps.
+    Poll,
+    /// The public server's rounds.
+    Publish,
+}
+
+/// A request to the head end, in a window.
+enum Item {
+    Kill,
+    Start,
+    Block(mdms::SupplyPoint, bool),
+    Command(mdms::SupplyPoint, Setting),
+    Up(Up),
+    Poll,
+    Publish(Vec<public::Round>),
+}
+
+/// The run: its districts, the head end at the A route's end, and what it plans for the
+/// head end; it runs the districts a window at a time ([`WINDOW`]) and hands what they
+/// sent to the head end in an order of their own.
 struct LinkSim<W: std::io::Write> {
-    opts: Options,
-    medium: Medium,
-    nodes: Vec<Node>,
-    now: Duration,
+    opts: std::sync::Arc<Options>,
     /// The wall-clock time of virtual time 0.
     origin: DateTime<Utc>,
     /// The end of the run's last slot, in virtual time.
     end: Duration,
-    pcap: Option<Writer<W>>,
-    loss_rng: Seeded,
-    tally: Tally,
     /// Slots scheduled: every boundary within the run.
     slots: Vec<Duration>,
-    /// Reading sessions to start: (time, meter node index, terminal).
-    starts: BTreeSet<(Duration, usize, [u8; 8])>,
-    /// When each node next has something to do (its link's timers, its meter side's, its
-    /// reading sessions'), by node index, and the same ordered by time: only nodes due or
-    /// touched are woken, so an event costs what it touches, not the run's size.
-    due_at: Vec<Option<Duration>>,
-    due: BTreeSet<(Duration, usize)>,
-    /// Nodes something happened to since they were last woken.
-    touched: BTreeSet<usize>,
-    /// Smart meters whose relay may have something for the head end.
-    relays: BTreeSet<usize>,
-    /// Node index by its medium ID.
-    index_by_id: Vec<usize>,
-    /// Smart meters' node indexes by EUI-64 (the head end names them so: looking for
-    /// them through every node at each of its messages grew with the run).
-    smart_meter_at: BTreeMap<Eui64, usize>,
-    /// The instant virtual time 0 maps to, for the terminals' ECHONET controllers.
-    t0: std::time::Instant,
+    districts: lanes::Lanes,
+    /// Each smart meter's district, by its index.
+    district_of: Vec<usize>,
+    pcap: Option<Writer<W>>,
     /// The head end and its MDMS, on their thread at the A route's end.
     hes: a_route::ARoute,
     /// The public server's rounds, and its publication (run on the MDMS's thread).
@@ -809,20 +872,10 @@ struct LinkSim<W: std::io::Write> {
     block_events: BTreeSet<(Duration, String, bool)>,
     /// Head end kills and restarts still to come: (time, killed).
     headend_events: BTreeSet<(Duration, bool)>,
-    /// Outages still to come: (time, smart meter, off).
-    outage_events: BTreeSet<(Duration, [u8; 8], bool)>,
-    /// Terminal reboots still to come: (time, terminal number).
-    reboot_events: BTreeSet<(Duration, u32)>,
-    /// Meter swaps still to come: (time, terminal number).
-    swap_events: BTreeSet<(Duration, u32)>,
-    /// Floods still to come: (time, terminal number).
-    flood_events: BTreeSet<(Duration, u32)>,
     /// Operator commands still to record, in time order.
     command_events: VecDeque<PlannedCommand>,
-    /// The command records the run made, by number.
-    command_seqs: Vec<u64>,
-    /// The Pairing ID of the run (a rebooting smart meter's).
-    pairing: PairingId,
+    /// The start of the window the run is in.
+    now: Duration,
 }
 
 /// How far a run has come, told at every boundary and, once its slots are over, at every
@@ -853,7 +906,6 @@ pub fn run<W: std::io::Write>(
 
 impl<W: std::io::Write> LinkSim<W> {
     fn new(opts: Options, pcap: Option<W>) -> Result<Self, String> {
-        let terminals = opts.terminals;
         // Virtual time 0 (`origin`) is LEAD before the first boundary at or after the
         // run's start; the run's plans are from its start, `lead` into virtual time.
         let first_boundary = if opts.interval.floor(opts.start) == opts.start {
@@ -877,11 +929,32 @@ impl<W: std::io::Write> LinkSim<W> {
             interval: opts.interval,
             count: slots.len(),
         };
-        let mut medium = Medium::new(
-            opts.seed,
-            PropagationConfig::default(),
-            PhyConfig::default(),
-        );
+        // Districts of at most `district_size` smart meters each, as even as they go,
+        // and an even number of them when more than one: half on each lane.
+        let count = match opts.smartmeters.div_ceil(opts.district_size.max(1)) {
+            0 | 1 => 1,
+            n => n + n % 2,
+        };
+        let size = opts.smartmeters.div_ceil(count).max(1);
+        let district_of: Vec<usize> = (0..opts.smartmeters)
+            .map(|i| usize::try_from(i / size).unwrap_or(0))
+            .collect();
+        let mut media: Vec<Medium> = (0..count)
+            .map(|d| {
+                // The first district's radio under the run's seed, as a run of one
+                // district's always was; each other's under one of its own.
+                let seed = if d == 0 {
+                    opts.seed
+                } else {
+                    opts.seed ^ stream_of(Use::DistrictRadio, d, 0)
+                };
+                Medium::new(seed, PropagationConfig::default(), PhyConfig::default())
+            })
+            .collect();
+        // Where smart meter i stands on the street: 40 m after the one before, and a
+        // radio's reach farther at a district's first.
+        let gap = PropagationConfig::default().reach_m().ceil();
+        let street_x = |i: u32| f64::from(i) * 40.0 + f64::from(i / size) * gap;
         let pairing = PairingId::from_codes("00", "12345678901").map_err(|e| e.to_string())?;
         let layout = Seeded::new(opts.seed, 1);
         let t0 = std::time::Instant::now();
@@ -909,9 +982,10 @@ impl<W: std::io::Write> LinkSim<W> {
             opts.db.as_deref(),
             secrets,
         )?;
-        let mut nodes = Vec::new();
+        let mut nodes: Vec<Vec<Node>> = (0..count).map(|_| Vec::new()).collect();
         for i in 0..opts.smartmeters {
-            let id = medium.add_node(Position::outdoor(f64::from(i) * 40.0, 0.0));
+            let d = district_of[i as usize];
+            let id = media[d].add_node(Position::outdoor(street_x(i), 0.0));
             let eui = meter_eui(i + 1);
             let (link, app) = boot_meter(&opts, i, 0, Duration::ZERO, pairing, &BTreeMap::new());
             // A run on the database of an earlier one goes on from the counters the
@@ -925,7 +999,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 taken,
             );
             relay.connected(origin, |_| false);
-            nodes.push(Node::Meter(Box::new(MeterNode {
+            nodes[d].push(Node::Meter(Box::new(MeterNode {
                 id,
                 index: i,
                 eui,
@@ -942,8 +1016,11 @@ impl<W: std::io::Write> LinkSim<W> {
         }
         for k in 1..=opts.terminals + opts.wrong_passwords + opts.wrong_pairings {
             let attack = Attack::of(&opts, k);
-            let t = Self::terminal(&opts, k, attack, &mut medium, &layout, t0, origin, pairing)?;
-            nodes.push(Node::Terminal(Box::new(t)));
+            let home = home_of(k, opts.smartmeters);
+            let d = district_of.get(home as usize).copied().unwrap_or(0);
+            let at = (&mut media[d], street_x(home));
+            let t = Self::terminal(&opts, k, attack, at, &layout, t0, origin, pairing)?;
+            nodes[d].push(Node::Terminal(Box::new(t)));
         }
         let pcap = pcap
             .map(|w| Writer::new(w, LINKTYPE_IEEE802_15_4_TAP))
@@ -959,36 +1036,7 @@ impl<W: std::io::Write> LinkSim<W> {
                 ]
             })
             .collect();
-        let outage_events = opts
-            .outages
-            .iter()
-            .flat_map(|o| {
-                [
-                    (lead + o.from, o.smart_meter, true),
-                    (lead + o.to, o.smart_meter, false),
-                ]
-            })
-            .collect();
-        let count = nodes.len();
-        let smart_meter_at = nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(index, n)| match n {
-                Node::Meter(m) => Some((m.eui, index)),
-                Node::Terminal(_) => None,
-            })
-            .collect();
-        let mut index_by_id = vec![usize::MAX; count];
-        for (index, n) in nodes.iter().enumerate() {
-            let id = match n {
-                Node::Terminal(t) => t.id,
-                Node::Meter(m) => m.id,
-            };
-            if let Some(slot) = index_by_id.get_mut(id.0 as usize) {
-                *slot = index;
-            }
-        }
-        let headend_events = opts
+        let headend_events: BTreeSet<(Duration, bool)> = opts
             .headend_kills
             .iter()
             .flat_map(|k| [(lead + k.from, true), (lead + k.to, false)])
@@ -1000,49 +1048,80 @@ impl<W: std::io::Write> LinkSim<W> {
             .any(|c| matches!(c.2, Setting::Interval(_)));
         let (schedule, public) =
             Self::public_server(&hes, &slots, origin, opts.interval, switching)?;
-        let reboot_events = seeded_events(&opts, lead, 3, opts.reboots);
-        let flood_events = seeded_events(&opts, lead, 5, opts.floods);
-        let swap_events = seeded_events(&opts, lead, 4, opts.wrong_meters);
+        // Each fault to the district of the node it strikes (an outage of a smart meter
+        // not in the run to the first, which says so when it is due).
+        let of_terminal = |k: u32| {
+            district_of
+                .get(home_of(k, opts.smartmeters) as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        let split = |events: BTreeSet<(Duration, u32)>| {
+            let mut by: Vec<BTreeSet<(Duration, u32)>> = vec![BTreeSet::new(); nodes.len()];
+            for e in events {
+                by[of_terminal(e.1)].insert(e);
+            }
+            by
+        };
+        let mut reboots = split(seeded_events(&opts, lead, 3, opts.reboots));
+        let mut floods = split(seeded_events(&opts, lead, 5, opts.floods));
+        let mut swaps = split(seeded_events(&opts, lead, 4, opts.wrong_meters));
+        let mut outages: Vec<BTreeSet<(Duration, [u8; 8], bool)>> =
+            vec![BTreeSet::new(); nodes.len()];
+        for o in &opts.outages {
+            let d = meter_index(Eui64(o.smart_meter), opts.smartmeters)
+                .and_then(|i| district_of.get(i as usize).copied())
+                .unwrap_or(0);
+            outages[d].insert((lead + o.from, o.smart_meter, true));
+            outages[d].insert((lead + o.to, o.smart_meter, false));
+        }
+        let restarts: BTreeSet<Duration> = headend_events
+            .iter()
+            .filter(|(_, killed)| !killed)
+            .map(|(t, _)| *t)
+            .collect();
+        let opts = std::sync::Arc::new(opts);
+        let districts = nodes
+            .into_iter()
+            .zip(media)
+            .enumerate()
+            .map(|(d, (nodes, medium))| {
+                let first = u32::try_from(d).unwrap_or(u32::MAX).saturating_mul(size);
+                District::new(district::Setup {
+                    number: d,
+                    opts: opts.clone(),
+                    meters: first..first.saturating_add(size).min(opts.smartmeters),
+                    medium,
+                    nodes,
+                    origin,
+                    slots: slots.clone(),
+                    grid,
+                    t0: t0 + HISTORY.to_std().unwrap_or_default(),
+                    pairing,
+                    pcap: pcap.is_some(),
+                    restarts: restarts.clone(),
+                    outage_events: std::mem::take(&mut outages[d]),
+                    reboot_events: std::mem::take(&mut reboots[d]),
+                    swap_events: std::mem::take(&mut swaps[d]),
+                    flood_events: std::mem::take(&mut floods[d]),
+                })
+            })
+            .collect();
         Ok(Self {
-            loss_rng: Seeded::new(opts.seed, 2),
             opts,
-            medium,
-            nodes,
-            now: Duration::ZERO,
             origin,
             end,
-            pcap,
-            tally: Tally {
-                terminals: tally::Tallies::new(terminals, grid),
-                injected_losses: 0,
-                values_equal: 0,
-                values_differ: 0,
-                pushes_equal: 0,
-                pushes_differ: 0,
-                event_pushes: 0,
-                retired: Default::default(),
-            },
             slots,
-            starts: BTreeSet::new(),
-            due_at: vec![None; count],
-            due: BTreeSet::new(),
-            touched: (0..count).collect(),
-            relays: BTreeSet::new(),
-            index_by_id,
-            smart_meter_at,
-            t0: t0 + HISTORY.to_std().unwrap_or_default(),
+            districts: lanes::Lanes::new(districts)?,
+            district_of,
+            pcap,
             hes: a_route::ARoute::spawn(hes)?,
             schedule,
             public,
             block_events,
             headend_events,
-            outage_events,
-            reboot_events,
-            swap_events,
-            flood_events,
             command_events,
-            command_seqs: Vec::new(),
-            pairing,
+            now: Duration::ZERO,
         })
     }
 
@@ -1120,13 +1199,14 @@ impl<W: std::io::Write> LinkSim<W> {
     }
 
     /// Terminal `k` (an attacker when `attack` says so) with its meter, its node run for
-    /// the six hours before the start, and its link.
+    /// the six hours before the start, and its link, placed on `medium` near its home
+    /// smart meter (at `home_x` on the street).
     #[allow(clippy::too_many_arguments)]
     fn terminal(
         opts: &Options,
         k: u32,
         attack: Option<Attack>,
-        medium: &mut Medium,
+        (medium, home_x): (&mut Medium, f64),
         layout: &Seeded,
         t0: std::time::Instant,
         origin: DateTime<Utc>,
@@ -1135,10 +1215,9 @@ impl<W: std::io::Write> LinkSim<W> {
         let channels = channels_of(opts.smartmeters);
         // Ours: the simulation speaks the default link profile on both sides.
         let profile = LinkProfile::default();
-        let home = f64::from(home_of(k, opts.smartmeters));
         let dx = layout.unit() * 12.0 - 6.0;
         let dy = 8.0 + layout.unit() * 6.0;
-        let id = medium.add_node(Position::indoor(home * 40.0 + dx, dy));
+        let id = medium.add_node(Position::indoor(home_x + dx, dy));
         let eui = terminal_eui(k);
         let config = TerminalConfig {
             mac: MacConfig::new(eui),
@@ -1220,168 +1299,100 @@ impl<W: std::io::Write> LinkSim<W> {
         })
     }
 
-    fn utc(&self, t: Duration) -> DateTime<Utc> {
-        self.origin + chrono::Duration::from_std(t).unwrap_or_default()
-    }
-
-    /// The monotonic instant of virtual time `t` (the controller's clock).
-    fn instant(&self, t: Duration) -> std::time::Instant {
-        self.t0 + t
-    }
-
-    /// When a terminal node next has something to do, in virtual time.
-    fn node_wakeup(&self, node: &nodes::terminal::node::TerminalNode) -> Duration {
-        let (deadline, wall) = node.next_wakeup();
-        let by_wall = (wall - self.origin).to_std().unwrap_or_default();
-        deadline.map_or(by_wall, |d| {
-            by_wall.min(d.saturating_duration_since(self.t0))
-        })
-    }
-
-    /// Terminal `index`'s meter side at `now` ([`meter_side::drive`]).
-    fn drive_meter_side(&mut self, index: usize) -> Result<(), String> {
-        let at = meter_side::At {
-            virtual_now: self.now,
-            now: self.instant(self.now),
-            wall: self.utc(self.now),
-        };
-        match &mut self.nodes[index] {
-            Node::Terminal(t) => meter_side::drive(t, at, &mut self.tally.terminals),
-            Node::Meter(_) => Ok(()),
-        }
-    }
-
-    /// What terminal `key.0`'s meter counted for the slot at `key.1` (Unix seconds), Wh
-    /// (in, out), lower 8 digits: when the terminal read it for the slot; else — a row
-    /// the terminal recovered after missing the slot (TRM-04) — the meter's own history
-    /// record of that boundary.
-    fn truth(&self, key: ([u8; 8], i64)) -> Option<(u32, u32)> {
-        self.tally.terminals.truth(key.0, key.1).or_else(|| {
-            // Terminal k is node M + k - 1, after the smart meters (not a search of every
-            // node: at a million terminals, each row recovered cost a million steps).
-            let k = usize::try_from(terminal_of(key.0)).ok()?.checked_sub(1)?;
-            let index = usize::try_from(self.opts.smartmeters).ok()? + k;
-            match self.nodes.get(index)? {
-                Node::Terminal(t) if t.route.link().eui64().0 == key.0 => self.truth_of(t, key),
-                _ => None,
-            }
-        })
-    }
-
-    /// [`LinkSim::truth`] of terminal `t`'s own slot.
-    fn truth_of(&self, t: &TerminalSim, key: ([u8; 8], i64)) -> Option<(u32, u32)> {
-        self.tally.terminals.truth(key.0, key.1).or_else(|| {
-            let at = DateTime::from_timestamp(key.1, 0)?;
-            recorded(&t.meter, at)
-        })
-    }
-
-    fn all_arrived(&self) -> bool {
-        self.tally.terminals.all_arrived()
-    }
-
-    /// The virtual time of Unix second `unix`.
-    fn at(&self, unix: i64) -> Duration {
-        Duration::from_secs(u64::try_from(unix - self.origin.timestamp()).unwrap_or(0))
-    }
-
-    /// Whether the run is over: its time is, nothing it plans is still to come, the head
-    /// end has every slot of every point (backfill settled) and the end of every command.
-    fn settled(&mut self) -> Result<bool, String> {
+    /// Whether the run is over at `now`: its time is, nothing it plans is still to come,
+    /// the head end has every slot of every point (backfill settled) and the end of
+    /// every command.
+    fn settled(&mut self, now: Duration) -> Result<bool, String> {
         let (Some(&first), Some(&last)) = (self.slots.first(), self.slots.last()) else {
             return Ok(true);
         };
-        let planned_done = self.now >= self.end
+        let planned_done = now >= self.end
             && self.block_events.is_empty()
             && self.headend_events.is_empty()
-            && self.outage_events.is_empty()
-            && self.reboot_events.is_empty()
-            && self.swap_events.is_empty()
-            && self.flood_events.is_empty()
-            && self.command_events.is_empty();
+            && self.command_events.is_empty()
+            && self.districts.plans_done();
         if !planned_done {
             return Ok(false);
         }
         let (from, to) = (self.utc(first), self.utc(last));
-        self.hes.settled(self.now, from, to, &self.command_seqs)
+        self.hes.settled(now, from, to)
     }
 
     /// Run to the end of the last slot and on until backfill has settled (at most
-    /// [`SETTLE_MAX`] more).
+    /// [`SETTLE_MAX`] more), a window at a time: the head end's bytes arriving in it to
+    /// their districts, the districts run through it, and what they sent and what the
+    /// run planned for the head end in it handed over.
     fn run(mut self, progress: &mut dyn FnMut(Progress)) -> Result<Run, String> {
         let deadline = self.end + SETTLE_MAX;
         // The last boundary read and its pushes on their way before the first look.
         let mut next_check = self.end + SETTLE_CHECK;
         let mut settled_after = None;
         let mut next_slot = 0usize;
-        let phy = *self.medium.phy();
-        let air = move |len: usize| phy.air_time(len);
         loop {
-            let slot_at = self.slots.get(next_slot).copied();
             let next = self
-                .due
-                .first()
-                .map(|d| d.0)
+                .districts
+                .next_due()
                 .into_iter()
-                .chain((!self.touched.is_empty()).then_some(self.now))
-                .chain(self.medium.next_end())
-                .chain(slot_at)
-                .chain(self.starts.first().map(|s| s.0))
                 .chain(self.hes.next_due())
+                .chain(self.slots.get(next_slot).copied())
                 .chain(self.block_events.first().map(|b| b.0))
                 .chain(self.headend_events.first().map(|h| h.0))
-                .chain(self.outage_events.first().map(|o| o.0))
-                .chain(self.reboot_events.first().map(|r| r.0))
-                .chain(self.swap_events.first().map(|r| r.0))
-                .chain(self.flood_events.first().map(|r| r.0))
                 .chain(self.command_events.front().map(|c| c.0))
                 .chain(self.schedule.next_due())
                 .min();
             let Some(t) = next.filter(|t| *t <= deadline) else {
                 break;
             };
-            if self.now >= next_check {
-                next_check = self.now + SETTLE_CHECK;
+            // Windows are the same in every run: multiples of WINDOW.
+            let window = u32::try_from(t.as_nanos() / WINDOW.as_nanos()).unwrap_or(u32::MAX);
+            let start = WINDOW * window;
+            self.now = start;
+            if start >= next_check {
+                next_check = start + SETTLE_CHECK;
                 progress(Progress {
-                    done: self.now,
+                    done: start,
                     slots_end: self.end,
                 });
-                if self.settled()? {
-                    settled_after = Some(self.now - self.end);
+                if self.settled(start)? {
+                    settled_after = Some(start - self.end);
                     break;
                 }
             }
-            self.now = self.now.max(t);
-            if self.faults_due() {
-                self.head_end_life()?;
-                self.power()?;
-                self.reboot()?;
-                self.swap_meters();
-                self.flood()?;
-                // Rare: every node may have changed.
-                self.touched.extend(0..self.nodes.len());
-            }
-            self.deliver(&air)?;
-            if slot_at.is_some_and(|s| s <= self.now) {
+            let until = (start + WINDOW).min(deadline + Duration::from_nanos(1));
+            while let Some(&slot) = self.slots.get(next_slot).filter(|s| **s < until) {
                 progress(Progress {
-                    done: self.now,
+                    done: slot,
                     slots_end: self.end,
                 });
-                self.boundary(self.now);
                 next_slot += 1;
             }
-            self.start_due_sessions();
-            self.wake_nodes(&air)?;
-            self.a_route()?;
-            let due = self.schedule.take_due(self.now);
-            if !due.is_empty() {
-                self.publish(due)?;
+            for (at, sm, bytes) in self.hes.arriving_before(until)? {
+                let d = meter_index(sm, self.opts.smartmeters)
+                    .and_then(|i| self.district_of.get(i as usize).copied())
+                    .unwrap_or(0);
+                self.districts.arriving(d, at, sm, bytes);
             }
+            let mut items = self.planned(until);
+            self.districts.run_until(until)?;
+            for (d, outbox) in self.districts.take_outboxes() {
+                items.extend(
+                    outbox
+                        .into_iter()
+                        .enumerate()
+                        .map(|(seq, (at, up))| ((at, Place::District, d, seq), Item::Up(up))),
+                );
+            }
+            items.sort_by_key(|i| i.0);
+            for ((at, ..), item) in items {
+                self.ask(at, item)?;
+            }
+            self.hes.hand_over()?;
+            self.write_frames();
         }
         let mut hes = self.hes.join()?;
         hes.stop();
         let all = self.schedule.take_all();
-        hes.then(self.publication(all));
+        hes.then(self.publication(all, self.now));
         let public = self
             .public
             .lock()
@@ -1390,1053 +1401,121 @@ impl<W: std::io::Write> LinkSim<W> {
         if let Some(w) = self.pcap.take() {
             w.into_inner().flush().map_err(|e| format!("pcap: {e}"))?;
         }
-        let keys = self.keys();
+        let commands = self.hes.recorded().to_vec();
+        let whole = District::merge(self.districts.into_districts()?)
+            .ok_or_else(|| "a run without districts".to_owned())?;
+        let keys = whole.keys();
         Ok(Run {
-            report: self.report(settled_after, public, &hes),
+            report: whole.report(settled_after, public, &hes, &commands),
             keys,
         })
     }
 
-    /// Publish `rounds` as of now, after the readings the head end took by now.
-    fn publish(&mut self, rounds: Vec<public::Round>) -> Result<(), String> {
-        let publication = self.publication(rounds);
-        self.hes.then(self.now, publication)
+    /// What the run planned for the head end before `until`: kills and restarts,
+    /// blocks, operator's commands, its looks for gaps and the public server's rounds,
+    /// each with its place in the window's order.
+    fn planned(&mut self, until: Duration) -> Vec<((Duration, Place, usize, usize), Item)> {
+        let mut items = Vec::new();
+        let mut push = |at: Duration, place: Place, item: Item| {
+            let seq = items.len();
+            items.push(((at, place, 0, seq), item));
+        };
+        while let Some((at, killed)) = self.headend_events.first().copied() {
+            if at >= until {
+                break;
+            }
+            self.headend_events.pop_first();
+            push(
+                at,
+                Place::Life,
+                if killed { Item::Kill } else { Item::Start },
+            );
+        }
+        while self.block_events.first().is_some_and(|b| b.0 < until) {
+            let Some((at, point, block)) = self.block_events.pop_first() else {
+                break;
+            };
+            match point.parse::<mdms::SupplyPoint>() {
+                Ok(p) => push(at, Place::Block, Item::Block(p, block)),
+                Err(e) => tracing::error!(%point, error = %e, "block not carried out"),
+            }
+        }
+        while self.command_events.front().is_some_and(|c| c.0 < until) {
+            let Some((at, point, setting)) = self.command_events.pop_front() else {
+                break;
+            };
+            tracing::info!(%point, kind = setting.kind().name(), "operator's command");
+            push(at, Place::Command, Item::Command(point, setting));
+        }
+        let poll = self.hes.next_poll();
+        if poll < until {
+            push(poll, Place::Poll, Item::Poll);
+        }
+        while let Some(at) = self.schedule.next_due().filter(|t| *t < until) {
+            push(
+                at,
+                Place::Publish,
+                Item::Publish(self.schedule.take_due(at)),
+            );
+        }
+        items
     }
 
-    /// The publication of `rounds` as of now, for the MDMS's thread.
+    /// `item` to the head end, asked at `at`.
+    fn ask(&mut self, at: Duration, item: Item) -> Result<(), String> {
+        let wall = self.utc(at);
+        match item {
+            Item::Kill => {
+                tracing::info!("head end killed");
+                self.hes.kill(at)
+            }
+            Item::Start => {
+                self.hes.start(at, wall)?;
+                tracing::info!("head end started again");
+                self.hes.count_event(at, "headend_restart")
+            }
+            Item::Block(point, block) => self.hes.block(at, wall, point, block),
+            Item::Command(point, setting) => self.hes.record_command(at, wall, point, setting),
+            Item::Up(Up::Bytes(bytes)) => self.hes.send(at, wall, bytes),
+            Item::Up(Up::Event(kind)) => self.hes.count_event(at, kind),
+            Item::Poll => self.hes.poll(at, wall),
+            Item::Publish(rounds) => {
+                let publication = self.publication(rounds, at);
+                self.hes.then(at, publication)
+            }
+        }
+    }
+
+    /// The frames the districts sent in the window, to the pcap in time order (a
+    /// district's before the next's at the same time).
+    fn write_frames(&mut self) {
+        if self.pcap.is_none() {
+            return;
+        }
+        let mut frames = self.districts.take_frames();
+        frames.sort_by_key(|f| (f.0, f.1));
+        for (at, _, record) in frames {
+            let micros = u64::try_from(self.utc(at).timestamp_micros()).unwrap_or(0);
+            if let Some(Err(e)) = self.pcap.as_mut().map(|w| w.write(micros, &record)) {
+                tracing::error!(error = %e, "pcap record not written");
+            }
+        }
+    }
+
+    /// The publication of `rounds` as of `now`, for the MDMS's thread.
     fn publication(
         &self,
         rounds: Vec<public::Round>,
+        now: Duration,
     ) -> impl FnOnce(&mdms::Mdms<head_end::MdmsStore>) + Send + 'static {
-        let (public, now, wall) = (self.public.clone(), self.now, self.utc(self.now));
+        let (public, wall) = (self.public.clone(), self.utc(now));
         move |mdms| match public.lock() {
             Ok(mut p) => p.publish(mdms.store(), &rounds, now, wall),
             Err(_) => tracing::error!("the public server's publication panicked before"),
         }
     }
 
-    /// Whether a planned fault or event of the head end is due.
-    fn faults_due(&self) -> bool {
-        let due = |t: Option<Duration>| t.is_some_and(|t| t <= self.now);
-        due(self.headend_events.first().map(|e| e.0))
-            || due(self.outage_events.first().map(|e| e.0))
-            || due(self.reboot_events.first().map(|e| e.0))
-            || due(self.swap_events.first().map(|e| e.0))
-            || due(self.flood_events.first().map(|e| e.0))
-    }
-
-    /// Node `index` after it was woken or touched: its radio listens where its link
-    /// says, and it is due again when its next timer is.
-    fn reschedule(&mut self, index: usize) {
-        let (id, channel, next) = match &self.nodes[index] {
-            Node::Terminal(t) => (
-                t.id,
-                t.route.link().channel(),
-                t.route
-                    .link()
-                    .next_wakeup()
-                    .into_iter()
-                    .chain(Some(self.node_wakeup(&t.node)))
-                    .min(),
-            ),
-            Node::Meter(m) if m.down => (m.id, None, None),
-            Node::Meter(m) => (
-                m.id,
-                Some(m.link.channel()),
-                m.link
-                    .next_wakeup()
-                    .into_iter()
-                    .chain(m.app.next_deadline())
-                    .min(),
-            ),
-        };
-        let _ = self.medium.set_channel(id, channel);
-        if self.due_at[index] == next {
-            return;
-        }
-        if let Some(old) = self.due_at[index].take() {
-            self.due.remove(&(old, index));
-        }
-        if let Some(at) = next {
-            self.due_at[index] = Some(at);
-            self.due.insert((at, index));
-        }
-    }
-
-    fn transmit(&mut self, index: usize, psdu: Vec<u8>) {
-        let id = match &self.nodes[index] {
-            Node::Terminal(t) => t.id,
-            Node::Meter(m) => m.id,
-        };
-        let micros = u64::try_from(self.utc(self.now).timestamp_micros()).unwrap_or(0);
-        if self.pcap.is_some() {
-            let channel = match &self.nodes[index] {
-                Node::Terminal(t) => t.route.link().channel(),
-                Node::Meter(m) => Some(m.link.channel()),
-            };
-            if let Some(ch) = channel {
-                // The RSS a sniffer next to the best-placed other node would see.
-                let ids: Vec<NodeId> = self
-                    .nodes
-                    .iter()
-                    .map(|n| match n {
-                        Node::Terminal(t) => t.id,
-                        Node::Meter(m) => m.id,
-                    })
-                    .filter(|n| *n != id)
-                    .collect();
-                let rss = ids
-                    .into_iter()
-                    .filter_map(|to| self.medium.rssi_dbm(id, to, ch).ok())
-                    .fold(f64::NEG_INFINITY, f64::max);
-                if let Ok(channel) = wisun::channel::Channel::new(u16::from(ch)) {
-                    #[allow(clippy::cast_possible_truncation)]
-                    let tap = TapHeader::received(FcsKind::Crc16, channel, rss as f32);
-                    if let Some(Err(e)) = self
-                        .pcap
-                        .as_mut()
-                        .map(|w| w.write(micros, &tap.wrap(&psdu)))
-                    {
-                        tracing::error!(error = %e, "pcap record not written");
-                    }
-                }
-            }
-        }
-        if let Err(e) = self.medium.transmit(self.now, id, psdu) {
-            tracing::debug!(error = %e, "frame not put on the air");
-        }
-    }
-
-    /// Frames that ended by now, to their receivers; acknowledgments back at once.
-    fn deliver(&mut self, air: &dyn Fn(usize) -> Duration) -> Result<(), String> {
-        let reports = self.medium.advance(self.now).map_err(|e| e.to_string())?;
-        for report in reports {
-            for r in report
-                .receptions
-                .iter()
-                .filter(|r| r.outcome == Outcome::Received)
-            {
-                if self.opts.loss > 0.0 && self.loss_rng.unit() < self.opts.loss {
-                    self.tally.injected_losses += 1;
-                    continue;
-                }
-                let Some(index) = self.index_of(r.node) else {
-                    continue;
-                };
-                if matches!(&self.nodes[index], Node::Meter(m) if m.down) {
-                    continue;
-                }
-                #[allow(clippy::cast_possible_truncation)]
-                let rssi = r.rssi_dbm.round() as i16;
-                let now = self.now;
-                let (ack, actions, concerned, flood) = match &mut self.nodes[index] {
-                    Node::Terminal(t) => {
-                        let link = t.route.link_mut();
-                        let (ack, ev) = link.receive(now, &report.frame, rssi, r.lqi, air);
-                        let concerned = link.net().mac().last_concerned();
-                        // A flood its radio found (counting every frame it hears) is
-                        // reported at once, whoever the frame was for.
-                        let flood = link.flood_alarms_pending();
-                        (ack, Actions::Terminal(ev), concerned, flood)
-                    }
-                    Node::Meter(m) => {
-                        let (ack, ev) = m.link.receive(now, &report.frame, rssi, r.lqi, air);
-                        let concerned = m.link.net().mac().last_concerned();
-                        (ack, Actions::Meter(ev), concerned, false)
-                    }
-                };
-                if let Some(a) = ack {
-                    self.transmit(index, a);
-                }
-                // A frame that was not for the node (a neighbour's) changed nothing it
-                // acts on: it is not woken for it, nor acts (most frames a node hears).
-                let acts = concerned || !actions.is_empty();
-                if acts {
-                    self.touched.insert(index);
-                }
-                if acts || flood {
-                    self.act(index, actions);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn index_of(&self, id: NodeId) -> Option<usize> {
-        self.index_by_id
-            .get(id.0 as usize)
-            .copied()
-            .filter(|i| *i < self.nodes.len())
-    }
-
-    /// Wake the nodes due by now and those touched, in the order of their index.
-    fn wake_nodes(&mut self, air: &dyn Fn(usize) -> Duration) -> Result<(), String> {
-        while let Some(&(at, index)) = self.due.first() {
-            if at > self.now {
-                break;
-            }
-            self.due.pop_first();
-            self.due_at[index] = None;
-            self.touched.insert(index);
-        }
-        for index in std::mem::take(&mut self.touched) {
-            self.wake(index, air)?;
-            self.reschedule(index);
-        }
-        Ok(())
-    }
-
-    /// Node `index` at `now`: its meter side, its reading sessions that stalled, its
-    /// link's timers (a frame to send), and what came of them.
-    fn wake(&mut self, index: usize, air: &dyn Fn(usize) -> Duration) -> Result<(), String> {
-        self.restart_stalled_sessions(index);
-        self.drive_meter_side(index)?;
-        let now = self.now;
-        let medium = &mut self.medium;
-        let (psdu, actions) = match &mut self.nodes[index] {
-            Node::Terminal(t) => {
-                let (id, ch) = (t.id, t.route.link().channel());
-                let (p, ev) = t.route.link_mut().wake(
-                    now,
-                    &mut || ch.is_some_and(|c| medium.channel_busy(id, c).unwrap_or(true)),
-                    air,
-                );
-                (p, Actions::Terminal(ev))
-            }
-            Node::Meter(m) if m.down => return Ok(()),
-            Node::Meter(m) => {
-                let (id, ch) = (m.id, m.link.channel());
-                let (p, ev) = m.link.wake(
-                    now,
-                    &mut || medium.channel_busy(id, ch).unwrap_or(true),
-                    air,
-                );
-                (p, Actions::Meter(ev))
-            }
-        };
-        if let Some(p) = psdu {
-            self.transmit(index, p);
-        }
-        self.act(index, actions);
-        Ok(())
-    }
-
-    /// A slot boundary: every smart meter schedules a reading of each of its terminals
-    /// it has not read since it joined, or not for [`READ_EVERY`], a few seconds apart
-    /// (the terminals read their meters on their own and push each slot; the reading
-    /// sets a terminal's clock and reads back what pushes missed).
-    fn boundary(&mut self, at: Duration) {
-        let mut plans = Vec::new();
-        for (index, n) in self.nodes.iter_mut().enumerate() {
-            if let Node::Meter(m) = n {
-                if m.down {
-                    continue;
-                }
-                let joined = m.link.terminals();
-                m.last_read.retain(|t, _| joined.contains(&Eui64(*t)));
-                for (k, terminal) in joined.into_iter().enumerate() {
-                    if m.last_read
-                        .get(&terminal.0)
-                        .is_some_and(|last| at < *last + READ_EVERY)
-                    {
-                        continue;
-                    }
-                    m.last_read.insert(terminal.0, at);
-                    let offset = Duration::from_secs(3 + 4 * u64::try_from(k).unwrap_or(0))
-                        + Duration::from_millis(m.rng.next() % 1000);
-                    plans.push((at + offset, index, terminal.0));
-                }
-            }
-        }
-        self.starts.extend(plans);
-    }
-
-    fn start_due_sessions(&mut self) {
-        while let Some(&(t, index, terminal)) = self.starts.first() {
-            if t > self.now {
-                break;
-            }
-            self.starts.pop_first();
-            self.start_session(index, terminal);
-        }
-    }
-
-    /// Start reading `terminal` from smart meter `index` (a reading still going from the
-    /// previous slot reads this slot's row too, so it is left alone).
-    fn start_session(&mut self, index: usize, terminal: [u8; 8]) {
-        let now = self.now;
-        let Node::Meter(m) = &mut self.nodes[index] else {
-            return;
-        };
-        if m.down {
-            return;
-        }
-        if let Some(aarq) = m.app.start(now, terminal) {
-            send(&mut m.link, now, terminal, aarq);
-        }
-        self.touched.insert(index);
-    }
-
-    /// Smart meter `index`'s reading sessions that stalled, started again.
-    fn restart_stalled_sessions(&mut self, index: usize) {
-        let now = self.now;
-        if let Node::Meter(m) = &mut self.nodes[index] {
-            if m.down {
-                return;
-            }
-            let stalled = m.app.stalled(now, |t| m.link.is_joined(Eui64(t)));
-            for (terminal, aarq) in stalled.restarted {
-                send(&mut m.link, now, terminal, aarq);
-            }
-        }
-    }
-
-    fn act(&mut self, index: usize, actions: Actions) {
-        if matches!(actions, Actions::Meter(_)) {
-            self.relays.insert(index);
-        }
-        match actions {
-            Actions::Terminal(events) => {
-                let (now, wall) = (self.now, self.utc(self.now));
-                if let Node::Terminal(t) = &mut self.nodes[index] {
-                    let handled = t.route.handle(now, wall, events);
-                    t.model_touched |= handled.served.iter().any(|s| !s.is_get());
-                    for e in handled.events {
-                        tracing::trace!(terminal = %eui_text(t.route.link().eui64()), event = ?e, "link");
-                    }
-                    t.report_floods(wall);
-                    t.show_link();
-                }
-            }
-            Actions::Meter(events) => {
-                let (now, wall) = (self.now, self.utc(self.now));
-                for e in events {
-                    let Node::Meter(m) = &mut self.nodes[index] else {
-                        return;
-                    };
-                    let routed = m
-                        .app
-                        .link_event(Some(&mut m.relay), &mut m.link, e, now, wall);
-                    match routed {
-                        Routed::Dlms {
-                            from,
-                            next,
-                            arrived,
-                        } => {
-                            // A password its terminal took is kept before the relay's
-                            // output leaves (TRM-08); a session that ended makes way for
-                            // what the head end asked for next (`next`).
-                            if let Some(Arrived::Command(carried)) = &arrived {
-                                m.keep_password(from.0, carried);
-                            }
-                            if let Some(bytes) = next {
-                                send(&mut m.link, now, from.0, bytes);
-                            }
-                            self.read(from, arrived);
-                        }
-                        // What the head end asked while the terminal was away.
-                        Routed::Joined {
-                            terminal,
-                            next: Some(bytes),
-                        } => send(&mut m.link, now, terminal.0, bytes),
-                        Routed::Joined { next: None, .. } | Routed::Other(_) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    /// What the smart meter read of terminal `from` (on its way to the head end
-    /// already): a completed reading marks the slots whose rows it brought.
-    fn read(&mut self, from: Eui64, arrived: Option<Arrived>) {
-        let reading = match arrived {
-            Some(Arrived::Push(pushed)) => return self.pushed(from, pushed),
-            Some(Arrived::Reading(r)) => Some(r),
-            Some(Arrived::Firmware(_) | Arrived::Command(_)) | None => None,
-        };
-        // Rows of scheduled slots count (rows from before the start do not); the first
-        // time a valid one arrives fixes its delay after the slot, and its values are checked
-        // against what the terminal's meter counted then.
-        for row in reading.map(|r| r.rows).unwrap_or_default() {
-            if row.time.timestamp_subsec_nanos() != 0 {
-                continue;
-            }
-            let key = (from.0, row.time.timestamp());
-            // A row marked not valid (the terminal could not read its meter then) is no
-            // reading yet: the one it recovers later is.
-            let not_valid = row
-                .status
-                .is_some_and(|st| st & dlms::cosem::model::status::DATA_NOT_VALID != 0);
-            let arrival = SlotArrival {
-                delay: self.now.saturating_sub(self.at(key.1)),
-                ac_in_wh: row.ac_in_wh,
-                ac_out_wh: row.ac_out_wh,
-                status: row.status,
-            };
-            if not_valid || !self.tally.terminals.arrive(from.0, key.1, arrival) {
-                continue;
-            }
-            if self.row_matches(key, &arrival) {
-                self.tally.values_equal += 1;
-            } else {
-                self.tally.values_differ += 1;
-                tracing::warn!(terminal = %eui_text(from), slot = %row.time, ?row, truth = ?self.truth(key), "a reading differs from the meter's count");
-            }
-        }
-    }
-
-    /// A push from terminal `from`: a slot push is checked against what its meter
-    /// counted at the slot it was captured after (TRM-05); events are counted.
-    fn pushed(&mut self, from: Eui64, pushed: Result<nodes::app::push::Pushed, String>) {
-        let p = match pushed {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(terminal = %eui_text(from), error = %e, "push refused");
-                self.tally.pushes_differ += 1;
-                return;
-            }
-        };
-        let nodes::app::push::PushKind::Slot {
-            energy_in_wh,
-            energy_out_wh,
-            status,
-        } = p.what
-        else {
-            self.tally.event_pushes += 1;
-            return;
-        };
-        // The slot: the newest boundary at or before the capture (the terminal's own:
-        // its interval may have switched, TRM-11).
-        let slot = p.captured_at.map(|t| {
-            let t = t.with_timezone(&Utc);
-            let interval = self.tally.terminals.interval_at(from.0, t.timestamp());
-            interval.floor(t).timestamp()
-        });
-
-        let truth = slot.and_then(|s| self.truth((from.0, s)));
-        if truth.is_some_and(|(i, o)| energy_in_wh == Some(i) && energy_out_wh == Some(o)) {
-            self.tally.pushes_equal += 1;
-            // A slot push is the slot's reading arriving too (late, when the terminal
-            // held it while it could not reach its smart meter).
-            let Some(slot) = slot else {
-                return;
-            };
-            let arrival = SlotArrival {
-                delay: self.now.saturating_sub(self.at(slot)),
-                ac_in_wh: energy_in_wh,
-                ac_out_wh: energy_out_wh,
-                status,
-            };
-            if self.tally.terminals.arrive(from.0, slot, arrival) {
-                self.tally.values_equal += 1;
-            }
-        } else {
-            self.tally.pushes_differ += 1;
-            tracing::warn!(terminal = %eui_text(from), ?slot, ?energy_in_wh, ?truth, "a push differs from the meter's count");
-        }
-    }
-
-    /// Whether a row the smart meter received holds the meter's own count for its slot.
-    fn row_matches(&self, key: ([u8; 8], i64), row: &SlotArrival) -> bool {
-        matches_truth(self.truth(key), row)
-    }
-
-    /// Outages due at `now`: a smart meter goes silent, or boots afresh — a new link and
-    /// reading sessions, its A-route counters kept (a counter is never used twice), a
-    /// hello to the head end, which registers its terminals again.
-    fn power(&mut self) -> Result<(), String> {
-        let (now, wall) = (self.now, self.utc(self.now));
-        for (_, sm, off) in take_due(&mut self.outage_events, now) {
-            let Some(Node::Meter(m)) = self
-                .nodes
-                .iter_mut()
-                .find(|n| matches!(n, Node::Meter(m) if m.eui.0 == sm))
-            else {
-                tracing::warn!(smart_meter = %dlms::hex::encode(&sm), "outage of a smart meter not in the run");
-                continue;
-            };
-            if off {
-                tracing::info!(smart_meter = %eui_text(m.eui), "outage: off");
-                m.down = true;
-                self.hes.count_event(now, "outage")?;
-                continue;
-            }
-            m.boots += 1;
-            let (retired_link, retired_sessions) = &mut self.tally.retired;
-            m.count_into(retired_link, retired_sessions);
-            let (mut link, app) = boot_meter(
-                &self.opts,
-                m.index,
-                m.boots,
-                now,
-                self.pairing,
-                &m.kept_passwords,
-            );
-            // SEC-03: its frame counters were on its flash: it goes on from them.
-            if let Some(counters) = m.link.take_counter_snapshot() {
-                m.counters = Some(counters);
-            }
-            if let Some(counters) = &m.counters {
-                link.restore_counters(counters);
-            }
-            m.link = link;
-            m.app = app;
-            m.last_read.clear();
-            let (sent, taken) = m.relay.counters();
-            m.relay = nodes::app::relay::SmartMeterRelay::new(
-                dlms::cipher::SystemTitle(m.eui.0),
-                headend::node::HEAD_END_TITLE,
-                head_end::keys_of(self.opts.seed, m.eui),
-                sent,
-                taken,
-            );
-            m.relay.connected(wall, |_| false);
-            m.down = false;
-            tracing::info!(smart_meter = %eui_text(m.eui), "outage: on again");
-        }
-        self.starts.retain(
-            |(_, index, _)| !matches!(self.nodes.get(*index), Some(Node::Meter(m)) if m.down),
-        );
-        Ok(())
-    }
-
-    /// Terminal reboots due at `now`: each boots again 30 s later, its node rebuilt from
-    /// its store (slots missed meanwhile written missing and recovered from its meter),
-    /// a new link that scans and joins again, its clock unset until its smart meter sets
-    /// it (TRM-09).
-    fn reboot(&mut self) -> Result<(), String> {
-        let (now, wall) = (self.now, self.utc(self.now));
-        for (_, k) in take_due(&mut self.reboot_events, now) {
-            let seed = self.opts.seed;
-            let Some(Node::Terminal(t)) = self
-                .nodes
-                .iter_mut()
-                .find(|n| matches!(n, Node::Terminal(t) if t.k == k))
-            else {
-                continue;
-            };
-            t.boots += 1;
-            let boot = now + Duration::from_secs(30);
-            let stream = stream_of(Use::TerminalLink, k, t.boots);
-            let config = t.route.link().config();
-            let mut link = Terminal::new(config, Box::new(Seeded::new(seed, stream)), boot);
-            // SEC-03: its frame counters are on its flash (as `iotroute terminal` keeps
-            // them in DIR): it goes on from its reservations, never reusing a nonce.
-            if let Some(counters) = t.route.link_mut().take_counter_snapshot() {
-                t.counters = Some(counters);
-            }
-            if let Some(counters) = &t.counters {
-                link.restore_counters(counters);
-            }
-            // TRM-11: the interval a client set, kept as `iotroute terminal` keeps its
-            // settings (read from the model).
-            let interval = t
-                .node
-                .model()
-                .lock()
-                .map_err(|_| "model lock poisoned".to_owned())
-                .map(|m| nodes::terminal::settings::Settings::of(&m).interval())?
-                .unwrap_or(self.opts.interval);
-            let node = nodes::terminal::node::TerminalNode::new(
-                node_config(
-                    terminal_eui(k),
-                    t.first_tid,
-                    t.node_password.clone(),
-                    interval,
-                ),
-                t.store.clone(),
-                wall + chrono::Duration::seconds(30),
-            )
-            .map_err(|e| e.to_string())?;
-            let app = TerminalApp::serving(
-                node.model(),
-                u64::from(k),
-                seed ^ stream_of(Use::TerminalApp, k, t.boots),
-            )?;
-            t.route = LinkedTerminal::new(link, app);
-            t.node = node;
-            t.model_touched = true;
-            tracing::info!(terminal = %eui_text(terminal_eui(k)), "terminal rebooted");
-            self.hes.count_event(now, "reboot")?;
-        }
-        Ok(())
-    }
-
-    /// Floods due at `now` (SEC-08): a second of ECHONET Lite datagrams at 2,000/s from
-    /// another address on the terminal's home network, into its node's gate; its meter
-    /// keeps being read.
-    fn flood(&mut self) -> Result<(), String> {
-        const FLOODER: std::net::IpAddr =
-            std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 66));
-        let (now, wall) = (self.now, self.utc(self.now));
-        for (_, k) in take_due(&mut self.flood_events, now) {
-            let t0 = self.instant(now);
-            let Some(Node::Terminal(t)) = self
-                .nodes
-                .iter_mut()
-                .find(|n| matches!(n, Node::Terminal(t) if t.k == k))
-            else {
-                continue;
-            };
-            // A Get of the meter's energy, as if it were a controller's: dropped unparsed.
-            let junk = [
-                0x10, 0x81, 0x00, 0x01, 0x05, 0xFF, 0x01, 0x02, 0x8E, 0x01, 0x62, 0x01, 0xE0, 0x00,
-            ];
-            let from = std::net::SocketAddr::new(FLOODER, echonet::PORT);
-            for i in 0..2000u32 {
-                let offset = Duration::from_micros(u64::from(i) * 500);
-                t.node
-                    .handle_echonet(t0 + offset, wall, from, &junk)
-                    .map_err(|e| e.to_string())?;
-            }
-            t.drain_events();
-            t.send_pushes(now);
-            tracing::info!(terminal = %eui_text(terminal_eui(k)), "flood (SEC-08)");
-        }
-        Ok(())
-    }
-
-    /// Meter swaps due at `now` (SEC-07): the terminal's meter replaced by another, its
-    /// own ID and counters.
-    fn swap_meters(&mut self) {
-        let wall = self.utc(self.now);
-        for (_, k) in take_due(&mut self.swap_events, self.now) {
-            let Some(Node::Terminal(t)) = self
-                .nodes
-                .iter_mut()
-                .find(|n| matches!(n, Node::Terminal(t) if t.k == k))
-            else {
-                continue;
-            };
-            let config = nodes::meter::MeterConfig {
-                device_id: format!("WRONG-METER-{k:04}").into_bytes(),
-                ..self.opts.meter.clone()
-            };
-            let mut meter = nodes::meter::Meter::new(
-                config,
-                7_000_000,
-                5_000,
-                wall - chrono::Duration::days(1),
-            );
-            meter.advance(wall);
-            t.meter = meter;
-            tracing::info!(terminal = %eui_text(terminal_eui(k)), "meter swapped (SEC-07)");
-        }
-    }
-
-    /// Head end kills and restarts due at `now`: killed, it loses what it held in memory;
-    /// started again on its database, every smart meter connects again and says hello.
-    fn head_end_life(&mut self) -> Result<(), String> {
-        let (now, wall) = (self.now, self.utc(self.now));
-        for (_, killed) in take_due(&mut self.headend_events, now) {
-            if killed {
-                tracing::info!("head end killed");
-                self.hes.kill(now)?;
-                continue;
-            }
-            self.hes.start(now, wall)?;
-            self.hes.count_event(now, "headend_restart")?;
-            tracing::info!("head end started again");
-            for n in &mut self.nodes {
-                if let Node::Meter(m) = n {
-                    if !m.down {
-                        let joined = m.link.terminals();
-                        m.relay.connected(wall, |t| joined.contains(&Eui64(t)));
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The A route at `now` ([`a_route`]): the head end's bytes that reach their smart
-    /// meters by now and the commands they bring carried out, blocks and operator's
-    /// commands due recorded, what each smart meter's relay has for the head end sent,
-    /// and its look for gaps when due.
-    fn a_route(&mut self) -> Result<(), String> {
-        let (now, wall) = (self.now, self.utc(self.now));
-        for (sm, bytes) in self.hes.arrived(now)? {
-            let up = |&index: &usize| matches!(&self.nodes[index], Node::Meter(m) if !m.down);
-            let Some(index) = self.smart_meter_at.get(&sm).copied().filter(up) else {
-                tracing::debug!(%sm, "A route: the smart meter is down, the bytes are lost");
-                continue;
-            };
-            let commands = match &mut self.nodes[index] {
-                Node::Meter(m) => match m.relay.received(&bytes) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::error!(error = %e, "A route stream broken");
-                        continue;
-                    }
-                },
-                Node::Terminal(_) => continue,
-            };
-            for command in commands {
-                self.carry_out(index, command);
-            }
-            // What it answers goes back below.
-            self.relays.insert(index);
-        }
-        for (_, point, block) in take_due(&mut self.block_events, now) {
-            match point.parse::<mdms::SupplyPoint>() {
-                Ok(p) => self.hes.block(now, wall, p, block)?,
-                Err(e) => tracing::error!(%point, error = %e, "block not carried out"),
-            }
-        }
-        while self.command_events.front().is_some_and(|c| c.0 <= now) {
-            let Some((_, point, setting)) = self.command_events.pop_front() else {
-                break;
-            };
-            match self
-                .hes
-                .record_command(now, wall, point.clone(), setting.clone())
-            {
-                Ok(seq) => {
-                    tracing::info!(%point, kind = setting.kind().name(), seq, "operator's command recorded");
-                    self.command_seqs.push(seq);
-                }
-                Err(e) => tracing::error!(%point, error = %e, "operator's command not recorded"),
-            }
-        }
-        let mut to_hes = Vec::new();
-        for index in std::mem::take(&mut self.relays) {
-            if let Node::Meter(m) = &mut self.nodes[index] {
-                let bytes = m.relay.take_output();
-                if !m.down && !bytes.is_empty() {
-                    to_hes.push((m.eui, bytes));
-                }
-            }
-        }
-        self.hes.send(now, wall, to_hes)?;
-        self.hes.poll(now, wall)
-    }
-
-    /// A command the head end gave smart meter `index`.
-    fn carry_out(&mut self, index: usize, command: Command) {
-        let (now, wall) = (self.now, self.utc(self.now));
-        self.touched.insert(index);
-        if let Node::Meter(m) = &mut self.nodes[index] {
-            let taken = nodes::app::smartmeter::carry_out(
-                command,
-                now,
-                wall,
-                &mut m.link,
-                &mut m.app,
-                &mut m.relay,
-            );
-            if let Some((terminal, carried)) = taken {
-                m.keep_password(terminal, &carried);
-            }
-        }
-    }
-
-    /// Every group key used, in Wireshark's key-table form.
-    fn keys(&self) -> String {
-        let mut text = String::new();
-        for n in &self.nodes {
-            if let Node::Meter(m) = n {
-                for (index, key) in m.link.keys_used() {
-                    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-                    text.push_str(&format!("\"{hex}\",\"{index}\",\"No hash\"\n"));
-                }
-            }
-        }
-        text
-    }
-
-    /// What the run did, and whether every reading arrived with the meter's values.
-    /// The summary; `settled_after`: how long after the last slot's end backfill
-    /// settled (`None`: it had not within [`SETTLE_MAX`]).
-    fn report(
-        mut self,
-        settled_after: Option<Duration>,
-        public: report::PublicFigures,
-        hes: &head_end::HeadEndSim,
-    ) -> Report {
-        let st = self.medium.stats();
-        // What smart meters counted before they rebooted, and what everyone counts now.
-        let (mut link, mut sessions) = self.tally.retired;
-        for n in &self.nodes {
-            match n {
-                Node::Terminal(t) => {
-                    let (net, mac) = (
-                        t.route.link().net().stats(),
-                        t.route.link().net().mac().stats(),
-                    );
-                    link.mac_retransmissions += mac.retransmissions;
-                    link.frames_given_up += mac.failed;
-                    link.fragments += net.fragments_sent;
-                }
-                Node::Meter(m) => m.count_into(&mut link, &mut sessions),
-            }
-        }
-        let pushes_made = self
-            .nodes
-            .iter()
-            .map(|n| match n {
-                Node::Terminal(t) => t.pushes_made,
-                Node::Meter(_) => 0,
-            })
-            .sum();
-        let mut system = self.system_figures(hes);
-        system.intervals_differ = self.intervals_differ(hes);
-        // The terminals' records last, each terminal let go once its record is made: the
-        // records (about 3.5 KiB a terminal and day) and the whole run (about ten times
-        // that) were held at once at the run's end, its peak.
-        let terminals: Vec<TerminalRecord> = std::mem::take(&mut self.nodes)
-            .into_iter()
-            .filter_map(|n| match n {
-                Node::Terminal(t) if !t.attacker => Some(self.terminal_record(&t)),
-                _ => None,
-            })
-            .collect();
-        let readings = report::ReadingFigures {
-            scheduled: self.tally.terminals.expected(),
-            arrived: terminals.iter().map(|t| t.readings_arrived).sum(),
-            longest_delay_s: self.tally.terminals.longest_delay().as_secs_f64(),
-            values_equal: self.tally.values_equal,
-            values_differ: self.tally.values_differ,
-        };
-        let pushes = report::PushFigures {
-            made: pushes_made,
-            equal: self.tally.pushes_equal,
-            differ: self.tally.pushes_differ,
-            events: self.tally.event_pushes,
-        };
-        let commands: Vec<CommandRecord> = hes
-            .commands(&self.command_seqs)
-            .iter()
-            .map(CommandRecord::of)
-            .collect();
-        Report {
-            ok: self.all_arrived()
-                && readings.values_differ == 0
-                && pushes.differ == 0
-                && system.lost == 0
-                && system.doubled == 0
-                && system.values_differ == 0
-                && system.intervals_differ == 0
-                && commands.len() == usize::try_from(self.opts.commands).unwrap_or(usize::MAX)
-                && commands.iter().all(CommandRecord::done),
-            terminals_count: self.opts.terminals,
-            smartmeters: self.opts.smartmeters,
-            start: self.opts.start.with_timezone(&jst()),
-            days: self.opts.duration.as_secs_f64() / 86_400.0,
-            interval_min: self.opts.interval.minutes(),
-            simulated_s: self.opts.duration.as_secs_f64(),
-            settled_s: settled_after.map(|d| d.as_secs_f64()),
-            seed: self.opts.seed,
-            radio: report::RadioFigures {
-                frames: st.frames,
-                bytes: st.bytes,
-                air_time_s: Duration::from_micros(st.air_time_us).as_secs_f64(),
-                received: st.received,
-                collided: st.collided,
-                faded: st.faded,
-                receiver_busy: st.receiver_busy,
-                injected_losses: self.tally.injected_losses,
-            },
-            link,
-            sessions,
-            readings,
-            pushes,
-            system,
-            public,
-            commands,
-            terminals,
-            not_built: report::not_built(self.opts.commands > 0),
-        }
-    }
-
-    /// Every expected slot of every point against the MDMS: its quality, and its energy
-    /// and counters against what the terminal's meter counted at both boundaries.
-    fn system_figures(&self, hes: &head_end::HeadEndSim) -> SystemFigures {
-        let f = hes.figures();
-        let (mdms_rejected, mdms_conflicts) = hes.mdms_refusals();
-        let mut y = SystemFigures {
-            points: hes.points().len(),
-            latency_s: report::Latency::of_counts(&f.latencies),
-            events: f.events.clone(),
-            a_route_messages: f.messages,
-            a_route_refused: f.refused,
-            backfills: f.backfills,
-            blocks: hes.blocks(),
-            mdms_rejected,
-            mdms_conflicts,
-            ..SystemFigures::default()
-        };
-        let (Some(first), Some(last), Some(mdms)) =
-            (self.slots.first(), self.slots.last(), hes.mdms())
-        else {
-            return y;
-        };
-        let (from, to) = (self.utc(*first), self.utc(*last));
-        let modulus = 100_000_000u32;
-        // The MDMS read a slot start at a time, every point's slots at once, in the
-        // order its store keeps them (by time, then point): a point at a time was a seek
-        // per quarter hour per point, 96 million at a million points.
-        let points = hes.points();
-        let index: HashMap<&mdms::SupplyPoint, usize> = points
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (&p.supply_point, i))
-            .collect();
-        // Per point: the starts it has a slot for, and its estimated slots.
-        let mut kept = vec![(0u64, 0u64); points.len()];
-        let mut start = from;
-        while start < to {
-            let slots = match mdms::MdmsStore::slots_starting(mdms.store(), start) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "MDMS not read");
-                    Vec::new()
-                }
-            };
-            start += chrono::Duration::minutes(15);
-            // Ordered by point: a point's second slot of a start comes right after its first.
-            let mut previous: Option<&mdms::SupplyPoint> = None;
-            for slot in &slots {
-                let Some(&i) = index.get(&slot.point) else {
-                    continue;
-                };
-                let p = &points[i];
-                if slot.quality == mdms::Quality::Estimated {
-                    kept[i].1 += 1;
-                }
-                if previous.replace(&slot.point) == Some(&slot.point) {
-                    y.doubled += 1;
-                    continue;
-                }
-                kept[i].0 += 1;
-                match slot.quality {
-                    mdms::Quality::Measured => y.measured += 1,
-                    mdms::Quality::Recovered => y.recovered += 1,
-                    mdms::Quality::Backfilled => y.backfilled += 1,
-                    mdms::Quality::Estimated => y.estimated += 1,
-                    mdms::Quality::Flagged => y.flagged += 1,
-                }
-                let end = slot.start + chrono::Duration::minutes(i64::from(slot.minutes));
-                let t = p.terminal_id.0;
-                let truth = |at: DateTime<Utc>| self.truth((t, at.timestamp()));
-                let equal = match (truth(slot.start), truth(end)) {
-                    (Some(a), Some(b)) => {
-                        slot.cum_in == b.0
-                            && slot.cum_out == b.1
-                            && slot.in_wh == (b.0 + modulus - a.0) % modulus
-                            && slot.out_wh == (b.1 + modulus - a.1) % modulus
-                    }
-                    _ => false,
-                };
-                // Not a reading (estimated), or not to be trusted (flagged, SEC-07).
-                if matches!(
-                    slot.quality,
-                    mdms::Quality::Estimated | mdms::Quality::Flagged
-                ) {
-                    continue;
-                }
-                if equal {
-                    y.values_equal += 1;
-                } else {
-                    y.values_differ += 1;
-                    tracing::warn!(point = %p.supply_point, start = %slot.start, ?slot, "an MDMS slot differs from the meter's counts");
-                }
-            }
-        }
-        // Each point's slots: between two boundaries its terminal was expected to read
-        // (its own, once its interval switched: TRM-11).
-        for (p, (starts, estimated)) in points.iter().zip(kept) {
-            let boundaries = self.tally.terminals.boundaries(p.terminal_id.0).count();
-            let expected = u64::try_from(boundaries.saturating_sub(1)).unwrap_or(0);
-            y.expected += expected;
-            y.lost += expected.saturating_sub(starts.saturating_sub(estimated));
-        }
-        y
-    }
-
-    /// Registered points whose terminal's capture period is not the registry's interval
-    /// (TRM-11), each logged.
-    fn intervals_differ(&self, hes: &head_end::HeadEndSim) -> u64 {
-        let registered: HashMap<[u8; 8], Interval> = hes
-            .registry()
-            .iter()
-            .map(|p| (p.terminal_id.0, p.interval))
-            .collect();
-        let mut differ = 0;
-        for n in &self.nodes {
-            let Node::Terminal(t) = n else {
-                continue;
-            };
-            let eui = t.route.link().eui64();
-            let Some(interval) = registered.get(&eui.0) else {
-                continue;
-            };
-            let period = t.node.model().lock().map(|m| m.capture_period()).ok();
-            if period != u32::try_from(interval.seconds()).ok() {
-                tracing::warn!(terminal = %eui_text(eui), ?period, registered = interval.minutes(), "terminal on another interval than the registry's");
-                differ += 1;
-            }
-        }
-        differ
-    }
-
-    /// One terminal's part of the report: each slot's meter count against what its smart
-    /// meter received.
-    fn terminal_record(&self, t: &TerminalSim) -> TerminalRecord {
-        let eui = t.route.link().eui64();
-        let slots: Vec<SlotRecord> = self
-            .tally
-            .terminals
-            .boundaries(eui.0)
-            .map(|unix| {
-                let key = (eui.0, unix);
-                let truth = self.truth_of(t, key);
-                let got = self.tally.terminals.arrival(eui.0, unix);
-                SlotRecord {
-                    slot: self.utc(self.at(unix)).with_timezone(&jst()),
-                    meter_in_wh: truth.map(|t| t.0),
-                    meter_out_wh: truth.map(|t| t.1),
-                    received_in_wh: got.and_then(|r| r.ac_in_wh),
-                    received_out_wh: got.and_then(|r| r.ac_out_wh),
-                    received_status: got.and_then(|r| r.status),
-                    delay_s: got.map(|r| r.delay.as_secs_f64()),
-                    equal: got.is_some_and(|r| matches_truth(truth, &r)),
-                }
-            })
-            .collect();
-        let led = t.node.led();
-        TerminalRecord {
-            eui64: eui_text(eui),
-            smart_meter: t.route.link().meter().map(eui_text),
-            readings_arrived: slots.iter().filter(|s| s.delay_s.is_some()).count(),
-            slots,
-            led: led.name(),
-            led_pattern: led.pattern(),
-            led_changes: t.led_changes,
-            dos_events: t.node.dos_events(),
-        }
-    }
-}
-
-/// Whether `row` (valid) carries the meter's count `truth`.
-fn matches_truth(truth: Option<(u32, u32)>, row: &SlotArrival) -> bool {
-    let not_valid = dlms::cosem::model::status::DATA_NOT_VALID;
-    truth.is_some_and(|(i, o)| {
-        row.ac_in_wh == Some(i)
-            && row.ac_out_wh == Some(o)
-            && row.status.is_some_and(|s| s & not_valid == 0)
-    })
-}
-
-enum Actions {
-    Terminal(Vec<TerminalEvent>),
-    Meter(Vec<SmartMeterEvent>),
-}
-
-impl Actions {
-    fn is_empty(&self) -> bool {
-        match self {
-            Self::Terminal(e) => e.is_empty(),
-            Self::Meter(e) => e.is_empty(),
-        }
+    fn utc(&self, t: Duration) -> DateTime<Utc> {
+        self.origin + chrono::Duration::from_std(t).unwrap_or_default()
     }
 }

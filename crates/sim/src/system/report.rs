@@ -118,6 +118,18 @@ pub struct LinkFigures {
     pub rollovers: u64,
 }
 
+impl core::ops::AddAssign for LinkFigures {
+    fn add_assign(&mut self, o: Self) {
+        self.mac_retransmissions += o.mac_retransmissions;
+        self.frames_given_up += o.frames_given_up;
+        self.fragments += o.fragments;
+        self.authentications += o.authentications;
+        self.reauthentications += o.reauthentications;
+        self.refused += o.refused;
+        self.rollovers += o.rollovers;
+    }
+}
+
 /// The reading sessions' counts.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct SessionFigures {
@@ -131,6 +143,16 @@ pub struct SessionFigures {
     pub refused: u64,
     /// Terminal clocks set (TRM-09: never set, or off by more than 10 s).
     pub clock_sets: u64,
+}
+
+impl core::ops::AddAssign for SessionFigures {
+    fn add_assign(&mut self, o: Self) {
+        self.started += o.started;
+        self.restarted += o.restarted;
+        self.completed += o.completed;
+        self.refused += o.refused;
+        self.clock_sets += o.clock_sets;
+    }
 }
 
 /// Readings of scheduled slots.

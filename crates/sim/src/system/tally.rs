@@ -156,17 +156,31 @@ pub(super) struct Tallies {
 }
 
 impl Tallies {
-    /// For terminals `1..=terminals` over the boundaries of `grid`.
-    pub fn new(terminals: u32, grid: Grid) -> Self {
+    /// For those of terminals `1..=terminals` that are `ours` (a district's), over the
+    /// boundaries of `grid`.
+    pub fn new(terminals: u32, grid: Grid, ours: impl Fn(u32) -> bool) -> Self {
+        let count = (1..=terminals).filter(|k| ours(*k)).count();
         let terminals: Vec<TerminalTally> =
             (0..terminals).map(|_| TerminalTally::default()).collect();
         Self {
-            expected: terminals.len() * grid.count,
+            expected: count * grid.count,
             terminals,
             grid,
             switched: std::collections::BTreeMap::new(),
             arrived: 0,
         }
+    }
+
+    /// `other`'s terminals (another district's: none of them its own) taken in.
+    pub fn absorb(&mut self, other: Self) {
+        for (mine, theirs) in self.terminals.iter_mut().zip(other.terminals) {
+            if !theirs.truth.is_empty() || !theirs.arrived.is_empty() {
+                *mine = theirs;
+            }
+        }
+        self.switched.extend(other.switched);
+        self.expected += other.expected;
+        self.arrived += other.arrived;
     }
 
     /// The part of the terminal with EUI-64 `eui`, if it is a registered one.
@@ -380,7 +394,7 @@ mod tests {
 
     #[test]
     fn an_arrival_is_kept_as_it_came_whichever_values_it_lacks() {
-        let mut t = Tallies::new(1, grid(4));
+        let mut t = Tallies::new(1, grid(4), |_| true);
         let one = terminal_eui(1).0;
         let rows = [
             SlotArrival {
@@ -406,7 +420,7 @@ mod tests {
 
     #[test]
     fn the_first_arrival_and_the_first_count_of_a_slot_are_kept() {
-        let mut t = Tallies::new(2, grid(3));
+        let mut t = Tallies::new(2, grid(3), |_| true);
         let (one, two) = (terminal_eui(1).0, terminal_eui(2).0);
         assert!(t.arrive(two, at(1), row(5)));
         assert!(
@@ -448,7 +462,7 @@ mod tests {
 
     #[test]
     fn trm11_a_switched_terminal_is_expected_on_its_own_boundaries_from_the_switch() {
-        let mut t = Tallies::new(2, grid(5));
+        let mut t = Tallies::new(2, grid(5), |_| true);
         let (one, two) = (terminal_eui(1).0, terminal_eui(2).0);
         assert_eq!(
             t.boundaries(one).collect::<Vec<_>>(),
@@ -477,7 +491,7 @@ mod tests {
         assert!(t.all_arrived());
         // Switched back to 30 minutes at boundary 3: its quarter after it is no longer
         // expected.
-        let mut t = Tallies::new(1, grid(5));
+        let mut t = Tallies::new(1, grid(5), |_| true);
         t.switch(one, at(1), Interval::Quarter);
         t.switch(one, at(3), Interval::Half);
         assert_eq!(
@@ -491,7 +505,7 @@ mod tests {
         assert!(t.all_arrived());
         assert!(!t.arrive(one, at(3) + 900, row(1)));
         // A switch before the run's first boundary expects none before it.
-        let mut t = Tallies::new(1, grid(2));
+        let mut t = Tallies::new(1, grid(2), |_| true);
         t.switch(one, FIRST - 900, Interval::Quarter);
         assert_eq!(
             t.boundaries(one).collect::<Vec<_>>(),
