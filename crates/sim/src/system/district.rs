@@ -131,9 +131,12 @@ impl District {
             number: s.number,
             loss_rng: Seeded::new(s.opts.seed, loss_stream),
             tally: Tally {
-                terminals: tally::Tallies::new(s.opts.terminals, s.grid, |k| {
-                    s.meters.contains(&home_of(k, s.opts.smartmeters))
-                }),
+                terminals: tally::Tallies::new(
+                    s.opts.terminals,
+                    s.grid,
+                    s.opts.smartmeters,
+                    s.meters.clone(),
+                ),
                 injected_losses: 0,
                 values_equal: 0,
                 values_differ: 0,
@@ -262,12 +265,21 @@ impl District {
         let mut districts = districts.into_iter();
         let mut whole = districts.next()?;
         let mut nodes = std::mem::take(&mut whole.nodes);
+        let mut tallies = Vec::new();
         for d in districts {
-            whole.merged_radio += d.medium.stats();
-            whole.meters.end = whole.meters.end.max(d.meters.end);
-            whole.tally.absorb(d.tally);
-            nodes.extend(d.nodes);
+            let Self {
+                medium,
+                meters,
+                tally,
+                nodes: theirs,
+                ..
+            } = d;
+            whole.merged_radio += medium.stats();
+            whole.meters.end = whole.meters.end.max(meters.end);
+            tallies.push(whole.tally.absorb(tally));
+            nodes.extend(theirs);
         }
+        whole.tally.terminals = whole.tally.terminals.merge(tallies);
         nodes.sort_by_key(|n| match n {
             Node::Meter(m) => (0, m.index),
             Node::Terminal(t) => (1, t.k),
@@ -1301,14 +1313,10 @@ impl District {
         }
     }
 
-    /// Where terminal `k` is among its nodes: after its smart meters, the terminals in
-    /// number order (each smart meter's `j`-th terminal is number `j × M + i + 1`).
+    /// Where terminal `k` is among its nodes: after its smart meters, its terminals in
+    /// number order ([`terminal_place`]).
     fn terminal_index(&self, k: u32) -> Option<usize> {
-        let (m, k) = (self.opts.smartmeters.max(1), k.checked_sub(1)?);
-        let (row, i) = (k / m, k % m);
-        let width = self.meters.len();
-        let at = usize::try_from(i.checked_sub(self.meters.start)?).ok()?;
-        (at < width).then(|| width + usize::try_from(row).unwrap_or(usize::MAX) * width + at)
+        terminal_place(k, self.opts.smartmeters, &self.meters).map(|n| self.meters.len() + n)
     }
 }
 
@@ -1333,5 +1341,39 @@ impl Actions {
             Self::Terminal(e) => e.is_empty(),
             Self::Meter(e) => e.is_empty(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each district's terminals are found where the run placed them: in number order,
+    /// those whose home is one of its smart meters (and, the districts merged, every
+    /// terminal at `k - 1`); and each place is its terminal's.
+    #[test]
+    fn a_terminal_is_found_where_its_district_holds_it() {
+        let m = 5;
+        for meters in [0..3, 3..5, 0..5] {
+            let placed: Vec<u32> = (1..=23)
+                .filter(|k| meters.contains(&home_of(*k, m)))
+                .collect();
+            for (n, k) in placed.iter().enumerate() {
+                assert_eq!(terminal_place(*k, m, &meters), Some(n), "{k}");
+                assert_eq!(placed_terminal(n, m, &meters), *k);
+            }
+            for k in (1..=23).filter(|k| !placed.contains(k)) {
+                assert_eq!(terminal_place(k, m, &meters), None, "{k}");
+            }
+        }
+        assert_eq!(terminal_place(0, m, &(0..5)), None);
+    }
+
+    #[test]
+    fn a_smart_meter_is_known_by_its_eui_only_in_its_run() {
+        assert_eq!(meter_index(meter_eui(1), 3), Some(0));
+        assert_eq!(meter_index(meter_eui(3), 3), Some(2));
+        assert_eq!(meter_index(meter_eui(4), 3), None);
+        assert_eq!(meter_index(terminal_eui(1), 3), None);
     }
 }

@@ -302,6 +302,26 @@ fn home_of(k: u32, smartmeters: u32) -> u32 {
     (k - 1) % smartmeters.max(1)
 }
 
+/// Where terminal `k` is among the terminals of the district of smart meters `meters` of
+/// a run of `smartmeters` (0 for its first): they are in number order, and smart meter
+/// `i`'s `j`-th terminal is number `j × smartmeters + i + 1`; `None` when its home is in
+/// another district.
+fn terminal_place(k: u32, smartmeters: u32, meters: &core::ops::Range<u32>) -> Option<usize> {
+    let (m, k) = (smartmeters.max(1), k.checked_sub(1)?);
+    let (row, i) = (k / m, k % m);
+    let width = meters.len();
+    let at = usize::try_from(i.checked_sub(meters.start)?).ok()?;
+    (at < width).then(|| usize::try_from(row).unwrap_or(usize::MAX) * width + at)
+}
+
+/// The terminal at place `n` of [`terminal_place`].
+fn placed_terminal(n: usize, smartmeters: u32, meters: &core::ops::Range<u32>) -> u32 {
+    let width = meters.len().max(1);
+    let row = u32::try_from(n / width).unwrap_or(u32::MAX);
+    let at = u32::try_from(n % width).unwrap_or(0);
+    row * smartmeters.max(1) + meters.start + at + 1
+}
+
 /// Whether terminal k is in the registry: the first four at each smart meter (SYS-03);
 /// any more are there, unregistered, as a smart meter would meet them.
 fn registered(k: u32, smartmeters: u32) -> bool {
@@ -794,9 +814,9 @@ struct Tally {
 }
 
 impl Tally {
-    /// `other`'s counts (another district's) added to its own.
-    fn absorb(&mut self, other: Self) {
-        self.terminals.absorb(other.terminals);
+    /// `other`'s counts (another district's) added to its own; its terminals' parts
+    /// given back, for [`tally::Tallies::merge`].
+    fn absorb(&mut self, other: Self) -> tally::Tallies {
         self.injected_losses += other.injected_losses;
         self.values_equal += other.values_equal;
         self.values_differ += other.values_differ;
@@ -805,6 +825,7 @@ impl Tally {
         self.event_pushes += other.event_pushes;
         self.retired.0 += other.retired.0;
         self.retired.1 += other.retired.1;
+        other.terminals
     }
 }
 
@@ -931,11 +952,13 @@ impl<W: std::io::Write> LinkSim<W> {
         };
         // Districts of at most `district_size` smart meters each, as even as they go,
         // and an even number of them when more than one: half on each lane.
-        let count = match opts.smartmeters.div_ceil(opts.district_size.max(1)) {
+        let even = match opts.smartmeters.div_ceil(opts.district_size.max(1)) {
             0 | 1 => 1,
             n => n + n % 2,
         };
-        let size = opts.smartmeters.div_ceil(count).max(1);
+        let size = opts.smartmeters.div_ceil(even).max(1);
+        // None empty (an even number of districts of `size` may have been one too many).
+        let count = opts.smartmeters.div_ceil(size).max(1);
         let district_of: Vec<usize> = (0..opts.smartmeters)
             .map(|i| usize::try_from(i / size).unwrap_or(0))
             .collect();

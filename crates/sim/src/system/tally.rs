@@ -8,7 +8,7 @@ use core::time::Duration;
 
 use nodes::terminal::slots::Interval;
 
-use super::{terminal_eui, terminal_of};
+use super::{placed_terminal, terminal_eui, terminal_of, terminal_place};
 
 /// A scheduled slot's row as a smart meter first received it (a valid one), and how
 /// long after the slot.
@@ -140,10 +140,14 @@ struct Switched {
     arrived: Vec<Arrived>,
 }
 
-/// Every registered terminal's part, by terminal number.
+/// Every registered terminal's part of a district (of the run, once merged), by its
+/// place among the district's terminals.
 #[derive(Debug)]
 pub(super) struct Tallies {
     terminals: Vec<TerminalTally>,
+    /// The run's smart meters, and the district's.
+    smartmeters: u32,
+    meters: core::ops::Range<u32>,
     /// The run's boundaries.
     grid: Grid,
     /// The terminals whose interval switched, by index: few, and none in a run without
@@ -156,31 +160,64 @@ pub(super) struct Tallies {
 }
 
 impl Tallies {
-    /// For those of terminals `1..=terminals` that are `ours` (a district's), over the
-    /// boundaries of `grid`.
-    pub fn new(terminals: u32, grid: Grid, ours: impl Fn(u32) -> bool) -> Self {
-        let count = (1..=terminals).filter(|k| ours(*k)).count();
-        let terminals: Vec<TerminalTally> =
-            (0..terminals).map(|_| TerminalTally::default()).collect();
+    /// For those of terminals `1..=terminals` whose home is one of smart meters `meters`
+    /// (a district's, of a run of `smartmeters`), over the boundaries of `grid`.
+    pub fn new(
+        terminals: u32,
+        grid: Grid,
+        smartmeters: u32,
+        meters: core::ops::Range<u32>,
+    ) -> Self {
+        let count = (1..=terminals)
+            .filter(|k| terminal_place(*k, smartmeters, &meters).is_some())
+            .count();
+        let terminals: Vec<TerminalTally> = (0..count).map(|_| TerminalTally::default()).collect();
         Self {
             expected: count * grid.count,
             terminals,
+            smartmeters,
+            meters,
             grid,
             switched: std::collections::BTreeMap::new(),
             arrived: 0,
         }
     }
 
-    /// `other`'s terminals (another district's: none of them its own) taken in.
-    pub fn absorb(&mut self, other: Self) {
-        for (mine, theirs) in self.terminals.iter_mut().zip(other.terminals) {
-            if !theirs.truth.is_empty() || !theirs.arrived.is_empty() {
-                *mine = theirs;
-            }
+    /// Its terminals and those of the `others` districts, as the run's: each at its
+    /// number's place (`k - 1`).
+    pub fn merge(self, others: Vec<Self>) -> Self {
+        let m = self.smartmeters;
+        let mut whole = Self {
+            terminals: Vec::new(),
+            smartmeters: m,
+            meters: 0..m,
+            grid: self.grid,
+            switched: std::collections::BTreeMap::new(),
+            expected: 0,
+            arrived: 0,
+        };
+        let mut placed = Vec::new();
+        for part in core::iter::once(self).chain(others) {
+            let meters = part.meters.clone();
+            let at = |n: usize| {
+                let k = placed_terminal(n, m, &meters).saturating_sub(1);
+                usize::try_from(k).unwrap_or(usize::MAX)
+            };
+            whole
+                .switched
+                .extend(part.switched.into_iter().map(|(n, s)| (at(n), s)));
+            placed.extend(
+                part.terminals
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, t)| (at(n), t)),
+            );
+            whole.expected += part.expected;
+            whole.arrived += part.arrived;
         }
-        self.switched.extend(other.switched);
-        self.expected += other.expected;
-        self.arrived += other.arrived;
+        placed.sort_unstable_by_key(|(i, _)| *i);
+        whole.terminals = placed.into_iter().map(|(_, t)| t).collect();
+        whole
     }
 
     /// The part of the terminal with EUI-64 `eui`, if it is a registered one.
@@ -191,7 +228,7 @@ impl Tallies {
     fn index(&self, eui: [u8; 8]) -> Option<usize> {
         let k = terminal_of(eui);
         (k >= 1 && terminal_eui(k).0 == eui)
-            .then(|| usize::try_from(k - 1).ok())
+            .then(|| terminal_place(k, self.smartmeters, &self.meters))
             .flatten()
             .filter(|i| *i < self.terminals.len())
     }
@@ -394,7 +431,7 @@ mod tests {
 
     #[test]
     fn an_arrival_is_kept_as_it_came_whichever_values_it_lacks() {
-        let mut t = Tallies::new(1, grid(4), |_| true);
+        let mut t = Tallies::new(1, grid(4), 1, 0..1);
         let one = terminal_eui(1).0;
         let rows = [
             SlotArrival {
@@ -420,7 +457,7 @@ mod tests {
 
     #[test]
     fn the_first_arrival_and_the_first_count_of_a_slot_are_kept() {
-        let mut t = Tallies::new(2, grid(3), |_| true);
+        let mut t = Tallies::new(2, grid(3), 1, 0..1);
         let (one, two) = (terminal_eui(1).0, terminal_eui(2).0);
         assert!(t.arrive(two, at(1), row(5)));
         assert!(
@@ -462,7 +499,7 @@ mod tests {
 
     #[test]
     fn trm11_a_switched_terminal_is_expected_on_its_own_boundaries_from_the_switch() {
-        let mut t = Tallies::new(2, grid(5), |_| true);
+        let mut t = Tallies::new(2, grid(5), 1, 0..1);
         let (one, two) = (terminal_eui(1).0, terminal_eui(2).0);
         assert_eq!(
             t.boundaries(one).collect::<Vec<_>>(),
@@ -491,7 +528,7 @@ mod tests {
         assert!(t.all_arrived());
         // Switched back to 30 minutes at boundary 3: its quarter after it is no longer
         // expected.
-        let mut t = Tallies::new(1, grid(5), |_| true);
+        let mut t = Tallies::new(1, grid(5), 1, 0..1);
         t.switch(one, at(1), Interval::Quarter);
         t.switch(one, at(3), Interval::Half);
         assert_eq!(
@@ -505,7 +542,7 @@ mod tests {
         assert!(t.all_arrived());
         assert!(!t.arrive(one, at(3) + 900, row(1)));
         // A switch before the run's first boundary expects none before it.
-        let mut t = Tallies::new(1, grid(2), |_| true);
+        let mut t = Tallies::new(1, grid(2), 1, 0..1);
         t.switch(one, FIRST - 900, Interval::Quarter);
         assert_eq!(
             t.boundaries(one).collect::<Vec<_>>(),
