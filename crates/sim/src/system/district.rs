@@ -844,13 +844,10 @@ impl District {
     /// it (TRM-09).
     fn reboot(&mut self) -> Result<(), String> {
         let (now, wall) = (self.now, self.utc(self.now));
+        let opts = self.opts.clone();
         for (_, k) in take_due(&mut self.reboot_events, now) {
-            let seed = self.opts.seed;
-            let Some(Node::Terminal(t)) = self
-                .nodes
-                .iter_mut()
-                .find(|n| matches!(n, Node::Terminal(t) if t.k == k))
-            else {
+            let seed = opts.seed;
+            let Some(t) = self.terminal_mut(k) else {
                 continue;
             };
             t.boots += 1;
@@ -874,7 +871,7 @@ impl District {
                 .lock()
                 .map_err(|_| "model lock poisoned".to_owned())
                 .map(|m| nodes::terminal::settings::Settings::of(&m).interval())?
-                .unwrap_or(self.opts.interval);
+                .unwrap_or(opts.interval);
             let node = nodes::terminal::node::TerminalNode::new(
                 node_config(
                     terminal_eui(k),
@@ -909,11 +906,7 @@ impl District {
         let (now, wall) = (self.now, self.utc(self.now));
         for (_, k) in take_due(&mut self.flood_events, now) {
             let t0 = self.instant(now);
-            let Some(Node::Terminal(t)) = self
-                .nodes
-                .iter_mut()
-                .find(|n| matches!(n, Node::Terminal(t) if t.k == k))
-            else {
+            let Some(t) = self.terminal_mut(k) else {
                 continue;
             };
             // A Get of the meter's energy, as if it were a controller's: dropped unparsed.
@@ -937,18 +930,14 @@ impl District {
     /// Meter swaps due at `now` (SEC-07): the terminal's meter replaced by another, its
     /// own ID and counters.
     fn swap_meters(&mut self) {
-        let wall = self.utc(self.now);
+        let (wall, opts) = (self.utc(self.now), self.opts.clone());
         for (_, k) in take_due(&mut self.swap_events, self.now) {
-            let Some(Node::Terminal(t)) = self
-                .nodes
-                .iter_mut()
-                .find(|n| matches!(n, Node::Terminal(t) if t.k == k))
-            else {
+            let Some(t) = self.terminal_mut(k) else {
                 continue;
             };
             let config = nodes::meter::MeterConfig {
                 device_id: format!("WRONG-METER-{k:04}").into_bytes(),
-                ..self.opts.meter.clone()
+                ..opts.meter.clone()
             };
             let mut meter = nodes::meter::Meter::new(
                 config,
@@ -1310,6 +1299,15 @@ impl District {
             led_pattern: led.pattern(),
             led_changes: t.led_changes,
             dos_events: t.node.dos_events(),
+        }
+    }
+
+    /// Terminal `k`, if it is one of its own (found by its number, not by a search).
+    fn terminal_mut(&mut self, k: u32) -> Option<&mut TerminalSim> {
+        let index = self.terminal_index(k)?;
+        match self.nodes.get_mut(index)? {
+            Node::Terminal(t) if t.k == k => Some(t),
+            _ => None,
         }
     }
 
