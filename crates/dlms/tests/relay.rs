@@ -112,14 +112,18 @@ fn command() -> impl Strategy<Value = Command> {
             eui(),
             "[0-9A-Z]{8}",
             secret.clone(),
-            prop::sample::select(vec![15u8, 30])
+            prop::sample::select(vec![15u8, 30]),
+            prop::option::of((time(), prop::sample::select(vec![15u8, 30])))
         )
-            .prop_map(|(terminal, p, secret, interval_min)| Command::Register {
-                terminal,
-                pairing_id: p.as_bytes().try_into().unwrap(),
-                secret,
-                interval_min
-            }),
+            .prop_map(
+                |(terminal, p, secret, interval_min, switched)| Command::Register {
+                    terminal,
+                    pairing_id: p.as_bytes().try_into().unwrap(),
+                    secret,
+                    interval_min,
+                    switched
+                }
+            ),
         eui().prop_map(|terminal| Command::Forget { terminal }),
         (any::<u32>(), eui(), time(), time()).prop_map(|(request, terminal, from, to)| {
             Command::Backfill {
@@ -282,6 +286,7 @@ fn trm08_sec02_a_commands_debug_never_shows_its_secrets() {
         pairing_id: *b"IOT00001",
         secret: b"MGMT-SECRET-1234".to_vec(),
         interval_min: 30,
+        switched: None,
     };
     for (c, secret) in [
         (password, "NEW-SECRET-PW-1"),
@@ -371,5 +376,65 @@ fn a_row_clock_that_cannot_be_carried_back_is_refused() {
     assert_eq!(
         Uplink::decode(&frame.apdu).err(),
         Some(MessageError::Field("row clock"))
+    );
+}
+
+/// TRM-11: a registration carries its terminal's last interval switch — the boundary
+/// (JST) and the interval before it — as a fifth field, only when the head end knows of
+/// one; one without it is read as before, and a switch with an interval other than 15
+/// or 30, or not of its two fields, is refused.
+#[test]
+fn trm11_the_reference_registration_with_its_switch_is_the_documented_bytes() {
+    let register = |switched| Command::Register {
+        terminal: [0x02, 0x1A, 0x00, 0x00, 0x00, 0x00, 0x10, 0x01],
+        pairing_id: *b"IOT00001",
+        secret: b"K".to_vec(),
+        interval_min: 15,
+        switched,
+    };
+    let at = Utc.with_ymd_and_hms(2026, 3, 31, 16, 0, 0).unwrap();
+    let c = register(Some((at, 30)));
+    let apdu = c.encode(7).unwrap();
+    assert_eq!(
+        dlms::hex::encode(&apdu),
+        concat!(
+            "C30107",
+            "2000",
+            "0000800100FF",
+            "01",
+            "01",
+            "0205",
+            "0908021A000000001001",
+            "0A08494F543030303031",
+            "09014B",
+            "110F",
+            "0202",
+            "090C07EA04010301000000FDE400",
+            "111E"
+        )
+    );
+    assert_eq!(Command::decode(&apdu).unwrap(), (7, c));
+    let without = register(None);
+    let apdu = without.encode(7).unwrap();
+    assert!(
+        dlms::hex::encode(&apdu).contains("0204090802"),
+        "four fields"
+    );
+    assert_eq!(Command::decode(&apdu).unwrap(), (7, without.clone()));
+    let bad = |switch: Data| {
+        let (_, Data::Structure(mut fields)) = without.to_method() else {
+            return Err("not a structure".to_owned());
+        };
+        fields.push(switch);
+        Command::of(1, &Data::Structure(fields)).map_err(|e| e.to_string())
+    };
+    let when = || Data::OctetString(dlms::hex::decode("07EA04010301000000FDE400").unwrap());
+    assert!(bad(Data::Structure(vec![when(), Data::Unsigned(20)])).is_err());
+    let three = vec![when(), Data::Unsigned(30), Data::Unsigned(30)];
+    assert!(bad(Data::Structure(three)).is_err());
+    assert!(bad(Data::Unsigned(30)).is_err());
+    assert_eq!(
+        bad(Data::Structure(vec![when(), Data::Unsigned(30)])),
+        Ok(register(Some((at, 30))))
     );
 }

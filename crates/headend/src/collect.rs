@@ -442,6 +442,16 @@ impl Collector {
         self.reindex(terminal);
     }
 
+    /// TRM-11: the last interval switch of `terminal` it collected: the boundary it took
+    /// effect at and the interval before it.
+    #[must_use]
+    pub fn last_switch(&self, terminal: Eui64) -> Option<(DateTime<Utc>, Interval)> {
+        let mut grid = self.tracks.get(&terminal)?.grid.iter().rev();
+        let (at, _) = grid.next()?;
+        let (_, before) = grid.next()?;
+        Some((*at, *before))
+    }
+
     /// Block (`true`) or reconnect a point's terminal (OPS-07): no backfill while
     /// blocked; after the reconnect the blocked period is backfilled at once.
     pub fn set_blocked(&mut self, terminal: Eui64, blocked: bool) {
@@ -816,6 +826,8 @@ mod tests {
             vec![1],
             "{missing:?}"
         );
+        // What a registration tells a smart meter that restarted (method 1).
+        assert_eq!(c.last_switch(T1), Some((q(0), Interval::Half)));
         let asked = c.poll(q(3) + TimeDelta::minutes(15));
         let [(_, Command::Backfill { from, .. })] = asked.as_slice() else {
             panic!("{asked:?}");

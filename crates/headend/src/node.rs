@@ -192,6 +192,11 @@ impl HeadEnd {
                             .cloned()
                             .unwrap_or_default(),
                         interval_min: p.interval.minutes(),
+                        // TRM-11: where its rows' interval changed, for those read back.
+                        switched: self
+                            .collector
+                            .last_switch(p.terminal_id)
+                            .map(|(at, before)| (at, before.minutes())),
                     },
                 )
             })

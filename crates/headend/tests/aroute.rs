@@ -86,6 +86,7 @@ fn register(terminal: [u8; 8]) -> Command {
         pairing_id: *b"IOT00901",
         secret: b"secret-1".to_vec(),
         interval_min: 30,
+        switched: None,
     }
 }
 

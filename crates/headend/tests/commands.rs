@@ -21,6 +21,7 @@ use headend::registry::parse_csv;
 use headend::service::{HeadEndService, Outgoing};
 use headend::sqlite::SqliteHeadendStore;
 use headend::storage::{HeadendError, HeadendStore, MemoryHeadendStore};
+use nodes::app::reader::RowRead;
 use nodes::app::relay::SmartMeterRelay;
 use nodes::app::secrets::dlms_password;
 use nodes::terminal::slots::Interval;
@@ -228,6 +229,63 @@ fn trm11_a_set_interval_recorded_is_sent_at_poll_and_its_done_switches_the_regis
     assert!(
         !got.iter().any(|c| matches!(c, Command::SetInterval { .. })),
         "an ended command is not sent again: {got:?}"
+    );
+}
+
+/// TRM-11: a smart meter that restarts after its terminal switched interval forgets
+/// where; the head end, which collected rows of both intervals, tells it in the
+/// registration (method 1's fifth field), so that rows read back from before the switch
+/// keep the old interval (fails when the registration leaves it out).
+#[test]
+fn trm11_a_smart_meter_restarted_after_a_switch_is_told_where_it_was() {
+    let (path, mut hes) = head_end("switched");
+    let mut sm = smart_meter();
+    assert_eq!(registration(&hello(&mut hes, &mut sm), T1).1, 30);
+    let switched = |commands: &[Command]| {
+        commands.iter().find_map(|c| match c {
+            Command::Register {
+                terminal, switched, ..
+            } if *terminal == T1 => Some(*switched),
+            _ => None,
+        })
+    };
+    let seq = record(&path, P1, &Setting::Interval(Interval::Quarter));
+    polled(&mut hes, &mut sm);
+    done(
+        &mut hes,
+        &mut sm,
+        request_of(seq).unwrap(),
+        Outcome::Done,
+        "",
+    );
+    // The terminal's first quarter-hour row (its grid was 30 minutes): where it switched.
+    let at = Utc.with_ymd_and_hms(2026, 4, 1, 1, 0, 0).unwrap();
+    let row = |t: DateTime<Utc>| RowRead {
+        time: t.fixed_offset(),
+        ac_in_wh: Some(100),
+        ac_out_wh: Some(0),
+        status: Some(0),
+    };
+    let mut sm = rebooted(&sm);
+    let got = hello(&mut hes, &mut sm);
+    assert_eq!(
+        switched(&got),
+        Some(None),
+        "no switch collected yet: {got:?}"
+    );
+    sm.read(T1, &[row(at)], at + TimeDelta::minutes(1));
+    let out = hes
+        .take_bytes(Eui64(SM), &sm.take_output(), at + TimeDelta::minutes(1))
+        .unwrap();
+    deliver(&mut hes, &mut sm, out);
+    let mut sm = rebooted(&sm);
+    let got = hello(&mut hes, &mut sm);
+    assert_eq!(registration(&got, T1).1, 15);
+    assert_eq!(switched(&got), Some(Some((at, 30))), "{got:?}");
+    assert_eq!(
+        sm.held(T1).and_then(|h| h.switch),
+        Some((at, Interval::Half)),
+        "the restarted smart meter holds it"
     );
 }
 

@@ -203,6 +203,7 @@ impl Rig {
             pairing_id: *b"IOT00001",
             secret: dlms_password(TERMINAL.0, PASSWORD),
             interval_min: 30,
+            switched: None,
         });
         rig
     }

@@ -1343,6 +1343,7 @@ fn registered() -> (SmartMeterRelay, SmartMeterLink) {
         pairing_id: *b"IOT00901",
         secret: b"secret-1".to_vec(),
         interval_min: 30,
+        switched: None,
     })
     .unwrap();
     relay.received(&hes.take_output()).unwrap();

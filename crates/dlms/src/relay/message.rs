@@ -177,6 +177,11 @@ pub enum Command {
         secret: Vec<u8>,
         /// Its reading interval, minutes.
         interval_min: u8,
+        /// TRM-11: the boundary its last interval switch took effect at and the
+        /// interval before it, minutes (its rows before that boundary are of that one),
+        /// when the head end knows of one: a smart meter registering it afresh (after
+        /// a restart) labels the rows it reads back by it.
+        switched: Option<(DateTime<Utc>, u8)>,
     },
     /// 2: let it go.
     Forget {
@@ -259,6 +264,7 @@ impl core::fmt::Debug for Command {
                 terminal,
                 pairing_id,
                 interval_min,
+                switched,
                 ..
             } => f
                 .debug_struct("Register")
@@ -266,6 +272,7 @@ impl core::fmt::Debug for Command {
                 .field("pairing_id", pairing_id)
                 .field("secret", &REDACTED)
                 .field("interval_min", interval_min)
+                .field("switched", switched)
                 .finish(),
             Self::Forget { terminal } => f
                 .debug_struct("Forget")
@@ -637,14 +644,22 @@ impl Command {
                 pairing_id,
                 secret,
                 interval_min,
+                switched,
             } => (
                 1,
-                Data::Structure(vec![
-                    eui(*terminal),
-                    Data::VisibleString(pairing_id.to_vec()),
-                    Data::OctetString(secret.clone()),
-                    Data::Unsigned(*interval_min),
-                ]),
+                Data::Structure(
+                    [
+                        eui(*terminal),
+                        Data::VisibleString(pairing_id.to_vec()),
+                        Data::OctetString(secret.clone()),
+                        Data::Unsigned(*interval_min),
+                    ]
+                    .into_iter()
+                    .chain(switched.map(|(at, before)| {
+                        Data::Structure(vec![clock(at), Data::Unsigned(before)])
+                    }))
+                    .collect(),
+                ),
             ),
             Self::Forget { terminal } => (2, Data::Structure(vec![eui(*terminal)])),
             Self::Backfill {
@@ -706,11 +721,24 @@ impl Command {
                         .map_err(|_| MessageError::Field("pairing id"))?,
                     _ => return Err(MessageError::Field("pairing id")),
                 };
+                let (secret, interval_min) =
+                    (f.bytes("secret", SECRET_MAX)?, f.interval("interval")?);
+                // The switch is there only when the head end knows of one.
+                let switched = match f.items.next() {
+                    None => None,
+                    Some(d) => {
+                        let mut s = Fields::of(d, "switched")?;
+                        let switch = (s.time("switched at")?, s.interval("interval before")?);
+                        s.end("switched")?;
+                        Some(switch)
+                    }
+                };
                 Self::Register {
                     terminal,
                     pairing_id,
-                    secret: f.bytes("secret", SECRET_MAX)?,
-                    interval_min: f.interval("interval")?,
+                    secret,
+                    interval_min,
+                    switched,
                 }
             }
             2 => Self::Forget {

@@ -298,14 +298,22 @@ impl SmartMeterRelay {
                 pairing_id,
                 secret,
                 interval_min,
+                switched,
             } => {
                 let interval = Interval::from_minutes(*interval_min)?;
                 let was = self.held.get(terminal);
                 let blocked = was.is_some_and(|h| h.blocked);
-                // Registered again with the interval it switched to: the switch holds.
-                let switch = was
-                    .filter(|h| h.interval == interval)
-                    .and_then(|h| h.switch);
+                // TRM-11: the switch the head end knows of (a smart meter that restarted
+                // knew none); else, registered again with the interval it switched to,
+                // the switch it held.
+                let told = match switched {
+                    Some((at, before)) => Some((*at, Interval::from_minutes(*before)?)),
+                    None => None,
+                };
+                let switch = told.or_else(|| {
+                    was.filter(|h| h.interval == interval)
+                        .and_then(|h| h.switch)
+                });
                 self.held.insert(
                     *terminal,
                     Held {
@@ -646,6 +654,42 @@ mod tests {
             |at| held.interval_at(at),
         );
         assert_eq!(rows[0].interval_min, 15);
+    }
+
+    /// A smart meter that restarted learns a terminal's switch from its registration
+    /// (method 1's fifth field): the rows it reads back from before the switch are of the
+    /// old interval, not the registered one (fails when the relay drops the field).
+    #[test]
+    fn trm11_a_registration_after_a_restart_brings_the_switch_back() {
+        let terminal = [2, 0x1A, 0, 0, 0, 0, 0x10, 1];
+        let switch_at = Utc.with_ymd_and_hms(2026, 4, 1, 5, 0, 0).unwrap();
+        let mut relay = SmartMeterRelay::new(
+            SystemTitle(*b"SMT00001"),
+            SystemTitle(*b"HES00001"),
+            Keys::GREEN_BOOK,
+            0,
+            None,
+        );
+        let register = |switched| Command::Register {
+            terminal,
+            pairing_id: *b"IOT00001",
+            secret: b"K".to_vec(),
+            interval_min: 15,
+            switched,
+        };
+        assert_eq!(relay.take(&register(Some((switch_at, 30)))), None);
+        let held = relay.held(terminal).cloned().unwrap();
+        assert_eq!(held.switch, Some((switch_at, Interval::Half)));
+        let before = switch_at - chrono::TimeDelta::minutes(30);
+        assert_eq!(held.interval_at(before), Interval::Half);
+        assert_eq!(held.interval_at(switch_at), Interval::Quarter);
+        // Registered again without it (a head end that knows of none): the switch held
+        // stays, as before.
+        assert_eq!(relay.take(&register(None)), None);
+        assert_eq!(
+            relay.held(terminal).and_then(|h| h.switch),
+            Some((switch_at, Interval::Half))
+        );
     }
 
     /// The terminal's event 16 says where it switched: it wins over what the relay
