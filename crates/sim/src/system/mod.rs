@@ -26,10 +26,13 @@
 //!
 //! Topology **(ours)**: smart meters outdoors 40 m apart on a street, each on its own
 //! odd channel from 33; terminal k indoors 8-14 m from smart meter k mod M; passwords
-//! and IDs per terminal. The run covers the slots starting in `[start, start + duration)`
-//! (`--start`, 2026-04-01 00:00 JST by default); virtual time 0 is 20 minutes before the
-//! first boundary so that the links are up when it is read, and the run goes on after the
-//! last until the head end has every slot (backfill settled) or a day has passed.
+//! and IDs per terminal. A street of more than [`Options::district_size`] smart meters
+//! is cut into districts a radio's reach apart, each with its own medium, run side by
+//! side on two threads (`district.rs`, `lanes.rs`). The run covers the slots starting
+//! in `[start, start + duration)` (`--start`, 2026-04-01 00:00 JST by default); virtual
+//! time 0 is 20 minutes before the first boundary so that the links are up when it is
+//! read, and the run goes on after the last until the head end has every slot (backfill
+//! settled) or a day has passed.
 
 use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -831,7 +834,7 @@ impl Tally {
 
 /// Smart meters a district holds at most by default **(ours)**: a distribution area's
 /// worth; the districts of a run of more each have a radio of their own and run side by
-/// side ([`district`], [`Options::district_size`]).
+/// side (`district.rs`, [`Options::district_size`]).
 pub const DISTRICT_SMART_METERS: u32 = 1024;
 
 /// How far the districts run on their own before what they sent goes to the head end
