@@ -8,7 +8,7 @@
 //! time first. The head end takes every request in the order the loop sent it and
 //! answers each in that order, so a run does not depend on the threads' speeds: the
 //! same seed gives the same run. The loop hands its requests over a window at a time
-//! ([`Self::hand_over`](ARoute::hand_over)): the thread is woken once for all of them (a
+//! ([`ARoute::hand_over`]): the thread is woken once for all of them (a
 //! wake is a system call, once per request a cost of its own).
 
 use core::time::Duration;

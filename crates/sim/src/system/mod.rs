@@ -781,6 +781,37 @@ impl TerminalSim {
     }
 }
 
+/// Where a terminal stands and what the run's layout drew for it, in the layout's
+/// order.
+struct Placed {
+    k: u32,
+    id: NodeId,
+    /// When it powers up: homes a little apart.
+    boot: Duration,
+    /// Its meter's counters: a household meter that has run for a day, apart per home.
+    start_in: u32,
+    start_out: u32,
+    first_tid: u16,
+}
+
+impl Placed {
+    /// Terminal `k` placed on `medium` near its home smart meter (at `home_x` on the
+    /// street), the rest of its draws taken from `layout`.
+    fn draw(k: u32, medium: &mut Medium, home_x: f64, layout: &Seeded) -> Self {
+        let dx = layout.unit() * 12.0 - 6.0;
+        let dy = 8.0 + layout.unit() * 6.0;
+        let id = medium.add_node(Position::indoor(home_x + dx, dy));
+        Self {
+            k,
+            id,
+            boot: Duration::from_millis(layout.next() % 20_000),
+            start_in: 10_000 + u32::try_from(layout.next() % 50_000_000).unwrap_or(0),
+            start_out: u32::try_from(layout.next() % 1_000_000).unwrap_or(0),
+            first_tid: u16::try_from(layout.next() % 65_536).unwrap_or(1),
+        }
+    }
+}
+
 enum Node {
     Terminal(Box<TerminalSim>),
     Meter(Box<MeterNode>),
@@ -1040,12 +1071,34 @@ impl<W: std::io::Write> LinkSim<W> {
                 kept_passwords: BTreeMap::new(),
             })));
         }
-        for k in 1..=opts.terminals + opts.wrong_passwords + opts.wrong_pairings {
-            let attack = Attack::of(&opts, k);
-            let home = home_of(k, opts.smartmeters);
-            let d = district_of.get(home as usize).copied().unwrap_or(0);
-            let at = (&mut media[d], street_x(home));
-            let t = Self::terminal(&opts, k, attack, at, &layout, t0, origin, pairing)?;
+        // Each terminal placed in turn (the layout's draws in their order), then built —
+        // its meter, its node and its six hours of history — on two threads.
+        let placed: Vec<(usize, Placed)> =
+            (1..=opts.terminals + opts.wrong_passwords + opts.wrong_pairings)
+                .map(|k| {
+                    let home = home_of(k, opts.smartmeters);
+                    let d = district_of.get(home as usize).copied().unwrap_or(0);
+                    (d, Placed::draw(k, &mut media[d], street_x(home), &layout))
+                })
+                .collect();
+        let build = |part: &[(usize, Placed)]| -> Result<Vec<(usize, TerminalSim)>, String> {
+            part.iter()
+                .map(|(d, p)| Ok((*d, Self::terminal(&opts, p, t0, origin, pairing)?)))
+                .collect()
+        };
+        let (first, second) = placed.split_at(placed.len() / 2);
+        let built = std::thread::scope(|scope| {
+            let beside = scope.spawn(|| build(second));
+            let here = build(first);
+            let there = beside
+                .join()
+                .unwrap_or_else(|_| Err("a terminal's build panicked".to_owned()));
+            here.and_then(|mut h| {
+                h.extend(there?);
+                Ok(h)
+            })
+        })?;
+        for (d, t) in built {
             nodes[d].push(Node::Terminal(Box::new(t)));
         }
         let pcap = pcap
@@ -1224,26 +1277,19 @@ impl<W: std::io::Write> LinkSim<W> {
         ))
     }
 
-    /// Terminal `k` (an attacker when `attack` says so) with its meter, its node run for
-    /// the six hours before the start, and its link, placed on `medium` near its home
-    /// smart meter (at `home_x` on the street).
-    #[allow(clippy::too_many_arguments)]
+    /// Terminal `p.k` (an attacker when [`Attack::of`] says so) with its meter, its node
+    /// run for the six hours before the start, and its link, as placed.
     fn terminal(
         opts: &Options,
-        k: u32,
-        attack: Option<Attack>,
-        (medium, home_x): (&mut Medium, f64),
-        layout: &Seeded,
+        p: &Placed,
         t0: std::time::Instant,
         origin: DateTime<Utc>,
         pairing: PairingId,
     ) -> Result<TerminalSim, String> {
+        let (k, id, attack) = (p.k, p.id, Attack::of(opts, p.k));
         let channels = channels_of(opts.smartmeters);
         // Ours: the simulation speaks the default link profile on both sides.
         let profile = LinkProfile::default();
-        let dx = layout.unit() * 12.0 - 6.0;
-        let dy = 8.0 + layout.unit() * 6.0;
-        let id = medium.add_node(Position::indoor(home_x + dx, dy));
         let eui = terminal_eui(k);
         let config = TerminalConfig {
             mac: MacConfig::new(eui),
@@ -1272,23 +1318,19 @@ impl<W: std::io::Write> LinkSim<W> {
             max_backoff: Duration::from_secs(300),
             net: NetConfig::default(),
         };
-        // Terminals power up a little apart, as homes do.
-        let boot = Duration::from_millis(layout.next() % 20_000);
         let link = Terminal::new(
             config,
             Box::new(Seeded::new(opts.seed, stream_of(Use::TerminalLink, k, 0))),
-            boot,
+            p.boot,
         );
-        // A household meter that has run for a day, its counters apart per home.
-        let start_in = 10_000 + u32::try_from(layout.next() % 50_000_000).unwrap_or(0);
         let mut meter = nodes::meter::Meter::new(
             opts.meter.clone(),
-            start_in,
-            u32::try_from(layout.next() % 1_000_000).unwrap_or(0),
+            p.start_in,
+            p.start_out,
             origin - chrono::Duration::days(1),
         );
         meter.advance(origin - HISTORY);
-        let first_tid = u16::try_from(layout.next() % 65_536).unwrap_or(1);
+        let first_tid = p.first_tid;
         let node_password = password_of(k);
         // Installed six hours before the run: its store already holds that much when
         // the first reading asks for it.
