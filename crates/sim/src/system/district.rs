@@ -1363,6 +1363,10 @@ mod tests {
             for k in (1..=23).filter(|k| !placed.contains(k)) {
                 assert_eq!(terminal_place(k, m, &meters), None, "{k}");
             }
+            for terminals in 0..=23 {
+                let own = placed.iter().filter(|k| **k <= terminals).count();
+                assert_eq!(placed_count(terminals, m, &meters), own, "{terminals}");
+            }
         }
         assert_eq!(terminal_place(0, m, &(0..5)), None);
     }

@@ -87,9 +87,15 @@ impl Lanes {
         self.all().all(District::plans_done)
     }
 
-    /// The head end's `bytes` for smart meter `sm` of district `number`, arriving at `at`.
+    /// The head end's `bytes` for smart meter `sm` of district `number`, arriving at `at`
+    /// (district `number` is the `number / 2`-th of its lane: they alternate, in order).
     pub fn arriving(&mut self, number: usize, at: Duration, sm: Eui64, bytes: Vec<u8>) {
-        if let Some(d) = self.all_mut().find(|d| d.number() == number) {
+        let lane = if number % 2 == 0 {
+            &mut self.here
+        } else {
+            &mut self.there
+        };
+        if let Some(d) = lane.get_mut(number / 2).filter(|d| d.number() == number) {
             d.arriving(at, sm, bytes);
         }
     }

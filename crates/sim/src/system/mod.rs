@@ -317,6 +317,17 @@ fn terminal_place(k: u32, smartmeters: u32, meters: &core::ops::Range<u32>) -> O
     (at < width).then(|| usize::try_from(row).unwrap_or(usize::MAX) * width + at)
 }
 
+/// How many of terminals `1..=terminals` [`terminal_place`] places in the district of
+/// smart meters `meters` (counted, not searched: a run of a million terminals has
+/// hundreds of districts).
+fn placed_count(terminals: u32, smartmeters: u32, meters: &core::ops::Range<u32>) -> usize {
+    let m = smartmeters.max(1);
+    let (rows, rest) = (terminals / m, terminals % m);
+    let partial = rest.clamp(meters.start, meters.end.max(meters.start)) - meters.start;
+    usize::try_from(rows).unwrap_or(usize::MAX) * meters.len()
+        + usize::try_from(partial).unwrap_or(0)
+}
+
 /// The terminal at place `n` of [`terminal_place`].
 fn placed_terminal(n: usize, smartmeters: u32, meters: &core::ops::Range<u32>) -> u32 {
     let width = meters.len().max(1);
@@ -868,6 +879,11 @@ impl Tally {
 /// side (`district.rs`, [`Options::district_size`]).
 pub const DISTRICT_SMART_METERS: u32 = 1024;
 
+/// The district of smart meter `i` on a street cut into districts of `size`.
+fn district(i: u32, size: u32) -> usize {
+    usize::try_from(i / size.max(1)).unwrap_or(0)
+}
+
 /// How far the districts run on their own before what they sent goes to the head end
 /// and its answers come back: half the A route's round trip, so that the head end
 /// answers what one window sent while the next runs, and its answers to a window are
@@ -915,8 +931,9 @@ struct LinkSim<W: std::io::Write> {
     /// Slots scheduled: every boundary within the run.
     slots: Vec<Duration>,
     districts: lanes::Lanes,
-    /// Each smart meter's district, by its index.
-    district_of: Vec<usize>,
+    /// Smart meters a district holds (the last may hold fewer): smart meter `i` is in
+    /// district `i / size`.
+    size: u32,
     pcap: Option<Writer<W>>,
     /// The head end and its MDMS, on their thread at the A route's end.
     hes: a_route::ARoute,
@@ -929,8 +946,6 @@ struct LinkSim<W: std::io::Write> {
     headend_events: BTreeSet<(Duration, bool)>,
     /// Operator commands still to record, in time order.
     command_events: VecDeque<PlannedCommand>,
-    /// The start of the window the run is in.
-    now: Duration,
 }
 
 /// How far a run has come, told at every boundary and, once its slots are over, at every
@@ -993,9 +1008,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let size = opts.smartmeters.div_ceil(even).max(1);
         // None empty (an even number of districts of `size` may have been one too many).
         let count = opts.smartmeters.div_ceil(size).max(1);
-        let district_of: Vec<usize> = (0..opts.smartmeters)
-            .map(|i| usize::try_from(i / size).unwrap_or(0))
-            .collect();
+        let district_of = |i: u32| district(i, size);
         let mut media: Vec<Medium> = (0..count)
             .map(|d| {
                 // The first district's radio under the run's seed, as a run of one
@@ -1041,7 +1054,7 @@ impl<W: std::io::Write> LinkSim<W> {
         )?;
         let mut nodes: Vec<Vec<Node>> = (0..count).map(|_| Vec::new()).collect();
         for i in 0..opts.smartmeters {
-            let d = district_of[i as usize];
+            let d = district_of(i);
             let id = media[d].add_node(Position::outdoor(street_x(i), 0.0));
             let eui = meter_eui(i + 1);
             let (link, app) = boot_meter(&opts, i, 0, Duration::ZERO, pairing, &BTreeMap::new());
@@ -1077,7 +1090,7 @@ impl<W: std::io::Write> LinkSim<W> {
             (1..=opts.terminals + opts.wrong_passwords + opts.wrong_pairings)
                 .map(|k| {
                     let home = home_of(k, opts.smartmeters);
-                    let d = district_of.get(home as usize).copied().unwrap_or(0);
+                    let d = district_of(home);
                     (d, Placed::draw(k, &mut media[d], street_x(home), &layout))
                 })
                 .collect();
@@ -1129,12 +1142,7 @@ impl<W: std::io::Write> LinkSim<W> {
             Self::public_server(&hes, &slots, origin, opts.interval, switching)?;
         // Each fault to the district of the node it strikes (an outage of a smart meter
         // not in the run to the first, which says so when it is due).
-        let of_terminal = |k: u32| {
-            district_of
-                .get(home_of(k, opts.smartmeters) as usize)
-                .copied()
-                .unwrap_or(0)
-        };
+        let of_terminal = |k: u32| district_of(home_of(k, opts.smartmeters));
         let split = |events: BTreeSet<(Duration, u32)>| {
             let mut by: Vec<BTreeSet<(Duration, u32)>> = vec![BTreeSet::new(); nodes.len()];
             for e in events {
@@ -1148,9 +1156,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let mut outages: Vec<BTreeSet<(Duration, [u8; 8], bool)>> =
             vec![BTreeSet::new(); nodes.len()];
         for o in &opts.outages {
-            let d = meter_index(Eui64(o.smart_meter), opts.smartmeters)
-                .and_then(|i| district_of.get(i as usize).copied())
-                .unwrap_or(0);
+            let d = meter_index(Eui64(o.smart_meter), opts.smartmeters).map_or(0, district_of);
             outages[d].insert((lead + o.from, o.smart_meter, true));
             outages[d].insert((lead + o.to, o.smart_meter, false));
         }
@@ -1192,7 +1198,7 @@ impl<W: std::io::Write> LinkSim<W> {
             end,
             slots,
             districts: lanes::Lanes::new(districts)?,
-            district_of,
+            size,
             pcap,
             hes: a_route::ARoute::spawn(hes)?,
             schedule,
@@ -1200,7 +1206,6 @@ impl<W: std::io::Write> LinkSim<W> {
             block_events,
             headend_events,
             command_events,
-            now: Duration::ZERO,
         })
     }
 
@@ -1396,6 +1401,8 @@ impl<W: std::io::Write> LinkSim<W> {
         let mut next_check = self.end + SETTLE_CHECK;
         let mut settled_after = None;
         let mut next_slot = 0usize;
+        // The start of the window the run is in.
+        let mut now = Duration::ZERO;
         loop {
             let next = self
                 .districts
@@ -1414,7 +1421,7 @@ impl<W: std::io::Write> LinkSim<W> {
             // Windows are the same in every run: multiples of WINDOW.
             let window = u32::try_from(t.as_nanos() / WINDOW.as_nanos()).unwrap_or(u32::MAX);
             let start = WINDOW * window;
-            self.now = start;
+            now = start;
             if start >= next_check {
                 next_check = start + SETTLE_CHECK;
                 progress(Progress {
@@ -1435,9 +1442,8 @@ impl<W: std::io::Write> LinkSim<W> {
                 next_slot += 1;
             }
             for (at, sm, bytes) in self.hes.arriving_before(until)? {
-                let d = meter_index(sm, self.opts.smartmeters)
-                    .and_then(|i| self.district_of.get(i as usize).copied())
-                    .unwrap_or(0);
+                let d =
+                    meter_index(sm, self.opts.smartmeters).map_or(0, |i| district(i, self.size));
                 self.districts.arriving(d, at, sm, bytes);
             }
             let mut items = self.planned(until);
@@ -1460,7 +1466,7 @@ impl<W: std::io::Write> LinkSim<W> {
         let mut hes = self.hes.join()?;
         hes.stop();
         let all = self.schedule.take_all();
-        hes.then(self.publication(all, self.now));
+        hes.then(self.publication(all, now));
         let public = self
             .public
             .lock()

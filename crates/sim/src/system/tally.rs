@@ -8,7 +8,7 @@ use core::time::Duration;
 
 use nodes::terminal::slots::Interval;
 
-use super::{placed_terminal, terminal_eui, terminal_of, terminal_place};
+use super::{placed_count, placed_terminal, terminal_eui, terminal_of, terminal_place};
 
 /// A scheduled slot's row as a smart meter first received it (a valid one), and how
 /// long after the slot.
@@ -168,9 +168,7 @@ impl Tallies {
         smartmeters: u32,
         meters: core::ops::Range<u32>,
     ) -> Self {
-        let count = (1..=terminals)
-            .filter(|k| terminal_place(*k, smartmeters, &meters).is_some())
-            .count();
+        let count = placed_count(terminals, smartmeters, &meters);
         let terminals: Vec<TerminalTally> = (0..count).map(|_| TerminalTally::default()).collect();
         Self {
             expected: count * grid.count,
