@@ -190,11 +190,7 @@ impl District {
             .chain(self.slots.get(self.next_slot).copied())
             .chain(self.starts.first().map(|s| s.0))
             .chain(self.inbox.front().map(|i| i.0))
-            .chain(self.restarts.first().copied())
-            .chain(self.outage_events.first().map(|o| o.0))
-            .chain(self.reboot_events.first().map(|r| r.0))
-            .chain(self.swap_events.first().map(|r| r.0))
-            .chain(self.flood_events.first().map(|r| r.0))
+            .chain(self.next_fault())
             .min()
     }
 
@@ -214,7 +210,7 @@ impl District {
         let air = move |len: usize| phy.air_time(len);
         while let Some(t) = self.next_due().filter(|t| *t < until) {
             self.now = self.now.max(t);
-            if self.faults_due() {
+            if self.next_fault().is_some_and(|t| t <= self.now) {
                 self.reconnect();
                 self.power();
                 self.reboot()?;
@@ -251,11 +247,7 @@ impl District {
 
     /// Whether every fault planned for it is past.
     pub fn plans_done(&self) -> bool {
-        self.restarts.is_empty()
-            && self.outage_events.is_empty()
-            && self.reboot_events.is_empty()
-            && self.swap_events.is_empty()
-            && self.flood_events.is_empty()
+        self.next_fault().is_none()
     }
 
     /// The districts of a run, once over, as one for its report: their nodes in the
@@ -367,14 +359,17 @@ impl District {
         Duration::from_secs(u64::try_from(unix - self.origin.timestamp()).unwrap_or(0))
     }
 
-    /// Whether a planned fault or event of the head end is due.
-    fn faults_due(&self) -> bool {
-        let due = |t: Option<Duration>| t.is_some_and(|t| t <= self.now);
-        due(self.restarts.first().copied())
-            || due(self.outage_events.first().map(|e| e.0))
-            || due(self.reboot_events.first().map(|e| e.0))
-            || due(self.swap_events.first().map(|e| e.0))
-            || due(self.flood_events.first().map(|e| e.0))
+    /// When its next planned fault (or the head end's restart) is due, if one is.
+    fn next_fault(&self) -> Option<Duration> {
+        self.restarts
+            .first()
+            .copied()
+            .into_iter()
+            .chain(self.outage_events.first().map(|o| o.0))
+            .chain(self.reboot_events.first().map(|r| r.0))
+            .chain(self.swap_events.first().map(|r| r.0))
+            .chain(self.flood_events.first().map(|r| r.0))
+            .min()
     }
 
     /// Node `index` after it was woken or touched: its radio listens where its link
